@@ -1,0 +1,16 @@
+"""fastbp: multilayer perceptrons trained by backpropagation on the CPU.
+
+One flat parameter buffer, Numba kernels for the forward pass, the chain rule
+and the update, and a thin model class on top::
+
+    import fastbp
+    net = fastbp.MLP([64, 32, 10], activation="tanh", output="softmax", seed=0)
+    history = net.fit(X, y, epochs=20, batch_size=32, lr=0.1)
+    net.predict(X_test)
+"""
+from . import datasets, kernels
+from .model import MLP
+from .train import History
+
+__version__ = "0.1.0"
+__all__ = ["MLP", "History", "kernels", "datasets", "__version__"]

@@ -1,0 +1,53 @@
+"""fastbp's compiled kernels, for use from your own ``@numba.njit`` code.
+
+Everything here is a Numba dispatcher compiled with ``cache=True`` and
+``nogil=True``; call it from Python or from nopython code. The model class is
+a thin shell around these; with them a simulation loop can train a network
+without returning to Python (see ``examples/train_inside_numba.py``)::
+
+    net = fastbp.MLP([4, 16, 1], output="identity", dtype="float64")
+    params, plan = net.params, net.plan           # flat buffer, layout plan
+    grads = np.zeros_like(params)
+    ws = net.workspace(32)                        # room for batches of <= 32
+
+    @numba.njit
+    def simulate(params, grads, ws, plan, ...):
+        ...
+        loss = fastbp.kernels.train_step(params, grads, ws, plan, x, y,
+                                         fastbp.kernels.MSE, 0.01)
+
+Conventions: arrays are C-contiguous and of the model's dtype (float32 or
+float64); ``x`` is ``(nb, n_in)``; ``y`` is ``(nb, n_out)`` with one-hot rows
+for cross-entropy; outputs come first in every signature. Activation and
+loss codes are the integer constants below.
+
+Leaf kernels (one dense layer, output functions, losses)
+--------------------------------------------------------
+``dense_forward(out, inp, W, b, act)``, ``dense_backward(dinp, dW, db, dout, inp, W, act_in)``
+and their loop-only references ``dense_forward_ref``, ``dense_backward_ref``;
+``bias_act_forward``, ``act_backward``, ``output_forward``, ``loss_forward``,
+``loss_backward``, ``sgd_update``, ``rng_next``, ``shuffle``.
+
+Whole network
+-------------
+``train_step``, ``train_epoch``, ``forward_batch``, ``backward_batch``,
+``predict``, ``loss_value``, ``gradient``, ``numerical_gradient``,
+``capacity``, ``weight``, ``bias``.
+"""
+from .network import (backward_batch, bias, capacity, forward_batch, gradient, loss_value,
+                      numerical_gradient, predict, train_epoch, train_step, weight)
+from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, HUBER, IDENTITY, LEAKY_RELU, MAE,
+                  MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH, act_backward, bias_act_forward,
+                  dense_backward, dense_backward_ref, dense_forward, dense_forward_ref,
+                  loss_backward, loss_forward, output_forward, output_of, rng_next, sgd_update,
+                  shuffle)
+
+__all__ = [
+    "IDENTITY", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU", "SOFTPLUS", "SOFTMAX",
+    "CROSS_ENTROPY", "BINARY_CROSS_ENTROPY", "MSE", "MAE", "HUBER",
+    "dense_forward", "dense_backward", "dense_forward_ref", "dense_backward_ref",
+    "bias_act_forward", "act_backward", "output_forward", "output_of",
+    "loss_forward", "loss_backward", "sgd_update", "rng_next", "shuffle",
+    "forward_batch", "backward_batch", "train_step", "train_epoch", "predict",
+    "loss_value", "gradient", "numerical_gradient", "capacity", "weight", "bias",
+]

@@ -1,0 +1,292 @@
+"""MLP: the thin Pythonic class over the flat buffer and the kernels."""
+import numpy as np
+
+from . import network, ops
+from ._validate import (check_bool, check_choice, check_int, check_positive, check_seed,
+                        check_targets, check_X)
+from .layout import Layout
+from .train import run_epochs
+
+ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
+               "relu": ops.RELU, "leaky_relu": ops.LEAKY_RELU, "elu": ops.ELU,
+               "softplus": ops.SOFTPLUS}
+LOSSES = {"cross_entropy": ops.CROSS_ENTROPY, "binary_cross_entropy": ops.BINARY_CROSS_ENTROPY,
+          "mse": ops.MSE, "mae": ops.MAE, "huber": ops.HUBER}
+# Output function -> the losses it pairs with (the first is the default).
+OUTPUTS = {"softmax": ("cross_entropy",), "sigmoid": ("binary_cross_entropy",),
+           "identity": ("mse", "mae", "huber")}
+DTYPES = {"float32": np.float32, "float64": np.float64}
+INITS = ("auto", "glorot", "he")
+# He initialisation for the ReLU family, Glorot for the rest.
+RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
+# Rows per chunk for inference, loss and full-batch gradients.
+CHUNK = 2048
+
+
+def _check_sizes(sizes):
+    try:
+        seq = list(sizes)
+    except TypeError:
+        raise TypeError(f"sizes must be a sequence of layer widths [n_in, ..., n_out]; got {sizes!r}") from None
+    if len(seq) < 2:
+        raise ValueError(f"sizes must list at least the input and output widths [n_in, n_out]; got {seq}")
+    for i, s in enumerate(seq):
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"sizes[{i}] must be an integer width >= 1; got {s!r}")
+        if s < 1:
+            raise ValueError(f"sizes[{i}] must be an integer width >= 1; got {s}")
+    return [int(s) for s in seq]
+
+
+def _check_activations(activation, n_hidden):
+    names = [activation] * n_hidden if isinstance(activation, str) else activation
+    try:
+        names = list(names)
+    except TypeError:
+        raise TypeError(f"activation must be a name or a list of names; got {activation!r}") from None
+    if len(names) != n_hidden:
+        raise ValueError(f"activation must name one activation per hidden layer ({n_hidden});"
+                         f" got {len(names)}: {names}")
+    return [check_choice(a, "activation", tuple(ACTIVATIONS)) for a in names]
+
+
+def _check_dtype(dtype):
+    for name, t in DTYPES.items():
+        try:
+            if dtype == name or np.dtype(dtype) == t:
+                return name
+        except TypeError:
+            pass
+    raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+
+
+class MLP:
+    """A multilayer perceptron trained by backpropagation, on one flat buffer.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths ``[n_in, h1, ..., n_out]``; any number of hidden layers,
+        none included (logistic or linear regression).
+    activation : str or sequence of str, default "tanh"
+        Hidden activation, one for all or one per hidden layer: ``identity``,
+        ``sigmoid``, ``tanh``, ``relu``, ``leaky_relu`` (slope 0.01), ``elu``
+        (alpha 1), ``softplus``.
+    output : {"softmax", "sigmoid", "identity"}, default "softmax"
+        Output function; it fixes the default loss: ``cross_entropy``,
+        ``binary_cross_entropy``, ``mse``.
+    loss : str, optional
+        ``mae`` or ``huber`` (delta 1) may replace ``mse`` for an identity
+        output. Losses follow PyTorch: cross-entropy is the mean over
+        samples, the others the mean over all elements.
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the initial weights and the shuffling; same seed, same result
+        to the bit.
+    init : {"auto", "glorot", "he"}, default "auto"
+        Uniform Glorot (tanh, sigmoid, identity and the output layer) or He
+        (the ReLU family and softplus) initialisation; biases start at 0.
+
+    Attributes
+    ----------
+    params : ndarray, (n_params,)
+        The flat parameter buffer: for each layer ``W`` (n_out, n_in,
+        row-major) then ``b``. Write into it (``net.params[:] = ...``) to set
+        the model.
+    weights, biases : tuple of ndarray
+        Per-layer views into ``params``.
+    plan : ndarray of int64, (n_layers, 6)
+        The layout as the kernels read it (see :mod:`fastbp.layout`).
+    """
+
+    def __init__(self, sizes, activation="tanh", output="softmax", loss=None, dtype="float32",
+                 seed=None, init="auto"):
+        sizes = _check_sizes(sizes)
+        activations = _check_activations(activation, len(sizes) - 2)
+        output = check_choice(output, "output", tuple(OUTPUTS))
+        if loss is None:
+            loss = OUTPUTS[output][0]
+        check_choice(loss, "loss", tuple(LOSSES))
+        if loss not in OUTPUTS[output]:
+            raise ValueError(f"loss {loss!r} does not pair with output {output!r}; use one of"
+                             f" {', '.join(map(repr, OUTPUTS[output]))}")
+        if output == "softmax" and sizes[-1] < 2:
+            raise ValueError(f"a softmax output needs sizes[-1] >= 2 classes; got {sizes[-1]}"
+                             " (for one binary output use output='sigmoid')")
+        dtype = _check_dtype(dtype)
+        seed = check_seed(seed)
+        init = check_choice(init, "init", INITS)
+
+        self.sizes = tuple(sizes)
+        self.activations = tuple(activations)
+        self.output = output
+        self.loss_name = loss
+        self.dtype = np.dtype(DTYPES[dtype])
+        self.seed = seed
+        self.init = init
+        self._loss_code = LOSSES[loss]
+        self._layout = Layout(sizes, [ACTIVATIONS[a] for a in activations])
+        self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
+        self._grads = np.zeros_like(self._params)
+        self._weights, self._biases = self._layout.views(self._params)
+        self._workspaces = {}
+        init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+        self._rng = shuffle_seq.generate_state(1, np.uint64)
+        self._initialise(np.random.default_rng(init_seq))
+
+    def _initialise(self, rng):
+        for l, W in enumerate(self._weights):
+            fan_out, fan_in = W.shape
+            act = self.activations[l] if l < len(self.activations) else self.output
+            he = self.init == "he" or (self.init == "auto" and act in RELU_FAMILY)
+            limit = np.sqrt(6.0 / fan_in) if he else np.sqrt(6.0 / (fan_in + fan_out))
+            W[...] = rng.uniform(-limit, limit, size=W.shape)
+            self._biases[l][...] = 0
+
+    # ----------------------------------------------------------- the buffer
+    @property
+    def params(self):
+        return self._params
+
+    @property
+    def weights(self):
+        return self._weights
+
+    @property
+    def biases(self):
+        return self._biases
+
+    @property
+    def plan(self):
+        return self._layout.plan
+
+    @property
+    def n_params(self):
+        return self._layout.n_params
+
+    def workspace(self, rows):
+        """A new zeroed workspace for batches of up to ``rows`` samples, for
+        the kernels in :mod:`fastbp.kernels`."""
+        rows = check_int(rows, "rows", 1)
+        return np.zeros(self._layout.workspace_size(rows), dtype=self.dtype)
+
+    def _workspace(self, rows):
+        # Allocated once per batch size and reused: a training step allocates nothing.
+        ws = self._workspaces.get(rows)
+        if ws is None:
+            ws = self._workspaces[rows] = np.zeros(self._layout.workspace_size(rows), dtype=self.dtype)
+        return ws
+
+    def _data(self, X, y=None):
+        X = check_X(X, self.sizes[0], self.dtype)
+        if y is None:
+            return X
+        return X, check_targets(y, X.shape[0], self.output, self.sizes[-1], self.dtype)
+
+    # ------------------------------------------------------------ inference
+    def forward(self, X):
+        """Output activations (softmax, sigmoid or identity), ``(n, n_out)``."""
+        X = self._data(X)
+        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
+        network.predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan, X,
+                        self._loss_code)
+        return out
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n, n_out)``: softmax rows, or sigmoid outputs."""
+        if self.output == "identity":
+            raise ValueError("predict_proba needs a softmax or sigmoid output; this network's"
+                             " output is 'identity': use predict")
+        return self.forward(X)
+
+    def predict(self, X):
+        """Class labels ``(n,)`` for softmax; 0/1 for sigmoid; values for identity.
+
+        Sigmoid and identity outputs come as ``(n,)`` when ``n_out == 1`` and
+        as ``(n, n_out)`` otherwise.
+        """
+        out = self.forward(X)
+        if self.output == "softmax":
+            return out.argmax(axis=1)
+        if self.output == "sigmoid":
+            out = (out > 0.5).astype(np.int64)
+        return out[:, 0] if self.sizes[-1] == 1 else out
+
+    # ------------------------------------------------------- loss, gradients
+    def loss(self, X, y):
+        """Mean loss over (X, y) at the current parameters, as a float."""
+        X, Y = self._data(X, y)
+        return float(network.loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
+                                        self.plan, X, Y, self._loss_code))
+
+    def gradient(self, X, y):
+        """Gradient of :meth:`loss` by backpropagation: a new flat array with
+        the layout of ``params``."""
+        X, Y = self._data(X, y)
+        grads = np.empty_like(self._params)
+        scratch = np.empty_like(self._params) if X.shape[0] > CHUNK else grads
+        network.gradient(grads, scratch, self._params, self._workspace(min(X.shape[0], CHUNK)),
+                         self.plan, X, Y, self._loss_code)
+        return grads
+
+    def numerical_gradient(self, X, y, eps=None):
+        """The same gradient by the lecture's naive formulation: one central
+        difference per weight, two forward passes over (X, y) each.
+
+        ``eps`` defaults to the dtype's machine epsilon to the power 1/3
+        (about 6e-6 in float64, 5e-3 in float32), which balances truncation
+        and rounding error. ``params`` is left bitwise unchanged.
+        """
+        X, Y = self._data(X, y)
+        eps = float(np.finfo(self.dtype).eps ** (1 / 3)) if eps is None else check_positive(eps, "eps")
+        grads = np.empty_like(self._params)
+        network.numerical_gradient(grads, self._params, self._workspace(min(X.shape[0], CHUNK)),
+                                   self.plan, X, Y, self._loss_code, eps)
+        return grads
+
+    # ------------------------------------------------------------- training
+    def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True, seed=None, verbose=1):
+        """Train by minibatch SGD, ``w -= lr * dE/dw`` after every batch.
+
+        Parameters
+        ----------
+        X : array-like, (n, sizes[0])
+        y : array-like
+            Class labels 0..n_out-1, ``(n,)``, for softmax; 0/1 targets
+            ``(n,)`` or ``(n, n_out)`` for sigmoid; values ``(n,)`` or
+            ``(n, n_out)`` for identity.
+        epochs : int, default 1
+        batch_size : int, default 32
+            Capped at n. The last batch of an epoch may be smaller.
+        lr : float, default 0.01
+            The learning rate lambda of ``Δw = -λ ∂E/∂w``.
+        shuffle : bool, default True
+            Shuffle the rows before every epoch; with False the batches are
+            consecutive rows in order.
+        seed : int, optional
+            Restart the shuffling stream from this seed; None continues the
+            model's own stream.
+        verbose : int, default 1
+            1 prints a line per epoch, 0 prints nothing.
+
+        Returns
+        -------
+        History
+            ``history["loss"]``: mean training loss per epoch.
+        """
+        X, Y = self._data(X, y)
+        epochs = check_int(epochs, "epochs", 0)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        lr = check_positive(lr, "lr")
+        shuffle = check_bool(shuffle, "shuffle")
+        seed = check_seed(seed)
+        verbose = check_int(verbose, "verbose", 0)
+        if seed is not None:
+            self._rng[:] = np.random.SeedSequence(seed).generate_state(1, np.uint64)
+        return run_epochs(self, X, Y, epochs, batch_size, lr, shuffle, verbose)
+
+    def __repr__(self):
+        hidden = self.activations[0] if len(set(self.activations)) == 1 else list(self.activations)
+        act = f", activation={hidden!r}" if self.activations else ""
+        return (f"MLP(sizes={list(self.sizes)}{act}, output={self.output!r},"
+                f" loss={self.loss_name!r}, dtype={self.dtype.name!r}, n_params={self.n_params})")

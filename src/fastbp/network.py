@@ -1,0 +1,269 @@
+"""Whole-network kernels: forward, backward, a training step, an epoch.
+
+Every function here takes the flat ``params`` (and ``grads``) buffer, a flat
+workspace ``ws`` and the layout ``plan`` (see :mod:`fastbp.layout`); only this
+module turns offsets into views. The workspace holds, for up to ``cap``
+samples (its *capacity*), four regions::
+
+    A: activations of all units, layer by layer (inputs, hidden, logits)   cap * U
+    D: deltas dE/dz of the same units                                      cap * U
+    P: outputs g(logits) (softmax, sigmoid or identity)                    cap * m
+    Y: the batch's targets, gathered                                       cap * m
+
+with ``U = sum(sizes)`` and ``m = sizes[-1]``; the rows of a smaller batch use
+the start of each layer's block. Nothing here allocates.
+"""
+import numpy as np
+
+from ._jit import jit
+from .layout import ACT, B_OFF, N_IN, N_OUT, U_OFF, W_OFF
+from .ops import (IDENTITY, dense_backward, dense_forward, loss_backward, loss_forward,
+                  output_forward, output_of, sgd_update, shuffle)
+
+
+@jit
+def _units(plan):
+    last = plan.shape[0] - 1
+    return plan[last, U_OFF] + plan[last, N_IN] + plan[last, N_OUT]
+
+
+@jit
+def capacity(ws, plan):
+    """How many samples the workspace ``ws`` holds for this plan."""
+    m = plan[plan.shape[0] - 1, N_OUT]
+    return ws.size // (2 * _units(plan) + 2 * m)
+
+
+@jit
+def weight(params, plan, l):
+    """View of layer l's W, (n_out, n_in), in the flat buffer."""
+    o = plan[l, W_OFF]
+    return params[o:o + plan[l, N_OUT] * plan[l, N_IN]].reshape(plan[l, N_OUT], plan[l, N_IN])
+
+
+@jit
+def bias(params, plan, l):
+    """View of layer l's b, (n_out,), in the flat buffer."""
+    o = plan[l, B_OFF]
+    return params[o:o + plan[l, N_OUT]]
+
+
+@jit
+def _block(ws, start, nb, width):
+    return ws[start:start + nb * width].reshape(nb, width)
+
+
+@jit
+def _act(ws, plan, cap, l, nb):
+    # Output activations of layer l (the logits for the last layer): (nb, n_out).
+    return _block(ws, cap * (plan[l, U_OFF] + plan[l, N_IN]), nb, plan[l, N_OUT])
+
+
+@jit
+def _delta(ws, plan, cap, l, nb):
+    # dE/dz of layer l's outputs: (nb, n_out), in region D.
+    return _block(ws, cap * (_units(plan) + plan[l, U_OFF] + plan[l, N_IN]), nb, plan[l, N_OUT])
+
+
+@jit
+def _outputs(ws, plan, cap, nb):
+    # Region P: (nb, m).
+    return _block(ws, 2 * cap * _units(plan), nb, plan[plan.shape[0] - 1, N_OUT])
+
+
+@jit
+def _targets(ws, plan, cap, nb):
+    # Region Y: (nb, m).
+    m = plan[plan.shape[0] - 1, N_OUT]
+    return _block(ws, 2 * cap * _units(plan) + cap * m, nb, m)
+
+
+@jit
+def _inputs(ws, plan, cap, nb):
+    # Layer 0's input block of region A, used to gather shuffled rows: (nb, n_in).
+    return _block(ws, 0, nb, plan[0, N_IN])
+
+
+@jit
+def forward_batch(params, ws, plan, x, loss):
+    """Forward pass of a batch ``x`` (nb, n_in) with nb <= capacity.
+
+    Leaves every layer's activation, the logits and the outputs in ``ws``
+    and returns the outputs (nb, m), a view into ``ws``.
+    """
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    dense_forward(_act(ws, plan, cap, 0, nb), x, weight(params, plan, 0), bias(params, plan, 0),
+                  plan[0, ACT])
+    for l in range(1, plan.shape[0]):
+        dense_forward(_act(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
+                      weight(params, plan, l), bias(params, plan, l), plan[l, ACT])
+    out = _outputs(ws, plan, cap, nb)
+    output_forward(out, _act(ws, plan, cap, plan.shape[0] - 1, nb), output_of(loss))
+    return out
+
+
+@jit
+def backward_batch(grads, params, ws, plan, x, y, loss):
+    """Backpropagation through the batch last run by :func:`forward_batch`.
+
+    Writes the mean-loss gradient of every parameter into ``grads`` (same
+    layout as ``params``). x is (nb, n_in), y is (nb, m).
+    """
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    last = plan.shape[0] - 1
+    loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
+    # The chain rule, layer by layer from the output back:
+    # dW_l = delta_l^T a_{l-1}, db_l = sum delta_l, delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
+    for l in range(last, 0, -1):
+        dense_backward(_delta(ws, plan, cap, l - 1, nb), weight(grads, plan, l), bias(grads, plan, l),
+                       _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
+                       weight(params, plan, l), plan[l - 1, ACT])
+    no_dinp = _block(ws, 0, 0, plan[0, N_IN])
+    dense_backward(no_dinp, weight(grads, plan, 0), bias(grads, plan, 0), _delta(ws, plan, cap, 0, nb),
+                   x, weight(params, plan, 0), IDENTITY)
+
+
+@jit
+def check_batch(params, ws, plan, x, y):
+    """Raise ValueError unless the arrays fit the plan (used by public kernels)."""
+    last = plan.shape[0] - 1
+    if params.size != plan[last, B_OFF] + plan[last, N_OUT]:
+        raise ValueError("params has the wrong length for this plan")
+    if x.shape[1] != plan[0, N_IN]:
+        raise ValueError("x has the wrong number of columns for this plan")
+    if y.shape[0] != x.shape[0] or y.shape[1] != plan[last, N_OUT]:
+        raise ValueError("y must be (x.shape[0], n_out)")
+    if x.shape[0] > capacity(ws, plan):
+        raise ValueError("the batch is larger than the workspace's capacity")
+
+
+@jit
+def train_step(params, grads, ws, plan, x, y, loss, lr):
+    """One SGD step on the batch (x, y): forward, loss, backward, update.
+
+    params, grads are flat (n_params,); ws is a workspace of capacity >= nb;
+    x is (nb, n_in), y is (nb, m) float targets (one-hot for cross-entropy).
+    Returns the batch's mean loss before the update.
+    """
+    check_batch(params, ws, plan, x, y)
+    return _step(params, grads, ws, plan, x, y, loss, lr)
+
+
+@jit
+def _step(params, grads, ws, plan, x, y, loss, lr):
+    forward_batch(params, ws, plan, x, loss)
+    value = loss_forward(_act(ws, plan, capacity(ws, plan), plan.shape[0] - 1, x.shape[0]), y, loss)
+    backward_batch(grads, params, ws, plan, x, y, loss)
+    sgd_update(params, grads, lr)
+    return value
+
+
+@jit
+def _gather(dst, src, perm, start):
+    n, k = dst.shape
+    for i in range(n):
+        row = perm[start + i]
+        for j in range(k):
+            dst[i, j] = src[row, j]
+
+
+@jit
+def train_epoch(params, grads, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss, lr):
+    """One epoch of minibatch SGD, in one call.
+
+    X is (n, n_in), Y is (n, m); ``perm`` is an int64 scratch array of length
+    n; ``rng`` is a uint64[1] splitmix64 state, advanced when ``shuffled``.
+    Without shuffling the batches are consecutive rows in order, the last
+    one possibly smaller. Returns the mean over samples of the batch losses.
+    """
+    check_batch(params, ws, plan, X[:min(batch_size, X.shape[0])], Y[:min(batch_size, X.shape[0])])
+    n = X.shape[0]
+    cap = capacity(ws, plan)
+    for i in range(n):
+        perm[i] = i
+    if shuffled:
+        shuffle(perm, rng)
+    total = 0.0
+    for start in range(0, n, batch_size):
+        nb = min(batch_size, n - start)
+        if shuffled:
+            xb = _inputs(ws, plan, cap, nb)
+            yb = _targets(ws, plan, cap, nb)
+            _gather(xb, X, perm, start)
+            _gather(yb, Y, perm, start)
+        else:
+            xb = X[start:start + nb]
+            yb = Y[start:start + nb]
+        total += _step(params, grads, ws, plan, xb, yb, loss, lr) * nb
+    return total / n
+
+
+@jit
+def predict(out, params, ws, plan, X, loss):
+    """Outputs (n, m) of the network for X (n, n_in), in chunks of the capacity."""
+    cap = capacity(ws, plan)
+    for start in range(0, X.shape[0], cap):
+        stop = min(start + cap, X.shape[0])
+        out[start:stop] = forward_batch(params, ws, plan, X[start:stop], loss)
+
+
+@jit
+def loss_value(params, ws, plan, X, Y, loss):
+    """Mean loss over all of (X, Y), in chunks of the workspace's capacity."""
+    cap = capacity(ws, plan)
+    n = X.shape[0]
+    total = 0.0
+    for start in range(0, n, cap):
+        stop = min(start + cap, n)
+        forward_batch(params, ws, plan, X[start:stop], loss)
+        logits = _act(ws, plan, cap, plan.shape[0] - 1, stop - start)
+        total += loss_forward(logits, Y[start:stop], loss) * (stop - start)
+    return total / n
+
+
+@jit
+def gradient(grads, scratch, params, ws, plan, X, Y, loss):
+    """Full-batch gradient of the mean loss over (X, Y) by backpropagation.
+
+    Chunks larger data by the workspace's capacity; ``scratch`` (same length
+    as ``grads``) holds one chunk's gradient. Returns the mean loss.
+    """
+    cap = capacity(ws, plan)
+    n = X.shape[0]
+    total = 0.0
+    grads[:] = 0
+    for start in range(0, n, cap):
+        stop = min(start + cap, n)
+        nb = stop - start
+        forward_batch(params, ws, plan, X[start:stop], loss)
+        total += loss_forward(_act(ws, plan, cap, plan.shape[0] - 1, nb), Y[start:stop], loss) * nb
+        target = grads if nb == n else scratch
+        backward_batch(target, params, ws, plan, X[start:stop], Y[start:stop], loss)
+        if nb < n:
+            w = grads.dtype.type(nb / n)
+            for i in range(grads.size):
+                grads[i] += w * scratch[i]
+    return total / n
+
+
+@jit
+def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps):
+    """The lecture's naive gradient: one central difference per weight.
+
+    ``grads[i] = (E(p + eps e_i) - E(p - eps e_i)) / (2 eps)``: two forward
+    passes over all of (X, Y) for every one of the W parameters, O(W^2) in
+    all, against O(W) for backpropagation. ``params`` is restored bitwise.
+    """
+    h = params.dtype.type(eps)
+    for i in range(params.size):
+        p = params[i]
+        params[i] = p + h
+        up = loss_value(params, ws, plan, X, Y, loss)
+        params[i] = p - h
+        down = loss_value(params, ws, plan, X, Y, loss)
+        # The step actually taken, after rounding to the buffer's dtype.
+        step = np.float64(params.dtype.type(p + h)) - np.float64(params.dtype.type(p - h))
+        params[i] = p
+        grads[i] = (up - down) / step

@@ -1,0 +1,325 @@
+"""Leaf kernels: one dense layer, activations, output functions, losses, RNG.
+
+Conventions (see DESIGN.md): outputs first, then inputs, then codes; every
+array is a C-contiguous view (usually into a flat buffer); no kernel
+allocates. One source serves float32 and float64: scalar constants are cast
+to the arrays' dtype (``x.dtype.type(c)``) so that a float32 loop stays in
+float32 and vectorises.
+
+Shapes: ``n`` rows (samples in the batch), ``m`` output units, ``k`` input
+units. ``W`` is ``(m, k)`` like PyTorch's ``nn.Linear``.
+"""
+import numpy as np
+
+from ._jit import jit
+
+# Activation codes (hidden layers; SOFTMAX only as an output function).
+IDENTITY = 0
+SIGMOID = 1
+TANH = 2
+RELU = 3
+LEAKY_RELU = 4
+ELU = 5
+SOFTPLUS = 6
+SOFTMAX = 7
+
+# Loss codes. Each loss implies its output function (the canonical pairs,
+# for which dE/dz_L is (output - target) up to a constant).
+CROSS_ENTROPY = 0         # softmax output
+BINARY_CROSS_ENTROPY = 1  # sigmoid output
+MSE = 2                   # identity output
+MAE = 3                   # identity output
+HUBER = 4                 # identity output, delta = 1
+
+LEAKY_SLOPE = 0.01
+HUBER_DELTA = 1.0
+
+
+@jit(inline="always")
+def _sigmoid(x, one):
+    # Two branches so that exp never overflows.
+    if x >= 0:
+        return one / (one + np.exp(-x))
+    e = np.exp(x)
+    return e / (one + e)
+
+
+@jit
+def bias_act_forward(z, b, act):
+    """In place: ``z = f_act(z + b)``. z is (n, m), b is (m,)."""
+    n, m = z.shape
+    one = z.dtype.type(1.0)
+    zero = z.dtype.type(0.0)
+    slope = z.dtype.type(LEAKY_SLOPE)
+    for i in range(n):
+        r = z[i]
+        # The code branch is per row, so each inner loop is branch-free.
+        if act == IDENTITY:
+            for j in range(m):
+                r[j] += b[j]
+        elif act == SIGMOID:
+            for j in range(m):
+                r[j] = _sigmoid(r[j] + b[j], one)
+        elif act == TANH:
+            for j in range(m):
+                r[j] = np.tanh(r[j] + b[j])
+        elif act == RELU:
+            for j in range(m):
+                r[j] = max(r[j] + b[j], zero)
+        elif act == LEAKY_RELU:
+            for j in range(m):
+                x = r[j] + b[j]
+                r[j] = x if x > zero else slope * x
+        elif act == ELU:
+            for j in range(m):
+                x = r[j] + b[j]
+                r[j] = x if x > zero else np.expm1(x)
+        elif act == SOFTPLUS:
+            for j in range(m):
+                x = r[j] + b[j]
+                r[j] = max(x, zero) + np.log1p(np.exp(-abs(x)))
+
+
+@jit
+def act_backward(dz, a, act):
+    """In place: ``dz *= f'_act(z)``, with f' written through a = f(z).
+
+    dz is (n, m), a is (n, m). Every activation's derivative is a function of
+    its output, so z need not be stored: sigmoid a(1-a), tanh 1-a^2, ReLU
+    [a>0], ELU a+1 below 0, softplus 1-exp(-a) (= sigmoid(z)).
+    """
+    n, m = dz.shape
+    one = dz.dtype.type(1.0)
+    zero = dz.dtype.type(0.0)
+    slope = dz.dtype.type(LEAKY_SLOPE)
+    for i in range(n):
+        d = dz[i]
+        y = a[i]
+        if act == SIGMOID:
+            for j in range(m):
+                d[j] *= y[j] * (one - y[j])
+        elif act == TANH:
+            for j in range(m):
+                d[j] *= one - y[j] * y[j]
+        elif act == RELU:
+            for j in range(m):
+                d[j] = d[j] if y[j] > zero else zero
+        elif act == LEAKY_RELU:
+            for j in range(m):
+                d[j] = d[j] if y[j] > zero else slope * d[j]
+        elif act == ELU:
+            for j in range(m):
+                d[j] = d[j] if y[j] > zero else d[j] * (y[j] + one)
+        elif act == SOFTPLUS:
+            for j in range(m):
+                d[j] *= -np.expm1(-y[j])
+
+
+@jit
+def dense_forward(out, inp, W, b, act):
+    """``out = f_act(inp @ W.T + b)``.
+
+    out is (n, m), inp is (n, k), W is (m, k), b is (m,).
+    """
+    np.dot(inp, W.T, out)
+    bias_act_forward(out, b, act)
+
+
+@jit
+def dense_backward(dinp, dW, db, dout, inp, W, act_in):
+    """Gradients of one dense layer from ``dout = dE/d(pre-activation)``.
+
+    dinp is (n, k) or (0, k) to skip it (first layer), dW is (m, k), db is
+    (m,), dout is (n, m), inp is (n, k), W is (m, k). ``dinp`` becomes the
+    previous layer's delta, ``(dout @ W) * f'_{act_in}``, where ``inp`` is
+    that layer's output activation.
+    """
+    np.dot(dout.T, inp, dW)
+    n, m = dout.shape
+    db[:] = 0
+    for i in range(n):
+        for j in range(m):
+            db[j] += dout[i, j]
+    if dinp.shape[0] > 0:
+        np.dot(dout, W, dinp)
+        act_backward(dinp, inp, act_in)
+
+
+@jit
+def dense_forward_ref(out, inp, W, b, act):
+    """Reference for :func:`dense_forward`: explicit loops, no BLAS."""
+    n, k = inp.shape
+    m = W.shape[0]
+    for i in range(n):
+        for j in range(m):
+            s = out.dtype.type(0.0)
+            for p in range(k):
+                s += inp[i, p] * W[j, p]
+            out[i, j] = s
+    bias_act_forward(out, b, act)
+
+
+@jit
+def dense_backward_ref(dinp, dW, db, dout, inp, W, act_in):
+    """Reference for :func:`dense_backward`: explicit loops, no BLAS."""
+    n, m = dout.shape
+    k = inp.shape[1]
+    for j in range(m):
+        db[j] = 0
+        for p in range(k):
+            dW[j, p] = 0
+        for i in range(n):
+            db[j] += dout[i, j]
+            for p in range(k):
+                dW[j, p] += dout[i, j] * inp[i, p]
+    if dinp.shape[0] > 0:
+        for i in range(n):
+            for p in range(k):
+                s = dinp.dtype.type(0.0)
+                for j in range(m):
+                    s += dout[i, j] * W[j, p]
+                dinp[i, p] = s
+        act_backward(dinp, inp, act_in)
+
+
+@jit
+def output_forward(out, z, act):
+    """Output function: ``out = softmax(z)`` row-wise, ``sigmoid(z)`` or ``z``.
+
+    out and z are (n, m); act is SOFTMAX, SIGMOID or IDENTITY.
+    """
+    n, m = z.shape
+    one = z.dtype.type(1.0)
+    for i in range(n):
+        if act == SOFTMAX:
+            zmax = z[i, 0]
+            for j in range(1, m):
+                zmax = max(zmax, z[i, j])
+            s = z.dtype.type(0.0)
+            for j in range(m):
+                e = np.exp(z[i, j] - zmax)
+                out[i, j] = e
+                s += e
+            inv = one / s
+            for j in range(m):
+                out[i, j] *= inv
+        elif act == SIGMOID:
+            for j in range(m):
+                out[i, j] = _sigmoid(z[i, j], one)
+        else:
+            for j in range(m):
+                out[i, j] = z[i, j]
+
+
+@jit
+def output_of(loss):
+    """The output function that a loss code is paired with."""
+    if loss == CROSS_ENTROPY:
+        return SOFTMAX
+    if loss == BINARY_CROSS_ENTROPY:
+        return SIGMOID
+    return IDENTITY
+
+
+@jit
+def loss_forward(z, y, loss):
+    """Mean loss of logits z (n, m) against targets y (n, m), as float64.
+
+    PyTorch's conventions: cross-entropy is the mean over rows of
+    ``-sum_j y_j log softmax(z)_j`` (log-sum-exp, stable for any z); binary
+    cross-entropy (from logits), MSE, MAE and Huber are means over all
+    n*m elements.
+    """
+    n, m = z.shape
+    total = 0.0
+    for i in range(n):
+        if loss == CROSS_ENTROPY:
+            zmax = z[i, 0]
+            for j in range(1, m):
+                zmax = max(zmax, z[i, j])
+            s = 0.0
+            for j in range(m):
+                s += np.exp(np.float64(z[i, j] - zmax))
+            lse = zmax + np.log(s)
+            for j in range(m):
+                total += y[i, j] * (lse - z[i, j])
+        else:
+            for j in range(m):
+                x = np.float64(z[i, j])
+                t = np.float64(y[i, j])
+                if loss == BINARY_CROSS_ENTROPY:
+                    total += max(x, 0.0) - x * t + np.log1p(np.exp(-abs(x)))
+                elif loss == MSE:
+                    total += (x - t) * (x - t)
+                elif loss == MAE:
+                    total += abs(x - t)
+                else:  # HUBER
+                    d = abs(x - t)
+                    total += 0.5 * d * d if d <= HUBER_DELTA else d - 0.5 * HUBER_DELTA
+    return total / n if loss == CROSS_ENTROPY else total / (n * m)
+
+
+@jit
+def loss_backward(dz, out, y, loss):
+    """``dz = dE/dz`` for the mean loss, from the outputs ``out = g(z)``.
+
+    dz, out and y are (n, m). For the canonical pairs this is the residual
+    ``out - y`` scaled by the mean: softmax/CE ``(sum(y) out - y) / n``
+    (= ``(out - y) / n`` for one-hot y), sigmoid/BCE ``(out - y) / (n m)``,
+    MSE ``2 (out - y) / (n m)``, MAE ``sign(out - y) / (n m)``, Huber
+    ``clip(out - y, -1, 1) / (n m)``.
+    """
+    n, m = dz.shape
+    zero = dz.dtype.type(0.0)
+    one = dz.dtype.type(1.0)
+    scale = one / dz.dtype.type(n if loss == CROSS_ENTROPY else n * m)
+    two = dz.dtype.type(2.0)
+    for i in range(n):
+        if loss == CROSS_ENTROPY:
+            s = zero
+            for j in range(m):
+                s += y[i, j]
+            for j in range(m):
+                dz[i, j] = (s * out[i, j] - y[i, j]) * scale
+        elif loss == BINARY_CROSS_ENTROPY:
+            for j in range(m):
+                dz[i, j] = (out[i, j] - y[i, j]) * scale
+        elif loss == MSE:
+            for j in range(m):
+                dz[i, j] = two * (out[i, j] - y[i, j]) * scale
+        elif loss == MAE:
+            for j in range(m):
+                dz[i, j] = np.sign(out[i, j] - y[i, j]) * scale
+        else:  # HUBER, delta = 1
+            for j in range(m):
+                dz[i, j] = min(max(out[i, j] - y[i, j], -one), one) * scale
+
+
+@jit
+def sgd_update(params, grads, lr):
+    """The lecture's rule, in place over a whole flat buffer: ``p -= lr * g``."""
+    step = params.dtype.type(lr)
+    for i in range(params.size):
+        params[i] -= step * grads[i]
+
+
+# splitmix64 (Steele, Lea & Flood 2014): 64 bits of state in a uint64[1]
+# array, so the stream can be saved, restored and continued exactly.
+@jit
+def rng_next(state):
+    """Next 64 random bits from the splitmix64 state ``state[0]`` (advanced)."""
+    s = state[0] + np.uint64(0x9E3779B97F4A7C15)
+    state[0] = s
+    s = (s ^ (s >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    s = (s ^ (s >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return s ^ (s >> np.uint64(31))
+
+
+@jit
+def shuffle(perm, state):
+    """Fisher-Yates shuffle of the int64 array ``perm`` in place."""
+    for i in range(perm.size - 1, 0, -1):
+        j = np.int64(rng_next(state) % np.uint64(i + 1))
+        t = perm[i]
+        perm[i] = perm[j]
+        perm[j] = t

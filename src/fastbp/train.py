@@ -1,0 +1,51 @@
+"""The fit loop: Python runs once per epoch; each epoch is one compiled call."""
+import time
+
+import numpy as np
+
+from . import network
+
+
+class History:
+    """What training did, per epoch, as Keras reports it.
+
+    ``history`` maps a metric name to one value per epoch: ``loss`` (the mean
+    training loss over the epoch's batches, before each update) and
+    ``seconds`` (wall time of the epoch). ``history["loss"]`` also works as
+    ``history_object["loss"]``.
+    """
+
+    def __init__(self):
+        self.epoch = []
+        self.history = {"loss": [], "seconds": []}
+
+    def __getitem__(self, key):
+        return self.history[key]
+
+    def __len__(self):
+        return len(self.epoch)
+
+    def __repr__(self):
+        last = f", loss={self.history['loss'][-1]:.6g}" if self.epoch else ""
+        return f"History(epochs={len(self.epoch)}{last})"
+
+
+def run_epochs(net, X, Y, epochs, batch_size, lr, shuffle, verbose):
+    """Train ``net`` in place by minibatch SGD; inputs are already validated."""
+    history = History()
+    n = X.shape[0]
+    batch_size = min(batch_size, n)
+    ws = net._workspace(batch_size)
+    perm = np.empty(n, dtype=np.int64)
+    for epoch in range(epochs):
+        t0 = time.perf_counter()
+        loss = network.train_epoch(net.params, net._grads, ws, net.plan, X, Y, perm, net._rng,
+                                   batch_size, shuffle, net._loss_code, lr)
+        seconds = time.perf_counter() - t0
+        history.epoch.append(epoch)
+        history.history["loss"].append(float(loss))
+        history.history["seconds"].append(seconds)
+        if verbose:
+            print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6g}  ({seconds:.3f} s,"
+                  f" {n / max(seconds, 1e-12):,.0f} samples/s)", flush=True)
+    return history
