@@ -20,7 +20,8 @@ def _as_array(value, name):
 def _finite_contiguous(arr, dtype, name):
     # Converted once: C order, the model's dtype, writable (Numba compiles
     # read-only arrays separately).
-    out = np.ascontiguousarray(arr, dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, by name
+        out = np.ascontiguousarray(arr, dtype=dtype)
     if not out.flags.writeable:
         out = out.copy()
     if not np.isfinite(out).all():

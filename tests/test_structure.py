@@ -1,0 +1,94 @@
+"""Structural guarantees: no allocation per step, no compilation per shape."""
+import numba
+import numpy as np
+import pytest
+from numba.core.runtime import _nrt_python, rtsys
+
+import fastbp
+from fastbp import network, ops
+
+
+@pytest.fixture
+def nrt_stats():
+    _nrt_python.memsys_enable_stats()
+    yield lambda: rtsys.get_allocation_stats().alloc
+    _nrt_python.memsys_disable_stats()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_training_steps_allocate_nothing(nrt_stats, dtype, shuffle):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(1000, 5)), rng.integers(0, 3, size=1000)
+    net = fastbp.MLP([5, 8, 6, 3], activation="relu", dtype=dtype, seed=0)
+    for batch in (100, 10):  # warm up: compile, and allocate both workspaces
+        net.fit(X, y, epochs=1, batch_size=batch, shuffle=shuffle, verbose=0)
+
+    def allocations(batch):
+        before = nrt_stats()
+        net.fit(X, y, epochs=1, batch_size=batch, shuffle=shuffle, verbose=0)
+        return nrt_stats() - before
+
+    ten_steps, hundred_steps = allocations(100), allocations(10)
+    assert ten_steps == hundred_steps
+    # What remains is Numba boxing the call's array arguments, once per call.
+    assert ten_steps <= 10
+
+
+def test_train_step_kernel_allocates_nothing(nrt_stats):
+    net = fastbp.MLP([4, 7, 2], output="identity", dtype="float64", seed=0)
+    ws, grads = net.workspace(16), np.zeros_like(net.params)
+    x, y = np.ones((16, 4)), np.zeros((16, 2))
+
+    @numba.njit
+    def many_steps(k, params, grads, ws, plan, x, y):
+        for _ in range(k):
+            fastbp.kernels.train_step(params, grads, ws, plan, x, y, fastbp.kernels.MSE, 0.01)
+
+    many_steps(1, net.params, grads, ws, net.plan, x, y)
+    counts = []
+    for k in (10, 1000):
+        before = nrt_stats()
+        many_steps(k, net.params, grads, ws, net.plan, x, y)
+        counts.append(nrt_stats() - before)
+    assert counts[0] == counts[1]
+
+
+def _signature_counts():
+    dispatchers = {}
+    for module in (network, ops):
+        for name in dir(module):
+            obj = getattr(module, name)
+            if isinstance(obj, numba.core.registry.CPUDispatcher):
+                dispatchers[f"{module.__name__}.{name}"] = len(obj.signatures)
+    return dispatchers
+
+
+def _exercise(net, n_classes):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, net.sizes[0]))
+    y = rng.integers(0, n_classes, size=20)
+    net.fit(X, y, epochs=2, batch_size=8, verbose=0)
+    net.fit(X, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
+    net.predict(X)
+    net.loss(X, y)
+    net.gradient(X, y)
+    net.numerical_gradient(X[:2], y[:2])
+
+
+def test_new_depth_and_width_compile_nothing():
+    _exercise(fastbp.MLP([3, 4, 2], activation="tanh", dtype="float32", seed=0), 2)
+    before = _signature_counts()
+    assert before["fastbp.network.train_epoch"] >= 1
+    _exercise(fastbp.MLP([9, 17, 5, 11, 3], activation=["relu", "elu", "sigmoid"],
+                         dtype="float32", seed=1), 3)
+    _exercise(fastbp.MLP([6, 4], dtype="float32", seed=2), 4)
+    assert _signature_counts() == before
+
+
+def test_specialisations_depend_on_dtype_only():
+    for dtype in ("float32", "float64"):
+        _exercise(fastbp.MLP([3, 4, 2], dtype=dtype, seed=0), 2)
+        _exercise(fastbp.MLP([5, 2, 6, 3], activation="softplus", dtype=dtype, seed=0), 3)
+    for name, count in _signature_counts().items():
+        assert count <= 2, name

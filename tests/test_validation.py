@@ -1,0 +1,187 @@
+"""Bad input at the public boundary: a clear error, and the model unchanged."""
+import re
+
+import numpy as np
+import pytest
+
+import fastbp
+
+BAD_CONSTRUCTOR = [
+    (dict(sizes=[4]), ValueError, "sizes must list at least"),
+    (dict(sizes=[]), ValueError, "sizes must list at least"),
+    (dict(sizes=5), TypeError, "sizes must be a sequence"),
+    (dict(sizes=[4, 0, 3]), ValueError, r"sizes\[1\] must be an integer width >= 1; got 0"),
+    (dict(sizes=[4, -2, 3]), ValueError, r"sizes\[1\] .* got -2"),
+    (dict(sizes=[4, 2.5, 3]), TypeError, r"sizes\[1\] must be an integer"),
+    (dict(sizes=[4, True, 3]), TypeError, r"sizes\[1\]"),
+    (dict(sizes=[4, "8", 3]), TypeError, r"sizes\[1\]"),
+    (dict(sizes=[4, 3], output="softmax2"), ValueError, "output must be one of .*'softmax2'"),
+    (dict(sizes=[4, 5, 3], activation="gelu"), ValueError, "activation must be one of .*'gelu'"),
+    (dict(sizes=[4, 5, 3], activation=["relu", "tanh"]), ValueError,
+     r"one activation per hidden layer \(1\); got 2"),
+    (dict(sizes=[4, 5, 3], activation=3), TypeError, "activation must be a name"),
+    (dict(sizes=[4, 3], loss="hinge"), ValueError, "loss must be one of .*'hinge'"),
+    (dict(sizes=[4, 3], loss="mse"), ValueError, "loss 'mse' does not pair with output 'softmax'"),
+    (dict(sizes=[4, 3], output="sigmoid", loss="cross_entropy"), ValueError, "does not pair"),
+    (dict(sizes=[4, 1]), ValueError, "softmax output needs sizes.-1. >= 2"),
+    (dict(sizes=[4, 3], dtype="float16"), ValueError, "dtype must be 'float32' or 'float64'; got 'float16'"),
+    (dict(sizes=[4, 3], dtype="int"), ValueError, "dtype must be"),
+    (dict(sizes=[4, 3], seed=-1), ValueError, "seed must be an integer >= 0; got -1"),
+    (dict(sizes=[4, 3], seed=1.5), TypeError, "seed must be an integer"),
+    (dict(sizes=[4, 3], init="zeros"), ValueError, "init must be one of"),
+]
+
+
+@pytest.mark.parametrize("kwargs,exc,message", BAD_CONSTRUCTOR)
+def test_constructor_rejects_bad_arguments(kwargs, exc, message):
+    with pytest.raises(exc, match=message):
+        fastbp.MLP(**kwargs)
+
+
+def test_accepted_spellings():
+    assert fastbp.MLP([3, 2], dtype=np.float64).dtype == np.float64
+    assert fastbp.MLP(np.array([3, 4, 2]), seed=np.int64(3)).sizes == (3, 4, 2)
+    assert fastbp.MLP([3, 2], activation=[]).activations == ()  # no hidden layer
+    assert fastbp.MLP([3, 2], output="sigmoid").loss_name == "binary_cross_entropy"
+    assert fastbp.MLP([3, 2], output="identity", loss="huber").loss_name == "huber"
+
+
+X_OK = np.arange(12.0).reshape(4, 3) / 10
+Y_OK = np.array([0, 1, 2, 1])
+NAN_X = X_OK.copy()
+NAN_X[2, 1] = np.nan
+
+BAD_DATA = [
+    (dict(X=X_OK[0]), ValueError, r"X must be 2-D \(n_samples, n_features\); got a 1-D array of shape \(3,\)"),
+    (dict(X=X_OK[None]), ValueError, "X must be 2-D .* 3-D"),
+    (dict(X=np.ones((4, 5))), ValueError, r"X has 5 features per sample, but the network expects sizes\[0\] = 3"),
+    (dict(X=np.ones((0, 3)), y=np.array([], dtype=int)), ValueError, "X is empty"),
+    (dict(X=NAN_X), ValueError, r"X must be finite; found nan at index \(2, 1\)"),
+    (dict(X=np.full((4, 3), np.inf)), ValueError, "X must be finite; found inf"),
+    (dict(X=np.full((4, 3), 1e300)), ValueError, "after conversion to float32"),
+    (dict(X=X_OK.astype(complex)), TypeError, "X must hold numbers .* complex128"),
+    (dict(X=X_OK.astype(object)), TypeError, "X must hold numbers .* object"),
+    (dict(X=np.array([["a", "b", "c"]] * 4)), TypeError, "X must hold numbers"),
+    (dict(X="data.csv"), TypeError, "X must be a numeric array; got a str"),
+    (dict(X=[[1, 2, 3], [4, 5]]), ValueError, "X could not be read as an array"),
+    (dict(y=Y_OK[:3]), ValueError, "X and y must have the same number of samples: X has 4, y has 3 rows"),
+    (dict(y=np.array([0, 1, 3, 1])), ValueError, r"y holds class labels outside 0..2 .* found 3"),
+    (dict(y=np.array([0, -1, 2, 1])), ValueError, "outside 0..2 .* found -1"),
+    (dict(y=np.array([0, 1.5, 2, 1])), ValueError, "y must hold integer class labels 0..2; found 1.5"),
+    (dict(y=np.array([0, np.nan, 2, 1])), ValueError, "y must be finite class labels"),
+    (dict(y=np.eye(3)[Y_OK]), ValueError, "y must be 1-D integer class labels for a softmax output; got shape"),
+    (dict(y=np.array(["a", "b", "c", "a"])), TypeError, "y must hold numbers"),
+    (dict(y=3), ValueError, "y has a scalar"),
+]
+
+
+def _snapshot(net):
+    return net.params.copy(), net._rng.copy()
+
+
+def _unchanged(net, snap):
+    return np.array_equal(net.params, snap[0]) and np.array_equal(net._rng, snap[1])
+
+
+ENTRIES = ["fit", "loss", "gradient", "numerical_gradient", "predict"]
+
+
+@pytest.mark.parametrize("entry,bad,exc,message", [
+    (entry, *case) for entry in ENTRIES for case in BAD_DATA
+    if not (entry == "predict" and "X" not in case[0])])  # predict takes no y
+def test_bad_data_is_rejected_at_every_entry(entry, bad, exc, message):
+    net = fastbp.MLP([3, 4, 3], seed=0)
+    snap = _snapshot(net)
+    X, y = bad.get("X", X_OK), bad.get("y", Y_OK)
+    call = {"fit": lambda: net.fit(X, y, verbose=0),
+            "loss": lambda: net.loss(X, y),
+            "gradient": lambda: net.gradient(X, y),
+            "numerical_gradient": lambda: net.numerical_gradient(X, y),
+            "predict": lambda: net.predict(X)}[entry]
+    with pytest.raises(exc, match=message):
+        call()
+    assert _unchanged(net, snap)
+
+
+@pytest.mark.parametrize("output,y,message", [
+    ("sigmoid", np.array([0, 1, 2, 1]), r"0/1 targets .* sigmoid output; found 2"),
+    ("sigmoid", np.array([0, 1, -0.5, 1]), "found -0.5"),
+    ("sigmoid", np.ones((4, 2)), r"y must have shape \(n_samples, 1\) or \(n_samples,\); got shape \(4, 2\)"),
+    ("identity", np.array([0, 1, np.inf, 1]), "y must be finite; found inf at index"),
+    ("identity", np.ones(4), None),
+])
+def test_bad_targets_for_sigmoid_and_identity(output, y, message):
+    net = fastbp.MLP([3, 1], output=output, seed=0)
+    if message is None:
+        net.fit(X_OK, y, verbose=0)  # 1-D targets for one output are fine
+        return
+    snap = _snapshot(net)
+    with pytest.raises(ValueError, match=message):
+        net.fit(X_OK, y, verbose=0)
+    assert _unchanged(net, snap)
+
+
+def test_two_outputs_need_two_target_columns():
+    net = fastbp.MLP([3, 2], output="identity", seed=0)
+    with pytest.raises(ValueError, match=r"y must have shape \(n_samples, 2\) for 2 outputs; got shape \(4,\)"):
+        net.fit(X_OK, np.ones(4), verbose=0)
+
+
+BAD_FIT_ARGS = [
+    (dict(epochs=-1), ValueError, "epochs must be an integer >= 0; got -1"),
+    (dict(epochs=2.0), TypeError, "epochs must be an integer"),
+    (dict(batch_size=0), ValueError, "batch_size must be an integer >= 1; got 0"),
+    (dict(batch_size=-3), ValueError, "batch_size must be an integer >= 1"),
+    (dict(batch_size=None), TypeError, "batch_size must be an integer"),
+    (dict(lr=0), ValueError, "lr must be a positive finite number; got 0"),
+    (dict(lr=-0.1), ValueError, "lr must be a positive finite number; got -0.1"),
+    (dict(lr=float("nan")), ValueError, "lr must be a positive finite number; got nan"),
+    (dict(lr=float("inf")), ValueError, "lr must be a positive finite number; got inf"),
+    (dict(lr="0.1"), TypeError, "lr must be a positive number; got '0.1'"),
+    (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
+    (dict(seed=-5), ValueError, "seed must be an integer >= 0"),
+    (dict(verbose=-1), ValueError, "verbose must be an integer >= 0"),
+]
+
+
+@pytest.mark.parametrize("kwargs,exc,message", BAD_FIT_ARGS)
+def test_fit_rejects_bad_arguments_and_changes_nothing(kwargs, exc, message):
+    net = fastbp.MLP([3, 4, 3], seed=0)
+    snap = _snapshot(net)
+    args = dict(epochs=1, verbose=0) | kwargs
+    with pytest.raises(exc, match=message):
+        net.fit(X_OK, Y_OK, **args)
+    assert _unchanged(net, snap)
+
+
+def test_bad_eps_and_predict_proba_on_regression():
+    net = fastbp.MLP([3, 2], output="identity", seed=0)
+    with pytest.raises(ValueError, match="eps must be a positive finite number; got 0"):
+        net.numerical_gradient(X_OK, np.ones((4, 2)), eps=0.0)
+    with pytest.raises(ValueError, match="predict_proba needs a softmax or sigmoid output"):
+        net.predict_proba(X_OK)
+    with pytest.raises(ValueError, match="rows must be an integer >= 1"):
+        net.workspace(0)
+
+
+def test_int_fortran_and_strided_inputs_are_accepted():
+    rng = np.random.default_rng(0)
+    Xc = rng.normal(size=(30, 3))
+    y = rng.integers(0, 3, size=30)
+    net = fastbp.MLP([3, 5, 3], dtype="float64", seed=0)
+    expected = net.forward(Xc)
+    np.testing.assert_array_equal(net.forward(np.asfortranarray(Xc)), expected)
+    wide = np.zeros((30, 6))
+    wide[:, ::2] = Xc
+    np.testing.assert_array_equal(net.forward(wide[:, ::2]), expected)
+    np.testing.assert_array_equal(net.forward(Xc[::-1])[::-1], expected)
+    Xi = rng.integers(-3, 3, size=(30, 3))
+    np.testing.assert_array_equal(net.forward(Xi), net.forward(Xi.astype(float)))
+    readonly = Xc.copy()
+    readonly.setflags(write=False)
+    np.testing.assert_array_equal(net.forward(readonly), expected)
+    assert net.loss(Xc.tolist(), y.astype(np.int8)) == net.loss(Xc, y)
+    assert net.loss(Xc, y.astype(float)) == net.loss(Xc, y)
+    g = net.gradient(np.asfortranarray(Xc), y)
+    np.testing.assert_array_equal(g, net.gradient(Xc, y))
+    net.fit(wide[:, ::2], y, epochs=2, verbose=0)
