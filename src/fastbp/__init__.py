@@ -10,7 +10,9 @@ and the update, and a thin model class on top::
 """
 from . import datasets, kernels
 from .model import MLP
+from .threads import get_num_threads, set_num_threads
 from .train import History
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "History", "kernels", "datasets", "__version__"]
+__all__ = ["MLP", "History", "kernels", "datasets", "set_num_threads", "get_num_threads",
+           "__version__"]

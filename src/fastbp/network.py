@@ -66,6 +66,11 @@ def _delta(ws, plan, cap, l, nb):
 
 
 @jit
+def _logits(ws, plan, nb):
+    return _act(ws, plan, capacity(ws, plan), plan.shape[0] - 1, nb)
+
+
+@jit
 def _outputs(ws, plan, cap, nb):
     # Region P: (nb, m).
     return _block(ws, 2 * cap * _units(plan), nb, plan[plan.shape[0] - 1, N_OUT])
@@ -153,8 +158,8 @@ def train_step(params, grads, ws, plan, x, y, loss, lr):
 
 @jit
 def _step(params, grads, ws, plan, x, y, loss, lr):
-    forward_batch(params, ws, plan, x, loss)
-    value = loss_forward(_act(ws, plan, capacity(ws, plan), plan.shape[0] - 1, x.shape[0]), y, loss)
+    out = forward_batch(params, ws, plan, x, loss)
+    value = loss_forward(_logits(ws, plan, x.shape[0]), out, y, loss)
     backward_batch(grads, params, ws, plan, x, y, loss)
     sgd_update(params, grads, lr)
     return value
@@ -217,9 +222,8 @@ def loss_value(params, ws, plan, X, Y, loss):
     total = 0.0
     for start in range(0, n, cap):
         stop = min(start + cap, n)
-        forward_batch(params, ws, plan, X[start:stop], loss)
-        logits = _act(ws, plan, cap, plan.shape[0] - 1, stop - start)
-        total += loss_forward(logits, Y[start:stop], loss) * (stop - start)
+        out = forward_batch(params, ws, plan, X[start:stop], loss)
+        total += loss_forward(_logits(ws, plan, stop - start), out, Y[start:stop], loss) * (stop - start)
     return total / n
 
 
@@ -237,8 +241,8 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
     for start in range(0, n, cap):
         stop = min(start + cap, n)
         nb = stop - start
-        forward_batch(params, ws, plan, X[start:stop], loss)
-        total += loss_forward(_act(ws, plan, cap, plan.shape[0] - 1, nb), Y[start:stop], loss) * nb
+        out = forward_batch(params, ws, plan, X[start:stop], loss)
+        total += loss_forward(_logits(ws, plan, nb), out, Y[start:stop], loss) * nb
         target = grads if nb == n else scratch
         backward_batch(target, params, ws, plan, X[start:stop], Y[start:stop], loss)
         if nb < n:

@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 
-from . import network
+from . import network, threads
 
 
 class History:
@@ -37,6 +37,7 @@ def run_epochs(net, X, Y, epochs, batch_size, lr, shuffle, verbose):
     batch_size = min(batch_size, n)
     ws = net._workspace(batch_size)
     perm = np.empty(n, dtype=np.int64)
+    threads.ensure()
     for epoch in range(epochs):
         t0 = time.perf_counter()
         loss = network.train_epoch(net.params, net._grads, ws, net.plan, X, Y, perm, net._rng,

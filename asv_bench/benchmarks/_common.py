@@ -1,0 +1,58 @@
+"""Shared set-up for the benchmarks: networks, data, a jitted repeat loop."""
+import numba
+import numpy as np
+
+import fastbp
+from fastbp import kernels
+
+# The grid of asv_bench/compare.py: (sizes, batch, activation).
+GRID = {
+    "2-16-2": ([2, 16, 2], 32, "tanh"),
+    "64-32-10": ([64, 32, 10], 32, "tanh"),
+    "784-128-10": ([784, 128, 10], 64, "relu"),
+    "784-256-256-10": ([784, 256, 256, 10], 128, "relu"),
+    "784-1024-1024-10": ([784, 1024, 1024, 10], 256, "relu"),
+}
+
+
+def data(sizes, n, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, sizes[0])).astype(dtype), rng.integers(0, sizes[-1], size=n)
+
+
+def steps_for(sizes, batch, flops=5e8):
+    per_step = 6 * batch * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return int(np.clip(flops / per_step, 4, 500))
+
+
+@numba.njit
+def repeat_dense_forward(k, out, inp, W, b, act):
+    for _ in range(k):
+        kernels.dense_forward(out, inp, W, b, act)
+
+
+@numba.njit
+def repeat_dense_backward(k, dinp, dW, db, dout, inp, W, act):
+    for _ in range(k):
+        kernels.dense_backward(dinp, dW, db, dout, inp, W, act)
+
+
+@numba.njit
+def repeat_loss(k, dz, z, out, y, loss):
+    s = 0.0
+    for _ in range(k):
+        kernels.output_forward(out, z, kernels.output_of(loss))
+        s += kernels.loss_forward(z, out, y, loss)
+        kernels.loss_backward(dz, out, y, loss)
+    return s
+
+
+@numba.njit
+def repeat_sgd(k, params, grads, lr):
+    for _ in range(k):
+        kernels.sgd_update(params, grads, lr)
+
+
+def warm_fit(net, X, y, batch):
+    net.fit(X[:2 * batch], y[:2 * batch], epochs=1, batch_size=batch, lr=1e-4, shuffle=False, verbose=0)
+    return fastbp

@@ -1,0 +1,89 @@
+"""Leaf kernels, each called 100 times inside one jitted loop (so Python's
+call overhead is not what is measured). Times are per 100 calls."""
+import numpy as np
+
+from fastbp import kernels
+
+from ._common import repeat_dense_backward, repeat_dense_forward, repeat_loss, repeat_sgd
+
+K = 100
+SHAPES = ["32x64x32", "64x784x128", "256x1024x1024"]  # batch x n_in x n_out
+DTYPES = ["float32", "float64"]
+
+
+def _arrays(shape, dtype):
+    n, k, m = map(int, shape.split("x"))
+    rng = np.random.default_rng(0)
+    return (rng.normal(size=(n, k)).astype(dtype), rng.normal(size=(m, k)).astype(dtype) * 0.05,
+            rng.normal(size=m).astype(dtype), np.empty((n, m), dtype), rng.normal(size=(n, m)).astype(dtype))
+
+
+class DenseForward:
+    params = (SHAPES, DTYPES)
+    param_names = ["shape", "dtype"]
+
+    def setup(self, shape, dtype):
+        self.inp, self.W, self.b, self.out, _ = _arrays(shape, dtype)
+        repeat_dense_forward(1, self.out, self.inp, self.W, self.b, kernels.TANH)
+
+    def time_dense_forward_tanh(self, shape, dtype):
+        repeat_dense_forward(K, self.out, self.inp, self.W, self.b, kernels.TANH)
+
+    def track_gflops(self, shape, dtype):
+        import time
+        n, k, m = map(int, shape.split("x"))
+        t0 = time.perf_counter()
+        repeat_dense_forward(K, self.out, self.inp, self.W, self.b, kernels.RELU)
+        return 2 * n * k * m * K / (time.perf_counter() - t0) / 1e9
+    track_gflops.unit = "GFLOP/s"
+
+
+class DenseBackward:
+    params = (SHAPES, DTYPES)
+    param_names = ["shape", "dtype"]
+
+    def setup(self, shape, dtype):
+        self.inp, self.W, self.b, _, self.dout = _arrays(shape, dtype)
+        self.dinp = np.empty_like(self.inp)
+        self.dW, self.db = np.empty_like(self.W), np.empty_like(self.b)
+        repeat_dense_backward(1, self.dinp, self.dW, self.db, self.dout, self.inp, self.W, kernels.TANH)
+
+    def time_dense_backward_tanh(self, shape, dtype):
+        repeat_dense_backward(K, self.dinp, self.dW, self.db, self.dout, self.inp, self.W, kernels.TANH)
+
+
+class Loss:
+    params = (["cross_entropy", "binary_cross_entropy", "mse"], DTYPES)
+    param_names = ["loss", "dtype"]
+
+    def setup(self, loss, dtype):
+        rng = np.random.default_rng(0)
+        self.code = getattr(kernels, loss.upper())
+        self.z = rng.normal(size=(256, 10)).astype(dtype)
+        self.y = np.eye(10, dtype=dtype)[rng.integers(0, 10, 256)]
+        self.out, self.dz = np.empty_like(self.z), np.empty_like(self.z)
+        repeat_loss(1, self.dz, self.z, self.out, self.y, self.code)
+
+    def time_output_loss_forward_backward(self, loss, dtype):
+        repeat_loss(K, self.dz, self.z, self.out, self.y, self.code)
+
+
+class SGDUpdate:
+    """One update over 10^6 parameters: two reads and one write per element."""
+    params = (DTYPES,)
+    param_names = ["dtype"]
+
+    def setup(self, dtype):
+        self.p = np.ones(10 ** 6, dtype)
+        self.g = np.full(10 ** 6, 1e-3, dtype)
+        repeat_sgd(1, self.p, self.g, 1e-6)
+
+    def time_sgd_update_1e6(self, dtype):
+        repeat_sgd(K, self.p, self.g, 1e-6)
+
+    def track_gbytes_per_second(self, dtype):
+        import time
+        t0 = time.perf_counter()
+        repeat_sgd(K, self.p, self.g, 1e-6)
+        return 3 * self.p.nbytes * K / (time.perf_counter() - t0) / 1e9
+    track_gbytes_per_second.unit = "GB/s"

@@ -1,0 +1,88 @@
+"""End-to-end training: one epoch of plain SGD over the compare.py grid."""
+import time
+
+import numpy as np
+
+import fastbp
+
+from ._common import GRID, data, steps_for, warm_fit
+
+
+class TrainEpoch:
+    params = (list(GRID), ["float32", "float64"], [False, True])
+    param_names = ["network", "dtype", "shuffle"]
+    timeout = 300
+
+    def setup(self, network, dtype, shuffle):
+        sizes, self.batch, act = GRID[network]
+        self.n = self.batch * steps_for(sizes, self.batch)
+        self.X, self.y = data(sizes, self.n, dtype)
+        self.net = fastbp.MLP(sizes, activation=act, dtype=dtype, seed=0)
+        warm_fit(self.net, self.X, self.y, self.batch)
+
+    def _epoch(self, shuffle):
+        return self.net.fit(self.X, self.y, epochs=1, batch_size=self.batch, lr=1e-4,
+                            shuffle=shuffle, verbose=0)
+
+    def time_epoch(self, network, dtype, shuffle):
+        self._epoch(shuffle)
+
+    def track_samples_per_second(self, network, dtype, shuffle):
+        seconds = [self._epoch(shuffle)["seconds"][0] for _ in range(5)]
+        return self.n / float(np.median(seconds))
+    track_samples_per_second.unit = "samples/s"
+
+
+class Threads:
+    """784-1024-1024-10, batch 256: one thread against all, and NumPy's own
+    BLAS called just before fit (its pool must not slow fastbp's)."""
+    params = (["float32", "float64"],)
+    param_names = ["dtype"]
+    timeout = 300
+
+    def setup(self, dtype):
+        sizes, self.batch, act = GRID["784-1024-1024-10"]
+        self.n = self.batch * 8
+        self.X, self.y = data(sizes, self.n, dtype)
+        self.net = fastbp.MLP(sizes, activation=act, dtype=dtype, seed=0)
+        warm_fit(self.net, self.X, self.y, self.batch)
+        self.A = np.random.default_rng(0).random((512, 512)).astype(dtype)
+
+    def _rate(self, before=None):
+        rates = []
+        for _ in range(3):
+            if before is not None:
+                before()
+            t0 = time.perf_counter()
+            self.net.fit(self.X, self.y, epochs=1, batch_size=self.batch, lr=1e-4, shuffle=False,
+                         verbose=0)
+            rates.append(self.n / (time.perf_counter() - t0))
+        return float(np.median(rates))
+
+    def track_two_threads_over_one(self, dtype):
+        with fastbp.set_num_threads(1):
+            one = self._rate()
+        with fastbp.set_num_threads(min(2, fastbp.threads.default_num_threads())):
+            two = self._rate()
+        return two / one
+    track_two_threads_over_one.unit = "ratio"
+
+    def track_numpy_blas_before_fit_slowdown(self, dtype):
+        alone = self._rate()
+        mixed = self._rate(before=lambda: self.A @ self.A)
+        return alone / mixed
+    track_numpy_blas_before_fit_slowdown.unit = "ratio"
+
+
+class FirstFit:
+    """import fastbp + the first fit of a small net in a fresh process, with
+    the on-disk cache warm (cold: see compile-time notes in the README)."""
+    timeout = 600
+
+    def timeraw_import_and_first_fit_warm(self):
+        return """
+import numpy as np
+import fastbp
+net = fastbp.MLP([4, 8, 3], seed=0)
+net.fit(np.ones((16, 4)), np.arange(16) % 3, epochs=1, verbose=0)
+"""

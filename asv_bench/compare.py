@@ -1,0 +1,394 @@
+"""fastbp against the tools people use instead, side by side in one run.
+
+    python asv_bench/compare.py                      # the whole grid, float32 and float64
+    python asv_bench/compare.py --cases 2-16-2,64-32-10 --dtypes float32 --repeats 5
+    python asv_bench/compare.py --json results.json  # also write the numbers
+
+Every contender trains the same network from the same initial weights on the
+same minibatches (consecutive rows, no shuffling) with plain SGD, one step =
+forward + backward + in-place update. The script first checks that one step
+gives the same weights for all of them, then times whole epochs, the
+contenders taking turns so that the machine's drift hits all alike, and
+reports the median samples/s of each. Peers that are not installed are
+skipped: PyTorch (eager ``nn.Sequential`` + ``optim.SGD``, and with
+``--torch-compile`` the step under ``torch.compile``), JAX (the step under
+``jax.jit``, and a whole epoch under one ``jax.jit`` with ``lax.scan``),
+scikit-learn's ``MLPClassifier`` (solver ``sgd``, its own ``fit`` loop) and a
+plain NumPy implementation. The machine's GEMM peak (NumPy matmul, n = 1024)
+is measured in the same run, and each fastbp cell is reported as a share of
+the limit FLOPs per sample / peak.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import date
+
+import numpy as np
+
+import fastbp
+
+CASES = {
+    "2-16-2": ([2, 16, 2], 32, "tanh"),
+    "64-32-10": ([64, 32, 10], 32, "tanh"),
+    "784-128-10": ([784, 128, 10], 64, "relu"),
+    "784-256-256-10": ([784, 256, 256, 10], 128, "relu"),
+    "784-1024-1024-10": ([784, 1024, 1024, 10], 256, "relu"),
+    "2048-2048-2048-10": ([2048, 2048, 2048, 10], 512, "relu"),
+}
+LR = 1e-3
+
+
+def flops_per_sample(sizes):
+    """Forward, dW and the input deltas of every layer but the first."""
+    mults = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 2 * (2 * sum(mults) + sum(mults[1:]))
+
+
+def gemm_peak(dtype, n=1024, repeats=7):
+    a = np.random.default_rng(0).random((n, n)).astype(dtype)
+    a @ a
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ a
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / np.median(times)
+
+
+def unpack(flat, sizes):
+    layers, o = [], 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+        W = flat[o:o + n_out * n_in].reshape(n_out, n_in)
+        o += n_out * n_in
+        layers.append((W, flat[o:o + n_out]))
+        o += n_out
+    return layers
+
+
+def pack(layers):
+    return np.concatenate([np.concatenate([np.asarray(W).ravel(), np.asarray(b).ravel()])
+                           for W, b in layers])
+
+
+# ---------------------------------------------------------------- contenders
+# Each has: __init__(params0, sizes, act, dtype, batch), epoch(X, y) over
+# consecutive batches, params() -> flat array in fastbp's layout.
+
+class FastBP:
+    name = "fastbp"
+
+    def __init__(self, params0, sizes, act, dtype, batch):
+        self.net = fastbp.MLP(sizes, activation=act, dtype=dtype)
+        self.net.params[:] = params0
+        self.batch = batch
+
+    def epoch(self, X, y):
+        self.net.fit(X, y, epochs=1, batch_size=self.batch, lr=LR, shuffle=False, verbose=0)
+
+    def params(self):
+        return self.net.params.copy()
+
+
+class NumPy:
+    name = "numpy"
+
+    def __init__(self, params0, sizes, act, dtype, batch):
+        self.layers = [(W.copy(), b.copy()) for W, b in unpack(params0.copy(), sizes)]
+        self.act, self.batch, self.dtype = act, batch, np.dtype(dtype)
+
+    def step(self, x, y):
+        acts = [x]
+        for l, (W, b) in enumerate(self.layers):
+            z = acts[-1] @ W.T + b
+            if l < len(self.layers) - 1:
+                z = np.tanh(z) if self.act == "tanh" else np.maximum(z, 0)
+            acts.append(z)
+        z = acts[-1]
+        p = np.exp(z - z.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(len(y)), y] -= 1
+        delta = p / len(y)
+        lr = self.dtype.type(LR)
+        for l in range(len(self.layers) - 1, -1, -1):
+            W, b = self.layers[l]
+            dW, db = delta.T @ acts[l], delta.sum(axis=0)
+            if l > 0:
+                a = acts[l]
+                delta = (delta @ W) * ((1 - a * a) if self.act == "tanh" else (a > 0))
+            W -= lr * dW
+            b -= lr * db
+
+    def epoch(self, X, y):
+        for s in range(0, len(X), self.batch):
+            self.step(X[s:s + self.batch], y[s:s + self.batch])
+
+    def params(self):
+        return pack(self.layers)
+
+
+class TorchEager:
+    name = "torch eager"
+    compiled = False
+
+    def __init__(self, params0, sizes, act, dtype, batch):
+        import torch
+        self.torch = torch
+        torch.manual_seed(0)
+        mods = []
+        for l, (W, b) in enumerate(unpack(params0, sizes)):
+            lin = torch.nn.Linear(W.shape[1], W.shape[0], dtype=getattr(torch, dtype))
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(W.copy()))
+                lin.bias.copy_(torch.from_numpy(b.copy()))
+            mods.append(lin)
+            if l < len(sizes) - 2:
+                mods.append(torch.nn.Tanh() if act == "tanh" else torch.nn.ReLU())
+        self.model = torch.nn.Sequential(*mods)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+        self.crit = torch.nn.CrossEntropyLoss()
+        self.batch = batch
+        self._step = self.step
+        if self.compiled:
+            self._step = torch.compile(self.step)
+
+    def step(self, x, y):
+        self.opt.zero_grad(set_to_none=True)
+        loss = self.crit(self.model(x), y)
+        loss.backward()
+        self.opt.step()
+
+    def epoch(self, X, y):
+        Xt, yt = self._tensors(X, y)
+        for s in range(0, len(X), self.batch):
+            self._step(Xt[s:s + self.batch], yt[s:s + self.batch])
+
+    def _tensors(self, X, y):
+        # Converted once per data set, as a DataLoader-free loop would.
+        if getattr(self, "_cache_key", None) is not X:
+            self._cache = self.torch.from_numpy(X), self.torch.from_numpy(y.astype(np.int64))
+            self._cache_key = X
+        return self._cache
+
+    def params(self):
+        layers = [m for m in self.model if isinstance(m, self.torch.nn.Linear)]
+        return pack([(m.weight.detach().numpy(), m.bias.detach().numpy()) for m in layers])
+
+
+class TorchCompiled(TorchEager):
+    name = "torch.compile"
+    compiled = True
+
+
+class JaxStep:
+    name = "jax jit step"
+    scan = False
+
+    def __init__(self, params0, sizes, act, dtype, batch):
+        import jax
+        import jax.numpy as jnp
+        self.jax, self.jnp = jax, jnp
+        self.params_ = [(jnp.asarray(W.copy()), jnp.asarray(b.copy())) for W, b in unpack(params0, sizes)]
+        self.batch = batch
+        f = jnp.tanh if act == "tanh" else jax.nn.relu
+
+        def loss(params, x, y):
+            a = x
+            for W, b in params[:-1]:
+                a = f(a @ W.T + b)
+            W, b = params[-1]
+            z = a @ W.T + b
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(z), y[:, None], axis=1))
+
+        lr = np.dtype(dtype).type(LR)
+
+        def step(params, x, y):
+            g = jax.grad(loss)(params, x, y)
+            return jax.tree_util.tree_map(lambda p, d: p - lr * d, params, g)
+
+        self.step = jax.jit(step, donate_argnums=0)
+
+        def epoch(params, xs, ys):
+            return jax.lax.scan(lambda p, xy: (step(p, *xy), None), params, (xs, ys))[0]
+
+        self.scan_epoch = jax.jit(epoch, donate_argnums=0)
+
+    def epoch(self, X, y):
+        if self.scan:
+            if getattr(self, "_key", None) is not X:  # device arrays made once per data set
+                steps = len(X) // self.batch
+                self._xs = self.jnp.asarray(X[:steps * self.batch].reshape(steps, self.batch, -1))
+                self._ys = self.jnp.asarray(y[:steps * self.batch].reshape(steps, self.batch))
+                self._key = X
+            self.params_ = self.scan_epoch(self.params_, self._xs, self._ys)
+        else:
+            if getattr(self, "_key", None) is not X:
+                self._xs = [self.jnp.asarray(X[s:s + self.batch]) for s in range(0, len(X), self.batch)]
+                self._ys = [self.jnp.asarray(y[s:s + self.batch]) for s in range(0, len(X), self.batch)]
+                self._key = X
+            for x, t in zip(self._xs, self._ys):
+                self.params_ = self.step(self.params_, x, t)
+        self.jax.block_until_ready(self.params_)
+
+    def params(self):
+        return pack([(np.asarray(W), np.asarray(b)) for W, b in self.params_])
+
+
+class JaxScan(JaxStep):
+    name = "jax scan epoch"
+    scan = True
+
+
+class SkLearn:
+    name = "scikit-learn"
+
+    def __init__(self, params0, sizes, act, dtype, batch):
+        from sklearn.neural_network import MLPClassifier
+        self.sizes, self.batch = sizes, batch
+        self.binary = sizes[-1] == 2  # scikit-learn then uses one logistic output unit
+        self.clf = MLPClassifier(hidden_layer_sizes=sizes[1:-1], activation=act, solver="sgd",
+                                 batch_size=batch, learning_rate_init=LR, momentum=0.0,
+                                 nesterovs_momentum=False, alpha=0.0, shuffle=False,
+                                 random_state=0)
+        classes = np.arange(sizes[-1])
+        x0 = np.zeros((len(classes), sizes[0]), dtype=dtype)
+        self.clf.partial_fit(x0, classes, classes=classes)  # initialises; weights are set next
+        if not self.binary:
+            layers = unpack(params0, sizes)
+            self.clf.coefs_ = [np.ascontiguousarray(W.T) for W, _ in layers]
+            self.clf.intercepts_ = [b.copy() for _, b in layers]
+
+    def epoch(self, X, y):
+        self.clf.partial_fit(X, y)  # one pass over X in minibatches of `batch`
+
+    def params(self):
+        if self.binary:
+            return None  # a different output layer: no like-for-like weights
+        return pack([(W.T, b) for W, b in zip(self.clf.coefs_, self.clf.intercepts_)])
+
+
+CONTENDERS = [FastBP, JaxScan, JaxStep, TorchEager, TorchCompiled, SkLearn, NumPy]
+
+
+def available(cls, with_compile):
+    mods = {TorchEager: "torch", TorchCompiled: "torch", JaxStep: "jax", JaxScan: "jax",
+            SkLearn: "sklearn"}
+    if cls is TorchCompiled and not with_compile:
+        return False
+    if cls in mods:
+        try:
+            __import__(mods[cls])
+        except ImportError:
+            return False
+    return True
+
+
+def run_case(label, dtype, args, classes):
+    sizes, batch, act = CASES[label]
+    rng = np.random.default_rng(0)
+    per_step = flops_per_sample(sizes) * batch
+    steps = int(np.clip(args.flops / per_step, 4, args.max_steps))
+    n = batch * steps
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], size=n)
+    params0 = fastbp.MLP(sizes, activation=act, dtype=dtype, seed=0).params.copy()
+
+    # 1. Same weights after one step, for everyone.
+    contenders, check = {}, {}
+    for cls in classes:
+        try:
+            c = cls(params0, sizes, act, dtype, batch)
+            c.epoch(X[:batch], y[:batch])
+        except Exception as exc:  # a peer that fails here is reported, not fatal
+            print(f"  {cls.name}: skipped ({type(exc).__name__}: {exc})", file=sys.stderr)
+            continue
+        p = c.params()
+        contenders[cls.name] = c
+        check[cls.name] = None if p is None else p
+    ref = check["fastbp"]
+    tol = 1e-10 if dtype == "float64" else 2e-5
+    agreement = {}
+    for name, p in check.items():
+        if p is None:
+            agreement[name] = "n/a"
+            continue
+        err = float(np.max(np.abs(p - ref)) / max(np.max(np.abs(ref)), 1e-30))
+        agreement[name] = err
+        if err > tol:
+            print(f"  WARNING: {name} differs from fastbp after one step by {err:.2e}", file=sys.stderr)
+
+    # 2. Warm up (compile) on the full data, then time epochs in turns.
+    for c in contenders.values():
+        c.epoch(X, y)
+    times = {name: [] for name in contenders}
+    names = list(contenders)
+    for r in range(args.repeats):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for name in order:
+            t0 = time.perf_counter()
+            contenders[name].epoch(X, y)
+            times[name].append(time.perf_counter() - t0)
+    rates = {name: n / float(np.median(t)) for name, t in times.items()}
+    return dict(case=label, dtype=dtype, batch=batch, steps=steps, rates=rates,
+                agreement=agreement, flops_per_sample=flops_per_sample(sizes))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--dtypes", default="float32,float64")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--flops", type=float, default=4e9, help="work per timed epoch")
+    parser.add_argument("--max-steps", type=int, default=500)
+    parser.add_argument("--torch-compile", action="store_true", help="also time torch.compile (slow to compile)")
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+
+    classes = [c for c in CONTENDERS if available(c, args.torch_compile)]
+    if "jax" in sys.modules or any(c in classes for c in (JaxStep, JaxScan)):
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_platforms", "cpu")
+    versions = {"fastbp": fastbp.__version__, "numpy": np.__version__,
+                "python": platform.python_version()}
+    for mod in ("numba", "scipy", "torch", "jax", "sklearn"):
+        if mod in sys.modules or mod in ("numba", "scipy"):
+            try:
+                versions[mod] = __import__(mod).__version__
+            except ImportError:
+                pass
+    print(f"{date.today()}  {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs;"
+          f" fastbp threads: {fastbp.get_num_threads()};"
+          f" {', '.join(f'{k} {v}' for k, v in versions.items())}")
+    results = []
+    peaks = {}
+    for dtype in args.dtypes.split(","):
+        peaks[dtype] = gemm_peak(dtype)
+        print(f"\n{dtype}: NumPy GEMM peak (n=1024) {peaks[dtype] / 1e9:.1f} GFLOP/s")
+        header = f"{'network':>18} {'batch':>5}  " + "".join(f"{c.name:>15}" for c in classes)
+        print(header + f"{'vs torch':>10}{'vs best peer':>13}{'% of peak':>10}")
+        for label in args.cases.split(","):
+            res = run_case(label, dtype, args, classes)
+            res["gemm_peak"] = peaks[dtype]
+            rates = res["rates"]
+            ours = rates["fastbp"]
+            peers = {k: v for k, v in rates.items() if k != "fastbp"}
+            best = max(peers.values()) if peers else float("nan")
+            torch_rate = rates.get("torch eager", float("nan"))
+            share = ours * res["flops_per_sample"] / peaks[dtype]
+            res.update(vs_torch=ours / torch_rate, vs_best_peer=ours / best, peak_share=share)
+            cells = "".join(f"{rates[c.name]:>15,.0f}" if c.name in rates else f"{'-':>15}" for c in classes)
+            print(f"{label:>18} {res['batch']:>5}  {cells}{ours / torch_rate:>9.1f}x{ours / best:>12.2f}x"
+                  f"{100 * share:>9.0f}%", flush=True)
+            results.append(res)
+        print("  one-step agreement with fastbp (max relative difference):",
+              {k: (f"{v:.1e}" if isinstance(v, float) else v) for k, v in results[-1]["agreement"].items()})
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(dict(date=str(date.today()), versions=versions, results=results), fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
