@@ -11,6 +11,7 @@ units. ``W`` is ``(m, k)`` like PyTorch's ``nn.Linear``.
 """
 import numpy as np
 
+from ._fastmath import exp32, exp64, tanh32, tanh64
 from ._jit import jit
 
 # Activation codes (hidden layers; SOFTMAX only as an output function).
@@ -35,43 +36,9 @@ LEAKY_SLOPE = 0.01
 HUBER_DELTA = 1.0
 
 
-# float32 tanh as a rational function (Eigen's generic_fast_tanh_float):
-# LLVM vectorises it, unlike a call to libm's tanhf, and its error is within
-# 2 ulp of float32. The constants are float32 so the arithmetic stays float32.
-_TANH_CLAMP = np.float32(7.90531110763549805)
-_TANH_P = (np.float32(4.89352455891786e-03), np.float32(6.37261928875436e-04),
-           np.float32(1.48572235717979e-05), np.float32(5.12229709037114e-08),
-           np.float32(-8.60467152213735e-11), np.float32(2.00018790482477e-13),
-           np.float32(-2.76076847742355e-16))
-_TANH_Q = (np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03),
-           np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06))
-
-
 @jit(inline="always")
-def _tanh32(x):
-    x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
-    x2 = x * x
-    p = _TANH_P[6]
-    p = p * x2 + _TANH_P[5]
-    p = p * x2 + _TANH_P[4]
-    p = p * x2 + _TANH_P[3]
-    p = p * x2 + _TANH_P[2]
-    p = p * x2 + _TANH_P[1]
-    p = p * x2 + _TANH_P[0]
-    q = _TANH_Q[3]
-    q = q * x2 + _TANH_Q[2]
-    q = q * x2 + _TANH_Q[1]
-    q = q * x2 + _TANH_Q[0]
-    return x * p / q
-
-
-@jit(inline="always")
-def _sigmoid(x, one):
-    # Two branches so that exp never overflows.
-    if x >= 0:
-        return one / (one + np.exp(-x))
-    e = np.exp(x)
-    return e / (one + e)
+def _sigmoid(x, one, single):
+    return one / (one + (exp32(-x) if single else exp64(-x)))
 
 
 @jit
@@ -80,7 +47,6 @@ def bias_act_forward(z, b, act):
     n, m = z.shape
     one = z.dtype.type(1.0)
     zero = z.dtype.type(0.0)
-    half = z.dtype.type(0.5)
     slope = z.dtype.type(LEAKY_SLOPE)
     single = z.itemsize == 4
     for i in range(n):
@@ -89,18 +55,15 @@ def bias_act_forward(z, b, act):
         if act == IDENTITY:
             for j in range(m):
                 r[j] += b[j]
-        elif act == SIGMOID and single:
-            for j in range(m):
-                r[j] = half + half * _tanh32(half * (r[j] + b[j]))
         elif act == SIGMOID:
             for j in range(m):
-                r[j] = _sigmoid(r[j] + b[j], one)
+                r[j] = _sigmoid(r[j] + b[j], one, single)
         elif act == TANH and single:
             for j in range(m):
-                r[j] = _tanh32(r[j] + b[j])
+                r[j] = tanh32(r[j] + b[j])
         elif act == TANH:
             for j in range(m):
-                r[j] = np.tanh(r[j] + b[j])
+                r[j] = tanh64(r[j] + b[j])
         elif act == RELU:
             for j in range(m):
                 r[j] = max(r[j] + b[j], zero)
@@ -228,22 +191,23 @@ def output_forward(out, z, act):
     """
     n, m = z.shape
     one = z.dtype.type(1.0)
+    single = z.itemsize == 4
     for i in range(n):
         if act == SOFTMAX:
             zmax = z[i, 0]
             for j in range(1, m):
                 zmax = max(zmax, z[i, j])
+            for j in range(m):
+                out[i, j] = exp32(z[i, j] - zmax) if single else exp64(z[i, j] - zmax)
             s = z.dtype.type(0.0)
             for j in range(m):
-                e = np.exp(z[i, j] - zmax)
-                out[i, j] = e
-                s += e
+                s += out[i, j]
             inv = one / s
             for j in range(m):
                 out[i, j] *= inv
         elif act == SIGMOID:
             for j in range(m):
-                out[i, j] = _sigmoid(z[i, j], one)
+                out[i, j] = _sigmoid(z[i, j], one, single)
         else:
             for j in range(m):
                 out[i, j] = z[i, j]

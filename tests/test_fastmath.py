@@ -1,0 +1,51 @@
+"""The vectorisable exp and tanh against NumPy, over their whole ranges."""
+import numba
+import numpy as np
+import pytest
+
+from fastbp._fastmath import exp32, exp64, tanh32, tanh64
+
+
+@numba.njit
+def _apply32(which, x, out):
+    for i in range(x.size):
+        out[i] = exp32(x[i]) if which == 0 else tanh32(x[i])
+
+
+@numba.njit
+def _apply64(which, x, out):
+    for i in range(x.size):
+        out[i] = exp64(x[i]) if which == 0 else tanh64(x[i])
+
+
+CASES = [  # function, dtype, range, bound on the relative error in units of eps
+    ("exp", np.float32, (-87, 88), 1.5),
+    ("exp", np.float64, (-708, 709), 4),
+    ("tanh", np.float32, (-20, 20), 6),
+    ("tanh", np.float64, (-40, 40), 4),
+]
+
+
+@pytest.mark.parametrize("name,dtype,span,ulps", CASES)
+def test_relative_error_within_a_few_eps(name, dtype, span, ulps):
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(*span, 200_001), rng.uniform(-1, 1, 100_000) * 1e-3,
+                        [0.0, 0.625, -0.625, 0.6249999, 1e-30, -1e-30]]).astype(dtype)
+    out = np.empty_like(x)
+    (_apply32 if dtype == np.float32 else _apply64)(0 if name == "exp" else 1, x, out)
+    ref = getattr(np, name)(x.astype(np.float64))
+    err = np.abs(out - ref) / np.maximum(np.abs(ref), np.finfo(dtype).tiny)
+    assert err.max() <= ulps * np.finfo(dtype).eps
+    assert out.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_limits(dtype):
+    x = np.array([-1e4, -800, -100, 100, 800, 1e4, 0.0], dtype=dtype)
+    out = np.empty_like(x)
+    apply = _apply32 if dtype == np.float32 else _apply64
+    apply(1, x, out)
+    np.testing.assert_array_equal(out, [-1, -1, -1, 1, 1, 1, 0])
+    apply(0, x[:3], out[:3])
+    # Clamped to the smallest normal range, negligible next to 1.
+    assert np.all(out[:3] >= 0) and np.all(out[:3] < 1e-37)
