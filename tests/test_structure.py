@@ -101,3 +101,29 @@ def test_specialisations_depend_on_dtype_only():
         signatures = getattr(network, name).signatures
         assert len(signatures) == 2, (name, signatures)
         assert {str(s[0].dtype) for s in signatures} == {"float32", "float64"}
+
+
+def test_public_kernels_check_their_arguments():
+    net = fastbp.MLP([4, 3, 2], output="identity", dtype="float64", seed=0)
+    grads, ws = np.zeros_like(net.params), net.workspace(8)
+    x, y = np.ones((8, 4)), np.zeros((8, 2))
+    step = fastbp.kernels.train_step
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="capacity"):
+        step(net.params, grads, ws, net.plan, np.ones((9, 4)), np.zeros((9, 2)), fastbp.kernels.MSE, 0.1)
+    with pytest.raises(ValueError, match="columns"):
+        step(net.params, grads, ws, net.plan, np.ones((8, 5)), y, fastbp.kernels.MSE, 0.1)
+    with pytest.raises(ValueError, match="y must be"):
+        step(net.params, grads, ws, net.plan, x, np.zeros((8, 3)), fastbp.kernels.MSE, 0.1)
+    with pytest.raises(ValueError, match="params has the wrong length"):
+        step(net.params[:-1], grads, ws, net.plan, x, y, fastbp.kernels.MSE, 0.1)
+    with pytest.raises(ValueError, match="unknown loss code"):
+        step(net.params, grads, ws, net.plan, x, y, 9, 0.1)
+    bad_plan = net.plan.copy()
+    bad_plan[0, 4] = 42
+    bad_plan.setflags(write=False)
+    with pytest.raises(ValueError, match="unknown activation code"):
+        step(net.params, grads, ws, bad_plan, x, y, fastbp.kernels.MSE, 0.1)
+    assert np.array_equal(net.params, before)
+    step(net.params, grads, ws, net.plan, x, y, fastbp.kernels.MSE, 0.1)
+    assert not np.array_equal(net.params, before)

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import jit
 from .layout import ACT, B_OFF, N_IN, N_OUT, U_OFF, W_OFF
-from .ops import (IDENTITY, dense_backward, dense_forward, loss_backward, loss_forward,
+from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_forward, loss_backward, loss_forward,
                   output_forward, output_of, sgd_update, shuffle)
 
 
@@ -131,7 +131,7 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
 
 
 @jit
-def check_batch(params, ws, plan, x, y):
+def check_batch(params, ws, plan, x, y, loss):
     """Raise ValueError unless the arrays fit the plan (used by public kernels)."""
     last = plan.shape[0] - 1
     if params.size != plan[last, B_OFF] + plan[last, N_OUT]:
@@ -142,6 +142,11 @@ def check_batch(params, ws, plan, x, y):
         raise ValueError("y must be (x.shape[0], n_out)")
     if x.shape[0] > capacity(ws, plan):
         raise ValueError("the batch is larger than the workspace's capacity")
+    for l in range(last + 1):
+        if plan[l, ACT] < IDENTITY or plan[l, ACT] > SOFTPLUS:
+            raise ValueError("the plan holds an unknown activation code")
+    if loss < CROSS_ENTROPY or loss > HUBER:
+        raise ValueError("unknown loss code")
 
 
 @jit
@@ -152,7 +157,7 @@ def train_step(params, grads, ws, plan, x, y, loss, lr):
     x is (nb, n_in), y is (nb, m) float targets (one-hot for cross-entropy).
     Returns the batch's mean loss before the update.
     """
-    check_batch(params, ws, plan, x, y)
+    check_batch(params, ws, plan, x, y, loss)
     return _step(params, grads, ws, plan, x, y, loss, lr)
 
 
@@ -183,7 +188,7 @@ def train_epoch(params, grads, ws, plan, X, Y, perm, rng, batch_size, shuffled, 
     Without shuffling the batches are consecutive rows in order, the last
     one possibly smaller. Returns the mean over samples of the batch losses.
     """
-    check_batch(params, ws, plan, X[:min(batch_size, X.shape[0])], Y[:min(batch_size, X.shape[0])])
+    check_batch(params, ws, plan, X[:min(batch_size, X.shape[0])], Y[:min(batch_size, X.shape[0])], loss)
     n = X.shape[0]
     cap = capacity(ws, plan)
     for i in range(n):

@@ -231,9 +231,10 @@ def loss_forward(z, out, y, loss):
     PyTorch's conventions: cross-entropy is the mean over rows of
     ``-sum_j y_j log softmax(z)_j``; binary cross-entropy (from logits), MSE,
     MAE and Huber are means over all n*m elements. Stable for any z, and
-    without a single exp: the outputs already hold them. Cross-entropy uses
-    ``logsumexp(z) = z_k - log out_k`` at the row's largest logit k, where
-    ``out_k >= 1/m``; BCE uses ``log(1 + exp(-|z|)) = -log(max(out, 1 - out))``.
+    accurate even when the loss is tiny. Cross-entropy takes its exps from
+    the outputs: at the row's largest logit k, ``logsumexp(z) = z_k +
+    log1p(sum_{j != k} out_j / out_k)``, where ``out_k >= 1/m``; BCE is
+    ``max(z, 0) - z y + log1p(exp(-|z|))``.
     """
     n, m = z.shape
     total = 0.0
@@ -243,16 +244,21 @@ def loss_forward(z, out, y, loss):
             for j in range(1, m):
                 if z[i, j] > z[i, k]:
                     k = j
-            lse = np.float64(z[i, k]) - np.log(np.float64(out[i, k]))
+            rest = 0.0
             for j in range(m):
-                total += y[i, j] * (lse - z[i, j])
+                if j != k:
+                    rest += out[i, j]
+            # lse - z_j = (z_k - z_j) + log1p(...), summed in that order so a
+            # tiny loss keeps its relative accuracy whatever the logits' size.
+            tail = np.log1p(rest / out[i, k])
+            for j in range(m):
+                total += y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail)
         else:
             for j in range(m):
                 x = np.float64(z[i, j])
                 t = np.float64(y[i, j])
                 if loss == BINARY_CROSS_ENTROPY:
-                    p = np.float64(out[i, j])
-                    total += max(x, 0.0) - x * t - np.log(p if x >= 0 else 1.0 - p)
+                    total += max(x, 0.0) - x * t + np.log1p(np.exp(-abs(x)))
                 elif loss == MSE:
                     total += (x - t) * (x - t)
                 elif loss == MAE:
