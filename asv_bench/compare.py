@@ -24,6 +24,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from datetime import date
 
 import numpy as np
@@ -85,8 +86,10 @@ class FastBP:
         self.net.params[:] = params0
         self.batch = batch
 
-    def epoch(self, X, y):
-        self.net.fit(X, y, epochs=1, batch_size=self.batch, lr=LR, shuffle=False, verbose=0)
+    def epoch(self, X, y, epochs=1):
+        # As users train: one fit call for several epochs, so the input is
+        # checked and converted once, not once per epoch.
+        self.net.fit(X, y, epochs=epochs, batch_size=self.batch, lr=LR, shuffle=False, verbose=0)
 
     def params(self):
         return self.net.params.copy()
@@ -254,7 +257,9 @@ class SkLearn:
                                  random_state=0)
         classes = np.arange(sizes[-1])
         x0 = np.zeros((len(classes), sizes[0]), dtype=dtype)
-        self.clf.partial_fit(x0, classes, classes=classes)  # initialises; weights are set next
+        with warnings.catch_warnings():  # "batch_size larger than sample size"
+            warnings.simplefilter("ignore")
+            self.clf.partial_fit(x0, classes, classes=classes)  # initialises; weights are set next
         if not self.binary:
             layers = unpack(params0, sizes)
             self.clf.coefs_ = [np.ascontiguousarray(W.T) for W, _ in layers]
@@ -320,20 +325,32 @@ def run_case(label, dtype, args, classes):
             print(f"  WARNING: {name} differs from fastbp after one step by {err:.2e}", file=sys.stderr)
 
     # 2. Warm up (compile) on the full data, then time epochs in turns.
-    for c in contenders.values():
+    one_epoch = {}
+    for name, c in contenders.items():
         c.epoch(X, y)
-    times = {name: [] for name in contenders}
+        t0 = time.perf_counter()
+        c.epoch(X, y)
+        one_epoch[name] = time.perf_counter() - t0
+    rates_seen = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(args.repeats):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             # Let the previous contender's thread pools (OpenBLAS, OpenMP,
-            # XLA) stop spinning, so each is timed on a quiet machine.
+            # XLA) stop spinning, so each is timed on a quiet machine; then
+            # train whole epochs for at least --min-time seconds.
             time.sleep(args.pause)
-            t0 = time.perf_counter()
-            contenders[name].epoch(X, y)
-            times[name].append(time.perf_counter() - t0)
-    rates = {name: n / float(np.median(t)) for name, t in times.items()}
+            c = contenders[name]
+            k = 1 if name != "fastbp" else max(1, int(args.min_time / one_epoch[name]))
+            epochs, t0 = 0, time.perf_counter()
+            while True:
+                c.epoch(X, y) if k == 1 else c.epoch(X, y, k)
+                epochs += k
+                elapsed = time.perf_counter() - t0
+                if elapsed >= args.min_time:
+                    break
+            rates_seen[name].append(epochs * n / elapsed)
+    rates = {name: float(np.median(r)) for name, r in rates_seen.items()}
     return dict(case=label, dtype=dtype, batch=batch, steps=steps, rates=rates,
                 agreement=agreement, flops_per_sample=flops_per_sample(sizes))
 
@@ -343,10 +360,12 @@ def main(argv=None):
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--dtypes", default="float32,float64")
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--flops", type=float, default=1e10, help="work per timed epoch")
-    parser.add_argument("--min-steps", type=int, default=8)
+    parser.add_argument("--flops", type=float, default=1e10, help="work per epoch")
+    parser.add_argument("--min-steps", type=int, default=8, help="fewest steps per epoch")
     parser.add_argument("--max-steps", type=int, default=500)
     parser.add_argument("--torch-compile", action="store_true", help="also time torch.compile (slow to compile)")
+    parser.add_argument("--min-time", type=float, default=0.3,
+                        help="each timing trains whole epochs for at least this many seconds")
     parser.add_argument("--pause", type=float, default=0.3,
                         help="seconds of rest before each timed epoch (idle thread pools)")
     parser.add_argument("--peers", help="comma-separated names of the peers to run (default: all installed)")

@@ -24,7 +24,8 @@ def _finite_contiguous(arr, dtype, name):
         out = np.ascontiguousarray(arr, dtype=dtype)
     if not out.flags.writeable:
         out = out.copy()
-    if not np.isfinite(out).all():
+    # min and max propagate NaN and show +-inf: two passes, no temporary.
+    if out.size and not (np.isfinite(out.min()) and np.isfinite(out.max())):
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
         raise ValueError(f"{name} must be finite; found {out[where]} at index {where}"
                          f" (after conversion to {out.dtype})")
