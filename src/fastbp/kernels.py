@@ -25,20 +25,24 @@ Leaf kernels (one dense layer, output functions, losses)
 --------------------------------------------------------
 ``dense_forward(out, inp, W, b, act)``, ``dense_backward(dinp, dW, db, dout, inp, W, act_in)``
 and their loop-only references ``dense_forward_ref``, ``dense_backward_ref``;
+``dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, scal)`` (backward fused with the
+SGD step: ``W -= lr dout^T inp`` as one accumulating GEMM); ``gemm(C, A, B, trans_a,
+trans_b, alpha, beta, scal)``;
 ``bias_act_forward``, ``act_backward``, ``output_forward``, ``loss_forward``,
 ``loss_backward``, ``sgd_update``, ``rng_next``, ``shuffle``.
 
 Whole network
 -------------
-``train_step``, ``train_epoch``, ``forward_batch``, ``backward_batch``,
+``train_step``, ``train_epoch``, ``forward_batch``, ``backward_batch``, ``backward_sgd_batch``,
 ``predict``, ``loss_value``, ``gradient``, ``numerical_gradient``,
 ``capacity``, ``weight``, ``bias``.
 """
-from .network import (backward_batch, bias, capacity, forward_batch, gradient, loss_value,
+from .network import (backward_batch, backward_sgd_batch, bias, capacity, forward_batch, gradient, loss_value,
                       numerical_gradient, predict, train_epoch, train_step, weight)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, HUBER, IDENTITY, LEAKY_RELU, MAE,
                   MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH, act_backward, bias_act_forward,
-                  dense_backward, dense_backward_ref, dense_forward, dense_forward_ref,
+                  dense_backward, dense_backward_ref, dense_backward_sgd, dense_forward,
+                  dense_forward_ref, gemm,
                   loss_backward, loss_forward, output_forward, output_of, rng_next, sgd_update,
                   shuffle)
 
@@ -46,8 +50,9 @@ __all__ = [
     "IDENTITY", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU", "SOFTPLUS", "SOFTMAX",
     "CROSS_ENTROPY", "BINARY_CROSS_ENTROPY", "MSE", "MAE", "HUBER",
     "dense_forward", "dense_backward", "dense_forward_ref", "dense_backward_ref",
+    "dense_backward_sgd", "gemm",
     "bias_act_forward", "act_backward", "output_forward", "output_of",
     "loss_forward", "loss_backward", "sgd_update", "rng_next", "shuffle",
-    "forward_batch", "backward_batch", "train_step", "train_epoch", "predict",
+    "forward_batch", "backward_batch", "backward_sgd_batch", "train_step", "train_epoch", "predict",
     "loss_value", "gradient", "numerical_gradient", "capacity", "weight", "bias",
 ]

@@ -11,14 +11,16 @@ samples (its *capacity*), four regions::
     Y: the batch's targets, gathered                                       cap * m
 
 with ``U = sum(sizes)`` and ``m = sizes[-1]``; the rows of a smaller batch use
-the start of each layer's block. Nothing here allocates.
+the start of each layer's block; its last two elements are scalar scratch
+for BLAS. Nothing here allocates.
 """
 import numpy as np
 
 from ._jit import jit
-from .layout import ACT, B_OFF, N_IN, N_OUT, U_OFF, W_OFF
-from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_forward, loss_backward, loss_forward,
-                  output_forward, output_of, sgd_update, shuffle)
+from .layout import ACT, B_OFF, N_IN, N_OUT, SCALARS, U_OFF, W_OFF
+from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
+                  dense_forward, loss_backward, loss_forward, output_forward, output_of, sgd_update,
+                  shuffle)
 
 
 @jit
@@ -31,7 +33,12 @@ def _units(plan):
 def capacity(ws, plan):
     """How many samples the workspace ``ws`` holds for this plan."""
     m = plan[plan.shape[0] - 1, N_OUT]
-    return ws.size // (2 * _units(plan) + 2 * m)
+    return (ws.size - SCALARS) // (2 * _units(plan) + 2 * m)
+
+
+@jit
+def _scalars(ws):
+    return ws[ws.size - SCALARS:]
 
 
 @jit
@@ -131,6 +138,25 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
 
 
 @jit
+def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
+    """:func:`backward_batch` fused with the SGD update, layer by layer from
+    the output: each layer's delta is passed back through its old weights,
+    then its weights are updated in place by one accumulating GEMM."""
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    last = plan.shape[0] - 1
+    scal = _scalars(ws)
+    loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
+    for l in range(last, 0, -1):
+        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), weight(params, plan, l), bias(params, plan, l),
+                           _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
+                           plan[l - 1, ACT], lr, scal)
+    no_dinp = _block(ws, 0, 0, plan[0, N_IN])
+    dense_backward_sgd(no_dinp, weight(params, plan, 0), bias(params, plan, 0),
+                       _delta(ws, plan, cap, 0, nb), x, IDENTITY, lr, scal)
+
+
+@jit
 def check_batch(params, ws, plan, x, y, loss):
     """Raise ValueError unless the arrays fit the plan (used by public kernels)."""
     last = plan.shape[0] - 1
@@ -180,13 +206,15 @@ def _gather(dst, src, perm, start):
 
 
 @jit
-def train_epoch(params, grads, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss, lr):
+def train_epoch(params, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss, lr):
     """One epoch of minibatch SGD, in one call.
 
     X is (n, n_in), Y is (n, m); ``perm`` is an int64 scratch array of length
     n; ``rng`` is a uint64[1] splitmix64 state, advanced when ``shuffled``.
     Without shuffling the batches are consecutive rows in order, the last
-    one possibly smaller. Returns the mean over samples of the batch losses.
+    one possibly smaller. Each step is :func:`train_step` with the update
+    fused into the backward pass, so no gradient buffer is needed. Returns
+    the mean over samples of the batch losses.
     """
     check_batch(params, ws, plan, X[:min(batch_size, X.shape[0])], Y[:min(batch_size, X.shape[0])], loss)
     n = X.shape[0]
@@ -206,7 +234,9 @@ def train_epoch(params, grads, ws, plan, X, Y, perm, rng, batch_size, shuffled, 
         else:
             xb = X[start:start + nb]
             yb = Y[start:start + nb]
-        total += _step(params, grads, ws, plan, xb, yb, loss, lr) * nb
+        out = forward_batch(params, ws, plan, xb, loss)
+        total += loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
+        backward_sgd_batch(params, ws, plan, xb, yb, loss, lr)
     return total / n
 
 

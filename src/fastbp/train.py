@@ -40,7 +40,7 @@ def run_epochs(net, X, Y, epochs, batch_size, lr, shuffle, verbose):
     threads.ensure()
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        loss = network.train_epoch(net.params, net._grads, ws, net.plan, X, Y, perm, net._rng,
+        loss = network.train_epoch(net.params, ws, net.plan, X, Y, perm, net._rng,
                                    batch_size, shuffle, net._loss_code, lr)
         seconds = time.perf_counter() - t0
         history.epoch.append(epoch)

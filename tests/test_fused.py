@@ -1,0 +1,64 @@
+"""The fused SGD path (update inside the backward GEMM) against the plain one
+(gradient buffer, then sgd_update), and gemm against NumPy."""
+import numba
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import kernels, network
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm_matches_numpy(dtype, ta, tb):
+    rng = np.random.default_rng(0)
+    m, n, k = 5, 3, 4
+    A = rng.normal(size=(k, m) if ta else (m, k)).astype(dtype)
+    B = rng.normal(size=(n, k) if tb else (k, n)).astype(dtype)
+    C = rng.normal(size=(m, n)).astype(dtype)
+    expected = 0.5 * (A.T if ta else A) @ (B.T if tb else B) - 2.0 * C
+    kernels.gemm(C, A, B, ta, tb, 0.5, -2.0, np.zeros(2, dtype))
+    np.testing.assert_allclose(C, expected, rtol=1e-5 if dtype == np.float32 else 1e-13, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_backward_sgd_is_backward_then_update(dtype):
+    rng = np.random.default_rng(1)
+    n, k, m, lr = 7, 5, 3, 0.3
+    inp = np.tanh(rng.normal(size=(n, k))).astype(dtype)
+    W, b, dout = (rng.normal(size=s).astype(dtype) for s in [(m, k), (m,), (n, m)])
+    dW, db, dinp = np.empty_like(W), np.empty_like(b), np.empty_like(inp)
+    kernels.dense_backward(dinp, dW, db, dout, inp, W, kernels.TANH)
+    W2, b2, dinp2 = W.copy(), b.copy(), np.empty_like(inp)
+    kernels.dense_backward_sgd(dinp2, W2, b2, dout, inp, kernels.TANH, lr, np.zeros(2, dtype))
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(dinp2, dinp, rtol=tol, atol=tol)  # through the old weights
+    np.testing.assert_allclose(W2, W - dtype(lr) * dW, rtol=tol, atol=tol)
+    np.testing.assert_allclose(b2, b - dtype(lr) * db, rtol=tol, atol=tol)
+
+
+@numba.njit
+def _plain_epoch(params, grads, ws, plan, X, Y, batch, loss, lr):
+    total = 0.0
+    for s in range(0, X.shape[0], batch):
+        e = min(s + batch, X.shape[0])
+        total += kernels.train_step(params, grads, ws, plan, X[s:e], Y[s:e], loss, lr) * (e - s)
+    return total / X.shape[0]
+
+
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity"])
+def test_fused_epoch_equals_train_step_sequence(dtype, tol, output):
+    rng = np.random.default_rng(2)
+    sizes = [6, 9, 4, 3]
+    X = rng.normal(size=(50, 6))
+    y = rng.integers(0, 3, 50) if output == "softmax" else rng.integers(0, 2, (50, 3))
+    fused = fastbp.MLP(sizes, activation=["elu", "sigmoid"], output=output, dtype=dtype, seed=3)
+    plain = fastbp.MLP(sizes, activation=["elu", "sigmoid"], output=output, dtype=dtype, seed=3)
+    history = fused.fit(X, y, epochs=3, batch_size=8, lr=0.2, shuffle=False, verbose=0)
+    Xc, Yc = plain._data(X, y)
+    grads, ws = np.zeros_like(plain.params), plain.workspace(8)
+    losses = [_plain_epoch(plain.params, grads, ws, plain.plan, Xc, Yc, 8, plain._loss_code, 0.2)
+              for _ in range(3)]
+    np.testing.assert_allclose(fused.params, plain.params, rtol=tol, atol=tol)
+    np.testing.assert_allclose(history["loss"], losses, rtol=tol)
