@@ -25,6 +25,15 @@ def test_train_inside_numba():
     assert mse < 0.01  # the curve's variance is about 0.1
 
 
+def test_naive_vs_backprop(capsys):
+    result = run_example("naive_vs_backprop.py", ["--networks", "3", "--max-naive", "3000"])
+    # The naive gradient costs about 2W forward passes, far more than backprop.
+    (w, fwd, bp, naive) = result["rows"][-1]
+    assert w == 2383 and naive > 100 * bp
+    assert 0.3 < naive / (2 * w * fwd) < 3
+    assert "naive/backprop" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_has_a_main(name):
     text = (EXAMPLES / name).read_text()

@@ -127,3 +127,19 @@ def test_public_kernels_check_their_arguments():
     assert np.array_equal(net.params, before)
     step(net.params, grads, ws, net.plan, x, y, fastbp.kernels.MSE, 0.1)
     assert not np.array_equal(net.params, before)
+
+
+def test_cache_goes_where_numba_cache_dir_says(tmp_path):
+    """A fresh process with NUMBA_CACHE_DIR set writes the compiled kernels
+    there (e.g. for a read-only install) and trains normally."""
+    import os
+    import subprocess
+    import sys
+    code = ("import numpy as np, fastbp; net = fastbp.MLP([2, 3, 2], seed=0);"
+            "net.fit(np.ones((4, 2)), [0, 1, 0, 1], epochs=1, verbose=0); print('trained')")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "trained" in out.stdout
+    assert list(tmp_path.rglob("*.nbi")) and list(tmp_path.rglob("*.nbc"))

@@ -34,15 +34,17 @@ class TrainEpoch:
 
 
 class Threads:
-    """784-1024-1024-10, batch 256: one thread against all, and NumPy's own
-    BLAS called just before fit (its pool must not slow fastbp's)."""
-    params = (["float32", "float64"],)
-    param_names = ["dtype"]
-    timeout = 300
+    """784-1024-1024-10, batch 256, fits of 8 and 64 steps: two threads against
+    one, and NumPy's own BLAS called just before fit. NumPy's OpenBLAS pool
+    spins for about 0.1 s after its last call; a fit that starts inside that
+    window shares the cores with it until it ends."""
+    params = (["float32", "float64"], [8, 64])
+    param_names = ["dtype", "steps"]
+    timeout = 600
 
-    def setup(self, dtype):
+    def setup(self, dtype, steps):
         sizes, self.batch, act = GRID["784-1024-1024-10"]
-        self.n = self.batch * 8
+        self.n = self.batch * steps
         self.X, self.y = data(sizes, self.n, dtype)
         self.net = fastbp.MLP(sizes, activation=act, dtype=dtype, seed=0)
         warm_fit(self.net, self.X, self.y, self.batch)
@@ -59,7 +61,7 @@ class Threads:
             rates.append(self.n / (time.perf_counter() - t0))
         return float(np.median(rates))
 
-    def track_two_threads_over_one(self, dtype):
+    def track_two_threads_over_one(self, dtype, steps):
         with fastbp.set_num_threads(1):
             one = self._rate()
         with fastbp.set_num_threads(min(2, fastbp.threads.default_num_threads())):
@@ -67,7 +69,7 @@ class Threads:
         return two / one
     track_two_threads_over_one.unit = "ratio"
 
-    def track_numpy_blas_before_fit_slowdown(self, dtype):
+    def track_numpy_blas_before_fit_slowdown(self, dtype, steps):
         alone = self._rate()
         mixed = self._rate(before=lambda: self.A @ self.A)
         return alone / mixed
