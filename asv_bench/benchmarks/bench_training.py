@@ -75,6 +75,22 @@ class Threads:
         return alone / mixed
     track_numpy_blas_before_fit_slowdown.unit = "ratio"
 
+    def track_numpy_blas_after_fit_slowdown(self, dtype, steps):
+        """NumPy matmul time right after a fit over its time on a rested machine."""
+        def matmul_time():
+            t0 = time.perf_counter()
+            self.A @ self.A
+            return time.perf_counter() - t0
+        rested, after = [], []
+        for _ in range(3):
+            time.sleep(0.5)
+            rested.append(matmul_time())
+            self.net.fit(self.X, self.y, epochs=1, batch_size=self.batch, lr=1e-4, shuffle=False,
+                         verbose=0)
+            after.append(matmul_time())
+        return float(np.median(after) / np.median(rested))
+    track_numpy_blas_after_fit_slowdown.unit = "ratio"
+
 
 class FirstFit:
     """import fastbp + the first fit of a small net in a fresh process, with

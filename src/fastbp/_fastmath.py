@@ -40,7 +40,9 @@ def _float32_from_bits(typingctx, bits):
 
 
 @jit(inline="always")
-def exp64(x):
+def _exp64_reduced(x):
+    """``(2^k, e^r - 1)`` with ``x = k ln2 + r``, ``|r| <= ln2 / 2``, x clamped
+    to [-708, 709]. The polynomial is e^r - 1 itself, free of cancellation."""
     x = min(max(x, -708.0), 709.0)
     k = np.rint(x * 1.4426950408889634)
     r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
@@ -55,9 +57,21 @@ def exp64(x):
     p = p * r + 1.0 / 24.0
     p = p * r + 1.0 / 6.0
     p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    return p * _float64_from_bits((np.int64(k) + 1023) << 52)
+    p = p * r * r + r
+    return _float64_from_bits((np.int64(k) + 1023) << 52), p
+
+
+@jit(inline="always")
+def exp64(x):
+    scale, p = _exp64_reduced(x)
+    return scale * p + scale
+
+
+@jit(inline="always")
+def expm1_64(x):
+    """e^x - 1, accurate near 0: 2^k e^r - 1 = 2^k (e^r - 1) + (2^k - 1)."""
+    scale, p = _exp64_reduced(x)
+    return scale * p + (scale - 1.0)
 
 
 _F32 = np.float32
@@ -103,29 +117,6 @@ def tanh32(x):
     q = q * x2 + _TANH32_Q[1]
     q = q * x2 + _TANH32_Q[0]
     return x * p / q
-
-
-@jit(inline="always")
-def expm1_64(x):
-    """e^x - 1 for x in [-708, 709], accurate near 0: the polynomial gives
-    e^r - 1 without cancellation, and 2^k e^r - 1 = 2^k (e^r - 1) + (2^k - 1)."""
-    x = min(max(x, -708.0), 709.0)
-    k = np.rint(x * 1.4426950408889634)
-    r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
-    p = 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r * r + r
-    scale = _float64_from_bits((np.int64(k) + 1023) << 52)
-    return scale * p + (scale - 1.0)
 
 
 @jit(inline="always")
