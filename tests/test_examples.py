@@ -1,6 +1,5 @@
 """Every example runs, with small settings, so none rots."""
 import runpy
-import sys
 from pathlib import Path
 
 import pytest

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp import kernels, network
+from fastbp import kernels
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

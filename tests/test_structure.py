@@ -165,3 +165,20 @@ def test_full_batch_gradient_allocates_nothing(nrt_stats):
         counts.append(nrt_stats() - before)
     assert counts[0] == counts[1]
     np.testing.assert_allclose(g, net.gradient(X, Y), rtol=1e-12)
+
+
+def test_train_epoch_kernel_checks_its_arguments():
+    net = fastbp.MLP([3, 2], output="identity", dtype="float64", seed=0)
+    ws, rng = net.workspace(4), np.zeros(1, np.uint64)
+    X, Y, perm = np.ones((6, 3)), np.zeros((6, 2)), np.empty(6, np.int64)
+    epoch = fastbp.kernels.train_epoch
+    args = (fastbp.kernels.MSE, 0.1)
+    with pytest.raises(ValueError, match="perm"):
+        epoch(net.params, ws, net.plan, X, Y, perm[:5], rng, 4, True, *args)
+    with pytest.raises(ValueError, match="Y and perm"):
+        epoch(net.params, ws, net.plan, X, Y[:5], perm, rng, 4, True, *args)
+    with pytest.raises(ValueError, match="batch_size"):
+        epoch(net.params, ws, net.plan, X, Y, perm, rng, 0, True, *args)
+    with pytest.raises(ValueError, match="capacity"):
+        epoch(net.params, ws, net.plan, X, Y, perm, rng, 5, True, *args)
+    assert np.isfinite(epoch(net.params, ws, net.plan, X, Y, perm, rng, 4, True, *args))

@@ -1,5 +1,4 @@
 """Bad input at the public boundary: a clear error, and the model unchanged."""
-import re
 
 import numpy as np
 import pytest

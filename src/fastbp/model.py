@@ -127,7 +127,6 @@ class MLP:
         self._loss_code = LOSSES[loss]
         self._layout = Layout(sizes, [ACTIVATIONS[a] for a in activations])
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
-        self._grads = np.zeros_like(self._params)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces = {}
         init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)

@@ -10,9 +10,9 @@ samples (its *capacity*), four regions::
     P: outputs g(logits) (softmax, sigmoid or identity)                    cap * m
     Y: the batch's targets, gathered                                       cap * m
 
-with ``U = sum(sizes)`` and ``m = sizes[-1]``; the rows of a smaller batch use
-the start of each layer's block; its last two elements are scalar scratch
-for BLAS. Nothing here allocates.
+with ``U = sum(sizes)`` and ``m = sizes[-1]``; a smaller batch uses the first
+rows of each layer's block. The workspace's last two elements are scalar
+scratch for BLAS (see :func:`fastbp.ops.gemm`). Nothing here allocates.
 """
 import numpy as np
 
@@ -216,6 +216,10 @@ def train_epoch(params, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss, l
     fused into the backward pass, so no gradient buffer is needed. Returns
     the mean over samples of the batch losses.
     """
+    if batch_size < 1 or X.shape[0] < 1:
+        raise ValueError("batch_size and the number of samples must be >= 1")
+    if Y.shape[0] != X.shape[0] or perm.size < X.shape[0] or rng.size < 1:
+        raise ValueError("Y and perm need X.shape[0] rows, rng one element")
     check_batch(params, ws, plan, X[:min(batch_size, X.shape[0])], Y[:min(batch_size, X.shape[0])], loss)
     n = X.shape[0]
     cap = capacity(ws, plan)
