@@ -58,7 +58,7 @@ def test_plan_rows():
     np.testing.assert_array_equal(plan[0], [4, 3, 0, 12, fastbp.kernels.RELU, 0])
     np.testing.assert_array_equal(plan[1], [3, 2, 15, 21, fastbp.kernels.IDENTITY, 4])
     assert lay.n_params == 23
-    assert lay.workspace_size(5) == 5 * (2 * (4 + 3 + 2) + 2 * 2) + layout.SCALARS
+    assert lay.workspace_size(5) == 5 * (2 * (4 + 3 + 2) + 2 * 2)
 
 
 def test_initialisation_is_glorot_or_he_and_seeded():

@@ -25,9 +25,9 @@ Leaf kernels (one dense layer, output functions, losses)
 --------------------------------------------------------
 ``dense_forward(out, inp, W, b, act)``, ``dense_backward(dinp, dW, db, dout, inp, W, act_in)``
 and their loop-only references ``dense_forward_ref``, ``dense_backward_ref``;
-``dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, scal)`` (backward fused with the
+``dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr)`` (backward fused with the
 SGD step: ``W -= lr dout^T inp`` as one accumulating GEMM); ``gemm(C, A, B, trans_a,
-trans_b, alpha, beta, scal)``;
+trans_b, alpha, beta)``;
 ``bias_act_forward``, ``act_backward``, ``output_forward``, ``loss_forward``,
 ``loss_backward``, ``sgd_update``, ``rng_next``, ``shuffle``.
 

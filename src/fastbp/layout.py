@@ -22,7 +22,6 @@ B_OFF = 3   # offset of b (n_out,)
 ACT = 4     # activation code applied to the layer's output (IDENTITY for the last: logits)
 U_OFF = 5   # offset, in units, of the layer's input among all units sum(sizes)
 PLAN_COLUMNS = 6
-SCALARS = 2  # scratch at the end of a workspace (alpha, beta for BLAS)
 
 
 class Layout:
@@ -73,7 +72,7 @@ class Layout:
 
     def workspace_size(self, rows):
         """Length of a flat workspace for batches of up to ``rows`` samples."""
-        return rows * workspace_row(self.sizes) + SCALARS
+        return rows * workspace_row(self.sizes)
 
     def __repr__(self):
         return f"Layout(sizes={list(self.sizes)}, n_params={self.n_params})"

@@ -11,13 +11,12 @@ samples (its *capacity*), four regions::
     Y: the batch's targets, gathered                                       cap * m
 
 with ``U = sum(sizes)`` and ``m = sizes[-1]``; a smaller batch uses the first
-rows of each layer's block. The workspace's last two elements are scalar
-scratch for BLAS (see :func:`fastbp.ops.gemm`). Nothing here allocates.
+rows of each layer's block. Nothing here allocates.
 """
 import numpy as np
 
 from ._jit import jit
-from .layout import ACT, B_OFF, N_IN, N_OUT, SCALARS, U_OFF, W_OFF
+from .layout import ACT, B_OFF, N_IN, N_OUT, U_OFF, W_OFF
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
                   dense_forward, loss_backward, loss_forward, output_forward, output_of, sgd_update,
                   shuffle)
@@ -33,12 +32,7 @@ def _units(plan):
 def capacity(ws, plan):
     """How many samples the workspace ``ws`` holds for this plan."""
     m = plan[plan.shape[0] - 1, N_OUT]
-    return (ws.size - SCALARS) // (2 * _units(plan) + 2 * m)
-
-
-@jit
-def _scalars(ws):
-    return ws[ws.size - SCALARS:]
+    return ws.size // (2 * _units(plan) + 2 * m)
 
 
 @jit
@@ -145,15 +139,14 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     cap = capacity(ws, plan)
     nb = x.shape[0]
     last = plan.shape[0] - 1
-    scal = _scalars(ws)
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     for l in range(last, 0, -1):
         dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), weight(params, plan, l), bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                           plan[l - 1, ACT], lr, scal)
+                           plan[l - 1, ACT], lr)
     no_dinp = _block(ws, 0, 0, plan[0, N_IN])
     dense_backward_sgd(no_dinp, weight(params, plan, 0), bias(params, plan, 0),
-                       _delta(ws, plan, cap, 0, nb), x, IDENTITY, lr, scal)
+                       _delta(ws, plan, cap, 0, nb), x, IDENTITY, lr)
 
 
 @jit

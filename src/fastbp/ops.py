@@ -10,9 +10,8 @@ Shapes: ``n`` rows (samples in the batch), ``m`` output units, ``k`` input
 units. ``W`` is ``(m, k)`` like PyTorch's ``nn.Linear``.
 """
 import numpy as np
-from numba import types
-from numba.np.linalg import ensure_blas
 
+from ._blas import NO_TRANS, ROW_MAJOR, TRANS, dgemm, sgemm
 from ._fastmath import exp32, exp64, tanh32, tanh64
 from ._jit import jit
 
@@ -119,12 +118,31 @@ def act_backward(dz, a, act):
 
 
 @jit
+def gemm(C, A, B, trans_a, trans_b, alpha, beta):
+    """``C = alpha op(A) @ op(B) + beta C`` for C-contiguous row-major arrays.
+
+    C is (m, n), op(A) (m, k), op(B) (k, n), all of one dtype. Unlike np.dot
+    it can add into C, which lets an SGD step go straight into the weights;
+    it runs on the BLAS chosen in :mod:`fastbp._blas` (NumPy's own).
+    """
+    k = A.shape[0] if trans_a else A.shape[1]
+    ta = TRANS if trans_a else NO_TRANS
+    tb = TRANS if trans_b else NO_TRANS
+    if C.itemsize == 4:
+        sgemm(ROW_MAJOR, ta, tb, C.shape[0], C.shape[1], k, np.float32(alpha), A.ctypes,
+              A.shape[1], B.ctypes, B.shape[1], np.float32(beta), C.ctypes, C.shape[1])
+    else:
+        dgemm(ROW_MAJOR, ta, tb, C.shape[0], C.shape[1], k, np.float64(alpha), A.ctypes,
+              A.shape[1], B.ctypes, B.shape[1], np.float64(beta), C.ctypes, C.shape[1])
+
+
+@jit
 def dense_forward(out, inp, W, b, act):
     """``out = f_act(inp @ W.T + b)``.
 
     out is (n, m), inp is (n, k), W is (m, k), b is (m,).
     """
-    np.dot(inp, W.T, out)
+    gemm(out, inp, W, False, True, 1.0, 0.0)
     bias_act_forward(out, b, act)
 
 
@@ -137,55 +155,29 @@ def dense_backward(dinp, dW, db, dout, inp, W, act_in):
     previous layer's delta, ``(dout @ W) * f'_{act_in}``, where ``inp`` is
     that layer's output activation.
     """
-    np.dot(dout.T, inp, dW)
+    gemm(dW, dout, inp, True, False, 1.0, 0.0)
     n, m = dout.shape
     db[:] = 0
     for i in range(n):
         for j in range(m):
             db[j] += dout[i, j]
     if dinp.shape[0] > 0:
-        np.dot(dout, W, dinp)
+        gemm(dinp, dout, W, False, False, 1.0, 0.0)
         act_backward(dinp, inp, act_in)
 
 
-# Numba's own BLAS entry point (SciPy's sgemm/dgemm by kind 's'/'d', column
-# major), the one np.dot uses; called by name, so kernels using it still cache.
-ensure_blas()
-_xxgemm = types.ExternalFunction("numba_xxgemm", types.intc(
-    types.char, types.char, types.char, types.intp, types.intp, types.intp,
-    types.voidptr, types.voidptr, types.intp, types.voidptr, types.intp,
-    types.voidptr, types.voidptr, types.intp))
-
-
 @jit
-def gemm(C, A, B, trans_a, trans_b, alpha, beta, scal):
-    """``C = alpha op(A) @ op(B) + beta C`` for C-contiguous row-major arrays.
-
-    C is (m, n), op(A) (m, k), op(B) (k, n); ``scal`` is a 2-element scratch
-    array of C's dtype that holds alpha and beta for BLAS. Unlike np.dot, it
-    can add into C, which lets an SGD step go straight into the weights.
-    """
-    scal[0] = alpha
-    scal[1] = beta
-    k = A.shape[0] if trans_a else A.shape[1]
-    # Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T.
-    _xxgemm(115 if C.itemsize == 4 else 100, 116 if trans_b else 110, 116 if trans_a else 110,
-            C.shape[1], C.shape[0], k, scal[0:1].ctypes, B.ctypes, B.shape[1], A.ctypes,
-            A.shape[1], scal[1:2].ctypes, C.ctypes, C.shape[1])
-
-
-@jit
-def dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, scal):
+def dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr):
     """:func:`dense_backward` fused with the SGD step of this layer.
 
     ``dinp = (dout @ W) * f'`` with the old W, then ``W -= lr dout^T inp`` as
     one GEMM accumulating into W and ``b -= lr sum(dout)``: the gradient is
-    never written out. Shapes as in dense_backward; ``scal`` as in gemm.
+    never written out. Shapes as in dense_backward.
     """
     if dinp.shape[0] > 0:
-        np.dot(dout, W, dinp)
+        gemm(dinp, dout, W, False, False, 1.0, 0.0)
         act_backward(dinp, inp, act_in)
-    gemm(W, dout, inp, True, False, -lr, 1.0, scal)
+    gemm(W, dout, inp, True, False, -lr, 1.0)
     n, m = dout.shape
     step = b.dtype.type(lr)
     for i in range(n):

@@ -1,11 +1,12 @@
 """fastbp's threads, set on purpose.
 
-fastbp's matrix products are ``np.dot`` calls inside Numba kernels, which run
-on SciPy's OpenBLAS; NumPy bundles a second OpenBLAS with a pool of its own.
-Two busy pools on the same cores can slow each other down many times over,
-so fastbp sets the size of the pool its kernels use (through threadpoolctl,
-once SciPy's library is loaded, i.e. after the first compile) and never asks
-for more threads than there are CPUs.
+fastbp's matrix products run on NumPy's own BLAS where NumPy bundles an
+OpenBLAS (see :mod:`fastbp._blas`), so fastbp and NumPy share one thread
+pool; elsewhere on SciPy's, the BLAS behind Numba's ``np.dot``. Two busy pools
+on the same cores slow each other down, so there is one where possible, and
+fastbp sets its size only when asked (through threadpoolctl), never to more
+threads than there are CPUs. Since the pool is NumPy's, the setting applies
+to NumPy's matrix products too.
 
     fastbp.set_num_threads(1)             # from now on
     with fastbp.set_num_threads(2):       # for a block, then back
@@ -15,6 +16,7 @@ import os
 
 import threadpoolctl
 
+from . import _blas
 from ._validate import check_int
 
 _requested = None  # None: the library's default (see default_num_threads)
@@ -29,36 +31,38 @@ def default_num_threads():
 
 
 def _blas_controller():
-    """threadpoolctl's handle on the BLAS that Numba's np.dot calls."""
+    """threadpoolctl's handles on the BLAS that fastbp's kernels call."""
+    controller = threadpoolctl.ThreadpoolController()
+    blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
+    if _blas.LIBRARY != "scipy":
+        return [lib for lib in blas if lib.filepath == _blas.LIBRARY]
     import scipy
     import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS)
     root = os.path.dirname(scipy.__file__)
-    ours = [root, root + ".libs"]
-    controller = threadpoolctl.ThreadpoolController()
-    libs = [lib for lib in controller.lib_controllers
-            if lib.user_api == "blas" and any(lib.filepath.startswith(p) for p in ours)]
-    if not libs:  # e.g. a shared system BLAS: then it is everyone's
-        libs = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
-    return libs
+    blas = [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers
+            if lib.user_api == "blas"]
+    ours = [lib for lib in blas if lib.filepath.startswith((root, root + ".libs"))]
+    return ours or blas  # a shared system BLAS: then it is everyone's
 
 
 def get_num_threads():
     """Threads fastbp's kernels use for matrix products."""
-    return _requested or default_num_threads()
+    if _requested is not None:
+        return _requested
+    return max([lib.num_threads for lib in _blas_controller()] or [default_num_threads()])
 
 
 def _apply(n):
+    global _applied
     for lib in _blas_controller():
         lib.set_num_threads(n)
+    _applied = n
 
 
 def ensure():
-    """Apply the thread count before training (cheap after the first call)."""
-    global _applied
-    n = get_num_threads()
-    if _applied != n:
-        _apply(n)
-        _applied = n
+    """Apply a requested thread count before training (cheap when applied)."""
+    if _requested is not None and _applied != _requested:
+        _apply(_requested)
 
 
 _applied = None
@@ -67,8 +71,9 @@ _applied = None
 class set_num_threads:
     """Use ``n`` threads for fastbp's kernels (1 <= n <= the CPUs available).
 
-    Takes effect at once; as a context manager it restores the previous
-    setting on exit.
+    Takes effect at once, on the BLAS pool fastbp's kernels use (NumPy's
+    own, where fastbp shares it); as a context manager it restores the
+    previous setting on exit.
     """
 
     def __init__(self, n):
@@ -76,7 +81,7 @@ class set_num_threads:
         n = check_int(n, "n", 1)
         if n > default_num_threads():
             raise ValueError(f"n must be at most the {default_num_threads()} CPUs available; got {n}")
-        self._previous = _requested
+        self._previous = (_requested, get_num_threads())
         _requested = n
         ensure()
 
@@ -85,8 +90,8 @@ class set_num_threads:
 
     def __exit__(self, *exc):
         global _requested
-        _requested = self._previous
-        ensure()
+        _requested, threads = self._previous
+        _apply(threads)
         return False
 
     def __repr__(self):
