@@ -87,3 +87,32 @@ class SGDUpdate:
         repeat_sgd(K, self.p, self.g, 1e-6)
         return 3 * self.p.nbytes * K / (time.perf_counter() - t0) / 1e9
     track_gbytes_per_second.unit = "GB/s"
+
+
+class OptimizerStep:
+    """One optimizer step over 10^6 parameters. Adam reads params, grads, m
+    and v and writes params, m and v: 7 passes over the buffer's bytes."""
+    params = (["sgd", "sgd_momentum", "adam", "rmsprop"], DTYPES)
+    param_names = ["optimizer", "dtype"]
+
+    def setup(self, optimizer, dtype):
+        import fastbp
+        self.opt = {"sgd": lambda: fastbp.SGD(lr=1e-6),
+                    "sgd_momentum": lambda: fastbp.SGD(lr=1e-6, momentum=0.9),
+                    "adam": lambda: fastbp.Adam(lr=1e-6),
+                    "rmsprop": lambda: fastbp.RMSprop(lr=1e-6)}[optimizer]()
+        self.p = np.ones(10 ** 6, dtype)
+        self.g = np.full(10 ** 6, 1e-3, dtype)
+        self.opt.step(self.p, self.g)
+
+    def time_step_1e6(self, optimizer, dtype):
+        self.opt.step(self.p, self.g)
+
+    def track_gbytes_per_second(self, optimizer, dtype):
+        import time
+        passes = {"sgd": 3, "sgd_momentum": 5, "adam": 7, "rmsprop": 5}[optimizer]
+        t0 = time.perf_counter()
+        for _ in range(20):
+            self.opt.step(self.p, self.g)
+        return passes * self.p.nbytes * 20 / (time.perf_counter() - t0) / 1e9
+    track_gbytes_per_second.unit = "GB/s"

@@ -10,9 +10,10 @@ and the update, and a thin model class on top::
 """
 from . import datasets, kernels
 from .model import MLP
+from .optim import SGD, Adam, AdamW, RMSprop
 from .threads import get_num_threads, set_num_threads
 from .train import History
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "History", "kernels", "datasets", "set_num_threads", "get_num_threads",
-           "__version__"]
+__all__ = ["MLP", "History", "SGD", "Adam", "AdamW", "RMSprop", "kernels", "datasets",
+           "set_num_threads", "get_num_threads", "__version__"]

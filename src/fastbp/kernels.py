@@ -31,6 +31,11 @@ trans_b, alpha, beta)``;
 ``bias_act_forward``, ``act_backward``, ``output_forward``, ``loss_forward``,
 ``loss_backward``, ``sgd_update``, ``rng_next``, ``shuffle``.
 
+Optimizers
+----------
+``optimizer_step(params, grads, state, hyper, code, t)``: SGD (momentum, Nesterov),
+Adam, AdamW, RMSprop over a whole flat buffer (see :mod:`fastbp.optim`).
+
 Whole network
 -------------
 ``train_step``, ``train_epoch``, ``forward_batch``, ``backward_batch``, ``backward_sgd_batch``,
@@ -39,6 +44,7 @@ Whole network
 """
 from .network import (backward_batch, backward_sgd_batch, bias, capacity, forward_batch, gradient, loss_value,
                       numerical_gradient, predict, train_epoch, train_step, weight)
+from .optim import optimizer_step
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, HUBER, IDENTITY, LEAKY_RELU, MAE,
                   MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH, act_backward, bias_act_forward,
                   dense_backward, dense_backward_ref, dense_backward_sgd, dense_forward,
@@ -55,4 +61,5 @@ __all__ = [
     "loss_forward", "loss_backward", "sgd_update", "rng_next", "shuffle",
     "forward_batch", "backward_batch", "backward_sgd_batch", "train_step", "train_epoch", "predict",
     "loss_value", "gradient", "numerical_gradient", "capacity", "weight", "bias",
+    "optimizer_step",
 ]

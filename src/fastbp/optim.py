@@ -1,0 +1,171 @@
+"""Optimizers over the flat buffer: each step is one compiled loop.
+
+Every optimizer keeps its state (momentum, Adam's m and v, RMSprop's square
+average) in a ``(2, n_params)`` array with the layout of ``params``, so a
+step, a checkpoint or a restore is one pass over a few flat arrays. The
+semantics are PyTorch's ``torch.optim`` (SGD with momentum, dampening and
+Nesterov, Adam, AdamW, RMSprop), with the same defaults.
+
+    opt = fastbp.Adam(lr=1e-3)
+    opt.step(net.params, net.gradient(X, y))    # in place
+
+The kernel :func:`optimizer_step` is public for use from Numba code.
+"""
+import numpy as np
+
+from ._jit import jit
+from ._validate import check_bool, check_positive
+
+# Codes and the layout of the hyper-parameter vector each kernel call reads.
+SGD_CODE, ADAM_CODE, ADAMW_CODE, RMSPROP_CODE = 0, 1, 2, 3
+LR, MOMENTUM, DAMPENING, NESTEROV, BETA1, BETA2, EPS, WEIGHT_DECAY, ALPHA = range(9)
+N_HYPER = 9
+
+
+@jit
+def optimizer_step(params, grads, state, hyper, code, t):
+    """One update of ``params`` in place from ``grads``, all of length n.
+
+    state is (2, n), zero before the first step; hyper is float64 (N_HYPER,);
+    t is the 1-based number of this step. ``grads`` is not modified.
+    """
+    s0 = state[0]
+    s1 = state[1]
+    one = params.dtype.type(1.0)
+    lr = params.dtype.type(hyper[LR])
+    wd = params.dtype.type(hyper[WEIGHT_DECAY])
+    mu = params.dtype.type(hyper[MOMENTUM])
+    eps = params.dtype.type(hyper[EPS])
+    if code == SGD_CODE:
+        damp = one - params.dtype.type(hyper[DAMPENING])
+        nesterov = hyper[NESTEROV] != 0
+        for i in range(params.size):
+            g = grads[i] + wd * params[i]
+            if mu != 0:
+                # torch: the first step copies g into the buffer, undamped.
+                s0[i] = g if t == 1 else mu * s0[i] + damp * g
+                g = g + mu * s0[i] if nesterov else s0[i]
+            params[i] -= lr * g
+    elif code == ADAM_CODE or code == ADAMW_CODE:
+        b1 = params.dtype.type(hyper[BETA1])
+        b2 = params.dtype.type(hyper[BETA2])
+        # Bias corrections in float64, then folded into two scalars.
+        c1 = 1.0 - hyper[BETA1] ** t
+        c2 = 1.0 - hyper[BETA2] ** t
+        step = params.dtype.type(hyper[LR] / c1)
+        root_c2 = params.dtype.type(np.sqrt(c2))
+        decay = one - lr * wd if code == ADAMW_CODE else one
+        l2 = wd if code == ADAM_CODE else params.dtype.type(0.0)
+        for i in range(params.size):
+            g = grads[i] + l2 * params[i]
+            s0[i] = b1 * s0[i] + (one - b1) * g
+            s1[i] = b2 * s1[i] + (one - b2) * g * g
+            params[i] = params[i] * decay - step * s0[i] / (np.sqrt(s1[i]) / root_c2 + eps)
+    else:  # RMSPROP_CODE
+        alpha = params.dtype.type(hyper[ALPHA])
+        for i in range(params.size):
+            g = grads[i] + wd * params[i]
+            s0[i] = alpha * s0[i] + (one - alpha) * g * g
+            # With momentum 0 the buffer is just this step's g / avg.
+            s1[i] = mu * s1[i] + g / (np.sqrt(s0[i]) + eps)
+            params[i] -= lr * s1[i]
+
+
+class Optimizer:
+    """Base class: hyper-parameters, a step count and the flat state."""
+    code = None
+
+    def __init__(self, lr, weight_decay):
+        self.hyper = np.zeros(N_HYPER)
+        self.hyper[LR] = check_positive(lr, "lr")
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
+                or not np.isfinite(weight_decay) or weight_decay < 0:
+            raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
+        self.hyper[WEIGHT_DECAY] = weight_decay
+        self.t = 0
+        self.state = None
+
+    @property
+    def lr(self):
+        return float(self.hyper[LR])
+
+    @lr.setter
+    def lr(self, value):
+        self.hyper[LR] = check_positive(value, "lr")
+
+    def step(self, params, grads):
+        """Update the flat ``params`` in place from ``grads`` (same shape and dtype)."""
+        if not (isinstance(params, np.ndarray) and isinstance(grads, np.ndarray)):
+            raise TypeError("params and grads must be NumPy arrays")
+        if params.ndim != 1 or grads.shape != params.shape or grads.dtype != params.dtype \
+                or params.dtype not in (np.float32, np.float64) or not params.flags.c_contiguous \
+                or not grads.flags.c_contiguous:
+            raise ValueError("params and grads must be 1-D C-contiguous float32/float64 arrays of one"
+                             f" shape and dtype; got {params.dtype}{params.shape} and"
+                             f" {grads.dtype}{grads.shape}")
+        if self.state is None:
+            self.state = np.zeros((2, params.size), dtype=params.dtype)
+        elif self.state.shape != (2, params.size) or self.state.dtype != params.dtype:
+            raise ValueError(f"this optimizer's state is for {self.state.shape[1]} {self.state.dtype}"
+                             f" parameters; got {params.size} {params.dtype}")
+        self.t += 1
+        optimizer_step(params, grads, self.state, self.hyper, self.code, self.t)
+
+    def _betas(self, betas):
+        b = tuple(betas)
+        if len(b) != 2 or not all(isinstance(x, (int, float)) and 0 <= x < 1 for x in b):
+            raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}")
+        self.hyper[BETA1], self.hyper[BETA2] = b
+
+    def _eps(self, eps):
+        self.hyper[EPS] = check_positive(eps, "eps")
+
+    def _fraction(self, value, name, index):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
+        self.hyper[index] = value
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lr={self.lr:g}, t={self.t})"
+
+
+class SGD(Optimizer):
+    """``torch.optim.SGD``: momentum (with dampening), Nesterov, L2 weight decay."""
+    code = SGD_CODE
+
+    def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self._fraction(momentum, "momentum", MOMENTUM)
+        self._fraction(dampening, "dampening", DAMPENING)
+        if check_bool(nesterov, "nesterov") and (momentum == 0 or dampening != 0):
+            raise ValueError("nesterov needs momentum > 0 and dampening = 0")
+        self.hyper[NESTEROV] = float(nesterov)
+
+
+class Adam(Optimizer):
+    """``torch.optim.Adam``: bias-corrected moments; weight decay as an L2 term."""
+    code = ADAM_CODE
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        super().__init__(lr, weight_decay)
+        self._betas(betas)
+        self._eps(eps)
+
+
+class AdamW(Adam):
+    """``torch.optim.AdamW``: Adam with decoupled weight decay ``p *= 1 - lr wd``."""
+    code = ADAMW_CODE
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+        super().__init__(lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """``torch.optim.RMSprop`` (not centred): a running mean of squared gradients."""
+    code = RMSPROP_CODE
+
+    def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
+        super().__init__(lr, weight_decay)
+        self._fraction(alpha, "alpha", ALPHA)
+        self._eps(eps)
+        self._fraction(momentum, "momentum", MOMENTUM)
