@@ -171,14 +171,24 @@ def test_train_epoch_kernel_checks_its_arguments():
     net = fastbp.MLP([3, 2], output="identity", dtype="float64", seed=0)
     ws, rng = net.workspace(4), np.zeros(1, np.uint64)
     X, Y, perm = np.ones((6, 3)), np.zeros((6, 2)), np.empty(6, np.int64)
-    epoch = fastbp.kernels.train_epoch
-    args = (fastbp.kernels.MSE, 0.1)
+    plain, adam = fastbp.SGD(lr=0.1), fastbp.Adam()
+    grads, state = np.zeros_like(net.params), np.zeros((2, net.params.size))
+
+    def epoch(X=X, Y=Y, perm=perm, batch=4, opt=plain, grads=grads, state=state):
+        return fastbp.kernels.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, rng,
+                                          batch, True, fastbp.kernels.MSE, opt.code, opt.hyper, 0)
+
     with pytest.raises(ValueError, match="perm"):
-        epoch(net.params, ws, net.plan, X, Y, perm[:5], rng, 4, True, *args)
+        epoch(perm=perm[:5])
     with pytest.raises(ValueError, match="Y and perm"):
-        epoch(net.params, ws, net.plan, X, Y[:5], perm, rng, 4, True, *args)
+        epoch(Y=Y[:5])
     with pytest.raises(ValueError, match="batch_size"):
-        epoch(net.params, ws, net.plan, X, Y, perm, rng, 0, True, *args)
+        epoch(batch=0)
     with pytest.raises(ValueError, match="capacity"):
-        epoch(net.params, ws, net.plan, X, Y, perm, rng, 5, True, *args)
-    assert np.isfinite(epoch(net.params, ws, net.plan, X, Y, perm, rng, 4, True, *args))
+        epoch(batch=5)
+    with pytest.raises(ValueError, match="state"):
+        epoch(opt=adam, state=state[:, :3])
+    with pytest.raises(ValueError, match="grads"):
+        epoch(opt=adam, grads=grads[:0])
+    assert np.isfinite(epoch(grads=grads[:0], state=state[:, :0]))  # plain SGD needs neither
+    assert np.isfinite(epoch(opt=adam))

@@ -5,6 +5,8 @@ from . import network, ops
 from ._validate import (check_bool, check_choice, check_int, check_positive, check_seed,
                         check_targets, check_X)
 from .layout import Layout
+from .optim import NAMES as OPTIMIZERS
+from .optim import SGD, Optimizer
 from .train import run_epochs
 
 ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
@@ -129,6 +131,8 @@ class MLP:
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces = {}
+        self._grads = None
+        self.optimizer = None  # set by fit; a later fit continues it
         init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
         self._rng = shuffle_seq.generate_state(1, np.uint64)
         self._initialise(np.random.default_rng(init_seq))
@@ -175,6 +179,11 @@ class MLP:
         if ws is None:
             ws = self._workspaces[rows] = np.zeros(self._layout.workspace_size(rows), dtype=self.dtype)
         return ws
+
+    def _gradient_buffer(self):
+        if self._grads is None:
+            self._grads = np.zeros_like(self._params)
+        return self._grads
 
     def _data(self, X, y=None):
         X = check_X(X, self.sizes[0], self.dtype)
@@ -244,8 +253,10 @@ class MLP:
         return grads
 
     # ------------------------------------------------------------- training
-    def fit(self, X, y, epochs=1, batch_size=32, lr=0.01, shuffle=True, seed=None, verbose=1):
-        """Train by minibatch SGD, ``w -= lr * dE/dw`` after every batch.
+    def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, seed=None, verbose=1,
+            optimizer=None):
+        """Train by minibatch gradient descent; by default plain SGD,
+        ``w -= lr * dE/dw`` after every batch.
 
         Parameters
         ----------
@@ -257,8 +268,10 @@ class MLP:
         epochs : int, default 1
         batch_size : int, default 32
             Capped at n. The last batch of an epoch may be smaller.
-        lr : float, default 0.01
-            The learning rate lambda of ``Δw = -λ ∂E/∂w``.
+        lr : float, optional
+            The learning rate lambda of ``Δw = -λ ∂E/∂w``. Default: the
+            optimizer's own (0.01 for a new plain SGD); given, it replaces
+            the optimizer's.
         shuffle : bool, default True
             Shuffle the rows before every epoch; with False the batches are
             consecutive rows in order.
@@ -267,6 +280,11 @@ class MLP:
             model's own stream.
         verbose : int, default 1
             1 prints a line per epoch, 0 prints nothing.
+        optimizer : None, str or Optimizer
+            ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` (a new one with
+            its defaults), or a :class:`fastbp.SGD`, :class:`fastbp.Adam`, ...
+            object. None continues the optimizer of the previous fit, with
+            its state, or starts plain SGD.
 
         Returns
         -------
@@ -276,13 +294,34 @@ class MLP:
         X, Y = self._data(X, y)
         epochs = check_int(epochs, "epochs", 0)
         batch_size = check_int(batch_size, "batch_size", 1)
-        lr = check_positive(lr, "lr")
         shuffle = check_bool(shuffle, "shuffle")
         seed = check_seed(seed)
         verbose = check_int(verbose, "verbose", 0)
+        opt = self._optimizer_for(optimizer, lr)
+        # Everything is checked: from here on the call changes the model.
+        if lr is not None:
+            opt.lr = lr
+        self.optimizer = opt
         if seed is not None:
             self._rng[:] = np.random.SeedSequence(seed).generate_state(1, np.uint64)
-        return run_epochs(self, X, Y, epochs, batch_size, lr, shuffle, verbose)
+        return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose)
+
+    def _optimizer_for(self, optimizer, lr):
+        if lr is not None:
+            check_positive(lr, "lr")
+        if optimizer is None:
+            opt = self.optimizer if self.optimizer is not None else SGD(lr=lr or 0.01)
+        elif isinstance(optimizer, str):
+            check_choice(optimizer, "optimizer", tuple(OPTIMIZERS))
+            cls = OPTIMIZERS[optimizer]
+            opt = cls() if lr is None else cls(lr=lr)
+        elif isinstance(optimizer, Optimizer):
+            opt = optimizer
+        else:
+            raise TypeError("optimizer must be None, a name (" + ", ".join(map(repr, OPTIMIZERS))
+                            + f") or a fastbp optimizer such as fastbp.Adam(); got {optimizer!r}")
+        opt.check_state(self._params)
+        return opt
 
     def __repr__(self):
         hidden = self.activations[0] if len(set(self.activations)) == 1 else list(self.activations)

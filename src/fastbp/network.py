@@ -17,6 +17,7 @@ import numpy as np
 
 from ._jit import jit
 from .layout import ACT, B_OFF, N_IN, N_OUT, U_OFF, W_OFF
+from .optim import LR, MOMENTUM, SGD_CODE, WEIGHT_DECAY, optimizer_step
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
                   dense_forward, loss_backward, loss_forward, output_forward, output_of, sgd_update,
                   shuffle)
@@ -199,20 +200,29 @@ def _gather(dst, src, perm, start):
 
 
 @jit
-def train_epoch(params, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss, lr):
-    """One epoch of minibatch SGD, in one call.
+def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
+                code, hyper, t0):
+    """One epoch of minibatch training, in one call.
 
     X is (n, n_in), Y is (n, m); ``perm`` is an int64 scratch array of length
     n; ``rng`` is a uint64[1] splitmix64 state, advanced when ``shuffled``.
     Without shuffling the batches are consecutive rows in order, the last
-    one possibly smaller. Each step is :func:`train_step` with the update
-    fused into the backward pass, so no gradient buffer is needed. Returns
-    the mean over samples of the batch losses.
+    one possibly smaller. ``code``, ``hyper`` and ``state`` are an optimizer's
+    (see :mod:`fastbp.optim`), ``t0`` the number of steps it has taken.
+    Plain SGD (no momentum, no weight decay) fuses the update into the
+    backward pass and reads neither ``grads`` nor ``state`` (they may be
+    empty); the others backpropagate into ``grads`` (n_params,) and call
+    :func:`fastbp.optim.optimizer_step` with ``state`` (2, n_params). Returns the mean
+    over samples of the batch losses (before each update).
     """
     if batch_size < 1 or X.shape[0] < 1:
         raise ValueError("batch_size and the number of samples must be >= 1")
     if Y.shape[0] != X.shape[0] or perm.size < X.shape[0] or rng.size < 1:
         raise ValueError("Y and perm need X.shape[0] rows, rng one element")
+    fused = code == SGD_CODE and hyper[MOMENTUM] == 0 and hyper[WEIGHT_DECAY] == 0
+    if not fused and (grads.size != params.size or state.shape[0] != 2
+                      or state.shape[1] != params.size):
+        raise ValueError("grads must be (n_params,) and state (2, n_params)")
     check_batch(params, ws, plan, X[:min(batch_size, X.shape[0])], Y[:min(batch_size, X.shape[0])], loss)
     n = X.shape[0]
     cap = capacity(ws, plan)
@@ -221,6 +231,7 @@ def train_epoch(params, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss, l
     if shuffled:
         shuffle(perm, rng)
     total = 0.0
+    t = t0
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
         if shuffled:
@@ -233,7 +244,12 @@ def train_epoch(params, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss, l
             yb = Y[start:start + nb]
         out = forward_batch(params, ws, plan, xb, loss)
         total += loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
-        backward_sgd_batch(params, ws, plan, xb, yb, loss, lr)
+        t += 1
+        if fused:
+            backward_sgd_batch(params, ws, plan, xb, yb, loss, hyper[LR])
+        else:
+            backward_batch(grads, params, ws, plan, xb, yb, loss)
+            optimizer_step(params, grads, state, hyper, code, t)
     return total / n
 
 

@@ -71,6 +71,9 @@ def optimizer_step(params, grads, state, hyper, code, t):
             params[i] -= lr * s1[i]
 
 
+NAMES = {}  # filled below: "sgd", "adam", "adamw", "rmsprop"
+
+
 class Optimizer:
     """Base class: hyper-parameters, a step count and the flat state."""
     code = None
@@ -93,6 +96,24 @@ class Optimizer:
     def lr(self, value):
         self.hyper[LR] = check_positive(value, "lr")
 
+    @property
+    def fused(self):
+        """True when the update is plain SGD, which fit folds into backprop."""
+        return (self.code == SGD_CODE and self.hyper[MOMENTUM] == 0
+                and self.hyper[WEIGHT_DECAY] == 0)
+
+    def check_state(self, params):
+        """Raise ValueError unless this optimizer can update ``params``."""
+        if self.state is not None and (self.state.shape != (2, params.size)
+                                       or self.state.dtype != params.dtype):
+            raise ValueError(f"this optimizer's state is for {self.state.shape[1]} {self.state.dtype}"
+                             f" parameters; got {params.size} {params.dtype}")
+
+    def ensure_state(self, params):
+        if self.state is None:
+            self.state = np.zeros((2, params.size), dtype=params.dtype)
+        return self.state
+
     def step(self, params, grads):
         """Update the flat ``params`` in place from ``grads`` (same shape and dtype)."""
         if not (isinstance(params, np.ndarray) and isinstance(grads, np.ndarray)):
@@ -103,11 +124,8 @@ class Optimizer:
             raise ValueError("params and grads must be 1-D C-contiguous float32/float64 arrays of one"
                              f" shape and dtype; got {params.dtype}{params.shape} and"
                              f" {grads.dtype}{grads.shape}")
-        if self.state is None:
-            self.state = np.zeros((2, params.size), dtype=params.dtype)
-        elif self.state.shape != (2, params.size) or self.state.dtype != params.dtype:
-            raise ValueError(f"this optimizer's state is for {self.state.shape[1]} {self.state.dtype}"
-                             f" parameters; got {params.size} {params.dtype}")
+        self.check_state(params)
+        self.ensure_state(params)
         self.t += 1
         optimizer_step(params, grads, self.state, self.hyper, self.code, self.t)
 
@@ -169,3 +187,6 @@ class RMSprop(Optimizer):
         self._fraction(alpha, "alpha", ALPHA)
         self._eps(eps)
         self._fraction(momentum, "momentum", MOMENTUM)
+
+
+NAMES.update(sgd=SGD, adam=Adam, adamw=AdamW, rmsprop=RMSprop)

@@ -30,18 +30,25 @@ class History:
         return f"History(epochs={len(self.epoch)}{last})"
 
 
-def run_epochs(net, X, Y, epochs, batch_size, lr, shuffle, verbose):
-    """Train ``net`` in place by minibatch SGD; inputs are already validated."""
+def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose):
+    """Train ``net`` in place with ``optimizer``; inputs are already validated."""
     history = History()
     n = X.shape[0]
     batch_size = min(batch_size, n)
+    steps = -(-n // batch_size)
     ws = net._workspace(batch_size)
     perm = np.empty(n, dtype=np.int64)
+    if optimizer.fused:  # plain SGD reads no gradient buffer and no state
+        grads, state = net.params[:0], np.zeros((2, 0), dtype=net.dtype)
+    else:
+        grads, state = net._gradient_buffer(), optimizer.ensure_state(net.params)
     threads.ensure()
     for epoch in range(epochs):
         t0 = time.perf_counter()
-        loss = network.train_epoch(net.params, ws, net.plan, X, Y, perm, net._rng,
-                                   batch_size, shuffle, net._loss_code, lr)
+        loss = network.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
+                                   batch_size, shuffle, net._loss_code, optimizer.code,
+                                   optimizer.hyper, optimizer.t)
+        optimizer.t += steps
         seconds = time.perf_counter() - t0
         history.epoch.append(epoch)
         history.history["loss"].append(float(loss))

@@ -1,0 +1,111 @@
+"""fit with an optimizer: the in-kernel path against optimizer.step on
+backprop gradients, warm starts, the lr argument, and bad arguments."""
+import numpy as np
+import pytest
+from numba.core.runtime import _nrt_python, rtsys
+
+import fastbp
+
+
+def data(n=40, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 5)), rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize("make", [lambda: fastbp.Adam(lr=0.01),
+                                  lambda: fastbp.AdamW(lr=0.01, weight_decay=0.1),
+                                  lambda: fastbp.SGD(lr=0.1, momentum=0.9, nesterov=True),
+                                  lambda: fastbp.SGD(lr=0.1, weight_decay=0.01),
+                                  lambda: fastbp.RMSprop(lr=0.01, momentum=0.5)])
+def test_fit_equals_steps_on_backprop_gradients(make):
+    X, y = data()
+    fitted = fastbp.MLP([5, 8, 3], activation="tanh", dtype="float64", seed=1)
+    manual = fastbp.MLP([5, 8, 3], activation="tanh", dtype="float64", seed=1)
+    history = fitted.fit(X, y, epochs=2, batch_size=16, shuffle=False, verbose=0, optimizer=make())
+    opt, losses = make(), []
+    for _ in range(2):
+        total = 0.0
+        for s in range(0, 40, 16):
+            total += manual.loss(X[s:s + 16], y[s:s + 16]) * len(X[s:s + 16])
+            opt.step(manual.params, manual.gradient(X[s:s + 16], y[s:s + 16]))
+        losses.append(total / 40)
+    np.testing.assert_allclose(fitted.params, manual.params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(history["loss"], losses, rtol=1e-12)
+    assert fitted.optimizer.t == opt.t == 6
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
+def test_two_fits_equal_one_longer_fit(name):
+    X, y = data(50)
+    a = fastbp.MLP([5, 8, 3], dtype="float32", seed=2)
+    a.fit(X, y, epochs=3, batch_size=8, lr=0.01, seed=7, verbose=0, optimizer=name)
+    a.fit(X, y, epochs=3, batch_size=8, verbose=0)  # continues weights, optimizer, RNG
+    b = fastbp.MLP([5, 8, 3], dtype="float32", seed=2)
+    b.fit(X, y, epochs=6, batch_size=8, lr=0.01, seed=7, verbose=0, optimizer=name)
+    assert np.array_equal(a.params, b.params)
+    assert a.optimizer.t == b.optimizer.t == 42
+
+
+def test_lr_argument_and_defaults():
+    X, y = data()
+    net = fastbp.MLP([5, 3], seed=0)
+    net.fit(X, y, verbose=0)
+    assert isinstance(net.optimizer, fastbp.SGD) and net.optimizer.lr == 0.01
+    net.fit(X, y, verbose=0, optimizer="adam")
+    assert isinstance(net.optimizer, fastbp.Adam) and net.optimizer.lr == 0.001
+    net.fit(X, y, verbose=0, lr=0.5)
+    assert isinstance(net.optimizer, fastbp.Adam) and net.optimizer.lr == 0.5
+    opt = fastbp.RMSprop(lr=0.02)
+    net.fit(X, y, verbose=0, optimizer=opt)
+    assert net.optimizer is opt and opt.lr == 0.02
+
+
+@pytest.mark.parametrize("optimizer,exc,message", [
+    ("adagrad", ValueError, "optimizer must be one of 'sgd', 'adam', 'adamw', 'rmsprop'; got 'adagrad'"),
+    (3, TypeError, "optimizer must be None, a name"),
+    (fastbp.Adam, TypeError, "optimizer must be None, a name"),
+])
+def test_bad_optimizer_changes_nothing(optimizer, exc, message):
+    X, y = data()
+    net = fastbp.MLP([5, 3], seed=0)
+    params, rng = net.params.copy(), net._rng.copy()
+    with pytest.raises(exc, match=message):
+        net.fit(X, y, verbose=0, optimizer=optimizer)
+    assert np.array_equal(net.params, params) and np.array_equal(net._rng, rng)
+    assert net.optimizer is None
+
+
+def test_optimizer_of_another_model_is_rejected():
+    X, y = data()
+    opt = fastbp.Adam()
+    fastbp.MLP([5, 4, 3], seed=0).fit(X, y, verbose=0, optimizer=opt)
+    net = fastbp.MLP([5, 3], seed=0)
+    params = net.params.copy()
+    with pytest.raises(ValueError, match="state is for 39 float32 parameters; got 18"):
+        net.fit(X, y, verbose=0, optimizer=opt)
+    assert np.array_equal(net.params, params) and net.optimizer is None and opt.t == 2
+
+
+def test_adam_steps_allocate_nothing():
+    X, y = data(1000)
+    net = fastbp.MLP([5, 8, 3], dtype="float32", seed=0)
+    for batch in (100, 10):
+        net.fit(X, y, batch_size=batch, verbose=0, optimizer="adam")
+    _nrt_python.memsys_enable_stats()
+    try:
+        counts = []
+        for batch in (100, 10):
+            before = rtsys.get_allocation_stats().alloc
+            net.fit(X, y, batch_size=batch, verbose=0)
+            counts.append(rtsys.get_allocation_stats().alloc - before)
+    finally:
+        _nrt_python.memsys_disable_stats()
+    assert counts[0] == counts[1]
+
+
+def test_adam_learns_the_digits():
+    X, y = fastbp.datasets.load_digits()
+    X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(X / 16, y, seed=0)
+    net = fastbp.MLP([64, 32, 10], activation="relu", seed=0)
+    net.fit(X_train, y_train, epochs=15, batch_size=32, verbose=0, optimizer="adam")
+    assert (net.predict(X_test) == y_test).mean() >= 0.95
