@@ -107,5 +107,5 @@ def test_adam_learns_the_digits():
     X, y = fastbp.datasets.load_digits()
     X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(X / 16, y, seed=0)
     net = fastbp.MLP([64, 32, 10], activation="relu", seed=0)
-    net.fit(X_train, y_train, epochs=15, batch_size=32, verbose=0, optimizer="adam")
+    net.fit(X_train, y_train, epochs=15, batch_size=32, lr=0.003, verbose=0, optimizer="adam")
     assert (net.predict(X_test) == y_test).mean() >= 0.95
