@@ -9,11 +9,12 @@ and the update, and a thin model class on top::
     net.predict(X_test)
 """
 from . import datasets, kernels
+from .io import ModelFileError, load
 from .model import MLP
 from .optim import SGD, Adam, AdamW, RMSprop
 from .threads import get_num_threads, set_num_threads
 from .train import History
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "History", "SGD", "Adam", "AdamW", "RMSprop", "kernels", "datasets",
+__all__ = ["MLP", "History", "load", "ModelFileError", "SGD", "Adam", "AdamW", "RMSprop", "kernels", "datasets",
            "set_num_threads", "get_num_threads", "__version__"]

@@ -7,7 +7,7 @@ from ._validate import (check_bool, check_choice, check_int, check_positive, che
 from .layout import Layout
 from .optim import NAMES as OPTIMIZERS
 from .optim import SGD, Optimizer
-from .train import run_epochs
+from .train import History, run_epochs
 
 ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
                "relu": ops.RELU, "leaky_relu": ops.LEAKY_RELU, "elu": ops.ELU,
@@ -133,6 +133,7 @@ class MLP:
         self._workspaces = {}
         self._grads = None
         self.optimizer = None  # set by fit; a later fit continues it
+        self.history = History()  # every epoch of every fit
         init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
         self._rng = shuffle_seq.generate_state(1, np.uint64)
         self._initialise(np.random.default_rng(init_seq))
@@ -304,7 +305,15 @@ class MLP:
         self.optimizer = opt
         if seed is not None:
             self._rng[:] = np.random.SeedSequence(seed).generate_state(1, np.uint64)
-        return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose)
+        history = run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose)
+        self.history.extend(history)
+        return history
+
+    def save(self, path):
+        """Write the model, its optimizer state, RNG state and history to a
+        ``.npz`` file (no pickle), atomically; read it with :func:`fastbp.load`."""
+        from .io import save
+        save(self, path)
 
     def _optimizer_for(self, optimizer, lr):
         if lr is not None:

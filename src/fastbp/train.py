@@ -19,6 +19,13 @@ class History:
         self.epoch = []
         self.history = {"loss": [], "seconds": []}
 
+    def extend(self, other):
+        """Append another History's epochs (the model keeps every fit's)."""
+        start = len(self.epoch)
+        self.epoch.extend(start + e for e in other.epoch)
+        for key, values in other.history.items():
+            self.history.setdefault(key, []).extend(values)
+
     def __getitem__(self, key):
         return self.history[key]
 

@@ -1,0 +1,110 @@
+"""Model files: one ``.npz`` of plain arrays, no pickle anywhere.
+
+A file holds the flat parameters, the architecture, the optimizer (name,
+hyper-parameters, step count, state), the shuffling RNG state, the training
+history, a format version and a SHA-256 checksum of the parameter bytes.
+``save`` writes to a temporary file in the same folder, flushes and fsyncs it,
+then renames it over the target, so a crash mid-save leaves the old file
+whole. ``load`` reads with ``allow_pickle=False`` and checks the version and
+the checksum, so a truncated, corrupted or foreign file raises
+:class:`ModelFileError` instead of giving a wrong model.
+"""
+import hashlib
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+FORMAT = "fastbp-model"
+VERSION = 1
+
+
+class ModelFileError(ValueError):
+    """A model file that is not a readable fastbp model of a known version."""
+
+
+def _digest(params):
+    return hashlib.sha256(np.ascontiguousarray(params).tobytes()).hexdigest()
+
+
+def save(net, path):
+    """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
+    path = os.fspath(path)
+    opt = net.optimizer
+    arrays = dict(
+        format=np.array(FORMAT), version=np.array(VERSION),
+        params=net.params, checksum=np.array(_digest(net.params)),
+        sizes=np.array(net.sizes, dtype=np.int64),
+        activations=np.array(net.activations, dtype=str).reshape(len(net.activations)),
+        output=np.array(net.output), loss=np.array(net.loss_name), dtype=np.array(net.dtype.name),
+        init=np.array(net.init), seed=np.array(-1 if net.seed is None else net.seed),
+        rng=net._rng,
+        optimizer=np.array("" if opt is None else type(opt).__name__.lower()),
+        optimizer_hyper=np.zeros(0) if opt is None else opt.hyper,
+        optimizer_t=np.array(0 if opt is None else opt.t),
+        optimizer_state=np.zeros((2, 0), net.dtype) if opt is None or opt.state is None else opt.state,
+        history_loss=np.array(net.history.history["loss"], dtype=np.float64),
+        history_seconds=np.array(net.history.history["seconds"], dtype=np.float64),
+    )
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load(path):
+    """Read a model written by :func:`save`; raises ModelFileError if it is not one."""
+    from .model import MLP
+    from .optim import NAMES
+
+    path = os.fspath(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ModelFileError(f"{path!r} is not a readable fastbp model file: {exc}") from None
+    if data.get("format") is None or str(data["format"]) != FORMAT:
+        raise ModelFileError(f"{path!r} is not a fastbp model file (no {FORMAT!r} marker)")
+    if int(data["version"]) != VERSION:
+        raise ModelFileError(f"{path!r} has format version {int(data['version'])}; this fastbp reads"
+                             f" version {VERSION}")
+    try:
+        params = data["params"]
+        if _digest(params) != str(data["checksum"]):
+            raise ModelFileError(f"{path!r} is corrupted: the parameters do not match their checksum")
+        seed = int(data["seed"])
+        net = MLP([int(s) for s in data["sizes"]], activation=[str(a) for a in data["activations"]],
+                  output=str(data["output"]), loss=str(data["loss"]), dtype=str(data["dtype"]),
+                  seed=None if seed < 0 else seed, init=str(data["init"]))
+        if params.shape != net.params.shape or params.dtype != net.params.dtype:
+            raise ModelFileError(f"{path!r}: params of {params.dtype}{params.shape} do not fit"
+                                 f" sizes {list(net.sizes)}")
+        net.params[:] = params
+        net._rng[:] = data["rng"]
+        name = str(data["optimizer"])
+        if name:
+            opt = NAMES[name]()
+            opt.hyper[:] = data["optimizer_hyper"]
+            opt.t = int(data["optimizer_t"])
+            state = data["optimizer_state"]
+            opt.state = None if state.shape[1] == 0 else state.astype(net.dtype, copy=True)
+            net.optimizer = opt
+        net.history.history["loss"] = [float(v) for v in data["history_loss"]]
+        net.history.history["seconds"] = [float(v) for v in data["history_seconds"]]
+        net.history.epoch = list(range(len(net.history.history["loss"])))
+    except ModelFileError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError) as exc:
+        raise ModelFileError(f"{path!r} is not a valid fastbp model file: {exc}") from None
+    return net

@@ -1,0 +1,124 @@
+"""save / load: exact round trips, exact resume, atomic writes, bad files."""
+import os
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+import fastbp
+
+
+def data(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 4)), rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", [None, "adam", "rmsprop"])
+def test_round_trip(tmp_path, dtype, optimizer):
+    X, y = data()
+    net = fastbp.MLP([4, 6, 5, 3], activation=["relu", "elu"], dtype=dtype, seed=3)
+    if optimizer:
+        net.fit(X, y, epochs=2, verbose=0, optimizer=optimizer)
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz")
+    assert repr(back) == repr(net) and back.activations == net.activations
+    assert np.array_equal(back.params, net.params) and back.params.dtype == net.params.dtype
+    assert np.array_equal(back._rng, net._rng)
+    np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
+    assert back.history.history == net.history.history
+    if optimizer:
+        assert type(back.optimizer) is type(net.optimizer) and back.optimizer.t == net.optimizer.t
+        assert np.array_equal(back.optimizer.state, net.optimizer.state)
+        assert np.array_equal(back.optimizer.hyper, net.optimizer.hyper)
+    with zipfile.ZipFile(tmp_path / "m.npz") as z:  # plain arrays only
+        assert all(name.endswith(".npy") for name in z.namelist())
+
+
+RESUME = """
+import sys, numpy as np, fastbp
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(90, 4)), rng.integers(0, 3, 90)
+net = fastbp.load(sys.argv[1])
+net.fit(X, y, epochs=3, batch_size=16, verbose=0)
+net.save(sys.argv[1])
+"""
+
+
+def test_resume_in_a_fresh_process_is_exact(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 4)), rng.integers(0, 3, 90)
+    whole = fastbp.MLP([4, 7, 3], seed=1)
+    whole.fit(X, y, epochs=6, batch_size=16, lr=0.01, seed=2, verbose=0, optimizer="adam")
+    half = fastbp.MLP([4, 7, 3], seed=1)
+    half.fit(X, y, epochs=3, batch_size=16, lr=0.01, seed=2, verbose=0, optimizer="adam")
+    half.save(tmp_path / "half.npz")
+    subprocess.run([sys.executable, "-c", RESUME, str(tmp_path / "half.npz")], check=True, timeout=300)
+    resumed = fastbp.load(tmp_path / "half.npz")
+    assert np.array_equal(resumed.params, whole.params)
+    assert resumed.optimizer.t == whole.optimizer.t
+    assert np.array_equal(resumed.optimizer.state, whole.optimizer.state)
+    assert len(resumed.history["loss"]) == 6
+
+
+def test_save_replaces_atomically_and_leaves_no_temporary(tmp_path):
+    net = fastbp.MLP([4, 3], seed=0)
+    target = tmp_path / "m.npz"
+    net.save(target)
+    first = target.read_bytes()
+    net.params[:] += 1
+    net.save(target)
+    assert target.read_bytes() != first
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+    with pytest.raises(FileNotFoundError):
+        net.save(tmp_path / "missing-folder" / "m.npz")
+
+
+def _bad_file(tmp_path, kind):
+    net = fastbp.MLP([4, 3], seed=0)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    raw = path.read_bytes()
+    if kind == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif kind == "garbage":
+        path.write_bytes(b"not a model at all" * 10)
+    elif kind == "foreign":
+        np.savez(path, weights=np.ones(3))
+    elif kind == "version":
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["version"] = np.array(99)
+        np.savez(path, **arrays)
+    elif kind == "corrupted":
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["params"] = arrays["params"] + 1
+        np.savez(path, **arrays)
+    elif kind == "pickled":
+        with np.load(path) as f:
+            arrays = {k: f[k] for k in f.files}
+        arrays["sizes"] = np.array([4, 3], dtype=object)
+        np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("truncated", "not a readable fastbp model file"),
+    ("garbage", "not a readable fastbp model file"),
+    ("foreign", "not a fastbp model file"),
+    ("version", "format version 99; this fastbp reads version 1"),
+    ("corrupted", "corrupted: the parameters do not match their checksum"),
+    ("pickled", "not a readable fastbp model file"),
+])
+def test_bad_files_raise_model_file_error(tmp_path, kind, message):
+    path = _bad_file(tmp_path, kind)
+    with pytest.raises(fastbp.ModelFileError, match=message):
+        fastbp.load(path)
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError):
+        fastbp.load("/nonexistent/model.npz")
