@@ -44,9 +44,9 @@ def save(net, path):
         optimizer_hyper=np.zeros(0) if opt is None else opt.hyper,
         optimizer_t=np.array(0 if opt is None else opt.t),
         optimizer_state=np.zeros((2, 0), net.dtype) if opt is None or opt.state is None else opt.state,
-        history_loss=np.array(net.history.history["loss"], dtype=np.float64),
-        history_seconds=np.array(net.history.history["seconds"], dtype=np.float64),
     )
+    for key, values in net.history.history.items():
+        arrays["history_" + key] = np.array(values, dtype=np.float64)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
     try:
@@ -100,8 +100,9 @@ def load(path):
             state = data["optimizer_state"]
             opt.state = None if state.shape[1] == 0 else state.astype(net.dtype, copy=True)
             net.optimizer = opt
-        net.history.history["loss"] = [float(v) for v in data["history_loss"]]
-        net.history.history["seconds"] = [float(v) for v in data["history_seconds"]]
+        for key in data:
+            if key.startswith("history_"):
+                net.history.history[key[len("history_"):]] = [float(v) for v in data[key]]
         net.history.epoch = list(range(len(net.history.history["loss"])))
     except ModelFileError:
         raise

@@ -255,7 +255,7 @@ class MLP:
 
     # ------------------------------------------------------------- training
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, seed=None, verbose=1,
-            optimizer=None):
+            optimizer=None, validation_data=None, validation_split=0.0, callbacks=None):
         """Train by minibatch gradient descent; by default plain SGD,
         ``w -= lr * dE/dw`` after every batch.
 
@@ -286,11 +286,22 @@ class MLP:
             its defaults), or a :class:`fastbp.SGD`, :class:`fastbp.Adam`, ...
             object. None continues the optimizer of the previous fit, with
             its state, or starts plain SGD.
+        validation_data : (X_val, y_val), optional
+            Scored after every epoch: ``val_loss``, and ``val_accuracy``
+            (softmax, sigmoid) or ``val_r2`` (identity) in the history.
+        validation_split : float, default 0
+            Instead of validation_data, hold out this fraction of (X, y): the
+            last rows, or for softmax the last rows of each class (stratified).
+        callbacks : list, optional
+            Objects with any of ``on_train_begin(net)``,
+            ``on_epoch_end(epoch, logs)`` (return True to stop) and
+            ``on_train_end(net)``, e.g. :class:`fastbp.EarlyStopping`.
 
         Returns
         -------
         History
-            ``history["loss"]``: mean training loss per epoch.
+            Per epoch: ``loss`` (mean training loss), ``lr``, ``seconds``, and
+            the validation metrics. ``net.history`` keeps every fit's epochs.
         """
         X, Y = self._data(X, y)
         epochs = check_int(epochs, "epochs", 0)
@@ -299,15 +310,76 @@ class MLP:
         seed = check_seed(seed)
         verbose = check_int(verbose, "verbose", 0)
         opt = self._optimizer_for(optimizer, lr)
+        validation = self._validation(X, Y, validation_data, validation_split)
+        if validation_split:
+            X, Y, validation = validation
+        callbacks = self._callbacks(callbacks)
         # Everything is checked: from here on the call changes the model.
         if lr is not None:
             opt.lr = lr
         self.optimizer = opt
         if seed is not None:
             self._rng[:] = np.random.SeedSequence(seed).generate_state(1, np.uint64)
-        history = run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose)
+        history = run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
+                             callbacks)
         self.history.extend(history)
         return history
+
+    def _validation(self, X, Y, validation_data, validation_split):
+        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+                or not 0 <= validation_split < 1:
+            raise ValueError(f"validation_split must be a number in [0, 1); got {validation_split!r}")
+        if validation_split and validation_data is not None:
+            raise ValueError("give validation_data or validation_split, not both")
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("validation_data must be a pair (X_val, y_val)")
+            Xv = check_X(validation_data[0], self.sizes[0], self.dtype, name="validation_data[0]")
+            Yv = check_targets(validation_data[1], Xv.shape[0], self.output, self.sizes[-1],
+                               self.dtype, name="validation_data[1]")
+            return Xv, Yv
+        if not validation_split:
+            return None
+        if self.output == "softmax":  # stratified: the last rows of each class
+            labels = Y.argmax(axis=1)
+            held = np.concatenate([idx[len(idx) - int(round(validation_split * len(idx))):]
+                                   for idx in (np.flatnonzero(labels == c)
+                                               for c in range(self.sizes[-1]))])
+        else:
+            held = np.arange(X.shape[0] - int(round(validation_split * X.shape[0])), X.shape[0])
+        mask = np.zeros(X.shape[0], dtype=bool)
+        mask[held] = True
+        if mask.all() or not mask.any():
+            raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples leaves no"
+                             " training or no validation samples")
+        return X[~mask], Y[~mask], (X[mask], Y[mask])
+
+    @staticmethod
+    def _callbacks(callbacks):
+        callbacks = [] if callbacks is None else list(callbacks)
+        for cb in callbacks:
+            if not any(hasattr(cb, m) for m in ("on_train_begin", "on_epoch_end", "on_train_end")):
+                raise TypeError(f"callbacks must define on_train_begin, on_epoch_end or"
+                                f" on_train_end; got {cb!r}")
+        return callbacks
+
+    def _metrics(self, X, Y, prefix=""):
+        """Loss and accuracy (classification) or R^2 (regression) on converted data."""
+        ws = self._workspace(min(X.shape[0], CHUNK))
+        logs = {prefix + "loss": float(network.loss_value(self._params, ws, self.plan, X, Y,
+                                                          self._loss_code))}
+        out = np.empty_like(Y)
+        network.predict(out, self._params, ws, self.plan, X, self._loss_code)
+        if self.output == "softmax":
+            logs[prefix + "accuracy"] = float(np.mean(out.argmax(axis=1) == Y.argmax(axis=1)))
+        elif self.output == "sigmoid":
+            logs[prefix + "accuracy"] = float(np.mean((out > 0.5) == (Y > 0.5)))
+        else:  # R^2 averaged over the outputs, as scikit-learn's r2_score
+            res = ((Y - out) ** 2).sum(axis=0, dtype=np.float64)
+            tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
+            r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
+            logs[prefix + "r2"] = float(r2.mean())
+        return logs
 
     def save(self, path):
         """Write the model, its optimizer state, RNG state and history to a

@@ -37,8 +37,14 @@ class History:
         return f"History(epochs={len(self.epoch)}{last})"
 
 
-def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose):
-    """Train ``net`` in place with ``optimizer``; inputs are already validated."""
+def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation=None,
+               callbacks=()):
+    """Train ``net`` in place with ``optimizer``; inputs are already validated.
+
+    ``validation`` is ``(Xv, Yv)`` (converted) or None; ``callbacks`` get
+    ``on_train_begin(net)``, ``on_epoch_end(epoch, logs)`` (a true return
+    stops training) and ``on_train_end(net)``, each if they define it.
+    """
     history = History()
     n = X.shape[0]
     batch_size = min(batch_size, n)
@@ -50,17 +56,92 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose):
     else:
         grads, state = net._gradient_buffer(), optimizer.ensure_state(net.params)
     threads.ensure()
+    _call(callbacks, "on_train_begin", net)
     for epoch in range(epochs):
         t0 = time.perf_counter()
         loss = network.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
                                    batch_size, shuffle, net._loss_code, optimizer.code,
                                    optimizer.hyper, optimizer.t)
         optimizer.t += steps
-        seconds = time.perf_counter() - t0
+        logs = {"loss": float(loss), "lr": optimizer.lr}
+        if validation is not None:
+            logs.update(net._metrics(*validation, prefix="val_"))
+        logs["seconds"] = time.perf_counter() - t0
         history.epoch.append(epoch)
-        history.history["loss"].append(float(loss))
-        history.history["seconds"].append(seconds)
+        for key, value in logs.items():
+            history.history.setdefault(key, []).append(value)
         if verbose:
-            print(f"epoch {epoch + 1}/{epochs}  loss {loss:.6g}  ({seconds:.3f} s,"
-                  f" {n / max(seconds, 1e-12):,.0f} samples/s)", flush=True)
+            shown = "  ".join(f"{k} {v:.6g}" for k, v in logs.items() if k not in ("seconds", "lr"))
+            print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['seconds']:.3f} s,"
+                  f" {n / max(logs['seconds'], 1e-12):,.0f} samples/s)", flush=True)
+        if any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)]):
+            break
+    _call(callbacks, "on_train_end", net)
     return history
+
+
+def _call(callbacks, method, *args):
+    return [getattr(cb, method)(*args) for cb in callbacks if hasattr(cb, method)]
+
+
+class EarlyStopping:
+    """Stop when a monitored metric stops improving.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the epoch logs: ``loss``, ``val_loss``, ``val_accuracy``, ``val_r2``.
+    patience : int, default 5
+        Epochs without improvement before stopping.
+    min_delta : float, default 0
+        The least change that counts as an improvement.
+    restore_best_weights : bool, default False
+        At the end, copy back the parameters of the best epoch (one buffer copy).
+    mode : {"auto", "min", "max"}
+        Whether lower or higher is better; "auto" takes max for accuracy and r2.
+    """
+
+    def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=False,
+                 mode="auto"):
+        from ._validate import check_bool, check_choice, check_int
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name such as 'val_loss'; got {monitor!r}")
+        self.monitor = monitor
+        self.patience = check_int(patience, "patience", 0)
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) \
+                or not np.isfinite(min_delta) or min_delta < 0:
+            raise ValueError(f"min_delta must be a finite number >= 0; got {min_delta!r}")
+        self.min_delta = float(min_delta)
+        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
+        mode = check_choice(mode, "mode", ("auto", "min", "max"))
+        self.sign = -1.0 if mode == "max" or (mode == "auto" and monitor.endswith(("accuracy", "r2"))) \
+            else 1.0
+        self.best, self.best_epoch, self.stopped_epoch = None, None, None
+
+    def on_train_begin(self, net):
+        self._net, self._wait, self.best, self.best_epoch, self.stopped_epoch = net, 0, None, None, None
+        self._best_params = np.empty_like(net.params) if self.restore_best_weights else None
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which training does not"
+                             f" report; it reports {', '.join(sorted(logs))}")
+        value = self.sign * logs[self.monitor]
+        if self.best is None or value < self.best - self.min_delta:
+            self.best, self.best_epoch, self._wait = value, epoch, 0
+            if self._best_params is not None:
+                self._best_params[:] = self._net.params
+            return False
+        self._wait += 1
+        if self._wait > self.patience:
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, net):
+        if self._best_params is not None and self.best is not None:
+            net.params[:] = self._best_params
+
+    def __repr__(self):
+        return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience},"
+                f" best_epoch={self.best_epoch})")

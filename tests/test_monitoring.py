@@ -1,0 +1,115 @@
+"""Validation metrics, validation_split, callbacks and early stopping."""
+import numpy as np
+import pytest
+
+import fastbp
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = fastbp.datasets.load_digits()
+    return fastbp.datasets.train_test_split(X / 16, y, seed=0)
+
+
+def test_validation_metrics_match_a_direct_computation(digits):
+    X_train, X_val, y_train, y_val = digits
+    net = fastbp.MLP([64, 16, 10], seed=0)
+    h = net.fit(X_train, y_train, epochs=3, lr=0.1, verbose=0, validation_data=(X_val, y_val))
+    assert set(h.history) == {"loss", "lr", "seconds", "val_loss", "val_accuracy"}
+    assert h["val_loss"][-1] == pytest.approx(net.loss(X_val, y_val), rel=1e-12)
+    assert h["val_accuracy"][-1] == np.mean(net.predict(X_val) == y_val)
+    assert h["lr"] == [0.1] * 3
+
+
+def test_r2_for_regression():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    Y = np.stack([X[:, 0] - X[:, 1], np.sin(X[:, 2])], axis=1)
+    net = fastbp.MLP([3, 16, 2], output="identity", dtype="float64", seed=0)
+    h = net.fit(X[:150], Y[:150], epochs=5, lr=0.05, verbose=0, validation_data=(X[150:], Y[150:]))
+    pred = net.predict(X[150:])
+    r2 = [1 - ((Y[150:, j] - pred[:, j]) ** 2).sum() / ((Y[150:, j] - Y[150:, j].mean()) ** 2).sum()
+          for j in range(2)]
+    assert h["val_r2"][-1] == pytest.approx(np.mean(r2), rel=1e-10)
+
+
+def test_validation_split_is_stratified_and_holds_out_rows():
+    X = np.arange(40.0).reshape(20, 2)
+    y = np.array([0] * 10 + [1] * 6 + [2] * 4)
+    seen = {}
+
+    class Spy:
+        def on_train_begin(self, net):
+            seen["begin"] = True
+
+    net = fastbp.MLP([2, 3], seed=0)
+    h = net.fit(X, y, epochs=1, verbose=0, validation_split=0.5, callbacks=[Spy()])
+    assert seen == {"begin": True} and "val_accuracy" in h.history
+    # Held out: the last half of each class, 5 + 3 + 2 rows; the val loss is theirs.
+    held = np.r_[5:10, 13:16, 18:20]
+    rest = np.setdiff1d(np.arange(20), held)
+    twin = fastbp.MLP([2, 3], seed=0)
+    twin.fit(X[rest], y[rest], epochs=1, verbose=0)
+    assert np.array_equal(twin.params, net.params)
+    assert h["val_loss"][0] == pytest.approx(net.loss(X[held], y[held]), rel=1e-6)
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(digits):
+    X_train, X_val, y_train, y_val = digits
+    net = fastbp.MLP([64, 64, 10], seed=0)
+    stop = fastbp.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    saved = {}
+
+    class Snapshot:  # records the params after each epoch
+        def on_epoch_end(self, epoch, logs):
+            saved[epoch] = net.params.copy()
+
+    # A learning rate far too high makes the validation loss rise soon.
+    h = net.fit(X_train, y_train, epochs=50, lr=2.0, verbose=0,
+                validation_data=(X_val, y_val), callbacks=[Snapshot(), stop])
+    epochs_run = len(h)
+    assert epochs_run < 50 and stop.stopped_epoch == epochs_run - 1
+    assert epochs_run - 1 - stop.best_epoch == 3  # patience 2: the third bad epoch stops
+    best = int(np.argmin(h["val_loss"]))
+    assert best == stop.best_epoch
+    assert np.array_equal(net.params, saved[best])
+
+
+def test_a_callback_can_stop_training():
+    class StopAtTwo:
+        def on_epoch_end(self, epoch, logs):
+            return epoch == 1
+
+    net = fastbp.MLP([2, 2], output="identity", seed=0)
+    h = net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=10, verbose=0, callbacks=[StopAtTwo()])
+    assert len(h) == 2 and len(net.history) == 2
+
+
+@pytest.mark.parametrize("kwargs,exc,message", [
+    (dict(validation_split=1.0), ValueError, r"validation_split must be a number in \[0, 1\)"),
+    (dict(validation_split=0.01), ValueError, "leaves no training or no validation samples"),
+    (dict(validation_split=0.2, validation_data=(np.ones((2, 2)), [0, 1])), ValueError, "not both"),
+    (dict(validation_data=np.ones((2, 2))), TypeError, r"validation_data must be a pair"),
+    (dict(validation_data=(np.ones((2, 3)), [0, 1])), ValueError,
+     r"validation_data\[0\] has 3 features per sample"),
+    (dict(validation_data=(np.ones((2, 2)), [0, 5])), ValueError,
+     r"validation_data\[1\] holds class labels outside"),
+    (dict(callbacks=[object()]), TypeError, "callbacks must define"),
+])
+def test_bad_monitoring_arguments_change_nothing(kwargs, exc, message):
+    net = fastbp.MLP([2, 2], seed=0)
+    params = net.params.copy()
+    with pytest.raises(exc, match=message):
+        net.fit(np.ones((6, 2)), [0, 1, 0, 1, 0, 1], verbose=0, **kwargs)
+    assert np.array_equal(net.params, params) and net.optimizer is None and len(net.history) == 0
+
+
+def test_early_stopping_arguments():
+    with pytest.raises(ValueError, match="patience must be an integer >= 0"):
+        fastbp.EarlyStopping(patience=-1)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        fastbp.EarlyStopping(mode="up")
+    stop = fastbp.EarlyStopping(monitor="val_r2")
+    net = fastbp.MLP([2, 2], seed=0)
+    with pytest.raises(ValueError, match="monitors 'val_r2', which training does not report"):
+        net.fit(np.ones((4, 2)), [0, 1, 0, 1], verbose=0, callbacks=[stop])
