@@ -8,7 +8,7 @@ and the update, and a thin model class on top::
     history = net.fit(X, y, epochs=20, batch_size=32, lr=0.1)
     net.predict(X_test)
 """
-from . import datasets, kernels
+from . import datasets, kernels, schedules
 from .io import ModelFileError, load
 from .model import MLP
 from .optim import SGD, Adam, AdamW, RMSprop
@@ -16,5 +16,6 @@ from .threads import get_num_threads, set_num_threads
 from .train import EarlyStopping, History
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "History", "EarlyStopping", "load", "ModelFileError", "SGD", "Adam", "AdamW", "RMSprop", "kernels", "datasets",
-           "set_num_threads", "get_num_threads", "__version__"]
+__all__ = ["MLP", "History", "EarlyStopping", "load", "ModelFileError", "SGD", "Adam", "AdamW",
+           "RMSprop", "kernels", "datasets", "schedules", "set_num_threads", "get_num_threads",
+           "__version__"]

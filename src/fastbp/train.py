@@ -56,6 +56,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     else:
         grads, state = net._gradient_buffer(), optimizer.ensure_state(net.params)
     threads.ensure()
+    net._samples_per_epoch = n
     _call(callbacks, "on_train_begin", net)
     for epoch in range(epochs):
         t0 = time.perf_counter()

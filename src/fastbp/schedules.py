@@ -1,0 +1,143 @@
+"""Learning-rate schedules, as callbacks that set the optimizer's lr between
+epochs (the epoch itself stays one compiled call).
+
+    net.fit(X, y, epochs=30, optimizer="sgd", lr=0.1,
+            callbacks=[fastbp.schedules.CosineAnnealing(T_max=30)])
+
+Epochs are counted over the model's whole history, so a schedule continues
+across fits. The formulas are PyTorch's ``lr_scheduler`` ones (StepLR,
+ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and scikit-learn's
+``invscaling``; ``lr0`` is the optimizer's lr when training starts.
+"""
+import math
+
+from ._validate import check_int, check_positive
+
+
+class Schedule:
+    """Base: subclasses define ``lr(epoch, lr0)``, the lr for 0-based ``epoch``."""
+
+    def on_train_begin(self, net):
+        self._net = net
+        if getattr(self, "lr0", None) is None:
+            self.lr0 = net.optimizer.lr
+        self._offset = len(net.history)
+        net.optimizer.lr = self.lr(self._offset, self.lr0)
+
+    def on_epoch_end(self, epoch, logs):
+        self.observe(logs)
+        self._net.optimizer.lr = self.lr(self._offset + epoch + 1, self.lr0)
+        return False
+
+    def observe(self, logs):
+        pass
+
+    def __repr__(self):
+        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({fields})"
+
+
+class Constant(Schedule):
+    def __init__(self):
+        self.lr0 = None
+
+    def lr(self, epoch, lr0):
+        return lr0
+
+
+class StepDecay(Schedule):
+    """``lr0 * gamma ** (epoch // step_size)`` (PyTorch's StepLR)."""
+
+    def __init__(self, step_size, gamma=0.1):
+        self.step_size = check_int(step_size, "step_size", 1)
+        self.gamma = check_positive(gamma, "gamma")
+        self.lr0 = None
+
+    def lr(self, epoch, lr0):
+        return lr0 * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialDecay(Schedule):
+    """``lr0 * gamma ** epoch`` (PyTorch's ExponentialLR)."""
+
+    def __init__(self, gamma):
+        self.gamma = check_positive(gamma, "gamma")
+        self.lr0 = None
+
+    def lr(self, epoch, lr0):
+        return lr0 * self.gamma ** epoch
+
+
+class CosineAnnealing(Schedule):
+    """``eta_min + (lr0 - eta_min) (1 + cos(pi epoch / T_max)) / 2``, constant
+    at eta_min after T_max (PyTorch's CosineAnnealingLR without restarts)."""
+
+    def __init__(self, T_max, eta_min=0.0):
+        self.T_max = check_int(T_max, "T_max", 1)
+        if isinstance(eta_min, bool) or not isinstance(eta_min, (int, float)) or not eta_min >= 0:
+            raise ValueError(f"eta_min must be a number >= 0; got {eta_min!r}")
+        self.eta_min = float(eta_min)
+        self.lr0 = None
+
+    def lr(self, epoch, lr0):
+        e = min(epoch, self.T_max)
+        return self.eta_min + (lr0 - self.eta_min) * (1 + math.cos(math.pi * e / self.T_max)) / 2
+
+
+class InverseScaling(Schedule):
+    """scikit-learn's ``invscaling``: ``lr0 / (t + 1) ** power_t`` with t the
+    number of samples seen, updated at the end of every epoch."""
+
+    def __init__(self, power_t=0.5):
+        self.power_t = check_positive(power_t, "power_t")
+        self.lr0 = None
+
+    def on_train_begin(self, net):
+        if not hasattr(self, "_samples"):
+            self._samples = 0
+        super().on_train_begin(net)
+
+    def observe(self, logs):
+        self._samples += self._net._samples_per_epoch
+
+    def lr(self, epoch, lr0):
+        seen = getattr(self, "_samples", 0)
+        return lr0 if seen == 0 else lr0 / (seen + 1) ** self.power_t
+
+
+class ReduceOnPlateau(Schedule):
+    """Multiply lr by ``factor`` when ``monitor`` has not improved by more
+    than ``min_delta`` (relative, as PyTorch's default) for ``patience``
+    epochs; never below ``min_lr`` (PyTorch's ReduceLROnPlateau, mode min)."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, min_lr=0.0):
+        self.monitor = monitor
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+            raise ValueError(f"factor must be a number in (0, 1); got {factor!r}")
+        self.factor = float(factor)
+        self.patience = check_int(patience, "patience", 0)
+        self.min_delta = float(min_delta)
+        self.min_lr = float(min_lr)
+        self.lr0 = None
+
+    def on_train_begin(self, net):
+        self._best, self._bad, self._current = math.inf, 0, None
+        super().on_train_begin(net)
+
+    def observe(self, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"ReduceOnPlateau monitors {self.monitor!r}, which training does not"
+                             f" report; it reports {', '.join(sorted(logs))}")
+        value = logs[self.monitor]
+        if value < self._best * (1 - self.min_delta):
+            self._best, self._bad = value, 0
+        else:
+            self._bad += 1
+            if self._bad > self.patience:
+                self._current = max(self._current * self.factor, self.min_lr)
+                self._bad = 0
+
+    def lr(self, epoch, lr0):
+        if self._current is None:
+            self._current = self._net.optimizer.lr
+        return self._current

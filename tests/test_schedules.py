@@ -1,0 +1,69 @@
+"""Learning-rate schedules against their closed forms."""
+import math
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import schedules
+
+X = np.random.default_rng(0).normal(size=(20, 3))
+Y = np.random.default_rng(1).integers(0, 2, 20)
+
+
+def lrs(schedule, epochs, lr=0.1, optimizer="sgd", fits=1):
+    net = fastbp.MLP([3, 2], seed=0)
+    out = []
+    for _ in range(fits):
+        out += net.fit(X, Y, epochs=epochs, batch_size=10, lr=lr if not out else None,
+                       optimizer=optimizer if not out else None, verbose=0,
+                       callbacks=[schedule])["lr"]
+    return out
+
+
+def test_step_and_exponential_decay():
+    assert lrs(schedules.StepDecay(3, gamma=0.5), 7) == pytest.approx(
+        [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025])
+    assert lrs(schedules.ExponentialDecay(0.9), 4) == pytest.approx([0.1 * 0.9 ** e for e in range(4)])
+    assert lrs(schedules.Constant(), 3) == [0.1] * 3
+
+
+def test_cosine_annealing_continues_across_fits():
+    expected = [0.01 + (0.1 - 0.01) * (1 + math.cos(math.pi * min(e, 5) / 5)) / 2 for e in range(8)]
+    assert lrs(schedules.CosineAnnealing(5, eta_min=0.01), 8) == pytest.approx(expected)
+    assert lrs(schedules.CosineAnnealing(5, eta_min=0.01), 4, fits=2) == pytest.approx(expected)
+
+
+def test_inverse_scaling_counts_samples_like_scikit_learn():
+    got = lrs(schedules.InverseScaling(power_t=0.5), 4)
+    assert got == pytest.approx([0.1] + [0.1 / (20 * e + 1) ** 0.5 for e in range(1, 4)])
+
+
+def test_reduce_on_plateau():
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=1, lr=1.0, verbose=0)
+    plateau = schedules.ReduceOnPlateau(monitor="val_loss", factor=0.5, patience=1)
+    plateau.on_train_begin(net)
+    seen = []
+    for epoch, value in enumerate([1.0, 0.9, 0.95, 0.95, 0.95, 0.5, 0.6, 0.6]):
+        plateau.on_epoch_end(epoch, {"val_loss": value})
+        seen.append(net.optimizer.lr)
+    # Two epochs without improvement halve the lr; an improvement resets the count.
+    assert seen == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25]
+
+
+def test_schedules_work_with_adam():
+    got = lrs(schedules.StepDecay(2, gamma=0.1), 4, lr=0.01, optimizer="adam")
+    assert got == pytest.approx([0.01, 0.01, 0.001, 0.001])
+
+
+@pytest.mark.parametrize("make,message", [
+    (lambda: schedules.StepDecay(0), "step_size must be an integer >= 1"),
+    (lambda: schedules.ExponentialDecay(-1), "gamma must be a positive"),
+    (lambda: schedules.CosineAnnealing(5, eta_min=-1), "eta_min must be a number >= 0"),
+    (lambda: schedules.ReduceOnPlateau(factor=1.5), r"factor must be a number in \(0, 1\)"),
+    (lambda: schedules.InverseScaling(power_t=0), "power_t must be a positive"),
+])
+def test_bad_schedule_arguments(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
