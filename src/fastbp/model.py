@@ -320,10 +320,14 @@ class MLP:
         self.optimizer = opt
         if seed is not None:
             self._rng[:] = np.random.SeedSequence(seed).generate_state(1, np.uint64)
-        history = run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
-                             callbacks)
-        self.history.extend(history)
-        return history
+        return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
+                          callbacks)
+
+    def partial_fit(self, X, y, batch_size=32, lr=None, shuffle=True, optimizer=None):
+        """One pass over (X, y), continuing the weights, the optimizer and its
+        state, and the shuffling stream: ``fit(X, y, epochs=1, verbose=0)``."""
+        return self.fit(X, y, epochs=1, batch_size=batch_size, lr=lr, shuffle=shuffle, verbose=0,
+                        optimizer=optimizer)
 
     def _validation(self, X, Y, validation_data, validation_split):
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \

@@ -19,13 +19,6 @@ class History:
         self.epoch = []
         self.history = {"loss": [], "seconds": []}
 
-    def extend(self, other):
-        """Append another History's epochs (the model keeps every fit's)."""
-        start = len(self.epoch)
-        self.epoch.extend(start + e for e in other.epoch)
-        for key, values in other.history.items():
-            self.history.setdefault(key, []).extend(values)
-
     def __getitem__(self, key):
         return self.history[key]
 
@@ -68,9 +61,10 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         if validation is not None:
             logs.update(net._metrics(*validation, prefix="val_"))
         logs["seconds"] = time.perf_counter() - t0
-        history.epoch.append(epoch)
-        for key, value in logs.items():
-            history.history.setdefault(key, []).append(value)
+        for record in (history, net.history):  # this fit's, and the model's running one
+            record.epoch.append(len(record.epoch))
+            for key, value in logs.items():
+                record.history.setdefault(key, []).append(value)
         if verbose:
             shown = "  ".join(f"{k} {v:.6g}" for k, v in logs.items() if k not in ("seconds", "lr"))
             print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['seconds']:.3f} s,"
@@ -146,3 +140,52 @@ class EarlyStopping:
     def __repr__(self):
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience},"
                 f" best_epoch={self.best_epoch})")
+
+
+class ModelCheckpoint:
+    """Save the model during training with :meth:`MLP.save` (atomic writes).
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file; ``{epoch}`` in it is replaced by the 1-based epoch number.
+    every : int, default 1
+        Save every ``every`` epochs.
+    monitor : str, optional
+        With a metric name (e.g. ``"val_loss"``), save only when it improves
+        (lower is better, or higher for accuracy and r2); ``every`` is then
+        ignored.
+    """
+
+    def __init__(self, path, every=1, monitor=None):
+        import os
+
+        from ._validate import check_int
+        self.path = os.fspath(path)
+        self.every = check_int(every, "every", 1)
+        if monitor is not None and not isinstance(monitor, str):
+            raise TypeError(f"monitor must be None or a metric name; got {monitor!r}")
+        self.monitor = monitor
+        self.sign = -1.0 if monitor and monitor.endswith(("accuracy", "r2")) else 1.0
+        self.best = None
+        self.saved = []
+
+    def on_train_begin(self, net):
+        self._net, self._offset = net, len(net.history)
+
+    def on_epoch_end(self, epoch, logs):
+        number = self._offset + epoch + 1
+        if self.monitor is not None:
+            if self.monitor not in logs:
+                raise ValueError(f"ModelCheckpoint monitors {self.monitor!r}, which training does"
+                                 f" not report; it reports {', '.join(sorted(logs))}")
+            value = self.sign * logs[self.monitor]
+            if self.best is not None and value >= self.best:
+                return False
+            self.best = value
+        elif number % self.every:
+            return False
+        path = self.path.format(epoch=number)
+        self._net.save(path)
+        self.saved.append(path)
+        return False

@@ -1,0 +1,64 @@
+"""partial_fit and the checkpoint callback."""
+import numpy as np
+import pytest
+
+import fastbp
+
+rng = np.random.default_rng(0)
+X, Y = rng.normal(size=(48, 4)), rng.integers(0, 3, 48)
+
+
+def test_partial_fit_equals_fit_one_epoch_at_a_time():
+    a = fastbp.MLP([4, 5, 3], seed=1)
+    b = fastbp.MLP([4, 5, 3], seed=1)
+    a.fit(X, Y, epochs=3, batch_size=8, lr=0.05, verbose=0, optimizer="adam")
+    b.partial_fit(X, Y, batch_size=8, lr=0.05, optimizer="adam")
+    b.partial_fit(X, Y, batch_size=8)
+    b.partial_fit(X, Y, batch_size=8)
+    assert np.array_equal(a.params, b.params) and len(b.history) == 3
+
+
+def test_checkpoint_every_k_epochs_holds_that_epochs_weights(tmp_path):
+    net = fastbp.MLP([4, 5, 3], seed=2)
+    weights = {}
+
+    class Record:
+        def on_epoch_end(self, epoch, logs):
+            weights[epoch + 1] = net.params.copy()
+
+    ckpt = fastbp.ModelCheckpoint(tmp_path / "m-{epoch}.npz", every=2)
+    net.fit(X, Y, epochs=5, lr=0.1, verbose=0, callbacks=[Record(), ckpt])
+    assert [p.rsplit("/", 1)[-1] for p in ckpt.saved] == ["m-2.npz", "m-4.npz"]
+    for epoch in (2, 4):
+        assert np.array_equal(fastbp.load(tmp_path / f"m-{epoch}.npz").params, weights[epoch])
+
+
+def test_checkpoint_keeps_the_best(tmp_path):
+    X_val, y_val = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    net = fastbp.MLP([4, 16, 3], seed=3)
+    ckpt = fastbp.ModelCheckpoint(tmp_path / "best.npz", monitor="val_loss")
+    h = net.fit(X, Y, epochs=12, lr=1.5, verbose=0, validation_data=(X_val, y_val),
+                callbacks=[ckpt])
+    best = fastbp.load(tmp_path / "best.npz")
+    assert best.loss(X_val, y_val) == pytest.approx(min(h["val_loss"]), rel=1e-6)
+    improvements = sum(v < min(h["val_loss"][:i], default=np.inf) for i, v in enumerate(h["val_loss"]))
+    assert len(ckpt.saved) == improvements
+
+
+def test_checkpoint_arguments():
+    with pytest.raises(ValueError, match="every must be an integer >= 1"):
+        fastbp.ModelCheckpoint("m.npz", every=0)
+    with pytest.raises(TypeError, match="monitor must be None or a metric name"):
+        fastbp.ModelCheckpoint("m.npz", monitor=3)
+
+
+def test_resuming_from_a_mid_fit_checkpoint_is_exact(tmp_path):
+    whole = fastbp.MLP([4, 5, 3], seed=4)
+    ckpt = fastbp.ModelCheckpoint(tmp_path / "m-{epoch}.npz")
+    whole.fit(X, Y, epochs=5, batch_size=8, lr=0.01, seed=1, verbose=0, optimizer="adam",
+              callbacks=[ckpt])
+    resumed = fastbp.load(tmp_path / "m-3.npz")
+    assert len(resumed.history) == 3
+    resumed.fit(X, Y, epochs=2, batch_size=8, verbose=0)
+    assert np.array_equal(resumed.params, whole.params)
+    assert resumed.history["loss"] == whole.history["loss"]
