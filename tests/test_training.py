@@ -131,3 +131,15 @@ def test_verbose_prints_one_line_per_epoch(capsys):
     assert len(lines) == 3 and lines[0].startswith("epoch 1/3")
     net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=3, verbose=0)
     assert capsys.readouterr().out == ""
+
+
+def test_progress_bar_in_a_terminal(monkeypatch, capsys):
+    import sys
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    net = fastbp.MLP([2, 2], output="identity", seed=0)
+    net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=3, verbose=1)
+    captured = capsys.readouterr()
+    assert "3/3" in captured.err and "loss" in captured.err and "samples/s" in captured.err
+    assert captured.out == ""
+    net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=2, verbose=2)  # forced log lines
+    assert capsys.readouterr().out.count("epoch ") == 2

@@ -280,7 +280,8 @@ class MLP:
             Restart the shuffling stream from this seed; None continues the
             model's own stream.
         verbose : int, default 1
-            1 prints a line per epoch, 0 prints nothing.
+            1: a progress bar over epochs (tqdm) in an interactive terminal,
+            a line per epoch otherwise; 2: always a line per epoch; 0: silent.
         optimizer : None, str or Optimizer
             ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` (a new one with
             its defaults), or a :class:`fastbp.SGD`, :class:`fastbp.Adam`, ...

@@ -50,6 +50,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         grads, state = net._gradient_buffer(), optimizer.ensure_state(net.params)
     threads.ensure()
     net._samples_per_epoch = n
+    bar = _progress_bar(epochs, verbose)
     _call(callbacks, "on_train_begin", net)
     for epoch in range(epochs):
         t0 = time.perf_counter()
@@ -65,14 +66,34 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
             record.epoch.append(len(record.epoch))
             for key, value in logs.items():
                 record.history.setdefault(key, []).append(value)
-        if verbose:
+        rate = n / max(logs["seconds"], 1e-12)
+        if bar is not None:
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k not in ("seconds", "lr")}
+                            | {"samples/s": f"{rate:,.0f}"}, refresh=False)
+            bar.update(1)
+        elif verbose:
             shown = "  ".join(f"{k} {v:.6g}" for k, v in logs.items() if k not in ("seconds", "lr"))
             print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['seconds']:.3f} s,"
-                  f" {n / max(logs['seconds'], 1e-12):,.0f} samples/s)", flush=True)
+                  f" {rate:,.0f} samples/s)", flush=True)
         if any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)]):
             break
+    if bar is not None:
+        bar.close()
     _call(callbacks, "on_train_end", net)
     return history
+
+
+def _progress_bar(epochs, verbose):
+    """A tqdm bar over epochs in an interactive terminal with verbose=1; None
+    elsewhere (a log line per epoch instead, or silence with verbose=0)."""
+    import sys
+    if verbose != 1 or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=epochs, unit="epoch", leave=True)
 
 
 def _call(callbacks, method, *args):
