@@ -61,7 +61,7 @@ def test_lr_argument_and_defaults():
 
 
 @pytest.mark.parametrize("optimizer,exc,message", [
-    ("adagrad", ValueError, "optimizer must be one of 'sgd', 'adam', 'adamw', 'rmsprop'; got 'adagrad'"),
+    ("adagrad", ValueError, "optimizer must be one of 'sgd', 'adam', 'adamw', 'rmsprop', 'lbfgs'; got 'adagrad'"),
     (3, TypeError, "optimizer must be None, a name"),
     (fastbp.Adam, TypeError, "optimizer must be None, a name"),
 ])
@@ -109,3 +109,33 @@ def test_adam_learns_the_digits():
     net = fastbp.MLP([64, 32, 10], activation="relu", seed=0)
     net.fit(X_train, y_train, epochs=15, batch_size=32, lr=0.003, verbose=0, optimizer="adam")
     assert (net.predict(X_test) == y_test).mean() >= 0.95
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_lbfgs_minimises_the_full_batch_loss(dtype, tmp_path):
+    from scipy.optimize import minimize
+    X, y = data(60)
+    net = fastbp.MLP([5, 6, 3], activation="tanh", dtype=dtype, seed=5)
+    start = net.params.astype(np.float64)
+    h = net.fit(X, y, epochs=30, verbose=0, optimizer="lbfgs")
+    assert 1 <= len(h) <= 30 and h["loss"][-1] < h["loss"][0]
+    assert net.loss(X, y) == pytest.approx(h["loss"][-1], rel=1e-5)
+    # The same SciPy run on the NumPy reference objective reaches the same loss.
+    from npref import loss_and_grad, one_hot
+    ref = minimize(lambda p: loss_and_grad(p, [5, 6, 3], ["tanh"], "cross_entropy", X, one_hot(y, 3)),
+                   start, jac=True, method="L-BFGS-B", options=dict(maxiter=30, gtol=1e-7, ftol=1e-7))
+    assert net.loss(X, y) == pytest.approx(ref.fun, rel=1e-3 if dtype == "float32" else 1e-6)
+    net.save(tmp_path / "m.npz")
+    assert isinstance(fastbp.load(tmp_path / "m.npz").optimizer, fastbp.LBFGS)
+
+
+def test_lbfgs_callbacks_can_stop():
+    X, y = data(60)
+
+    class StopAtThree:
+        def on_epoch_end(self, epoch, logs):
+            return epoch == 2
+
+    net = fastbp.MLP([5, 3], seed=0)
+    h = net.fit(X, y, epochs=50, verbose=0, optimizer=fastbp.LBFGS(), callbacks=[StopAtThree()])
+    assert len(h) == 3 and net.optimizer.t == 3

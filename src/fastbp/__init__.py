@@ -11,11 +11,11 @@ and the update, and a thin model class on top::
 from . import datasets, kernels, schedules
 from .io import ModelFileError, load
 from .model import MLP
-from .optim import SGD, Adam, AdamW, RMSprop
+from .optim import LBFGS, SGD, Adam, AdamW, RMSprop
 from .threads import get_num_threads, set_num_threads
 from .train import EarlyStopping, History, ModelCheckpoint
 
 __version__ = "0.1.0"
-__all__ = ["MLP", "History", "EarlyStopping", "ModelCheckpoint", "load", "ModelFileError", "SGD", "Adam", "AdamW",
-           "RMSprop", "kernels", "datasets", "schedules", "set_num_threads", "get_num_threads",
-           "__version__"]
+__all__ = ["MLP", "History", "EarlyStopping", "ModelCheckpoint", "load", "ModelFileError",
+           "SGD", "Adam", "AdamW", "RMSprop", "LBFGS", "kernels", "datasets", "schedules",
+           "set_num_threads", "get_num_threads", "__version__"]

@@ -41,7 +41,8 @@ def save(net, path):
         init=np.array(net.init), seed=np.array(-1 if net.seed is None else net.seed),
         rng=net._rng,
         optimizer=np.array("" if opt is None else type(opt).__name__.lower()),
-        optimizer_hyper=np.zeros(0) if opt is None else opt.hyper,
+        optimizer_hyper=(np.zeros(0) if opt is None else np.array([opt.tol, opt.max_ls])
+                         if type(opt).__name__ == "LBFGS" else opt.hyper),
         optimizer_t=np.array(0 if opt is None else opt.t),
         optimizer_state=np.zeros((2, 0), net.dtype) if opt is None or opt.state is None else opt.state,
     )
@@ -93,7 +94,11 @@ def load(path):
         net.params[:] = params
         net._rng[:] = data["rng"]
         name = str(data["optimizer"])
-        if name:
+        if name == "lbfgs":
+            tol, max_ls = data["optimizer_hyper"]
+            net.optimizer = NAMES[name](tol=float(tol), max_ls=int(max_ls))
+            net.optimizer.t = int(data["optimizer_t"])
+        elif name:
             opt = NAMES[name]()
             opt.hyper[:] = data["optimizer_hyper"]
             opt.t = int(data["optimizer_t"])

@@ -6,8 +6,8 @@ from ._validate import (check_bool, check_choice, check_int, check_positive, che
                         check_targets, check_X)
 from .layout import Layout
 from .optim import NAMES as OPTIMIZERS
-from .optim import SGD, Optimizer
-from .train import History, run_epochs
+from .optim import LBFGS, SGD, Optimizer
+from .train import History, run_epochs, run_lbfgs
 
 ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
                "relu": ops.RELU, "leaky_relu": ops.LEAKY_RELU, "elu": ops.ELU,
@@ -283,9 +283,10 @@ class MLP:
             1: a progress bar over epochs (tqdm) in an interactive terminal,
             a line per epoch otherwise; 2: always a line per epoch; 0: silent.
         optimizer : None, str or Optimizer
-            ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` (a new one with
-            its defaults), or a :class:`fastbp.SGD`, :class:`fastbp.Adam`, ...
-            object. None continues the optimizer of the previous fit, with
+            ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"lbfgs"`` (a
+            new one with its defaults), or a :class:`fastbp.SGD`,
+            :class:`fastbp.Adam`, ... object; with L-BFGS (full batch) each
+            epoch is one iteration and batch_size, shuffle and lr are unused. None continues the optimizer of the previous fit, with
             its state, or starts plain SGD.
         validation_data : (X_val, y_val), optional
             Scored after every epoch: ``val_loss``, and ``val_accuracy``
@@ -316,11 +317,13 @@ class MLP:
             X, Y, validation = validation
         callbacks = self._callbacks(callbacks)
         # Everything is checked: from here on the call changes the model.
-        if lr is not None:
+        if lr is not None and not isinstance(opt, LBFGS):
             opt.lr = lr
         self.optimizer = opt
         if seed is not None:
             self._rng[:] = np.random.SeedSequence(seed).generate_state(1, np.uint64)
+        if isinstance(opt, LBFGS):
+            return run_lbfgs(self, X, Y, epochs, opt, verbose, validation, callbacks)
         return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
                           callbacks)
 
@@ -400,8 +403,8 @@ class MLP:
         elif isinstance(optimizer, str):
             check_choice(optimizer, "optimizer", tuple(OPTIMIZERS))
             cls = OPTIMIZERS[optimizer]
-            opt = cls() if lr is None else cls(lr=lr)
-        elif isinstance(optimizer, Optimizer):
+            opt = cls() if lr is None or cls is LBFGS else cls(lr=lr)
+        elif isinstance(optimizer, (Optimizer, LBFGS)):
             opt = optimizer
         else:
             raise TypeError("optimizer must be None, a name (" + ", ".join(map(repr, OPTIMIZERS))

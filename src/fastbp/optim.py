@@ -190,3 +190,35 @@ class RMSprop(Optimizer):
 
 
 NAMES.update(sgd=SGD, adam=Adam, adamw=AdamW, rmsprop=RMSprop)
+
+
+class LBFGS:
+    """Full-batch L-BFGS through ``scipy.optimize.minimize(method="L-BFGS-B")``,
+    for small data sets (scikit-learn's MLP default solver).
+
+    ``fit(..., optimizer=fastbp.LBFGS())`` runs up to ``epochs`` iterations;
+    each objective evaluation is one full-batch forward and backward pass in
+    the kernels, reading SciPy's iterate as the parameter buffer itself (in
+    float64; a float32 model converts it once per evaluation). ``tol`` is
+    SciPy's ``gtol``/``ftol``.
+    """
+    fused = False
+
+    def __init__(self, tol=1e-7, max_ls=20):
+        self.tol = check_positive(tol, "tol")
+        if isinstance(max_ls, bool) or not isinstance(max_ls, int) or max_ls < 1:
+            raise ValueError(f"max_ls must be an integer >= 1; got {max_ls!r}")
+        self.max_ls = max_ls
+        self.t = 0
+        self.state = None
+        self.lr = 1.0  # not used by L-BFGS; kept so that logs and schedules can read it
+        self.result = None
+
+    def check_state(self, params):
+        pass
+
+    def __repr__(self):
+        return f"LBFGS(tol={self.tol:g}, t={self.t})"
+
+
+NAMES["lbfgs"] = LBFGS

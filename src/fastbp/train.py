@@ -30,6 +30,56 @@ class History:
         return f"History(epochs={len(self.epoch)}{last})"
 
 
+def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=()):
+    """Full-batch L-BFGS for up to ``epochs`` iterations (one history row each)."""
+    from scipy.optimize import minimize
+
+    history = History()
+    n = X.shape[0]
+    ws = net._workspace(min(n, 2048))
+    grads = np.empty_like(net.params)
+    scratch = np.empty_like(net.params) if n > 2048 else grads
+    x_typed = np.empty_like(net.params)
+
+    def objective(x):
+        p = x if x.dtype == net.dtype else x_typed
+        if p is x_typed:
+            x_typed[:] = x
+        value = network.gradient(grads, scratch, p, ws, net.plan, X, Y, net._loss_code)
+        return value, grads.astype(np.float64)
+
+    t_start = [time.perf_counter()]
+
+    def on_iteration(intermediate_result):
+        net.params[:] = intermediate_result.x
+        optimizer.t += 1
+        logs = {"loss": float(intermediate_result.fun), "lr": optimizer.lr}
+        if validation is not None:
+            logs.update(net._metrics(*validation, prefix="val_"))
+        logs["seconds"] = time.perf_counter() - t_start[0]
+        t_start[0] = time.perf_counter()
+        for record in (history, net.history):
+            record.epoch.append(len(record.epoch))
+            for key, value in logs.items():
+                record.history.setdefault(key, []).append(value)
+        if verbose:
+            print(f"iteration {len(history)}/{epochs}  loss {logs['loss']:.6g}", flush=True)
+        if any([bool(r) for r in _call(callbacks, "on_epoch_end", len(history) - 1, logs)]):
+            raise StopIteration
+
+    threads.ensure()
+    net._samples_per_epoch = n
+    _call(callbacks, "on_train_begin", net)
+    if epochs > 0:
+        optimizer.result = minimize(objective, net.params.astype(np.float64), jac=True,
+                                    method="L-BFGS-B", callback=on_iteration,
+                                    options=dict(maxiter=epochs, gtol=optimizer.tol,
+                                                 ftol=optimizer.tol, maxls=optimizer.max_ls))
+        net.params[:] = optimizer.result.x
+    _call(callbacks, "on_train_end", net)
+    return history
+
+
 def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation=None,
                callbacks=()):
     """Train ``net`` in place with ``optimizer``; inputs are already validated.
