@@ -21,6 +21,7 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", help="write the training curves to this PNG (needs matplotlib)")
     args = parser.parse_args(argv)
 
     X, y = fastbp.datasets.load_digits()
@@ -32,13 +33,15 @@ def main(argv=None):
           f" (batch {args.batch_size}, lr {args.lr})")
     t0 = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                      lr=args.lr, seed=args.seed)
+                      lr=args.lr, seed=args.seed, validation_data=(X_test, y_test))
     wall = time.perf_counter() - t0
     accuracy = float(np.mean(net.predict(X_test) == y_test))
     steady = sorted(history["seconds"])[len(history["seconds"]) // 2]
     print(f"test accuracy {accuracy:.4f}; final training loss {history['loss'][-1]:.4f}")
     print(f"{wall:.2f} s in all (first epoch includes loading compiled kernels);"
           f" median epoch {steady * 1e3:.2f} ms = {len(X_train) / steady:,.0f} samples/s")
+    if args.plot:
+        print(f"curves written to {fastbp.plot.history(history, args.plot, title=repr(net))}")
     return accuracy
 
 
