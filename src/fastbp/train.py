@@ -58,10 +58,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
             logs.update(net._metrics(*validation, prefix="val_"))
         logs["seconds"] = time.perf_counter() - t_start[0]
         t_start[0] = time.perf_counter()
-        for record in (history, net.history):
-            record.epoch.append(len(record.epoch))
-            for key, value in logs.items():
-                record.history.setdefault(key, []).append(value)
+        _record(logs, history, net.history)
         if verbose:
             print(f"iteration {len(history)}/{epochs}  loss {logs['loss']:.6g}", flush=True)
         if any([bool(r) for r in _call(callbacks, "on_epoch_end", len(history) - 1, logs)]):
@@ -112,10 +109,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         if validation is not None:
             logs.update(net._metrics(*validation, prefix="val_"))
         logs["seconds"] = time.perf_counter() - t0
-        for record in (history, net.history):  # this fit's, and the model's running one
-            record.epoch.append(len(record.epoch))
-            for key, value in logs.items():
-                record.history.setdefault(key, []).append(value)
+        _record(logs, history, net.history)
         rate = n / max(logs["seconds"], 1e-12)
         if bar is not None:
             bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k not in ("seconds", "lr")}
@@ -144,6 +138,14 @@ def _progress_bar(epochs, verbose):
     except ImportError:
         return None
     return tqdm(total=epochs, unit="epoch", leave=True)
+
+
+def _record(logs, *histories):
+    """Append an epoch's logs to this fit's History and the model's running one."""
+    for record in histories:
+        record.epoch.append(len(record.epoch))
+        for key, value in logs.items():
+            record.history.setdefault(key, []).append(value)
 
 
 def _call(callbacks, method, *args):
