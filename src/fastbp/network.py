@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import jit
 from .layout import ACT, B_OFF, N_IN, N_OUT, U_OFF, W_OFF
-from .optim import LR, MOMENTUM, SGD_CODE, WEIGHT_DECAY, optimizer_step
+from .optim import LR, is_plain_sgd, optimizer_step
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
                   dense_forward, loss_backward, loss_forward, output_forward, output_of, sgd_update,
                   shuffle)
@@ -219,7 +219,7 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         raise ValueError("batch_size and the number of samples must be >= 1")
     if Y.shape[0] != X.shape[0] or perm.size < X.shape[0] or rng.size < 1:
         raise ValueError("Y and perm need X.shape[0] rows, rng one element")
-    fused = code == SGD_CODE and hyper[MOMENTUM] == 0 and hyper[WEIGHT_DECAY] == 0
+    fused = is_plain_sgd(code, hyper)
     if not fused and (grads.size != params.size or state.shape[0] != 2
                       or state.shape[1] != params.size):
         raise ValueError("grads must be (n_params,) and state (2, n_params)")

@@ -23,6 +23,13 @@ N_HYPER = 9
 
 
 @jit
+def is_plain_sgd(code, hyper):
+    """True for SGD without momentum or weight decay: the one update that
+    training folds into the backward pass (no gradient buffer, no state)."""
+    return code == SGD_CODE and hyper[MOMENTUM] == 0 and hyper[WEIGHT_DECAY] == 0
+
+
+@jit
 def optimizer_step(params, grads, state, hyper, code, t):
     """One update of ``params`` in place from ``grads``, all of length n.
 
@@ -99,8 +106,7 @@ class Optimizer:
     @property
     def fused(self):
         """True when the update is plain SGD, which fit folds into backprop."""
-        return (self.code == SGD_CODE and self.hyper[MOMENTUM] == 0
-                and self.hyper[WEIGHT_DECAY] == 0)
+        return bool(is_plain_sgd.py_func(self.code, self.hyper))  # same rule, no dispatch
 
     def check_state(self, params):
         """Raise ValueError unless this optimizer can update ``params``."""
