@@ -51,7 +51,7 @@ def measure(sizes, max_naive, n=32):
     t_bp = median_time(lambda: kernels.gradient(g, scratch, p, ws, plan, X, Y, loss))
     t_naive = None
     if net.n_params <= max_naive:
-        t_naive = median_time(lambda: kernels.numerical_gradient(g, p, ws, plan, X, Y, loss, 1e-6),
+        t_naive = median_time(lambda: kernels.numerical_gradient(g, p, ws, plan, X, Y, loss, 1e-6, 0.0),
                               min_seconds=0.5, repeats=3)
     return net.n_params, t_fwd, t_bp, t_naive
 

@@ -30,7 +30,7 @@ def test_dense_backward_sgd_is_backward_then_update(dtype):
     dW, db, dinp = np.empty_like(W), np.empty_like(b), np.empty_like(inp)
     kernels.dense_backward(dinp, dW, db, dout, inp, W, kernels.TANH)
     W2, b2, dinp2 = W.copy(), b.copy(), np.empty_like(inp)
-    kernels.dense_backward_sgd(dinp2, W2, b2, dout, inp, kernels.TANH, lr)
+    kernels.dense_backward_sgd(dinp2, W2, b2, dout, inp, kernels.TANH, lr, 1.0)
     tol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(dinp2, dinp, rtol=tol, atol=tol)  # through the old weights
     np.testing.assert_allclose(W2, W - dtype(lr) * dW, rtol=tol, atol=tol)

@@ -63,6 +63,83 @@ def test_resume_in_a_fresh_process_is_exact(tmp_path):
     assert len(resumed.history["loss"]) == 6
 
 
+RESUME_SCHEDULED = """
+import sys, numpy as np, fastbp
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(90, 4)), rng.integers(0, 3, 90)
+net = fastbp.load(sys.argv[1])
+assert type(net.schedule).__name__ == sys.argv[2], net.schedule
+net.fit(X, y, epochs=3, batch_size=16, verbose=0, validation_data=(X[:20], y[:20]))
+net.save(sys.argv[1])
+"""
+
+
+@pytest.mark.parametrize("schedule", [
+    lambda: fastbp.schedules.StepDecay(step_size=2, gamma=0.5),
+    lambda: fastbp.schedules.CosineAnnealing(T_max=5, eta_min=0.001),
+    lambda: fastbp.schedules.InverseScaling(power_t=0.5),
+    lambda: fastbp.schedules.ReduceOnPlateau(monitor="val_loss", factor=0.5, patience=0,
+                                             min_delta=0.5),
+])
+def test_resume_with_schedule_dropout_and_alpha_is_exact(tmp_path, schedule):
+    """The schedule's state, the dropout stream and alpha travel in the file:
+    3 epochs, save, load in a fresh process, 3 more = 6 epochs at once."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 4)), rng.integers(0, 3, 90)
+    kw = dict(seed=1, dropout=[0.3, 0.2], alpha=0.05, activation="relu")
+    fit = dict(batch_size=16, lr=0.05, seed=2, verbose=0, optimizer=fastbp.SGD(lr=0.05, momentum=0.9),
+               validation_data=(X[:20], y[:20]))
+    whole = fastbp.MLP([4, 7, 5, 3], **kw)
+    whole.fit(X, y, epochs=6, callbacks=[schedule()], **fit)
+    half = fastbp.MLP([4, 7, 5, 3], **kw)
+    fit["optimizer"] = fastbp.SGD(lr=0.05, momentum=0.9)
+    half.fit(X, y, epochs=3, callbacks=[schedule()], **fit)
+    half.save(tmp_path / "half.npz")
+    name = type(half.schedule).__name__
+    subprocess.run([sys.executable, "-c", RESUME_SCHEDULED, str(tmp_path / "half.npz"), name],
+                   check=True, timeout=300)
+    resumed = fastbp.load(tmp_path / "half.npz")
+    assert np.array_equal(resumed.params, whole.params)
+    assert resumed.history["lr"] == whole.history["lr"]
+    assert len(set(whole.history["lr"])) > 1  # the schedule did change the lr
+    assert (resumed.alpha, resumed.dropout) == (0.05, (0.3, 0.2))
+    assert np.array_equal(resumed._rng, whole._rng)
+
+
+def test_schedule_continues_across_fits_and_can_be_dropped():
+    X, y = data()
+    once, twice = (fastbp.MLP([4, 5, 3], seed=0) for _ in range(2))
+    once.fit(X, y, epochs=6, lr=0.1, verbose=0, callbacks=[fastbp.schedules.ExponentialDecay(0.5)])
+    twice.fit(X, y, epochs=3, lr=0.1, verbose=0, callbacks=[fastbp.schedules.ExponentialDecay(0.5)])
+    twice.fit(X, y, epochs=3, verbose=0)
+    assert twice.history["lr"] == once.history["lr"] == [0.1 * 0.5 ** e for e in range(6)]
+    assert np.array_equal(once.params, twice.params)
+    twice.schedule = None
+    twice.fit(X, y, epochs=2, verbose=0)
+    assert twice.history["lr"][-2:] == [0.1 * 0.5 ** 6] * 2  # left where it was
+    with pytest.raises(TypeError, match="schedule"):
+        twice.schedule = "cosine"
+    with pytest.raises(ValueError, match="one learning-rate schedule"):
+        twice.fit(X, y, verbose=0, callbacks=[fastbp.schedules.Constant(),
+                                              fastbp.schedules.ExponentialDecay(0.5)])
+
+
+def test_version_1_files_still_load(tmp_path):
+    """A file from before alpha, dropout and schedules: one RNG state."""
+    X, y = data()
+    net = fastbp.MLP([4, 5, 3], seed=4)
+    net.fit(X, y, epochs=2, verbose=0, optimizer="adam")
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        arrays = {k: f[k] for k in f.files if k not in ("alpha", "dropout", "schedule")}
+    arrays["version"], arrays["rng"] = np.array(1), arrays["rng"][:1]
+    np.savez(tmp_path / "v1.npz", **arrays)
+    old = fastbp.load(tmp_path / "v1.npz")
+    assert np.array_equal(old.params, net.params) and old.alpha == 0 and old.schedule is None
+    assert old._rng[0] == net._rng[0]
+    np.testing.assert_array_equal(old.optimizer.state, net.optimizer.state)
+
+
 def test_save_replaces_atomically_and_leaves_no_temporary(tmp_path):
     net = fastbp.MLP([4, 3], seed=0)
     target = tmp_path / "m.npz"
@@ -109,7 +186,7 @@ def _bad_file(tmp_path, kind):
     ("truncated", "not a readable fastbp model file"),
     ("garbage", "not a readable fastbp model file"),
     ("foreign", "not a fastbp model file"),
-    ("version", "format version 99; this fastbp reads version 1"),
+    ("version", "format version 99; this fastbp reads versions 1, 2"),
     ("corrupted", "corrupted: the parameters do not match their checksum"),
     ("pickled", "not a readable fastbp model file"),
 ])

@@ -54,11 +54,23 @@ def test_plan_rows():
     lay = layout.Layout([4, 3, 2], [fastbp.kernels.RELU])
     plan = lay.plan
     assert plan.dtype == np.int64 and plan.shape == (2, layout.PLAN_COLUMNS)
-    # n_in, n_out, W offset, b offset, activation, unit offset of the layer's input
-    np.testing.assert_array_equal(plan[0], [4, 3, 0, 12, fastbp.kernels.RELU, 0])
-    np.testing.assert_array_equal(plan[1], [3, 2, 15, 21, fastbp.kernels.IDENTITY, 4])
+    # n_in, n_out, W offset, b offset, activation, unit offset of the layer's input,
+    # offset of its dropout mask (-1: none)
+    np.testing.assert_array_equal(plan[0], [4, 3, 0, 12, fastbp.kernels.RELU, 0, -1])
+    np.testing.assert_array_equal(plan[1], [3, 2, 15, 21, fastbp.kernels.IDENTITY, 4, -1])
     assert lay.n_params == 23
     assert lay.workspace_size(5) == 5 * (2 * (4 + 3 + 2) + 2 * 2)
+
+
+def test_plan_places_dropout_masks_after_the_other_regions():
+    lay = layout.Layout([4, 3, 5, 2], [fastbp.kernels.RELU, fastbp.kernels.TANH], [True, True])
+    assert list(lay.plan[:, layout.M_OFF]) == [0, 3, -1]
+    assert lay.workspace_size(5) == 5 * (2 * (4 + 3 + 5 + 2) + 2 * 2 + 3 + 5)
+    only_second = layout.Layout([4, 3, 5, 2], [fastbp.kernels.RELU, fastbp.kernels.TANH],
+                                [False, True])
+    assert list(only_second.plan[:, layout.M_OFF]) == [-1, 0, -1]
+    with pytest.raises(ValueError, match="output layer"):
+        layout.Layout([4, 2], [], [True])
 
 
 def test_initialisation_is_glorot_or_he_and_seeded():

@@ -33,6 +33,28 @@ class TrainEpoch:
     track_samples_per_second.unit = "samples/s"
 
 
+class Regularisation:
+    """The cost of alpha and dropout: one epoch of plain SGD and of Adam on
+    784-256-256-10 (batch 128, float32) with none, alpha=1e-4, dropout=0.2
+    and both. Compare the rows of one run as ratios."""
+    params = (["none", "alpha", "dropout", "both"], ["sgd", "adam"])
+    param_names = ["regularisation", "optimizer"]
+    timeout = 300
+    KW = {"none": {}, "alpha": {"alpha": 1e-4}, "dropout": {"dropout": 0.2},
+          "both": {"alpha": 1e-4, "dropout": 0.2}}
+
+    def setup(self, regularisation, optimizer):
+        sizes, self.batch, act = GRID["784-256-256-10"]
+        self.n = self.batch * steps_for(sizes, self.batch)
+        self.X, self.y = data(sizes, self.n, "float32")
+        self.net = fastbp.MLP(sizes, activation=act, seed=0, **self.KW[regularisation])
+        self.net.fit(self.X[:self.batch], self.y[:self.batch], batch_size=self.batch, verbose=0,
+                     optimizer=optimizer, lr=1e-4)
+
+    def time_epoch(self, regularisation, optimizer):
+        self.net.fit(self.X, self.y, epochs=1, batch_size=self.batch, verbose=0)
+
+
 class Threads:
     """784-1024-1024-10, batch 256, fits of 8 and 64 steps: two threads against
     one, and NumPy's own BLAS called just before fit. NumPy's OpenBLAS pool

@@ -1,8 +1,11 @@
 """Model files: one ``.npz`` of plain arrays, no pickle anywhere.
 
-A file holds the flat parameters, the architecture, the optimizer (name,
-hyper-parameters, step count, state), the shuffling RNG state, the training
-history, a format version and a SHA-256 checksum of the parameter bytes.
+A file holds the flat parameters, the architecture and regularisation
+(alpha, dropout rates), the optimizer (name, hyper-parameters, step count,
+state), the learning-rate schedule (as JSON text), the shuffling and dropout
+RNG states, the training history, a format version and a SHA-256 checksum of
+the parameter bytes. Version 1 files (no alpha, dropout, schedule, one RNG
+state) are read as well.
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it,
 then renames it over the target, so a crash mid-save leaves the old file
 whole. ``load`` reads with ``allow_pickle=False`` and checks the version and
@@ -17,7 +20,8 @@ import zipfile
 import numpy as np
 
 FORMAT = "fastbp-model"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
 
 
 class ModelFileError(ValueError):
@@ -39,7 +43,8 @@ def save(net, path):
         activations=np.array(net.activations, dtype=str).reshape(len(net.activations)),
         output=np.array(net.output), loss=np.array(net.loss_name), dtype=np.array(net.dtype.name),
         init=np.array(net.init), seed=np.array(-1 if net.seed is None else net.seed),
-        rng=net._rng,
+        rng=net._rng, alpha=np.array(net.alpha), dropout=np.array(net.dropout, dtype=np.float64),
+        schedule=np.array("" if net.schedule is None else net.schedule.to_json()),
         optimizer=np.array("" if opt is None else type(opt).__name__.lower()),
         optimizer_hyper=(np.zeros(0) if opt is None else np.array([opt.tol, opt.max_ls])
                          if type(opt).__name__ == "LBFGS" else opt.hyper),
@@ -77,9 +82,9 @@ def load(path):
         raise ModelFileError(f"{path!r} is not a readable fastbp model file: {exc}") from None
     if data.get("format") is None or str(data["format"]) != FORMAT:
         raise ModelFileError(f"{path!r} is not a fastbp model file (no {FORMAT!r} marker)")
-    if int(data["version"]) != VERSION:
+    if int(data["version"]) not in READABLE:
         raise ModelFileError(f"{path!r} has format version {int(data['version'])}; this fastbp reads"
-                             f" version {VERSION}")
+                             f" versions {', '.join(map(str, READABLE))}")
     try:
         params = data["params"]
         if _digest(params) != str(data["checksum"]):
@@ -87,12 +92,20 @@ def load(path):
         seed = int(data["seed"])
         net = MLP([int(s) for s in data["sizes"]], activation=[str(a) for a in data["activations"]],
                   output=str(data["output"]), loss=str(data["loss"]), dtype=str(data["dtype"]),
-                  seed=None if seed < 0 else seed, init=str(data["init"]))
+                  seed=None if seed < 0 else seed, init=str(data["init"]),
+                  alpha=float(data.get("alpha", 0.0)),
+                  dropout=[float(r) for r in data.get("dropout", np.zeros(len(data["sizes"]) - 2))])
         if params.shape != net.params.shape or params.dtype != net.params.dtype:
             raise ModelFileError(f"{path!r}: params of {params.dtype}{params.shape} do not fit"
                                  f" sizes {list(net.sizes)}")
         net.params[:] = params
-        net._rng[:] = data["rng"]
+        rng = data["rng"]
+        if rng.dtype != np.uint64 or rng.shape not in ((1,), (2,)):
+            raise ModelFileError(f"{path!r}: rng must hold 1 or 2 uint64 states; got {rng.dtype}{rng.shape}")
+        net._rng[:rng.size] = rng  # version 1: the dropout stream stays as seeded
+        if str(data.get("schedule", "")):
+            from .schedules import from_json
+            net.schedule = from_json(str(data["schedule"]))
         name = str(data["optimizer"])
         if name == "lbfgs":
             tol, max_ls = data["optimizer_hyper"]

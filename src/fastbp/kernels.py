@@ -25,11 +25,13 @@ Leaf kernels (one dense layer, output functions, losses)
 --------------------------------------------------------
 ``dense_forward(out, inp, W, b, act)``, ``dense_backward(dinp, dW, db, dout, inp, W, act_in)``
 and their loop-only references ``dense_forward_ref``, ``dense_backward_ref``;
-``dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr)`` (backward fused with the
-SGD step: ``W -= lr dout^T inp`` as one accumulating GEMM); ``gemm(C, A, B, trans_a,
+``dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, decay)`` (backward fused with the
+SGD step: ``W = decay W - lr dout^T inp`` as one accumulating GEMM); ``gemm(C, A, B, trans_a,
 trans_b, alpha, beta)``;
 ``bias_act_forward``, ``act_backward``, ``output_forward``, ``loss_forward``,
-``loss_backward``, ``sgd_update``, ``rng_next``, ``shuffle``.
+``loss_backward``, ``sgd_update``, ``rng_next``, ``shuffle``;
+``dropout_forward(a, mask, rate, state)`` and ``dropout_backward(dz, a, mask, act)``
+(inverted dropout, the mask holding each unit's factor 0 or 1 / (1 - rate)).
 
 Optimizers
 ----------
@@ -40,15 +42,18 @@ Whole network
 -------------
 ``train_step``, ``train_epoch``, ``forward_batch``, ``backward_batch``, ``backward_sgd_batch``,
 ``predict``, ``loss_value``, ``gradient``, ``numerical_gradient``,
-``capacity``, ``weight``, ``bias``.
+``capacity``, ``weight``, ``bias``, ``mask``; ``penalty`` and
+``add_penalty_gradient`` (the L2 term); ``check_reg``. ``train_epoch`` takes
+``reg`` (float64, n_layers + 1): the L2 penalty alpha, then each layer's dropout rate.
 """
-from .network import (backward_batch, backward_sgd_batch, bias, capacity, forward_batch, gradient, loss_value,
-                      numerical_gradient, predict, train_epoch, train_step, weight)
+from .network import (add_penalty_gradient, backward_batch, backward_sgd_batch, bias, capacity,
+                      check_reg, forward_batch, gradient, loss_value, mask, numerical_gradient,
+                      penalty, predict, train_epoch, train_step, weight)
 from .optim import optimizer_step
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, HUBER, IDENTITY, LEAKY_RELU, MAE,
                   MSE, RELU, SIGMOID, SOFTMAX, SOFTPLUS, TANH, act_backward, bias_act_forward,
                   dense_backward, dense_backward_ref, dense_backward_sgd, dense_forward,
-                  dense_forward_ref, gemm,
+                  dense_forward_ref, dropout_backward, dropout_forward, gemm,
                   loss_backward, loss_forward, output_forward, output_of, rng_next, sgd_update,
                   shuffle)
 
@@ -56,10 +61,10 @@ __all__ = [
     "IDENTITY", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU", "SOFTPLUS", "SOFTMAX",
     "CROSS_ENTROPY", "BINARY_CROSS_ENTROPY", "MSE", "MAE", "HUBER",
     "dense_forward", "dense_backward", "dense_forward_ref", "dense_backward_ref",
-    "dense_backward_sgd", "gemm",
+    "dense_backward_sgd", "gemm", "dropout_forward", "dropout_backward",
     "bias_act_forward", "act_backward", "output_forward", "output_of",
     "loss_forward", "loss_backward", "sgd_update", "rng_next", "shuffle",
     "forward_batch", "backward_batch", "backward_sgd_batch", "train_step", "train_epoch", "predict",
     "loss_value", "gradient", "numerical_gradient", "capacity", "weight", "bias",
-    "optimizer_step",
+    "mask", "penalty", "add_penalty_gradient", "check_reg", "optimizer_step",
 ]

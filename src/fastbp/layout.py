@@ -21,7 +21,8 @@ W_OFF = 2   # offset of W (n_out, n_in) in the flat buffer
 B_OFF = 3   # offset of b (n_out,)
 ACT = 4     # activation code applied to the layer's output (IDENTITY for the last: logits)
 U_OFF = 5   # offset, in units, of the layer's input among all units sum(sizes)
-PLAN_COLUMNS = 6
+M_OFF = 6   # offset, in units, of the layer's dropout mask in the mask region, or -1 (no dropout)
+PLAN_COLUMNS = 7
 
 
 class Layout:
@@ -33,23 +34,33 @@ class Layout:
         ``[n_in, h1, ..., n_out]``.
     acts : sequence of int
         Activation code of each hidden layer (``len(sizes) - 2`` of them).
+    dropped : sequence of bool, optional
+        Which hidden layers' outputs have dropout (default none); each such
+        layer gets a mask block in the workspace.
     """
 
-    def __init__(self, sizes, acts):
+    def __init__(self, sizes, acts, dropped=()):
         self.sizes = tuple(int(s) for s in sizes)
         n_layers = len(self.sizes) - 1
         codes = list(acts) + [ops.IDENTITY]
+        dropped = list(dropped) + [False] * (n_layers - len(dropped))
+        if dropped[-1]:
+            raise ValueError("the output layer cannot have dropout")
         plan = np.zeros((n_layers, PLAN_COLUMNS), dtype=np.int64)
         offset = 0
         units = 0
+        masked = 0
         for l in range(n_layers):
             n_in, n_out = self.sizes[l], self.sizes[l + 1]
-            plan[l] = (n_in, n_out, offset, offset + n_out * n_in, codes[l], units)
+            plan[l] = (n_in, n_out, offset, offset + n_out * n_in, codes[l], units,
+                       masked if dropped[l] else -1)
             offset += n_out * n_in + n_out
             units += n_in
+            masked += n_out if dropped[l] else 0
         plan.setflags(write=False)
         self.plan = plan
         self.n_params = offset
+        self.masked_units = masked
 
     @property
     def n_layers(self):
@@ -72,14 +83,14 @@ class Layout:
 
     def workspace_size(self, rows):
         """Length of a flat workspace for batches of up to ``rows`` samples."""
-        return rows * workspace_row(self.sizes)
+        return rows * workspace_row(self.sizes, self.masked_units)
 
     def __repr__(self):
         return f"Layout(sizes={list(self.sizes)}, n_params={self.n_params})"
 
 
-def workspace_row(sizes):
+def workspace_row(sizes, masked_units=0):
     """Workspace elements per sample: activations and deltas of every unit
-    (inputs included, logits as the last layer's activations), then the
-    outputs and the gathered targets."""
-    return 2 * sum(sizes) + 2 * sizes[-1]
+    (inputs included, logits as the last layer's activations), the outputs
+    and the gathered targets, then the dropout masks of the dropped units."""
+    return 2 * sum(sizes) + 2 * sizes[-1] + masked_units

@@ -7,6 +7,7 @@ from ._validate import (check_bool, check_choice, check_int, check_positive, che
 from .layout import Layout
 from .optim import NAMES as OPTIMIZERS
 from .optim import LBFGS, SGD, Optimizer
+from .schedules import Schedule
 from .train import History, run_epochs, run_lbfgs
 
 ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
@@ -52,6 +53,33 @@ def _check_activations(activation, n_hidden):
     return [check_choice(a, "activation", tuple(ACTIVATIONS)) for a in names]
 
 
+def _check_alpha(alpha):
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha (the L2 penalty) must be a finite number >= 0; got {alpha!r}")
+    return float(alpha)
+
+
+def _check_dropout(dropout, n_hidden):
+    rates = [dropout] * n_hidden if isinstance(dropout, (int, float, np.integer, np.floating)) \
+        and not isinstance(dropout, (bool, np.bool_)) else dropout
+    try:
+        if isinstance(rates, (str, bytes)):
+            raise TypeError
+        rates = list(rates)
+    except TypeError:
+        raise TypeError(f"dropout must be a rate or a list of rates, one per hidden layer; got"
+                        f" {dropout!r}") from None
+    if len(rates) != n_hidden:
+        raise ValueError(f"dropout must give one rate per hidden layer ({n_hidden}); got"
+                         f" {len(rates)}: {rates}")
+    for i, r in enumerate(rates):
+        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating)) \
+                or not 0 <= r < 1:
+            raise ValueError(f"dropout rates must be numbers in [0, 1); got {r!r} for hidden layer {i}")
+    return [float(r) for r in rates]
+
+
 def _check_dtype(dtype):
     for name, t in DTYPES.items():
         try:
@@ -88,6 +116,18 @@ class MLP:
     init : {"auto", "glorot", "he"}, default "auto"
         Uniform Glorot (tanh, sigmoid, identity and the output layer) or He
         (the ReLU family and softplus) initialisation; biases start at 0.
+    alpha : float, default 0
+        L2 penalty with scikit-learn's semantics: ``alpha / (2 n) * sum |W|^2``
+        over all weights (not biases) is added to the mean loss of every
+        batch of n samples, and to :meth:`loss`, :meth:`gradient` and
+        :meth:`numerical_gradient` over the data given. Settable later.
+    dropout : float or sequence of float, default 0
+        Inverted dropout on the hidden layers' outputs, one rate for all or
+        one per hidden layer, each in [0, 1): during training each unit is
+        zeroed with that probability and the kept ones scaled by
+        ``1 / (1 - rate)``; inference (predict, loss, gradient, validation)
+        uses the whole network. The masks are drawn from a stream seeded by
+        ``seed``, separate from the shuffling.
 
     Attributes
     ----------
@@ -102,9 +142,11 @@ class MLP:
     """
 
     def __init__(self, sizes, activation="tanh", output="softmax", loss=None, dtype="float32",
-                 seed=None, init="auto"):
+                 seed=None, init="auto", alpha=0.0, dropout=0.0):
         sizes = _check_sizes(sizes)
         activations = _check_activations(activation, len(sizes) - 2)
+        alpha = _check_alpha(alpha)
+        dropout = _check_dropout(dropout, len(sizes) - 2)
         output = check_choice(output, "output", tuple(OUTPUTS))
         if loss is None:
             loss = OUTPUTS[output][0]
@@ -127,15 +169,23 @@ class MLP:
         self.seed = seed
         self.init = init
         self._loss_code = LOSSES[loss]
-        self._layout = Layout(sizes, [ACTIVATIONS[a] for a in activations])
+        self._layout = Layout(sizes, [ACTIVATIONS[a] for a in activations],
+                              [rate > 0 for rate in dropout])
+        # For the training kernels: alpha, then the dropout rate of each layer's outputs.
+        self._reg = np.zeros(len(sizes))
+        self._reg[0] = alpha
+        self._reg[1:len(dropout) + 1] = dropout
+        self._reg.setflags(write=False)
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces = {}
         self._grads = None
         self.optimizer = None  # set by fit; a later fit continues it
+        self._schedule = None  # likewise for a learning-rate schedule
         self.history = History()  # every epoch of every fit
         init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
-        self._rng = shuffle_seq.generate_state(1, np.uint64)
+        # Two splitmix64 states: the shuffling stream, the dropout stream.
+        self._rng = shuffle_seq.generate_state(2, np.uint64)
         self._initialise(np.random.default_rng(init_seq))
 
     def _initialise(self, rng):
@@ -167,6 +217,41 @@ class MLP:
     @property
     def n_params(self):
         return self._layout.n_params
+
+    @property
+    def schedule(self):
+        """The learning-rate schedule of the last fit that had one (continued
+        by later fits and saved with the model), or None; settable."""
+        return self._schedule
+
+    @schedule.setter
+    def schedule(self, value):
+        if value is not None and not isinstance(value, Schedule):
+            raise TypeError(f"schedule must be None or a fastbp.schedules schedule; got {value!r}")
+        self._schedule = value
+
+    @property
+    def alpha(self):
+        """The L2 penalty (see the class docstring); settable."""
+        return float(self._reg[0])
+
+    @alpha.setter
+    def alpha(self, value):
+        value = _check_alpha(value)
+        reg = self._reg.copy()
+        reg[0] = value
+        reg.setflags(write=False)
+        self._reg = reg
+
+    @property
+    def dropout(self):
+        """The dropout rate of each hidden layer, a tuple (fixed at construction)."""
+        return tuple(float(r) for r in self._reg[1:len(self.sizes) - 1])
+
+    def _penalty(self, n):
+        """The L2 term ``alpha / (2 n) sum |W|^2`` for n samples."""
+        alpha = self._reg[0]
+        return 0.5 * alpha * network.penalty(self._params, self.plan) / n if alpha else 0.0
 
     def workspace(self, rows):
         """A new zeroed workspace for batches of up to ``rows`` samples, for
@@ -223,10 +308,12 @@ class MLP:
 
     # ------------------------------------------------------- loss, gradients
     def loss(self, X, y):
-        """Mean loss over (X, y) at the current parameters, as a float."""
+        """Mean loss over (X, y) at the current parameters, as a float, plus
+        the L2 term ``alpha / (2 n) sum |W|^2`` when alpha > 0 (the objective
+        that training minimises). Dropout is not applied."""
         X, Y = self._data(X, y)
         return float(network.loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                        self.plan, X, Y, self._loss_code))
+                                        self.plan, X, Y, self._loss_code)) + self._penalty(X.shape[0])
 
     def gradient(self, X, y):
         """Gradient of :meth:`loss` by backpropagation: a new flat array with
@@ -236,6 +323,8 @@ class MLP:
         scratch = np.empty_like(self._params) if X.shape[0] > CHUNK else grads
         network.gradient(grads, scratch, self._params, self._workspace(min(X.shape[0], CHUNK)),
                          self.plan, X, Y, self._loss_code)
+        if self.alpha:
+            network.add_penalty_gradient(grads, self._params, self.plan, self.alpha / X.shape[0])
         return grads
 
     def numerical_gradient(self, X, y, eps=None):
@@ -250,7 +339,7 @@ class MLP:
         eps = float(np.finfo(self.dtype).eps ** (1 / 3)) if eps is None else check_positive(eps, "eps")
         grads = np.empty_like(self._params)
         network.numerical_gradient(grads, self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                   self.plan, X, Y, self._loss_code, eps)
+                                   self.plan, X, Y, self._loss_code, eps, self.alpha)
         return grads
 
     # ------------------------------------------------------------- training
@@ -297,7 +386,9 @@ class MLP:
         callbacks : list, optional
             Objects with any of ``on_train_begin(net)``,
             ``on_epoch_end(epoch, logs)`` (return True to stop) and
-            ``on_train_end(net)``, e.g. :class:`fastbp.EarlyStopping`.
+            ``on_train_end(net)``, e.g. :class:`fastbp.EarlyStopping`. At
+            most one learning-rate schedule (:mod:`fastbp.schedules`); it
+            becomes ``net.schedule`` and later fits continue it.
 
         Returns
         -------
@@ -312,11 +403,27 @@ class MLP:
         seed = check_seed(seed)
         verbose = check_int(verbose, "verbose", 0)
         opt = self._optimizer_for(optimizer, lr)
+        if isinstance(opt, LBFGS) and any(self.dropout):
+            raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
+                             f" dropout={list(self.dropout)}; use a minibatch optimizer such as"
+                             " 'sgd' or 'adam', or a model without dropout")
         validation = self._validation(X, Y, validation_data, validation_split)
         if validation_split:
             X, Y, validation = validation
         callbacks = self._callbacks(callbacks)
+        schedules = [cb for cb in callbacks if isinstance(cb, Schedule)]
+        if len(schedules) > 1:
+            raise ValueError(f"callbacks may hold one learning-rate schedule; got {schedules}")
+        if schedules and isinstance(opt, LBFGS):
+            raise ValueError(f"L-BFGS takes no learning rate, so no schedule; got {schedules[0]!r}")
         # Everything is checked: from here on the call changes the model.
+        # The schedule runs first at every epoch end, so that checkpoints
+        # and early stopping see its state after the epoch.
+        others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
+        if schedules:
+            self._schedule = schedules[0]
+        if self._schedule is not None and not isinstance(opt, LBFGS):
+            callbacks = [self._schedule] + others
         if lr is not None and not isinstance(opt, LBFGS):
             opt.lr = lr
         self.optimizer = opt
@@ -372,10 +479,11 @@ class MLP:
         return callbacks
 
     def _metrics(self, X, Y, prefix=""):
-        """Loss and accuracy (classification) or R^2 (regression) on converted data."""
+        """Loss (as :meth:`loss`) and accuracy (classification) or R^2
+        (regression) on converted data."""
         ws = self._workspace(min(X.shape[0], CHUNK))
         logs = {prefix + "loss": float(network.loss_value(self._params, ws, self.plan, X, Y,
-                                                          self._loss_code))}
+                                                          self._loss_code)) + self._penalty(X.shape[0])}
         out = np.empty_like(Y)
         network.predict(out, self._params, ws, self.plan, X, self._loss_code)
         if self.output == "softmax":
@@ -415,5 +523,9 @@ class MLP:
     def __repr__(self):
         hidden = self.activations[0] if len(set(self.activations)) == 1 else list(self.activations)
         act = f", activation={hidden!r}" if self.activations else ""
+        reg = f", alpha={self.alpha!r}" if self.alpha else ""
+        if any(self.dropout):
+            rates = self.dropout
+            reg += f", dropout={rates[0] if len(set(rates)) == 1 else list(rates)!r}"
         return (f"MLP(sizes={list(self.sizes)}{act}, output={self.output!r},"
-                f" loss={self.loss_name!r}, dtype={self.dtype.name!r}, n_params={self.n_params})")
+                f" loss={self.loss_name!r}, dtype={self.dtype.name!r}{reg}, n_params={self.n_params})")

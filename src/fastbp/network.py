@@ -3,23 +3,31 @@
 Every function here takes the flat ``params`` (and ``grads``) buffer, a flat
 workspace ``ws`` and the layout ``plan`` (see :mod:`fastbp.layout`); only this
 module turns offsets into views. The workspace holds, for up to ``cap``
-samples (its *capacity*), four regions::
+samples (its *capacity*), five regions::
 
     A: activations of all units, layer by layer (inputs, hidden, logits)   cap * U
     D: deltas dE/dz of the same units                                      cap * U
     P: outputs g(logits) (softmax, sigmoid or identity)                    cap * m
     Y: the batch's targets, gathered                                       cap * m
+    M: dropout masks of the hidden layers that have dropout                cap * H
 
-with ``U = sum(sizes)`` and ``m = sizes[-1]``; a smaller batch uses the first
-rows of each layer's block. Nothing here allocates.
+with ``U = sum(sizes)``, ``m = sizes[-1]`` and ``H`` the number of dropped
+units (plan column ``M_OFF``); a smaller batch uses the first rows of each
+layer's block. Nothing here allocates.
+
+Regularisation reaches the training kernels as ``reg``, a float64 vector of
+``n_layers + 1``: ``reg[0]`` is the L2 penalty ``alpha`` (scikit-learn's:
+``alpha / (2 n_batch) * sum |W|^2`` added to each batch's loss, biases not
+penalised), ``reg[1 + l]`` the dropout rate of layer l's outputs (0 for
+none; > 0 only where the plan has a mask).
 """
 import numpy as np
 
 from ._jit import jit
-from .layout import ACT, B_OFF, N_IN, N_OUT, U_OFF, W_OFF
+from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, U_OFF, W_OFF
 from .optim import LR, is_plain_sgd, optimizer_step
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
-                  dense_forward, loss_backward, loss_forward, output_forward, output_of, sgd_update,
+                  dense_forward, dropout_backward, dropout_forward, loss_backward, loss_forward, output_forward, output_of, sgd_update,
                   shuffle)
 
 
@@ -30,10 +38,19 @@ def _units(plan):
 
 
 @jit
+def _masked_units(plan):
+    total = 0
+    for l in range(plan.shape[0]):
+        if plan[l, M_OFF] >= 0:
+            total += plan[l, N_OUT]
+    return total
+
+
+@jit
 def capacity(ws, plan):
     """How many samples the workspace ``ws`` holds for this plan."""
     m = plan[plan.shape[0] - 1, N_OUT]
-    return ws.size // (2 * _units(plan) + 2 * m)
+    return ws.size // (2 * _units(plan) + 2 * m + _masked_units(plan))
 
 
 @jit
@@ -86,6 +103,21 @@ def _targets(ws, plan, cap, nb):
 
 
 @jit
+def _mask(ws, plan, cap, l, nb):
+    # Region M: layer l's dropout factors, (nb, n_out).
+    m = plan[plan.shape[0] - 1, N_OUT]
+    return _block(ws, 2 * cap * _units(plan) + 2 * cap * m + cap * plan[l, M_OFF], nb,
+                  plan[l, N_OUT])
+
+
+@jit
+def mask(ws, plan, l, nb):
+    """View of layer l's dropout mask (nb, n_out) from the last training
+    step: 0 for a dropped unit, 1 / (1 - rate) for a kept one."""
+    return _mask(ws, plan, capacity(ws, plan), l, nb)
+
+
+@jit
 def _inputs(ws, plan, cap, nb):
     # Layer 0's input block of region A, used to gather shuffled rows: (nb, n_in).
     return _block(ws, 0, nb, plan[0, N_IN])
@@ -108,6 +140,109 @@ def forward_batch(params, ws, plan, x, loss):
     out = _outputs(ws, plan, cap, nb)
     output_forward(out, _act(ws, plan, cap, plan.shape[0] - 1, nb), output_of(loss))
     return out
+
+
+@jit
+def _forward_dropout(params, ws, plan, x, loss, reg, rng):
+    # forward_batch in training mode: after each hidden layer with a mask,
+    # inverted dropout with rate reg[1 + l], drawing from rng (uint64[1]).
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    last = plan.shape[0] - 1
+    for l in range(last + 1):
+        a = _act(ws, plan, cap, l, nb)
+        if l == 0:
+            dense_forward(a, x, weight(params, plan, 0), bias(params, plan, 0), plan[0, ACT])
+        else:
+            dense_forward(a, _act(ws, plan, cap, l - 1, nb), weight(params, plan, l),
+                          bias(params, plan, l), plan[l, ACT])
+        if l < last and plan[l, M_OFF] >= 0 and reg[1 + l] > 0:
+            dropout_forward(a, _mask(ws, plan, cap, l, nb), reg[1 + l], rng)
+    out = _outputs(ws, plan, cap, nb)
+    output_forward(out, _act(ws, plan, cap, last, nb), output_of(loss))
+    return out
+
+
+@jit
+def _dropped(plan, reg, l):
+    return l < plan.shape[0] - 1 and plan[l, M_OFF] >= 0 and reg[1 + l] > 0
+
+
+@jit
+def _backward(grads, params, ws, plan, x, y, loss, reg, dropped, fused, lr):
+    # Backpropagation with the L2 penalty reg[0] and, when ``dropped``, through
+    # the dropout masks of the last forward; ``fused`` updates params by SGD
+    # with ``lr`` as it goes (grads unused), else writes grads.
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    last = plan.shape[0] - 1
+    loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
+    for l in range(last, 0, -1):
+        through = dropped and _dropped(plan, reg, l - 1)
+        dinp = _delta(ws, plan, cap, l - 1, nb)
+        inp = _act(ws, plan, cap, l - 1, nb)
+        _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp,
+                        IDENTITY if through else plan[l - 1, ACT], reg[0], fused, lr)
+        if through:
+            dropout_backward(dinp, inp, _mask(ws, plan, cap, l - 1, nb), reg[l], plan[l - 1, ACT])
+    _layer_backward(grads, params, ws, plan, cap, 0, nb, _block(ws, 0, 0, plan[0, N_IN]), x,
+                    IDENTITY, reg[0], fused, lr)
+
+
+@jit(inline="always")
+def _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp, act_in, alpha, fused, lr):
+    coef = alpha / nb
+    if fused:
+        dense_backward_sgd(dinp, weight(params, plan, l), bias(params, plan, l),
+                           _delta(ws, plan, cap, l, nb), inp, act_in, lr, 1.0 - lr * coef)
+    else:
+        W = weight(params, plan, l)
+        dW = weight(grads, plan, l)
+        dense_backward(dinp, dW, bias(grads, plan, l), _delta(ws, plan, cap, l, nb), inp, W, act_in)
+        if alpha != 0:
+            c = W.dtype.type(coef)
+            for i in range(W.shape[0]):
+                for j in range(W.shape[1]):
+                    dW[i, j] += c * W[i, j]
+
+
+@jit
+def penalty(params, plan):
+    """``sum |W|^2`` over every layer's weights (not biases), in float64; the
+    L2 term of the loss is ``alpha / (2 n) * penalty``."""
+    total = 0.0
+    for l in range(plan.shape[0]):
+        o = plan[l, W_OFF]
+        total += _sum_squares(params[o:o + plan[l, N_OUT] * plan[l, N_IN]])
+    return total
+
+
+@jit
+def _sum_squares(v):
+    # Four independent float64 partial sums: no serial dependency chain
+    # through one accumulator, so the loop runs at memory speed.
+    s0 = s1 = s2 = s3 = 0.0
+    n4 = v.size - v.size % 4
+    for i in range(0, n4, 4):
+        a0, a1, a2, a3 = np.float64(v[i]), np.float64(v[i + 1]), np.float64(v[i + 2]), np.float64(v[i + 3])
+        s0 += a0 * a0
+        s1 += a1 * a1
+        s2 += a2 * a2
+        s3 += a3 * a3
+    for i in range(n4, v.size):
+        s0 += np.float64(v[i]) * np.float64(v[i])
+    return (s0 + s1) + (s2 + s3)
+
+
+@jit
+def add_penalty_gradient(grads, params, plan, coef):
+    """``grads_W += coef * W`` for every layer (biases untouched): with
+    ``coef = alpha / n``, the gradient of the L2 term."""
+    c = params.dtype.type(coef)
+    for l in range(plan.shape[0]):
+        o = plan[l, W_OFF]
+        for i in range(o, o + plan[l, N_OUT] * plan[l, N_IN]):
+            grads[i] += c * params[i]
 
 
 @jit
@@ -144,10 +279,10 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     for l in range(last, 0, -1):
         dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), weight(params, plan, l), bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                           plan[l - 1, ACT], lr)
+                           plan[l - 1, ACT], lr, 1.0)
     no_dinp = _block(ws, 0, 0, plan[0, N_IN])
     dense_backward_sgd(no_dinp, weight(params, plan, 0), bias(params, plan, 0),
-                       _delta(ws, plan, cap, 0, nb), x, IDENTITY, lr)
+                       _delta(ws, plan, cap, 0, nb), x, IDENTITY, lr, 1.0)
 
 
 @jit
@@ -201,7 +336,7 @@ def _gather(dst, src, perm, start):
 
 @jit
 def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                code, hyper, t0):
+                code, hyper, t0, reg):
     """One epoch of minibatch training, in one call.
 
     X is (n, n_in), Y is (n, m); ``perm`` is an int64 scratch array of length
@@ -212,8 +347,11 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     Plain SGD (no momentum, no weight decay) fuses the update into the
     backward pass and reads neither ``grads`` nor ``state`` (they may be
     empty); the others backpropagate into ``grads`` (n_params,) and call
-    :func:`fastbp.optim.optimizer_step` with ``state`` (2, n_params). Returns the mean
-    over samples of the batch losses (before each update).
+    :func:`fastbp.optim.optimizer_step` with ``state`` (2, n_params).
+    ``reg`` (float64, n_layers + 1) holds the L2 penalty and dropout rates
+    (see the module's docstring); with dropout, ``rng`` has a second element,
+    the dropout stream. Returns the mean over samples of the batch losses
+    (before each update, L2 term included).
     """
     if batch_size < 1 or X.shape[0] < 1:
         raise ValueError("batch_size and the number of samples must be >= 1")
@@ -224,6 +362,11 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
                       or state.shape[1] != params.size):
         raise ValueError("grads must be (n_params,) and state (2, n_params)")
     check_batch(params, ws, plan, X[:min(batch_size, X.shape[0])], Y[:min(batch_size, X.shape[0])], loss)
+    dropout = check_reg(plan, reg)
+    if dropout and rng.size < 2:
+        raise ValueError("with dropout rng needs two elements: the shuffling and the dropout stream")
+    drop_rng = rng[rng.size - 1:]
+    alpha = reg[0]
     n = X.shape[0]
     cap = capacity(ws, plan)
     for i in range(n):
@@ -242,15 +385,40 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         else:
             xb = X[start:start + nb]
             yb = Y[start:start + nb]
-        out = forward_batch(params, ws, plan, xb, loss)
+        if dropout:
+            out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng)
+        else:
+            out = forward_batch(params, ws, plan, xb, loss)
         total += loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
+        if alpha != 0:
+            total += 0.5 * alpha * penalty(params, plan)
         t += 1
         if fused:
-            backward_sgd_batch(params, ws, plan, xb, yb, loss, hyper[LR])
+            _backward(grads, params, ws, plan, xb, yb, loss, reg, dropout, True, hyper[LR])
         else:
-            backward_batch(grads, params, ws, plan, xb, yb, loss)
+            _backward(grads, params, ws, plan, xb, yb, loss, reg, dropout, False, 0.0)
             optimizer_step(params, grads, state, hyper, code, t)
     return total / n
+
+
+@jit
+def check_reg(plan, reg):
+    """Raise ValueError unless ``reg`` fits the plan; True when it asks for dropout."""
+    last = plan.shape[0] - 1
+    if reg.size != last + 2:
+        raise ValueError("reg must hold n_layers + 1 values: alpha, then a dropout rate per layer")
+    if not (reg[0] >= 0 and np.isfinite(reg[0])):
+        raise ValueError("reg[0], the L2 penalty alpha, must be finite and >= 0")
+    dropout = False
+    for l in range(last + 1):
+        rate = reg[1 + l]
+        if not (rate >= 0 and rate < 1):
+            raise ValueError("dropout rates must be in [0, 1)")
+        if rate > 0:
+            if l == last or plan[l, M_OFF] < 0:
+                raise ValueError("a dropout rate is set for a layer without a mask in the plan")
+            dropout = True
+    return dropout
 
 
 @jit
@@ -301,20 +469,29 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
 
 
 @jit
-def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps):
+def _objective(params, ws, plan, X, Y, loss, alpha):
+    value = loss_value(params, ws, plan, X, Y, loss)
+    if alpha != 0:
+        value += 0.5 * alpha * penalty(params, plan) / X.shape[0]
+    return value
+
+
+@jit
+def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     """The lecture's naive gradient: one central difference per weight.
 
     ``grads[i] = (E(p + eps e_i) - E(p - eps e_i)) / (2 eps)``: two forward
     passes over all of (X, Y) for every one of the W parameters, O(W^2) in
     all, against O(W) for backpropagation. ``params`` is restored bitwise.
+    E includes the L2 term ``alpha / (2 n) sum |W|^2`` (0 with alpha = 0).
     """
     h = params.dtype.type(eps)
     for i in range(params.size):
         p = params[i]
         params[i] = p + h
-        up = loss_value(params, ws, plan, X, Y, loss)
+        up = _objective(params, ws, plan, X, Y, loss, alpha)
         params[i] = p - h
-        down = loss_value(params, ws, plan, X, Y, loss)
+        down = _objective(params, ws, plan, X, Y, loss, alpha)
         # The step actually taken, after rounding to the buffer's dtype.
         step = np.float64(params.dtype.type(p + h)) - np.float64(params.dtype.type(p - h))
         params[i] = p

@@ -90,31 +90,92 @@ def act_backward(dz, a, act):
     its output, so z need not be stored: sigmoid a(1-a), tanh 1-a^2, ReLU
     [a>0], ELU a+1 below 0, softplus 1-exp(-a) (= sigmoid(z)).
     """
-    n, m = dz.shape
     one = dz.dtype.type(1.0)
-    zero = dz.dtype.type(0.0)
-    slope = dz.dtype.type(LEAKY_SLOPE)
+    for i in range(dz.shape[0]):
+        _act_backward_row(dz[i], a[i], act, one)
+
+
+@jit(inline="always")
+def _act_backward_row(d, a, act, scale):
+    # One row of act_backward with f(z) = scale * a (scale is 1 there; the
+    # keep probability under dropout, where a holds the scaled activation).
+    m = d.size
+    one = d.dtype.type(1.0)
+    zero = d.dtype.type(0.0)
+    slope = d.dtype.type(LEAKY_SLOPE)
+    # The code branch is per row, so each inner loop is branch-free.
+    if act == SIGMOID:
+        for j in range(m):
+            y = scale * a[j]
+            d[j] *= y * (one - y)
+    elif act == TANH:
+        for j in range(m):
+            y = scale * a[j]
+            d[j] *= one - y * y
+    elif act == RELU:
+        for j in range(m):
+            d[j] = d[j] if a[j] > zero else zero
+    elif act == LEAKY_RELU:
+        for j in range(m):
+            d[j] = d[j] if a[j] > zero else slope * d[j]
+    elif act == ELU:
+        for j in range(m):
+            d[j] = d[j] if a[j] > zero else d[j] * (scale * a[j] + one)
+    elif act == SOFTPLUS:
+        for j in range(m):
+            d[j] *= -np.expm1(-(scale * a[j]))
+
+
+# Inverted dropout. The mask holds, per unit, the factor applied to its
+# activation: 0 (dropped) or 1 / (1 - rate) (kept), so the expected
+# activation is unchanged and inference needs no rescaling.
+_TWO53 = 9007199254740992.0
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+@jit
+def dropout_forward(a, mask, rate, state):
+    """In place: drop each unit of ``a`` (n, m) with probability ``rate`` and
+    scale the kept ones by ``1 / (1 - rate)``; the factors go to ``mask``.
+
+    The bits come from a counter-based hash (splitmix64's finaliser of
+    ``base + index``), ``base`` being one draw from the splitmix64 ``state``
+    (uint64[1], advanced once per call), so the loop has no carried state.
+    """
+    n, m = a.shape
+    keep = 1.0 - rate
+    threshold = np.uint64(keep * _TWO53)
+    scale = a.dtype.type(1.0 / keep)
+    zero = a.dtype.type(0.0)
+    base = rng_next(state)
+    golden = np.uint64(_GOLDEN)
     for i in range(n):
+        row = a[i]
+        f = mask[i]
+        first = np.uint64(i * m)
+        for j in range(m):
+            s = base + (first + np.uint64(j)) * golden
+            s = (s ^ (s >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            s = (s ^ (s >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            s = s ^ (s >> np.uint64(31))
+            factor = scale if (s >> np.uint64(11)) < threshold else zero
+            f[j] = factor
+            row[j] *= factor
+
+
+@jit
+def dropout_backward(dz, a, mask, rate, act):
+    """In place: the delta through dropout and the activation,
+    ``dz *= mask * f'_act(z)``, where ``a`` is the dropped activation
+    ``mask * f(z)`` left by :func:`dropout_forward` with this ``rate``, so a
+    kept unit's ``f(z) = (1 - rate) a``; dropped units get 0."""
+    keep = dz.dtype.type(1.0 - rate)
+    for i in range(dz.shape[0]):
         d = dz[i]
-        y = a[i]
-        if act == SIGMOID:
-            for j in range(m):
-                d[j] *= y[j] * (one - y[j])
-        elif act == TANH:
-            for j in range(m):
-                d[j] *= one - y[j] * y[j]
-        elif act == RELU:
-            for j in range(m):
-                d[j] = d[j] if y[j] > zero else zero
-        elif act == LEAKY_RELU:
-            for j in range(m):
-                d[j] = d[j] if y[j] > zero else slope * d[j]
-        elif act == ELU:
-            for j in range(m):
-                d[j] = d[j] if y[j] > zero else d[j] * (y[j] + one)
-        elif act == SOFTPLUS:
-            for j in range(m):
-                d[j] *= -np.expm1(-y[j])
+        f = mask[i]
+        for j in range(d.size):
+            d[j] *= f[j]
+        _act_backward_row(d, a[i], act, keep)
 
 
 @jit
@@ -167,17 +228,19 @@ def dense_backward(dinp, dW, db, dout, inp, W, act_in):
 
 
 @jit
-def dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr):
+def dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, decay):
     """:func:`dense_backward` fused with the SGD step of this layer.
 
-    ``dinp = (dout @ W) * f'`` with the old W, then ``W -= lr dout^T inp`` as
-    one GEMM accumulating into W and ``b -= lr sum(dout)``: the gradient is
-    never written out. Shapes as in dense_backward.
+    ``dinp = (dout @ W) * f'`` with the old W, then ``W = decay W - lr dout^T
+    inp`` as one GEMM accumulating into W and ``b -= lr sum(dout)``: the
+    gradient is never written out. ``decay`` is 1 for plain SGD and
+    ``1 - lr alpha / n`` for an L2 penalty ``alpha/(2n) |W|^2`` (biases are
+    not penalised). Shapes as in dense_backward.
     """
     if dinp.shape[0] > 0:
         gemm(dinp, dout, W, False, False, 1.0, 0.0)
         act_backward(dinp, inp, act_in)
-    gemm(W, dout, inp, True, False, -lr, 1.0)
+    gemm(W, dout, inp, True, False, -lr, decay)
     n, m = dout.shape
     step = b.dtype.type(lr)
     for i in range(n):

@@ -4,18 +4,29 @@ epochs (the epoch itself stays one compiled call).
     net.fit(X, y, epochs=30, optimizer="sgd", lr=0.1,
             callbacks=[fastbp.schedules.CosineAnnealing(T_max=30)])
 
-Epochs are counted over the model's whole history, so a schedule continues
-across fits. The formulas are PyTorch's ``lr_scheduler`` ones (StepLR,
-ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and scikit-learn's
-``invscaling``; ``lr0`` is the optimizer's lr when training starts.
+A schedule given to ``fit`` becomes the model's ``net.schedule``: a later
+``fit`` without one continues it (as it continues the optimizer), it is
+saved with the model and continues after :func:`fastbp.load`, so that
+``fit(epochs=3)`` twice, or around a save and load, equals ``fit(epochs=6)``.
+Set ``net.schedule = None`` to stop scheduling. Epochs are counted over the
+model's whole history. The formulas are PyTorch's ``lr_scheduler`` ones
+(StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
+scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
+schedule first starts.
 """
+import json
 import math
 
 from ._validate import check_int, check_positive
 
 
 class Schedule:
-    """Base: subclasses define ``lr(epoch, lr0)``, the lr for 0-based ``epoch``."""
+    """Base: subclasses define ``lr(epoch, lr0)``, the lr for 0-based ``epoch``.
+
+    Public attributes (the constructor's arguments and ``lr0``) and private
+    ones other than ``_net`` and ``_offset`` are the schedule's saved state;
+    keep them JSON numbers, strings or None.
+    """
 
     def on_train_begin(self, net):
         self._net = net
@@ -23,6 +34,11 @@ class Schedule:
             self.lr0 = net.optimizer.lr
         self._offset = len(net.history)
         net.optimizer.lr = self.lr(self._offset, self.lr0)
+
+    def to_json(self):
+        """The schedule's class, parameters and state as a JSON string."""
+        fields = {k: v for k, v in vars(self).items() if k not in ("_net", "_offset")}
+        return json.dumps({"name": type(self).__name__, "fields": fields})
 
     def on_epoch_end(self, epoch, logs):
         self.observe(logs)
@@ -121,7 +137,8 @@ class ReduceOnPlateau(Schedule):
         self.lr0 = None
 
     def on_train_begin(self, net):
-        self._best, self._bad, self._current = math.inf, 0, None
+        if not hasattr(self, "_best"):  # a continuing schedule keeps its state
+            self._best, self._bad, self._current = math.inf, 0, None
         super().on_train_begin(net)
 
     def observe(self, logs):
@@ -141,3 +158,21 @@ class ReduceOnPlateau(Schedule):
         if self._current is None:
             self._current = self._net.optimizer.lr
         return self._current
+
+
+NAMES = {cls.__name__: cls for cls in (Constant, StepDecay, ExponentialDecay, CosineAnnealing,
+                                       InverseScaling, ReduceOnPlateau)}
+
+
+def from_json(text):
+    """The schedule written by :meth:`Schedule.to_json` (built-in classes only)."""
+    data = json.loads(text)
+    if not isinstance(data, dict) or data.get("name") not in NAMES \
+            or not isinstance(data.get("fields"), dict):
+        raise ValueError(f"not a saved fastbp schedule: {text[:80]!r}")
+    schedule = NAMES[data["name"]].__new__(NAMES[data["name"]])
+    for key, value in data["fields"].items():
+        if not isinstance(key, str) or not isinstance(value, (int, float, str, type(None))):
+            raise ValueError(f"a saved schedule's field {key!r} holds {value!r}")
+        setattr(schedule, key, value)
+    return schedule

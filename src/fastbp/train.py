@@ -46,6 +46,9 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         if p is x_typed:
             x_typed[:] = x
         value = network.gradient(grads, scratch, p, ws, net.plan, X, Y, net._loss_code)
+        if net.alpha:
+            value += 0.5 * net.alpha * network.penalty(p, net.plan) / n
+            network.add_penalty_gradient(grads, p, net.plan, net.alpha / n)
         return value, grads.astype(np.float64)
 
     t_start = [time.perf_counter()]
@@ -103,7 +106,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         t0 = time.perf_counter()
         loss = network.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
                                    batch_size, shuffle, net._loss_code, optimizer.code,
-                                   optimizer.hyper, optimizer.t)
+                                   optimizer.hyper, optimizer.t, net._reg)
         optimizer.t += steps
         logs = {"loss": float(loss), "lr": optimizer.lr}
         if validation is not None:
