@@ -13,9 +13,10 @@ from .io import ModelFileError, load
 from .model import MLP
 from .optim import LBFGS, SGD, Adam, AdamW, RMSprop
 from .threads import get_num_threads, set_num_threads
-from .train import EarlyStopping, History, ModelCheckpoint
+from .train import EarlyStopping, History, ModelCheckpoint, TrainingDivergedError
 
 __version__ = "0.1.0"
 __all__ = ["MLP", "History", "EarlyStopping", "ModelCheckpoint", "load", "ModelFileError",
+           "TrainingDivergedError",
            "SGD", "Adam", "AdamW", "RMSprop", "LBFGS", "kernels", "datasets", "plot", "schedules",
            "set_num_threads", "get_num_threads", "__version__"]

@@ -15,7 +15,6 @@ the checksum, so a truncated, corrupted or foreign file raises
 import hashlib
 import os
 import tempfile
-import zipfile
 
 import numpy as np
 
@@ -32,9 +31,16 @@ def _digest(params):
     return hashlib.sha256(np.ascontiguousarray(params).tobytes()).hexdigest()
 
 
+def _path(path):
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TypeError(f"path must be a str or os.PathLike; got {path!r}") from None
+
+
 def save(net, path):
     """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
-    path = os.fspath(path)
+    path = _path(path)
     opt = net.optimizer
     arrays = dict(
         format=np.array(FORMAT), version=np.array(VERSION),
@@ -72,18 +78,24 @@ def load(path):
     from .model import MLP
     from .optim import NAMES
 
-    path = os.fspath(path)
+    path = _path(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
-    except FileNotFoundError:
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except Exception as exc:  # any damage to the zip container or an array header
+        # (BadZipFile, EOFError, ValueError, NotImplementedError for a mangled
+        # compression field, ...) means the same thing to the caller.
         raise ModelFileError(f"{path!r} is not a readable fastbp model file: {exc}") from None
     if data.get("format") is None or str(data["format"]) != FORMAT:
         raise ModelFileError(f"{path!r} is not a fastbp model file (no {FORMAT!r} marker)")
-    if int(data["version"]) not in READABLE:
-        raise ModelFileError(f"{path!r} has format version {int(data['version'])}; this fastbp reads"
+    try:
+        version = int(data["version"])
+    except Exception:
+        raise ModelFileError(f"{path!r} has no readable format version") from None
+    if version not in READABLE:
+        raise ModelFileError(f"{path!r} has format version {version}; this fastbp reads"
                              f" versions {', '.join(map(str, READABLE))}")
     try:
         params = data["params"]
@@ -124,6 +136,6 @@ def load(path):
         net.history.epoch = list(range(len(net.history.history["loss"])))
     except ModelFileError:
         raise
-    except (KeyError, ValueError, TypeError, IndexError) as exc:
+    except Exception as exc:
         raise ModelFileError(f"{path!r} is not a valid fastbp model file: {exc}") from None
     return net

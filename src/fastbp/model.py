@@ -8,7 +8,7 @@ from .layout import Layout
 from .optim import NAMES as OPTIMIZERS
 from .optim import LBFGS, SGD, Optimizer
 from .schedules import Schedule
-from .train import History, run_epochs, run_lbfgs
+from .train import ON_DIVERGENCE, History, run_epochs, run_lbfgs
 
 ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
                "relu": ops.RELU, "leaky_relu": ops.LEAKY_RELU, "elu": ops.ELU,
@@ -344,7 +344,8 @@ class MLP:
 
     # ------------------------------------------------------------- training
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, seed=None, verbose=1,
-            optimizer=None, validation_data=None, validation_split=0.0, callbacks=None):
+            optimizer=None, validation_data=None, validation_split=0.0, callbacks=None,
+            on_divergence="raise"):
         """Train by minibatch gradient descent; by default plain SGD,
         ``w -= lr * dE/dw`` after every batch.
 
@@ -389,6 +390,19 @@ class MLP:
             ``on_train_end(net)``, e.g. :class:`fastbp.EarlyStopping`. At
             most one learning-rate schedule (:mod:`fastbp.schedules`); it
             becomes ``net.schedule`` and later fits continue it.
+        on_divergence : {"raise", "stop", "warn"}, default "raise"
+            When a batch's loss or the parameters become NaN or infinite, the
+            params, optimizer state and RNG are rolled back to the last state
+            with a finite loss and training stops; then "raise" raises
+            :class:`fastbp.TrainingDivergedError` (naming the epoch and
+            batch), "warn" issues a RuntimeWarning and "stop" says nothing;
+            both return the history with ``history.diverged`` set.
+
+        Ctrl-C during ``fit`` (or a KeyboardInterrupt raised by a callback)
+        ends training after the epoch in progress: an epoch is one compiled
+        call, which a signal cannot stop midway. The model keeps every
+        completed epoch, with consistent optimizer state and history, and
+        ``fit`` returns the history with ``history.interrupted`` set.
 
         Returns
         -------
@@ -402,6 +416,7 @@ class MLP:
         shuffle = check_bool(shuffle, "shuffle")
         seed = check_seed(seed)
         verbose = check_int(verbose, "verbose", 0)
+        on_divergence = check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
         opt = self._optimizer_for(optimizer, lr)
         if isinstance(opt, LBFGS) and any(self.dropout):
             raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
@@ -432,7 +447,7 @@ class MLP:
         if isinstance(opt, LBFGS):
             return run_lbfgs(self, X, Y, epochs, opt, verbose, validation, callbacks)
         return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
-                          callbacks)
+                          callbacks, on_divergence)
 
     def partial_fit(self, X, y, batch_size=32, lr=None, shuffle=True, optimizer=None):
         """One pass over (X, y), continuing the weights, the optimizer and its

@@ -336,7 +336,7 @@ def _gather(dst, src, perm, start):
 
 @jit
 def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                code, hyper, t0, reg):
+                code, hyper, t0, reg, max_steps):
     """One epoch of minibatch training, in one call.
 
     X is (n, n_in), Y is (n, m); ``perm`` is an int64 scratch array of length
@@ -350,8 +350,15 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     :func:`fastbp.optim.optimizer_step` with ``state`` (2, n_params).
     ``reg`` (float64, n_layers + 1) holds the L2 penalty and dropout rates
     (see the module's docstring); with dropout, ``rng`` has a second element,
-    the dropout stream. Returns the mean over samples of the batch losses
-    (before each update, L2 term included).
+    the dropout stream. At most ``max_steps`` steps run (all with a negative
+    value).
+
+    Returns ``(mean_loss, steps)``: the mean over samples of the batch losses
+    (before each update, L2 term included) and the number of updates made.
+    Training stops at the first batch whose loss is not finite, before
+    updating with it, and the mean loss is then NaN; so it is when the
+    parameters are not finite after the last update. Either way the state
+    after ``steps`` updates is the first bad one.
     """
     if batch_size < 1 or X.shape[0] < 1:
         raise ValueError("batch_size and the number of samples must be >= 1")
@@ -375,7 +382,10 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         shuffle(perm, rng)
     total = 0.0
     t = t0
+    seen = 0
     for start in range(0, n, batch_size):
+        if max_steps >= 0 and t - t0 >= max_steps:
+            break
         nb = min(batch_size, n - start)
         if shuffled:
             xb = _inputs(ws, plan, cap, nb)
@@ -389,16 +399,40 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng)
         else:
             out = forward_batch(params, ws, plan, xb, loss)
-        total += loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
+        value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
         if alpha != 0:
-            total += 0.5 * alpha * penalty(params, plan)
+            value += 0.5 * alpha * penalty(params, plan)
+        if not np.isfinite(value):
+            return np.nan, t - t0
+        total += value
+        seen += nb
         t += 1
         if fused:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, dropout, True, hyper[LR])
         else:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, dropout, False, 0.0)
             optimizer_step(params, grads, state, hyper, code, t)
-    return total / n
+    if not all_finite(params):
+        return np.nan, t - t0
+    return total / max(seen, 1), t - t0
+
+
+@jit
+def all_finite(v):
+    """True when every element of the flat array v is finite (one pass)."""
+    # x * 0 is 0 for finite x and NaN for NaN or inf; four independent sums
+    # keep the loop free of a serial dependency.
+    zero = v.dtype.type(0.0)
+    a0 = a1 = a2 = a3 = zero
+    n4 = v.size - v.size % 4
+    for i in range(0, n4, 4):
+        a0 += v[i] * zero
+        a1 += v[i + 1] * zero
+        a2 += v[i + 2] * zero
+        a3 += v[i + 3] * zero
+    for i in range(n4, v.size):
+        a0 += v[i] * zero
+    return (a0 + a1) + (a2 + a3) == zero
 
 
 @jit

@@ -136,7 +136,10 @@ class Optimizer:
         optimizer_step(params, grads, self.state, self.hyper, self.code, self.t)
 
     def _betas(self, betas):
-        b = tuple(betas)
+        try:
+            b = tuple(betas)
+        except TypeError:
+            raise TypeError(f"betas must be two numbers in [0, 1); got {betas!r}") from None
         if len(b) != 2 or not all(isinstance(x, (int, float)) and 0 <= x < 1 for x in b):
             raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}")
         self.hyper[BETA1], self.hyper[BETA2] = b

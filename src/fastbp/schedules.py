@@ -127,6 +127,12 @@ class ReduceOnPlateau(Schedule):
     epochs; never below ``min_lr`` (PyTorch's ReduceLROnPlateau, mode min)."""
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, min_lr=0.0):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a metric name such as 'val_loss'; got {monitor!r}")
+        for name, value in (("min_delta", min_delta), ("min_lr", min_lr)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
         self.monitor = monitor
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
             raise ValueError(f"factor must be a number in (0, 1); got {factor!r}")

@@ -18,6 +18,8 @@ class History:
     def __init__(self):
         self.epoch = []
         self.history = {"loss": [], "seconds": []}
+        self.interrupted = False  # Ctrl-C (or KeyboardInterrupt in a callback) ended the fit
+        self.diverged = False     # the fit ended on divergence (on_divergence "stop" or "warn")
 
     def __getitem__(self, key):
         return self.history[key]
@@ -80,13 +82,66 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     return history
 
 
+class TrainingDivergedError(RuntimeError):
+    """Training produced a non-finite loss or non-finite parameters.
+
+    The model was rolled back to the last state whose loss was finite
+    (``epoch`` and ``batch`` say where the divergence was detected, both
+    1-based); ``history`` holds the epochs completed before it.
+    """
+
+    def __init__(self, message, epoch, batch, history):
+        super().__init__(message)
+        self.epoch, self.batch, self.history = epoch, batch, history
+
+
+ON_DIVERGENCE = ("raise", "stop", "warn")
+
+
+class _Interrupts:
+    """Ctrl-C during fit: SIGINT only sets a flag, read between epochs (an
+    epoch is one compiled call, which a signal cannot stop), so the model is
+    never caught between a kernel's return and its bookkeeping. Only in the
+    main thread, where Python allows signal handlers; elsewhere nothing
+    changes."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        import signal
+        import threading
+        if threading.current_thread() is threading.main_thread():
+            try:
+                self._previous = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:
+                self._previous = None
+        return self
+
+    def _handler(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        import signal
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
 def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation=None,
-               callbacks=()):
+               callbacks=(), on_divergence="raise"):
     """Train ``net`` in place with ``optimizer``; inputs are already validated.
 
     ``validation`` is ``(Xv, Yv)`` (converted) or None; ``callbacks`` get
     ``on_train_begin(net)``, ``on_epoch_end(epoch, logs)`` (a true return
     stops training) and ``on_train_end(net)``, each if they define it.
+    Each epoch starts from a copy of the params, optimizer state and RNG
+    state; if it diverges, the copy is restored and the epoch replayed up to
+    the last update whose result had a finite loss (the kernels are
+    deterministic, so the replay is exact). Ctrl-C or a KeyboardInterrupt
+    from a callback ends training after the last completed epoch, with
+    ``history.interrupted`` set.
     """
     history = History()
     n = X.shape[0]
@@ -98,36 +153,87 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         grads, state = net.params[:0], np.zeros((2, 0), dtype=net.dtype)
     else:
         grads, state = net._gradient_buffer(), optimizer.ensure_state(net.params)
+    saved_params, saved_state, saved_rng = (np.empty_like(net.params), np.empty_like(state),
+                                            np.empty_like(net._rng))
     threads.ensure()
     net._samples_per_epoch = n
     bar = _progress_bar(epochs, verbose)
-    _call(callbacks, "on_train_begin", net)
-    for epoch in range(epochs):
-        t0 = time.perf_counter()
-        loss = network.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
+
+    def epoch_kernel(max_steps):
+        return network.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
                                    batch_size, shuffle, net._loss_code, optimizer.code,
-                                   optimizer.hyper, optimizer.t, net._reg)
-        optimizer.t += steps
-        logs = {"loss": float(loss), "lr": optimizer.lr}
-        if validation is not None:
-            logs.update(net._metrics(*validation, prefix="val_"))
-        logs["seconds"] = time.perf_counter() - t0
-        _record(logs, history, net.history)
-        rate = n / max(logs["seconds"], 1e-12)
-        if bar is not None:
-            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k not in ("seconds", "lr")}
-                            | {"samples/s": f"{rate:,.0f}"}, refresh=False)
-            bar.update(1)
-        elif verbose:
-            shown = "  ".join(f"{k} {v:.6g}" for k, v in logs.items() if k not in ("seconds", "lr"))
-            print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['seconds']:.3f} s,"
-                  f" {rate:,.0f} samples/s)", flush=True)
-        if any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)]):
-            break
-    if bar is not None:
-        bar.close()
+                                   optimizer.hyper, optimizer.t, net._reg, max_steps)
+
+    _call(callbacks, "on_train_begin", net)
+    with _Interrupts() as interrupts:
+        try:
+            for epoch in range(epochs):
+                t0 = time.perf_counter()
+                saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng
+                loss, done = epoch_kernel(-1)
+                if not np.isfinite(loss):
+                    _roll_back(net, state, saved_params, saved_state, saved_rng, optimizer,
+                               epoch_kernel, done)
+                    _diverged(on_divergence, epoch, done, steps, optimizer, history)
+                    break
+                optimizer.t += steps
+                logs = {"loss": float(loss), "lr": optimizer.lr}
+                if validation is not None:
+                    logs.update(net._metrics(*validation, prefix="val_"))
+                logs["seconds"] = time.perf_counter() - t0
+                _record(logs, history, net.history)
+                _show(bar, verbose, epoch, epochs, logs, n)
+                if any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)]):
+                    break
+                if interrupts.requested:
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            history.interrupted = True
+            if verbose:
+                print(f"interrupted: stopped after {len(history)} complete epoch(s);"
+                      " the model holds their result", flush=True)
+        finally:
+            if bar is not None:
+                bar.close()
     _call(callbacks, "on_train_end", net)
     return history
+
+
+def _roll_back(net, state, saved_params, saved_state, saved_rng, optimizer, epoch_kernel, done):
+    """Restore the epoch's starting copy, then replay its first ``done - 1``
+    updates: the state after ``done`` updates was the first bad one."""
+    net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
+    replay = max(done - 1, 0)
+    if replay:
+        loss, again = epoch_kernel(replay)
+        assert again == replay and np.isfinite(loss), "a replay must retrace the epoch"
+    optimizer.t += replay
+
+
+def _diverged(on_divergence, epoch, done, steps, optimizer, history):
+    import warnings
+    history.diverged = True
+    batch = done + 1 if done < steps else steps
+    message = (f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}: the loss"
+               f" or the parameters became NaN or infinite (lr={optimizer.lr:g}). The model is"
+               f" rolled back to its state after batch {max(done - 1, 0)} of that epoch, the last"
+               " with a finite loss; try a smaller learning rate.")
+    if on_divergence == "raise":
+        raise TrainingDivergedError(message, len(history) + 1, batch, history)
+    if on_divergence == "warn":
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+def _show(bar, verbose, epoch, epochs, logs, n):
+    rate = n / max(logs["seconds"], 1e-12)
+    if bar is not None:
+        bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k not in ("seconds", "lr")}
+                        | {"samples/s": f"{rate:,.0f}"}, refresh=False)
+        bar.update(1)
+    elif verbose:
+        shown = "  ".join(f"{k} {v:.6g}" for k, v in logs.items() if k not in ("seconds", "lr"))
+        print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['seconds']:.3f} s,"
+              f" {rate:,.0f} samples/s)", flush=True)
 
 
 def _progress_bar(epochs, verbose):

@@ -1,0 +1,549 @@
+"""Reliability: every bad input at every entry point, divergence, interrupts,
+killed saves, two threads, numerically hard cases."""
+import copy
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import schedules
+
+X_OK = np.arange(24.0).reshape(8, 3) / 10
+Y_OK = np.array([0, 1, 2, 1, 0, 2, 1, 0])
+NAN = X_OK.copy()
+NAN[2, 1] = np.nan
+
+
+def trained_net():
+    """A model with every kind of state: Adam moments, history, a schedule."""
+    net = fastbp.MLP([3, 4, 3], seed=0, alpha=0.01, dropout=0.1)
+    net.fit(X_OK, Y_OK, epochs=2, batch_size=4, verbose=0, optimizer="adam",
+            callbacks=[schedules.StepDecay(step_size=1, gamma=0.5)])
+    return net
+
+
+def state_of(net):
+    opt = net.optimizer
+    return (net.params.copy(), net._rng.copy(), None if opt is None else opt.state.copy(),
+            None if opt is None else (opt.t, opt.hyper.copy(), type(opt)),
+            copy.deepcopy(net.history.history), net.schedule and net.schedule.to_json(),
+            net.alpha, net.dropout)
+
+
+def same_state(a, b):
+    return all(np.array_equal(x, y) if isinstance(x, np.ndarray) else
+               (x[0] == y[0] and np.array_equal(x[1], y[1]) and x[2] is y[2])
+               if isinstance(x, tuple) and len(x) == 3 and isinstance(x[1], np.ndarray) else x == y
+               for x, y in zip(a, b))
+
+
+# Each case: (label, call on a trained net, exception, the message must match).
+# Messages name the argument, what was expected and what was given.
+DATA_CASES = [
+    ("X 1-D", dict(X=X_OK[0]), ValueError, r"X must be 2-D .* got a 1-D array"),
+    ("X 3-D", dict(X=X_OK[None]), ValueError, r"X must be 2-D .* got a 3-D"),
+    ("X features", dict(X=np.ones((8, 5))), ValueError, r"X has 5 features .* sizes\[0\] = 3"),
+    ("X empty", dict(X=np.ones((0, 3)), y=np.zeros(0, int)), ValueError, "X is empty"),
+    ("X NaN", dict(X=NAN), ValueError, r"X must be finite; found nan at index \(2, 1\)"),
+    ("X inf", dict(X=np.full((8, 3), -np.inf)), ValueError, "X must be finite; found -inf"),
+    ("X overflows float32", dict(X=np.full((8, 3), 1e300)), ValueError, "after conversion to float32"),
+    ("X complex", dict(X=X_OK.astype(complex)), TypeError, "X must hold numbers .* complex128"),
+    ("X object", dict(X=X_OK.astype(object)), TypeError, "X must hold numbers .* object"),
+    ("X strings", dict(X=np.full((8, 3), "a")), TypeError, "X must hold numbers .* <U1"),
+    ("X a str", dict(X="data.csv"), TypeError, "X must be a numeric array; got a str"),
+    ("X ragged", dict(X=[[1, 2, 3], [4, 5]]), ValueError, "X could not be read as an array"),
+    ("X None", dict(X=None), TypeError, "X must hold numbers .* object"),
+    ("y length", dict(y=Y_OK[:5]), ValueError, "X has 8, y has 5 rows"),
+    ("y label too big", dict(y=np.r_[Y_OK[:7], 3]), ValueError, r"outside 0..2 .* found 3"),
+    ("y label negative", dict(y=np.r_[Y_OK[:7], -1]), ValueError, "outside 0..2 .* found -1"),
+    ("y not integer", dict(y=np.r_[Y_OK[:7], 1.5]), ValueError, "integer class labels 0..2; found 1.5"),
+    ("y NaN", dict(y=np.r_[Y_OK[:7], np.nan]), ValueError, "y must be finite class labels"),
+    ("y one-hot", dict(y=np.eye(3)[Y_OK]), ValueError, "y must be 1-D integer class labels"),
+    ("y strings", dict(y=np.array(list("abcabcab"))), TypeError, "y must hold numbers"),
+    ("y complex", dict(y=Y_OK.astype(complex)), TypeError, "y must hold numbers .* complex"),
+    ("y object", dict(y=Y_OK.astype(object)), TypeError, "y must hold numbers .* object"),
+    ("y scalar", dict(y=3), ValueError, "y has a scalar"),
+]
+
+ENTRY_POINTS = {
+    "fit": lambda net, X, y: net.fit(X, y, verbose=0),
+    "partial_fit": lambda net, X, y: net.partial_fit(X, y),
+    "loss": lambda net, X, y: net.loss(X, y),
+    "gradient": lambda net, X, y: net.gradient(X, y),
+    "numerical_gradient": lambda net, X, y: net.numerical_gradient(X, y),
+    "predict": lambda net, X, y: net.predict(X),
+    "predict_proba": lambda net, X, y: net.predict_proba(X),
+    "forward": lambda net, X, y: net.forward(X),
+    "validation_data": lambda net, X, y: net.fit(X_OK, Y_OK, verbose=0, validation_data=(X, y)),
+}
+
+DATA_TABLE = [(entry, *case) for entry in ENTRY_POINTS for case in DATA_CASES
+              if not (entry in ("predict", "predict_proba", "forward") and "X" not in case[1])]
+
+
+@pytest.mark.parametrize("entry,label,bad,exc,message", DATA_TABLE,
+                         ids=[f"{e}-{c[0]}" for e, *c in DATA_TABLE])
+def test_bad_data_at_every_entry_point(entry, label, bad, exc, message):
+    net = trained_net()
+    before = state_of(net)
+    X, y = bad.get("X", X_OK), bad.get("y", Y_OK)
+    with pytest.raises(exc) as info:
+        ENTRY_POINTS[entry](net, X, y)
+    if entry == "validation_data":  # the same check, naming validation_data[0] or [1]
+        named = message.replace("X ", "validation_data[0] ").replace("y ", "validation_data[1] ")
+        named = named.replace("[0]", r"\[0\]").replace("[1]", r"\[1\]")
+        assert "validation_data[" in str(info.value), str(info.value)
+    else:
+        named = message
+    assert info.match(named if entry != "validation_data" else r"validation_data\[")
+    assert same_state(state_of(net), before)
+
+
+def _fit(**kw):
+    return lambda net: net.fit(X_OK, Y_OK, **(dict(verbose=0) | kw))
+
+
+CALL_TABLE = [
+    # fit's own arguments
+    ("epochs negative", _fit(epochs=-1), ValueError, "epochs must be an integer >= 0; got -1"),
+    ("epochs float", _fit(epochs=1.5), TypeError, "epochs must be an integer >= 0; got 1.5"),
+    ("batch_size 0", _fit(batch_size=0), ValueError, "batch_size must be an integer >= 1; got 0"),
+    ("batch_size negative", _fit(batch_size=-4), ValueError, "batch_size must be an integer >= 1"),
+    ("batch_size str", _fit(batch_size="32"), TypeError, "batch_size must be an integer"),
+    ("lr 0", _fit(lr=0), ValueError, "lr must be a positive finite number; got 0"),
+    ("lr negative", _fit(lr=-1e-3), ValueError, "lr must be a positive finite number; got -0.001"),
+    ("lr NaN", _fit(lr=float("nan")), ValueError, "lr must be a positive finite number; got nan"),
+    ("lr inf", _fit(lr=float("inf")), ValueError, "lr must be a positive finite number; got inf"),
+    ("lr str", _fit(lr="0.1"), TypeError, "lr must be a positive number; got '0.1'"),
+    ("shuffle str", _fit(shuffle="no"), TypeError, "shuffle must be True or False"),
+    ("seed negative", _fit(seed=-1), ValueError, "seed must be an integer >= 0"),
+    ("verbose negative", _fit(verbose=-2), ValueError, "verbose must be an integer >= 0"),
+    ("optimizer unknown", _fit(optimizer="adagrad"), ValueError,
+     "optimizer must be one of 'sgd', 'adam', 'adamw', 'rmsprop', 'lbfgs'; got 'adagrad'"),
+    ("optimizer type", _fit(optimizer=3), TypeError, "optimizer must be None, a name"),
+    ("optimizer of another model", _fit(optimizer=lambda: None), TypeError, "optimizer must be"),
+    ("on_divergence unknown", _fit(on_divergence="ignore"), ValueError,
+     "on_divergence must be one of 'raise', 'stop', 'warn'; got 'ignore'"),
+    ("validation_split 1", _fit(validation_split=1.0), ValueError,
+     r"validation_split must be a number in \[0, 1\); got 1.0"),
+    ("validation_split negative", _fit(validation_split=-0.1), ValueError, "validation_split"),
+    ("validation both", _fit(validation_split=0.2, validation_data=(X_OK, Y_OK)), ValueError,
+     "validation_data or validation_split, not both"),
+    ("validation_data not a pair", _fit(validation_data=X_OK), TypeError,
+     r"validation_data must be a pair \(X_val, y_val\)"),
+    ("validation_data features", _fit(validation_data=(np.ones((4, 2)), Y_OK[:4])), ValueError,
+     r"validation_data\[0\] has 2 features"),
+    ("validation_data length", _fit(validation_data=(X_OK, Y_OK[:3])), ValueError,
+     r"X and validation_data\[1\] must have the same number of samples"),
+    ("callback without methods", _fit(callbacks=[object()]), TypeError,
+     "callbacks must define on_train_begin, on_epoch_end or on_train_end"),
+    ("callbacks not a list", _fit(callbacks=5), TypeError, None),
+    ("two schedules", _fit(callbacks=[schedules.Constant(), schedules.Constant()]), ValueError,
+     "one learning-rate schedule"),
+    ("lbfgs with dropout", _fit(optimizer="lbfgs"), ValueError, "cannot train with dropout"),
+    ("partial_fit batch_size", lambda net: net.partial_fit(X_OK, Y_OK, batch_size=0), ValueError,
+     "batch_size must be an integer >= 1"),
+    ("partial_fit lr", lambda net: net.partial_fit(X_OK, Y_OK, lr=-1), ValueError, "lr must be"),
+    ("numerical_gradient eps", lambda net: net.numerical_gradient(X_OK, Y_OK, eps=-1.0),
+     ValueError, "eps must be a positive finite number; got -1.0"),
+    ("workspace rows", lambda net: net.workspace(0), ValueError, "rows must be an integer >= 1"),
+    ("alpha negative", lambda net: setattr(net, "alpha", -0.5), ValueError,
+     "alpha .the L2 penalty. must be a finite number >= 0; got -0.5"),
+    ("schedule not a schedule", lambda net: setattr(net, "schedule", "cosine"), TypeError,
+     "schedule must be None or a fastbp.schedules schedule"),
+    ("save path type", lambda net: net.save(3.5), TypeError, "path must be a str or os.PathLike; got 3.5"),
+    ("save into a missing folder", lambda net: net.save("/nonexistent-folder/m.npz"),
+     FileNotFoundError, None),
+]
+
+
+def _optimizer_of_other_model(net):
+    other = fastbp.Adam()
+    other.step(np.zeros(5, np.float32), np.ones(5, np.float32))
+    return net.fit(X_OK, Y_OK, verbose=0, optimizer=other)
+
+
+CALL_TABLE[15] = ("optimizer of another model", _optimizer_of_other_model, ValueError,
+                  "this optimizer's state is for 5 float32 parameters; got 31 float32")
+
+
+@pytest.mark.parametrize("label,call,exc,message", CALL_TABLE, ids=[c[0] for c in CALL_TABLE])
+def test_bad_arguments_change_nothing(label, call, exc, message):
+    net = trained_net()
+    before = state_of(net)
+    with pytest.raises(exc, match=message):
+        call(net)
+    assert same_state(state_of(net), before)
+
+
+CONSTRUCTOR_TABLE = [
+    ("sizes short", lambda: fastbp.MLP([4]), ValueError, "sizes must list at least"),
+    ("sizes zero", lambda: fastbp.MLP([4, 0, 3]), ValueError, r"sizes\[1\] must be an integer width >= 1; got 0"),
+    ("sizes negative", lambda: fastbp.MLP([4, -1, 3]), ValueError, r"sizes\[1\] .* got -1"),
+    ("sizes float", lambda: fastbp.MLP([4, 2.0, 3]), TypeError, r"sizes\[1\] must be an integer"),
+    ("sizes not a sequence", lambda: fastbp.MLP(4), TypeError, "sizes must be a sequence"),
+    ("activation unknown", lambda: fastbp.MLP([4, 5, 3], activation="gelu"), ValueError,
+     "activation must be one of .* got 'gelu'"),
+    ("output unknown", lambda: fastbp.MLP([4, 3], output="tanh"), ValueError, "output must be one of"),
+    ("loss unknown", lambda: fastbp.MLP([4, 3], loss="hinge"), ValueError, "loss must be one of"),
+    ("loss mismatch", lambda: fastbp.MLP([4, 3], loss="mse"), ValueError, "does not pair with output"),
+    ("dtype", lambda: fastbp.MLP([4, 3], dtype="float16"), ValueError, "dtype must be 'float32' or 'float64'"),
+    ("seed", lambda: fastbp.MLP([4, 3], seed=-3), ValueError, "seed must be an integer >= 0"),
+    ("init", lambda: fastbp.MLP([4, 3], init="zero"), ValueError, "init must be one of"),
+    ("alpha NaN", lambda: fastbp.MLP([4, 3], alpha=float("nan")), ValueError, "alpha"),
+    ("dropout 1", lambda: fastbp.MLP([4, 5, 3], dropout=1.0), ValueError, r"dropout rates .* \[0, 1\); got 1.0"),
+    ("dropout count", lambda: fastbp.MLP([4, 5, 3], dropout=[0.1, 0.2]), ValueError,
+     r"one rate per hidden layer \(1\); got 2"),
+    ("SGD lr", lambda: fastbp.SGD(lr=0), ValueError, "lr must be a positive finite number; got 0"),
+    ("SGD momentum", lambda: fastbp.SGD(momentum=1.0), ValueError, r"momentum must be a number in \[0, 1\); got 1.0"),
+    ("SGD nesterov", lambda: fastbp.SGD(nesterov=True), ValueError, "nesterov needs momentum > 0"),
+    ("SGD weight_decay", lambda: fastbp.SGD(weight_decay=-1), ValueError, "weight_decay must be a finite number >= 0"),
+    ("Adam betas", lambda: fastbp.Adam(betas=(0.9, 1.0)), ValueError, r"betas must be two numbers in \[0, 1\)"),
+    ("Adam betas scalar", lambda: fastbp.Adam(betas=0.9), TypeError, "betas must be two numbers"),
+    ("Adam eps", lambda: fastbp.Adam(eps=0), ValueError, "eps must be a positive finite number"),
+    ("AdamW lr NaN", lambda: fastbp.AdamW(lr=float("nan")), ValueError, "lr must be a positive finite"),
+    ("RMSprop alpha", lambda: fastbp.RMSprop(alpha=1.5), ValueError, r"alpha must be a number in \[0, 1\)"),
+    ("LBFGS tol", lambda: fastbp.LBFGS(tol=0), ValueError, "tol must be a positive finite number"),
+    ("LBFGS max_ls", lambda: fastbp.LBFGS(max_ls=0), ValueError, "max_ls must be an integer >= 1"),
+    ("optimizer step shapes", lambda: fastbp.SGD().step(np.zeros(3), np.zeros(4)), ValueError,
+     "params and grads must be 1-D C-contiguous"),
+    ("optimizer step lists", lambda: fastbp.SGD().step([0.0], [1.0]), TypeError, "must be NumPy arrays"),
+    ("StepDecay step_size", lambda: schedules.StepDecay(step_size=0), ValueError, "step_size must be an integer >= 1"),
+    ("StepDecay gamma", lambda: schedules.StepDecay(2, gamma=-0.5), ValueError, "gamma must be a positive finite number"),
+    ("ExponentialDecay gamma", lambda: schedules.ExponentialDecay(gamma="0.9"), TypeError, "gamma must be a positive number"),
+    ("CosineAnnealing T_max", lambda: schedules.CosineAnnealing(T_max=0), ValueError, "T_max must be an integer >= 1"),
+    ("CosineAnnealing eta_min", lambda: schedules.CosineAnnealing(5, eta_min=-1), ValueError, "eta_min must be a number >= 0"),
+    ("InverseScaling power_t", lambda: schedules.InverseScaling(power_t=0), ValueError, "power_t must be a positive"),
+    ("ReduceOnPlateau factor", lambda: schedules.ReduceOnPlateau(factor=2), ValueError, r"factor must be a number in \(0, 1\)"),
+    ("ReduceOnPlateau monitor", lambda: schedules.ReduceOnPlateau(monitor=None), TypeError, "monitor must be a metric name"),
+    ("ReduceOnPlateau min_lr", lambda: schedules.ReduceOnPlateau(min_lr=-1.0), ValueError, "min_lr must be a finite number >= 0"),
+    ("EarlyStopping patience", lambda: fastbp.EarlyStopping(patience=-1), ValueError, "patience must be an integer >= 0"),
+    ("EarlyStopping monitor", lambda: fastbp.EarlyStopping(monitor=3), TypeError, "monitor must be a metric name"),
+    ("EarlyStopping min_delta", lambda: fastbp.EarlyStopping(min_delta=float("nan")), ValueError, "min_delta must be a finite number >= 0"),
+    ("EarlyStopping mode", lambda: fastbp.EarlyStopping(mode="up"), ValueError, "mode must be one of"),
+    ("ModelCheckpoint every", lambda: fastbp.ModelCheckpoint("m.npz", every=0), ValueError, "every must be an integer >= 1"),
+    ("ModelCheckpoint monitor", lambda: fastbp.ModelCheckpoint("m.npz", monitor=1), TypeError, "monitor must be None or a metric name"),
+    ("load path type", lambda: fastbp.load(None), TypeError, "path must be a str or os.PathLike; got None"),
+    ("load missing", lambda: fastbp.load("/nonexistent/m.npz"), FileNotFoundError, None),
+]
+
+
+@pytest.mark.parametrize("label,call,exc,message", CONSTRUCTOR_TABLE, ids=[c[0] for c in CONSTRUCTOR_TABLE])
+def test_bad_constructor_arguments(label, call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+def test_monitored_metrics_that_training_does_not_report():
+    for cb in (fastbp.EarlyStopping(monitor="val_los"),
+               schedules.ReduceOnPlateau(monitor="val_accuracy"),
+               fastbp.ModelCheckpoint("unused-{epoch}.npz", monitor="accuracy")):
+        net = fastbp.MLP([3, 4, 3], seed=0)
+        with pytest.raises(ValueError, match="which training does not report; it reports"):
+            net.fit(X_OK, Y_OK, epochs=2, verbose=0, callbacks=[cb])
+
+
+def test_the_tables_are_large():
+    """The README's reliability section quotes this count."""
+    assert len(DATA_TABLE) + len(CALL_TABLE) + len(CONSTRUCTOR_TABLE) >= 250
+
+
+# --------------------------------------------------------------- divergence
+def exploding(dtype="float32", seed=0):
+    """Linear regression on inputs of size ~30 with lr 1: every step
+    multiplies the error by about -1000, so float32 overflows in the
+    second epoch (5 batches per epoch)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(scale=30.0, size=(20, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    net = fastbp.MLP([3, 1], output="identity", dtype=dtype, seed=seed)
+    return net, X, y
+
+
+def replay(net_like, X, y, updates, optimizer, batch=4):
+    """A fresh twin trained for exactly ``updates`` consecutive-batch steps,
+    one fit call per batch: the reference for the rolled-back state."""
+    twin, _, _ = net_like
+    steps = -(-len(X) // batch)
+    for k in range(updates):
+        s = (k % steps) * batch
+        twin.fit(X[s:s + batch], y[s:s + batch], batch_size=batch, shuffle=False, verbose=0,
+                 optimizer=optimizer if k == 0 else None)
+    return twin
+
+
+OPTIMIZERS = {"sgd": lambda: fastbp.SGD(lr=1.0), "momentum": lambda: fastbp.SGD(lr=0.5, momentum=0.9),
+              "adam": lambda: fastbp.Adam(lr=1e18)}
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_divergence_rolls_back_to_the_last_finite_state_and_raises(optimizer):
+    net, X, y = exploding()
+    opt = OPTIMIZERS[optimizer]()
+    with pytest.raises(fastbp.TrainingDivergedError) as info:
+        net.fit(X, y, epochs=50, batch_size=4, shuffle=False, verbose=0, optimizer=opt)
+    err = info.value
+    assert "training diverged in epoch" in str(err) and "smaller learning rate" in str(err)
+    assert np.all(np.isfinite(net.params))
+    if optimizer != "sgd":
+        assert np.all(np.isfinite(net.optimizer.state))
+    assert len(err.history) == err.epoch - 1 == len(net.history)
+    assert np.all(np.isfinite(err.history["loss"]))
+    # The model is exactly the twin trained for net.optimizer.t steps ...
+    updates = net.optimizer.t
+    assert (err.epoch - 1) * 5 <= updates < err.epoch * 5 and updates >= 1
+    twin = replay(exploding(), X, y, updates, OPTIMIZERS[optimizer]())
+    np.testing.assert_array_equal(net.params, twin.params)
+    if optimizer != "sgd":
+        np.testing.assert_array_equal(net.optimizer.state, twin.optimizer.state)
+    # ... and the next step is the one that goes bad.
+    s = (updates % 5) * 4
+    assert np.isfinite(twin.loss(X[s:s + 4], y[s:s + 4]))
+    with pytest.raises(fastbp.TrainingDivergedError):
+        for _ in range(2):
+            s = (twin.optimizer.t % 5) * 4
+            twin.fit(X[s:s + 4], y[s:s + 4], batch_size=4, shuffle=False, verbose=0)
+
+
+def test_divergence_stop_and_warn_return_the_history():
+    for mode in ("stop", "warn"):
+        net, X, y = exploding()
+        if mode == "warn":
+            with pytest.warns(RuntimeWarning, match="training diverged in epoch"):
+                history = net.fit(X, y, epochs=50, batch_size=4, lr=1.0, shuffle=False, verbose=0,
+                                  on_divergence=mode)
+        else:
+            history = net.fit(X, y, epochs=50, batch_size=4, lr=1.0, shuffle=False, verbose=0,
+                              on_divergence=mode)
+        assert history.diverged and 0 < len(history) < 50
+        assert np.all(np.isfinite(net.params)) and np.all(np.isfinite(history["loss"]))
+
+
+def test_divergence_with_shuffling_and_dropout_replays_exactly():
+    """The rollback replays the epoch from its starting copy, RNG included."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(scale=30.0, size=(40, 3))
+    y = rng.normal(size=(40, 2)) * 1e3
+    net = fastbp.MLP([3, 6, 2], activation="relu", output="identity", seed=2, dropout=0.3)
+    with pytest.raises(fastbp.TrainingDivergedError):
+        net.fit(X, y, epochs=100, batch_size=8, lr=0.5, verbose=0)
+    assert np.all(np.isfinite(net.params))
+    # Replaying from scratch with the same seed reaches the same state.
+    twin = fastbp.MLP([3, 6, 2], activation="relu", output="identity", seed=2, dropout=0.3)
+    full, rest = divmod(net.optimizer.t, 5)
+    if full:
+        twin.fit(X, y, epochs=full, batch_size=8, lr=0.5, verbose=0)
+    if rest:
+        sgd = fastbp.SGD(lr=0.5)
+        grads, state = np.zeros(0, twin.dtype), np.zeros((2, 0), twin.dtype)
+        Xc, Yc = twin._data(X, y)
+        fastbp.kernels.train_epoch(twin.params, grads, state, twin.workspace(8), twin.plan, Xc, Yc,
+                                   np.empty(40, np.int64), twin._rng, 8, True, twin._loss_code,
+                                   sgd.code, sgd.hyper, 0, twin._reg, rest)
+    np.testing.assert_array_equal(net.params, twin.params)
+
+
+def test_the_epoch_kernel_reports_divergence():
+    net, X, y = exploding("float64")
+    Xc, Yc = net._data(X, y)
+    opt = fastbp.SGD(lr=1.0)
+    grads, state = np.zeros(0), np.zeros((2, 0))
+    results = [fastbp.kernels.train_epoch(net.params, grads, state, net.workspace(4), net.plan, Xc, Yc,
+                                          np.empty(20, np.int64), net._rng, 4, False, net._loss_code,
+                                          opt.code, opt.hyper, 0, net._reg, -1) for _ in range(60)]
+    first_bad = next(i for i, (loss, _) in enumerate(results) if np.isnan(loss))
+    assert all(steps == 5 for _, steps in results[:first_bad])
+    assert results[first_bad][1] < 5 or not np.all(np.isfinite(net.params))
+
+
+# (output, logits, labels, the exact mean loss): confidently wrong and right.
+HARD_CASES = [
+    ("softmax", [[1e4, -1e4, 0.0]], [1], 2e4),
+    ("softmax", [[-1e4, 1e4, 3.0]], [0], 2e4),
+    ("softmax", [[1e4, -1e4, 0.0]], [0], 0.0),
+    ("sigmoid", [[1e4], [-1e4]], [0, 1], 1e4),
+    ("sigmoid", [[1e4], [-1e4]], [1, 0], 0.0),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("output,logits,y,expected", HARD_CASES)
+def test_huge_logits_give_finite_loss_and_gradient(dtype, output, logits, y, expected):
+    """The layer is the identity map on its inputs: the logits are the inputs."""
+    logits, y = np.array(logits), np.array(y)
+    n_out = logits.shape[1]
+    net = fastbp.MLP([n_out, n_out], output=output, dtype=dtype)
+    net.weights[0][...] = np.eye(n_out)
+    net.biases[0][...] = 0
+    value, grad = net.loss(logits, y), net.gradient(logits, y)
+    assert value == pytest.approx(expected, rel=1e-6, abs=1e-30)
+    assert np.all(np.isfinite(grad)) and np.abs(grad).max() <= 1e4 * (1 + 1e-6)
+    proba = net.predict_proba(logits)
+    assert np.all(np.isfinite(proba)) and np.all((proba >= 0) & (proba <= 1))
+
+
+def test_schedules_do_not_go_with_lbfgs():
+    net = fastbp.MLP([3, 4, 3], seed=0)
+    with pytest.raises(ValueError, match="L-BFGS takes no learning rate, so no schedule"):
+        net.fit(X_OK, Y_OK, verbose=0, optimizer="lbfgs", callbacks=[schedules.Constant()])
+    assert net.optimizer is None and len(net.history) == 0
+
+
+def test_ten_layer_float32_tanh_network_trains_finite():
+    X, y = fastbp.datasets.load_digits()
+    net = fastbp.MLP([64] + [32] * 9 + [10], activation="tanh", seed=0)
+    history = net.fit(X / 16, y, epochs=5, batch_size=32, lr=0.05, verbose=0)
+    assert np.all(np.isfinite(history["loss"])) and np.all(np.isfinite(net.params))
+    assert history["loss"][-1] < history["loss"][0]
+    assert np.all(np.isfinite(net.gradient(X[:100] / 16, y[:100])))
+
+
+@pytest.mark.parametrize("dtype,scale", [("float32", 1e30), ("float64", 1e250)])
+def test_extreme_finite_inputs_stay_finite(dtype, scale):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 4)) * scale
+    y = rng.integers(0, 3, 16)
+    for act in ("tanh", "sigmoid", "elu", "softplus"):
+        net = fastbp.MLP([4, 8, 3], activation=act, dtype=dtype, seed=1)
+        proba = net.predict_proba(X)
+        assert np.all(np.isfinite(proba)) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+        assert np.isfinite(net.loss(X, y)) and np.all(np.isfinite(net.gradient(X, y)))
+
+
+# ---------------------------------------------------------------- interrupts
+class InterruptAt:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_keyboard_interrupt_from_a_callback_keeps_the_completed_epochs():
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:200] / 16, y[:200]
+    net = fastbp.MLP([64, 16, 10], seed=0)
+    history = net.fit(X, y, epochs=10, batch_size=32, verbose=0, optimizer="adam",
+                      callbacks=[InterruptAt(2)])
+    assert history.interrupted and len(history) == 3 and len(net.history) == 3
+    assert net.optimizer.t == 3 * 7
+    twin = fastbp.MLP([64, 16, 10], seed=0)
+    twin.fit(X, y, epochs=3, batch_size=32, verbose=0, optimizer="adam")
+    np.testing.assert_array_equal(net.params, twin.params)
+    np.testing.assert_array_equal(net.optimizer.state, twin.optimizer.state)
+    net.fit(X, y, epochs=2, batch_size=32, verbose=0)  # and it goes on from there
+    twin.fit(X, y, epochs=2, batch_size=32, verbose=0)
+    np.testing.assert_array_equal(net.params, twin.params)
+
+
+SIGINT_CHILD = textwrap.dedent("""
+    import sys, time, numpy as np, fastbp
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:300] / 16, y[:300]
+
+    class Announce:
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                print("ready", flush=True)
+            time.sleep(0.2)  # the signal lands during training
+
+    net = fastbp.MLP([64, 32, 10], seed=0)
+    history = net.fit(X, y, epochs=500, batch_size=32, verbose=0, optimizer="adam",
+                      callbacks=[Announce()])
+    done = len(history)
+    assert history.interrupted and 2 <= done < 500, done
+    assert net.optimizer.t == done * 10 and len(net.history["loss"]) == done
+    twin = fastbp.MLP([64, 32, 10], seed=0)
+    twin.fit(X, y, epochs=done, batch_size=32, verbose=0, optimizer="adam")
+    assert np.array_equal(net.params, twin.params)
+    assert np.array_equal(net.optimizer.state, twin.optimizer.state)
+    print("consistent after", done, "epochs", flush=True)
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
+def test_sigint_during_fit_stops_after_the_epoch_in_progress():
+    child = subprocess.Popen([sys.executable, "-c", SIGINT_CHILD], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=300)
+    finally:
+        child.kill()
+    assert child.returncode == 0, err
+    assert "consistent after" in out
+
+
+# ---------------------------------------------------------- killed mid-save
+KILLED_SAVER = textwrap.dedent("""
+    import sys, numpy as np, fastbp
+    net = fastbp.MLP([2000, 2000, 2000, 10], seed=0)   # 8M float32 parameters, 32 MB
+    net.params[:] = 2.0
+    while True:
+        print("saving", flush=True)
+        net.save(sys.argv[1])
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX kill")
+def test_a_save_killed_midway_leaves_the_previous_file_whole(tmp_path):
+    target = tmp_path / "model.npz"
+    old = fastbp.MLP([2000, 2000, 2000, 10], seed=1)
+    old.params[:] = 1.0
+    old.save(target)
+    for delay in (0.05, 0.2, 0.4):
+        child = subprocess.Popen([sys.executable, "-c", KILLED_SAVER, str(target)],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            for _ in range(2):  # into the second save, so one may have replaced the file
+                assert child.stdout.readline().strip() == "saving"
+            time.sleep(delay)
+        finally:
+            child.kill()
+            child.wait(timeout=60)
+        back = fastbp.load(target)  # never a half-written file
+        assert np.all(back.params == 1.0) or np.all(back.params == 2.0)
+    leftovers = [f for f in os.listdir(tmp_path) if f != "model.npz"]
+    assert all(f.startswith(".fastbp-") for f in leftovers)  # only temporaries of killed saves
+
+
+# ------------------------------------------------------------- two threads
+def test_two_models_in_two_threads_match_sequential_training():
+    """The kernels release the GIL: two fits at once, the same params as one
+    after the other."""
+    X, y = fastbp.datasets.load_digits()
+    X = X / 16
+
+    def make(seed):
+        return fastbp.MLP([64, 64, 10], activation="relu", seed=seed)
+
+    def train(net, optimizer):
+        net.fit(X, y, epochs=4, batch_size=32, verbose=0, optimizer=optimizer)
+
+    sequential = [make(1), make(2)]
+    train(sequential[0], "sgd")
+    train(sequential[1], "adam")
+    parallel = [make(1), make(2)]
+    with fastbp.set_num_threads(1):
+        workers = [threading.Thread(target=train, args=(parallel[0], "sgd")),
+                   threading.Thread(target=train, args=(parallel[1], "adam"))]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    for a, b in zip(parallel, sequential):
+        np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_kernels_are_compiled_without_the_gil():
+    for name in ("train_epoch", "predict", "loss_value", "gradient", "numerical_gradient"):
+        assert getattr(fastbp.kernels, name).targetoptions.get("nogil") is True, name
