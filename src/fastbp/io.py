@@ -3,7 +3,7 @@
 A file holds the flat parameters, the architecture and regularisation
 (alpha, dropout rates), the optimizer (name, hyper-parameters, step count,
 state), the learning-rate schedule (as JSON text), the shuffling and dropout
-RNG states, the training history, a format version and a SHA-256 checksum of
+RNG states, ``net.metadata`` (JSON text), the training history, a format version and a SHA-256 checksum of
 the parameter bytes. Version 1 files (no alpha, dropout, schedule, one RNG
 state) are read as well.
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it,
@@ -38,6 +38,15 @@ def _path(path):
         raise TypeError(f"path must be a str or os.PathLike; got {path!r}") from None
 
 
+def _metadata_json(metadata):
+    import json
+    try:
+        return json.dumps(metadata, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"net.metadata must be JSON-serialisable (str, numbers, lists, dicts);"
+                        f" {exc}") from None
+
+
 def save(net, path):
     """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
     path = _path(path)
@@ -51,6 +60,7 @@ def save(net, path):
         init=np.array(net.init), seed=np.array(-1 if net.seed is None else net.seed),
         rng=net._rng, alpha=np.array(net.alpha), dropout=np.array(net.dropout, dtype=np.float64),
         schedule=np.array("" if net.schedule is None else net.schedule.to_json()),
+        metadata=np.array(_metadata_json(net.metadata)),
         optimizer=np.array("" if opt is None else type(opt).__name__.lower()),
         optimizer_hyper=(np.zeros(0) if opt is None else np.array([opt.tol, opt.max_ls])
                          if type(opt).__name__ == "LBFGS" else opt.hyper),
@@ -115,6 +125,9 @@ def load(path):
         if rng.dtype != np.uint64 or rng.shape not in ((1,), (2,)):
             raise ModelFileError(f"{path!r}: rng must hold 1 or 2 uint64 states; got {rng.dtype}{rng.shape}")
         net._rng[:rng.size] = rng  # version 1: the dropout stream stays as seeded
+        if "metadata" in data:
+            import json
+            net.metadata = json.loads(str(data["metadata"]))
         if str(data.get("schedule", "")):
             from .schedules import from_json
             net.schedule = from_json(str(data["schedule"]))

@@ -183,6 +183,9 @@ class MLP:
         self.optimizer = None  # set by fit; a later fit continues it
         self._schedule = None  # likewise for a learning-rate schedule
         self.history = History()  # every epoch of every fit
+        # Free-form, JSON-serialisable notes saved with the model (the command
+        # line keeps class names and feature scaling here).
+        self.metadata = {}
         init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
         # Two splitmix64 states: the shuffling stream, the dropout stream.
         self._rng = shuffle_seq.generate_state(2, np.uint64)

@@ -1,0 +1,161 @@
+"""The fastbp command line, called in process (main(argv)) and once as the
+installed console script."""
+import csv
+import subprocess
+import sys
+from importlib import metadata
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.cli import main
+
+
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def classes_csv(tmp_path_factory):
+    """Three classes named by strings, separable by two features."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    names = np.array(["low", "middle", "high"], dtype=object)
+    label = names[(X[:, 0] > -0.4).astype(int) + (X[:, 0] > 0.4).astype(int)]
+    path = tmp_path_factory.mktemp("data") / "classes.csv"
+    return write_csv(path, ["f1", "f2", "f3", "f4", "kind"],
+                     [list(map(str, r)) + [k] for r, k in zip(X, label)]), X, label
+
+
+def run(argv, capsys):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_train_on_the_builtin_digits_and_use_the_model(tmp_path, capsys):
+    model = str(tmp_path / "digits.npz")
+    status, out, _ = run(["train", "--epochs", "8", "--verbose", "0", "--out", model], capsys)
+    assert status == 0
+    assert "classification on digits: 1438 training rows, 359 test rows, 64 features, 10 classes" in out
+    assert "samples/s" in out and "test: accuracy" in out
+    reported = float(out.split("test: accuracy ")[1].split(",")[0])
+    # The same number, computed independently from the saved model.
+    net = fastbp.load(model)
+    X, y = fastbp.datasets.load_digits()
+    _, X_test, _, y_test = fastbp.datasets.train_test_split(X, y, test_fraction=0.2, seed=0)
+    scaled = (X_test - np.array(net.metadata["x_mean"])) / np.array(net.metadata["x_scale"])
+    assert reported == pytest.approx(np.mean(net.forward(scaled).argmax(axis=1) == y_test), abs=1e-4)
+    assert reported > 0.93
+
+    status, out, _ = run(["predict", model, "digits"], capsys)
+    predicted = [int(v) for v in out.split()]
+    scaled_all = (X - np.array(net.metadata["x_mean"])) / np.array(net.metadata["x_scale"])
+    assert predicted == net.forward(scaled_all).argmax(axis=1).tolist()
+
+    status, out, _ = run(["info", model], capsys)
+    assert status == 0 and "sizes=[64, 64, 32, 10]" in out and "epochs trained: 8" in out
+    assert "Adam" in out and '"classes": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]' in out
+
+
+def test_string_labels_round_trip(tmp_path, capsys, classes_csv):
+    path, X, label = classes_csv
+    model = str(tmp_path / "m.npz")
+    status, out, _ = run(["train", path, "--target", "kind", "--epochs", "40", "--hidden", "16",
+                          "--verbose", "0", "--out", model], capsys)
+    assert status == 0 and "3 classes" in out
+    status, out, _ = run(["predict", model, path, "--out", str(tmp_path / "p.csv")], capsys)
+    with open(tmp_path / "p.csv") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["kind"] and len(rows) == 401
+    predicted = np.array([r[0] for r in rows[1:]])
+    assert set(predicted) <= {"low", "middle", "high"}
+    assert np.mean(predicted == label) > 0.9
+    status, out, _ = run(["evaluate", model, path], capsys)
+    assert status == 0 and float(out.split("accuracy ")[1].split(",")[0]) > 0.9
+
+
+def test_regression_reports_in_the_targets_units(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-2, 2, size=(500, 2))
+    price = 1000 + 50 * np.sin(2 * X[:, 0]) + 30 * X[:, 1]
+    path = write_csv(tmp_path / "r.csv", ["price", "u", "v"],
+                     [[p, a, b] for p, (a, b) in zip(price, X)])
+    model = str(tmp_path / "r.npz")
+    status, out, _ = run(["train", path, "--target", "price", "--epochs", "150", "--hidden", "32,32",
+                          "--dtype", "float64", "--verbose", "0", "--out", model], capsys)
+    assert status == 0 and "regression on" in out
+    assert float(out.split("test: R^2 ")[1].split(",")[0]) > 0.95
+    status, out, _ = run(["predict", model, path], capsys)
+    predicted = np.array([float(v) for v in out.split()])
+    assert np.sqrt(np.mean((predicted - price) ** 2)) < 0.2 * price.std()  # in dollars, not z-scores
+    net = fastbp.load(model)
+    m = net.metadata
+    manual = net.predict((X - m["x_mean"]) / m["x_scale"]) * m["y_scale"] + m["y_mean"]
+    np.testing.assert_allclose(predicted, manual, rtol=1e-12)
+
+
+def test_npz_data(tmp_path, capsys):
+    X, y = fastbp.datasets.load_digits()
+    np.savez(tmp_path / "d.npz", X=X[:600], label=y[:600])
+    status, out, _ = run(["train", str(tmp_path / "d.npz"), "--target", "label", "--epochs", "3",
+                          "--verbose", "0", "--optimizer", "sgd", "--lr", "0.1"], capsys)
+    assert status == 0 and "480 training rows" in out and "10 classes" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "missing.csv"], "no such file: missing.csv"),
+    (["train", "{bad}"], "is not numeric (data row 2: 'x')"),
+    (["train", "{bad}", "--target", "nope"], "--target 'nope' is not a column"),
+    (["train", "{ragged}"], "line 3: 2 fields, but the header has 3"),
+    (["train", "{one_class}"], "single class"),
+    (["train", "--hidden", "64,x"], "--hidden must be comma-separated widths"),
+    (["train", "--activation", "gelu"], "activation must be one of"),
+    (["train", "--test-fraction", "1.5"], "--test-fraction must be in [0, 1)"),
+    (["train", "--optimizer", "adagrad"], "optimizer must be one of"),
+    (["train", "--epochs", "-1"], "epochs must be an integer >= 0"),
+    (["predict", "nomodel.npz", "digits"], "no such model file"),
+    (["predict", "{garbage}", "digits"], "not a readable fastbp model file"),
+])
+def test_clear_errors(tmp_path, capsys, argv, message):
+    files = {
+        "{bad}": write_csv(tmp_path / "bad.csv", ["a", "b", "y"], [[1, 2, 0], [3, "x", 1]]),
+        "{ragged}": write_csv(tmp_path / "rag.csv", ["a", "b", "y"], [[1, 2, 0], [3, 1]]),
+        "{one_class}": write_csv(tmp_path / "one.csv", ["a", "y"], [[1, "k"], [2, "k"], [3, "k"]]),
+    }
+    (tmp_path / "garbage.npz").write_bytes(b"not a zip file")
+    files["{garbage}"] = str(tmp_path / "garbage.npz")
+    argv = [files.get(a, a) for a in argv]
+    status, out, err = run(argv, capsys)
+    assert status == 2
+    assert err.startswith("fastbp: error: ") and message in err
+
+
+def test_evaluate_rejects_labels_the_model_never_saw(tmp_path, capsys, classes_csv):
+    path, X, label = classes_csv
+    model = str(tmp_path / "m.npz")
+    assert main(["train", path, "--target", "kind", "--epochs", "2", "--verbose", "0", "--out", model]) == 0
+    other = write_csv(tmp_path / "o.csv", ["f1", "f2", "f3", "f4", "kind"], [[0, 0, 0, 0, "huge"]])
+    status, _, err = run(["evaluate", model, other], capsys)
+    assert status == 2 and "label 'huge' was not seen in training" in err
+    short = write_csv(tmp_path / "s.csv", ["f1", "f2", "kind"], [[0, 0, "low"]])
+    status, _, err = run(["predict", model, short], capsys)
+    assert status == 2 and "lacks the model's feature column(s) ['f3', 'f4']" in err
+
+
+def test_console_script_is_installed_and_runs(tmp_path):
+    scripts = {e.name: e.value for e in metadata.entry_points(group="console_scripts")}
+    assert scripts.get("fastbp") == "fastbp.cli:main"
+    done = subprocess.run([sys.executable, "-m", "fastbp.cli", "train", "--epochs", "2",
+                           "--verbose", "2", "--out", str(tmp_path / "m.npz")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "epoch 2/2" in done.stdout and (tmp_path / "m.npz").exists()
+    bad = subprocess.run([sys.executable, "-m", "fastbp.cli", "info", str(tmp_path / "none.npz")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "no such model file" in bad.stderr
