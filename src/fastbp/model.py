@@ -200,6 +200,32 @@ class MLP:
             W[...] = rng.uniform(-limit, limit, size=W.shape)
             self._biases[l][...] = 0
 
+    # ------------------------------------------------------------- pickling
+    # Model files use fastbp.save (no pickle). Pickle is for what Python tools
+    # do with live objects (multiprocessing, joblib, deepcopy): it would copy
+    # every view separately, so the views are rebuilt over one fresh buffer.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for key in ("_weights", "_biases", "_workspaces", "_grads"):
+            state.pop(key, None)
+        state["_params"] = np.array(self._params)
+        state["_rng"] = np.array(self._rng)
+        return state
+
+    def __setstate__(self, state):
+        state["_params"] = np.array(state["_params"], copy=True)  # writable, owned
+        state["_rng"] = np.array(state["_rng"], copy=True)
+        self.__dict__.update(state)
+        # Read-only like a new model's, so the kernels see the types they
+        # were compiled for.
+        for arr in (self._reg, self._layout.plan):
+            arr.setflags(write=False)
+        self._weights, self._biases = self._layout.views(self._params)
+        self._workspaces, self._grads = {}, None
+        opt = self.optimizer
+        if opt is not None and getattr(opt, "state", None) is not None:
+            opt.state = np.array(opt.state, copy=True)
+
     # ----------------------------------------------------------- the buffer
     @property
     def params(self):

@@ -1,0 +1,143 @@
+"""fastbp.sklearn: scikit-learn's own estimator checks, and behaviour against
+scikit-learn's MLP and the fastbp model underneath."""
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+from fastbp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+# Checks that cannot pass, with the reason (filled in below if any).
+EXPECTED_FAILURES = {}
+
+
+@parametrize_with_checks([MLPClassifier(max_iter=100, random_state=0),
+                          MLPRegressor(max_iter=100, random_state=0)],
+                         expected_failed_checks=lambda est: EXPECTED_FAILURES.get(type(est).__name__, {}))
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_coefs_are_transposed_views_into_the_flat_buffer():
+    X, y = np.random.default_rng(0).normal(size=(40, 5)), np.arange(40) % 3
+    clf = MLPClassifier(hidden_layer_sizes=(7, 4), max_iter=3, random_state=0).fit(X, y)
+    assert [c.shape for c in clf.coefs_] == [(5, 7), (7, 4), (4, 3)]
+    assert [b.shape for b in clf.intercepts_] == [(7,), (4,), (3,)]
+    for c, b in zip(clf.coefs_, clf.intercepts_):
+        assert np.shares_memory(c, clf.net_.params) and np.shares_memory(b, clf.net_.params)
+    before = clf.predict_proba(X)
+    clf.coefs_[2][:] = 0
+    clf.intercepts_[2][:] = [0.0, 0.0, 5.0]  # writes through to the model
+    assert not np.allclose(clf.predict_proba(X), before)
+    assert np.all(clf.predict(X) == 2)
+    assert clf.loss_curve_ == clf.net_.history["loss"] and clf.n_iter_ == 3
+    assert clf.n_layers_ == 4 and clf.n_outputs_ == 3 and clf.out_activation_ == "softmax"
+
+
+def test_pickled_estimator_keeps_its_views():
+    import pickle
+    X, y = np.random.default_rng(1).normal(size=(30, 3)), np.arange(30) % 2
+    clf = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X, y)
+    back = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
+    assert np.shares_memory(back.coefs_[0], back.net_.params)
+    assert np.shares_memory(back.net_.weights[0], back.net_.params)
+    back.partial_fit(X, y)  # and it trains on
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_one_sgd_step_matches_scikit_learn(n_classes):
+    """From the same weights, one full-batch SGD step (alpha included) gives
+    scikit-learn's weights to round-off: the same loss, penalty and update."""
+    from sklearn.neural_network import MLPClassifier as SkMLP
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(50, 4)), rng.integers(0, n_classes, 50)
+    kw = dict(hidden_layer_sizes=(6, 5), activation="tanh", solver="sgd", momentum=0.0,
+              learning_rate_init=0.3, batch_size=50, shuffle=False, alpha=0.05, random_state=0)
+    sk, ours = SkMLP(**kw), MLPClassifier(**kw)
+    sk.partial_fit(X, y, classes=np.arange(n_classes))
+    ours.partial_fit(X, y, classes=np.arange(n_classes))
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        a[...] = b
+    sk.partial_fit(X, y)
+    ours.partial_fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
+    assert ours.loss_curve_[-1] == pytest.approx(sk.loss_curve_[-1], rel=1e-12)
+
+
+def test_regressor_step_matches_scikit_learn_at_half_the_rate():
+    """scikit-learn's squared error is half the mean squared error, so for
+    one output its step at lr equals fastbp's at lr / 2 (with alpha = 0)."""
+    from sklearn.neural_network import MLPRegressor as SkMLP
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    kw = dict(hidden_layer_sizes=(8,), activation="relu", solver="sgd", momentum=0.0,
+              batch_size=40, shuffle=False, alpha=0.0, random_state=0)
+    sk, ours = SkMLP(learning_rate_init=0.2, **kw), MLPRegressor(learning_rate_init=0.1, **kw)
+    sk.partial_fit(X, y)
+    ours.partial_fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        a[...] = b
+    sk.partial_fit(X, y)
+    ours.partial_fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+
+
+def test_any_label_type_and_early_stopping():
+    import fastbp
+    X, y = fastbp.datasets.load_digits()
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
+    clf = MLPClassifier(hidden_layer_sizes=(32,), early_stopping=True, max_iter=200,
+                        learning_rate_init=0.01, random_state=0)
+    clf.fit(X / 16, names[y])
+    assert list(clf.classes_) == sorted(names)
+    assert clf.score(X / 16, names[y]) > 0.95
+    assert set(clf.predict(X[:20] / 16)) <= set(names)
+    assert clf.n_iter_ < 200 and len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_) > 0.9
+
+
+def test_pipeline_and_grid_search():
+    import fastbp
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X, y = fastbp.datasets.load_digits()
+    pipe = make_pipeline(StandardScaler(), MLPClassifier(max_iter=40, learning_rate_init=0.01,
+                                                          random_state=0))
+    search = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(16,), (64,)],
+                                 "mlpclassifier__alpha": [1e-4, 1.0]}, cv=3)
+    with pytest.warns(ConvergenceWarning):
+        search.fit(X[:900], y[:900])
+    assert search.best_score_ > 0.9
+    assert search.score(X[900:], y[900:]) > 0.9
+    assert set(search.cv_results_["param_mlpclassifier__alpha"]) == {1e-4, 1.0}
+
+
+def test_lbfgs_and_regression_quality():
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-2, 2, size=(300, 2))
+    y = np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2
+    reg = MLPRegressor(hidden_layer_sizes=(32,), activation="tanh", solver="lbfgs", max_iter=300,
+                       random_state=0).fit(X, y)
+    assert reg.score(X, y) > 0.99 and reg.predict(X).shape == (300,)
+    adam = MLPRegressor(hidden_layer_sizes=(32, 32), max_iter=300, random_state=0,
+                        learning_rate_init=0.01).fit(X, np.column_stack([y, -y]))
+    assert adam.predict(X).shape == (300, 2) and adam.score(X, np.column_stack([y, -y])) > 0.95
+
+
+def test_bad_parameters_raise_at_fit():
+    X, y = np.ones((10, 2)), np.arange(10) % 2
+    for kw, msg in [({"solver": "newton"}, "solver must be"), ({"activation": "gelu"}, "activation must be"),
+                    ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"), ({"max_iter": 0}, "max_iter"),
+                    ({"batch_size": -1}, "batch_size"), ({"learning_rate": "fast"}, "learning_rate")]:
+        with pytest.raises(ValueError, match=msg):
+            MLPClassifier(**kw).fit(X, y)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        MLPClassifier().partial_fit(X, y)
