@@ -43,12 +43,15 @@ Whole network
 ``train_step``, ``train_epoch``, ``forward_batch``, ``backward_batch``, ``backward_sgd_batch``,
 ``predict``, ``loss_value``, ``gradient``, ``numerical_gradient``,
 ``capacity``, ``weight``, ``bias``, ``mask``; ``penalty`` and
-``add_penalty_gradient`` (the L2 term); ``check_reg``; ``all_finite``.
+``add_penalty_gradient`` (the L2 term); ``check_reg``; ``all_finite``;
+``shard_gradient`` and ``distributed_step`` (data-parallel training, see
+:mod:`fastbp.distributed`).
 ``train_epoch(..., t0, reg, max_steps)`` takes ``reg`` (float64, n_layers + 1):
 the L2 penalty alpha, then each layer's dropout rate; it returns ``(mean_loss,
 steps)`` and stops early, with a NaN loss, when training diverges.
 """
-from .network import (add_penalty_gradient, all_finite, backward_batch, backward_sgd_batch, bias, capacity,
+from .network import (add_penalty_gradient, all_finite, backward_batch, distributed_step,
+                      shard_gradient, backward_sgd_batch, bias, capacity,
                       check_reg, forward_batch, gradient, loss_value, mask, numerical_gradient,
                       penalty, predict, train_epoch, train_step, weight)
 from .optim import optimizer_step
@@ -68,5 +71,5 @@ __all__ = [
     "loss_forward", "loss_backward", "sgd_update", "rng_next", "shuffle",
     "forward_batch", "backward_batch", "backward_sgd_batch", "train_step", "train_epoch", "predict",
     "loss_value", "gradient", "numerical_gradient", "capacity", "weight", "bias",
-    "mask", "all_finite", "penalty", "add_penalty_gradient", "check_reg", "optimizer_step",
+    "mask", "all_finite", "shard_gradient", "distributed_step", "penalty", "add_penalty_gradient", "check_reg", "optimizer_step",
 ]

@@ -374,7 +374,7 @@ class MLP:
     # ------------------------------------------------------------- training
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, seed=None, verbose=1,
             optimizer=None, validation_data=None, validation_split=0.0, callbacks=None,
-            on_divergence="raise"):
+            on_divergence="raise", distributed=False):
         """Train by minibatch gradient descent; by default plain SGD,
         ``w -= lr * dE/dw`` after every batch.
 
@@ -427,6 +427,11 @@ class MLP:
             batch), "warn" issues a RuntimeWarning and "stop" says nothing;
             both return the history with ``history.diverged`` set.
 
+        distributed : bool or MPI communicator, default False
+            Data-parallel training over MPI (``mpiexec -n 4 python -m mpi4py
+            script.py``): True for ``MPI.COMM_WORLD``. Every rank passes the
+            same data; see :mod:`fastbp.distributed`.
+
         Ctrl-C during ``fit`` (or a KeyboardInterrupt raised by a callback)
         ends training after the epoch in progress: an epoch is one compiled
         call, which a signal cannot stop midway. The model keeps every
@@ -447,6 +452,16 @@ class MLP:
         verbose = check_int(verbose, "verbose", 0)
         on_divergence = check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
         opt = self._optimizer_for(optimizer, lr)
+        if distributed is not False and distributed is not None:
+            if isinstance(opt, LBFGS):
+                raise ValueError("distributed training takes a minibatch optimizer; L-BFGS is full"
+                                 " batch")
+            if any(self.dropout):
+                raise ValueError("distributed training does not support dropout yet; got"
+                                 f" dropout={list(self.dropout)}")
+            if distributed is not True and not hasattr(distributed, "Allreduce"):
+                raise TypeError("distributed must be True, False or an MPI communicator; got"
+                                f" {distributed!r}")
         if isinstance(opt, LBFGS) and any(self.dropout):
             raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
                              f" dropout={list(self.dropout)}; use a minibatch optimizer such as"
@@ -475,6 +490,11 @@ class MLP:
             self._rng[:] = np.random.SeedSequence(seed).generate_state(1, np.uint64)
         if isinstance(opt, LBFGS):
             return run_lbfgs(self, X, Y, epochs, opt, verbose, validation, callbacks)
+        if distributed is not False and distributed is not None:
+            from .distributed import run_distributed
+            return run_distributed(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
+                                   callbacks, on_divergence,
+                                   comm=None if distributed is True else distributed)
         return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
                           callbacks, on_divergence)
 

@@ -436,6 +436,47 @@ def all_finite(v):
 
 
 @jit
+def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, loss):
+    """Gradient *sum* over the rows ``perm[start:stop]`` of (X, Y), for
+    data-parallel training: each process takes its shard of a global batch,
+    the sums are added across processes (one allreduce of ``grads``) and
+    :func:`distributed_step` divides by the global batch size. Returns the
+    shard's loss sum. An empty shard gives zeros. Needs capacity >= stop - start.
+    """
+    nb = stop - start
+    if nb <= 0:
+        grads[:] = 0
+        return 0.0
+    cap = capacity(ws, plan)
+    if nb > cap:
+        raise ValueError("the shard is larger than the workspace's capacity")
+    xb = _inputs(ws, plan, cap, nb)
+    yb = _targets(ws, plan, cap, nb)
+    _gather(xb, X, perm, start)
+    _gather(yb, Y, perm, start)
+    out = forward_batch(params, ws, plan, xb, loss)
+    value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
+    backward_batch(grads, params, ws, plan, xb, yb, loss)
+    w = grads.dtype.type(nb)
+    for i in range(grads.size):
+        grads[i] *= w
+    return value
+
+
+@jit
+def distributed_step(params, grads, state, hyper, code, t, batch, alpha, plan):
+    """The update after the allreduce: ``grads`` holds the gradient sum over
+    a global batch of ``batch`` samples; divide, add the L2 term
+    ``alpha W / batch``, and take optimizer step ``t``."""
+    inv = grads.dtype.type(1.0 / batch)
+    for i in range(grads.size):
+        grads[i] *= inv
+    if alpha != 0:
+        add_penalty_gradient(grads, params, plan, alpha / batch)
+    optimizer_step(params, grads, state, hyper, code, t)
+
+
+@jit
 def check_reg(plan, reg):
     """Raise ValueError unless ``reg`` fits the plan; True when it asks for dropout."""
     last = plan.shape[0] - 1

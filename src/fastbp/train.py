@@ -174,7 +174,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                 if not np.isfinite(loss):
                     _roll_back(net, state, saved_params, saved_state, saved_rng, optimizer,
                                epoch_kernel, done)
-                    _diverged(on_divergence, epoch, done, steps, optimizer, history)
+                    _diverged(on_divergence, done + 1 if done < steps else steps, steps,
+                              max(done - 1, 0), optimizer, history)
                     break
                 optimizer.t += steps
                 logs = {"loss": float(loss), "lr": optimizer.lr}
@@ -210,14 +211,15 @@ def _roll_back(net, state, saved_params, saved_state, saved_rng, optimizer, epoc
     optimizer.t += replay
 
 
-def _diverged(on_divergence, epoch, done, steps, optimizer, history):
+def _diverged(on_divergence, batch, steps, kept, optimizer, history):
+    """Report divergence detected at 1-based ``batch`` of the epoch after
+    the completed ones; the model holds its state after ``kept`` batches."""
     import warnings
     history.diverged = True
-    batch = done + 1 if done < steps else steps
     message = (f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}: the loss"
                f" or the parameters became NaN or infinite (lr={optimizer.lr:g}). The model is"
-               f" rolled back to its state after batch {max(done - 1, 0)} of that epoch, the last"
-               " with a finite loss; try a smaller learning rate.")
+               f" rolled back to its state after batch {kept} of that epoch, the last with a"
+               " finite loss; try a smaller learning rate.")
     if on_divergence == "raise":
         raise TrainingDivergedError(message, len(history) + 1, batch, history)
     if on_divergence == "warn":
