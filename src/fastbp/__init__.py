@@ -8,7 +8,7 @@ and the update, and a thin model class on top::
     history = net.fit(X, y, epochs=20, batch_size=32, lr=0.1)
     net.predict(X_test)
 """
-from . import datasets, distributed, kernels, plot, schedules
+from . import datasets, distributed, kernels, landscape, plot, schedules
 from .io import ModelFileError, load
 from .model import MLP
 from .optim import LBFGS, SGD, Adam, AdamW, RMSprop
@@ -19,5 +19,5 @@ __version__ = "0.1.0"
 __all__ = ["MLP", "History", "EarlyStopping", "ModelCheckpoint", "load", "ModelFileError",
            "TrainingDivergedError",
            "SGD", "Adam", "AdamW", "RMSprop", "LBFGS", "kernels", "datasets", "plot", "schedules",
-           "distributed",
+           "distributed", "landscape",
            "set_num_threads", "get_num_threads", "__version__"]

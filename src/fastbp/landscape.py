@@ -1,0 +1,675 @@
+"""Loss landscapes: the loss along random directions and between two solutions.
+
+After Li, Xu, Taylor, Studer and Goldstein, *Visualizing the Loss Landscape
+of Neural Nets* (NeurIPS 2018, arXiv:1712.09913)::
+
+    line:          f(a)    = E(theta + a d1)                    a in [-span, span]
+    surface:       f(a, b) = E(theta + a d1 + b d2)             a, b in [-span, span]
+    interpolate:   f(t)    = E((1 - t) theta_a + t theta_b)     (Goodfellow et al. 2015)
+
+``E`` is :meth:`fastbp.MLP.loss` (the mean loss over the data, plus the L2
+term when the model has ``alpha > 0``), ``theta`` the model's flat
+``params``. The directions ``d1``, ``d2`` are Gaussian, drawn over the whole
+flat buffer and *filter-normalised* (Li et al., section 4): each unit's
+incoming weight row ``d[W_l][i]`` is rescaled to the Euclidean norm of the
+same row of ``theta``, so that a step of ``a`` moves every unit by the same
+fraction of its own weights, whatever the layer's scale; bias entries are
+zero unless ``include_biases``.
+
+Every grid point is evaluated by one compiled kernel, :func:`grid_losses`,
+which writes ``c0 theta + c1 d1 + c2 d2`` into a scratch buffer and runs the
+network's loss kernel on it; the model's ``params`` are never written.
+"""
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._jit import jit
+from ._validate import _as_array, check_choice, check_int, check_seed
+from .model import CHUNK, MLP
+from .network import loss_value, penalty
+
+NORMALISATIONS = ("filter", None)
+SURFACE_KINDS = ("contour", "surface")
+
+
+# ------------------------------------------------------------------ kernel
+@jit
+def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
+    """Loss at ``c0 params + c1 d1 + c2 d2`` for every row ``(c0, c1, c2)`` of ``coefs``.
+
+    out (k,) float64; scratch, params (n_params,) of the model's dtype;
+    d1, d2 (n_params,) float64; coefs (k, 3) float64; ws a workspace whose
+    capacity divides X into chunks as :meth:`fastbp.MLP.loss` does; X (n, n_in),
+    Y (n, m) as converted by the model; ``loss`` its loss code, ``l2`` its
+    alpha. ``out[k]`` is the mean loss plus ``0.5 l2 penalty / n``, exactly
+    what ``MLP.loss`` returns for those params. ``params`` is only read.
+    """
+    n = X.shape[0]
+    for k in range(coefs.shape[0]):
+        c0, c1, c2 = coefs[k, 0], coefs[k, 1], coefs[k, 2]
+        # In float64, rounded once to the buffer's dtype; with c0 = 1 the
+        # order of operations is NumPy's for params + c1 * d1 + c2 * d2.
+        for i in range(params.size):
+            scratch[i] = c0 * params[i] + c1 * d1[i] + c2 * d2[i]
+        value = loss_value(scratch, ws, plan, X, Y, loss)
+        if l2 != 0:
+            value += 0.5 * l2 * penalty(scratch, plan) / n
+        out[k] = value
+
+
+def _evaluate(net, X, y, d1, d2, coefs):
+    """Run :func:`grid_losses` for ``net`` on (X, y); returns (losses, seconds)."""
+    X, Y = net._data(X, y)
+    ws = net._workspace(min(X.shape[0], CHUNK))
+    scratch = np.empty_like(net.params)
+    out = np.empty(coefs.shape[0])
+    args = (scratch, net.params, d1, d2)
+    rest = (ws, net.plan, X, Y, net._loss_code, net.alpha)
+    # An empty grid first, so that compiling (or loading the cache) stays
+    # out of the time reported.
+    grid_losses(out[:0], *args, coefs[:0], *rest)
+    t0 = time.perf_counter()
+    grid_losses(out, *args, coefs, *rest)
+    return out, time.perf_counter() - t0
+
+
+# --------------------------------------------------------------- results
+def _describe(net):
+    hidden = "/".join(sorted(set(net.activations), key=net.activations.index)) or "no hidden layer"
+    return f"MLP {list(net.sizes)}, {hidden}, {net.loss_name}, {net.dtype.name}"
+
+
+@dataclass(eq=False, repr=False)
+class Line:
+    """The loss along one direction: ``losses[i] = E(params + alphas[i] direction)``.
+
+    Attributes
+    ----------
+    alphas : ndarray of float64, (steps,)
+        The grid, symmetric about 0 (exactly 0 in the middle for odd steps).
+    losses : ndarray of float64, (steps,)
+    direction : ndarray of float64, (n_params,)
+        In the layout of ``net.params``.
+    centre : float
+        The loss at the model's params, equal to ``net.loss(X, y)``.
+    normalise : {"filter", None}
+        How a random direction was scaled (``"given"`` for a given one).
+    seed : int or None
+    model : str
+        A one-line description of the network, for titles.
+    seconds : float
+        Time of the grid's evaluation (compilation excluded).
+    """
+
+    alphas: np.ndarray
+    losses: np.ndarray
+    direction: np.ndarray
+    centre: float
+    normalise: object
+    seed: object
+    model: str
+    seconds: float
+
+    def __repr__(self):
+        return (f"Line(steps={self.alphas.size}, span={self.alphas[-1]:g}, centre={self.centre:.6g},"
+                f" min={self.losses.min():.6g}, max={self.losses.max():.6g},"
+                f" normalise={self.normalise!r}, seconds={self.seconds:.3g})")
+
+
+@dataclass(eq=False, repr=False)
+class Surface:
+    """The loss over a plane: ``losses[j, i] = E(params + alphas[i] d1 + betas[j] d2)``.
+
+    ``losses`` is indexed ``[i_beta, i_alpha]`` (rows follow ``betas``), as
+    matplotlib's ``contour(alphas, betas, losses)`` expects.
+
+    Attributes
+    ----------
+    alphas, betas : ndarray of float64, (steps,)
+        The grid along ``directions[0]`` and ``directions[1]``.
+    losses : ndarray of float64, (steps, steps)
+    directions : ndarray of float64, (2, n_params)
+        ``d1`` and ``d2`` in the layout of ``net.params``.
+    centre, normalise, seed, model, seconds
+        As for :class:`Line`.
+    """
+
+    alphas: np.ndarray
+    betas: np.ndarray
+    losses: np.ndarray
+    directions: np.ndarray
+    centre: float
+    normalise: object
+    seed: object
+    model: str
+    seconds: float
+
+    def __repr__(self):
+        return (f"Surface(steps={self.alphas.size}x{self.betas.size}, span={self.alphas[-1]:g},"
+                f" centre={self.centre:.6g}, min={self.losses.min():.6g},"
+                f" max={self.losses.max():.6g}, normalise={self.normalise!r},"
+                f" seconds={self.seconds:.3g})")
+
+
+@dataclass(eq=False, repr=False)
+class Interpolation:
+    """The loss along ``theta(t) = (1 - t) theta_a + t theta_b``.
+
+    Attributes
+    ----------
+    ts : ndarray of float64, (steps,)
+    losses : ndarray of float64, (steps,)
+    loss_a, loss_b : float
+        The loss at t = 0 and t = 1, equal to ``net_a.loss(X, y)`` and
+        ``net_b.loss(X, y)``.
+    model, seconds
+        As for :class:`Line`.
+    """
+
+    ts: np.ndarray
+    losses: np.ndarray
+    loss_a: float
+    loss_b: float
+    model: str
+    seconds: float
+
+    def __repr__(self):
+        return (f"Interpolation(steps={self.ts.size}, span=({self.ts[0]:g}, {self.ts[-1]:g}),"
+                f" loss_a={self.loss_a:.6g}, loss_b={self.loss_b:.6g},"
+                f" min={self.losses.min():.6g}, seconds={self.seconds:.3g})")
+
+
+# ------------------------------------------------------------ validation
+def _check_net(net, name="net"):
+    if not isinstance(net, MLP):
+        raise TypeError(f"{name} must be a fastbp.MLP; got {type(net).__name__}")
+    return net
+
+
+def _check_steps(steps):
+    return check_int(steps, "steps", 2)
+
+
+def _check_span(span):
+    if isinstance(span, (bool, np.bool_)) or not isinstance(span, (int, float, np.integer, np.floating)):
+        raise TypeError(f"span must be a positive finite number; got {span!r}")
+    if not (np.isfinite(span) and span > 0):
+        raise ValueError(f"span must be a positive finite number; got {span}")
+    return float(span)
+
+
+def _check_interval(span):
+    if isinstance(span, (str, bytes)) or not hasattr(span, "__len__") or len(span) != 2:
+        raise TypeError(f"span must be a pair (t_min, t_max) of finite numbers; got {span!r}")
+    lo, hi = span
+    for v in (lo, hi):
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"span must be a pair (t_min, t_max) of finite numbers; got {span!r}")
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"span must be a pair (t_min, t_max) of finite numbers with"
+                         f" t_min < t_max; got {span!r}")
+    return float(lo), float(hi)
+
+
+def _check_normalise(normalise):
+    if normalise is not None and normalise != "filter":
+        raise ValueError(f"normalise must be 'filter' or None; got {normalise!r}")
+    return normalise
+
+
+def _check_direction(direction, net, name):
+    arr = _as_array(direction, name)
+    if arr.dtype.kind == "b":
+        raise TypeError(f"{name} must hold real numbers (int or float); got dtype bool")
+    if arr.ndim != 1 or arr.size != net.n_params:
+        raise ValueError(f"{name} must be a flat array of n_params = {net.n_params} values in the"
+                         f" layout of net.params; got shape {arr.shape}")
+    out = np.array(arr, dtype=np.float64)  # a copy: the result owns its directions
+    if not np.isfinite(out).all():
+        raise ValueError(f"{name} must be finite; found {out[~np.isfinite(out)][0]} at index"
+                         f" {int(np.flatnonzero(~np.isfinite(out))[0])}")
+    return out
+
+
+def _grid(span, steps):
+    # linspace(-span, span, steps), made exactly symmetric so that the middle
+    # point of an odd grid is exactly 0 (the model's params).
+    g = np.linspace(-1.0, 1.0, steps)
+    return span * (0.5 * (g - g[::-1]))
+
+
+# ------------------------------------------------------------ directions
+def filter_normalise(net, direction, include_biases=False):
+    """Li et al.'s filter normalisation of a direction, as a new array.
+
+    Each row i of each layer's weights, ``d[W_l][i]`` (the incoming weights
+    of one output unit: a "filter" of a fully connected layer), is rescaled
+    to ``d_row / ||d_row|| * ||theta_row||`` with ``theta = net.params``.
+    Bias entries become zero, or with ``include_biases`` each layer's bias
+    vector is rescaled to the norm of the model's bias vector of that layer.
+    A row whose norm is zero stays zero.
+
+    Parameters
+    ----------
+    net : fastbp.MLP
+    direction : array_like, (n_params,)
+        In the layout of ``net.params``.
+    include_biases : bool, default False
+
+    Returns
+    -------
+    ndarray of float64, (n_params,)
+    """
+    _check_net(net)
+    d = _check_direction(direction, net, "direction")
+    theta = np.asarray(net.params, dtype=np.float64)
+    layout = net._layout
+    for l in range(layout.n_layers):
+        w = layout.weight_slice(l)
+        shape = (net.sizes[l + 1], net.sizes[l])
+        _rescale_rows(d[w].reshape(shape), theta[w].reshape(shape))
+        b = layout.bias_slice(l)
+        if include_biases:
+            _rescale_rows(d[b].reshape(1, -1), theta[b].reshape(1, -1))
+        else:
+            d[b] = 0.0
+    return d
+
+
+def _rescale_rows(d, theta):
+    # d (rows, cols), a view, rescaled in place: row norms of d := those of theta.
+    d_norm = np.linalg.norm(d, axis=1)
+    t_norm = np.linalg.norm(theta, axis=1)
+    scale = np.divide(t_norm, d_norm, out=np.zeros_like(d_norm), where=d_norm > 0)
+    d *= scale[:, None]
+
+
+def random_directions(net, count=1, seed=None, normalise="filter", include_biases=False):
+    """``count`` Gaussian directions in the layout of ``net.params``.
+
+    Each is ``count`` consecutive draws of ``standard_normal(n_params)`` from
+    ``numpy.random.default_rng(seed)`` (so the first direction of a seed is
+    the same for ``count`` 1 and 2, with or without biases), then
+    filter-normalised (see :func:`filter_normalise`), or with
+    ``normalise=None`` kept raw, with the bias entries zeroed unless
+    ``include_biases``.
+
+    Parameters
+    ----------
+    net : fastbp.MLP
+    count : int, default 1
+    seed : int >= 0, optional
+        Same seed, same directions. None draws fresh ones.
+    normalise : {"filter", None}, default "filter"
+    include_biases : bool, default False
+
+    Returns
+    -------
+    ndarray of float64, (count, n_params)
+    """
+    _check_net(net)
+    count = check_int(count, "count", 1)
+    seed = check_seed(seed)
+    normalise = _check_normalise(normalise)
+    include_biases = _check_flag(include_biases, "include_biases")
+    rng = np.random.default_rng(seed)
+    out = rng.standard_normal((count, net.n_params))
+    for d in out:
+        if normalise == "filter":
+            d[:] = filter_normalise(net, d, include_biases)
+        elif not include_biases:
+            for l in range(net._layout.n_layers):
+                d[net._layout.bias_slice(l)] = 0.0
+    return out
+
+
+def _check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
+# ------------------------------------------------------------- landscapes
+def line(net, X, y, steps=51, span=1.0, seed=None, direction=None, normalise="filter",
+         include_biases=False):
+    """The loss along one direction through the model's params.
+
+    ``losses[i] = E(params + alphas[i] d)`` with ``alphas =
+    linspace(-span, span, steps)`` and ``E`` as :meth:`fastbp.MLP.loss`
+    (L2 term included when ``alpha > 0``), every point evaluated by the
+    compiled kernel :func:`grid_losses`. ``net.params`` is left bitwise
+    unchanged.
+
+    Parameters
+    ----------
+    net : fastbp.MLP
+    X : array_like, (n, n_in)
+    y : array_like
+        Targets, as for :meth:`fastbp.MLP.loss`.
+    steps : int >= 2, default 51
+    span : float > 0, default 1.0
+        Half the width of the grid, in units of the direction (with filter
+        normalisation, 1 is a step as large as the weights themselves).
+    seed : int >= 0, optional
+        Seeds the random direction (:func:`random_directions`).
+    direction : array_like, (n_params,), optional
+        Use this direction instead of a random one, as given (no
+        normalisation; see :func:`filter_normalise`).
+    normalise : {"filter", None}, default "filter"
+        Filter normalisation of the random direction, or None for a raw
+        Gaussian one.
+    include_biases : bool, default False
+        Give the random direction bias entries (else zero).
+
+    Returns
+    -------
+    Line
+        ``alphas``, ``losses``, ``direction``, ``centre`` and the timing.
+    """
+    _check_net(net)
+    steps, span = _check_steps(steps), _check_span(span)
+    if direction is None:
+        d = random_directions(net, 1, seed, normalise, include_biases)[0]
+    else:
+        seed, normalise = check_seed(seed), _check_normalise(normalise)
+        _check_flag(include_biases, "include_biases")
+        d, normalise = _check_direction(direction, net, "direction"), "given"
+    alphas = _grid(span, steps)
+    coefs = np.zeros((steps + 1, 3))
+    coefs[:, 0] = 1.0
+    coefs[:steps, 1] = alphas  # the last row is the centre
+    losses, seconds = _evaluate(net, X, y, d, d, coefs)
+    return Line(alphas, losses[:steps], d, float(losses[steps]), normalise, seed,
+                _describe(net), seconds)
+
+
+def surface(net, X, y, steps=51, span=1.0, seed=None, directions=None, normalise="filter",
+            include_biases=False):
+    """The loss over the plane of two directions through the model's params.
+
+    ``losses[j, i] = E(params + alphas[i] d1 + betas[j] d2)`` on the grid
+    ``alphas = betas = linspace(-span, span, steps)``, all ``steps**2``
+    points evaluated by one call of the compiled kernel :func:`grid_losses`.
+    ``net.params`` is left bitwise unchanged.
+
+    Parameters
+    ----------
+    net, X, y, steps, span, normalise, include_biases
+        As for :func:`line`.
+    seed : int >= 0, optional
+        Seeds both random directions, drawn one after the other from one
+        generator (so ``d1`` equals :func:`line`'s direction for that seed).
+    directions : pair of array_like, (2, n_params), optional
+        Use these directions instead of random ones, as given.
+
+    Returns
+    -------
+    Surface
+        ``alphas``, ``betas``, ``losses`` (steps, steps) indexed
+        ``[i_beta, i_alpha]``, ``directions`` (2, n_params), ``centre``.
+    """
+    _check_net(net)
+    steps, span = _check_steps(steps), _check_span(span)
+    if directions is None:
+        d = random_directions(net, 2, seed, normalise, include_biases)
+    else:
+        seed, normalise = check_seed(seed), _check_normalise(normalise)
+        _check_flag(include_biases, "include_biases")
+        if isinstance(directions, (str, bytes)) or not hasattr(directions, "__len__") \
+                or len(directions) != 2:
+            got = f" of length {len(directions)}" if hasattr(directions, "__len__") else ""
+            raise ValueError(f"directions must be a pair of flat arrays of n_params ="
+                             f" {net.n_params} values; got a {type(directions).__name__}{got}")
+        d = np.stack([_check_direction(directions[k], net, f"directions[{k}]") for k in range(2)])
+        normalise = "given"
+    alphas = _grid(span, steps)
+    coefs = np.zeros((steps * steps + 1, 3))
+    coefs[:, 0] = 1.0
+    b, a = np.meshgrid(alphas, alphas, indexing="ij")  # row j: betas[j], column i: alphas[i]
+    coefs[:-1, 1] = a.ravel()
+    coefs[:-1, 2] = b.ravel()
+    losses, seconds = _evaluate(net, X, y, d[0], d[1], coefs)
+    return Surface(alphas, alphas.copy(), losses[:-1].reshape(steps, steps), d, float(losses[-1]),
+                   normalise, seed, _describe(net), seconds)
+
+
+def _check_compatible(net_a, net_b):
+    for attr in ("sizes", "activations", "output", "loss_name", "dtype", "alpha"):
+        a, b = getattr(net_a, attr), getattr(net_b, attr)
+        if a != b:
+            show = (lambda v: list(v)) if attr in ("sizes", "activations") else str
+            raise ValueError(f"net_a and net_b must have the same {attr} to be interpolated;"
+                             f" got {show(a)} and {show(b)}")
+
+
+def interpolate(net_a, net_b, X, y, steps=51, span=(-0.5, 1.5)):
+    """The loss along the straight line between two models' params.
+
+    ``losses[k] = E((1 - ts[k]) theta_a + ts[k] theta_b)`` with ``ts =
+    linspace(span[0], span[1], steps)``: t = 0 is ``net_a``, t = 1 is
+    ``net_b``, and beyond them the line is extrapolated (Goodfellow, Vinyals
+    and Saxe 2015, "Qualitatively characterizing neural network
+    optimization problems"). Neither net is changed.
+
+    Parameters
+    ----------
+    net_a, net_b : fastbp.MLP
+        Same sizes, activations, output, loss, dtype and alpha.
+    X, y
+        As for :meth:`fastbp.MLP.loss`.
+    steps : int >= 2, default 51
+    span : (float, float), default (-0.5, 1.5)
+        ``(t_min, t_max)`` with ``t_min < t_max``.
+
+    Returns
+    -------
+    Interpolation
+        ``ts``, ``losses``, and ``loss_a``, ``loss_b`` (the losses at t = 0
+        and t = 1, evaluated whether or not they lie on the grid).
+    """
+    _check_net(net_a, "net_a")
+    _check_net(net_b, "net_b")
+    _check_compatible(net_a, net_b)
+    steps, (lo, hi) = _check_steps(steps), _check_interval(span)
+    ts = np.linspace(lo, hi, steps)
+    t = np.concatenate([ts, [0.0, 1.0]])
+    coefs = np.stack([1.0 - t, t, np.zeros_like(t)], axis=1)
+    theta_b = np.asarray(net_b.params, dtype=np.float64)
+    losses, seconds = _evaluate(net_a, X, y, theta_b, theta_b, coefs)
+    return Interpolation(ts, losses[:steps], float(losses[steps]), float(losses[steps + 1]),
+                         _describe(net_a), seconds)
+
+
+# ------------------------------------------------------------------ plots
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _check_result(result, cls, name="result"):
+    if not isinstance(result, cls):
+        raise TypeError(f"{name} must be a fastbp.landscape.{cls.__name__} (from"
+                        f" {cls.__name__.lower() if cls is not Interpolation else 'interpolate'}());"
+                        f" got {type(result).__name__}")
+    return result
+
+
+def _axis_label(result, name):
+    what = {"filter": "filter-normalised direction", None: "raw Gaussian direction",
+            "given": "given direction"}[result.normalise]
+    return f"{name} ({what})"
+
+
+def _draw_line(ax, result):
+    ax.plot(result.alphas, result.losses, color="C0", label="loss")
+    ax.plot([0.0], [result.centre], "o", color="C3", label=f"model (loss {result.centre:.4g})")
+    ax.set_xlabel(_axis_label(result, "α"))
+    ax.set_ylabel("loss")
+    ax.set_title("1-D: E(θ + α d)")
+    ax.legend()
+
+
+def _levels(losses):
+    lo, hi = float(losses.min()), float(losses.max())
+    if not hi > lo:
+        return None
+    # Log-spaced levels resolve the basin, where the loss changes least.
+    if lo > 0:
+        return np.unique(np.round(np.geomspace(lo * 1.02, hi, 14), 6 - int(np.floor(np.log10(lo)))))
+    return np.linspace(lo, hi, 14)
+
+
+def _draw_contour(ax, result):
+    levels = _levels(result.losses)
+    filled = ax.contourf(result.alphas, result.betas, result.losses, levels=levels, cmap="viridis",
+                         alpha=0.35, extend="both")
+    lines = ax.contour(result.alphas, result.betas, result.losses, levels=filled.levels,
+                       cmap="viridis")
+    ax.clabel(lines, fontsize=7, fmt="%.3g")
+    ax.plot([0.0], [0.0], "*", color="C3", markersize=11, label=f"model (loss {result.centre:.4g})")
+    ax.set_xlabel(_axis_label(result, "α"))
+    ax.set_ylabel(_axis_label(result, "β"))
+    ax.set_aspect("equal")
+    ax.set_title("2-D: contours of E(θ + α d₁ + β d₂)")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def _draw_surface(ax, result):
+    a, b = np.meshgrid(result.alphas, result.betas)
+    ax.plot_surface(a, b, result.losses, cmap="viridis", linewidth=0, antialiased=True)
+    ax.set_xlabel("α")
+    ax.set_ylabel("β")
+    ax.set_zlabel("loss")
+    ax.set_title("2-D: E(θ + α d₁ + β d₂)")
+
+
+def _draw_interpolation(ax, result):
+    ax.plot(result.ts, result.losses, color="C0", label="loss")
+    ax.plot([0.0, 1.0], [result.loss_a, result.loss_b], "o", color="C3")
+    for t, value, name in ((0.0, result.loss_a, r"$\theta_a$"), (1.0, result.loss_b, r"$\theta_b$")):
+        ax.annotate(f"{name} ({value:.3g})", (t, value), textcoords="offset points", xytext=(6, 6))
+    ax.set_xlabel(r"t, for $\theta = (1 - t)\,\theta_a + t\,\theta_b$")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log" if result.losses.min() > 0 else "linear")
+    ax.set_title(r"Linear interpolation from $\theta_a$ to $\theta_b$")
+
+
+def _save(plt, fig, path, title):
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_line(result, path, title=None):
+    """Plot a :class:`Line` (loss against alpha, the model marked) to a PNG.
+
+    Parameters
+    ----------
+    result : Line
+    path : str or path-like
+    title : str, optional
+        Defaults to the model's description.
+
+    Returns
+    -------
+    The path.
+    """
+    _check_result(result, Line)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    _draw_line(ax, result)
+    return _save(plt, fig, path, result.model if title is None else title)
+
+
+def plot_surface(result, path, kind="contour", title=None):
+    """Plot a :class:`Surface` to a PNG: labelled contour levels, or a 3-D surface.
+
+    Parameters
+    ----------
+    result : Surface
+    path : str or path-like
+    kind : {"contour", "surface"}, default "contour"
+        ``contour``: filled contours with labelled, log-spaced levels and the
+        model marked at (0, 0); ``surface``: a 3-D surface of the loss.
+    title : str, optional
+        Defaults to the model's description.
+
+    Returns
+    -------
+    The path.
+    """
+    _check_result(result, Surface)
+    kind = check_choice(kind, "kind", SURFACE_KINDS)
+    plt = _pyplot()
+    if kind == "contour":
+        fig, ax = plt.subplots(figsize=(6, 5.4))
+        _draw_contour(ax, result)
+    else:
+        fig = plt.figure(figsize=(6.5, 5.4))
+        _draw_surface(fig.add_subplot(projection="3d"), result)
+    return _save(plt, fig, path, result.model if title is None else title)
+
+
+def plot_interpolation(result, path, title=None):
+    """Plot an :class:`Interpolation` (loss against t, both nets marked) to a PNG.
+
+    Parameters
+    ----------
+    result : Interpolation
+    path : str or path-like
+    title : str, optional
+        Defaults to the model's description.
+
+    Returns
+    -------
+    The path.
+    """
+    _check_result(result, Interpolation)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    _draw_interpolation(ax, result)
+    return _save(plt, fig, path, result.model if title is None else title)
+
+
+def plot_overview(path, line=None, surface=None, interpolation=None, title=None):
+    """All the given results in one PNG: line, contours, 3-D surface, interpolation.
+
+    Parameters
+    ----------
+    path : str or path-like
+    line : Line, optional
+    surface : Surface, optional
+        Drawn twice: as contours and as a 3-D surface.
+    interpolation : Interpolation, optional
+    title : str, optional
+        Defaults to the first result's model description.
+
+    Returns
+    -------
+    The path.
+    """
+    panels = []
+    if line is not None:
+        panels.append((_draw_line, _check_result(line, Line, "line"), None))
+    if surface is not None:
+        _check_result(surface, Surface, "surface")
+        panels += [(_draw_contour, surface, None), (_draw_surface, surface, "3d")]
+    if interpolation is not None:
+        panels.append((_draw_interpolation, _check_result(interpolation, Interpolation,
+                                                          "interpolation"), None))
+    if not panels:
+        raise ValueError("plot_overview needs at least one of line, surface, interpolation")
+    plt = _pyplot()
+    cols = min(len(panels), 2)
+    rows = (len(panels) + 1) // 2
+    fig = plt.figure(figsize=(6.2 * cols, 5.2 * rows))
+    for k, (draw, result, projection) in enumerate(panels):
+        draw(fig.add_subplot(rows, cols, k + 1, projection=projection), result)
+    return _save(plt, fig, path, panels[0][1].model if title is None else title)

@@ -1,0 +1,342 @@
+"""fastbp.landscape against independent references: every grid value is the
+model's own loss at params set by NumPy, directions are filter-normalised,
+the model is never touched, and a trained minimum looks like one."""
+import runpy
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import landscape
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = fastbp.datasets.load_digits()
+    return X[:240] / 16, y[:240]
+
+
+def twin(net):
+    """An independent copy of net (same arguments, params copied)."""
+    other = fastbp.MLP(net.sizes, activation=list(net.activations), output=net.output,
+                       loss=net.loss_name, dtype=net.dtype.name, alpha=net.alpha)
+    other.params[:] = net.params
+    return other
+
+
+def trained(digits, dtype="float64", alpha=0.0, sizes=(64, 12, 10), epochs=3, seed=0):
+    X, y = digits
+    net = fastbp.MLP(list(sizes), activation="tanh", dtype=dtype, alpha=alpha, seed=seed)
+    net.fit(X, y, epochs=epochs, lr=0.1, verbose=0)
+    return net
+
+
+def regression_data(rng, n, n_in, n_out, output):
+    X = rng.normal(size=(n, n_in))
+    if output == "sigmoid":
+        return X, (rng.random((n, n_out)) > 0.5).astype(float)
+    return X, rng.normal(size=(n, n_out))
+
+
+# ------------------------------------------------- (a) grid values, exactly
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-6)])
+def test_surface_equals_the_models_loss_at_each_point(digits, dtype, tol):
+    X, y = digits
+    net = trained(digits, dtype=dtype, alpha=1e-2)
+    ref = twin(net)
+    s = landscape.surface(net, X, y, steps=5, span=0.7, seed=3)
+    theta = net.params.copy()
+    d1, d2 = s.directions
+    assert s.losses.shape == (5, 5) and s.directions.shape == (2, net.n_params)
+    for j, b in enumerate(s.betas):
+        for i, a in enumerate(s.alphas):
+            ref.params[:] = theta + a * d1 + b * d2
+            assert s.losses[j, i] == pytest.approx(ref.loss(X, y), rel=tol, abs=tol)
+
+
+@pytest.mark.parametrize("output,loss", [("sigmoid", None), ("identity", "mse"),
+                                         ("identity", "huber"), ("identity", "mae")])
+def test_line_equals_the_models_loss_for_every_output(output, loss):
+    rng = np.random.default_rng(1)
+    X, Y = regression_data(rng, 50, 5, 3, output)
+    net = fastbp.MLP([5, 7, 4, 3], activation=["relu", "sigmoid"], output=output, loss=loss,
+                     dtype="float64", seed=2)
+    ref = twin(net)
+    r = landscape.line(net, X, Y, steps=7, span=2.0, seed=0, normalise=None, include_biases=True)
+    for a, value in zip(r.alphas, r.losses):
+        ref.params[:] = net.params + a * r.direction
+        assert value == pytest.approx(ref.loss(X, Y), rel=1e-12, abs=1e-14)
+
+
+def test_more_samples_than_one_chunk():
+    # Above 2048 rows the loss is summed over chunks, as MLP.loss does.
+    rng = np.random.default_rng(0)
+    X, Y = regression_data(rng, 2500, 3, 2, "identity")
+    net = fastbp.MLP([3, 4, 2], output="identity", dtype="float64", alpha=0.1, seed=0)
+    r = landscape.line(net, X, Y, steps=3, span=0.5, seed=0)
+    assert r.losses[1] == r.centre == net.loss(X, Y)
+    ref = twin(net)
+    ref.params[:] = net.params + r.alphas[0] * r.direction
+    assert r.losses[0] == pytest.approx(ref.loss(X, Y), rel=1e-12)
+
+
+# ------------------------------------------------ (b) filter normalisation
+def test_filter_normalisation_matches_row_norms(digits):
+    net = trained(digits)
+    d = landscape.random_directions(net, count=2, seed=5)
+    assert d.shape == (2, net.n_params) and d.dtype == np.float64
+    for k in range(2):
+        dw, db = net._layout.views(d[k])
+        for W, DW, DB in zip(net.weights, dw, db):
+            np.testing.assert_allclose(np.linalg.norm(DW, axis=1), np.linalg.norm(W, axis=1),
+                                       rtol=1e-12)
+            assert not DB.any()  # biases zero by default
+    # Rescaled rows keep their Gaussian direction.
+    raw = np.random.default_rng(5).standard_normal((2, net.n_params))
+    W0 = net._layout.weight_slice(0)
+    row = slice(W0.start, W0.start + net.sizes[0])
+    cos = raw[0, row] @ d[0, row] / np.linalg.norm(raw[0, row]) / np.linalg.norm(d[0, row])
+    assert cos == pytest.approx(1.0, abs=1e-12)
+
+
+def test_biases_included_and_raw_directions(digits):
+    net = trained(digits)
+    assert any(b.any() for b in net.biases)
+    d = landscape.random_directions(net, seed=1, include_biases=True)[0]
+    _, db = net._layout.views(d)
+    for b, DB in zip(net.biases, db):
+        assert np.linalg.norm(DB) == pytest.approx(np.linalg.norm(b), rel=1e-12)
+    raw = landscape.random_directions(net, seed=1, normalise=None)[0]
+    expected = np.random.default_rng(1).standard_normal(net.n_params)
+    for l in range(len(net.biases)):
+        expected[net._layout.bias_slice(l)] = 0
+    np.testing.assert_array_equal(raw, expected)
+    raw_b = landscape.random_directions(net, seed=1, normalise=None, include_biases=True)[0]
+    np.testing.assert_array_equal(raw_b, np.random.default_rng(1).standard_normal(net.n_params))
+
+
+def test_zero_rows_stay_zero():
+    net = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    net.weights[0][1] = 0.0
+    d = landscape.filter_normalise(net, np.ones(net.n_params))
+    assert not net._layout.views(d)[0][0][1].any()
+    assert np.isfinite(d).all()
+
+
+# --------------------------------------- (c) params unchanged, (e) centre
+def test_params_bitwise_unchanged_and_centre_is_the_loss(digits):
+    X, y = digits
+    net = trained(digits, dtype="float32", alpha=1e-3)
+    other = trained(digits, dtype="float32", alpha=1e-3, seed=1)
+    before, buffer = net.params.tobytes(), net.params
+    r = landscape.line(net, X, y, steps=9, seed=0)
+    s = landscape.surface(net, X, y, steps=5, seed=0)
+    i = landscape.interpolate(net, other, X, y, steps=5)
+    landscape.interpolate(other, net, X, y, steps=5)
+    assert net.params.tobytes() == before and net.params is buffer
+    assert net.weights[0].base is not None and np.shares_memory(net.weights[0], net.params)
+    loss = net.loss(X, y)
+    assert r.centre == s.centre == i.loss_a == loss
+    assert r.losses[4] == loss and s.losses[2, 2] == loss  # the middle of an odd grid
+    assert r.alphas[4] == 0.0 and r.alphas[0] == -1.0 and r.alphas[-1] == 1.0
+
+
+# -------------------------------------------------- (d) reproducibility
+def test_seeded_directions_are_reproducible(digits):
+    X, y = digits
+    net = trained(digits)
+    a = landscape.surface(net, X, y, steps=3, seed=7)
+    b = landscape.surface(net, X, y, steps=3, seed=7)
+    np.testing.assert_array_equal(a.directions, b.directions)
+    np.testing.assert_array_equal(a.losses, b.losses)
+    line = landscape.line(net, X, y, steps=3, seed=7)
+    np.testing.assert_array_equal(line.direction, a.directions[0])  # one generator, d1 first
+    np.testing.assert_array_equal(line.losses, a.losses[1])  # beta = 0
+    c = landscape.surface(net, X, y, steps=3, seed=8)
+    assert not np.array_equal(c.directions, a.directions)
+    assert not np.array_equal(a.directions[0], a.directions[1])
+    fresh = landscape.line(net, X, y, steps=3)
+    assert not np.array_equal(fresh.direction, line.direction)
+
+
+def test_given_directions_are_used_as_given(digits):
+    X, y = digits
+    net = trained(digits)
+    d = np.zeros(net.n_params)
+    d[0] = 1
+    r = landscape.line(net, X, y, steps=3, direction=d.astype(np.float32))
+    np.testing.assert_array_equal(r.direction, d)
+    assert r.normalise == "given"
+    s = landscape.surface(net, X, y, steps=3, directions=[d, -d])
+    np.testing.assert_array_equal(s.losses, s.losses.T[::-1, ::-1])  # d2 = -d1
+
+
+# ------------------------------------------------ (f) a trained minimum
+def test_trained_minimum_is_the_bottom_of_a_convex_valley(digits):
+    X, y = digits
+    X, y = X[:150], y[:150]
+    net = fastbp.MLP([64, 8, 10], activation="tanh", dtype="float64", alpha=0.5, seed=0)
+    net.fit(X, y, epochs=300, optimizer="lbfgs", verbose=0)
+    assert np.linalg.norm(net.gradient(X, y)) < 1e-2  # L-BFGS-B converged
+    for seed in range(3):
+        r = landscape.line(net, X, y, steps=41, span=0.5, seed=seed)
+        centre = r.alphas.size // 2
+        assert abs(int(np.argmin(r.losses)) - centre) <= 1
+        assert r.losses.min() >= r.centre - 1e-6
+        assert r.losses[0] > r.centre + 1e-3 and r.losses[-1] > r.centre + 1e-3
+        second = np.diff(r.losses, 2)[centre - 10:centre + 9]  # |alpha| <= 0.25
+        assert (second > 0).all()
+    # Away from the minimum the slope at the centre is the directional
+    # derivative that backpropagation gives.
+    start = fastbp.MLP([64, 8, 10], activation="tanh", dtype="float64", alpha=0.5, seed=0)
+    r = landscape.line(start, X, y, steps=3, span=1e-5, seed=0)
+    slope = (r.losses[2] - r.losses[0]) / (r.alphas[2] - r.alphas[0])
+    assert slope == pytest.approx(start.gradient(X, y) @ r.direction, rel=1e-6)
+
+
+# ------------------------------------------------------- (g) interpolate
+def test_interpolation_endpoints_and_values(digits):
+    X, y = digits
+    a = fastbp.MLP([64, 12, 10], dtype="float64", alpha=1e-2, seed=0)
+    b = trained(digits, alpha=1e-2)
+    r = landscape.interpolate(a, b, X, y, steps=6, span=(0.0, 1.0))
+    assert r.loss_a == r.losses[0] == a.loss(X, y)
+    assert r.loss_b == r.losses[-1] == b.loss(X, y)
+    ref = twin(a)
+    for t, value in zip(r.ts, r.losses):
+        ref.params[:] = (1 - t) * a.params + t * b.params
+        assert value == pytest.approx(ref.loss(X, y), rel=1e-12)
+    d = landscape.interpolate(a, b, X, y)  # the default grid holds neither 0 nor 1
+    assert d.ts.size == 51 and d.ts[0] == -0.5 and d.ts[-1] == 1.5
+    assert d.loss_a == a.loss(X, y) and d.loss_b == b.loss(X, y)
+    assert d.losses[-1] < d.loss_a  # training went downhill along the line
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(sizes=[64, 13, 10]), "same sizes"),
+    (dict(activation="relu"), "same activations"),
+    (dict(dtype="float32"), "same dtype"),
+    (dict(alpha=0.5), "same alpha"),
+])
+def test_mismatched_nets_raise(digits, kwargs, message):
+    X, y = digits
+    base = dict(sizes=[64, 12, 10], activation="tanh", dtype="float64", alpha=1e-2, seed=0)
+    a = fastbp.MLP(**base)
+    b = fastbp.MLP(**{**base, **kwargs})
+    with pytest.raises(ValueError, match=message):
+        landscape.interpolate(a, b, X, y)
+
+
+def test_mismatched_outputs_raise():
+    a = fastbp.MLP([3, 2], output="identity")
+    b = fastbp.MLP([3, 2], output="sigmoid")
+    c = fastbp.MLP([3, 2], output="identity", loss="mae")
+    X = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="same output"):
+        landscape.interpolate(a, b, X, np.zeros((2, 2)))
+    with pytest.raises(ValueError, match="same loss_name"):
+        landscape.interpolate(a, c, X, np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="net_b must be a fastbp.MLP"):
+        landscape.interpolate(a, "b", X, np.zeros((2, 2)))
+
+
+# --------------------------------------------------- (h) bad arguments
+BAD = [
+    ("line", dict(steps=1), ValueError, "steps must be an integer >= 2; got 1"),
+    ("line", dict(steps=5.0), TypeError, "steps must be an integer"),
+    ("surface", dict(steps=True), TypeError, "steps must be an integer"),
+    ("line", dict(span=0.0), ValueError, "span must be a positive finite number; got 0.0"),
+    ("surface", dict(span=-1), ValueError, "span must be a positive finite"),
+    ("line", dict(span=float("inf")), ValueError, "span must be a positive finite"),
+    ("line", dict(span="1"), TypeError, "span must be a positive finite number"),
+    ("line", dict(seed=-1), ValueError, "seed must be an integer >= 0; got -1"),
+    ("surface", dict(seed=1.5), TypeError, "seed must be an integer"),
+    ("line", dict(normalise="layer"), ValueError, "normalise must be 'filter' or None; got 'layer'"),
+    ("surface", dict(normalise="Filter"), ValueError, "normalise must be 'filter' or None"),
+    ("line", dict(include_biases=1), TypeError, "include_biases must be True or False"),
+    ("line", dict(direction=np.zeros(5)), ValueError, r"direction must be a flat array of n_params = 23"),
+    ("line", dict(direction=np.zeros((5, 5))), ValueError, r"direction must be a flat array.*\(5, 5\)"),
+    ("line", dict(direction=np.full(23, np.nan)), ValueError, "direction must be finite"),
+    ("line", dict(direction=np.zeros(23, dtype=complex)), TypeError, "direction must hold numbers"),
+    ("line", dict(direction=np.zeros(23, dtype=bool)), TypeError, "direction must hold real numbers"),
+    ("line", dict(direction="abc"), TypeError, "direction must be a numeric array"),
+    ("surface", dict(directions=np.zeros(23)), ValueError, "directions must be a pair"),
+    ("surface", dict(directions=[np.zeros(23)] * 3), ValueError, "directions must be a pair"),
+    ("surface", dict(directions=[np.zeros(23), np.zeros(24)]), ValueError,
+     r"directions\[1\] must be a flat array"),
+    ("interpolate", dict(steps=0), ValueError, "steps must be an integer >= 2"),
+    ("interpolate", dict(span=1.0), TypeError, r"span must be a pair \(t_min, t_max\)"),
+    ("interpolate", dict(span=(1.0, 0.0)), ValueError, "t_min < t_max"),
+    ("interpolate", dict(span=(0.0, np.nan)), ValueError, "t_min < t_max"),
+    ("interpolate", dict(span=(0, "1")), TypeError, "span must be a pair"),
+]
+
+
+@pytest.mark.parametrize("fn,kwargs,exc,message", BAD)
+def test_bad_arguments_raise_and_name_the_argument(fn, kwargs, exc, message):
+    net = fastbp.MLP([4, 3, 2], output="identity", dtype="float64", seed=0)  # 23 params
+    before = net.params.tobytes()
+    X, Y = np.ones((3, 4)), np.zeros((3, 2))
+    with pytest.raises(exc, match=message):
+        if fn == "interpolate":
+            landscape.interpolate(net, net, X, Y, **kwargs)
+        else:
+            getattr(landscape, fn)(net, X, Y, **kwargs)
+    assert net.params.tobytes() == before
+
+
+def test_bad_data_and_nets_raise():
+    net = fastbp.MLP([4, 3, 2], output="identity", dtype="float64", seed=0)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        landscape.line(net, np.ones((3, 3)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="X and y must have the same number of samples"):
+        landscape.surface(net, np.ones((3, 4)), np.zeros((2, 2)))
+    with pytest.raises(TypeError, match="net must be a fastbp.MLP; got dict"):
+        landscape.line({}, np.ones((3, 4)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="count must be an integer >= 1"):
+        landscape.random_directions(net, count=0)
+
+
+# ---------------------------------------------------------- (i) plots
+def test_plots_write_png_files(digits, tmp_path):
+    pytest.importorskip("matplotlib")
+    X, y = digits
+    net = trained(digits, dtype="float32")
+    r = landscape.line(net, X, y, steps=9, seed=0)
+    s = landscape.surface(net, X, y, steps=7, seed=0)
+    i = landscape.interpolate(fastbp.MLP([64, 12, 10], seed=0), net, X, y, steps=9)
+    paths = [landscape.plot_line(r, tmp_path / "line.png"),
+             landscape.plot_surface(s, tmp_path / "contour.png"),
+             landscape.plot_surface(s, tmp_path / "surface.png", kind="surface", title="t"),
+             landscape.plot_interpolation(i, tmp_path / "interp.png"),
+             landscape.plot_overview(tmp_path / "all.png", line=r, surface=s, interpolation=i)]
+    for path in paths:
+        data = Path(path).read_bytes()
+        assert data[:8] == PNG and len(data) > 10_000
+    with pytest.raises(ValueError, match="kind must be one of 'contour', 'surface'; got 'mesh'"):
+        landscape.plot_surface(s, tmp_path / "x.png", kind="mesh")
+    with pytest.raises(TypeError, match="result must be a fastbp.landscape.Surface"):
+        landscape.plot_surface(r, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="at least one"):
+        landscape.plot_overview(tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()
+    assert "Line(steps=9" in repr(r) and "Surface(steps=7x7" in repr(s)
+    assert "Interpolation(steps=9" in repr(i)
+
+
+# -------------------------------------------------------- (j) the example
+def test_example_runs(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    main = runpy.run_path(str(EXAMPLES / "loss_landscape.py"))["main"]
+    result = main(["--epochs", "3", "--steps", "7", "--out-dir", str(tmp_path), "--prefix", "x"])
+    assert set(result["files"]) == {"overview", "line", "contour", "surface", "interpolation"}
+    for path in result["files"].values():
+        assert Path(path).parent == tmp_path and Path(path).read_bytes()[:8] == PNG
+    assert result["surface"].losses.shape == (7, 7)
+    assert result["interpolation"].loss_b < result["interpolation"].loss_a  # training helped
+    out = capsys.readouterr().out
+    assert "points" in out and "x_contour.png" in out and "ms a point" in out
