@@ -3,9 +3,10 @@
 A file holds the flat parameters, the architecture and regularisation
 (alpha, dropout rates), the optimizer (name, hyper-parameters, step count,
 state), the learning-rate schedule (as JSON text), the shuffling and dropout
-RNG states, ``net.metadata`` (JSON text), the training history, a format version and a SHA-256 checksum of
-the parameter bytes. Version 1 files (no alpha, dropout, schedule, one RNG
-state) are read as well.
+RNG states, ``net.metadata`` (JSON text), the training history, a format
+version and a SHA-256 checksum of the parameter bytes. Version 1 files (no
+alpha, dropout, schedule or metadata, one RNG state) are read as well.
+
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it,
 then renames it over the target, so a crash mid-save leaves the old file
 whole. ``load`` reads with ``allow_pickle=False`` and checks the version and
