@@ -199,3 +199,17 @@ def test_bad_files_raise_model_file_error(tmp_path, kind, message):
 def test_missing_file():
     with pytest.raises(FileNotFoundError):
         fastbp.load("/nonexistent/model.npz")
+
+
+def test_metadata_round_trips_and_bad_metadata_writes_nothing(tmp_path):
+    net = fastbp.MLP([4, 3], seed=0)
+    net.metadata = {"classes": ["cat", "dog", "eel"], "scale": [1.5, float("inf")], "n": 3}
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz")
+    assert back.metadata == net.metadata
+    before = (tmp_path / "m.npz").read_bytes()
+    net.metadata = {"bad": object()}
+    with pytest.raises(TypeError, match="net.metadata must be JSON-serialisable"):
+        net.save(tmp_path / "m.npz")
+    assert (tmp_path / "m.npz").read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["m.npz"]
