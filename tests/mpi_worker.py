@@ -32,8 +32,11 @@ for name, cfg in CONFIGS.items():
                           dtype=cfg["dtype"], seed=seed, alpha=cfg["alpha"])
     # Different seeds per rank: rank 0's initial params must win the broadcast.
     net = make(7 + comm.rank)
+    # Every rank asks for progress lines and checkpoints; only rank 0 gets them.
+    checkpoint = fastbp.ModelCheckpoint(f"{out}/{name}-checkpoint-rank{comm.rank}-{{epoch}}.npz", every=5)
     history = net.fit(X, cfg["y"], epochs=5, batch_size=batch, optimizer=cfg["optimizer"](), seed=3,
-                      verbose=0, distributed=True, validation_data=(X[:40], cfg["y"][:40]))
+                      verbose=2, distributed=True, validation_data=(X[:40], cfg["y"][:40]),
+                      callbacks=[checkpoint])
     np.save(f"{out}/{name}-rank{comm.rank}.npy", net.params)
     if comm.rank == 0:
         ref = make(7)

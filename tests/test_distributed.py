@@ -31,13 +31,13 @@ def trained(request, tmp_path_factory):
     out = tmp_path_factory.mktemp(f"mpi{ranks}")
     done = mpirun(ranks, HERE / "mpi_worker.py", out, n, batch)
     assert done.returncode == 0, done.stdout + done.stderr
-    return ranks, out, json.loads((out / "report.json").read_text())
+    return ranks, out, json.loads((out / "report.json").read_text()), done.stdout
 
 
 @pytest.mark.parametrize("config", ["f64-adam-softmax", "f32-momentum-softmax",
                                     "f64-sgd-regression-alpha"])
 def test_ranks_agree_bitwise_and_match_single_process_training(trained, config):
-    ranks, out, report = trained
+    ranks, out, report, stdout = trained
     params = [np.load(f) for f in sorted(glob.glob(str(out / f"{config}-rank*.npy")))]
     assert len(params) == ranks
     for p in params[1:]:
@@ -49,6 +49,13 @@ def test_ranks_agree_bitwise_and_match_single_process_training(trained, config):
     # Reduced metrics: the training loss and the validation metrics over all ranks.
     np.testing.assert_allclose(report[config]["loss"], report[config]["ref_loss"], rtol=tol)
     np.testing.assert_allclose(report[config]["val"], report[config]["ref_val"], rtol=tol, atol=tol)
+
+
+def test_only_rank_0_prints_and_writes_checkpoints(trained):
+    ranks, out, report, stdout = trained
+    assert stdout.count("epoch 5/5") == len(report) == 3  # one progress line per fit, not per rank
+    written = sorted(p.name for p in out.glob("*-checkpoint-*"))
+    assert written == sorted(f"{c}-checkpoint-rank0-5.npz" for c in report)
 
 
 FAILING = """

@@ -66,6 +66,14 @@ def test_backprop_matches_finite_differences_and_the_reference(problem):
     w = np.concatenate([np.r_[np.ones(a * b), np.zeros(b)] for a, b in zip(net.sizes[:-1], net.sizes[1:])])
     ref = ref + net.alpha * w * net.params / len(X)
     np.testing.assert_allclose(g, ref, rtol=1e-9, atol=1e-12)
+    # float32: the same network in single precision, against the float64 gradient.
+    single = fastbp.MLP(list(net.sizes), activation=acts, output=net.output, loss=loss,
+                        dtype="float32", alpha=net.alpha)
+    single.params[:] = net.params
+    g32 = single.gradient(X, y).astype(np.float64)
+    exact = loss_and_grad(single.params, list(net.sizes), acts, loss, X, Y)[1] \
+        + net.alpha * w * single.params.astype(np.float64) / len(X)
+    assert np.abs(g32 - exact).max() <= 1e-4 * max(np.abs(exact).max(), 1e-2)
 
 
 @SETTINGS
