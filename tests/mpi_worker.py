@@ -23,13 +23,16 @@ CONFIGS = {
                                  y=labels, output="softmax", alpha=0.0),
     "f64-sgd-regression-alpha": dict(dtype="float64", optimizer=lambda: fastbp.SGD(lr=0.05), y=values,
                                      output="identity", alpha=0.01),
+    "f64-adam-dropout": dict(dtype="float64", optimizer=lambda: fastbp.Adam(lr=0.01), y=labels,
+                             output="softmax", alpha=0.001, dropout=[0.3, 0.2]),
 }
 report = {}
 for name, cfg in CONFIGS.items():
     def make(seed):
         n_out = 3 if cfg["output"] == "softmax" else 2
         return fastbp.MLP([6, 16, 8, n_out], activation="tanh", output=cfg["output"],
-                          dtype=cfg["dtype"], seed=seed, alpha=cfg["alpha"])
+                          dtype=cfg["dtype"], seed=seed, alpha=cfg["alpha"],
+                          dropout=cfg.get("dropout", 0.0))
     # Different seeds per rank: rank 0's initial params must win the broadcast.
     net = make(7 + comm.rank)
     # Every rank asks for progress lines and checkpoints; only rank 0 gets them.

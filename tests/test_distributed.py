@@ -35,7 +35,7 @@ def trained(request, tmp_path_factory):
 
 
 @pytest.mark.parametrize("config", ["f64-adam-softmax", "f32-momentum-softmax",
-                                    "f64-sgd-regression-alpha"])
+                                    "f64-sgd-regression-alpha", "f64-adam-dropout"])
 def test_ranks_agree_bitwise_and_match_single_process_training(trained, config):
     ranks, out, report, stdout = trained
     params = [np.load(f) for f in sorted(glob.glob(str(out / f"{config}-rank*.npy")))]
@@ -53,7 +53,7 @@ def test_ranks_agree_bitwise_and_match_single_process_training(trained, config):
 
 def test_only_rank_0_prints_and_writes_checkpoints(trained):
     ranks, out, report, stdout = trained
-    assert stdout.count("epoch 5/5") == len(report) == 3  # one progress line per fit, not per rank
+    assert stdout.count("epoch 5/5") == len(report) == 4  # one progress line per fit, not per rank
     written = sorted(p.name for p in out.glob("*-checkpoint-*"))
     assert written == sorted(f"{c}-checkpoint-rank0-5.npz" for c in report)
 
@@ -96,8 +96,14 @@ def test_single_process_distributed_fit_equals_plain_fit():
     np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-12)
     assert "comm_seconds" in ha.history
-    with pytest.raises(ValueError, match="does not support dropout"):
-        fastbp.MLP([5, 7, 3], dropout=0.5).fit(X, y, verbose=0, distributed=True)
+    # Dropout: each row's mask depends on its place in the global batch, so
+    # the distributed path draws the masks the epoch kernel draws.
+    c = fastbp.MLP([5, 7, 6, 3], dtype="float64", seed=4, dropout=[0.3, 0.5], alpha=0.01)
+    d = fastbp.MLP([5, 7, 6, 3], dtype="float64", seed=4, dropout=[0.3, 0.5], alpha=0.01)
+    c.fit(X, y, epochs=3, batch_size=16, optimizer="adam", verbose=0, distributed=True)
+    d.fit(X, y, epochs=3, batch_size=16, optimizer="adam", verbose=0)
+    np.testing.assert_allclose(c.params, d.params, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(c._rng, d._rng)
     with pytest.raises(ValueError, match="L-BFGS is full batch"):
         a.fit(X, y, verbose=0, optimizer="lbfgs", distributed=True)
     with pytest.raises(TypeError, match="distributed must be True, False or an MPI communicator"):

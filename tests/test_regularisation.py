@@ -205,7 +205,7 @@ def test_masks_drop_at_the_given_rate(rate):
     """n = 20000 x 50 Bernoulli draws: the dropped fraction is within 5 sigma."""
     a = np.ones((20000, 50))
     mask = np.empty_like(a)
-    kernels.dropout_forward(a, mask, rate, np.array([3], dtype=np.uint64))
+    kernels.dropout_forward(a, mask, rate, np.array([3], dtype=np.uint64), 0)
     dropped = (mask == 0).mean()
     assert abs(dropped - rate) < 5 * np.sqrt(rate * (1 - rate) / a.size)
     np.testing.assert_array_equal(a, mask)  # a was ones: a *= mask

@@ -23,8 +23,10 @@ once). Validation metrics are reduced across ranks; only rank 0 prints
 progress and runs :class:`fastbp.ModelCheckpoint`. Ctrl-C, divergence and
 early stopping are decided on reduced values, so all ranks stop together.
 
-Dropout is not supported here yet (each rank would need its own masks for
-the rows of its shard); L-BFGS neither (full batch).
+Dropout works too: the masks are drawn by a counter-based hash of each row's
+place in its global batch, so every rank draws, for its rows, the masks that
+one process would draw, and distributed training with dropout equals
+single-process training. L-BFGS (full batch) is not supported.
 """
 import time
 
@@ -103,9 +105,6 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     MPI = _mpi()
     comm = world() if comm is None else comm
     rank = comm.rank
-    if any(net.dropout):
-        raise ValueError("distributed training does not support dropout yet; build the model"
-                         " with dropout=0")
     n = X.shape[0]
     _same_everywhere(comm, (X.shape, Y.shape, net.sizes, net.dtype.name, epochs, batch_size,
                             type(optimizer).__name__, bool(shuffle)),
@@ -122,7 +121,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     shard_rows = -(-batch_size // comm.size)
     ws = net._workspace(max(shard_rows, 1))
     perm = np.empty(n, dtype=np.int64)
-    shuffle_rng = net._rng[:1]
+    shuffle_rng, dropout_rng = net._rng[:1], net._rng[1:]
     state = optimizer.state
     alpha = net.alpha
     history = History()
@@ -145,7 +144,8 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     lo = start + nb * rank // comm.size
                     hi = start + nb * (rank + 1) // comm.size
                     buf[n_params] = network.shard_gradient(grads, net.params, ws, net.plan, X, Y,
-                                                           perm, lo, hi, net._loss_code)
+                                                           perm, lo, hi, lo - start, net._loss_code,
+                                                           net._reg, dropout_rng)
                     tc = time.perf_counter()
                     comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
                     comm_seconds += time.perf_counter() - tc

@@ -30,7 +30,7 @@ SGD step: ``W = decay W - lr dout^T inp`` as one accumulating GEMM); ``gemm(C, A
 trans_b, alpha, beta)``;
 ``bias_act_forward``, ``act_backward``, ``output_forward``, ``loss_forward``,
 ``loss_backward``, ``sgd_update``, ``rng_next``, ``shuffle``;
-``dropout_forward(a, mask, rate, state)`` and ``dropout_backward(dz, a, mask, act)``
+``dropout_forward(a, mask, rate, state, first_row)`` and ``dropout_backward(dz, a, mask, rate, act)``
 (inverted dropout, the mask holding each unit's factor 0 or 1 / (1 - rate)).
 
 Optimizers

@@ -456,9 +456,6 @@ class MLP:
             if isinstance(opt, LBFGS):
                 raise ValueError("distributed training takes a minibatch optimizer; L-BFGS is full"
                                  " batch")
-            if any(self.dropout):
-                raise ValueError("distributed training does not support dropout yet; got"
-                                 f" dropout={list(self.dropout)}")
             if distributed is not True and not hasattr(distributed, "Allreduce"):
                 raise TypeError("distributed must be True, False or an MPI communicator; got"
                                 f" {distributed!r}")

@@ -27,8 +27,8 @@ from ._jit import jit
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, U_OFF, W_OFF
 from .optim import LR, is_plain_sgd, optimizer_step
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
-                  dense_forward, dropout_backward, dropout_forward, loss_backward, loss_forward, output_forward, output_of, sgd_update,
-                  shuffle)
+                  dense_forward, dropout_backward, dropout_forward, loss_backward, loss_forward,
+                  output_forward, output_of, rng_next, sgd_update, shuffle)
 
 
 @jit
@@ -143,9 +143,10 @@ def forward_batch(params, ws, plan, x, loss):
 
 
 @jit
-def _forward_dropout(params, ws, plan, x, loss, reg, rng):
+def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
     # forward_batch in training mode: after each hidden layer with a mask,
-    # inverted dropout with rate reg[1 + l], drawing from rng (uint64[1]).
+    # inverted dropout with rate reg[1 + l], drawing from rng (uint64[1]);
+    # x holds rows first_row.. of the batch (see dropout_forward).
     cap = capacity(ws, plan)
     nb = x.shape[0]
     last = plan.shape[0] - 1
@@ -157,7 +158,7 @@ def _forward_dropout(params, ws, plan, x, loss, reg, rng):
             dense_forward(a, _act(ws, plan, cap, l - 1, nb), weight(params, plan, l),
                           bias(params, plan, l), plan[l, ACT])
         if l < last and plan[l, M_OFF] >= 0 and reg[1 + l] > 0:
-            dropout_forward(a, _mask(ws, plan, cap, l, nb), reg[1 + l], rng)
+            dropout_forward(a, _mask(ws, plan, cap, l, nb), reg[1 + l], rng, first_row)
     out = _outputs(ws, plan, cap, nb)
     output_forward(out, _act(ws, plan, cap, last, nb), output_of(loss))
     return out
@@ -169,8 +170,8 @@ def _dropped(plan, reg, l):
 
 
 @jit
-def _backward(grads, params, ws, plan, x, y, loss, reg, dropped, fused, lr):
-    # Backpropagation with the L2 penalty reg[0] and, when ``dropped``, through
+def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, lr):
+    # Backpropagation with the L2 penalty alpha and, when ``dropped``, through
     # the dropout masks of the last forward; ``fused`` updates params by SGD
     # with ``lr`` as it goes (grads unused), else writes grads.
     cap = capacity(ws, plan)
@@ -182,11 +183,11 @@ def _backward(grads, params, ws, plan, x, y, loss, reg, dropped, fused, lr):
         dinp = _delta(ws, plan, cap, l - 1, nb)
         inp = _act(ws, plan, cap, l - 1, nb)
         _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp,
-                        IDENTITY if through else plan[l - 1, ACT], reg[0], fused, lr)
+                        IDENTITY if through else plan[l - 1, ACT], alpha, fused, lr)
         if through:
             dropout_backward(dinp, inp, _mask(ws, plan, cap, l - 1, nb), reg[l], plan[l - 1, ACT])
     _layer_backward(grads, params, ws, plan, cap, 0, nb, _block(ws, 0, 0, plan[0, N_IN]), x,
-                    IDENTITY, reg[0], fused, lr)
+                    IDENTITY, alpha, fused, lr)
 
 
 @jit(inline="always")
@@ -396,7 +397,7 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
             xb = X[start:start + nb]
             yb = Y[start:start + nb]
         if dropout:
-            out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng)
+            out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
             out = forward_batch(params, ws, plan, xb, loss)
         value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
@@ -408,9 +409,9 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         seen += nb
         t += 1
         if fused:
-            _backward(grads, params, ws, plan, xb, yb, loss, reg, dropout, True, hyper[LR])
+            _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, True, hyper[LR])
         else:
-            _backward(grads, params, ws, plan, xb, yb, loss, reg, dropout, False, 0.0)
+            _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, False, 0.0)
             optimizer_step(params, grads, state, hyper, code, t)
     if not all_finite(params):
         return np.nan, t - t0
@@ -436,15 +437,26 @@ def all_finite(v):
 
 
 @jit
-def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, loss):
+def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, loss, reg, rng):
     """Gradient *sum* over the rows ``perm[start:stop]`` of (X, Y), for
     data-parallel training: each process takes its shard of a global batch,
     the sums are added across processes (one allreduce of ``grads``) and
     :func:`distributed_step` divides by the global batch size. Returns the
-    shard's loss sum. An empty shard gives zeros. Needs capacity >= stop - start.
+    shard's loss sum; an empty shard gives zeros. Needs capacity >= stop - start.
+
+    ``reg`` is as in :func:`train_epoch` (its alpha is ignored here: the
+    L2 term is added once, after the reduction). With dropout, ``rng`` is the
+    dropout stream (uint64[1]), advanced once per dropped layer on every
+    process alike, and ``first_row`` the shard's first row within its global
+    batch, so the masks are the ones single-process training draws.
     """
+    dropout = check_reg(plan, reg)
     nb = stop - start
     if nb <= 0:
+        if dropout:  # keep the stream in step with the other processes
+            for l in range(plan.shape[0]):
+                if _dropped(plan, reg, l):
+                    rng_next(rng)
         grads[:] = 0
         return 0.0
     cap = capacity(ws, plan)
@@ -454,9 +466,12 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, loss):
     yb = _targets(ws, plan, cap, nb)
     _gather(xb, X, perm, start)
     _gather(yb, Y, perm, start)
-    out = forward_batch(params, ws, plan, xb, loss)
+    if dropout:
+        out = _forward_dropout(params, ws, plan, xb, loss, reg, rng, first_row)
+    else:
+        out = forward_batch(params, ws, plan, xb, loss)
     value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
-    backward_batch(grads, params, ws, plan, xb, yb, loss)
+    _backward(grads, params, ws, plan, xb, yb, loss, reg, 0.0, dropout, False, 0.0)
     w = grads.dtype.type(nb)
     for i in range(grads.size):
         grads[i] *= w

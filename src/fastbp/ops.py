@@ -134,13 +134,16 @@ _GOLDEN = 0x9E3779B97F4A7C15
 
 
 @jit
-def dropout_forward(a, mask, rate, state):
+def dropout_forward(a, mask, rate, state, first_row):
     """In place: drop each unit of ``a`` (n, m) with probability ``rate`` and
     scale the kept ones by ``1 / (1 - rate)``; the factors go to ``mask``.
 
     The bits come from a counter-based hash (splitmix64's finaliser of
     ``base + index``), ``base`` being one draw from the splitmix64 ``state``
     (uint64[1], advanced once per call), so the loop has no carried state.
+    Row i of ``a`` is row ``first_row + i`` of its batch: a process holding
+    rows 40..59 of a batch (``first_row`` 40) draws the very masks that one
+    process holding the whole batch draws for them.
     """
     n, m = a.shape
     keep = 1.0 - rate
@@ -152,7 +155,7 @@ def dropout_forward(a, mask, rate, state):
     for i in range(n):
         row = a[i]
         f = mask[i]
-        first = np.uint64(i * m)
+        first = np.uint64((first_row + i) * m)
         for j in range(m):
             s = base + (first + np.uint64(j)) * golden
             s = (s ^ (s >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
