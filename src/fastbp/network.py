@@ -375,6 +375,7 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         raise ValueError("with dropout rng needs two elements: the shuffling and the dropout stream")
     drop_rng = rng[rng.size - 1:]
     alpha = reg[0]
+    plain = alpha == 0 and not dropout
     n = X.shape[0]
     cap = capacity(ws, plan)
     for i in range(n):
@@ -408,7 +409,9 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         total += value
         seen += nb
         t += 1
-        if fused:
+        if fused and plain:  # the lecture's step, the hot path for small networks
+            backward_sgd_batch(params, ws, plan, xb, yb, loss, hyper[LR])
+        elif fused:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, True, hyper[LR])
         else:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, False, 0.0)
