@@ -108,3 +108,19 @@ def test_single_process_distributed_fit_equals_plain_fit():
         a.fit(X, y, verbose=0, optimizer="lbfgs", distributed=True)
     with pytest.raises(TypeError, match="distributed must be True, False or an MPI communicator"):
         a.fit(X, y, verbose=0, distributed="yes")
+
+
+def test_divergence_stops_every_rank_before_the_bad_update():
+    """One process here; the decision is taken on the reduced loss and
+    gradient, so under mpiexec every rank takes it at the same batch."""
+    import fastbp
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=30.0, size=(20, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    net = fastbp.MLP([3, 1], output="identity", seed=0)
+    with pytest.raises(fastbp.TrainingDivergedError, match="the non-finite gradient was not applied"):
+        net.fit(X, y, epochs=50, batch_size=4, lr=1.0, shuffle=False, verbose=0, distributed=True)
+    assert np.all(np.isfinite(net.params))
+    history = net.fit(X, y, epochs=5, batch_size=4, lr=1.0, shuffle=False, verbose=0,
+                      distributed=True, on_divergence="stop")
+    assert history.diverged and np.all(np.isfinite(net.params))

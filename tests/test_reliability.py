@@ -547,3 +547,12 @@ def test_two_models_in_two_threads_match_sequential_training():
 def test_kernels_are_compiled_without_the_gil():
     for name in ("train_epoch", "predict", "loss_value", "gradient", "numerical_gradient"):
         assert getattr(fastbp.kernels, name).targetoptions.get("nogil") is True, name
+
+
+def test_lbfgs_interrupted_by_a_callback_keeps_the_completed_iterations():
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:300] / 16, y[:300]
+    net = fastbp.MLP([64, 16, 10], dtype="float64", seed=0)
+    history = net.fit(X, y, epochs=50, optimizer="lbfgs", verbose=0, callbacks=[InterruptAt(4)])
+    assert history.interrupted and len(history) == 5 and net.optimizer.t == 5
+    assert net.loss(X, y) == pytest.approx(history["loss"][-1], rel=1e-12)

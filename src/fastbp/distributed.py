@@ -155,7 +155,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     if not (np.isfinite(value) and network.all_finite(grads)):
                         # Identical on every rank: all stop here, before the update.
                         _diverged(on_divergence, b + 1, -(-n // batch_size), b, optimizer,
-                                  history)
+                                  history, rolled_back=False)
                         raise StopIteration
                     optimizer.t += 1
                     network.distributed_step(net.params, grads, state, optimizer.hyper,

@@ -68,16 +68,24 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
             print(f"iteration {len(history)}/{epochs}  loss {logs['loss']:.6g}", flush=True)
         if any([bool(r) for r in _call(callbacks, "on_epoch_end", len(history) - 1, logs)]):
             raise StopIteration
+        if interrupts.requested:  # Ctrl-C: stop after this iteration
+            history.interrupted = True
+            raise StopIteration
 
     threads.ensure()
     net._samples_per_epoch = n
+    interrupts = _Interrupts()
     _call(callbacks, "on_train_begin", net)
-    if epochs > 0:
-        optimizer.result = minimize(objective, net.params.astype(np.float64), jac=True,
-                                    method="L-BFGS-B", callback=on_iteration,
-                                    options=dict(maxiter=epochs, gtol=optimizer.tol,
-                                                 ftol=optimizer.tol, maxls=optimizer.max_ls))
-        net.params[:] = optimizer.result.x
+    with interrupts:
+        if epochs > 0:
+            try:
+                optimizer.result = minimize(objective, net.params.astype(np.float64), jac=True,
+                                            method="L-BFGS-B", callback=on_iteration,
+                                            options=dict(maxiter=epochs, gtol=optimizer.tol,
+                                                         ftol=optimizer.tol, maxls=optimizer.max_ls))
+                net.params[:] = optimizer.result.x
+            except KeyboardInterrupt:  # from a callback: params hold the last iteration
+                history.interrupted = True
     _call(callbacks, "on_train_end", net)
     return history
 
@@ -211,15 +219,18 @@ def _roll_back(net, state, saved_params, saved_state, saved_rng, optimizer, epoc
     optimizer.t += replay
 
 
-def _diverged(on_divergence, batch, steps, kept, optimizer, history):
+def _diverged(on_divergence, batch, steps, kept, optimizer, history, rolled_back=True):
     """Report divergence detected at 1-based ``batch`` of the epoch after
     the completed ones; the model holds its state after ``kept`` batches."""
     import warnings
     history.diverged = True
+    where = (f"rolled back to its state after batch {kept} of that epoch, the last with a finite"
+             " loss" if rolled_back else
+             f"left at its state after batch {kept} of that epoch: the non-finite gradient was"
+             " not applied")
     message = (f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}: the loss"
                f" or the parameters became NaN or infinite (lr={optimizer.lr:g}). The model is"
-               f" rolled back to its state after batch {kept} of that epoch, the last with a"
-               " finite loss; try a smaller learning rate.")
+               f" {where}; try a smaller learning rate.")
     if on_divergence == "raise":
         raise TrainingDivergedError(message, len(history) + 1, batch, history)
     if on_divergence == "warn":
