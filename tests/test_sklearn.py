@@ -21,6 +21,7 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_coefs_are_transposed_views_into_the_flat_buffer():
     X, y = np.random.default_rng(0).normal(size=(40, 5)), np.arange(40) % 3
     clf = MLPClassifier(hidden_layer_sizes=(7, 4), max_iter=3, random_state=0).fit(X, y)
@@ -37,6 +38,7 @@ def test_coefs_are_transposed_views_into_the_flat_buffer():
     assert clf.n_layers_ == 4 and clf.n_outputs_ == 3 and clf.out_activation_ == "softmax"
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_pickled_estimator_keeps_its_views():
     import pickle
     X, y = np.random.default_rng(1).normal(size=(30, 3)), np.arange(30) % 2

@@ -143,9 +143,11 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     nb = stop - start
                     lo = start + nb * rank // comm.size
                     hi = start + nb * (rank + 1) // comm.size
-                    buf[n_params] = network.shard_gradient(grads, net.params, ws, net.plan, X, Y,
-                                                           perm, lo, hi, lo - start, net._loss_code,
-                                                           net._reg, dropout_rng)
+                    shard_loss = network.shard_gradient(grads, net.params, ws, net.plan, X, Y, perm,
+                                                        lo, hi, lo - start, net._loss_code,
+                                                        net._reg, dropout_rng)
+                    with np.errstate(over="ignore"):  # beyond float32: inf, caught below
+                        buf[n_params] = shard_loss
                     tc = time.perf_counter()
                     comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
                     comm_seconds += time.perf_counter() - tc
