@@ -159,3 +159,12 @@ def test_console_script_is_installed_and_runs(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "fastbp.cli", "info", str(tmp_path / "none.npz")],
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "no such model file" in bad.stderr
+
+
+def test_csv_with_a_byte_order_mark(tmp_path, capsys):
+    path = tmp_path / "bom.csv"
+    rows = "\n".join(f"{i % 7},{(i * 3) % 5},{i % 2}" for i in range(60))
+    path.write_text("a,b,label\n" + rows + "\n", encoding="utf-8-sig")
+    status, out, _ = run(["train", str(path), "--target", "label", "--epochs", "2", "--verbose", "0"],
+                         capsys)
+    assert status == 0 and "2 classes" in out

@@ -213,3 +213,17 @@ def test_metadata_round_trips_and_bad_metadata_writes_nothing(tmp_path):
         net.save(tmp_path / "m.npz")
     assert (tmp_path / "m.npz").read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def test_shallow_copy_mid_training_leaves_the_optimizer_state_live():
+    import copy
+    X, y = data()
+    net, twin = fastbp.MLP([4, 5, 3], seed=0), fastbp.MLP([4, 5, 3], seed=0)
+
+    class Snap:
+        def on_epoch_end(self, epoch, logs):
+            copy.copy(net)
+
+    net.fit(X, y, epochs=3, optimizer="adam", verbose=0, callbacks=[Snap()])
+    twin.fit(X, y, epochs=3, optimizer="adam", verbose=0)
+    np.testing.assert_array_equal(net.optimizer.state, twin.optimizer.state)

@@ -67,3 +67,20 @@ def test_schedules_work_with_adam():
 def test_bad_schedule_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_cosine_to_zero_and_explicit_lr_end_a_continued_schedule():
+    """Review findings: annealing to lr 0 is allowed; fit(lr=...) or a new
+    optimizer ends the schedule continued from an earlier fit."""
+    import numpy as np
+
+    import fastbp
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=5, lr=0.1, verbose=0, callbacks=[fastbp.schedules.CosineAnnealing(T_max=5)])
+    assert net.optimizer.lr == 0.0
+    net.fit(X, y, epochs=1, lr=0.2, verbose=0)
+    assert net.schedule is None and net.history["lr"][-1] == 0.2
+    with pytest.raises(ValueError, match="lr must be a positive"):
+        fastbp.SGD(lr=0.0)

@@ -143,3 +143,12 @@ def test_bad_parameters_raise_at_fit():
             MLPClassifier(**kw).fit(X, y)
     with pytest.raises(ValueError, match="classes must be passed"):
         MLPClassifier().partial_fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_warm_start_with_early_stopping_fits_twice():
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, 60)
+    clf = MLPClassifier((5,), max_iter=5, warm_start=True, early_stopping=True, random_state=0)
+    clf.fit(X, y).fit(X, y)
+    assert clf.n_iter_ == len(clf.loss_curve_) >= 2

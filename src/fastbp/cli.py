@@ -1,6 +1,6 @@
 """The ``fastbp`` command line: train, predict, evaluate, info.
 
-    fastbp train                                  # the built-in digits, 64-32-10
+    fastbp train                                  # the built-in digits, 64-64-32-10
     fastbp train data.csv --target label --hidden 64,32 --activation relu \\
         --epochs 30 --batch-size 32 --lr 0.001 --optimizer adam --out model.npz
     fastbp predict model.npz new.csv [--out predictions.csv]
@@ -38,7 +38,7 @@ class CLIError(Exception):
 def _read_csv(path):
     """Header and columns (lists of strings) of a CSV file."""
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None

@@ -222,9 +222,6 @@ class MLP:
             arr.setflags(write=False)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces, self._grads = {}, None
-        opt = self.optimizer
-        if opt is not None and getattr(opt, "state", None) is not None:
-            opt.state = np.array(opt.state, copy=True)
 
     # ----------------------------------------------------------- the buffer
     @property
@@ -478,13 +475,15 @@ class MLP:
         others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
         if schedules:
             self._schedule = schedules[0]
+        elif lr is not None or optimizer is not None:
+            self._schedule = None  # an explicit lr or optimizer ends the old schedule
         if self._schedule is not None and not isinstance(opt, LBFGS):
             callbacks = [self._schedule] + others
         if lr is not None and not isinstance(opt, LBFGS):
             opt.lr = lr
         self.optimizer = opt
         if seed is not None:
-            self._rng[:] = np.random.SeedSequence(seed).generate_state(1, np.uint64)
+            self._rng[:] = np.random.SeedSequence(seed).generate_state(2, np.uint64)
         if isinstance(opt, LBFGS):
             return run_lbfgs(self, X, Y, epochs, opt, verbose, validation, callbacks)
         if distributed is not False and distributed is not None:

@@ -101,7 +101,11 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        self.hyper[LR] = check_positive(value, "lr")
+        # 0 is allowed here (a schedule may anneal to it), not in the constructor.
+        if value == 0 and not isinstance(value, bool):
+            self.hyper[LR] = 0.0
+        else:
+            self.hyper[LR] = check_positive(value, "lr")
 
     @property
     def fused(self):

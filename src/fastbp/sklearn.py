@@ -167,7 +167,7 @@ class _BaseMLP(BaseEstimator):
         self.loss_curve_.extend(history["loss"])
         self.n_iter_ = len(self.loss_curve_)
         self.t_ += n * len(history)
-        if self.loss_curve_:
+        if self.loss_curve_ and self.best_loss_ is not None and not self.early_stopping:
             self.best_loss_ = float(min(self.best_loss_, min(history["loss"])))
         if self.early_stopping and not incremental and self.solver != "lbfgs":
             key = "val_accuracy" if self._output != "identity" else "val_r2"
