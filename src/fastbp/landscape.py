@@ -559,12 +559,8 @@ def _draw_interpolation(ax, result):
 
 
 def _save(plt, fig, path, title):
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    from .plot import save_figure
+    return save_figure(plt, fig, path, title)
 
 
 def plot_line(result, path, title=None):

@@ -30,6 +30,11 @@ def history(history, path, title=None):
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy" if key == "val_accuracy" else "R²")
         ax.legend()
+    return save_figure(plt, fig, path, title)
+
+
+def save_figure(plt, fig, path, title=None):
+    """Title, lay out, write to ``path`` (PNG, 110 dpi) and close ``fig``; the path."""
     if title:
         fig.suptitle(title)
     fig.tight_layout()
