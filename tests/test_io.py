@@ -153,6 +153,32 @@ def test_save_replaces_atomically_and_leaves_no_temporary(tmp_path):
         net.save(tmp_path / "missing-folder" / "m.npz")
 
 
+@pytest.mark.parametrize("relative", [True, False])
+def test_saving_into_a_missing_folder_names_the_folder_and_writes_nothing(tmp_path, monkeypatch,
+                                                                          relative):
+    """The error names the folder the user gave, not a temporary file that
+    was never made, and nothing is created anywhere."""
+    monkeypatch.chdir(tmp_path)
+    net = fastbp.MLP([4, 3], seed=0)
+    path = os.path.join("nodir", "deeper", "m.npz")
+    if not relative:
+        path = str(tmp_path / path)
+    with pytest.raises(FileNotFoundError) as info:
+        net.save(path)
+    message = str(info.value)
+    assert f"cannot save the model to {path!r}: no such folder" in message
+    assert info.value.filename == str(tmp_path / "nodir" / "deeper")
+    assert ".fastbp-" not in message and ".tmp" not in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_under_a_file_says_it_is_not_a_folder(tmp_path):
+    (tmp_path / "plain").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match=r"cannot save the model to .*: not a folder: .*plain'$"):
+        fastbp.MLP([4, 3], seed=0).save(tmp_path / "plain" / "m.npz")
+    assert os.listdir(tmp_path) == ["plain"] and (tmp_path / "plain").read_bytes() == b"x"
+
+
 def _bad_file(tmp_path, kind):
     net = fastbp.MLP([4, 3], seed=0)
     path = tmp_path / "m.npz"

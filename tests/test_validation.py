@@ -28,6 +28,11 @@ BAD_CONSTRUCTOR = [
     (dict(sizes=[4, 3], seed=-1), ValueError, "seed must be an integer >= 0; got -1"),
     (dict(sizes=[4, 3], seed=1.5), TypeError, "seed must be an integer"),
     (dict(sizes=[4, 3], init="zeros"), ValueError, "init must be one of"),
+    (dict(sizes=[4, 3], dropout=0.5), ValueError,
+     r"dropout applies to hidden layers, and this network has none .*; got dropout=0.5, expected 0"),
+    (dict(sizes=[4, 3], dropout=np.float32(0.25)), ValueError, "dropout applies to hidden layers"),
+    (dict(sizes=[4, 3], dropout=[0.5]), ValueError, r"one rate per hidden layer \(0\); got 1"),
+    (dict(sizes=[4, 3], dtype="Float16"), ValueError, "dtype must be 'float32' or 'float64'; got 'Float16'"),
 ]
 
 
@@ -43,6 +48,9 @@ def test_accepted_spellings():
     assert fastbp.MLP([3, 2], activation=[]).activations == ()  # no hidden layer
     assert fastbp.MLP([3, 2], output="sigmoid").loss_name == "binary_cross_entropy"
     assert fastbp.MLP([3, 2], output="identity", loss="huber").loss_name == "huber"
+    for no_dropout in (0, 0.0, [], ()):  # no hidden layer, no dropout: fine
+        assert fastbp.MLP([3, 2], dropout=no_dropout).dropout == ()
+    assert fastbp.MLP([3, 4, 2], dropout=0.5).dropout == (0.5,)
 
 
 X_OK = np.arange(12.0).reshape(4, 3) / 10
@@ -51,7 +59,8 @@ NAN_X = X_OK.copy()
 NAN_X[2, 1] = np.nan
 
 BAD_DATA = [
-    (dict(X=X_OK[0]), ValueError, r"X must be 2-D \(n_samples, n_features\); got a 1-D array of shape \(3,\)"),
+    (dict(X=X_OK[0]), ValueError, r"X must be 2-D \(n_samples, n_features\); got a 1-D array of shape \(3,\);"
+     r" for one sample of the network's 3 features use X\.reshape\(1, -1\)$"),
     (dict(X=X_OK[None]), ValueError, "X must be 2-D .* 3-D"),
     (dict(X=np.ones((4, 5))), ValueError, r"X has 5 features per sample, but the network expects sizes\[0\] = 3"),
     (dict(X=np.ones((0, 3)), y=np.array([], dtype=int)), ValueError, "X is empty"),

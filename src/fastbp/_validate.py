@@ -36,7 +36,13 @@ def check_X(X, n_features, dtype, name="X"):
     """X as a C-contiguous (n, n_features) array of ``dtype``."""
     arr = _as_array(X, name)
     if arr.ndim != 2:
-        hint = "; reshape a single feature with X.reshape(-1, 1)" if arr.ndim == 1 else ""
+        hint = ""
+        if arr.ndim == 1 and n_features == 1:  # n samples of one feature
+            hint = "; the network takes 1 feature, so for one sample per value use X.reshape(-1, 1)"
+        elif arr.ndim == 1 and arr.shape[0] == n_features:  # one sample
+            hint = f"; for one sample of the network's {n_features} features use X.reshape(1, -1)"
+        elif arr.ndim == 1:
+            hint = f"; the network expects sizes[0] = {n_features} features per sample"
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got a {arr.ndim}-D array"
                          f" of shape {arr.shape}{hint}")
     if arr.shape[0] == 0:
@@ -117,6 +123,10 @@ def check_seed(value, name="seed"):
 
 
 def check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
+    """The canonical spelling in ``choices`` of the name ``value``, in any case
+    ("ReLU" is "relu"); names differ by more than case, so none is ambiguous."""
+    if isinstance(value, str):
+        for choice in choices:
+            if value.casefold() == choice.casefold():
+                return choice
+    raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")

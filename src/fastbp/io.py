@@ -71,7 +71,12 @@ def save(net, path):
     for key, values in net.history.history.items():
         arrays["history_" + key] = np.array(values, dtype=np.float64)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
+    except OSError as exc:  # name the folder, not the temporary file that was never made
+        reason = (exc.strerror if os.path.isdir(folder) else
+                  "not a folder" if os.path.exists(folder) else "no such folder")
+        raise type(exc)(exc.errno, f"cannot save the model to {path!r}: {reason}", folder) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)

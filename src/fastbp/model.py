@@ -61,8 +61,12 @@ def _check_alpha(alpha):
 
 
 def _check_dropout(dropout, n_hidden):
-    rates = [dropout] * n_hidden if isinstance(dropout, (int, float, np.integer, np.floating)) \
-        and not isinstance(dropout, (bool, np.bool_)) else dropout
+    scalar = isinstance(dropout, (int, float, np.integer, np.floating)) \
+        and not isinstance(dropout, (bool, np.bool_))
+    if scalar and n_hidden == 0 and dropout != 0:  # [dropout] * 0 would drop it unseen
+        raise ValueError(f"dropout applies to hidden layers, and this network has none (sizes"
+                         f" [n_in, n_out]); got dropout={dropout!r}, expected 0")
+    rates = [dropout] * n_hidden if scalar else dropout
     try:
         if isinstance(rates, (str, bytes)):
             raise TypeError
@@ -81,9 +85,11 @@ def _check_dropout(dropout, n_hidden):
 
 
 def _check_dtype(dtype):
+    if isinstance(dtype, str) and dtype.casefold() in DTYPES:  # "Float32" as "float32"
+        return dtype.casefold()
     for name, t in DTYPES.items():
         try:
-            if dtype == name or np.dtype(dtype) == t:
+            if np.dtype(dtype) == t:
                 return name
         except TypeError:
             pass
@@ -150,7 +156,7 @@ class MLP:
         output = check_choice(output, "output", tuple(OUTPUTS))
         if loss is None:
             loss = OUTPUTS[output][0]
-        check_choice(loss, "loss", tuple(LOSSES))
+        loss = check_choice(loss, "loss", tuple(LOSSES))
         if loss not in OUTPUTS[output]:
             raise ValueError(f"loss {loss!r} does not pair with output {output!r}; use one of"
                              f" {', '.join(map(repr, OUTPUTS[output]))}")
@@ -569,8 +575,7 @@ class MLP:
         if optimizer is None:
             opt = self.optimizer if self.optimizer is not None else SGD(lr=lr or 0.01)
         elif isinstance(optimizer, str):
-            check_choice(optimizer, "optimizer", tuple(OPTIMIZERS))
-            cls = OPTIMIZERS[optimizer]
+            cls = OPTIMIZERS[check_choice(optimizer, "optimizer", tuple(OPTIMIZERS))]
             opt = cls() if lr is None or cls is LBFGS else cls(lr=lr)
         elif isinstance(optimizer, (Optimizer, LBFGS)):
             opt = optimizer
