@@ -14,6 +14,7 @@ import pytest
 
 import fastbp
 from fastbp import schedules
+from npref import loss_and_grad, sgd_epoch
 
 X_OK = np.arange(24.0).reshape(8, 3) / 10
 Y_OK = np.array([0, 1, 2, 1, 0, 2, 1, 0])
@@ -351,16 +352,32 @@ def test_divergence_with_shuffling_and_dropout_replays_exactly():
 
 
 def test_the_epoch_kernel_reports_divergence():
+    """``train_epoch`` stops before the first batch whose loss is not finite
+    and returns (nan, steps): the params are those after exactly ``steps``
+    good updates, checked against the NumPy reference. In float64 this
+    problem's params stay finite (~1e152) while a batch's squared error
+    overflows, so it is that case, not the non-finite-params one."""
     net, X, y = exploding("float64")
     Xc, Yc = net._data(X, y)
     opt = fastbp.SGD(lr=1.0)
     grads, state = np.zeros(0), np.zeros((2, 0))
-    results = [fastbp.kernels.train_epoch(net.params, grads, state, net.workspace(4), net.plan, Xc, Yc,
-                                          np.empty(20, np.int64), net._rng, 4, False, net._loss_code,
-                                          opt.code, opt.hyper, 0, net._reg, -1) for _ in range(60)]
-    first_bad = next(i for i, (loss, _) in enumerate(results) if np.isnan(loss))
-    assert all(steps == 5 for _, steps in results[:first_bad])
-    assert results[first_bad][1] < 5 or not np.all(np.isfinite(net.params))
+    results, starts = [], []
+    while len(results) < 60 and not (results and np.isnan(results[-1][0])):
+        starts.append(net.params.copy())
+        results.append(fastbp.kernels.train_epoch(net.params, grads, state, net.workspace(4), net.plan,
+                                                  Xc, Yc, np.empty(20, np.int64), net._rng, 4, False,
+                                                  net._loss_code, opt.code, opt.hyper, 0, net._reg, -1))
+    assert np.isnan(results[-1][0]), "the problem must diverge within 60 epochs"
+    assert all(steps == 5 and np.isfinite(loss) for loss, steps in results[:-1])
+    steps = results[-1][1]
+    assert 0 <= steps < 5 and np.all(np.isfinite(net.params))
+    Y = y[:, None]
+    expected = sgd_epoch(starts[-1], [3, 1], [], "mse", X[:4 * steps], Y[:4 * steps], 4, 1.0)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-12)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad, _ = loss_and_grad(net.params, [3, 1], [], "mse", X[4 * steps:4 * steps + 4],
+                               Y[4 * steps:4 * steps + 4])
+    assert not np.isfinite(bad)
 
 
 # (output, logits, labels, the exact mean loss): confidently wrong and right.

@@ -75,6 +75,7 @@ BAD_DATA = [
     (dict(y=Y_OK[:3]), ValueError, "X and y must have the same number of samples: X has 4, y has 3 rows"),
     (dict(y=np.array([0, 1, 3, 1])), ValueError, r"y holds class labels outside 0..2 .* found 3"),
     (dict(y=np.array([0, -1, 2, 1])), ValueError, "outside 0..2 .* found -1"),
+    (dict(y=np.array([0, 1e300, 2, 1])), ValueError, r"outside 0..2 .* found 1e\+300$"),  # not wrapped
     (dict(y=np.array([0, 1.5, 2, 1])), ValueError, "y must hold integer class labels 0..2; found 1.5"),
     (dict(y=np.array([0, np.nan, 2, 1])), ValueError, "y must be finite class labels"),
     (dict(y=np.eye(3)[Y_OK]), ValueError, "y must be 1-D integer class labels for a softmax output; got shape"),

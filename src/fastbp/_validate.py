@@ -70,11 +70,11 @@ def check_targets(y, n_samples, output, n_out, dtype, name="y"):
             if (arr != np.round(arr)).any():
                 bad = arr[arr != np.round(arr)][0]
                 raise ValueError(f"{name} must hold integer class labels 0..{n_out - 1}; found {bad}")
-        labels = arr.astype(np.int64)
-        bad = labels[(labels < 0) | (labels >= n_out)]
+        bad = arr[(arr < 0) | (arr >= n_out)]  # before the cast, which would wrap 1e300
         if bad.size:
             raise ValueError(f"{name} holds class labels outside 0..{n_out - 1} (sizes[-1] ="
                              f" {n_out} classes); found {bad[0]}")
+        labels = arr.astype(np.int64)
         Y = np.zeros((n_samples, n_out), dtype=dtype)
         Y[np.arange(n_samples), labels] = 1
         return Y
