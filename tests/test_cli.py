@@ -168,3 +168,7 @@ def test_csv_with_a_byte_order_mark(tmp_path, capsys):
     status, out, _ = run(["train", str(path), "--target", "label", "--epochs", "2", "--verbose", "0"],
                          capsys)
     assert status == 0 and "2 classes" in out
+    # The mark sits before the first column's name: that column must be found by it.
+    status, out, err = run(["train", str(path), "--target", "a", "--epochs", "1", "--verbose", "0"],
+                           capsys)
+    assert status == 0 and "7 classes" in out, err
