@@ -53,13 +53,13 @@ def check_X(X, n_features, dtype, name="X"):
     return _finite_contiguous(arr, dtype, name)
 
 
-def check_targets(y, n_samples, output, n_out, dtype, name="y"):
+def check_targets(y, n_samples, output, n_out, dtype, name="y", x_name="X"):
     """Targets as a C-contiguous (n, n_out) array of ``dtype`` (one-hot for softmax)."""
     arr = _as_array(y, name)
     if arr.ndim == 0 or arr.shape[0] != n_samples:
         got = "a scalar" if arr.ndim == 0 else f"{arr.shape[0]} rows"
-        raise ValueError(f"X and {name} must have the same number of samples: X has {n_samples},"
-                         f" {name} has {got}")
+        raise ValueError(f"{x_name} and {name} must have the same number of samples: {x_name} has"
+                         f" {n_samples}, {name} has {got}")
     if output == "softmax":
         if arr.ndim != 1:
             raise ValueError(f"{name} must be 1-D integer class labels for a softmax output; got"

@@ -517,7 +517,7 @@ class MLP:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
             Xv = check_X(validation_data[0], self.sizes[0], self.dtype, name="validation_data[0]")
             Yv = check_targets(validation_data[1], Xv.shape[0], self.output, self.sizes[-1],
-                               self.dtype, name="validation_data[1]")
+                               self.dtype, name="validation_data[1]", x_name="validation_data[0]")
             return Xv, Yv
         if not validation_split:
             return None
@@ -537,7 +537,10 @@ class MLP:
 
     @staticmethod
     def _callbacks(callbacks):
-        callbacks = [] if callbacks is None else list(callbacks)
+        try:
+            callbacks = [] if callbacks is None else list(callbacks)
+        except TypeError:  # one callback, not in a list, or a number
+            raise TypeError(f"callbacks must be a list of callbacks, e.g. [cb]; got {callbacks!r}") from None
         for cb in callbacks:
             if not any(hasattr(cb, m) for m in ("on_train_begin", "on_epoch_end", "on_train_end")):
                 raise TypeError(f"callbacks must define on_train_begin, on_epoch_end or"
