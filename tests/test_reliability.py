@@ -405,6 +405,12 @@ def test_huge_logits_give_finite_loss_and_gradient(dtype, output, logits, y, exp
     value, grad = net.loss(logits, y), net.gradient(logits, y)
     assert value == pytest.approx(expected, rel=1e-6, abs=1e-30)
     assert np.all(np.isfinite(grad)) and np.abs(grad).max() <= 1e4 * (1 + 1e-6)
+    # The reference's gradient from the logits, (p - y) / n x: finite although
+    # its loss may overflow (log of an underflowed probability).
+    Y = np.eye(n_out)[y] if output == "softmax" else y.reshape(-1, 1).astype(float)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        _, expected_grad = loss_and_grad(net.params, [n_out, n_out], [], net.loss_name, logits, Y)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6, atol=1e-6)
     proba = net.predict_proba(logits)
     assert np.all(np.isfinite(proba)) and np.all((proba >= 0) & (proba <= 1))
 

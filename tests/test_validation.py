@@ -121,8 +121,13 @@ def test_bad_data_is_rejected_at_every_entry(entry, bad, exc, message):
 ])
 def test_bad_targets_for_sigmoid_and_identity(output, y, message):
     net = fastbp.MLP([3, 1], output=output, seed=0)
-    if message is None:
-        net.fit(X_OK, y, verbose=0)  # 1-D targets for one output are fine
+    if message is None:  # 1-D targets for one output are fine: the same as one column
+        start = net.params.copy()
+        net.fit(X_OK, y, verbose=0)
+        column = fastbp.MLP([3, 1], output=output, seed=0)
+        column.fit(X_OK, y.reshape(-1, 1), verbose=0)
+        assert not np.array_equal(net.params, start)
+        np.testing.assert_array_equal(net.params, column.params)
         return
     snap = _snapshot(net)
     with pytest.raises(ValueError, match=message):
@@ -194,3 +199,6 @@ def test_int_fortran_and_strided_inputs_are_accepted():
     g = net.gradient(np.asfortranarray(Xc), y)
     np.testing.assert_array_equal(g, net.gradient(Xc, y))
     net.fit(wide[:, ::2], y, epochs=2, verbose=0)
+    contiguous = fastbp.MLP([3, 5, 3], dtype="float64", seed=0)
+    contiguous.fit(Xc, y, epochs=2, verbose=0)
+    np.testing.assert_array_equal(net.params, contiguous.params)
