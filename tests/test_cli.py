@@ -1,5 +1,6 @@
 """The fastbp command line, called in process (main(argv)) and once as the
 installed console script."""
+import copy
 import csv
 import subprocess
 import sys
@@ -32,6 +33,16 @@ def classes_csv(tmp_path_factory):
                      [list(map(str, r)) + [k] for r, k in zip(X, label)]), X, label
 
 
+def unscaled(net):
+    """A copy of net that applies no preprocessing: the bare network."""
+    plain = copy.deepcopy(net)
+    plain.set_input_scaling(None, None)
+    if plain.output == "identity":
+        plain.set_target_scaling(None, None)
+    plain.classes_ = None
+    return plain
+
+
 def run(argv, capsys):
     status = main(argv)
     out, err = capsys.readouterr()
@@ -49,18 +60,25 @@ def test_train_on_the_builtin_digits_and_use_the_model(tmp_path, capsys):
     net = fastbp.load(model)
     X, y = fastbp.datasets.load_digits()
     _, X_test, _, y_test = fastbp.datasets.train_test_split(X, y, test_fraction=0.2, seed=0)
-    scaled = (X_test - np.array(net.metadata["x_mean"])) / np.array(net.metadata["x_scale"])
-    assert reported == pytest.approx(np.mean(net.forward(scaled).argmax(axis=1) == y_test), abs=1e-4)
+    # The scaling is the training split's, kept in the model itself.
+    X_train = fastbp.datasets.train_test_split(X, y, test_fraction=0.2, seed=0)[0]
+    np.testing.assert_array_equal(net.input_mean, X_train.mean(axis=0))
+    std = X_train.std(axis=0)
+    np.testing.assert_array_equal(net.input_scale, np.where(std > 0, std, 1.0))
+    scaled = (X_test - net.input_mean) / net.input_scale
+    bare = unscaled(net)
+    assert reported == pytest.approx(np.mean(bare.forward(scaled).argmax(axis=1) == y_test), abs=1e-4)
     assert reported > 0.93
 
     status, out, _ = run(["predict", model, "digits"], capsys)
     predicted = [int(v) for v in out.split()]
-    scaled_all = (X - np.array(net.metadata["x_mean"])) / np.array(net.metadata["x_scale"])
-    assert predicted == net.forward(scaled_all).argmax(axis=1).tolist()
+    scaled_all = (X - net.input_mean) / net.input_scale
+    assert predicted == bare.forward(scaled_all).argmax(axis=1).tolist()
+    assert predicted == net.predict(X).tolist()  # the Python API on raw rows: the same answer
 
     status, out, _ = run(["info", model], capsys)
     assert status == 0 and "sizes=[64, 64, 32, 10]" in out and "epochs trained: 8" in out
-    assert "Adam" in out and '"classes": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]' in out
+    assert "Adam" in out and "classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" in out
 
 
 def test_string_labels_round_trip(tmp_path, capsys, classes_csv):
@@ -95,9 +113,10 @@ def test_regression_reports_in_the_targets_units(tmp_path, capsys):
     predicted = np.array([float(v) for v in out.split()])
     assert np.sqrt(np.mean((predicted - price) ** 2)) < 0.2 * price.std()  # in dollars, not z-scores
     net = fastbp.load(model)
-    m = net.metadata
-    manual = net.predict((X - m["x_mean"]) / m["x_scale"]) * m["y_scale"] + m["y_mean"]
+    manual = unscaled(net).predict((X - net.input_mean) / net.input_scale) * net.target_scale \
+        + net.target_mean
     np.testing.assert_allclose(predicted, manual, rtol=1e-12)
+    np.testing.assert_array_equal(predicted, net.predict(X))  # Python and the command line agree
 
 
 def test_npz_data(tmp_path, capsys):
