@@ -53,6 +53,16 @@ def check_scaling(mean, scale, n, what):
     return out[0], out[1]
 
 
+def mean_std(A):
+    """Column means and standard deviations of a float64 array (n, m); a
+    column that is constant up to rounding (the std below 10 ulp of the mean,
+    as scikit-learn's StandardScaler judges it) gets scale 1, not a tiny std
+    that would blow its rounding errors up to order 1."""
+    mean, std = A.mean(axis=0), A.std(axis=0)
+    constant = std <= 10 * np.finfo(np.float64).eps * np.abs(mean)
+    return mean, np.where(constant | (std == 0), 1.0, std)
+
+
 def standardise(A, mean, scale, dtype):
     """``(A - mean) / scale`` in float64, then in ``dtype`` (C-contiguous, new)."""
     out = np.subtract(A, mean, dtype=np.float64)

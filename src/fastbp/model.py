@@ -373,7 +373,7 @@ class MLP:
 
     def standardize(self, X, y=None):
         """Set the input scaling to X's column means and standard deviations
-        (a constant column gets scale 1), and for an identity output with y
+        (a constant column gets scale 1, as in scikit-learn's StandardScaler), and for an identity output with y
         given the target scaling likewise; do it once, before the first fit,
         with the training rows. Returns the model.
 
@@ -386,11 +386,9 @@ class MLP:
                 raise ValueError(f"standardize(X, y) scales the targets of an identity output; this"
                                  f" network's output is {self.output!r}: call standardize(X)")
             Y = check_targets(y, X.shape[0], self.output, self.sizes[-1], np.float64)
-        mean, std = X.mean(axis=0), X.std(axis=0)
-        self.set_input_scaling(mean, np.where(std > 0, std, 1.0))
+        self.set_input_scaling(*_preprocess.mean_std(X))
         if y is not None:
-            mean, std = Y.mean(axis=0), Y.std(axis=0)
-            self.set_target_scaling(mean, np.where(std > 0, std, 1.0))
+            self.set_target_scaling(*_preprocess.mean_std(Y))
         return self
 
     def _inputs(self, X, name="X"):
