@@ -250,6 +250,9 @@ def test_missing_values_in_npz_data_are_named_by_row_and_column(tmp_path, capsys
     np.savez(tmp_path / "r.npz", X=X, y=y)
     status, _, err = run(["train", str(tmp_path / "r.npz"), "--epochs", "1", "--verbose", "0"], capsys)
     assert status == 2 and "r.npz: y holds nan at row 5" in err
+    np.savez(tmp_path / "t.npz", X=X, y=np.where(np.arange(20) == 9, "", np.where(X[:, 0] > 19, "b", "a")))
+    status, _, err = run(["train", str(tmp_path / "t.npz"), "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and "t.npz: a missing value '' in column 'y' at row 10" in err
 
 
 def test_train_without_out_says_the_model_was_not_saved(tmp_path, capsys):

@@ -171,6 +171,8 @@ def _load_npz(path, target, need_target):
     y = arrays.get(name)
     if y is None and need_target:
         raise CLIError(f"{path} has no target array {name!r}; it has {sorted(arrays)}")
+    if y is not None and y.dtype.kind in "US" and need_target:
+        _check_cells([str(v) for v in y.ravel()], name, path)
     if y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
         where = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
         raise CLIError(f"{path}: {name} holds {y[where]} at row {where[0] + 1}; fastbp does not fill"
