@@ -107,6 +107,7 @@ def test_fit_learns_text_labels_and_trains_as_on_their_codes(dtype):
         assert net.history[key] == twin.history[key]
     assert net.predict(X).tolist() == net.classes_[twin.predict(X)].tolist()
     assert net.loss(X, y) == twin.loss(X, codes)
+    assert net.loss(X, y.astype(object)) == twin.loss(X, codes)  # as a pandas column holds them
     np.testing.assert_array_equal(net.gradient(X, y), twin.gradient(X, codes))
     assert net.evaluate(X, y) == twin.evaluate(X, codes)
     # A list of Python strings, and a later fit that continues with the same classes.
@@ -181,6 +182,21 @@ def test_an_unseen_label_is_refused_by_name_and_changes_nothing():
     with pytest.raises(ValueError, match=f"label {k[0]} was not seen"):
         net.fit(X, k, epochs=1, verbose=0)  # the codes are not the labels
     assert unchanged(net, snap)
+
+
+def test_a_model_trained_on_integer_labels_does_not_take_text_labels_unnamed():
+    X, k = blobs()
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    net.fit(X, k, epochs=1, verbose=0)
+    snap = snapshot(net)
+    with pytest.raises(TypeError, match="trained on integer class labels .* set net.classes_"):
+        net.fit(X, np.array(["a", "b", "c"])[k], verbose=0)
+    assert net.classes_ is None and unchanged(net, snap)
+    net.classes_ = ["a", "b", "c"]  # named: the labels now mean outputs 0, 1, 2
+    net.fit(X, np.array(["a", "b", "c"])[k], epochs=1, verbose=0)
+    twin = fastbp.MLP([4, 5, 3], seed=0)
+    twin.fit(X, k, epochs=2, verbose=0)
+    np.testing.assert_array_equal(net.params, twin.params)
 
 
 def test_a_first_fit_whose_labels_do_not_fill_the_output_is_refused():

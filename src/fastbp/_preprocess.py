@@ -123,8 +123,11 @@ def _label_array(values, name):
 
 
 def is_text(y):
-    """Whether y holds text labels (str, bytes, or Python objects such as str)."""
-    return np.asarray(y).dtype.kind in "USO"
+    """Whether y holds text labels: str or bytes, in a text or object array."""
+    arr = np.asarray(y)
+    if arr.dtype.kind == "O":
+        return arr.size > 0 and all(isinstance(v, (str, bytes)) for v in arr.ravel())
+    return arr.dtype.kind in "US"
 
 
 def learn_classes(y, output, n_out, name="y"):

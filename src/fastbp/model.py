@@ -202,7 +202,7 @@ class MLP:
         self._schedule = None  # likewise for a learning-rate schedule
         self.history = History()  # every epoch of every fit
         # Free-form, JSON-serialisable notes saved with the model (the command
-        # line keeps class names and feature scaling here).
+        # line keeps the feature and target column names here).
         self.metadata = {}
         # What turns raw rows into inputs and outputs into answers (see
         # fastbp._preprocess): None, or read-only arrays.
@@ -373,9 +373,10 @@ class MLP:
 
     def standardize(self, X, y=None):
         """Set the input scaling to X's column means and standard deviations
-        (a constant column gets scale 1, as in scikit-learn's StandardScaler), and for an identity output with y
-        given the target scaling likewise; do it once, before the first fit,
-        with the training rows. Returns the model.
+        (a constant column gets scale 1, as in scikit-learn's StandardScaler),
+        and for an identity output with y given the target scaling likewise;
+        do it once, before the first fit, with the training rows. Returns the
+        model.
 
         ``net.standardize(X_train, y_train).fit(X_train, y_train)`` then
         trains on standardised data, and every method takes raw rows.
@@ -395,7 +396,10 @@ class MLP:
         """Raw rows -> the network's input: checked, then standardised."""
         if self._input_mean is None:
             return check_X(X, self.sizes[0], self.dtype, name)
-        X = check_X(X, self.sizes[0], np.float64, name)
+        # Checked in its own precision (float32 rows are not widened just to
+        # be checked), standardised in float64, then in the model's dtype.
+        own = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+        X = check_X(X, self.sizes[0], own, name)
         return _preprocess.standardise(X, self._input_mean, self._input_scale, self.dtype)
 
     def _targets(self, y, n, name="y", classes=None):
@@ -514,8 +518,8 @@ class MLP:
             ``(n,)`` or ``(n, n_out)`` for sigmoid; values ``(n,)`` or
             ``(n, n_out)`` for identity. Text labels (softmax, or one sigmoid
             output) set ``classes_`` to their sorted distinct values at the
-            first fit; with ``classes_`` set, y holds those labels, and a
-            label that is not one of them is an error.
+            first fit of a new model; with ``classes_`` set, y holds those
+            labels, and a label that is not one of them is an error.
         epochs : int, default 1
         batch_size : int, default 32
             Capped at n. The last batch of an epoch may be smaller.
@@ -577,6 +581,10 @@ class MLP:
         """
         classes = self._classes
         if classes is None and self._learns_classes(y):
+            if self.optimizer is not None or len(self.history):
+                raise TypeError("y must hold numbers: this model was trained on integer class"
+                                " labels (classes_ is None), which text labels cannot continue;"
+                                " set net.classes_ to the label of each output first")
             classes = _preprocess.learn_classes(y, self.output, self.sizes[-1])
         X, Y = self._data(X, y, classes=classes)
         epochs = check_int(epochs, "epochs", 0)
