@@ -556,3 +556,59 @@ def test_lbfgs_interrupted_by_a_callback_keeps_the_completed_iterations():
     history = net.fit(X, y, epochs=50, optimizer="lbfgs", verbose=0, callbacks=[InterruptAt(4)])
     assert history.interrupted and len(history) == 5 and net.optimizer.t == 5
     assert net.loss(X, y) == pytest.approx(history["loss"][-1], rel=1e-12)
+
+
+def test_divergence_rolls_back_when_a_weight_overflows_while_the_loss_stays_finite():
+    """The issue's case: W1 = 1e-30, x = 1e30, y = 1e8, lr 10. The first
+    update overflows W1's gradient (~1e38 * 0.42 * 1e8 in float32), so the
+    last state with finite parameters is the initial one; tanh saturates,
+    so the loss of every later batch stays finite."""
+    net = fastbp.MLP([1, 1, 1], "tanh", output="identity")
+    start = np.array([1e-30, 0, 1, 0], dtype=np.float32)
+    net.params[:] = start
+    X, y = np.full((4, 1), 1e30), np.full(4, 1e8)
+    history = net.fit(X, y, batch_size=1, lr=10, on_divergence="stop", verbose=0)
+    assert history.diverged and len(history) == 0
+    np.testing.assert_array_equal(net.params, start)
+    assert net.optimizer.t == 0
+    # The hand-worked first step: the loss is finite, the updated W1 is not.
+    z = np.float32(1e-30) * np.float32(1e30)
+    err = np.tanh(z) - np.float32(1e8)
+    assert np.isfinite(err ** 2)
+    with np.errstate(over="ignore"):
+        w1 = np.float32(1e-30) - np.float32(10) * (2 * err * (1 - np.tanh(z) ** 2)
+                                                   * np.float32(1e30)).astype(np.float32)
+    assert not np.isfinite(w1)
+
+
+@pytest.mark.parametrize("name", ["overflowing-weight-f32", "overflowing-weight-f64-momentum"])
+def test_a_weight_overflowing_mid_epoch_keeps_the_updates_before_it(name):
+    """Rows 0-1 update finitely, row 2 overflows W1 with a finite loss on
+    row 3: the model keeps exactly the first two updates, and says so."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from divergence_cases import CASES, run
+    net, history = run(name)
+    assert history.diverged and net.optimizer.t == 2 and len(history) == 0
+    make, kwargs = CASES[name]
+    twin, X, y = make()
+    opt = kwargs["optimizer"]() if "optimizer" in kwargs else fastbp.SGD(lr=kwargs["lr"])
+    twin.fit(X[:2], y[:2], batch_size=1, shuffle=False, verbose=0, optimizer=opt)
+    np.testing.assert_array_equal(net.params, twin.params)
+    if opt.state is not None and opt.state.size:
+        np.testing.assert_array_equal(net.optimizer.state, twin.optimizer.state)
+    assert np.isfinite(twin.loss(X[2:3], y[2:3]))
+    if "lr" in kwargs:  # plain SGD: the third step, taken by hand, overflows W1 only
+        params = twin.params.copy()
+        Xc, Yc = twin._data(X[2:3], y[2:3])
+        fastbp.kernels.train_step(params, np.zeros_like(params), twin.workspace(1), twin.plan,
+                                  Xc, Yc, twin._loss_code, kwargs["lr"])
+        assert not np.isfinite(params[0]) and np.all(np.isfinite(params[1:]))
+        twin.params[:] = params
+        assert np.isfinite(twin.loss(X[3:4], y[3:4]))  # the loss after it stays finite
+    again, X, y = make()
+    kwargs = {k: (v() if callable(v) else v) for k, v in kwargs.items()}
+    with pytest.raises(fastbp.TrainingDivergedError,
+                       match="epoch 1, batch 3 of 4: .* after batch 2 of that epoch") as info:
+        again.fit(X, y, shuffle=False, verbose=0, **kwargs)
+    assert (info.value.epoch, info.value.batch) == (1, 3)
+    np.testing.assert_array_equal(again.params, net.params)
