@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -612,3 +613,84 @@ def test_a_weight_overflowing_mid_epoch_keeps_the_updates_before_it(name):
         again.fit(X, y, shuffle=False, verbose=0, **kwargs)
     assert (info.value.epoch, info.value.batch) == (1, 3)
     np.testing.assert_array_equal(again.params, net.params)
+
+
+class _Ends:
+    """Counts on_train_end calls; raises from on_epoch_end when asked."""
+
+    def __init__(self, raise_at=None, exc=ValueError):
+        self.ends, self.raise_at, self.exc = 0, raise_at, exc
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.raise_at:
+            raise self.exc("stop here")
+        return False
+
+    def on_train_end(self, net):
+        self.ends += 1
+
+
+class _Snapshots:
+    def on_train_begin(self, net):
+        self.net, self.params = net, []
+
+    def on_epoch_end(self, epoch, logs):
+        self.params.append(self.net.params.copy())
+
+
+@pytest.mark.parametrize("path", ["epochs", "distributed"])
+def test_divergence_raise_runs_on_train_end_and_restores_the_best_weights(path):
+    """exploding(): the loss grows every epoch, so the best training loss is
+    epoch 1's; the divergence in epoch 3 is rolled back, then EarlyStopping
+    restores epoch 1's weights before the error reaches the caller."""
+    net, X, y = exploding("float64")
+    stop = fastbp.EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    ends, snaps = _Ends(), _Snapshots()
+    with pytest.raises(fastbp.TrainingDivergedError,
+                       match="Then EarlyStopping\\(restore_best_weights=True\\) restored the weights"
+                             " of epoch 1, the best loss of this fit") as info:
+        net.fit(X, y, epochs=50, batch_size=4, lr=1.0, shuffle=False, verbose=0,
+                callbacks=[snaps, stop, ends], distributed=path == "distributed")
+    assert ends.ends == 1 and stop.restored_epoch == 0
+    assert len(info.value.history) >= 2
+    np.testing.assert_array_equal(net.params, snaps.params[0])
+
+
+@pytest.mark.parametrize("mode", ["stop", "warn"])
+def test_divergence_stop_and_warn_run_on_train_end(mode):
+    net, X, y = exploding("float64")
+    stop = fastbp.EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    ends, snaps = _Ends(), _Snapshots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = net.fit(X, y, epochs=50, batch_size=4, lr=1.0, shuffle=False, verbose=0,
+                          callbacks=[snaps, stop, ends], on_divergence=mode)
+    assert history.diverged and ends.ends == 1
+    np.testing.assert_array_equal(net.params, snaps.params[0])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "lbfgs", "distributed"])
+@pytest.mark.parametrize("exc", [ValueError, KeyboardInterrupt])
+def test_every_early_exit_runs_every_on_train_end(optimizer, exc):
+    """A callback raising (an error, or Ctrl-C's KeyboardInterrupt) in epoch
+    2: every callback's on_train_end still runs, the best weights come back,
+    and the error (not the interrupt) reaches the caller."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    net = fastbp.MLP([3, 4, 2], seed=0, dtype="float64")
+    stop = fastbp.EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    first, failing, snaps = _Ends(), _Ends(raise_at=1, exc=exc), _Snapshots()
+    kwargs = dict(optimizer="lbfgs") if optimizer == "lbfgs" else dict(lr=0.1)
+    callbacks = [snaps, stop, first, failing]
+    if exc is ValueError:
+        with pytest.raises(ValueError, match="stop here"):
+            net.fit(X, y, epochs=5, verbose=0, callbacks=callbacks,
+                    distributed=optimizer == "distributed", **kwargs)
+    else:
+        history = net.fit(X, y, epochs=5, verbose=0, callbacks=callbacks,
+                          distributed=optimizer == "distributed", **kwargs)
+        assert history.interrupted
+    assert first.ends == failing.ends == 1
+    best = int(np.argmin(net.history["loss"]))
+    assert stop.restored_epoch == best
+    np.testing.assert_array_equal(net.params, snaps.params[best])
