@@ -437,7 +437,8 @@ class MLP:
         on_divergence : {"raise", "stop", "warn"}, default "raise"
             When a batch's loss or the parameters become NaN or infinite, the
             params, optimizer state and RNG are rolled back to the last state
-            with a finite loss and training stops; then "raise" raises
+            with finite parameters and a finite loss and training stops;
+            the callbacks' ``on_train_end`` run; then "raise" raises
             :class:`fastbp.TrainingDivergedError` (naming the epoch and
             batch), "warn" issues a RuntimeWarning and "stop" says nothing;
             both return the history with ``history.diverged`` set.
