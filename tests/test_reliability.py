@@ -347,7 +347,7 @@ def test_divergence_with_shuffling_and_dropout_replays_exactly():
         Xc, Yc = twin._data(X, y)
         fastbp.kernels.train_epoch(twin.params, grads, state, twin.workspace(8), twin.plan, Xc, Yc,
                                    np.empty(40, np.int64), twin._rng, 8, True, twin._loss_code,
-                                   sgd.code, sgd.hyper, 0, twin._reg, rest)
+                                   sgd.code, sgd.hyper, 0, twin._reg, rest, False)
     np.testing.assert_array_equal(net.params, twin.params)
 
 
@@ -358,7 +358,7 @@ def test_the_epoch_kernel_reports_divergence():
     grads, state = np.zeros(0), np.zeros((2, 0))
     results = [fastbp.kernels.train_epoch(net.params, grads, state, net.workspace(4), net.plan, Xc, Yc,
                                           np.empty(20, np.int64), net._rng, 4, False, net._loss_code,
-                                          opt.code, opt.hyper, 0, net._reg, -1) for _ in range(60)]
+                                          opt.code, opt.hyper, 0, net._reg, -1, False) for _ in range(60)]
     first_bad = next(i for i, (loss, _) in enumerate(results) if np.isnan(loss))
     assert all(steps == 5 for _, steps in results[:first_bad])
     assert results[first_bad][1] < 5 or not np.all(np.isfinite(net.params))
@@ -694,3 +694,23 @@ def test_every_early_exit_runs_every_on_train_end(optimizer, exc):
     best = int(np.argmin(net.history["loss"]))
     assert stop.restored_epoch == best
     np.testing.assert_array_equal(net.params, snaps.params[best])
+
+
+def test_the_epoch_kernel_locates_the_first_bad_state_when_asked():
+    """check_every_step=True stops at the update that made a weight
+    non-finite (the third here); the per-epoch check only sees the end."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from divergence_cases import overflowing_weight
+    results = []
+    for check in (False, True):
+        net, X, y = overflowing_weight("float32")
+        Xc, Yc = net._data(X, y)
+        opt = fastbp.SGD(lr=1e-3)
+        results.append(fastbp.kernels.train_epoch(
+            net.params, np.zeros(0, net.dtype), np.zeros((2, 0), net.dtype), net.workspace(1),
+            net.plan, Xc, Yc, np.empty(4, np.int64), net._rng, 1, False, net._loss_code, opt.code,
+            opt.hyper, 0, net._reg, -1, check))
+        assert not np.isfinite(net.params[0]) and np.all(np.isfinite(net.params[1:]))
+    (fast_loss, fast_steps), (loss, steps) = results
+    assert np.isnan(fast_loss) and fast_steps == 4
+    assert np.isnan(loss) and steps == 3
