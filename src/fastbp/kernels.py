@@ -51,6 +51,8 @@ Whole network
 it returns ``(mean_loss, steps)`` and stops early, with a NaN loss, when
 training diverges (parameters checked once per epoch, or after every update
 with ``check_every_step=True``, so that ``steps`` locates the first bad state).
+Pass ``check_every_step`` explicitly, as ``fit`` does: Numba compiles a call
+that omits a default argument as a separate specialisation.
 """
 from .network import (add_penalty_gradient, all_finite, backward_batch, distributed_step,
                       shard_gradient, backward_sgd_batch, bias, capacity,
