@@ -499,8 +499,8 @@ class MLP:
             schedule = self._schedule
         if schedule is not None and not isinstance(opt, LBFGS):
             callbacks = [schedule] + others
-        _check_monitors(callbacks, self._log_keys(validation is not None,
-                                                  distributed not in (False, None)),
+        distributing = distributed is not False and distributed is not None
+        _check_monitors(callbacks, self._log_keys(validation is not None, distributing),
                         continued=schedule if schedule is self._schedule else None)
         # Everything is checked: from here on the call changes the model.
         self._schedule = schedule
