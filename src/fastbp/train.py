@@ -192,7 +192,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                 for epoch in range(epochs):
                     t0 = time.perf_counter()
                     saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng
-                    loss, done = epoch_kernel(-1)
+                    loss, _ = epoch_kernel(-1)
                     if not np.isfinite(loss):
                         divergence = _roll_back(net, restore, optimizer, epoch_kernel)
                         break
