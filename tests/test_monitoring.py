@@ -113,3 +113,139 @@ def test_early_stopping_arguments():
     net = fastbp.MLP([2, 2], seed=0)
     with pytest.raises(ValueError, match="monitors 'val_r2', which training does not report"):
         net.fit(np.ones((4, 2)), [0, 1, 0, 1], verbose=0, callbacks=[stop])
+
+
+def test_history_keeps_one_entry_per_epoch_under_every_key(tmp_path):
+    """Three epochs without validation, two with, one without again: every
+    key has six entries, NaN where the metric was not computed, in the
+    model's history and after save/load."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 2, 30)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=3, lr=0.1, verbose=0)
+    h = net.fit(X, y, epochs=2, lr=0.1, verbose=0, validation_data=(X[:10], y[:10]))
+    net.fit(X, y, epochs=1, lr=0.1, verbose=0)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    for history in (net.history, fastbp.load(path).history):
+        assert len(history) == 6
+        assert {k: len(v) for k, v in history.history.items()} == {
+            k: 6 for k in ("loss", "lr", "seconds", "val_loss", "val_accuracy")}
+        for key in ("val_loss", "val_accuracy"):
+            values = np.array(history[key])
+            assert np.isnan(values[[0, 1, 2, 5]]).all()
+            np.testing.assert_array_equal(values[3:5], h[key])
+        assert np.isfinite(history["loss"]).all()
+
+
+def test_history_from_a_file_with_unaligned_columns_is_padded(tmp_path):
+    """Files written before the history was aligned: the shorter columns
+    belong to the last epochs (validation given in later fits)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 2, 30)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=2, lr=0.1, verbose=0, validation_data=(X[:10], y[:10]))
+    path = tmp_path / "m.npz"
+    net.save(path)
+    with np.load(path) as data:
+        arrays = dict(data)
+    arrays["history_loss"] = np.r_[1.0, 2.0, arrays["history_loss"]]
+    np.savez(path, **arrays)
+    history = fastbp.load(path).history
+    assert len(history) == 4 and len(history["val_loss"]) == 4
+    assert np.isnan(history["val_loss"][:2]).all()
+    assert history["val_loss"][2:] == net.history["val_loss"]
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_r2_for_targets_near_1e8_matches_scikit_learn(distributed):
+    """Targets near 1e8 with spread ~1 (a one-pass sum of squares cancels
+    there), two outputs, single process and one MPI rank; the reference is
+    scikit-learn's r2_score and a two-pass float64 NumPy computation."""
+    if distributed:
+        pytest.importorskip("mpi4py")
+    from sklearn.metrics import r2_score
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(90, 2))
+    Y = 1e8 + np.stack([X[:, 0], -X[:, 1]], axis=1) + 0.7 * rng.normal(size=(90, 2))
+    net = fastbp.MLP([2, 2], output="identity", dtype="float64")
+    net.params[:] = [0.6, 0.1, 0.0, -0.4, 1e8 + 0.2, 1e8 - 0.1]
+    h = net.fit(X[:50], Y[:50], epochs=1, batch_size=50, lr=1e-30, verbose=0,
+                validation_data=(X[50:], Y[50:]), distributed=distributed)
+    pred = net.predict(X[50:])
+    expected = r2_score(Y[50:], pred)
+    assert 0.1 < expected < 0.9
+    assert h["val_r2"][-1] == pytest.approx(expected, rel=1e-9)
+    Yv = Y[50:]
+    by_hand = np.mean(1 - ((Yv - pred) ** 2).sum(axis=0) / ((Yv - Yv.mean(axis=0)) ** 2).sum(axis=0))
+    assert h["val_r2"][-1] == pytest.approx(by_hand, rel=1e-9)
+
+
+def _model_state(net):
+    return (net.params.copy(), net._rng.copy(), len(net.history),
+            {k: list(v) for k, v in net.history.history.items()},
+            None if net.optimizer is None else net.optimizer.t,
+            None if net.optimizer is None or net.optimizer.state is None
+            else net.optimizer.state.copy(),
+            None if net.schedule is None else net.schedule.to_json())
+
+
+def _assert_same_state(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        if isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y)
+        else:
+            assert x == y or (x != x and y != y)
+
+
+def test_a_continued_schedule_monitoring_validation_is_refused_before_training():
+    """The issue's case: a continued ReduceOnPlateau(monitor="val_loss"),
+    then a fit without validation data, trained an epoch and then raised."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 2, 30)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=2, optimizer="adam", verbose=0, validation_data=(X[:10], y[:10]),
+            callbacks=[fastbp.schedules.ReduceOnPlateau(monitor="val_loss", patience=0)])
+    before = _model_state(net)
+    with pytest.raises(ValueError, match="net.schedule ReduceOnPlateau.*continued from an earlier"
+                                         " fit, monitors 'val_loss', which training does not report"
+                                         ".*validation_data or validation_split"):
+        net.fit(X, y, epochs=3, verbose=0)
+    _assert_same_state(_model_state(net), before)
+    # With validation it continues; with an explicit lr the schedule ends and nothing is monitored.
+    assert len(net.fit(X, y, epochs=1, verbose=0, validation_data=(X[:10], y[:10]))) == 1
+    net.fit(X, y, epochs=1, lr=0.01, verbose=0)
+    assert net.schedule is None
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+@pytest.mark.parametrize("make,output", [
+    (lambda tmp: fastbp.EarlyStopping(monitor="val_accuracy"), "identity"),
+    (lambda tmp: fastbp.EarlyStopping(monitor="val_loss"), "softmax"),
+    (lambda tmp: fastbp.ModelCheckpoint(tmp / "c-{epoch}.npz", monitor="val_loss"), "softmax"),
+    (lambda tmp: fastbp.schedules.ReduceOnPlateau(monitor="val_r2"), "softmax"),
+    (lambda tmp: fastbp.EarlyStopping(monitor="comm_seconds"), "softmax"),
+])
+def test_monitors_the_fit_will_not_report_are_refused_before_anything_changes(
+        tmp_path, make, output, distributed):
+    if distributed:
+        pytest.importorskip("mpi4py")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = rng.integers(0, 2, 30) if output == "softmax" else rng.normal(size=30)
+    net = fastbp.MLP([3, 4, 2 if output == "softmax" else 1], output=output, seed=0)
+    net.fit(X, y, epochs=1, lr=0.1, verbose=0)
+    before = _model_state(net)
+    cb = make(tmp_path)
+    validation = None if cb.monitor in ("val_loss", "val_r2") else (X[:10], y[:10])
+    if cb.monitor == "comm_seconds" and distributed:  # reported there: accepted
+        h = net.fit(X, y, epochs=2, verbose=0, callbacks=[cb], distributed=True)
+        assert len(h["comm_seconds"]) == 2
+        return
+    with pytest.raises(ValueError, match=f"monitors '{cb.monitor}', which training does not"
+                                         " report; it reports"):
+        net.fit(X, y, epochs=2, verbose=0, callbacks=[cb], validation_data=validation,
+                distributed=distributed)
+    _assert_same_state(_model_state(net), before)
+    assert list(tmp_path.iterdir()) == []

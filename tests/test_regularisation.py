@@ -157,7 +157,7 @@ def one_epoch_kernel(net, X, y, optimizer, batch):
     rng = np.array([11, 12], dtype=np.uint64)
     value = kernels.train_epoch(net.params, grads, state, ws, net.plan, Xc, Yc,
                                 np.empty(len(X), np.int64), rng, batch, False, net._loss_code,
-                                optimizer.code, optimizer.hyper, 0, net._reg, -1)
+                                optimizer.code, optimizer.hyper, 0, net._reg, -1, False)
     return ws, value[0]
 
 

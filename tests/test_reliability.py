@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -350,7 +351,7 @@ def test_divergence_with_shuffling_and_dropout_replays_exactly():
         Xc, Yc = twin._data(X, y)
         fastbp.kernels.train_epoch(twin.params, grads, state, twin.workspace(8), twin.plan, Xc, Yc,
                                    np.empty(40, np.int64), twin._rng, 8, True, twin._loss_code,
-                                   sgd.code, sgd.hyper, 0, twin._reg, rest)
+                                   sgd.code, sgd.hyper, 0, twin._reg, rest, False)
     np.testing.assert_array_equal(net.params, twin.params)
 
 
@@ -369,7 +370,8 @@ def test_the_epoch_kernel_reports_divergence():
         starts.append(net.params.copy())
         results.append(fastbp.kernels.train_epoch(net.params, grads, state, net.workspace(4), net.plan,
                                                   Xc, Yc, np.empty(20, np.int64), net._rng, 4, False,
-                                                  net._loss_code, opt.code, opt.hyper, 0, net._reg, -1))
+                                                  net._loss_code, opt.code, opt.hyper, 0, net._reg, -1,
+                                                  False))
     assert np.isnan(results[-1][0]), "the problem must diverge within 60 epochs"
     assert all(steps == 5 and np.isfinite(loss) for loss, steps in results[:-1])
     steps = results[-1][1]
@@ -582,3 +584,160 @@ def test_lbfgs_interrupted_by_a_callback_keeps_the_completed_iterations():
     history = net.fit(X, y, epochs=50, optimizer="lbfgs", verbose=0, callbacks=[InterruptAt(4)])
     assert history.interrupted and len(history) == 5 and net.optimizer.t == 5
     assert net.loss(X, y) == pytest.approx(history["loss"][-1], rel=1e-12)
+
+
+def test_divergence_rolls_back_when_a_weight_overflows_while_the_loss_stays_finite():
+    """The issue's case: W1 = 1e-30, x = 1e30, y = 1e8, lr 10. The first
+    update overflows W1's gradient (~1e38 * 0.42 * 1e8 in float32), so the
+    last state with finite parameters is the initial one; tanh saturates,
+    so the loss of every later batch stays finite."""
+    net = fastbp.MLP([1, 1, 1], "tanh", output="identity")
+    start = np.array([1e-30, 0, 1, 0], dtype=np.float32)
+    net.params[:] = start
+    X, y = np.full((4, 1), 1e30), np.full(4, 1e8)
+    history = net.fit(X, y, batch_size=1, lr=10, on_divergence="stop", verbose=0)
+    assert history.diverged and len(history) == 0
+    np.testing.assert_array_equal(net.params, start)
+    assert net.optimizer.t == 0
+    # The hand-worked first step: the loss is finite, the updated W1 is not.
+    z = np.float32(1e-30) * np.float32(1e30)
+    err = np.tanh(z) - np.float32(1e8)
+    assert np.isfinite(err ** 2)
+    with np.errstate(over="ignore"):
+        w1 = np.float32(1e-30) - np.float32(10) * (2 * err * (1 - np.tanh(z) ** 2)
+                                                   * np.float32(1e30)).astype(np.float32)
+    assert not np.isfinite(w1)
+
+
+@pytest.mark.parametrize("name", ["overflowing-weight-f32", "overflowing-weight-f64-momentum"])
+def test_a_weight_overflowing_mid_epoch_keeps_the_updates_before_it(name):
+    """Rows 0-1 update finitely, row 2 overflows W1 with a finite loss on
+    row 3: the model keeps exactly the first two updates, and says so."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from divergence_cases import CASES, run
+    net, history = run(name)
+    assert history.diverged and net.optimizer.t == 2 and len(history) == 0
+    make, kwargs = CASES[name]
+    twin, X, y = make()
+    opt = kwargs["optimizer"]() if "optimizer" in kwargs else fastbp.SGD(lr=kwargs["lr"])
+    twin.fit(X[:2], y[:2], batch_size=1, shuffle=False, verbose=0, optimizer=opt)
+    np.testing.assert_array_equal(net.params, twin.params)
+    if opt.state is not None and opt.state.size:
+        np.testing.assert_array_equal(net.optimizer.state, twin.optimizer.state)
+    assert np.isfinite(twin.loss(X[2:3], y[2:3]))
+    if "lr" in kwargs:  # plain SGD: the third step, taken by hand, overflows W1 only
+        params = twin.params.copy()
+        Xc, Yc = twin._data(X[2:3], y[2:3])
+        fastbp.kernels.train_step(params, np.zeros_like(params), twin.workspace(1), twin.plan,
+                                  Xc, Yc, twin._loss_code, kwargs["lr"])
+        assert not np.isfinite(params[0]) and np.all(np.isfinite(params[1:]))
+        twin.params[:] = params
+        assert np.isfinite(twin.loss(X[3:4], y[3:4]))  # the loss after it stays finite
+    again, X, y = make()
+    kwargs = {k: (v() if callable(v) else v) for k, v in kwargs.items()}
+    with pytest.raises(fastbp.TrainingDivergedError,
+                       match="epoch 1, batch 3 of 4: .* after batch 2 of that epoch") as info:
+        again.fit(X, y, shuffle=False, verbose=0, **kwargs)
+    assert (info.value.epoch, info.value.batch) == (1, 3)
+    np.testing.assert_array_equal(again.params, net.params)
+
+
+class _Ends:
+    """Counts on_train_end calls; raises from on_epoch_end when asked."""
+
+    def __init__(self, raise_at=None, exc=ValueError):
+        self.ends, self.raise_at, self.exc = 0, raise_at, exc
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.raise_at:
+            raise self.exc("stop here")
+        return False
+
+    def on_train_end(self, net):
+        self.ends += 1
+
+
+class _Snapshots:
+    def on_train_begin(self, net):
+        self.net, self.params = net, []
+
+    def on_epoch_end(self, epoch, logs):
+        self.params.append(self.net.params.copy())
+
+
+@pytest.mark.parametrize("path", ["epochs", "distributed"])
+def test_divergence_raise_runs_on_train_end_and_restores_the_best_weights(path):
+    """exploding(): the loss grows every epoch, so the best training loss is
+    epoch 1's; the divergence in epoch 3 is rolled back, then EarlyStopping
+    restores epoch 1's weights before the error reaches the caller."""
+    net, X, y = exploding("float64")
+    stop = fastbp.EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    ends, snaps = _Ends(), _Snapshots()
+    with pytest.raises(fastbp.TrainingDivergedError,
+                       match="Then EarlyStopping\\(restore_best_weights=True\\) restored the weights"
+                             " of epoch 1, the best loss of this fit") as info:
+        net.fit(X, y, epochs=50, batch_size=4, lr=1.0, shuffle=False, verbose=0,
+                callbacks=[snaps, stop, ends], distributed=path == "distributed")
+    assert ends.ends == 1 and stop.restored_epoch == 0
+    assert len(info.value.history) >= 2
+    np.testing.assert_array_equal(net.params, snaps.params[0])
+
+
+@pytest.mark.parametrize("mode", ["stop", "warn"])
+def test_divergence_stop_and_warn_run_on_train_end(mode):
+    net, X, y = exploding("float64")
+    stop = fastbp.EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    ends, snaps = _Ends(), _Snapshots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = net.fit(X, y, epochs=50, batch_size=4, lr=1.0, shuffle=False, verbose=0,
+                          callbacks=[snaps, stop, ends], on_divergence=mode)
+    assert history.diverged and ends.ends == 1
+    np.testing.assert_array_equal(net.params, snaps.params[0])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "lbfgs", "distributed"])
+@pytest.mark.parametrize("exc", [ValueError, KeyboardInterrupt])
+def test_every_early_exit_runs_every_on_train_end(optimizer, exc):
+    """A callback raising (an error, or Ctrl-C's KeyboardInterrupt) in epoch
+    2: every callback's on_train_end still runs, the best weights come back,
+    and the error (not the interrupt) reaches the caller."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    net = fastbp.MLP([3, 4, 2], seed=0, dtype="float64")
+    stop = fastbp.EarlyStopping(monitor="loss", patience=100, restore_best_weights=True)
+    first, failing, snaps = _Ends(), _Ends(raise_at=1, exc=exc), _Snapshots()
+    kwargs = dict(optimizer="lbfgs") if optimizer == "lbfgs" else dict(lr=0.1)
+    callbacks = [snaps, stop, first, failing]
+    if exc is ValueError:
+        with pytest.raises(ValueError, match="stop here"):
+            net.fit(X, y, epochs=5, verbose=0, callbacks=callbacks,
+                    distributed=optimizer == "distributed", **kwargs)
+    else:
+        history = net.fit(X, y, epochs=5, verbose=0, callbacks=callbacks,
+                          distributed=optimizer == "distributed", **kwargs)
+        assert history.interrupted
+    assert first.ends == failing.ends == 1
+    best = int(np.argmin(net.history["loss"]))
+    assert stop.restored_epoch == best
+    np.testing.assert_array_equal(net.params, snaps.params[best])
+
+
+def test_the_epoch_kernel_locates_the_first_bad_state_when_asked():
+    """check_every_step=True stops at the update that made a weight
+    non-finite (the third here); the per-epoch check only sees the end."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from divergence_cases import overflowing_weight
+    results = []
+    for check in (False, True):
+        net, X, y = overflowing_weight("float32")
+        Xc, Yc = net._data(X, y)
+        opt = fastbp.SGD(lr=1e-3)
+        results.append(fastbp.kernels.train_epoch(
+            net.params, np.zeros(0, net.dtype), np.zeros((2, 0), net.dtype), net.workspace(1),
+            net.plan, Xc, Yc, np.empty(4, np.int64), net._rng, 1, False, net._loss_code, opt.code,
+            opt.hyper, 0, net._reg, -1, check))
+        assert not np.isfinite(net.params[0]) and np.all(np.isfinite(net.params[1:]))
+    (fast_loss, fast_steps), (loss, steps) = results
+    assert np.isnan(fast_loss) and fast_steps == 4
+    assert np.isnan(loss) and steps == 3

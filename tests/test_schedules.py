@@ -84,3 +84,25 @@ def test_cosine_to_zero_and_explicit_lr_end_a_continued_schedule():
     assert net.schedule is None and net.history["lr"][-1] == 0.2
     with pytest.raises(ValueError, match="lr must be a positive"):
         fastbp.SGD(lr=0.0)
+
+
+@pytest.mark.parametrize("make,expected", [
+    (lambda: schedules.StepDecay(step_size=2, gamma=0.5), [0.1, 0.1, 0.05, 0.05]),
+    (lambda: schedules.ExponentialDecay(0.5), [0.1, 0.05, 0.025, 0.0125]),
+    (lambda: schedules.CosineAnnealing(4), [0.1 * (1 + math.cos(math.pi * e / 4)) / 2
+                                            for e in range(4)]),
+])
+def test_a_new_schedule_on_a_trained_model_counts_from_its_own_start(make, expected):
+    """The issue's case: after 5 epochs, a new StepDecay(2, 0.5) gave
+    [0.025, 0.0125, 0.0125, 0.00625] (it counted the 5 old epochs)."""
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=5, lr=0.1, verbose=0)
+    got = net.fit(X, Y, epochs=4, lr=0.1, verbose=0, callbacks=[make()])["lr"]
+    assert got == pytest.approx(expected, rel=1e-12)
+    # Continued by a later fit, it keeps counting (closed form at epochs 4, 5).
+    schedule = make()
+    again = fastbp.MLP([3, 2], seed=0)
+    again.fit(X, Y, epochs=5, lr=0.1, verbose=0)
+    again.fit(X, Y, epochs=4, lr=0.1, verbose=0, callbacks=[schedule])
+    assert again.fit(X, Y, epochs=2, verbose=0)["lr"] == pytest.approx(
+        [schedule.lr(e, 0.1) for e in (4, 5)], rel=1e-12)

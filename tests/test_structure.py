@@ -181,7 +181,7 @@ def test_train_epoch_kernel_checks_its_arguments():
     def epoch(X=X, Y=Y, perm=perm, batch=4, opt=plain, grads=grads, state=state, reg=np.zeros(2)):
         return fastbp.kernels.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, rng,
                                           batch, True, fastbp.kernels.MSE, opt.code, opt.hyper, 0,
-                                          reg, -1)[0]
+                                          reg, -1, False)[0]
 
     with pytest.raises(ValueError, match="perm"):
         epoch(perm=perm[:5])

@@ -17,9 +17,9 @@ shard (:func:`fastbp.kernels.shard_gradient`), one in-place ``Allreduce``
 adds the flat gradient buffers (with the loss sum in one extra element), and
 every rank divides by the global batch size and applies the same update
 (:func:`fastbp.kernels.distributed_step`), so all ranks hold bit-identical
-params. A batch whose reduced loss or gradient is not finite is not
-applied: training stops there as ``on_divergence`` says (on every rank at
-once). Validation metrics are reduced across ranks; only rank 0 prints
+params. Divergence (a reduced loss, or parameters, not finite) rolls every
+rank back exactly as single-process training does, and training stops as
+``on_divergence`` says (on every rank at once). Validation metrics are reduced across ranks; only rank 0 prints
 progress and runs :class:`fastbp.ModelCheckpoint`. Ctrl-C, divergence and
 early stopping are decided on reduced values, so all ranks stop together.
 
@@ -33,8 +33,8 @@ import time
 import numpy as np
 
 from . import network, ops, threads
-from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _Interrupts,
-                    _progress_bar, _record, _show)
+from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _end,
+                    _Interrupts, _progress_bar, _record, _show)
 
 
 def _mpi():
@@ -68,40 +68,74 @@ def broadcast_model(net, optimizer, comm):
 
 
 def _metrics(net, X, Y, comm, prefix="val_"):
-    """Loss and accuracy or R^2 over the rows of all ranks' shards of (X, Y)."""
+    """Loss and accuracy or R^2 over the rows of all ranks' shards of (X, Y).
+
+    Every rank's partial results are gathered and combined in rank order,
+    identically everywhere. R^2's total sum of squares comes from each
+    shard's count, mean and sum of squared deviations, combined by Chan,
+    Golub and LeVeque's pairwise update: a one-pass ``sum y^2 - (sum y)^2 / n``
+    cancels catastrophically when the targets' mean is large against their
+    spread.
+    """
     n, size = X.shape[0], comm.size
     lo, hi = n * comm.rank // size, n * (comm.rank + 1) // size
     m = Y.shape[1]
-    sums = np.zeros(2 + 3 * m)  # loss sum, correct, then per output: residual², y, y²
+    # loss sum, correct, rows, then per output: residual², mean, squared deviations
+    part = np.zeros(3 + 3 * m)
+    part[2] = hi - lo
     if hi > lo:
         Xs, Ys = X[lo:hi], Y[lo:hi]
         ws = net._workspace(min(hi - lo, 2048))
-        sums[0] = network.loss_value(net.params, ws, net.plan, Xs, Ys, net._loss_code) * (hi - lo)
+        part[0] = network.loss_value(net.params, ws, net.plan, Xs, Ys, net._loss_code) * (hi - lo)
         out = np.empty_like(Ys)
         network.predict(out, net.params, ws, net.plan, Xs, net._loss_code)
         if net.output == "softmax":
-            sums[1] = np.sum(out.argmax(axis=1) == Ys.argmax(axis=1))
+            part[1] = np.sum(out.argmax(axis=1) == Ys.argmax(axis=1))
         elif net.output == "sigmoid":
-            sums[1] = np.mean((out > 0.5) == (Ys > 0.5), axis=1).sum()
+            part[1] = np.mean((out > 0.5) == (Ys > 0.5), axis=1).sum()
         else:
-            sums[2:2 + m] = ((Ys - out) ** 2).sum(axis=0, dtype=np.float64)
-            sums[2 + m:2 + 2 * m] = Ys.sum(axis=0, dtype=np.float64)
-            sums[2 + 2 * m:] = (Ys.astype(np.float64) ** 2).sum(axis=0)
-    comm.Allreduce(_mpi().IN_PLACE, sums)
-    logs = {prefix + "loss": float(sums[0] / n + net._penalty(n))}
+            part[3:3 + m] = ((Ys - out) ** 2).sum(axis=0, dtype=np.float64)
+            mean = Ys.mean(axis=0, dtype=np.float64)
+            part[3 + m:3 + 2 * m] = mean
+            part[3 + 2 * m:] = ((Ys - mean) ** 2).sum(axis=0)
+    parts = np.empty((size, part.size))
+    comm.Allgather(part, parts)
+    logs = {prefix + "loss": float(parts[:, 0].sum() / n + net._penalty(n))}
     if net.output == "identity":
-        res, s1, s2 = sums[2:2 + m], sums[2 + m:2 + 2 * m], sums[2 + 2 * m:]
-        tot = s2 - s1 ** 2 / n
-        r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
-        logs[prefix + "r2"] = float(r2.mean())
+        count, mean, m2 = 0.0, np.zeros(m), np.zeros(m)
+        for p in parts:
+            k = p[2]
+            if k == 0:
+                continue
+            delta = p[3 + m:3 + 2 * m] - mean
+            total = count + k
+            mean = mean + delta * (k / total)
+            m2 = m2 + p[3 + 2 * m:] + delta ** 2 * (count * k / total)
+            count = total
+        logs[prefix + "r2"] = r2_score(parts[:, 3:3 + m].sum(axis=0), m2)
     else:
-        logs[prefix + "accuracy"] = float(sums[1] / n)
+        logs[prefix + "accuracy"] = float(parts[:, 1].sum() / n)
     return logs
+
+
+def r2_score(res, tot):
+    """R^2 averaged over the outputs from per-output residual and total sums
+    of squares, as scikit-learn's r2_score (1 for a perfect fit of constant
+    targets, 0 for an imperfect one)."""
+    r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
+    return float(r2.mean())
 
 
 def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation,
                     callbacks, on_divergence, comm=None):
-    """The fit loop of ``net.fit(..., distributed=True)``; inputs are validated."""
+    """The fit loop of ``net.fit(..., distributed=True)``; inputs are validated.
+
+    Divergence is handled as in single-process training: the parameters are
+    checked after every update (one pass, small beside the allreduce), the
+    loss before it; at the first bad state the epoch's starting copy (params,
+    optimizer state and step count, RNG) is restored and the updates before
+    that state are replayed, so the model ends where a single process ends.
+    """
     MPI = _mpi()
     comm = world() if comm is None else comm
     rank = comm.rank
@@ -110,82 +144,120 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                             type(optimizer).__name__, bool(shuffle)),
                      "data shapes, architecture, epochs, batch size, optimizer and shuffle")
     batch_size = min(batch_size, n)
+    steps = -(-n // batch_size)
     optimizer.ensure_state(net.params)
     broadcast_model(net, optimizer, comm)
     if rank != 0:
         verbose = 0
         callbacks = [cb for cb in callbacks if not isinstance(cb, ModelCheckpoint)]
     n_params = net.n_params
-    buf = np.zeros(n_params + 1, dtype=net.dtype)
+    # The loss sum travels in float64 whatever the model's dtype, as the
+    # epoch kernel keeps it: in the gradient buffer's extra element for
+    # float64, in its own (overlapped) reduction for float32.
+    wide = net.dtype == np.float64
+    buf = np.zeros(n_params + 1 if wide else n_params, dtype=net.dtype)
     grads = buf[:n_params]
+    loss_sum = buf[n_params:] if wide else np.zeros(1)
     shard_rows = -(-batch_size // comm.size)
     ws = net._workspace(max(shard_rows, 1))
     perm = np.empty(n, dtype=np.int64)
     shuffle_rng, dropout_rng = net._rng[:1], net._rng[1:]
     state = optimizer.state
+    saved_params, saved_state, saved_rng = (np.empty_like(net.params), np.empty_like(state),
+                                            np.empty_like(net._rng))
     alpha = net.alpha
     history = History()
     threads.ensure()
     net._samples_per_epoch = n
     bar = _progress_bar(epochs, verbose)
+    comm_seconds = [0.0]
+
+    def run_epoch(max_steps):
+        """Up to ``max_steps`` updates (all with -1); returns ``(loss sum,
+        updates, diverged)``: with ``diverged`` the state after ``updates``
+        updates is the first bad one."""
+        perm[:] = np.arange(n)
+        if shuffle:
+            ops.shuffle(perm, shuffle_rng)
+        total, done = 0.0, 0
+        for start in range(0, n, batch_size):
+            if 0 <= max_steps <= done:
+                break
+            stop = min(start + batch_size, n)
+            nb = stop - start
+            lo = start + nb * rank // comm.size
+            hi = start + nb * (rank + 1) // comm.size
+            loss_sum[0] = network.shard_gradient(grads, net.params, ws, net.plan, X, Y, perm, lo,
+                                                 hi, lo - start, net._loss_code, net._reg,
+                                                 dropout_rng)
+            tc = time.perf_counter()
+            pending = None if wide else comm.Iallreduce(MPI.IN_PLACE, loss_sum, op=MPI.SUM)
+            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            if pending is not None:
+                pending.Wait()
+            comm_seconds[0] += time.perf_counter() - tc
+            value = float(loss_sum[0])
+            if alpha:
+                value += 0.5 * alpha * network.penalty(net.params, net.plan)
+            if not np.isfinite(value):  # identical on every rank: all stop here
+                return total, done, True
+            optimizer.t += 1
+            network.distributed_step(net.params, grads, state, optimizer.hyper, optimizer.code,
+                                     optimizer.t, nb, alpha, net.plan)
+            total += value
+            done += 1
+            if not network.all_finite(net.params):
+                return total, done, True
+        return total, done, False
+
+    divergence = None  # (batch, kept) once an epoch diverged
     _call(callbacks, "on_train_begin", net)
-    with _Interrupts() as interrupts:
-        try:
-            for epoch in range(epochs):
-                t0 = time.perf_counter()
-                comm_seconds = 0.0
-                perm[:] = np.arange(n)
-                if shuffle:
-                    ops.shuffle(perm, shuffle_rng)
-                total = 0.0
-                for b, start in enumerate(range(0, n, batch_size)):
-                    stop = min(start + batch_size, n)
-                    nb = stop - start
-                    lo = start + nb * rank // comm.size
-                    hi = start + nb * (rank + 1) // comm.size
-                    shard_loss = network.shard_gradient(grads, net.params, ws, net.plan, X, Y, perm,
-                                                        lo, hi, lo - start, net._loss_code,
-                                                        net._reg, dropout_rng)
-                    with np.errstate(over="ignore"):  # beyond float32: inf, caught below
-                        buf[n_params] = shard_loss
-                    tc = time.perf_counter()
-                    comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-                    comm_seconds += time.perf_counter() - tc
-                    value = float(buf[n_params])
-                    if alpha:
-                        value += 0.5 * alpha * network.penalty(net.params, net.plan)
-                    if not (np.isfinite(value) and network.all_finite(grads)):
-                        # Identical on every rank: all stop here, before the update.
-                        _diverged(on_divergence, b + 1, -(-n // batch_size), b, optimizer,
-                                  history, rolled_back=False)
-                        raise StopIteration
-                    optimizer.t += 1
-                    network.distributed_step(net.params, grads, state, optimizer.hyper,
-                                             optimizer.code, optimizer.t, nb, alpha, net.plan)
-                    total += value
-                logs = {"loss": total / n, "lr": optimizer.lr}
-                if validation is not None:
-                    logs.update(_metrics(net, *validation, comm))
-                logs["seconds"] = time.perf_counter() - t0
-                logs["comm_seconds"] = comm_seconds
-                _record(logs, history, net.history)
-                _show(bar, verbose, epoch, epochs, logs, n)
-                stop = any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)])
-                # Every rank must agree to stop: a signal may reach them at different epochs.
-                if comm.allreduce(int(stop or interrupts.requested), op=MPI.MAX):
-                    if not stop:
-                        raise KeyboardInterrupt
-                    break
-        except StopIteration:
-            pass
-        except KeyboardInterrupt:
-            history.interrupted = True
-            if verbose:
-                print(f"interrupted: stopped after {len(history)} complete epoch(s)", flush=True)
-        finally:
-            if bar is not None:
-                bar.close()
-    _call(callbacks, "on_train_end", net)
+    try:
+        with _Interrupts() as interrupts:
+            try:
+                for epoch in range(epochs):
+                    t0 = time.perf_counter()
+                    comm_seconds[0] = 0.0
+                    saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng
+                    saved_t = optimizer.t
+                    total, done, bad = run_epoch(-1)
+                    if bad:
+                        # Finite parameters there: the loss of the next batch was the bad one.
+                        batch = done + 1 if network.all_finite(net.params) else max(done, 1)
+                        net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
+                        optimizer.t = saved_t
+                        kept = max(done - 1, 0)
+                        if kept and run_epoch(kept)[1:] != (kept, False):
+                            raise RuntimeError("fastbp internal error: replaying the updates"
+                                               " before a divergence diverged; please report this")
+                        divergence = batch, kept
+                        break
+                    logs = {"loss": total / n, "lr": optimizer.lr}
+                    if validation is not None:
+                        logs.update(_metrics(net, *validation, comm))
+                    logs["seconds"] = time.perf_counter() - t0
+                    logs["comm_seconds"] = comm_seconds[0]
+                    _record(logs, history, net.history)
+                    _show(bar, verbose, epoch, epochs, logs, n)
+                    stop = any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)])
+                    # Every rank must agree to stop: a signal may reach them at different epochs.
+                    if comm.allreduce(int(stop or interrupts.requested), op=MPI.MAX):
+                        if not stop:
+                            raise KeyboardInterrupt
+                        break
+            except KeyboardInterrupt:
+                history.interrupted = True
+                if verbose:
+                    print(f"interrupted: stopped after {len(history)} complete epoch(s)",
+                          flush=True)
+            finally:
+                if bar is not None:
+                    bar.close()
+    finally:
+        notes = _end(callbacks, net)
+    if divergence is not None:
+        _diverged(on_divergence, divergence[0], steps, divergence[1], optimizer, history,
+                  notes=notes)
     return history
 
 

@@ -208,7 +208,13 @@ def load(path):
         for key in data:
             if key.startswith("history_"):
                 net.history.history[key[len("history_"):]] = [float(v) for v in data[key]]
-        net.history.epoch = list(range(len(net.history.history["loss"])))
+        epochs = len(net.history.history["loss"])
+        for column in net.history.history.values():
+            # Files from before history kept one entry per epoch under every
+            # key: a metric reported by later fits only (validation) lacks
+            # the earlier epochs' entries.
+            column[:0] = [float("nan")] * (epochs - len(column))
+        net.history.epoch = list(range(epochs))
     except ModelFileError:
         raise
     except Exception as exc:

@@ -46,9 +46,13 @@ Whole network
 ``add_penalty_gradient`` (the L2 term); ``check_reg``; ``all_finite``;
 ``shard_gradient`` and ``distributed_step`` (data-parallel training, see
 :mod:`fastbp.distributed`).
-``train_epoch(..., t0, reg, max_steps)`` takes ``reg`` (float64, n_layers + 1):
-the L2 penalty alpha, then each layer's dropout rate; it returns ``(mean_loss,
-steps)`` and stops early, with a NaN loss, when training diverges.
+``train_epoch(..., t0, reg, max_steps, check_every_step=False)`` takes ``reg``
+(float64, n_layers + 1): the L2 penalty alpha, then each layer's dropout rate;
+it returns ``(mean_loss, steps)`` and stops early, with a NaN loss, when
+training diverges (parameters checked once per epoch, or after every update
+with ``check_every_step=True``, so that ``steps`` locates the first bad state).
+Pass ``check_every_step`` explicitly, as ``fit`` does: Numba compiles a call
+that omits a default argument as a separate specialisation.
 """
 from .network import (add_penalty_gradient, all_finite, backward_batch, distributed_step,
                       shard_gradient, backward_sgd_batch, bias, capacity,

@@ -96,6 +96,24 @@ def _check_dtype(dtype):
     raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
 
 
+def _check_monitors(callbacks, reported, continued=None):
+    """Every metric a fastbp callback monitors must be one the fit reports:
+    found here, before the fit changes anything, not after an epoch."""
+    from .train import EarlyStopping, ModelCheckpoint
+    for cb in callbacks:
+        monitor = getattr(cb, "monitor", None)
+        if not isinstance(cb, (EarlyStopping, ModelCheckpoint, Schedule)) or monitor is None \
+                or monitor in reported:
+            continue
+        which = (f"net.schedule {cb!r}, continued from an earlier fit," if cb is continued
+                 else type(cb).__name__)
+        hint = ("; validation metrics need validation_data or validation_split"
+                if monitor.startswith("val_") else "")
+        drop = "; set net.schedule = None to drop it" if cb is continued else ""
+        raise ValueError(f"{which} monitors {monitor!r}, which training does not report; it"
+                         f" reports {', '.join(sorted(reported))} in this fit{hint}{drop}")
+
+
 class MLP:
     """A multilayer perceptron trained by backpropagation, on one flat buffer.
 
@@ -563,7 +581,8 @@ class MLP:
         on_divergence : {"raise", "stop", "warn"}, default "raise"
             When a batch's loss or the parameters become NaN or infinite, the
             params, optimizer state and RNG are rolled back to the last state
-            with a finite loss and training stops; then "raise" raises
+            with finite parameters and a finite loss and training stops;
+            the callbacks' ``on_train_end`` run; then "raise" raises
             :class:`fastbp.TrainingDivergedError` (naming the epoch and
             batch), "warn" issues a RuntimeWarning and "stop" says nothing;
             both return the history with ``history.diverged`` set.
@@ -620,16 +639,22 @@ class MLP:
             raise ValueError(f"callbacks may hold one learning-rate schedule; got {schedules}")
         if schedules and isinstance(opt, LBFGS):
             raise ValueError(f"L-BFGS takes no learning rate, so no schedule; got {schedules[0]!r}")
-        # Everything is checked: from here on the call changes the model.
         # The schedule runs first at every epoch end, so that checkpoints
         # and early stopping see its state after the epoch.
         others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
         if schedules:
-            self._schedule = schedules[0]
+            schedule = schedules[0]
         elif lr is not None or optimizer is not None:
-            self._schedule = None  # an explicit lr or optimizer ends the old schedule
-        if self._schedule is not None and not isinstance(opt, LBFGS):
-            callbacks = [self._schedule] + others
+            schedule = None  # an explicit lr or optimizer ends the old schedule
+        else:
+            schedule = self._schedule
+        if schedule is not None and not isinstance(opt, LBFGS):
+            callbacks = [schedule] + others
+        distributing = distributed is not False and distributed is not None
+        _check_monitors(callbacks, self._log_keys(validation is not None, distributing),
+                        continued=schedule if schedule is self._schedule else None)
+        # Everything is checked: from here on the call changes the model.
+        self._schedule = schedule
         if lr is not None and not isinstance(opt, LBFGS):
             opt.lr = lr
         self.optimizer = opt
@@ -700,6 +725,13 @@ class MLP:
                 raise TypeError(f"callbacks must define on_train_begin, on_epoch_end or"
                                 f" on_train_end; got {cb!r}")
         return callbacks
+
+    def _log_keys(self, validation, distributed):
+        """The keys of the epoch logs a fit reports."""
+        keys = {"loss", "lr", "seconds"} | ({"comm_seconds"} if distributed else set())
+        if validation:
+            keys |= {"val_loss", "val_r2" if self.output == "identity" else "val_accuracy"}
+        return keys
 
     def _metrics(self, X, Y, prefix=""):
         """Loss (as :meth:`loss`) and accuracy (classification) or R^2

@@ -337,7 +337,7 @@ def _gather(dst, src, perm, start):
 
 @jit
 def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                code, hyper, t0, reg, max_steps):
+                code, hyper, t0, reg, max_steps, check_every_step=False):
     """One epoch of minibatch training, in one call.
 
     X is (n, n_in), Y is (n, m); ``perm`` is an int64 scratch array of length
@@ -357,9 +357,14 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     Returns ``(mean_loss, steps)``: the mean over samples of the batch losses
     (before each update, L2 term included) and the number of updates made.
     Training stops at the first batch whose loss is not finite, before
-    updating with it, and the mean loss is then NaN; so it is when the
-    parameters are not finite after the last update. Either way the state
-    after ``steps`` updates is the first bad one.
+    updating with it, and the mean loss is then NaN; the state after
+    ``steps`` updates is then the first bad one. The parameters are checked
+    once, after the last update (one pass per epoch keeps the hot path
+    fast): if they are not finite the mean loss is NaN too, and the first
+    bad state is at most ``steps`` updates in. With ``check_every_step`` they
+    are checked after every update instead, and training stops at the first
+    update that leaves them non-finite, so that the state after ``steps``
+    updates is exactly the first bad one (what a rollback replays up to).
     """
     if batch_size < 1 or X.shape[0] < 1:
         raise ValueError("batch_size and the number of samples must be >= 1")
@@ -416,6 +421,8 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         else:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, False, 0.0)
             optimizer_step(params, grads, state, hyper, code, t)
+        if check_every_step and not all_finite(params):
+            return np.nan, t - t0
     if not all_finite(params):
         return np.nan, t - t0
     return total / max(seen, 1), t - t0

@@ -8,8 +8,9 @@ A schedule given to ``fit`` becomes the model's ``net.schedule``: a later
 ``fit`` without one continues it (as it continues the optimizer), it is
 saved with the model and continues after :func:`fastbp.load`, so that
 ``fit(epochs=3)`` twice, or around a save and load, equals ``fit(epochs=6)``.
-Set ``net.schedule = None`` to stop scheduling. Epochs are counted over the
-model's whole history. The formulas are PyTorch's ``lr_scheduler`` ones
+Set ``net.schedule = None`` to stop scheduling. A schedule counts epochs
+from its own start: a new one given to a trained model starts at epoch 0
+(and lr0), a continued one keeps counting. The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts.
@@ -24,25 +25,30 @@ class Schedule:
     """Base: subclasses define ``lr(epoch, lr0)``, the lr for 0-based ``epoch``.
 
     Public attributes (the constructor's arguments and ``lr0``) and private
-    ones other than ``_net`` and ``_offset`` are the schedule's saved state;
-    keep them JSON numbers, strings or None.
+    ones other than ``_net`` are the schedule's saved state, ``_epochs`` (the
+    epochs it has scheduled) included; keep them JSON numbers, strings or
+    None.
     """
 
     def on_train_begin(self, net):
         self._net = net
+        if not hasattr(self, "_epochs"):
+            # New: count from here. Started but without a count: saved by a
+            # fastbp that counted the model's whole history; keep doing so.
+            self._epochs = 0 if getattr(self, "lr0", None) is None else len(net.history)
         if getattr(self, "lr0", None) is None:
             self.lr0 = net.optimizer.lr
-        self._offset = len(net.history)
-        net.optimizer.lr = self.lr(self._offset, self.lr0)
+        net.optimizer.lr = self.lr(self._epochs, self.lr0)
 
     def to_json(self):
         """The schedule's class, parameters and state as a JSON string."""
-        fields = {k: v for k, v in vars(self).items() if k not in ("_net", "_offset")}
+        fields = {k: v for k, v in vars(self).items() if k != "_net"}
         return json.dumps({"name": type(self).__name__, "fields": fields})
 
     def on_epoch_end(self, epoch, logs):
         self.observe(logs)
-        self._net.optimizer.lr = self.lr(self._offset + epoch + 1, self.lr0)
+        self._epochs += 1
+        self._net.optimizer.lr = self.lr(self._epochs, self.lr0)
         return False
 
     def observe(self, logs):

@@ -76,26 +76,32 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     net._samples_per_epoch = n
     interrupts = _Interrupts()
     _call(callbacks, "on_train_begin", net)
-    with interrupts:
-        if epochs > 0:
-            try:
-                optimizer.result = minimize(objective, net.params.astype(np.float64), jac=True,
-                                            method="L-BFGS-B", callback=on_iteration,
-                                            options=dict(maxiter=epochs, gtol=optimizer.tol,
-                                                         ftol=optimizer.tol, maxls=optimizer.max_ls))
-                net.params[:] = optimizer.result.x
-            except KeyboardInterrupt:  # from a callback: params hold the last iteration
-                history.interrupted = True
-    _call(callbacks, "on_train_end", net)
+    try:
+        with interrupts:
+            if epochs > 0:
+                try:
+                    optimizer.result = minimize(objective, net.params.astype(np.float64), jac=True,
+                                                method="L-BFGS-B", callback=on_iteration,
+                                                options=dict(maxiter=epochs, gtol=optimizer.tol,
+                                                             ftol=optimizer.tol,
+                                                             maxls=optimizer.max_ls))
+                    net.params[:] = optimizer.result.x
+                except KeyboardInterrupt:  # from a callback: params hold the last iteration
+                    history.interrupted = True
+    finally:
+        _end(callbacks, net)
     return history
 
 
 class TrainingDivergedError(RuntimeError):
     """Training produced a non-finite loss or non-finite parameters.
 
-    The model was rolled back to the last state whose loss was finite
-    (``epoch`` and ``batch`` say where the divergence was detected, both
-    1-based); ``history`` holds the epochs completed before it.
+    The model was rolled back to the last state whose parameters and loss
+    were finite (``epoch`` and ``batch`` say where the divergence was
+    detected, both 1-based), and then every callback's ``on_train_end`` ran
+    (so :class:`EarlyStopping` with ``restore_best_weights`` restored the
+    best epoch's weights, as the message says); ``history`` holds the epochs
+    completed before it.
     """
 
     def __init__(self, message, epoch, batch, history):
@@ -146,10 +152,12 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     stops training) and ``on_train_end(net)``, each if they define it.
     Each epoch starts from a copy of the params, optimizer state and RNG
     state; if it diverges, the copy is restored and the epoch replayed up to
-    the last update whose result had a finite loss (the kernels are
-    deterministic, so the replay is exact). Ctrl-C or a KeyboardInterrupt
-    from a callback ends training after the last completed epoch, with
-    ``history.interrupted`` set.
+    the last update whose result had finite parameters and a finite loss
+    (the kernels are deterministic, so the replay is exact). Ctrl-C or a
+    KeyboardInterrupt from a callback ends training after the last completed
+    epoch, with ``history.interrupted`` set. However training ends (all
+    epochs, a callback stopping it, Ctrl-C, divergence, an exception),
+    every callback's ``on_train_end`` runs before this returns or raises.
     """
     history = History()
     n = X.shape[0]
@@ -167,70 +175,114 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     net._samples_per_epoch = n
     bar = _progress_bar(epochs, verbose)
 
-    def epoch_kernel(max_steps):
+    def epoch_kernel(max_steps, check_every_step=False):
         return network.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
                                    batch_size, shuffle, net._loss_code, optimizer.code,
-                                   optimizer.hyper, optimizer.t, net._reg, max_steps)
+                                   optimizer.hyper, optimizer.t, net._reg, max_steps,
+                                   check_every_step)
 
+    def restore():
+        net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
+
+    divergence = None  # (batch, kept) once an epoch diverged
     _call(callbacks, "on_train_begin", net)
-    with _Interrupts() as interrupts:
-        try:
-            for epoch in range(epochs):
-                t0 = time.perf_counter()
-                saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng
-                loss, done = epoch_kernel(-1)
-                if not np.isfinite(loss):
-                    _roll_back(net, state, saved_params, saved_state, saved_rng, optimizer,
-                               epoch_kernel, done)
-                    _diverged(on_divergence, done + 1 if done < steps else steps, steps,
-                              max(done - 1, 0), optimizer, history)
-                    break
-                optimizer.t += steps
-                logs = {"loss": float(loss), "lr": optimizer.lr}
-                if validation is not None:
-                    logs.update(net._metrics(*validation, prefix="val_"))
-                logs["seconds"] = time.perf_counter() - t0
-                _record(logs, history, net.history)
-                _show(bar, verbose, epoch, epochs, logs, n)
-                if any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)]):
-                    break
-                if interrupts.requested:
-                    raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            history.interrupted = True
-            if verbose:
-                print(f"interrupted: stopped after {len(history)} complete epoch(s);"
-                      " the model holds their result", flush=True)
-        finally:
-            if bar is not None:
-                bar.close()
-    _call(callbacks, "on_train_end", net)
+    try:
+        with _Interrupts() as interrupts:
+            try:
+                for epoch in range(epochs):
+                    t0 = time.perf_counter()
+                    saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng
+                    loss, _ = epoch_kernel(-1)
+                    if not np.isfinite(loss):
+                        divergence = _roll_back(net, restore, optimizer, epoch_kernel)
+                        break
+                    optimizer.t += steps
+                    logs = {"loss": float(loss), "lr": optimizer.lr}
+                    if validation is not None:
+                        logs.update(net._metrics(*validation, prefix="val_"))
+                    logs["seconds"] = time.perf_counter() - t0
+                    _record(logs, history, net.history)
+                    _show(bar, verbose, epoch, epochs, logs, n)
+                    if any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)]):
+                        break
+                    if interrupts.requested:
+                        raise KeyboardInterrupt
+            except KeyboardInterrupt:
+                history.interrupted = True
+                if verbose:
+                    print(f"interrupted: stopped after {len(history)} complete epoch(s);"
+                          " the model holds their result", flush=True)
+            finally:
+                if bar is not None:
+                    bar.close()
+    finally:
+        notes = _end(callbacks, net)
+    if divergence is not None:
+        _diverged(on_divergence, divergence[0], steps, divergence[1], optimizer, history,
+                  notes=notes)
     return history
 
 
-def _roll_back(net, state, saved_params, saved_state, saved_rng, optimizer, epoch_kernel, done):
-    """Restore the epoch's starting copy, then replay its first ``done - 1``
-    updates: the state after ``done`` updates was the first bad one."""
-    net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
-    replay = max(done - 1, 0)
-    if replay:
-        loss, again = epoch_kernel(replay)
-        assert again == replay and np.isfinite(loss), "a replay must retrace the epoch"
-    optimizer.t += replay
+def _roll_back(net, restore, optimizer, epoch_kernel):
+    """After a diverged epoch: find its first bad state, then leave the model
+    in the state just before it. Returns ``(batch, kept)``: the 1-based batch
+    where the divergence showed, and the number of updates kept.
+
+    The fast pass checks the parameters once per epoch, so it only bounds
+    the first bad state; a second pass from the epoch's starting copy checks
+    them after every update and stops exactly there (a bad state: non-finite
+    parameters, or a non-finite loss on the next batch). A third replays the
+    updates before it. The kernels are deterministic, so the passes retrace
+    each other; if they ever did not, that is an error, not a silent state.
+    """
+    restore()
+    loss, bad = epoch_kernel(-1, True)
+    if np.isfinite(loss):
+        raise RuntimeError("fastbp internal error: replaying a diverged epoch did not diverge"
+                           " again (the epoch kernel is not deterministic); please report this")
+    # Finite parameters there: the loss of the next batch was the bad one.
+    batch = bad + 1 if network.all_finite(net.params) else max(bad, 1)
+    restore()
+    kept = max(bad - 1, 0)
+    if kept:
+        loss, again = epoch_kernel(kept)
+        if again != kept or not np.isfinite(loss):
+            raise RuntimeError("fastbp internal error: replaying the updates before a divergence"
+                               " diverged (the epoch kernel is not deterministic); please report"
+                               " this")
+    optimizer.t += kept
+    return batch, kept
 
 
-def _diverged(on_divergence, batch, steps, kept, optimizer, history, rolled_back=True):
+def _end(callbacks, net):
+    """Every callback's ``on_train_end``, even if one of them raises (the
+    first error is raised once all have run). Returns notes for a divergence
+    message: what the callbacks did to the parameters."""
+    error = None
+    for cb in callbacks:
+        if hasattr(cb, "on_train_end"):
+            try:
+                cb.on_train_end(net)
+            except BaseException as e:  # noqa: B036 (re-raised below, after the others ran)
+                error = error or e
+    if error is not None:
+        raise error
+    return "".join(f" Then EarlyStopping(restore_best_weights=True) restored the weights of epoch"
+                   f" {cb.restored_epoch + 1}, the best {cb.monitor} of this fit."
+                   for cb in callbacks
+                   if isinstance(cb, EarlyStopping) and cb.restored_epoch is not None)
+
+
+def _diverged(on_divergence, batch, steps, kept, optimizer, history, notes=""):
     """Report divergence detected at 1-based ``batch`` of the epoch after
-    the completed ones; the model holds its state after ``kept`` batches."""
+    the completed ones; the model was rolled back to its state after
+    ``kept`` batches of it, and ``notes`` says what callbacks did next."""
     import warnings
     history.diverged = True
-    where = (f"rolled back to its state after batch {kept} of that epoch, the last with a finite"
-             " loss" if rolled_back else
-             f"left at its state after batch {kept} of that epoch: the non-finite gradient was"
-             " not applied")
     message = (f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}: the loss"
-               f" or the parameters became NaN or infinite (lr={optimizer.lr:g}). The model is"
-               f" {where}; try a smaller learning rate.")
+               f" or the parameters became NaN or infinite (lr={optimizer.lr:g}). The model was"
+               f" rolled back to its state after batch {kept} of that epoch, the last with finite"
+               f" parameters and a finite loss.{notes} Try a smaller learning rate.")
     if on_divergence == "raise":
         raise TrainingDivergedError(message, len(history) + 1, batch, history)
     if on_divergence == "warn":
@@ -263,11 +315,19 @@ def _progress_bar(epochs, verbose):
 
 
 def _record(logs, *histories):
-    """Append an epoch's logs to this fit's History and the model's running one."""
+    """Append an epoch's logs to this fit's History and the model's running
+    one, keeping one entry per epoch under every key: NaN for a metric not
+    computed in an epoch (e.g. val_loss in a fit without validation)."""
     for record in histories:
-        record.epoch.append(len(record.epoch))
+        epochs = len(record.epoch)
+        for key, column in record.history.items():
+            if key not in logs:
+                column.append(float("nan"))
         for key, value in logs.items():
-            record.history.setdefault(key, []).append(value)
+            column = record.history.setdefault(key, [])
+            column.extend([float("nan")] * (epochs - len(column)))  # first reported now
+            column.append(value)
+        record.epoch.append(epochs)
 
 
 def _call(callbacks, method, *args):
@@ -307,9 +367,11 @@ class EarlyStopping:
         self.sign = -1.0 if mode == "max" or (mode == "auto" and monitor.endswith(("accuracy", "r2"))) \
             else 1.0
         self.best, self.best_epoch, self.stopped_epoch = None, None, None
+        self.restored_epoch = None  # the epoch whose weights on_train_end restored
 
     def on_train_begin(self, net):
         self._net, self._wait, self.best, self.best_epoch, self.stopped_epoch = net, 0, None, None, None
+        self.restored_epoch = None
         self._best_params = np.empty_like(net.params) if self.restore_best_weights else None
 
     def on_epoch_end(self, epoch, logs):
@@ -331,6 +393,7 @@ class EarlyStopping:
     def on_train_end(self, net):
         if self._best_params is not None and self.best is not None:
             net.params[:] = self._best_params
+            self.restored_epoch = self.best_epoch
 
     def __repr__(self):
         return (f"EarlyStopping(monitor={self.monitor!r}, patience={self.patience},"
