@@ -6,6 +6,7 @@
     fastbp predict model.npz new.csv [--out predictions.csv]
     fastbp evaluate model.npz test.csv
     fastbp info model.npz
+    fastbp info                                   # where the compiled kernels are cached
 
 DATA is a CSV file with a header row (``--target`` names the target column;
 default: the last one), an NPZ file with arrays ``X`` and ``y`` (``--target``
@@ -232,7 +233,7 @@ def cmd_train(args):
         validation = (_scaled(net, X_test), scale_y(y_test))
     print(f"{net}\n{meta['task']} on {source}: {len(X_train)} training rows, {len(X_test)} test"
           f" rows, {X.shape[1]} features" + (f", {len(classes)} classes" if classify else ""))
-    t0 = time.perf_counter()
+    compiled, t0 = fastbp._jit.compilations(), time.perf_counter()
     try:
         history = net.fit(_scaled(net, X_train), scale_y(y_train), epochs=args.epochs,
                           batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
@@ -244,8 +245,10 @@ def cmd_train(args):
     wall = time.perf_counter() - t0
     if history.epoch:
         median = float(np.median(history["seconds"]))
-        print(f"trained {len(history)} epochs in {wall:.2f} s (the first loads the compiled"
-              f" kernels); median epoch {median * 1e3:.2f} ms ="
+        first = ("compiled fastbp's kernels" if fastbp._jit.compilations() > compiled
+                 else "loaded the compiled kernels")
+        print(f"trained {len(history)} epochs in {wall:.2f} s (the first {first}); median epoch"
+              f" {median * 1e3:.2f} ms ="
               f" {len(X_train) / max(median, 1e-12):,.0f} samples/s")
         print(f"final training loss {history['loss'][-1]:.6g}")
     if validation is not None:
@@ -335,6 +338,8 @@ def cmd_evaluate(args):
 
 
 def cmd_info(args):
+    if args.model is None:
+        return _cache_info()
     net = _load_model(args.model)
     meta = dict(net.metadata)
     for key in ("x_mean", "x_scale", "features"):
@@ -351,6 +356,28 @@ def cmd_info(args):
         lines.append("metadata: " + json.dumps(meta))
     print("\n".join(lines))
     return net
+
+
+def _cache_info():
+    """Where fastbp's compiled kernels are cached, and whether that cache is warm."""
+    import numba
+
+    import fastbp
+    report = fastbp._jit.cache_report()
+    lines = [f"fastbp {fastbp.__version__}, Numba {numba.__version__}",
+             f"kernel cache: {report['path']} ({report['where']})"]
+    if report["cached"]:
+        lines.append(f"warm: {report['cached']} of fastbp's {report['kernels']} kernels have"
+                     f" compiled code for this CPU there ({report['entries']} versions)")
+    else:
+        lines.append("cold: nothing compiled for this CPU there yet; the first fit compiles"
+                     " the kernels it needs, then caches them")
+    if report["install_path"] is not None:
+        fits = (f"{report['install_cached']} kernels compiled for this CPU" if
+                report["install_cached"] else "nothing for this CPU, Python, Numba and NumPy")
+        lines.append(f"install-time cache: {report['install_path']} ({fits})")
+    print("\n".join(lines))
+    return report
 
 
 # ------------------------------------------------------------------- parser
@@ -387,8 +414,8 @@ def build_parser():
     evaluate.add_argument("model")
     evaluate.add_argument("data")
     evaluate.set_defaults(func=cmd_evaluate)
-    info = sub.add_parser("info", help="describe a model file")
-    info.add_argument("model")
+    info = sub.add_parser("info", help="describe a model file; without one, fastbp's kernel cache")
+    info.add_argument("model", nargs="?")
     info.set_defaults(func=cmd_info)
     return parser
 
