@@ -51,7 +51,7 @@ def precompile(package_dir):
         _log("FASTBP_INSTALL_CACHE=0: no install-time kernel cache")
         return False
     with tempfile.TemporaryDirectory(prefix="fastbp-cache-") as cache:
-        path = os.pathsep.join(p for p in (os.path.dirname(package_dir),
+        path = os.pathsep.join(p for p in (os.path.dirname(os.path.abspath(package_dir)),
                                            os.environ.get("PYTHONPATH")) if p)
         env = dict(os.environ, NUMBA_CACHE_DIR=cache, PYTHONPATH=path,
                    PYTHONDONTWRITEBYTECODE="1")
@@ -91,4 +91,4 @@ class BuildPy(build_py):
     def run(self):
         super().run()
         if not getattr(self, "editable_mode", False):
-            precompile(os.path.join(self.build_lib, "fastbp"))
+            precompile(os.path.abspath(os.path.join(self.build_lib, "fastbp")))
