@@ -186,48 +186,48 @@ class compile_notice:
 
 # ------------------------------------------------------------ fastbp info
 def cache_report():
-    """Where fastbp's kernels are cached and how much of it fits this machine.
+    """Where fastbp's kernels are cached and how much of it this process would load.
 
-    A dict: ``path`` (Numba's cache folder for fastbp), ``where`` (why that
-    folder), ``cached`` (kernels with an entry for this CPU, source and Numba
-    there), ``entries`` (those entries), ``install_path`` / ``install_cached``
-    (the same for the install-time cache, None without one) and ``kernels``
-    (fastbp's cached kernels in all).
+    A dict: ``path`` (Numba's cache folder for fastbp's kernels) and ``where``
+    (why that one); ``install_path`` (the install-time cache, None without
+    one) and ``install_fits`` (whether it was built with this Python, Numba
+    and NumPy); ``kernels`` (fastbp's kernels), ``cached`` (those with compiled
+    code for this CPU and source in either cache), ``in_path`` and
+    ``in_install`` (the same, per cache).
     """
     from numba.core import config
     kernels = [k for k in KERNELS if hasattr(k, "_cache")]
-    report = {"kernels": len(kernels), "path": None, "where": None, "cached": 0, "entries": 0,
-              "install_path": None, "install_cached": 0}
+    report = {"kernels": len(kernels), "path": None, "where": None, "install_path": None,
+              "install_fits": False, "cached": 0, "in_path": 0, "in_install": 0}
     if not kernels:
         return report
+    package = os.path.dirname(os.path.abspath(kernels[0].py_func.__code__.co_filename))
     primary = [getattr(k._cache, "primary", k._cache) for k in kernels]
     report["path"] = path = primary[0].cache_path
-    package = os.path.dirname(os.path.abspath(kernels[0].py_func.__code__.co_filename))
     if config.CACHE_DIR:
         report["where"] = "NUMBA_CACHE_DIR"
     elif os.path.abspath(path) == os.path.join(package, "__pycache__"):
         report["where"] = "beside fastbp's sources"
     else:
-        report["where"] = "Numba's per-user folder (fastbp's folder is not writable)"
+        report["where"] = "Numba's per-user folder: fastbp's own folder is not writable"
+    if os.path.isdir(os.path.join(package, SHIPPED)):
+        report["install_path"] = os.path.join(package, SHIPPED)
+        report["install_fits"] = _shipped(package) is not None
     codegen = kernels[0].targetctx.codegen()
     for kernel, cache in zip(kernels, primary):
-        hits = _fitting_entries(cache, cache._cache_file, codegen)
-        report["cached"] += hits > 0
-        report["entries"] += hits
-    shipped = [k._cache for k in kernels if isinstance(k._cache, _WithInstallCache)]
-    if shipped:
-        report["install_path"] = shipped[0].folder
-        report["install_cached"] = sum(_fitting_entries(c.primary, c.file, codegen) > 0
-                                       for c in shipped)
-    elif os.path.isdir(os.path.join(package, SHIPPED)):
-        report["install_path"] = os.path.join(package, SHIPPED)  # present, but does not fit
+        here = _fits(cache, cache._cache_file, codegen)
+        shipped = isinstance(kernel._cache, _WithInstallCache) and _fits(cache, kernel._cache.file,
+                                                                          codegen)
+        report["in_path"] += here
+        report["in_install"] += shipped
+        report["cached"] += here or shipped
     return report
 
 
-def _fitting_entries(cache, index_file, codegen):
-    """Entries of one kernel's index that this process would load."""
+def _fits(cache, index_file, codegen):
+    """Whether one kernel's index holds an entry this process would load."""
     try:
-        keys = index_file._load_index()  # {} when stale (source, Numba) or absent
-        return sum(key == cache._index_key(key[0], codegen) for key in keys)
+        keys = index_file._load_index()  # {} when stale (another source, Numba) or absent
+        return any(key == cache._index_key(key[0], codegen) for key in keys)
     except Exception:  # an unreadable index loads nothing either
-        return 0
+        return False

@@ -366,16 +366,17 @@ def _cache_info():
     report = fastbp._jit.cache_report()
     lines = [f"fastbp {fastbp.__version__}, Numba {numba.__version__}",
              f"kernel cache: {report['path']} ({report['where']})"]
+    if report["install_path"] is not None:
+        fits = ("built with this Python, Numba and NumPy" if report["install_fits"] else
+                "built with another Python, Numba or NumPy: unused")
+        lines.append(f"install-time cache: {report['install_path']} ({fits})")
     if report["cached"]:
         lines.append(f"warm: {report['cached']} of fastbp's {report['kernels']} kernels have"
-                     f" compiled code for this CPU there ({report['entries']} versions)")
+                     f" compiled code for this CPU ({report['in_path']} in the kernel cache,"
+                     f" {report['in_install']} from installation)")
     else:
-        lines.append("cold: nothing compiled for this CPU there yet; the first fit compiles"
-                     " the kernels it needs, then caches them")
-    if report["install_path"] is not None:
-        fits = (f"{report['install_cached']} kernels compiled for this CPU" if
-                report["install_cached"] else "nothing for this CPU, Python, Numba and NumPy")
-        lines.append(f"install-time cache: {report['install_path']} ({fits})")
+        lines.append("cold: no compiled code for this CPU yet; the first fit compiles the kernels"
+                     " it needs (once: then they are cached)")
     print("\n".join(lines))
     return report
 
