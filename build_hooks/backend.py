@@ -24,9 +24,12 @@ from setuptools import build_meta as _setuptools
 from setuptools.build_meta import *  # noqa: F401,F403 (the PEP 517 hooks)
 from setuptools.command.build_py import build_py
 
-# What `import fastbp` needs, to compile in the build environment: the
-# runtime dependencies of pyproject.toml, less tqdm (the warm-up prints nothing).
-COMPILE_REQUIRES = ["numpy>=1.24", "numba>=0.59", "scipy>=1.11", "threadpoolctl>=3"]
+# What `import fastbp` and the warm-up need in the build environment: the
+# runtime dependencies of pyproject.toml less tqdm (the warm-up shows no bar)
+# and SciPy (only for L-BFGS, and for the BLAS where NumPy bundles none: then
+# the warm-up fails and the build ships no cache). SciPy is the largest to
+# install, and the build environment installs these a second time.
+COMPILE_REQUIRES = ["numpy>=1.24", "numba>=0.59", "threadpoolctl>=3"]
 TIMEOUT = 1800  # seconds; a build never waits longer for the cache
 
 
