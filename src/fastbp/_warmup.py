@@ -26,7 +26,9 @@ def run():
     X, y = X[:200] / 16, y[:200]
     for dtype in DTYPES:
         with contextlib.redirect_stdout(io.StringIO()):
-            cli.main(["train", "--epochs", "1", "--verbose", "0", "--dtype", dtype])
+            status = cli.main(["train", "--epochs", "1", "--verbose", "0", "--dtype", dtype])
+        if status:
+            raise RuntimeError(f"fastbp train --dtype {dtype} exited with status {status}")
         net = MLP([64, 32, 10], activation="tanh", output="softmax", dtype=dtype, seed=0)
         net.fit(X, y, epochs=1, batch_size=32, lr=0.1, verbose=0)
         net.predict(X)
