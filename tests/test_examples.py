@@ -1,5 +1,6 @@
 """Every example runs, with small settings, so none rots."""
-import runpy
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,8 +9,15 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def run_example(name, argv):
-    module = runpy.run_path(str(EXAMPLES / name))
-    return module["main"](argv)
+    # Imported under a stable module name (runpy's changes per run), so that
+    # an example's own cached @njit functions find their module when Numba
+    # loads them from the cache in a later run.
+    modname = "fastbp_example_" + Path(name).stem
+    spec = importlib.util.spec_from_file_location(modname, EXAMPLES / name)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    spec.loader.exec_module(module)
+    return module.main(argv)
 
 
 def test_train_digits(capsys):

@@ -1,16 +1,7 @@
 """The extrema and regression examples run with small settings and show what they claim."""
-import runpy
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def run_example(name, argv):
-    module = runpy.run_path(str(EXAMPLES / name))
-    return module["main"](argv)
+from test_examples import run_example
 
 
 def test_extrema_descent_ends_in_the_minimum_on_its_side(capsys):

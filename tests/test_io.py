@@ -1,4 +1,5 @@
 """save / load: exact round trips, exact resume, atomic writes, bad files."""
+import csv
 import os
 import subprocess
 import sys
@@ -153,6 +154,32 @@ def test_save_replaces_atomically_and_leaves_no_temporary(tmp_path):
         net.save(tmp_path / "missing-folder" / "m.npz")
 
 
+@pytest.mark.parametrize("relative", [True, False])
+def test_saving_into_a_missing_folder_names_the_folder_and_writes_nothing(tmp_path, monkeypatch,
+                                                                          relative):
+    """The error names the folder the user gave, not a temporary file that
+    was never made, and nothing is created anywhere."""
+    monkeypatch.chdir(tmp_path)
+    net = fastbp.MLP([4, 3], seed=0)
+    path = os.path.join("nodir", "deeper", "m.npz")
+    if not relative:
+        path = str(tmp_path / path)
+    with pytest.raises(FileNotFoundError) as info:
+        net.save(path)
+    message = str(info.value)
+    assert f"cannot save the model to {path!r}: no such folder" in message
+    assert info.value.filename == str(tmp_path / "nodir" / "deeper")
+    assert ".fastbp-" not in message and ".tmp" not in message
+    assert os.listdir(tmp_path) == []
+
+
+def test_saving_under_a_file_says_it_is_not_a_folder(tmp_path):
+    (tmp_path / "plain").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match=r"cannot save the model to .*: not a folder: .*plain'$"):
+        fastbp.MLP([4, 3], seed=0).save(tmp_path / "plain" / "m.npz")
+    assert os.listdir(tmp_path) == ["plain"] and (tmp_path / "plain").read_bytes() == b"x"
+
+
 def _bad_file(tmp_path, kind):
     net = fastbp.MLP([4, 3], seed=0)
     path = tmp_path / "m.npz"
@@ -186,7 +213,7 @@ def _bad_file(tmp_path, kind):
     ("truncated", "not a readable fastbp model file"),
     ("garbage", "not a readable fastbp model file"),
     ("foreign", "not a fastbp model file"),
-    ("version", "format version 99; this fastbp reads versions 1, 2"),
+    ("version", "format version 99; this fastbp reads versions 1, 2, 3"),
     ("corrupted", "corrupted: the parameters do not match their checksum"),
     ("pickled", "not a readable fastbp model file"),
 ])
@@ -227,3 +254,66 @@ def test_shallow_copy_mid_training_leaves_the_optimizer_state_live():
     net.fit(X, y, epochs=3, optimizer="adam", verbose=0, callbacks=[Snap()])
     twin.fit(X, y, epochs=3, optimizer="adam", verbose=0)
     np.testing.assert_array_equal(net.optimizer.state, twin.optimizer.state)
+
+
+@pytest.mark.parametrize("name,content", [
+    ("data.csv", b"a,b,label\n1,2,x\n3,4,y\n"),
+    ("weights.npy", None),
+    ("empty.npz", b""),
+])
+def test_a_file_that_is_not_an_npz_archive_is_named_as_such(tmp_path, name, content):
+    """Issue 11, item 15: not NumPy's advice about pickled data and allow_pickle."""
+    path = tmp_path / name
+    if content is None:
+        np.save(path, np.ones(3))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(fastbp.ModelFileError) as info:
+        fastbp.load(path)
+    message = str(info.value)
+    assert f"{str(path)!r} is not a readable fastbp model file: it is not an .npz archive" in message
+    assert "pickle" not in message.lower()
+
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+
+def _csv(name):
+    with open(os.path.join(DATA, name), newline="") as fh:
+        rows = list(csv.reader(fh))
+    return rows[0], rows[1:]
+
+
+def test_version_2_files_of_the_old_command_line_predict_as_it_did():
+    """Files written by the command line of commit 40824a4 (tests/data/README.md):
+    the scaling and class names it kept in metadata become the model's own, so
+    Python's predict on raw rows gives what that command line printed."""
+    header, rows = _csv("flowers.csv")
+    X = np.array([[float(v) for v in r[:4]] for r in rows])
+    printed = [r[0] for r in _csv("v2_flowers_predicted.csv")[1]]
+    with np.load(os.path.join(DATA, "v2_flowers.npz")) as f:
+        assert int(f["version"]) == 2 and "x_mean" in str(f["metadata"])
+    net = fastbp.load(os.path.join(DATA, "v2_flowers.npz"))
+    assert net.classes_.tolist() == ["setosa", "versicolor", "virginica"]
+    assert net.predict(X).tolist() == printed and len(set(printed)) == 3
+    assert net.input_mean.shape == (4,) and net.input_scale.shape == (4,)
+    assert "x_mean" not in net.metadata and "classes" not in net.metadata  # moved, not copied
+    assert net.metadata["features"] == header[:4]
+
+    header, rows = _csv("houses.csv")
+    X = np.array([[float(v) for v in r[:2]] for r in rows])
+    printed = np.array([float(r[0]) for r in _csv("v2_houses_predicted.csv")[1]])
+    net = fastbp.load(os.path.join(DATA, "v2_houses.npz"))
+    assert net.target_mean is not None and "y_mean" not in net.metadata
+    np.testing.assert_allclose(net.predict(X), printed, rtol=1e-12)
+
+
+def test_a_version_2_model_saved_again_is_version_3_and_the_same(tmp_path):
+    net = fastbp.load(os.path.join(DATA, "v2_flowers.npz"))
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        assert int(f["version"]) == 3 and f["classes"].tolist() == ["setosa", "versicolor", "virginica"]
+    back = fastbp.load(tmp_path / "m.npz")
+    X = np.random.default_rng(0).normal(5, 2, size=(20, 4))
+    assert back.predict(X).tolist() == net.predict(X).tolist()
+    np.testing.assert_array_equal(back.input_scale, net.input_scale)

@@ -256,7 +256,7 @@ BAD = [
     ("line", dict(seed=-1), ValueError, "seed must be an integer >= 0; got -1"),
     ("surface", dict(seed=1.5), TypeError, "seed must be an integer"),
     ("line", dict(normalise="layer"), ValueError, "normalise must be 'filter' or None; got 'layer'"),
-    ("surface", dict(normalise="Filter"), ValueError, "normalise must be 'filter' or None"),
+    ("surface", dict(normalise="filters"), ValueError, "normalise must be 'filter' or None; got 'filters'"),
     ("line", dict(include_biases=1), TypeError, "include_biases must be True or False"),
     ("line", dict(direction=np.zeros(5)), ValueError, r"direction must be a flat array of n_params = 23"),
     ("line", dict(direction=np.zeros((5, 5))), ValueError, r"direction must be a flat array.*\(5, 5\)"),

@@ -249,10 +249,30 @@ def test_dropout_training_is_seeded_and_learns():
     assert np.array_equal(nets[0].params, nets[1].params)
     assert not np.array_equal(nets[0].params, nets[2].params)
     assert np.mean(nets[0].predict(Xte) == yte) > 0.9
-    # Different masks each step: the stream advances.
+    # Dropout changed the training (the stream's advance is checked below).
     plain = fastbp.MLP([64, 64, 10], activation="relu", seed=1)
     plain.fit(Xtr, ytr, epochs=15, batch_size=32, lr=0.1, verbose=0)
     assert not np.array_equal(plain.params, nets[0].params)
+
+
+def test_the_dropout_stream_advances_every_step():
+    """Different masks at every step: two unshuffled epochs of one batch each
+    draw different masks from the continuing stream, which fit advances
+    (while the shuffling stream, unused without shuffling, stays put)."""
+    X, y = data(16)
+    net = fastbp.MLP(SIZES, activation=ACTS, dtype="float64", seed=6, dropout=0.5)
+    Xc, Yc = net._data(X, y)
+    ws, rng, opt = net.workspace(16), np.array([11, 12], dtype=np.uint64), fastbp.SGD(lr=0.1)
+    masks = []
+    for _ in range(2):
+        kernels.train_epoch(net.params, np.zeros(0), np.zeros((2, 0)), ws, net.plan, Xc, Yc,
+                            np.empty(16, np.int64), rng, 16, False, net._loss_code, opt.code,
+                            opt.hyper, 0, net._reg, -1)
+        masks.append(kernels.mask(ws, net.plan, 0, 16).copy())
+    assert not np.array_equal(masks[0] == 0, masks[1] == 0)
+    before = net._rng.copy()
+    net.fit(X, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+    assert net._rng[0] == before[0] and net._rng[1] != before[1]
 
 
 def test_warm_start_with_dropout_continues_the_streams():

@@ -14,6 +14,7 @@ import pytest
 
 import fastbp
 from fastbp import schedules
+from npref import loss_and_grad, sgd_epoch
 
 X_OK = np.arange(24.0).reshape(8, 3) / 10
 Y_OK = np.array([0, 1, 2, 1, 0, 2, 1, 0])
@@ -102,7 +103,7 @@ def test_bad_data_at_every_entry_point(entry, label, bad, exc, message):
         assert "validation_data[" in str(info.value), str(info.value)
     else:
         named = message
-    assert info.match(named if entry != "validation_data" else r"validation_data\[")
+    assert info.match(named)
     assert same_state(state_of(net), before)
 
 
@@ -141,10 +142,13 @@ CALL_TABLE = [
     ("validation_data features", _fit(validation_data=(np.ones((4, 2)), Y_OK[:4])), ValueError,
      r"validation_data\[0\] has 2 features"),
     ("validation_data length", _fit(validation_data=(X_OK, Y_OK[:3])), ValueError,
-     r"X and validation_data\[1\] must have the same number of samples"),
+     r"validation_data\[0\] and validation_data\[1\] must have the same number of samples:"
+     r" validation_data\[0\] has 8, validation_data\[1\] has 3 rows"),
     ("callback without methods", _fit(callbacks=[object()]), TypeError,
      "callbacks must define on_train_begin, on_epoch_end or on_train_end"),
-    ("callbacks not a list", _fit(callbacks=5), TypeError, None),
+    ("callbacks not a list", _fit(callbacks=5), TypeError, r"callbacks must be a list of callbacks.*; got 5"),
+    ("callback not in a list", _fit(callbacks=fastbp.EarlyStopping(monitor="loss")), TypeError,
+     r"callbacks must be a list of callbacks, e.g. \[cb\]; got EarlyStopping\("),
     ("two schedules", _fit(callbacks=[schedules.Constant(), schedules.Constant()]), ValueError,
      "one learning-rate schedule"),
     ("lbfgs with dropout", _fit(optimizer="lbfgs"), ValueError, "cannot train with dropout"),
@@ -160,7 +164,7 @@ CALL_TABLE = [
      "schedule must be None or a fastbp.schedules schedule"),
     ("save path type", lambda net: net.save(3.5), TypeError, "path must be a str or os.PathLike; got 3.5"),
     ("save into a missing folder", lambda net: net.save("/nonexistent-folder/m.npz"),
-     FileNotFoundError, None),
+     FileNotFoundError, "cannot save the model to '/nonexistent-folder/m.npz': no such folder: '/nonexistent-folder'"),
 ]
 
 
@@ -351,16 +355,32 @@ def test_divergence_with_shuffling_and_dropout_replays_exactly():
 
 
 def test_the_epoch_kernel_reports_divergence():
+    """``train_epoch`` stops before the first batch whose loss is not finite
+    and returns (nan, steps): the params are those after exactly ``steps``
+    good updates, checked against the NumPy reference. In float64 this
+    problem's params stay finite (~1e152) while a batch's squared error
+    overflows, so it is that case, not the non-finite-params one."""
     net, X, y = exploding("float64")
     Xc, Yc = net._data(X, y)
     opt = fastbp.SGD(lr=1.0)
     grads, state = np.zeros(0), np.zeros((2, 0))
-    results = [fastbp.kernels.train_epoch(net.params, grads, state, net.workspace(4), net.plan, Xc, Yc,
-                                          np.empty(20, np.int64), net._rng, 4, False, net._loss_code,
-                                          opt.code, opt.hyper, 0, net._reg, -1) for _ in range(60)]
-    first_bad = next(i for i, (loss, _) in enumerate(results) if np.isnan(loss))
-    assert all(steps == 5 for _, steps in results[:first_bad])
-    assert results[first_bad][1] < 5 or not np.all(np.isfinite(net.params))
+    results, starts = [], []
+    while len(results) < 60 and not (results and np.isnan(results[-1][0])):
+        starts.append(net.params.copy())
+        results.append(fastbp.kernels.train_epoch(net.params, grads, state, net.workspace(4), net.plan,
+                                                  Xc, Yc, np.empty(20, np.int64), net._rng, 4, False,
+                                                  net._loss_code, opt.code, opt.hyper, 0, net._reg, -1))
+    assert np.isnan(results[-1][0]), "the problem must diverge within 60 epochs"
+    assert all(steps == 5 and np.isfinite(loss) for loss, steps in results[:-1])
+    steps = results[-1][1]
+    assert 0 <= steps < 5 and np.all(np.isfinite(net.params))
+    Y = y[:, None]
+    expected = sgd_epoch(starts[-1], [3, 1], [], "mse", X[:4 * steps], Y[:4 * steps], 4, 1.0)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-12)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bad, _ = loss_and_grad(net.params, [3, 1], [], "mse", X[4 * steps:4 * steps + 4],
+                               Y[4 * steps:4 * steps + 4])
+    assert not np.isfinite(bad)
 
 
 # (output, logits, labels, the exact mean loss): confidently wrong and right.
@@ -385,6 +405,12 @@ def test_huge_logits_give_finite_loss_and_gradient(dtype, output, logits, y, exp
     value, grad = net.loss(logits, y), net.gradient(logits, y)
     assert value == pytest.approx(expected, rel=1e-6, abs=1e-30)
     assert np.all(np.isfinite(grad)) and np.abs(grad).max() <= 1e4 * (1 + 1e-6)
+    # The reference's gradient from the logits, (p - y) / n x: finite although
+    # its loss may overflow (log of an underflowed probability).
+    Y = np.eye(n_out)[y] if output == "softmax" else y.reshape(-1, 1).astype(float)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        _, expected_grad = loss_and_grad(net.params, [n_out, n_out], [], net.loss_name, logits, Y)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-6, atol=1e-6)
     proba = net.predict_proba(logits)
     assert np.all(np.isfinite(proba)) and np.all((proba >= 0) & (proba <= 1))
 

@@ -47,7 +47,11 @@ def test_pickled_estimator_keeps_its_views():
     np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))
     assert np.shares_memory(back.coefs_[0], back.net_.params)
     assert np.shares_memory(back.net_.weights[0], back.net_.params)
-    back.partial_fit(X, y)  # and it trains on
+    before = back.net_.params.copy()
+    back.partial_fit(X, y)  # and it trains on, through the same views
+    assert not np.array_equal(back.net_.params, before)
+    np.testing.assert_array_equal(back.coefs_[0], back.net_.weights[0].T)
+    np.testing.assert_array_equal(back.predict_proba(X)[:, 1:], back.net_.predict_proba(X))  # binary: one sigmoid
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])

@@ -1,4 +1,8 @@
 """fastbp sets the thread count of the BLAS its kernels call, on purpose."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -36,6 +40,16 @@ def test_default_is_every_cpu_available():
     assert fastbp.get_num_threads() == threads.default_num_threads()
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux's")
+def test_default_counts_the_cpus_this_process_may_use_not_the_machines():
+    """Pinned to one CPU (as a container or taskset does), the default is 1."""
+    script = ("import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+              " from fastbp import threads; print(threads.default_num_threads())")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1"]
+
+
 @pytest.mark.parametrize("n,exc", [(0, ValueError), (-1, ValueError), (1.5, TypeError),
                                    ("2", TypeError), (10_000, ValueError)])
 def test_bad_thread_counts_are_rejected(n, exc):
@@ -46,6 +60,8 @@ def test_bad_thread_counts_are_rejected(n, exc):
 
 
 def test_results_do_not_depend_on_the_thread_count():
+    if threads.default_num_threads() < 2:  # else it would compare a run with itself
+        pytest.skip("one CPU: a single thread count to try")
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(300, 40)), rng.integers(0, 5, 300)
     runs = []

@@ -48,9 +48,20 @@ def test_epoch_without_shuffle_is_consecutive_sgd_steps(dtype, tol, n, batch):
     X, y = rng.normal(size=(n, 3)), rng.integers(0, 3, size=n)
     net = fastbp.MLP(sizes, activation=acts, dtype=dtype, seed=n)
     expected = sgd_epoch(net.params, sizes, acts, "cross_entropy", X, one_hot(y, 3), batch, 0.3)
-    net.fit(X, y, epochs=1, batch_size=batch, lr=0.3, shuffle=False, verbose=0)
+    history = net.fit(X, y, epochs=1, batch_size=batch, lr=0.3, shuffle=False, verbose=0)
     np.testing.assert_allclose(net.params, expected, rtol=tol, atol=tol)
-    assert math.ceil(n / batch) == len(range(0, n, batch))
+    # fastbp's own count of the updates it made: ceil(n / batch), by hand.
+    assert net.optimizer.t == {(50, 8): 7, (7, 7): 1, (9, 1): 9, (5, 32): 1}[n, batch]
+    # The reported loss is the sample-weighted mean of the batch losses
+    # before each update, so the smaller last batch counts by its size.
+    losses, sizes_seen = [], []
+    replay = fastbp.MLP(sizes, activation=acts, dtype="float64", seed=n)
+    for s in range(0, n, batch):
+        losses.append(replay.loss(X[s:s + batch], y[s:s + batch]))
+        sizes_seen.append(len(X[s:s + batch]))
+        replay.fit(X[s:s + batch], y[s:s + batch], epochs=1, batch_size=batch, lr=0.3, shuffle=False,
+                   verbose=0)
+    assert history["loss"][0] == pytest.approx(np.average(losses, weights=sizes_seen), rel=tol)
 
 
 def test_shuffled_epoch_visits_every_sample_once():

@@ -36,7 +36,13 @@ def check_X(X, n_features, dtype, name="X"):
     """X as a C-contiguous (n, n_features) array of ``dtype``."""
     arr = _as_array(X, name)
     if arr.ndim != 2:
-        hint = "; reshape a single feature with X.reshape(-1, 1)" if arr.ndim == 1 else ""
+        hint = ""
+        if arr.ndim == 1 and n_features == 1:  # n samples of one feature
+            hint = "; the network takes 1 feature, so for one sample per value use X.reshape(-1, 1)"
+        elif arr.ndim == 1 and arr.shape[0] == n_features:  # one sample
+            hint = f"; for one sample of the network's {n_features} features use X.reshape(1, -1)"
+        elif arr.ndim == 1:
+            hint = f"; the network expects sizes[0] = {n_features} features per sample"
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got a {arr.ndim}-D array"
                          f" of shape {arr.shape}{hint}")
     if arr.shape[0] == 0:
@@ -47,13 +53,13 @@ def check_X(X, n_features, dtype, name="X"):
     return _finite_contiguous(arr, dtype, name)
 
 
-def check_targets(y, n_samples, output, n_out, dtype, name="y"):
+def check_targets(y, n_samples, output, n_out, dtype, name="y", x_name="X"):
     """Targets as a C-contiguous (n, n_out) array of ``dtype`` (one-hot for softmax)."""
     arr = _as_array(y, name)
     if arr.ndim == 0 or arr.shape[0] != n_samples:
         got = "a scalar" if arr.ndim == 0 else f"{arr.shape[0]} rows"
-        raise ValueError(f"X and {name} must have the same number of samples: X has {n_samples},"
-                         f" {name} has {got}")
+        raise ValueError(f"{x_name} and {name} must have the same number of samples: {x_name} has"
+                         f" {n_samples}, {name} has {got}")
     if output == "softmax":
         if arr.ndim != 1:
             raise ValueError(f"{name} must be 1-D integer class labels for a softmax output; got"
@@ -64,11 +70,11 @@ def check_targets(y, n_samples, output, n_out, dtype, name="y"):
             if (arr != np.round(arr)).any():
                 bad = arr[arr != np.round(arr)][0]
                 raise ValueError(f"{name} must hold integer class labels 0..{n_out - 1}; found {bad}")
-        labels = arr.astype(np.int64)
-        bad = labels[(labels < 0) | (labels >= n_out)]
+        bad = arr[(arr < 0) | (arr >= n_out)]  # before the cast, which would wrap 1e300
         if bad.size:
             raise ValueError(f"{name} holds class labels outside 0..{n_out - 1} (sizes[-1] ="
                              f" {n_out} classes); found {bad[0]}")
+        labels = arr.astype(np.int64)
         Y = np.zeros((n_samples, n_out), dtype=dtype)
         Y[np.arange(n_samples), labels] = 1
         return Y
@@ -117,6 +123,10 @@ def check_seed(value, name="seed"):
 
 
 def check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
+    """The canonical spelling in ``choices`` of the name ``value``, in any case
+    ("ReLU" is "relu"); names differ by more than case, so none is ambiguous."""
+    if isinstance(value, str):
+        for choice in choices:
+            if value.casefold() == choice.casefold():
+                return choice
+    raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")

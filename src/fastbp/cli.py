@@ -13,8 +13,11 @@ default: the last one), an NPZ file with arrays ``X`` and ``y`` (``--target``
 names another array for y), or a built-in data set name (``digits``).
 Features are standardised with the training split's mean and standard
 deviation; class labels may be any values (numbers or strings); both are
-kept in the model file's metadata, so ``predict`` takes raw rows and prints
-the original labels.
+part of the model (``net.input_mean``, ``net.input_scale``,
+``net.classes_``), so ``predict`` here and ``fastbp.load(...).predict`` in
+Python take the same raw rows and give the same labels. A missing value
+(a blank cell, ``nan``, ``NA``, ...) is an error naming the file, the line
+and the column.
 """
 import argparse
 import csv
@@ -29,6 +32,8 @@ BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
 # as class labels, unless --task says otherwise.
 MAX_CLASSES = 50
+# Cells that mean "no value" (compared in lower case), as pandas reads them.
+MISSING = frozenset({"", "nan", "-nan", "+nan", "na", "n/a", "#n/a", "null", "<na>"})
 
 
 class CLIError(Exception):
@@ -37,32 +42,64 @@ class CLIError(Exception):
 
 # ------------------------------------------------------------------ reading
 def _read_csv(path):
-    """Header and columns (lists of strings) of a CSV file."""
+    """Header, columns (lists of strings) and the file's line number of each
+    data row (blank lines are skipped) of a CSV file."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            reader = csv.reader(fh)
+            rows, lines = [], []
+            for r in reader:
+                if r and any(c.strip() for c in r):
+                    rows.append(r)
+                    lines.append(reader.line_num)
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise CLIError(f"cannot read {path} as CSV: {exc}") from None
-    rows = [r for r in rows if r and any(c.strip() for c in r)]
     if len(rows) < 2:
         raise CLIError(f"{path} needs a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
-    for i, row in enumerate(rows[1:], start=2):
+    for row, line in zip(rows[1:], lines[1:]):
         if len(row) != len(header):
-            raise CLIError(f"{path}, line {i}: {len(row)} fields, but the header has {len(header)}")
+            raise CLIError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
     columns = [[row[j].strip() for row in rows[1:]] for j in range(len(header))]
-    return header, columns
+    return header, columns, lines[1:]
 
 
-def _numeric(values, name, path):
+def _where(i, lines):
+    """Data row i (0-based) as a user finds it: the line in the file, and the row."""
+    return f"line {lines[i]} (data row {i + 1})" if lines is not None else f"row {i + 1}"
+
+
+def _missing(path, name, value, i, lines):
+    what = "an infinite value" if value.lower().lstrip("+-") in ("inf", "infinity") \
+        else "a missing value"
+    return CLIError(f"{path}: {what} {value!r} in column {name!r} at {_where(i, lines)}; fastbp"
+                    " does not fill in missing values: complete or drop that row")
+
+
+def _check_cells(values, name, path, lines=None):
+    """Refuse a missing value (blank, nan, NA, ...) or an infinity in a text column."""
+    for i, v in enumerate(values):
+        low = v.lower()
+        if low in MISSING or (low.lstrip("+-") in ("inf", "infinity")):
+            raise _missing(path, name, v, i, lines)
+
+
+def _numeric(values, name, path, lines=None):
     try:
-        return np.array([float(v) for v in values])
+        column = np.array([float(v) for v in values])
     except ValueError:
         bad = next(i for i, v in enumerate(values) if not _is_float(v))
+        if values[bad].lower() in MISSING:
+            raise _missing(path, name, values[bad], bad, lines) from None
         raise CLIError(f"{path}: column {name!r} is not numeric (data row {bad + 1}:"
                        f" {values[bad]!r}); only the target column may hold text") from None
+    finite = np.isfinite(column)
+    if not finite.all():  # nan, NaN, inf, ... parse as floats
+        bad = int(np.argmin(finite))
+        raise _missing(path, name, str(values[bad]), bad, lines)
+    return column
 
 
 def _is_float(v):
@@ -86,16 +123,18 @@ def load_data(source, target=None, need_target=True, feature_names=None):
         raise CLIError(f"no such file: {source} (and not a built-in data set: {', '.join(BUILTIN)})")
     if source.endswith(".npz"):
         return _load_npz(source, target, need_target)
-    header, columns = _read_csv(source)
+    header, columns, lines = _read_csv(source)
     if feature_names is not None:  # a model's columns, by name
         missing = [f for f in feature_names if f not in header]
         if missing:
             raise CLIError(f"{source} lacks the model's feature column(s) {missing[:5]}")
-        X = np.column_stack([_numeric(columns[header.index(f)], f, source) for f in feature_names])
+        X = np.column_stack([_numeric(columns[header.index(f)], f, source, lines)
+                             for f in feature_names])
         name = target if target is not None else None
         y = None
-        if name is not None and name in header:
+        if name is not None and name in header and need_target:
             y = columns[header.index(name)]
+            _check_cells(y, name, source, lines)
         elif name is not None and need_target:
             raise CLIError(f"{source} has no target column {name!r}; its columns are {header}")
         return X, y, list(feature_names), name
@@ -106,7 +145,10 @@ def load_data(source, target=None, need_target=True, feature_names=None):
     features = [h for k, h in enumerate(header) if k != j]
     if not features:
         raise CLIError(f"{source} has no feature columns besides the target {name!r}")
-    X = np.column_stack([_numeric(columns[k], h, source) for k, h in enumerate(header) if k != j])
+    X = np.column_stack([_numeric(columns[k], h, source, lines)
+                         for k, h in enumerate(header) if k != j])
+    if need_target:
+        _check_cells(columns[j], name, source, lines)
     return X, columns[j], features, name
 
 
@@ -121,11 +163,22 @@ def _load_npz(path, target, need_target):
     X = arrays["X"]
     if X.ndim != 2 or X.dtype.kind not in "biuf":
         raise CLIError(f"{path}: X must be a 2-D numeric array; got {X.dtype}{X.shape}")
+    X = X.astype(np.float64)
+    if not np.isfinite(X).all():
+        i, j = (int(k) for k in np.argwhere(~np.isfinite(X))[0])
+        raise CLIError(f"{path}: X holds {X[i, j]} at row {i + 1}, column {j + 1} (x{j}); fastbp"
+                       " does not fill in missing values: complete or drop that row")
     name = "y" if target is None else target
     y = arrays.get(name)
     if y is None and need_target:
         raise CLIError(f"{path} has no target array {name!r}; it has {sorted(arrays)}")
-    return X.astype(np.float64), y, [f"x{i}" for i in range(X.shape[1])], name
+    if y is not None and y.dtype.kind in "US" and need_target:
+        _check_cells([str(v) for v in y.ravel()], name, path)
+    if y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
+        where = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
+        raise CLIError(f"{path}: {name} holds {y[where]} at row {where[0] + 1}; fastbp does not fill"
+                       " in missing values: complete or drop that row")
+    return X, y, [f"x{i}" for i in range(X.shape[1])], name
 
 
 # ---------------------------------------------------------------- the model
@@ -155,25 +208,12 @@ def _encode_labels(y):
 
 
 def _targets_for(net, y, path):
-    """y in the model's terms: class indices, or standardised values."""
-    meta = net.metadata
-    if meta.get("task") == "classification":
-        lookup = {str(c): i for i, c in enumerate(meta["classes"])}
-        codes = []
-        for v in np.asarray(y).ravel():
-            key = str(int(float(v))) if _is_float(str(v)) and float(v).is_integer() else str(v)
-            if key not in lookup:
-                raise CLIError(f"{path}: label {str(v)!r} was not seen in training; the model knows"
-                               f" {meta['classes'][:20]}")
-            codes.append(lookup[key])
-        return np.array(codes, dtype=np.int64)
-    values = _numeric([str(v) for v in np.asarray(y).ravel()], meta.get("target", "y"), path)
-    return (values - meta.get("y_mean", 0.0)) / meta.get("y_scale", 1.0)
-
-
-def _scaled(net, X):
-    meta = net.metadata
-    return (X - np.array(meta.get("x_mean", 0.0))) / np.array(meta.get("x_scale", 1.0))
+    """The target column as the model takes it: text labels for text classes,
+    numbers otherwise (the model maps labels and scales values itself)."""
+    classes = net.classes_
+    if classes is not None and classes.dtype.kind == "U":
+        return np.asarray(y).astype(str)
+    return _numeric([str(v) for v in np.asarray(y).ravel()], net.metadata.get("target", "y"), path)
 
 
 def _widths(text):
@@ -204,40 +244,31 @@ def cmd_train(args):
         X, Y, test_fraction=args.test_fraction, seed=args.seed)
     if len(X_train) == 0:
         raise CLIError("no training rows left after the test split")
-    x_mean, x_scale = X_train.mean(axis=0), X_train.std(axis=0)
-    x_scale = np.where(x_scale > 0, x_scale, 1.0)
-    meta = {"task": "classification" if classify else "regression", "source": os.path.basename(source),
-            "target": target, "features": features, "x_mean": x_mean.tolist(),
-            "x_scale": x_scale.tolist()}
-    sizes = [X.shape[1]] + _widths(args.hidden)
-    if classify:
-        meta["classes"] = classes
-        sizes.append(len(classes))
-        output = "softmax"
-    else:
-        meta["y_mean"], meta["y_scale"] = float(y_train.mean()), float(y_train.std() or 1.0)
-        sizes.append(1)
-        output = "identity"
+    sizes = [X.shape[1]] + _widths(args.hidden) + [len(classes) if classify else 1]
     try:
-        net = fastbp.MLP(sizes, activation=args.activation, output=output, dtype=args.dtype,
+        net = fastbp.MLP(sizes, activation=args.activation,
+                         output="softmax" if classify else "identity", dtype=args.dtype,
                          seed=args.seed, alpha=args.alpha, dropout=args.dropout)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
-    net.metadata = meta
-
-    def scale_y(v):
-        return v if classify else (v - meta["y_mean"]) / meta["y_scale"]
-
-    validation = None
-    if len(X_test):
-        validation = (_scaled(net, X_test), scale_y(y_test))
-    print(f"{net}\n{meta['task']} on {source}: {len(X_train)} training rows, {len(X_test)} test"
-          f" rows, {X.shape[1]} features" + (f", {len(classes)} classes" if classify else ""))
+    # The scaling and the class labels are part of the model: the net takes
+    # raw rows and labels from here on, here and wherever the file is loaded.
+    if classify:
+        net.classes_ = classes
+        y_train, y_test = net.classes_[y_train], net.classes_[y_test]
+        net.standardize(X_train)
+    else:
+        net.standardize(X_train, y_train)
+    net.metadata = {"task": "classification" if classify else "regression",
+                    "source": os.path.basename(source), "target": target, "features": features}
+    validation = (X_test, y_test) if len(X_test) else None
+    print(f"{net}\n{net.metadata['task']} on {source}: {len(X_train)} training rows, {len(X_test)}"
+          f" test rows, {X.shape[1]} features" + (f", {len(classes)} classes" if classify else ""))
     compiled, t0 = fastbp._jit.compilations(), time.perf_counter()
     try:
-        history = net.fit(_scaled(net, X_train), scale_y(y_train), epochs=args.epochs,
-                          batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                          seed=args.seed, verbose=args.verbose, validation_data=validation)
+        history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                          lr=args.lr, optimizer=args.optimizer, seed=args.seed, verbose=args.verbose,
+                          validation_data=validation)
     except fastbp.TrainingDivergedError as exc:
         raise CLIError(f"{exc}") from None
     except (ValueError, TypeError) as exc:
@@ -252,19 +283,21 @@ def cmd_train(args):
               f" {len(X_train) / max(median, 1e-12):,.0f} samples/s")
         print(f"final training loss {history['loss'][-1]:.6g}")
     if validation is not None:
-        _report(net, X_test, y_test if classify else scale_y(y_test), "test")
+        _report(net, X_test, y_test, "test")
     if args.out:
         net.save(args.out)
         print(f"model written to {args.out}")
+    else:
+        print("model not saved: add --out PATH (e.g. --out model.npz) to write it to a file")
     return net
 
 
-def _report(net, X, Y, label):
-    metrics = net._metrics(*net._data(_scaled(net, X), Y))
-    if net.metadata.get("task") == "regression":
-        scale = net.metadata.get("y_scale", 1.0)
-        pred = net.predict(_scaled(net, X)) * scale
-        mse = float(np.mean((pred - np.asarray(Y) * scale) ** 2))
+def _report(net, X, y, label):
+    """Print and return the metrics of raw rows X against targets y."""
+    metrics = net.evaluate(X, y)
+    if net.output == "identity":
+        pred = net.predict(X).astype(np.float64)
+        mse = float(np.mean((pred - np.asarray(y, dtype=np.float64).reshape(pred.shape)) ** 2))
         print(f"{label}: R^2 {metrics['r2']:.4f}, MSE {mse:.6g} (in the target's units),"
               f" loss {metrics['loss']:.6g}")
     else:
@@ -300,16 +333,8 @@ def _model_input(net, data, need_target):
 def cmd_predict(args):
     net = _load_model(args.model)
     X, _ = _model_input(net, args.data, need_target=False)
-    Xs = _scaled(net, X)
-    meta = net.metadata
-    if net.output == "softmax":
-        idx = net.predict(Xs)
-        classes = meta.get("classes")
-        labels = [classes[i] for i in idx] if classes else idx.tolist()
-    else:
-        out = net.predict(Xs)
-        labels = (out * meta.get("y_scale", 1.0) + meta.get("y_mean", 0.0)).tolist()
-    name = meta.get("target", "prediction")
+    labels = net.predict(X).tolist()  # the model maps raw rows to labels or values
+    name = net.metadata.get("target", "prediction")
     if args.out:
         tmp = args.out + ".tmp"
         with open(tmp, "w", newline="") as fh:
@@ -327,14 +352,17 @@ def cmd_predict(args):
 def cmd_evaluate(args):
     net = _load_model(args.model)
     X, y = _model_input(net, args.data, need_target=True)
-    if net.metadata.get("task"):
-        Y = _targets_for(net, y, args.data)
-    else:
-        Y = np.asarray(y)
     try:
-        return _report(net, X, Y, os.path.basename(args.data))
+        return _report(net, X, _targets_for(net, y, args.data), os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
-        raise CLIError(str(exc)) from None
+        raise CLIError(f"{args.data}: {exc}") from None
+
+
+def _abbreviated(values, shown=10):
+    values = values.tolist()
+    if values and isinstance(values[0], float):
+        values = [float(f"{v:.6g}") for v in values]
+    return str(values) if len(values) <= shown else f"{str(values[:shown])[:-1]}, ... ({len(values)} in all)]"
 
 
 def cmd_info(args):
@@ -342,11 +370,18 @@ def cmd_info(args):
         return _cache_info()
     net = _load_model(args.model)
     meta = dict(net.metadata)
-    for key in ("x_mean", "x_scale", "features"):
-        if key in meta:
-            meta[key] = f"<{len(meta[key])} values>"
+    if isinstance(meta.get("features"), list) and len(meta["features"]) > 10:
+        meta["features"] = f"<{len(meta['features'])} names>"
     lines = [repr(net), f"parameters: {net.n_params} {net.dtype.name}",
              f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"]
+    if net.classes_ is not None:
+        lines.append(f"classes: {_abbreviated(net.classes_)}")
+    if net.input_mean is not None:
+        lines.append(f"input scaling: (x - mean) / scale; mean {_abbreviated(net.input_mean)},"
+                     f" scale {_abbreviated(net.input_scale)}")
+    if net.target_mean is not None:
+        lines.append(f"target scaling: y = output * scale + mean; mean"
+                     f" {_abbreviated(net.target_mean)}, scale {_abbreviated(net.target_scale)}")
     if net.schedule is not None:
         lines.append(f"schedule: {net.schedule!r}")
     if len(net.history):
@@ -390,7 +425,7 @@ def build_parser():
                            description="Train an MLP on DATA (default: the built-in digits).")
     train.add_argument("data", nargs="?", help="CSV file, NPZ file (X, y) or 'digits' (default)")
     train.add_argument("--target", help="target column (CSV; default the last) or array (NPZ; default y)")
-    train.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
+    train.add_argument("--task", type=str.lower, choices=["auto", "classification", "regression"], default="auto")
     train.add_argument("--hidden", default="64,32", help="hidden widths, comma-separated (default 64,32)")
     train.add_argument("--activation", default="relu")
     train.add_argument("--epochs", type=int, default=30)
@@ -400,7 +435,7 @@ def build_parser():
     train.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop or lbfgs")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty (scikit-learn's alpha)")
     train.add_argument("--dropout", type=float, default=0.0, help="dropout rate on hidden layers")
-    train.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    train.add_argument("--dtype", type=str.lower, default="float32", choices=["float32", "float64"])
     train.add_argument("--test-fraction", type=float, default=0.2)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 a line per epoch")

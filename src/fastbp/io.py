@@ -3,9 +3,14 @@
 A file holds the flat parameters, the architecture and regularisation
 (alpha, dropout rates), the optimizer (name, hyper-parameters, step count,
 state), the learning-rate schedule (as JSON text), the shuffling and dropout
-RNG states, ``net.metadata`` (JSON text), the training history, a format
-version and a SHA-256 checksum of the parameter bytes. Version 1 files (no
-alpha, dropout, schedule or metadata, one RNG state) are read as well.
+RNG states, the preprocessing the model applies (``input_mean``,
+``input_scale``, ``target_mean``, ``target_scale``, ``classes``: empty arrays
+where the model has none), ``net.metadata`` (JSON text), the training
+history, a format version and a SHA-256 checksum of the parameter bytes.
+Older versions are read as well: version 2 has no preprocessing arrays (the
+command line kept its feature scaling and class names in the metadata, and
+those are read into the model's attributes), version 1 neither alpha,
+dropout, schedule nor metadata, and one RNG state.
 
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it,
 then renames it over the target, so a crash mid-save leaves the old file
@@ -20,8 +25,12 @@ import tempfile
 import numpy as np
 
 FORMAT = "fastbp-model"
-VERSION = 2
-READABLE = (1, 2)
+VERSION = 3
+READABLE = (1, 2, 3)
+# A model file is a zip archive (.npz); these are the first bytes of one.
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# Keys the version 2 command line wrote into metadata, now model attributes.
+V2_CLI_KEYS = ("x_mean", "x_scale", "classes", "y_mean", "y_scale")
 
 
 class ModelFileError(ValueError):
@@ -48,6 +57,50 @@ def _metadata_json(metadata):
                         f" {exc}") from None
 
 
+def _preprocessing(net):
+    none = np.zeros(0)
+    arrays = {key: none if getattr(net, key) is None else getattr(net, key)
+              for key in ("input_mean", "input_scale", "target_mean", "target_scale")}
+    arrays["classes"] = none if net.classes_ is None else net.classes_
+    return arrays
+
+
+def _read_preprocessing(net, data, version):
+    """Set the model's scaling and classes from a file's arrays (version 3)
+    or, for a version 2 file, from what the old command line kept in metadata."""
+    if version >= 3:
+        found = {key: data[key] for key in ("input_mean", "input_scale", "target_mean",
+                                             "target_scale", "classes")}
+        found = {k: (None if v.size == 0 else v) for k, v in found.items()}
+    else:
+        meta = net.metadata
+        task = meta.get("task") if isinstance(meta, dict) else None
+        if task not in ("classification", "regression") or "x_mean" not in meta:
+            return
+        found = {"input_mean": meta.pop("x_mean"), "input_scale": meta.pop("x_scale", None),
+                 "target_mean": meta.pop("y_mean", None), "target_scale": meta.pop("y_scale", None),
+                 "classes": meta.pop("classes", None)}
+    net.set_input_scaling(found["input_mean"], found["input_scale"])
+    net.set_target_scaling(found["target_mean"], found["target_scale"])
+    net.classes_ = found["classes"]
+
+
+def _check_archive(path):
+    """A clear error for a file that is not an .npz at all (a CSV, a .npy, ...):
+    without this, np.load takes it for pickled data and says so."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except OSError as exc:
+        raise ModelFileError(f"{path!r} is not a readable fastbp model file: {exc}") from None
+    if head not in ZIP_MAGIC:
+        raise ModelFileError(f"{path!r} is not a readable fastbp model file: it is not an .npz"
+                             f" archive (fastbp model files are .npz files written by net.save or"
+                             f" fastbp.save)")
+
+
 def save(net, path):
     """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
     path = _path(path)
@@ -62,6 +115,7 @@ def save(net, path):
         rng=net._rng, alpha=np.array(net.alpha), dropout=np.array(net.dropout, dtype=np.float64),
         schedule=np.array("" if net.schedule is None else net.schedule.to_json()),
         metadata=np.array(_metadata_json(net.metadata)),
+        **_preprocessing(net),
         optimizer=np.array("" if opt is None else type(opt).__name__.lower()),
         optimizer_hyper=(np.zeros(0) if opt is None else np.array([opt.tol, opt.max_ls])
                          if type(opt).__name__ == "LBFGS" else opt.hyper),
@@ -71,7 +125,12 @@ def save(net, path):
     for key, values in net.history.history.items():
         arrays["history_" + key] = np.array(values, dtype=np.float64)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
+    except OSError as exc:  # name the folder, not the temporary file that was never made
+        reason = (exc.strerror if os.path.isdir(folder) else
+                  "not a folder" if os.path.exists(folder) else "no such folder")
+        raise type(exc)(exc.errno, f"cannot save the model to {path!r}: {reason}", folder) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
@@ -90,6 +149,7 @@ def load(path):
     from .optim import NAMES
 
     path = _path(path)
+    _check_archive(path)
     try:
         with np.load(path, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
@@ -129,6 +189,7 @@ def load(path):
         if "metadata" in data:
             import json
             net.metadata = json.loads(str(data["metadata"]))
+        _read_preprocessing(net, data, version)
         if str(data.get("schedule", "")):
             from .schedules import from_json
             net.schedule = from_json(str(data["schedule"]))

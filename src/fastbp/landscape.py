@@ -214,9 +214,12 @@ def _check_interval(span):
 
 
 def _check_normalise(normalise):
-    if normalise is not None and normalise != "filter":
-        raise ValueError(f"normalise must be 'filter' or None; got {normalise!r}")
-    return normalise
+    if normalise is None:
+        return None
+    try:
+        return check_choice(normalise, "normalise", ("filter",))  # "Filter" too
+    except ValueError:
+        raise ValueError(f"normalise must be 'filter' or None; got {normalise!r}") from None
 
 
 def _check_direction(direction, net, name):
@@ -371,6 +374,7 @@ def line(net, X, y, steps=51, span=1.0, seed=None, direction=None, normalise="fi
     _check_net(net)
     steps, span = _check_steps(steps), _check_span(span)
     if direction is None:
+        normalise = _check_normalise(normalise)  # its canonical name, for the result
         d = random_directions(net, 1, seed, normalise, include_biases)[0]
     else:
         seed, normalise = check_seed(seed), _check_normalise(normalise)
@@ -413,6 +417,7 @@ def surface(net, X, y, steps=51, span=1.0, seed=None, directions=None, normalise
     _check_net(net)
     steps, span = _check_steps(steps), _check_span(span)
     if directions is None:
+        normalise = _check_normalise(normalise)  # its canonical name, for the result
         d = random_directions(net, 2, seed, normalise, include_biases)
     else:
         seed, normalise = check_seed(seed), _check_normalise(normalise)

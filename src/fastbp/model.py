@@ -1,7 +1,7 @@
 """MLP: the thin Pythonic class over the flat buffer and the kernels."""
 import numpy as np
 
-from . import network, ops
+from . import _preprocess, network, ops
 from ._jit import compile_notice
 from ._validate import (check_bool, check_choice, check_int, check_positive, check_seed,
                         check_targets, check_X)
@@ -62,8 +62,12 @@ def _check_alpha(alpha):
 
 
 def _check_dropout(dropout, n_hidden):
-    rates = [dropout] * n_hidden if isinstance(dropout, (int, float, np.integer, np.floating)) \
-        and not isinstance(dropout, (bool, np.bool_)) else dropout
+    scalar = isinstance(dropout, (int, float, np.integer, np.floating)) \
+        and not isinstance(dropout, (bool, np.bool_))
+    if scalar and n_hidden == 0 and dropout != 0:  # [dropout] * 0 would drop it unseen
+        raise ValueError(f"dropout applies to hidden layers, and this network has none (sizes"
+                         f" [n_in, n_out]); got dropout={dropout!r}, expected 0")
+    rates = [dropout] * n_hidden if scalar else dropout
     try:
         if isinstance(rates, (str, bytes)):
             raise TypeError
@@ -82,9 +86,11 @@ def _check_dropout(dropout, n_hidden):
 
 
 def _check_dtype(dtype):
+    if isinstance(dtype, str) and dtype.casefold() in DTYPES:  # "Float32" as "float32"
+        return dtype.casefold()
     for name, t in DTYPES.items():
         try:
-            if dtype == name or np.dtype(dtype) == t:
+            if np.dtype(dtype) == t:
                 return name
         except TypeError:
             pass
@@ -140,6 +146,24 @@ class MLP:
         Per-layer views into ``params``.
     plan : ndarray of int64, (n_layers, 6)
         The layout as the kernels read it (see :mod:`fastbp.layout`).
+    input_mean, input_scale : ndarray of float64, (n_in,), or None
+        Input standardisation, part of the model: every method that takes
+        rows (``forward``, ``predict``, ``loss``, ``fit``, ...) feeds the
+        network ``(X - input_mean) / input_scale``, so it takes raw rows.
+        Set by :meth:`set_input_scaling` or :meth:`standardize`.
+    classes_ : ndarray, (n_classes,), or None
+        The class labels, for a softmax output (one per unit) or a single
+        sigmoid output (the labels of 0 and 1). With classes, ``y`` holds
+        labels and ``predict`` returns them. ``fit`` learns them (sorted, as
+        ``np.unique``) from text labels; settable (``net.classes_ = [...]``)
+        for numeric labels or before a first partial fit. None: integer
+        labels 0..n_out-1 (0/1 for sigmoid).
+    target_mean, target_scale : ndarray of float64, (n_out,), or None
+        Target scaling of an identity output: the network learns
+        ``(y - target_mean) / target_scale`` and ``predict`` answers in the
+        targets' units. ``forward``, ``loss`` and ``gradient`` stay in the
+        network's (scaled) terms. Set by :meth:`set_target_scaling` or
+        :meth:`standardize`.
     """
 
     def __init__(self, sizes, activation="tanh", output="softmax", loss=None, dtype="float32",
@@ -151,7 +175,7 @@ class MLP:
         output = check_choice(output, "output", tuple(OUTPUTS))
         if loss is None:
             loss = OUTPUTS[output][0]
-        check_choice(loss, "loss", tuple(LOSSES))
+        loss = check_choice(loss, "loss", tuple(LOSSES))
         if loss not in OUTPUTS[output]:
             raise ValueError(f"loss {loss!r} does not pair with output {output!r}; use one of"
                              f" {', '.join(map(repr, OUTPUTS[output]))}")
@@ -185,8 +209,13 @@ class MLP:
         self._schedule = None  # likewise for a learning-rate schedule
         self.history = History()  # every epoch of every fit
         # Free-form, JSON-serialisable notes saved with the model (the command
-        # line keeps class names and feature scaling here).
+        # line keeps the feature and target column names here).
         self.metadata = {}
+        # What turns raw rows into inputs and outputs into answers (see
+        # fastbp._preprocess): None, or read-only arrays.
+        self._input_mean = self._input_scale = None
+        self._target_mean = self._target_scale = None
+        self._classes = None
         init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
         # Two splitmix64 states: the shuffling stream, the dropout stream.
         self._rng = shuffle_seq.generate_state(2, np.uint64)
@@ -216,11 +245,15 @@ class MLP:
     def __setstate__(self, state):
         state["_params"] = np.array(state["_params"], copy=True)  # writable, owned
         state["_rng"] = np.array(state["_rng"], copy=True)
+        for key in ("_input_mean", "_input_scale", "_target_mean", "_target_scale", "_classes"):
+            state.setdefault(key, None)  # pickled before these existed
         self.__dict__.update(state)
         # Read-only like a new model's, so the kernels see the types they
         # were compiled for.
-        for arr in (self._reg, self._layout.plan):
-            arr.setflags(write=False)
+        for arr in (self._reg, self._layout.plan, self._input_mean, self._input_scale,
+                    self._target_mean, self._target_scale, self._classes):
+            if arr is not None:
+                arr.setflags(write=False)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces, self._grads = {}, None
 
@@ -298,15 +331,118 @@ class MLP:
             self._grads = np.zeros_like(self._params)
         return self._grads
 
-    def _data(self, X, y=None):
-        X = check_X(X, self.sizes[0], self.dtype)
+    # -------------------------------------- raw rows in, answers out
+    @property
+    def input_mean(self):
+        return self._input_mean
+
+    @property
+    def input_scale(self):
+        return self._input_scale
+
+    @property
+    def target_mean(self):
+        return self._target_mean
+
+    @property
+    def target_scale(self):
+        return self._target_scale
+
+    @property
+    def classes_(self):
+        return self._classes
+
+    @classes_.setter
+    def classes_(self, value):
+        self._classes = _preprocess.check_classes(value, self.output, self.sizes[-1])
+
+    def set_input_scaling(self, mean, scale):
+        """Standardise every input row as ``(X - mean) / scale`` from now on.
+
+        ``mean`` and ``scale`` are ``(n_in,)`` arrays or scalars (``scale``
+        > 0); ``set_input_scaling(None, None)`` removes the scaling. The
+        weights are not changed. Returns the model.
+        """
+        self._input_mean, self._input_scale = _preprocess.check_scaling(
+            mean, scale, self.sizes[0], "input")
+        return self
+
+    def set_target_scaling(self, mean, scale):
+        """Train an identity output on ``(y - mean) / scale`` and answer
+        ``predict`` in y's units; ``(n_out,)`` arrays or scalars, or
+        ``None, None`` to remove. Returns the model."""
+        if self.output != "identity" and not (mean is None and scale is None):
+            raise ValueError(f"target scaling applies to an identity output; this network's output"
+                             f" is {self.output!r}")
+        self._target_mean, self._target_scale = _preprocess.check_scaling(
+            mean, scale, self.sizes[-1], "target")
+        return self
+
+    def standardize(self, X, y=None):
+        """Set the input scaling to X's column means and standard deviations
+        (a constant column gets scale 1, as in scikit-learn's StandardScaler),
+        and for an identity output with y given the target scaling likewise;
+        do it once, before the first fit, with the training rows. Returns the
+        model.
+
+        ``net.standardize(X_train, y_train).fit(X_train, y_train)`` then
+        trains on standardised data, and every method takes raw rows.
+        """
+        X = check_X(X, self.sizes[0], np.float64)
+        if y is not None:
+            if self.output != "identity":
+                raise ValueError(f"standardize(X, y) scales the targets of an identity output; this"
+                                 f" network's output is {self.output!r}: call standardize(X)")
+            Y = check_targets(y, X.shape[0], self.output, self.sizes[-1], np.float64)
+        self.set_input_scaling(*_preprocess.mean_std(X))
+        if y is not None:
+            self.set_target_scaling(*_preprocess.mean_std(Y))
+        return self
+
+    def _inputs(self, X, name="X"):
+        """Raw rows -> the network's input: checked, then standardised."""
+        if self._input_mean is None:
+            return check_X(X, self.sizes[0], self.dtype, name)
+        # Checked in its own precision (float32 rows are not widened just to
+        # be checked), standardised in float64, then in the model's dtype.
+        own = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+        X = check_X(X, self.sizes[0], own, name)
+        return _preprocess.standardise(X, self._input_mean, self._input_scale, self.dtype)
+
+    def _targets(self, y, n, name="y", classes=None, x_name="X"):
+        """The user's targets -> the network's: labels to one-hot rows (or 0/1),
+        values standardised. ``classes`` overrides the model's (fit's new ones)."""
+        classes = self._classes if classes is None else classes
+        if classes is not None:
+            y = _preprocess.label_indices(y, classes, name)
+        if self._target_mean is None:
+            return check_targets(y, n, self.output, self.sizes[-1], self.dtype, name, x_name)
+        Y = check_targets(y, n, self.output, self.sizes[-1], np.float64, name, x_name)
+        return _preprocess.standardise(Y, self._target_mean, self._target_scale, self.dtype)
+
+    def _answer(self, out):
+        """The network's output (n, n_out) -> the user's answer (see predict)."""
+        if self.output == "softmax":
+            idx = out.argmax(axis=1)
+            return idx if self._classes is None else self._classes[idx]
+        if self.output == "sigmoid":
+            out = (out > 0.5).astype(np.int64)
+            if self._classes is not None:
+                return self._classes[out[:, 0]]
+        elif self._target_mean is not None:
+            out = (out * self._target_scale + self._target_mean).astype(self.dtype)
+        return out[:, 0] if self.sizes[-1] == 1 else out
+
+    def _data(self, X, y=None, classes=None):
+        X = self._inputs(X)
         if y is None:
             return X
-        return X, check_targets(y, X.shape[0], self.output, self.sizes[-1], self.dtype)
+        return X, self._targets(y, X.shape[0], classes=classes)
 
     # ------------------------------------------------------------ inference
     def forward(self, X):
-        """Output activations (softmax, sigmoid or identity), ``(n, n_out)``."""
+        """Output activations (softmax, sigmoid or identity), ``(n, n_out)``,
+        of raw rows X (standardised first when the model has input scaling)."""
         X = self._data(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         network.predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan, X,
@@ -321,23 +457,28 @@ class MLP:
         return self.forward(X)
 
     def predict(self, X):
-        """Class labels ``(n,)`` for softmax; 0/1 for sigmoid; values for identity.
+        """Class labels ``(n,)`` for softmax (``classes_`` entries, or indices
+        0..n_out-1); 0/1 (or ``classes_`` entries) for sigmoid; values for
+        identity, in the targets' units when the model has target scaling.
 
         Sigmoid and identity outputs come as ``(n,)`` when ``n_out == 1`` and
         as ``(n, n_out)`` otherwise.
         """
-        out = self.forward(X)
-        if self.output == "softmax":
-            return out.argmax(axis=1)
-        if self.output == "sigmoid":
-            out = (out > 0.5).astype(np.int64)
-        return out[:, 0] if self.sizes[-1] == 1 else out
+        return self._answer(self.forward(X))
+
+    def evaluate(self, X, y):
+        """Metrics on raw (X, y): ``{"loss": ..., "accuracy": ...}`` for
+        softmax and sigmoid, ``{"loss": ..., "r2": ...}`` for identity; the
+        loss as :meth:`loss` (in the network's terms), R^2 (invariant to the
+        target scaling) averaged over the outputs as scikit-learn's."""
+        return self._metrics(*self._data(X, y))
 
     # ------------------------------------------------------- loss, gradients
     def loss(self, X, y):
         """Mean loss over (X, y) at the current parameters, as a float, plus
         the L2 term ``alpha / (2 n) sum |W|^2`` when alpha > 0 (the objective
-        that training minimises). Dropout is not applied."""
+        that training minimises). Dropout is not applied. With target
+        scaling the loss is in the network's (standardised) terms."""
         X, Y = self._data(X, y)
         return float(network.loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
                                         self.plan, X, Y, self._loss_code)) + self._penalty(X.shape[0])
@@ -382,7 +523,10 @@ class MLP:
         y : array-like
             Class labels 0..n_out-1, ``(n,)``, for softmax; 0/1 targets
             ``(n,)`` or ``(n, n_out)`` for sigmoid; values ``(n,)`` or
-            ``(n, n_out)`` for identity.
+            ``(n, n_out)`` for identity. Text labels (softmax, or one sigmoid
+            output) set ``classes_`` to their sorted distinct values at the
+            first fit of a new model; with ``classes_`` set, y holds those
+            labels, and a label that is not one of them is an error.
         epochs : int, default 1
         batch_size : int, default 32
             Capped at n. The last batch of an epoch may be smaller.
@@ -442,7 +586,14 @@ class MLP:
             Per epoch: ``loss`` (mean training loss), ``lr``, ``seconds``, and
             the validation metrics. ``net.history`` keeps every fit's epochs.
         """
-        X, Y = self._data(X, y)
+        classes = self._classes
+        if classes is None and self._learns_classes(y):
+            if self.optimizer is not None or len(self.history):
+                raise TypeError("y must hold numbers: this model was trained on integer class"
+                                " labels (classes_ is None), which text labels cannot continue;"
+                                " set net.classes_ to the label of each output first")
+            classes = _preprocess.learn_classes(y, self.output, self.sizes[-1])
+        X, Y = self._data(X, y, classes=classes)
         epochs = check_int(epochs, "epochs", 0)
         batch_size = check_int(batch_size, "batch_size", 1)
         shuffle = check_bool(shuffle, "shuffle")
@@ -461,7 +612,7 @@ class MLP:
             raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
                              f" dropout={list(self.dropout)}; use a minibatch optimizer such as"
                              " 'sgd' or 'adam', or a model without dropout")
-        validation = self._validation(X, Y, validation_data, validation_split)
+        validation = self._validation(X, Y, validation_data, validation_split, classes)
         if validation_split:
             X, Y, validation = validation
         callbacks = self._callbacks(callbacks)
@@ -483,6 +634,7 @@ class MLP:
         if lr is not None and not isinstance(opt, LBFGS):
             opt.lr = lr
         self.optimizer = opt
+        self._classes = classes
         if seed is not None:
             self._rng[:] = np.random.SeedSequence(seed).generate_state(2, np.uint64)
         with compile_notice(verbose):  # a cold cache: say that the first epoch compiles
@@ -502,7 +654,15 @@ class MLP:
         return self.fit(X, y, epochs=1, batch_size=batch_size, lr=lr, shuffle=shuffle, verbose=0,
                         optimizer=optimizer)
 
-    def _validation(self, X, Y, validation_data, validation_split):
+    def _learns_classes(self, y):
+        """Whether fit learns classes_ from y: text labels for a model without them."""
+        try:
+            return _preprocess.n_classes(self.output, self.sizes[-1]) is not None \
+                and _preprocess.is_text(y)
+        except (TypeError, ValueError):
+            return False  # not an array at all: check_targets words the error
+
+    def _validation(self, X, Y, validation_data, validation_split, classes=None):
         if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
                 or not 0 <= validation_split < 1:
             raise ValueError(f"validation_split must be a number in [0, 1); got {validation_split!r}")
@@ -511,9 +671,9 @@ class MLP:
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise TypeError("validation_data must be a pair (X_val, y_val)")
-            Xv = check_X(validation_data[0], self.sizes[0], self.dtype, name="validation_data[0]")
-            Yv = check_targets(validation_data[1], Xv.shape[0], self.output, self.sizes[-1],
-                               self.dtype, name="validation_data[1]")
+            Xv = self._inputs(validation_data[0], name="validation_data[0]")
+            Yv = self._targets(validation_data[1], Xv.shape[0], name="validation_data[1]",
+                               classes=classes, x_name="validation_data[0]")
             return Xv, Yv
         if not validation_split:
             return None
@@ -533,7 +693,10 @@ class MLP:
 
     @staticmethod
     def _callbacks(callbacks):
-        callbacks = [] if callbacks is None else list(callbacks)
+        try:
+            callbacks = [] if callbacks is None else list(callbacks)
+        except TypeError:  # one callback, not in a list, or a number
+            raise TypeError(f"callbacks must be a list of callbacks, e.g. [cb]; got {callbacks!r}") from None
         for cb in callbacks:
             if not any(hasattr(cb, m) for m in ("on_train_begin", "on_epoch_end", "on_train_end")):
                 raise TypeError(f"callbacks must define on_train_begin, on_epoch_end or"
@@ -571,8 +734,7 @@ class MLP:
         if optimizer is None:
             opt = self.optimizer if self.optimizer is not None else SGD(lr=lr or 0.01)
         elif isinstance(optimizer, str):
-            check_choice(optimizer, "optimizer", tuple(OPTIMIZERS))
-            cls = OPTIMIZERS[optimizer]
+            cls = OPTIMIZERS[check_choice(optimizer, "optimizer", tuple(OPTIMIZERS))]
             opt = cls() if lr is None or cls is LBFGS else cls(lr=lr)
         elif isinstance(optimizer, (Optimizer, LBFGS)):
             opt = optimizer
@@ -589,5 +751,13 @@ class MLP:
         if any(self.dropout):
             rates = self.dropout
             reg += f", dropout={rates[0] if len(set(rates)) == 1 else list(rates)!r}"
+        if self._classes is not None:
+            shown = self._classes[:10].tolist()
+            reg += f", classes={shown}" if len(self._classes) <= 10 else \
+                f", classes={str(shown)[:-1]}, ... ({len(self._classes)})]"
+        if self._input_mean is not None:
+            reg += ", input_scaling=True"
+        if self._target_mean is not None:
+            reg += ", target_scaling=True"
         return (f"MLP(sizes={list(self.sizes)}{act}, output={self.output!r},"
                 f" loss={self.loss_name!r}, dtype={self.dtype.name!r}{reg}, n_params={self.n_params})")

@@ -1,0 +1,351 @@
+"""What a model applies to raw rows and to its answers: input standardisation,
+class labels and target scaling, as first-class, saved parts of MLP.
+
+The reference for every check is the bare network (a copy with the
+preprocessing removed) fed data standardised by plain NumPy."""
+import copy
+import csv
+import pickle
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.cli import main
+
+
+def bare(net):
+    """A copy of net without preprocessing: the network alone."""
+    plain = copy.deepcopy(net)
+    plain.set_input_scaling(None, None)
+    if plain.output == "identity":
+        plain.set_target_scaling(None, None)
+    plain.classes_ = None
+    return plain
+
+
+def blobs(n=90, seed=0, shift=50.0, spread=20.0):
+    """Three classes in raw units far from standardised (mean ~50, std ~20)."""
+    rng = np.random.default_rng(seed)
+    k = rng.integers(0, 3, n)
+    X = shift + spread * (rng.normal(size=(n, 4)) + 1.5 * np.eye(3, 4)[k])
+    return X, k
+
+
+# ------------------------------------------------------------------ command line
+def write_csv(path, header, rows):
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_model_trained_by_the_command_line_predicts_the_same_in_python(tmp_path, capsys, dtype):
+    """Issue 11, item 1: fastbp.load(m).predict(raw rows) is what fastbp predict prints."""
+    X, k = blobs(120, seed=1)
+    names = np.array(["setosa", "versicolor", "virginica"])
+    data = write_csv(tmp_path / "flowers.csv", ["a", "b", "c", "d", "species"],
+                     [list(map(str, r)) + [names[c]] for r, c in zip(X, k)])
+    model = str(tmp_path / "m.npz")
+    assert main(["train", data, "--target", "species", "--hidden", "8", "--epochs", "30",
+                 "--dtype", dtype, "--verbose", "0", "--out", model]) == 0
+    capsys.readouterr()
+    rows = write_csv(tmp_path / "rows.csv", ["a", "b", "c", "d"], [list(map(str, r)) for r in X])
+    assert main(["predict", model, rows]) == 0
+    printed = capsys.readouterr().out.split()
+
+    net = fastbp.load(model)
+    in_python = net.predict(X)
+    assert in_python.tolist() == printed
+    assert set(printed) <= set(names) and len(set(printed)) == 3
+    # Independently: NumPy standardisation with the training split's statistics,
+    # the bare network, the sorted class names.
+    X_train = fastbp.datasets.train_test_split(X, k, test_fraction=0.2, seed=0)[0]
+    std = X_train.std(axis=0)
+    scaled = (X - X_train.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    np.testing.assert_array_equal(net.predict_proba(X), bare(net).forward(scaled))
+    assert printed == names[bare(net).forward(scaled).argmax(axis=1)].tolist()
+    assert net.classes_.tolist() == names.tolist()
+
+
+def test_a_regression_trained_by_the_command_line_predicts_the_same_in_python(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    X = rng.uniform(0, 100, size=(150, 2))
+    price = 5000 + 30 * X[:, 0] - 12 * X[:, 1]
+    data = write_csv(tmp_path / "r.csv", ["u", "v", "price"], [[a, b, p] for (a, b), p in zip(X, price)])
+    model = str(tmp_path / "r.npz")
+    assert main(["train", data, "--hidden", "8", "--epochs", "40", "--dtype", "float64",
+                 "--verbose", "0", "--out", model]) == 0
+    capsys.readouterr()
+    assert main(["predict", model, data]) == 0
+    printed = np.array([float(v) for v in capsys.readouterr().out.split()])
+    net = fastbp.load(model)
+    np.testing.assert_array_equal(net.predict(X), printed)
+    y_train = fastbp.datasets.train_test_split(X, price, test_fraction=0.2, seed=0)[2]
+    assert net.target_mean[0] == y_train.mean() and net.target_scale[0] == y_train.std()
+    manual = bare(net).predict((X - net.input_mean) / net.input_scale) * y_train.std() + y_train.mean()
+    np.testing.assert_allclose(printed, manual, rtol=1e-12)
+    assert abs(printed.mean() - price.mean()) < 0.1 * price.std()  # in the target's units
+
+
+# -------------------------------------------------------------- class labels
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fit_learns_text_labels_and_trains_as_on_their_codes(dtype):
+    X, k = blobs()
+    words = np.array(["pear", "apple", "fig"])  # sorted: apple, fig, pear
+    y = words[k]
+    net = fastbp.MLP([4, 6, 3], dtype=dtype, seed=0)
+    net.fit(X, y, epochs=3, batch_size=16, verbose=0, validation_data=(X[:20], y[:20]))
+    assert net.classes_.tolist() == ["apple", "fig", "pear"]
+    codes = np.searchsorted(np.array(["apple", "fig", "pear"]), y)
+    twin = fastbp.MLP([4, 6, 3], dtype=dtype, seed=0)
+    twin.fit(X, codes, epochs=3, batch_size=16, verbose=0, validation_data=(X[:20], codes[:20]))
+    np.testing.assert_array_equal(net.params, twin.params)
+    for key in ("loss", "val_loss", "val_accuracy"):
+        assert net.history[key] == twin.history[key]
+    assert net.predict(X).tolist() == net.classes_[twin.predict(X)].tolist()
+    assert net.loss(X, y) == twin.loss(X, codes)
+    assert net.loss(X, y.astype(object)) == twin.loss(X, codes)  # as a pandas column holds them
+    np.testing.assert_array_equal(net.gradient(X, y), twin.gradient(X, codes))
+    assert net.evaluate(X, y) == twin.evaluate(X, codes)
+    # A list of Python strings, and a later fit that continues with the same classes.
+    net.fit(X, y.tolist(), epochs=1, verbose=0)
+    twin.fit(X, codes, epochs=1, verbose=0)
+    np.testing.assert_array_equal(net.params, twin.params)
+
+
+def test_integer_labels_keep_their_meaning_and_no_classes_are_set():
+    X, k = blobs()
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    net.fit(X, k, epochs=2, verbose=0)
+    assert net.classes_ is None and net.predict(X).dtype == np.int64
+    # The same as naming the classes 0, 1, 2 explicitly (the labelled path).
+    named = fastbp.MLP([4, 5, 3], seed=0)
+    named.classes_ = [0, 1, 2]
+    named.fit(X, k, epochs=2, verbose=0)
+    np.testing.assert_array_equal(net.params, named.params)
+    np.testing.assert_array_equal(net.predict(X), named.predict(X))
+
+
+def test_numeric_labels_through_classes_():
+    X, k = blobs()
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    net.classes_ = [10, 20, 30]
+    net.fit(X, (k + 1) * 10, epochs=2, verbose=0)
+    twin = fastbp.MLP([4, 5, 3], seed=0)
+    twin.fit(X, k, epochs=2, verbose=0)
+    np.testing.assert_array_equal(net.params, twin.params)
+    np.testing.assert_array_equal(net.predict(X), (twin.predict(X) + 1) * 10)
+    with pytest.raises(ValueError, match="label 25 was not seen in training"):
+        net.loss(X[:2], [10, 25])
+
+
+def test_a_single_sigmoid_output_takes_two_text_labels():
+    X, k = blobs()
+    y = np.where(k == 0, "yes", "no")
+    net = fastbp.MLP([4, 5, 1], output="sigmoid", seed=0)
+    net.fit(X, y, epochs=2, verbose=0)
+    assert net.classes_.tolist() == ["no", "yes"]
+    twin = fastbp.MLP([4, 5, 1], output="sigmoid", seed=0)
+    twin.fit(X, (k == 0).astype(float), epochs=2, verbose=0)
+    np.testing.assert_array_equal(net.params, twin.params)
+    assert net.predict(X).tolist() == np.array(["no", "yes"])[twin.predict(X)].tolist()
+
+
+def snapshot(net):
+    return (net.params.copy(), net._rng.copy(), copy.deepcopy(net.history.history),
+            None if net.optimizer is None else net.optimizer.t, net.classes_)
+
+
+def unchanged(net, snap):
+    params, rng, history, t, classes = snap
+    return (np.array_equal(net.params, params) and np.array_equal(net._rng, rng)
+            and len(net.history) == len(history["loss"]) and net.history["loss"] == history["loss"]
+            and (None if net.optimizer is None else net.optimizer.t) == t
+            and (net.classes_ is classes or np.array_equal(net.classes_, classes)))
+
+
+def test_an_unseen_label_is_refused_by_name_and_changes_nothing():
+    X, k = blobs()
+    y = np.array(["a", "b", "c"])[k]
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    net.fit(X, y, epochs=1, verbose=0, optimizer="adam")
+    snap = snapshot(net)
+    bad = y.copy()
+    bad[7] = "d"
+    with pytest.raises(ValueError, match=r"y: label 'd' was not seen in training .*\['a', 'b', 'c'\]"):
+        net.fit(X, bad, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="validation_data\\[1\\]: label 'd' was not seen"):
+        net.fit(X, y, epochs=1, verbose=0, validation_data=(X, bad))
+    with pytest.raises(ValueError, match=f"label {k[0]} was not seen"):
+        net.fit(X, k, epochs=1, verbose=0)  # the codes are not the labels
+    assert unchanged(net, snap)
+
+
+def test_a_model_trained_on_integer_labels_does_not_take_text_labels_unnamed():
+    X, k = blobs()
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    net.fit(X, k, epochs=1, verbose=0)
+    snap = snapshot(net)
+    with pytest.raises(TypeError, match="trained on integer class labels .* set net.classes_"):
+        net.fit(X, np.array(["a", "b", "c"])[k], verbose=0)
+    assert net.classes_ is None and unchanged(net, snap)
+    net.classes_ = ["a", "b", "c"]  # named: the labels now mean outputs 0, 1, 2
+    net.fit(X, np.array(["a", "b", "c"])[k], epochs=1, verbose=0)
+    twin = fastbp.MLP([4, 5, 3], seed=0)
+    twin.fit(X, k, epochs=2, verbose=0)
+    np.testing.assert_array_equal(net.params, twin.params)
+
+
+def test_a_first_fit_whose_labels_do_not_fill_the_output_is_refused():
+    X, k = blobs()
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    snap = snapshot(net)
+    with pytest.raises(ValueError, match=r"y holds 2 distinct labels \['a', 'b'\], but the network has"
+                                         r" 3 classes; set net.classes_"):
+        net.fit(X, np.where(k == 0, "a", "b"), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="epochs"):  # learnt classes are kept only by a fit that runs
+        net.fit(X, np.array(["a", "b", "c"])[k], epochs=-1, verbose=0)
+    assert net.classes_ is None and unchanged(net, snap)
+    net.classes_ = ["a", "b", "c"]  # all of them named first: a partial fit may see some
+    net.partial_fit(X[k < 2], np.array(["a", "b", "c"])[k[k < 2]])
+    assert net.classes_.tolist() == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("sizes,output,value,error,message", [
+    ([4, 3], "softmax", ["a", "b"], ValueError, "must list 3 labels"),
+    ([4, 3], "softmax", ["a", "b", "a"], ValueError, "distinct"),
+    ([4, 3], "softmax", "abc", TypeError, "sequence of labels"),
+    ([4, 3], "softmax", [1.0, 2.0, np.nan], ValueError, "finite"),
+    ([4, 3], "softmax", np.array(["a", 1, 2], dtype=object), TypeError, "one kind"),
+    ([4, 1], "sigmoid", ["a", "b", "c"], ValueError, "must list 2 labels"),
+    ([4, 2], "sigmoid", ["a", "b"], ValueError, "softmax output or a single sigmoid"),
+    ([4, 1], "identity", ["a", "b"], ValueError, "softmax output or a single sigmoid"),
+])
+def test_bad_classes_are_refused(sizes, output, value, error, message):
+    net = fastbp.MLP(sizes, output=output, seed=0)
+    with pytest.raises(error, match=message):
+        net.classes_ = value
+    assert net.classes_ is None
+
+
+# -------------------------------------------------------------- input scaling
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_input_scaling_is_applied_by_every_method(dtype):
+    X, k = blobs()
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scaled = (X - mean) / scale
+    net = fastbp.MLP([4, 6, 3], dtype=dtype, seed=0).set_input_scaling(mean, scale)
+    ref = bare(net)
+    np.testing.assert_array_equal(net.forward(X), ref.forward(scaled))
+    np.testing.assert_array_equal(net.predict_proba(X), ref.predict_proba(scaled))
+    np.testing.assert_array_equal(net.predict(X), ref.predict(scaled))
+    assert net.loss(X, k) == ref.loss(scaled, k)
+    np.testing.assert_array_equal(net.gradient(X, k), ref.gradient(scaled, k))
+    np.testing.assert_array_equal(net.numerical_gradient(X[:10], k[:10]),
+                                  ref.numerical_gradient(scaled[:10], k[:10]))
+    assert net.evaluate(X, k) == ref.evaluate(scaled, k)
+    net.fit(X, k, epochs=3, verbose=0, validation_split=0.2)
+    ref.fit(scaled, k, epochs=3, verbose=0, validation_split=0.2)
+    np.testing.assert_array_equal(net.params, ref.params)
+    assert net.history.history["val_loss"] == ref.history.history["val_loss"]
+    # Standardising matters here: the raw rows are far from it.
+    assert not np.array_equal(bare(net).forward(X), net.forward(X))
+
+
+def test_standardize_learns_mean_and_std_and_leaves_constant_columns_alone():
+    X, _ = blobs()
+    X[:, 2] = 0.1  # constant: its mean is 0.1 only up to rounding, its std not exactly 0
+    assert X[:, 2].std() > 0
+    y = 1000 + 10 * X[:, :2]
+    net = fastbp.MLP([4, 5, 2], output="identity", dtype="float64", seed=0).standardize(X, y)
+    np.testing.assert_array_equal(net.input_mean, X.mean(axis=0))
+    std = X.std(axis=0)
+    np.testing.assert_array_equal(net.input_scale, [std[0], std[1], 1.0, std[3]])
+    assert np.abs(net.forward(X) - bare(net).forward((X - X.mean(axis=0)) / [*std[:2], 1, std[3]])).max() == 0
+    np.testing.assert_array_equal(net.target_mean, y.mean(axis=0))
+    np.testing.assert_array_equal(net.target_scale, y.std(axis=0))
+    with pytest.raises(ValueError, match="input_mean|read-only"):
+        net.input_mean[0] = 0  # the model's own, not the caller's to change in place
+    classifier = fastbp.MLP([4, 3], seed=0)
+    with pytest.raises(ValueError, match="identity output"):
+        classifier.standardize(X, y[:, 0])
+    assert classifier.input_mean is None
+
+
+def test_target_scaling_trains_on_standardised_targets_and_answers_in_their_units():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(80, 3))
+    y = 2e4 + 300 * X[:, 0] - 100 * X[:, 1] ** 2
+    net = fastbp.MLP([3, 8, 1], output="identity", dtype="float64", seed=0).standardize(X, y)
+    m, s = y.mean(), y.std()
+    xs = (X - X.mean(axis=0)) / X.std(axis=0)
+    ref = bare(net)
+    assert net.loss(X, y) == ref.loss(xs, (y - m) / s)
+    net.fit(X, y, epochs=5, verbose=0, optimizer="adam", validation_data=(X, y))
+    ref.fit(xs, (y - m) / s, epochs=5, verbose=0, optimizer="adam", validation_data=(xs, (y - m) / s))
+    np.testing.assert_array_equal(net.params, ref.params)
+    np.testing.assert_array_equal(net.predict(X), ref.predict(xs) * s + m)
+    np.testing.assert_array_equal(net.forward(X), ref.forward(xs))  # the network's own terms
+    assert net.evaluate(X, y)["r2"] == pytest.approx(ref.evaluate(xs, (y - m) / s)["r2"], abs=1e-12)
+
+
+@pytest.mark.parametrize("mean,scale,error,message", [
+    (np.zeros(3), np.ones(4), ValueError, r"input mean must have shape \(4,\)"),
+    (np.zeros(4), np.r_[1.0, 0.0, 1.0, 1.0], ValueError, "scale must be > 0 in every column; got 0.0 in column 1"),
+    (np.r_[0.0, np.nan, 0, 0], np.ones(4), ValueError, "input mean must be finite"),
+    ("x", np.ones(4), TypeError, "input mean must be numbers"),
+])
+def test_bad_input_scaling_is_refused_and_changes_nothing(mean, scale, error, message):
+    net = fastbp.MLP([4, 3], seed=0).set_input_scaling(np.ones(4), np.full(4, 2.0))
+    with pytest.raises(error, match=message):
+        net.set_input_scaling(mean, scale)
+    np.testing.assert_array_equal(net.input_mean, np.ones(4))
+    np.testing.assert_array_equal(net.input_scale, np.full(4, 2.0))
+
+
+def test_target_scaling_needs_an_identity_output():
+    with pytest.raises(ValueError, match="target scaling applies to an identity output"):
+        fastbp.MLP([4, 3], seed=0).set_target_scaling(0.0, 1.0)
+
+
+# -------------------------------------------------------- saved, copied, shown
+@pytest.mark.parametrize("labels", [["ant", "bee", "cat"], [3, 5, 7], [0.5, 1.5, 2.5]])
+def test_preprocessing_round_trips_through_a_model_file(tmp_path, labels):
+    X, k = blobs()
+    y = np.array(labels)[k]
+    net = fastbp.MLP([4, 5, 3], seed=0).standardize(X)
+    if isinstance(labels[0], str):
+        net.fit(X, y, epochs=2, verbose=0)
+    else:
+        net.classes_ = labels
+        net.fit(X, y, epochs=2, verbose=0)
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz")
+    assert back.classes_.tolist() == labels and back.classes_.dtype == net.classes_.dtype
+    np.testing.assert_array_equal(back.input_mean, net.input_mean)
+    np.testing.assert_array_equal(back.input_scale, net.input_scale)
+    np.testing.assert_array_equal(back.predict(X), net.predict(X))
+    assert repr(back) == repr(net) and f"classes={labels}" in repr(net) and "input_scaling=True" in repr(net)
+    with pytest.raises(ValueError, match="not seen in training"):
+        back.fit(X[:3], ["zebra", "ant", "bee"] if not isinstance(labels[0], str) else [1, 2, 3],
+                 verbose=0)
+    for twin in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        np.testing.assert_array_equal(twin.predict(X), net.predict(X))
+        assert twin.classes_.tolist() == labels
+
+
+def test_regression_scaling_round_trips_and_plain_models_save_none(tmp_path):
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = 50 + 9 * X[:, 0]
+    net = fastbp.MLP([2, 1], output="identity", seed=0).standardize(X, y)
+    net.save(tmp_path / "r.npz")
+    back = fastbp.load(tmp_path / "r.npz")
+    np.testing.assert_array_equal(back.target_mean, net.target_mean)
+    np.testing.assert_array_equal(back.target_scale, net.target_scale)
+    np.testing.assert_array_equal(back.predict(X), net.predict(X))
+    fastbp.MLP([2, 3], seed=0).save(tmp_path / "p.npz")
+    plain = fastbp.load(tmp_path / "p.npz")
+    assert (plain.classes_, plain.input_mean, plain.input_scale, plain.target_mean) == (None,) * 4
