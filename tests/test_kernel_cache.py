@@ -142,7 +142,10 @@ def test_compile_notice_only_when_a_fastbp_kernel_compiles(capsys):
     with _jit.compile_notice(1):
         kernel(2.0)  # already compiled: nothing to say
     assert capsys.readouterr().out == ""
-    assert _jit.compilations() - before == 3
+    with _jit.compile_notice(1), _jit.compile_notice(1):  # a fit inside a fit's callback
+        kernel(np.int8(1))
+    assert capsys.readouterr().out == _jit.NOTICE + "\n"
+    assert _jit.compilations() - before == 4
 
 
 def test_cold_cache_says_it_compiles_and_info_tells_cold_then_warm(tmp_path):

@@ -139,10 +139,9 @@ class _Compilations(event.Listener):
         if not getattr(func, "__module__", "").startswith("fastbp."):
             return
         self.count += 1
-        for i, flag in enumerate(self.armed):
-            if flag:
-                self.armed[i] = False
-                _say(NOTICE)
+        if any(self.armed):  # once, even for a fit inside a fit's callback
+            self.armed[:] = [False] * len(self.armed)
+            _say(NOTICE)
 
     def on_end(self, event):
         pass
@@ -151,10 +150,13 @@ class _Compilations(event.Listener):
 def _say(message):
     """Print above a tqdm bar if one is showing, else as a plain line."""
     tqdm = sys.modules.get("tqdm")
-    if tqdm is not None and getattr(tqdm.tqdm, "_instances", None):
-        tqdm.tqdm.write(message, file=sys.stdout)
-    else:
-        print(message, flush=True)
+    try:
+        if tqdm is not None and getattr(tqdm.tqdm, "_instances", None):
+            tqdm.tqdm.write(message, file=sys.stdout)
+        else:
+            print(message, flush=True)
+    except (OSError, ValueError):  # a closed or broken stdout must not stop the compilation
+        pass
 
 
 _listener = _Compilations()
