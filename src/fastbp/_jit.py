@@ -12,11 +12,11 @@ loops. No fastmath: fastbp checks for non-finite values, which
 The install-time cache: building fastbp's wheel (``pip install .``) runs a
 first small fit (:mod:`fastbp._warmup`) and ships the cache files it wrote in
 ``fastbp/_kernel_cache/``, with ``build.json`` naming the Python, Numba and
-NumPy they were built with. At run time a kernel that Numba's own cache
-lacks is looked up there, read-only, before it is compiled. Numba keys every
+NumPy they were built with. At run time each kernel is looked up there
+first, read-only, then in Numba's own cache, then compiled. Numba keys every
 entry by the source file's content hash, the CPU (name and features) and its
 own version, so an entry that does not fit this machine is simply not found
-and the kernel compiles as it would without it. ``FASTBP_INSTALL_CACHE=0``
+and the kernel loads or compiles as it would without it. ``FASTBP_INSTALL_CACHE=0``
 turns it off, at build time and at run time.
 """
 import json
@@ -82,11 +82,14 @@ def _shipped(source_dir):
 
 
 class _WithInstallCache:
-    """Numba's cache of one kernel, then the install-time one, read-only.
+    """The install-time cache of one kernel, read-only, then Numba's own.
 
-    Saves go to Numba's cache only. Any failure to read the install-time
-    entry (missing, stale, for another CPU, unreadable) means compiling, as
-    if it were not there.
+    The install-time entry comes first because it was built from exactly the
+    installed sources, while Numba's may be left over from an earlier version
+    whose kernels in *another* file differed (Numba checks only the kernel's
+    own file). Any failure to read it (missing, stale, for another CPU,
+    unreadable) falls through to Numba's cache, then to compiling. Saves go
+    to Numba's cache only.
     """
 
     def __init__(self, cache, folder):
@@ -101,15 +104,14 @@ class _WithInstallCache:
         return self.primary.cache_path
 
     def load_overload(self, sig, target_context):
-        found = self.primary.load_overload(sig, target_context)
-        if found is None:
-            try:
-                data = self.file.load(self.primary._index_key(sig, target_context.codegen()))
-                if data is not None:
-                    found = self.primary._impl.rebuild(target_context, data)
-            except Exception:  # a damaged or foreign file: compile instead
-                found = None
-        return found
+        try:
+            target_context.refresh()
+            data = self.file.load(self.primary._index_key(sig, target_context.codegen()))
+            if data is not None:
+                return self.primary._impl.rebuild(target_context, data)
+        except Exception:  # a damaged or foreign file: as if it were not there
+            pass
+        return self.primary.load_overload(sig, target_context)
 
     def save_overload(self, sig, data):
         self.primary.save_overload(sig, data)
