@@ -114,6 +114,7 @@ def test_build_without_a_working_compile_ships_no_cache_and_says_so(tmp_path, ca
     assert "kernels not precompiled" in capfd.readouterr().err
 
 
+@pytest.mark.filterwarnings("ignore:Support for `\\[tool.setuptools\\]`")
 def test_wheel_build_requires_what_compiling_needs(monkeypatch):
     backend = _backend()
     monkeypatch.chdir(ROOT)  # setuptools reads the project from the working directory
