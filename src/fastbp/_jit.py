@@ -1,15 +1,237 @@
-"""The one decorator every fastbp kernel is compiled with.
+"""The one decorator every fastbp kernel is compiled with, and its caches.
 
 ``cache=True`` writes the machine code next to the source (or under
-``NUMBA_CACHE_DIR`` when set, e.g. for a read-only install), so a new process
-loads instead of compiling. ``nogil=True`` lets two models train in two
-threads at once. ``error_model="numpy"`` makes division by zero give inf/nan
-instead of raising, which keeps the division out of a branch and lets LLVM
-vectorise the loops. No fastmath: fastbp checks for non-finite values, which
+``NUMBA_CACHE_DIR`` when set, or in Numba's per-user folder when the package
+folder is read-only), so a new process loads instead of compiling.
+``nogil=True`` lets two models train in two threads at once.
+``error_model="numpy"`` makes division by zero give inf/nan instead of
+raising, which keeps the division out of a branch and lets LLVM vectorise the
+loops. No fastmath: fastbp checks for non-finite values, which
 ``nnan``/``ninf`` would optimise away.
+
+The install-time cache: building fastbp's wheel (``pip install .``) runs a
+first small fit (:mod:`fastbp._warmup`) and ships the cache files it wrote in
+``fastbp/_kernel_cache/``, with ``build.json`` naming the Python, Numba and
+NumPy they were built with. At run time each kernel is looked up there
+first, read-only, then in Numba's own cache, then compiled. Numba keys every
+entry by the source file's content hash, the CPU (name and features) and its
+own version, so an entry that does not fit this machine is simply not found
+and the kernel loads or compiles as it would without it. ``FASTBP_INSTALL_CACHE=0``
+turns it off, at build time and at run time.
 """
-import functools
+import json
+import os
+import sys
 
 import numba
+import numpy as np
+from numba.core import event
 
-jit = functools.partial(numba.njit, cache=True, nogil=True, error_model="numpy")
+SHIPPED = "_kernel_cache"  # the folder, beside the sources, of the install-time cache
+MANIFEST = "build.json"
+KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
+NOTICE = ("compiling fastbp's kernels, once per installation (later runs load them from the"
+          " cache)...")
+_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+def jit(function=None, **options):
+    """``numba.njit`` with fastbp's options; ``@jit`` or ``@jit(inline="always")``."""
+    options = {**_OPTIONS, **options}
+
+    def decorate(py_func):
+        dispatcher = numba.njit(**options)(py_func)
+        if options["cache"] and hasattr(dispatcher, "py_func"):  # not under NUMBA_DISABLE_JIT
+            KERNELS.append(dispatcher)
+            shipped = _shipped(os.path.dirname(os.path.abspath(py_func.__code__.co_filename)))
+            if shipped is not None:
+                try:
+                    dispatcher._cache = _WithInstallCache(dispatcher._cache, shipped)
+                except Exception:  # another Numba's internals: Numba's own cache only
+                    pass
+        return dispatcher
+
+    return decorate if function is None else decorate(function)
+
+
+# ------------------------------------------------------- the install-time cache
+def runtime_versions():
+    """What a cache file must have been built with to load here (CPU aside)."""
+    return {"python": "%d.%d" % sys.version_info[:2], "numba": numba.__version__,
+            "numpy": np.__version__}
+
+
+_shipped_folders = {}
+
+
+def _shipped(source_dir):
+    """The install-time cache folder beside ``source_dir`` if it was built with
+    this Python, Numba and NumPy; else None (then nothing changes)."""
+    if source_dir not in _shipped_folders:
+        folder, found = os.path.join(source_dir, SHIPPED), None
+        if os.environ.get("FASTBP_INSTALL_CACHE", "1") != "0":
+            try:
+                with open(os.path.join(folder, MANIFEST), encoding="utf-8") as fh:
+                    built = json.load(fh)
+                if all(built.get(k) == v for k, v in runtime_versions().items()):
+                    found = folder
+            except (OSError, ValueError, AttributeError):
+                pass
+        _shipped_folders[source_dir] = found
+    return _shipped_folders[source_dir]
+
+
+class _WithInstallCache:
+    """The install-time cache of one kernel, read-only, then Numba's own.
+
+    The install-time entry comes first because it was built from exactly the
+    installed sources, while Numba's may be left over from an earlier version
+    whose kernels in *another* file differed (Numba checks only the kernel's
+    own file). Any failure to read it (missing, stale, for another CPU,
+    unreadable) falls through to Numba's cache, then to compiling. Saves go
+    to Numba's cache only.
+    """
+
+    def __init__(self, cache, folder):
+        from numba.core.caching import IndexDataCacheFile
+        self.primary = cache
+        self.folder = folder
+        self.file = IndexDataCacheFile(folder, cache._impl.filename_base,
+                                       cache._impl.locator.get_source_stamp())
+
+    @property
+    def cache_path(self):
+        return self.primary.cache_path
+
+    def load_overload(self, sig, target_context):
+        try:
+            target_context.refresh()
+            data = self.file.load(self.primary._index_key(sig, target_context.codegen()))
+            if data is not None:
+                return self.primary._impl.rebuild(target_context, data)
+        except Exception:  # a damaged or foreign file: as if it were not there
+            pass
+        return self.primary.load_overload(sig, target_context)
+
+    def save_overload(self, sig, data):
+        self.primary.save_overload(sig, data)
+
+    def enable(self):
+        self.primary.enable()
+
+    def disable(self):
+        self.primary.disable()
+
+    def flush(self):
+        self.primary.flush()
+
+
+# ---------------------------------------------------------- saying it compiles
+class _Compilations(event.Listener):
+    """Counts the compilations of fastbp's kernels (not loads from a cache:
+    Numba fires ``numba:compile`` only after a cache miss), and prints
+    :data:`NOTICE` at the first one while a verbose fit is running."""
+
+    def __init__(self):
+        self.count = 0
+        self.armed = []  # one flag per verbose fit in progress
+
+    def on_start(self, event):
+        func = getattr(event.data.get("dispatcher"), "py_func", None)
+        if not getattr(func, "__module__", "").startswith("fastbp."):
+            return
+        self.count += 1
+        if any(self.armed):  # once, even for a fit inside a fit's callback
+            self.armed[:] = [False] * len(self.armed)
+            _say(NOTICE)
+
+    def on_end(self, event):
+        pass
+
+
+def _say(message):
+    """Print above a tqdm bar if one is showing, else as a plain line."""
+    tqdm = sys.modules.get("tqdm")
+    try:
+        if tqdm is not None and getattr(tqdm.tqdm, "_instances", None):
+            tqdm.tqdm.write(message, file=sys.stdout)
+        else:
+            print(message, flush=True)
+    except (OSError, ValueError):  # a closed or broken stdout must not stop the compilation
+        pass
+
+
+_listener = _Compilations()
+event.register("numba:compile", _listener)
+
+
+def compilations():
+    """How many fastbp kernels this process has compiled (cache loads not counted)."""
+    return _listener.count
+
+
+class compile_notice:
+    """``with compile_notice(verbose):`` prints :data:`NOTICE` once, at the
+    first fastbp kernel compiled inside the block, when ``verbose`` is true."""
+
+    def __init__(self, verbose):
+        self.verbose = bool(verbose)
+
+    def __enter__(self):
+        if self.verbose:
+            _listener.armed.append(True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.verbose:
+            _listener.armed.pop()
+        return False
+
+
+# ------------------------------------------------------------ fastbp info
+def cache_report():
+    """Where fastbp's kernels are cached and how much of it this process would load.
+
+    A dict: ``path`` (Numba's cache folder for fastbp's kernels) and ``where``
+    (why that one); ``install_path`` (the install-time cache, None without
+    one) and ``install_fits`` (whether it was built with this Python, Numba
+    and NumPy); ``kernels`` (fastbp's kernels), ``cached`` (those with compiled
+    code for this CPU and source in either cache), ``in_path`` and
+    ``in_install`` (the same, per cache).
+    """
+    from numba.core import config
+    kernels = [k for k in KERNELS if hasattr(k, "_cache")]
+    report = {"kernels": len(kernels), "path": None, "where": None, "install_path": None,
+              "install_fits": False, "cached": 0, "in_path": 0, "in_install": 0}
+    if not kernels:
+        return report
+    package = os.path.dirname(os.path.abspath(kernels[0].py_func.__code__.co_filename))
+    primary = [getattr(k._cache, "primary", k._cache) for k in kernels]
+    report["path"] = path = primary[0].cache_path
+    if config.CACHE_DIR:
+        report["where"] = "NUMBA_CACHE_DIR"
+    elif os.path.abspath(path) == os.path.join(package, "__pycache__"):
+        report["where"] = "beside fastbp's sources"
+    else:
+        report["where"] = "Numba's per-user folder: fastbp's own folder is not writable"
+    if os.path.isdir(os.path.join(package, SHIPPED)):
+        report["install_path"] = os.path.join(package, SHIPPED)
+        report["install_fits"] = _shipped(package) is not None
+    codegen = kernels[0].targetctx.codegen()
+    for kernel, cache in zip(kernels, primary):
+        here = _fits(cache, cache._cache_file, codegen)
+        shipped = isinstance(kernel._cache, _WithInstallCache) and _fits(cache, kernel._cache.file,
+                                                                          codegen)
+        report["in_path"] += here
+        report["in_install"] += shipped
+        report["cached"] += here or shipped
+    return report
+
+
+def _fits(cache, index_file, codegen):
+    """Whether one kernel's index holds an entry this process would load."""
+    try:
+        keys = index_file._load_index()  # {} when stale (another source, Numba) or absent
+        return any(key == cache._index_key(key[0], codegen) for key in keys)
+    except Exception:  # an unreadable index loads nothing either
+        return False

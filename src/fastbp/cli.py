@@ -6,6 +6,7 @@
     fastbp predict model.npz new.csv [--out predictions.csv]
     fastbp evaluate model.npz test.csv
     fastbp info model.npz
+    fastbp info                                   # where the compiled kernels are cached
 
 DATA is a CSV file with a header row (``--target`` names the target column;
 default: the last one), an NPZ file with arrays ``X`` and ``y`` (``--target``
@@ -263,7 +264,7 @@ def cmd_train(args):
     validation = (X_test, y_test) if len(X_test) else None
     print(f"{net}\n{net.metadata['task']} on {source}: {len(X_train)} training rows, {len(X_test)}"
           f" test rows, {X.shape[1]} features" + (f", {len(classes)} classes" if classify else ""))
-    t0 = time.perf_counter()
+    compiled, t0 = fastbp._jit.compilations(), time.perf_counter()
     try:
         history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, optimizer=args.optimizer, seed=args.seed, verbose=args.verbose,
@@ -275,8 +276,10 @@ def cmd_train(args):
     wall = time.perf_counter() - t0
     if history.epoch:
         median = float(np.median(history["seconds"]))
-        print(f"trained {len(history)} epochs in {wall:.2f} s (the first loads the compiled"
-              f" kernels); median epoch {median * 1e3:.2f} ms ="
+        first = ("compiled fastbp's kernels" if fastbp._jit.compilations() > compiled
+                 else "loaded the compiled kernels")
+        print(f"trained {len(history)} epochs in {wall:.2f} s (the first {first}); median epoch"
+              f" {median * 1e3:.2f} ms ="
               f" {len(X_train) / max(median, 1e-12):,.0f} samples/s")
         print(f"final training loss {history['loss'][-1]:.6g}")
     if validation is not None:
@@ -363,6 +366,8 @@ def _abbreviated(values, shown=10):
 
 
 def cmd_info(args):
+    if args.model is None:
+        return _cache_info()
     net = _load_model(args.model)
     meta = dict(net.metadata)
     if isinstance(meta.get("features"), list) and len(meta["features"]) > 10:
@@ -386,6 +391,29 @@ def cmd_info(args):
         lines.append("metadata: " + json.dumps(meta))
     print("\n".join(lines))
     return net
+
+
+def _cache_info():
+    """Where fastbp's compiled kernels are cached, and whether that cache is warm."""
+    import numba
+
+    import fastbp
+    report = fastbp._jit.cache_report()
+    lines = [f"fastbp {fastbp.__version__}, Numba {numba.__version__}",
+             f"kernel cache: {report['path']} ({report['where']})"]
+    if report["install_path"] is not None:
+        fits = ("built with this Python, Numba and NumPy" if report["install_fits"] else
+                "built with another Python, Numba or NumPy: unused")
+        lines.append(f"install-time cache: {report['install_path']} ({fits})")
+    if report["cached"]:
+        lines.append(f"warm: {report['cached']} of fastbp's {report['kernels']} kernels have"
+                     f" compiled code for this CPU ({report['in_path']} in the kernel cache,"
+                     f" {report['in_install']} from installation)")
+    else:
+        lines.append("cold: no compiled code for this CPU yet; the first fit compiles the kernels"
+                     " it needs (once: then they are cached)")
+    print("\n".join(lines))
+    return report
 
 
 # ------------------------------------------------------------------- parser
@@ -422,8 +450,8 @@ def build_parser():
     evaluate.add_argument("model")
     evaluate.add_argument("data")
     evaluate.set_defaults(func=cmd_evaluate)
-    info = sub.add_parser("info", help="describe a model file")
-    info.add_argument("model")
+    info = sub.add_parser("info", help="describe a model file; without one, fastbp's kernel cache")
+    info.add_argument("model", nargs="?")
     info.set_defaults(func=cmd_info)
     return parser
 

@@ -2,6 +2,7 @@
 import numpy as np
 
 from . import _preprocess, network, ops
+from ._jit import compile_notice
 from ._validate import (check_bool, check_choice, check_int, check_positive, check_seed,
                         check_targets, check_X)
 from .layout import Layout
@@ -661,15 +662,16 @@ class MLP:
         self._classes = classes
         if seed is not None:
             self._rng[:] = np.random.SeedSequence(seed).generate_state(2, np.uint64)
-        if isinstance(opt, LBFGS):
-            return run_lbfgs(self, X, Y, epochs, opt, verbose, validation, callbacks)
-        if distributed is not False and distributed is not None:
-            from .distributed import run_distributed
-            return run_distributed(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
-                                   callbacks, on_divergence,
-                                   comm=None if distributed is True else distributed)
-        return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
-                          callbacks, on_divergence)
+        with compile_notice(verbose):  # a cold cache: say that the first epoch compiles
+            if isinstance(opt, LBFGS):
+                return run_lbfgs(self, X, Y, epochs, opt, verbose, validation, callbacks)
+            if distributed is not False and distributed is not None:
+                from .distributed import run_distributed
+                return run_distributed(self, X, Y, epochs, batch_size, opt, shuffle, verbose,
+                                       validation, callbacks, on_divergence,
+                                       comm=None if distributed is True else distributed)
+            return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
+                              callbacks, on_divergence)
 
     def partial_fit(self, X, y, batch_size=32, lr=None, shuffle=True, optimizer=None):
         """One pass over (X, y), continuing the weights, the optimizer and its

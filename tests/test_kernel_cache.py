@@ -1,0 +1,176 @@
+"""The kernel caches: the install-time one shipped in the wheel, and saying
+when the kernels compile (``fit(verbose=1)``, ``fastbp train``, ``fastbp info``)."""
+import importlib.util
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+from fastbp import _jit
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+
+# A package that compiles its one kernel with fastbp's `jit`, as fastbp's own
+# modules do: the install-time cache is looked up beside the kernel's source.
+KERNEL = '''
+from fastbp._jit import jit
+
+
+@jit
+def axpy(y, a, x):
+    for i in range(y.shape[0]):
+        y[i] += a * x[i]
+'''
+PROBE = '''
+import json, sys
+import numpy as np
+import mini
+out = []
+for dtype in (np.float32, np.float64):
+    y = np.arange(5, dtype=dtype)
+    mini.axpy(y, dtype(0.5), np.ones(5, dtype))
+    out.append(y.tolist())
+stats = mini.axpy.stats
+print(json.dumps({"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values()),
+                  "out": out}))
+'''
+EXPECTED = [[0.5, 1.5, 2.5, 3.5, 4.5]] * 2
+
+
+def _probe(tmp_path, cache, **env):
+    base = {k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"}
+    env = dict(base, NUMBA_CACHE_DIR=str(cache),
+               PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]), **env)
+    run = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.splitlines()[-1])
+
+
+@pytest.fixture()
+def shipped(tmp_path):
+    """``mini`` compiled once, its cache files moved into ``mini/_kernel_cache``
+    with the manifest the build writes; Numba's own cache folder left empty."""
+    package = tmp_path / "mini"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent(KERNEL))
+    built = tmp_path / "built"
+    first = _probe(tmp_path, built)
+    assert first == {"hits": 0, "misses": 2, "out": EXPECTED}
+    folder = package / _jit.SHIPPED
+    folder.mkdir()
+    for f in built.rglob("*.nb[ic]"):
+        shutil.copy(f, folder)
+    (folder / _jit.MANIFEST).write_text(json.dumps(_jit.runtime_versions()))
+    return folder
+
+
+def test_install_time_cache_loads_where_numbas_cache_is_empty(tmp_path, shipped):
+    """An empty NUMBA_CACHE_DIR (or a read-only install, where Numba's cache is
+    the per-user folder): both specialisations load from the shipped cache."""
+    assert _probe(tmp_path, tmp_path / "empty") == {"hits": 2, "misses": 0, "out": EXPECTED}
+
+
+@pytest.mark.parametrize("case", ["other cpu", "other numba", "damaged index", "turned off"])
+def test_install_time_cache_that_does_not_fit_compiles_silently(tmp_path, shipped, case):
+    env = {}
+    if case == "other cpu":  # Numba keys each entry by the CPU name and features
+        env["NUMBA_CPU_NAME"] = "generic"
+    elif case == "other numba":
+        built = json.loads((shipped / _jit.MANIFEST).read_text())
+        (shipped / _jit.MANIFEST).write_text(json.dumps(dict(built, numba="0.1.0")))
+    elif case == "damaged index":
+        for index in shipped.glob("*.nbi"):
+            index.write_bytes(b"\x80\x04not a pickle")
+    else:
+        env["FASTBP_INSTALL_CACHE"] = "0"
+    assert _probe(tmp_path, tmp_path / "empty", **env) == {"hits": 0, "misses": 2, "out": EXPECTED}
+
+
+def _backend():
+    spec = importlib.util.spec_from_file_location("fastbp_build_backend",
+                                                  ROOT / "build_hooks" / "backend.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_build_without_a_working_compile_ships_no_cache_and_says_so(tmp_path, capfd):
+    """A build whose warm-up fails (here: no fastbp to import) still succeeds,
+    removes a stale cache from an earlier build and says why in the log."""
+    package = tmp_path / "build" / "fastbp"
+    (package / _jit.SHIPPED).mkdir(parents=True)
+    (package / _jit.SHIPPED / _jit.MANIFEST).write_text("{}")
+    assert _backend().precompile(str(package)) is False
+    assert not (package / _jit.SHIPPED).exists()
+    assert "kernels not precompiled" in capfd.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:Support for `\\[tool.setuptools\\]`")
+def test_wheel_build_requires_what_compiling_needs(monkeypatch):
+    backend = _backend()
+    monkeypatch.chdir(ROOT)  # setuptools reads the project from the working directory
+    monkeypatch.delenv("FASTBP_INSTALL_CACHE", raising=False)
+    names = {r.split(">")[0].split("=")[0] for r in backend.get_requires_for_build_wheel()}
+    assert {"numpy", "numba", "threadpoolctl"} <= names
+    monkeypatch.setenv("FASTBP_INSTALL_CACHE", "0")
+    assert "numba" not in {r.split(">")[0] for r in backend.get_requires_for_build_wheel()}
+
+
+def test_compile_notice_only_when_a_fastbp_kernel_compiles(capsys):
+    def probe(x):
+        return x + 1
+    probe.__module__ = "fastbp._probe"  # counted as fastbp's, like every kernel module
+    kernel = numba.njit(probe)
+    theirs = numba.njit(lambda x: x * 2)  # a user's own kernel: not fastbp's business
+    before = _jit.compilations()
+    with _jit.compile_notice(0):
+        kernel(1)
+    assert capsys.readouterr().out == ""
+    with _jit.compile_notice(1):
+        theirs(1)
+        kernel(1.0)
+        kernel(np.float32(1))
+    assert capsys.readouterr().out == _jit.NOTICE + "\n"
+    with _jit.compile_notice(1):
+        kernel(2.0)  # already compiled: nothing to say
+    assert capsys.readouterr().out == ""
+    with _jit.compile_notice(1), _jit.compile_notice(1):  # a fit inside a fit's callback
+        kernel(np.int8(1))
+    assert capsys.readouterr().out == _jit.NOTICE + "\n"
+    assert _jit.compilations() - before == 4
+
+
+def test_cold_cache_says_it_compiles_and_info_tells_cold_then_warm(tmp_path):
+    """The README's first command on an empty cache: ``fastbp info`` says cold,
+    ``fastbp train`` says once that it compiles, then info says warm and a
+    second train compiles nothing and says nothing."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), PYTHONPATH=str(SRC))
+
+    def fastbp(*args):
+        run = subprocess.run([sys.executable, "-m", "fastbp.cli", *args], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    info = fastbp("info")
+    assert f"kernel cache: {tmp_path}" in info and "(NUMBA_CACHE_DIR)" in info
+    assert "cold:" in info
+    out = fastbp("train", "--epochs", "2", "--verbose", "2")
+    assert out.count(_jit.NOTICE) == 1
+    assert out.index(_jit.NOTICE) < out.index("epoch 1/2")
+    assert "(the first compiled fastbp's kernels)" in out
+    info = fastbp("info")
+    assert "warm:" in info
+    cached = int(info.split("warm: ")[1].split()[0])
+    assert cached >= 3  # at least the epoch, the loss and predict
+    out = fastbp("train", "--epochs", "2", "--verbose", "2")
+    assert "compiling" not in out and "(the first loaded the compiled kernels)" in out
