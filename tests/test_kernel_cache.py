@@ -104,10 +104,14 @@ def _backend():
 
 
 def test_build_without_a_working_compile_ships_no_cache_and_says_so(tmp_path, capfd):
-    """A build whose warm-up fails (here: no fastbp to import) still succeeds,
-    removes a stale cache from an earlier build and says why in the log."""
+    """A build whose warm-up fails (here: the built package cannot be
+    imported) still succeeds, removes a stale cache from an earlier build and
+    says why in the log."""
     package = tmp_path / "build" / "fastbp"
     (package / _jit.SHIPPED).mkdir(parents=True)
+    # A regular package first on the warm-up's path, so an installed fastbp
+    # (or PYTHONPATH) cannot stand in for it.
+    (package / "__init__.py").write_text("raise ImportError('broken on purpose')\n")
     (package / _jit.SHIPPED / _jit.MANIFEST).write_text("{}")
     assert _backend().precompile(str(package)) is False
     assert not (package / _jit.SHIPPED).exists()
