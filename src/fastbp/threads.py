@@ -16,8 +16,8 @@ Threads only where a product pays for them. A product handed to a pool of
 two threads finishes when the slower thread does, and OpenBLAS's threads
 wait for each other by spinning: when another process holds a core, the
 caller spins until the scheduler gives the other thread its turn
-(milliseconds), which turned a 0.8 ms epoch of the digits into 32-90 ms on a
-two-core machine with a busy process per core. So every product of fewer
+(milliseconds), which turned a 0.8 ms epoch of the digits into 30-290 ms on
+a two-core machine with a busy process per core. So every product of fewer
 than :func:`serial_below` multiply-adds (m n k) runs on the calling thread:
 the kernel sets the pool to one thread for it and back after (two calls that
 store one integer in OpenBLAS; see :func:`fastbp.ops.gemm`), and larger
@@ -31,7 +31,9 @@ above, two threads lost to one on every product measured, the largest
 (256 x 1024 x 1024) included. So each fit looks, as it starts (Linux only),
 at how many threads of other processes are running; when they leave fewer
 free cores than the pool has threads, every product of that fit runs on the
-calling thread.
+calling thread (and so do later kernel calls, until the next fit looks
+again). /proc/loadavg counts the whole machine: in a container that sees a
+busy host, fits run on one thread.
 """
 import os
 
