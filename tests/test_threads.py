@@ -2,12 +2,14 @@
 import os
 import subprocess
 import sys
+import time
 
+import numba
 import numpy as np
 import pytest
 
 import fastbp
-from fastbp import threads
+from fastbp import kernels, ops, threads
 
 
 def _our_blas_threads():
@@ -71,3 +73,154 @@ def test_results_do_not_depend_on_the_thread_count():
             net.fit(X, y, epochs=2, batch_size=100, lr=0.05, verbose=0)
             runs.append(net.params.copy())
     np.testing.assert_allclose(runs[0], runs[-1], rtol=1e-10, atol=1e-12)
+
+
+# ------------------------------------------- small products on the calling thread
+# A product handed to a two-thread pool waits for a core another process may
+# hold (35x slower epochs on a busy machine). These tests observe which
+# threads did the work: the CPU time of the process's other threads (the
+# BLAS pool's workers) over many products, which is exactly zero when every
+# product ran on the calling thread.
+pooled = pytest.mark.skipif(
+    threads.default_num_threads() < 2 or fastbp._blas.LIBRARY == "scipy"
+    or not os.path.exists("/proc/self/task"),
+    reason="needs two CPUs, NumPy's OpenBLAS and Linux's /proc")
+
+
+def _worker_cpu_ticks():
+    me, ticks = os.getpid(), 0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) != me:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks
+
+
+def _products_on_workers(m, n, k, serial_below, seconds=0.4):
+    """Worker CPU ticks while the kernels repeat an (m, k) x (k, n) product."""
+    rng = np.random.default_rng(0)
+    out = np.empty((m, n), np.float32)
+    inp, W = rng.random((m, k), dtype=np.float32), rng.random((n, k), dtype=np.float32)
+    b = np.zeros(n, np.float32)
+    kernels.dense_forward(out, inp, W, b, kernels.IDENTITY)  # compiled before timing
+    previous = threads.set_serial_below(serial_below)
+    try:
+        time.sleep(0.5)  # OpenBLAS's workers spin ~0.1 s after their last product
+        before, end = _worker_cpu_ticks(), time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            kernels.dense_forward(out, inp, W, b, kernels.IDENTITY)
+        ticks = _worker_cpu_ticks() - before
+    finally:
+        threads.set_serial_below(previous)
+    np.testing.assert_allclose(out, inp.astype(np.float64) @ W.T, rtol=1e-4)
+    return ticks
+
+
+@pooled
+def test_mid_sized_products_run_on_the_calling_thread():
+    # 359 x 64 x 64: the digits' validation pass, which OpenBLAS alone splits
+    # over two threads (so the second call shows the workers are observable).
+    assert _products_on_workers(359, 64, 64, threads.SERIAL_BELOW) == 0
+    assert _products_on_workers(359, 64, 64, 0) > 0
+    assert fastbp.get_num_threads() == threads.default_num_threads()  # left as found
+
+
+@pooled
+def test_set_num_threads_one_is_an_upper_bound_for_large_products():
+    with fastbp.set_num_threads(1):
+        assert _products_on_workers(512, 512, 512, 0) == 0
+        assert fastbp._blas.pool_threads() == 1
+    assert fastbp._blas.pool_threads() == threads.default_num_threads()
+
+
+@numba.njit
+def _serial(m, n, k):
+    return ops.serial_product(m, n, k)
+
+
+def test_the_decision_follows_the_plan_sizes():
+    previous = threads.set_serial_below(threads.SERIAL_BELOW)
+    try:
+        # the digits net (64-64-32-10): every product below the threshold is
+        # fastbp's to keep on one thread, or OpenBLAS's own (batch 32)
+        assert _serial(359, 64, 64) and _serial(359, 32, 64)
+        assert not _serial(32, 64, 64)  # OpenBLAS keeps these on one thread itself
+        # 784-1024-1024-10, batch 256: the wide products use the pool
+        assert not _serial(256, 1024, 1024) and not _serial(1024, 784, 256)
+        assert _serial(256, 10, 1024)
+        threads.set_serial_below(0)  # the BLAS's own choice throughout
+        assert not _serial(359, 64, 64)
+    finally:
+        threads.set_serial_below(previous)
+
+
+def test_a_fit_on_a_busy_machine_keeps_every_product_on_one_thread(monkeypatch):
+    monkeypatch.setattr(fastbp._blas, "pool_threads", lambda: 2)
+    monkeypatch.setattr(threads, "default_num_threads", lambda: 2)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    X, y = np.ones((8, 3)), np.arange(8) % 2
+    try:
+        monkeypatch.setattr(threads, "others_running", lambda: 1)  # one core taken
+        net.fit(X, y, epochs=1, verbose=0)
+        assert threads.serial_below() == threads.ALWAYS
+        monkeypatch.setattr(threads, "others_running", lambda: 0)  # cores free
+        net.fit(X, y, epochs=1, verbose=0)
+        assert threads.serial_below() == threads.SERIAL_BELOW
+        threads.set_serial_below(0)  # asked for the BLAS's own choice: kept, busy or not
+        monkeypatch.setattr(threads, "others_running", lambda: 1)
+        net.fit(X, y, epochs=1, verbose=0)
+        assert threads.serial_below() == 0
+    finally:
+        threads.set_serial_below(threads.SERIAL_BELOW)
+
+
+def test_others_running_reads_the_machine():
+    assert isinstance(threads.others_running(), int) and threads.others_running() >= 0
+
+
+@pytest.mark.parametrize("mnk,exc", [(-1, ValueError), (1.5, TypeError), ("8", TypeError)])
+def test_bad_serial_thresholds_are_rejected(mnk, exc):
+    before = threads.serial_below()
+    with pytest.raises(exc, match="mnk must be"):
+        threads.set_serial_below(mnk)
+    assert threads.serial_below() == before
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_results_are_identical_on_one_thread_and_on_the_pool(dtype, monkeypatch):
+    # digits-sized products that OpenBLAS would thread: one thread (fastbp's
+    # choice) and the pool (the BLAS's own) agree up to rounding (a split
+    # product may sum in another order), and both match the NumPy reference
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(400, 64)), rng.integers(0, 10, 400)
+    runs = []
+    for serial_below in (threads.SERIAL_BELOW, 0):
+        net = fastbp.MLP([64, 64, 32, 10], activation="relu", dtype=dtype, seed=0)
+        monkeypatch.setattr(threads, "others_running", lambda: 0)  # by size alone, both runs
+        previous = threads.set_serial_below(serial_below)
+        try:
+            net.fit(X, y, epochs=2, batch_size=400, lr=0.1, verbose=0)
+            runs.append((net.params.copy(), net.predict_proba(X)))
+        finally:
+            threads.set_serial_below(previous)
+    tight = {"rtol": 1e-4, "atol": 1e-6} if dtype == "float32" else {"rtol": 1e-10, "atol": 1e-12}
+    np.testing.assert_allclose(runs[0][0], runs[1][0], **tight)
+    np.testing.assert_allclose(runs[0][1], runs[1][1], **tight)
+    reference = X
+    for W, b in zip(net.weights, net.biases):
+        z = reference @ W.T.astype(np.float64) + b
+        reference = np.maximum(z, 0) if W.shape[0] != 10 else z
+    p = np.exp(reference - reference.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(runs[1][1], p / p.sum(axis=1, keepdims=True),
+                               rtol=1e-3 if dtype == "float32" else 1e-9, atol=1e-6)
+
+
+def test_import_leaves_numpys_threads_alone():
+    code = ("import threadpoolctl, numpy\n"
+            "before = [i['num_threads'] for i in threadpoolctl.threadpool_info()]\n"
+            "import fastbp\n"
+            "after = [i['num_threads'] for i in threadpoolctl.threadpool_info()][:len(before)]\n"
+            "print(before == after, before)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("True") and out.stderr == ""

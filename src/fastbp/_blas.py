@@ -10,6 +10,14 @@ built on another BLAS), or with ``FASTBP_BLAS=scipy`` in the environment, it
 is bound to a small compiled adapter over SciPy's BLAS, the one Numba's
 ``np.dot`` uses. Kernels refer to the symbol by name, so their on-disk cache
 stays valid whichever library serves it.
+
+Two more symbols let a kernel run one product on the calling thread:
+``fastbp_blas_get_threads`` / ``fastbp_blas_set_threads`` are the library's
+own ``openblas_get/set_num_threads`` (for another BLAS: a stand-in that
+reports one thread and sets nothing), and ``fastbp_gemm_serial_below`` is one
+int64 in fastbp's memory, read by the kernels at every product: products of
+fewer multiply-adds (m n k) than it run on one thread (see
+:mod:`fastbp.threads`, which owns the value, and :func:`fastbp.ops.gemm`).
 """
 import ctypes
 import os
@@ -34,10 +42,29 @@ def _signature(dtype):
 
 sgemm = types.ExternalFunction("fastbp_cblas_sgemm64", _signature(types.float32))
 dgemm = types.ExternalFunction("fastbp_cblas_dgemm64", _signature(types.float64))
+get_threads = types.ExternalFunction("fastbp_blas_get_threads", types.int32())
+set_threads = types.ExternalFunction("fastbp_blas_set_threads", types.void(types.int32))
+
+# The serial threshold the kernels read (an int64 that outlives every kernel).
+SERIAL_BELOW = ctypes.c_int64(0)
+
+
+@intrinsic
+def serial_below(typingctx):
+    """The current value of ``SERIAL_BELOW``, read through its symbol."""
+    def codegen(context, builder, signature, args):
+        name = "fastbp_gemm_serial_below"
+        cell = builder.module.globals.get(name)
+        if cell is None:
+            cell = ir.GlobalVariable(builder.module, ir.IntType(64), name)
+            cell.linkage = "external"
+        # Another thread may change it: load it once per product, atomically.
+        return builder.load_atomic(cell, "monotonic", 8)
+    return types.int64(), codegen
 
 
 def _numpy_cblas():
-    """Addresses of NumPy's ILP64 cblas_sgemm/dgemm, or None."""
+    """Addresses of NumPy's ILP64 cblas_sgemm/dgemm and its thread get/set, or None."""
     import threadpoolctl
     root = os.path.dirname(np.__file__)
     for lib in threadpoolctl.ThreadpoolController().lib_controllers:
@@ -48,10 +75,11 @@ def _numpy_cblas():
             try:
                 s = getattr(handle, f"{prefix}cblas_sgemm64_")
                 d = getattr(handle, f"{prefix}cblas_dgemm64_")
+                get = getattr(handle, f"{prefix}openblas_get_num_threads64_")
+                put = getattr(handle, f"{prefix}openblas_set_num_threads64_")
             except AttributeError:
                 continue
-            return (ctypes.cast(s, ctypes.c_void_p).value, ctypes.cast(d, ctypes.c_void_p).value,
-                    lib.filepath)
+            return [ctypes.cast(f, ctypes.c_void_p).value for f in (s, d, get, put)] + [lib.filepath]
     return None
 
 
@@ -82,18 +110,39 @@ def _scipy_adapter(dtype, kind):
     return adapter
 
 
+def _one_thread():
+    # SciPy's BLAS is not fastbp's to resize per product: it reports one
+    # thread, so the kernels never switch it (threadpoolctl still sets it).
+    @numba.cfunc(types.int32(), nogil=True)
+    def get():
+        return 1
+
+    @numba.cfunc(types.void(types.int32), nogil=True)
+    def put(n):
+        pass
+
+    return get, put
+
+
 def _bind():
     found = None if os.environ.get("FASTBP_BLAS") == "scipy" else _numpy_cblas()
     if found is not None:
-        s_addr, d_addr, where = found
+        s_addr, d_addr, get_addr, set_addr, where = found
     else:
-        adapters = (_scipy_adapter(types.float32, 115), _scipy_adapter(types.float64, 100))
+        adapters = (_scipy_adapter(types.float32, 115), _scipy_adapter(types.float64, 100),
+                    *_one_thread())
         _keep.extend(adapters)
-        s_addr, d_addr, where = adapters[0].address, adapters[1].address, "scipy"
+        s_addr, d_addr, get_addr, set_addr = (a.address for a in adapters)
+        where = "scipy"
     llvm.add_symbol("fastbp_cblas_sgemm64", s_addr)
     llvm.add_symbol("fastbp_cblas_dgemm64", d_addr)
-    return where
+    llvm.add_symbol("fastbp_blas_get_threads", get_addr)
+    llvm.add_symbol("fastbp_blas_set_threads", set_addr)
+    llvm.add_symbol("fastbp_gemm_serial_below", ctypes.addressof(SERIAL_BELOW))
+    return where, ctypes.CFUNCTYPE(ctypes.c_int)(get_addr)
 
 
 _keep = []  # the adapters must outlive their addresses
-LIBRARY = _bind()  # the BLAS serving fastbp's kernels: a file path, or "scipy"
+# LIBRARY: the BLAS serving fastbp's kernels, a file path or "scipy";
+# pool_threads(): the threads its products may use now (cheaper than threadpoolctl).
+LIBRARY, pool_threads = _bind()

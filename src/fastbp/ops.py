@@ -11,7 +11,8 @@ units. ``W`` is ``(m, k)`` like PyTorch's ``nn.Linear``.
 """
 import numpy as np
 
-from ._blas import NO_TRANS, ROW_MAJOR, TRANS, dgemm, sgemm
+from ._blas import (NO_TRANS, ROW_MAJOR, TRANS, dgemm, get_threads, serial_below, set_threads,
+                    sgemm)
 from ._fastmath import exp32, exp64, tanh32, tanh64
 from ._jit import jit
 
@@ -181,15 +182,48 @@ def dropout_backward(dz, a, mask, rate, act):
         _act_backward_row(d, a[i], act, keep)
 
 
+# OpenBLAS 0.3 runs a product of at most 65536 * 4 multiply-adds on the
+# calling thread by itself (interface/gemm.c, SMP_THRESHOLD_MIN *
+# GEMM_MULTITHREAD_THRESHOLD); only larger ones need fastbp's decision.
+BLAS_SERIAL = 262144
+
+
+@jit(inline="always")
+def serial_product(m, n, k):
+    """Whether fastbp runs an (m, k) x (k, n) product on one thread itself.
+
+    Not when OpenBLAS already does (m n k <= BLAS_SERIAL), nor for products
+    large enough to pay for threads (:func:`fastbp.threads.serial_below`).
+    """
+    return BLAS_SERIAL < m * n * k < serial_below()
+
+
 @jit
 def gemm(C, A, B, trans_a, trans_b, alpha, beta):
     """``C = alpha op(A) @ op(B) + beta C`` for C-contiguous row-major arrays.
 
     C is (m, n), op(A) (m, k), op(B) (k, n), all of one dtype. Unlike np.dot
     it can add into C, which lets an SGD step go straight into the weights;
-    it runs on the BLAS chosen in :mod:`fastbp._blas` (NumPy's own).
+    it runs on the BLAS chosen in :mod:`fastbp._blas` (NumPy's own). A product
+    of fewer than :func:`fastbp.threads.serial_below` multiply-adds runs on
+    the calling thread: the pool is set to one thread for it and back after.
+    Only a caller that found the pool above one thread sets it back, so two
+    threads doing this at once leave it as they found it.
     """
+    m, n = C.shape
     k = A.shape[0] if trans_a else A.shape[1]
+    if serial_product(m, n, k):
+        threads = get_threads()
+        if threads > 1:
+            set_threads(1)
+            _gemm(C, A, B, trans_a, trans_b, alpha, beta, k)
+            set_threads(threads)
+            return
+    _gemm(C, A, B, trans_a, trans_b, alpha, beta, k)
+
+
+@jit(inline="always")
+def _gemm(C, A, B, trans_a, trans_b, alpha, beta, k):
     ta = TRANS if trans_a else NO_TRANS
     tb = TRANS if trans_b else NO_TRANS
     if C.itemsize == 4:

@@ -11,6 +11,29 @@ to NumPy's matrix products too.
     fastbp.set_num_threads(1)             # from now on
     with fastbp.set_num_threads(2):       # for a block, then back
         net.fit(X, y)
+
+Threads only where a product pays for them. A product handed to a pool of
+two threads finishes when the slower thread does, and OpenBLAS's threads
+wait for each other by spinning: when another process holds a core, the
+caller spins until the scheduler gives the other thread its turn
+(milliseconds), which turned a 0.8 ms epoch of the digits into 30-290 ms on
+a two-core machine with a busy process per core. So every product of fewer
+than :func:`serial_below` multiply-adds (m n k) runs on the calling thread:
+the kernel sets the pool to one thread for it and back after (two calls that
+store one integer in OpenBLAS; see :func:`fastbp.ops.gemm`), and larger
+products use the pool as it is, so ``set_num_threads`` (or threadpoolctl's
+limits) stay an upper bound. While a fastbp kernel runs such a product, a
+NumPy product in another thread of the process may also run on one thread;
+outside fastbp's kernels the pool is as the user left it.
+
+No product pays for a thread that finds no free core: on the busy machine
+above, two threads lost to one on every product measured, the largest
+(256 x 1024 x 1024) included. So each fit looks, as it starts (Linux only),
+at how many threads of other processes are running; when they leave fewer
+free cores than the pool has threads, every product of that fit runs on the
+calling thread (and so do later kernel calls, until the next fit looks
+again). /proc/loadavg counts the whole machine: in a container that sees a
+busy host, fits run on one thread.
 """
 import os
 
@@ -20,6 +43,12 @@ from . import _blas
 from ._validate import check_int
 
 _requested = None  # None: the library's default (see default_num_threads)
+
+# Products (m n k multiply-adds) below this run on the calling thread.
+# Measured with asv_bench/under_load.py (see the README's threads section):
+# on a quiet machine two threads first beat one by a margin worth a
+# scheduler's delay near 2^25 (a 256-row batch through a 512x256 layer).
+SERIAL_BELOW = 1 << 25
 
 
 def default_num_threads():
@@ -52,6 +81,61 @@ def get_num_threads():
     return max([lib.num_threads for lib in _blas_controller()] or [default_num_threads()])
 
 
+ALWAYS = 2 ** 63 - 1  # a threshold above every product: all on one thread
+_serial_below = SERIAL_BELOW  # as set; the kernels read _blas.SERIAL_BELOW
+_blas.SERIAL_BELOW.value = SERIAL_BELOW
+
+
+def serial_below():
+    """Products of fewer multiply-adds (m n k) than this run on one thread.
+
+    The value the kernels read now: :data:`SERIAL_BELOW` or the value given
+    to :func:`set_serial_below`, or :data:`ALWAYS` during a fit that started
+    with no free core for a second thread.
+    """
+    return _blas.SERIAL_BELOW.value
+
+
+def set_serial_below(mnk):
+    """Run products of fewer than ``mnk`` multiply-adds on the calling thread.
+
+    Process-wide, read by the kernels at every product; returns the previous
+    setting. 0 leaves every product to the BLAS's own choice, busy machine
+    or not (fastbp's behaviour before it chose).
+    """
+    global _serial_below
+    mnk = min(check_int(mnk, "mnk", 0), ALWAYS)
+    previous, _serial_below = _serial_below, mnk
+    _blas.SERIAL_BELOW.value = mnk
+    return previous
+
+
+def others_running():
+    """Threads of other processes running or ready to run now (Linux), or 0.
+
+    /proc/loadavg's fourth field counts every runnable thread on the
+    machine; this process's own (this one, BLAS threads still spinning after
+    a product) are subtracted.
+    """
+    try:
+        with open("/proc/loadavg") as f:
+            running = int(f.read().split()[3].split("/")[0])
+        ours = 0
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                ours += f.read().rsplit(")", 1)[1].split()[0] == "R"
+    except (OSError, ValueError, IndexError):
+        return 0
+    return max(running - max(ours, 1), 0)
+
+
+def _choose_serial_below():
+    """All products on one thread when other processes hold the cores."""
+    threads = _blas.pool_threads()
+    busy = _serial_below and threads > 1 and others_running() + threads > default_num_threads()
+    _blas.SERIAL_BELOW.value = ALWAYS if busy else _serial_below
+
+
 def _apply(n):
     global _applied
     for lib in _blas_controller():
@@ -60,9 +144,11 @@ def _apply(n):
 
 
 def ensure():
-    """Apply a requested thread count before training (cheap when applied)."""
+    """Before training: apply a requested thread count (cheap when applied),
+    and choose which products run on one thread (see the module's notes)."""
     if _requested is not None and _applied != _requested:
         _apply(_requested)
+    _choose_serial_below()
 
 
 _applied = None
