@@ -181,7 +181,7 @@ def dropout_backward(dz, a, mask, rate, act):
         _act_backward_row(d, a[i], act, keep)
 
 
-@jit
+@jit(inline="always")  # a branch and a call: no kernel of its own per literal flag pair
 def gemm(C, A, B, trans_a, trans_b, alpha, beta):
     """``C = alpha op(A) @ op(B) + beta C`` for C-contiguous row-major arrays.
 
