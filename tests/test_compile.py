@@ -237,3 +237,22 @@ def test_matrix_is_the_reshaped_slice_sharing_memory(dtype):
     frozen = flat.copy()
     frozen.setflags(write=False)
     assert not _view(frozen, 0, 2, 2).flags.writeable  # read-only stays read-only
+
+
+def test_public_views_refuse_what_the_buffers_do_not_hold():
+    """weight and mask are unchecked views inside the kernels; called from
+    outside they check first, so a wrong plan cannot read past a buffer."""
+    net = fastbp.MLP([3, 4, 2], dtype="float64", seed=0, dropout=0.5)
+    W = fastbp.kernels.weight(net.params, net.plan, 1)
+    np.testing.assert_array_equal(W, net.weights[1])
+    assert np.shares_memory(W, net.params)
+    ws = net.workspace(4)
+    assert fastbp.kernels.mask(ws, net.plan, 0, 4).shape == (4, 4)
+    with pytest.raises(ValueError, match="params too short"):
+        fastbp.kernels.weight(net.params[:5], net.plan, 1)
+    with pytest.raises(ValueError, match="no such layer"):
+        fastbp.kernels.weight(net.params, net.plan, 2)
+    with pytest.raises(ValueError, match="no dropout mask"):
+        fastbp.kernels.mask(ws, net.plan, 1, 2)  # the output layer has none
+    with pytest.raises(ValueError, match="capacity"):
+        fastbp.kernels.mask(ws, net.plan, 0, 5)

@@ -53,11 +53,18 @@ def capacity(ws, plan):
     return ws.size // (2 * _units(plan) + 2 * m + _masked_units(plan))
 
 
-@jit(inline="always")
+@jit
 def weight(params, plan, l):
     """View of layer l's W, (n_out, n_in), in the flat buffer."""
-    o = plan[l, W_OFF]
-    return matrix(params, o, plan[l, N_OUT], plan[l, N_IN])
+    if l < 0 or l >= plan.shape[0] or plan[l, B_OFF] > params.size:
+        raise ValueError("no such layer in this plan, or params too short for it")
+    return _weight(params, plan, l)
+
+
+@jit(inline="always")
+def _weight(params, plan, l):
+    # weight without its check, for kernels whose plan and params are validated.
+    return matrix(params, plan[l, W_OFF], plan[l, N_OUT], plan[l, N_IN])
 
 
 @jit(inline="always")
@@ -114,6 +121,8 @@ def _mask(ws, plan, cap, l, nb):
 def mask(ws, plan, l, nb):
     """View of layer l's dropout mask (nb, n_out) from the last training
     step: 0 for a dropped unit, 1 / (1 - rate) for a kept one."""
+    if l < 0 or l >= plan.shape[0] or plan[l, M_OFF] < 0 or nb < 0 or nb > capacity(ws, plan):
+        raise ValueError("layer l has no dropout mask, or nb exceeds the workspace's capacity")
     return _mask(ws, plan, capacity(ws, plan), l, nb)
 
 
@@ -132,11 +141,11 @@ def forward_batch(params, ws, plan, x, loss):
     """
     cap = capacity(ws, plan)
     nb = x.shape[0]
-    dense_forward(_act(ws, plan, cap, 0, nb), x, weight(params, plan, 0), bias(params, plan, 0),
+    dense_forward(_act(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), bias(params, plan, 0),
                   plan[0, ACT])
     for l in range(1, plan.shape[0]):
         dense_forward(_act(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                      weight(params, plan, l), bias(params, plan, l), plan[l, ACT])
+                      _weight(params, plan, l), bias(params, plan, l), plan[l, ACT])
     out = _outputs(ws, plan, cap, nb)
     output_forward(out, _act(ws, plan, cap, plan.shape[0] - 1, nb), output_of(loss))
     return out
@@ -153,9 +162,9 @@ def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
     for l in range(last + 1):
         a = _act(ws, plan, cap, l, nb)
         if l == 0:
-            dense_forward(a, x, weight(params, plan, 0), bias(params, plan, 0), plan[0, ACT])
+            dense_forward(a, x, _weight(params, plan, 0), bias(params, plan, 0), plan[0, ACT])
         else:
-            dense_forward(a, _act(ws, plan, cap, l - 1, nb), weight(params, plan, l),
+            dense_forward(a, _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
                           bias(params, plan, l), plan[l, ACT])
         if l < last and plan[l, M_OFF] >= 0 and reg[1 + l] > 0:
             dropout_forward(a, _mask(ws, plan, cap, l, nb), reg[1 + l], rng, first_row)
@@ -196,11 +205,11 @@ def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, l
 def _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp, act_in, alpha, fused, lr):
     coef = alpha / nb
     if fused:
-        dense_backward_sgd(dinp, weight(params, plan, l), bias(params, plan, l),
+        dense_backward_sgd(dinp, _weight(params, plan, l), bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), inp, act_in, lr, 1.0 - lr * coef)
     else:
-        W = weight(params, plan, l)
-        dW = weight(grads, plan, l)
+        W = _weight(params, plan, l)
+        dW = _weight(grads, plan, l)
         dense_backward(dinp, dW, bias(grads, plan, l), _delta(ws, plan, cap, l, nb), inp, W, act_in)
         if alpha != 0:
             c = W.dtype.type(coef)
@@ -262,12 +271,12 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     # The chain rule, layer by layer from the output back:
     # dW_l = delta_l^T a_{l-1}, db_l = sum delta_l, delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
     for l in range(last, 0, -1):
-        dense_backward(_delta(ws, plan, cap, l - 1, nb), weight(grads, plan, l), bias(grads, plan, l),
+        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
                        _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                       weight(params, plan, l), plan[l - 1, ACT])
+                       _weight(params, plan, l), plan[l - 1, ACT])
     no_dinp = _block(ws, 0, 0, plan[0, N_IN])
-    dense_backward(no_dinp, weight(grads, plan, 0), bias(grads, plan, 0), _delta(ws, plan, cap, 0, nb),
-                   x, weight(params, plan, 0), plan[0, ACT])  # act unused: no dinp
+    dense_backward(no_dinp, _weight(grads, plan, 0), bias(grads, plan, 0), _delta(ws, plan, cap, 0, nb),
+                   x, _weight(params, plan, 0), plan[0, ACT])  # act unused: no dinp
 
 
 @jit
@@ -287,11 +296,11 @@ def _backward_sgd(params, ws, plan, x, y, loss, lr, decay):
     last = plan.shape[0] - 1
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     for l in range(last, 0, -1):
-        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), weight(params, plan, l), bias(params, plan, l),
+        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l), bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
                            plan[l - 1, ACT], lr, decay)
     no_dinp = _block(ws, 0, 0, plan[0, N_IN])
-    dense_backward_sgd(no_dinp, weight(params, plan, 0), bias(params, plan, 0),
+    dense_backward_sgd(no_dinp, _weight(params, plan, 0), bias(params, plan, 0),
                        _delta(ws, plan, cap, 0, nb), x, plan[0, ACT], lr, decay)  # act unused: no dinp
 
 
