@@ -48,7 +48,9 @@ Whole network
 :mod:`fastbp.distributed`).
 ``train_epoch(..., t0, reg, max_steps)`` takes ``reg`` (float64, n_layers + 1):
 the L2 penalty alpha, then each layer's dropout rate; it returns ``(mean_loss,
-steps)`` and stops early, with a NaN loss, when training diverges.
+steps)`` and stops early, with a NaN loss, when training diverges. (``fit`` runs
+its unchecked variants ``fastbp.network.epoch_sgd``, ``epoch_optimizer`` or
+``epoch_dropout``, of the same arguments, so a fit compiles only its own path.)
 """
 from .network import (add_penalty_gradient, all_finite, backward_batch, distributed_step,
                       shard_gradient, backward_sgd_batch, bias, capacity,
