@@ -20,7 +20,7 @@ Measured errors against NumPy are in tests/test_fastmath.py.
 import numpy as np
 from llvmlite import ir
 from numba.core import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ._jit import jit
 
@@ -126,3 +126,32 @@ def tanh64(x):
     e = expm1_64(2.0 * a)
     t = e / (e + 2.0)
     return t if x >= 0 else -t
+
+
+# One name per function for the kernels, resolved by the argument's type when
+# a kernel is compiled: a float32 kernel compiles only the float32 code, a
+# float64 kernel only the float64 code (a run-time ``exp32(x) if single else
+# exp64(x)`` would compile both, for every call site, in both dtypes).
+def exp(x):
+    """e^x in the precision of x (exp32 for float32, exp64 otherwise); the
+    choice is made when the calling kernel is compiled."""
+    return np.exp(x)
+
+
+def tanh(x):
+    """tanh x in the precision of x (tanh32 for float32, tanh64 otherwise)."""
+    return np.tanh(x)
+
+
+@overload(exp)
+def _exp(x):
+    if x == types.float32:
+        return lambda x: exp32(x)
+    return lambda x: exp64(x)
+
+
+@overload(tanh)
+def _tanh(x):
+    if x == types.float32:
+        return lambda x: tanh32(x)
+    return lambda x: tanh64(x)

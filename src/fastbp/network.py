@@ -23,7 +23,7 @@ none; > 0 only where the plan has a mask).
 """
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, U_OFF, W_OFF
 from .optim import LR, is_plain_sgd, optimizer_step
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
@@ -31,13 +31,13 @@ from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dens
                   output_forward, output_of, rng_next, sgd_update, shuffle)
 
 
-@jit
+@jit(inline="always")
 def _units(plan):
     last = plan.shape[0] - 1
     return plan[last, U_OFF] + plan[last, N_IN] + plan[last, N_OUT]
 
 
-@jit
+@jit(inline="always")
 def _masked_units(plan):
     total = 0
     for l in range(plan.shape[0]):
@@ -46,7 +46,7 @@ def _masked_units(plan):
     return total
 
 
-@jit
+@jit(inline="always")
 def capacity(ws, plan):
     """How many samples the workspace ``ws`` holds for this plan."""
     m = plan[plan.shape[0] - 1, N_OUT]
@@ -56,53 +56,60 @@ def capacity(ws, plan):
 @jit
 def weight(params, plan, l):
     """View of layer l's W, (n_out, n_in), in the flat buffer."""
-    o = plan[l, W_OFF]
-    return params[o:o + plan[l, N_OUT] * plan[l, N_IN]].reshape(plan[l, N_OUT], plan[l, N_IN])
+    if l < 0 or l >= plan.shape[0] or plan[l, B_OFF] > params.size:
+        raise ValueError("no such layer in this plan, or params too short for it")
+    return _weight(params, plan, l)
 
 
-@jit
+@jit(inline="always")
+def _weight(params, plan, l):
+    # weight without its check, for kernels whose plan and params are validated.
+    return matrix(params, plan[l, W_OFF], plan[l, N_OUT], plan[l, N_IN])
+
+
+@jit(inline="always")
 def bias(params, plan, l):
     """View of layer l's b, (n_out,), in the flat buffer."""
     o = plan[l, B_OFF]
     return params[o:o + plan[l, N_OUT]]
 
 
-@jit
+@jit(inline="always")
 def _block(ws, start, nb, width):
-    return ws[start:start + nb * width].reshape(nb, width)
+    return matrix(ws, start, nb, width)
 
 
-@jit
+@jit(inline="always")
 def _act(ws, plan, cap, l, nb):
     # Output activations of layer l (the logits for the last layer): (nb, n_out).
     return _block(ws, cap * (plan[l, U_OFF] + plan[l, N_IN]), nb, plan[l, N_OUT])
 
 
-@jit
+@jit(inline="always")
 def _delta(ws, plan, cap, l, nb):
     # dE/dz of layer l's outputs: (nb, n_out), in region D.
     return _block(ws, cap * (_units(plan) + plan[l, U_OFF] + plan[l, N_IN]), nb, plan[l, N_OUT])
 
 
-@jit
+@jit(inline="always")
 def _logits(ws, plan, nb):
     return _act(ws, plan, capacity(ws, plan), plan.shape[0] - 1, nb)
 
 
-@jit
+@jit(inline="always")
 def _outputs(ws, plan, cap, nb):
     # Region P: (nb, m).
     return _block(ws, 2 * cap * _units(plan), nb, plan[plan.shape[0] - 1, N_OUT])
 
 
-@jit
+@jit(inline="always")
 def _targets(ws, plan, cap, nb):
     # Region Y: (nb, m).
     m = plan[plan.shape[0] - 1, N_OUT]
     return _block(ws, 2 * cap * _units(plan) + cap * m, nb, m)
 
 
-@jit
+@jit(inline="always")
 def _mask(ws, plan, cap, l, nb):
     # Region M: layer l's dropout factors, (nb, n_out).
     m = plan[plan.shape[0] - 1, N_OUT]
@@ -114,10 +121,12 @@ def _mask(ws, plan, cap, l, nb):
 def mask(ws, plan, l, nb):
     """View of layer l's dropout mask (nb, n_out) from the last training
     step: 0 for a dropped unit, 1 / (1 - rate) for a kept one."""
+    if l < 0 or l >= plan.shape[0] or plan[l, M_OFF] < 0 or nb < 0 or nb > capacity(ws, plan):
+        raise ValueError("layer l has no dropout mask, or nb exceeds the workspace's capacity")
     return _mask(ws, plan, capacity(ws, plan), l, nb)
 
 
-@jit
+@jit(inline="always")
 def _inputs(ws, plan, cap, nb):
     # Layer 0's input block of region A, used to gather shuffled rows: (nb, n_in).
     return _block(ws, 0, nb, plan[0, N_IN])
@@ -132,11 +141,11 @@ def forward_batch(params, ws, plan, x, loss):
     """
     cap = capacity(ws, plan)
     nb = x.shape[0]
-    dense_forward(_act(ws, plan, cap, 0, nb), x, weight(params, plan, 0), bias(params, plan, 0),
+    dense_forward(_act(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), bias(params, plan, 0),
                   plan[0, ACT])
     for l in range(1, plan.shape[0]):
         dense_forward(_act(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                      weight(params, plan, l), bias(params, plan, l), plan[l, ACT])
+                      _weight(params, plan, l), bias(params, plan, l), plan[l, ACT])
     out = _outputs(ws, plan, cap, nb)
     output_forward(out, _act(ws, plan, cap, plan.shape[0] - 1, nb), output_of(loss))
     return out
@@ -153,9 +162,9 @@ def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
     for l in range(last + 1):
         a = _act(ws, plan, cap, l, nb)
         if l == 0:
-            dense_forward(a, x, weight(params, plan, 0), bias(params, plan, 0), plan[0, ACT])
+            dense_forward(a, x, _weight(params, plan, 0), bias(params, plan, 0), plan[0, ACT])
         else:
-            dense_forward(a, _act(ws, plan, cap, l - 1, nb), weight(params, plan, l),
+            dense_forward(a, _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
                           bias(params, plan, l), plan[l, ACT])
         if l < last and plan[l, M_OFF] >= 0 and reg[1 + l] > 0:
             dropout_forward(a, _mask(ws, plan, cap, l, nb), reg[1 + l], rng, first_row)
@@ -164,7 +173,7 @@ def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
     return out
 
 
-@jit
+@jit(inline="always")
 def _dropped(plan, reg, l):
     return l < plan.shape[0] - 1 and plan[l, M_OFF] >= 0 and reg[1 + l] > 0
 
@@ -186,19 +195,21 @@ def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, l
                         IDENTITY if through else plan[l - 1, ACT], alpha, fused, lr)
         if through:
             dropout_backward(dinp, inp, _mask(ws, plan, cap, l - 1, nb), reg[l], plan[l - 1, ACT])
+    # Layer 0 passes no delta back, so its act_in is unused; plan[0, ACT]
+    # rather than the literal IDENTITY keeps the callee to one specialisation.
     _layer_backward(grads, params, ws, plan, cap, 0, nb, _block(ws, 0, 0, plan[0, N_IN]), x,
-                    IDENTITY, alpha, fused, lr)
+                    plan[0, ACT], alpha, fused, lr)
 
 
 @jit(inline="always")
 def _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp, act_in, alpha, fused, lr):
     coef = alpha / nb
     if fused:
-        dense_backward_sgd(dinp, weight(params, plan, l), bias(params, plan, l),
+        dense_backward_sgd(dinp, _weight(params, plan, l), bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), inp, act_in, lr, 1.0 - lr * coef)
     else:
-        W = weight(params, plan, l)
-        dW = weight(grads, plan, l)
+        W = _weight(params, plan, l)
+        dW = _weight(grads, plan, l)
         dense_backward(dinp, dW, bias(grads, plan, l), _delta(ws, plan, cap, l, nb), inp, W, act_in)
         if alpha != 0:
             c = W.dtype.type(coef)
@@ -260,12 +271,12 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     # The chain rule, layer by layer from the output back:
     # dW_l = delta_l^T a_{l-1}, db_l = sum delta_l, delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
     for l in range(last, 0, -1):
-        dense_backward(_delta(ws, plan, cap, l - 1, nb), weight(grads, plan, l), bias(grads, plan, l),
+        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
                        _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                       weight(params, plan, l), plan[l - 1, ACT])
+                       _weight(params, plan, l), plan[l - 1, ACT])
     no_dinp = _block(ws, 0, 0, plan[0, N_IN])
-    dense_backward(no_dinp, weight(grads, plan, 0), bias(grads, plan, 0), _delta(ws, plan, cap, 0, nb),
-                   x, weight(params, plan, 0), IDENTITY)
+    dense_backward(no_dinp, _weight(grads, plan, 0), bias(grads, plan, 0), _delta(ws, plan, cap, 0, nb),
+                   x, _weight(params, plan, 0), plan[0, ACT])  # act unused: no dinp
 
 
 @jit
@@ -273,17 +284,24 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     """:func:`backward_batch` fused with the SGD update, layer by layer from
     the output: each layer's delta is passed back through its old weights,
     then its weights are updated in place by one accumulating GEMM."""
+    _backward_sgd(params, ws, plan, x, y, loss, lr, 1.0)
+
+
+@jit
+def _backward_sgd(params, ws, plan, x, y, loss, lr, decay):
+    # backward_sgd_batch with W <- decay W - lr dW: decay is 1 - lr alpha / nb
+    # for the L2 penalty alpha / (2 nb) |W|^2, 1 without it.
     cap = capacity(ws, plan)
     nb = x.shape[0]
     last = plan.shape[0] - 1
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     for l in range(last, 0, -1):
-        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), weight(params, plan, l), bias(params, plan, l),
+        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l), bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                           plan[l - 1, ACT], lr, 1.0)
+                           plan[l - 1, ACT], lr, decay)
     no_dinp = _block(ws, 0, 0, plan[0, N_IN])
-    dense_backward_sgd(no_dinp, weight(params, plan, 0), bias(params, plan, 0),
-                       _delta(ws, plan, cap, 0, nb), x, IDENTITY, lr, 1.0)
+    dense_backward_sgd(no_dinp, _weight(params, plan, 0), bias(params, plan, 0),
+                       _delta(ws, plan, cap, 0, nb), x, plan[0, ACT], lr, decay)  # act unused: no dinp
 
 
 @jit
@@ -335,6 +353,114 @@ def _gather(dst, src, perm, start):
             dst[i, j] = src[row, j]
 
 
+# The epoch kernels a fit runs. Compile time is what a new user waits for
+# first, and a kernel compiles every branch it holds, so the variant is
+# chosen in Python (fastbp.train.epoch_kernel) and each stays small: plain
+# SGD (the default, the lecture's step) compiles neither the optimizers nor
+# dropout. All three take the arguments of train_epoch, already validated
+# (they check nothing; ``check_every_step`` is passed explicitly), run the
+# same loop and return the same (mean_loss, steps); the tests hold each
+# against train_epoch.
+
+@jit
+def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
+              code, hyper, t0, reg, max_steps, check_every_step):
+    """:func:`train_epoch` for plain SGD without dropout (the L2 penalty
+    reg[0] is allowed): the update fused into backpropagation; ``grads``,
+    ``state``, ``code`` and ``t0`` are not read."""
+    n = X.shape[0]
+    cap = capacity(ws, plan)
+    _order(perm, rng, n, shuffled)
+    lr, alpha = hyper[LR], reg[0]
+    total, seen, steps = 0.0, 0, 0
+    for start in range(0, n, batch_size):
+        if steps == max_steps:
+            break
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
+        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha)
+        if not np.isfinite(value):
+            return np.nan, steps
+        total += value
+        seen += nb
+        steps += 1
+        _backward_sgd(params, ws, plan, xb, yb, loss, lr, 1.0 - lr * (alpha / nb))
+        if check_every_step and not all_finite(params):
+            return np.nan, steps
+    return _epoch_loss(params, total, seen), steps
+
+
+@jit
+def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
+                    code, hyper, t0, reg, max_steps, check_every_step):
+    """:func:`train_epoch` for an optimizer with state (SGD with momentum or
+    weight decay, Adam, AdamW, RMSprop) without dropout: backpropagation
+    into ``grads``, the L2 term, then :func:`fastbp.optim.optimizer_step`."""
+    n = X.shape[0]
+    cap = capacity(ws, plan)
+    _order(perm, rng, n, shuffled)
+    alpha = reg[0]
+    total, seen, steps = 0.0, 0, 0
+    for start in range(0, n, batch_size):
+        if steps == max_steps:
+            break
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
+        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha)
+        if not np.isfinite(value):
+            return np.nan, steps
+        total += value
+        seen += nb
+        steps += 1
+        backward_batch(grads, params, ws, plan, xb, yb, loss)
+        if alpha != 0:
+            add_penalty_gradient(grads, params, plan, alpha / nb)
+        optimizer_step(params, grads, state, hyper, code, t0 + steps)
+        if check_every_step and not all_finite(params):
+            return np.nan, steps
+    return _epoch_loss(params, total, seen), steps
+
+
+@jit(inline="always")
+def _order(perm, rng, n, shuffled):
+    # The epoch's row order: 0..n-1, shuffled when asked.
+    for i in range(n):
+        perm[i] = i
+    if shuffled:
+        shuffle(perm, rng)
+
+
+@jit(inline="always")
+def _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled):
+    # Rows perm[start:start + nb] of (X, Y): gathered into the workspace
+    # when shuffled, else a view of consecutive rows.
+    if shuffled:
+        xb = _inputs(ws, plan, cap, nb)
+        yb = _targets(ws, plan, cap, nb)
+        _gather(xb, X, perm, start)
+        _gather(yb, Y, perm, start)
+        return xb, yb
+    return X[start:start + nb], Y[start:start + nb]
+
+
+@jit(inline="always")
+def _batch_loss(params, ws, plan, xb, yb, loss, alpha):
+    # Forward pass; the batch's loss *sum* with the L2 term.
+    out = forward_batch(params, ws, plan, xb, loss)
+    value = loss_forward(_logits(ws, plan, xb.shape[0]), out, yb, loss) * xb.shape[0]
+    if alpha != 0:
+        value += 0.5 * alpha * penalty(params, plan)
+    return value
+
+
+@jit(inline="always")
+def _epoch_loss(params, total, seen):
+    # The mean batch loss, or NaN when the last update left non-finite params.
+    if not all_finite(params):
+        return np.nan
+    return total / max(seen, 1)
+
+
 @jit
 def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
                 code, hyper, t0, reg, max_steps, check_every_step=False):
@@ -378,6 +504,19 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     dropout = check_reg(plan, reg)
     if dropout and rng.size < 2:
         raise ValueError("with dropout rng needs two elements: the shuffling and the dropout stream")
+    return epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
+                         code, hyper, t0, reg, max_steps, check_every_step)
+
+
+@jit
+def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
+                  code, hyper, t0, reg, max_steps, check_every_step):
+    """:func:`train_epoch` without its checks: every variant (dropout, L2,
+    fused SGD or an optimizer), the one fit runs when a layer has dropout."""
+    fused = is_plain_sgd(code, hyper)
+    dropout = False
+    for l in range(plan.shape[0]):
+        dropout = dropout or _dropped(plan, reg, l)
     drop_rng = rng[rng.size - 1:]
     alpha = reg[0]
     plain = alpha == 0 and not dropout
@@ -415,7 +554,7 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         seen += nb
         t += 1
         if fused and plain:  # the lecture's step, the hot path for small networks
-            backward_sgd_batch(params, ws, plan, xb, yb, loss, hyper[LR])
+            _backward_sgd(params, ws, plan, xb, yb, loss, hyper[LR], 1.0)
         elif fused:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, True, hyper[LR])
         else:
@@ -525,9 +664,13 @@ def check_reg(plan, reg):
 def predict(out, params, ws, plan, X, loss):
     """Outputs (n, m) of the network for X (n, n_in), in chunks of the capacity."""
     cap = capacity(ws, plan)
+    m = out.shape[1]
     for start in range(0, X.shape[0], cap):
         stop = min(start + cap, X.shape[0])
-        out[start:stop] = forward_batch(params, ws, plan, X[start:stop], loss)
+        chunk = forward_batch(params, ws, plan, X[start:stop], loss)
+        for i in range(stop - start):  # not out[start:stop] = chunk: no broadcasting's error path
+            for j in range(m):
+                out[start + i, j] = chunk[i, j]
 
 
 @jit

@@ -175,11 +175,12 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     net._samples_per_epoch = n
     bar = _progress_bar(epochs, verbose)
 
+    kernel = choose_epoch(optimizer.fused, any(net.dropout))
+
     def epoch_kernel(max_steps, check_every_step=False):
-        return network.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
-                                   batch_size, shuffle, net._loss_code, optimizer.code,
-                                   optimizer.hyper, optimizer.t, net._reg, max_steps,
-                                   check_every_step)
+        return kernel(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng, batch_size,
+                      shuffle, net._loss_code, optimizer.code, optimizer.hyper, optimizer.t,
+                      net._reg, max_steps, check_every_step)
 
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
@@ -221,6 +222,15 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         _diverged(on_divergence, divergence[0], steps, divergence[1], optimizer, history,
                   notes=notes)
     return history
+
+
+def choose_epoch(fused, dropout):
+    """The epoch kernel for this fit, of :func:`fastbp.network.train_epoch`'s
+    arguments: each compiles only its own update, so a fit compiles only
+    the path it takes (see :mod:`fastbp.network`)."""
+    if dropout:
+        return network.epoch_dropout
+    return network.epoch_sgd if fused else network.epoch_optimizer
 
 
 def _roll_back(net, restore, optimizer, epoch_kernel):

@@ -1,0 +1,260 @@
+"""Compile time, guarded structurally: a fit compiles only the kernels of the
+path it takes, and no kernel compiles string formatting.
+
+A cold start compiles every kernel a fit touches and every branch those
+kernels hold; these tests pin down *what* is compiled (from Numba's compile
+events, in a fresh process with an empty cache), never how long it takes.
+Timings are in asv_bench/compile_profile.py and asv_bench/benchmarks.
+"""
+import ast
+import inspect
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import _fastmath, network, ops, optim
+from fastbp._jit import matrix, jit
+from fastbp.train import choose_epoch
+
+# A fresh process, empty cache: which functions does each step compile?
+_CHILD = textwrap.dedent("""
+    import json, sys
+    from numba.core import event
+    compiled, step = {}, ["import"]
+
+    class Listener(event.Listener):
+        def on_start(self, ev):
+            f = ev.data["dispatcher"].py_func
+            compiled.setdefault(step[0], []).append(f"{f.__module__}.{f.__qualname__}")
+        def on_end(self, ev):
+            pass
+
+    event.register("numba:compile", Listener())
+    import numpy as np
+    import fastbp
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    y = (X[:, 0] > 0).astype(int)
+    net = fastbp.MLP([4, 8, 2], seed=0)
+    step[0] = "sgd"
+    net.fit(X, y, epochs=2, batch_size=8, lr=0.1, verbose=0)
+    net.predict(X)
+    step[0] = "adam"
+    net.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0)
+    json.dump(compiled, sys.stdout)
+""")
+
+
+@pytest.fixture(scope="module")
+def cold_compiles(tmp_path_factory):
+    # FASTBP_INSTALL_CACHE=0: an installed wheel's install-time cache would make it warm
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("numba_cache")),
+               FASTBP_INSTALL_CACHE="0")
+    out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _fastbp(names):
+    return {n.removeprefix("fastbp.") for n in names if n.startswith("fastbp.")}
+
+
+# What plain SGD without dropout needs: the epoch loop, forward, loss,
+# the fused backward and update, shuffling, and the inference kernel.
+PLAIN_SGD = {
+    "network.epoch_sgd", "network._backward_sgd", "network.forward_batch", "network.predict",
+    "network.penalty", "network._sum_squares", "network.all_finite", "network._gather",
+    "ops.dense_forward", "ops.dense_backward_sgd", "ops.bias_act_forward", "ops.act_backward",
+    "ops.output_forward", "ops.output_of", "ops.loss_forward", "ops.loss_backward",
+    "ops.shuffle", "ops.rng_next", "ops._sigmoid",
+    # exp and tanh in the model's precision only (float32 here)
+    "_fastmath._exp.<locals>.<lambda>", "_fastmath._tanh.<locals>.<lambda>",
+}
+
+
+def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
+    compiled = _fastbp(cold_compiles["sgd"])
+    # The exact set, so that a new kernel on this path is a deliberate change.
+    assert compiled == PLAIN_SGD, (sorted(compiled - PLAIN_SGD), sorted(PLAIN_SGD - compiled))
+    # Each kernel compiles once: no second specialisation for a literal argument.
+    fastbp_compiles = [n for n in cold_compiles["sgd"] if n.startswith("fastbp.")]
+    assert len(fastbp_compiles) == len(compiled), sorted(fastbp_compiles)
+
+
+def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
+    added = _fastbp(cold_compiles["adam"])
+    assert added == {"network.epoch_optimizer", "network.backward_batch", "ops.dense_backward",
+                     "network.add_penalty_gradient", "optim.optimizer_step"}, sorted(added)
+    # Dropout is compiled only by a model that has it.
+    for names in cold_compiles.values():
+        assert not any("dropout" in n for n in names), names
+
+
+def test_no_fit_compiles_string_formatting(cold_compiles):
+    """Error paths that format their message (reshape's shape report, a
+    broadcast's, str()/repr() in a kernel) compiled Numba's whole unicode
+    library into every cold start: seconds for messages never shown."""
+    for step, names in cold_compiles.items():
+        for name in names:
+            assert name.startswith(("fastbp.", "numba.cpython.builtins.ol_min",
+                                    "numba.cpython.builtins.ol_max")), (step, name)
+
+
+def _kernels():
+    """Every Numba dispatcher defined in fastbp's modules, with its module."""
+    import fastbp.landscape
+    found = []
+    for module in (network, ops, optim, _fastmath, fastbp.landscape):
+        for name, obj in vars(module).items():
+            if isinstance(obj, numba.core.registry.CPUDispatcher) \
+                    and obj.py_func.__module__ == module.__name__:
+                found.append((f"{module.__name__}.{name}", obj.py_func))
+    return found
+
+
+def _string_work(func):
+    """The string-building constructs in func's source: f-strings, str(),
+    repr(), format(), '%' on a string, .format() and .join()."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            found.append("f-string")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("str", "repr", "format"):
+            found.append(node.func.id + "()")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr in ("format", "join"):
+            found.append("." + node.func.attr + "()")
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) \
+                and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+            found.append("% formatting")
+    return found
+
+
+def test_no_kernel_formats_strings():
+    kernels = _kernels()
+    assert len(kernels) > 40  # the scan sees the kernels
+    offenders = {name: work for name, func in kernels if (work := _string_work(func))}
+    assert offenders == {}
+
+
+def test_the_string_scan_finds_formatting():
+    def bad(x, n):
+        if n < 0:
+            raise ValueError(f"n must be >= 0; got {n}")
+        return str(x) + "%d" % n
+    assert sorted(_string_work(bad)) == ["% formatting", "f-string", "str()"]
+
+
+# ------------------------------------------------------------- the variants
+def _epoch_args(net, X, y, optimizer, batch, shuffled, max_steps=-1):
+    Xc, Yc = net._data(X, y)
+    if optimizer.fused:
+        grads, state = net.params[:0], np.zeros((2, 0), dtype=net.dtype)
+    else:
+        grads, state = np.zeros_like(net.params), np.zeros((2, net.n_params), net.dtype)
+    return (net.params, grads, state, net.workspace(batch), net.plan, Xc, Yc,
+            np.empty(len(X), np.int64), net._rng, batch, shuffled, net._loss_code, optimizer.code,
+            optimizer.hyper, 3, net._reg, max_steps, False)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shuffled", [True, False])
+@pytest.mark.parametrize("alpha", [0.0, 0.3])
+@pytest.mark.parametrize("optimizer", [fastbp.SGD(lr=0.1), fastbp.SGD(lr=0.1, momentum=0.9),
+                                       fastbp.Adam(lr=0.01)], ids=["sgd", "momentum", "adam"])
+def test_each_variant_equals_train_epoch_bitwise(dtype, shuffled, alpha, optimizer):
+    """The kernel fit chooses gives what the general train_epoch gives, bit
+    for bit, on several epochs (state carried over), partial last batch included."""
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(37, 5)), rng.integers(0, 3, size=37)
+    kernel = choose_epoch(optimizer.fused, False)
+    assert kernel is (network.epoch_sgd if optimizer.fused else network.epoch_optimizer)
+    nets = [fastbp.MLP([5, 7, 6, 3], activation=["tanh", "relu"], dtype=dtype, seed=4,
+                       alpha=alpha) for _ in range(2)]
+    args = [_epoch_args(net, X, y, optimizer, 8, shuffled) for net in nets]
+    for _ in range(3):
+        got = kernel(*args[0])
+        want = network.train_epoch(*args[1])
+        assert got == want
+        np.testing.assert_array_equal(nets[0].params, nets[1].params)
+        np.testing.assert_array_equal(args[0][2], args[1][2])  # optimizer state
+        np.testing.assert_array_equal(nets[0]._rng, nets[1]._rng)
+    assert got[1] == 5 and np.isfinite(got[0])
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_variants_stop_like_train_epoch(fused):
+    """max_steps and divergence: the same steps, the same NaN, the same params."""
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(20, 3)) * 50, rng.normal(size=20) * 1e3
+    optimizer = fastbp.SGD(lr=5.0) if fused else fastbp.SGD(lr=5.0, momentum=0.5)
+    kernel = choose_epoch(fused, False)
+    for max_steps in (2, -1):
+        nets = [fastbp.MLP([3, 6, 1], activation="relu", output="identity", dtype="float64",
+                           seed=2) for _ in range(2)]
+        args = [_epoch_args(net, X, y, optimizer, 4, False, max_steps) for net in nets]
+        results = []
+        for _ in range(40):
+            got, want = kernel(*args[0]), network.train_epoch(*args[1])
+            assert got[1] == want[1] and (got[0] == want[0] or np.isnan(got[0]) and np.isnan(want[0]))
+            np.testing.assert_array_equal(nets[0].params, nets[1].params)
+            results.append(got)
+        if max_steps == 2:
+            assert all(steps == 2 for _, steps in results[:1])
+        else:
+            assert any(np.isnan(loss) for loss, _ in results)  # it did diverge
+
+
+def test_choose_epoch():
+    assert choose_epoch(True, False) is network.epoch_sgd
+    assert choose_epoch(False, False) is network.epoch_optimizer
+    assert choose_epoch(True, True) is network.epoch_dropout
+    assert choose_epoch(False, True) is network.epoch_dropout
+
+
+# --------------------------------------------------------------- the view
+@jit
+def _view(flat, start, rows, cols):
+    return matrix(flat, start, rows, cols)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_matrix_is_the_reshaped_slice_sharing_memory(dtype):
+    flat = np.arange(30, dtype=dtype)
+    view = _view(flat, 4, 5, 3)
+    np.testing.assert_array_equal(view, flat[4:19].reshape(5, 3))
+    assert view.flags.c_contiguous and np.shares_memory(view, flat)
+    view[1, 2] = -1
+    assert flat[4 + 1 * 3 + 2] == -1
+    assert _view(flat, 30, 0, 3).shape == (0, 3)
+    frozen = flat.copy()
+    frozen.setflags(write=False)
+    assert not _view(frozen, 0, 2, 2).flags.writeable  # read-only stays read-only
+
+
+def test_public_views_refuse_what_the_buffers_do_not_hold():
+    """weight and mask are unchecked views inside the kernels; called from
+    outside they check first, so a wrong plan cannot read past a buffer."""
+    net = fastbp.MLP([3, 4, 2], dtype="float64", seed=0, dropout=0.5)
+    W = fastbp.kernels.weight(net.params, net.plan, 1)
+    np.testing.assert_array_equal(W, net.weights[1])
+    assert np.shares_memory(W, net.params)
+    ws = net.workspace(4)
+    assert fastbp.kernels.mask(ws, net.plan, 0, 4).shape == (4, 4)
+    with pytest.raises(ValueError, match="params too short"):
+        fastbp.kernels.weight(net.params[:5], net.plan, 1)
+    with pytest.raises(ValueError, match="no such layer"):
+        fastbp.kernels.weight(net.params, net.plan, 2)
+    with pytest.raises(ValueError, match="no dropout mask"):
+        fastbp.kernels.mask(ws, net.plan, 1, 2)  # the output layer has none
+    with pytest.raises(ValueError, match="capacity"):
+        fastbp.kernels.mask(ws, net.plan, 0, 5)
