@@ -105,6 +105,8 @@ def test_specialisations_depend_on_dtype_only():
 
 
 def test_public_kernels_check_their_arguments():
+    # train_step's own messages; every public whole-network kernel's checks
+    # (layout, shapes, aliasing, capacity) are in test_kernel_contract.py.
     net = fastbp.MLP([4, 3, 2], output="identity", dtype="float64", seed=0)
     grads, ws = np.zeros_like(net.params), net.workspace(8)
     x, y = np.ones((8, 4)), np.zeros((8, 2))

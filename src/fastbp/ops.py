@@ -188,8 +188,16 @@ def gemm(C, A, B, trans_a, trans_b, alpha, beta):
     C is (m, n), op(A) (m, k), op(B) (k, n), all of one dtype. Unlike np.dot
     it can add into C, which lets an SGD step go straight into the weights;
     it runs on the BLAS chosen in :mod:`fastbp._blas` (NumPy's own).
+    Raises ValueError when the shapes do not fit or an array is not
+    C-contiguous (O(1): BLAS would read the wrong memory).
     """
     k = A.shape[0] if trans_a else A.shape[1]
+    if ((A.shape[1] if trans_a else A.shape[0]) != C.shape[0]
+            or (B.shape[0] if trans_b else B.shape[1]) != C.shape[1]
+            or (B.shape[1] if trans_b else B.shape[0]) != k):
+        raise ValueError("gemm: the shapes of op(A) @ op(B) do not fit C")
+    if not (A.flags.c_contiguous and B.flags.c_contiguous and C.flags.c_contiguous):
+        raise ValueError("gemm: A, B and C must be C-contiguous")
     ta = TRANS if trans_a else NO_TRANS
     tb = TRANS if trans_b else NO_TRANS
     if C.itemsize == 4:
