@@ -20,7 +20,7 @@ class Workspaces:
     """Workspaces of one model: ``get(rows)`` for the calling thread's use."""
 
     def __init__(self, layout, dtype):
-        self._layout = layout
+        self._row = layout.workspace_size(1)  # elements per sample
         self._dtype = dtype
         self._local = threading.local()  # .ws: this thread's inference workspace
         self._lock = threading.Lock()
@@ -31,8 +31,8 @@ class Workspaces:
         """A workspace with room for at least ``rows`` samples: the training
         workspace in the thread that is fitting the model, else this thread's
         own. Valid for the caller until it next calls ``get``."""
-        size = self._layout.workspace_size(max(rows, 1))
-        if self._trainer == threading.get_ident():
+        size = self._row * rows if rows > 1 else self._row  # (not max(): 0.15 us a call)
+        if self._trainer is not None and self._trainer == threading.get_ident():
             if self._train is None or self._train.size < size:
                 self._train = None  # let the old one go before allocating the new
                 self._train = np.zeros(size, dtype=self._dtype)
