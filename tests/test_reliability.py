@@ -614,6 +614,33 @@ def test_predicting_during_a_fit_leaves_the_training_unchanged():
     assert busy.optimizer.t == alone.optimizer.t
 
 
+def test_numerical_gradient_never_changes_the_params_other_threads_see():
+    """The naive gradient perturbs one weight at a time; it works on a copy,
+    so predictions from another thread meanwhile are exactly the unperturbed
+    ones."""
+    net = fastbp.MLP([16, 32, 4], activation="tanh", dtype="float64", seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 16)), rng.integers(0, 4, size=64)
+    want = net.forward(X)
+    done, seen = threading.Event(), []
+
+    def naive():
+        try:
+            for _ in range(3):
+                net.numerical_gradient(X, y)
+        finally:
+            done.set()
+
+    def predict():
+        while not done.is_set():
+            seen.append(net.forward(X))
+
+    _run_together([naive, predict])
+    assert len(seen) > 10
+    for out in seen:
+        np.testing.assert_array_equal(out, want)
+
+
 class _Gate:
     """A callback that holds a fit in on_epoch_end until released."""
 

@@ -43,15 +43,6 @@ class Workspaces:
             self._local.ws = ws = np.zeros(size, dtype=self._dtype)
         return ws
 
-    def cached(self):
-        """The workspaces held now (for tests): the training one, if any,
-        then those of the live threads."""
-        held = [] if self._train is None else [self._train]
-        # threading.local keeps each live thread's attributes; only the
-        # calling thread's is reachable here, so report that one.
-        ws = getattr(self._local, "ws", None)
-        return held + ([] if ws is None else [ws])
-
     @contextlib.contextmanager
     def training(self):
         """Claim the model for one fit in this thread; released on every exit."""
