@@ -23,7 +23,7 @@ def _arrays():
                 grads=np.zeros(net.n_params), scratch=np.zeros(net.n_params),
                 out=np.zeros((N, SIZES[-1])), state=np.zeros((2, net.n_params)),
                 perm=np.arange(N, dtype=np.int64)[::-1].copy(), rng=np.zeros(2, np.uint64),
-                reg=np.zeros(len(SIZES)), code=sgd.code, hyper=sgd.hyper, batch=N, start=0, stop=N)
+                reg=net._reg, code=sgd.code, hyper=sgd.hyper, batch=N, start=0, stop=N)
 
 
 # Each public whole-network kernel, called with the arrays of a dict a.

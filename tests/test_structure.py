@@ -90,7 +90,7 @@ def test_new_depth_and_width_compile_nothing():
 # The kernels the model calls from Python. (Helpers they call inline may hold
 # extra signatures for literal arguments when compiled afresh; those are
 # compiled into these entry points once, whatever the network's shape.)
-ENTRY_POINTS = ["train_epoch", "_predict", "_loss_value", "_gradient", "_numerical_gradient"]
+ENTRY_POINTS = ["_train_epoch", "_predict", "_loss_value", "_gradient", "_numerical_gradient"]
 
 
 def test_specialisations_depend_on_dtype_only():

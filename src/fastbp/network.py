@@ -30,6 +30,7 @@ penalised), ``reg[1 + l]`` the dropout rate of layer l's outputs (0 for
 none; > 0 only where the plan has a mask).
 """
 import numpy as np
+from numba.extending import overload
 
 from ._jit import jit
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
@@ -330,10 +331,17 @@ def _backward_sgd_batch(params, ws, plan, x, y, loss, lr):
 # ------------------------------------------------------------ entry checks
 # Once per public call, O(layers), never per element; constant messages
 # (no string formatting in kernels).
-@jit
 def _c(a):
-    # The array itself, typed C-contiguous (the caller has checked it is).
-    return np.ascontiguousarray(a)
+    """The array itself, typed C-contiguous (the caller has checked that it
+    is): so the unchecked kernels compile for C-contiguous types only."""
+    return a
+
+
+@overload(_c)
+def _c_typed(a):
+    if a.layout == "C":  # unchanged, read-only flag included (one specialisation)
+        return lambda a: a
+    return lambda a: np.ascontiguousarray(a)  # contiguous already: a view, no copy
 
 
 @jit

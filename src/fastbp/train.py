@@ -167,10 +167,10 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     net._samples_per_epoch = n
     bar = _progress_bar(epochs, verbose)
 
-    def epoch_kernel(max_steps):
-        return network.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
-                                   batch_size, shuffle, net._loss_code, optimizer.code,
-                                   optimizer.hyper, optimizer.t, net._reg, max_steps)
+    def epoch_kernel(max_steps):  # fit has validated everything: the unchecked kernel
+        return network._train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng,
+                                    batch_size, shuffle, net._loss_code, optimizer.code,
+                                    optimizer.hyper, optimizer.t, net._reg, max_steps)
 
     _call(callbacks, "on_train_begin", net)
     with _Interrupts() as interrupts:
