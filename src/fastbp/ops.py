@@ -182,6 +182,16 @@ def dropout_backward(dz, a, mask, rate, act):
 
 
 @jit
+def _rows_packed(M):
+    # M (2-D) is laid out as BLAS reads it with leading dimension M.shape[1].
+    # By strides: integer compares compile to far less than M.flags (which
+    # doubled the cold compile of a first fit when gemm used it).
+    n, k = M.shape
+    return ((n <= 1 or M.strides[0] == k * M.itemsize)
+            and (k <= 1 or M.strides[1] == M.itemsize))
+
+
+@jit
 def gemm(C, A, B, trans_a, trans_b, alpha, beta):
     """``C = alpha op(A) @ op(B) + beta C`` for C-contiguous row-major arrays.
 
@@ -196,7 +206,7 @@ def gemm(C, A, B, trans_a, trans_b, alpha, beta):
             or (B.shape[0] if trans_b else B.shape[1]) != C.shape[1]
             or (B.shape[1] if trans_b else B.shape[0]) != k):
         raise ValueError("gemm: the shapes of op(A) @ op(B) do not fit C")
-    if not (A.flags.c_contiguous and B.flags.c_contiguous and C.flags.c_contiguous):
+    if not (_rows_packed(A) and _rows_packed(B) and _rows_packed(C)):
         raise ValueError("gemm: A, B and C must be C-contiguous")
     ta = TRANS if trans_a else NO_TRANS
     tb = TRANS if trans_b else NO_TRANS
