@@ -1,8 +1,11 @@
 """MLP: the thin Pythonic class over the flat buffer and the kernels."""
+import functools
+
 import numpy as np
 
 from . import _preprocess, network, ops
 from ._jit import compile_notice
+from ._workspaces import Workspaces
 from ._validate import (check_bool, check_choice, check_int, check_positive, check_seed,
                         check_targets, check_X)
 from .layout import Layout
@@ -25,6 +28,17 @@ INITS = ("auto", "glorot", "he")
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
 # Rows per chunk for inference, loss and full-batch gradients.
 CHUNK = 2048
+
+
+def _one_fit_at_a_time(fit):
+    """Wrap ``MLP.fit``: it claims the model before anything else, so a
+    second fit of the same model in another thread is refused (RuntimeError)
+    and leaves the model as it was; the claim is released however fit ends."""
+    @functools.wraps(fit)
+    def claimed(self, *args, **kwargs):
+        with self._workspaces.training():
+            return fit(self, *args, **kwargs)
+    return claimed
 
 
 def _check_sizes(sizes):
@@ -221,7 +235,7 @@ class MLP:
         self._reg.setflags(write=False)
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self._weights, self._biases = self._layout.views(self._params)
-        self._workspaces = {}
+        self._workspaces = Workspaces(self._layout, self.dtype)
         self._grads = None
         self.optimizer = None  # set by fit; a later fit continues it
         self._schedule = None  # likewise for a learning-rate schedule
@@ -273,7 +287,7 @@ class MLP:
             if arr is not None:
                 arr.setflags(write=False)
         self._weights, self._biases = self._layout.views(self._params)
-        self._workspaces, self._grads = {}, None
+        self._workspaces, self._grads = Workspaces(self._layout, self.dtype), None
 
     # ----------------------------------------------------------- the buffer
     @property
@@ -338,11 +352,10 @@ class MLP:
         return np.zeros(self._layout.workspace_size(rows), dtype=self.dtype)
 
     def _workspace(self, rows):
-        # Allocated once per batch size and reused: a training step allocates nothing.
-        ws = self._workspaces.get(rows)
-        if ws is None:
-            ws = self._workspaces[rows] = np.zeros(self._layout.workspace_size(rows), dtype=self.dtype)
-        return ws
+        # Room for >= rows samples, reused: a training step allocates nothing.
+        # Per thread for inference, a separate one for the thread that is
+        # fitting, so concurrent calls never share one (see _workspaces.py).
+        return self._workspaces.get(rows)
 
     def _gradient_buffer(self):
         if self._grads is None:
@@ -463,8 +476,8 @@ class MLP:
         of raw rows X (standardised first when the model has input scaling)."""
         X = self._data(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        network.predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan, X,
-                        self._loss_code)
+        network._predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan, X,
+                         self._loss_code)
         return out
 
     def predict_proba(self, X):
@@ -498,8 +511,8 @@ class MLP:
         that training minimises). Dropout is not applied. With target
         scaling the loss is in the network's (standardised) terms."""
         X, Y = self._data(X, y)
-        return float(network.loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                        self.plan, X, Y, self._loss_code)) + self._penalty(X.shape[0])
+        return float(network._loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
+                                         self.plan, X, Y, self._loss_code)) + self._penalty(X.shape[0])
 
     def gradient(self, X, y):
         """Gradient of :meth:`loss` by backpropagation: a new flat array with
@@ -507,8 +520,8 @@ class MLP:
         X, Y = self._data(X, y)
         grads = np.empty_like(self._params)
         scratch = np.empty_like(self._params) if X.shape[0] > CHUNK else grads
-        network.gradient(grads, scratch, self._params, self._workspace(min(X.shape[0], CHUNK)),
-                         self.plan, X, Y, self._loss_code)
+        network._gradient(grads, scratch, self._params, self._workspace(min(X.shape[0], CHUNK)),
+                          self.plan, X, Y, self._loss_code)
         if self.alpha:
             network.add_penalty_gradient(grads, self._params, self.plan, self.alpha / X.shape[0])
         return grads
@@ -524,11 +537,15 @@ class MLP:
         X, Y = self._data(X, y)
         eps = float(np.finfo(self.dtype).eps ** (1 / 3)) if eps is None else check_positive(eps, "eps")
         grads = np.empty_like(self._params)
-        network.numerical_gradient(grads, self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                   self.plan, X, Y, self._loss_code, eps, self.alpha)
+        # The kernel perturbs the buffer it is given: a copy keeps the model's
+        # own params untouched throughout, for other threads using the model.
+        network._numerical_gradient(grads, self._params.copy(),
+                                    self._workspace(min(X.shape[0], CHUNK)), self.plan, X, Y,
+                                    self._loss_code, eps, self.alpha)
         return grads
 
     # ------------------------------------------------------------- training
+    @_one_fit_at_a_time
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, seed=None, verbose=1,
             optimizer=None, validation_data=None, validation_split=0.0, callbacks=None,
             on_divergence="raise", distributed=False):
@@ -598,6 +615,12 @@ class MLP:
         call, which a signal cannot stop midway. The model keeps every
         completed epoch, with consistent optimizer state and history, and
         ``fit`` returns the history with ``history.interrupted`` set.
+
+        Threads: other threads may call ``predict``, ``loss`` and the like on
+        the model during a fit (each thread has its own workspace; they see
+        the parameters as they stand at that moment), but one model trains in
+        one fit at a time: a second ``fit`` while one runs raises
+        ``RuntimeError`` and changes nothing.
 
         Returns
         -------
@@ -739,10 +762,10 @@ class MLP:
         """Loss (as :meth:`loss`) and accuracy (classification) or R^2
         (regression) on converted data."""
         ws = self._workspace(min(X.shape[0], CHUNK))
-        logs = {prefix + "loss": float(network.loss_value(self._params, ws, self.plan, X, Y,
-                                                          self._loss_code)) + self._penalty(X.shape[0])}
+        logs = {prefix + "loss": float(network._loss_value(self._params, ws, self.plan, X, Y,
+                                                           self._loss_code)) + self._penalty(X.shape[0])}
         out = np.empty_like(Y)
-        network.predict(out, self._params, ws, self.plan, X, self._loss_code)
+        network._predict(out, self._params, ws, self.plan, X, self._loss_code)
         if self.output == "softmax":
             logs[prefix + "accuracy"] = float(np.mean(out.argmax(axis=1) == Y.argmax(axis=1)))
         elif self.output == "sigmoid":
