@@ -18,6 +18,10 @@ from ._validate import check_bool, check_positive
 
 # Codes and the layout of the hyper-parameter vector each kernel call reads.
 SGD_CODE, ADAM_CODE, ADAMW_CODE, RMSPROP_CODE = 0, 1, 2, 3
+# scikit-learn's MLP optimizers (sklearn/neural_network/_stochastic_optimizers.py),
+# used by fastbp.sklearn: SGD with its velocity form of momentum and Nesterov,
+# Adam with the bias correction folded into the step size (eps unscaled).
+SKL_SGD_CODE, SKL_ADAM_CODE = 4, 5
 LR, MOMENTUM, DAMPENING, NESTEROV, BETA1, BETA2, EPS, WEIGHT_DECAY, ALPHA = range(9)
 N_HYPER = 9
 
@@ -68,6 +72,22 @@ def optimizer_step(params, grads, state, hyper, code, t):
             s0[i] = b1 * s0[i] + (one - b1) * g
             s1[i] = b2 * s1[i] + (one - b2) * g * g
             params[i] = params[i] * decay - step * s0[i] / (np.sqrt(s1[i]) / root_c2 + eps)
+    elif code == SKL_SGD_CODE:
+        # v = mu v - lr g; the step is v, or mu v - lr g again with Nesterov.
+        nesterov = hyper[NESTEROV] != 0
+        for i in range(params.size):
+            g = grads[i]
+            s0[i] = mu * s0[i] - lr * g
+            params[i] += mu * s0[i] - lr * g if nesterov else s0[i]
+    elif code == SKL_ADAM_CODE:
+        b1 = params.dtype.type(hyper[BETA1])
+        b2 = params.dtype.type(hyper[BETA2])
+        step = params.dtype.type(hyper[LR] * np.sqrt(1.0 - hyper[BETA2] ** t) / (1.0 - hyper[BETA1] ** t))
+        for i in range(params.size):
+            g = grads[i]
+            s0[i] = b1 * s0[i] + (one - b1) * g
+            s1[i] = b2 * s1[i] + (one - b2) * (g * g)
+            params[i] += -step * s0[i] / (np.sqrt(s1[i]) + eps)
     else:  # RMSPROP_CODE
         alpha = params.dtype.type(hyper[ALPHA])
         for i in range(params.size):
@@ -235,3 +255,28 @@ class LBFGS:
 
 
 NAMES["lbfgs"] = LBFGS
+
+
+class SklearnSGD(Optimizer):
+    """scikit-learn's MLP SGD: ``v = momentum v - lr g``, the step ``v`` (or,
+    with Nesterov, ``momentum v - lr g``); no weight decay (the MLP's
+    ``alpha`` is in the gradient)."""
+    code = SKL_SGD_CODE
+
+    def __init__(self, lr=0.1, momentum=0.9, nesterov=True):
+        super().__init__(lr, 0.0)
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or momentum < 0:
+            raise ValueError(f"momentum must be a number >= 0; got {momentum!r}")
+        self.hyper[MOMENTUM] = momentum
+        self.hyper[NESTEROV] = float(check_bool(nesterov, "nesterov"))
+
+
+class SklearnAdam(Optimizer):
+    """scikit-learn's MLP Adam: the bias correction folded into the step size
+    ``lr sqrt(1 - beta2^t) / (1 - beta1^t)``, ``eps`` added to ``sqrt(v)``."""
+    code = SKL_ADAM_CODE
+
+    def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
+        super().__init__(lr, 0.0)
+        self._betas(betas)
+        self._eps(eps)

@@ -1,63 +1,77 @@
 """scikit-learn estimators backed by fastbp (``pip install "fastbp[sklearn]"``).
 
-    from fastbp.sklearn import MLPClassifier
+    from fastbp.sklearn import MLPClassifier      # instead of sklearn.neural_network
     clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=50, random_state=0)
     clf.fit(X, y).score(X_test, y_test)
 
-The parameters follow ``sklearn.neural_network.MLPClassifier`` /
-``MLPRegressor`` where fastbp has the feature: ``hidden_layer_sizes``,
-``activation``, ``solver`` (``sgd``, ``adam``, ``lbfgs``), ``alpha`` (the
-same L2 penalty), ``batch_size`` ("auto" = min(200, n)), ``learning_rate``
-(``constant``, ``invscaling``, ``adaptive``, for sgd), ``learning_rate_init``,
-``power_t``, ``max_iter``, ``shuffle``, ``random_state``, ``tol``,
-``verbose``, ``warm_start``, ``momentum``, ``nesterovs_momentum``,
-``early_stopping``, ``validation_fraction``, ``beta_1``, ``beta_2``,
-``epsilon``, ``n_iter_no_change``, ``max_fun`` (unused); plus fastbp's own
-``dropout`` and ``dtype``. Differences: the regressor's loss is the mean
-squared error over all elements (scikit-learn reports half of it, and for
-one output its gradient is half of fastbp's; for m outputs scikit-learn's
-gradient is m/2 times fastbp's, since it divides by the samples only),
-stopping on ``tol`` watches
-the epoch's mean loss as scikit-learn does but with fastbp's
-:class:`fastbp.EarlyStopping`, and ``adaptive`` is ReduceOnPlateau on the
-training loss (divide by 5 after ``n_iter_no_change`` epochs without a
-``tol`` improvement).
+A drop-in for ``sklearn.neural_network.MLPClassifier`` / ``MLPRegressor``:
+the same parameters, and the same training for the same ``random_state``
+(to rounding, in float64): scikit-learn's initialisation (uniform Glorot
+bound ``sqrt(6 / (fan_in + fan_out))``, ``2`` for logistic, biases too,
+drawn from its ``RandomState`` in its order), its per-epoch shuffle, its
+losses (log loss, binary log loss summed over sigmoid outputs, half squared
+error) with ``alpha / (2 n_batch) ||W||^2``, its SGD (momentum, Nesterov)
+and Adam (:data:`fastbp.optim.SKL_SGD_CODE`, :data:`~fastbp.optim.SKL_ADAM_CODE`),
+``learning_rate`` ``constant``/``invscaling``/``adaptive``, ``tol`` and
+``n_iter_no_change`` stopping, ``early_stopping`` on its validation split,
+and L-BFGS through SciPy with ``max_iter``, ``max_fun`` and ``tol``. Each
+epoch is one compiled call (:func:`fastbp._sklearn_kernels.epoch_sklearn`);
+Python does scikit-learn's per-epoch bookkeeping.
 
-Fitted attributes: ``coefs_[l]`` and ``intercepts_[l]`` are *views* into the
-model's flat buffer (``coefs_[l]`` is the transposed view of fastbp's
-``(n_out, n_in)`` weights, scikit-learn's ``(n_in, n_out)``), ``loss_curve_``,
+Fitted attributes are scikit-learn's: ``coefs_[l]`` and ``intercepts_[l]``
+are *views* into the model's flat buffer (``coefs_[l]`` is the transposed
+view of fastbp's ``(n_out, n_in)`` weights), ``loss_``, ``loss_curve_``,
 ``n_iter_``, ``t_``, ``best_loss_``, ``validation_scores_``,
 ``best_validation_score_``, ``n_layers_``, ``n_outputs_``,
-``out_activation_``, ``classes_`` (classifier), ``n_features_in_`` and
-``net_``, the :class:`fastbp.MLP` itself.
+``out_activation_``, ``classes_`` (classifier), ``n_features_in_``; plus
+``net_``, the :class:`fastbp.MLP` itself. ``dtype`` (fastbp's own) is None
+to follow X as scikit-learn does (float32 stays float32), or a dtype name.
 """
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+import scipy.sparse
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkClassifier
+from sklearn.neural_network import MLPRegressor as _SkRegressor
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _sklearn_kernels as kernels
 from .model import MLP
-from .optim import LBFGS, SGD, Adam
-from .schedules import InverseScaling, ReduceOnPlateau
-from .train import EarlyStopping
+from .ops import BINARY_CROSS_ENTROPY, MSE
+from .optim import LR, SklearnAdam, SklearnSGD
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}
+_NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large"
+               " values and need to be preprocessed.")
+
+
+def _check_solver(est):
+    if est.solver not in ("sgd", "adam"):
+        raise AttributeError("partial_fit is only available for stochastic optimizers."
+                             f" {est.solver} is not stochastic.")
+    return True
 
 
 class _BaseMLP(BaseEstimator):
-    _output = None
+    _parameter_constraints = {**_SkClassifier._parameter_constraints,
+                              "dtype": [None, StrOptions({"float32", "float64"})]}
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
                  batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype="float64"):
+                 n_iter_no_change=10, max_fun=15000, dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -81,15 +95,14 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
-        self.dropout = dropout
         self.dtype = dtype
 
     # --------------------------------------------------------------- checks
     def _check_params(self):
         sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, (int, np.integer)) else list(sizes)
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
         if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive integers; got {self.hidden_layer_sizes!r}")
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}")
         if self.solver not in ("sgd", "adam", "lbfgs"):
@@ -102,101 +115,264 @@ class _BaseMLP(BaseEstimator):
         if not (self.batch_size == "auto" or (isinstance(self.batch_size, (int, np.integer))
                                               and self.batch_size >= 1)):
             raise ValueError(f"batch_size must be 'auto' or an integer >= 1; got {self.batch_size!r}")
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1); got {self.validation_fraction!r}")
-        if not (isinstance(self.n_iter_no_change, (int, np.integer)) and self.n_iter_no_change >= 1):
-            raise ValueError(f"n_iter_no_change must be an integer >= 1; got {self.n_iter_no_change!r}")
-        if not (isinstance(self.tol, (int, float)) and self.tol >= 0):
-            raise ValueError(f"tol must be a number >= 0; got {self.tol!r}")
+        self._validate_params()  # scikit-learn's own constraints and messages for the rest
         return [int(s) for s in sizes]
 
-    def _optimizer(self):
-        if self.solver == "lbfgs":
-            return LBFGS(tol=max(self.tol, 1e-12))
-        if self.solver == "adam":
-            return Adam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2), eps=self.epsilon)
-        return SGD(lr=self.learning_rate_init, momentum=self.momentum,
-                   nesterov=bool(self.nesterovs_momentum and self.momentum > 0))
+    def _dtype_for(self, X):
+        if self.dtype is not None:
+            return np.dtype(self.dtype)
+        return X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
 
-    def _seed(self):
-        return int(check_random_state(self.random_state).randint(0, 2 ** 31 - 1))
+    # ------------------------------------------------------------- the loss
+    def _scales(self):
+        """(loss_scale, grad_scale): scikit-learn's loss over fastbp's (see _sklearn_kernels)."""
+        m = self.net_.sizes[-1]
+        if self.net_._loss_code == MSE:
+            return 0.5, 0.5 * m
+        if self.net_._loss_code == BINARY_CROSS_ENTROPY:
+            return float(m), float(m)
+        return 1.0, 1.0
 
     # ------------------------------------------------------------- training
-    def _new_net(self, n_in, n_out, output):
-        hidden = self._check_params()
-        seed = self._seed()
-        self.net_ = MLP([n_in] + hidden + [n_out], activation=ACTIVATIONS[self.activation],
-                        output=output, dtype=self.dtype, seed=seed, alpha=float(self.alpha),
-                        dropout=self.dropout)
-        self._fit_seed = seed
-        self.loss_curve_ = []
+    def _initialize(self, n_in, n_out, hidden, dtype):
+        sizes = [n_in] + hidden + [n_out]
+        self.net_ = MLP(sizes, activation=ACTIVATIONS[self.activation],
+                        output=OUTPUTS[self.out_activation_], dtype=dtype.name, seed=0,
+                        alpha=float(self.alpha))
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        rs = self._random_state
+        for W, b in zip(self.net_.weights, self.net_.biases):   # scikit-learn's order and draws
+            fan_out, fan_in = W.shape
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            W[...] = rs.uniform(-bound, bound, (fan_in, fan_out)).astype(dtype, copy=False).T
+            b[...] = rs.uniform(-bound, bound, fan_out).astype(dtype, copy=False)
+        self.n_iter_ = 0
         self.t_ = 0
-        self.best_loss_ = np.inf
-        self.validation_scores_ = [] if self.early_stopping else None
-        self.best_validation_score_ = None if not self.early_stopping else -np.inf
-        self._optimizer_state = self._optimizer()
-
-    def _train(self, X, Y, epochs, incremental):
-        net = self.net_
-        net.alpha = float(self.alpha)
-        opt = self._optimizer_state
-        n = X.shape[0]
-        batch = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
-        callbacks = []
-        validation_split = 0.0
-        if not incremental and self.solver != "lbfgs":
+        self.n_layers_ = len(sizes)
+        self.n_outputs_ = n_out
+        self._best_params = self.net_.params.copy()
+        if hasattr(self, "_optimizer"):
+            del self._optimizer
+        if self.solver in ("sgd", "adam"):
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
             if self.early_stopping:
-                validation_split = self.validation_fraction
-                monitor = "val_accuracy" if self._output != "identity" else "val_r2"
-                callbacks.append(EarlyStopping(monitor=monitor, patience=self.n_iter_no_change,
-                                               min_delta=self.tol, restore_best_weights=True))
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
             else:
-                callbacks.append(EarlyStopping(monitor="loss", patience=self.n_iter_no_change,
-                                               min_delta=self.tol))
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                callbacks.append(InverseScaling(power_t=self.power_t))
-            elif self.solver == "sgd" and self.learning_rate == "adaptive":
-                callbacks.append(ReduceOnPlateau(monitor="loss", factor=0.2,
-                                                 patience=self.n_iter_no_change,
-                                                 min_delta=0.0, min_lr=1e-6))
-        net.schedule = None  # schedules here belong to one fit call
-        history = net.fit(X, Y, epochs=epochs, batch_size=batch, shuffle=self.shuffle,
-                          optimizer=opt, verbose=2 if self.verbose else 0, callbacks=callbacks,
-                          validation_split=validation_split,
-                          seed=self._fit_seed if not incremental and len(net.history) == 0 else None)
-        self.loss_curve_.extend(history["loss"])
-        self.n_iter_ = len(self.loss_curve_)
-        self.t_ += n * len(history)
-        if self.loss_curve_ and self.best_loss_ is not None and not self.early_stopping:
-            self.best_loss_ = float(min(self.best_loss_, min(history["loss"])))
-        if self.early_stopping and not incremental and self.solver != "lbfgs":
-            key = "val_accuracy" if self._output != "identity" else "val_r2"
-            self.validation_scores_.extend(history[key])
-            self.best_validation_score_ = float(max(self.validation_scores_))
-            self.best_loss_ = None
-        stopped = callbacks and getattr(callbacks[0], "stopped_epoch", None) is not None
-        if not incremental and not stopped and len(history) == epochs and self.solver != "lbfgs":
-            warnings.warn(f"Stochastic optimizer: maximum iterations ({epochs}) reached and the"
-                          " optimization hasn't converged yet.", ConvergenceWarning)
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
         self._expose()
+
+    def _sync_in(self):
+        # coefs_/intercepts_ are views; a user may have assigned new arrays.
+        net = self.net_
+        for l, (W, b) in enumerate(zip(net.weights, net.biases)):
+            c, i = np.asarray(self.coefs_[l]), np.asarray(self.intercepts_[l])
+            if c.shape != W.T.shape or i.shape != b.shape:
+                raise ValueError(f"coefs_[{l}] and intercepts_[{l}] must have shapes {W.T.shape} and"
+                                 f" {b.shape}; got {c.shape} and {i.shape}")
+            if not np.shares_memory(c, net.params):
+                W[...] = c.T
+            if not np.shares_memory(i, net.params):
+                b[...] = i
+
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        hidden = self._check_params()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        if sample_weight is not None:
+            raise NotImplementedError("fastbp.sklearn does not support sample_weight yet")
+        X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            dtype = self._dtype_for(X)
+            self._initialize(X.shape[1], Y.shape[1], hidden, dtype)
+        else:
+            self._sync_in()
+            sizes = [X.shape[1]] + hidden + [Y.shape[1]]
+            if list(self.net_.sizes) != sizes:
+                raise ValueError(f"the network has layer sizes {list(self.net_.sizes)}; these"
+                                 f" parameters and data need {sizes}")
+        X = np.ascontiguousarray(X, dtype=self.net_.dtype)
+        Y = np.ascontiguousarray(Y, dtype=self.net_.dtype)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y)
+        else:
+            self._fit_stochastic(X, Y, incremental)
+        self._expose()
+        if not np.isfinite(self.net_.params).all():
+            raise ValueError(_NON_FINITE)
         return self
+
+    def _new_optimizer(self):
+        if self.solver == "sgd":
+            return SklearnSGD(lr=self.learning_rate_init, momentum=self.momentum,
+                              nesterov=bool(self.nesterovs_momentum))
+        return SklearnAdam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2),
+                           eps=self.epsilon)
+
+    def _fit_stochastic(self, X, Y, incremental):
+        net = self.net_
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = self._new_optimizer()
+        opt = self._optimizer
+        opt.ensure_state(net.params)
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
+            train, val = train_test_split(np.arange(X.shape[0]), random_state=self._random_state,
+                                          test_size=self.validation_fraction, stratify=stratify)
+            if val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction'"
+                                 " or the size of your dataset.")
+            X_train, Y_train, X_val = X[train], Y[train], X[val]
+            y_val = self._val_targets(Y[val])
+        else:
+            X_train, Y_train, X_val, y_val = X, Y, None, None
+        n = X_train.shape[0]
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going"
+                              " to be clipped")
+            batch = int(np.clip(self.batch_size, 1, n))
+        idx = np.arange(n, dtype=np.int64)
+        ws = net._workspace(batch)
+        grads = net._gradient_buffer()
+        loss_scale, grad_scale = self._scales()
+        alpha = float(self.alpha)
+        rs = self._random_state
+        self.n_iter_ = 0
+        for _ in range(self.max_iter):
+            if self.shuffle:
+                order = np.arange(n)
+                rs.shuffle(order)        # sklearn.utils.shuffle's draw
+                idx = idx[order]
+            loss, steps = kernels.epoch_sklearn(net.params, grads, opt.state, ws, net.plan, X_train,
+                                                Y_train, idx, batch, net._loss_code, opt.code,
+                                                opt.hyper, opt.t, alpha, loss_scale, grad_scale)
+            opt.t += steps
+            self.n_iter_ += 1
+            self.loss_ = float(loss)
+            self.t_ += n
+            self.loss_curve_.append(self.loss_)
+            self._record(self.loss_)
+            if self.verbose:
+                print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+            if not np.isfinite(loss):
+                break           # the weights are not finite: _fit raises scikit-learn's error
+            self._update_no_improvement_count(early_stopping, X_val, y_val)
+            if self.solver == "sgd" and self.learning_rate == "invscaling":
+                opt.hyper[LR] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = "Validation score" if early_stopping else "Training loss"
+                msg = (f"{what} did not improve more than tol={self.tol:f} for"
+                       f" {self.n_iter_no_change} consecutive epochs.")
+                if self._trigger_stopping(msg):
+                    break
+                self._no_improvement_count = 0
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached"
+                              " and the optimization hasn't converged yet.", ConvergenceWarning)
+        if early_stopping:
+            net.params[...] = self._best_params
+
+    def _trigger_stopping(self, msg):
+        opt = self._optimizer
+        if self.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if opt.hyper[LR] <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        opt.hyper[LR] /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % opt.hyper[LR])
+        return False
+
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val):
+        if early_stopping:
+            score = self._score_val(X_val, y_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = self.net_.params.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _score_val(self, X, y):
+        out = self.net_.forward(X)
+        if not np.isfinite(out).all():
+            return np.nan
+        pred = self._decode(out)
+        return float(accuracy_score(y, pred) if is_classifier(self) else r2_score(y, pred))
+
+    def _record(self, loss):
+        h = self.net_.history
+        h.epoch.append(len(h.epoch))
+        h.history["loss"].append(loss)
+        h.history["seconds"].append(np.nan)
+
+    def _fit_lbfgs(self, X, Y):
+        from scipy.optimize import minimize
+        try:
+            from sklearn.utils.fixes import _get_additional_lbfgs_options_dict as _iprint
+        except ImportError:   # pragma: no cover - other scikit-learn versions
+            def _iprint(key, value):
+                return {}
+        from sklearn.utils.optimize import _check_optimize_result
+        net = self.net_
+        params = net.params
+        # scikit-learn's packing: every coefs_ (fan_in, fan_out) raveled, then every intercept.
+        pack = self._pack_index()
+        grads = net._gradient_buffer()
+        ws = net._workspace(X.shape[0])
+        loss_scale, grad_scale = self._scales()
+        alpha = float(self.alpha)
+
+        def objective(x):
+            params[pack] = x
+            value = kernels.objective_sklearn(grads, params, ws, net.plan, X, Y, net._loss_code,
+                                              alpha, loss_scale, grad_scale)
+            return value, grads[pack]
+
+        iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        res = minimize(objective, params[pack], method="L-BFGS-B", jac=True,
+                       options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
+                                **_iprint("iprint", iprint)})
+        self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
+        self.loss_ = float(res.fun)
+        params[pack] = res.x
+
+    def _pack_index(self):
+        # Where each of scikit-learn's packed parameters lives in the flat buffer.
+        Ws, bs = self.net_._layout.views(np.arange(self.net_.params.size, dtype=np.int64))
+        return np.concatenate([W.T.ravel() for W in Ws] + [b.ravel() for b in bs])
 
     def _expose(self):
         net = self.net_
         self.coefs_ = [W.T for W in net.weights]        # views, (n_in, n_out)
         self.intercepts_ = list(net.biases)             # views
-        self.n_layers_ = len(net.sizes)
-        self.n_outputs_ = net.sizes[-1]
-
-    def _fit(self, X, y, incremental):
-        first = not hasattr(self, "net_") or not (self.warm_start or incremental)
-        X, Y, n_out = self._prepare(X, y, first, incremental)
-        if first:
-            self._new_net(X.shape[1], n_out, self._output)
-        elif X.shape[1] != self.net_.sizes[0]:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is expecting"
-                             f" {self.net_.sizes[0]} features as input.")
-        return self._train(X, Y, 1 if incremental else self.max_iter, incremental)
 
     def __setstate__(self, state):
         # Pickling copies the views; point coefs_ and intercepts_ back into
@@ -207,92 +383,147 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X):
         check_is_fitted(self, "net_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
+                          dtype=(np.float64, np.float32))
+        if scipy.sparse.issparse(X):
+            X = X.toarray()
+        self._sync_in()
         return self.net_.forward(X)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data X and target(s) y, as scikit-learn's MLP does."""
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+
+def _densify(X):
+    # Training runs on dense rows until fastbp's sparse first layer (issue 13) lands.
+    return X.toarray() if scipy.sparse.issparse(X) else X
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
-    """Multi-layer perceptron classifier trained by fastbp (softmax output,
-    cross-entropy; a single logistic output for two classes)."""
+    """Multi-layer perceptron classifier trained by fastbp, as scikit-learn's
+    (softmax output for several classes; one logistic output for two
+    classes and for each label of a multilabel indicator target)."""
 
-    def _prepare(self, X, y, first, incremental, classes=None):
-        X, y = validate_data(self, X, y, reset=first, dtype=np.float64, multi_output=False)
-        check_classification_targets(y)
-        if type_of_target(y) == "multilabel-indicator":
-            raise ValueError("fastbp's MLPClassifier does not support multilabel targets")
-        if first:
-            self._binarizer = LabelBinarizer()
-            self._binarizer.fit(y if classes is None else classes)
-            self.classes_ = self._binarizer.classes_
-            if len(self.classes_) < 2:
-                raise ValueError("need samples of at least 2 classes; got 1 class:"
-                                 f" {self.classes_.tolist()}")
-        elif not np.isin(np.unique(y), self.classes_).all():
-            raise ValueError(f"y holds labels not in classes_ {list(self.classes_)}")
-        binary = len(self.classes_) == 2
-        self._output = "sigmoid" if binary else "softmax"
-        self.out_activation_ = "logistic" if binary else "softmax"
-        codes = np.searchsorted(self.classes_, y)
-        return X, codes.astype(np.float64) if binary else codes, 1 if binary else len(self.classes_)
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        X = _densify(X)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as"
+                                     f" in the previous call to fit. Previously got {self.classes_},"
+                                     f" `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError("`y` has classes not in `self.classes_`. `self.classes_` has"
+                                 f" {self.classes_}. 'y' has {classes}.")
+        if self._label_binarizer.y_type_ == "multiclass":
+            self.out_activation_ = "softmax"
+        else:
+            self.out_activation_ = "logistic"
+        Y = self._label_binarizer.transform(y).astype(bool)
+        return X, Y
 
-    def fit(self, X, y):
-        """Fit the model to data X and labels y (any label type)."""
-        return self._fit(X, y, incremental=False)
+    def _val_targets(self, Y):
+        return self._label_binarizer.inverse_transform(Y)
 
-    def partial_fit(self, X, y, classes=None):
+    def _decode(self, out):
+        if self.n_outputs_ == 1:
+            out = out.ravel()
+        return self._label_binarizer.inverse_transform(out)
+
+    @available_if(_check_solver)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` is required on the first call."""
-        if not hasattr(self, "net_"):
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
-            X, Y, n_out = self._prepare(X, y, True, True, classes=classes)
-            self._new_net(X.shape[1], n_out, self._output)
-            return self._train(X, Y, 1, True)
-        if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(f"classes={list(classes)} differs from classes_ {list(self.classes_)}")
-        return self._fit(X, y, incremental=True)
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Class labels (or a label indicator matrix for multilabel targets)."""
+        return self._decode(self._forward(X))
 
     def predict_proba(self, X):
         """Class probabilities, ``(n, n_classes)`` in the order of ``classes_``."""
         out = self._forward(X)
-        if out.shape[1] == 1:
-            out = np.hstack([1 - out, out])
-        return out.astype(np.float64, copy=False)
+        if self.n_outputs_ == 1:
+            p = out.ravel()
+            return np.vstack([1 - p, p]).T
+        return out
 
     def predict_log_proba(self, X):
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
         proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
+        return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = True
+        return tags
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    """Multi-layer perceptron regressor trained by fastbp (identity output,
-    mean squared error)."""
-    _output = "identity"
+    """Multi-layer perceptron regressor trained by fastbp, as scikit-learn's
+    (identity output, half squared error)."""
+    _parameter_constraints = {**_BaseMLP._parameter_constraints,
+                              "loss": [StrOptions({"squared_error"})]}
+    out_activation_ = "identity"
 
-    def _prepare(self, X, y, first, incremental):
-        X, y = validate_data(self, X, y, reset=first, dtype=np.float64, multi_output=True,
-                             y_numeric=True)
-        self.out_activation_ = "identity"
-        self._y_1d = y.ndim == 1
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        return X, Y, Y.shape[1]
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None):
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+                         power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+                         random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum,
+                         nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         dtype=dtype)
+        self.loss = loss
 
-    def fit(self, X, y):
-        """Fit the model to data X and targets y, ``(n,)`` or ``(n, n_outputs)``."""
-        return self._fit(X, y, incremental=False)
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        X = _densify(X)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, (y.reshape(-1, 1) if y.ndim == 1 else y)
 
-    def partial_fit(self, X, y):
+    def _val_targets(self, Y):
+        return Y[:, 0] if Y.shape[1] == 1 else Y
+
+    def _decode(self, out):
+        return out.ravel() if out.shape[1] == 1 else out
+
+    @available_if(_check_solver)
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the weights and the optimizer."""
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        return self._decode(self._forward(X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.input_tags.sparse = True
         return tags
-
-    def predict(self, X):
-        out = self._forward(X).astype(np.float64, copy=False)
-        return out[:, 0] if out.shape[1] == 1 and self._y_1d else out
