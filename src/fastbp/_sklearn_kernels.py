@@ -20,9 +20,10 @@ The wrapper validates everything once; these take the model's own arrays.
 import numpy as np
 
 from ._jit import jit
-from .network import (_backward_batch, _batch, _forward_batch, _logits, add_penalty_gradient,
-                      all_finite, capacity, penalty)
-from .ops import loss_forward
+from .layout import ACT, N_IN
+from .network import (_act, _backward_batch, _batch, _block, _delta, _forward_batch, _logits,
+                      _outputs, _weight, add_penalty_gradient, all_finite, bias, capacity, penalty)
+from .ops import dense_backward, loss_backward, loss_forward
 from .optim import optimizer_step
 
 
@@ -35,27 +36,70 @@ def scale(v, c):
 
 
 @jit
-def _loss_and_gradient(grads, params, ws, plan, xb, yb, loss, alpha, loss_scale, grad_scale):
-    # scikit-learn's batch loss (L2 term included) and its gradient in grads.
+def _weighted_loss(z, out, y, loss, w, wb):
+    # scikit-learn's np.average over rows with weights wb = w[rows]: the
+    # weighted mean of each row's loss (fastbp's mean over the row's outputs).
+    total = 0.0
+    for i in range(z.shape[0]):
+        total += wb[i] * loss_forward(z[i:i + 1], out[i:i + 1], y[i:i + 1], loss)
+    return total / w
+
+
+@jit
+def _backward_weighted(grads, params, ws, plan, x, y, loss, wb, w):
+    # backward_batch with each row's output delta scaled by nb wb[i] / w:
+    # the gradient of the weighted mean loss. The chain rule below is
+    # network._backward_batch's, from the scaled output deltas.
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    last = plan.shape[0] - 1
+    d = _delta(ws, plan, cap, last, nb)
+    loss_backward(d, _outputs(ws, plan, cap, nb), y, loss)
+    for i in range(nb):
+        c = d.dtype.type(nb * wb[i] / w)
+        for j in range(d.shape[1]):
+            d[i, j] *= c
+    for l in range(last, 0, -1):
+        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
+                       _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
+                       _weight(params, plan, l), plan[l - 1, ACT])
+    dense_backward(_block(ws, 0, 0, plan[0, N_IN]), _weight(grads, plan, 0), bias(grads, plan, 0),
+                   _delta(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), plan[0, ACT])
+
+
+@jit
+def _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_scale, grad_scale):
+    # scikit-learn's batch loss (L2 term included) and its gradient in grads;
+    # wb holds the batch's sample weights, or nothing (size 0) for none.
     nb = xb.shape[0]
     out = _forward_batch(params, ws, plan, xb, loss)
-    value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * loss_scale
+    if wb.size == 0:
+        w = float(nb)
+        value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * loss_scale
+        _backward_batch(grads, params, ws, plan, xb, yb, loss)
+    else:
+        w = 0.0
+        for i in range(nb):
+            w += wb[i]
+        value = _weighted_loss(_logits(ws, plan, nb), out, yb, loss, w, wb) * loss_scale
+        _backward_weighted(grads, params, ws, plan, xb, yb, loss, wb, w)
     if alpha != 0:
-        value += 0.5 * alpha * penalty(params, plan) / nb
-    _backward_batch(grads, params, ws, plan, xb, yb, loss)
+        value += 0.5 * alpha * penalty(params, plan) / w
     if grad_scale != 1.0:
         scale(grads, grad_scale)
     if alpha != 0:
-        add_penalty_gradient(grads, params, plan, alpha / nb)
+        add_penalty_gradient(grads, params, plan, alpha / w)
     return value
 
 
 @jit
-def epoch_sklearn(params, grads, state, ws, plan, X, Y, idx, batch_size, loss, code, hyper, t0,
-                  alpha, loss_scale, grad_scale):
+def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_size, loss, code,
+                  hyper, t0, alpha, loss_scale, grad_scale):
     """One epoch of scikit-learn's ``_fit_stochastic`` inner loop, in one call.
 
-    X is (n, n_in), Y is (n, m) float targets; idx (n,) int64 is the epoch's
+    X is (n, n_in), Y is (n, m) float targets, sw (n,) float64 the sample
+    weights or empty, wbuf (batch_size,) float64 scratch for a batch's
+    weights (or empty); idx (n,) int64 is the epoch's
     row order (batches are idx[start:start + batch_size]); state (2, n_params)
     and hyper are the optimizer's (code SKL_SGD_CODE or SKL_ADAM_CODE), t0
     its step count. Returns ``(mean_loss, steps)``: scikit-learn's
@@ -69,7 +113,10 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, idx, batch_size, loss, c
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
-        value = _loss_and_gradient(grads, params, ws, plan, xb, yb, loss, alpha, loss_scale,
+        wb = wbuf[:nb] if sw.size else wbuf[:0]
+        for i in range(wb.size):
+            wb[i] = sw[idx[start + i]]
+        value = _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_scale,
                                    grad_scale)
         total += value * nb
         steps += 1
@@ -80,6 +127,8 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, idx, batch_size, loss, c
 
 
 @jit
-def objective_sklearn(grads, params, ws, plan, X, Y, loss, alpha, loss_scale, grad_scale):
-    """scikit-learn's full-batch loss of (X, Y), its gradient into grads (for L-BFGS)."""
-    return _loss_and_gradient(grads, params, ws, plan, X, Y, loss, alpha, loss_scale, grad_scale)
+def objective_sklearn(grads, params, ws, plan, X, Y, sw, loss, alpha, loss_scale, grad_scale):
+    """scikit-learn's full-batch loss of (X, Y) with sample weights sw (or
+    empty), its gradient into grads (for L-BFGS)."""
+    return _loss_and_gradient(grads, params, ws, plan, X, Y, sw, loss, alpha, loss_scale,
+                              grad_scale)

@@ -42,7 +42,7 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _sklearn_kernels as kernels
 from .model import MLP
@@ -182,9 +182,9 @@ class _BaseMLP(BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._check_params()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        if sample_weight is not None:
-            raise NotImplementedError("fastbp.sklearn does not support sample_weight yet")
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             dtype = self._dtype_for(X)
@@ -197,10 +197,11 @@ class _BaseMLP(BaseEstimator):
                                  f" parameters and data need {sizes}")
         X = np.ascontiguousarray(X, dtype=self.net_.dtype)
         Y = np.ascontiguousarray(Y, dtype=self.net_.dtype)
+        sw = np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight)
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y)
+            self._fit_lbfgs(X, Y, sw)
         else:
-            self._fit_stochastic(X, Y, incremental)
+            self._fit_stochastic(X, Y, sw, incremental)
         self._expose()
         if not np.isfinite(self.net_.params).all():
             raise ValueError(_NON_FINITE)
@@ -213,7 +214,7 @@ class _BaseMLP(BaseEstimator):
         return SklearnAdam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2),
                            eps=self.epsilon)
 
-    def _fit_stochastic(self, X, Y, incremental):
+    def _fit_stochastic(self, X, Y, sw, incremental):
         net = self.net_
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer()
@@ -231,8 +232,9 @@ class _BaseMLP(BaseEstimator):
                                  " or the size of your dataset.")
             X_train, Y_train, X_val = X[train], Y[train], X[val]
             y_val = self._val_targets(Y[val])
+            sw_train, sw_val = (sw[train], sw[val]) if sw.size else (sw, None)
         else:
-            X_train, Y_train, X_val, y_val = X, Y, None, None
+            X_train, Y_train, X_val, y_val, sw_train, sw_val = X, Y, None, None, sw, None
         n = X_train.shape[0]
         if self.batch_size == "auto":
             batch = min(200, n)
@@ -242,6 +244,7 @@ class _BaseMLP(BaseEstimator):
                               " to be clipped")
             batch = int(np.clip(self.batch_size, 1, n))
         idx = np.arange(n, dtype=np.int64)
+        wbuf = np.empty(batch if sw.size else 0)
         ws = net._workspace(batch)
         grads = net._gradient_buffer()
         loss_scale, grad_scale = self._scales()
@@ -254,7 +257,8 @@ class _BaseMLP(BaseEstimator):
                 rs.shuffle(order)        # sklearn.utils.shuffle's draw
                 idx = idx[order]
             loss, steps = kernels.epoch_sklearn(net.params, grads, opt.state, ws, net.plan, X_train,
-                                                Y_train, idx, batch, net._loss_code, opt.code,
+                                                Y_train, sw_train, idx, wbuf, batch,
+                                                net._loss_code, opt.code,
                                                 opt.hyper, opt.t, alpha, loss_scale, grad_scale)
             opt.t += steps
             self.n_iter_ += 1
@@ -266,7 +270,7 @@ class _BaseMLP(BaseEstimator):
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
             if not np.isfinite(loss):
                 break           # the weights are not finite: _fit raises scikit-learn's error
-            self._update_no_improvement_count(early_stopping, X_val, y_val)
+            self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 opt.hyper[LR] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
             if self._no_improvement_count > self.n_iter_no_change:
@@ -299,9 +303,9 @@ class _BaseMLP(BaseEstimator):
             print(msg + " Setting learning rate to %f" % opt.hyper[LR])
         return False
 
-    def _update_no_improvement_count(self, early_stopping, X_val, y_val):
+    def _update_no_improvement_count(self, early_stopping, X_val, y_val, sw_val):
         if early_stopping:
-            score = self._score_val(X_val, y_val)
+            score = self._score_val(X_val, y_val, sw_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -320,12 +324,13 @@ class _BaseMLP(BaseEstimator):
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _score_val(self, X, y):
+    def _score_val(self, X, y, sw):
         out = self.net_.forward(X)
         if not np.isfinite(out).all():
             return np.nan
         pred = self._decode(out)
-        return float(accuracy_score(y, pred) if is_classifier(self) else r2_score(y, pred))
+        score = accuracy_score if is_classifier(self) else r2_score
+        return float(score(y, pred, sample_weight=sw))
 
     def _record(self, loss):
         h = self.net_.history
@@ -333,7 +338,7 @@ class _BaseMLP(BaseEstimator):
         h.history["loss"].append(loss)
         h.history["seconds"].append(np.nan)
 
-    def _fit_lbfgs(self, X, Y):
+    def _fit_lbfgs(self, X, Y, sw):
         from scipy.optimize import minimize
         try:
             from sklearn.utils.fixes import _get_additional_lbfgs_options_dict as _iprint
@@ -352,7 +357,7 @@ class _BaseMLP(BaseEstimator):
 
         def objective(x):
             params[pack] = x
-            value = kernels.objective_sklearn(grads, params, ws, net.plan, X, Y, net._loss_code,
+            value = kernels.objective_sklearn(grads, params, ws, net.plan, X, Y, sw, net._loss_code,
                                               alpha, loss_scale, grad_scale)
             return value, grads[pack]
 
