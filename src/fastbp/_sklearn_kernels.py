@@ -23,8 +23,12 @@ from ._jit import jit
 from .layout import ACT, N_IN
 from .network import (_act, _backward_batch, _batch, _block, _delta, _forward_batch, _logits,
                       _outputs, _weight, add_penalty_gradient, all_finite, bias, capacity, penalty)
-from .ops import dense_backward, loss_backward, loss_forward
+from .ops import MSE, dense_backward, loss_backward, loss_forward
 from .optim import optimizer_step
+
+# The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
+# losses: the network has an identity output, exp is applied here).
+POISSON = 100
 
 
 @jit
@@ -48,17 +52,51 @@ def _weighted_loss(z, out, y, loss, w, wb):
 @jit
 def _backward_weighted(grads, params, ws, plan, x, y, loss, wb, w):
     # backward_batch with each row's output delta scaled by nb wb[i] / w:
-    # the gradient of the weighted mean loss. The chain rule below is
-    # network._backward_batch's, from the scaled output deltas.
+    # the gradient of the weighted mean loss.
     cap = capacity(ws, plan)
     nb = x.shape[0]
-    last = plan.shape[0] - 1
-    d = _delta(ws, plan, cap, last, nb)
+    d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
     loss_backward(d, _outputs(ws, plan, cap, nb), y, loss)
     for i in range(nb):
         c = d.dtype.type(nb * wb[i] / w)
         for j in range(d.shape[1]):
             d[i, j] *= c
+    _chain(grads, params, ws, plan, x)
+
+
+@jit
+def _poisson(grads, params, ws, plan, x, y, wb, w):
+    # scikit-learn's half Poisson deviance with a log link: the network's
+    # identity outputs z become p = exp(z) in place; the loss is
+    # sum_ij wb_i (y log(y / p) - y + p) / w, the output delta wb_i (p - y) / w.
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
+    out = _outputs(ws, plan, cap, nb)
+    total = 0.0
+    for i in range(nb):
+        c = wb[i] if wb.size else 1.0
+        for j in range(out.shape[1]):
+            p = np.exp(out[i, j])
+            out[i, j] = p
+            t = y[i, j]
+            term = -t + p
+            if t != 0:
+                term += t * np.log(t / p)
+            total += c * term
+            d[i, j] = d.dtype.type(c * (p - t) / w)
+    _chain(grads, params, ws, plan, x)
+    return total / w
+
+
+@jit
+def _chain(grads, params, ws, plan, x):
+    # network._backward_batch's chain rule, from the output deltas already
+    # in the workspace: dW_l = delta_l^T a_{l-1}, db_l = sum delta_l,
+    # delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    last = plan.shape[0] - 1
     for l in range(last, 0, -1):
         dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
                        _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
@@ -72,15 +110,20 @@ def _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_sc
     # scikit-learn's batch loss (L2 term included) and its gradient in grads;
     # wb holds the batch's sample weights, or nothing (size 0) for none.
     nb = xb.shape[0]
-    out = _forward_batch(params, ws, plan, xb, loss)
-    if wb.size == 0:
-        w = float(nb)
-        value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * loss_scale
-        _backward_batch(grads, params, ws, plan, xb, yb, loss)
-    else:
+    w = float(nb)
+    if wb.size:
         w = 0.0
         for i in range(nb):
             w += wb[i]
+    if loss == POISSON:
+        _forward_batch(params, ws, plan, xb, MSE)  # identity outputs: the log of the mean
+        value = _poisson(grads, params, ws, plan, xb, yb, wb, w)
+    elif wb.size == 0:
+        out = _forward_batch(params, ws, plan, xb, loss)
+        value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * loss_scale
+        _backward_batch(grads, params, ws, plan, xb, yb, loss)
+    else:
+        out = _forward_batch(params, ws, plan, xb, loss)
         value = _weighted_loss(_logits(ws, plan, nb), out, yb, loss, w, wb) * loss_scale
         _backward_weighted(grads, params, ws, plan, xb, yb, loss, wb, w)
     if alpha != 0:

@@ -270,6 +270,11 @@ class SklearnSGD(Optimizer):
         self.hyper[MOMENTUM] = momentum
         self.hyper[NESTEROV] = float(check_bool(nesterov, "nesterov"))
 
+    @property
+    def learning_rate(self):
+        """The current rate, by scikit-learn's name (its ``_optimizer.learning_rate``)."""
+        return self.lr
+
 
 class SklearnAdam(Optimizer):
     """scikit-learn's MLP Adam: the bias correction folded into the step size

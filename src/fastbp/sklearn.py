@@ -50,7 +50,8 @@ from .ops import BINARY_CROSS_ENTROPY, MSE
 from .optim import LR, SklearnAdam, SklearnSGD
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}
+OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity",
+           "exp": "identity"}  # Poisson: exp is applied outside the network
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large"
                " values and need to be preprocessed.")
 
@@ -127,6 +128,8 @@ class _BaseMLP(BaseEstimator):
     def _scales(self):
         """(loss_scale, grad_scale): scikit-learn's loss over fastbp's (see _sklearn_kernels)."""
         m = self.net_.sizes[-1]
+        if self.out_activation_ == "exp":
+            return 1.0, 1.0
         if self.net_._loss_code == MSE:
             return 0.5, 0.5 * m
         if self.net_._loss_code == BINARY_CROSS_ENTROPY:
@@ -166,6 +169,28 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = None
         self._expose()
 
+    def _adopt_coefs(self):
+        # Continue from coefs_/intercepts_, which a user may have assigned
+        # (scikit-learn's own tests do, before partial_fit): a network of
+        # their shapes and dtype takes their values.
+        shapes = [np.shape(c) for c in self.coefs_]
+        if not hasattr(self, "net_") or shapes != [W.T.shape for W in self.net_.weights]:
+            dtype = np.asarray(self.coefs_[0]).dtype
+            dtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+            sizes = [s[0] for s in shapes] + [shapes[-1][1]]
+            self.net_ = MLP(sizes, activation=ACTIVATIONS[self.activation],
+                            output=OUTPUTS[self.out_activation_], dtype=dtype.name, seed=0,
+                            alpha=float(self.alpha))
+            self.n_layers_ = len(sizes)
+            self.n_outputs_ = sizes[-1]
+            self._best_params = self.net_.params.copy()
+            for name, value in [("n_iter_", 0), ("t_", 0), ("_no_improvement_count", 0),
+                                ("loss_curve_", []), ("best_loss_", np.inf),
+                                ("validation_scores_", None), ("best_validation_score_", None)]:
+                if not hasattr(self, name):
+                    setattr(self, name, value)
+        self._sync_in()
+
     def _sync_in(self):
         # coefs_/intercepts_ are views; a user may have assigned new arrays.
         net = self.net_
@@ -190,7 +215,7 @@ class _BaseMLP(BaseEstimator):
             dtype = self._dtype_for(X)
             self._initialize(X.shape[1], Y.shape[1], hidden, dtype)
         else:
-            self._sync_in()
+            self._adopt_coefs()
             sizes = [X.shape[1]] + hidden + [Y.shape[1]]
             if list(self.net_.sizes) != sizes:
                 raise ValueError(f"the network has layer sizes {list(self.net_.sizes)}; these"
@@ -258,7 +283,7 @@ class _BaseMLP(BaseEstimator):
                 idx = idx[order]
             loss, steps = kernels.epoch_sklearn(net.params, grads, opt.state, ws, net.plan, X_train,
                                                 Y_train, sw_train, idx, wbuf, batch,
-                                                net._loss_code, opt.code,
+                                                self._kernel_loss(), opt.code,
                                                 opt.hyper, opt.t, alpha, loss_scale, grad_scale)
             opt.t += steps
             self.n_iter_ += 1
@@ -325,7 +350,7 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     def _score_val(self, X, y, sw):
-        out = self.net_.forward(X)
+        out = self._outputs(X)
         if not np.isfinite(out).all():
             return np.nan
         pred = self._decode(out)
@@ -357,7 +382,7 @@ class _BaseMLP(BaseEstimator):
 
         def objective(x):
             params[pack] = x
-            value = kernels.objective_sklearn(grads, params, ws, net.plan, X, Y, sw, net._loss_code,
+            value = kernels.objective_sklearn(grads, params, ws, net.plan, X, Y, sw, self._kernel_loss(),
                                               alpha, loss_scale, grad_scale)
             return value, grads[pack]
 
@@ -393,7 +418,14 @@ class _BaseMLP(BaseEstimator):
         if scipy.sparse.issparse(X):
             X = X.toarray()
         self._sync_in()
-        return self.net_.forward(X)
+        return self._outputs(X)
+
+    def _outputs(self, X):
+        out = self.net_.forward(X)
+        return np.exp(out, out=out) if self.out_activation_ == "exp" else out
+
+    def _kernel_loss(self):
+        return kernels.POISSON if self.out_activation_ == "exp" else self.net_._loss_code
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data X and target(s) y, as scikit-learn's MLP does."""
@@ -481,10 +513,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by fastbp, as scikit-learn's
-    (identity output, half squared error)."""
+    (identity output and half squared error, or an exp output and half
+    Poisson deviance for ``loss="poisson"``)."""
     _parameter_constraints = {**_BaseMLP._parameter_constraints,
-                              "loss": [StrOptions({"squared_error"})]}
-    out_activation_ = "identity"
+                              "loss": [StrOptions({"squared_error", "poisson"})]}
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -509,6 +541,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         X = _densify(X)
+        self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, (y.reshape(-1, 1) if y.ndim == 1 else y)
