@@ -76,15 +76,17 @@ def test_one_sgd_step_matches_scikit_learn(n_classes):
     assert ours.loss_curve_[-1] == pytest.approx(sk.loss_curve_[-1], rel=1e-12)
 
 
-def test_regressor_step_matches_scikit_learn_at_half_the_rate():
-    """scikit-learn's squared error is half the mean squared error, so for
-    one output its step at lr equals fastbp's at lr / 2 (with alpha = 0)."""
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_regressor_step_matches_scikit_learn_at_the_same_rate(alpha):
+    """scikit-learn's half squared error and its alpha: one step at the same
+    learning rate gives its weights (the old wrapper needed half the rate,
+    and its alpha acted as half of scikit-learn's)."""
     from sklearn.neural_network import MLPRegressor as SkMLP
     rng = np.random.default_rng(3)
-    X, y = rng.normal(size=(40, 3)), rng.normal(size=40)
+    X, y = rng.normal(size=(40, 3)), rng.normal(size=(40, 2))
     kw = dict(hidden_layer_sizes=(8,), activation="relu", solver="sgd", momentum=0.0,
-              batch_size=40, shuffle=False, alpha=0.0, random_state=0)
-    sk, ours = SkMLP(learning_rate_init=0.2, **kw), MLPRegressor(learning_rate_init=0.1, **kw)
+              batch_size=40, shuffle=False, alpha=alpha, random_state=0, learning_rate_init=0.2)
+    sk, ours = SkMLP(**kw), MLPRegressor(**kw)
     sk.partial_fit(X, y)
     ours.partial_fit(X, y)
     for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
@@ -93,6 +95,7 @@ def test_regressor_step_matches_scikit_learn_at_half_the_rate():
     ours.partial_fit(X, y)
     for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert ours.loss_curve_[-1] == pytest.approx(sk.loss_curve_[-1], rel=1e-12)
 
 
 def test_any_label_type_and_early_stopping():
@@ -151,8 +154,13 @@ def test_bad_parameters_raise_at_fit():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_warm_start_with_early_stopping_fits_twice():
+    from sklearn.neural_network import MLPClassifier as SkMLP
     rng = np.random.default_rng(5)
     X, y = rng.normal(size=(60, 3)), rng.integers(0, 2, 60)
-    clf = MLPClassifier((5,), max_iter=5, warm_start=True, early_stopping=True, random_state=0)
-    clf.fit(X, y).fit(X, y)
-    assert clf.n_iter_ == len(clf.loss_curve_) >= 2
+    kw = dict(hidden_layer_sizes=(5,), max_iter=5, warm_start=True, early_stopping=True,
+              random_state=0)
+    clf, sk = MLPClassifier(**kw).fit(X, y).fit(X, y), SkMLP(**kw).fit(X, y).fit(X, y)
+    # scikit-learn counts n_iter_ per fit call and keeps every epoch's loss.
+    assert clf.n_iter_ == sk.n_iter_ == 5 and len(clf.loss_curve_) == len(sk.loss_curve_) == 10
+    np.testing.assert_allclose(clf.loss_curve_, sk.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(clf.validation_scores_, sk.validation_scores_)

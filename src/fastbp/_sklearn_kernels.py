@@ -145,9 +145,9 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
     weights (or empty); idx (n,) int64 is the epoch's
     row order (batches are idx[start:start + batch_size]); state (2, n_params)
     and hyper are the optimizer's (code SKL_SGD_CODE or SKL_ADAM_CODE), t0
-    its step count. Returns ``(mean_loss, steps)``: scikit-learn's
-    ``loss_`` (batch losses weighted by batch size over n); the loss is NaN
-    when the parameters end the epoch non-finite.
+    its step count, advanced by ceil(n / batch_size). Returns ``(mean_loss,
+    finite)``: scikit-learn's ``loss_`` (batch losses weighted by batch size
+    over n) and whether the parameters end the epoch finite.
     """
     n = X.shape[0]
     cap = capacity(ws, plan)
@@ -164,9 +164,7 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
         total += value * nb
         steps += 1
         optimizer_step(params, grads, state, hyper, code, t0 + steps)
-    if not all_finite(params):
-        return np.nan, steps
-    return total / n, steps
+    return total / n, all_finite(params)
 
 
 @jit

@@ -281,11 +281,11 @@ class _BaseMLP(BaseEstimator):
                 order = np.arange(n)
                 rs.shuffle(order)        # sklearn.utils.shuffle's draw
                 idx = idx[order]
-            loss, steps = kernels.epoch_sklearn(net.params, grads, opt.state, ws, net.plan, X_train,
+            loss, finite = kernels.epoch_sklearn(net.params, grads, opt.state, ws, net.plan, X_train,
                                                 Y_train, sw_train, idx, wbuf, batch,
                                                 self._kernel_loss(), opt.code,
                                                 opt.hyper, opt.t, alpha, loss_scale, grad_scale)
-            opt.t += steps
+            opt.t += -(-n // batch)
             self.n_iter_ += 1
             self.loss_ = float(loss)
             self.t_ += n
@@ -293,8 +293,8 @@ class _BaseMLP(BaseEstimator):
             self._record(self.loss_)
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-            if not np.isfinite(loss):
-                break           # the weights are not finite: _fit raises scikit-learn's error
+            if not finite:
+                break           # _fit raises scikit-learn's error (it would after max_iter)
             self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 opt.hyper[LR] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t

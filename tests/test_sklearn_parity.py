@@ -1,0 +1,315 @@
+"""fastbp.sklearn against scikit-learn itself: the same training for the
+same parameters and random_state, attribute by attribute, on several data
+sets, for every solver, schedule and output; the defects found in review;
+and scikit-learn's own test_mlp.py run against fastbp.sklearn."""
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+from sklearn.datasets import load_digits, load_iris, make_multilabel_classification  # noqa: E402
+from sklearn.datasets import make_regression  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkRegressor  # noqa: E402
+
+from fastbp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+
+def _digits(n=400):
+    X, y = load_digits(return_X_y=True)
+    return X[:n] / 16, y[:n]
+
+
+def _iris():
+    X, y = load_iris(return_X_y=True)
+    return (X - X.mean(0)) / X.std(0), y
+
+
+def _binary():
+    X, y = _digits(300)
+    return X, np.where(y % 2 == 0, "even", "odd")
+
+
+def _multilabel():
+    X, Y = make_multilabel_classification(n_samples=200, n_features=10, n_classes=4, random_state=0)
+    return X / X.max(), Y
+
+
+def _regression(m=1):
+    X, y = make_regression(n_samples=200, n_features=6, n_targets=m, noise=0.1, random_state=0)
+    return X, y / y.std()
+
+
+def _counts():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(200, 4))
+    return X, rng.poisson(np.exp(0.3 * X[:, 0] - 0.2 * X[:, 1]))
+
+
+def fit_both(ours, theirs, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ours(**kw).fit(X, y), theirs(**kw).fit(X, y)
+
+
+def assert_same_training(ours, sk, X, rtol=1e-8):
+    """Weights to ~1e-8 relative (of each array's largest entry), the same
+    n_iter_ and predictions, and every training attribute scikit-learn has."""
+    assert len(ours.coefs_) == len(sk.coefs_)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=0, atol=rtol * np.abs(b).max())
+    assert ours.n_iter_ == sk.n_iter_
+    assert ours.n_layers_ == sk.n_layers_ and ours.n_outputs_ == sk.n_outputs_
+    assert ours.out_activation_ == sk.out_activation_
+    if isinstance(sk, SkClassifier):
+        np.testing.assert_array_equal(ours.predict(X), sk.predict(X))
+        np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-6, atol=1e-9)
+    else:
+        np.testing.assert_allclose(ours.predict(X), sk.predict(X), rtol=1e-7, atol=1e-9)
+    if sk.solver == "lbfgs":
+        assert ours.loss_ == pytest.approx(sk.loss_, rel=1e-8)
+        return
+    assert ours.t_ == sk.t_
+    np.testing.assert_allclose(ours.loss_curve_, sk.loss_curve_, rtol=1e-8)
+    if sk.early_stopping:
+        assert ours.best_loss_ is None and sk.best_loss_ is None
+        np.testing.assert_allclose(ours.validation_scores_, sk.validation_scores_, rtol=1e-12)
+        assert ours.best_validation_score_ == pytest.approx(sk.best_validation_score_)
+    else:
+        assert ours.best_loss_ == pytest.approx(sk.best_loss_, rel=1e-8)
+        assert ours.validation_scores_ is None and ours.best_validation_score_ is None
+
+
+CLASSIFIER_CASES = [
+    ("digits", _digits, dict(max_iter=20)),                                    # adam defaults
+    ("digits", _digits, dict(solver="sgd", learning_rate_init=0.1, max_iter=20)),
+    ("digits", _digits, dict(solver="sgd", nesterovs_momentum=False, batch_size=32, max_iter=15)),
+    ("digits", _digits, dict(solver="sgd", momentum=0.0, learning_rate="invscaling",
+                             learning_rate_init=0.5, max_iter=20, activation="tanh")),
+    ("digits", _digits, dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.2,
+                             n_iter_no_change=2, tol=1e-2, max_iter=60, hidden_layer_sizes=(16,))),
+    ("digits", _digits, dict(solver="lbfgs", max_iter=40, alpha=1e-3)),
+    ("digits", _digits, dict(early_stopping=True, learning_rate_init=0.01, max_iter=40,
+                             hidden_layer_sizes=(16, 8))),
+    ("iris", _iris, dict(solver="sgd", activation="logistic", learning_rate_init=0.3, alpha=0.01,
+                         batch_size=16, max_iter=30, shuffle=False)),
+    ("iris", _iris, dict(activation="identity", max_iter=50, tol=1e-3, n_iter_no_change=3)),
+    ("binary", _binary, dict(hidden_layer_sizes=(12,), early_stopping=True, max_iter=30,
+                             solver="sgd", learning_rate_init=0.05, validation_fraction=0.2)),
+    ("binary", _binary, dict(hidden_layer_sizes=(12,), solver="lbfgs", max_iter=20)),
+    ("multilabel", _multilabel, dict(hidden_layer_sizes=(15,), max_iter=30,
+                                     learning_rate_init=0.01)),
+    ("multilabel", _multilabel, dict(hidden_layer_sizes=(15,), solver="lbfgs", max_iter=30)),
+]
+
+
+@pytest.mark.parametrize("name, data, params", CLASSIFIER_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(CLASSIFIER_CASES)])
+def test_classifier_trains_as_scikit_learn(name, data, params):
+    X, y = data()
+    params = dict(hidden_layer_sizes=(20,), random_state=0) | params
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, **params)
+    assert_same_training(ours, sk, X)
+    if params.get("learning_rate") == "adaptive":  # the rate really dropped, as scikit-learn's
+        assert ours._optimizer.learning_rate == pytest.approx(sk._optimizer.learning_rate, rel=1e-12)
+        assert ours._optimizer.learning_rate < params["learning_rate_init"] / 4
+
+
+REGRESSOR_CASES = [
+    ("one", lambda: _regression(1), dict(max_iter=30, learning_rate_init=0.01)),
+    ("two", lambda: _regression(2), dict(solver="sgd", learning_rate_init=0.01, alpha=0.1,
+                                         max_iter=25)),
+    ("two", lambda: _regression(2), dict(solver="lbfgs", alpha=10.0, max_iter=50, activation="tanh")),
+    ("one", lambda: _regression(1), dict(solver="sgd", learning_rate="invscaling",
+                                         learning_rate_init=0.05, power_t=0.25, max_iter=25)),
+    ("one", lambda: _regression(1), dict(early_stopping=True, learning_rate_init=0.01, max_iter=40)),
+    ("counts", _counts, dict(loss="poisson", max_iter=30, learning_rate_init=0.01)),
+    ("counts", _counts, dict(loss="poisson", solver="lbfgs", max_iter=30)),
+]
+
+
+@pytest.mark.parametrize("name, data, params", REGRESSOR_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(REGRESSOR_CASES)])
+def test_regressor_trains_as_scikit_learn(name, data, params):
+    X, y = data()
+    params = dict(hidden_layer_sizes=(20,), random_state=0) | params
+    ours, sk = fit_both(MLPRegressor, SkRegressor, X, y, **params)
+    assert_same_training(ours, sk, X)
+
+
+def test_adaptive_learning_rate_is_not_constant():
+    """The review's case: 'adaptive' used to give the 'constant' weights
+    (stopping ended training before the rate could drop)."""
+    X, y = _digits(300)
+    kw = dict(hidden_layer_sizes=(10,), solver="sgd", learning_rate_init=0.5, max_iter=300,
+              random_state=0)
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, learning_rate="adaptive", **kw)
+    const = MLPClassifier(learning_rate="constant", **kw).fit(X, y)
+    assert ours.n_iter_ == sk.n_iter_ > const.n_iter_
+    assert ours._optimizer.learning_rate == pytest.approx(sk._optimizer.learning_rate, rel=1e-12)
+    assert ours._optimizer.learning_rate <= 1e-6
+    assert_same_training(ours, sk, X)
+
+
+def test_regressor_alpha_is_scikit_learns():
+    """L-BFGS at alpha=10 lands on scikit-learn's alpha=10 solution (the old
+    wrapper landed on its alpha=5 one)."""
+    X, y = _regression(1)
+    kw = dict(hidden_layer_sizes=(10,), solver="lbfgs", max_iter=200, random_state=0, tol=1e-10)
+    ours, sk = fit_both(MLPRegressor, SkRegressor, X, y, alpha=10.0, **kw)
+    half = SkRegressor(alpha=5.0, **kw).fit(X, y)
+    np.testing.assert_allclose(ours.coefs_[0], sk.coefs_[0], rtol=0, atol=1e-6)
+    assert np.abs(ours.coefs_[0] - half.coefs_[0]).max() > 1e-3
+
+
+def test_partial_fit_refuses_labels_outside_classes():
+    X, y = _digits(60)
+    y = np.where(y % 3 == 0, 0, np.where(y % 3 == 1, 1, 5))
+    for est in (MLPClassifier(random_state=0), SkClassifier(random_state=0)):
+        before = None
+        with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+            est.partial_fit(X, y, classes=[0, 2, 5])
+        est.partial_fit(X[y != 1], y[y != 1], classes=[0, 2, 5])
+        before = np.concatenate([c.ravel() for c in est.coefs_])
+        with pytest.raises(ValueError, match="`y` has classes not in `self.classes_`"):
+            est.partial_fit(X, y)
+        np.testing.assert_array_equal(np.concatenate([c.ravel() for c in est.coefs_]), before)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_sample_weight_as_scikit_learn(solver):
+    X, y = _digits(300)
+    w = np.random.default_rng(0).uniform(0, 3, len(y))
+    kw = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPClassifier(**kw).fit(X, y, sample_weight=w)
+        sk = SkClassifier(**kw).fit(X, y, sample_weight=w)
+    assert_same_training(ours, sk, X)
+    unweighted = MLPClassifier(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        unweighted.fit(X, y)
+    assert np.abs(unweighted.coefs_[0] - ours.coefs_[0]).max() > 1e-4
+    if solver != "lbfgs":  # and partial_fit, regression, early stopping with weights
+        Xr, yr = _regression(2)
+        wr = w[:200]
+        a = MLPRegressor(hidden_layer_sizes=(8,), solver=solver, random_state=0)
+        b = SkRegressor(hidden_layer_sizes=(8,), solver=solver, random_state=0)
+        for _ in range(3):
+            a.partial_fit(Xr, yr, sample_weight=wr)
+            b.partial_fit(Xr, yr, sample_weight=wr)
+        assert_same_training(a, b, Xr)
+        kw = dict(kw, early_stopping=True)
+        ours, sk = MLPClassifier(**kw), SkClassifier(**kw)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert_same_training(ours.fit(X, y, sample_weight=w), sk.fit(X, y, sample_weight=w), X)
+
+
+def test_float32_keeps_float32():
+    X, y = _digits(300)
+    X = X.astype(np.float32)
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(16,), max_iter=5,
+                        random_state=0)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    assert ours.predict_proba(X).dtype == sk.predict_proba(X).dtype
+
+
+def test_warm_start_honours_set_params():
+    X, y = _digits(300)
+    kw = dict(hidden_layer_sizes=(16,), max_iter=5, warm_start=True, random_state=0,
+              solver="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, sk = MLPClassifier(**kw).fit(X, y), SkClassifier(**kw).fit(X, y)
+        for est in (ours, sk):
+            est.set_params(max_iter=7, learning_rate_init=0.05, momentum=0.5).fit(X, y)
+    assert_same_training(ours, sk, X)
+    assert ours.n_iter_ == 7 and len(ours.loss_curve_) == 12
+
+
+def test_user_assigned_weights_are_continued_by_partial_fit():
+    X, y = _iris()
+    ours, sk = MLPClassifier(hidden_layer_sizes=(5,), random_state=0), SkClassifier(
+        hidden_layer_sizes=(5,), random_state=0)
+    ours.partial_fit(X, y, classes=[0, 1, 2])
+    sk.partial_fit(X, y, classes=[0, 1, 2])
+    rng = np.random.default_rng(0)
+    new = [rng.normal(size=c.shape) for c in sk.coefs_], [rng.normal(size=b.shape) for b in sk.intercepts_]
+    for est in (ours, sk):
+        est.coefs_ = [c.copy() for c in new[0]]          # new arrays, not views
+        est.intercepts_ = [b.copy() for b in new[1]]
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
+    ours.partial_fit(X, y)
+    sk.partial_fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_partial_fit_only_for_stochastic_solvers():
+    for est in (MLPClassifier(solver="lbfgs"), MLPRegressor(solver="lbfgs"), SkClassifier(solver="lbfgs")):
+        assert not hasattr(est, "partial_fit")
+        with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
+            est.partial_fit
+    assert hasattr(MLPClassifier(solver="sgd"), "partial_fit")
+
+
+def test_verbose_prints_scikit_learns_lines():
+    X, y = _digits(200)
+    outs = []
+    for cls in (MLPClassifier, SkClassifier):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls(hidden_layer_sizes=(8,), max_iter=30, verbose=True, random_state=0, tol=0.05,
+                n_iter_no_change=2, early_stopping=True).fit(X, y)
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1] and outs[0].startswith("Iteration 1, loss = ")
+    assert "Validation score: " in outs[0]
+
+
+def test_non_finite_weights_raise_scikit_learns_value_error():
+    X, y = _regression(1)
+    msg = "Solver produced non-finite parameter weights"
+    for cls in (MLPRegressor, SkRegressor):
+        with pytest.raises(ValueError, match=msg), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls(solver="sgd", learning_rate_init=1e10, max_iter=5, random_state=0).fit(X * 1e5, y)
+
+
+SUITE_EXCLUDED = {  # they read scikit-learn's private attributes
+    "test_gradient": "reads the private _loss_grad_lbfgs",
+}
+
+
+def test_scikit_learns_own_test_suite(tmp_path):
+    """scikit-learn's sklearn/neural_network/tests/test_mlp.py, with the one
+    import swapped to fastbp.sklearn, passes (but for tests of private
+    attributes fastbp does not have)."""
+    import sklearn.neural_network
+    src = os.path.join(os.path.dirname(sklearn.neural_network.__file__), "tests", "test_mlp.py")
+    text = open(src).read()
+    old = "from sklearn.neural_network import MLPClassifier, MLPRegressor"
+    assert text.count(old) == 1
+    (tmp_path / "test_mlp.py").write_text(text.replace(
+        old, "from fastbp.sklearn import MLPClassifier, MLPRegressor"))
+    (tmp_path / "conftest.py").write_text("from sklearn.conftest import *  # noqa\n")
+    deselect = [f"--deselect=test_mlp.py::{name}" for name in SUITE_EXCLUDED]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [os.path.dirname(os.path.dirname(__import__("fastbp").__file__))]
+        + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs",
+                           "test_mlp.py", *deselect], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout
