@@ -313,3 +313,30 @@ def test_scikit_learns_own_test_suite(tmp_path):
                           text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout and " failed" not in proc.stdout
+
+
+def test_dropout_is_refused_with_a_pointer_to_fastbp_mlp():
+    X, y = _iris()
+    clf = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf.fit(X, y)
+    before = clf.net_.params.copy()
+    with pytest.raises(ValueError, match=r"dropout must be 0 .* got 0.2\. Use fastbp.MLP"):
+        clf.set_params(dropout=0.2, warm_start=True).fit(X, y)
+    np.testing.assert_array_equal(clf.net_.params, before)
+
+
+def test_grid_search_in_two_processes_matches_one():
+    """Clones travel to joblib's worker processes (pickled) and train there
+    exactly as in this process."""
+    from sklearn.model_selection import GridSearchCV
+    X, y = _digits(300)
+    grid = {"alpha": [1e-4, 1e-1], "hidden_layer_sizes": [(8,), (16,)]}
+    est = MLPClassifier(max_iter=10, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = GridSearchCV(est, grid, cv=2, n_jobs=1).fit(X, y)
+        two = GridSearchCV(est, grid, cv=2, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(one.cv_results_["mean_test_score"], two.cv_results_["mean_test_score"])
+    np.testing.assert_array_equal(one.best_estimator_.coefs_[0], two.best_estimator_.coefs_[0])

@@ -29,6 +29,8 @@ to follow X as scikit-learn does (float32 stays float32), or a dtype name.
 """
 import warnings
 
+from numbers import Real
+
 import numpy as np
 import scipy.sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
@@ -65,6 +67,7 @@ def _check_solver(est):
 
 class _BaseMLP(BaseEstimator):
     _parameter_constraints = {**_SkClassifier._parameter_constraints,
+                              "dropout": [Real],
                               "dtype": [None, StrOptions({"float32", "float64"})]}
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
@@ -72,7 +75,7 @@ class _BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dtype=None):
+                 n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -96,6 +99,7 @@ class _BaseMLP(BaseEstimator):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.dropout = dropout
         self.dtype = dtype
 
     # --------------------------------------------------------------- checks
@@ -117,6 +121,10 @@ class _BaseMLP(BaseEstimator):
                                               and self.batch_size >= 1)):
             raise ValueError(f"batch_size must be 'auto' or an integer >= 1; got {self.batch_size!r}")
         self._validate_params()  # scikit-learn's own constraints and messages for the rest
+        if self.dropout != 0:
+            raise ValueError(f"dropout must be 0 in fastbp.sklearn, which trains exactly as"
+                             f" scikit-learn's MLP (no dropout); got {self.dropout!r}. Use"
+                             " fastbp.MLP(dropout=...) for dropout.")
         return [int(s) for s in sizes]
 
     def _dtype_for(self, X):
@@ -524,7 +532,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None):
+                 dropout=0.0, dtype=None):
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
                          solver=solver, alpha=alpha, batch_size=batch_size,
                          learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -534,7 +542,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                          nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
                          validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         dtype=dtype)
+                         dropout=dropout, dtype=dtype)
         self.loss = loss
 
     def _validate_input(self, X, y, incremental, reset):
