@@ -207,9 +207,9 @@ class _BaseMLP(BaseEstimator):
             if c.shape != W.T.shape or i.shape != b.shape:
                 raise ValueError(f"coefs_[{l}] and intercepts_[{l}] must have shapes {W.T.shape} and"
                                  f" {b.shape}; got {c.shape} and {i.shape}")
-            if not np.shares_memory(c, net.params):
+            if not np.may_share_memory(c, net.params):
                 W[...] = c.T
-            if not np.shares_memory(i, net.params):
+            if not np.may_share_memory(i, net.params):
                 b[...] = i
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
