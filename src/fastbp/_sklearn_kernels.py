@@ -12,6 +12,10 @@ reproduce over fastbp's flat buffer (see ``sklearn/neural_network``):
   0.5``) while its gradient is that of ``sum (a - y)^2 / (2 n)``
   (``grad_scale = m / 2`` times fastbp's MSE gradient);
 - the L2 term ``alpha / (2 n_batch) sum |W|^2`` on weights only, as fastbp's;
+- sample weights: the weighted mean of the rows' losses, each row's output
+  delta scaled by ``nb w_i / sum(w)``, the L2 term over ``sum(w)``;
+- ``loss="poisson"``: an identity network output z, ``p = exp(z)``, half the
+  Poisson deviance, delta ``p - y`` (code :data:`POISSON`);
 - its optimizers are :data:`fastbp.optim.SKL_SGD_CODE` and
   :data:`fastbp.optim.SKL_ADAM_CODE`.
 
