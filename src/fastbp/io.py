@@ -7,7 +7,10 @@ RNG states, the preprocessing the model applies (``input_mean``,
 ``input_scale``, ``target_mean``, ``target_scale``, ``classes``: empty arrays
 where the model has none), ``net.metadata`` (JSON text), the training
 history, a format version and a SHA-256 checksum of the parameter bytes.
-Older versions are read as well: version 2 has no preprocessing arrays (the
+Version 4 adds the one-hot categories of text columns (``category_columns``,
+``category_sizes``, ``category_labels``: the labels of every category column,
+one after another). Older versions are read as well (without categories):
+version 3 is version 4 less the categories; version 2 has no preprocessing arrays (the
 command line kept its feature scaling and class names in the metadata, and
 those are read into the model's attributes), version 1 neither alpha,
 dropout, schedule nor metadata, and one RNG state.
@@ -25,8 +28,8 @@ import tempfile
 import numpy as np
 
 FORMAT = "fastbp-model"
-VERSION = 3
-READABLE = (1, 2, 3)
+VERSION = 4
+READABLE = (1, 2, 3, 4)
 # A model file is a zip archive (.npz); these are the first bytes of one.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # Keys the version 2 command line wrote into metadata, now model attributes.
@@ -62,6 +65,11 @@ def _preprocessing(net):
     arrays = {key: none if getattr(net, key) is None else getattr(net, key)
               for key in ("input_mean", "input_scale", "target_mean", "target_scale")}
     arrays["classes"] = none if net.classes_ is None else net.classes_
+    cats = net._categories or ()
+    arrays["category_columns"] = np.array([j for j, _ in cats], dtype=np.int64)
+    arrays["category_sizes"] = np.array([len(labels) for _, labels in cats], dtype=np.int64)
+    arrays["category_labels"] = (np.concatenate([labels for _, labels in cats]) if cats
+                                 else np.zeros(0, dtype="<U1"))
     return arrays
 
 
@@ -80,6 +88,10 @@ def _read_preprocessing(net, data, version):
         found = {"input_mean": meta.pop("x_mean"), "input_scale": meta.pop("x_scale", None),
                  "target_mean": meta.pop("y_mean", None), "target_scale": meta.pop("y_scale", None),
                  "classes": meta.pop("classes", None)}
+    if version >= 4 and data["category_columns"].size:
+        bounds = np.cumsum(data["category_sizes"])[:-1]
+        net.categories = {int(j): labels.tolist() for j, labels in
+                          zip(data["category_columns"], np.split(data["category_labels"], bounds))}
     net.set_input_scaling(found["input_mean"], found["input_scale"])
     net.set_target_scaling(found["target_mean"], found["target_scale"])
     net.classes_ = found["classes"]
