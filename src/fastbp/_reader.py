@@ -307,10 +307,14 @@ class Reread(Exception):
 
 
 BLOCK = 1 << 20
+SLOW = 10 << 20  # a CSV file above this size read without pyarrow gets the hint
 
 
 def read_csv(path, streamed=True):
     if not have_arrow():
+        if os.path.getsize(path) > SLOW:
+            import sys
+            print(f"fastbp: note: {HINT}", file=sys.stderr)
         return PythonCSV(path)
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -361,6 +365,17 @@ class ArrayTable(Table):
         self.names = [f"x{j}" for j in range(array.shape[1])]
         self.n_rows = array.shape[0]
 
+    def whole(self):
+        """The array itself (the memory map, not a copy), its finiteness
+        checked a block of rows at a time."""
+        step = max(1, (1 << 22) // max(1, self.array.shape[1]))
+        for i in range(0, self.n_rows, step):
+            block = self.array[i:i + step]
+            if block.dtype.kind == "f" and not np.isfinite(block).all():
+                r, j = (int(k) for k in np.argwhere(~np.isfinite(block))[0])
+                raise missing_error(self.path, self.names[j], str(block[r, j]), i + r, None)
+        return self.array
+
     def _raw(self, j):
         return self.array[:, j]
 
@@ -384,9 +399,10 @@ def sparse_npz(path):
     try:
         with np.load(path, allow_pickle=False) as f:
             keys = set(f.files)
-            fmt = str(f["format"]) if "format" in keys else None
+            fmt = f["format"].item() if "format" in keys else None
     except Exception:
         return None
+    fmt = fmt.decode("ascii", "replace") if isinstance(fmt, bytes) else fmt
     if not {"data", "shape", "format"} <= keys or fmt not in ("csr", "csc", "coo", "bsr", "dia"):
         return None
     import scipy.sparse

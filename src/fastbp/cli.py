@@ -40,6 +40,9 @@ BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
 # as class labels, unless --task says otherwise.
 MAX_CLASSES = 50
+# A text column with a different value in each of at least this many rows
+# is an identifier, not categories.
+MIN_ID_ROWS = 20
 # The dtype numbers are read in (see cmd_train).
 READ_DTYPE = np.dtype(np.float64)
 
@@ -103,11 +106,18 @@ def _assemble(table, features, categories, dtype, learn):
         categories = {}
         for j, f in enumerate(features):
             if kinds[j] == "text":
+                values = table.text(f)
                 try:
-                    categories[j] = _preprocess.learn_categories(table.text(f), f"column {f!r}")
+                    categories[j] = _preprocess.learn_categories(values, f"column {f!r}")
                 except ValueError as exc:
                     raise CLIError(f"{table.path}: {exc}; leave it out with --drop {f}") from None
+                if len(categories[j]) == len(values) >= MIN_ID_ROWS:
+                    raise CLIError(f"{table.path}: column {f!r} holds a different text value in"
+                                   f" every row (an identifier?), no use as categories; leave it"
+                                   f" out with --drop {f}, or choose the features with --features")
     categories = categories or {}
+    if not categories and hasattr(table, "whole") and list(features) == table.names:
+        return table.whole(), None, []  # an .npy file's rows, used where they are
     block = getattr(table, "block", None)
     if not categories and block is not None and table.block_names == list(features):
         for f in features:  # checked where they are: the rows are already in place
@@ -148,7 +158,13 @@ def _target(table, name, need_target):
     if name is None or not need_target:
         return None
     raw = table._raw(table.index(name))
-    return table.numbers(name) if raw.dtype.kind in "biuf" else table.text(name)
+    if raw.dtype.kind in "biuf":
+        return table.numbers(name)
+    text = table.text(name)
+    try:  # numbers written as text (Python's reader): numbers, as pyarrow reads them
+        return text.astype(np.float64)
+    except ValueError:
+        return text
 
 
 def load_data(source, target=None, need_target=True, feature_names=None, categories=None,
@@ -226,11 +242,10 @@ def _load_npz(path, target, need_target, dtype):
 def _dense(X, source):
     """X itself, or the clear error of a sparse matrix this fastbp's model
     cannot take (the one place that decides it)."""
-    import scipy.sparse
-
-    import fastbp
-    if not scipy.sparse.issparse(X):
+    sparse = sys.modules.get("scipy.sparse")  # not imported: X cannot be sparse
+    if sparse is None or not sparse.issparse(X):
         return X
+    import fastbp
     try:
         fastbp.MLP([X.shape[1], 2], seed=0).predict(X[:1])
     except (TypeError, ValueError):
@@ -338,9 +353,13 @@ def cmd_train(args):
         Y = codes
     else:
         Y = _values(y, target, source)
-    # One copy of the rows: the training and test splits (then X goes).
+    # The rows are split in place when they are the reader's own array (no
+    # second copy), else copied once.
+    own = isinstance(X, np.ndarray) and not isinstance(X, np.memmap) \
+        and X.flags.c_contiguous and X.flags.writeable
     X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(
-        X, Y, test_fraction=args.test_fraction, seed=args.seed)
+        X, np.ascontiguousarray(Y), test_fraction=args.test_fraction, seed=args.seed,
+        copy=not own)
     n_rows, n_inputs = X.shape
     del X, data
     if len(X_train) == 0:
@@ -486,6 +505,12 @@ def cmd_info(args):
              f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"]
     if net.classes_ is not None:
         lines.append(f"classes: {_abbreviated(net.classes_)}")
+    if net.categories is not None:
+        names = net.metadata.get("features") if isinstance(net.metadata.get("features"), list) \
+            else None
+        lines.append("categories: " + "; ".join(
+            f"{names[j] if names and j < len(names) else f'column {j}'}:"
+            f" {_abbreviated(np.array(labels))}" for j, labels in net.categories.items()))
     if net.input_mean is not None:
         lines.append(f"input scaling: (x - mean) / scale; mean {_abbreviated(net.input_mean)},"
                      f" scale {_abbreviated(net.input_scale)}")
