@@ -207,21 +207,21 @@ class ArrowTable(Table):
 
     def _convert(self, col, j):
         import pyarrow as pa
-        import pyarrow.compute as pc
         t = col.type
         if pa.types.is_dictionary(t):
             col, t = col.cast(t.value_type), t.value_type
         if col.null_count:
+            import pyarrow.compute as pc
             i = int(np.argmax(pc.is_null(col).to_numpy(zero_copy_only=False)))
             raise missing_error(self.path, self.names[j], None, i, self._lines())
         if pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t):
             return col.to_numpy()
-        if pa.types.is_string(t) or pa.types.is_large_string(t):
-            return np.asarray(pc.utf8_trim_whitespace(col).to_numpy(zero_copy_only=False), dtype=str)
         if pa.types.is_null(t):  # a column without any value
-            raise missing_error(self.path, self.names[j], None if not self._csv else "", 0,
-                                self._lines())
-        return np.asarray(col.cast(pa.string()).to_numpy(zero_copy_only=False), dtype=str)
+            raise missing_error(self.path, self.names[j], None, 0, self._lines())
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            col = col.cast(pa.string())
+        import pyarrow.compute as pc
+        return np.asarray(pc.utf8_trim_whitespace(col).to_numpy(zero_copy_only=False), dtype=str)
 
     def _lines(self):
         """The line of every data row, found by reading the file again: only
