@@ -7,7 +7,6 @@ takes, and a peak RSS under 1 GiB. ``python asv_bench/benchmarks/bench_reader.py
 [rows]`` prints the same figures without asv.
 """
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -36,20 +35,16 @@ def write_csv(path, rows=ROWS, seed=0):
 
 
 def run(code, *args):
-    """Wall seconds and peak RSS (MiB) of a fresh Python process running code."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Wall seconds of a fresh Python process running code."""
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, *args], check=True, stdout=subprocess.DEVNULL)
-    wall = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest child so far: run the biggest last,
-    # or read it from a process of its own (as measure() does).
-    return wall, max(peak, before) / 1024
+    return time.perf_counter() - t0
 
 
 def measure(path):
-    """loadtxt seconds, train seconds, train peak RSS (MiB), each in its own process."""
-    loadtxt = run(LOADTXT, path)[0]
+    """loadtxt seconds, train seconds, train peak RSS (MiB), each in its own
+    process (the RSS read by a parent of its own, whose only child it is)."""
+    loadtxt = run(LOADTXT, path)
     code = ("import resource, subprocess, sys\n"
             "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
