@@ -385,7 +385,8 @@ def cmd_info(args):
     if net.schedule is not None:
         lines.append(f"schedule: {net.schedule!r}")
     if len(net.history):
-        last = {k: v[-1] for k, v in net.history.history.items() if v}
+        # Metrics the last fit did not compute are NaN in its row: not shown.
+        last = {k: v[-1] for k, v in net.history.history.items() if v and not np.isnan(v[-1])}
         lines.append("last epoch: " + ", ".join(f"{k} {v:.6g}" for k, v in last.items()))
     if meta:
         lines.append("metadata: " + json.dumps(meta))
