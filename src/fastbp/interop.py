@@ -184,6 +184,10 @@ def from_sklearn(cls, fitted, **kwargs):
     """See :meth:`fastbp.MLP.from_sklearn`."""
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     _check_fitted(fitted, (MLPClassifier, MLPRegressor), "MLP.from_sklearn")
+    if fitted.out_activation_ not in SKLEARN_OUTPUTS:
+        raise ValueError(f"fastbp has no output {fitted.out_activation_!r} (scikit-learn's output of"
+                         f" loss={getattr(fitted, 'loss', None)!r}); it reads softmax, logistic"
+                         f" and identity outputs")
     coefs = fitted.coefs_
     sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
     kwargs.setdefault("dtype", coefs[0].dtype.name)
