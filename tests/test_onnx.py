@@ -287,3 +287,20 @@ def test_registration_waits_for_skl2onnx_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["FastbpMLPClassifier", "FastbpMLPRegressor"]
+
+
+def test_written_files_get_the_permissions_open_gives(tmp_path):
+    """mkstemp makes a private (0600) temporary file; the renamed model file
+    (ONNX or .npz) must not stay private, or a server running as another
+    user cannot read it."""
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    want = plain.stat().st_mode & 0o777
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    net.to_onnx(tmp_path / "m.onnx")
+    net.save(tmp_path / "m.npz")
+    assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == want
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == want
+    os.chmod(tmp_path / "m.onnx", 0o640)  # an existing file keeps its mode
+    net.to_onnx(tmp_path / "m.onnx")
+    assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == 0o640

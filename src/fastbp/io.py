@@ -127,6 +127,15 @@ def save(net, path):
     write_atomically(path, lambda fh: np.savez(fh, **arrays), "save the model", ".npz.tmp")
 
 
+def _mode_for(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomically(path, write, what, suffix):
     """Call ``write(fh)`` on a temporary file in ``path``'s folder, flush and
     fsync it, then rename it over ``path``: a crash or an error leaves the
@@ -141,6 +150,9 @@ def write_atomically(path, write, what, suffix):
                   "not a folder" if os.path.exists(folder) else "no such folder")
         raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {reason}", folder) from None
     try:
+        # mkstemp makes the file private (0600); give it the permissions
+        # open() would: the old file's, or the umask's for a new one.
+        os.chmod(tmp, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
