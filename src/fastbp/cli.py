@@ -339,7 +339,7 @@ def _formatted(values, dtype):
     values = np.asarray(values)
     if values.dtype.kind == "f":
         return [[str(v) for v in row] for row in values.astype(dtype).reshape(len(values), -1)]
-    return [[v] for v in values.reshape(len(values), -1).tolist()]
+    return values.reshape(len(values), -1).tolist()
 
 
 def cmd_predict(args):

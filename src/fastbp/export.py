@@ -87,10 +87,10 @@ def label_constant(classes):
 class _Model:
     """Collects the nodes and constants of a standalone ONNX model."""
 
-    def __init__(self, opset):
+    def __init__(self, opset, reserved=()):
         self.opset = opset
         self.nodes, self.initializers = [], []
-        self._used = set()
+        self._used = set(reserved)  # the graph's input and output names
 
     def name(self, stem):
         name, i = stem, 0
@@ -299,8 +299,7 @@ def build(net, opset=None):
 
     import fastbp
     opset = check_opset(net, opset)
-    b = _Model(opset)
-    b._used.update({"X", "probabilities", "values", "label"})
+    b = _Model(opset, reserved=("X", "probabilities", "values", "label"))
     out = _layers(b, net, _standardise(b, net, "X"))
     elem = _proto_type(net.dtype)
     n_out = net.sizes[-1]

@@ -332,26 +332,36 @@ def register_skl2onnx():
 
 class _RegisterWithSkl2onnx:
     """An import hook: registers the estimators once skl2onnx has been
-    imported, so that this module need not import it (0.6 s) itself."""
+    imported, so that this module need not import it (0.6 s) itself. It
+    stays on ``sys.meta_path`` until skl2onnx is imported for real."""
+
+    def __init__(self):
+        self._finding = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "skl2onnx":
+        if name != "skl2onnx" or self._finding:
             return None
         import importlib.util
-        sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            run = spec.loader.exec_module
+        self._finding = True  # the other finders locate skl2onnx
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
 
-            def exec_module(module):
-                run(module)
-                try:
-                    register_skl2onnx()
-                except Exception as exc:  # an skl2onnx fastbp cannot use: skl2onnx still works
-                    warnings.warn(f"fastbp could not register its estimators with skl2onnx:"
-                                  f" {exc}", RuntimeWarning, stacklevel=2)
+        def exec_module(module):
+            run(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            try:
+                register_skl2onnx()
+            except Exception as exc:  # an skl2onnx fastbp cannot use: skl2onnx still works
+                warnings.warn(f"fastbp could not register its estimators with skl2onnx: {exc}",
+                              RuntimeWarning, stacklevel=2)
 
-            spec.loader.exec_module = exec_module
+        spec.loader.exec_module = exec_module
         return spec
 
 
