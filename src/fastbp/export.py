@@ -43,8 +43,8 @@ DEFAULT_OPSET = 18
 # the largest of these among the operators a model needs.
 OP_SINCE = {"Gemm": 7, "Sub": 7, "Div": 7, "Mul": 7, "Add": 7, "Greater": 7, "Cast": 6,
             "Tanh": 6, "Sigmoid": 6, "Relu": 6, "LeakyRelu": 6, "Elu": 6, "Softplus": 1,
-            "Softmax": 1, "ArgMax": 1,
-            "Max": 8, "Min": 8, "Exp": 6, "Log": 6, "Abs": 6, "Neg": 6, "Gather": 1, "Reshape": 5, "Concat": 4, "Identity": 1}
+            "Softmax": 1, "ArgMax": 1, "Max": 8, "Min": 8, "Exp": 6, "Log": 6, "Abs": 6,
+            "Neg": 6, "Gather": 1, "Reshape": 5, "Concat": 4, "Identity": 1}
 # Hidden activation or output function -> (ONNX operator, attributes); None: no node.
 ACTIVATION_OPS = {"identity": None, "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}),
                   "relu": ("Relu", {}), "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
@@ -87,8 +87,7 @@ def label_constant(classes):
 class _Model:
     """Collects the nodes and constants of a standalone ONNX model."""
 
-    def __init__(self, opset, reserved=()):
-        self.opset = opset
+    def __init__(self, reserved=()):
         self.nodes, self.initializers = [], []
         self._used = set(reserved)  # the graph's input and output names
 
@@ -119,7 +118,6 @@ class _Container:
 
     def __init__(self, scope, container):
         self.scope, self.container = scope, container
-        self.opset = container.target_opset
 
     def name(self, stem):
         return self.scope.get_unique_variable_name(stem)
@@ -299,7 +297,7 @@ def build(net, opset=None):
 
     import fastbp
     opset = check_opset(net, opset)
-    b = _Model(opset, reserved=("X", "probabilities", "values", "label"))
+    b = _Model(reserved=("X", "probabilities", "values", "label"))
     out = _layers(b, net, _standardise(b, net, "X"))
     elem = _proto_type(net.dtype)
     n_out = net.sizes[-1]
