@@ -783,6 +783,58 @@ class MLP:
         from .io import save
         save(self, path)
 
+    # ----------------------------------------------- deployment, interop
+    def to_onnx(self, path=None, opset=None):
+        """The model as ONNX (``pip install "fastbp[onnx]"``): written to
+        ``path`` atomically (returns None), or returned as bytes.
+
+        Input ``X`` (N, n_in) of raw rows in the model's dtype; outputs
+        ``label`` (as :meth:`predict`) and ``probabilities`` (as
+        :meth:`predict_proba`) for softmax and sigmoid outputs, ``values``
+        (N, n_out) (as :meth:`predict`) for identity. Input standardisation,
+        class labels and target scaling are part of the graph (see
+        :mod:`fastbp.export`). ``opset`` defaults to 18; too old an opset
+        for the model's operators is a ValueError naming them.
+        """
+        from .export import to_onnx
+        return to_onnx(self, path, opset)
+
+    def to_torch(self):
+        """A ``torch.nn.Sequential`` of ``Linear`` and activation modules with
+        this model's weights, in its dtype (see :mod:`fastbp.interop`).
+
+        Its outputs are fastbp's pre-output values: the logits of a softmax
+        or sigmoid output (apply ``torch.softmax(out, dim=1)`` or
+        ``torch.sigmoid(out)`` to get :meth:`predict_proba`, or use them
+        with ``CrossEntropyLoss`` / ``BCEWithLogitsLoss``), or the values of
+        an identity output. Input standardisation is folded into the first
+        ``Linear`` and target scaling into the last, so the module takes
+        raw rows and answers in the targets' units.
+        """
+        from .interop import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, output="softmax", **kwargs):
+        """A model with the weights of a ``torch.nn.Sequential`` of ``Linear``
+        layers and supported activations (``Tanh``, ``Sigmoid``, ``ReLU``,
+        ``LeakyReLU(0.01)``, ``ELU(1)``, ``Softplus()``, ``Identity``,
+        ``Dropout``), bitwise. ``output`` is the output function applied to
+        the last Linear (a trailing ``Softmax``/``Sigmoid`` module must
+        agree with it); other keyword arguments go to :class:`MLP`."""
+        from .interop import from_torch
+        return from_torch(cls, module, output, **kwargs)
+
+    @classmethod
+    def from_sklearn(cls, fitted, **kwargs):
+        """The network of a fitted scikit-learn ``MLPClassifier`` or
+        ``MLPRegressor``: its weights, activation, output function (softmax
+        for several classes; sigmoid for two classes, scikit-learn's single
+        logistic unit, and for multilabel; identity for regression) and
+        classes. Other keyword arguments go to :class:`MLP`."""
+        from .interop import from_sklearn
+        return from_sklearn(cls, fitted, **kwargs)
+
     def _optimizer_for(self, optimizer, lr):
         if lr is not None:
             check_positive(lr, "lr")
