@@ -69,7 +69,7 @@ def _fastbp(names):
 # What plain SGD without dropout needs: the epoch loop, forward, loss,
 # the fused backward and update, shuffling, and the inference kernel.
 PLAIN_SGD = {
-    "network.epoch_sgd", "network._backward_sgd", "network.forward_batch", "network.predict",
+    "network.epoch_sgd", "network._backward_sgd", "network._forward_batch", "network._predict",
     "network.penalty", "network._sum_squares", "network.all_finite", "network._gather",
     "ops.dense_forward", "ops.dense_backward_sgd", "ops.bias_act_forward", "ops.act_backward",
     "ops.output_forward", "ops.output_of", "ops.loss_forward", "ops.loss_backward",
@@ -90,7 +90,7 @@ def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
 
 def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
     added = _fastbp(cold_compiles["adam"])
-    assert added == {"network.epoch_optimizer", "network.backward_batch", "ops.dense_backward",
+    assert added == {"network.epoch_optimizer", "network._backward_batch", "ops.dense_backward",
                      "network.add_penalty_gradient", "optim.optimizer_step"}, sorted(added)
     # Dropout is compiled only by a model that has it.
     for names in cold_compiles.values():

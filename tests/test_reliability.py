@@ -572,6 +572,199 @@ def test_two_models_in_two_threads_match_sequential_training():
         np.testing.assert_array_equal(a.params, b.params)
 
 
+def _run_together(targets):
+    """Start one thread per target at once (a barrier) and join them all;
+    re-raise the first exception a thread raised."""
+    barrier, errors = threading.Barrier(len(targets)), []
+
+    def run(target):
+        try:
+            barrier.wait()
+            target()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(t,)) for t in targets]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+
+
+def test_threads_predicting_on_one_model_get_what_one_thread_gets():
+    """The kernels release the GIL: four threads calling forward on ONE
+    model at once (same row count, so the same cached workspace before) each
+    get exactly the sequential answer for their own input."""
+    net = fastbp.MLP([64, 256, 256, 10], activation="tanh", dtype="float64", seed=0)
+    rng = np.random.default_rng(0)
+    inputs = [rng.normal(size=(200, 64)) for _ in range(4)]
+    expected = [net.forward(X) for X in inputs]
+    results = [[] for _ in inputs]
+
+    def predictor(i):
+        return lambda: results[i].extend(net.forward(inputs[i]) for _ in range(30))
+
+    with fastbp.set_num_threads(1):
+        _run_together([predictor(i) for i in range(4)])
+    for want, got in zip(expected, results):
+        assert len(got) == 30
+        for out in got:
+            np.testing.assert_array_equal(out, want)
+
+
+def test_predicting_during_a_fit_leaves_the_training_unchanged():
+    """predict with as many rows as the fit's batch, from other threads while
+    the fit runs: the trained params equal, bitwise, a twin's trained alone."""
+    X, y = fastbp.datasets.load_digits()
+    X = X / 16
+    alone, busy = (fastbp.MLP([64, 128, 10], activation="relu", seed=3) for _ in range(2))
+    alone.fit(X, y, epochs=20, batch_size=32, verbose=0, optimizer="adam")
+    alone.predict(X[:32])  # compiled before the race
+    done = threading.Event()
+    predictions = []
+
+    def fit():
+        try:
+            busy.fit(X, y, epochs=20, batch_size=32, verbose=0, optimizer="adam")
+        finally:
+            done.set()
+
+    def predict():
+        while not done.is_set():
+            predictions.append(busy.predict(X[:32]))
+
+    with fastbp.set_num_threads(1):
+        _run_together([fit, predict, predict])
+    assert len(predictions) > 10  # the predictions did run during the fit
+    np.testing.assert_array_equal(busy.params, alone.params)
+    assert busy.optimizer.t == alone.optimizer.t
+
+
+def test_numerical_gradient_never_changes_the_params_other_threads_see():
+    """The naive gradient perturbs one weight at a time; it works on a copy,
+    so predictions from another thread meanwhile are exactly the unperturbed
+    ones."""
+    net = fastbp.MLP([16, 32, 4], activation="tanh", dtype="float64", seed=0)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 16)), rng.integers(0, 4, size=64)
+    want = net.forward(X)
+    done, seen = threading.Event(), []
+
+    def naive():
+        try:
+            for _ in range(3):
+                net.numerical_gradient(X, y)
+        finally:
+            done.set()
+
+    def predict():
+        while not done.is_set():
+            seen.append(net.forward(X))
+
+    _run_together([naive, predict])
+    assert len(seen) > 10
+    for out in seen:
+        np.testing.assert_array_equal(out, want)
+
+
+class _Gate:
+    """A callback that holds a fit in on_epoch_end until released."""
+
+    def __init__(self):
+        self.inside, self.release = threading.Event(), threading.Event()
+
+    def on_epoch_end(self, epoch, logs):
+        self.inside.set()
+        assert self.release.wait(timeout=120)
+
+
+def test_a_second_concurrent_fit_of_one_model_is_refused_and_changes_nothing():
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:300] / 16, y[:300]
+    net, twin = (fastbp.MLP([64, 16, 10], seed=5) for _ in range(2))
+    twin.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    gate = _Gate()
+    first = threading.Thread(target=net.fit, args=(X, y),
+                             kwargs=dict(epochs=2, batch_size=16, verbose=0, callbacks=[gate]))
+    first.start()
+    try:
+        assert gate.inside.wait(timeout=120)  # the first fit is inside its first epoch end
+        params, rng, t = net.params.copy(), net._rng.copy(), net.optimizer.t
+        history = len(net.history)
+        with pytest.raises(RuntimeError, match="already being trained in another thread"):
+            net.fit(X, y, epochs=3, lr=0.5, optimizer="adam", seed=9, verbose=0)
+        np.testing.assert_array_equal(net.params, params)
+        np.testing.assert_array_equal(net._rng, rng)
+        assert net.optimizer.t == t and isinstance(net.optimizer, fastbp.SGD)
+        assert len(net.history) == history
+    finally:
+        gate.release.set()
+        first.join()
+    np.testing.assert_array_equal(net.params, twin.params)  # the first fit went on undisturbed
+    net.fit(X, y, epochs=1, verbose=0)  # released: the model trains again
+
+
+class _Raise:
+    def __init__(self, exc):
+        self.exc = exc
+
+    def on_epoch_end(self, epoch, logs):
+        raise self.exc
+
+
+def test_every_way_out_of_fit_releases_the_model():
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:200] / 16, y[:200]
+    net = fastbp.MLP([64, 16, 10], seed=0)
+    with pytest.raises(ValueError):  # rejected arguments
+        net.fit(X, y, epochs=-1, verbose=0)
+    with pytest.raises(ZeroDivisionError):  # a callback's own error
+        net.fit(X, y, epochs=2, verbose=0, callbacks=[_Raise(ZeroDivisionError())])
+    assert net.fit(X, y, epochs=3, verbose=0, callbacks=[_Raise(KeyboardInterrupt())]).interrupted
+    wild, Xw, yw = exploding()
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        assert wild.fit(Xw, yw, epochs=50, batch_size=4, lr=1.0, verbose=0,
+                        on_divergence="warn").diverged
+    with pytest.raises(fastbp.TrainingDivergedError):
+        wild.fit(Xw, yw, epochs=50, batch_size=4, lr=1.0, verbose=0)
+    wild.params[:] = 0
+    wild.fit(Xw, yw, epochs=1, lr=1e-6, verbose=0)  # released after divergence
+    with pytest.raises(RuntimeError, match="from inside a running fit"):
+        net.fit(X, y, epochs=1, verbose=0,
+                callbacks=[type("Nested", (), {"on_epoch_end": lambda self, e, logs:
+                                               net.fit(X, y, epochs=1, verbose=0)})()])
+    before = net.params.copy()
+    net.fit(X, y, epochs=1, lr=0.01, verbose=0)  # every claim above was released
+    assert not np.array_equal(net.params, before)
+
+
+def test_cached_workspaces_stay_bounded():
+    """One workspace per use (inference in this thread, training), grown to
+    the most rows asked for: not one per distinct row count."""
+    import tracemalloc
+    net = fastbp.MLP([64, 256, 256, 10], dtype="float64", seed=0)
+    X = np.random.default_rng(0).normal(size=(400, 64))
+    one = net.workspace(400).nbytes
+    net.forward(X[:1])  # compiled, and the first small workspace made
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        for rows in range(1, 401, 3):
+            net.forward(X[:rows])
+        held = tracemalloc.get_traced_memory()[0] - base
+        assert held <= 1.1 * one, (held, one)
+        y = np.arange(400) % 10
+        for batch in (5, 50, 17, 100, 3):
+            net.fit(X, y, epochs=1, batch_size=batch, verbose=0)
+        held = tracemalloc.get_traced_memory()[0] - base
+        # plus the training workspace (100 rows), the gradient and RNG copies
+        assert held <= 1.1 * (one + net.workspace(100).nbytes) + 4 * net.params.nbytes, (held, one)
+    finally:
+        tracemalloc.stop()
+
+
 def test_kernels_are_compiled_without_the_gil():
     for name in ("train_epoch", "predict", "loss_value", "gradient", "numerical_gradient"):
         assert getattr(fastbp.kernels, name).targetoptions.get("nogil") is True, name

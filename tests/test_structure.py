@@ -92,7 +92,7 @@ def test_new_depth_and_width_compile_nothing():
 # extra signatures for literal arguments when compiled afresh; those are
 # compiled into these entry points once, whatever the network's shape.)
 # (fit chooses its epoch kernel: plain SGD runs epoch_sgd; see test_compile.py.)
-ENTRY_POINTS = ["epoch_sgd", "predict", "loss_value", "gradient", "numerical_gradient"]
+ENTRY_POINTS = ["epoch_sgd", "_predict", "_loss_value", "_gradient", "_numerical_gradient"]
 
 
 def test_specialisations_depend_on_dtype_only():
@@ -107,6 +107,8 @@ def test_specialisations_depend_on_dtype_only():
 
 
 def test_public_kernels_check_their_arguments():
+    # train_step's own messages; every public whole-network kernel's checks
+    # (layout, shapes, aliasing, capacity) are in test_kernel_contract.py.
     net = fastbp.MLP([4, 3, 2], output="identity", dtype="float64", seed=0)
     grads, ws = np.zeros_like(net.params), net.workspace(8)
     x, y = np.ones((8, 4)), np.zeros((8, 2))

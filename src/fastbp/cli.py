@@ -1,4 +1,4 @@
-"""The ``fastbp`` command line: train, predict, evaluate, info.
+"""The ``fastbp`` command line: train, predict, evaluate, info, export.
 
     fastbp train                                  # the built-in digits, 64-64-32-10
     fastbp train data.csv --target label --hidden 64,32 --activation relu \\
@@ -7,6 +7,9 @@
     fastbp evaluate model.npz test.csv
     fastbp info model.npz
     fastbp info                                   # where the compiled kernels are cached
+    fastbp predict model.npz new.csv --proba      # class probabilities, a column per class
+    fastbp export model.npz model.onnx            # ONNX, for ONNX Runtime (fastbp[onnx])
+    fastbp --version                              # with NumPy's, Numba's and the BLAS's
 
 DATA is a CSV file with a header row or a Parquet file (``--target`` names
 the target column, default the last one; ``--features a,b,...`` or ``--drop
@@ -459,23 +462,95 @@ def _model_input(net, source, need_target):
     return _wrapped(net, X), data.y
 
 
+def _formatted(values, dtype):
+    """Predictions as text at the model's precision: a float32 value as the
+    shortest repr that reads back to it (240.91656, not 240.91656494140625)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        return [[str(v) for v in row] for row in values.astype(dtype).reshape(len(values), -1)]
+    return values.reshape(len(values), -1).tolist()
+
+
 def cmd_predict(args):
     net = _load_model(args.model)
+    if args.proba and net.output == "identity":
+        raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
     X, _ = _model_input(net, args.data, need_target=False)
-    labels = net.predict(X).tolist()  # the model maps raw rows to labels or values
-    name = net.metadata.get("target", "prediction")
+    if args.proba:
+        proba = net.predict_proba(X)
+        classes = (net.classes_.tolist() if net.classes_ is not None
+                   else list(range(2 if proba.shape[1] == 1 else proba.shape[1])))
+        if proba.shape[1] == 1:  # one sigmoid unit: P(class 0), P(class 1)
+            proba = np.hstack([1 - proba, proba])
+        header, rows = [str(c) for c in classes], _formatted(proba, net.dtype)
+    else:
+        # the model maps raw rows to labels or values
+        header, rows = [net.metadata.get("target", "prediction")], _formatted(net.predict(X), net.dtype)
     if args.out:
         tmp = args.out + ".tmp"
         with open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow([name])
-            writer.writerows([[v] for v in labels])
+            writer.writerow(header)
+            writer.writerows(rows)
         os.replace(tmp, args.out)
-        print(f"{len(labels)} predictions written to {args.out}")
+        print(f"{len(rows)} predictions written to {args.out}")
     else:
-        for v in labels:
-            print(v)
-    return labels
+        if args.proba:
+            print(",".join(header))
+        for row in rows:
+            print(",".join(str(v) for v in row))
+    return rows
+
+
+def cmd_export(args):
+    net = _load_model(args.model)
+    try:
+        net.to_onnx(args.out, opset=args.opset)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:  # the message names the path or its folder
+        raise CLIError(exc.strerror or str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"cannot export {args.model} to {args.out}: {exc}") from None
+    print(f"ONNX model written to {args.out} (input X: {net.sizes[0]} {net.dtype.name} columns;"
+          f" outputs: {'values' if net.output == 'identity' else 'label, probabilities'})")
+
+
+def version_text():
+    """fastbp's version with those of Python, NumPy, Numba and the BLAS serving the kernels."""
+    import platform
+
+    import numba
+
+    import fastbp
+    from fastbp import _blas
+    blas = f"BLAS: {_blas.LIBRARY}"
+    try:
+        from threadpoolctl import threadpool_info
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas" and (_blas.LIBRARY == "scipy"
+                                                   or pool.get("filepath") == _blas.LIBRARY):
+                blas = (f"BLAS: {pool.get('internal_api')} {pool.get('version')}"
+                        f" ({pool.get('threading_layer', 'unknown')} threading,"
+                        f" {pool.get('num_threads')} threads, {pool.get('architecture')}),"
+                        f" {pool.get('filepath')}")
+                break
+    except ImportError:
+        pass
+    return (f"fastbp {fastbp.__version__}\nPython {platform.python_version()}, NumPy"
+            f" {np.__version__}, Numba {numba.__version__}\n{blas}")
+
+
+class _Version(argparse.Action):
+    """--version, computed only when asked (it imports Numba and binds the BLAS)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print fastbp's version and those of NumPy, Numba and the BLAS"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
 
 
 def cmd_evaluate(args):
@@ -520,7 +595,8 @@ def cmd_info(args):
     if net.schedule is not None:
         lines.append(f"schedule: {net.schedule!r}")
     if len(net.history):
-        last = {k: v[-1] for k, v in net.history.history.items() if v}
+        # Metrics the last fit did not compute are NaN in its row: not shown.
+        last = {k: v[-1] for k, v in net.history.history.items() if v and not np.isnan(v[-1])}
         lines.append("last epoch: " + ", ".join(f"{k} {v:.6g}" for k, v in last.items()))
     if meta:
         lines.append("metadata: " + json.dumps(meta))
@@ -555,6 +631,7 @@ def _cache_info():
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="fastbp", description="Train and use multilayer perceptrons (backpropagation on the CPU).")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a model and report its test metrics",
                            description="Train an MLP on DATA (default: the built-in digits).")
@@ -585,7 +662,16 @@ def build_parser():
     predict.add_argument("model")
     predict.add_argument("data")
     predict.add_argument("--out", help="write a CSV here instead of printing")
+    predict.add_argument("--proba", action="store_true",
+                         help="class probabilities, one column per class (named by the classes)")
     predict.set_defaults(func=cmd_predict)
+    export = sub.add_parser("export", help="write a model as ONNX, for ONNX Runtime",
+                            description="Write MODEL as an ONNX file that takes the same raw rows"
+                                        ' as predict (needs pip install "fastbp[onnx]").')
+    export.add_argument("model")
+    export.add_argument("out", help="the .onnx file to write")
+    export.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    export.set_defaults(func=cmd_export)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy or R^2 of a model on DATA")
     evaluate.add_argument("model")
     evaluate.add_argument("data")

@@ -86,9 +86,9 @@ def _metrics(net, X, Y, comm, prefix="val_"):
     if hi > lo:
         Xs, Ys = X[lo:hi], Y[lo:hi]
         ws = net._workspace(min(hi - lo, 2048))
-        part[0] = network.loss_value(net.params, ws, net.plan, Xs, Ys, net._loss_code) * (hi - lo)
+        part[0] = network._loss_value(net.params, ws, net.plan, Xs, Ys, net._loss_code) * (hi - lo)
         out = np.empty_like(Ys)
-        network.predict(out, net.params, ws, net.plan, Xs, net._loss_code)
+        network._predict(out, net.params, ws, net.plan, Xs, net._loss_code)
         if net.output == "softmax":
             part[1] = np.sum(out.argmax(axis=1) == Ys.argmax(axis=1))
         elif net.output == "sigmoid":
@@ -187,7 +187,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
             nb = stop - start
             lo = start + nb * rank // comm.size
             hi = start + nb * (rank + 1) // comm.size
-            loss_sum[0] = network.shard_gradient(grads, net.params, ws, net.plan, X, Y, perm, lo,
+            loss_sum[0] = network._shard_gradient(grads, net.params, ws, net.plan, X, Y, perm, lo,
                                                  hi, lo - start, net._loss_code, net._reg,
                                                  dropout_rng)
             tc = time.perf_counter()

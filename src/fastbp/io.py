@@ -136,19 +136,43 @@ def save(net, path):
     )
     for key, values in net.history.history.items():
         arrays["history_" + key] = np.array(values, dtype=np.float64)
+    write_atomically(path, lambda fh: np.savez(fh, **arrays), "save the model", ".npz.tmp")
+
+
+def _mode_for(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_atomically(path, write, what, suffix):
+    """Call ``write(fh)`` on a temporary file in ``path``'s folder, flush and
+    fsync it, then rename it over ``path``: a crash or an error leaves the
+    old file whole and no temporary file behind. Errors name ``path`` (or its
+    folder), not the temporary file; ``what`` says what was being done."""
+    path = _path(path)
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=suffix, dir=folder)
     except OSError as exc:  # name the folder, not the temporary file that was never made
         reason = (exc.strerror if os.path.isdir(folder) else
                   "not a folder" if os.path.exists(folder) else "no such folder")
-        raise type(exc)(exc.errno, f"cannot save the model to {path!r}: {reason}", folder) from None
+        raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {reason}", folder) from None
     try:
+        # mkstemp makes the file private (0600); give it the permissions
+        # open() would: the old file's, or the umask's for a new one.
+        os.chmod(tmp, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # e.g. path is a folder
+            raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror}", path) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

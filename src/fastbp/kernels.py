@@ -21,6 +21,37 @@ float64); ``x`` is ``(nb, n_in)``; ``y`` is ``(nb, n_out)`` with one-hot rows
 for cross-entropy; outputs come first in every signature. Activation and
 loss codes are the integer constants below.
 
+The contract, and what is checked
+---------------------------------
+- Layout: every array argument is C-contiguous (``np.ascontiguousarray``):
+  not Fortran-ordered, not a column slice or a strided view. The float
+  arrays share one dtype, float32 or float64 (mixing them fails to compile).
+- Shapes: ``plan`` is a model's ``net.plan``; ``params`` and ``grads`` (and
+  ``gradient``'s ``scratch``) are flat with ``net.n_params`` elements;
+  ``x``/``X`` has ``n_in`` columns and ``y``/``Y`` is ``(rows of x, n_out)``;
+  ``predict``'s ``out`` is ``(rows of X, n_out)``; ``ws`` (from
+  ``net.workspace(rows)``) holds the batch: ``capacity(ws, plan) >= nb`` for
+  the batch kernels, ``>= 1`` for those that chunk X by it (``predict``,
+  ``loss_value``, ``gradient``, ``numerical_gradient``).
+- No aliasing: an array a kernel writes (``params`` for the training
+  kernels, ``grads``, ``scratch``, ``ws``, ``out``, ``state``, ``perm``,
+  ``rng``) shares no memory with any other argument. ``gradient`` writes
+  ``scratch`` only when X has more rows than the capacity; otherwise
+  ``scratch`` may be ``grads`` itself.
+- ``backward_batch`` and ``backward_sgd_batch`` read the activations that the
+  last ``forward_batch`` with the same ``ws`` and ``x`` left there.
+
+The whole-network kernels (``train_step``, ``train_epoch``,
+``forward_batch``, ``backward_batch``, ``backward_sgd_batch``, ``predict``,
+``loss_value``, ``gradient``, ``numerical_gradient``, ``shard_gradient``)
+check all of this once at entry, in O(layers) and never per element
+(``shard_gradient`` also checks its rows of ``perm``, as it gathers them), and
+raise ``ValueError`` before writing anything. The leaf kernels are the
+building blocks of those and check nothing per call beyond :func:`gemm`'s
+shapes and layout (O(1)): give them C-contiguous views of the shapes their
+docstrings state. A workspace is scratch for one call at a time: two threads
+must not share one (the model class gives each thread its own).
+
 Leaf kernels (one dense layer, output functions, losses)
 --------------------------------------------------------
 ``dense_forward(out, inp, W, b, act)``, ``dense_backward(dinp, dW, db, dout, inp, W, act_in)``

@@ -1,8 +1,11 @@
 """MLP: the thin Pythonic class over the flat buffer and the kernels."""
+import functools
+
 import numpy as np
 
 from . import _preprocess, network, ops
 from ._jit import compile_notice
+from ._workspaces import Workspaces
 from ._validate import (check_bool, check_choice, check_int, check_positive, check_seed,
                         check_targets, check_X)
 from .layout import Layout
@@ -25,6 +28,17 @@ INITS = ("auto", "glorot", "he")
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
 # Rows per chunk for inference, loss and full-batch gradients.
 CHUNK = 2048
+
+
+def _one_fit_at_a_time(fit):
+    """Wrap ``MLP.fit``: it claims the model before anything else, so a
+    second fit of the same model in another thread is refused (RuntimeError)
+    and leaves the model as it was; the claim is released however fit ends."""
+    @functools.wraps(fit)
+    def claimed(self, *args, **kwargs):
+        with self._workspaces.training():
+            return fit(self, *args, **kwargs)
+    return claimed
 
 
 def _check_sizes(sizes):
@@ -224,7 +238,7 @@ class MLP:
         self._reg.setflags(write=False)
         self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self._weights, self._biases = self._layout.views(self._params)
-        self._workspaces = {}
+        self._workspaces = Workspaces(self._layout, self.dtype)
         self._grads = None
         self.optimizer = None  # set by fit; a later fit continues it
         self._schedule = None  # likewise for a learning-rate schedule
@@ -279,7 +293,7 @@ class MLP:
             if arr is not None:
                 arr.setflags(write=False)
         self._weights, self._biases = self._layout.views(self._params)
-        self._workspaces, self._grads = {}, None
+        self._workspaces, self._grads = Workspaces(self._layout, self.dtype), None
 
     # ----------------------------------------------------------- the buffer
     @property
@@ -344,11 +358,10 @@ class MLP:
         return np.zeros(self._layout.workspace_size(rows), dtype=self.dtype)
 
     def _workspace(self, rows):
-        # Allocated once per batch size and reused: a training step allocates nothing.
-        ws = self._workspaces.get(rows)
-        if ws is None:
-            ws = self._workspaces[rows] = np.zeros(self._layout.workspace_size(rows), dtype=self.dtype)
-        return ws
+        # Room for >= rows samples, reused: a training step allocates nothing.
+        # Per thread for inference, a separate one for the thread that is
+        # fitting, so concurrent calls never share one (see _workspaces.py).
+        return self._workspaces.get(rows)
 
     def _gradient_buffer(self):
         if self._grads is None:
@@ -519,8 +532,8 @@ class MLP:
         of raw rows X (standardised first when the model has input scaling)."""
         X = self._data(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        network.predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan, X,
-                        self._loss_code)
+        network._predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan, X,
+                         self._loss_code)
         return out
 
     def predict_proba(self, X):
@@ -554,8 +567,8 @@ class MLP:
         that training minimises). Dropout is not applied. With target
         scaling the loss is in the network's (standardised) terms."""
         X, Y = self._data(X, y)
-        return float(network.loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                        self.plan, X, Y, self._loss_code)) + self._penalty(X.shape[0])
+        return float(network._loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
+                                         self.plan, X, Y, self._loss_code)) + self._penalty(X.shape[0])
 
     def gradient(self, X, y):
         """Gradient of :meth:`loss` by backpropagation: a new flat array with
@@ -563,8 +576,8 @@ class MLP:
         X, Y = self._data(X, y)
         grads = np.empty_like(self._params)
         scratch = np.empty_like(self._params) if X.shape[0] > CHUNK else grads
-        network.gradient(grads, scratch, self._params, self._workspace(min(X.shape[0], CHUNK)),
-                         self.plan, X, Y, self._loss_code)
+        network._gradient(grads, scratch, self._params, self._workspace(min(X.shape[0], CHUNK)),
+                          self.plan, X, Y, self._loss_code)
         if self.alpha:
             network.add_penalty_gradient(grads, self._params, self.plan, self.alpha / X.shape[0])
         return grads
@@ -580,11 +593,15 @@ class MLP:
         X, Y = self._data(X, y)
         eps = float(np.finfo(self.dtype).eps ** (1 / 3)) if eps is None else check_positive(eps, "eps")
         grads = np.empty_like(self._params)
-        network.numerical_gradient(grads, self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                   self.plan, X, Y, self._loss_code, eps, self.alpha)
+        # The kernel perturbs the buffer it is given: a copy keeps the model's
+        # own params untouched throughout, for other threads using the model.
+        network._numerical_gradient(grads, self._params.copy(),
+                                    self._workspace(min(X.shape[0], CHUNK)), self.plan, X, Y,
+                                    self._loss_code, eps, self.alpha)
         return grads
 
     # ------------------------------------------------------------- training
+    @_one_fit_at_a_time
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, seed=None, verbose=1,
             optimizer=None, validation_data=None, validation_split=0.0, callbacks=None,
             on_divergence="raise", distributed=False):
@@ -654,6 +671,12 @@ class MLP:
         call, which a signal cannot stop midway. The model keeps every
         completed epoch, with consistent optimizer state and history, and
         ``fit`` returns the history with ``history.interrupted`` set.
+
+        Threads: other threads may call ``predict``, ``loss`` and the like on
+        the model during a fit (each thread has its own workspace; they see
+        the parameters as they stand at that moment), but one model trains in
+        one fit at a time: a second ``fit`` while one runs raises
+        ``RuntimeError`` and changes nothing.
 
         Returns
         -------
@@ -795,10 +818,10 @@ class MLP:
         """Loss (as :meth:`loss`) and accuracy (classification) or R^2
         (regression) on converted data."""
         ws = self._workspace(min(X.shape[0], CHUNK))
-        logs = {prefix + "loss": float(network.loss_value(self._params, ws, self.plan, X, Y,
-                                                          self._loss_code)) + self._penalty(X.shape[0])}
+        logs = {prefix + "loss": float(network._loss_value(self._params, ws, self.plan, X, Y,
+                                                           self._loss_code)) + self._penalty(X.shape[0])}
         out = np.empty_like(Y)
-        network.predict(out, self._params, ws, self.plan, X, self._loss_code)
+        network._predict(out, self._params, ws, self.plan, X, self._loss_code)
         if self.output == "softmax":
             logs[prefix + "accuracy"] = float(np.mean(out.argmax(axis=1) == Y.argmax(axis=1)))
         elif self.output == "sigmoid":
@@ -815,6 +838,58 @@ class MLP:
         ``.npz`` file (no pickle), atomically; read it with :func:`fastbp.load`."""
         from .io import save
         save(self, path)
+
+    # ----------------------------------------------- deployment, interop
+    def to_onnx(self, path=None, opset=None):
+        """The model as ONNX (``pip install "fastbp[onnx]"``): written to
+        ``path`` atomically (returns None), or returned as bytes.
+
+        Input ``X`` (N, n_in) of raw rows in the model's dtype; outputs
+        ``label`` (as :meth:`predict`) and ``probabilities`` (as
+        :meth:`predict_proba`) for softmax and sigmoid outputs, ``values``
+        (N, n_out) (as :meth:`predict`) for identity. Input standardisation,
+        class labels and target scaling are part of the graph (see
+        :mod:`fastbp.export`). ``opset`` defaults to 18; too old an opset
+        for the model's operators is a ValueError naming them.
+        """
+        from .export import to_onnx
+        return to_onnx(self, path, opset)
+
+    def to_torch(self):
+        """A ``torch.nn.Sequential`` of ``Linear`` and activation modules with
+        this model's weights, in its dtype (see :mod:`fastbp.interop`).
+
+        Its outputs are fastbp's pre-output values: the logits of a softmax
+        or sigmoid output (apply ``torch.softmax(out, dim=1)`` or
+        ``torch.sigmoid(out)`` to get :meth:`predict_proba`, or use them
+        with ``CrossEntropyLoss`` / ``BCEWithLogitsLoss``), or the values of
+        an identity output. Input standardisation is folded into the first
+        ``Linear`` and target scaling into the last, so the module takes
+        raw rows and answers in the targets' units.
+        """
+        from .interop import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, output="softmax", **kwargs):
+        """A model with the weights of a ``torch.nn.Sequential`` of ``Linear``
+        layers and supported activations (``Tanh``, ``Sigmoid``, ``ReLU``,
+        ``LeakyReLU(0.01)``, ``ELU(1)``, ``Softplus()``, ``Identity``,
+        ``Dropout``), bitwise. ``output`` is the output function applied to
+        the last Linear (a trailing ``Softmax``/``Sigmoid`` module must
+        agree with it); other keyword arguments go to :class:`MLP`."""
+        from .interop import from_torch
+        return from_torch(cls, module, output, **kwargs)
+
+    @classmethod
+    def from_sklearn(cls, fitted, **kwargs):
+        """The network of a fitted scikit-learn ``MLPClassifier`` or
+        ``MLPRegressor``: its weights, activation, output function (softmax
+        for several classes; sigmoid for two classes, scikit-learn's single
+        logistic unit, and for multilabel; identity for regression) and
+        classes. Other keyword arguments go to :class:`MLP`."""
+        from .interop import from_sklearn
+        return from_sklearn(cls, fitted, **kwargs)
 
     def _optimizer_for(self, optimizer, lr):
         if lr is not None:

@@ -15,6 +15,14 @@ with ``U = sum(sizes)``, ``m = sizes[-1]`` and ``H`` the number of dropped
 units (plan column ``M_OFF``); a smaller batch uses the first rows of each
 layer's block. Nothing here allocates.
 
+The public whole-network kernels (those without a leading underscore) check
+their arguments once at entry (see :mod:`fastbp.kernels` for the contract)
+and then call an unchecked ``_`` twin, which internal callers that have
+validated already (the model class) call directly. The twins only ever see
+C-contiguous array types (``np.ascontiguousarray`` of an array already
+checked to be C-contiguous is the array itself), so a strided or Fortran
+array is refused without compiling a second copy of the network code.
+
 Regularisation reaches the training kernels as ``reg``, a float64 vector of
 ``n_layers + 1``: ``reg[0]`` is the L2 penalty ``alpha`` (scikit-learn's:
 ``alpha / (2 n_batch) * sum |W|^2`` added to each batch's loss, biases not
@@ -22,10 +30,11 @@ penalised), ``reg[1 + l]`` the dropout rate of layer l's outputs (0 for
 none; > 0 only where the plan has a mask).
 """
 import numpy as np
+from numba.extending import overload
 
 from ._jit import jit, matrix
-from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, U_OFF, W_OFF
-from .optim import LR, is_plain_sgd, optimizer_step
+from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
+from .optim import LR, N_HYPER, is_plain_sgd, optimizer_step
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
                   dense_forward, dropout_backward, dropout_forward, loss_backward, loss_forward,
                   output_forward, output_of, rng_next, sgd_update, shuffle)
@@ -139,6 +148,16 @@ def forward_batch(params, ws, plan, x, loss):
     Leaves every layer's activation, the logits and the outputs in ``ws``
     and returns the outputs (nb, m), a view into ``ws``.
     """
+    _check_net(params, plan, loss)
+    _check_x(x, plan)
+    _check_ws(ws, plan, x.shape[0])
+    if _overlap(ws, params) or _overlap(ws, x):
+        raise ValueError("ws must not overlap params or x")
+    return _forward_batch(_c(params), _c(ws), _c(plan), _c(x), loss)
+
+
+@jit
+def _forward_batch(params, ws, plan, x, loss):
     cap = capacity(ws, plan)
     nb = x.shape[0]
     dense_forward(_act(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), bias(params, plan, 0),
@@ -264,6 +283,18 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     Writes the mean-loss gradient of every parameter into ``grads`` (same
     layout as ``params``). x is (nb, n_in), y is (nb, m).
     """
+    _check_net(params, plan, loss)
+    _check_xy(x, y, plan)
+    _check_ws(ws, plan, x.shape[0])
+    _check_buffer(grads, params)
+    if (_overlap(grads, ws) or _overlap(grads, params) or _overlap(grads, x) or _overlap(grads, y)
+            or _overlap(ws, params) or _overlap(ws, x) or _overlap(ws, y)):
+        raise ValueError("grads and ws must not overlap each other, params, x or y")
+    _backward_batch(_c(grads), _c(params), _c(ws), _c(plan), _c(x), _c(y), loss)
+
+
+@jit
+def _backward_batch(grads, params, ws, plan, x, y, loss):
     cap = capacity(ws, plan)
     nb = x.shape[0]
     last = plan.shape[0] - 1
@@ -284,7 +315,14 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     """:func:`backward_batch` fused with the SGD update, layer by layer from
     the output: each layer's delta is passed back through its old weights,
     then its weights are updated in place by one accumulating GEMM."""
-    _backward_sgd(params, ws, plan, x, y, loss, lr, 1.0)
+    _check_net(params, plan, loss)
+    _check_xy(x, y, plan)
+    _check_ws(ws, plan, x.shape[0])
+    if (_overlap(ws, params) or _overlap(params, x) or _overlap(params, y) or _overlap(ws, x)
+            or _overlap(ws, y)):
+        raise ValueError("params and ws must not overlap each other, x or y")
+    _backward_sgd(_c(params), _c(ws), _c(plan), _c(x), _c(y), loss, lr, 1.0)
+
 
 
 @jit
@@ -304,23 +342,103 @@ def _backward_sgd(params, ws, plan, x, y, loss, lr, decay):
                        _delta(ws, plan, cap, 0, nb), x, plan[0, ACT], lr, decay)  # act unused: no dinp
 
 
+# ------------------------------------------------------------ entry checks
+# Once per public call, O(layers), never per element; constant messages
+# (no string formatting in kernels).
+def _c(a):
+    """The array itself, typed C-contiguous (the caller has checked that it
+    is): so the unchecked kernels compile for C-contiguous types only."""
+    return a
+
+
+@overload(_c)
+def _c_typed(a):
+    if a.layout == "C":  # unchanged, read-only flag included (one specialisation)
+        return lambda a: a
+    return lambda a: np.ascontiguousarray(a)  # contiguous already: a view, no copy
+
+
 @jit
-def check_batch(params, ws, plan, x, y, loss):
-    """Raise ValueError unless the arrays fit the plan (used by public kernels)."""
-    last = plan.shape[0] - 1
-    if params.size != plan[last, B_OFF] + plan[last, N_OUT]:
-        raise ValueError("params has the wrong length for this plan")
-    if x.shape[1] != plan[0, N_IN]:
-        raise ValueError("x has the wrong number of columns for this plan")
-    if y.shape[0] != x.shape[0] or y.shape[1] != plan[last, N_OUT]:
-        raise ValueError("y must be (x.shape[0], n_out)")
-    if x.shape[0] > capacity(ws, plan):
-        raise ValueError("the batch is larger than the workspace's capacity")
-    for l in range(last + 1):
+def _overlap(a, b):
+    """True when the memory of a and b (both contiguous) intersects."""
+    if a.size == 0 or b.size == 0:
+        return False
+    pa, pb = a.ctypes.data, b.ctypes.data
+    return pa < pb + b.nbytes and pb < pa + a.nbytes
+
+
+@jit
+def _check_net(params, plan, loss):
+    # plan is a layout plan whose offsets add up, params fits it, loss is known.
+    if plan.shape[0] < 1 or plan.shape[1] != PLAN_COLUMNS or not plan.flags.c_contiguous:
+        raise ValueError("plan must be a network's layout plan (net.plan)")
+    w = 0
+    units = 0
+    masked = 0
+    for l in range(plan.shape[0]):
         if plan[l, ACT] < IDENTITY or plan[l, ACT] > SOFTPLUS:
             raise ValueError("the plan holds an unknown activation code")
+        n_in, n_out = plan[l, N_IN], plan[l, N_OUT]
+        if (n_in < 1 or n_out < 1 or (l > 0 and n_in != plan[l - 1, N_OUT]) or plan[l, W_OFF] != w
+                or plan[l, B_OFF] != w + n_in * n_out or plan[l, U_OFF] != units
+                or (plan[l, M_OFF] != masked and plan[l, M_OFF] != -1)):
+            raise ValueError("plan must be a network's layout plan (net.plan): its offsets do not add up")
+        w += n_in * n_out + n_out
+        units += n_in
+        if plan[l, M_OFF] >= 0:
+            masked += n_out
     if loss < CROSS_ENTROPY or loss > HUBER:
         raise ValueError("unknown loss code")
+    if not params.flags.c_contiguous:
+        raise ValueError("params must be C-contiguous")
+    if params.size != w:
+        raise ValueError("params has the wrong length for this plan")
+
+
+@jit
+def _check_x(x, plan):
+    if not x.flags.c_contiguous:
+        raise ValueError("x must be C-contiguous (np.ascontiguousarray(x)): not Fortran-ordered,"
+                         " not a column slice")
+    if x.shape[1] != plan[0, N_IN]:
+        raise ValueError("x has the wrong number of columns for this plan")
+
+
+@jit
+def _check_xy(x, y, plan):
+    _check_x(x, plan)
+    if not y.flags.c_contiguous:
+        raise ValueError("y must be C-contiguous (np.ascontiguousarray(y))")
+    if y.shape[0] != x.shape[0] or y.shape[1] != plan[plan.shape[0] - 1, N_OUT]:
+        raise ValueError("y must be (x.shape[0], n_out)")
+
+
+@jit
+def _check_ws(ws, plan, rows):
+    # ws holds at least max(rows, 1) samples.
+    if not ws.flags.c_contiguous:
+        raise ValueError("ws must be C-contiguous")
+    if capacity(ws, plan) < max(rows, 1):
+        raise ValueError("the batch is larger than the workspace's capacity (see net.workspace)")
+
+
+@jit
+def _check_buffer(grads, params):
+    # grads: a flat buffer with the layout of params.
+    if not grads.flags.c_contiguous or grads.size != params.size:
+        raise ValueError("grads (and scratch) must be C-contiguous with the length of params")
+
+
+@jit
+def _overlap2(a, b, c, d):
+    # a or b overlaps c or d.
+    return _overlap(a, c) or _overlap(a, d) or _overlap(b, c) or _overlap(b, d)
+
+
+@jit
+def _check_rows(X):
+    if X.shape[0] < 1:
+        raise ValueError("X must have at least one row")
 
 
 @jit
@@ -331,15 +449,23 @@ def train_step(params, grads, ws, plan, x, y, loss, lr):
     x is (nb, n_in), y is (nb, m) float targets (one-hot for cross-entropy).
     Returns the batch's mean loss before the update.
     """
-    check_batch(params, ws, plan, x, y, loss)
-    return _step(params, grads, ws, plan, x, y, loss, lr)
+    _check_net(params, plan, loss)
+    _check_xy(x, y, plan)
+    _check_rows(x)
+    _check_ws(ws, plan, x.shape[0])
+    _check_buffer(grads, params)
+    if (_overlap(params, grads) or _overlap(params, ws) or _overlap(grads, ws)
+            or _overlap(params, x) or _overlap(params, y) or _overlap(grads, x)
+            or _overlap(grads, y) or _overlap(ws, x) or _overlap(ws, y)):
+        raise ValueError("params, grads and ws must not overlap each other, x or y")
+    return _step(_c(params), _c(grads), _c(ws), _c(plan), _c(x), _c(y), loss, lr)
 
 
 @jit
 def _step(params, grads, ws, plan, x, y, loss, lr):
-    out = forward_batch(params, ws, plan, x, loss)
+    out = _forward_batch(params, ws, plan, x, loss)
     value = loss_forward(_logits(ws, plan, x.shape[0]), out, y, loss)
-    backward_batch(grads, params, ws, plan, x, y, loss)
+    _backward_batch(grads, params, ws, plan, x, y, loss)
     sgd_update(params, grads, lr)
     return value
 
@@ -412,7 +538,7 @@ def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
         total += value
         seen += nb
         steps += 1
-        backward_batch(grads, params, ws, plan, xb, yb, loss)
+        _backward_batch(grads, params, ws, plan, xb, yb, loss)
         if alpha != 0:
             add_penalty_gradient(grads, params, plan, alpha / nb)
         optimizer_step(params, grads, state, hyper, code, t0 + steps)
@@ -446,7 +572,7 @@ def _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled):
 @jit(inline="always")
 def _batch_loss(params, ws, plan, xb, yb, loss, alpha):
     # Forward pass; the batch's loss *sum* with the L2 term.
-    out = forward_batch(params, ws, plan, xb, loss)
+    out = _forward_batch(params, ws, plan, xb, loss)
     value = loss_forward(_logits(ws, plan, xb.shape[0]), out, yb, loss) * xb.shape[0]
     if alpha != 0:
         value += 0.5 * alpha * penalty(params, plan)
@@ -496,16 +622,33 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         raise ValueError("batch_size and the number of samples must be >= 1")
     if Y.shape[0] != X.shape[0] or perm.size < X.shape[0] or rng.size < 1:
         raise ValueError("Y and perm need X.shape[0] rows, rng one element")
-    fused = is_plain_sgd(code, hyper)
-    if not fused and (grads.size != params.size or state.shape[0] != 2
-                      or state.shape[1] != params.size):
-        raise ValueError("grads must be (n_params,) and state (2, n_params)")
-    check_batch(params, ws, plan, X[:min(batch_size, X.shape[0])], Y[:min(batch_size, X.shape[0])], loss)
-    dropout = check_reg(plan, reg)
-    if dropout and rng.size < 2:
+    _check_net(params, plan, loss)
+    _check_xy(X, Y, plan)
+    if not perm.flags.c_contiguous or not rng.flags.c_contiguous:
+        raise ValueError("perm and rng must be C-contiguous")
+    if hyper.size < N_HYPER:
+        raise ValueError("hyper must hold an optimizer's hyper-parameters (optimizer.hyper)")
+    if not is_plain_sgd(code, hyper):
+        _check_buffer(grads, params)
+        if not state.flags.c_contiguous or state.shape[0] != 2 or state.shape[1] != params.size:
+            raise ValueError("state must be C-contiguous (2, n_params)")
+    _check_ws(ws, plan, min(batch_size, X.shape[0]))
+    if check_reg(plan, reg) and rng.size < 2:
         raise ValueError("with dropout rng needs two elements: the shuffling and the dropout stream")
-    return epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                         code, hyper, t0, reg, max_steps, check_every_step)
+    # What the epoch writes (params, grads, state, ws, perm, rng) must not
+    # share memory with anything else it reads or writes.
+    if (_overlap(params, grads) or _overlap(params, state) or _overlap(params, ws)
+            or _overlap(grads, state) or _overlap(grads, ws) or _overlap(state, ws)
+            or _overlap2(perm, rng, params, grads) or _overlap2(perm, rng, state, ws)
+            or _overlap(perm, rng)
+            or _overlap2(X, Y, params, grads) or _overlap2(X, Y, state, ws) or _overlap2(X, Y, perm, rng)
+            or _overlap2(hyper, reg, params, grads) or _overlap2(hyper, reg, state, ws)
+            or _overlap2(hyper, reg, perm, rng)):
+        raise ValueError("params, grads, state, ws, perm and rng must not overlap each other, X, Y,"
+                         " hyper or reg")
+    return epoch_dropout(_c(params), _c(grads), _c(state), _c(ws), _c(plan), _c(X), _c(Y), _c(perm),
+                         _c(rng), batch_size, shuffled, loss, code, _c(hyper), t0, _c(reg), max_steps,
+                         check_every_step)
 
 
 @jit
@@ -544,7 +687,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
         if dropout:
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
-            out = forward_batch(params, ws, plan, xb, loss)
+            out = _forward_batch(params, ws, plan, xb, loss)
         value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
         if alpha != 0:
             value += 0.5 * alpha * penalty(params, plan)
@@ -599,6 +742,34 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
     process alike, and ``first_row`` the shard's first row within its global
     batch, so the masks are the ones single-process training draws.
     """
+    _check_net(params, plan, loss)
+    _check_xy(X, Y, plan)
+    _check_buffer(grads, params)
+    dropout = check_reg(plan, reg)
+    if dropout and rng.size < 1:
+        raise ValueError("with dropout rng needs one element: the dropout stream")
+    if not perm.flags.c_contiguous:
+        raise ValueError("perm must be C-contiguous")
+    if stop > start:
+        _check_ws(ws, plan, stop - start)
+        if start < 0 or stop > perm.size:
+            raise ValueError("start and stop must be within perm")
+        for i in range(start, stop):  # O(rows), as the gather itself
+            if perm[i] < 0 or perm[i] >= X.shape[0]:
+                raise ValueError("perm[start:stop] must hold row numbers of X")
+    elif not ws.flags.c_contiguous:
+        raise ValueError("ws must be C-contiguous")
+    if (_overlap(grads, ws) or _overlap(grads, rng) or _overlap(ws, rng)
+            or _overlap2(grads, ws, params, X) or _overlap2(grads, ws, Y, perm)
+            or _overlap2(grads, ws, reg, plan) or _overlap2(rng, rng, params, X)
+            or _overlap2(rng, rng, Y, perm) or _overlap2(rng, rng, reg, plan)):
+        raise ValueError("grads, ws and rng must not overlap each other, params, X, Y, perm or reg")
+    return _shard_gradient(_c(grads), _c(params), _c(ws), _c(plan), _c(X), _c(Y), _c(perm), start,
+                           stop, first_row, loss, _c(reg), _c(rng))
+
+
+@jit
+def _shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, loss, reg, rng):
     dropout = check_reg(plan, reg)
     nb = stop - start
     if nb <= 0:
@@ -609,8 +780,6 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
         grads[:] = 0
         return 0.0
     cap = capacity(ws, plan)
-    if nb > cap:
-        raise ValueError("the shard is larger than the workspace's capacity")
     xb = _inputs(ws, plan, cap, nb)
     yb = _targets(ws, plan, cap, nb)
     _gather(xb, X, perm, start)
@@ -618,7 +787,7 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
     if dropout:
         out = _forward_dropout(params, ws, plan, xb, loss, reg, rng, first_row)
     else:
-        out = forward_batch(params, ws, plan, xb, loss)
+        out = _forward_batch(params, ws, plan, xb, loss)
     value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
     _backward(grads, params, ws, plan, xb, yb, loss, reg, 0.0, dropout, False, 0.0)
     w = grads.dtype.type(nb)
@@ -663,11 +832,24 @@ def check_reg(plan, reg):
 @jit
 def predict(out, params, ws, plan, X, loss):
     """Outputs (n, m) of the network for X (n, n_in), in chunks of the capacity."""
+    _check_net(params, plan, loss)
+    _check_x(X, plan)
+    _check_ws(ws, plan, 1)
+    if (not out.flags.c_contiguous or out.shape[0] != X.shape[0]
+            or out.shape[1] != plan[plan.shape[0] - 1, N_OUT]):
+        raise ValueError("out must be C-contiguous (X.shape[0], n_out)")
+    if _overlap(out, ws) or _overlap2(out, ws, params, X):
+        raise ValueError("out and ws must not overlap each other, params or X")
+    _predict(_c(out), _c(params), _c(ws), _c(plan), _c(X), loss)
+
+
+@jit
+def _predict(out, params, ws, plan, X, loss):
     cap = capacity(ws, plan)
     m = out.shape[1]
     for start in range(0, X.shape[0], cap):
         stop = min(start + cap, X.shape[0])
-        chunk = forward_batch(params, ws, plan, X[start:stop], loss)
+        chunk = _forward_batch(params, ws, plan, X[start:stop], loss)
         for i in range(stop - start):  # not out[start:stop] = chunk: no broadcasting's error path
             for j in range(m):
                 out[start + i, j] = chunk[i, j]
@@ -676,12 +858,23 @@ def predict(out, params, ws, plan, X, loss):
 @jit
 def loss_value(params, ws, plan, X, Y, loss):
     """Mean loss over all of (X, Y), in chunks of the workspace's capacity."""
+    _check_net(params, plan, loss)
+    _check_xy(X, Y, plan)
+    _check_rows(X)
+    _check_ws(ws, plan, 1)
+    if _overlap2(ws, ws, params, X) or _overlap(ws, Y):
+        raise ValueError("ws must not overlap params, X or Y")
+    return _loss_value(_c(params), _c(ws), _c(plan), _c(X), _c(Y), loss)
+
+
+@jit
+def _loss_value(params, ws, plan, X, Y, loss):
     cap = capacity(ws, plan)
     n = X.shape[0]
     total = 0.0
     for start in range(0, n, cap):
         stop = min(start + cap, n)
-        out = forward_batch(params, ws, plan, X[start:stop], loss)
+        out = _forward_batch(params, ws, plan, X[start:stop], loss)
         total += loss_forward(_logits(ws, plan, stop - start), out, Y[start:stop], loss) * (stop - start)
     return total / n
 
@@ -691,8 +884,28 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
     """Full-batch gradient of the mean loss over (X, Y) by backpropagation.
 
     Chunks larger data by the workspace's capacity; ``scratch`` (same length
-    as ``grads``) holds one chunk's gradient. Returns the mean loss.
+    as ``grads``) holds one chunk's gradient when X has more rows than the
+    capacity, and must then not overlap ``grads`` (else it is unused and may
+    be ``grads`` itself). Returns the mean loss.
     """
+    _check_net(params, plan, loss)
+    _check_xy(X, Y, plan)
+    _check_rows(X)
+    _check_ws(ws, plan, 1)
+    _check_buffer(grads, params)
+    _check_buffer(scratch, params)
+    chunked = X.shape[0] > capacity(ws, plan)
+    if chunked and _overlap(grads, scratch):
+        raise ValueError("scratch must not overlap grads when X has more rows than ws holds")
+    if (_overlap(grads, ws) or _overlap2(grads, ws, params, X) or _overlap2(grads, ws, Y, Y)
+            or (chunked and (_overlap(scratch, ws) or _overlap2(scratch, scratch, params, X)
+                             or _overlap(scratch, Y)))):
+        raise ValueError("grads, scratch and ws must not overlap each other, params, X or Y")
+    return _gradient(_c(grads), _c(scratch), _c(params), _c(ws), _c(plan), _c(X), _c(Y), loss)
+
+
+@jit
+def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
     cap = capacity(ws, plan)
     n = X.shape[0]
     total = 0.0
@@ -700,10 +913,10 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
     for start in range(0, n, cap):
         stop = min(start + cap, n)
         nb = stop - start
-        out = forward_batch(params, ws, plan, X[start:stop], loss)
+        out = _forward_batch(params, ws, plan, X[start:stop], loss)
         total += loss_forward(_logits(ws, plan, nb), out, Y[start:stop], loss) * nb
         target = grads if nb == n else scratch
-        backward_batch(target, params, ws, plan, X[start:stop], Y[start:stop], loss)
+        _backward_batch(target, params, ws, plan, X[start:stop], Y[start:stop], loss)
         if nb < n:
             w = grads.dtype.type(nb / n)
             for i in range(grads.size):
@@ -713,7 +926,7 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
 
 @jit
 def _objective(params, ws, plan, X, Y, loss, alpha):
-    value = loss_value(params, ws, plan, X, Y, loss)
+    value = _loss_value(params, ws, plan, X, Y, loss)
     if alpha != 0:
         value += 0.5 * alpha * penalty(params, plan) / X.shape[0]
     return value
@@ -728,6 +941,21 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     all, against O(W) for backpropagation. ``params`` is restored bitwise.
     E includes the L2 term ``alpha / (2 n) sum |W|^2`` (0 with alpha = 0).
     """
+    _check_net(params, plan, loss)
+    _check_xy(X, Y, plan)
+    _check_rows(X)
+    _check_ws(ws, plan, 1)
+    _check_buffer(grads, params)
+    if not (eps > 0 and np.isfinite(eps)) or not (alpha >= 0 and np.isfinite(alpha)):
+        raise ValueError("eps must be finite and > 0, alpha finite and >= 0")
+    if (_overlap(grads, params) or _overlap(grads, ws) or _overlap(params, ws)
+            or _overlap2(grads, params, X, Y) or _overlap(ws, X) or _overlap(ws, Y)):
+        raise ValueError("grads, params and ws must not overlap each other, X or Y")
+    _numerical_gradient(_c(grads), _c(params), _c(ws), _c(plan), _c(X), _c(Y), loss, eps, alpha)
+
+
+@jit
+def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     h = params.dtype.type(eps)
     for i in range(params.size):
         p = params[i]

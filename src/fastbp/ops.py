@@ -178,6 +178,16 @@ def dropout_backward(dz, a, mask, rate, act):
         _act_backward_row(d, a[i], act, keep)
 
 
+@jit(inline="always")
+def _rows_packed(M):
+    # M (2-D) is laid out as BLAS reads it with leading dimension M.shape[1].
+    # By strides: integer compares compile to far less than M.flags (which
+    # doubled the cold compile of a first fit when gemm used it).
+    n, k = M.shape
+    return ((n <= 1 or M.strides[0] == k * M.itemsize)
+            and (k <= 1 or M.strides[1] == M.itemsize))
+
+
 # OpenBLAS 0.3 runs a product of at most 65536 * 4 multiply-adds on the
 # calling thread by itself (interface/gemm.c, SMP_THRESHOLD_MIN *
 # GEMM_MULTITHREAD_THRESHOLD); only larger ones need fastbp's decision.
@@ -205,9 +215,17 @@ def gemm(C, A, B, trans_a, trans_b, alpha, beta):
     the calling thread: the pool is set to one thread for it and back after.
     Only a caller that found the pool above one thread sets it back, so two
     threads doing this at once leave it as they found it.
+    Raises ValueError when the shapes do not fit or an array is not
+    C-contiguous (O(1): BLAS would read the wrong memory).
     """
     m, n = C.shape
     k = A.shape[0] if trans_a else A.shape[1]
+    if ((A.shape[1] if trans_a else A.shape[0]) != C.shape[0]
+            or (B.shape[0] if trans_b else B.shape[1]) != C.shape[1]
+            or (B.shape[1] if trans_b else B.shape[0]) != k):
+        raise ValueError("gemm: the shapes of op(A) @ op(B) do not fit C")
+    if not (_rows_packed(A) and _rows_packed(B) and _rows_packed(C)):
+        raise ValueError("gemm: A, B and C must be C-contiguous")
     if serial_product(m, n, k):
         threads = get_threads()
         if threads > 1:

@@ -47,7 +47,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         p = x if x.dtype == net.dtype else x_typed
         if p is x_typed:
             x_typed[:] = x
-        value = network.gradient(grads, scratch, p, ws, net.plan, X, Y, net._loss_code)
+        value = network._gradient(grads, scratch, p, ws, net.plan, X, Y, net._loss_code)
         if net.alpha:
             value += 0.5 * net.alpha * network.penalty(p, net.plan) / n
             network.add_penalty_gradient(grads, p, net.plan, net.alpha / n)

@@ -1,0 +1,199 @@
+"""The public whole-network kernels' contract (see fastbp.kernels): arrays
+they cannot handle are refused at entry with ValueError and nothing is
+written; valid arrays give the NumPy reference's numbers."""
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import kernels as K
+
+import npref
+
+SIZES, ACTS = [4, 5, 3], ["tanh"]
+N = 8  # rows of X
+LR = 0.1
+
+
+def _arrays():
+    net = fastbp.MLP(SIZES, activation=ACTS[0], output="identity", dtype="float64", seed=0)
+    rng = np.random.default_rng(1)
+    sgd = fastbp.SGD(lr=LR)
+    return dict(net=net, params=net.params.copy(), plan=net.plan, ws=net.workspace(N),
+                X=rng.normal(size=(N, SIZES[0])), Y=rng.normal(size=(N, SIZES[-1])),
+                grads=np.zeros(net.n_params), scratch=np.zeros(net.n_params),
+                out=np.zeros((N, SIZES[-1])), state=np.zeros((2, net.n_params)),
+                perm=np.arange(N, dtype=np.int64)[::-1].copy(), rng=np.zeros(2, np.uint64),
+                reg=net._reg, code=sgd.code, hyper=sgd.hyper, batch=N, start=0, stop=N)
+
+
+# Each public whole-network kernel, called with the arrays of a dict a.
+CALLS = {
+    "train_step": lambda a: K.train_step(a["params"], a["grads"], a["ws"], a["plan"], a["X"],
+                                         a["Y"], K.MSE, LR),
+    "train_epoch": lambda a: K.train_epoch(a["params"], a["grads"], a["state"], a["ws"], a["plan"],
+                                           a["X"], a["Y"], a["perm"], a["rng"], a["batch"], False,
+                                           K.MSE, a["code"], a["hyper"], 0, a["reg"], -1),
+    "forward_batch": lambda a: K.forward_batch(a["params"], a["ws"], a["plan"], a["X"], K.MSE),
+    "backward_batch": lambda a: K.backward_batch(a["grads"], a["params"], a["ws"], a["plan"],
+                                                 a["X"], a["Y"], K.MSE),
+    "backward_sgd_batch": lambda a: K.backward_sgd_batch(a["params"], a["ws"], a["plan"], a["X"],
+                                                         a["Y"], K.MSE, LR),
+    "predict": lambda a: K.predict(a["out"], a["params"], a["ws"], a["plan"], a["X"], K.MSE),
+    "loss_value": lambda a: K.loss_value(a["params"], a["ws"], a["plan"], a["X"], a["Y"], K.MSE),
+    "gradient": lambda a: K.gradient(a["grads"], a["scratch"], a["params"], a["ws"], a["plan"],
+                                     a["X"], a["Y"], K.MSE),
+    "numerical_gradient": lambda a: K.numerical_gradient(a["grads"], a["params"], a["ws"],
+                                                         a["plan"], a["X"], a["Y"], K.MSE, 1e-6,
+                                                         0.0),
+    "shard_gradient": lambda a: K.shard_gradient(a["grads"], a["params"], a["ws"], a["plan"],
+                                                 a["X"], a["Y"], a["perm"], a["start"], a["stop"],
+                                                 0, K.MSE, a["reg"], a["rng"]),
+}
+TAKES_Y = set(CALLS) - {"forward_batch", "predict"}
+# Kernels that chunk X by the workspace's capacity (any capacity >= 1 will do).
+CHUNKING = {"predict", "loss_value", "gradient", "numerical_gradient"}
+
+
+def _in(buf, shape):
+    """A C-contiguous (shape) view at the start of the flat array buf."""
+    return buf.reshape(-1)[:int(np.prod(shape))].reshape(shape)
+
+
+def _aliased(name, a):
+    """Change a so that one array the kernel writes overlaps another argument."""
+    if name == "gradient":  # grads as scratch, with X longer than the capacity
+        a["ws"], a["scratch"] = a["net"].workspace(3), a["grads"]
+    elif name in ("train_step", "numerical_gradient"):
+        a["grads"] = a["params"]
+    elif name in ("backward_batch", "shard_gradient"):
+        a["grads"] = a["ws"][:a["net"].n_params]
+    elif name == "predict":  # out over X
+        a["out"] = _in(a["X"], a["out"].shape)
+    elif name == "backward_sgd_batch":  # y inside the params the step updates
+        a["Y"] = _in(a["params"], a["Y"].shape)
+    else:  # X inside the workspace
+        a["X"] = _in(a["ws"], a["X"].shape)
+        a["X"][:] = 1.0
+
+
+def _small_ws(name, a):
+    a["ws"] = a["net"].workspace(1)[:-1] if name in CHUNKING else a["net"].workspace(N - 1)
+
+
+BAD = {
+    "fortran_x": (lambda name, a: a.update(X=np.asfortranarray(a["X"])), "C-contiguous"),
+    "column_sliced_x": (lambda name, a: a.update(X=np.hstack([a["X"], a["X"]])[:, :SIZES[0]]),
+                        "C-contiguous"),
+    "row_strided_x": (lambda name, a: a.update(X=np.repeat(a["X"], 2, axis=0)[::2]), "C-contiguous"),
+    "forty_columns": (lambda name, a: a.update(X=np.ones((N, 40))), "columns"),
+    "wrong_y": (lambda name, a: a.update(Y=np.zeros((N, SIZES[-1] + 1)), out=np.zeros((N, 2))),
+                "y must be|out must be"),
+    "y_rows": (lambda name, a: a.update(Y=np.zeros((N - 1, SIZES[-1])),
+                                        out=np.zeros((N - 1, SIZES[-1]))),
+               "y must be|Y and perm|out must be"),
+    "aliased": (_aliased, "overlap"),
+    "small_workspace": (_small_ws, "capacity"),
+    "short_params": (lambda name, a: a.update(params=a["params"][:-1]), "params has the wrong length"),
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD))
+@pytest.mark.parametrize("name", list(CALLS))
+def test_public_kernels_refuse_what_they_cannot_handle(name, bad):
+    if bad in ("wrong_y", "y_rows") and name == "forward_batch":
+        pytest.skip("forward_batch takes no targets and no output array")
+    a = _arrays()
+    change, message = BAD[bad]
+    change(name, a)
+    before = {k: np.array(v, copy=True) for k, v in a.items() if isinstance(v, np.ndarray)}
+    with pytest.raises(ValueError, match=message):
+        CALLS[name](a)
+    for k, v in before.items():  # nothing written
+        np.testing.assert_array_equal(a[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_public_kernels_refuse_a_fortran_or_strided_workspace_and_params(name):
+    for field, bad in (("ws", lambda a: a["net"].workspace(2 * N)[::2]),
+                       ("params", lambda a: np.repeat(a["params"], 2)[::2])):
+        a = _arrays()
+        a[field] = bad(a)
+        with pytest.raises(ValueError, match="C-contiguous"):
+            CALLS[name](a)
+
+
+def _reference(a, rows=slice(None)):
+    return npref.loss_and_grad(a["params"], SIZES, ACTS, "mse", a["X"][rows], a["Y"][rows])
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_public_kernels_match_the_numpy_reference(name):
+    a = _arrays()
+    value, grad = _reference(a)
+    logits = npref.forward(a["params"], SIZES, ACTS, a["X"])[0][-1]
+    p0 = a["params"].copy()
+    if name in ("backward_batch", "backward_sgd_batch"):
+        K.forward_batch(a["params"], a["ws"], a["plan"], a["X"], K.MSE)
+    if name == "gradient":
+        a["ws"] = a["net"].workspace(3)  # chunks of 3, 3 and 2 rows
+    result = CALLS[name](a)
+    close = dict(rtol=1e-10, atol=1e-12)
+    if name == "train_step":
+        assert result == pytest.approx(value, rel=1e-12)
+        np.testing.assert_allclose(a["params"], p0 - LR * grad, **close)
+    elif name == "train_epoch":
+        mean, steps = result
+        assert steps == 1 and mean == pytest.approx(value, rel=1e-12)
+        np.testing.assert_allclose(a["params"], npref.sgd_epoch(p0, SIZES, ACTS, "mse", a["X"],
+                                                                a["Y"], N, LR), **close)
+    elif name in ("forward_batch", "predict"):
+        np.testing.assert_allclose(result if name == "forward_batch" else a["out"], logits, **close)
+    elif name == "backward_batch":
+        np.testing.assert_allclose(a["grads"], grad, **close)
+    elif name == "backward_sgd_batch":
+        np.testing.assert_allclose(a["params"], p0 - LR * grad, **close)
+    elif name == "loss_value":
+        assert result == pytest.approx(value, rel=1e-12)
+    elif name == "gradient":
+        assert result == pytest.approx(value, rel=1e-12)
+        np.testing.assert_allclose(a["grads"], grad, **close)
+    elif name == "numerical_gradient":
+        np.testing.assert_allclose(a["grads"], grad, rtol=1e-6, atol=1e-8)
+        np.testing.assert_array_equal(a["params"], p0)
+    else:  # shard_gradient: the gradient *sum* over rows perm[start:stop]
+        a["start"], a["stop"] = 2, 7
+        rows = a["perm"][2:7]
+        value, grad = _reference(a, rows)
+        total = CALLS[name](a)
+        assert total == pytest.approx(5 * value, rel=1e-12)
+        np.testing.assert_allclose(a["grads"], 5 * grad, **close)
+
+
+def test_shard_gradient_refuses_rows_outside_x():
+    a = _arrays()
+    a["perm"][3] = N  # one past the last row
+    with pytest.raises(ValueError, match="row numbers of X"):
+        CALLS["shard_gradient"](a)
+
+
+def test_gradient_may_share_scratch_with_grads_when_x_fits_the_workspace():
+    a = _arrays()
+    a["scratch"] = a["grads"]  # unused: one chunk
+    value = CALLS["gradient"](a)
+    ref_value, ref_grad = _reference(a)
+    assert value == pytest.approx(ref_value, rel=1e-12)
+    np.testing.assert_allclose(a["grads"], ref_grad, rtol=1e-10, atol=1e-12)
+
+
+def test_gemm_refuses_shapes_that_do_not_fit_and_strided_arrays():
+    A, B, C = np.ones((3, 4)), np.ones((4, 5)), np.zeros((3, 5))
+    K.gemm(C, A, B, False, False, 1.0, 0.0)
+    np.testing.assert_array_equal(C, A @ B)
+    with pytest.raises(ValueError, match="do not fit"):
+        K.gemm(C, A, np.ones((40, 5)), False, False, 1.0, 0.0)
+    with pytest.raises(ValueError, match="do not fit"):
+        K.gemm(np.zeros((3, 6)), A, B, False, False, 1.0, 0.0)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        K.gemm(C, np.asfortranarray(A), B, False, False, 1.0, 0.0)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        K.gemm(C, A, np.ones((4, 10))[:, :5], False, False, 1.0, 0.0)
