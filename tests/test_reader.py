@@ -345,6 +345,20 @@ def test_standardize_leaves_the_codes_unscaled():
     np.testing.assert_array_equal(net.input_scale, [a.std(), 1, 1, 1])
 
 
+def test_the_onnx_export_refuses_categories_it_cannot_carry(tmp_path, capsys):
+    """Not a graph that silently takes encoded rows where predict takes raw ones."""
+    pytest.importorskip("onnx", reason="onnx is in the test extra")
+    path, _, _ = colour_table(tmp_path)
+    model = str(tmp_path / "m.npz")
+    assert main(["train", path, "--epochs", "1", "--verbose", "0", "--out", model]) == 0
+    capsys.readouterr()
+    status, _, err = run(["export", model, str(tmp_path / "m.onnx")], capsys)
+    assert status == 2 and "one-hot encodes the text columns [1]" in err
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(ValueError, match="does not carry"):
+        fastbp.load(model).to_onnx()
+
+
 # ------------------------------------------------------------ npy, npz
 def test_npy_files_are_memory_mapped(tmp_path, capsys):
     rng = np.random.default_rng(6)

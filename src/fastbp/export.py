@@ -290,8 +290,20 @@ def check_opset(net, opset):
 
 
 # ---------------------------------------------------------------- the model
+def _refuse_categories(net):
+    """A model that one-hot encodes text columns takes raw rows the graph
+    below cannot: refused, rather than a graph that takes other inputs than
+    ``predict`` (an ``ai.onnx.ml`` ``OneHotEncoder`` with ``zeros=1`` per
+    text column, concatenated in the column's place, would carry them)."""
+    if getattr(net, "categories", None) is not None:
+        raise ValueError(f"this model one-hot encodes the text columns {sorted(net.categories)} of"
+                         f" its raw rows (net.categories), which the ONNX export does not carry"
+                         f" yet: the graph would take encoded rows, not the raw rows predict takes")
+
+
 def build(net, opset=None):
     """The ONNX ``ModelProto`` of ``net``, checked by ``onnx.checker``."""
+    _refuse_categories(net)
     onnx = require("onnx", "ONNX export")
     from onnx import TensorProto, helper
 
@@ -359,6 +371,7 @@ def _sklearn_labels(classes):
 def _network_for(b, net, x, x_dtype):
     """The estimator's network on input x of dtype x_dtype; returns its
     output in x_dtype (the type skl2onnx's shape calculators promise)."""
+    _refuse_categories(net)
     if np.dtype(x_dtype) != net.dtype:
         x = _cast(b, x, net.dtype, "x_net")
     out = _layers(b, net, _standardise(b, net, x))
