@@ -117,14 +117,18 @@ def save(net, path):
     """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
     path = _path(path)
     opt = net.optimizer
+    # One snapshot of what a fit in another thread may be updating (the
+    # kernels release the GIL): the file holds the params its checksum is of.
+    params = np.array(net.params)
     arrays = dict(
         format=np.array(FORMAT), version=np.array(VERSION),
-        params=net.params, checksum=np.array(_digest(net.params)),
+        params=params, checksum=np.array(_digest(params)),
         sizes=np.array(net.sizes, dtype=np.int64),
         activations=np.array(net.activations, dtype=str).reshape(len(net.activations)),
         output=np.array(net.output), loss=np.array(net.loss_name), dtype=np.array(net.dtype.name),
         init=np.array(net.init), seed=np.array(-1 if net.seed is None else net.seed),
-        rng=net._rng, alpha=np.array(net.alpha), dropout=np.array(net.dropout, dtype=np.float64),
+        rng=np.array(net._rng), alpha=np.array(net.alpha),
+        dropout=np.array(net.dropout, dtype=np.float64),
         schedule=np.array("" if net.schedule is None else net.schedule.to_json()),
         metadata=np.array(_metadata_json(net.metadata)),
         **_preprocessing(net),
@@ -132,7 +136,8 @@ def save(net, path):
         optimizer_hyper=(np.zeros(0) if opt is None else np.array([opt.tol, opt.max_ls])
                          if type(opt).__name__ == "LBFGS" else opt.hyper),
         optimizer_t=np.array(0 if opt is None else opt.t),
-        optimizer_state=np.zeros((2, 0), net.dtype) if opt is None or opt.state is None else opt.state,
+        optimizer_state=(np.zeros((2, 0), net.dtype) if opt is None or opt.state is None
+                         else np.array(opt.state)),
     )
     for key, values in net.history.history.items():
         arrays["history_" + key] = np.array(values, dtype=np.float64)
