@@ -300,3 +300,20 @@ def test_the_command_line_predicts_a_version_2_file_as_the_old_one_did(capsys):
     assert status == 0 and float(out.split("R^2 ")[1].split(",")[0]) == pytest.approx(r2, abs=1e-4)
     mse = float(out.split("MSE ")[1].split(" ")[0])
     assert mse == pytest.approx(np.mean((price - pred) ** 2), rel=1e-5)
+
+
+def test_info_shows_only_the_metrics_the_last_fit_computed(tmp_path, capsys):
+    """History keeps one entry per epoch under every key (NaN where a fit did
+    not compute a metric): info's last-epoch line leaves those out."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=1, verbose=0, validation_data=(X, y))
+    net.fit(X, y, epochs=1, verbose=0)
+    assert np.isnan(net.history["val_loss"][-1])
+    path = str(tmp_path / "m.npz")
+    net.save(path)
+    status, out, _ = run(["info", path], capsys)
+    line = next(l for l in out.splitlines() if l.startswith("last epoch:"))
+    assert status == 0 and "val_loss" not in line and "nan" not in line
+    assert f"loss {net.history['loss'][-1]:.6g}" in line

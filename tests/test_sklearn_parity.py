@@ -340,3 +340,33 @@ def test_grid_search_in_two_processes_matches_one():
         two = GridSearchCV(est, grid, cv=2, n_jobs=2).fit(X, y)
     np.testing.assert_array_equal(one.cv_results_["mean_test_score"], two.cv_results_["mean_test_score"])
     np.testing.assert_array_equal(one.best_estimator_.coefs_[0], two.best_estimator_.coefs_[0])
+
+
+@pytest.mark.parametrize("kind, solver", [("multilabel", "adam"), ("poisson", "adam"),
+                                          ("multilabel", "sgd")])
+def test_from_sklearn_continues_as_scikit_learn(kind, solver):
+    """An estimator taken over from scikit-learn (interop) trains on with
+    partial_fit exactly as the scikit-learn one does."""
+    if kind == "multilabel":
+        X, y = _multilabel()
+        sk, cls = SkClassifier(hidden_layer_sizes=(6,), max_iter=5, random_state=0,
+                               solver=solver), MLPClassifier
+    else:
+        X, y = _counts()
+        sk, cls = SkRegressor(loss="poisson", hidden_layer_sizes=(6,), max_iter=5,
+                              random_state=0, solver=solver), MLPRegressor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk.fit(X, y)
+    ours = cls.from_sklearn(sk)
+    np.testing.assert_allclose(ours.predict(X), sk.predict(X), rtol=1e-12)
+    sk.partial_fit(X, y)
+    ours.partial_fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    back = ours.to_sklearn()   # and back, optimizer state included
+    np.testing.assert_allclose(back.predict(X), sk.predict(X), rtol=1e-10)
+    back.partial_fit(X, y)
+    sk.partial_fit(X, y)
+    for a, b in zip(back.coefs_ + back.intercepts_, sk.coefs_ + sk.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
