@@ -85,15 +85,19 @@ def test_guide_snippets_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)             # files the snippets write land here
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace = {"__name__": f"docs_{page}"}
-    for k, block in enumerate(snippets((DOCS / page).read_text())):
-        if "sklearn" in block:
-            pytest.importorskip("sklearn")
-        if "matplotlib" in block or "fastbp.plot" in block:
-            pytest.importorskip("matplotlib")
-        name = f"docs/{page}, python block {k + 1}"
-        linecache.cache[name] = (len(block), None, block.splitlines(True), name)  # tracebacks
-        code = compile(block, name, "exec")
-        exec(code, namespace)
+    threads = fastbp.get_num_threads()
+    # A snippet may set the thread count "from now on"; the context restores
+    # the setting as it was, so that later tests see fastbp's default.
+    with fastbp.set_num_threads(threads):
+        for k, block in enumerate(snippets((DOCS / page).read_text())):
+            if "sklearn" in block:
+                pytest.importorskip("sklearn")
+            if "matplotlib" in block or "fastbp.plot" in block:
+                pytest.importorskip("matplotlib")
+            name = f"docs/{page}, python block {k + 1}"
+            linecache.cache[name] = (len(block), None, block.splitlines(True), name)  # tracebacks
+            exec(compile(block, name, "exec"), namespace)
+    assert fastbp.get_num_threads() == threads
     try:
         import matplotlib.pyplot as plt
         plt.close("all")
