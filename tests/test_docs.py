@@ -66,7 +66,8 @@ def test_api_reference_covers_every_public_name():
     documented = set(re.findall(r"^::: fastbp\.([\w.]+)\s*$", text, re.M))
     public = set(fastbp.__all__) - {"__version__"}
     assert public <= documented, sorted(public - documented)
-    for module in ("kernels", "sklearn", "landscape", "schedules", "distributed", "plot", "datasets"):
+    for module in ("kernels", "sklearn", "landscape", "schedules", "distributed", "plot", "datasets",
+                   "export", "interop"):
         assert module in documented
 
 

@@ -213,7 +213,7 @@ def _bad_file(tmp_path, kind):
     ("truncated", "not a readable fastbp model file"),
     ("garbage", "not a readable fastbp model file"),
     ("foreign", "not a fastbp model file"),
-    ("version", "format version 99; this fastbp reads versions 1, 2, 3"),
+    ("version", "format version 99; this fastbp reads versions 1, 2, 3, 4"),
     ("corrupted", "corrupted: the parameters do not match their checksum"),
     ("pickled", "not a readable fastbp model file"),
 ])
@@ -308,12 +308,51 @@ def test_version_2_files_of_the_old_command_line_predict_as_it_did():
     np.testing.assert_allclose(net.predict(X), printed, rtol=1e-12)
 
 
-def test_a_version_2_model_saved_again_is_version_3_and_the_same(tmp_path):
+def test_a_version_2_model_saved_again_is_the_current_version_and_the_same(tmp_path):
     net = fastbp.load(os.path.join(DATA, "v2_flowers.npz"))
     net.save(tmp_path / "m.npz")
     with np.load(tmp_path / "m.npz") as f:
-        assert int(f["version"]) == 3 and f["classes"].tolist() == ["setosa", "versicolor", "virginica"]
+        assert int(f["version"]) == 4 and f["category_columns"].size == 0 and f["classes"].tolist() == ["setosa", "versicolor", "virginica"]
     back = fastbp.load(tmp_path / "m.npz")
     X = np.random.default_rng(0).normal(5, 2, size=(20, 4))
     assert back.predict(X).tolist() == net.predict(X).tolist()
     np.testing.assert_array_equal(back.input_scale, net.input_scale)
+
+
+def test_saving_while_another_thread_trains_writes_a_file_that_loads(tmp_path, monkeypatch):
+    """The kernels release the GIL, so a fit in another thread updates the
+    params while save runs. The file must hold the params its checksum was
+    computed from (one snapshot), or load refuses it as corrupted. The wait
+    after the checksum widens the window in which the fit moves on."""
+    import threading
+    import time
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:400] / 16, y[:400]
+    net = fastbp.MLP([64, 32, 10], seed=0)
+    net.fit(X, y, epochs=1, verbose=0)  # compiled before the race
+    digest = fastbp.io._digest
+
+    def slow_digest(params):
+        value = digest(params)
+        time.sleep(0.05)
+        return value
+
+    monkeypatch.setattr(fastbp.io, "_digest", slow_digest)
+    stop = threading.Event()
+
+    class Until:
+        def on_epoch_end(self, epoch, logs):
+            return stop.is_set()
+
+    trainer = threading.Thread(target=net.fit, args=(X, y),
+                               kwargs=dict(epochs=10**6, batch_size=8, verbose=0, callbacks=[Until()]))
+    trainer.start()
+    try:
+        for i in range(5):
+            path = tmp_path / f"snapshot{i}.npz"
+            net.save(path)
+            loaded = fastbp.load(path)  # raised ModelFileError (checksum) before
+            assert np.all(np.isfinite(loaded.params))
+    finally:
+        stop.set()
+        trainer.join()

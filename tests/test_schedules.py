@@ -106,3 +106,25 @@ def test_a_new_schedule_on_a_trained_model_counts_from_its_own_start(make, expec
     again.fit(X, Y, epochs=4, lr=0.1, verbose=0, callbacks=[schedule])
     assert again.fit(X, Y, epochs=2, verbose=0)["lr"] == pytest.approx(
         [schedule.lr(e, 0.1) for e in (4, 5)], rel=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: schedules.StepDecay(step_size=2, gamma=0.5),
+    lambda: schedules.InverseScaling(),
+    lambda: schedules.ReduceOnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=0.99),
+], ids=["step", "invscaling", "plateau"])
+def test_one_schedule_reused_for_a_new_model_starts_anew(make):
+    """A sweep that hands one schedule object to model after model: each
+    fresh model gets the rates a new schedule gives it, from its own lr. It
+    continued the first model's count and lr0 (StepDecay gave the second
+    model, asked for lr=0.01, [0.025, 0.025, 0.0125, 0.0125])."""
+    shared = make()
+    fastbp.MLP([3, 2], seed=0).fit(X, Y, epochs=4, lr=0.1, verbose=0, callbacks=[shared])
+    got = fastbp.MLP([3, 2], seed=1).fit(X, Y, epochs=4, lr=0.01, verbose=0, callbacks=[shared])
+    want = fastbp.MLP([3, 2], seed=1).fit(X, Y, epochs=4, lr=0.01, verbose=0, callbacks=[make()])
+    assert got["lr"] == want["lr"]
+    assert got["lr"][0] == 0.01
+    if isinstance(shared, schedules.StepDecay):
+        assert got["lr"] == pytest.approx([0.01, 0.01, 0.005, 0.005], rel=1e-12)
+    if isinstance(shared, schedules.ReduceOnPlateau):
+        assert got["lr"] == pytest.approx([0.01, 0.01, 0.005, 0.0025], rel=1e-12)

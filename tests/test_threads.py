@@ -224,3 +224,28 @@ def test_import_leaves_numpys_threads_alone():
             "print(before == after, before)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.startswith("True") and out.stderr == ""
+
+
+def test_others_running_survives_a_thread_ending_while_it_counts(monkeypatch):
+    """/proc/loadavg says 5 threads are runnable, this thread among them; a
+    thread of this process that ends between listing /proc/self/task and
+    reading its stat is not counted, and the count stays 5 - 1 (it was 0,
+    "no one else", when that read failed)."""
+    import builtins
+    import threading
+    real_open, real_listdir = builtins.open, os.listdir
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/loadavg":
+            import io
+            return io.StringIO("0.50 0.40 0.30 5/200 4242\n")
+        return real_open(path, *args, **kwargs)
+
+    def fake_listdir(path):
+        if path == "/proc/self/task":  # this thread, and one that has just ended
+            return [str(threading.get_native_id()), "0"]
+        return real_listdir(path)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(os, "listdir", fake_listdir)
+    assert threads.others_running() == 4

@@ -53,21 +53,46 @@ def check_scaling(mean, scale, n, what):
     return out[0], out[1]
 
 
+# Rows per block when scaling: a few MiB of float64 at a time.
+BLOCK_ROWS = 8192
+
+
 def mean_std(A):
-    """Column means and standard deviations of a float64 array (n, m); a
-    column that is constant up to rounding (the std below 10 ulp of the mean,
-    as scikit-learn's StandardScaler judges it) gets scale 1, not a tiny std
-    that would blow its rounding errors up to order 1."""
-    mean, std = A.mean(axis=0), A.std(axis=0)
+    """Column means and standard deviations of an array (n, m), in float64;
+    a column that is constant up to rounding (the std below 10 ulp of the
+    mean, as scikit-learn's StandardScaler judges it) gets scale 1, not a
+    tiny std that would blow its rounding errors up to order 1.
+
+    The same numbers as ``A.mean(axis=0)`` and ``A.std(axis=0)`` on A in
+    float64 (both sum the rows in order), a block of rows at a time: no
+    float64 copy of A, no full-size temporary.
+    """
+    n = A.shape[0]
+    mean = A.mean(axis=0, dtype=np.float64)
+    acc = np.zeros((1,) + A.shape[1:], dtype=np.float64)
+    for i in range(0, n, BLOCK_ROWS):
+        part = np.empty((min(BLOCK_ROWS, n - i) + 1,) + A.shape[1:], dtype=np.float64)
+        part[0] = acc[0]  # carried in front, so that the rows add up in order
+        np.subtract(A[i:i + BLOCK_ROWS], mean, out=part[1:])
+        np.multiply(part[1:], part[1:], out=part[1:])
+        np.sum(part, axis=0, out=acc[0])
+    std = np.sqrt(acc[0] / n)
     constant = std <= 10 * np.finfo(np.float64).eps * np.abs(mean)
     return mean, np.where(constant | (std == 0), 1.0, std)
 
 
 def standardise(A, mean, scale, dtype):
-    """``(A - mean) / scale`` in float64, then in ``dtype`` (C-contiguous, new)."""
-    out = np.subtract(A, mean, dtype=np.float64)
-    out /= scale
-    return np.ascontiguousarray(out, dtype=dtype)
+    """``(A - mean) / scale`` computed in float64, stored in ``dtype``
+    (C-contiguous, new), a block of rows at a time: no float64 copy of the
+    whole array."""
+    out = np.empty(A.shape, dtype=dtype)
+    tmp = np.empty((min(BLOCK_ROWS, A.shape[0]),) + A.shape[1:], dtype=np.float64)
+    for i in range(0, A.shape[0], BLOCK_ROWS):
+        part = tmp[:min(BLOCK_ROWS, A.shape[0] - i)]
+        np.subtract(A[i:i + BLOCK_ROWS], mean, out=part)
+        part /= scale
+        out[i:i + BLOCK_ROWS] = part
+    return out
 
 
 def n_classes(output, n_out):
@@ -166,3 +191,147 @@ def label_indices(y, classes, name="y"):
         raise ValueError(f"{name}: label {bad.item()!r} was not seen in training (the model's"
                          f" classes_ are {classes[:20].tolist()})")
     return order[pos].astype(np.int64)
+
+
+# --------------------------------------------------------------- categories
+# A model with categories takes raw rows of ``n_columns`` columns; each text
+# column j listed in ``categories`` becomes len(categories[j]) one-hot inputs
+# in its place (the code of its k-th label at input start_j + k), every other
+# column one input. A label not in the list is an all-zero code.
+MAX_CATEGORIES = 1000  # per column, as the command line learns them
+
+
+class Encoded:
+    """Rows already encoded (one-hot codes in place of the text columns) by
+    the model's categories: the command line builds them column by column
+    from a file and hands them to the model, which skips its own encoding."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows):
+        self.rows = rows
+
+
+def check_categories(categories, n_in):
+    """``{column: labels}`` -> a tuple of ``(column, read-only str array)``
+    sorted by column, or None; every column index below the model's number
+    of raw columns, every label list non-empty, text, and distinct."""
+    if categories is None:
+        return None
+    if not isinstance(categories, dict):
+        raise TypeError(f"categories must be a dict {{column index: [label, ...]}} or None; got"
+                        f" {categories!r}")
+    items = []
+    for j, labels in categories.items():
+        if isinstance(j, (bool, np.bool_)) or not isinstance(j, (int, np.integer)) or j < 0:
+            raise TypeError(f"categories keys must be column indices (int >= 0); got {j!r}")
+        if isinstance(labels, (str, bytes)):
+            raise TypeError(f"categories[{j}] must be a list of labels; got the string {labels!r}")
+        arr = np.asarray(list(labels))
+        if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind != "U":
+            raise TypeError(f"categories[{j}] must be a non-empty list of text labels; got"
+                            f" {list(labels)[:10]!r}")
+        if len(np.unique(arr)) != len(arr):
+            raise ValueError(f"categories[{j}] must hold distinct labels; got {arr.tolist()[:20]}")
+        items.append((int(j), _frozen(arr.copy())))
+    items.sort(key=lambda item: item[0])
+    if not items:
+        return None
+    n_columns = n_in - sum(len(labels) - 1 for _, labels in items)
+    if n_columns < 1 or items[-1][0] >= n_columns:
+        raise ValueError(f"categories do not fit the network's {n_in} inputs: columns"
+                         f" {[j for j, _ in items]} with {[len(l) for _, l in items]} labels"
+                         f" leave {n_columns} raw columns")
+    return tuple(items)
+
+
+def n_columns(categories, n_in):
+    """How many raw columns a model of ``n_in`` inputs takes."""
+    return n_in if categories is None else n_in - sum(len(l) - 1 for _, l in categories)
+
+
+def column_starts(categories, n_in):
+    """The first network input of every raw column, int64 (n_columns,)."""
+    widths = np.ones(n_columns(categories, n_in), dtype=np.int64)
+    for j, labels in categories or ():
+        widths[j] = len(labels)
+    return np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
+
+
+def code_mask(categories, n_in):
+    """Which network inputs are one-hot codes, a bool array (n_in,)."""
+    mask = np.zeros(n_in, dtype=bool)
+    starts = column_starts(categories, n_in)
+    for j, labels in categories or ():
+        mask[starts[j]:starts[j] + len(labels)] = True
+    return mask
+
+
+def learn_categories(values, name="column"):
+    """The sorted distinct labels of one text column (``np.unique``)."""
+    labels = np.unique(np.asarray(values, dtype=str))
+    if len(labels) > MAX_CATEGORIES:
+        raise ValueError(f"{name} holds {len(labels)} distinct text values, more than the"
+                         f" {MAX_CATEGORIES} categories a column may have (an identifier?)")
+    return labels
+
+
+def one_hot(out, start, values, labels):
+    """Write the one-hot code of each text value into ``out[:, start:start +
+    len(labels)]`` (already zero); return the values that are not labels."""
+    order = np.argsort(labels, kind="stable")
+    ranked = labels[order]
+    pos = np.minimum(np.searchsorted(ranked, values), len(ranked) - 1)
+    found = ranked[pos] == values
+    rows = np.flatnonzero(found)
+    out[rows, start + order[pos[rows]]] = 1
+    return np.unique(values[~found]) if not found.all() else values[:0]
+
+
+def unseen_message(unseen, name="X"):
+    """One line for every text value not seen in training, by column."""
+    parts = [f"column {j}: {vals[:5].tolist()}" + (f" and {len(vals) - 5} more" if len(vals) > 5 else "")
+             for j, vals in unseen]
+    return (f"{name} holds text values not seen in training, encoded as all-zero codes ("
+            + "; ".join(parts) + ")")
+
+
+def encode_rows(X, categories, n_in, name="X"):
+    """Raw rows -> the network's inputs, float64 (n, n_in): numbers as they
+    are, text columns one-hot; ``(inputs, unseen)`` with unseen a list of
+    (column, values not seen in training)."""
+    if isinstance(X, (str, bytes)):
+        raise TypeError(f"{name} must be a 2-D array of rows; got a {type(X).__name__}")
+    try:
+        arr = np.asarray(X)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be read as an array: {exc}") from None
+    width = n_columns(categories, n_in)
+    if arr.ndim != 2 or arr.shape[1] != width:
+        raise ValueError(f"{name} must be 2-D (n_samples, {width}): raw rows of {width} columns,"
+                         f" text in the category columns {[j for j, _ in categories]}; got shape"
+                         f" {arr.shape}")
+    out = np.zeros((arr.shape[0], n_in), dtype=np.float64)
+    starts = column_starts(categories, n_in)
+    text = dict(categories)
+    unseen = []
+    for j in range(width):
+        column = arr[:, j]
+        if j in text:
+            if column.dtype.kind == "O" and not all(isinstance(v, str) for v in column):
+                bad = next(v for v in column if not isinstance(v, str))
+                raise TypeError(f"{name} column {j} is a category column and must hold text;"
+                                f" found {bad!r}")
+            if column.dtype.kind not in "UO":
+                raise TypeError(f"{name} column {j} is a category column and must hold text;"
+                                f" got dtype {column.dtype}")
+            new = one_hot(out, starts[j], column.astype(str), text[j])
+            if new.size:
+                unseen.append((j, new))
+            continue
+        try:
+            out[:, starts[j]] = column.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} column {j} must hold numbers (it is not a category column);"
+                            f" got {column[:3].tolist()}") from None
+    return out, unseen

@@ -1,4 +1,4 @@
-"""The ``fastbp`` command line: train, predict, evaluate, info.
+"""The ``fastbp`` command line: train, predict, evaluate, info, export.
 
     fastbp train                                  # the built-in digits, 64-64-32-10
     fastbp train data.csv --target label --hidden 64,32 --activation relu \\
@@ -7,14 +7,22 @@
     fastbp evaluate model.npz test.csv
     fastbp info model.npz
     fastbp info                                   # where the compiled kernels are cached
+    fastbp predict model.npz new.csv --proba      # class probabilities, a column per class
+    fastbp export model.npz model.onnx            # ONNX, for ONNX Runtime (fastbp[onnx])
+    fastbp --version                              # with NumPy's, Numba's and the BLAS's
 
-DATA is a CSV file with a header row (``--target`` names the target column;
-default: the last one), an NPZ file with arrays ``X`` and ``y`` (``--target``
-names another array for y), or a built-in data set name (``digits``).
-Features are standardised with the training split's mean and standard
+DATA is a CSV file with a header row or a Parquet file (``--target`` names
+the target column, default the last one; ``--features a,b,...`` or ``--drop
+id,...`` choose the feature columns), an NPY file (a 2-D array, memory-mapped,
+columns x0, x1, ...), an NPZ file with arrays ``X`` and ``y`` (``--target``
+names another array for y), or a built-in data set name (``digits``). CSV and
+Parquet are read by pyarrow when it is installed (``pip install
+"fastbp[arrow]"``), else CSV by Python's csv module. A feature column holds
+numbers, or text in every row: text columns are one-hot categories learnt by
+``train`` (``net.categories``). Features are standardised with the training split's mean and standard
 deviation; class labels may be any values (numbers or strings); both are
-part of the model (``net.input_mean``, ``net.input_scale``,
-``net.classes_``), so ``predict`` here and ``fastbp.load(...).predict`` in
+part of the model (``net.categories``, ``net.input_mean``,
+``net.input_scale``, ``net.classes_``), so ``predict`` here and ``fastbp.load(...).predict`` in
 Python take the same raw rows and give the same labels. A missing value
 (a blank cell, ``nan``, ``NA``, ...) is an error naming the file, the line
 and the column.
@@ -29,131 +37,182 @@ import time
 
 import numpy as np
 
+from . import _preprocess
+from ._reader import MISSING, CLIError, have_arrow, read_table, sparse_npz  # noqa: F401
+
 BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
 # as class labels, unless --task says otherwise.
 MAX_CLASSES = 50
-# Cells that mean "no value" (compared in lower case), as pandas reads them.
-MISSING = frozenset({"", "nan", "-nan", "+nan", "na", "n/a", "#n/a", "null", "<na>"})
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as ``fastbp: error: ...``, exit status 2."""
+# A text column with a different value in each of at least this many rows
+# is an identifier, not categories.
+MIN_ID_ROWS = 20
+# The dtype numbers are read in (see cmd_train).
+READ_DTYPE = np.dtype(np.float64)
 
 
 # ------------------------------------------------------------------ reading
-def _read_csv(path):
-    """Header, columns (lists of strings) and the file's line number of each
-    data row (blank lines are skipped) of a CSV file."""
+class Data:
+    """What a data source gives a command: X (network inputs of ``dtype``,
+    text columns already one-hot, or a scipy.sparse matrix), y (a numeric or
+    str array, or None), the raw feature column names, the target name and
+    the categories ({raw column index: labels} or None)."""
+
+    def __init__(self, X, y, features, target, categories=None, unseen=()):
+        self.X, self.y, self.features, self.target = X, y, features, target
+        self.categories, self.unseen = categories, list(unseen)
+
+    def __iter__(self):  # X, y, features, target, as load_data returned before
+        return iter((self.X, self.y, self.features, self.target))
+
+
+def _names(text, option):
+    names = [n.strip() for n in text.split(",")] if text else []
+    if text is not None and (not names or not all(names)):
+        raise CLIError(f"{option} must be comma-separated column names such as a,b; got {text!r}")
+    return names
+
+
+def _choose(table, target, need_target, features=None, drop=None):
+    """The target column's name (or None) and the feature columns' names."""
+    header = table.names
+    name = header[-1] if target is None else target
+    if name not in header:
+        if need_target or target is None:
+            raise CLIError(f"--target {name!r} is not a column of {table.path}; its columns are"
+                           f" {header}")
+        name = None
+    for option, chosen in (("--features", features), ("--drop", drop)):
+        unknown = [c for c in chosen or () if c not in header]
+        if unknown:
+            raise CLIError(f"{option} names {unknown} that are not columns of {table.path}; its"
+                           f" columns are {header}")
+    if features:
+        if name in features:
+            raise CLIError(f"--features lists the target column {name!r}; the target cannot also"
+                           " be a feature")
+        chosen = [c for c in features if c not in (drop or ())]
+    else:
+        chosen = [h for h in header if h != name and h not in (drop or ())]
+    if not chosen:
+        raise CLIError(f"{table.path} has no feature columns besides the target {name!r}")
+    return name, chosen
+
+
+def _assemble(table, features, categories, dtype, learn):
+    """The network inputs (n, width) of ``dtype``, one column at a time into
+    one preallocated C-contiguous array: numbers converted once, text
+    columns one-hot. ``learn``: text columns become categories (learnt here,
+    sorted); otherwise ``categories`` ({raw index: labels}) says which are
+    text. Returns ``X, categories, unseen``."""
+    if learn:
+        kinds = [table.kind(f) for f in features]
+        categories = {}
+        for j, f in enumerate(features):
+            if kinds[j] == "text":
+                values = table.text(f)
+                try:
+                    categories[j] = _preprocess.learn_categories(values, f"column {f!r}")
+                except ValueError as exc:
+                    raise CLIError(f"{table.path}: {exc}; leave it out with --drop {f}") from None
+                if len(categories[j]) == len(values) >= MIN_ID_ROWS:
+                    raise CLIError(f"{table.path}: column {f!r} holds a different text value in"
+                                   f" every row (an identifier?), no use as categories; leave it"
+                                   f" out with --drop {f}, or choose the features with --features")
+    categories = categories or {}
+    if not categories and hasattr(table, "whole") and list(features) == table.names:
+        return table.whole(), None, []  # an .npy file's rows, used where they are
+    block = getattr(table, "block", None)
+    if not categories and block is not None and table.block_names == list(features):
+        for f in features:  # checked where they are: the rows are already in place
+            table.numbers(f)
+        return block, None, []
+    widths = [len(categories[j]) if j in categories else 1 for j in range(len(features))]
+    starts = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(int)
+    alloc = np.zeros if categories else np.empty
+    X = alloc((table.n_rows, int(sum(widths))), dtype=dtype)
+    unseen = []
+    for j, f in enumerate(features):
+        if j in categories:
+            new = _preprocess.one_hot(X, starts[j], table.text(f), np.asarray(categories[j]))
+            if new.size:
+                unseen.append((f, new))
+        else:
+            X[:, starts[j]] = table.numbers(f)
+    return X, ({j: list(map(str, v)) for j, v in categories.items()} or None), unseen
+
+
+def _stream(table, features, others, categories, dtype):
+    """Read a streamed CSV now that its columns are chosen: the numeric
+    features straight into the model's dtype. A file the streaming reader
+    cannot convert is read again whole, as text, for the checks to word."""
+    from ._reader import Reread, StreamedCSV, read_csv
+    if not isinstance(table, StreamedCSV):
+        return table
+    text = set(categories or ())
+    block = [f for j, f in enumerate(features) if j not in text and table.numeric(f)]
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            rows, lines = [], []
-            for r in reader:
-                if r and any(c.strip() for c in r):
-                    rows.append(r)
-                    lines.append(reader.line_num)
-    except FileNotFoundError:
-        raise CLIError(f"no such file: {path}") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise CLIError(f"cannot read {path} as CSV: {exc}") from None
-    if len(rows) < 2:
-        raise CLIError(f"{path} needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    for row, line in zip(rows[1:], lines[1:]):
-        if len(row) != len(header):
-            raise CLIError(f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}")
-    columns = [[row[j].strip() for row in rows[1:]] for j in range(len(header))]
-    return header, columns, lines[1:]
+        table.load(block, [f for f in features if f not in block] + others, dtype)
+    except Reread:
+        return read_csv(table.path, streamed=False)
+    return table
 
 
-def _where(i, lines):
-    """Data row i (0-based) as a user finds it: the line in the file, and the row."""
-    return f"line {lines[i]} (data row {i + 1})" if lines is not None else f"row {i + 1}"
-
-
-def _missing(path, name, value, i, lines):
-    what = "an infinite value" if value.lower().lstrip("+-") in ("inf", "infinity") \
-        else "a missing value"
-    return CLIError(f"{path}: {what} {value!r} in column {name!r} at {_where(i, lines)}; fastbp"
-                    " does not fill in missing values: complete or drop that row")
-
-
-def _check_cells(values, name, path, lines=None):
-    """Refuse a missing value (blank, nan, NA, ...) or an infinity in a text column."""
-    for i, v in enumerate(values):
-        low = v.lower()
-        if low in MISSING or (low.lstrip("+-") in ("inf", "infinity")):
-            raise _missing(path, name, v, i, lines)
-
-
-def _numeric(values, name, path, lines=None):
-    try:
-        column = np.array([float(v) for v in values])
+def _target(table, name, need_target):
+    if name is None or not need_target:
+        return None
+    raw = table._raw(table.index(name))
+    if raw.dtype.kind in "biuf":
+        return table.numbers(name)
+    text = table.text(name)
+    try:  # numbers written as text (Python's reader): numbers, as pyarrow reads them
+        return text.astype(np.float64)
     except ValueError:
-        bad = next(i for i, v in enumerate(values) if not _is_float(v))
-        if values[bad].lower() in MISSING:
-            raise _missing(path, name, values[bad], bad, lines) from None
-        raise CLIError(f"{path}: column {name!r} is not numeric (data row {bad + 1}:"
-                       f" {values[bad]!r}); only the target column may hold text") from None
-    finite = np.isfinite(column)
-    if not finite.all():  # nan, NaN, inf, ... parse as floats
-        bad = int(np.argmin(finite))
-        raise _missing(path, name, str(values[bad]), bad, lines)
-    return column
+        return text
 
 
-def _is_float(v):
-    try:
-        float(v)
-        return True
-    except ValueError:
-        return False
+def load_data(source, target=None, need_target=True, feature_names=None, categories=None,
+              dtype=np.float64, features=None, drop=None, learn=True):
+    """The :class:`Data` of a CSV, Parquet, NPZ, NPY file or a built-in name.
 
-
-def load_data(source, target=None, need_target=True, feature_names=None):
-    """``X, y, feature_names, target_name`` from a CSV, an NPZ or a built-in name.
-
-    y is None when ``need_target`` is False and the target is absent.
+    ``feature_names`` (with the model's ``categories``): read those columns
+    by name, as a model was trained on them. Otherwise the features are
+    ``features`` (default: every column but the target) less ``drop``, and
+    their text columns become categories when ``learn``. y is None when
+    ``need_target`` is False and the target is absent.
     """
     if source in BUILTIN:
         from .datasets import load_digits
         X, y = load_digits()
-        return X, y, [f"pixel{i}" for i in range(X.shape[1])], "digit"
+        return Data(np.ascontiguousarray(X, dtype=dtype), y,
+                    [f"pixel{i}" for i in range(X.shape[1])], "digit")
     if not os.path.exists(source):
         raise CLIError(f"no such file: {source} (and not a built-in data set: {', '.join(BUILTIN)})")
-    if source.endswith(".npz"):
-        return _load_npz(source, target, need_target)
-    header, columns, lines = _read_csv(source)
+    if source.lower().endswith(".npz"):
+        return _load_npz(source, target, need_target, dtype)
+    table = read_table(source)
     if feature_names is not None:  # a model's columns, by name
-        missing = [f for f in feature_names if f not in header]
+        missing = [f for f in feature_names if f not in table.names]
         if missing:
             raise CLIError(f"{source} lacks the model's feature column(s) {missing[:5]}")
-        X = np.column_stack([_numeric(columns[header.index(f)], f, source, lines)
-                             for f in feature_names])
-        name = target if target is not None else None
-        y = None
-        if name is not None and name in header and need_target:
-            y = columns[header.index(name)]
-            _check_cells(y, name, source, lines)
-        elif name is not None and need_target:
-            raise CLIError(f"{source} has no target column {name!r}; its columns are {header}")
-        return X, y, list(feature_names), name
-    name = header[-1] if target is None else target
-    if name not in header:
-        raise CLIError(f"--target {name!r} is not a column of {source}; its columns are {header}")
-    j = header.index(name)
-    features = [h for k, h in enumerate(header) if k != j]
-    if not features:
-        raise CLIError(f"{source} has no feature columns besides the target {name!r}")
-    X = np.column_stack([_numeric(columns[k], h, source, lines)
-                         for k, h in enumerate(header) if k != j])
-    if need_target:
-        _check_cells(columns[j], name, source, lines)
-    return X, columns[j], features, name
+        name = target if target in table.names else None
+        if target is not None and name is None and need_target:
+            raise CLIError(f"{source} has no target column {target!r}; its columns are"
+                           f" {table.names}")
+        table = _stream(table, list(feature_names), [name] if need_target and name else [],
+                        categories, dtype)
+        X, cats, unseen = _assemble(table, list(feature_names), categories, dtype, learn=False)
+        return Data(X, _target(table, name, need_target), list(feature_names), target, cats, unseen)
+    name, chosen = _choose(table, target, need_target, features, drop)
+    table = _stream(table, chosen, [name] if need_target and name else [], categories, dtype)
+    X, cats, unseen = _assemble(table, chosen, categories, dtype, learn=learn)
+    return Data(X, _target(table, name, need_target), chosen, name, cats, unseen)
 
 
-def _load_npz(path, target, need_target):
+def _load_npz(path, target, need_target, dtype):
+    sparse = sparse_npz(path)
+    if sparse is not None:  # X alone: scipy.sparse.save_npz holds one matrix
+        return Data(sparse, None, [f"x{i}" for i in range(sparse.shape[1])], target)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -164,22 +223,40 @@ def _load_npz(path, target, need_target):
     X = arrays["X"]
     if X.ndim != 2 or X.dtype.kind not in "biuf":
         raise CLIError(f"{path}: X must be a 2-D numeric array; got {X.dtype}{X.shape}")
-    X = X.astype(np.float64)
-    if not np.isfinite(X).all():
-        i, j = (int(k) for k in np.argwhere(~np.isfinite(X))[0])
+    finite = np.isfinite(X)
+    if not finite.all():
+        i, j = (int(k) for k in np.argwhere(~finite)[0])
         raise CLIError(f"{path}: X holds {X[i, j]} at row {i + 1}, column {j + 1} (x{j}); fastbp"
                        " does not fill in missing values: complete or drop that row")
+    X = np.ascontiguousarray(X, dtype=dtype)
     name = "y" if target is None else target
     y = arrays.get(name)
     if y is None and need_target:
         raise CLIError(f"{path} has no target array {name!r}; it has {sorted(arrays)}")
     if y is not None and y.dtype.kind in "US" and need_target:
-        _check_cells([str(v) for v in y.ravel()], name, path)
+        from ._reader import check_text
+        check_text(y.ravel().astype(str), name, path, None)
     if y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
         where = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
         raise CLIError(f"{path}: {name} holds {y[where]} at row {where[0] + 1}; fastbp does not fill"
                        " in missing values: complete or drop that row")
-    return X, y, [f"x{i}" for i in range(X.shape[1])], name
+    return Data(X, y, [f"x{i}" for i in range(X.shape[1])], name)
+
+
+def _dense(X, source):
+    """X itself, or the clear error of a sparse matrix this fastbp's model
+    cannot take (the one place that decides it)."""
+    sparse = sys.modules.get("scipy.sparse")  # not imported: X cannot be sparse
+    if sparse is None or not sparse.issparse(X):
+        return X
+    import fastbp
+    try:
+        fastbp.MLP([X.shape[1], 2], seed=0).predict(X[:1])
+    except (TypeError, ValueError):
+        raise CLIError(f"{source} holds a scipy.sparse matrix, and sparse input needs fastbp >= 0.2"
+                       f" (this is {fastbp.__version__}); save a dense X with np.savez(path, X=X,"
+                       " y=y) instead") from None
+    return X
 
 
 # ---------------------------------------------------------------- the model
@@ -189,7 +266,7 @@ def _is_classification(y, task):
     values = np.asarray(y)
     if values.dtype.kind in "US" or values.dtype == object:
         try:
-            values = np.array([float(v) for v in values])
+            values = values.astype(np.float64)
         except ValueError:
             return True
     return bool(np.all(values == np.round(values)) and len(np.unique(values)) <= MAX_CLASSES)
@@ -199,7 +276,7 @@ def _encode_labels(y):
     """Class indices and the sorted class list (numbers as numbers, else strings)."""
     values = np.asarray(y)
     try:
-        numbers = np.array([float(v) for v in values]) if values.dtype.kind in "USO" else values
+        numbers = values.astype(np.float64) if values.dtype.kind in "USO" else values
         classes, codes = np.unique(numbers, return_inverse=True)
         classes = [int(c) if float(c).is_integer() else float(c) for c in classes]
     except ValueError:
@@ -208,13 +285,28 @@ def _encode_labels(y):
     return codes.astype(np.int64), classes
 
 
+def _values(y, name, path):
+    """A numeric target as float64 (a text one is an error naming the row)."""
+    values = np.asarray(y)
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64)
+    from ._reader import not_numeric
+    values = values.astype(str)
+    for i, v in enumerate(values.tolist()):  # the first cell that is not a number
+        try:
+            float(v)
+        except ValueError:
+            raise not_numeric(path, name, v, i) from None
+    return values.astype(np.float64)
+
+
 def _targets_for(net, y, path):
     """The target column as the model takes it: text labels for text classes,
     numbers otherwise (the model maps labels and scales values itself)."""
     classes = net.classes_
     if classes is not None and classes.dtype.kind == "U":
         return np.asarray(y).astype(str)
-    return _numeric([str(v) for v in np.asarray(y).ravel()], net.metadata.get("target", "y"), path)
+    return _values(y, net.metadata.get("target", "y"), path)
 
 
 def _widths(text):
@@ -227,10 +319,36 @@ def _widths(text):
     return widths
 
 
+def _warn_unseen(data, source):
+    """One line on stderr for the text values a model has not seen."""
+    if data.unseen:
+        print(f"fastbp: warning: {_preprocess.unseen_message(data.unseen, source)}", file=sys.stderr)
+
+
+def _wrapped(net, X):
+    """Rows the command line has encoded itself, marked so for the model."""
+    return _preprocess.Encoded(X) if net.categories is not None else X
+
+
 def cmd_train(args):
     import fastbp
     source = args.data or "digits"
-    X, y, features, target = load_data(source, args.target)
+    features, drop = _names(args.features, "--features"), _names(args.drop, "--drop")
+    if (features or drop) and source in BUILTIN:
+        raise CLIError(f"--features and --drop choose columns of a CSV or Parquet file; {source}"
+                       " is a built-in data set")
+    if not 0 <= args.test_fraction < 1:
+        raise CLIError(f"--test-fraction must be in [0, 1); got {args.test_fraction}")
+    hidden = _widths(args.hidden)
+    # Numbers are read as float64, the precision in which the model scales
+    # them: a float32 model's own copy is made once, by that scaling, and
+    # the file gives the same answers as net.predict on its rows in Python.
+    data = load_data(source, args.target, dtype=READ_DTYPE, features=features or None,
+                     drop=drop)
+    X, y, target = _dense(data.X, source), data.y, data.target
+    features, data_categories = data.features, data.categories
+    if y is None:
+        raise CLIError(f"{source} holds X only (a scipy.sparse matrix); training needs targets")
     classify = _is_classification(y, args.task)
     if classify:
         codes, classes = _encode_labels(y)
@@ -238,22 +356,30 @@ def cmd_train(args):
             raise CLIError(f"the target {target!r} has a single class {classes}; need two or more")
         Y = codes
     else:
-        Y = _numeric([str(v) for v in np.asarray(y)], target, source)
-    if not 0 <= args.test_fraction < 1:
-        raise CLIError(f"--test-fraction must be in [0, 1); got {args.test_fraction}")
+        Y = _values(y, target, source)
+    # The rows are split in place when they are the reader's own array (no
+    # second copy), else copied once.
+    own = isinstance(X, np.ndarray) and not isinstance(X, np.memmap) \
+        and X.flags.c_contiguous and X.flags.writeable
     X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(
-        X, Y, test_fraction=args.test_fraction, seed=args.seed)
+        X, np.ascontiguousarray(Y), test_fraction=args.test_fraction, seed=args.seed,
+        copy=not own)
+    n_rows, n_inputs = X.shape
+    del X, data
     if len(X_train) == 0:
         raise CLIError("no training rows left after the test split")
-    sizes = [X.shape[1]] + _widths(args.hidden) + [len(classes) if classify else 1]
+    sizes = [n_inputs] + hidden + [len(classes) if classify else 1]
     try:
         net = fastbp.MLP(sizes, activation=args.activation,
                          output="softmax" if classify else "identity", dtype=args.dtype,
                          seed=args.seed, alpha=args.alpha, dropout=args.dropout)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
-    # The scaling and the class labels are part of the model: the net takes
-    # raw rows and labels from here on, here and wherever the file is loaded.
+    # The categories, the scaling and the class labels are part of the
+    # model: the net takes raw rows and labels from here on, here and
+    # wherever the file is loaded.
+    net.categories = data_categories
+    X_train, X_test = _wrapped(net, X_train), _wrapped(net, X_test)
     if classify:
         net.classes_ = classes
         y_train, y_test = net.classes_[y_train], net.classes_[y_test]
@@ -262,9 +388,10 @@ def cmd_train(args):
         net.standardize(X_train, y_train)
     net.metadata = {"task": "classification" if classify else "regression",
                     "source": os.path.basename(source), "target": target, "features": features}
-    validation = (X_test, y_test) if len(X_test) else None
-    print(f"{net}\n{net.metadata['task']} on {source}: {len(X_train)} training rows, {len(X_test)}"
-          f" test rows, {X.shape[1]} features" + (f", {len(classes)} classes" if classify else ""))
+    n_train, n_test = n_rows - len(y_test), len(y_test)
+    validation = (X_test, y_test) if n_test else None
+    print(f"{net}\n{net.metadata['task']} on {source}: {n_train} training rows, {n_test}"
+          f" test rows, {len(features)} features" + (f", {len(classes)} classes" if classify else ""))
     compiled, t0 = fastbp._jit.compilations(), time.perf_counter()
     try:
         history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
@@ -281,7 +408,7 @@ def cmd_train(args):
                  else "loaded the compiled kernels")
         print(f"trained {len(history)} epochs in {wall:.2f} s (the first {first}); median epoch"
               f" {median * 1e3:.2f} ms ="
-              f" {len(X_train) / max(median, 1e-12):,.0f} samples/s")
+              f" {n_train / max(median, 1e-12):,.0f} samples/s")
         print(f"final training loss {history['loss'][-1]:.6g}")
     if validation is not None:
         _report(net, X_test, y_test, "test")
@@ -317,37 +444,114 @@ def _load_model(path):
     return net
 
 
-def _model_input(net, data, need_target):
+def _model_input(net, source, need_target):
+    """The model's inputs (encoded by its categories) and the targets of DATA."""
     meta = net.metadata
-    if data in BUILTIN:
-        X, y, _, _ = load_data(data)
-    elif data.endswith(".npz") or "features" not in meta:
-        X, y, _, _ = load_data(data, meta.get("target"), need_target=need_target)
+    if source in BUILTIN:
+        data = load_data(source, dtype=READ_DTYPE)
+    elif source.lower().endswith(".npz") or "features" not in meta:
+        data = load_data(source, meta.get("target"), need_target=need_target, dtype=READ_DTYPE,
+                         learn=False)
     else:
-        X, y, _, _ = load_data(data, meta.get("target"), need_target=need_target,
-                               feature_names=meta["features"])
+        data = load_data(source, meta.get("target"), need_target=need_target,
+                         feature_names=meta["features"], categories=net.categories,
+                         dtype=READ_DTYPE)
+    X = _dense(data.X, source)
     if X.shape[1] != net.sizes[0]:
-        raise CLIError(f"{data} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
-    return X, y
+        raise CLIError(f"{source} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
+    _warn_unseen(data, source)
+    return _wrapped(net, X), data.y
+
+
+def _formatted(values, dtype):
+    """Predictions as text at the model's precision: a float32 value as the
+    shortest repr that reads back to it (240.91656, not 240.91656494140625)."""
+    values = np.asarray(values)
+    if values.dtype.kind == "f":
+        return [[str(v) for v in row] for row in values.astype(dtype).reshape(len(values), -1)]
+    return values.reshape(len(values), -1).tolist()
 
 
 def cmd_predict(args):
     net = _load_model(args.model)
+    if args.proba and net.output == "identity":
+        raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
     X, _ = _model_input(net, args.data, need_target=False)
-    labels = net.predict(X).tolist()  # the model maps raw rows to labels or values
-    name = net.metadata.get("target", "prediction")
+    if args.proba:
+        proba = net.predict_proba(X)
+        classes = (net.classes_.tolist() if net.classes_ is not None
+                   else list(range(2 if proba.shape[1] == 1 else proba.shape[1])))
+        if proba.shape[1] == 1:  # one sigmoid unit: P(class 0), P(class 1)
+            proba = np.hstack([1 - proba, proba])
+        header, rows = [str(c) for c in classes], _formatted(proba, net.dtype)
+    else:
+        # the model maps raw rows to labels or values
+        header, rows = [net.metadata.get("target", "prediction")], _formatted(net.predict(X), net.dtype)
     if args.out:
         tmp = args.out + ".tmp"
         with open(tmp, "w", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerow([name])
-            writer.writerows([[v] for v in labels])
+            writer.writerow(header)
+            writer.writerows(rows)
         os.replace(tmp, args.out)
-        print(f"{len(labels)} predictions written to {args.out}")
+        print(f"{len(rows)} predictions written to {args.out}")
     else:
-        for v in labels:
-            print(v)
-    return labels
+        if args.proba:
+            print(",".join(header))
+        for row in rows:
+            print(",".join(str(v) for v in row))
+    return rows
+
+
+def cmd_export(args):
+    net = _load_model(args.model)
+    try:
+        net.to_onnx(args.out, opset=args.opset)
+    except ImportError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:  # the message names the path or its folder
+        raise CLIError(exc.strerror or str(exc)) from None
+    except (ValueError, TypeError) as exc:
+        raise CLIError(f"cannot export {args.model} to {args.out}: {exc}") from None
+    print(f"ONNX model written to {args.out} (input X: {net.sizes[0]} {net.dtype.name} columns;"
+          f" outputs: {'values' if net.output == 'identity' else 'label, probabilities'})")
+
+
+def version_text():
+    """fastbp's version with those of Python, NumPy, Numba and the BLAS serving the kernels."""
+    import platform
+
+    import numba
+
+    import fastbp
+    from fastbp import _blas
+    blas = f"BLAS: {_blas.LIBRARY}"
+    try:
+        from threadpoolctl import threadpool_info
+        for pool in threadpool_info():
+            if pool.get("user_api") == "blas" and (_blas.LIBRARY == "scipy"
+                                                   or pool.get("filepath") == _blas.LIBRARY):
+                blas = (f"BLAS: {pool.get('internal_api')} {pool.get('version')}"
+                        f" ({pool.get('threading_layer', 'unknown')} threading,"
+                        f" {pool.get('num_threads')} threads, {pool.get('architecture')}),"
+                        f" {pool.get('filepath')}")
+                break
+    except ImportError:
+        pass
+    return (f"fastbp {fastbp.__version__}\nPython {platform.python_version()}, NumPy"
+            f" {np.__version__}, Numba {numba.__version__}\n{blas}")
+
+
+class _Version(argparse.Action):
+    """--version, computed only when asked (it imports Numba and binds the BLAS)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print fastbp's version and those of NumPy, Numba and the BLAS"):
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(version_text())
+        parser.exit()
 
 
 def cmd_evaluate(args):
@@ -377,6 +581,12 @@ def cmd_info(args):
              f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"]
     if net.classes_ is not None:
         lines.append(f"classes: {_abbreviated(net.classes_)}")
+    if net.categories is not None:
+        names = net.metadata.get("features") if isinstance(net.metadata.get("features"), list) \
+            else None
+        lines.append("categories: " + "; ".join(
+            f"{names[j] if names and j < len(names) else f'column {j}'}:"
+            f" {_abbreviated(np.array(labels))}" for j, labels in net.categories.items()))
     if net.input_mean is not None:
         lines.append(f"input scaling: (x - mean) / scale; mean {_abbreviated(net.input_mean)},"
                      f" scale {_abbreviated(net.input_scale)}")
@@ -433,14 +643,21 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="fastbp", description="Train and use multilayer perceptrons (backpropagation on the CPU).",
         formatter_class=_HelpFormatter)
+    parser.add_argument("--version", action=_Version)
     # Every subcommand's --help shows each argument's default.
     sub = parser.add_subparsers(dest="command", required=True,
                                 parser_class=functools.partial(argparse.ArgumentParser,
                                                                formatter_class=_HelpFormatter))
     train = sub.add_parser("train", help="train a model and report its test metrics",
                            description="Train an MLP on DATA (default: the built-in digits).")
-    train.add_argument("data", nargs="?", help="CSV file, NPZ file (X, y) or 'digits' (default)")
-    train.add_argument("--target", help="target column (CSV; default the last) or array (NPZ; default y)")
+    train.add_argument("data", nargs="?", help="CSV, Parquet, NPY or NPZ (X, y) file, or 'digits'"
+                       " (default)")
+    train.add_argument("--target", help="target column (CSV, Parquet, NPY: default the last) or"
+                       " array (NPZ; default y)")
+    train.add_argument("--features", help="feature columns, comma-separated (default: all but the"
+                       " target); text columns become one-hot categories")
+    train.add_argument("--drop", help="columns to leave out, comma-separated (an ID column, ...)"
+                       " (default: none)")
     train.add_argument("--task", type=str.lower, choices=["auto", "classification", "regression"], default="auto",
                        help="auto: a text or integer target with at most 50 distinct values is"
                             " classification")
@@ -464,12 +681,21 @@ def build_parser():
     train.set_defaults(func=cmd_train)
     predict = sub.add_parser("predict", help="predict labels or values for DATA")
     predict.add_argument("model", help="a model file written by fastbp train --out")
-    predict.add_argument("data", help="CSV or NPZ file of rows to predict")
+    predict.add_argument("data", help="CSV, Parquet, NPY or NPZ file of rows to predict")
     predict.add_argument("--out", help="write a CSV here (default: print to standard output)")
+    predict.add_argument("--proba", action="store_true",
+                         help="class probabilities, one column per class (named by the classes)")
     predict.set_defaults(func=cmd_predict)
+    export = sub.add_parser("export", help="write a model as ONNX, for ONNX Runtime",
+                            description="Write MODEL as an ONNX file that takes the same raw rows"
+                                        ' as predict (needs pip install "fastbp[onnx]").')
+    export.add_argument("model", help="a model file written by fastbp train --out")
+    export.add_argument("out", help="the .onnx file to write")
+    export.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    export.set_defaults(func=cmd_export)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy or R^2 of a model on DATA")
     evaluate.add_argument("model", help="a model file written by fastbp train --out")
-    evaluate.add_argument("data", help="CSV or NPZ file with the target column")
+    evaluate.add_argument("data", help="CSV, Parquet, NPY or NPZ file with the target column")
     evaluate.set_defaults(func=cmd_evaluate)
     info = sub.add_parser("info", help="describe a model file; without one, fastbp's kernel cache")
     info.add_argument("model", nargs="?",

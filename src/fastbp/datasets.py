@@ -11,6 +11,8 @@ from importlib import resources
 
 import numpy as np
 
+from ._jit import jit
+
 
 def load_digits():
     """The 8x8 handwritten digits: ``X`` (1797, 64) float64 in 0..16, ``y`` (1797,) int64."""
@@ -30,7 +32,7 @@ class _Default:
         return repr(self.value)
 
 
-def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), *,
+def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=True, *,
                      test_size=_Default(None), random_state=_Default(None)):
     """Shuffled split into ``X_train, X_test, y_train, y_test``.
 
@@ -47,6 +49,10 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), *,
         fraction (float) or a number of rows (int), as in
         ``sklearn.model_selection.train_test_split``. Give each argument
         under one name only.
+    copy : bool, default True
+        False permutes the rows of X and y in place (each must be a
+        writable C-contiguous array) and returns views of them: the same
+        splits, in the same order, without a second copy of the data.
 
     Returns
     -------
@@ -67,8 +73,17 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), *,
             raise ValueError(f"test_fraction / test_size as a fraction must be in [0, 1]; got {test}")
         n_test = int(round(len(X) * test))
     order = np.random.default_rng(seed).permutation(len(X))
-    test, train = order[:n_test], order[n_test:]
-    return X[train], X[test], y[train], y[test]
+    if copy:
+        test, train = order[:n_test], order[n_test:]
+        return X[train], X[test], y[train], y[test]
+    for name, arr in (("X", X), ("y", y)):
+        if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.flags.writeable):
+            raise ValueError(f"train_test_split(copy=False) permutes {name} in place: it must be a"
+                             f" writable C-contiguous array")
+    rows = X.reshape(len(X), -1)
+    permute_rows(rows, order, np.zeros(len(X), dtype=np.bool_))
+    y[...] = y[order]
+    return X[n_test:], X[:n_test], y[n_test:], y[:n_test]
 
 
 def _one_of(name, value, alias, alias_value):
@@ -79,3 +94,28 @@ def _one_of(name, value, alias, alias_value):
     if not isinstance(value, _Default):
         return value
     return value.value if isinstance(alias_value, _Default) else alias_value
+
+
+@jit
+def permute_rows(X, order, done):
+    """``X[i] = X[order[i]]`` for every row i, in place, one cycle of the
+    permutation at a time through one spare row. X (n, m); order (n,) a
+    permutation of 0..n-1; done (n,) bool, all False."""
+    n, m = X.shape
+    spare = np.empty(m, dtype=X.dtype)
+    for start in range(n):
+        if done[start]:
+            continue
+        for k in range(m):
+            spare[k] = X[start, k]
+        i = start
+        while True:
+            done[i] = True
+            j = order[i]
+            if j == start:
+                for k in range(m):
+                    X[i, k] = spare[k]
+                break
+            for k in range(m):
+                X[i, k] = X[j, k]
+            i = j

@@ -7,7 +7,10 @@ RNG states, the preprocessing the model applies (``input_mean``,
 ``input_scale``, ``target_mean``, ``target_scale``, ``classes``: empty arrays
 where the model has none), ``net.metadata`` (JSON text), the training
 history, a format version and a SHA-256 checksum of the parameter bytes.
-Older versions are read as well: version 2 has no preprocessing arrays (the
+Version 4 adds the one-hot categories of text columns (``category_columns``,
+``category_sizes``, ``category_labels``: the labels of every category column,
+one after another). Older versions are read as well (without categories):
+version 3 is version 4 less the categories; version 2 has no preprocessing arrays (the
 command line kept its feature scaling and class names in the metadata, and
 those are read into the model's attributes), version 1 neither alpha,
 dropout, schedule nor metadata, and one RNG state.
@@ -25,8 +28,8 @@ import tempfile
 import numpy as np
 
 FORMAT = "fastbp-model"
-VERSION = 3
-READABLE = (1, 2, 3)
+VERSION = 4
+READABLE = (1, 2, 3, 4)
 # A model file is a zip archive (.npz); these are the first bytes of one.
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 # Keys the version 2 command line wrote into metadata, now model attributes.
@@ -62,6 +65,11 @@ def _preprocessing(net):
     arrays = {key: none if getattr(net, key) is None else getattr(net, key)
               for key in ("input_mean", "input_scale", "target_mean", "target_scale")}
     arrays["classes"] = none if net.classes_ is None else net.classes_
+    cats = net._categories or ()
+    arrays["category_columns"] = np.array([j for j, _ in cats], dtype=np.int64)
+    arrays["category_sizes"] = np.array([len(labels) for _, labels in cats], dtype=np.int64)
+    arrays["category_labels"] = (np.concatenate([labels for _, labels in cats]) if cats
+                                 else np.zeros(0, dtype="<U1"))
     return arrays
 
 
@@ -80,6 +88,10 @@ def _read_preprocessing(net, data, version):
         found = {"input_mean": meta.pop("x_mean"), "input_scale": meta.pop("x_scale", None),
                  "target_mean": meta.pop("y_mean", None), "target_scale": meta.pop("y_scale", None),
                  "classes": meta.pop("classes", None)}
+    if version >= 4 and data["category_columns"].size:
+        bounds = np.cumsum(data["category_sizes"])[:-1]
+        net.categories = {int(j): labels.tolist() for j, labels in
+                          zip(data["category_columns"], np.split(data["category_labels"], bounds))}
     net.set_input_scaling(found["input_mean"], found["input_scale"])
     net.set_target_scaling(found["target_mean"], found["target_scale"])
     net.classes_ = found["classes"]
@@ -105,14 +117,18 @@ def save(net, path):
     """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
     path = _path(path)
     opt = net.optimizer
+    # One snapshot of what a fit in another thread may be updating (the
+    # kernels release the GIL): the file holds the params its checksum is of.
+    params = np.array(net.params)
     arrays = dict(
         format=np.array(FORMAT), version=np.array(VERSION),
-        params=net.params, checksum=np.array(_digest(net.params)),
+        params=params, checksum=np.array(_digest(params)),
         sizes=np.array(net.sizes, dtype=np.int64),
         activations=np.array(net.activations, dtype=str).reshape(len(net.activations)),
         output=np.array(net.output), loss=np.array(net.loss_name), dtype=np.array(net.dtype.name),
         init=np.array(net.init), seed=np.array(-1 if net.seed is None else net.seed),
-        rng=net._rng, alpha=np.array(net.alpha), dropout=np.array(net.dropout, dtype=np.float64),
+        rng=np.array(net._rng), alpha=np.array(net.alpha),
+        dropout=np.array(net.dropout, dtype=np.float64),
         schedule=np.array("" if net.schedule is None else net.schedule.to_json()),
         metadata=np.array(_metadata_json(net.metadata)),
         **_preprocessing(net),
@@ -120,23 +136,48 @@ def save(net, path):
         optimizer_hyper=(np.zeros(0) if opt is None else np.array([opt.tol, opt.max_ls])
                          if type(opt).__name__ == "LBFGS" else opt.hyper),
         optimizer_t=np.array(0 if opt is None else opt.t),
-        optimizer_state=np.zeros((2, 0), net.dtype) if opt is None or opt.state is None else opt.state,
+        optimizer_state=(np.zeros((2, 0), net.dtype) if opt is None or opt.state is None
+                         else np.array(opt.state)),
     )
     for key, values in net.history.history.items():
         arrays["history_" + key] = np.array(values, dtype=np.float64)
+    write_atomically(path, lambda fh: np.savez(fh, **arrays), "save the model", ".npz.tmp")
+
+
+def _mode_for(path):
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def write_atomically(path, write, what, suffix):
+    """Call ``write(fh)`` on a temporary file in ``path``'s folder, flush and
+    fsync it, then rename it over ``path``: a crash or an error leaves the
+    old file whole and no temporary file behind. Errors name ``path`` (or its
+    folder), not the temporary file; ``what`` says what was being done."""
+    path = _path(path)
     folder = os.path.dirname(os.path.abspath(path))
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".npz.tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=suffix, dir=folder)
     except OSError as exc:  # name the folder, not the temporary file that was never made
         reason = (exc.strerror if os.path.isdir(folder) else
                   "not a folder" if os.path.exists(folder) else "no such folder")
-        raise type(exc)(exc.errno, f"cannot save the model to {path!r}: {reason}", folder) from None
+        raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {reason}", folder) from None
     try:
+        # mkstemp makes the file private (0600); give it the permissions
+        # open() would: the old file's, or the umask's for a new one.
+        os.chmod(tmp, _mode_for(path))
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:  # e.g. path is a folder
+            raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror}", path) from None
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

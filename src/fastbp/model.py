@@ -190,6 +190,9 @@ class MLP:
         ``np.unique``) from text labels; settable (``net.classes_ = [...]``)
         for numeric labels or before a first partial fit. None: integer
         labels 0..n_out-1 (0/1 for sigmoid).
+    categories : dict or None
+        ``{column: [label, ...]}``: the text columns of raw rows and their
+        one-hot labels (see :attr:`categories`); ``n_columns`` raw columns.
     target_mean, target_scale : ndarray of float64, (n_out,), or None
         Target scaling of an identity output: the network learns
         ``(y - target_mean) / target_scale`` and ``predict`` answers in the
@@ -248,6 +251,7 @@ class MLP:
         self._input_mean = self._input_scale = None
         self._target_mean = self._target_scale = None
         self._classes = None
+        self._categories = None
         init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
         # Two splitmix64 states: the shuffling stream, the dropout stream.
         self._rng = shuffle_seq.generate_state(2, np.uint64)
@@ -277,13 +281,15 @@ class MLP:
     def __setstate__(self, state):
         state["_params"] = np.array(state["_params"], copy=True)  # writable, owned
         state["_rng"] = np.array(state["_rng"], copy=True)
-        for key in ("_input_mean", "_input_scale", "_target_mean", "_target_scale", "_classes"):
+        for key in ("_input_mean", "_input_scale", "_target_mean", "_target_scale", "_classes",
+                    "_categories"):
             state.setdefault(key, None)  # pickled before these existed
         self.__dict__.update(state)
         # Read-only like a new model's, so the kernels see the types they
         # were compiled for.
         for arr in (self._reg, self._layout.plan, self._input_mean, self._input_scale,
-                    self._target_mean, self._target_scale, self._classes):
+                    self._target_mean, self._target_scale, self._classes,
+                    *(labels for _, labels in self._categories or ())):
             if arr is not None:
                 arr.setflags(write=False)
         self._weights, self._biases = self._layout.views(self._params)
@@ -387,6 +393,36 @@ class MLP:
     def classes_(self, value):
         self._classes = _preprocess.check_classes(value, self.output, self.sizes[-1])
 
+    @property
+    def categories(self):
+        """One-hot categories of the raw rows' text columns, part of the model:
+        ``{column index: [label, ...]}`` (a new dict), or None.
+
+        A model with categories takes raw rows of :attr:`n_columns` columns
+        (a 2-D object or str array, or a list of lists), text in each
+        category column: the k-th label of column j becomes a 1 at network
+        input ``start_j + k``, where the codes of column j sit in the column's
+        place (column j - 1's inputs, then j's codes, then j + 1's). A text
+        value not among the labels is an all-zero code, reported by one
+        warning per call. The encoding comes before the input scaling, and
+        :meth:`standardize` leaves the codes unscaled (mean 0, scale 1).
+        Settable (``net.categories = {2: ["blue", "red"]}``, labels as the
+        command line learns them: sorted); ``sizes[0]`` counts the codes.
+        """
+        if self._categories is None:
+            return None
+        return {j: labels.tolist() for j, labels in self._categories}
+
+    @categories.setter
+    def categories(self, value):
+        self._categories = _preprocess.check_categories(value, self.sizes[0])
+
+    @property
+    def n_columns(self):
+        """How many raw columns a row has: ``sizes[0]`` less the codes beyond
+        one per category column."""
+        return _preprocess.n_columns(self._categories, self.sizes[0])
+
     def set_input_scaling(self, mean, scale):
         """Standardise every input row as ``(X - mean) / scale`` from now on.
 
@@ -419,19 +455,39 @@ class MLP:
         ``net.standardize(X_train, y_train).fit(X_train, y_train)`` then
         trains on standardised data, and every method takes raw rows.
         """
-        X = check_X(X, self.sizes[0], np.float64)
+        X = self._encoded(X)  # checked in its own precision, summed in float64
+        X = check_X(X, self.sizes[0], np.float32 if getattr(X, "dtype", None) == np.float32
+                    else np.float64)
         if y is not None:
             if self.output != "identity":
                 raise ValueError(f"standardize(X, y) scales the targets of an identity output; this"
                                  f" network's output is {self.output!r}: call standardize(X)")
             Y = check_targets(y, X.shape[0], self.output, self.sizes[-1], np.float64)
-        self.set_input_scaling(*_preprocess.mean_std(X))
+        mean, scale = _preprocess.mean_std(X)
+        if self._categories is not None:  # one-hot codes enter the network as 0 and 1
+            codes = _preprocess.code_mask(self._categories, self.sizes[0])
+            mean[codes], scale[codes] = 0.0, 1.0
+        self.set_input_scaling(mean, scale)
         if y is not None:
             self.set_target_scaling(*_preprocess.mean_std(Y))
         return self
 
+    def _encoded(self, X, name="X"):
+        """Raw rows -> rows of network inputs: text columns one-hot by the
+        model's categories (an unseen label warned of, once per call)."""
+        if isinstance(X, _preprocess.Encoded):
+            return X.rows
+        if self._categories is None:
+            return X
+        X, unseen = _preprocess.encode_rows(X, self._categories, self.sizes[0], name)
+        if unseen:
+            import warnings
+            warnings.warn(_preprocess.unseen_message(unseen, name), UserWarning, stacklevel=4)
+        return X
+
     def _inputs(self, X, name="X"):
-        """Raw rows -> the network's input: checked, then standardised."""
+        """Raw rows -> the network's input: encoded, checked, then standardised."""
+        X = self._encoded(X, name)
         if self._input_mean is None:
             return check_X(X, self.sizes[0], self.dtype, name)
         # Checked in its own precision (float32 rows are not widened just to
@@ -785,6 +841,58 @@ class MLP:
         from .io import save
         save(self, path)
 
+    # ----------------------------------------------- deployment, interop
+    def to_onnx(self, path=None, opset=None):
+        """The model as ONNX (``pip install "fastbp[onnx]"``): written to
+        ``path`` atomically (returns None), or returned as bytes.
+
+        Input ``X`` (N, n_in) of raw rows in the model's dtype; outputs
+        ``label`` (as :meth:`predict`) and ``probabilities`` (as
+        :meth:`predict_proba`) for softmax and sigmoid outputs, ``values``
+        (N, n_out) (as :meth:`predict`) for identity. Input standardisation,
+        class labels and target scaling are part of the graph (see
+        :mod:`fastbp.export`). ``opset`` defaults to 18; too old an opset
+        for the model's operators is a ValueError naming them.
+        """
+        from .export import to_onnx
+        return to_onnx(self, path, opset)
+
+    def to_torch(self):
+        """A ``torch.nn.Sequential`` of ``Linear`` and activation modules with
+        this model's weights, in its dtype (see :mod:`fastbp.interop`).
+
+        Its outputs are fastbp's pre-output values: the logits of a softmax
+        or sigmoid output (apply ``torch.softmax(out, dim=1)`` or
+        ``torch.sigmoid(out)`` to get :meth:`predict_proba`, or use them
+        with ``CrossEntropyLoss`` / ``BCEWithLogitsLoss``), or the values of
+        an identity output. Input standardisation is folded into the first
+        ``Linear`` and target scaling into the last, so the module takes
+        raw rows and answers in the targets' units.
+        """
+        from .interop import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, output="softmax", **kwargs):
+        """A model with the weights of a ``torch.nn.Sequential`` of ``Linear``
+        layers and supported activations (``Tanh``, ``Sigmoid``, ``ReLU``,
+        ``LeakyReLU(0.01)``, ``ELU(1)``, ``Softplus()``, ``Identity``,
+        ``Dropout``), bitwise. ``output`` is the output function applied to
+        the last Linear (a trailing ``Softmax``/``Sigmoid`` module must
+        agree with it); other keyword arguments go to :class:`MLP`."""
+        from .interop import from_torch
+        return from_torch(cls, module, output, **kwargs)
+
+    @classmethod
+    def from_sklearn(cls, fitted, **kwargs):
+        """The network of a fitted scikit-learn ``MLPClassifier`` or
+        ``MLPRegressor``: its weights, activation, output function (softmax
+        for several classes; sigmoid for two classes, scikit-learn's single
+        logistic unit, and for multilabel; identity for regression) and
+        classes. Other keyword arguments go to :class:`MLP`."""
+        from .interop import from_sklearn
+        return from_sklearn(cls, fitted, **kwargs)
+
     def _optimizer_for(self, optimizer, lr):
         if lr is not None:
             check_positive(lr, "lr")
@@ -812,6 +920,8 @@ class MLP:
             shown = self._classes[:10].tolist()
             reg += f", classes={shown}" if len(self._classes) <= 10 else \
                 f", classes={str(shown)[:-1]}, ... ({len(self._classes)})]"
+        if self._categories is not None:
+            reg += f", categories={{{', '.join(f'{j}: {len(l)}' for j, l in self._categories)}}}"
         if self._input_mean is not None:
             reg += ", input_scaling=True"
         if self._target_mean is not None:

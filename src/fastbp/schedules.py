@@ -10,7 +10,8 @@ saved with the model and continues after :func:`fastbp.load`, so that
 ``fit(epochs=3)`` twice, or around a save and load, equals ``fit(epochs=6)``.
 Set ``net.schedule = None`` to stop scheduling. A schedule counts epochs
 from its own start: a new one given to a trained model starts at epoch 0
-(and lr0), a continued one keeps counting. The formulas are PyTorch's ``lr_scheduler`` ones
+(and lr0), a continued one keeps counting, and one last given to another model
+starts anew on this one (a sweep may reuse one schedule object). The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts.
@@ -31,7 +32,14 @@ class Schedule:
     """
 
     def on_train_begin(self, net):
+        if getattr(self, "_net", net) is not net:
+            # Last given to another model: its count, lr0 and state were that
+            # model's training; on this one it starts anew, as a new schedule.
+            for key in [k for k in vars(self) if k.startswith("_")]:
+                delattr(self, key)
+            self.lr0 = None
         self._net = net
+        self._start()
         if not hasattr(self, "_epochs"):
             # New: count from here. Started but without a count: saved by a
             # fastbp that counted the model's whole history; keep doing so.
@@ -50,6 +58,9 @@ class Schedule:
         self._epochs += 1
         self._net.optimizer.lr = self.lr(self._epochs, self.lr0)
         return False
+
+    def _start(self):
+        """Subclasses: set up their own state if they have none yet."""
 
     def observe(self, logs):
         pass
@@ -114,10 +125,9 @@ class InverseScaling(Schedule):
         self.power_t = check_positive(power_t, "power_t")
         self.lr0 = None
 
-    def on_train_begin(self, net):
+    def _start(self):
         if not hasattr(self, "_samples"):
             self._samples = 0
-        super().on_train_begin(net)
 
     def observe(self, logs):
         self._samples += self._net._samples_per_epoch
@@ -148,10 +158,9 @@ class ReduceOnPlateau(Schedule):
         self.min_lr = float(min_lr)
         self.lr0 = None
 
-    def on_train_begin(self, net):
+    def _start(self):
         if not hasattr(self, "_best"):  # a continuing schedule keeps its state
             self._best, self._bad, self._current = math.inf, 0, None
-        super().on_train_begin(net)
 
     def observe(self, logs):
         if self.monitor not in logs:

@@ -30,7 +30,15 @@ model's flat buffer (``coefs_[l]`` is the transposed view of fastbp's
 ``best_validation_score_``, ``n_layers_``, ``n_outputs_``,
 ``out_activation_``, ``classes_`` (classifier), ``n_features_in_`` and
 ``net_``, the :class:`fastbp.MLP` itself.
+
+Weights in and out: ``MLPClassifier.from_sklearn(fitted)`` and
+``est.to_sklearn()`` convert from and to scikit-learn's own estimators.
+When ``skl2onnx`` is installed, importing this module registers both
+estimators with it (on skl2onnx's own import, so that importing this module
+stays as fast), and ``skl2onnx.to_onnx(pipeline, X[:1])`` converts pipelines
+holding them (:func:`register_skl2onnx` does it by hand).
 """
+import sys
 import warnings
 
 import numpy as np
@@ -205,6 +213,22 @@ class _BaseMLP(BaseEstimator):
         if hasattr(self, "net_"):
             self._expose()
 
+    @classmethod
+    def from_sklearn(cls, fitted):
+        """A fitted estimator with the parameters, weights and fitted
+        attributes (classes_, loss_curve_, n_iter_, ...) of a fitted
+        scikit-learn MLPClassifier / MLPRegressor; ``fit`` with
+        ``warm_start=True`` or ``partial_fit`` continues from its weights."""
+        from .interop import estimator_from_sklearn
+        return estimator_from_sklearn(cls, fitted, issubclass(cls, ClassifierMixin))
+
+    def to_sklearn(self):
+        """A fitted ``sklearn.neural_network`` MLPClassifier / MLPRegressor
+        with copies of this estimator's parameters (those scikit-learn has),
+        weights and fitted attributes; it predicts the same."""
+        from .interop import estimator_to_sklearn
+        return estimator_to_sklearn(self)
+
     def _forward(self, X):
         check_is_fitted(self, "net_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
@@ -296,3 +320,58 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def predict(self, X):
         out = self._forward(X).astype(np.float64, copy=False)
         return out[:, 0] if out.shape[1] == 1 and self._y_1d else out
+
+
+# ---------------------------------------------------------------- skl2onnx
+def register_skl2onnx():
+    """Register :class:`MLPClassifier` and :class:`MLPRegressor` with skl2onnx
+    (a shape calculator and a converter each; see :mod:`fastbp.export`)."""
+    from .export import register_skl2onnx
+    register_skl2onnx()
+
+
+class _RegisterWithSkl2onnx:
+    """An import hook: registers the estimators once skl2onnx has been
+    imported, so that this module need not import it (0.6 s) itself. It
+    stays on ``sys.meta_path`` until skl2onnx is imported for real."""
+
+    def __init__(self):
+        self._finding = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "skl2onnx" or self._finding:
+            return None
+        import importlib.util
+        self._finding = True  # the other finders locate skl2onnx
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            try:
+                register_skl2onnx()
+            except Exception as exc:  # an skl2onnx fastbp cannot use: skl2onnx still works
+                warnings.warn(f"fastbp could not register its estimators with skl2onnx: {exc}",
+                              RuntimeWarning, stacklevel=2)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _register_when_available():
+    import importlib.util
+    if "skl2onnx" in sys.modules:
+        register_skl2onnx()
+    elif importlib.util.find_spec("skl2onnx") is not None and not any(
+            isinstance(f, _RegisterWithSkl2onnx) for f in sys.meta_path):
+        sys.meta_path.insert(0, _RegisterWithSkl2onnx())
+
+
+_register_when_available()

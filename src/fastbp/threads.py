@@ -120,12 +120,19 @@ def others_running():
     try:
         with open("/proc/loadavg") as f:
             running = int(f.read().split()[3].split("/")[0])
-        ours = 0
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/stat") as f:
-                ours += f.read().rsplit(")", 1)[1].split()[0] == "R"
     except (OSError, ValueError, IndexError):
         return 0
+    ours = 0
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        tids = []
+    for tid in tids:
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                ours += f.read().rsplit(")", 1)[1].split()[0] == "R"
+        except (OSError, IndexError):  # a thread that ended since the listing
+            pass
     return max(running - max(ours, 1), 0)
 
 

@@ -1,0 +1,49 @@
+"""Serving: fastbp's predict against ONNX Runtime on the same weights (the
+model exported by ``net.to_onnx()``), one row and 90k rows of a 64-100-10
+network in float32. Both run with their default threads. Skipped (asv's
+NotImplementedError) where onnx or onnxruntime is not installed.
+
+Side by side, outside asv: ``python asv_bench/serving.py``.
+"""
+import numpy as np
+
+import fastbp
+
+SIZES = [64, 100, 10]
+ROWS = {"1 row": 1, "90k rows": 90_000}
+
+
+def model(activation="relu", dtype="float32"):
+    """The benchmarked network, its ONNX Runtime session and rows of both sizes."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise NotImplementedError("onnxruntime is not installed") from None
+    net = fastbp.MLP(SIZES, activation=activation, dtype=dtype, seed=0)
+    sess = ort.InferenceSession(net.to_onnx(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    X = {k: rng.normal(size=(n, SIZES[0])).astype(dtype) for k, n in ROWS.items()}
+    net.predict_proba(X["1 row"])  # compile or load the kernels outside the timing
+    sess.run(None, {"X": X["1 row"]})
+    return net, sess, X
+
+
+class Serving:
+    params = [list(ROWS)]
+    param_names = ["rows"]
+
+    def setup(self, rows):
+        self.net, self.sess, X = model()
+        self.X = X[rows]
+
+    def time_fastbp_predict_proba(self, rows):
+        self.net.predict_proba(self.X)
+
+    def time_onnxruntime_probabilities(self, rows):
+        self.sess.run(["probabilities"], {"X": self.X})
+
+    def time_fastbp_predict(self, rows):
+        self.net.predict(self.X)
+
+    def time_onnxruntime_label(self, rows):
+        self.sess.run(["label"], {"X": self.X})

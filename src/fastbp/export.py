@@ -1,0 +1,431 @@
+"""ONNX export: a fastbp model as an ONNX graph that ONNX Runtime serves
+without Numba (``pip install "fastbp[onnx]"``).
+
+    net.to_onnx("model.onnx")                    # or: fastbp export model.npz model.onnx
+    import onnxruntime as ort
+    sess = ort.InferenceSession("model.onnx")
+    proba, label = sess.run(["probabilities", "label"], {"X": X.astype(np.float32)})
+
+The graph takes the raw rows ``X`` (N, n_in) in the model's dtype, as
+:meth:`fastbp.MLP.predict` does, and is built from stages, in order:
+
+1. the model's input preprocessing: ``Cast`` to double, ``Sub``
+   ``input_mean``, ``Div`` ``input_scale``, ``Cast`` back (the arithmetic
+   fastbp does, in float64, so a float32 model sees the same inputs);
+   an encoder of categorical columns goes in front of it, as one more stage;
+2. each layer as ``Gemm`` (W in fastbp's ``(n_out, n_in)`` layout,
+   ``transB=1``) followed by its activation (``Tanh``, ``Sigmoid``,
+   ``Relu``, ``LeakyRelu`` alpha 0.01, ``Elu`` alpha 1, ``Softplus``, none
+   for identity), the last layer by the output function (``Softmax``,
+   ``Sigmoid``, none);
+3. the outputs: ``probabilities`` (softmax or sigmoid, as ``predict_proba``)
+   and ``label`` (as ``predict``: ``ArgMax``, or ``> 0.5`` for sigmoid, then
+   a ``Gather`` from the constant ``classes_`` when the model has classes);
+   or ``values`` for an identity output, ``(N, n_out)``, with the target
+   scaling undone (``Mul``, ``Add``, in float64) as ``predict`` does.
+
+The same stages serve :func:`to_onnx` (a standalone model) and the
+``skl2onnx`` converter of :mod:`fastbp.sklearn`'s estimators (a piece of a
+scikit-learn pipeline): each writes through a small builder, ``_Model`` or
+``_Container``, that knows how to add a node and a constant.
+"""
+import json
+import os
+
+import numpy as np
+
+# Opset of the exported model unless told otherwise (ONNX Runtime 1.14 and later run it).
+DEFAULT_OPSET = 18
+# The opset in which each operator the export uses got the definition it
+# relies on: double inputs for the activations (6), numpy-style broadcasting
+# for Gemm's bias and the arithmetic (7) and for Max and Min (8: a float64
+# graph writes leaky_relu and elu with them). The lowest opset fastbp writes is
+# the largest of these among the operators a model needs.
+OP_SINCE = {"Gemm": 7, "Sub": 7, "Div": 7, "Mul": 7, "Add": 7, "Greater": 7, "Cast": 6,
+            "Tanh": 6, "Sigmoid": 6, "Relu": 6, "LeakyRelu": 6, "Elu": 6, "Softplus": 1,
+            "Softmax": 1, "ArgMax": 1, "Max": 8, "Min": 8, "Exp": 6, "Log": 6, "Abs": 6,
+            "Neg": 6, "Gather": 1, "Reshape": 5, "Concat": 4, "Identity": 1}
+# Hidden activation or output function -> (ONNX operator, attributes); None: no node.
+ACTIVATION_OPS = {"identity": None, "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}),
+                  "relu": ("Relu", {}), "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
+                  "elu": ("Elu", {"alpha": 1.0}), "softplus": ("Softplus", {}),
+                  "softmax": ("Softmax", {"axis": 1})}
+INSTALL = 'pip install "fastbp[onnx]"'
+
+
+def require(module, what):
+    """Import an optional package, or raise an ImportError that says how to install it."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{what} needs the optional package {module!r}, which is not"
+                          f" installed: {INSTALL}") from None
+
+
+def _proto_type(dtype):
+    """The ONNX element type of a NumPy dtype the export uses."""
+    from onnx import TensorProto
+    dtype = np.dtype(dtype)
+    if dtype.kind == "U":
+        return TensorProto.STRING
+    return {"f4": TensorProto.FLOAT, "f8": TensorProto.DOUBLE, "i8": TensorProto.INT64}[dtype.str[1:]]
+
+
+def label_constant(classes):
+    """The classes as an array ONNX holds: int64 for integers and bools,
+    double for other numbers, text as is."""
+    kind = classes.dtype.kind
+    if kind in "iub":
+        return classes.astype(np.int64)
+    if kind == "f":
+        return classes.astype(np.float64)
+    return classes.astype(str)
+
+
+# ------------------------------------------------------------------ builders
+class _Model:
+    """Collects the nodes and constants of a standalone ONNX model."""
+
+    def __init__(self, reserved=()):
+        self.nodes, self.initializers = [], []
+        self._used = set(reserved)  # the graph's input and output names
+
+    def name(self, stem):
+        name, i = stem, 0
+        while name in self._used:
+            i += 1
+            name = f"{stem}_{i}"
+        self._used.add(name)
+        return name
+
+    def const(self, stem, array):
+        from onnx import numpy_helper
+        name = self.name(stem)
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def op(self, op_type, inputs, stem, output=None, **attrs):
+        from onnx import helper
+        out = output if output is not None else self.name(stem)
+        self.nodes.append(helper.make_node(op_type, list(inputs), [out],
+                                           name=self.name(f"{op_type}_{stem}"), **attrs))
+        return out
+
+
+class _Container:
+    """Adds the same nodes to a skl2onnx conversion (its scope and container)."""
+
+    def __init__(self, scope, container):
+        self.scope, self.container = scope, container
+
+    def name(self, stem):
+        return self.scope.get_unique_variable_name(stem)
+
+    def const(self, stem, array):
+        array = np.ascontiguousarray(array)
+        name = self.name(stem)
+        content = ([s.encode("utf-8") for s in array.ravel()] if array.dtype.kind == "U"
+                   else array.ravel().tolist())
+        self.container.add_initializer(name, _proto_type(array.dtype), list(array.shape), content)
+        return name
+
+    def op(self, op_type, inputs, stem, output=None, **attrs):
+        out = output if output is not None else self.name(stem)
+        self.container.add_node(op_type, list(inputs), [out], op_version=OP_SINCE[op_type],
+                                name=self.scope.get_unique_operator_name(f"fastbp_{op_type}"),
+                                **attrs)
+        return out
+
+
+# -------------------------------------------------------------------- stages
+def _cast(b, x, to_dtype, stem):
+    return b.op("Cast", [x], stem, to=_proto_type(to_dtype))
+
+
+def _standardise(b, net, x):
+    """(x - input_mean) / input_scale in float64, as MLP._inputs, then the model's dtype."""
+    if net.input_mean is None:
+        return x
+    wide = x if net.dtype == np.float64 else _cast(b, x, np.float64, "x_double")
+    x = b.op("Sub", [wide, b.const("input_mean", net.input_mean)], "x_centred")
+    x = b.op("Div", [x, b.const("input_scale", net.input_scale)], "x_standardised")
+    return x if net.dtype == np.float64 else _cast(b, x, net.dtype, "x_scaled")
+
+
+def _layers(b, net, x):
+    """Every layer, Gemm then activation; the last one's activation is the
+    output function. Returns the network's output (the model's dtype)."""
+    n_layers = len(net.weights)
+    for l, (W, bias) in enumerate(zip(net.weights, net.biases)):
+        x = b.op("Gemm", [x, b.const(f"W{l}", W), b.const(f"b{l}", bias)], f"z{l}", transB=1)
+        x = _activation(b, net.activations[l] if l < n_layers - 1 else net.output, x, l,
+                        net.dtype)
+    return x
+
+
+def _activation(b, act, x, l, dtype):
+    """f_act(x) as fastbp's kernels compute it (fastbp.ops.bias_act_forward)."""
+    if dtype == np.float64 and act in DOUBLE_FORMS:
+        return DOUBLE_FORMS[act](b, x, f"a{l}")
+    if ACTIVATION_OPS[act] is None:
+        return x
+    op_type, attrs = ACTIVATION_OPS[act]
+    return b.op(op_type, [x], f"a{l}", **attrs)
+
+
+def _leaky_relu_double(b, x, stem):
+    # LeakyRelu's alpha is a float32 attribute (0.01 is 0.0099999998):
+    # max(x, 0.01 x) keeps fastbp's slope in float64.
+    slope = b.const("leaky_slope", np.array(0.01, dtype=np.float64))
+    return b.op("Max", [x, b.op("Mul", [x, slope], stem + "_slope")], stem)
+
+
+def _elu_double(b, x, stem):
+    # relu(x) + exp(min(x, 0)) - 1: x above 0, exp(x) - 1 below (ONNX
+    # Runtime has no double Elu kernel).
+    zero, one = (b.const(name, np.array(v, dtype=np.float64)) for name, v in (("zero", 0.0),
+                                                                              ("one", 1.0)))
+    below = b.op("Sub", [b.op("Exp", [b.op("Min", [x, zero], stem + "_neg")], stem + "_exp"), one],
+                 stem + "_below")
+    return b.op("Add", [b.op("Relu", [x], stem + "_pos"), below], stem)
+
+
+def _softplus_double(b, x, stem):
+    # max(x, 0) + log(1 + exp(-|x|)), fastbp's overflow-free form (ONNX
+    # Runtime has no double Softplus kernel).
+    one = b.const("one", np.array(1.0, dtype=np.float64))
+    tail = b.op("Exp", [b.op("Neg", [b.op("Abs", [x], stem + "_abs")], stem + "_negabs")],
+                stem + "_exp")
+    tail = b.op("Log", [b.op("Add", [one, tail], stem + "_1p")], stem + "_log1p")
+    return b.op("Add", [b.op("Relu", [x], stem + "_pos"), tail], stem)
+
+
+# Activations written with elementary operators in a float64 graph.
+DOUBLE_FORMS = {"leaky_relu": _leaky_relu_double, "elu": _elu_double,
+                "softplus": _softplus_double}
+DOUBLE_OPS = {"leaky_relu": ("Max", "Mul"), "elu": ("Min", "Exp", "Sub", "Relu", "Add"),
+              "softplus": ("Abs", "Neg", "Exp", "Add", "Log", "Relu")}
+
+
+def _values(b, net, out, output):
+    """An identity output in the targets' units: out * target_scale + target_mean
+    in float64, then the model's dtype (as MLP._answer)."""
+    if net.target_mean is None:
+        return b.op("Identity", [out], "values", output=output)
+    wide = out if net.dtype == np.float64 else _cast(b, out, np.float64, "out_double")
+    y = b.op("Mul", [wide, b.const("target_scale", net.target_scale)], "y_scaled")
+    if net.dtype == np.float64:
+        return b.op("Add", [y, b.const("target_mean", net.target_mean)], "values", output=output)
+    y = b.op("Add", [y, b.const("target_mean", net.target_mean)], "y_double")
+    return b.op("Cast", [y], "values", output=output, to=_proto_type(net.dtype))
+
+
+def _label(b, net, proba, output):
+    """The answer of predict for a softmax or sigmoid output."""
+    if net.output == "softmax":
+        idx = b.op("ArgMax", [proba], "class_index", axis=1, keepdims=0)
+    else:
+        half = b.const("half", np.array(0.5, dtype=net.dtype))
+        above = b.op("Greater", [proba, half], "above_half")
+        idx = b.op("Cast", [above], "class_index", to=_proto_type(np.int64))
+        if net.sizes[-1] == 1:
+            idx = b.op("Reshape", [idx, b.const("flat", np.array([-1], dtype=np.int64))],
+                       "class_index_flat")
+    if net.classes_ is None:
+        return b.op("Identity", [idx], "label", output=output)
+    labels = b.const("classes", label_constant(net.classes_))
+    return b.op("Gather", [labels, idx], "label", output=output, axis=0)
+
+
+def _needed_ops(net):
+    """The operators a model's graph uses, each with the part of the model that needs it."""
+    ops = {"Gemm": "every layer", "Identity": "the outputs"}
+    for l, act in enumerate(net.activations):
+        if act in DOUBLE_OPS and net.dtype == np.float64:
+            for op in DOUBLE_OPS[act]:
+                ops.setdefault(op, f"hidden layer {l + 1}'s activation {act!r} in float64")
+        elif ACTIVATION_OPS[act] is not None:
+            ops.setdefault(ACTIVATION_OPS[act][0], f"hidden layer {l + 1}'s activation {act!r}")
+    if ACTIVATION_OPS[net.output] is not None:
+        ops.setdefault(ACTIVATION_OPS[net.output][0], f"the output function {net.output!r}")
+    if net.input_mean is not None:
+        ops.update({k: "the input standardisation" for k in ("Sub", "Div", "Cast")})
+    if net.target_mean is not None:
+        ops.update({k: "the target scaling" for k in ("Mul", "Add", "Cast")})
+    if net.output == "softmax":
+        ops["ArgMax"] = "the label"
+    elif net.output == "sigmoid":
+        ops.update({k: "the label" for k in ("Greater", "Cast", "Reshape")})
+    if net.classes_ is not None:
+        ops["Gather"] = "the class labels"
+    return ops
+
+
+def min_opset(net):
+    """The lowest opset that expresses every operator of this model's graph."""
+    return max(OP_SINCE[op] for op in _needed_ops(net))
+
+
+def check_opset(net, opset):
+    """``opset`` as an int, or the default; a clear error for one too old
+    for the model's operators or newer than the onnx package knows."""
+    import onnx
+    newest = onnx.defs.onnx_opset_version()
+    if opset is None:
+        return min(DEFAULT_OPSET, newest)
+    if isinstance(opset, (bool, np.bool_)) or not isinstance(opset, (int, np.integer)):
+        raise TypeError(f"opset must be an integer ONNX opset version; got {opset!r}")
+    opset = int(opset)
+    lowest = min_opset(net)
+    if opset < lowest:
+        too_new = [f"{op} (for {why}) needs opset >= {OP_SINCE[op]}"
+                   for op, why in _needed_ops(net).items() if OP_SINCE[op] > opset]
+        raise ValueError(f"opset {opset} cannot express this model: {'; '.join(too_new)}; the"
+                         f" lowest opset fastbp exports this model to is {lowest}")
+    if opset > newest:
+        raise ValueError(f"opset {opset} is newer than the installed onnx package knows"
+                         f" (onnx {onnx.__version__}: opsets up to {newest})")
+    return opset
+
+
+# ---------------------------------------------------------------- the model
+def _refuse_categories(net):
+    """A model that one-hot encodes text columns takes raw rows the graph
+    below cannot: refused, rather than a graph that takes other inputs than
+    ``predict`` (an ``ai.onnx.ml`` ``OneHotEncoder`` with ``zeros=1`` per
+    text column, concatenated in the column's place, would carry them)."""
+    if getattr(net, "categories", None) is not None:
+        raise ValueError(f"this model one-hot encodes the text columns {sorted(net.categories)} of"
+                         f" its raw rows (net.categories), which the ONNX export does not carry"
+                         f" yet: the graph would take encoded rows, not the raw rows predict takes")
+
+
+def build(net, opset=None):
+    """The ONNX ``ModelProto`` of ``net``, checked by ``onnx.checker``."""
+    _refuse_categories(net)
+    onnx = require("onnx", "ONNX export")
+    from onnx import TensorProto, helper
+
+    import fastbp
+    opset = check_opset(net, opset)
+    b = _Model(reserved=("X", "probabilities", "values", "label"))
+    out = _layers(b, net, _standardise(b, net, "X"))
+    elem = _proto_type(net.dtype)
+    n_out = net.sizes[-1]
+    if net.output == "identity":
+        _values(b, net, out, "values")
+        outputs = [helper.make_tensor_value_info("values", elem, ["N", n_out])]
+    else:
+        b.op("Identity", [out], "probabilities", output="probabilities")
+        _label(b, net, out, "label")
+        label_shape = ["N"] if net.output == "softmax" or n_out == 1 else ["N", n_out]
+        label_type = (TensorProto.INT64 if net.classes_ is None else
+                      _proto_type(label_constant(net.classes_).dtype))
+        outputs = [helper.make_tensor_value_info("label", label_type, label_shape),
+                   helper.make_tensor_value_info("probabilities", elem, ["N", n_out])]
+    graph = helper.make_graph(b.nodes, "fastbp_mlp",
+                              [helper.make_tensor_value_info("X", elem, ["N", net.sizes[0]])],
+                              outputs, b.initializers)
+    opsets = [helper.make_opsetid("", opset)]
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="fastbp",
+                              producer_version=fastbp.__version__,
+                              # IR 4 and later let constants be initializers only
+                              ir_version=max(helper.find_min_ir_version_for(opsets), 4))
+    props = {"sizes": json.dumps(list(net.sizes)), "activations": json.dumps(list(net.activations)),
+             "output": net.output, "dtype": net.dtype.name}
+    if net.classes_ is not None:
+        props["classes"] = json.dumps(net.classes_.tolist())
+    if net.metadata:
+        props["metadata"] = json.dumps(net.metadata)
+    helper.set_model_props(model, props)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def to_onnx(net, path=None, opset=None):
+    """See :meth:`fastbp.MLP.to_onnx`."""
+    model = build(net, opset)
+    data = model.SerializeToString()
+    if path is None:
+        return data
+    from .io import write_atomically
+    write_atomically(path, lambda fh: fh.write(data), "export the model", ".onnx.tmp")
+    return None
+
+
+# ------------------------------------------------------------------ skl2onnx
+def _sklearn_labels(classes):
+    """scikit-learn's classes_ as skl2onnx outputs them: int64 or text."""
+    classes = np.asarray(classes)
+    if classes.dtype.kind in "iub":
+        return classes.astype(np.int64)
+    if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
+        return classes.astype(np.int64)
+    if classes.dtype.kind in "UO":
+        return classes.astype(str)
+    raise ValueError(f"skl2onnx outputs integer or text labels; this classifier's classes_ are"
+                     f" {classes.dtype} {classes[:5].tolist()}")
+
+
+def _network_for(b, net, x, x_dtype):
+    """The estimator's network on input x of dtype x_dtype; returns its
+    output in x_dtype (the type skl2onnx's shape calculators promise)."""
+    _refuse_categories(net)
+    if np.dtype(x_dtype) != net.dtype:
+        x = _cast(b, x, net.dtype, "x_net")
+    out = _layers(b, net, _standardise(b, net, x))
+    if np.dtype(x_dtype) != net.dtype:
+        out = _cast(b, out, x_dtype, "out_cast")
+    return out
+
+
+def _input_dtype(operator):
+    from skl2onnx.common.data_types import DoubleTensorType
+    return np.float64 if isinstance(operator.inputs[0].type, DoubleTensorType) else np.float32
+
+
+def convert_classifier(scope, operator, container):
+    """skl2onnx converter of fastbp.sklearn.MLPClassifier: outputs ``label``
+    and ``probabilities`` (N, n_classes) as scikit-learn's classifiers do."""
+    est = operator.raw_operator
+    b = _Container(scope, container)
+    dtype = _input_dtype(operator)
+    label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
+    out = _network_for(b, est.net_, operator.inputs[0].full_name, dtype)
+    if est.net_.sizes[-1] == 1:  # binary: one sigmoid unit p -> [1 - p, p]
+        one = b.const("one", np.array(1.0, dtype=dtype))
+        b.op("Concat", [b.op("Sub", [one, out], "p0"), out], "probabilities", output=proba_out,
+             axis=1)
+    else:
+        b.op("Identity", [out], "probabilities", output=proba_out)
+    idx = b.op("ArgMax", [proba_out], "class_index", axis=1, keepdims=0)
+    b.op("Gather", [b.const("classes", _sklearn_labels(est.classes_)), idx], "label",
+         output=label_out, axis=0)
+
+
+def convert_regressor(scope, operator, container):
+    """skl2onnx converter of fastbp.sklearn.MLPRegressor: ``variable`` (N, n_outputs)."""
+    est = operator.raw_operator
+    b = _Container(scope, container)
+    out = _network_for(b, est.net_, operator.inputs[0].full_name, _input_dtype(operator))
+    b.op("Identity", [out], "variable", output=operator.outputs[0].full_name)
+
+
+def register_skl2onnx():
+    """Register fastbp.sklearn's MLPClassifier and MLPRegressor with skl2onnx,
+    so that ``skl2onnx.to_onnx`` converts pipelines holding them (the
+    classifier with skl2onnx's ``zipmap`` and ``nocl`` options). Done on
+    import of :mod:`fastbp.sklearn` when skl2onnx is importable; call it
+    yourself after replacing skl2onnx's registry."""
+    require("skl2onnx", "Converting fastbp estimators with skl2onnx")
+    from skl2onnx import update_registered_converter
+    from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
+                                                  calculate_linear_regressor_output_shapes)
+
+    from .sklearn import MLPClassifier, MLPRegressor
+    update_registered_converter(MLPClassifier, "FastbpMLPClassifier",
+                                calculate_linear_classifier_output_shapes, convert_classifier,
+                                options={"zipmap": [True, False, "columns"], "nocl": [True, False]})
+    update_registered_converter(MLPRegressor, "FastbpMLPRegressor",
+                                calculate_linear_regressor_output_shapes, convert_regressor)

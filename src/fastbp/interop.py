@@ -1,0 +1,281 @@
+"""Weights in and out: PyTorch ``nn.Sequential`` and scikit-learn's
+``MLPClassifier`` / ``MLPRegressor``.
+
+    seq = net.to_torch()                                   # Linear + activation modules
+    net = fastbp.MLP.from_torch(seq, output="softmax")     # back, bitwise
+    net = fastbp.MLP.from_sklearn(fitted_sklearn_mlp)      # same probabilities
+    est = fastbp.sklearn.MLPClassifier.from_sklearn(fitted_sklearn_mlp)
+    sk = est.to_sklearn()                                  # a fitted scikit-learn estimator
+
+``torch`` and ``sklearn`` are imported inside these functions only; neither
+is needed by the rest of fastbp. Layouts: fastbp, PyTorch's ``Linear.weight``
+and ONNX's ``Gemm`` with ``transB=1`` all hold W as ``(n_out, n_in)``;
+scikit-learn's ``coefs_[l]`` is its transpose ``(n_in, n_out)``.
+"""
+import numpy as np
+
+from .export import require
+
+# fastbp hidden activation -> the torch.nn module class name and its arguments
+TORCH_ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),
+                     "leaky_relu": ("LeakyReLU", {"negative_slope": 0.01}),
+                     "elu": ("ELU", {"alpha": 1.0}), "softplus": ("Softplus", {})}
+TORCH_DTYPES = ("float32", "float64")
+# scikit-learn's activation names <-> fastbp's
+SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+SKLEARN_OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity"}
+
+
+def _torch(what):
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(f"{what} needs PyTorch, which is not installed: pip install torch"
+                          " (https://pytorch.org for the build that fits your machine)") from None
+    return torch
+
+
+# ------------------------------------------------------------------ PyTorch
+def _folded(net):
+    """Per-layer (W, b) in float64 with the input standardisation folded into
+    the first layer (W / scale, b - W / scale @ mean) and the target scaling
+    into the last (scale * W, scale * b + mean); unchanged otherwise."""
+    Ws = [np.array(W, dtype=np.float64) for W in net.weights]
+    bs = [np.array(b, dtype=np.float64) for b in net.biases]
+    if net.input_mean is not None:
+        Ws[0] = Ws[0] / net.input_scale
+        bs[0] = bs[0] - Ws[0] @ net.input_mean
+    if net.target_mean is not None:
+        Ws[-1] = Ws[-1] * net.target_scale[:, None]
+        bs[-1] = bs[-1] * net.target_scale + net.target_mean
+    return Ws, bs
+
+
+def to_torch(net):
+    """See :meth:`fastbp.MLP.to_torch`."""
+    torch = _torch("MLP.to_torch")
+    dtype = getattr(torch, net.dtype.name)
+    if net.input_mean is None and net.target_mean is None:  # exact copies
+        Ws, bs = net.weights, net.biases
+    else:
+        Ws, bs = _folded(net)
+    modules = []
+    for l, (W, b) in enumerate(zip(Ws, bs)):
+        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(np.array(W, dtype=net.dtype)))
+            linear.bias.copy_(torch.from_numpy(np.array(b, dtype=net.dtype)))
+        modules.append(linear)
+        if l < len(net.activations) and net.activations[l] != "identity":
+            name, kwargs = TORCH_ACTIVATIONS[net.activations[l]]
+            modules.append(getattr(torch.nn, name)(**kwargs))
+    return torch.nn.Sequential(*modules)
+
+
+def _flatten(torch, module):
+    if isinstance(module, torch.nn.Sequential):
+        return [m for child in module for m in _flatten(torch, child)]
+    return [module]
+
+
+def _torch_activation(torch, m):
+    """The fastbp name of an activation module, None if it is not one; a
+    supported module with other settings is a ValueError naming them."""
+    nn = torch.nn
+    if isinstance(m, nn.LeakyReLU) and m.negative_slope != 0.01:
+        raise ValueError(f"fastbp's leaky_relu has slope 0.01; got {m!r}")
+    if isinstance(m, nn.ELU) and m.alpha != 1.0:
+        raise ValueError(f"fastbp's elu has alpha 1; got {m!r}")
+    if isinstance(m, nn.Softplus) and (m.beta != 1 or m.threshold != 20):
+        raise ValueError(f"fastbp's softplus is log(1 + exp(x)), torch.nn.Softplus() with beta=1"
+                         f" (and the default threshold 20); got {m!r}")
+    for name, (cls, _) in TORCH_ACTIVATIONS.items():
+        if type(m) is getattr(nn, cls):
+            return name
+    return None
+
+
+def from_torch(cls, module, output="softmax", **kwargs):
+    """See :meth:`fastbp.MLP.from_torch`."""
+    torch = _torch("MLP.from_torch")
+    nn = torch.nn
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module must be a torch.nn.Sequential (or Linear); got {module!r}")
+    modules = _flatten(torch, module)
+    supported = ("Linear, Tanh, Sigmoid, ReLU, LeakyReLU(0.01), ELU(1), Softplus(), Identity,"
+                 " Dropout, and a final Softmax(dim=1) or Sigmoid")
+    linears, after, rates = [], [], []  # per Linear: the activation after it, its dropout
+    final = None  # a trailing Softmax / Sigmoid: the output function
+    for i, m in enumerate(modules):
+        where = f"module {i} ({type(m).__name__})"
+        last = i == len(modules) - 1
+        if isinstance(m, nn.Linear):
+            linears.append(m)
+            after.append(None)
+            rates.append(0.0)
+        elif not linears and not isinstance(m, nn.Identity):
+            raise ValueError(f"from_torch needs the Sequential to start with a Linear layer;"
+                             f" {where} comes first: {m!r}")
+        elif isinstance(m, nn.Identity):
+            continue
+        elif isinstance(m, nn.Dropout) and type(m) is nn.Dropout:
+            rates[-1] = float(m.p)
+        elif last and (isinstance(m, nn.Softmax) or type(m) is nn.Sigmoid) and after[-1] is None:
+            if isinstance(m, nn.Softmax) and m.dim not in (1, -1):
+                raise ValueError(f"a final Softmax must normalise the features (dim=1 or -1);"
+                                 f" got {m!r}")
+            final = "softmax" if isinstance(m, nn.Softmax) else "sigmoid"
+        else:
+            name = _torch_activation(torch, m)
+            if name is None:
+                raise TypeError(f"from_torch cannot read {where}: {m!r}; fastbp reads a Sequential"
+                                f" of {supported}")
+            if after[-1] is not None:
+                raise ValueError(f"{where} follows another activation ({after[-1]}); fastbp"
+                                 " networks have one activation per layer")
+            after[-1] = name
+    if not linears:
+        raise ValueError("from_torch needs at least one Linear layer; the module has none")
+    if after[-1] is not None:
+        raise ValueError(f"the last Linear layer is followed by {after[-1]!r}; the last layer of"
+                         " a fastbp network ends in the output function (softmax, sigmoid or"
+                         " identity), set by output=")
+    if final is not None and final != output:
+        raise ValueError(f"the module ends in {final.capitalize()}, but output={output!r};"
+                         f" pass output={final!r}")
+    if rates[-1]:
+        raise ValueError("a Dropout after the last Linear layer has no fastbp counterpart")
+    sizes = [linears[0].in_features]
+    for k, lin in enumerate(linears):
+        if lin.in_features != sizes[-1]:
+            raise ValueError(f"Linear layer {k} takes {lin.in_features} features, but the layer"
+                             f" before gives {sizes[-1]}")
+        sizes.append(lin.out_features)
+    dtypes = {str(lin.weight.dtype).replace("torch.", "") for lin in linears}
+    if len(dtypes) != 1 or not dtypes <= set(TORCH_DTYPES):
+        raise TypeError(f"from_torch reads float32 or float64 weights, one dtype for all layers;"
+                        f" got {sorted(dtypes)}")
+    kwargs.setdefault("dtype", dtypes.pop())
+    net = cls(sizes, activation=[a or "identity" for a in after[:-1]], output=output,
+              dropout=rates[:-1], **kwargs)
+    for W, b, lin in zip(net.weights, net.biases, linears):
+        W[...] = lin.weight.detach().cpu().numpy()
+        b[...] = 0 if lin.bias is None else lin.bias.detach().cpu().numpy()
+    return net
+
+
+# ------------------------------------------------------------- scikit-learn
+def _check_fitted(fitted, kinds, what):
+    if not isinstance(fitted, kinds):
+        names = " or ".join(f"{k.__module__}.{k.__name__}" for k in kinds)
+        raise TypeError(f"{what} needs a fitted {names}; got {type(fitted).__name__}")
+    if not hasattr(fitted, "coefs_"):
+        from sklearn.exceptions import NotFittedError
+        raise NotFittedError(f"this {type(fitted).__name__} is not fitted yet: call fit(X, y)"
+                             f" before {what}")
+
+
+def _multilabel(fitted):
+    binarizer = getattr(fitted, "_label_binarizer", None)
+    return getattr(binarizer, "y_type_", None) == "multilabel-indicator"
+
+
+def from_sklearn(cls, fitted, **kwargs):
+    """See :meth:`fastbp.MLP.from_sklearn`."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    _check_fitted(fitted, (MLPClassifier, MLPRegressor), "MLP.from_sklearn")
+    if fitted.out_activation_ not in SKLEARN_OUTPUTS:
+        raise ValueError(f"fastbp has no output {fitted.out_activation_!r} (scikit-learn's output of"
+                         f" loss={getattr(fitted, 'loss', None)!r}); it reads softmax, logistic"
+                         f" and identity outputs")
+    coefs = fitted.coefs_
+    sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
+    kwargs.setdefault("dtype", coefs[0].dtype.name)
+    kwargs.setdefault("alpha", float(fitted.alpha))
+    net = cls(sizes, activation=SKLEARN_ACTIVATIONS[fitted.activation],
+              output=SKLEARN_OUTPUTS[fitted.out_activation_], **kwargs)
+    for W, b, coef, intercept in zip(net.weights, net.biases, coefs, fitted.intercepts_):
+        W[...] = coef.T
+        b[...] = intercept
+    if isinstance(fitted, MLPClassifier) and not _multilabel(fitted):
+        net.classes_ = fitted.classes_
+    net.metadata = {"source": f"sklearn.neural_network.{type(fitted).__name__}"}
+    return net
+
+
+def estimator_from_sklearn(cls, fitted, classifier):
+    """A fitted fastbp.sklearn estimator of class ``cls`` (a classifier or
+    not) with the parameters, weights and fitted attributes of a
+    scikit-learn one."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.preprocessing import LabelBinarizer
+
+    from .model import MLP
+    want = MLPClassifier if classifier else MLPRegressor
+    _check_fitted(fitted, (want,), f"{cls.__name__}.from_sklearn")
+    if _multilabel(fitted):
+        raise ValueError("fastbp.sklearn.MLPClassifier does not support multilabel targets; use"
+                         " fastbp.MLP.from_sklearn for a multilabel network")
+    ours = set(cls._get_param_names())
+    params = {k: v for k, v in fitted.get_params().items() if k in ours}
+    est = cls(**params, dtype=fitted.coefs_[0].dtype.name)
+    net = MLP.from_sklearn(fitted)
+    net.classes_ = None  # the estimator maps labels itself (classes_, _binarizer)
+    est.net_ = net
+    est._fit_seed = est._seed()
+    est._optimizer_state = est._optimizer()
+    est.n_features_in_ = fitted.n_features_in_
+    if hasattr(fitted, "feature_names_in_"):
+        est.feature_names_in_ = fitted.feature_names_in_
+    est.out_activation_ = fitted.out_activation_
+    est.loss_curve_ = list(getattr(fitted, "loss_curve_", None) or [])
+    est.n_iter_ = fitted.n_iter_
+    est.t_ = fitted.t_
+    est.best_loss_ = getattr(fitted, "best_loss_", None)
+    est.validation_scores_ = getattr(fitted, "validation_scores_", None)
+    est.best_validation_score_ = getattr(fitted, "best_validation_score_", None)
+    if want is MLPClassifier:
+        est.classes_ = fitted.classes_
+        est._binarizer = LabelBinarizer().fit(fitted.classes_)
+        est._output = "sigmoid" if len(est.classes_) == 2 else "softmax"
+    else:
+        est._y_1d = fitted.n_outputs_ == 1
+    est._expose()
+    return est
+
+
+def estimator_to_sklearn(est):
+    """A fitted scikit-learn MLPClassifier / MLPRegressor with copies of a
+    fitted fastbp.sklearn estimator's parameters, weights and attributes."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(est, "net_", msg=f"this {type(est).__name__} is not fitted yet: call fit(X, y)"
+                                     " before to_sklearn()")
+    net = est.net_
+    if net.input_mean is not None or net.target_mean is not None:
+        raise ValueError("scikit-learn's MLPs have no input or target scaling; this estimator's"
+                         " network has one (net_.input_mean / net_.target_mean)")
+    cls = MLPClassifier if hasattr(est, "classes_") else MLPRegressor
+    theirs = set(cls._get_param_names())
+    sk = cls(**{k: v for k, v in est.get_params().items() if k in theirs})
+    sk.coefs_ = [np.array(W.T) for W in net.weights]
+    sk.intercepts_ = [np.array(b) for b in net.biases]
+    sk.n_layers_ = len(net.sizes)
+    sk.n_outputs_ = net.sizes[-1]
+    sk.out_activation_ = est.out_activation_
+    sk.n_features_in_ = est.n_features_in_
+    if hasattr(est, "feature_names_in_"):
+        sk.feature_names_in_ = est.feature_names_in_
+    sk.n_iter_ = est.n_iter_
+    sk.t_ = est.t_
+    sk.loss_curve_ = list(est.loss_curve_)
+    sk.loss_ = sk.loss_curve_[-1] if sk.loss_curve_ else None
+    sk.best_loss_ = est.best_loss_
+    sk.validation_scores_ = est.validation_scores_
+    sk.best_validation_score_ = est.best_validation_score_
+    if cls is MLPClassifier:
+        sk.classes_ = np.array(est.classes_)
+        sk._label_binarizer = LabelBinarizer().fit(sk.classes_)
+    return sk

@@ -1,0 +1,325 @@
+"""Weights in and out (fastbp.interop): PyTorch's nn.Sequential and
+scikit-learn's MLPs, checked against the other library's own forward pass;
+and the command line's serving side (--proba, --version, precision)."""
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.cli import main
+
+ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus"]
+
+
+def need_torch():
+    return pytest.importorskip("torch", reason="PyTorch is optional and not installed here"
+                                               " (pip install torch)")
+
+
+def rows(n, n_in, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(n, n_in)) * 2).astype(dtype)
+
+
+# ------------------------------------------------------------------ PyTorch
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_to_torch_outputs_fastbps_logits(act, dtype):
+    torch = need_torch()
+    net = fastbp.MLP([4, 6, 5, 3], activation=act, dtype=dtype, seed=3)
+    net.params[:] = np.random.default_rng(1).normal(scale=1.5, size=net.n_params)
+    seq = net.to_torch()
+    assert isinstance(seq, torch.nn.Sequential)
+    assert [type(m).__name__ for m in seq if isinstance(m, torch.nn.Linear)] == ["Linear"] * 3
+    for W, b, lin in zip(net.weights, net.biases, [m for m in seq if isinstance(m, torch.nn.Linear)]):
+        np.testing.assert_array_equal(lin.weight.detach().numpy(), W)  # the same bits
+        np.testing.assert_array_equal(lin.bias.detach().numpy(), b)
+        assert lin.weight.dtype == getattr(torch, dtype)
+    X = rows(50, 4, dtype)
+    with torch.no_grad():
+        logits = seq(torch.from_numpy(X))
+    proba = torch.softmax(logits, dim=1).numpy()  # the output function stays outside
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(proba, net.predict_proba(X), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_to_torch_folds_the_preprocessing(dtype):
+    torch = need_torch()
+    X = rows(80, 3, dtype) * [1.0, 10.0, 0.1] + [5.0, -3.0, 100.0]
+    X = X.astype(dtype)
+    reg = fastbp.MLP([3, 8, 2], activation="tanh", output="identity", dtype=dtype, seed=0)
+    reg.standardize(X, np.column_stack([X[:, 0] * 40 + 200, X[:, 1]]))
+    with torch.no_grad():
+        got = reg.to_torch()(torch.from_numpy(X)).numpy()
+    want = reg.predict(X)  # raw rows in, answers in the targets' units
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * np.abs(want).max())
+    clf = fastbp.MLP([3, 8, 1], activation="relu", output="sigmoid", dtype=dtype, seed=0)
+    clf.standardize(X)
+    with torch.no_grad():
+        p = torch.sigmoid(clf.to_torch()(torch.from_numpy(X))).numpy()
+    np.testing.assert_allclose(p, clf.predict_proba(X), rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_from_torch_round_trip_is_bitwise(dtype):
+    need_torch()
+    net = fastbp.MLP([5, 7, 6, 4, 2], activation=["elu", "identity", "softplus"], output="sigmoid",
+                     dtype=dtype, seed=4)
+    back = fastbp.MLP.from_torch(net.to_torch(), output="sigmoid")
+    assert back.sizes == net.sizes and back.activations == net.activations
+    assert back.output == "sigmoid" and back.dtype == net.dtype
+    assert back.params.tobytes() == net.params.tobytes()
+
+
+def test_from_torch_reads_a_hand_built_sequential():
+    torch = need_torch()
+    nn = torch.nn
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.2),
+                        nn.Sequential(nn.Linear(8, 8), nn.LeakyReLU(0.01)), nn.Linear(8, 3),
+                        nn.Softmax(dim=1)).double().eval()
+    net = fastbp.MLP.from_torch(seq)
+    assert net.sizes == (4, 8, 8, 3) and net.activations == ("relu", "leaky_relu")
+    assert net.dropout == (0.2, 0.0) and net.dtype == np.float64
+    X = rows(30, 4, "float64")
+    with torch.no_grad():
+        want = seq(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(net.predict_proba(X), want, rtol=0, atol=1e-12)
+
+
+def test_from_torch_refuses_what_fastbp_cannot_hold():
+    torch = need_torch()
+    nn = torch.nn
+    with pytest.raises(TypeError, match=r"cannot read module 1 \(Conv2d\): Conv2d\(1, 1"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Conv2d(1, 1, 1)))
+    with pytest.raises(ValueError, match="slope 0.01; got LeakyReLU"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.LeakyReLU(0.2), nn.Linear(3, 2)))
+    with pytest.raises(ValueError, match="ends in Sigmoid, but output='softmax'"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Sigmoid()))
+    with pytest.raises(ValueError, match="last Linear layer is followed by 'tanh'"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Tanh()))
+    with pytest.raises(ValueError, match="Linear layer 1 takes 5 features, but the layer before"
+                                         " gives 3"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Linear(5, 2)))
+    with pytest.raises(TypeError, match=r"float32 or float64 weights.*float16"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3).half(), nn.ReLU(),
+                                            nn.Linear(3, 2).half()))
+    with pytest.raises(TypeError, match="must be a torch.nn.Sequential"):
+        fastbp.MLP.from_torch([nn.Linear(4, 3)])
+
+
+def test_torch_is_imported_only_when_asked():
+    code = "import sys, fastbp, fastbp.sklearn; print('torch' in sys.modules, 'onnx' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
+
+
+# ------------------------------------------------------------- scikit-learn
+def sk_fitted(kind, activation="tanh", **kw):
+    from sklearn.datasets import load_iris
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "regression":
+            Y = np.column_stack([X[:, 0] * 2, X[:, 3]]) if kw.pop("two", False) else X[:, 0] * 2
+            return X, MLPRegressor(hidden_layer_sizes=(7, 5), activation=activation, max_iter=60,
+                                   random_state=0, **kw).fit(X, Y)
+        target = {"multiclass": np.array(["setosa", "versicolor", "virginica"])[y],
+                  "binary": (y == 1).astype(int),
+                  "multilabel": np.column_stack([y == 1, y == 2, X[:, 0] > 5.8]).astype(int)}[kind]
+        return X, MLPClassifier(hidden_layer_sizes=(7, 5), activation=activation, max_iter=60,
+                                random_state=0, **kw).fit(X, target)
+
+
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
+def test_from_sklearn_predicts_the_same(kind, activation):
+    X, sk = sk_fitted(kind, activation)
+    net = fastbp.MLP.from_sklearn(sk)
+    assert net.output == {"multiclass": "softmax", "binary": "sigmoid", "multilabel": "sigmoid",
+                          "regression": "identity"}[kind]
+    assert net.activations == ({"logistic": "sigmoid"}.get(activation, activation),) * 2
+    assert net.dtype == np.float64 and net.alpha == sk.alpha
+    if kind == "regression":
+        np.testing.assert_allclose(net.predict(X), sk.predict(X), rtol=0, atol=1e-12)
+        return
+    proba = sk.predict_proba(X)
+    if kind == "binary":  # scikit-learn's one logistic unit, shown as [1 - p, p]
+        proba = proba[:, 1:]
+    np.testing.assert_allclose(net.predict_proba(X), proba, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(net.predict(X), sk.predict(X))  # classes_ kept
+    if kind != "multilabel":
+        np.testing.assert_array_equal(net.classes_, sk.classes_)
+
+
+def test_from_sklearn_float32_and_two_outputs():
+    X, sk = sk_fitted("regression", two=True)
+    net = fastbp.MLP.from_sklearn(sk)
+    np.testing.assert_allclose(net.predict(X), sk.predict(X), rtol=0, atol=1e-12)
+    net32 = fastbp.MLP.from_sklearn(sk, dtype="float32")
+    assert net32.dtype == np.float32
+    np.testing.assert_allclose(net32.predict(X), sk.predict(X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "regression"])
+def test_estimators_from_and_to_sklearn(kind):
+    import fastbp.sklearn as fs
+    X, sk = sk_fitted(kind)
+    cls = fs.MLPRegressor if kind == "regression" else fs.MLPClassifier
+    est = cls.from_sklearn(sk)
+    assert isinstance(est, cls) and est.hidden_layer_sizes == (7, 5)
+    assert est.activation == "tanh" and est.n_iter_ == sk.n_iter_
+    assert est.loss_curve_ == sk.loss_curve_
+    for ours, theirs in zip(est.coefs_, sk.coefs_):
+        np.testing.assert_array_equal(ours, theirs)
+    back = est.to_sklearn()
+    assert type(back) is type(sk) and back is not sk
+    for ours, theirs in zip(back.coefs_, sk.coefs_):
+        np.testing.assert_array_equal(ours, theirs)
+        assert not np.shares_memory(ours, est.net_.params)  # copies, not views
+    if kind == "regression":
+        np.testing.assert_allclose(est.predict(X), sk.predict(X), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(back.predict(X), sk.predict(X), rtol=0, atol=1e-12)
+        assert back.score(X, sk.predict(X)) == pytest.approx(1.0)
+    else:
+        np.testing.assert_allclose(est.predict_proba(X), sk.predict_proba(X), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(back.predict_proba(X), sk.predict_proba(X), rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(est.predict(X), sk.predict(X))
+        np.testing.assert_array_equal(back.predict(X), sk.predict(X))
+    # fastbp carries on training from scikit-learn's weights
+    before = est.net_.params.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.partial_fit(X, sk.predict(X))
+    assert not np.array_equal(before, est.net_.params)
+
+
+def test_fastbp_trained_estimator_to_sklearn():
+    import fastbp.sklearn as fs
+    from sklearn.datasets import load_iris
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = fs.MLPClassifier(hidden_layer_sizes=(8,), max_iter=20, random_state=0,
+                               dropout=0.1).fit(X, y)
+    sk = est.to_sklearn()
+    np.testing.assert_allclose(sk.predict_proba(X), est.predict_proba(X), rtol=0, atol=1e-12)
+    assert sk.n_iter_ == est.n_iter_ == 20
+
+
+def test_unfitted_and_wrong_estimators_are_refused():
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    import fastbp.sklearn as fs
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+        fastbp.MLP.from_sklearn(MLPClassifier())
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit"):
+        fs.MLPRegressor.from_sklearn(MLPRegressor())
+    with pytest.raises(NotFittedError, match="not fitted yet: call fit.*before to_sklearn"):
+        fs.MLPClassifier().to_sklearn()
+    with pytest.raises(TypeError, match="needs a fitted sklearn.neural_network.*MLPClassifier"):
+        fastbp.MLP.from_sklearn(LogisticRegression())
+    _, reg = sk_fitted("regression")
+    with pytest.raises(TypeError, match="MLPClassifier; got MLPRegressor"):
+        fs.MLPClassifier.from_sklearn(reg)
+    _, multi = sk_fitted("multilabel")
+    with pytest.raises(ValueError, match="does not support multilabel"):
+        fs.MLPClassifier.from_sklearn(multi)
+    X, y = sk_fitted("regression")[0], None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        poisson = MLPRegressor(loss="poisson", max_iter=5).fit(X, np.abs(X[:, 0]))
+    with pytest.raises(ValueError, match="no output 'exp'"):
+        fastbp.MLP.from_sklearn(poisson)
+
+
+# ------------------------------------------------ the command line serves
+def write_classes(tmp_path, n=120):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(n, 3))
+    kind = np.where(X[:, 0] > 0.3, "hi", np.where(X[:, 1] > 0, "mid", "lo"))
+    path = tmp_path / "c.csv"
+    path.write_text("a,b,c,kind\n" + "".join(f"{a},{b},{c},{k}\n"
+                                             for (a, b, c), k in zip(X, kind)))
+    return str(path), X
+
+
+def test_predict_proba_columns_are_class_names(tmp_path, capsys):
+    path, X = write_classes(tmp_path)
+    model = str(tmp_path / "c.npz")
+    assert main(["train", path, "--target", "kind", "--epochs", "3", "--verbose", "0",
+                 "--out", model]) == 0
+    capsys.readouterr()
+    assert main(["predict", model, path, "--proba"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines[0] == "hi,lo,mid"  # the classes, as the model holds them
+    net = fastbp.load(model)
+    proba = net.predict_proba(X)
+    printed = np.array([[np.float32(v) for v in line.split(",")] for line in lines[1:]])
+    np.testing.assert_array_equal(printed, proba)  # every digit of float32 kept, no more
+    assert lines[1].split(",") == [str(v) for v in proba[0]]
+    out = tmp_path / "p.csv"
+    assert main(["predict", model, path, "--proba", "--out", str(out)]) == 0
+    assert out.read_text().split() == lines
+
+
+def test_predict_proba_of_one_sigmoid_unit_and_of_a_regressor(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2))
+    net = fastbp.MLP([2, 4, 1], output="sigmoid", seed=0)
+    net.classes_ = ["no", "yes"]
+    net.save(tmp_path / "b.npz")
+    np.savez(tmp_path / "x.npz", X=X)
+    assert main(["predict", str(tmp_path / "b.npz"), str(tmp_path / "x.npz"), "--proba"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines[0] == "no,yes"
+    p = net.predict_proba(X)[:, 0]
+    np.testing.assert_array_equal([np.float32(line.split(",")[1]) for line in lines[1:]], p)
+    np.testing.assert_array_equal([np.float32(line.split(",")[0]) for line in lines[1:]], 1 - p)
+    reg = fastbp.MLP([2, 4, 1], output="identity", seed=0)
+    reg.save(tmp_path / "r.npz")
+    assert main(["predict", str(tmp_path / "r.npz"), str(tmp_path / "x.npz"), "--proba"]) == 2
+    assert "--proba needs a classifier" in capsys.readouterr().err
+
+
+def test_predictions_print_at_the_models_precision(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(40, 2))
+    for dtype in ("float32", "float64"):
+        reg = fastbp.MLP([2, 4, 1], output="identity", dtype=dtype, seed=0)
+        reg.set_target_scaling(240.0, 3.0)
+        reg.save(tmp_path / "r.npz")
+        np.savez(tmp_path / "x.npz", X=X)
+        assert main(["predict", str(tmp_path / "r.npz"), str(tmp_path / "x.npz")]) == 0
+        printed = capsys.readouterr().out.split()
+        want = reg.predict(X)
+        assert printed == [str(v) for v in want]  # repr of np.float32: 240.91656
+        np.testing.assert_array_equal(np.array(printed, dtype=dtype), want)  # and exact
+        if dtype == "float32":  # not the float64 expansion of the float32 value
+            assert max(len(p) for p in printed) <= 12
+            assert any(len(repr(float(v))) > 12 for v in want)
+
+
+def test_version_names_numpy_numba_and_the_blas(capsys):
+    import numba
+
+    from fastbp import _blas
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"fastbp {fastbp.__version__}\n")
+    assert f"NumPy {np.__version__}" in out and f"Numba {numba.__version__}" in out
+    blas_line = out.splitlines()[-1]
+    assert blas_line.startswith("BLAS: ")
+    if _blas.LIBRARY != "scipy":
+        assert _blas.LIBRARY in blas_line

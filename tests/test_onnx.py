@@ -1,0 +1,308 @@
+"""ONNX export (fastbp.export, MLP.to_onnx, fastbp export) checked by the
+ONNX checker and ONNX Runtime against fastbp's own predict / predict_proba,
+and the skl2onnx converters of fastbp.sklearn's estimators."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp.cli import main
+
+onnx = pytest.importorskip("onnx", reason="the onnx extra (pip install 'fastbp[onnx]') is not"
+                                          " installed")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime (the onnx extra) is not installed")
+
+ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus"]
+# The export must equal fastbp to these, in the model's dtype (the issue's bound).
+TOL = {"float32": 1e-5, "float64": 1e-12}
+
+
+def session(model_bytes):
+    return ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(model_bytes, X):
+    sess = session(model_bytes)
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"X": X})))
+
+
+def model_with_preprocessing(act, output, dtype, n_out=3, classes=None):
+    """A 4-5-6-n_out network with input standardisation (and target scaling
+    for identity), raw rows far from standardised, and weights large enough
+    that every activation leaves its linear range."""
+    rng = np.random.default_rng(0)
+    net = fastbp.MLP([4, 5, 6, n_out], activation=act, output=output, dtype=dtype, seed=1)
+    net.params[:] = rng.normal(scale=1.5, size=net.n_params)
+    X = (rng.normal(size=(300, 4)) * [3.0, 0.5, 10.0, 1.0] + [1.0, -2.0, 50.0, 0.0]).astype(dtype)
+    net.standardize(X)
+    if output == "identity":
+        net.set_target_scaling(np.arange(1.0, n_out + 1), np.linspace(0.5, 20.0, n_out))
+    if classes is not None:
+        net.classes_ = classes
+    return net, X
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity"])
+@pytest.mark.parametrize("act", ACTIVATIONS)
+def test_onnx_runtime_equals_predict(act, output, dtype):
+    net, X = model_with_preprocessing(act, output, dtype)
+    data = net.to_onnx()
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model, full_check=True)
+    assert model.graph.input[0].name == "X"
+    assert model.graph.input[0].type.tensor_type.elem_type == \
+        (onnx.TensorProto.FLOAT if dtype == "float32" else onnx.TensorProto.DOUBLE)
+    got = run_onnx(data, X)
+    tol = TOL[dtype]
+    if output == "identity":
+        assert set(got) == {"values"}
+        want = net.predict(X)
+        assert got["values"].dtype == net.dtype and got["values"].shape == want.shape
+        # values reach ~1e2 in the targets' units: relative to their size
+        np.testing.assert_allclose(got["values"], want, rtol=tol, atol=tol * np.abs(want).max())
+    else:
+        assert set(got) == {"label", "probabilities"}
+        np.testing.assert_allclose(got["probabilities"], net.predict_proba(X), rtol=0, atol=tol)
+        np.testing.assert_array_equal(got["label"], net.predict(X))
+    # the graph holds the preprocessing: Sub/Div in front
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("Gemm") == 3 and "Sub" in ops and "Div" in ops
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("output, n_out, classes", [
+    ("softmax", 3, None), ("softmax", 3, ["setosa", "versicolor", "virginica"]),
+    ("softmax", 3, [10, 20, 35]), ("softmax", 2, [0.5, 1.5]), ("sigmoid", 1, None),
+    ("sigmoid", 1, ["no", "yes"]), ("sigmoid", 1, [-1, 1]), ("sigmoid", 3, None)])
+def test_labels_are_the_models_classes(output, n_out, classes, dtype):
+    net, X = model_with_preprocessing("tanh", output, dtype, n_out=n_out, classes=classes)
+    got = run_onnx(net.to_onnx(), X)
+    want = net.predict(X)
+    assert got["label"].shape == want.shape
+    np.testing.assert_array_equal(got["label"], want)
+    assert len(np.unique(want)) > 1  # both classes (all three) occur: a real check
+    props = {p.key: p.value for p in onnx.load_from_string(net.to_onnx()).metadata_props}
+    assert props["output"] == output and props["sizes"] == str(list(net.sizes))
+    if classes is not None:
+        assert props["classes"].replace('"', "'") == str(list(net.classes_.tolist()))
+
+
+def test_without_preprocessing_the_graph_is_gemm_and_activations():
+    net = fastbp.MLP([3, 4, 2], activation="relu", dtype="float64", seed=0)
+    model = onnx.load_from_string(net.to_onnx())
+    assert [n.op_type for n in model.graph.node] == \
+        ["Gemm", "Relu", "Gemm", "Softmax", "Identity", "ArgMax", "Identity"]
+    gemm = model.graph.node[0]
+    assert [(a.name, a.i) for a in gemm.attribute] == [("transB", 1)]
+    W0 = onnx.numpy_helper.to_array(next(t for t in model.graph.initializer
+                                         if t.name == gemm.input[1]))
+    np.testing.assert_array_equal(W0, net.weights[0])  # fastbp's (n_out, n_in) layout
+
+
+def test_large_inputs_stay_finite():
+    """fastbp's softplus and elu forms do not overflow; the graph must not either."""
+    for dtype in ("float32", "float64"):
+        for act in ("softplus", "elu", "sigmoid", "tanh", "leaky_relu"):
+            net = fastbp.MLP([1, 1, 2], activation=act, dtype=dtype, seed=0)
+            net.params[:] = [1, 0, 1, -1, 0, 0]
+            X = np.array([[-1e4], [-90.0], [-1e-3], [0.0], [1e-3], [90.0], [1e4]], dtype=dtype)
+            got = run_onnx(net.to_onnx(), X)["probabilities"]
+            assert np.isfinite(got).all()
+            np.testing.assert_allclose(got, net.predict_proba(X), rtol=0, atol=TOL[dtype])
+
+
+# ---------------------------------------------------------------- opsets
+@pytest.mark.parametrize("act, dtype, lowest", [("tanh", "float32", 7), ("softplus", "float64", 7),
+                                                ("elu", "float64", 8), ("leaky_relu", "float64", 8),
+                                                ("elu", "float32", 7)])
+def test_lowest_opset_runs_and_older_is_refused(act, dtype, lowest):
+    net, X = model_with_preprocessing(act, "softmax", dtype)
+    from fastbp.export import min_opset
+    assert min_opset(net) == lowest
+    got = run_onnx(net.to_onnx(opset=lowest), X)
+    np.testing.assert_allclose(got["probabilities"], net.predict_proba(X), rtol=0, atol=TOL[dtype])
+    assert onnx.load_from_string(net.to_onnx(opset=lowest)).opset_import[0].version == lowest
+    with pytest.raises(ValueError, match=rf"opset {lowest - 1} cannot express this model: .*needs"
+                                         rf" opset >= {lowest}.*lowest opset fastbp exports this"
+                                         rf" model to is {lowest}"):
+        net.to_onnx(opset=lowest - 1)
+
+
+def test_opset_too_old_names_the_activation():
+    net = fastbp.MLP([2, 3, 2], activation="elu", dtype="float64", seed=0)
+    with pytest.raises(ValueError, match=r"Min \(for hidden layer 1's activation 'elu' in"
+                                         r" float64\) needs opset >= 8"):
+        net.to_onnx(opset=7)
+
+
+def test_bad_opset_values():
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    with pytest.raises(ValueError, match="newer than the installed onnx package"):
+        net.to_onnx(opset=onnx.defs.onnx_opset_version() + 1)
+    with pytest.raises(TypeError, match="opset must be an integer"):
+        net.to_onnx(opset="18")
+
+
+# -------------------------------------------------------------- writing
+def test_written_atomically_and_read_back(tmp_path):
+    net, X = model_with_preprocessing("relu", "softmax", "float32", classes=["a", "b", "c"])
+    path = tmp_path / "m.onnx"
+    assert net.to_onnx(path) is None
+    assert os.listdir(tmp_path) == ["m.onnx"]
+    assert path.read_bytes() == net.to_onnx()
+    got = run_onnx(str(path), X)
+    np.testing.assert_array_equal(got["label"], net.predict(X))
+
+
+def test_unwritable_paths_leave_nothing(tmp_path):
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    with pytest.raises(FileNotFoundError, match=r"cannot export the model to .*nodir.*no such folder"):
+        net.to_onnx(tmp_path / "nodir" / "m.onnx")
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(OSError, match=r"cannot export the model to .*adir"):
+        net.to_onnx(tmp_path / "adir")
+    assert sorted(os.listdir(tmp_path)) == ["adir"] and os.listdir(tmp_path / "adir") == []
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(PermissionError, match=r"cannot export the model to .*locked"):
+            net.to_onnx(locked / "m.onnx")
+        assert os.listdir(locked) == []
+
+
+def test_a_refused_export_keeps_the_old_file(tmp_path):
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"old")
+    net = fastbp.MLP([2, 3, 2], activation="elu", dtype="float64", seed=0)
+    with pytest.raises(ValueError):
+        net.to_onnx(path, opset=7)
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["m.onnx"]
+
+
+def test_missing_onnx_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    with pytest.raises(ImportError, match=r'pip install "fastbp\[onnx\]"'):
+        net.to_onnx()
+
+
+# --------------------------------------------------------- command line
+def test_cli_export(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    label = np.where(X[:, 0] > 0.3, "hi", np.where(X[:, 1] > 0, "mid", "lo"))
+    csv_path = tmp_path / "c.csv"
+    csv_path.write_text("a,b,c,kind\n" + "".join(f"{a},{b},{c},{k}\n" for (a, b, c), k in
+                                                 zip(X, label)))
+    model, out = str(tmp_path / "c.npz"), str(tmp_path / "c.onnx")
+    assert main(["train", str(csv_path), "--target", "kind", "--epochs", "5", "--verbose", "0",
+                 "--out", model]) == 0
+    assert main(["export", model, out]) == 0
+    assert "ONNX model written to" in capsys.readouterr().out
+    net = fastbp.load(model)
+    got = run_onnx(out, X.astype(np.float32))
+    np.testing.assert_array_equal(got["label"], net.predict(X.astype(np.float32)))
+    np.testing.assert_allclose(got["probabilities"], net.predict_proba(X.astype(np.float32)),
+                               atol=1e-5)
+    assert main(["export", model, str(tmp_path / "nodir" / "c.onnx")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["export", model, out, "--opset", "3"]) == 2
+    assert "opset 3 cannot express this model" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- skl2onnx
+def need_skl2onnx():
+    return pytest.importorskip("skl2onnx", reason="skl2onnx (the onnx extra) is not installed")
+
+
+def iris():
+    from sklearn.datasets import load_iris
+    return load_iris(return_X_y=True)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("labels", ["int", "str", "binary"])
+@pytest.mark.parametrize("zipmap", [False, True])
+def test_skl2onnx_pipeline_reproduces_predict_proba(labels, zipmap):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, y = iris()
+    y = {"int": y, "str": np.array(["setosa", "versicolor", "virginica"])[y],
+         "binary": (y == 1).astype(np.int64)}[labels]
+    pipe = make_pipeline(StandardScaler(), fs.MLPClassifier(hidden_layer_sizes=(8,), max_iter=30,
+                                                            random_state=0)).fit(X, y)
+    # ZipMap takes float tensors only (an ONNX rule): float32 rows with it
+    Xs = X.astype(np.float32) if zipmap else X
+    onx = skl2onnx.to_onnx(pipe, Xs[:1], options={fs.MLPClassifier: {"zipmap": zipmap}})
+    onnx.checker.check_model(onx)
+    sess = session(onx.SerializeToString())
+    label, proba = sess.run(None, {"X": Xs})
+    if zipmap:
+        assert [o.name for o in sess.get_outputs()] == ["output_label", "output_probability"]
+        assert list(proba[0]) == list(pipe.classes_)
+        proba = np.array([[row[c] for c in pipe.classes_] for row in proba])
+    else:
+        assert [o.name for o in sess.get_outputs()] == ["label", "probabilities"]
+    np.testing.assert_allclose(proba, pipe.predict_proba(X), rtol=0,
+                               atol=1e-6 if zipmap else 1e-12)
+    np.testing.assert_array_equal(label, pipe.predict(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skl2onnx_regressor_pipeline():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, _ = iris()
+    y = 3 * X[:, 0] - X[:, 2]
+    pipe = make_pipeline(StandardScaler(), fs.MLPRegressor(hidden_layer_sizes=(8,), max_iter=30,
+                                                           random_state=0, dtype="float32"))
+    pipe.fit(X, y)
+    onx = skl2onnx.to_onnx(pipe, X[:1])
+    got = session(onx.SerializeToString()).run(None, {"X": X})[0]
+    assert got.shape == (len(X), 1)
+    # a float32 network on double rows: to float32 rounding of its outputs
+    np.testing.assert_allclose(got[:, 0], pipe.predict(X), rtol=1e-6, atol=1e-5)
+
+
+def test_registration_waits_for_skl2onnx_import():
+    """Importing fastbp.sklearn does not import skl2onnx (0.6 s), yet
+    skl2onnx knows the estimators as soon as it is imported."""
+    need_skl2onnx()
+    code = ("import importlib.util, sys\n"
+            "import fastbp.sklearn as fs\n"
+            "assert 'skl2onnx' not in sys.modules\n"
+            "assert importlib.util.find_spec('skl2onnx') is not None  # a probe, no import\n"
+            "assert 'skl2onnx' not in sys.modules\n"
+            "import skl2onnx\n"
+            "from skl2onnx._supported_operators import sklearn_operator_name_map as m\n"
+            "print(m[fs.MLPClassifier], m[fs.MLPRegressor])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["FastbpMLPClassifier", "FastbpMLPRegressor"]
+
+
+def test_written_files_get_the_permissions_open_gives(tmp_path):
+    """mkstemp makes a private (0600) temporary file; the renamed model file
+    (ONNX or .npz) must not stay private, or a server running as another
+    user cannot read it."""
+    plain = tmp_path / "plain"
+    plain.write_bytes(b"")
+    want = plain.stat().st_mode & 0o777
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    net.to_onnx(tmp_path / "m.onnx")
+    net.save(tmp_path / "m.npz")
+    assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == want
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == want
+    os.chmod(tmp_path / "m.onnx", 0o640)  # an existing file keeps its mode
+    net.to_onnx(tmp_path / "m.onnx")
+    assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == 0o640

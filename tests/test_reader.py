@@ -1,0 +1,438 @@
+"""The command line's reader (issue 13): CSV and Parquet through pyarrow (and
+Python's csv module without it), NPY memory-mapped, sparse NPZ recognised,
+--features/--drop, text columns as one-hot categories that are part of the
+model."""
+import copy
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import _preprocess, _reader, cli
+from fastbp.cli import main
+
+pa = pytest.importorskip("pyarrow", reason="pyarrow is in the test extra")
+import pyarrow.parquet as pq  # noqa: E402
+
+
+def run(argv, capsys):
+    status = main(argv)
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.fixture(params=["arrow", "python"])
+def reader(request, monkeypatch):
+    """Every CSV test twice: pyarrow's streaming reader, and the fallback."""
+    if request.param == "python":
+        monkeypatch.setattr(_reader, "have_arrow", lambda: False)
+    return request.param
+
+
+def write_text(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return str(path)
+
+
+# ------------------------------------------------------------ numbers
+def test_csv_reads_what_loadtxt_reads(tmp_path, reader):
+    """Over several 1 MiB blocks, with long lines first so that the row
+    estimate from the first block falls short and the array must grow."""
+    rng = np.random.default_rng(0)
+    long = rng.normal(size=(10000, 5)) * 1e-7
+    short = rng.integers(0, 9, size=(300000, 5)).astype(float)
+    X = np.vstack([long, short])
+    y = np.arange(len(X)) % 3
+    path = tmp_path / "d.csv"
+    with open(path, "w") as fh:
+        fh.write("a,b,c,d,e,label\n")
+        np.savetxt(fh, np.column_stack([X, y]), delimiter=",", fmt="%.17g")
+    assert os.path.getsize(path) > 3 * _reader.BLOCK
+    data = cli.load_data(str(path))
+    reference = np.loadtxt(path, delimiter=",", skiprows=1)
+    np.testing.assert_array_equal(data.X, reference[:, :-1])
+    assert data.X.dtype == np.float64 and data.X.flags.c_contiguous
+    np.testing.assert_array_equal(data.y, reference[:, -1])
+    assert data.features == ["a", "b", "c", "d", "e"] and data.target == "label"
+
+
+def test_the_header_is_the_first_row_with_its_names_stripped(tmp_path, reader):
+    path = tmp_path / "h.csv"
+    path.write_text(" a , b ,kind\n1, 2.5 ,x\n3,4,y\n", encoding="utf-8-sig")  # a byte order mark
+    data = cli.load_data(str(path))
+    assert data.features == ["a", "b"] and data.target == "kind"
+    np.testing.assert_array_equal(data.X, [[1, 2.5], [3, 4]])
+    assert data.y.tolist() == ["x", "y"]
+
+
+def test_parquet_reads_what_the_arrays_hold(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 3))
+    kind = np.array(["low", "high"])[(X[:, 0] > 0).astype(int)]
+    table = pa.table({"u": X[:, 0], "v": X[:, 1].astype(np.float32), "w": (X[:, 2] * 10).astype(np.int64),
+                      "kind": kind})
+    pq.write_table(table, tmp_path / "d.parquet")
+    data = cli.load_data(str(tmp_path / "d.parquet"))
+    expected = np.column_stack([X[:, 0], X[:, 1].astype(np.float32).astype(np.float64),
+                                (X[:, 2] * 10).astype(np.int64)])
+    np.testing.assert_array_equal(data.X, expected)
+    assert data.y.tolist() == kind.tolist()
+
+
+def test_a_parquet_file_trains_and_predicts_with_string_labels(tmp_path, capsys):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(300, 2))
+    kind = np.array(["no", "yes"])[(X[:, 0] + X[:, 1] > 0).astype(int)]
+    pq.write_table(pa.table({"x1": X[:, 0], "x2": X[:, 1], "kind": kind}), tmp_path / "d.parquet")
+    model = str(tmp_path / "m.npz")
+    status, out, _ = run(["train", str(tmp_path / "d.parquet"), "--epochs", "20", "--hidden", "8",
+                          "--verbose", "0", "--out", model], capsys)
+    assert status == 0 and "2 classes" in out
+    status, out, _ = run(["predict", model, str(tmp_path / "d.parquet")], capsys)
+    printed = out.split()
+    assert status == 0 and printed == fastbp.load(model).predict(X).tolist()
+    assert np.mean(np.array(printed) == kind) > 0.9
+
+
+# ------------------------------------------------------------ bad files
+@pytest.mark.parametrize("cell", ["", "NA", "nan"])
+def test_a_missing_value_after_the_first_block_is_named_by_line(tmp_path, capsys, reader, cell):
+    rows = [[i, i % 7, i % 2] for i in range(200000)]
+    rows[150000][1] = cell
+    path = write_text(tmp_path / "late.csv", ["a", "b", "y"], rows)
+    model = tmp_path / "m.npz"
+    status, out, err = run(["train", path, "--out", str(model), "--verbose", "0"], capsys)
+    assert status == 2 and out == "" and not model.exists()
+    assert err == (f"fastbp: error: {path}: a missing value {cell!r} in column 'b' at line 150002"
+                   " (data row 150001); fastbp does not fill in missing values: complete or drop"
+                   " that row\n")
+
+
+@pytest.mark.parametrize("value,shown", [(None, "(null)"), (float("nan"), "'nan'"),
+                                         (float("inf"), "'inf'")])
+def test_a_missing_value_in_parquet_is_named_by_row_and_column(tmp_path, capsys, value, shown):
+    b = [0.5 * i for i in range(10)]
+    b[3] = value
+    pq.write_table(pa.table({"a": list(range(10)), "b": pa.array(b, pa.float64()),
+                             "y": ["p", "q"] * 5}), tmp_path / "h.parquet")
+    model = tmp_path / "m.npz"
+    status, out, err = run(["train", str(tmp_path / "h.parquet"), "--out", str(model)], capsys)
+    what = "an infinite value" if shown == "'inf'" else "a missing value"
+    assert status == 2 and not model.exists()
+    assert f"h.parquet: {what} {shown} in column 'b' at row 4; fastbp does not fill in" in err
+
+
+def test_a_null_text_cell_in_parquet_is_refused(tmp_path, capsys):
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "y": ["p", None, "q"]}), tmp_path / "t.parquet")
+    status, _, err = run(["train", str(tmp_path / "t.parquet")], capsys)
+    assert status == 2 and "a missing value (null) in column 'y' at row 2" in err
+
+
+def test_an_unreadable_parquet_file_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
+    bad = tmp_path / "broken.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2.0], "y": [0, 1]}), bad)
+    bad.write_bytes(bad.read_bytes()[:-20])  # the footer cut off
+    model = tmp_path / "m.npz"
+    status, out, err = run(["train", str(bad), "--out", str(model)], capsys)
+    assert status == 2 and out == "" and not model.exists()
+    assert err.startswith(f"fastbp: error: cannot read {bad} as Parquet: ")
+
+
+def test_a_rejected_predict_writes_nothing_and_leaves_the_model_file(tmp_path, capsys):
+    good = write_text(tmp_path / "g.csv", ["a", "b", "y"], [[i, i % 3, i % 2] for i in range(40)])
+    model = tmp_path / "m.npz"
+    assert main(["train", good, "--epochs", "1", "--verbose", "0", "--out", str(model)]) == 0
+    before = model.read_bytes()
+    holes = write_text(tmp_path / "h.csv", ["a", "b", "y"], [[1, 2, 0], [3, "", 1]])
+    out = tmp_path / "p.csv"
+    status, _, err = run(["predict", str(model), holes, "--out", str(out)], capsys)
+    assert status == 2 and "a missing value '' in column 'b' at line 3 (data row 2)" in err
+    assert not out.exists() and model.read_bytes() == before
+
+
+# ------------------------------------------------------------ columns
+def id_table(tmp_path, n=60):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(n, 2))
+    rows = [[f"u{i:04d}", a, b, int(a > 0)] for i, (a, b) in enumerate(X)]
+    return write_text(tmp_path / "ids.csv", ["id", "a", "b", "y"], rows), X
+
+
+def test_an_identifier_column_is_refused_with_the_hint_then_dropped(tmp_path, capsys, reader):
+    path, X = id_table(tmp_path)
+    status, _, err = run(["train", path, "--verbose", "0"], capsys)
+    assert status == 2 and "column 'id' holds a different text value in every row" in err
+    assert "--drop id" in err
+    model = str(tmp_path / "m.npz")
+    status, out, _ = run(["train", path, "--drop", "id", "--epochs", "1", "--verbose", "0",
+                          "--out", model], capsys)
+    assert status == 0 and "2 features" in out
+    net = fastbp.load(model)
+    assert net.metadata["features"] == ["a", "b"] and net.sizes[0] == 2 and net.categories is None
+    status, out, _ = run(["predict", model, path], capsys)  # the id column is simply not read
+    assert status == 0 and out.split() == [str(v) for v in net.predict(X).tolist()]
+
+
+def test_features_choose_the_columns_in_their_order(tmp_path, capsys, reader):
+    path, X = id_table(tmp_path)
+    model = str(tmp_path / "m.npz")
+    status, out, _ = run(["train", path, "--features", "b,a", "--epochs", "1", "--verbose", "0",
+                          "--out", model], capsys)
+    assert status == 0 and "2 features" in out
+    net = fastbp.load(model)
+    assert net.metadata["features"] == ["b", "a"]
+    rows = np.column_stack([X[:, 1], X[:, 0]])
+    train = fastbp.datasets.train_test_split(rows, np.zeros(len(rows)), test_fraction=0.2, seed=0)[0]
+    np.testing.assert_array_equal(net.input_mean, train.mean(axis=0))  # b's mean first
+    status, out, _ = run(["predict", model, path], capsys)
+    assert out.split() == [str(v) for v in net.predict(rows).tolist()]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--features", "a,zzz"], "--features names ['zzz'] that are not columns of"),
+    (["--drop", "nope"], "--drop names ['nope'] that are not columns of"),
+    (["--features", "a,y"], "--features lists the target column 'y'"),
+    (["--drop", "id,a,b"], "has no feature columns besides the target 'y'"),
+    (["--features", "a,,b"], "--features must be comma-separated column names"),
+])
+def test_bad_column_choices_are_clear_errors(tmp_path, capsys, argv, message):
+    path, _ = id_table(tmp_path)
+    status, _, err = run(["train", path, "--verbose", "0"] + argv, capsys)
+    assert status == 2 and message in err
+
+
+# ------------------------------------------------------------ categories
+def colour_table(tmp_path, n=400, seed=4, colours=("red", "green", "blue"), name="c.csv"):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    colour = np.array(colours)[rng.integers(0, len(colours), size=n)]
+    y = np.where(colour == "red", a > 0.5, np.where(colour == "green", a > -0.5, a > 0)).astype(int)
+    rows = [[round(v, 6), c, round(v * v, 6), t] for v, c, t in zip(a, colour, y)]
+    path = write_text(tmp_path / name, ["a", "colour", "a2", "y"], rows)
+    raw = np.array([[r[0], r[1], r[2]] for r in rows], dtype=object)
+    return path, raw, y
+
+
+def manual_inputs(net, raw):
+    """Independent reference: one-hot by hand, then (x - mean) / scale."""
+    labels = net.categories[1]
+    codes = np.array([[1.0 if c == label else 0.0 for label in labels] for c in raw[:, 1]])
+    X = np.column_stack([raw[:, 0].astype(float), codes, raw[:, 2].astype(float)])
+    return (X - net.input_mean) / net.input_scale
+
+
+def bare(net):
+    plain = copy.deepcopy(net)
+    plain.categories = None
+    plain.set_input_scaling(None, None)
+    plain.classes_ = None
+    return plain
+
+
+def test_text_columns_become_categories_of_the_model(tmp_path, capsys, reader):
+    path, raw, y = colour_table(tmp_path)
+    model = str(tmp_path / "m.npz")
+    status, out, _ = run(["train", path, "--epochs", "30", "--hidden", "16", "--dtype", "float64",
+                          "--verbose", "0", "--out", model], capsys)
+    assert status == 0 and "3 features" in out
+    net = fastbp.load(model)
+    assert net.categories == {1: ["blue", "green", "red"]} and net.sizes[0] == 5
+    assert net.n_columns == 3
+    # The codes enter unscaled; the numbers are standardised.
+    np.testing.assert_array_equal(net.input_mean[1:4], 0.0)
+    np.testing.assert_array_equal(net.input_scale[1:4], 1.0)
+    # The Python API on raw rows, the command line and a hand-built encoding agree.
+    status, out, _ = run(["predict", model, path], capsys)
+    assert status == 0 and out.split() == [str(v) for v in net.predict(raw).tolist()]
+    np.testing.assert_allclose(net.predict_proba(raw), bare(net).forward(manual_inputs(net, raw)),
+                               rtol=1e-12, atol=1e-15)
+    assert np.mean(net.predict(raw) == y) > 0.8  # it learnt from the colour
+    status, out, _ = run(["info", model], capsys)
+    assert "categories: colour: ['blue', 'green', 'red']" in out
+    assert "categories={1: 3}" in out.splitlines()[0]
+
+
+def test_an_unseen_category_is_an_all_zero_code_reported_once(tmp_path, capsys):
+    path, raw, _ = colour_table(tmp_path)
+    model = str(tmp_path / "m.npz")
+    assert main(["train", path, "--epochs", "3", "--dtype", "float64", "--verbose", "0",
+                 "--out", model]) == 0
+    capsys.readouterr()
+    new, new_raw, _ = colour_table(tmp_path, n=50, seed=5, colours=("red", "purple", "teal"),
+                                   name="new.csv")
+    status, out, err = run(["predict", model, new], capsys)
+    assert status == 0 and err.count("warning") == 1
+    assert "not seen in training" in err and "['purple', 'teal']" in err
+    net = fastbp.load(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        in_python = net.predict(new_raw)
+    assert len(caught) == 1 and "['purple', 'teal']" in str(caught[0].message)
+    assert out.split() == [str(v) for v in in_python.tolist()]
+    reference = manual_inputs(net, new_raw)  # purple, teal: no 1 among the codes
+    assert (np.abs(reference[new_raw[:, 1] != "red", 1:4]) == 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        np.testing.assert_allclose(net.predict_proba(new_raw), bare(net).forward(reference),
+                                   rtol=1e-12, atol=1e-15)
+
+
+def test_categories_round_trip_through_a_model_file_and_pickle(tmp_path):
+    net = fastbp.MLP([4, 3, 2], seed=0, dtype="float64")
+    net.categories = {0: ["x", "y", "z"]}
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz")
+    rows = np.array([["y", 0.5], ["z", -1.0], ["w", 2.0]], dtype=object)
+    assert back.categories == {0: ["x", "y", "z"]} and back.n_columns == 2
+    with pytest.warns(UserWarning, match=r"column 0: \['w'\]"):
+        np.testing.assert_array_equal(back.forward(rows), net.forward(rows))
+    import pickle
+    assert pickle.loads(pickle.dumps(net)).categories == net.categories
+    with np.load(tmp_path / "m.npz") as f:
+        assert int(f["version"]) == 4 and f["category_labels"].tolist() == ["x", "y", "z"]
+
+
+def test_a_version_3_file_without_categories_still_loads(tmp_path):
+    net = fastbp.MLP([3, 2], seed=1)
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        arrays = {k: f[k] for k in f.files if not k.startswith("category_")}
+    arrays["version"] = np.array(3)
+    np.savez(tmp_path / "v3.npz", **arrays)
+    back = fastbp.load(tmp_path / "v3.npz")
+    assert back.categories is None
+    np.testing.assert_array_equal(back.params, net.params)
+
+
+@pytest.mark.parametrize("value,error,message", [
+    ({5: ["a", "b"]}, ValueError, "do not fit the network's 4 inputs"),
+    ({0: ["a", "a"]}, ValueError, "distinct labels"),
+    ({0: []}, TypeError, "non-empty list of text labels"),
+    ({0: [1, 2]}, TypeError, "non-empty list of text labels"),
+    ({-1: ["a"]}, TypeError, "column indices"),
+    ([["a", "b"]], TypeError, "must be a dict"),
+])
+def test_bad_categories_are_refused_and_the_model_keeps_its_own(value, error, message):
+    net = fastbp.MLP([4, 2], seed=0)
+    net.categories = {1: ["p", "q"]}
+    with pytest.raises(error, match=message):
+        net.categories = value
+    assert net.categories == {1: ["p", "q"]}
+
+
+def test_a_category_column_must_hold_text_and_a_numeric_one_numbers():
+    net = fastbp.MLP([4, 2], seed=0)
+    net.categories = {1: ["p", "q"]}
+    params = net.params.copy()
+    with pytest.raises(TypeError, match="X column 1 is a category column and must hold text"):
+        net.predict(np.array([[1.0, 2.0, 3.0]]))
+    with pytest.raises(TypeError, match="X column 2 must hold numbers"):
+        net.predict(np.array([[1.0, "p", "z"]], dtype=object))
+    with pytest.raises(ValueError, match=r"raw rows of 3 columns"):
+        net.predict(np.zeros((2, 4)))
+    np.testing.assert_array_equal(net.params, params)
+
+
+def test_standardize_leaves_the_codes_unscaled():
+    net = fastbp.MLP([4, 2], seed=0, dtype="float64")
+    net.categories = {1: ["p", "q", "r"]}
+    rows = np.array([[1.0, "p"], [3.0, "q"], [8.0, "p"]], dtype=object)
+    net.standardize(rows)
+    a = np.array([1.0, 3.0, 8.0])
+    np.testing.assert_array_equal(net.input_mean, [a.mean(), 0, 0, 0])
+    np.testing.assert_array_equal(net.input_scale, [a.std(), 1, 1, 1])
+
+
+def test_the_onnx_export_refuses_categories_it_cannot_carry(tmp_path, capsys):
+    """Not a graph that silently takes encoded rows where predict takes raw ones."""
+    pytest.importorskip("onnx", reason="onnx is in the test extra")
+    path, _, _ = colour_table(tmp_path)
+    model = str(tmp_path / "m.npz")
+    assert main(["train", path, "--epochs", "1", "--verbose", "0", "--out", model]) == 0
+    capsys.readouterr()
+    status, _, err = run(["export", model, str(tmp_path / "m.onnx")], capsys)
+    assert status == 2 and "one-hot encodes the text columns [1]" in err
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(ValueError, match="does not carry"):
+        fastbp.load(model).to_onnx()
+
+
+# ------------------------------------------------------------ npy, npz
+def test_npy_files_are_memory_mapped(tmp_path, capsys):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(300, 3))
+    data = np.column_stack([X, (X[:, 0] > 0).astype(float)])
+    np.save(tmp_path / "d.npy", data)
+    model = str(tmp_path / "m.npz")
+    status, out, _ = run(["train", str(tmp_path / "d.npy"), "--epochs", "5", "--verbose", "0",
+                          "--out", model], capsys)
+    assert status == 0 and "3 features" in out and "2 classes" in out
+    net = fastbp.load(model)
+    assert net.metadata["features"] == ["x0", "x1", "x2"] and net.metadata["target"] == "x3"
+    np.save(tmp_path / "rows.npy", X)
+    rows = cli.load_data(str(tmp_path / "rows.npy"), "x3", need_target=False,
+                         feature_names=["x0", "x1", "x2"])
+    assert isinstance(rows.X, np.memmap)  # the file's pages, not a copy
+    np.testing.assert_array_equal(rows.X, X)
+    status, out, _ = run(["predict", model, str(tmp_path / "rows.npy")], capsys)
+    assert status == 0 and out.split() == [str(v) for v in net.predict(X).tolist()]
+
+
+def test_a_nan_in_a_memory_map_is_named_by_row_and_column(tmp_path, capsys):
+    X = np.arange(60.0).reshape(20, 3)
+    X[13, 1] = np.nan
+    np.save(tmp_path / "d.npy", X)
+    status, _, err = run(["train", str(tmp_path / "d.npy")], capsys)
+    assert status == 2 and "d.npy: a missing value 'nan' in column 'x1' at row 14" in err
+
+
+def test_a_sparse_npz_is_recognised(tmp_path, capsys):
+    import scipy.sparse
+    M = scipy.sparse.random(30, 4, density=0.3, format="csr", random_state=0)
+    scipy.sparse.save_npz(tmp_path / "s.npz", M)
+    found = _reader.sparse_npz(str(tmp_path / "s.npz"))
+    assert scipy.sparse.issparse(found) and (found != M).nnz == 0
+    np.savez(tmp_path / "dense.npz", X=M.toarray(), y=np.arange(30) % 2)
+    assert _reader.sparse_npz(str(tmp_path / "dense.npz")) is None
+    model = str(tmp_path / "m.npz")
+    assert main(["train", str(tmp_path / "dense.npz"), "--epochs", "1", "--verbose", "0",
+                 "--out", model]) == 0
+    capsys.readouterr()
+    status, out, err = run(["predict", model, str(tmp_path / "s.npz")], capsys)
+    net = fastbp.load(model)
+    try:
+        net.predict(M)
+        takes_sparse = True
+    except (TypeError, ValueError):
+        takes_sparse = False
+    if takes_sparse:  # once the model takes sparse input, the command line passes it on
+        assert status == 0 and out.split() == [str(v) for v in net.predict(M.toarray()).tolist()]
+    else:
+        assert status == 2 and "holds a scipy.sparse matrix, and sparse input needs fastbp" in err
+
+
+# ------------------------------------------------------------ mechanisms
+def test_blocked_statistics_are_numpys_to_the_bit():
+    rng = np.random.default_rng(7)
+    for A in (rng.normal(3, 2, size=(20001, 3)), (rng.normal(size=(30000, 5)) * 7).astype(np.float32)):
+        mean, scale = _preprocess.mean_std(A)
+        B = A.astype(np.float64)
+        np.testing.assert_array_equal(mean, B.mean(axis=0))
+        np.testing.assert_array_equal(scale, B.std(axis=0))
+        out = _preprocess.standardise(A, mean, scale, np.float32)
+        np.testing.assert_array_equal(out, ((B - mean) / scale).astype(np.float32))
+
+
+def test_an_in_place_split_is_the_copying_split():
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(1001, 4)), rng.integers(0, 5, size=1001)
+    expected = fastbp.datasets.train_test_split(X, y, test_fraction=0.3, seed=3)
+    Xc, yc = X.copy(), y.copy()
+    got = fastbp.datasets.train_test_split(Xc, yc, test_fraction=0.3, seed=3, copy=False)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+    assert np.shares_memory(got[0], Xc) and np.shares_memory(got[1], Xc)
+    with pytest.raises(ValueError, match="permutes X in place"):
+        fastbp.datasets.train_test_split(X[:, :2], y, copy=False)
