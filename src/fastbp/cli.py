@@ -29,6 +29,7 @@ and the column.
 """
 import argparse
 import csv
+import functools
 import json
 import os
 import sys
@@ -628,11 +629,25 @@ def _cache_info():
 
 
 # ------------------------------------------------------------------- parser
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's default-showing help, less ``(default: None)``: an argument
+    without a value by default says in its own words what happens then."""
+
+    def _get_help_string(self, action):
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="fastbp", description="Train and use multilayer perceptrons (backpropagation on the CPU).")
+        prog="fastbp", description="Train and use multilayer perceptrons (backpropagation on the CPU).",
+        formatter_class=_HelpFormatter)
     parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", required=True)
+    # Every subcommand's --help shows each argument's default.
+    sub = parser.add_subparsers(dest="command", required=True,
+                                parser_class=functools.partial(argparse.ArgumentParser,
+                                                               formatter_class=_HelpFormatter))
     train = sub.add_parser("train", help="train a model and report its test metrics",
                            description="Train an MLP on DATA (default: the built-in digits).")
     train.add_argument("data", nargs="?", help="CSV, Parquet, NPY or NPZ (X, y) file, or 'digits'"
@@ -641,43 +656,50 @@ def build_parser():
                        " array (NPZ; default y)")
     train.add_argument("--features", help="feature columns, comma-separated (default: all but the"
                        " target); text columns become one-hot categories")
-    train.add_argument("--drop", help="columns to leave out, comma-separated (an ID column, ...)")
-    train.add_argument("--task", type=str.lower, choices=["auto", "classification", "regression"], default="auto")
-    train.add_argument("--hidden", default="64,32", help="hidden widths, comma-separated (default 64,32)")
-    train.add_argument("--activation", default="relu")
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--drop", help="columns to leave out, comma-separated (an ID column, ...)"
+                       " (default: none)")
+    train.add_argument("--task", type=str.lower, choices=["auto", "classification", "regression"], default="auto",
+                       help="auto: a text or integer target with at most 50 distinct values is"
+                            " classification")
+    train.add_argument("--hidden", default="64,32", help="hidden widths, comma-separated")
+    train.add_argument("--activation", default="relu", help="hidden activation")
+    train.add_argument("--epochs", type=int, default=30, help="passes over the training rows")
+    train.add_argument("--batch-size", type=int, default=32, help="rows per minibatch")
     train.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: the optimizer's, 0.01 for sgd, 0.001 for adam)")
     train.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop or lbfgs")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty (scikit-learn's alpha)")
     train.add_argument("--dropout", type=float, default=0.0, help="dropout rate on hidden layers")
-    train.add_argument("--dtype", type=str.lower, default="float32", choices=["float32", "float64"])
-    train.add_argument("--test-fraction", type=float, default=0.2)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--dtype", type=str.lower, default="float32", choices=["float32", "float64"],
+                       help="floating-point type of the model")
+    train.add_argument("--test-fraction", type=float, default=0.2,
+                       help="share of the rows held out for the test metrics")
+    train.add_argument("--seed", type=int, default=0,
+                       help="seeds the split, the initial weights and the shuffling")
     train.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 a line per epoch")
-    train.add_argument("--out", help="write the trained model to this .npz file")
+    train.add_argument("--out", help="write the trained model to this .npz file (default: not saved)")
     train.set_defaults(func=cmd_train)
     predict = sub.add_parser("predict", help="predict labels or values for DATA")
-    predict.add_argument("model")
-    predict.add_argument("data")
-    predict.add_argument("--out", help="write a CSV here instead of printing")
+    predict.add_argument("model", help="a model file written by fastbp train --out")
+    predict.add_argument("data", help="CSV, Parquet, NPY or NPZ file of rows to predict")
+    predict.add_argument("--out", help="write a CSV here (default: print to standard output)")
     predict.add_argument("--proba", action="store_true",
                          help="class probabilities, one column per class (named by the classes)")
     predict.set_defaults(func=cmd_predict)
     export = sub.add_parser("export", help="write a model as ONNX, for ONNX Runtime",
                             description="Write MODEL as an ONNX file that takes the same raw rows"
                                         ' as predict (needs pip install "fastbp[onnx]").')
-    export.add_argument("model")
+    export.add_argument("model", help="a model file written by fastbp train --out")
     export.add_argument("out", help="the .onnx file to write")
     export.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
     export.set_defaults(func=cmd_export)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy or R^2 of a model on DATA")
-    evaluate.add_argument("model")
-    evaluate.add_argument("data")
+    evaluate.add_argument("model", help="a model file written by fastbp train --out")
+    evaluate.add_argument("data", help="CSV, Parquet, NPY or NPZ file with the target column")
     evaluate.set_defaults(func=cmd_evaluate)
     info = sub.add_parser("info", help="describe a model file; without one, fastbp's kernel cache")
-    info.add_argument("model", nargs="?")
+    info.add_argument("model", nargs="?",
+                      help="a model file (default: describe fastbp's kernel cache instead)")
     info.set_defaults(func=cmd_info)
     return parser
 

@@ -6,6 +6,7 @@ Learning Repository, CC BY 4.0), as scikit-learn ships it: 1797 images of
 8x8 pixels with values 0..16, and the digit 0..9 in the last column.
 """
 import gzip
+import numbers
 from importlib import resources
 
 import numpy as np
@@ -21,15 +22,57 @@ def load_digits():
     return data[:, :-1], data[:, -1].astype(np.int64)
 
 
-def train_test_split(X, y, test_fraction=0.25, seed=0, copy=True):
+class _Default:
+    """A default value that knows it was not given (its repr is the value's)."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        return repr(self.value)
+
+
+def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=True, *,
+                     test_size=_Default(None), random_state=_Default(None)):
     """Shuffled split into ``X_train, X_test, y_train, y_test``.
 
-    ``copy=False`` permutes the rows of X and y in place (each must be a
-    writable C-contiguous array) and returns views of them: the same
-    splits, in the same order, without a second copy of the data.
+    Parameters
+    ----------
+    X, y : array-like
+        Rows to split, the same number in each.
+    test_fraction : float, default 0.25
+        Share of the rows in the test set (rounded to a whole row).
+    seed : int, numpy Generator or None, default 0
+        Seeds the shuffle (None: a fresh, unrepeatable one).
+    test_size, random_state
+        scikit-learn's names for the same two arguments: ``test_size`` is a
+        fraction (float) or a number of rows (int), as in
+        ``sklearn.model_selection.train_test_split``. Give each argument
+        under one name only.
+    copy : bool, default True
+        False permutes the rows of X and y in place (each must be a
+        writable C-contiguous array) and returns views of them: the same
+        splits, in the same order, without a second copy of the data.
+
+    Returns
+    -------
+    X_train, X_test, y_train, y_test
     """
+    test = _one_of("test_fraction", test_fraction, "test_size", test_size)
+    seed = _one_of("seed", seed, "random_state", random_state)
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same number of rows; got {len(X)} and {len(y)}")
+    if isinstance(test, (bool, np.bool_)) or not isinstance(test, numbers.Real):
+        raise TypeError(f"test_fraction / test_size must be a number; got {type(test).__name__}")
+    if isinstance(test, numbers.Integral):  # scikit-learn: a number of rows
+        if not 0 <= test <= len(X):
+            raise ValueError(f"test_size as a number of rows must be in [0, {len(X)}]; got {test}")
+        n_test = int(test)
+    else:
+        if not 0.0 <= test <= 1.0:
+            raise ValueError(f"test_fraction / test_size as a fraction must be in [0, 1]; got {test}")
+        n_test = int(round(len(X) * test))
     order = np.random.default_rng(seed).permutation(len(X))
-    n_test = int(round(len(X) * test_fraction))
     if copy:
         test, train = order[:n_test], order[n_test:]
         return X[train], X[test], y[train], y[test]
@@ -41,6 +84,16 @@ def train_test_split(X, y, test_fraction=0.25, seed=0, copy=True):
     permute_rows(rows, order, np.zeros(len(X), dtype=np.bool_))
     y[...] = y[order]
     return X[n_test:], X[:n_test], y[n_test:], y[:n_test]
+
+
+def _one_of(name, value, alias, alias_value):
+    """The argument given under ``name`` or its scikit-learn ``alias``, else ``name``'s default."""
+    if not isinstance(value, _Default) and not isinstance(alias_value, _Default):
+        raise TypeError(f"give {name} or scikit-learn's {alias}, not both; got {name}={value!r}"
+                        f" and {alias}={alias_value!r}")
+    if not isinstance(value, _Default):
+        return value
+    return value.value if isinstance(alias_value, _Default) else alias_value
 
 
 @jit

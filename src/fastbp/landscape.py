@@ -488,13 +488,6 @@ def interpolate(net_a, net_b, X, y, steps=51, span=(-0.5, 1.5)):
 
 
 # ------------------------------------------------------------------ plots
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def _check_result(result, cls, name="result"):
     if not isinstance(result, cls):
         raise TypeError(f"{name} must be a fastbp.landscape.{cls.__name__} (from"
@@ -563,39 +556,45 @@ def _draw_interpolation(ax, result):
     ax.set_title(r"Linear interpolation from $\theta_a$ to $\theta_b$")
 
 
-def _save(plt, fig, path, title):
-    from .plot import save_figure
-    return save_figure(plt, fig, path, title)
+def _new_figure(path, **kwargs):
+    from .plot import new_figure
+    return new_figure(path, **kwargs)
 
 
-def plot_line(result, path, title=None):
-    """Plot a :class:`Line` (loss against alpha, the model marked) to a PNG.
+def _finish(fig, path, title):
+    from .plot import finish_figure
+    return finish_figure(fig, path, title)
+
+
+def plot_line(result, path=None, title=None):
+    """Plot a :class:`Line`: the loss against alpha, the model marked.
 
     Parameters
     ----------
     result : Line
-    path : str or path-like
+    path : str or path-like, optional
+        Write a PNG here. Without it, the figure is returned instead.
     title : str, optional
         Defaults to the model's description.
 
     Returns
     -------
-    The path.
+    The path, or the ``matplotlib.figure.Figure`` when no path is given.
     """
     _check_result(result, Line)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    _draw_line(ax, result)
-    return _save(plt, fig, path, result.model if title is None else title)
+    fig = _new_figure(path, figsize=(6, 4.2))
+    _draw_line(fig.subplots(), result)
+    return _finish(fig, path, result.model if title is None else title)
 
 
-def plot_surface(result, path, kind="contour", title=None):
-    """Plot a :class:`Surface` to a PNG: labelled contour levels, or a 3-D surface.
+def plot_surface(result, path=None, kind="contour", title=None):
+    """Plot a :class:`Surface`: labelled contour levels, or a 3-D surface.
 
     Parameters
     ----------
     result : Surface
-    path : str or path-like
+    path : str or path-like, optional
+        Write a PNG here. Without it, the figure is returned instead.
     kind : {"contour", "surface"}, default "contour"
         ``contour``: filled contours with labelled, log-spaced levels and the
         model marked at (0, 0); ``surface``: a 3-D surface of the loss.
@@ -604,47 +603,47 @@ def plot_surface(result, path, kind="contour", title=None):
 
     Returns
     -------
-    The path.
+    The path, or the ``matplotlib.figure.Figure`` when no path is given.
     """
     _check_result(result, Surface)
     kind = check_choice(kind, "kind", SURFACE_KINDS)
-    plt = _pyplot()
     if kind == "contour":
-        fig, ax = plt.subplots(figsize=(6, 5.4))
-        _draw_contour(ax, result)
+        fig = _new_figure(path, figsize=(6, 5.4))
+        _draw_contour(fig.subplots(), result)
     else:
-        fig = plt.figure(figsize=(6.5, 5.4))
+        fig = _new_figure(path, figsize=(6.5, 5.4))
         _draw_surface(fig.add_subplot(projection="3d"), result)
-    return _save(plt, fig, path, result.model if title is None else title)
+    return _finish(fig, path, result.model if title is None else title)
 
 
-def plot_interpolation(result, path, title=None):
-    """Plot an :class:`Interpolation` (loss against t, both nets marked) to a PNG.
+def plot_interpolation(result, path=None, title=None):
+    """Plot an :class:`Interpolation`: the loss against t, both nets marked.
 
     Parameters
     ----------
     result : Interpolation
-    path : str or path-like
+    path : str or path-like, optional
+        Write a PNG here. Without it, the figure is returned instead.
     title : str, optional
         Defaults to the model's description.
 
     Returns
     -------
-    The path.
+    The path, or the ``matplotlib.figure.Figure`` when no path is given.
     """
     _check_result(result, Interpolation)
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    _draw_interpolation(ax, result)
-    return _save(plt, fig, path, result.model if title is None else title)
+    fig = _new_figure(path, figsize=(6, 4.2))
+    _draw_interpolation(fig.subplots(), result)
+    return _finish(fig, path, result.model if title is None else title)
 
 
-def plot_overview(path, line=None, surface=None, interpolation=None, title=None):
-    """All the given results in one PNG: line, contours, 3-D surface, interpolation.
+def plot_overview(path=None, line=None, surface=None, interpolation=None, title=None):
+    """All the given results in one figure: line, contours, 3-D surface, interpolation.
 
     Parameters
     ----------
-    path : str or path-like
+    path : str or path-like, optional
+        Write a PNG here. Without it, the figure is returned instead.
     line : Line, optional
     surface : Surface, optional
         Drawn twice: as contours and as a 3-D surface.
@@ -654,7 +653,7 @@ def plot_overview(path, line=None, surface=None, interpolation=None, title=None)
 
     Returns
     -------
-    The path.
+    The path, or the ``matplotlib.figure.Figure`` when no path is given.
     """
     panels = []
     if line is not None:
@@ -667,10 +666,9 @@ def plot_overview(path, line=None, surface=None, interpolation=None, title=None)
                                                           "interpolation"), None))
     if not panels:
         raise ValueError("plot_overview needs at least one of line, surface, interpolation")
-    plt = _pyplot()
     cols = min(len(panels), 2)
     rows = (len(panels) + 1) // 2
-    fig = plt.figure(figsize=(6.2 * cols, 5.2 * rows))
+    fig = _new_figure(path, figsize=(6.2 * cols, 5.2 * rows))
     for k, (draw, result, projection) in enumerate(panels):
         draw(fig.add_subplot(rows, cols, k + 1, projection=projection), result)
-    return _save(plt, fig, path, panels[0][1].model if title is None else title)
+    return _finish(fig, path, panels[0][1].model if title is None else title)

@@ -666,6 +666,8 @@ class MLP:
             script.py``): True for ``MPI.COMM_WORLD``. Every rank passes the
             same data; see :mod:`fastbp.distributed`.
 
+        Notes
+        -----
         Ctrl-C during ``fit`` (or a KeyboardInterrupt raised by a callback)
         ends training after the epoch in progress: an epoch is one compiled
         call, which a signal cannot stop midway. The model keeps every

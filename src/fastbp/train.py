@@ -6,29 +6,40 @@ import numpy as np
 from . import network, threads
 
 
-class History:
-    """What training did, per epoch, as Keras reports it.
+class History(dict):
+    """What training did, per epoch, as Keras reports it; a dict of metrics.
 
-    ``history`` maps a metric name to one value per epoch: ``loss`` (the mean
-    training loss over the epoch's batches, before each update) and
-    ``seconds`` (wall time of the epoch). ``history["loss"]`` also works as
-    ``history_object["loss"]``.
+    Maps a metric name to a list with one value per epoch: ``loss`` (the mean
+    training loss over the epoch's batches, before each update), ``seconds``
+    (wall time of the epoch) and, where computed, ``lr``, ``val_loss``,
+    ``val_accuracy`` or ``val_r2``. It is a ``dict``, so ``h["loss"]``,
+    ``h.keys()``, ``"val_loss" in h``, ``dict(h)`` and ``pandas.DataFrame(h)``
+    (one row per epoch, one column per metric) all work; ``h.history`` is the
+    same dict under Keras' name.
+
+    ``len(h)`` is the number of epochs, not the number of metrics (as before
+    this class was a dict; ``len(h.keys())`` counts the metrics). Besides the
+    metrics it carries ``epoch`` (the epoch numbers), ``interrupted`` (Ctrl-C,
+    or a ``KeyboardInterrupt`` in a callback, ended the fit) and ``diverged``
+    (the fit ended on divergence, with ``on_divergence`` "stop" or "warn").
     """
 
     def __init__(self):
+        super().__init__(loss=[], seconds=[])
         self.epoch = []
-        self.history = {"loss": [], "seconds": []}
-        self.interrupted = False  # Ctrl-C (or KeyboardInterrupt in a callback) ended the fit
-        self.diverged = False     # the fit ended on divergence (on_divergence "stop" or "warn")
+        self.interrupted = False
+        self.diverged = False
 
-    def __getitem__(self, key):
-        return self.history[key]
+    @property
+    def history(self):
+        """The metrics themselves (this object), Keras' ``History.history``."""
+        return self
 
     def __len__(self):
         return len(self.epoch)
 
     def __repr__(self):
-        last = f", loss={self.history['loss'][-1]:.6g}" if self.epoch else ""
+        last = f", loss={self['loss'][-1]:.6g}" if self.epoch else ""
         return f"History(epochs={len(self.epoch)}{last})"
 
 

@@ -1,0 +1,106 @@
+"""The documentation site cannot rot: it builds with ``mkdocs build --strict``
+(a broken link, a page missing from the navigation or a docstring that no
+longer matches its signature fails), its API pages cover every public name,
+the examples gallery shows every example, and every ``python`` block of the
+guide runs, in order per page, as the snippets it shows.
+
+A block that must not run (it needs MPI, say) has the line
+``<!-- no-run ... -->`` right above its fence.
+"""
+import linecache
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fastbp
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```\s*$", re.S | re.M)
+
+
+def _pages():
+    return sorted(DOCS.rglob("*.md"))
+
+
+def snippets(text):
+    """The ``python`` blocks of a page that are meant to run, in order."""
+    blocks = []
+    for match in FENCE.finditer(text):
+        before = text[:match.start()].rstrip().splitlines()
+        skip = bool(before) and before[-1].strip().startswith("<!-- no-run")
+        if match.group(1) == "python" and not skip:
+            blocks.append(match.group(2))
+    return blocks
+
+
+def test_snippet_collection_reads_fences_and_skips_marked_ones():
+    page = ("text\n```python\na = 1\n```\n\n<!-- no-run: needs MPI -->\n```python\nb = 2\n```\n"
+            "```bash\nls\n```\n```python\nc = a + 1\n```\n")
+    assert snippets(page) == ["a = 1\n", "c = a + 1\n"]
+
+
+def test_site_builds_strict(tmp_path):
+    pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install '.[docs]'")
+    pytest.importorskip("material", reason="the docs extra is not installed: pip install '.[docs]'")
+    pytest.importorskip("mkdocstrings_handlers.python",
+                        reason="the docs extra is not installed: pip install '.[docs]'")
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    run = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-f",
+                          str(ROOT / "mkdocs.yml"), "-d", str(tmp_path / "site")],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "site" / "api" / "model" / "index.html").exists()
+    kernels = (tmp_path / "site" / "api" / "kernels" / "index.html").read_text()
+    assert 'id="fastbp.kernels.train_step"' in kernels      # the docstrings were rendered
+    for png in (ROOT / "examples").glob("*.png"):           # figures served by docs/hooks.py
+        assert (tmp_path / "site" / "examples" / png.name).exists()
+
+
+def test_api_reference_covers_every_public_name():
+    text = "\n".join(p.read_text() for p in (DOCS / "api").glob("*.md"))
+    documented = set(re.findall(r"^::: fastbp\.([\w.]+)\s*$", text, re.M))
+    public = set(fastbp.__all__) - {"__version__"}
+    assert public <= documented, sorted(public - documented)
+    for module in ("kernels", "sklearn", "landscape", "schedules", "distributed", "plot", "datasets",
+                   "export", "interop"):
+        assert module in documented
+
+
+def test_examples_gallery_shows_every_example():
+    gallery = (DOCS / "examples.md").read_text()
+    for script in sorted((ROOT / "examples").glob("*.py")):
+        assert f"`{script.name}`" in gallery and f"python examples/{script.name}" in gallery, script
+        figure = script.with_suffix(".png")
+        if figure.exists():
+            assert f"(examples/{figure.name})" in gallery, figure
+
+
+@pytest.mark.parametrize("page", [p.relative_to(DOCS).as_posix() for p in _pages()
+                                  if snippets(p.read_text())])
+def test_guide_snippets_run(page, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)             # files the snippets write land here
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    namespace = {"__name__": f"docs_{page}"}
+    threads = fastbp.get_num_threads()
+    # A snippet may set the thread count "from now on"; the context restores
+    # the setting as it was, so that later tests see fastbp's default.
+    with fastbp.set_num_threads(threads):
+        for k, block in enumerate(snippets((DOCS / page).read_text())):
+            if "sklearn" in block:
+                pytest.importorskip("sklearn")
+            if "matplotlib" in block or "fastbp.plot" in block:
+                pytest.importorskip("matplotlib")
+            name = f"docs/{page}, python block {k + 1}"
+            linecache.cache[name] = (len(block), None, block.splitlines(True), name)  # tracebacks
+            exec(compile(block, name, "exec"), namespace)
+    assert fastbp.get_num_threads() == threads
+    try:
+        import matplotlib.pyplot as plt
+        plt.close("all")
+    except ImportError:
+        pass

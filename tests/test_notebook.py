@@ -1,0 +1,161 @@
+"""Friendly in a notebook: figures returned when no path is given, History as
+a dict, scikit-learn's names in train_test_split, every default in --help."""
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+import fastbp
+from fastbp import cli, landscape
+
+
+@pytest.fixture(scope="module")
+def trained():
+    X, y = fastbp.datasets.load_digits()
+    net = fastbp.MLP([64, 8, 10], seed=0)
+    h = net.fit(X[:200] / 16, y[:200], epochs=3, lr=0.1, verbose=0,
+                validation_data=(X[200:300] / 16, y[200:300]))
+    return net, h, X[:100] / 16, y[:100]
+
+
+# ------------------------------------------------------------------ History
+def test_history_is_a_dict_of_per_epoch_lists(trained):
+    net, h, _, _ = trained
+    keys = ["loss", "seconds", "lr", "val_loss", "val_accuracy"]
+    assert list(h.keys()) == keys and list(h) == keys and "val_loss" in h
+    d = dict(h)
+    assert type(d) is dict and list(d) == keys
+    assert all(len(d[k]) == 3 for k in keys) and d["loss"] is h["loss"]
+    assert json.loads(json.dumps(h)) == d                    # serialises as the dict it is
+    assert h.history is h                                     # Keras' name, the same object
+    # len is the number of epochs (as before History was a dict), not of keys
+    assert len(h) == 3 and len(h.keys()) == 5 and len(net.history) == 3
+    assert not fastbp.History() and len(fastbp.History()) == 0
+    assert dict(fastbp.History()) == {"loss": [], "seconds": []}
+
+
+def test_history_to_pandas(trained):
+    pd = pytest.importorskip("pandas")
+    _, h, _, _ = trained
+    frame = pd.DataFrame(h)
+    assert list(frame.columns) == list(h.keys()) and frame.shape == (3, 5)
+    assert np.array_equal(frame["val_loss"].to_numpy(), np.asarray(h["val_loss"]))
+
+
+def test_history_survives_save_and_load(trained, tmp_path):
+    net, _, _, _ = trained
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz").history
+    assert isinstance(back, fastbp.History) and dict(back) == dict(net.history) and len(back) == 3
+
+
+# ------------------------------------------------------------------ figures
+def test_history_plot_returns_a_figure_without_path(trained):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from matplotlib.figure import Figure
+    _, h, _, _ = trained
+    fig = fastbp.plot.history(h, title="digits")
+    try:
+        assert isinstance(fig, Figure) and plt.fignum_exists(fig.number)   # open, for display
+        loss_ax, acc_ax = fig.axes
+        assert loss_ax.get_xlabel() == "epoch" and acc_ax.get_ylabel() == "accuracy"
+        assert np.allclose(loss_ax.lines[0].get_ydata(), h["loss"])
+    finally:
+        plt.close(fig)
+
+
+def test_plots_with_a_path_leave_pyplot_alone(trained, tmp_path):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    net, h, X, y = trained
+    before = plt.get_fignums()
+    path = fastbp.plot.history(h, tmp_path / "c.png")
+    line = landscape.line(net, X, y, steps=5, seed=0)
+    assert landscape.plot_line(line, tmp_path / "l.png") == tmp_path / "l.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plt.get_fignums() == before
+
+
+def test_landscape_plots_return_figures_without_path(trained):
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from matplotlib.figure import Figure
+    net, _, X, y = trained
+    line = landscape.line(net, X, y, steps=5, seed=0)
+    surface = landscape.surface(net, X, y, steps=5, seed=0)
+    other = fastbp.MLP([64, 8, 10], seed=1)
+    interp = landscape.interpolate(net, other, X, y, steps=5)
+    figs = [landscape.plot_line(line), landscape.plot_surface(surface),
+            landscape.plot_surface(surface, kind="surface"), landscape.plot_interpolation(interp),
+            landscape.plot_overview(line=line, surface=surface, interpolation=interp)]
+    try:
+        assert all(isinstance(f, Figure) and plt.fignum_exists(f.number) for f in figs)
+        assert [len(f.axes) for f in figs] == [1, 1, 1, 1, 4]
+        assert np.allclose(figs[0].axes[0].lines[0].get_ydata(), line.losses)
+    finally:
+        for f in figs:
+            plt.close(f)
+
+
+# ------------------------------------------------------------------ train_test_split
+def test_train_test_split_takes_scikit_learns_names():
+    X, y = np.arange(40.0).reshape(20, 2), np.arange(20)
+    ours = fastbp.datasets.train_test_split(X, y, test_fraction=0.3, seed=4)
+    theirs = fastbp.datasets.train_test_split(X, y, test_size=0.3, random_state=4)
+    assert all(np.array_equal(a, b) for a, b in zip(ours, theirs))
+    # independent reference: the documented shuffle, test rows first
+    order = np.random.default_rng(4).permutation(20)
+    assert np.array_equal(theirs[3], order[:6]) and np.array_equal(theirs[2], order[6:])
+    # an int test_size is a number of rows, as in scikit-learn
+    X_train, X_test, _, _ = fastbp.datasets.train_test_split(X, y, test_size=7)
+    assert X_test.shape == (7, 2) and X_train.shape == (13, 2)
+    # the defaults are unchanged: a quarter, seed 0
+    default = fastbp.datasets.train_test_split(X, y)
+    assert np.array_equal(default[3], np.random.default_rng(0).permutation(20)[:5])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(test_fraction=0.2, test_size=0.3), "test_fraction or scikit-learn's test_size, not both"),
+    (dict(seed=1, random_state=1), "seed or scikit-learn's random_state, not both"),
+])
+def test_train_test_split_refuses_both_spellings(kwargs, match):
+    X, y = np.zeros((10, 2)), np.zeros(10)
+    with pytest.raises(TypeError, match=match):
+        fastbp.datasets.train_test_split(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(test_size=11), ValueError, r"number of rows must be in \[0, 10\]; got 11"),
+    (dict(test_size=1.5), ValueError, r"fraction must be in \[0, 1\]; got 1.5"),
+    (dict(test_size="0.2"), TypeError, "must be a number; got str"),
+])
+def test_train_test_split_checks_the_size(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        fastbp.datasets.train_test_split(np.zeros((10, 2)), np.zeros(10), **kwargs)
+
+
+# ------------------------------------------------------------------ --help
+def _subparsers(parser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices
+    return {}
+
+
+def test_every_subcommand_help_shows_every_default(capsys):
+    parser = cli.build_parser()
+    commands = _subparsers(parser)
+    assert {"train", "predict", "evaluate", "info"} <= set(commands)
+    checked = 0
+    for name, sub in commands.items():
+        with pytest.raises(SystemExit):
+            cli.main([name, "--help"])
+        text = " ".join(capsys.readouterr().out.split())     # undo the line wrapping
+        for action in sub._actions:
+            if action.default in (None, argparse.SUPPRESS) or isinstance(action, argparse._HelpAction):
+                continue
+            assert f"(default: {action.default})" in text, (name, action.dest)
+            checked += 1
+        for action in sub._actions:    # an argument without a default says what happens instead
+            if action.default is None and action.help:
+                assert "default" in action.help.lower() or action.required, (name, action.dest)
+    assert checked >= 12
