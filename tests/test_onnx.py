@@ -261,7 +261,8 @@ def test_numbers_are_read_from_text_bitwise_as_fastbp_reads_them():
     decimal text equals NumPy's (and so fastbp's) to the bit."""
     rng = np.random.default_rng(7)
     values = np.concatenate([rng.normal(size=10000) * 10.0 ** rng.integers(-30, 30, 10000),
-                             rng.random(10000), [0.1, -0.0, 2.2250738585072014e-308, 1.7976931348623157e308]])
+                             rng.random(10000),
+                             [0.1, -0.0, 2.2250738585072014e-308, 1.7976931348623157e308]])
     text = np.array([repr(float(v)) for v in values] + ["1e5", " 2.5", "+.5", "-7"])
     net = fastbp.MLP([3, 3], output="identity", dtype="float64", seed=0)
     net.categories = {0: ["a", "b"]}

@@ -200,8 +200,8 @@ def _encode(b, net, x):
     pieces = []
     for cols, labels in _column_runs(net):
         if labels is None:
-            numbers = b.op("Gather", [x, b.const("numeric_columns", np.array(cols, dtype=np.int64))],
-                           f"columns{cols[0]}", axis=1)
+            index = b.const("numeric_columns", np.array(cols, dtype=np.int64))
+            numbers = b.op("Gather", [x, index], f"columns{cols[0]}", axis=1)
             pieces.append(_cast(b, numbers, np.float64, f"numbers{cols[0]}"))
             continue
         # a scalar index: column j as (N,), which OneHotEncoder turns into (N, k)
@@ -364,8 +364,8 @@ def _refuse_categories(net):
     before them; a network that one-hot encodes text columns of raw rows
     is exported by itself (:func:`to_onnx`), whose graph takes the text."""
     if getattr(net, "categories", None) is not None:
-        raise ValueError(f"this network one-hot encodes the text columns {sorted(net.categories)} of"
-                         f" its raw rows (net.categories); the skl2onnx converter takes numeric"
+        raise ValueError(f"this network one-hot encodes the text columns"
+                         f" {sorted(net.categories)} of its raw rows (net.categories); the skl2onnx converter takes numeric"
                          f" rows: export the network with net.to_onnx(), which takes the raw rows"
                          f" as text")
 
