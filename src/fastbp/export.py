@@ -365,9 +365,9 @@ def _refuse_categories(net):
     is exported by itself (:func:`to_onnx`), whose graph takes the text."""
     if getattr(net, "categories", None) is not None:
         raise ValueError(f"this network one-hot encodes the text columns"
-                         f" {sorted(net.categories)} of its raw rows (net.categories); the skl2onnx converter takes numeric"
-                         f" rows: export the network with net.to_onnx(), which takes the raw rows"
-                         f" as text")
+                         f" {sorted(net.categories)} of its raw rows (net.categories); the"
+                         f" skl2onnx converter takes numeric rows: export the network with"
+                         f" net.to_onnx(), which takes the raw rows as text")
 
 
 def build(net, opset=None):
