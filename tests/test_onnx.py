@@ -183,6 +183,125 @@ def test_a_refused_export_keeps_the_old_file(tmp_path):
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["m.onnx"]
 
 
+# ------------------------------------------------------------ categories
+def raw_rows(n=60, seed=2):
+    """Raw rows of a model with categories in columns 1 and 3, numbers far
+    from standardised, and labels the model has not seen (teal, z)."""
+    rng = np.random.default_rng(seed)
+    raw = np.empty((n, 4), dtype=object)
+    raw[:, 0] = rng.normal(size=n) * 3.0 + 1.0
+    raw[:, 1] = rng.choice(["blue", "green", "red", "teal"], n)
+    raw[:, 2] = rng.normal(size=n) * 10.0 + 50.0
+    raw[:, 3] = rng.choice(["x", "y", "z"], n)
+    return raw
+
+
+def model_with_categories(output, dtype, n_out):
+    rng = np.random.default_rng(3)
+    net = fastbp.MLP([7, 5, n_out], activation="tanh", output=output, dtype=dtype, seed=1)
+    net.categories = {1: ["red", "blue", "green"], 3: ["y", "x"]}  # not sorted: order kept
+    net.params[:] = rng.normal(scale=1.5, size=net.n_params)
+    with pytest.warns(UserWarning, match="not seen in training"):
+        net.standardize(raw_rows(200, seed=4))
+    if output == "identity":
+        net.set_target_scaling(np.arange(1.0, n_out + 1), np.linspace(0.5, 20.0, n_out))
+    elif output == "softmax":
+        net.classes_ = ["cat", "dog", "eel"]
+    return net
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("output, n_out", [("softmax", 3), ("sigmoid", 1), ("identity", 2)])
+def test_categories_in_the_graph_take_the_raw_rows_as_text(output, n_out, dtype):
+    net = model_with_categories(output, dtype, n_out)
+    raw = raw_rows()
+    assert {"teal", "z"} <= set(raw[:, 1]) | set(raw[:, 3])  # unseen values among them
+    data = net.to_onnx()
+    model = onnx.load_from_string(data)
+    onnx.checker.check_model(model, full_check=True)
+    x = model.graph.input[0]
+    assert x.name == "X" and x.type.tensor_type.elem_type == onnx.TensorProto.STRING
+    assert [d.dim_param or d.dim_value for d in x.type.tensor_type.shape.dim] == ["N", 4]
+    encoders = [n for n in model.graph.node if n.op_type == "OneHotEncoder"]
+    assert [[s.decode() for s in onnx.helper.get_attribute_value(a)] for n in encoders
+            for a in n.attribute if a.name == "cats_strings"] == [["red", "blue", "green"],
+                                                                    ["y", "x"]]
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["n_columns"] == "4" and '"3": ["y", "x"]' in props["categories"]
+    got = run_onnx(data, raw.astype(str))  # numbers as their text, as a CSV holds them
+    with pytest.warns(UserWarning, match=r"column 1: \['teal'\]; column 3: \['z'\]"):
+        want = net.predict(raw)
+    tol = TOL[dtype]
+    if output == "identity":
+        assert got["values"].dtype == net.dtype
+        np.testing.assert_allclose(got["values"], want, rtol=tol, atol=tol * np.abs(want).max())
+        return
+    np.testing.assert_array_equal(got["label"], want)
+    with pytest.warns(UserWarning):
+        proba = net.predict_proba(raw)
+    assert got["probabilities"].dtype == net.dtype
+    np.testing.assert_allclose(got["probabilities"], proba, rtol=0, atol=tol)
+
+
+def test_unseen_categories_are_all_zero_codes_in_the_graph():
+    """Against a hand encoding: rows differing only in an unseen label give
+    the answer of an all-zero code, which no seen label gives."""
+    net = fastbp.MLP([4, 3], output="identity", dtype="float64", seed=0)
+    net.categories = {0: ["a", "b", "c"]}
+    rows = np.array([["a", "2.5"], ["b", "2.5"], ["c", "2.5"], ["zz", "2.5"], ["", "-1"]])
+    got = run_onnx(net.to_onnx(), rows)["values"]
+    codes = np.array([[1, 0, 0, 2.5], [0, 1, 0, 2.5], [0, 0, 1, 2.5], [0, 0, 0, 2.5],
+                      [0, 0, 0, -1]])
+    W, b = net.weights[0], net.biases[0]
+    np.testing.assert_allclose(got, codes @ W.T + b, rtol=1e-14, atol=1e-15)
+
+
+def test_numbers_are_read_from_text_bitwise_as_fastbp_reads_them():
+    """An identity network passes its inputs through: the graph's parse of
+    decimal text equals NumPy's (and so fastbp's) to the bit."""
+    rng = np.random.default_rng(7)
+    values = np.concatenate([rng.normal(size=10000) * 10.0 ** rng.integers(-30, 30, 10000),
+                             rng.random(10000),
+                             [0.1, -0.0, 2.2250738585072014e-308, 1.7976931348623157e308]])
+    text = np.array([repr(float(v)) for v in values] + ["1e5", " 2.5", "+.5", "-7"])
+    net = fastbp.MLP([3, 3], output="identity", dtype="float64", seed=0)
+    net.categories = {0: ["a", "b"]}
+    net.params[:] = 0
+    net.weights[0][:] = np.eye(3)
+    rows = np.column_stack([np.where(np.arange(len(text)) % 2, "a", "b"), text])
+    got = run_onnx(net.to_onnx(), rows)["values"]
+    np.testing.assert_array_equal(got[:, 2], text.astype(np.float64))
+    np.testing.assert_array_equal(got[:, 2], net.predict(rows.astype(object))[:, 2])
+    np.testing.assert_array_equal(got[:, 0], np.arange(len(text)) % 2)
+
+
+def test_a_model_of_text_columns_only():
+    """No numeric column: no Cast from text, no Concat for one column."""
+    net = fastbp.MLP([3, 4, 2], dtype="float32", seed=5)
+    net.categories = {0: ["lo", "mid", "hi"]}
+    data = net.to_onnx(opset=7)
+    nodes = onnx.load_from_string(data).graph.node
+    assert "Concat" not in [n.op_type for n in nodes]
+    gathered = {n.output[0] for n in nodes if n.op_type == "Gather"}
+    assert [n.op_type for n in nodes if gathered & set(n.input)] == ["OneHotEncoder"]
+    rows = np.array([["hi"], ["lo"], ["mid"], ["?"]], dtype=object)
+    got = run_onnx(data, rows)
+    with pytest.warns(UserWarning, match=r"\['\?'\]"):
+        np.testing.assert_allclose(got["probabilities"], net.predict_proba(rows), atol=1e-6)
+    np.testing.assert_array_equal(got["label"][:3], net.predict(rows[:3]))
+
+
+def test_numbers_from_text_need_opset_9():
+    net = model_with_categories("softmax", "float64", 3)
+    with pytest.warns(UserWarning):
+        want = net.predict_proba(raw_rows())
+    got = run_onnx(net.to_onnx(opset=9), raw_rows().astype(str))["probabilities"]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match=r"Cast from text \(for the numeric columns of the raw text"
+                                         r" rows\) needs opset >= 9"):
+        net.to_onnx(opset=8)
+
+
 def test_missing_onnx_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
     net = fastbp.MLP([2, 3, 2], seed=0)
@@ -272,6 +391,19 @@ def test_skl2onnx_regressor_pipeline():
     assert got.shape == (len(X), 1)
     # a float32 network on double rows: to float32 rounding of its outputs
     np.testing.assert_allclose(got[:, 0], pipe.predict(X), rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skl2onnx_refuses_a_network_with_categories():
+    """The converter's input is the numeric tensor of the pipeline before it,
+    not raw text rows: refused, pointing at net.to_onnx."""
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, _ = iris()
+    est = fs.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, X[:, 0])
+    est.net_.categories = {0: ["a", "b"]}
+    with pytest.raises(ValueError, match=r"export the network with net.to_onnx\(\)"):
+        skl2onnx.to_onnx(est, X[:1, :3])
 
 
 def test_registration_waits_for_skl2onnx_import():

@@ -345,18 +345,53 @@ def test_standardize_leaves_the_codes_unscaled():
     np.testing.assert_array_equal(net.input_scale, [a.std(), 1, 1, 1])
 
 
-def test_the_onnx_export_refuses_categories_it_cannot_carry(tmp_path, capsys):
-    """Not a graph that silently takes encoded rows where predict takes raw ones."""
+def csv_text_rows(path, names):
+    """The named columns of a CSV file as text, as a server would pass them on."""
+    import csv
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    idx = [rows[0].index(name) for name in names]
+    return np.array([[r[i] for i in idx] for r in rows[1:]], dtype=object)
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_cli_export_of_a_model_with_categories_takes_the_csv_rows(tmp_path, capsys, task):
+    """train -> export -> ONNX Runtime on the CSV's rows as strings (an unseen
+    colour among them) answers what `fastbp predict` answers."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra")
     pytest.importorskip("onnx", reason="onnx is in the test extra")
     path, _, _ = colour_table(tmp_path)
-    model = str(tmp_path / "m.npz")
-    assert main(["train", path, "--epochs", "1", "--verbose", "0", "--out", model]) == 0
+    model, onnx_path = str(tmp_path / "m.npz"), str(tmp_path / "m.onnx")
+    argv = ["--epochs", "5", "--verbose", "0", "--out", model]
+    if task == "regression":  # float64, a numeric target in the targets' units
+        argv += ["--target", "a2", "--task", "regression", "--dtype", "float64"]
+    assert main(["train", path] + argv) == 0
     capsys.readouterr()
-    status, _, err = run(["export", model, str(tmp_path / "m.onnx")], capsys)
-    assert status == 2 and "one-hot encodes the text columns [1]" in err
-    assert not (tmp_path / "m.onnx").exists()
-    with pytest.raises(ValueError, match="does not carry"):
-        fastbp.load(model).to_onnx()
+    status, out, _ = run(["export", model, onnx_path], capsys)
+    assert status == 0 and "input X: 3 text columns" in out
+    net = fastbp.load(model)
+    assert net.categories == {1: ["blue", "green", "red"]}
+    new, _, _ = colour_table(tmp_path, n=50, seed=5, colours=("red", "purple", "teal"),
+                             name="new.csv")
+    X = csv_text_rows(new, net.metadata["features"])
+    assert "purple" in X[:, 1]
+    sess = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"])
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"X": X})))
+    status, out, err = run(["predict", model, new], capsys)
+    assert status == 0 and "not seen in training" in err
+    if task == "regression":
+        want = np.array(out.split(), dtype=np.float64)
+        assert got["values"].shape == (50, 1)
+        np.testing.assert_allclose(got["values"][:, 0], want, rtol=1e-12, atol=1e-12)
+        return
+    assert [str(v) for v in got["label"].tolist()] == out.split()
+    status, out, _ = run(["predict", model, new, "--proba"], capsys)
+    lines = out.splitlines()
+    proba = np.array([line.split(",") for line in lines[1:]], dtype=np.float64)
+    assert lines[0] == "0,1" and proba.shape == (50, 2)
+    p = got["probabilities"]
+    p = np.hstack([1 - p, p]) if p.shape[1] == 1 else p
+    np.testing.assert_allclose(p, proba, rtol=0, atol=1e-5)
 
 
 # ------------------------------------------------------------ npy, npz

@@ -513,7 +513,9 @@ def cmd_export(args):
         raise CLIError(exc.strerror or str(exc)) from None
     except (ValueError, TypeError) as exc:
         raise CLIError(f"cannot export {args.model} to {args.out}: {exc}") from None
-    print(f"ONNX model written to {args.out} (input X: {net.sizes[0]} {net.dtype.name} columns;"
+    x = (f"{net.sizes[0]} {net.dtype.name} columns" if net.categories is None else
+         f"{net.n_columns} text columns, the raw rows as strings")
+    print(f"ONNX model written to {args.out} (input X: {x};"
           f" outputs: {'values' if net.output == 'identity' else 'label, probabilities'})")
 
 

@@ -7,12 +7,30 @@ without Numba (``pip install "fastbp[onnx]"``).
     proba, label = sess.run(["probabilities", "label"], {"X": X.astype(np.float32)})
 
 The graph takes the raw rows ``X`` (N, n_in) in the model's dtype, as
-:meth:`fastbp.MLP.predict` does, and is built from stages, in order:
+:meth:`fastbp.MLP.predict` does. A model with categories (text columns
+one-hot encoded, ``net.categories``) takes its raw rows as text instead: ``X``
+is a string tensor (N, n_columns), every column as the command line reads it
+from a file, numbers as decimal text (``repr(float(v))`` round-trips)::
 
+    rows = np.array([["0.3", "red", "1.2"], ["-1", "teal", "4e-3"]], dtype=object)
+    label, proba = sess.run(["label", "probabilities"], {"X": rows})
+    label, proba = sess.run(["label", "probabilities"], {"X": raw.astype(str)})
+
+The graph is built from stages, in order:
+
+0. for a model with categories, the encoding of the raw text rows, as
+   :func:`fastbp._preprocess.encode_rows` does it: each run of numeric
+   columns ``Gather``-ed and ``Cast`` from text to double (ONNX Runtime
+   parses with ``strtod``: bitwise the doubles of NumPy's
+   ``astype(np.float64)``, tested; a subnormal number is an error there),
+   each text column ``Gather``-ed and one-hot
+   encoded by an ``ai.onnx.ml`` ``OneHotEncoder`` (``cats_strings``: the
+   model's labels in order; ``zeros=1``: a value not seen in training is an
+   all-zero code, as in fastbp, but without fastbp's warning), then
+   ``Concat``-ed in the model's input order, in float64;
 1. the model's input preprocessing: ``Cast`` to double, ``Sub``
    ``input_mean``, ``Div`` ``input_scale``, ``Cast`` back (the arithmetic
    fastbp does, in float64, so a float32 model sees the same inputs);
-   an encoder of categorical columns goes in front of it, as one more stage;
 2. each layer as ``Gemm`` (W in fastbp's ``(n_out, n_in)`` layout,
    ``transB=1``) followed by its activation (``Tanh``, ``Sigmoid``,
    ``Relu``, ``LeakyRelu`` alpha 0.01, ``Elu`` alpha 1, ``Softplus``, none
@@ -44,7 +62,11 @@ DEFAULT_OPSET = 18
 OP_SINCE = {"Gemm": 7, "Sub": 7, "Div": 7, "Mul": 7, "Add": 7, "Greater": 7, "Cast": 6,
             "Tanh": 6, "Sigmoid": 6, "Relu": 6, "LeakyRelu": 6, "Elu": 6, "Softplus": 1,
             "Softmax": 1, "ArgMax": 1, "Max": 8, "Min": 8, "Exp": 6, "Log": 6, "Abs": 6,
-            "Neg": 6, "Gather": 1, "Reshape": 5, "Concat": 4, "Identity": 1}
+            "Neg": 6, "Gather": 1, "Reshape": 5, "Concat": 4, "Identity": 1,
+            # Cast gained string inputs in opset 9 (the numbers of raw text rows).
+            "Cast from text": 9}
+# The ai.onnx.ml opset of a model with categories: OneHotEncoder is in its first.
+ML_DOMAIN, ML_OPSET = "ai.onnx.ml", 1
 # Hidden activation or output function -> (ONNX operator, attributes); None: no node.
 ACTIVATION_OPS = {"identity": None, "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}),
                   "relu": ("Relu", {}), "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
@@ -102,7 +124,8 @@ class _Model:
     def const(self, stem, array):
         from onnx import numpy_helper
         name = self.name(stem)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        # np.asarray, not np.ascontiguousarray: a 0-d index stays 0-d
+        self.initializers.append(numpy_helper.from_array(np.asarray(array, order="C"), name))
         return name
 
     def op(self, op_type, inputs, stem, output=None, **attrs):
@@ -143,14 +166,53 @@ def _cast(b, x, to_dtype, stem):
     return b.op("Cast", [x], stem, to=_proto_type(to_dtype))
 
 
-def _standardise(b, net, x):
-    """(x - input_mean) / input_scale in float64, as MLP._inputs, then the model's dtype."""
-    if net.input_mean is None:
-        return x
-    wide = x if net.dtype == np.float64 else _cast(b, x, np.float64, "x_double")
-    x = b.op("Sub", [wide, b.const("input_mean", net.input_mean)], "x_centred")
-    x = b.op("Div", [x, b.const("input_scale", net.input_scale)], "x_standardised")
-    return x if net.dtype == np.float64 else _cast(b, x, net.dtype, "x_scaled")
+def _standardise(b, net, x, x_dtype=None):
+    """(x - input_mean) / input_scale in float64, as MLP._inputs, then the
+    model's dtype; ``x`` holds ``x_dtype`` (default: the model's)."""
+    x_dtype = net.dtype if x_dtype is None else np.dtype(x_dtype)
+    if net.input_mean is not None:
+        if x_dtype != np.float64:
+            x, x_dtype = _cast(b, x, np.float64, "x_double"), np.dtype(np.float64)
+        x = b.op("Sub", [x, b.const("input_mean", net.input_mean)], "x_centred")
+        x = b.op("Div", [x, b.const("input_scale", net.input_scale)], "x_standardised")
+    return x if x_dtype == net.dtype else _cast(b, x, net.dtype, "x_scaled")
+
+
+def _column_runs(net):
+    """The raw columns in order, grouped as the encoding reads them: a text
+    column alone ``(j, labels)``, a run of numeric columns ``(columns, None)``."""
+    text = net.categories
+    runs = []
+    for j in range(net.n_columns):
+        if j in text:
+            runs.append((j, text[j]))
+        elif runs and runs[-1][1] is None:
+            runs[-1][0].append(j)
+        else:
+            runs.append(([j], None))
+    return runs
+
+
+def _encode(b, net, x):
+    """Raw text rows (N, n_columns) -> the network's inputs (N, n_in) in
+    float64, as fastbp._preprocess.encode_rows: numbers parsed, text columns
+    one-hot (an unseen value: all zeros), in the model's input order."""
+    pieces = []
+    for cols, labels in _column_runs(net):
+        if labels is None:
+            index = b.const("numeric_columns", np.array(cols, dtype=np.int64))
+            numbers = b.op("Gather", [x, index], f"columns{cols[0]}", axis=1)
+            pieces.append(_cast(b, numbers, np.float64, f"numbers{cols[0]}"))
+            continue
+        # a scalar index: column j as (N,), which OneHotEncoder turns into (N, k)
+        text = b.op("Gather", [x, b.const("text_column", np.array(cols, dtype=np.int64))],
+                    f"column{cols}", axis=1)
+        code = b.op("OneHotEncoder", [text], f"code{cols}", domain=ML_DOMAIN,
+                    cats_strings=[str(v) for v in labels], zeros=1)
+        pieces.append(_cast(b, code, np.float64, f"code{cols}_double"))
+    if len(pieces) == 1:
+        return pieces[0]
+    return b.op("Concat", pieces, "x_encoded", axis=1)
 
 
 def _layers(b, net, x):
@@ -249,6 +311,13 @@ def _needed_ops(net):
             ops.setdefault(ACTIVATION_OPS[act][0], f"hidden layer {l + 1}'s activation {act!r}")
     if ACTIVATION_OPS[net.output] is not None:
         ops.setdefault(ACTIVATION_OPS[net.output][0], f"the output function {net.output!r}")
+    if getattr(net, "categories", None) is not None:
+        runs = _column_runs(net)
+        ops.update({k: "the category encoding" for k in ("Gather", "Cast")})
+        if len(runs) > 1:
+            ops["Concat"] = "the category encoding"
+        if any(labels is None for _, labels in runs):
+            ops["Cast from text"] = "the numeric columns of the raw text rows"
     if net.input_mean is not None:
         ops.update({k: "the input standardisation" for k in ("Sub", "Div", "Cast")})
     if net.target_mean is not None:
@@ -291,27 +360,32 @@ def check_opset(net, opset):
 
 # ---------------------------------------------------------------- the model
 def _refuse_categories(net):
-    """A model that one-hot encodes text columns takes raw rows the graph
-    below cannot: refused, rather than a graph that takes other inputs than
-    ``predict`` (an ``ai.onnx.ml`` ``OneHotEncoder`` with ``zeros=1`` per
-    text column, concatenated in the column's place, would carry them)."""
+    """The skl2onnx converters take a numeric tensor from the pipeline
+    before them; a network that one-hot encodes text columns of raw rows
+    is exported by itself (:func:`to_onnx`), whose graph takes the text."""
     if getattr(net, "categories", None) is not None:
-        raise ValueError(f"this model one-hot encodes the text columns {sorted(net.categories)} of"
-                         f" its raw rows (net.categories), which the ONNX export does not carry"
-                         f" yet: the graph would take encoded rows, not the raw rows predict takes")
+        raise ValueError(f"this network one-hot encodes the text columns"
+                         f" {sorted(net.categories)} of its raw rows (net.categories); the"
+                         f" skl2onnx converter takes numeric rows: export the network with"
+                         f" net.to_onnx(), which takes the raw rows as text")
 
 
 def build(net, opset=None):
     """The ONNX ``ModelProto`` of ``net``, checked by ``onnx.checker``."""
-    _refuse_categories(net)
     onnx = require("onnx", "ONNX export")
     from onnx import TensorProto, helper
 
     import fastbp
     opset = check_opset(net, opset)
     b = _Model(reserved=("X", "probabilities", "values", "label"))
-    out = _layers(b, net, _standardise(b, net, "X"))
     elem = _proto_type(net.dtype)
+    if net.categories is None:
+        x_info = helper.make_tensor_value_info("X", elem, ["N", net.sizes[0]])
+        x = _standardise(b, net, "X")
+    else:  # raw rows as text, encoded in the graph
+        x_info = helper.make_tensor_value_info("X", TensorProto.STRING, ["N", net.n_columns])
+        x = _standardise(b, net, _encode(b, net, "X"), np.float64)
+    out = _layers(b, net, x)
     n_out = net.sizes[-1]
     if net.output == "identity":
         _values(b, net, out, "values")
@@ -324,10 +398,10 @@ def build(net, opset=None):
                       _proto_type(label_constant(net.classes_).dtype))
         outputs = [helper.make_tensor_value_info("label", label_type, label_shape),
                    helper.make_tensor_value_info("probabilities", elem, ["N", n_out])]
-    graph = helper.make_graph(b.nodes, "fastbp_mlp",
-                              [helper.make_tensor_value_info("X", elem, ["N", net.sizes[0]])],
-                              outputs, b.initializers)
+    graph = helper.make_graph(b.nodes, "fastbp_mlp", [x_info], outputs, b.initializers)
     opsets = [helper.make_opsetid("", opset)]
+    if net.categories is not None:
+        opsets.append(helper.make_opsetid(ML_DOMAIN, ML_OPSET))
     model = helper.make_model(graph, opset_imports=opsets, producer_name="fastbp",
                               producer_version=fastbp.__version__,
                               # IR 4 and later let constants be initializers only
@@ -336,6 +410,9 @@ def build(net, opset=None):
              "output": net.output, "dtype": net.dtype.name}
     if net.classes_ is not None:
         props["classes"] = json.dumps(net.classes_.tolist())
+    if net.categories is not None:
+        props["categories"] = json.dumps({str(j): labels for j, labels in net.categories.items()})
+        props["n_columns"] = str(net.n_columns)
     if net.metadata:
         props["metadata"] = json.dumps(net.metadata)
     helper.set_model_props(model, props)

@@ -846,11 +846,16 @@ class MLP:
         """The model as ONNX (``pip install "fastbp[onnx]"``): written to
         ``path`` atomically (returns None), or returned as bytes.
 
-        Input ``X`` (N, n_in) of raw rows in the model's dtype; outputs
+        Input ``X`` (N, n_in) of raw rows in the model's dtype, or, for a
+        model with :attr:`categories`, a string tensor (N, :attr:`n_columns`)
+        of raw rows as text (numbers as decimal text, e.g. ``rows.astype(str)``
+        of an object array of floats and labels), encoded in the graph as
+        :meth:`predict` encodes them (an unseen label: an all-zero code, no
+        warning); outputs
         ``label`` (as :meth:`predict`) and ``probabilities`` (as
         :meth:`predict_proba`) for softmax and sigmoid outputs, ``values``
-        (N, n_out) (as :meth:`predict`) for identity. Input standardisation,
-        class labels and target scaling are part of the graph (see
+        (N, n_out) (as :meth:`predict`) for identity. Categories, input
+        standardisation, class labels and target scaling are part of the graph (see
         :mod:`fastbp.export`). ``opset`` defaults to 18; too old an opset
         for the model's operators is a ValueError naming them.
         """
