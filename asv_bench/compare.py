@@ -397,6 +397,44 @@ def simplechains_case(dtype, repeats=7):
                 allocations_per_gradient=(counts[1] - counts[0]) / 1000)
 
 
+def jax_gradient_case(dtype, repeats=7, k=2000):
+    """The same gradient in JAX: ``jax.jit`` of a ``lax.fori_loop`` over
+    ``jax.grad``, microseconds per gradient. Each gradient is taken at the
+    previous iterate (a step of 1e-12), so that XLA cannot hoist a
+    loop-invariant gradient out of the loop; the step's 218 multiply-adds
+    are JAX's only extra work."""
+    import jax
+    import jax.numpy as jnp
+    from jax import lax
+
+    rng = np.random.default_rng(0)
+    net = fastbp.MLP([24, 8, 2], activation="tanh", output="identity", dtype=dtype, seed=0)
+    X, Y = rng.normal(size=(200, 24)).astype(dtype), rng.normal(size=(200, 2)).astype(dtype)
+    params = [jnp.asarray(a) for layer in unpack(net.params, [24, 8, 2]) for a in layer]
+    X, Y = jnp.asarray(X), jnp.asarray(Y)
+
+    def loss(p, X, Y):
+        hidden = jnp.tanh(X @ p[0].T + p[1])
+        return jnp.mean((hidden @ p[2].T + p[3] - Y) ** 2)
+
+    grad = jax.grad(loss)
+    step = jnp.asarray(1e-12, dtype)
+
+    @jax.jit
+    def many(p, X, Y):
+        def body(i, q):
+            return [a - step * g for a, g in zip(q, grad(q, X, Y))]
+        return lax.fori_loop(0, k, body, p)
+
+    jax.block_until_ready(many(params, X, Y))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(many(params, X, Y))
+        times.append((time.perf_counter() - t0) / k)
+    return 1e6 * float(np.median(times))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=",".join(CASES))
@@ -412,6 +450,8 @@ def main(argv=None):
                         help="seconds of rest before each timed epoch (idle thread pools)")
     parser.add_argument("--peers", help="comma-separated names of the peers to run (default: all installed)")
     parser.add_argument("--threads", type=int, help="fastbp's thread count (default: fastbp's own choice)")
+    parser.add_argument("--gradient-only", action="store_true",
+                        help="only the 24-8-2 full-batch gradient (fastbp and JAX), not the grid")
     parser.add_argument("--json")
     args = parser.parse_args(argv)
 
@@ -433,12 +473,15 @@ def main(argv=None):
                 versions[mod] = __import__(mod).__version__
             except ImportError:
                 pass
-    print(f"{date.today()}  {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs;"
+    config = fastbp.show_config()
+    print(f"{date.today()}  {config['cpu']['name']} ({config['cpu']['llvm_name']}), {os.cpu_count()} CPUs;"
+          f" BLAS kernel {config['blas']['architecture']}"
+          f" ({', '.join(f'{k}={v}' for k, v in config['blas']['environment'].items()) or 'OPENBLAS_* unset'});"
           f" fastbp threads: {fastbp.get_num_threads()};"
           f" {', '.join(f'{k} {v}' for k, v in versions.items())}")
     results = []
     peaks = {}
-    for dtype in args.dtypes.split(","):
+    for dtype in ([] if args.gradient_only else args.dtypes.split(",")):
         peaks[dtype] = gemm_peak(dtype)
         print(f"\n{dtype}: NumPy GEMM peak (n=1024) {peaks[dtype] / 1e9:.1f} GFLOP/s")
         header = f"{'network':>18} {'batch':>5}  " + "".join(f"{c.name:>15}" for c in classes)
@@ -460,11 +503,20 @@ def main(argv=None):
         print("  one-step agreement with fastbp (max relative difference):",
               {k: (f"{v:.1e}" if isinstance(v, float) else v) for k, v in results[-1]["agreement"].items()})
     simple = {}
+    with_jax = JaxScan in classes or (args.gradient_only and available(JaxScan, False))
     for dtype in args.dtypes.split(","):
-        simple[dtype] = simplechains_case(dtype)
-        print(f"\n24-8-2 full-batch gradient on 200 samples ({dtype}): {simple[dtype]['us_kernel']:.1f} us"
+        simple[dtype] = simplechains_case(dtype, repeats=args.repeats)
+        print(f"\n24-8-2 full-batch gradient on 200 samples ({dtype}): {simple[dtype]['us_kernel']:.2f} us"
               f" from a jitted loop, {simple[dtype]['us_python']:.1f} us through net.gradient;"
               f" {simple[dtype]['allocations_per_gradient']:g} allocations per gradient")
+        if with_jax:
+            if args.gradient_only:
+                import jax
+                jax.config.update("jax_enable_x64", True)
+                jax.config.update("jax_platforms", "cpu")
+            simple[dtype]["us_jax"] = jax_gradient_case(dtype, repeats=args.repeats)
+            print(f"  JAX (jit of a fori_loop over grad): {simple[dtype]['us_jax']:.2f} us;"
+                  f" fastbp / JAX {simple[dtype]['us_kernel'] / simple[dtype]['us_jax']:.2f}x")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(dict(date=str(date.today()), versions=versions, results=results,

@@ -9,6 +9,7 @@ and the update, and a thin model class on top::
     net.predict(X_test)
 """
 from . import datasets, distributed, kernels, landscape, plot, schedules
+from ._config import show_config
 from .io import ModelFileError, load
 from .model import MLP
 from .optim import LBFGS, SGD, Adam, AdamW, RMSprop
@@ -20,4 +21,4 @@ __all__ = ["MLP", "History", "EarlyStopping", "ModelCheckpoint", "load", "ModelF
            "TrainingDivergedError",
            "SGD", "Adam", "AdamW", "RMSprop", "LBFGS", "kernels", "datasets", "plot", "schedules",
            "distributed", "landscape",
-           "set_num_threads", "get_num_threads", "__version__"]
+           "set_num_threads", "get_num_threads", "show_config", "__version__"]

@@ -6,7 +6,7 @@
     fastbp predict model.npz new.csv [--out predictions.csv]
     fastbp evaluate model.npz test.csv
     fastbp info model.npz
-    fastbp info                                   # where the compiled kernels are cached
+    fastbp info                                   # CPU, BLAS kernel, where the kernels are cached
     fastbp predict model.npz new.csv --proba      # class probabilities, a column per class
     fastbp export model.npz model.onnx            # ONNX, for ONNX Runtime (fastbp[onnx])
     fastbp --version                              # with NumPy's, Numba's and the BLAS's
@@ -608,13 +608,21 @@ def cmd_info(args):
 
 
 def _cache_info():
-    """Where fastbp's compiled kernels are cached, and whether that cache is warm."""
-    import numba
-
+    """The machine as fastbp sees it (CPU, BLAS and its kernel, threads), where
+    fastbp's compiled kernels are cached and whether that cache is warm."""
     import fastbp
-    report = fastbp._jit.cache_report()
-    lines = [f"fastbp {fastbp.__version__}, Numba {numba.__version__}",
-             f"kernel cache: {report['path']} ({report['where']})"]
+    config = fastbp.show_config()
+    cpu, blas, report = config["cpu"], config["blas"], config["numba"]["cache"]
+    lines = [f"fastbp {config['fastbp']}, Numba {config['numba']['version']}",
+             f"CPU: {cpu['name']} ({cpu['llvm_name']}); vector extensions:"
+             f" {', '.join(cpu['extensions']) or 'none found'}",
+             f"BLAS: {blas['library']}"]
+    if blas["api"]:
+        lines.append(f"BLAS kernel: {blas['architecture']} ({blas['api']} {blas['version']}),"
+                     f" {blas['threads']} threads")
+    if blas["environment"]:
+        lines.append("BLAS environment: " + ", ".join(f"{k}={v}" for k, v in blas["environment"].items()))
+    lines.append(f"kernel cache: {report['path']} ({report['where']})")
     if report["install_path"] is not None:
         fits = ("built with this Python, Numba and NumPy" if report["install_fits"] else
                 "built with another Python, Numba or NumPy: unused")
@@ -626,6 +634,7 @@ def _cache_info():
     else:
         lines.append("cold: no compiled code for this CPU yet; the first fit compiles the kernels"
                      " it needs (once: then they are cached)")
+    lines.extend(f"warning: {w}" for w in config["warnings"])
     print("\n".join(lines))
     return report
 
@@ -699,9 +708,9 @@ def build_parser():
     evaluate.add_argument("model", help="a model file written by fastbp train --out")
     evaluate.add_argument("data", help="CSV, Parquet, NPY or NPZ file with the target column")
     evaluate.set_defaults(func=cmd_evaluate)
-    info = sub.add_parser("info", help="describe a model file; without one, fastbp's kernel cache")
+    info = sub.add_parser("info", help="describe a model file; without one, the machine (CPU, BLAS kernel) and fastbp's kernel cache")
     info.add_argument("model", nargs="?",
-                      help="a model file (default: describe fastbp's kernel cache instead)")
+                      help="a model file (default: describe the machine and fastbp's kernel cache instead)")
     info.set_defaults(func=cmd_info)
     return parser
 
