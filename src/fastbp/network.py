@@ -43,6 +43,7 @@ penalised), ``reg[1 + l]`` the dropout rate of layer l's outputs (0 for
 none; > 0 only where the plan has a mask).
 """
 import numpy as np
+from numba.core import types
 from numba.extending import overload
 
 from ._jit import jit, matrix
@@ -163,29 +164,139 @@ def _labels(ws, plan, cap, nb):
     return ws[o:o + nb]
 
 
-@jit  # not inlined: isinstance is decided on its own arguments
+# ------------------------------------------------- dense or CSR inputs
+# X is a dense array or a CSR tuple (see the module docstring). Which code a
+# call takes is decided by the argument's type when Numba compiles it (an
+# overload), so a dense fit never compiles the sparse kernels and the other
+# way round; an ``if isinstance(...)`` would compile both branches.
 def _rows(x):
-    # Rows of a batch: a dense (nb, n_in) array or a CSR tuple.
-    if isinstance(x, tuple):
-        return x[5]
-    return x.shape[0]
+    """Rows of a batch."""
 
 
-@jit  # not inlined: isinstance is decided on its own arguments
 def _rows_of(X, start, nb):
-    # Rows start..start + nb - 1 of X, dense or CSR: a view, no copy.
-    if isinstance(X, tuple):
-        return (X[0], X[1], X[2], X[3], X[4] + start, nb)
-    return X[start:start + nb]
+    """Rows start..start + nb - 1 of X: a view, no copy."""
 
 
-@jit  # not inlined: isinstance is decided on its own arguments
+def _batch_inputs(ws, plan, cap, X, perm, start, nb, shuffled):
+    """X's rows perm[start:start + nb]: dense rows gathered into the
+    workspace when shuffled, else a view; CSR rows as a selection (perm
+    holds 0..n-1 when not shuffled), never densified."""
+
+
 def _first_forward(out, x, W, b, act):
-    # Layer 0's forward pass, for a dense or a CSR batch.
-    if isinstance(x, tuple):
+    """Layer 0's forward pass."""
+
+
+def _first_backward(grads, params, ws, plan, cap, nb, x):
+    """Layer 0's gradient into grads (no delta passed back)."""
+
+
+def _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay):
+    """Layer 0's fused SGD step (no delta passed back)."""
+
+
+def _first_layer_backward(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+    """Layer 0 of :func:`_backward`: the L2 term, fused step or gradient."""
+
+
+def _csr(x):
+    return isinstance(x, types.BaseTuple)
+
+
+@overload(_rows)
+def _rows_typed(x):
+    def sparse(x):
+        return x[5]
+
+    def dense(x):
+        return x.shape[0]
+    return sparse if _csr(x) else dense
+
+
+@overload(_rows_of)
+def _rows_of_typed(X, start, nb):
+    def sparse(X, start, nb):
+        return (X[0], X[1], X[2], X[3], X[4] + start, nb)
+
+    def dense(X, start, nb):
+        return X[start:start + nb]
+    return sparse if _csr(X) else dense
+
+
+@overload(_batch_inputs)
+def _batch_inputs_typed(ws, plan, cap, X, perm, start, nb, shuffled):
+    def sparse(ws, plan, cap, X, perm, start, nb, shuffled):
+        return (X[0], X[1], X[2], perm, start, nb)
+    if _csr(X):
+        return sparse
+
+    def dense(ws, plan, cap, X, perm, start, nb, shuffled):
+        if shuffled:
+            xb = _inputs(ws, plan, cap, nb)
+            _gather(xb, X, perm, start)
+            return xb
+        return X[start:start + nb]
+    return dense
+
+
+@overload(_first_forward)
+def _first_forward_typed(out, x, W, b, act):
+    def sparse(out, x, W, b, act):
         sparse_forward(out, x, W, b, act)
-    else:
+
+    def dense(out, x, W, b, act):
         dense_forward(out, x, W, b, act)
+    return sparse if _csr(x) else dense
+
+
+@overload(_first_backward)
+def _first_backward_typed(grads, params, ws, plan, cap, nb, x):
+    if _csr(x):
+        def sparse(grads, params, ws, plan, cap, nb, x):
+            sparse_backward(_weight(grads, plan, 0), bias(grads, plan, 0),
+                            _delta(ws, plan, cap, 0, nb), x)
+        return sparse
+
+    def dense(grads, params, ws, plan, cap, nb, x):
+        dense_backward(_block(ws, 0, 0, plan[0, N_IN]), _weight(grads, plan, 0), bias(grads, plan, 0),
+                       _delta(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), plan[0, ACT])
+    return dense
+
+
+@overload(_first_backward_sgd)
+def _first_backward_sgd_typed(ws, params, plan, cap, nb, x, lr, decay):
+    if _csr(x):
+        def sparse(ws, params, plan, cap, nb, x, lr, decay):
+            sparse_backward_sgd(_weight(params, plan, 0), bias(params, plan, 0),
+                                _delta(ws, plan, cap, 0, nb), x, lr, decay)
+        return sparse
+
+    def dense(ws, params, plan, cap, nb, x, lr, decay):
+        dense_backward_sgd(_block(ws, 0, 0, plan[0, N_IN]), _weight(params, plan, 0),
+                           bias(params, plan, 0), _delta(ws, plan, cap, 0, nb), x, plan[0, ACT],
+                           lr, decay)  # act unused: no dinp
+    return dense
+
+
+@overload(_first_layer_backward)
+def _first_layer_backward_typed(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+    if _csr(x):
+        def sparse(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+            coef = alpha / nb
+            if fused:
+                _first_backward_sgd(ws, params, plan, cap, nb, x, lr, 1.0 - lr * coef)
+            else:
+                _first_backward(grads, params, ws, plan, cap, nb, x)
+                if alpha != 0:
+                    _add_weight_decay(grads, params, plan, 0, coef)
+        return sparse
+
+    def dense(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+        # Layer 0 passes no delta back, so its act_in is unused; plan[0, ACT]
+        # rather than the literal IDENTITY keeps the callee to one specialisation.
+        _layer_backward(grads, params, ws, plan, cap, 0, nb, _block(ws, 0, 0, plan[0, N_IN]), x,
+                        plan[0, ACT], alpha, fused, lr)
+    return dense
 
 
 @jit
@@ -261,41 +372,7 @@ def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, l
                         IDENTITY if through else plan[l - 1, ACT], alpha, fused, lr)
         if through:
             dropout_backward(dinp, inp, _mask(ws, plan, cap, l - 1, nb), reg[l], plan[l - 1, ACT])
-    # Layer 0 passes no delta back, so its act_in is unused; plan[0, ACT]
-    # rather than the literal IDENTITY keeps the callee to one specialisation.
-    if isinstance(x, tuple):
-        coef = alpha / nb
-        if fused:
-            _first_backward_sgd(ws, params, plan, cap, nb, x, lr, 1.0 - lr * coef)
-        else:
-            _first_backward(grads, params, ws, plan, cap, nb, x)
-            if alpha != 0:
-                _add_weight_decay(grads, params, plan, 0, coef)
-    else:
-        _layer_backward(grads, params, ws, plan, cap, 0, nb, _block(ws, 0, 0, plan[0, N_IN]), x,
-                        plan[0, ACT], alpha, fused, lr)
-
-
-@jit  # not inlined: isinstance is decided on its own arguments
-def _first_backward(grads, params, ws, plan, cap, nb, x):
-    # Layer 0's gradient (no delta passed back), for a dense or a CSR batch.
-    if isinstance(x, tuple):
-        sparse_backward(_weight(grads, plan, 0), bias(grads, plan, 0), _delta(ws, plan, cap, 0, nb), x)
-    else:
-        dense_backward(_block(ws, 0, 0, plan[0, N_IN]), _weight(grads, plan, 0), bias(grads, plan, 0),
-                       _delta(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), plan[0, ACT])
-
-
-@jit  # not inlined: isinstance is decided on its own arguments
-def _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay):
-    # Layer 0's fused SGD step (no delta passed back), dense or CSR batch.
-    if isinstance(x, tuple):
-        sparse_backward_sgd(_weight(params, plan, 0), bias(params, plan, 0),
-                            _delta(ws, plan, cap, 0, nb), x, lr, decay)
-    else:
-        dense_backward_sgd(_block(ws, 0, 0, plan[0, N_IN]), _weight(params, plan, 0),
-                           bias(params, plan, 0), _delta(ws, plan, cap, 0, nb), x, plan[0, ACT], lr,
-                           decay)  # act unused: no dinp
+    _first_layer_backward(grads, params, ws, plan, cap, nb, x, alpha, fused, lr)
 
 
 @jit(inline="always")
@@ -655,17 +732,6 @@ def _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled):
     # a selection (perm holds 0..n-1 unshuffled), never densified.
     return _batch_inputs(ws, plan, cap, X, perm, start, nb, shuffled), \
         _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled)
-
-
-@jit  # not inlined: isinstance is decided on its own arguments
-def _batch_inputs(ws, plan, cap, X, perm, start, nb, shuffled):
-    if isinstance(X, tuple):
-        return (X[0], X[1], X[2], perm, start, nb)
-    if shuffled:
-        xb = _inputs(ws, plan, cap, nb)
-        _gather(xb, X, perm, start)
-        return xb
-    return X[start:start + nb]
 
 
 @jit
