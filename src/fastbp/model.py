@@ -523,8 +523,13 @@ class MLP:
         if self.output == "identity":
             return self._answer(self.forward(X))
         X = self._data(X)
-        parts = [self._answer(out) for _, out in self._chunks(X)]  # labels only: O(n)
-        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+        answer = None  # labels only, filled chunk by chunk: O(n), not O(n n_out)
+        for start, out in self._chunks(X):
+            part = self._answer(out)
+            if answer is None:
+                answer = np.empty((X.shape[0],) + part.shape[1:], dtype=part.dtype)
+            answer[start:start + len(part)] = part
+        return answer
 
     def evaluate(self, X, y):
         """Metrics on raw (X, y): ``{"loss": ..., "accuracy": ...}`` for

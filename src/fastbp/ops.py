@@ -322,10 +322,13 @@ def sparse_forward(out, x, W, b, act):
     n, m = out.shape
     data, indices = x[0], x[1]
     zero = out.dtype.type(0.0)
-    for i in range(n):
-        lo, hi = _csr_span(x, i)
-        for j in range(m):
-            w = W[j]
+    # Unit by unit: W's row j (k values) stays in cache while every row of
+    # the batch gathers from it; row by row, each non-zero would touch m
+    # cache lines m * k apart.
+    for j in range(m):
+        w = W[j]
+        for i in range(n):
+            lo, hi = _csr_span(x, i)
             s = zero
             for p in range(lo, hi):
                 s += data[p] * w[indices[p]]
@@ -345,12 +348,12 @@ def sparse_backward(dW, db, dout, x):
         w = dW[j]
         for c in range(w.size):
             w[c] = 0
-    for i in range(n):
-        lo, hi = _csr_span(x, i)
-        for j in range(m):
+    for j in range(m):  # unit by unit, as in sparse_forward
+        w = dW[j]
+        for i in range(n):
+            lo, hi = _csr_span(x, i)
             d = dout[i, j]
             db[j] += d
-            w = dW[j]
             for p in range(lo, hi):
                 w[indices[p]] += d * data[p]
 
@@ -369,12 +372,12 @@ def sparse_backward_sgd(W, b, dout, x, lr, decay):
             w = W[j]
             for c in range(w.size):
                 w[c] *= f
-    for i in range(n):
-        lo, hi = _csr_span(x, i)
-        for j in range(m):
+    for j in range(m):  # unit by unit, as in sparse_forward
+        w = W[j]
+        for i in range(n):
+            lo, hi = _csr_span(x, i)
             d = step * dout[i, j]
             b[j] -= d
-            w = W[j]
             for p in range(lo, hi):
                 w[indices[p]] -= d * data[p]
 
