@@ -47,6 +47,9 @@ _CHILD = textwrap.dedent("""
     net.predict(X)
     step[0] = "adam"
     net.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0)
+    step[0] = "sparse"
+    import scipy.sparse as sp
+    net.fit(sp.csr_matrix(X), y, epochs=1, batch_size=8, lr=0.1, optimizer="sgd", verbose=0)
     json.dump(compiled, sys.stdout)
 """)
 
@@ -74,6 +77,12 @@ PLAIN_SGD = {
     "ops.dense_forward", "ops.dense_backward_sgd", "ops.bias_act_forward", "ops.act_backward",
     "ops.output_forward", "ops.output_of", "ops.loss_forward", "ops.loss_backward",
     "ops.shuffle", "ops.rng_next", "ops._sigmoid",
+    # the dense side of the dense-or-CSR first layer, and the class labels
+    # (softmax targets) copied into the workspace batch by batch
+    "network._rows_typed.<locals>.dense", "network._rows_of_typed.<locals>.dense",
+    "network._batch_inputs_typed.<locals>.dense", "network._first_forward_typed.<locals>.dense",
+    "network._first_backward_sgd_typed.<locals>.dense", "network._batch_targets",
+    "network._chunk_targets",
     # exp and tanh in the model's precision only (float32 here)
     "_fastmath._exp.<locals>.<lambda>", "_fastmath._tanh.<locals>.<lambda>",
 }
@@ -91,10 +100,22 @@ def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
 def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
     added = _fastbp(cold_compiles["adam"])
     assert added == {"network.epoch_optimizer", "network._backward_batch", "ops.dense_backward",
-                     "network.add_penalty_gradient", "optim.optimizer_step"}, sorted(added)
+                     "network.add_penalty_gradient", "optim.optimizer_step",
+                     "network._first_backward_typed.<locals>.dense"}, sorted(added)
     # Dropout is compiled only by a model that has it.
     for names in cold_compiles.values():
         assert not any("dropout" in n for n in names), names
+
+
+def test_sparse_kernels_compile_only_for_a_sparse_input(cold_compiles):
+    """A dense fit compiles no sparse kernel; a sparse X compiles the CSR
+    side of the first layer (and the kernels that carry it), no dense gather."""
+    for step in ("sgd", "adam"):
+        assert not any("sparse" in n for n in cold_compiles[step]), cold_compiles[step]
+    added = _fastbp(cold_compiles["sparse"])
+    assert {"ops.sparse_forward", "ops.sparse_backward_sgd",
+            "network._first_forward_typed.<locals>.sparse"} <= added, sorted(added)
+    assert not any(n.endswith(".dense") or n == "network._gather" for n in added), sorted(added)
 
 
 def test_no_fit_compiles_string_formatting(cold_compiles):

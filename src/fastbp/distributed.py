@@ -79,7 +79,7 @@ def _metrics(net, X, Y, comm, prefix="val_"):
     """
     n, size = X.shape[0], comm.size
     lo, hi = n * comm.rank // size, n * (comm.rank + 1) // size
-    m = Y.shape[1]
+    m = net.sizes[-1]
     # loss sum, correct, rows, then per output: residual², mean, squared deviations
     part = np.zeros(3 + 3 * m)
     part[2] = hi - lo
@@ -87,10 +87,10 @@ def _metrics(net, X, Y, comm, prefix="val_"):
         Xs, Ys = X[lo:hi], Y[lo:hi]
         ws = net._workspace(min(hi - lo, 2048))
         part[0] = network._loss_value(net.params, ws, net.plan, Xs, Ys, net._loss_code) * (hi - lo)
-        out = np.empty_like(Ys)
+        out = np.empty((hi - lo, m), dtype=net.dtype)
         network._predict(out, net.params, ws, net.plan, Xs, net._loss_code)
         if net.output == "softmax":
-            part[1] = np.sum(out.argmax(axis=1) == Ys.argmax(axis=1))
+            part[1] = np.sum(out.argmax(axis=1) == Ys)  # Ys: class labels
         elif net.output == "sigmoid":
             part[1] = np.mean((out > 0.5) == (Ys > 0.5), axis=1).sum()
         else:

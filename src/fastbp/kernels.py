@@ -17,9 +17,15 @@ without returning to Python (see ``examples/train_inside_numba.py``)::
                                          fastbp.kernels.MSE, 0.01)
 
 Conventions: arrays are C-contiguous and of the model's dtype (float32 or
-float64); ``x`` is ``(nb, n_in)``; ``y`` is ``(nb, n_out)`` with one-hot rows
-for cross-entropy; outputs come first in every signature. Activation and
-loss codes are the integer constants below.
+float64); ``x`` is ``(nb, n_in)``; ``y`` is ``(nb, n_out)`` float targets, or
+for cross-entropy ``(nb,)`` int64 class labels 0..n_out-1 (what ``fit`` uses:
+O(n) memory; one-hot rows are still accepted and give the same results bit
+for bit, each type compiling its own specialisation on first use); outputs
+come first in every signature. ``train_epoch`` with labels copies each
+batch's labels into the workspace's target region. Activation and loss
+codes are the integer constants below. The whole-network kernels here take
+dense X; ``fastbp.MLP`` also trains on scipy.sparse X through its internal
+kernels (see :mod:`fastbp.network`).
 
 The contract, and what is checked
 ---------------------------------
@@ -28,7 +34,9 @@ The contract, and what is checked
   arrays share one dtype, float32 or float64 (mixing them fails to compile).
 - Shapes: ``plan`` is a model's ``net.plan``; ``params`` and ``grads`` (and
   ``gradient``'s ``scratch``) are flat with ``net.n_params`` elements;
-  ``x``/``X`` has ``n_in`` columns and ``y``/``Y`` is ``(rows of x, n_out)``;
+  ``x``/``X`` has ``n_in`` columns and ``y``/``Y`` is ``(rows of x, n_out)``,
+  or ``(rows of x,)`` class labels with the cross-entropy loss (each checked
+  to be a whole number in 0..n_out-1: O(rows));
   ``predict``'s ``out`` is ``(rows of X, n_out)``; ``ws`` (from
   ``net.workspace(rows)``) holds the batch: ``capacity(ws, plan) >= nb`` for
   the batch kernels, ``>= 1`` for those that chunk X by it (``predict``,
@@ -45,7 +53,8 @@ The whole-network kernels (``train_step``, ``train_epoch``,
 ``forward_batch``, ``backward_batch``, ``backward_sgd_batch``, ``predict``,
 ``loss_value``, ``gradient``, ``numerical_gradient``, ``shard_gradient``)
 check all of this once at entry, in O(layers) and never per element
-(``shard_gradient`` also checks its rows of ``perm``, as it gathers them), and
+(``shard_gradient`` also checks its rows of ``perm``, as it gathers them, and
+class labels are checked one by one), and
 raise ``ValueError`` before writing anything. The leaf kernels are the
 building blocks of those and check nothing per call beyond :func:`gemm`'s
 shapes and layout (O(1)): give them C-contiguous views of the shapes their
@@ -62,7 +71,10 @@ trans_b, alpha, beta)``;
 ``bias_act_forward``, ``act_backward``, ``output_forward``, ``loss_forward``,
 ``loss_backward``, ``sgd_update``, ``rng_next``, ``shuffle``;
 ``dropout_forward(a, mask, rate, state, first_row)`` and ``dropout_backward(dz, a, mask, rate, act)``
-(inverted dropout, the mask holding each unit's factor 0 or 1 / (1 - rate)).
+(inverted dropout, the mask holding each unit's factor 0 or 1 / (1 - rate));
+``sparse_forward(out, x, W, b, act)``, ``sparse_backward(dW, db, dout, x)`` and
+``sparse_backward_sgd(W, b, dout, x, lr, decay)``: the first layer for a CSR batch
+``x = (data, indices, indptr, rows, first, n)`` (see :func:`fastbp.ops.sparse_forward`).
 
 Optimizers
 ----------
@@ -97,7 +109,7 @@ from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, ELU, HUBER, IDENTITY, LEA
                   dense_backward, dense_backward_ref, dense_backward_sgd, dense_forward,
                   dense_forward_ref, dropout_backward, dropout_forward, gemm,
                   loss_backward, loss_forward, output_forward, output_of, rng_next, sgd_update,
-                  shuffle)
+                  shuffle, sparse_backward, sparse_backward_sgd, sparse_forward)
 
 __all__ = [
     "IDENTITY", "SIGMOID", "TANH", "RELU", "LEAKY_RELU", "ELU", "SOFTPLUS", "SOFTMAX",
@@ -106,6 +118,7 @@ __all__ = [
     "dense_backward_sgd", "gemm", "dropout_forward", "dropout_backward",
     "bias_act_forward", "act_backward", "output_forward", "output_of",
     "loss_forward", "loss_backward", "sgd_update", "rng_next", "shuffle",
+    "sparse_forward", "sparse_backward", "sparse_backward_sgd",
     "forward_batch", "backward_batch", "backward_sgd_batch", "train_step", "train_epoch", "predict",
     "loss_value", "gradient", "numerical_gradient", "capacity", "weight", "bias",
     "mask", "all_finite", "shard_gradient", "distributed_step", "penalty", "add_penalty_gradient", "check_reg", "optimizer_step",

@@ -6,8 +6,8 @@ import numpy as np
 from . import _preprocess, network, ops
 from ._jit import compile_notice
 from ._workspaces import Workspaces
-from ._validate import (check_bool, check_choice, check_int, check_positive, check_seed,
-                        check_targets, check_X)
+from ._validate import (SparseRows, check_bool, check_choice, check_int, check_positive,
+                        check_seed, check_targets, check_X, kernel_x)
 from .layout import Layout
 from .optim import NAMES as OPTIMIZERS
 from .optim import LBFGS, SGD, Optimizer
@@ -458,6 +458,10 @@ class MLP:
         X = self._encoded(X)  # checked in its own precision, summed in float64
         X = check_X(X, self.sizes[0], np.float32 if getattr(X, "dtype", None) == np.float32
                     else np.float64)
+        if isinstance(X, SparseRows):
+            raise ValueError("standardize(X) centres the columns, which would make a sparse X"
+                             " dense; scale a sparse X yourself (e.g. divide each column by its"
+                             " largest absolute value) and train without input scaling")
         if y is not None:
             if self.output != "identity":
                 raise ValueError(f"standardize(X, y) scales the targets of an identity output; this"
@@ -494,11 +498,15 @@ class MLP:
         # be checked), standardised in float64, then in the model's dtype.
         own = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
         X = check_X(X, self.sizes[0], own, name)
+        if isinstance(X, SparseRows):
+            raise ValueError(f"{name} is sparse, but this model standardises its inputs"
+                             " (input_mean, input_scale), which would make it dense; remove the"
+                             " scaling (net.set_input_scaling(None, None)) or pass a dense array")
         return _preprocess.standardise(X, self._input_mean, self._input_scale, self.dtype)
 
     def _targets(self, y, n, name="y", classes=None, x_name="X"):
-        """The user's targets -> the network's: labels to one-hot rows (or 0/1),
-        values standardised. ``classes`` overrides the model's (fit's new ones)."""
+        """The user's targets -> the network's: int64 class indices (n,) for
+        softmax, 0/1 rows for sigmoid, values standardised. ``classes`` overrides the model's (fit's new ones)."""
         classes = self._classes if classes is None else classes
         if classes is not None:
             y = _preprocess.label_indices(y, classes, name)
@@ -532,9 +540,26 @@ class MLP:
         of raw rows X (standardised first when the model has input scaling)."""
         X = self._data(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        network._predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan, X,
-                         self._loss_code)
+        network._predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan,
+                         kernel_x(X), self._loss_code)
         return out
+
+    def _chunks(self, X):
+        """``(start, outputs)`` for consecutive chunks of CHUNK rows of the
+        converted X: memory O(CHUNK * n_out), not O(n * n_out). The outputs
+        buffer is reused: read each before the next."""
+        n = X.shape[0]
+        rows = min(n, CHUNK)
+        ws, buf = self._workspace(rows), np.empty((rows, self.sizes[-1]), dtype=self.dtype)
+        x = kernel_x(X)
+        for start in range(0, n, rows):
+            nb = min(rows, n - start)
+            if isinstance(x, tuple):
+                part = x[:4] + (x[4] + start, nb)
+            else:
+                part = x[start:start + nb]
+            network._predict(buf[:nb], self._params, ws, self.plan, part, self._loss_code)
+            yield start, buf[:nb]
 
     def predict_proba(self, X):
         """Class probabilities ``(n, n_out)``: softmax rows, or sigmoid outputs."""
@@ -551,7 +576,16 @@ class MLP:
         Sigmoid and identity outputs come as ``(n,)`` when ``n_out == 1`` and
         as ``(n, n_out)`` otherwise.
         """
-        return self._answer(self.forward(X))
+        if self.output == "identity":
+            return self._answer(self.forward(X))
+        X = self._data(X)
+        answer = None  # labels only, filled chunk by chunk: O(n), not O(n n_out)
+        for start, out in self._chunks(X):
+            part = self._answer(out)
+            if answer is None:
+                answer = np.empty((X.shape[0],) + part.shape[1:], dtype=part.dtype)
+            answer[start:start + len(part)] = part
+        return answer
 
     def evaluate(self, X, y):
         """Metrics on raw (X, y): ``{"loss": ..., "accuracy": ...}`` for
@@ -568,7 +602,8 @@ class MLP:
         scaling the loss is in the network's (standardised) terms."""
         X, Y = self._data(X, y)
         return float(network._loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                         self.plan, X, Y, self._loss_code)) + self._penalty(X.shape[0])
+                                         self.plan, kernel_x(X), Y, self._loss_code)) \
+            + self._penalty(X.shape[0])
 
     def gradient(self, X, y):
         """Gradient of :meth:`loss` by backpropagation: a new flat array with
@@ -577,7 +612,7 @@ class MLP:
         grads = np.empty_like(self._params)
         scratch = np.empty_like(self._params) if X.shape[0] > CHUNK else grads
         network._gradient(grads, scratch, self._params, self._workspace(min(X.shape[0], CHUNK)),
-                          self.plan, X, Y, self._loss_code)
+                          self.plan, kernel_x(X), Y, self._loss_code)
         if self.alpha:
             network.add_penalty_gradient(grads, self._params, self.plan, self.alpha / X.shape[0])
         return grads
@@ -596,8 +631,8 @@ class MLP:
         # The kernel perturbs the buffer it is given: a copy keeps the model's
         # own params untouched throughout, for other threads using the model.
         network._numerical_gradient(grads, self._params.copy(),
-                                    self._workspace(min(X.shape[0], CHUNK)), self.plan, X, Y,
-                                    self._loss_code, eps, self.alpha)
+                                    self._workspace(min(X.shape[0], CHUNK)), self.plan,
+                                    kernel_x(X), Y, self._loss_code, eps, self.alpha)
         return grads
 
     # ------------------------------------------------------------- training
@@ -708,6 +743,8 @@ class MLP:
             if distributed is not True and not hasattr(distributed, "Allreduce"):
                 raise TypeError("distributed must be True, False or an MPI communicator; got"
                                 f" {distributed!r}")
+            if isinstance(X, SparseRows):
+                raise ValueError("distributed training takes a dense X; got a sparse matrix")
         if isinstance(opt, LBFGS) and any(self.dropout):
             raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
                              f" dropout={list(self.dropout)}; use a minibatch optimizer such as"
@@ -784,7 +821,7 @@ class MLP:
         if not validation_split:
             return None
         if self.output == "softmax":  # stratified: the last rows of each class
-            labels = Y.argmax(axis=1)
+            labels = Y
             held = np.concatenate([idx[len(idx) - int(round(validation_split * len(idx))):]
                                    for idx in (np.flatnonzero(labels == c)
                                                for c in range(self.sizes[-1]))])
@@ -795,6 +832,8 @@ class MLP:
         if mask.all() or not mask.any():
             raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples leaves no"
                              " training or no validation samples")
+        if isinstance(X, SparseRows):
+            return X.take(~mask), Y[~mask], (X.take(mask), Y[mask])
         return X[~mask], Y[~mask], (X[mask], Y[mask])
 
     @staticmethod
@@ -818,21 +857,27 @@ class MLP:
 
     def _metrics(self, X, Y, prefix=""):
         """Loss (as :meth:`loss`) and accuracy (classification) or R^2
-        (regression) on converted data."""
+        (regression) on converted data, in chunks: memory O(n), not O(n n_out)."""
         ws = self._workspace(min(X.shape[0], CHUNK))
-        logs = {prefix + "loss": float(network._loss_value(self._params, ws, self.plan, X, Y,
-                                                           self._loss_code)) + self._penalty(X.shape[0])}
-        out = np.empty_like(Y)
-        network._predict(out, self._params, ws, self.plan, X, self._loss_code)
-        if self.output == "softmax":
-            logs[prefix + "accuracy"] = float(np.mean(out.argmax(axis=1) == Y.argmax(axis=1)))
-        elif self.output == "sigmoid":
-            logs[prefix + "accuracy"] = float(np.mean((out > 0.5) == (Y > 0.5)))
-        else:  # R^2 averaged over the outputs, as scikit-learn's r2_score
-            res = ((Y - out) ** 2).sum(axis=0, dtype=np.float64)
+        logs = {prefix + "loss": float(network._loss_value(self._params, ws, self.plan, kernel_x(X),
+                                                           Y, self._loss_code))
+                + self._penalty(X.shape[0])}
+        if self.output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
+            res = np.zeros(self.sizes[-1])
+            for start, out in self._chunks(X):
+                res += ((Y[start:start + len(out)] - out) ** 2).sum(axis=0, dtype=np.float64)
             tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
             r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
             logs[prefix + "r2"] = float(r2.mean())
+            return logs
+        hits = 0.0
+        for start, out in self._chunks(X):
+            want = Y[start:start + len(out)]
+            if self.output == "softmax":
+                hits += np.count_nonzero(out.argmax(axis=1) == want)
+            else:
+                hits += np.sum(np.mean((out > 0.5) == (want > 0.5), axis=1))
+        logs[prefix + "accuracy"] = float(hits / X.shape[0])
         return logs
 
     def save(self, path):

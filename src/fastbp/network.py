@@ -8,12 +8,25 @@ samples (its *capacity*), five regions::
     A: activations of all units, layer by layer (inputs, hidden, logits)   cap * U
     D: deltas dE/dz of the same units                                      cap * U
     P: outputs g(logits) (softmax, sigmoid or identity)                    cap * m
-    Y: the batch's targets, gathered                                       cap * m
+    Y: the batch's targets, gathered (class labels: one column, as floats) cap * m
     M: dropout masks of the hidden layers that have dropout                cap * H
 
 with ``U = sum(sizes)``, ``m = sizes[-1]`` and ``H`` the number of dropped
 units (plan column ``M_OFF``); a smaller batch uses the first rows of each
 layer's block. Nothing here allocates.
+
+Targets: ``Y`` is (n, m) floats, or for a softmax output (cross-entropy)
+int64 class labels (n,); the training and loss kernels copy a batch's labels
+into region Y as floats (whole numbers, exact), so inside an epoch the loss
+kernels see one labels type whatever the caller's, and Numba compiles the
+labels variant only for a softmax model (``Y.ndim`` is a compile-time
+constant; each specialisation holds only its own branch).
+
+Sparse inputs: the internal (``_``) kernels also take ``X`` as a CSR tuple
+``(data, indices, indptr, rows, first, n)`` (see :func:`fastbp.ops.sparse_forward`):
+only the first layer differs (:func:`_first_forward`, :func:`_first_backward`),
+batches are row selections of it (no gathering, no densifying), and Numba
+compiles those variants only when a sparse X is used.
 
 The public whole-network kernels (those without a leading underscore) check
 their arguments once at entry (see :mod:`fastbp.kernels` for the contract)
@@ -30,6 +43,7 @@ penalised), ``reg[1 + l]`` the dropout rate of layer l's outputs (0 for
 none; > 0 only where the plan has a mask).
 """
 import numpy as np
+from numba.core import types
 from numba.extending import overload
 
 from ._jit import jit, matrix
@@ -37,7 +51,8 @@ from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, is_plain_sgd, optimizer_step
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
                   dense_forward, dropout_backward, dropout_forward, loss_backward, loss_forward,
-                  output_forward, output_of, rng_next, sgd_update, shuffle)
+                  output_forward, output_of, rng_next, sgd_update, shuffle, sparse_backward,
+                  sparse_backward_sgd, sparse_forward)
 
 
 @jit(inline="always")
@@ -141,6 +156,149 @@ def _inputs(ws, plan, cap, nb):
     return _block(ws, 0, nb, plan[0, N_IN])
 
 
+@jit(inline="always")
+def _labels(ws, plan, cap, nb):
+    # Region Y as one column: a batch's class labels, (nb,).
+    m = plan[plan.shape[0] - 1, N_OUT]
+    o = 2 * cap * _units(plan) + cap * m
+    return ws[o:o + nb]
+
+
+# ------------------------------------------------- dense or CSR inputs
+# X is a dense array or a CSR tuple (see the module docstring). Which code a
+# call takes is decided by the argument's type when Numba compiles it (an
+# overload), so a dense fit never compiles the sparse kernels and the other
+# way round; an ``if isinstance(...)`` would compile both branches.
+def _rows(x):
+    """Rows of a batch."""
+
+
+def _rows_of(X, start, nb):
+    """Rows start..start + nb - 1 of X: a view, no copy."""
+
+
+def _batch_inputs(ws, plan, cap, X, perm, start, nb, shuffled):
+    """X's rows perm[start:start + nb]: dense rows gathered into the
+    workspace when shuffled, else a view; CSR rows as a selection (perm
+    holds 0..n-1 when not shuffled), never densified."""
+
+
+def _first_forward(out, x, W, b, act):
+    """Layer 0's forward pass."""
+
+
+def _first_backward(grads, params, ws, plan, cap, nb, x):
+    """Layer 0's gradient into grads (no delta passed back)."""
+
+
+def _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay):
+    """Layer 0's fused SGD step (no delta passed back)."""
+
+
+def _first_layer_backward(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+    """Layer 0 of :func:`_backward`: the L2 term, fused step or gradient."""
+
+
+def _csr(x):
+    return isinstance(x, types.BaseTuple)
+
+
+@overload(_rows)
+def _rows_typed(x):
+    def sparse(x):
+        return x[5]
+
+    def dense(x):
+        return x.shape[0]
+    return sparse if _csr(x) else dense
+
+
+@overload(_rows_of)
+def _rows_of_typed(X, start, nb):
+    def sparse(X, start, nb):
+        return (X[0], X[1], X[2], X[3], X[4] + start, nb)
+
+    def dense(X, start, nb):
+        return X[start:start + nb]
+    return sparse if _csr(X) else dense
+
+
+@overload(_batch_inputs)
+def _batch_inputs_typed(ws, plan, cap, X, perm, start, nb, shuffled):
+    def sparse(ws, plan, cap, X, perm, start, nb, shuffled):
+        return (X[0], X[1], X[2], perm, start, nb)
+    if _csr(X):
+        return sparse
+
+    def dense(ws, plan, cap, X, perm, start, nb, shuffled):
+        if shuffled:
+            xb = _inputs(ws, plan, cap, nb)
+            _gather(xb, X, perm, start)
+            return xb
+        return X[start:start + nb]
+    return dense
+
+
+@overload(_first_forward)
+def _first_forward_typed(out, x, W, b, act):
+    def sparse(out, x, W, b, act):
+        sparse_forward(out, x, W, b, act)
+
+    def dense(out, x, W, b, act):
+        dense_forward(out, x, W, b, act)
+    return sparse if _csr(x) else dense
+
+
+@overload(_first_backward)
+def _first_backward_typed(grads, params, ws, plan, cap, nb, x):
+    if _csr(x):
+        def sparse(grads, params, ws, plan, cap, nb, x):
+            sparse_backward(_weight(grads, plan, 0), bias(grads, plan, 0),
+                            _delta(ws, plan, cap, 0, nb), x)
+        return sparse
+
+    def dense(grads, params, ws, plan, cap, nb, x):
+        dense_backward(_block(ws, 0, 0, plan[0, N_IN]), _weight(grads, plan, 0), bias(grads, plan, 0),
+                       _delta(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), plan[0, ACT])
+    return dense
+
+
+@overload(_first_backward_sgd)
+def _first_backward_sgd_typed(ws, params, plan, cap, nb, x, lr, decay):
+    if _csr(x):
+        def sparse(ws, params, plan, cap, nb, x, lr, decay):
+            sparse_backward_sgd(_weight(params, plan, 0), bias(params, plan, 0),
+                                _delta(ws, plan, cap, 0, nb), x, lr, decay)
+        return sparse
+
+    def dense(ws, params, plan, cap, nb, x, lr, decay):
+        dense_backward_sgd(_block(ws, 0, 0, plan[0, N_IN]), _weight(params, plan, 0),
+                           bias(params, plan, 0), _delta(ws, plan, cap, 0, nb), x, plan[0, ACT],
+                           lr, decay)  # act unused: no dinp
+    return dense
+
+
+@overload(_first_layer_backward)
+def _first_layer_backward_typed(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+    if _csr(x):
+        def sparse(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+            coef = alpha / nb
+            if fused:
+                _first_backward_sgd(ws, params, plan, cap, nb, x, lr, 1.0 - lr * coef)
+            else:
+                _first_backward(grads, params, ws, plan, cap, nb, x)
+                if alpha != 0:
+                    _add_weight_decay(grads, params, plan, 0, coef)
+        return sparse
+
+    def dense(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+        # Layer 0 passes no delta back, so its act_in is unused; plan[0, ACT]
+        # rather than the literal IDENTITY keeps the callee to one specialisation.
+        _layer_backward(grads, params, ws, plan, cap, 0, nb, _block(ws, 0, 0, plan[0, N_IN]), x,
+                        plan[0, ACT], alpha, fused, lr)
+    return dense
+
+
 @jit
 def forward_batch(params, ws, plan, x, loss):
     """Forward pass of a batch ``x`` (nb, n_in) with nb <= capacity.
@@ -159,9 +317,9 @@ def forward_batch(params, ws, plan, x, loss):
 @jit
 def _forward_batch(params, ws, plan, x, loss):
     cap = capacity(ws, plan)
-    nb = x.shape[0]
-    dense_forward(_act(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), bias(params, plan, 0),
-                  plan[0, ACT])
+    nb = _rows(x)
+    _first_forward(_act(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), bias(params, plan, 0),
+                   plan[0, ACT])
     for l in range(1, plan.shape[0]):
         dense_forward(_act(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
                       _weight(params, plan, l), bias(params, plan, l), plan[l, ACT])
@@ -176,12 +334,12 @@ def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
     # inverted dropout with rate reg[1 + l], drawing from rng (uint64[1]);
     # x holds rows first_row.. of the batch (see dropout_forward).
     cap = capacity(ws, plan)
-    nb = x.shape[0]
+    nb = _rows(x)
     last = plan.shape[0] - 1
     for l in range(last + 1):
         a = _act(ws, plan, cap, l, nb)
         if l == 0:
-            dense_forward(a, x, _weight(params, plan, 0), bias(params, plan, 0), plan[0, ACT])
+            _first_forward(a, x, _weight(params, plan, 0), bias(params, plan, 0), plan[0, ACT])
         else:
             dense_forward(a, _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
                           bias(params, plan, l), plan[l, ACT])
@@ -203,7 +361,7 @@ def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, l
     # the dropout masks of the last forward; ``fused`` updates params by SGD
     # with ``lr`` as it goes (grads unused), else writes grads.
     cap = capacity(ws, plan)
-    nb = x.shape[0]
+    nb = _rows(x)
     last = plan.shape[0] - 1
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     for l in range(last, 0, -1):
@@ -214,10 +372,18 @@ def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, l
                         IDENTITY if through else plan[l - 1, ACT], alpha, fused, lr)
         if through:
             dropout_backward(dinp, inp, _mask(ws, plan, cap, l - 1, nb), reg[l], plan[l - 1, ACT])
-    # Layer 0 passes no delta back, so its act_in is unused; plan[0, ACT]
-    # rather than the literal IDENTITY keeps the callee to one specialisation.
-    _layer_backward(grads, params, ws, plan, cap, 0, nb, _block(ws, 0, 0, plan[0, N_IN]), x,
-                    plan[0, ACT], alpha, fused, lr)
+    _first_layer_backward(grads, params, ws, plan, cap, nb, x, alpha, fused, lr)
+
+
+@jit(inline="always")
+def _add_weight_decay(grads, params, plan, l, coef):
+    # dW_l += coef W_l: the L2 term's gradient for one layer.
+    W = _weight(params, plan, l)
+    dW = _weight(grads, plan, l)
+    c = W.dtype.type(coef)
+    for i in range(W.shape[0]):
+        for j in range(W.shape[1]):
+            dW[i, j] += c * W[i, j]
 
 
 @jit(inline="always")
@@ -284,7 +450,7 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     layout as ``params``). x is (nb, n_in), y is (nb, m).
     """
     _check_net(params, plan, loss)
-    _check_xy(x, y, plan)
+    _check_xy(x, y, plan, loss)
     _check_ws(ws, plan, x.shape[0])
     _check_buffer(grads, params)
     if (_overlap(grads, ws) or _overlap(grads, params) or _overlap(grads, x) or _overlap(grads, y)
@@ -296,7 +462,7 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
 @jit
 def _backward_batch(grads, params, ws, plan, x, y, loss):
     cap = capacity(ws, plan)
-    nb = x.shape[0]
+    nb = _rows(x)
     last = plan.shape[0] - 1
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     # The chain rule, layer by layer from the output back:
@@ -305,9 +471,7 @@ def _backward_batch(grads, params, ws, plan, x, y, loss):
         dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
                        _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
                        _weight(params, plan, l), plan[l - 1, ACT])
-    no_dinp = _block(ws, 0, 0, plan[0, N_IN])
-    dense_backward(no_dinp, _weight(grads, plan, 0), bias(grads, plan, 0), _delta(ws, plan, cap, 0, nb),
-                   x, _weight(params, plan, 0), plan[0, ACT])  # act unused: no dinp
+    _first_backward(grads, params, ws, plan, cap, nb, x)  # act unused: no dinp
 
 
 @jit
@@ -316,7 +480,7 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     the output: each layer's delta is passed back through its old weights,
     then its weights are updated in place by one accumulating GEMM."""
     _check_net(params, plan, loss)
-    _check_xy(x, y, plan)
+    _check_xy(x, y, plan, loss)
     _check_ws(ws, plan, x.shape[0])
     if (_overlap(ws, params) or _overlap(params, x) or _overlap(params, y) or _overlap(ws, x)
             or _overlap(ws, y)):
@@ -330,16 +494,14 @@ def _backward_sgd(params, ws, plan, x, y, loss, lr, decay):
     # backward_sgd_batch with W <- decay W - lr dW: decay is 1 - lr alpha / nb
     # for the L2 penalty alpha / (2 nb) |W|^2, 1 without it.
     cap = capacity(ws, plan)
-    nb = x.shape[0]
+    nb = _rows(x)
     last = plan.shape[0] - 1
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     for l in range(last, 0, -1):
         dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l), bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
                            plan[l - 1, ACT], lr, decay)
-    no_dinp = _block(ws, 0, 0, plan[0, N_IN])
-    dense_backward_sgd(no_dinp, _weight(params, plan, 0), bias(params, plan, 0),
-                       _delta(ws, plan, cap, 0, nb), x, plan[0, ACT], lr, decay)  # act unused: no dinp
+    _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay)
 
 
 # ------------------------------------------------------------ entry checks
@@ -405,12 +567,19 @@ def _check_x(x, plan):
 
 
 @jit
-def _check_xy(x, y, plan):
+def _check_xy(x, y, plan, loss):
     _check_x(x, plan)
     if not y.flags.c_contiguous:
         raise ValueError("y must be C-contiguous (np.ascontiguousarray(y))")
-    if y.shape[0] != x.shape[0] or y.shape[1] != plan[plan.shape[0] - 1, N_OUT]:
-        raise ValueError("y must be (x.shape[0], n_out)")
+    m = plan[plan.shape[0] - 1, N_OUT]
+    if y.ndim == 1:  # class labels: O(rows), as reading them
+        if loss != CROSS_ENTROPY or y.shape[0] != x.shape[0]:
+            raise ValueError("1-D y holds class labels, one per row of x, for cross-entropy only")
+        for i in range(y.shape[0]):
+            if not (y[i] >= 0 and y[i] < m and y[i] == np.int64(y[i])):
+                raise ValueError("class labels must be whole numbers in 0..n_out-1")
+    elif y.shape[0] != x.shape[0] or y.shape[1] != m:
+        raise ValueError("y must be (x.shape[0], n_out), or (x.shape[0],) class labels")
 
 
 @jit
@@ -446,11 +615,11 @@ def train_step(params, grads, ws, plan, x, y, loss, lr):
     """One SGD step on the batch (x, y): forward, loss, backward, update.
 
     params, grads are flat (n_params,); ws is a workspace of capacity >= nb;
-    x is (nb, n_in), y is (nb, m) float targets (one-hot for cross-entropy).
-    Returns the batch's mean loss before the update.
+    x is (nb, n_in), y is (nb, m) float targets, or for cross-entropy (nb,)
+    int64 class labels (one-hot rows are accepted too). Returns the batch's mean loss before the update.
     """
     _check_net(params, plan, loss)
-    _check_xy(x, y, plan)
+    _check_xy(x, y, plan, loss)
     _check_rows(x)
     _check_ws(ws, plan, x.shape[0])
     _check_buffer(grads, params)
@@ -494,7 +663,7 @@ def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuff
     """:func:`train_epoch` for plain SGD without dropout (the L2 penalty
     reg[0] is allowed): the update fused into backpropagation; ``grads``,
     ``state``, ``code`` and ``t0`` are not read."""
-    n = X.shape[0]
+    n = _rows(X)
     cap = capacity(ws, plan)
     _order(perm, rng, n, shuffled)
     lr, alpha = hyper[LR], reg[0]
@@ -522,7 +691,7 @@ def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
     """:func:`train_epoch` for an optimizer with state (SGD with momentum or
     weight decay, Adam, AdamW, RMSprop) without dropout: backpropagation
     into ``grads``, the L2 term, then :func:`fastbp.optim.optimizer_step`."""
-    n = X.shape[0]
+    n = _rows(X)
     cap = capacity(ws, plan)
     _order(perm, rng, n, shuffled)
     alpha = reg[0]
@@ -558,22 +727,47 @@ def _order(perm, rng, n, shuffled):
 
 @jit(inline="always")
 def _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled):
-    # Rows perm[start:start + nb] of (X, Y): gathered into the workspace
-    # when shuffled, else a view of consecutive rows.
-    if shuffled:
-        xb = _inputs(ws, plan, cap, nb)
+    # Rows perm[start:start + nb] of (X, Y): dense rows gathered into the
+    # workspace when shuffled, else a view of consecutive rows; CSR rows as
+    # a selection (perm holds 0..n-1 unshuffled), never densified.
+    return _batch_inputs(ws, plan, cap, X, perm, start, nb, shuffled), \
+        _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled)
+
+
+@jit
+def _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled):
+    # Targets of the batch's rows (as _batch); class labels always copied
+    # into region Y as floats, so the loss kernels see one labels type.
+    if not shuffled:
+        return _chunk_targets(ws, plan, cap, Y, start, nb)
+    if Y.ndim == 1:
+        yb = _labels(ws, plan, cap, nb)
+        for i in range(nb):
+            yb[i] = Y[perm[start + i]]
+        return yb
+    else:
         yb = _targets(ws, plan, cap, nb)
-        _gather(xb, X, perm, start)
         _gather(yb, Y, perm, start)
-        return xb, yb
-    return X[start:start + nb], Y[start:start + nb]
+        return yb
+
+
+@jit
+def _chunk_targets(ws, plan, cap, Y, start, nb):
+    # Targets of rows start..start + nb - 1: a view, or labels copied as in _batch_targets.
+    if Y.ndim == 1:
+        yb = _labels(ws, plan, cap, nb)
+        for i in range(nb):
+            yb[i] = Y[start + i]
+        return yb
+    else:
+        return Y[start:start + nb]
 
 
 @jit(inline="always")
 def _batch_loss(params, ws, plan, xb, yb, loss, alpha):
     # Forward pass; the batch's loss *sum* with the L2 term.
     out = _forward_batch(params, ws, plan, xb, loss)
-    value = loss_forward(_logits(ws, plan, xb.shape[0]), out, yb, loss) * xb.shape[0]
+    value = loss_forward(_logits(ws, plan, _rows(xb)), out, yb, loss) * _rows(xb)
     if alpha != 0:
         value += 0.5 * alpha * penalty(params, plan)
     return value
@@ -623,7 +817,7 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     if Y.shape[0] != X.shape[0] or perm.size < X.shape[0] or rng.size < 1:
         raise ValueError("Y and perm need X.shape[0] rows, rng one element")
     _check_net(params, plan, loss)
-    _check_xy(X, Y, plan)
+    _check_xy(X, Y, plan, loss)
     if not perm.flags.c_contiguous or not rng.flags.c_contiguous:
         raise ValueError("perm and rng must be C-contiguous")
     if hyper.size < N_HYPER:
@@ -663,12 +857,9 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
     drop_rng = rng[rng.size - 1:]
     alpha = reg[0]
     plain = alpha == 0 and not dropout
-    n = X.shape[0]
+    n = _rows(X)
     cap = capacity(ws, plan)
-    for i in range(n):
-        perm[i] = i
-    if shuffled:
-        shuffle(perm, rng)
+    _order(perm, rng, n, shuffled)
     total = 0.0
     t = t0
     seen = 0
@@ -676,14 +867,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
         if max_steps >= 0 and t - t0 >= max_steps:
             break
         nb = min(batch_size, n - start)
-        if shuffled:
-            xb = _inputs(ws, plan, cap, nb)
-            yb = _targets(ws, plan, cap, nb)
-            _gather(xb, X, perm, start)
-            _gather(yb, Y, perm, start)
-        else:
-            xb = X[start:start + nb]
-            yb = Y[start:start + nb]
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         if dropout:
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
@@ -743,7 +927,7 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
     batch, so the masks are the ones single-process training draws.
     """
     _check_net(params, plan, loss)
-    _check_xy(X, Y, plan)
+    _check_xy(X, Y, plan, loss)
     _check_buffer(grads, params)
     dropout = check_reg(plan, reg)
     if dropout and rng.size < 1:
@@ -780,10 +964,7 @@ def _shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row,
         grads[:] = 0
         return 0.0
     cap = capacity(ws, plan)
-    xb = _inputs(ws, plan, cap, nb)
-    yb = _targets(ws, plan, cap, nb)
-    _gather(xb, X, perm, start)
-    _gather(yb, Y, perm, start)
+    xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, True)
     if dropout:
         out = _forward_dropout(params, ws, plan, xb, loss, reg, rng, first_row)
     else:
@@ -847,9 +1028,10 @@ def predict(out, params, ws, plan, X, loss):
 def _predict(out, params, ws, plan, X, loss):
     cap = capacity(ws, plan)
     m = out.shape[1]
-    for start in range(0, X.shape[0], cap):
-        stop = min(start + cap, X.shape[0])
-        chunk = _forward_batch(params, ws, plan, X[start:stop], loss)
+    n = _rows(X)
+    for start in range(0, n, cap):
+        stop = min(start + cap, n)
+        chunk = _forward_batch(params, ws, plan, _rows_of(X, start, stop - start), loss)
         for i in range(stop - start):  # not out[start:stop] = chunk: no broadcasting's error path
             for j in range(m):
                 out[start + i, j] = chunk[i, j]
@@ -859,7 +1041,7 @@ def _predict(out, params, ws, plan, X, loss):
 def loss_value(params, ws, plan, X, Y, loss):
     """Mean loss over all of (X, Y), in chunks of the workspace's capacity."""
     _check_net(params, plan, loss)
-    _check_xy(X, Y, plan)
+    _check_xy(X, Y, plan, loss)
     _check_rows(X)
     _check_ws(ws, plan, 1)
     if _overlap2(ws, ws, params, X) or _overlap(ws, Y):
@@ -870,12 +1052,13 @@ def loss_value(params, ws, plan, X, Y, loss):
 @jit
 def _loss_value(params, ws, plan, X, Y, loss):
     cap = capacity(ws, plan)
-    n = X.shape[0]
+    n = _rows(X)
     total = 0.0
     for start in range(0, n, cap):
-        stop = min(start + cap, n)
-        out = _forward_batch(params, ws, plan, X[start:stop], loss)
-        total += loss_forward(_logits(ws, plan, stop - start), out, Y[start:stop], loss) * (stop - start)
+        nb = min(cap, n - start)
+        out = _forward_batch(params, ws, plan, _rows_of(X, start, nb), loss)
+        total += loss_forward(_logits(ws, plan, nb), out, _chunk_targets(ws, plan, cap, Y, start, nb),
+                              loss) * nb
     return total / n
 
 
@@ -889,7 +1072,7 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
     be ``grads`` itself). Returns the mean loss.
     """
     _check_net(params, plan, loss)
-    _check_xy(X, Y, plan)
+    _check_xy(X, Y, plan, loss)
     _check_rows(X)
     _check_ws(ws, plan, 1)
     _check_buffer(grads, params)
@@ -907,16 +1090,17 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
 @jit
 def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
     cap = capacity(ws, plan)
-    n = X.shape[0]
+    n = _rows(X)
     total = 0.0
     grads[:] = 0
     for start in range(0, n, cap):
-        stop = min(start + cap, n)
-        nb = stop - start
-        out = _forward_batch(params, ws, plan, X[start:stop], loss)
-        total += loss_forward(_logits(ws, plan, nb), out, Y[start:stop], loss) * nb
+        nb = min(cap, n - start)
+        xb = _rows_of(X, start, nb)
+        yb = _chunk_targets(ws, plan, cap, Y, start, nb)
+        out = _forward_batch(params, ws, plan, xb, loss)
+        total += loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
         target = grads if nb == n else scratch
-        _backward_batch(target, params, ws, plan, X[start:stop], Y[start:stop], loss)
+        _backward_batch(target, params, ws, plan, xb, yb, loss)
         if nb < n:
             w = grads.dtype.type(nb / n)
             for i in range(grads.size):
@@ -928,7 +1112,7 @@ def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
 def _objective(params, ws, plan, X, Y, loss, alpha):
     value = _loss_value(params, ws, plan, X, Y, loss)
     if alpha != 0:
-        value += 0.5 * alpha * penalty(params, plan) / X.shape[0]
+        value += 0.5 * alpha * penalty(params, plan) / _rows(X)
     return value
 
 
@@ -942,7 +1126,7 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     E includes the L2 term ``alpha / (2 n) sum |W|^2`` (0 with alpha = 0).
     """
     _check_net(params, plan, loss)
-    _check_xy(X, Y, plan)
+    _check_xy(X, Y, plan, loss)
     _check_rows(X)
     _check_ws(ws, plan, 1)
     _check_buffer(grads, params)

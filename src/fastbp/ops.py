@@ -299,6 +299,89 @@ def dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, decay):
             b[j] -= step * dout[i, j]
 
 
+# A CSR batch: the tuple ``(data, indices, indptr, rows, first, n)`` of a
+# scipy.sparse.csr_matrix's arrays and a row selection: its row i (0 <= i < n)
+# is CSR row ``rows[first + i]``, or ``first + i`` when ``rows`` is empty. A
+# shuffled batch is then ``(..., perm, start, nb)``: no gathering, no
+# densifying. Only the first layer reads inputs, so only it has sparse kernels.
+@jit(inline="always")
+def _csr_span(x, i):
+    # (lo, hi): row i of the CSR batch x is data[lo:hi] at columns indices[lo:hi].
+    rows = x[3]
+    r = rows[x[4] + i] if rows.size > 0 else x[4] + i
+    return x[2][r], x[2][r + 1]
+
+
+@jit
+def sparse_forward(out, x, W, b, act):
+    """:func:`dense_forward` for a CSR batch x: ``out = f_act(x @ W.T + b)``.
+
+    out is (n, m), x a CSR batch of n rows and k columns, W is (m, k), b (m,);
+    O(nnz(x) m), reading only the columns of W that x uses.
+    """
+    n, m = out.shape
+    data, indices = x[0], x[1]
+    zero = out.dtype.type(0.0)
+    # Unit by unit: W's row j (k values) stays in cache while every row of
+    # the batch gathers from it; row by row, each non-zero would touch m
+    # cache lines m * k apart.
+    for j in range(m):
+        w = W[j]
+        for i in range(n):
+            lo, hi = _csr_span(x, i)
+            s = zero
+            for p in range(lo, hi):
+                s += data[p] * w[indices[p]]
+            out[i, j] = s
+    bias_act_forward(out, b, act)
+
+
+@jit
+def sparse_backward(dW, db, dout, x):
+    """:func:`dense_backward` of a first layer (no delta passed back) for a
+    CSR batch x: ``dW = dout^T x``, ``db = sum(dout)``; dW is (m, k), db (m,),
+    dout (n, m). dW is zeroed, then only x's non-zeros add to it."""
+    n, m = dout.shape
+    data, indices = x[0], x[1]
+    for j in range(m):
+        db[j] = 0
+        w = dW[j]
+        for c in range(w.size):
+            w[c] = 0
+    for j in range(m):  # unit by unit, as in sparse_forward
+        w = dW[j]
+        for i in range(n):
+            lo, hi = _csr_span(x, i)
+            d = dout[i, j]
+            db[j] += d
+            for p in range(lo, hi):
+                w[indices[p]] += d * data[p]
+
+
+@jit
+def sparse_backward_sgd(W, b, dout, x, lr, decay):
+    """:func:`dense_backward_sgd` of a first layer for a CSR batch x:
+    ``W = decay W - lr dout^T x`` (only x's columns change when decay is 1)
+    and ``b -= lr sum(dout)``."""
+    n, m = dout.shape
+    data, indices = x[0], x[1]
+    step = W.dtype.type(lr)
+    if decay != 1.0:
+        f = W.dtype.type(decay)
+        for j in range(m):
+            w = W[j]
+            for c in range(w.size):
+                w[c] *= f
+    for j in range(m):  # unit by unit, as in sparse_forward
+        w = W[j]
+        for i in range(n):
+            lo, hi = _csr_span(x, i)
+            d = step * dout[i, j]
+            b[j] -= d
+            for p in range(lo, hi):
+                w[indices[p]] -= d * data[p]
+
+
 @jit
 def dense_forward_ref(out, inp, W, b, act):
     """Reference for :func:`dense_forward`: explicit loops, no BLAS."""
@@ -378,15 +461,20 @@ def output_of(loss):
 @jit
 def loss_forward(z, out, y, loss):
     """Mean loss, as float64, of logits z (n, m) with outputs out = g(z) (n, m)
-    against targets y (n, m).
+    against targets y: (n, m), or for cross-entropy (n,) class labels.
 
     PyTorch's conventions: cross-entropy is the mean over rows of
-    ``-sum_j y_j log softmax(z)_j``; binary cross-entropy (from logits), MSE,
-    MAE and Huber are means over all n*m elements. Stable for any z, and
-    accurate even when the loss is tiny. Cross-entropy takes its exps from
-    the outputs: at the row's largest logit k, ``logsumexp(z) = z_k +
-    log1p(sum_{j != k} out_j / out_k)``, where ``out_k >= 1/m``; BCE is
-    ``max(z, 0) - z y + log1p(exp(-|z|))``.
+    ``-sum_j y_j log softmax(z)_j`` (``-log softmax(z)_y`` for a label y);
+    binary cross-entropy (from logits), MSE, MAE and Huber are means over all
+    n*m elements. Stable for any z, and accurate even when the loss is tiny.
+    Cross-entropy takes its exps from the outputs: at the row's largest logit
+    k, ``logsumexp(z) = z_k + log1p(sum_{j != k} out_j / out_k)``, where
+    ``out_k >= 1/m``; BCE is ``max(z, 0) - z y + log1p(exp(-|z|))``.
+
+    Labels (1-D y, int64 or the dtype of z holding whole numbers) are read
+    directly, O(n) memory; Numba compiles them as their own specialisation
+    (``y.ndim`` is a compile-time constant, so each specialisation holds only
+    its own branch). The caller checks that they lie in 0..m-1.
     """
     n, m = z.shape
     total = 0.0
@@ -403,9 +491,12 @@ def loss_forward(z, out, y, loss):
             # lse - z_j = (z_k - z_j) + log1p(...), summed in that order so a
             # tiny loss keeps its relative accuracy whatever the logits' size.
             tail = np.log1p(rest / out[i, k])
-            for j in range(m):
-                total += y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail)
-        else:
+            if y.ndim == 1:  # the one term of a one-hot row: the same sum
+                total += (np.float64(z[i, k]) - z[i, np.int64(y[i])]) + tail
+            else:
+                for j in range(m):
+                    total += y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail)
+        elif y.ndim == 2:
             for j in range(m):
                 x = np.float64(z[i, j])
                 t = np.float64(y[i, j])
@@ -425,9 +516,10 @@ def loss_forward(z, out, y, loss):
 def loss_backward(dz, out, y, loss):
     """``dz = dE/dz`` for the mean loss, from the outputs ``out = g(z)``.
 
-    dz, out and y are (n, m). For the canonical pairs this is the residual
-    ``out - y`` scaled by the mean: softmax/CE ``(sum(y) out - y) / n``
-    (= ``(out - y) / n`` for one-hot y), sigmoid/BCE ``(out - y) / (n m)``,
+    dz and out are (n, m); y is (n, m), or for cross-entropy (n,) class
+    labels (as in :func:`loss_forward`). For the canonical pairs this is the
+    residual ``out - y`` scaled by the mean: softmax/CE ``(sum(y) out - y) / n``
+    (= ``(out - y) / n`` for one-hot y or a label), sigmoid/BCE ``(out - y) / (n m)``,
     MSE ``2 (out - y) / (n m)``, MAE ``sign(out - y) / (n m)``, Huber
     ``clip(out - y, -1, 1) / (n m)``.
     """
@@ -437,7 +529,14 @@ def loss_backward(dz, out, y, loss):
     scale = one / dz.dtype.type(n if loss == CROSS_ENTROPY else n * m)
     two = dz.dtype.type(2.0)
     for i in range(n):
-        if loss == CROSS_ENTROPY:
+        if loss == CROSS_ENTROPY and y.ndim == 1:
+            # Bit for bit the one-hot row's: sum(y) = 1, and y_j is 1 or 0.
+            label = np.int64(y[i])
+            for j in range(m):
+                dz[i, j] = (out[i, j] - (one if j == label else zero)) * scale
+        elif y.ndim == 1:
+            pass  # labels pair with cross-entropy only (checked by the callers)
+        elif loss == CROSS_ENTROPY:
             s = zero
             for j in range(m):
                 s += y[i, j]

@@ -4,6 +4,7 @@ import time
 import numpy as np
 
 from . import network, threads
+from ._validate import kernel_x
 
 
 class History(dict):
@@ -58,7 +59,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         p = x if x.dtype == net.dtype else x_typed
         if p is x_typed:
             x_typed[:] = x
-        value = network._gradient(grads, scratch, p, ws, net.plan, X, Y, net._loss_code)
+        value = network._gradient(grads, scratch, p, ws, net.plan, kernel_x(X), Y, net._loss_code)
         if net.alpha:
             value += 0.5 * net.alpha * network.penalty(p, net.plan) / n
             network.add_penalty_gradient(grads, p, net.plan, net.alpha / n)
@@ -187,9 +188,10 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     bar = _progress_bar(epochs, verbose)
 
     kernel = choose_epoch(optimizer.fused, any(net.dropout))
+    x = kernel_x(X)  # the array itself, or a sparse X's CSR arrays
 
     def epoch_kernel(max_steps, check_every_step=False):
-        return kernel(net.params, grads, state, ws, net.plan, X, Y, perm, net._rng, batch_size,
+        return kernel(net.params, grads, state, ws, net.plan, x, Y, perm, net._rng, batch_size,
                       shuffle, net._loss_code, optimizer.code, optimizer.hyper, optimizer.t,
                       net._reg, max_steps, check_every_step)
 

@@ -1,0 +1,92 @@
+"""Peak memory and speed at scale (issue 13). asv's peakmem_* is the peak RSS
+of the whole benchmark process, loaded data included; the figures above the
+loaded data, per case in a fresh process, come from asv_bench/data_scale.py:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python asv_bench/data_scale.py
+"""
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import data_scale  # noqa: E402  (the data sets, generated once into a temp folder)
+
+
+class MemmapFitPredict:
+    """4M x 28 float32 memory map: trained and predicted in place."""
+    timeout = 600
+
+    def setup(self):
+        data_scale.make_data()
+        import fastbp
+        self.X = np.load(data_scale._path("X4m.npy"), mmap_mode="r")
+        self.y = np.load(data_scale._path("y4m.npy"), mmap_mode="r")
+        self.net = fastbp.MLP([28, 32, 2], seed=0)
+        self.net.fit(np.array(self.X[:1000]), np.array(self.y[:1000]), epochs=1, verbose=0)
+
+    def peakmem_fit(self):
+        self.net.fit(self.X, self.y, epochs=1, batch_size=256, lr=0.05, verbose=0)
+
+    def peakmem_predict(self):
+        self.net.predict(self.X)
+
+    def time_fit(self):
+        self.net.fit(self.X, self.y, epochs=1, batch_size=256, lr=0.05, verbose=0)
+
+
+class ManyClasses:
+    """200k x 32, 1000 classes, integer labels (no one-hot matrix)."""
+    timeout = 600
+
+    def setup(self):
+        data_scale.make_data()
+        import fastbp
+        self.X = np.load(data_scale._path("X1000.npy"))
+        self.y = np.load(data_scale._path("y1000.npy"))
+        self.net = fastbp.MLP([32, 64, 1000], seed=0)
+        self.net.fit(self.X[:1000], self.y[:1000], epochs=1, verbose=0)
+
+    def peakmem_fit(self):
+        self.net.fit(self.X, self.y, epochs=1, batch_size=256, lr=0.05, verbose=0)
+
+    def time_fit(self):
+        self.net.fit(self.X, self.y, epochs=1, batch_size=256, lr=0.05, verbose=0)
+
+
+class SparseFitPredict:
+    """50k x 100k CSR at 0.1 %: fastbp against scikit-learn's MLPClassifier
+    (the dense equivalent, 20 GB in float32, does not fit in memory here)."""
+    timeout = 900
+    params = ["fastbp", "sklearn"]
+    param_names = ["library"]
+
+    def setup(self, library):
+        data_scale.make_data()
+        import scipy.sparse as sp
+        self.X = sp.load_npz(data_scale._path("Xsparse.npz")).tocsr()
+        self.y = np.load(data_scale._path("ysparse.npy"))
+        if library == "fastbp":
+            import fastbp
+            self.model = fastbp.MLP([100_000, 32, 10], activation="relu", seed=0)
+            self.model.fit(self.X[:500], self.y[:500], epochs=1, verbose=0)
+            self.kwargs = dict(epochs=1, batch_size=200, lr=0.05, verbose=0)
+        else:
+            from sklearn.neural_network import MLPClassifier
+            self.model = MLPClassifier(hidden_layer_sizes=(32,), solver="sgd",
+                                       learning_rate_init=0.05, batch_size=200, max_iter=1,
+                                       random_state=0)
+            self.kwargs = {}
+
+    def _run(self):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scikit-learn: max_iter=1 has not converged
+            self.model.fit(self.X, self.y, **self.kwargs)
+        self.model.predict(self.X)
+
+    def peakmem_fit_predict(self, library):
+        self._run()
+
+    def time_fit_predict(self, library):
+        self._run()

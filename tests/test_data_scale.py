@@ -1,0 +1,308 @@
+"""Data at scale: inputs used in place, class labels instead of one-hot
+targets, scipy.sparse inputs through a sparse first layer (issue 13).
+
+The no-copy bounds are structural: the kernels are wrapped to record what
+they receive, and the tests assert that they got the caller's own memory
+(``np.shares_memory``), class labels (n,) and never an (n, n_out) matrix.
+"""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastbp
+from fastbp import network, ops, train
+
+
+def _record(monkeypatch, module, name, calls):
+    original = getattr(module, name)
+
+    def recording(*args):
+        calls.append((name, args))
+        return original(*args)
+    monkeypatch.setattr(module, name, recording)
+
+
+@pytest.fixture
+def kernel_calls(monkeypatch):
+    """Every call the model makes to the data-reading kernels, with its arguments."""
+    calls = []
+    for name in ("_predict", "_loss_value", "_gradient"):
+        _record(monkeypatch, network, name, calls)
+    choose = train.choose_epoch
+
+    def choose_recording(fused, dropout):
+        kernel = choose(fused, dropout)
+
+        def epoch(*args):
+            calls.append(("epoch", args))
+            return kernel(*args)
+        return epoch
+    monkeypatch.setattr(train, "choose_epoch", choose_recording)
+    return calls
+
+
+def _X_args(calls):
+    """(kernel, X, Y or None) of every recorded call: X is the 5th argument of
+    _predict and _loss_value, the 6th of _gradient and the epochs."""
+    found = []
+    for name, args in calls:
+        if name == "_predict":
+            found.append((name, args[4], None))
+        elif name == "_loss_value":
+            found.append((name, args[3], args[4]))
+        else:  # _gradient, epoch
+            found.append((name, args[5], args[6]))
+    return found
+
+
+def _data(n=300, k=5, classes=3, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, k)).astype(dtype)
+    y = (np.argmax(X[:, :classes], axis=1)).astype(np.int64)
+    return X, y
+
+
+# ------------------------------------------------------------------ in place
+def _frozen(a):
+    a = a.copy()
+    a.setflags(write=False)
+    return a
+
+
+def _memmap(tmp_path, a):
+    path = tmp_path / "a.npy"
+    np.save(path, a)
+    return np.load(path, mmap_mode="r")
+
+
+@pytest.mark.parametrize("kind", ["writable", "read-only", "memmap"])
+def test_right_typed_inputs_reach_the_kernels_in_place(kind, kernel_calls, tmp_path):
+    X, y = _data()
+    Xv, yv = X[:60].copy(), y[:60].copy()
+    if kind == "read-only":
+        X, y, Xv, yv = map(_frozen, (X, y, Xv, yv))
+    elif kind == "memmap":
+        X, y = _memmap(tmp_path, X), np.load(_save(tmp_path / "y.npy", y), mmap_mode="r")
+    net = fastbp.MLP([5, 8, 3], seed=0)
+    net.fit(X, y, epochs=1, batch_size=16, verbose=0, validation_data=(Xv, yv))
+    net.partial_fit(X, y)
+    net.predict(X)
+    net.predict_proba(X)
+    net.loss(X, y)
+    net.gradient(X, y)
+    net.evaluate(Xv, yv)
+    seen = _X_args(kernel_calls)
+    assert {name for name, _, _ in seen} == {"epoch", "_predict", "_loss_value", "_gradient"}
+    for name, x, Y in seen:
+        source_x = X if x.shape[0] == X.shape[0] else Xv
+        assert np.shares_memory(x, source_x), name
+        if Y is not None:
+            source_y = y if Y.shape[0] == y.shape[0] else yv
+            assert np.shares_memory(Y, source_y), name
+    # The memory is the caller's, unchanged by training on it.
+    np.testing.assert_array_equal(X, _data()[0])
+
+
+def _save(path, a):
+    np.save(path, a)
+    return path
+
+
+def test_other_inputs_are_converted_once(kernel_calls):
+    X, y = _data(dtype=np.float64)
+    net = fastbp.MLP([5, 8, 3], seed=0)  # float32: X needs converting
+    net.fit(X, y, epochs=1, verbose=0)
+    ((_, x, _),) = _X_args(kernel_calls)
+    assert x.dtype == np.float32 and not np.shares_memory(x, X)
+    np.testing.assert_array_equal(x, X.astype(np.float32))
+
+
+# ------------------------------------------------------------------- labels
+def test_softmax_targets_reach_the_kernels_as_labels(kernel_calls):
+    X, y = _data(n=200, classes=3)
+    net = fastbp.MLP([5, 8, 3], seed=0)
+    net.fit(X, y.astype(np.int32), epochs=1, verbose=0, validation_split=0.25)
+    net.loss(X, y)
+    net.gradient(X, y)
+    for name, _, Y in _X_args(kernel_calls):
+        if Y is not None:
+            assert Y.dtype == np.int64 and Y.ndim == 1, (name, Y.dtype, Y.shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_label_losses_equal_the_one_hot_ones_bitwise(dtype):
+    rng = np.random.default_rng(3)
+    z = (rng.normal(size=(9, 4)) * 5).astype(dtype)
+    out = np.empty_like(z)
+    ops.output_forward(out, z, ops.SOFTMAX)
+    labels = rng.integers(0, 4, size=9)
+    onehot = np.eye(4, dtype=dtype)[labels]
+    for y in (labels, labels.astype(dtype)):  # int64, and the workspace's float copy
+        assert ops.loss_forward(z, out, y, ops.CROSS_ENTROPY) == \
+            ops.loss_forward(z, out, onehot, ops.CROSS_ENTROPY)
+        got, want = np.empty_like(z), np.empty_like(z)
+        ops.loss_backward(got, out, y, ops.CROSS_ENTROPY)
+        ops.loss_backward(want, out, onehot, ops.CROSS_ENTROPY)
+        np.testing.assert_array_equal(got, want)
+    # and against the definition: -log softmax(z)_label, in float64
+    z64 = z.astype(np.float64)
+    lse = np.log(np.exp(z64 - z64.max(1, keepdims=True)).sum(1)) + z64.max(1)
+    assert ops.loss_forward(z, out, labels, ops.CROSS_ENTROPY) == \
+        pytest.approx(np.mean(lse - z64[np.arange(9), labels]), rel=1e-5)
+
+
+@pytest.mark.parametrize("shuffled", [True, False])
+def test_a_fit_on_labels_equals_train_epoch_on_one_hot_rows(shuffled):
+    """The public kernel with one-hot rows (still accepted) and a fit with
+    labels train the very same network, bit for bit."""
+    X, y = _data(n=70, dtype=np.float64)
+    a, b = (fastbp.MLP([5, 7, 3], dtype="float64", seed=2) for _ in range(2))
+    a.fit(X, y, epochs=2, batch_size=8, lr=0.1, shuffle=shuffled, verbose=0)
+    Y = np.eye(3)[y]
+    opt = fastbp.SGD(lr=0.1)
+    for _ in range(2):
+        network.train_epoch(b.params, b.params[:0], np.zeros((2, 0)), b.workspace(8), b.plan, X, Y,
+                            np.empty(70, np.int64), b._rng, 8, shuffled, b._loss_code, opt.code,
+                            opt.hyper, 0, b._reg, -1, False)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_public_kernels_take_labels_and_check_them():
+    X, y = _data(n=8, dtype=np.float64)
+    net = fastbp.MLP([5, 4, 3], dtype="float64", seed=0)
+    ws = net.workspace(8)
+    want = fastbp.kernels.loss_value(net.params, ws, net.plan, X, np.eye(3)[y], net._loss_code)
+    assert fastbp.kernels.loss_value(net.params, ws, net.plan, X, y, net._loss_code) == want
+    for bad in (np.array([0, 1, 2, 3, 0, 1, 2, 0]), np.array([0, 1, 2, -1, 0, 1, 2, 0])):
+        with pytest.raises(ValueError, match="class labels must be whole numbers in 0..n_out-1"):
+            fastbp.kernels.loss_value(net.params, ws, net.plan, X, bad, net._loss_code)
+    with pytest.raises(ValueError, match="cross-entropy only"):
+        fastbp.kernels.loss_value(net.params, ws, net.plan, X, y, ops.MSE)
+
+
+def test_many_classes_train_without_a_one_hot_matrix():
+    """1000 classes: every target array the kernels see is O(n)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 8)).astype(np.float32)
+    y = rng.integers(0, 1000, size=3000)
+    net = fastbp.MLP([8, 16, 1000], seed=0)
+    net.fit(X, y, epochs=1, batch_size=64, verbose=0, validation_split=0.1)
+    assert np.isfinite(net.loss(X, y)) and net.predict(X).shape == (3000,)
+
+
+# ------------------------------------------------------------------ bad input
+def _snapshot(net):
+    return net.params.copy(), net._rng.copy(), len(net.history)
+
+
+def _unchanged(net, snap):
+    np.testing.assert_array_equal(net.params, snap[0])
+    np.testing.assert_array_equal(net._rng, snap[1])
+    assert len(net.history) == snap[2]
+
+
+def test_nan_in_a_memmap_is_found_by_the_chunked_scan_naming_the_row(tmp_path):
+    X, y = _data(n=100_000, k=4)
+    X[77_777, 2] = np.nan  # far beyond the first chunk
+    X = _memmap(tmp_path, X)
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    snap = _snapshot(net)
+    with pytest.raises(ValueError, match=r"X must be finite; found nan at index \(77777, 2\) \(row 77777\)"):
+        net.fit(X, y, verbose=0)
+    _unchanged(net, snap)
+    with pytest.raises(ValueError, match="row 77777"):
+        net.predict(X)
+
+
+def test_labels_out_of_range_leave_the_model_unchanged():
+    X, y = _data(n=50)
+    net = fastbp.MLP([5, 4, 3], seed=0)
+    snap = _snapshot(net)
+    for bad, found in ((np.r_[y[:-1], 3], "found 3"), (np.r_[y[:-1], -1], "found -1")):
+        with pytest.raises(ValueError, match=f"outside 0..2.*{found}"):
+            net.fit(X, bad, verbose=0)
+        with pytest.raises(ValueError, match="outside 0..2"):
+            net.fit(X, y, verbose=0, validation_data=(X, bad))
+        with pytest.raises(ValueError, match="outside 0..2"):
+            net.loss(X, bad)
+    _unchanged(net, snap)
+
+
+# ------------------------------------------------------------------- sparse
+def _sparse_data(n=120, k=40, density=0.1, seed=0):
+    rng = np.random.default_rng(seed)
+    Xs = sp.random(n, k, density=density, format="csr", random_state=seed,
+                   data_rvs=lambda size: rng.normal(size=size))
+    W = rng.normal(size=(k, 3))
+    y = np.argmax(Xs @ W, axis=1)
+    return Xs, y
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("shuffled", [True, False])
+@pytest.mark.parametrize("alpha, dropout", [(0.0, 0.0), (0.3, 0.0), (0.0, 0.4)])
+def test_sparse_training_equals_dense_training(optimizer, shuffled, alpha, dropout):
+    Xs, y = _sparse_data()
+    dense, sparse = (fastbp.MLP([40, 9, 3], activation="relu", dtype="float64", seed=5,
+                                alpha=alpha, dropout=dropout) for _ in range(2))
+    for net, X in ((dense, Xs.toarray()), (sparse, Xs)):
+        net.fit(X, y, epochs=3, batch_size=16, lr=0.05, optimizer=optimizer, shuffle=shuffled,
+                verbose=0)
+    assert np.abs(dense.params - sparse.params).max() < 1e-10
+    assert not np.array_equal(dense.params, fastbp.MLP([40, 9, 3], activation="relu",
+                                                       dtype="float64", seed=5).params)  # it trained
+    np.testing.assert_allclose(sparse.predict_proba(Xs), dense.predict_proba(Xs.toarray()),
+                               rtol=0, atol=1e-10)
+    np.testing.assert_array_equal(sparse.predict(Xs), dense.predict(Xs.toarray()))
+    assert sparse.loss(Xs, y) == pytest.approx(dense.loss(Xs.toarray(), y), rel=1e-12)
+    np.testing.assert_allclose(sparse.gradient(Xs, y), dense.gradient(Xs.toarray(), y),
+                               rtol=0, atol=1e-12)
+
+
+def test_sparse_formats_lbfgs_validation_and_chunks_equal_dense():
+    Xs, y = _sparse_data(n=2500, k=30, density=0.05)  # more rows than a chunk (2048)
+    for fmt in ("csc", "coo"):
+        net = fastbp.MLP([30, 6, 3], dtype="float64", seed=1)
+        assert net.loss(Xs.asformat(fmt), y) == pytest.approx(net.loss(Xs.toarray(), y), rel=1e-13)
+    dense, sparse = (fastbp.MLP([30, 6, 3], dtype="float64", seed=1) for _ in range(2))
+    h_dense = dense.fit(Xs.toarray(), y, epochs=3, optimizer="lbfgs", verbose=0,
+                        validation_split=0.2)
+    h_sparse = sparse.fit(Xs, y, epochs=3, optimizer="lbfgs", verbose=0, validation_split=0.2)
+    assert np.abs(dense.params - sparse.params).max() < 1e-9
+    np.testing.assert_allclose(h_sparse["val_loss"], h_dense["val_loss"], rtol=1e-10)
+    np.testing.assert_allclose(sparse.numerical_gradient(Xs[:50], y[:50]),
+                               dense.numerical_gradient(Xs[:50].toarray(), y[:50]), atol=1e-9)
+
+
+def test_sparse_float32_csr_is_used_in_place(kernel_calls):
+    Xs, y = _sparse_data()
+    Xs = Xs.astype(np.float32)
+    net = fastbp.MLP([40, 6, 3], seed=0)
+    net.fit(Xs, y, epochs=1, verbose=0)
+    net.predict(Xs)
+    for name, x, _ in _X_args(kernel_calls):
+        assert isinstance(x, tuple), name
+        assert np.shares_memory(x[0], Xs.data) and np.shares_memory(x[1], Xs.indices), name
+
+
+def test_sparse_bad_input_is_refused_and_changes_nothing():
+    Xs, y = _sparse_data()
+    net = fastbp.MLP([40, 6, 3], seed=0)
+    snap = _snapshot(net)
+    with pytest.raises(ValueError, match=r"X has 41 features per sample, but the network expects"
+                                         r" sizes\[0\] = 40"):
+        net.fit(sp.random(120, 41, density=0.1, format="csr"), y, verbose=0)
+    bad = Xs.copy()
+    bad.data[7] = np.inf
+    row = int(np.searchsorted(bad.indptr, 7, side="right") - 1)
+    with pytest.raises(ValueError, match=rf"X must be finite; found inf at index \({row}, "):
+        net.fit(bad, y, verbose=0)
+    with pytest.raises(TypeError, match="y must be a dense array"):
+        net.fit(Xs, sp.csr_matrix(y.reshape(-1, 1)), verbose=0)
+    _unchanged(net, snap)
+    net.set_input_scaling(np.zeros(40), np.ones(40))
+    with pytest.raises(ValueError, match="X is sparse, but this model standardises its inputs"):
+        net.fit(Xs, y, verbose=0)
+    with pytest.raises(ValueError, match="would make a sparse X dense"):
+        fastbp.MLP([40, 6, 3]).standardize(Xs)
+    _unchanged(net, snap)
