@@ -207,3 +207,29 @@ def test_int_fortran_and_strided_inputs_are_accepted():
     contiguous = fastbp.MLP([3, 5, 3], dtype="float64", seed=0)
     contiguous.fit(Xc, y, epochs=2, verbose=0)
     np.testing.assert_array_equal(net.params, contiguous.params)
+
+
+def test_a_right_typed_array_is_used_as_it_is_and_still_checked():
+    """The inference fast path: a C-contiguous, writable array of the model's
+    dtype goes to the kernels itself (no conversion, no copy); anything that
+    is not finite is still refused with the worded error."""
+    from fastbp._validate import check_X
+    X = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    assert check_X(X, 4, np.float32) is X
+    # Not the fast path: other dtype, strided, read-only: converted or copied.
+    assert check_X(X, 4, np.float64) is not X
+    assert check_X(np.asfortranarray(X[:, :]).T.T, 4, np.float32) is not X
+    frozen = X.copy()
+    frozen.setflags(write=False)
+    assert check_X(frozen, 4, np.float32) is not frozen
+    for bad in (np.nan, np.inf, -np.inf):
+        Y = X.copy()
+        Y[2, 1] = bad
+        with pytest.raises(ValueError, match=r"X must be finite; found .* at index \(2, 1\)"):
+            check_X(Y, 4, np.float32)
+    net = fastbp.MLP([4, 5, 3], dtype="float32", seed=0)
+    Y = X.copy()
+    Y[0, 0] = np.nan
+    with pytest.raises(ValueError, match="must be finite"):
+        net.predict(Y)
+    np.testing.assert_array_equal(net.predict_proba(X), net.predict_proba(X.astype(np.float64)))

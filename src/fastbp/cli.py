@@ -243,19 +243,18 @@ def _load_npz(path, target, need_target, dtype):
     return Data(X, y, [f"x{i}" for i in range(X.shape[1])], name)
 
 
-def _dense(X, source):
-    """X itself, or the clear error of a sparse matrix this fastbp's model
-    cannot take (the one place that decides it)."""
+def _dense(X, source, net=None):
+    """X itself; for a scipy.sparse X (the model takes one), the clear error
+    of a model that standardises its inputs, which would make it dense (the
+    one place that decides it)."""
     sparse = sys.modules.get("scipy.sparse")  # not imported: X cannot be sparse
     if sparse is None or not sparse.issparse(X):
         return X
-    import fastbp
-    try:
-        fastbp.MLP([X.shape[1], 2], seed=0).predict(X[:1])
-    except (TypeError, ValueError):
-        raise CLIError(f"{source} holds a scipy.sparse matrix, and sparse input needs fastbp >= 0.2"
-                       f" (this is {fastbp.__version__}); save a dense X with np.savez(path, X=X,"
-                       " y=y) instead") from None
+    if net is not None and net.input_mean is not None:
+        raise CLIError(f"{source} holds a scipy.sparse matrix, but this model standardises its"
+                       " inputs (as every model `fastbp train` writes does), which would make it"
+                       " dense; predict it from Python with a model trained without input"
+                       " scaling, or save a dense X with np.savez(path, X=X)")
     return X
 
 
@@ -456,7 +455,7 @@ def _model_input(net, source, need_target):
         data = load_data(source, meta.get("target"), need_target=need_target,
                          feature_names=meta["features"], categories=net.categories,
                          dtype=READ_DTYPE)
-    X = _dense(data.X, source)
+    X = _dense(data.X, source, net)
     if X.shape[1] != net.sizes[0]:
         raise CLIError(f"{source} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
     _warn_unseen(data, source)
