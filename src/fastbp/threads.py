@@ -45,10 +45,15 @@ from ._validate import check_int
 _requested = None  # None: the library's default (see default_num_threads)
 
 # Products (m n k multiply-adds) below this run on the calling thread.
-# Measured with asv_bench/under_load.py (see the README's threads section):
-# on a quiet machine two threads first beat one by a margin worth a
-# scheduler's delay near 2^25 (a 256-row batch through a 512x256 layer).
-SERIAL_BELOW = 1 << 25
+# Measured on a quiet machine (this 2-core AVX-512 host, both OpenBLAS
+# variables unset, float32 np.matmul with threadpoolctl limits of 1 and 2):
+# below about 2^20 two threads gain nothing (OpenBLAS's SkylakeX kernel
+# keeps up to 1e6 on one thread itself), while from 256 x 64 x 64 up they
+# run 1.4-1.95x faster (2048 x 64 x 100: 133 against 68 us). On a busy
+# machine no product pays for a second thread: that case is the busy check
+# below, not this threshold. (2^25, measured on a loaded machine, made
+# 90k-row inference a third slower on a quiet one.)
+SERIAL_BELOW = 1 << 20
 
 
 def default_num_threads():
