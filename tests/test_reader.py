@@ -37,9 +37,10 @@ def write_text(path, header, rows):
 
 
 # ------------------------------------------------------------ numbers
-def test_csv_reads_what_loadtxt_reads(tmp_path, reader):
+def test_csv_reads_what_loadtxt_reads(tmp_path, reader, monkeypatch):
     """Over several 1 MiB blocks, with long lines first so that the row
     estimate from the first block falls short and the array must grow."""
+    monkeypatch.setattr(_reader, "BLOCK", 1 << 20)
     rng = np.random.default_rng(0)
     long = rng.normal(size=(10000, 5)) * 1e-7
     short = rng.integers(0, 9, size=(300000, 5)).astype(float)

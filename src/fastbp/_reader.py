@@ -240,7 +240,7 @@ class ArrowTable(Table):
 
 
 class StreamedCSV(ArrowTable):
-    """A CSV file read by pyarrow's streaming reader, block by block (1 MiB
+    """A CSV file read by pyarrow's streaming reader, block by block (4 MiB
     of text at a time): the numeric feature columns go straight into one
     preallocated C-contiguous array of the model's dtype, the other columns
     it needs (text, the target) are kept as Arrow arrays. Memory: that
@@ -306,7 +306,7 @@ class Reread(Exception):
     """The streaming reader met a block it cannot convert as the first."""
 
 
-BLOCK = 1 << 20
+BLOCK = 4 << 20  # text per block: 2.0 s for a 1M x 28 CSV against 2.5 s with 1 MiB (2 cores)
 SLOW = 10 << 20  # a CSV file above this size read without pyarrow gets the hint
 
 
