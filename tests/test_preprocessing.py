@@ -4,7 +4,6 @@ class labels and target scaling, as first-class, saved parts of MLP.
 The reference for every check is the bare network (a copy with the
 preprocessing removed) fed data standardised by plain NumPy."""
 import copy
-import csv
 import pickle
 
 import numpy as np
@@ -12,16 +11,7 @@ import pytest
 
 import fastbp
 from fastbp.cli import main
-
-
-def bare(net):
-    """A copy of net without preprocessing: the network alone."""
-    plain = copy.deepcopy(net)
-    plain.set_input_scaling(None, None)
-    if plain.output == "identity":
-        plain.set_target_scaling(None, None)
-    plain.classes_ = None
-    return plain
+from test_cli import unscaled as bare, write_csv
 
 
 def blobs(n=90, seed=0, shift=50.0, spread=20.0):
@@ -33,14 +23,6 @@ def blobs(n=90, seed=0, shift=50.0, spread=20.0):
 
 
 # ------------------------------------------------------------------ command line
-def write_csv(path, header, rows):
-    with open(path, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return str(path)
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_model_trained_by_the_command_line_predicts_the_same_in_python(tmp_path, capsys, dtype):
     """Issue 11, item 1: fastbp.load(m).predict(raw rows) is what fastbp predict prints."""
