@@ -3,7 +3,7 @@ import functools
 
 import numpy as np
 
-from . import _preprocess, network, ops
+from . import _modelfile, _preprocess, network, ops
 from ._jit import compile_notice
 from ._workspaces import Workspaces
 from ._validate import (SparseRows, check_bool, check_choice, check_int, check_positive,
@@ -883,8 +883,7 @@ class MLP:
     def save(self, path):
         """Write the model, its optimizer state, RNG state and history to a
         ``.npz`` file (no pickle), atomically; read it with :func:`fastbp.load`."""
-        from .io import save
-        save(self, path)
+        _modelfile.save(self, path)
 
     # ----------------------------------------------- deployment, interop
     def to_onnx(self, path=None, opset=None):
