@@ -58,6 +58,10 @@ def test_graph_reader_sees_relative_lazy_and_package_imports():
     ("fastbp.model", "fastbp.io"),              # io builds models; the model saves through _modelfile
     ("fastbp._modelfile", "fastbp.model"),
     ("fastbp._modelfile", "fastbp.io"),
+    ("fastbp._plot_landscape", "fastbp.landscape"),  # plots need results, not the computation
+    ("fastbp._plot_landscape", "fastbp.model"),
+    ("fastbp.plot", "fastbp.landscape"),
+    ("fastbp._landscape_results", "fastbp.landscape"),
 ])
 def test_lower_module_never_imports_the_higher(low, high):
     path = _path(import_graph(), low, high)
