@@ -58,6 +58,7 @@ def test_graph_reader_sees_relative_lazy_and_package_imports():
     ("fastbp.model", "fastbp.io"),              # io builds models; the model saves through _modelfile
     ("fastbp._modelfile", "fastbp.model"),
     ("fastbp._modelfile", "fastbp.io"),
+    ("fastbp._args", "fastbp.model"),                 # checks work on the model they are given
     ("fastbp._plot_landscape", "fastbp.landscape"),  # plots need results, not the computation
     ("fastbp._plot_landscape", "fastbp.model"),
     ("fastbp.plot", "fastbp.landscape"),
