@@ -330,14 +330,14 @@ def test_saving_while_another_thread_trains_writes_a_file_that_loads(tmp_path, m
     X, y = X[:400] / 16, y[:400]
     net = fastbp.MLP([64, 32, 10], seed=0)
     net.fit(X, y, epochs=1, verbose=0)  # compiled before the race
-    digest = fastbp.io._digest
+    digest = fastbp._modelfile._digest
 
     def slow_digest(params):
         value = digest(params)
         time.sleep(0.05)
         return value
 
-    monkeypatch.setattr(fastbp.io, "_digest", slow_digest)
+    monkeypatch.setattr(fastbp._modelfile, "_digest", slow_digest)
     stop = threading.Event()
 
     class Until:

@@ -426,7 +426,7 @@ def to_onnx(net, path=None, opset=None):
     data = model.SerializeToString()
     if path is None:
         return data
-    from .io import write_atomically
+    from ._modelfile import write_atomically
     write_atomically(path, lambda fh: fh.write(data), "export the model", ".onnx.tmp")
     return None
 

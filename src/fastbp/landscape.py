@@ -19,19 +19,28 @@ zero unless ``include_biases``.
 Every grid point is evaluated by one compiled kernel, :func:`grid_losses`,
 which writes ``c0 theta + c1 d1 + c2 d2`` into a scratch buffer and runs the
 network's loss kernel on it; the model's ``params`` are never written.
+
+The result records live in ``fastbp._landscape_results`` and the plots in
+``fastbp._plot_landscape`` (beside :mod:`fastbp.plot`, whose figure helpers
+they use); both are public here, under the names they have always had.
 """
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from ._jit import jit
+from ._landscape_results import Interpolation, Line, Surface
+from ._plot_landscape import (SURFACE_KINDS, plot_interpolation, plot_line,  # noqa: F401
+                              plot_overview, plot_surface)
 from ._validate import _as_array, check_choice, check_int, check_seed
 from .model import CHUNK, MLP
 from .network import loss_value, penalty
 
+__all__ = ["line", "surface", "interpolate", "random_directions", "filter_normalise",
+           "grid_losses", "Line", "Surface", "Interpolation", "plot_line", "plot_surface",
+           "plot_interpolation", "plot_overview", "NORMALISATIONS", "SURFACE_KINDS"]
+
 NORMALISATIONS = ("filter", None)
-SURFACE_KINDS = ("contour", "surface")
 
 
 # ------------------------------------------------------------------ kernel
@@ -79,106 +88,6 @@ def _evaluate(net, X, y, d1, d2, coefs):
 def _describe(net):
     hidden = "/".join(sorted(set(net.activations), key=net.activations.index)) or "no hidden layer"
     return f"MLP {list(net.sizes)}, {hidden}, {net.loss_name}, {net.dtype.name}"
-
-
-@dataclass(eq=False, repr=False)
-class Line:
-    """The loss along one direction: ``losses[i] = E(params + alphas[i] direction)``.
-
-    Attributes
-    ----------
-    alphas : ndarray of float64, (steps,)
-        The grid, symmetric about 0 (exactly 0 in the middle for odd steps).
-    losses : ndarray of float64, (steps,)
-    direction : ndarray of float64, (n_params,)
-        In the layout of ``net.params``.
-    centre : float
-        The loss at the model's params, equal to ``net.loss(X, y)``.
-    normalise : {"filter", None}
-        How a random direction was scaled (``"given"`` for a given one).
-    seed : int or None
-    model : str
-        A one-line description of the network, for titles.
-    seconds : float
-        Time of the grid's evaluation (compilation excluded).
-    """
-
-    alphas: np.ndarray
-    losses: np.ndarray
-    direction: np.ndarray
-    centre: float
-    normalise: object
-    seed: object
-    model: str
-    seconds: float
-
-    def __repr__(self):
-        return (f"Line(steps={self.alphas.size}, span={self.alphas[-1]:g}, centre={self.centre:.6g},"
-                f" min={self.losses.min():.6g}, max={self.losses.max():.6g},"
-                f" normalise={self.normalise!r}, seconds={self.seconds:.3g})")
-
-
-@dataclass(eq=False, repr=False)
-class Surface:
-    """The loss over a plane: ``losses[j, i] = E(params + alphas[i] d1 + betas[j] d2)``.
-
-    ``losses`` is indexed ``[i_beta, i_alpha]`` (rows follow ``betas``), as
-    matplotlib's ``contour(alphas, betas, losses)`` expects.
-
-    Attributes
-    ----------
-    alphas, betas : ndarray of float64, (steps,)
-        The grid along ``directions[0]`` and ``directions[1]``.
-    losses : ndarray of float64, (steps, steps)
-    directions : ndarray of float64, (2, n_params)
-        ``d1`` and ``d2`` in the layout of ``net.params``.
-    centre, normalise, seed, model, seconds
-        As for :class:`Line`.
-    """
-
-    alphas: np.ndarray
-    betas: np.ndarray
-    losses: np.ndarray
-    directions: np.ndarray
-    centre: float
-    normalise: object
-    seed: object
-    model: str
-    seconds: float
-
-    def __repr__(self):
-        return (f"Surface(steps={self.alphas.size}x{self.betas.size}, span={self.alphas[-1]:g},"
-                f" centre={self.centre:.6g}, min={self.losses.min():.6g},"
-                f" max={self.losses.max():.6g}, normalise={self.normalise!r},"
-                f" seconds={self.seconds:.3g})")
-
-
-@dataclass(eq=False, repr=False)
-class Interpolation:
-    """The loss along ``theta(t) = (1 - t) theta_a + t theta_b``.
-
-    Attributes
-    ----------
-    ts : ndarray of float64, (steps,)
-    losses : ndarray of float64, (steps,)
-    loss_a, loss_b : float
-        The loss at t = 0 and t = 1, equal to ``net_a.loss(X, y)`` and
-        ``net_b.loss(X, y)``.
-    model, seconds
-        As for :class:`Line`.
-    """
-
-    ts: np.ndarray
-    losses: np.ndarray
-    loss_a: float
-    loss_b: float
-    model: str
-    seconds: float
-
-    def __repr__(self):
-        return (f"Interpolation(steps={self.ts.size}, span=({self.ts[0]:g}, {self.ts[-1]:g}),"
-                f" loss_a={self.loss_a:.6g}, loss_b={self.loss_b:.6g},"
-                f" min={self.losses.min():.6g}, seconds={self.seconds:.3g})")
 
 
 # ------------------------------------------------------------ validation
@@ -487,188 +396,3 @@ def interpolate(net_a, net_b, X, y, steps=51, span=(-0.5, 1.5)):
                          _describe(net_a), seconds)
 
 
-# ------------------------------------------------------------------ plots
-def _check_result(result, cls, name="result"):
-    if not isinstance(result, cls):
-        raise TypeError(f"{name} must be a fastbp.landscape.{cls.__name__} (from"
-                        f" {cls.__name__.lower() if cls is not Interpolation else 'interpolate'}());"
-                        f" got {type(result).__name__}")
-    return result
-
-
-def _axis_label(result, name):
-    what = {"filter": "filter-normalised direction", None: "raw Gaussian direction",
-            "given": "given direction"}[result.normalise]
-    return f"{name} ({what})"
-
-
-def _draw_line(ax, result):
-    ax.plot(result.alphas, result.losses, color="C0", label="loss")
-    ax.plot([0.0], [result.centre], "o", color="C3", label=f"model (loss {result.centre:.4g})")
-    ax.set_xlabel(_axis_label(result, "α"))
-    ax.set_ylabel("loss")
-    ax.set_title("1-D: E(θ + α d)")
-    ax.legend()
-
-
-def _levels(losses):
-    lo, hi = float(losses.min()), float(losses.max())
-    if not hi > lo:
-        return None
-    # Log-spaced levels resolve the basin, where the loss changes least.
-    if lo > 0:
-        return np.unique(np.round(np.geomspace(lo * 1.02, hi, 14), 6 - int(np.floor(np.log10(lo)))))
-    return np.linspace(lo, hi, 14)
-
-
-def _draw_contour(ax, result):
-    levels = _levels(result.losses)
-    filled = ax.contourf(result.alphas, result.betas, result.losses, levels=levels, cmap="viridis",
-                         alpha=0.35, extend="both")
-    lines = ax.contour(result.alphas, result.betas, result.losses, levels=filled.levels,
-                       cmap="viridis")
-    ax.clabel(lines, fontsize=7, fmt="%.3g")
-    ax.plot([0.0], [0.0], "*", color="C3", markersize=11, label=f"model (loss {result.centre:.4g})")
-    ax.set_xlabel(_axis_label(result, "α"))
-    ax.set_ylabel(_axis_label(result, "β"))
-    ax.set_aspect("equal")
-    ax.set_title("2-D: contours of E(θ + α d₁ + β d₂)")
-    ax.legend(loc="upper right", fontsize=8)
-
-
-def _draw_surface(ax, result):
-    a, b = np.meshgrid(result.alphas, result.betas)
-    ax.plot_surface(a, b, result.losses, cmap="viridis", linewidth=0, antialiased=True)
-    ax.set_xlabel("α")
-    ax.set_ylabel("β")
-    ax.set_zlabel("loss")
-    ax.set_title("2-D: E(θ + α d₁ + β d₂)")
-
-
-def _draw_interpolation(ax, result):
-    ax.plot(result.ts, result.losses, color="C0", label="loss")
-    ax.plot([0.0, 1.0], [result.loss_a, result.loss_b], "o", color="C3")
-    for t, value, name in ((0.0, result.loss_a, r"$\theta_a$"), (1.0, result.loss_b, r"$\theta_b$")):
-        ax.annotate(f"{name} ({value:.3g})", (t, value), textcoords="offset points", xytext=(6, 6))
-    ax.set_xlabel(r"t, for $\theta = (1 - t)\,\theta_a + t\,\theta_b$")
-    ax.set_ylabel("loss")
-    ax.set_yscale("log" if result.losses.min() > 0 else "linear")
-    ax.set_title(r"Linear interpolation from $\theta_a$ to $\theta_b$")
-
-
-def _new_figure(path, **kwargs):
-    from .plot import new_figure
-    return new_figure(path, **kwargs)
-
-
-def _finish(fig, path, title):
-    from .plot import finish_figure
-    return finish_figure(fig, path, title)
-
-
-def plot_line(result, path=None, title=None):
-    """Plot a :class:`Line`: the loss against alpha, the model marked.
-
-    Parameters
-    ----------
-    result : Line
-    path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
-    title : str, optional
-        Defaults to the model's description.
-
-    Returns
-    -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
-    """
-    _check_result(result, Line)
-    fig = _new_figure(path, figsize=(6, 4.2))
-    _draw_line(fig.subplots(), result)
-    return _finish(fig, path, result.model if title is None else title)
-
-
-def plot_surface(result, path=None, kind="contour", title=None):
-    """Plot a :class:`Surface`: labelled contour levels, or a 3-D surface.
-
-    Parameters
-    ----------
-    result : Surface
-    path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
-    kind : {"contour", "surface"}, default "contour"
-        ``contour``: filled contours with labelled, log-spaced levels and the
-        model marked at (0, 0); ``surface``: a 3-D surface of the loss.
-    title : str, optional
-        Defaults to the model's description.
-
-    Returns
-    -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
-    """
-    _check_result(result, Surface)
-    kind = check_choice(kind, "kind", SURFACE_KINDS)
-    if kind == "contour":
-        fig = _new_figure(path, figsize=(6, 5.4))
-        _draw_contour(fig.subplots(), result)
-    else:
-        fig = _new_figure(path, figsize=(6.5, 5.4))
-        _draw_surface(fig.add_subplot(projection="3d"), result)
-    return _finish(fig, path, result.model if title is None else title)
-
-
-def plot_interpolation(result, path=None, title=None):
-    """Plot an :class:`Interpolation`: the loss against t, both nets marked.
-
-    Parameters
-    ----------
-    result : Interpolation
-    path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
-    title : str, optional
-        Defaults to the model's description.
-
-    Returns
-    -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
-    """
-    _check_result(result, Interpolation)
-    fig = _new_figure(path, figsize=(6, 4.2))
-    _draw_interpolation(fig.subplots(), result)
-    return _finish(fig, path, result.model if title is None else title)
-
-
-def plot_overview(path=None, line=None, surface=None, interpolation=None, title=None):
-    """All the given results in one figure: line, contours, 3-D surface, interpolation.
-
-    Parameters
-    ----------
-    path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
-    line : Line, optional
-    surface : Surface, optional
-        Drawn twice: as contours and as a 3-D surface.
-    interpolation : Interpolation, optional
-    title : str, optional
-        Defaults to the first result's model description.
-
-    Returns
-    -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
-    """
-    panels = []
-    if line is not None:
-        panels.append((_draw_line, _check_result(line, Line, "line"), None))
-    if surface is not None:
-        _check_result(surface, Surface, "surface")
-        panels += [(_draw_contour, surface, None), (_draw_surface, surface, "3d")]
-    if interpolation is not None:
-        panels.append((_draw_interpolation, _check_result(interpolation, Interpolation,
-                                                          "interpolation"), None))
-    if not panels:
-        raise ValueError("plot_overview needs at least one of line, surface, interpolation")
-    cols = min(len(panels), 2)
-    rows = (len(panels) + 1) // 2
-    fig = _new_figure(path, figsize=(6.2 * cols, 5.2 * rows))
-    for k, (draw, result, projection) in enumerate(panels):
-        draw(fig.add_subplot(rows, cols, k + 1, projection=projection), result)
-    return _finish(fig, path, panels[0][1].model if title is None else title)

@@ -1,29 +1,27 @@
-"""MLP: the thin Pythonic class over the flat buffer and the kernels."""
+"""MLP: the thin Pythonic class over the flat buffer and the kernels.
+
+The class holds the model's state and reads as the list of what a model
+does; the work is elsewhere: argument checks (and what a fit resolves from
+its arguments) in ``fastbp._args``, the kernels in :mod:`fastbp.network`,
+the training loops in ``fastbp.train``, the preprocessing arithmetic in
+``fastbp._preprocess``, the model file in ``fastbp._modelfile`` (written
+here, read back by :func:`fastbp.load`, which imports this module: this
+module never imports ``fastbp.io``).
+"""
 import functools
 
 import numpy as np
 
-from . import _preprocess, network, ops
+from . import _args, _modelfile, _preprocess, network
+from ._args import ACTIVATIONS, DTYPES, INITS, LOSSES, OUTPUTS  # noqa: F401
 from ._jit import compile_notice
+from ._validate import SparseRows, check_int, check_positive, check_targets, check_X, kernel_x
 from ._workspaces import Workspaces
-from ._validate import (SparseRows, check_bool, check_choice, check_int, check_positive,
-                        check_seed, check_targets, check_X, kernel_x)
 from .layout import Layout
-from .optim import NAMES as OPTIMIZERS
-from .optim import LBFGS, SGD, Optimizer
+from .optim import LBFGS
 from .schedules import Schedule
-from .train import ON_DIVERGENCE, History, run_epochs, run_lbfgs
+from .train import History, run_epochs, run_lbfgs
 
-ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
-               "relu": ops.RELU, "leaky_relu": ops.LEAKY_RELU, "elu": ops.ELU,
-               "softplus": ops.SOFTPLUS}
-LOSSES = {"cross_entropy": ops.CROSS_ENTROPY, "binary_cross_entropy": ops.BINARY_CROSS_ENTROPY,
-          "mse": ops.MSE, "mae": ops.MAE, "huber": ops.HUBER}
-# Output function -> the losses it pairs with (the first is the default).
-OUTPUTS = {"softmax": ("cross_entropy",), "sigmoid": ("binary_cross_entropy",),
-           "identity": ("mse", "mae", "huber")}
-DTYPES = {"float32": np.float32, "float64": np.float64}
-INITS = ("auto", "glorot", "he")
 # He initialisation for the ReLU family, Glorot for the rest.
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
 # Rows per chunk for inference, loss and full-batch gradients.
@@ -39,94 +37,6 @@ def _one_fit_at_a_time(fit):
         with self._workspaces.training():
             return fit(self, *args, **kwargs)
     return claimed
-
-
-def _check_sizes(sizes):
-    try:
-        seq = list(sizes)
-    except TypeError:
-        raise TypeError(f"sizes must be a sequence of layer widths [n_in, ..., n_out]; got {sizes!r}") from None
-    if len(seq) < 2:
-        raise ValueError(f"sizes must list at least the input and output widths [n_in, n_out]; got {seq}")
-    for i, s in enumerate(seq):
-        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
-            raise TypeError(f"sizes[{i}] must be an integer width >= 1; got {s!r}")
-        if s < 1:
-            raise ValueError(f"sizes[{i}] must be an integer width >= 1; got {s}")
-    return [int(s) for s in seq]
-
-
-def _check_activations(activation, n_hidden):
-    names = [activation] * n_hidden if isinstance(activation, str) else activation
-    try:
-        names = list(names)
-    except TypeError:
-        raise TypeError(f"activation must be a name or a list of names; got {activation!r}") from None
-    if len(names) != n_hidden:
-        raise ValueError(f"activation must name one activation per hidden layer ({n_hidden});"
-                         f" got {len(names)}: {names}")
-    return [check_choice(a, "activation", tuple(ACTIVATIONS)) for a in names]
-
-
-def _check_alpha(alpha):
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha (the L2 penalty) must be a finite number >= 0; got {alpha!r}")
-    return float(alpha)
-
-
-def _check_dropout(dropout, n_hidden):
-    scalar = isinstance(dropout, (int, float, np.integer, np.floating)) \
-        and not isinstance(dropout, (bool, np.bool_))
-    if scalar and n_hidden == 0 and dropout != 0:  # [dropout] * 0 would drop it unseen
-        raise ValueError(f"dropout applies to hidden layers, and this network has none (sizes"
-                         f" [n_in, n_out]); got dropout={dropout!r}, expected 0")
-    rates = [dropout] * n_hidden if scalar else dropout
-    try:
-        if isinstance(rates, (str, bytes)):
-            raise TypeError
-        rates = list(rates)
-    except TypeError:
-        raise TypeError(f"dropout must be a rate or a list of rates, one per hidden layer; got"
-                        f" {dropout!r}") from None
-    if len(rates) != n_hidden:
-        raise ValueError(f"dropout must give one rate per hidden layer ({n_hidden}); got"
-                         f" {len(rates)}: {rates}")
-    for i, r in enumerate(rates):
-        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating)) \
-                or not 0 <= r < 1:
-            raise ValueError(f"dropout rates must be numbers in [0, 1); got {r!r} for hidden layer {i}")
-    return [float(r) for r in rates]
-
-
-def _check_dtype(dtype):
-    if isinstance(dtype, str) and dtype.casefold() in DTYPES:  # "Float32" as "float32"
-        return dtype.casefold()
-    for name, t in DTYPES.items():
-        try:
-            if np.dtype(dtype) == t:
-                return name
-        except TypeError:
-            pass
-    raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
-
-
-def _check_monitors(callbacks, reported, continued=None):
-    """Every metric a fastbp callback monitors must be one the fit reports:
-    found here, before the fit changes anything, not after an epoch."""
-    from .train import EarlyStopping, ModelCheckpoint
-    for cb in callbacks:
-        monitor = getattr(cb, "monitor", None)
-        if not isinstance(cb, (EarlyStopping, ModelCheckpoint, Schedule)) or monitor is None \
-                or monitor in reported:
-            continue
-        which = (f"net.schedule {cb!r}, continued from an earlier fit," if cb is continued
-                 else type(cb).__name__)
-        hint = ("; validation metrics need validation_data or validation_split"
-                if monitor.startswith("val_") else "")
-        drop = "; set net.schedule = None to drop it" if cb is continued else ""
-        raise ValueError(f"{which} monitors {monitor!r}, which training does not report; it"
-                         f" reports {', '.join(sorted(reported))} in this fit{hint}{drop}")
 
 
 class MLP:
@@ -203,24 +113,8 @@ class MLP:
 
     def __init__(self, sizes, activation="tanh", output="softmax", loss=None, dtype="float32",
                  seed=None, init="auto", alpha=0.0, dropout=0.0):
-        sizes = _check_sizes(sizes)
-        activations = _check_activations(activation, len(sizes) - 2)
-        alpha = _check_alpha(alpha)
-        dropout = _check_dropout(dropout, len(sizes) - 2)
-        output = check_choice(output, "output", tuple(OUTPUTS))
-        if loss is None:
-            loss = OUTPUTS[output][0]
-        loss = check_choice(loss, "loss", tuple(LOSSES))
-        if loss not in OUTPUTS[output]:
-            raise ValueError(f"loss {loss!r} does not pair with output {output!r}; use one of"
-                             f" {', '.join(map(repr, OUTPUTS[output]))}")
-        if output == "softmax" and sizes[-1] < 2:
-            raise ValueError(f"a softmax output needs sizes[-1] >= 2 classes; got {sizes[-1]}"
-                             " (for one binary output use output='sigmoid')")
-        dtype = _check_dtype(dtype)
-        seed = check_seed(seed)
-        init = check_choice(init, "init", INITS)
-
+        sizes, activations, output, loss, dtype, seed, init, alpha, dropout = _args.architecture(
+            sizes, activation, output, loss, dtype, seed, init, alpha, dropout)
         self.sizes = tuple(sizes)
         self.activations = tuple(activations)
         self.output = output
@@ -335,7 +229,7 @@ class MLP:
 
     @alpha.setter
     def alpha(self, value):
-        value = _check_alpha(value)
+        value = _args.check_alpha(value)
         reg = self._reg.copy()
         reg[0] = value
         reg.setflags(write=False)
@@ -721,139 +615,33 @@ class MLP:
             Per epoch: ``loss`` (mean training loss), ``lr``, ``seconds``, and
             the validation metrics. ``net.history`` keeps every fit's epochs.
         """
-        classes = self._classes
-        if classes is None and self._learns_classes(y):
-            if self.optimizer is not None or len(self.history):
-                raise TypeError("y must hold numbers: this model was trained on integer class"
-                                " labels (classes_ is None), which text labels cannot continue;"
-                                " set net.classes_ to the label of each output first")
-            classes = _preprocess.learn_classes(y, self.output, self.sizes[-1])
-        X, Y = self._data(X, y, classes=classes)
-        epochs = check_int(epochs, "epochs", 0)
-        batch_size = check_int(batch_size, "batch_size", 1)
-        shuffle = check_bool(shuffle, "shuffle")
-        seed = check_seed(seed)
-        verbose = check_int(verbose, "verbose", 0)
-        on_divergence = check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
-        opt = self._optimizer_for(optimizer, lr)
-        if distributed is not False and distributed is not None:
-            if isinstance(opt, LBFGS):
-                raise ValueError("distributed training takes a minibatch optimizer; L-BFGS is full"
-                                 " batch")
-            if distributed is not True and not hasattr(distributed, "Allreduce"):
-                raise TypeError("distributed must be True, False or an MPI communicator; got"
-                                f" {distributed!r}")
-            if isinstance(X, SparseRows):
-                raise ValueError("distributed training takes a dense X; got a sparse matrix")
-        if isinstance(opt, LBFGS) and any(self.dropout):
-            raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
-                             f" dropout={list(self.dropout)}; use a minibatch optimizer such as"
-                             " 'sgd' or 'adam', or a model without dropout")
-        validation = self._validation(X, Y, validation_data, validation_split, classes)
-        if validation_split:
-            X, Y, validation = validation
-        callbacks = self._callbacks(callbacks)
-        schedules = [cb for cb in callbacks if isinstance(cb, Schedule)]
-        if len(schedules) > 1:
-            raise ValueError(f"callbacks may hold one learning-rate schedule; got {schedules}")
-        if schedules and isinstance(opt, LBFGS):
-            raise ValueError(f"L-BFGS takes no learning rate, so no schedule; got {schedules[0]!r}")
-        # The schedule runs first at every epoch end, so that checkpoints
-        # and early stopping see its state after the epoch.
-        others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
-        if schedules:
-            schedule = schedules[0]
-        elif lr is not None or optimizer is not None:
-            schedule = None  # an explicit lr or optimizer ends the old schedule
-        else:
-            schedule = self._schedule
-        if schedule is not None and not isinstance(opt, LBFGS):
-            callbacks = [schedule] + others
-        distributing = distributed is not False and distributed is not None
-        _check_monitors(callbacks, self._log_keys(validation is not None, distributing),
-                        continued=schedule if schedule is self._schedule else None)
+        run = _args.fit_arguments(self, X, y, epochs, batch_size, lr, shuffle, seed, verbose,
+                                  optimizer, validation_data, validation_split, callbacks,
+                                  on_divergence, distributed)
         # Everything is checked: from here on the call changes the model.
-        self._schedule = schedule
-        if lr is not None and not isinstance(opt, LBFGS):
-            opt.lr = lr
-        self.optimizer = opt
-        self._classes = classes
-        if seed is not None:
-            self._rng[:] = np.random.SeedSequence(seed).generate_state(2, np.uint64)
-        with compile_notice(verbose):  # a cold cache: say that the first epoch compiles
+        opt = self.optimizer = run.optimizer
+        self._schedule, self._classes = run.schedule, run.classes
+        if run.lr is not None and not isinstance(opt, LBFGS):
+            opt.lr = run.lr
+        if run.seed is not None:
+            self._rng[:] = np.random.SeedSequence(run.seed).generate_state(2, np.uint64)
+        with compile_notice(run.verbose):  # a cold cache: say that the first epoch compiles
             if isinstance(opt, LBFGS):
-                return run_lbfgs(self, X, Y, epochs, opt, verbose, validation, callbacks)
-            if distributed is not False and distributed is not None:
+                return run_lbfgs(self, run.X, run.Y, run.epochs, opt, run.verbose, run.validation,
+                                 run.callbacks)
+            if run.comm is not False:
                 from .distributed import run_distributed
-                return run_distributed(self, X, Y, epochs, batch_size, opt, shuffle, verbose,
-                                       validation, callbacks, on_divergence,
-                                       comm=None if distributed is True else distributed)
-            return run_epochs(self, X, Y, epochs, batch_size, opt, shuffle, verbose, validation,
-                              callbacks, on_divergence)
+                return run_distributed(self, run.X, run.Y, run.epochs, run.batch_size, opt,
+                                       run.shuffle, run.verbose, run.validation, run.callbacks,
+                                       run.on_divergence, comm=None if run.comm is True else run.comm)
+            return run_epochs(self, run.X, run.Y, run.epochs, run.batch_size, opt, run.shuffle,
+                              run.verbose, run.validation, run.callbacks, run.on_divergence)
 
     def partial_fit(self, X, y, batch_size=32, lr=None, shuffle=True, optimizer=None):
         """One pass over (X, y), continuing the weights, the optimizer and its
         state, and the shuffling stream: ``fit(X, y, epochs=1, verbose=0)``."""
         return self.fit(X, y, epochs=1, batch_size=batch_size, lr=lr, shuffle=shuffle, verbose=0,
                         optimizer=optimizer)
-
-    def _learns_classes(self, y):
-        """Whether fit learns classes_ from y: text labels for a model without them."""
-        try:
-            return _preprocess.n_classes(self.output, self.sizes[-1]) is not None \
-                and _preprocess.is_text(y)
-        except (TypeError, ValueError):
-            return False  # not an array at all: check_targets words the error
-
-    def _validation(self, X, Y, validation_data, validation_split, classes=None):
-        if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
-                or not 0 <= validation_split < 1:
-            raise ValueError(f"validation_split must be a number in [0, 1); got {validation_split!r}")
-        if validation_split and validation_data is not None:
-            raise ValueError("give validation_data or validation_split, not both")
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("validation_data must be a pair (X_val, y_val)")
-            Xv = self._inputs(validation_data[0], name="validation_data[0]")
-            Yv = self._targets(validation_data[1], Xv.shape[0], name="validation_data[1]",
-                               classes=classes, x_name="validation_data[0]")
-            return Xv, Yv
-        if not validation_split:
-            return None
-        if self.output == "softmax":  # stratified: the last rows of each class
-            labels = Y
-            held = np.concatenate([idx[len(idx) - int(round(validation_split * len(idx))):]
-                                   for idx in (np.flatnonzero(labels == c)
-                                               for c in range(self.sizes[-1]))])
-        else:
-            held = np.arange(X.shape[0] - int(round(validation_split * X.shape[0])), X.shape[0])
-        mask = np.zeros(X.shape[0], dtype=bool)
-        mask[held] = True
-        if mask.all() or not mask.any():
-            raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples leaves no"
-                             " training or no validation samples")
-        if isinstance(X, SparseRows):
-            return X.take(~mask), Y[~mask], (X.take(mask), Y[mask])
-        return X[~mask], Y[~mask], (X[mask], Y[mask])
-
-    @staticmethod
-    def _callbacks(callbacks):
-        try:
-            callbacks = [] if callbacks is None else list(callbacks)
-        except TypeError:  # one callback, not in a list, or a number
-            raise TypeError(f"callbacks must be a list of callbacks, e.g. [cb]; got {callbacks!r}") from None
-        for cb in callbacks:
-            if not any(hasattr(cb, m) for m in ("on_train_begin", "on_epoch_end", "on_train_end")):
-                raise TypeError(f"callbacks must define on_train_begin, on_epoch_end or"
-                                f" on_train_end; got {cb!r}")
-        return callbacks
-
-    def _log_keys(self, validation, distributed):
-        """The keys of the epoch logs a fit reports."""
-        keys = {"loss", "lr", "seconds"} | ({"comm_seconds"} if distributed else set())
-        if validation:
-            keys |= {"val_loss", "val_r2" if self.output == "identity" else "val_accuracy"}
-        return keys
 
     def _metrics(self, X, Y, prefix=""):
         """Loss (as :meth:`loss`) and accuracy (classification) or R^2
@@ -883,8 +671,7 @@ class MLP:
     def save(self, path):
         """Write the model, its optimizer state, RNG state and history to a
         ``.npz`` file (no pickle), atomically; read it with :func:`fastbp.load`."""
-        from .io import save
-        save(self, path)
+        _modelfile.save(self, path)
 
     # ----------------------------------------------- deployment, interop
     def to_onnx(self, path=None, opset=None):
@@ -942,22 +729,6 @@ class MLP:
         classes. Other keyword arguments go to :class:`MLP`."""
         from .interop import from_sklearn
         return from_sklearn(cls, fitted, **kwargs)
-
-    def _optimizer_for(self, optimizer, lr):
-        if lr is not None:
-            check_positive(lr, "lr")
-        if optimizer is None:
-            opt = self.optimizer if self.optimizer is not None else SGD(lr=lr or 0.01)
-        elif isinstance(optimizer, str):
-            cls = OPTIMIZERS[check_choice(optimizer, "optimizer", tuple(OPTIMIZERS))]
-            opt = cls() if lr is None or cls is LBFGS else cls(lr=lr)
-        elif isinstance(optimizer, (Optimizer, LBFGS)):
-            opt = optimizer
-        else:
-            raise TypeError("optimizer must be None, a name (" + ", ".join(map(repr, OPTIMIZERS))
-                            + f") or a fastbp optimizer such as fastbp.Adam(); got {optimizer!r}")
-        opt.check_state(self._params)
-        return opt
 
     def __repr__(self):
         hidden = self.activations[0] if len(set(self.activations)) == 1 else list(self.activations)

@@ -1,0 +1,323 @@
+"""The arguments of :class:`fastbp.MLP` and its ``fit``, checked once at the
+public boundary, and the names they accept. Errors name the argument, what
+was expected and what was given; a call they reject has changed nothing.
+
+:func:`architecture` checks the constructor's arguments; :func:`fit_arguments`
+checks a fit's and resolves what it will run with (the data converted, the
+optimizer, the schedule, the callbacks, the validation data), without
+changing the model: ``MLP.fit`` applies the result only once all of it is
+known to be valid.
+"""
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _preprocess, ops
+from ._validate import SparseRows, check_bool, check_choice, check_int, check_positive, check_seed
+from .optim import NAMES as OPTIMIZERS
+from .optim import LBFGS, SGD, Optimizer
+from .schedules import Schedule
+from .train import ON_DIVERGENCE, EarlyStopping, ModelCheckpoint
+
+ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
+               "relu": ops.RELU, "leaky_relu": ops.LEAKY_RELU, "elu": ops.ELU,
+               "softplus": ops.SOFTPLUS}
+LOSSES = {"cross_entropy": ops.CROSS_ENTROPY, "binary_cross_entropy": ops.BINARY_CROSS_ENTROPY,
+          "mse": ops.MSE, "mae": ops.MAE, "huber": ops.HUBER}
+# Output function -> the losses it pairs with (the first is the default).
+OUTPUTS = {"softmax": ("cross_entropy",), "sigmoid": ("binary_cross_entropy",),
+           "identity": ("mse", "mae", "huber")}
+DTYPES = {"float32": np.float32, "float64": np.float64}
+INITS = ("auto", "glorot", "he")
+
+
+# ------------------------------------------------------------ constructor
+class Architecture(NamedTuple):
+    """The constructor's arguments, checked and in canonical form."""
+    sizes: list
+    activations: list
+    output: str
+    loss: str
+    dtype: str
+    seed: object
+    init: str
+    alpha: float
+    dropout: list
+
+
+def architecture(sizes, activation, output, loss, dtype, seed, init, alpha, dropout):
+    """Check ``MLP(...)``'s arguments; their canonical values."""
+    sizes = check_sizes(sizes)
+    activations = check_activations(activation, len(sizes) - 2)
+    alpha = check_alpha(alpha)
+    dropout = check_dropout(dropout, len(sizes) - 2)
+    output = check_choice(output, "output", tuple(OUTPUTS))
+    if loss is None:
+        loss = OUTPUTS[output][0]
+    loss = check_choice(loss, "loss", tuple(LOSSES))
+    if loss not in OUTPUTS[output]:
+        raise ValueError(f"loss {loss!r} does not pair with output {output!r}; use one of"
+                         f" {', '.join(map(repr, OUTPUTS[output]))}")
+    if output == "softmax" and sizes[-1] < 2:
+        raise ValueError(f"a softmax output needs sizes[-1] >= 2 classes; got {sizes[-1]}"
+                         " (for one binary output use output='sigmoid')")
+    return Architecture(sizes, activations, output, loss, check_dtype(dtype), check_seed(seed),
+                        check_choice(init, "init", INITS), alpha, dropout)
+
+
+def check_sizes(sizes):
+    try:
+        seq = list(sizes)
+    except TypeError:
+        raise TypeError(f"sizes must be a sequence of layer widths [n_in, ..., n_out]; got {sizes!r}") from None
+    if len(seq) < 2:
+        raise ValueError(f"sizes must list at least the input and output widths [n_in, n_out]; got {seq}")
+    for i, s in enumerate(seq):
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"sizes[{i}] must be an integer width >= 1; got {s!r}")
+        if s < 1:
+            raise ValueError(f"sizes[{i}] must be an integer width >= 1; got {s}")
+    return [int(s) for s in seq]
+
+
+def check_activations(activation, n_hidden):
+    names = [activation] * n_hidden if isinstance(activation, str) else activation
+    try:
+        names = list(names)
+    except TypeError:
+        raise TypeError(f"activation must be a name or a list of names; got {activation!r}") from None
+    if len(names) != n_hidden:
+        raise ValueError(f"activation must name one activation per hidden layer ({n_hidden});"
+                         f" got {len(names)}: {names}")
+    return [check_choice(a, "activation", tuple(ACTIVATIONS)) for a in names]
+
+
+def check_alpha(alpha):
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"alpha (the L2 penalty) must be a finite number >= 0; got {alpha!r}")
+    return float(alpha)
+
+
+def check_dropout(dropout, n_hidden):
+    scalar = isinstance(dropout, (int, float, np.integer, np.floating)) \
+        and not isinstance(dropout, (bool, np.bool_))
+    if scalar and n_hidden == 0 and dropout != 0:  # [dropout] * 0 would drop it unseen
+        raise ValueError(f"dropout applies to hidden layers, and this network has none (sizes"
+                         f" [n_in, n_out]); got dropout={dropout!r}, expected 0")
+    rates = [dropout] * n_hidden if scalar else dropout
+    try:
+        if isinstance(rates, (str, bytes)):
+            raise TypeError
+        rates = list(rates)
+    except TypeError:
+        raise TypeError(f"dropout must be a rate or a list of rates, one per hidden layer; got"
+                        f" {dropout!r}") from None
+    if len(rates) != n_hidden:
+        raise ValueError(f"dropout must give one rate per hidden layer ({n_hidden}); got"
+                         f" {len(rates)}: {rates}")
+    for i, r in enumerate(rates):
+        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating)) \
+                or not 0 <= r < 1:
+            raise ValueError(f"dropout rates must be numbers in [0, 1); got {r!r} for hidden layer {i}")
+    return [float(r) for r in rates]
+
+
+def check_dtype(dtype):
+    if isinstance(dtype, str) and dtype.casefold() in DTYPES:  # "Float32" as "float32"
+        return dtype.casefold()
+    for name, t in DTYPES.items():
+        try:
+            if np.dtype(dtype) == t:
+                return name
+        except TypeError:
+            pass
+    raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+
+
+def check_monitors(callbacks, reported, continued=None):
+    """Every metric a fastbp callback monitors must be one the fit reports:
+    found here, before the fit changes anything, not after an epoch."""
+    for cb in callbacks:
+        monitor = getattr(cb, "monitor", None)
+        if not isinstance(cb, (EarlyStopping, ModelCheckpoint, Schedule)) or monitor is None \
+                or monitor in reported:
+            continue
+        which = (f"net.schedule {cb!r}, continued from an earlier fit," if cb is continued
+                 else type(cb).__name__)
+        hint = ("; validation metrics need validation_data or validation_split"
+                if monitor.startswith("val_") else "")
+        drop = "; set net.schedule = None to drop it" if cb is continued else ""
+        raise ValueError(f"{which} monitors {monitor!r}, which training does not report; it"
+                         f" reports {', '.join(sorted(reported))} in this fit{hint}{drop}")
+
+
+# -------------------------------------------------------------------- fit
+class FitArguments(NamedTuple):
+    """What a fit runs with, every argument checked: the model is unchanged."""
+    X: object                   # the network's inputs (validation rows split off)
+    Y: object                   # its targets
+    classes: object             # the model's classes_ after the fit
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    seed: object                # restarts the shuffling stream, or None
+    verbose: int
+    on_divergence: str
+    optimizer: object
+    lr: object                  # replaces the optimizer's, or None
+    validation: object          # (X_val, Y_val), or None
+    callbacks: list             # the schedule, if any, first
+    schedule: object            # the model's schedule after the fit
+    comm: object                # False, or True / an MPI communicator
+
+
+def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, optimizer,
+                  validation_data, validation_split, callbacks, on_divergence, distributed):
+    """Check the arguments of ``net.fit`` (see there) and resolve what it runs with."""
+    classes = net.classes_
+    if classes is None and learns_classes(net, y):
+        if net.optimizer is not None or len(net.history):
+            raise TypeError("y must hold numbers: this model was trained on integer class"
+                            " labels (classes_ is None), which text labels cannot continue;"
+                            " set net.classes_ to the label of each output first")
+        classes = _preprocess.learn_classes(y, net.output, net.sizes[-1])
+    X, Y = net._data(X, y, classes=classes)
+    epochs = check_int(epochs, "epochs", 0)
+    batch_size = check_int(batch_size, "batch_size", 1)
+    shuffle = check_bool(shuffle, "shuffle")
+    seed = check_seed(seed)
+    verbose = check_int(verbose, "verbose", 0)
+    on_divergence = check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
+    opt = optimizer_for(net, optimizer, lr)
+    comm = check_distributed(distributed, opt, X)
+    if isinstance(opt, LBFGS) and any(net.dropout):
+        raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
+                         f" dropout={list(net.dropout)}; use a minibatch optimizer such as"
+                         " 'sgd' or 'adam', or a model without dropout")
+    validation = validation_set(net, X, Y, validation_data, validation_split, classes)
+    if validation_split:
+        X, Y, validation = validation
+    callbacks, schedule = schedule_first(net, check_callbacks(callbacks), opt,
+                                         explicit=lr is not None or optimizer is not None)
+    check_monitors(callbacks, log_keys(net, validation is not None, comm is not False),
+                   continued=schedule if schedule is net.schedule else None)
+    return FitArguments(X, Y, classes, epochs, batch_size, shuffle, seed, verbose, on_divergence,
+                        opt, lr, validation, callbacks, schedule, comm)
+
+
+def learns_classes(net, y):
+    """Whether fit learns classes_ from y: text labels for a model without them."""
+    try:
+        return _preprocess.n_classes(net.output, net.sizes[-1]) is not None \
+            and _preprocess.is_text(y)
+    except (TypeError, ValueError):
+        return False  # not an array at all: check_targets words the error
+
+
+def optimizer_for(net, optimizer, lr):
+    """The optimizer a fit uses: the model's own (continued), a new one by
+    name, or the one given; its state checked against the model."""
+    if lr is not None:
+        check_positive(lr, "lr")
+    if optimizer is None:
+        opt = net.optimizer if net.optimizer is not None else SGD(lr=lr or 0.01)
+    elif isinstance(optimizer, str):
+        cls = OPTIMIZERS[check_choice(optimizer, "optimizer", tuple(OPTIMIZERS))]
+        opt = cls() if lr is None or cls is LBFGS else cls(lr=lr)
+    elif isinstance(optimizer, (Optimizer, LBFGS)):
+        opt = optimizer
+    else:
+        raise TypeError("optimizer must be None, a name (" + ", ".join(map(repr, OPTIMIZERS))
+                        + f") or a fastbp optimizer such as fastbp.Adam(); got {optimizer!r}")
+    opt.check_state(net.params)
+    return opt
+
+
+def check_distributed(distributed, opt, X):
+    """False for a fit on this process, else True or the MPI communicator."""
+    if distributed is False or distributed is None:
+        return False
+    if isinstance(opt, LBFGS):
+        raise ValueError("distributed training takes a minibatch optimizer; L-BFGS is full"
+                         " batch")
+    if distributed is not True and not hasattr(distributed, "Allreduce"):
+        raise TypeError("distributed must be True, False or an MPI communicator; got"
+                        f" {distributed!r}")
+    if isinstance(X, SparseRows):
+        raise ValueError("distributed training takes a dense X; got a sparse matrix")
+    return distributed
+
+
+def validation_set(net, X, Y, validation_data, validation_split, classes=None):
+    """The converted validation_data, or None without a split, or with a
+    validation_split ``(X_train, Y_train, (X_val, Y_val))``."""
+    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
+            or not 0 <= validation_split < 1:
+        raise ValueError(f"validation_split must be a number in [0, 1); got {validation_split!r}")
+    if validation_split and validation_data is not None:
+        raise ValueError("give validation_data or validation_split, not both")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        Xv = net._inputs(validation_data[0], name="validation_data[0]")
+        Yv = net._targets(validation_data[1], Xv.shape[0], name="validation_data[1]",
+                          classes=classes, x_name="validation_data[0]")
+        return Xv, Yv
+    if not validation_split:
+        return None
+    if net.output == "softmax":  # stratified: the last rows of each class
+        held = np.concatenate([idx[len(idx) - int(round(validation_split * len(idx))):]
+                               for idx in (np.flatnonzero(Y == c) for c in range(net.sizes[-1]))])
+    else:
+        held = np.arange(X.shape[0] - int(round(validation_split * X.shape[0])), X.shape[0])
+    mask = np.zeros(X.shape[0], dtype=bool)
+    mask[held] = True
+    if mask.all() or not mask.any():
+        raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples leaves no"
+                         " training or no validation samples")
+    if isinstance(X, SparseRows):
+        return X.take(~mask), Y[~mask], (X.take(mask), Y[mask])
+    return X[~mask], Y[~mask], (X[mask], Y[mask])
+
+
+def check_callbacks(callbacks):
+    try:
+        callbacks = [] if callbacks is None else list(callbacks)
+    except TypeError:  # one callback, not in a list, or a number
+        raise TypeError(f"callbacks must be a list of callbacks, e.g. [cb]; got {callbacks!r}") from None
+    for cb in callbacks:
+        if not any(hasattr(cb, m) for m in ("on_train_begin", "on_epoch_end", "on_train_end")):
+            raise TypeError(f"callbacks must define on_train_begin, on_epoch_end or"
+                            f" on_train_end; got {cb!r}")
+    return callbacks
+
+
+def schedule_first(net, callbacks, opt, explicit):
+    """``(callbacks, schedule)``: the fit's learning-rate schedule (one given,
+    or the model's continued unless ``explicit`` lr or optimizer ends it)
+    first among the callbacks, so that checkpoints and early stopping see
+    its state after each epoch."""
+    schedules = [cb for cb in callbacks if isinstance(cb, Schedule)]
+    if len(schedules) > 1:
+        raise ValueError(f"callbacks may hold one learning-rate schedule; got {schedules}")
+    if schedules and isinstance(opt, LBFGS):
+        raise ValueError(f"L-BFGS takes no learning rate, so no schedule; got {schedules[0]!r}")
+    others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
+    if schedules:
+        schedule = schedules[0]
+    elif explicit:
+        schedule = None  # an explicit lr or optimizer ends the old schedule
+    else:
+        schedule = net.schedule
+    if schedule is not None and not isinstance(opt, LBFGS):
+        callbacks = [schedule] + others
+    return callbacks, schedule
+
+
+def log_keys(net, validation, distributed):
+    """The keys of the epoch logs a fit reports."""
+    keys = {"loss", "lr", "seconds"} | ({"comm_seconds"} if distributed else set())
+    if validation:
+        keys |= {"val_loss", "val_r2" if net.output == "identity" else "val_accuracy"}
+    return keys

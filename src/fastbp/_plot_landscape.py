@@ -1,0 +1,189 @@
+"""The plots of :mod:`fastbp.landscape` (its ``plot_*`` functions, public
+there): the loss of a :class:`~fastbp.landscape.Line`,
+:class:`~fastbp.landscape.Surface` or :class:`~fastbp.landscape.Interpolation`
+drawn with matplotlib, through :mod:`fastbp.plot`'s figure helpers, so every
+plot in fastbp returns a figure or writes a PNG the same way. Drawing needs
+the results only, never a model or the computation."""
+import numpy as np
+
+from ._landscape_results import Interpolation, Line, Surface
+from ._validate import check_choice
+from .plot import finish_figure, new_figure
+
+SURFACE_KINDS = ("contour", "surface")
+
+
+def _check_result(result, cls, name="result"):
+    if not isinstance(result, cls):
+        raise TypeError(f"{name} must be a fastbp.landscape.{cls.__name__} (from"
+                        f" {cls.__name__.lower() if cls is not Interpolation else 'interpolate'}());"
+                        f" got {type(result).__name__}")
+    return result
+
+
+def _axis_label(result, name):
+    what = {"filter": "filter-normalised direction", None: "raw Gaussian direction",
+            "given": "given direction"}[result.normalise]
+    return f"{name} ({what})"
+
+
+def _draw_line(ax, result):
+    ax.plot(result.alphas, result.losses, color="C0", label="loss")
+    ax.plot([0.0], [result.centre], "o", color="C3", label=f"model (loss {result.centre:.4g})")
+    ax.set_xlabel(_axis_label(result, "α"))
+    ax.set_ylabel("loss")
+    ax.set_title("1-D: E(θ + α d)")
+    ax.legend()
+
+
+def _levels(losses):
+    lo, hi = float(losses.min()), float(losses.max())
+    if not hi > lo:
+        return None
+    # Log-spaced levels resolve the basin, where the loss changes least.
+    if lo > 0:
+        return np.unique(np.round(np.geomspace(lo * 1.02, hi, 14), 6 - int(np.floor(np.log10(lo)))))
+    return np.linspace(lo, hi, 14)
+
+
+def _draw_contour(ax, result):
+    levels = _levels(result.losses)
+    filled = ax.contourf(result.alphas, result.betas, result.losses, levels=levels, cmap="viridis",
+                         alpha=0.35, extend="both")
+    lines = ax.contour(result.alphas, result.betas, result.losses, levels=filled.levels,
+                       cmap="viridis")
+    ax.clabel(lines, fontsize=7, fmt="%.3g")
+    ax.plot([0.0], [0.0], "*", color="C3", markersize=11, label=f"model (loss {result.centre:.4g})")
+    ax.set_xlabel(_axis_label(result, "α"))
+    ax.set_ylabel(_axis_label(result, "β"))
+    ax.set_aspect("equal")
+    ax.set_title("2-D: contours of E(θ + α d₁ + β d₂)")
+    ax.legend(loc="upper right", fontsize=8)
+
+
+def _draw_surface(ax, result):
+    a, b = np.meshgrid(result.alphas, result.betas)
+    ax.plot_surface(a, b, result.losses, cmap="viridis", linewidth=0, antialiased=True)
+    ax.set_xlabel("α")
+    ax.set_ylabel("β")
+    ax.set_zlabel("loss")
+    ax.set_title("2-D: E(θ + α d₁ + β d₂)")
+
+
+def _draw_interpolation(ax, result):
+    ax.plot(result.ts, result.losses, color="C0", label="loss")
+    ax.plot([0.0, 1.0], [result.loss_a, result.loss_b], "o", color="C3")
+    for t, value, name in ((0.0, result.loss_a, r"$\theta_a$"), (1.0, result.loss_b, r"$\theta_b$")):
+        ax.annotate(f"{name} ({value:.3g})", (t, value), textcoords="offset points", xytext=(6, 6))
+    ax.set_xlabel(r"t, for $\theta = (1 - t)\,\theta_a + t\,\theta_b$")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log" if result.losses.min() > 0 else "linear")
+    ax.set_title(r"Linear interpolation from $\theta_a$ to $\theta_b$")
+
+
+def plot_line(result, path=None, title=None):
+    """Plot a :class:`Line`: the loss against alpha, the model marked.
+
+    Parameters
+    ----------
+    result : Line
+    path : str or path-like, optional
+        Write a PNG here. Without it, the figure is returned instead.
+    title : str, optional
+        Defaults to the model's description.
+
+    Returns
+    -------
+    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    """
+    _check_result(result, Line)
+    fig = new_figure(path, figsize=(6, 4.2))
+    _draw_line(fig.subplots(), result)
+    return finish_figure(fig, path, result.model if title is None else title)
+
+
+def plot_surface(result, path=None, kind="contour", title=None):
+    """Plot a :class:`Surface`: labelled contour levels, or a 3-D surface.
+
+    Parameters
+    ----------
+    result : Surface
+    path : str or path-like, optional
+        Write a PNG here. Without it, the figure is returned instead.
+    kind : {"contour", "surface"}, default "contour"
+        ``contour``: filled contours with labelled, log-spaced levels and the
+        model marked at (0, 0); ``surface``: a 3-D surface of the loss.
+    title : str, optional
+        Defaults to the model's description.
+
+    Returns
+    -------
+    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    """
+    _check_result(result, Surface)
+    kind = check_choice(kind, "kind", SURFACE_KINDS)
+    if kind == "contour":
+        fig = new_figure(path, figsize=(6, 5.4))
+        _draw_contour(fig.subplots(), result)
+    else:
+        fig = new_figure(path, figsize=(6.5, 5.4))
+        _draw_surface(fig.add_subplot(projection="3d"), result)
+    return finish_figure(fig, path, result.model if title is None else title)
+
+
+def plot_interpolation(result, path=None, title=None):
+    """Plot an :class:`Interpolation`: the loss against t, both nets marked.
+
+    Parameters
+    ----------
+    result : Interpolation
+    path : str or path-like, optional
+        Write a PNG here. Without it, the figure is returned instead.
+    title : str, optional
+        Defaults to the model's description.
+
+    Returns
+    -------
+    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    """
+    _check_result(result, Interpolation)
+    fig = new_figure(path, figsize=(6, 4.2))
+    _draw_interpolation(fig.subplots(), result)
+    return finish_figure(fig, path, result.model if title is None else title)
+
+
+def plot_overview(path=None, line=None, surface=None, interpolation=None, title=None):
+    """All the given results in one figure: line, contours, 3-D surface, interpolation.
+
+    Parameters
+    ----------
+    path : str or path-like, optional
+        Write a PNG here. Without it, the figure is returned instead.
+    line : Line, optional
+    surface : Surface, optional
+        Drawn twice: as contours and as a 3-D surface.
+    interpolation : Interpolation, optional
+    title : str, optional
+        Defaults to the first result's model description.
+
+    Returns
+    -------
+    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    """
+    panels = []
+    if line is not None:
+        panels.append((_draw_line, _check_result(line, Line, "line"), None))
+    if surface is not None:
+        _check_result(surface, Surface, "surface")
+        panels += [(_draw_contour, surface, None), (_draw_surface, surface, "3d")]
+    if interpolation is not None:
+        panels.append((_draw_interpolation, _check_result(interpolation, Interpolation,
+                                                          "interpolation"), None))
+    if not panels:
+        raise ValueError("plot_overview needs at least one of line, surface, interpolation")
+    cols = min(len(panels), 2)
+    rows = (len(panels) + 1) // 2
+    fig = new_figure(path, figsize=(6.2 * cols, 5.2 * rows))
+    for k, (draw, result, projection) in enumerate(panels):
+        draw(fig.add_subplot(rows, cols, k + 1, projection=projection), result)
+    return finish_figure(fig, path, panels[0][1].model if title is None else title)
