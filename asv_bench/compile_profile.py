@@ -5,7 +5,8 @@
 Runs the workload in a fresh process with an empty ``NUMBA_CACHE_DIR`` and
 listens to Numba's ``numba:compile`` events (``numba.core.event``): one per
 specialisation compiled, nested when a kernel compiles the kernels it calls.
-Prints, per function, how many specialisations were compiled, the time
+Prints, per function, how many specialisations were compiled, the CPU time
+(of the compiling thread, so that a busy machine does not inflate it)
 *inclusive* of the compiles it triggered and *exclusive* of them, sorted by
 exclusive time, and the process's wall time. Workloads:
 
@@ -34,10 +35,10 @@ def name_of(ev):
 
 class Listener(event.Listener):
     def on_start(self, ev):
-        stack.append([name_of(ev), time.perf_counter(), 0.0])
+        stack.append([name_of(ev), time.thread_time(), 0.0])
     def on_end(self, ev):
         name, t0, children = stack.pop()
-        dt = time.perf_counter() - t0
+        dt = time.thread_time() - t0
         row = rows.setdefault(name, [0, 0.0, 0.0, []])
         row[0] += 1
         who = (stack[-1][0] if stack else "Python") + " " + str(ev.data["args"])

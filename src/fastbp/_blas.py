@@ -29,6 +29,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+from numba.np.arrayobj import make_array
 
 # cblas_?gemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
@@ -61,6 +62,112 @@ def serial_below(typingctx):
         # Another thread may change it: load it once per product, atomically.
         return builder.load_atomic(cell, "monotonic", 8)
     return types.int64(), codegen
+
+
+def _serial_below_value(builder):
+    cell = builder.module.globals.get("fastbp_gemm_serial_below")
+    if cell is None:
+        cell = ir.GlobalVariable(builder.module, ir.IntType(64), "fastbp_gemm_serial_below")
+        cell.linkage = "external"
+    return builder.load_atomic(cell, "monotonic", 8)
+
+
+# OpenBLAS 0.3 runs a product of at most 65536 * 4 multiply-adds on the
+# calling thread by itself (interface/gemm.c, SMP_THRESHOLD_MIN *
+# GEMM_MULTITHREAD_THRESHOLD); only larger ones need fastbp's decision.
+BLAS_SERIAL = 262144
+
+
+@intrinsic
+def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
+    """``C = alpha op(A) @ op(B) + beta C``: :func:`fastbp.ops.gemm`'s whole body.
+
+    Written as LLVM IR rather than Python: every kernel that multiplies
+    matrices carries a copy of it, and as Numba IR (the checks, their raises,
+    the thread switch and a call per dtype) each copy cost a fifth of a
+    second of every cold compile; as IR it costs nothing measurable. Only
+    the call for the arrays' dtype is emitted. Checks, O(1): the shapes fit,
+    and each array is laid out as BLAS reads it (rows packed, by strides);
+    else ValueError. A product with ``BLAS_SERIAL < m n k < serial_below``
+    runs with the pool set to one thread, and back after (only when the
+    caller found it above one).
+    """
+    arrays = (C, A, B)
+    if not all(isinstance(t, types.Array) and t.ndim == 2 for t in arrays):
+        return None
+    dtype = C.dtype
+    if dtype not in (types.float32, types.float64) or A.dtype != dtype or B.dtype != dtype:
+        return None
+    if not C.mutable or not all(isinstance(t, (types.Boolean, types.Integer))
+                                for t in (trans_a, trans_b)):
+        return None
+    if not all(isinstance(t, (types.Float, types.Integer)) for t in (alpha, beta)):
+        return None
+    symbol = "fastbp_cblas_sgemm64" if dtype == types.float32 else "fastbp_cblas_dgemm64"
+
+    def codegen(context, builder, signature, args):
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        vp = ir.IntType(8).as_pointer()
+        real = context.get_value_type(dtype)
+        argt = signature.args
+        views = [make_array(t)(context, builder, v) for t, v in zip(argt[:3], args[:3])]
+        shapes = [cgutils.unpack_tuple(builder, v.shape, 2) for v in views]
+        strides = [cgutils.unpack_tuple(builder, v.strides, 2) for v in views]
+        ta, tb = (context.cast(builder, v, t, types.boolean) for v, t in zip(args[3:5], argt[3:5]))
+        (m, n), (a0, a1), (b0, b1) = shapes
+        k = builder.select(ta, a0, a1)
+        a_rows = builder.select(ta, a1, a0)
+        b_rows = builder.select(tb, b1, b0)
+        b_cols = builder.select(tb, b0, b1)
+        misfit = builder.or_(builder.or_(builder.icmp_signed("!=", a_rows, m),
+                                         builder.icmp_signed("!=", b_cols, n)),
+                             builder.icmp_signed("!=", b_rows, k))
+        with cgutils.if_unlikely(builder, misfit):
+            context.call_conv.return_user_exc(
+                builder, ValueError, ("gemm: the shapes of op(A) @ op(B) do not fit C",))
+        size = i64(context.get_abi_sizeof(real))
+        one = i64(1)
+        unpacked = cgutils.false_bit
+        for (rows, cols), (s0, s1) in zip(shapes, strides):
+            bad_rows = builder.and_(builder.icmp_signed(">", rows, one),
+                                    builder.icmp_signed("!=", s0, builder.mul(cols, size)))
+            bad_cols = builder.and_(builder.icmp_signed(">", cols, one),
+                                    builder.icmp_signed("!=", s1, size))
+            unpacked = builder.or_(unpacked, builder.or_(bad_rows, bad_cols))
+        with cgutils.if_unlikely(builder, unpacked):
+            context.call_conv.return_user_exc(
+                builder, ValueError, ("gemm: A, B and C must be C-contiguous",))
+
+        fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, vp, i64, vp,
+                                               i64, real, vp, i64])
+        blas = cgutils.get_or_insert_function(builder.module, fnty, symbol)
+        ptrs = [builder.bitcast(v.data, vp) for v in views]
+        call_args = [i32(ROW_MAJOR), builder.select(ta, i32(TRANS), i32(NO_TRANS)),
+                     builder.select(tb, i32(TRANS), i32(NO_TRANS)), m, n, k,
+                     context.cast(builder, args[5], argt[5], dtype), ptrs[1], a1, ptrs[2], b1,
+                     context.cast(builder, args[6], argt[6], dtype), ptrs[0], n]
+
+        mnk = builder.mul(builder.mul(m, n), k)
+        serial = builder.and_(builder.icmp_signed(">", mnk, i64(BLAS_SERIAL)),
+                              builder.icmp_signed("<", mnk, _serial_below_value(builder)))
+        get = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, []),
+                                             "fastbp_blas_get_threads")
+        put = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i32]),
+                                             "fastbp_blas_set_threads")
+        with builder.if_else(serial) as (one_thread, as_is):
+            with one_thread:
+                threads = builder.call(get, [])
+                pooled = builder.icmp_signed(">", threads, i32(1))
+                with builder.if_then(pooled):
+                    builder.call(put, [i32(1)])
+                builder.call(blas, call_args)
+                with builder.if_then(pooled):
+                    builder.call(put, [threads])
+            with as_is:
+                builder.call(blas, call_args)
+        return context.get_dummy_value()
+
+    return types.void(C, A, B, trans_a, trans_b, alpha, beta), codegen
 
 
 def _numpy_cblas():

@@ -11,8 +11,8 @@ units. ``W`` is ``(m, k)`` like PyTorch's ``nn.Linear``.
 """
 import numpy as np
 
-from ._blas import (NO_TRANS, ROW_MAJOR, TRANS, dgemm, get_threads, serial_below, set_threads,
-                    sgemm)
+from . import _blas
+from ._blas import gemm_call, serial_below
 from ._fastmath import exp, tanh
 from ._jit import jit
 
@@ -178,20 +178,10 @@ def dropout_backward(dz, a, mask, rate, act):
         _act_backward_row(d, a[i], act, keep)
 
 
-@jit(inline="always")
-def _rows_packed(M):
-    # M (2-D) is laid out as BLAS reads it with leading dimension M.shape[1].
-    # By strides: integer compares compile to far less than M.flags (which
-    # doubled the cold compile of a first fit when gemm used it).
-    n, k = M.shape
-    return ((n <= 1 or M.strides[0] == k * M.itemsize)
-            and (k <= 1 or M.strides[1] == M.itemsize))
-
-
 # OpenBLAS 0.3 runs a product of at most 65536 * 4 multiply-adds on the
 # calling thread by itself (interface/gemm.c, SMP_THRESHOLD_MIN *
 # GEMM_MULTITHREAD_THRESHOLD); only larger ones need fastbp's decision.
-BLAS_SERIAL = 262144
+BLAS_SERIAL = _blas.BLAS_SERIAL
 
 
 @jit(inline="always")
@@ -200,11 +190,12 @@ def serial_product(m, n, k):
 
     Not when OpenBLAS already does (m n k <= BLAS_SERIAL), nor for products
     large enough to pay for threads (:func:`fastbp.threads.serial_below`).
+    :func:`gemm` makes the same decision.
     """
     return BLAS_SERIAL < m * n * k < serial_below()
 
 
-@jit(inline="always")  # a branch and a call: no kernel of its own per argument-type combination
+@jit(inline="always")
 def gemm(C, A, B, trans_a, trans_b, alpha, beta):
     """``C = alpha op(A) @ op(B) + beta C`` for C-contiguous row-major arrays.
 
@@ -218,34 +209,7 @@ def gemm(C, A, B, trans_a, trans_b, alpha, beta):
     Raises ValueError when the shapes do not fit or an array is not
     C-contiguous (O(1): BLAS would read the wrong memory).
     """
-    m, n = C.shape
-    k = A.shape[0] if trans_a else A.shape[1]
-    if ((A.shape[1] if trans_a else A.shape[0]) != C.shape[0]
-            or (B.shape[0] if trans_b else B.shape[1]) != C.shape[1]
-            or (B.shape[1] if trans_b else B.shape[0]) != k):
-        raise ValueError("gemm: the shapes of op(A) @ op(B) do not fit C")
-    if not (_rows_packed(A) and _rows_packed(B) and _rows_packed(C)):
-        raise ValueError("gemm: A, B and C must be C-contiguous")
-    if serial_product(m, n, k):
-        threads = get_threads()
-        if threads > 1:
-            set_threads(1)
-            _gemm(C, A, B, trans_a, trans_b, alpha, beta, k)
-            set_threads(threads)
-            return
-    _gemm(C, A, B, trans_a, trans_b, alpha, beta, k)
-
-
-@jit(inline="always")
-def _gemm(C, A, B, trans_a, trans_b, alpha, beta, k):
-    ta = TRANS if trans_a else NO_TRANS
-    tb = TRANS if trans_b else NO_TRANS
-    if C.itemsize == 4:
-        sgemm(ROW_MAJOR, ta, tb, C.shape[0], C.shape[1], k, np.float32(alpha), A.ctypes,
-              A.shape[1], B.ctypes, B.shape[1], np.float32(beta), C.ctypes, C.shape[1])
-    else:
-        dgemm(ROW_MAJOR, ta, tb, C.shape[0], C.shape[1], k, np.float64(alpha), A.ctypes,
-              A.shape[1], B.ctypes, B.shape[1], np.float64(beta), C.ctypes, C.shape[1])
+    gemm_call(C, A, B, trans_a, trans_b, alpha, beta)
 
 
 @jit
