@@ -96,6 +96,10 @@ CLASSIFIER_CASES = [
     ("digits", _digits, dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.2,
                              n_iter_no_change=2, tol=1e-2, max_iter=60, hidden_layer_sizes=(16,))),
     ("digits", _digits, dict(solver="lbfgs", max_iter=40, alpha=1e-3)),
+    # a line-search trial point where some probability is below eps: its
+    # loss is scikit-learn's clipped log loss, not the exact one
+    ("digits", lambda: _digits(300), dict(solver="lbfgs", max_iter=30, alpha=1e-3,
+                                          hidden_layer_sizes=(12,))),
     ("digits", _digits, dict(early_stopping=True, learning_rate_init=0.01, max_iter=40,
                              hidden_layer_sizes=(16, 8))),
     ("iris", _iris, dict(solver="sgd", activation="logistic", learning_rate_init=0.3, alpha=0.01,
