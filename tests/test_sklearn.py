@@ -1,5 +1,7 @@
 """fastbp.sklearn: scikit-learn's own estimator checks, and behaviour against
 scikit-learn's MLP and the fastbp model underneath."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,27 @@ def test_warm_start_with_early_stopping_fits_twice():
     assert clf.n_iter_ == sk.n_iter_ == 5 and len(clf.loss_curve_) == len(sk.loss_curve_) == 10
     np.testing.assert_allclose(clf.loss_curve_, sk.loss_curve_, rtol=1e-10)
     np.testing.assert_allclose(clf.validation_scores_, sk.validation_scores_)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_fit_on_a_busy_machine_keeps_every_product_on_one_thread(solver, monkeypatch):
+    """As fastbp.MLP.fit: each fit looks at the machine first (two OpenBLAS
+    threads spinning against another process's turned a 0.1 s fit of the
+    digits into 12 s)."""
+    import fastbp
+    from fastbp import threads
+    monkeypatch.setattr(fastbp._blas, "pool_threads", lambda: 2)
+    monkeypatch.setattr(threads, "default_num_threads", lambda: 2)
+    X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
+    est = MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=2, random_state=0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            monkeypatch.setattr(threads, "others_running", lambda: 1)  # one core taken
+            est.fit(X, y)
+            assert threads.serial_below() == threads.ALWAYS
+            monkeypatch.setattr(threads, "others_running", lambda: 0)  # cores free
+            est.fit(X, y)
+            assert threads.serial_below() == threads.SERIAL_BELOW
+    finally:
+        threads.set_serial_below(threads.SERIAL_BELOW)

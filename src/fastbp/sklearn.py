@@ -53,6 +53,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _sklearn_kernels as kernels
+from . import threads
 from ._validate import SparseRows, _check_sparse
 from .model import MLP
 from .ops import BINARY_CROSS_ENTROPY, MSE
@@ -238,6 +239,9 @@ class _BaseMLP(BaseEstimator):
         X = _as_rows(X, self.net_.dtype)
         Y = np.ascontiguousarray(Y, dtype=self.net_.dtype)
         sw = np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight)
+        # As fastbp.MLP.fit: a requested thread count, and every product on
+        # one thread when other processes hold the cores (fastbp.threads).
+        threads.ensure()
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sw)
         else:
