@@ -21,7 +21,6 @@ from fastbp import _sklearn_kernels as K
 from fastbp._jit import jit
 from fastbp.network import _backward_batch, _batch, _forward_batch, add_penalty_gradient, capacity
 from fastbp.network import penalty
-from fastbp.optim import optimizer_step
 
 
 @jit
@@ -66,7 +65,18 @@ def _backward(grads, params, ws, plan, X, Y, idx, batch, loss, reps):
 
 
 @jit
-def _l2(grads, params, plan, n, batch, reps):
+def _l2_value(params, plan, n, batch, reps):
+    total = 0.0
+    for _ in range(reps):
+        for start in range(0, n, batch):
+            total += K._sum_squares(params, plan)
+    return total
+
+
+@jit
+def _l2_separate(grads, params, plan, n, batch, reps):
+    # The L2 term as two passes of their own (fastbp's network kernels; the
+    # sklearn epoch used them before folding the gradient into the step).
     total = 0.0
     for _ in range(reps):
         for start in range(0, n, batch):
@@ -76,12 +86,12 @@ def _l2(grads, params, plan, n, batch, reps):
 
 
 @jit
-def _step(params, grads, state, hyper, code, n, batch, reps):
+def _step(params, grads, state, hyper, code, plan, coef, n, batch, reps):
     t = 0
     for _ in range(reps):
         for start in range(0, n, batch):
             t += 1
-            optimizer_step(params, grads, state, hyper, code, t)
+            K._step(params, grads, state, hyper, code, t, plan, 1.0, coef)
 
 
 def _per_epoch(fn, reps, *args):
@@ -147,9 +157,11 @@ def profile(name, X, y, params, reps):
                 "forward": _per_epoch(_forward, reps, p, ws, plan, Xc, Y, idx, batch, loss),
                 "+loss": _per_epoch(_loss, reps, p, ws, plan, Xc, Y, idx, batch, loss),
                 "+backward": _per_epoch(_backward, reps, grads, p, ws, plan, Xc, Y, idx, batch, loss),
-                "L2 term": _per_epoch(_l2, reps, grads, p, plan, X.shape[0], batch),
-                "step": _per_epoch(_step, reps, p, grads, state, opt.hyper.copy(), opt.code,
-                                   X.shape[0], batch),
+                "L2 value": _per_epoch(_l2_value, reps, p, plan, X.shape[0], batch),
+                "step (+L2 gradient)": _per_epoch(_step, reps, p, grads, state, opt.hyper.copy(),
+                                                  opt.code, plan, 1e-9, X.shape[0], batch),
+                "(old: L2 in 2 passes)": _per_epoch(_l2_separate, reps, grads, p, plan,
+                                                    X.shape[0], batch),
             }
         label = "1 thread" if threads else "pool"
         print(f"  {label:8s} CPU us/epoch: " + ", ".join(f"{k} {v:.0f}" for k, v in parts.items()))

@@ -28,12 +28,12 @@ The wrapper validates everything once; these take the model's own arrays.
 import numpy as np
 
 from ._jit import jit
-from .layout import ACT
+from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _backward_batch, _batch, _delta, _first_backward, _forward_batch,
                       _logits, _outputs, _rows, _weight, add_penalty_gradient, all_finite, bias,
                       capacity, penalty)
 from .ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, dense_backward, loss_backward, loss_forward
-from .optim import optimizer_step
+from .optim import sklearn_update
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
 # losses: the network has an identity output, exp is applied here).
@@ -137,15 +137,35 @@ def _chain(grads, params, ws, plan, x):
 
 
 @jit
+def _weight_total(wb, nb):
+    # The batch's weight: the sum of its sample weights, or nb without them.
+    if wb.size == 0:
+        return float(nb)
+    w = 0.0
+    for i in range(nb):
+        w += wb[i]
+    return w
+
+
+@jit
 def _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_scale, grad_scale):
     # scikit-learn's batch loss (L2 term included) and its gradient in grads;
     # wb holds the batch's sample weights, or nothing (size 0) for none.
+    w = _weight_total(wb, _rows(xb))
+    value = _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_scale)
+    if alpha != 0:
+        value += 0.5 * alpha * penalty(params, plan) / w
+    if grad_scale != 1.0:
+        scale(grads, grad_scale)
+    if alpha != 0:
+        add_penalty_gradient(grads, params, plan, alpha / w)
+    return value
+
+
+@jit
+def _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_scale):
+    # The batch loss without the L2 term, and its gradient (unscaled) in grads.
     nb = _rows(xb)
-    w = float(nb)
-    if wb.size:
-        w = 0.0
-        for i in range(nb):
-            w += wb[i]
     if loss == POISSON:
         _forward_batch(params, ws, plan, xb, MSE)  # identity outputs: the log of the mean
         value = _poisson(grads, params, ws, plan, xb, yb, wb, w)
@@ -161,13 +181,38 @@ def _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_sc
             _backward_batch(grads, params, ws, plan, xb, yb, loss)
         else:
             _backward_weighted(grads, params, ws, plan, xb, yb, loss, wb, w)
-    if alpha != 0:
-        value += 0.5 * alpha * penalty(params, plan) / w
-    if grad_scale != 1.0:
-        scale(grads, grad_scale)
-    if alpha != 0:
-        add_penalty_gradient(grads, params, plan, alpha / w)
     return value
+
+
+@jit(fastmath={"reassoc"})
+def _sum_squares(params, plan):
+    # penalty(params, plan), sum |W|^2 in float64, with the additions free
+    # to reorder (a vectorised reduction: about 8x faster; the sum differs
+    # from the sequential one by rounding only).
+    total = 0.0
+    for l in range(plan.shape[0]):
+        o = plan[l, W_OFF]
+        w = params[o:o + plan[l, N_OUT] * plan[l, N_IN]]  # indexed from 0: no wraparound checks
+        for i in range(w.size):
+            v = np.float64(w[i])
+            total += v * v
+    return total
+
+
+@jit
+def _step(params, grads, state, hyper, code, t, plan, grad_scale, coef):
+    # The optimizer step from grad_scale * grads plus the L2 term's gradient
+    # coef * W on the weights (none on the biases), in one pass over the
+    # buffer (see fastbp.optim.sklearn_update).
+    if coef == 0:
+        sklearn_update(params, grads, state, hyper, code, t, 0, params.size, grad_scale, 0.0)
+        return
+    for l in range(plan.shape[0]):
+        o = plan[l, W_OFF]
+        sklearn_update(params, grads, state, hyper, code, t, o, o + plan[l, N_OUT] * plan[l, N_IN],
+                       grad_scale, coef)
+        o = plan[l, B_OFF]
+        sklearn_update(params, grads, state, hyper, code, t, o, o + plan[l, N_OUT], grad_scale, 0.0)
 
 
 @jit
@@ -194,11 +239,13 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
         wb = wbuf[:nb] if sw.size else wbuf[:0]
         for i in range(wb.size):
             wb[i] = sw[idx[start + i]]
-        value = _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_scale,
-                                   grad_scale)
+        w = _weight_total(wb, nb)
+        value = _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_scale)
+        if alpha != 0:
+            value += 0.5 * alpha * _sum_squares(params, plan) / w
         total += value * nb
         steps += 1
-        optimizer_step(params, grads, state, hyper, code, t0 + steps)
+        _step(params, grads, state, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
     return total / n, all_finite(params)
 
 
