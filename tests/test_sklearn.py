@@ -196,3 +196,29 @@ def test_a_fit_on_a_busy_machine_keeps_every_product_on_one_thread(solver, monke
             assert threads.serial_below() == threads.SERIAL_BELOW
     finally:
         threads.set_serial_below(threads.SERIAL_BELOW)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_log_loss_is_scikit_learns_clipped_one(binary):
+    """The epoch's log-loss values are scikit-learn's own functions' (its
+    probabilities clipped to [eps, 1 - eps]), weights included, also where a
+    probability is 0 or 1 (where the exact loss from the logits differs)."""
+    from sklearn.neural_network._base import binary_log_loss, log_loss
+
+    from fastbp import _sklearn_kernels
+    rng = np.random.default_rng(0)
+    out = rng.random((7, 3))
+    if not binary:
+        out /= out.sum(1, keepdims=True)
+    y = np.zeros((7, 3))
+    y[np.arange(7), rng.integers(0, 3, 7)] = 1
+    if binary:
+        y[:, 1] = 1 - y[:, 1]
+    out[0] = y[0] * 0 + (1 - y[0])   # every true label predicted with probability 0
+    out[1] = y[1]                    # and exactly 1
+    w = rng.uniform(0, 2, 7)
+    theirs = binary_log_loss if binary else log_loss
+    for wb in (np.empty(0), w):
+        total = wb.sum() if wb.size else 7.0
+        ours = _sklearn_kernels._log_loss(out, y, binary, wb, total)
+        assert ours == pytest.approx(theirs(y, out, sample_weight=wb if wb.size else None), rel=1e-13)

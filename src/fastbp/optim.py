@@ -73,7 +73,7 @@ def optimizer_step(params, grads, state, hyper, code, t):
             s1[i] = b2 * s1[i] + (one - b2) * g * g
             params[i] = params[i] * decay - step * s0[i] / (np.sqrt(s1[i]) / root_c2 + eps)
     elif code == SKL_SGD_CODE or code == SKL_ADAM_CODE:
-        sklearn_update(params, grads, state, hyper, code, t, 0, params.size, 1.0, 0.0)
+        _sklearn_update(params, grads, s0, s1, hyper, code, t, 1.0, 0.0)
     else:  # RMSPROP_CODE
         alpha = params.dtype.type(hyper[ALPHA])
         for i in range(params.size):
@@ -100,7 +100,7 @@ def sklearn_update(params, grads, state, hyper, code, t, lo, hi, scale, l2):
                     scale, l2)
 
 
-@jit
+@jit(inline="always")  # inlined: optimizer_step compiles no function of its own for it
 def _sklearn_update(p, grads, s0, s1, hyper, code, t, scale, l2):
     one = p.dtype.type(1.0)
     lr = p.dtype.type(hyper[LR])
