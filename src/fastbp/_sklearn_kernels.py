@@ -220,7 +220,9 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
                   hyper, t0, alpha, loss_scale, grad_scale):
     """One epoch of scikit-learn's ``_fit_stochastic`` inner loop, in one call.
 
-    X is (n, n_in), Y is (n, m) float targets, sw (n,) float64 the sample
+    X is (n, n_in), or a CSR tuple (see :mod:`fastbp.network`: the first
+    layer's products then run over its non-zeros; batches are row
+    selections, never densified), Y is (n, m) float targets, sw (n,) float64 the sample
     weights or empty, wbuf (batch_size,) float64 scratch for a batch's
     weights (or empty); idx (n,) int64 is the epoch's
     row order (batches are idx[start:start + batch_size]); state (2, n_params)

@@ -16,7 +16,9 @@ and Adam (:data:`fastbp.optim.SKL_SGD_CODE`, :data:`~fastbp.optim.SKL_ADAM_CODE`
 ``n_iter_no_change`` stopping, ``early_stopping`` on its validation split,
 and L-BFGS through SciPy with ``max_iter``, ``max_fun`` and ``tol``. Each
 epoch is one compiled call (:func:`fastbp._sklearn_kernels.epoch_sklearn`);
-Python does scikit-learn's per-epoch bookkeeping.
+Python does scikit-learn's per-epoch bookkeeping. A scipy.sparse X trains
+and predicts through the sparse first layer (CSR; never densified), to the
+same weights as scikit-learn's on that matrix.
 
 Fitted attributes are scikit-learn's: ``coefs_[l]`` and ``intercepts_[l]``
 are *views* into the model's flat buffer (``coefs_[l]`` is the transposed
