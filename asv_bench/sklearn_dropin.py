@@ -1,12 +1,18 @@
 """fastbp.sklearn against scikit-learn's MLP, side by side, same parameters
 and random_state (so the same training): the three cases of issue 14.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python asv_bench/sklearn_dropin.py
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python asv_bench/sklearn_dropin.py
 
-Prints the median of ``--repeat`` fits of each (fastbp warm: its kernels
-compiled by a first fit) and the ratio.
+Fits alternate (interleaved repeats, so a change of load on a shared
+machine hits all): scikit-learn with its BLAS pool as it is, scikit-learn
+on one BLAS thread (threadpoolctl; its best on a busy machine, where two
+spinning OpenBLAS threads slow it many times over), fastbp.sklearn. Prints
+the median wall and CPU time of each, the ratios, the largest relative
+weight difference, and the load average before and after. fastbp is warm
+(its kernels compiled by a first small fit).
 """
 import argparse
+import os
 import time
 import warnings
 
@@ -30,36 +36,56 @@ def cases(big_rows):
     ]
 
 
-def timed(cls, X, y, params, repeat):
-    times = []
+def fit_once(cls, X, y, params):
+    """(wall, CPU) seconds of one fit, and the fitted estimator."""
+    est = cls(**params)
+    t, c = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    return (time.perf_counter() - t, time.process_time() - c), est
+
+
+def side_by_side(X, y, params, repeat):
+    """Median (wall, CPU) of scikit-learn's fits (its BLAS pool as it is, and
+    limited to one thread: its best on a busy machine) and fastbp's, interleaved."""
+    from sklearn.neural_network import MLPClassifier as Sk
+    from threadpoolctl import threadpool_limits
+
+    from fastbp.sklearn import MLPClassifier as Fb
+    fit_once(Fb, X[:300], y[:300], dict(params, max_iter=1))   # compile (or load the cache)
+    sk_t, sk1_t, fb_t = [], [], []
     for _ in range(repeat):
-        est = cls(**params)
-        t = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est.fit(X, y)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)), est
+        t, sk = fit_once(Sk, X, y, params)
+        sk_t.append(t)
+        with threadpool_limits(1, user_api="blas"):
+            sk1_t.append(fit_once(Sk, X, y, params)[0])
+        t, fb = fit_once(Fb, X, y, params)
+        fb_t.append(t)
+    return (np.median(sk_t, axis=0), np.median(sk1_t, axis=0), np.median(fb_t, axis=0), sk, fb)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--big-rows", type=int, default=60000)
+    ap.add_argument("--case", type=int, nargs="*", default=[0, 1, 2])
     args = ap.parse_args()
-    from sklearn.neural_network import MLPClassifier as Sk
-
-    from fastbp.sklearn import MLPClassifier as Fb
-    print(f"| case | scikit-learn (s) | fastbp.sklearn (s) | speed-up | same weights (max rel. diff) |")
-    print("|---|---|---|---|---|")
-    for name, X, y, params in cases(args.big_rows):
+    print(f"load average before: {os.getloadavg()}")
+    print("| case | scikit-learn wall / CPU (s) | scikit-learn, 1 BLAS thread | fastbp.sklearn"
+          " wall / CPU (s) | speed-up wall (CPU) | vs 1 thread | same weights (max rel. diff) |")
+    print("|---|---|---|---|---|---|---|")
+    all_cases = cases(args.big_rows)
+    for i in args.case:
+        name, X, y, params = all_cases[i]
         repeat = args.repeat if X.shape[0] < 10000 else max(1, args.repeat // 2)
-        timed(Fb, X[:300], y[:300], dict(params, max_iter=1), 1)   # compile
-        ts, sk = timed(Sk, X, y, params, repeat)
-        tf, fb = timed(Fb, X, y, params, repeat)
+        (ts, cs), (t1, c1), (tf, cf), sk, fb = side_by_side(X, y, params, repeat)
         diff = max(float(np.abs(a - b).max() / np.abs(b).max())
                    for a, b in zip(fb.coefs_ + fb.intercepts_, sk.coefs_ + sk.intercepts_))
-        print(f"| {name} | {ts:.3f} | {tf:.3f} | {ts / tf:.1f}x | {diff:.1e} |", flush=True)
+        print(f"| {name} | {ts:.3f} / {cs:.3f} | {t1:.3f} / {c1:.3f} | {tf:.3f} / {cf:.3f} |"
+              f" {ts / tf:.1f}x ({cs / cf:.1f}x) | {t1 / tf:.1f}x ({c1 / cf:.1f}x) | {diff:.1e} |",
+              flush=True)
+    print(f"load average after: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

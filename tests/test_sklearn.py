@@ -1,5 +1,7 @@
 """fastbp.sklearn: scikit-learn's own estimator checks, and behaviour against
 scikit-learn's MLP and the fastbp model underneath."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -170,3 +172,53 @@ def test_warm_start_with_early_stopping_fits_twice():
     assert clf.n_iter_ == sk.n_iter_ == 5 and len(clf.loss_curve_) == len(sk.loss_curve_) == 10
     np.testing.assert_allclose(clf.loss_curve_, sk.loss_curve_, rtol=1e-10)
     np.testing.assert_allclose(clf.validation_scores_, sk.validation_scores_)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_a_fit_on_a_busy_machine_keeps_every_product_on_one_thread(solver, monkeypatch):
+    """As fastbp.MLP.fit: each fit looks at the machine first (two OpenBLAS
+    threads spinning against another process's turned a 0.1 s fit of the
+    digits into 12 s)."""
+    import fastbp
+    from fastbp import threads
+    monkeypatch.setattr(fastbp._blas, "pool_threads", lambda: 2)
+    monkeypatch.setattr(threads, "default_num_threads", lambda: 2)
+    X, y = np.random.default_rng(0).random((20, 3)), np.arange(20) % 2
+    est = MLPClassifier(hidden_layer_sizes=(4,), solver=solver, max_iter=2, random_state=0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            monkeypatch.setattr(threads, "others_running", lambda: 1)  # one core taken
+            est.fit(X, y)
+            assert threads.serial_below() == threads.ALWAYS
+            monkeypatch.setattr(threads, "others_running", lambda: 0)  # cores free
+            est.fit(X, y)
+            assert threads.serial_below() == threads.SERIAL_BELOW
+    finally:
+        threads.set_serial_below(threads.SERIAL_BELOW)
+
+
+@pytest.mark.parametrize("binary", [False, True])
+def test_log_loss_is_scikit_learns_clipped_one(binary):
+    """The epoch's log-loss values are scikit-learn's own functions' (its
+    probabilities clipped to [eps, 1 - eps]), weights included, also where a
+    probability is 0 or 1 (where the exact loss from the logits differs)."""
+    from sklearn.neural_network._base import binary_log_loss, log_loss
+
+    from fastbp import _sklearn_kernels
+    rng = np.random.default_rng(0)
+    out = rng.random((7, 3))
+    if not binary:
+        out /= out.sum(1, keepdims=True)
+    y = np.zeros((7, 3))
+    y[np.arange(7), rng.integers(0, 3, 7)] = 1
+    if binary:
+        y[:, 1] = 1 - y[:, 1]
+    out[0] = y[0] * 0 + (1 - y[0])   # every true label predicted with probability 0
+    out[1] = y[1]                    # and exactly 1
+    w = rng.uniform(0, 2, 7)
+    theirs = binary_log_loss if binary else log_loss
+    for wb in (np.empty(0), w):
+        total = wb.sum() if wb.size else 7.0
+        ours = _sklearn_kernels._log_loss(out, y, binary, wb, total)
+        assert ours == pytest.approx(theirs(y, out, sample_weight=wb if wb.size else None), rel=1e-13)

@@ -96,6 +96,10 @@ CLASSIFIER_CASES = [
     ("digits", _digits, dict(solver="sgd", learning_rate="adaptive", learning_rate_init=0.2,
                              n_iter_no_change=2, tol=1e-2, max_iter=60, hidden_layer_sizes=(16,))),
     ("digits", _digits, dict(solver="lbfgs", max_iter=40, alpha=1e-3)),
+    # a line-search trial point where some probability is below eps: its
+    # loss is scikit-learn's clipped log loss, not the exact one
+    ("digits", lambda: _digits(300), dict(solver="lbfgs", max_iter=30, alpha=1e-3,
+                                          hidden_layer_sizes=(12,))),
     ("digits", _digits, dict(early_stopping=True, learning_rate_init=0.01, max_iter=40,
                              hidden_layer_sizes=(16, 8))),
     ("iris", _iris, dict(solver="sgd", activation="logistic", learning_rate_init=0.3, alpha=0.01,
@@ -370,3 +374,32 @@ def test_from_sklearn_continues_as_scikit_learn(kind, solver):
     sk.partial_fit(X, y)
     for a, b in zip(back.coefs_ + back.intercepts_, sk.coefs_ + sk.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+def _fit_in_worker(X, y):
+    """One fit in a joblib worker: what it compiled, and its BLAS threads."""
+    import threadpoolctl
+
+    from fastbp import _jit
+    before = _jit.compilations()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+    blas = [lib["num_threads"] for lib in threadpoolctl.threadpool_info() if lib["user_api"] == "blas"]
+    return _jit.compilations() - before, blas
+
+
+def test_grid_search_workers_load_the_kernels_and_share_the_cores():
+    """joblib's worker processes (as GridSearchCV(n_jobs=2) runs them) load
+    the kernels from Numba's cache, written by the fit here, compiling
+    nothing, and run their BLAS on cpus // 2 threads each (no oversubscription)."""
+    from joblib import Parallel, delayed
+    X, y = _digits(200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+    seen = Parallel(n_jobs=2)(delayed(_fit_in_worker)(X, y) for _ in range(2))
+    limit = max(1, (os.cpu_count() or 1) // 2)
+    for compiled, blas in seen:
+        assert compiled == 0
+        assert blas and max(blas) <= limit

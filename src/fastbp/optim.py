@@ -72,22 +72,8 @@ def optimizer_step(params, grads, state, hyper, code, t):
             s0[i] = b1 * s0[i] + (one - b1) * g
             s1[i] = b2 * s1[i] + (one - b2) * g * g
             params[i] = params[i] * decay - step * s0[i] / (np.sqrt(s1[i]) / root_c2 + eps)
-    elif code == SKL_SGD_CODE:
-        # v = mu v - lr g; the step is v, or mu v - lr g again with Nesterov.
-        nesterov = hyper[NESTEROV] != 0
-        for i in range(params.size):
-            g = grads[i]
-            s0[i] = mu * s0[i] - lr * g
-            params[i] += mu * s0[i] - lr * g if nesterov else s0[i]
-    elif code == SKL_ADAM_CODE:
-        b1 = params.dtype.type(hyper[BETA1])
-        b2 = params.dtype.type(hyper[BETA2])
-        step = params.dtype.type(hyper[LR] * np.sqrt(1.0 - hyper[BETA2] ** t) / (1.0 - hyper[BETA1] ** t))
-        for i in range(params.size):
-            g = grads[i]
-            s0[i] = b1 * s0[i] + (one - b1) * g
-            s1[i] = b2 * s1[i] + (one - b2) * (g * g)
-            params[i] += -step * s0[i] / (np.sqrt(s1[i]) + eps)
+    elif code == SKL_SGD_CODE or code == SKL_ADAM_CODE:
+        _sklearn_update(params, grads, s0, s1, hyper, code, t, 1.0, 0.0)
     else:  # RMSPROP_CODE
         alpha = params.dtype.type(hyper[ALPHA])
         for i in range(params.size):
@@ -96,6 +82,48 @@ def optimizer_step(params, grads, state, hyper, code, t):
             # With momentum 0 the buffer is just this step's g / avg.
             s1[i] = mu * s1[i] + g / (np.sqrt(s0[i]) + eps)
             params[i] -= lr * s1[i]
+
+
+@jit
+def sklearn_update(params, grads, state, hyper, code, t, lo, hi, scale, l2):
+    """scikit-learn's SGD or Adam step (SKL_SGD_CODE, SKL_ADAM_CODE) on
+    ``params[lo:hi]`` from the gradient ``scale * grads + l2 * params``.
+
+    scale and l2 fold a gradient's constant factor and the L2 term's
+    gradient (``alpha / n`` on weights, 0 on biases) into the update's one
+    pass (:mod:`fastbp._sklearn_kernels`); ``grads`` is not modified.
+    Arguments otherwise as :func:`optimizer_step`.
+    """
+    # Views indexed from 0: LLVM then knows no index is negative (no
+    # wraparound select per element) and vectorises the loop.
+    _sklearn_update(params[lo:hi], grads[lo:hi], state[0, lo:hi], state[1, lo:hi], hyper, code, t,
+                    scale, l2)
+
+
+@jit(inline="always")  # inlined: optimizer_step compiles no function of its own for it
+def _sklearn_update(p, grads, s0, s1, hyper, code, t, scale, l2):
+    one = p.dtype.type(1.0)
+    lr = p.dtype.type(hyper[LR])
+    mu = p.dtype.type(hyper[MOMENTUM])
+    eps = p.dtype.type(hyper[EPS])
+    k = p.dtype.type(scale)
+    c = p.dtype.type(l2)
+    if code == SKL_SGD_CODE:
+        # v = mu v - lr g; the step is v, or mu v - lr g again with Nesterov.
+        nesterov = hyper[NESTEROV] != 0
+        for i in range(p.size):
+            g = grads[i] * k + c * p[i]
+            s0[i] = mu * s0[i] - lr * g
+            p[i] += mu * s0[i] - lr * g if nesterov else s0[i]
+    else:
+        b1 = p.dtype.type(hyper[BETA1])
+        b2 = p.dtype.type(hyper[BETA2])
+        step = p.dtype.type(hyper[LR] * np.sqrt(1.0 - hyper[BETA2] ** t) / (1.0 - hyper[BETA1] ** t))
+        for i in range(p.size):
+            g = grads[i] * k + c * p[i]
+            s0[i] = b1 * s0[i] + (one - b1) * g
+            s1[i] = b2 * s1[i] + (one - b2) * (g * g)
+            p[i] += -step * s0[i] / (np.sqrt(s1[i]) + eps)
 
 
 NAMES = {}  # filled below: "sgd", "adam", "adamw", "rmsprop"

@@ -16,7 +16,9 @@ and Adam (:data:`fastbp.optim.SKL_SGD_CODE`, :data:`~fastbp.optim.SKL_ADAM_CODE`
 ``n_iter_no_change`` stopping, ``early_stopping`` on its validation split,
 and L-BFGS through SciPy with ``max_iter``, ``max_fun`` and ``tol``. Each
 epoch is one compiled call (:func:`fastbp._sklearn_kernels.epoch_sklearn`);
-Python does scikit-learn's per-epoch bookkeeping.
+Python does scikit-learn's per-epoch bookkeeping. A scipy.sparse X trains
+and predicts through the sparse first layer (CSR; never densified), to the
+same weights as scikit-learn's on that matrix.
 
 Fitted attributes are scikit-learn's: ``coefs_[l]`` and ``intercepts_[l]``
 are *views* into the model's flat buffer (``coefs_[l]`` is the transposed
@@ -53,6 +55,8 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _sklearn_kernels as kernels
+from . import threads
+from ._validate import SparseRows, _check_sparse
 from .model import MLP
 from .ops import BINARY_CROSS_ENTROPY, MSE
 from .optim import LR, SklearnAdam, SklearnSGD
@@ -234,9 +238,12 @@ class _BaseMLP(BaseEstimator):
             if list(self.net_.sizes) != sizes:
                 raise ValueError(f"the network has layer sizes {list(self.net_.sizes)}; these"
                                  f" parameters and data need {sizes}")
-        X = np.ascontiguousarray(X, dtype=self.net_.dtype)
+        X = _as_rows(X, self.net_.dtype)
         Y = np.ascontiguousarray(Y, dtype=self.net_.dtype)
         sw = np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight)
+        # As fastbp.MLP.fit: a requested thread count, and every product on
+        # one thread when other processes hold the cores (fastbp.threads).
+        threads.ensure()
         if self.solver == "lbfgs":
             self._fit_lbfgs(X, Y, sw)
         else:
@@ -289,13 +296,14 @@ class _BaseMLP(BaseEstimator):
         loss_scale, grad_scale = self._scales()
         alpha = float(self.alpha)
         rs = self._random_state
+        x_train = _kernel_rows(X_train)
         self.n_iter_ = 0
         for _ in range(self.max_iter):
             if self.shuffle:
                 order = np.arange(n)
                 rs.shuffle(order)        # sklearn.utils.shuffle's draw
                 idx = idx[order]
-            loss, finite = kernels.epoch_sklearn(net.params, grads, opt.state, ws, net.plan, X_train,
+            loss, finite = kernels.epoch_sklearn(net.params, grads, opt.state, ws, net.plan, x_train,
                                                 Y_train, sw_train, idx, wbuf, batch,
                                                 self._kernel_loss(), opt.code,
                                                 opt.hyper, opt.t, alpha, loss_scale, grad_scale)
@@ -391,12 +399,13 @@ class _BaseMLP(BaseEstimator):
         pack = self._pack_index()
         grads = net._gradient_buffer()
         ws = net._workspace(X.shape[0])
+        rows = _kernel_rows(X)
         loss_scale, grad_scale = self._scales()
         alpha = float(self.alpha)
 
         def objective(x):
             params[pack] = x
-            value = kernels.objective_sklearn(grads, params, ws, net.plan, X, Y, sw, self._kernel_loss(),
+            value = kernels.objective_sklearn(grads, params, ws, net.plan, rows, Y, sw, self._kernel_loss(),
                                               alpha, loss_scale, grad_scale)
             return value, grads[pack]
 
@@ -445,8 +454,6 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "net_")
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=(np.float64, np.float32))
-        if scipy.sparse.issparse(X):
-            X = X.toarray()
         self._sync_in()
         return self._outputs(X)
 
@@ -462,9 +469,19 @@ class _BaseMLP(BaseEstimator):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
 
-def _densify(X):
-    # Training runs on dense rows until fastbp's sparse first layer (issue 13) lands.
-    return X.toarray() if scipy.sparse.issparse(X) else X
+def _as_rows(X, dtype):
+    """X as training takes it: a C-contiguous array of ``dtype``, or a
+    scipy.sparse X as a CSR matrix of ``dtype`` (never densified)."""
+    if scipy.sparse.issparse(X):
+        return _check_sparse(X, X.shape[1], dtype, "X").csr
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _kernel_rows(X):
+    """What the kernels take for X from :func:`_as_rows`: the array, or the
+    CSR tuple of :func:`fastbp.ops.sparse_forward` (the first layer's
+    sparse products, see :mod:`fastbp.network`)."""
+    return SparseRows(X).kernel if scipy.sparse.issparse(X) else X
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -475,7 +492,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
-        X = _densify(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
@@ -570,7 +586,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
-        X = _densify(X)
         self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)

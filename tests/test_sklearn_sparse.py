@@ -1,0 +1,128 @@
+"""fastbp.sklearn on scipy.sparse X: trained through the sparse first layer
+(never densified), to scikit-learn's own weights on the same sparse matrix
+and to fastbp.sklearn's own on ``X.toarray()``."""
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+import scipy.sparse as sp  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
+from sklearn.neural_network import MLPRegressor as SkRegressor  # noqa: E402
+
+from fastbp import _sklearn_kernels  # noqa: E402
+from fastbp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from test_sklearn_parity import _digits, assert_same_training  # noqa: E402
+
+
+def _text_like(n=300, k=400, density=0.03):
+    """Bag-of-words-like rows: 3% non-zeros, counts scaled to [0, 1], a
+    label from a few columns (so there is something to learn)."""
+    X = sp.random(n, k, density=density, format="csr", random_state=0,
+                  data_rvs=lambda s: np.random.RandomState(1).randint(1, 4, s) / 3.0)
+    score = X[:, :40].sum(axis=1).A1 - X[:, 40:80].sum(axis=1).A1
+    return X, np.digitize(score, np.quantile(score, [0.33, 0.66]))
+
+
+def _no_densifying(monkeypatch, n_features):
+    """Make densifying any scipy.sparse matrix of n_features columns (X or
+    rows of it) fail; scikit-learn's label binarizer densifies its own."""
+    for cls in (sp.csr_matrix, sp.csc_matrix, sp.coo_matrix, sp.csr_array, sp.csc_array):
+        for name in ("toarray", "todense"):
+            def refuse(self, *args, _dense=getattr(cls, name), **kwargs):
+                if self.shape[1] == n_features:
+                    raise AssertionError("a sparse X was densified")
+                return _dense(self, *args, **kwargs)
+            monkeypatch.setattr(cls, name, refuse)
+
+
+def _fit(cls, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return cls(**kw).fit(X, y)
+
+
+def _assert_same_weights(a, b, rtol):
+    for u, v in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        assert u.dtype == v.dtype and u.shape == v.shape
+        np.testing.assert_allclose(u, v, rtol=0, atol=rtol * np.abs(v).max())
+
+
+CASES = [
+    dict(max_iter=15),                                                             # adam
+    dict(solver="sgd", batch_size=32, learning_rate_init=0.1, max_iter=15),        # Nesterov
+    dict(solver="sgd", nesterovs_momentum=False, learning_rate="invscaling",
+         learning_rate_init=0.5, max_iter=10, shuffle=False),
+    dict(solver="lbfgs", max_iter=30, alpha=1e-3),
+    dict(early_stopping=True, learning_rate_init=0.01, max_iter=20),
+]
+
+
+@pytest.mark.parametrize("data", [_text_like, lambda: _digits(300)], ids=["text", "digits"])
+@pytest.mark.parametrize("params", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_sparse_classifier_trains_as_scikit_learn_and_as_dense(data, params, monkeypatch):
+    X, y = data()
+    Xs = sp.csr_matrix(X)
+    dense = Xs.toarray()
+    params = dict(hidden_layer_sizes=(12,), random_state=0) | params
+    sk = _fit(SkClassifier, Xs, y, **params)
+    ours_dense = _fit(MLPClassifier, dense, y, **params)
+    _no_densifying(monkeypatch, X.shape[1])   # from here on, densifying X fails
+    ours = _fit(MLPClassifier, Xs, y, **params)
+    assert_same_training(ours, sk, Xs)            # predictions on sparse X too
+    _assert_same_weights(ours, ours_dense, 1e-12)
+    if params.get("solver") != "lbfgs":
+        assert ours.loss_curve_ == pytest.approx(ours_dense.loss_curve_, rel=1e-12)
+
+
+def test_sparse_epochs_run_the_sparse_kernels(monkeypatch):
+    """The epoch kernel is called with the CSR tuple (the first layer's
+    sparse products), not with an array."""
+    X, y = _text_like()
+    seen = []
+    epoch = _sklearn_kernels.epoch_sklearn
+
+    def spy(params, grads, state, ws, plan, X, *rest):
+        seen.append(type(X))
+        return epoch(params, grads, state, ws, plan, X, *rest)
+
+    monkeypatch.setattr(_sklearn_kernels, "epoch_sklearn", spy)
+    _fit(MLPClassifier, X, y, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
+    assert seen == [tuple, tuple]
+    _fit(MLPClassifier, X.toarray(), y, hidden_layer_sizes=(4,), max_iter=1, random_state=0)
+    assert seen[-1] is np.ndarray
+
+
+def test_sparse_formats_dtypes_and_weights(monkeypatch):
+    """CSC and COO X, float32 sparse X (float32 weights, as scikit-learn's),
+    sample weights and the regressor, partial_fit, all on sparse rows."""
+    X, y = _text_like()
+    w = np.random.default_rng(0).uniform(0, 2, X.shape[0])
+    kw = dict(hidden_layer_sizes=(8,), max_iter=8, random_state=0)
+    sk = _fit(SkClassifier, X, y, **kw)
+    sk_w = SkClassifier(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk_w.fit(X, y, sample_weight=w)
+    sk32 = _fit(SkClassifier, X.astype(np.float32), y, **kw)
+    yr = np.asarray(X[:, :30].sum(axis=1)).ravel()
+    skr = SkRegressor(solver="sgd", learning_rate_init=0.01, hidden_layer_sizes=(8,), random_state=0)
+    for _ in range(3):
+        skr.partial_fit(X, yr)
+    _no_densifying(monkeypatch, X.shape[1])
+    assert_same_training(_fit(MLPClassifier, X.tocsc(), y, **kw), sk, X)
+    assert_same_training(_fit(MLPClassifier, X.tocoo(), y, **kw), sk, X)
+    ours_w = MLPClassifier(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours_w.fit(X, y, sample_weight=w)
+    assert_same_training(ours_w, sk_w, X)
+    ours32 = _fit(MLPClassifier, X.astype(np.float32), y, **kw)
+    for a, b in zip(ours32.coefs_ + ours32.intercepts_, sk32.coefs_ + sk32.intercepts_):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_allclose(a, b, atol=1e-4)
+    ours_r = MLPRegressor(solver="sgd", learning_rate_init=0.01, hidden_layer_sizes=(8,), random_state=0)
+    for _ in range(3):
+        ours_r.partial_fit(X, yr)
+    assert_same_training(ours_r, skr, X)
