@@ -19,6 +19,8 @@ import os
 
 import numpy as np
 
+from ._preprocess import empty_rows
+
 # Cells that mean "no value" (compared in lower case), as pandas reads them.
 MISSING = frozenset({"", "nan", "-nan", "+nan", "na", "n/a", "#n/a", "null", "<na>"})
 INFINITE = frozenset({"inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
@@ -289,7 +291,8 @@ class StreamedCSV(ArrowTable):
             # The system allocator: large buffers in pages of their own,
             # handed back to the system as each block is let go.
             table = pcsv.read_csv(self.path, convert_options=convert,
-                                  read_options=pcsv.ReadOptions(block_size=BLOCK),
+                                  read_options=pcsv.ReadOptions(block_size=BLOCK,
+                                                                use_threads=free_cores()),
                                   memory_pool=pa.system_memory_pool())
         except pa.ArrowInvalid:
             raise Reread from None
@@ -302,7 +305,7 @@ class StreamedCSV(ArrowTable):
             self._arrays[j] = table.column(at[self._file_names[j]])
         batches = table.to_batches()
         del table
-        X = fresh_rows(n, len(cols), dtype)
+        X = empty_rows((n, len(cols)), dtype)
         finite, i = True, 0
         batches.reverse()
         while batches:  # each batch let go once copied
@@ -332,26 +335,24 @@ class StreamedCSV(ArrowTable):
         return self._convert(self._arrays[j], j)
 
 
-def fresh_rows(n, width, dtype):
-    """``np.empty((n, width), dtype)``, but a large one in ordinary 4 KiB
-    pages of an anonymous memory map rather than NumPy's transparent huge
-    pages: filled once, row block by row block, it then costs a third of the
-    time (0.20 s of CPU against 0.65 s for 1M x 28 float64 on this
-    repository's machine, where each huge page is compacted and zeroed when
-    first touched). The array is writable, C-contiguous, owned by nobody
-    else, and freed with its last view."""
-    nbytes = n * width * np.dtype(dtype).itemsize
-    if nbytes < 1 << 24:
-        return np.empty((n, width), dtype=dtype)
-    import mmap
-    return np.frombuffer(mmap.mmap(-1, nbytes), dtype=dtype).reshape(n, width)
-
-
 class Reread(Exception):
     """The streaming reader met a block it cannot convert as the first."""
 
 
-BLOCK = 4 << 20  # text per block: 2.0 s for a 1M x 28 CSV against 2.5 s with 1 MiB (2 cores)
+# Text per block when reading a file (4 MiB: 2.0 s for a 1M x 28 CSV
+# against 2.5 s with 1 MiB, 2 cores), and in the first block, whose types
+# are the columns' (1 MiB: 0.02-0.07 s of CPU against 0.08-0.13 s).
+BLOCK = 4 << 20
+FIRST = 1 << 20
+
+
+def free_cores():
+    """Whether a second core is free for pyarrow's parser: on a machine
+    whose cores are all taken by other processes its threads cost 10-30 %
+    more CPU than one thread and win no time (measured, 1M x 28 CSV, two
+    cores, load average 7-9: 3.47 s of CPU for the command against 3.65 s)."""
+    from .threads import default_num_threads, others_running
+    return others_running() + 2 <= default_num_threads()
 SLOW = 10 << 20  # a CSV file above this size read without pyarrow gets the hint
 
 
@@ -369,7 +370,7 @@ def read_csv(path, streamed=True):
     try:
         if streamed:
             return StreamedCSV(path, pcsv.open_csv(path, convert_options=convert,
-                                                   read_options=pcsv.ReadOptions(block_size=BLOCK)))
+                                                   read_options=pcsv.ReadOptions(block_size=FIRST)))
         # Every column as text: the file the streaming reader could not
         # convert, read whole so that the checks find and name the cell.
         names = pcsv.open_csv(path).schema.names
