@@ -4,7 +4,8 @@ reading the same file, each in a fresh process.
 
 Issue 13's targets: the whole command within 2x the time ``np.loadtxt``
 takes, and a peak RSS under 1 GiB. ``python asv_bench/benchmarks/bench_reader.py
-[rows]`` prints the same figures without asv.
+[rows [repeats]]`` prints the same figures without asv: interleaved repeats,
+each with its wall and CPU ratio, then the medians.
 """
 import os
 import subprocess
@@ -34,6 +35,12 @@ def write_csv(path, rows=ROWS, seed=0):
     return path
 
 
+WRAP = ("import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(r.ru_maxrss / 1024, r.ru_utime + r.ru_stime)")
+
+
 def run(code, *args):
     """Wall seconds of a fresh Python process running code."""
     t0 = time.perf_counter()
@@ -41,19 +48,23 @@ def run(code, *args):
     return time.perf_counter() - t0
 
 
-def measure(path):
-    """loadtxt seconds, train seconds, train peak RSS (MiB), each in its own
-    process (the RSS read by a parent of its own, whose only child it is)."""
-    loadtxt = run(LOADTXT, path)
-    code = ("import resource, subprocess, sys\n"
-            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+def child(code, *args):
+    """Wall seconds, CPU seconds (user + system, every thread) and peak RSS
+    (MiB) of a fresh Python process running code, read by a parent of its
+    own whose only child it is."""
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, sys.executable, "-c", TRAIN, "train", path,
-                          "--epochs", "1", "--verbose", "0"], check=True, capture_output=True,
-                         text=True)
-    train = time.perf_counter() - t0
-    return loadtxt, train, float(out.stdout.split()[-1])
+    out = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-c", code, *args],
+                         check=True, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    rss, cpu = (float(v) for v in out.stdout.split()[-2:])
+    return wall, cpu, rss
+
+
+def measure(path):
+    """loadtxt and then train, side by side: (wall, CPU, peak RSS) of each."""
+    loadtxt = child(LOADTXT, path)
+    train = child(TRAIN, "train", path, "--epochs", "1", "--verbose", "0")
+    return loadtxt, train
 
 
 class CommandLineRead:
@@ -79,23 +90,45 @@ class CommandLineRead:
         run(TRAIN, "train", self.path, "--epochs", "1", "--verbose", "0")
 
     def track_train_over_loadtxt(self):
-        loadtxt, train, _ = measure(self.path)
-        return train / loadtxt
+        loadtxt, train = measure(self.path)
+        return train[0] / loadtxt[0]
     track_train_over_loadtxt.unit = "ratio"
 
+    def track_train_cpu_over_loadtxt(self):
+        """The same ratio in CPU seconds: steadier on a shared machine."""
+        loadtxt, train = measure(self.path)
+        return train[1] / loadtxt[1]
+    track_train_cpu_over_loadtxt.unit = "ratio"
+
     def track_train_peak_rss(self):
-        return measure(self.path)[2]
+        return measure(self.path)[1][2]
     track_train_peak_rss.unit = "MiB"
 
 
-if __name__ == "__main__":
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else ROWS
+def main(rows=ROWS, repeats=5):
+    """Interleaved repeats (loadtxt, train, loadtxt, train, ...); medians."""
+    import statistics
     with tempfile.TemporaryDirectory() as folder:
         path = write_csv(os.path.join(folder, "big.csv"), rows)
-        print(f"{rows} rows x {FEATURES} features: {os.path.getsize(path) / 1e6:.0f} MB")
+        print(f"{rows} rows x {FEATURES} features + label: {os.path.getsize(path) / 1e6:.0f} MB")
         small = write_csv(os.path.join(folder, "small.csv"), rows=1000)
         run(TRAIN, "train", small, "--epochs", "1", "--verbose", "0")  # warm the kernels
-        for _ in range(3):
-            loadtxt, train, rss = measure(path)
-            print(f"np.loadtxt {loadtxt:.2f} s; fastbp train --epochs 1 {train:.2f} s"
-                  f" ({train / loadtxt:.2f}x), peak RSS {rss:.0f} MiB")
+        pairs, loads = [], []
+        for _ in range(repeats):
+            loads.append(os.getloadavg()[0])
+            pairs.append(measure(path))
+            (lw, lc, _), (tw, tc, rss) = pairs[-1]
+            print(f"np.loadtxt {lw:.2f} s ({lc:.2f} s CPU); fastbp train --epochs 1 {tw:.2f} s"
+                  f" ({tc:.2f} s CPU): {tw / lw:.2f}x wall, {tc / lc:.2f}x CPU; peak RSS"
+                  f" {rss:.0f} MiB; load average {loads[-1]:.1f}", flush=True)
+        med = statistics.median
+        print(f"medians: np.loadtxt {med(p[0][0] for p in pairs):.2f} s, train"
+              f" {med(p[1][0] for p in pairs):.2f} s, ratio {med(p[1][0] / p[0][0] for p in pairs):.2f}"
+              f" wall, {med(p[1][1] / p[0][1] for p in pairs):.2f} CPU; peak RSS"
+              f" {max(p[1][2] for p in pairs):.0f} MiB at most; load average"
+              f" {min(loads):.1f}-{max(loads):.1f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else ROWS,
+         int(sys.argv[2]) if len(sys.argv) > 2 else 5)
