@@ -4,8 +4,9 @@ reading the same file, each in a fresh process.
 
 Issue 13's targets: the whole command within 2x the time ``np.loadtxt``
 takes, and a peak RSS under 1 GiB. ``python asv_bench/benchmarks/bench_reader.py
-[rows [repeats]]`` prints the same figures without asv: interleaved repeats,
-each with its wall and CPU ratio, then the medians.
+[rows [repeats [src ...]]]`` prints the same figures without asv: interleaved
+repeats, each with its wall and CPU ratio, then the medians; with source
+trees given, each takes its turn (before/after in one run).
 """
 import os
 import subprocess
@@ -48,23 +49,26 @@ def run(code, *args):
     return time.perf_counter() - t0
 
 
-def child(code, *args):
+def child(code, *args, src=None):
     """Wall seconds, CPU seconds (user + system, every thread) and peak RSS
-    (MiB) of a fresh Python process running code, read by a parent of its
-    own whose only child it is."""
+    (MiB) of a fresh Python process running code (with ``src`` first on its
+    PYTHONPATH when given), read by a parent of its own whose only child it
+    is."""
+    env = None if src is None else dict(os.environ, PYTHONPATH=src)
     t0 = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-c", code, *args],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
     rss, cpu = (float(v) for v in out.stdout.split()[-2:])
     return wall, cpu, rss
 
 
-def measure(path):
-    """loadtxt and then train, side by side: (wall, CPU, peak RSS) of each."""
+def measure(path, srcs=(None,)):
+    """loadtxt and then train (once per source tree in ``srcs``; None: this
+    Python's fastbp), side by side: (wall, CPU, peak RSS) of each."""
     loadtxt = child(LOADTXT, path)
-    train = child(TRAIN, "train", path, "--epochs", "1", "--verbose", "0")
-    return loadtxt, train
+    return (loadtxt,) + tuple(child(TRAIN, "train", path, "--epochs", "1", "--verbose", "0",
+                                    src=src) for src in srcs)
 
 
 class CommandLineRead:
@@ -105,30 +109,41 @@ class CommandLineRead:
     track_train_peak_rss.unit = "MiB"
 
 
-def main(rows=ROWS, repeats=5):
-    """Interleaved repeats (loadtxt, train, loadtxt, train, ...); medians."""
+def main(rows=ROWS, repeats=5, srcs=(None,)):
+    """Interleaved repeats (loadtxt, train, loadtxt, train, ...); medians.
+    ``srcs``: source trees (``src`` folders) to take turns with, e.g. this
+    one and an older commit's (``git archive OLD src | tar -x -C /tmp/old``)."""
     import statistics
+    med = statistics.median
     with tempfile.TemporaryDirectory() as folder:
         path = write_csv(os.path.join(folder, "big.csv"), rows)
         print(f"{rows} rows x {FEATURES} features + label: {os.path.getsize(path) / 1e6:.0f} MB")
         small = write_csv(os.path.join(folder, "small.csv"), rows=1000)
-        run(TRAIN, "train", small, "--epochs", "1", "--verbose", "0")  # warm the kernels
-        pairs, loads = [], []
+        for src in srcs:  # warm the kernels
+            child(TRAIN, "train", small, "--epochs", "1", "--verbose", "0", src=src)
+        turns, loads = [], []
         for _ in range(repeats):
             loads.append(os.getloadavg()[0])
-            pairs.append(measure(path))
-            (lw, lc, _), (tw, tc, rss) = pairs[-1]
-            print(f"np.loadtxt {lw:.2f} s ({lc:.2f} s CPU); fastbp train --epochs 1 {tw:.2f} s"
-                  f" ({tc:.2f} s CPU): {tw / lw:.2f}x wall, {tc / lc:.2f}x CPU; peak RSS"
-                  f" {rss:.0f} MiB; load average {loads[-1]:.1f}", flush=True)
-        med = statistics.median
-        print(f"medians: np.loadtxt {med(p[0][0] for p in pairs):.2f} s, train"
-              f" {med(p[1][0] for p in pairs):.2f} s, ratio {med(p[1][0] / p[0][0] for p in pairs):.2f}"
-              f" wall, {med(p[1][1] / p[0][1] for p in pairs):.2f} CPU; peak RSS"
-              f" {max(p[1][2] for p in pairs):.0f} MiB at most; load average"
-              f" {min(loads):.1f}-{max(loads):.1f}")
+            turns.append(measure(path, srcs))
+            lw, lc, _ = turns[-1][0]
+            print(f"load average {loads[-1]:.1f}: np.loadtxt {lw:.2f} s ({lc:.2f} s CPU)", flush=True)
+            for src, (tw, tc, rss) in zip(srcs, turns[-1][1:]):
+                print(f"  fastbp train --epochs 1 ({src or 'installed'}) {tw:.2f} s ({tc:.2f} s CPU):"
+                      f" {tw / lw:.2f}x wall, {tc / lc:.2f}x CPU; peak RSS {rss:.0f} MiB", flush=True)
+        print(f"medians over {repeats} turns, load average {min(loads):.1f}-{max(loads):.1f}:"
+              f" np.loadtxt {med(t[0][0] for t in turns):.2f} s ({med(t[0][1] for t in turns):.2f}"
+              " s CPU)")
+        for k, src in enumerate(srcs, 1):
+            print(f"  train ({src or 'installed'}): {med(t[k][0] for t in turns):.2f} s"
+                  f" ({med(t[k][1] for t in turns):.2f} s CPU), ratio"
+                  f" {med(t[k][0] / t[0][0] for t in turns):.2f} wall"
+                  f" ({min(t[k][0] / t[0][0] for t in turns):.2f}-"
+                  f"{max(t[k][0] / t[0][0] for t in turns):.2f}),"
+                  f" {med(t[k][1] / t[0][1] for t in turns):.2f} CPU; peak RSS"
+                  f" {min(t[k][2] for t in turns):.0f}-{max(t[k][2] for t in turns):.0f} MiB")
 
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else ROWS,
-         int(sys.argv[2]) if len(sys.argv) > 2 else 5)
+         int(sys.argv[2]) if len(sys.argv) > 2 else 5,
+         tuple(sys.argv[3:]) or (None,))
