@@ -319,6 +319,7 @@ class StreamedCSV(ArrowTable):
             if finite and rows.dtype.kind == "f":
                 finite = bool(np.isfinite(rows).all())
             i += m
+        _trim()
         self.n_rows = n
         self.block, self.block_names = X, list(block_names)
         # Every cell finite: numbers() hands the columns out unscanned. Else
@@ -335,6 +336,19 @@ class StreamedCSV(ArrowTable):
         if name in self.block_names:
             return self.block[:, self.block_names.index(name)]
         return self._convert(self._arrays[j], j)
+
+
+def _trim():
+    """Hand the C heap's free pages back to the system (glibc's malloc_trim;
+    elsewhere nothing). The copied columns' blocks lie between the kept
+    ones' (the target's) on the heap, so free() alone returns none of them:
+    the 1M x 28 CSV left 606 MB resident after reading, 379 MB with this,
+    and the whole command's peak RSS fell from 763-784 MiB to 660 MiB."""
+    try:
+        import ctypes
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass
 
 
 class Reread(Exception):
