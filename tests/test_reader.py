@@ -38,8 +38,8 @@ def write_text(path, header, rows):
 
 # ------------------------------------------------------------ numbers
 def test_csv_reads_what_loadtxt_reads(tmp_path, reader, monkeypatch):
-    """Over several 1 MiB blocks, with long lines first so that the row
-    estimate from the first block falls short and the array must grow."""
+    """Over several 1 MiB blocks, with long lines first and the integer
+    rows after them (a column the first block types as float64)."""
     monkeypatch.setattr(_reader, "BLOCK", 1 << 20)
     rng = np.random.default_rng(0)
     long = rng.normal(size=(10000, 5)) * 1e-7
@@ -448,6 +448,124 @@ def test_a_sparse_npz_is_recognised(tmp_path, capsys):
     status, out, err = run(["predict", plain, str(tmp_path / "s.npz")], capsys)
     assert status == 0, err
     assert out.split() == [str(v) for v in net.predict(M.toarray()).tolist()]
+
+
+# ------------------------------------------------------------ the fast CSV path
+def mixed_csv(path, rows=60000, seed=11):
+    """Numbers the first block types as integers and later ones as floats,
+    17 significant digits, exponents, an identifier, a text feature and a
+    text target: every kind of column the fast path treats."""
+    rng = np.random.default_rng(seed)
+    header = ["id", "count", "x", "tiny", "colour", "kind"]
+    count = rng.integers(-50, 50, size=rows).astype(object)
+    count[rows // 2:] = [f"{v}.5" for v in count[rows // 2:]]  # ints, then floats
+    x = rng.normal(size=rows) * 1e3
+    tiny = rng.normal(size=rows) * 1e-200
+    colour = np.array(["red", "green", "blue"])[rng.integers(0, 3, size=rows)]
+    kind = np.where(x > 0, "up", "down")
+    with open(path, "w") as fh:
+        fh.write(",".join(header) + "\n")
+        for i in range(rows):
+            fh.write(f"id{i},{count[i]},{float(x[i])!r},{tiny[i]:.17g},{colour[i]},{kind[i]}\n")
+    return str(path)
+
+
+def slow_table(path, monkeypatch):
+    """The reference readers: Python's csv module, and pyarrow reading every
+    cell as text (the path a file the fast path cannot convert takes)."""
+    with monkeypatch.context() as m:
+        m.setattr(_reader, "have_arrow", lambda: False)
+        python = cli.load_data(path, drop=["id"])
+    with monkeypatch.context() as m:
+        m.setattr(_reader, "read_csv", lambda p, streamed=True, _r=_reader.read_csv: _r(p, False))
+        text = cli.load_data(path, drop=["id"])
+    return python, text
+
+
+@pytest.mark.parametrize("threads", [True, False])
+def test_the_fast_csv_path_reads_the_slow_paths_bits(tmp_path, monkeypatch, threads):
+    monkeypatch.setattr(_reader, "BLOCK", 1 << 20)
+    monkeypatch.setattr(_reader, "FIRST", 1 << 16)
+    monkeypatch.setattr(_reader, "free_cores", lambda: threads)
+    path = mixed_csv(tmp_path / "m.csv")
+    assert os.path.getsize(path) > 3 * _reader.BLOCK
+    table = _reader.read_table(path)
+    assert isinstance(table, _reader.StreamedCSV)
+    assert table._types[1] == pa.int64()  # the first block saw integers in 'count'
+    calls, read_csv = [], _reader.read_csv
+    with monkeypatch.context() as m:  # read once, by the fast path: no second reading
+        m.setattr(_reader, "read_csv", lambda p, streamed=True: calls.append(streamed)
+                  or read_csv(p, streamed))
+        fast = cli.load_data(path, drop=["id"])
+    assert calls == [True]
+    for slow in slow_table(path, monkeypatch):
+        assert fast.X.dtype == slow.X.dtype == np.float64 and fast.X.flags.c_contiguous
+        assert fast.X.tobytes() == slow.X.tobytes()
+        assert fast.y.tolist() == slow.y.tolist() and fast.categories == slow.categories
+        assert fast.features == slow.features == ["count", "x", "tiny", "colour"]
+
+
+def test_the_fast_csv_path_trains_the_slow_paths_model(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(_reader, "BLOCK", 1 << 20)
+    path = mixed_csv(tmp_path / "m.csv", rows=20000)
+    models = []
+    for fast in (True, False):
+        with monkeypatch.context() as m:
+            if not fast:
+                m.setattr(_reader, "have_arrow", lambda: False)
+            out = str(tmp_path / f"{fast}.npz")
+            status, _, err = run(["train", path, "--drop", "id", "--epochs", "2", "--hidden", "8",
+                                  "--verbose", "0", "--out", out], capsys)
+            assert status == 0, err
+            models.append(fastbp.load(out))
+    a, b = models
+    assert a.params.tobytes() == b.params.tobytes()
+    assert a.input_mean.tobytes() == b.input_mean.tobytes()
+    assert a.input_scale.tobytes() == b.input_scale.tobytes()
+    assert a.categories == b.categories and a.classes_.tolist() == b.classes_.tolist()
+    assert a.history["loss"] == b.history["loss"]
+
+
+def test_a_numeric_column_that_turns_to_text_later_is_refused_as_before(tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.setattr(_reader, "FIRST", 1 << 16)
+    rows = [[i, i % 7, i % 2] for i in range(30000)]
+    rows[25000][1] = "seven"
+    path = write_text(tmp_path / "late.csv", ["a", "b", "y"], rows)
+    status, out, err = run(["train", path, "--verbose", "0"], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {path}: column 'b' is not numeric (data row 25001: 'seven'); a"
+                   " feature column holds numbers in every row, or text in every row"
+                   " (categories); leave a column out with --drop\n")
+
+
+@pytest.mark.parametrize("cell,what", [("inf", "an infinite value"), ("-nan", "a missing value")])
+def test_a_non_finite_number_after_the_first_block_is_named(tmp_path, capsys, monkeypatch, cell,
+                                                            what):
+    monkeypatch.setattr(_reader, "FIRST", 1 << 16)
+    rows = [[i * 0.5, i % 7, i % 2] for i in range(30000)]
+    rows[27000][0] = cell
+    path = write_text(tmp_path / "late.csv", ["a", "b", "y"], rows)
+    status, out, err = run(["train", path, "--verbose", "0"], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {path}: {what} {cell!r} in column 'a' at line 27002 (data row"
+                   " 27001); fastbp does not fill in missing values: complete or drop that row\n")
+
+
+def test_large_rows_come_in_ordinary_pages_and_standardise_alike(monkeypatch):
+    rng = np.random.default_rng(3)
+    A = rng.normal(2, 3, size=(5000, 7))
+    mean, scale = _preprocess.mean_std(A)
+    small = _preprocess.standardise(A, mean, scale, np.float32)
+    monkeypatch.setattr(_preprocess, "PAGED", 1)
+    big = _preprocess.standardise(A, mean, scale, np.float32)
+    assert isinstance(big.base, memoryview) or big.base is not None
+    assert big.flags.c_contiguous and big.flags.writeable and big.dtype == np.float32
+    np.testing.assert_array_equal(big, small)
+    np.testing.assert_array_equal(big, ((A - mean) / scale).astype(np.float32))
+    E = _preprocess.empty_rows((3, 4), np.float64)
+    assert E.shape == (3, 4) and E.flags.c_contiguous and E.flags.writeable
+    assert _preprocess.empty_rows((0, 4), np.float64).shape == (0, 4)
 
 
 # ------------------------------------------------------------ mechanisms

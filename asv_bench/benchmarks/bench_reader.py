@@ -4,7 +4,9 @@ reading the same file, each in a fresh process.
 
 Issue 13's targets: the whole command within 2x the time ``np.loadtxt``
 takes, and a peak RSS under 1 GiB. ``python asv_bench/benchmarks/bench_reader.py
-[rows]`` prints the same figures without asv.
+[rows [repeats [src ...]]]`` prints the same figures without asv: interleaved
+repeats, each with its wall and CPU ratio, then the medians; with source
+trees given, each takes its turn (before/after in one run).
 """
 import os
 import subprocess
@@ -34,6 +36,12 @@ def write_csv(path, rows=ROWS, seed=0):
     return path
 
 
+WRAP = ("import resource, subprocess, sys\n"
+        "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
+        "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(r.ru_maxrss / 1024, r.ru_utime + r.ru_stime)")
+
+
 def run(code, *args):
     """Wall seconds of a fresh Python process running code."""
     t0 = time.perf_counter()
@@ -41,19 +49,26 @@ def run(code, *args):
     return time.perf_counter() - t0
 
 
-def measure(path):
-    """loadtxt seconds, train seconds, train peak RSS (MiB), each in its own
-    process (the RSS read by a parent of its own, whose only child it is)."""
-    loadtxt = run(LOADTXT, path)
-    code = ("import resource, subprocess, sys\n"
-            "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL)\n"
-            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
+def child(code, *args, src=None):
+    """Wall seconds, CPU seconds (user + system, every thread) and peak RSS
+    (MiB) of a fresh Python process running code (with ``src`` first on its
+    PYTHONPATH when given), read by a parent of its own whose only child it
+    is."""
+    env = None if src is None else dict(os.environ, PYTHONPATH=src)
     t0 = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code, sys.executable, "-c", TRAIN, "train", path,
-                          "--epochs", "1", "--verbose", "0"], check=True, capture_output=True,
-                         text=True)
-    train = time.perf_counter() - t0
-    return loadtxt, train, float(out.stdout.split()[-1])
+    out = subprocess.run([sys.executable, "-c", WRAP, sys.executable, "-c", code, *args],
+                         check=True, capture_output=True, text=True, env=env)
+    wall = time.perf_counter() - t0
+    rss, cpu = (float(v) for v in out.stdout.split()[-2:])
+    return wall, cpu, rss
+
+
+def measure(path, srcs=(None,)):
+    """loadtxt and then train (once per source tree in ``srcs``; None: this
+    Python's fastbp), side by side: (wall, CPU, peak RSS) of each."""
+    loadtxt = child(LOADTXT, path)
+    return (loadtxt,) + tuple(child(TRAIN, "train", path, "--epochs", "1", "--verbose", "0",
+                                    src=src) for src in srcs)
 
 
 class CommandLineRead:
@@ -79,23 +94,56 @@ class CommandLineRead:
         run(TRAIN, "train", self.path, "--epochs", "1", "--verbose", "0")
 
     def track_train_over_loadtxt(self):
-        loadtxt, train, _ = measure(self.path)
-        return train / loadtxt
+        loadtxt, train = measure(self.path)
+        return train[0] / loadtxt[0]
     track_train_over_loadtxt.unit = "ratio"
 
+    def track_train_cpu_over_loadtxt(self):
+        """The same ratio in CPU seconds: steadier on a shared machine."""
+        loadtxt, train = measure(self.path)
+        return train[1] / loadtxt[1]
+    track_train_cpu_over_loadtxt.unit = "ratio"
+
     def track_train_peak_rss(self):
-        return measure(self.path)[2]
+        return measure(self.path)[1][2]
     track_train_peak_rss.unit = "MiB"
 
 
-if __name__ == "__main__":
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else ROWS
+def main(rows=ROWS, repeats=5, srcs=(None,)):
+    """Interleaved repeats (loadtxt, train, loadtxt, train, ...); medians.
+    ``srcs``: source trees (``src`` folders) to take turns with, e.g. this
+    one and an older commit's (``git archive OLD src | tar -x -C /tmp/old``)."""
+    import statistics
+    med = statistics.median
     with tempfile.TemporaryDirectory() as folder:
         path = write_csv(os.path.join(folder, "big.csv"), rows)
-        print(f"{rows} rows x {FEATURES} features: {os.path.getsize(path) / 1e6:.0f} MB")
+        print(f"{rows} rows x {FEATURES} features + label: {os.path.getsize(path) / 1e6:.0f} MB")
         small = write_csv(os.path.join(folder, "small.csv"), rows=1000)
-        run(TRAIN, "train", small, "--epochs", "1", "--verbose", "0")  # warm the kernels
-        for _ in range(3):
-            loadtxt, train, rss = measure(path)
-            print(f"np.loadtxt {loadtxt:.2f} s; fastbp train --epochs 1 {train:.2f} s"
-                  f" ({train / loadtxt:.2f}x), peak RSS {rss:.0f} MiB")
+        for src in srcs:  # warm the kernels
+            child(TRAIN, "train", small, "--epochs", "1", "--verbose", "0", src=src)
+        turns, loads = [], []
+        for _ in range(repeats):
+            loads.append(os.getloadavg()[0])
+            turns.append(measure(path, srcs))
+            lw, lc, _ = turns[-1][0]
+            print(f"load average {loads[-1]:.1f}: np.loadtxt {lw:.2f} s ({lc:.2f} s CPU)", flush=True)
+            for src, (tw, tc, rss) in zip(srcs, turns[-1][1:]):
+                print(f"  fastbp train --epochs 1 ({src or 'installed'}) {tw:.2f} s ({tc:.2f} s CPU):"
+                      f" {tw / lw:.2f}x wall, {tc / lc:.2f}x CPU; peak RSS {rss:.0f} MiB", flush=True)
+        print(f"medians over {repeats} turns, load average {min(loads):.1f}-{max(loads):.1f}:"
+              f" np.loadtxt {med(t[0][0] for t in turns):.2f} s ({med(t[0][1] for t in turns):.2f}"
+              " s CPU)")
+        for k, src in enumerate(srcs, 1):
+            print(f"  train ({src or 'installed'}): {med(t[k][0] for t in turns):.2f} s"
+                  f" ({med(t[k][1] for t in turns):.2f} s CPU), ratio"
+                  f" {med(t[k][0] / t[0][0] for t in turns):.2f} wall"
+                  f" ({min(t[k][0] / t[0][0] for t in turns):.2f}-"
+                  f"{max(t[k][0] / t[0][0] for t in turns):.2f}),"
+                  f" {med(t[k][1] / t[0][1] for t in turns):.2f} CPU; peak RSS"
+                  f" {min(t[k][2] for t in turns):.0f}-{max(t[k][2] for t in turns):.0f} MiB")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else ROWS,
+         int(sys.argv[2]) if len(sys.argv) > 2 else 5,
+         tuple(sys.argv[3:]) or (None,))

@@ -329,6 +329,25 @@ def _wrapped(net, X):
     return _preprocess.Encoded(X) if net.categories is not None else X
 
 
+def _warm_split():
+    """Load the split's kernel in a thread of its own, started before the
+    file is read: Numba's first kernel of a process also sets up Numba
+    itself (0.2-0.4 s of imports), which then runs beside the reader
+    (pyarrow's parser holds no lock Python needs) instead of after it."""
+    import threading
+
+    from .datasets import permute_rows
+
+    def work():
+        try:
+            permute_rows(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.bool_))
+        except Exception:  # noqa: BLE001 - the split itself meets it again, and says so
+            pass
+    thread = threading.Thread(target=work, name="fastbp-warm-split", daemon=True)
+    thread.start()
+    return thread
+
+
 def cmd_train(args):
     import fastbp
     source = args.data or "digits"
@@ -342,8 +361,10 @@ def cmd_train(args):
     # Numbers are read as float64, the precision in which the model scales
     # them: a float32 model's own copy is made once, by that scaling, and
     # the file gives the same answers as net.predict on its rows in Python.
+    warm = _warm_split()
     data = load_data(source, args.target, dtype=READ_DTYPE, features=features or None,
                      drop=drop)
+    warm.join()
     X, y, target = _dense(data.X, source), data.y, data.target
     features, data_categories = data.features, data.categories
     if y is None:
