@@ -419,3 +419,20 @@ def test_cli_help_shows_the_class_weight_default(capsys):
         main(["train", "--help"])
     out = capsys.readouterr().out
     assert "--class-weight {none,balanced}" in out and "(default: none)" in " ".join(out.split())
+
+
+def test_read_only_weights_are_used_in_place():
+    """A read-only (memory-mapped, frozen) weights array trains as a writable
+    one, and is not copied nor changed."""
+    X, y, w = _data("softmax", n=30)
+    frozen = w.copy()
+    frozen.setflags(write=False)
+    a, b = _net(), _net()
+    a.fit(X, y, epochs=1, batch_size=8, lr=0.1, verbose=0, sample_weight=w)
+    compiled = len(_weighted.epoch_weighted.signatures)
+    b.fit(X, y, epochs=1, batch_size=8, lr=0.1, verbose=0, sample_weight=frozen)
+    assert len(_weighted.epoch_weighted.signatures) == compiled  # no read-only specialisation
+    np.testing.assert_array_equal(a.params, b.params)
+    np.testing.assert_array_equal(frozen, w)
+    got = fastbp._validate.fit_weights(frozen, None, y, "softmax", 3, None)[0]
+    assert got.flags.writeable and np.shares_memory(got, frozen)

@@ -359,7 +359,9 @@ def row_weights(sample_weight, per_class, Y, output, n_out):
         w = per_class[_class_indices(Y, output, n_out, "y")]
         if sample_weight is not None:
             w = sample_weight * w
-    return None if w is None else np.ascontiguousarray(w, dtype=np.float64)
+    # A read-only array (a memory map) in place, typed as a writable one: no
+    # second compiled specialisation (see in_place); the kernels only read it.
+    return None if w is None else in_place(np.ascontiguousarray(w, dtype=np.float64))
 
 
 def check_weight_sum(weights, what):

@@ -14,8 +14,8 @@ deltas scaled row by row: row i's delta times ``w_i nb / W_B`` (nb rows),
 the L2 coefficient ``alpha / W_B``. The epoch's reported loss is the mean
 of the batch losses weighted by batch size (scikit-learn's ``loss_``);
 full batch, it is the weighted objective itself. A batch whose weights sum
-to zero contributes nothing (zero loss, zero gradient, no L2 decay), though
-the optimizer still takes its step.
+to zero contributes zero loss and a zero gradient (no L2 term either); the
+optimizer still takes its step (momentum and Adam move on).
 
 Every product keeps the unweighted kernels' order of operations, and with
 all-ones weights each scale factor is exactly 1.0, so such a fit is bit for

@@ -735,7 +735,8 @@ class MLP:
             batch losses weighted by batch size (scikit-learn's ``loss_``;
             the weighted objective itself for one batch per epoch), and the
             validation metrics are weighted likewise. A batch whose weights
-            sum to zero changes nothing but the optimizer's step count. The
+            sum to zero has a zero gradient (plain SGD leaves the parameters
+            as they are; momentum and Adam still move them). The
             weights are computed in the kernels (one extra compiled epoch
             kernel, used only by a weighted fit); they are not part of the
             model. Not with ``distributed``.
