@@ -371,7 +371,8 @@ def test_an_unweighted_fit_runs_no_weighted_kernel(monkeypatch):
     of a plain fit is pinned in test_compile.py)."""
     def refuse(*args):
         raise AssertionError("a weighted kernel ran in an unweighted fit")
-    for name in ("epoch_weighted", "loss_value_weighted", "gradient_weighted"):
+    for name in ("epoch_weighted", "epoch_weighted_sgd", "loss_value_weighted",
+                 "gradient_weighted"):
         monkeypatch.setattr(_weighted, name, refuse)
     X, y, _ = _data("softmax")
     for optimizer in ("sgd", "adam", "lbfgs"):
@@ -381,6 +382,71 @@ def test_an_unweighted_fit_runs_no_weighted_kernel(monkeypatch):
         net = _net(alpha=0.1)
         net.fit(X, y, epochs=1, optimizer=optimizer, verbose=0, validation_split=0.2)
         net.loss(X, y), net.gradient(X, y), net.evaluate(X, y)
+
+
+@pytest.mark.parametrize("optimizer", [fastbp.SGD(lr=5.0), fastbp.SGD(lr=5.0, momentum=0.5)],
+                         ids=["sgd", "momentum"])
+def test_divergence_rolls_back_as_without_weights(optimizer):
+    """The weighted kernels stop and replay like the unweighted ones: with
+    all-ones weights the same rollback, bit for bit."""
+    rng = np.random.default_rng(2)
+    X, y = rng.normal(size=(20, 3)) * 50, rng.normal(size=20) * 1e3
+    nets, hists = [], []
+    for weights in (None, np.ones(20)):
+        net = fastbp.MLP([3, 6, 1], activation="relu", output="identity", dtype="float64", seed=2)
+        hists.append(net.fit(X, y, epochs=40, batch_size=4, shuffle=False, verbose=0,
+                             optimizer=copy.deepcopy(optimizer), on_divergence="stop",
+                             sample_weight=weights))
+        nets.append(net)
+    assert hists[0].diverged and hists[1].diverged
+    assert hists[0]["loss"] == hists[1]["loss"]
+    np.testing.assert_array_equal(nets[0].params, nets[1].params)
+    assert nets[0].optimizer.t == nets[1].optimizer.t
+
+
+_COLD = """
+import json, sys
+from numba.core import event
+compiled, step = {}, ["import"]
+
+class Listener(event.Listener):
+    def on_start(self, ev):
+        f = ev.data["dispatcher"].py_func
+        compiled.setdefault(step[0], []).append(f"{f.__module__}.{f.__qualname__}")
+    def on_end(self, ev):
+        pass
+
+event.register("numba:compile", Listener())
+import numpy as np
+import fastbp
+X = np.random.default_rng(0).normal(size=(40, 4))
+y = (X[:, 0] > 0).astype(int)
+net = fastbp.MLP([4, 8, 2], seed=0)
+step[0] = "plain"
+net.fit(X, y, epochs=1, batch_size=8, lr=0.1, verbose=0)
+step[0] = "weighted"
+net.fit(X, y, epochs=1, batch_size=8, lr=0.1, verbose=0, sample_weight=np.ones(40))
+json.dump(compiled, sys.stdout)
+"""
+
+
+def test_a_weighted_sgd_fit_compiles_only_its_own_small_kernel(tmp_path):
+    """After a plain fit, a weighted plain-SGD fit compiles its epoch kernel,
+    the fused weighted backward and the weighted loss: no optimizer, no
+    dropout, no string formatting (fresh cache, compile events)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTBP_INSTALL_CACHE="0")
+    out = subprocess.run([sys.executable, "-c", _COLD], env=env, capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr
+    compiled = json.loads(out.stdout)
+    assert not any("_weighted" in n for n in compiled["plain"])
+    assert sorted(compiled["weighted"]) == ["fastbp._weighted._backward_sgd_weighted",
+                                            "fastbp._weighted.epoch_weighted_sgd",
+                                            "fastbp._weighted.weighted_loss_forward"]
 
 
 # ------------------------------------------------------------ command line

@@ -26,11 +26,12 @@ Y are. Nothing here checks its arguments: the model validates once.
 import numpy as np
 
 from ._jit import jit
-from .network import (_act, _batch, _delta, _dropped, _first_layer_backward, _forward_batch,
-                      _forward_dropout, _layer_backward, _logits, _mask, _order, _outputs, _rows,
-                      _rows_of, _chunk_targets, all_finite, capacity, penalty)
+from .network import (_act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
+                      _first_backward_sgd, _first_layer_backward, _forward_batch, _forward_dropout,
+                      _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
+                      all_finite, bias, capacity, penalty)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
-    dropout_backward, loss_backward
+    dense_backward_sgd, dropout_backward, loss_backward
 from .optim import LR, is_plain_sgd, optimizer_step
 from .layout import ACT
 
@@ -87,6 +88,65 @@ def _gather_weights(wbuf, sw, perm, start, nb):
     return wbuf[:nb], w
 
 
+@jit(inline="always")
+def _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r):
+    # The output deltas of the mean loss, row i's scaled by wb[i] * r.
+    d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
+    loss_backward(d, _outputs(ws, plan, cap, nb), y, loss)
+    for i in range(nb):
+        c = d.dtype.type(wb[i] * r)
+        for j in range(d.shape[1]):
+            d[i, j] *= c
+
+
+@jit
+def _backward_sgd_weighted(params, ws, plan, x, y, loss, lr, decay, wb, r):
+    # network._backward_sgd (the fused SGD step) from the weighted deltas.
+    cap = capacity(ws, plan)
+    nb = _rows(x)
+    last = plan.shape[0] - 1
+    _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
+    for l in range(last, 0, -1):
+        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
+                           bias(params, plan, l), _delta(ws, plan, cap, l, nb),
+                           _act(ws, plan, cap, l - 1, nb), plan[l - 1, ACT], lr, decay)
+    _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay)
+
+
+@jit
+def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
+                       shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step):
+    """:func:`epoch_weighted` for plain SGD without dropout (the L2 penalty
+    is allowed), as :func:`fastbp.network.epoch_sgd`: the update fused into
+    backpropagation, no optimizer and no dropout compiled."""
+    n = _rows(X)
+    cap = capacity(ws, plan)
+    _order(perm, rng, n, shuffled)
+    lr, alpha = hyper[LR], reg[0]
+    total, seen, steps = 0.0, 0, 0
+    for start in range(0, n, batch_size):
+        if steps == max_steps:
+            break
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
+        wb, w = _gather_weights(wbuf, sw, perm, start, nb)
+        r = nb / w if w > 0 else 0.0
+        out = _forward_batch(params, ws, plan, xb, loss)
+        value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
+        if alpha != 0:
+            value += 0.5 * alpha * penalty(params, plan) * r
+        if not np.isfinite(value):
+            return np.nan, steps
+        total += value
+        seen += nb
+        steps += 1
+        _backward_sgd_weighted(params, ws, plan, xb, yb, loss, lr, 1.0 - lr * (alpha * r / nb),
+                               wb, r)
+        if check_every_step and not all_finite(params):
+            return np.nan, steps
+    return _epoch_loss(params, total, seen), steps
+
+
 @jit
 def _backward_weighted(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, lr, wb, r):
     # network._backward with row i's output delta scaled by wb[i] * r
@@ -95,12 +155,7 @@ def _backward_weighted(grads, params, ws, plan, x, y, loss, reg, alpha, dropped,
     cap = capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
-    d = _delta(ws, plan, cap, last, nb)
-    loss_backward(d, _outputs(ws, plan, cap, nb), y, loss)
-    for i in range(nb):
-        c = d.dtype.type(wb[i] * r)
-        for j in range(d.shape[1]):
-            d[i, j] *= c
+    _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
     for l in range(last, 0, -1):
         through = dropped and _dropped(plan, reg, l - 1)
         dinp = _delta(ws, plan, cap, l - 1, nb)
@@ -118,7 +173,8 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
     """:func:`fastbp.network.train_epoch` with sample weights ``sw`` (float64,
     n) and ``wbuf`` (float64, >= batch_size) scratch for a batch's weights:
     every variant (fused SGD or an optimizer, L2, dropout), as
-    :func:`fastbp.network.epoch_dropout`. Returns ``(mean_loss, steps)``
+    :func:`fastbp.network.epoch_dropout`; a fit with plain SGD and no dropout
+    runs the smaller :func:`epoch_weighted_sgd`. Returns ``(mean_loss, steps)``
     with the weighted batch losses (see the module docstring)."""
     fused = is_plain_sgd(code, hyper)
     dropout = False

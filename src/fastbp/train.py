@@ -209,8 +209,11 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     if weights is not None:  # the weighted twin, compiled only by a weighted fit
         wbuf = np.empty(batch_size, dtype=np.float64)
 
+        weighted = _weighted.epoch_weighted_sgd if kernel is network.epoch_sgd \
+            else _weighted.epoch_weighted
+
         def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
-            return _weighted.epoch_weighted(
+            return weighted(
                 net.params, grads, state, ws, net.plan, x, Y, weights, wbuf, perm, net._rng,
                 batch_size, shuffle, net._loss_code, optimizer.code, optimizer.hyper, optimizer.t,
                 net._reg, max_steps, check_every_step)
