@@ -371,7 +371,8 @@ def test_an_unweighted_fit_runs_no_weighted_kernel(monkeypatch):
     of a plain fit is pinned in test_compile.py)."""
     def refuse(*args):
         raise AssertionError("a weighted kernel ran in an unweighted fit")
-    for name in ("epoch_weighted", "epoch_weighted_sgd", "loss_value_weighted",
+    for name in ("epoch_weighted", "epoch_weighted_sgd", "epoch_weighted_optimizer",
+                 "loss_value_weighted",
                  "gradient_weighted"):
         monkeypatch.setattr(_weighted, name, refuse)
     X, y, _ = _data("softmax")
@@ -426,14 +427,17 @@ step[0] = "plain"
 net.fit(X, y, epochs=1, batch_size=8, lr=0.1, verbose=0)
 step[0] = "weighted"
 net.fit(X, y, epochs=1, batch_size=8, lr=0.1, verbose=0, sample_weight=np.ones(40))
+step[0] = "adam"
+net.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0, sample_weight=np.ones(40))
 json.dump(compiled, sys.stdout)
 """
 
 
-def test_a_weighted_sgd_fit_compiles_only_its_own_small_kernel(tmp_path):
+def test_a_weighted_fit_compiles_only_its_own_small_kernels(tmp_path):
     """After a plain fit, a weighted plain-SGD fit compiles its epoch kernel,
     the fused weighted backward and the weighted loss: no optimizer, no
-    dropout, no string formatting (fresh cache, compile events)."""
+    dropout, no string formatting; a weighted Adam fit then adds the
+    optimizer path, no dropout (fresh cache, compile events)."""
     import json
     import os
     import subprocess
@@ -447,6 +451,11 @@ def test_a_weighted_sgd_fit_compiles_only_its_own_small_kernel(tmp_path):
     assert sorted(compiled["weighted"]) == ["fastbp._weighted._backward_sgd_weighted",
                                             "fastbp._weighted.epoch_weighted_sgd",
                                             "fastbp._weighted.weighted_loss_forward"]
+    # an optimizer adds its own path (as an unweighted Adam fit would), no dropout
+    added = set(compiled["adam"])
+    assert {"fastbp._weighted.epoch_weighted_optimizer", "fastbp._weighted._backward_batch_weighted",
+            "fastbp.optim.optimizer_step"} <= added, sorted(added)
+    assert not any("dropout" in n or n == "fastbp._weighted.epoch_weighted" for n in added), added
 
 
 # ------------------------------------------------------------ command line

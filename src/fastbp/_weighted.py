@@ -27,11 +27,11 @@ import numpy as np
 
 from ._jit import jit
 from .network import (_act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
-                      _first_backward_sgd, _first_layer_backward, _forward_batch, _forward_dropout,
+                      _first_backward, _first_backward_sgd, _first_layer_backward, _forward_batch, _forward_dropout,
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
-                      all_finite, bias, capacity, penalty)
+                      add_penalty_gradient, all_finite, bias, capacity, penalty)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
-    dense_backward_sgd, dropout_backward, loss_backward
+    dense_backward, dense_backward_sgd, dropout_backward, loss_backward
 from .optim import LR, is_plain_sgd, optimizer_step
 from .layout import ACT
 
@@ -148,6 +148,57 @@ def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng
 
 
 @jit
+def _backward_batch_weighted(grads, params, ws, plan, x, y, loss, wb, r):
+    # network._backward_batch (the gradient into grads) from the weighted deltas.
+    cap = capacity(ws, plan)
+    nb = _rows(x)
+    last = plan.shape[0] - 1
+    _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
+    for l in range(last, 0, -1):
+        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
+                       _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
+                       _weight(params, plan, l), plan[l - 1, ACT])
+    _first_backward(grads, params, ws, plan, cap, nb, x)
+
+
+@jit
+def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng,
+                             batch_size, shuffled, loss, code, hyper, t0, reg, max_steps,
+                             check_every_step):
+    """:func:`epoch_weighted` for an optimizer with state, without dropout,
+    as :func:`fastbp.network.epoch_optimizer`: the weighted gradient into
+    ``grads``, the L2 term over the batch's weight sum, then the step."""
+    n = _rows(X)
+    cap = capacity(ws, plan)
+    _order(perm, rng, n, shuffled)
+    alpha = reg[0]
+    total, seen, steps = 0.0, 0, 0
+    for start in range(0, n, batch_size):
+        if steps == max_steps:
+            break
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
+        wb, w = _gather_weights(wbuf, sw, perm, start, nb)
+        r = nb / w if w > 0 else 0.0
+        out = _forward_batch(params, ws, plan, xb, loss)
+        value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
+        if alpha != 0:
+            value += 0.5 * alpha * penalty(params, plan) * r
+        if not np.isfinite(value):
+            return np.nan, steps
+        total += value
+        seen += nb
+        steps += 1
+        _backward_batch_weighted(grads, params, ws, plan, xb, yb, loss, wb, r)
+        if alpha != 0:
+            add_penalty_gradient(grads, params, plan, alpha * r / nb)
+        optimizer_step(params, grads, state, hyper, code, t0 + steps)
+        if check_every_step and not all_finite(params):
+            return np.nan, steps
+    return _epoch_loss(params, total, seen), steps
+
+
+@jit
 def _backward_weighted(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, lr, wb, r):
     # network._backward with row i's output delta scaled by wb[i] * r
     # (r = nb / W_B, 0 for a batch of zero weight): the same calls in the
@@ -173,8 +224,9 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
     """:func:`fastbp.network.train_epoch` with sample weights ``sw`` (float64,
     n) and ``wbuf`` (float64, >= batch_size) scratch for a batch's weights:
     every variant (fused SGD or an optimizer, L2, dropout), as
-    :func:`fastbp.network.epoch_dropout`; a fit with plain SGD and no dropout
-    runs the smaller :func:`epoch_weighted_sgd`. Returns ``(mean_loss, steps)``
+    :func:`fastbp.network.epoch_dropout`, the one a fit with dropout runs;
+    without dropout a fit runs the smaller :func:`epoch_weighted_sgd` or
+    :func:`epoch_weighted_optimizer` (each compiles only its own update). Returns ``(mean_loss, steps)``
     with the weighted batch losses (see the module docstring)."""
     fused = is_plain_sgd(code, hyper)
     dropout = False
@@ -244,7 +296,7 @@ def loss_value_weighted(params, ws, plan, X, Y, sw, loss):
 
 
 @jit
-def gradient_weighted(grads, scratch, params, ws, plan, X, Y, sw, loss, reg):
+def gradient_weighted(grads, scratch, params, ws, plan, X, Y, sw, loss):
     """Full-batch gradient of :func:`loss_value_weighted` into ``grads``
     (``scratch`` as in :func:`fastbp.network.gradient`); returns the loss."""
     cap = capacity(ws, plan)
@@ -265,8 +317,8 @@ def gradient_weighted(grads, scratch, params, ws, plan, X, Y, sw, loss, reg):
         out = _forward_batch(params, ws, plan, xb, loss)
         total += weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * w
         target = grads if nb == n else scratch
-        _backward_weighted(target, params, ws, plan, xb, yb, loss, reg, 0.0, False, False, 0.0,
-                           wb, nb / w if w > 0 else 0.0)
+        _backward_batch_weighted(target, params, ws, plan, xb, yb, loss, wb,
+                                 nb / w if w > 0 else 0.0)
         if nb < n:
             f = grads.dtype.type(w / w_all)
             for i in range(grads.size):

@@ -632,7 +632,7 @@ class MLP:
         else:
             from ._weighted import gradient_weighted
             gradient_weighted(grads, scratch, self._params, ws, self.plan, kernel_x(X), Y, weights,
-                              self._loss_code, self._reg)
+                              self._loss_code)
         if self.alpha:
             n = X.shape[0] if weights is None else float(weights.sum())
             network.add_penalty_gradient(grads, self._params, self.plan, self.alpha / n)

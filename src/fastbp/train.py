@@ -67,7 +67,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
                                       net._loss_code)
         else:
             value = _weighted.gradient_weighted(grads, scratch, p, ws, net.plan, kernel_x(X), Y,
-                                                weights, net._loss_code, net._reg)
+                                                weights, net._loss_code)
         if net.alpha:
             value += 0.5 * net.alpha * network.penalty(p, net.plan) / total
             network.add_penalty_gradient(grads, p, net.plan, net.alpha / total)
@@ -209,8 +209,9 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     if weights is not None:  # the weighted twin, compiled only by a weighted fit
         wbuf = np.empty(batch_size, dtype=np.float64)
 
-        weighted = _weighted.epoch_weighted_sgd if kernel is network.epoch_sgd \
-            else _weighted.epoch_weighted
+        weighted = {network.epoch_sgd: _weighted.epoch_weighted_sgd,
+                    network.epoch_optimizer: _weighted.epoch_weighted_optimizer}.get(
+                        kernel, _weighted.epoch_weighted)
 
         def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
             return weighted(
