@@ -13,7 +13,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _preprocess, ops
-from ._validate import SparseRows, check_bool, check_choice, check_int, check_positive, check_seed
+from ._validate import (SparseRows, check_bool, check_choice, check_int, check_positive, check_seed,
+                        check_weight_sum, fit_weights, validation_weights)
 from .optim import NAMES as OPTIMIZERS
 from .optim import LBFGS, SGD, Optimizer
 from .schedules import Schedule
@@ -166,14 +167,16 @@ class FitArguments(NamedTuple):
     on_divergence: str
     optimizer: object
     lr: object                  # replaces the optimizer's, or None
-    validation: object          # (X_val, Y_val), or None
+    validation: object          # (X_val, Y_val) or (X_val, Y_val, W_val), or None
     callbacks: list             # the schedule, if any, first
     schedule: object            # the model's schedule after the fit
     comm: object                # False, or True / an MPI communicator
+    weights: object             # float64 (n,) row weights of X, or None
 
 
 def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, optimizer,
-                  validation_data, validation_split, callbacks, on_divergence, distributed):
+                  validation_data, validation_split, callbacks, on_divergence, distributed,
+                  sample_weight=None, class_weight=None):
     """Check the arguments of ``net.fit`` (see there) and resolve what it runs with."""
     classes = net.classes_
     if classes is None and learns_classes(net, y):
@@ -183,6 +186,8 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
                             " set net.classes_ to the label of each output first")
         classes = _preprocess.learn_classes(y, net.output, net.sizes[-1])
     X, Y = net._data(X, y, classes=classes)
+    weights, per_class = fit_weights(sample_weight, class_weight, Y, net.output, net.sizes[-1],
+                                     classes)
     epochs = check_int(epochs, "epochs", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
     shuffle = check_bool(shuffle, "shuffle")
@@ -191,19 +196,23 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
     on_divergence = check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
     opt = optimizer_for(net, optimizer, lr)
     comm = check_distributed(distributed, opt, X)
+    if comm is not False and (weights is not None or (isinstance(validation_data, (tuple, list))
+                                                      and len(validation_data) == 3)):
+        raise ValueError("distributed training takes no sample_weight or class_weight")
     if isinstance(opt, LBFGS) and any(net.dropout):
         raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
                          f" dropout={list(net.dropout)}; use a minibatch optimizer such as"
                          " 'sgd' or 'adam', or a model without dropout")
-    validation = validation_set(net, X, Y, validation_data, validation_split, classes)
+    validation = validation_set(net, X, Y, validation_data, validation_split, classes, weights,
+                                per_class)
     if validation_split:
-        X, Y, validation = validation
+        X, Y, weights, validation = validation
     callbacks, schedule = schedule_first(net, check_callbacks(callbacks), opt,
                                          explicit=lr is not None or optimizer is not None)
     check_monitors(callbacks, log_keys(net, validation is not None, comm is not False),
                    continued=schedule if schedule is net.schedule else None)
     return FitArguments(X, Y, classes, epochs, batch_size, shuffle, seed, verbose, on_divergence,
-                        opt, lr, validation, callbacks, schedule, comm)
+                        opt, lr, validation, callbacks, schedule, comm, weights)
 
 
 def learns_classes(net, y):
@@ -249,21 +258,27 @@ def check_distributed(distributed, opt, X):
     return distributed
 
 
-def validation_set(net, X, Y, validation_data, validation_split, classes=None):
-    """The converted validation_data, or None without a split, or with a
-    validation_split ``(X_train, Y_train, (X_val, Y_val))``."""
+def validation_set(net, X, Y, validation_data, validation_split, classes=None, weights=None,
+                   per_class=None):
+    """The converted validation_data, ``(X_val, Y_val)`` or with validation
+    weights ``(X_val, Y_val, W_val)``; or None without a split; or with a
+    validation_split ``(X_train, Y_train, weights_train, validation)``, the
+    held-out rows keeping their weights."""
     if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
             or not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be a number in [0, 1); got {validation_split!r}")
     if validation_split and validation_data is not None:
         raise ValueError("give validation_data or validation_split, not both")
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data must be a pair (X_val, y_val) or a triple (X_val,"
+                            " y_val, sample_weight_val)")
         Xv = net._inputs(validation_data[0], name="validation_data[0]")
         Yv = net._targets(validation_data[1], Xv.shape[0], name="validation_data[1]",
                           classes=classes, x_name="validation_data[0]")
-        return Xv, Yv
+        Wv = validation_weights(validation_data[2] if len(validation_data) == 3 else None,
+                                per_class, Yv, net.output, net.sizes[-1])
+        return (Xv, Yv) if Wv is None else (Xv, Yv, Wv)
     if not validation_split:
         return None
     if net.output == "softmax":  # stratified: the last rows of each class
@@ -276,9 +291,14 @@ def validation_set(net, X, Y, validation_data, validation_split, classes=None):
     if mask.all() or not mask.any():
         raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples leaves no"
                          " training or no validation samples")
+    if weights is not None:
+        check_weight_sum(weights[mask], "validation rows")
+        check_weight_sum(weights[~mask], "training rows")
+    kept = None if weights is None else np.ascontiguousarray(weights[~mask])
+    held = () if weights is None else (np.ascontiguousarray(weights[mask]),)
     if isinstance(X, SparseRows):
-        return X.take(~mask), Y[~mask], (X.take(mask), Y[mask])
-    return X[~mask], Y[~mask], (X[mask], Y[mask])
+        return X.take(~mask), Y[~mask], kept, (X.take(mask), Y[mask]) + held
+    return X[~mask], Y[~mask], kept, (X[mask], Y[mask]) + held
 
 
 def check_callbacks(callbacks):

@@ -251,3 +251,144 @@ def check_choice(value, name, choices):
             if value.casefold() == choice.casefold():
                 return choice
     raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
+
+
+# ------------------------------------------------------ sample and class weights
+def check_sample_weight(sample_weight, n_samples, name="sample_weight", x_name="X"):
+    """Sample weights as the weighted kernels take them: a C-contiguous
+    float64 array (n,) of finite numbers >= 0; None stays None."""
+    if sample_weight is None:
+        return None
+    arr = _as_array(sample_weight, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, one weight per sample; got shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{x_name} and {name} must have the same number of samples: {x_name} has"
+                         f" {n_samples}, {name} has {arr.shape[0]}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    _scan_finite(arr, name)
+    if arr.size and arr.min() < 0:
+        i = int(np.flatnonzero(arr < 0)[0])
+        raise ValueError(f"{name} must be >= 0; found {arr[i]} at index {i}")
+    return arr
+
+
+def _class_indices(Y, output, n_out, name):
+    """The class of each row of network targets: the label of a softmax
+    output, 0 or 1 for a single sigmoid output."""
+    if output == "softmax":
+        return Y
+    if output != "sigmoid" or n_out != 1:
+        what = ("multilabel targets (a sigmoid output with several units); weight their rows"
+                " with sample_weight" if output == "sigmoid" else
+                f"a regression model (output {output!r}); use sample_weight")
+        raise ValueError(f"class_weight applies to classifiers (a softmax output, or one sigmoid"
+                         f" output); this is {what}")
+    labels = Y[:, 0]
+    whole = (labels == 0) | (labels == 1)
+    if not whole.all():
+        raise ValueError(f"class_weight needs 0/1 class labels in {name}; found"
+                         f" {labels[~whole][0]} (a probability target has no class)")
+    return labels.astype(np.int64)
+
+
+def class_weights(class_weight, Y, output, n_out, classes, sample_weight=None):
+    """Per-class weights (n_classes,) float64 for ``class_weight``, or None.
+
+    ``class_weight`` is None, ``"balanced"`` (scikit-learn's
+    ``compute_class_weight(class_weight, classes=np.unique(y), y=y,
+    sample_weight=sample_weight)``: ``sum(w) / (n_present * count_w(c))``, the
+    counts weighted by ``sample_weight`` when given, n_present the number
+    of classes in y; 0 for a class without weight in y) or a dict
+    ``{label: weight}`` over the model's labels (``classes``, else 0..n_out-1,
+    or 0/1 for a sigmoid output); a class it leaves out weighs 1. ``Y`` are
+    the network's targets of the training rows.
+    """
+    if class_weight is None:
+        return None
+    idx = _class_indices(Y, output, n_out, "y")
+    n_classes = n_out if output == "softmax" else 2
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}};"
+                             f" got {class_weight!r}")
+        counts = np.bincount(idx, weights=sample_weight, minlength=n_classes).astype(np.float64)
+        present = np.count_nonzero(np.bincount(idx, minlength=n_classes))
+        out = np.zeros(n_classes)
+        np.divide(counts.sum(), present * counts, out=out, where=counts > 0)
+        return out
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}; got"
+                        f" {class_weight!r}")
+    labels = list(range(n_classes)) if classes is None else np.asarray(classes).tolist()
+    out = np.ones(n_classes)
+    unknown = []
+    for key, value in class_weight.items():
+        hits = [k for k, label in enumerate(labels) if _same_label(label, key)]
+        if not hits:
+            unknown.append(key)
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+                or not math.isfinite(value) or value < 0:
+            raise ValueError(f"class_weight[{key!r}] must be a finite number >= 0; got {value!r}")
+        out[hits[0]] = float(value)
+    if unknown:
+        raise ValueError(f"class_weight has labels that are not classes of this model: {unknown};"
+                         f" its classes are {labels}")
+    return out
+
+
+def _same_label(label, key):
+    if isinstance(key, (bool, np.bool_)) != isinstance(label, (bool, np.bool_)):
+        return False
+    if isinstance(key, (str, bytes, np.str_)) != isinstance(label, (str, bytes, np.str_)):
+        return False
+    try:
+        return bool(label == key)
+    except (TypeError, ValueError):
+        return False
+
+
+def row_weights(sample_weight, per_class, Y, output, n_out):
+    """Each row's weight: ``sample_weight`` times its class's weight
+    (scikit-learn combines them so), float64 C-contiguous (n,), or None
+    when both are None."""
+    if per_class is None:
+        w = sample_weight
+    else:
+        w = per_class[_class_indices(Y, output, n_out, "y")]
+        if sample_weight is not None:
+            w = sample_weight * w
+    # A read-only array (a memory map) in place, typed as a writable one: no
+    # second compiled specialisation (see in_place); the kernels only read it.
+    return None if w is None else in_place(np.ascontiguousarray(w, dtype=np.float64))
+
+
+def check_weight_sum(weights, what):
+    """Raise ValueError unless the weights of ``what`` sum to more than zero."""
+    if not weights.sum() > 0:
+        raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) sum to"
+                         " zero: no sample would count")
+
+
+def fit_weights(sample_weight, class_weight, Y, output, n_out, classes):
+    """``MLP.fit``'s weights: ``(weights, per_class)``, the training rows'
+    weights (float64 (n,), or None for an unweighted fit) and the per-class
+    weights (or None), from the network targets Y; checked, nothing changed."""
+    sw = check_sample_weight(sample_weight, Y.shape[0])
+    per_class = class_weights(class_weight, Y, output, n_out, classes, sw)
+    weights = row_weights(sw, per_class, Y, output, n_out)
+    if weights is not None:
+        check_weight_sum(weights, "samples")
+    return weights, per_class
+
+
+def validation_weights(sample_weight, per_class, Y, output, n_out):
+    """The validation rows' weights (float64 (n,)) from their own
+    ``sample_weight`` (validation_data's third element) and the fit's
+    per-class weights, or None when neither is given."""
+    sw = check_sample_weight(sample_weight, Y.shape[0], "validation_data[2]", "validation_data[0]")
+    weights = row_weights(sw, per_class, Y, output, n_out)
+    if weights is not None:
+        check_weight_sum(weights, "validation rows")
+    return weights

@@ -370,6 +370,9 @@ def cmd_train(args):
     if y is None:
         raise CLIError(f"{source} holds X only (a scipy.sparse matrix); training needs targets")
     classify = _is_classification(y, args.task)
+    if args.class_weight != "none" and not classify:
+        raise CLIError(f"--class-weight {args.class_weight} weighs the classes of a classification"
+                       " target; this target is a regression one")
     if classify:
         codes, classes = _encode_labels(y)
         if len(classes) < 2:
@@ -416,7 +419,8 @@ def cmd_train(args):
     try:
         history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                           lr=args.lr, optimizer=args.optimizer, seed=args.seed, verbose=args.verbose,
-                          validation_data=validation)
+                          validation_data=validation,
+                          class_weight=None if args.class_weight == "none" else args.class_weight)
     except fastbp.TrainingDivergedError as exc:
         raise CLIError(f"{exc}") from None
     except (ValueError, TypeError) as exc:
@@ -701,6 +705,10 @@ def build_parser():
     train.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop or lbfgs")
     train.add_argument("--alpha", type=float, default=0.0, help="L2 penalty (scikit-learn's alpha)")
     train.add_argument("--dropout", type=float, default=0.0, help="dropout rate on hidden layers")
+    train.add_argument("--class-weight", type=str.lower, choices=["none", "balanced"], default="none",
+                       help="classification: 'balanced' weighs each class by n_samples / (n_classes"
+                            " * its count in the training rows), as scikit-learn's"
+                            " class_weight='balanced'")
     train.add_argument("--dtype", type=str.lower, default="float32", choices=["float32", "float64"],
                        help="floating-point type of the model")
     train.add_argument("--test-fraction", type=float, default=0.2,

@@ -17,6 +17,7 @@ from ._args import ACTIVATIONS, DTYPES, INITS, LOSSES, OUTPUTS  # noqa: F401
 from ._jit import compile_notice
 from ._validate import SparseRows, check_int, check_positive, check_targets, check_X, kernel_x
 from ._workspaces import Workspaces
+from ._validate import fit_weights
 from .layout import Layout
 from .optim import LBFGS
 from .schedules import Schedule
@@ -481,34 +482,54 @@ class MLP:
             answer[start:start + len(part)] = part
         return answer
 
-    def evaluate(self, X, y):
+    def evaluate(self, X, y, sample_weight=None):
         """Metrics on raw (X, y): ``{"loss": ..., "accuracy": ...}`` for
         softmax and sigmoid, ``{"loss": ..., "r2": ...}`` for identity; the
         loss as :meth:`loss` (in the network's terms), R^2 (invariant to the
-        target scaling) averaged over the outputs as scikit-learn's."""
-        return self._metrics(*self._data(X, y))
+        target scaling) averaged over the outputs as scikit-learn's. With
+        ``sample_weight`` (n,) each is weighted (see :meth:`loss`; accuracy
+        and R^2 as scikit-learn's with ``sample_weight``)."""
+        X, Y = self._data(X, y)
+        return self._metrics(X, Y, self._sample_weight(sample_weight, Y))
+
+    def _sample_weight(self, sample_weight, Y):
+        weights, _ = fit_weights(sample_weight, None, Y, self.output, self.sizes[-1], None)
+        return weights
 
     # ------------------------------------------------------- loss, gradients
-    def loss(self, X, y):
+    def loss(self, X, y, sample_weight=None):
         """Mean loss over (X, y) at the current parameters, as a float, plus
         the L2 term ``alpha / (2 n) sum |W|^2`` when alpha > 0 (the objective
         that training minimises). Dropout is not applied. With target
-        scaling the loss is in the network's (standardised) terms."""
+        scaling the loss is in the network's (standardised) terms. With
+        ``sample_weight`` (n,), the weighted objective of :meth:`fit`:
+        ``sum w_i L_i / sum w_i + alpha / (2 sum w_i) sum |W|^2``."""
         X, Y = self._data(X, y)
+        weights = self._sample_weight(sample_weight, Y)
+        if weights is not None:
+            return self._weighted_loss(X, Y, weights)
         return float(network._loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
                                          self.plan, kernel_x(X), Y, self._loss_code)) \
             + self._penalty(X.shape[0])
 
-    def gradient(self, X, y):
-        """Gradient of :meth:`loss` by backpropagation: a new flat array with
-        the layout of ``params``."""
+    def gradient(self, X, y, sample_weight=None):
+        """Gradient of :meth:`loss` (with the same ``sample_weight``) by
+        backpropagation: a new flat array with the layout of ``params``."""
         X, Y = self._data(X, y)
+        weights = self._sample_weight(sample_weight, Y)
         grads = np.empty_like(self._params)
         scratch = np.empty_like(self._params) if X.shape[0] > CHUNK else grads
-        network._gradient(grads, scratch, self._params, self._workspace(min(X.shape[0], CHUNK)),
-                          self.plan, kernel_x(X), Y, self._loss_code)
+        ws = self._workspace(min(X.shape[0], CHUNK))
+        if weights is None:
+            network._gradient(grads, scratch, self._params, ws, self.plan, kernel_x(X), Y,
+                              self._loss_code)
+        else:
+            from ._weighted import gradient_weighted
+            gradient_weighted(grads, scratch, self._params, ws, self.plan, kernel_x(X), Y, weights,
+                              self._loss_code)
         if self.alpha:
-            network.add_penalty_gradient(grads, self._params, self.plan, self.alpha / X.shape[0])
+            n = X.shape[0] if weights is None else float(weights.sum())
+            network.add_penalty_gradient(grads, self._params, self.plan, self.alpha / n)
         return grads
 
     def numerical_gradient(self, X, y, eps=None):
@@ -533,7 +554,7 @@ class MLP:
     @_one_fit_at_a_time
     def fit(self, X, y, epochs=1, batch_size=32, lr=None, shuffle=True, seed=None, verbose=1,
             optimizer=None, validation_data=None, validation_split=0.0, callbacks=None,
-            on_divergence="raise", distributed=False):
+            on_divergence="raise", distributed=False, sample_weight=None, class_weight=None):
         """Train by minibatch gradient descent; by default plain SGD,
         ``w -= lr * dE/dw`` after every batch.
 
@@ -569,12 +590,15 @@ class MLP:
             :class:`fastbp.Adam`, ... object; with L-BFGS (full batch) each
             epoch is one iteration and batch_size, shuffle and lr are unused. None continues the optimizer of the previous fit, with
             its state, or starts plain SGD.
-        validation_data : (X_val, y_val), optional
+        validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             Scored after every epoch: ``val_loss``, and ``val_accuracy``
-            (softmax, sigmoid) or ``val_r2`` (identity) in the history.
+            (softmax, sigmoid) or ``val_r2`` (identity) in the history;
+            weighted by ``sample_weight_val`` and ``class_weight`` when
+            given (see ``sample_weight``).
         validation_split : float, default 0
             Instead of validation_data, hold out this fraction of (X, y): the
-            last rows, or for softmax the last rows of each class (stratified).
+            last rows, or for softmax the last rows of each class (stratified);
+            they keep their weights.
         callbacks : list, optional
             Objects with any of ``on_train_begin(net)``,
             ``on_epoch_end(epoch, logs)`` (return True to stop) and
@@ -594,6 +618,31 @@ class MLP:
             Data-parallel training over MPI (``mpiexec -n 4 python -m mpi4py
             script.py``): True for ``MPI.COMM_WORLD``. Every rank passes the
             same data; see :mod:`fastbp.distributed`.
+        sample_weight : array-like, (n,), optional
+            Non-negative finite weight of each row of (X, y). Training then
+            minimises scikit-learn's weighted loss: for each batch B,
+            ``sum_B w_i L_i / sum_B w_i + alpha / (2 sum_B w_i) sum |W|^2``
+            (the weighted mean of the rows' losses, the L2 term over the
+            weights' sum), so an integer weight k counts as the row repeated k
+            times in full-batch training, and all-ones weights train bit for
+            bit as no weights. The history's ``loss`` is the mean of the
+            batch losses weighted by batch size (scikit-learn's ``loss_``;
+            the weighted objective itself for one batch per epoch), and the
+            validation metrics are weighted likewise. A batch whose weights
+            sum to zero has a zero gradient (plain SGD leaves the parameters
+            as they are; momentum and Adam still move them). The
+            weights are computed in the kernels (one extra compiled epoch
+            kernel, used only by a weighted fit); they are not part of the
+            model. Not with ``distributed``.
+        class_weight : dict or "balanced", optional
+            For classifiers (softmax, or one sigmoid output): a weight per
+            class, ``{label: weight}`` (labels as y holds them; an omitted
+            class weighs 1), or ``"balanced"``:
+            ``n_samples / (n_classes * count(c))`` as scikit-learn's
+            ``compute_class_weight`` (counts of the classes present in y,
+            weighted by ``sample_weight`` when given). Each row's weight is
+            ``sample_weight`` times its class's weight, in training and
+            validation alike.
 
         Notes
         -----
@@ -617,7 +666,8 @@ class MLP:
         """
         run = _args.fit_arguments(self, X, y, epochs, batch_size, lr, shuffle, seed, verbose,
                                   optimizer, validation_data, validation_split, callbacks,
-                                  on_divergence, distributed)
+                                  on_divergence, distributed,
+                                  sample_weight, class_weight)
         # Everything is checked: from here on the call changes the model.
         opt = self.optimizer = run.optimizer
         self._schedule, self._classes = run.schedule, run.classes
@@ -628,24 +678,32 @@ class MLP:
         with compile_notice(run.verbose):  # a cold cache: say that the first epoch compiles
             if isinstance(opt, LBFGS):
                 return run_lbfgs(self, run.X, run.Y, run.epochs, opt, run.verbose, run.validation,
-                                 run.callbacks)
+                                 run.callbacks, run.weights)
             if run.comm is not False:
                 from .distributed import run_distributed
                 return run_distributed(self, run.X, run.Y, run.epochs, run.batch_size, opt,
                                        run.shuffle, run.verbose, run.validation, run.callbacks,
                                        run.on_divergence, comm=None if run.comm is True else run.comm)
             return run_epochs(self, run.X, run.Y, run.epochs, run.batch_size, opt, run.shuffle,
-                              run.verbose, run.validation, run.callbacks, run.on_divergence)
+                              run.verbose, run.validation, run.callbacks, run.on_divergence,
+                              run.weights)
 
-    def partial_fit(self, X, y, batch_size=32, lr=None, shuffle=True, optimizer=None):
+    def partial_fit(self, X, y, batch_size=32, lr=None, shuffle=True, optimizer=None,
+                    sample_weight=None, class_weight=None):
         """One pass over (X, y), continuing the weights, the optimizer and its
-        state, and the shuffling stream: ``fit(X, y, epochs=1, verbose=0)``."""
+        state, and the shuffling stream: ``fit(X, y, epochs=1, verbose=0)``,
+        with ``sample_weight`` and ``class_weight`` as in :meth:`fit`
+        (``"balanced"`` counts the classes of this call's y)."""
         return self.fit(X, y, epochs=1, batch_size=batch_size, lr=lr, shuffle=shuffle, verbose=0,
-                        optimizer=optimizer)
+                        optimizer=optimizer, sample_weight=sample_weight,
+                        class_weight=class_weight)
 
-    def _metrics(self, X, Y, prefix=""):
+    def _metrics(self, X, Y, weights=None, prefix=""):
         """Loss (as :meth:`loss`) and accuracy (classification) or R^2
-        (regression) on converted data, in chunks: memory O(n), not O(n n_out)."""
+        (regression) on converted data, in chunks: memory O(n), not O(n n_out);
+        with ``weights`` (float64 (n,)), weighted as scikit-learn weights them."""
+        if weights is not None:
+            return self._weighted_metrics(X, Y, weights, prefix)
         ws = self._workspace(min(X.shape[0], CHUNK))
         logs = {prefix + "loss": float(network._loss_value(self._params, ws, self.plan, kernel_x(X),
                                                            Y, self._loss_code))
@@ -666,6 +724,40 @@ class MLP:
             else:
                 hits += np.sum(np.mean((out > 0.5) == (want > 0.5), axis=1))
         logs[prefix + "accuracy"] = float(hits / X.shape[0])
+        return logs
+
+    def _weighted_loss(self, X, Y, weights):
+        """:meth:`loss` of converted data with weights (float64 (n,), sum > 0)."""
+        from ._weighted import loss_value_weighted
+        ws = self._workspace(min(X.shape[0], CHUNK))
+        return float(loss_value_weighted(self._params, ws, self.plan, kernel_x(X), Y, weights,
+                                         self._loss_code)) + self._penalty(float(weights.sum()))
+
+    def _weighted_metrics(self, X, Y, weights, prefix=""):
+        # _metrics with sample weights: the weighted mean loss plus the L2
+        # term over the weights' sum; accuracy and R^2 as scikit-learn's
+        # accuracy_score and r2_score with sample_weight.
+        total = float(weights.sum())
+        logs = {prefix + "loss": self._weighted_loss(X, Y, weights)}
+        if self.output == "identity":
+            res = np.zeros(self.sizes[-1])
+            for start, out in self._chunks(X):
+                w = weights[start:start + len(out), None]
+                res += (w * (Y[start:start + len(out)] - out) ** 2).sum(axis=0)
+            mean = (weights[:, None] * Y).sum(axis=0) / total
+            tot = (weights[:, None] * (Y - mean) ** 2).sum(axis=0)
+            r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
+            logs[prefix + "r2"] = float(r2.mean())
+            return logs
+        hits = 0.0
+        for start, out in self._chunks(X):
+            want = Y[start:start + len(out)]
+            w = weights[start:start + len(out)]
+            if self.output == "softmax":
+                hits += float(w @ (out.argmax(axis=1) == want))
+            else:
+                hits += float(w @ np.mean((out > 0.5) == (want > 0.5), axis=1))
+        logs[prefix + "accuracy"] = hits / total
         return logs
 
     def save(self, path):

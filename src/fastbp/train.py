@@ -3,7 +3,7 @@ import time
 
 import numpy as np
 
-from . import network, threads
+from . import _weighted, network, threads
 from ._validate import kernel_x
 
 
@@ -44,12 +44,15 @@ class History(dict):
         return f"History(epochs={len(self.epoch)}{last})"
 
 
-def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=()):
-    """Full-batch L-BFGS for up to ``epochs`` iterations (one history row each)."""
+def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=(), weights=None):
+    """Full-batch L-BFGS for up to ``epochs`` iterations (one history row each);
+    ``weights``: float64 sample weights (n,) or None (see :mod:`fastbp._weighted`)."""
     from scipy.optimize import minimize
 
     history = History()
     n = X.shape[0]
+    # The L2 term is over the weights' sum (n without weights), as in scikit-learn.
+    total = n if weights is None else float(weights.sum())
     ws = net._workspace(min(n, 2048))
     grads = np.empty_like(net.params)
     scratch = np.empty_like(net.params) if n > 2048 else grads
@@ -59,10 +62,15 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         p = x if x.dtype == net.dtype else x_typed
         if p is x_typed:
             x_typed[:] = x
-        value = network._gradient(grads, scratch, p, ws, net.plan, kernel_x(X), Y, net._loss_code)
+        if weights is None:
+            value = network._gradient(grads, scratch, p, ws, net.plan, kernel_x(X), Y,
+                                      net._loss_code)
+        else:
+            value = _weighted.gradient_weighted(grads, scratch, p, ws, net.plan, kernel_x(X), Y,
+                                                weights, net._loss_code)
         if net.alpha:
-            value += 0.5 * net.alpha * network.penalty(p, net.plan) / n
-            network.add_penalty_gradient(grads, p, net.plan, net.alpha / n)
+            value += 0.5 * net.alpha * network.penalty(p, net.plan) / total
+            network.add_penalty_gradient(grads, p, net.plan, net.alpha / total)
         return value, grads.astype(np.float64)
 
     t_start = [time.perf_counter()]
@@ -156,10 +164,13 @@ class _Interrupts:
 
 
 def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation=None,
-               callbacks=(), on_divergence="raise"):
+               callbacks=(), on_divergence="raise", weights=None):
     """Train ``net`` in place with ``optimizer``; inputs are already validated.
 
-    ``validation`` is ``(Xv, Yv)`` (converted) or None; ``callbacks`` get
+    ``validation`` is ``(Xv, Yv)`` or ``(Xv, Yv, Wv)`` (converted; Wv the
+    validation rows' weights) or None; ``weights`` the float64 sample
+    weights (n,) of the training rows, or None (the unweighted kernels:
+    nothing of the weighted path is compiled); ``callbacks`` get
     ``on_train_begin(net)``, ``on_epoch_end(epoch, logs)`` (a true return
     stops training) and ``on_train_end(net)``, each if they define it.
     Each epoch starts from a copy of the params, optimizer state and RNG
@@ -194,6 +205,19 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         return kernel(net.params, grads, state, ws, net.plan, x, Y, perm, net._rng, batch_size,
                       shuffle, net._loss_code, optimizer.code, optimizer.hyper, optimizer.t,
                       net._reg, max_steps, check_every_step)
+
+    if weights is not None:  # the weighted twin, compiled only by a weighted fit
+        wbuf = np.empty(batch_size, dtype=np.float64)
+
+        weighted = {network.epoch_sgd: _weighted.epoch_weighted_sgd,
+                    network.epoch_optimizer: _weighted.epoch_weighted_optimizer}.get(
+                        kernel, _weighted.epoch_weighted)
+
+        def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
+            return weighted(
+                net.params, grads, state, ws, net.plan, x, Y, weights, wbuf, perm, net._rng,
+                batch_size, shuffle, net._loss_code, optimizer.code, optimizer.hyper, optimizer.t,
+                net._reg, max_steps, check_every_step)
 
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng

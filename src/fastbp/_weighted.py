@@ -1,0 +1,326 @@
+"""Sample-weighted training kernels: the weighted twins of :mod:`fastbp.network`'s
+epoch, loss and gradient kernels, compiled only by a fit that has weights.
+
+scikit-learn's MLP convention (``sklearn/neural_network/_multilayer_perceptron.py``,
+``_backprop``): a batch B's loss is the weighted mean of its rows' losses
+plus the L2 term over the batch's weight sum,
+
+    E_B = sum_{i in B} w_i L_i / W_B  +  alpha / (2 W_B) * sum |W|^2,    W_B = sum_{i in B} w_i,
+
+where L_i is row i's loss as fastbp defines it (cross-entropy of the row;
+the mean over the row's outputs for the others), so all-ones weights give
+fastbp's unweighted loss. Its gradient is backpropagation from output
+deltas scaled row by row: row i's delta times ``w_i nb / W_B`` (nb rows),
+the L2 coefficient ``alpha / W_B``. The epoch's reported loss is the mean
+of the batch losses weighted by batch size (scikit-learn's ``loss_``);
+full batch, it is the weighted objective itself. A batch whose weights sum
+to zero contributes zero loss and a zero gradient (no L2 term either); the
+optimizer still takes its step (momentum and Adam move on).
+
+Every product keeps the unweighted kernels' order of operations, and with
+all-ones weights each scale factor is exactly 1.0, so such a fit is bit for
+bit the unweighted fit. The weights are float64 (n,), gathered per batch
+into ``wbuf`` (float64, >= batch size) by the epoch's permutation, as X and
+Y are. Nothing here checks its arguments: the model validates once.
+"""
+import numpy as np
+
+from ._jit import jit
+from .network import (_act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
+                      _first_backward, _first_backward_sgd, _first_layer_backward, _forward_batch, _forward_dropout,
+                      _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
+                      add_penalty_gradient, all_finite, bias, capacity, penalty)
+from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
+    dense_backward, dense_backward_sgd, dropout_backward, loss_backward
+from .optim import LR, is_plain_sgd, optimizer_step
+from .layout import ACT
+
+
+@jit
+def weighted_loss_forward(z, out, y, loss, wb, w):
+    """:func:`fastbp.ops.loss_forward` with row weights: ``sum_i wb[i] L_i / w``
+    (``w`` the weights' sum; 0 when ``w`` is 0), each row's term in the
+    unweighted kernel's order, times its weight."""
+    n, m = z.shape
+    total = 0.0
+    if w == 0:
+        return total
+    for i in range(n):
+        c = wb[i]
+        if loss == CROSS_ENTROPY:
+            k = 0
+            for j in range(1, m):
+                if z[i, j] > z[i, k]:
+                    k = j
+            rest = 0.0
+            for j in range(m):
+                if j != k:
+                    rest += out[i, j]
+            tail = np.log1p(rest / out[i, k])
+            if y.ndim == 1:
+                total += c * ((np.float64(z[i, k]) - z[i, np.int64(y[i])]) + tail)
+            else:
+                for j in range(m):
+                    total += c * (y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
+        elif y.ndim == 2:
+            for j in range(m):
+                x = np.float64(z[i, j])
+                t = np.float64(y[i, j])
+                if loss == BINARY_CROSS_ENTROPY:
+                    total += c * (max(x, 0.0) - x * t + np.log1p(np.exp(-abs(x))))
+                elif loss == MSE:
+                    total += c * ((x - t) * (x - t))
+                elif loss == MAE:
+                    total += c * abs(x - t)
+                else:  # HUBER
+                    d = abs(x - t)
+                    total += c * (0.5 * d * d if d <= HUBER_DELTA else d - 0.5 * HUBER_DELTA)
+    return total / w if loss == CROSS_ENTROPY else total / (w * m)
+
+
+@jit(inline="always")
+def _gather_weights(wbuf, sw, perm, start, nb):
+    # The batch's weights wbuf[:nb] = sw[perm[start:start + nb]], and their sum.
+    w = 0.0
+    for i in range(nb):
+        wbuf[i] = sw[perm[start + i]]
+        w += wbuf[i]
+    return wbuf[:nb], w
+
+
+@jit(inline="always")
+def _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r):
+    # The output deltas of the mean loss, row i's scaled by wb[i] * r.
+    d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
+    loss_backward(d, _outputs(ws, plan, cap, nb), y, loss)
+    for i in range(nb):
+        c = d.dtype.type(wb[i] * r)
+        for j in range(d.shape[1]):
+            d[i, j] *= c
+
+
+@jit
+def _backward_sgd_weighted(params, ws, plan, x, y, loss, lr, decay, wb, r):
+    # network._backward_sgd (the fused SGD step) from the weighted deltas.
+    cap = capacity(ws, plan)
+    nb = _rows(x)
+    last = plan.shape[0] - 1
+    _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
+    for l in range(last, 0, -1):
+        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
+                           bias(params, plan, l), _delta(ws, plan, cap, l, nb),
+                           _act(ws, plan, cap, l - 1, nb), plan[l - 1, ACT], lr, decay)
+    _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay)
+
+
+@jit
+def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
+                       shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step):
+    """:func:`epoch_weighted` for plain SGD without dropout (the L2 penalty
+    is allowed), as :func:`fastbp.network.epoch_sgd`: the update fused into
+    backpropagation, no optimizer and no dropout compiled."""
+    n = _rows(X)
+    cap = capacity(ws, plan)
+    _order(perm, rng, n, shuffled)
+    lr, alpha = hyper[LR], reg[0]
+    total, seen, steps = 0.0, 0, 0
+    for start in range(0, n, batch_size):
+        if steps == max_steps:
+            break
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
+        wb, w = _gather_weights(wbuf, sw, perm, start, nb)
+        r = nb / w if w > 0 else 0.0
+        out = _forward_batch(params, ws, plan, xb, loss)
+        value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
+        if alpha != 0:
+            value += 0.5 * alpha * penalty(params, plan) * r
+        if not np.isfinite(value):
+            return np.nan, steps
+        total += value
+        seen += nb
+        steps += 1
+        _backward_sgd_weighted(params, ws, plan, xb, yb, loss, lr, 1.0 - lr * (alpha * r / nb),
+                               wb, r)
+        if check_every_step and not all_finite(params):
+            return np.nan, steps
+    return _epoch_loss(params, total, seen), steps
+
+
+@jit
+def _backward_batch_weighted(grads, params, ws, plan, x, y, loss, wb, r):
+    # network._backward_batch (the gradient into grads) from the weighted deltas.
+    cap = capacity(ws, plan)
+    nb = _rows(x)
+    last = plan.shape[0] - 1
+    _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
+    for l in range(last, 0, -1):
+        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
+                       _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
+                       _weight(params, plan, l), plan[l - 1, ACT])
+    _first_backward(grads, params, ws, plan, cap, nb, x)
+
+
+@jit
+def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng,
+                             batch_size, shuffled, loss, code, hyper, t0, reg, max_steps,
+                             check_every_step):
+    """:func:`epoch_weighted` for an optimizer with state, without dropout,
+    as :func:`fastbp.network.epoch_optimizer`: the weighted gradient into
+    ``grads``, the L2 term over the batch's weight sum, then the step."""
+    n = _rows(X)
+    cap = capacity(ws, plan)
+    _order(perm, rng, n, shuffled)
+    alpha = reg[0]
+    total, seen, steps = 0.0, 0, 0
+    for start in range(0, n, batch_size):
+        if steps == max_steps:
+            break
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
+        wb, w = _gather_weights(wbuf, sw, perm, start, nb)
+        r = nb / w if w > 0 else 0.0
+        out = _forward_batch(params, ws, plan, xb, loss)
+        value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
+        if alpha != 0:
+            value += 0.5 * alpha * penalty(params, plan) * r
+        if not np.isfinite(value):
+            return np.nan, steps
+        total += value
+        seen += nb
+        steps += 1
+        _backward_batch_weighted(grads, params, ws, plan, xb, yb, loss, wb, r)
+        if alpha != 0:
+            add_penalty_gradient(grads, params, plan, alpha * r / nb)
+        optimizer_step(params, grads, state, hyper, code, t0 + steps)
+        if check_every_step and not all_finite(params):
+            return np.nan, steps
+    return _epoch_loss(params, total, seen), steps
+
+
+@jit
+def _backward_weighted(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, lr, wb, r):
+    # network._backward with row i's output delta scaled by wb[i] * r
+    # (r = nb / W_B, 0 for a batch of zero weight): the same calls in the
+    # same order, so that factors of 1.0 give its results bit for bit.
+    cap = capacity(ws, plan)
+    nb = _rows(x)
+    last = plan.shape[0] - 1
+    _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
+    for l in range(last, 0, -1):
+        through = dropped and _dropped(plan, reg, l - 1)
+        dinp = _delta(ws, plan, cap, l - 1, nb)
+        inp = _act(ws, plan, cap, l - 1, nb)
+        _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp,
+                        IDENTITY if through else plan[l - 1, ACT], alpha, fused, lr)
+        if through:
+            dropout_backward(dinp, inp, _mask(ws, plan, cap, l - 1, nb), reg[l], plan[l - 1, ACT])
+    _first_layer_backward(grads, params, ws, plan, cap, nb, x, alpha, fused, lr)
+
+
+@jit
+def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
+                   shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step):
+    """:func:`fastbp.network.train_epoch` with sample weights ``sw`` (float64,
+    n) and ``wbuf`` (float64, >= batch_size) scratch for a batch's weights:
+    every variant (fused SGD or an optimizer, L2, dropout), as
+    :func:`fastbp.network.epoch_dropout`, the one a fit with dropout runs;
+    without dropout a fit runs the smaller :func:`epoch_weighted_sgd` or
+    :func:`epoch_weighted_optimizer` (each compiles only its own update). Returns ``(mean_loss, steps)``
+    with the weighted batch losses (see the module docstring)."""
+    fused = is_plain_sgd(code, hyper)
+    dropout = False
+    for l in range(plan.shape[0]):
+        dropout = dropout or _dropped(plan, reg, l)
+    drop_rng = rng[rng.size - 1:]
+    alpha = reg[0]
+    n = _rows(X)
+    cap = capacity(ws, plan)
+    _order(perm, rng, n, shuffled)
+    total = 0.0
+    t = t0
+    seen = 0
+    for start in range(0, n, batch_size):
+        if max_steps >= 0 and t - t0 >= max_steps:
+            break
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
+        wb, w = _gather_weights(wbuf, sw, perm, start, nb)
+        r = nb / w if w > 0 else 0.0
+        if dropout:
+            out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
+        else:
+            out = _forward_batch(params, ws, plan, xb, loss)
+        value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
+        if alpha != 0:
+            value += 0.5 * alpha * penalty(params, plan) * r
+        if not np.isfinite(value):
+            return np.nan, t - t0
+        total += value
+        seen += nb
+        t += 1
+        if fused:
+            _backward_weighted(grads, params, ws, plan, xb, yb, loss, reg, alpha * r, dropout,
+                               True, hyper[LR], wb, r)
+        else:
+            _backward_weighted(grads, params, ws, plan, xb, yb, loss, reg, alpha * r, dropout,
+                               False, 0.0, wb, r)
+            optimizer_step(params, grads, state, hyper, code, t)
+        if check_every_step and not all_finite(params):
+            return np.nan, t - t0
+    if not all_finite(params):
+        return np.nan, t - t0
+    return total / max(seen, 1), t - t0
+
+
+@jit
+def loss_value_weighted(params, ws, plan, X, Y, sw, loss):
+    """The weighted mean loss ``sum w_i L_i / sum w_i`` over all of (X, Y),
+    in chunks of the workspace's capacity (:func:`fastbp.network.loss_value`
+    with weights; the sum of ``sw`` must be > 0)."""
+    cap = capacity(ws, plan)
+    n = _rows(X)
+    total = 0.0
+    w_all = 0.0
+    for start in range(0, n, cap):
+        nb = min(cap, n - start)
+        wb = sw[start:start + nb]
+        w = 0.0
+        for i in range(nb):
+            w += wb[i]
+        out = _forward_batch(params, ws, plan, _rows_of(X, start, nb), loss)
+        total += weighted_loss_forward(_logits(ws, plan, nb), out,
+                                       _chunk_targets(ws, plan, cap, Y, start, nb), loss, wb, w) * w
+        w_all += w
+    return total / w_all
+
+
+@jit
+def gradient_weighted(grads, scratch, params, ws, plan, X, Y, sw, loss):
+    """Full-batch gradient of :func:`loss_value_weighted` into ``grads``
+    (``scratch`` as in :func:`fastbp.network.gradient`); returns the loss."""
+    cap = capacity(ws, plan)
+    n = _rows(X)
+    w_all = 0.0
+    for i in range(n):
+        w_all += sw[i]
+    total = 0.0
+    grads[:] = 0
+    for start in range(0, n, cap):
+        nb = min(cap, n - start)
+        xb = _rows_of(X, start, nb)
+        yb = _chunk_targets(ws, plan, cap, Y, start, nb)
+        wb = sw[start:start + nb]
+        w = 0.0
+        for i in range(nb):
+            w += wb[i]
+        out = _forward_batch(params, ws, plan, xb, loss)
+        total += weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * w
+        target = grads if nb == n else scratch
+        _backward_batch_weighted(target, params, ws, plan, xb, yb, loss, wb,
+                                 nb / w if w > 0 else 0.0)
+        if nb < n:
+            f = grads.dtype.type(w / w_all)
+            for i in range(grads.size):
+                grads[i] += f * scratch[i]
+    return total / w_all
