@@ -72,7 +72,13 @@ def timed_fit(X, y, hidden):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--hidden", default="192,256",
+                    help="the grid's hidden layer sizes, comma-separated (one hidden layer each)")
+    ap.add_argument("--epochs", type=int, default=PARAMS["max_iter"], help="max_iter of every fit")
     args = ap.parse_args()
+    sizes = [int(h) for h in args.hidden.split(",")]
+    GRID["hidden_layer_sizes"] = [(h,) for h in sizes]
+    PARAMS["max_iter"] = args.epochs
     from joblib import Parallel, delayed
     from sklearn.model_selection import ParameterGrid
 
@@ -81,8 +87,8 @@ def main():
     with warnings.catch_warnings():   # compile once here: the workers load the cache
         warnings.simplefilter("ignore")
         t = time.perf_counter()
-        MLPClassifier(**dict(PARAMS, hidden_layer_sizes=(192,))).fit(X[:1198], y[:1198])
-        print(f"one fit (192 hidden units, 1198 rows, {PARAMS['max_iter']} epochs):"
+        MLPClassifier(**dict(PARAMS, hidden_layer_sizes=(sizes[0],))).fit(X[:1198], y[:1198])
+        print(f"one fit ({sizes[0]} hidden units, 1198 rows, {PARAMS['max_iter']} epochs):"
               f" {time.perf_counter() - t:.2f} s")
     # The probe first: it starts joblib's two workers (reused by the searches
     # below), so their start (imports, kernels loaded from the cache) is
@@ -109,9 +115,9 @@ def main():
     # in the two workers, each fit's wall and CPU time. Equal CPU per fit
     # means no oversubscription or compiling in the workers; wall over CPU
     # in the workers is the share of a core each got.
-    for label, run in [("here, one after another", lambda: [timed_fit(X, y, 256) for _ in range(4)]),
+    for label, run in [("here, one after another", lambda: [timed_fit(X, y, sizes[-1]) for _ in range(4)]),
                        ("in the 2 workers", lambda: Parallel(n_jobs=2)(
-                           delayed(timed_fit)(X, y, 256) for _ in range(4)))]:
+                           delayed(timed_fit)(X, y, sizes[-1]) for _ in range(4)))]:
         t = time.perf_counter()
         fits = np.array(run())
         print(f"4 fits {label}: {time.perf_counter() - t:.2f} s; per fit median wall"
