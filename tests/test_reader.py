@@ -591,3 +591,18 @@ def test_an_in_place_split_is_the_copying_split():
     assert np.shares_memory(got[0], Xc) and np.shares_memory(got[1], Xc)
     with pytest.raises(ValueError, match="permutes X in place"):
         fastbp.datasets.train_test_split(X[:, :2], y, copy=False)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_large_rows_are_private_to_the_process_as_np_empty_memory_is():
+    """empty_rows' memory map is private: a forked child's writes stay its
+    own (a shared map leaked them into the parent)."""
+    from fastbp._preprocess import PAGED, empty_rows
+    a = empty_rows((PAGED // 8 + 1024, 1), np.float64)
+    a[:] = 0
+    pid = os.fork()
+    if pid == 0:
+        a[0, 0] = 42
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert a[0, 0] == 0

@@ -511,3 +511,19 @@ def test_read_only_weights_are_used_in_place():
     np.testing.assert_array_equal(frozen, w)
     got = fastbp._validate.fit_weights(frozen, None, y, "softmax", 3, None)[0]
     assert got.flags.writeable and np.shares_memory(got, frozen)
+
+
+def test_a_distributed_fit_is_not_refused_for_a_validation_triple_without_weights():
+    """validation_data=(X, y, None) carries no weights: the distributed
+    check must not refuse it (it did, on the length alone); the fit then
+    fails only for want of MPI, or trains when mpi4py is there."""
+    from fastbp import _args
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(int)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    run = _args.fit_arguments(net, X, y, 1, 8, None, True, None, 0, None, (X, y, None), 0.0, None,
+                              "raise", True)
+    assert run.comm is True and run.weights is None and len(run.validation) == 2
+    with pytest.raises(ValueError, match="no sample_weight"):
+        _args.fit_arguments(net, X, y, 1, 8, None, True, None, 0, None, (X, y, np.ones(20)), 0.0,
+                            None, "raise", True)

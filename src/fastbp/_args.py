@@ -197,7 +197,8 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
     opt = optimizer_for(net, optimizer, lr)
     comm = check_distributed(distributed, opt, X)
     if comm is not False and (weights is not None or (isinstance(validation_data, (tuple, list))
-                                                      and len(validation_data) == 3)):
+                                                      and len(validation_data) == 3
+                                                      and validation_data[2] is not None)):
         raise ValueError("distributed training takes no sample_weight or class_weight")
     if isinstance(opt, LBFGS) and any(net.dropout):
         raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
