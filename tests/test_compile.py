@@ -72,20 +72,25 @@ def _fastbp(names):
 # What plain SGD without dropout needs: the epoch loop, forward, loss,
 # the fused backward and update, shuffling, and the inference kernel.
 PLAIN_SGD = {
-    "network.epoch_sgd", "network._backward_sgd", "network._forward_batch", "network._predict",
-    "network.penalty", "network._sum_squares", "network.all_finite", "network._gather",
-    "ops.dense_forward", "ops.dense_backward_sgd", "ops.bias_act_forward", "ops.act_backward",
+    "network.epoch_sgd", "network._predict",
+    "network.penalty", "network._sum_squares", "network.all_finite",
+    "ops.bias_act_forward", "ops.act_backward",
     "ops.output_forward", "ops.output_of", "ops.loss_forward", "ops.loss_backward",
     "ops.shuffle", "ops.rng_next", "ops._sigmoid",
     # the dense side of the dense-or-CSR first layer, and the class labels
     # (softmax targets) copied into the workspace batch by batch
     "network._rows_typed.<locals>.dense", "network._rows_of_typed.<locals>.dense",
-    "network._batch_inputs_typed.<locals>.dense", "network._first_forward_typed.<locals>.dense",
-    "network._first_backward_sgd_typed.<locals>.dense", "network._batch_targets",
-    "network._chunk_targets",
+    "network._batch_inputs_typed.<locals>.dense", "network._first_product_typed.<locals>.dense",
+    "network._first_weight_sgd_typed.<locals>.dense", "network._batch_targets",
     # exp and tanh in the model's precision only (float32 here)
     "_fastmath._exp.<locals>.<lambda>", "_fastmath._tanh.<locals>.<lambda>",
 }
+# The layers in between (the forward and backward passes, one dense layer)
+# are inlined into the epoch and inference kernels: each level compiled as a
+# kernel of its own had its callees' machine code optimised again at every
+# level above it.
+INLINED = {"network._forward_batch", "network._backward_sgd", "network._backward_batch",
+           "ops.dense_forward", "ops.dense_backward", "ops.dense_backward_sgd", "network._gather"}
 
 
 def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
@@ -95,13 +100,14 @@ def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
     # Each kernel compiles once: no second specialisation for a literal argument.
     fastbp_compiles = [n for n in cold_compiles["sgd"] if n.startswith("fastbp.")]
     assert len(fastbp_compiles) == len(compiled), sorted(fastbp_compiles)
+    assert not compiled & INLINED, sorted(compiled & INLINED)
 
 
 def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
     added = _fastbp(cold_compiles["adam"])
-    assert added == {"network.epoch_optimizer", "network._backward_batch", "ops.dense_backward",
-                     "network.add_penalty_gradient", "optim.optimizer_step",
-                     "network._first_backward_typed.<locals>.dense"}, sorted(added)
+    assert added == {"network.epoch_optimizer", "network.add_penalty_gradient",
+                     "optim.optimizer_step", "network._first_weight_grad_typed.<locals>.dense"}, \
+        sorted(added)
     # Dropout is compiled only by a model that has it.
     for names in cold_compiles.values():
         assert not any("dropout" in n for n in names), names
@@ -113,8 +119,8 @@ def test_sparse_kernels_compile_only_for_a_sparse_input(cold_compiles):
     for step in ("sgd", "adam"):
         assert not any("sparse" in n for n in cold_compiles[step]), cold_compiles[step]
     added = _fastbp(cold_compiles["sparse"])
-    assert {"ops.sparse_forward", "ops.sparse_backward_sgd",
-            "network._first_forward_typed.<locals>.sparse"} <= added, sorted(added)
+    assert {"ops.sparse_product", "ops.sparse_weight_sgd",
+            "network._first_product_typed.<locals>.sparse"} <= added, sorted(added)
     assert not any(n.endswith(".dense") or n == "network._gather" for n in added), sorted(added)
 
 

@@ -46,35 +46,47 @@ import numpy as np
 from numba.core import types
 from numba.extending import overload
 
+from . import _views
 from ._jit import jit, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, is_plain_sgd, optimizer_step
-from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, dense_backward, dense_backward_sgd,
-                  dense_forward, dropout_backward, dropout_forward, loss_backward, loss_forward,
-                  output_forward, output_of, rng_next, sgd_update, shuffle, sparse_backward,
-                  sparse_backward_sgd, sparse_forward)
+from ._blas import gemm_call
+from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, bias_act_forward, bias_grad, bias_sgd,
+                  dense_backward, dense_backward_sgd, dense_forward, dropout_backward,
+                  dropout_forward, loss_backward, loss_forward, output_forward, output_of, rng_next,
+                  sgd_update, shuffle, sparse_product, sparse_weight_grad, sparse_weight_sgd)
 
 
-@jit(inline="always")
-def _units(plan):
-    last = plan.shape[0] - 1
-    return plan[last, U_OFF] + plan[last, N_IN] + plan[last, N_OUT]
-
-
-@jit(inline="always")
-def _masked_units(plan):
-    total = 0
-    for l in range(plan.shape[0]):
-        if plan[l, M_OFF] >= 0:
-            total += plan[l, N_OUT]
-    return total
+# Views of the buffers: intrinsics (see fastbp._views), so that the many
+# call sites below cost Numba nothing to compile. Region names as in the
+# module docstring; ``cap`` is the workspace's capacity, ``nb`` the rows.
+_units = _views.units
+_weight = _views.layer_weight       # (params, plan, l): W_l, (n_out, n_in)
+_bias = _views.layer_bias           # (params, plan, l): b_l, (n_out,)
+_block = matrix                     # (ws, start, nb, width)
+_act = _views.activations           # (ws, plan, cap, l, nb): region A, layer l's outputs
+_delta = _views.deltas              # (ws, plan, cap, l, nb): region D, dE/dz of layer l
+_mask = _views.dropout_mask         # (ws, plan, cap, l, nb): region M, layer l's dropout factors
+_logits = _views.logits             # (ws, plan, nb): the last layer's A block
+_outputs = _views.outputs           # (ws, plan, cap, nb): region P, (nb, m)
+_targets = _views.targets           # (ws, plan, cap, nb): region Y, (nb, m)
+_labels = _views.labels             # (ws, plan, cap, nb): region Y as one column, (nb,)
+_inputs = _views.inputs             # (ws, plan, cap, nb): layer 0's input block of A
+_capacity = _views.capacity_of      # (ws, plan)
 
 
 @jit(inline="always")
 def capacity(ws, plan):
     """How many samples the workspace ``ws`` holds for this plan."""
-    m = plan[plan.shape[0] - 1, N_OUT]
-    return ws.size // (2 * _units(plan) + 2 * m + _masked_units(plan))
+    # Any layout (the public kernels' checks call it before refusing a
+    # strided array); the kernels behind the checks call _capacity.
+    last = plan.shape[0] - 1
+    masked = 0
+    for l in range(last + 1):
+        if plan[l, M_OFF] >= 0:
+            masked += plan[l, N_OUT]
+    units = plan[last, U_OFF] + plan[last, N_IN] + plan[last, N_OUT]
+    return ws.size // (2 * units + 2 * plan[last, N_OUT] + masked)
 
 
 @jit
@@ -86,59 +98,9 @@ def weight(params, plan, l):
 
 
 @jit(inline="always")
-def _weight(params, plan, l):
-    # weight without its check, for kernels whose plan and params are validated.
-    return matrix(params, plan[l, W_OFF], plan[l, N_OUT], plan[l, N_IN])
-
-
-@jit(inline="always")
 def bias(params, plan, l):
     """View of layer l's b, (n_out,), in the flat buffer."""
-    o = plan[l, B_OFF]
-    return params[o:o + plan[l, N_OUT]]
-
-
-@jit(inline="always")
-def _block(ws, start, nb, width):
-    return matrix(ws, start, nb, width)
-
-
-@jit(inline="always")
-def _act(ws, plan, cap, l, nb):
-    # Output activations of layer l (the logits for the last layer): (nb, n_out).
-    return _block(ws, cap * (plan[l, U_OFF] + plan[l, N_IN]), nb, plan[l, N_OUT])
-
-
-@jit(inline="always")
-def _delta(ws, plan, cap, l, nb):
-    # dE/dz of layer l's outputs: (nb, n_out), in region D.
-    return _block(ws, cap * (_units(plan) + plan[l, U_OFF] + plan[l, N_IN]), nb, plan[l, N_OUT])
-
-
-@jit(inline="always")
-def _logits(ws, plan, nb):
-    return _act(ws, plan, capacity(ws, plan), plan.shape[0] - 1, nb)
-
-
-@jit(inline="always")
-def _outputs(ws, plan, cap, nb):
-    # Region P: (nb, m).
-    return _block(ws, 2 * cap * _units(plan), nb, plan[plan.shape[0] - 1, N_OUT])
-
-
-@jit(inline="always")
-def _targets(ws, plan, cap, nb):
-    # Region Y: (nb, m).
-    m = plan[plan.shape[0] - 1, N_OUT]
-    return _block(ws, 2 * cap * _units(plan) + cap * m, nb, m)
-
-
-@jit(inline="always")
-def _mask(ws, plan, cap, l, nb):
-    # Region M: layer l's dropout factors, (nb, n_out).
-    m = plan[plan.shape[0] - 1, N_OUT]
-    return _block(ws, 2 * cap * _units(plan) + 2 * cap * m + cap * plan[l, M_OFF], nb,
-                  plan[l, N_OUT])
+    return _bias(params, plan, l)
 
 
 @jit
@@ -147,21 +109,7 @@ def mask(ws, plan, l, nb):
     step: 0 for a dropped unit, 1 / (1 - rate) for a kept one."""
     if l < 0 or l >= plan.shape[0] or plan[l, M_OFF] < 0 or nb < 0 or nb > capacity(ws, plan):
         raise ValueError("layer l has no dropout mask, or nb exceeds the workspace's capacity")
-    return _mask(ws, plan, capacity(ws, plan), l, nb)
-
-
-@jit(inline="always")
-def _inputs(ws, plan, cap, nb):
-    # Layer 0's input block of region A, used to gather shuffled rows: (nb, n_in).
-    return _block(ws, 0, nb, plan[0, N_IN])
-
-
-@jit(inline="always")
-def _labels(ws, plan, cap, nb):
-    # Region Y as one column: a batch's class labels, (nb,).
-    m = plan[plan.shape[0] - 1, N_OUT]
-    o = 2 * cap * _units(plan) + cap * m
-    return ws[o:o + nb]
+    return _mask(ws, plan, _capacity(ws, plan), l, nb)
 
 
 # ------------------------------------------------- dense or CSR inputs
@@ -183,20 +131,16 @@ def _batch_inputs(ws, plan, cap, X, perm, start, nb, shuffled):
     holds 0..n-1 when not shuffled), never densified."""
 
 
-def _first_forward(out, x, W, b, act):
-    """Layer 0's forward pass."""
+def _first_product(out, x, W):
+    """Layer 0's product ``out = x @ W.T``."""
 
 
-def _first_backward(grads, params, ws, plan, cap, nb, x):
-    """Layer 0's gradient into grads (no delta passed back)."""
+def _first_weight_grad(dW, dout, x):
+    """Layer 0's weight gradient ``dW = dout^T x``."""
 
 
-def _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay):
-    """Layer 0's fused SGD step (no delta passed back)."""
-
-
-def _first_layer_backward(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
-    """Layer 0 of :func:`_backward`: the L2 term, fused step or gradient."""
+def _first_weight_sgd(W, dout, x, lr, decay):
+    """Layer 0's weight step ``W = decay W - lr dout^T x``."""
 
 
 def _csr(x):
@@ -239,64 +183,70 @@ def _batch_inputs_typed(ws, plan, cap, X, perm, start, nb, shuffled):
     return dense
 
 
-@overload(_first_forward)
-def _first_forward_typed(out, x, W, b, act):
-    def sparse(out, x, W, b, act):
-        sparse_forward(out, x, W, b, act)
+@overload(_first_product)
+def _first_product_typed(out, x, W):
+    def sparse(out, x, W):
+        sparse_product(out, x, W)
 
-    def dense(out, x, W, b, act):
-        dense_forward(out, x, W, b, act)
+    def dense(out, x, W):
+        gemm_call(out, x, W, False, True, 1.0, 0.0)
     return sparse if _csr(x) else dense
 
 
-@overload(_first_backward)
-def _first_backward_typed(grads, params, ws, plan, cap, nb, x):
-    if _csr(x):
-        def sparse(grads, params, ws, plan, cap, nb, x):
-            sparse_backward(_weight(grads, plan, 0), bias(grads, plan, 0),
-                            _delta(ws, plan, cap, 0, nb), x)
-        return sparse
+@overload(_first_weight_grad)
+def _first_weight_grad_typed(dW, dout, x):
+    def sparse(dW, dout, x):
+        sparse_weight_grad(dW, dout, x)
 
-    def dense(grads, params, ws, plan, cap, nb, x):
-        dense_backward(_block(ws, 0, 0, plan[0, N_IN]), _weight(grads, plan, 0), bias(grads, plan, 0),
-                       _delta(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), plan[0, ACT])
-    return dense
+    def dense(dW, dout, x):
+        gemm_call(dW, dout, x, True, False, 1.0, 0.0)
+    return sparse if _csr(x) else dense
 
 
-@overload(_first_backward_sgd)
-def _first_backward_sgd_typed(ws, params, plan, cap, nb, x, lr, decay):
-    if _csr(x):
-        def sparse(ws, params, plan, cap, nb, x, lr, decay):
-            sparse_backward_sgd(_weight(params, plan, 0), bias(params, plan, 0),
-                                _delta(ws, plan, cap, 0, nb), x, lr, decay)
-        return sparse
+@overload(_first_weight_sgd)
+def _first_weight_sgd_typed(W, dout, x, lr, decay):
+    def sparse(W, dout, x, lr, decay):
+        sparse_weight_sgd(W, dout, x, lr, decay)
 
-    def dense(ws, params, plan, cap, nb, x, lr, decay):
-        dense_backward_sgd(_block(ws, 0, 0, plan[0, N_IN]), _weight(params, plan, 0),
-                           bias(params, plan, 0), _delta(ws, plan, cap, 0, nb), x, plan[0, ACT],
-                           lr, decay)  # act unused: no dinp
-    return dense
+    def dense(W, dout, x, lr, decay):
+        gemm_call(W, dout, x, True, False, -lr, decay)
+    return sparse if _csr(x) else dense
 
 
-@overload(_first_layer_backward)
-def _first_layer_backward_typed(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
-    if _csr(x):
-        def sparse(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
-            coef = alpha / nb
-            if fused:
-                _first_backward_sgd(ws, params, plan, cap, nb, x, lr, 1.0 - lr * coef)
-            else:
-                _first_backward(grads, params, ws, plan, cap, nb, x)
-                if alpha != 0:
-                    _add_weight_decay(grads, params, plan, 0, coef)
-        return sparse
+# Layer 0 as the other layers, its product through the overloads above: the
+# activation, the bias and the L2 term are the same code for dense and CSR X.
+@jit(inline="always")
+def _first_forward(out, x, W, b, act):
+    _first_product(out, x, W)
+    bias_act_forward(out, b, act)
 
-    def dense(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
-        # Layer 0 passes no delta back, so its act_in is unused; plan[0, ACT]
-        # rather than the literal IDENTITY keeps the callee to one specialisation.
-        _layer_backward(grads, params, ws, plan, cap, 0, nb, _block(ws, 0, 0, plan[0, N_IN]), x,
-                        plan[0, ACT], alpha, fused, lr)
-    return dense
+
+@jit(inline="always")
+def _first_backward(grads, params, ws, plan, cap, nb, x):
+    # Layer 0's gradient into grads (no delta passed back).
+    dout = _delta(ws, plan, cap, 0, nb)
+    _first_weight_grad(_weight(grads, plan, 0), dout, x)
+    bias_grad(_bias(grads, plan, 0), dout)
+
+
+@jit(inline="always")
+def _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay):
+    # Layer 0's fused SGD step (no delta passed back).
+    dout = _delta(ws, plan, cap, 0, nb)
+    _first_weight_sgd(_weight(params, plan, 0), dout, x, lr, decay)
+    bias_sgd(_bias(params, plan, 0), dout, lr)
+
+
+@jit(inline="always")
+def _first_layer_backward(grads, params, ws, plan, cap, nb, x, alpha, fused, lr):
+    # Layer 0 of _backward: the fused step, or the gradient and the L2 term.
+    coef = alpha / nb
+    if fused:
+        _first_backward_sgd(ws, params, plan, cap, nb, x, lr, 1.0 - lr * coef)
+    else:
+        _first_backward(grads, params, ws, plan, cap, nb, x)
+        if alpha != 0:
+            _add_weight_decay(grads, params, plan, 0, coef)
 
 
 @jit
@@ -314,15 +264,15 @@ def forward_batch(params, ws, plan, x, loss):
     return _forward_batch(_c(params), _c(ws), _c(plan), _c(x), loss)
 
 
-@jit
+@jit(inline="always")
 def _forward_batch(params, ws, plan, x, loss):
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     nb = _rows(x)
-    _first_forward(_act(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), bias(params, plan, 0),
+    _first_forward(_act(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), _bias(params, plan, 0),
                    plan[0, ACT])
     for l in range(1, plan.shape[0]):
         dense_forward(_act(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                      _weight(params, plan, l), bias(params, plan, l), plan[l, ACT])
+                      _weight(params, plan, l), _bias(params, plan, l), plan[l, ACT])
     out = _outputs(ws, plan, cap, nb)
     output_forward(out, _act(ws, plan, cap, plan.shape[0] - 1, nb), output_of(loss))
     return out
@@ -333,16 +283,16 @@ def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
     # forward_batch in training mode: after each hidden layer with a mask,
     # inverted dropout with rate reg[1 + l], drawing from rng (uint64[1]);
     # x holds rows first_row.. of the batch (see dropout_forward).
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
     for l in range(last + 1):
         a = _act(ws, plan, cap, l, nb)
         if l == 0:
-            _first_forward(a, x, _weight(params, plan, 0), bias(params, plan, 0), plan[0, ACT])
+            _first_forward(a, x, _weight(params, plan, 0), _bias(params, plan, 0), plan[0, ACT])
         else:
             dense_forward(a, _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
-                          bias(params, plan, l), plan[l, ACT])
+                          _bias(params, plan, l), plan[l, ACT])
         if l < last and plan[l, M_OFF] >= 0 and reg[1 + l] > 0:
             dropout_forward(a, _mask(ws, plan, cap, l, nb), reg[1 + l], rng, first_row)
     out = _outputs(ws, plan, cap, nb)
@@ -360,7 +310,7 @@ def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, l
     # Backpropagation with the L2 penalty alpha and, when ``dropped``, through
     # the dropout masks of the last forward; ``fused`` updates params by SGD
     # with ``lr`` as it goes (grads unused), else writes grads.
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
@@ -390,12 +340,12 @@ def _add_weight_decay(grads, params, plan, l, coef):
 def _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp, act_in, alpha, fused, lr):
     coef = alpha / nb
     if fused:
-        dense_backward_sgd(dinp, _weight(params, plan, l), bias(params, plan, l),
+        dense_backward_sgd(dinp, _weight(params, plan, l), _bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), inp, act_in, lr, 1.0 - lr * coef)
     else:
         W = _weight(params, plan, l)
         dW = _weight(grads, plan, l)
-        dense_backward(dinp, dW, bias(grads, plan, l), _delta(ws, plan, cap, l, nb), inp, W, act_in)
+        dense_backward(dinp, dW, _bias(grads, plan, l), _delta(ws, plan, cap, l, nb), inp, W, act_in)
         if alpha != 0:
             c = W.dtype.type(coef)
             for i in range(W.shape[0]):
@@ -459,16 +409,16 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     _backward_batch(_c(grads), _c(params), _c(ws), _c(plan), _c(x), _c(y), loss)
 
 
-@jit
+@jit(inline="always")
 def _backward_batch(grads, params, ws, plan, x, y, loss):
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     # The chain rule, layer by layer from the output back:
     # dW_l = delta_l^T a_{l-1}, db_l = sum delta_l, delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
     for l in range(last, 0, -1):
-        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
+        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), _bias(grads, plan, l),
                        _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
                        _weight(params, plan, l), plan[l - 1, ACT])
     _first_backward(grads, params, ws, plan, cap, nb, x)  # act unused: no dinp
@@ -489,16 +439,16 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
 
 
 
-@jit
+@jit(inline="always")
 def _backward_sgd(params, ws, plan, x, y, loss, lr, decay):
     # backward_sgd_batch with W <- decay W - lr dW: decay is 1 - lr alpha / nb
     # for the L2 penalty alpha / (2 nb) |W|^2, 1 without it.
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
     loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     for l in range(last, 0, -1):
-        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l), bias(params, plan, l),
+        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l), _bias(params, plan, l),
                            _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
                            plan[l - 1, ACT], lr, decay)
     _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay)
@@ -639,7 +589,7 @@ def _step(params, grads, ws, plan, x, y, loss, lr):
     return value
 
 
-@jit
+@jit(inline="always")
 def _gather(dst, src, perm, start):
     n, k = dst.shape
     for i in range(n):
@@ -664,7 +614,7 @@ def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuff
     reg[0] is allowed): the update fused into backpropagation; ``grads``,
     ``state``, ``code`` and ``t0`` are not read."""
     n = _rows(X)
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     _order(perm, rng, n, shuffled)
     lr, alpha = hyper[LR], reg[0]
     total, seen, steps = 0.0, 0, 0
@@ -692,7 +642,7 @@ def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
     weight decay, Adam, AdamW, RMSprop) without dropout: backpropagation
     into ``grads``, the L2 term, then :func:`fastbp.optim.optimizer_step`."""
     n = _rows(X)
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     _order(perm, rng, n, shuffled)
     alpha = reg[0]
     total, seen, steps = 0.0, 0, 0
@@ -738,17 +688,17 @@ def _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled):
 def _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled):
     # Targets of the batch's rows (as _batch); class labels always copied
     # into region Y as floats, so the loss kernels see one labels type.
-    if not shuffled:
-        return _chunk_targets(ws, plan, cap, Y, start, nb)
     if Y.ndim == 1:
         yb = _labels(ws, plan, cap, nb)
         for i in range(nb):
-            yb[i] = Y[perm[start + i]]
+            yb[i] = Y[perm[start + i] if shuffled else start + i]
         return yb
+    elif shuffled:
+        yt = _targets(ws, plan, cap, nb)
+        _gather(yt, Y, perm, start)
+        return yt
     else:
-        yb = _targets(ws, plan, cap, nb)
-        _gather(yb, Y, perm, start)
-        return yb
+        return Y[start:start + nb]
 
 
 @jit
@@ -858,7 +808,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
     alpha = reg[0]
     plain = alpha == 0 and not dropout
     n = _rows(X)
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     _order(perm, rng, n, shuffled)
     total = 0.0
     t = t0
@@ -963,7 +913,7 @@ def _shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row,
                     rng_next(rng)
         grads[:] = 0
         return 0.0
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, True)
     if dropout:
         out = _forward_dropout(params, ws, plan, xb, loss, reg, rng, first_row)
@@ -1026,7 +976,7 @@ def predict(out, params, ws, plan, X, loss):
 
 @jit
 def _predict(out, params, ws, plan, X, loss):
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     m = out.shape[1]
     n = _rows(X)
     for start in range(0, n, cap):
@@ -1051,7 +1001,7 @@ def loss_value(params, ws, plan, X, Y, loss):
 
 @jit
 def _loss_value(params, ws, plan, X, Y, loss):
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     n = _rows(X)
     total = 0.0
     for start in range(0, n, cap):
@@ -1089,7 +1039,7 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
 
 @jit
 def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
-    cap = capacity(ws, plan)
+    cap = _capacity(ws, plan)
     n = _rows(X)
     total = 0.0
     grads[:] = 0

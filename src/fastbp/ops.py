@@ -212,17 +212,17 @@ def gemm(C, A, B, trans_a, trans_b, alpha, beta):
     gemm_call(C, A, B, trans_a, trans_b, alpha, beta)
 
 
-@jit
+@jit(inline="always")
 def dense_forward(out, inp, W, b, act):
     """``out = f_act(inp @ W.T + b)``.
 
     out is (n, m), inp is (n, k), W is (m, k), b is (m,).
     """
-    gemm(out, inp, W, False, True, 1.0, 0.0)
+    gemm_call(out, inp, W, False, True, 1.0, 0.0)
     bias_act_forward(out, b, act)
 
 
-@jit
+@jit(inline="always")
 def dense_backward(dinp, dW, db, dout, inp, W, act_in):
     """Gradients of one dense layer from ``dout = dE/d(pre-activation)``.
 
@@ -231,18 +231,14 @@ def dense_backward(dinp, dW, db, dout, inp, W, act_in):
     previous layer's delta, ``(dout @ W) * f'_{act_in}``, where ``inp`` is
     that layer's output activation.
     """
-    gemm(dW, dout, inp, True, False, 1.0, 0.0)
-    n, m = dout.shape
-    db[:] = 0
-    for i in range(n):
-        for j in range(m):
-            db[j] += dout[i, j]
+    gemm_call(dW, dout, inp, True, False, 1.0, 0.0)
+    bias_grad(db, dout)
     if dinp.shape[0] > 0:
-        gemm(dinp, dout, W, False, False, 1.0, 0.0)
+        gemm_call(dinp, dout, W, False, False, 1.0, 0.0)
         act_backward(dinp, inp, act_in)
 
 
-@jit
+@jit(inline="always")
 def dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, decay):
     """:func:`dense_backward` fused with the SGD step of this layer.
 
@@ -253,9 +249,25 @@ def dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, decay):
     not penalised). Shapes as in dense_backward.
     """
     if dinp.shape[0] > 0:
-        gemm(dinp, dout, W, False, False, 1.0, 0.0)
+        gemm_call(dinp, dout, W, False, False, 1.0, 0.0)
         act_backward(dinp, inp, act_in)
-    gemm(W, dout, inp, True, False, -lr, decay)
+    gemm_call(W, dout, inp, True, False, -lr, decay)
+    bias_sgd(b, dout, lr)
+
+
+@jit(inline="always")
+def bias_grad(db, dout):
+    """``db = sum(dout, axis=0)``, row by row: a layer's bias gradient."""
+    n, m = dout.shape
+    db[:] = 0
+    for i in range(n):
+        for j in range(m):
+            db[j] += dout[i, j]
+
+
+@jit(inline="always")
+def bias_sgd(b, dout, lr):
+    """``b -= lr * sum(dout, axis=0)``, row by row: the bias half of an SGD step."""
     n, m = dout.shape
     step = b.dtype.type(lr)
     for i in range(n):
@@ -283,6 +295,13 @@ def sparse_forward(out, x, W, b, act):
     out is (n, m), x a CSR batch of n rows and k columns, W is (m, k), b (m,);
     O(nnz(x) m), reading only the columns of W that x uses.
     """
+    sparse_product(out, x, W)
+    bias_act_forward(out, b, act)
+
+
+@jit
+def sparse_product(out, x, W):
+    """``out = x @ W.T`` for a CSR batch x (shapes as in :func:`sparse_forward`)."""
     n, m = out.shape
     data, indices = x[0], x[1]
     zero = out.dtype.type(0.0)
@@ -297,7 +316,6 @@ def sparse_forward(out, x, W, b, act):
             for p in range(lo, hi):
                 s += data[p] * w[indices[p]]
             out[i, j] = s
-    bias_act_forward(out, b, act)
 
 
 @jit
@@ -305,19 +323,24 @@ def sparse_backward(dW, db, dout, x):
     """:func:`dense_backward` of a first layer (no delta passed back) for a
     CSR batch x: ``dW = dout^T x``, ``db = sum(dout)``; dW is (m, k), db (m,),
     dout (n, m). dW is zeroed, then only x's non-zeros add to it."""
+    sparse_weight_grad(dW, dout, x)
+    bias_grad(db, dout)
+
+
+@jit
+def sparse_weight_grad(dW, dout, x):
+    """``dW = dout^T x`` for a CSR batch x: the weight half of :func:`sparse_backward`."""
     n, m = dout.shape
     data, indices = x[0], x[1]
     for j in range(m):
-        db[j] = 0
         w = dW[j]
         for c in range(w.size):
             w[c] = 0
-    for j in range(m):  # unit by unit, as in sparse_forward
+    for j in range(m):  # unit by unit, as in sparse_product
         w = dW[j]
         for i in range(n):
             lo, hi = _csr_span(x, i)
             d = dout[i, j]
-            db[j] += d
             for p in range(lo, hi):
                 w[indices[p]] += d * data[p]
 
@@ -327,6 +350,14 @@ def sparse_backward_sgd(W, b, dout, x, lr, decay):
     """:func:`dense_backward_sgd` of a first layer for a CSR batch x:
     ``W = decay W - lr dout^T x`` (only x's columns change when decay is 1)
     and ``b -= lr sum(dout)``."""
+    sparse_weight_sgd(W, dout, x, lr, decay)
+    bias_sgd(b, dout, lr)
+
+
+@jit
+def sparse_weight_sgd(W, dout, x, lr, decay):
+    """``W = decay W - lr dout^T x`` for a CSR batch x: the weight half of
+    :func:`sparse_backward_sgd`."""
     n, m = dout.shape
     data, indices = x[0], x[1]
     step = W.dtype.type(lr)
@@ -336,12 +367,11 @@ def sparse_backward_sgd(W, b, dout, x, lr, decay):
             w = W[j]
             for c in range(w.size):
                 w[c] *= f
-    for j in range(m):  # unit by unit, as in sparse_forward
+    for j in range(m):  # unit by unit, as in sparse_product
         w = W[j]
         for i in range(n):
             lo, hi = _csr_span(x, i)
             d = step * dout[i, j]
-            b[j] -= d
             for p in range(lo, hi):
                 w[indices[p]] -= d * data[p]
 
