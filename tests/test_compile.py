@@ -21,6 +21,7 @@ import pytest
 import fastbp
 from fastbp import _fastmath, network, ops, optim
 from fastbp._jit import matrix, jit
+from fastbp._static import static
 from fastbp.train import choose_epoch
 
 # A fresh process, empty cache: which functions does each step compile?
@@ -73,10 +74,13 @@ def _fastbp(names):
 # the fused backward and update, shuffling, and the inference kernel.
 PLAIN_SGD = {
     "network.epoch_sgd", "network._predict",
-    "network.penalty", "network._sum_squares", "network.all_finite",
-    "ops.bias_act_forward", "ops.act_backward",
-    "ops.output_forward", "ops.output_of", "ops.loss_forward", "ops.loss_backward",
-    "ops.shuffle", "ops.rng_next", "ops._sigmoid",
+    "network.penalty",
+    # the model's own activation (tanh), output function (softmax, code 7) and
+    # loss (cross-entropy, code 0) only: the codes are compile-time constants
+    # (fastbp._static), and the output layer's identity
+    "ops.bias_act_forward__act_2", "ops.act_backward__act_2", "ops._act_backward_row__act_2",
+    "ops.bias_act_forward__act_0", "network._output_layer_act_typed.<locals>.identity",
+    "ops.output_forward__act_7", "ops.loss_forward__loss_0", "ops.loss_backward__loss_0",
     # the dense side of the dense-or-CSR first layer, and the class labels
     # (softmax targets) copied into the workspace batch by batch
     "network._rows_typed.<locals>.dense", "network._rows_of_typed.<locals>.dense",
@@ -90,7 +94,9 @@ PLAIN_SGD = {
 # kernel of its own had its callees' machine code optimised again at every
 # level above it.
 INLINED = {"network._forward_batch", "network._backward_sgd", "network._backward_batch",
-           "ops.dense_forward", "ops.dense_backward", "ops.dense_backward_sgd", "network._gather"}
+           "ops.dense_forward", "ops.dense_backward", "ops.dense_backward_sgd", "network._gather",
+           # small loops, each a compile of its own for less than it costs
+           "network._sum_squares", "network.all_finite", "ops.shuffle", "ops.rng_next"}
 
 
 def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
@@ -106,8 +112,8 @@ def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
 def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
     added = _fastbp(cold_compiles["adam"])
     assert added == {"network.epoch_optimizer", "network.add_penalty_gradient",
-                     "optim.optimizer_step", "network._first_weight_grad_typed.<locals>.dense"}, \
-        sorted(added)
+                     "optim.optimizer_step__code_1",  # Adam's branch only
+                     "network._first_weight_grad_typed.<locals>.dense"}, sorted(added)
     # Dropout is compiled only by a model that has it.
     for names in cold_compiles.values():
         assert not any("dropout" in n for n in names), names
@@ -193,23 +199,33 @@ def _epoch_args(net, X, y, optimizer, batch, shuffled, max_steps=-1):
             optimizer.hyper, 3, net._reg, max_steps, False)
 
 
+def _as_fit_calls(net, args):
+    """The arguments of train_epoch as fit passes them to its kernel: the
+    loss, the optimizer and the hidden activation as compile-time constants."""
+    loss, hidden = net._kernel_codes
+    return args[:11] + (loss, static(args[12])) + args[13:] + (hidden,)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shuffled", [True, False])
 @pytest.mark.parametrize("alpha", [0.0, 0.3])
 @pytest.mark.parametrize("optimizer", [fastbp.SGD(lr=0.1), fastbp.SGD(lr=0.1, momentum=0.9),
                                        fastbp.Adam(lr=0.01)], ids=["sgd", "momentum", "adam"])
-def test_each_variant_equals_train_epoch_bitwise(dtype, shuffled, alpha, optimizer):
+@pytest.mark.parametrize("activation", [["tanh", "relu"], "relu"], ids=["mixed", "one"])
+def test_each_variant_equals_train_epoch_bitwise(dtype, shuffled, alpha, optimizer, activation):
     """The kernel fit chooses gives what the general train_epoch gives, bit
     for bit, on several epochs (state carried over), partial last batch included."""
     rng = np.random.default_rng(1)
     X, y = rng.normal(size=(37, 5)), rng.integers(0, 3, size=37)
     kernel = choose_epoch(optimizer.fused, False)
     assert kernel is (network.epoch_sgd if optimizer.fused else network.epoch_optimizer)
-    nets = [fastbp.MLP([5, 7, 6, 3], activation=["tanh", "relu"], dtype=dtype, seed=4,
+    nets = [fastbp.MLP([5, 7, 6, 3], activation=activation, dtype=dtype, seed=4,
                        alpha=alpha) for _ in range(2)]
     args = [_epoch_args(net, X, y, optimizer, 8, shuffled) for net in nets]
+    # the specialised kernels (constant codes) against the general one (codes from the plan)
+    assert (nets[0]._kernel_codes[1] == network.RUNTIME) == (activation != "relu")
     for _ in range(3):
-        got = kernel(*args[0])
+        got = kernel(*_as_fit_calls(nets[0], args[0]))
         want = network.train_epoch(*args[1])
         assert got == want
         np.testing.assert_array_equal(nets[0].params, nets[1].params)
@@ -231,7 +247,7 @@ def test_variants_stop_like_train_epoch(fused):
         args = [_epoch_args(net, X, y, optimizer, 4, False, max_steps) for net in nets]
         results = []
         for _ in range(40):
-            got, want = kernel(*args[0]), network.train_epoch(*args[1])
+            got, want = kernel(*_as_fit_calls(nets[0], args[0])), network.train_epoch(*args[1])
             assert got[1] == want[1] and (got[0] == want[0] or np.isnan(got[0]) and np.isnan(want[0]))
             np.testing.assert_array_equal(nets[0].params, nets[1].params)
             results.append(got)

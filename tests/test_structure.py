@@ -82,10 +82,25 @@ def test_new_depth_and_width_compile_nothing():
     _exercise(fastbp.MLP([3, 4, 2], activation="tanh", dtype="float32", seed=0), 2)
     before = _signature_counts()
     assert before["fastbp.network.epoch_sgd"] >= 1
+    _exercise(fastbp.MLP([9, 17, 5, 11, 3], activation="tanh", dtype="float32", seed=1), 3)
+    _exercise(fastbp.MLP([6, 30, 4], dtype="float32", seed=2), 4)
+    assert _signature_counts() == before
+
+
+def test_a_new_activation_compiles_once_then_any_shape_reuses_it():
+    """The hidden activation, the loss and the optimizer are compile-time
+    constants of the kernels a fit runs (fastbp._static): a new one compiles
+    its own specialisation of them, once; then other depths and widths with
+    it compile nothing; a network of mixed activations runs the general one."""
+    _exercise(fastbp.MLP([3, 4, 2], activation="elu", dtype="float32", seed=0), 2)
+    before = _signature_counts()
+    _exercise(fastbp.MLP([7, 5, 9, 3], activation="elu", dtype="float32", seed=1), 3)
+    assert _signature_counts() == before
     _exercise(fastbp.MLP([9, 17, 5, 11, 3], activation=["relu", "elu", "sigmoid"],
                          dtype="float32", seed=1), 3)
-    _exercise(fastbp.MLP([6, 4], dtype="float32", seed=2), 4)
-    assert _signature_counts() == before
+    mixed = _signature_counts()
+    _exercise(fastbp.MLP([4, 6, 8, 2], activation=["sigmoid", "relu"], dtype="float32", seed=2), 2)
+    assert _signature_counts() == mixed
 
 
 # The kernels the model calls from Python. (Helpers they call inline may hold
@@ -93,22 +108,29 @@ def test_new_depth_and_width_compile_nothing():
 # compiled into these entry points once, whatever the network's shape.)
 # (fit chooses its epoch kernel: plain SGD runs epoch_sgd; see test_compile.py.)
 ENTRY_POINTS = ["epoch_sgd", "_predict", "_loss_value", "_gradient", "_numerical_gradient"]
+# Those that take the loss and the hidden activation as compile-time constants.
+STATIC_CODES = {"epoch_sgd", "_predict", "_loss_value"}
 
 
-def test_specialisations_depend_on_dtype_only():
+def test_specialisations_depend_on_dtype_and_codes_only():
     for dtype in ("float32", "float64"):
         _exercise(fastbp.MLP([3, 4, 2], dtype=dtype, seed=0), 2)
         _exercise(fastbp.MLP([5, 2, 6, 3], activation="softplus", dtype=dtype, seed=0), 3)
-        _exercise(fastbp.MLP([5, 3], dtype=dtype, seed=0), 3)
+        _exercise(fastbp.MLP([5, 7, 3], dtype=dtype, seed=0), 3)
     for name in ENTRY_POINTS:
         # Other tests in this process may have compiled the other input kinds
-        # (sparse X, float targets of sigmoid/identity outputs): count the
-        # signatures of this test's kind, dense X and softmax class labels.
+        # (sparse X, float targets of sigmoid/identity outputs) and other
+        # codes: count the signatures of this test's kind, dense X and
+        # softmax class labels, and its codes (cross-entropy; tanh, softplus).
         x_at, y_at = XY_ARGS[name]
         signatures = [s for s in getattr(network, name).signatures
                       if isinstance(s[x_at], numba.types.Array)
-                      and (y_at is None or (s[y_at].ndim == 1 and str(s[y_at].dtype) == "int64"))]
-        assert len(signatures) == 2, (name, signatures)
+                      and (y_at is None or (s[y_at].ndim == 1 and str(s[y_at].dtype) == "int64"))
+                      and (name not in STATIC_CODES
+                           or {str(t) for t in s[-1:]} <= {"Literal[int](2)", "Literal[int](6)"})]
+        # tanh and softplus networks: one specialisation each per dtype where
+        # the activation is a constant, one per dtype elsewhere
+        assert len(signatures) == (4 if name in STATIC_CODES else 2), (name, signatures)
         assert {str(s[0].dtype) for s in signatures} == {"float32", "float64"}
 
 

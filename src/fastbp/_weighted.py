@@ -26,13 +26,14 @@ Y are. Nothing here checks its arguments: the model validates once.
 import numpy as np
 
 from ._jit import jit
-from .network import (_act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
-                      _first_backward, _first_backward_sgd, _first_layer_backward, _forward_batch, _forward_dropout,
+from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
+                      _first_backward, _first_backward_sgd, _first_layer_backward, _forward,
+                      _forward_batch, _forward_dropout,
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
                       add_penalty_gradient, all_finite, bias, capacity, penalty)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
-    dense_backward, dense_backward_sgd, dropout_backward, loss_backward
-from .optim import LR, is_plain_sgd, optimizer_step
+    _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward
+from .optim import LR, _optimizer_step, is_plain_sgd
 from .layout import ACT
 
 
@@ -92,7 +93,7 @@ def _gather_weights(wbuf, sw, perm, start, nb):
 def _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r):
     # The output deltas of the mean loss, row i's scaled by wb[i] * r.
     d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
-    loss_backward(d, _outputs(ws, plan, cap, nb), y, loss)
+    _loss_backward(d, _outputs(ws, plan, cap, nb), y, loss)
     for i in range(nb):
         c = d.dtype.type(wb[i] * r)
         for j in range(d.shape[1]):
@@ -100,22 +101,22 @@ def _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r):
 
 
 @jit
-def _backward_sgd_weighted(params, ws, plan, x, y, loss, lr, decay, wb, r):
-    # network._backward_sgd (the fused SGD step) from the weighted deltas.
+def _backward_sgd_weighted(params, ws, plan, x, y, loss, lr, decay, wb, r, hidden):
+    # network._backward_sgd_h (the fused SGD step) from the weighted deltas.
     cap = capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
     _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
     for l in range(last, 0, -1):
-        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
-                           bias(params, plan, l), _delta(ws, plan, cap, l, nb),
-                           _act(ws, plan, cap, l - 1, nb), plan[l - 1, ACT], lr, decay)
+        _dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
+                            bias(params, plan, l), _delta(ws, plan, cap, l, nb),
+                            _act(ws, plan, cap, l - 1, nb), hidden, plan[l - 1, ACT], lr, decay)
     _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay)
 
 
 @jit
 def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
-                       shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step):
+                       shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden):
     """:func:`epoch_weighted` for plain SGD without dropout (the L2 penalty
     is allowed), as :func:`fastbp.network.epoch_sgd`: the update fused into
     backpropagation, no optimizer and no dropout compiled."""
@@ -131,7 +132,7 @@ def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         wb, w = _gather_weights(wbuf, sw, perm, start, nb)
         r = nb / w if w > 0 else 0.0
-        out = _forward_batch(params, ws, plan, xb, loss)
+        out = _forward(params, ws, plan, xb, loss, hidden)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
             value += 0.5 * alpha * penalty(params, plan) * r
@@ -141,30 +142,30 @@ def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng
         seen += nb
         steps += 1
         _backward_sgd_weighted(params, ws, plan, xb, yb, loss, lr, 1.0 - lr * (alpha * r / nb),
-                               wb, r)
+                               wb, r, hidden)
         if check_every_step and not all_finite(params):
             return np.nan, steps
     return _epoch_loss(params, total, seen), steps
 
 
 @jit
-def _backward_batch_weighted(grads, params, ws, plan, x, y, loss, wb, r):
-    # network._backward_batch (the gradient into grads) from the weighted deltas.
+def _backward_batch_weighted(grads, params, ws, plan, x, y, loss, wb, r, hidden):
+    # network._backward_batch_h (the gradient into grads) from the weighted deltas.
     cap = capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
     _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
     for l in range(last, 0, -1):
-        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
-                       _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                       _weight(params, plan, l), plan[l - 1, ACT])
+        _dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
+                        _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
+                        _weight(params, plan, l), hidden, plan[l - 1, ACT])
     _first_backward(grads, params, ws, plan, cap, nb, x)
 
 
 @jit
 def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng,
                              batch_size, shuffled, loss, code, hyper, t0, reg, max_steps,
-                             check_every_step):
+                             check_every_step, hidden):
     """:func:`epoch_weighted` for an optimizer with state, without dropout,
     as :func:`fastbp.network.epoch_optimizer`: the weighted gradient into
     ``grads``, the L2 term over the batch's weight sum, then the step."""
@@ -180,7 +181,7 @@ def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, per
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         wb, w = _gather_weights(wbuf, sw, perm, start, nb)
         r = nb / w if w > 0 else 0.0
-        out = _forward_batch(params, ws, plan, xb, loss)
+        out = _forward(params, ws, plan, xb, loss, hidden)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
             value += 0.5 * alpha * penalty(params, plan) * r
@@ -189,10 +190,10 @@ def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, per
         total += value
         seen += nb
         steps += 1
-        _backward_batch_weighted(grads, params, ws, plan, xb, yb, loss, wb, r)
+        _backward_batch_weighted(grads, params, ws, plan, xb, yb, loss, wb, r, hidden)
         if alpha != 0:
             add_penalty_gradient(grads, params, plan, alpha * r / nb)
-        optimizer_step(params, grads, state, hyper, code, t0 + steps)
+        _optimizer_step(params, grads, state, hyper, code, t0 + steps)
         if check_every_step and not all_finite(params):
             return np.nan, steps
     return _epoch_loss(params, total, seen), steps
@@ -220,7 +221,7 @@ def _backward_weighted(grads, params, ws, plan, x, y, loss, reg, alpha, dropped,
 
 @jit
 def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
-                   shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step):
+                   shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden):
     """:func:`fastbp.network.train_epoch` with sample weights ``sw`` (float64,
     n) and ``wbuf`` (float64, >= batch_size) scratch for a batch's weights:
     every variant (fused SGD or an optimizer, L2, dropout), as
@@ -250,7 +251,7 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
         if dropout:
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
-            out = _forward_batch(params, ws, plan, xb, loss)
+            out = _forward(params, ws, plan, xb, loss, hidden)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
             value += 0.5 * alpha * penalty(params, plan) * r
@@ -265,7 +266,7 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
         else:
             _backward_weighted(grads, params, ws, plan, xb, yb, loss, reg, alpha * r, dropout,
                                False, 0.0, wb, r)
-            optimizer_step(params, grads, state, hyper, code, t)
+            _optimizer_step(params, grads, state, hyper, code, t)
         if check_every_step and not all_finite(params):
             return np.nan, t - t0
     if not all_finite(params):
@@ -318,7 +319,7 @@ def gradient_weighted(grads, scratch, params, ws, plan, X, Y, sw, loss):
         total += weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * w
         target = grads if nb == n else scratch
         _backward_batch_weighted(target, params, ws, plan, xb, yb, loss, wb,
-                                 nb / w if w > 0 else 0.0)
+                                 nb / w if w > 0 else 0.0, RUNTIME)
         if nb < n:
             f = grads.dtype.type(w / w_all)
             for i in range(grads.size):

@@ -15,10 +15,12 @@ import numpy as np
 from . import _args, _modelfile, _preprocess, network
 from ._args import ACTIVATIONS, DTYPES, INITS, LOSSES, OUTPUTS  # noqa: F401
 from ._jit import compile_notice
+from ._static import static
 from ._validate import SparseRows, check_int, check_positive, check_targets, check_X, kernel_x
 from ._workspaces import Workspaces
 from ._validate import fit_weights
 from .layout import Layout
+from .ops import IDENTITY
 from .optim import LBFGS
 from .schedules import Schedule
 from .train import History, run_epochs, run_lbfgs
@@ -126,6 +128,12 @@ class MLP:
         self._loss_code = LOSSES[loss]
         self._layout = Layout(sizes, [ACTIVATIONS[a] for a in activations],
                               [rate > 0 for rate in dropout])
+        # The loss and the hidden layers' activation (when they share one) as
+        # compile-time constants for the kernels: only their branches compile
+        # (fastbp._static).
+        hidden = {ACTIVATIONS[a] for a in activations}
+        self._kernel_codes = (static(self._loss_code), static(
+            hidden.pop() if len(hidden) == 1 else network.RUNTIME if hidden else IDENTITY))
         # For the training kernels: alpha, then the dropout rate of each layer's outputs.
         self._reg = np.zeros(len(sizes))
         self._reg[0] = alpha
@@ -436,7 +444,7 @@ class MLP:
         X = self._data(X)
         out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
         network._predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan,
-                         kernel_x(X), self._loss_code)
+                         kernel_x(X), *self._kernel_codes)
         return out
 
     def _chunks(self, X):
@@ -453,7 +461,7 @@ class MLP:
                 part = x[:4] + (x[4] + start, nb)
             else:
                 part = x[start:start + nb]
-            network._predict(buf[:nb], self._params, ws, self.plan, part, self._loss_code)
+            network._predict(buf[:nb], self._params, ws, self.plan, part, *self._kernel_codes)
             yield start, buf[:nb]
 
     def predict_proba(self, X):
@@ -509,7 +517,7 @@ class MLP:
         if weights is not None:
             return self._weighted_loss(X, Y, weights)
         return float(network._loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                         self.plan, kernel_x(X), Y, self._loss_code)) \
+                                         self.plan, kernel_x(X), Y, *self._kernel_codes)) \
             + self._penalty(X.shape[0])
 
     def gradient(self, X, y, sample_weight=None):
@@ -706,7 +714,7 @@ class MLP:
             return self._weighted_metrics(X, Y, weights, prefix)
         ws = self._workspace(min(X.shape[0], CHUNK))
         logs = {prefix + "loss": float(network._loss_value(self._params, ws, self.plan, kernel_x(X),
-                                                           Y, self._loss_code))
+                                                           Y, *self._kernel_codes))
                 + self._penalty(X.shape[0])}
         if self.output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
             res = np.zeros(self.sizes[-1])

@@ -49,11 +49,13 @@ from numba.extending import overload
 from . import _views
 from ._jit import jit, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
-from .optim import LR, N_HYPER, is_plain_sgd, optimizer_step
+from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd
 from ._blas import gemm_call
-from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, bias_act_forward, bias_grad, bias_sgd,
-                  dense_backward, dense_backward_sgd, dense_forward, dropout_backward,
-                  dropout_forward, loss_backward, loss_forward, output_forward, output_of, rng_next,
+from ._static import JIT_OPTIONS
+from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, _dense_backward, _dense_backward_sgd,
+                  bias_act, bias_grad, bias_sgd, dense_backward, dense_backward_sgd, dense_forward,
+                  dropout_backward,
+                  dropout_forward, _loss_backward, _loss_forward, outputs_for_loss, rng_next,
                   sgd_update, shuffle, sparse_product, sparse_weight_grad, sparse_weight_sgd)
 
 
@@ -218,7 +220,7 @@ def _first_weight_sgd_typed(W, dout, x, lr, decay):
 @jit(inline="always")
 def _first_forward(out, x, W, b, act):
     _first_product(out, x, W)
-    bias_act_forward(out, b, act)
+    bias_act(out, b, act, act)
 
 
 @jit(inline="always")
@@ -264,18 +266,53 @@ def forward_batch(params, ws, plan, x, loss):
     return _forward_batch(_c(params), _c(ws), _c(plan), _c(x), loss)
 
 
+# ``hidden``: the activation of every hidden layer as a compile-time
+# constant (fastbp._static), for a model's own plan, whose output layer is the
+# identity: only that activation compiles. RUNTIME: each layer's code from the
+# plan, every activation compiled (the public kernels, a plan of mixed codes).
+RUNTIME = -1
+
+
 @jit(inline="always")
 def _forward_batch(params, ws, plan, x, loss):
+    return _forward(params, ws, plan, x, loss, RUNTIME)
+
+
+@jit(inline="always")
+def _forward(params, ws, plan, x, loss, hidden):
     cap = _capacity(ws, plan)
     nb = _rows(x)
-    _first_forward(_act(ws, plan, cap, 0, nb), x, _weight(params, plan, 0), _bias(params, plan, 0),
-                   plan[0, ACT])
-    for l in range(1, plan.shape[0]):
-        dense_forward(_act(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                      _weight(params, plan, l), _bias(params, plan, l), plan[l, ACT])
+    last = plan.shape[0] - 1
+    for l in range(last + 1):
+        a = _act(ws, plan, cap, l, nb)
+        if l == 0:
+            _first_product(a, x, _weight(params, plan, 0))
+        else:
+            gemm_call(a, _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l), False, True,
+                      1.0, 0.0)
+        if l < last:
+            bias_act(a, _bias(params, plan, l), hidden, plan[l, ACT])
+        else:
+            _output_layer_act(a, _bias(params, plan, l), hidden, plan[l, ACT])
     out = _outputs(ws, plan, cap, nb)
-    output_forward(out, _act(ws, plan, cap, plan.shape[0] - 1, nb), output_of(loss))
+    outputs_for_loss(out, _act(ws, plan, cap, last, nb), loss)
     return out
+
+
+def _output_layer_act(z, b, hidden, runtime_act):
+    """The output layer's bias and activation: the identity when ``hidden``
+    is a constant (a model's plan), else the plan's code."""
+
+
+@overload(_output_layer_act, prefer_literal=True, strict=False, jit_options=JIT_OPTIONS)
+def _output_layer_act_typed(z, b, hidden, runtime_act):
+    def identity(z, b, hidden, runtime_act):
+        bias_act(z, b, IDENTITY, IDENTITY)
+
+    def from_plan(z, b, hidden, runtime_act):
+        bias_act(z, b, runtime_act, runtime_act)
+    return identity if isinstance(hidden, types.IntegerLiteral) and hidden.literal_value >= 0 \
+        else from_plan
 
 
 @jit
@@ -296,7 +333,7 @@ def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
         if l < last and plan[l, M_OFF] >= 0 and reg[1 + l] > 0:
             dropout_forward(a, _mask(ws, plan, cap, l, nb), reg[1 + l], rng, first_row)
     out = _outputs(ws, plan, cap, nb)
-    output_forward(out, _act(ws, plan, cap, last, nb), output_of(loss))
+    outputs_for_loss(out, _act(ws, plan, cap, last, nb), loss)
     return out
 
 
@@ -313,7 +350,7 @@ def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, l
     cap = _capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
-    loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
+    _loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     for l in range(last, 0, -1):
         through = dropped and _dropped(plan, reg, l - 1)
         dinp = _delta(ws, plan, cap, l - 1, nb)
@@ -364,7 +401,7 @@ def penalty(params, plan):
     return total
 
 
-@jit
+@jit(inline="always")
 def _sum_squares(v):
     # Four independent float64 partial sums: no serial dependency chain
     # through one accumulator, so the loop runs at memory speed.
@@ -411,16 +448,22 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
 
 @jit(inline="always")
 def _backward_batch(grads, params, ws, plan, x, y, loss):
+    _backward_batch_h(grads, params, ws, plan, x, y, loss, RUNTIME)
+
+
+@jit(inline="always")
+def _backward_batch_h(grads, params, ws, plan, x, y, loss, hidden):
     cap = _capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
-    loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
+    _loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     # The chain rule, layer by layer from the output back:
     # dW_l = delta_l^T a_{l-1}, db_l = sum delta_l, delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
     for l in range(last, 0, -1):
-        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), _bias(grads, plan, l),
-                       _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                       _weight(params, plan, l), plan[l - 1, ACT])
+        _dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l),
+                        _bias(grads, plan, l), _delta(ws, plan, cap, l, nb),
+                        _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l), hidden,
+                        plan[l - 1, ACT])
     _first_backward(grads, params, ws, plan, cap, nb, x)  # act unused: no dinp
 
 
@@ -441,16 +484,21 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
 
 @jit(inline="always")
 def _backward_sgd(params, ws, plan, x, y, loss, lr, decay):
+    _backward_sgd_h(params, ws, plan, x, y, loss, lr, decay, RUNTIME)
+
+
+@jit(inline="always")
+def _backward_sgd_h(params, ws, plan, x, y, loss, lr, decay, hidden):
     # backward_sgd_batch with W <- decay W - lr dW: decay is 1 - lr alpha / nb
-    # for the L2 penalty alpha / (2 nb) |W|^2, 1 without it.
+    # for the L2 penalty alpha / (2 nb) |W|^2, 1 without it; hidden as in _forward.
     cap = _capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
-    loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
+    _loss_backward(_delta(ws, plan, cap, last, nb), _outputs(ws, plan, cap, nb), y, loss)
     for l in range(last, 0, -1):
-        dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l), _bias(params, plan, l),
-                           _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
-                           plan[l - 1, ACT], lr, decay)
+        _dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
+                            _bias(params, plan, l), _delta(ws, plan, cap, l, nb),
+                            _act(ws, plan, cap, l - 1, nb), hidden, plan[l - 1, ACT], lr, decay)
     _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay)
 
 
@@ -583,7 +631,7 @@ def train_step(params, grads, ws, plan, x, y, loss, lr):
 @jit
 def _step(params, grads, ws, plan, x, y, loss, lr):
     out = _forward_batch(params, ws, plan, x, loss)
-    value = loss_forward(_logits(ws, plan, x.shape[0]), out, y, loss)
+    value = _loss_forward(_logits(ws, plan, x.shape[0]), out, y, loss)
     _backward_batch(grads, params, ws, plan, x, y, loss)
     sgd_update(params, grads, lr)
     return value
@@ -609,7 +657,7 @@ def _gather(dst, src, perm, start):
 
 @jit
 def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-              code, hyper, t0, reg, max_steps, check_every_step):
+              code, hyper, t0, reg, max_steps, check_every_step, hidden):
     """:func:`train_epoch` for plain SGD without dropout (the L2 penalty
     reg[0] is allowed): the update fused into backpropagation; ``grads``,
     ``state``, ``code`` and ``t0`` are not read."""
@@ -623,13 +671,13 @@ def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuff
             break
         nb = min(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
-        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha)
+        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden)
         if not np.isfinite(value):
             return np.nan, steps
         total += value
         seen += nb
         steps += 1
-        _backward_sgd(params, ws, plan, xb, yb, loss, lr, 1.0 - lr * (alpha / nb))
+        _backward_sgd_h(params, ws, plan, xb, yb, loss, lr, 1.0 - lr * (alpha / nb), hidden)
         if check_every_step and not all_finite(params):
             return np.nan, steps
     return _epoch_loss(params, total, seen), steps
@@ -637,7 +685,7 @@ def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuff
 
 @jit
 def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                    code, hyper, t0, reg, max_steps, check_every_step):
+                    code, hyper, t0, reg, max_steps, check_every_step, hidden):
     """:func:`train_epoch` for an optimizer with state (SGD with momentum or
     weight decay, Adam, AdamW, RMSprop) without dropout: backpropagation
     into ``grads``, the L2 term, then :func:`fastbp.optim.optimizer_step`."""
@@ -651,16 +699,16 @@ def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
             break
         nb = min(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
-        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha)
+        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden)
         if not np.isfinite(value):
             return np.nan, steps
         total += value
         seen += nb
         steps += 1
-        _backward_batch(grads, params, ws, plan, xb, yb, loss)
+        _backward_batch_h(grads, params, ws, plan, xb, yb, loss, hidden)
         if alpha != 0:
             add_penalty_gradient(grads, params, plan, alpha / nb)
-        optimizer_step(params, grads, state, hyper, code, t0 + steps)
+        _optimizer_step(params, grads, state, hyper, code, t0 + steps)
         if check_every_step and not all_finite(params):
             return np.nan, steps
     return _epoch_loss(params, total, seen), steps
@@ -714,10 +762,10 @@ def _chunk_targets(ws, plan, cap, Y, start, nb):
 
 
 @jit(inline="always")
-def _batch_loss(params, ws, plan, xb, yb, loss, alpha):
+def _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden):
     # Forward pass; the batch's loss *sum* with the L2 term.
-    out = _forward_batch(params, ws, plan, xb, loss)
-    value = loss_forward(_logits(ws, plan, _rows(xb)), out, yb, loss) * _rows(xb)
+    out = _forward(params, ws, plan, xb, loss, hidden)
+    value = _loss_forward(_logits(ws, plan, _rows(xb)), out, yb, loss) * _rows(xb)
     if alpha != 0:
         value += 0.5 * alpha * penalty(params, plan)
     return value
@@ -792,12 +840,12 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
                          " hyper or reg")
     return epoch_dropout(_c(params), _c(grads), _c(state), _c(ws), _c(plan), _c(X), _c(Y), _c(perm),
                          _c(rng), batch_size, shuffled, loss, code, _c(hyper), t0, _c(reg), max_steps,
-                         check_every_step)
+                         check_every_step, RUNTIME)
 
 
 @jit
 def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                  code, hyper, t0, reg, max_steps, check_every_step):
+                  code, hyper, t0, reg, max_steps, check_every_step, hidden):
     """:func:`train_epoch` without its checks: every variant (dropout, L2,
     fused SGD or an optimizer), the one fit runs when a layer has dropout."""
     fused = is_plain_sgd(code, hyper)
@@ -821,8 +869,8 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
         if dropout:
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
-            out = _forward_batch(params, ws, plan, xb, loss)
-        value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
+            out = _forward(params, ws, plan, xb, loss, hidden)
+        value = _loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
         if alpha != 0:
             value += 0.5 * alpha * penalty(params, plan)
         if not np.isfinite(value):
@@ -831,12 +879,12 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
         seen += nb
         t += 1
         if fused and plain:  # the lecture's step, the hot path for small networks
-            _backward_sgd(params, ws, plan, xb, yb, loss, hyper[LR], 1.0)
+            _backward_sgd_h(params, ws, plan, xb, yb, loss, hyper[LR], 1.0, hidden)
         elif fused:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, True, hyper[LR])
         else:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, False, 0.0)
-            optimizer_step(params, grads, state, hyper, code, t)
+            _optimizer_step(params, grads, state, hyper, code, t)
         if check_every_step and not all_finite(params):
             return np.nan, t - t0
     if not all_finite(params):
@@ -844,7 +892,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
     return total / max(seen, 1), t - t0
 
 
-@jit
+@jit(inline="always")
 def all_finite(v):
     """True when every element of the flat array v is finite (one pass)."""
     # x * 0 is 0 for finite x and NaN for NaN or inf; four independent sums
@@ -919,7 +967,7 @@ def _shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row,
         out = _forward_dropout(params, ws, plan, xb, loss, reg, rng, first_row)
     else:
         out = _forward_batch(params, ws, plan, xb, loss)
-    value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
+    value = _loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
     _backward(grads, params, ws, plan, xb, yb, loss, reg, 0.0, dropout, False, 0.0)
     w = grads.dtype.type(nb)
     for i in range(grads.size):
@@ -937,7 +985,7 @@ def distributed_step(params, grads, state, hyper, code, t, batch, alpha, plan):
         grads[i] *= inv
     if alpha != 0:
         add_penalty_gradient(grads, params, plan, alpha / batch)
-    optimizer_step(params, grads, state, hyper, code, t)
+    _optimizer_step(params, grads, state, hyper, code, t)
 
 
 @jit
@@ -971,17 +1019,17 @@ def predict(out, params, ws, plan, X, loss):
         raise ValueError("out must be C-contiguous (X.shape[0], n_out)")
     if _overlap(out, ws) or _overlap2(out, ws, params, X):
         raise ValueError("out and ws must not overlap each other, params or X")
-    _predict(_c(out), _c(params), _c(ws), _c(plan), _c(X), loss)
+    _predict(_c(out), _c(params), _c(ws), _c(plan), _c(X), loss, RUNTIME)
 
 
 @jit
-def _predict(out, params, ws, plan, X, loss):
+def _predict(out, params, ws, plan, X, loss, hidden):
     cap = _capacity(ws, plan)
     m = out.shape[1]
     n = _rows(X)
     for start in range(0, n, cap):
         stop = min(start + cap, n)
-        chunk = _forward_batch(params, ws, plan, _rows_of(X, start, stop - start), loss)
+        chunk = _forward(params, ws, plan, _rows_of(X, start, stop - start), loss, hidden)
         for i in range(stop - start):  # not out[start:stop] = chunk: no broadcasting's error path
             for j in range(m):
                 out[start + i, j] = chunk[i, j]
@@ -996,18 +1044,18 @@ def loss_value(params, ws, plan, X, Y, loss):
     _check_ws(ws, plan, 1)
     if _overlap2(ws, ws, params, X) or _overlap(ws, Y):
         raise ValueError("ws must not overlap params, X or Y")
-    return _loss_value(_c(params), _c(ws), _c(plan), _c(X), _c(Y), loss)
+    return _loss_value(_c(params), _c(ws), _c(plan), _c(X), _c(Y), loss, RUNTIME)
 
 
 @jit
-def _loss_value(params, ws, plan, X, Y, loss):
+def _loss_value(params, ws, plan, X, Y, loss, hidden):
     cap = _capacity(ws, plan)
     n = _rows(X)
     total = 0.0
     for start in range(0, n, cap):
         nb = min(cap, n - start)
-        out = _forward_batch(params, ws, plan, _rows_of(X, start, nb), loss)
-        total += loss_forward(_logits(ws, plan, nb), out, _chunk_targets(ws, plan, cap, Y, start, nb),
+        out = _forward(params, ws, plan, _rows_of(X, start, nb), loss, hidden)
+        total += _loss_forward(_logits(ws, plan, nb), out, _chunk_targets(ws, plan, cap, Y, start, nb),
                               loss) * nb
     return total / n
 
@@ -1048,7 +1096,7 @@ def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
         xb = _rows_of(X, start, nb)
         yb = _chunk_targets(ws, plan, cap, Y, start, nb)
         out = _forward_batch(params, ws, plan, xb, loss)
-        total += loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
+        total += _loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
         target = grads if nb == n else scratch
         _backward_batch(target, params, ws, plan, xb, yb, loss)
         if nb < n:
@@ -1060,7 +1108,7 @@ def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
 
 @jit
 def _objective(params, ws, plan, X, Y, loss, alpha):
-    value = _loss_value(params, ws, plan, X, Y, loss)
+    value = _loss_value(params, ws, plan, X, Y, loss, RUNTIME)
     if alpha != 0:
         value += 0.5 * alpha * penalty(params, plan) / _rows(X)
     return value

@@ -13,8 +13,12 @@ import numpy as np
 
 from . import _blas
 from ._blas import gemm_call, serial_below
+from numba import types
+from numba.extending import overload
+
 from ._fastmath import exp, tanh
 from ._jit import jit
+from ._static import JIT_OPTIONS, bound, specialising
 
 # Activation codes (hidden layers; SOFTMAX only as an output function).
 IDENTITY = 0
@@ -89,7 +93,7 @@ def act_backward(dz, a, act):
     """
     one = dz.dtype.type(1.0)
     for i in range(dz.shape[0]):
-        _act_backward_row(dz[i], a[i], act, one)
+        _act_row_grad(dz[i], a[i], act, one)
 
 
 @jit(inline="always")
@@ -121,6 +125,16 @@ def _act_backward_row(d, a, act, scale):
     elif act == SOFTPLUS:
         for j in range(m):
             d[j] *= -np.expm1(-(scale * a[j]))
+
+
+# The kernels' twins of the activation kernels: a literal activation code
+# compiles that activation only (see fastbp._static); -1 and the run-time
+# code (the last argument) for a network whose hidden layers differ.
+_act_row_grad = specialising(_act_backward_row, "act", "_act_backward_row (see fastbp._static).")
+bias_act = specialising(bias_act_forward, "act", "bias_act_forward for the kernels: ``bias_act(z, b,"
+                        " act, runtime_act)`` (see fastbp._static).", fallback="runtime_act")
+act_grad = specialising(act_backward, "act", "act_backward for the kernels: ``act_grad(dz, a, act,"
+                        " runtime_act)`` (see fastbp._static).", fallback="runtime_act")
 
 
 # Inverted dropout. The mask holds, per unit, the factor applied to its
@@ -175,7 +189,7 @@ def dropout_backward(dz, a, mask, rate, act):
         f = mask[i]
         for j in range(d.size):
             d[j] *= f[j]
-        _act_backward_row(d, a[i], act, keep)
+        _act_row_grad(d, a[i], act, keep)
 
 
 # OpenBLAS 0.3 runs a product of at most 65536 * 4 multiply-adds on the
@@ -218,8 +232,15 @@ def dense_forward(out, inp, W, b, act):
 
     out is (n, m), inp is (n, k), W is (m, k), b is (m,).
     """
+    _dense_forward(out, inp, W, b, act, act)
+
+
+# The dense layer's bodies, for the kernels: ``act`` (``act_in``) may be a
+# compile-time constant, or -1 with the code in ``runtime_act`` (fastbp._static).
+@jit(inline="always")
+def _dense_forward(out, inp, W, b, act, runtime_act):
     gemm_call(out, inp, W, False, True, 1.0, 0.0)
-    bias_act_forward(out, b, act)
+    bias_act(out, b, act, runtime_act)
 
 
 @jit(inline="always")
@@ -231,11 +252,16 @@ def dense_backward(dinp, dW, db, dout, inp, W, act_in):
     previous layer's delta, ``(dout @ W) * f'_{act_in}``, where ``inp`` is
     that layer's output activation.
     """
+    _dense_backward(dinp, dW, db, dout, inp, W, act_in, act_in)
+
+
+@jit(inline="always")
+def _dense_backward(dinp, dW, db, dout, inp, W, act_in, runtime_act):
     gemm_call(dW, dout, inp, True, False, 1.0, 0.0)
     bias_grad(db, dout)
     if dinp.shape[0] > 0:
         gemm_call(dinp, dout, W, False, False, 1.0, 0.0)
-        act_backward(dinp, inp, act_in)
+        act_grad(dinp, inp, act_in, runtime_act)
 
 
 @jit(inline="always")
@@ -248,9 +274,14 @@ def dense_backward_sgd(dinp, W, b, dout, inp, act_in, lr, decay):
     ``1 - lr alpha / n`` for an L2 penalty ``alpha/(2n) |W|^2`` (biases are
     not penalised). Shapes as in dense_backward.
     """
+    _dense_backward_sgd(dinp, W, b, dout, inp, act_in, act_in, lr, decay)
+
+
+@jit(inline="always")
+def _dense_backward_sgd(dinp, W, b, dout, inp, act_in, runtime_act, lr, decay):
     if dinp.shape[0] > 0:
         gemm_call(dinp, dout, W, False, False, 1.0, 0.0)
-        act_backward(dinp, inp, act_in)
+        act_grad(dinp, inp, act_in, runtime_act)
     gemm_call(W, dout, inp, True, False, -lr, decay)
     bias_sgd(b, dout, lr)
 
@@ -410,7 +441,7 @@ def dense_backward_ref(dinp, dW, db, dout, inp, W, act_in):
                 for j in range(m):
                     s += dout[i, j] * W[j, p]
                 dinp[i, p] = s
-        act_backward(dinp, inp, act_in)
+        act_grad(dinp, inp, act_in, act_in)
 
 
 @jit
@@ -450,6 +481,23 @@ def output_of(loss):
     if loss == BINARY_CROSS_ENTROPY:
         return SIGMOID
     return IDENTITY
+
+
+def outputs_for_loss(out, z, loss):
+    """``output_forward(out, z, output_of(loss))``, for the kernels: with a
+    literal ``loss`` (see :mod:`fastbp._static`) only its output function
+    compiles."""
+
+
+def _outputs_generic(out, z, loss):
+    output_forward(out, z, output_of(loss))
+
+
+@overload(outputs_for_loss, prefer_literal=True, strict=False, jit_options=JIT_OPTIONS)
+def _outputs_for_loss_typed(out, z, loss):
+    if isinstance(loss, types.IntegerLiteral):
+        return bound(output_forward, "act", output_of.py_func(loss.literal_value), rename="loss")
+    return _outputs_generic
 
 
 @jit
@@ -550,6 +598,11 @@ def loss_backward(dz, out, y, loss):
                 dz[i, j] = min(max(out[i, j] - y[i, j], -one), one) * scale
 
 
+# The kernels' twins of the two loss kernels: a literal loss compiles its branch only.
+_loss_forward = specialising(loss_forward, "loss", "loss_forward for the kernels (see fastbp._static).")
+_loss_backward = specialising(loss_backward, "loss", "loss_backward for the kernels (see fastbp._static).")
+
+
 @jit
 def sgd_update(params, grads, lr):
     """The lecture's rule, in place over a whole flat buffer: ``p -= lr * g``."""
@@ -560,7 +613,7 @@ def sgd_update(params, grads, lr):
 
 # splitmix64 (Steele, Lea & Flood 2014): 64 bits of state in a uint64[1]
 # array, so the stream can be saved, restored and continued exactly.
-@jit
+@jit(inline="always")
 def rng_next(state):
     """Next 64 random bits from the splitmix64 state ``state[0]`` (advanced)."""
     s = state[0] + np.uint64(0x9E3779B97F4A7C15)
@@ -570,7 +623,7 @@ def rng_next(state):
     return s ^ (s >> np.uint64(31))
 
 
-@jit
+@jit(inline="always")
 def shuffle(perm, state):
     """Fisher-Yates shuffle of the int64 array ``perm`` in place."""
     for i in range(perm.size - 1, 0, -1):

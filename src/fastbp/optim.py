@@ -14,6 +14,7 @@ The kernel :func:`optimizer_step` is public for use from Numba code.
 import numpy as np
 
 from ._jit import jit
+from ._static import specialising
 from ._validate import check_bool, check_positive
 
 # Codes and the layout of the hyper-parameter vector each kernel call reads.
@@ -82,6 +83,11 @@ def optimizer_step(params, grads, state, hyper, code, t):
             # With momentum 0 the buffer is just this step's g / avg.
             s1[i] = mu * s1[i] + g / (np.sqrt(s0[i]) + eps)
             params[i] -= lr * s1[i]
+
+
+# The epoch kernels' twin: a literal code compiles that optimizer only.
+_optimizer_step = specialising(optimizer_step, "code",
+                               "optimizer_step for the kernels (see fastbp._static).")
 
 
 @jit

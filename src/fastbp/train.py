@@ -4,6 +4,7 @@ import time
 import numpy as np
 
 from . import _weighted, network, threads
+from ._static import static
 from ._validate import kernel_x
 
 
@@ -202,9 +203,12 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     x = kernel_x(X)  # the array itself, or a sparse X's CSR arrays
 
     def epoch_kernel(max_steps, check_every_step=False):
+        # The loss, the optimizer and the hidden activation as compile-time
+        # constants: only their branches of the leaf kernels compile (fastbp._static).
+        loss, hidden = net._kernel_codes
         return kernel(net.params, grads, state, ws, net.plan, x, Y, perm, net._rng, batch_size,
-                      shuffle, net._loss_code, optimizer.code, optimizer.hyper, optimizer.t,
-                      net._reg, max_steps, check_every_step)
+                      shuffle, loss, static(optimizer.code), optimizer.hyper, optimizer.t,
+                      net._reg, max_steps, check_every_step, hidden)
 
     if weights is not None:  # the weighted twin, compiled only by a weighted fit
         wbuf = np.empty(batch_size, dtype=np.float64)
@@ -214,10 +218,11 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                         kernel, _weighted.epoch_weighted)
 
         def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
+            loss, hidden = net._kernel_codes
             return weighted(
                 net.params, grads, state, ws, net.plan, x, Y, weights, wbuf, perm, net._rng,
-                batch_size, shuffle, net._loss_code, optimizer.code, optimizer.hyper, optimizer.t,
-                net._reg, max_steps, check_every_step)
+                batch_size, shuffle, loss, static(optimizer.code), optimizer.hyper, optimizer.t,
+                net._reg, max_steps, check_every_step, hidden)
 
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng

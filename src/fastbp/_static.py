@@ -1,0 +1,120 @@
+"""Compile only the branch a fit takes: codes as compile-time constants.
+
+A leaf kernel such as :func:`fastbp.ops.loss_forward` branches on a code
+(the loss, the activation, the optimizer). Numba compiles every branch of a
+kernel, and LLVM then optimises each again in every kernel that calls it,
+so a first fit paid for five losses, three output functions and four
+optimizers to use one of each. Here the code can be a compile-time constant:
+
+- :func:`static` wraps a code on the Python side (like JAX's static
+  arguments): Numba types it as a literal, ``Literal[int](code)``, and
+  compiles the kernel that receives it for that value (a cache entry per
+  value). Passing one costs the call about 0.6 µs, so only the per-epoch and
+  per-batch-chunk kernels take it.
+- :func:`specialising` makes an internal twin of a leaf kernel: called with a
+  literal code, it compiles the kernel's own source with that argument bound
+  as a constant, so Numba prunes the other branches before typing them;
+  called with a run-time code, it calls the kernel itself. The source is the
+  kernel's, one copy: nothing to keep in step.
+"""
+import ast
+import inspect
+import textwrap
+
+from numba import types
+from numba.extending import overload
+
+# The options of fastbp's kernels (see fastbp._jit) for the specialised
+# bodies, which Numba compiles as part of the kernel calling them.
+JIT_OPTIONS = {"nogil": True, "error_model": "numpy"}
+
+
+class Static:
+    """An int that Numba types as a compile-time constant (``Literal[int]``)."""
+
+    __slots__ = ("value", "_numba_type_")
+
+    def __init__(self, value):
+        self.value = int(value)
+        self._numba_type_ = types.IntegerLiteral(self.value)
+
+    def __int__(self):
+        return self.value
+
+    __index__ = __int__
+
+    def __eq__(self, other):
+        return self.value == other
+
+    def __hash__(self):
+        return hash(self.value)
+
+    def __repr__(self):
+        return f"static({self.value})"
+
+
+_statics = {}
+
+
+def static(value):
+    """``value`` (an int code) as a compile-time constant argument."""
+    value = int(value)
+    if value not in _statics:
+        _statics[value] = Static(value)
+    return _statics[value]
+
+
+def bound(kernel, name, value, rename=None, extra=()):
+    """``kernel``'s Python function, compiled from its own source with the
+    argument ``name`` fixed to ``value``: the parameter is renamed (to
+    ``rename``, else ``_name``) and ``name`` becomes a global constant of the
+    new function, which Numba folds, pruning the branches it rules out.
+    ``extra`` names parameters to append (unused; see :func:`specialising`)."""
+    func = getattr(kernel, "py_func", kernel)
+    tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    fdef = tree.body[0]
+    fdef.decorator_list = []
+    for arg in fdef.args.args:
+        if arg.arg == name:
+            arg.arg = rename or "_" + name
+    fdef.args.args += [ast.arg(arg=e) for e in extra]
+    fdef.name = f"{func.__name__}__{name}_{value}"
+    namespace = dict(func.__globals__)
+    namespace[name] = value
+    filename = inspect.getsourcefile(func)
+    exec(compile(ast.fix_missing_locations(tree), filename, "exec"), namespace)
+    return namespace[fdef.name]
+
+
+def specialising(kernel, name, doc, fallback=None):
+    """An internal twin of ``kernel`` (a fastbp @jit kernel), for kernels to
+    call: with a literal ``name`` argument (>= 0) it runs :func:`bound`'s
+    body for that value, compiled into the caller; otherwise it calls
+    ``kernel``. With ``fallback`` (a parameter name) the twin takes one more
+    argument, the code to use at run time when ``name`` is not a constant
+    (a caller with a code known only for some networks passes the constant,
+    or -1, and the run-time code)."""
+    func = kernel.py_func
+    params = list(inspect.signature(func).parameters)
+    stub_params = params + ([fallback] if fallback else [])
+    call = [fallback if (fallback and p == name) else p for p in params]
+    namespace = {"kernel": kernel, "__name__": func.__module__}
+    exec(f"def {func.__name__}({', '.join(stub_params)}):\n    pass\n"
+         f"def generic({', '.join(stub_params)}):\n    return kernel({', '.join(call)})\n",
+         namespace)
+    stub, generic = namespace[func.__name__], namespace["generic"]
+    stub.__doc__ = doc
+    index = params.index(name)
+    bodies = {}
+
+    @overload(stub, prefer_literal=True, strict=False, jit_options=JIT_OPTIONS)
+    def _typed(*args):
+        code = args[index]
+        if isinstance(code, types.IntegerLiteral) and code.literal_value >= 0:
+            value = code.literal_value
+            if value not in bodies:
+                bodies[value] = bound(kernel, name, value, extra=[fallback] if fallback else ())
+            return bodies[value]
+        return generic
+
+    return stub
