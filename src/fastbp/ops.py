@@ -93,7 +93,7 @@ def act_backward(dz, a, act):
     """
     one = dz.dtype.type(1.0)
     for i in range(dz.shape[0]):
-        _act_row_grad(dz[i], a[i], act, one)
+        _act_backward_row(dz[i], a[i], act, one)
 
 
 @jit(inline="always")
@@ -128,9 +128,10 @@ def _act_backward_row(d, a, act, scale):
 
 
 # The kernels' twins of the activation kernels: a literal activation code
-# compiles that activation only (see fastbp._static); -1 and the run-time
-# code (the last argument) for a network whose hidden layers differ.
-_act_row_grad = specialising(_act_backward_row, "act", "_act_backward_row (see fastbp._static).")
+# compiles that activation only (see fastbp._static; the branches of the
+# inlined _act_backward_row are pruned too, Numba prunes again after
+# inlining); -1 and the run-time code (the last argument) for a network whose
+# hidden layers differ.
 bias_act = specialising(bias_act_forward, "act", "bias_act_forward for the kernels: ``bias_act(z, b,"
                         " act, runtime_act)`` (see fastbp._static).", fallback="runtime_act")
 act_grad = specialising(act_backward, "act", "act_backward for the kernels: ``act_grad(dz, a, act,"
@@ -189,7 +190,7 @@ def dropout_backward(dz, a, mask, rate, act):
         f = mask[i]
         for j in range(d.size):
             d[j] *= f[j]
-        _act_row_grad(d, a[i], act, keep)
+        _act_backward_row(d, a[i], act, keep)
 
 
 # OpenBLAS 0.3 runs a product of at most 65536 * 4 multiply-adds on the
