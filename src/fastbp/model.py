@@ -42,6 +42,15 @@ def _one_fit_at_a_time(fit):
     return claimed
 
 
+def _kernel_codes(loss_code, activations):
+    """The loss and the hidden layers' activation (when they share one) as
+    compile-time constants for the kernels, so that only their branches
+    compile (fastbp._static); network.RUNTIME for mixed activations."""
+    hidden = {ACTIVATIONS[a] for a in activations}
+    return static(loss_code), static(
+        hidden.pop() if len(hidden) == 1 else network.RUNTIME if hidden else IDENTITY)
+
+
 class MLP:
     """A multilayer perceptron trained by backpropagation, on one flat buffer.
 
@@ -128,12 +137,7 @@ class MLP:
         self._loss_code = LOSSES[loss]
         self._layout = Layout(sizes, [ACTIVATIONS[a] for a in activations],
                               [rate > 0 for rate in dropout])
-        # The loss and the hidden layers' activation (when they share one) as
-        # compile-time constants for the kernels: only their branches compile
-        # (fastbp._static).
-        hidden = {ACTIVATIONS[a] for a in activations}
-        self._kernel_codes = (static(self._loss_code), static(
-            hidden.pop() if len(hidden) == 1 else network.RUNTIME if hidden else IDENTITY))
+        self._kernel_codes = _kernel_codes(self._loss_code, activations)
         # For the training kernels: alpha, then the dropout rate of each layer's outputs.
         self._reg = np.zeros(len(sizes))
         self._reg[0] = alpha
@@ -188,6 +192,8 @@ class MLP:
                     "_categories"):
             state.setdefault(key, None)  # pickled before these existed
         self.__dict__.update(state)
+        if "_kernel_codes" not in state:  # pickled before it existed
+            self._kernel_codes = _kernel_codes(self._loss_code, self.activations)
         # Read-only like a new model's, so the kernels see the types they
         # were compiled for.
         for arr in (self._reg, self._layout.plan, self._input_mean, self._input_scale,
