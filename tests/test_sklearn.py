@@ -222,3 +222,60 @@ def test_log_loss_is_scikit_learns_clipped_one(binary):
         total = wb.sum() if wb.size else 7.0
         ours = _sklearn_kernels._log_loss(out, y, binary, wb, total)
         assert ours == pytest.approx(theirs(y, out, sample_weight=wb if wb.size else None), rel=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", ["softmax", "binary", "squared", "poisson"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
+    """epoch_sklearn_t (weights held transposed during the epoch) trains as
+    epoch_sklearn, whose training the parity tests hold against
+    scikit-learn: the same parameters, optimizer state, loss and step, to
+    rounding (its products are BLAS's other forms), for every loss, with and
+    without sample weights, two hidden layers, adam and SGD; params and
+    state come back in fastbp's layout."""
+    from fastbp import _sklearn_kernels as K
+    from fastbp.model import MLP
+    from fastbp.ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+    from fastbp.optim import SklearnAdam, SklearnSGD
+    rng = np.random.default_rng(1)
+    n, sizes = 93, [7, 11, 5, 3]
+    code, output = {"softmax": (CROSS_ENTROPY, "softmax"), "binary": (BINARY_CROSS_ENTROPY, "sigmoid"),
+                    "squared": (MSE, "identity"), "poisson": (K.POISSON, "identity")}[loss]
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    Y = (rng.random((n, 3)) < 0.4).astype(dtype) if loss != "poisson" else \
+        rng.poisson(1.0, (n, 3)).astype(dtype)
+    if loss == "softmax":
+        Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
+    sw = rng.uniform(0.2, 2.0, n) if weighted else np.empty(0)
+    batch = 20
+    for opt in (SklearnAdam(lr=0.01), SklearnSGD(lr=0.05, momentum=0.9, nesterov=True)):
+        net = MLP(sizes, activation="tanh", output=output, dtype=np.dtype(dtype).name, seed=0)
+        opt.ensure_state(net.params)
+        results = []
+        for transposed in (False, True):
+            params, state = net.params.copy(), opt.state.copy()
+            ws, grads = net._workspace(batch), np.zeros_like(params)
+            wbuf = np.empty(batch if weighted else 0)
+            losses = []
+            for epoch in range(3):
+                idx = rng.permutation(n).astype(np.int64) if transposed is False else orders[epoch]
+                if transposed is False:
+                    orders = orders if epoch else []
+                    orders.append(idx)
+                args = (params, grads, state, ws, net.plan, X, Y, sw, idx, wbuf, batch, code,
+                        opt.code, opt.hyper, 7 * epoch, 1e-3, 1.0, 1.5)
+                if transposed:
+                    value, finite = K.epoch_sklearn_t(*args, np.empty_like(params),
+                                                      np.empty_like(state))
+                else:
+                    value, finite = K.epoch_sklearn(*args)
+                assert finite
+                losses.append(value)
+            results.append((params, state, losses))
+        (p0, s0, l0), (p1, s1, l1) = results
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(p1, p0, rtol=0, atol=tol * np.abs(p0).max())
+        np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
+        np.testing.assert_allclose(l1, l0, rtol=tol)
+        assert np.abs(p0 - net.params).max() > 1e-3   # it trained

@@ -27,12 +27,13 @@ The wrapper validates everything once; these take the model's own arrays.
 """
 import numpy as np
 
-from ._jit import jit
+from ._jit import jit, matrix
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _backward_batch, _batch, _delta, _first_backward, _forward_batch,
                       _logits, _outputs, _rows, _weight, add_penalty_gradient, all_finite, bias,
                       capacity, penalty)
-from .ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, dense_backward, loss_backward, loss_forward
+from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, act_backward, bias_act_forward,
+                  dense_backward, gemm, loss_backward, loss_forward, output_forward, output_of)
 from .optim import sklearn_update
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
@@ -257,3 +258,151 @@ def objective_sklearn(grads, params, ws, plan, X, Y, sw, loss, alpha, loss_scale
     empty), its gradient into grads (for L-BFGS)."""
     return _loss_and_gradient(grads, params, ws, plan, X, Y, sw, loss, alpha, loss_scale,
                               grad_scale)
+
+
+# ------------------------------------------------- the transposed layout
+# A dense X with small batches trains faster with each layer's weights held
+# transposed, (n_in, n_out) as scikit-learn's coefs_: OpenBLAS multiplies a
+# small batch by W^T in the row-major NT form about half as fast as by a
+# stored W^T in the NN form (32 x 64 x 100: 8.6 against 5.0 us on the
+# AVX-512 machine of asv_bench/sklearn_dropin.py), the backward products
+# costing the same either way. epoch_sklearn_t copies params and the
+# optimizer state into that layout (a flat buffer of the same offsets, only
+# each weight block transposed), runs the epoch there and copies back: the
+# update is elementwise, so it is the same in either layout.
+
+@jit(inline="always")
+def _weight_t(params, plan, l):
+    # Layer l's W^T, (n_in, n_out), in a buffer of the transposed layout.
+    return matrix(params, plan[l, W_OFF], plan[l, N_IN], plan[l, N_OUT])
+
+
+@jit
+def relayout(dst, src, plan, to_transposed):
+    """``dst = src`` with every layer's weight block transposed: from
+    fastbp's ``(n_out, n_in)`` to ``(n_in, n_out)`` when ``to_transposed``,
+    else back. dst and src are flat buffers of one size (params, a gradient
+    or an optimizer state row)."""
+    dst[:] = src
+    for l in range(plan.shape[0]):
+        m, k, o = plan[l, N_OUT], plan[l, N_IN], plan[l, W_OFF]
+        a = matrix(src, o, m, k) if to_transposed else matrix(src, o, k, m)
+        b = matrix(dst, o, k, m) if to_transposed else matrix(dst, o, m, k)
+        for i in range(b.shape[0]):
+            for j in range(b.shape[1]):
+                b[i, j] = a[j, i]
+
+
+@jit
+def _forward_t(pt, ws, plan, x, loss):
+    # network._forward_batch for a dense batch x with the weights of pt in
+    # the transposed layout: a_l = f(a_{l-1} @ W_l^T + b_l) as one NN product.
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    a = _act(ws, plan, cap, 0, nb)
+    gemm(a, x, _weight_t(pt, plan, 0), False, False, 1.0, 0.0)
+    bias_act_forward(a, bias(pt, plan, 0), plan[0, ACT])
+    for l in range(1, plan.shape[0]):
+        a = _act(ws, plan, cap, l, nb)
+        gemm(a, _act(ws, plan, cap, l - 1, nb), _weight_t(pt, plan, l), False, False, 1.0, 0.0)
+        bias_act_forward(a, bias(pt, plan, l), plan[l, ACT])
+    out = _outputs(ws, plan, cap, nb)
+    output_forward(out, _act(ws, plan, cap, plan.shape[0] - 1, nb), output_of(loss))
+    return out
+
+
+@jit
+def _chain_t(gt, pt, ws, plan, x):
+    # _chain in the transposed layout, from the output deltas in ws:
+    # dW_l^T = a_{l-1}^T delta_l, db_l = sum delta_l (summed as
+    # ops.dense_backward sums it), delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    for l in range(plan.shape[0] - 1, -1, -1):
+        d = _delta(ws, plan, cap, l, nb)
+        db = bias(gt, plan, l)
+        db[:] = 0
+        for i in range(nb):
+            for j in range(d.shape[1]):
+                db[j] += d[i, j]
+        if l == 0:
+            gemm(_weight_t(gt, plan, 0), x, d, True, False, 1.0, 0.0)
+        else:
+            a = _act(ws, plan, cap, l - 1, nb)
+            gemm(_weight_t(gt, plan, l), a, d, True, False, 1.0, 0.0)
+            dp = _delta(ws, plan, cap, l - 1, nb)
+            gemm(dp, d, _weight_t(pt, plan, l), False, True, 1.0, 0.0)
+            act_backward(dp, a, plan[l - 1, ACT])
+
+
+@jit
+def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale):
+    # After a forward pass: the batch loss without the L2 term (as
+    # _data_loss_and_gradient computes it), and the output deltas in ws.
+    cap = capacity(ws, plan)
+    nb = xb.shape[0]
+    d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
+    out = _outputs(ws, plan, cap, nb)
+    if loss == POISSON:  # as _poisson
+        total = 0.0
+        for i in range(nb):
+            c = wb[i] if wb.size else 1.0
+            for j in range(out.shape[1]):
+                p = np.exp(out[i, j])
+                out[i, j] = p
+                t = yb[i, j]
+                term = -t + p
+                if t != 0:
+                    term += t * np.log(t / p)
+                total += c * term
+                d[i, j] = d.dtype.type(c * (p - t) / w)
+        return total / w
+    if loss == CROSS_ENTROPY or loss == BINARY_CROSS_ENTROPY:
+        value = _log_loss(out, yb, loss == BINARY_CROSS_ENTROPY, wb, w)
+    elif wb.size == 0:
+        value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * loss_scale
+    else:
+        value = _weighted_loss(_logits(ws, plan, nb), out, yb, loss, w, wb) * loss_scale
+    loss_backward(d, out, yb, loss)
+    if wb.size:  # as _backward_weighted
+        for i in range(nb):
+            c = d.dtype.type(nb * wb[i] / w)
+            for j in range(d.shape[1]):
+                d[i, j] *= c
+    return value
+
+
+@jit
+def epoch_sklearn_t(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_size, loss, code,
+                    hyper, t0, alpha, loss_scale, grad_scale, pt, st):
+    """:func:`epoch_sklearn` for a dense X in the transposed layout (see the
+    notes above): the same arguments, and pt (n_params,) and st (2,
+    n_params) scratch of params' dtype for the parameters and optimizer state
+    in that layout. params and state end the epoch as epoch_sklearn leaves them."""
+    relayout(pt, params, plan, True)
+    relayout(st[0], state[0], plan, True)
+    relayout(st[1], state[1], plan, True)
+    n = X.shape[0]
+    cap = capacity(ws, plan)
+    forward_loss = MSE if loss == POISSON else loss  # Poisson: identity outputs, exp in the loss
+    total = 0.0
+    steps = 0
+    for start in range(0, n, batch_size):
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
+        wb = wbuf[:nb] if sw.size else wbuf[:0]
+        for i in range(wb.size):
+            wb[i] = sw[idx[start + i]]
+        w = _weight_total(wb, nb)
+        _forward_t(pt, ws, plan, xb, forward_loss)
+        value = _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale)
+        _chain_t(grads, pt, ws, plan, xb)
+        if alpha != 0:
+            value += 0.5 * alpha * _sum_squares(pt, plan) / w
+        total += value * nb
+        steps += 1
+        _step(pt, grads, st, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
+    relayout(params, pt, plan, False)
+    relayout(state[0], st[0], plan, False)
+    relayout(state[1], st[1], plan, False)
+    return total / n, all_finite(params)
