@@ -228,12 +228,12 @@ def test_log_loss_is_scikit_learns_clipped_one(binary):
 @pytest.mark.parametrize("loss", ["softmax", "binary", "squared", "poisson"])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
-    """epoch_sklearn_t (weights held transposed during the epoch) trains as
-    epoch_sklearn, whose training the parity tests hold against
-    scikit-learn: the same parameters, optimizer state, loss and step, to
-    rounding (its products are BLAS's other forms), for every loss, with and
-    without sample weights, two hidden layers, adam and SGD; params and
-    state come back in fastbp's layout."""
+    """epoch_sklearn_t (on parameters and state relayout gives, weights
+    transposed) trains as epoch_sklearn, whose training the parity tests
+    hold against scikit-learn: the same parameters, optimizer state and
+    loss, to rounding (its products are BLAS's other forms), for every loss,
+    with and without sample weights, two hidden layers, adam and SGD, over
+    three epochs; relayout brings them back to fastbp's layout."""
     from fastbp import _sklearn_kernels as K
     from fastbp.model import MLP
     from fastbp.ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
@@ -263,13 +263,17 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
                 if transposed is False:
                     orders = orders if epoch else []
                     orders.append(idx)
-                args = (params, grads, state, ws, net.plan, X, Y, sw, idx, wbuf, batch, code,
-                        opt.code, opt.hyper, 7 * epoch, 1e-3, 1.0, 1.5)
+                rest = (ws, net.plan, X, Y, sw, idx, wbuf, batch, code, opt.code, opt.hyper,
+                        7 * epoch, 1e-3, 1.0, 1.5)
                 if transposed:
-                    value, finite = K.epoch_sklearn_t(*args, np.empty_like(params),
-                                                      np.empty_like(state))
+                    pt, st = np.empty_like(params), np.empty_like(state)
+                    for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
+                        K.relayout(t, f, net.plan, True)
+                    value, finite = K.epoch_sklearn_t(pt, grads, st, *rest)
+                    for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
+                        K.relayout(f, t, net.plan, False)
                 else:
-                    value, finite = K.epoch_sklearn(*args)
+                    value, finite = K.epoch_sklearn(params, grads, state, *rest)
                 assert finite
                 losses.append(value)
             results.append((params, state, losses))

@@ -266,11 +266,12 @@ def objective_sklearn(grads, params, ws, plan, X, Y, sw, loss, alpha, loss_scale
 # small batch by W^T in the row-major NT form about half as fast as by a
 # stored W^T in the NN form (32 x 64 x 100: 8.6 against 5.0 us on the
 # AVX-512 machine of asv_bench/sklearn_dropin.py), the backward products
-# costing the same either way. epoch_sklearn_t copies params and the
-# optimizer state into that layout (a flat buffer of the same offsets, only
-# each weight block transposed), runs the epoch there and copies back: the
-# update is elementwise, so it is the same in either layout.
-
+# costing the same either way. The wrapper copies params and the optimizer
+# state into that layout once per fit (:func:`relayout`: a flat buffer of
+# the same offsets, only each weight block transposed), trains there with
+# :func:`epoch_sklearn_t` and copies back when it needs fastbp's layout
+# (early-stopping scores, the end of the fit): the update is elementwise, so
+# it is the same in either layout.
 @jit(inline="always")
 def _weight_t(params, plan, l):
     # Layer l's W^T, (n_in, n_out), in a buffer of the transposed layout.
@@ -373,15 +374,12 @@ def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale):
 
 
 @jit
-def epoch_sklearn_t(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_size, loss, code,
-                    hyper, t0, alpha, loss_scale, grad_scale, pt, st):
-    """:func:`epoch_sklearn` for a dense X in the transposed layout (see the
-    notes above): the same arguments, and pt (n_params,) and st (2,
-    n_params) scratch of params' dtype for the parameters and optimizer state
-    in that layout. params and state end the epoch as epoch_sklearn leaves them."""
-    relayout(pt, params, plan, True)
-    relayout(st[0], state[0], plan, True)
-    relayout(st[1], state[1], plan, True)
+def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, loss, code,
+                    hyper, t0, alpha, loss_scale, grad_scale):
+    """:func:`epoch_sklearn` for a dense X, with the parameters pt, their
+    gradient buffer grads and the optimizer state st in the transposed layout
+    (see the notes above; :func:`relayout` gives it); the same arguments
+    otherwise, and the same result."""
     n = X.shape[0]
     cap = capacity(ws, plan)
     forward_loss = MSE if loss == POISSON else loss  # Poisson: identity outputs, exp in the loss
@@ -402,7 +400,4 @@ def epoch_sklearn_t(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_s
         total += value * nb
         steps += 1
         _step(pt, grads, st, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
-    relayout(params, pt, plan, False)
-    relayout(state[0], st[0], plan, False)
-    relayout(state[1], st[1], plan, False)
-    return total / n, all_finite(params)
+    return total / n, all_finite(pt)
