@@ -283,3 +283,26 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
         np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
         np.testing.assert_allclose(l1, l0, rtol=tol)
         assert np.abs(p0 - net.params).max() > 1e-3   # it trained
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([3, 1, 7, 1, 3, 9, 7]),
+    np.array([1.0, -1.0, 2.0, 1.0, -0.0, 2.0, 0.0]),
+    np.array(["b", "a", "c", "a", "d", "b", "c"]),
+    np.array(["b", "a", "c", "a", "d", "b", "c"], dtype=object),
+])
+def test_one_hot_targets_are_label_binarizers(labels):
+    """The classifier's one-hot targets are LabelBinarizer's, for numbers,
+    signed zeros, strings and object labels, and for partial_fit with more
+    classes than y holds."""
+    from sklearn.preprocessing import LabelBinarizer
+    X = np.random.default_rng(0).normal(size=(len(labels), 3))
+    est = MLPClassifier()
+    _, Y = est._validate_input(X, labels, incremental=False, reset=True)
+    np.testing.assert_array_equal(Y, LabelBinarizer().fit(labels).transform(labels).astype(bool))
+    extra = "zz" if labels.dtype.kind in "UO" else 99
+    classes = np.array(sorted(set(labels.tolist()) | {extra}), dtype=labels.dtype)
+    est = MLPClassifier(hidden_layer_sizes=(2,))
+    est.partial_fit(X, labels, classes=classes)
+    _, Y = est._validate_input(X[:3], labels[:3], incremental=True, reset=False)
+    np.testing.assert_array_equal(Y, LabelBinarizer().fit(classes).transform(labels[:3]).astype(bool))
