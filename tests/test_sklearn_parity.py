@@ -111,8 +111,7 @@ CLASSIFIER_CASES = [
     ("multilabel", _multilabel, dict(hidden_layer_sizes=(15,), max_iter=30,
                                      learning_rate_init=0.01)),
     ("multilabel", _multilabel, dict(hidden_layer_sizes=(15,), solver="lbfgs", max_iter=30)),
-    # batches of up to TRANSPOSED_UP_TO rows train in the transposed layout:
-    # its every loss (log loss, binary, multilabel) and two hidden layers
+    # more batch sizes, two hidden layers
     ("binary", _binary, dict(hidden_layer_sizes=(12, 7), batch_size=40, max_iter=15,
                              alpha=0.01)),
     ("multilabel", _multilabel, dict(hidden_layer_sizes=(15,), batch_size=64, max_iter=20,
@@ -144,7 +143,7 @@ REGRESSOR_CASES = [
     ("one", lambda: _regression(1), dict(early_stopping=True, learning_rate_init=0.01, max_iter=40)),
     ("counts", _counts, dict(loss="poisson", max_iter=30, learning_rate_init=0.01)),
     ("counts", _counts, dict(loss="poisson", solver="lbfgs", max_iter=30)),
-    # the transposed layout (batches of up to TRANSPOSED_UP_TO rows)
+    # more batch sizes, two hidden layers
     ("two", lambda: _regression(2), dict(batch_size=50, max_iter=20, learning_rate_init=0.01,
                                          alpha=0.1, hidden_layer_sizes=(10, 6))),
     ("counts", _counts, dict(loss="poisson", batch_size=30, max_iter=20, solver="sgd",
@@ -210,7 +209,7 @@ def test_sample_weight_as_scikit_learn(solver):
         ours = MLPClassifier(**kw).fit(X, y, sample_weight=w)
         sk = SkClassifier(**kw).fit(X, y, sample_weight=w)
     assert_same_training(ours, sk, X)
-    if solver != "lbfgs":  # small batches: the transposed layout, weighted
+    if solver != "lbfgs":  # smaller batches
         small = dict(kw, batch_size=40)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -237,7 +236,7 @@ def test_sample_weight_as_scikit_learn(solver):
             assert_same_training(ours.fit(X, y, sample_weight=w), sk.fit(X, y, sample_weight=w), X)
 
 
-@pytest.mark.parametrize("batch_size", ["auto", 50])   # 50: the transposed layout
+@pytest.mark.parametrize("batch_size", ["auto", 50])
 def test_float32_keeps_float32(batch_size):
     X, y = _digits(300)
     X = X.astype(np.float32)

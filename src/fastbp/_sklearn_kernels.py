@@ -261,12 +261,14 @@ def objective_sklearn(grads, params, ws, plan, X, Y, sw, loss, alpha, loss_scale
 
 
 # ------------------------------------------------- the transposed layout
-# A dense X with small batches trains faster with each layer's weights held
-# transposed, (n_in, n_out) as scikit-learn's coefs_: OpenBLAS multiplies a
-# small batch by W^T in the row-major NT form about half as fast as by a
-# stored W^T in the NN form (32 x 64 x 100: 8.6 against 5.0 us on the
-# AVX-512 machine of asv_bench/sklearn_dropin.py), the backward products
-# costing the same either way. The wrapper copies params and the optimizer
+# A dense X trains faster with each layer's weights held transposed,
+# (n_in, n_out) as scikit-learn's coefs_: OpenBLAS multiplies a batch by
+# W^T in the row-major NT form slower than by a stored W^T in the NN form
+# (on the AVX-512 machine of asv_bench/sklearn_dropin.py, one thread:
+# 32 x 64 x 100 float64 8.6 against 5.0 us, 200 x 100 x 10 13.7 against
+# 7.0 us, 200 x 784 x 100 float32 247 against 217 us), the backward
+# products costing about the same either way (the delta passed back, now
+# NT, a little more for narrow layers). The wrapper copies params and the optimizer
 # state into that layout once per fit (:func:`relayout`: a flat buffer of
 # the same offsets, only each weight block transposed), trains there with
 # :func:`epoch_sklearn_t` and copies back when it needs fastbp's layout
