@@ -306,3 +306,19 @@ def test_one_hot_targets_are_label_binarizers(labels):
     est.partial_fit(X, labels, classes=classes)
     _, Y = est._validate_input(X[:3], labels[:3], incremental=True, reset=False)
     np.testing.assert_array_equal(Y, LabelBinarizer().fit(classes).transform(labels[:3]).astype(bool))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_is_output_forwards(dtype):
+    """The epoch's softmax gives ops.output_forward's values exactly, for
+    rows of 1 to 13 outputs, large, tiny and equal logits."""
+    from fastbp import _sklearn_kernels as K
+    from fastbp.ops import SOFTMAX, output_forward
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 3, 10, 13):
+        z = (rng.normal(size=(37, m)) * rng.choice([1e-3, 1.0, 30.0, 700.0], size=(37, 1))).astype(dtype)
+        z[0] = 0.0
+        ours, theirs = np.empty_like(z), np.empty_like(z)
+        K._softmax(ours, z)
+        output_forward(theirs, z, SOFTMAX)
+        np.testing.assert_array_equal(ours, theirs)
