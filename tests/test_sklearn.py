@@ -322,3 +322,29 @@ def test_softmax_is_output_forwards(dtype):
         K._softmax(ours, z)
         output_forward(theirs, z, SOFTMAX)
         np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_products_in_pieces_of_rows(dtype):
+    """The epoch's products split into pieces of rows (OpenBLAS's
+    small-matrix sizes) equal NumPy's products: C = A op(B) and C = A^T B,
+    for batches that split (into equal and unequal pieces) and that do not."""
+    from fastbp import _sklearn_kernels as K
+    rng = np.random.default_rng(0)
+    for nb, k, m in [(200, 64, 100), (199, 64, 100), (1000, 50, 40), (200, 784, 100), (7, 3, 2)]:
+        A = rng.normal(size=(nb, k)).astype(dtype)
+        B = rng.normal(size=(k, m)).astype(dtype)
+        D = rng.normal(size=(nb, m)).astype(dtype)
+        tol = 1e-12 if dtype == np.float64 else 1e-4
+        C = np.full((nb, m), np.nan, dtype)
+        K._gemm_rows(C, A, B, False)
+        np.testing.assert_allclose(C, A.astype(float) @ B, rtol=0, atol=tol * k)
+        BT = np.ascontiguousarray(B.T)
+        C[...] = np.nan
+        K._gemm_rows(C, A, BT, True)
+        np.testing.assert_allclose(C, A.astype(float) @ B, rtol=0, atol=tol * k)
+        G = np.full((k, m), np.nan, dtype)
+        K._gemm_tn_rows(G, A, D)
+        np.testing.assert_allclose(G, A.astype(float).T @ D, rtol=0, atol=tol * nb)
+    assert -(-200 // K._rows_per_product.py_func(200, 6400)) == 3    # the digits' first layer
+    assert K._rows_per_product.py_func(200, 78400) == 200            # 784 inputs: one product
