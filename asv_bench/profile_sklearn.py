@@ -62,13 +62,14 @@ def _backward(grads, params, ws, plan, X, Y, idx, batch, loss, reps):
     # + backpropagation (transposed layout).
     cap = capacity(ws, plan)
     wb = np.empty(0)
+    pw = np.empty_like(params)
     for _ in range(reps):
         for start in range(0, X.shape[0], batch):
             nb = min(batch, X.shape[0] - start)
             xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
             K._forward_t(params, ws, plan, xb, loss)
             K._loss_and_delta(ws, plan, xb, yb, wb, float(nb), loss, 1.0)
-            K._chain_t(grads, params, ws, plan, xb)
+            K._chain_t(grads, params, ws, plan, xb, pw)
 
 
 @jit

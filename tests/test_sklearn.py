@@ -239,7 +239,7 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
     from fastbp.ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
     from fastbp.optim import SklearnAdam, SklearnSGD
     rng = np.random.default_rng(1)
-    n, sizes = 93, [7, 11, 5, 3]
+    n, sizes = 93, [7, 11, 20, 3]   # layer 1 wide (NT delta), layer 2 narrow (a copy of W)
     code, output = {"softmax": (CROSS_ENTROPY, "softmax"), "binary": (BINARY_CROSS_ENTROPY, "sigmoid"),
                     "squared": (MSE, "identity"), "poisson": (K.POISSON, "identity")}[loss]
     X = rng.normal(size=(n, sizes[0])).astype(dtype)
@@ -269,7 +269,7 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
                     pt, st = np.empty_like(params), np.empty_like(state)
                     for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
                         K.relayout(t, f, net.plan, True)
-                    value, finite = K.epoch_sklearn_t(pt, grads, st, *rest)
+                    value, finite = K.epoch_sklearn_t(pt, grads, st, *rest, np.empty_like(pt))
                     for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
                         K.relayout(f, t, net.plan, False)
                 else:

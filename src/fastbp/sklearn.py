@@ -306,9 +306,11 @@ class _BaseMLP(BaseEstimator):
             params, state = np.empty_like(net.params), np.empty_like(opt.state)
             self._relayout(params, state, True)
             epoch = kernels.epoch_sklearn_t
+            scratch = (np.empty_like(params),)
         else:
             params, state = net.params, opt.state
             epoch = kernels.epoch_sklearn
+            scratch = ()
         kernel_loss = self._kernel_loss()
         try:
             self.n_iter_ = 0
@@ -320,7 +322,7 @@ class _BaseMLP(BaseEstimator):
                     rs.shuffle(idx)
                 loss, finite = epoch(params, grads, state, ws, net.plan, x_train, Y_train,
                                      sw_train, idx, wbuf, batch, kernel_loss, opt.code, opt.hyper,
-                                     opt.t, alpha, loss_scale, grad_scale)
+                                     opt.t, alpha, loss_scale, grad_scale, *scratch)
                 if transposed and early_stopping:
                     self._relayout(params, state, False)   # the scores read net.params
                 opt.t += -(-n // batch)
