@@ -15,8 +15,10 @@ and Adam (:data:`fastbp.optim.SKL_SGD_CODE`, :data:`~fastbp.optim.SKL_ADAM_CODE`
 ``learning_rate`` ``constant``/``invscaling``/``adaptive``, ``tol`` and
 ``n_iter_no_change`` stopping, ``early_stopping`` on its validation split,
 and L-BFGS through SciPy with ``max_iter``, ``max_fun`` and ``tol``. Each
-epoch is one compiled call (:func:`fastbp._sklearn_kernels.epoch_sklearn`);
-Python does scikit-learn's per-epoch bookkeeping. A scipy.sparse X trains
+epoch is one compiled call (:func:`fastbp._sklearn_kernels.epoch_sklearn_t`
+for a dense X, with the weights held transposed while the fit runs;
+``epoch_sklearn`` for a sparse one); Python does scikit-learn's per-epoch
+bookkeeping. A scipy.sparse X trains
 and predicts through the sparse first layer (CSR; never densified), to the
 same weights as scikit-learn's on that matrix.
 
@@ -299,10 +301,9 @@ class _BaseMLP(BaseEstimator):
         x_train = _kernel_rows(X_train)
         transposed = isinstance(x_train, np.ndarray)
         if transposed:
-            # A dense X: the epochs in the transposed layout (see
-            # _sklearn_kernels; per epoch on one thread, the digits at 32
-            # rows a batch: 1274 against 1464 us, at 200: 1442 against 1479
-            # us; 60k x 784 float32 at 200: 177 against 179 ms).
+            # A dense X: the epochs in the transposed layout, whose products
+            # OpenBLAS runs faster (see _sklearn_kernels; one thread, the
+            # digits at 32 rows a batch: 1274 against 1464 us an epoch).
             params, state = np.empty_like(net.params), np.empty_like(opt.state)
             self._relayout(params, state, True)
             epoch = kernels.epoch_sklearn_t
