@@ -5,8 +5,9 @@ epoch's batches (so no Python call per part is counted).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python asv_bench/profile_sklearn.py
 
-Prints per case: the fit's wall and CPU time, the share spent inside
-``epoch_sklearn`` calls (the rest is Python: validation, initialisation,
+Prints per case: the fit's wall and CPU time, the share spent inside the
+epoch kernel's calls (``epoch_sklearn_t`` for a dense X, weights in the
+transposed layout; the rest is Python: validation, initialisation,
 shuffles, stopping rules, scores), and the per-epoch microseconds of each
 kernel part, measured on one BLAS thread and on the pool as it is.
 """
@@ -19,7 +20,7 @@ from threadpoolctl import threadpool_limits
 
 from fastbp import _sklearn_kernels as K
 from fastbp._jit import jit
-from fastbp.network import _backward_batch, _batch, _forward_batch, add_penalty_gradient, capacity
+from fastbp.network import _batch, add_penalty_gradient, capacity
 from fastbp.network import penalty
 
 
@@ -33,15 +34,17 @@ def _gather(ws, plan, X, Y, idx, batch, reps):
 
 @jit
 def _forward(params, ws, plan, X, Y, idx, batch, loss, reps):
+    # The forward pass of a dense fit: weights in the transposed layout.
     cap = capacity(ws, plan)
     for _ in range(reps):
         for start in range(0, X.shape[0], batch):
             xb, yb = _batch(ws, plan, cap, X, Y, idx, start, min(batch, X.shape[0] - start), True)
-            _forward_batch(params, ws, plan, xb, loss)
+            K._forward_t(params, ws, plan, xb, loss)
 
 
 @jit
 def _loss(params, ws, plan, X, Y, idx, batch, loss, reps):
+    # + the loss and the output deltas.
     cap = capacity(ws, plan)
     wb = np.empty(0)
     total = 0.0
@@ -49,19 +52,24 @@ def _loss(params, ws, plan, X, Y, idx, batch, loss, reps):
         for start in range(0, X.shape[0], batch):
             nb = min(batch, X.shape[0] - start)
             xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
-            out = _forward_batch(params, ws, plan, xb, loss)
-            total += K._log_loss(out, yb, False, wb, float(nb))
+            K._forward_t(params, ws, plan, xb, loss)
+            total += K._loss_and_delta(ws, plan, xb, yb, wb, float(nb), loss, 1.0)
     return total
 
 
 @jit
 def _backward(grads, params, ws, plan, X, Y, idx, batch, loss, reps):
+    # + backpropagation (transposed layout).
     cap = capacity(ws, plan)
+    wb = np.empty(0)
+    pw = np.empty_like(params)
     for _ in range(reps):
         for start in range(0, X.shape[0], batch):
-            xb, yb = _batch(ws, plan, cap, X, Y, idx, start, min(batch, X.shape[0] - start), True)
-            _forward_batch(params, ws, plan, xb, loss)
-            _backward_batch(grads, params, ws, plan, xb, yb, loss)
+            nb = min(batch, X.shape[0] - start)
+            xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
+            K._forward_t(params, ws, plan, xb, loss)
+            K._loss_and_delta(ws, plan, xb, yb, wb, float(nb), loss, 1.0)
+            K._chain_t(grads, params, ws, plan, xb, pw)
 
 
 @jit
@@ -123,30 +131,36 @@ def profile(name, X, y, params, reps):
         MLPClassifier(**dict(params, max_iter=1)).fit(X[:500], y[:500])   # compile
         est = MLPClassifier(**params)
         inside = [0.0]
-        epoch = K.epoch_sklearn
+        epochs = {name: getattr(K, name) for name in ("epoch_sklearn", "epoch_sklearn_t")}
 
-        def timed_epoch(*a):
-            t = time.perf_counter()
-            out = epoch(*a)
-            inside[0] += time.perf_counter() - t
-            return out
-        K.epoch_sklearn = timed_epoch
+        def timed(epoch):
+            def timed_epoch(*a):
+                t = time.perf_counter()
+                out = epoch(*a)
+                inside[0] += time.perf_counter() - t
+                return out
+            return timed_epoch
+        for kernel, epoch in epochs.items():
+            setattr(K, kernel, timed(epoch))
         try:
             t, c = time.perf_counter(), time.process_time()
             est.fit(X, y)
             wall, cpu = time.perf_counter() - t, time.process_time() - c
         finally:
-            K.epoch_sklearn = epoch
+            for kernel, epoch in epochs.items():
+                setattr(K, kernel, epoch)
     net = est.net_
     epochs = est.n_iter_
     print(f"{name}: fit {wall * 1e3:.1f} ms wall, {cpu * 1e3:.1f} ms CPU, {epochs} epochs;"
-          f" in epoch_sklearn {inside[0] / wall:.0%}, Python {(wall - inside[0]) * 1e3:.1f} ms"
+          f" in the epoch kernel {inside[0] / wall:.0%}, Python {(wall - inside[0]) * 1e3:.1f} ms"
           f" ({(wall - inside[0]) / epochs * 1e6:.0f} us/epoch)")
     Xc = np.ascontiguousarray(X, dtype=net.dtype)
     Y = est._label_binarizer.transform(y).astype(net.dtype)
     batch = min(200, X.shape[0]) if params.get("batch_size", "auto") == "auto" else params["batch_size"]
     idx = np.random.default_rng(0).permutation(X.shape[0]).astype(np.int64)
-    ws, grads, plan, p = net._workspace(batch), np.zeros_like(net.params), net.plan, net.params.copy()
+    ws, grads, plan = net._workspace(batch), np.zeros_like(net.params), net.plan
+    p = np.empty_like(net.params)
+    K.relayout(p, net.params, plan, True)   # a dense fit's layout (weights transposed)
     opt = est._optimizer
     state = np.zeros_like(opt.state)
     loss = net._loss_code

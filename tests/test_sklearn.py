@@ -222,3 +222,129 @@ def test_log_loss_is_scikit_learns_clipped_one(binary):
         total = wb.sum() if wb.size else 7.0
         ours = _sklearn_kernels._log_loss(out, y, binary, wb, total)
         assert ours == pytest.approx(theirs(y, out, sample_weight=wb if wb.size else None), rel=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", ["softmax", "binary", "squared", "poisson"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
+    """epoch_sklearn_t (on parameters and state relayout gives, weights
+    transposed) trains as epoch_sklearn, whose training the parity tests
+    hold against scikit-learn: the same parameters, optimizer state and
+    loss, to rounding (its products are BLAS's other forms), for every loss,
+    with and without sample weights, two hidden layers, adam and SGD, over
+    three epochs; relayout brings them back to fastbp's layout."""
+    from fastbp import _sklearn_kernels as K
+    from fastbp.model import MLP
+    from fastbp.ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+    from fastbp.optim import SklearnAdam, SklearnSGD
+    rng = np.random.default_rng(1)
+    n, sizes = 93, [7, 11, 20, 3]   # layer 1 wide (NT delta), layer 2 narrow (a copy of W)
+    code, output = {"softmax": (CROSS_ENTROPY, "softmax"), "binary": (BINARY_CROSS_ENTROPY, "sigmoid"),
+                    "squared": (MSE, "identity"), "poisson": (K.POISSON, "identity")}[loss]
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    Y = (rng.random((n, 3)) < 0.4).astype(dtype) if loss != "poisson" else \
+        rng.poisson(1.0, (n, 3)).astype(dtype)
+    if loss == "softmax":
+        Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
+    sw = rng.uniform(0.2, 2.0, n) if weighted else np.empty(0)
+    batch = 20
+    for opt in (SklearnAdam(lr=0.01), SklearnSGD(lr=0.05, momentum=0.9, nesterov=True)):
+        net = MLP(sizes, activation="tanh", output=output, dtype=np.dtype(dtype).name, seed=0)
+        opt.ensure_state(net.params)
+        results = []
+        for transposed in (False, True):
+            params, state = net.params.copy(), opt.state.copy()
+            ws, grads = net._workspace(batch), np.zeros_like(params)
+            wbuf = np.empty(batch if weighted else 0)
+            losses = []
+            for epoch in range(3):
+                idx = rng.permutation(n).astype(np.int64) if transposed is False else orders[epoch]
+                if transposed is False:
+                    orders = orders if epoch else []
+                    orders.append(idx)
+                rest = (ws, net.plan, X, Y, sw, idx, wbuf, batch, code, opt.code, opt.hyper,
+                        7 * epoch, 1e-3, 1.0, 1.5)
+                if transposed:
+                    pt, st = np.empty_like(params), np.empty_like(state)
+                    for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
+                        K.relayout(t, f, net.plan, True)
+                    value, finite = K.epoch_sklearn_t(pt, grads, st, *rest, np.empty_like(pt))
+                    for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
+                        K.relayout(f, t, net.plan, False)
+                else:
+                    value, finite = K.epoch_sklearn(params, grads, state, *rest)
+                assert finite
+                losses.append(value)
+            results.append((params, state, losses))
+        (p0, s0, l0), (p1, s1, l1) = results
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        np.testing.assert_allclose(p1, p0, rtol=0, atol=tol * np.abs(p0).max())
+        np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
+        np.testing.assert_allclose(l1, l0, rtol=tol)
+        assert np.abs(p0 - net.params).max() > 1e-3   # it trained
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([3, 1, 7, 1, 3, 9, 7]),
+    np.array([1.0, -1.0, 2.0, 1.0, -0.0, 2.0, 0.0]),
+    np.array(["b", "a", "c", "a", "d", "b", "c"]),
+    np.array(["b", "a", "c", "a", "d", "b", "c"], dtype=object),
+])
+def test_one_hot_targets_are_label_binarizers(labels):
+    """The classifier's one-hot targets are LabelBinarizer's, for numbers,
+    signed zeros, strings and object labels, and for partial_fit with more
+    classes than y holds."""
+    from sklearn.preprocessing import LabelBinarizer
+    X = np.random.default_rng(0).normal(size=(len(labels), 3))
+    est = MLPClassifier()
+    _, Y = est._validate_input(X, labels, incremental=False, reset=True)
+    np.testing.assert_array_equal(Y, LabelBinarizer().fit(labels).transform(labels).astype(bool))
+    extra = "zz" if labels.dtype.kind in "UO" else 99
+    classes = np.array(sorted(set(labels.tolist()) | {extra}), dtype=labels.dtype)
+    est = MLPClassifier(hidden_layer_sizes=(2,))
+    est.partial_fit(X, labels, classes=classes)
+    _, Y = est._validate_input(X[:3], labels[:3], incremental=True, reset=False)
+    np.testing.assert_array_equal(Y, LabelBinarizer().fit(classes).transform(labels[:3]).astype(bool))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_softmax_is_output_forwards(dtype):
+    """The epoch's softmax gives ops.output_forward's values exactly, for
+    rows of 1 to 13 outputs, large, tiny and equal logits."""
+    from fastbp import _sklearn_kernels as K
+    from fastbp.ops import SOFTMAX, output_forward
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 3, 10, 13):
+        z = (rng.normal(size=(37, m)) * rng.choice([1e-3, 1.0, 30.0, 700.0], size=(37, 1))).astype(dtype)
+        z[0] = 0.0
+        ours, theirs = np.empty_like(z), np.empty_like(z)
+        K._softmax(ours, z)
+        output_forward(theirs, z, SOFTMAX)
+        np.testing.assert_array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_products_in_pieces_of_rows(dtype):
+    """The epoch's products split into pieces of rows (OpenBLAS's
+    small-matrix sizes) equal NumPy's products: C = A op(B) and C = A^T B,
+    for batches that split (into equal and unequal pieces) and that do not."""
+    from fastbp import _sklearn_kernels as K
+    rng = np.random.default_rng(0)
+    for nb, k, m in [(200, 64, 100), (199, 64, 100), (1000, 50, 40), (200, 784, 100), (7, 3, 2)]:
+        A = rng.normal(size=(nb, k)).astype(dtype)
+        B = rng.normal(size=(k, m)).astype(dtype)
+        D = rng.normal(size=(nb, m)).astype(dtype)
+        tol = 1e-12 if dtype == np.float64 else 1e-4
+        C = np.full((nb, m), np.nan, dtype)
+        K._gemm_rows(C, A, B, False)
+        np.testing.assert_allclose(C, A.astype(float) @ B, rtol=0, atol=tol * k)
+        BT = np.ascontiguousarray(B.T)
+        C[...] = np.nan
+        K._gemm_rows(C, A, BT, True)
+        np.testing.assert_allclose(C, A.astype(float) @ B, rtol=0, atol=tol * k)
+        G = np.full((k, m), np.nan, dtype)
+        K._gemm_tn_rows(G, A, D)
+        np.testing.assert_allclose(G, A.astype(float).T @ D, rtol=0, atol=tol * nb)
+    assert -(-200 // K._rows_per_product.py_func(200, 6400)) == 3    # the digits' first layer
+    assert K._rows_per_product.py_func(200, 78400) == 200            # 784 inputs: one product

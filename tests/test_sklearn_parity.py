@@ -111,6 +111,13 @@ CLASSIFIER_CASES = [
     ("multilabel", _multilabel, dict(hidden_layer_sizes=(15,), max_iter=30,
                                      learning_rate_init=0.01)),
     ("multilabel", _multilabel, dict(hidden_layer_sizes=(15,), solver="lbfgs", max_iter=30)),
+    # more batch sizes, two hidden layers
+    ("binary", _binary, dict(hidden_layer_sizes=(12, 7), batch_size=40, max_iter=15,
+                             alpha=0.01)),
+    ("multilabel", _multilabel, dict(hidden_layer_sizes=(15,), batch_size=64, max_iter=20,
+                                     solver="sgd", learning_rate_init=0.05)),
+    ("digits", _digits, dict(hidden_layer_sizes=(16, 9), batch_size=100, max_iter=10,
+                             activation="tanh", early_stopping=True)),
 ]
 
 
@@ -136,6 +143,11 @@ REGRESSOR_CASES = [
     ("one", lambda: _regression(1), dict(early_stopping=True, learning_rate_init=0.01, max_iter=40)),
     ("counts", _counts, dict(loss="poisson", max_iter=30, learning_rate_init=0.01)),
     ("counts", _counts, dict(loss="poisson", solver="lbfgs", max_iter=30)),
+    # more batch sizes, two hidden layers
+    ("two", lambda: _regression(2), dict(batch_size=50, max_iter=20, learning_rate_init=0.01,
+                                         alpha=0.1, hidden_layer_sizes=(10, 6))),
+    ("counts", _counts, dict(loss="poisson", batch_size=30, max_iter=20, solver="sgd",
+                             learning_rate_init=0.01)),
 ]
 
 
@@ -197,6 +209,12 @@ def test_sample_weight_as_scikit_learn(solver):
         ours = MLPClassifier(**kw).fit(X, y, sample_weight=w)
         sk = SkClassifier(**kw).fit(X, y, sample_weight=w)
     assert_same_training(ours, sk, X)
+    if solver != "lbfgs":  # smaller batches
+        small = dict(kw, batch_size=40)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert_same_training(MLPClassifier(**small).fit(X, y, sample_weight=w),
+                                 SkClassifier(**small).fit(X, y, sample_weight=w), X)
     unweighted = MLPClassifier(**kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -218,11 +236,12 @@ def test_sample_weight_as_scikit_learn(solver):
             assert_same_training(ours.fit(X, y, sample_weight=w), sk.fit(X, y, sample_weight=w), X)
 
 
-def test_float32_keeps_float32():
+@pytest.mark.parametrize("batch_size", ["auto", 50])
+def test_float32_keeps_float32(batch_size):
     X, y = _digits(300)
     X = X.astype(np.float32)
     ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(16,), max_iter=5,
-                        random_state=0)
+                        random_state=0, batch_size=batch_size)
     for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
         assert a.dtype == b.dtype == np.float32
         np.testing.assert_allclose(a, b, atol=1e-4)

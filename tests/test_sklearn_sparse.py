@@ -81,13 +81,15 @@ def test_sparse_epochs_run_the_sparse_kernels(monkeypatch):
     sparse products), not with an array."""
     X, y = _text_like()
     seen = []
-    epoch = _sklearn_kernels.epoch_sklearn
 
-    def spy(params, grads, state, ws, plan, X, *rest):
-        seen.append(type(X))
-        return epoch(params, grads, state, ws, plan, X, *rest)
+    def spying(epoch):
+        def spy(params, grads, state, ws, plan, X, *rest):
+            seen.append(type(X))
+            return epoch(params, grads, state, ws, plan, X, *rest)
+        return spy
 
-    monkeypatch.setattr(_sklearn_kernels, "epoch_sklearn", spy)
+    for name in ("epoch_sklearn", "epoch_sklearn_t"):  # dense batches may take either
+        monkeypatch.setattr(_sklearn_kernels, name, spying(getattr(_sklearn_kernels, name)))
     _fit(MLPClassifier, X, y, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
     assert seen == [tuple, tuple]
     _fit(MLPClassifier, X.toarray(), y, hidden_layer_sizes=(4,), max_iter=1, random_state=0)

@@ -27,12 +27,15 @@ The wrapper validates everything once; these take the model's own arrays.
 """
 import numpy as np
 
-from ._jit import jit
+from ._fastmath import exp
+from ._jit import jit, matrix
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _backward_batch, _batch, _delta, _first_backward, _forward_batch,
                       _logits, _outputs, _rows, _weight, add_penalty_gradient, all_finite, bias,
                       capacity, penalty)
-from .ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, dense_backward, loss_backward, loss_forward
+from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
+                  bias_act_forward, dense_backward, gemm, loss_backward, loss_forward,
+                  output_forward, output_of)
 from .optim import sklearn_update
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
@@ -257,3 +260,238 @@ def objective_sklearn(grads, params, ws, plan, X, Y, sw, loss, alpha, loss_scale
     empty), its gradient into grads (for L-BFGS)."""
     return _loss_and_gradient(grads, params, ws, plan, X, Y, sw, loss, alpha, loss_scale,
                               grad_scale)
+
+
+# ------------------------------------------------- the transposed layout
+# A dense X trains faster with each layer's weights held transposed,
+# (n_in, n_out) as scikit-learn's coefs_: OpenBLAS multiplies a batch by
+# W^T in the row-major NT form slower than by a stored W^T in the NN form
+# (on the AVX-512 machine of asv_bench/sklearn_dropin.py, one thread:
+# 32 x 64 x 100 float64 8.6 against 5.0 us, 200 x 100 x 10 13.7 against
+# 7.0 us, 200 x 784 x 100 float32 247 against 217 us), the backward
+# products costing about the same either way (the delta passed back, now
+# NT, a little more for narrow layers). The wrapper copies params and the optimizer
+# state into that layout once per fit (:func:`relayout`: a flat buffer of
+# the same offsets, only each weight block transposed), trains there with
+# :func:`epoch_sklearn_t` and copies back when it needs fastbp's layout
+# (early-stopping scores, the end of the fit): the update is elementwise, so
+# it is the same in either layout.
+@jit(inline="always")
+def _weight_t(params, plan, l):
+    # Layer l's W^T, (n_in, n_out), in a buffer of the transposed layout.
+    return matrix(params, plan[l, W_OFF], plan[l, N_IN], plan[l, N_OUT])
+
+
+@jit
+def relayout(dst, src, plan, to_transposed):
+    """``dst = src`` with every layer's weight block transposed: from
+    fastbp's ``(n_out, n_in)`` to ``(n_in, n_out)`` when ``to_transposed``,
+    else back. dst and src are flat buffers of one size (params, a gradient
+    or an optimizer state row)."""
+    dst[:] = src
+    for l in range(plan.shape[0]):
+        m, k, o = plan[l, N_OUT], plan[l, N_IN], plan[l, W_OFF]
+        a = matrix(src, o, m, k) if to_transposed else matrix(src, o, k, m)
+        b = matrix(dst, o, k, m) if to_transposed else matrix(dst, o, m, k)
+        for i in range(b.shape[0]):
+            for j in range(b.shape[1]):
+                b[i, j] = a[j, i]
+
+
+# OpenBLAS (0.3, SkylakeX kernels) multiplies matrices of at most 100^3
+# multiply-adds with its small-matrix kernels, without packing: a batch's
+# product just above that bound runs faster as a few products of fewer rows
+# (the digits' first layer, 200 x 64 x 100 float64 on one thread: 45 us as
+# one product, 27 us as three of 67 rows; its gradient 49 against 30 us).
+# Products are split so that each piece has about SMALL_MNK multiply-adds,
+# never into pieces under MIN_ROWS rows (wide layers: 200 x 784 x 100
+# float32 loses in pieces of 50 rows, 281 against 221 us).
+SMALL_MNK = 1 << 19
+MIN_ROWS = 32
+
+
+@jit(inline="always")
+def _rows_per_product(nb, width):
+    # Rows per piece of a product of nb rows by width = (other dims) multiply-adds.
+    per = SMALL_MNK // max(width, 1)
+    if per < MIN_ROWS or nb * width <= 1000000:
+        return nb
+    pieces = -(-nb // per)
+    return -(-nb // pieces)
+
+
+@jit
+def _gemm_rows(C, A, B, trans_b):
+    # C = A @ op(B), in pieces of rows of A and C (the same sums per element).
+    nb = A.shape[0]
+    step = _rows_per_product(nb, C.shape[1] * A.shape[1])
+    for s in range(0, nb, step):
+        e = min(nb, s + step)
+        gemm(C[s:e], A[s:e], B, False, trans_b, 1.0, 0.0)
+
+
+@jit
+def _gemm_tn_rows(C, A, B):
+    # C = A^T @ B, summed over pieces of the rows of A and B.
+    nb = A.shape[0]
+    step = _rows_per_product(nb, C.shape[0] * C.shape[1])
+    for s in range(0, nb, step):
+        e = min(nb, s + step)
+        gemm(C, A[s:e], B[s:e], True, False, 1.0, 0.0 if s == 0 else 1.0)
+
+
+@jit
+def _softmax(out, z):
+    # ops.output_forward's softmax, value for value (the same exp of the same
+    # z_ij - max_j z_ij, summed and scaled row by row in the same order), with
+    # the exps taken in one pass over the block: a row's few outputs leave
+    # most of each row's vector exp idle and the rest to scalar code (200 x
+    # 10 float64: 4.1 against 6.4 us).
+    n, m = z.shape
+    one = z.dtype.type(1.0)
+    for i in range(n):
+        zmax = z[i, 0]
+        for j in range(1, m):
+            zmax = max(zmax, z[i, j])
+        for j in range(m):
+            out[i, j] = z[i, j] - zmax
+    flat = out.reshape(n * m)
+    for e in range(flat.size):
+        flat[e] = exp(flat[e])
+    for i in range(n):
+        s = z.dtype.type(0.0)
+        for j in range(m):
+            s += out[i, j]
+        inv = one / s
+        for j in range(m):
+            out[i, j] *= inv
+
+
+@jit
+def _forward_t(pt, ws, plan, x, loss):
+    # network._forward_batch for a dense batch x with the weights of pt in
+    # the transposed layout: a_l = f(a_{l-1} @ W_l^T + b_l) as one NN product.
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    a = _act(ws, plan, cap, 0, nb)
+    _gemm_rows(a, x, _weight_t(pt, plan, 0), False)
+    bias_act_forward(a, bias(pt, plan, 0), plan[0, ACT])
+    for l in range(1, plan.shape[0]):
+        a = _act(ws, plan, cap, l, nb)
+        _gemm_rows(a, _act(ws, plan, cap, l - 1, nb), _weight_t(pt, plan, l), False)
+        bias_act_forward(a, bias(pt, plan, l), plan[l, ACT])
+    out = _outputs(ws, plan, cap, nb)
+    z = _act(ws, plan, cap, plan.shape[0] - 1, nb)
+    if output_of(loss) == SOFTMAX:
+        _softmax(out, z)
+    else:
+        output_forward(out, z, output_of(loss))
+    return out
+
+
+# The delta passed back through a narrow layer, (nb, m) @ W (m, k) with m
+# small, is slow from W^T in OpenBLAS's NT form (200 x 10 x 100 float64:
+# 10.4 against 6.0 us NN, and no faster in pieces of rows: NT products are
+# kept whole); for layers of at most NARROW outputs it runs NN from a copy
+# of W, transposed back from W^T for each batch (1000 values there).
+NARROW = 16
+
+
+@jit
+def _chain_t(gt, pt, ws, plan, x, pw):
+    # _chain in the transposed layout, from the output deltas in ws:
+    # dW_l^T = a_{l-1}^T delta_l, db_l = sum delta_l (summed as
+    # ops.dense_backward sums it), delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
+    # pw: scratch of params' size for the copies of narrow layers' W.
+    cap = capacity(ws, plan)
+    nb = x.shape[0]
+    for l in range(plan.shape[0] - 1, -1, -1):
+        d = _delta(ws, plan, cap, l, nb)
+        db = bias(gt, plan, l)
+        db[:] = 0
+        for i in range(nb):
+            for j in range(d.shape[1]):
+                db[j] += d[i, j]
+        if l == 0:
+            _gemm_tn_rows(_weight_t(gt, plan, 0), x, d)
+        else:
+            a = _act(ws, plan, cap, l - 1, nb)
+            _gemm_tn_rows(_weight_t(gt, plan, l), a, d)
+            dp = _delta(ws, plan, cap, l - 1, nb)
+            WT = _weight_t(pt, plan, l)
+            if plan[l, N_OUT] <= NARROW:
+                W = _weight(pw, plan, l)
+                for r in range(W.shape[0]):
+                    for c in range(W.shape[1]):
+                        W[r, c] = WT[c, r]
+                gemm(dp, d, W, False, False, 1.0, 0.0)
+            else:
+                gemm(dp, d, WT, False, True, 1.0, 0.0)
+            act_backward(dp, a, plan[l - 1, ACT])
+
+
+@jit
+def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale):
+    # After a forward pass: the batch loss without the L2 term (as
+    # _data_loss_and_gradient computes it), and the output deltas in ws.
+    cap = capacity(ws, plan)
+    nb = xb.shape[0]
+    d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
+    out = _outputs(ws, plan, cap, nb)
+    if loss == POISSON:  # as _poisson
+        total = 0.0
+        for i in range(nb):
+            c = wb[i] if wb.size else 1.0
+            for j in range(out.shape[1]):
+                p = np.exp(out[i, j])
+                out[i, j] = p
+                t = yb[i, j]
+                term = -t + p
+                if t != 0:
+                    term += t * np.log(t / p)
+                total += c * term
+                d[i, j] = d.dtype.type(c * (p - t) / w)
+        return total / w
+    if loss == CROSS_ENTROPY or loss == BINARY_CROSS_ENTROPY:
+        value = _log_loss(out, yb, loss == BINARY_CROSS_ENTROPY, wb, w)
+    elif wb.size == 0:
+        value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * loss_scale
+    else:
+        value = _weighted_loss(_logits(ws, plan, nb), out, yb, loss, w, wb) * loss_scale
+    loss_backward(d, out, yb, loss)
+    if wb.size:  # as _backward_weighted
+        for i in range(nb):
+            c = d.dtype.type(nb * wb[i] / w)
+            for j in range(d.shape[1]):
+                d[i, j] *= c
+    return value
+
+
+@jit
+def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, loss, code,
+                    hyper, t0, alpha, loss_scale, grad_scale, pw):
+    """:func:`epoch_sklearn` for a dense X, with the parameters pt, their
+    gradient buffer grads and the optimizer state st in the transposed layout
+    (see the notes above; :func:`relayout` gives it), and pw scratch of
+    pt's size and dtype; the same arguments otherwise, and the same result."""
+    n = X.shape[0]
+    cap = capacity(ws, plan)
+    forward_loss = MSE if loss == POISSON else loss  # Poisson: identity outputs, exp in the loss
+    total = 0.0
+    steps = 0
+    for start in range(0, n, batch_size):
+        nb = min(batch_size, n - start)
+        xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
+        wb = wbuf[:nb] if sw.size else wbuf[:0]
+        for i in range(wb.size):
+            wb[i] = sw[idx[start + i]]
+        w = _weight_total(wb, nb)
+        _forward_t(pt, ws, plan, xb, forward_loss)
+        value = _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale)
+        _chain_t(grads, pt, ws, plan, xb, pw)
+        if alpha != 0:
+            value += 0.5 * alpha * _sum_squares(pt, plan) / w
+        total += value * nb
+        steps += 1
+        _step(pt, grads, st, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
+    return total / n, all_finite(pt)
