@@ -29,6 +29,7 @@ import numpy as np
 
 from ._fastmath import exp
 from ._jit import jit, matrix
+from ._views import flat_view
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _backward_batch, _batch, _delta, _first_backward, _forward_batch,
                       _logits, _outputs, _rows, _weight, add_penalty_gradient, all_finite, bias,
@@ -106,10 +107,19 @@ def _poisson(grads, params, ws, plan, x, y, wb, w):
     # sum_ij wb_i (y log(y / p) - y + p) / w, the output delta wb_i (p - y) / w.
     cap = capacity(ws, plan)
     nb = _rows(x)
-    d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
-    out = _outputs(ws, plan, cap, nb)
+    value = _poisson_deltas(_delta(ws, plan, cap, plan.shape[0] - 1, nb),
+                            _outputs(ws, plan, cap, nb), y, wb, w)
+    _chain(grads, params, ws, plan, x)
+    return value
+
+
+@jit(inline="always")
+def _poisson_deltas(d, out, y, wb, w):
+    # The identity outputs z become p = exp(z) in place; returns the loss
+    # sum_ij wb_i (y log(y / p) - y + p) / w, and writes the output deltas
+    # wb_i (p - y) / w into d.
     total = 0.0
-    for i in range(nb):
+    for i in range(out.shape[0]):
         c = wb[i] if wb.size else 1.0
         for j in range(out.shape[1]):
             p = np.exp(out[i, j])
@@ -120,7 +130,6 @@ def _poisson(grads, params, ws, plan, x, y, wb, w):
                 term += t * np.log(t / p)
             total += c * term
             d[i, j] = d.dtype.type(c * (p - t) / w)
-    _chain(grads, params, ws, plan, x)
     return total / w
 
 
@@ -355,7 +364,7 @@ def _softmax(out, z):
             zmax = max(zmax, z[i, j])
         for j in range(m):
             out[i, j] = z[i, j] - zmax
-    flat = out.reshape(n * m)
+    flat = flat_view(out)  # not reshape: its error path compiles string formatting
     for e in range(flat.size):
         flat[e] = exp(flat[e])
     for i in range(n):
@@ -438,20 +447,8 @@ def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale):
     nb = xb.shape[0]
     d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
     out = _outputs(ws, plan, cap, nb)
-    if loss == POISSON:  # as _poisson
-        total = 0.0
-        for i in range(nb):
-            c = wb[i] if wb.size else 1.0
-            for j in range(out.shape[1]):
-                p = np.exp(out[i, j])
-                out[i, j] = p
-                t = yb[i, j]
-                term = -t + p
-                if t != 0:
-                    term += t * np.log(t / p)
-                total += c * term
-                d[i, j] = d.dtype.type(c * (p - t) / w)
-        return total / w
+    if loss == POISSON:
+        return _poisson_deltas(d, out, yb, wb, w)
     if loss == CROSS_ENTROPY or loss == BINARY_CROSS_ENTROPY:
         value = _log_loss(out, yb, loss == BINARY_CROSS_ENTROPY, wb, w)
     elif wb.size == 0:

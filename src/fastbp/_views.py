@@ -164,6 +164,21 @@ def layer_bias(typingctx, params, plan, l):
     return result(params, plan, l), codegen
 
 
+@intrinsic
+def flat_view(typingctx, a):
+    """A C-contiguous 2-D array as a 1-D view of all its elements (what
+    ``a.reshape(a.size)`` gives, without reshape's error path)."""
+    if not (isinstance(a, types.Array) and a.ndim == 2 and a.layout == "C"):
+        return None
+    result = types.Array(a.dtype, 1, "C", readonly=not a.mutable)
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        return _view(context, builder, sig.args[0], args[0], result,
+                     context.get_constant(types.intp, 0), [src.nitems])
+    return result(a), codegen
+
+
 def _region_view(name, ndim, where, layered=True):
     """An intrinsic ``name(ws, plan, cap, l, nb)`` (``name(ws, plan, cap, nb)``
     when not ``layered``): rows 0..nb-1 of the workspace block that
