@@ -38,6 +38,7 @@ from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backwar
                   bias_act_forward, dense_backward, gemm, loss_backward, loss_forward,
                   output_forward, output_of)
 from .optim import sklearn_update
+from ._weighted import _gather_weights
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
 # losses: the network has an identity output, exp is applied here).
@@ -148,6 +149,15 @@ def _chain(grads, params, ws, plan, x):
     _first_backward(grads, params, ws, plan, cap, nb, x)  # dense or CSR x; no delta passed back
 
 
+@jit(inline="always")
+def _batch_weights(wbuf, sw, idx, start, nb):
+    # The batch's sample weights sw[idx[start:start + nb]] gathered into wbuf,
+    # and their total; without weights (sw empty) none, and nb.
+    if sw.size == 0:
+        return wbuf[:0], float(nb)
+    return _gather_weights(wbuf, sw, idx, start, nb)
+
+
 @jit
 def _weight_total(wb, nb):
     # The batch's weight: the sum of its sample weights, or nb without them.
@@ -250,10 +260,7 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
-        wb = wbuf[:nb] if sw.size else wbuf[:0]
-        for i in range(wb.size):
-            wb[i] = sw[idx[start + i]]
-        w = _weight_total(wb, nb)
+        wb, w = _batch_weights(wbuf, sw, idx, start, nb)
         value = _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_scale)
         if alpha != 0:
             value += 0.5 * alpha * _sum_squares(params, plan) / w
@@ -479,10 +486,7 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
     for start in range(0, n, batch_size):
         nb = min(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
-        wb = wbuf[:nb] if sw.size else wbuf[:0]
-        for i in range(wb.size):
-            wb[i] = sw[idx[start + i]]
-        w = _weight_total(wb, nb)
+        wb, w = _batch_weights(wbuf, sw, idx, start, nb)
         _forward_t(pt, ws, plan, xb, forward_loss)
         value = _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale)
         _chain_t(grads, pt, ws, plan, xb, pw)
