@@ -22,7 +22,7 @@ import fastbp
 from fastbp import _fastmath, network, ops, optim
 from fastbp._jit import matrix, jit
 from fastbp._static import static
-from fastbp.train import choose_epoch
+from fastbp.train import _l2, choose_epoch
 
 # A fresh process, empty cache: which functions does each step compile?
 _CHILD = textwrap.dedent("""
@@ -51,6 +51,9 @@ _CHILD = textwrap.dedent("""
     step[0] = "sparse"
     import scipy.sparse as sp
     net.fit(sp.csr_matrix(X), y, epochs=1, batch_size=8, lr=0.1, optimizer="sgd", verbose=0)
+    step[0] = "l2"
+    net.alpha = 0.1
+    net.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0)
     json.dump(compiled, sys.stdout)
 """)
 
@@ -74,7 +77,9 @@ def _fastbp(names):
 # the fused backward and update, shuffling, and the inference kernel.
 PLAIN_SGD = {
     "network.epoch_sgd", "network._predict",
-    "network.penalty",
+    # no L2 term (alpha = 0): the L2 loss term is a constant 0.0, penalty is
+    # not compiled
+    "network._penalty_if_typed.<locals>.without",
     # the model's own activation (tanh), output function (softmax, code 7) and
     # loss (cross-entropy, code 0) only: the codes are compile-time constants
     # (fastbp._static), and the output layer's identity
@@ -107,16 +112,32 @@ def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
     fastbp_compiles = [n for n in cold_compiles["sgd"] if n.startswith("fastbp.")]
     assert len(fastbp_compiles) == len(compiled), sorted(fastbp_compiles)
     assert not compiled & INLINED, sorted(compiled & INLINED)
+    # min and max are fastbp._fastmath's intrinsics: Numba's builtins compile
+    # a function per argument type
+    assert not [n for n in cold_compiles["sgd"] if n.startswith("numba.cpython.builtins")]
 
 
 def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
     added = _fastbp(cold_compiles["adam"])
-    assert added == {"network.epoch_optimizer", "network.add_penalty_gradient",
+    assert added == {"network.epoch_optimizer", "network._add_penalty_gradient_if_typed.<locals>.without",
                      "optim.optimizer_step__code_1",  # Adam's branch only
                      "network._first_weight_grad_typed.<locals>.dense"}, sorted(added)
     # Dropout is compiled only by a model that has it.
     for names in cold_compiles.values():
         assert not any("dropout" in n for n in names), names
+
+
+def test_the_l2_kernels_compile_only_for_a_fit_with_l2(cold_compiles):
+    """Without an L2 term (alpha = 0, the default) the epoch kernels get
+    static(NO_L2) and compile neither penalty kernel; a fit with alpha > 0
+    compiles both, in a second specialisation of its epoch kernel."""
+    for step in ("sgd", "adam", "sparse"):
+        assert not {"fastbp.network.penalty", "fastbp.network.add_penalty_gradient"} \
+            & set(cold_compiles[step]), cold_compiles[step]
+    added = _fastbp(cold_compiles["l2"])
+    assert added == {"network.epoch_optimizer", "network.penalty", "network.add_penalty_gradient",
+                     "network._penalty_if_typed.<locals>.with_l2",
+                     "network._add_penalty_gradient_if_typed.<locals>.with_l2"}, sorted(added)
 
 
 def test_sparse_kernels_compile_only_for_a_sparse_input(cold_compiles):
@@ -201,9 +222,10 @@ def _epoch_args(net, X, y, optimizer, batch, shuffled, max_steps=-1):
 
 def _as_fit_calls(net, args):
     """The arguments of train_epoch as fit passes them to its kernel: the
-    loss, the optimizer and the hidden activation as compile-time constants."""
+    loss, the optimizer, the hidden activation and the presence of an L2
+    term as compile-time constants."""
     loss, hidden = net._kernel_codes
-    return args[:11] + (loss, static(args[12])) + args[13:] + (hidden,)
+    return args[:11] + (loss, static(args[12])) + args[13:] + (hidden, _l2(net))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -3,7 +3,9 @@ import numba
 import numpy as np
 import pytest
 
-from fastbp._fastmath import exp32, exp64, tanh32, tanh64
+import itertools
+
+from fastbp._fastmath import exp32, exp64, smax, smin, tanh32, tanh64
 
 
 @numba.njit
@@ -49,3 +51,29 @@ def test_limits(dtype):
     apply(0, x[:3], out[:3])
     # Clamped to the smallest normal range, negligible next to 1.
     assert np.all(out[:3] >= 0) and np.all(out[:3] < 1e-37)
+
+
+@numba.njit
+def _ours(a, b):
+    return smin(a, b), smax(a, b)
+
+
+@numba.njit
+def _builtins(a, b):
+    return min(a, b), max(a, b)
+
+
+@pytest.mark.parametrize("ta,tb", [(np.float32, np.float32), (np.float64, np.float64),
+                                   (np.float32, np.float64), (np.int64, np.float64),
+                                   (np.int64, np.int64), (np.int32, np.int64)])
+def test_smin_smax_are_the_builtins(ta, tb):
+    """The intrinsics give what Numba's min/max give, value, sign of zero,
+    NaN placement (max(nan, 1) is nan, max(1, nan) is 1) and type."""
+    special = [np.nan, -np.inf, np.inf, -0.0, 0.0] if ta(0.5) != 0 and tb(0.5) != 0 else []
+    values = special + [-3, -1, 0, 1, 2, 7]
+    for a, b in itertools.product(values, values):
+        got, want = _ours(ta(a), tb(b)), _builtins(ta(a), tb(b))
+        for g, w in zip(got, want):
+            assert type(g) is type(w)
+            assert (np.isnan(g) and np.isnan(w)) or (g == w and np.signbit(g) == np.signbit(w)), \
+                (a, b, got, want)

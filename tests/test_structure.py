@@ -108,10 +108,12 @@ def test_a_new_activation_compiles_once_then_any_shape_reuses_it():
 # compiled into these entry points once, whatever the network's shape.)
 # (fit chooses its epoch kernel: plain SGD runs epoch_sgd; see test_compile.py.)
 ENTRY_POINTS = ["epoch_sgd", "_predict", "_loss_value", "_gradient", "_numerical_gradient"]
-# Those that take the loss and the hidden activation (their last argument) as
-# compile-time constants, and where their loss argument is.
+# Those that take the loss and the hidden activation as compile-time
+# constants, and where their loss and hidden arguments are (the epoch kernel's
+# last is whether the fit has an L2 term, static(NO_L2) here).
 STATIC_CODES = {"epoch_sgd", "_predict", "_loss_value"}
 LOSS_AT = {"epoch_sgd": 11, "_predict": 5, "_loss_value": 5}
+HIDDEN_AT = {"epoch_sgd": -2, "_predict": -1, "_loss_value": -1}
 
 
 def test_specialisations_depend_on_dtype_and_codes_only():
@@ -129,7 +131,7 @@ def test_specialisations_depend_on_dtype_and_codes_only():
                       if isinstance(s[x_at], numba.types.Array)
                       and (y_at is None or (s[y_at].ndim == 1 and str(s[y_at].dtype) == "int64"))
                       and (name not in STATIC_CODES
-                           or (str(s[-1]) in ("Literal[int](2)", "Literal[int](6)")
+                           or (str(s[HIDDEN_AT[name]]) in ("Literal[int](2)", "Literal[int](6)")
                                and str(s[LOSS_AT[name]]) == "Literal[int](0)"))]
         # tanh and softplus networks: one specialisation each per dtype where
         # the activation is a constant, one per dtype elsewhere

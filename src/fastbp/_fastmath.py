@@ -16,10 +16,20 @@ speed. These versions are plain arithmetic that LLVM turns into SIMD code:
   accuracy near 0.
 
 Measured errors against NumPy are in tests/test_fastmath.py.
+
+``smin``/``smax`` are the kernels' two-scalar ``min``/``max``: the same
+comparison and select as Python's builtins compiled by Numba
+(``max(a, b)`` is ``b if b > a else a``, so a NaN in ``a`` is kept and a NaN
+in ``b`` is not), emitted in place. Numba compiles its builtins as one
+function per argument type, each with its own wrappers and optimisation
+(0.02 s apiece on a cold start, five of them in a first fit).
 """
+import operator
+
 import numpy as np
 from llvmlite import ir
 from numba.core import types
+from numba.core.typing import signature
 from numba.extending import intrinsic, overload
 
 from ._jit import jit
@@ -39,11 +49,35 @@ def _float32_from_bits(typingctx, bits):
     return types.float32(types.int32), codegen
 
 
+def _select_if(op, name):
+    def minmax(typingctx, a, b):
+        if not (isinstance(a, (types.Number, types.Boolean))
+                and isinstance(b, (types.Number, types.Boolean))):
+            return None
+        ty = typingctx.unify_types(a, b)
+        if ty is None:
+            return None
+
+        def codegen(context, builder, sig, args):
+            x = context.cast(builder, args[0], a, ty)
+            y = context.cast(builder, args[1], b, ty)
+            pick = context.get_function(op, signature(types.boolean, ty, ty))
+            return builder.select(pick(builder, (y, x)), y, x)
+        return ty(a, b), codegen
+    minmax.__name__ = minmax.__qualname__ = name
+    minmax.__doc__ = f"``{name[1:]}(a, b)`` of two scalars, as Python's builtin (see the module's docstring)."
+    return intrinsic(minmax)
+
+
+smax = _select_if(operator.gt, "smax")
+smin = _select_if(operator.lt, "smin")
+
+
 @jit(inline="always")
 def _exp64_reduced(x):
     """``(2^k, e^r - 1)`` with ``x = k ln2 + r``, ``|r| <= ln2 / 2``, x clamped
     to [-708, 709]. The polynomial is e^r - 1 itself, free of cancellation."""
-    x = min(max(x, -708.0), 709.0)
+    x = smin(smax(x, -708.0), 709.0)
     k = np.rint(x * 1.4426950408889634)
     r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
     p = 1.0 / 479001600.0
@@ -79,7 +113,7 @@ _F32 = np.float32
 
 @jit(inline="always")
 def exp32(x):
-    x = min(max(x, _F32(-87.0)), _F32(88.0))
+    x = smin(smax(x, _F32(-87.0)), _F32(88.0))
     k = np.rint(x * _F32(1.44269504))
     r = (x - k * _F32(0.693359375)) - k * _F32(-2.12194440e-4)
     p = _F32(1.0 / 5040.0)
@@ -103,7 +137,7 @@ _TANH32_Q = (_F32(4.89352518554385e-03), _F32(2.26843463243900e-03), _F32(1.1853
 
 @jit(inline="always")
 def tanh32(x):
-    x = min(max(x, -_TANH32_CLAMP), _TANH32_CLAMP)
+    x = smin(smax(x, -_TANH32_CLAMP), _TANH32_CLAMP)
     x2 = x * x
     p = _TANH32_P[6]
     p = p * x2 + _TANH32_P[5]
@@ -122,7 +156,7 @@ def tanh32(x):
 @jit(inline="always")
 def tanh64(x):
     # tanh|x| = e / (e + 2) with e = expm1(2|x|); |x| > 20 rounds to 1.
-    a = min(abs(x), 20.0)
+    a = smin(abs(x), 20.0)
     e = expm1_64(2.0 * a)
     t = e / (e + 2.0)
     return t if x >= 0 else -t

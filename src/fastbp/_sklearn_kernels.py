@@ -27,7 +27,7 @@ The wrapper validates everything once; these take the model's own arrays.
 """
 import numpy as np
 
-from ._fastmath import exp
+from ._fastmath import exp, smax, smin
 from ._jit import jit, matrix
 from ._views import flat_view
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
@@ -66,7 +66,7 @@ def _log_loss(out, y, binary, wb, w):
     for i in range(out.shape[0]):
         row = 0.0
         for j in range(out.shape[1]):
-            p = np.float64(min(max(out[i, j], eps), hi))
+            p = np.float64(smin(smax(out[i, j], eps), hi))
             t = np.float64(y[i, j])
             if t != 0:
                 row += t * np.log(p)
@@ -258,7 +258,7 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
     total = 0.0
     steps = 0
     for start in range(0, n, batch_size):
-        nb = min(batch_size, n - start)
+        nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
         wb, w = _batch_weights(wbuf, sw, idx, start, nb)
         value = _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_scale)
@@ -329,7 +329,7 @@ MIN_ROWS = 32
 @jit(inline="always")
 def _rows_per_product(nb, width):
     # Rows per piece of a product of nb rows by width = (other dims) multiply-adds.
-    per = SMALL_MNK // max(width, 1)
+    per = SMALL_MNK // smax(width, 1)
     if per < MIN_ROWS or nb * width <= 1000000:
         return nb
     pieces = -(-nb // per)
@@ -342,7 +342,7 @@ def _gemm_rows(C, A, B, trans_b):
     nb = A.shape[0]
     step = _rows_per_product(nb, C.shape[1] * A.shape[1])
     for s in range(0, nb, step):
-        e = min(nb, s + step)
+        e = smin(nb, s + step)
         gemm(C[s:e], A[s:e], B, False, trans_b, 1.0, 0.0)
 
 
@@ -352,7 +352,7 @@ def _gemm_tn_rows(C, A, B):
     nb = A.shape[0]
     step = _rows_per_product(nb, C.shape[0] * C.shape[1])
     for s in range(0, nb, step):
-        e = min(nb, s + step)
+        e = smin(nb, s + step)
         gemm(C, A[s:e], B[s:e], True, False, 1.0, 0.0 if s == 0 else 1.0)
 
 
@@ -368,7 +368,7 @@ def _softmax(out, z):
     for i in range(n):
         zmax = z[i, 0]
         for j in range(1, m):
-            zmax = max(zmax, z[i, j])
+            zmax = smax(zmax, z[i, j])
         for j in range(m):
             out[i, j] = z[i, j] - zmax
     flat = flat_view(out)  # not reshape: its error path compiles string formatting
@@ -484,7 +484,7 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
     total = 0.0
     steps = 0
     for start in range(0, n, batch_size):
-        nb = min(batch_size, n - start)
+        nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, idx, start, nb, True)
         wb, w = _batch_weights(wbuf, sw, idx, start, nb)
         _forward_t(pt, ws, plan, xb, forward_loss)

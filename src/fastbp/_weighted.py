@@ -25,12 +25,13 @@ Y are. Nothing here checks its arguments: the model validates once.
 """
 import numpy as np
 
+from ._fastmath import smax, smin
 from ._jit import jit
 from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
                       _first_backward, _first_backward_sgd, _first_layer_backward, _forward,
                       _forward_batch, _forward_dropout,
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
-                      add_penalty_gradient, all_finite, bias, capacity, penalty)
+                      _add_penalty_gradient_if, _penalty_if, all_finite, bias, capacity)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
     _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward
 from .optim import LR, _optimizer_step, is_plain_sgd
@@ -68,7 +69,7 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
                 x = np.float64(z[i, j])
                 t = np.float64(y[i, j])
                 if loss == BINARY_CROSS_ENTROPY:
-                    total += c * (max(x, 0.0) - x * t + np.log1p(np.exp(-abs(x))))
+                    total += c * (smax(x, 0.0) - x * t + np.log1p(np.exp(-abs(x))))
                 elif loss == MSE:
                     total += c * ((x - t) * (x - t))
                 elif loss == MAE:
@@ -116,7 +117,8 @@ def _backward_sgd_weighted(params, ws, plan, x, y, loss, lr, decay, wb, r, hidde
 
 @jit
 def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
-                       shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden):
+                       shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden,
+                       l2):
     """:func:`epoch_weighted` for plain SGD without dropout (the L2 penalty
     is allowed), as :func:`fastbp.network.epoch_sgd`: the update fused into
     backpropagation, no optimizer and no dropout compiled."""
@@ -128,14 +130,14 @@ def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng
     for start in range(0, n, batch_size):
         if steps == max_steps:
             break
-        nb = min(batch_size, n - start)
+        nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         wb, w = _gather_weights(wbuf, sw, perm, start, nb)
         r = nb / w if w > 0 else 0.0
         out = _forward(params, ws, plan, xb, loss, hidden)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
-            value += 0.5 * alpha * penalty(params, plan) * r
+            value += 0.5 * alpha * _penalty_if(params, plan, l2) * r
         if not np.isfinite(value):
             return np.nan, steps
         total += value
@@ -165,7 +167,7 @@ def _backward_batch_weighted(grads, params, ws, plan, x, y, loss, wb, r, hidden)
 @jit
 def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng,
                              batch_size, shuffled, loss, code, hyper, t0, reg, max_steps,
-                             check_every_step, hidden):
+                             check_every_step, hidden, l2):
     """:func:`epoch_weighted` for an optimizer with state, without dropout,
     as :func:`fastbp.network.epoch_optimizer`: the weighted gradient into
     ``grads``, the L2 term over the batch's weight sum, then the step."""
@@ -177,14 +179,14 @@ def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, per
     for start in range(0, n, batch_size):
         if steps == max_steps:
             break
-        nb = min(batch_size, n - start)
+        nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         wb, w = _gather_weights(wbuf, sw, perm, start, nb)
         r = nb / w if w > 0 else 0.0
         out = _forward(params, ws, plan, xb, loss, hidden)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
-            value += 0.5 * alpha * penalty(params, plan) * r
+            value += 0.5 * alpha * _penalty_if(params, plan, l2) * r
         if not np.isfinite(value):
             return np.nan, steps
         total += value
@@ -192,7 +194,7 @@ def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, per
         steps += 1
         _backward_batch_weighted(grads, params, ws, plan, xb, yb, loss, wb, r, hidden)
         if alpha != 0:
-            add_penalty_gradient(grads, params, plan, alpha * r / nb)
+            _add_penalty_gradient_if(grads, params, plan, alpha * r / nb, l2)
         _optimizer_step(params, grads, state, hyper, code, t0 + steps)
         if check_every_step and not all_finite(params):
             return np.nan, steps
@@ -221,7 +223,8 @@ def _backward_weighted(grads, params, ws, plan, x, y, loss, reg, alpha, dropped,
 
 @jit
 def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
-                   shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden):
+                   shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden,
+                   l2):
     """:func:`fastbp.network.train_epoch` with sample weights ``sw`` (float64,
     n) and ``wbuf`` (float64, >= batch_size) scratch for a batch's weights:
     every variant (fused SGD or an optimizer, L2, dropout), as
@@ -244,7 +247,7 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
     for start in range(0, n, batch_size):
         if max_steps >= 0 and t - t0 >= max_steps:
             break
-        nb = min(batch_size, n - start)
+        nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         wb, w = _gather_weights(wbuf, sw, perm, start, nb)
         r = nb / w if w > 0 else 0.0
@@ -254,7 +257,7 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
             out = _forward(params, ws, plan, xb, loss, hidden)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
-            value += 0.5 * alpha * penalty(params, plan) * r
+            value += 0.5 * alpha * _penalty_if(params, plan, l2) * r
         if not np.isfinite(value):
             return np.nan, t - t0
         total += value
@@ -271,7 +274,7 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
             return np.nan, t - t0
     if not all_finite(params):
         return np.nan, t - t0
-    return total / max(seen, 1), t - t0
+    return total / smax(seen, 1), t - t0
 
 
 @jit
@@ -284,7 +287,7 @@ def loss_value_weighted(params, ws, plan, X, Y, sw, loss):
     total = 0.0
     w_all = 0.0
     for start in range(0, n, cap):
-        nb = min(cap, n - start)
+        nb = smin(cap, n - start)
         wb = sw[start:start + nb]
         w = 0.0
         for i in range(nb):
@@ -308,7 +311,7 @@ def gradient_weighted(grads, scratch, params, ws, plan, X, Y, sw, loss):
     total = 0.0
     grads[:] = 0
     for start in range(0, n, cap):
-        nb = min(cap, n - start)
+        nb = smin(cap, n - start)
         xb = _rows_of(X, start, nb)
         yb = _chunk_targets(ws, plan, cap, Y, start, nb)
         wb = sw[start:start + nb]

@@ -47,13 +47,14 @@ from numba.core import types
 from numba.extending import overload
 
 from . import _views
+from ._fastmath import smax, smin
 from ._jit import jit, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd
 from ._blas import gemm_call
 from ._static import JIT_OPTIONS
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, _dense_backward, _dense_backward_sgd,
-                  bias_act, bias_grad, bias_sgd, dense_backward, dense_backward_sgd, dense_forward,
+                  bias_act, bias_add, bias_grad, bias_sgd, dense_backward, dense_backward_sgd, dense_forward,
                   dropout_backward,
                   dropout_forward, _loss_backward, _loss_forward, outputs_for_loss, rng_next,
                   sgd_update, shuffle, sparse_product, sparse_weight_grad, sparse_weight_sgd)
@@ -429,6 +430,48 @@ def add_penalty_gradient(grads, params, plan, coef):
             grads[i] += c * params[i]
 
 
+# Whether a fit has an L2 term, as a compile-time constant (fastbp._static):
+# the epoch kernels take ``l2``, static(NO_L2) when alpha == 0 (so their
+# ``if alpha != 0`` branches are never taken and the two L2 kernels above need
+# not compile: a first fit without L2 compiles neither), static(WITH_L2) or
+# RUNTIME otherwise. fastbp.train derives it from reg[0] at every call.
+NO_L2, WITH_L2 = 0, 1
+
+
+def _no_l2(l2):
+    return isinstance(l2, types.IntegerLiteral) and l2.literal_value == NO_L2
+
+
+def _penalty_if(params, plan, l2):
+    """:func:`penalty`, or 0.0 without compiling it when ``l2`` is static(NO_L2)."""
+    return penalty(params, plan)
+
+
+def _add_penalty_gradient_if(grads, params, plan, coef, l2):
+    """:func:`add_penalty_gradient`, or nothing when ``l2`` is static(NO_L2)."""
+    add_penalty_gradient(grads, params, plan, coef)
+
+
+@overload(_penalty_if, inline="always", prefer_literal=True)
+def _penalty_if_typed(params, plan, l2):
+    def without(params, plan, l2):
+        return 0.0
+
+    def with_l2(params, plan, l2):
+        return penalty(params, plan)
+    return without if _no_l2(l2) else with_l2
+
+
+@overload(_add_penalty_gradient_if, inline="always", prefer_literal=True)
+def _add_penalty_gradient_if_typed(grads, params, plan, coef, l2):
+    def without(grads, params, plan, coef, l2):
+        pass
+
+    def with_l2(grads, params, plan, coef, l2):
+        add_penalty_gradient(grads, params, plan, coef)
+    return without if _no_l2(l2) else with_l2
+
+
 @jit
 def backward_batch(grads, params, ws, plan, x, y, loss):
     """Backpropagation through the batch last run by :func:`forward_batch`.
@@ -585,7 +628,7 @@ def _check_ws(ws, plan, rows):
     # ws holds at least max(rows, 1) samples.
     if not ws.flags.c_contiguous:
         raise ValueError("ws must be C-contiguous")
-    if capacity(ws, plan) < max(rows, 1):
+    if capacity(ws, plan) < smax(rows, 1):
         raise ValueError("the batch is larger than the workspace's capacity (see net.workspace)")
 
 
@@ -657,7 +700,7 @@ def _gather(dst, src, perm, start):
 
 @jit
 def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-              code, hyper, t0, reg, max_steps, check_every_step, hidden):
+              code, hyper, t0, reg, max_steps, check_every_step, hidden, l2):
     """:func:`train_epoch` for plain SGD without dropout (the L2 penalty
     reg[0] is allowed): the update fused into backpropagation; ``grads``,
     ``state``, ``code`` and ``t0`` are not read."""
@@ -669,9 +712,9 @@ def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuff
     for start in range(0, n, batch_size):
         if steps == max_steps:
             break
-        nb = min(batch_size, n - start)
+        nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
-        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden)
+        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden, l2)
         if not np.isfinite(value):
             return np.nan, steps
         total += value
@@ -685,7 +728,7 @@ def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuff
 
 @jit
 def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                    code, hyper, t0, reg, max_steps, check_every_step, hidden):
+                    code, hyper, t0, reg, max_steps, check_every_step, hidden, l2):
     """:func:`train_epoch` for an optimizer with state (SGD with momentum or
     weight decay, Adam, AdamW, RMSprop) without dropout: backpropagation
     into ``grads``, the L2 term, then :func:`fastbp.optim.optimizer_step`."""
@@ -697,9 +740,9 @@ def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
     for start in range(0, n, batch_size):
         if steps == max_steps:
             break
-        nb = min(batch_size, n - start)
+        nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
-        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden)
+        value = _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden, l2)
         if not np.isfinite(value):
             return np.nan, steps
         total += value
@@ -707,7 +750,7 @@ def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
         steps += 1
         _backward_batch_h(grads, params, ws, plan, xb, yb, loss, hidden)
         if alpha != 0:
-            add_penalty_gradient(grads, params, plan, alpha / nb)
+            _add_penalty_gradient_if(grads, params, plan, alpha / nb, l2)
         _optimizer_step(params, grads, state, hyper, code, t0 + steps)
         if check_every_step and not all_finite(params):
             return np.nan, steps
@@ -762,12 +805,12 @@ def _chunk_targets(ws, plan, cap, Y, start, nb):
 
 
 @jit(inline="always")
-def _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden):
+def _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden, l2):
     # Forward pass; the batch's loss *sum* with the L2 term.
     out = _forward(params, ws, plan, xb, loss, hidden)
     value = _loss_forward(_logits(ws, plan, _rows(xb)), out, yb, loss) * _rows(xb)
     if alpha != 0:
-        value += 0.5 * alpha * penalty(params, plan)
+        value += 0.5 * alpha * _penalty_if(params, plan, l2)
     return value
 
 
@@ -776,7 +819,7 @@ def _epoch_loss(params, total, seen):
     # The mean batch loss, or NaN when the last update left non-finite params.
     if not all_finite(params):
         return np.nan
-    return total / max(seen, 1)
+    return total / smax(seen, 1)
 
 
 @jit
@@ -824,7 +867,7 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         _check_buffer(grads, params)
         if not state.flags.c_contiguous or state.shape[0] != 2 or state.shape[1] != params.size:
             raise ValueError("state must be C-contiguous (2, n_params)")
-    _check_ws(ws, plan, min(batch_size, X.shape[0]))
+    _check_ws(ws, plan, smin(batch_size, X.shape[0]))
     if check_reg(plan, reg) and rng.size < 2:
         raise ValueError("with dropout rng needs two elements: the shuffling and the dropout stream")
     # What the epoch writes (params, grads, state, ws, perm, rng) must not
@@ -840,12 +883,12 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
                          " hyper or reg")
     return epoch_dropout(_c(params), _c(grads), _c(state), _c(ws), _c(plan), _c(X), _c(Y), _c(perm),
                          _c(rng), batch_size, shuffled, loss, code, _c(hyper), t0, _c(reg), max_steps,
-                         check_every_step, RUNTIME)
+                         check_every_step, RUNTIME, RUNTIME)
 
 
 @jit
 def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                  code, hyper, t0, reg, max_steps, check_every_step, hidden):
+                  code, hyper, t0, reg, max_steps, check_every_step, hidden, l2):
     """:func:`train_epoch` without its checks: every variant (dropout, L2,
     fused SGD or an optimizer), the one fit runs when a layer has dropout."""
     fused = is_plain_sgd(code, hyper)
@@ -864,7 +907,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
     for start in range(0, n, batch_size):
         if max_steps >= 0 and t - t0 >= max_steps:
             break
-        nb = min(batch_size, n - start)
+        nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         if dropout:
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
@@ -872,7 +915,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
             out = _forward(params, ws, plan, xb, loss, hidden)
         value = _loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
         if alpha != 0:
-            value += 0.5 * alpha * penalty(params, plan)
+            value += 0.5 * alpha * _penalty_if(params, plan, l2)
         if not np.isfinite(value):
             return np.nan, t - t0
         total += value
@@ -889,7 +932,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
             return np.nan, t - t0
     if not all_finite(params):
         return np.nan, t - t0
-    return total / max(seen, 1), t - t0
+    return total / smax(seen, 1), t - t0
 
 
 @jit(inline="always")
@@ -1028,7 +1071,7 @@ def _predict(out, params, ws, plan, X, loss, hidden):
     m = out.shape[1]
     n = _rows(X)
     for start in range(0, n, cap):
-        stop = min(start + cap, n)
+        stop = smin(start + cap, n)
         chunk = _forward(params, ws, plan, _rows_of(X, start, stop - start), loss, hidden)
         for i in range(stop - start):  # not out[start:stop] = chunk: no broadcasting's error path
             for j in range(m):
@@ -1053,7 +1096,7 @@ def _loss_value(params, ws, plan, X, Y, loss, hidden):
     n = _rows(X)
     total = 0.0
     for start in range(0, n, cap):
-        nb = min(cap, n - start)
+        nb = smin(cap, n - start)
         out = _forward(params, ws, plan, _rows_of(X, start, nb), loss, hidden)
         total += _loss_forward(_logits(ws, plan, nb), out, _chunk_targets(ws, plan, cap, Y, start, nb),
                               loss) * nb
@@ -1092,7 +1135,7 @@ def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
     total = 0.0
     grads[:] = 0
     for start in range(0, n, cap):
-        nb = min(cap, n - start)
+        nb = smin(cap, n - start)
         xb = _rows_of(X, start, nb)
         yb = _chunk_targets(ws, plan, cap, Y, start, nb)
         out = _forward_batch(params, ws, plan, xb, loss)

@@ -16,7 +16,7 @@ from ._blas import gemm_call, serial_below
 from numba import types
 from numba.extending import overload
 
-from ._fastmath import exp, tanh
+from ._fastmath import exp, smax, smin, tanh
 from ._jit import jit
 from ._static import JIT_OPTIONS, bound, specialising
 
@@ -68,7 +68,7 @@ def bias_act_forward(z, b, act):
                 r[j] = tanh(r[j] + b[j])
         elif act == RELU:
             for j in range(m):
-                r[j] = max(r[j] + b[j], zero)
+                r[j] = smax(r[j] + b[j], zero)
         elif act == LEAKY_RELU:
             for j in range(m):
                 x = r[j] + b[j]
@@ -80,7 +80,7 @@ def bias_act_forward(z, b, act):
         elif act == SOFTPLUS:
             for j in range(m):
                 x = r[j] + b[j]
-                r[j] = max(x, zero) + np.log1p(np.exp(-abs(x)))
+                r[j] = smax(x, zero) + np.log1p(np.exp(-abs(x)))
 
 
 @jit
@@ -288,6 +288,18 @@ def _dense_backward_sgd(dinp, W, b, dout, inp, act_in, runtime_act, lr, decay):
 
 
 @jit(inline="always")
+def bias_add(z, b):
+    """In place ``z += b`` row by row: :func:`bias_act_forward` for the
+    identity, as a loop of its own (an output layer's, before its output
+    function)."""
+    n, m = z.shape
+    for i in range(n):
+        r = z[i]
+        for j in range(m):
+            r[j] += b[j]
+
+
+@jit(inline="always")
 def bias_grad(db, dout):
     """``db = sum(dout, axis=0)``, row by row: a layer's bias gradient."""
     n, m = dout.shape
@@ -457,7 +469,7 @@ def output_forward(out, z, act):
         if act == SOFTMAX:
             zmax = z[i, 0]
             for j in range(1, m):
-                zmax = max(zmax, z[i, j])
+                zmax = smax(zmax, z[i, j])
             for j in range(m):
                 out[i, j] = exp(z[i, j] - zmax)
             s = z.dtype.type(0.0)
@@ -544,7 +556,7 @@ def loss_forward(z, out, y, loss):
                 x = np.float64(z[i, j])
                 t = np.float64(y[i, j])
                 if loss == BINARY_CROSS_ENTROPY:
-                    total += max(x, 0.0) - x * t + np.log1p(np.exp(-abs(x)))
+                    total += smax(x, 0.0) - x * t + np.log1p(np.exp(-abs(x)))
                 elif loss == MSE:
                     total += (x - t) * (x - t)
                 elif loss == MAE:
@@ -596,7 +608,7 @@ def loss_backward(dz, out, y, loss):
                 dz[i, j] = np.sign(out[i, j] - y[i, j]) * scale
         else:  # HUBER, delta = 1
             for j in range(m):
-                dz[i, j] = min(max(out[i, j] - y[i, j], -one), one) * scale
+                dz[i, j] = smin(smax(out[i, j] - y[i, j], -one), one) * scale
 
 
 # The kernels' twins of the two loss kernels: a literal loss compiles its branch only.

@@ -203,12 +203,13 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     x = kernel_x(X)  # the array itself, or a sparse X's CSR arrays
 
     def epoch_kernel(max_steps, check_every_step=False):
-        # The loss, the optimizer and the hidden activation as compile-time
-        # constants: only their branches of the leaf kernels compile (fastbp._static).
+        # The loss, the optimizer, the hidden activation and whether there is
+        # an L2 term as compile-time constants: only their branches of the
+        # leaf kernels compile (fastbp._static).
         loss, hidden = net._kernel_codes
         return kernel(net.params, grads, state, ws, net.plan, x, Y, perm, net._rng, batch_size,
                       shuffle, loss, static(optimizer.code), optimizer.hyper, optimizer.t,
-                      net._reg, max_steps, check_every_step, hidden)
+                      net._reg, max_steps, check_every_step, hidden, _l2(net))
 
     if weights is not None:  # the weighted twin, compiled only by a weighted fit
         wbuf = np.empty(batch_size, dtype=np.float64)
@@ -222,7 +223,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
             return weighted(
                 net.params, grads, state, ws, net.plan, x, Y, weights, wbuf, perm, net._rng,
                 batch_size, shuffle, loss, static(optimizer.code), optimizer.hyper, optimizer.t,
-                net._reg, max_steps, check_every_step, hidden)
+                net._reg, max_steps, check_every_step, hidden, _l2(net))
 
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
@@ -264,6 +265,12 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         _diverged(on_divergence, divergence[0], steps, divergence[1], optimizer, history,
                   notes=notes)
     return history
+
+
+def _l2(net):
+    """Whether the fit has an L2 term, as the epoch kernels' static ``l2``
+    (read at every call: alpha may change between fits)."""
+    return static(network.WITH_L2 if net._reg[0] != 0 else network.NO_L2)
 
 
 def choose_epoch(fused, dropout):
