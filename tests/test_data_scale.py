@@ -26,7 +26,7 @@ def _record(monkeypatch, module, name, calls):
 def kernel_calls(monkeypatch):
     """Every call the model makes to the data-reading kernels, with its arguments."""
     calls = []
-    for name in ("_predict", "_loss_value", "_gradient"):
+    for name in ("_predict", "_loss_sum", "_gradient"):
         _record(monkeypatch, network, name, calls)
     choose = train.choose_epoch
 
@@ -43,12 +43,12 @@ def kernel_calls(monkeypatch):
 
 def _X_args(calls):
     """(kernel, X, Y or None) of every recorded call: X is the 5th argument of
-    _predict and _loss_value, the 6th of _gradient and the epochs."""
+    _predict and _loss_sum, the 6th of _gradient and the epochs."""
     found = []
     for name, args in calls:
         if name == "_predict":
             found.append((name, args[4], None))
-        elif name == "_loss_value":
+        elif name == "_loss_sum":
             found.append((name, args[3], args[4]))
         else:  # _gradient, epoch
             found.append((name, args[5], args[6]))
@@ -92,7 +92,7 @@ def test_right_typed_inputs_reach_the_kernels_in_place(kind, kernel_calls, tmp_p
     net.gradient(X, y)
     net.evaluate(Xv, yv)
     seen = _X_args(kernel_calls)
-    assert {name for name, _, _ in seen} == {"epoch", "_predict", "_loss_value", "_gradient"}
+    assert {name for name, _, _ in seen} == {"epoch", "_predict", "_loss_sum", "_gradient"}
     for name, x, Y in seen:
         source_x = X if x.shape[0] == X.shape[0] else Xv
         assert np.shares_memory(x, source_x), name

@@ -107,13 +107,14 @@ def test_a_new_activation_compiles_once_then_any_shape_reuses_it():
 # extra signatures for literal arguments when compiled afresh; those are
 # compiled into these entry points once, whatever the network's shape.)
 # (fit chooses its epoch kernel: plain SGD runs epoch_sgd; see test_compile.py.)
-ENTRY_POINTS = ["epoch_sgd", "_predict", "_loss_value", "_gradient", "_numerical_gradient"]
+ENTRY_POINTS = ["epoch_sgd", "_predict", "_loss_sum", "_gradient", "_numerical_gradient"]
 # Those that take the loss and the hidden activation as compile-time
 # constants, and where their loss and hidden arguments are (the epoch kernel's
-# last is whether the fit has an L2 term, static(NO_L2) here).
-STATIC_CODES = {"epoch_sgd", "_predict", "_loss_value"}
-LOSS_AT = {"epoch_sgd": 11, "_predict": 5, "_loss_value": 5}
-HIDDEN_AT = {"epoch_sgd": -2, "_predict": -1, "_loss_value": -1}
+# last is whether the fit has an L2 term, static(NO_L2) here; _loss_sum's
+# its outputs array).
+STATIC_CODES = {"epoch_sgd", "_predict", "_loss_sum"}
+LOSS_AT = {"epoch_sgd": 11, "_predict": 5, "_loss_sum": 5}
+HIDDEN_AT = {"epoch_sgd": -2, "_predict": -1, "_loss_sum": -2}
 
 
 def test_specialisations_depend_on_dtype_and_codes_only():
@@ -140,7 +141,7 @@ def test_specialisations_depend_on_dtype_and_codes_only():
 
 
 # Positions of X and Y (None: no Y) in each entry point's arguments.
-XY_ARGS = {"epoch_sgd": (5, 6), "_predict": (4, None), "_loss_value": (3, 4), "_gradient": (5, 6),
+XY_ARGS = {"epoch_sgd": (5, 6), "_predict": (4, None), "_loss_sum": (3, 4), "_gradient": (5, 6),
            "_numerical_gradient": (4, 5)}
 
 

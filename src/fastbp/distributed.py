@@ -86,9 +86,8 @@ def _metrics(net, X, Y, comm, prefix="val_"):
     if hi > lo:
         Xs, Ys = X[lo:hi], Y[lo:hi]
         ws = net._workspace(min(hi - lo, 2048))
-        part[0] = network._loss_value(net.params, ws, net.plan, Xs, Ys, *net._kernel_codes) * (hi - lo)
-        out = np.empty((hi - lo, m), dtype=net.dtype)
-        network._predict(out, net.params, ws, net.plan, Xs, *net._kernel_codes)
+        out = np.empty((hi - lo, m), dtype=net.dtype)  # the outputs too, in the same pass
+        part[0] = network._loss_sum(net.params, ws, net.plan, Xs, Ys, *net._kernel_codes, out)
         if net.output == "softmax":
             part[1] = np.sum(out.argmax(axis=1) == Ys)  # Ys: class labels
         elif net.output == "sigmoid":

@@ -522,9 +522,10 @@ class MLP:
         weights = self._sample_weight(sample_weight, Y)
         if weights is not None:
             return self._weighted_loss(X, Y, weights)
-        return float(network._loss_value(self._params, self._workspace(min(X.shape[0], CHUNK)),
-                                         self.plan, kernel_x(X), Y, *self._kernel_codes)) \
-            + self._penalty(X.shape[0])
+        return float(network._loss_sum(self._params, self._workspace(min(X.shape[0], CHUNK)),
+                                       self.plan, kernel_x(X), Y, *self._kernel_codes,
+                                       np.empty((0, self.sizes[-1]), dtype=self.dtype))) \
+            / X.shape[0] + self._penalty(X.shape[0])
 
     def gradient(self, X, y, sample_weight=None):
         """Gradient of :meth:`loss` (with the same ``sample_weight``) by
@@ -718,26 +719,31 @@ class MLP:
         with ``weights`` (float64 (n,)), weighted as scikit-learn weights them."""
         if weights is not None:
             return self._weighted_metrics(X, Y, weights, prefix)
-        ws = self._workspace(min(X.shape[0], CHUNK))
-        logs = {prefix + "loss": float(network._loss_value(self._params, ws, self.plan, kernel_x(X),
-                                                           Y, *self._kernel_codes))
-                + self._penalty(X.shape[0])}
-        if self.output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
-            res = np.zeros(self.sizes[-1])
-            for start, out in self._chunks(X):
-                res += ((Y[start:start + len(out)] - out) ** 2).sum(axis=0, dtype=np.float64)
-            tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
-            r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
-            logs[prefix + "r2"] = float(r2.mean())
-            return logs
-        hits = 0.0
-        for start, out in self._chunks(X):
-            want = Y[start:start + len(out)]
-            if self.output == "softmax":
+        # One forward pass per chunk gives its loss (summed) and its outputs.
+        n, m = X.shape[0], self.sizes[-1]
+        rows = min(n, CHUNK)
+        ws, buf = self._workspace(rows), np.empty((rows, m), dtype=self.dtype)
+        x = kernel_x(X)
+        total, res, hits = 0.0, np.zeros(m), 0.0
+        for start in range(0, n, rows):
+            nb = min(rows, n - start)
+            part = x[:4] + (x[4] + start, nb) if isinstance(x, tuple) else x[start:start + nb]
+            want, out = Y[start:start + nb], buf[:nb]
+            total += float(network._loss_sum(self._params, ws, self.plan, part, want,
+                                             *self._kernel_codes, out))
+            if self.output == "identity":
+                res += ((want - out) ** 2).sum(axis=0, dtype=np.float64)
+            elif self.output == "softmax":
                 hits += np.count_nonzero(out.argmax(axis=1) == want)
             else:
                 hits += np.sum(np.mean((out > 0.5) == (want > 0.5), axis=1))
-        logs[prefix + "accuracy"] = float(hits / X.shape[0])
+        logs = {prefix + "loss": total / n + self._penalty(n)}
+        if self.output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
+            tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
+            r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
+            logs[prefix + "r2"] = float(r2.mean())
+        else:
+            logs[prefix + "accuracy"] = float(hits / n)
         return logs
 
     def _weighted_loss(self, X, Y, weights):

@@ -1087,20 +1087,31 @@ def loss_value(params, ws, plan, X, Y, loss):
     _check_ws(ws, plan, 1)
     if _overlap2(ws, ws, params, X) or _overlap(ws, Y):
         raise ValueError("ws must not overlap params, X or Y")
-    return _loss_value(_c(params), _c(ws), _c(plan), _c(X), _c(Y), loss, RUNTIME)
+    p, w, pl = _c(params), _c(ws), _c(plan)
+    return _loss_sum(p, w, pl, _c(X), _c(Y), loss, RUNTIME, _outputs(w, pl, _capacity(w, pl), 0)) \
+        / _rows(X)
 
 
 @jit
-def _loss_value(params, ws, plan, X, Y, loss, hidden):
+def _loss_sum(params, ws, plan, X, Y, loss, hidden, out):
+    # The loss summed over the rows of (X, Y) (the mean is this over n, as
+    # loss_value); with ``out`` of n rows the outputs are written there too, so
+    # that metrics need one forward pass, with 0 rows they are not kept.
     cap = _capacity(ws, plan)
     n = _rows(X)
+    m = out.shape[1]
+    keep = out.shape[0] != 0
     total = 0.0
     for start in range(0, n, cap):
         nb = smin(cap, n - start)
-        out = _forward(params, ws, plan, _rows_of(X, start, nb), loss, hidden)
-        total += _loss_forward(_logits(ws, plan, nb), out, _chunk_targets(ws, plan, cap, Y, start, nb),
-                              loss) * nb
-    return total / n
+        chunk = _forward(params, ws, plan, _rows_of(X, start, nb), loss, hidden)
+        total += _loss_forward(_logits(ws, plan, nb), chunk,
+                               _chunk_targets(ws, plan, cap, Y, start, nb), loss) * nb
+        if keep:
+            for i in range(nb):
+                for j in range(m):
+                    out[start + i, j] = chunk[i, j]
+    return total
 
 
 @jit
@@ -1151,7 +1162,8 @@ def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
 
 @jit
 def _objective(params, ws, plan, X, Y, loss, alpha):
-    value = _loss_value(params, ws, plan, X, Y, loss, RUNTIME)
+    value = _loss_sum(params, ws, plan, X, Y, loss, RUNTIME, _outputs(ws, plan, _capacity(ws, plan), 0)) \
+        / _rows(X)
     if alpha != 0:
         value += 0.5 * alpha * penalty(params, plan) / _rows(X)
     return value
