@@ -8,10 +8,6 @@ Timings are in asv_bench/compile_profile.py and asv_bench/benchmarks.
 """
 import ast
 import inspect
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import numba
@@ -24,20 +20,10 @@ from fastbp._jit import matrix, jit
 from fastbp._static import static
 from fastbp.train import _l2, choose_epoch
 
+from compile_events import compiled_by
+
 # A fresh process, empty cache: which functions does each step compile?
-_CHILD = textwrap.dedent("""
-    import json, sys
-    from numba.core import event
-    compiled, step = {}, ["import"]
-
-    class Listener(event.Listener):
-        def on_start(self, ev):
-            f = ev.data["dispatcher"].py_func
-            compiled.setdefault(step[0], []).append(f"{f.__module__}.{f.__qualname__}")
-        def on_end(self, ev):
-            pass
-
-    event.register("numba:compile", Listener())
+_STEPS = """
     import numpy as np
     import fastbp
     X = np.random.default_rng(0).normal(size=(40, 4))
@@ -54,19 +40,12 @@ _CHILD = textwrap.dedent("""
     step[0] = "l2"
     net.alpha = 0.1
     net.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0)
-    json.dump(compiled, sys.stdout)
-""")
+"""
 
 
 @pytest.fixture(scope="module")
 def cold_compiles(tmp_path_factory):
-    # FASTBP_INSTALL_CACHE=0: an installed wheel's install-time cache would make it warm
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path_factory.mktemp("numba_cache")),
-               FASTBP_INSTALL_CACHE="0")
-    out = subprocess.run([sys.executable, "-c", _CHILD], env=env, capture_output=True, text=True,
-                         timeout=900)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    return compiled_by(_STEPS, tmp_path_factory.mktemp("numba_cache"))
 
 
 def _fastbp(names):

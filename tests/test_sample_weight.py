@@ -406,18 +406,6 @@ def test_divergence_rolls_back_as_without_weights(optimizer):
 
 
 _COLD = """
-import json, sys
-from numba.core import event
-compiled, step = {}, ["import"]
-
-class Listener(event.Listener):
-    def on_start(self, ev):
-        f = ev.data["dispatcher"].py_func
-        compiled.setdefault(step[0], []).append(f"{f.__module__}.{f.__qualname__}")
-    def on_end(self, ev):
-        pass
-
-event.register("numba:compile", Listener())
 import numpy as np
 import fastbp
 X = np.random.default_rng(0).normal(size=(40, 4))
@@ -429,7 +417,6 @@ step[0] = "weighted"
 net.fit(X, y, epochs=1, batch_size=8, lr=0.1, verbose=0, sample_weight=np.ones(40))
 step[0] = "adam"
 net.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0, sample_weight=np.ones(40))
-json.dump(compiled, sys.stdout)
 """
 
 
@@ -438,15 +425,8 @@ def test_a_weighted_fit_compiles_only_its_own_small_kernels(tmp_path):
     the fused weighted backward and the weighted loss: no optimizer, no
     dropout, no string formatting; a weighted Adam fit then adds the
     optimizer path, no dropout (fresh cache, compile events)."""
-    import json
-    import os
-    import subprocess
-    import sys
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), FASTBP_INSTALL_CACHE="0")
-    out = subprocess.run([sys.executable, "-c", _COLD], env=env, capture_output=True, text=True,
-                         timeout=900)
-    assert out.returncode == 0, out.stderr
-    compiled = json.loads(out.stdout)
+    from compile_events import compiled_by
+    compiled = compiled_by(_COLD, tmp_path)
     assert not any("_weighted" in n for n in compiled["plain"])
     assert sorted(compiled["weighted"]) == ["fastbp._weighted._backward_sgd_weighted",
                                             "fastbp._weighted.epoch_weighted_sgd",
