@@ -67,12 +67,17 @@ def _builtins(a, b):
                                    (np.float32, np.float64), (np.int64, np.float64),
                                    (np.int64, np.int64), (np.int32, np.int64)])
 def test_smin_smax_are_the_builtins(ta, tb):
-    """The intrinsics give what Numba's min/max give, value, sign of zero,
-    NaN placement (max(nan, 1) is nan, max(1, nan) is 1) and type."""
+    """smin and smax give what Numba's min/max give in a kernel (value, sign
+    of zero, NaN placement: max(nan, 1) is nan, max(1, nan) is 1; type), and
+    what Python's give outside one."""
     special = [np.nan, -np.inf, np.inf, -0.0, 0.0] if ta(0.5) != 0 and tb(0.5) != 0 else []
     values = special + [-3, -1, 0, 1, 2, 7]
     for a, b in itertools.product(values, values):
         got, want = _ours(ta(a), tb(b)), _builtins(ta(a), tb(b))
+        in_python = (smin(ta(a), tb(b)), smax(ta(a), tb(b)))  # outside a kernel too
+        python = (min(ta(a), tb(b)), max(ta(a), tb(b)))
+        for g, w in zip(in_python, python):
+            assert (np.isnan(g) and np.isnan(w)) or (g == w and np.signbit(g) == np.signbit(w))
         for g, w in zip(got, want):
             assert type(g) is type(w)
             assert (np.isnan(g) and np.isnan(w)) or (g == w and np.signbit(g) == np.signbit(w)), \

@@ -18,11 +18,12 @@ speed. These versions are plain arithmetic that LLVM turns into SIMD code:
 Measured errors against NumPy are in tests/test_fastmath.py.
 
 ``smin``/``smax`` are the kernels' two-scalar ``min``/``max``: the same
-comparison and select as Python's builtins compiled by Numba
-(``max(a, b)`` is ``b if b > a else a``, so a NaN in ``a`` is kept and a NaN
-in ``b`` is not), emitted in place. Numba compiles its builtins as one
-function per argument type, each with its own wrappers and optimisation
-(0.02 s apiece on a cold start, five of them in a first fit).
+comparison and select as Python's builtins (``max(a, b)`` is
+``b if b > a else a``, so a NaN in ``a`` is kept and a NaN in ``b`` is not),
+emitted in place in a kernel and plain Python outside one. Numba compiles its
+own ``min``/``max`` as a function per argument type, each with its own
+wrappers and optimisation (0.02 s apiece on a cold start, five of them in a
+first fit).
 """
 import operator
 
@@ -30,7 +31,8 @@ import numpy as np
 from llvmlite import ir
 from numba.core import types
 from numba.core.typing import signature
-from numba.extending import intrinsic, overload
+from numba.core.imputils import lower_builtin
+from numba.extending import intrinsic, overload, type_callable
 
 from ._jit import jit
 
@@ -49,28 +51,40 @@ def _float32_from_bits(typingctx, bits):
     return types.float32(types.int32), codegen
 
 
-def _select_if(op, name):
-    def minmax(typingctx, a, b):
-        if not (isinstance(a, (types.Number, types.Boolean))
-                and isinstance(b, (types.Number, types.Boolean))):
-            return None
-        ty = typingctx.unify_types(a, b)
-        if ty is None:
-            return None
-
-        def codegen(context, builder, sig, args):
-            x = context.cast(builder, args[0], a, ty)
-            y = context.cast(builder, args[1], b, ty)
-            pick = context.get_function(op, signature(types.boolean, ty, ty))
-            return builder.select(pick(builder, (y, x)), y, x)
-        return ty(a, b), codegen
-    minmax.__name__ = minmax.__qualname__ = name
-    minmax.__doc__ = f"``{name[1:]}(a, b)`` of two scalars, as Python's builtin (see the module's docstring)."
-    return intrinsic(minmax)
+def smax(a, b):
+    """``max(a, b)`` of two scalars, Python's builtin: ``b if b > a else a``
+    (see the module's docstring); in a kernel, a compare and a select."""
+    return b if b > a else a
 
 
-smax = _select_if(operator.gt, "smax")
-smin = _select_if(operator.lt, "smin")
+def smin(a, b):
+    """``min(a, b)`` of two scalars, Python's builtin: ``b if b < a else a``."""
+    return b if b < a else a
+
+
+def _as_select(func, op):
+    # Typed and lowered in place, as Numba's own builtins are: no function of
+    # its own to compile (an @overload would be one per argument type).
+    @type_callable(func)
+    def typer(context):
+        def typed(a, b):
+            if isinstance(a, _SCALARS) and isinstance(b, _SCALARS):
+                return context.unify_types(a, b)
+        return typed
+
+    @lower_builtin(func, types.Number, types.Number)
+    @lower_builtin(func, types.Boolean, types.Boolean)
+    def lowered(context, builder, sig, args):
+        ty = sig.return_type
+        x = context.cast(builder, args[0], sig.args[0], ty)
+        y = context.cast(builder, args[1], sig.args[1], ty)
+        pick = context.get_function(op, signature(types.boolean, ty, ty))
+        return builder.select(pick(builder, (y, x)), y, x)
+
+
+_SCALARS = (types.Number, types.Boolean)
+_as_select(smax, operator.gt)
+_as_select(smin, operator.lt)
 
 
 @jit(inline="always")
