@@ -535,6 +535,23 @@ class MLP:
             return False
         return entry, self.sizes[0], self._params, self.sizes[-1], self.plan
 
+    def _chunks(self, X):
+        """``(start, outputs)`` for consecutive chunks of CHUNK rows of the
+        converted X: memory O(CHUNK * n_out), not O(n * n_out). The outputs
+        buffer is reused: read each before the next."""
+        n = X.shape[0]
+        rows = min(n, CHUNK)
+        ws, buf = self._workspace(rows), np.empty((rows, self.sizes[-1]), dtype=self.dtype)
+        x = kernel_x(X)
+        for start in range(0, n, rows):
+            nb = min(rows, n - start)
+            if isinstance(x, tuple):
+                part = x[:4] + (x[4] + start, nb)
+            else:
+                part = x[start:start + nb]
+            network._predict(buf[:nb], self._params, ws, self.plan, part, *self._kernel_codes)
+            yield start, buf[:nb]
+
     def _split(self, X, each):
         """Call ``each(start, nb, part, ws, buf)`` for every chunk of
         SPLIT_CHUNK rows of the converted X (``part``: its rows as the
