@@ -34,12 +34,18 @@ RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
 # Rows per chunk for inference, loss and full-batch gradients.
 CHUNK = 2048
 # Inference (forward, predict, predict_proba) of more rows than SPLIT_ABOVE
-# runs in chunks of SPLIT_CHUNK rows, spread over up to
-# threads.inference_threads() threads with the BLAS on one thread each; the
-# chunks are the same whatever the number of threads, so are the results.
-# Measured (64-100-10 float32, 2-core AVX-512 machine, OpenBLAS variables
-# unset): see docs/performance.md.
-SPLIT_ABOVE = 4096
+# runs in chunks of at most SPLIT_CHUNK rows, spread over up to
+# threads.inference_threads() threads with the BLAS on one thread each. The
+# chunks depend on the number of rows alone, not on the threads, so neither
+# do the results. Measured (64-100-10 float32, the 2-core development
+# machine, OpenBLAS variables unset, 2026-12-02; docs/performance.md): from
+# 1025 rows up the split took 0.67-0.85x the time of one kernel call (whose
+# large products use the BLAS pool) while another process held part of the
+# second core, and 0.05-0.2x with a process busy on each core (the pooled
+# products' threads spin-wait); 90k rows on two threads, nearly quiet: 8.5
+# against 6.0 M rows/s. Chunks of 1024 rows: 5 % faster than 512 on one
+# thread, as fast as 2048 on one thread and faster on two.
+SPLIT_ABOVE = 1024
 SPLIT_CHUNK = 1024
 
 _row_pool = None
@@ -553,28 +559,30 @@ class MLP:
             yield start, buf[:nb]
 
     def _split(self, X, each):
-        """Call ``each(start, nb, part, ws, buf)`` for every chunk of
-        SPLIT_CHUNK rows of the converted X (``part``: its rows as the
-        kernels take them; ``ws``, ``buf``: a workspace and an
-        ``(SPLIT_CHUNK, n_out)`` buffer of the thread running it), on up to
+        """Call ``each(start, nb, part, ws, buf)`` for every chunk of rows of
+        the converted X, chunks of equal size up to SPLIT_CHUNK rows
+        (``part``: its rows as the kernels take them; ``ws``, ``buf``: a
+        workspace and a chunk-sized ``(rows, n_out)`` buffer of the thread
+        running it), on up to
         :func:`fastbp.threads.inference_threads` threads (this one included)
         with the BLAS on one thread."""
         n = X.shape[0]
         x = kernel_x(X)
         chunks = -(-n // SPLIT_CHUNK)
+        size = -(-n // chunks)  # chunks of equal size (at most SPLIT_CHUNK), set by n alone
         workers = threads.inference_threads(chunks)
         counter = itertools.count()  # the next chunk; next() is atomic
         failed = []
 
         def run():
-            ws = self._workspace(SPLIT_CHUNK)
-            buf = np.empty((SPLIT_CHUNK, self.sizes[-1]), dtype=self.dtype)
+            ws = self._workspace(size)
+            buf = np.empty((size, self.sizes[-1]), dtype=self.dtype)
             while not failed:
                 i = next(counter)
                 if i >= chunks:
                     return
-                start = i * SPLIT_CHUNK
-                nb = min(SPLIT_CHUNK, n - start)
+                start = i * size
+                nb = min(size, n - start)
                 part = x[:4] + (x[4] + start, nb) if isinstance(x, tuple) else x[start:start + nb]
                 try:
                     each(start, nb, part, ws, buf)
