@@ -9,10 +9,14 @@ here, read back by :func:`fastbp.load`, which imports this module: this
 module never imports ``fastbp.io``).
 """
 import functools
+import itertools
+import math
+import os
+import threading
 
 import numpy as np
 
-from . import _args, _modelfile, _preprocess, network
+from . import _args, _modelfile, _preprocess, network, threads
 from ._args import ACTIVATIONS, DTYPES, INITS, LOSSES, OUTPUTS  # noqa: F401
 from ._jit import compile_notice
 from ._static import static
@@ -29,6 +33,44 @@ from .train import History, run_epochs, run_lbfgs
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
 # Rows per chunk for inference, loss and full-batch gradients.
 CHUNK = 2048
+# Inference (forward, predict, predict_proba) of more rows than SPLIT_ABOVE
+# runs in chunks of at most SPLIT_CHUNK rows, spread over up to
+# threads.inference_threads() threads with the BLAS on one thread each. The
+# chunks depend on the number of rows alone, not on the threads, so neither
+# do the results. Measured (64-100-10 float32, the 2-core development
+# machine, OpenBLAS variables unset, 2026-12-02; docs/performance.md): from
+# 1025 rows up the split took 0.67-0.85x the time of one kernel call (whose
+# large products use the BLAS pool) while another process held part of the
+# second core, and 0.05-0.2x with a process busy on each core (the pooled
+# products' threads spin-wait); 90k rows on two threads, nearly quiet: 8.5
+# against 6.0 M rows/s. Chunks of 1024 rows: 5 % faster than 512 on one
+# thread, as fast as 2048 on one thread and faster on two.
+SPLIT_ABOVE = 1024
+SPLIT_CHUNK = 1024
+
+_row_pool = None
+_row_pool_lock = threading.Lock()
+
+
+def _rows_pool():
+    """The threads (besides the caller) that split inference rows, started
+    on first use."""
+    global _row_pool
+    with _row_pool_lock:
+        if _row_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            _row_pool = ThreadPoolExecutor(max(threads.default_num_threads() - 1, 1),
+                                           thread_name_prefix="fastbp-rows")
+        return _row_pool
+
+
+def _forget_rows_pool():
+    global _row_pool, _row_pool_lock
+    _row_pool, _row_pool_lock = None, threading.Lock()  # a forked child has none of its threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_rows_pool)
 
 
 def _one_fit_at_a_time(fit):
@@ -179,7 +221,7 @@ class MLP:
     # every view separately, so the views are rebuilt over one fresh buffer.
     def __getstate__(self):
         state = dict(self.__dict__)
-        for key in ("_weights", "_biases", "_workspaces", "_grads"):
+        for key in ("_weights", "_biases", "_workspaces", "_grads", "_direct"):
             state.pop(key, None)
         state["_params"] = np.array(self._params)
         state["_rng"] = np.array(self._rng)
@@ -444,14 +486,60 @@ class MLP:
         return X, self._targets(y, X.shape[0], classes=classes)
 
     # ------------------------------------------------------------ inference
+    _direct = None  # forward's direct call of the compiled kernel: None untried, False none
+
     def forward(self, X):
         """Output activations (softmax, sigmoid or identity), ``(n, n_out)``,
         of raw rows X (standardised first when the model has input scaling)."""
-        X = self._data(X)
-        out = np.empty((X.shape[0], self.sizes[-1]), dtype=self.dtype)
-        network._predict(out, self._params, self._workspace(min(X.shape[0], CHUNK)), self.plan,
-                         kernel_x(X), *self._kernel_codes)
+        direct = self._direct
+        # A right-typed array (what check_X takes as it is) goes straight to
+        # the compiled kernel: what Numba's dispatcher would pick for it.
+        if (direct and type(X) is np.ndarray and X.ndim == 2 and X.dtype == self.dtype
+                and 0 < X.shape[0] <= SPLIT_ABOVE and X.shape[1] == direct[1]
+                and self._params is direct[2] and self._categories is None
+                and self._input_mean is None):
+            flags = X.flags
+            if (flags.c_contiguous and flags.writeable and flags.aligned
+                    and math.isfinite(np.add.reduce(X, axis=None))):
+                n = X.shape[0]
+                out = np.empty((n, direct[3]), dtype=self.dtype)
+                direct[0](out, direct[2], self._workspace(n if n < CHUNK else CHUNK), direct[4],
+                          X, *self._kernel_codes)
+                return out
+        return self._outputs(self._data(X))
+
+    def _outputs(self, X):
+        """forward of converted X (see _data)."""
+        n = X.shape[0]
+        out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
+        if n > SPLIT_ABOVE:
+            def chunk(start, nb, part, ws, buf):
+                network._predict(out[start:start + nb], self._params, ws, self.plan, part,
+                                 *self._kernel_codes)
+            self._split(X, chunk)
+            return out
+        args = (out, self._params, self._workspace(min(n, CHUNK)), self.plan, kernel_x(X),
+                *self._kernel_codes)
+        network._predict(*args)
+        if self._direct is None and type(X) is np.ndarray:
+            self._direct = self._find_direct(args)
         return out
+
+    def _find_direct(self, args):
+        """``(compiled entry, n_in, params, n_out, plan)`` for forward's
+        direct call, or False: the specialisation of ``network._predict``
+        that Numba's dispatcher chose for ``args`` (a right-typed C-contiguous
+        X), called without the dispatcher's typing of each argument."""
+        try:
+            import numba
+            key = tuple(numba.typeof(a) for a in args)
+            want = numba.types.Array(numba.from_dtype(self.dtype), 2, "C")
+            if key[4] != want or key[0] != want:
+                return False
+            entry = network._predict.overloads[key].entry_point
+        except Exception:  # not a Numba dispatcher, or no such overload: the dispatcher's path
+            return False
+        return entry, self.sizes[0], self._params, self.sizes[-1], self.plan
 
     def _chunks(self, X):
         """``(start, outputs)`` for consecutive chunks of CHUNK rows of the
@@ -470,6 +558,48 @@ class MLP:
             network._predict(buf[:nb], self._params, ws, self.plan, part, *self._kernel_codes)
             yield start, buf[:nb]
 
+    def _split(self, X, each):
+        """Call ``each(start, nb, part, ws, buf)`` for every chunk of rows of
+        the converted X, chunks of equal size up to SPLIT_CHUNK rows
+        (``part``: its rows as the kernels take them; ``ws``, ``buf``: a
+        workspace and a chunk-sized ``(rows, n_out)`` buffer of the thread
+        running it), on up to
+        :func:`fastbp.threads.inference_threads` threads (this one included)
+        with the BLAS on one thread."""
+        n = X.shape[0]
+        x = kernel_x(X)
+        chunks = -(-n // SPLIT_CHUNK)
+        size = -(-n // chunks)  # chunks of equal size (at most SPLIT_CHUNK), set by n alone
+        workers = threads.inference_threads(chunks)
+        counter = itertools.count()  # the next chunk; next() is atomic
+        failed = []
+
+        def run():
+            ws = self._workspace(size)
+            buf = np.empty((size, self.sizes[-1]), dtype=self.dtype)
+            while not failed:
+                i = next(counter)
+                if i >= chunks:
+                    return
+                start = i * size
+                nb = min(size, n - start)
+                part = x[:4] + (x[4] + start, nb) if isinstance(x, tuple) else x[start:start + nb]
+                try:
+                    each(start, nb, part, ws, buf)
+                except BaseException:
+                    failed.append(True)
+                    raise
+
+        with threads.blas_on_one_thread():
+            pool = _rows_pool() if workers > 1 else None
+            helpers = [pool.submit(run) for _ in range(workers - 1)]
+            try:
+                run()
+            finally:
+                for helper in helpers:
+                    if not helper.cancel():  # started: wait; not started: nothing left to do
+                        helper.result()
+
     def predict_proba(self, X):
         """Class probabilities ``(n, n_out)``: softmax rows, or sigmoid outputs."""
         if self.output == "identity":
@@ -485,15 +615,21 @@ class MLP:
         Sigmoid and identity outputs come as ``(n,)`` when ``n_out == 1`` and
         as ``(n, n_out)`` otherwise.
         """
-        if self.output == "identity":
-            return self._answer(self.forward(X))
+        if self.output == "identity" or (type(X) is np.ndarray and X.ndim == 2
+                                         and X.shape[0] <= SPLIT_ABOVE):
+            return self._answer(self.forward(X))  # (n_out per row at most SPLIT_ABOVE times)
         X = self._data(X)
-        answer = None  # labels only, filled chunk by chunk: O(n), not O(n n_out)
-        for start, out in self._chunks(X):
-            part = self._answer(out)
-            if answer is None:
-                answer = np.empty((X.shape[0],) + part.shape[1:], dtype=part.dtype)
-            answer[start:start + len(part)] = part
+        n = X.shape[0]
+        if n <= SPLIT_ABOVE:
+            return self._answer(self._outputs(X))
+        # Labels only, filled chunk by chunk: O(n), not O(n n_out).
+        like = self._answer(np.zeros((1, self.sizes[-1]), dtype=self.dtype))
+        answer = np.empty((n,) + like.shape[1:], dtype=like.dtype)
+
+        def chunk(start, nb, part, ws, buf):
+            network._predict(buf[:nb], self._params, ws, self.plan, part, *self._kernel_codes)
+            answer[start:start + nb] = self._answer(buf[:nb])
+        self._split(X, chunk)
         return answer
 
     def evaluate(self, X, y, sample_weight=None):

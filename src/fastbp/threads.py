@@ -34,8 +34,16 @@ free cores than the pool has threads, every product of that fit runs on the
 calling thread (and so do later kernel calls, until the next fit looks
 again). /proc/loadavg counts the whole machine: in a container that sees a
 busy host, fits run on one thread.
+
+Inference on many rows (``MLP.forward``, ``predict``, ``predict_proba``)
+splits its rows instead of its products: chunks of rows go to up to
+:func:`inference_threads` threads (the calling one and a small pool), each
+with its own workspace, and while they run the BLAS pool is set to one
+thread (:func:`blas_on_one_thread`), so no product is split again on top.
 """
+import contextlib
 import os
+import threading
 
 import threadpoolctl
 
@@ -83,6 +91,8 @@ def get_num_threads():
     """Threads fastbp's kernels use for matrix products."""
     if _requested is not None:
         return _requested
+    if _one_thread_users:  # the pool is at one thread for an inference: its size after
+        return _one_thread_restore
     return max([lib.num_threads for lib in _blas_controller()] or [default_num_threads()])
 
 
@@ -149,10 +159,78 @@ def _choose_serial_below():
 
 
 def _apply(n):
-    global _applied
-    for lib in _blas_controller():
-        lib.set_num_threads(n)
+    global _applied, _one_thread_restore
+    with _one_thread_lock:
+        if _one_thread_users:  # an inference holds the pool at one thread: n after it
+            _one_thread_restore = n
+        else:
+            for lib in _blas_controller():
+                lib.set_num_threads(n)
     _applied = n
+
+
+_libs = None
+
+
+def _pool_libs():
+    """:func:`_blas_controller`, looked up once (threadpoolctl's look-up
+    takes milliseconds; the library serving the kernels never changes)."""
+    global _libs
+    if _libs is None:
+        _libs = _blas_controller()
+    return _libs
+
+
+_one_thread_lock = threading.Lock()
+_one_thread_users = 0    # calls inside blas_on_one_thread now
+_one_thread_restore = 1  # the pool's size before the first of them
+
+
+@contextlib.contextmanager
+def blas_on_one_thread():
+    """Hold the BLAS pool at one thread for a block (then set it back).
+
+    For inference that splits rows across threads: each thread's products
+    then run on that thread, none is split again over a pool whose cores
+    the other row threads hold. Process-wide, like the pool: NumPy's
+    products in other threads run on one thread meanwhile. Nested and
+    concurrent uses are counted; the last to leave restores the size the
+    first found (or the one :func:`set_num_threads` asked for meanwhile).
+    """
+    global _one_thread_users, _one_thread_restore
+    with _one_thread_lock:
+        if not _one_thread_users:
+            libs = _pool_libs()
+            _one_thread_restore = max([lib.num_threads for lib in libs] or [1])
+            if _one_thread_restore > 1:
+                for lib in libs:
+                    lib.set_num_threads(1)
+        _one_thread_users += 1
+    try:
+        yield
+    finally:
+        with _one_thread_lock:
+            _one_thread_users -= 1
+            if not _one_thread_users and _one_thread_restore > 1:
+                for lib in _pool_libs():
+                    lib.set_num_threads(_one_thread_restore)
+
+
+def inference_threads(chunks):
+    """Threads for an inference split into ``chunks`` chunks of rows.
+
+    At most :func:`get_num_threads` (the pool's size or the number given to
+    :func:`set_num_threads`) and ``chunks``, and (Linux) at most the cores
+    that other processes' running threads leave free, at least one: as a
+    fit does, no thread is started for a core that is not free.
+    """
+    n = _requested if _requested is not None else (
+        _one_thread_restore if _one_thread_users else
+        _blas.pool_threads() if _blas.LIBRARY != "scipy" else get_num_threads())
+    n = min(n, chunks)
+    if n > 1:
+        n = min(n, max(default_num_threads() - others_running(), 1))
+    return max(n, 1)
 
 
 def ensure():
