@@ -109,6 +109,12 @@ def kernel_x(X):
     return X.kernel if isinstance(X, SparseRows) else X
 
 
+def kernel_rows(x, start, nb):
+    """Rows start..start + nb - 1 of ``x`` as :func:`kernel_x` gives it: a
+    view of the array, or the CSR tuple with its row selection moved on."""
+    return x[:4] + (x[4] + start, nb) if isinstance(x, tuple) else x[start:start + nb]
+
+
 def _check_sparse(X, n_features, dtype, name):
     import scipy.sparse as sp
     if X.ndim != 2 or X.shape[1] != n_features:

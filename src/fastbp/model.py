@@ -20,7 +20,8 @@ from . import _args, _modelfile, _preprocess, network, threads
 from ._args import ACTIVATIONS, DTYPES, INITS, LOSSES, OUTPUTS  # noqa: F401
 from ._jit import compile_notice
 from ._static import static
-from ._validate import SparseRows, check_int, check_positive, check_targets, check_X, kernel_x
+from ._validate import (SparseRows, check_int, check_positive, check_targets, check_X, kernel_rows,
+                        kernel_x)
 from ._workspaces import Workspaces
 from ._validate import fit_weights
 from .layout import Layout
@@ -551,10 +552,7 @@ class MLP:
         x = kernel_x(X)
         for start in range(0, n, rows):
             nb = min(rows, n - start)
-            if isinstance(x, tuple):
-                part = x[:4] + (x[4] + start, nb)
-            else:
-                part = x[start:start + nb]
+            part = kernel_rows(x, start, nb)
             network._predict(buf[:nb], self._params, ws, self.plan, part, *self._kernel_codes)
             yield start, buf[:nb]
 
@@ -583,7 +581,7 @@ class MLP:
                     return
                 start = i * size
                 nb = min(size, n - start)
-                part = x[:4] + (x[4] + start, nb) if isinstance(x, tuple) else x[start:start + nb]
+                part = kernel_rows(x, start, nb)
                 try:
                     each(start, nb, part, ws, buf)
                 except BaseException:
@@ -863,7 +861,7 @@ class MLP:
         total, res, hits = 0.0, np.zeros(m), 0.0
         for start in range(0, n, rows):
             nb = min(rows, n - start)
-            part = x[:4] + (x[4] + start, nb) if isinstance(x, tuple) else x[start:start + nb]
+            part = kernel_rows(x, start, nb)
             want, out = Y[start:start + nb], buf[:nb]
             total += float(network._loss_sum(self._params, ws, self.plan, part, want,
                                              *self._kernel_codes, out))
