@@ -1,5 +1,7 @@
 """Bad input at the public boundary: a clear error, and the model unchanged."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -233,3 +235,55 @@ def test_a_right_typed_array_is_used_as_it_is_and_still_checked():
     with pytest.raises(ValueError, match="must be finite"):
         net.predict(Y)
     np.testing.assert_array_equal(net.predict_proba(X), net.predict_proba(X.astype(np.float64)))
+
+
+# ------------------------------------------------ the finiteness check
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_large_finite_inputs_pass_every_boundary_without_a_warning(dtype):
+    # A sum of large finite values overflows (and NumPy warns): the check must
+    # not take that for a non-finite value, nor warn, on the fast paths
+    # (an array of the model's dtype, one row or many) or the converted one.
+    net = fastbp.MLP([4, 3, 2], dtype=dtype, seed=0)
+    big = np.finfo(dtype).max / 2
+    X = np.full((5, 4), big, dtype)
+    X[:, 1] = -big
+    y = np.array([0, 1, 0, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for x in (X, X[:1], X.tolist()):
+            net.predict_proba(x)   # the products may overflow in the kernel: no warning there either
+            net.predict(x)
+        net.gradient(X, y)
+        net.loss(X, y)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 40000])   # one chunk, and several (SCAN elements each)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_the_finiteness_check_finds_every_kind_anywhere(rows, value):
+    from fastbp._validate import SCAN, all_finite
+    X = np.ones((rows, 4), np.float32)
+    assert all_finite(X)
+    for r, c in [(0, 0), (rows - 1, 3), (rows // 2, 1)]:
+        bad = X.copy()
+        bad[r, c] = value
+        assert not all_finite(bad)
+        net = fastbp.MLP([4, 3, 2], dtype="float32", seed=0)
+        with pytest.raises(ValueError, match=rf"X must be finite; found {value} at index \({r}, {c}\)"):
+            net.predict(bad)
+    assert (rows * 4 > SCAN) == (rows == 40000)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_large_array_whose_sum_overflows_counts_as_finite(dtype):
+    from fastbp._validate import SCAN, all_finite
+    X = np.full((2 * SCAN // 4 + 3, 4), np.finfo(dtype).max / 4, dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(over="ignore"):
+            assert not np.isfinite(X.sum())   # the one-pass check alone would say no
+        assert all_finite(X)
+        X[-1, 2] = np.nan
+        assert not all_finite(X)
+        net = fastbp.MLP([4, 3, 2], dtype=dtype, seed=0)
+        with pytest.raises(ValueError, match=rf"X must be finite; found nan at index \({X.shape[0] - 1}, 2\)"):
+            net.predict(X)

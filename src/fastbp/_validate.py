@@ -50,24 +50,44 @@ def in_place(arr):
 SCAN = 1 << 16
 
 
-def _scan_finite(arr, name, converted=""):
-    """Raise ValueError naming the first non-finite element of ``arr`` (row,
-    column), scanning in chunks of rows: min and max propagate NaN and show
-    +-inf, and allocate nothing."""
-    if arr.size == 0:
-        return
+def all_finite(arr):
+    """Whether every element of the float array ``arr`` is finite, without a
+    warning. A small array by ``np.isfinite`` (a mask of at most SCAN bytes);
+    a larger one by its sum (finite only if every term is; one pass, no
+    allocation), and when that is not finite, by the min and max of chunks of
+    rows (they propagate NaN and show +-inf), so that a sum that overflowed
+    on large finite values does not count as a non-finite element."""
+    if arr.size <= SCAN:
+        return bool(np.isfinite(arr).all())
+    with np.errstate(over="ignore", invalid="ignore"):
+        if math.isfinite(np.add.reduce(arr, axis=None)):
+            return True
+    return _first_bad_chunk(arr) is None
+
+
+def _first_bad_chunk(arr):
+    # (start, chunk) of the first chunk of rows holding a non-finite value, or None.
     flat = arr.reshape(arr.shape[0], -1)
     rows = max(1, SCAN // max(1, flat.shape[1]))
     for start in range(0, flat.shape[0], rows):
         chunk = flat[start:start + rows]
-        if np.isfinite(chunk.min()) and np.isfinite(chunk.max()):
-            continue
-        where = tuple(int(i) for i in np.argwhere(~np.isfinite(chunk))[0])
-        where = (where[0] + start,) + where[1:]
-        if arr.ndim == 1:
-            where = where[:1]
-        raise ValueError(f"{name} must be finite; found {arr[where]} at index {where} (row"
-                         f" {where[0]}){converted}")
+        if not (np.isfinite(chunk.min()) and np.isfinite(chunk.max())):
+            return start, chunk
+    return None
+
+
+def _scan_finite(arr, name, converted=""):
+    """Raise ValueError naming the first non-finite element of ``arr`` (row,
+    column); see :func:`all_finite`."""
+    if arr.size == 0 or all_finite(arr):
+        return
+    start, chunk = _first_bad_chunk(arr)
+    where = tuple(int(i) for i in np.argwhere(~np.isfinite(chunk))[0])
+    where = (where[0] + start,) + where[1:]
+    if arr.ndim == 1:
+        where = where[:1]
+    raise ValueError(f"{name} must be finite; found {arr[where]} at index {where} (row"
+                     f" {where[0]}){converted}")
 
 
 def _finite_contiguous(arr, dtype, name):
@@ -143,13 +163,12 @@ def _check_sparse(X, n_features, dtype, name):
 def check_X(X, n_features, dtype, name="X"):
     """X as a C-contiguous (n, n_features) array of ``dtype`` (the caller's
     own array when it is one already), or a scipy.sparse X as :class:`SparseRows`."""
-    # An array that is already right is used as it is, checked finite by one
-    # sum (finite only if every term is; one that overflows, or holds a NaN
-    # or an inf, takes the full path below, which words the error). A
+    # An array that is already right is used as it is, checked finite (one
+    # that is not takes the full path below, which words the error). A
     # one-row predict is mostly this boundary.
     if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2 and X.shape[0]
             and X.shape[1] == n_features and X.flags.c_contiguous and X.flags.writeable
-            and math.isfinite(np.add.reduce(X, axis=None))):
+            and all_finite(X)):
         return X
     if _is_sparse(X):
         return _check_sparse(X, n_features, dtype, name)

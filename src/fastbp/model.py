@@ -10,7 +10,6 @@ module never imports ``fastbp.io``).
 """
 import functools
 import itertools
-import math
 import os
 import threading
 
@@ -23,7 +22,7 @@ from ._static import static
 from ._validate import (SparseRows, check_int, check_positive, check_targets, check_X, kernel_rows,
                         kernel_x)
 from ._workspaces import Workspaces
-from ._validate import fit_weights
+from ._validate import all_finite, fit_weights
 from .layout import Layout
 from .ops import IDENTITY
 from .optim import LBFGS
@@ -501,7 +500,7 @@ class MLP:
                 and self._input_mean is None):
             flags = X.flags
             if (flags.c_contiguous and flags.writeable and flags.aligned
-                    and math.isfinite(np.add.reduce(X, axis=None))):
+                    and all_finite(X)):
                 n = X.shape[0]
                 out = np.empty((n, direct[3]), dtype=self.dtype)
                 direct[0](out, direct[2], self._workspace(n if n < CHUNK else CHUNK), direct[4],
