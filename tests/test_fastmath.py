@@ -5,7 +5,9 @@ import pytest
 
 import itertools
 
-from fastbp._fastmath import exp32, exp64, smax, smin, tanh32, tanh64
+from fractions import Fraction
+
+from fastbp._fastmath import exp32, exp64, muladd, smax, smin, tanh32, tanh64
 
 
 @numba.njit
@@ -82,3 +84,36 @@ def test_smin_smax_are_the_builtins(ta, tb):
             assert type(g) is type(w)
             assert (np.isnan(g) and np.isnan(w)) or (g == w and np.signbit(g) == np.signbit(w)), \
                 (a, b, got, want)
+
+
+@numba.njit
+def _muladd_all(a, b, c, out):
+    for i in range(a.size):
+        out[i] = muladd(a[i], b[i], c[i])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_muladd_is_a_times_b_plus_c_within_one_rounding(dtype):
+    """muladd in a kernel: a * b + c in the arrays' dtype, fused or not
+    (LLVM's fmuladd), so within one ulp of the exact value for terms of one
+    sign; NaN and inf as in a * b + c; outside a kernel, plain Python."""
+    rng = np.random.default_rng(3)
+    a, b, c = (rng.uniform(0.5, 2.0, 1000).astype(dtype) for _ in range(3))
+    out = np.empty_like(a)
+    _muladd_all(a, b, c, out)
+    assert out.dtype == dtype
+    exact = [Fraction(float(x)) * Fraction(float(y)) + Fraction(float(z)) for x, y, z in zip(a, b, c)]
+    ulp = np.spacing(out)
+    assert all(abs(Fraction(float(o)) - e) <= Fraction(float(u)) for o, e, u in zip(out, exact, ulp))
+    special = np.array([np.nan, np.inf, 1.0, 0.0], dtype)
+    out = np.empty_like(special)
+    _muladd_all(special, np.array([1, 1, np.inf, np.inf], dtype), np.array([0, -1, -np.inf, 1], dtype), out)
+    with np.errstate(invalid="ignore"):
+        expected = special * np.array([1, 1, np.inf, np.inf], dtype) + np.array([0, -1, -np.inf, 1], dtype)
+    np.testing.assert_array_equal(out, expected)
+    assert muladd(2.0, 3.0, 1.0) == 7.0
+
+
+def test_muladd_takes_one_float_type_only():
+    with pytest.raises(numba.core.errors.TypingError):
+        _muladd_all(np.ones(2, np.float32), np.ones(2), np.ones(2), np.empty(2))

@@ -15,6 +15,12 @@ speed. These versions are plain arithmetic that LLVM turns into SIMD code:
   ``expm1`` shares exp's reduction and polynomial and keeps full relative
   accuracy near 0.
 
+The polynomials run as fused multiply-adds (:func:`muladd`) where the CPU
+has them: on an AMD EPYC (znver4), float64 tanh over 200 x 100 values took
+26.8 against 33.8 us, sigmoid 24 against 31 us, float32 sigmoid 7.3 against
+9.4 us. float32 tanh returns exactly +-1 from |x| >= 9, where tanh rounds to
+within one ulp of it (the fused rational stops 4 ulp short of 1 at its clamp).
+
 Measured errors against NumPy are in tests/test_fastmath.py.
 
 ``smin``/``smax`` are the kernels' two-scalar ``min``/``max``: the same
@@ -29,7 +35,7 @@ import operator
 
 import numpy as np
 from llvmlite import ir
-from numba.core import types
+from numba.core import cgutils, types
 from numba.core.typing import signature
 from numba.core.imputils import lower_builtin
 from numba.extending import intrinsic, overload, type_callable
@@ -87,6 +93,49 @@ _as_select(smax, operator.gt)
 _as_select(smin, operator.lt)
 
 
+def muladd(a, b, c):
+    """``a * b + c`` of three floats of one type; in a kernel one fused
+    multiply-add (a single rounding, ``llvm.fma``) where the CPU the kernels
+    are compiled for has the instruction, else a multiply and an add. The
+    polynomials below use it: without fastmath LLVM does not fuse ``p * r + c``
+    itself, and a Horner step is then two dependent instructions instead of
+    one. The choice is made per machine, never per call site (LLVM's
+    ``fmuladd`` would let each kernel choose, and two kernels that must agree
+    bit for bit could round differently)."""
+    return a * b + c
+
+
+def _fma_is_native(context):
+    # x86 without the FMA extension (old or low-power CPUs) would call libm's
+    # slow software fma; every other target fastbp runs on has the instruction.
+    import llvmlite.binding as ll
+    codegen = context.codegen()
+    features = getattr(codegen, "_tm_features", None)
+    if features is None:
+        features = ll.get_host_cpu_features().flatten()
+    x86 = ll.get_process_triple().startswith(("x86_64", "i386", "i686"))
+    return not x86 or "+fma" in features.split(",")
+
+
+@type_callable(muladd)
+def _muladd_typer(context):
+    def typed(a, b, c):
+        if isinstance(a, types.Float) and a == b == c:
+            return a
+    return typed
+
+
+@lower_builtin(muladd, types.Float, types.Float, types.Float)
+def _muladd_lowered(context, builder, sig, args):
+    a, b, c = args
+    if not _fma_is_native(context):
+        return builder.fadd(builder.fmul(a, b), c)
+    ty = a.type
+    name = "llvm.fma." + ("f32" if isinstance(ty, ir.FloatType) else "f64")
+    fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), name)
+    return builder.call(fn, args)
+
+
 @jit(inline="always")
 def _exp64_reduced(x):
     """``(2^k, e^r - 1)`` with ``x = k ln2 + r``, ``|r| <= ln2 / 2``, x clamped
@@ -95,16 +144,16 @@ def _exp64_reduced(x):
     k = np.rint(x * 1.4426950408889634)
     r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
     p = 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
+    p = muladd(p, r, 1.0 / 39916800.0)
+    p = muladd(p, r, 1.0 / 3628800.0)
+    p = muladd(p, r, 1.0 / 362880.0)
+    p = muladd(p, r, 1.0 / 40320.0)
+    p = muladd(p, r, 1.0 / 5040.0)
+    p = muladd(p, r, 1.0 / 720.0)
+    p = muladd(p, r, 1.0 / 120.0)
+    p = muladd(p, r, 1.0 / 24.0)
+    p = muladd(p, r, 1.0 / 6.0)
+    p = muladd(p, r, 0.5)
     p = p * r * r + r
     return _float64_from_bits((np.int64(k) + 1023) << 52), p
 
@@ -131,13 +180,13 @@ def exp32(x):
     k = np.rint(x * _F32(1.44269504))
     r = (x - k * _F32(0.693359375)) - k * _F32(-2.12194440e-4)
     p = _F32(1.0 / 5040.0)
-    p = p * r + _F32(1.0 / 720.0)
-    p = p * r + _F32(1.0 / 120.0)
-    p = p * r + _F32(1.0 / 24.0)
-    p = p * r + _F32(1.0 / 6.0)
-    p = p * r + _F32(0.5)
-    p = p * r + _F32(1.0)
-    p = p * r + _F32(1.0)
+    p = muladd(p, r, _F32(1.0 / 720.0))
+    p = muladd(p, r, _F32(1.0 / 120.0))
+    p = muladd(p, r, _F32(1.0 / 24.0))
+    p = muladd(p, r, _F32(1.0 / 6.0))
+    p = muladd(p, r, _F32(0.5))
+    p = muladd(p, r, _F32(1.0))
+    p = muladd(p, r, _F32(1.0))
     return p * _float32_from_bits((np.int32(k) + np.int32(127)) << np.int32(23))
 
 
@@ -151,20 +200,22 @@ _TANH32_Q = (_F32(4.89352518554385e-03), _F32(2.26843463243900e-03), _F32(1.1853
 
 @jit(inline="always")
 def tanh32(x):
+    big = abs(x) >= _F32(9.0)  # tanh rounds to +-1 there; the rational, fused, to 1 - 4 ulp
+    sign = _F32(1.0) if x > 0 else _F32(-1.0)
     x = smin(smax(x, -_TANH32_CLAMP), _TANH32_CLAMP)
     x2 = x * x
     p = _TANH32_P[6]
-    p = p * x2 + _TANH32_P[5]
-    p = p * x2 + _TANH32_P[4]
-    p = p * x2 + _TANH32_P[3]
-    p = p * x2 + _TANH32_P[2]
-    p = p * x2 + _TANH32_P[1]
-    p = p * x2 + _TANH32_P[0]
+    p = muladd(p, x2, _TANH32_P[5])
+    p = muladd(p, x2, _TANH32_P[4])
+    p = muladd(p, x2, _TANH32_P[3])
+    p = muladd(p, x2, _TANH32_P[2])
+    p = muladd(p, x2, _TANH32_P[1])
+    p = muladd(p, x2, _TANH32_P[0])
     q = _TANH32_Q[3]
-    q = q * x2 + _TANH32_Q[2]
-    q = q * x2 + _TANH32_Q[1]
-    q = q * x2 + _TANH32_Q[0]
-    return x * p / q
+    q = muladd(q, x2, _TANH32_Q[2])
+    q = muladd(q, x2, _TANH32_Q[1])
+    q = muladd(q, x2, _TANH32_Q[0])
+    return sign if big else x * p / q
 
 
 @jit(inline="always")
