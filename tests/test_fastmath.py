@@ -94,9 +94,10 @@ def _muladd_all(a, b, c, out):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_muladd_is_a_times_b_plus_c_within_one_rounding(dtype):
-    """muladd in a kernel: a * b + c in the arrays' dtype, fused or not
-    (LLVM's fmuladd), so within one ulp of the exact value for terms of one
-    sign; NaN and inf as in a * b + c; outside a kernel, plain Python."""
+    """muladd in a kernel: a * b + c in the arrays' dtype, fused (llvm.fma)
+    where the CPU has FMA, else a multiply and an add, so within one ulp of
+    the exact value for terms of one sign; NaN and inf as in a * b + c;
+    outside a kernel, plain Python."""
     rng = np.random.default_rng(3)
     a, b, c = (rng.uniform(0.5, 2.0, 1000).astype(dtype) for _ in range(3))
     out = np.empty_like(a)

@@ -33,6 +33,7 @@ first fit).
 """
 import operator
 
+import llvmlite.binding as ll
 import numpy as np
 from llvmlite import ir
 from numba.core import cgutils, types
@@ -108,7 +109,6 @@ def muladd(a, b, c):
 def _fma_is_native(context):
     # x86 without the FMA extension (old or low-power CPUs) would call libm's
     # slow software fma; every other target fastbp runs on has the instruction.
-    import llvmlite.binding as ll
     codegen = context.codegen()
     features = getattr(codegen, "_tm_features", None)
     if features is None:
