@@ -1,8 +1,9 @@
 """fastbp's build backend: setuptools, plus the install-time kernel cache.
 
 Building a wheel (``pip install .`` builds one on the user's own machine)
-also runs :mod:`fastbp._warmup` from the freshly built package, in a
-subprocess whose ``NUMBA_CACHE_DIR`` is an empty folder, and ships the cache
+also runs :mod:`fastbp._warmup` from the freshly built package, in
+subprocesses whose ``NUMBA_CACHE_DIR`` is an empty folder (two at once, one
+per command it compiles for, where there are two CPUs), and ships the cache
 files Numba wrote there in ``fastbp/_kernel_cache/`` with ``build.json``
 (see ``src/fastbp/_jit.py`` for how they are used). Numba and the rest of
 fastbp's dependencies are build requirements of the wheel only: sdists and
@@ -60,12 +61,7 @@ def precompile(package_dir):
                    PYTHONDONTWRITEBYTECODE="1")
         t0 = time.perf_counter()
         try:
-            run = subprocess.run([sys.executable, "-m", "fastbp._warmup"], cwd=cache, env=env,
-                                 capture_output=True, text=True, timeout=TIMEOUT)
-            if run.returncode != 0:
-                raise RuntimeError(run.stderr.strip().splitlines()[-1] if run.stderr.strip()
-                                   else f"exit status {run.returncode}")
-            manifest = json.loads(run.stdout.strip().splitlines()[-1])
+            manifest = _warm_up(cache, env)
         except (OSError, RuntimeError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
             _log(f"kernels not precompiled ({exc}); they compile on first use")
             return False
@@ -86,6 +82,58 @@ def precompile(package_dir):
     _log(f"compiled the kernels in {seconds:.0f} s for {manifest.get('cpu')}; shipping"
          f" {len(files)} cache files ({size / 1e6:.1f} MB) in fastbp/_kernel_cache")
     return True
+
+
+def _cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _warm_up(cache, env):
+    """Run ``fastbp._warmup`` into ``cache``; its manifest (``build.json``).
+
+    With two or more CPUs (and POSIX file locks) its two parts run as two
+    processes at once, their cache writes serialised by a lock file beside
+    the cache's folders (see ``fastbp._warmup``); else as one process.
+    """
+    if _cpus() >= 2 and os.name == "posix":
+        env = dict(env, FASTBP_WARMUP_LOCK=os.path.join(cache, "warmup.lock"))
+        commands = [["train"], ["quickstart"]]
+    else:
+        commands = [[]]
+    procs, logs = [], []
+    try:
+        for i, parts in enumerate(commands):  # output to files: a full pipe cannot stall one
+            logs.append([open(os.path.join(cache, f"warmup-{i}.{s}"), "w+", encoding="utf-8")
+                         for s in ("out", "err")])
+            procs.append(subprocess.Popen([sys.executable, "-m", "fastbp._warmup", *parts],
+                                          cwd=cache, env=env, stdout=logs[-1][0],
+                                          stderr=logs[-1][1]))
+        deadline = time.monotonic() + TIMEOUT
+        for p in procs:
+            p.wait(timeout=max(1.0, deadline - time.monotonic()))
+        manifests = []
+        for p, (out, err) in zip(procs, logs):
+            out.seek(0)
+            err.seek(0)
+            out, err = out.read(), err.read()
+            if p.returncode != 0:
+                raise RuntimeError(err.strip().splitlines()[-1] if err.strip()
+                                   else f"exit status {p.returncode}")
+            manifests.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for p in procs:  # a timeout or an interrupt leaves no compiler running
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for files in logs:
+            for f in files:
+                f.close()
+    if any(m != manifests[0] for m in manifests):
+        raise RuntimeError(f"the warm-up processes disagree on the build: {manifests}")
+    return manifests[0]
 
 
 class BuildPy(build_py):

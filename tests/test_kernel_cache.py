@@ -178,3 +178,83 @@ def test_cold_cache_says_it_compiles_and_info_tells_cold_then_warm(tmp_path):
     assert cached >= 3  # at least the epoch, the loss and predict
     out = fastbp("train", "--epochs", "2", "--verbose", "2")
     assert "compiling" not in out and "(the first loaded the compiled kernels)" in out
+
+
+# Two processes add different specialisations of one kernel to one cache
+# folder at the same moment (as the build's parallel warm-up may): each waits
+# at a barrier of files, then compiles its dtype and saves.
+RACER = '''
+import os, sys, time
+import numpy as np
+from fastbp import _warmup
+if os.environ.get("LOCKED"):
+    _warmup.lock_cache_writes(os.environ["LOCKED"])
+from numba.core.caching import IndexDataCacheFile
+save = IndexDataCacheFile.save
+def slow_save(self, key, data):  # widen the window between reading and writing the index
+    load = self._load_index
+    def slow_load():
+        index = load()
+        time.sleep(0.5)
+        return index
+    self._load_index = slow_load
+    try:
+        return save(self, key, data)
+    finally:
+        del self._load_index
+IndexDataCacheFile.save = slow_save
+import mini
+me, other = sys.argv[1], sys.argv[2]
+open(me, "w").close()
+while not os.path.exists(other):
+    time.sleep(0.01)
+dtype = np.dtype(sys.argv[3])
+y = np.arange(5, dtype=dtype)
+mini.axpy(y, dtype.type(0.5), np.ones(5, dtype))
+'''
+
+
+def test_warmup_lock_keeps_concurrent_cache_writes_whole(tmp_path):
+    """With the warm-up's lock, two processes saving float32 and float64
+    specialisations of one kernel at once leave both in the index, each with
+    its own machine code: a third process loads both and computes right."""
+    package = tmp_path / "mini"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent(KERNEL))
+    cache = tmp_path / "cache"
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), LOCKED=str(tmp_path / "lock"),
+               PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]))
+    env.pop("FASTBP_INSTALL_CACHE", None)
+    a, b = tmp_path / "a", tmp_path / "b"
+    racers = [subprocess.Popen([sys.executable, "-c", RACER, str(me), str(other), dtype], env=env)
+              for me, other, dtype in ((a, b, "float32"), (b, a, "float64"))]
+    assert [p.wait(timeout=300) for p in racers] == [0, 0]
+    assert _probe(tmp_path, cache) == {"hits": 2, "misses": 0, "out": EXPECTED}
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the parallel warm-up needs POSIX file locks")
+def test_build_warmup_in_parallel_covers_the_readmes_commands(tmp_path, capfd):
+    """The build's warm-up, its two parts run at once into one folder, ships a
+    cache from which the README's ``fastbp train`` and Quickstart (fit,
+    predict, loss) compile nothing, with Numba's own cache empty."""
+    package = tmp_path / "build" / "fastbp"
+    shutil.copytree(SRC / "fastbp", package, ignore=shutil.ignore_patterns(
+        "__pycache__", _jit.SHIPPED))
+    backend = _backend()
+    backend._cpus = lambda: 2  # the parallel path even on a one-CPU runner
+    assert backend.precompile(str(package)) is True
+    assert "shipping" in capfd.readouterr().err
+    assert json.loads((package / _jit.SHIPPED / _jit.MANIFEST).read_text())["numba"] \
+        == numba.__version__
+    probe = textwrap.dedent('''
+        import io, contextlib
+        from fastbp import _jit, _warmup
+        _warmup.run()
+        print(_jit.compilations())
+    ''')
+    env = {k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path / "empty"), PYTHONPATH=str(package.parent))
+    run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         timeout=600, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[-1] == "0"

@@ -9,33 +9,84 @@ SGD, tanh, then ``predict``), in the default float32 only: float64 would
 add as much compile time again to every installation (20 s of CPU here) and
 save nothing for those commands, and the build must not cost more time than
 it saves. Other models compile on first use and say so.
+
+The two commands are independent, so on a machine with two or more CPUs the
+build runs them as two processes at once (``python -m fastbp._warmup train``
+and ``... quickstart``) into the same folder: the build waits for the longer,
+not for both. Numba's cache is not written for that: each kernel's index is
+read, extended and written back, so two processes adding different
+specialisations of one kernel at the same moment could both claim the same
+data file, and an index could then point at the other's machine code. With
+``FASTBP_WARMUP_LOCK`` set to a file, every cache write of this process
+holds an exclusive lock on it (``fcntl.flock``, POSIX), which makes each
+read-extend-write one step.
 """
 import contextlib
 import io
 import json
+import os
 import sys
 
 DTYPES = ("float32",)
+LOCK = "FASTBP_WARMUP_LOCK"
 
 
-def run():
-    """Run the commands; return what the cache was built with (``build.json``)."""
-    from . import MLP, cli, datasets
-    from ._jit import runtime_versions
-    X, y = datasets.load_digits()
-    X, y = X[:200] / 16, y[:200]
+def _train():
+    from . import cli
     for dtype in DTYPES:
         with contextlib.redirect_stdout(io.StringIO()):
             status = cli.main(["train", "--epochs", "1", "--verbose", "0", "--dtype", dtype])
         if status:
             raise RuntimeError(f"fastbp train --dtype {dtype} exited with status {status}")
+
+
+def _quickstart():
+    from . import MLP, datasets
+    X, y = datasets.load_digits()
+    X, y = X[:200] / 16, y[:200]
+    for dtype in DTYPES:
         net = MLP([64, 32, 10], activation="tanh", output="softmax", dtype=dtype, seed=0)
         net.fit(X, y, epochs=1, batch_size=32, lr=0.1, verbose=0)
         net.predict(X)
         net.loss(X, y)
+
+
+PARTS = {"train": _train, "quickstart": _quickstart}
+
+
+def lock_cache_writes(path):
+    """From now on, each write to Numba's cache in this process holds an
+    exclusive ``flock`` on ``path`` (created if missing)."""
+    import fcntl
+
+    from numba.core.caching import IndexDataCacheFile
+    save = IndexDataCacheFile.save
+
+    def locked_save(self, key, data):
+        with open(path, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                return save(self, key, data)  # reads the index again under the lock
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    IndexDataCacheFile.save = locked_save
+
+
+def run(parts=tuple(PARTS)):
+    """Run the named commands; return what the cache was built with (``build.json``)."""
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        raise ValueError(f"unknown warm-up part(s) {unknown}; known: {sorted(PARTS)}")
+    if os.environ.get(LOCK):
+        lock_cache_writes(os.environ[LOCK])
+    for part in parts:
+        PARTS[part]()
     import llvmlite.binding as llvm
+
+    from ._jit import runtime_versions
     return {**runtime_versions(), "cpu": llvm.get_host_cpu_name()}
 
 
 if __name__ == "__main__":
-    json.dump(run(), sys.stdout)
+    json.dump(run(tuple(sys.argv[1:]) or tuple(PARTS)), sys.stdout)
