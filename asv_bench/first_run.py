@@ -4,7 +4,10 @@
 
 Wall and CPU seconds (user + system, all child processes) of ``pip install``
 into a fresh virtual environment, then of ``fastbp train`` run ``--runs``
-times: the first right after installation, the others warm. With
+times: the first right after installation, the others warm; then the
+README's Quickstart (its code, without the progress bar) twice, first and
+warm. What the install-time cache costs is the difference of ``pip install``
+with and without it; what it saves, the first runs' differences. With
 ``--no-install-cache`` the build ships no kernel cache
 (``FASTBP_INSTALL_CACHE=0``), as before fastbp had one. pip needs the package
 index; its download cache makes repeats comparable.
@@ -19,6 +22,16 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+QUICKSTART = """
+import fastbp
+X, y = fastbp.datasets.load_digits()
+X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(X / 16, y)
+net = fastbp.MLP([64, 32, 10], activation="tanh", output="softmax", dtype="float32", seed=0)
+history = net.fit(X_train, y_train, epochs=20, batch_size=32, lr=0.1, verbose=0)
+print((net.predict(X_test) == y_test).mean())
+"""
 
 
 def timed(cmd, env):
@@ -51,6 +64,10 @@ def main(argv=None):
             label = "first fastbp train" if i == 0 else "warm fastbp train"
             said = " (said it compiles)" if "compiling fastbp's kernels" in out else ""
             print(f"{label:18}{wall:7.1f} s wall {cpu:7.1f} s cpu{said}", flush=True)
+        for label in ("first Quickstart", "warm Quickstart"):
+            wall, cpu, out = timed([venv / "bin" / "python", "-c", QUICKSTART], env)
+            print(f"{label:18}{wall:7.1f} s wall {cpu:7.1f} s cpu (accuracy {float(out):.3f})",
+                  flush=True)
 
 
 if __name__ == "__main__":
