@@ -85,6 +85,8 @@ def precompile(package_dir):
 
 
 def _cpus():
+    # fastbp.threads.default_num_threads, which this build step cannot import:
+    # fastbp is not installed yet, and importing it loads Numba.
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -247,7 +247,6 @@ def test_build_warmup_in_parallel_covers_the_readmes_commands(tmp_path, capfd):
     assert json.loads((package / _jit.SHIPPED / _jit.MANIFEST).read_text())["numba"] \
         == numba.__version__
     probe = textwrap.dedent('''
-        import io, contextlib
         from fastbp import _jit, _warmup
         _warmup.run()
         print(_jit.compilations())
