@@ -10,12 +10,15 @@ import textwrap
 _PRELUDE = textwrap.dedent("""
     import json, sys
     from numba.core import event
-    compiled, step = {}, ["import"]
+    compiled, wrapped, step = {}, {}, ["import"]
 
     class Listener(event.Listener):
         def on_start(self, ev):
-            f = ev.data["dispatcher"].py_func
-            compiled.setdefault(step[0], []).append(f"{f.__module__}.{f.__qualname__}")
+            d = ev.data["dispatcher"]
+            name = f"{d.py_func.__module__}.{d.py_func.__qualname__}"
+            compiled.setdefault(step[0], []).append(name)
+            if not d.targetoptions.get("no_cpython_wrapper", False):
+                wrapped.setdefault(step[0], []).append(name)
         def on_end(self, ev):
             pass
 
@@ -23,15 +26,19 @@ _PRELUDE = textwrap.dedent("""
 """)
 
 
-def compiled_by(script, cache_dir):
+def compiled_by(script, cache_dir, wrapped=None):
     """``{step: [module.qualname, ...]}`` of every compilation ``script`` (a
     source that sets ``step[0]`` before each step) made, run in a fresh
     process with ``cache_dir`` (empty) as Numba's cache;
     FASTBP_INSTALL_CACHE=0, as an installed wheel's install-time cache would
-    make it warm."""
+    make it warm. ``wrapped``, a dict, receives the same for the compilations
+    that built a CPython wrapper (the function can be called from Python)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), FASTBP_INSTALL_CACHE="0")
-    source = _PRELUDE + textwrap.dedent(script) + "\njson.dump(compiled, sys.stdout)\n"
+    source = _PRELUDE + textwrap.dedent(script) + "\njson.dump([compiled, wrapped], sys.stdout)\n"
     out = subprocess.run([sys.executable, "-c", source], env=env, capture_output=True, text=True,
                          timeout=900)
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
+    compiled, with_wrapper = json.loads(out.stdout)
+    if wrapped is not None:
+        wrapped.update(with_wrapper)
+    return compiled

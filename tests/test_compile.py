@@ -43,9 +43,13 @@ _STEPS = """
 """
 
 
+_WRAPPED = {}  # step: the compilations among cold_compiles that built a CPython wrapper
+
+
 @pytest.fixture(scope="module")
 def cold_compiles(tmp_path_factory):
-    return compiled_by(_STEPS, tmp_path_factory.mktemp("numba_cache"))
+    _WRAPPED.clear()
+    return compiled_by(_STEPS, tmp_path_factory.mktemp("numba_cache"), wrapped=_WRAPPED)
 
 
 def _fastbp(names):
@@ -94,6 +98,19 @@ def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
     # min and max are fastbp._fastmath's intrinsics: Numba's builtins compile
     # a function per argument type
     assert not [n for n in cold_compiles["sgd"] if n.startswith("numba.cpython.builtins")]
+
+
+def test_only_the_kernels_python_calls_get_a_python_wrapper(cold_compiles):
+    """Numba builds a CPython wrapper (and a C one) for every function it
+    compiles unless told not to; a callee's code is linked into its caller
+    and never entered through them. The overloads' bodies and the helpers
+    only kernels call are compiled without (fastbp._jit.KERNEL_ONLY)."""
+    wrapped = {step: set(_fastbp(names)) for step, names in _WRAPPED.items()}
+    assert wrapped["sgd"] == {"network.epoch_sgd", "network._predict"}, sorted(wrapped["sgd"])
+    assert wrapped["adam"] == {"network.epoch_optimizer"}, sorted(wrapped["adam"])
+    # and each wrapper-less compilation is one that the listener saw
+    assert set(_fastbp(cold_compiles["sgd"])) - wrapped["sgd"] == \
+        PLAIN_SGD - {"network.epoch_sgd", "network._predict"}
 
 
 def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):

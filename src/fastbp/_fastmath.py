@@ -42,6 +42,7 @@ from numba.core.imputils import lower_builtin
 from numba.extending import intrinsic, overload, type_callable
 
 from ._jit import jit
+from ._static import JIT_OPTIONS
 
 
 @intrinsic
@@ -242,14 +243,14 @@ def tanh(x):
     return np.tanh(x)
 
 
-@overload(exp)
+@overload(exp, jit_options=JIT_OPTIONS)
 def _exp(x):
     if x == types.float32:
         return lambda x: exp32(x)
     return lambda x: exp64(x)
 
 
-@overload(tanh)
+@overload(tanh, jit_options=JIT_OPTIONS)
 def _tanh(x):
     if x == types.float32:
         return lambda x: tanh32(x)

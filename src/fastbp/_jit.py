@@ -36,6 +36,12 @@ KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
 NOTICE = ("compiling fastbp's kernels, once per installation (later runs load them from the"
           " cache)...")
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+# For code that only other kernels call (the overloads' bodies, a few
+# helpers): no CPython wrapper and no C wrapper. Numba builds both for every
+# function it compiles, though a callee's code is linked into its caller and
+# never entered through them: without, a cold first fit + predict and the
+# README's `fastbp train` compiled 5-7 % faster (asv_bench/compile_profile.py).
+KERNEL_ONLY = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
 def jit(function=None, **options):

@@ -24,9 +24,12 @@ import textwrap
 from numba import types
 from numba.extending import overload
 
+from ._jit import KERNEL_ONLY
+
 # The options of fastbp's kernels (see fastbp._jit) for the specialised
-# bodies, which Numba compiles as part of the kernel calling them.
-JIT_OPTIONS = {"nogil": True, "error_model": "numpy"}
+# bodies and the other overloads, which Numba compiles as part of the kernel
+# calling them (so they need no wrappers: fastbp._jit.KERNEL_ONLY).
+JIT_OPTIONS = {"nogil": True, "error_model": "numpy", **KERNEL_ONLY}
 
 
 class Static:

@@ -48,7 +48,7 @@ from numba.extending import overload
 
 from . import _views
 from ._fastmath import smax, smin
-from ._jit import jit, matrix
+from ._jit import KERNEL_ONLY, jit, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd
 from ._blas import gemm_call
@@ -150,7 +150,7 @@ def _csr(x):
     return isinstance(x, types.BaseTuple)
 
 
-@overload(_rows)
+@overload(_rows, jit_options=JIT_OPTIONS)
 def _rows_typed(x):
     def sparse(x):
         return x[5]
@@ -160,7 +160,7 @@ def _rows_typed(x):
     return sparse if _csr(x) else dense
 
 
-@overload(_rows_of)
+@overload(_rows_of, jit_options=JIT_OPTIONS)
 def _rows_of_typed(X, start, nb):
     def sparse(X, start, nb):
         return (X[0], X[1], X[2], X[3], X[4] + start, nb)
@@ -170,7 +170,7 @@ def _rows_of_typed(X, start, nb):
     return sparse if _csr(X) else dense
 
 
-@overload(_batch_inputs)
+@overload(_batch_inputs, jit_options=JIT_OPTIONS)
 def _batch_inputs_typed(ws, plan, cap, X, perm, start, nb, shuffled):
     def sparse(ws, plan, cap, X, perm, start, nb, shuffled):
         return (X[0], X[1], X[2], perm, start, nb)
@@ -186,7 +186,7 @@ def _batch_inputs_typed(ws, plan, cap, X, perm, start, nb, shuffled):
     return dense
 
 
-@overload(_first_product)
+@overload(_first_product, jit_options=JIT_OPTIONS)
 def _first_product_typed(out, x, W):
     def sparse(out, x, W):
         sparse_product(out, x, W)
@@ -196,7 +196,7 @@ def _first_product_typed(out, x, W):
     return sparse if _csr(x) else dense
 
 
-@overload(_first_weight_grad)
+@overload(_first_weight_grad, jit_options=JIT_OPTIONS)
 def _first_weight_grad_typed(dW, dout, x):
     def sparse(dW, dout, x):
         sparse_weight_grad(dW, dout, x)
@@ -206,7 +206,7 @@ def _first_weight_grad_typed(dW, dout, x):
     return sparse if _csr(x) else dense
 
 
-@overload(_first_weight_sgd)
+@overload(_first_weight_sgd, jit_options=JIT_OPTIONS)
 def _first_weight_sgd_typed(W, dout, x, lr, decay):
     def sparse(W, dout, x, lr, decay):
         sparse_weight_sgd(W, dout, x, lr, decay)
@@ -452,7 +452,7 @@ def _add_penalty_gradient_if(grads, params, plan, coef, l2):
     add_penalty_gradient(grads, params, plan, coef)
 
 
-@overload(_penalty_if, inline="always", prefer_literal=True)
+@overload(_penalty_if, inline="always", prefer_literal=True, jit_options=JIT_OPTIONS)
 def _penalty_if_typed(params, plan, l2):
     def without(params, plan, l2):
         return 0.0
@@ -462,7 +462,7 @@ def _penalty_if_typed(params, plan, l2):
     return without if _no_l2(l2) else with_l2
 
 
-@overload(_add_penalty_gradient_if, inline="always", prefer_literal=True)
+@overload(_add_penalty_gradient_if, inline="always", prefer_literal=True, jit_options=JIT_OPTIONS)
 def _add_penalty_gradient_if_typed(grads, params, plan, coef, l2):
     def without(grads, params, plan, coef, l2):
         pass
@@ -554,7 +554,7 @@ def _c(a):
     return a
 
 
-@overload(_c)
+@overload(_c, jit_options=JIT_OPTIONS)
 def _c_typed(a):
     if a.layout == "C":  # unchanged, read-only flag included (one specialisation)
         return lambda a: a
@@ -775,7 +775,7 @@ def _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled):
         _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled)
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled):
     # Targets of the batch's rows (as _batch); class labels always copied
     # into region Y as floats, so the loss kernels see one labels type.
@@ -792,7 +792,7 @@ def _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled):
         return Y[start:start + nb]
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _chunk_targets(ws, plan, cap, Y, start, nb):
     # Targets of rows start..start + nb - 1: a view, or labels copied as in _batch_targets.
     if Y.ndim == 1:
