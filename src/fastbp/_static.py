@@ -67,12 +67,15 @@ def static(value):
     return _statics[value]
 
 
-def bound(kernel, name, value, rename=None, extra=()):
+def bound(kernel, name, value, rename=None, extra=(), dtype=None):
     """``kernel``'s Python function, compiled from its own source with the
     argument ``name`` fixed to ``value``: the parameter is renamed (to
     ``rename``, else ``_name``) and ``name`` becomes a global constant of the
     new function, which Numba folds, pruning the branches it rules out.
-    ``extra`` names parameters to append (unused; see :func:`specialising`)."""
+    ``extra`` names parameters to append (unused; see :func:`specialising`).
+    With ``dtype`` (the Numba type of the kernel's floats: its arrays'
+    dtype), the kernel's ``exp`` and ``tanh`` (fastbp._fastmath) are bound
+    to that precision's functions, inlined instead of compiled apart."""
     func = getattr(kernel, "py_func", kernel)
     tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
     fdef = tree.body[0]
@@ -84,6 +87,12 @@ def bound(kernel, name, value, rename=None, extra=()):
     fdef.name = f"{func.__name__}__{name}_{value}"
     namespace = dict(func.__globals__)
     namespace[name] = value
+    if dtype is not None:
+        from ._fastmath import in_precision  # (it imports this module)
+        for generic, specific in in_precision(dtype):
+            for global_name, global_value in func.__globals__.items():
+                if global_value is generic:
+                    namespace[global_name] = specific
     filename = inspect.getsourcefile(func)
     exec(compile(ast.fix_missing_locations(tree), filename, "exec"), namespace)
     return namespace[fdef.name]
@@ -114,10 +123,12 @@ def specialising(kernel, name, doc, fallback=None):
     def _typed(*args):
         code = args[index]
         if isinstance(code, types.IntegerLiteral) and code.literal_value >= 0:
-            value = code.literal_value
-            if value not in bodies:
-                bodies[value] = bound(kernel, name, value, extra=[fallback] if fallback else ())
-            return bodies[value]
+            # the kernel's floats are its first argument's (an array)
+            key = code.literal_value, getattr(args[0], "dtype", None)
+            if key not in bodies:
+                bodies[key] = bound(kernel, name, key[0], extra=[fallback] if fallback else (),
+                                    dtype=key[1])
+            return bodies[key]
         return generic
 
     return stub

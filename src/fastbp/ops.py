@@ -509,7 +509,8 @@ def _outputs_generic(out, z, loss):
 @overload(outputs_for_loss, prefer_literal=True, strict=False, jit_options=JIT_OPTIONS)
 def _outputs_for_loss_typed(out, z, loss):
     if isinstance(loss, types.IntegerLiteral):
-        return bound(output_forward, "act", output_of.py_func(loss.literal_value), rename="loss")
+        return bound(output_forward, "act", output_of.py_func(loss.literal_value), rename="loss",
+                     dtype=out.dtype)
     return _outputs_generic
 
 
