@@ -65,9 +65,9 @@ PLAIN_SGD = {
     "network._penalty_if_typed.<locals>.without",
     # the model's own activation (tanh), output function (softmax, code 7) and
     # loss (cross-entropy, code 0) only: the codes are compile-time constants
-    # (fastbp._static), and the output layer's identity (its bias added inline)
+    # (fastbp._static), and the output layer's identity
     "ops.bias_act_forward__act_2", "ops.act_backward__act_2",
-    "network._output_layer_act_typed.<locals>.identity",
+    "ops.bias_act_forward__act_0", "network._output_layer_act_typed.<locals>.identity",
     "ops.output_forward__act_7", "ops.loss_forward__loss_0", "ops.loss_backward__loss_0",
     # the dense side of the dense-or-CSR first layer, and the class labels
     # (softmax targets) copied into the workspace batch by batch

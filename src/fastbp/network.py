@@ -308,7 +308,7 @@ def _output_layer_act(z, b, hidden, runtime_act):
 @overload(_output_layer_act, prefer_literal=True, strict=False, jit_options=JIT_OPTIONS)
 def _output_layer_act_typed(z, b, hidden, runtime_act):
     def identity(z, b, hidden, runtime_act):
-        bias_add(z, b)  # inlined: not bias_act's identity twin, a function of its own
+        bias_act(z, b, IDENTITY, IDENTITY)
 
     def from_plan(z, b, hidden, runtime_act):
         bias_act(z, b, runtime_act, runtime_act)
