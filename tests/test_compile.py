@@ -43,13 +43,22 @@ _STEPS = """
 """
 
 
-_WRAPPED = {}  # step: the compilations among cold_compiles that built a CPython wrapper
+@pytest.fixture(scope="module")
+def _cold(tmp_path_factory):
+    wrapped = {}
+    compiled = compiled_by(_STEPS, tmp_path_factory.mktemp("numba_cache"), wrapped=wrapped)
+    return compiled, wrapped
 
 
 @pytest.fixture(scope="module")
-def cold_compiles(tmp_path_factory):
-    _WRAPPED.clear()
-    return compiled_by(_STEPS, tmp_path_factory.mktemp("numba_cache"), wrapped=_WRAPPED)
+def cold_compiles(_cold):
+    return _cold[0]
+
+
+@pytest.fixture(scope="module")
+def cold_wrapped(_cold):
+    """Step: the compilations among cold_compiles that built a CPython wrapper."""
+    return _cold[1]
 
 
 def _fastbp(names):
@@ -103,15 +112,15 @@ def test_plain_sgd_fit_compiles_only_its_path(cold_compiles):
     assert not [n for n in cold_compiles["sgd"] if n.startswith("numba.cpython.builtins")]
 
 
-def test_only_the_kernels_python_calls_get_a_python_wrapper(cold_compiles):
+def test_only_the_kernels_python_calls_get_a_python_wrapper(cold_compiles, cold_wrapped):
     """Numba builds a CPython wrapper (and a C one) for every function it
     compiles unless told not to; a callee's code is linked into its caller
     and never entered through them. The overloads' bodies and the helpers
     only kernels call are compiled without (fastbp._jit.KERNEL_ONLY)."""
-    wrapped = {step: set(_fastbp(names)) for step, names in _WRAPPED.items()}
+    wrapped = {step: set(_fastbp(names)) for step, names in cold_wrapped.items()}
     assert wrapped["sgd"] == {"network.epoch_sgd", "network._predict"}, sorted(wrapped["sgd"])
     assert wrapped["adam"] == {"network.epoch_optimizer"}, sorted(wrapped["adam"])
-    # and each wrapper-less compilation is one that the listener saw
+    # the rest of the fit's path compiled without one
     assert set(_fastbp(cold_compiles["sgd"])) - wrapped["sgd"] == \
         PLAIN_SGD - {"network.epoch_sgd", "network._predict"}
 

@@ -39,8 +39,9 @@ _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 # For code that only other kernels call (the overloads' bodies, a few
 # helpers): no CPython wrapper and no C wrapper. Numba builds both for every
 # function it compiles, though a callee's code is linked into its caller and
-# never entered through them: without, a cold first fit + predict and the
-# README's `fastbp train` compiled 5-7 % faster (asv_bench/compile_profile.py).
+# never entered through them: without, a cold first fit + predict compiled
+# 3.27-3.65 s against 3.62-3.91 s, `fastbp train` 3.96-4.39 against 4.20-4.59 s
+# (asv_bench/compile_profile.py both, three turns each, alternating).
 KERNEL_ONLY = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
 
 
