@@ -23,22 +23,35 @@ _PRELUDE = textwrap.dedent("""
             pass
 
     event.register("numba:compile", Listener())
+
+    from numba.core import codegen as _codegen
+    emitted, _emit = {}, _codegen.JITCodeLibrary._finalize_specific
+
+    def _finalize_specific(self):  # the library becomes machine code
+        emitted.setdefault(step[0], []).append(self.name)
+        return _emit(self)
+
+    _codegen.JITCodeLibrary._finalize_specific = _finalize_specific
 """)
 
 
-def compiled_by(script, cache_dir, wrapped=None):
+def compiled_by(script, cache_dir, wrapped=None, emitted=None):
     """``{step: [module.qualname, ...]}`` of every compilation ``script`` (a
     source that sets ``step[0]`` before each step) made, run in a fresh
     process with ``cache_dir`` (empty) as Numba's cache;
     FASTBP_INSTALL_CACHE=0, as an installed wheel's install-time cache would
     make it warm. ``wrapped``, a dict, receives the same for the compilations
-    that built a CPython wrapper (the function can be called from Python)."""
+    that built a CPython wrapper (the function can be called from Python);
+    ``emitted``, a dict, the names of the code libraries made machine code
+    (Numba names a function's library by its qualified name)."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir), FASTBP_INSTALL_CACHE="0")
-    source = _PRELUDE + textwrap.dedent(script) + "\njson.dump([compiled, wrapped], sys.stdout)\n"
+    source = _PRELUDE + textwrap.dedent(script) + "\njson.dump([compiled, wrapped, emitted], sys.stdout)\n"
     out = subprocess.run([sys.executable, "-c", source], env=env, capture_output=True, text=True,
                          timeout=900)
     assert out.returncode == 0, out.stderr
-    compiled, with_wrapper = json.loads(out.stdout)
+    compiled, with_wrapper, made = json.loads(out.stdout)
     if wrapped is not None:
         wrapped.update(with_wrapper)
+    if emitted is not None:
+        emitted.update(made)
     return compiled

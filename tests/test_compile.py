@@ -45,9 +45,10 @@ _STEPS = """
 
 @pytest.fixture(scope="module")
 def _cold(tmp_path_factory):
-    wrapped = {}
-    compiled = compiled_by(_STEPS, tmp_path_factory.mktemp("numba_cache"), wrapped=wrapped)
-    return compiled, wrapped
+    wrapped, emitted = {}, {}
+    compiled = compiled_by(_STEPS, tmp_path_factory.mktemp("numba_cache"), wrapped=wrapped,
+                           emitted=emitted)
+    return compiled, wrapped, emitted
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,57 @@ def test_only_the_kernels_python_calls_get_a_python_wrapper(cold_compiles, cold_
     # the rest of the fit's path compiled without one
     assert set(_fastbp(cold_compiles["sgd"])) - wrapped["sgd"] == \
         PLAIN_SGD - {"network.epoch_sgd", "network._predict"}
+
+
+def _qualname(name):
+    # "fastbp.network._rows_typed.<locals>.dense" -> "_rows_typed.<locals>.dense"
+    return name.split(".", 2)[2]
+
+
+def test_functions_only_kernels_call_are_not_made_machine_code_alone(cold_compiles, cold_wrapped,
+                                                                    _cold):
+    """Their code is linked into each kernel calling them, which LLVM
+    optimises and makes machine code as a whole; Numba optimised and emitted
+    each of them alone too, for nothing (fastbp._jit's link-only library)."""
+    emitted = {step: set(names) for step, names in _cold[2].items()}
+    # plain SGD: machine code for the two kernels Python calls, and Numba's runtime
+    assert emitted["sgd"] == {"epoch_sgd", "_predict", "nrt"}, sorted(emitted["sgd"])
+    for step, names in cold_compiles.items():
+        ours = {n for n in names if n.startswith("fastbp.")}
+        called = {n for n in cold_wrapped.get(step, ()) if n.startswith("fastbp.")}
+        assert {_qualname(n) for n in called} <= emitted[step], (step, sorted(emitted[step]))
+        leaves = {_qualname(n) for n in ours - called}
+        assert leaves and not leaves & emitted[step], (step, sorted(leaves & emitted[step]))
+
+
+def test_a_cached_link_only_function_serves_a_later_kernel(tmp_path):
+    """A link-only function is cached as LLVM bitcode (no machine code of its
+    own to save): a later process compiling another kernel that calls it
+    loads it from there, and trains exactly as a process compiling it all."""
+    fit = """
+        import json, sys
+        import numpy as np
+        import fastbp
+        X = np.random.default_rng(1).normal(size=(48, 5))
+        y = (X[:, 1] > 0).astype(int)
+        net = fastbp.MLP([5, 6, 2], seed=3)
+        step[0] = "{step}"
+        net.fit(X, y, epochs=2, batch_size=16, optimizer="{optimizer}", verbose=0)
+        with open(r"{out}", "w") as fh:
+            json.dump(net.params.tolist(), fh)
+    """
+    shared, fresh = tmp_path / "shared", tmp_path / "fresh"
+    shared.mkdir(), fresh.mkdir()
+    first = compiled_by(fit.format(step="sgd", optimizer="sgd", out=tmp_path / "sgd.json"), shared)
+    assert "fastbp.network._batch_targets" in first["sgd"], first["sgd"]
+    later = compiled_by(fit.format(step="adam", optimizer="adam", out=tmp_path / "a.json"), shared)
+    assert "fastbp.network.epoch_optimizer" in later["adam"], later["adam"]
+    assert "fastbp.network._batch_targets" not in later["adam"], later["adam"]  # loaded
+    alone = compiled_by(fit.format(step="adam", optimizer="adam", out=tmp_path / "b.json"), fresh)
+    assert "fastbp.network._batch_targets" in alone["adam"], alone["adam"]
+    import json
+    with open(tmp_path / "a.json") as a, open(tmp_path / "b.json") as b:
+        assert json.load(a) == json.load(b)
 
 
 def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):

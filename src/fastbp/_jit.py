@@ -42,7 +42,102 @@ _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 # never entered through them: without, a cold first fit + predict compiled
 # 3.27-3.65 s against 3.62-3.91 s, `fastbp train` 3.96-4.39 against 4.20-4.59 s
 # (asv_bench/compile_profile.py both, three turns each, alternating).
-KERNEL_ONLY = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+def _link_only_compiler():
+    """Numba's nopython pipeline whose code library is never made into machine
+    code of its own: :class:`_LinkOnlyLibrary`. None where this Numba's
+    internals differ (then such functions compile as any other)."""
+    try:
+        from numba.core.codegen import JITCodeLibrary
+        from numba.core.compiler import CompilerBase, DefaultPassBuilder
+        from numba.core.compiler_lock import require_global_compiler_lock
+        from numba.core.compiler_machinery import LoweringPass, register_pass
+        from numba.core.typed_passes import AnnotateTypes
+
+        class _EnvironmentUnset:
+            """The codegen, except that a function's environment is not set:
+            that would make its module machine code. Functions of fastbp's
+            that only kernels call never read it (no objects, no dynamic
+            raises): a kernel loaded from the cache runs them with it unset."""
+
+            def __init__(self, codegen):
+                self._codegen = codegen
+
+            def __getattr__(self, name):
+                return getattr(self._codegen, name)
+
+            def set_env(self, env_name, env):
+                pass
+
+        class _LinkOnlyLibrary(JITCodeLibrary):
+            """The code of a function that only kernels call: linked into each
+            calling kernel's module, which LLVM optimises (O3, vectorising,
+            inlining) and turns into machine code as a whole. Numba would also
+            optimise this module alone and emit its machine code, which
+            nothing runs; finalizing here only links what it calls in."""
+
+            @property
+            def codegen(self):
+                return _EnvironmentUnset(self._codegen)
+
+            def finalize(self):
+                require_global_compiler_lock()
+                self._raise_if_finalized()
+                seen = set()
+                for library in self._linking_libraries:
+                    if library not in seen:
+                        seen.add(library)
+                        self._reload_init.update(library._reload_init)
+                        self._final_module.link_in(library._get_module_for_linking(),
+                                                   preserve=True)
+                self._final_module.verify()
+                self._finalize_dynamic_globals()
+                self._verify_declare_only_symbols()
+                self._finalized = True
+
+            def get_pointer_to_function(self, name):
+                self._ensure_finalized()
+                return 0  # no wrapper to point to: KERNEL_ONLY
+
+            def serialize_using_object_code(self):
+                # Cached as LLVM bitcode: loading it makes machine code then.
+                return self.serialize_using_bitcode()
+
+        @register_pass(mutates_CFG=False, analysis_only=False)
+        class _LinkOnlyLowering(LoweringPass):
+            _name = "fastbp_link_only_library"
+
+            def __init__(self):
+                LoweringPass.__init__(self)
+
+            def run_pass(self, state):
+                if state.library is None:
+                    state.library = _LinkOnlyLibrary(state.targetctx.codegen(),
+                                                     state.func_id.func_qualname)
+                    state.library.enable_object_caching()
+                return True
+
+        class LinkOnlyCompiler(CompilerBase):
+            def define_pipelines(self):
+                pm = DefaultPassBuilder.define_nopython_pipeline(self.state)
+                pm.add_pass_after(_LinkOnlyLowering, AnnotateTypes)
+                pm.finalize()
+                return [pm]
+
+        return LinkOnlyCompiler
+    except Exception:  # pragma: no cover - another Numba's internals
+        return None
+
+
+# The options of functions that only kernels call (overload bodies, the
+# specialised leaves, helpers): no CPython or C wrapper, and, where this
+# Numba allows, a code library that is only linked into the calling kernels
+# (see _link_only_compiler): each was otherwise optimised and made machine
+# code alone, then again inside every kernel that calls it.
+_LINK_ONLY = _link_only_compiler()
+KERNEL_ONLY = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True,
+               **({"pipeline_class": _LINK_ONLY} if _LINK_ONLY is not None else {})}
 
 
 def jit(function=None, **options):
