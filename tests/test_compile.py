@@ -8,6 +8,7 @@ Timings are in asv_bench/compile_profile.py and asv_bench/benchmarks.
 """
 import ast
 import inspect
+import json
 import textwrap
 
 import numba
@@ -60,6 +61,12 @@ def cold_compiles(_cold):
 def cold_wrapped(_cold):
     """Step: the compilations among cold_compiles that built a CPython wrapper."""
     return _cold[1]
+
+
+@pytest.fixture(scope="module")
+def cold_emitted(_cold):
+    """Step: the code libraries made machine code (named by their function)."""
+    return {step: set(names) for step, names in _cold[2].items()}
 
 
 def _fastbp(names):
@@ -132,11 +139,11 @@ def _qualname(name):
 
 
 def test_functions_only_kernels_call_are_not_made_machine_code_alone(cold_compiles, cold_wrapped,
-                                                                    _cold):
+                                                                    cold_emitted):
     """Their code is linked into each kernel calling them, which LLVM
     optimises and makes machine code as a whole; Numba optimised and emitted
     each of them alone too, for nothing (fastbp._jit's link-only library)."""
-    emitted = {step: set(names) for step, names in _cold[2].items()}
+    emitted = cold_emitted
     # plain SGD: machine code for the two kernels Python calls, and Numba's runtime
     assert emitted["sgd"] == {"epoch_sgd", "_predict", "nrt"}, sorted(emitted["sgd"])
     for step, names in cold_compiles.items():
@@ -152,7 +159,7 @@ def test_a_cached_link_only_function_serves_a_later_kernel(tmp_path):
     own to save): a later process compiling another kernel that calls it
     loads it from there, and trains exactly as a process compiling it all."""
     fit = """
-        import json, sys
+        import json
         import numpy as np
         import fastbp
         X = np.random.default_rng(1).normal(size=(48, 5))
@@ -172,7 +179,6 @@ def test_a_cached_link_only_function_serves_a_later_kernel(tmp_path):
     assert "fastbp.network._batch_targets" not in later["adam"], later["adam"]  # loaded
     alone = compiled_by(fit.format(step="adam", optimizer="adam", out=tmp_path / "b.json"), fresh)
     assert "fastbp.network._batch_targets" in alone["adam"], alone["adam"]
-    import json
     with open(tmp_path / "a.json") as a, open(tmp_path / "b.json") as b:
         assert json.load(a) == json.load(b)
 

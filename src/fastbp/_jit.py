@@ -36,12 +36,6 @@ KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
 NOTICE = ("compiling fastbp's kernels, once per installation (later runs load them from the"
           " cache)...")
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
-# For code that only other kernels call (the overloads' bodies, a few
-# helpers): no CPython wrapper and no C wrapper. Numba builds both for every
-# function it compiles, though a callee's code is linked into its caller and
-# never entered through them: without, a cold first fit + predict compiled
-# 3.27-3.65 s against 3.62-3.91 s, `fastbp train` 3.96-4.39 against 4.20-4.59 s
-# (asv_bench/compile_profile.py both, three turns each, alternating).
 
 
 def _link_only_compiler():
@@ -130,11 +124,17 @@ def _link_only_compiler():
         return None
 
 
-# The options of functions that only kernels call (overload bodies, the
-# specialised leaves, helpers): no CPython or C wrapper, and, where this
-# Numba allows, a code library that is only linked into the calling kernels
-# (see _link_only_compiler): each was otherwise optimised and made machine
-# code alone, then again inside every kernel that calls it.
+# The options of code that only other kernels call (the overloads' bodies,
+# the specialised leaves, a few helpers). No CPython wrapper and no C
+# wrapper: Numba builds both for every function it compiles, though a
+# callee's code is linked into its caller and never entered through them
+# (without, a cold first fit + predict compiled 3.27-3.65 s against
+# 3.62-3.91 s, `fastbp train` 3.96-4.39 against 4.20-4.59 s;
+# asv_bench/compile_profile.py both, three turns each, alternating). And,
+# where this Numba allows, a code library that is only linked into the
+# calling kernels (_link_only_compiler): each was otherwise also optimised
+# and made machine code alone (a cold fit + predict: 3.97-4.97 against
+# 4.70-4.97 CPU seconds, four turns; docs/guide/threads.md).
 _LINK_ONLY = _link_only_compiler()
 KERNEL_ONLY = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True,
                **({"pipeline_class": _LINK_ONLY} if _LINK_ONLY is not None else {})}
