@@ -317,3 +317,31 @@ def test_info_shows_only_the_metrics_the_last_fit_computed(tmp_path, capsys):
     line = next(l for l in out.splitlines() if l.startswith("last epoch:"))
     assert status == 0 and "val_loss" not in line and "nan" not in line
     assert f"loss {net.history['loss'][-1]:.6g}" in line
+
+
+def test_a_small_file_is_split_by_a_copy_a_large_one_in_place_to_the_same_model(
+        tmp_path, capsys, classes_csv, monkeypatch):
+    """`train` splits rows of IN_PLACE_FROM bytes or more in place (no second
+    copy of a large file) and copies smaller ones (no kernel to compile for a
+    first run on a small file); either way the same rows, in the same order,
+    train the same model."""
+    import fastbp.cli
+    path = classes_csv[0]
+    splits = []
+    split = fastbp.datasets.train_test_split
+
+    def spy(X, y, *args, copy=True, **kwargs):
+        splits.append(copy)
+        return split(X, y, *args, copy=copy, **kwargs)
+    monkeypatch.setattr(fastbp.datasets, "train_test_split", spy)
+    models = []
+    for limit in (fastbp.cli.IN_PLACE_FROM, 0):
+        monkeypatch.setattr(fastbp.cli, "IN_PLACE_FROM", limit)
+        model = str(tmp_path / f"in_place_from_{limit}.npz")
+        status, _, _ = run(["train", path, "--target", "kind", "--epochs", "2", "--verbose", "0",
+                            "--out", model], capsys)
+        assert status == 0
+        models.append(fastbp.load(model))
+    assert splits == [True, False]  # 400 rows x 4 features: far below the limit
+    np.testing.assert_array_equal(models[0].params, models[1].params)
+    np.testing.assert_array_equal(models[0].input_mean, models[1].input_mean)

@@ -49,6 +49,8 @@ MAX_CLASSES = 50
 MIN_ID_ROWS = 20
 # The dtype numbers are read in (see cmd_train).
 READ_DTYPE = np.dtype(np.float64)
+# The size of the rows (bytes) from which `train` splits them in place.
+IN_PLACE_FROM = 64 << 20
 
 
 # ------------------------------------------------------------------ reading
@@ -329,21 +331,22 @@ def _wrapped(net, X):
     return _preprocess.Encoded(X) if net.categories is not None else X
 
 
-def _warm_split():
-    """Load the split's kernel in a thread of its own, started before the
-    file is read: Numba's first kernel of a process also sets up Numba
-    itself (0.2-0.4 s of imports), which then runs beside the reader
-    (pyarrow's parser holds no lock Python needs) instead of after it."""
+def _warm_numba():
+    """Set Numba up in a thread of its own, started before the file is read:
+    the first kernel of a process, compiled or loaded, first builds Numba's
+    typing and target contexts (0.2-0.4 s, mostly imports), which then runs
+    beside the reader (pyarrow's parser holds no lock Python needs) instead
+    of after it."""
     import threading
-
-    from .datasets import permute_rows
 
     def work():
         try:
-            permute_rows(np.zeros((1, 1)), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.bool_))
-        except Exception:  # noqa: BLE001 - the split itself meets it again, and says so
+            from numba.core.registry import cpu_target
+            cpu_target.typing_context.refresh()
+            cpu_target.target_context.refresh()
+        except Exception:  # noqa: BLE001 - the first kernel does it again, and says what failed
             pass
-    thread = threading.Thread(target=work, name="fastbp-warm-split", daemon=True)
+    thread = threading.Thread(target=work, name="fastbp-warm-numba", daemon=True)
     thread.start()
     return thread
 
@@ -361,7 +364,7 @@ def cmd_train(args):
     # Numbers are read as float64, the precision in which the model scales
     # them: a float32 model's own copy is made once, by that scaling, and
     # the file gives the same answers as net.predict on its rows in Python.
-    warm = _warm_split()
+    warm = _warm_numba()
     data = load_data(source, args.target, dtype=READ_DTYPE, features=features or None,
                      drop=drop)
     warm.join()
@@ -380,10 +383,12 @@ def cmd_train(args):
         Y = codes
     else:
         Y = _values(y, target, source)
-    # The rows are split in place when they are the reader's own array (no
-    # second copy), else copied once.
+    # Rows that fill IN_PLACE_FROM bytes or more are split in place when they
+    # are the reader's own array (no second copy of a large file); smaller
+    # ones, and any other array, are copied once by NumPy, which also spares
+    # a first run on a small file compiling the in-place kernel.
     own = isinstance(X, np.ndarray) and not isinstance(X, np.memmap) \
-        and X.flags.c_contiguous and X.flags.writeable
+        and X.flags.c_contiguous and X.flags.writeable and X.nbytes >= IN_PLACE_FROM
     X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(
         X, np.ascontiguousarray(Y), test_fraction=args.test_fraction, seed=args.seed,
         copy=not own)
