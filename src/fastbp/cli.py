@@ -341,9 +341,11 @@ def _warm_numba():
 
     def work():
         try:
+            from numba.core.compiler_lock import global_compiler_lock
             from numba.core.registry import cpu_target
-            cpu_target.typing_context.refresh()
-            cpu_target.target_context.refresh()
+            with global_compiler_lock:  # as a kernel's compile or load holds it
+                cpu_target.typing_context.refresh()
+                cpu_target.target_context.refresh()
         except Exception:  # noqa: BLE001 - the first kernel does it again, and says what failed
             pass
     thread = threading.Thread(target=work, name="fastbp-warm-numba", daemon=True)
