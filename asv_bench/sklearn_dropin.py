@@ -6,7 +6,9 @@ and random_state (so the same training): the three cases of issue 14.
 Fits alternate (interleaved repeats, so a change of load on a shared
 machine hits all): scikit-learn with its BLAS pool as it is, scikit-learn
 on one BLAS thread (threadpoolctl; its best on a busy machine, where two
-spinning OpenBLAS threads slow it many times over), fastbp.sklearn. Prints
+spinning OpenBLAS threads slow it many times over), fastbp.sklearn (its
+batches of 64 rows or more split between two threads where a core is free),
+and fastbp.sklearn on one thread (``fastbp.set_num_threads(1)``). Prints
 the median wall and CPU time of each, the ratios, the largest relative
 weight difference, and the load average before and after. fastbp is warm
 (its kernels compiled by a first small fit).
@@ -52,9 +54,10 @@ def side_by_side(X, y, params, repeat):
     from sklearn.neural_network import MLPClassifier as Sk
     from threadpoolctl import threadpool_limits
 
+    import fastbp
     from fastbp.sklearn import MLPClassifier as Fb
     fit_once(Fb, X[:300], y[:300], dict(params, max_iter=1))   # compile (or load the cache)
-    sk_t, sk1_t, fb_t = [], [], []
+    sk_t, sk1_t, fb_t, fb1_t = [], [], [], []
     for _ in range(repeat):
         t, sk = fit_once(Sk, X, y, params)
         sk_t.append(t)
@@ -62,7 +65,10 @@ def side_by_side(X, y, params, repeat):
             sk1_t.append(fit_once(Sk, X, y, params)[0])
         t, fb = fit_once(Fb, X, y, params)
         fb_t.append(t)
-    return (np.median(sk_t, axis=0), np.median(sk1_t, axis=0), np.median(fb_t, axis=0), sk, fb)
+        with fastbp.set_num_threads(1):
+            fb1_t.append(fit_once(Fb, X, y, params)[0])
+    return (np.median(sk_t, axis=0), np.median(sk1_t, axis=0), np.median(fb_t, axis=0),
+            np.median(fb1_t, axis=0), sk, fb)
 
 
 def main():
@@ -73,18 +79,19 @@ def main():
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()}")
     print("| case | scikit-learn wall / CPU (s) | scikit-learn, 1 BLAS thread | fastbp.sklearn"
-          " wall / CPU (s) | speed-up wall (CPU) | vs 1 thread | same weights (max rel. diff) |")
-    print("|---|---|---|---|---|---|---|")
+          " wall / CPU (s) | fastbp.sklearn, 1 thread | speed-up wall (CPU) | vs 1 thread"
+          " | 1 thread vs 1 thread | same weights (max rel. diff) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     all_cases = cases(args.big_rows)
     for i in args.case:
         name, X, y, params = all_cases[i]
         repeat = args.repeat if X.shape[0] < 10000 else max(1, args.repeat // 2)
-        (ts, cs), (t1, c1), (tf, cf), sk, fb = side_by_side(X, y, params, repeat)
+        (ts, cs), (t1, c1), (tf, cf), (tf1, cf1), sk, fb = side_by_side(X, y, params, repeat)
         diff = max(float(np.abs(a - b).max() / np.abs(b).max())
                    for a, b in zip(fb.coefs_ + fb.intercepts_, sk.coefs_ + sk.intercepts_))
         print(f"| {name} | {ts:.3f} / {cs:.3f} | {t1:.3f} / {c1:.3f} | {tf:.3f} / {cf:.3f} |"
-              f" {ts / tf:.1f}x ({cs / cf:.1f}x) | {t1 / tf:.1f}x ({c1 / cf:.1f}x) | {diff:.1e} |",
-              flush=True)
+              f" {tf1:.3f} / {cf1:.3f} | {ts / tf:.1f}x ({cs / cf:.1f}x) |"
+              f" {t1 / tf:.1f}x ({c1 / cf:.1f}x) | {t1 / tf1:.1f}x | {diff:.1e} |", flush=True)
     print(f"load average after: {os.getloadavg()}")
 
 

@@ -233,11 +233,15 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
     hold against scikit-learn: the same parameters, optimizer state and
     loss, to rounding (its products are BLAS's other forms), for every loss,
     with and without sample weights, two hidden layers, adam and SGD, over
-    three epochs; relayout brings them back to fastbp's layout."""
+    three epochs; relayout brings them back to fastbp's layout. So does
+    epoch_sklearn_t_split (each batch in pieces whose gradients are summed),
+    run on one thread and on two at once, bit for bit the same on both."""
+    from fastbp import _atomics
     from fastbp import _sklearn_kernels as K
     from fastbp.model import MLP
     from fastbp.ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
     from fastbp.optim import SklearnAdam, SklearnSGD
+    from test_split_epoch import _run_threads
     rng = np.random.default_rng(1)
     n, sizes = 93, [7, 11, 20, 3]   # layer 1 wide (NT delta), layer 2 narrow (a copy of W)
     code, output = {"softmax": (CROSS_ENTROPY, "softmax"), "binary": (BINARY_CROSS_ENTROPY, "sigmoid"),
@@ -249,39 +253,57 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
         Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
     sw = rng.uniform(0.2, 2.0, n) if weighted else np.empty(0)
     batch = 20
+    orders = [rng.permutation(n).astype(np.int64) for _ in range(3)]
+
+    def split_epoch(threads, pt, st, rest):
+        pieces = K.SPLIT_PIECES
+        sync, values = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64), np.zeros(pieces)
+        gsum = np.zeros((pieces, pt.size), dtype=pt.dtype)
+        ws, plan, *data = rest
+        per = [(net.workspace(-(-batch // pieces)), np.empty(batch if weighted else 0),
+                np.empty_like(pt)) for _ in range(threads)]
+        data = data[:4] + data[5:]  # without wbuf: each thread has its own
+        return _run_threads([
+            lambda i=i: K.epoch_sklearn_t_split(i, threads, sync, values, pt, gsum, st, per[i][0],
+                                                plan, *data[:4], per[i][1], *data[4:], per[i][2])
+            for i in range(threads)])[0]
+
     for opt in (SklearnAdam(lr=0.01), SklearnSGD(lr=0.05, momentum=0.9, nesterov=True)):
         net = MLP(sizes, activation="tanh", output=output, dtype=np.dtype(dtype).name, seed=0)
         opt.ensure_state(net.params)
-        results = []
-        for transposed in (False, True):
+        results = {}
+        for variant in ("plain", "transposed", "split", "split on two threads"):
             params, state = net.params.copy(), opt.state.copy()
             ws, grads = net._workspace(batch), np.zeros_like(params)
             wbuf = np.empty(batch if weighted else 0)
             losses = []
             for epoch in range(3):
-                idx = rng.permutation(n).astype(np.int64) if transposed is False else orders[epoch]
-                if transposed is False:
-                    orders = orders if epoch else []
-                    orders.append(idx)
-                rest = (ws, net.plan, X, Y, sw, idx, wbuf, batch, code, opt.code, opt.hyper,
-                        7 * epoch, 1e-3, 1.0, 1.5)
-                if transposed:
+                rest = (ws, net.plan, X, Y, sw, orders[epoch], wbuf, batch, code, opt.code,
+                        opt.hyper, 7 * epoch, 1e-3, 1.0, 1.5)
+                if variant == "plain":
+                    value, finite = K.epoch_sklearn(params, grads, state, *rest)
+                else:
                     pt, st = np.empty_like(params), np.empty_like(state)
                     for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
                         K.relayout(t, f, net.plan, True)
-                    value, finite = K.epoch_sklearn_t(pt, grads, st, *rest, np.empty_like(pt))
+                    if variant == "transposed":
+                        value, finite = K.epoch_sklearn_t(pt, grads, st, *rest, np.empty_like(pt))
+                    else:
+                        value, finite = split_epoch(2 if "two" in variant else 1, pt, st, rest)
                     for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
                         K.relayout(f, t, net.plan, False)
-                else:
-                    value, finite = K.epoch_sklearn(params, grads, state, *rest)
                 assert finite
                 losses.append(value)
-            results.append((params, state, losses))
-        (p0, s0, l0), (p1, s1, l1) = results
+            results[variant] = (params, state, losses)
+        p0, s0, l0 = results["plain"]
         tol = 1e-12 if dtype == np.float64 else 1e-5
-        np.testing.assert_allclose(p1, p0, rtol=0, atol=tol * np.abs(p0).max())
-        np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
-        np.testing.assert_allclose(l1, l0, rtol=tol)
+        for variant in ("transposed", "split"):
+            p1, s1, l1 = results[variant]
+            np.testing.assert_allclose(p1, p0, rtol=0, atol=tol * np.abs(p0).max())
+            np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
+            np.testing.assert_allclose(l1, l0, rtol=tol)
+        for a, b in zip(results["split"], results["split on two threads"]):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         assert np.abs(p0 - net.params).max() > 1e-3   # it trained
 
 

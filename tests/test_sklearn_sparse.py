@@ -82,14 +82,15 @@ def test_sparse_epochs_run_the_sparse_kernels(monkeypatch):
     X, y = _text_like()
     seen = []
 
-    def spying(epoch):
-        def spy(params, grads, state, ws, plan, X, *rest):
-            seen.append(type(X))
-            return epoch(params, grads, state, ws, plan, X, *rest)
+    def spying(epoch, x_at):
+        def spy(*args):
+            seen.append(type(args[x_at]))
+            return epoch(*args)
         return spy
 
-    for name in ("epoch_sklearn", "epoch_sklearn_t"):  # dense batches may take either
-        monkeypatch.setattr(_sklearn_kernels, name, spying(getattr(_sklearn_kernels, name)))
+    # (dense batches may take any of these; X is the argument at that place)
+    for name, x_at in (("epoch_sklearn", 5), ("epoch_sklearn_t", 5), ("epoch_sklearn_t_split", 9)):
+        monkeypatch.setattr(_sklearn_kernels, name, spying(getattr(_sklearn_kernels, name), x_at))
     _fit(MLPClassifier, X, y, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
     assert seen == [tuple, tuple]
     _fit(MLPClassifier, X.toarray(), y, hidden_layer_sizes=(4,), max_iter=1, random_state=0)

@@ -38,6 +38,7 @@ estimators with it (on skl2onnx's own import, so that importing this module
 stays as fast), and ``skl2onnx.to_onnx(pipeline, X[:1])`` converts pipelines
 holding them (:func:`register_skl2onnx` does it by hand).
 """
+import contextlib
 import sys
 import warnings
 from numbers import Real
@@ -56,6 +57,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+from . import _atomics
 from . import _sklearn_kernels as kernels
 from . import threads
 from ._validate import SparseRows, _check_sparse
@@ -75,6 +77,50 @@ def _check_solver(est):
         raise AttributeError("partial_fit is only available for stochastic optimizers."
                              f" {est.solver} is not stochastic.")
     return True
+
+
+
+class _SplitEpoch:
+    """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows: each
+    batch in SPLIT_PIECES pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`),
+    on ``threads`` threads (the calling one and :func:`fastbp.threads.helpers`),
+    each with its own workspace and scratch. The result does not depend on
+    ``threads``."""
+
+    def __init__(self, threads, net, batch, weighted):
+        self.threads = threads
+        pieces = kernels.SPLIT_PIECES
+        rows = -(-batch // pieces)
+        self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
+        self.values = np.zeros(pieces)
+        self.gsum = np.zeros((pieces, net.params.size), dtype=net.dtype)
+        self.ws = [net.workspace(rows) for _ in range(threads)]
+        self.wbuf = [np.empty(batch if weighted else 0) for _ in range(threads)]
+        self.pw = [np.empty_like(net.params) for _ in range(threads)]
+
+    def __call__(self, params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch, loss, code,
+                 hyper, t, alpha, loss_scale, grad_scale, pw):
+        self.sync[:] = 0
+
+        def run(i):
+            try:
+                return kernels.epoch_sklearn_t_split(
+                    i, self.threads, self.sync, self.values, params, self.gsum, state, self.ws[i],
+                    plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t, alpha,
+                    loss_scale, grad_scale, self.pw[i])
+            except BaseException:
+                _atomics.stop(self.sync)  # the others return instead of waiting for this one
+                raise
+        if self.threads == 1:
+            return run(0)
+        pool = threads.helpers()
+        others = [pool.submit(run, i) for i in range(1, self.threads)]
+        try:
+            result = run(0)
+        finally:
+            for other in others:
+                other.result()
+        return result
 
 
 class _BaseMLP(BaseEstimator):
@@ -300,6 +346,7 @@ class _BaseMLP(BaseEstimator):
         rs = self._random_state
         x_train = _kernel_rows(X_train)
         transposed = isinstance(x_train, np.ndarray)
+        split = contextlib.ExitStack()  # what a split epoch holds (threads, BLAS on one thread)
         if transposed:
             # A dense X: the epochs in the transposed layout, whose products
             # OpenBLAS runs faster (see _sklearn_kernels; one thread, the
@@ -314,6 +361,11 @@ class _BaseMLP(BaseEstimator):
             scratch = ()
         kernel_loss = self._kernel_loss()
         try:
+            if transposed and batch >= kernels.SPLIT_ROWS:
+                epoch = _SplitEpoch(split.enter_context(threads.training(kernels.SPLIT_PIECES)), net,
+                                    batch, sw.size != 0)
+                if epoch.threads > 1:
+                    split.enter_context(threads.blas_on_one_thread())  # each thread's products
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
@@ -353,6 +405,7 @@ class _BaseMLP(BaseEstimator):
                                   " reached and the optimization hasn't converged yet.",
                                   ConvergenceWarning)
         finally:
+            split.close()
             if transposed:
                 self._relayout(params, state, False)
         if early_stopping:

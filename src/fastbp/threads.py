@@ -40,6 +40,14 @@ splits its rows instead of its products: chunks of rows go to up to
 :func:`inference_threads` threads (the calling one and a small pool), each
 with its own workspace, and while they run the BLAS pool is set to one
 thread (:func:`blas_on_one_thread`), so no product is split again on top.
+
+Training through :mod:`fastbp.sklearn` on a dense X with batches of at least
+64 rows splits each batch's rows in two pieces, and runs the pieces on two
+threads (the calling one and :data:`helpers`) where a core is free
+(:func:`training`): each piece's forward and backward pass, then a barrier,
+then each thread sums the two gradients over half of the parameters and
+takes the optimizer step there. The sums are the same on one thread as on
+two, so the fit's result does not depend on the threads it ran on.
 """
 import contextlib
 import os
@@ -231,6 +239,67 @@ def inference_threads(chunks):
     if n > 1:
         n = min(n, max(default_num_threads() - others_running(), 1))
     return max(n, 1)
+
+
+_training_lock = threading.Lock()  # held by the one fit whose batches run split between threads
+
+
+def training_threads(pieces):
+    """Threads for a training kernel whose batches come in ``pieces``
+    pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`).
+
+    As :func:`inference_threads`: at most :func:`get_num_threads` (or the
+    number given to :func:`set_num_threads`) and ``pieces``, and (Linux) at
+    most the cores other processes' running threads leave free; at least one.
+    """
+    n = _requested if _requested is not None else get_num_threads()
+    n = min(n, pieces)
+    if n > 1:
+        n = min(n, max(default_num_threads() - others_running(), 1))
+    return max(n, 1)
+
+
+@contextlib.contextmanager
+def training(pieces):
+    """:func:`training_threads` for a fit whose batches a kernel splits into
+    ``pieces`` pieces, held for the block: one fit at a time in a process
+    runs its pieces on several threads; another that starts meanwhile runs
+    them on its own thread (two would spin on each other's cores)."""
+    n = training_threads(pieces)
+    if n > 1 and _training_lock.acquire(blocking=False):
+        try:
+            yield n
+        finally:
+            _training_lock.release()
+    else:
+        yield 1
+
+
+class LazyPool:
+    """A pool of one thread fewer than the CPUs, started at the first call
+    (``pool()`` returns its ThreadPoolExecutor); a forked child starts its own."""
+
+    def __init__(self, prefix):
+        self._prefix = prefix
+        self._forget()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self):
+        self._pool, self._lock = None, threading.Lock()  # a forked child has none of its threads
+
+    def __call__(self):
+        with self._lock:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self._pool = ThreadPoolExecutor(max(default_num_threads() - 1, 1),
+                                                thread_name_prefix=self._prefix)
+            return self._pool
+
+
+# The threads that run the other pieces of a split training kernel (besides
+# the calling thread): not those of inference, which a fit's scores use.
+helpers = LazyPool("fastbp-train")
 
 
 def ensure():

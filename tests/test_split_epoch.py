@@ -1,0 +1,190 @@
+"""fastbp.sklearn's batches split between threads: the barrier they meet at,
+the same fit on one thread and on two, the split kernel against the unsplit
+one, and which fits split (fastbp.threads.training)."""
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.datasets import load_digits  # noqa: E402
+
+from fastbp import _atomics, threads  # noqa: E402
+from fastbp import _sklearn_kernels as kernels  # noqa: E402
+from fastbp._jit import jit  # noqa: E402
+from fastbp.sklearn import MLPClassifier, MLPRegressor, _SplitEpoch  # noqa: E402
+
+
+def _run_threads(targets, timeout=60):
+    """Run each callable in a thread of its own; their results, in order.
+    Fails (rather than hangs) if one has not finished within ``timeout``."""
+    results, errors = [None] * len(targets), []
+
+    def run(i):
+        try:
+            results[i] = targets[i]()
+        except BaseException as exc:  # reported below, in this thread
+            errors.append(exc)
+    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(targets))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout)
+    assert not any(w.is_alive() for w in workers), "a thread is still waiting at the barrier"
+    if errors:
+        raise errors[0]
+    return results
+
+
+@jit
+def _phases(sync, counter, seen, me, parts, rounds):
+    # Each round: add 1 to this thread's slot, wait, then record the sum of
+    # all slots (every thread's write of this round must be visible).
+    for r in range(rounds):
+        counter[me] += 1
+        if not _atomics.barrier(sync, parts):
+            return False
+        total = 0
+        for p in range(parts):
+            total += counter[p]
+        seen[me, r] = total
+        if not _atomics.barrier(sync, parts):  # nobody starts the next round before all have read
+            return False
+    return True
+
+
+@pytest.mark.parametrize("parts", [2, 3])
+def test_barrier_makes_every_threads_writes_visible(parts):
+    rounds = 2000
+    sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
+    counter = np.zeros(parts, dtype=np.int64)
+    seen = np.zeros((parts, rounds), dtype=np.int64)
+    done = _run_threads([lambda me=me: _phases(sync, counter, seen, me, parts, rounds)
+                         for me in range(parts)])
+    assert done == [True] * parts
+    expected = parts * np.arange(1, rounds + 1)
+    for me in range(parts):
+        np.testing.assert_array_equal(seen[me], expected)
+    assert sync[_atomics.ARRIVED] == 0 and sync[_atomics.GENERATION] == 2 * rounds
+
+
+@jit
+def _wait_once(sync, parts):
+    return _atomics.barrier(sync, parts)
+
+
+def test_stop_releases_a_thread_waiting_at_the_barrier():
+    sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
+
+    def stopper():
+        while sync[_atomics.ARRIVED] == 0:  # until the waiter has arrived
+            time.sleep(0.001)
+        _atomics.stop(sync)
+        return "stopped"
+    assert _run_threads([lambda: _wait_once(sync, 2), stopper]) == [False, "stopped"]
+    assert _wait_once(sync, 2) is False  # and a later arrival does not wait either
+
+
+def _digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16, y
+
+
+def _fit(monkeypatch, n_threads, cls, X, y, sample_weight=None, **params):
+    monkeypatch.setattr(threads, "training_threads", lambda rows: n_threads)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning at max_iter
+        return cls(random_state=0, tol=0, max_iter=6, **params).fit(
+            X, y, sample_weight=sample_weight)
+
+
+CASES = [
+    (MLPClassifier, {}),                                           # adam, batch 200
+    (MLPClassifier, dict(solver="sgd", batch_size=65)),            # odd pieces, nesterov
+    (MLPClassifier, dict(batch_size=133, alpha=0.0)),              # no L2 term
+    (MLPRegressor, dict(hidden_layer_sizes=(17, 5))),              # two hidden layers, MSE
+    (MLPRegressor, dict(loss="poisson")),
+]
+
+
+@pytest.mark.parametrize("cls, params", CASES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_split_fit_is_the_same_on_one_thread_as_on_two(monkeypatch, cls, params, weighted):
+    X, y = _digits()
+    if cls is MLPRegressor:
+        y = X[:, :3] * (y[:, None] + 1) / 10
+    sw = np.random.default_rng(1).random(len(X)) + 0.5 if weighted else None
+    one = _fit(monkeypatch, 1, cls, X, y, sw, **params)
+    two = _fit(monkeypatch, 2, cls, X, y, sw, **params)
+    for a, b in zip(one.coefs_ + one.intercepts_, two.coefs_ + two.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert one.loss_curve_ == two.loss_curve_
+
+
+def test_a_failing_thread_stops_the_others(monkeypatch):
+    # One thread raises; the one waiting for it at the barrier returns, and
+    # the fit's error is the raised one, not a hang.
+    X, y = _digits()
+    est = MLPClassifier(hidden_layer_sizes=(8,), random_state=0, max_iter=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X[:100], y[:100])
+    split = _SplitEpoch(2, est.net_, 64, False)
+    returned = []
+
+    def kernel(i, n_threads, sync, *rest):
+        if i == 0:
+            raise RuntimeError("thread 0 failed")
+        returned.append(_wait_once(sync, n_threads))
+        return np.nan, False
+    monkeypatch.setattr(kernels, "epoch_sklearn_t_split", kernel)
+    done = []
+
+    def call():
+        with pytest.raises(RuntimeError, match="thread 0 failed"):
+            split(*([None] * 19))
+        done.append(True)
+    _run_threads([call])
+    assert done == [True] and returned == [False]
+
+
+def test_which_fits_split_their_batches(monkeypatch):
+    monkeypatch.setattr(threads, "others_running", lambda: 0)
+    monkeypatch.setattr(threads, "default_num_threads", lambda: 4)
+    monkeypatch.setattr(threads, "get_num_threads", lambda: 4)
+    monkeypatch.setattr(threads, "_requested", None)
+    assert threads.training_threads(2) == 2          # no more threads than pieces
+    assert threads.training_threads(8) == 4          # nor than the pool's
+    monkeypatch.setattr(threads, "others_running", lambda: 3)  # one core left free
+    assert threads.training_threads(2) == 1
+    monkeypatch.setattr(threads, "others_running", lambda: 0)
+    monkeypatch.setattr(threads, "_requested", 1)    # fastbp.set_num_threads(1)
+    assert threads.training_threads(2) == 1
+    monkeypatch.setattr(threads, "_requested", None)
+    # One fit at a time splits: a second, meanwhile, runs on its own thread.
+    with threads.training(2) as first:
+        with threads.training(2) as second:
+            assert (first, second) == (2, 1)
+    with threads.training(2) as again:
+        assert again == 2
+
+
+def test_small_batches_and_sparse_rows_are_not_split(monkeypatch):
+    # Batches under SPLIT_ROWS rows, and sparse X, run the unsplit kernels.
+    import scipy.sparse
+    X, y = _digits()
+    calls = []
+    real = kernels.epoch_sklearn_t_split
+
+    def spy(*args):
+        calls.append(args[1])
+        return real(*args)
+    monkeypatch.setattr(kernels, "epoch_sklearn_t_split", spy)
+    _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.SPLIT_ROWS - 1)
+    _fit(monkeypatch, 2, MLPClassifier, scipy.sparse.csr_matrix(X), y)
+    assert calls == []
+    _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.SPLIT_ROWS)
+    assert calls and set(calls) == {2}
