@@ -155,6 +155,7 @@ def test_which_fits_split_their_batches(monkeypatch):
     monkeypatch.setattr(threads, "others_running", lambda: 0)
     monkeypatch.setattr(threads, "default_num_threads", lambda: 4)
     monkeypatch.setattr(threads, "get_num_threads", lambda: 4)
+    monkeypatch.setattr(threads._blas, "pool_threads", lambda: 4)
     monkeypatch.setattr(threads, "_requested", None)
     assert threads.training_threads(2) == 2          # no more threads than pieces
     assert threads.training_threads(8) == 4          # nor than the pool's

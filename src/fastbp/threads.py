@@ -246,17 +246,9 @@ _training_lock = threading.Lock()  # held by the one fit whose batches run split
 
 def training_threads(pieces):
     """Threads for a training kernel whose batches come in ``pieces``
-    pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`).
-
-    As :func:`inference_threads`: at most :func:`get_num_threads` (or the
-    number given to :func:`set_num_threads`) and ``pieces``, and (Linux) at
-    most the cores other processes' running threads leave free; at least one.
-    """
-    n = _requested if _requested is not None else get_num_threads()
-    n = min(n, pieces)
-    if n > 1:
-        n = min(n, max(default_num_threads() - others_running(), 1))
-    return max(n, 1)
+    pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`): as
+    :func:`inference_threads` for ``pieces`` chunks."""
+    return inference_threads(pieces)
 
 
 @contextlib.contextmanager
