@@ -236,12 +236,11 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
     three epochs; relayout brings them back to fastbp's layout. So does
     epoch_sklearn_t_split (each batch in pieces whose gradients are summed),
     run on one thread and on two at once, bit for bit the same on both."""
-    from fastbp import _atomics
     from fastbp import _sklearn_kernels as K
     from fastbp.model import MLP
+    from fastbp.sklearn import _SplitEpoch
     from fastbp.ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
     from fastbp.optim import SklearnAdam, SklearnSGD
-    from test_split_epoch import _run_threads
     rng = np.random.default_rng(1)
     n, sizes = 93, [7, 11, 20, 3]   # layer 1 wide (NT delta), layer 2 narrow (a copy of W)
     code, output = {"softmax": (CROSS_ENTROPY, "softmax"), "binary": (BINARY_CROSS_ENTROPY, "sigmoid"),
@@ -255,19 +254,6 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
     batch = 20
     orders = [rng.permutation(n).astype(np.int64) for _ in range(3)]
 
-    def split_epoch(threads, pt, st, rest):
-        pieces = K.SPLIT_PIECES
-        sync, values = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64), np.zeros(pieces)
-        gsum = np.zeros((pieces, pt.size), dtype=pt.dtype)
-        ws, plan, *data = rest
-        per = [(net.workspace(-(-batch // pieces)), np.empty(batch if weighted else 0),
-                np.empty_like(pt)) for _ in range(threads)]
-        data = data[:4] + data[5:]  # without wbuf: each thread has its own
-        return _run_threads([
-            lambda i=i: K.epoch_sklearn_t_split(i, threads, sync, values, pt, gsum, st, per[i][0],
-                                                plan, *data[:4], per[i][1], *data[4:], per[i][2])
-            for i in range(threads)])[0]
-
     for opt in (SklearnAdam(lr=0.01), SklearnSGD(lr=0.05, momentum=0.9, nesterov=True)):
         net = MLP(sizes, activation="tanh", output=output, dtype=np.dtype(dtype).name, seed=0)
         opt.ensure_state(net.params)
@@ -275,25 +261,32 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
         for variant in ("plain", "transposed", "split", "split on two threads"):
             params, state = net.params.copy(), opt.state.copy()
             ws, grads = net._workspace(batch), np.zeros_like(params)
-            wbuf = np.empty(batch if weighted else 0)
+            wbuf, idx = np.empty(batch if weighted else 0), np.empty(n, dtype=np.int64)
+            pt, st = np.empty_like(params), np.empty_like(state)
+            for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
+                K.relayout(t, f, net.plan, True)
+            # As the fit runs it: the same arrays each epoch, the helper
+            # thread started at the first and waiting for the next until closed.
+            split = _SplitEpoch(2 if "two" in variant else 1, net, batch, weighted)
             losses = []
-            for epoch in range(3):
-                rest = (ws, net.plan, X, Y, sw, orders[epoch], wbuf, batch, code, opt.code,
-                        opt.hyper, 7 * epoch, 1e-3, 1.0, 1.5)
-                if variant == "plain":
-                    value, finite = K.epoch_sklearn(params, grads, state, *rest)
-                else:
-                    pt, st = np.empty_like(params), np.empty_like(state)
-                    for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
-                        K.relayout(t, f, net.plan, True)
-                    if variant == "transposed":
+            try:
+                for epoch in range(3):
+                    idx[:] = orders[epoch]
+                    rest = (ws, net.plan, X, Y, sw, idx, wbuf, batch, code, opt.code,
+                            opt.hyper, 7 * epoch, 1e-3, 1.0, 1.5)
+                    if variant == "plain":
+                        value, finite = K.epoch_sklearn(params, grads, state, *rest)
+                    elif variant == "transposed":
                         value, finite = K.epoch_sklearn_t(pt, grads, st, *rest, np.empty_like(pt))
                     else:
-                        value, finite = split_epoch(2 if "two" in variant else 1, pt, st, rest)
-                    for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
-                        K.relayout(f, t, net.plan, False)
-                assert finite
-                losses.append(value)
+                        value, finite = split(pt, grads, st, *rest, None)
+                    assert finite
+                    losses.append(value)
+            finally:
+                split.close()
+            if variant != "plain":
+                for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
+                    K.relayout(f, t, net.plan, False)
             results[variant] = (params, state, losses)
         p0, s0, l0 = results["plain"]
         tol = 1e-12 if dtype == np.float64 else 1e-5

@@ -189,3 +189,20 @@ def test_small_batches_and_sparse_rows_are_not_split(monkeypatch):
     assert calls == []
     _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.SPLIT_ROWS)
     assert calls and set(calls) == {2}
+
+
+def test_the_helper_runs_every_epoch_of_a_fit_and_stops_with_it(monkeypatch):
+    # Thread 0's kernel is called once per epoch; the helper's once per fit
+    # (it waits between epochs), and the fit ends with it stopped.
+    X, y = _digits()
+    calls = []
+    real = kernels.epoch_sklearn_t_split
+
+    def spy(*args):
+        calls.append(args[0])
+        return real(*args)
+    monkeypatch.setattr(kernels, "epoch_sklearn_t_split", spy)
+    for _ in range(2):  # a second fit starts its own helper
+        est, = _run_threads([lambda: _fit(monkeypatch, 2, MLPClassifier, X, y)])
+        assert est.n_iter_ == 6
+    assert sorted(calls) == [0] * 12 + [1] * 2

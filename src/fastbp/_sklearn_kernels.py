@@ -39,7 +39,7 @@ from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backwar
                   output_forward, output_of)
 from .optim import sklearn_update
 from ._weighted import _gather_weights
-from ._atomics import barrier
+from ._atomics import atomic_load, atomic_store, barrier
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
 # losses: the network has an identity output, exp is applied here).
@@ -537,6 +537,11 @@ SPLIT_PIECES = 2
 SPLIT_ROWS = 64
 
 
+# sync's slot (beyond the barrier's, fastbp._atomics) for the step count
+# before the epoch that thread 0 opens: the helpers read it after the gate.
+EPOCH_T = 8
+
+
 @jit
 def epoch_sklearn_t_split(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx,
                           wbuf, batch_size, loss, code, hyper, t0, alpha, loss_scale, grad_scale,
@@ -548,15 +553,41 @@ def epoch_sklearn_t_split(thread, threads, sync, values, pt, gsum, st, ws, plan,
     gsum ``(pieces, pt.size)``, st, plan and data, and its own ws (room for
     ``ceil(batch_size / pieces)`` rows), wbuf and pw.
 
+    Thread 0's call is one epoch (from step ``t0``); the others' calls run
+    every epoch that thread 0 opens (each waits at a gate, a barrier, for
+    the next; ``t0`` comes through ``sync``) until a thread sets the stop
+    flag (``fastbp._atomics.stop``), so that they are not woken for each.
+    The arrays must stay the same between epochs (their contents may change
+    between thread 0's calls: the order in idx, the rates in hyper).
+
     Thread i runs pieces i, i + threads, ...: each gathered, run forward and
     back into its row of gsum, its loss into values. Then (after a barrier)
     each thread sums the rows, in order, over its share of the parameters
     and takes the optimizer step there; after a second barrier the next
     batch starts. The result is the same, bit for bit, for any number of
     threads, and epoch_sklearn_t's up to the rounding of the sums over the
-    pieces. Returns what epoch_sklearn_t returns (read thread 0's); (nan,
-    False) if a thread stopped the others (``fastbp._atomics.stop``).
+    pieces. Returns what epoch_sklearn_t returns (thread 0's; the others
+    return (nan, False) when stopped); (nan, False) if stopped mid-epoch.
     """
+    if thread == 0:
+        if threads > 1:
+            atomic_store(sync, EPOCH_T, t0)
+            if not barrier(sync, threads):  # the gate: the helpers start the epoch
+                return np.nan, False
+        return _split_epoch(0, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx,
+                            wbuf, batch_size, loss, code, hyper, t0, alpha, loss_scale,
+                            grad_scale, pw)
+    while barrier(sync, threads):
+        _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx, wbuf,
+                     batch_size, loss, code, hyper, atomic_load(sync, EPOCH_T), alpha,
+                     loss_scale, grad_scale, pw)
+    return np.nan, False
+
+
+@jit
+def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx, wbuf,
+                 batch_size, loss, code, hyper, t0, alpha, loss_scale, grad_scale, pw):
+    # One epoch of epoch_sklearn_t_split for this thread.
     n = X.shape[0]
     cap = capacity(ws, plan)
     forward_loss = MSE if loss == POISSON else loss

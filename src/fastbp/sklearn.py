@@ -83,9 +83,10 @@ def _check_solver(est):
 class _SplitEpoch:
     """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows: each
     batch in SPLIT_PIECES pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`),
-    on ``threads`` threads (the calling one and :func:`fastbp.threads.helpers`),
-    each with its own workspace and scratch. The result does not depend on
-    ``threads``."""
+    on ``threads`` threads: the calling one, one epoch a call, and helpers
+    (:data:`fastbp.threads.helpers`) that run every epoch from the first
+    call to :meth:`close`. Each thread has its own workspace and scratch.
+    The result does not depend on ``threads``."""
 
     def __init__(self, threads, net, batch, weighted):
         self.threads = threads
@@ -97,12 +98,18 @@ class _SplitEpoch:
         self.ws = [net.workspace(rows) for _ in range(threads)]
         self.wbuf = [np.empty(batch if weighted else 0) for _ in range(threads)]
         self.pw = [np.empty_like(net.params) for _ in range(threads)]
+        self._helpers = []
+        self._arrays = None  # the arrays the helpers run on
 
     def __call__(self, params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch, loss, code,
                  hyper, t, alpha, loss_scale, grad_scale, pw):
-        self.sync[:] = 0
+        arrays = (params, state, plan, X, Y, sw, idx, hyper)
+        scalars = (batch, loss, code, alpha, loss_scale, grad_scale)
+        if self._helpers and (any(a is not b for a, b in zip(arrays, self._arrays[0]))
+                              or scalars != self._arrays[1]):
+            self.close()  # (not how the fit calls it: the same arrays every epoch)
 
-        def run(i):
+        def run(i, t):
             try:
                 return kernels.epoch_sklearn_t_split(
                     i, self.threads, self.sync, self.values, params, self.gsum, state, self.ws[i],
@@ -111,16 +118,26 @@ class _SplitEpoch:
             except BaseException:
                 _atomics.stop(self.sync)  # the others return instead of waiting for this one
                 raise
-        if self.threads == 1:
-            return run(0)
-        pool = threads.helpers()
-        others = [pool.submit(run, i) for i in range(1, self.threads)]
+        if self.threads > 1 and not self._helpers:
+            self._arrays = (arrays, scalars)
+            pool = threads.helpers()
+            self._helpers = [pool.submit(run, i, 0) for i in range(1, self.threads)]
         try:
-            result = run(0)
-        finally:
-            for other in others:
-                other.result()
-        return result
+            return run(0, t)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """Stop the helpers (they wait for the next epoch) and wait for them."""
+        helpers, self._helpers = self._helpers, []
+        if helpers:
+            _atomics.stop(self.sync)
+            try:
+                for helper in helpers:
+                    helper.result()
+            finally:
+                self.sync[:] = 0
 
 
 class _BaseMLP(BaseEstimator):
@@ -366,6 +383,7 @@ class _BaseMLP(BaseEstimator):
                                     batch, sw.size != 0)
                 if epoch.threads > 1:
                     split.enter_context(threads.blas_on_one_thread())  # each thread's products
+                    split.callback(epoch.close)                        # (first: the helpers)
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
