@@ -77,7 +77,7 @@ def _l2_value(params, plan, n, batch, reps):
     total = 0.0
     for _ in range(reps):
         for start in range(0, n, batch):
-            total += K._sum_squares(params, plan)
+            total += K._sum_squares(params, plan, 0, params.size)
     return total
 
 

@@ -208,17 +208,20 @@ def _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_s
 
 
 @jit(fastmath={"reassoc"})
-def _sum_squares(params, plan):
-    # penalty(params, plan), sum |W|^2 in float64, with the additions free
-    # to reorder (a vectorised reduction: about 8x faster; the sum differs
-    # from the sequential one by rounding only).
+def _sum_squares(params, plan, lo, hi):
+    # penalty(params, plan) over params[lo:hi] (its weights there), sum |W|^2
+    # in float64, with the additions free to reorder (a vectorised
+    # reduction: about 8x faster; the sum differs from the sequential one by
+    # rounding only).
     total = 0.0
     for l in range(plan.shape[0]):
         o = plan[l, W_OFF]
-        w = params[o:o + plan[l, N_OUT] * plan[l, N_IN]]  # indexed from 0: no wraparound checks
-        for i in range(w.size):
-            v = np.float64(w[i])
-            total += v * v
+        a, b = smax(o, lo), smin(o + plan[l, N_OUT] * plan[l, N_IN], hi)
+        if a < b:
+            w = params[a:b]  # indexed from 0: no wraparound checks
+            for i in range(w.size):
+                v = np.float64(w[i])
+                total += v * v
     return total
 
 
@@ -264,7 +267,7 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
         wb, w = _batch_weights(wbuf, sw, idx, start, nb)
         value = _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_scale)
         if alpha != 0:
-            value += 0.5 * alpha * _sum_squares(params, plan) / w
+            value += 0.5 * alpha * _sum_squares(params, plan, 0, params.size) / w
         total += value * nb
         steps += 1
         _step(params, grads, state, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
@@ -499,7 +502,7 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
         value = _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale)
         _chain_t(grads, pt, ws, plan, xb, pw)
         if alpha != 0:
-            value += 0.5 * alpha * _sum_squares(pt, plan) / w
+            value += 0.5 * alpha * _sum_squares(pt, plan, 0, pt.size) / w
         total += value * nb
         steps += 1
         _step(pt, grads, st, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
@@ -549,7 +552,7 @@ def epoch_sklearn_t_split(thread, threads, sync, values, pt, gsum, st, ws, plan,
     """:func:`epoch_sklearn_t` with each batch split into ``gsum.shape[0]``
     pieces of consecutive rows, run by ``threads`` threads at once, each
     calling this with its ``thread`` (0 .. threads - 1), the same sync (int64
-    zeros, see :mod:`fastbp._atomics`), values (float64, one per piece), pt,
+    zeros, see :mod:`fastbp._atomics`), values (float64, two per piece), pt,
     gsum ``(pieces, pt.size)``, st, plan and data, and its own ws (room for
     ``ceil(batch_size / pieces)`` rows), wbuf and pw.
 
@@ -561,7 +564,8 @@ def epoch_sklearn_t_split(thread, threads, sync, values, pt, gsum, st, ws, plan,
     between thread 0's calls: the order in idx, the rates in hyper).
 
     Thread i runs pieces i, i + threads, ...: each gathered, run forward and
-    back into its row of gsum, its loss into values. Then (after a barrier)
+    back into its row of gsum, its loss and the L2 term's sum of squares over
+    its share of the parameters into values. Then (after a barrier)
     each thread sums the rows, in order, over its share of the parameters
     and takes the optimizer step there; after a second barrier the next
     batch starts. The result is the same, bit for bit, for any number of
@@ -611,9 +615,9 @@ def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw
             else:
                 values[piece] = 0.0
                 grads[:] = 0
-        penalty_value = 0.0
-        if thread == 0 and alpha != 0:  # pt is read only until the barrier
-            penalty_value = 0.5 * alpha * _sum_squares(pt, plan) / w
+            if alpha != 0:  # the L2 term's sum over the piece's share of pt (read only here)
+                values[pieces + piece] = _sum_squares(pt, plan, size * piece // pieces,
+                                                      size * (piece + 1) // pieces)
         if threads > 1 and not barrier(sync, threads):
             return np.nan, False
         g = gsum[0]
@@ -622,7 +626,12 @@ def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw
             for i in range(lo_p, hi_p):
                 g[i] += other[i]
         if thread == 0:
-            value = penalty_value
+            value = 0.0
+            if alpha != 0:
+                squares = 0.0
+                for piece in range(pieces):
+                    squares += values[pieces + piece]
+                value = 0.5 * alpha * squares / w
             for piece in range(pieces):
                 value += values[piece]
             total += value * nb

@@ -93,7 +93,7 @@ class _SplitEpoch:
         pieces = kernels.SPLIT_PIECES
         rows = -(-batch // pieces)
         self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
-        self.values = np.zeros(pieces)
+        self.values = np.zeros(2 * pieces)
         self.gsum = np.zeros((pieces, net.params.size), dtype=net.dtype)
         self.ws = [net.workspace(rows) for _ in range(threads)]
         self.wbuf = [np.empty(batch if weighted else 0) for _ in range(threads)]
