@@ -124,15 +124,19 @@ def test_a_split_fit_is_the_same_on_one_thread_as_on_two(monkeypatch, cls, param
     assert one.loss_curve_ == two.loss_curve_
 
 
-def test_a_failing_thread_stops_the_others(monkeypatch):
-    # One thread raises; the one waiting for it at the barrier returns, and
-    # the fit's error is the raised one, not a hang.
+def _small_split(threads_=2):
     X, y = _digits()
     est = MLPClassifier(hidden_layer_sizes=(8,), random_state=0, max_iter=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est.fit(X[:100], y[:100])
-    split = _SplitEpoch(2, est.net_, 64, False)
+    return _SplitEpoch(threads_, est.net_, 64, False)
+
+
+def test_a_failing_thread_stops_the_others(monkeypatch):
+    # The calling thread raises at its epoch; the helper waiting for it at
+    # the gate returns, and the error is the raised one, not a hang.
+    split = _small_split()
     returned = []
 
     def kernel(i, n_threads, sync, *rest):
@@ -141,14 +145,40 @@ def test_a_failing_thread_stops_the_others(monkeypatch):
         returned.append(_wait_once(sync, n_threads))
         return np.nan, False
     monkeypatch.setattr(kernels, "epoch_sklearn_t_split", kernel)
-    done = []
 
     def call():
         with pytest.raises(RuntimeError, match="thread 0 failed"):
-            split(*([None] * 19))
-        done.append(True)
-    _run_threads([call])
-    assert done == [True] and returned == [False]
+            split(*([None] * 10), 64, *([None] * 8))
+        return True
+    assert _run_threads([call]) == [True]
+    assert returned == [False] and split._helpers == []
+
+
+def test_a_failing_helper_stops_the_epoch_and_its_error_is_raised(monkeypatch):
+    # The helper raises; thread 0, waiting for it, returns (nan, False) (the
+    # fit then stops) and close() raises the helper's error.
+    split = _small_split()
+
+    def kernel(i, n_threads, sync, *rest):
+        if i == 1:
+            raise RuntimeError("the helper failed")
+        return (np.nan, False) if not _wait_once(sync, n_threads) else (0.0, True)
+    monkeypatch.setattr(kernels, "epoch_sklearn_t_split", kernel)
+
+    def call():
+        result = split(*([None] * 10), 64, *([None] * 8))
+        with pytest.raises(RuntimeError, match="the helper failed"):
+            split.close()
+        return result
+    result, = _run_threads([call])
+    assert np.isnan(result[0]) and result[1] is False
+    split.close()  # closed: nothing left to raise
+
+
+def test_a_larger_batch_than_the_workspaces_hold_is_refused():
+    split = _small_split(1)
+    with pytest.raises(ValueError, match="room for 64"):
+        split(*([None] * 10), 65, *([None] * 8))
 
 
 def test_which_fits_split_their_batches(monkeypatch):

@@ -8,10 +8,14 @@ arrays, read and written with LLVM's atomic instructions (sequentially
 consistent), so a waiting thread sees the others' writes, and everything they
 wrote before, as soon as it sees the counter move.
 
-A waiting thread spins (a few microseconds at most on a free core) and then
-yields its core at each check (``sched_yield``), so that a helper thread the
-scheduler has not yet run gets it. fastbp runs such kernels only when the
-machine has a free core for each thread (:mod:`fastbp.threads`).
+A waiting thread spins (a few microseconds at most on a free core), then
+yields its core at each check (``sched_yield``), so that a thread the
+scheduler has not yet run gets it, and after about a millisecond sleeps
+between checks (``usleep``), so that a thread waiting through a long pause
+(a helper between two epochs of a fit that scores a validation set) does
+not hold a core. fastbp runs such kernels only when the machine has a free
+core for each thread (:mod:`fastbp.threads`), and only on POSIX systems
+(:data:`AVAILABLE`).
 """
 import sys
 
@@ -25,6 +29,8 @@ from ._jit import jit
 ARRIVED, GENERATION, STOP = 0, 1, 2
 SYNC_SIZE = 16  # slots a sync array holds (its own cache line and more)
 SPINS = 4000    # checks before a waiting thread starts yielding its core
+YIELDS = 2000   # yields (each a system call, 0.5-1 us) before it starts sleeping
+NAP = 100       # microseconds a thread that has waited long sleeps between checks
 
 
 def _pointer(context, builder, sig, args):
@@ -73,15 +79,25 @@ def atomic_store(typingctx, ary, i, v):
     return sig, codegen
 
 
-if sys.platform != "win32":
+# Where the barrier can yield and sleep (POSIX's sched_yield and usleep);
+# elsewhere (Windows) fastbp runs no kernel on several threads.
+AVAILABLE = sys.platform != "win32"
+
+if AVAILABLE:
     _sched_yield = types.ExternalFunction("sched_yield", types.int32())
+    _usleep = types.ExternalFunction("usleep", types.int32(types.uint32))
 
     @jit(inline="always")
-    def _yield():
-        _sched_yield()
-else:  # no sched_yield: keep spinning (fastbp.threads starts no thread without a free core)
+    def _wait(checks):
+        # After SPINS checks, yield the core at each; after YIELDS more
+        # (about a millisecond), sleep NAP microseconds between checks.
+        if checks > SPINS + YIELDS:
+            _usleep(NAP)
+        elif checks > SPINS:
+            _sched_yield()
+else:
     @jit(inline="always")
-    def _yield():
+    def _wait(checks):
         pass
 
 
@@ -94,13 +110,12 @@ def barrier(sync, parts):
         atomic_store(sync, ARRIVED, 0)  # before the generation moves: none passes early
         atomic_add(sync, GENERATION, 1)
         return atomic_load(sync, STOP) == 0
-    spins = 0
+    checks = 0
     while atomic_load(sync, GENERATION) == generation:
         if atomic_load(sync, STOP) != 0:
             return False
-        spins += 1
-        if spins > SPINS:
-            _yield()
+        checks += 1
+        _wait(checks)
     return atomic_load(sync, STOP) == 0
 
 

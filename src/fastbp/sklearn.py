@@ -40,6 +40,7 @@ holding them (:func:`register_skl2onnx` does it by hand).
 """
 import contextlib
 import sys
+import threading
 import warnings
 from numbers import Real
 
@@ -82,13 +83,13 @@ def _check_solver(est):
 class _SplitEpoch:
     """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows: each
     batch in SPLIT_PIECES pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`),
-    on ``threads`` threads: the calling one, one epoch a call, and helpers
-    (:data:`fastbp.threads.helpers`) that run every epoch from the first
-    call to :meth:`close`. Each thread has its own workspace and scratch.
-    The result does not depend on ``threads``."""
+    on ``threads`` threads: the calling one, one epoch a call, and helper
+    threads that run every epoch from the first call to :meth:`close`. Each
+    thread has its own workspace and scratch, for batches of up to ``batch``
+    rows. The result does not depend on ``threads``."""
 
     def __init__(self, threads, net, batch, weighted):
-        self.threads = threads
+        self.threads, self.batch = threads, batch
         pieces = kernels.SPLIT_PIECES
         rows = -(-batch // pieces)
         self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
@@ -97,46 +98,63 @@ class _SplitEpoch:
         self.ws = [net.workspace(rows) for _ in range(threads)]
         self.wbuf = [np.empty(batch if weighted else 0) for _ in range(threads)]
         self.pw = [np.empty_like(net.params) for _ in range(threads)]
-        self._helpers = []
-        self._arrays = None  # the arrays the helpers run on
+        self._helpers, self._errors = [], []
+        self._arrays = None  # what the helpers run on
 
     def __call__(self, params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch, loss, code,
                  hyper, t, alpha, loss_scale, grad_scale, pw):
+        if batch > self.batch:  # (the workspaces' rows: the kernel does not check them)
+            raise ValueError(f"batches of {batch} rows; this split epoch has room for"
+                             f" {self.batch}")
         arrays = (params, state, plan, X, Y, sw, idx, hyper)
         scalars = (batch, loss, code, alpha, loss_scale, grad_scale)
         if self._helpers and (any(a is not b for a, b in zip(arrays, self._arrays[0]))
                               or scalars != self._arrays[1]):
             self.close()  # (not how the fit calls it: the same arrays every epoch)
 
-        def run(i, t):
+        def run(i, t, sync):
             try:
                 return kernels.epoch_sklearn_t_split(
-                    i, self.threads, self.sync, self.values, params, self.gsum, state, self.ws[i],
+                    i, self.threads, sync, self.values, params, self.gsum, state, self.ws[i],
                     plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t, alpha,
                     loss_scale, grad_scale, self.pw[i])
             except BaseException:
-                _atomics.stop(self.sync)  # the others return instead of waiting for this one
+                _atomics.stop(sync)  # the others return instead of waiting for this one
                 raise
+
+        def helper(i, sync):
+            try:
+                run(i, 0, sync)
+            except BaseException as exc:  # raised by close(), in the fitting thread
+                self._errors.append(exc)
         if self.threads > 1 and not self._helpers:
             self._arrays = (arrays, scalars)
-            pool = threads.helpers()
-            self._helpers = [pool.submit(run, i, 0) for i in range(1, self.threads)]
+            # Daemon threads, so that a helper that never returned could not
+            # hold the interpreter open at exit.
+            self._helpers = [threading.Thread(target=helper, args=(i, self.sync), daemon=True,
+                                              name=f"fastbp-train-{i}")
+                             for i in range(1, self.threads)]
+            for thread in self._helpers:
+                thread.start()
         try:
-            return run(0, t)
+            return run(0, t, self.sync)
         except BaseException:
             self.close()
             raise
 
     def close(self):
-        """Stop the helpers (they wait for the next epoch) and wait for them."""
+        """Stop the helpers (they wait for the next epoch) and wait for them;
+        raise a helper's error, if one failed."""
         helpers, self._helpers = self._helpers, []
-        if helpers:
-            _atomics.stop(self.sync)
-            try:
-                for helper in helpers:
-                    helper.result()
-            finally:
-                self.sync[:] = 0
+        if not helpers:
+            return
+        sync, self.sync = self.sync, np.zeros_like(self.sync)  # the next helpers' own
+        _atomics.stop(sync)  # set for good in theirs, even if this wait is interrupted
+        for thread in helpers:
+            thread.join()
+        errors, self._errors = self._errors, []
+        if errors:
+            raise errors[0]
 
 
 class _BaseMLP(BaseEstimator):
@@ -377,12 +395,13 @@ class _BaseMLP(BaseEstimator):
             scratch = ()
         kernel_loss = self._kernel_loss()
         try:
-            if transposed and batch >= kernels.SPLIT_ROWS:
+            if transposed and batch >= kernels.SPLIT_ROWS and _atomics.AVAILABLE:
                 epoch = _SplitEpoch(split.enter_context(threads.training(kernels.SPLIT_PIECES)), net,
                                     batch, sw.size != 0)
-                if epoch.threads > 1:
-                    split.enter_context(threads.blas_on_one_thread())  # each thread's products
-                    split.callback(epoch.close)                        # (first: the helpers)
+                # Each piece's products on its thread, also when both pieces
+                # run on this one: the same sums either way.
+                split.enter_context(threads.blas_on_one_thread())
+                split.callback(epoch.close)  # (first: the helpers)
             self.n_iter_ = 0
             for _ in range(self.max_iter):
                 if self.shuffle:
@@ -422,9 +441,11 @@ class _BaseMLP(BaseEstimator):
                                   " reached and the optimization hasn't converged yet.",
                                   ConvergenceWarning)
         finally:
-            split.close()
-            if transposed:
-                self._relayout(params, state, False)
+            try:
+                split.close()  # (raises a helper thread's error)
+            finally:
+                if transposed:
+                    self._relayout(params, state, False)
         if early_stopping:
             net.params[...] = self._best_params
 

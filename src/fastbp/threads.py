@@ -43,7 +43,7 @@ thread (:func:`blas_on_one_thread`), so no product is split again on top.
 
 Training through :mod:`fastbp.sklearn` on a dense X with batches of at least
 64 rows splits each batch's rows in two pieces, and runs the pieces on two
-threads (the calling one and :data:`helpers`) where a core is free
+threads (the calling one and a helper thread) where a core is free
 (:func:`training`): each piece's forward and backward pass, then a barrier,
 then each thread sums the two gradients over half of the parameters and
 takes the optimizer step there. The sums are the same on one thread as on
@@ -244,6 +244,15 @@ def inference_threads(chunks):
 _training_lock = threading.Lock()  # held by the one fit whose batches run split between threads
 
 
+def _new_training_lock():
+    global _training_lock
+    _training_lock = threading.Lock()  # a forked child has no fit running
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_training_lock)
+
+
 def training_threads(pieces):
     """Threads for a training kernel whose batches come in ``pieces``
     pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`): as
@@ -287,11 +296,6 @@ class LazyPool:
                 self._pool = ThreadPoolExecutor(max(default_num_threads() - 1, 1),
                                                 thread_name_prefix=self._prefix)
             return self._pool
-
-
-# The threads that run the other pieces of a split training kernel (besides
-# the calling thread): not those of inference, which a fit's scores use.
-helpers = LazyPool("fastbp-train")
 
 
 def ensure():
