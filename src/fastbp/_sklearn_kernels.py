@@ -230,15 +230,25 @@ def _step(params, grads, state, hyper, code, t, plan, grad_scale, coef):
     # The optimizer step from grad_scale * grads plus the L2 term's gradient
     # coef * W on the weights (none on the biases), in one pass over the
     # buffer (see fastbp.optim.sklearn_update).
+    _step_range(params, grads, state, hyper, code, t, plan, grad_scale, coef, 0, params.size)
+
+
+@jit
+def _step_range(params, grads, state, hyper, code, t, plan, grad_scale, coef, lo, hi):
+    # _step on params[lo:hi] only: each layer's weights and biases that fall
+    # in the range (the update is element by element).
     if coef == 0:
-        sklearn_update(params, grads, state, hyper, code, t, 0, params.size, grad_scale, 0.0)
+        sklearn_update(params, grads, state, hyper, code, t, lo, hi, grad_scale, 0.0)
         return
     for l in range(plan.shape[0]):
         o = plan[l, W_OFF]
-        sklearn_update(params, grads, state, hyper, code, t, o, o + plan[l, N_OUT] * plan[l, N_IN],
-                       grad_scale, coef)
+        a, b = smax(o, lo), smin(o + plan[l, N_OUT] * plan[l, N_IN], hi)
+        if a < b:
+            sklearn_update(params, grads, state, hyper, code, t, a, b, grad_scale, coef)
         o = plan[l, B_OFF]
-        sklearn_update(params, grads, state, hyper, code, t, o, o + plan[l, N_OUT], grad_scale, 0.0)
+        a, b = smax(o, lo), smin(o + plan[l, N_OUT], hi)
+        if a < b:
+            sklearn_update(params, grads, state, hyper, code, t, a, b, grad_scale, 0.0)
 
 
 @jit
@@ -464,7 +474,7 @@ def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale):
         value = _log_loss(out, yb, loss == BINARY_CROSS_ENTROPY, wb, w)
     elif wb.size == 0:
         value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * loss_scale
-        if nb != w:  # a part of a batch of w rows (epoch_sklearn_t_part): its share
+        if nb != w:  # a piece of a batch of w rows (epoch_sklearn_t_split): its share
             value *= nb / w
     else:
         value = _weighted_loss(_logits(ws, plan, nb), out, yb, loss, w, wb) * loss_scale
@@ -474,7 +484,7 @@ def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale):
             c = d.dtype.type(nb * wb[i] / w)
             for j in range(d.shape[1]):
                 d[i, j] *= c
-    elif nb != w:  # the mean over the whole batch of w rows, not over this part's nb
+    elif nb != w:  # the mean over the whole batch of w rows, not over this piece's nb
         c = d.dtype.type(nb / w)
         for i in range(nb):
             for j in range(d.shape[1]):
@@ -507,24 +517,6 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
         steps += 1
         _step(pt, grads, st, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
     return total / n, all_finite(pt)
-
-
-@jit
-def _step_range(params, grads, state, hyper, code, t, plan, grad_scale, coef, lo, hi):
-    # _step on params[lo:hi] only: each layer's weights and biases that fall
-    # in the range (the update is element by element).
-    if coef == 0:
-        sklearn_update(params, grads, state, hyper, code, t, lo, hi, grad_scale, 0.0)
-        return
-    for l in range(plan.shape[0]):
-        o = plan[l, W_OFF]
-        a, b = smax(o, lo), smin(o + plan[l, N_OUT] * plan[l, N_IN], hi)
-        if a < b:
-            sklearn_update(params, grads, state, hyper, code, t, a, b, grad_scale, coef)
-        o = plan[l, B_OFF]
-        a, b = smax(o, lo), smin(o + plan[l, N_OUT], hi)
-        if a < b:
-            sklearn_update(params, grads, state, hyper, code, t, a, b, grad_scale, 0.0)
 
 
 # A batch of at least SPLIT_ROWS rows (a dense X) is split into SPLIT_PIECES
