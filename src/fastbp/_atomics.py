@@ -22,7 +22,7 @@ import sys
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from ._jit import jit
+from ._jit import KERNEL_ONLY, jit
 
 # sync's slots: threads arrived at the barrier, the barrier's generation
 # (incremented each time all have arrived), a stop flag (set by any thread).
@@ -101,7 +101,7 @@ else:
         pass
 
 
-@jit
+@jit(**KERNEL_ONLY)  # called by kernels only: no machine code of its own
 def barrier(sync, parts):
     """Wait until all ``parts`` threads have called barrier on ``sync``;
     False when one has set the stop flag (``sync[STOP]``) instead."""

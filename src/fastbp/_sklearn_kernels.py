@@ -28,7 +28,7 @@ The wrapper validates everything once; these take the model's own arrays.
 import numpy as np
 
 from ._fastmath import exp, smax, smin
-from ._jit import jit, matrix
+from ._jit import KERNEL_ONLY, jit, matrix
 from ._views import flat_view
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _backward_batch, _batch, _delta, _first_backward, _forward_batch,
@@ -233,7 +233,7 @@ def _step(params, grads, state, hyper, code, t, plan, grad_scale, coef):
     _step_range(params, grads, state, hyper, code, t, plan, grad_scale, coef, 0, params.size)
 
 
-@jit
+@jit(**KERNEL_ONLY)  # called by kernels only: no machine code of its own
 def _step_range(params, grads, state, hyper, code, t, plan, grad_scale, coef, lo, hi):
     # _step on params[lo:hi] only: each layer's weights and biases that fall
     # in the range (the update is element by element).
@@ -565,22 +565,20 @@ def epoch_sklearn_t_split(thread, threads, sync, values, pt, gsum, st, ws, plan,
     pieces. Returns what epoch_sklearn_t returns (thread 0's; the others
     return (nan, False) when stopped); (nan, False) if stopped mid-epoch.
     """
-    if thread == 0:
-        if threads > 1:
-            atomic_store(sync, EPOCH_T, t0)
-            if not barrier(sync, threads):  # the gate: the helpers start the epoch
-                return np.nan, False
-        return _split_epoch(0, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx,
-                            wbuf, batch_size, loss, code, hyper, t0, alpha, loss_scale,
-                            grad_scale, pw)
-    while barrier(sync, threads):
-        _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx, wbuf,
-                     batch_size, loss, code, hyper, atomic_load(sync, EPOCH_T), alpha,
-                     loss_scale, grad_scale, pw)
-    return np.nan, False
+    if thread == 0 and threads > 1:
+        atomic_store(sync, EPOCH_T, t0)
+    while True:  # (one call of _split_epoch: one copy of it in this kernel)
+        if threads > 1 and not barrier(sync, threads):  # the gate of the epoch
+            return np.nan, False
+        result = _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw,
+                              idx, wbuf, batch_size, loss, code, hyper,
+                              t0 if thread == 0 else atomic_load(sync, EPOCH_T), alpha,
+                              loss_scale, grad_scale, pw)
+        if thread == 0:
+            return result
 
 
-@jit
+@jit(**KERNEL_ONLY)  # called by kernels only: no machine code of its own
 def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx, wbuf,
                  batch_size, loss, code, hyper, t0, alpha, loss_scale, grad_scale, pw):
     # One epoch of epoch_sklearn_t_split for this thread.
