@@ -527,7 +527,8 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
 # Measured on the 2-vCPU AMD EPYC host (OpenBLAS variables unset, the digits,
 # Adam, 30 epochs, us a batch on one thread / two, split in two): batches of
 # 16 rows 22 / 37, 32 rows 35 / 44, 50 rows 52 / 54, 64 rows 65 / 49, 100
-# rows 89 / 78, 200 rows 170 / 156 (a noisy hour; 130 / 80 in a quieter one).
+# rows 89 / 78, 200 rows 170 / 156 (the first version, which handed the helper
+# each epoch as a pool task).
 SPLIT_PIECES = 2
 SPLIT_ROWS = 64
 

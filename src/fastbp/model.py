@@ -10,6 +10,8 @@ module never imports ``fastbp.io``).
 """
 import functools
 import itertools
+import os
+import threading
 
 import numpy as np
 
@@ -46,8 +48,29 @@ CHUNK = 2048
 SPLIT_ABOVE = 1024
 SPLIT_CHUNK = 1024
 
-# The threads (besides the caller) that split inference rows.
-_rows_pool = threads.LazyPool("fastbp-rows")
+_row_pool = None
+_row_pool_lock = threading.Lock()
+
+
+def _rows_pool():
+    """The threads (besides the caller) that split inference rows, started
+    on first use."""
+    global _row_pool
+    with _row_pool_lock:
+        if _row_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            _row_pool = ThreadPoolExecutor(max(threads.default_num_threads() - 1, 1),
+                                           thread_name_prefix="fastbp-rows")
+        return _row_pool
+
+
+def _forget_rows_pool():
+    global _row_pool, _row_pool_lock
+    _row_pool, _row_pool_lock = None, threading.Lock()  # a forked child has none of its threads
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_rows_pool)
 
 
 def _one_fit_at_a_time(fit):

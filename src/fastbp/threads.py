@@ -276,28 +276,6 @@ def training(pieces):
         yield 1
 
 
-class LazyPool:
-    """A pool of one thread fewer than the CPUs, started at the first call
-    (``pool()`` returns its ThreadPoolExecutor); a forked child starts its own."""
-
-    def __init__(self, prefix):
-        self._prefix = prefix
-        self._forget()
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self):
-        self._pool, self._lock = None, threading.Lock()  # a forked child has none of its threads
-
-    def __call__(self):
-        with self._lock:
-            if self._pool is None:
-                from concurrent.futures import ThreadPoolExecutor
-                self._pool = ThreadPoolExecutor(max(default_num_threads() - 1, 1),
-                                                thread_name_prefix=self._prefix)
-            return self._pool
-
-
 def ensure():
     """Before training: apply a requested thread count (cheap when applied),
     and choose which products run on one thread (see the module's notes)."""
