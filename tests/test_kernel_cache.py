@@ -95,6 +95,75 @@ def test_install_time_cache_that_does_not_fit_compiles_silently(tmp_path, shippe
     assert _probe(tmp_path, tmp_path / "empty", **env) == {"hits": 0, "misses": 2, "out": EXPECTED}
 
 
+# A function that only kernels call (KERNEL_ONLY), too big for LLVM to
+# inline, and a kernel that calls it.
+LINK_ONLY = '''
+from fastbp._jit import KERNEL_ONLY, jit
+
+
+@jit(**KERNEL_ONLY)
+def leaf(y, x):
+    for i in range(y.shape[0]):
+        y[i] = 0.5 * y[i] + x[i] * x[i]
+    for i in range(y.shape[0]):
+        y[i] = y[i] / (1.0 + x[i] * x[i])
+    return y.sum()
+
+
+@jit
+def first(y, x):
+    return leaf(y, x)
+'''
+LINK_ONLY_PROBE = '''
+import json
+import numba
+import numpy as np
+import mini
+
+y, x = np.arange(6.0), np.linspace(0.0, 1.0, 6)
+expected = 0.5 * y + x * x
+expected = expected / (1.0 + x * x)
+if mini.first(y.copy(), x) != expected.sum():  # compiles first; loads leaf when cached
+    raise SystemExit("wrong result")
+
+
+@numba.njit
+def second(y, x):  # a kernel compiled in this process, whatever the cache holds
+    return mini.leaf(y, x)
+
+
+out = y.copy()
+total = second(out, x)
+(cres,) = mini.leaf.overloads.values()
+print(json.dumps({"leaf hits": sum(mini.leaf.stats.cache_hits.values()),
+                  "library": type(cres.library).__name__,
+                  "right": bool(np.allclose(out, expected) and total == out.sum())}))
+'''
+
+
+def test_a_cached_link_only_function_loads_as_code_to_link_not_as_machine_code(tmp_path):
+    """A function only kernels call is cached as the bitcode they link in and
+    loads back as that: were it made machine code on loading (Numba's way
+    with bitcode), a kernel compiled after would call that unoptimised copy
+    wherever LLVM did not inline it (ops.column_sums ran 6-15x slower so)."""
+    package = tmp_path / "mini"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent(LINK_ONLY))
+    env = dict({k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"},
+               NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]))
+    runs = []
+    for _ in range(2):
+        run = subprocess.run([sys.executable, "-c", LINK_ONLY_PROBE], env=env, capture_output=True,
+                             text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        runs.append(json.loads(run.stdout.splitlines()[-1]))
+    cold, warm = runs
+    # _LinkOnlyLibrary: never machine code of its own (numba's JITCodeLibrary would be)
+    assert cold == {"leaf hits": 0, "library": "_LinkOnlyLibrary", "right": True}
+    assert warm == dict(cold, **{"leaf hits": 1})
+
+
 def _backend():
     spec = importlib.util.spec_from_file_location("fastbp_build_backend",
                                                   ROOT / "build_hooks" / "backend.py")

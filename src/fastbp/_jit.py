@@ -36,6 +36,7 @@ KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
 NOTICE = ("compiling fastbp's kernels, once per installation (later runs load them from the"
           " cache)...")
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+_LINK_ONLY_KIND = "fastbp-link-only"  # how a link-only library is cached (_link_only_compiler)
 
 
 def _link_only_compiler():
@@ -43,6 +44,7 @@ def _link_only_compiler():
     code of its own: :class:`_LinkOnlyLibrary`. None where this Numba's
     internals differ (then such functions compile as any other)."""
     try:
+        import llvmlite.binding as ll
         from numba.core.codegen import JITCodeLibrary
         from numba.core.compiler import CompilerBase, DefaultPassBuilder
         from numba.core.compiler_lock import require_global_compiler_lock
@@ -95,8 +97,34 @@ def _link_only_compiler():
                 return 0  # no wrapper to point to: KERNEL_ONLY
 
             def serialize_using_object_code(self):
-                # Cached as LLVM bitcode: loading it makes machine code then.
-                return self.serialize_using_bitcode()
+                # Cached as the bitcode a calling kernel links in, under a kind
+                # of its own that loads back as this class (_unserialize).
+                return (self.name, _LINK_ONLY_KIND, self._get_module_for_linking().as_bitcode())
+
+            @classmethod
+            def from_bitcode(cls, codegen, name, bitcode):
+                """The library as a later process loads it from the cache: the
+                module, ready to link, and still no machine code of its own."""
+                library = cls(codegen, name)
+                library._final_module = library._shared_module = ll.parse_bitcode(bitcode)
+                library._finalized = True
+                return library
+
+        # Numba loads cached bitcode as a library of machine code: made from the
+        # unoptimised module, under the same symbols as the copies linked into
+        # later kernels, which then called it instead of their own optimised
+        # copy wherever LLVM had not inlined it (ops.column_sums ran 6-15x
+        # slower in a kernel compiled after it was loaded). Our kind loads as
+        # _LinkOnlyLibrary, as if just compiled; any other kind as before.
+        numba_unserialize = JITCodeLibrary._unserialize.__func__
+
+        def _unserialize(cls, codegen, state):
+            name, kind, data = state
+            if kind == _LINK_ONLY_KIND:
+                return _LinkOnlyLibrary.from_bitcode(codegen, name, data)
+            return numba_unserialize(cls, codegen, state)
+
+        JITCodeLibrary._unserialize = classmethod(_unserialize)
 
         @register_pass(mutates_CFG=False, analysis_only=False)
         class _LinkOnlyLowering(LoweringPass):
