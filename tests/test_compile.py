@@ -91,6 +91,8 @@ PLAIN_SGD = {
     "network._rows_typed.<locals>.dense", "network._rows_of_typed.<locals>.dense",
     "network._batch_inputs_typed.<locals>.dense", "network._first_product_typed.<locals>.dense",
     "network._first_weight_sgd_typed.<locals>.dense", "network._batch_targets",
+    # the bias step's column sums in registers (narrow layers)
+    "ops.column_sums",
 }
 # The layers in between (the forward and backward passes, one dense layer)
 # are inlined into the epoch and inference kernels: each level compiled as a

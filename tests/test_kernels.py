@@ -17,10 +17,13 @@ import itertools
 import math
 import warnings
 
+import numba
 import numpy as np
 import pytest
 
 from fastbp import kernels as K
+from fastbp._arrays import stack_buffer
+from fastbp.ops import bias_grad, bias_sgd
 
 DTYPES = [np.float32, np.float64]
 ROWS = (1, 3, 17)
@@ -501,6 +504,79 @@ def test_dense_backward_overwrites_rather_than_accumulates(dtype):
         assert_close(dinp, expected["dinp"], dtype, scale=scale["dinp"])
         assert_close(dW, expected["dW"], dtype, scale=scale["dW"])
         assert_close(db, expected["db"], dtype, scale=scale["db"])
+
+
+# --------------------------------------------------------------------------
+# column sums (a layer's bias gradient)
+# --------------------------------------------------------------------------
+
+@numba.njit
+def _bias_grad(db, d):
+    bias_grad(db, d)
+
+
+@numba.njit
+def _bias_sgd(b, d, lr):
+    bias_sgd(b, d, lr)
+
+
+@numba.njit
+def _stack_length(d):
+    return stack_buffer(d).size
+
+
+@dtypes
+@pytest.mark.parametrize("n", (0, 1, 5, 17, 200, 257))
+@pytest.mark.parametrize("m", (1, 2, 3, 8, 10, 16, 32, 64, 100, 128))
+@pytest.mark.parametrize("packed", (True, False), ids=("packed", "strided"))
+def test_column_sums_match_numpy_in_chunks_and_by_rows(dtype, n, m, packed):
+    """column_sums (the bias gradient, the bias step) takes packed narrow
+    layers in chunks of rows in registers and the rest row by row: both
+    against NumPy, and the fused step's bits against gradient then update."""
+    rng = np.random.default_rng([n, m, 11])
+    full = rng.normal(size=(n, 2 * m)).astype(dtype)
+    d = np.ascontiguousarray(full[:, :m]) if packed else full[:, ::2]
+    expected = d.astype(np.float64).sum(axis=0)
+    scale = np.abs(d).astype(np.float64).sum(axis=0).max(initial=0.0)
+    length = _stack_length(d)
+    assert length * np.dtype(dtype).itemsize == 512
+    chunked = (d.flags.c_contiguous or d.size == 0) and length % m == 0 and 2 * m <= length
+    db = np.full(m, np.nan, dtype)  # only written
+    _bias_grad(db, d)
+    assert_close(db, expected, dtype, scale=scale)
+    # each path, bit for bit, as NumPy adds in its order
+    np.testing.assert_array_equal(db, _chunk_sums(d, length) if chunked else _row_sums(d))
+    b = rng.normal(size=m).astype(dtype)
+    b2 = b.copy()
+    _bias_sgd(b2, d, 0.1)
+    assert_close(b2, b - 0.1 * expected, dtype, scale=max(scale, 1.0))
+    if chunked:
+        np.testing.assert_array_equal(b2, b - dtype(0.1) * db)
+
+
+def _row_sums(d):
+    """The sums in the order of a loop over rows."""
+    s = np.zeros(d.shape[1], d.dtype)
+    for row in d:
+        s += row
+    return s
+
+
+def _chunk_sums(d, length):
+    """The sums in column_sums' order for packed rows: runs of ``length``
+    values (r = length // m rows) added into r * m partial sums, the last
+    run short, then each column's r partial sums folded in order."""
+    n, m = d.shape
+    f, acc = d.ravel(), np.zeros(length, d.dtype)
+    rows = length // m
+    whole = (n // rows) * length
+    for base in range(0, whole, length):
+        acc += f[base:base + length]
+    acc[:n * m - whole] += f[whole:]
+    s = acc[:m].copy()
+    for q in range(1, rows):
+        s += acc[q * m:(q + 1) * m]
+    return s
 
 
 def test_dense_backward_is_the_gradient_of_dense_forward():

@@ -35,7 +35,7 @@ from .network import (_act, _backward_batch, _batch, _delta, _first_backward, _f
                       _logits, _outputs, _rows, _weight, add_penalty_gradient, all_finite, bias,
                       capacity, penalty)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
-                  bias_act_forward, dense_backward, gemm, loss_backward, loss_forward,
+                  bias_act_forward, bias_grad, dense_backward, gemm, loss_backward, loss_forward,
                   output_forward, output_of)
 from .optim import sklearn_update
 from ._weighted import _gather_weights
@@ -430,18 +430,14 @@ NARROW = 16
 @jit
 def _chain_t(gt, pt, ws, plan, x, pw):
     # _chain in the transposed layout, from the output deltas in ws:
-    # dW_l^T = a_{l-1}^T delta_l, db_l = sum delta_l (summed as
-    # ops.dense_backward sums it), delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
+    # dW_l^T = a_{l-1}^T delta_l, db_l = sum delta_l (ops.bias_grad, as in
+    # ops.dense_backward), delta_{l-1} = (delta_l W_l) f'(a_{l-1}).
     # pw: scratch of params' size for the copies of narrow layers' W.
     cap = capacity(ws, plan)
     nb = x.shape[0]
     for l in range(plan.shape[0] - 1, -1, -1):
         d = _delta(ws, plan, cap, l, nb)
-        db = bias(gt, plan, l)
-        db[:] = 0
-        for i in range(nb):
-            for j in range(d.shape[1]):
-                db[j] += d[i, j]
+        bias_grad(bias(gt, plan, l), d)
         if l == 0:
             _gemm_tn_rows(_weight_t(gt, plan, 0), x, d)
         else:

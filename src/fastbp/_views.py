@@ -19,10 +19,10 @@ A view shares the buffer's memory and keeps it alive (its meminfo).
 """
 from numba import types
 from numba.core import cgutils
-from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
+from ._arrays import buffer_view
 from .layout import B_OFF, M_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
 
@@ -84,20 +84,6 @@ def _intp(context, builder, value, type_):
     return context.cast(builder, value, type_, types.intp)
 
 
-def _view(context, builder, flat_type, flat, result_type, start, shape):
-    """``flat[start:start + prod(shape)]`` as a C-contiguous view of ``shape``."""
-    src = make_array(flat_type)(context, builder, flat)
-    itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
-        context.get_data_type(flat_type.dtype)))
-    strides = [itemsize]
-    for extent in reversed(shape[1:]):
-        strides.insert(0, builder.mul(extent, strides[0]))
-    out = make_array(result_type)(context, builder)
-    populate_array(out, data=builder.gep(src.data, [start]), shape=list(shape), strides=strides,
-                   itemsize=itemsize, meminfo=src.meminfo, parent=src.parent)
-    return impl_ret_borrowed(context, builder, result_type, out._getvalue())
-
-
 def _result(flat, ndim):
     return types.Array(flat.dtype, ndim, "C", readonly=not flat.mutable)
 
@@ -144,7 +130,7 @@ def layer_weight(typingctx, params, plan, l):
     def codegen(context, builder, sig, args):
         p = _Plan(context, builder, sig.args[1], args[1])
         layer = _intp(context, builder, args[2], sig.args[2])
-        return _view(context, builder, sig.args[0], args[0], result, p.at(layer, W_OFF),
+        return buffer_view(context, builder, sig.args[0], args[0], result, p.at(layer, W_OFF),
                      [p.at(layer, N_OUT), p.at(layer, N_IN)])
     return result(params, plan, l), codegen
 
@@ -159,7 +145,7 @@ def layer_bias(typingctx, params, plan, l):
     def codegen(context, builder, sig, args):
         p = _Plan(context, builder, sig.args[1], args[1])
         layer = _intp(context, builder, args[2], sig.args[2])
-        return _view(context, builder, sig.args[0], args[0], result, p.at(layer, B_OFF),
+        return buffer_view(context, builder, sig.args[0], args[0], result, p.at(layer, B_OFF),
                      [p.at(layer, N_OUT)])
     return result(params, plan, l), codegen
 
@@ -174,7 +160,7 @@ def flat_view(typingctx, a):
 
     def codegen(context, builder, sig, args):
         src = make_array(sig.args[0])(context, builder, args[0])
-        return _view(context, builder, sig.args[0], args[0], result,
+        return buffer_view(context, builder, sig.args[0], args[0], result,
                      context.get_constant(types.intp, 0), [src.nitems])
     return result(a), codegen
 
@@ -195,7 +181,7 @@ def _region_view(name, ndim, where, layered=True):
             cap_, l_, nb_ = ints if layered else (ints[0], None, ints[1])
             start, width = where(p, builder, cap_, l_)
             shape = [nb_, width] if ndim == 2 else [nb_]
-            return _view(context, builder, sig.args[0], args[0], result, start, shape)
+            return buffer_view(context, builder, sig.args[0], args[0], result, start, shape)
         return result(ws, plan, cap, *rest), codegen
 
     if layered:
@@ -262,5 +248,6 @@ def logits(typingctx, ws, plan, nb):
         cap = _capacity_of(context, builder, sig.args[0], args[0], p)
         start, width = _a(p, builder, cap, p.last())
         nb_ = _intp(context, builder, args[2], sig.args[2])
-        return _view(context, builder, sig.args[0], args[0], result, start, [nb_, width])
+        return buffer_view(context, builder, sig.args[0], args[0], result, start, [nb_, width])
     return result(ws, plan, nb), codegen
+

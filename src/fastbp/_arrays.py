@@ -1,0 +1,73 @@
+"""Array intrinsics the leaf kernels use: a view of a buffer's values, and
+scratch on the stack.
+
+They sit below :mod:`fastbp.ops` (which :mod:`fastbp.layout` and
+:mod:`fastbp._views` import), so this module imports nothing of fastbp.
+"""
+from numba import types
+from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
+from numba.extending import intrinsic
+from numba.np.arrayobj import make_array, populate_array
+
+
+def buffer_view(context, builder, flat_type, flat, result_type, start, shape):
+    """``flat[start:start + prod(shape)]`` as a C-contiguous view of ``shape``."""
+    src = make_array(flat_type)(context, builder, flat)
+    itemsize = context.get_constant(types.intp, context.get_abi_sizeof(
+        context.get_data_type(flat_type.dtype)))
+    strides = [itemsize]
+    for extent in reversed(shape[1:]):
+        strides.insert(0, builder.mul(extent, strides[0]))
+    out = make_array(result_type)(context, builder)
+    populate_array(out, data=builder.gep(src.data, [start]), shape=list(shape), strides=strides,
+                   itemsize=itemsize, meminfo=src.meminfo, parent=src.parent)
+    return impl_ret_borrowed(context, builder, result_type, out._getvalue())
+
+
+# Bytes of the stack buffer a kernel gets from stack_buffer: eight 512-bit
+# vectors, the accumulators ops.column_sums keeps in registers (128 float32
+# or 64 float64 values).
+STACK_BYTES = 512
+
+
+@intrinsic
+def stack_buffer(typingctx, like):
+    """A 1-D C array of ``STACK_BYTES`` bytes of ``like``'s dtype on the
+    calling kernel's stack (one ``alloca`` in its entry block, however often
+    the call runs): scratch that costs no allocation and that the compiler
+    knows aliases nothing else. Uninitialised; valid until the kernel
+    returns, so never return it or keep a view of it."""
+    if not (isinstance(like, types.Array) and isinstance(like.dtype, types.Float)):
+        return None
+    result = types.Array(like.dtype, 1, "C")
+
+    def codegen(context, builder, sig, args):
+        item = context.get_data_type(like.dtype)
+        itemsize = context.get_abi_sizeof(item)
+        size = STACK_BYTES // itemsize
+        data = cgutils.alloca_once(builder, item, size=size)
+        out = make_array(result)(context, builder)
+        populate_array(out, data=data, shape=[context.get_constant(types.intp, size)],
+                       strides=[context.get_constant(types.intp, itemsize)],
+                       itemsize=context.get_constant(types.intp, itemsize), meminfo=None)
+        return out._getvalue()
+    return result(like), codegen
+
+
+@intrinsic
+def packed_values(typingctx, a):
+    """A 2-D array's elements as one 1-D view when its type says the rows lie
+    packed (layout C, as every workspace and buffer view is); for any other
+    layout a view of 0 elements, so that a kernel can take a flat loop where
+    it may and fall back to rows elsewhere (``packed_values(a).size == a.size``)."""
+    if not (isinstance(a, types.Array) and a.ndim == 2):
+        return None
+    result = types.Array(a.dtype, 1, "C", readonly=not a.mutable)
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, args[0])
+        size = src.nitems if a.layout == "C" else context.get_constant(types.intp, 0)
+        return buffer_view(context, builder, sig.args[0], args[0], result,
+                     context.get_constant(types.intp, 0), [size])
+    return result(a), codegen
