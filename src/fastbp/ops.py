@@ -367,7 +367,8 @@ def column_sums(out, d, scale, keep):
             out[j] = step * s if keep == 0 else out[j] + step * s
         return
     if keep == 0:
-        out[:] = 0
+        for j in range(m):
+            out[j] = 0
     for i in range(n):
         for j in range(m):
             out[j] += step * d[i, j]
