@@ -69,5 +69,5 @@ def packed_values(typingctx, a):
         src = make_array(sig.args[0])(context, builder, args[0])
         size = src.nitems if a.layout == "C" else context.get_constant(types.intp, 0)
         return buffer_view(context, builder, sig.args[0], args[0], result,
-                     context.get_constant(types.intp, 0), [size])
+                           context.get_constant(types.intp, 0), [size])
     return result(a), codegen

@@ -131,7 +131,7 @@ def layer_weight(typingctx, params, plan, l):
         p = _Plan(context, builder, sig.args[1], args[1])
         layer = _intp(context, builder, args[2], sig.args[2])
         return buffer_view(context, builder, sig.args[0], args[0], result, p.at(layer, W_OFF),
-                     [p.at(layer, N_OUT), p.at(layer, N_IN)])
+                           [p.at(layer, N_OUT), p.at(layer, N_IN)])
     return result(params, plan, l), codegen
 
 
@@ -146,7 +146,7 @@ def layer_bias(typingctx, params, plan, l):
         p = _Plan(context, builder, sig.args[1], args[1])
         layer = _intp(context, builder, args[2], sig.args[2])
         return buffer_view(context, builder, sig.args[0], args[0], result, p.at(layer, B_OFF),
-                     [p.at(layer, N_OUT)])
+                           [p.at(layer, N_OUT)])
     return result(params, plan, l), codegen
 
 
@@ -161,7 +161,7 @@ def flat_view(typingctx, a):
     def codegen(context, builder, sig, args):
         src = make_array(sig.args[0])(context, builder, args[0])
         return buffer_view(context, builder, sig.args[0], args[0], result,
-                     context.get_constant(types.intp, 0), [src.nitems])
+                           context.get_constant(types.intp, 0), [src.nitems])
     return result(a), codegen
 
 
@@ -250,4 +250,3 @@ def logits(typingctx, ws, plan, nb):
         nb_ = _intp(context, builder, args[2], sig.args[2])
         return buffer_view(context, builder, sig.args[0], args[0], result, start, [nb_, width])
     return result(ws, plan, nb), codegen
-
