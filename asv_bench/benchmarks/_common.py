@@ -4,6 +4,7 @@ import numpy as np
 
 import fastbp
 from fastbp import kernels
+from fastbp.ops import bias_grad
 
 # The grid of asv_bench/compare.py: (sizes, batch, activation).
 GRID = {
@@ -35,6 +36,12 @@ def repeat_dense_forward(k, out, inp, W, b, act):
 def repeat_dense_backward(k, dinp, dW, db, dout, inp, W, act):
     for _ in range(k):
         kernels.dense_backward(dinp, dW, db, dout, inp, W, act)
+
+
+@numba.njit
+def repeat_bias_grad(k, db, dout):
+    for _ in range(k):
+        bias_grad(db, dout)
 
 
 @numba.njit

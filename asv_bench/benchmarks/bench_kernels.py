@@ -4,7 +4,8 @@ import numpy as np
 
 from fastbp import kernels
 
-from ._common import repeat_dense_backward, repeat_dense_forward, repeat_loss, repeat_sgd
+from ._common import (repeat_bias_grad, repeat_dense_backward, repeat_dense_forward, repeat_loss,
+                      repeat_sgd)
 
 K = 100
 SHAPES = ["32x64x32", "64x784x128", "256x1024x1024"]  # batch x n_in x n_out
@@ -50,6 +51,22 @@ class DenseBackward:
 
     def time_dense_backward_tanh(self, shape, dtype):
         repeat_dense_backward(K, self.dinp, self.dW, self.db, self.dout, self.inp, self.W, kernels.TANH)
+
+
+class BiasGradient:
+    """A layer's bias gradient, the column sums of its deltas: packed narrow
+    layers summed in registers (ops.column_sums), the others row by row."""
+    params = (["200x2", "200x8", "200x32", "32x10", "200x100"], DTYPES)
+    param_names = ["shape", "dtype"]
+
+    def setup(self, shape, dtype):
+        n, m = map(int, shape.split("x"))
+        self.dout = np.random.default_rng(0).normal(size=(n, m)).astype(dtype)
+        self.db = np.empty(m, dtype)
+        repeat_bias_grad(1, self.db, self.dout)
+
+    def time_bias_grad(self, shape, dtype):
+        repeat_bias_grad(K, self.db, self.dout)
 
 
 class Loss:
