@@ -342,7 +342,8 @@ def column_sums(out, d, scale, keep):
     its r partial sums of each column folded, and ``out`` updated once:
     0.15 and 0.23 us. Otherwise each row is added to ``out`` (``scale`` times
     it). The order of the sums is fixed by the shapes, so every kernel gets
-    the same bits; bias_grad then sgd_update gives bias_sgd's."""
+    the same bits; through the buffer, bias_grad then sgd_update gives
+    bias_sgd's (row by row, the step subtracts each row's share instead)."""
     n, m = d.shape
     f = packed_values(d)
     acc = stack_buffer(d)
