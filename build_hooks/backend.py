@@ -101,7 +101,7 @@ def _warm_up(cache, env):
     the cache's folders (see ``fastbp._warmup``); else as one process.
     """
     if _cpus() >= 2 and os.name == "posix":
-        env = dict(env, FASTBP_WARMUP_LOCK=os.path.join(cache, "warmup.lock"))
+        env = dict(env, FASTBP_CACHE_LOCK=os.path.join(cache, "warmup.lock"))
         commands = [["train"], ["quickstart"]]
     else:
         commands = [[]]

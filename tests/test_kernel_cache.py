@@ -255,9 +255,7 @@ def test_cold_cache_says_it_compiles_and_info_tells_cold_then_warm(tmp_path):
 RACER = '''
 import os, sys, time
 import numpy as np
-from fastbp import _warmup
-if os.environ.get("LOCKED"):
-    _warmup.lock_cache_writes(os.environ["LOCKED"])
+import fastbp  # takes the lock of FASTBP_CACHE_LOCK
 from numba.core.caching import IndexDataCacheFile
 save = IndexDataCacheFile.save
 def slow_save(self, key, data):  # widen the window between reading and writing the index
@@ -291,7 +289,7 @@ def test_warmup_lock_keeps_concurrent_cache_writes_whole(tmp_path):
     package.mkdir()
     (package / "__init__.py").write_text(textwrap.dedent(KERNEL))
     cache = tmp_path / "cache"
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), LOCKED=str(tmp_path / "lock"),
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), FASTBP_CACHE_LOCK=str(tmp_path / "lock"),
                PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]))
     env.pop("FASTBP_INSTALL_CACHE", None)
     a, b = tmp_path / "a", tmp_path / "b"
@@ -326,3 +324,22 @@ def test_build_warmup_in_parallel_covers_the_readmes_commands(tmp_path, capfd):
                          timeout=600, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split()[-1] == "0"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the cache lock needs POSIX file locks")
+def test_the_cache_lock_taken_again_does_not_wait_on_itself(tmp_path):
+    """FASTBP_CACHE_LOCK locks the cache at import; lock_cache called again
+    changes nothing (a nested exclusive flock on a second descriptor would
+    wait forever), and the kernels save and load under it as without."""
+    package = tmp_path / "mini"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent(KERNEL)
+                                         + "\nfrom fastbp import _jit\n"
+                                           "import os\n"
+                                           "_jit.lock_cache(os.environ['FASTBP_CACHE_LOCK'])\n")
+    lock, cache = tmp_path / "lock", tmp_path / "cache"
+    assert _probe(tmp_path, cache, FASTBP_CACHE_LOCK=str(lock)) == \
+        {"hits": 0, "misses": 2, "out": EXPECTED}
+    assert lock.exists()
+    assert _probe(tmp_path, cache, FASTBP_CACHE_LOCK=str(lock)) == \
+        {"hits": 2, "misses": 0, "out": EXPECTED}

@@ -18,6 +18,10 @@ entry by the source file's content hash, the CPU (name and features) and its
 own version, so an entry that does not fit this machine is simply not found
 and the kernel loads or compiles as it would without it. ``FASTBP_INSTALL_CACHE=0``
 turns it off, at build time and at run time.
+
+Several processes compiling into one cache folder at once (the build's
+parallel warm-up, the test suite's workers) set ``FASTBP_CACHE_LOCK`` to a
+file: see :func:`lock_cache`.
 """
 import json
 import os
@@ -36,6 +40,7 @@ KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
 NOTICE = ("compiling fastbp's kernels, once per installation (later runs load them from the"
           " cache)...")
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+CACHE_LOCK = "FASTBP_CACHE_LOCK"  # a file: Numba's cache is read and written under its lock
 _LINK_ONLY_KIND = "fastbp-link-only"  # how a link-only library is cached (_link_only_compiler)
 
 
@@ -400,3 +405,49 @@ def matrix(typingctx, flat, start, rows, cols):
         return impl_ret_borrowed(context, builder, signature.return_type, out._getvalue())
 
     return result(flat, start, rows, cols), codegen
+
+
+# ------------------------------------------------- several processes, one cache
+_cache_lock = []  # the lock file, once lock_cache has run
+
+
+def lock_cache(path):
+    """From now on, Numba's cache in this process takes a ``flock`` on the
+    file ``path`` (created if missing): exclusive to write, shared to read.
+
+    Numba's cache is not made for several writers: each kernel's index is
+    read, extended and written back, so two processes adding different
+    specialisations of one kernel at once can lose one, or point an index
+    at the other's machine code. Under the lock a write (index read again,
+    extended, written, then the data file) is one step, and a read never
+    sees an index entry whose data file is not written yet (it would read
+    that file's old contents, left by other sources). Applied at import when
+    ``FASTBP_CACHE_LOCK`` names the file; POSIX only (elsewhere: nothing).
+    Calling it again changes nothing.
+    """
+    try:
+        import fcntl
+
+        from numba.core.caching import IndexDataCacheFile
+    except ImportError:
+        return
+    if _cache_lock:
+        return
+
+    def holding(method, mode):
+        def locked(self, *args):
+            with open(path, "a") as fh:
+                fcntl.flock(fh, mode)
+                try:
+                    return method(self, *args)
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        return locked
+
+    IndexDataCacheFile.save = holding(IndexDataCacheFile.save, fcntl.LOCK_EX)
+    IndexDataCacheFile.load = holding(IndexDataCacheFile.load, fcntl.LOCK_SH)
+    _cache_lock.append(path)
+
+
+if os.environ.get(CACHE_LOCK):
+    lock_cache(os.environ[CACHE_LOCK])

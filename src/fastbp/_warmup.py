@@ -17,18 +17,16 @@ not for both. Numba's cache is not written for that: each kernel's index is
 read, extended and written back, so two processes adding different
 specialisations of one kernel at the same moment could both claim the same
 data file, and an index could then point at the other's machine code. With
-``FASTBP_WARMUP_LOCK`` set to a file, every cache write of this process
+``FASTBP_CACHE_LOCK`` set to a file, every cache write of each process
 holds an exclusive lock on it (``fcntl.flock``, POSIX), which makes each
-read-extend-write one step.
+read-extend-write one step (:func:`fastbp._jit.lock_cache`).
 """
 import contextlib
 import io
 import json
-import os
 import sys
 
 DTYPES = ("float32",)
-LOCK = "FASTBP_WARMUP_LOCK"
 
 
 def _train():
@@ -61,32 +59,11 @@ def _quickstart():
 PARTS = {"train": _train, "quickstart": _quickstart}
 
 
-def lock_cache_writes(path):
-    """From now on, each write to Numba's cache in this process holds an
-    exclusive ``flock`` on ``path`` (created if missing)."""
-    import fcntl
-
-    from numba.core.caching import IndexDataCacheFile
-    save = IndexDataCacheFile.save
-
-    def locked_save(self, key, data):
-        with open(path, "a") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                return save(self, key, data)  # reads the index again under the lock
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-
-    IndexDataCacheFile.save = locked_save
-
-
 def run(parts=tuple(PARTS)):
     """Run the named commands; return what the cache was built with (``build.json``)."""
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         raise ValueError(f"unknown warm-up part(s) {unknown}; known: {sorted(PARTS)}")
-    if os.environ.get(LOCK):
-        lock_cache_writes(os.environ[LOCK])
     for part in parts:
         PARTS[part]()
     import llvmlite.binding as llvm
