@@ -1002,8 +1002,7 @@ def _shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row,
             for l in range(plan.shape[0]):
                 if _dropped(plan, reg, l):
                     rng_next(rng)
-        for i in range(grads.size):  # not grads[:] = 0: Numba's slice fill compiles 0.4 s
-            grads[i] = 0
+        grads[:] = 0
         return 0.0
     cap = _capacity(ws, plan)
     xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, True)
@@ -1145,8 +1144,7 @@ def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
     cap = _capacity(ws, plan)
     n = _rows(X)
     total = 0.0
-    for i in range(grads.size):  # not grads[:] = 0: Numba's slice fill compiles 0.4 s
-        grads[i] = 0
+    grads[:] = 0
     for start in range(0, n, cap):
         nb = smin(cap, n - start)
         xb = _rows_of(X, start, nb)
