@@ -19,7 +19,8 @@ specialisations of one kernel at the same moment could both claim the same
 data file, and an index could then point at the other's machine code. With
 ``FASTBP_CACHE_LOCK`` set to a file, every cache write of each process
 holds an exclusive lock on it (``fcntl.flock``, POSIX), which makes each
-read-extend-write one step (:func:`fastbp._jit.lock_cache`).
+read-extend-write one step, and every read a shared one
+(:func:`fastbp._jit.lock_cache`).
 """
 import contextlib
 import io
