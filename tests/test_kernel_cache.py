@@ -343,3 +343,80 @@ def test_the_cache_lock_taken_again_does_not_wait_on_itself(tmp_path):
     assert lock.exists()
     assert _probe(tmp_path, cache, FASTBP_CACHE_LOCK=str(lock)) == \
         {"hits": 2, "misses": 0, "out": EXPECTED}
+
+
+# Two functions of one module with one qualified name and one signature but
+# different bodies (as fastbp's specialised twins, closures and Numba's own
+# implementations are), each called by a cached kernel.
+TWINS = '''
+import fastbp  # the process's function ids
+import numba
+from fastbp._jit import jit
+
+
+def twin(factor):
+    namespace = {"__name__": __name__}
+    exec("def twin(x):\\n"
+         "    s = 0.0\\n"
+         "    for i in range(x.shape[0]):\\n"
+         "        s += x[i] * %d + i * i * 0.5\\n"
+         "        if s > 1e300:\\n"
+         "            s = s / 3.0\\n"
+         "    return s\\n" % factor, namespace)
+    return numba.njit(namespace["twin"])
+
+
+one, hundred = twin(1), twin(100)
+
+
+@jit
+def first(x):
+    return one(x) + one(x[1:])
+
+
+@jit
+def second(x):
+    return hundred(x) + hundred(x[1:])
+'''
+TWIN_PROBE = '''
+import json, sys
+import numpy as np
+import twins
+x = np.ones(4)
+print(json.dumps([getattr(twins, name)(x) for name in sys.argv[1:]]))
+'''
+
+
+def test_functions_of_one_name_compiled_in_other_processes_keep_their_own_code(tmp_path):
+    """Numba names a function by module, qualified name, signature and an id
+    that counts compilations in each process: a process that compiled
+    `second` first gave its twin the symbol `first`'s twin had in the process
+    that cached `first`, and running `first` after `second` then returned
+    `second`'s sum (numba/numba#10486). fastbp draws the ids at random."""
+    (tmp_path / "twins.py").write_text(TWINS)
+    expected = {"first": 1 * 4 + 0.5 * (0 + 1 + 4 + 9) + 1 * 3 + 0.5 * (0 + 1 + 4),
+                "second": 100 * 4 + 0.5 * (0 + 1 + 4 + 9) + 300 + 0.5 * (0 + 1 + 4)}
+    env = {k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"}
+    env.update(NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]))
+    for order in (["first"], ["second", "first"], ["first", "second"]):
+        run = subprocess.run([sys.executable, "-c", TWIN_PROBE, *order], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout) == [expected[name] for name in order], order
+
+
+def test_cache_entries_of_another_format_are_compiled_again(tmp_path):
+    """Entries written before the ids were random may share symbols: their
+    key differs (_jit.CACHE_FORMAT), so they are not loaded."""
+    package = tmp_path / "mini"
+    package.mkdir()
+    (package / "__init__.py").write_text(textwrap.dedent(KERNEL))
+    cache = tmp_path / "cache"
+    older = "import fastbp._jit\nfastbp._jit.CACHE_FORMAT = 'older'\n"
+    (tmp_path / "sitecustomize.py").write_text(older)
+    assert _probe(tmp_path, cache)["misses"] == 2
+    assert _probe(tmp_path, cache)["hits"] == 2
+    (tmp_path / "sitecustomize.py").unlink()
+    assert _probe(tmp_path, cache) == {"hits": 0, "misses": 2, "out": EXPECTED}
+    assert _probe(tmp_path, cache) == {"hits": 2, "misses": 0, "out": EXPECTED}

@@ -25,6 +25,7 @@ file: see :func:`lock_cache`.
 """
 import json
 import os
+import secrets
 import sys
 
 import numba
@@ -157,6 +158,59 @@ def _link_only_compiler():
         return None
 
 
+# ---------------------------------------------- symbols unique across processes
+class _ProcessUniqueIds:
+    """Numba's function ids, drawn at random instead of counted from 1.
+
+    Numba names a compiled function after its module, its qualified name, an
+    id and its argument types. The id is a per-process counter, so two
+    processes give two different functions of one name (fastbp's specialised
+    twins, closures, Numba's own implementations) the same symbol when they
+    compile them in different orders. Once such code meets in one process
+    (one kernel loaded from the cache, another compiled or loaded from
+    another process's entry: the install-time cache is built by several),
+    LLVM keeps one body for both symbols, and a kernel silently runs the other
+    function's code (numba/numba#10486; ``tests/test_kernel_cache.py`` shows
+    it). A random 64-bit id makes that as good as impossible, in forked
+    children too (it comes from ``os.urandom``). Numba uses the id only to
+    make names unique."""
+
+    def __init__(self):
+        self._issued = set()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        while True:
+            uid = secrets.randbits(64)
+            if uid not in self._issued:
+                self._issued.add(uid)
+                return uid
+
+
+def _ids_unique_across_processes():
+    try:
+        from numba.core.bytecode import FunctionIdentity
+        if not isinstance(FunctionIdentity._unique_ids, _ProcessUniqueIds):
+            FunctionIdentity._unique_ids = _ProcessUniqueIds()
+    except (ImportError, AttributeError):  # pragma: no cover - another Numba's internals
+        pass
+
+
+_ids_unique_across_processes()
+
+# Part of every cache entry's key: entries compiled before the ids were
+# random (or by another format) are not loaded, since two of them may share
+# a symbol (_ProcessUniqueIds); they are compiled once more instead.
+CACHE_FORMAT = "fastbp-random-ids-1"
+
+
+def _key_by_format(cache):
+    index_key = cache._index_key
+    cache._index_key = lambda sig, codegen: (*index_key(sig, codegen), CACHE_FORMAT)
+
+
 # The options of code that only other kernels call (the overloads' bodies,
 # the specialised leaves, a few helpers). No CPython wrapper and no C
 # wrapper: Numba builds both for every function it compiles, though a
@@ -181,6 +235,7 @@ def jit(function=None, **options):
         dispatcher = numba.njit(**options)(py_func)
         if options["cache"] and hasattr(dispatcher, "py_func"):  # not under NUMBA_DISABLE_JIT
             KERNELS.append(dispatcher)
+            _key_by_format(dispatcher._cache)
             shipped = _shipped(os.path.dirname(os.path.abspath(py_func.__code__.co_filename)))
             if shipped is not None:
                 try:
