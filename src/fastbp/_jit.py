@@ -211,6 +211,45 @@ def _key_by_format(cache):
     cache._index_key = lambda sig, codegen: (*index_key(sig, codegen), CACHE_FORMAT)
 
 
+# ------------------------------------ one compiled overload for every caller
+def _overloads_shared_by_kernel_only_callers():
+    """fastbp's overloads (the specialised leaves, the dense/sparse
+    dispatch) compiled once for normal kernels and :data:`KERNEL_ONLY` code
+    alike.
+
+    Numba caches an overload's implementation under the calling function's
+    compiler flags, so a caller without wrappers (``no_cpython_wrapper``,
+    ``no_cfunc_wrapper``) compiled every leaf a second time: a weighted fit
+    after a plain one compiled four again. Those two flags change only the
+    caller's own wrappers; what a callee inherits from its caller is ``nrt``,
+    ``fastmath``, ``error_model`` and ``forceinline``, which stay as they
+    are. Numba's own and other libraries' overloads are left as they were."""
+    try:
+        from numba.core import targetconfig
+        from numba.core.typing.templates import _OverloadFunctionTemplate
+        numba_get_impl = _OverloadFunctionTemplate._get_impl
+    except (ImportError, AttributeError):  # pragma: no cover - another Numba's internals
+        return
+    if getattr(numba_get_impl, "fastbp", False):
+        return
+
+    def _get_impl(self, args, kws):
+        flags = targetconfig.ConfigStack.top_or_none()
+        if (flags is not None and (flags.no_cpython_wrapper or flags.no_cfunc_wrapper)
+                and getattr(self._overload_func, "__module__", "").startswith("fastbp.")):
+            wrapped = flags.copy()
+            wrapped.no_cpython_wrapper = wrapped.no_cfunc_wrapper = False
+            with targetconfig.ConfigStack().enter(wrapped):
+                return numba_get_impl(self, args, kws)
+        return numba_get_impl(self, args, kws)
+
+    _get_impl.fastbp = True
+    _OverloadFunctionTemplate._get_impl = _get_impl
+
+
+_overloads_shared_by_kernel_only_callers()
+
+
 # The options of code that only other kernels call (the overloads' bodies,
 # the specialised leaves, a few helpers). No CPython wrapper and no C
 # wrapper: Numba builds both for every function it compiles, though a

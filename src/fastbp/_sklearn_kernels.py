@@ -87,7 +87,7 @@ def _weighted_loss(z, out, y, loss, w, wb):
     return total / w
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _backward_weighted(grads, params, ws, plan, x, y, loss, wb, w):
     # backward_batch with each row's output delta scaled by nb wb[i] / w:
     # the gradient of the weighted mean loss.
@@ -102,7 +102,7 @@ def _backward_weighted(grads, params, ws, plan, x, y, loss, wb, w):
     _chain(grads, params, ws, plan, x)
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _poisson(grads, params, ws, plan, x, y, wb, w):
     # scikit-learn's half Poisson deviance with a log link: the network's
     # identity outputs z become p = exp(z) in place; the loss is
@@ -135,7 +135,7 @@ def _poisson_deltas(d, out, y, wb, w):
     return total / w
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _chain(grads, params, ws, plan, x):
     # network._backward_batch's chain rule, from the output deltas already
     # in the workspace: dW_l = delta_l^T a_{l-1}, db_l = sum delta_l,
@@ -159,7 +159,7 @@ def _batch_weights(wbuf, sw, idx, start, nb):
     return _gather_weights(wbuf, sw, idx, start, nb)
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _weight_total(wb, nb):
     # The batch's weight: the sum of its sample weights, or nb without them.
     if wb.size == 0:
@@ -170,7 +170,7 @@ def _weight_total(wb, nb):
     return w
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_scale, grad_scale):
     # scikit-learn's batch loss (L2 term included) and its gradient in grads;
     # wb holds the batch's sample weights, or nothing (size 0) for none.
@@ -185,7 +185,7 @@ def _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_sc
     return value
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_scale):
     # The batch loss without the L2 term, and its gradient (unscaled) in grads.
     nb = _rows(xb)
@@ -225,7 +225,7 @@ def _sum_squares(params, plan, lo, hi):
     return total
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _step(params, grads, state, hyper, code, t, plan, grad_scale, coef):
     # The optimizer step from grad_scale * grads plus the L2 term's gradient
     # coef * W on the weights (none on the biases), in one pass over the
@@ -398,7 +398,7 @@ def _softmax(out, z):
             out[i, j] *= inv
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _forward_t(pt, ws, plan, x, loss):
     # network._forward_batch for a dense batch x with the weights of pt in
     # the transposed layout: a_l = f(a_{l-1} @ W_l^T + b_l) as one NN product.
@@ -428,7 +428,7 @@ def _forward_t(pt, ws, plan, x, loss):
 NARROW = 16
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _chain_t(gt, pt, ws, plan, x, pw):
     # _chain in the transposed layout, from the output deltas in ws:
     # dW_l^T = a_{l-1}^T delta_l, db_l = sum delta_l (ops.bias_grad, as in
@@ -457,7 +457,7 @@ def _chain_t(gt, pt, ws, plan, x, pw):
             act_backward(dp, a, plan[l - 1, ACT])
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale):
     # After a forward pass: the batch loss without the L2 term (as
     # _data_loss_and_gradient computes it), and the output deltas in ws.

@@ -26,7 +26,7 @@ Y are. Nothing here checks its arguments: the model validates once.
 import numpy as np
 
 from ._fastmath import smax, smin
-from ._jit import jit
+from ._jit import KERNEL_ONLY, jit
 from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
                       _first_backward, _first_backward_sgd, _first_layer_backward, _forward,
                       _forward_batch, _forward_dropout,
@@ -38,7 +38,7 @@ from .optim import LR, _optimizer_step, is_plain_sgd
 from .layout import ACT
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def weighted_loss_forward(z, out, y, loss, wb, w):
     """:func:`fastbp.ops.loss_forward` with row weights: ``sum_i wb[i] L_i / w``
     (``w`` the weights' sum; 0 when ``w`` is 0), each row's term in the
@@ -101,7 +101,7 @@ def _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r):
             d[i, j] *= c
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _backward_sgd_weighted(params, ws, plan, x, y, loss, lr, decay, wb, r, hidden):
     # network._backward_sgd_h (the fused SGD step) from the weighted deltas.
     cap = capacity(ws, plan)
@@ -150,7 +150,7 @@ def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng
     return _epoch_loss(params, total, seen), steps
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _backward_batch_weighted(grads, params, ws, plan, x, y, loss, wb, r, hidden):
     # network._backward_batch_h (the gradient into grads) from the weighted deltas.
     cap = capacity(ws, plan)
@@ -201,7 +201,7 @@ def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, per
     return _epoch_loss(params, total, seen), steps
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _backward_weighted(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, lr, wb, r):
     # network._backward with row i's output delta scaled by wb[i] * r
     # (r = nb / W_B, 0 for a batch of zero weight): the same calls in the

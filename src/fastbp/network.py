@@ -316,7 +316,7 @@ def _output_layer_act_typed(z, b, hidden, runtime_act):
         else from_plan
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
     # forward_batch in training mode: after each hidden layer with a mask,
     # inverted dropout with rate reg[1 + l], drawing from rng (uint64[1]);
@@ -343,7 +343,7 @@ def _dropped(plan, reg, l):
     return l < plan.shape[0] - 1 and plan[l, M_OFF] >= 0 and reg[1 + l] > 0
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _backward(grads, params, ws, plan, x, y, loss, reg, alpha, dropped, fused, lr):
     # Backpropagation with the L2 penalty alpha and, when ``dropped``, through
     # the dropout masks of the last forward; ``fused`` updates params by SGD
