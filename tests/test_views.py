@@ -69,3 +69,50 @@ def test_flat_view():
     flat = numba.njit(lambda x: _views.flat_view(x))(a)
     np.testing.assert_array_equal(flat, a.reshape(12))
     assert np.shares_memory(flat, a)
+
+
+@numba.njit
+def _overlaps(a, b, c, d):
+    return _views.overlap(a, b), _views.overlap2(a, b, c, d)
+
+
+def _meets(a, b):
+    # The reference: the byte ranges [start, start + nbytes) intersect.
+    if a.size == 0 or b.size == 0:
+        return False
+    pa, pb = a.ctypes.data, b.ctypes.data
+    return pa < pb + b.nbytes and pb < pa + a.nbytes
+
+
+def test_overlap_is_whether_the_byte_ranges_meet():
+    """The public kernels' aliasing check, against the byte ranges worked out
+    with NumPy: slices of one buffer that share, touch or miss each other,
+    other dtypes and shapes viewing the same bytes, empty arrays."""
+    buf = np.zeros(64)
+    raw = buf.view(np.uint8)
+    cases = [
+        (buf[:10], buf[5:20]),  # share five elements
+        (buf[:10], buf[10:20]),  # touch: no byte in common
+        (buf[10:20], buf[:11]),  # share the first element of a
+        (buf[:32].reshape(4, 8), buf[31:40]),  # a 2-D view and its last element
+        (buf[:4].view(np.float32), raw[15:17]),  # other dtypes: byte 15 is buf[1]'s
+        (buf[:4].view(np.float32), raw[32:40]),  # just past the end
+        (buf[:0], buf[:10]),  # empty: meets nothing
+        (buf[3:3], buf),
+        (np.zeros(5, np.int64), np.zeros(5, np.uint64)),  # two buffers
+    ]
+    seen = set()
+    for a, b in cases:
+        want = _meets(a, b)
+        seen.add(want)
+        for x, y in ((a, b), (b, a)):
+            none = np.zeros(0)
+            got, got2 = _overlaps(x, none, y, none)  # overlap2 of x and y alone
+            assert _overlaps(x, y, none, none)[0] == want and got2 == want, (x.shape, y.shape)
+            assert not got  # nothing meets an empty array
+    assert seen == {True, False}
+    # overlap2: a or b against c or d, each pair on its own
+    a, b = buf[:2], buf[8:10]
+    for c, d, want in ((buf[1:2], buf[20:22], True), (buf[20:22], buf[9:12], True),
+                       (buf[2:8], buf[10:12], False), (buf[:0], buf[2:8], False)):
+        assert _overlaps(a, b, c, d)[1] == want

@@ -250,3 +250,56 @@ def logits(typingctx, ws, plan, nb):
         nb_ = _intp(context, builder, args[2], sig.args[2])
         return buffer_view(context, builder, sig.args[0], args[0], result, start, [nb_, width])
     return result(ws, plan, nb), codegen
+
+
+# ----------------------------------------------------- the public kernels' checks
+def _span(context, builder, ty, value):
+    # An array's memory as integers: its first byte and its byte count
+    # (size * itemsize, as numpy's nbytes).
+    ary = make_array(ty)(context, builder, value)
+    return builder.ptrtoint(ary.data, cgutils.intp_t), builder.mul(ary.nitems, ary.itemsize)
+
+
+def _spans_meet(builder, a, b):
+    # Both non-empty, and each starts before the other ends.
+    (pa, na), (pb, nb) = a, b
+    zero = na.type(0)
+    nonempty = builder.and_(builder.icmp_signed(">", na, zero), builder.icmp_signed(">", nb, zero))
+    before = builder.icmp_unsigned("<", pa, builder.add(pb, nb))
+    after = builder.icmp_unsigned("<", pb, builder.add(pa, na))
+    return builder.and_(nonempty, builder.and_(before, after))
+
+
+@intrinsic
+def overlap(typingctx, a, b):
+    """True when the memory of the arrays a and b intersects (an empty array
+    meets nothing): ``a.ctypes.data < b.ctypes.data + b.nbytes and
+    b.ctypes.data < a.ctypes.data + a.nbytes``, for contiguous arrays.
+
+    As a kernel it compiled once per pair of array types, and a public
+    kernel's checks call it for a dozen pairs: about 1.4 s of
+    ``train_epoch``'s first call, 129 compiled specialisations in the test
+    suite."""
+    if not (isinstance(a, types.Array) and isinstance(b, types.Array)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _spans_meet(builder, _span(context, builder, sig.args[0], args[0]),
+                           _span(context, builder, sig.args[1], args[1]))
+    return types.boolean(a, b), codegen
+
+
+@intrinsic
+def overlap2(typingctx, a, b, c, d):
+    """``a`` or ``b`` overlaps ``c`` or ``d`` (:func:`overlap`)."""
+    if not all(isinstance(t, types.Array) for t in (a, b, c, d)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        spans = [_span(context, builder, t, v) for t, v in zip(sig.args, args)]
+        result = cgutils.false_bit
+        for x in spans[:2]:
+            for y in spans[2:]:
+                result = builder.or_(result, _spans_meet(builder, x, y))
+        return result
+    return types.boolean(a, b, c, d), codegen

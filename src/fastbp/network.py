@@ -561,13 +561,9 @@ def _c_typed(a):
     return lambda a: np.ascontiguousarray(a)  # contiguous already: a view, no copy
 
 
-@jit
-def _overlap(a, b):
-    """True when the memory of a and b (both contiguous) intersects."""
-    if a.size == 0 or b.size == 0:
-        return False
-    pa, pb = a.ctypes.data, b.ctypes.data
-    return pa < pb + b.nbytes and pb < pa + a.nbytes
+# Whether two arrays' memory intersects: intrinsics (fastbp._views), so that
+# the checks of the public kernels compile nothing per pair of array types.
+_overlap, _overlap2 = _views.overlap, _views.overlap2
 
 
 @jit
@@ -637,12 +633,6 @@ def _check_buffer(grads, params):
     # grads: a flat buffer with the layout of params.
     if not grads.flags.c_contiguous or grads.size != params.size:
         raise ValueError("grads (and scratch) must be C-contiguous with the length of params")
-
-
-@jit
-def _overlap2(a, b, c, d):
-    # a or b overlaps c or d.
-    return _overlap(a, c) or _overlap(a, d) or _overlap(b, c) or _overlap(b, d)
 
 
 @jit
