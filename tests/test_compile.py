@@ -185,6 +185,29 @@ def test_a_cached_link_only_function_serves_a_later_kernel(tmp_path):
         assert json.load(a) == json.load(b)
 
 
+def test_train_epoch_makes_no_machine_code_of_the_epoch_it_calls(tmp_path):
+    """The public train_epoch is its checks and the general epoch loop
+    (network.epoch_dropout's source), linked in as code to optimise once
+    inside train_epoch: the loop compiled as a kernel of its own was
+    optimised and made machine code alone first, for nothing."""
+    script = """
+        import numpy as np
+        import fastbp
+        net = fastbp.MLP([3, 2], output="identity", dtype="float64", seed=0)
+        opt = fastbp.SGD(lr=0.1)
+        step[0] = "train_epoch"
+        fastbp.kernels.train_epoch(net.params, np.zeros(0), np.zeros((2, 0)), net.workspace(4),
+                                   net.plan, np.ones((6, 3)), np.zeros((6, 2)),
+                                   np.empty(6, np.int64), np.zeros(1, np.uint64), 4, True,
+                                   fastbp.kernels.MSE, opt.code, opt.hyper, 0, np.zeros(2), -1)
+    """
+    emitted = {}
+    compiled = compiled_by(script, tmp_path, emitted=emitted)
+    assert "fastbp.network.epoch_dropout" in compiled["train_epoch"]
+    assert "train_epoch" in emitted["train_epoch"]
+    assert "epoch_dropout" not in emitted["train_epoch"], sorted(emitted["train_epoch"])
+
+
 def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
     added = _fastbp(cold_compiles["adam"])
     assert added == {"network.epoch_optimizer", "network._add_penalty_gradient_if_typed.<locals>.without",

@@ -871,9 +871,9 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
             or _overlap2(hyper, reg, perm, rng)):
         raise ValueError("params, grads, state, ws, perm and rng must not overlap each other, X, Y,"
                          " hyper or reg")
-    return epoch_dropout(_c(params), _c(grads), _c(state), _c(ws), _c(plan), _c(X), _c(Y), _c(perm),
-                         _c(rng), batch_size, shuffled, loss, code, _c(hyper), t0, _c(reg), max_steps,
-                         check_every_step, RUNTIME, RUNTIME)
+    return _epoch_dropout_linked(_c(params), _c(grads), _c(state), _c(ws), _c(plan), _c(X), _c(Y),
+                                 _c(perm), _c(rng), batch_size, shuffled, loss, code, _c(hyper), t0,
+                                 _c(reg), max_steps, check_every_step, RUNTIME, RUNTIME)
 
 
 @jit
@@ -923,6 +923,13 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
     if not all_finite(params):
         return np.nan, t - t0
     return total / smax(seen, 1), t - t0
+
+
+# train_epoch's loop: epoch_dropout's source, compiled as link-only code, so
+# that LLVM optimises it once, inside train_epoch (as a kernel of its own it
+# was optimised and made machine code alone first). Not cached apart: its
+# cache file would be epoch_dropout's, and train_epoch's entry holds it.
+_epoch_dropout_linked = jit(cache=False, **KERNEL_ONLY)(epoch_dropout.py_func)
 
 
 @jit(inline="always")
