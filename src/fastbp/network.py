@@ -566,7 +566,7 @@ def _c_typed(a):
 _overlap, _overlap2 = _views.overlap, _views.overlap2
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _check_net(params, plan, loss):
     # plan is a layout plan whose offsets add up, params fits it, loss is known.
     if plan.shape[0] < 1 or plan.shape[1] != PLAN_COLUMNS or not plan.flags.c_contiguous:
@@ -594,7 +594,7 @@ def _check_net(params, plan, loss):
         raise ValueError("params has the wrong length for this plan")
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _check_x(x, plan):
     if not x.flags.c_contiguous:
         raise ValueError("x must be C-contiguous (np.ascontiguousarray(x)): not Fortran-ordered,"
@@ -603,7 +603,7 @@ def _check_x(x, plan):
         raise ValueError("x has the wrong number of columns for this plan")
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _check_xy(x, y, plan, loss):
     _check_x(x, plan)
     if not y.flags.c_contiguous:
@@ -619,7 +619,7 @@ def _check_xy(x, y, plan, loss):
         raise ValueError("y must be (x.shape[0], n_out), or (x.shape[0],) class labels")
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _check_ws(ws, plan, rows):
     # ws holds at least max(rows, 1) samples.
     if not ws.flags.c_contiguous:
@@ -628,14 +628,14 @@ def _check_ws(ws, plan, rows):
         raise ValueError("the batch is larger than the workspace's capacity (see net.workspace)")
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _check_buffer(grads, params):
     # grads: a flat buffer with the layout of params.
     if not grads.flags.c_contiguous or grads.size != params.size:
         raise ValueError("grads (and scratch) must be C-contiguous with the length of params")
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _check_rows(X):
     if X.shape[0] < 1:
         raise ValueError("X must have at least one row")

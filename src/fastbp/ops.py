@@ -43,7 +43,7 @@ LEAKY_SLOPE = 0.01
 HUBER_DELTA = 1.0
 
 
-@jit
+@jit(**KERNEL_ONLY)
 def _sigmoid(x, one):
     return one / (one + exp(-x))
 
