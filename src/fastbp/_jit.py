@@ -286,6 +286,22 @@ def jit(function=None, **options):
     return decorate if function is None else decorate(function)
 
 
+def linked(kernel):
+    """A link-only copy of the fastbp kernel ``kernel`` (:data:`KERNEL_ONLY`),
+    for other kernels to call: its code is linked into each calling kernel
+    and optimised there, once, where calling ``kernel`` itself first has it
+    optimised and made machine code alone, which no kernel runs. Not cached
+    apart (its cache file would be ``kernel``'s); the calling kernel's cache
+    entry holds it. One copy per kernel. Not for small hot loops: optimised
+    once in the caller's context they measured slower (docs/guide/threads.md)."""
+    if kernel not in _linked:
+        _linked[kernel] = jit(cache=False, **KERNEL_ONLY)(kernel.py_func)
+    return _linked[kernel]
+
+
+_linked = {}
+
+
 # ------------------------------------------------------- the install-time cache
 def runtime_versions():
     """What a cache file must have been built with to load here (CPU aside)."""

@@ -24,7 +24,7 @@ import textwrap
 from numba import types
 from numba.extending import overload
 
-from ._jit import KERNEL_ONLY, jit
+from ._jit import KERNEL_ONLY, linked
 
 # The options of fastbp's kernels (see fastbp._jit) for the specialised
 # bodies and the other overloads, which Numba compiles as part of the kernel
@@ -110,13 +110,8 @@ def specialising(kernel, name, doc, fallback=None):
     params = list(inspect.signature(func).parameters)
     stub_params = params + ([fallback] if fallback else [])
     call = [fallback if (fallback and p == name) else p for p in params]
-    # With a run-time code the twin runs the kernel's own code, linked into
-    # the caller as link-only code (fastbp._jit.KERNEL_ONLY): the public
-    # kernel itself would first be optimised and made machine code alone,
-    # which no kernel runs. Not cached apart (its cache file would be the
-    # public kernel's); the calling kernel's entry holds it.
-    linked = jit(cache=False, **KERNEL_ONLY)(func)
-    namespace = {"kernel": linked, "__name__": func.__module__}
+    # with a run-time code: the kernel's own code, linked in (fastbp._jit.linked)
+    namespace = {"kernel": linked(kernel), "__name__": func.__module__}
     exec(f"def {func.__name__}({', '.join(stub_params)}):\n    pass\n"
          f"def generic({', '.join(stub_params)}):\n    return kernel({', '.join(call)})\n",
          namespace)

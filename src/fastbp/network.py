@@ -48,7 +48,7 @@ from numba.extending import overload
 
 from . import _views
 from ._fastmath import smax, smin
-from ._jit import KERNEL_ONLY, jit, matrix
+from ._jit import KERNEL_ONLY, jit, linked, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd
 from ._blas import gemm_call
@@ -925,11 +925,8 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
     return total / smax(seen, 1), t - t0
 
 
-# train_epoch's loop: epoch_dropout's source, compiled as link-only code, so
-# that LLVM optimises it once, inside train_epoch (as a kernel of its own it
-# was optimised and made machine code alone first). Not cached apart: its
-# cache file would be epoch_dropout's, and train_epoch's entry holds it.
-_epoch_dropout_linked = jit(cache=False, **KERNEL_ONLY)(epoch_dropout.py_func)
+# train_epoch's loop: epoch_dropout's code, optimised once, inside train_epoch
+_epoch_dropout_linked = linked(epoch_dropout)
 
 
 @jit(inline="always")
