@@ -331,6 +331,41 @@ def test_act_backward_multiplies_by_derivative_from_output(dtype, n, m, act):
 
 
 @dtypes
+@pytest.mark.parametrize("n,m", [(200, 2), (33, 10), (3, 1)])
+def test_packed_and_strided_arrays_give_the_same_bits(dtype, n, m):
+    """The element-wise kernels run one long row over C-contiguous arrays
+    (fastbp._arrays.packed_rows) and a loop per row over others: the same
+    arithmetic per element, so the same bits, for every code."""
+    rng = np.random.default_rng([n, m, 5])
+    z0 = cast(rng.normal(size=(n, m)) * 3.0, dtype)
+    b = cast(rng.normal(size=m), dtype)
+    d0 = cast(rng.normal(size=(n, m)), dtype)
+
+    def strided(a):  # every other column of a wider buffer: not C-contiguous
+        wide = np.full((n, 2 * m), np.nan, dtype=a.dtype)
+        wide[:, ::2] = a
+        return wide[:, ::2]
+
+    for act in HIDDEN.values():
+        packed, other = z0.copy(), strided(z0)
+        K.bias_act_forward(packed, b, act)
+        K.bias_act_forward(other, b, act)
+        np.testing.assert_array_equal(packed, other)
+        dp, do = d0.copy(), strided(d0)
+        K.act_backward(dp, packed, act)
+        K.act_backward(do, strided(packed), act)
+        np.testing.assert_array_equal(dp, do)
+        dm = d0.copy()
+        K.act_backward(dm, strided(packed), act)  # one packed, one not: the loop per row
+        np.testing.assert_array_equal(dm, dp)
+    for output in OUTPUTS.values():
+        packed, other = np.zeros_like(z0), strided(np.zeros_like(z0))
+        K.output_forward(packed, z0, output)
+        K.output_forward(other, z0, output)
+        np.testing.assert_array_equal(packed, other)
+
+
+@dtypes
 @pytest.mark.parametrize("act,slope", [("identity", 1.0), ("sigmoid", 0.25), ("tanh", 1.0),
                                        ("relu", 0.0), ("leaky_relu", 0.01), ("elu", 1.0),
                                        ("softplus", 0.5)])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastbp
+import fastbp._arrays
 from fastbp import _views
 from fastbp.layout import B_OFF, M_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
@@ -69,6 +70,19 @@ def test_flat_view():
     flat = numba.njit(lambda x: _views.flat_view(x))(a)
     np.testing.assert_array_equal(flat, a.reshape(12))
     assert np.shares_memory(flat, a)
+
+
+def test_packed_rows_is_one_row_only_when_both_arrays_are_packed():
+    rows = numba.njit(lambda a, b: (fastbp._arrays.packed_rows(a, b),
+                                    fastbp._arrays.packed_rows(b, a)))
+    a, b = np.arange(12.0).reshape(3, 4), np.zeros((3, 4))
+    ra, rb = rows(a, b)
+    np.testing.assert_array_equal(ra, a.reshape(1, 12))
+    assert ra.shape == rb.shape == (1, 12) and np.shares_memory(ra, a) and np.shares_memory(rb, b)
+    strided = np.zeros((3, 8))[:, ::2]
+    ra, rs = rows(a, strided)  # a partner that is not packed: both as they are
+    assert ra.shape == rs.shape == (3, 4) and np.shares_memory(rs, strided)
+    np.testing.assert_array_equal(ra, a)
 
 
 @numba.njit
