@@ -769,6 +769,35 @@ def test_loss_forward_accurate_when_loss_is_small(dtype, margin, loss):
     np.testing.assert_allclose(value, expected, rtol=RTOL[dtype])
 
 
+def test_cross_entropy_of_labels_sums_the_rows_log1p_in_one_call():
+    """Labels take their rows' log1p terms as one, log1p(q) of the product of
+    the rows' 1 + t: it must keep a small loss's relative accuracy over many
+    rows, fold q into the total before it overflows, and pass a NaN on."""
+    rng = np.random.default_rng(3)
+    # 300 confident, correct rows of 3 classes, margins 20-36: each row's
+    # loss is log1p(sum of e^-margin), 1e-16..1e-9, summed by math.log1p.
+    n, m = 300, 3
+    margins = rng.uniform(20.0, 36.0, size=(n, 2))
+    z = np.zeros((n, m))
+    y = rng.integers(0, m, n)
+    z[np.arange(n), y] = 50.0
+    others = np.array([[j for j in range(m) if j != y[i]] for i in range(n)])
+    z[np.arange(n)[:, None], others] = 50.0 - margins
+    out = np.exp(z - z.max(axis=1, keepdims=True))
+    out /= out.sum(axis=1, keepdims=True)
+    expected = math.fsum(math.log1p(math.exp(-a) + math.exp(-b)) for a, b in margins) / n
+    value = K.loss_forward(z, out, y.astype(np.int64), K.CROSS_ENTROPY)
+    assert value == pytest.approx(expected, rel=1e-13)
+    # 500 rows of 3000 equal logits: 1 + t = 3000 per row, a product of
+    # 3000^500 that overflows a float64 unless folded: the loss is log 3000.
+    z = np.zeros((500, 3000))
+    out = np.full_like(z, 1 / 3000)
+    labels = np.zeros(500, dtype=np.int64)
+    assert K.loss_forward(z, out, labels, K.CROSS_ENTROPY) == pytest.approx(math.log(3000), rel=1e-13)
+    out[7] = np.nan
+    assert math.isnan(K.loss_forward(z, out, labels, K.CROSS_ENTROPY))
+
+
 def test_huber_loss_switches_at_delta_one():
     z = np.array([[0.5, -0.5, 1.0, -1.0, 2.0, -3.0]])
     y = np.zeros_like(z)

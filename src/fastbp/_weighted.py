@@ -42,11 +42,14 @@ from .layout import ACT
 def weighted_loss_forward(z, out, y, loss, wb, w):
     """:func:`fastbp.ops.loss_forward` with row weights: ``sum_i wb[i] L_i / w``
     (``w`` the weights' sum; 0 when ``w`` is 0), each row's term in the
-    unweighted kernel's order, times its weight."""
+    unweighted kernel's order, times its weight; the cross-entropy of labels
+    gathers the log1p terms of the rows of weight 1 as that kernel does, so
+    weights of ones give its very bits."""
     n, m = z.shape
     total = 0.0
     if w == 0:
         return total
+    q = 0.0  # the log1p terms of the rows of weight 1, as the unweighted kernel's
     for i in range(n):
         c = wb[i]
         if loss == CROSS_ENTROPY:
@@ -58,10 +61,18 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
             for j in range(m):
                 if j != k:
                     rest += out[i, j]
-            tail = np.log1p(rest / out[i, k])
+            t = rest / out[i, k]
             if y.ndim == 1:
-                total += c * ((np.float64(z[i, k]) - z[i, np.int64(y[i])]) + tail)
+                total += c * (np.float64(z[i, k]) - z[i, np.int64(y[i])])
+                if c == 1.0:
+                    q += t + q * t
+                    if q > 1e200:
+                        total += np.log1p(q)
+                        q = 0.0
+                else:
+                    total += c * np.log1p(t)
             else:
+                tail = np.log1p(t)
                 for j in range(m):
                     total += c * (y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
         elif y.ndim == 2:
@@ -77,6 +88,8 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
                 else:  # HUBER
                     d = abs(x - t)
                     total += c * (0.5 * d * d if d <= HUBER_DELTA else d - 0.5 * HUBER_DELTA)
+    if loss == CROSS_ENTROPY and y.ndim == 1:
+        total += np.log1p(q)
     return total / w if loss == CROSS_ENTROPY else total / (w * m)
 
 
