@@ -42,9 +42,9 @@ from .layout import ACT
 def weighted_loss_forward(z, out, y, loss, wb, w):
     """:func:`fastbp.ops.loss_forward` with row weights: ``sum_i wb[i] L_i / w``
     (``w`` the weights' sum; 0 when ``w`` is 0), each row's term in the
-    unweighted kernel's order, times its weight; the cross-entropy of labels
-    gathers the log1p terms of the rows of weight 1 as that kernel does, so
-    weights of ones give its very bits."""
+    unweighted kernel's order, times its weight; for cross-entropy, the rows
+    of weight 1 whose targets are labels or sum to 1 gather their log1p terms
+    as that kernel does, so weights of ones give its very bits."""
     n, m = z.shape
     total = 0.0
     if w == 0:
@@ -72,9 +72,20 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
                 else:
                     total += c * np.log1p(t)
             else:
-                tail = np.log1p(t)
+                r = 0.0
                 for j in range(m):
-                    total += c * (y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
+                    r += y[i, j]
+                if c == 1.0 and r == 1.0:
+                    for j in range(m):
+                        total += c * (y[i, j] * (np.float64(z[i, k]) - z[i, j]))
+                    q += t + q * t
+                    if q > 1e200:
+                        total += np.log1p(q)
+                        q = 0.0
+                else:
+                    tail = np.log1p(t)
+                    for j in range(m):
+                        total += c * (y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
         elif y.ndim == 2:
             for j in range(m):
                 x = np.float64(z[i, j])
@@ -88,7 +99,7 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
                 else:  # HUBER
                     d = abs(x - t)
                     total += c * (0.5 * d * d if d <= HUBER_DELTA else d - 0.5 * HUBER_DELTA)
-    if loss == CROSS_ENTROPY and y.ndim == 1:
+    if loss == CROSS_ENTROPY:
         total += np.log1p(q)
     return total / w if loss == CROSS_ENTROPY else total / (w * m)
 

@@ -612,7 +612,8 @@ def loss_forward(z, out, y, loss):
     """
     n, m = z.shape
     total = 0.0
-    # Labels: the rows' log1p terms as one, log1p(q) with 1 + q the product
+    # Labels and target rows that sum to 1: the rows' log1p terms as one,
+    # log1p(q) with 1 + q the product
     # of their 1 + t (q + t + q t keeps a small q's relative accuracy): one
     # call to libm's log1p per batch, not per row, where a row of 2 or 10
     # outputs cost less than its call; q is folded into the total before it
@@ -637,10 +638,21 @@ def loss_forward(z, out, y, loss):
                 if q > 1e200:
                     total += np.log1p(q)
                     q = 0.0
-            else:  # soft targets weigh each row's log1p by the row's sum
-                tail = np.log1p(t)
+            else:
+                w = 0.0
                 for j in range(m):
-                    total += y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail)
+                    w += y[i, j]
+                if w == 1.0:  # one-hot (or soft) rows that sum to 1: as labels, the same bits
+                    for j in range(m):
+                        total += y[i, j] * (np.float64(z[i, k]) - z[i, j])
+                    q += t + q * t
+                    if q > 1e200:
+                        total += np.log1p(q)
+                        q = 0.0
+                else:  # other soft targets weigh the row's log1p by their sum
+                    tail = np.log1p(t)
+                    for j in range(m):
+                        total += y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail)
         elif y.ndim == 2:
             for j in range(m):
                 x = np.float64(z[i, j])
@@ -654,7 +666,7 @@ def loss_forward(z, out, y, loss):
                 else:  # HUBER
                     d = abs(x - t)
                     total += 0.5 * d * d if d <= HUBER_DELTA else d - 0.5 * HUBER_DELTA
-    if loss == CROSS_ENTROPY and y.ndim == 1:
+    if loss == CROSS_ENTROPY:
         total += np.log1p(q)
     return total / n if loss == CROSS_ENTROPY else total / (n * m)
 
