@@ -62,30 +62,28 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
                 if j != k:
                     rest += out[i, j]
             t = rest / out[i, k]
+            joined = c == 1.0
             if y.ndim == 1:
                 total += c * (np.float64(z[i, k]) - z[i, np.int64(y[i])])
-                if c == 1.0:
-                    q += t + q * t
-                    if q > 1e200:
-                        total += np.log1p(q)
-                        q = 0.0
-                else:
+                if not joined:
                     total += c * np.log1p(t)
             else:
                 r = 0.0
                 for j in range(m):
                     r += y[i, j]
-                if c == 1.0 and r == 1.0:
+                joined = joined and r == 1.0
+                if joined:
                     for j in range(m):
                         total += c * (y[i, j] * (np.float64(z[i, k]) - z[i, j]))
-                    q += t + q * t
-                    if q > 1e200:
-                        total += np.log1p(q)
-                        q = 0.0
                 else:
                     tail = np.log1p(t)
                     for j in range(m):
                         total += c * (y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
+            if joined:
+                q += t + q * t
+                if q > 1e200:
+                    total += np.log1p(q)
+                    q = 0.0
         elif y.ndim == 2:
             for j in range(m):
                 x = np.float64(z[i, j])

@@ -613,11 +613,11 @@ def loss_forward(z, out, y, loss):
     n, m = z.shape
     total = 0.0
     # Labels and target rows that sum to 1: the rows' log1p terms as one,
-    # log1p(q) with 1 + q the product
-    # of their 1 + t (q + t + q t keeps a small q's relative accuracy): one
-    # call to libm's log1p per batch, not per row, where a row of 2 or 10
-    # outputs cost less than its call; q is folded into the total before it
-    # could overflow (t <= m - 1), and an inf or NaN t reaches the total.
+    # log1p(q) with 1 + q the product of their 1 + t (q + t + q t keeps a
+    # small q's relative accuracy): one call to libm's log1p per batch, not
+    # per row, where a row of 2 or 10 outputs cost less than its call; q is
+    # folded into the total before it could overflow (t <= m - 1), and an
+    # inf or NaN t reaches the total.
     q = 0.0
     for i in range(n):
         if loss == CROSS_ENTROPY:
@@ -632,27 +632,26 @@ def loss_forward(z, out, y, loss):
             # lse - z_j = (z_k - z_j) + log1p(...), so a tiny loss keeps its
             # relative accuracy whatever the logits' size.
             t = rest / out[i, k]
+            joined = True
             if y.ndim == 1:  # the one term of a one-hot row
                 total += np.float64(z[i, k]) - z[i, np.int64(y[i])]
-                q += t + q * t
-                if q > 1e200:
-                    total += np.log1p(q)
-                    q = 0.0
             else:
                 w = 0.0
                 for j in range(m):
                     w += y[i, j]
-                if w == 1.0:  # one-hot (or soft) rows that sum to 1: as labels, the same bits
+                joined = w == 1.0  # one-hot (or soft) rows: as labels, the same bits
+                if joined:
                     for j in range(m):
                         total += y[i, j] * (np.float64(z[i, k]) - z[i, j])
-                    q += t + q * t
-                    if q > 1e200:
-                        total += np.log1p(q)
-                        q = 0.0
                 else:  # other soft targets weigh the row's log1p by their sum
                     tail = np.log1p(t)
                     for j in range(m):
                         total += y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail)
+            if joined:
+                q += t + q * t
+                if q > 1e200:
+                    total += np.log1p(q)
+                    q = 0.0
         elif y.ndim == 2:
             for j in range(m):
                 x = np.float64(z[i, j])
