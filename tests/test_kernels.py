@@ -23,7 +23,7 @@ import pytest
 
 from fastbp import kernels as K
 from fastbp._arrays import stack_buffer
-from fastbp.ops import bias_grad, bias_sgd
+from fastbp.ops import bias_grad, bias_sgd, softmax_pivot
 
 DTYPES = [np.float32, np.float64]
 ROWS = (1, 3, 17)
@@ -796,6 +796,41 @@ def test_cross_entropy_of_labels_sums_the_rows_log1p_in_one_call():
     assert K.loss_forward(z, out, labels, K.CROSS_ENTROPY) == pytest.approx(math.log(3000), rel=1e-13)
     out[7] = np.nan
     assert math.isnan(K.loss_forward(z, out, labels, K.CROSS_ENTROPY))
+
+
+@numba.njit
+def _pivots(z, out):
+    ks = np.empty(z.shape[0], dtype=np.int64)
+    ts = np.empty(z.shape[0])
+    for i in range(z.shape[0]):
+        ks[i], ts[i] = softmax_pivot(z, out, i)
+    return ks, ts
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_pivot_is_the_first_largest_logit_and_the_rest_over_it(dtype):
+    """The cross-entropy kernels' first step, without branches on the data:
+    k must be NumPy's argmax (the first of tied maxima), a NaN logit never
+    taken after the first column, and t the other outputs' sum over out_k."""
+    rng = np.random.default_rng(11)
+    for m in (1, 2, 3, 10, 17):
+        z = rng.normal(size=(64, m)).astype(dtype)
+        if m > 1:
+            z[:8, m - 1] = z[:8, 0]          # ties with the first column
+            z[8:16, 0] = z[8:16].max(axis=1)
+            z[8:16, m // 2] = z[8:16, 0]     # ties in the middle
+            z[16, 1] = np.nan                # NaN after the first: skipped
+        out = np.exp(z - np.nanmax(z, axis=1, keepdims=True))
+        out /= np.nansum(out, axis=1, keepdims=True)
+        out = out.astype(dtype)
+        ks, ts = _pivots(z, out)
+        finite = np.isfinite(z).all(axis=1)
+        np.testing.assert_array_equal(ks[finite], np.argmax(z[finite], axis=1))
+        if m > 1:
+            assert ks[16] == np.nanargmax(z[16])
+        rest = np.array([math.fsum(np.delete(out[i].astype(np.float64), k)) for i, k in enumerate(ks)])
+        want = rest / out[np.arange(len(ks)), ks]
+        np.testing.assert_allclose(ts[finite], want[finite], rtol=1e-14, atol=0)
 
 
 def test_huber_loss_switches_at_delta_one():

