@@ -55,6 +55,18 @@ def repeat_loss(k, dz, z, out, y, loss):
 
 
 @numba.njit
+def repeat_label_loss(k, Z, O, Y):
+    # The cross-entropy of class labels over a rotation of batches (Z, O, Y
+    # stacked (batches, n, m) and (batches, n)): rows that change from call
+    # to call, as a fit's do, so a branch on the data is not learnt.
+    s = 0.0
+    for r in range(k):
+        b = r % Z.shape[0]
+        s += kernels.loss_forward(Z[b], O[b], Y[b], kernels.CROSS_ENTROPY)
+    return s
+
+
+@numba.njit
 def repeat_sgd(k, params, grads, lr):
     for _ in range(k):
         kernels.sgd_update(params, grads, lr)

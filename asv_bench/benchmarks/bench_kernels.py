@@ -4,8 +4,8 @@ import numpy as np
 
 from fastbp import kernels
 
-from ._common import (repeat_bias_grad, repeat_dense_backward, repeat_dense_forward, repeat_loss,
-                      repeat_sgd)
+from ._common import (repeat_bias_grad, repeat_dense_backward, repeat_dense_forward, repeat_label_loss,
+                      repeat_loss, repeat_sgd)
 
 K = 100
 SHAPES = ["32x64x32", "64x784x128", "256x1024x1024"]  # batch x n_in x n_out
@@ -83,6 +83,25 @@ class Loss:
 
     def time_output_loss_forward_backward(self, loss, dtype):
         repeat_loss(K, self.dz, self.z, self.out, self.y, self.code)
+
+
+class LabelLoss:
+    """Cross-entropy of labels on batches of 32 rows that change every call
+    (509 of them in turn), as in a fit: 2 and 10 classes."""
+    params = (["32x2", "32x10"], DTYPES)
+    param_names = ["shape", "dtype"]
+
+    def setup(self, shape, dtype):
+        n, m = map(int, shape.split("x"))
+        rng = np.random.default_rng(0)
+        self.Z = (rng.normal(size=(509, n, m)) * 3).astype(dtype)
+        e = np.exp(self.Z - self.Z.max(axis=2, keepdims=True))
+        self.O = (e / e.sum(axis=2, keepdims=True)).astype(dtype)
+        self.Y = rng.integers(0, m, size=(509, n))
+        repeat_label_loss(1, self.Z, self.O, self.Y)
+
+    def time_label_loss_forward(self, shape, dtype):
+        repeat_label_loss(K, self.Z, self.O, self.Y)
 
 
 class SGDUpdate:
