@@ -33,7 +33,8 @@ from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
                       _add_penalty_gradient_if, _penalty_if, all_finite, bias, capacity)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
-    _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward, softmax_pivot
+    _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward, \
+    cross_entropy_label_row, cross_entropy_target_row
 from .optim import LR, _optimizer_step, is_plain_sgd
 from .layout import ACT
 
@@ -49,33 +50,14 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
     total = 0.0
     if w == 0:
         return total
-    q = 0.0  # the log1p terms of the rows of weight 1, as the unweighted kernel's
+    q = 0.0  # the log1p terms of the rows of weight 1 (fastbp.ops.gather_log1p)
     for i in range(n):
         c = wb[i]
         if loss == CROSS_ENTROPY:
-            k, t = softmax_pivot(z, out, i)
-            joined = c == 1.0
             if y.ndim == 1:
-                total += c * (np.float64(z[i, k]) - z[i, np.int64(y[i])])
-                if not joined:
-                    total += c * np.log1p(t)
+                total, q = cross_entropy_label_row(total, q, z, out, np.int64(y[i]), i, c)
             else:
-                r = 0.0
-                for j in range(m):
-                    r += y[i, j]
-                joined = joined and r == 1.0
-                if joined:
-                    for j in range(m):
-                        total += c * (y[i, j] * (np.float64(z[i, k]) - z[i, j]))
-                else:
-                    tail = np.log1p(t)
-                    for j in range(m):
-                        total += c * (y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
-            if joined:
-                q += t + q * t
-                if q > 1e200:
-                    total += np.log1p(q)
-                    q = 0.0
+                total, q = cross_entropy_target_row(total, q, z, out, y[i], i, c)
         elif y.ndim == 2:
             for j in range(m):
                 x = np.float64(z[i, j])

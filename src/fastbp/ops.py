@@ -617,6 +617,61 @@ def softmax_pivot(z, out, i):
     return k, rest / out[i, k]
 
 
+@jit(inline="always")
+def cross_entropy_label_row(total, q, z, out, label, i, c):
+    """Row i's cross-entropy against a class label, times the row's weight
+    ``c``, added to ``total``: ``(z_k - z_label) + log1p(t)`` (k and t from
+    :func:`softmax_pivot`), in that order, so that a tiny loss keeps its
+    relative accuracy whatever the logits' size. Returns ``(total, q)``.
+
+    A row of weight 1 leaves its ``log1p(t)`` in ``q`` instead
+    (:func:`gather_log1p`). The unweighted and weighted kernels both call
+    this and :func:`cross_entropy_target_row` (c = 1.0 multiplies exactly),
+    so weights of ones give the unweighted bits, and a label the bits of its
+    one-hot row."""
+    k, t = softmax_pivot(z, out, i)
+    total += c * (np.float64(z[i, k]) - z[i, label])
+    if c == 1.0:
+        return gather_log1p(total, q, t)
+    return total + c * np.log1p(t), q
+
+
+@jit(inline="always")
+def cross_entropy_target_row(total, q, z, out, y, i, c):
+    """:func:`cross_entropy_label_row` for a row of targets ``y`` (m,):
+    ``sum_j y_j ((z_k - z_j) + log1p(t))``; a row of weight 1 whose targets
+    sum to 1 (one-hot, or soft) gathers its ``log1p(t)`` as a label's does,
+    other rows take theirs in each term."""
+    m = z.shape[1]
+    k, t = softmax_pivot(z, out, i)
+    r = 0.0
+    for j in range(m):
+        r += y[j]
+    if c == 1.0 and r == 1.0:
+        for j in range(m):
+            total += c * (y[j] * (np.float64(z[i, k]) - z[i, j]))
+        return gather_log1p(total, q, t)
+    tail = np.log1p(t)
+    for j in range(m):
+        total += c * (y[j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
+    return total, q
+
+
+@jit(inline="always")
+def gather_log1p(total, q, t):
+    """The cross-entropy kernels' rows' ``log1p(t)`` terms as one: ``1 + q``
+    is the product of the rows' ``1 + t``, updated as ``q + t + q t`` (which
+    keeps a small q's relative accuracy), and the kernel adds ``log1p(q)``
+    once per batch, where a row of 2 or 10 outputs cost less than its own
+    call to libm. q is folded into the total before it could overflow (t <=
+    m - 1), and an inf or NaN t reaches the total. Returns ``(total, q)``."""
+    q += t + q * t
+    if q > 1e200:
+        total += np.log1p(q)
+        q = 0.0
+    return total, q
+
+
 @jit
 def loss_forward(z, out, y, loss):
     """Mean loss, as float64, of logits z (n, m) with outputs out = g(z) (n, m)
@@ -637,38 +692,13 @@ def loss_forward(z, out, y, loss):
     """
     n, m = z.shape
     total = 0.0
-    # Labels and target rows that sum to 1: the rows' log1p terms as one,
-    # log1p(q) with 1 + q the product of their 1 + t (q + t + q t keeps a
-    # small q's relative accuracy): one call to libm's log1p per batch, not
-    # per row, where a row of 2 or 10 outputs cost less than its call; q is
-    # folded into the total before it could overflow (t <= m - 1), and an
-    # inf or NaN t reaches the total.
-    q = 0.0
+    q = 0.0  # the rows' log1p terms, gathered (gather_log1p)
     for i in range(n):
         if loss == CROSS_ENTROPY:
-            # lse - z_j = (z_k - z_j) + log1p(t), so a tiny loss keeps its
-            # relative accuracy whatever the logits' size.
-            k, t = softmax_pivot(z, out, i)
-            joined = True
-            if y.ndim == 1:  # the one term of a one-hot row
-                total += np.float64(z[i, k]) - z[i, np.int64(y[i])]
+            if y.ndim == 1:
+                total, q = cross_entropy_label_row(total, q, z, out, np.int64(y[i]), i, 1.0)
             else:
-                w = 0.0
-                for j in range(m):
-                    w += y[i, j]
-                joined = w == 1.0  # one-hot (or soft) rows: as labels, the same bits
-                if joined:
-                    for j in range(m):
-                        total += y[i, j] * (np.float64(z[i, k]) - z[i, j])
-                else:  # other soft targets weigh the row's log1p by their sum
-                    tail = np.log1p(t)
-                    for j in range(m):
-                        total += y[i, j] * ((np.float64(z[i, k]) - z[i, j]) + tail)
-            if joined:
-                q += t + q * t
-                if q > 1e200:
-                    total += np.log1p(q)
-                    q = 0.0
+                total, q = cross_entropy_target_row(total, q, z, out, y[i], i, 1.0)
         elif y.ndim == 2:
             for j in range(m):
                 x = np.float64(z[i, j])
