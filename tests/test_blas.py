@@ -3,10 +3,12 @@ import os
 import subprocess
 import sys
 
+import numba
 import numpy as np
+import pytest
 
 import fastbp
-from fastbp import _blas
+from fastbp import _blas, ops
 
 SCRIPT = """
 import numpy as np, fastbp
@@ -45,3 +47,41 @@ def test_scipy_fallback_trains_the_same_network():
     assert fallback.shape == net.params.shape
     # Both trained (else the comparison says nothing): far from the initial weights.
     assert np.abs(default - net.params).max() > 1e-3
+
+
+@numba.njit
+def _gemm(C, A, B, trans_a, trans_b, alpha, beta):
+    ops.gemm(C, A, B, trans_a, trans_b, alpha, beta)
+
+
+# (rows m, inputs k, outputs n) of A @ B^T: OpenBLAS's small kernels refuse
+# the first five (K < 32 or M N > 1200), so B^T goes through the stack copy;
+# the sixth is too wide to copy, the last two OpenBLAS takes as they are.
+NT_SHAPES = [(200, 24, 8), (64, 4, 8), (1, 3, 2), (32, 2, 16), (128, 13, 32),
+             (40, 30, 80), (32, 64, 32), (32, 32, 10)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", NT_SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_a_times_b_transposed_matches_numpy_and_the_copied_nn_product(shape, dtype):
+    """C = alpha A @ B^T + beta C, the forward product of every dense layer:
+    NumPy's product to rounding on every path (beta 0 and 1, alpha not 1),
+    and, where gemm copies B^T to run the NN product (_blas.NT_COPY_MOST),
+    exactly what the NN product of an explicit copy of B^T gives."""
+    m, k, n = shape
+    rng = np.random.default_rng(list(shape))
+    A, B = rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(n, k)).astype(dtype)
+    C0 = rng.normal(size=(m, n)).astype(dtype)
+    B_before = B.copy()
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for alpha, beta in ((1.0, 0.0), (-0.5, 1.0)):
+        C = C0.copy()
+        _gemm(C, A, B, False, True, alpha, beta)
+        want = alpha * (A.astype(np.float64) @ B.T.astype(np.float64)) + beta * C0
+        np.testing.assert_allclose(C, want, rtol=tol, atol=tol * np.abs(want).max())
+        copied = m * n > _blas.SMALL_TN_MOST_MN or k < _blas.SMALL_TN_LEAST_K
+        if copied and n * k <= _blas.NT_COPY_MOST:
+            nn = C0.copy()
+            _gemm(nn, A, np.ascontiguousarray(B.T), False, False, alpha, beta)
+            np.testing.assert_array_equal(C, nn)
+    np.testing.assert_array_equal(B, B_before)  # read only: the copy is gemm's own
