@@ -11,6 +11,12 @@ is bound to a small compiled adapter over SciPy's BLAS, the one Numba's
 ``np.dot`` uses. Kernels refer to the symbol by name, so their on-disk cache
 stays valid whichever library serves it.
 
+``fastbp_cblas_somatcopy64`` / ``fastbp_cblas_domatcopy64`` (OpenBLAS's
+``cblas_?omatcopy``, or a small compiled adapter where the library lacks
+it) copy a matrix transposed: :func:`gemm_call` runs ``A @ B^T`` as the NN
+product of a copy of ``B^T`` where OpenBLAS would not take the TN form on
+its small-matrix path (see ``NT_COPY_MOST``).
+
 Two more symbols let a kernel run one product on the calling thread:
 ``fastbp_blas_get_threads`` / ``fastbp_blas_set_threads`` are the library's
 own ``openblas_get/set_num_threads`` (for another BLAS: a stand-in that
@@ -213,7 +219,8 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
 
 
 def _numpy_cblas():
-    """Addresses of NumPy's ILP64 cblas_sgemm/dgemm and its thread get/set, or None."""
+    """Addresses of NumPy's ILP64 cblas_sgemm/dgemm, its thread get/set and its
+    cblas_somatcopy/domatcopy (None each where missing), and its path; or None."""
     import threadpoolctl
     root = os.path.dirname(np.__file__)
     for lib in threadpoolctl.ThreadpoolController().lib_controllers:
@@ -226,12 +233,14 @@ def _numpy_cblas():
                 d = getattr(handle, f"{prefix}cblas_dgemm64_")
                 get = getattr(handle, f"{prefix}openblas_get_num_threads64_")
                 put = getattr(handle, f"{prefix}openblas_set_num_threads64_")
-                so = getattr(handle, f"{prefix}cblas_somatcopy64_")
-                do = getattr(handle, f"{prefix}cblas_domatcopy64_")
             except AttributeError:
                 continue
-            return [ctypes.cast(f, ctypes.c_void_p).value
-                    for f in (s, d, get, put, so, do)] + [lib.filepath]
+            try:  # an OpenBLAS extension: without it, fastbp's adapter copies
+                copies = [getattr(handle, f"{prefix}cblas_{t}omatcopy64_") for t in "sd"]
+            except AttributeError:
+                copies = [None, None]
+            return [None if f is None else ctypes.cast(f, ctypes.c_void_p).value
+                    for f in (s, d, get, put, *copies)] + [lib.filepath]
     return None
 
 
@@ -297,11 +306,15 @@ def _bind():
         s_addr, d_addr, get_addr, set_addr, so_addr, do_addr, where = found
     else:
         adapters = (_scipy_adapter(types.float32, 115), _scipy_adapter(types.float64, 100),
-                    *_one_thread(), _omatcopy_adapter(types.float32),
-                    _omatcopy_adapter(types.float64))
+                    *_one_thread())
         _keep.extend(adapters)
-        s_addr, d_addr, get_addr, set_addr, so_addr, do_addr = (a.address for a in adapters)
+        s_addr, d_addr, get_addr, set_addr = (a.address for a in adapters)
+        so_addr = do_addr = None
         where = "scipy"
+    if so_addr is None:
+        copies = (_omatcopy_adapter(types.float32), _omatcopy_adapter(types.float64))
+        _keep.extend(copies)
+        so_addr, do_addr = (a.address for a in copies)
     llvm.add_symbol("fastbp_cblas_sgemm64", s_addr)
     llvm.add_symbol("fastbp_cblas_dgemm64", d_addr)
     llvm.add_symbol("fastbp_blas_get_threads", get_addr)
