@@ -116,7 +116,9 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
     and each array is laid out as BLAS reads it (rows packed, by strides);
     else ValueError. A product with ``BLAS_SERIAL < m n k < serial_below``
     runs with the pool set to one thread, and back after (only when the
-    caller found it above one).
+    caller found it above one). ``A @ B^T`` that OpenBLAS's small kernels
+    would refuse runs as the NN product of a copy of ``B^T`` on the stack
+    (``NT_COPY_MOST``).
     """
     arrays = (C, A, B)
     if not all(isinstance(t, types.Array) and t.ndim == 2 for t in arrays):
