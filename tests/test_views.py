@@ -1,6 +1,8 @@
 """The view intrinsics (fastbp._views) against the layout they encode, worked
 out here with NumPy slicing from the plan's columns and the workspace
 regions A, D, P, Y, M of fastbp.network's docstring."""
+import platform
+
 import numba
 import numpy as np
 import pytest
@@ -84,6 +86,32 @@ def test_packed_rows_is_one_row_only_when_both_arrays_are_packed():
     assert ra.shape == rs.shape == (3, 4) and np.shares_memory(rs, strided)
     np.testing.assert_array_equal(ra, a)
 
+
+
+@numba.njit
+def _prefetch_rows(a, rows):
+    for r in rows:
+        fastbp._arrays.prefetch_row(a, r)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_prefetch_row_requests_the_rows_lines_and_changes_nothing(dtype):
+    """The shuffled epochs' prefetch of the next batch's rows: an
+    llvm.prefetch per cache line of a row (a loop stepping by CACHE_LINE, and
+    the row's last byte, for rows that do not start on a line), to L2
+    (locality 2: prefetcht1 on x86); it reads nothing into the program and
+    writes nothing."""
+    base = np.arange(7 * 37, dtype=dtype).reshape(7, 37)
+    for a in (base, base[1:], np.arange(50, dtype=dtype)):  # rows of 148/296 bytes, off-line starts
+        before = a.copy()
+        _prefetch_rows(a, np.array([0, a.shape[0] - 1, 2], dtype=np.int64))
+        np.testing.assert_array_equal(a, before)
+    for sig in _prefetch_rows.signatures:
+        assert "@llvm.prefetch.p0(" in _prefetch_rows.inspect_llvm(sig)
+        if platform.machine() in ("x86_64", "AMD64"):
+            assert "prefetcht1" in _prefetch_rows.inspect_asm(sig)
+    with pytest.raises(numba.core.errors.TypingError):
+        _prefetch_rows(np.zeros((4, 8), dtype=dtype)[:, ::2], np.zeros(1, dtype=np.int64))
 
 @numba.njit
 def _overlaps(a, b, c, d):

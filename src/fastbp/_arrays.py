@@ -4,6 +4,7 @@ scratch on the stack.
 They sit below :mod:`fastbp.ops` (which :mod:`fastbp.layout` and
 :mod:`fastbp._views` import), so this module imports nothing of fastbp.
 """
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
@@ -98,3 +99,46 @@ def packed_values(typingctx, a):
         return buffer_view(context, builder, sig.args[0], args[0], result,
                            context.get_constant(types.intp, 0), [size])
     return result(a), codegen
+
+
+# Bytes of a cache line: the stride of prefetch_row's requests.
+CACHE_LINE = 64
+
+
+@intrinsic
+def prefetch_row(typingctx, a, i):
+    """Ask the CPU to bring row ``i`` of ``a`` (a 1-D or a C-contiguous 2-D
+    array) into its caches, for a read soon: one prefetch per cache line,
+    which never faults and changes no value (``llvm.prefetch``, to L2 and
+    closer). The epochs gather each shuffled batch's rows while the previous
+    batch computes: rows scattered over a data set larger than the caches
+    otherwise arrive one memory latency at a time. ``i`` must be a row of
+    ``a`` (the address is computed, not checked)."""
+    if not (isinstance(a, types.Array) and a.ndim in (1, 2) and isinstance(i, types.Integer)
+            and (a.ndim == 1 or a.layout == "C")):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = make_array(sig.args[0])(context, builder, args[0])
+        row = context.cast(builder, args[1], sig.args[1], types.intp)
+        itemsize = context.get_abi_sizeof(context.get_data_type(a.dtype))
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+        strides = cgutils.unpack_tuple(builder, ary.strides, a.ndim)
+        start = builder.gep(builder.bitcast(ary.data, i8p), [builder.mul(row, strides[0])])
+        if a.ndim == 1:
+            builder.call(prefetch, [start, i32(0), i32(2), i32(1)])
+            return context.get_dummy_value()
+        nbytes = builder.mul(cgutils.unpack_tuple(builder, ary.shape, 2)[1],
+                             context.get_constant(types.intp, itemsize))
+        with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), nbytes,
+                                     context.get_constant(types.intp, CACHE_LINE)) as (offset, _):
+            builder.call(prefetch, [builder.gep(start, [offset]), i32(0), i32(2), i32(1)])
+        with builder.if_then(builder.icmp_signed(">", nbytes, context.get_constant(types.intp, 0))):
+            # the row's last byte: its line, when the row does not start on a line
+            last = builder.gep(start, [builder.sub(nbytes, context.get_constant(types.intp, 1))])
+            builder.call(prefetch, [last, i32(0), i32(2), i32(1)])
+        return context.get_dummy_value()
+    return types.void(a, i), codegen

@@ -47,6 +47,7 @@ from numba.core import types
 from numba.extending import overload
 
 from . import _views
+from ._arrays import prefetch_row
 from ._fastmath import smax, smin
 from ._jit import KERNEL_ONLY, jit, linked, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
@@ -181,6 +182,7 @@ def _batch_inputs_typed(ws, plan, cap, X, perm, start, nb, shuffled):
         if shuffled:
             xb = _inputs(ws, plan, cap, nb)
             _gather(xb, X, perm, start)
+            _prefetch_next(X, perm, start + nb, nb)
             return xb
         return X[start:start + nb]
     return dense
@@ -671,6 +673,17 @@ def _step(params, grads, ws, plan, x, y, loss, lr):
 
 
 @jit(inline="always")
+def _prefetch_next(src, perm, first, count):
+    # The next batch's rows perm[first:first + count] of src (X or Y) on
+    # their way to the caches while this batch computes (see prefetch_row):
+    # a shuffled epoch over a data set larger than the caches waited for
+    # each gathered row (64-32-10 at batch 32 float32, 262,144 rows: 7.8
+    # against 6.4 us a step in order).
+    for i in range(first, smin(first + count, perm.size)):
+        prefetch_row(src, perm[i])
+
+
+@jit(inline="always")
 def _gather(dst, src, perm, start):
     n, k = dst.shape
     for i in range(n):
@@ -773,10 +786,13 @@ def _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled):
         yb = _labels(ws, plan, cap, nb)
         for i in range(nb):
             yb[i] = Y[perm[start + i] if shuffled else start + i]
+        if shuffled:
+            _prefetch_next(Y, perm, start + nb, nb)
         return yb
     elif shuffled:
         yt = _targets(ws, plan, cap, nb)
         _gather(yt, Y, perm, start)
+        _prefetch_next(Y, perm, start + nb, nb)
         return yt
     else:
         return Y[start:start + nb]
