@@ -110,15 +110,17 @@ def prefetch_row(typingctx, a, i):
     """Ask the CPU to bring row ``i`` of ``a`` (a 1-D or a C-contiguous 2-D
     array) into its caches, for a read soon: one prefetch per cache line,
     which never faults and changes no value (``llvm.prefetch``, to L2 and
-    closer). The epochs gather each shuffled batch's rows while the previous
-    batch computes: rows scattered over a data set larger than the caches
+    closer); nothing for a 2-D array whose type does not say its rows lie
+    packed. The epochs ask for the next batch's rows while the current one
+    computes: rows scattered over a data set larger than the caches
     otherwise arrive one memory latency at a time. ``i`` must be a row of
     ``a`` (the address is computed, not checked)."""
-    if not (isinstance(a, types.Array) and a.ndim in (1, 2) and isinstance(i, types.Integer)
-            and (a.ndim == 1 or a.layout == "C")):
+    if not (isinstance(a, types.Array) and a.ndim in (1, 2) and isinstance(i, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
+        if a.ndim == 2 and a.layout != "C":
+            return context.get_dummy_value()
         ary = make_array(sig.args[0])(context, builder, args[0])
         row = context.cast(builder, args[1], sig.args[1], types.intp)
         itemsize = context.get_abi_sizeof(context.get_data_type(a.dtype))

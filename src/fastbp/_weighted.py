@@ -31,7 +31,8 @@ from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _
                       _first_backward, _first_backward_sgd, _first_layer_backward, _forward,
                       _forward_batch, _forward_dropout,
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
-                      _add_penalty_gradient_if, _penalty_if, all_finite, bias, capacity)
+                      _add_penalty_gradient_if, _penalty_if, _prefetch_next, all_finite, bias,
+                      capacity)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
     _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward, \
     cross_entropy_label_row, cross_entropy_target_row
@@ -78,11 +79,13 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
 
 @jit(inline="always")
 def _gather_weights(wbuf, sw, perm, start, nb):
-    # The batch's weights wbuf[:nb] = sw[perm[start:start + nb]], and their sum.
+    # The batch's weights wbuf[:nb] = sw[perm[start:start + nb]], and their
+    # sum; the next batch's asked for, as its rows are (network._prefetch_next).
     w = 0.0
     for i in range(nb):
         wbuf[i] = sw[perm[start + i]]
         w += wbuf[i]
+    _prefetch_next(sw, perm, start + nb, nb)
     return wbuf[:nb], w
 
 
