@@ -11,6 +11,7 @@ import scipy.sparse as sp
 
 import fastbp
 from fastbp import network, ops, train
+from fastbp.layout import W_OFF
 
 
 def _record(monkeypatch, module, name, calls):
@@ -306,3 +307,120 @@ def test_sparse_bad_input_is_refused_and_changes_nothing():
     with pytest.raises(ValueError, match="would make a sparse X dense"):
         fastbp.MLP([40, 6, 3]).standardize(Xs)
     _unchanged(net, snap)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_sparse_kernels_give_the_bits_of_those_on_w(dtype):
+    """The first layer stored transposed (Wt = W^T, what a fit on CSR data
+    runs): its product, weight gradient and SGD step equal the kernels on W
+    bit for bit (the same sums in the same order), and NumPy's result to
+    rounding, on a row selection of a CSR matrix with an empty row."""
+    rng = np.random.default_rng(3)
+    X = sp.random(30, 17, density=0.3, format="csr", dtype=dtype, random_state=3).tolil()
+    X[6, :] = 0
+    X = X.tocsr()
+    X.eliminate_zeros()
+    rows = rng.permutation(30).astype(np.int64)
+    rows[4] = 6  # the empty row is in the batch
+    x = (X.data, X.indices, X.indptr, rows, 2, 7)  # the batch: rows[2:9]
+    dense = X.toarray()[rows[2:9]]
+    m = 5
+    W = rng.normal(size=(m, 17)).astype(dtype)
+    Wt = np.ascontiguousarray(W.T)
+    dout = rng.normal(size=(7, m)).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+
+    out, out_t = np.full((7, m), np.nan, dtype), np.full((7, m), np.nan, dtype)
+    ops.sparse_product(out, x, W)
+    ops.sparse_product_t(out_t, x, Wt)
+    np.testing.assert_array_equal(out_t, out)
+    np.testing.assert_allclose(out_t, dense @ W.T, rtol=tol, atol=tol)
+
+    dW, dWt = np.full_like(W, np.nan), np.full_like(Wt, np.nan)
+    ops.sparse_weight_grad(dW, dout, x)
+    ops.sparse_weight_grad_t(dWt, dout, x)
+    np.testing.assert_array_equal(dWt, dW.T)
+    np.testing.assert_allclose(dWt, dense.T @ dout, rtol=tol, atol=tol)
+
+    for decay in (1.0, 0.9):
+        W1, Wt1 = W.copy(), Wt.copy()
+        ops.sparse_weight_sgd(W1, dout, x, 0.1, decay)
+        ops.sparse_weight_sgd_t(Wt1, dout, x, 0.1, decay)
+        np.testing.assert_array_equal(Wt1, W1.T)
+        np.testing.assert_allclose(Wt1, decay * Wt - 0.1 * dense.T @ dout, rtol=tol, atol=tol)
+
+
+FIRST_LAYER_FITS = {
+    "sgd": dict(fit=dict(lr=0.05)),
+    "adam": dict(fit=dict(optimizer="adam", lr=0.01)),
+    "l2 and dropout": dict(net=dict(alpha=0.3, dropout=0.3), fit=dict(lr=0.05)),
+    "momentum, weights": dict(fit=dict(optimizer=lambda: fastbp.optim.SGD(lr=0.05, momentum=0.9),
+                                       sample_weight=np.linspace(0.5, 2.0, 300))),
+    "diverging": dict(net=dict(activation="relu"), fit=dict(lr=1e8, on_divergence="stop")),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", list(FIRST_LAYER_FITS))
+def test_sparse_fits_with_the_first_layer_transposed_equal_those_on_w(case, dtype, monkeypatch):
+    """A fit on CSR data runs its epochs with the first layer's block of the
+    parameters, gradient and optimizer state stored transposed
+    (fastbp.train.first_layer_transposed, when the data's non-zeros pay for
+    the move, as here): its weights, losses and optimizer state equal a fit
+    stored as W throughout, bit for bit (with an L2 term the loss to
+    rounding: its sum of squares adds the block in the order it is stored),
+    and come back as W after each epoch (also through a divergence's replays)."""
+    Xs, y = _sparse_data(n=300)
+    kw = FIRST_LAYER_FITS[case]
+    # (in the optimizer's state too: a second fit continues from it)
+    results = []
+    for transposed in (False, True):
+        monkeypatch.setattr(train, "transpose_first_layer", lambda *a, on=transposed: on)
+        net = fastbp.MLP([40, 9, 3], dtype=dtype, seed=5, **{"activation": "tanh", **kw.get("net", {})})
+        fit = {k: v() if callable(v) else v for k, v in kw["fit"].items()}  # a fresh optimizer
+        h = net.fit(Xs, y, epochs=3, batch_size=16, verbose=0, **fit)
+        assert h.diverged == (case == "diverging")
+        results.append((net.params.copy(), list(h["loss"])))
+    monkeypatch.undo()
+    (p0, l0), (p1, l1) = results
+    np.testing.assert_array_equal(p1, p0)
+    if "l2" in case:  # the L2 term's sum of squares adds the block in its stored order
+        np.testing.assert_allclose(l1, l0, rtol=1e-12)
+    else:
+        assert l1 == l0
+    assert not np.array_equal(p0, fastbp.MLP([40, 9, 3], activation="tanh", dtype=dtype,
+                                             seed=5).params)  # it trained
+    net = fastbp.MLP([40, 9, 3], dtype=dtype, seed=5)
+    assert train.transpose_first_layer(net.plan, Xs.nnz, 1)  # the default path here
+
+
+def test_sklearn_sparse_fits_with_the_first_layer_transposed_equal_those_on_w(monkeypatch):
+    """The same for fastbp.sklearn on CSR data (scikit-learn's SGD and Adam)."""
+    import fastbp.sklearn as fsk
+    Xs, y = _sparse_data(n=300)
+    for params in (dict(solver="sgd", batch_size=16), dict(solver="adam", alpha=0.1)):
+        fitted = []
+        for transposed in (False, True):
+            monkeypatch.setattr(fsk, "transpose_first_layer", lambda *a, on=transposed: on)
+            fitted.append(fsk.MLPClassifier(hidden_layer_sizes=(9,), max_iter=4, random_state=0,
+                                            **params).fit(Xs, y))
+        for a, b in zip(fitted[0].coefs_ + fitted[0].intercepts_,
+                        fitted[1].coefs_ + fitted[1].intercepts_):
+            np.testing.assert_array_equal(b, a)
+        assert fitted[1].loss_curve_ == fitted[0].loss_curve_
+
+
+def test_first_layer_transposed_moves_the_block_and_back_even_on_an_error():
+    net = fastbp.MLP([5, 3, 2], seed=0)
+    start, stop = net.plan[0, W_OFF], net.plan[0, W_OFF] + 15
+    arrays = [net.params.copy(), np.arange(net.params.size, dtype=net.params.dtype)]
+    before = [a.copy() for a in arrays]
+    with train.first_layer_transposed(net.plan, arrays):
+        for a, b in zip(arrays, before):
+            np.testing.assert_array_equal(a[start:stop], b[start:stop].reshape(3, 5).T.ravel())
+            np.testing.assert_array_equal(a[stop:], b[stop:])  # the rest stays
+    with pytest.raises(RuntimeError):
+        with train.first_layer_transposed(net.plan, arrays):
+            raise RuntimeError
+    for a, b in zip(arrays, before):
+        np.testing.assert_array_equal(a, b)

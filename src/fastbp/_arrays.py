@@ -101,20 +101,38 @@ def packed_values(typingctx, a):
     return result(a), codegen
 
 
-# Bytes of a cache line: the stride of prefetch_row's requests.
+# Bytes of a cache line: the stride of the prefetches' requests.
 CACHE_LINE = 64
+
+
+def _prefetch_bytes(context, builder, start, nbytes):
+    # llvm.prefetch (a read, to L2 and closer) of each cache line of the
+    # nbytes bytes from the i8* start: one a line, then the last byte's
+    # line, for a run that does not start on one.
+    i32 = ir.IntType(32)
+    prefetch = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(ir.VoidType(), [start.type, i32, i32, i32]),
+        "llvm.prefetch.p0")
+    zero, one = (context.get_constant(types.intp, v) for v in (0, 1))
+    with cgutils.for_range_slice(builder, zero, nbytes,
+                                 context.get_constant(types.intp, CACHE_LINE)) as (offset, _):
+        builder.call(prefetch, [builder.gep(start, [offset]), i32(0), i32(2), i32(1)])
+    with builder.if_then(builder.icmp_signed(">", nbytes, zero)):
+        last = builder.gep(start, [builder.sub(nbytes, one)])
+        builder.call(prefetch, [last, i32(0), i32(2), i32(1)])
 
 
 @intrinsic
 def prefetch_row(typingctx, a, i):
     """Ask the CPU to bring row ``i`` of ``a`` (a 1-D or a C-contiguous 2-D
-    array) into its caches, for a read soon: one prefetch per cache line,
-    which never faults and changes no value (``llvm.prefetch``, to L2 and
-    closer); nothing for a 2-D array whose type does not say its rows lie
-    packed. The epochs ask for the next batch's rows while the current one
-    computes: rows scattered over a data set larger than the caches
-    otherwise arrive one memory latency at a time. ``i`` must be a row of
-    ``a`` (the address is computed, not checked)."""
+    array; of a 1-D one, the element's cache line) into its caches, for a
+    read soon: one prefetch per cache line, which never faults and changes
+    no value (``llvm.prefetch``, to L2 and closer; ``prefetcht1`` on x86);
+    nothing for a 2-D array whose type does not say its rows lie packed.
+    The epochs ask for the next batch's rows while the current one computes:
+    rows scattered over a data set larger than the caches otherwise arrive
+    one memory latency at a time. ``i`` must be a row of ``a`` (the address
+    is computed, not checked)."""
     if not (isinstance(a, types.Array) and a.ndim in (1, 2) and isinstance(i, types.Integer)):
         return None
 
@@ -123,24 +141,35 @@ def prefetch_row(typingctx, a, i):
             return context.get_dummy_value()
         ary = make_array(sig.args[0])(context, builder, args[0])
         row = context.cast(builder, args[1], sig.args[1], types.intp)
-        itemsize = context.get_abi_sizeof(context.get_data_type(a.dtype))
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        prefetch = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0")
+        itemsize = context.get_constant(
+            types.intp, context.get_abi_sizeof(context.get_data_type(a.dtype)))
         strides = cgutils.unpack_tuple(builder, ary.strides, a.ndim)
-        start = builder.gep(builder.bitcast(ary.data, i8p), [builder.mul(row, strides[0])])
-        if a.ndim == 1:
-            builder.call(prefetch, [start, i32(0), i32(2), i32(1)])
-            return context.get_dummy_value()
-        nbytes = builder.mul(cgutils.unpack_tuple(builder, ary.shape, 2)[1],
-                             context.get_constant(types.intp, itemsize))
-        with cgutils.for_range_slice(builder, context.get_constant(types.intp, 0), nbytes,
-                                     context.get_constant(types.intp, CACHE_LINE)) as (offset, _):
-            builder.call(prefetch, [builder.gep(start, [offset]), i32(0), i32(2), i32(1)])
-        with builder.if_then(builder.icmp_signed(">", nbytes, context.get_constant(types.intp, 0))):
-            # the row's last byte: its line, when the row does not start on a line
-            last = builder.gep(start, [builder.sub(nbytes, context.get_constant(types.intp, 1))])
-            builder.call(prefetch, [last, i32(0), i32(2), i32(1)])
+        start = builder.gep(builder.bitcast(ary.data, ir.IntType(8).as_pointer()),
+                            [builder.mul(row, strides[0])])
+        width = itemsize if a.ndim == 1 else builder.mul(
+            cgutils.unpack_tuple(builder, ary.shape, 2)[1], itemsize)
+        _prefetch_bytes(context, builder, start, width)
         return context.get_dummy_value()
     return types.void(a, i), codegen
+
+
+@intrinsic
+def prefetch_span(typingctx, a, lo, hi):
+    """:func:`prefetch_row` for the elements ``a[lo:hi]`` of a contiguous
+    1-D array (a CSR row's values or column indices); nothing when hi <= lo.
+    ``lo`` and ``hi`` must lie within ``a`` (not checked)."""
+    if not (isinstance(a, types.Array) and a.ndim == 1 and a.layout == "C"
+            and isinstance(lo, types.Integer) and isinstance(hi, types.Integer)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ary = make_array(sig.args[0])(context, builder, args[0])
+        first, stop = (context.cast(builder, v, t, types.intp)
+                       for v, t in zip(args[1:], sig.args[1:]))
+        itemsize = context.get_constant(
+            types.intp, context.get_abi_sizeof(context.get_data_type(a.dtype)))
+        start = builder.gep(builder.bitcast(ary.data, ir.IntType(8).as_pointer()),
+                            [builder.mul(first, itemsize)])
+        _prefetch_bytes(context, builder, start, builder.mul(builder.sub(stop, first), itemsize))
+        return context.get_dummy_value()
+    return types.void(a, lo, hi), codegen

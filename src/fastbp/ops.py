@@ -485,6 +485,73 @@ def sparse_weight_sgd(W, dout, x, lr, decay):
                 w[indices[p]] -= d * data[p]
 
 
+# The first layer with its weights stored transposed, Wt = W^T (k, m): what
+# a fit on CSR data runs (fastbp.train keeps the first layer's block of the
+# parameters, and of the optimizer's state, in that order for the epoch).
+# Each non-zero x_ic then reads or updates Wt's row c, m values side by
+# side, where in W it touched m values k apart (a fit on 200,000 x 5000 at
+# 1 %, 5000-32-10, batch 32, float32: 185 against 25 us a step in order).
+# Every sum runs in the order of the kernels above (row by row, non-zero by
+# non-zero, each unit's terms in turn), so the results are theirs bit for bit.
+@jit
+def sparse_product_t(out, x, Wt):
+    """:func:`sparse_product` with ``Wt = W.T`` (k, m): ``out = x @ Wt``."""
+    n, m = out.shape
+    data, indices = x[0], x[1]
+    zero = out.dtype.type(0.0)
+    for i in range(n):
+        o = out[i]
+        for j in range(m):
+            o[j] = zero
+        lo, hi = _csr_span(x, i)
+        for p in range(lo, hi):
+            v = data[p]
+            w = Wt[indices[p]]
+            for j in range(m):
+                o[j] += v * w[j]
+
+
+@jit
+def sparse_weight_grad_t(dWt, dout, x):
+    """:func:`sparse_weight_grad` with ``dWt = dW.T`` (k, m): ``dWt = x^T dout``."""
+    n, m = dout.shape
+    data, indices = x[0], x[1]
+    for c in range(dWt.shape[0]):
+        w = dWt[c]
+        for j in range(m):
+            w[j] = 0
+    for i in range(n):
+        d = dout[i]
+        lo, hi = _csr_span(x, i)
+        for p in range(lo, hi):
+            v = data[p]
+            w = dWt[indices[p]]
+            for j in range(m):
+                w[j] += d[j] * v
+
+
+@jit
+def sparse_weight_sgd_t(Wt, dout, x, lr, decay):
+    """:func:`sparse_weight_sgd` with ``Wt = W.T`` (k, m): ``Wt = decay Wt - lr x^T dout``."""
+    n, m = dout.shape
+    data, indices = x[0], x[1]
+    step = Wt.dtype.type(lr)
+    if decay != 1.0:
+        f = Wt.dtype.type(decay)
+        for c in range(Wt.shape[0]):
+            w = Wt[c]
+            for j in range(m):
+                w[j] *= f
+    for i in range(n):
+        d = dout[i]
+        lo, hi = _csr_span(x, i)
+        for p in range(lo, hi):
+            v = data[p]
+            w = Wt[indices[p]]
+            for j in range(m):
+                w[j] -= (step * d[j]) * v
+
+
 @jit
 def dense_forward_ref(out, inp, W, b, act):
     """Reference for :func:`dense_forward`: explicit loops, no BLAS."""

@@ -65,6 +65,7 @@ from ._validate import SparseRows, _check_sparse
 from .model import MLP
 from .ops import BINARY_CROSS_ENTROPY, MSE
 from .optim import LR, SklearnAdam, SklearnSGD
+from .train import TRANSPOSED, first_layer_transposed, transpose_first_layer
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity",
@@ -393,6 +394,12 @@ class _BaseMLP(BaseEstimator):
             params, state = net.params, opt.state
             epoch = kernels.epoch_sklearn
             scratch = ()
+            # CSR X: each epoch with the first layer stored transposed, when
+            # its non-zeros pay for moving it (fastbp.train.first_layer_transposed)
+            moved = [a for a in (params, grads, *state) if a.size]
+            if transpose_first_layer(net.plan, X_train.nnz, len(moved)):
+                x_train = x_train + (TRANSPOSED,)
+                epoch = _first_layer_transposed_epoch(net.plan, moved)
         kernel_loss = self._kernel_loss()
         try:
             if transposed and batch >= kernels.SPLIT_ROWS and _atomics.AVAILABLE:
@@ -600,6 +607,16 @@ def _as_rows(X, dtype):
     if scipy.sparse.issparse(X):
         return _check_sparse(X, X.shape[1], dtype, "X").csr
     return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _first_layer_transposed_epoch(plan, moved):
+    """epoch_sklearn for CSR data, each call with the first layer's block of
+    ``moved`` (the parameters, gradient and optimizer state) stored
+    transposed: :func:`fastbp.train.first_layer_transposed`."""
+    def epoch(*args):
+        with first_layer_transposed(plan, moved):
+            return kernels.epoch_sklearn(*args)
+    return epoch
 
 
 def _kernel_rows(X):
