@@ -115,6 +115,27 @@ def test_prefetch_row_requests_the_rows_lines_and_changes_nothing(dtype):
     sig = [s for s in _prefetch_rows.signatures if s[0].layout != "C"][0]
     assert "@llvm.prefetch" not in _prefetch_rows.inspect_llvm(sig)
 
+
+@numba.njit
+def _prefetch_spans(a, bounds):
+    for i in range(bounds.shape[0]):
+        fastbp._arrays.prefetch_span(a, bounds[i, 0], bounds[i, 1])
+
+
+def test_prefetch_span_requests_a_runs_lines_and_changes_nothing():
+    """The shuffled sparse epochs' prefetch of the next rows' CSR values and
+    indices: the same requests as prefetch_row's, over a[lo:hi]; an empty
+    or reversed span asks for nothing and reads nothing."""
+    for a in (np.arange(1000, dtype=np.float32), np.arange(1000, dtype=np.int32),
+              np.arange(1000, dtype=np.float64)):
+        before = a.copy()
+        _prefetch_spans(a, np.array([[3, 700], [999, 1000], [5, 5], [9, 2]], dtype=np.int64))
+        np.testing.assert_array_equal(a, before)
+    for sig in _prefetch_spans.signatures:
+        assert "@llvm.prefetch.p0(" in _prefetch_spans.inspect_llvm(sig)
+        if platform.machine() in ("x86_64", "AMD64"):
+            assert "prefetcht1" in _prefetch_spans.inspect_asm(sig)
+
 @numba.njit
 def _overlaps(a, b, c, d):
     return _views.overlap(a, b), _views.overlap2(a, b, c, d)
