@@ -424,3 +424,30 @@ def test_first_layer_transposed_moves_the_block_and_back_even_on_an_error():
             raise RuntimeError
     for a, b in zip(arrays, before):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("rows", [120, 5000])  # one call; rows split over threads
+def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(rows, monkeypatch):
+    """predict, predict_proba, loss and evaluate on CSR data read a copy of
+    the parameters with the first layer stored transposed
+    (fastbp.model.MLP._reading, when the non-zeros pay for the copy, as
+    here): the same outputs, bit for bit, as the kernels on W; the model's
+    own parameters untouched."""
+    import fastbp.model
+    Xs, y = _sparse_data(n=rows)
+    net = fastbp.MLP([40, 9, 3], activation="tanh", dtype="float64", seed=5)
+    net.fit(Xs, y, epochs=2, batch_size=16, lr=0.05, verbose=0)
+    before = net.params.copy()
+    got = []
+    for transposed in (False, True):
+        monkeypatch.setattr(fastbp.model, "transpose_first_layer", lambda *a, on=transposed: on)
+        got.append((net.predict_proba(Xs), net.predict(Xs), net.loss(Xs, y), net.evaluate(Xs, y)))
+    monkeypatch.undo()
+    for a, b in zip(*got):
+        if isinstance(a, dict):
+            assert a == b
+        else:
+            np.testing.assert_array_equal(b, a)
+    np.testing.assert_array_equal(net.params, before)
+    np.testing.assert_allclose(got[1][0], net.predict_proba(Xs.toarray()), rtol=0, atol=1e-12)
+    assert train.transpose_first_layer(net.plan, Xs.nnz, 2)  # the default path here

@@ -132,7 +132,7 @@ def kernel_x(X):
 def kernel_rows(x, start, nb):
     """Rows start..start + nb - 1 of ``x`` as :func:`kernel_x` gives it: a
     view of the array, or the CSR tuple with its row selection moved on."""
-    return x[:4] + (x[4] + start, nb) if isinstance(x, tuple) else x[start:start + nb]
+    return x[:4] + (x[4] + start, nb) + x[6:] if isinstance(x, tuple) else x[start:start + nb]
 
 
 def _check_sparse(X, n_features, dtype, name):
