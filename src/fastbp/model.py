@@ -23,11 +23,12 @@ from ._validate import (SparseRows, check_int, check_positive, check_targets, ch
                         kernel_x)
 from ._workspaces import Workspaces
 from ._validate import all_finite, fit_weights
-from .layout import N_IN, N_OUT, W_OFF, Layout
+from .layout import Layout
 from .ops import IDENTITY
 from .optim import LBFGS
 from .schedules import Schedule
-from .train import TRANSPOSED, History, run_epochs, run_lbfgs, transpose_first_layer
+from .train import (TRANSPOSED, History, move_first_layer, run_epochs, run_lbfgs,
+                    transpose_first_layer)
 
 # He initialisation for the ReLU family, Glorot for the rest.
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
@@ -522,8 +523,7 @@ class MLP:
         x = kernel_x(X)
         if isinstance(x, tuple) and transpose_first_layer(self.plan, X.csr.nnz, 2):
             params = self._params.copy()
-            start, m, k = (int(self.plan[0, c]) for c in (W_OFF, N_OUT, N_IN))
-            params[start:start + m * k] = self._params[start:start + m * k].reshape(m, k).T.ravel()
+            move_first_layer(self.plan, params, True)
             return params, x + (TRANSPOSED,)
         return self._params, x
 

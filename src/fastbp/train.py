@@ -312,15 +312,23 @@ def first_layer_transposed(plan, arrays, on=True):
     if not on:
         yield
         return
-    start, m, k = int(plan[0, W_OFF]), int(plan[0, N_OUT]), int(plan[0, N_IN])
-    blocks = [a[start:start + m * k] for a in arrays if a.size >= start + m * k]
-    for b in blocks:
-        b[:] = b.reshape(m, k).T.ravel()
+    for a in arrays:
+        move_first_layer(plan, a, True)
     try:
         yield
     finally:
-        for b in blocks:
-            b[:] = b.reshape(k, m).T.ravel()
+        for a in arrays:
+            move_first_layer(plan, a, False)
+
+
+def move_first_layer(plan, a, transposed):
+    """In the flat array ``a`` (of the parameters' layout, or empty), store
+    the first layer's weight block as ``W.T`` (``transposed``) or back as
+    ``W``, in place."""
+    start, m, k = int(plan[0, W_OFF]), int(plan[0, N_OUT]), int(plan[0, N_IN])
+    if a.size >= start + m * k:
+        block = a[start:start + m * k]
+        block[:] = block.reshape((m, k) if transposed else (k, m)).T.ravel()
 
 
 def _l2(net):
