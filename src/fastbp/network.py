@@ -26,7 +26,11 @@ Sparse inputs: the internal (``_``) kernels also take ``X`` as a CSR tuple
 ``(data, indices, indptr, rows, first, n)`` (see :func:`fastbp.ops.sparse_forward`):
 only the first layer differs (:func:`_first_forward`, :func:`_first_backward`),
 batches are row selections of it (no gathering, no densifying), and Numba
-compiles those variants only when a sparse X is used.
+compiles those variants only when a sparse X is used. A seventh element
+(any value) says that the first layer's block of ``params`` (and of
+``grads``) holds ``W.T``, (n_in, n_out): the first layer then runs
+:func:`fastbp.ops.sparse_product_t` and its twins, one weight row per
+non-zero (see :func:`fastbp.train.first_layer_transposed`).
 
 The public whole-network kernels (those without a leading underscore) check
 their arguments once at entry (see :mod:`fastbp.kernels` for the contract)
