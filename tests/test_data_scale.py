@@ -357,6 +357,7 @@ FIRST_LAYER_FITS = {
     "momentum, weights": dict(fit=dict(optimizer=lambda: fastbp.optim.SGD(lr=0.05, momentum=0.9),
                                        sample_weight=np.linspace(0.5, 2.0, 300))),
     "diverging": dict(net=dict(activation="relu"), fit=dict(lr=1e8, on_divergence="stop")),
+    "lbfgs": dict(fit=dict(optimizer="lbfgs")),
 }
 
 
@@ -428,11 +429,12 @@ def test_first_layer_transposed_moves_the_block_and_back_even_on_an_error():
 
 @pytest.mark.parametrize("rows", [120, 5000])  # one call; rows split over threads
 def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(rows, monkeypatch):
-    """predict, predict_proba, loss and evaluate on CSR data read a copy of
-    the parameters with the first layer stored transposed
-    (fastbp.model.MLP._reading, when the non-zeros pay for the copy, as
-    here): the same outputs, bit for bit, as the kernels on W; the model's
-    own parameters untouched."""
+    """predict, predict_proba, loss, evaluate and gradient (weighted too)
+    on CSR data read a copy of the parameters with the first layer stored
+    transposed (fastbp.model.MLP._reading, when the non-zeros pay for the
+    copy, as here): the same outputs and gradient (moved back to W's
+    layout), bit for bit, as the kernels on W; the model's own parameters
+    untouched."""
     import fastbp.model
     Xs, y = _sparse_data(n=rows)
     net = fastbp.MLP([40, 9, 3], activation="tanh", dtype="float64", seed=5)
@@ -441,7 +443,8 @@ def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(
     got = []
     for transposed in (False, True):
         monkeypatch.setattr(fastbp.model, "transpose_first_layer", lambda *a, on=transposed: on)
-        got.append((net.predict_proba(Xs), net.predict(Xs), net.loss(Xs, y), net.evaluate(Xs, y)))
+        got.append((net.predict_proba(Xs), net.predict(Xs), net.loss(Xs, y), net.evaluate(Xs, y),
+                    net.gradient(Xs, y), net.gradient(Xs, y, sample_weight=np.linspace(0.5, 2, rows))))
     monkeypatch.undo()
     for a, b in zip(*got):
         if isinstance(a, dict):
@@ -450,4 +453,5 @@ def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(
             np.testing.assert_array_equal(b, a)
     np.testing.assert_array_equal(net.params, before)
     np.testing.assert_allclose(got[1][0], net.predict_proba(Xs.toarray()), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got[1][4], net.gradient(Xs.toarray(), y), rtol=0, atol=1e-12)
     assert train.transpose_first_layer(net.plan, Xs.nnz, 2)  # the default path here

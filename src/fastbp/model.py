@@ -516,10 +516,11 @@ class MLP:
         the first layer has inputs a copy of the parameters whose first
         layer is stored transposed, with X's tuple marked so (see
         :func:`fastbp.train.first_layer_transposed`): each non-zero then reads
-        one row of weights, the same sums in the same order. ``predict`` of
-        50,000 x 100,000 at 0.1 %, 100000-32-10, float32: 0.054-0.061
-        against 0.26 s on W (2026-12-04). The gradient and the weighted
-        losses read W as stored."""
+        one row of weights, the same sums in the same order (a gradient
+        then comes with the first layer's block as ``dW.T``: move it back
+        with :func:`fastbp.train.move_first_layer`). ``predict`` of 50,000 x
+        100,000 at 0.1 %, 100000-32-10, float32: 0.054-0.061 against 0.26 s
+        on W (2026-12-04). The weighted losses read W as stored."""
         x = kernel_x(X)
         if isinstance(x, tuple) and transpose_first_layer(self.plan, X.csr.nnz, 2):
             params = self._params.copy()
@@ -689,13 +690,15 @@ class MLP:
         grads = np.empty_like(self._params)
         scratch = np.empty_like(self._params) if X.shape[0] > CHUNK else grads
         ws = self._workspace(min(X.shape[0], CHUNK))
+        params, x = self._reading(X)
         if weights is None:
-            network._gradient(grads, scratch, self._params, ws, self.plan, kernel_x(X), Y,
-                              self._loss_code)
+            network._gradient(grads, scratch, params, ws, self.plan, x, Y, self._loss_code)
         else:
             from ._weighted import gradient_weighted
-            gradient_weighted(grads, scratch, self._params, ws, self.plan, kernel_x(X), Y, weights,
+            gradient_weighted(grads, scratch, params, ws, self.plan, x, Y, weights,
                               self._loss_code)
+        if params is not self._params:  # the first layer's gradient came as dW^T
+            move_first_layer(self.plan, grads, False)
         if self.alpha:
             n = X.shape[0] if weights is None else float(weights.sum())
             network.add_penalty_gradient(grads, self._params, self.plan, self.alpha / n)

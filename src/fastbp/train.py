@@ -60,17 +60,31 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     grads = np.empty_like(net.params)
     scratch = np.empty_like(net.params) if n > 2048 else grads
     x_typed = np.empty_like(net.params)
+    rows = kernel_x(X)
+    # CSR data: each gradient on a copy of the point with the first layer
+    # stored transposed (see first_layer_transposed; the same bits), the
+    # gradient's block moved back after.
+    moved = np.empty_like(net.params) if isinstance(rows, tuple) and \
+        transpose_first_layer(net.plan, X.csr.nnz, 2) else None
+    if moved is not None:
+        rows = rows + (TRANSPOSED,)
 
     def objective(x):
         p = x if x.dtype == net.dtype else x_typed
         if p is x_typed:
             x_typed[:] = x
+        at = p
+        if moved is not None:
+            moved[:] = p
+            move_first_layer(net.plan, moved, True)
+            at = moved
         if weights is None:
-            value = network._gradient(grads, scratch, p, ws, net.plan, kernel_x(X), Y,
-                                      net._loss_code)
+            value = network._gradient(grads, scratch, at, ws, net.plan, rows, Y, net._loss_code)
         else:
-            value = _weighted.gradient_weighted(grads, scratch, p, ws, net.plan, kernel_x(X), Y,
+            value = _weighted.gradient_weighted(grads, scratch, at, ws, net.plan, rows, Y,
                                                 weights, net._loss_code)
+        if moved is not None:
+            move_first_layer(net.plan, grads, False)
         if net.alpha:
             value += 0.5 * net.alpha * network.penalty(p, net.plan) / total
             network.add_penalty_gradient(grads, p, net.plan, net.alpha / total)
