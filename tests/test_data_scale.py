@@ -11,7 +11,7 @@ import scipy.sparse as sp
 
 import fastbp
 from fastbp import network, ops, train
-from fastbp.layout import W_OFF
+from fastbp.layout import N_IN, N_OUT, W_OFF
 
 
 def _record(monkeypatch, module, name, calls):
@@ -455,3 +455,58 @@ def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(
     np.testing.assert_allclose(got[1][0], net.predict_proba(Xs.toarray()), rtol=0, atol=1e-12)
     np.testing.assert_allclose(got[1][4], net.gradient(Xs.toarray(), y), rtol=0, atol=1e-12)
     assert train.transpose_first_layer(net.plan, Xs.nnz, 2)  # the default path here
+
+
+def test_sklearn_lbfgs_on_csr_runs_with_the_first_layer_transposed(monkeypatch):
+    """fastbp.sklearn's L-BFGS on CSR data evaluates its objective with the
+    first layer's block stored transposed, moved there once per fit (where
+    scikit-learn's packing finds coefs_[0] in order) and back after, also
+    when an evaluation raises: the same fit as on W, bit for bit without an
+    L2 term, to rounding with one (its sum of squares adds the block in the
+    order it is stored)."""
+    import fastbp.sklearn as fsk
+    Xs, y = _sparse_data(n=300)
+    objective = fsk.kernels.objective_sklearn
+    seen = []
+
+    def spy(*args):
+        seen.append(len(args[4]))  # X: the CSR tuple, 7 elements when transposed
+        return objective(*args)
+
+    monkeypatch.setattr(fsk.kernels, "objective_sklearn", spy)
+    for alpha in (0.0, 0.01):
+        fitted = []
+        for transposed in (False, True):
+            monkeypatch.setattr(fsk, "transpose_first_layer", lambda *a, on=transposed: on)
+            seen.clear()
+            fitted.append(fsk.MLPClassifier(hidden_layer_sizes=(9,), solver="lbfgs", max_iter=25,
+                                            alpha=alpha, random_state=0).fit(Xs, y))
+            assert set(seen) == {7 if transposed else 6}
+        (a, b) = fitted
+        assert a.n_iter_ == b.n_iter_
+        for u, v in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            if alpha == 0:
+                np.testing.assert_array_equal(v, u)
+            else:
+                np.testing.assert_allclose(v, u, rtol=0, atol=1e-10 * np.abs(u).max())
+    monkeypatch.setattr(fsk, "transpose_first_layer", train.transpose_first_layer)
+    assert train.transpose_first_layer(fitted[0].net_.plan, Xs.nnz, 1)  # the default path here
+
+    # an evaluation that raises: the parameters come back in W's layout
+    blocks = []
+
+    def failing(grads, params, ws, plan, *rest):
+        start, m, k = plan[0, W_OFF], plan[0, N_OUT], plan[0, N_IN]
+        blocks.append(params[start:start + m * k].copy())  # as the kernel reads it: W.T
+        if len(blocks) == 3:
+            raise KeyboardInterrupt
+        return objective(grads, params, ws, plan, *rest)
+
+    monkeypatch.setattr(fsk.kernels, "objective_sklearn", failing)
+    est = fsk.MLPClassifier(hidden_layer_sizes=(9,), solver="lbfgs", max_iter=25, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        est.fit(Xs, y)
+    net = est.net_
+    start = net.plan[0, W_OFF]
+    np.testing.assert_array_equal(net.params[start:start + 9 * 40],
+                                  blocks[-1].reshape(40, 9).T.ravel())
