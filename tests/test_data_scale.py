@@ -314,7 +314,8 @@ def test_transposed_sparse_kernels_give_the_bits_of_those_on_w(dtype):
     """The first layer stored transposed (Wt = W^T, what a fit on CSR data
     runs): its product, weight gradient and SGD step equal the kernels on W
     bit for bit (the same sums in the same order), and NumPy's result to
-    rounding, on a row selection of a CSR matrix with an empty row."""
+    rounding, on a row selection of a CSR matrix with an empty row, for
+    layers narrower than the kernels' tile of units, as wide, and wider."""
     rng = np.random.default_rng(3)
     X = sp.random(30, 17, density=0.3, format="csr", dtype=dtype, random_state=3).tolil()
     X[6, :] = 0
@@ -324,30 +325,32 @@ def test_transposed_sparse_kernels_give_the_bits_of_those_on_w(dtype):
     rows[4] = 6  # the empty row is in the batch
     x = (X.data, X.indices, X.indptr, rows, 2, 7)  # the batch: rows[2:9]
     dense = X.toarray()[rows[2:9]]
-    m = 5
-    W = rng.normal(size=(m, 17)).astype(dtype)
-    Wt = np.ascontiguousarray(W.T)
-    dout = rng.normal(size=(7, m)).astype(dtype)
-    tol = 1e-5 if dtype == np.float32 else 1e-12
+    # m: below the kernels' tile (TILE = 64 units), a tile's multiples, and 100:
+    # the product's last tile overlapping the one before, the gradient row by row
+    for m in (5, ops.TILE, 100, 2 * ops.TILE):
+        W = rng.normal(size=(m, 17)).astype(dtype)
+        Wt = np.ascontiguousarray(W.T)
+        dout = rng.normal(size=(7, m)).astype(dtype)
+        tol = 1e-5 if dtype == np.float32 else 1e-12
 
-    out, out_t = np.full((7, m), np.nan, dtype), np.full((7, m), np.nan, dtype)
-    ops.sparse_product(out, x, W)
-    ops.sparse_product_t(out_t, x, Wt)
-    np.testing.assert_array_equal(out_t, out)
-    np.testing.assert_allclose(out_t, dense @ W.T, rtol=tol, atol=tol)
+        out, out_t = np.full((7, m), np.nan, dtype), np.full((7, m), np.nan, dtype)
+        ops.sparse_product(out, x, W)
+        ops.sparse_product_t(out_t, x, Wt)
+        np.testing.assert_array_equal(out_t, out)
+        np.testing.assert_allclose(out_t, dense @ W.T, rtol=tol, atol=tol)
 
-    dW, dWt = np.full_like(W, np.nan), np.full_like(Wt, np.nan)
-    ops.sparse_weight_grad(dW, dout, x)
-    ops.sparse_weight_grad_t(dWt, dout, x)
-    np.testing.assert_array_equal(dWt, dW.T)
-    np.testing.assert_allclose(dWt, dense.T @ dout, rtol=tol, atol=tol)
+        dW, dWt = np.full_like(W, np.nan), np.full_like(Wt, np.nan)
+        ops.sparse_weight_grad(dW, dout, x)
+        ops.sparse_weight_grad_t(dWt, dout, x)
+        np.testing.assert_array_equal(dWt, dW.T)
+        np.testing.assert_allclose(dWt, dense.T @ dout, rtol=tol, atol=tol)
 
-    for decay in (1.0, 0.9):
-        W1, Wt1 = W.copy(), Wt.copy()
-        ops.sparse_weight_sgd(W1, dout, x, 0.1, decay)
-        ops.sparse_weight_sgd_t(Wt1, dout, x, 0.1, decay)
-        np.testing.assert_array_equal(Wt1, W1.T)
-        np.testing.assert_allclose(Wt1, decay * Wt - 0.1 * dense.T @ dout, rtol=tol, atol=tol)
+        for decay in (1.0, 0.9):
+            W1, Wt1 = W.copy(), Wt.copy()
+            ops.sparse_weight_sgd(W1, dout, x, 0.1, decay)
+            ops.sparse_weight_sgd_t(Wt1, dout, x, 0.1, decay)
+            np.testing.assert_array_equal(Wt1, W1.T)
+            np.testing.assert_allclose(Wt1, decay * Wt - 0.1 * dense.T @ dout, rtol=tol, atol=tol)
 
 
 FIRST_LAYER_FITS = {

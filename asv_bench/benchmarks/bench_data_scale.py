@@ -119,7 +119,8 @@ class SklearnSparseLbfgs:
     """fastbp.sklearn against scikit-learn, L-BFGS on CSR data: 50,000 x 5,000
     at 1 %, hidden_layer_sizes=(64,), 10 iterations, float64. fastbp runs
     the optimisation with the first layer stored transposed (17.2 s for 20
-    iterations before, 3.7-4.0 s after; scikit-learn 4.0-4.4 s, 2026-12-04)."""
+    iterations before, 3.5-4.4 s after, scikit-learn 4.1-5.0 s; for these 10
+    iterations 2.3-2.7 s against 2.7-3.2 s, 2026-12-04)."""
     timeout = 600
     params = ["fastbp", "sklearn"]
     param_names = ["library"]
