@@ -552,8 +552,7 @@ def sparse_product_t(out, x, Wt):
 @jit
 def sparse_weight_grad_t(dWt, dout, x):
     """:func:`sparse_weight_grad` with ``dWt = dW.T`` (k, m): ``dWt = x^T dout``."""
-    n, m = dout.shape
-    data, indices = x[0], x[1]
+    m = dout.shape[1]
     for c in range(dWt.shape[0]):
         w = dWt[c]
         for j in range(m):

@@ -536,7 +536,8 @@ class _BaseMLP(BaseEstimator):
         # per non-zero: fastbp.train.first_layer_transposed), where scikit-learn's
         # coefs_[0] raveled lies in order. The gradient buffer is written
         # whole by every evaluation, in the same layout. (50,000 x 5,000 at
-        # 1 %, 64 units, 20 iterations: 17.2 s on W, 3.7-4.0 s so.)
+        # 1 %, 64 units, 20 iterations: 17.2-18.4 s on W, 3.5-4.4 s so;
+        # scikit-learn 4.1-5.0 s.)
         transposed = isinstance(rows, tuple) and transpose_first_layer(net.plan, X.nnz, 1)
         if transposed:
             rows = rows + (TRANSPOSED,)
