@@ -432,8 +432,8 @@ def test_first_layer_transposed_moves_the_block_and_back_even_on_an_error():
 
 @pytest.mark.parametrize("rows", [120, 5000])  # one call; rows split over threads
 def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(rows, monkeypatch):
-    """predict, predict_proba, loss, evaluate and gradient (weighted too)
-    on CSR data read a copy of the parameters with the first layer stored
+    """predict, predict_proba, loss, evaluate and gradient (weighted too:
+    each of the last three) on CSR data read a copy of the parameters with the first layer stored
     transposed (fastbp.model.MLP._reading, when the non-zeros pay for the
     copy, as here): the same outputs and gradient (moved back to W's
     layout), bit for bit, as the kernels on W; the model's own parameters
@@ -446,8 +446,10 @@ def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(
     got = []
     for transposed in (False, True):
         monkeypatch.setattr(fastbp.model, "transpose_first_layer", lambda *a, on=transposed: on)
+        w = np.linspace(0.5, 2, rows)
         got.append((net.predict_proba(Xs), net.predict(Xs), net.loss(Xs, y), net.evaluate(Xs, y),
-                    net.gradient(Xs, y), net.gradient(Xs, y, sample_weight=np.linspace(0.5, 2, rows))))
+                    net.gradient(Xs, y), net.gradient(Xs, y, sample_weight=w),
+                    net.loss(Xs, y, sample_weight=w), net.evaluate(Xs, y, sample_weight=w)))
     monkeypatch.undo()
     for a, b in zip(*got):
         if isinstance(a, dict):
@@ -460,6 +462,7 @@ def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(
     assert train.transpose_first_layer(net.plan, Xs.nnz, 2)  # the default path here
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_sklearn_lbfgs_on_csr_runs_with_the_first_layer_transposed(monkeypatch):
     """fastbp.sklearn's L-BFGS on CSR data evaluates its objective with the
     first layer's block stored transposed, moved there once per fit (where

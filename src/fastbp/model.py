@@ -520,7 +520,7 @@ class MLP:
         then comes with the first layer's block as ``dW.T``: move it back
         with :func:`fastbp.train.move_first_layer`). ``predict`` of 50,000 x
         100,000 at 0.1 %, 100000-32-10, float32: 0.054-0.061 against 0.26 s
-        on W (2026-12-04). The weighted losses read W as stored."""
+        on W (2026-12-04)."""
         x = kernel_x(X)
         if isinstance(x, tuple) and transpose_first_layer(self.plan, X.csr.nnz, 2):
             params = self._params.copy()
@@ -907,7 +907,8 @@ class MLP:
         """:meth:`loss` of converted data with weights (float64 (n,), sum > 0)."""
         from ._weighted import loss_value_weighted
         ws = self._workspace(min(X.shape[0], CHUNK))
-        return float(loss_value_weighted(self._params, ws, self.plan, kernel_x(X), Y, weights,
+        params, x = self._reading(X)
+        return float(loss_value_weighted(params, ws, self.plan, x, Y, weights,
                                          self._loss_code)) + self._penalty(float(weights.sum()))
 
     def _weighted_metrics(self, X, Y, weights, prefix=""):
