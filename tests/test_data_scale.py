@@ -432,12 +432,12 @@ def test_first_layer_transposed_moves_the_block_and_back_even_on_an_error():
 
 @pytest.mark.parametrize("rows", [120, 5000])  # one call; rows split over threads
 def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(rows, monkeypatch):
-    """predict, predict_proba, loss, evaluate and gradient (weighted too:
-    each of the last three) on CSR data read a copy of the parameters with the first layer stored
-    transposed (fastbp.model.MLP._reading, when the non-zeros pay for the
-    copy, as here): the same outputs and gradient (moved back to W's
-    layout), bit for bit, as the kernels on W; the model's own parameters
-    untouched."""
+    """predict, predict_proba, loss, evaluate and gradient (the last three
+    weighted too), and numerical_gradient, on CSR data read a copy of the
+    parameters with the first layer stored transposed
+    (fastbp.model.MLP._reading, when the non-zeros pay for the copy, as
+    here): the same outputs and gradients (moved back to W's layout), bit
+    for bit, as the kernels on W; the model's own parameters untouched."""
     import fastbp.model
     Xs, y = _sparse_data(n=rows)
     net = fastbp.MLP([40, 9, 3], activation="tanh", dtype="float64", seed=5)
@@ -449,7 +449,8 @@ def test_sparse_forward_passes_with_the_first_layer_transposed_equal_those_on_w(
         w = np.linspace(0.5, 2, rows)
         got.append((net.predict_proba(Xs), net.predict(Xs), net.loss(Xs, y), net.evaluate(Xs, y),
                     net.gradient(Xs, y), net.gradient(Xs, y, sample_weight=w),
-                    net.loss(Xs, y, sample_weight=w), net.evaluate(Xs, y, sample_weight=w)))
+                    net.loss(Xs, y, sample_weight=w), net.evaluate(Xs, y, sample_weight=w),
+                    net.numerical_gradient(Xs[:60], y[:60])))
     monkeypatch.undo()
     for a, b in zip(*got):
         if isinstance(a, dict):

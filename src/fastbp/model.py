@@ -716,10 +716,16 @@ class MLP:
         eps = float(np.finfo(self.dtype).eps ** (1 / 3)) if eps is None else check_positive(eps, "eps")
         grads = np.empty_like(self._params)
         # The kernel perturbs the buffer it is given: a copy keeps the model's
-        # own params untouched throughout, for other threads using the model.
-        network._numerical_gradient(grads, self._params.copy(),
+        # own params untouched throughout, for other threads using the model
+        # (on CSR data _reading's copy, its first layer stored transposed:
+        # the differences then come in that layout, moved back after).
+        params, x = self._reading(X)
+        transposed = params is not self._params
+        network._numerical_gradient(grads, params if transposed else params.copy(),
                                     self._workspace(min(X.shape[0], CHUNK)), self.plan,
-                                    kernel_x(X), Y, self._loss_code, eps, self.alpha)
+                                    x, Y, self._loss_code, eps, self.alpha)
+        if transposed:
+            move_first_layer(self.plan, grads, False)
         return grads
 
     # ------------------------------------------------------------- training
