@@ -151,7 +151,9 @@ def test_lbfgs_and_regression_quality():
 
 def test_bad_parameters_raise_at_fit():
     X, y = np.ones((10, 2)), np.arange(10) % 2
-    for kw, msg in [({"solver": "newton"}, "solver must be"), ({"activation": "gelu"}, "activation must be"),
+    # (scikit-learn's own errors: tests/test_sklearn_parity.py)
+    for kw, msg in [({"solver": "newton"}, "'solver' parameter"),
+                    ({"activation": "gelu"}, "'activation' parameter"),
                     ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"), ({"max_iter": 0}, "max_iter"),
                     ({"batch_size": -1}, "batch_size"), ({"learning_rate": "fast"}, "learning_rate")]:
         with pytest.raises(ValueError, match=msg):

@@ -422,3 +422,183 @@ def test_grid_search_workers_load_the_kernels_and_share_the_cores():
     for compiled, blas in seen:
         assert compiled == 0
         assert blas and max(blas) <= limit
+
+
+# ------------------------------------------- the second review's differences
+def _both(fn):
+    """fn(cls) for fastbp's class and scikit-learn's: (ours, theirs)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(MLPClassifier, MLPRegressor), fn(SkClassifier, SkRegressor)
+
+
+def test_warm_start_after_early_stopping_moves_the_best_weights_on():
+    # scikit-learn's coefs_ are its best coefficients after early stopping,
+    # so a warm-start fit that finds no better score keeps its own epochs.
+    X, y = _iris()
+
+    def run(C, R):
+        est = C(hidden_layer_sizes=(10,), early_stopping=True, warm_start=True,
+                learning_rate_init=0.01, validation_fraction=0.2, random_state=0)
+        est.fit(X, y)
+        first = [c.copy() for c in est.coefs_]
+        return est.fit(X, y), first
+    (ours, first), (sk, sk_first) = _both(run)
+    assert not np.allclose(sk.coefs_[0], sk_first[0])   # what scikit-learn does
+    assert_same_training(ours, sk, X)
+    np.testing.assert_allclose(ours.validation_scores_, sk.validation_scores_)
+
+
+def test_set_params_after_fitting_acts_as_in_scikit_learn():
+    X, y = _regression(1)
+
+    def run(C, R):
+        # activation is read at every pass: predictions and further training
+        est = R(hidden_layer_sizes=(5,), max_iter=20, random_state=0, warm_start=True).fit(X, y)
+        before = est.predict(X)
+        est.set_params(activation="tanh")
+        after = est.predict(X)
+        # a warm start does not read new hidden_layer_sizes of the same depth
+        est.set_params(hidden_layer_sizes=(7,), max_iter=5).fit(X, y)
+        # partial_fit goes on with the schedule its optimizer was made with
+        sgd = R(hidden_layer_sizes=(5,), solver="sgd", random_state=0)
+        sgd.partial_fit(X, y)
+        sgd.set_params(learning_rate="invscaling", learning_rate_init=0.1, power_t=0.9)
+        sgd.partial_fit(X, y)
+        sgd.partial_fit(X, y)
+        return est, before, after, sgd
+    (ours, b, a, sgd), (sk, sk_b, sk_a, sk_sgd) = _both(run)
+    np.testing.assert_allclose(b, sk_b, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(a, sk_a, rtol=1e-7, atol=1e-9)
+    assert not np.allclose(a, b)
+    assert ours.coefs_[0].shape == sk.coefs_[0].shape == (6, 5)
+    assert_same_training(ours, sk, X)
+    assert_same_training(sgd, sk_sgd, X)
+    with pytest.raises(ValueError, match="layer sizes"):   # another depth: refused
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours.set_params(hidden_layer_sizes=(5, 5)).fit(X, y)
+
+
+def test_float64_rows_on_a_float32_model_predict_in_float64():
+    X, y = _digits(300)
+    ours, _ = fit_both(MLPClassifier, SkClassifier, X.astype(np.float32), y,
+                       hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    assert ours.coefs_[0].dtype == np.float32
+    sk = ours.to_sklearn()   # the same float32 weights, in scikit-learn
+    for rows in (X, scipy_sparse_csr(X)):
+        p = ours.predict_proba(rows)
+        assert p.dtype == sk.predict_proba(rows).dtype == np.float64
+        np.testing.assert_allclose(p, sk.predict_proba(rows), rtol=1e-12, atol=1e-15)
+    p32 = ours.predict_proba(X.astype(np.float32))
+    assert p32.dtype == sk.predict_proba(X.astype(np.float32)).dtype == np.float32
+
+
+def scipy_sparse_csr(X):
+    import scipy.sparse
+    return scipy.sparse.csr_matrix(X)
+
+
+def test_divergence_trains_on_as_scikit_learn():
+    X, y = _regression(1)
+    X, y = X * 1e3, y * 1e3
+
+    def run(C, R):
+        est = R(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=10, max_iter=30,
+                random_state=0)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(ValueError, match="non-finite parameter weights"):
+                est.fit(X, y)
+        kinds = {w.category.__name__ for w in caught} - {"RuntimeWarning"}
+        # with early stopping the best (finite) weights come back: no error
+        es = C(hidden_layer_sizes=(5,), solver="sgd", learning_rate_init=1e6, momentum=0,
+               early_stopping=True, max_iter=40, random_state=0).fit(*_iris())
+        return est, kinds, es
+    (ours, kinds, es), (sk, sk_kinds, sk_es) = _both(run)
+    assert ours.n_iter_ == sk.n_iter_ == 30 and len(ours.loss_curve_) == 30
+    assert kinds == sk_kinds == {"ConvergenceWarning"}
+    assert es.n_iter_ == sk_es.n_iter_
+    np.testing.assert_array_equal(es.validation_scores_, sk_es.validation_scores_)
+    assert es.best_validation_score_ == sk_es.best_validation_score_
+
+
+def test_a_batch_whose_weights_sum_to_zero_raises_scikit_learns_error():
+    X, y = _iris()
+    sw = np.zeros(len(y))
+    sw[-1] = 1
+
+    def run(C, R):
+        with pytest.raises(ZeroDivisionError) as err:
+            C(hidden_layer_sizes=(5,), batch_size=10, shuffle=False, max_iter=5).fit(
+                X, y, sample_weight=sw)
+        return str(err.value)
+    ours, sk = _both(run)
+    assert ours == sk == "Weights sum to zero, can't be normalized"
+    # with the weight on every batch it trains as scikit-learn's
+    sw[::10] = 1
+    ours, sk = _both(lambda C, R: C(hidden_layer_sizes=(5,), batch_size=10, shuffle=False,
+                                    max_iter=5, random_state=0).fit(X, y, sample_weight=sw))
+    assert_same_training(ours, sk, X)
+
+
+@pytest.mark.parametrize("params", [
+    {"activation": "gelu"}, {"solver": "newton"}, {"learning_rate": "fast"}, {"max_iter": 0},
+    {"batch_size": 0}, {"hidden_layer_sizes": 5.0}, {"hidden_layer_sizes": (0,)},
+    {"hidden_layer_sizes": (10.0,)}, {"early_stopping": True, "validation_fraction": 0.0}])
+def test_bad_parameters_raise_scikit_learns_errors(params):
+    X, y = _iris()
+
+    def error(est, *args, **kw):
+        with pytest.raises(Exception) as err, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(*args, **kw) if not kw else est.partial_fit(*args, **kw)
+        return type(err.value), str(err.value).replace("MLPClassifier", "C")
+
+    for method in ("fit", "partial_fit"):
+        if method == "partial_fit" and ("solver" in params or "early_stopping" in params):
+            continue
+        kw = {"classes": None} if method == "partial_fit" else {}
+        ours = error(MLPClassifier(**params), X, y, **kw) if kw else error(MLPClassifier(**params), X, y)
+        sk = error(SkClassifier(**params), X, y, **kw) if kw else error(SkClassifier(**params), X, y)
+        assert ours == sk, (method, ours, sk)
+
+
+def test_ctrl_c_ends_training_as_in_scikit_learn(monkeypatch):
+    # scikit-learn catches KeyboardInterrupt in its epoch loop, warns and
+    # returns the model trained so far.
+    X, y = _iris()
+
+    def interrupting(original):
+        calls = []
+
+        def wrapper(self, *args):
+            calls.append(1)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
+            return original(self, *args)
+        return wrapper
+    for cls in (MLPClassifier, SkClassifier):
+        monkeypatch.setattr(cls, "_update_no_improvement_count",
+                            interrupting(cls._update_no_improvement_count))
+
+    def run(C, R):
+        with pytest.warns(UserWarning, match="Training interrupted by user."):
+            return C(hidden_layer_sizes=(5,), max_iter=50, random_state=0).fit(X, y)
+    ours, sk = _both(run)
+    assert ours.n_iter_ == sk.n_iter_ == 3
+    assert_same_training(ours, sk, X)
+
+
+def test_warm_start_keeps_the_output_function_it_was_fitted_with():
+    X, y = _counts()
+    ours, sk = _both(lambda C, R: R(hidden_layer_sizes=(5,), max_iter=5, warm_start=True,
+                                    random_state=0).fit(X, y))
+    for est in (ours, sk):
+        est.set_params(loss="poisson")
+    assert ours.out_activation_ == sk.out_activation_ == "identity"
+    np.testing.assert_allclose(ours.predict(X), sk.predict(X), rtol=1e-7, atol=1e-9)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours.fit(X, y)
+    assert ours.out_activation_ == "identity"

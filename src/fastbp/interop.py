@@ -243,6 +243,7 @@ def _optimizer_from_sklearn(est, theirs):
     if est.solver == "sgd":
         state[0][pack] = np.concatenate([v.ravel() for v in theirs.velocities])
         opt.hyper[LR] = theirs.learning_rate
+        est._schedule_args = (theirs.lr_schedule, float(theirs.learning_rate_init), theirs.power_t)
     else:
         state[0][pack] = np.concatenate([m.ravel() for m in theirs.ms])
         state[1][pack] = np.concatenate([v.ravel() for v in theirs.vs])
@@ -262,8 +263,9 @@ def _optimizer_to_sklearn(sk, est):
     def unpack(flat):
         return [a.reshape(p.shape).astype(p.dtype) for a, p in zip(np.split(flat[pack], sizes), params)]
     if est.solver == "sgd":
-        theirs = SGDOptimizer(params, est.learning_rate_init, est.learning_rate, est.momentum,
-                              est.nesterovs_momentum, est.power_t)
+        schedule, lr_init, power_t = est._schedule()
+        theirs = SGDOptimizer(params, lr_init, schedule, est.momentum, est.nesterovs_momentum,
+                              power_t)
         theirs.velocities = unpack(opt.state[0])
         theirs.learning_rate = float(opt.hyper[LR])
     else:

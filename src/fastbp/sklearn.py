@@ -39,6 +39,7 @@ stays as fast), and ``skl2onnx.to_onnx(pipeline, X[:1])`` converts pipelines
 holding them (:func:`register_skl2onnx` does it by hand).
 """
 import contextlib
+import operator
 import sys
 import threading
 import warnings
@@ -46,7 +47,7 @@ from numbers import Real
 
 import numpy as np
 import scipy.sparse
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
@@ -197,28 +198,18 @@ class _BaseMLP(BaseEstimator):
 
     # --------------------------------------------------------------- checks
     def _check_params(self):
+        # scikit-learn's own constraints and messages (InvalidParameterError)
+        # are checked by _fit_context as fit and partial_fit start; then what
+        # its _fit checks itself, with its wording.
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
-        if any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
+        if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}; got {self.activation!r}")
-        if self.solver not in ("sgd", "adam", "lbfgs"):
-            raise ValueError(f"solver must be 'sgd', 'adam' or 'lbfgs'; got {self.solver!r}")
-        if self.learning_rate not in ("constant", "invscaling", "adaptive"):
-            raise ValueError("learning_rate must be 'constant', 'invscaling' or 'adaptive';"
-                             f" got {self.learning_rate!r}")
-        if not (isinstance(self.max_iter, (int, np.integer)) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be an integer >= 1; got {self.max_iter!r}")
-        if not (self.batch_size == "auto" or (isinstance(self.batch_size, (int, np.integer))
-                                              and self.batch_size >= 1)):
-            raise ValueError(f"batch_size must be 'auto' or an integer >= 1; got {self.batch_size!r}")
-        self._validate_params()  # scikit-learn's own constraints and messages for the rest
         if self.dropout != 0:
             raise ValueError(f"dropout must be 0 in fastbp.sklearn, which trains exactly as"
                              f" scikit-learn's MLP (no dropout); got {self.dropout!r}. Use"
                              " fastbp.MLP(dropout=...) for dropout.")
-        return [int(s) for s in sizes]
+        return sizes
 
     def _dtype_for(self, X):
         if self.dtype is not None:
@@ -239,7 +230,8 @@ class _BaseMLP(BaseEstimator):
 
     # ------------------------------------------------------------- training
     def _initialize(self, n_in, n_out, hidden, dtype):
-        sizes = [n_in] + hidden + [n_out]
+        # (a float size raises scikit-learn's TypeError, where it draws the weights)
+        sizes = [n_in] + [operator.index(s) for s in hidden] + [n_out]
         self.net_ = MLP(sizes, activation=ACTIVATIONS[self.activation],
                         output=OUTPUTS[self.out_activation_], dtype=dtype.name, seed=0,
                         alpha=float(self.alpha))
@@ -255,6 +247,7 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(sizes)
         self.n_outputs_ = n_out
         self._best_params = self.net_.params.copy()
+        self._best_is_current = False
         if hasattr(self, "_optimizer"):
             del self._optimizer
         if self.solver in ("sgd", "adam"):
@@ -284,7 +277,7 @@ class _BaseMLP(BaseEstimator):
                             alpha=float(self.alpha))
             self.n_layers_ = len(sizes)
             self.n_outputs_ = sizes[-1]
-            self._best_params = self.net_.params.copy()
+            self._best_is_current = True  # (early stopping's best: these weights)
             for name, value in [("n_iter_", 0), ("t_", 0), ("_no_improvement_count", 0),
                                 ("loss_curve_", []), ("best_loss_", np.inf),
                                 ("validation_scores_", None), ("best_validation_score_", None)]:
@@ -304,6 +297,14 @@ class _BaseMLP(BaseEstimator):
                 W[...] = c.T
             if not np.may_share_memory(i, net.params):
                 b[...] = i
+        # scikit-learn reads `activation` at every pass: after set_params, the
+        # same weights in a network of the new hidden activation.
+        want = ACTIVATIONS[self.activation]
+        if any(a != want for a in net.activations):
+            self.net_ = MLP(list(net.sizes), activation=want, output=net.output,
+                            dtype=net.dtype.name, seed=0, alpha=float(self.alpha))
+            self.net_.params[...] = net.params
+            self._expose()
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
         hidden = self._check_params()
@@ -317,10 +318,13 @@ class _BaseMLP(BaseEstimator):
             self._initialize(X.shape[1], Y.shape[1], hidden, dtype)
         else:
             self._adopt_coefs()
-            sizes = [X.shape[1]] + hidden + [Y.shape[1]]
-            if list(self.net_.sizes) != sizes:
-                raise ValueError(f"the network has layer sizes {list(self.net_.sizes)}; these"
-                                 f" parameters and data need {sizes}")
+            # As scikit-learn, a warm start continues the network it has: new
+            # hidden_layer_sizes of the same depth are not read; another depth
+            # (which scikit-learn's updates would misalign) is refused.
+            sizes, have = [X.shape[1]] + hidden + [Y.shape[1]], list(self.net_.sizes)
+            if len(have) != len(sizes) or have[0] != sizes[0] or have[-1] != sizes[-1]:
+                raise ValueError(f"the network has layer sizes {have}; these parameters and"
+                                 f" data need {sizes}")
         X = _as_rows(X, self.net_.dtype)
         Y = np.ascontiguousarray(Y, dtype=self.net_.dtype)
         sw = np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight)
@@ -347,6 +351,10 @@ class _BaseMLP(BaseEstimator):
         net = self.net_
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer()
+            # What scikit-learn's optimizer keeps from its parameters when it
+            # is made: partial_fit goes on with them after a set_params.
+            self._schedule_args = (self.learning_rate, float(self.learning_rate_init),
+                                   self.power_t)
         opt = self._optimizer
         opt.ensure_state(net.params)
         if self.early_stopping and incremental:
@@ -410,13 +418,37 @@ class _BaseMLP(BaseEstimator):
                 split.enter_context(threads.blas_on_one_thread())
                 split.callback(epoch.close)  # (first: the helpers)
             self.n_iter_ = 0
+            self._epochs(epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
+                         batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
+                         early_stopping, X_val, y_val, sw_val, incremental)
+        finally:
+            try:
+                split.close()  # (raises a helper thread's error)
+            finally:
+                if transposed:
+                    self._relayout(params, state, False)
+        if early_stopping and not getattr(self, "_best_is_current", False):
+            net.params[...] = self._best_params
+        # Then, as scikit-learn's coefs_ *are* its best coefficients after
+        # early stopping, a warm-start fit moves them on; a new best is copied.
+        self._best_is_current = True
+
+    def _epochs(self, epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
+                batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
+                early_stopping, X_val, y_val, sw_val, incremental):
+        # scikit-learn's epoch loop around the compiled epochs: its stopping
+        # rules, schedules, warnings and messages, and its Ctrl-C.
+        opt, rs, n = self._optimizer, self._random_state, Y_train.shape[0]
+        try:
             for _ in range(self.max_iter):
                 if self.shuffle:
                     # sklearn.utils.shuffle's draw: it shuffles arange(n) and
                     # indexes with it; the swaps depend on n only, so shuffling
                     # idx itself gives idx[order] without the two arrays.
                     rs.shuffle(idx)
-                loss, finite = epoch(params, grads, state, ws, net.plan, x_train, Y_train,
+                if sw_train.size:
+                    _check_batch_weights(sw_train, idx if self.shuffle else None, batch)
+                loss, _ = epoch(params, grads, state, ws, self.net_.plan, x_train, Y_train,
                                      sw_train, idx, wbuf, batch, kernel_loss, opt.code, opt.hyper,
                                      opt.t, alpha, loss_scale, grad_scale, *scratch)
                 if transposed and early_stopping:
@@ -429,11 +461,12 @@ class _BaseMLP(BaseEstimator):
                 self._record(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                if not finite:
-                    break           # _fit raises scikit-learn's error (it would after max_iter)
+                # (non-finite parameters: scikit-learn trains on to the end, then
+                # _fit raises its error)
                 self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
-                if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    opt.hyper[LR] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                schedule, lr_init, power_t = self._schedule()
+                if isinstance(opt, SklearnSGD) and schedule == "invscaling":
+                    opt.hyper[LR] = lr_init / (self.t_ + 1) ** power_t
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if early_stopping else "Training loss"
                     msg = (f"{what} did not improve more than tol={self.tol:f} for"
@@ -447,14 +480,8 @@ class _BaseMLP(BaseEstimator):
                     warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter})"
                                   " reached and the optimization hasn't converged yet.",
                                   ConvergenceWarning)
-        finally:
-            try:
-                split.close()  # (raises a helper thread's error)
-            finally:
-                if transposed:
-                    self._relayout(params, state, False)
-        if early_stopping:
-            net.params[...] = self._best_params
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
 
     def _relayout(self, params, state, to_transposed):
         # The model's parameters and optimizer state into (or back from) the
@@ -467,9 +494,14 @@ class _BaseMLP(BaseEstimator):
             else:
                 kernels.relayout(f, t, net.plan, False)
 
+    def _schedule(self):
+        # (learning_rate, learning_rate_init, power_t) as the optimizer was made with
+        return getattr(self, "_schedule_args", None) or (
+            self.learning_rate, float(self.learning_rate_init), self.power_t)
+
     def _trigger_stopping(self, msg):
         opt = self._optimizer
-        if self.solver != "sgd" or self.learning_rate != "adaptive":
+        if not isinstance(opt, SklearnSGD) or self._schedule()[0] != "adaptive":
             if self.verbose:
                 print(msg + " Stopping.")
             return True
@@ -495,6 +527,7 @@ class _BaseMLP(BaseEstimator):
             if score > self.best_validation_score_:
                 self.best_validation_score_ = score
                 self._best_params = self.net_.params.copy()
+                self._best_is_current = False
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -504,10 +537,11 @@ class _BaseMLP(BaseEstimator):
                 self.best_loss_ = self.loss_curve_[-1]
 
     def _score_val(self, X, y, sw):
-        out = self._outputs(X)
-        if not np.isfinite(out).all():
+        # scikit-learn's score without input validation: NaN for non-finite
+        # float predictions (a classifier's labels are always scored)
+        pred = self._decode(self._outputs(X))
+        if np.issubdtype(pred.dtype, np.floating) and not np.isfinite(pred).all():
             return np.nan
-        pred = self._decode(out)
         score = accuracy_score if is_classifier(self) else r2_score
         return float(score(y, pred, sample_weight=sw))
 
@@ -603,15 +637,24 @@ class _BaseMLP(BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=(np.float64, np.float32))
         self._sync_in()
-        return self._outputs(X)
+        net = self.net_
+        if X.dtype == np.float64 and net.dtype == np.float32:
+            # scikit-learn multiplies float64 X by float32 coefs_ in float64:
+            # so do we, with the weights in a float64 copy of the network.
+            twin = MLP(list(net.sizes), activation=ACTIVATIONS[self.activation],
+                       output=net.output, dtype="float64", seed=0)
+            twin.params[...] = net.params
+            net = twin
+        return self._outputs(X, net)
 
-    def _outputs(self, X):
-        out = self.net_.forward(X)
+    def _outputs(self, X, net=None):
+        out = (self.net_ if net is None else net).forward(X)
         return np.exp(out, out=out) if self.out_activation_ == "exp" else out
 
     def _kernel_loss(self):
         return kernels.POISSON if self.out_activation_ == "exp" else self.net_._loss_code
 
+    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data X and target(s) y, as scikit-learn's MLP does."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
@@ -623,6 +666,15 @@ def _as_rows(X, dtype):
     if scipy.sparse.issparse(X):
         return _check_sparse(X, X.shape[1], dtype, "X").csr
     return np.ascontiguousarray(X, dtype=dtype)
+
+
+def _check_batch_weights(sw, idx, batch):
+    """scikit-learn's error for a batch whose sample weights sum to zero
+    (its weighted loss divides by that sum), raised before the epoch; idx is
+    the epoch's row order, or None for rows in order."""
+    w = sw if idx is None else sw[idx]
+    if (np.add.reduceat(w, np.arange(0, w.shape[0], batch)) == 0).any():
+        raise ZeroDivisionError("Weights sum to zero, can't be normalized")
 
 
 def _first_layer_transposed_epoch(plan, moved):
@@ -690,6 +742,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(out)
 
     @available_if(_check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` is required on the first call."""
         if _check_partial_fit_first_call(self, classes):
@@ -752,7 +805,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
-        self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
+        if reset or not hasattr(self, "out_activation_"):  # (scikit-learn: when it initialises)
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, (y.reshape(-1, 1) if y.ndim == 1 else y)
@@ -764,6 +818,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return out.ravel() if out.shape[1] == 1 else out
 
     @available_if(_check_solver)
+    @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the weights and the optimizer."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
