@@ -356,3 +356,57 @@ def test_saving_while_another_thread_trains_writes_a_file_that_loads(tmp_path, m
     finally:
         stop.set()
         trainer.join()
+
+
+def test_any_seed_numpy_takes_round_trips_without_pickle(tmp_path):
+    # NumPy's own entropy (SeedSequence().entropy) is a 128-bit int.
+    for seed in (0, 2 ** 63 - 1, 2 ** 63, 2 ** 64, 2 ** 128 + 7):
+        net = fastbp.MLP([3, 4, 2], seed=seed)
+        net.save(tmp_path / "m.npz")
+        with np.load(tmp_path / "m.npz", allow_pickle=False) as f:   # nothing pickled
+            assert all(not f[k].dtype.hasobject for k in f.files)
+        back = fastbp.load(tmp_path / "m.npz")
+        assert back.seed == seed
+        np.testing.assert_array_equal(back.params, fastbp.MLP([3, 4, 2], seed=seed).params)
+
+
+def test_subclasses_of_the_optimizers_save_as_the_optimizer_they_run_as(tmp_path):
+    from fastbp.optim import SklearnAdam, SklearnSGD
+
+    class MyAdam(fastbp.Adam):
+        pass
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    for opt, cls in [(MyAdam(lr=0.01), fastbp.Adam), (SklearnAdam(lr=0.01), SklearnAdam),
+                     (SklearnSGD(lr=0.05, momentum=0.5), SklearnSGD)]:
+        net = fastbp.MLP([3, 4, 2], seed=0)
+        net.fit(X, y, epochs=2, optimizer=opt, verbose=0)
+        net.save(tmp_path / "m.npz")
+        back = fastbp.load(tmp_path / "m.npz")
+        assert type(back.optimizer) is cls and back.optimizer.code == opt.code
+        np.testing.assert_array_equal(back.optimizer.hyper, opt.hyper)
+        np.testing.assert_array_equal(back.optimizer.state, opt.state)
+        net.fit(X, y, epochs=2, verbose=0)        # both go on alike
+        back.fit(X, y, epochs=2, verbose=0)
+        np.testing.assert_array_equal(back.params, net.params)
+
+    class Mine(fastbp.optim.Optimizer):
+        pass
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.optimizer = Mine(0.1, 0.0)
+    with pytest.raises(TypeError, match="Mine"):
+        net.save(tmp_path / "other.npz")
+    assert not (tmp_path / "other.npz").exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symbolic links")
+def test_saving_through_a_symbolic_link_writes_the_file_it_points_to(tmp_path):
+    real, link = tmp_path / "real.npz", tmp_path / "link.npz"
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.save(real)
+    os.symlink(real, link)
+    net.params[:] = 0
+    net.save(link)
+    assert os.path.islink(link)
+    np.testing.assert_array_equal(fastbp.load(real).params, 0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real.npz"]

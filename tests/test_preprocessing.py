@@ -331,3 +331,21 @@ def test_regression_scaling_round_trips_and_plain_models_save_none(tmp_path):
     fastbp.MLP([2, 3], seed=0).save(tmp_path / "p.npz")
     plain = fastbp.load(tmp_path / "p.npz")
     assert (plain.classes_, plain.input_mean, plain.input_scale, plain.target_mean) == (None,) * 4
+
+
+def test_a_mix_of_text_and_number_labels_is_refused_and_changes_nothing():
+    # np.asarray(["a", 1, 2]) is text ('1', '2'): numbers would silently
+    # come back as strings from predict. scikit-learn refuses such a mix too.
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    net = fastbp.MLP([2, 3, 3], seed=0)
+    before = net.params.copy()
+    with pytest.raises(TypeError, match="labels of one kind"):
+        net.fit(X, ["a", 1, 2, "a", 1, 2], verbose=0)
+    np.testing.assert_array_equal(net.params, before)
+    assert net.classes_ is None
+    with pytest.raises(TypeError, match="labels of one kind"):
+        net.classes_ = ["a", 1, 2]
+    assert net.classes_ is None
+    net.classes_ = ("a", "b", "c")           # one kind: as before
+    net.fit(X, ["a", "b", "c"] * 2, verbose=0, epochs=1)
+    assert net.predict(X).dtype.kind == "U"

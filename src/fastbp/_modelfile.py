@@ -12,6 +12,8 @@ import tempfile
 
 import numpy as np
 
+from .optim import file_name
+
 FORMAT = "fastbp-model"
 VERSION = 4
 READABLE = (1, 2, 3, 4)
@@ -90,22 +92,33 @@ def save(net, path):
         sizes=np.array(net.sizes, dtype=np.int64),
         activations=np.array(net.activations, dtype=str).reshape(len(net.activations)),
         output=np.array(net.output), loss=np.array(net.loss_name), dtype=np.array(net.dtype.name),
-        init=np.array(net.init), seed=np.array(-1 if net.seed is None else net.seed),
+        init=np.array(net.init), seed=_seed(net.seed),
         rng=np.array(net._rng), alpha=np.array(net.alpha),
         dropout=np.array(net.dropout, dtype=np.float64),
         schedule=np.array("" if net.schedule is None else net.schedule.to_json()),
         metadata=np.array(_metadata_json(net.metadata)),
         **_preprocessing(net),
-        optimizer=np.array("" if opt is None else type(opt).__name__.lower()),
+        optimizer=np.array("" if opt is None else file_name(opt)),
         optimizer_hyper=(np.zeros(0) if opt is None else np.array([opt.tol, opt.max_ls])
-                         if type(opt).__name__ == "LBFGS" else opt.hyper),
+                         if file_name(opt) == "lbfgs" else opt.hyper),
         optimizer_t=np.array(0 if opt is None else opt.t),
         optimizer_state=(np.zeros((2, 0), net.dtype) if opt is None or opt.state is None
                          else np.array(opt.state)),
     )
     for key, values in net.history.history.items():
         arrays["history_" + key] = np.array(values, dtype=np.float64)
+    for key, array in arrays.items():  # np.savez would pickle these; load could not read them
+        if array.dtype.hasobject:
+            raise TypeError(f"cannot save the model: its {key!r} is not plain data ({array!r})")
     write_atomically(path, lambda fh: np.savez(fh, **arrays), "save the model", ".npz.tmp")
+
+
+def _seed(seed):
+    # -1 for none; int64 where it fits, else the decimal text (any int >= 0
+    # seeds NumPy's SeedSequence; an object array would need pickle)
+    if seed is None:
+        return np.array(-1)
+    return np.array(seed if seed < 2 ** 63 else str(seed))
 
 
 def _mode_for(path):
@@ -123,7 +136,10 @@ def write_atomically(path, write, what, suffix):
     old file whole and no temporary file behind. Errors name ``path`` (or its
     folder), not the temporary file; ``what`` says what was being done."""
     path = _path(path)
-    folder = os.path.dirname(os.path.abspath(path))
+    # Through a symbolic link, the file it points to (as open() would write),
+    # the link kept.
+    folder = os.path.dirname(os.path.realpath(path))
+    target = os.path.join(folder, os.path.basename(os.path.realpath(path)))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=suffix, dir=folder)
     except OSError as exc:  # name the folder, not the temporary file that was never made
@@ -133,13 +149,13 @@ def write_atomically(path, write, what, suffix):
     try:
         # mkstemp makes the file private (0600); give it the permissions
         # open() would: the old file's, or the umask's for a new one.
-        os.chmod(tmp, _mode_for(path))
+        os.chmod(tmp, _mode_for(target))
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         try:
-            os.replace(tmp, path)
+            os.replace(tmp, target)
         except OSError as exc:  # e.g. path is a folder
             raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror}", path) from None
     except BaseException:

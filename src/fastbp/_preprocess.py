@@ -157,6 +157,17 @@ def check_classes(classes, output, n_out, name="classes_"):
 
 
 def _label_array(values, name):
+    if not isinstance(values, np.ndarray):
+        # A list of text and numbers reads as text (["a", 1] is ['a', '1']):
+        # refuse the mix as an object array would be refused below.
+        try:
+            flat = np.asarray(values, dtype=object).ravel()
+        except (TypeError, ValueError):
+            flat = ()
+        text = [isinstance(v, (str, bytes)) for v in flat]
+        if any(text) and not all(text):
+            raise TypeError(f"{name} must hold labels of one kind (all text or all numbers);"
+                            f" got {list(flat[:5])}")
     try:
         arr = np.asarray(values)
     except (TypeError, ValueError) as exc:

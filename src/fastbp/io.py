@@ -15,9 +15,15 @@ command line kept its feature scaling and class names in the metadata, and
 those are read into the model's attributes), version 1 neither alpha,
 dropout, schedule nor metadata, and one RNG state.
 
+The optimizer is named as the fastbp optimizer it runs as (a subclass of
+``Adam`` as ``adam``; scikit-learn's, of :mod:`fastbp.sklearn`, as
+``sklearnsgd``/``sklearnadam``); the seed as an integer, or as its decimal
+text beyond int64 (NumPy's own 128-bit entropy, say). ``save`` refuses
+anything that would need pickle.
+
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it,
 then renames it over the target, so a crash mid-save leaves the old file
-whole. ``load`` reads with ``allow_pickle=False`` and checks the version and
+whole; through a symbolic link it writes the file the link points to. ``load`` reads with ``allow_pickle=False`` and checks the version and
 the checksum, so a truncated, corrupted or foreign file raises
 :class:`ModelFileError` instead of giving a wrong model.
 
@@ -33,7 +39,7 @@ import numpy as np
 from ._modelfile import (FORMAT, READABLE, V2_CLI_KEYS, VERSION, ZIP_MAGIC,  # noqa: F401
                          ModelFileError, _path, read, save, write_atomically)
 from .model import MLP
-from .optim import NAMES as OPTIMIZERS
+from .optim import FILE_NAMES as OPTIMIZERS
 from .schedules import from_json
 
 
@@ -68,7 +74,7 @@ def load(path):
 
 def _model(data):
     """A new model of the file's architecture and regularisation."""
-    seed = int(data["seed"])
+    seed = int(data["seed"])  # (a seed beyond int64 is stored as its decimal text)
     return MLP([int(s) for s in data["sizes"]], activation=[str(a) for a in data["activations"]],
                output=str(data["output"]), loss=str(data["loss"]), dtype=str(data["dtype"]),
                seed=None if seed < 0 else seed, init=str(data["init"]),

@@ -319,3 +319,20 @@ class SklearnAdam(Optimizer):
         super().__init__(lr, 0.0)
         self._betas(betas)
         self._eps(eps)
+
+
+# The optimizers a model file names (fastbp.io): each by the name of the
+# class whose code it runs, so that a subclass of one saves as that one.
+FILE_NAMES = {**NAMES, "sklearnsgd": SklearnSGD, "sklearnadam": SklearnAdam}
+
+
+def file_name(opt):
+    """The name a model file gives ``opt``: that of the fastbp optimizer it
+    runs as (its update is its ``code`` and hyper-parameters); TypeError for
+    one that is none of them."""
+    for name, cls in FILE_NAMES.items():
+        if isinstance(opt, cls) and getattr(opt, "code", None) == getattr(cls, "code", None):
+            return name
+    raise TypeError(f"a model file can hold fastbp's optimizers ({', '.join(FILE_NAMES)}) and their"
+                    f" subclasses; net.optimizer is a {type(opt).__name__}")
+
