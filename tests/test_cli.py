@@ -140,9 +140,29 @@ def test_npz_data(tmp_path, capsys):
     (["train", "--epochs", "-1"], "epochs must be an integer >= 0"),
     (["predict", "nomodel.npz", "digits"], "no such model file"),
     (["predict", "{garbage}", "digits"], "not a readable fastbp model file"),
+    # found in review: each was a traceback or silently wrong data
+    (["train", "{dup}"], "the column name(s) ['a'] appear more than once"),
+    (["train", "{headerless}"], "looks like data, not a header"),
+    (["train", "{npz_as_npy}"], "is not an .npy array but an .npz archive"),
+    (["train", "--seed", "-1"], "--seed must be an integer >= 0"),
+    (["train", ""], "no such file"),
+    (["train", "--out", "{nodir}"], "no such folder"),
+    (["train", "--out", "{folder}"], "it is a folder"),
+    (["info", "{folder}"], "cannot read the model file"),
+    (["predict", "{folder}", "digits"], "cannot read the model file"),
+    (["evaluate", "{folder}", "digits"], "cannot read the model file"),
+    (["train", "{text_target}", "--task", "regression"], "the target column 'y' is not numeric"),
 ])
 def test_clear_errors(tmp_path, capsys, argv, message):
+    np.savez(tmp_path / "arrays.npz", X=np.ones((3, 2)))
+    (tmp_path / "arrays.npz").rename(tmp_path / "arrays.npy")
     files = {
+        "{dup}": write_csv(tmp_path / "dup.csv", ["a", "a", "y"], [[1, 2, 0], [3, 4, 1]]),
+        "{headerless}": write_csv(tmp_path / "nohdr.csv", ["0.5", "1.5", "0"], [[1, 2, 0], [3, 4, 1]]),
+        "{npz_as_npy}": str(tmp_path / "arrays.npy"),
+        "{nodir}": str(tmp_path / "nodir" / "m.npz"),
+        "{folder}": str(tmp_path),
+        "{text_target}": write_csv(tmp_path / "tt.csv", ["a", "y"], [[1, "abc"], [2, "d"]]),
         "{bad}": write_csv(tmp_path / "bad.csv", ["a", "b", "y"], [[1, 2, 0], [3, "x", 1]]),
         "{ragged}": write_csv(tmp_path / "rag.csv", ["a", "b", "y"], [[1, 2, 0], [3, 1]]),
         "{one_class}": write_csv(tmp_path / "one.csv", ["a", "y"], [[1, "k"], [2, "k"], [3, "k"]]),
@@ -153,6 +173,32 @@ def test_clear_errors(tmp_path, capsys, argv, message):
     status, out, err = run(argv, capsys)
     assert status == 2
     assert err.startswith("fastbp: error: ") and message in err
+    assert "trained" not in out   # refused before any training
+
+
+def test_predict_writes_its_csv_atomically(tmp_path, capsys, classes_csv, monkeypatch):
+    path, X, label = classes_csv
+    model, out = str(tmp_path / "m.npz"), tmp_path / "p.csv"
+    assert run(["train", path, "--epochs", "2", "--verbose", "0", "--out", model], capsys)[0] == 0
+    assert run(["predict", model, path, "--out", str(out)], capsys)[0] == 0
+    with open(out, newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["kind"] and len(rows) == len(label) + 1
+    np.testing.assert_array_equal([r[0] for r in rows[1:]], fastbp.load(model).predict(X))
+    # A write that fails half-way leaves the old file whole and nothing else.
+    before = out.read_bytes()
+    monkeypatch.setattr("fastbp.cli._formatted", lambda values, dtype: FailingRows())
+    status, _, err = run(["predict", model, path, "--out", str(out)], capsys)
+    assert status == 2 and "No space left on device" in err
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "p.csv"]
+
+
+class FailingRows(list):
+    """Rows whose writing fails after the header: a full disk, say."""
+
+    def __iter__(self):
+        raise OSError(28, "No space left on device")
 
 
 def test_evaluate_rejects_labels_the_model_never_saw(tmp_path, capsys, classes_csv):

@@ -449,6 +449,8 @@ def read_npy(path):
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:
         raise CLIError(f"cannot read {path} as NPY: {exc}") from None
+    if not isinstance(array, np.ndarray):  # np.load read an .npz archive
+        raise CLIError(f"{path} is not an .npy array but an .npz archive; name it .npz")
     if array.ndim != 2 or array.dtype.kind not in "biuf":
         raise CLIError(f"{path}: an .npy file must hold a 2-D numeric array; got"
                        f" {array.dtype}{array.shape}")
@@ -480,9 +482,35 @@ def read_table(path, columns=None):
     """The Table of a CSV, Parquet or NPY file (by its name's ending)."""
     low = path.lower()
     if low.endswith(PARQUET):
-        return read_parquet(path, columns)
+        return _checked_names(read_parquet(path, columns))
     if low.endswith(".npy"):
         return read_npy(path)
     if not os.path.isfile(path):
         raise CLIError(f"no such file: {path}")
-    return read_csv(path)
+    return _checked_names(read_csv(path), csv_file=True)
+
+
+def _checked_names(table, csv_file=False):
+    """``table``, refused when a column name repeats (a column chosen by name
+    would be the first of them) or, in a CSV, when the header row holds
+    numbers only: a file without a header, whose first row would be lost."""
+    seen, repeated = set(), []
+    for name in table.names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        raise CLIError(f"{table.path}: the column name(s) {repeated} appear more than once; name"
+                       " each column once")
+    if csv_file and all(_is_number(name) for name in table.names):
+        raise CLIError(f"{table.path}: the first row {table.names[:5]} looks like data, not a"
+                       " header; fastbp reads CSV files whose first row names the columns")
+    return table
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

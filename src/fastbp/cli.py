@@ -30,6 +30,7 @@ and the column.
 import argparse
 import csv
 import functools
+import io
 import json
 import os
 import sys
@@ -291,13 +292,14 @@ def _values(y, name, path):
     values = np.asarray(y)
     if values.dtype.kind in "biuf":
         return values.astype(np.float64)
-    from ._reader import not_numeric
     values = values.astype(str)
     for i, v in enumerate(values.tolist()):  # the first cell that is not a number
         try:
             float(v)
         except ValueError:
-            raise not_numeric(path, name, v, i) from None
+            raise CLIError(f"{path}: the target column {name!r} is not numeric (data row {i + 1}:"
+                           f" {v!r}); a regression target holds numbers in every row (for"
+                           " classes: --task classification)") from None
     return values.astype(np.float64)
 
 
@@ -355,7 +357,10 @@ def _warm_numba():
 
 def cmd_train(args):
     import fastbp
-    source = args.data or "digits"
+    source = "digits" if args.data is None else args.data
+    if args.seed < 0:
+        raise CLIError(f"--seed must be an integer >= 0; got {args.seed}")
+    _check_out(args.out)
     features, drop = _names(args.features, "--features"), _names(args.drop, "--drop")
     if (features or drop) and source in BUILTIN:
         raise CLIError(f"--features and --drop choose columns of a CSV or Parquet file; {source}"
@@ -444,7 +449,10 @@ def cmd_train(args):
     if validation is not None:
         _report(net, X_test, y_test, "test")
     if args.out:
-        net.save(args.out)
+        try:
+            net.save(args.out)
+        except OSError as exc:  # the message names the path or its folder
+            raise CLIError(exc.strerror or str(exc)) from None
         print(f"model written to {args.out}")
     else:
         print("model not saved: add --out PATH (e.g. --out model.npz) to write it to a file")
@@ -472,7 +480,21 @@ def _load_model(path):
         net = fastbp.load(path)
     except fastbp.ModelFileError as exc:
         raise CLIError(str(exc)) from None
+    except OSError as exc:  # a folder, no permission
+        raise CLIError(f"cannot read the model file {path}: {exc.strerror or exc}") from None
     return net
+
+
+def _check_out(path):
+    """Refuse an output path whose folder does not exist, or that is a folder,
+    before any work is done for it."""
+    if not path:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CLIError(f"cannot write {path}: no such folder {folder}")
+    if os.path.isdir(path):
+        raise CLIError(f"cannot write {path}: it is a folder")
 
 
 def _model_input(net, source, need_target):
@@ -504,6 +526,7 @@ def _formatted(values, dtype):
 
 
 def cmd_predict(args):
+    _check_out(args.out)
     net = _load_model(args.model)
     if args.proba and net.output == "identity":
         raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
@@ -519,12 +542,19 @@ def cmd_predict(args):
         # the model maps raw rows to labels or values
         header, rows = [net.metadata.get("target", "prediction")], _formatted(net.predict(X), net.dtype)
     if args.out:
-        tmp = args.out + ".tmp"
-        with open(tmp, "w", newline="") as fh:
-            writer = csv.writer(fh)
+        from ._modelfile import write_atomically
+
+        def write(fh):
+            text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
+            writer = csv.writer(text)
             writer.writerow(header)
             writer.writerows(rows)
-        os.replace(tmp, args.out)
+            text.flush()
+            text.detach()   # (the binary file stays open for write_atomically)
+        try:
+            write_atomically(args.out, write, "write the predictions", ".csv.tmp")
+        except OSError as exc:  # the message names the path or its folder
+            raise CLIError(exc.strerror or str(exc)) from None
         print(f"{len(rows)} predictions written to {args.out}")
     else:
         if args.proba:
@@ -701,8 +731,8 @@ def build_parser():
     train.add_argument("--drop", help="columns to leave out, comma-separated (an ID column, ...)"
                        " (default: none)")
     train.add_argument("--task", type=str.lower, choices=["auto", "classification", "regression"], default="auto",
-                       help="auto: a text or integer target with at most 50 distinct values is"
-                            " classification")
+                       help="auto: a text target, or an integer one with at most 50 distinct"
+                            " values, is classification")
     train.add_argument("--hidden", default="64,32", help="hidden widths, comma-separated")
     train.add_argument("--activation", default="relu", help="hidden activation")
     train.add_argument("--epochs", type=int, default=30, help="passes over the training rows")
