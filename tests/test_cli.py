@@ -221,9 +221,10 @@ def test_console_script_is_installed_and_runs(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "epoch 2/2" in done.stdout and (tmp_path / "m.npz").exists()
-    bad = subprocess.run([sys.executable, "-m", "fastbp.cli", "info", str(tmp_path / "none.npz")],
-                         capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 2 and "no such model file" in bad.stderr
+    for module in ("fastbp.cli", "fastbp"):   # python -m fastbp too
+        bad = subprocess.run([sys.executable, "-m", module, "info", str(tmp_path / "none.npz")],
+                             capture_output=True, text=True, timeout=300)
+        assert bad.returncode == 2 and "no such model file" in bad.stderr
 
 
 def test_csv_with_a_byte_order_mark(tmp_path, capsys):
