@@ -138,8 +138,8 @@ def write_atomically(path, write, what, suffix):
     path = _path(path)
     # Through a symbolic link, the file it points to (as open() would write),
     # the link kept.
-    folder = os.path.dirname(os.path.realpath(path))
-    target = os.path.join(folder, os.path.basename(os.path.realpath(path)))
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=suffix, dir=folder)
     except OSError as exc:  # name the folder, not the temporary file that was never made

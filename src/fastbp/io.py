@@ -23,8 +23,9 @@ anything that would need pickle.
 
 ``save`` writes to a temporary file in the same folder, flushes and fsyncs it,
 then renames it over the target, so a crash mid-save leaves the old file
-whole; through a symbolic link it writes the file the link points to. ``load`` reads with ``allow_pickle=False`` and checks the version and
-the checksum, so a truncated, corrupted or foreign file raises
+whole; through a symbolic link it writes the file the link points to.
+``load`` reads with ``allow_pickle=False`` and checks the version and the
+checksum, so a truncated, corrupted or foreign file raises
 :class:`ModelFileError` instead of giving a wrong model.
 
 Writing, the format's constants and the checked read live in

@@ -335,4 +335,3 @@ def file_name(opt):
             return name
     raise TypeError(f"a model file can hold fastbp's optimizers ({', '.join(FILE_NAMES)}) and their"
                     f" subclasses; net.optimizer is a {type(opt).__name__}")
-
