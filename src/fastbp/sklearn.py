@@ -449,8 +449,8 @@ class _BaseMLP(BaseEstimator):
                 if sw_train.size:
                     _check_batch_weights(sw_train, idx if self.shuffle else None, batch)
                 loss, _ = epoch(params, grads, state, ws, self.net_.plan, x_train, Y_train,
-                                     sw_train, idx, wbuf, batch, kernel_loss, opt.code, opt.hyper,
-                                     opt.t, alpha, loss_scale, grad_scale, *scratch)
+                                sw_train, idx, wbuf, batch, kernel_loss, opt.code, opt.hyper,
+                                opt.t, alpha, loss_scale, grad_scale, *scratch)
                 if transposed and early_stopping:
                     self._relayout(params, state, False)   # the scores read net.params
                 opt.t += -(-n // batch)
