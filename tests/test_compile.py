@@ -452,6 +452,14 @@ def test_public_views_refuse_what_the_buffers_do_not_hold():
         fastbp.kernels.weight(net.params[:5], net.plan, 1)
     with pytest.raises(ValueError, match="no such layer"):
         fastbp.kernels.weight(net.params, net.plan, 2)
+    b = fastbp.kernels.bias(net.params, net.plan, 1)
+    np.testing.assert_array_equal(b, net.biases[1])
+    assert np.shares_memory(b, net.params)
+    for l in (-1, 2):   # (an unchecked view read past the buffer: a crash, in review)
+        with pytest.raises(ValueError, match="no such layer"):
+            fastbp.kernels.bias(net.params, net.plan, l)
+    with pytest.raises(ValueError, match="params too short"):
+        fastbp.kernels.bias(net.params[:-1], net.plan, 1)
     with pytest.raises(ValueError, match="no dropout mask"):
         fastbp.kernels.mask(ws, net.plan, 1, 2)  # the output layer has none
     with pytest.raises(ValueError, match="capacity"):

@@ -107,3 +107,16 @@ def test_gradient_descent_lowers_the_loss():
     before = net.loss(X, y)
     net.params[:] -= 0.1 * net.gradient(X, y)
     assert net.loss(X, y) < before
+
+
+def test_an_eps_too_small_for_the_dtype_is_refused_not_nan():
+    # p + eps and p - eps round to the same float32: 0 / 0 was NaN, silently.
+    X = np.random.default_rng(0).normal(size=(8, 4))
+    y = np.arange(8) % 3
+    net = fastbp.MLP([4, 5, 3], dtype="float32", seed=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="eps is too small"):
+        net.numerical_gradient(X, y, eps=1e-9)
+    np.testing.assert_array_equal(net.params, before)
+    g = net.numerical_gradient(X, y, eps=1e-2)   # one that fits: the backprop gradient
+    np.testing.assert_allclose(g, net.gradient(X, y), rtol=2e-2, atol=2e-3)

@@ -299,6 +299,49 @@ def test_bad_data_and_nets_raise():
         landscape.line({}, np.ones((3, 4)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="count must be an integer >= 1"):
         landscape.random_directions(net, count=0)
+    import scipy.sparse
+    with pytest.raises(TypeError, match="dense X"):
+        landscape.line(net, scipy.sparse.csr_matrix(np.ones((3, 4))), np.zeros((3, 2)))
+
+
+def test_interpolation_refuses_nets_that_read_the_data_differently(digits):
+    # The data is converted once, by net_a: loss_b would not be net_b's loss.
+    X, y = digits
+    a = trained(digits)
+    for change in (lambda n: n.standardize(X * 3 + 7), lambda n: setattr(n, "classes_", list(range(9, -1, -1)))):
+        b = twin(a)
+        change(b)
+        with pytest.raises(ValueError, match="to be interpolated"):
+            landscape.interpolate(a, b, X, y, steps=3)
+    b = twin(a)
+    b.params[:] *= 0.5
+    r = landscape.interpolate(a, b, X, y, steps=3)
+    assert r.loss_b == pytest.approx(b.loss(X, y), rel=1e-12)
+
+
+def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
+    # The public kernel checks what it indexes: no read or write past an end.
+    X, y = digits
+    net = trained(digits)
+    Xc, Yc = net._data(X, y)
+    n = net.params.size
+    d = np.zeros(n)
+    coefs = np.array([[1.0, 0.0, 0.0], [1.0, 0.5, 0.0]])
+    ws, kw = net.workspace(X.shape[0]), (net.plan, Xc, Yc, net._loss_code, 0.0)
+    out = np.empty(2)
+    landscape.grid_losses(out, np.empty(n), net.params, d, d, coefs, ws, *kw)
+    assert out[0] == pytest.approx(net.loss(X, y), rel=1e-12)
+    bad = [
+        (np.empty(1), np.empty(n), d, d, coefs, "out"),                        # out too short
+        (out, np.empty(n), d[:-1], d, coefs, "params.size"),                   # d1 too short
+        (out, np.empty(n), d, d, coefs[:, :2].copy(), "coefs must be"),        # 2 columns
+        (out, net.params, d, d, coefs, "must not overlap"),                    # scratch is params
+    ]
+    before = net.params.copy()
+    for o, scratch, d1, d2, c, message in bad:
+        with pytest.raises(ValueError, match=message):
+            landscape.grid_losses(o, scratch, net.params, d1, d2, c, ws, *kw)
+    np.testing.assert_array_equal(net.params, before)
 
 
 # ---------------------------------------------------------- (i) plots

@@ -32,7 +32,7 @@ from ._jit import KERNEL_ONLY, jit, matrix
 from ._views import flat_view
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _backward_batch, _batch, _delta, _first_backward, _forward_batch,
-                      _logits, _outputs, _rows, _weight, add_penalty_gradient, all_finite, bias,
+                      _logits, _outputs, _rows, _weight, add_penalty_gradient, all_finite, _bias,
                       capacity, penalty)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
                   bias_act_forward, bias_grad, dense_backward, gemm, loss_backward, loss_forward,
@@ -144,7 +144,7 @@ def _chain(grads, params, ws, plan, x):
     nb = _rows(x)
     last = plan.shape[0] - 1
     for l in range(last, 0, -1):
-        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
+        dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), _bias(grads, plan, l),
                        _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
                        _weight(params, plan, l), plan[l - 1, ACT])
     _first_backward(grads, params, ws, plan, cap, nb, x)  # dense or CSR x; no delta passed back
@@ -406,11 +406,11 @@ def _forward_t(pt, ws, plan, x, loss):
     nb = x.shape[0]
     a = _act(ws, plan, cap, 0, nb)
     _gemm_rows(a, x, _weight_t(pt, plan, 0), False)
-    bias_act_forward(a, bias(pt, plan, 0), plan[0, ACT])
+    bias_act_forward(a, _bias(pt, plan, 0), plan[0, ACT])
     for l in range(1, plan.shape[0]):
         a = _act(ws, plan, cap, l, nb)
         _gemm_rows(a, _act(ws, plan, cap, l - 1, nb), _weight_t(pt, plan, l), False)
-        bias_act_forward(a, bias(pt, plan, l), plan[l, ACT])
+        bias_act_forward(a, _bias(pt, plan, l), plan[l, ACT])
     out = _outputs(ws, plan, cap, nb)
     z = _act(ws, plan, cap, plan.shape[0] - 1, nb)
     if output_of(loss) == SOFTMAX:
@@ -438,7 +438,7 @@ def _chain_t(gt, pt, ws, plan, x, pw):
     nb = x.shape[0]
     for l in range(plan.shape[0] - 1, -1, -1):
         d = _delta(ws, plan, cap, l, nb)
-        bias_grad(bias(gt, plan, l), d)
+        bias_grad(_bias(gt, plan, l), d)
         if l == 0:
             _gemm_tn_rows(_weight_t(gt, plan, 0), x, d)
         else:

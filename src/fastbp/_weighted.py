@@ -31,7 +31,7 @@ from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _
                       _first_backward, _first_backward_sgd, _first_layer_backward, _forward,
                       _forward_batch, _forward_dropout,
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
-                      _add_penalty_gradient_if, _penalty_if, _prefetch_next, all_finite, bias,
+                      _add_penalty_gradient_if, _penalty_if, _prefetch_next, all_finite, _bias,
                       capacity)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
     _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward, \
@@ -109,7 +109,7 @@ def _backward_sgd_weighted(params, ws, plan, x, y, loss, lr, decay, wb, r, hidde
     _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
     for l in range(last, 0, -1):
         _dense_backward_sgd(_delta(ws, plan, cap, l - 1, nb), _weight(params, plan, l),
-                            bias(params, plan, l), _delta(ws, plan, cap, l, nb),
+                            _bias(params, plan, l), _delta(ws, plan, cap, l, nb),
                             _act(ws, plan, cap, l - 1, nb), hidden, plan[l - 1, ACT], lr, decay)
     _first_backward_sgd(ws, params, plan, cap, nb, x, lr, decay)
 
@@ -157,7 +157,7 @@ def _backward_batch_weighted(grads, params, ws, plan, x, y, loss, wb, r, hidden)
     last = plan.shape[0] - 1
     _weighted_deltas(ws, plan, cap, nb, y, loss, wb, r)
     for l in range(last, 0, -1):
-        _dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), bias(grads, plan, l),
+        _dense_backward(_delta(ws, plan, cap, l - 1, nb), _weight(grads, plan, l), _bias(grads, plan, l),
                         _delta(ws, plan, cap, l, nb), _act(ws, plan, cap, l - 1, nb),
                         _weight(params, plan, l), hidden, plan[l - 1, ACT])
     _first_backward(grads, params, ws, plan, cap, nb, x)

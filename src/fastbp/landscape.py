@@ -34,7 +34,7 @@ from ._plot_landscape import (SURFACE_KINDS, plot_interpolation, plot_line,  # n
                               plot_overview, plot_surface)
 from ._validate import _as_array, check_choice, check_int, check_seed
 from .model import CHUNK, MLP
-from .network import loss_value, penalty
+from .network import _overlap, loss_value, penalty
 
 __all__ = ["line", "surface", "interpolate", "random_directions", "filter_normalise",
            "grid_losses", "Line", "Surface", "Interpolation", "plot_line", "plot_surface",
@@ -55,6 +55,16 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
     alpha. ``out[k]`` is the mean loss plus ``0.5 l2 penalty / n``, exactly
     what ``MLP.loss`` returns for those params. ``params`` is only read.
     """
+    # What loss_value does not check of these (an index past an array's end
+    # would read or write memory that is not its own).
+    m = params.size
+    if scratch.size != m or d1.size != m or d2.size != m:
+        raise ValueError("grid_losses: scratch, d1 and d2 must have params.size entries")
+    if coefs.shape[1] != 3 or out.shape[0] != coefs.shape[0]:
+        raise ValueError("grid_losses: coefs must be (k, 3) and out (k,)")
+    if (_overlap(scratch, params) or _overlap(scratch, d1) or _overlap(scratch, d2)
+            or _overlap(scratch, X) or _overlap(scratch, Y) or _overlap(scratch, out)):
+        raise ValueError("grid_losses: scratch must not overlap params, d1, d2, X, Y or out")
     n = X.shape[0]
     for k in range(coefs.shape[0]):
         c0, c1, c2 = coefs[k, 0], coefs[k, 1], coefs[k, 2]
@@ -71,6 +81,9 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
 def _evaluate(net, X, y, d1, d2, coefs):
     """Run :func:`grid_losses` for ``net`` on (X, y); returns (losses, seconds)."""
     X, Y = net._data(X, y)
+    if not isinstance(X, np.ndarray):
+        raise TypeError("the loss landscapes take dense X: pass X.toarray() (of a sample of the"
+                        " rows, for a large matrix)")
     ws = net._workspace(min(X.shape[0], CHUNK))
     scratch = np.empty_like(net.params)
     out = np.empty(coefs.shape[0])
@@ -356,6 +369,14 @@ def _check_compatible(net_a, net_b):
             show = (lambda v: list(v)) if attr in ("sizes", "activations") else str
             raise ValueError(f"net_a and net_b must have the same {attr} to be interpolated;"
                              f" got {show(a)} and {show(b)}")
+    # The data is converted once, by net_a: both must read it alike.
+    for attr in ("input_mean", "input_scale", "target_mean", "target_scale", "classes_"):
+        a, b = getattr(net_a, attr), getattr(net_b, attr)
+        if (a is None) != (b is None) or (a is not None and not np.array_equal(a, b)):
+            raise ValueError(f"net_a and net_b must have the same {attr} to be interpolated (the"
+                             f" data is converted once, for both); got {a} and {b}")
+    if net_a.categories != net_b.categories:
+        raise ValueError("net_a and net_b must have the same categories to be interpolated")
 
 
 def interpolate(net_a, net_b, X, y, steps=51, span=(-0.5, 1.5)):
@@ -370,7 +391,8 @@ def interpolate(net_a, net_b, X, y, steps=51, span=(-0.5, 1.5)):
     Parameters
     ----------
     net_a, net_b : fastbp.MLP
-        Same sizes, activations, output, loss, dtype and alpha.
+        Same sizes, activations, output, loss, dtype and alpha, and the same
+        preprocessing (input and target scaling, classes, categories).
     X, y
         As for :meth:`fastbp.MLP.loss`.
     steps : int >= 2, default 51

@@ -106,9 +106,11 @@ def weight(params, plan, l):
     return _weight(params, plan, l)
 
 
-@jit(inline="always")
+@jit
 def bias(params, plan, l):
     """View of layer l's b, (n_out,), in the flat buffer."""
+    if l < 0 or l >= plan.shape[0] or plan[l, B_OFF] + plan[l, N_OUT] > params.size:
+        raise ValueError("no such layer in this plan, or params too short for it")
     return _bias(params, plan, l)
 
 
@@ -1255,4 +1257,7 @@ def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
         # The step actually taken, after rounding to the buffer's dtype.
         step = np.float64(params.dtype.type(p + h)) - np.float64(params.dtype.type(p - h))
         params[i] = p
+        if step == 0:  # (else 0 / 0: NaN, silently)
+            raise ValueError("eps is too small for the parameters' dtype: p + eps and p - eps"
+                             " round to the same number")
         grads[i] = (up - down) / step
