@@ -517,3 +517,32 @@ def test_sklearn_lbfgs_on_csr_runs_with_the_first_layer_transposed(monkeypatch):
     start = net.plan[0, W_OFF]
     np.testing.assert_array_equal(net.params[start:start + 9 * 40],
                                   blocks[-1].reshape(40, 9).T.ravel())
+
+
+def test_predict_from_another_thread_during_a_sparse_fit_sees_w():
+    # The epochs on CSR data run with the first layer stored transposed: in a
+    # private copy, so that a thread predicting meanwhile reads W (a review
+    # found predictions off by 0.5 while the model's own buffer held W.T).
+    import threading
+    Xs = sp.random(20000, 50, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    y = np.arange(20000) % 3
+    net = fastbp.MLP([50, 16, 3], seed=0)
+    Xq = np.random.default_rng(1).normal(size=(5, 50)).astype(np.float32)
+    sgd = fastbp.SGD(lr=1e-30)            # the weights do not move: any change is a misread
+    net.fit(Xs, y, optimizer=sgd, verbose=0)
+    before, params = net.predict_proba(Xq), net.params.copy()
+    stop, worst, reads = threading.Event(), [0.0], [0]
+
+    def watch():
+        while not stop.is_set():
+            worst[0] = max(worst[0], float(np.abs(net.predict_proba(Xq) - before).max()))
+            reads[0] += 1
+    thread = threading.Thread(target=watch)
+    thread.start()
+    try:
+        net.fit(Xs, y, epochs=10, optimizer=sgd, verbose=0)
+    finally:
+        stop.set()
+        thread.join()
+    assert reads[0] > 10 and worst[0] == 0.0
+    np.testing.assert_allclose(net.params, params, rtol=0, atol=1e-20)   # (zero biases move by 1e-29)

@@ -507,3 +507,26 @@ def test_a_distributed_fit_is_not_refused_for_a_validation_triple_without_weight
     with pytest.raises(ValueError, match="no sample_weight"):
         _args.fit_arguments(net, X, y, 1, 8, None, True, None, 0, None, (X, y, np.ones(20)), 0.0,
                             None, "raise", True)
+
+
+def test_weights_whose_sum_overflows_are_refused_and_change_nothing():
+    # Finite weights can sum to inf: the loss was NaN, the gradient 0, and fit
+    # blamed the learning rate. Their sum is checked as their sign is.
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    y = np.arange(40) % 3
+    net = fastbp.MLP([4, 6, 3], dtype="float64", seed=0)
+    before = net.params.copy()
+    w = np.full(40, 1e307)
+    calls = [lambda: net.loss(X, y, sample_weight=w), lambda: net.gradient(X, y, sample_weight=w),
+             lambda: net.evaluate(X, y, sample_weight=w),
+             lambda: net.fit(X, y, sample_weight=w, batch_size=40, verbose=0),
+             lambda: net.fit(X, y, sample_weight=np.full(40, 1e200), verbose=0,
+                             class_weight={0: 1e200, 1: 1.0, 2: 1.0})]
+    for call in calls:
+        with pytest.raises(ValueError, match="rescale sample_weight"), \
+                np.errstate(over="ignore"):
+            call()
+    np.testing.assert_array_equal(net.params, before)
+    assert len(net.history) == 0
+    # scaled down they weigh the rows as before: equal weights, the plain loss
+    assert net.loss(X, y, sample_weight=w / 1e307) == pytest.approx(net.loss(X, y), rel=1e-12)

@@ -52,6 +52,37 @@ def test_reduce_on_plateau():
     assert seen == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25]
 
 
+def test_reduce_on_plateau_stops_reducing_by_eps_as_pytorch():
+    # torch.optim.lr_scheduler.ReduceLROnPlateau keeps the lr when the cut
+    # would be eps (1e-8) or less: from 0.1 by tenths, it ends at 1e-8.
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=1, lr=0.1, verbose=0)
+    plateau = schedules.ReduceOnPlateau(factor=0.1, patience=0, min_delta=0)
+    plateau.on_train_begin(net)
+    seen = []
+    for epoch in range(12):
+        plateau.on_epoch_end(epoch, {"val_loss": 1.0})
+        seen.append(net.optimizer.lr)
+    expected, lr = [0.1], 0.1     # (the first value is an improvement on none)
+    for _ in range(11):   # the rule by hand
+        lr = lr * 0.1 if lr - lr * 0.1 > 1e-8 else lr
+        expected.append(lr)
+    assert seen == expected and seen[-1] == pytest.approx(1e-8) and seen[-1] == seen[-4]
+    with pytest.raises(ValueError, match="eps must be"):
+        schedules.ReduceOnPlateau(eps=-1.0)
+
+
+def test_numpy_scalars_are_taken_as_hyper_parameters():
+    for opt in (fastbp.SGD(lr=np.float32(0.1), momentum=np.float32(0.9)),
+                fastbp.Adam(betas=(np.float32(0.9), np.float64(0.999))),
+                fastbp.RMSprop(alpha=np.float32(0.9), weight_decay=np.float32(0.01))):
+        assert np.isfinite(opt.hyper).all()
+    assert fastbp.SGD(momentum=np.float32(0.5)).hyper[fastbp.optim.MOMENTUM] == 0.5
+    schedules.ReduceOnPlateau(factor=np.float32(0.5), min_lr=np.float64(1e-4))
+    with pytest.raises(ValueError, match="momentum"):
+        fastbp.SGD(momentum=np.bool_(True))
+
+
 def test_schedules_work_with_adam():
     got = lrs(schedules.StepDecay(2, gamma=0.1), 4, lr=0.01, optimizer="adam")
     assert got == pytest.approx([0.01, 0.01, 0.001, 0.001])

@@ -390,10 +390,18 @@ def row_weights(sample_weight, per_class, Y, output, n_out):
 
 
 def check_weight_sum(weights, what):
-    """Raise ValueError unless the weights of ``what`` sum to more than zero."""
-    if not weights.sum() > 0:
+    """Raise ValueError unless the weights of ``what`` sum to more than zero,
+    and to a finite number (every batch's sum is at most that: the kernels'
+    sums cannot overflow)."""
+    with np.errstate(over="ignore"):
+        total = weights.sum()
+    if not total > 0:
         raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) sum to"
                          " zero: no sample would count")
+    if not np.isfinite(total):
+        raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) sum to"
+                         " more than a float64 holds: rescale sample_weight (only their ratios"
+                         " matter)")
 
 
 def fit_weights(sample_weight, class_weight, Y, output, n_out, classes):

@@ -11,6 +11,8 @@ Nesterov, Adam, AdamW, RMSprop), with the same defaults.
 
 The kernel :func:`optimizer_step` is public for use from Numba code.
 """
+import numbers
+
 import numpy as np
 
 from ._jit import jit
@@ -142,7 +144,7 @@ class Optimizer:
     def __init__(self, lr, weight_decay):
         self.hyper = np.zeros(N_HYPER)
         self.hyper[LR] = check_positive(lr, "lr")
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) \
+        if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real) \
                 or not np.isfinite(weight_decay) or weight_decay < 0:
             raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
         self.hyper[WEIGHT_DECAY] = weight_decay
@@ -198,7 +200,8 @@ class Optimizer:
             b = tuple(betas)
         except TypeError:
             raise TypeError(f"betas must be two numbers in [0, 1); got {betas!r}") from None
-        if len(b) != 2 or not all(isinstance(x, (int, float)) and 0 <= x < 1 for x in b):
+        if len(b) != 2 or not all(isinstance(x, numbers.Real) and not isinstance(x, bool)
+                                  and 0 <= x < 1 for x in b):
             raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}")
         self.hyper[BETA1], self.hyper[BETA2] = b
 
@@ -206,7 +209,7 @@ class Optimizer:
         self.hyper[EPS] = check_positive(eps, "eps")
 
     def _fraction(self, value, name, index):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
             raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
         self.hyper[index] = value
 
@@ -299,7 +302,7 @@ class SklearnSGD(Optimizer):
 
     def __init__(self, lr=0.1, momentum=0.9, nesterov=True):
         super().__init__(lr, 0.0)
-        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or momentum < 0:
+        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or momentum < 0:
             raise ValueError(f"momentum must be a number >= 0; got {momentum!r}")
         self.hyper[MOMENTUM] = momentum
         self.hyper[NESTEROV] = float(check_bool(nesterov, "nesterov"))

@@ -18,6 +18,7 @@ schedule first starts.
 """
 import json
 import math
+import numbers
 
 from ._validate import check_int, check_positive
 
@@ -107,7 +108,7 @@ class CosineAnnealing(Schedule):
 
     def __init__(self, T_max, eta_min=0.0):
         self.T_max = check_int(T_max, "T_max", 1)
-        if isinstance(eta_min, bool) or not isinstance(eta_min, (int, float)) or not eta_min >= 0:
+        if isinstance(eta_min, bool) or not isinstance(eta_min, numbers.Real) or not eta_min >= 0:
             raise ValueError(f"eta_min must be a number >= 0; got {eta_min!r}")
         self.eta_min = float(eta_min)
         self.lr0 = None
@@ -140,22 +141,25 @@ class InverseScaling(Schedule):
 class ReduceOnPlateau(Schedule):
     """Multiply lr by ``factor`` when ``monitor`` has not improved by more
     than ``min_delta`` (relative, as PyTorch's default) for ``patience``
-    epochs; never below ``min_lr`` (PyTorch's ReduceLROnPlateau, mode min)."""
+    epochs; never below ``min_lr``, and not when the change would be ``eps``
+    or less (PyTorch's ReduceLROnPlateau, mode min)."""
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, min_lr=0.0):
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, min_lr=0.0,
+                 eps=1e-8):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name such as 'val_loss'; got {monitor!r}")
-        for name, value in (("min_delta", min_delta), ("min_lr", min_lr)):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+        for name, value in (("min_delta", min_delta), ("min_lr", min_lr), ("eps", eps)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
                     or not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
         self.monitor = monitor
-        if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
+        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
             raise ValueError(f"factor must be a number in (0, 1); got {factor!r}")
         self.factor = float(factor)
         self.patience = check_int(patience, "patience", 0)
         self.min_delta = float(min_delta)
         self.min_lr = float(min_lr)
+        self.eps = float(eps)
         self.lr0 = None
 
     def _start(self):
@@ -172,7 +176,9 @@ class ReduceOnPlateau(Schedule):
         else:
             self._bad += 1
             if self._bad > self.patience:
-                self._current = max(self._current * self.factor, self.min_lr)
+                new = max(self._current * self.factor, self.min_lr)
+                if self._current - new > getattr(self, "eps", 1e-8):  # (saved before eps: 1e-8)
+                    self._current = new
                 self._bad = 0
 
     def lr(self, epoch, lr0):

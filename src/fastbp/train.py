@@ -1,5 +1,6 @@
 """The fit loop: Python runs once per epoch; each epoch is one compiled call."""
 import contextlib
+import numbers
 import time
 
 import numpy as np
@@ -219,8 +220,9 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     x = kernel_x(X)  # the array itself, or a sparse X's CSR arrays
     # CSR data with enough non-zeros: each epoch runs with the first layer's
     # weights (and their gradient and optimizer state) stored transposed.
-    moved = [a for a in (net.params, grads, *state) if a.size]  # what holds a first layer's block
-    transposed = isinstance(x, tuple) and transpose_first_layer(net.plan, X.csr.nnz, len(moved))
+    moved = [a for a in (grads, *state) if a.size]  # what else holds a first layer's block
+    transposed = isinstance(x, tuple) and transpose_first_layer(net.plan, X.csr.nnz,
+                                                                len(moved) + 1)
     if transposed:
         x = x + (TRANSPOSED,)
 
@@ -229,8 +231,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         # an L2 term as compile-time constants: only their branches of the
         # leaf kernels compile (fastbp._static).
         loss, hidden = net._kernel_codes
-        with first_layer_transposed(net.plan, moved, transposed):
-            return kernel(net.params, grads, state, ws, net.plan, x, Y, perm, net._rng, batch_size,
+        with epoch_params(net, moved, transposed) as params:
+            return kernel(params, grads, state, ws, net.plan, x, Y, perm, net._rng, batch_size,
                           shuffle, loss, static(optimizer.code), optimizer.hyper, optimizer.t,
                           net._reg, max_steps, check_every_step, hidden, _l2(net))
 
@@ -243,9 +245,9 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
 
         def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
             loss, hidden = net._kernel_codes
-            with first_layer_transposed(net.plan, moved, transposed):
+            with epoch_params(net, moved, transposed) as params:
                 return weighted(
-                    net.params, grads, state, ws, net.plan, x, Y, weights, wbuf, perm, net._rng,
+                    params, grads, state, ws, net.plan, x, Y, weights, wbuf, perm, net._rng,
                     batch_size, shuffle, loss, static(optimizer.code), optimizer.hyper,
                     optimizer.t, net._reg, max_steps, check_every_step, hidden, _l2(net))
 
@@ -333,6 +335,28 @@ def first_layer_transposed(plan, arrays, on=True):
     finally:
         for a in arrays:
             move_first_layer(plan, a, False)
+
+
+@contextlib.contextmanager
+def epoch_params(net, others, transposed):
+    """The parameter buffer an epoch's kernel updates: ``net.params`` itself,
+    or, with the first layer stored transposed (:func:`first_layer_transposed`,
+    also for the arrays ``others``), a private copy, which comes back into
+    ``net.params`` as ``W`` when the block ends (also on an exception).
+    Threads that read the model meanwhile (``predict``, ``save``: the kernels
+    release the GIL) then see ``W``, as it stood before the epoch, never
+    ``W.T`` (a predict did, in review: outputs off by 0.5)."""
+    if not transposed:
+        yield net.params
+        return
+    params = net.params.copy()
+    move_first_layer(net.plan, params, True)
+    try:
+        with first_layer_transposed(net.plan, others):
+            yield params
+    finally:
+        move_first_layer(net.plan, params, False)
+        net.params[:] = params
 
 
 def move_first_layer(plan, a, transposed):
@@ -479,7 +503,10 @@ class EarlyStopping:
     monitor : str, default "val_loss"
         A key of the epoch logs: ``loss``, ``val_loss``, ``val_accuracy``, ``val_r2``.
     patience : int, default 5
-        Epochs without improvement before stopping.
+        Epochs without improvement that are tolerated: training stops at the
+        ``patience + 1``-th in a row (the count of PyTorch's
+        ReduceLROnPlateau and scikit-learn's ``n_iter_no_change``; Keras's
+        EarlyStopping stops at the ``patience``-th).
     min_delta : float, default 0
         The least change that counts as an improvement.
     restore_best_weights : bool, default False
@@ -495,7 +522,7 @@ class EarlyStopping:
             raise TypeError(f"monitor must be a metric name such as 'val_loss'; got {monitor!r}")
         self.monitor = monitor
         self.patience = check_int(patience, "patience", 0)
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) \
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) \
                 or not np.isfinite(min_delta) or min_delta < 0:
             raise ValueError(f"min_delta must be a finite number >= 0; got {min_delta!r}")
         self.min_delta = float(min_delta)
@@ -557,6 +584,11 @@ class ModelCheckpoint:
 
         from ._validate import check_int
         self.path = os.fspath(path)
+        try:  # a bad placeholder now, not after the first epochs have trained
+            self.path.format(epoch=1)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"path {self.path!r} must take its epoch as {{epoch}} (and no other"
+                             f" placeholder; braces doubled as {{{{ }}}}): {exc!r}") from None
         self.every = check_int(every, "every", 1)
         if monitor is not None and not isinstance(monitor, str):
             raise TypeError(f"monitor must be None or a metric name; got {monitor!r}")
