@@ -82,3 +82,16 @@ def test_import_is_silent():
     out = subprocess.run([sys.executable, "-c", "import fastbp"], capture_output=True, text=True,
                          env=dict(os.environ, PYTHONWARNINGS="default"))
     assert out.returncode == 0 and out.stdout == "" and out.stderr == ""
+
+
+def test_import_under_numba_disable_jit_says_why_it_cannot():
+    # (it failed with AttributeError: 'function' object has no attribute 'py_func')
+    import os
+    import subprocess
+    import sys
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
+    done = subprocess.run([sys.executable, "-c", "import fastbp"], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode != 0
+    assert "ImportError: fastbp's kernels run compiled only" in done.stderr
+    assert "unset NUMBA_DISABLE_JIT" in done.stderr

@@ -35,6 +35,12 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
+if numba.config.DISABLE_JIT:
+    # Views, the BLAS calls and the vectorised exp are Numba intrinsics and
+    # overloads, which exist only compiled: there is no pure-Python fastbp.
+    raise ImportError("fastbp's kernels run compiled only (some are written as Numba intrinsics,"
+                      " which do not run as Python): unset NUMBA_DISABLE_JIT to import fastbp")
+
 SHIPPED = "_kernel_cache"  # the folder, beside the sources, of the install-time cache
 MANIFEST = "build.json"
 KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
@@ -272,7 +278,7 @@ def jit(function=None, **options):
 
     def decorate(py_func):
         dispatcher = numba.njit(**options)(py_func)
-        if options["cache"] and hasattr(dispatcher, "py_func"):  # not under NUMBA_DISABLE_JIT
+        if options["cache"]:
             KERNELS.append(dispatcher)
             _key_by_format(dispatcher._cache)
             shipped = _shipped(os.path.dirname(os.path.abspath(py_func.__code__.co_filename)))
