@@ -369,6 +369,15 @@ def test_plots_write_png_files(digits, tmp_path):
     assert not (tmp_path / "x.png").exists()
     assert "Line(steps=9" in repr(r) and "Surface(steps=7x7" in repr(s)
     assert "Interpolation(steps=9" in repr(i)
+    # Losses that overflow far from the model are left blank, not an error
+    # of matplotlib's levels (as in review: span=1e30 on a float32 net).
+    s.losses[0, :] = np.inf
+    data = Path(landscape.plot_surface(s, tmp_path / "inf.png")).read_bytes()
+    assert data[:8] == PNG and len(data) > 10_000
+    s.losses[:] = np.inf
+    with pytest.raises(ValueError, match="no finite loss"):
+        landscape.plot_surface(s, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
 
 
 # -------------------------------------------------------- (j) the example

@@ -37,7 +37,10 @@ def _draw_line(ax, result):
 
 
 def _levels(losses):
-    lo, hi = float(losses.min()), float(losses.max())
+    finite = losses[np.isfinite(losses)]   # (a loss may overflow far from the model)
+    if finite.size == 0:
+        raise ValueError("no finite loss on this grid to draw: take a smaller span")
+    lo, hi = float(finite.min()), float(finite.max())
     if not hi > lo:
         return None
     # Log-spaced levels resolve the basin, where the loss changes least.
@@ -48,10 +51,10 @@ def _levels(losses):
 
 def _draw_contour(ax, result):
     levels = _levels(result.losses)
-    filled = ax.contourf(result.alphas, result.betas, result.losses, levels=levels, cmap="viridis",
+    losses = np.ma.masked_invalid(result.losses)   # non-finite points left blank
+    filled = ax.contourf(result.alphas, result.betas, losses, levels=levels, cmap="viridis",
                          alpha=0.35, extend="both")
-    lines = ax.contour(result.alphas, result.betas, result.losses, levels=filled.levels,
-                       cmap="viridis")
+    lines = ax.contour(result.alphas, result.betas, losses, levels=filled.levels, cmap="viridis")
     ax.clabel(lines, fontsize=7, fmt="%.3g")
     ax.plot([0.0], [0.0], "*", color="C3", markersize=11, label=f"model (loss {result.centre:.4g})")
     ax.set_xlabel(_axis_label(result, "α"))
