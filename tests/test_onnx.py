@@ -375,6 +375,22 @@ def test_skl2onnx_pipeline_reproduces_predict_proba(labels, zipmap):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skl2onnx_converts_a_multilabel_classifier_as_scikit_learns():
+    # (it refused one; skl2onnx converts scikit-learn's: labels p > 0.5 as int64)
+    from sklearn.datasets import make_multilabel_classification
+
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, Y = make_multilabel_classification(100, 6, n_classes=4, random_state=0)
+    est = fs.MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, random_state=0).fit(X, Y)
+    onx = skl2onnx.to_onnx(est, X[:1], options={fs.MLPClassifier: {"zipmap": False}})
+    label, proba = session(onx.SerializeToString()).run(None, {"X": X})
+    np.testing.assert_allclose(proba, est.predict_proba(X), rtol=0, atol=1e-12)
+    assert label.dtype == np.int64
+    np.testing.assert_array_equal(label, est.predict(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_skl2onnx_regressor_pipeline():
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler

@@ -602,3 +602,58 @@ def test_warm_start_keeps_the_output_function_it_was_fitted_with():
         warnings.simplefilter("ignore")
         ours.fit(X, y)
     assert ours.out_activation_ == "identity"
+
+
+def test_conversions_carry_the_optimizer_as_it_was_made():
+    # A set_params after fitting is not read by scikit-learn's partial_fit:
+    # the converted estimator goes on with the optimizer's own settings.
+    X, y = _iris()
+    for solver, change in [("adam", dict(learning_rate_init=0.2, beta_1=0.5, epsilon=1e-3)),
+                           ("sgd", dict(learning_rate_init=0.2, momentum=0.1,
+                                        nesterovs_momentum=False))]:
+        kw = dict(hidden_layer_sizes=(6,), max_iter=5, random_state=0, learning_rate_init=0.01,
+                  solver=solver)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sk = SkClassifier(**kw).fit(X, y)
+            ours = MLPClassifier(**kw).fit(X, y)
+        for est in (sk, ours):
+            est.set_params(**change)
+        from_sk, to_sk = MLPClassifier.from_sklearn(sk), ours.to_sklearn()
+        for _ in range(3):
+            for est in (sk, ours, from_sk, to_sk):
+                est.partial_fit(X, y)
+        assert_same_training(from_sk, sk, X)
+        assert_same_training(ours, to_sk, X)
+
+
+def test_an_early_stopping_model_converted_to_scikit_learn_fits_on_warm():
+    X, y = _iris()
+    kw = dict(hidden_layer_sizes=(7,), max_iter=15, random_state=1, early_stopping=True,
+              learning_rate_init=0.01, n_iter_no_change=3, tol=1e-3)
+
+    def run(C, R):
+        est = C(**kw).fit(X, y)
+        return est
+    ours, sk = _both(run)
+    converted = ours.to_sklearn()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for est in (sk, converted):
+            est.set_params(warm_start=True).fit(X, y)   # ('_best_coefs' was missing)
+    assert converted.n_iter_ == sk.n_iter_
+    for a, b in zip(converted.coefs_, sk.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+
+
+def test_from_sklearn_of_an_lbfgs_model_has_scikit_learns_attributes():
+    X, y = _iris()
+    sk = SkClassifier(solver="lbfgs", hidden_layer_sizes=(5,), max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk.fit(X, y)
+    ours = MLPClassifier.from_sklearn(sk)
+    for name in ("loss_curve_", "best_loss_", "validation_scores_", "best_validation_score_"):
+        assert hasattr(ours, name) == hasattr(sk, name) == False   # noqa: E712
+    assert ours.n_iter_ == sk.n_iter_
+    assert MLPRegressor().__sklearn_tags__() == SkRegressor().__sklearn_tags__()

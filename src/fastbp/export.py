@@ -466,13 +466,17 @@ def convert_classifier(scope, operator, container):
     """skl2onnx converter of fastbp.sklearn.MLPClassifier: outputs ``label``
     and ``probabilities`` (N, n_classes) as scikit-learn's classifiers do."""
     est = operator.raw_operator
-    if getattr(getattr(est, "_label_binarizer", None), "y_type_", None) == "multilabel-indicator":
-        raise ValueError("the ONNX export of fastbp.sklearn.MLPClassifier covers binary and"
-                         " multiclass targets; this one was fitted on multilabel targets")
+    multilabel = getattr(getattr(est, "_label_binarizer", None), "y_type_",
+                         None) == "multilabel-indicator"
     b = _Container(scope, container)
     dtype = _input_dtype(operator)
     label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
     out = _network_for(b, est.net_, operator.inputs[0].full_name, dtype)
+    if multilabel:  # as skl2onnx's converter of scikit-learn's: each label p > 0.5, as int64
+        b.op("Identity", [out], "probabilities", output=proba_out)
+        above = b.op("Greater", [out, b.const("half", np.array(0.5, dtype=dtype))], "above")
+        b.op("Cast", [above], "label", output=label_out, to=7)   # TensorProto.INT64
+        return
     if est.net_.sizes[-1] == 1:  # binary: one sigmoid unit p -> [1 - p, p]
         one = b.const("one", np.array(1.0, dtype=dtype))
         b.op("Concat", [b.op("Sub", [one, out], "p0"), out], "probabilities", output=proba_out,

@@ -236,8 +236,16 @@ def estimator_from_sklearn(cls, fitted, classifier):
 def _optimizer_from_sklearn(est, theirs):
     # scikit-learn's optimizer state is a list in coefs_ + intercepts_ order:
     # flattened, that is its packing, which est._pack_index() places.
-    from .optim import LR
-    opt = est._new_optimizer()
+    from .optim import LR, SklearnAdam, SklearnSGD
+    # The optimizer's own hyper-parameters, as it was made (a set_params
+    # since then is not read by scikit-learn's partial_fit, nor by ours).
+    if est.solver == "sgd":
+        opt = SklearnSGD(lr=float(theirs.learning_rate_init), momentum=float(theirs.momentum),
+                         nesterov=bool(theirs.nesterov))
+    else:
+        opt = SklearnAdam(lr=float(theirs.learning_rate_init),
+                          betas=(float(theirs.beta_1), float(theirs.beta_2)),
+                          eps=float(theirs.epsilon))
     state = opt.ensure_state(est.net_.params)
     pack = est._pack_index()
     if est.solver == "sgd":
@@ -254,7 +262,7 @@ def _optimizer_from_sklearn(est, theirs):
 def _optimizer_to_sklearn(sk, est):
     from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
 
-    from .optim import LR
+    from .optim import BETA1, BETA2, EPS, LR, MOMENTUM, NESTEROV, SklearnSGD
     opt = est._optimizer
     params = sk.coefs_ + sk.intercepts_
     pack = est._pack_index()
@@ -262,14 +270,16 @@ def _optimizer_to_sklearn(sk, est):
 
     def unpack(flat):
         return [a.reshape(p.shape).astype(p.dtype) for a, p in zip(np.split(flat[pack], sizes), params)]
-    if est.solver == "sgd":
+    h = opt.hyper   # the optimizer's own settings, not est's parameters (set_params since)
+    if isinstance(opt, SklearnSGD):
         schedule, lr_init, power_t = est._schedule()
-        theirs = SGDOptimizer(params, lr_init, schedule, est.momentum, est.nesterovs_momentum,
+        theirs = SGDOptimizer(params, lr_init, schedule, float(h[MOMENTUM]), bool(h[NESTEROV]),
                               power_t)
         theirs.velocities = unpack(opt.state[0])
-        theirs.learning_rate = float(opt.hyper[LR])
+        theirs.learning_rate = float(h[LR])
     else:
-        theirs = AdamOptimizer(params, est.learning_rate_init, est.beta_1, est.beta_2, est.epsilon)
+        theirs = AdamOptimizer(params, float(h[LR]), float(h[BETA1]), float(h[BETA2]),
+                               float(h[EPS]))
         theirs.ms, theirs.vs, theirs.t = unpack(opt.state[0]), unpack(opt.state[1]), opt.t
     sk._optimizer = theirs
 
@@ -312,4 +322,13 @@ def estimator_to_sklearn(est):
         sk._label_binarizer = copy.deepcopy(est._label_binarizer)
     if getattr(est, "_optimizer", None) is not None and est.solver in ("sgd", "adam"):
         _optimizer_to_sklearn(sk, est)
+    if hasattr(est, "best_validation_score_") and est.best_validation_score_ is not None:
+        # After early stopping scikit-learn's best coefficients *are* coefs_
+        # (fastbp.sklearn's _best_is_current); else the best ones kept.
+        if getattr(est, "_best_is_current", True):
+            sk._best_coefs, sk._best_intercepts = sk.coefs_, sk.intercepts_
+        else:
+            Ws, bs = net._layout.views(est._best_params)
+            sk._best_coefs = [np.array(W.T) for W in Ws]
+            sk._best_intercepts = [np.array(b) for b in bs]
     return sk

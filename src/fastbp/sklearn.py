@@ -278,9 +278,14 @@ class _BaseMLP(BaseEstimator):
             self.n_layers_ = len(sizes)
             self.n_outputs_ = sizes[-1]
             self._best_is_current = True  # (early stopping's best: these weights)
-            for name, value in [("n_iter_", 0), ("t_", 0), ("_no_improvement_count", 0),
-                                ("loss_curve_", []), ("best_loss_", np.inf),
-                                ("validation_scores_", None), ("best_validation_score_", None)]:
+            # What scikit-learn's _initialize sets: the stochastic solvers' own
+            # attributes only for them.
+            defaults = [("n_iter_", 0), ("t_", 0)]
+            if self.solver in ("sgd", "adam"):
+                defaults += [("_no_improvement_count", 0), ("loss_curve_", []),
+                             ("best_loss_", np.inf), ("validation_scores_", None),
+                             ("best_validation_score_", None)]
+            for name, value in defaults:
                 if not hasattr(self, name):
                     setattr(self, name, value)
         self._sync_in()
@@ -827,8 +832,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._decode(self._forward(X))
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
+        tags = super().__sklearn_tags__()   # (scikit-learn's own: multi_output not set)
         tags.input_tags.sparse = True
         return tags
 
