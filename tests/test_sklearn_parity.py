@@ -657,3 +657,12 @@ def test_from_sklearn_of_an_lbfgs_model_has_scikit_learns_attributes():
         assert hasattr(ours, name) == hasattr(sk, name) == False   # noqa: E712
     assert ours.n_iter_ == sk.n_iter_
     assert MLPRegressor().__sklearn_tags__() == SkRegressor().__sklearn_tags__()
+
+
+def test_the_optimizers_learning_rate_is_scikit_learns_for_both_solvers():
+    X, y = _iris()
+    for solver in ("adam", "sgd"):
+        ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(6,), max_iter=4,
+                            random_state=0, solver=solver, learning_rate="invscaling")
+        assert ours._optimizer.learning_rate == pytest.approx(sk._optimizer.learning_rate,
+                                                               rel=1e-12)

@@ -323,6 +323,15 @@ class SklearnAdam(Optimizer):
         self._betas(betas)
         self._eps(eps)
 
+    @property
+    def learning_rate(self):
+        """scikit-learn's ``_optimizer.learning_rate``: the last step's size,
+        ``lr sqrt(1 - beta2^t) / (1 - beta1^t)`` (``lr`` before any step)."""
+        t, h = self.t, self.hyper
+        if t == 0:
+            return self.lr
+        return float(h[LR] * np.sqrt(1 - h[BETA2] ** t) / (1 - h[BETA1] ** t))
+
 
 # The optimizers a model file names (fastbp.io): each by the name of the
 # class whose code it runs, so that a subclass of one saves as that one.
