@@ -139,7 +139,9 @@ def main(cases):
     unknown = [c for c in cases if c not in CASES]
     if unknown:  # (--help too: the usage, before any data is made)
         print(__doc__)
-        sys.exit(0 if unknown in (["-h"], ["--help"]) else f"unknown case(s) {unknown}; the cases: {', '.join(CASES)}")
+        if unknown not in (["-h"], ["--help"]):
+            sys.exit(f"unknown case(s) {unknown}; the cases: {', '.join(CASES)}")
+        sys.exit(0)
     make_data()
     for case in cases:
         out = subprocess.run([sys.executable, __file__, "--one", case], capture_output=True,
