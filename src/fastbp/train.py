@@ -349,14 +349,23 @@ def epoch_params(net, others, transposed):
     if not transposed:
         yield net.params
         return
-    params = net.params.copy()
-    move_first_layer(net.plan, params, True)
+    params = np.empty_like(net.params)
+    _copy_moving_first_layer(net.plan, params, net.params, True)
     try:
         with first_layer_transposed(net.plan, others):
             yield params
     finally:
-        move_first_layer(net.plan, params, False)
-        net.params[:] = params
+        _copy_moving_first_layer(net.plan, net.params, params, False)
+
+
+def _copy_moving_first_layer(plan, dst, src, transposed):
+    # dst = src, its first layer's block stored as W.T (transposed) or back
+    # as W: one pass over each array (move_first_layer in place takes two).
+    start, m, k = int(plan[0, W_OFF]), int(plan[0, N_OUT]), int(plan[0, N_IN])
+    end = start + m * k
+    dst[:start], dst[end:] = src[:start], src[end:]
+    shape = (m, k) if transposed else (k, m)
+    np.copyto(dst[start:end].reshape(shape[::-1]), src[start:end].reshape(shape).T)
 
 
 def move_first_layer(plan, a, transposed):
