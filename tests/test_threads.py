@@ -37,6 +37,25 @@ def test_context_manager_restores_the_previous_setting():
     assert fastbp.get_num_threads() == before and _our_blas_threads() == {before}
 
 
+@pytest.mark.skipif(fastbp.threads.default_num_threads() < 2, reason="needs 2 CPUs")
+def test_the_setting_holds_when_the_pool_was_resized_behind_fastbps_back():
+    # threadpoolctl (or a racing kernel) resized the pool: set_num_threads(n)
+    # with the n fastbp last applied was skipped, and so was the next fit's check.
+    import threadpoolctl
+    previous = fastbp.get_num_threads()
+    try:
+        fastbp.set_num_threads(1)
+        threadpoolctl.threadpool_limits(2)
+        fastbp.set_num_threads(1)
+        assert fastbp.get_num_threads() == 1 and _our_blas_threads() == {1}
+        threadpoolctl.threadpool_limits(2)
+        fastbp.MLP([3, 2], seed=0).fit(np.ones((4, 3)), [0, 1, 0, 1], verbose=0)
+        assert _our_blas_threads() == {1}   # the fit applied the setting again
+    finally:
+        fastbp.set_num_threads(previous)
+    assert _our_blas_threads() == {previous}
+
+
 def test_default_is_every_cpu_available():
     assert threads.default_num_threads() >= 1
     assert fastbp.get_num_threads() == threads.default_num_threads()

@@ -279,9 +279,17 @@ def training(pieces):
 def ensure():
     """Before training: apply a requested thread count (cheap when applied),
     and choose which products run on one thread (see the module's notes)."""
-    if _requested is not None and _applied != _requested:
+    if _requested is not None and (_applied != _requested or _pool_differs(_requested)):
         _apply(_requested)
     _choose_serial_below()
+
+
+def _pool_differs(n):
+    # The pool resized behind fastbp's back (threadpoolctl, another library,
+    # a kernel's restore racing a set_num_threads in another thread), while
+    # no inference holds it at one thread: one ctypes call.
+    return (_blas.LIBRARY != "scipy" and not _one_thread_users
+            and _blas.pool_threads() != n)
 
 
 _applied = None
@@ -302,6 +310,7 @@ class set_num_threads:
             raise ValueError(f"n must be at most the {default_num_threads()} CPUs available; got {n}")
         self._previous = (_requested, get_num_threads())
         _requested = n
+        _apply(n)   # at once, whatever fastbp applied before (the pool may have moved since)
         ensure()
 
     def __enter__(self):
