@@ -255,6 +255,56 @@ def test_text_columns_become_categories_of_the_model(tmp_path, capsys, reader):
     assert "categories={1: 3}" in out.splitlines()[0]
 
 
+def test_bool_and_date_columns_are_text_to_both_readers(tmp_path, capsys, reader):
+    """pyarrow would infer true/false as booleans and a timestamp as a time:
+    both readers read them as the text they are (categories), so a model
+    trained with pyarrow predicts the same file without it, and back."""
+    stamps = ["2024-01-01 10:00:00", "2024-01-02", "2024-01-01 10:00:00", "2024-01-03T07:30"]
+    rows = [[i, ["true", "false", "True", "false"][i % 4], stamps[i % 4], i % 2] for i in range(40)]
+    path = write_text(tmp_path / "b.csv", ["a", "flag", "when", "y"], rows)
+    data = cli.load_data(path)
+    assert data.features == ["a", "flag", "when"]
+    assert data.categories == {1: ["True", "false", "true"],
+                               2: ["2024-01-01 10:00:00", "2024-01-02", "2024-01-03T07:30"]}
+    model = str(tmp_path / "m.npz")
+    status, _, _ = run(["train", path, "--epochs", "1", "--verbose", "0", "--out", model], capsys)
+    assert status == 0
+    status, out, _ = run(["predict", model, path], capsys)
+    assert status == 0 and len(out.split()) == 40
+
+
+def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path, capsys, reader):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"a,c,y\n1,caf\xe9,0\n2,th\xe9,1\n3,caf\xe9,0\n")
+    model = tmp_path / "m.npz"
+    status, out, err = run(["train", str(path), "--out", str(model)], capsys)
+    assert status == 2 and out == "" and not model.exists()
+    assert err.startswith(f"fastbp: error: cannot read {path} as CSV: 'utf-8' codec can't decode"
+                          " byte 0xe9 in position 11")
+
+
+def test_a_row_of_blank_cells_is_a_row_of_missing_values(tmp_path, capsys, reader):
+    """An empty line is skipped by both readers; a line of blank cells is a
+    row, named by its own line."""
+    path = tmp_path / "blank.csv"
+    path.write_text("a,b,y\n1,2,0\n\n,,\n3,4,1\n5,6,0\n")
+    status, _, err = run(["train", str(path)], capsys)
+    assert status == 2
+    assert err == (f"fastbp: error: {path}: a missing value '' in column 'a' at line 4 (data row 2);"
+                   " fastbp does not fill in missing values: complete or drop that row\n")
+
+
+def test_a_stray_number_in_a_text_column_is_named(tmp_path, capsys, reader):
+    rows = [[i, ["red", "blue"][i % 2], i % 2] for i in range(10)]
+    rows[6][1] = "3.5"
+    path = write_text(tmp_path / "mix.csv", ["a", "colour", "y"], rows)
+    status, _, err = run(["train", path], capsys)
+    assert status == 2
+    assert err == (f"fastbp: error: {path}: column 'colour' holds text but line 8 (data row 7)"
+                   " holds a number ('3.5'); a feature column holds numbers in every row, or text"
+                   " in every row (categories); leave a column out with --drop\n")
+
+
 def test_an_unseen_category_is_an_all_zero_code_reported_once(tmp_path, capsys):
     path, raw, _ = colour_table(tmp_path)
     model = str(tmp_path / "m.npz")

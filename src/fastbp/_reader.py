@@ -90,9 +90,14 @@ def text_kind(values, name, path, lines):
         return "number"
     if not numeric.any():
         return "text"
-    cells = np.isin(values, uniques[~numeric])
-    i = int(np.argmax(cells))
-    raise not_numeric(path, name, str(values[i]), i)
+    text = np.isin(values, uniques[~numeric])
+    if 2 * int(text.sum()) <= text.size:  # mostly numbers: name the first text cell
+        i = int(np.argmax(text))
+        raise not_numeric(path, name, str(values[i]), i)
+    i = int(np.argmin(text))  # mostly text: name the first stray number
+    raise CLIError(f"{path}: column {name!r} holds text but {where(i, lines)} holds a number"
+                   f" ({str(values[i])!r}); a feature column holds numbers in every row, or"
+                   " text in every row (categories); leave a column out with --drop")
 
 
 # ---------------------------------------------------------------- tables
@@ -165,7 +170,7 @@ class PythonCSV(Table):
                 reader = csv.reader(fh)
                 rows, lines = [], []
                 for r in reader:
-                    if r and any(c.strip() for c in r):
+                    if r:  # an empty line is skipped (as pyarrow does); ",," is a row
                         rows.append(r)
                         lines.append(reader.line_num)
         except FileNotFoundError:
@@ -261,10 +266,16 @@ class StreamedCSV(ArrowTable):
     """
 
     def __init__(self, path, reader):
+        import pyarrow as pa
         self.path, self._csv = path, True
         self._file_names = list(reader.schema.names)
         self.names = [str(n).strip() for n in self._file_names]
-        self._types = list(reader.schema.types)
+        # A column is numbers or text, as Python's reader sees it: what
+        # pyarrow would infer as a bool, a date, a timestamp or bytes is read
+        # as text (bytes that are not UTF-8 then fail to convert, and the
+        # file is read again to word the error).
+        self._types = [t if pa.types.is_integer(t) or pa.types.is_floating(t) else pa.string()
+                       for t in reader.schema.types]
         self.block, self.block_names, self.checked = None, [], False
         self._arrays = {}
         self._line_cache = None
