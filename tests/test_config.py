@@ -44,6 +44,10 @@ def test_show_config_describes_cpu_blas_and_numba():
     ("Haswell", {"avx2": True, "fma": True, "avx": True}, False),
     ("Sandybridge", {"avx2": True, "fma": True, "avx": True}, True),
     ("Prescott", {"sse4.2": True}, False),
+    ("Katmai", {"avx512f": True, "avx2": True, "fma": True, "avx": True}, True),
+    ("Nehalem", {"avx2": True, "fma": True, "avx": True}, True),
+    ("Nehalem", {"sse4.2": True}, False),
+    ("NeoverseN1", {"neon": True}, False),  # not an x86 kernel: nothing to compare
 ])
 def test_warns_when_the_blas_kernel_is_below_the_cpu(monkeypatch, architecture, cpu, warned):
     monkeypatch.setattr(threads, "_blas_controller", lambda: [_FakeLib(architecture)])
@@ -63,6 +67,26 @@ def test_warning_names_openblas_coretype_when_set():
     assert "OPENBLAS_CORETYPE" not in _config.blas_warning(3, "Haswell", {})
     assert _config.blas_warning(3, "SkylakeX", {"OPENBLAS_CORETYPE": "SkylakeX"}) is None
     assert _config.blas_warning(3, None, {}) is None  # not an OpenBLAS: nothing to compare
+
+
+def test_an_sse_kernel_forced_on_a_real_openblas_is_named():
+    """OpenBLAS runs its Katmai (SSE) kernel when forced to Prescott: that is
+    far below any CPU with AVX, and was not warned of."""
+    code = ("import fastbp, json; c = fastbp.show_config();"
+            " print(json.dumps([c['blas'].get('architecture'), c['warnings']]))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_L2_SIZE"}
+    env["OPENBLAS_CORETYPE"] = "Prescott"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    import json
+    architecture, warnings = json.loads(done.stdout)
+    if architecture is None or _config._cpu_level(
+            {k for k, v in llvm.get_host_cpu_features().items() if v}) == 0:
+        pytest.skip("not an OpenBLAS on an x86 CPU with AVX")
+    assert len(warnings) == 1
+    assert f"runs its {architecture} kernel (SSE)" in warnings[0]
+    assert "OPENBLAS_CORETYPE=Prescott is set in the environment" in warnings[0]
 
 
 def test_info_without_a_model_prints_the_machine_and_the_warning(monkeypatch, capsys):

@@ -13,6 +13,11 @@ _OPENBLAS_LEVEL = {
     "skylakex": 3, "cooperlake": 3, "sapphirerapids": 3,
     "haswell": 2, "zen": 2, "skylake": 2, "excavator": 2, "steamroller": 2,
     "sandybridge": 1, "bulldozer": 1, "piledriver": 1,
+    # SSE only: OpenBLAS 0.3.31 reports these two for every older coretype
+    # it is forced to (Prescott, Core2, Opteron ... run Katmai; Atom,
+    # Barcelona, Bobcat run Nehalem); the others are older builds' names.
+    "katmai": 0, "nehalem": 0, "prescott": 0, "core2": 0, "penryn": 0, "dunnington": 0,
+    "atom": 0, "nano": 0, "opteron": 0, "opteron_sse3": 0, "barcelona": 0, "bobcat": 0,
 }
 _LEVEL_NAME = {3: "AVX-512", 2: "AVX2", 1: "AVX", 0: "SSE"}
 # The vector extensions reported, in order (LLVM's feature names).
