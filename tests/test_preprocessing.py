@@ -349,3 +349,112 @@ def test_a_mix_of_text_and_number_labels_is_refused_and_changes_nothing():
     net.classes_ = ("a", "b", "c")           # one kind: as before
     net.fit(X, ["a", "b", "c"] * 2, verbose=0, epochs=1)
     assert net.predict(X).dtype.kind == "U"
+
+
+# -------------------------------------------- the third review's findings
+def test_a_value_the_scaling_takes_beyond_float32_is_refused_by_name():
+    # np.float32(1e300) is inf: the network would have been given an infinity
+    # (a finite answer, or a fit that diverged and kept its optimizer).
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float32(1e300))
+    net = fastbp.MLP([1, 4, 2], seed=0).set_input_scaling(0.0, 1.0)
+    snap = snapshot(net)
+    message = r"X row 1: 1e\+300 \(column 0\) is 1e\+300 after the model's scaling .* beyond what float32"
+    with pytest.raises(ValueError, match=message):
+        net.predict_proba([[0.5], [1e300]])
+    with pytest.raises(ValueError, match=message):
+        net.fit([[0.0], [1e300]], [0, 1], verbose=0)
+    assert unchanged(net, snap) and net.optimizer is None
+    # A tiny scale does it in float64 too: 1e200 / 1e-200 overflows.
+    net64 = fastbp.MLP([1, 4, 2], dtype=np.float64, seed=0).set_input_scaling(0.0, 1e-200)
+    with pytest.raises(ValueError, match="beyond what float64 holds"):
+        net64.predict([[1e200]])
+    reg = fastbp.MLP([1, 4, 1], output="identity", seed=0).set_target_scaling(0.0, 1.0)
+    with pytest.raises(ValueError, match=r"y row 0: 1e\+300 \(column 0\)"):
+        reg.loss([[1.0], [0.0]], [1e300, 0.0])
+    # Values in range are scaled as before: (x - mean) / scale in float64, then float32.
+    X = np.array([[3.0], [-7.5]])
+    ok = fastbp.MLP([1, 4, 2], seed=0).set_input_scaling(1.0, 4.0)
+    np.testing.assert_array_equal(ok._inputs(X), ((X - 1.0) / 4.0).astype(np.float32))
+
+
+def test_a_rejected_standardize_changes_nothing_and_names_the_overflow():
+    net = fastbp.MLP([2, 4, 1], output="identity", seed=0)
+    X = np.array([[0.0, 1.0], [2.0, 5.0], [4.0, 0.0]])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning from NumPy on the way
+        with pytest.raises(ValueError, match="y column 0: its standard deviation overflows"
+                                             r" float64 \(values up to 1e\+300\)"):
+            net.standardize(X, [1e300, -1e300, 0.0])
+        assert net.input_mean is None and net.target_mean is None
+        with pytest.raises(ValueError, match="X column 1: its standard deviation overflows"):
+            net.standardize(np.array([[0.0, 1e200], [1.0, -1e200]]))
+    assert net.input_mean is None
+    net.standardize(X, [1.0, 2.0, 4.0])  # then it takes sound data, as StandardScaler
+    np.testing.assert_allclose(net.input_mean, X.mean(axis=0))
+    np.testing.assert_allclose(net.target_scale, [np.std([1.0, 2.0, 4.0])])
+
+
+def test_a_nan_in_raw_rows_is_named_at_its_own_column():
+    net = fastbp.MLP([5, 4, 2], seed=0)
+    net.categories = {1: ["blue", "green", "red"]}
+    with pytest.raises(ValueError) as info:
+        net.predict(np.array([[0.3, "red", 1.0], [0.1, "blue", np.nan]], dtype=object))
+    assert str(info.value) == "X must be finite; found nan at index (1, 2) (row 1)"
+    with pytest.raises(TypeError, match="X column 0 must hold numbers"):  # was an OverflowError
+        net.predict(np.array([[10**400, "red", 1.0]], dtype=object))
+    # "after conversion" only where the conversion made the value non-finite.
+    plain = fastbp.MLP([2, 4, 2], seed=0)
+    with pytest.raises(ValueError) as info:
+        plain.predict(np.array([[0.0, np.nan]]))
+    assert str(info.value) == "X must be finite; found nan at index (0, 1) (row 0)"
+    with pytest.raises(ValueError, match=r"found inf at index \(0, 1\) \(row 0\) \(after"
+                                         " conversion to float32\\)"):
+        plain.predict(np.array([[0.0, 1e300]]))
+
+
+def test_warnings_point_at_the_users_line():
+    net = fastbp.MLP([4, 4, 2], seed=0)
+    net.categories = {1: ["a", "b", "c"]}
+    rows = np.array([[0.1, "zzz"], [0.2, "a"]], dtype=object)
+    for call in (lambda: net.predict(rows), lambda: net.evaluate(rows, [0, 1]),
+                 lambda: net.fit(rows, [0, 1], epochs=1, verbose=0)):
+        with pytest.warns(UserWarning, match="not seen") as record:
+            call()
+        assert [w.filename for w in record] == [__file__]
+    from divergence_cases import exploding
+    wild, X, y = exploding("float64")
+    with pytest.warns(RuntimeWarning, match="training diverged") as record:
+        wild.fit(X, y, lr=1.0, epochs=50, batch_size=4, verbose=0, on_divergence="warn")
+    assert [w.filename for w in record if "diverged" in str(w.message)] == [__file__]
+
+
+def test_bytes_labels_in_an_object_array_read_as_text():
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    text = np.array(["no", "yes"])[y]
+    a, b, c, d = (fastbp.MLP([2, 4, 2], seed=0) for _ in range(4))
+    a.fit(X, text.astype("S"), epochs=2, verbose=0)
+    b.fit(X, text.astype("S").astype(object), epochs=2, verbose=0)
+    assert b.classes_.tolist() == a.classes_.tolist() == ["no", "yes"]
+    np.testing.assert_array_equal(b.params, a.params)
+    # Numeric labels in an object array read as numbers, as before.
+    c.fit(X, y, epochs=2, verbose=0)
+    d.fit(X, np.array(["no", "yes"], dtype=object)[y], epochs=2, verbose=0)
+    np.testing.assert_array_equal(d.params, c.params)
+    with pytest.raises(TypeError, match="labels of one kind.*got 'a' and 1"):
+        fastbp.MLP([2, 4, 2], seed=0).fit(X, ["a"] * 20 + [1] * 10, verbose=0)
+
+
+def test_multilabel_accuracy_is_scikit_learns_subset_accuracy():
+    from sklearn.metrics import accuracy_score
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    Y = (rng.random((40, 3)) > 0.5).astype(np.int64)
+    net = fastbp.MLP([3, 6, 3], output="sigmoid", seed=0)
+    net.fit(X, Y, epochs=3, verbose=0)
+    w = rng.random(40)
+    assert net.evaluate(X, Y)["accuracy"] == pytest.approx(accuracy_score(Y, net.predict(X)))
+    assert net.evaluate(X, Y, sample_weight=w)["accuracy"] == pytest.approx(
+        accuracy_score(Y, net.predict(X), sample_weight=w))

@@ -57,7 +57,7 @@ def check_scaling(mean, scale, n, what):
 BLOCK_ROWS = 8192
 
 
-def mean_std(A):
+def mean_std(A, name="X"):
     """Column means and standard deviations of an array (n, m), in float64;
     a column that is constant up to rounding (the std below 10 ulp of the
     mean, as scikit-learn's StandardScaler judges it) gets scale 1, not a
@@ -68,15 +68,22 @@ def mean_std(A):
     float64 copy of A, no full-size temporary.
     """
     n = A.shape[0]
-    mean = A.mean(axis=0, dtype=np.float64)
-    acc = np.zeros((1,) + A.shape[1:], dtype=np.float64)
-    for i in range(0, n, BLOCK_ROWS):
-        part = np.empty((min(BLOCK_ROWS, n - i) + 1,) + A.shape[1:], dtype=np.float64)
-        part[0] = acc[0]  # carried in front, so that the rows add up in order
-        np.subtract(A[i:i + BLOCK_ROWS], mean, out=part[1:])
-        np.multiply(part[1:], part[1:], out=part[1:])
-        np.sum(part, axis=0, out=acc[0])
-    std = np.sqrt(acc[0] / n)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is named below
+        mean = A.mean(axis=0, dtype=np.float64)
+        acc = np.zeros((1,) + A.shape[1:], dtype=np.float64)
+        for i in range(0, n, BLOCK_ROWS):
+            part = np.empty((min(BLOCK_ROWS, n - i) + 1,) + A.shape[1:], dtype=np.float64)
+            part[0] = acc[0]  # carried in front, so that the rows add up in order
+            np.subtract(A[i:i + BLOCK_ROWS], mean, out=part[1:])
+            np.multiply(part[1:], part[1:], out=part[1:])
+            np.sum(part, axis=0, out=acc[0])
+        std = np.sqrt(acc[0] / n)
+    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    if bad.any():
+        j = int(np.flatnonzero(bad.ravel())[0])
+        what = "standard deviation" if np.isfinite(mean.ravel()[j]) else "mean"
+        raise ValueError(f"{name} column {j}: its {what} overflows float64 (values up to"
+                         f" {np.abs(A[:, j]).max():.4g}); rescale that column first")
     constant = std <= 10 * np.finfo(np.float64).eps * np.abs(mean)
     return mean, np.where(constant | (std == 0), 1.0, std)
 
@@ -111,17 +118,28 @@ def empty_rows(shape, dtype):
     return np.frombuffer(m, dtype=dtype).reshape(shape)
 
 
-def standardise(A, mean, scale, dtype):
+def standardise(A, mean, scale, dtype, name="X"):
     """``(A - mean) / scale`` computed in float64, stored in ``dtype``
     (C-contiguous, new), a block of rows at a time: no float64 copy of the
-    whole array."""
+    whole array. A (finite) value that the scaling takes beyond ``dtype``'s
+    range is a ValueError naming it: the network would get an infinity."""
     out = empty_rows(A.shape, dtype)
     tmp = np.empty((min(BLOCK_ROWS, A.shape[0]),) + A.shape[1:], dtype=np.float64)
     for i in range(0, A.shape[0], BLOCK_ROWS):
         part = tmp[:min(BLOCK_ROWS, A.shape[0] - i)]
-        np.subtract(A[i:i + BLOCK_ROWS], mean, out=part)
-        part /= scale
-        out[i:i + BLOCK_ROWS] = part
+        block = out[i:i + BLOCK_ROWS]
+        with np.errstate(over="ignore"):  # named below
+            np.subtract(A[i:i + BLOCK_ROWS], mean, out=part)
+            part /= scale
+            block[...] = part
+        if not np.isfinite(block).all():
+            r, *j = (int(k) for k in np.argwhere(~np.isfinite(block))[0])
+            where = (i + r, *j)
+            col = j[0] if j else 0
+            raise ValueError(
+                f"{name} row {i + r}: {A[where].item()!r} (column {col}) is {part[(r, *j)]:.4g} after the"
+                f" model's scaling ((value - mean) / scale, mean {mean[col]:.6g}, scale"
+                f" {scale[col]:.6g}), beyond what {np.dtype(dtype).name} holds")
     return out
 
 
@@ -156,6 +174,13 @@ def check_classes(classes, output, n_out, name="classes_"):
     return _frozen(arr.copy())
 
 
+
+def _one_of_each_kind(flat, text):
+    """The first text label and the first other one, for a mixed-labels error."""
+    i = text.index(True) if True in text else 0
+    k = text.index(False) if False in text else 0
+    return f"{flat[i]!r} and {flat[k]!r}" if text[i] != text[k] else repr(list(flat[:5]))
+
 def _label_array(values, name):
     if not isinstance(values, np.ndarray):
         # A list of text and numbers reads as text (["a", 1] is ['a', '1']):
@@ -167,7 +192,7 @@ def _label_array(values, name):
         text = [isinstance(v, (str, bytes)) for v in flat]
         if any(text) and not all(text):
             raise TypeError(f"{name} must hold labels of one kind (all text or all numbers);"
-                            f" got {list(flat[:5])}")
+                            f" got {_one_of_each_kind(flat, text)}")
     try:
         arr = np.asarray(values)
     except (TypeError, ValueError) as exc:
@@ -175,14 +200,20 @@ def _label_array(values, name):
     if arr.dtype.kind == "S":
         arr = arr.astype(str)
     elif arr.dtype.kind == "O":
-        if all(isinstance(v, str) for v in arr.ravel()):
+        flat = arr.ravel()
+        if all(isinstance(v, str) for v in flat):
             arr = arr.astype(str)
+        elif all(isinstance(v, bytes) for v in flat):
+            arr = arr.astype("S").astype(str)  # as an array of bytes (dtype S) reads
         else:
+            text = [isinstance(v, (str, bytes)) for v in flat]
             try:
+                if any(text):
+                    raise TypeError
                 arr = arr.astype(np.float64)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):
                 raise TypeError(f"{name} must hold labels of one kind (all text or all numbers);"
-                                f" got {arr.ravel()[:5].tolist()}") from None
+                                f" got {_one_of_each_kind(flat, text)}") from None
     if arr.dtype.kind not in LABEL_KINDS:
         raise TypeError(f"{name} must hold text or numeric labels; got dtype {arr.dtype}")
     return arr
@@ -371,8 +402,14 @@ def encode_rows(X, categories, n_in, name="X"):
                 unseen.append((j, new))
             continue
         try:
-            out[:, starts[j]] = column.astype(np.float64)
-        except (TypeError, ValueError):
+            values = column.astype(np.float64)
+        except (TypeError, ValueError, OverflowError):
             raise TypeError(f"{name} column {j} must hold numbers (it is not a category column);"
                             f" got {column[:3].tolist()}") from None
+        finite = np.isfinite(values)
+        if not finite.all():  # named by the raw row's column, not the encoded input's
+            i = int(np.argmin(finite))
+            raise ValueError(f"{name} must be finite; found {column[i]!r} at index ({i}, {j})"
+                             f" (row {i})")
+        out[:, starts[j]] = values
     return out, unseen

@@ -2,6 +2,9 @@
 expected and what was given; nothing below the boundary checks again."""
 import math
 import numbers
+import os
+import sys
+import warnings
 
 import numpy as np
 
@@ -76,9 +79,10 @@ def _first_bad_chunk(arr):
     return None
 
 
-def _scan_finite(arr, name, converted=""):
+def _scan_finite(arr, name, converted="", original=None):
     """Raise ValueError naming the first non-finite element of ``arr`` (row,
-    column); see :func:`all_finite`."""
+    column); see :func:`all_finite`. ``converted`` is said only where the
+    element of ``original`` (arr before a conversion) was finite."""
     if arr.size == 0 or all_finite(arr):
         return
     start, chunk = _first_bad_chunk(arr)
@@ -86,6 +90,8 @@ def _scan_finite(arr, name, converted=""):
     where = (where[0] + start,) + where[1:]
     if arr.ndim == 1:
         where = where[:1]
+    if converted and original is not None and not np.isfinite(original[where]):
+        converted = ""  # it was so before the conversion
     raise ValueError(f"{name} must be finite; found {arr[where]} at index {where} (row"
                      f" {where[0]}){converted}")
 
@@ -97,7 +103,7 @@ def _finite_contiguous(arr, dtype, name):
     with np.errstate(over="ignore", invalid="ignore"):  # reported below, by name
         out = np.ascontiguousarray(arr, dtype=dtype)
     converted = "" if out is arr or arr.dtype == out.dtype else f" (after conversion to {out.dtype})"
-    _scan_finite(out, name, converted)
+    _scan_finite(out, name, converted, arr)
     return in_place(out)
 
 
@@ -425,3 +431,16 @@ def validation_weights(sample_weight, per_class, Y, output, n_out):
     if weights is not None:
         check_weight_sum(weights, "validation rows")
     return weights
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message, category=UserWarning):
+    """``warnings.warn`` attributed to the first caller outside fastbp: the
+    user's line, however deep in fastbp the warning is raised (so that
+    ``filterwarnings(module=...)`` and the line shown are the user's)."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(message, category, stacklevel=level)

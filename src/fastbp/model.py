@@ -423,9 +423,14 @@ class MLP:
         if self._categories is not None:  # one-hot codes enter the network as 0 and 1
             codes = _preprocess.code_mask(self._categories, self.sizes[0])
             mean[codes], scale[codes] = 0.0, 1.0
-        self.set_input_scaling(mean, scale)
+        # Both computed and checked before either is set: a rejected call
+        # leaves the model as it was.
+        inputs = _preprocess.check_scaling(mean, scale, self.sizes[0], "input")
         if y is not None:
-            self.set_target_scaling(*_preprocess.mean_std(Y))
+            targets = _preprocess.check_scaling(*_preprocess.mean_std(Y, "y"), self.sizes[-1],
+                                                "target")
+            self._target_mean, self._target_scale = targets
+        self._input_mean, self._input_scale = inputs
         return self
 
     def _encoded(self, X, name="X"):
@@ -437,8 +442,8 @@ class MLP:
             return X
         X, unseen = _preprocess.encode_rows(X, self._categories, self.sizes[0], name)
         if unseen:
-            import warnings
-            warnings.warn(_preprocess.unseen_message(unseen, name), UserWarning, stacklevel=4)
+            from ._validate import warn
+            warn(_preprocess.unseen_message(unseen, name), UserWarning)
         return X
 
     def _inputs(self, X, name="X"):
@@ -454,7 +459,7 @@ class MLP:
             raise ValueError(f"{name} is sparse, but this model standardises its inputs"
                              " (input_mean, input_scale), which would make it dense; remove the"
                              " scaling (net.set_input_scaling(None, None)) or pass a dense array")
-        return _preprocess.standardise(X, self._input_mean, self._input_scale, self.dtype)
+        return _preprocess.standardise(X, self._input_mean, self._input_scale, self.dtype, name)
 
     def _targets(self, y, n, name="y", classes=None, x_name="X"):
         """The user's targets -> the network's: int64 class indices (n,) for
@@ -465,7 +470,7 @@ class MLP:
         if self._target_mean is None:
             return check_targets(y, n, self.output, self.sizes[-1], self.dtype, name, x_name)
         Y = check_targets(y, n, self.output, self.sizes[-1], np.float64, name, x_name)
-        return _preprocess.standardise(Y, self._target_mean, self._target_scale, self.dtype)
+        return _preprocess.standardise(Y, self._target_mean, self._target_scale, self.dtype, name)
 
     def _answer(self, out):
         """The network's output (n, n_out) -> the user's answer (see predict)."""
@@ -652,7 +657,9 @@ class MLP:
 
     def evaluate(self, X, y, sample_weight=None):
         """Metrics on raw (X, y): ``{"loss": ..., "accuracy": ...}`` for
-        softmax and sigmoid, ``{"loss": ..., "r2": ...}`` for identity; the
+        softmax and sigmoid (with several sigmoid outputs a row counts as
+        right when all its labels are: scikit-learn's subset accuracy),
+        ``{"loss": ..., "r2": ...}`` for identity; the
         loss as :meth:`loss` (in the network's terms), R^2 (invariant to the
         target scaling) averaged over the outputs as scikit-learn's. With
         ``sample_weight`` (n,) each is weighted (see :meth:`loss`; accuracy
@@ -898,8 +905,8 @@ class MLP:
                 res += ((want - out) ** 2).sum(axis=0, dtype=np.float64)
             elif self.output == "softmax":
                 hits += np.count_nonzero(out.argmax(axis=1) == want)
-            else:
-                hits += np.sum(np.mean((out > 0.5) == (want > 0.5), axis=1))
+            else:  # a row counts when every label is right (scikit-learn's subset accuracy)
+                hits += np.count_nonzero(((out > 0.5) == (want > 0.5)).all(axis=1))
         logs = {prefix + "loss": total / n + self._penalty(n)}
         if self.output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
             tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
@@ -940,7 +947,7 @@ class MLP:
             if self.output == "softmax":
                 hits += float(w @ (out.argmax(axis=1) == want))
             else:
-                hits += float(w @ np.mean((out > 0.5) == (want > 0.5), axis=1))
+                hits += float(w @ ((out > 0.5) == (want > 0.5)).all(axis=1))
         logs[prefix + "accuracy"] = hits / total
         return logs
 

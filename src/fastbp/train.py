@@ -447,7 +447,6 @@ def _diverged(on_divergence, batch, steps, kept, optimizer, history, notes=""):
     """Report divergence detected at 1-based ``batch`` of the epoch after
     the completed ones; the model was rolled back to its state after
     ``kept`` batches of it, and ``notes`` says what callbacks did next."""
-    import warnings
     history.diverged = True
     message = (f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}: the loss"
                f" or the parameters became NaN or infinite (lr={optimizer.lr:g}). The model was"
@@ -456,7 +455,8 @@ def _diverged(on_divergence, batch, steps, kept, optimizer, history, notes=""):
     if on_divergence == "raise":
         raise TrainingDivergedError(message, len(history) + 1, batch, history)
     if on_divergence == "warn":
-        warnings.warn(message, RuntimeWarning, stacklevel=4)
+        from ._validate import warn
+        warn(message, RuntimeWarning)
 
 
 def _show(bar, verbose, epoch, epochs, logs, n):
