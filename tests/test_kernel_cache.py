@@ -222,6 +222,21 @@ def test_compile_notice_only_when_a_fastbp_kernel_compiles(capsys):
     assert _jit.compilations() - before == 4
 
 
+def test_info_does_not_name_a_numba_cache_dir_that_numba_could_not_use(tmp_path):
+    # A file where a folder should be: Numba goes on to the next place (beside
+    # the sources, or its per-user folder); info named NUMBA_CACHE_DIR anyway.
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(blocked), PYTHONPATH=str(SRC))
+    run = subprocess.run([sys.executable, "-m", "fastbp.cli", "info"], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    line = next(l for l in run.stdout.splitlines() if l.startswith("kernel cache: "))
+    assert str(blocked) not in line.split(" (")[0]
+    assert line.endswith(f"; NUMBA_CACHE_DIR={blocked} is not writable)")
+    assert "(NUMBA_CACHE_DIR)" not in line
+
+
 def test_cold_cache_says_it_compiles_and_info_tells_cold_then_warm(tmp_path):
     """The README's first command on an empty cache: ``fastbp info`` says cold,
     ``fastbp train`` says once that it compiles, then info says warm and a

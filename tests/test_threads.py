@@ -56,6 +56,40 @@ def test_the_setting_holds_when_the_pool_was_resized_behind_fastbps_back():
     assert _our_blas_threads() == {previous}
 
 
+@pytest.mark.skipif(fastbp.threads.default_num_threads() < 2, reason="needs 2 CPUs")
+def test_the_pool_is_sized_from_any_thread():
+    # threadpoolctl 3.8 lets only its "controlling thread" (the first to set
+    # the pool, here the main thread) resize a pthreads OpenBLAS and ignores
+    # the others: fastbp's setting from a second thread did nothing while
+    # get_num_threads() reported it, and an inference's hold at one thread
+    # from there left the pool as it was (or, restored by the wrong thread,
+    # stuck at one).
+    import threading
+
+    from fastbp import _blas
+    previous = fastbp.get_num_threads()
+    for lib in threads._blas_controller():  # the main thread takes control, as any NumPy user's might
+        lib.set_num_threads(2)
+    seen = {}
+
+    def worker():
+        fastbp.set_num_threads(1)
+        seen["set 1"] = (fastbp.get_num_threads(), _blas.pool_threads())
+        fastbp.set_num_threads(2)
+        with threads.blas_on_one_thread():
+            seen["held"] = _blas.pool_threads()
+        seen["after"] = _blas.pool_threads()
+
+    try:
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert seen == {"set 1": (1, 1), "held": 1, "after": 2}
+    finally:
+        fastbp.set_num_threads(previous)
+    assert _our_blas_threads() == {previous}
+
+
 def test_default_is_every_cpu_available():
     assert threads.default_num_threads() >= 1
     assert fastbp.get_num_threads() == threads.default_num_threads()

@@ -462,12 +462,16 @@ def cache_report():
     package = os.path.dirname(os.path.abspath(kernels[0].py_func.__code__.co_filename))
     primary = [getattr(k._cache, "primary", k._cache) for k in kernels]
     report["path"] = path = primary[0].cache_path
-    if config.CACHE_DIR:
+    chosen = os.path.abspath(config.CACHE_DIR) if config.CACHE_DIR else None
+    if chosen and (os.path.abspath(path) + os.sep).startswith(chosen + os.sep):
         report["where"] = "NUMBA_CACHE_DIR"
-    elif os.path.abspath(path) == os.path.join(package, "__pycache__"):
-        report["where"] = "beside fastbp's sources"
     else:
-        report["where"] = "Numba's per-user folder: fastbp's own folder is not writable"
+        if os.path.abspath(path) == os.path.join(package, "__pycache__"):
+            report["where"] = "beside fastbp's sources"
+        else:
+            report["where"] = "Numba's per-user folder: fastbp's own folder is not writable"
+        if chosen:  # Numba could not write there and went on down its list
+            report["where"] += f"; NUMBA_CACHE_DIR={config.CACHE_DIR} is not writable"
     if os.path.isdir(os.path.join(package, SHIPPED)):
         report["install_path"] = os.path.join(package, SHIPPED)
         report["install_fits"] = _shipped(package) is not None

@@ -172,9 +172,22 @@ def _apply(n):
         if _one_thread_users:  # an inference holds the pool at one thread: n after it
             _one_thread_restore = n
         else:
-            for lib in _blas_controller():
-                lib.set_num_threads(n)
+            _resize(_blas_controller(), n)
     _applied = n
+
+
+def _resize(libs, n):
+    """Set the BLAS pool's size, from whichever thread calls.
+
+    fastbp sizes the pool for the whole process, under its own lock. Since
+    version 3.8 threadpoolctl lets only one Python thread (the first to set a
+    pthreads OpenBLAS, while it lives) resize the pool and silently ignores
+    the others, so a set_num_threads, or an inference's hold at one thread,
+    from any other thread did nothing. The library's own setter, which
+    threadpoolctl calls for that one thread, is called here for any.
+    """
+    for lib in libs:
+        getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
 
 
 _libs = None
@@ -211,8 +224,7 @@ def blas_on_one_thread():
             libs = _pool_libs()
             _one_thread_restore = max([lib.num_threads for lib in libs] or [1])
             if _one_thread_restore > 1:
-                for lib in libs:
-                    lib.set_num_threads(1)
+                _resize(libs, 1)
         _one_thread_users += 1
     try:
         yield
@@ -220,8 +232,7 @@ def blas_on_one_thread():
         with _one_thread_lock:
             _one_thread_users -= 1
             if not _one_thread_users and _one_thread_restore > 1:
-                for lib in _pool_libs():
-                    lib.set_num_threads(_one_thread_restore)
+                _resize(_pool_libs(), _one_thread_restore)
 
 
 def inference_threads(chunks):
