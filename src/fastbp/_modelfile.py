@@ -75,8 +75,7 @@ def _check_archive(path):
         raise ModelFileError(f"{path!r} is not a readable fastbp model file: {exc}") from None
     if head not in ZIP_MAGIC:
         raise ModelFileError(f"{path!r} is not a readable fastbp model file: it is not an .npz"
-                             f" archive (fastbp model files are .npz files written by net.save or"
-                             f" fastbp.save)")
+                             " archive (fastbp model files are .npz files written by net.save)")
 
 
 def save(net, path):

@@ -217,7 +217,7 @@ class MLP:
             self._biases[l][...] = 0
 
     # ------------------------------------------------------------- pickling
-    # Model files use fastbp.save (no pickle). Pickle is for what Python tools
+    # Model files use net.save (no pickle). Pickle is for what Python tools
     # do with live objects (multiprocessing, joblib, deepcopy): it would copy
     # every view separately, so the views are rebuilt over one fresh buffer.
     def __getstate__(self):
