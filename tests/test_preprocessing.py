@@ -359,7 +359,8 @@ def test_a_value_the_scaling_takes_beyond_float32_is_refused_by_name():
         assert np.isinf(np.float32(1e300))
     net = fastbp.MLP([1, 4, 2], seed=0).set_input_scaling(0.0, 1.0)
     snap = snapshot(net)
-    message = r"X row 1: 1e\+300 \(column 0\) is 1e\+300 after the model's scaling .* beyond what float32"
+    message = (r"X row 1: 1e\+300 \(column 0\) is 1e\+300 after the model's scaling .* beyond"
+               " what float32")
     with pytest.raises(ValueError, match=message):
         net.predict_proba([[0.5], [1e300]])
     with pytest.raises(ValueError, match=message):

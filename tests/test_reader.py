@@ -290,8 +290,8 @@ def test_a_row_of_blank_cells_is_a_row_of_missing_values(tmp_path, capsys, reade
     path.write_text("a,b,y\n1,2,0\n\n,,\n3,4,1\n5,6,0\n")
     status, _, err = run(["train", str(path)], capsys)
     assert status == 2
-    assert err == (f"fastbp: error: {path}: a missing value '' in column 'a' at line 4 (data row 2);"
-                   " fastbp does not fill in missing values: complete or drop that row\n")
+    assert err == (f"fastbp: error: {path}: a missing value '' in column 'a' at line 4"
+                   " (data row 2); fastbp does not fill in missing values: complete or drop that row\n")
 
 
 def test_a_stray_number_in_a_text_column_is_named(tmp_path, capsys, reader):

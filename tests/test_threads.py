@@ -68,7 +68,7 @@ def test_the_pool_is_sized_from_any_thread():
 
     from fastbp import _blas
     previous = fastbp.get_num_threads()
-    for lib in threads._blas_controller():  # the main thread takes control, as any NumPy user's might
+    for lib in threads._blas_controller():  # the main thread takes control, as a user's might
         lib.set_num_threads(2)
     seen = {}
 

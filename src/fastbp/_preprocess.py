@@ -137,9 +137,9 @@ def standardise(A, mean, scale, dtype, name="X"):
             where = (i + r, *j)
             col = j[0] if j else 0
             raise ValueError(
-                f"{name} row {i + r}: {A[where].item()!r} (column {col}) is {part[(r, *j)]:.4g} after the"
-                f" model's scaling ((value - mean) / scale, mean {mean[col]:.6g}, scale"
-                f" {scale[col]:.6g}), beyond what {np.dtype(dtype).name} holds")
+                f"{name} row {i + r}: {A[where].item()!r} (column {col}) is {part[(r, *j)]:.4g}"
+                f" after the model's scaling ((value - mean) / scale, mean {mean[col]:.6g},"
+                f" scale {scale[col]:.6g}), beyond what {np.dtype(dtype).name} holds")
     return out
 
 
@@ -174,12 +174,12 @@ def check_classes(classes, output, n_out, name="classes_"):
     return _frozen(arr.copy())
 
 
-
 def _one_of_each_kind(flat, text):
     """The first text label and the first other one, for a mixed-labels error."""
     i = text.index(True) if True in text else 0
     k = text.index(False) if False in text else 0
     return f"{flat[i]!r} and {flat[k]!r}" if text[i] != text[k] else repr(list(flat[:5]))
+
 
 def _label_array(values, name):
     if not isinstance(values, np.ndarray):
