@@ -86,6 +86,34 @@ def test_optimizer_of_another_model_is_rejected():
     assert np.array_equal(net.params, params) and net.optimizer is None and opt.t == 2
 
 
+def test_an_optimizer_another_model_holds_is_refused_and_a_copy_is_not():
+    # Same shapes: the second model silently trained on the first's Adam
+    # moments and step count, and then the first continued the second's.
+    import copy
+    X, y = data()
+    opt = fastbp.Adam(lr=0.01)
+    a = fastbp.MLP([5, 4, 3], seed=0)
+    a.fit(X, y, epochs=2, verbose=0, optimizer=opt)
+    b = fastbp.MLP([5, 4, 3], seed=1)
+    params, t = b.params.copy(), opt.t
+    with pytest.raises(ValueError, match=r"this optimizer \(Adam\(lr=0.01, t=4\)\) holds the state"
+                                         " of another model's training"):
+        b.fit(X, y, epochs=2, verbose=0, optimizer=opt)
+    assert np.array_equal(b.params, params) and b.optimizer is None and opt.t == t
+    # a continues as if b had never tried: two fits of 2 epochs are one of 4.
+    a.fit(X, y, epochs=2, verbose=0)
+    ref = fastbp.MLP([5, 4, 3], seed=0)
+    ref.fit(X, y, epochs=4, verbose=0, optimizer=fastbp.Adam(lr=0.01))
+    np.testing.assert_array_equal(a.params, ref.params)
+    # A copy of the state is b's to start from, on purpose.
+    b.fit(X, y, epochs=1, verbose=0, optimizer=copy.deepcopy(opt))
+    assert b.optimizer.t == opt.t + 2 and a.optimizer is opt
+    # Once a model lets its optimizer go, another may take it.
+    a.fit(X, y, epochs=1, verbose=0, optimizer="sgd")
+    b.fit(X, y, epochs=1, verbose=0, optimizer=opt)
+    assert b.optimizer is opt
+
+
 def test_adam_steps_allocate_nothing():
     X, y = data(1000)
     net = fastbp.MLP([5, 8, 3], dtype="float32", seed=0)

@@ -159,3 +159,23 @@ def test_one_schedule_reused_for_a_new_model_starts_anew(make):
         assert got["lr"] == pytest.approx([0.01, 0.01, 0.005, 0.005], rel=1e-12)
     if isinstance(shared, schedules.ReduceOnPlateau):
         assert got["lr"] == pytest.approx([0.01, 0.01, 0.005, 0.0025], rel=1e-12)
+
+
+def test_a_schedule_reused_by_a_second_model_leaves_the_first_ones_count():
+    """The sweep's second model took the shared object and reset it: the
+    first model's next fit, continuing net.schedule, restarted its count from
+    the current lr (StepDecay(2, 0.5): [.1, .1, .05, .05, .05, .025] where one
+    fit of six epochs gives [.1, .1, .05, .05, .025, .025])."""
+    shared = schedules.StepDecay(2, 0.5)
+    a = fastbp.MLP([3, 2], seed=0)
+    a.fit(X, Y, epochs=3, lr=0.1, verbose=0, callbacks=[shared])
+    b = fastbp.MLP([3, 2], seed=1)
+    b.fit(X, Y, epochs=3, lr=0.1, verbose=0, callbacks=[shared])
+    assert a.schedule is shared and b.schedule is not shared  # b has its own copy
+    a.fit(X, Y, epochs=3, verbose=0)
+    ref = fastbp.MLP([3, 2], seed=0)
+    ref.fit(X, Y, epochs=6, lr=0.1, verbose=0, callbacks=[schedules.StepDecay(2, 0.5)])
+    assert a.history["lr"] == ref.history["lr"] == pytest.approx([.1, .1, .05, .05, .025, .025])
+    np.testing.assert_array_equal(a.params, ref.params)
+    b.fit(X, Y, epochs=1, verbose=0)  # and b continues its own: epoch 3 of StepDecay(2, .5)
+    assert b.history["lr"] == pytest.approx([.1, .1, .05, .05])

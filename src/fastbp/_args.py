@@ -8,6 +8,7 @@ optimizer, the schedule, the callbacks, the validation data), without
 changing the model: ``MLP.fit`` applies the result only once all of it is
 known to be valid.
 """
+import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -225,6 +226,12 @@ def learns_classes(net, y):
         return False  # not an array at all: check_targets words the error
 
 
+# optimizer -> a weak reference to the model whose fit last ran it (MLP.fit
+# records it): kept outside the optimizer, so that a copy or an unpickled
+# one belongs to no model.
+OWNERS = weakref.WeakKeyDictionary()
+
+
 def optimizer_for(net, optimizer, lr):
     """The optimizer a fit uses: the model's own (continued), a new one by
     name, or the one given; its state checked against the model."""
@@ -237,6 +244,12 @@ def optimizer_for(net, optimizer, lr):
         opt = cls() if lr is None or cls is LBFGS else cls(lr=lr)
     elif isinstance(optimizer, (Optimizer, LBFGS)):
         opt = optimizer
+        owner = OWNERS.get(opt)
+        other = owner() if owner is not None else None
+        if other is not None and other is not net and other.optimizer is opt:
+            raise ValueError(f"this optimizer ({opt!r}) holds the state of another model's"
+                             f" training: give this model its own (fastbp.{type(opt).__name__}"
+                             "(...)), or copy.deepcopy it to start from that state")
     else:
         raise TypeError("optimizer must be None, a name (" + ", ".join(map(repr, OPTIMIZERS))
                         + f") or a fastbp optimizer such as fastbp.Adam(); got {optimizer!r}")
@@ -327,6 +340,10 @@ def schedule_first(net, callbacks, opt, explicit):
     others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
     if schedules:
         schedule = schedules[0]
+        if getattr(schedule, "_net", net) is not net:
+            # Last given to another model: a copy starts anew on this one,
+            # and that model keeps counting with the schedule it holds.
+            schedule = schedule.fresh()
     elif explicit:
         schedule = None  # an explicit lr or optimizer ends the old schedule
     else:

@@ -12,6 +12,7 @@ import functools
 import itertools
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -855,6 +856,7 @@ class MLP:
                                   sample_weight, class_weight)
         # Everything is checked: from here on the call changes the model.
         opt = self.optimizer = run.optimizer
+        _args.OWNERS[opt] = weakref.ref(self)
         self._schedule, self._classes = run.schedule, run.classes
         if run.lr is not None and not isinstance(opt, LBFGS):
             opt.lr = run.lr

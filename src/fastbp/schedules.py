@@ -11,11 +11,13 @@ saved with the model and continues after :func:`fastbp.load`, so that
 Set ``net.schedule = None`` to stop scheduling. A schedule counts epochs
 from its own start: a new one given to a trained model starts at epoch 0
 (and lr0), a continued one keeps counting, and one last given to another model
-starts anew on this one (a sweep may reuse one schedule object). The formulas are PyTorch's ``lr_scheduler`` ones
+starts anew on this one as a copy, the other keeping its own (a sweep may
+reuse one schedule object). The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts.
 """
+import copy
 import json
 import math
 import numbers
@@ -32,13 +34,16 @@ class Schedule:
     None.
     """
 
+    def fresh(self):
+        """A copy that starts anew, as a new schedule of the same parameters:
+        what a model's fit takes when another model's holds this one."""
+        new = copy.copy(self)
+        for key in [k for k in vars(new) if k.startswith("_")]:
+            delattr(new, key)
+        new.lr0 = None
+        return new
+
     def on_train_begin(self, net):
-        if getattr(self, "_net", net) is not net:
-            # Last given to another model: its count, lr0 and state were that
-            # model's training; on this one it starts anew, as a new schedule.
-            for key in [k for k in vars(self) if k.startswith("_")]:
-                delattr(self, key)
-            self.lr0 = None
         self._net = net
         self._start()
         if not hasattr(self, "_epochs"):
