@@ -53,13 +53,16 @@ def optimizer_step(params, grads, state, hyper, code, t):
     if code == SGD_CODE:
         damp = one - params.dtype.type(hyper[DAMPENING])
         nesterov = hyper[NESTEROV] != 0
-        for i in range(params.size):
-            g = grads[i] + wd * params[i]
-            if mu != 0:
+        if mu == 0:  # no buffer: the state is not read (never written, it may be unmapped)
+            for i in range(params.size):
+                params[i] -= lr * (grads[i] + wd * params[i])
+        else:
+            for i in range(params.size):
+                g = grads[i] + wd * params[i]
                 # torch: the first step copies g into the buffer, undamped.
                 s0[i] = g if t == 1 else mu * s0[i] + damp * g
                 g = g + mu * s0[i] if nesterov else s0[i]
-            params[i] -= lr * g
+                params[i] -= lr * g
     elif code == ADAM_CODE or code == ADAMW_CODE:
         b1 = params.dtype.type(hyper[BETA1])
         b2 = params.dtype.type(hyper[BETA2])
