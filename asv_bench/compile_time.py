@@ -22,7 +22,7 @@ t1 = time.perf_counter()
 net = fastbp.MLP([4, 8, 3], seed=0)
 net.fit(np.ones((16, 4)), np.arange(16) % 3, epochs=1, verbose=0)
 t2 = time.perf_counter()
-other = fastbp.MLP([7, 5, 9, 2], activation="relu", seed=0)
+other = fastbp.MLP([7, 5, 9, 2], seed=0)  # another depth and width, the same activation
 other.fit(np.ones((16, 7)), np.arange(16) % 2, epochs=1, verbose=0)
 t3 = time.perf_counter()
 net.predict(np.ones((3, 4)))

@@ -7,9 +7,9 @@ as a hand-built Gemm / Relu / Gemm / Softmax graph with 2 intra-op threads
 (needs onnx and onnxruntime). Medians of 7 timeit repeats. --profile adds a
 cProfile of 20,000 one-row calls (the Python boundary).
 """
+import argparse
 import cProfile
 import pstats
-import sys
 import timeit
 
 import numpy as np
@@ -18,6 +18,11 @@ from onnx import TensorProto, helper, numpy_helper
 
 import fastbp
 
+parser = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+parser.add_argument("--profile", action="store_true",
+                    help="add a cProfile of 20,000 one-row calls")
+args = parser.parse_args()
 rng = np.random.default_rng(0)
 net = fastbp.MLP([64, 100, 10], activation="relu", output="softmax", dtype="float32", seed=0)
 W = net.weights; B = net.biases
@@ -47,6 +52,7 @@ for name, f, n in [("fastbp predict_proba 1 row", lambda: net.predict_proba(x1),
 for name, f in [("fastbp predict_proba 90k", lambda: net.predict_proba(X)), ("onnxruntime 90k", lambda: sess.run(None, {"X": X}))]:
     t = med(f, 3, 7)
     print(f"{name}: {X.shape[0] / t / 1e6:.2f} M rows/s")
-if "--profile" in sys.argv:
-    cProfile.run("for _ in range(20000): net.predict_proba(x1)", "/tmp/h11/prof")
-    pstats.Stats("/tmp/h11/prof").sort_stats("tottime").print_stats(12)
+if args.profile:
+    profile = cProfile.Profile()
+    profile.runcall(lambda: [net.predict_proba(x1) for _ in range(20000)])
+    pstats.Stats(profile).sort_stats("tottime").print_stats(12)

@@ -31,7 +31,6 @@ block of 8 rows costs about 30 ns outside its inner loop. So fastbp keeps
 BLAS for every layer; a small-layer path would have to fuse the bias, the
 activation and the neighbouring products to pay (issue 16).
 """
-import sys
 import time
 
 import numpy as np
@@ -235,7 +234,11 @@ def check(dt, rng):
 
 
 def main():
-    dt = np.dtype(sys.argv[1] if len(sys.argv) > 1 else "float32").type
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dtype", nargs="?", default="float32", choices=["float32", "float64"])
+    dt = np.dtype(parser.parse_args().dtype).type
     rng = np.random.default_rng(0)
     check(dt, rng)
     print(f"{np.dtype(dt).name}: every form agrees with NumPy; microseconds per product, BLAS / loop")

@@ -3,7 +3,15 @@ interleaved in one process (medians of 9 repeats of 3 epochs), on digits.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python asv_bench/weighted_overhead.py
 """
-import time, numpy as np, fastbp
+import argparse
+import time
+
+import numpy as np
+
+argparse.ArgumentParser(description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+import fastbp  # noqa: E402  (after the arguments: --help loads nothing)
+
 X, y = fastbp.datasets.load_digits()
 X = (X / 16).astype(np.float32)
 w = np.random.default_rng(0).random(len(X)) * 2
