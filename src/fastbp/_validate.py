@@ -262,6 +262,14 @@ def check_positive(value, name):
     return float(value)
 
 
+def check_nonnegative(value, name):
+    """A finite real number >= 0 (not a bool), as float; else ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+    return float(value)
+
+
 def check_bool(value, name):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False; got {value!r}")
@@ -359,10 +367,7 @@ def class_weights(class_weight, Y, output, n_out, classes, sample_weight=None):
         if not hits:
             unknown.append(key)
             continue
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-                or not math.isfinite(value) or value < 0:
-            raise ValueError(f"class_weight[{key!r}] must be a finite number >= 0; got {value!r}")
-        out[hits[0]] = float(value)
+        out[hits[0]] = check_nonnegative(value, f"class_weight[{key!r}]")
     if unknown:
         raise ValueError(f"class_weight has labels that are not classes of this model: {unknown};"
                          f" its classes are {labels}")

@@ -17,7 +17,7 @@ import numpy as np
 
 from ._jit import jit
 from ._static import specialising
-from ._validate import check_bool, check_positive
+from ._validate import check_bool, check_nonnegative, check_positive
 
 # Codes and the layout of the hyper-parameter vector each kernel call reads.
 SGD_CODE, ADAM_CODE, ADAMW_CODE, RMSPROP_CODE = 0, 1, 2, 3
@@ -147,10 +147,7 @@ class Optimizer:
     def __init__(self, lr, weight_decay):
         self.hyper = np.zeros(N_HYPER)
         self.hyper[LR] = check_positive(lr, "lr")
-        if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real) \
-                or not np.isfinite(weight_decay) or weight_decay < 0:
-            raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
-        self.hyper[WEIGHT_DECAY] = weight_decay
+        self.hyper[WEIGHT_DECAY] = check_nonnegative(weight_decay, "weight_decay")
         self.t = 0
         self.state = None
 

@@ -22,7 +22,7 @@ import json
 import math
 import numbers
 
-from ._validate import check_int, check_positive
+from ._validate import check_int, check_nonnegative, check_positive
 
 
 class Schedule:
@@ -153,10 +153,8 @@ class ReduceOnPlateau(Schedule):
                  eps=1e-8):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name such as 'val_loss'; got {monitor!r}")
-        for name, value in (("min_delta", min_delta), ("min_lr", min_lr), ("eps", eps)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-                    or not math.isfinite(value) or value < 0:
-                raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
+        min_delta, min_lr, eps = (check_nonnegative(v, name) for v, name in
+                                  ((min_delta, "min_delta"), (min_lr, "min_lr"), (eps, "eps")))
         self.monitor = monitor
         if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1:
             raise ValueError(f"factor must be a number in (0, 1); got {factor!r}")

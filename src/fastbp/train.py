@@ -1,6 +1,5 @@
 """The fit loop: Python runs once per epoch; each epoch is one compiled call."""
 import contextlib
-import numbers
 import time
 
 import numpy as np
@@ -526,15 +525,12 @@ class EarlyStopping:
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=False,
                  mode="auto"):
-        from ._validate import check_bool, check_choice, check_int
+        from ._validate import check_bool, check_choice, check_int, check_nonnegative
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name such as 'val_loss'; got {monitor!r}")
         self.monitor = monitor
         self.patience = check_int(patience, "patience", 0)
-        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) \
-                or not np.isfinite(min_delta) or min_delta < 0:
-            raise ValueError(f"min_delta must be a finite number >= 0; got {min_delta!r}")
-        self.min_delta = float(min_delta)
+        self.min_delta = check_nonnegative(min_delta, "min_delta")
         self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights")
         mode = check_choice(mode, "mode", ("auto", "min", "max"))
         self.sign = -1.0 if mode == "max" or (mode == "auto" and monitor.endswith(("accuracy", "r2"))) \
