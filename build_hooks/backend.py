@@ -100,6 +100,9 @@ def _warm_up(cache, env):
     processes at once, their cache writes serialised by a lock file beside
     the cache's folders (see ``fastbp._warmup``); else as one process.
     """
+    # Its own processes only: a helper of fastbp._ahead's could still be
+    # writing to the cache while the build packs it.
+    env = dict(env, FASTBP_COMPILE_AHEAD="0")
     if _cpus() >= 2 and os.name == "posix":
         env = dict(env, FASTBP_CACHE_LOCK=os.path.join(cache, "warmup.lock"))
         commands = [["train"], ["quickstart"]]

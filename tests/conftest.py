@@ -15,6 +15,12 @@ import os
 import sys
 import tempfile
 
+# A cold fit starts a helper process that compiles the inference kernels
+# (fastbp._ahead): here the workers share one cache and compile the same
+# kernels anyway, so the helpers would only add processes. tests/test_ahead.py
+# turns it on where it tests it.
+os.environ.setdefault("FASTBP_COMPILE_AHEAD", "0")
+
 
 def pytest_configure(config):
     if not os.environ.get("PYTEST_XDIST_WORKER") or "NUMBA_CACHE_DIR" in os.environ:

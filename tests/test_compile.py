@@ -93,6 +93,9 @@ PLAIN_SGD = {
     "network._first_weight_sgd_typed.<locals>.dense", "network._batch_targets",
     # the bias step's column sums in registers (narrow layers)
     "ops.column_sums",
+    # the finiteness check of the parameters, once per epoch: linked, not
+    # inlined at each of its call sites
+    "network.all_finite",
 }
 # The layers in between (the forward and backward passes, one dense layer)
 # are inlined into the epoch and inference kernels: each level compiled as a
@@ -101,7 +104,7 @@ PLAIN_SGD = {
 INLINED = {"network._forward_batch", "network._backward_sgd", "network._backward_batch",
            "ops.dense_forward", "ops.dense_backward", "ops.dense_backward_sgd", "network._gather",
            # small loops, each a compile of its own for less than it costs
-           "network._sum_squares", "network.all_finite", "ops.shuffle", "ops.rng_next",
+           "network._sum_squares", "ops.shuffle", "ops.rng_next",
            # exp and tanh in the model's precision, bound by name in the
            # specialised leaves (fastbp._static.bound): not the overloads that
            # choose the precision, each a function of its own

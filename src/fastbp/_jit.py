@@ -46,6 +46,7 @@ MANIFEST = "build.json"
 KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
 NOTICE = ("compiling fastbp's kernels, once per installation (later runs load them from the"
           " cache)...")
+EPOCH_KERNELS = ("epoch_", "train_epoch")  # how the training kernels' names begin
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 CACHE_LOCK = "FASTBP_CACHE_LOCK"  # a file: Numba's cache is read and written under its lock
 _LINK_ONLY_KIND = "fastbp-link-only"  # how a link-only library is cached (_link_only_compiler)
@@ -389,15 +390,23 @@ class _Compilations(event.Listener):
     def __init__(self):
         self.count = 0
         self.armed = []  # one flag per verbose fit in progress
+        self.ahead = []  # one model spec (or None) per fit in progress (fastbp._ahead)
 
     def on_start(self, event):
-        func = getattr(event.data.get("dispatcher"), "py_func", None)
+        dispatcher = event.data.get("dispatcher")
+        func = getattr(dispatcher, "py_func", None)
         if not getattr(func, "__module__", "").startswith("fastbp."):
             return
         self.count += 1
         if any(self.armed):  # once, even for a fit inside a fit's callback
             self.armed[:] = [False] * len(self.armed)
             _say(NOTICE)
+        if self.ahead and self.ahead[-1] is not None and func.__name__.startswith(EPOCH_KERNELS):
+            # The fit's epoch kernel missed the cache: seconds of compiling
+            # on this core, time for a helper to compile inference on another.
+            from . import _ahead
+            spec, self.ahead[-1] = self.ahead[-1], None
+            _ahead.start(spec, dispatcher)
 
     def on_end(self, event):
         pass
@@ -426,19 +435,25 @@ def compilations():
 
 class compile_notice:
     """``with compile_notice(verbose):`` prints :data:`NOTICE` once, at the
-    first fastbp kernel compiled inside the block, when ``verbose`` is true."""
+    first fastbp kernel compiled inside the block, when ``verbose`` is true.
+    With ``ahead`` (:func:`fastbp._ahead.spec` of the model being fitted), an
+    epoch kernel compiled inside the block starts :mod:`fastbp._ahead`'s
+    helper, once."""
 
-    def __init__(self, verbose):
+    def __init__(self, verbose, ahead=None):
         self.verbose = bool(verbose)
+        self.spec = ahead
 
     def __enter__(self):
         if self.verbose:
             _listener.armed.append(True)
+        _listener.ahead.append(self.spec)
         return self
 
     def __exit__(self, *exc):
         if self.verbose:
             _listener.armed.pop()
+        _listener.ahead.pop()
         return False
 
 

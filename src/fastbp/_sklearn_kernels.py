@@ -32,7 +32,7 @@ from ._jit import KERNEL_ONLY, jit, matrix
 from ._views import flat_view
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _backward_batch, _batch, _delta, _first_backward, _forward_batch,
-                      _logits, _outputs, _rows, _weight, add_penalty_gradient, all_finite, _bias,
+                      _logits, _outputs, _rows, _weight, add_penalty_gradient, _all_finite, _bias,
                       capacity, penalty)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
                   bias_act_forward, bias_grad, dense_backward, gemm, loss_backward, loss_forward,
@@ -281,7 +281,7 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
         total += value * nb
         steps += 1
         _step(params, grads, state, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
-    return total / n, all_finite(params)
+    return total / n, _all_finite(params)
 
 
 @jit
@@ -513,7 +513,7 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
         total += value * nb
         steps += 1
         _step(pt, grads, st, hyper, code, t0 + steps, plan, grad_scale, alpha / w)
-    return total / n, all_finite(pt)
+    return total / n, _all_finite(pt)
 
 
 # A batch of at least SPLIT_ROWS rows (a dense X) is split into SPLIT_PIECES
@@ -627,4 +627,4 @@ def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw
         _step_range(pt, g, st, hyper, code, t0 + steps, plan, grad_scale, alpha / w, lo_p, hi_p)
         if threads > 1 and not barrier(sync, threads):
             return np.nan, False
-    return total / n, all_finite(pt)
+    return total / n, _all_finite(pt)

@@ -60,6 +60,26 @@ def _quickstart():
 PARTS = {"train": _train, "quickstart": _quickstart}
 
 
+def inference(model_spec):
+    """The work of :mod:`fastbp._ahead`'s helper: ``predict`` and ``evaluate``
+    of a model built from ``model_spec`` (:func:`fastbp._ahead.spec`) on two
+    rows of zeros, which compiles (or loads) the inference kernels a model
+    of that architecture runs on dense rows."""
+    import numpy as np
+
+    from . import MLP
+    net = MLP(model_spec["sizes"], activation=model_spec["activations"],
+              output=model_spec["output"], loss=model_spec["loss"], dtype=model_spec["dtype"])
+    X = np.zeros((2, net.sizes[0]), dtype=net.dtype)
+    m = net.sizes[-1]
+    if net.output == "softmax":
+        y = np.zeros(2, dtype=np.int64)
+    else:
+        y = np.zeros((2, m)) if m > 1 else np.zeros(2)
+    net.predict(X)
+    net.evaluate(X, y)
+
+
 def run(parts=tuple(PARTS)):
     """Run the named commands; return what the cache was built with (``build.json``)."""
     unknown = sorted(set(parts) - set(PARTS))
@@ -74,4 +94,7 @@ def run(parts=tuple(PARTS)):
 
 
 if __name__ == "__main__":
-    json.dump(run(tuple(sys.argv[1:]) or tuple(PARTS)), sys.stdout)
+    if sys.argv[1:2] == ["inference"]:  # python -m fastbp._warmup inference SPEC
+        inference(json.loads(sys.argv[2]))
+    else:
+        json.dump(run(tuple(sys.argv[1:]) or tuple(PARTS)), sys.stdout)

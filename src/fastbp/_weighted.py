@@ -31,7 +31,7 @@ from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _
                       _first_backward, _first_backward_sgd, _first_layer_backward, _forward,
                       _forward_batch, _forward_dropout,
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
-                      _add_penalty_gradient_if, _penalty_if, _prefetch_next, all_finite, _bias,
+                      _add_penalty_gradient_if, _penalty_if, _prefetch_next, _all_finite, _bias,
                       capacity)
 from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
     _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward, \
@@ -144,7 +144,7 @@ def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng
         steps += 1
         _backward_sgd_weighted(params, ws, plan, xb, yb, loss, lr, 1.0 - lr * (alpha * r / nb),
                                wb, r, hidden)
-        if check_every_step and not all_finite(params):
+        if check_every_step and not _all_finite(params):
             return np.nan, steps
     return _epoch_loss(params, total, seen), steps
 
@@ -195,7 +195,7 @@ def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, per
         if alpha != 0:
             _add_penalty_gradient_if(grads, params, plan, alpha * r / nb, l2)
         _optimizer_step(params, grads, state, hyper, code, t0 + steps)
-        if check_every_step and not all_finite(params):
+        if check_every_step and not _all_finite(params):
             return np.nan, steps
     return _epoch_loss(params, total, seen), steps
 
@@ -269,9 +269,9 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
             _backward_weighted(grads, params, ws, plan, xb, yb, loss, reg, alpha * r, dropout,
                                False, 0.0, wb, r)
             _optimizer_step(params, grads, state, hyper, code, t)
-        if check_every_step and not all_finite(params):
+        if check_every_step and not _all_finite(params):
             return np.nan, t - t0
-    if not all_finite(params):
+    if not _all_finite(params):
         return np.nan, t - t0
     return total / smax(seen, 1), t - t0
 

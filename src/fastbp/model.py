@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 
-from . import _args, _modelfile, _preprocess, network, threads
+from . import _ahead, _args, _modelfile, _preprocess, network, threads
 from ._args import ACTIVATIONS, DTYPES, INITS, LOSSES, OUTPUTS  # noqa: F401
 from ._jit import compile_notice
 from ._static import static
@@ -862,7 +862,10 @@ class MLP:
             opt.lr = run.lr
         if run.seed is not None:
             self._rng[:] = np.random.SeedSequence(run.seed).generate_state(2, np.uint64)
-        with compile_notice(run.verbose):  # a cold cache: say that the first epoch compiles
+        # A cold cache: say that the first epoch compiles, and compile the
+        # inference kernels beside it (fastbp._ahead; dense X, one process).
+        ahead = _ahead.spec(self) if isinstance(run.X, np.ndarray) and run.comm is False else None
+        with compile_notice(run.verbose, ahead):
             if isinstance(opt, LBFGS):
                 return run_lbfgs(self, run.X, run.Y, run.epochs, opt, run.verbose, run.validation,
                                  run.callbacks, run.weights)
