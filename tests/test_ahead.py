@@ -229,3 +229,17 @@ def test_fit_asks_for_a_helper_for_dense_x_only(monkeypatch):
     scipy_sparse = pytest.importorskip("scipy.sparse")
     net.fit(scipy_sparse.csr_matrix(X), y, epochs=1, verbose=0)
     assert asked == [_ahead.spec(net), None]
+
+
+def test_info_says_whether_a_cold_fit_starts_the_helper(monkeypatch, capsys):
+    from fastbp import cli
+    monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
+    monkeypatch.setenv(_ahead.ENV, "1")
+    assert fastbp.show_config()["numba"]["cache"]["compile_ahead"] is True
+    cli.main(["info"])
+    assert "compiles the model's predict and evaluate kernels in a helper process" in \
+        capsys.readouterr().out
+    monkeypatch.setenv(_ahead.ENV, "0")
+    assert fastbp.show_config()["numba"]["cache"]["compile_ahead"] is False
+    cli.main(["info"])
+    assert "FASTBP_COMPILE_AHEAD=0" in capsys.readouterr().out

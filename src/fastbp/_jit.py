@@ -458,6 +458,11 @@ class compile_notice:
 
 
 # ------------------------------------------------------------ fastbp info
+def _ahead_enabled():
+    from . import _ahead
+    return _ahead.enabled()
+
+
 def cache_report():
     """Where fastbp's kernels are cached and how much of it this process would load.
 
@@ -466,12 +471,14 @@ def cache_report():
     one) and ``install_fits`` (whether it was built with this Python, Numba
     and NumPy); ``kernels`` (fastbp's kernels), ``cached`` (those with compiled
     code for this CPU and source in either cache), ``in_path`` and
-    ``in_install`` (the same, per cache).
+    ``in_install`` (the same, per cache); ``compile_ahead`` (whether a cold
+    fit here starts :mod:`fastbp._ahead`'s helper).
     """
     from numba.core import config
     kernels = [k for k in KERNELS if hasattr(k, "_cache")]
     report = {"kernels": len(kernels), "path": None, "where": None, "install_path": None,
-              "install_fits": False, "cached": 0, "in_path": 0, "in_install": 0}
+              "install_fits": False, "cached": 0, "in_path": 0, "in_install": 0,
+              "compile_ahead": _ahead_enabled()}
     if not kernels:
         return report
     package = os.path.dirname(os.path.abspath(kernels[0].py_func.__code__.co_filename))
@@ -493,8 +500,8 @@ def cache_report():
     codegen = kernels[0].targetctx.codegen()
     for kernel, cache in zip(kernels, primary):
         here = _fits(cache, cache._cache_file, codegen)
-        shipped = isinstance(kernel._cache, _WithInstallCache) and _fits(cache, kernel._cache.file,
-                                                                          codegen)
+        outer = getattr(kernel._cache, "inner", kernel._cache)  # under fastbp._ahead's wrapper
+        shipped = isinstance(outer, _WithInstallCache) and _fits(cache, outer.file, codegen)
         report["in_path"] += here
         report["in_install"] += shipped
         report["cached"] += here or shipped

@@ -695,6 +695,10 @@ def _cache_info():
     else:
         lines.append("cold: no compiled code for this CPU yet; the first fit compiles the kernels"
                      " it needs (once: then they are cached)")
+    lines.append("a cold fit compiles the model's predict and evaluate kernels in a helper process"
+                 if report["compile_ahead"] else
+                 "a cold fit compiles predict's kernels after it (one usable CPU, or"
+                 " FASTBP_COMPILE_AHEAD=0)")
     lines.extend(f"warning: {w}" for w in config["warnings"])
     print("\n".join(lines))
     return report
