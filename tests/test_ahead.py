@@ -163,8 +163,12 @@ def test_no_helper_when_turned_off_or_on_one_cpu(monkeypatch):
     monkeypatch.setenv(_ahead.ENV, "1")
     monkeypatch.setattr(_ahead, "usable_cpus", lambda: 1)
     assert _ahead.start({"sizes": [2, 2]}, kernel) is None
-    # No cache folder to meet in (a dispatcher without a cache)
     monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
+    # A frozen application: sys.executable is the application itself
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert _ahead.start({"sizes": [2, 2]}, kernel) is None
+    monkeypatch.delattr(sys, "frozen")
+    # No cache folder to meet in (a dispatcher without a cache)
     assert _ahead.start({"sizes": [2, 2]}, types.SimpleNamespace(_cache=None)) is None
     assert started == []
 
@@ -243,3 +247,29 @@ def test_info_says_whether_a_cold_fit_starts_the_helper(monkeypatch, capsys):
     assert fastbp.show_config()["numba"]["cache"]["compile_ahead"] is False
     cli.main(["info"])
     assert "FASTBP_COMPILE_AHEAD=0" in capsys.readouterr().out
+
+
+def test_each_thread_sees_only_its_own_fits(monkeypatch):
+    import threading
+    started = []
+    monkeypatch.setattr(_ahead, "start", lambda spec, dispatcher: started.append(spec))
+    inside, leave = threading.Event(), threading.Event()
+
+    def other_fit():
+        with _jit.compile_notice(False, {"sizes": ["other"]}):
+            inside.set()
+            leave.wait(10)
+    thread = threading.Thread(target=other_fit)
+    thread.start()
+    inside.wait(10)
+    func = types.SimpleNamespace(__module__="fastbp.network", __name__="epoch_sgd")
+    event = types.SimpleNamespace(data={"dispatcher": types.SimpleNamespace(py_func=func)})
+    try:
+        assert _jit._listener.ahead == []  # this thread fits nothing
+        _jit._listener.on_start(event)  # an epoch kernel compiled here, outside any fit
+        with _jit.compile_notice(False, {"sizes": ["mine"]}):
+            _jit._listener.on_start(event)
+    finally:
+        leave.set()
+        thread.join()
+    assert started == [{"sizes": ["mine"]}]

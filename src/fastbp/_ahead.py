@@ -9,8 +9,9 @@ process (``python -m fastbp._warmup inference SPEC``) builds a model of the same
 architecture, runs ``predict`` and ``evaluate`` on two rows of zeros, and
 so writes those kernels' cache entries while this process is still
 compiling; this process's first inference then loads them. A cold first
-``fit`` + ``predict`` of a 4-8-2 net took 3.5 against 4.0 s of wall time
-(three turns, 2026-12-04; ``asv_bench/compile_profile.py``).
+``fit`` + ``predict`` of a 4-8-2 net took 3.57-3.64 against 4.05-4.22 s of
+wall time, fresh processes, three turns (2026-12-04, 2 vCPUs; the table in
+docs/guide/threads.md).
 
 Correct in every case, only faster in the usual one:
 
@@ -21,9 +22,10 @@ Correct in every case, only faster in the usual one:
   a kernel found in the cache waits for nothing;
 - both processes read and write Numba's cache under one ``flock``
   (:func:`fastbp._jit.lock_cache`), as the parallel install-time warm-up does;
-- nothing starts with one usable CPU, with ``FASTBP_COMPILE_AHEAD=0``, for a
-  fit on sparse X (its inference kernels differ), without a cache to write
-  to, or from the helper itself; at most one helper runs at a time.
+- nothing starts with one usable CPU, with ``FASTBP_COMPILE_AHEAD=0``, in a
+  frozen application, for a fit on sparse X (its inference kernels
+  differ), without a cache to write to, without POSIX file locks, or from
+  the helper itself; at most one helper runs at a time.
 """
 import json
 import os
@@ -53,8 +55,10 @@ def usable_cpus():
 
 
 def enabled():
-    """Whether a cold fit may start a helper here."""
-    return os.environ.get(ENV, "1") != "0" and usable_cpus() >= 2
+    """Whether a cold fit may start a helper here (not in a frozen
+    application, whose executable is the application, not Python)."""
+    return (os.environ.get(ENV, "1") != "0" and usable_cpus() >= 2
+            and not getattr(sys, "frozen", False))
 
 
 def start(model_spec, dispatcher):

@@ -27,6 +27,7 @@ import json
 import os
 import secrets
 import sys
+import threading
 
 import numba
 import numpy as np
@@ -390,7 +391,15 @@ class _Compilations(event.Listener):
     def __init__(self):
         self.count = 0
         self.armed = []  # one flag per verbose fit in progress
-        self.ahead = []  # one model spec (or None) per fit in progress (fastbp._ahead)
+        self._local = threading.local()  # .ahead: this thread's fits in progress
+
+    @property
+    def ahead(self):
+        """This thread's fits in progress, innermost last: each one's model
+        spec for :mod:`fastbp._ahead`, or None (none asked, or started)."""
+        if not hasattr(self._local, "ahead"):
+            self._local.ahead = []
+        return self._local.ahead
 
     def on_start(self, event):
         dispatcher = event.data.get("dispatcher")
