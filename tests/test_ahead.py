@@ -10,6 +10,7 @@ import pytest
 
 import fastbp
 from fastbp import _ahead, _jit, _warmup, model, network
+from fastbp.layout import ACT
 
 # A fresh process on an empty cache: fit, then predict and evaluate; prints
 # which fastbp kernels this process compiled (not loaded) and the answers.
@@ -77,7 +78,12 @@ def test_the_helper_builds_the_same_inference_specialisations():
                           loss=spec["loss"], dtype=spec["dtype"])
         assert twin._kernel_codes == net._kernel_codes
         assert twin.dtype == net.dtype
-        np.testing.assert_array_equal(twin.plan[:, :-1], net.plan[:, :-1])
+        # The same depth, activations and outputs; two units per other layer
+        # (the kernels' types do not depend on widths: the end-to-end test
+        # above fits a 4-8-2 net and its helper compiles for a 2-2-2 one).
+        assert len(twin.sizes) == len(net.sizes) and twin.sizes[-1] == net.sizes[-1]
+        assert set(twin.sizes[:-1]) == {2}
+        np.testing.assert_array_equal(twin.plan[:, ACT], net.plan[:, ACT])
 
 
 @pytest.mark.parametrize("output,m", [("softmax", 3), ("sigmoid", 2), ("sigmoid", 1),
@@ -168,6 +174,20 @@ def test_no_helper_when_turned_off_or_on_one_cpu(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert _ahead.start({"sizes": [2, 2]}, kernel) is None
     monkeypatch.delattr(sys, "frozen")
+    # An embedding host (uWSGI, say): sys.executable is not a Python
+    monkeypatch.setattr(sys, "executable", "/usr/bin/uwsgi")
+    assert _ahead.start({"sizes": [2, 2]}, kernel) is None
+    monkeypatch.undo()
+    monkeypatch.setattr(_ahead.subprocess, "Popen", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(_ahead, "_helper", [])
+    monkeypatch.setenv(_ahead.ENV, "1")
+    # The other CPU busy (two processes compiling at once): a helper would slow both
+    monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(_ahead, "_runnable", lambda: 2)
+    assert _ahead.idle_cpus() == 0
+    assert _ahead.start({"sizes": [2, 2]}, kernel) is None
+    monkeypatch.setattr(_ahead, "_runnable", lambda: 1)
+    assert _ahead.idle_cpus() == 1
     # No cache folder to meet in (a dispatcher without a cache)
     assert _ahead.start({"sizes": [2, 2]}, types.SimpleNamespace(_cache=None)) is None
     assert started == []
@@ -182,10 +202,17 @@ def test_the_helper_is_started_with_this_fastbp_and_cache(monkeypatch, tmp_path)
 
         def poll(self):
             return None
+
+        def wait(self, timeout=None):
+            return 0
     monkeypatch.setattr(_ahead.subprocess, "Popen", Recorder)
     monkeypatch.setattr(_ahead, "_helper", [])
     monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(_ahead, "idle_cpus", lambda: 1)
     monkeypatch.setenv(_ahead.ENV, "1")
+    # The lock this process would take from now on (not taken for real here)
+    monkeypatch.setattr(_jit, "_cache_lock", [])
+    monkeypatch.setattr(_jit, "lock_cache", lambda path: _jit._cache_lock.append(path))
     kernel = types.SimpleNamespace(_cache=types.SimpleNamespace(cache_path=str(tmp_path)))
     spec = _ahead.spec(fastbp.MLP([3, 4, 2]))
     assert isinstance(_ahead.start(spec, kernel), Recorder)
@@ -193,7 +220,7 @@ def test_the_helper_is_started_with_this_fastbp_and_cache(monkeypatch, tmp_path)
     assert args[1:4] == ["-m", "fastbp._warmup", "inference"] and json.loads(args[4]) == spec
     env = kwargs["env"]
     assert env[_ahead.ENV] == "0"  # no helper of the helper
-    assert env[_jit.CACHE_LOCK] == _jit._cache_lock[0]
+    assert env[_jit.CACHE_LOCK] == _jit._cache_lock[0] == str(tmp_path / _ahead.LOCK)
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
     assert env["PYTHONPATH"].split(os.pathsep)[0] == package_parent
     # One at a time: a second cold fit while it runs starts none.
@@ -273,3 +300,57 @@ def test_each_thread_sees_only_its_own_fits(monkeypatch):
         leave.set()
         thread.join()
     assert started == [{"sizes": ["mine"]}]
+
+
+def test_python_executables_and_others():
+    for path in ["/usr/bin/python3", "/opt/venv/bin/python", "/usr/bin/python3.11"]:
+        assert _ahead._runs_python(path), path
+    for path in ["/usr/bin/uwsgi", "/opt/app/myapp", "", None]:
+        assert not _ahead._runs_python(path), path
+
+
+def test_idle_cpus_takes_the_fewest_busy_of_three_looks(monkeypatch):
+    looks = iter([3, 1, 2])  # a thread passing by in the first look
+    monkeypatch.setattr(_ahead, "_runnable", lambda: next(looks))
+    monkeypatch.setattr(_ahead, "usable_cpus", lambda: 4)
+    assert _ahead.idle_cpus() == 3
+    # On Linux the count is read from /proc/loadavg, this thread included
+    if os.path.exists("/proc/loadavg"):
+        monkeypatch.undo()
+        assert _ahead._runnable() >= 1
+
+
+def test_a_finished_helper_is_reaped_without_anyone_waiting(monkeypatch, tmp_path):
+    made = []
+    real_popen = subprocess.Popen
+
+    def short_lived(args, **kwargs):
+        made.append(real_popen([sys.executable, "-c", "pass"]))
+        return made[-1]
+    monkeypatch.setattr(_ahead.subprocess, "Popen", short_lived)
+    monkeypatch.setattr(_ahead, "_helper", [])
+    monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(_ahead, "idle_cpus", lambda: 1)
+    monkeypatch.setattr(_jit, "_cache_lock", ["lock"])
+    monkeypatch.setenv(_ahead.ENV, "1")
+    kernel = types.SimpleNamespace(_cache=types.SimpleNamespace(cache_path=str(tmp_path)))
+    process = _ahead.start({"sizes": [2, 2]}, kernel)
+    assert process is made[0]
+    import time
+    deadline = time.monotonic() + 30
+    while process.returncode is None and time.monotonic() < deadline:  # not poll(): no reaping here
+        time.sleep(0.05)
+    assert process.returncode == 0  # the reaper thread waited for it: no zombie
+
+
+def test_a_helper_running_at_exit_is_left_to_finish_quietly(monkeypatch):
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        monkeypatch.setattr(_ahead, "_helper", [running])
+        _ahead._leave_running()
+        assert running.poll() is None  # not killed
+        assert running._child_created is False  # no "still running" ResourceWarning
+    finally:
+        running._child_created = True
+        running.kill()
+        running.wait()

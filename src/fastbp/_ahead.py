@@ -22,18 +22,29 @@ Correct in every case, only faster in the usual one:
   a kernel found in the cache waits for nothing;
 - both processes read and write Numba's cache under one ``flock``
   (:func:`fastbp._jit.lock_cache`), as the parallel install-time warm-up does;
-- nothing starts with one usable CPU, with ``FASTBP_COMPILE_AHEAD=0``, in a
-  frozen application, for a fit on sparse X (its inference kernels
-  differ), without a cache to write to, without POSIX file locks, or from
-  the helper itself; at most one helper runs at a time.
+- nothing starts with one usable CPU, when the other CPUs are busy (two
+  processes compiling at once: a helper would slow both), with
+  ``FASTBP_COMPILE_AHEAD=0``, in a frozen application or an embedding host
+  (sys.executable not a Python), for a fit on sparse X (its inference
+  kernels differ), without a cache to write to, without POSIX file locks,
+  or from the helper itself; at most one helper runs at a time, and it
+  builds a model of two units per layer (the kernels' types do not depend
+  on the widths).
 """
 import json
 import os
+import atexit
 import subprocess
 import sys
+import threading
+import time
 
 ENV = "FASTBP_COMPILE_AHEAD"  # "0": never start a helper
-PATIENCE = 60.0  # seconds an inference kernel waits for a running helper
+# Seconds an inference kernel waits for a running helper. A helper takes
+# 1.5-3 s and starts when the fit's epoch kernel starts compiling (2-3 s), so
+# it is usually done; one that is not done by then is stuck or starved, and
+# compiling here (0.4-1.5 s) is the better bet.
+PATIENCE = 10.0
 LOCK = "fastbp-cache.lock"  # in the cache folder, when no FASTBP_CACHE_LOCK is set
 
 _helper = []  # the running helper process (subprocess.Popen), at most one
@@ -41,9 +52,13 @@ _helper = []  # the running helper process (subprocess.Popen), at most one
 
 def spec(net):
     """What the helper needs to build a model whose inference kernels are
-    ``net``'s: its architecture (JSON-serialisable)."""
-    return {"sizes": [int(s) for s in net.sizes], "activations": list(net.activations),
-            "output": net.output, "loss": net.loss_name, "dtype": net.dtype.name}
+    ``net``'s (JSON-serialisable): its depth, activations, output, loss,
+    dtype and outputs. The kernels' types do not depend on the layers'
+    widths, so the helper's model has two units per input and hidden layer:
+    no memory or time for a large model's weights."""
+    sizes = [2] * (len(net.sizes) - 1) + [int(net.sizes[-1])]
+    return {"sizes": sizes, "activations": list(net.activations), "output": net.output,
+            "loss": net.loss_name, "dtype": net.dtype.name}
 
 
 def usable_cpus():
@@ -54,11 +69,49 @@ def usable_cpus():
         return os.cpu_count() or 1
 
 
+def _runnable():
+    """How many threads the system runs or has ready to run now, this one
+    included (Linux's /proc/loadavg), else the last minute's load average
+    plus this one; None when neither is known."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return int(fh.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.getloadavg()[0] + 1
+    except (AttributeError, OSError):
+        return None
+
+
+def idle_cpus():
+    """The usable CPUs that nothing else is running on, this thread's aside
+    (the fewest of three looks a millisecond apart: a thread that only
+    passes by does not count). Two processes compiling at once (parallel
+    jobs, test workers) leave none on two CPUs, and a helper would then
+    slow them both."""
+    looks = []
+    for i in range(3):
+        if i:
+            time.sleep(0.001)
+        looks.append(_runnable())
+    if None in looks:
+        return usable_cpus() - 1
+    return int(usable_cpus() - min(looks))
+
+
+def _runs_python(executable):
+    """Whether ``executable`` is a Python interpreter (an embedding host,
+    uWSGI for one, sets sys.executable to its own program)."""
+    return os.path.basename(executable or "").lower().startswith("python")
+
+
 def enabled():
-    """Whether a cold fit may start a helper here (not in a frozen
-    application, whose executable is the application, not Python)."""
+    """Whether a cold fit may start a helper here: two or more usable CPUs,
+    ``FASTBP_COMPILE_AHEAD`` not 0, and sys.executable a Python (not a frozen
+    application or an embedding host)."""
     return (os.environ.get(ENV, "1") != "0" and usable_cpus() >= 2
-            and not getattr(sys, "frozen", False))
+            and not getattr(sys, "frozen", False) and _runs_python(sys.executable))
 
 
 def start(model_spec, dispatcher):
@@ -70,7 +123,7 @@ def start(model_spec, dispatcher):
         return None
     _helper.clear()
     try:
-        if not enabled():
+        if not enabled() or idle_cpus() < 1:
             return None
         folder = getattr(getattr(dispatcher, "_cache", None), "cache_path", None)
         if not folder or not os.path.isdir(folder) or not os.access(folder, os.W_OK):
@@ -100,12 +153,33 @@ def start(model_spec, dispatcher):
     except Exception:  # no interpreter to start, no fcntl, ...: compile here as before
         return None
     _helper.append(process)
+    # Reaped when it ends, whether or not this process ever waits for it: no
+    # zombie left while this process lives.
+    threading.Thread(target=_reap, args=(process,), name="fastbp-helper-reaper",
+                     daemon=True).start()
     return process
+
+
+def _reap(process):
+    try:
+        process.wait()
+    except Exception:  # reaped by another wait already
+        pass
+
+
+@atexit.register
+def _leave_running():
+    """At exit, a helper still compiling is left to finish (the next process
+    loads what it writes) without Popen's "still running" ResourceWarning."""
+    for process in _helper:
+        if process.poll() is None and hasattr(process, "_child_created"):
+            process._child_created = False
 
 
 def wait():
     """Wait for a running helper (at most :data:`PATIENCE` seconds; one that
-    takes longer is stopped). True when there was one, so that a cache miss
+    takes longer is stopped). This runs inside Numba's compile, under its
+    global compiler lock, hence the short patience. True when there was one, so that a cache miss
     is worth reading again."""
     if not _helper:
         return False
