@@ -179,8 +179,8 @@ def _leave_running():
 def wait():
     """Wait for a running helper (at most :data:`PATIENCE` seconds; one that
     takes longer is stopped). This runs inside Numba's compile, under its
-    global compiler lock, hence the short patience. True when there was one, so that a cache miss
-    is worth reading again."""
+    global compiler lock, hence the short patience. True when there was
+    one, so that a cache miss is worth reading again."""
     if not _helper:
         return False
     process = _helper.pop()
