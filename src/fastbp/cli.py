@@ -696,9 +696,9 @@ def _cache_info():
         lines.append("cold: no compiled code for this CPU yet; the first fit compiles the kernels"
                      " it needs (once: then they are cached)")
     lines.append("a cold fit compiles the model's predict and evaluate kernels in a helper process"
-                 if report["compile_ahead"] else
-                 "a cold fit compiles predict's kernels after it (one usable CPU, or"
-                 " FASTBP_COMPILE_AHEAD=0)")
+                 " when a CPU is idle" if report["compile_ahead"] else
+                 "a cold fit compiles predict's kernels after it (no helper process: one usable"
+                 " CPU, FASTBP_COMPILE_AHEAD=0, or sys.executable is not a Python)")
     lines.extend(f"warning: {w}" for w in config["warnings"])
     print("\n".join(lines))
     return report
