@@ -435,3 +435,25 @@ def test_cache_entries_of_another_format_are_compiled_again(tmp_path):
     (tmp_path / "sitecustomize.py").unlink()
     assert _probe(tmp_path, cache) == {"hits": 0, "misses": 2, "out": EXPECTED}
     assert _probe(tmp_path, cache) == {"hits": 2, "misses": 0, "out": EXPECTED}
+
+
+def test_a_change_to_any_fastbp_file_changes_every_kernels_cache_key(tmp_path):
+    """A kernel holds code from other files (the BLAS call's IR, the leaves):
+    Numba's key (the kernel's own bytecode, its own file's stamp) missed a
+    change there, and loaded stale kernels. Every key carries the hash of
+    all of fastbp's sources, so any change compiles afresh."""
+    package = pathlib.Path(_jit.__file__).parent
+    copy = tmp_path / "fastbp"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "_kernel_cache"))
+    assert _jit.sources_hash(str(copy)) == _jit.sources_hash(str(package)) == _jit.SOURCES
+    blas = copy / "_blas.py"
+    blas.write_text(blas.read_text() + "\n# changed\n")
+    assert _jit.sources_hash(str(copy)) != _jit.SOURCES
+    (copy / "_blas.py").unlink()  # a file removed (or renamed) counts too
+    assert _jit.sources_hash(str(copy)) not in (_jit.SOURCES, _jit.sources_hash(str(package)))
+    # ... and the hash is in the key every cached kernel is stored and found by.
+    from fastbp import network
+    cache = network.epoch_sgd._cache
+    cache = getattr(cache, "primary", cache)  # (under the install-time cache's wrapper)
+    key = cache._index_key(((),), network.epoch_sgd.targetctx.codegen())
+    assert key[-2:] == (_jit.CACHE_FORMAT, _jit.SOURCES)

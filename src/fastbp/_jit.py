@@ -14,8 +14,10 @@ first small fit (:mod:`fastbp._warmup`) and ships the cache files it wrote in
 ``fastbp/_kernel_cache/``, with ``build.json`` naming the Python, Numba and
 NumPy they were built with. At run time each kernel is looked up there
 first, read-only, then in Numba's own cache, then compiled. Numba keys every
-entry by the source file's content hash, the CPU (name and features) and its
-own version, so an entry that does not fit this machine is simply not found
+entry by the function's bytecode, the CPU (name and features) and its own
+version, and fastbp adds the hash of all its source files
+(:func:`sources_hash`: a kernel holds code from other files), so an entry
+that does not fit this machine or these sources is simply not found
 and the kernel loads or compiles as it would without it. ``FASTBP_INSTALL_CACHE=0``
 turns it off, at build time and at run time.
 
@@ -214,9 +216,31 @@ _ids_unique_across_processes()
 CACHE_FORMAT = "fastbp-random-ids-1"
 
 
+def sources_hash(folder=None):
+    """SHA-256 of every ``.py`` file of fastbp (names and contents, in name
+    order): part of every cache entry's key. Numba keys an entry by its own
+    function's bytecode and invalidates it when its own file changes, but a
+    kernel holds the code of what it calls and inlines from other files (the
+    BLAS call's IR in ``_blas``, the layout, the leaves). Without this, a
+    change to one of those files alone left stale kernels in the cache: they
+    ran the old code, or called a symbol that no longer exists."""
+    import hashlib
+    folder = folder or os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            digest.update(name.encode())
+            with open(os.path.join(folder, name), "rb") as fh:
+                digest.update(hashlib.sha256(fh.read()).digest())
+    return digest.hexdigest()
+
+
+SOURCES = sources_hash()
+
+
 def _key_by_format(cache):
     index_key = cache._index_key
-    cache._index_key = lambda sig, codegen: (*index_key(sig, codegen), CACHE_FORMAT)
+    cache._index_key = lambda sig, codegen: (*index_key(sig, codegen), CACHE_FORMAT, SOURCES)
 
 
 # ------------------------------------ one compiled overload for every caller
