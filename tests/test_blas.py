@@ -56,9 +56,20 @@ def _gemm(C, A, B, trans_a, trans_b, alpha, beta):
 
 # (rows m, inputs k, outputs n) of A @ B^T: OpenBLAS's small kernels refuse
 # the first five (K < 32 or M N > 1200), so B^T goes through the stack copy;
-# the sixth is too wide to copy, the last two OpenBLAS takes as they are.
+# the sixth is too wide to copy; OpenBLAS would take the next three as they
+# are, but with 32 rows or more the copy pays (_blas.NT_COPY_LEAST_ROWS);
+# the last ones it takes as they are (too few rows, B too large). Odd sizes
+# leave rows and columns over from the copy's 4 x 4 blocks.
 NT_SHAPES = [(200, 24, 8), (64, 4, 8), (1, 3, 2), (32, 2, 16), (128, 13, 32),
-             (40, 30, 80), (32, 64, 32), (32, 32, 10)]
+             (40, 30, 80), (32, 64, 32), (32, 32, 10), (37, 33, 7), (8, 64, 16),
+             (33, 40, 60)]
+
+
+def test_the_shapes_cover_every_decision_of_the_copy():
+    decisions = {(_blas.copies_transposed(m, n, k),
+                  m * n > _blas.SMALL_TN_MOST_MN or k < _blas.SMALL_TN_LEAST_K)
+                 for m, k, n in NT_SHAPES}
+    assert decisions == {(True, True), (True, False), (False, True), (False, False)}
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -79,8 +90,7 @@ def test_a_times_b_transposed_matches_numpy_and_the_copied_nn_product(shape, dty
         _gemm(C, A, B, False, True, alpha, beta)
         want = alpha * (A.astype(np.float64) @ B.T.astype(np.float64)) + beta * C0
         np.testing.assert_allclose(C, want, rtol=tol, atol=tol * np.abs(want).max())
-        copied = m * n > _blas.SMALL_TN_MOST_MN or k < _blas.SMALL_TN_LEAST_K
-        if copied and n * k <= _blas.NT_COPY_MOST:
+        if _blas.copies_transposed(m, n, k):
             nn = C0.copy()
             _gemm(nn, A, np.ascontiguousarray(B.T), False, False, alpha, beta)
             np.testing.assert_array_equal(C, nn)

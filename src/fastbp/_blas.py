@@ -11,11 +11,9 @@ is bound to a small compiled adapter over SciPy's BLAS, the one Numba's
 ``np.dot`` uses. Kernels refer to the symbol by name, so their on-disk cache
 stays valid whichever library serves it.
 
-``fastbp_cblas_somatcopy64`` / ``fastbp_cblas_domatcopy64`` (OpenBLAS's
-``cblas_?omatcopy``, or a small compiled adapter where the library lacks
-it) copy a matrix transposed: :func:`gemm_call` runs ``A @ B^T`` as the NN
-product of a copy of ``B^T`` where OpenBLAS would not take the TN form on
-its small-matrix path (see ``NT_COPY_MOST``).
+``A @ B^T`` runs as the NN product of a copy of ``B^T`` (a loop of
+fastbp's own, :func:`copy_transposed_function`) where OpenBLAS's small-matrix
+path would not take the TN form, or runs it slowly (see ``NT_COPY_MOST``).
 
 Two more symbols let a kernel run one product on the calling thread:
 ``fastbp_blas_get_threads`` / ``fastbp_blas_set_threads`` are the library's
@@ -89,19 +87,100 @@ BLAS_SERIAL = 262144
 # form with M N > SMALL_TN_MOST_MN or K < SMALL_TN_LEAST_K: that product
 # packs its operands first, in the general path. Row-major C = A @ B^T, the
 # forward product of every dense layer (outputs n, rows m, inputs k), is
-# that form. Where OpenBLAS would refuse it and B (n x k) has at most
-# NT_COPY_MOST elements, gemm_call copies B^T to the stack and runs the NN
-# product, which the small kernels take: measured in a jitted loop
-# (2026-12-03, AMD EPYC znver4, OpenBLAS 0.3.31, variables unset), rows x
-# inputs x outputs 200 x 24 x 8 float64 3.4 against 1.5 us, float32 1.8
-# against 1.5 us; 64 x 4 x 8 0.37 against 0.14 us; 128 x 13 x 32 float64
-# 3.2 against 2.2 us; 200 x 8 x 2 float64 0.94 against 0.54 us (float32 at
-# par, 0.53 against 0.57 us). The NN kernel adds each sum in the same order,
-# so nearly every result keeps its bits.
+# that form; and where the small TN kernel does take it, it runs each output
+# as a dot product along k, slower than its NN kernel. So gemm_call copies
+# B^T (k x n) to the stack and runs the NN product when B (n x k) has at
+# most NT_COPY_MOST elements and either OpenBLAS would refuse the TN form or
+# the product has at least NT_COPY_LEAST_ROWS rows (enough to pay for the
+# copy). Measured in a jitted loop (2026-12-03, AMD EPYC znver4, OpenBLAS
+# 0.3.31, variables unset), rows x inputs x outputs 200 x 24 x 8 float64
+# 3.4 against 1.5 us, float32 1.8 against 1.5 us; 64 x 4 x 8 0.37 against
+# 0.14 us; 128 x 13 x 32 float64 3.2 against 2.2 us; 200 x 8 x 2 float64
+# 0.94 against 0.54 us (float32 at par, 0.53 against 0.57 us). The copy is
+# a loop of fastbp's own (copy_transposed_function), one small function per
+# kernel: OpenBLAS's cblas_?omatcopy took 0.1 us to copy 32 values and
+# 0.8 us for 2,048. The NN kernel adds each sum in the same order, so nearly
+# every result keeps its bits.
 SMALL_MOST_MNK = 1000000
 SMALL_TN_MOST_MN = 1200
 SMALL_TN_LEAST_K = 32
-NT_COPY_MOST = 512
+NT_COPY_MOST = 2048
+NT_COPY_LEAST_ROWS = 32
+
+
+def copies_transposed(m, n, k):
+    """Whether gemm_call runs row-major ``(m, k) @ (n, k)^T`` as the NN
+    product of a copy of B^T (the rule its IR applies; for the tests)."""
+    refused = m * n > SMALL_TN_MOST_MN or k < SMALL_TN_LEAST_K
+    return (m * n * k <= SMALL_MOST_MNK and n * k <= NT_COPY_MOST
+            and (refused or m >= NT_COPY_LEAST_ROWS))
+
+
+def copy_transposed_function(module, real):
+    """``fastbp_transpose_f32/f64(src, rows, cols, dst)``: ``dst[c, r] =
+    src[r, c]`` for a row-major (rows, cols) src and (cols, rows) dst,
+    defined once per module (linkonce_odr: one copy when modules link).
+    Blocks of 4 x 4 values go through registers: four vector loads along
+    src's rows, the 4 x 4 transposition in eight shuffles, four vector
+    stores along dst's rows; the columns and rows left over value by value.
+    Written out as vector code, so that LLVM has nothing to vectorise
+    (``optsize``): it compiles cheaply in every kernel whose products copy."""
+    name = "fastbp_transpose_" + ("f32" if isinstance(real, ir.FloatType) else "f64")
+    fn = module.globals.get(name)
+    if fn is not None:
+        return fn
+    i64 = ir.IntType(64)
+    ptr = real.as_pointer()
+    fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, i64, i64, ptr]), name)
+    fn.linkage = "linkonce_odr"
+    for attr in ("noinline", "nounwind", "optsize"):
+        fn.attributes.add(attr)
+    src, rows, cols, dst = fn.args
+    builder = ir.IRBuilder(fn.append_basic_block("entry"))
+    vec = ir.VectorType(real, 4)
+    vptr = vec.as_pointer()
+    size = 4 if isinstance(real, ir.FloatType) else 8
+
+    def at(base, row, width, col):
+        return builder.gep(base, [builder.add(builder.mul(row, width), col)])
+
+    def copy_one(r, c):
+        builder.store(builder.load(at(src, r, cols, c)), at(dst, c, rows, r))
+
+    def mix(x, y, lanes):
+        return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(ir.IntType(32), 4), lanes))
+
+    row_blocks = builder.sdiv(rows, i64(4))
+    col_end = builder.mul(builder.sdiv(cols, i64(4)), i64(4))
+    with cgutils.for_range(builder, row_blocks) as block:
+        r0 = builder.mul(block.index, i64(4))
+        with cgutils.for_range_slice(builder, i64(0), col_end, i64(4)) as (c0, _):
+            a, b, c, d = (builder.load(builder.bitcast(at(src, builder.add(r0, i64(i)), cols, c0),
+                                                       vptr), align=size) for i in range(4))
+            t0, t1 = mix(a, b, [0, 4, 1, 5]), mix(a, b, [2, 6, 3, 7])
+            t2, t3 = mix(c, d, [0, 4, 1, 5]), mix(c, d, [2, 6, 3, 7])
+            for j, v in enumerate((mix(t0, t2, [0, 1, 4, 5]), mix(t0, t2, [2, 3, 6, 7]),
+                                   mix(t1, t3, [0, 1, 4, 5]), mix(t1, t3, [2, 3, 6, 7]))):
+                builder.store(v, builder.bitcast(at(dst, builder.add(c0, i64(j)), rows, r0), vptr),
+                              align=size)
+        with cgutils.for_range_slice(builder, col_end, cols, i64(1)) as (c, _):
+            for i in range(4):
+                copy_one(builder.add(r0, i64(i)), c)
+    with cgutils.for_range_slice(builder, builder.mul(row_blocks, i64(4)), rows, i64(1)) as (r, _):
+        with cgutils.for_range(builder, cols) as column:
+            copy_one(r, column.index)
+    builder.ret_void()
+    return fn
+
+
+def _entry_buffer(builder, real, count, name):
+    # One stack buffer of count reals per function, shared by its call sites
+    # (each uses it only between its copy and its product).
+    for instr in builder.function.entry_basic_block.instructions:
+        if isinstance(instr, ir.AllocaInstr) and instr.name == name:
+            return instr
+    with builder.goto_entry_block():
+        return builder.alloca(ir.ArrayType(real, count), name=name)
 
 
 @intrinsic
@@ -117,8 +196,8 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
     else ValueError. A product with ``BLAS_SERIAL < m n k < serial_below``
     runs with the pool set to one thread, and back after (only when the
     caller found it above one). ``A @ B^T`` that OpenBLAS's small kernels
-    would refuse runs as the NN product of a copy of ``B^T`` on the stack
-    (``NT_COPY_MOST``).
+    would refuse, or runs slowly, runs as the NN product of a copy of ``B^T``
+    on the stack (``NT_COPY_MOST``, :func:`copies_transposed`).
     """
     arrays = (C, A, B)
     if not all(isinstance(t, types.Array) and t.ndim == 2 for t in arrays):
@@ -132,8 +211,6 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
     if not all(isinstance(t, (types.Float, types.Integer)) for t in (alpha, beta)):
         return None
     symbol = "fastbp_cblas_sgemm64" if dtype == types.float32 else "fastbp_cblas_dgemm64"
-    omatcopy_symbol = ("fastbp_cblas_somatcopy64" if dtype == types.float32
-                       else "fastbp_cblas_domatcopy64")
 
     def codegen(context, builder, signature, args):
         i32, i64 = ir.IntType(32), ir.IntType(64)
@@ -182,14 +259,14 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
                               builder.icmp_signed("<", k, i64(SMALL_TN_LEAST_K)))
         fits = builder.and_(builder.icmp_signed("<=", builder.mul(mn, k), i64(SMALL_MOST_MNK)),
                             builder.icmp_signed("<=", builder.mul(n, k), i64(NT_COPY_MOST)))
-        copy = builder.and_(builder.and_(builder.not_(ta), tb), builder.and_(refused, fits))
-        buf = cgutils.alloca_once(builder, ir.ArrayType(real, NT_COPY_MOST))
+        pays = builder.or_(refused, builder.icmp_signed(">=", m, i64(NT_COPY_LEAST_ROWS)))
+        copy = builder.and_(builder.and_(builder.not_(ta), tb), builder.and_(pays, fits))
+        buf = _entry_buffer(builder, real, NT_COPY_MOST, "fastbp.bt." + str(dtype))
         bt = builder.bitcast(buf, vp)
-        omatcopy = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i32, i32, i64, i64, real, vp, i64, vp,
-                                                            i64]), omatcopy_symbol)
         with builder.if_then(copy, likely=False):  # B (n, k) -> B^T (k, n), rows packed
-            builder.call(omatcopy, [i32(ROW_MAJOR), i32(TRANS), n, k, real(1.0), ptrs[2], k, bt, n])
+            builder.call(copy_transposed_function(builder.module, real),
+                         [builder.bitcast(ptrs[2], real.as_pointer()), n, k,
+                          builder.bitcast(buf, real.as_pointer())])
         call_args = [i32(ROW_MAJOR), builder.select(ta, i32(TRANS), i32(NO_TRANS)),
                      builder.select(builder.and_(tb, builder.not_(copy)), i32(TRANS), i32(NO_TRANS)),
                      m, n, k, context.cast(builder, args[5], argt[5], dtype), ptrs[1], a1,
@@ -221,8 +298,8 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
 
 
 def _numpy_cblas():
-    """Addresses of NumPy's ILP64 cblas_sgemm/dgemm, its thread get/set and its
-    cblas_somatcopy/domatcopy (None each where missing), and its path; or None."""
+    """Addresses of NumPy's ILP64 cblas_sgemm/dgemm and its thread get/set,
+    and its path; or None."""
     import threadpoolctl
     root = os.path.dirname(np.__file__)
     for lib in threadpoolctl.ThreadpoolController().lib_controllers:
@@ -237,12 +314,8 @@ def _numpy_cblas():
                 put = getattr(handle, f"{prefix}openblas_set_num_threads64_")
             except AttributeError:
                 continue
-            try:  # an OpenBLAS extension: without it, fastbp's adapter copies
-                copies = [getattr(handle, f"{prefix}cblas_{t}omatcopy64_") for t in "sd"]
-            except AttributeError:
-                copies = [None, None]
-            return [None if f is None else ctypes.cast(f, ctypes.c_void_p).value
-                    for f in (s, d, get, put, *copies)] + [lib.filepath]
+            return [ctypes.cast(f, ctypes.c_void_p).value
+                    for f in (s, d, get, put)] + [lib.filepath]
     return None
 
 
@@ -273,21 +346,6 @@ def _scipy_adapter(dtype, kind):
     return adapter
 
 
-def _omatcopy_adapter(dtype):
-    # OpenBLAS's cblas_?omatcopy for the row-major transposed copy gemm_call
-    # makes (alpha 1); for a BLAS without it.
-    @numba.cfunc(types.void(types.int32, types.int32, types.int64, types.int64, dtype,
-                            types.voidptr, types.int64, types.voidptr, types.int64), nogil=True)
-    def adapter(order, trans, rows, cols, alpha, a, lda, b, ldb):
-        src = numba.carray(a, (rows * lda,), dtype=dtype)
-        dst = numba.carray(b, (cols * ldb,), dtype=dtype)
-        for i in range(rows):
-            for j in range(cols):
-                dst[j * ldb + i] = src[i * lda + j]
-
-    return adapter
-
-
 def _one_thread():
     # SciPy's BLAS is not fastbp's to resize per product: it reports one
     # thread, so the kernels never switch it (threadpoolctl still sets it).
@@ -305,24 +363,17 @@ def _one_thread():
 def _bind():
     found = None if os.environ.get("FASTBP_BLAS") == "scipy" else _numpy_cblas()
     if found is not None:
-        s_addr, d_addr, get_addr, set_addr, so_addr, do_addr, where = found
+        s_addr, d_addr, get_addr, set_addr, where = found
     else:
         adapters = (_scipy_adapter(types.float32, 115), _scipy_adapter(types.float64, 100),
                     *_one_thread())
         _keep.extend(adapters)
         s_addr, d_addr, get_addr, set_addr = (a.address for a in adapters)
-        so_addr = do_addr = None
         where = "scipy"
-    if so_addr is None:
-        copies = (_omatcopy_adapter(types.float32), _omatcopy_adapter(types.float64))
-        _keep.extend(copies)
-        so_addr, do_addr = (a.address for a in copies)
     llvm.add_symbol("fastbp_cblas_sgemm64", s_addr)
     llvm.add_symbol("fastbp_cblas_dgemm64", d_addr)
     llvm.add_symbol("fastbp_blas_get_threads", get_addr)
     llvm.add_symbol("fastbp_blas_set_threads", set_addr)
-    llvm.add_symbol("fastbp_cblas_somatcopy64", so_addr)
-    llvm.add_symbol("fastbp_cblas_domatcopy64", do_addr)
     llvm.add_symbol("fastbp_gemm_serial_below", ctypes.addressof(SERIAL_BELOW))
     return where, ctypes.CFUNCTYPE(ctypes.c_int)(get_addr)
 
