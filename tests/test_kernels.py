@@ -866,6 +866,35 @@ def test_loss_backward_matches_closed_form(dtype, n, m, loss):
         assert_close(arena["dz"], ref_loss_grad(z, y, loss), dtype, scale=2 * scale)
 
 
+def _strided(a):
+    """``a``'s values in a view whose rows are not packed (every other column)."""
+    wide = np.zeros((a.shape[0], 2 * a.shape[1]), a.dtype)
+    wide[:, ::2] = a
+    return wide[:, ::2]
+
+
+@dtypes
+@losses
+def test_loss_kernels_give_the_same_bits_whatever_the_layout(dtype, loss):
+    """The element-wise losses run over one long row when z, out and y (dz,
+    out and y) are all packed, and row by row otherwise: the same value and
+    the same deltas, bit for bit, for any mix of layouts."""
+    n, m = 17, 3
+    rng = np.random.default_rng([n, m, LOSSES[loss], 8])
+    z = cast(rng.normal(size=(n, m)) * 2.0, dtype)
+    y = cast(targets(rng, loss, n, m), dtype)
+    out = cast(ref_output(z, OUTPUT_OF_LOSS[loss]), dtype)
+    value = K.loss_forward(z, out, y, LOSSES[loss])
+    dz = np.empty_like(z)
+    K.loss_backward(dz, out, y, LOSSES[loss])
+    for zz, oo, yy in ((_strided(z), out, y), (z, _strided(out), y), (z, out, _strided(y)),
+                       (_strided(z), _strided(out), _strided(y))):
+        assert K.loss_forward(zz, oo, yy, LOSSES[loss]) == value
+        for d in (np.full_like(z, np.nan), _strided(np.full_like(z, np.nan))):
+            K.loss_backward(d, oo, yy, LOSSES[loss])
+            np.testing.assert_array_equal(d, dz)
+
+
 @rows
 @widths_m
 @losses
