@@ -98,14 +98,22 @@ def bound(kernel, name, value, rename=None, extra=(), dtype=None):
     return namespace[fdef.name]
 
 
-def specialising(kernel, name, doc, fallback=None):
+def specialising(kernel, name, doc, fallback=None, optimised_alone=False):
     """An internal twin of ``kernel`` (a fastbp @jit kernel), for kernels to
     call: with a literal ``name`` argument (>= 0) it runs :func:`bound`'s
     body for that value, compiled into the caller; otherwise it calls
     ``kernel``. With ``fallback`` (a parameter name) the twin takes one more
     argument, the code to use at run time when ``name`` is not a constant
     (a caller with a code known only for some networks passes the constant,
-    or -1, and the run-time code)."""
+    or -1, and the run-time code).
+
+    ``optimised_alone``: the bodies get a code library of their own, which
+    LLVM optimises by itself before the callers inline it, instead of the
+    link-only library (fastbp._jit.KERNEL_ONLY) optimised only inside each
+    caller. For element-wise passes over arrays that may overlap: inside a
+    large kernel LLVM could not vectorise them (it could not tell the
+    arrays apart there), and a scalar pass with a branch a value cost a
+    784-1024-1024-10 fit a sixth of its speed."""
     func = kernel.py_func
     params = list(inspect.signature(func).parameters)
     stub_params = params + ([fallback] if fallback else [])
@@ -120,7 +128,10 @@ def specialising(kernel, name, doc, fallback=None):
     index = params.index(name)
     bodies = {}
 
-    @overload(stub, prefer_literal=True, strict=False, jit_options=JIT_OPTIONS)
+    options = ({k: v for k, v in JIT_OPTIONS.items() if k != "pipeline_class"}
+               if optimised_alone else JIT_OPTIONS)
+
+    @overload(stub, prefer_literal=True, strict=False, jit_options=options)
     def _typed(*args):
         code = args[index]
         if isinstance(code, types.IntegerLiteral) and code.literal_value >= 0:

@@ -176,7 +176,8 @@ def _act_backward_row(d, a, act, scale):
 bias_act = specialising(bias_act_forward, "act", "bias_act_forward for the kernels: ``bias_act(z, b,"
                         " act, runtime_act)`` (see fastbp._static).", fallback="runtime_act")
 act_grad = specialising(act_backward, "act", "act_backward for the kernels: ``act_grad(dz, a, act,"
-                        " runtime_act)`` (see fastbp._static).", fallback="runtime_act")
+                        " runtime_act)`` (see fastbp._static).", fallback="runtime_act",
+                        optimised_alone=True)
 
 
 # Inverted dropout. The mask holds, per unit, the factor applied to its
