@@ -149,13 +149,19 @@ def test_functions_only_kernels_call_are_not_made_machine_code_alone(cold_compil
     optimises and makes machine code as a whole; Numba optimised and emitted
     each of them alone too, for nothing (fastbp._jit's link-only library)."""
     emitted = cold_emitted
+    # act_grad's specialised bodies (act_backward__act_<code>) are the one
+    # exception, optimised alone on purpose (fastbp._static, optimised_alone:
+    # inside a large kernel LLVM left their pass scalar).
+    alone = {n for n in emitted["sgd"] if n.startswith("act_backward__act_")}
     # plain SGD: machine code for the two kernels Python calls, and Numba's runtime
-    assert emitted["sgd"] == {"epoch_sgd", "_predict", "nrt"}, sorted(emitted["sgd"])
+    assert alone and emitted["sgd"] - alone == {"epoch_sgd", "_predict", "nrt"}, \
+        sorted(emitted["sgd"])
     for step, names in cold_compiles.items():
         ours = {n for n in names if n.startswith("fastbp.")}
         called = {n for n in cold_wrapped.get(step, ()) if n.startswith("fastbp.")}
         assert {_qualname(n) for n in called} <= emitted[step], (step, sorted(emitted[step]))
         leaves = {_qualname(n) for n in ours - called}
+        leaves = {n for n in leaves if not n.startswith("act_backward__act_")}
         assert leaves and not leaves & emitted[step], (step, sorted(leaves & emitted[step]))
 
 

@@ -451,6 +451,8 @@ def test_a_change_to_any_fastbp_file_changes_every_kernels_cache_key(tmp_path):
     assert _jit.sources_hash(str(copy)) != _jit.SOURCES
     (copy / "_blas.py").unlink()  # a file removed (or renamed) counts too
     assert _jit.sources_hash(str(copy)) not in (_jit.SOURCES, _jit.sources_hash(str(package)))
+    # no sources to read (a frozen application): a key still, not an error at import
+    assert _jit.sources_hash(str(tmp_path / "missing")) == "sources-unreadable"
     # ... and the hash is in the key every cached kernel is stored and found by.
     from fastbp import network
     cache = network.epoch_sgd._cache

@@ -227,11 +227,14 @@ def sources_hash(folder=None):
     import hashlib
     folder = folder or os.path.dirname(os.path.abspath(__file__))
     digest = hashlib.sha256()
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".py"):
-            digest.update(name.encode())
-            with open(os.path.join(folder, name), "rb") as fh:
-                digest.update(hashlib.sha256(fh.read()).digest())
+    try:
+        for name in sorted(os.listdir(folder)):
+            if name.endswith(".py"):
+                digest.update(name.encode())
+                with open(os.path.join(folder, name), "rb") as fh:
+                    digest.update(hashlib.sha256(fh.read()).digest())
+    except OSError:  # no readable sources (a frozen application): Numba caches nothing there
+        return "sources-unreadable"
     return digest.hexdigest()
 
 
