@@ -173,3 +173,43 @@ def prefetch_span(typingctx, a, lo, hi):
         _prefetch_bytes(context, builder, start, builder.mul(builder.sub(stop, first), itemsize))
         return context.get_dummy_value()
     return types.void(a, lo, hi), codegen
+
+
+def _borrow(context, builder, typ, value):
+    # value with every array in it (through nested tuples) stripped of its
+    # meminfo and parent.
+    if isinstance(typ, types.Array):
+        src = make_array(typ)(context, builder, value)
+        out = make_array(typ)(context, builder)
+        populate_array(out, data=src.data, shape=cgutils.unpack_tuple(builder, src.shape),
+                       strides=cgutils.unpack_tuple(builder, src.strides),
+                       itemsize=src.itemsize, meminfo=None)
+        return out._getvalue()
+    if isinstance(typ, types.BaseTuple):
+        items = [_borrow(context, builder, t, builder.extract_value(value, i))
+                 for i, t in enumerate(typ)]
+        return context.make_tuple(builder, typ, items)
+    return value
+
+
+@intrinsic
+def borrowed(typingctx, a):
+    """``a`` without its references: the same arrays (data, shape, strides)
+    with no meminfo, for a kernel's own use while its caller holds them.
+    ``a`` is an array or a tuple (CSR data, or several arguments at once:
+    ``x, y = borrowed((x, y))``); arrays anywhere in it are borrowed, other
+    values come back as they are.
+
+    Numba counts references to every view a kernel takes (an atomic add
+    and subtract on the buffer's meminfo per view), dozens per training
+    step of a whole-network kernel: 9 % of a 64-32-10 float32 step, and on
+    two threads each count moves the meminfo's cache line between the
+    cores. Views of a borrowed array carry no meminfo, so their counts are
+    a call that finds NULL and returns. Never return a borrowed array or a
+    view of it, nor keep one past the call."""
+    if not isinstance(a, (types.Array, types.BaseTuple)):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return _borrow(context, builder, sig.args[0], args[0])
+    return a(a), codegen

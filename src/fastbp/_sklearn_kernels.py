@@ -27,6 +27,7 @@ The wrapper validates everything once; these take the model's own arrays.
 """
 import numpy as np
 
+from ._arrays import borrowed
 from ._fastmath import exp, smax, smin
 from ._jit import KERNEL_ONLY, jit, matrix
 from ._views import flat_view
@@ -267,6 +268,8 @@ def epoch_sklearn(params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch_siz
     finite)``: scikit-learn's ``loss_`` (batch losses weighted by batch size
     over n) and whether the parameters end the epoch finite.
     """
+    params, grads, state, ws, plan, X, Y, sw, idx, wbuf = \
+        borrowed((params, grads, state, ws, plan, X, Y, sw, idx, wbuf))
     n = _rows(X)
     cap = capacity(ws, plan)
     total = 0.0
@@ -496,6 +499,8 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
     gradient buffer grads and the optimizer state st in the transposed layout
     (see the notes above; :func:`relayout` gives it), and pw scratch of
     pt's size and dtype; the same arguments otherwise, and the same result."""
+    pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, pw = \
+        borrowed((pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, pw))
     n = X.shape[0]
     cap = capacity(ws, plan)
     forward_loss = MSE if loss == POISSON else loss  # Poisson: identity outputs, exp in the loss
@@ -580,6 +585,8 @@ def epoch_sklearn_t_split(thread, threads, sync, values, pt, gsum, st, ws, plan,
 def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx, wbuf,
                  batch_size, loss, code, hyper, t0, alpha, loss_scale, grad_scale, pw):
     # One epoch of epoch_sklearn_t_split for this thread.
+    sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx, wbuf, pw = \
+        borrowed((sync, values, pt, gsum, st, ws, plan, X, Y, sw, idx, wbuf, pw))
     n = X.shape[0]
     cap = capacity(ws, plan)
     forward_loss = MSE if loss == POISSON else loss

@@ -25,6 +25,7 @@ Y are. Nothing here checks its arguments: the model validates once.
 """
 import numpy as np
 
+from ._arrays import borrowed
 from ._fastmath import smax, smin
 from ._jit import KERNEL_ONLY, jit
 from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
@@ -121,6 +122,8 @@ def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng
     """:func:`epoch_weighted` for plain SGD without dropout (the L2 penalty
     is allowed), as :func:`fastbp.network.epoch_sgd`: the update fused into
     backpropagation, no optimizer and no dropout compiled."""
+    params, grads, state, ws, plan, X, Y, sw, wbuf, perm = \
+        borrowed((params, grads, state, ws, plan, X, Y, sw, wbuf, perm))
     n = _rows(X)
     cap = capacity(ws, plan)
     _order(perm, rng, n, shuffled)
@@ -170,6 +173,8 @@ def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, per
     """:func:`epoch_weighted` for an optimizer with state, without dropout,
     as :func:`fastbp.network.epoch_optimizer`: the weighted gradient into
     ``grads``, the L2 term over the batch's weight sum, then the step."""
+    params, grads, state, ws, plan, X, Y, sw, wbuf, perm = \
+        borrowed((params, grads, state, ws, plan, X, Y, sw, wbuf, perm))
     n = _rows(X)
     cap = capacity(ws, plan)
     _order(perm, rng, n, shuffled)
@@ -231,6 +236,8 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
     without dropout a fit runs the smaller :func:`epoch_weighted_sgd` or
     :func:`epoch_weighted_optimizer` (each compiles only its own update). Returns ``(mean_loss, steps)``
     with the weighted batch losses (see the module docstring)."""
+    params, grads, state, ws, plan, X, Y, sw, wbuf, perm = \
+        borrowed((params, grads, state, ws, plan, X, Y, sw, wbuf, perm))
     fused = is_plain_sgd(code, hyper)
     dropout = False
     for l in range(plan.shape[0]):

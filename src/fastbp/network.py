@@ -52,7 +52,7 @@ from numba.extending import overload
 
 from . import _views
 from ._ahead import waits_for_helper
-from ._arrays import packed_values, prefetch_row, prefetch_span
+from ._arrays import borrowed, packed_values, prefetch_row, prefetch_span
 from ._fastmath import smax, smin
 from ._jit import KERNEL_ONLY, jit, linked, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
@@ -752,6 +752,7 @@ def epoch_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuff
     """:func:`train_epoch` for plain SGD without dropout (the L2 penalty
     reg[0] is allowed): the update fused into backpropagation; ``grads``,
     ``state``, ``code`` and ``t0`` are not read."""
+    params, ws, plan, X, Y, perm = borrowed((params, ws, plan, X, Y, perm))
     n = _rows(X)
     cap = _capacity(ws, plan)
     _order(perm, rng, n, shuffled)
@@ -780,6 +781,8 @@ def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
     """:func:`train_epoch` for an optimizer with state (SGD with momentum or
     weight decay, Adam, AdamW, RMSprop) without dropout: backpropagation
     into ``grads``, the L2 term, then :func:`fastbp.optim.optimizer_step`."""
+    params, grads, state, ws, plan, X, Y, perm = \
+        borrowed((params, grads, state, ws, plan, X, Y, perm))
     n = _rows(X)
     cap = _capacity(ws, plan)
     _order(perm, rng, n, shuffled)
@@ -942,6 +945,8 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
                   code, hyper, t0, reg, max_steps, check_every_step, hidden, l2):
     """:func:`train_epoch` without its checks: every variant (dropout, L2,
     fused SGD or an optimizer), the one fit runs when a layer has dropout."""
+    params, grads, state, ws, plan, X, Y, perm = \
+        borrowed((params, grads, state, ws, plan, X, Y, perm))
     fused = is_plain_sgd(code, hyper)
     dropout = False
     for l in range(plan.shape[0]):
@@ -1128,6 +1133,7 @@ def predict(out, params, ws, plan, X, loss):
 
 @jit
 def _predict(out, params, ws, plan, X, loss, hidden):
+    out, params, ws, plan, X = borrowed((out, params, ws, plan, X))
     cap = _capacity(ws, plan)
     m = out.shape[1]
     n = _rows(X)
@@ -1163,6 +1169,7 @@ def _loss_sum(params, ws, plan, X, Y, loss, hidden, out):
     # The loss summed over the rows of (X, Y) (the mean is this over n, as
     # loss_value); with ``out`` of n rows the outputs are written there too, so
     # that metrics need one forward pass, with 0 rows they are not kept.
+    params, ws, plan, X, Y, out = borrowed((params, ws, plan, X, Y, out))
     cap = _capacity(ws, plan)
     n = _rows(X)
     m = out.shape[1]
@@ -1210,6 +1217,7 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
 
 @jit
 def _gradient(grads, scratch, params, ws, plan, X, Y, loss):
+    grads, scratch, params, ws, plan, X, Y = borrowed((grads, scratch, params, ws, plan, X, Y))
     cap = _capacity(ws, plan)
     n = _rows(X)
     total = 0.0
