@@ -297,7 +297,9 @@ def forward_batch(params, ws, plan, x, loss):
     _check_ws(ws, plan, x.shape[0])
     if _overlap(ws, params) or _overlap(ws, x):
         raise ValueError("ws must not overlap params or x")
-    return _forward_batch(_c(params), _c(ws), _c(plan), _c(x), loss)
+    # ws not borrowed: the outputs returned are a view of it.
+    p, pl, xb = borrowed((_c(params), _c(plan), _c(x)))
+    return _forward_batch(p, _c(ws), pl, xb, loss)
 
 
 # ``hidden``: the activation of every hidden layer as a compile-time
@@ -519,7 +521,8 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     if (_overlap(grads, ws) or _overlap(grads, params) or _overlap(grads, x) or _overlap(grads, y)
             or _overlap(ws, params) or _overlap(ws, x) or _overlap(ws, y)):
         raise ValueError("grads and ws must not overlap each other, params, x or y")
-    _backward_batch(_c(grads), _c(params), _c(ws), _c(plan), _c(x), _c(y), loss)
+    g, p, w, pl, xb, yb = borrowed((_c(grads), _c(params), _c(ws), _c(plan), _c(x), _c(y)))
+    _backward_batch(g, p, w, pl, xb, yb, loss)
 
 
 @jit(inline="always")
@@ -554,7 +557,8 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     if (_overlap(ws, params) or _overlap(params, x) or _overlap(params, y) or _overlap(ws, x)
             or _overlap(ws, y)):
         raise ValueError("params and ws must not overlap each other, x or y")
-    _backward_sgd(_c(params), _c(ws), _c(plan), _c(x), _c(y), loss, lr, 1.0)
+    p, w, pl, xb, yb = borrowed((_c(params), _c(ws), _c(plan), _c(x), _c(y)))
+    _backward_sgd(p, w, pl, xb, yb, loss, lr, 1.0)
 
 
 
@@ -696,6 +700,7 @@ def train_step(params, grads, ws, plan, x, y, loss, lr):
 
 @jit
 def _step(params, grads, ws, plan, x, y, loss, lr):
+    params, grads, ws, plan, x, y = borrowed((params, grads, ws, plan, x, y))
     out = _forward_batch(params, ws, plan, x, loss)
     value = _loss_forward(_logits(ws, plan, x.shape[0]), out, y, loss)
     _backward_batch(grads, params, ws, plan, x, y, loss)
@@ -1061,6 +1066,8 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
 
 @jit
 def _shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, loss, reg, rng):
+    grads, params, ws, plan, X, Y, perm, reg, rng = \
+        borrowed((grads, params, ws, plan, X, Y, perm, reg, rng))
     dropout = check_reg(plan, reg)
     nb = stop - start
     if nb <= 0:
@@ -1270,6 +1277,7 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
 
 @jit
 def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
+    grads, params, ws, plan, X, Y = borrowed((grads, params, ws, plan, X, Y))
     h = params.dtype.type(eps)
     for i in range(params.size):
         p = params[i]
