@@ -156,7 +156,13 @@ def _first_weight_sgd(W, dout, x, lr, decay):
 
 
 def _csr(x):
-    return isinstance(x, types.BaseTuple)
+    return isinstance(x, types.BaseTuple) and len(x) >= 6
+
+
+def _dense_t(x):
+    """Whether x is ``(X, TRANSPOSED)``: dense rows whose epoch runs with the
+    first layer's weights stored transposed (fastbp.train.dense_transposes)."""
+    return isinstance(x, types.BaseTuple) and len(x) == 2
 
 
 @overload(_rows, jit_options=JIT_OPTIONS)
@@ -166,7 +172,10 @@ def _rows_typed(x):
 
     def dense(x):
         return x.shape[0]
-    return sparse if _csr(x) else dense
+
+    def dense_t(x):
+        return x[0].shape[0]
+    return sparse if _csr(x) else dense_t if _dense_t(x) else dense
 
 
 @overload(_rows_of, jit_options=JIT_OPTIONS)
@@ -176,7 +185,10 @@ def _rows_of_typed(X, start, nb):
 
     def dense(X, start, nb):
         return X[start:start + nb]
-    return sparse if _csr(X) else dense
+
+    def dense_t(X, start, nb):
+        return (X[0][start:start + nb], X[1])
+    return sparse if _csr(X) else dense_t if _dense_t(X) else dense
 
 
 @overload(_batch_inputs, jit_options=JIT_OPTIONS)
@@ -195,13 +207,22 @@ def _batch_inputs_typed(ws, plan, cap, X, perm, start, nb, shuffled):
             _prefetch_next(X, perm, start + nb, nb)
             return xb
         return X[start:start + nb]
-    return dense
+
+    def dense_t(ws, plan, cap, X, perm, start, nb, shuffled):
+        if shuffled:
+            xb = _inputs(ws, plan, cap, nb)
+            _gather(xb, X[0], perm, start)
+            _prefetch_next(X[0], perm, start + nb, nb)
+            return (xb, X[1])
+        return (X[0][start:start + nb], X[1])
+    return dense_t if _dense_t(X) else dense
 
 
 def _stored_transposed(x):
-    """Whether the CSR batch x comes with the first layer's weights stored
-    transposed (a seventh element; see :func:`fastbp.train.first_layer_transposed`)."""
-    return _csr(x) and len(x) == 7
+    """Whether the batch x comes with the first layer's weights stored
+    transposed (see :func:`fastbp.train.first_layer_transposed`): a CSR
+    batch with a seventh element, or dense rows as ``(rows, TRANSPOSED)``."""
+    return (_csr(x) and len(x) == 7) or _dense_t(x)
 
 
 @jit(inline="always")
@@ -220,6 +241,11 @@ def _first_product_typed(out, x, W):
 
     def dense(out, x, W):
         gemm_call(out, x, W, False, True, 1.0, 0.0)
+
+    def dense_t(out, x, W):  # x @ W^T with W^T stored: no copy of it per step
+        gemm_call(out, x[0], _transposed(W), False, False, 1.0, 0.0)
+    if _dense_t(x):
+        return dense_t
     return (sparse_t if _stored_transposed(x) else sparse) if _csr(x) else dense
 
 
@@ -233,6 +259,11 @@ def _first_weight_grad_typed(dW, dout, x):
 
     def dense(dW, dout, x):
         gemm_call(dW, dout, x, True, False, 1.0, 0.0)
+
+    def dense_t(dW, dout, x):
+        gemm_call(_transposed(dW), x[0], dout, True, False, 1.0, 0.0)
+    if _dense_t(x):
+        return dense_t
     return (sparse_t if _stored_transposed(x) else sparse) if _csr(x) else dense
 
 
@@ -246,6 +277,11 @@ def _first_weight_sgd_typed(W, dout, x, lr, decay):
 
     def dense(W, dout, x, lr, decay):
         gemm_call(W, dout, x, True, False, -lr, decay)
+
+    def dense_t(W, dout, x, lr, decay):
+        gemm_call(_transposed(W), x[0], dout, True, False, -lr, decay)
+    if _dense_t(x):
+        return dense_t
     return (sparse_t if _stored_transposed(x) else sparse) if _csr(x) else dense
 
 
