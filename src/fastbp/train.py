@@ -217,7 +217,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
 
     kernel = choose_epoch(optimizer.fused, any(net.dropout))
     x = kernel_x(X)  # the array itself, or a sparse X's CSR arrays
-    # CSR data with enough non-zeros: each epoch runs with the first layer's
+    # CSR data with enough non-zeros, or dense rows whose forward product
+    # would copy W^T every step: each epoch runs with the first layer's
     # weights (and their gradient and optimizer state) stored transposed.
     moved = [a for a in (grads, *state) if a.size]  # what else holds a first layer's block
     if isinstance(x, tuple):
@@ -324,8 +325,10 @@ def dense_transposes(plan, batch_size, steps, arrays):
     stored)`` does not, and the epoch has enough steps to pay for moving the
     block of ``arrays`` flat arrays there and back (about two copies each).
     The weight step ``W.T -= lr x^T d`` forms each value from the same
-    products in the same order as ``W -= lr d^T x``, so the weights are
-    the same bits. Measured (2026-12-04, Intel Xeon, OpenBLAS SkylakeX,
+    products in the same order as ``W -= lr d^T x``, and the forward product
+    is the NN product that runs on the copy, so the weights are the same
+    bits; but a last batch too small to copy (OpenBLAS's own TN kernel then
+    runs on ``W``) rounds its product differently. Measured (2026-12-04, Intel Xeon, OpenBLAS SkylakeX,
     32 x 64 -> 32 products, us): forward 1.20 -> 0.88 float32 and 2.14 ->
     1.53 float64, weight step 0.88 -> 0.87 and 1.81 -> 1.64."""
     m, k = int(plan[0, N_OUT]), int(plan[0, N_IN])
