@@ -86,11 +86,10 @@ PLAIN_SGD = {
     "ops.bias_act_forward__act_2", "ops.act_backward__act_2",
     "ops.bias_act_forward__act_0", "network._output_layer_act_typed.<locals>.identity",
     "ops.output_forward__act_7", "ops.loss_forward__loss_0", "ops.loss_backward__loss_0",
-    # the dense side of the dense-or-CSR first layer: the epoch's with the
-    # first layer's weights stored transposed (fastbp.train.dense_transposes:
-    # 4 -> 8 at batch 8 would copy W^T every step), predict's as stored; and
-    # the class labels (softmax targets) copied into the workspace batch by
-    # batch
+    # the dense side of the dense-or-CSR first layer: the epoch's, for rows
+    # with a flag saying whether the first layer is stored transposed
+    # (fastbp.train.dense_transposes), and predict's; and the class labels
+    # (softmax targets) copied into the workspace batch by batch
     "network._rows_typed.<locals>.dense", "network._rows_of_typed.<locals>.dense",
     "network._first_product_typed.<locals>.dense",
     "network._rows_typed.<locals>.dense_t", "network._batch_inputs_typed.<locals>.dense_t",
@@ -226,10 +225,7 @@ def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
     added = _fastbp(cold_compiles["adam"])
     assert added == {"network.epoch_optimizer", "network._add_penalty_gradient_if_typed.<locals>.without",
                      "optim.optimizer_step__code_1",  # Adam's branch only
-                     # its epoch of 5 steps too short to move three more
-                     # arrays' first layer (fastbp.train.dense_transposes)
-                     "network._batch_inputs_typed.<locals>.dense",
-                     "network._first_weight_grad_typed.<locals>.dense"}, sorted(added)
+                     "network._first_weight_grad_typed.<locals>.dense_t"}, sorted(added)
     # Dropout is compiled only by a model that has it.
     for names in cold_compiles.values():
         assert not any("dropout" in n for n in names), names

@@ -51,10 +51,10 @@ def _X_args(calls):
             found.append((name, args[4], None))
         elif name == "_loss_sum":
             found.append((name, args[3], args[4]))
-        else:  # _gradient, epoch; an epoch's dense X may come as (X, TRANSPOSED)
+        else:  # _gradient, epoch; an epoch's dense X comes as (X, flag)
             x = args[5]
-            if isinstance(x, tuple) and len(x) == 2:
-                assert x[1] is train.TRANSPOSED
+            if name == "epoch" and len(x) == 2:  # (a CSR X is a longer tuple)
+                assert x[1] is train.TRANSPOSED or x[1] is train.AS_STORED
                 x = x[0]
             found.append((name, x, args[6]))
     return found

@@ -118,7 +118,6 @@ HIDDEN_AT = {"epoch_sgd": -2, "_predict": -1, "_loss_sum": -2}
 
 
 def test_specialisations_depend_on_dtype_and_codes_only():
-    assert fastbp.train.dense_transposes(fastbp.MLP([5, 7, 3]).plan, 8, 3, 1)
     for dtype in ("float32", "float64"):
         _exercise(fastbp.MLP([3, 4, 2], dtype=dtype, seed=0), 2)
         _exercise(fastbp.MLP([5, 2, 6, 3], activation="softplus", dtype=dtype, seed=0), 3)
@@ -144,10 +143,10 @@ def test_specialisations_depend_on_dtype_and_codes_only():
 
 
 def _dense(t, transposed):
-    # Dense X as this test's kernels take it: the array, or for its epochs,
-    # whose first layer is stored transposed (fewer than 32 inputs:
-    # fastbp.train.dense_transposes), (X, TRANSPOSED). Other tests in the
-    # process may have compiled the epoch for plain dense X too.
+    # Dense X as this test's kernels take it: the array, or for a fit's
+    # epochs (X, flag), the flag saying at run time whether the first layer
+    # is stored transposed (fastbp.train.dense_transposes). Other tests in
+    # the process may have called the epoch with a plain dense X too.
     if transposed:
         return (isinstance(t, numba.types.BaseTuple) and len(t) == 2
                 and isinstance(t[0], numba.types.Array))

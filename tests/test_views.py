@@ -11,8 +11,6 @@ import pytest
 import fastbp
 import fastbp._arrays
 from fastbp import _views
-from fastbp._blas import gemm_call
-from fastbp._jit import matrix
 from fastbp.layout import B_OFF, M_OFF, N_IN, N_OUT, U_OFF, W_OFF
 
 

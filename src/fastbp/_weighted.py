@@ -34,9 +34,9 @@ from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
                       _add_penalty_gradient_if, _penalty_if, _prefetch_next, _all_finite, _bias,
                       capacity)
-from .ops import CROSS_ENTROPY, BINARY_CROSS_ENTROPY, HUBER_DELTA, IDENTITY, MSE, MAE, \
-    _dense_backward, _dense_backward_sgd, _loss_backward, dropout_backward, \
-    cross_entropy_label_row, cross_entropy_target_row
+from .ops import CROSS_ENTROPY, IDENTITY, _dense_backward, _dense_backward_sgd, \
+    _elementwise_loss, _loss_backward, dropout_backward, cross_entropy_label_row, \
+    cross_entropy_target_row
 from .optim import LR, _optimizer_step, is_plain_sgd
 from .layout import ACT
 
@@ -62,17 +62,7 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
                 total, q = cross_entropy_target_row(total, q, z, out, y[i], i, c)
         elif y.ndim == 2:
             for j in range(m):
-                x = np.float64(z[i, j])
-                t = np.float64(y[i, j])
-                if loss == BINARY_CROSS_ENTROPY:
-                    total += c * (smax(x, 0.0) - x * t + np.log1p(np.exp(-abs(x))))
-                elif loss == MSE:
-                    total += c * ((x - t) * (x - t))
-                elif loss == MAE:
-                    total += c * abs(x - t)
-                else:  # HUBER
-                    d = abs(x - t)
-                    total += c * (0.5 * d * d if d <= HUBER_DELTA else d - 0.5 * HUBER_DELTA)
+                total += c * _elementwise_loss(z[i, j], y[i, j], loss)
     if loss == CROSS_ENTROPY:
         total += np.log1p(q)
     return total / w if loss == CROSS_ENTROPY else total / (w * m)

@@ -160,8 +160,11 @@ def _csr(x):
 
 
 def _dense_t(x):
-    """Whether x is ``(X, TRANSPOSED)``: dense rows whose epoch runs with the
-    first layer's weights stored transposed (fastbp.train.dense_transposes)."""
+    """Whether x is ``(X, transposed)``: the dense rows a fit's epoch takes,
+    with an int64 flag, 1 when the first layer's weights are stored
+    transposed for the epoch (fastbp.train.dense_transposes). A flag read at
+    run time, not a type: every dense fit shares one specialisation of each
+    epoch kernel, whichever way its first layer is stored."""
     return isinstance(x, types.BaseTuple) and len(x) == 2
 
 
@@ -201,28 +204,30 @@ def _batch_inputs_typed(ws, plan, cap, X, perm, start, nb, shuffled):
         return sparse
 
     def dense(ws, plan, cap, X, perm, start, nb, shuffled):
-        if shuffled:
-            xb = _inputs(ws, plan, cap, nb)
-            _gather(xb, X, perm, start)
-            _prefetch_next(X, perm, start + nb, nb)
-            return xb
-        return X[start:start + nb]
+        return _dense_rows(ws, plan, cap, X, perm, start, nb, shuffled)
 
     def dense_t(ws, plan, cap, X, perm, start, nb, shuffled):
-        if shuffled:
-            xb = _inputs(ws, plan, cap, nb)
-            _gather(xb, X[0], perm, start)
-            _prefetch_next(X[0], perm, start + nb, nb)
-            return (xb, X[1])
-        return (X[0][start:start + nb], X[1])
+        return (_dense_rows(ws, plan, cap, X[0], perm, start, nb, shuffled), X[1])
     return dense_t if _dense_t(X) else dense
 
 
+@jit(inline="always")
+def _dense_rows(ws, plan, cap, X, perm, start, nb, shuffled):
+    # _batch_inputs for a dense X: the rows gathered into the workspace when
+    # shuffled (the next batch's asked for), else a view.
+    if shuffled:
+        xb = _inputs(ws, plan, cap, nb)
+        _gather(xb, X, perm, start)
+        _prefetch_next(X, perm, start + nb, nb)
+        return xb
+    return X[start:start + nb]
+
+
 def _stored_transposed(x):
-    """Whether the batch x comes with the first layer's weights stored
-    transposed (see :func:`fastbp.train.first_layer_transposed`): a CSR
-    batch with a seventh element, or dense rows as ``(rows, TRANSPOSED)``."""
-    return (_csr(x) and len(x) == 7) or _dense_t(x)
+    """Whether the CSR batch x comes with the first layer's weights stored
+    transposed (a seventh element; see :func:`fastbp.train.first_layer_transposed`).
+    Dense rows say so at run time (:func:`_dense_t`)."""
+    return _csr(x) and len(x) == 7
 
 
 @jit(inline="always")
@@ -242,8 +247,11 @@ def _first_product_typed(out, x, W):
     def dense(out, x, W):
         gemm_call(out, x, W, False, True, 1.0, 0.0)
 
-    def dense_t(out, x, W):  # x @ W^T with W^T stored: no copy of it per step
-        gemm_call(out, x[0], _transposed(W), False, False, 1.0, 0.0)
+    def dense_t(out, x, W):
+        if x[1]:  # x @ W^T with W^T stored: no copy of it per step
+            gemm_call(out, x[0], _transposed(W), False, False, 1.0, 0.0)
+        else:
+            gemm_call(out, x[0], W, False, True, 1.0, 0.0)
     if _dense_t(x):
         return dense_t
     return (sparse_t if _stored_transposed(x) else sparse) if _csr(x) else dense
@@ -261,7 +269,10 @@ def _first_weight_grad_typed(dW, dout, x):
         gemm_call(dW, dout, x, True, False, 1.0, 0.0)
 
     def dense_t(dW, dout, x):
-        gemm_call(_transposed(dW), x[0], dout, True, False, 1.0, 0.0)
+        if x[1]:
+            gemm_call(_transposed(dW), x[0], dout, True, False, 1.0, 0.0)
+        else:
+            gemm_call(dW, dout, x[0], True, False, 1.0, 0.0)
     if _dense_t(x):
         return dense_t
     return (sparse_t if _stored_transposed(x) else sparse) if _csr(x) else dense
@@ -279,7 +290,10 @@ def _first_weight_sgd_typed(W, dout, x, lr, decay):
         gemm_call(W, dout, x, True, False, -lr, decay)
 
     def dense_t(W, dout, x, lr, decay):
-        gemm_call(_transposed(W), x[0], dout, True, False, -lr, decay)
+        if x[1]:
+            gemm_call(_transposed(W), x[0], dout, True, False, -lr, decay)
+        else:
+            gemm_call(W, dout, x[0], True, False, -lr, decay)
     if _dense_t(x):
         return dense_t
     return (sparse_t if _stored_transposed(x) else sparse) if _csr(x) else dense

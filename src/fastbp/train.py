@@ -225,10 +225,9 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         transposed = transpose_first_layer(net.plan, X.csr.nnz, len(moved) + 1)
         if transposed:
             x = x + (TRANSPOSED,)
-    else:
+    else:  # the flag read at run time (fastbp.network._dense_t)
         transposed = dense_transposes(net.plan, batch_size, steps, len(moved) + 1)
-        if transposed:
-            x = (x, TRANSPOSED)
+        x = (x, TRANSPOSED if transposed else AS_STORED)
 
     def epoch_kernel(max_steps, check_every_step=False):
         # The loss, the optimizer, the hidden activation and whether there is
@@ -298,8 +297,11 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
 
 
 # The seventh element of a CSR batch whose first layer is stored transposed
-# (fastbp.network._stored_transposed reads the tuple's length, not the value).
+# (fastbp.network._stored_transposed reads the tuple's length, not the
+# value), and the flag beside dense rows: (X, TRANSPOSED) or (X, AS_STORED),
+# read at run time (fastbp.network._dense_t).
 TRANSPOSED = np.int64(1)
+AS_STORED = np.int64(0)
 
 
 def transpose_first_layer(plan, nnz, arrays):
