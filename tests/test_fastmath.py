@@ -50,6 +50,12 @@ def test_limits(dtype):
     apply = _apply32 if dtype == np.float32 else _apply64
     apply(1, x, out)
     np.testing.assert_array_equal(out, [-1, -1, -1, 1, 1, 1, 0])
+    # The sign of zero, as NumPy's tanh keeps it; NaN stays NaN.
+    signed = np.array([-0.0, 0.0, np.nan, -1e-300 if dtype == np.float64 else -1e-30], dtype=dtype)
+    got = np.empty_like(signed)
+    apply(1, signed, got)
+    np.testing.assert_array_equal(np.signbit(got[:2]), [True, False])
+    assert np.isnan(got[2]) and got[3] == signed[3]
     apply(0, x[:3], out[:3])
     # Clamped to the smallest normal range, negligible next to 1.
     assert np.all(out[:3] >= 0) and np.all(out[:3] < 1e-37)
