@@ -55,7 +55,8 @@ def test_limits(dtype):
     got = np.empty_like(signed)
     apply(1, signed, got)
     np.testing.assert_array_equal(np.signbit(got[:2]), [True, False])
-    assert np.isnan(got[2]) and got[3] == signed[3]
+    assert np.isnan(got[2])
+    np.testing.assert_allclose(got[3], signed[3], rtol=4 * np.finfo(dtype).eps)   # tanh x = x there
     apply(0, x[:3], out[:3])
     # Clamped to the smallest normal range, negligible next to 1.
     assert np.all(out[:3] >= 0) and np.all(out[:3] < 1e-37)
