@@ -26,7 +26,9 @@ CASES = [  # function, dtype, range, bound on the relative error in units of eps
     ("exp", np.float32, (-87, 88), 1.5),
     ("exp", np.float64, (-708, 709), 4),
     ("tanh", np.float32, (-20, 20), 6),
-    ("tanh", np.float64, (-40, 40), 4),
+    # float64 tanh is worst (4.37 eps) on |x| in [0.17, 0.35], where expm1(2|x|)
+    # is 2 (e^r - 1) + 1 with r near -ln2 / 2: a partial cancellation.
+    ("tanh", np.float64, (-40, 40), 4.5),
 ]
 
 
@@ -34,6 +36,7 @@ CASES = [  # function, dtype, range, bound on the relative error in units of eps
 def test_relative_error_within_a_few_eps(name, dtype, span, ulps):
     rng = np.random.default_rng(0)
     x = np.concatenate([np.linspace(*span, 200_001), rng.uniform(-1, 1, 100_000) * 1e-3,
+                        np.linspace(0.17, 0.35, 200_001),
                         [0.0, 0.625, -0.625, 0.6249999, 1e-30, -1e-30]]).astype(dtype)
     out = np.empty_like(x)
     (_apply32 if dtype == np.float32 else _apply64)(0 if name == "exp" else 1, x, out)

@@ -13,7 +13,9 @@ speed. These versions are plain arithmetic that LLVM turns into SIMD code:
 - ``tanh``: float32 a rational function (Eigen's ``generic_fast_tanh_float``,
   within a few ulp); float64 ``e / (e + 2)`` with ``e = expm1(2|x|)``, where
   ``expm1`` shares exp's reduction and polynomial and keeps full relative
-  accuracy near 0.
+  accuracy near 0 (within 4.4 eps; worst on |x| in [0.17, 0.35], where
+  ``2 (e^r - 1) + 1`` partly cancels). float64's polynomial runs in Estrin's
+  scheme, for a short dependency chain (see :func:`_exp64_reduced`).
 
 The polynomials run as fused multiply-adds (:func:`muladd`) where the CPU
 has them: on an AMD EPYC (znver4), float64 tanh over 200 x 100 values took
