@@ -137,7 +137,12 @@ REGRESSOR_CASES = [
     ("one", lambda: _regression(1), dict(max_iter=30, learning_rate_init=0.01)),
     ("two", lambda: _regression(2), dict(solver="sgd", learning_rate_init=0.01, alpha=0.1,
                                          max_iter=25)),
-    ("two", lambda: _regression(2), dict(solver="lbfgs", alpha=10.0, max_iter=50, activation="tanh")),
+    # tol=3e-3: at the default tol scikit-learn's own L-BFGS stops after 26 or
+    # 27 iterations as X moves by 1e-16 relative (8 perturbations: 26 in five,
+    # 27 in three), so no tanh but NumPy's own could be held to its count;
+    # at 3e-3 it stops after 22 under every one of them.
+    ("two", lambda: _regression(2), dict(solver="lbfgs", alpha=10.0, max_iter=50, activation="tanh",
+                                         tol=3e-3)),
     ("one", lambda: _regression(1), dict(solver="sgd", learning_rate="invscaling",
                                          learning_rate_init=0.05, power_t=0.25, max_iter=25)),
     ("one", lambda: _regression(1), dict(early_stopping=True, learning_rate_init=0.01, max_iter=40)),
