@@ -32,9 +32,9 @@ from ._fastmath import exp, smax, smin
 from ._jit import KERNEL_ONLY, jit, matrix
 from ._views import flat_view
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
-from .network import (_act, _all_finite, _backward_batch, _batch, _bias, _delta,
-                      _first_backward, _forward_batch, _logits, _outputs, _rows, _weight,
-                      add_penalty_gradient, capacity, penalty)
+from .network import (_act, _all_finite, _backward_batch, _batch, _batch_targets, _bias,
+                      _delta, _first_backward, _forward_batch, _logits, _outputs, _rows,
+                      _weight, add_penalty_gradient, capacity, gathered_rows, penalty)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
                   bias_act_forward, bias_grad, dense_backward, gemm, loss_backward, loss_forward,
                   output_forward, output_of)
@@ -602,7 +602,8 @@ def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw
             lo, hi = nb * piece // pieces, nb * (piece + 1) // pieces
             grads = gsum[piece]
             if hi > lo:
-                xb, yb = _batch(ws, plan, cap, X, Y, idx, start + lo, hi - lo, True)
+                xb = gathered_rows(ws, plan, cap, X, idx, start + lo, hi - lo)
+                yb = _batch_targets(ws, plan, cap, Y, idx, start + lo, hi - lo, True)
                 _forward_t(pt, ws, plan, xb, forward_loss)
                 values[piece] = _loss_and_delta(ws, plan, xb, yb, wb[lo:hi] if wb.size else wb,
                                                 w, loss, loss_scale)
