@@ -207,7 +207,13 @@ def exp64(x):
 @jit(inline="always")
 def expm1_64(x):
     """e^x - 1, accurate near 0: 2^k e^r - 1 = 2^k (e^r - 1) + (2^k - 1)."""
-    scale, p = _exp64_reduced(x)
+    return _expm1_within(smin(smax(x, -708.0), 709.0))
+
+
+@jit(inline="always")
+def _expm1_within(x):
+    """:func:`expm1_64` of an x already within [-708, 709]."""
+    scale, p = _exp64_within(x)
     return muladd(scale, p, scale - 1.0)
 
 
@@ -262,8 +268,7 @@ def tanh32(x):
 def tanh64(x):
     # tanh|x| = e / (e + 2) with e = expm1(2|x|); |x| > 20 rounds to 1.
     a = smin(abs(x), 20.0)
-    scale, p = _exp64_within(2.0 * a)
-    e = muladd(scale, p, scale - 1.0)    # expm1(2a)
+    e = _expm1_within(2.0 * a)
     t = e / (e + 2.0)
     # x's sign bit on t: two bit operations (one vpternlog) where a compare
     # and a select took three; and tanh(-0.0) = -0.0, as NumPy's.
