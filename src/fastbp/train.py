@@ -330,9 +330,10 @@ def dense_transposes(plan, batch_size, steps, arrays):
     products in the same order as ``W -= lr d^T x``, and the forward product
     is the NN product that runs on the copy, so the weights are the same
     bits; but a last batch too small to copy (OpenBLAS's own TN kernel then
-    runs on ``W``) rounds its product differently. Measured (2026-12-04, Intel Xeon, OpenBLAS SkylakeX,
-    32 x 64 -> 32 products, us): forward 1.20 -> 0.88 float32 and 2.14 ->
-    1.53 float64, weight step 0.88 -> 0.87 and 1.81 -> 1.64."""
+    runs on ``W``) rounds its product differently. Measured (2026-12-04,
+    Intel Xeon, OpenBLAS SkylakeX, 32 x 64 -> 32 products, us): forward
+    1.20 -> 0.88 float32 and 2.14 -> 1.53 float64, weight step 0.88 -> 0.87
+    and 1.81 -> 1.64."""
     m, k = int(plan[0, N_OUT]), int(plan[0, N_IN])
     return steps >= 2 * arrays and _blas.copies_transposed(batch_size, m, k)
 
