@@ -226,6 +226,26 @@ def test_log_loss_is_scikit_learns_clipped_one(binary):
         assert ours == pytest.approx(theirs(y, out, sample_weight=wb if wb.size else None), rel=1e-13)
 
 
+def _epoch_problem(loss, weighted, dtype, sizes, seed):
+    """Data for the epoch kernels' tests: 93 rows, 3 targets for ``loss``
+    (its kernel code and the network's output), sample weights or none,
+    batches of 20 rows, three epochs' row orders."""
+    from fastbp import _sklearn_kernels as K
+    from fastbp.ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
+    rng = np.random.default_rng(seed)
+    n = 93
+    code, output = {"softmax": (CROSS_ENTROPY, "softmax"), "binary": (BINARY_CROSS_ENTROPY, "sigmoid"),
+                    "squared": (MSE, "identity"), "poisson": (K.POISSON, "identity")}[loss]
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    Y = (rng.random((n, 3)) < 0.4).astype(dtype) if loss != "poisson" else \
+        rng.poisson(1.0, (n, 3)).astype(dtype)
+    if loss == "softmax":
+        Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
+    sw = rng.uniform(0.2, 2.0, n) if weighted else np.empty(0)
+    orders = [rng.permutation(n).astype(np.int64) for _ in range(3)]
+    return n, 20, code, output, X, Y, sw, orders
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("loss", ["softmax", "binary", "squared", "poisson"])
 @pytest.mark.parametrize("weighted", [False, True])
@@ -241,20 +261,9 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
     from fastbp import _sklearn_kernels as K
     from fastbp.model import MLP
     from fastbp.sklearn import _SplitEpoch
-    from fastbp.ops import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE
     from fastbp.optim import SklearnAdam, SklearnSGD
-    rng = np.random.default_rng(1)
-    n, sizes = 93, [7, 11, 20, 3]   # layer 1 wide (NT delta), layer 2 narrow (a copy of W)
-    code, output = {"softmax": (CROSS_ENTROPY, "softmax"), "binary": (BINARY_CROSS_ENTROPY, "sigmoid"),
-                    "squared": (MSE, "identity"), "poisson": (K.POISSON, "identity")}[loss]
-    X = rng.normal(size=(n, sizes[0])).astype(dtype)
-    Y = (rng.random((n, 3)) < 0.4).astype(dtype) if loss != "poisson" else \
-        rng.poisson(1.0, (n, 3)).astype(dtype)
-    if loss == "softmax":
-        Y = np.eye(3, dtype=dtype)[rng.integers(0, 3, n)]
-    sw = rng.uniform(0.2, 2.0, n) if weighted else np.empty(0)
-    batch = 20
-    orders = [rng.permutation(n).astype(np.int64) for _ in range(3)]
+    sizes = [7, 11, 20, 3]   # layer 1 wide (NT delta), layer 2 narrow (a copy of W)
+    n, batch, code, output, X, Y, sw, orders = _epoch_problem(loss, weighted, dtype, sizes, 1)
 
     for opt in (SklearnAdam(lr=0.01), SklearnSGD(lr=0.05, momentum=0.9, nesterov=True)):
         net = MLP(sizes, activation="tanh", output=output, dtype=np.dtype(dtype).name, seed=0)
@@ -298,6 +307,79 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
             np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
             np.testing.assert_allclose(l1, l0, rtol=tol)
         for a, b in zip(results["split"], results["split on two threads"]):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        assert np.abs(p0 - net.params).max() > 1e-3   # it trained
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", ["softmax", "binary", "squared", "poisson"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_column_epoch_is_the_plain_one(loss, weighted, dtype):
+    """epoch_sklearn_t_columns (a network of one hidden layer, its units in
+    two pieces, on parameters and state in the column layout) trains as
+    epoch_sklearn, whose training the parity tests hold against
+    scikit-learn: the same parameters, optimizer state and loss, to
+    rounding, for every loss, with and without sample weights, adam and
+    SGD, over three epochs (the last batch short; an odd number of units,
+    so the pieces differ), and the same bit for bit on one thread and on
+    two; relayout_columns brings them back, the layout's gaps left zero."""
+    from fastbp import _sklearn_kernels as K
+    from fastbp.model import MLP
+    from fastbp.sklearn import _SplitEpoch, _aligned
+    from fastbp.optim import SklearnAdam, SklearnSGD
+    sizes = [7, 37, 3]
+    n, batch, code, output, X, Y, sw, orders = _epoch_problem(loss, weighted, dtype, sizes, 2)
+
+    for opt in (SklearnAdam(lr=0.01), SklearnSGD(lr=0.05, momentum=0.9, nesterov=True)):
+        net = MLP(sizes, activation="tanh" if loss == "poisson" else "relu",  # (exp(relu) diverges)
+                  output=output, dtype=np.dtype(dtype).name, seed=0)
+        opt.ensure_state(net.params)
+        offs, size = K.column_offsets(net.plan, 2, np.dtype(dtype).itemsize)
+        results = {}
+        for variant in ("plain", "columns", "columns on two threads"):
+            params, state = net.params.copy(), opt.state.copy()
+            ws, grads = net._workspace(batch), np.zeros_like(params)
+            wbuf, idx = np.empty(batch if weighted else 0), np.empty(n, dtype=np.int64)
+            pc, sc = _aligned(size, dtype), _aligned((2, size), dtype)
+            pc[:], sc[:] = np.nan, np.nan  # the gaps too: relayout_columns zeroes them
+            for t, f in ((pc, params), (sc[0], state[0]), (sc[1], state[1])):
+                K.relayout_columns(t, f, net.plan, offs, True)
+            split = _SplitEpoch(2 if "two" in variant else 1, net, batch, weighted, (offs, size))
+            losses = []
+            try:
+                for epoch in range(3):
+                    idx[:] = orders[epoch]
+                    rest = (ws, net.plan, X, Y, sw, idx, wbuf, batch, code, opt.code,
+                            opt.hyper, 7 * epoch, 1e-3, 1.0, 1.5)
+                    if variant == "plain":
+                        value, finite = K.epoch_sklearn(params, grads, state, *rest)
+                    else:
+                        value, finite = split(pc, grads, sc, *rest, None)
+                    assert finite, (variant, epoch)
+                    losses.append(value)
+            finally:
+                split.close()
+            if variant != "plain":
+                gaps = np.ones(size, dtype=bool)
+                for t, f in ((pc, params), (sc[0], state[0]), (sc[1], state[1])):
+                    np.copyto(f, np.nan)
+                    K.relayout_columns(f, t, net.plan, offs, False)
+                    assert np.isfinite(f).all()   # every parameter came back
+                for p in range(2):
+                    u = sizes[1] * (p + 1) // 2 - sizes[1] * p // 2
+                    for part, length in enumerate((sizes[0] * u, u, u * sizes[2], sizes[2])):
+                        if offs[p, part] >= 0:
+                            gaps[offs[p, part]:offs[p, part] + length] = False
+                assert gaps.sum() == size - params.size and (pc[gaps] == 0).all()
+            results[variant] = (params, state, losses)
+        assert (offs[offs >= 0] % (64 // np.dtype(dtype).itemsize) == 0).all()
+        p0, s0, l0 = results["plain"]
+        tol = 1e-12 if dtype == np.float64 else 1e-5
+        p1, s1, l1 = results["columns"]
+        np.testing.assert_allclose(p1, p0, rtol=0, atol=tol * np.abs(p0).max())
+        np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
+        np.testing.assert_allclose(l1, l0, rtol=tol)
+        for a, b in zip(results["columns"], results["columns on two threads"]):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
         assert np.abs(p0 - net.params).max() > 1e-3   # it trained
 

@@ -89,7 +89,8 @@ def test_sparse_epochs_run_the_sparse_kernels(monkeypatch):
         return spy
 
     # (dense batches may take any of these; X is the argument at that place)
-    for name, x_at in (("epoch_sklearn", 5), ("epoch_sklearn_t", 5), ("epoch_sklearn_t_split", 9)):
+    for name, x_at in (("epoch_sklearn", 5), ("epoch_sklearn_t", 5), ("epoch_sklearn_t_split", 9),
+                       ("epoch_sklearn_t_columns", 9)):
         monkeypatch.setattr(_sklearn_kernels, name, spying(getattr(_sklearn_kernels, name), x_at))
     _fit(MLPClassifier, X, y, hidden_layer_sizes=(4,), max_iter=2, random_state=0)
     assert seen == [tuple, tuple]

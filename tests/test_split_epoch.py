@@ -107,6 +107,11 @@ CASES = [
     (MLPClassifier, dict(batch_size=133, alpha=0.0)),              # no L2 term
     (MLPRegressor, dict(hidden_layer_sizes=(17, 5))),              # two hidden layers, MSE
     (MLPRegressor, dict(loss="poisson")),
+    # batches under SPLIT_ROWS rows, one hidden layer: its units split
+    (MLPClassifier, dict(solver="sgd", batch_size=32)),            # nesterov, the last batch short
+    (MLPClassifier, dict(batch_size=17, hidden_layer_sizes=(41,), alpha=0.0)),  # odd units
+    (MLPRegressor, dict(batch_size=50, hidden_layer_sizes=(35,), activation="tanh")),
+    (MLPRegressor, dict(batch_size=24, loss="poisson")),
 ]
 
 
@@ -204,7 +209,7 @@ def test_which_fits_split_their_batches(monkeypatch):
 
 
 def test_small_batches_and_sparse_rows_are_not_split(monkeypatch):
-    # Batches under SPLIT_ROWS rows, and sparse X, run the unsplit kernels.
+    # Batches under SPLIT_ROWS rows, and sparse X, run no row split.
     import scipy.sparse
     X, y = _digits()
     calls = []
@@ -236,3 +241,36 @@ def test_the_helper_runs_every_epoch_of_a_fit_and_stops_with_it(monkeypatch):
         est, = _run_threads([lambda: _fit(monkeypatch, 2, MLPClassifier, X, y)])
         assert est.n_iter_ == 6
     assert sorted(calls) == [0] * 12 + [1] * 2
+
+
+def test_which_fits_split_their_hidden_units(monkeypatch):
+    # Batches under SPLIT_ROWS rows of a dense X on a network of one hidden
+    # layer of at least COLUMN_UNITS units run epoch_sklearn_t_columns (on
+    # both threads), and match scikit-learn's fit; two hidden layers, fewer
+    # units, larger batches and sparse X do not.
+    import scipy.sparse
+    from sklearn.neural_network import MLPClassifier as Theirs
+    X, y = _digits()
+    calls = []
+    real = kernels.epoch_sklearn_t_columns
+
+    def spy(*args):
+        calls.append(args[0])
+        return real(*args)
+    monkeypatch.setattr(kernels, "epoch_sklearn_t_columns", spy)
+    units = kernels.COLUMN_UNITS
+    for params in (dict(hidden_layer_sizes=(units - 1,), batch_size=32),
+                   dict(hidden_layer_sizes=(units, units), batch_size=32),
+                   dict(hidden_layer_sizes=(units,), batch_size=kernels.SPLIT_ROWS)):
+        _fit(monkeypatch, 2, MLPClassifier, X, y, **params)
+    _fit(monkeypatch, 2, MLPClassifier, scipy.sparse.csr_matrix(X), y, batch_size=32)
+    assert calls == []
+    params = dict(solver="sgd", hidden_layer_sizes=(units,), batch_size=kernels.SPLIT_ROWS - 1)
+    ours = _fit(monkeypatch, 2, MLPClassifier, X, y, **params)
+    assert sorted(calls) == [0] * 6 + [1]   # thread 0 each epoch, the helper once
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = Theirs(random_state=0, tol=0, max_iter=6, **params).fit(X, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * np.abs(b).max())
+    assert ours.loss_curve_ == pytest.approx(theirs.loss_curve_, rel=1e-12)

@@ -82,21 +82,55 @@ def _check_solver(est):
     return True
 
 
+def _column_layout(net, batch):
+    """The column layout (:func:`fastbp._sklearn_kernels.column_offsets`:
+    offsets and size) in which a dense fit's batches of ``batch`` rows split
+    the hidden units of ``net`` (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_columns`),
+    or None: for batches too small to split by rows, on a network of one
+    hidden layer of at least COLUMN_UNITS units, where the kernels can run
+    on two threads."""
+    if (_atomics.AVAILABLE and batch < kernels.SPLIT_ROWS and len(net.sizes) == 3
+            and net.sizes[1] >= kernels.COLUMN_UNITS):
+        return kernels.column_offsets(net.plan, kernels.SPLIT_PIECES, net.dtype.itemsize)
+    return None
+
+
+def _aligned(shape, dtype):
+    """Zeros of this shape and dtype starting on a cache line."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(nbytes + kernels.LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % kernels.LINE
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
 class _SplitEpoch:
     """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows: each
     batch in SPLIT_PIECES pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`),
     on ``threads`` threads: the calling one, one epoch a call, and helper
     threads that run every epoch from the first call to :meth:`close`. Each
     thread has its own workspace and scratch, for batches of up to ``batch``
-    rows. The result does not depend on ``threads``."""
+    rows. The result does not depend on ``threads``.
 
-    def __init__(self, threads, net, batch, weighted):
-        self.threads, self.batch = threads, batch
+    With ``columns``, the offsets and size of :func:`_column_layout`
+    (batches of fewer rows, a network of one hidden layer): the hidden units
+    in SPLIT_PIECES pieces instead
+    (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_columns`), the
+    parameters and state in that layout."""
+
+    def __init__(self, threads, net, batch, weighted, columns=None):
+        self.threads, self.batch, self.columns = threads, batch, columns
         pieces = kernels.SPLIT_PIECES
-        rows = -(-batch // pieces)
+        rows = batch if columns else -(-batch // pieces)
         self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
         self.values = np.zeros(2 * pieces)
-        self.gsum = np.zeros((pieces, net.params.size), dtype=net.dtype)
+        if columns:
+            # Each piece's part of the logits on cache lines of its own.
+            line = kernels.LINE // net.dtype.itemsize
+            self.gsum = _aligned((1, columns[1]), net.dtype)
+            self.zs = _aligned((2, pieces, -(-batch * net.sizes[-1] // line) * line), net.dtype)
+        else:
+            self.gsum = np.zeros((pieces, net.params.size), dtype=net.dtype)
         self.ws = [net.workspace(rows) for _ in range(threads)]
         self.wbuf = [np.empty(batch if weighted else 0) for _ in range(threads)]
         self.pw = [np.empty_like(net.params) for _ in range(threads)]
@@ -116,6 +150,11 @@ class _SplitEpoch:
 
         def run(i, t, sync):
             try:
+                if self.columns:
+                    return kernels.epoch_sklearn_t_columns(
+                        i, self.threads, sync, self.values, params, self.gsum[0], state,
+                        self.ws[i], plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t,
+                        alpha, loss_scale, grad_scale, self.pw[i], self.zs, self.columns[0])
                 return kernels.epoch_sklearn_t_split(
                     i, self.threads, sync, self.values, params, self.gsum, state, self.ws[i],
                     plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t, alpha,
@@ -399,7 +438,12 @@ class _BaseMLP(BaseEstimator):
             # A dense X: the epochs in the transposed layout, whose products
             # OpenBLAS runs faster (see _sklearn_kernels; one thread, the
             # digits at 32 rows a batch: 1274 against 1464 us an epoch).
-            params, state = np.empty_like(net.params), np.empty_like(opt.state)
+            self._columns = _column_layout(net, batch)
+            if self._columns is None:
+                params, state = np.empty_like(net.params), np.empty_like(opt.state)
+            else:   # each piece's parameters on cache lines of their own
+                params = _aligned(self._columns[1], net.dtype)
+                state = _aligned((2, self._columns[1]), net.dtype)
             self._relayout(params, state, True)
             epoch = kernels.epoch_sklearn_t
             scratch = (np.empty_like(params),)
@@ -415,9 +459,10 @@ class _BaseMLP(BaseEstimator):
                 epoch = _first_layer_transposed_epoch(net.plan, moved)
         kernel_loss = self._kernel_loss()
         try:
-            if transposed and batch >= kernels.SPLIT_ROWS and _atomics.AVAILABLE:
+            if transposed and _atomics.AVAILABLE and (batch >= kernels.SPLIT_ROWS
+                                                      or self._columns is not None):
                 epoch = _SplitEpoch(split.enter_context(threads.training(kernels.SPLIT_PIECES)), net,
-                                    batch, sw.size != 0)
+                                    batch, sw.size != 0, self._columns)
                 # Each piece's products on its thread, also when both pieces
                 # run on this one: the same sums either way.
                 split.enter_context(threads.blas_on_one_thread())
@@ -493,8 +538,14 @@ class _BaseMLP(BaseEstimator):
         # transposed layout of _sklearn_kernels.epoch_sklearn_t.
         net, opt = self.net_, self._optimizer
         pairs = [(params, net.params), (state[0], opt.state[0]), (state[1], opt.state[1])]
+        columns = getattr(self, "_columns", None)
         for t, f in pairs:
-            if to_transposed:
+            if columns is not None:   # (the column layout: epoch_sklearn_t_columns)
+                if to_transposed:
+                    kernels.relayout_columns(t, f, net.plan, columns[0], True)
+                else:
+                    kernels.relayout_columns(f, t, net.plan, columns[0], False)
+            elif to_transposed:
                 kernels.relayout(t, f, net.plan, True)
             else:
                 kernels.relayout(f, t, net.plan, False)
