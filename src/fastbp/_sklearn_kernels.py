@@ -467,16 +467,19 @@ def _chain_t(gt, pt, ws, plan, x, pw):
 
 
 @jit(**KERNEL_ONLY)
-def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale):
+def _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale, wanted=True):
     # After a forward pass: the batch loss without the L2 term (as
-    # _data_loss_and_gradient computes it), and the output deltas in ws.
+    # _data_loss_and_gradient computes it; 0 unless wanted, but for
+    # Poisson's), and the output deltas in ws.
     cap = capacity(ws, plan)
     nb = xb.shape[0]
     d = _delta(ws, plan, cap, plan.shape[0] - 1, nb)
     out = _outputs(ws, plan, cap, nb)
     if loss == POISSON:
         return _poisson_deltas(d, out, yb, wb, w)
-    if loss == CROSS_ENTROPY or loss == BINARY_CROSS_ENTROPY:
+    if not wanted:
+        value = 0.0
+    elif loss == CROSS_ENTROPY or loss == BINARY_CROSS_ENTROPY:
         value = _log_loss(out, yb, loss == BINARY_CROSS_ENTROPY, wb, w)
     elif wb.size == 0:
         value = loss_forward(_logits(ws, plan, nb), out, yb, loss) * loss_scale
@@ -810,13 +813,16 @@ def _column_epoch(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, sw,
         if threads > 1 and not barrier(sync, threads):
             return np.nan, False
         z = flat_view(_act(ws, plan, cap, 1, nb))
+        part = zs[par, 0]
         for e in range(nb * m):
-            s = zs[par, 0, e]
-            for piece in range(1, pieces):
-                s += zs[par, piece, e]
-            z[e] = s
+            z[e] = part[e]
+        for piece in range(1, pieces):
+            part = zs[par, piece]
+            for e in range(nb * m):
+                z[e] += part[e]
         _output_function(ws, plan, cap, nb, forward_loss)
-        value = _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale)
+        # (the loss's value on thread 0 only: the others need the deltas)
+        value = _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale, thread == 0)
         if thread == 0:
             if alpha != 0:
                 squares = 0.0
