@@ -448,6 +448,7 @@ class _BaseMLP(BaseEstimator):
             epoch = kernels.epoch_sklearn_t
             scratch = (np.empty_like(params),)
         else:
+            self._columns = None
             params, state = net.params, opt.state
             epoch = kernels.epoch_sklearn
             scratch = ()
@@ -535,10 +536,11 @@ class _BaseMLP(BaseEstimator):
 
     def _relayout(self, params, state, to_transposed):
         # The model's parameters and optimizer state into (or back from) the
-        # transposed layout of _sklearn_kernels.epoch_sklearn_t.
+        # transposed layout of _sklearn_kernels.epoch_sklearn_t, or the
+        # column layout of epoch_sklearn_t_columns (self._columns).
         net, opt = self.net_, self._optimizer
         pairs = [(params, net.params), (state[0], opt.state[0]), (state[1], opt.state[1])]
-        columns = getattr(self, "_columns", None)
+        columns = self._columns
         for t, f in pairs:
             if columns is not None:   # (the column layout: epoch_sklearn_t_columns)
                 if to_transposed:
