@@ -45,13 +45,13 @@ def _phases(sync, counter, seen, me, parts, rounds):
     # all slots (every thread's write of this round must be visible).
     for r in range(rounds):
         counter[me] += 1
-        if not _atomics.barrier(sync, parts):
+        if not _atomics.barrier(sync, parts, me):
             return False
         total = 0
         for p in range(parts):
             total += counter[p]
         seen[me, r] = total
-        if not _atomics.barrier(sync, parts):  # nobody starts the next round before all have read
+        if not _atomics.barrier(sync, parts, me):  # nobody starts the next round before all have read
             return False
     return True
 
@@ -68,24 +68,51 @@ def test_barrier_makes_every_threads_writes_visible(parts):
     expected = parts * np.arange(1, rounds + 1)
     for me in range(parts):
         np.testing.assert_array_equal(seen[me], expected)
-    assert sync[_atomics.ARRIVED] == 0 and sync[_atomics.GENERATION] == 2 * rounds
+    # each thread's count of barriers reached, on a cache line of its own
+    counts = sync[_atomics.COUNT:_atomics.COUNT * (parts + 1):_atomics.COUNT]
+    np.testing.assert_array_equal(counts, 2 * rounds)
+    assert not sync[_atomics.COUNT * (parts + 1):].any()
 
 
 @jit
-def _wait_once(sync, parts):
-    return _atomics.barrier(sync, parts)
+def _wait_once(sync, parts, me=0):
+    return _atomics.barrier(sync, parts, me)
 
 
 def test_stop_releases_a_thread_waiting_at_the_barrier():
     sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
 
     def stopper():
-        while sync[_atomics.ARRIVED] == 0:  # until the waiter has arrived
+        while sync[_atomics.COUNT] == 0:  # until the waiter (thread 0) has arrived
             time.sleep(0.001)
         _atomics.stop(sync)
         return "stopped"
     assert _run_threads([lambda: _wait_once(sync, 2), stopper]) == [False, "stopped"]
     assert _wait_once(sync, 2) is False  # and a later arrival does not wait either
+
+
+@jit
+def _laps(sync, me, parts, laps, log):
+    # Thread me passes laps barriers, noting after each the counts it saw.
+    for lap in range(laps):
+        if not _atomics.barrier(sync, parts, me):
+            return False
+        for other in range(parts):
+            log[me, lap, other] = _atomics.atomic_load(sync, _atomics.COUNT * (other + 1))
+    return True
+
+
+def test_no_thread_passes_a_barrier_before_all_have_reached_it():
+    # After its k-th barrier a thread must see every count at k or more
+    # (never a thread still at k - 1), and at most k + 1 (a fast thread can
+    # be at its next barrier already, not beyond it: it waits there).
+    parts, laps = 3, 3000
+    sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
+    log = np.zeros((parts, laps, parts), dtype=np.int64)
+    assert _run_threads([lambda me=me: _laps(sync, me, parts, laps, log)
+                         for me in range(parts)]) == [True] * parts
+    k = np.arange(1, laps + 1)[None, :, None]
+    assert (log >= k).all() and (log <= k + 1).all()
 
 
 def _digits():

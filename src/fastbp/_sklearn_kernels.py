@@ -545,9 +545,10 @@ SPLIT_ROWS = 64
 COLUMN_UNITS = 32  # the column split's least hidden units (see below)
 
 
-# sync's slot (beyond the barrier's, fastbp._atomics) for the step count
-# before the epoch that thread 0 opens: the helpers read it after the gate.
-EPOCH_T = 8
+# sync's slot (on the line of the barrier's stop flag, fastbp._atomics) for
+# the step count before the epoch that thread 0 opens: the helpers read it
+# after the gate.
+EPOCH_T = 3
 
 
 @jit
@@ -581,7 +582,7 @@ def epoch_sklearn_t_split(thread, threads, sync, values, pt, gsum, st, ws, plan,
     if thread == 0 and threads > 1:
         atomic_store(sync, EPOCH_T, t0)
     while True:  # (one call of _split_epoch: one copy of it in this kernel)
-        if threads > 1 and not barrier(sync, threads):  # the gate of the epoch
+        if threads > 1 and not barrier(sync, threads, thread):  # the gate of the epoch
             return np.nan, False
         result = _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw,
                               idx, wbuf, batch_size, loss, code, hyper,
@@ -624,7 +625,7 @@ def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw
             if alpha != 0:  # the L2 term's sum over the piece's share of pt (read only here)
                 values[pieces + piece] = _sum_squares(pt, plan, size * piece // pieces,
                                                       size * (piece + 1) // pieces)
-        if threads > 1 and not barrier(sync, threads):
+        if threads > 1 and not barrier(sync, threads, thread):
             return np.nan, False
         g = gsum[0]
         for piece in range(1, pieces):
@@ -643,7 +644,7 @@ def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw
             total += value * nb
         steps += 1
         _step_range(pt, g, st, hyper, code, t0 + steps, plan, grad_scale, alpha / w, lo_p, hi_p)
-        if threads > 1 and not barrier(sync, threads):
+        if threads > 1 and not barrier(sync, threads, thread):
             return np.nan, False
     return total / n, _all_finite(pt)
 
@@ -766,7 +767,7 @@ def epoch_sklearn_t_columns(thread, threads, sync, values, pc, gc, sc, ws, plan,
     if thread == 0 and threads > 1:
         atomic_store(sync, EPOCH_T, t0)
     while True:
-        if threads > 1 and not barrier(sync, threads):  # the gate of the epoch
+        if threads > 1 and not barrier(sync, threads, thread):  # the gate of the epoch
             return np.nan, False
         result = _column_epoch(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, sw,
                                idx, wbuf, batch_size, loss, code, hyper,
@@ -810,7 +811,7 @@ def _column_epoch(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, sw,
             if alpha != 0:  # the L2 term's sum over the piece's weights (before its step)
                 values[par * pieces + piece] = _squares(pc[ow0:ow0 + k * u]) + \
                     _squares(pc[ow1:ow1 + u * m])
-        if threads > 1 and not barrier(sync, threads):
+        if threads > 1 and not barrier(sync, threads, thread):
             return np.nan, False
         z = flat_view(_act(ws, plan, cap, 1, nb))
         part = zs[par, 0]
@@ -855,6 +856,6 @@ def _column_epoch(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, sw,
             if piece == 0:
                 bias_grad(gc[ob1:ob1 + m], d)
                 sklearn_update(pc, gc, sc, hyper, code, t, ob1, ob1 + m, grad_scale, 0.0)
-    if threads > 1 and not barrier(sync, threads):  # every piece's last step taken
+    if threads > 1 and not barrier(sync, threads, thread):  # every piece's last step taken
         return np.nan, False
     return total / n, _all_finite(pc)
