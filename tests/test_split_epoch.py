@@ -130,15 +130,16 @@ def _fit(monkeypatch, n_threads, cls, X, y, sample_weight=None, **params):
 
 CASES = [
     (MLPClassifier, {}),                                           # adam, batch 200
-    (MLPClassifier, dict(solver="sgd", batch_size=65)),            # odd pieces, nesterov
+    (MLPClassifier, dict(solver="sgd", batch_size=129)),           # odd pieces, nesterov
     (MLPClassifier, dict(batch_size=133, alpha=0.0)),              # no L2 term
     (MLPRegressor, dict(hidden_layer_sizes=(17, 5))),              # two hidden layers, MSE
     (MLPRegressor, dict(loss="poisson")),
-    # batches under SPLIT_ROWS rows, one hidden layer: its units split
+    # batches under COLUMN_ROWS rows, one hidden layer: its units split
     (MLPClassifier, dict(solver="sgd", batch_size=32)),            # nesterov, the last batch short
     (MLPClassifier, dict(batch_size=17, hidden_layer_sizes=(41,), alpha=0.0)),  # odd units
     (MLPRegressor, dict(batch_size=50, hidden_layer_sizes=(35,), activation="tanh")),
     (MLPRegressor, dict(batch_size=24, loss="poisson")),
+    (MLPClassifier, dict(batch_size=kernels.COLUMN_ROWS - 1, hidden_layer_sizes=(36,))),
 ]
 
 
@@ -236,7 +237,8 @@ def test_which_fits_split_their_batches(monkeypatch):
 
 
 def test_small_batches_and_sparse_rows_are_not_split(monkeypatch):
-    # Batches under SPLIT_ROWS rows, and sparse X, run no row split.
+    # Batches under SPLIT_ROWS rows, and sparse X, run no row split; nor
+    # do batches under COLUMN_ROWS on one hidden layer (its units split).
     import scipy.sparse
     X, y = _digits()
     calls = []
@@ -249,7 +251,13 @@ def test_small_batches_and_sparse_rows_are_not_split(monkeypatch):
     _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.SPLIT_ROWS - 1)
     _fit(monkeypatch, 2, MLPClassifier, scipy.sparse.csr_matrix(X), y)
     assert calls == []
-    _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.SPLIT_ROWS)
+    _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.COLUMN_ROWS - 1)
+    assert calls == []
+    _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.SPLIT_ROWS,
+         hidden_layer_sizes=(50, 20))
+    assert calls and set(calls) == {2}
+    calls.clear()
+    _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.COLUMN_ROWS)
     assert calls and set(calls) == {2}
 
 
@@ -271,7 +279,7 @@ def test_the_helper_runs_every_epoch_of_a_fit_and_stops_with_it(monkeypatch):
 
 
 def test_which_fits_split_their_hidden_units(monkeypatch):
-    # Batches under SPLIT_ROWS rows of a dense X on a network of one hidden
+    # Batches under COLUMN_ROWS rows of a dense X on a network of one hidden
     # layer of at least COLUMN_UNITS units run epoch_sklearn_t_columns (on
     # both threads), and match scikit-learn's fit; two hidden layers, fewer
     # units, larger batches and sparse X do not.
@@ -288,7 +296,7 @@ def test_which_fits_split_their_hidden_units(monkeypatch):
     units = kernels.COLUMN_UNITS
     for params in (dict(hidden_layer_sizes=(units - 1,), batch_size=32),
                    dict(hidden_layer_sizes=(units, units), batch_size=32),
-                   dict(hidden_layer_sizes=(units,), batch_size=kernels.SPLIT_ROWS)):
+                   dict(hidden_layer_sizes=(units,), batch_size=kernels.COLUMN_ROWS)):
         _fit(monkeypatch, 2, MLPClassifier, X, y, **params)
     _fit(monkeypatch, 2, MLPClassifier, scipy.sparse.csr_matrix(X), y, batch_size=32)
     assert calls == []

@@ -86,10 +86,10 @@ def _column_layout(net, batch):
     """The column layout (:func:`fastbp._sklearn_kernels.column_offsets`:
     offsets and size) in which a dense fit's batches of ``batch`` rows split
     the hidden units of ``net`` (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_columns`),
-    or None: for batches too small to split by rows, on a network of one
-    hidden layer of at least COLUMN_UNITS units, where the kernels can run
-    on two threads."""
-    if (_atomics.AVAILABLE and batch < kernels.SPLIT_ROWS and len(net.sizes) == 3
+    or None: for batches under COLUMN_ROWS rows on a network of one hidden
+    layer of at least COLUMN_UNITS units, where the kernels can run on two
+    threads."""
+    if (_atomics.AVAILABLE and batch < kernels.COLUMN_ROWS and len(net.sizes) == 3
             and net.sizes[1] >= kernels.COLUMN_UNITS):
         return kernels.column_offsets(net.plan, kernels.SPLIT_PIECES, net.dtype.itemsize)
     return None
@@ -105,7 +105,8 @@ def _aligned(shape, dtype):
 
 
 class _SplitEpoch:
-    """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows: each
+    """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows (but
+    those of :func:`_column_layout`): each
     batch in SPLIT_PIECES pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`),
     on ``threads`` threads: the calling one, one epoch a call, and helper
     threads that run every epoch from the first call to :meth:`close`. Each
