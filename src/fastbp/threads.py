@@ -48,11 +48,11 @@ threads (the calling one and a helper thread) where a core is free
 then each thread sums the two gradients over half of the parameters and
 takes the optimizer step there. Batches of fewer than 128 rows on a
 network of one hidden layer (of at least 32 units) split its units instead:
-each thread runs the whole batch through half of them, and after one barrier a batch each
-finishes the loss and steps its own half of the parameters
-(:func:`fastbp._sklearn_kernels.epoch_sklearn_t_columns`). Either way the
-sums are the same on one thread as on two, so the fit's result does not
-depend on the threads it ran on.
+each thread runs the whole batch through half of them, and after one
+barrier a batch each finishes the loss and steps its own half of the
+parameters (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_columns`).
+Either way the sums are the same on one thread as on two, so the fit's
+result does not depend on the threads it ran on.
 """
 import contextlib
 import os
