@@ -530,8 +530,8 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
     return total / n, _all_finite(pt)
 
 
-# A batch of at least SPLIT_ROWS rows (a dense X) is split into SPLIT_PIECES
-# pieces of consecutive rows, whose gradients are summed in a fixed order
+# A batch of at least SPLIT_ROWS rows (a dense X; but those of the column
+# split, below) is split into SPLIT_PIECES pieces of consecutive rows, whose gradients are summed in a fixed order
 # (epoch_sklearn_t_split), and the pieces run on two threads where a core is
 # free (fastbp.threads.training): the same arithmetic on one thread as on
 # two, so a fit's result does not depend on how many threads ran it.
