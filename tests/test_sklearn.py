@@ -341,6 +341,7 @@ def test_column_epoch_is_the_plain_one(loss, weighted, dtype):
             ws, grads = net._workspace(batch), np.zeros_like(params)
             wbuf, idx = np.empty(batch if weighted else 0), np.empty(n, dtype=np.int64)
             pc, sc = _aligned(size, dtype), _aligned((2, size), dtype)
+            assert pc.ctypes.data % 64 == 0 and sc.ctypes.data % 64 == 0   # on cache lines
             pc[:], sc[:] = np.nan, np.nan  # the gaps too: relayout_columns zeroes them
             for t, f in ((pc, params), (sc[0], state[0]), (sc[1], state[1])):
                 K.relayout_columns(t, f, net.plan, offs, True)

@@ -303,6 +303,8 @@ def test_which_fits_split_their_hidden_units(monkeypatch):
     params = dict(solver="sgd", hidden_layer_sizes=(units,), batch_size=kernels.SPLIT_ROWS - 1)
     ours = _fit(monkeypatch, 2, MLPClassifier, X, y, **params)
     assert sorted(calls) == [0] * 6 + [1]   # thread 0 each epoch, the helper once
+    offs, size = ours._columns   # each piece's parameters on cache lines of their own
+    assert (offs[offs >= 0] % 8 == 0).all() and size % 8 == 0 and size > ours.net_.params.size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = Theirs(random_state=0, tol=0, max_iter=6, **params).fit(X, y)
