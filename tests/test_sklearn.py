@@ -246,6 +246,24 @@ def _epoch_problem(loss, weighted, dtype, sizes, seed):
     return n, 20, code, output, X, Y, sw, orders
 
 
+def _three_epochs(run, split, args, orders):
+    """Three epochs as a fit runs them: the same arrays each epoch (a split
+    epoch's helper thread started at the first, waiting for the next until
+    closed), each epoch's row order copied into idx (args[5]). ``run(rest)``
+    runs one with the kernels' arguments from the workspace on; returns
+    the epochs' losses, each epoch asserted finite."""
+    idx, losses = args[5], []
+    try:
+        for epoch in range(3):
+            idx[:] = orders[epoch]
+            value, finite = run(args + (7 * epoch, 1e-3, 1.0, 1.5))
+            assert finite, epoch
+            losses.append(value)
+    finally:
+        split.close()
+    return losses
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("loss", ["softmax", "binary", "squared", "poisson"])
 @pytest.mark.parametrize("weighted", [False, True])
@@ -276,25 +294,16 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
             pt, st = np.empty_like(params), np.empty_like(state)
             for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
                 K.relayout(t, f, net.plan, True)
-            # As the fit runs it: the same arrays each epoch, the helper
-            # thread started at the first and waiting for the next until closed.
             split = _SplitEpoch(2 if "two" in variant else 1, net, batch, weighted)
-            losses = []
-            try:
-                for epoch in range(3):
-                    idx[:] = orders[epoch]
-                    rest = (ws, net.plan, X, Y, sw, idx, wbuf, batch, code, opt.code,
-                            opt.hyper, 7 * epoch, 1e-3, 1.0, 1.5)
-                    if variant == "plain":
-                        value, finite = K.epoch_sklearn(params, grads, state, *rest)
-                    elif variant == "transposed":
-                        value, finite = K.epoch_sklearn_t(pt, grads, st, *rest, np.empty_like(pt))
-                    else:
-                        value, finite = split(pt, grads, st, *rest, None)
-                    assert finite
-                    losses.append(value)
-            finally:
-                split.close()
+
+            def run(rest):
+                if variant == "plain":
+                    return K.epoch_sklearn(params, grads, state, *rest)
+                if variant == "transposed":
+                    return K.epoch_sklearn_t(pt, grads, st, *rest, np.empty_like(pt))
+                return split(pt, grads, st, *rest, None)
+            losses = _three_epochs(run, split, (ws, net.plan, X, Y, sw, idx, wbuf, batch, code,
+                                                opt.code, opt.hyper), orders)
             if variant != "plain":
                 for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
                     K.relayout(f, t, net.plan, False)
@@ -346,20 +355,13 @@ def test_column_epoch_is_the_plain_one(loss, weighted, dtype):
             for t, f in ((pc, params), (sc[0], state[0]), (sc[1], state[1])):
                 K.relayout_columns(t, f, net.plan, offs, True)
             split = _SplitEpoch(2 if "two" in variant else 1, net, batch, weighted, (offs, size))
-            losses = []
-            try:
-                for epoch in range(3):
-                    idx[:] = orders[epoch]
-                    rest = (ws, net.plan, X, Y, sw, idx, wbuf, batch, code, opt.code,
-                            opt.hyper, 7 * epoch, 1e-3, 1.0, 1.5)
-                    if variant == "plain":
-                        value, finite = K.epoch_sklearn(params, grads, state, *rest)
-                    else:
-                        value, finite = split(pc, grads, sc, *rest, None)
-                    assert finite, (variant, epoch)
-                    losses.append(value)
-            finally:
-                split.close()
+
+            def run(rest):
+                if variant == "plain":
+                    return K.epoch_sklearn(params, grads, state, *rest)
+                return split(pc, grads, sc, *rest, None)
+            losses = _three_epochs(run, split, (ws, net.plan, X, Y, sw, idx, wbuf, batch, code,
+                                                opt.code, opt.hyper), orders)
             if variant != "plain":
                 gaps = np.ones(size, dtype=bool)
                 for t, f in ((pc, params), (sc[0], state[0]), (sc[1], state[1])):

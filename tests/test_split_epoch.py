@@ -236,18 +236,25 @@ def test_which_fits_split_their_batches(monkeypatch):
         assert again == 2
 
 
+def _spy(monkeypatch, name, arg):
+    """Replace kernels.<name> by a wrapper noting argument ``arg`` of each
+    call (0: the calling thread's number, 1: the threads) in the list it
+    returns, then calling the kernel."""
+    calls, real = [], getattr(kernels, name)
+
+    def spy(*args):
+        calls.append(args[arg])
+        return real(*args)
+    monkeypatch.setattr(kernels, name, spy)
+    return calls
+
+
 def test_small_batches_and_sparse_rows_are_not_split(monkeypatch):
     # Batches under SPLIT_ROWS rows, and sparse X, run no row split; nor
     # do batches under COLUMN_ROWS on one hidden layer (its units split).
     import scipy.sparse
     X, y = _digits()
-    calls = []
-    real = kernels.epoch_sklearn_t_split
-
-    def spy(*args):
-        calls.append(args[1])
-        return real(*args)
-    monkeypatch.setattr(kernels, "epoch_sklearn_t_split", spy)
+    calls = _spy(monkeypatch, "epoch_sklearn_t_split", 1)   # the threads of each call
     _fit(monkeypatch, 2, MLPClassifier, X, y, batch_size=kernels.SPLIT_ROWS - 1)
     _fit(monkeypatch, 2, MLPClassifier, scipy.sparse.csr_matrix(X), y)
     assert calls == []
@@ -265,13 +272,7 @@ def test_the_helper_runs_every_epoch_of_a_fit_and_stops_with_it(monkeypatch):
     # Thread 0's kernel is called once per epoch; the helper's once per fit
     # (it waits between epochs), and the fit ends with it stopped.
     X, y = _digits()
-    calls = []
-    real = kernels.epoch_sklearn_t_split
-
-    def spy(*args):
-        calls.append(args[0])
-        return real(*args)
-    monkeypatch.setattr(kernels, "epoch_sklearn_t_split", spy)
+    calls = _spy(monkeypatch, "epoch_sklearn_t_split", 0)
     for _ in range(2):  # a second fit starts its own helper
         est, = _run_threads([lambda: _fit(monkeypatch, 2, MLPClassifier, X, y)])
         assert est.n_iter_ == 6
@@ -286,13 +287,7 @@ def test_which_fits_split_their_hidden_units(monkeypatch):
     import scipy.sparse
     from sklearn.neural_network import MLPClassifier as Theirs
     X, y = _digits()
-    calls = []
-    real = kernels.epoch_sklearn_t_columns
-
-    def spy(*args):
-        calls.append(args[0])
-        return real(*args)
-    monkeypatch.setattr(kernels, "epoch_sklearn_t_columns", spy)
+    calls = _spy(monkeypatch, "epoch_sklearn_t_columns", 0)
     units = kernels.COLUMN_UNITS
     for params in (dict(hidden_layer_sizes=(units - 1,), batch_size=32),
                    dict(hidden_layer_sizes=(units, units), batch_size=32),

@@ -219,10 +219,18 @@ def _sum_squares(params, plan, lo, hi):
         o = plan[l, W_OFF]
         a, b = smax(o, lo), smin(o + plan[l, N_OUT] * plan[l, N_IN], hi)
         if a < b:
-            w = params[a:b]  # indexed from 0: no wraparound checks
-            for i in range(w.size):
-                v = np.float64(w[i])
-                total += v * v
+            total += _squares(params[a:b])
+    return total
+
+
+@jit(fastmath={"reassoc"})
+def _squares(v):
+    # sum v^2 in float64, the additions free to reorder (v indexed from 0:
+    # no wraparound checks).
+    total = 0.0
+    for i in range(v.size):
+        x = np.float64(v[i])
+        total += x * x
     return total
 
 
@@ -745,16 +753,6 @@ def relayout_columns(dst, src, plan, offs, to_columns):
             cols[offs[0, 3] + c] = b1[c]
         else:
             b1[c] = cols[offs[0, 3] + c]
-
-
-@jit(fastmath={"reassoc"})
-def _squares(v):
-    # sum v^2 in float64, the additions free to reorder (as _sum_squares).
-    total = 0.0
-    for i in range(v.size):
-        x = np.float64(v[i])
-        total += x * x
-    return total
 
 
 @jit
