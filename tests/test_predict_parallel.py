@@ -269,3 +269,58 @@ def test_a_model_that_used_the_direct_call_pickles_and_copies():
         twin.params[:] = 0  # its own buffer: the direct call reads the twin's
         np.testing.assert_allclose(twin.forward(X), 0.2, rtol=1e-6)
         assert np.array_equal(net.forward(X), out)
+
+
+@pytest.mark.parametrize("threads_", [1, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_split_rows_are_checked_finite_chunk_by_chunk(small_split, monkeypatch, dtype, threads_):
+    """A right-typed X of many rows is scanned for NaN and infinities chunk
+    by chunk on the threads that run them, not as a whole first: the same
+    error, naming the first bad element, wherever it lies (the first chunk,
+    the last, one in between, the last chunk's last row), for forward,
+    predict_proba and predict; finite rows give the answers of the checked
+    path, whose scan of the whole array never runs."""
+    from fastbp import _validate
+    with_threads(monkeypatch, threads_)
+    net = make("softmax", dtype)
+    X = rows(1001, dtype, False)  # 7 chunks of 126 and one of 119
+    expected = reference(net, X)
+    scans, chunks = [], []
+    whole, per_chunk = _validate.all_finite, network.all_finite
+    monkeypatch.setattr(model, "all_finite", lambda a: scans.append(a.shape) or whole(a))
+    monkeypatch.setattr(_validate, "all_finite", lambda a: scans.append(a.shape) or whole(a))
+    monkeypatch.setattr(network, "all_finite", lambda v: chunks.append(v.size) or per_chunk(v))
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    for call in (net.forward, net.predict_proba):
+        np.testing.assert_allclose(call(X), expected, rtol=tol, atol=tol)
+    assert np.array_equal(net.predict(X), expected.argmax(axis=1))
+    assert scans == []  # the whole-array scan never ran
+    assert sorted(chunks) == sorted([126 * 7] * 21 + [119 * 7] * 3)  # 8 chunks, three calls
+    for (r, c), value in [((0, 0), np.nan), ((1000, 6), np.inf), ((500, 3), -np.inf),
+                          ((126, 1), np.nan), ((881, 0), np.inf)]:
+        bad = X.copy()
+        bad[r, c] = value
+        if r != 881:
+            bad[r + 1:, :][bad[r + 1:, :] > 2.5] = np.nan  # later ones too: the first is named
+        message = rf"X must be finite; found {value} at index \({r}, {c}\) \(row {r}\)"
+        for call in (net.forward, net.predict_proba, net.predict):
+            with pytest.raises(ValueError, match=message):
+                call(bad)
+
+
+def test_the_finite_kernel_finds_every_kind_anywhere():
+    """``network.all_finite`` (a vector loop now): NaN, inf and -inf at the
+    first element, inside the vector body, and in the remainder; finite
+    values as large as the dtype holds count as finite."""
+    for dtype in (np.float32, np.float64):
+        for n in (1, 7, 16, 33, 1000, 4099):
+            v = np.random.default_rng(n).normal(size=n).astype(dtype)
+            assert network.all_finite(v)
+            assert network.all_finite(np.full(n, np.finfo(dtype).max, dtype))
+            assert network.all_finite(np.full(n, -np.finfo(dtype).max, dtype))
+            for i in sorted({0, n // 2, n - 1, max(0, n - 3)}):
+                for value in (np.nan, np.inf, -np.inf):
+                    bad = v.copy()
+                    bad[i] = value
+                    assert not network.all_finite(bad), (dtype, n, i, value)
+    assert network.all_finite(np.zeros(0))

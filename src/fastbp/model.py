@@ -54,6 +54,19 @@ _row_pool = None
 _row_pool_lock = threading.Lock()
 
 
+class _NotFinite(Exception):
+    """A chunk of rows scanned by :func:`_scan_chunk` holds a NaN or an
+    infinity (the caller then runs the checked path, which names it)."""
+
+
+def _scan_chunk(part):
+    """Raise _NotFinite unless every element of the rows ``part`` (a
+    C-contiguous block of a dense X) is finite: ``network.all_finite`` on
+    the thread that runs the chunk, without the GIL."""
+    if not network.all_finite(part.reshape(-1)):
+        raise _NotFinite
+
+
 def _rows_pool():
     """The threads (besides the caller) that split inference rows, started
     on first use."""
@@ -513,7 +526,27 @@ class MLP:
                 direct[0](out, direct[2], self._workspace(n if n < CHUNK else CHUNK), direct[4],
                           X, *self._kernel_codes)
                 return out
+        unchecked = self._unscanned(X)
+        if unchecked is not None:
+            out = self._outputs(unchecked, scan=True)
+            if out is not None:
+                return out
         return self._outputs(self._data(X))
+
+    def _unscanned(self, X):
+        """X itself when it is an array that :func:`check_X` would take as it
+        is (the model's dtype, 2-D, C-contiguous, writable, no text columns
+        or input scaling) and has more than SPLIT_ABOVE rows, for forward and
+        predict to check finite chunk by chunk on their threads (each chunk
+        just before its forward pass, which then reads it from the cache;
+        a 64-100-10 float32 predict of 90k rows spent a sixth of its time in
+        the one-thread scan before); None for anything else."""
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == self.dtype
+                and X.shape[0] > SPLIT_ABOVE and X.shape[1] == self.sizes[0]
+                and self._categories is None and self._input_mean is None
+                and X.flags.c_contiguous and X.flags.writeable):
+            return X
+        return None
 
     def _reading(self, X):
         """``(params, x)`` for the kernels that read the parameters over the
@@ -534,15 +567,22 @@ class MLP:
             return params, x + (TRANSPOSED,)
         return self._params, x
 
-    def _outputs(self, X):
-        """forward of converted X (see _data)."""
+    def _outputs(self, X, scan=False):
+        """forward of converted X (see _data); with ``scan``, of X from
+        :meth:`_unscanned`, each chunk checked finite first: None (nothing
+        computed beyond the chunks already run) if one is not."""
         n = X.shape[0]
         out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
         if n > SPLIT_ABOVE:
             def chunk(start, nb, part, ws, buf, params):
+                if scan:
+                    _scan_chunk(part)
                 network._predict(out[start:start + nb], params, ws, self.plan, part,
                                  *self._kernel_codes)
-            self._split(X, chunk)
+            try:
+                self._split(X, chunk)
+            except _NotFinite:
+                return None
             return out
         params, x = self._reading(X)
         args = (out, params, self._workspace(min(n, CHUNK)), self.plan, x, *self._kernel_codes)
@@ -642,7 +682,9 @@ class MLP:
         if self.output == "identity" or (type(X) is np.ndarray and X.ndim == 2
                                          and X.shape[0] <= SPLIT_ABOVE):
             return self._answer(self.forward(X))  # (n_out per row at most SPLIT_ABOVE times)
-        X = self._data(X)
+        unchecked = self._unscanned(X)
+        if unchecked is None:
+            X = self._data(X)
         n = X.shape[0]
         if n <= SPLIT_ABOVE:
             return self._answer(self._outputs(X))
@@ -651,9 +693,16 @@ class MLP:
         answer = np.empty((n,) + like.shape[1:], dtype=like.dtype)
 
         def chunk(start, nb, part, ws, buf, params):
+            if unchecked is not None:
+                _scan_chunk(part)
             network._predict(buf[:nb], params, ws, self.plan, part, *self._kernel_codes)
             answer[start:start + nb] = self._answer(buf[:nb])
-        self._split(X, chunk)
+        try:
+            self._split(X, chunk)
+        except _NotFinite:  # the checked path names the element (and raises)
+            X = self._data(unchecked)
+            unchecked = None
+            self._split(X, chunk)
         return answer
 
     def evaluate(self, X, y, sample_weight=None):
