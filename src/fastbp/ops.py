@@ -741,7 +741,10 @@ def softmax_pivot(z, out, i):
     negative, so adding that +0 changes no bit), where ``if z_j > z_k: k = j``
     and ``if j != k`` mispredicted on the rows of a real batch (a (32, 10)
     float32 loss over changing batches: 1.0-1.3 against 0.5-0.7 us; skipping
-    k by two loops, one each side, their ends mispredict in turn)."""
+    k by two loops, one each side, their ends mispredict in turn). The sum
+    and the quotient are taken in float64 whatever the dtype: in float32
+    each term went through a float32 product and addition and back (the
+    (32, 10) float32 loss in cache: 0.50 against 0.62 us, float64 unchanged)."""
     m = z.shape[1]
     k = 0
     best = z[i, 0]
@@ -751,8 +754,8 @@ def softmax_pivot(z, out, i):
         best = smax(best, v)
     rest = 0.0
     for j in range(m):
-        rest += out[i, j] * out.dtype.type(j != k)
-    return k, rest / out[i, k]
+        rest += np.float64(out[i, j]) * np.float64(j != k)
+    return k, rest / np.float64(out[i, k])
 
 
 @jit(inline="always")
