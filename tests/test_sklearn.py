@@ -246,6 +246,22 @@ def _epoch_problem(loss, weighted, dtype, sizes, seed):
     return n, 20, code, output, X, Y, sw, orders
 
 
+def _agree(results, variants, threaded, dtype, net):
+    """The epoch kernels' (params, state, losses) of each of ``variants``
+    equal the plain kernel's to rounding, ``threaded``'s on one thread and on
+    two bit for bit, and the plain run moved the parameters from ``net``'s."""
+    p0, s0, l0 = results["plain"]
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for variant in variants:
+        p1, s1, l1 = results[variant]
+        np.testing.assert_allclose(p1, p0, rtol=0, atol=tol * np.abs(p0).max())
+        np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
+        np.testing.assert_allclose(l1, l0, rtol=tol)
+    for a, b in zip(results[threaded], results[threaded + " on two threads"]):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert np.abs(p0 - net.params).max() > 1e-3   # it trained
+
+
 def _three_epochs(run, split, args, orders):
     """Three epochs as a fit runs them: the same arrays each epoch (a split
     epoch's helper thread started at the first, waiting for the next until
@@ -308,16 +324,7 @@ def test_transposed_epoch_is_the_plain_one(loss, weighted, dtype):
                 for t, f in ((pt, params), (st[0], state[0]), (st[1], state[1])):
                     K.relayout(f, t, net.plan, False)
             results[variant] = (params, state, losses)
-        p0, s0, l0 = results["plain"]
-        tol = 1e-12 if dtype == np.float64 else 1e-5
-        for variant in ("transposed", "split"):
-            p1, s1, l1 = results[variant]
-            np.testing.assert_allclose(p1, p0, rtol=0, atol=tol * np.abs(p0).max())
-            np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
-            np.testing.assert_allclose(l1, l0, rtol=tol)
-        for a, b in zip(results["split"], results["split on two threads"]):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-        assert np.abs(p0 - net.params).max() > 1e-3   # it trained
+        _agree(results, ("transposed", "split"), "split", dtype, net)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -376,15 +383,7 @@ def test_column_epoch_is_the_plain_one(loss, weighted, dtype):
                 assert gaps.sum() == size - params.size and (pc[gaps] == 0).all()
             results[variant] = (params, state, losses)
         assert (offs[offs >= 0] % (64 // np.dtype(dtype).itemsize) == 0).all()
-        p0, s0, l0 = results["plain"]
-        tol = 1e-12 if dtype == np.float64 else 1e-5
-        p1, s1, l1 = results["columns"]
-        np.testing.assert_allclose(p1, p0, rtol=0, atol=tol * np.abs(p0).max())
-        np.testing.assert_allclose(s1, s0, rtol=0, atol=tol * np.abs(s0).max())
-        np.testing.assert_allclose(l1, l0, rtol=tol)
-        for a, b in zip(results["columns"], results["columns on two threads"]):
-            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-        assert np.abs(p0 - net.params).max() > 1e-3   # it trained
+        _agree(results, ("columns",), "columns", dtype, net)
 
 
 @pytest.mark.parametrize("labels", [
