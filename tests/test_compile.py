@@ -85,6 +85,10 @@ PLAIN_SGD = {
     # (fastbp._static), and the output layer's identity
     "ops.bias_act_forward__act_2", "ops.act_backward__act_2",
     "ops.bias_act_forward__act_0", "network._output_layer_act_typed.<locals>.identity",
+    # the output layer's product: BLAS in training, the narrow loop where it
+    # pays at inference (fastbp._narrow), both inlined
+    "network._output_product_typed.<locals>.blas",
+    "network._output_product_typed.<locals>.narrow_first",
     "ops.output_forward__act_7", "ops.loss_forward__loss_0", "ops.loss_backward__loss_0",
     # the dense side of the dense-or-CSR first layer: the epoch's, for rows
     # with a flag saying whether the first layer is stored transposed

@@ -126,7 +126,7 @@ def epoch_weighted_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         wb, w = _gather_weights(wbuf, sw, perm, start, nb)
         r = nb / w if w > 0 else 0.0
-        out = _forward(params, ws, plan, xb, loss, hidden)
+        out = _forward(params, ws, plan, xb, loss, hidden, False)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
             value += 0.5 * alpha * _penalty_if(params, plan, l2) * r
@@ -177,7 +177,7 @@ def epoch_weighted_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, per
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         wb, w = _gather_weights(wbuf, sw, perm, start, nb)
         r = nb / w if w > 0 else 0.0
-        out = _forward(params, ws, plan, xb, loss, hidden)
+        out = _forward(params, ws, plan, xb, loss, hidden, False)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
             value += 0.5 * alpha * _penalty_if(params, plan, l2) * r
@@ -250,7 +250,7 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
         if dropout:
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
-            out = _forward(params, ws, plan, xb, loss, hidden)
+            out = _forward(params, ws, plan, xb, loss, hidden, False)
         value = weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * nb
         if alpha != 0:
             value += 0.5 * alpha * _penalty_if(params, plan, l2) * r

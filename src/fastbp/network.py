@@ -58,6 +58,7 @@ from ._jit import KERNEL_ONLY, jit, linked, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd
 from ._blas import gemm_call
+from ._narrow import narrow_product
 from ._static import JIT_OPTIONS
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, _dense_backward, _dense_backward_sgd,
                   bias_act, bias_add, bias_grad, bias_sgd, dense_backward, dense_backward_sgd, dense_forward,
@@ -374,11 +375,14 @@ RUNTIME = -1
 
 @jit(inline="always")
 def _forward_batch(params, ws, plan, x, loss):
-    return _forward(params, ws, plan, x, loss, RUNTIME)
+    return _forward(params, ws, plan, x, loss, RUNTIME, False)
 
 
 @jit(inline="always")
-def _forward(params, ws, plan, x, loss, hidden):
+def _forward(params, ws, plan, x, loss, hidden, narrow):
+    # narrow: the constant True in the inference kernels (_predict,
+    # _loss_sum), whose output layer then runs its product through
+    # _narrow.narrow_product where that pays; False in training's.
     cap = _capacity(ws, plan)
     nb = _rows(x)
     last = plan.shape[0] - 1
@@ -386,9 +390,11 @@ def _forward(params, ws, plan, x, loss, hidden):
         a = _act(ws, plan, cap, l, nb)
         if l == 0:
             _first_product(a, x, _weight(params, plan, 0))
-        else:
+        elif l < last:
             gemm_call(a, _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l), False, True,
                       1.0, 0.0)
+        else:
+            _output_product(a, _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l), narrow)
         if l < last:
             bias_act(a, _bias(params, plan, l), hidden, plan[l, ACT])
         else:
@@ -396,6 +402,24 @@ def _forward(params, ws, plan, x, loss, hidden):
     out = _outputs(ws, plan, cap, nb)
     outputs_for_loss(out, _act(ws, plan, cap, last, nb), loss)
     return out
+
+
+def _output_product(out, inp, W, narrow):
+    """``out = inp @ W^T``, the output layer's product: with ``narrow`` the
+    constant True through :func:`fastbp._narrow.narrow_product` where it
+    takes the shape, else (and otherwise) BLAS."""
+
+
+@overload(_output_product, inline="always", prefer_literal=True, jit_options=JIT_OPTIONS)
+def _output_product_typed(out, inp, W, narrow):
+    def narrow_first(out, inp, W, narrow):
+        if not narrow_product(out, inp, W):
+            gemm_call(out, inp, W, False, True, 1.0, 0.0)
+
+    def blas(out, inp, W, narrow):
+        gemm_call(out, inp, W, False, True, 1.0, 0.0)
+    return narrow_first if isinstance(narrow, types.BooleanLiteral) and narrow.literal_value \
+        else blas
 
 
 def _output_layer_act(z, b, hidden, runtime_act):
@@ -929,7 +953,7 @@ def _chunk_targets(ws, plan, cap, Y, start, nb):
 @jit(inline="always")
 def _batch_loss(params, ws, plan, xb, yb, loss, alpha, hidden, l2):
     # Forward pass; the batch's loss *sum* with the L2 term.
-    out = _forward(params, ws, plan, xb, loss, hidden)
+    out = _forward(params, ws, plan, xb, loss, hidden, False)
     value = _loss_forward(_logits(ws, plan, _rows(xb)), out, yb, loss) * _rows(xb)
     if alpha != 0:
         value += 0.5 * alpha * _penalty_if(params, plan, l2)
@@ -1036,7 +1060,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
         if dropout:
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
-            out = _forward(params, ws, plan, xb, loss, hidden)
+            out = _forward(params, ws, plan, xb, loss, hidden, False)
         value = _loss_forward(_logits(ws, plan, nb), out, yb, loss) * nb
         if alpha != 0:
             value += 0.5 * alpha * _penalty_if(params, plan, l2)
@@ -1204,7 +1228,7 @@ def _predict(out, params, ws, plan, X, loss, hidden):
     n = _rows(X)
     for start in range(0, n, cap):
         stop = smin(start + cap, n)
-        chunk = _forward(params, ws, plan, _rows_of(X, start, stop - start), loss, hidden)
+        chunk = _forward(params, ws, plan, _rows_of(X, start, stop - start), loss, hidden, True)
         for i in range(stop - start):  # not out[start:stop] = chunk: no broadcasting's error path
             for j in range(m):
                 out[start + i, j] = chunk[i, j]
@@ -1242,7 +1266,7 @@ def _loss_sum(params, ws, plan, X, Y, loss, hidden, out):
     total = 0.0
     for start in range(0, n, cap):
         nb = smin(cap, n - start)
-        chunk = _forward(params, ws, plan, _rows_of(X, start, nb), loss, hidden)
+        chunk = _forward(params, ws, plan, _rows_of(X, start, nb), loss, hidden, True)
         total += _loss_forward(_logits(ws, plan, nb), chunk,
                                _chunk_targets(ws, plan, cap, Y, start, nb), loss) * nb
         if keep:
