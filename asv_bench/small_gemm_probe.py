@@ -28,8 +28,11 @@ vector loads and eight FMAs with broadcast operands, no spills), yet the
 loop wins only the NT form of the 24-8-2 forward product: OpenBLAS's own
 small-matrix paths are already within a small factor of the work, and each
 block of 8 rows costs about 30 ns outside its inner loop. So fastbp keeps
-BLAS for every layer; a small-layer path would have to fuse the bias, the
-activation and the neighbouring products to pay (issue 16).
+BLAS for every layer in training; a small-layer path would have to fuse the
+bias, the activation and the neighbouring products to pay (issue 16). At
+inference the output layer's product of many rows and few outputs, where
+OpenBLAS leaves its small kernel, runs in a loop of this kind
+(fastbp._narrow, measured by narrow_probe.py).
 """
 import time
 
