@@ -27,16 +27,17 @@ def blas(C, A, W):
 def shapes(itemsize):
     """(m, n, k) on both sides of each limit of :func:`_narrow.takes`."""
     lanes = 64 // itemsize
-    most = _narrow.BUFFER_BYTES // 64
     rows = (_narrow.LEAST_ROWS - 1, _narrow.LEAST_ROWS, 263, 1031)
     outputs = (lanes // 2, lanes // 2 + 1, lanes - 1, lanes, lanes + 1, lanes + 2, 2 * lanes,
                2 * lanes + 1)
     for m in rows:
         for n in outputs:
             yield m, n, 37
-    for n, k in ((lanes, 1), (lanes, most), (lanes, most + 1), (2 * lanes, most // 2),
-                 (2 * lanes, most // 2 + 1)):
-        yield 300, n, k
+    for p in (1, 2):  # the inputs in slices of the buffer: one, one more, several
+        n = lanes if p == 1 else 2 * lanes
+        step = _narrow.slice_inputs(p)
+        for k in (1, step - 1, step, step + 1, 3 * step + 5):
+            yield 300, n, k
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -83,8 +84,8 @@ def test_strided_or_misfit_arrays_are_left_to_blas(dtype):
 def test_a_rows_outputs_do_not_depend_on_its_block(dtype):
     rng = np.random.default_rng(2)
     for n in (64 // np.dtype(dtype).itemsize - 3, 64 // np.dtype(dtype).itemsize + 5):
-        A = rng.normal(size=(1031, 177)).astype(dtype)  # n k > NT_COPY_MOST: two vectors run
-        W = rng.normal(size=(n, 177)).astype(dtype)
+        A = rng.normal(size=(1031, 300)).astype(dtype)  # n k > NT_COPY_MOST; several slices
+        W = rng.normal(size=(n, 300)).astype(dtype)
         whole = np.empty((1031, n), dtype)
         assert narrow(whole, A, W)
         for first in (1, 3, 7, 260):

@@ -8,15 +8,17 @@ W^T too big for :mod:`fastbp._blas` to copy for it) its general path took
 43 us for 1024 rows of 100 -> 10 in float32 (48 GFLOP/s) and 77 us in
 float64, where this loop takes 24 and 43 us.
 
-:func:`narrow_product` copies W^T to the stack, each input's n weights
-padded with zeros to one vector (two where n needs them), then computes C
-in blocks of eight rows (four with two vectors), each row's outputs in
-vector registers: per input one load of the weights' vector and one
-multiply-add per row, the row's input broadcast from memory (AVX-512's
-embedded broadcast). A row's sums run in the order of the inputs whatever
-its block, so its outputs do not depend on the chunk or thread it falls
-in; and they are OpenBLAS's own bits up to 384 inputs (it also adds the
-inputs in order, one multiply-add each, then adds blocks of 384).
+:func:`narrow_product` copies W^T to a 16 KiB stack buffer, each input's n
+weights padded with zeros to one vector (two where n needs them; 256 or
+128 inputs at a time, the partial sums kept in C between slices), then
+computes C in blocks of eight rows (four with two vectors), each row's
+outputs in vector registers: per input one load of the weights' vector
+and one multiply-add per row, the row's input broadcast from memory
+(AVX-512's embedded broadcast). A row's sums run in the order of the
+inputs whatever its block or slice, so its outputs do not depend on the
+chunk or thread it falls in; and they are OpenBLAS's own bits up to 384
+inputs (it also adds the inputs in order, one multiply-add each, then adds
+blocks of 384).
 
 It runs only where it was measured to pay (:func:`takes`): a CPU with
 AVX-512, at least ``LEAST_ROWS`` rows, more than half a vector of outputs
@@ -40,7 +42,7 @@ import llvmlite.binding as ll
 from ._blas import NT_COPY_MOST, SMALL_MOST_MNK, copies_transposed
 
 VECTOR_BYTES = 64  # one AVX-512 register
-BUFFER_BYTES = 65536  # the stack copy of W^T: k x panels vectors at most
+BUFFER_BYTES = 16384  # the stack copy of a slice of W^T (inputs x panels vectors)
 LEAST_ROWS = 256
 BLOCK_VECTORS = 8  # accumulators per block: 8 rows x 1 vector, or 4 rows x 2
 
@@ -71,6 +73,11 @@ def panels(n, itemsize):
     return 1 if lanes // 2 < n <= lanes else 2 if lanes + 1 < n <= 2 * lanes else 0
 
 
+def slice_inputs(npanels):
+    """Inputs per slice of W^T in the stack buffer."""
+    return BUFFER_BYTES // (npanels * VECTOR_BYTES)
+
+
 def takes(m, n, k, itemsize, avx512=True):
     """Whether :func:`narrow_product` runs a packed ``(m, k) @ (n, k)^T``
     (on a CPU with AVX-512) rather than leaving it to BLAS. Two vectors a
@@ -81,14 +88,17 @@ def takes(m, n, k, itemsize, avx512=True):
     p = panels(n, itemsize)
     if p == 2 and copies_transposed(m, n, k):
         return False
-    return bool(avx512 and p and m >= LEAST_ROWS and 0 < k * p * VECTOR_BYTES <= BUFFER_BYTES)
+    return bool(avx512 and p and m >= LEAST_ROWS and k > 0)
 
 
 def narrow_function(module, real, npanels):
     """``fastbp_narrow_<f32|f64>_<npanels>(m, n, k, A, W, C)``: ``C[i, j] =
     sum_p A[i, p] W[j, p]`` for row-major packed A (m, k), W (n, k) and
-    C (m, n), n at most ``npanels`` vectors and k at most what the buffer
-    holds; defined once per module (linkonce_odr)."""
+    C (m, n), n at most ``npanels`` vectors; defined once per module
+    (linkonce_odr). The inputs go in slices of :func:`slice_inputs`: each
+    slice of W^T is copied to the stack, then every row's sums continue
+    from the partial sums C holds (stored and loaded exactly), so each
+    row's inputs are added in order whatever the slicing."""
     size = 4 if isinstance(real, ir.FloatType) else 8
     tag = "f32" if size == 4 else "f64"
     name = f"fastbp_narrow_{tag}_{npanels}"
@@ -105,14 +115,18 @@ def narrow_function(module, real, npanels):
     lanes = VECTOR_BYTES // size
     width = npanels * lanes  # the buffer's row: one input's weights, padded
     block = BLOCK_VECTORS // npanels
+    step = slice_inputs(npanels)
     vec = ir.VectorType(real, lanes)
     vptr = vec.as_pointer()
+    mask_type = ir.VectorType(i1, lanes)
     lane_ints = ir.VectorType(i32, lanes)
     builder = ir.IRBuilder(fn.append_basic_block("entry"))
     fma = cgutils.get_or_insert_function(module, ir.FunctionType(vec, [vec] * 3),
                                          f"llvm.fma.v{lanes}{tag}")
+    mload = cgutils.get_or_insert_function(
+        module, ir.FunctionType(vec, [vptr, i32, mask_type, vec]), f"llvm.masked.load.v{lanes}{tag}.p0")
     mstore = cgutils.get_or_insert_function(
-        module, ir.FunctionType(ir.VoidType(), [vec, vptr, i32, ir.VectorType(i1, lanes)]),
+        module, ir.FunctionType(ir.VoidType(), [vec, vptr, i32, mask_type]),
         f"llvm.masked.store.v{lanes}{tag}.p0")
     memset = cgutils.get_or_insert_function(
         module, ir.FunctionType(ir.VoidType(), [i8.as_pointer(), i8, i64, i1]), "llvm.memset.p0.i64")
@@ -121,18 +135,7 @@ def narrow_function(module, real, npanels):
     buf.align = VECTOR_BYTES
     acc = [builder.alloca(vec, name=f"acc{a}") for a in range(BLOCK_VECTORS)]
     zero = ir.Constant(vec, [0.0] * lanes)
-
-    # W^T into the buffer, `width` values per input, zeros past n.
-    builder.call(memset, [builder.bitcast(buf, i8.as_pointer()), i8(0),
-                          builder.mul(k, i64(width * size)), i1(0)])
     flat = builder.bitcast(buf, ptr)
-    with cgutils.for_range(builder, n) as lj:
-        j = lj.index
-        wrow = builder.gep(W, [builder.mul(j, k)])
-        with cgutils.for_range(builder, k) as lp:
-            p = lp.index
-            builder.store(builder.load(builder.gep(wrow, [p])),
-                          builder.gep(flat, [builder.add(builder.mul(p, i64(width)), j)]))
 
     def splat(value, ty):
         v = builder.insert_element(ir.Constant(ty, ir.Undefined), value, i32(0))
@@ -143,12 +146,20 @@ def narrow_function(module, real, npanels):
                                                   list(range(q * lanes, (q + 1) * lanes))), ns)
              for q in range(npanels)]
 
-    def rows(first, count):
-        # C's rows first .. first + count - 1: count x npanels accumulators.
-        arow = [builder.gep(A, [builder.mul(builder.add(first, i64(r)), k)]) for r in range(count)]
-        for a in acc[:count * npanels]:
-            builder.store(zero, a)
-        with cgutils.for_range(builder, k) as lp:
+    def rows(first, count, p0, kc):
+        # C's rows first .. first + count - 1 over inputs p0 .. p0 + kc - 1:
+        # count x npanels accumulators, from 0 or from C's partial sums.
+        arow = [builder.gep(A, [builder.add(builder.mul(builder.add(first, i64(r)), k), p0)])
+                for r in range(count)]
+        crow = [builder.gep(C, [builder.mul(builder.add(first, i64(r)), n)]) for r in range(count)]
+        dst = [[builder.bitcast(builder.gep(crow[r], [i64(q * lanes)]), vptr)
+                for q in range(npanels)] for r in range(count)]
+        start = builder.icmp_signed("==", p0, i64(0))
+        for r in range(count):
+            for q in range(npanels):
+                so_far = builder.call(mload, [dst[r][q], i32(size), masks[q], zero])
+                builder.store(builder.select(start, zero, so_far), acc[r * npanels + q])
+        with cgutils.for_range(builder, kc) as lp:
             p = lp.index
             wv = [builder.load(builder.gep(buf, [builder.add(builder.mul(p, i64(npanels)), i64(q))]),
                                align=VECTOR_BYTES) for q in range(npanels)]
@@ -158,16 +169,28 @@ def narrow_function(module, real, npanels):
                     a = acc[r * npanels + q]
                     builder.store(builder.call(fma, [x, wv[q], builder.load(a)]), a)
         for r in range(count):
-            crow = builder.gep(C, [builder.mul(builder.add(first, i64(r)), n)])
             for q in range(npanels):
-                dst = builder.bitcast(builder.gep(crow, [i64(q * lanes)]), vptr)
-                builder.call(mstore, [builder.load(acc[r * npanels + q]), dst, i32(size), masks[q]])
+                builder.call(mstore, [builder.load(acc[r * npanels + q]), dst[r][q], i32(size),
+                                      masks[q]])
 
-    blocks = builder.udiv(m, i64(block))
-    with cgutils.for_range(builder, blocks) as lb:
-        rows(builder.mul(lb.index, i64(block)), block)
-    with cgutils.for_range_slice(builder, builder.mul(blocks, i64(block)), m, i64(1)) as (i, _):
-        rows(i, 1)
+    with cgutils.for_range_slice(builder, i64(0), k, i64(step)) as (p0, _):
+        left = builder.sub(k, p0)
+        kc = builder.select(builder.icmp_signed("<", left, i64(step)), left, i64(step))
+        # this slice of W^T into the buffer, `width` values per input, zeros past n
+        builder.call(memset, [builder.bitcast(buf, i8.as_pointer()), i8(0),
+                              builder.mul(kc, i64(width * size)), i1(0)])
+        with cgutils.for_range(builder, n) as lj:
+            j = lj.index
+            wrow = builder.gep(W, [builder.add(builder.mul(j, k), p0)])
+            with cgutils.for_range(builder, kc) as lp:
+                p = lp.index
+                builder.store(builder.load(builder.gep(wrow, [p])),
+                              builder.gep(flat, [builder.add(builder.mul(p, i64(width)), j)]))
+        blocks = builder.udiv(m, i64(block))
+        with cgutils.for_range(builder, blocks) as lb:
+            rows(builder.mul(lb.index, i64(block)), block, p0, kc)
+        with cgutils.for_range_slice(builder, builder.mul(blocks, i64(block)), m, i64(1)) as (i, _):
+            rows(i, 1, p0, kc)
     builder.ret_void()
     return fn
 
@@ -207,8 +230,6 @@ def narrow_product(typingctx, C, A, W):
         one, two = (builder.and_(builder.icmp_signed(">", n, i64(low)),
                                  builder.icmp_signed("<=", n, i64(high)))
                     for low, high in ((lanes // 2, lanes), (lanes + 1, 2 * lanes)))
-        room = builder.select(two, i64(BUFFER_BYTES // (2 * VECTOR_BYTES)),
-                              i64(BUFFER_BYTES // VECTOR_BYTES))
         # two vectors only where BLAS would not copy W^T for its small kernel
         # (m >= LEAST_ROWS > NT_COPY_LEAST_ROWS: copies_transposed's size test)
         general = builder.or_(
@@ -218,8 +239,7 @@ def narrow_product(typingctx, C, A, W):
         run = builder.and_(
             builder.and_(fits, builder.or_(one, two)),
             builder.and_(builder.icmp_signed(">=", m, i64(LEAST_ROWS)),
-                         builder.and_(builder.icmp_signed(">", k, i64(0)),
-                                      builder.icmp_signed("<=", k, room))))
+                         builder.icmp_signed(">", k, i64(0))))
         with builder.if_then(run):
             with builder.if_else(one) as (narrow, wider):
                 for npanels, branch in ((1, narrow), (2, wider)):
