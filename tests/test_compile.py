@@ -89,6 +89,10 @@ PLAIN_SGD = {
     # pays at inference (fastbp._narrow), both inlined
     "network._output_product_typed.<locals>.blas",
     "network._output_product_typed.<locals>.narrow_first",
+    # and the first layer's, which is the output layer in a network without
+    # hidden layers: the loop only at inference, for dense rows
+    "network._first_layer_product_typed.<locals>.plain",
+    "network._first_layer_product_typed.<locals>.narrow_first",
     "ops.output_forward__act_7", "ops.loss_forward__loss_0", "ops.loss_backward__loss_0",
     # the dense side of the dense-or-CSR first layer: the epoch's, for rows
     # with a flag saying whether the first layer is stored transposed

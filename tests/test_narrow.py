@@ -150,3 +150,25 @@ def test_predict_proba_matches_the_numpy_reference_on_both_sides(dtype, sizes):
     tol = 2e-6 if dtype == "float32" else 1e-14
     np.testing.assert_allclose(net.predict_proba(X), ref, rtol=tol, atol=tol)
     np.testing.assert_allclose(net.predict_proba(X[:700]), ref[:700], rtol=tol, atol=tol)
+
+
+@pytest.mark.skipif(not AVX512, reason="the loop runs only on a CPU with AVX-512")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_network_without_hidden_layers_runs_its_one_layer_through_the_loop(dtype):
+    n_out = 10 if dtype == "float32" else 6
+    net = fastbp.MLP([500, n_out], output="identity", dtype=dtype, seed=9)
+    net.params[:] = np.random.default_rng(10).normal(scale=0.1, size=net.n_params)
+    X = np.random.default_rng(11).normal(size=(1000, 500)).astype(dtype)
+    W = np.ascontiguousarray(net.weights[0])
+    looped, blased = np.empty((1000, n_out), dtype), np.empty((1000, n_out), dtype)
+    assert narrow(looped, X, W)
+    blas(blased, X, W)
+    assert not np.array_equal(looped, blased)  # 500 inputs: BLAS adds blocks of 384
+    np.testing.assert_array_equal(net.forward(X), looped + net.biases[0])
+    # sparse rows keep the sparse product
+    import scipy.sparse as sp
+    Xs = X.copy()
+    Xs[np.abs(Xs) < 1.5] = 0
+    np.testing.assert_allclose(net.forward(sp.csr_matrix(Xs)), Xs.astype(np.float64) @ W.T + net.biases[0],
+                               rtol=1e-4 if dtype == "float32" else 1e-12,
+                               atol=1e-4 if dtype == "float32" else 1e-12)

@@ -389,7 +389,7 @@ def _forward(params, ws, plan, x, loss, hidden, narrow):
     for l in range(last + 1):
         a = _act(ws, plan, cap, l, nb)
         if l == 0:
-            _first_product(a, x, _weight(params, plan, 0))
+            _first_layer_product(a, x, _weight(params, plan, 0), narrow, last == 0)
         elif l < last:
             gemm_call(a, _act(ws, plan, cap, l - 1, nb), _weight(params, plan, l), False, True,
                       1.0, 0.0)
@@ -420,6 +420,26 @@ def _output_product_typed(out, inp, W, narrow):
         gemm_call(out, inp, W, False, True, 1.0, 0.0)
     return narrow_first if isinstance(narrow, types.BooleanLiteral) and narrow.literal_value \
         else blas
+
+
+def _first_layer_product(out, x, W, narrow, output):
+    """The first layer's product (:func:`_first_product`); with ``narrow``
+    the constant True and dense rows x, through
+    :func:`fastbp._narrow.narrow_product` where it takes the shape when the
+    first layer is also the output layer (``output``: a network without
+    hidden layers)."""
+
+
+@overload(_first_layer_product, inline="always", prefer_literal=True, jit_options=JIT_OPTIONS)
+def _first_layer_product_typed(out, x, W, narrow, output):
+    def narrow_first(out, x, W, narrow, output):
+        if not (output and narrow_product(out, x, W)):
+            _first_product(out, x, W)
+
+    def plain(out, x, W, narrow, output):
+        _first_product(out, x, W)
+    return narrow_first if isinstance(narrow, types.BooleanLiteral) and narrow.literal_value \
+        and isinstance(x, types.Array) else plain
 
 
 def _output_layer_act(z, b, hidden, runtime_act):
