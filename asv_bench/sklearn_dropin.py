@@ -1,5 +1,6 @@
 """fastbp.sklearn against scikit-learn's MLP, side by side, same parameters
-and random_state (so the same training): the three cases of issue 14.
+and random_state (so the same training): the three cases of issue 14, and
+scikit-learn's L-BFGS solver on the digits.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE PYTHONPATH=src python asv_bench/sklearn_dropin.py
 
@@ -35,6 +36,8 @@ def cases(big_rows):
          dict(solver="sgd", batch_size=32, max_iter=30, tol=0.0, random_state=0)),
         (f"{big_rows} x 784 float32, adam, (100,), 3 epochs", Xb, yb,
          dict(max_iter=3, tol=0.0, random_state=0)),
+        ("digits, lbfgs, (100,), to convergence (tol 1e-4)", X, y,
+         dict(solver="lbfgs", max_iter=200, random_state=0)),
     ]
 
 
@@ -75,7 +78,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--big-rows", type=int, default=60000)
-    ap.add_argument("--case", type=int, nargs="*", default=[0, 1, 2])
+    ap.add_argument("--case", type=int, nargs="*", default=[0, 1, 2, 3])
     args = ap.parse_args()
     print(f"load average before: {os.getloadavg()}")
     print("| case | scikit-learn wall / CPU (s) | scikit-learn, 1 BLAS thread | fastbp.sklearn"

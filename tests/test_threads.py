@@ -305,3 +305,85 @@ def test_others_running_survives_a_thread_ending_while_it_counts(monkeypatch):
     monkeypatch.setattr(builtins, "open", fake_open)
     monkeypatch.setattr(os, "listdir", fake_listdir)
     assert threads.others_running() == 4
+
+
+def _scipy_pool():
+    """threadpoolctl's handle on SciPy's own BLAS where it is not the
+    kernels' (SciPy's wheel bundles an OpenBLAS of its own); else None."""
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS)
+    import threadpoolctl
+    ours = {lib.filepath for lib in threads._pool_libs()}
+    for lib in threadpoolctl.ThreadpoolController().lib_controllers:
+        if lib.user_api == "blas" and lib.filepath not in ours:
+            return lib
+    return None
+
+
+def _scipy_threads():
+    import threadpoolctl
+    pool = _scipy_pool()
+    return [lib.num_threads for lib in threadpoolctl.ThreadpoolController().lib_controllers
+            if lib.filepath == pool.filepath][0]
+
+
+needs_a_second_pool = pytest.mark.skipif(_scipy_pool() is None,
+                                         reason="SciPy's BLAS is the kernels' own here")
+
+
+@needs_a_second_pool
+def test_other_blas_pools_are_held_at_one_thread_and_restored():
+    ours = threads.get_num_threads()
+    with threadpoolctl_limit(_scipy_pool(), 2):
+        with threads.other_blas_on_one_thread():
+            assert _scipy_threads() == 1
+            assert threads.get_num_threads() == ours  # the kernels' pool is left alone
+        assert _scipy_threads() == 2
+        with pytest.raises(KeyError):  # restored on the way out of an error too
+            with threads.other_blas_on_one_thread():
+                raise KeyError
+        assert _scipy_threads() == 2
+
+
+def threadpoolctl_limit(lib, n):
+    """The pool of ``lib`` at n threads for a block, then as it was."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def held():
+        before = lib.num_threads
+        threads._resize([lib], n)
+        try:
+            yield
+        finally:
+            threads._resize([lib], before)
+    return held()
+
+
+@needs_a_second_pool
+def test_lbfgs_runs_scipys_updates_on_one_thread(monkeypatch):
+    """Both L-BFGS fits (fastbp's own and fastbp.sklearn's) run
+    scipy.optimize.minimize with SciPy's pool at one thread: its pool's
+    threads and the kernels' contended for the cores (a digits fit 680
+    against 117 ms); the pool is as it was after."""
+    import scipy.optimize
+    from sklearn.datasets import load_digits
+
+    from fastbp.sklearn import MLPClassifier
+
+    seen = []
+    real = scipy.optimize.minimize
+
+    def minimize(*args, **kwargs):
+        seen.append(_scipy_threads())
+        return real(*args, **kwargs)
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:300], y[:300]
+    with threadpoolctl_limit(_scipy_pool(), 2):
+        monkeypatch.setattr(scipy.optimize, "minimize", minimize)
+        MLPClassifier(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=30,
+                      random_state=0).fit(X, y)
+        net = fastbp.MLP([64, 20, 10], dtype="float64", seed=0)
+        net.fit(X, y, epochs=10, optimizer="lbfgs", verbose=0)
+        assert seen == [1, 1]
+        assert _scipy_threads() == 2  # as it was

@@ -646,7 +646,8 @@ class _BaseMLP(BaseEstimator):
             return value, grads[pack]
 
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
-        with first_layer_transposed(net.plan, [params], on=transposed):
+        with first_layer_transposed(net.plan, [params], on=transposed), \
+                threads.other_blas_on_one_thread():
             res = minimize(objective, params[pack], method="L-BFGS-B", jac=True,
                            options={"maxfun": self.max_fun, "maxiter": self.max_iter,
                                     "gtol": self.tol, **_iprint("iprint", iprint)})

@@ -114,7 +114,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     interrupts = _Interrupts()
     _call(callbacks, "on_train_begin", net)
     try:
-        with interrupts:
+        with interrupts, threads.other_blas_on_one_thread():
             if epochs > 0:
                 try:
                     optimizer.result = minimize(objective, net.params.astype(np.float64), jac=True,
