@@ -338,6 +338,11 @@ def test_other_blas_pools_are_held_at_one_thread_and_restored():
             assert _scipy_threads() == 1
             assert threads.get_num_threads() == ours  # the kernels' pool is left alone
         assert _scipy_threads() == 2
+        with threads.other_blas_on_one_thread():  # nested: the outer block restores
+            with threads.other_blas_on_one_thread():
+                assert _scipy_threads() == 1
+            assert _scipy_threads() == 1
+        assert _scipy_threads() == 2
         with pytest.raises(KeyError):  # restored on the way out of an error too
             with threads.other_blas_on_one_thread():
                 raise KeyError

@@ -240,6 +240,11 @@ def blas_on_one_thread():
                 _resize(_pool_libs(), _one_thread_restore)
 
 
+_other_lock = threading.Lock()
+_other_users = 0     # blocks inside other_blas_on_one_thread now
+_other_restore = []  # (pool, its size before the first of them)
+
+
 @contextlib.contextmanager
 def other_blas_on_one_thread():
     """Hold every BLAS pool in the process but the kernels' own at one
@@ -253,19 +258,30 @@ def other_blas_on_one_thread():
     iterations) took 680 ms with both pools at two threads and 117 ms with
     SciPy's at one (scikit-learn's own 724 and 181 ms). Where the kernels
     run on SciPy's BLAS (``fastbp._blas.LIBRARY == "scipy"``) its pool is
-    theirs, and is left alone.
+    theirs, and is left alone. Nested and concurrent uses (two fits in two
+    Python threads) are counted: the last to leave restores the sizes the
+    first found.
     """
-    ours = {lib.filepath for lib in _pool_libs()}
-    others = [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers
-              if lib.user_api == "blas" and lib.filepath not in ours and lib.num_threads > 1]
-    sizes = [lib.num_threads for lib in others]
-    for lib in others:
-        _resize([lib], 1)
+    global _other_users, _other_restore
+    with _other_lock:
+        if not _other_users:
+            ours = {lib.filepath for lib in _pool_libs()}
+            _other_restore = [(lib, lib.num_threads)
+                              for lib in threadpoolctl.ThreadpoolController().lib_controllers
+                              if lib.user_api == "blas" and lib.filepath not in ours
+                              and lib.num_threads > 1]
+            for lib, _ in _other_restore:
+                _resize([lib], 1)
+        _other_users += 1
     try:
         yield
     finally:
-        for lib, n in zip(others, sizes):
-            _resize([lib], n)
+        with _other_lock:
+            _other_users -= 1
+            if not _other_users:
+                for lib, n in _other_restore:
+                    _resize([lib], n)
+                _other_restore = []
 
 
 def inference_threads(chunks):
