@@ -324,3 +324,37 @@ def test_the_finite_kernel_finds_every_kind_anywhere():
                     bad[i] = value
                     assert not network.all_finite(bad), (dtype, n, i, value)
     assert network.all_finite(np.zeros(0))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_argmax_picks_as_numpy_does(dtype):
+    rng = np.random.default_rng(3)
+    out = rng.integers(0, 3, size=(400, 7)).astype(dtype)  # many ties
+    out[10, 3] = np.nan
+    out[11, 0] = np.nan
+    out[12, :] = np.nan
+    out[13, 6] = np.nan
+    out[14, 2:5] = np.nan
+    out[15, :] = -np.inf
+    out[16, 5] = np.inf
+    out[17, :] = 0.0
+    out[17, 4] = -0.0
+    idx = np.full(400, -1, np.int64)
+    network.argmax_rows(out, idx)
+    np.testing.assert_array_equal(idx, out.argmax(axis=1))
+    one = np.full(5, -1, np.int64)
+    network.argmax_rows(rng.normal(size=(5, 1)).astype(dtype), one)
+    np.testing.assert_array_equal(one, 0)
+
+
+def test_split_labels_of_a_softmax_come_from_the_compiled_argmax(small_split, monkeypatch):
+    net = make("softmax", "float32")
+    X = rows(1000, np.float32, False)
+    calls = []
+    real = network.argmax_rows
+    monkeypatch.setattr(network, "argmax_rows", lambda out, idx: (calls.append(len(idx)),
+                                                                  real(out, idx)))
+    labels = net.predict(X)
+    assert sum(calls) == 1000 and len(calls) > 1  # every chunk's rows, chunk by chunk
+    np.testing.assert_array_equal(labels, reference(net, X).argmax(axis=1))
+    assert labels.dtype == np.int64

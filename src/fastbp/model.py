@@ -688,22 +688,29 @@ class MLP:
         n = X.shape[0]
         if n <= SPLIT_ABOVE:
             return self._answer(self._outputs(X))
-        # Labels only, filled chunk by chunk: O(n), not O(n n_out).
+        # Labels only, filled chunk by chunk: O(n), not O(n n_out). A softmax's
+        # class indices come from a compiled argmax on the chunk's thread (no
+        # GIL), the classes after.
+        softmax = self.output == "softmax"
         like = self._answer(np.zeros((1, self.sizes[-1]), dtype=self.dtype))
-        answer = np.empty((n,) + like.shape[1:], dtype=like.dtype)
+        answer = np.empty((n,), dtype=np.int64) if softmax else \
+            np.empty((n,) + like.shape[1:], dtype=like.dtype)
 
         def chunk(start, nb, part, ws, buf, params):
             if unchecked is not None:
                 _scan_chunk(part)
             network._predict(buf[:nb], params, ws, self.plan, part, *self._kernel_codes)
-            answer[start:start + nb] = self._answer(buf[:nb])
+            if softmax:
+                network.argmax_rows(buf[:nb], answer[start:start + nb])
+            else:
+                answer[start:start + nb] = self._answer(buf[:nb])
         try:
             self._split(X, chunk)
         except _NotFinite:  # the checked path names the element (and raises)
             X = self._data(unchecked)
             unchecked = None
             self._split(X, chunk)
-        return answer
+        return answer if not softmax or self._classes is None else self._classes[answer]
 
     def evaluate(self, X, y, sample_weight=None):
         """Metrics on raw (X, y): ``{"loss": ..., "accuracy": ...}`` for
