@@ -1,5 +1,6 @@
 """fastbp.sklearn against scikit-learn's own MLPClassifier, the same
-parameters and random_state (the same training): issue 14's three cases.
+parameters and random_state (the same training): issue 14's three cases
+and scikit-learn's L-BFGS solver on the digits.
 Compare the two rows of one case in one run as a ratio (asv_bench/
 sklearn_dropin.py prints them side by side, interleaved)."""
 import warnings
@@ -10,6 +11,7 @@ CASES = {
     "digits-adam-b200": dict(max_iter=30, tol=0.0, random_state=0),
     "digits-sgd-b32": dict(solver="sgd", batch_size=32, max_iter=30, tol=0.0, random_state=0),
     "60k-784-f32-adam": dict(max_iter=3, tol=0.0, random_state=0),
+    "digits-lbfgs": dict(solver="lbfgs", max_iter=200, random_state=0),
 }
 
 
