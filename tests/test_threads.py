@@ -330,10 +330,25 @@ needs_a_second_pool = pytest.mark.skipif(_scipy_pool() is None,
                                          reason="SciPy's BLAS is the kernels' own here")
 
 
+def _pool_held(lib, n):
+    """The pool of ``lib`` at n threads for a block, then as it was."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def held():
+        before = lib.num_threads
+        threads._resize([lib], n)
+        try:
+            yield
+        finally:
+            threads._resize([lib], before)
+    return held()
+
+
 @needs_a_second_pool
 def test_other_blas_pools_are_held_at_one_thread_and_restored():
     ours = threads.get_num_threads()
-    with threadpoolctl_limit(_scipy_pool(), 2):
+    with _pool_held(_scipy_pool(), 2):
         with threads.other_blas_on_one_thread():
             assert _scipy_threads() == 1
             assert threads.get_num_threads() == ours  # the kernels' pool is left alone
@@ -347,21 +362,6 @@ def test_other_blas_pools_are_held_at_one_thread_and_restored():
             with threads.other_blas_on_one_thread():
                 raise KeyError
         assert _scipy_threads() == 2
-
-
-def threadpoolctl_limit(lib, n):
-    """The pool of ``lib`` at n threads for a block, then as it was."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def held():
-        before = lib.num_threads
-        threads._resize([lib], n)
-        try:
-            yield
-        finally:
-            threads._resize([lib], before)
-    return held()
 
 
 @needs_a_second_pool
@@ -384,7 +384,7 @@ def test_lbfgs_runs_scipys_updates_on_one_thread(monkeypatch):
 
     X, y = load_digits(return_X_y=True)
     X, y = X[:300], y[:300]
-    with threadpoolctl_limit(_scipy_pool(), 2):
+    with _pool_held(_scipy_pool(), 2):
         monkeypatch.setattr(scipy.optimize, "minimize", minimize)
         MLPClassifier(hidden_layer_sizes=(20,), solver="lbfgs", max_iter=30,
                       random_state=0).fit(X, y)

@@ -689,12 +689,14 @@ class MLP:
         if n <= SPLIT_ABOVE:
             return self._answer(self._outputs(X))
         # Labels only, filled chunk by chunk: O(n), not O(n n_out). A softmax's
-        # class indices come from a compiled argmax on the chunk's thread (no
-        # GIL), the classes after.
+        # class indices come from a compiled argmax on the chunk's thread,
+        # the classes after.
         softmax = self.output == "softmax"
-        like = self._answer(np.zeros((1, self.sizes[-1]), dtype=self.dtype))
-        answer = np.empty((n,), dtype=np.int64) if softmax else \
-            np.empty((n,) + like.shape[1:], dtype=like.dtype)
+        if softmax:
+            answer = np.empty((n,), dtype=np.int64)
+        else:
+            like = self._answer(np.zeros((1, self.sizes[-1]), dtype=self.dtype))
+            answer = np.empty((n,) + like.shape[1:], dtype=like.dtype)
 
         def chunk(start, nb, part, ws, buf, params):
             if unchecked is not None:

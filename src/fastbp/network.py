@@ -1125,8 +1125,9 @@ def argmax_rows(out, idx):
     """``idx[i] = out[i].argmax()`` for each row of the 2-D ``out``, as NumPy
     picks it (the first of equal maxima; the first NaN where a row has one),
     without the GIL: for predict's labels, chunk by chunk on the threads of
-    :meth:`fastbp.MLP._split` (NumPy's argmax of a chunk held the GIL for
-    12 us of each)."""
+    :meth:`fastbp.MLP._split`, in place of NumPy's argmax and the store of
+    its result (a 1023 x 10 float32 chunk, one thread: 7.7 against 10.4 us,
+    the Python around each call included)."""
     m = out.shape[1]
     for i in range(out.shape[0]):
         best = 0
