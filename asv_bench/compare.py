@@ -457,9 +457,16 @@ def main(argv=None):
 
     if args.threads:
         fastbp.set_num_threads(args.threads)
+    unknown = [c for c in args.cases.split(",") if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; the cases: {', '.join(CASES)}")
     classes = [c for c in CONTENDERS if available(c, args.torch_compile)]
     if args.peers is not None:
         wanted = set(args.peers.split(",")) | {"fastbp"}
+        unknown = wanted - {c.name for c in CONTENDERS}
+        if unknown:
+            parser.error(f"unknown peer(s) {', '.join(sorted(unknown))}; the peers: "
+                         + ", ".join(repr(c.name) for c in CONTENDERS))
         classes = [c for c in classes if c.name in wanted]
     if "jax" in sys.modules or any(c in classes for c in (JaxStep, JaxScan)):
         import jax

@@ -270,8 +270,11 @@ def _overloads_shared_by_kernel_only_callers():
 
     def _get_impl(self, args, kws):
         flags = targetconfig.ConfigStack.top_or_none()
+        # Numba's own generated overloads may have __module__ None (the
+        # shape-mismatch error of a 2-D slice assignment in a user's code).
+        module = getattr(self._overload_func, "__module__", None)
         if (flags is not None and (flags.no_cpython_wrapper or flags.no_cfunc_wrapper)
-                and getattr(self._overload_func, "__module__", "").startswith("fastbp.")):
+                and isinstance(module, str) and module.startswith("fastbp.")):
             wrapped = flags.copy()
             wrapped.no_cpython_wrapper = wrapped.no_cfunc_wrapper = False
             with targetconfig.ConfigStack().enter(wrapped):
