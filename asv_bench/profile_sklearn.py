@@ -7,7 +7,8 @@ epoch's batches (so no Python call per part is counted).
 
 Prints per case: the fit's wall and CPU time, the share spent inside the
 epoch kernel's calls (``epoch_sklearn_t`` for a dense X, weights in the
-transposed layout; the rest is Python: validation, initialisation,
+transposed layout, or its split-batch and split-columns variants on two
+threads, their thread 0's calls; the rest is Python: validation, initialisation,
 shuffles, stopping rules, scores), and the per-epoch microseconds of each
 kernel part, measured on one BLAS thread and on the pool as it is.
 """
@@ -131,10 +132,16 @@ def profile(name, X, y, params, reps):
         MLPClassifier(**dict(params, max_iter=1)).fit(X[:500], y[:500])   # compile
         est = MLPClassifier(**params)
         inside = [0.0]
-        epochs = {name: getattr(K, name) for name in ("epoch_sklearn", "epoch_sklearn_t")}
+        epochs = {name: getattr(K, name) for name in ("epoch_sklearn", "epoch_sklearn_t",
+                                                      "epoch_sklearn_t_split",
+                                                      "epoch_sklearn_t_columns")}
 
         def timed(epoch):
+            threaded = epoch in (K.epoch_sklearn_t_split, K.epoch_sklearn_t_columns)
+
             def timed_epoch(*a):
+                if threaded and a[0] != 0:  # a helper thread's call runs until stopped
+                    return epoch(*a)
                 t = time.perf_counter()
                 out = epoch(*a)
                 inside[0] += time.perf_counter() - t
