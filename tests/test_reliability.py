@@ -511,6 +511,51 @@ def test_sigint_during_fit_stops_after_the_epoch_in_progress():
     assert "consistent after" in out
 
 
+SIGINT_OWNED_CHILD = textwrap.dedent("""
+    import os, signal, numpy as np, fastbp
+    X = np.random.default_rng(0).standard_normal((200, 4))
+    y = (X[:, 0] > 0).astype(int)
+
+    class SendSigint:
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    def fit():
+        net = fastbp.MLP([4, 3, 2], seed=0)
+        return net.fit(X, y, epochs=5, verbose=0, callbacks=[SendSigint()])
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's
+    history = fit()
+    print("ignored", len(history), history.interrupted,
+          signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+
+    calls = []
+    def own(signum, frame):
+        calls.append(signum)
+    signal.signal(signal.SIGINT, own)
+    history = fit()
+    print("own", len(history), history.interrupted, calls == [signal.SIGINT],
+          signal.getsignal(signal.SIGINT) is own)
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    history = fit()
+    print("python's", len(history), history.interrupted,
+          signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="os.kill with SIGINT is POSIX")
+def test_fit_leaves_a_programs_own_sigint_handling_alone():
+    # fit took SIGINT over whatever the program had set: an ignored SIGINT
+    # stopped training, and a handler of the program's own was never called.
+    run = subprocess.run([sys.executable, "-c", SIGINT_OWNED_CHILD], capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == ["ignored 5 False True", "own 5 False True True",
+                                       "python's 2 True True"]
+
+
 # ---------------------------------------------------------- killed mid-save
 KILLED_SAVER = textwrap.dedent("""
     import sys, numpy as np, fastbp

@@ -72,6 +72,36 @@ def test_users_overloads_products_and_parallel_loops_compile_as_numba_compiles_t
     np.testing.assert_allclose(_parallel_row_sums(a), a.sum(axis=1), rtol=1e-14)
 
 
+def test_a_function_without_a_module_name_compiles():
+    # exec without __name__ gives __module__ None, as Numba's structref
+    # constructors and code generators make them: fastbp's listener on
+    # every compilation read that name as a string and raised AttributeError.
+    namespace = {}
+    exec("def add_one(x):\n    return x + 1\n", namespace)
+    assert namespace["add_one"].__module__ is None
+    assert njit(namespace["add_one"])(41) == 42
+
+
+def test_a_users_structref_is_constructed():
+    from numba.core import types
+    from numba.experimental import structref
+
+    @structref.register
+    class PointType(types.StructRef):
+        pass
+
+    class Point(structref.StructRefProxy):
+        pass
+
+    structref.define_proxy(Point, PointType, ["x", "y"])
+
+    @njit
+    def norm2(p):
+        return p.x * p.x + p.y * p.y
+
+    assert norm2(Point(3.0, 4.0)) == 25.0
+
+
 def test_a_users_cached_function_loads_in_a_second_process(tmp_path):
     # The cache's loader is one of the internals fastbp adjusts (for its own
     # kind of entry only): a user's cache=True function, compiled in one
@@ -97,3 +127,34 @@ def test_a_users_cached_function_loads_in_a_second_process(tmp_path):
         assert run.returncode == 0, run.stderr
     assert runs[0].stdout.split() == ["45.0", "0"]  # compiled
     assert runs[1].stdout.split() == ["45.0", "1"]  # loaded from the cache
+
+
+def test_a_users_cached_function_survives_the_removal_of_fastbps_lock_folder(tmp_path):
+    # After fastbp locks Numba's cache (a helper compiling ahead, or
+    # FASTBP_CACHE_LOCK), every cache of the process takes its lock file,
+    # the user's own included: with that file's folder removed, the user's
+    # cached function raised FileNotFoundError.
+    script = tmp_path / "lock_gone.py"
+    script.write_text(textwrap.dedent("""
+        import os, shutil, sys
+        import numpy as np
+        from numba import njit
+        from fastbp import _jit
+
+        folder = os.path.join(sys.argv[1], "fastbp-cache")
+        os.makedirs(folder)
+        _jit.lock_cache(os.path.join(folder, "fastbp-cache.lock"))
+        shutil.rmtree(folder)
+
+        @njit(cache=True)
+        def plus_one(x):
+            return x + 1
+
+        print(plus_one(41), os.path.exists(os.path.join(folder, "fastbp-cache.lock")))
+    """))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("FASTBP_CACHE_LOCK", None)
+    run = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["42", "True"]  # ran, under the lock made again

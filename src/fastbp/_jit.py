@@ -434,7 +434,8 @@ class _Compilations(event.Listener):
     def on_start(self, event):
         dispatcher = event.data.get("dispatcher")
         func = getattr(dispatcher, "py_func", None)
-        if not getattr(func, "__module__", "").startswith("fastbp."):
+        module = getattr(func, "__module__", None)  # None for functions made by exec
+        if not (isinstance(module, str) and module.startswith("fastbp.")):
             return
         self.count += 1
         if any(self.armed):  # once, even for a fit inside a fit's callback
@@ -617,7 +618,16 @@ def lock_cache(path):
 
     def holding(method, mode):
         def locked(self, *args):
-            with open(path, "a") as fh:
+            # Every cache of the process goes through here, a user's own
+            # cache=True functions included: a lock file whose folder was
+            # removed is made again, and one that cannot be made leaves the
+            # cache unlocked, as Numba's own, rather than failing the call.
+            try:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                fh = open(path, "a")
+            except OSError:
+                return method(self, *args)
+            with fh:
                 fcntl.flock(fh, mode)
                 try:
                     return method(self, *args)

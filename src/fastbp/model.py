@@ -894,7 +894,9 @@ class MLP:
         ends training after the epoch in progress: an epoch is one compiled
         call, which a signal cannot stop midway. The model keeps every
         completed epoch, with consistent optimizer state and history, and
-        ``fit`` returns the history with ``history.interrupted`` set.
+        ``fit`` returns the history with ``history.interrupted`` set. A
+        program that ignores SIGINT or handles it itself keeps that: fit
+        replaces only Python's own handler, and restores it after.
 
         Threads: other threads may call ``predict``, ``loss`` and the like on
         the model during a fit (each thread has its own workspace; they see

@@ -153,8 +153,9 @@ class _Interrupts:
     """Ctrl-C during fit: SIGINT only sets a flag, read between epochs (an
     epoch is one compiled call, which a signal cannot stop), so the model is
     never caught between a kernel's return and its bookkeeping. Only in the
-    main thread, where Python allows signal handlers; elsewhere nothing
-    changes."""
+    main thread, where Python allows signal handlers, and only where SIGINT
+    has Python's own handler (raising KeyboardInterrupt): a handler of the
+    program's own, or SIGINT ignored (a background job), stays as it is."""
 
     def __init__(self):
         self.requested = False
@@ -163,7 +164,8 @@ class _Interrupts:
     def __enter__(self):
         import signal
         import threading
-        if threading.current_thread() is threading.main_thread():
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
             try:
                 self._previous = signal.signal(signal.SIGINT, self._handler)
             except ValueError:
