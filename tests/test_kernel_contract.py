@@ -197,3 +197,83 @@ def test_gemm_refuses_shapes_that_do_not_fit_and_strided_arrays():
         K.gemm(C, np.asfortranarray(A), B, False, False, 1.0, 0.0)
     with pytest.raises(ValueError, match="C-contiguous"):
         K.gemm(C, A, np.ones((4, 10))[:, :5], False, False, 1.0, 0.0)
+
+
+# ------------------------------------------ found in review (2026-12-05)
+def _unchanged(a, names):
+    return {k: a[k].copy() for k in names}
+
+
+def test_train_epoch_shuffles_only_the_first_n_entries_of_a_longer_perm():
+    # A perm longer than X is accepted (length >= n): its other entries were
+    # shuffled into the epoch's order, training on the wrong rows, or past
+    # the end of X (a crash) when they were not row numbers.
+    a = _arrays()
+    reference = dict(a, params=a["params"].copy(), perm=np.zeros(N, np.int64),
+                     rng=np.array([3, 0], np.uint64))
+    longer = dict(a, params=a["params"].copy(), perm=np.full(N + 4, 10 ** 12, np.int64),
+                  rng=np.array([3, 0], np.uint64), batch=3)
+    reference["batch"] = 3
+    for args in (reference, longer):
+        K.train_epoch(args["params"], args["grads"], args["state"], args["ws"], args["plan"],
+                      args["X"], args["Y"], args["perm"], args["rng"], args["batch"], True, K.MSE,
+                      args["code"], args["hyper"], 0, args["reg"], -1, False)
+    assert sorted(longer["perm"][:N]) == list(range(N))
+    np.testing.assert_array_equal(longer["perm"][:N], reference["perm"])
+    np.testing.assert_array_equal(longer["perm"][N:], 10 ** 12)
+    np.testing.assert_array_equal(longer["params"], reference["params"])
+
+
+@pytest.mark.parametrize("name", ["hyper", "reg", "rng"])
+def test_train_epoch_refuses_strided_hyper_reg_and_rng(name):
+    a = _arrays()
+    a[name] = np.repeat(a[name], 2)[::2]
+    before = _unchanged(a, ["params", "rng", "perm"])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        CALLS["train_epoch"](a)
+    for k, v in before.items():
+        np.testing.assert_array_equal(a[k], v)
+
+
+@pytest.mark.parametrize("name", ["reg", "rng"])
+def test_shard_gradient_refuses_a_strided_rng_or_reg(name):
+    # A strided rng was read through a copy, so the dropout stream it holds
+    # never advanced: the same masks on every call.
+    a = _arrays()
+    a[name] = np.repeat(a[name], 2)[::2]
+    with pytest.raises(ValueError, match="C-contiguous"):
+        CALLS["shard_gradient"](a)
+
+
+@pytest.mark.parametrize("code", [-1, 6, 99])
+def test_unknown_optimizer_codes_are_refused(code):
+    # They ran as RMSprop.
+    a = _arrays()
+    a["code"] = code
+    before = _unchanged(a, ["params", "state"])
+    with pytest.raises(ValueError, match="optimizer's code"):
+        CALLS["train_epoch"](a)
+    for k, v in before.items():
+        np.testing.assert_array_equal(a[k], v)
+    with pytest.raises(ValueError, match="unknown optimizer code"):
+        K.optimizer_step(a["params"], a["grads"] + 1.0, a["state"], a["hyper"], code, 1)
+    for k, v in before.items():
+        np.testing.assert_array_equal(a[k], v)
+
+
+def test_numerical_gradient_refuses_a_too_small_eps_before_writing():
+    # It wrote the gradient of the parameters before the first that eps
+    # could not move, then raised.
+    net = fastbp.MLP(SIZES, activation="tanh", output="identity", dtype="float32", seed=0)
+    params = net.params.copy()
+    params[10] = 8.0  # 8 +- 2e-7 rounds to 8 in float32; the first ten do move
+    grads = np.full(net.n_params, -99.0, np.float32)
+    ws = net.workspace(N)
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(N, SIZES[0])).astype(np.float32)
+    Y = rng.normal(size=(N, SIZES[-1])).astype(np.float32)
+    kept = params.copy()
+    with pytest.raises(ValueError, match="eps is too small"):
+        K.numerical_gradient(grads, params, ws, net.plan, X, Y, K.MSE, 2e-7, 0.0)
+    np.testing.assert_array_equal(grads, -99.0)
+    np.testing.assert_array_equal(params, kept)

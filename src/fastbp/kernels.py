@@ -32,6 +32,9 @@ The contract, and what is checked
 - Layout: every array argument is C-contiguous (``np.ascontiguousarray``):
   not Fortran-ordered, not a column slice or a strided view. The float
   arrays share one dtype, float32 or float64 (mixing them fails to compile).
+- Codes: loss and activation codes are the constants below, optimizer codes
+  an optimizer's ``code`` (:mod:`fastbp.optim`); an unknown code is refused
+  (``optimizer_step`` too).
 - Shapes: ``plan`` is a model's ``net.plan``; ``params`` and ``grads`` (and
   ``gradient``'s ``scratch``) are flat with ``net.n_params`` elements;
   ``x``/``X`` has ``n_in`` columns and ``y``/``Y`` is ``(rows of x, n_out)``,

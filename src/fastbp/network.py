@@ -56,7 +56,7 @@ from ._arrays import borrowed, packed_values, prefetch_row, prefetch_span
 from ._fastmath import smax, smin
 from ._jit import KERNEL_ONLY, jit, linked, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
-from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd
+from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd, known_code
 from ._blas import gemm_call
 from ._narrow import narrow_product
 from ._static import JIT_OPTIONS
@@ -922,11 +922,12 @@ def epoch_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
 
 @jit(inline="always")
 def _order(perm, rng, n, shuffled):
-    # The epoch's row order: 0..n-1, shuffled when asked.
+    # The epoch's row order: 0..n-1, shuffled when asked. Only perm[:n]: a
+    # longer perm's other entries (not row numbers of X) stay out of it.
     for i in range(n):
         perm[i] = i
     if shuffled:
-        shuffle(perm, rng)
+        shuffle(perm[:n], rng)
 
 
 @jit(inline="always")
@@ -994,7 +995,8 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     """One epoch of minibatch training, in one call.
 
     X is (n, n_in), Y is (n, m); ``perm`` is an int64 scratch array of length
-    n; ``rng`` is a uint64[1] splitmix64 state, advanced when ``shuffled``.
+    at least n (its first n entries are the epoch's order; any others are
+    left alone); ``rng`` is a uint64[1] splitmix64 state, advanced when ``shuffled``.
     Without shuffling the batches are consecutive rows in order, the last
     one possibly smaller. ``code``, ``hyper`` and ``state`` are an optimizer's
     (see :mod:`fastbp.optim`), ``t0`` the number of steps it has taken.
@@ -1025,10 +1027,13 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         raise ValueError("Y and perm need X.shape[0] rows, rng one element")
     _check_net(params, plan, loss)
     _check_xy(X, Y, plan, loss)
-    if not perm.flags.c_contiguous or not rng.flags.c_contiguous:
-        raise ValueError("perm and rng must be C-contiguous")
+    if (not perm.flags.c_contiguous or not rng.flags.c_contiguous
+            or not hyper.flags.c_contiguous or not reg.flags.c_contiguous):
+        raise ValueError("perm, rng, hyper and reg must be C-contiguous")
     if hyper.size < N_HYPER:
         raise ValueError("hyper must hold an optimizer's hyper-parameters (optimizer.hyper)")
+    if not known_code(code):
+        raise ValueError("code must be an optimizer's code (optimizer.code)")
     if not is_plain_sgd(code, hyper):
         _check_buffer(grads, params)
         if not state.flags.c_contiguous or state.shape[0] != 2 or state.shape[1] != params.size:
@@ -1170,8 +1175,9 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
     dropout = check_reg(plan, reg)
     if dropout and rng.size < 1:
         raise ValueError("with dropout rng needs one element: the dropout stream")
-    if not perm.flags.c_contiguous:
-        raise ValueError("perm must be C-contiguous")
+    if (not perm.flags.c_contiguous or not rng.flags.c_contiguous
+            or not reg.flags.c_contiguous):
+        raise ValueError("perm, rng and reg must be C-contiguous")
     if stop > start:
         _check_ws(ws, plan, stop - start)
         if start < 0 or stop > perm.size:
@@ -1398,6 +1404,11 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     if (_overlap(grads, params) or _overlap(grads, ws) or _overlap(params, ws)
             or _overlap2(grads, params, X, Y) or _overlap(ws, X) or _overlap(ws, Y)):
         raise ValueError("grads, params and ws must not overlap each other, X or Y")
+    h = params.dtype.type(eps)
+    for i in range(params.size):  # O(W), before anything is written
+        if params.dtype.type(params[i] + h) == params.dtype.type(params[i] - h):
+            raise ValueError("eps is too small for the parameters' dtype: p + eps and p - eps"
+                             " round to the same number")
     _numerical_gradient(_c(grads), _c(params), _c(ws), _c(plan), _c(X), _c(Y), loss, eps, alpha)
 
 

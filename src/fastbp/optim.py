@@ -37,6 +37,12 @@ def is_plain_sgd(code, hyper):
 
 
 @jit
+def known_code(code):
+    """Whether ``code`` is one of the optimizers' codes (SGD_CODE .. SKL_ADAM_CODE)."""
+    return SGD_CODE <= code <= SKL_ADAM_CODE
+
+
+@jit
 def optimizer_step(params, grads, state, hyper, code, t):
     """One update of ``params`` in place from ``grads``, all of length n.
 
@@ -80,7 +86,7 @@ def optimizer_step(params, grads, state, hyper, code, t):
             params[i] = params[i] * decay - step * s0[i] / (np.sqrt(s1[i]) / root_c2 + eps)
     elif code == SKL_SGD_CODE or code == SKL_ADAM_CODE:
         _sklearn_update(params, grads, s0, s1, hyper, code, t, 1.0, 0.0)
-    else:  # RMSPROP_CODE
+    elif code == RMSPROP_CODE:
         alpha = params.dtype.type(hyper[ALPHA])
         for i in range(params.size):
             g = grads[i] + wd * params[i]
@@ -88,6 +94,8 @@ def optimizer_step(params, grads, state, hyper, code, t):
             # With momentum 0 the buffer is just this step's g / avg.
             s1[i] = mu * s1[i] + g / (np.sqrt(s0[i]) + eps)
             params[i] -= lr * s1[i]
+    else:  # (a literal code, as the kernels pass, compiles only its own branch)
+        raise ValueError("unknown optimizer code")
 
 
 # The epoch kernels' twin: a literal code compiles that optimizer only.
