@@ -499,6 +499,122 @@ def test_float64_rows_on_a_float32_model_predict_in_float64():
     assert p32.dtype == sk.predict_proba(X.astype(np.float32)).dtype == np.float32
 
 
+@pytest.mark.parametrize("kind", ["uint8", "int16", "bool", "float16", "int64"])
+def test_predict_computes_in_scikit_learns_precision_for_other_dtypes(kind):
+    # scikit-learn multiplies X as it comes (uint8, int16, bool or float16
+    # by float32 coefs_ in float32); fastbp converted every such X to
+    # float64 and answered in float64.
+    X, y = _digits(300)
+    ours, _ = fit_both(MLPClassifier, SkClassifier, X.astype(np.float32), y,
+                       hidden_layer_sizes=(16,), max_iter=5, random_state=0)
+    sk = ours.to_sklearn()
+    rows = (X * 16).astype(kind) if kind != "bool" else X > 0.5
+    p, q = ours.predict_proba(rows), sk.predict_proba(rows)
+    assert p.dtype == q.dtype == np.result_type(rows.dtype, np.float32)
+    np.testing.assert_allclose(p, q, rtol=1e-5 if p.dtype == np.float32 else 1e-12, atol=1e-6)
+    np.testing.assert_array_equal(ours.predict(rows), sk.predict(rows))
+
+
+@pytest.mark.parametrize("ours_cls, sk_cls", [(MLPClassifier, SkClassifier),
+                                               (MLPRegressor, SkRegressor)])
+def test_lbfgs_on_float32_ends_in_float64_as_scikit_learns(ours_cls, sk_cls):
+    # SciPy evaluates a float32 start in float32 but answers in float64,
+    # which scikit-learn unpacks into coefs_: float64 coefs_ and predictions.
+    # fastbp kept float32.
+    X, y = _digits(300)
+    X = X.astype(np.float32)
+    target = y if ours_cls is MLPClassifier else y.astype(np.float64)
+    ours, sk = fit_both(ours_cls, sk_cls, X, target, hidden_layer_sizes=(12,), solver="lbfgs",
+                        max_iter=5, random_state=0)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+        assert a.dtype == b.dtype == np.float64
+        np.testing.assert_allclose(a, b, rtol=0, atol=2e-5 * np.abs(b).max())  # float32 steps
+    assert ours.n_iter_ == sk.n_iter_
+    p, q = (ours.predict_proba(X), sk.predict_proba(X)) if ours_cls is MLPClassifier else \
+        (ours.predict(X), sk.predict(X))
+    assert p.dtype == q.dtype == np.float64
+    np.testing.assert_allclose(p, q, rtol=1e-4, atol=1e-5)
+
+
+def _logits(est):
+    est.out_activation_ = "identity"
+
+
+def _cut_after_the_hidden_layer(est):
+    est.coefs_, est.intercepts_ = est.coefs_[:-1], est.intercepts_[:-1]
+    est.n_layers_ -= 1
+    est.out_activation_ = "relu"
+
+
+def _pruned_units(est):
+    keep = [0, 2, 5]
+    est.coefs_ = [est.coefs_[0][:, keep], est.coefs_[1][keep]]
+    est.intercepts_ = [est.intercepts_[0][keep], est.intercepts_[1]]
+
+
+@pytest.mark.parametrize("change", [_logits, _cut_after_the_hidden_layer, _pruned_units])
+def test_predict_runs_the_fitted_attributes_as_they_stand(change):
+    # scikit-learn's forward pass reads coefs_, intercepts_ and
+    # out_activation_ at every call (the logits by out_activation_ =
+    # "identity", hidden activations by cutting the layers): fastbp applied
+    # its softmax regardless and refused other shapes.
+    X, y = _iris()
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(6,), max_iter=30,
+                        random_state=0)
+    for est in (ours, sk):
+        change(est)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-8,
+                               atol=1e-10)
+
+
+def test_a_regressors_output_function_set_after_fitting_is_applied():
+    X, y = _iris()
+    ours, sk = fit_both(MLPRegressor, SkRegressor, X, y.astype(float), hidden_layer_sizes=(6,),
+                        max_iter=30, random_state=0)
+    for est in (ours, sk):
+        est.out_activation_ = "logistic"
+    np.testing.assert_allclose(ours.predict(X), sk.predict(X), rtol=1e-8)
+    ours.coefs_ = ours.coefs_[:1]  # no longer chains with its intercepts
+    with pytest.raises(ValueError, match="one array per layer"):
+        ours.predict(X)
+
+
+def test_numeric_strings_at_predict_raise_scikit_learns_error():
+    X, y = _digits(100)
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(8,), max_iter=2,
+                        random_state=0)
+    strings = X[:3].astype(str)
+    with pytest.raises(ValueError) as theirs:
+        sk.predict(strings)
+    with pytest.raises(ValueError, match="numeric") as mine:
+        ours.predict(strings)
+    assert str(mine.value) == str(theirs.value)
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_losses_are_numpy_floats_as_scikit_learns(solver):
+    X, y = _digits(200)
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(8,), max_iter=3,
+                        random_state=0, solver=solver)
+    assert type(ours.loss_) is type(sk.loss_) is np.float64
+    if solver == "adam":
+        assert {type(v) for v in ours.loss_curve_} == {type(v) for v in sk.loss_curve_}
+        assert type(ours.best_loss_) is type(sk.best_loss_)
+
+
+def test_constructor_errors_name_the_class_and_sizes_refuse_bools():
+    for ours, theirs in ((MLPClassifier, SkClassifier), (MLPRegressor, SkRegressor)):
+        with pytest.raises(TypeError) as mine:
+            ours(loss_function="log")
+        with pytest.raises(TypeError) as sks:
+            theirs(loss_function="log")
+        assert str(mine.value) == str(sks.value)
+    X, y = _digits(60)
+    for cls in (MLPClassifier, SkClassifier):
+        with pytest.raises(TypeError, match="an integer is required"):
+            cls(hidden_layer_sizes=(True,), max_iter=1).fit(X, y)
+
+
 def scipy_sparse_csr(X):
     import scipy.sparse
     return scipy.sparse.csr_matrix(X)

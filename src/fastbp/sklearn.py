@@ -271,7 +271,7 @@ class _BaseMLP(BaseEstimator):
     # ------------------------------------------------------------- training
     def _initialize(self, n_in, n_out, hidden, dtype):
         # (a float size raises scikit-learn's TypeError, where it draws the weights)
-        sizes = [n_in] + [operator.index(s) for s in hidden] + [n_out]
+        sizes = [n_in] + [_layer_size(s) for s in hidden] + [n_out]
         self.net_ = MLP(sizes, activation=ACTIVATIONS[self.activation],
                         output=OUTPUTS[self.out_activation_], dtype=dtype.name, seed=0,
                         alpha=float(self.alpha))
@@ -507,7 +507,7 @@ class _BaseMLP(BaseEstimator):
                     self._relayout(params, state, False)   # the scores read net.params
                 opt.t += -(-n // batch)
                 self.n_iter_ += 1
-                self.loss_ = float(loss)
+                self.loss_ = np.float64(loss)   # (scikit-learn's type)
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
                 self._record(self.loss_)
@@ -653,7 +653,16 @@ class _BaseMLP(BaseEstimator):
                                     "gtol": self.tol, **_iprint("iprint", iprint)})
             params[pack] = res.x
         self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
-        self.loss_ = float(res.fun)
+        self.loss_ = np.float64(res.fun)
+        if net.dtype == np.float32 and self.dtype is None:
+            # SciPy evaluates a float32 start in float32 (as here), but its
+            # answer is float64, which scikit-learn unpacks into coefs_: its
+            # coefs_ and predictions are float64 after L-BFGS. So here.
+            self.net_ = _twin(net, dtype="float64")
+            self.net_.params[self._pack_index()] = res.x
+            opt = getattr(self, "_optimizer", None)
+            if opt is not None and opt.state is not None:
+                opt.state = opt.state.astype(np.float64)
 
     def _pack_index(self, first_transposed=False):
         # Where each of scikit-learn's packed parameters lives in the flat
@@ -694,22 +703,68 @@ class _BaseMLP(BaseEstimator):
 
     def _forward(self, X):
         check_is_fitted(self, "net_")
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
-                          dtype=(np.float64, np.float32))
-        self._sync_in()
-        net = self.net_
+        # scikit-learn's check (dtype "numeric": strings refused with its
+        # message), then its precision: X @ coefs_ in NumPy's result type
+        # (uint8, int16, bool or float16 X by float32 coefs_ in float32;
+        # int64 or float64 X in float64; longdouble in float64 here).
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        net = self._predicting_net()
+        dtype = np.result_type(X.dtype, net.dtype)
+        X = X.astype(np.float32 if dtype == np.float32 else np.float64, copy=False)
         if X.dtype == np.float64 and net.dtype == np.float32:
             # scikit-learn multiplies float64 X by float32 coefs_ in float64:
             # so do we, with the weights in a float64 copy of the network.
-            twin = MLP(list(net.sizes), activation=ACTIVATIONS[self.activation],
-                       output=net.output, dtype="float64", seed=0)
-            twin.params[...] = net.params
-            net = twin
+            net = _twin(net, dtype="float64")
         return self._outputs(X, net)
+
+    def _predicting_net(self):
+        """The network scikit-learn's forward pass runs now, which reads
+        coefs_, intercepts_, activation and out_activation_ at every call:
+        arrays a user assigned of the fitted shapes are taken into net_; of
+        other shapes or another number of layers (a network cut after a
+        hidden layer, pruned units) they run in a network of their own; an
+        out_activation_ set after fitting (``"identity"`` for the logits)
+        is the one applied."""
+        coefs = [np.asarray(c) for c in self.coefs_]
+        intercepts = [np.asarray(i) for i in self.intercepts_]
+        net = self.net_
+        if (len(coefs) == len(intercepts) == len(net.weights)
+                and all(c.shape == W.T.shape for c, W in zip(coefs, net.weights))
+                and all(i.shape == b.shape for i, b in zip(intercepts, net.biases))):
+            self._sync_in()
+            net = self.net_
+        else:
+            net = self._network_of(coefs, intercepts)
+        output = OUTPUTS.get(self.out_activation_, "identity")  # others: _outputs applies them
+        return net if net.output == output else _twin(net, output=output)
+
+    def _network_of(self, coefs, intercepts):
+        # A network holding the given coefs_ and intercepts_, which must chain.
+        sizes = [coefs[0].shape[0] if coefs and coefs[0].ndim == 2 else -1]
+        for l, (c, i) in enumerate(zip(coefs, intercepts)):
+            if c.ndim != 2 or c.shape[0] != sizes[-1] or i.shape != (c.shape[1],):
+                raise ValueError(f"coefs_[{l}] {c.shape} and intercepts_[{l}] {i.shape} do not"
+                                 f" follow a layer of {sizes[-1]} units")
+            sizes.append(c.shape[1])
+        if len(coefs) != len(intercepts) or not coefs:
+            raise ValueError(f"coefs_ and intercepts_ must hold one array per layer; got"
+                             f" {len(coefs)} and {len(intercepts)}")
+        dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.float64
+        net = MLP(sizes, activation=ACTIVATIONS[self.activation], output="identity",
+                  dtype=np.dtype(dtype).name, seed=0)
+        for W, b, c, i in zip(net.weights, net.biases, coefs, intercepts):
+            W[...] = c.T
+            b[...] = i
+        return net
 
     def _outputs(self, X, net=None):
         out = (self.net_ if net is None else net).forward(X)
-        return np.exp(out, out=out) if self.out_activation_ == "exp" else out
+        if self.out_activation_ == "exp":
+            return np.exp(out, out=out)
+        if self.out_activation_ not in OUTPUTS:  # set by a user: scikit-learn's own function
+            from sklearn.neural_network._base import ACTIVATIONS as SKLEARN_ACTIVATIONS
+            SKLEARN_ACTIVATIONS[self.out_activation_](out)
+        return out
 
     def _kernel_loss(self):
         return kernels.POISSON if self.out_activation_ == "exp" else self.net_._loss_code
@@ -718,6 +773,24 @@ class _BaseMLP(BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data X and target(s) y, as scikit-learn's MLP does."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+
+def _twin(net, dtype=None, output=None):
+    """A copy of the fastbp.MLP net (its weights, hidden activations and
+    alpha) in ``dtype`` and with ``output``, each by default the net's own."""
+    twin = MLP(list(net.sizes), activation=list(net.activations) or "tanh",
+               output=output or net.output, dtype=dtype or net.dtype.name, seed=0,
+               alpha=float(net.alpha))
+    twin.params[...] = net.params
+    return twin
+
+
+def _layer_size(s):
+    """A hidden layer's size as an int; a float or a bool raises TypeError, as
+    where scikit-learn draws the weights (NumPy's "an integer is required")."""
+    if isinstance(s, (bool, np.bool_)):
+        raise TypeError("an integer is required")
+    return operator.index(s)
 
 
 def _as_rows(X, dtype):
@@ -758,6 +831,25 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by fastbp, as scikit-learn's
     (softmax output for several classes; one logistic output for two
     classes and for each label of a multilabel indicator target)."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dropout=0.0, dtype=None):
+        # Its own, as scikit-learn's: a wrong keyword's TypeError names MLPClassifier.
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
+                         solver=solver, alpha=alpha, batch_size=batch_size,
+                         learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+                         power_t=power_t, max_iter=max_iter, shuffle=shuffle,
+                         random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum,
+                         nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+                         dropout=dropout, dtype=dtype)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
