@@ -66,3 +66,17 @@ def test_resuming_from_a_mid_fit_checkpoint_is_exact(tmp_path):
     resumed.fit(X, Y, epochs=2, batch_size=8, verbose=0)
     assert np.array_equal(resumed.params, whole.params)
     assert resumed.history["loss"] == whole.history["loss"]
+
+
+def test_a_checkpoint_into_a_missing_folder_is_refused_before_training(tmp_path):
+    # The folder was found missing at the first save, after that epoch had
+    # trained: the model changed by a call that then failed.
+    net = fastbp.MLP([4, 5, 3], seed=1)
+    net.fit(X, Y, epochs=1, batch_size=8, verbose=0, optimizer="adam")
+    params, t, epochs = net.params.copy(), net.optimizer.t, len(net.history)
+    missing = tmp_path / "no-such-folder" / "run-{epoch}.npz"
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        net.fit(X, Y, epochs=3, batch_size=8, verbose=0,
+                callbacks=[fastbp.ModelCheckpoint(missing, every=3)])
+    assert np.array_equal(net.params, params) and net.optimizer.t == t
+    assert len(net.history) == epochs

@@ -249,3 +249,45 @@ def test_monitors_the_fit_will_not_report_are_refused_before_anything_changes(
                 distributed=distributed)
     _assert_same_state(_model_state(net), before)
     assert list(tmp_path.iterdir()) == []
+
+
+class _NotCallable:
+    on_epoch_end = 5
+
+
+class _TooFewArguments:
+    def on_epoch_end(self):
+        return False
+
+
+class _Fine:
+    def on_train_begin(self, net, *rest):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None, **more):
+        return False
+
+
+@pytest.mark.parametrize("callback, message", [(_NotCallable(), "must be a method"),
+                                               (_TooFewArguments(), "must take")])
+def test_a_callback_that_cannot_be_called_is_refused_before_training(digits, callback, message):
+    # Refused only when called, after the first epoch had trained: the
+    # model changed by a call that then failed.
+    X_train, _, y_train, _ = digits
+    net = fastbp.MLP([64, 8, 10], seed=0)
+    net.fit(X_train, y_train, epochs=1, verbose=0, optimizer="adam")
+    params, t, epochs = net.params.copy(), net.optimizer.t, len(net.history)
+    with pytest.raises(TypeError, match=message):
+        net.fit(X_train, y_train, epochs=2, verbose=0, callbacks=[callback])
+    assert np.array_equal(net.params, params) and net.optimizer.t == t
+    assert len(net.history) == epochs
+    net.fit(X_train, y_train, epochs=1, verbose=0, callbacks=[_Fine()])  # defaults, *args: fine
+    assert len(net.history) == epochs + 1
+
+
+def test_validation_split_takes_any_real_number(digits):
+    X_train, _, y_train, _ = digits
+    a, b = fastbp.MLP([64, 8, 10], seed=0), fastbp.MLP([64, 8, 10], seed=0)
+    ha = a.fit(X_train, y_train, epochs=1, verbose=0, validation_split=np.float32(0.25))
+    hb = b.fit(X_train, y_train, epochs=1, verbose=0, validation_split=0.25)
+    assert ha["val_loss"] == hb["val_loss"] and np.array_equal(a.params, b.params)

@@ -8,6 +8,8 @@ optimizer, the schedule, the callbacks, the validation data), without
 changing the model: ``MLP.fit`` applies the result only once all of it is
 known to be valid.
 """
+import inspect
+import numbers
 import weakref
 from typing import NamedTuple
 
@@ -278,8 +280,8 @@ def validation_set(net, X, Y, validation_data, validation_split, classes=None, w
     weights ``(X_val, Y_val, W_val)``; or None without a split; or with a
     validation_split ``(X_train, Y_train, weights_train, validation)``, the
     held-out rows keeping their weights."""
-    if isinstance(validation_split, bool) or not isinstance(validation_split, (int, float)) \
-            or not 0 <= validation_split < 1:
+    if isinstance(validation_split, (bool, np.bool_)) \
+            or not isinstance(validation_split, numbers.Real) or not 0 <= validation_split < 1:
         raise ValueError(f"validation_split must be a number in [0, 1); got {validation_split!r}")
     if validation_split and validation_data is not None:
         raise ValueError("give validation_data or validation_split, not both")
@@ -321,10 +323,32 @@ def check_callbacks(callbacks):
     except TypeError:  # one callback, not in a list, or a number
         raise TypeError(f"callbacks must be a list of callbacks, e.g. [cb]; got {callbacks!r}") from None
     for cb in callbacks:
-        if not any(hasattr(cb, m) for m in ("on_train_begin", "on_epoch_end", "on_train_end")):
+        methods = [m for m in CALLBACK_METHODS if hasattr(cb, m)]
+        if not methods:
             raise TypeError(f"callbacks must define on_train_begin, on_epoch_end or"
                             f" on_train_end; got {cb!r}")
+        for m in methods:  # now, not after an epoch has trained
+            method, takes = getattr(cb, m), CALLBACK_METHODS[m]
+            if not callable(method):
+                raise TypeError(f"callback {cb!r}: {m} must be a method {m}({', '.join(takes)});"
+                                f" got {method!r}")
+            try:
+                signature = inspect.signature(method)
+            except (TypeError, ValueError):  # a builtin: not inspectable
+                continue
+            try:
+                signature.bind(*takes)
+            except TypeError as exc:
+                raise TypeError(f"callback {cb!r}: {m} must take ({', '.join(takes)}):"
+                                f" {exc}") from None
+        if isinstance(cb, ModelCheckpoint):
+            cb.check_folder()
     return callbacks
+
+
+# What fit calls on a callback, and with what.
+CALLBACK_METHODS = {"on_train_begin": ("net",), "on_epoch_end": ("epoch", "logs"),
+                    "on_train_end": ("net",)}
 
 
 def schedule_first(net, callbacks, opt, explicit):

@@ -42,15 +42,28 @@ def have_arrow():
 
 # ------------------------------------------------------------- messages
 def where(i, lines):
-    """Data row i (0-based) as a user finds it: the line in the file, and the row."""
+    """Data row i (0-based) as a user finds it: the line in the file, and the
+    row. ``lines``: every data row's line, None (not known), or a function
+    giving either, called only here: finding the lines reads the file again."""
+    if callable(lines):
+        lines = lines()
     return f"line {lines[i]} (data row {i + 1})" if lines is not None else f"row {i + 1}"
+
+
+def _infinite(value):
+    # A cell that reads as an infinity: "inf", "-Infinity", or a number too
+    # large for a float, such as 1e400 (pyarrow hands over its text).
+    try:
+        return value.lower() in INFINITE or np.isinf(float(value))
+    except ValueError:
+        return False
 
 
 def missing_error(path, name, value, i, lines):
     if value is None:  # a Parquet null
         what, shown = "a missing value", "(null)"
     else:
-        what = "an infinite value" if value.lower() in INFINITE else "a missing value"
+        what = "an infinite value" if _infinite(value) else "a missing value"
         shown = repr(value)
     return CLIError(f"{path}: {what} {shown} in column {name!r} at {where(i, lines)}; fastbp"
                     " does not fill in missing values: complete or drop that row")
@@ -129,14 +142,14 @@ class Table:
         raw = self._raw(self.index(name))
         if raw.dtype.kind in "biuf":
             return "number"
-        return text_kind(raw, name, self.path, self._lines())
+        return text_kind(raw, name, self.path, self._lines)
 
     def numbers(self, name):
         """The column as a finite numeric array (float64, or ints, bools)."""
         j = self.index(name)
-        raw = self._raw(j)
+        raw = cells = self._raw(j)
         if raw.dtype.kind not in "biuf":
-            if text_kind(raw, name, self.path, self._lines()) == "text":
+            if text_kind(raw, name, self.path, self._lines) == "text":
                 i = 0
                 raise not_numeric(self.path, name, str(raw[i]), i)
             raw = raw.astype(np.float64)
@@ -144,9 +157,10 @@ class Table:
             finite = np.isfinite(raw)
             if not finite.all():
                 i = int(np.argmin(finite))
-                cell = self._cell(i, j)
+                # the cell as written (1e400), as pyarrow's reader shows it
+                cell = str(cells[i]) if cells.dtype.kind == "U" else self._cell(i, j)
                 raise missing_error(self.path, name, str(raw[i]) if cell is None else cell, i,
-                                    self._lines())
+                                    self._lines)
         return raw
 
     def text(self, name):
@@ -155,8 +169,21 @@ class Table:
         raw = self._raw(self.index(name))
         if raw.dtype.kind in "biuf":
             return self.numbers(name).astype(str)
-        check_text(raw, name, self.path, self._lines())
+        check_text(raw, name, self.path, self._lines)
         return raw
+
+
+def _open_text(path):
+    """A CSV file for reading as text, gzip- or bzip2-compressed by its name
+    (``.gz``, ``.bz2``), as pyarrow's reader takes them."""
+    name = os.fspath(path).lower()
+    if name.endswith(".gz"):
+        import gzip
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    if name.endswith(".bz2"):
+        import bz2
+        return bz2.open(path, "rt", newline="", encoding="utf-8-sig")
+    return open(path, newline="", encoding="utf-8-sig")
 
 
 class PythonCSV(Table):
@@ -166,7 +193,7 @@ class PythonCSV(Table):
     def __init__(self, path):
         self.path = path
         try:
-            with open(path, newline="", encoding="utf-8-sig") as fh:
+            with _open_text(path) as fh:
                 reader = csv.reader(fh)
                 rows, lines = [], []
                 for r in reader:

@@ -630,6 +630,16 @@ class ModelCheckpoint:
         self.best = None
         self.saved = []
 
+    def check_folder(self):
+        """Raise FileNotFoundError unless the folder of the checkpoints
+        exists: fit asks before it trains, not at the first save."""
+        import errno
+        import os
+        folder = os.path.dirname(os.path.abspath(self.path.format(epoch=1)))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(errno.ENOENT, f"cannot save checkpoints to {self.path!r}: no"
+                                    f" such folder: {folder!r}")
+
     def on_train_begin(self, net):
         self._net, self._offset = net, len(net.history)
 
