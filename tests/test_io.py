@@ -132,7 +132,8 @@ def test_version_1_files_still_load(tmp_path):
     net.fit(X, y, epochs=2, verbose=0, optimizer="adam")
     net.save(tmp_path / "m.npz")
     with np.load(tmp_path / "m.npz") as f:
-        arrays = {k: f[k] for k in f.files if k not in ("alpha", "dropout", "schedule")}
+        arrays = {k: f[k] for k in f.files
+                  if k not in ("alpha", "dropout", "schedule", "members")}  # (not in version 1)
     arrays["version"], arrays["rng"] = np.array(1), arrays["rng"][:1]
     np.savez(tmp_path / "v1.npz", **arrays)
     old = fastbp.load(tmp_path / "v1.npz")
@@ -410,3 +411,62 @@ def test_saving_through_a_symbolic_link_writes_the_file_it_points_to(tmp_path):
     assert os.path.islink(link)
     np.testing.assert_array_equal(fastbp.load(real).params, 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real.npz"]
+
+
+# ------------------------------------------------ found in review (2026-12-05)
+def _rewritten(path, out, change):
+    """The model file at path written again to out, its arrays changed by change(dict)."""
+    with np.load(path, allow_pickle=False) as f:
+        arrays = {k: f[k] for k in f.files}
+    change(arrays)
+    np.savez(out, **arrays)
+    return out
+
+
+def _trained(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=2, verbose=0, optimizer="adam")
+    path = tmp_path / "m.npz"
+    net.save(path)
+    return net, path
+
+
+def test_a_file_missing_an_array_it_lists_is_corrupted(tmp_path):
+    # A one-byte flip in the zip's directory could hide a member: the model
+    # loaded with its history silently gone.
+    net, path = _trained(tmp_path)
+    assert len(fastbp.load(path).history) == 2
+    hidden = _rewritten(path, tmp_path / "hidden.npz", lambda a: a.pop("history_loss"))
+    with pytest.raises(fastbp.ModelFileError, match="does not hold: history_loss"):
+        fastbp.load(hidden)
+    older = _rewritten(path, tmp_path / "older.npz",  # a file from before the list: as before
+                       lambda a: (a.pop("members"), a.pop("history_loss")))
+    assert fastbp.load(older).history.history.get("loss", []) == []
+
+
+def test_an_optimizer_state_of_the_wrong_shape_is_refused_at_load(tmp_path):
+    net, path = _trained(tmp_path)
+    bad = _rewritten(path, tmp_path / "bad.npz",
+                     lambda a: a.update(optimizer_state=a["optimizer_state"][:1]))
+    with pytest.raises(fastbp.ModelFileError, match=r"optimizer_state must be \(2, "):
+        fastbp.load(bad)
+
+
+def test_a_write_that_fails_midway_names_the_file_and_keeps_the_old_one(tmp_path):
+    # A full disk while writing raised the bare "No space left on device".
+    import errno
+
+    from fastbp import _modelfile
+    net, path = _trained(tmp_path)
+    before = path.read_bytes()
+
+    def full_disk(fh):
+        fh.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="cannot save the model to .*m.npz.*No space left") as err:
+        _modelfile.write_atomically(path, full_disk, "save the model", ".npz.tmp")
+    assert err.value.errno == errno.ENOSPC
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["m.npz"]

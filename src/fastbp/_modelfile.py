@@ -106,6 +106,9 @@ def save(net, path):
     )
     for key, values in net.history.history.items():
         arrays["history_" + key] = np.array(values, dtype=np.float64)
+    # The names of every array: read checks them all present, so damage to
+    # the zip's directory cannot drop one (a history column) unnoticed.
+    arrays["members"] = np.array(sorted(arrays) + ["members"], dtype=str)
     for key, array in arrays.items():  # np.savez would pickle these; load could not read them
         if array.dtype.hasobject:
             raise TypeError(f"cannot save the model: its {key!r} is not plain data ({array!r})")
@@ -149,10 +152,14 @@ def write_atomically(path, write, what, suffix):
         # mkstemp makes the file private (0600); give it the permissions
         # open() would: the old file's, or the umask's for a new one.
         os.chmod(tmp, _mode_for(target))
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:  # a full disk, a file too large: name path, not the temporary file
+            raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror or exc}",
+                            path) from None
         try:
             os.replace(tmp, target)
         except OSError as exc:  # e.g. path is a folder
@@ -193,4 +200,9 @@ def read(path):
         raise ModelFileError(f"{path!r} is not a valid fastbp model file: {exc}") from None
     if not intact:
         raise ModelFileError(f"{path!r} is corrupted: the parameters do not match their checksum")
+    if "members" in data:  # (files written before it have none)
+        lost = sorted(set(str(m) for m in np.ravel(data["members"])) - set(data))
+        if lost:
+            raise ModelFileError(f"{path!r} is corrupted: it lists arrays it does not hold:"
+                                 f" {', '.join(lost)}")
     return data, version

@@ -6,7 +6,9 @@ state), the learning-rate schedule (as JSON text), the shuffling and dropout
 RNG states, the preprocessing the model applies (``input_mean``,
 ``input_scale``, ``target_mean``, ``target_scale``, ``classes``: empty arrays
 where the model has none), ``net.metadata`` (JSON text), the training
-history, a format version and a SHA-256 checksum of the parameter bytes.
+history, a format version, a SHA-256 checksum of the parameter bytes and
+the names of all its arrays (``members``: a file missing one it lists is
+corrupted; files written before the list are read without it).
 Version 4 adds the one-hot categories of text columns (``category_columns``,
 ``category_sizes``, ``category_labels``: the labels of every category column,
 one after another). Older versions are read as well (without categories):
@@ -64,7 +66,7 @@ def load(path):
         _read_preprocessing(net, data, version)
         if str(data.get("schedule", "")):
             net.schedule = from_json(str(data["schedule"]))
-        net.optimizer = _optimizer(data, net.dtype)
+        net.optimizer = _optimizer(data, net.dtype, net.n_params, path)
         _read_history(net.history, data)
     except ModelFileError:
         raise
@@ -83,7 +85,7 @@ def _model(data):
                dropout=[float(r) for r in data.get("dropout", np.zeros(len(data["sizes"]) - 2))])
 
 
-def _optimizer(data, dtype):
+def _optimizer(data, dtype, n_params, path):
     """The file's optimizer with its hyper-parameters, step count and state, or None."""
     name = str(data["optimizer"])
     if name == "lbfgs":
@@ -97,6 +99,9 @@ def _optimizer(data, dtype):
     opt.hyper[:] = data["optimizer_hyper"]
     opt.t = int(data["optimizer_t"])
     state = data["optimizer_state"]
+    if state.ndim != 2 or state.shape[0] != 2 or state.shape[1] not in (0, n_params):
+        raise ModelFileError(f"{path!r}: optimizer_state must be (2, {n_params}) (or (2, 0));"
+                             f" got {state.shape}")
     opt.state = None if state.shape[1] == 0 else state.astype(dtype, copy=True)
     return opt
 
