@@ -291,3 +291,31 @@ def test_validation_split_takes_any_real_number(digits):
     ha = a.fit(X_train, y_train, epochs=1, verbose=0, validation_split=np.float32(0.25))
     hb = b.fit(X_train, y_train, epochs=1, verbose=0, validation_split=0.25)
     assert ha["val_loss"] == hb["val_loss"] and np.array_equal(a.params, b.params)
+
+
+class _RefusesToStart:
+    def on_train_begin(self, net):
+        raise RuntimeError("callback refuses to start")
+
+
+@pytest.mark.parametrize("optimizer", [None, "sgd", fastbp.RMSprop(lr=0.02)])
+def test_a_fit_whose_callback_refuses_to_start_leaves_the_model_as_it_was(digits, optimizer):
+    # fit committed its optimizer, learning rate, schedule and seed before
+    # the callbacks' on_train_begin: one that raised left them changed
+    # though no epoch ran (the model's Adam replaced by a fresh SGD).
+    X_train, _, y_train, _ = digits
+    net = fastbp.MLP([64, 8, 10], seed=0)
+    net.fit(X_train, y_train, epochs=2, verbose=0, optimizer="adam",
+            callbacks=[fastbp.schedules.StepDecay(step_size=1, gamma=0.5)])
+    opt, lr, schedule, rng = net.optimizer, net.optimizer.lr, net.schedule, net._rng.copy()
+    state, params = opt.state.copy(), net.params.copy()
+    with pytest.raises(RuntimeError, match="refuses to start"):
+        net.fit(X_train, y_train, epochs=3, verbose=0, lr=0.5, seed=7, optimizer=optimizer,
+                callbacks=[_RefusesToStart()])
+    assert net.optimizer is opt and opt.lr == lr and net.schedule is schedule
+    assert np.array_equal(net._rng, rng) and np.array_equal(opt.state, state)
+    assert np.array_equal(net.params, params) and len(net.history) == 2
+    if isinstance(optimizer, fastbp.RMSprop):  # not kept by the model that refused it
+        assert optimizer.lr == 0.02
+        fastbp.MLP([64, 8, 10], seed=1).fit(X_train, y_train, epochs=1, verbose=0,
+                                             optimizer=optimizer)

@@ -33,7 +33,7 @@ import time
 import numpy as np
 
 from . import network, ops, threads
-from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _end,
+from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _end, begin,
                     _Interrupts, _progress_bar, _record, _show)
 
 
@@ -210,7 +210,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
         return total, done, False
 
     divergence = None  # (batch, kept) once an epoch diverged
-    _call(callbacks, "on_train_begin", net)
+    begin(callbacks, net)
     try:
         with _Interrupts() as interrupts:
             try:

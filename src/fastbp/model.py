@@ -29,7 +29,7 @@ from .ops import IDENTITY
 from .optim import LBFGS
 from .schedules import Schedule
 from .train import (TRANSPOSED, History, move_first_layer, run_epochs, run_lbfgs,
-                    transpose_first_layer)
+                    run_started, transpose_first_layer)
 
 # He initialisation for the ReLU family, Glorot for the rest.
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
@@ -915,6 +915,10 @@ class MLP:
                                   on_divergence, distributed,
                                   sample_weight, class_weight)
         # Everything is checked: from here on the call changes the model.
+        # (Undone if a callback's on_train_begin raises: then nothing trained.)
+        before = (self.optimizer, getattr(self.optimizer, "lr", None), run.optimizer.lr
+                  if not isinstance(run.optimizer, LBFGS) else None, self._schedule,
+                  self._classes, self._rng.copy())
         opt = self.optimizer = run.optimizer
         _args.OWNERS[opt] = weakref.ref(self)
         self._schedule, self._classes = run.schedule, run.classes
@@ -922,6 +926,28 @@ class MLP:
             opt.lr = run.lr
         if run.seed is not None:
             self._rng[:] = np.random.SeedSequence(run.seed).generate_state(2, np.uint64)
+        self._fit_started = False
+        try:
+            return self._train(run, opt)
+        except BaseException:
+            if not run_started(self):
+                self._undo_fit_start(before, opt)
+            raise
+
+    def _undo_fit_start(self, before, opt):
+        """The model as it was before fit committed its arguments (a callback's
+        on_train_begin raised: no epoch ran)."""
+        previous, previous_lr, new_lr, schedule, classes, rng = before
+        if new_lr is not None:
+            opt.lr = new_lr
+        if previous is not None and previous_lr is not None:
+            previous.lr = previous_lr
+        if opt is not previous:
+            _args.OWNERS.pop(opt, None)  # free for another model, as before this fit
+        self.optimizer, self._schedule, self._classes = previous, schedule, classes
+        self._rng[:] = rng
+
+    def _train(self, run, opt):
         # A cold cache: say that the first epoch compiles, and compile the
         # inference kernels beside it (fastbp._ahead; dense X, one process).
         ahead = _ahead.spec(self) if isinstance(run.X, np.ndarray) and run.comm is False else None

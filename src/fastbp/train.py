@@ -112,7 +112,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     threads.ensure()
     net._samples_per_epoch = n
     interrupts = _Interrupts()
-    _call(callbacks, "on_train_begin", net)
+    begin(callbacks, net)
     try:
         with interrupts, threads.other_blas_on_one_thread():
             if epochs > 0:
@@ -260,7 +260,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
 
     divergence = None  # (batch, kept) once an epoch diverged
-    _call(callbacks, "on_train_begin", net)
+    begin(callbacks, net)
     try:
         with _Interrupts() as interrupts:
             try:
@@ -525,6 +525,22 @@ def _record(logs, *histories):
             column.extend([float("nan")] * (epochs - len(column)))  # first reported now
             column.append(value)
         record.epoch.append(epochs)
+
+
+def begin(callbacks, net):
+    """Every callback's ``on_train_begin(net)``; after it the fit has
+    started (:func:`run_started`): an error before, no epoch having run,
+    leaves the model as it was before the fit (``MLP.fit`` undoes its
+    optimizer, schedule, learning rate and seed)."""
+    net._fit_started = False
+    _call(callbacks, "on_train_begin", net)
+    net._fit_started = True
+
+
+def run_started(net):
+    """Whether the fit in progress (or the last) got past its callbacks'
+    ``on_train_begin``."""
+    return getattr(net, "_fit_started", False)
 
 
 def _call(callbacks, method, *args):
