@@ -1404,11 +1404,6 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     if (_overlap(grads, params) or _overlap(grads, ws) or _overlap(params, ws)
             or _overlap2(grads, params, X, Y) or _overlap(ws, X) or _overlap(ws, Y)):
         raise ValueError("grads, params and ws must not overlap each other, X or Y")
-    h = params.dtype.type(eps)
-    for i in range(params.size):  # O(W), before anything is written
-        if params.dtype.type(params[i] + h) == params.dtype.type(params[i] - h):
-            raise ValueError("eps is too small for the parameters' dtype: p + eps and p - eps"
-                             " round to the same number")
     _numerical_gradient(_c(grads), _c(params), _c(ws), _c(plan), _c(X), _c(Y), loss, eps, alpha)
 
 
@@ -1416,6 +1411,10 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
 def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     grads, params, ws, plan, X, Y = borrowed((grads, params, ws, plan, X, Y))
     h = params.dtype.type(eps)
+    for i in range(params.size):  # O(W), before anything is written
+        if params.dtype.type(params[i] + h) == params.dtype.type(params[i] - h):
+            raise ValueError("eps is too small for the parameters' dtype: p + eps and p - eps"
+                             " round to the same number")
     for i in range(params.size):
         p = params[i]
         params[i] = p + h
@@ -1425,7 +1424,4 @@ def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
         # The step actually taken, after rounding to the buffer's dtype.
         step = np.float64(params.dtype.type(p + h)) - np.float64(params.dtype.type(p - h))
         params[i] = p
-        if step == 0:  # (else 0 / 0: NaN, silently)
-            raise ValueError("eps is too small for the parameters' dtype: p + eps and p - eps"
-                             " round to the same number")
-        grads[i] = (up - down) / step
+        grads[i] = (up - down) / step  # (step != 0: checked above)

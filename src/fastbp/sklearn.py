@@ -210,31 +210,14 @@ class _BaseMLP(BaseEstimator):
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
                  n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.activation = activation
-        self.solver = solver
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.learning_rate_init = learning_rate_init
-        self.power_t = power_t
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.tol = tol
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.momentum = momentum
-        self.nesterovs_momentum = nesterovs_momentum
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.beta_1 = beta_1
-        self.beta_2 = beta_2
-        self.epsilon = epsilon
-        self.n_iter_no_change = n_iter_no_change
-        self.max_fun = max_fun
-        self.dropout = dropout
-        self.dtype = dtype
+        self._keep(locals())
+
+    def _keep(self, arguments):
+        # The constructor's arguments as attributes, as scikit-learn keeps them
+        # (each class has its own __init__, so that errors name it).
+        for name, value in arguments.items():
+            if name != "self":
+                setattr(self, name, value)
 
     # --------------------------------------------------------------- checks
     def _check_params(self):
@@ -309,12 +292,10 @@ class _BaseMLP(BaseEstimator):
         # their shapes and dtype takes their values.
         shapes = [np.shape(c) for c in self.coefs_]
         if not hasattr(self, "net_") or shapes != [W.T.shape for W in self.net_.weights]:
-            dtype = np.asarray(self.coefs_[0]).dtype
-            dtype = dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
-            sizes = [s[0] for s in shapes] + [shapes[-1][1]]
-            self.net_ = MLP(sizes, activation=ACTIVATIONS[self.activation],
-                            output=OUTPUTS[self.out_activation_], dtype=dtype.name, seed=0,
-                            alpha=float(self.alpha))
+            self.net_ = self._network_of([np.asarray(c) for c in self.coefs_],
+                                         [np.asarray(i) for i in self.intercepts_],
+                                         OUTPUTS[self.out_activation_])
+            sizes = self.net_.sizes
             self.n_layers_ = len(sizes)
             self.n_outputs_ = sizes[-1]
             self._best_is_current = True  # (early stopping's best: these weights)
@@ -346,9 +327,7 @@ class _BaseMLP(BaseEstimator):
         # same weights in a network of the new hidden activation.
         want = ACTIVATIONS[self.activation]
         if any(a != want for a in net.activations):
-            self.net_ = MLP(list(net.sizes), activation=want, output=net.output,
-                            dtype=net.dtype.name, seed=0, alpha=float(self.alpha))
-            self.net_.params[...] = net.params
+            self.net_ = _twin(net, activation=want, alpha=float(self.alpha))
             self._expose()
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
@@ -727,19 +706,19 @@ class _BaseMLP(BaseEstimator):
         is the one applied."""
         coefs = [np.asarray(c) for c in self.coefs_]
         intercepts = [np.asarray(i) for i in self.intercepts_]
+        output = OUTPUTS.get(self.out_activation_, "identity")  # others: _outputs applies them
         net = self.net_
-        if (len(coefs) == len(intercepts) == len(net.weights)
+        if not (len(coefs) == len(intercepts) == len(net.weights)
                 and all(c.shape == W.T.shape for c, W in zip(coefs, net.weights))
                 and all(i.shape == b.shape for i, b in zip(intercepts, net.biases))):
-            self._sync_in()
-            net = self.net_
-        else:
-            net = self._network_of(coefs, intercepts)
-        output = OUTPUTS.get(self.out_activation_, "identity")  # others: _outputs applies them
+            return self._network_of(coefs, intercepts, output)
+        self._sync_in()
+        net = self.net_
         return net if net.output == output else _twin(net, output=output)
 
-    def _network_of(self, coefs, intercepts):
-        # A network holding the given coefs_ and intercepts_, which must chain.
+    def _network_of(self, coefs, intercepts, output):
+        # A network holding the given coefs_ and intercepts_ (which must
+        # chain), of coefs_[0]'s dtype (float64 for another), with ``output``.
         sizes = [coefs[0].shape[0] if coefs and coefs[0].ndim == 2 else -1]
         for l, (c, i) in enumerate(zip(coefs, intercepts)):
             if c.ndim != 2 or c.shape[0] != sizes[-1] or i.shape != (c.shape[1],):
@@ -750,8 +729,8 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"coefs_ and intercepts_ must hold one array per layer; got"
                              f" {len(coefs)} and {len(intercepts)}")
         dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.float64
-        net = MLP(sizes, activation=ACTIVATIONS[self.activation], output="identity",
-                  dtype=np.dtype(dtype).name, seed=0)
+        net = MLP(sizes, activation=ACTIVATIONS[self.activation], output=output,
+                  dtype=np.dtype(dtype).name, seed=0, alpha=float(self.alpha))
         for W, b, c, i in zip(net.weights, net.biases, coefs, intercepts):
             W[...] = c.T
             b[...] = i
@@ -775,12 +754,12 @@ class _BaseMLP(BaseEstimator):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
 
-def _twin(net, dtype=None, output=None):
-    """A copy of the fastbp.MLP net (its weights, hidden activations and
-    alpha) in ``dtype`` and with ``output``, each by default the net's own."""
-    twin = MLP(list(net.sizes), activation=list(net.activations) or "tanh",
+def _twin(net, dtype=None, output=None, activation=None, alpha=None):
+    """A copy of the fastbp.MLP net's weights in a network of ``dtype``,
+    ``output``, hidden ``activation`` and ``alpha``, each by default the net's own."""
+    twin = MLP(list(net.sizes), activation=activation or list(net.activations) or "tanh",
                output=output or net.output, dtype=dtype or net.dtype.name, seed=0,
-               alpha=float(net.alpha))
+               alpha=float(net.alpha) if alpha is None else alpha)
     twin.params[...] = net.params
     return twin
 
@@ -839,17 +818,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, dtype=None):
-        # Its own, as scikit-learn's: a wrong keyword's TypeError names MLPClassifier.
-        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-                         solver=solver, alpha=alpha, batch_size=batch_size,
-                         learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-                         power_t=power_t, max_iter=max_iter, shuffle=shuffle,
-                         random_state=random_state, tol=tol, verbose=verbose,
-                         warm_start=warm_start, momentum=momentum,
-                         nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         dropout=dropout, dtype=dtype)
+        self._keep(locals())  # its own, as scikit-learn's: a wrong keyword's TypeError names it
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
@@ -942,17 +911,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, dtype=None):
-        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation,
-                         solver=solver, alpha=alpha, batch_size=batch_size,
-                         learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-                         power_t=power_t, max_iter=max_iter, shuffle=shuffle,
-                         random_state=random_state, tol=tol, verbose=verbose,
-                         warm_start=warm_start, momentum=momentum,
-                         nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
-                         validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-                         epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-                         dropout=dropout, dtype=dtype)
-        self.loss = loss
+        self._keep(locals())
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
