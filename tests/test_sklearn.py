@@ -341,7 +341,8 @@ def test_column_epoch_is_the_plain_one(loss, weighted, dtype):
     two; relayout_columns brings them back, the layout's gaps left zero."""
     from fastbp import _sklearn_kernels as K
     from fastbp.model import MLP
-    from fastbp.sklearn import _SplitEpoch, _aligned
+    from fastbp._columns import aligned as _aligned
+    from fastbp.sklearn import _SplitEpoch
     from fastbp.optim import SklearnAdam, SklearnSGD
     sizes = [7, 37, 3]
     n, batch, code, output, X, Y, sw, orders = _epoch_problem(loss, weighted, dtype, sizes, 2)

@@ -184,7 +184,7 @@ def test_a_failing_thread_stops_the_others(monkeypatch):
             split(*([None] * 10), 64, *([None] * 8))
         return True
     assert _run_threads([call]) == [True]
-    assert returned == [False] and split._helpers == []
+    assert returned == [False] and split.team._helpers == []
 
 
 def test_a_failing_helper_stops_the_epoch_and_its_error_is_raised(monkeypatch):

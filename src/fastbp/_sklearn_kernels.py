@@ -33,7 +33,7 @@ from ._jit import KERNEL_ONLY, jit, matrix
 from ._views import flat_view
 from .optim import sklearn_update
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
-from .network import (_act, _all_finite, _backward_batch, _batch, _batch_targets, _bias,
+from .network import (RUNTIME, _act, _all_finite, _backward_batch, _batch, _batch_targets, _bias,
                       _delta, _first_backward, _forward_batch, _logits, _outputs, _rows,
                       _weight, add_penalty_gradient, capacity, gathered_rows, penalty)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
@@ -41,6 +41,9 @@ from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backwar
                   output_forward, output_of)
 from ._weighted import _gather_weights
 from ._atomics import atomic_load, atomic_store, barrier
+from ._columns import (COLUMN_ROWS, COLUMN_UNITS, EPOCH_T, LINE, column_offsets,  # noqa: F401
+                       forward_pieces, piece_deltas, piece_squares, relayout_columns,
+                       sum_parts, units as _units)
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
 # losses: the network has an identity output, exp is applied here).
@@ -550,14 +553,6 @@ def epoch_sklearn_t(pt, grads, st, ws, plan, X, Y, sw, idx, wbuf, batch_size, lo
 # each epoch as a pool task).
 SPLIT_PIECES = 2
 SPLIT_ROWS = 64
-COLUMN_UNITS = 32  # the column split's least hidden units, and
-COLUMN_ROWS = 128  # the batches it takes (under this; see below)
-
-
-# sync's slot (on the line of the barrier's stop flag, fastbp._atomics) for
-# the step count before the epoch that thread 0 opens: the helpers read it
-# after the gate.
-EPOCH_T = 3
 
 
 @jit
@@ -662,97 +657,13 @@ def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw
 # A batch under SPLIT_ROWS rows gains nothing from the split above (its
 # pieces are too small for their own products, and the gradients' sums and
 # two barriers a batch remain). A network of one hidden layer of at least
-# COLUMN_UNITS units splits its hidden units instead, for batches under
-# COLUMN_ROWS rows (measured against the split above, fits of one hidden
-# layer of 100 units, OpenBLAS variables unset: the digits (64 inputs) at
-# 64-100 rows 1.23-1.43x faster with SGD, 1.1x with Adam; 784 float32
-# inputs at 64 and 100 rows 1.29x and 1.06x with SGD, 1.17x and 1.06x with
-# Adam; at 128-199 rows, 784 inputs and Adam 0.92-0.97x, the digits and
-# Adam 0.98-1.06x). Piece p owns units lo .. hi - 1 (h p / P ..
-# h (p + 1) / P), that is a block of the columns of W_0^T, of the bias b_0
-# and of the rows of W_1^T (and piece 0 b_1). Each piece's parameters lie
-# together, each part starting a cache line of its own, in a buffer of the
-# column layout (:func:`column_offsets`, :func:`relayout_columns`): where
-# two threads' parts shared a line, the line went from core to core at
-# every step (two steps at once on one buffer cost 2.1-2.2 us, on two
-# buffers 1.5-1.6 us). Each piece runs the whole batch forward through its
-# units, and its part of the logits (a_p @ W_1^T[p], plus b_1 for piece 0)
-# into its slot of zs; after one barrier every thread sums the parts in
-# order and takes the loss and the output deltas itself (a batch's few
-# outputs: cheaper than a second barrier), then each piece's backward pass
-# and optimizer step touch only its own parameters. So a batch costs one
-# barrier, and no gradient is summed across threads. zs and values are
-# held twice, for a batch and the next: a thread may write the next
-# batch's part while the other still reads this one's, never the one after
-# (it would have to pass the next barrier first). The result is the same,
-# bit for bit, on one thread (both pieces in turn) and on two, and the
-# plain epoch's up to the rounding of the two parts' sum.
-LINE = 64  # bytes of a cache line
-
-
-@jit(inline="always")
-def _units(h, piece, pieces):
-    # The hidden units of a piece: lo, hi.
-    return h * piece // pieces, h * (piece + 1) // pieces
-
-
-def column_offsets(plan, pieces, itemsize):
-    """The column layout of a network of one hidden layer (plan of two
-    rows) in ``pieces`` pieces: an int64 array ``(pieces, 4)``, piece p's
-    offsets of its block of W_0^T ``(n_in, hi - lo)``, of b_0[lo:hi], of its
-    rows of W_1^T ``(hi - lo, n_out)`` and of b_1 (-1 but for piece 0), each
-    a multiple of a cache line; and the buffer's size (a multiple too)."""
-    k, h, m = int(plan[0, N_IN]), int(plan[0, N_OUT]), int(plan[1, N_OUT])
-    align = max(LINE // itemsize, 1)
-    offs = np.full((pieces, 4), -1, dtype=np.int64)
-    at = 0
-    for p in range(pieces):
-        lo, hi = h * p // pieces, h * (p + 1) // pieces
-        for part, size in enumerate((k * (hi - lo), hi - lo, (hi - lo) * m, m if p == 0 else 0)):
-            if size:
-                offs[p, part] = at
-                at += -(-size // align) * align
-    return offs, at
-
-
-@jit
-def relayout_columns(dst, src, plan, offs, to_columns):
-    """A one-hidden-layer network's parameters (or a gradient, or an
-    optimizer state row) from fastbp's layout ``src`` into the column layout
-    of ``offs`` (:func:`column_offsets`) in ``dst``, the gaps zero, when
-    ``to_columns``; else back from ``src`` in the column layout to ``dst``."""
-    pieces = offs.shape[0]
-    k, h, m = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT]
-    if to_columns:
-        for i in range(dst.size):
-            dst[i] = 0
-    flat, cols = (src, dst) if to_columns else (dst, src)
-    W0, b0 = _weight(flat, plan, 0), _bias(flat, plan, 0)
-    W1, b1 = _weight(flat, plan, 1), _bias(flat, plan, 1)
-    for p in range(pieces):
-        lo, hi = _units(h, p, pieces)
-        B = matrix(cols, offs[p, 0], k, hi - lo)
-        R = matrix(cols, offs[p, 2], hi - lo, m)
-        for j in range(hi - lo):
-            for i in range(k):
-                if to_columns:
-                    B[i, j] = W0[lo + j, i]
-                else:
-                    W0[lo + j, i] = B[i, j]
-            for c in range(m):
-                if to_columns:
-                    R[j, c] = W1[c, lo + j]
-                else:
-                    W1[c, lo + j] = R[j, c]
-            if to_columns:
-                cols[offs[p, 1] + j] = b0[lo + j]
-            else:
-                b0[lo + j] = cols[offs[p, 1] + j]
-    for c in range(m):
-        if to_columns:
-            cols[offs[0, 3] + c] = b1[c]
-        else:
-            b1[c] = cols[offs[0, 3] + c]
+# COLUMN_UNITS units splits its hidden units instead (fastbp._columns), for
+# batches under COLUMN_ROWS rows (measured against the split above, fits of
+# one hidden layer of 100 units, OpenBLAS variables unset: the digits (64
+# inputs) at 64-100 rows 1.23-1.43x faster with SGD, 1.1x with Adam; 784
+# float32 inputs at 64 and 100 rows 1.29x and 1.06x with SGD, 1.17x and
+# 1.06x with Adam; at 128-199 rows, 784 inputs and Adam 0.92-0.97x, the
+# digits and Adam 0.98-1.06x).
 
 
 @jit
@@ -802,30 +713,14 @@ def _column_epoch(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, sw,
         wb, w = _batch_weights(wbuf, sw, idx, start, nb)
         xb = gathered_rows(ws, plan, cap, X, idx, start, nb)
         yb = _batch_targets(ws, plan, cap, Y, idx, start, nb, True)
-        hidden = flat_view(_act(ws, plan, cap, 0, nb))
-        for piece in range(thread, pieces, threads):
-            lo, hi = _units(h, piece, pieces)
-            u, ow0, ob0, ow1 = hi - lo, offs[piece, 0], offs[piece, 1], offs[piece, 2]
-            a = matrix(hidden, nb * lo, nb, u)
-            gemm(a, xb, matrix(pc, ow0, k, u), False, False, 1.0, 0.0)
-            bias_act_forward(a, pc[ob0:ob0 + u], act)
-            z = matrix(zs[par, piece], 0, nb, m)
-            gemm(z, a, matrix(pc, ow1, u, m), False, False, 1.0, 0.0)
-            if piece == 0:
-                bias_act_forward(z, pc[ob1:ob1 + m], plan[1, ACT])
-            if alpha != 0:  # the L2 term's sum over the piece's weights (before its step)
-                values[par * pieces + piece] = _squares(pc[ow0:ow0 + k * u]) + \
-                    _squares(pc[ow1:ow1 + u * m])
+        hidden = forward_pieces(pc, ws, plan, cap, xb, nb, zs[par], offs, thread, threads,
+                                RUNTIME)
+        if alpha != 0:  # the L2 term's sum over each piece's weights (before its step)
+            for piece in range(thread, pieces, threads):
+                values[par * pieces + piece] = piece_squares(pc, plan, offs, piece)
         if threads > 1 and not barrier(sync, threads, thread):
             return np.nan, False
-        z = flat_view(_act(ws, plan, cap, 1, nb))
-        part = zs[par, 0]
-        for e in range(nb * m):
-            z[e] = part[e]
-        for piece in range(1, pieces):
-            part = zs[par, piece]
-            for e in range(nb * m):
-                z[e] += part[e]
+        sum_parts(flat_view(_act(ws, plan, cap, 1, nb)), zs, par, nb * m)
         _output_function(ws, plan, cap, nb, forward_loss)
         # (the loss's value on thread 0 only: the others need the deltas)
         value = _loss_and_delta(ws, plan, xb, yb, wb, w, loss, loss_scale, thread == 0)
@@ -843,16 +738,8 @@ def _column_epoch(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, sw,
         for piece in range(thread, pieces, threads):
             lo, hi = _units(h, piece, pieces)
             u, ow0, ob0, ow1 = hi - lo, offs[piece, 0], offs[piece, 1], offs[piece, 2]
-            a = matrix(hidden, nb * lo, nb, u)
+            a, dp = piece_deltas(pc, pw, hidden, deltas, d, plan, offs, piece, nb, RUNTIME)
             gemm(matrix(gc, ow1, u, m), a, d, True, False, 1.0, 0.0)
-            WT = matrix(pc, ow1, u, m)
-            W = matrix(pw, 0, m, u)  # W_1's columns lo .. hi - 1, for an NN product
-            for r in range(m):
-                for c in range(u):
-                    W[r, c] = WT[c, r]
-            dp = matrix(deltas, nb * lo, nb, u)
-            gemm(dp, d, W, False, False, 1.0, 0.0)
-            act_backward(dp, a, act)
             bias_grad(gc[ob0:ob0 + u], dp)
             gemm(matrix(gc, ow0, k, u), xb, dp, True, False, 1.0, 0.0)
             sklearn_update(pc, gc, sc, hyper, code, t, ow0, ow0 + k * u, grad_scale, coef)

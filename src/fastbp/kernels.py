@@ -101,7 +101,9 @@ Pass ``check_every_step`` explicitly, as ``fit`` does: Numba compiles a call
 that omits a default argument as a separate specialisation.
 (``fit`` runs its unchecked variants ``fastbp.network.epoch_sgd``, ``epoch_optimizer``
 or ``epoch_dropout``, of the same arguments plus the hidden activation and whether there
-is an L2 term as compile-time constants, so a fit compiles only its own path.)
+is an L2 term as compile-time constants, so a fit compiles only its own path; a network
+of one hidden layer trained in small batches, ``fastbp._columns.epoch_columns``, its
+hidden units split between two threads.)
 """
 from .network import (add_penalty_gradient, all_finite, backward_batch, distributed_step,
                       shard_gradient, backward_sgd_batch, bias, capacity,

@@ -41,7 +41,6 @@ holding them (:func:`register_skl2onnx` does it by hand).
 import contextlib
 import operator
 import sys
-import threading
 import warnings
 from numbers import Real
 
@@ -60,6 +59,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _atomics
+from ._columns import Team, aligned
 from . import _sklearn_kernels as kernels
 from . import threads
 from ._validate import SparseRows, _check_sparse
@@ -95,15 +95,6 @@ def _column_layout(net, batch):
     return None
 
 
-def _aligned(shape, dtype):
-    """Zeros of this shape and dtype starting on a cache line."""
-    dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
-    raw = np.zeros(nbytes + kernels.LINE, dtype=np.uint8)
-    start = -raw.ctypes.data % kernels.LINE
-    return raw[start:start + nbytes].view(dtype).reshape(shape)
-
-
 class _SplitEpoch:
     """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows (but
     those of :func:`_column_layout`): each
@@ -123,80 +114,42 @@ class _SplitEpoch:
         self.threads, self.batch, self.columns = threads, batch, columns
         pieces = kernels.SPLIT_PIECES
         rows = batch if columns else -(-batch // pieces)
-        self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
         self.values = np.zeros(2 * pieces)
         if columns:
             # Each piece's part of the logits on cache lines of its own.
             line = kernels.LINE // net.dtype.itemsize
-            self.gsum = _aligned((1, columns[1]), net.dtype)
-            self.zs = _aligned((2, pieces, -(-batch * net.sizes[-1] // line) * line), net.dtype)
+            self.gsum = aligned((1, columns[1]), net.dtype)
+            self.zs = aligned((2, pieces, -(-batch * net.sizes[-1] // line) * line), net.dtype)
         else:
             self.gsum = np.zeros((pieces, net.params.size), dtype=net.dtype)
         self.ws = [net.workspace(rows) for _ in range(threads)]
         self.wbuf = [np.empty(batch if weighted else 0) for _ in range(threads)]
         self.pw = [np.empty_like(net.params) for _ in range(threads)]
-        self._helpers, self._errors = [], []
-        self._arrays = None  # what the helpers run on
+        self.team = Team(threads)
 
     def __call__(self, params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch, loss, code,
                  hyper, t, alpha, loss_scale, grad_scale, pw):
         if batch > self.batch:  # (the workspaces' rows: the kernel does not check them)
             raise ValueError(f"batches of {batch} rows; this split epoch has room for"
                              f" {self.batch}")
-        arrays = (params, state, plan, X, Y, sw, idx, hyper)
-        scalars = (batch, loss, code, alpha, loss_scale, grad_scale)
-        if self._helpers and (any(a is not b for a, b in zip(arrays, self._arrays[0]))
-                              or scalars != self._arrays[1]):
-            self.close()  # (not how the fit calls it: the same arrays every epoch)
 
         def run(i, t, sync):
-            try:
-                if self.columns:
-                    return kernels.epoch_sklearn_t_columns(
-                        i, self.threads, sync, self.values, params, self.gsum[0], state,
-                        self.ws[i], plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t,
-                        alpha, loss_scale, grad_scale, self.pw[i], self.zs, self.columns[0])
-                return kernels.epoch_sklearn_t_split(
-                    i, self.threads, sync, self.values, params, self.gsum, state, self.ws[i],
-                    plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t, alpha,
-                    loss_scale, grad_scale, self.pw[i])
-            except BaseException:
-                _atomics.stop(sync)  # the others return instead of waiting for this one
-                raise
-
-        def helper(i, sync):
-            try:
-                run(i, 0, sync)
-            except BaseException as exc:  # raised by close(), in the fitting thread
-                self._errors.append(exc)
-        if self.threads > 1 and not self._helpers:
-            self._arrays = (arrays, scalars)
-            # Daemon threads, so that a helper that never returned could not
-            # hold the interpreter open at exit.
-            self._helpers = [threading.Thread(target=helper, args=(i, self.sync), daemon=True,
-                                              name=f"fastbp-train-{i}")
-                             for i in range(1, self.threads)]
-            for thread in self._helpers:
-                thread.start()
-        try:
-            return run(0, t, self.sync)
-        except BaseException:
-            self.close()
-            raise
+            if self.columns:
+                return kernels.epoch_sklearn_t_columns(
+                    i, self.threads, sync, self.values, params, self.gsum[0], state,
+                    self.ws[i], plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t,
+                    alpha, loss_scale, grad_scale, self.pw[i], self.zs, self.columns[0])
+            return kernels.epoch_sklearn_t_split(
+                i, self.threads, sync, self.values, params, self.gsum, state, self.ws[i],
+                plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t, alpha,
+                loss_scale, grad_scale, self.pw[i])
+        return self.team((params, state, plan, X, Y, sw, idx, hyper, batch, loss, code, alpha,
+                          loss_scale, grad_scale), run, t)
 
     def close(self):
         """Stop the helpers (they wait for the next epoch) and wait for them;
         raise a helper's error, if one failed."""
-        helpers, self._helpers = self._helpers, []
-        if not helpers:
-            return
-        sync, self.sync = self.sync, np.zeros_like(self.sync)  # the next helpers' own
-        _atomics.stop(sync)  # set for good in theirs, even if this wait is interrupted
-        for thread in helpers:
-            thread.join()
-        errors, self._errors = self._errors, []
-        if errors:
-            raise errors[0]
+        self.team.close()
 
 
 class _BaseMLP(BaseEstimator):
@@ -422,8 +375,8 @@ class _BaseMLP(BaseEstimator):
             if self._columns is None:
                 params, state = np.empty_like(net.params), np.empty_like(opt.state)
             else:   # each piece's parameters on cache lines of their own
-                params = _aligned(self._columns[1], net.dtype)
-                state = _aligned((2, self._columns[1]), net.dtype)
+                params = aligned(self._columns[1], net.dtype)
+                state = aligned((2, self._columns[1]), net.dtype)
             self._relayout(params, state, True)
             epoch = kernels.epoch_sklearn_t
             scratch = (np.empty_like(params),)

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from . import _blas, _weighted, network, threads
+from . import _blas, _columns, _weighted, network, threads
 from ._static import static
 from ._validate import kernel_x
 from .layout import N_IN, N_OUT, W_OFF
@@ -204,6 +204,11 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     history = History()
     n = X.shape[0]
     batch_size = min(batch_size, n)
+    if (weights is not None and not isinstance(kernel_x(X), tuple)
+            and _columns.splits(net.sizes, batch_size, any(net.dropout)) and (weights == 1).all()):
+        # All-ones weights train bit for bit as none: here, where no weights
+        # would split the hidden units (below; it has no weighted twin), as none.
+        weights = None
     steps = -(-n // batch_size)
     ws = net._workspace(batch_size)
     perm = np.empty(n, dtype=np.int64)
@@ -256,6 +261,23 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                     batch_size, shuffle, loss, static(optimizer.code), optimizer.hyper,
                     optimizer.t, net._reg, max_steps, check_every_step, hidden, _l2(net))
 
+    split = contextlib.ExitStack()  # what a split epoch holds: threads, BLAS on one thread
+    if (weights is None and not isinstance(kernel_x(X), tuple)
+            and _columns.splits(net.sizes, batch_size, any(net.dropout))):
+        # One hidden layer, small batches: its units split between two
+        # threads (fastbp._columns), the same bits on one thread as on two.
+        columns = _columns.ColumnEpochs(net, optimizer.fused, batch_size,
+                                        split.enter_context(threads.training(_columns.PIECES)))
+        split.callback(columns.close)
+        split.enter_context(threads.blas_on_one_thread())  # each piece's products on its thread
+        dense = kernel_x(X)
+
+        def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
+            loss, hidden = net._kernel_codes
+            return columns(net.params, state, dense, Y, perm, net._rng, batch_size, shuffle,
+                           loss, static(optimizer.code), optimizer.hyper, optimizer.t, net._reg,
+                           max_steps, check_every_step, hidden)
+
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
 
@@ -291,7 +313,10 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                 if bar is not None:
                     bar.close()
     finally:
-        notes = _end(callbacks, net)
+        try:
+            split.close()  # (raises a helper thread's error)
+        finally:
+            notes = _end(callbacks, net)
     if divergence is not None:
         _diverged(on_divergence, divergence[0], steps, divergence[1], optimizer, history,
                   notes=notes)

@@ -1,0 +1,502 @@
+"""A network of one hidden layer trained on two threads: its hidden units split.
+
+A small network's batch (a few dozen rows through a few dozen units) is
+too little work to split by rows: each piece's products are then too small
+for their own BLAS calls, and the pieces' gradients have to be summed. Its
+hidden units split instead. Piece p owns units lo .. hi - 1 (h p / P ..
+h (p + 1) / P), that is a block of the columns of W_0^T, of the bias b_0
+and of the rows of W_1^T (and piece 0 b_1). Each piece's parameters lie
+together, each part starting a cache line of its own, in a buffer of the
+column layout (:func:`column_offsets`, :func:`relayout_columns`): where two
+threads' parts shared a line, the line went from core to core at every step
+(two steps at once on one buffer cost 2.1-2.2 us, on two buffers 1.5-1.6 us).
+
+Each piece runs the whole batch forward through its units, and its part of
+the logits (``a_p @ W_1^T[p]``, plus b_1 for piece 0) into its slot of
+``zs``; after one barrier every thread sums the parts in order and takes the
+loss and the output deltas itself (a batch's few outputs: cheaper than a
+second barrier), then each piece's backward pass and optimizer step touch
+only its own parameters. So a batch costs one barrier, and no gradient is
+summed across threads. ``zs`` and ``values`` are held twice, for a batch and
+the next: a thread may write the next batch's part while the other still
+reads this one's, never the one after (it would have to pass the next
+barrier first). The result is the same, bit for bit, on one thread (both
+pieces in turn) and on two, and the plain epoch's up to the rounding of the
+two parts' sum.
+
+Two users: :mod:`fastbp._sklearn_kernels` (scikit-learn's conventions,
+``epoch_sklearn_t_columns``) and :func:`fastbp.train.run_epochs`
+(``fastbp.MLP.fit``: :func:`epoch_columns`, PyTorch's optimizers). The
+threads that run them: :class:`Team`.
+"""
+import threading
+
+import numpy as np
+
+from . import _atomics
+from ._arrays import borrowed
+from ._atomics import atomic_load, atomic_store, barrier
+from ._jit import KERNEL_ONLY, jit, matrix
+from ._fastmath import smin
+from ._static import specialising, static
+from ._views import flat_view
+from .layout import ACT, N_IN, N_OUT
+from .network import (_act, _all_finite, _batch, _bias, _capacity,
+                      _delta, _epoch_loss, _logits, _order, _output_layer_act, _outputs, _rows,
+                      _sum_squares, _weight)
+from .ops import _loss_backward, _loss_forward, act_grad, bias_act, bias_grad, bias_sgd, \
+    gemm, outputs_for_loss
+from .optim import LR, _optimizer_step
+
+PIECES = 2         # the hidden units' pieces (and the most threads that run them)
+LINE = 64          # bytes of a cache line
+COLUMN_UNITS = 32  # the least hidden units split (see fastbp.sklearn and fastbp.train)
+COLUMN_ROWS = 128  # the batches split: fewer rows than this
+
+# sync's slot (on the line of the barrier's stop flag, fastbp._atomics) for
+# the step count before the epoch that thread 0 opens: the helpers read it
+# after the gate.
+EPOCH_T = 3
+
+
+@jit(inline="always")
+def units(h, piece, pieces):
+    """The hidden units of a piece: lo, hi."""
+    return h * piece // pieces, h * (piece + 1) // pieces
+
+
+@jit(inline="always")
+def sum_parts(z, zs, par, count):
+    """``z[:count]``: the pieces' parts of the logits in ``zs[par]``, summed
+    in order (the same bits on any number of threads)."""
+    part = zs[par, 0]
+    for e in range(count):
+        z[e] = part[e]
+    for piece in range(1, zs.shape[1]):
+        part = zs[par, piece]
+        for e in range(count):
+            z[e] += part[e]
+
+
+@jit(inline="always")
+def forward_pieces(pc, ws, plan, cap, xb, nb, parts, offs, thread, threads, hidden):
+    """This thread's pieces forward: each piece's hidden activations (its
+    units' block of ``ws``'s, ``(nb, hi - lo)`` from ``nb lo``) and its part
+    of the logits into ``parts[piece]`` (b_1 added to piece 0's); returns the
+    hidden block, flat. ``hidden`` as in :func:`fastbp.network._forward`."""
+    pieces = offs.shape[0]
+    k, h, m = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT]
+    hid = flat_view(_act(ws, plan, cap, 0, nb))
+    for piece in range(thread, pieces, threads):
+        lo, hi = units(h, piece, pieces)
+        u, ow0, ob0, ow1 = hi - lo, offs[piece, 0], offs[piece, 1], offs[piece, 2]
+        a = matrix(hid, nb * lo, nb, u)
+        gemm(a, xb, matrix(pc, ow0, k, u), False, False, 1.0, 0.0)
+        bias_act(a, pc[ob0:ob0 + u], hidden, plan[0, ACT])
+        z = matrix(parts[piece], 0, nb, m)
+        gemm(z, a, matrix(pc, ow1, u, m), False, False, 1.0, 0.0)
+        if piece == 0:
+            _output_layer_act(z, pc[offs[0, 3]:offs[0, 3] + m], hidden, plan[1, ACT])
+    return hid
+
+
+@jit(inline="always")
+def piece_squares(pc, plan, offs, piece):
+    """The sum of the squares of a piece's weights (its blocks of W_0^T and
+    W_1^T), in float64."""
+    k, h, m = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT]
+    lo, hi = units(h, piece, offs.shape[0])
+    ow0, ow1 = offs[piece, 0], offs[piece, 2]
+    return _sum_squares(pc[ow0:ow0 + k * (hi - lo)]) + _sum_squares(pc[ow1:ow1 + (hi - lo) * m])
+
+
+@jit(inline="always")
+def piece_deltas(pc, pw, hid, deltas, d, plan, offs, piece, nb, hidden):
+    """A piece's hidden activations ``a`` and deltas ``dp = (d @ W_1[:, lo:hi])
+    f'(a)``, the product an NN one on a copy of its block of W_1 in ``pw``
+    (into its units' block of the flat ``deltas``); returns a, dp."""
+    h, m = plan[0, N_OUT], plan[1, N_OUT]
+    lo, hi = units(h, piece, offs.shape[0])
+    u = hi - lo
+    R = matrix(pc, offs[piece, 2], u, m)
+    W = matrix(pw, 0, m, u)  # W_1's columns lo .. hi - 1
+    for r in range(m):
+        for c in range(u):
+            W[r, c] = R[c, r]
+    a, dp = matrix(hid, nb * lo, nb, u), matrix(deltas, nb * lo, nb, u)
+    gemm(dp, d, W, False, False, 1.0, 0.0)
+    act_grad(dp, a, hidden, plan[0, ACT])
+    return a, dp
+
+
+def column_offsets(plan, pieces, itemsize):
+    """The column layout of a network of one hidden layer (plan of two
+    rows) in ``pieces`` pieces: an int64 array ``(pieces, 4)``, piece p's
+    offsets of its block of W_0^T ``(n_in, hi - lo)``, of b_0[lo:hi], of its
+    rows of W_1^T ``(hi - lo, n_out)`` and of b_1 (-1 but for piece 0), each
+    a multiple of a cache line; and the buffer's size (a multiple too).
+    Piece p's parts lie in that order from ``offs[p, 0]`` to the next
+    piece's (or the end): one span, whose gaps stay zero."""
+    k, h, m = int(plan[0, N_IN]), int(plan[0, N_OUT]), int(plan[1, N_OUT])
+    align = max(LINE // itemsize, 1)
+    offs = np.full((pieces, 4), -1, dtype=np.int64)
+    at = 0
+    for p in range(pieces):
+        lo, hi = h * p // pieces, h * (p + 1) // pieces
+        for part, size in enumerate((k * (hi - lo), hi - lo, (hi - lo) * m, m if p == 0 else 0)):
+            if size:
+                offs[p, part] = at
+                at += -(-size // align) * align
+    return offs, at
+
+
+@jit
+def relayout_columns(dst, src, plan, offs, to_columns):
+    """A one-hidden-layer network's parameters (or a gradient, or an
+    optimizer state row) from fastbp's layout ``src`` into the column layout
+    of ``offs`` (:func:`column_offsets`) in ``dst``, the gaps zero, when
+    ``to_columns``; else back from ``src`` in the column layout to ``dst``."""
+    pieces = offs.shape[0]
+    k, h, m = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT]
+    if to_columns:
+        for i in range(dst.size):
+            dst[i] = 0
+    flat, cols = (src, dst) if to_columns else (dst, src)
+    W0, b0 = _weight(flat, plan, 0), _bias(flat, plan, 0)
+    W1, b1 = _weight(flat, plan, 1), _bias(flat, plan, 1)
+    for p in range(pieces):
+        lo, hi = units(h, p, pieces)
+        B = matrix(cols, offs[p, 0], k, hi - lo)
+        R = matrix(cols, offs[p, 2], hi - lo, m)
+        for j in range(hi - lo):
+            for i in range(k):
+                if to_columns:
+                    B[i, j] = W0[lo + j, i]
+                else:
+                    W0[lo + j, i] = B[i, j]
+            for c in range(m):
+                if to_columns:
+                    R[j, c] = W1[c, lo + j]
+                else:
+                    W1[c, lo + j] = R[j, c]
+            if to_columns:
+                cols[offs[p, 1] + j] = b0[lo + j]
+            else:
+                b0[lo + j] = cols[offs[p, 1] + j]
+    for c in range(m):
+        if to_columns:
+            cols[offs[0, 3] + c] = b1[c]
+        else:
+            b1[c] = cols[offs[0, 3] + c]
+
+
+def aligned(shape, dtype):
+    """Zeros of this shape and dtype starting on a cache line."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(nbytes + LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % LINE
+    return raw[start:start + nbytes].view(dtype).reshape(shape)
+
+
+class Team:
+    """The threads of a split epoch kernel: the calling one, one epoch a
+    call, and ``threads - 1`` helper threads that run every epoch from the
+    first call to :meth:`close`, each waiting at the kernel's gate (a
+    barrier on :attr:`sync`) for the next."""
+
+    def __init__(self, threads):
+        self.threads = threads
+        self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
+        self._helpers, self._errors, self._key = [], [], None
+
+    def __call__(self, key, run, t):
+        """Thread 0's call ``run(0, t, sync)``; the helpers' (started by the
+        first call) are ``run(i, 0, sync)``. ``key`` holds what the helpers'
+        calls were made with (arrays compared by identity, the rest by
+        value): a call with another key stops the helpers first."""
+        if self._helpers and not _same(key, self._key):
+            self.close()  # (not how a fit calls it: the same arrays every epoch)
+
+        def guarded(i, t, sync):
+            try:
+                return run(i, t, sync)
+            except BaseException:
+                _atomics.stop(sync)  # the others return instead of waiting for this one
+                raise
+
+        def helper(i, sync):
+            try:
+                guarded(i, 0, sync)
+            except BaseException as exc:  # raised by close(), in the fitting thread
+                self._errors.append(exc)
+        if self.threads > 1 and not self._helpers:
+            self._key = key
+            # Daemon threads, so that a helper that never returned could not
+            # hold the interpreter open at exit.
+            self._helpers = [threading.Thread(target=helper, args=(i, self.sync), daemon=True,
+                                              name=f"fastbp-train-{i}")
+                             for i in range(1, self.threads)]
+            for thread in self._helpers:
+                thread.start()
+        try:
+            return guarded(0, t, self.sync)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self):
+        """Stop the helpers (they wait for the next epoch) and wait for them;
+        raise a helper's error, if one failed."""
+        helpers, self._helpers = self._helpers, []
+        if not helpers:
+            return
+        sync, self.sync = self.sync, np.zeros_like(self.sync)  # the next helpers' own
+        _atomics.stop(sync)  # set for good in theirs, even if this wait is interrupted
+        for thread in helpers:
+            thread.join()
+        errors, self._errors = self._errors, []
+        if errors:
+            raise errors[0]
+
+
+def _same(a, b):
+    return len(a) == len(b) and all(
+        x is y if isinstance(x, np.ndarray) or isinstance(y, np.ndarray) else x == y
+        for x, y in zip(a, b))
+
+
+def splits(sizes, batch_size, dropout=False):
+    """Whether ``fastbp.MLP.fit`` trains a network of these ``sizes`` in
+    batches of ``batch_size`` rows (dense, unweighted) with its hidden
+    units split: one hidden layer of at least COLUMN_UNITS units, no
+    dropout, batches under COLUMN_ROWS rows, where threads can run kernels."""
+    return (_atomics.AVAILABLE and len(sizes) == 3 and sizes[1] >= COLUMN_UNITS
+            and batch_size < COLUMN_ROWS and not dropout)
+
+
+@jit
+def epoch_columns(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, perm, rng,
+                  batch_size, shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step,
+                  hidden, fused, pw, zs, offs):
+    """:func:`fastbp.network.epoch_sgd` (``fused`` the constant 1) or
+    :func:`fastbp.network.epoch_optimizer` (0) of a network of one hidden
+    layer on dense rows, its hidden units in ``offs.shape[0]`` pieces (the
+    module's notes), run by ``threads`` threads at once: each calls this with
+    its ``thread`` (0 .. threads - 1), the same sync (int64 zeros,
+    :mod:`fastbp._atomics`), values (float64, ``2 pieces + 1``), pc, gc and sc
+    (the parameters, their gradient and the optimizer's state in the column
+    layout of ``offs``: pc and gc by :func:`relayout_columns`, sc piece by
+    piece, each piece's span's two state rows one after the other, from
+    twice its start; gc and sc empty with ``fused``), plan, data, perm, rng,
+    zs (``(2, pieces, r)``, the model's dtype, r at least ``batch_size
+    n_out``) and offs, and its own ws (room for ``batch_size`` rows) and pw
+    (``(hi - lo) n_out`` values at least).
+
+    Thread 0's call is one epoch (from step ``t0``; it orders perm, as the
+    plain kernels do); the others' run every epoch that thread 0 opens
+    (each waits at a gate, a barrier, for the next; ``t0`` comes through
+    ``sync``) until a thread sets the stop flag (``fastbp._atomics.stop``).
+    The arrays must stay the same between epochs (their contents may
+    change between thread 0's calls). ``check_every_step`` needs
+    ``threads == 1``.
+
+    Returns what the plain kernels return (thread 0's; the others return
+    (nan, 0) when stopped), but for an epoch that diverges on several
+    threads: it runs to its end and returns NaN (only the last thread
+    computes the loss's value, so no thread stops at a batch the others
+    take), and the caller replays it on one thread, which stops before the
+    first bad update as the plain kernels do (:func:`fastbp.train.run_epochs`'s
+    rollback; the same bits on one thread as on several)."""
+    if thread == 0:
+        _order(perm, rng, _rows(X), shuffled)
+        if threads > 1:
+            atomic_store(sync, EPOCH_T, t0)
+    while True:
+        if threads > 1 and not barrier(sync, threads, thread):  # the gate of the epoch
+            return np.nan, 0
+        result = _column_epoch(pc, gc, sc, thread, threads, sync, values, ws, plan, X, Y, perm,
+                               batch_size, shuffled, loss, code, hyper,
+                               t0 if thread == 0 else atomic_load(sync, EPOCH_T), reg, max_steps,
+                               check_every_step, hidden, fused, pw, zs, offs)
+        if thread == 0:
+            return result
+
+
+@jit(**KERNEL_ONLY)  # called by kernels only (through _column_epoch): no machine code of its own
+def column_epoch(pc, gc, sc, thread, threads, sync, values, ws, plan, X, Y, perm, batch_size,
+                 shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden, fused,
+                 pw, zs, offs):
+    # One epoch of epoch_columns for this thread (with ``fused`` a constant:
+    # _column_epoch compiles only its branch).
+    pc, gc, sc, sync, values, ws, plan, X, Y, perm, pw, zs, offs = \
+        borrowed((pc, gc, sc, sync, values, ws, plan, X, Y, perm, pw, zs, offs))
+    n = _rows(X)
+    cap = _capacity(ws, plan)
+    pieces = offs.shape[0]
+    k, h, m = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT]
+    ob1 = offs[0, 3]
+    lr, alpha = hyper[LR], reg[0]
+    total, seen, steps = 0.0, 0, 0
+    for start in range(0, n, batch_size):
+        if steps == max_steps:
+            break
+        nb = smin(batch_size, n - start)
+        par = steps & 1
+        xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
+        hid = forward_pieces(pc, ws, plan, cap, xb, nb, zs[par], offs, thread, threads, hidden)
+        if alpha != 0:  # the L2 term's sum over each piece's weights (before its step)
+            for piece in range(thread, pieces, threads):
+                values[par * pieces + piece] = piece_squares(pc, plan, offs, piece)
+        if threads > 1 and not barrier(sync, threads, thread):
+            return np.nan, steps
+        # Every thread: the logits, the outputs, the loss and its deltas.
+        zl = _logits(ws, plan, nb)
+        sum_parts(flat_view(zl), zs, par, nb * m)
+        out = _outputs(ws, plan, cap, nb)
+        outputs_for_loss(out, zl, loss)
+        if thread == threads - 1:  # the loss's value: the last thread's (thread 0 has b_1)
+            value = _loss_forward(zl, out, yb, loss) * nb
+            if alpha != 0:
+                squares = 0.0
+                for piece in range(pieces):
+                    squares += values[par * pieces + piece]
+                value += 0.5 * alpha * squares
+            # On one thread, as the plain kernels: stop before the update.
+            # On several, the epoch runs on and returns NaN; the rollback
+            # that follows replays it on one thread (the same bits).
+            if threads == 1 and not np.isfinite(value):
+                return np.nan, steps
+            total += value
+        seen += nb
+        steps += 1
+        d = _delta(ws, plan, cap, 1, nb)
+        _loss_backward(d, out, yb, loss)
+        deltas = flat_view(_delta(ws, plan, cap, 0, nb))
+        coef = alpha / nb
+        for piece in range(thread, pieces, threads):
+            lo, hi = units(h, piece, pieces)
+            u, ow0, ob0, ow1 = hi - lo, offs[piece, 0], offs[piece, 1], offs[piece, 2]
+            a, dp = piece_deltas(pc, pw, hid, deltas, d, plan, offs, piece, nb, hidden)
+            R, B = matrix(pc, ow1, u, m), matrix(pc, ow0, k, u)
+            if fused:  # W <- (1 - lr alpha / nb) W - lr dW, b <- b - lr db
+                decay = 1.0 - lr * coef
+                gemm(R, a, d, True, False, -lr, decay)
+                gemm(B, xb, dp, True, False, -lr, decay)
+                bias_sgd(pc[ob0:ob0 + u], dp, lr)
+                if piece == 0:
+                    bias_sgd(pc[ob1:ob1 + m], d, lr)
+            else:
+                gemm(matrix(gc, ow1, u, m), a, d, True, False, 1.0, 0.0)
+                gemm(matrix(gc, ow0, k, u), xb, dp, True, False, 1.0, 0.0)
+                bias_grad(gc[ob0:ob0 + u], dp)
+                if piece == 0:
+                    bias_grad(gc[ob1:ob1 + m], d)
+                if alpha != 0:
+                    _add_weight_decay(gc, pc, ow0, k * u, coef)
+                    _add_weight_decay(gc, pc, ow1, u * m, coef)
+                lo_s = offs[piece, 0]
+                hi_s = offs[piece + 1, 0] if piece + 1 < pieces else pc.size
+                _optimizer_step(pc[lo_s:hi_s], gc[lo_s:hi_s],
+                                matrix(sc, 2 * lo_s, 2, hi_s - lo_s), hyper, code, t0 + steps)
+        if check_every_step and not _all_finite(pc):  # (one thread: threads == 1)
+            return np.nan, steps
+    if thread == threads - 1:
+        values[2 * pieces] = total
+    if threads > 1 and not barrier(sync, threads, thread):  # every piece's last step taken
+        return np.nan, steps
+    return _epoch_loss(pc, values[2 * pieces], seen), steps
+
+
+_column_epoch = specialising(column_epoch, "fused", "column_epoch for epoch_columns: with a"
+                             " constant ``fused``, only its branch (see fastbp._static).")
+
+
+@jit(inline="always")
+def _add_weight_decay(g, p, start, size, coef):
+    # g[start:start + size] += coef p[start:start + size]: the L2 term's
+    # gradient over a block of weights.
+    c = p.dtype.type(coef)
+    for i in range(start, start + size):
+        g[i] += c * p[i]
+
+
+def state_into_columns(sc, state, plan, offs, size, scratch):
+    """The optimizer's state ``(2, n_params)`` into ``sc`` (flat, twice the
+    column layout's size: each piece's span's two rows one after the
+    other; :func:`epoch_columns`), through ``scratch`` (the layout's size)."""
+    for r in range(2):
+        relayout_columns(scratch, state[r], plan, offs, True)
+        for lo, hi in _spans(offs, size):
+            sc[2 * lo + r * (hi - lo):2 * lo + (r + 1) * (hi - lo)] = scratch[lo:hi]
+
+
+def state_from_columns(state, sc, plan, offs, size, scratch):
+    """:func:`state_into_columns` back: ``sc`` into ``state``."""
+    for r in range(2):
+        for lo, hi in _spans(offs, size):
+            scratch[lo:hi] = sc[2 * lo + r * (hi - lo):2 * lo + (r + 1) * (hi - lo)]
+        relayout_columns(state[r], scratch, plan, offs, False)
+
+
+def _spans(offs, size):
+    starts = [int(s) for s in offs[:, 0]] + [size]
+    return list(zip(starts[:-1], starts[1:]))
+
+
+class ColumnEpochs:
+    """The epoch kernel of a fit whose network splits (:func:`splits`),
+    called as the plain kernels are (:func:`fastbp.train.run_epochs`):
+    each call moves the parameters and the optimizer's state into the
+    column layout, runs :func:`epoch_columns` on ``threads`` threads (one
+    with ``check_every_step``) and moves them back, also on an exception,
+    so that between epochs the model holds them as ever (for callbacks,
+    validation, a rollback). The column layout's buffers, the workspaces
+    and the helper threads (:class:`Team`) last from the first call to
+    :meth:`close`."""
+
+    def __init__(self, net, fused, batch_size, threads):
+        dtype, m = net.dtype, net.sizes[-1]
+        self.plan = net.plan
+        self.offs, self.size = column_offsets(net.plan, PIECES, dtype.itemsize)
+        self.fused = static(1 if fused else 0)
+        self.pc = aligned(self.size, dtype)
+        none = np.zeros(0, dtype=dtype)
+        self.gc = none if fused else aligned(self.size, dtype)
+        self.sc = none if fused else aligned(2 * self.size, dtype)
+        self.scratch = None if fused else np.empty(self.size, dtype=dtype)
+        line = LINE // dtype.itemsize
+        self.zs = aligned((2, PIECES, -(-batch_size * m // line) * line), dtype)
+        self.values = np.zeros(2 * PIECES + 1)
+        self.ws = [net._workspace(batch_size)] + [net.workspace(batch_size)
+                                                  for _ in range(1, threads)]
+        width = -(-net.sizes[1] // PIECES) * m
+        self.pw = [aligned(-(-width // line) * line, dtype) for _ in range(threads)]
+        self.team = Team(threads)
+
+    def __call__(self, params, state, X, Y, perm, rng, batch_size, shuffled, loss, code, hyper,
+                 t0, reg, max_steps, check_every_step, hidden):
+        plan, offs = self.plan, self.offs
+        relayout_columns(self.pc, params, plan, offs, True)
+        if self.sc.size:
+            state_into_columns(self.sc, state, plan, offs, self.size, self.scratch)
+        threads = 1 if check_every_step else self.team.threads
+
+        def run(i, t, sync):
+            return epoch_columns(i, threads, sync, self.values, self.pc, self.gc, self.sc,
+                                 self.ws[i], plan, X, Y, perm, rng, batch_size, shuffled, loss,
+                                 code, hyper, t, reg, max_steps, check_every_step, hidden,
+                                 self.fused, self.pw[i], self.zs, offs)
+        try:
+            if threads == 1:  # (helpers, if any, wait at their gate meanwhile)
+                return run(0, t0, np.zeros(_atomics.SYNC_SIZE, dtype=np.int64))
+            return self.team((X, Y, perm, rng, hyper, reg, batch_size, shuffled, loss, code,
+                              max_steps, hidden), run, t0)
+        finally:
+            relayout_columns(params, self.pc, plan, offs, False)
+            if self.sc.size:
+                state_from_columns(state, self.sc, plan, offs, self.size, self.scratch)
+
+    def close(self):
+        """Stop the helper threads (:meth:`Team.close`)."""
+        self.team.close()
