@@ -104,6 +104,7 @@ def test_which_fits_split(monkeypatch):
     def spy(thread, *args):
         calls.append(thread)
         return kernel(thread, *args)
+    spy.compile = kernel.compile   # (compiled on the fitting thread first)
     monkeypatch.setattr(_columns, "epoch_columns", spy)
     monkeypatch.setattr(threads, "training_threads", lambda pieces: 2)
     X, y = _data(300, 11, 3, "softmax")
@@ -198,23 +199,35 @@ def test_the_column_layout_round_trips_and_keeps_each_piece_on_its_own_lines():
     net = fastbp.MLP([7, 33, 5], dtype="float64", seed=0)
     offs, size = _columns.column_offsets(net.plan, _columns.PIECES, 8)
     assert (offs[offs >= 0] % 8 == 0).all() and size % 8 == 0
+    where = _columns.column_positions(net.plan, offs)
+    assert np.unique(where).size == where.size   # one place each
     cols = np.full(size, np.nan)
-    _columns.relayout_columns(cols, net.params, net.plan, offs, True)
+    _columns.to_columns(cols, net.params, where)
     W0, W1 = net.weights
-    b1 = net.biases[1]
-    lo, hi = _columns.units(33, 1, 2)
-    u = hi - lo
-    np.testing.assert_array_equal(cols[offs[1, 0]:offs[1, 0] + 7 * u].reshape(7, u), W0[lo:].T)
-    np.testing.assert_array_equal(cols[offs[1, 2]:offs[1, 2] + u * 5].reshape(u, 5), W1[:, lo:].T)
+    b0, b1 = net.biases
+    for piece in range(2):
+        lo, hi = _columns.units(33, piece, 2)
+        u = hi - lo
+        np.testing.assert_array_equal(cols[offs[piece, 0]:offs[piece, 0] + 7 * u].reshape(7, u),
+                                      W0[lo:hi].T)
+        np.testing.assert_array_equal(cols[offs[piece, 1]:offs[piece, 1] + u], b0[lo:hi])
+        np.testing.assert_array_equal(cols[offs[piece, 2]:offs[piece, 2] + u * 5].reshape(u, 5),
+                                      W1[:, lo:hi].T)
     np.testing.assert_array_equal(cols[offs[0, 3]:offs[0, 3] + 5], b1)
+    assert np.count_nonzero(cols) == np.count_nonzero(net.params)   # the gaps zero
     back = np.zeros_like(net.params)
-    _columns.relayout_columns(back, cols, net.plan, offs, False)
+    _columns.from_columns(back, cols, where)
     np.testing.assert_array_equal(back, net.params)
+    # The state's rows: each piece's span's two rows one after the other.
+    state_where = _columns.state_positions(where, offs, size)
+    sc = np.zeros(2 * size)
     state = np.stack([net.params, -net.params])
-    sc, scratch, again = np.zeros(2 * size), np.zeros(size), np.zeros_like(state)
-    _columns.state_into_columns(sc, state, net.plan, offs, size, scratch)
-    _columns.state_from_columns(again, sc, net.plan, offs, size, scratch)
-    np.testing.assert_array_equal(again, state)
+    for r in range(2):
+        sc[state_where[r]] = state[r]
+    for piece, (lo, hi) in enumerate(_columns.piece_spans(offs, size)):
+        block = sc[2 * lo:2 * hi].reshape(2, hi - lo)
+        np.testing.assert_array_equal(block[0], cols[lo:hi])
+        np.testing.assert_array_equal(block[1], -cols[lo:hi])
 
 
 def test_all_ones_weights_train_bit_for_bit_as_no_weights(monkeypatch):
@@ -229,3 +242,17 @@ def test_all_ones_weights_train_bit_for_bit_as_no_weights(monkeypatch):
                 sample_weight=weights)
         nets.append(net)
     np.testing.assert_array_equal(nets[0].params, nets[1].params)
+
+
+def test_a_split_fit_compiles_one_specialisation_on_the_fitting_thread(monkeypatch):
+    # The kernel is compiled (or loaded) for thread 0's argument types before
+    # the helper starts; the helper's call finds it: one specialisation.
+    _threads(monkeypatch, 2)
+    X, y = _data(100, 11, 3, "softmax")
+    counts = []
+    for _ in range(2):
+        before = len(_columns.epoch_columns.signatures)
+        fastbp.MLP([11, 32, 3], activation="relu", dtype="float32", seed=0).fit(
+            X, y, epochs=1, batch_size=16, optimizer="rmsprop", verbose=0)
+        counts.append(len(_columns.epoch_columns.signatures) - before)
+    assert counts[0] <= 1 and counts[1] == 0

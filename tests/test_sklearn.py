@@ -338,10 +338,10 @@ def test_column_epoch_is_the_plain_one(loss, weighted, dtype):
     rounding, for every loss, with and without sample weights, adam and
     SGD, over three epochs (the last batch short; an odd number of units,
     so the pieces differ), and the same bit for bit on one thread and on
-    two; relayout_columns brings them back, the layout's gaps left zero."""
+    two; from_columns brings them back, the layout's gaps left zero."""
     from fastbp import _sklearn_kernels as K
     from fastbp.model import MLP
-    from fastbp._columns import aligned as _aligned
+    from fastbp._columns import aligned as _aligned, column_positions, from_columns, to_columns
     from fastbp.sklearn import _SplitEpoch
     from fastbp.optim import SklearnAdam, SklearnSGD
     sizes = [7, 37, 3]
@@ -359,9 +359,10 @@ def test_column_epoch_is_the_plain_one(loss, weighted, dtype):
             wbuf, idx = np.empty(batch if weighted else 0), np.empty(n, dtype=np.int64)
             pc, sc = _aligned(size, dtype), _aligned((2, size), dtype)
             assert pc.ctypes.data % 64 == 0 and sc.ctypes.data % 64 == 0   # on cache lines
-            pc[:], sc[:] = np.nan, np.nan  # the gaps too: relayout_columns zeroes them
+            pc[:], sc[:] = np.nan, np.nan  # the gaps too: to_columns zeroes them
+            where = column_positions(net.plan, offs)
             for t, f in ((pc, params), (sc[0], state[0]), (sc[1], state[1])):
-                K.relayout_columns(t, f, net.plan, offs, True)
+                to_columns(t, f, where)
             split = _SplitEpoch(2 if "two" in variant else 1, net, batch, weighted, (offs, size))
 
             def run(rest):
@@ -374,7 +375,7 @@ def test_column_epoch_is_the_plain_one(loss, weighted, dtype):
                 gaps = np.ones(size, dtype=bool)
                 for t, f in ((pc, params), (sc[0], state[0]), (sc[1], state[1])):
                     np.copyto(f, np.nan)
-                    K.relayout_columns(f, t, net.plan, offs, False)
+                    from_columns(f, t, where)
                     assert np.isfinite(f).all()   # every parameter came back
                 for p in range(2):
                     u = sizes[1] * (p + 1) // 2 - sizes[1] * p // 2

@@ -7,7 +7,7 @@ hidden units split instead. Piece p owns units lo .. hi - 1 (h p / P ..
 h (p + 1) / P), that is a block of the columns of W_0^T, of the bias b_0
 and of the rows of W_1^T (and piece 0 b_1). Each piece's parameters lie
 together, each part starting a cache line of its own, in a buffer of the
-column layout (:func:`column_offsets`, :func:`relayout_columns`): where two
+column layout (:func:`column_offsets`, :func:`column_positions`): where two
 threads' parts shared a line, the line went from core to core at every step
 (two steps at once on one buffer cost 2.1-2.2 us, on two buffers 1.5-1.6 us).
 
@@ -31,18 +31,20 @@ threads that run them: :class:`Team`.
 """
 import threading
 
+import numba
 import numpy as np
+from numba.extending import overload
 
 from . import _atomics
 from ._arrays import borrowed
 from ._atomics import atomic_load, atomic_store, barrier
 from ._jit import KERNEL_ONLY, jit, matrix
 from ._fastmath import smin
-from ._static import specialising, static
+from ._static import JIT_OPTIONS, specialising, static
 from ._views import flat_view
-from .layout import ACT, N_IN, N_OUT
+from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _all_finite, _batch, _bias, _capacity,
-                      _delta, _epoch_loss, _logits, _order, _output_layer_act, _outputs, _rows,
+                      _delta, _epoch_loss, _logits, _no_l2, _order, _output_layer_act, _outputs, _rows,
                       _sum_squares, _weight)
 from .ops import _loss_backward, _loss_forward, act_grad, bias_act, bias_grad, bias_sgd, \
     gemm, outputs_for_loss
@@ -150,44 +152,56 @@ def column_offsets(plan, pieces, itemsize):
     return offs, at
 
 
-@jit
-def relayout_columns(dst, src, plan, offs, to_columns):
-    """A one-hidden-layer network's parameters (or a gradient, or an
-    optimizer state row) from fastbp's layout ``src`` into the column layout
-    of ``offs`` (:func:`column_offsets`) in ``dst``, the gaps zero, when
-    ``to_columns``; else back from ``src`` in the column layout to ``dst``."""
-    pieces = offs.shape[0]
-    k, h, m = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT]
-    if to_columns:
-        for i in range(dst.size):
-            dst[i] = 0
-    flat, cols = (src, dst) if to_columns else (dst, src)
-    W0, b0 = _weight(flat, plan, 0), _bias(flat, plan, 0)
-    W1, b1 = _weight(flat, plan, 1), _bias(flat, plan, 1)
+def column_positions(plan, offs):
+    """Where each parameter lies in the column layout of ``offs``
+    (:func:`column_offsets`): an int64 array ``where`` of fastbp's flat
+    layout's length, so that the layout's buffer holds ``cols[where] =
+    flat`` (:func:`to_columns`) and ``flat = cols[where]``
+    (:func:`from_columns`). NumPy's indexing, no kernel to compile: 2-3 us
+    each way for 2,410 parameters."""
+    k, h, m = int(plan[0, N_IN]), int(plan[0, N_OUT]), int(plan[1, N_OUT])
+    w0, b0, w1, b1 = (int(plan[l, c]) for l, c in ((0, W_OFF), (0, B_OFF), (1, W_OFF), (1, B_OFF)))
+    where = np.empty(b1 + m, dtype=np.int64)
+    pieces, c = offs.shape[0], np.arange(m)
     for p in range(pieces):
-        lo, hi = units(h, p, pieces)
-        B = matrix(cols, offs[p, 0], k, hi - lo)
-        R = matrix(cols, offs[p, 2], hi - lo, m)
-        for j in range(hi - lo):
-            for i in range(k):
-                if to_columns:
-                    B[i, j] = W0[lo + j, i]
-                else:
-                    W0[lo + j, i] = B[i, j]
-            for c in range(m):
-                if to_columns:
-                    R[j, c] = W1[c, lo + j]
-                else:
-                    W1[c, lo + j] = R[j, c]
-            if to_columns:
-                cols[offs[p, 1] + j] = b0[lo + j]
-            else:
-                b0[lo + j] = cols[offs[p, 1] + j]
-    for c in range(m):
-        if to_columns:
-            cols[offs[0, 3] + c] = b1[c]
-        else:
-            b1[c] = cols[offs[0, 3] + c]
+        lo, hi = h * p // pieces, h * (p + 1) // pieces
+        j, i = np.arange(hi - lo)[:, None], np.arange(k)[None, :]
+        where[w0 + (lo + j) * k + i] = offs[p, 0] + i * (hi - lo) + j   # W_0[lo + j, i]
+        where[b0 + lo + j[:, 0]] = offs[p, 1] + j[:, 0]
+        where[w1 + c[None, :] * h + lo + j] = offs[p, 2] + j * m + c[None, :]   # W_1[c, lo + j]
+    where[b1 + c] = offs[0, 3] + c
+    return where
+
+
+def to_columns(cols, flat, where):
+    """``flat`` (fastbp's layout) into ``cols`` (the column layout of
+    ``where``: :func:`column_positions`), the gaps zero."""
+    cols[...] = 0
+    cols[where] = flat
+
+
+def from_columns(flat, cols, where):
+    """:func:`to_columns` back: ``flat = cols[where]``."""
+    np.take(cols, where, out=flat)
+
+
+def piece_spans(offs, size):
+    """Each piece's span of the column layout, ``[(start, end), ...]``: its
+    parts, in order, from ``offs[p, 0]`` to the next piece's start."""
+    starts = [int(s) for s in offs[:, 0]] + [size]
+    return list(zip(starts[:-1], starts[1:]))
+
+
+def state_positions(where, offs, size):
+    """:func:`column_positions` for the optimizer state's two rows in
+    :func:`epoch_columns`'s ``sc``: each piece's span's two rows one after
+    the other, from twice its start. ``(2, n_params)``."""
+    out = np.empty((2, where.size), dtype=np.int64)
+    for lo, hi in piece_spans(offs, size):
+        mine = (where >= lo) & (where < hi)
+        for r in range(2):
+            out[r, mine] = 2 * lo + r * (hi - lo) + where[mine] - lo
+    return out
 
 
 def aligned(shape, dtype):
@@ -210,11 +224,14 @@ class Team:
         self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
         self._helpers, self._errors, self._key = [], [], None
 
-    def __call__(self, key, run, t):
+    def __call__(self, key, run, t, prepare=None):
         """Thread 0's call ``run(0, t, sync)``; the helpers' (started by the
         first call) are ``run(i, 0, sync)``. ``key`` holds what the helpers'
         calls were made with (arrays compared by identity, the rest by
-        value): a call with another key stops the helpers first."""
+        value): a call with another key stops the helpers first.
+        ``prepare()`` runs before helpers start (to compile the kernel on
+        this thread: compiled on a helper thread while this one waited, a
+        cold first fit took 0.5 s longer)."""
         if self._helpers and not _same(key, self._key):
             self.close()  # (not how a fit calls it: the same arrays every epoch)
 
@@ -231,6 +248,8 @@ class Team:
             except BaseException as exc:  # raised by close(), in the fitting thread
                 self._errors.append(exc)
         if self.threads > 1 and not self._helpers:
+            if prepare is not None:
+                prepare()
             self._key = key
             # Daemon threads, so that a helper that never returned could not
             # hold the interpreter open at exit.
@@ -278,17 +297,18 @@ def splits(sizes, batch_size, dropout=False):
 @jit
 def epoch_columns(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, perm, rng,
                   batch_size, shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step,
-                  hidden, fused, pw, zs, offs):
+                  hidden, l2, fused, pw, zs, offs):
     """:func:`fastbp.network.epoch_sgd` (``fused`` the constant 1) or
     :func:`fastbp.network.epoch_optimizer` (0) of a network of one hidden
-    layer on dense rows, its hidden units in ``offs.shape[0]`` pieces (the
+    layer on dense rows (``hidden`` and ``l2`` as in those kernels), its
+    hidden units in ``offs.shape[0]`` pieces (the
     module's notes), run by ``threads`` threads at once: each calls this with
     its ``thread`` (0 .. threads - 1), the same sync (int64 zeros,
     :mod:`fastbp._atomics`), values (float64, ``2 pieces + 1``), pc, gc and sc
     (the parameters, their gradient and the optimizer's state in the column
-    layout of ``offs``: pc and gc by :func:`relayout_columns`, sc piece by
+    layout of ``offs``: pc and gc by :func:`to_columns`, sc piece by
     piece, each piece's span's two state rows one after the other, from
-    twice its start; gc and sc empty with ``fused``), plan, data, perm, rng,
+    twice its start (:func:`state_positions`); gc and sc empty with ``fused``), plan, data, perm, rng,
     zs (``(2, pieces, r)``, the model's dtype, r at least ``batch_size
     n_out``) and offs, and its own ws (room for ``batch_size`` rows) and pw
     (``(hi - lo) n_out`` values at least).
@@ -318,15 +338,15 @@ def epoch_columns(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, per
         result = _column_epoch(pc, gc, sc, thread, threads, sync, values, ws, plan, X, Y, perm,
                                batch_size, shuffled, loss, code, hyper,
                                t0 if thread == 0 else atomic_load(sync, EPOCH_T), reg, max_steps,
-                               check_every_step, hidden, fused, pw, zs, offs)
+                               check_every_step, hidden, l2, fused, pw, zs, offs)
         if thread == 0:
             return result
 
 
 @jit(**KERNEL_ONLY)  # called by kernels only (through _column_epoch): no machine code of its own
 def column_epoch(pc, gc, sc, thread, threads, sync, values, ws, plan, X, Y, perm, batch_size,
-                 shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden, fused,
-                 pw, zs, offs):
+                 shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden, l2,
+                 fused, pw, zs, offs):
     # One epoch of epoch_columns for this thread (with ``fused`` a constant:
     # _column_epoch compiles only its branch).
     pc, gc, sc, sync, values, ws, plan, X, Y, perm, pw, zs, offs = \
@@ -347,7 +367,7 @@ def column_epoch(pc, gc, sc, thread, threads, sync, values, ws, plan, X, Y, perm
         hid = forward_pieces(pc, ws, plan, cap, xb, nb, zs[par], offs, thread, threads, hidden)
         if alpha != 0:  # the L2 term's sum over each piece's weights (before its step)
             for piece in range(thread, pieces, threads):
-                values[par * pieces + piece] = piece_squares(pc, plan, offs, piece)
+                _piece_squares_if(values, par * pieces + piece, pc, plan, offs, piece, l2)
         if threads > 1 and not barrier(sync, threads, thread):
             return np.nan, steps
         # Every thread: the logits, the outputs, the loss and its deltas.
@@ -393,8 +413,7 @@ def column_epoch(pc, gc, sc, thread, threads, sync, values, ws, plan, X, Y, perm
                 if piece == 0:
                     bias_grad(gc[ob1:ob1 + m], d)
                 if alpha != 0:
-                    _add_weight_decay(gc, pc, ow0, k * u, coef)
-                    _add_weight_decay(gc, pc, ow1, u * m, coef)
+                    _weight_decay_if(gc, pc, plan, offs, piece, coef, l2)
                 lo_s = offs[piece, 0]
                 hi_s = offs[piece + 1, 0] if piece + 1 < pieces else pc.size
                 _optimizer_step(pc[lo_s:hi_s], gc[lo_s:hi_s],
@@ -412,36 +431,39 @@ _column_epoch = specialising(column_epoch, "fused", "column_epoch for epoch_colu
                              " constant ``fused``, only its branch (see fastbp._static).")
 
 
-@jit(inline="always")
-def _add_weight_decay(g, p, start, size, coef):
-    # g[start:start + size] += coef p[start:start + size]: the L2 term's
-    # gradient over a block of weights.
-    c = p.dtype.type(coef)
-    for i in range(start, start + size):
-        g[i] += c * p[i]
+def _piece_squares_if(values, at, pc, plan, offs, piece, l2):
+    """``values[at] =`` :func:`piece_squares`, or nothing, without compiling
+    it, when ``l2`` is static(NO_L2) (:mod:`fastbp.network`)."""
 
 
-def state_into_columns(sc, state, plan, offs, size, scratch):
-    """The optimizer's state ``(2, n_params)`` into ``sc`` (flat, twice the
-    column layout's size: each piece's span's two rows one after the
-    other; :func:`epoch_columns`), through ``scratch`` (the layout's size)."""
-    for r in range(2):
-        relayout_columns(scratch, state[r], plan, offs, True)
-        for lo, hi in _spans(offs, size):
-            sc[2 * lo + r * (hi - lo):2 * lo + (r + 1) * (hi - lo)] = scratch[lo:hi]
+@overload(_piece_squares_if, inline="always", prefer_literal=True, jit_options=JIT_OPTIONS)
+def _piece_squares_if_typed(values, at, pc, plan, offs, piece, l2):
+    def without(values, at, pc, plan, offs, piece, l2):
+        pass
+
+    def with_l2(values, at, pc, plan, offs, piece, l2):
+        values[at] = piece_squares(pc, plan, offs, piece)
+    return without if _no_l2(l2) else with_l2
 
 
-def state_from_columns(state, sc, plan, offs, size, scratch):
-    """:func:`state_into_columns` back: ``sc`` into ``state``."""
-    for r in range(2):
-        for lo, hi in _spans(offs, size):
-            scratch[lo:hi] = sc[2 * lo + r * (hi - lo):2 * lo + (r + 1) * (hi - lo)]
-        relayout_columns(state[r], scratch, plan, offs, False)
+def _weight_decay_if(g, p, plan, offs, piece, coef, l2):
+    """The L2 term's gradient, ``coef`` times a piece's weights, into ``g``;
+    nothing, without compiling it, when ``l2`` is static(NO_L2)."""
 
 
-def _spans(offs, size):
-    starts = [int(s) for s in offs[:, 0]] + [size]
-    return list(zip(starts[:-1], starts[1:]))
+@overload(_weight_decay_if, inline="always", prefer_literal=True, jit_options=JIT_OPTIONS)
+def _weight_decay_if_typed(g, p, plan, offs, piece, coef, l2):
+    def without(g, p, plan, offs, piece, coef, l2):
+        pass
+
+    def with_l2(g, p, plan, offs, piece, coef, l2):
+        k, h, m = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT]
+        lo, hi = units(h, piece, offs.shape[0])
+        c = p.dtype.type(coef)
+        for start, size in ((offs[piece, 0], k * (hi - lo)), (offs[piece, 2], (hi - lo) * m)):
+            for i in range(start, start + size):
+                g[i] += c * p[i]
+    return without if _no_l2(l2) else with_l2
 
 
 class ColumnEpochs:
@@ -458,13 +480,14 @@ class ColumnEpochs:
     def __init__(self, net, fused, batch_size, threads):
         dtype, m = net.dtype, net.sizes[-1]
         self.plan = net.plan
-        self.offs, self.size = column_offsets(net.plan, PIECES, dtype.itemsize)
+        self.offs, size = column_offsets(net.plan, PIECES, dtype.itemsize)
+        self.where = column_positions(net.plan, self.offs)
         self.fused = static(1 if fused else 0)
-        self.pc = aligned(self.size, dtype)
+        self.pc = aligned(size, dtype)
         none = np.zeros(0, dtype=dtype)
-        self.gc = none if fused else aligned(self.size, dtype)
-        self.sc = none if fused else aligned(2 * self.size, dtype)
-        self.scratch = None if fused else np.empty(self.size, dtype=dtype)
+        self.gc = none if fused else aligned(size, dtype)
+        self.sc = none if fused else aligned(2 * size, dtype)
+        self.state_where = None if fused else state_positions(self.where, self.offs, size)
         line = LINE // dtype.itemsize
         self.zs = aligned((2, PIECES, -(-batch_size * m // line) * line), dtype)
         self.values = np.zeros(2 * PIECES + 1)
@@ -475,27 +498,33 @@ class ColumnEpochs:
         self.team = Team(threads)
 
     def __call__(self, params, state, X, Y, perm, rng, batch_size, shuffled, loss, code, hyper,
-                 t0, reg, max_steps, check_every_step, hidden):
+                 t0, reg, max_steps, check_every_step, hidden, l2):
         plan, offs = self.plan, self.offs
-        relayout_columns(self.pc, params, plan, offs, True)
-        if self.sc.size:
-            state_into_columns(self.sc, state, plan, offs, self.size, self.scratch)
+        to_columns(self.pc, params, self.where)
+        if self.sc.size:   # (the gaps are never written: zero from the start)
+            for r in range(2):
+                self.sc[self.state_where[r]] = state[r]
         threads = 1 if check_every_step else self.team.threads
 
+        def args(i, t, sync):
+            return (i, threads, sync, self.values, self.pc, self.gc, self.sc, self.ws[i], plan, X,
+                    Y, perm, rng, batch_size, shuffled, loss, code, hyper, t, reg, max_steps,
+                    check_every_step, hidden, l2, self.fused, self.pw[i], self.zs, offs)
+
         def run(i, t, sync):
-            return epoch_columns(i, threads, sync, self.values, self.pc, self.gc, self.sc,
-                                 self.ws[i], plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                                 code, hyper, t, reg, max_steps, check_every_step, hidden,
-                                 self.fused, self.pw[i], self.zs, offs)
+            return epoch_columns(*args(i, t, sync))
+
+        def compile_here():
+            epoch_columns.compile(tuple(numba.typeof(a) for a in args(0, t0, self.team.sync)))
         try:
             if threads == 1:  # (helpers, if any, wait at their gate meanwhile)
                 return run(0, t0, np.zeros(_atomics.SYNC_SIZE, dtype=np.int64))
             return self.team((X, Y, perm, rng, hyper, reg, batch_size, shuffled, loss, code,
-                              max_steps, hidden), run, t0)
+                              max_steps, hidden, l2), run, t0, compile_here)
         finally:
-            relayout_columns(params, self.pc, plan, offs, False)
-            if self.sc.size:
-                state_from_columns(state, self.sc, plan, offs, self.size, self.scratch)
+            from_columns(params, self.pc, self.where)
+            for r in range(2 if self.sc.size else 0):
+                from_columns(state[r], self.sc, self.state_where[r])
 
     def close(self):
         """Stop the helper threads (:meth:`Team.close`)."""

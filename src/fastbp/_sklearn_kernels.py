@@ -42,8 +42,8 @@ from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backwar
 from ._weighted import _gather_weights
 from ._atomics import atomic_load, atomic_store, barrier
 from ._columns import (COLUMN_ROWS, COLUMN_UNITS, EPOCH_T, LINE, column_offsets,  # noqa: F401
-                       forward_pieces, piece_deltas, piece_squares, relayout_columns,
-                       sum_parts, units as _units)
+                       forward_pieces, piece_deltas, piece_squares, sum_parts,
+                       units as _units)
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
 # losses: the network has an identity output, exp is applied here).
@@ -676,7 +676,7 @@ def epoch_sklearn_t_columns(thread, threads, sync, values, pc, gc, sc, ws, plan,
     pieces: each calls this with its ``thread``, the same sync, values
     (float64, ``2 pieces``), pc, gc and sc (the parameters, their gradient
     and the optimizer state, in the column layout of ``offs``:
-    :func:`relayout_columns`), plan, data, zs (``(2, pieces, r)``, the
+    :func:`fastbp._columns.to_columns`), plan, data, zs (``(2, pieces, r)``, the
     model's dtype, r at least ``batch_size n_out``) and offs, and its own ws
     (room for ``batch_size`` rows), wbuf and pw (``(hi - lo) n_out`` values
     at least). Returns what epoch_sklearn_t returns (thread 0's)."""

@@ -59,7 +59,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _atomics
-from ._columns import Team, aligned
+from ._columns import Team, aligned, column_positions, from_columns, to_columns
 from . import _sklearn_kernels as kernels
 from . import threads
 from ._validate import SparseRows, _check_sparse
@@ -474,12 +474,13 @@ class _BaseMLP(BaseEstimator):
         net, opt = self.net_, self._optimizer
         pairs = [(params, net.params), (state[0], opt.state[0]), (state[1], opt.state[1])]
         columns = self._columns
+        where = None if columns is None else column_positions(net.plan, columns[0])
         for t, f in pairs:
             if columns is not None:   # (the column layout: epoch_sklearn_t_columns)
                 if to_transposed:
-                    kernels.relayout_columns(t, f, net.plan, columns[0], True)
+                    to_columns(t, f, where)
                 else:
-                    kernels.relayout_columns(f, t, net.plan, columns[0], False)
+                    from_columns(f, t, where)
             elif to_transposed:
                 kernels.relayout(t, f, net.plan, True)
             else:

@@ -276,7 +276,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
             loss, hidden = net._kernel_codes
             return columns(net.params, state, dense, Y, perm, net._rng, batch_size, shuffle,
                            loss, static(optimizer.code), optimizer.hyper, optimizer.t, net._reg,
-                           max_steps, check_every_step, hidden)
+                           max_steps, check_every_step, hidden, _l2(net))
 
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
