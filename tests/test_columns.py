@@ -12,7 +12,7 @@ import fastbp
 from fastbp import _columns, threads
 from npref import one_hot, sgd_epoch
 
-SPLITS = _columns.splits
+SPLITS, MIN_STEPS = _columns.splits, _columns.MIN_STEPS
 
 
 def _threads(monkeypatch, mode):
@@ -22,6 +22,7 @@ def _threads(monkeypatch, mode):
         monkeypatch.setattr(_columns, "splits", lambda *args: False)
     else:
         monkeypatch.setattr(_columns, "splits", SPLITS)
+        monkeypatch.setattr(_columns, "MIN_STEPS", 1)   # (epochs of a few batches split too)
         monkeypatch.setattr(threads, "training_threads", lambda pieces: mode)
 
 
@@ -107,6 +108,7 @@ def test_which_fits_split(monkeypatch):
     spy.compile = kernel.compile   # (compiled on the fitting thread first)
     monkeypatch.setattr(_columns, "epoch_columns", spy)
     monkeypatch.setattr(threads, "training_threads", lambda pieces: 2)
+    monkeypatch.setattr(_columns, "MIN_STEPS", 1)
     X, y = _data(300, 11, 3, "softmax")
     units, rows = _columns.COLUMN_UNITS, _columns.COLUMN_ROWS
     for sizes, extra in (([11, units - 1, 3], {}), ([11, units, units, 3], {}),
@@ -116,9 +118,17 @@ def test_which_fits_split(monkeypatch):
         args = dict(dict(batch_size=32), **extra)
         fastbp.MLP(sizes, seed=0).fit(args.pop("X", X), y, epochs=2, verbose=0, **args)
     fastbp.MLP([11, units, 3], dropout=0.2, seed=0).fit(X, y, epochs=2, verbose=0)
+    monkeypatch.setattr(_columns, "MIN_STEPS", MIN_STEPS)
+    # epochs of fewer than MIN_STEPS batches (300 rows: 10 of 32)
+    fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0)
     assert calls == []
-    fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, batch_size=rows - 1, verbose=0)
+    fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, verbose=0,
+                                           batch_size=-(-300 // _columns.MIN_STEPS))
     assert sorted(calls) == [0, 0, 1]   # thread 0 each epoch, the helper once
+    calls.clear()
+    monkeypatch.setattr(_columns, "MIN_STEPS", 1)
+    fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, batch_size=rows - 1, verbose=0)
+    assert sorted(calls) == [0, 0, 1]
 
 
 def test_the_helper_runs_during_the_fit_and_stops_with_it(monkeypatch):

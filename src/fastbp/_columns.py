@@ -285,13 +285,22 @@ def _same(a, b):
         for x, y in zip(a, b))
 
 
-def splits(sizes, batch_size, dropout=False):
+# The fewest batches an epoch of MLP.fit splits: each epoch moves the
+# parameters and the optimizer's state into the column layout and back, and
+# calls a kernel of more arguments: 6-8 us more an epoch with plain SGD, 25
+# us with Adam (64-32-10 float64, epochs of two batches), where a batch gains
+# 0.7 us (float32 SGD) to 4 us (float64 Adam).
+MIN_STEPS = 16
+
+
+def splits(sizes, batch_size, steps, dropout=False):
     """Whether ``fastbp.MLP.fit`` trains a network of these ``sizes`` in
-    batches of ``batch_size`` rows (dense, unweighted) with its hidden
-    units split: one hidden layer of at least COLUMN_UNITS units, no
-    dropout, batches under COLUMN_ROWS rows, where threads can run kernels."""
+    epochs of ``steps`` batches of ``batch_size`` rows (dense, unweighted)
+    with its hidden units split: one hidden layer of at least COLUMN_UNITS
+    units, no dropout, batches under COLUMN_ROWS rows, at least MIN_STEPS
+    of them, where threads can run kernels."""
     return (_atomics.AVAILABLE and len(sizes) == 3 and sizes[1] >= COLUMN_UNITS
-            and batch_size < COLUMN_ROWS and not dropout)
+            and batch_size < COLUMN_ROWS and steps >= MIN_STEPS and not dropout)
 
 
 @jit
