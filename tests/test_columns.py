@@ -12,7 +12,7 @@ import fastbp
 from fastbp import _columns, threads
 from npref import one_hot, sgd_epoch
 
-SPLITS, MIN_STEPS = _columns.splits, _columns.MIN_STEPS
+SPLITS, MIN_STEPS, MIN_FIT_STEPS = _columns.splits, _columns.MIN_STEPS, _columns.MIN_FIT_STEPS
 
 
 def _threads(monkeypatch, mode):
@@ -22,7 +22,8 @@ def _threads(monkeypatch, mode):
         monkeypatch.setattr(_columns, "splits", lambda *args: False)
     else:
         monkeypatch.setattr(_columns, "splits", SPLITS)
-        monkeypatch.setattr(_columns, "MIN_STEPS", 1)   # (epochs of a few batches split too)
+        monkeypatch.setattr(_columns, "MIN_STEPS", 1)   # (short epochs and fits split too)
+        monkeypatch.setattr(_columns, "MIN_FIT_STEPS", 1)
         monkeypatch.setattr(threads, "training_threads", lambda pieces: mode)
 
 
@@ -109,6 +110,7 @@ def test_which_fits_split(monkeypatch):
     monkeypatch.setattr(_columns, "epoch_columns", spy)
     monkeypatch.setattr(threads, "training_threads", lambda pieces: 2)
     monkeypatch.setattr(_columns, "MIN_STEPS", 1)
+    monkeypatch.setattr(_columns, "MIN_FIT_STEPS", 1)
     X, y = _data(300, 11, 3, "softmax")
     units, rows = _columns.COLUMN_UNITS, _columns.COLUMN_ROWS
     for sizes, extra in (([11, units - 1, 3], {}), ([11, units, units, 3], {}),
@@ -122,11 +124,20 @@ def test_which_fits_split(monkeypatch):
     # epochs of fewer than MIN_STEPS batches (300 rows: 10 of 32)
     fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, batch_size=32, verbose=0)
     assert calls == []
-    fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, verbose=0,
-                                           batch_size=-(-300 // _columns.MIN_STEPS))
+    batch = 300 // MIN_STEPS   # at least MIN_STEPS batches an epoch
+    fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, verbose=0, batch_size=batch)
     assert sorted(calls) == [0, 0, 1]   # thread 0 each epoch, the helper once
     calls.clear()
+    # fits of fewer than MIN_FIT_STEPS batches in all
+    monkeypatch.setattr(_columns, "MIN_FIT_STEPS", MIN_FIT_STEPS)
+    epochs = -(-MIN_FIT_STEPS // -(-300 // batch))
+    fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=epochs - 1, verbose=0, batch_size=batch)
+    assert calls == []
+    fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=epochs, verbose=0, batch_size=batch)
+    assert sorted(calls) == [0] * epochs + [1]
+    calls.clear()
     monkeypatch.setattr(_columns, "MIN_STEPS", 1)
+    monkeypatch.setattr(_columns, "MIN_FIT_STEPS", 1)
     fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, batch_size=rows - 1, verbose=0)
     assert sorted(calls) == [0, 0, 1]
 

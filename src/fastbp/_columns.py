@@ -29,6 +29,9 @@ Two users: :mod:`fastbp._sklearn_kernels` (scikit-learn's conventions,
 (``fastbp.MLP.fit``: :func:`epoch_columns`, PyTorch's optimizers). The
 threads that run them: :class:`Team`.
 """
+import contextlib
+import functools
+import os
 import threading
 
 import numba
@@ -222,7 +225,7 @@ class Team:
     def __init__(self, threads):
         self.threads = threads
         self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
-        self._helpers, self._errors, self._key = [], [], None
+        self._helpers, self._errors, self._key, self._here = [], [], None, None
 
     def __call__(self, key, run, t, prepare=None):
         """Thread 0's call ``run(0, t, sync)``; the helpers' (started by the
@@ -242,8 +245,10 @@ class Team:
                 _atomics.stop(sync)  # the others return instead of waiting for this one
                 raise
 
-        def helper(i, sync):
+        def helper(i, sync, cpu):
             try:
+                if cpu is not None:
+                    os.sched_setaffinity(0, {cpu})   # (this thread's own)
                 guarded(i, 0, sync)
             except BaseException as exc:  # raised by close(), in the fitting thread
                 self._errors.append(exc)
@@ -251,15 +256,17 @@ class Team:
             if prepare is not None:
                 prepare()
             self._key = key
+            self._here, cpus = _placement(self.threads - 1)
             # Daemon threads, so that a helper that never returned could not
             # hold the interpreter open at exit.
-            self._helpers = [threading.Thread(target=helper, args=(i, self.sync), daemon=True,
-                                              name=f"fastbp-train-{i}")
+            self._helpers = [threading.Thread(target=helper, args=(i, self.sync, cpus[i - 1]),
+                                              daemon=True, name=f"fastbp-train-{i}")
                              for i in range(1, self.threads)]
             for thread in self._helpers:
                 thread.start()
         try:
-            return guarded(0, t, self.sync)
+            with _on_cpu(self._here if self._helpers else None):
+                return guarded(0, t, self.sync)
         except BaseException:
             self.close()
             raise
@@ -279,28 +286,78 @@ class Team:
             raise errors[0]
 
 
+def _placement(count):
+    """``(here, cpus)``: the CPU this thread runs on and ``count`` others
+    for helper threads, from those the process may use (Linux); ``(None,
+    [None, ...])`` elsewhere, or where there are too few. Each helper keeps
+    its CPU for the fit; this thread keeps ``here`` while it runs an epoch
+    with them (:func:`_on_cpu`). Two threads that wait for each other at
+    every batch, each spinning while the other runs, otherwise shared one
+    CPU for up to 250 ms of a fit (9 us a batch instead of 4, 64-32-10
+    float32) before the scheduler moved one, most often after the machine
+    had been idle; with the helper alone placed, too."""
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+        with open("/proc/thread-self/stat", "rb") as f:
+            here = int(f.read().rsplit(b")", 1)[1].split()[36])   # field 39, processor
+    except (AttributeError, OSError, ValueError, IndexError):
+        return None, [None] * count
+    others = [cpu for cpu in allowed if cpu != here]
+    if here not in allowed or len(others) < count:
+        return None, [None] * count
+    return here, others[:count]
+
+
+@contextlib.contextmanager
+def _on_cpu(cpu):
+    """This thread on ``cpu`` for the block (nothing with None), then on
+    the CPUs it had (also on an exception): only while it runs a kernel,
+    so threads and processes it starts elsewhere inherit its own mask."""
+    if cpu is None:
+        yield
+        return
+    mask = os.sched_getaffinity(0)
+    if cpu not in mask:   # (changed meanwhile: left as it is)
+        yield
+        return
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, mask)
+
+
 def _same(a, b):
     return len(a) == len(b) and all(
         x is y if isinstance(x, np.ndarray) or isinstance(y, np.ndarray) else x == y
         for x, y in zip(a, b))
 
 
-# The fewest batches an epoch of MLP.fit splits: each epoch moves the
-# parameters and the optimizer's state into the column layout and back, and
-# calls a kernel of more arguments: 6-8 us more an epoch with plain SGD, 25
-# us with Adam (64-32-10 float64, epochs of two batches), where a batch gains
-# 0.7 us (float32 SGD) to 4 us (float64 Adam).
-MIN_STEPS = 16
+# The fewest batches an epoch, and a whole fit, of MLP.fit that split. Each
+# epoch moves the parameters and the optimizer's state into the column
+# layout and back and calls a kernel of more arguments (6-8 us more an epoch
+# with plain SGD, 25 us with Adam: 64-32-10 float64, epochs of two batches);
+# each fit starts, places and stops a helper thread (0.7 ms more a fit of
+# 64-32-10 float32, whose one epoch of 16 batches took 0.35 ms). The split
+# gains 1.5 us a batch there (float32, the least: 5.4 against 3.9 us), 2-5
+# us with float64, Adam or more units. 64-32-10 float32, 1,024 rows of 32
+# a batch (2026-12-05, alternating with the code before, two turns): 64
+# epochs 11.7-12.0 -> 10.9-11.1 ms, 128 epochs 23.0-23.1 -> 20.1-21.1 ms;
+# at 16 batches an epoch the split lost (64 epochs: 6.7 against 7.1 ms).
+MIN_STEPS = 32
+MIN_FIT_STEPS = 2048
 
 
-def splits(sizes, batch_size, steps, dropout=False):
+def splits(sizes, batch_size, steps, epochs, dropout=False):
     """Whether ``fastbp.MLP.fit`` trains a network of these ``sizes`` in
-    epochs of ``steps`` batches of ``batch_size`` rows (dense, unweighted)
-    with its hidden units split: one hidden layer of at least COLUMN_UNITS
-    units, no dropout, batches under COLUMN_ROWS rows, at least MIN_STEPS
-    of them, where threads can run kernels."""
+    ``epochs`` epochs of ``steps`` batches of ``batch_size`` rows (dense,
+    unweighted) with its hidden units split: one hidden layer of at least
+    COLUMN_UNITS units, no dropout, batches under COLUMN_ROWS rows, at least
+    MIN_STEPS of them an epoch and MIN_FIT_STEPS in all, where threads can
+    run kernels."""
     return (_atomics.AVAILABLE and len(sizes) == 3 and sizes[1] >= COLUMN_UNITS
-            and batch_size < COLUMN_ROWS and steps >= MIN_STEPS and not dropout)
+            and batch_size < COLUMN_ROWS and steps >= MIN_STEPS
+            and steps * epochs >= MIN_FIT_STEPS and not dropout)
 
 
 @jit
@@ -475,6 +532,22 @@ def _weight_decay_if_typed(g, p, plan, offs, piece, coef, l2):
     return without if _no_l2(l2) else with_l2
 
 
+_compiled = set()   # the kinds of fit whose epoch_columns is compiled (ColumnEpochs)
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(k, h, m, itemsize, plan_bytes):
+    # The column layout of a network of these sizes: offs, size, where and
+    # the state's places (read-only; column_positions took 65 us a fit).
+    plan = np.frombuffer(plan_bytes, dtype=np.int64).reshape(2, -1)
+    offs, size = column_offsets(plan, PIECES, itemsize)
+    where = column_positions(plan, offs)
+    state_where = state_positions(where, offs, size)
+    for a in (offs, where, state_where):
+        a.setflags(write=False)
+    return offs, size, where, state_where
+
+
 class ColumnEpochs:
     """The epoch kernel of a fit whose network splits (:func:`splits`),
     called as the plain kernels are (:func:`fastbp.train.run_epochs`):
@@ -489,14 +562,14 @@ class ColumnEpochs:
     def __init__(self, net, fused, batch_size, threads):
         dtype, m = net.dtype, net.sizes[-1]
         self.plan = net.plan
-        self.offs, size = column_offsets(net.plan, PIECES, dtype.itemsize)
-        self.where = column_positions(net.plan, self.offs)
+        self.offs, size, self.where, state_where = _layout(
+            *net.sizes, dtype.itemsize, np.ascontiguousarray(net.plan, dtype=np.int64).tobytes())
         self.fused = static(1 if fused else 0)
         self.pc = aligned(size, dtype)
         none = np.zeros(0, dtype=dtype)
         self.gc = none if fused else aligned(size, dtype)
         self.sc = none if fused else aligned(2 * size, dtype)
-        self.state_where = None if fused else state_positions(self.where, self.offs, size)
+        self.state_where = None if fused else state_where
         line = LINE // dtype.itemsize
         self.zs = aligned((2, PIECES, -(-batch_size * m // line) * line), dtype)
         self.values = np.zeros(2 * PIECES + 1)
@@ -523,8 +596,12 @@ class ColumnEpochs:
         def run(i, t, sync):
             return epoch_columns(*args(i, t, sync))
 
-        def compile_here():
-            epoch_columns.compile(tuple(numba.typeof(a) for a in args(0, t0, self.team.sync)))
+        def compile_here():  # (once a process for each kind of fit: typing the arguments takes
+            key = (self.pc.dtype, X.dtype, Y.dtype, Y.ndim, shuffled, loss, code, hidden, l2,
+                   self.fused)   # 0.25 ms, what the rest of the types are fixed by)
+            if key not in _compiled:
+                epoch_columns.compile(tuple(numba.typeof(a) for a in args(0, t0, self.team.sync)))
+                _compiled.add(key)
         try:
             if threads == 1:  # (helpers, if any, wait at their gate meanwhile)
                 return run(0, t0, np.zeros(_atomics.SYNC_SIZE, dtype=np.int64))

@@ -903,9 +903,10 @@ class MLP:
         the parameters as they stand at that moment), but one model trains in
         one fit at a time: a second ``fit`` while one runs raises
         ``RuntimeError`` and changes nothing. A network of one hidden layer
-        of at least 32 units, trained on dense rows in batches under 128
-        rows without sample weights or dropout, splits its hidden units
-        between two threads where a second core is free
+        of at least 32 units, trained on dense rows in batches of under 128
+        rows, at least 32 an epoch and 2,048 in all, without sample weights
+        or dropout, splits its hidden units between two threads where a
+        second core is free
         (:func:`fastbp.threads.training`; see ``docs/guide/threads.md``):
         the same bits on one thread as on two.
 

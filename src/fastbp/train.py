@@ -206,7 +206,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     batch_size = min(batch_size, n)
     steps = -(-n // batch_size)
     if (weights is not None and not isinstance(kernel_x(X), tuple)
-            and _columns.splits(net.sizes, batch_size, steps, any(net.dropout))
+            and _columns.splits(net.sizes, batch_size, steps, epochs, any(net.dropout))
             and (weights == 1).all()):
         # All-ones weights train bit for bit as none: here, where no weights
         # would split the hidden units (below; it has no weighted twin), as none.
@@ -264,7 +264,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
 
     split = contextlib.ExitStack()  # what a split epoch holds: threads, BLAS on one thread
     if (weights is None and not isinstance(kernel_x(X), tuple)
-            and _columns.splits(net.sizes, batch_size, steps, any(net.dropout))):
+            and _columns.splits(net.sizes, batch_size, steps, epochs, any(net.dropout))):
         # One hidden layer, small batches: its units split between two
         # threads (fastbp._columns), the same bits on one thread as on two.
         columns = _columns.ColumnEpochs(net, optimizer.fused, batch_size,
