@@ -12,7 +12,7 @@ import fastbp
 from fastbp import _columns, threads
 from npref import one_hot, sgd_epoch
 
-SPLITS, MIN_STEPS, MIN_FIT_STEPS = _columns.splits, _columns.MIN_STEPS, _columns.MIN_FIT_STEPS
+SPLITS, MIN_STEPS, MIN_FIT_MACS = _columns.splits, _columns.MIN_STEPS, _columns.MIN_FIT_MACS
 
 
 def _threads(monkeypatch, mode):
@@ -23,7 +23,7 @@ def _threads(monkeypatch, mode):
     else:
         monkeypatch.setattr(_columns, "splits", SPLITS)
         monkeypatch.setattr(_columns, "MIN_STEPS", 1)   # (short epochs and fits split too)
-        monkeypatch.setattr(_columns, "MIN_FIT_STEPS", 1)
+        monkeypatch.setattr(_columns, "MIN_FIT_MACS", 1)
         monkeypatch.setattr(threads, "training_threads", lambda pieces: mode)
 
 
@@ -110,7 +110,7 @@ def test_which_fits_split(monkeypatch):
     monkeypatch.setattr(_columns, "epoch_columns", spy)
     monkeypatch.setattr(threads, "training_threads", lambda pieces: 2)
     monkeypatch.setattr(_columns, "MIN_STEPS", 1)
-    monkeypatch.setattr(_columns, "MIN_FIT_STEPS", 1)
+    monkeypatch.setattr(_columns, "MIN_FIT_MACS", 1)
     X, y = _data(300, 11, 3, "softmax")
     units, rows = _columns.COLUMN_UNITS, _columns.COLUMN_ROWS
     for sizes, extra in (([11, units - 1, 3], {}), ([11, units, units, 3], {}),
@@ -128,16 +128,17 @@ def test_which_fits_split(monkeypatch):
     fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, verbose=0, batch_size=batch)
     assert sorted(calls) == [0, 0, 1]   # thread 0 each epoch, the helper once
     calls.clear()
-    # fits of fewer than MIN_FIT_STEPS batches in all
-    monkeypatch.setattr(_columns, "MIN_FIT_STEPS", MIN_FIT_STEPS)
-    epochs = -(-MIN_FIT_STEPS // -(-300 // batch))
+    # fits whose forward products are of fewer than MIN_FIT_MACS multiply-adds
+    monkeypatch.setattr(_columns, "MIN_FIT_MACS", MIN_FIT_MACS)
+    per_epoch = -(-300 // batch) * batch * units * (11 + 3)   # (batches of `batch` rows)
+    epochs = -(-MIN_FIT_MACS // per_epoch)
     fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=epochs - 1, verbose=0, batch_size=batch)
     assert calls == []
     fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=epochs, verbose=0, batch_size=batch)
     assert sorted(calls) == [0] * epochs + [1]
     calls.clear()
     monkeypatch.setattr(_columns, "MIN_STEPS", 1)
-    monkeypatch.setattr(_columns, "MIN_FIT_STEPS", 1)
+    monkeypatch.setattr(_columns, "MIN_FIT_MACS", 1)
     fastbp.MLP([11, units, 3], seed=0).fit(X, y, epochs=2, batch_size=rows - 1, verbose=0)
     assert sorted(calls) == [0, 0, 1]
 

@@ -333,31 +333,35 @@ def _same(a, b):
         for x, y in zip(a, b))
 
 
-# The fewest batches an epoch, and a whole fit, of MLP.fit that split. Each
-# epoch moves the parameters and the optimizer's state into the column
-# layout and back and calls a kernel of more arguments (6-8 us more an epoch
-# with plain SGD, 25 us with Adam: 64-32-10 float64, epochs of two batches);
-# each fit starts, places and stops a helper thread (0.7 ms more a fit of
+# The least an epoch, and a whole fit, of MLP.fit that split. Each epoch
+# moves the parameters and the optimizer's state into the column layout and
+# back and calls a kernel of more arguments (6-8 us more an epoch with
+# plain SGD, 25 us with Adam: 64-32-10 float64, epochs of two batches); each
+# fit starts, places and stops a helper thread (0.7 ms more a fit of
 # 64-32-10 float32, whose one epoch of 16 batches took 0.35 ms). The split
 # gains 1.5 us a batch there (float32, the least: 5.4 against 3.9 us), 2-5
-# us with float64, Adam or more units. 64-32-10 float32, 1,024 rows of 32
-# a batch (2026-12-05, alternating with the code before, two turns): 64
-# epochs 11.7-12.0 -> 10.9-11.1 ms, 128 epochs 23.0-23.1 -> 20.1-21.1 ms;
-# at 16 batches an epoch the split lost (64 epochs: 6.7 against 7.1 ms).
+# us with float64, Adam or more units, and in proportion to the products
+# on larger layers. 64-32-10 float32, 1,024 rows of 32 a batch (2026-12-05,
+# alternating with the code before, two turns): 64 epochs 11.7-12.0 -> 10.9-11.1
+# ms, 128 epochs 23.0-23.1 -> 20.1-21.1 ms; at 16 batches an epoch the split
+# lost (64 epochs: 6.7 against 7.1 ms). So: MIN_STEPS batches an epoch, and
+# a fit's forward products of MIN_FIT_MACS multiply-adds, those of 2,048
+# batches of 32 rows of 64-32-10.
 MIN_STEPS = 32
-MIN_FIT_STEPS = 2048
+MIN_FIT_MACS = 2048 * 32 * 32 * (64 + 10)
 
 
 def splits(sizes, batch_size, steps, epochs, dropout=False):
     """Whether ``fastbp.MLP.fit`` trains a network of these ``sizes`` in
     ``epochs`` epochs of ``steps`` batches of ``batch_size`` rows (dense,
     unweighted) with its hidden units split: one hidden layer of at least
-    COLUMN_UNITS units, no dropout, batches under COLUMN_ROWS rows, at least
-    MIN_STEPS of them an epoch and MIN_FIT_STEPS in all, where threads can
-    run kernels."""
-    return (_atomics.AVAILABLE and len(sizes) == 3 and sizes[1] >= COLUMN_UNITS
-            and batch_size < COLUMN_ROWS and steps >= MIN_STEPS
-            and steps * epochs >= MIN_FIT_STEPS and not dropout)
+    COLUMN_UNITS units, no dropout, batches under COLUMN_ROWS rows, at
+    least MIN_STEPS of them an epoch and MIN_FIT_MACS multiply-adds of
+    forward products in all, where threads can run kernels."""
+    if not (_atomics.AVAILABLE and len(sizes) == 3 and sizes[1] >= COLUMN_UNITS
+            and batch_size < COLUMN_ROWS and steps >= MIN_STEPS and not dropout):
+        return False
+    return epochs * steps * batch_size * sizes[1] * (sizes[0] + sizes[2]) >= MIN_FIT_MACS
 
 
 @jit

@@ -904,9 +904,9 @@ class MLP:
         one fit at a time: a second ``fit`` while one runs raises
         ``RuntimeError`` and changes nothing. A network of one hidden layer
         of at least 32 units, trained on dense rows in batches of under 128
-        rows, at least 32 an epoch and 2,048 in all, without sample weights
-        or dropout, splits its hidden units between two threads where a
-        second core is free
+        rows, at least 32 an epoch, without sample weights or dropout, in a
+        fit long enough to pay for a helper thread, splits its hidden units
+        between two threads where a second core is free
         (:func:`fastbp.threads.training`; see ``docs/guide/threads.md``):
         the same bits on one thread as on two.
 
