@@ -278,3 +278,23 @@ def test_a_split_fit_compiles_one_specialisation_on_the_fitting_thread(monkeypat
             X, y, epochs=1, batch_size=16, optimizer="rmsprop", verbose=0)
         counts.append(len(_columns.epoch_columns.signatures) - before)
     assert counts[0] <= 1 and counts[1] == 0
+
+
+def test_a_fit_stopped_before_its_first_epoch_leaves_the_threads_and_the_blas_as_they_were(
+        monkeypatch):
+    # A callback's on_train_begin raising (fit undoes its start) must not
+    # leave the split's hold on the training lock or the BLAS pool at one
+    # thread: the next split fit runs on two threads, NumPy's products on
+    # the pool as it was.
+    _threads(monkeypatch, 2)
+    X, y = _data(100, 11, 3, "softmax")
+
+    class Refuse:
+        def on_train_begin(self, net):
+            raise RuntimeError("not now")
+    before = threads.get_num_threads()
+    with pytest.raises(RuntimeError, match="not now") as err:   # (its traceback kept)
+        fastbp.MLP([11, 32, 3], seed=0).fit(X, y, epochs=2, verbose=0, callbacks=[Refuse()])
+    assert err.traceback and threads.get_num_threads() == before
+    assert threads._training_lock.acquire(blocking=False)
+    threads._training_lock.release()

@@ -205,9 +205,9 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     n = X.shape[0]
     batch_size = min(batch_size, n)
     steps = -(-n // batch_size)
-    if (weights is not None and not isinstance(kernel_x(X), tuple)
-            and _columns.splits(net.sizes, batch_size, steps, epochs, any(net.dropout))
-            and (weights == 1).all()):
+    splits = (not isinstance(kernel_x(X), tuple)   # (dense X)
+              and _columns.splits(net.sizes, batch_size, steps, epochs, any(net.dropout)))
+    if splits and weights is not None and (weights == 1).all():
         # All-ones weights train bit for bit as none: here, where no weights
         # would split the hidden units (below; it has no weighted twin), as none.
         weights = None
@@ -262,29 +262,32 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                     batch_size, shuffle, loss, static(optimizer.code), optimizer.hyper,
                     optimizer.t, net._reg, max_steps, check_every_step, hidden, _l2(net))
 
-    split = contextlib.ExitStack()  # what a split epoch holds: threads, BLAS on one thread
-    if (weights is None and not isinstance(kernel_x(X), tuple)
-            and _columns.splits(net.sizes, batch_size, steps, epochs, any(net.dropout))):
+    def split_epochs(split):
         # One hidden layer, small batches: its units split between two
-        # threads (fastbp._columns), the same bits on one thread as on two.
+        # threads (fastbp._columns), the same bits on one thread as on two;
+        # what the epochs hold (a thread, the BLAS on one thread) in ``split``.
         columns = _columns.ColumnEpochs(net, optimizer.fused, batch_size,
                                         split.enter_context(threads.training(_columns.PIECES)))
         split.callback(columns.close)
         split.enter_context(threads.blas_on_one_thread())  # each piece's products on its thread
         dense = kernel_x(X)
 
-        def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
+        def epoch_kernel(max_steps, check_every_step=False):
             loss, hidden = net._kernel_codes
             return columns(net.params, state, dense, Y, perm, net._rng, batch_size, shuffle,
                            loss, static(optimizer.code), optimizer.hyper, optimizer.t, net._reg,
                            max_steps, check_every_step, hidden, _l2(net))
+        return epoch_kernel
 
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
 
     divergence = None  # (batch, kept) once an epoch diverged
+    split = contextlib.ExitStack()  # closed when training ends, however it ends
     begin(callbacks, net)
     try:
+        if splits and weights is None:
+            epoch_kernel = split_epochs(split)
         with _Interrupts() as interrupts:
             try:
                 for epoch in range(epochs):
