@@ -149,3 +149,31 @@ import fastbp
 net = fastbp.MLP([4, 8, 3], seed=0)
 net.fit(np.ones((16, 4)), np.arange(16) % 3, epochs=1, verbose=0)
 """
+
+
+class ColumnSplit:
+    """A fit of one hidden layer with its units split between two threads
+    (fastbp._columns) against the plain kernels: 2,048 rows, 4,096 batches
+    of 32 in all, plain SGD, tanh. Compare split=True with False within one
+    run (asv_bench/column_split.py prints the ratios side by side)."""
+    params = (["64-32-10", "64-100-10"], ["float32", "float64"], [False, True])
+    param_names = ["network", "dtype", "split"]
+    timeout = 300
+    ROWS, EPOCHS = 2048, 64
+
+    def setup(self, network, dtype, split):
+        from fastbp import _columns
+        self.sizes = [int(s) for s in network.split("-")]
+        self.X, self.y = data(self.sizes, self.ROWS, dtype)
+        self.splits = _columns.splits if split else (lambda *args: False)
+        self.dtype = dtype
+        self.time_fit(network, dtype, split)  # compile / load the kernel
+
+    def time_fit(self, network, dtype, split):
+        from unittest import mock
+
+        from fastbp import _columns
+        net = fastbp.MLP(self.sizes, activation="tanh", dtype=self.dtype, seed=0)
+        with mock.patch.object(_columns, "splits", self.splits):
+            net.fit(self.X, self.y, epochs=self.EPOCHS, batch_size=32, lr=1e-4, shuffle=False,
+                    verbose=0)
