@@ -540,9 +540,9 @@ _compiled = set()   # the kinds of fit whose epoch_columns is compiled (ColumnEp
 
 
 @functools.lru_cache(maxsize=16)
-def _layout(k, h, m, itemsize, plan_bytes):
-    # The column layout of a network of these sizes: offs, size, where and
-    # the state's places (read-only; column_positions took 65 us a fit).
+def _layout(itemsize, plan_bytes):
+    # The column layout of the network of this plan (its bytes): offs, size,
+    # where and the state's places (read-only; column_positions took 65 us a fit).
     plan = np.frombuffer(plan_bytes, dtype=np.int64).reshape(2, -1)
     offs, size = column_offsets(plan, PIECES, itemsize)
     where = column_positions(plan, offs)
@@ -567,7 +567,7 @@ class ColumnEpochs:
         dtype, m = net.dtype, net.sizes[-1]
         self.plan = net.plan
         self.offs, size, self.where, state_where = _layout(
-            *net.sizes, dtype.itemsize, np.ascontiguousarray(net.plan, dtype=np.int64).tobytes())
+            dtype.itemsize, np.ascontiguousarray(net.plan, dtype=np.int64).tobytes())
         self.fused = static(1 if fused else 0)
         self.pc = aligned(size, dtype)
         none = np.zeros(0, dtype=dtype)
