@@ -156,6 +156,29 @@ def test_the_helper_runs_during_the_fit_and_stops_with_it(monkeypatch):
     assert not any(t.name.startswith("fastbp-train") for t in threading.enumerate())
 
 
+def test_a_fit_that_takes_its_second_thread_late_trains_as_on_one(monkeypatch):
+    # Busy at the fit's first two looks, then free (threads.TrainingThreads):
+    # the helper starts at the third epoch, and the fit is the one-thread fit.
+    net_args, fit_args = CASES[3]   # (Adam, the L2 term)
+    X, y = _data(203, 11, 3, "softmax")
+    one, h_one = _fit(monkeypatch, 1, net_args, fit_args, X, y, epochs=5)
+    answers = iter([1, 1])
+    monkeypatch.setattr(threads, "training_threads", lambda pieces: next(answers, 2))
+    monkeypatch.setattr(threads, "_configured_threads", lambda pieces: 2)
+    monkeypatch.setattr(threads.TrainingThreads, "LOOK", 0.0)   # (a look each epoch)
+    seen = []
+
+    class Look:
+        def on_epoch_end(self, epoch, logs):
+            seen.append(sum(t.name.startswith("fastbp-train") for t in threading.enumerate()))
+    late = fastbp.MLP(**net_args, seed=0)
+    h_late = late.fit(X, y, epochs=5, verbose=0, callbacks=[Look()], **fit_args)
+    assert seen == [0, 0, 1, 1, 1]
+    np.testing.assert_array_equal(late.params, one.params)
+    np.testing.assert_array_equal(late.optimizer.state, one.optimizer.state)
+    assert h_late.history["loss"] == h_one.history["loss"]
+
+
 def test_callbacks_see_and_change_the_model_between_epochs(monkeypatch):
     # Between epochs the model holds its parameters as ever: a callback reads
     # them, and a change it makes is where the next epoch starts.

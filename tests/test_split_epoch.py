@@ -231,9 +231,75 @@ def test_which_fits_split_their_batches(monkeypatch):
     # One fit at a time splits: a second, meanwhile, runs on its own thread.
     with threads.training(2) as first:
         with threads.training(2) as second:
-            assert (first, second) == (2, 1)
+            assert (first(), second()) == (2, 1)
     with threads.training(2) as again:
-        assert again == 2
+        assert again() == 2
+
+
+def test_a_fit_that_met_a_busy_machine_looks_again(monkeypatch):
+    # A fit that started while other processes held the cores takes a
+    # second thread for a later epoch once they are free, looking at most
+    # every LOOK seconds, then half as often after each look in vain; one
+    # that set_num_threads(1) holds at one thread never looks again.
+    now, looks, busy = [0.0], [], [True]
+    monkeypatch.setattr(threads, "_clock", lambda: now[0])
+    monkeypatch.setattr(threads, "default_num_threads", lambda: 2)
+    monkeypatch.setattr(threads._blas, "pool_threads", lambda: 2)
+    monkeypatch.setattr(threads, "_requested", None)
+
+    def others():
+        looks.append(now[0])
+        return 1 if busy[0] else 0
+    monkeypatch.setattr(threads, "others_running", others)
+    look = threads.TrainingThreads.LOOK
+    with threads.training(2) as share:
+        seen = []
+        for t in (0, 0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 9):
+            now[0] = t * look
+            seen.append(share())
+        assert seen == [1] * 11
+        # looks at 0, then 1, 3 and 7 LOOKs (waits of 1, 2 and 4)
+        assert looks == [0, look, 3 * look, 7 * look]
+        with threads.training(2) as other:   # meanwhile the cores are free,
+            busy[0] = False
+            assert other() == 2                # and a second fit takes them
+            now[0] = 20 * look
+            assert share() == 1                # (the split is one fit's at a time)
+        now[0] = 40 * look
+        assert share() == 2 and share() == 2
+        assert len(looks) == 7
+    with threads.training(2) as after:   # released on leaving
+        assert after() == 2
+    monkeypatch.setattr(threads, "_requested", 1)
+    looks.clear()
+    with threads.training(2) as share:
+        for t in range(5):
+            now[0] = 100 * t * look
+            assert share() == 1
+    assert len(looks) <= 1
+
+
+def test_a_fit_that_takes_its_second_thread_late_trains_as_on_one(monkeypatch):
+    # The machine busy at the fit's start (its first look), then free: the
+    # fit's later epochs run on two threads, the same training as on one.
+    X, y = _digits()
+    calls = _spy(monkeypatch, "epoch_sklearn_t_columns", 1)
+    monkeypatch.setattr(threads.TrainingThreads, "LOOK", 0.0)   # (a look each epoch)
+    answers = iter([1, 1])
+    monkeypatch.setattr(threads, "training_threads", lambda pieces: next(answers, 2))
+    monkeypatch.setattr(threads, "_configured_threads", lambda pieces: 2)
+    params = dict(solver="sgd", batch_size=32, random_state=0, tol=0, max_iter=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        late = MLPClassifier(**params).fit(X, y)
+        monkeypatch.setattr(threads, "training_threads", lambda pieces: 1)
+        one = MLPClassifier(**params).fit(X, y)
+    # (thread 0's call each epoch, and the helper's one call, which runs
+    # every epoch from its start)
+    assert calls == [1, 1] + [2] * 5 + [1] * 6
+    for a, b in zip(late.coefs_ + late.intercepts_, one.coefs_ + one.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(late.loss_curve_, one.loss_curve_)
 
 
 def _spy(monkeypatch, name, arg):

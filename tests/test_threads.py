@@ -231,6 +231,67 @@ def test_a_fit_on_a_busy_machine_keeps_every_product_on_one_thread(monkeypatch):
         threads.set_serial_below(threads.SERIAL_BELOW)
 
 
+def test_a_fit_looks_at_the_machine_again_between_epochs(monkeypatch):
+    # Busy at the fit's start only (a passing thread): its products return
+    # to the pool after two looks in a row find the cores free; a load that
+    # comes later puts them on one thread after two looks find it; a single
+    # look that finds otherwise (a passing thread) changes nothing.
+    monkeypatch.setattr(fastbp._blas, "pool_threads", lambda: 2)
+    monkeypatch.setattr(threads, "default_num_threads", lambda: 2)
+    for name in ("LOOK_SOON", "LOOK_FREE", "LOOK_LONGEST"):
+        monkeypatch.setattr(threads, name, 0.0)   # (a look before every epoch)
+    others = iter([1,            # the fit's start: busy
+                   0, 0,         # epochs 1, 2: free, seen twice: the pool from epoch 2
+                   0, 1, 0,      # epochs 3-5: one look finds a thread: nothing changes
+                   1, 1, 1, 1])  # epochs 6-9: a lasting load: one thread from epoch 7
+    monkeypatch.setattr(threads, "others_running", lambda: next(others))
+    seen = []
+
+    class Look:
+        def on_epoch_end(self, epoch, logs=None):   # (as the epoch ran)
+            seen.append(threads.serial_below() == threads.ALWAYS)
+    try:
+        fastbp.MLP([3, 4, 2], seed=0).fit(np.ones((8, 3)), np.arange(8) % 2, epochs=9,
+                                          verbose=0, callbacks=[Look()])
+        assert seen == [True, False, False, False, False, False, True, True, True]
+    finally:
+        threads.set_serial_below(threads.SERIAL_BELOW)
+
+
+def test_looks_between_epochs_are_spaced(monkeypatch):
+    # 2 ms after a change seen once; while busy 2, 4, 8 ... ms, at most 0.5 s;
+    # every 0.1 s while free; a call before a look is due does not look.
+    monkeypatch.setattr(fastbp._blas, "pool_threads", lambda: 2)
+    monkeypatch.setattr(threads, "default_num_threads", lambda: 2)
+    now, looks, busy = [0.0], [], [1]
+    monkeypatch.setattr(threads, "_clock", lambda: now[0])
+
+    def others():
+        looks.append(round(now[0], 6))
+        return busy[0]
+    monkeypatch.setattr(threads, "others_running", others)
+    try:
+        threads.ensure()                      # busy: a look at 0
+        for t in np.arange(0, 1.2, 0.001):
+            now[0] = t
+            threads.look_again()
+        # (the waits between looks, to the clock's 1 ms steps)
+        np.testing.assert_allclose(
+            np.diff(looks), [0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.5],
+            atol=0.0011)
+        busy[0], last, looks[:] = 0, looks[-1], []
+        for t in np.arange(1.2, 1.7, 0.001):
+            now[0] = t
+            threads.look_again()
+        # free seen (0.5 s after the last look), again 2 ms later (the
+        # pool again), then every 0.1 s
+        assert len(looks) == 3 and abs(looks[0] - last - 0.5) < 0.0011
+        np.testing.assert_allclose(np.diff(looks), [0.002, 0.1], atol=0.0011)
+        assert threads.serial_below() == threads.SERIAL_BELOW
+    finally:
+        threads.set_serial_below(threads.SERIAL_BELOW)
+
+
 def test_others_running_reads_the_machine():
     assert isinstance(threads.others_running(), int) and threads.others_running() >= 0
 

@@ -218,29 +218,40 @@ def aligned(shape, dtype):
 
 class Team:
     """The threads of a split epoch kernel: the calling one, one epoch a
-    call, and ``threads - 1`` helper threads that run every epoch from the
-    first call to :meth:`close`, each waiting at the kernel's gate (a
-    barrier on :attr:`sync`) for the next."""
+    call, and helper threads that, once started, run every epoch with
+    several threads until :meth:`close`, each waiting at the kernel's gate
+    (a barrier on :attr:`sync`) for the next.
+
+    ``threads`` is how many threads the epochs run on: a number, or a
+    callable asked before each epoch
+    (:class:`fastbp.threads.TrainingThreads`: a fit may start on one thread
+    and take a second later); :attr:`most` threads at most.
+    """
 
     def __init__(self, threads):
-        self.threads = threads
+        self._threads = threads if callable(threads) else (lambda: threads)
+        self.most = threads.pieces if callable(threads) else threads
         self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
         self._helpers, self._errors, self._key, self._here = [], [], None, None
 
-    def __call__(self, key, run, t, prepare=None):
-        """Thread 0's call ``run(0, t, sync)``; the helpers' (started by the
-        first call) are ``run(i, 0, sync)``. ``key`` holds what the helpers'
-        calls were made with (arrays compared by identity, the rest by
-        value): a call with another key stops the helpers first.
-        ``prepare()`` runs before helpers start (to compile the kernel on
-        this thread: compiled on a helper thread while this one waited, a
-        cold first fit took 0.5 s longer)."""
-        if self._helpers and not _same(key, self._key):
+    def __call__(self, key, run, t, prepare=None, alone=False):
+        """Thread 0's call ``run(0, n, t, sync)`` on ``n`` threads (one with
+        ``alone``); the helpers' (started by the first call on several)
+        are ``run(i, n, 0, sync)``. ``key`` holds what the helpers' calls
+        were made with (arrays compared by identity, the rest by value): a
+        call with another key stops the helpers first. ``prepare()`` runs
+        before helpers start (to compile the kernel on this thread:
+        compiled on a helper thread while this one waited, a cold first fit
+        took 0.5 s longer)."""
+        n = 1 if alone else self._threads()
+        if n == 1:   # (helpers, if any, wait at their gate meanwhile)
+            return run(0, 1, t, np.zeros(_atomics.SYNC_SIZE, dtype=np.int64))
+        if self._helpers and not _same((n, *key), self._key):
             self.close()  # (not how a fit calls it: the same arrays every epoch)
 
         def guarded(i, t, sync):
             try:
-                return run(i, t, sync)
+                return run(i, n, t, sync)
             except BaseException:
                 _atomics.stop(sync)  # the others return instead of waiting for this one
                 raise
@@ -252,20 +263,20 @@ class Team:
                 guarded(i, 0, sync)
             except BaseException as exc:  # raised by close(), in the fitting thread
                 self._errors.append(exc)
-        if self.threads > 1 and not self._helpers:
+        if not self._helpers:
             if prepare is not None:
                 prepare()
-            self._key = key
-            self._here, cpus = _placement(self.threads - 1)
+            self._key = (n, *key)
+            self._here, cpus = _placement(n - 1)
             # Daemon threads, so that a helper that never returned could not
             # hold the interpreter open at exit.
             self._helpers = [threading.Thread(target=helper, args=(i, self.sync, cpus[i - 1]),
                                               daemon=True, name=f"fastbp-train-{i}")
-                             for i in range(1, self.threads)]
+                             for i in range(1, n)]
             for thread in self._helpers:
                 thread.start()
         try:
-            with _on_cpu(self._here if self._helpers else None):
+            with _on_cpu(self._here):
                 return guarded(0, t, self.sync)
         except BaseException:
             self.close()
@@ -556,8 +567,9 @@ class ColumnEpochs:
     """The epoch kernel of a fit whose network splits (:func:`splits`),
     called as the plain kernels are (:func:`fastbp.train.run_epochs`):
     each call moves the parameters and the optimizer's state into the
-    column layout, runs :func:`epoch_columns` on ``threads`` threads (one
-    with ``check_every_step``) and moves them back, also on an exception,
+    column layout, runs :func:`epoch_columns` on ``threads`` threads (a
+    number, or asked each epoch as :class:`Team` does; one with
+    ``check_every_step``) and moves them back, also on an exception,
     so that between epochs the model holds them as ever (for callbacks,
     validation, a rollback). The column layout's buffers, the workspaces
     and the helper threads (:class:`Team`) last from the first call to
@@ -577,11 +589,12 @@ class ColumnEpochs:
         line = LINE // dtype.itemsize
         self.zs = aligned((2, PIECES, -(-batch_size * m // line) * line), dtype)
         self.values = np.zeros(2 * PIECES + 1)
-        self.ws = [net._workspace(batch_size)] + [net.workspace(batch_size)
-                                                  for _ in range(1, threads)]
-        width = -(-net.sizes[1] // PIECES) * m
-        self.pw = [aligned(-(-width // line) * line, dtype) for _ in range(threads)]
         self.team = Team(threads)
+        most = self.team.most
+        self.ws = [net._workspace(batch_size)] + [net.workspace(batch_size)
+                                                  for _ in range(1, most)]
+        width = -(-net.sizes[1] // PIECES) * m
+        self.pw = [aligned(-(-width // line) * line, dtype) for _ in range(most)]
 
     def __call__(self, params, state, X, Y, perm, rng, batch_size, shuffled, loss, code, hyper,
                  t0, reg, max_steps, check_every_step, hidden, l2):
@@ -590,27 +603,25 @@ class ColumnEpochs:
         if self.sc.size:   # (the gaps are never written: zero from the start)
             for r in range(2):
                 self.sc[self.state_where[r]] = state[r]
-        threads = 1 if check_every_step else self.team.threads
 
-        def args(i, t, sync):
+        def args(i, threads, t, sync):
             return (i, threads, sync, self.values, self.pc, self.gc, self.sc, self.ws[i], plan, X,
                     Y, perm, rng, batch_size, shuffled, loss, code, hyper, t, reg, max_steps,
                     check_every_step, hidden, l2, self.fused, self.pw[i], self.zs, offs)
 
-        def run(i, t, sync):
-            return epoch_columns(*args(i, t, sync))
+        def run(i, threads, t, sync):
+            return epoch_columns(*args(i, threads, t, sync))
 
         def compile_here():  # (once a process for each kind of fit: typing the arguments takes
             key = (self.pc.dtype, X.dtype, Y.dtype, Y.ndim, shuffled, loss, code, hidden, l2,
                    self.fused)   # 0.25 ms, what the rest of the types are fixed by)
             if key not in _compiled:
-                epoch_columns.compile(tuple(numba.typeof(a) for a in args(0, t0, self.team.sync)))
+                epoch_columns.compile(tuple(numba.typeof(a) for a in args(0, 2, t0, self.team.sync)))
                 _compiled.add(key)
         try:
-            if threads == 1:  # (helpers, if any, wait at their gate meanwhile)
-                return run(0, t0, np.zeros(_atomics.SYNC_SIZE, dtype=np.int64))
             return self.team((X, Y, perm, rng, hyper, reg, batch_size, shuffled, loss, code,
-                              max_steps, hidden, l2), run, t0, compile_here)
+                              max_steps, hidden, l2), run, t0, compile_here,
+                             alone=check_every_step)
         finally:
             from_columns(params, self.pc, self.where)
             for r in range(2 if self.sc.size else 0):

@@ -99,8 +99,10 @@ class _SplitEpoch:
     """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows (but
     those of :func:`_column_layout`): each
     batch in SPLIT_PIECES pieces (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_split`),
-    on ``threads`` threads: the calling one, one epoch a call, and helper
-    threads that run every epoch from the first call to :meth:`close`. Each
+    on ``threads`` threads (a number, or asked each epoch as
+    :class:`fastbp._columns.Team` does): the calling one, one epoch a call,
+    and helper threads that run every epoch on several threads from the
+    first such call to :meth:`close`. Each
     thread has its own workspace and scratch, for batches of up to ``batch``
     rows. The result does not depend on ``threads``.
 
@@ -111,7 +113,9 @@ class _SplitEpoch:
     parameters and state in that layout."""
 
     def __init__(self, threads, net, batch, weighted, columns=None):
-        self.threads, self.batch, self.columns = threads, batch, columns
+        self.batch, self.columns = batch, columns
+        self.team = Team(threads)
+        most = self.team.most
         pieces = kernels.SPLIT_PIECES
         rows = batch if columns else -(-batch // pieces)
         self.values = np.zeros(2 * pieces)
@@ -122,10 +126,9 @@ class _SplitEpoch:
             self.zs = aligned((2, pieces, -(-batch * net.sizes[-1] // line) * line), net.dtype)
         else:
             self.gsum = np.zeros((pieces, net.params.size), dtype=net.dtype)
-        self.ws = [net.workspace(rows) for _ in range(threads)]
-        self.wbuf = [np.empty(batch if weighted else 0) for _ in range(threads)]
-        self.pw = [np.empty_like(net.params) for _ in range(threads)]
-        self.team = Team(threads)
+        self.ws = [net.workspace(rows) for _ in range(most)]
+        self.wbuf = [np.empty(batch if weighted else 0) for _ in range(most)]
+        self.pw = [np.empty_like(net.params) for _ in range(most)]
 
     def __call__(self, params, grads, state, ws, plan, X, Y, sw, idx, wbuf, batch, loss, code,
                  hyper, t, alpha, loss_scale, grad_scale, pw):
@@ -133,14 +136,14 @@ class _SplitEpoch:
             raise ValueError(f"batches of {batch} rows; this split epoch has room for"
                              f" {self.batch}")
 
-        def run(i, t, sync):
+        def run(i, threads, t, sync):
             if self.columns:
                 return kernels.epoch_sklearn_t_columns(
-                    i, self.threads, sync, self.values, params, self.gsum[0], state,
+                    i, threads, sync, self.values, params, self.gsum[0], state,
                     self.ws[i], plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t,
                     alpha, loss_scale, grad_scale, self.pw[i], self.zs, self.columns[0])
             return kernels.epoch_sklearn_t_split(
-                i, self.threads, sync, self.values, params, self.gsum, state, self.ws[i],
+                i, threads, sync, self.values, params, self.gsum, state, self.ws[i],
                 plan, X, Y, sw, idx, self.wbuf[i], batch, loss, code, hyper, t, alpha,
                 loss_scale, grad_scale, self.pw[i])
         return self.team((params, state, plan, X, Y, sw, idx, hyper, batch, loss, code, alpha,
@@ -425,6 +428,7 @@ class _BaseMLP(BaseEstimator):
         opt, rs, n = self._optimizer, self._random_state, Y_train.shape[0]
         try:
             for _ in range(self.max_iter):
+                threads.look_again()
                 if self.shuffle:
                     # sklearn.utils.shuffle's draw: it shuffles arange(n) and
                     # indexes with it; the swaps depend on n only, so shuffling
@@ -573,6 +577,7 @@ class _BaseMLP(BaseEstimator):
         alpha = float(self.alpha)
 
         def objective(x):
+            threads.look_again()
             params[pack] = x
             value = kernels.objective_sklearn(grads, params, ws, net.plan, rows, Y, sw, self._kernel_loss(),
                                               alpha, loss_scale, grad_scale)

@@ -32,8 +32,11 @@ above, two threads lost to one on every product measured, the largest
 at how many threads of other processes are running; when they leave fewer
 free cores than the pool has threads, every product of that fit runs on the
 calling thread (and so do later kernel calls, until the next fit looks
-again). /proc/loadavg counts the whole machine: in a container that sees a
-busy host, fits run on one thread.
+again), and it looks again between epochs (:func:`look_again`), so that
+a passing thread at its start does not hold a long fit on one thread, nor
+a lasting load arriving later leave it on two. /proc/loadavg counts the
+whole machine: in a container that sees a busy host, fits run on one
+thread.
 
 Inference on many rows (``MLP.forward``, ``predict``, ``predict_proba``)
 splits its rows instead of its products: chunks of rows go to up to
@@ -52,11 +55,14 @@ each thread runs the whole batch through half of them, and after one
 barrier a batch each finishes the loss and steps its own half of the
 parameters (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_columns`).
 Either way the sums are the same on one thread as on two, so the fit's
-result does not depend on the threads it ran on.
+result does not depend on the threads it ran on, and a fit that found no
+free core as it started takes the second thread for a later epoch once one
+is (:class:`TrainingThreads`).
 """
 import contextlib
 import os
 import threading
+from time import perf_counter as _clock
 
 import threadpoolctl
 
@@ -164,11 +170,68 @@ def others_running():
     return max(running - max(ours, 1), 0)
 
 
-def _choose_serial_below():
-    """All products on one thread when other processes hold the cores."""
+def _busy():
+    """Whether other processes' running threads leave fewer free cores than
+    the pool has threads (never where products keep the BLAS's own choice)."""
     threads = _blas.pool_threads()
-    busy = _serial_below and threads > 1 and others_running() + threads > default_num_threads()
+    return bool(_serial_below and threads > 1
+                and others_running() + threads > default_num_threads())
+
+
+def _choose_serial_below(busy=None):
+    """All products on one thread when other processes hold the cores
+    (``busy``, or as :func:`_busy` finds now); returns whether they do."""
+    busy = _busy() if busy is None else busy
     _blas.SERIAL_BELOW.value = ALWAYS if busy else _serial_below
+    return busy
+
+
+# look_again's schedule: when it next looks (_clock's seconds), the wait
+# before that look, and whether the look before found the machine otherwise
+# than the products run (a change seen once, to be seen again).
+_look = {"next": 0.0, "wait": 0.0, "seen": False}
+LOOK_SOON = 0.002    # the wait after a change seen once, and the first while busy
+LOOK_FREE = 0.1      # the wait while the cores are free
+LOOK_LONGEST = 0.5   # the longest wait while they are taken (doubling from LOOK_SOON)
+
+
+def _schedule(busy, now, seen=False):
+    if seen:
+        wait = LOOK_SOON
+    elif busy:
+        wait = min(2 * _look["wait"], LOOK_LONGEST) if _look["wait"] else LOOK_SOON
+    else:
+        wait = LOOK_FREE
+    _look.update(next=now + wait, wait=0.0 if seen else wait, seen=seen)
+
+
+def look_again():
+    """Between a fit's epochs: look at the machine again, when due.
+
+    A fit chooses at its start (:func:`ensure`) whether its products may
+    use the pool's threads. A thread of another process that ran for a few
+    milliseconds at that moment (a kernel worker: on this machine at the
+    start of 2 of 20 fits after one-second pauses) held a whole fit of
+    784-1024-1024-10 on one thread, 1.8x slower; a load that came later
+    left a fit's products on two threads that each waited for a core. So a
+    fit looks again before later epochs: every 0.1 s while the cores are
+    free, 2 ms after a look that found them taken and half as often after
+    each such look (up to every 0.5 s). A change takes two looks in a row,
+    2 ms apart, so that a passing thread does not move a fit either way. A
+    call before a look is due costs a clock read.
+    """
+    now = _clock()
+    if now < _look["next"]:
+        return
+    running_one = _blas.SERIAL_BELOW.value == ALWAYS
+    busy = _busy()
+    if busy == running_one:
+        _schedule(busy, now)
+    elif _look["seen"]:
+        _choose_serial_below(busy)
+        _schedule(busy, now)
+    else:
+        _schedule(running_one, now, seen=True)
 
 
 def _apply(n):
@@ -292,13 +355,18 @@ def inference_threads(chunks):
     that other processes' running threads leave free, at least one: as a
     fit does, no thread is started for a core that is not free.
     """
-    n = _requested if _requested is not None else (
-        _one_thread_restore if _one_thread_users else
-        _blas.pool_threads() if _blas.LIBRARY != "scipy" else get_num_threads())
-    n = min(n, chunks)
+    n = _configured_threads(chunks)
     if n > 1:
         n = min(n, max(default_num_threads() - others_running(), 1))
     return max(n, 1)
+
+
+def _configured_threads(chunks):
+    """:func:`inference_threads` before it looks at the machine's load."""
+    n = _requested if _requested is not None else (
+        _one_thread_restore if _one_thread_users else
+        _blas.pool_threads() if _blas.LIBRARY != "scipy" else get_num_threads())
+    return max(min(n, chunks), 1)
 
 
 _training_lock = threading.Lock()  # held by the one fit whose batches run split between threads
@@ -322,18 +390,64 @@ def training_threads(pieces):
 
 @contextlib.contextmanager
 def training(pieces):
-    """:func:`training_threads` for a fit whose batches a kernel splits into
-    ``pieces`` pieces, held for the block: one fit at a time in a process
-    runs its pieces on several threads; another that starts meanwhile runs
-    them on its own thread (two would spin on each other's cores)."""
-    n = training_threads(pieces)
-    if n > 1 and _training_lock.acquire(blocking=False):
-        try:
-            yield n
-        finally:
+    """The threads of a fit whose batches a kernel splits into ``pieces``
+    pieces, for the block: a :class:`TrainingThreads`, to call before each
+    epoch. One fit at a time in a process runs its pieces on several
+    threads; another that starts meanwhile runs them on its own thread (two
+    would spin on each other's cores)."""
+    share = TrainingThreads(pieces)
+    try:
+        yield share
+    finally:
+        share.release()
+
+
+class TrainingThreads:
+    """How many threads a split fit's next epoch runs on: ``share()``.
+
+    The first call looks at the machine (:func:`training_threads`) and takes
+    the process's split (one fit at a time). A fit that got one thread,
+    where :func:`set_num_threads` and the pool allow more, looks again
+    before a later epoch, at most every :attr:`LOOK` seconds at first and
+    half as often after each look that finds the cores taken (up to
+    :attr:`LONGEST`): its start may have met a passing thread of another
+    process (a kernel worker that ran a few milliseconds, on this machine
+    at the start of 30-40 % of the fits that followed a one-second
+    pause: those fits ran on one thread, 1.7x slower). A split, once
+    taken, lasts to :meth:`release`. The kernels' sums do not depend on the
+    threads, so neither does the fit's result.
+    """
+
+    LOOK = 0.002
+    LONGEST = 0.5
+
+    def __init__(self, pieces):
+        self.pieces, self.threads, self._held = pieces, None, False
+        self._next, self._wait = 0.0, self.LOOK
+
+    def __call__(self):
+        if self.threads is None:
+            self.threads = 1
+            self._look(_clock())
+        elif (self.threads == 1 and self._wait is not None
+              and _clock() >= self._next):
+            self._look(_clock())
+        return self.threads
+
+    def _look(self, now):
+        n = training_threads(self.pieces)
+        if n > 1 and _training_lock.acquire(blocking=False):
+            self.threads, self._held, self._wait = n, True, None
+        elif _configured_threads(self.pieces) < 2:
+            self._wait = None   # (set_num_threads(1), a pool of one: never more)
+        else:
+            self._next, self._wait = now + self._wait, min(2 * self._wait, self.LONGEST)
+
+    def release(self):
+        """Let another fit split (where this one did)."""
+        if self._held:
+            self._held = False
             _training_lock.release()
-    else:
-        yield 1
 
 
 def ensure():
@@ -341,7 +455,8 @@ def ensure():
     and choose which products run on one thread (see the module's notes)."""
     if _requested is not None and (_applied != _requested or _pool_differs(_requested)):
         _apply(_requested)
-    _choose_serial_below()
+    _look["wait"] = 0.0
+    _schedule(_choose_serial_below(), _clock())
 
 
 def _pool_differs(n):

@@ -70,6 +70,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         rows = rows + (TRANSPOSED,)
 
     def objective(x):
+        threads.look_again()
         p = x if x.dtype == net.dtype else x_typed
         if p is x_typed:
             x_typed[:] = x
@@ -291,6 +292,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         with _Interrupts() as interrupts:
             try:
                 for epoch in range(epochs):
+                    threads.look_again()
                     t0 = time.perf_counter()
                     saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng
                     loss, _ = epoch_kernel(-1)
