@@ -15,7 +15,7 @@ from sklearn.datasets import load_digits  # noqa: E402
 from fastbp import _atomics, threads  # noqa: E402
 from fastbp import _sklearn_kernels as kernels  # noqa: E402
 from fastbp._jit import jit  # noqa: E402
-from fastbp.sklearn import MLPClassifier, MLPRegressor, _SplitEpoch  # noqa: E402
+from fastbp.sklearn import MLPClassifier, MLPRegressor, _column_layout, _SplitEpoch  # noqa: E402
 
 
 def _run_threads(targets, timeout=60):
@@ -364,7 +364,10 @@ def test_which_fits_split_their_hidden_units(monkeypatch):
     params = dict(solver="sgd", hidden_layer_sizes=(units,), batch_size=kernels.SPLIT_ROWS - 1)
     ours = _fit(monkeypatch, 2, MLPClassifier, X, y, **params)
     assert sorted(calls) == [0] * 6 + [1]   # thread 0 each epoch, the helper once
-    offs, size = ours._columns   # each piece's parameters on cache lines of their own
+    # each piece's parameters on cache lines of their own (the fit's layout,
+    # not kept with the model)
+    assert ours._columns is None
+    offs, size, _ = _column_layout(ours.net_, params["batch_size"])
     assert (offs[offs >= 0] % 8 == 0).all() and size % 8 == 0 and size > ours.net_.params.size
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

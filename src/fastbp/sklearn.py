@@ -59,7 +59,8 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _atomics
-from ._columns import Team, aligned, column_positions, from_columns, to_columns
+from ._columns import Team, aligned, from_columns, to_columns
+from ._columns import _layout as column_layout
 from . import _sklearn_kernels as kernels
 from . import threads
 from ._validate import SparseRows, _check_sparse
@@ -84,14 +85,19 @@ def _check_solver(est):
 
 def _column_layout(net, batch):
     """The column layout (:func:`fastbp._sklearn_kernels.column_offsets`:
-    offsets and size) in which a dense fit's batches of ``batch`` rows split
-    the hidden units of ``net`` (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_columns`),
-    or None: for batches under COLUMN_ROWS rows on a network of one hidden
-    layer of at least COLUMN_UNITS units, where the kernels can run on two
-    threads."""
+    offsets and size, and :func:`fastbp._columns.column_positions`: where
+    each parameter lies) in which a dense fit's batches of ``batch`` rows
+    split the hidden units of ``net``
+    (:func:`fastbp._sklearn_kernels.epoch_sklearn_t_columns`), or None: for
+    batches under COLUMN_ROWS rows on a network of one hidden layer of at
+    least COLUMN_UNITS units, where the kernels can run on two threads."""
     if (_atomics.AVAILABLE and batch < kernels.COLUMN_ROWS and len(net.sizes) == 3
             and net.sizes[1] >= kernels.COLUMN_UNITS):
-        return kernels.column_offsets(net.plan, kernels.SPLIT_PIECES, net.dtype.itemsize)
+        # (fastbp.MLP.fit's layout, of as many pieces, cached: computing
+        # where took 0.1 ms, twice a fit)
+        offs, size, where, _ = column_layout(
+            net.dtype.itemsize, np.ascontiguousarray(net.plan, dtype=np.int64).tobytes())
+        return offs, size, where
     return None
 
 
@@ -414,6 +420,7 @@ class _BaseMLP(BaseEstimator):
             finally:
                 if transposed:
                     self._relayout(params, state, False)
+                self._columns = None   # (the fit's alone: not kept with the model)
         if early_stopping and not getattr(self, "_best_is_current", False):
             net.params[...] = self._best_params
         # Then, as scikit-learn's coefs_ *are* its best coefficients after
@@ -478,7 +485,7 @@ class _BaseMLP(BaseEstimator):
         net, opt = self.net_, self._optimizer
         pairs = [(params, net.params), (state[0], opt.state[0]), (state[1], opt.state[1])]
         columns = self._columns
-        where = None if columns is None else column_positions(net.plan, columns[0])
+        where = None if columns is None else columns[2]
         for t, f in pairs:
             if columns is not None:   # (the column layout: epoch_sklearn_t_columns)
                 if to_transposed:
