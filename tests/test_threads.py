@@ -258,6 +258,28 @@ def test_a_fit_looks_at_the_machine_again_between_epochs(monkeypatch):
         threads.set_serial_below(threads.SERIAL_BELOW)
 
 
+def test_a_look_while_the_pool_is_held_at_one_thread_counts_its_threads_as_set(monkeypatch):
+    # A split fit, or an inference in another thread, holds the pool at one
+    # thread (blas_on_one_thread); a look meanwhile on a busy machine must
+    # still find it busy, or the products after the hold would run on two
+    # threads whose cores other processes hold.
+    if fastbp._blas.pool_threads() < 2:
+        pytest.skip("a pool of one thread")
+    monkeypatch.setattr(threads, "default_num_threads", lambda: fastbp._blas.pool_threads())
+    monkeypatch.setattr(threads, "others_running", lambda: 1)
+    for name in ("LOOK_SOON", "LOOK_FREE", "LOOK_LONGEST"):
+        monkeypatch.setattr(threads, name, 0.0)
+    try:
+        threads.ensure()
+        assert threads.serial_below() == threads.ALWAYS
+        with threads.blas_on_one_thread():
+            for _ in range(4):
+                threads.look_again()
+        assert threads.serial_below() == threads.ALWAYS
+    finally:
+        threads.set_serial_below(threads.SERIAL_BELOW)
+
+
 def test_looks_between_epochs_are_spaced(monkeypatch):
     # 2 ms after a change seen once; while busy 2, 4, 8 ... ms, at most 0.5 s;
     # every 0.1 s while free; a call before a look is due does not look.

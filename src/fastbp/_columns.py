@@ -52,6 +52,7 @@ from .network import (_act, _all_finite, _batch, _bias, _capacity,
 from .ops import _loss_backward, _loss_forward, act_grad, bias_act, bias_grad, bias_sgd, \
     gemm, outputs_for_loss
 from .optim import LR, _optimizer_step
+from .threads import TrainingThreads
 
 PIECES = 2         # the hidden units' pieces (and the most threads that run them)
 LINE = 64          # bytes of a cache line
@@ -223,14 +224,16 @@ class Team:
     (a barrier on :attr:`sync`) for the next.
 
     ``threads`` is how many threads the epochs run on: a number, or a
-    callable asked before each epoch
-    (:class:`fastbp.threads.TrainingThreads`: a fit may start on one thread
-    and take a second later); :attr:`most` threads at most.
+    :class:`fastbp.threads.TrainingThreads`, asked before each epoch (a fit
+    may start on one thread and take a second later); :attr:`most` threads
+    at most.
     """
 
     def __init__(self, threads):
-        self._threads = threads if callable(threads) else (lambda: threads)
-        self.most = threads.pieces if callable(threads) else threads
+        if isinstance(threads, TrainingThreads):
+            self._threads, self.most = threads, threads.pieces
+        else:
+            self._threads, self.most = (lambda: threads), threads
         self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
         self._helpers, self._errors, self._key, self._here = [], [], None, None
 

@@ -215,6 +215,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
         with _Interrupts() as interrupts:
             try:
                 for epoch in range(epochs):
+                    threads.look_again()
                     t0 = time.perf_counter()
                     comm_seconds[0] = 0.0
                     saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng

@@ -172,8 +172,10 @@ def others_running():
 
 def _busy():
     """Whether other processes' running threads leave fewer free cores than
-    the pool has threads (never where products keep the BLAS's own choice)."""
-    threads = _blas.pool_threads()
+    the pool has threads (never where products keep the BLAS's own choice).
+    The pool's threads as set, also while an inference or a split fit holds
+    it at one thread (:func:`blas_on_one_thread`)."""
+    threads = _one_thread_restore if _one_thread_users else _blas.pool_threads()
     return bool(_serial_below and threads > 1
                 and others_running() + threads > default_num_threads())
 
@@ -183,13 +185,15 @@ def _choose_serial_below(busy=None):
     (``busy``, or as :func:`_busy` finds now); returns whether they do."""
     busy = _busy() if busy is None else busy
     _blas.SERIAL_BELOW.value = ALWAYS if busy else _serial_below
+    _look["busy"] = busy
     return busy
 
 
 # look_again's schedule: when it next looks (_clock's seconds), the wait
-# before that look, and whether the look before found the machine otherwise
-# than the products run (a change seen once, to be seen again).
-_look = {"next": 0.0, "wait": 0.0, "seen": False}
+# before that look, whether the products run on one thread for a busy
+# machine, and whether the look before found it otherwise (a change seen
+# once, to be seen again).
+_look = {"next": 0.0, "wait": 0.0, "busy": False, "seen": False}
 LOOK_SOON = 0.002    # the wait after a change seen once, and the first while busy
 LOOK_FREE = 0.1      # the wait while the cores are free
 LOOK_LONGEST = 0.5   # the longest wait while they are taken (doubling from LOOK_SOON)
@@ -208,30 +212,32 @@ def _schedule(busy, now, seen=False):
 def look_again():
     """Between a fit's epochs: look at the machine again, when due.
 
-    A fit chooses at its start (:func:`ensure`) whether its products may
-    use the pool's threads. A thread of another process that ran for a few
-    milliseconds at that moment (a kernel worker: on this machine at the
-    start of 2 of 20 fits after one-second pauses) held a whole fit of
-    784-1024-1024-10 on one thread, 1.8x slower; a load that came later
-    left a fit's products on two threads that each waited for a core. So a
-    fit looks again before later epochs: every 0.1 s while the cores are
-    free, 2 ms after a look that found them taken and half as often after
-    each such look (up to every 0.5 s). A change takes two looks in a row,
-    2 ms apart, so that a passing thread does not move a fit either way. A
-    call before a look is due costs a clock read.
+    A fit chooses at its start (:func:`ensure`, its first look) whether its
+    products may use the pool's threads. A thread of another process that
+    ran for a few milliseconds at that moment (a kernel worker: on this
+    machine at the start of 2 of 20 fits after one-second pauses) held a
+    whole fit of 784-1024-1024-10 on one thread, 1.8x slower; a load that
+    came later left a fit's products on two threads that each waited for a
+    core. So a fit looks again before later epochs (and L-BFGS iterations):
+    every 0.1 s while the cores are free, 2 ms after a look that found them
+    taken and half as often after each such look (up to every 0.5 s). A
+    change takes two looks in a row, the second at the first epoch that
+    starts 2 ms or more after the first, so that a passing thread does not
+    move a fit either way: a fit that met one as it started runs its first
+    two epochs on one thread. A call before a look is due costs a clock
+    read.
     """
     now = _clock()
     if now < _look["next"]:
         return
-    running_one = _blas.SERIAL_BELOW.value == ALWAYS
     busy = _busy()
-    if busy == running_one:
+    if busy == _look["busy"]:
         _schedule(busy, now)
     elif _look["seen"]:
         _choose_serial_below(busy)
         _schedule(busy, now)
     else:
-        _schedule(running_one, now, seen=True)
+        _schedule(_look["busy"], now, seen=True)
 
 
 def _apply(n):
