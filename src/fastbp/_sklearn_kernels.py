@@ -43,7 +43,7 @@ from ._weighted import _gather_weights
 from ._atomics import atomic_load, atomic_store, barrier
 from ._columns import (COLUMN_ROWS, COLUMN_UNITS, EPOCH_T, LINE, column_offsets,  # noqa: F401
                        forward_pieces, piece_deltas, piece_squares, sum_parts,
-                       units as _units)
+                       squares as _squares, units as _units)
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
 # losses: the network has an identity output, exp is applied here).
@@ -223,17 +223,6 @@ def _sum_squares(params, plan, lo, hi):
         a, b = smax(o, lo), smin(o + plan[l, N_OUT] * plan[l, N_IN], hi)
         if a < b:
             total += _squares(params[a:b])
-    return total
-
-
-@jit(fastmath={"reassoc"})
-def _squares(v):
-    # sum v^2 in float64, the additions free to reorder (v indexed from 0:
-    # no wraparound checks).
-    total = 0.0
-    for i in range(v.size):
-        x = np.float64(v[i])
-        total += x * x
     return total
 
 
