@@ -48,7 +48,7 @@ from ._views import flat_view
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (_act, _all_finite, _batch, _bias, _capacity,
                       _delta, _epoch_loss, _logits, _no_l2, _order, _output_layer_act, _outputs, _rows,
-                      _weight)
+                      _sum_squares, _weight)
 from .ops import _loss_backward, _loss_forward, act_grad, bias_act, bias_grad, bias_sgd, \
     gemm, outputs_for_loss
 from .optim import LR, _optimizer_step
@@ -119,17 +119,12 @@ def piece_squares(pc, plan, offs, piece):
 @jit(fastmath={"reassoc"})
 def squares(v):
     """sum v^2 in float64, the additions free to reorder: a vectorised
-    reduction, the same bits for the same values on any thread. With
-    network._sum_squares's four partial sums (one value a cycle) in the
-    column split's loss, every batch over 3,750 weights a piece, the
-    digits' sgd fits of fastbp.sklearn took 3 % longer (one thread 50.0-50.4
-    against 48.4-48.8 ms, two 33.3-34.5 against 32.6-32.8 ms). v indexed
-    from 0: no wraparound checks."""
-    total = 0.0
-    for i in range(v.size):
-        x = np.float64(v[i])
-        total += x * x
-    return total
+    reduction (network._sum_squares), the same bits for the same values on
+    any thread. With four partial sums (one value a cycle) in the column
+    split's loss, every batch over 3,750 weights a piece, the digits' sgd
+    fits of fastbp.sklearn took 3 % longer (one thread 50.0-50.4 against
+    48.4-48.8 ms, two 33.3-34.5 against 32.6-32.8 ms)."""
+    return _sum_squares(v)
 
 
 @jit(inline="always")

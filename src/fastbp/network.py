@@ -533,10 +533,11 @@ def _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp, act_in, alph
                     dW[i, j] += c * W[i, j]
 
 
-@jit
+@jit(fastmath={"reassoc"})
 def penalty(params, plan):
     """``sum |W|^2`` over every layer's weights (not biases), in float64; the
-    L2 term of the loss is ``alpha / (2 n) * penalty``."""
+    L2 term of the loss is ``alpha / (2 n) * penalty``. The additions are
+    free to reorder (:func:`_sum_squares`)."""
     total = 0.0
     for l in range(plan.shape[0]):
         o = plan[l, W_OFF]
@@ -546,19 +547,17 @@ def penalty(params, plan):
 
 @jit(inline="always")
 def _sum_squares(v):
-    # Four independent float64 partial sums: no serial dependency chain
-    # through one accumulator, so the loop runs at memory speed.
-    s0 = s1 = s2 = s3 = 0.0
-    n4 = v.size - v.size % 4
-    for i in range(0, n4, 4):
-        a0, a1, a2, a3 = np.float64(v[i]), np.float64(v[i + 1]), np.float64(v[i + 2]), np.float64(v[i + 3])
-        s0 += a0 * a0
-        s1 += a1 * a1
-        s2 += a2 * a2
-        s3 += a3 * a3
-    for i in range(n4, v.size):
-        s0 += np.float64(v[i]) * np.float64(v[i])
-    return (s0 + s1) + (s2 + s3)
+    # sum v^2 in float64, inlined into a caller compiled with
+    # fastmath={"reassoc"} (penalty, fastbp._columns.squares), so that the
+    # additions reorder into a vectorised reduction. Four explicit partial
+    # sums, as it was, ran at one value a cycle: 110 us for 266,000 float32
+    # weights (784-256-256-10, every batch of a fit with alpha > 0) against
+    # 23 us, 0.69 against 0.34 us for 2,400 float64.
+    total = 0.0
+    for i in range(v.size):
+        x = np.float64(v[i])
+        total += x * x
+    return total
 
 
 @jit
