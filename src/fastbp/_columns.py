@@ -556,8 +556,9 @@ def _weight_decay_if_typed(g, p, plan, offs, piece, coef, l2):
         lo, hi = units(h, piece, offs.shape[0])
         c = p.dtype.type(coef)
         for start, size in ((offs[piece, 0], k * (hi - lo)), (offs[piece, 2], (hi - lo) * m)):
-            for i in range(start, start + size):
-                g[i] += c * p[i]
+            gs, ps = g[start:start + size], p[start:start + size]
+            for i in range(size):   # (from 0: no wraparound checks, network.add_penalty_gradient)
+                gs[i] += c * ps[i]
     return without if _no_l2(l2) else with_l2
 
 

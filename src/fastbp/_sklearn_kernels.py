@@ -621,10 +621,11 @@ def _split_epoch(thread, threads, sync, values, pt, gsum, st, ws, plan, X, Y, sw
         if threads > 1 and not barrier(sync, threads, thread):
             return np.nan, False
         g = gsum[0]
+        mine = g[lo_p:hi_p]
         for piece in range(1, pieces):
-            other = gsum[piece]
-            for i in range(lo_p, hi_p):
-                g[i] += other[i]
+            other = gsum[piece][lo_p:hi_p]
+            for i in range(hi_p - lo_p):   # (from 0: no wraparound checks, so it vectorises)
+                mine[i] += other[i]
         if thread == 0:
             value = 0.0
             if alpha != 0:
