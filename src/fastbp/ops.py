@@ -16,7 +16,7 @@ from ._blas import gemm_call, serial_below
 from numba import types
 from numba.extending import overload
 
-from ._fastmath import exp, smax, smin, tanh
+from ._fastmath import exp, expm1_64, smax, smin, tanh
 from ._jit import KERNEL_ONLY, jit
 from ._arrays import packed_rows, packed_values, stack_buffer
 from ._static import JIT_OPTIONS, bound, specialising
@@ -90,8 +90,12 @@ def bias_act_forward(z, b, act):
             for i in range(f.shape[0]):
                 r = f[i]
                 for j in range(r.size):
+                    # fastbp._fastmath's expm1 (float64, within a few ulp of
+                    # np.expm1), which vectorises: libm's, one call an
+                    # element, made an ELU network's step 2.5x its tanh one's
+                    # (64-32-32-10 float32: 25.4-27.3 against 10.4-10.8 us).
                     x = r[j]
-                    r[j] = x if x > zero else np.expm1(x)
+                    r[j] = x if x > zero else r.dtype.type(expm1_64(np.float64(x)))
         elif act == SOFTPLUS:
             for i in range(f.shape[0]):
                 r = f[i]
@@ -164,8 +168,8 @@ def _act_backward_row(d, a, act, scale):
         for j in range(m):
             d[j] = d[j] if a[j] > zero else d[j] * (scale * a[j] + one)
     elif act == SOFTPLUS:
-        for j in range(m):
-            d[j] *= -np.expm1(-(scale * a[j]))
+        for j in range(m):   # (fastbp._fastmath's expm1: vectorised, as ELU's forward)
+            d[j] *= d.dtype.type(-expm1_64(-np.float64(scale * a[j])))
 
 
 # The kernels' twins of the activation kernels: a literal activation code
