@@ -908,13 +908,25 @@ def loss_backward(dz, out, y, loss):
         for i in range(d.shape[0]):
             _elementwise_delta(d[i], o[i], t[i], loss, scale)
         return
-    for i in range(n):
-        if loss == CROSS_ENTROPY and y.ndim == 1:
-            # Bit for bit the one-hot row's: sum(y) = 1, and y_j is 1 or 0.
+    if loss == CROSS_ENTROPY and y.ndim == 1:
+        # Bit for bit the one-hot row's (sum(y) = 1, y_j is 1 or 0, and
+        # out - 0 is out): out * scale in one flat pass where dz and out are
+        # packed, then each row's label entry. A pass a row with the label
+        # compared at each entry took 0.125 against 0.044 us on (32, 10).
+        d, o = packed_rows(dz, out), packed_rows(out, dz)
+        if d.shape[0] != o.shape[0]:
+            d, o = dz, out
+        for i in range(d.shape[0]):
+            dr, orow = d[i], o[i]
+            for j in range(dr.size):
+                dr[j] = orow[j] * scale
+        for i in range(n):
             label = np.int64(y[i])
-            for j in range(m):
-                dz[i, j] = (out[i, j] - (one if j == label else zero)) * scale
-        elif y.ndim == 1:
+            if 0 <= label < m:   # (a label out of range: no entry, as the one-hot row's)
+                dz[i, label] = (out[i, label] - one) * scale
+        return
+    for i in range(n):
+        if y.ndim == 1:
             pass  # labels pair with cross-entropy only (checked by the callers)
         elif loss == CROSS_ENTROPY:
             s = zero
