@@ -866,6 +866,35 @@ def test_loss_backward_matches_closed_form(dtype, n, m, loss):
         assert_close(arena["dz"], ref_loss_grad(z, y, loss), dtype, scale=2 * scale)
 
 
+@dtypes
+def test_cross_entropy_deltas_from_labels_are_the_one_hot_rows_bit_for_bit(dtype):
+    # Labels take a flat pass (out * scale, then each row's label entry):
+    # the same bits as the one-hot targets' rows, for packed, strided and
+    # in-place (dz is out) arrays; a label out of range gives its row no
+    # entry, as a one-hot row of zeros would.
+    n, m = 37, 10
+    rng = np.random.default_rng([n, m, 9])
+    out = ref_output(rng.normal(size=(n, m)), "softmax").astype(dtype)   # (the kernel's dtype)
+    labels = rng.integers(0, m, n)
+    onehot = np.eye(m, dtype=dtype)[labels]
+    expected = np.empty_like(out)
+    K.loss_backward(expected, out, onehot, LOSSES["cross_entropy"])
+    np.testing.assert_array_equal(expected, (out - onehot) * (dtype(1) / dtype(n)))
+    for d, oo in ((np.full_like(out, np.nan), out), (_strided(np.full_like(out, np.nan)), out),
+                  (np.full_like(out, np.nan), _strided(out))):
+        K.loss_backward(d, oo, labels, LOSSES["cross_entropy"])
+        np.testing.assert_array_equal(d, expected)
+    inplace = out.copy()
+    K.loss_backward(inplace, inplace, labels, LOSSES["cross_entropy"])
+    np.testing.assert_array_equal(inplace, expected)
+    far = labels.copy()
+    far[3] = m
+    d = np.full_like(out, np.nan)
+    K.loss_backward(d, out, far, LOSSES["cross_entropy"])
+    np.testing.assert_array_equal(d[3], out[3] * (dtype(1) / dtype(n)))
+    np.testing.assert_array_equal(np.delete(d, 3, 0), np.delete(expected, 3, 0))
+
+
 def _strided(a):
     """``a``'s values in a view whose rows are not packed (every other column)."""
     wide = np.zeros((a.shape[0], 2 * a.shape[1]), a.dtype)
