@@ -165,7 +165,7 @@ def test_a_fit_that_takes_its_second_thread_late_trains_as_on_one(monkeypatch):
     answers = iter([1, 1])
     monkeypatch.setattr(threads, "training_threads", lambda pieces: next(answers, 2))
     monkeypatch.setattr(threads, "_configured_threads", lambda pieces: 2)
-    monkeypatch.setattr(threads.TrainingThreads, "LOOK", 0.0)   # (a look each epoch)
+    monkeypatch.setattr(threads, "LOOK_SOON", 0.0)   # (a look each epoch)
     seen = []
 
     class Look:

@@ -239,7 +239,7 @@ def test_which_fits_split_their_batches(monkeypatch):
 def test_a_fit_that_met_a_busy_machine_looks_again(monkeypatch):
     # A fit that started while other processes held the cores takes a
     # second thread for a later epoch once they are free, looking at most
-    # every LOOK seconds, then half as often after each look in vain; one
+    # every LOOK_SOON seconds, then half as often after each look in vain; one
     # that set_num_threads(1) holds at one thread never looks again.
     now, looks, busy = [0.0], [], [True]
     monkeypatch.setattr(threads, "_clock", lambda: now[0])
@@ -251,7 +251,7 @@ def test_a_fit_that_met_a_busy_machine_looks_again(monkeypatch):
         looks.append(now[0])
         return 1 if busy[0] else 0
     monkeypatch.setattr(threads, "others_running", others)
-    look = threads.TrainingThreads.LOOK
+    look = threads.LOOK_SOON
     with threads.training(2) as share:
         seen = []
         for t in (0, 0.5, 1, 1.5, 2, 3, 4, 5, 6, 7, 9):
@@ -284,7 +284,7 @@ def test_a_fit_that_takes_its_second_thread_late_trains_as_on_one(monkeypatch):
     # fit's later epochs run on two threads, the same training as on one.
     X, y = _digits()
     calls = _spy(monkeypatch, "epoch_sklearn_t_columns", 1)
-    monkeypatch.setattr(threads.TrainingThreads, "LOOK", 0.0)   # (a look each epoch)
+    monkeypatch.setattr(threads, "LOOK_SOON", 0.0)   # (a look each epoch)
     answers = iter([1, 1])
     monkeypatch.setattr(threads, "training_threads", lambda pieces: next(answers, 2))
     monkeypatch.setattr(threads, "_configured_threads", lambda pieces: 2)

@@ -36,6 +36,7 @@ from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (RUNTIME, _act, _all_finite, _backward_batch, _batch, _batch_targets, _bias,
                       _delta, _first_backward, _forward_batch, _logits, _outputs, _rows,
                       _weight, add_penalty_gradient, capacity, gathered_rows, penalty)
+from .network import _sum_squares as _squares   # (inlined: this module's reassociation)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
                   bias_act_forward, bias_grad, dense_backward, gemm, loss_backward, loss_forward,
                   output_forward, output_of)
@@ -43,7 +44,7 @@ from ._weighted import _gather_weights
 from ._atomics import atomic_load, atomic_store, barrier
 from ._columns import (COLUMN_ROWS, COLUMN_UNITS, EPOCH_T, LINE, column_offsets,  # noqa: F401
                        forward_pieces, piece_deltas, piece_squares, sum_parts,
-                       squares as _squares, units as _units)
+                       units as _units)
 
 # The loss code for scikit-learn's Poisson regressor (not one of fastbp's own
 # losses: the network has an identity output, exp is applied here).
@@ -214,9 +215,9 @@ def _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_s
 @jit(fastmath={"reassoc"})
 def _sum_squares(params, plan, lo, hi):
     # penalty(params, plan) over params[lo:hi] (its weights there), sum |W|^2
-    # in float64, with the additions free to reorder (a vectorised
-    # reduction: about 8x faster; the sum differs from the sequential one by
-    # rounding only).
+    # in float64, with the additions free to reorder (network._sum_squares,
+    # inlined here: a vectorised reduction, about 8x faster; the sum differs
+    # from the sequential one by rounding only).
     total = 0.0
     for l in range(plan.shape[0]):
         o = plan[l, W_OFF]

@@ -175,9 +175,15 @@ def _busy():
     the pool has threads (never where products keep the BLAS's own choice).
     The pool's threads as set, also while an inference or a split fit holds
     it at one thread (:func:`blas_on_one_thread`)."""
-    threads = _one_thread_restore if _one_thread_users else _blas.pool_threads()
+    threads = _pool_as_set()
     return bool(_serial_below and threads > 1
                 and others_running() + threads > default_num_threads())
+
+
+def _pool_as_set():
+    """The BLAS pool's size as set: the one to come back while an inference
+    or a split fit holds it at one thread (:func:`blas_on_one_thread`)."""
+    return _one_thread_restore if _one_thread_users else _blas.pool_threads()
 
 
 def _choose_serial_below(busy=None):
@@ -370,8 +376,7 @@ def inference_threads(chunks):
 def _configured_threads(chunks):
     """:func:`inference_threads` before it looks at the machine's load."""
     n = _requested if _requested is not None else (
-        _one_thread_restore if _one_thread_users else
-        _blas.pool_threads() if _blas.LIBRARY != "scipy" else get_num_threads())
+        _pool_as_set() if _blas.LIBRARY != "scipy" or _one_thread_users else get_num_threads())
     return max(min(n, chunks), 1)
 
 
@@ -414,9 +419,9 @@ class TrainingThreads:
     The first call looks at the machine (:func:`training_threads`) and takes
     the process's split (one fit at a time). A fit that got one thread,
     where :func:`set_num_threads` and the pool allow more, looks again
-    before a later epoch, at most every :attr:`LOOK` seconds at first and
-    half as often after each look that finds the cores taken (up to
-    :attr:`LONGEST`): its start may have met a passing thread of another
+    before a later epoch, at most every :data:`LOOK_SOON` seconds at first
+    and half as often after each look that finds the cores taken (up to
+    :data:`LOOK_LONGEST`), as :func:`look_again`: its start may have met a passing thread of another
     process (a kernel worker that ran a few milliseconds, on this machine
     at the start of 30-40 % of the fits that followed a one-second
     pause: those fits ran on one thread, 1.7x slower). A split, once
@@ -424,12 +429,9 @@ class TrainingThreads:
     threads, so neither does the fit's result.
     """
 
-    LOOK = 0.002
-    LONGEST = 0.5
-
     def __init__(self, pieces):
         self.pieces, self.threads, self._held = pieces, None, False
-        self._next, self._wait = 0.0, self.LOOK
+        self._next, self._wait = 0.0, LOOK_SOON
 
     def __call__(self):
         if self.threads is None:
@@ -447,7 +449,7 @@ class TrainingThreads:
         elif _configured_threads(self.pieces) < 2:
             self._wait = None   # (set_num_threads(1), a pool of one: never more)
         else:
-            self._next, self._wait = now + self._wait, min(2 * self._wait, self.LONGEST)
+            self._next, self._wait = now + self._wait, min(2 * self._wait, LOOK_LONGEST)
 
     def release(self):
         """Let another fit split (where this one did)."""
