@@ -1,4 +1,4 @@
-"""The vectorisable exp and tanh against NumPy, over their whole ranges."""
+"""The vectorisable exp, tanh, expm1, log1p and softplus against NumPy, over their ranges."""
 import numba
 import numpy as np
 import pytest
@@ -7,7 +7,8 @@ import itertools
 
 from fractions import Fraction
 
-from fastbp._fastmath import exp32, exp64, muladd, smax, smin, tanh32, tanh64
+from fastbp._fastmath import (exp32, exp64, expm1_64, log1p_01, muladd, smax, smin, softplus64,
+                              tanh32, tanh64)
 
 
 @numba.njit
@@ -152,3 +153,58 @@ def test_float64_exp_polynomial_is_the_chebyshev_fit_it_claims():
         worst = max(abs(sum(mp.mpf(c) * x ** j for j, c in enumerate(ours)) - q(x)) / q(x)
                     for x in mp.linspace(-half, half, 401))
     assert worst < 1e-17   # the rounded coefficients, not only the exact fit
+
+
+@numba.njit
+def _apply_more(which, x, out):
+    for i in range(x.size):
+        if which == 0:
+            out[i] = expm1_64(x[i])
+        elif which == 1:
+            out[i] = log1p_01(x[i])
+        else:
+            out[i] = softplus64(x[i])
+
+
+def _rel_err(out, ref):
+    return np.abs(out - ref) / np.maximum(np.abs(ref), np.finfo(np.float64).tiny)
+
+
+def test_expm1_log1p_and_softplus_within_a_few_eps_of_numpy():
+    """float64 expm1 (ELU's forward pass, softplus's backward pass), log1p on
+    [0, 1] and softplus (softplus's forward pass) against NumPy's libm."""
+    rng = np.random.default_rng(0)
+    eps = np.finfo(np.float64).eps
+    x = np.concatenate([np.linspace(-708, 709, 400_001), rng.uniform(-1, 1, 100_000) * 1e-3,
+                        np.geomspace(1e-300, 1, 10_000), -np.geomspace(1e-300, 1, 10_000)])
+    out = np.empty_like(x)
+    _apply_more(0, x, out)
+    assert _rel_err(out, np.expm1(x)).max() <= 2.5 * eps
+    # log1p: both of its branches (below and above sqrt(2) - 1), the point
+    # between them, tiny and subnormal arguments, 0 and 1.
+    v = np.concatenate([np.linspace(0, 1, 400_001), rng.random(100_000),
+                        np.geomspace(5e-324, 1, 10_000),
+                        np.nextafter(np.sqrt(2) - 1, [0.0, 1.0]), [0.0, 1.0]])
+    out = np.empty_like(v)
+    _apply_more(1, v, out)
+    assert _rel_err(out, np.log1p(v)).max() <= 1.0 * eps
+    x = np.concatenate([np.linspace(-708, 708, 400_001), rng.normal(size=100_000) * 3,
+                        np.linspace(-40, 40, 100_001)])
+    out = np.empty_like(x)
+    _apply_more(2, x, out)
+    assert _rel_err(out, np.logaddexp(0.0, x)).max() <= 2 * eps
+
+
+def test_softplus_limits_and_float32_rounding():
+    x = np.array([np.inf, -np.inf, np.nan, -800.0, -709.0, 800.0, 0.0, -0.0, 1e308, -1e308])
+    out = np.empty_like(x)
+    _apply_more(2, x, out)
+    # Below -708 it flushes to 0 (NumPy's continues through the subnormals).
+    np.testing.assert_array_equal(out, [np.inf, 0.0, np.nan, 0.0, 0.0, 800.0, np.log(2.0),
+                                        np.log(2.0), 1e308, 0.0])
+    # A float32 network computes it in float64 and rounds: NumPy's, rounded.
+    x32 = np.linspace(-100, 100, 400_001).astype(np.float32)
+    out = np.empty(x32.size)
+    _apply_more(2, x32.astype(np.float64), out)
+    np.testing.assert_array_equal(out.astype(np.float32),
+                                  np.logaddexp(0.0, x32.astype(np.float64)).astype(np.float32))
