@@ -32,7 +32,7 @@ CALLS = {
                                          a["Y"], K.MSE, LR),
     "train_epoch": lambda a: K.train_epoch(a["params"], a["grads"], a["state"], a["ws"], a["plan"],
                                            a["X"], a["Y"], a["perm"], a["rng"], a["batch"], False,
-                                           K.MSE, a["code"], a["hyper"], 0, a["reg"], -1),
+                                           K.MSE, a["code"], a["hyper"], 0, a["reg"], -1, False),
     "forward_batch": lambda a: K.forward_batch(a["params"], a["ws"], a["plan"], a["X"], K.MSE),
     "backward_batch": lambda a: K.backward_batch(a["grads"], a["params"], a["ws"], a["plan"],
                                                  a["X"], a["Y"], K.MSE),

@@ -267,7 +267,7 @@ def test_the_dropout_stream_advances_every_step():
     for _ in range(2):
         kernels.train_epoch(net.params, np.zeros(0), np.zeros((2, 0)), ws, net.plan, Xc, Yc,
                             np.empty(16, np.int64), rng, 16, False, net._loss_code, opt.code,
-                            opt.hyper, 0, net._reg, -1)
+                            opt.hyper, 0, net._reg, -1, False)
         masks.append(kernels.mask(ws, net.plan, 0, 16).copy())
     assert not np.array_equal(masks[0] == 0, masks[1] == 0)
     before = net._rng.copy()

@@ -234,6 +234,8 @@ def test_train_epoch_kernel_checks_its_arguments():
     grads, state = np.zeros_like(net.params), np.zeros((2, net.params.size))
 
     def epoch(X=X, Y=Y, perm=perm, batch=4, opt=plain, grads=grads, state=state, reg=np.zeros(2)):
+        reg = reg.copy()
+        reg.flags.writeable = False  # as a model's own (net._reg): the suite's one specialisation
         return fastbp.kernels.train_epoch(net.params, grads, state, ws, net.plan, X, Y, perm, rng,
                                           batch, True, fastbp.kernels.MSE, opt.code, opt.hyper, 0,
                                           reg, -1, False)[0]
