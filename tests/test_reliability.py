@@ -600,7 +600,7 @@ def test_two_models_in_two_threads_match_sequential_training():
     X = X / 16
 
     def make(seed):
-        return fastbp.MLP([64, 64, 10], activation="relu", seed=seed)
+        return fastbp.MLP([64, 64, 10], seed=seed)
 
     def train(net, optimizer):
         net.fit(X, y, epochs=4, batch_size=32, verbose=0, optimizer=optimizer)
