@@ -23,7 +23,7 @@ import pytest
 
 from fastbp import kernels as K
 from fastbp._arrays import stack_buffer
-from fastbp.ops import bias_grad, bias_sgd, softmax_pivot
+from fastbp.ops import _elementwise_loss, bias_grad, bias_sgd, softmax_pivot
 
 DTYPES = [np.float32, np.float64]
 ROWS = (1, 3, 17)
@@ -922,6 +922,35 @@ def test_loss_kernels_give_the_same_bits_whatever_the_layout(dtype, loss):
         for d in (np.full_like(z, np.nan), _strided(np.full_like(z, np.nan))):
             K.loss_backward(d, oo, yy, LOSSES[loss])
             np.testing.assert_array_equal(d, dz)
+
+
+@numba.njit
+def _bce_one_term_at_a_time(z, y):
+    # The element-wise loss's terms added one at a time, row by row, in order.
+    total = 0.0
+    for i in range(z.shape[0]):
+        for j in range(z.shape[1]):
+            total += _elementwise_loss(z[i, j], y[i, j], K.BINARY_CROSS_ENTROPY)
+    return total / z.size
+
+
+@dtypes
+@pytest.mark.parametrize("n, m", [(1, 1), (7, 9), (8, 8), (13, 5), (26, 5), (32, 10), (200, 2)])
+def test_bce_loss_sums_its_terms_in_order_a_block_at_a_time(dtype, n, m):
+    """Binary cross-entropy's terms are computed a block of stack scratch at
+    a time (a loop that vectorises) and added in order: for sizes below, at
+    and above one block (64 float64 terms) and several blocks, the value is
+    the terms added one at a time, bit for bit, packed or strided, and
+    NumPy's logaddexp(0, z) - z y to rounding."""
+    rng = np.random.default_rng([n, m, 11])
+    z = cast(rng.normal(size=(n, m)) * 4.0, dtype)
+    y = cast(rng.random((n, m)) > 0.5, dtype)
+    out = cast(ref_sigmoid(z), dtype)
+    value = K.loss_forward(z, out, y, K.BINARY_CROSS_ENTROPY)
+    assert value == _bce_one_term_at_a_time(z, y)
+    assert K.loss_forward(_strided(z), _strided(out), _strided(y), K.BINARY_CROSS_ENTROPY) == value
+    z64, y64 = z.astype(np.float64), y.astype(np.float64)
+    np.testing.assert_allclose(value, np.mean(np.logaddexp(0.0, z64) - z64 * y64), rtol=1e-14)
 
 
 @rows

@@ -61,17 +61,22 @@ STACK_BYTES = 512
 
 @intrinsic
 def stack_buffer(typingctx, like):
-    """A 1-D C array of ``STACK_BYTES`` bytes of ``like``'s dtype on the
-    calling kernel's stack (one ``alloca`` in its entry block, however often
-    the call runs): scratch that costs no allocation and that the compiler
+    """A 1-D C array of ``STACK_BYTES`` bytes of ``like``'s dtype (``like``
+    a float array, or a float scalar for its own type) on the calling
+    kernel's stack (one ``alloca`` in its entry block, however often the
+    call runs): scratch that costs no allocation and that the compiler
     knows aliases nothing else. Uninitialised; valid until the kernel
     returns, so never return it or keep a view of it."""
-    if not (isinstance(like, types.Array) and isinstance(like.dtype, types.Float)):
+    if isinstance(like, types.Float):
+        dtype = like
+    elif isinstance(like, types.Array) and isinstance(like.dtype, types.Float):
+        dtype = like.dtype
+    else:
         return None
-    result = types.Array(like.dtype, 1, "C")
+    result = types.Array(dtype, 1, "C")
 
     def codegen(context, builder, sig, args):
-        item = context.get_data_type(like.dtype)
+        item = context.get_data_type(dtype)
         itemsize = context.get_abi_sizeof(item)
         size = STACK_BYTES // itemsize
         data = cgutils.alloca_once(builder, item, size=size)

@@ -260,9 +260,14 @@ def softplus64(x):
     vectorises (two libm calls an element made a softplus network's step four
     times its tanh one's). Below -708 it returns 0 (NumPy's: down to 5e-324,
     through the subnormals); NaN stays NaN."""
-    a = abs(x)
+    return smax(x, 0.0) + log1p_exp_neg(abs(x))
+
+
+@jit(inline="always")
+def log1p_exp_neg(a):
+    """log(1 + e^-a) for a >= 0 (or NaN): softplus's tail, 0 beyond 708."""
     e = exp64(-a)
-    return smax(x, 0.0) + log1p_01(0.0 if a > 708.0 else e)
+    return log1p_01(0.0 if a > 708.0 else e)
 
 
 _F32 = np.float32

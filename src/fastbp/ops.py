@@ -16,7 +16,7 @@ from ._blas import gemm_call, serial_below
 from numba import types
 from numba.extending import overload
 
-from ._fastmath import exp, expm1_64, smax, smin, softplus64, tanh
+from ._fastmath import exp, expm1_64, log1p_exp_neg, smax, smin, softplus64, tanh
 from ._jit import KERNEL_ONLY, jit
 from ._arrays import packed_rows, packed_values, stack_buffer
 from ._static import JIT_OPTIONS, bound, specialising
@@ -863,7 +863,10 @@ def _elementwise_loss(zv, yv, loss):
     x = np.float64(zv)
     t = np.float64(yv)
     if loss == BINARY_CROSS_ENTROPY:
-        return smax(x, 0.0) - x * t + np.log1p(np.exp(-abs(x)))
+        # (max(x, 0) - x t) + log1p(e^-|x|), in that order: a confident,
+        # correct logit's term stays accurate relative to itself (no libm
+        # calls: fastbp._fastmath's exp and log1p)
+        return (smax(x, 0.0) - x * t) + log1p_exp_neg(abs(x))
     if loss == MSE:
         return (x - t) * (x - t)
     if loss == MAE:
@@ -879,6 +882,21 @@ def _elementwise_sum(total, z, y, loss):
     # terms in this order too, so weights of ones give these bits, and
     # fastbp.sklearn's L-BFGS follows scikit-learn's iterations (four
     # partial sums, 0.34 against 0.38 us on (200, 2) float32, changed them).
+    if loss == BINARY_CROSS_ENTROPY:
+        # The terms a block at a time into stack scratch, in a loop that
+        # vectorises (softplus's exp and log1p are fastbp's own), then added
+        # in order: the same terms and sums as one element at a time, where
+        # libm's exp and log1p an element made the loss of a (32, 10) block
+        # 3.3 us, half a 64-32-10 step.
+        terms = stack_buffer(0.0)
+        for s in range(0, z.size, terms.size):
+            e = smin(z.size, s + terms.size)
+            zs, ys = z[s:e], y[s:e]
+            for j in range(e - s):
+                terms[j] = _elementwise_loss(zs[j], ys[j], loss)
+            for j in range(e - s):
+                total += terms[j]
+        return total
     for j in range(z.size):
         total += _elementwise_loss(z[j], y[j], loss)
     return total
