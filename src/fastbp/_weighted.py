@@ -35,7 +35,7 @@ from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _
                       _add_penalty_gradient_if, _penalty_if, _prefetch_next, _all_finite, _bias,
                       capacity)
 from .ops import CROSS_ENTROPY, IDENTITY, _dense_backward, _dense_backward_sgd, \
-    _elementwise_loss, _loss_backward, dropout_backward, cross_entropy_label_row, \
+    _elementwise_sum, _loss_backward, dropout_backward, cross_entropy_label_row, \
     cross_entropy_target_row
 from .optim import LR, _optimizer_step, is_plain_sgd
 from .layout import ACT
@@ -61,8 +61,7 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
             else:
                 total, q = cross_entropy_target_row(total, q, z, out, y[i], i, c)
         elif y.ndim == 2:
-            for j in range(m):
-                total += c * _elementwise_loss(z[i, j], y[i, j], loss)
+            total = _elementwise_sum(total, z[i], y[i], loss, c)
     if loss == CROSS_ENTROPY:
         total += np.log1p(q)
     return total / w if loss == CROSS_ENTROPY else total / (w * m)

@@ -845,7 +845,7 @@ def loss_forward(z, out, y, loss):
             # the same terms in the same order as row by row.
             zf, yf = packed_rows(z, y), packed_rows(y, z)
             for i in range(zf.shape[0]):
-                total = _elementwise_sum(total, zf[i], yf[i], loss)
+                total = _elementwise_sum(total, zf[i], yf[i], loss, 1.0)
         return total / (n * m)
     q = 0.0  # the rows' log1p terms, gathered (gather_log1p)
     for i in range(n):
@@ -876,12 +876,12 @@ def _elementwise_loss(zv, yv, loss):
 
 
 @jit(inline="always")
-def _elementwise_sum(total, z, y, loss):
-    # total plus _elementwise_loss over two rows z and y, in order: the
-    # weighted kernels (fastbp._weighted, fastbp._sklearn_kernels) add their
-    # terms in this order too, so weights of ones give these bits, and
-    # fastbp.sklearn's L-BFGS follows scikit-learn's iterations (four
-    # partial sums, 0.34 against 0.38 us on (200, 2) float32, changed them).
+def _elementwise_sum(total, z, y, loss, c):
+    # total plus c times _elementwise_loss over two rows z and y, in order
+    # (c is 1 in the unweighted kernel, a row's weight in fastbp._weighted,
+    # so weights of ones give these bits; fastbp.sklearn's L-BFGS follows
+    # scikit-learn's iterations: four partial sums, 0.34 against 0.38 us on
+    # (200, 2) float32, changed them).
     if loss == BINARY_CROSS_ENTROPY:
         # The terms a block at a time into stack scratch, in a loop that
         # vectorises (softplus's exp and log1p are fastbp's own), then added
@@ -895,10 +895,10 @@ def _elementwise_sum(total, z, y, loss):
             for j in range(e - s):
                 terms[j] = _elementwise_loss(zs[j], ys[j], loss)
             for j in range(e - s):
-                total += terms[j]
+                total += c * terms[j]
         return total
     for j in range(z.size):
-        total += _elementwise_loss(z[j], y[j], loss)
+        total += c * _elementwise_loss(z[j], y[j], loss)
     return total
 
 
