@@ -1,6 +1,6 @@
 """Where a cold start's compile time goes, per Numba function.
 
-    python asv_bench/compile_profile.py [train|fit|both] [--top 30]
+    python asv_bench/compile_profile.py [train|fit|dropout|both] [--top 30]
 
 Runs the workload in a fresh process with an empty ``NUMBA_CACHE_DIR`` and
 listens to Numba's ``numba:compile`` events (``numba.core.event``): one per
@@ -12,7 +12,8 @@ exclusive time, and the process's wall time. Workloads:
 
 - ``train``: ``fastbp train --epochs 5 --verbose 0`` (the README's first command,
   digits, Adam);
-- ``fit``: ``import fastbp``, ``fit`` of a 4-8-2 net (plain SGD) and ``predict``.
+- ``fit``: ``import fastbp``, ``fit`` of a 4-8-2 net (plain SGD) and ``predict``;
+- ``dropout``: the same with dropout 0.2 in the hidden layer, by Adam.
 """
 import argparse
 import json
@@ -60,9 +61,10 @@ if workload == "train":
         main(["train", "--epochs", "5", "--verbose", "0"])
 else:
     import numpy as np, fastbp
-    net = fastbp.MLP([4, 8, 2], seed=0)
+    dropout = dict(dropout=0.2, optimizer="adam") if workload == "dropout" else {}
+    net = fastbp.MLP([4, 8, 2], seed=0, dropout=dropout.pop("dropout", 0.0))
     X = np.random.default_rng(0).normal(size=(64, 4))
-    net.fit(X, (X[:, 0] > 0).astype(int), epochs=5, verbose=0)
+    net.fit(X, (X[:, 0] > 0).astype(int), epochs=5, verbose=0, **dropout)
     net.predict(X)
 wall = time.perf_counter() - t0
 json.dump({"wall": wall, "rows": rows}, sys.stdout)
@@ -122,7 +124,7 @@ def show(workload, result, top, callers_of=()):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("workload", nargs="?", default="both", choices=["train", "fit", "both"])
+    parser.add_argument("workload", nargs="?", default="both", choices=["train", "fit", "dropout", "both"])
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--callers", nargs="*", default=(), metavar="NAME",
                         help="list which functions triggered the compiles of these")

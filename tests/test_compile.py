@@ -41,6 +41,12 @@ _STEPS = """
     step[0] = "l2"
     net.alpha = 0.1
     net.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0)
+    # float64: nothing shared with the steps above
+    drop = fastbp.MLP([4, 8, 2], seed=0, dropout=0.2, dtype="float64")
+    step[0] = "dropout adam"
+    drop.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0)
+    step[0] = "dropout sgd"
+    drop.fit(X, y, epochs=1, batch_size=8, lr=0.1, optimizer="sgd", verbose=0)
 """
 
 
@@ -174,6 +180,8 @@ def test_functions_only_kernels_call_are_not_made_machine_code_alone(cold_compil
         assert {_qualname(n) for n in called} <= emitted[step], (step, sorted(emitted[step]))
         leaves = {_qualname(n) for n in ours - called}
         leaves = {n for n in leaves if not n.startswith("act_backward__act_")}
+        if step.startswith("dropout"):  # dropout_backward's act_grad takes its code at
+            leaves.discard("generic")  # run time: act_grad's fallback, optimised alone too
         assert leaves and not leaves & emitted[step], (step, sorted(leaves & emitted[step]))
 
 
@@ -235,8 +243,29 @@ def test_an_optimizer_fit_adds_only_the_optimizer_path(cold_compiles):
                      "optim.optimizer_step__code_1",  # Adam's branch only
                      "network._first_weight_grad_typed.<locals>.dense_t"}, sorted(added)
     # Dropout is compiled only by a model that has it.
-    for names in cold_compiles.values():
-        assert not any("dropout" in n for n in names), names
+    for step, names in cold_compiles.items():
+        if not step.startswith("dropout"):
+            assert not any("dropout" in n for n in names), names
+
+
+def test_a_dropout_fit_compiles_only_its_own_path(cold_compiles):
+    """network.epoch_dropout holds every path (train_epoch's); a fit with
+    dropout runs its code for its own paths only (a constant ``paths``,
+    fastbp._static). An Adam fit compiles no SGD step and none of the plain
+    forward pass's pieces, and the backward pass once: with ``dropout``
+    typed from a literal False, Numba compiled it for the constant too.
+    Plain SGD then adds only its fused backward: no optimizer step."""
+    adam = _fastbp(cold_compiles["dropout adam"])
+    assert {"network.epoch_dropout_optimizer", "network.epoch_dropout__paths_2",
+            "network._forward_dropout", "optim.optimizer_step__code_1"} <= adam, sorted(adam)
+    assert not {"network.epoch_dropout", "optim.optimizer_step__code_0",
+                "network._output_product_typed.<locals>.blas",
+                "network._first_layer_product_typed.<locals>.plain"} & adam, sorted(adam)
+    assert cold_compiles["dropout adam"].count("fastbp.network._backward") == 1
+    sgd = _fastbp(cold_compiles["dropout sgd"])
+    assert sgd == {"network.epoch_dropout_sgd", "network.epoch_dropout__paths_1",
+                   "network._backward", "optim.is_plain_sgd"}, sorted(sgd)
+    assert cold_compiles["dropout sgd"].count("fastbp.network._backward") == 1
 
 
 def test_the_l2_kernels_compile_only_for_a_fit_with_l2(cold_compiles):
@@ -436,8 +465,55 @@ def test_variants_stop_like_train_epoch(fused):
 def test_choose_epoch():
     assert choose_epoch(True, False) is network.epoch_sgd
     assert choose_epoch(False, False) is network.epoch_optimizer
-    assert choose_epoch(True, True) is network.epoch_dropout
-    assert choose_epoch(False, True) is network.epoch_dropout
+    assert choose_epoch(True, True) is network.epoch_dropout_sgd
+    assert choose_epoch(False, True) is network.epoch_dropout_optimizer
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("optimizer", [fastbp.SGD(lr=0.1), fastbp.SGD(lr=0.1, momentum=0.9),
+                                       fastbp.Adam(lr=0.01)], ids=["sgd", "momentum", "adam"])
+def test_dropout_fit_kernels_equal_every_path_bitwise(optimizer, weighted):
+    """A dropout fit's kernel, its own paths compiled, gives what the code
+    of every path gives (train_epoch; epoch_weighted with EVERY_PATH and
+    run-time codes), bit for bit over epochs: loss, steps, parameters,
+    optimizer state, both random streams; L2 on, a partial last batch."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(37, 5)), rng.integers(0, 3, size=37)
+    sw = rng.uniform(0.5, 2.0, size=37)
+    nets = [fastbp.MLP([5, 7, 6, 3], dtype="float32", seed=4, alpha=0.1, dropout=[0.3, 0.2])
+            for _ in range(2)]
+    args = [_epoch_args(net, X, y, optimizer, 8, True) for net in nets]
+    kernel = choose_epoch(optimizer.fused, True)
+    assert kernel is (network.epoch_dropout_sgd if optimizer.fused
+                      else network.epoch_dropout_optimizer)
+    if weighted:
+        from fastbp import _weighted
+        kernel = {network.epoch_dropout_sgd: _weighted.epoch_weighted_dropout_sgd,
+                  network.epoch_dropout_optimizer: _weighted.epoch_weighted_dropout_optimizer}[kernel]
+        extra = (sw, np.empty(8))
+
+        def every(*a):
+            return _weighted.epoch_weighted(*a[:7], *extra, *a[7:], network.RUNTIME,
+                                            network.RUNTIME, network.EVERY_PATH)
+
+        def own(*a):
+            return kernel(*_insert(_as_fit_calls(nets[0], a), extra))
+    else:
+        every = network.train_epoch
+
+        def own(*a):
+            return kernel(*_as_fit_calls(nets[0], a))
+    for _ in range(3):
+        got, want = own(*args[0]), every(*args[1])
+        assert got == want and np.isfinite(got[0]) and got[1] == 5
+        np.testing.assert_array_equal(nets[0].params, nets[1].params)
+        np.testing.assert_array_equal(args[0][2], args[1][2])  # optimizer state
+        np.testing.assert_array_equal(nets[0]._rng, nets[1]._rng)
+
+
+def _insert(args, extra):
+    """train_epoch's arguments with the weights and their scratch after Y."""
+    return args[:7] + extra + args[7:]
 
 
 # --------------------------------------------------------------- the view

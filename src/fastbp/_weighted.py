@@ -28,8 +28,10 @@ import numpy as np
 from ._arrays import borrowed
 from ._fastmath import smax, smin
 from ._jit import KERNEL_ONLY, jit
-from .network import (RUNTIME, _act, _batch, _chunk_targets, _delta, _dropped, _epoch_loss,
-                      _first_backward, _first_backward_sgd, _first_layer_backward, _forward,
+from ._static import specialising
+from .network import (DROPOUT_SGD, DROPOUT_STEP, EVERY_PATH, RUNTIME, _act, _batch,
+                      _chunk_targets, _delta, _any_dropped, _dropped, _epoch_loss, _first_backward,
+                      _first_backward_sgd, _first_layer_backward, _forward,
                       _forward_batch, _forward_dropout,
                       _layer_backward, _logits, _mask, _order, _outputs, _rows, _rows_of, _weight,
                       _add_penalty_gradient_if, _penalty_if, _prefetch_next, _all_finite, _bias,
@@ -217,20 +219,20 @@ def _backward_weighted(grads, params, ws, plan, x, y, loss, reg, alpha, dropped,
 @jit
 def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
                    shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step, hidden,
-                   l2):
+                   l2, paths):
     """:func:`fastbp.network.train_epoch` with sample weights ``sw`` (float64,
     n) and ``wbuf`` (float64, >= batch_size) scratch for a batch's weights:
-    every variant (fused SGD or an optimizer, L2, dropout), as
-    :func:`fastbp.network.epoch_dropout`, the one a fit with dropout runs;
-    without dropout a fit runs the smaller :func:`epoch_weighted_sgd` or
-    :func:`epoch_weighted_optimizer` (each compiles only its own update). Returns ``(mean_loss, steps)``
+    with ``paths`` EVERY_PATH every variant (fused SGD or an optimizer, L2,
+    dropout), as :func:`fastbp.network.epoch_dropout`. A weighted fit with
+    dropout runs this code for its own path only
+    (:func:`epoch_weighted_dropout_sgd`, :func:`epoch_weighted_dropout_optimizer`);
+    without dropout the smaller :func:`epoch_weighted_sgd` or
+    :func:`epoch_weighted_optimizer`. Returns ``(mean_loss, steps)``
     with the weighted batch losses (see the module docstring)."""
     params, grads, state, ws, plan, X, Y, sw, wbuf, perm = \
         borrowed((params, grads, state, ws, plan, X, Y, sw, wbuf, perm))
     fused = is_plain_sgd(code, hyper)
-    dropout = False
-    for l in range(plan.shape[0]):
-        dropout = dropout or _dropped(plan, reg, l)
+    dropout = _any_dropped(plan, reg)
     drop_rng = rng[rng.size - 1:]
     alpha = reg[0]
     n = _rows(X)
@@ -246,7 +248,7 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
         wb, w = _gather_weights(wbuf, sw, perm, start, nb)
         r = nb / w if w > 0 else 0.0
-        if dropout:
+        if paths != EVERY_PATH or dropout:  # (a fit's own paths: it has dropout)
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
             out = _forward(params, ws, plan, xb, loss, hidden, False)
@@ -258,7 +260,7 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
         total += value
         seen += nb
         t += 1
-        if fused:
+        if paths == DROPOUT_SGD or (paths == EVERY_PATH and fused):
             _backward_weighted(grads, params, ws, plan, xb, yb, loss, reg, alpha * r, dropout,
                                True, hyper[LR], wb, r)
         else:
@@ -270,6 +272,32 @@ def epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, ba
     if not _all_finite(params):
         return np.nan, t - t0
     return total / smax(seen, 1), t - t0
+
+
+_epoch_weighted = specialising(epoch_weighted, "paths", "epoch_weighted for the weighted fits with"
+                               " dropout: with a constant ``paths``, only those paths.")
+
+
+@jit
+def epoch_weighted_dropout_sgd(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng,
+                               batch_size, shuffled, loss, code, hyper, t0, reg, max_steps,
+                               check_every_step, hidden, l2):
+    """The epoch of a weighted fit with dropout by plain SGD:
+    :func:`epoch_weighted`'s code, its path only."""
+    return _epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
+                           shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step,
+                           hidden, l2, DROPOUT_SGD)
+
+
+@jit
+def epoch_weighted_dropout_optimizer(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng,
+                                     batch_size, shuffled, loss, code, hyper, t0, reg, max_steps,
+                                     check_every_step, hidden, l2):
+    """The epoch of a weighted fit with dropout and an optimizer step:
+    :func:`epoch_weighted`'s code, its path only."""
+    return _epoch_weighted(params, grads, state, ws, plan, X, Y, sw, wbuf, perm, rng, batch_size,
+                           shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step,
+                           hidden, l2, DROPOUT_STEP)
 
 
 @jit

@@ -99,9 +99,10 @@ training diverges (parameters checked once per epoch, or after every update
 with ``check_every_step=True``, so that ``steps`` locates the first bad state).
 Pass ``check_every_step`` explicitly, as ``fit`` does: Numba compiles a call
 that omits a default argument as a separate specialisation.
-(``fit`` runs its unchecked variants ``fastbp.network.epoch_sgd``, ``epoch_optimizer``
-or ``epoch_dropout``, of the same arguments plus the hidden activation and whether there
-is an L2 term as compile-time constants, so a fit compiles only its own path; a network
+(``fit`` runs its unchecked variants ``fastbp.network.epoch_sgd``, ``epoch_optimizer``,
+``epoch_dropout_sgd`` or ``epoch_dropout_optimizer``, of the same arguments plus the hidden
+activation and whether there is an L2 term as compile-time constants, so a fit compiles
+only its own path; a network
 of one hidden layer trained in small batches, ``fastbp._columns.epoch_columns``, its
 hidden units split between two threads.)
 """

@@ -59,7 +59,7 @@ from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd, known_code
 from ._blas import gemm_call
 from ._narrow import narrow_product
-from ._static import JIT_OPTIONS
+from ._static import JIT_OPTIONS, specialising
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, _dense_backward, _dense_backward_sgd,
                   bias_act, bias_add, bias_grad, bias_sgd, dense_backward, dense_backward_sgd, dense_forward,
                   dropout_backward,
@@ -483,6 +483,17 @@ def _forward_dropout(params, ws, plan, x, loss, reg, rng, first_row):
 @jit(inline="always")
 def _dropped(plan, reg, l):
     return l < plan.shape[0] - 1 and plan[l, M_OFF] >= 0 and reg[1 + l] > 0
+
+
+@jit(inline="always")
+def _any_dropped(plan, reg):
+    """Whether any layer has dropout: a bool from its first value. (From a
+    literal False, Numba typed the calls that take it, and compiled
+    ``_backward``, once more for the constant.)"""
+    dropout = _dropped(plan, reg, 0)
+    for l in range(1, plan.shape[0]):
+        dropout = dropout or _dropped(plan, reg, l)
+    return dropout
 
 
 @jit(**KERNEL_ONLY)
@@ -1057,20 +1068,30 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
                          " hyper or reg")
     return _epoch_dropout_linked(_c(params), _c(grads), _c(state), _c(ws), _c(plan), _c(X), _c(Y),
                                  _c(perm), _c(rng), batch_size, shuffled, loss, code, _c(hyper), t0,
-                                 _c(reg), max_steps, check_every_step, RUNTIME, RUNTIME)
+                                 _c(reg), max_steps, check_every_step, RUNTIME, RUNTIME, EVERY_PATH)
+
+
+# Which of epoch_dropout's paths compile: EVERY_PATH (train_epoch: dropout
+# or not, fused SGD or an optimizer, as the arguments say at run time), or
+# a fit's own, known when it starts: dropout in a layer, and fused SGD
+# (DROPOUT_SGD) or an optimizer step (DROPOUT_STEP). As a constant (the
+# twin _epoch_dropout, fastbp._static) the others are pruned before typing:
+# a dropout fit's first epoch compiled the plain forward pass, the hidden
+# layer's fused step and both backward passes besides its own.
+EVERY_PATH, DROPOUT_SGD, DROPOUT_STEP = 0, 1, 2
 
 
 @jit
 def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled, loss,
-                  code, hyper, t0, reg, max_steps, check_every_step, hidden, l2):
-    """:func:`train_epoch` without its checks: every variant (dropout, L2,
-    fused SGD or an optimizer), the one fit runs when a layer has dropout."""
+                  code, hyper, t0, reg, max_steps, check_every_step, hidden, l2, paths):
+    """:func:`train_epoch` without its checks, every variant (dropout, L2,
+    fused SGD or an optimizer) with ``paths`` EVERY_PATH; a fit with
+    dropout runs :func:`epoch_dropout_sgd` or :func:`epoch_dropout_optimizer`,
+    this code compiled for its own path only."""
     params, grads, state, ws, plan, X, Y, perm = \
         borrowed((params, grads, state, ws, plan, X, Y, perm))
     fused = is_plain_sgd(code, hyper)
-    dropout = False
-    for l in range(plan.shape[0]):
-        dropout = dropout or _dropped(plan, reg, l)
+    dropout = _any_dropped(plan, reg)
     drop_rng = rng[rng.size - 1:]
     alpha = reg[0]
     plain = alpha == 0 and not dropout
@@ -1085,7 +1106,7 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
             break
         nb = smin(batch_size, n - start)
         xb, yb = _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled)
-        if dropout:
+        if paths != EVERY_PATH or dropout:  # (a fit's own paths: it has dropout)
             out = _forward_dropout(params, ws, plan, xb, loss, reg, drop_rng, 0)
         else:
             out = _forward(params, ws, plan, xb, loss, hidden, False)
@@ -1097,9 +1118,9 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
         total += value
         seen += nb
         t += 1
-        if fused and plain:  # the lecture's step, the hot path for small networks
+        if paths == EVERY_PATH and fused and plain:  # the lecture's step, for small networks
             _backward_sgd_h(params, ws, plan, xb, yb, loss, hyper[LR], 1.0, hidden)
-        elif fused:
+        elif paths == DROPOUT_SGD or (paths == EVERY_PATH and fused):
             _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, True, hyper[LR])
         else:
             _backward(grads, params, ws, plan, xb, yb, loss, reg, alpha, dropout, False, 0.0)
@@ -1113,6 +1134,29 @@ def epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, s
 
 # train_epoch's loop: epoch_dropout's code, optimised once, inside train_epoch
 _epoch_dropout_linked = linked(epoch_dropout)
+_epoch_dropout = specialising(epoch_dropout, "paths", "epoch_dropout for the dropout fits: with a"
+                              " constant ``paths``, only those paths (see fastbp._static).")
+
+
+@jit
+def epoch_dropout_sgd(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled,
+                      loss, code, hyper, t0, reg, max_steps, check_every_step, hidden, l2):
+    """The epoch of a fit with dropout by plain SGD (fused into the backward
+    pass): :func:`epoch_dropout`'s code, its path only."""
+    return _epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled,
+                          loss, code, hyper, t0, reg, max_steps, check_every_step, hidden, l2,
+                          DROPOUT_SGD)
+
+
+@jit
+def epoch_dropout_optimizer(params, grads, state, ws, plan, X, Y, perm, rng, batch_size,
+                            shuffled, loss, code, hyper, t0, reg, max_steps, check_every_step,
+                            hidden, l2):
+    """The epoch of a fit with dropout and an optimizer step (momentum,
+    weight decay, Adam, ...): :func:`epoch_dropout`'s code, its path only."""
+    return _epoch_dropout(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shuffled,
+                          loss, code, hyper, t0, reg, max_steps, check_every_step, hidden, l2,
+                          DROPOUT_STEP)
 
 
 @jit(fastmath={"reassoc"})

@@ -252,8 +252,10 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         wbuf = np.empty(batch_size, dtype=np.float64)
 
         weighted = {network.epoch_sgd: _weighted.epoch_weighted_sgd,
-                    network.epoch_optimizer: _weighted.epoch_weighted_optimizer}.get(
-                        kernel, _weighted.epoch_weighted)
+                    network.epoch_optimizer: _weighted.epoch_weighted_optimizer,
+                    network.epoch_dropout_sgd: _weighted.epoch_weighted_dropout_sgd,
+                    network.epoch_dropout_optimizer: _weighted.epoch_weighted_dropout_optimizer,
+                    }[kernel]
 
         def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
             loss, hidden = net._kernel_codes
@@ -447,7 +449,7 @@ def choose_epoch(fused, dropout):
     arguments: each compiles only its own update, so a fit compiles only
     the path it takes (see :mod:`fastbp.network`)."""
     if dropout:
-        return network.epoch_dropout
+        return network.epoch_dropout_sgd if fused else network.epoch_dropout_optimizer
     return network.epoch_sgd if fused else network.epoch_optimizer
 
 
