@@ -314,6 +314,64 @@ def test_sparse_bad_input_is_refused_and_changes_nothing():
     _unchanged(net, snap)
 
 
+def _broken(Xs, how):
+    bad = Xs.copy()
+    if how == "column index past the end":
+        bad.indices[5] = Xs.shape[1] + 100
+    elif how == "negative column index":
+        bad.indices[5] = -1
+    elif how == "indptr past the values":
+        bad.indptr[-1] += 1000
+    elif how == "indptr decreasing":
+        bad.indptr[3] = bad.indptr[4] + 1
+    elif how == "indptr not from 0":
+        bad.indptr[0] = 1
+    return bad
+
+
+@pytest.mark.parametrize("how, message", [
+    ("column index past the end", r"column index 140 in row \d+ is outside \[0, 40\)"),
+    ("negative column index", r"column index -1 in row \d+ is outside \[0, 40\)"),
+    ("indptr past the values", r"indptr ends at \d+, past its \d+ stored values"),
+    ("indptr decreasing", "indptr must start at 0 and never decrease"),
+    ("indptr not from 0", "indptr must start at 0 and never decrease")])
+def test_a_malformed_csr_matrix_is_refused_before_a_kernel_reads_it(how, message):
+    """The kernels index X's values with its index arrays unchecked: a CSR
+    matrix whose arrays were changed after it was built (scipy checks them
+    only then) read outside them, giving wrong numbers or a crash. Every
+    entry point refuses it by name, the model and the matrix unchanged."""
+    Xs, y = _sparse_data()
+    net = fastbp.MLP([40, 6, 3], seed=0)
+    snap = _snapshot(net)
+    bad = _broken(Xs, how)
+    kept = [a.copy() for a in (bad.data, bad.indices, bad.indptr)]
+    for call in (lambda: net.fit(bad, y, verbose=0), lambda: net.predict_proba(bad),
+                 lambda: net.evaluate(bad, y), lambda: net.gradient(bad, y)):
+        with pytest.raises(ValueError, match="X is not a valid CSR matrix: " + message):
+            call()
+    _unchanged(net, snap)
+    for a, b in zip((bad.data, bad.indices, bad.indptr), kept):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_sparse_index_arrays_in_another_byte_order_or_type_are_read_as_native():
+    """Index arrays the kernels do not take (big-endian, 16-bit, unsigned) are
+    converted, never passed on: the same answers as native int32; those
+    that are not integers are refused by name."""
+    Xs, y = _sparse_data()
+    net = fastbp.MLP([40, 6, 3], seed=0)
+    want = net.predict_proba(Xs)
+    for indices, indptr in ((">i4", ">i4"), (">i8", "<i8"), ("<u4", "<u4"), ("<i2", "<i4")):
+        other = Xs.copy()
+        other.indices, other.indptr = Xs.indices.astype(indices), Xs.indptr.astype(indptr)
+        np.testing.assert_array_equal(net.predict_proba(other), want)
+    other = Xs.copy()
+    other.indices = Xs.indices.astype(np.float64)
+    with pytest.raises(TypeError, match="index arrays of dtype float64 .indices. and int32"
+                                        " .indptr.; they must be integers"):
+        net.predict_proba(other)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_transposed_sparse_kernels_give_the_bits_of_those_on_w(dtype):
     """The first layer stored transposed (Wt = W^T, what a fit on CSR data

@@ -83,6 +83,9 @@ BAD_DATA = [
     (dict(y=np.eye(3)[Y_OK]), ValueError, "y must be 1-D integer class labels for a softmax output; got shape"),
     (dict(y=np.array(["a", "b", "c", "a"])), TypeError, "y must hold numbers"),
     (dict(y=3), ValueError, "y has a scalar"),
+    (dict(y=None), TypeError, "y is None; this call needs the targets y, one per row of X$"),
+    (dict(y=np.array([np.nan, "a", "b", "a"], dtype=object)), TypeError,  # pandas' missing label
+     "y mixes text labels with other values: nan at index 0 among labels such as 'a'"),
 ]
 
 
@@ -162,6 +165,9 @@ BAD_FIT_ARGS = [
     (dict(shuffle="yes"), TypeError, "shuffle must be True or False"),
     (dict(seed=-5), ValueError, "seed must be an integer >= 0"),
     (dict(verbose=-1), ValueError, "verbose must be an integer >= 0"),
+    (dict(optimizer="lbfgs", lr=0.1), ValueError,
+     r"L-BFGS takes no learning rate \(its line search chooses each step\); got lr=0.1"),
+    (dict(optimizer=fastbp.LBFGS(), lr=0.5), ValueError, "L-BFGS takes no learning rate"),
 ]
 
 

@@ -255,6 +255,9 @@ def optimizer_for(net, optimizer, lr):
     else:
         raise TypeError("optimizer must be None, a name (" + ", ".join(map(repr, OPTIMIZERS))
                         + f") or a fastbp optimizer such as fastbp.Adam(); got {optimizer!r}")
+    if lr is not None and isinstance(opt, LBFGS):
+        raise ValueError(f"L-BFGS takes no learning rate (its line search chooses each step);"
+                         f" got lr={lr!r}")
     opt.check_state(net.params)
     return opt
 

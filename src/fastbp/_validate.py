@@ -20,6 +20,13 @@ def _as_array(value, name):
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} could not be read as an array: {exc}") from None
     if arr.dtype.kind not in "biuf":
+        text = None if arr.dtype.kind != "O" else next(
+            (i for i, v in enumerate(arr.ravel()) if isinstance(v, (str, bytes))), None)
+        if text is not None:  # text among other values (a pandas NaN)
+            other = next(i for i, v in enumerate(arr.ravel()) if not isinstance(v, (str, bytes)))
+            raise TypeError(f"{name} mixes text labels with other values: {arr.ravel()[other]!r}"
+                            f" at index {other} among labels such as"
+                            f" {arr.ravel()[text]!r}; text labels must all be str")
         raise TypeError(f"{name} must hold numbers (bool, int or float); got dtype {arr.dtype}")
     return arr
 
@@ -141,6 +148,45 @@ def kernel_rows(x, start, nb):
     return x[:4] + (x[4] + start, nb) + x[6:] if isinstance(x, tuple) else x[start:start + nb]
 
 
+_INDEX_TYPES = (np.dtype(np.int32), np.dtype(np.int64))  # native byte order
+
+
+def _sound_structure(csr, name):
+    """``csr`` with index arrays the kernels read (native int32 or int64: a
+    copy in int64 of any other, such as big-endian ones), checked to describe
+    a matrix: the kernels index the data with them unchecked, so a row
+    pointer past the end or a column index out of range read (or, in a
+    fit, wrote) outside the arrays."""
+    import scipy.sparse as sp
+    indices, indptr = csr.indices, csr.indptr
+    if indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu":
+        raise TypeError(f"{name} is a sparse matrix with index arrays of dtype {indices.dtype}"
+                        f" (indices) and {indptr.dtype} (indptr); they must be integers")
+    n_rows, n_cols = csr.shape
+    if indptr.size != n_rows + 1:
+        raise ValueError(f"{name} is not a valid CSR matrix: indptr has {indptr.size} entries"
+                         f" for {n_rows} rows (must be n_rows + 1)")
+    nnz = int(indptr[-1])
+    if indptr[0] != 0 or (n_rows and np.any(indptr[1:] < indptr[:-1])):
+        raise ValueError(f"{name} is not a valid CSR matrix: indptr must start at 0 and never"
+                         f" decrease")
+    if nnz > indices.size or nnz > csr.data.size:
+        raise ValueError(f"{name} is not a valid CSR matrix: indptr ends at {nnz}, past its"
+                         f" {min(indices.size, csr.data.size)} stored values")
+    if nnz:
+        used = indices[:nnz]
+        low, high = int(used.min()), int(used.max())
+        if low < 0 or high >= n_cols:
+            p = int(np.flatnonzero((used < 0) | (used >= n_cols))[0])
+            row = int(np.searchsorted(indptr, p, side="right") - 1)
+            raise ValueError(f"{name} is not a valid CSR matrix: column index {int(used[p])} in"
+                             f" row {row} is outside [0, {n_cols})")
+    if indices.dtype not in _INDEX_TYPES or indptr.dtype not in _INDEX_TYPES:
+        csr = sp.csr_matrix((csr.data, indices.astype(np.int64), indptr.astype(np.int64)),
+                            shape=csr.shape, copy=False)
+    return csr
+
+
 def _check_sparse(X, n_features, dtype, name):
     import scipy.sparse as sp
     if X.ndim != 2 or X.shape[1] != n_features:
@@ -150,7 +196,7 @@ def _check_sparse(X, n_features, dtype, name):
         raise ValueError(f"{name} is empty (shape {X.shape}); need at least one sample")
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers (bool, int or float); got dtype {X.dtype}")
-    csr = X if X.format == "csr" else X.tocsr()  # CSC, COO, ...: converted once
+    csr = _sound_structure(X if X.format == "csr" else X.tocsr(), name)  # CSC, ...: converted once
     if csr.dtype != dtype:
         with np.errstate(over="ignore", invalid="ignore"):
             csr = sp.csr_matrix((csr.data.astype(dtype), csr.indices, csr.indptr), shape=csr.shape)

@@ -499,10 +499,10 @@ class MLP:
             out = (out * self._target_scale + self._target_mean).astype(self.dtype)
         return out[:, 0] if self.sizes[-1] == 1 else out
 
-    def _data(self, X, y=None, classes=None):
+    def _data(self, X, y, classes=None):
+        if y is None:  # (checked first: what needs y wants it whatever X is)
+            raise TypeError("y is None; this call needs the targets y, one per row of X")
         X = self._inputs(X)
-        if y is None:
-            return X
         return X, self._targets(y, X.shape[0], classes=classes)
 
     # ------------------------------------------------------------ inference
@@ -531,7 +531,7 @@ class MLP:
             out = self._outputs(unchecked, scan=True)
             if out is not None:
                 return out
-        return self._outputs(self._data(X))
+        return self._outputs(self._inputs(X))
 
     def _unscanned(self, X):
         """X itself when it is an array that :func:`check_X` would take as it
@@ -684,7 +684,7 @@ class MLP:
             return self._answer(self.forward(X))  # (n_out per row at most SPLIT_ABOVE times)
         unchecked = self._unscanned(X)
         if unchecked is None:
-            X = self._data(X)
+            X = self._inputs(X)
         n = X.shape[0]
         if n <= SPLIT_ABOVE:
             return self._answer(self._outputs(X))
@@ -709,7 +709,7 @@ class MLP:
         try:
             self._split(X, chunk)
         except _NotFinite:  # the checked path names the element (and raises)
-            X = self._data(unchecked)
+            X = self._inputs(unchecked)
             unchecked = None
             self._split(X, chunk)
         return answer if not softmax or self._classes is None else self._classes[answer]
