@@ -446,6 +446,34 @@ def test_a_file_missing_an_array_it_lists_is_corrupted(tmp_path):
     assert fastbp.load(older).history.history.get("loss", []) == []
 
 
+def _with_hyper(a, i, value):
+    hyper = a["optimizer_hyper"].copy()
+    hyper[i] = value
+    a["optimizer_hyper"] = hyper
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda a: _with_hyper(a, 0, np.nan), r"optimizer_hyper must be 9 finite numbers >= 0; got \[nan,"),
+    (lambda a: _with_hyper(a, 5, -0.5), r"optimizer_hyper must be 9 finite numbers >= 0"),
+    (lambda a: a.update(optimizer_hyper=a["optimizer_hyper"][:3]), "optimizer_hyper must be 9"),
+    (lambda a: a.update(optimizer_t=np.array(-5)), r"optimizer_t \(the optimizer's step count\)"
+                                                   " must be >= 0; got -5"),
+    (lambda a: a.update(optimizer=np.array("adamx")), "unknown optimizer 'adamx'; this fastbp"
+                                                      " knows"),
+    (lambda a: a.update(history_loss=a["history_loss"][:1]),
+     r"the history has 1 epochs of loss but more entries of \{"),
+], ids=["nan lr", "negative beta", "short hyper", "negative t", "unknown optimizer",
+        "short loss history"])
+def test_an_optimizer_or_history_no_fit_could_leave_is_refused_at_load(tmp_path, edit, message):
+    """A file whose checksums hold but whose optimizer or history no fit
+    could have written (a hand-edited file): refused by name at load, not
+    loaded to fail at the next fit (a NaN learning rate diverged there)."""
+    net, path = _trained(tmp_path)
+    bad = _rewritten(path, tmp_path / "bad.npz", edit)
+    with pytest.raises(fastbp.ModelFileError, match=message):
+        fastbp.load(bad)
+
+
 def test_an_optimizer_state_of_the_wrong_shape_is_refused_at_load(tmp_path):
     net, path = _trained(tmp_path)
     bad = _rewritten(path, tmp_path / "bad.npz",

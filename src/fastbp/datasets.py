@@ -72,7 +72,12 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
         if not 0.0 <= test <= 1.0:
             raise ValueError(f"test_fraction / test_size as a fraction must be in [0, 1]; got {test}")
         n_test = int(round(len(X) * test))
-    order = np.random.default_rng(seed).permutation(len(X))
+    try:
+        rng = np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:  # NumPy's message names no argument
+        raise type(exc)(f"seed / random_state must be an integer >= 0, a numpy Generator or"
+                        f" None; got {seed!r} ({exc})") from None
+    order = rng.permutation(len(X))
     if copy:
         test, train = order[:n_test], order[n_test:]
         return X[train], X[test], y[train], y[test]

@@ -67,7 +67,7 @@ def load(path):
         if str(data.get("schedule", "")):
             net.schedule = from_json(str(data["schedule"]))
         net.optimizer = _optimizer(data, net.dtype, net.n_params, path)
-        _read_history(net.history, data)
+        _read_history(net.history, data, path)
     except ModelFileError:
         raise
     except Exception as exc:
@@ -88,16 +88,29 @@ def _model(data):
 def _optimizer(data, dtype, n_params, path):
     """The file's optimizer with its hyper-parameters, step count and state, or None."""
     name = str(data["optimizer"])
-    if name == "lbfgs":
-        tol, max_ls = data["optimizer_hyper"]
-        opt = OPTIMIZERS[name](tol=float(tol), max_ls=int(max_ls))
-        opt.t = int(data["optimizer_t"])
-        return opt
     if not name:
         return None
+    if name not in OPTIMIZERS:
+        raise ModelFileError(f"{path!r}: unknown optimizer {name!r}; this fastbp knows"
+                             f" {sorted(OPTIMIZERS)}")
+    t = int(data["optimizer_t"])
+    if t < 0:
+        raise ModelFileError(f"{path!r}: optimizer_t (the optimizer's step count) must be"
+                             f" >= 0; got {t}")
+    hyper = np.asarray(data["optimizer_hyper"], dtype=np.float64)
+    if name == "lbfgs":
+        tol, max_ls = hyper
+        opt = OPTIMIZERS[name](tol=float(tol), max_ls=int(max_ls))
+        opt.t = t
+        return opt
     opt = OPTIMIZERS[name]()
-    opt.hyper[:] = data["optimizer_hyper"]
-    opt.t = int(data["optimizer_t"])
+    # Every hyper-parameter (learning rate, momentum, betas, eps, weight
+    # decay, ...) is finite and >= 0, whatever the optimizer.
+    if hyper.shape != opt.hyper.shape or not (np.isfinite(hyper).all() and (hyper >= 0).all()):
+        raise ModelFileError(f"{path!r}: optimizer_hyper must be {opt.hyper.size} finite numbers"
+                             f" >= 0; got {hyper.tolist()}")
+    opt.hyper[:] = hyper
+    opt.t = t
     state = data["optimizer_state"]
     if state.ndim != 2 or state.shape[0] != 2 or state.shape[1] not in (0, n_params):
         raise ModelFileError(f"{path!r}: optimizer_state must be (2, {n_params}) (or (2, 0));"
@@ -106,11 +119,15 @@ def _optimizer(data, dtype, n_params, path):
     return opt
 
 
-def _read_history(history, data):
+def _read_history(history, data, path):
     for key in data:
         if key.startswith("history_"):
             history.history[key[len("history_"):]] = [float(v) for v in data[key]]
     epochs = len(history.history["loss"])
+    longer = {k: len(v) for k, v in history.history.items() if len(v) > epochs}
+    if longer and "history_loss" in data:
+        raise ModelFileError(f"{path!r}: the history has {epochs} epochs of loss but more"
+                             f" entries of {longer}")
     for column in history.history.values():
         # Files from before history kept one entry per epoch under every
         # key: a metric reported by later fits only (validation) lacks

@@ -108,8 +108,9 @@ class ExponentialDecay(Schedule):
 
 
 class CosineAnnealing(Schedule):
-    """``eta_min + (lr0 - eta_min) (1 + cos(pi epoch / T_max)) / 2``, constant
-    at eta_min after T_max (PyTorch's CosineAnnealingLR without restarts)."""
+    """``eta_min + (lr0 - eta_min) (1 + cos(pi epoch / T_max)) / 2``: PyTorch's
+    CosineAnnealingLR up to T_max, then constant at eta_min (PyTorch's
+    follows the cosine back up to lr0 over the next T_max epochs)."""
 
     def __init__(self, T_max, eta_min=0.0):
         self.T_max = check_int(T_max, "T_max", 1)

@@ -665,7 +665,11 @@ class ModelCheckpoint:
         import os
 
         from ._validate import check_int
-        self.path = os.fspath(path)
+        try:
+            self.path = os.fspath(path)
+        except TypeError:
+            raise TypeError(f"path must be a file name (str or os.PathLike), with {{epoch}} for"
+                            f" one file per epoch; got {path!r}") from None
         try:  # a bad placeholder now, not after the first epochs have trained
             self.path.format(epoch=1)
         except (KeyError, IndexError, ValueError) as exc:
