@@ -392,3 +392,84 @@ def test_a_small_file_is_split_by_a_copy_a_large_one_in_place_to_the_same_model(
     assert splits == [True, False]  # 400 rows x 4 features: far below the limit
     np.testing.assert_array_equal(models[0].params, models[1].params)
     np.testing.assert_array_equal(models[0].input_mean, models[1].input_mean)
+
+
+# ------------------------------------------------- found in review (CLI options)
+def _xy_npz(tmp_path, nan_in=None):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(40, 3))
+    if nan_in is not None:
+        X[5, nan_in] = np.nan
+    path = tmp_path / "xy.npz"
+    np.savez(path, X=X, y=(X[:, 0] > 0).astype(int))
+    return str(path), X
+
+
+@pytest.mark.parametrize("option,value", [
+    ("--features", "nosuch"), ("--drop", "nosuch"), ("--features", "x0,x3"), ("--drop", "x1,y"),
+])
+def test_npz_columns_unknown_to_features_or_drop_are_refused(tmp_path, capsys, option, value):
+    """NPZ columns are x0, x1, ... as an .npy file's: a name that is not one is
+    the error CSV and NPY give, not silently ignored (every column trained on)."""
+    path, _ = _xy_npz(tmp_path)
+    model = tmp_path / "m.npz"
+    status, out, err = run(["train", path, option, value, "--epochs", "1", "--verbose", "0",
+                            "--hidden", "4", "--out", str(model)], capsys)
+    unknown = [n for n in value.split(",") if n not in ("x0", "x1", "x2")]
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {option} names {unknown} that are not columns of {path}; its"
+                   " columns are ['x0', 'x1', 'x2']\n")
+    assert not model.exists()
+
+
+def test_npz_features_and_drop_choose_the_columns_as_for_npy(tmp_path, capsys):
+    path, X = _xy_npz(tmp_path, nan_in=2)  # x2 holds a NaN: fine when it is left out
+    model = str(tmp_path / "m.npz")
+    status, out, err = run(["train", path, "--features", "x1,x0", "--epochs", "1", "--verbose", "0",
+                            "--hidden", "4", "--out", model], capsys)
+    assert status == 0, err
+    assert "sizes=[2, 4, 2]" in out and "2 features" in out
+    net = fastbp.load(model)
+    assert net.metadata["features"] == ["x1", "x0"]
+    rows = X[:, [1, 0]]
+    train = fastbp.datasets.train_test_split(rows, np.zeros(len(rows)), test_fraction=0.2, seed=0)[0]
+    np.testing.assert_array_equal(net.input_mean, train.mean(axis=0))  # x1's mean first
+    # predict and evaluate read the model's columns of the same file by name
+    status, out, err = run(["predict", model, path], capsys)
+    assert status == 0, err
+    assert out.split() == [str(v) for v in net.predict(rows).tolist()]
+    status, out, err = run(["evaluate", model, path], capsys)
+    assert status == 0 and "accuracy" in out, err
+    status, out, err = run(["train", path, "--drop", "x2,x0", "--epochs", "1", "--verbose", "0",
+                            "--hidden", "4", "--out", model], capsys)
+    assert status == 0 and "sizes=[1, 4, 2]" in out, err
+    assert fastbp.load(model).metadata["features"] == ["x1"]
+    # a NaN in a column the model reads is still named by its place in the file
+    status, _, err = run(["train", path, "--drop", "x0", "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and "xy.npz: X holds nan at row 6, column 3 (x2)" in err
+
+
+@pytest.mark.parametrize("hidden", [",,", ",", "64,,32", "8,", ",8", " , "])
+def test_empty_entries_in_hidden_are_refused(tmp_path, capsys, hidden):
+    model = tmp_path / "m.npz"
+    status, out, err = run(["train", "--hidden", hidden, "--epochs", "1", "--verbose", "0",
+                            "--out", str(model)], capsys)
+    assert status == 2 and out == "" and not model.exists()
+    assert err.startswith("fastbp: error: --hidden ") and "empty" in err and repr(hidden) in err
+
+
+def test_an_empty_hidden_asks_for_no_hidden_layer(tmp_path, capsys):
+    path, _ = _xy_npz(tmp_path)
+    status, out, err = run(["train", path, "--hidden", "", "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 0 and "sizes=[3, 2]" in out, err
+
+
+def test_verbose_takes_only_the_documented_levels(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--verbose", "7", "--epochs", "1"])
+    out, err = capsys.readouterr()
+    assert exit_.value.code == 2 and out == ""
+    assert "argument --verbose: invalid choice: 7 (choose from 0, 1, 2)" in err
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "--verbose {0,1,2}" in capsys.readouterr().out

@@ -14,8 +14,9 @@
 DATA is a CSV file with a header row or a Parquet file (``--target`` names
 the target column, default the last one; ``--features a,b,...`` or ``--drop
 id,...`` choose the feature columns), an NPY file (a 2-D array, memory-mapped,
-columns x0, x1, ...), an NPZ file with arrays ``X`` and ``y`` (``--target``
-names another array for y), or a built-in data set name (``digits``). CSV and
+columns x0, x1, ...), an NPZ file with arrays ``X`` (columns x0, x1, ..., which
+``--features`` and ``--drop`` choose from too) and ``y`` (``--target`` names
+another array for y), or a built-in data set name (``digits``). CSV and
 Parquet are read by pyarrow when it is installed (``pip install
 "fastbp[arrow]"``), else CSV by Python's csv module. A feature column holds
 numbers, or text in every row: text columns are one-hot categories learnt by
@@ -39,7 +40,7 @@ import time
 import numpy as np
 
 from . import _preprocess
-from ._reader import MISSING, CLIError, have_arrow, read_table, sparse_npz  # noqa: F401
+from ._reader import MISSING, ArrayTable, CLIError, have_arrow, read_table, sparse_npz  # noqa: F401
 
 BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
@@ -85,21 +86,33 @@ def _choose(table, target, need_target, features=None, drop=None):
             raise CLIError(f"--target {name!r} is not a column of {table.path}; its columns are"
                            f" {header}")
         name = None
+    return name, _select(table, name, features, drop)
+
+
+def _select(table, target, features=None, drop=None):
+    """The feature columns' names: ``features`` (default: every column of
+    ``table`` but the ``target`` column, if any) less ``drop``, each name
+    checked to be a column. The one place --features and --drop are applied,
+    to a CSV, Parquet, NPY or NPZ file's columns."""
+    header = table.names
     for option, chosen in (("--features", features), ("--drop", drop)):
         unknown = [c for c in chosen or () if c not in header]
         if unknown:
             raise CLIError(f"{option} names {unknown} that are not columns of {table.path}; its"
                            f" columns are {header}")
     if features:
-        if name in features:
-            raise CLIError(f"--features lists the target column {name!r}; the target cannot also"
-                           " be a feature")
+        if target is not None and target in features:
+            raise CLIError(f"--features lists the target column {target!r}; the target cannot"
+                           " also be a feature")
         chosen = [c for c in features if c not in (drop or ())]
     else:
-        chosen = [h for h in header if h != name and h not in (drop or ())]
+        chosen = [h for h in header if h != target and h not in (drop or ())]
     if not chosen:
-        raise CLIError(f"{table.path} has no feature columns besides the target {name!r}")
-    return name, chosen
+        if target is None:
+            raise CLIError(f"{table.path} has no feature columns"
+                           + (f" left after --drop {','.join(drop)}" if drop else ""))
+        raise CLIError(f"{table.path} has no feature columns besides the target {target!r}")
+    return chosen
 
 
 def _assemble(table, features, categories, dtype, learn):
@@ -192,7 +205,7 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
     if not os.path.exists(source):
         raise CLIError(f"no such file: {source} (and not a built-in data set: {', '.join(BUILTIN)})")
     if source.lower().endswith(".npz"):
-        return _load_npz(source, target, need_target, dtype)
+        return _load_npz(source, target, need_target, dtype, features, drop, feature_names)
     table = read_table(source)
     if feature_names is not None:  # a model's columns, by name
         missing = [f for f in feature_names if f not in table.names]
@@ -212,10 +225,30 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
     return Data(X, _target(table, name, need_target), chosen, name, cats, unseen)
 
 
-def _load_npz(path, target, need_target, dtype):
+def _npz_columns(path, X, features, drop, feature_names):
+    """The names and indices of the columns of an NPZ file's X that the
+    command reads. They are named x0, x1, ... as an .npy file's columns
+    (:class:`ArrayTable`'s names), and chosen as those are: by ``features``
+    and ``drop`` (:func:`_select`; the target is an array of its own), or by
+    a model's ``feature_names`` when X has every one of them (else X's
+    columns in their order, for a model trained on other names)."""
+    table = ArrayTable(path, X)  # the names only: nothing of X is read here
+    if feature_names is None:
+        chosen = _select(table, None, features, drop)
+    elif set(feature_names) <= set(table.names):
+        chosen = list(feature_names)
+    else:
+        chosen = table.names
+    return chosen, [table.index(c) for c in chosen]
+
+
+def _load_npz(path, target, need_target, dtype, features=None, drop=None, feature_names=None):
     sparse = sparse_npz(path)
     if sparse is not None:  # X alone: scipy.sparse.save_npz holds one matrix
-        return Data(sparse, None, [f"x{i}" for i in range(sparse.shape[1])], target)
+        names, columns = _npz_columns(path, sparse, features, drop, feature_names)
+        if columns != list(range(sparse.shape[1])):
+            sparse = sparse.tocsc()[:, columns].tocsr()
+        return Data(sparse, None, names, target)
     try:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -226,10 +259,14 @@ def _load_npz(path, target, need_target, dtype):
     X = arrays["X"]
     if X.ndim != 2 or X.dtype.kind not in "biuf":
         raise CLIError(f"{path}: X must be a 2-D numeric array; got {X.dtype}{X.shape}")
+    names, columns = _npz_columns(path, X, features, drop, feature_names)
+    if columns != list(range(X.shape[1])):
+        X = X[:, columns]
     finite = np.isfinite(X)
     if not finite.all():
-        i, j = (int(k) for k in np.argwhere(~finite)[0])
-        raise CLIError(f"{path}: X holds {X[i, j]} at row {i + 1}, column {j + 1} (x{j}); fastbp"
+        i, k = (int(k) for k in np.argwhere(~finite)[0])
+        j = columns[k]  # the column's place in the file
+        raise CLIError(f"{path}: X holds {X[i, k]} at row {i + 1}, column {j + 1} (x{j}); fastbp"
                        " does not fill in missing values: complete or drop that row")
     X = np.ascontiguousarray(X, dtype=dtype)
     name = "y" if target is None else target
@@ -243,7 +280,7 @@ def _load_npz(path, target, need_target, dtype):
         where = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
         raise CLIError(f"{path}: {name} holds {y[where]} at row {where[0] + 1}; fastbp does not fill"
                        " in missing values: complete or drop that row")
-    return Data(X, y, [f"x{i}" for i in range(X.shape[1])], name)
+    return Data(X, y, names, name)
 
 
 def _dense(X, source, net=None):
@@ -313,8 +350,15 @@ def _targets_for(net, y, path):
 
 
 def _widths(text):
+    """--hidden's widths; an empty value (--hidden '') asks for no hidden layer."""
+    if text is None or not text.strip():
+        return []
+    entries = [w.strip() for w in text.split(",")]
+    if not all(entries):
+        raise CLIError(f"--hidden must be comma-separated widths such as 64,32, without empty"
+                       f" entries; got {text!r} (for no hidden layer: --hidden '')")
     try:
-        widths = [int(w) for w in text.split(",") if w.strip()] if text else []
+        widths = [int(w) for w in entries]
     except ValueError:
         raise CLIError(f"--hidden must be comma-separated widths such as 64,32; got {text!r}") from None
     if any(w < 1 for w in widths):
@@ -363,8 +407,8 @@ def cmd_train(args):
     _check_out(args.out)
     features, drop = _names(args.features, "--features"), _names(args.drop, "--drop")
     if (features or drop) and source in BUILTIN:
-        raise CLIError(f"--features and --drop choose columns of a CSV or Parquet file; {source}"
-                       " is a built-in data set")
+        raise CLIError(f"--features and --drop choose columns of a CSV, Parquet, NPY or NPZ file;"
+                       f" {source} is a built-in data set")
     if not 0 <= args.test_fraction < 1:
         raise CLIError(f"--test-fraction must be in [0, 1); got {args.test_fraction}")
     hidden = _widths(args.hidden)
@@ -502,7 +546,12 @@ def _model_input(net, source, need_target):
     meta = net.metadata
     if source in BUILTIN:
         data = load_data(source, dtype=READ_DTYPE)
-    elif source.lower().endswith(".npz") or "features" not in meta:
+    elif source.lower().endswith(".npz"):  # X's columns x0, x1, ... by the model's names, if so named
+        names = meta.get("features")
+        names = names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+        data = load_data(source, meta.get("target"), need_target=need_target, dtype=READ_DTYPE,
+                         feature_names=names, learn=False)
+    elif "features" not in meta:
         data = load_data(source, meta.get("target"), need_target=need_target, dtype=READ_DTYPE,
                          learn=False)
     else:
@@ -731,13 +780,15 @@ def build_parser():
     train.add_argument("--target", help="target column (CSV, Parquet, NPY: default the last) or"
                        " array (NPZ; default y)")
     train.add_argument("--features", help="feature columns, comma-separated (default: all but the"
-                       " target); text columns become one-hot categories")
+                       " target; an NPY or NPZ file's columns are x0, x1, ...); text columns"
+                       " become one-hot categories")
     train.add_argument("--drop", help="columns to leave out, comma-separated (an ID column, ...)"
                        " (default: none)")
     train.add_argument("--task", type=str.lower, choices=["auto", "classification", "regression"], default="auto",
                        help="auto: a text target, or an integer one with at most 50 distinct"
                             " values, is classification")
-    train.add_argument("--hidden", default="64,32", help="hidden widths, comma-separated")
+    train.add_argument("--hidden", default="64,32", help="hidden widths, comma-separated ('' for"
+                       " no hidden layer)")
     train.add_argument("--activation", default="relu", help="hidden activation")
     train.add_argument("--epochs", type=int, default=30, help="passes over the training rows")
     train.add_argument("--batch-size", type=int, default=32, help="rows per minibatch")
@@ -756,7 +807,8 @@ def build_parser():
                        help="share of the rows held out for the test metrics")
     train.add_argument("--seed", type=int, default=0,
                        help="seeds the split, the initial weights and the shuffling")
-    train.add_argument("--verbose", type=int, default=1, help="0 silent, 1 progress bar, 2 a line per epoch")
+    train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                       help="0 silent, 1 progress bar, 2 a line per epoch")
     train.add_argument("--out", help="write the trained model to this .npz file (default: not saved)")
     train.set_defaults(func=cmd_train)
     predict = sub.add_parser("predict", help="predict labels or values for DATA")
