@@ -579,6 +579,121 @@ def test_a_regressors_output_function_set_after_fitting_is_applied():
         ours.predict(X)
 
 
+def _new_first_layer(est):
+    rng = np.random.default_rng(3)   # the same arrays for both estimators
+    est.coefs_[0] = rng.normal(size=est.coefs_[0].shape)
+    est.intercepts_[0] = rng.normal(size=est.intercepts_[0].shape)
+
+
+def _copied(est, how):
+    import copy
+    import pickle
+    if how == "pickle":
+        return pickle.loads(pickle.dumps(est))
+    if how == "deepcopy":
+        return copy.deepcopy(est)
+    return est.to_sklearn() if isinstance(est, MLPClassifier) else est
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "to_sklearn"])
+@pytest.mark.parametrize("change", [_new_first_layer, _pruned_units])
+def test_assigned_weights_survive_pickle_deepcopy_and_to_sklearn(change, how):
+    # Arrays assigned to coefs_/intercepts_ (not yet taken in by a
+    # prediction) were replaced on unpickling by views of the old weights,
+    # and to_sklearn() exported the old weights.
+    X, y = _iris()
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(6,), max_iter=3,
+                        random_state=0)
+    for est in (ours, sk):
+        change(est)
+    ours_copy, sk_copy = _copied(ours, how), _copied(sk, how)
+    if how == "to_sklearn":
+        assert type(ours_copy) is SkClassifier
+    np.testing.assert_allclose(ours_copy.predict_proba(X), sk_copy.predict_proba(X), rtol=1e-12)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
+    for a, b in zip(ours_copy.coefs_ + ours_copy.intercepts_, sk_copy.coefs_ + sk_copy.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+    if how != "to_sklearn" and change is _new_first_layer:
+        # the layers left alone are the copy's own views, and it trains on
+        assert np.shares_memory(ours_copy.coefs_[1], ours_copy.net_.params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours_copy.partial_fit(X, y)
+            sk_copy.partial_fit(X, y)
+        for a, b in zip(ours_copy.coefs_ + ours_copy.intercepts_, sk_copy.coefs_ + sk_copy.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "to_sklearn"])
+def test_a_malformed_assignment_raises_predicts_error_after_a_copy(how):
+    X, y = _iris()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0).fit(X, y)
+    ours.intercepts_[0] = np.zeros(4)   # 6 units
+    with pytest.raises(ValueError, match=r"intercepts_\[0\]") as direct:
+        ours.predict(X)
+    with pytest.raises(ValueError) as copied:
+        _copied(ours, how).predict_proba(X)
+    assert str(copied.value) == str(direct.value)
+
+
+@pytest.mark.parametrize("change", ["reversed rows", "transposed", "reversed intercept",
+                                    "another layer's", "swapped layers"])
+def test_assigned_views_of_the_models_own_weights_are_taken_in(change):
+    # An assigned array that is a view of the model's own buffer was taken
+    # for one of its own views, and ignored.
+    X, y = _iris()
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(4, 4), max_iter=3,
+                        random_state=0)
+    before = sk.predict_proba(X)
+    for est in (ours, sk):
+        c, i = est.coefs_, est.intercepts_
+        if change == "reversed rows":
+            c[0] = c[0][::-1]
+        elif change == "transposed":
+            c[1] = c[1].T
+        elif change == "reversed intercept":
+            i[0] = i[0][::-1]
+        elif change == "another layer's":
+            c[1] = c[0]
+        else:
+            c[0], c[1], i[0], i[1] = c[1], c[0], i[1], i[0]
+    assert not np.allclose(sk.predict_proba(X), before)
+    for _ in range(2):   # and the same again: taken in once
+        np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
+        for a, b in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_an_assigned_intercept_is_broadcast_as_scikit_learn_does(pruned):
+    X, y = _iris()
+    ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(6,), max_iter=3,
+                        random_state=0)
+    for est in (ours, sk):
+        if pruned:
+            _pruned_units(est)
+        est.intercepts_[0] = 0.5
+        est.intercepts_[1] = np.full(1, -0.25)
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
+    ours.intercepts_[0] = np.zeros(2)   # broadcasts to no layer of 6 (or 3) units
+    with pytest.raises(ValueError, match=r"intercepts_\[0\] of shape \(2,\)"):
+        ours.predict(X)
+
+
+def test_the_classifier_has_scikit_learns_loss_attribute():
+    from sklearn.base import clone
+    ours, sk = MLPClassifier(), SkClassifier()
+    assert ours.loss == sk.loss == "log_loss"
+    assert "loss" not in ours.get_params() and "loss" not in sk.get_params()
+    assert clone(ours).loss == "log_loss"
+    for est in (ours, sk):
+        with pytest.raises(ValueError, match="Invalid parameter 'loss'"):
+            est.set_params(loss="squared_error")
+    assert MLPRegressor(loss="poisson").get_params()["loss"] == "poisson"
+
+
 def test_numeric_strings_at_predict_raise_scikit_learns_error():
     X, y = _digits(100)
     ours, sk = fit_both(MLPClassifier, SkClassifier, X, y, hidden_layer_sizes=(8,), max_iter=2,

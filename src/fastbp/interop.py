@@ -298,6 +298,10 @@ def estimator_to_sklearn(est):
     if net.input_mean is not None or net.target_mean is not None:
         raise ValueError("scikit-learn's MLPs have no input or target scaling; this estimator's"
                          " network has one (net_.input_mean / net_.target_mean)")
+    # The weights its predictions run: arrays a user assigned to coefs_ /
+    # intercepts_ taken in (or refused with predict's error), those of other
+    # shapes in a network of their own.
+    net = est._predicting_net()
     cls = MLPClassifier if hasattr(est, "classes_") else MLPRegressor
     theirs = set(cls._get_param_names())
     sk = cls(**{k: v for k, v in est.get_params().items() if k in theirs})
@@ -320,7 +324,8 @@ def estimator_to_sklearn(est):
     if cls is MLPClassifier:
         sk.classes_ = np.array(est.classes_)
         sk._label_binarizer = copy.deepcopy(est._label_binarizer)
-    if getattr(est, "_optimizer", None) is not None and est.solver in ("sgd", "adam"):
+    if getattr(est, "_optimizer", None) is not None and est.solver in ("sgd", "adam") \
+            and net.sizes == est.net_.sizes:   # (its state: of the fitted network's shapes)
         _optimizer_to_sklearn(sk, est)
     if hasattr(est, "best_validation_score_") and est.best_validation_score_ is not None:
         # After early stopping scikit-learn's best coefficients *are* coefs_
@@ -328,7 +333,7 @@ def estimator_to_sklearn(est):
         if getattr(est, "_best_is_current", True):
             sk._best_coefs, sk._best_intercepts = sk.coefs_, sk.intercepts_
         else:
-            Ws, bs = net._layout.views(est._best_params)
+            Ws, bs = est.net_._layout.views(est._best_params)
             sk._best_coefs = [np.array(W.T) for W in Ws]
             sk._best_intercepts = [np.array(b) for b in bs]
     return sk

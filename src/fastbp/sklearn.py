@@ -171,7 +171,9 @@ class _BaseMLP(BaseEstimator):
                  max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
                  warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
                  validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                 n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None):
+                 n_iter_no_change=10, max_fun=15000, dropout=0.0, dtype=None, loss):
+        # (``loss`` as in scikit-learn's base class: the regressor's is its
+        # parameter; the classifier sets "log_loss" itself, not a parameter.)
         self._keep(locals())
 
     def _keep(self, arguments):
@@ -274,17 +276,39 @@ class _BaseMLP(BaseEstimator):
         self._sync_in()
 
     def _sync_in(self):
-        # coefs_/intercepts_ are views; a user may have assigned new arrays.
+        # coefs_/intercepts_ are the views _expose made; a user may have
+        # assigned other arrays (of the fitted shapes here), which are copied
+        # into the buffer, views of the buffer itself included (a reversed or
+        # transposed layer, another layer's block): only the very view
+        # exposed for a slot is the model's own.
         net = self.net_
+        views = self._views()
+        writes = []
         for l, (W, b) in enumerate(zip(net.weights, net.biases)):
-            c, i = np.asarray(self.coefs_[l]), np.asarray(self.intercepts_[l])
-            if c.shape != W.T.shape or i.shape != b.shape:
-                raise ValueError(f"coefs_[{l}] and intercepts_[{l}] must have shapes {W.T.shape} and"
-                                 f" {b.shape}; got {c.shape} and {i.shape}")
-            if not np.may_share_memory(c, net.params):
-                W[...] = c.T
-            if not np.may_share_memory(i, net.params):
-                b[...] = i
+            for kind, name, target, values, shape in (
+                    (0, "coefs_", W.T, self.coefs_[l], W.T.shape),
+                    (1, "intercepts_", b, self.intercepts_[l], b.shape)):
+                if values is views[kind][l]:
+                    continue
+                a = np.asarray(values)
+                if kind == 0 and a.shape != shape:
+                    raise ValueError(f"coefs_[{l}] must have shape {shape}; got {a.shape}")
+                if kind == 1 and not _broadcasts(a.shape, shape):
+                    raise ValueError(_intercept_error(l, a.shape, shape[0]))
+                # (every assigned value read before any is written: one may
+                # be a view of a block that another one replaces)
+                writes.append((kind, name, l, target, a.copy() if np.may_share_memory(a, net.params)
+                               else a, values))
+        for _, _, _, target, a, _ in writes:
+            target[...] = a
+        for kind, name, l, target, a, values in writes:
+            if any(np.may_share_memory(values, t) for _, _, _, t, _, _ in writes):
+                # A view of a block just written no longer shows what was
+                # assigned: the slot takes the model's own view, which does.
+                seq = getattr(self, name)
+                seq = seq if isinstance(seq, list) else list(seq)
+                seq[l] = views[kind][l]
+                setattr(self, name, seq)
         # scikit-learn reads `activation` at every pass: after set_params, the
         # same weights in a network of the new hidden activation.
         want = ACTIVATIONS[self.activation]
@@ -622,13 +646,52 @@ class _BaseMLP(BaseEstimator):
         net = self.net_
         self.coefs_ = [W.T for W in net.weights]        # views, (n_in, n_out)
         self.intercepts_ = list(net.biases)             # views
+        # The view objects themselves: a slot of coefs_ / intercepts_ is the
+        # model's own while it holds this very object (see _sync_in).
+        self._exposed = (net, tuple(self.coefs_), tuple(self.intercepts_))
+
+    def _views(self):
+        """(coefs views, intercepts views) that _expose made for net_ (new
+        ones, held by no slot, if net_ has been replaced since)."""
+        exposed = self.__dict__.get("_exposed")
+        net = self.net_
+        if exposed is None or exposed[0] is not net:
+            exposed = (net, tuple(W.T for W in net.weights), tuple(net.biases))
+            self._exposed = exposed
+        return exposed[1], exposed[2]
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())   # (a copy: object's is __dict__ itself)
+        state.pop("_exposed", None)            # (rebuilt on unpickling)
+        if hasattr(self, "net_") and "coefs_" in state and "intercepts_" in state:
+            # Which slots hold arrays a user assigned (and no prediction has
+            # taken in yet): they stay assigned in the copy, which takes them
+            # in (or refuses them) as this estimator would. None assigned:
+            # the state is as it always was.
+            views = self._views()
+            own = tuple(tuple(l for l, a in enumerate(state[name])
+                              if l < len(views[k]) and a is views[k][l])
+                        for k, name in enumerate(("coefs_", "intercepts_")))
+            if own != tuple(tuple(range(len(v))) for v in views) or \
+                    len(state["coefs_"]) != len(views[0]) or \
+                    len(state["intercepts_"]) != len(views[1]):
+                state["_own_slots"] = own
+        return state
 
     def __setstate__(self, state):
         # Pickling copies the views; point coefs_ and intercepts_ back into
-        # the (rebuilt) flat buffer.
+        # the (rebuilt) flat buffer, but for the arrays a user had assigned.
+        state = dict(state)
+        own = state.pop("_own_slots", None)
         self.__dict__.update(state)
         if hasattr(self, "net_"):
+            assigned = (self.__dict__.get("coefs_"), self.__dict__.get("intercepts_"))
             self._expose()
+            if own is not None:
+                for k, name in enumerate(("coefs_", "intercepts_")):
+                    views = getattr(self, name)
+                    setattr(self, name, [views[l] if l in own[k] else a
+                                         for l, a in enumerate(assigned[k])])
 
     @classmethod
     def from_sklearn(cls, fitted):
@@ -676,7 +739,7 @@ class _BaseMLP(BaseEstimator):
         net = self.net_
         if not (len(coefs) == len(intercepts) == len(net.weights)
                 and all(c.shape == W.T.shape for c, W in zip(coefs, net.weights))
-                and all(i.shape == b.shape for i, b in zip(intercepts, net.biases))):
+                and all(_broadcasts(i.shape, b.shape) for i, b in zip(intercepts, net.biases))):
             return self._network_of(coefs, intercepts, output)
         self._sync_in()
         net = self.net_
@@ -687,9 +750,11 @@ class _BaseMLP(BaseEstimator):
         # chain), of coefs_[0]'s dtype (float64 for another), with ``output``.
         sizes = [coefs[0].shape[0] if coefs and coefs[0].ndim == 2 else -1]
         for l, (c, i) in enumerate(zip(coefs, intercepts)):
-            if c.ndim != 2 or c.shape[0] != sizes[-1] or i.shape != (c.shape[1],):
-                raise ValueError(f"coefs_[{l}] {c.shape} and intercepts_[{l}] {i.shape} do not"
-                                 f" follow a layer of {sizes[-1]} units")
+            if c.ndim != 2 or c.shape[0] != sizes[-1]:
+                raise ValueError(f"coefs_[{l}] of shape {c.shape} does not follow a layer of"
+                                 f" {sizes[-1]} units")
+            if not _broadcasts(i.shape, (c.shape[1],)):
+                raise ValueError(_intercept_error(l, i.shape, c.shape[1]))
             sizes.append(c.shape[1])
         if len(coefs) != len(intercepts) or not coefs:
             raise ValueError(f"coefs_ and intercepts_ must hold one array per layer; got"
@@ -736,6 +801,20 @@ def _layer_size(s):
     if isinstance(s, (bool, np.bool_)):
         raise TypeError("an integer is required")
     return operator.index(s)
+
+
+def _broadcasts(shape, to):
+    """Whether an array of ``shape`` broadcasts to ``to`` (as an assigned
+    intercept does in scikit-learn's ``activations += intercepts_[l]``)."""
+    try:
+        return np.broadcast_shapes(shape, to) == tuple(to)
+    except ValueError:
+        return False
+
+
+def _intercept_error(l, shape, units):
+    return (f"intercepts_[{l}] of shape {shape} does not broadcast to the {units} units of"
+            f" coefs_[{l}]: it must be of shape ({units},)")
 
 
 def _as_rows(X, dtype):
@@ -785,6 +864,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dropout=0.0, dtype=None):
         self._keep(locals())  # its own, as scikit-learn's: a wrong keyword's TypeError names it
+        self.loss = "log_loss"   # (scikit-learn's: set here, not a parameter of the classifier)
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
