@@ -677,6 +677,9 @@ def test_an_assigned_intercept_is_broadcast_as_scikit_learn_does(pruned):
         est.intercepts_[0] = 0.5
         est.intercepts_[1] = np.full(1, -0.25)
     np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
+    for est in (ours, sk):   # a row of them, (1, n), broadcasts too
+        est.intercepts_[1] = np.linspace(-0.5, 0.5, 3)[None, :]
+    np.testing.assert_allclose(ours.predict_proba(X), sk.predict_proba(X), rtol=1e-12)
     ours.intercepts_[0] = np.zeros(2)   # broadcasts to no layer of 6 (or 3) units
     with pytest.raises(ValueError, match=r"intercepts_\[0\] of shape \(2,\)"):
         ours.predict(X)
@@ -692,6 +695,15 @@ def test_the_classifier_has_scikit_learns_loss_attribute():
         with pytest.raises(ValueError, match="Invalid parameter 'loss'"):
             est.set_params(loss="squared_error")
     assert MLPRegressor(loss="poisson").get_params()["loss"] == "poisson"
+    # a classifier pickled before it had the attribute has it once unpickled
+    X, y = _iris()
+    fitted = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, random_state=0).fit(X, y)
+    state = fitted.__getstate__()
+    del state["loss"]
+    old = MLPClassifier.__new__(MLPClassifier)
+    old.__setstate__(state)
+    assert old.loss == "log_loss"
+    np.testing.assert_array_equal(old.predict_proba(X), fitted.predict_proba(X))
 
 
 def test_numeric_strings_at_predict_raise_scikit_learns_error():

@@ -72,6 +72,8 @@ BAD_DATA = [
     (dict(X=X_OK.astype(complex)), TypeError, "X must hold numbers .* complex128"),
     (dict(X=X_OK.astype(object)), TypeError, "X must hold numbers .* object"),
     (dict(X=np.array([["a", "b", "c"]] * 4)), TypeError, "X must hold numbers"),
+    (dict(X=np.array([["a", "b", "c"]] * 4, dtype=object)), TypeError,  # pandas' text
+     r"X must hold numbers \(bool, int or float\); got dtype object"),
     (dict(X="data.csv"), TypeError, "X must be a numeric array; got a str"),
     (dict(X=[[1, 2, 3], [4, 5]]), ValueError, "X could not be read as an array"),
     (dict(y=Y_OK[:3]), ValueError, "X and y must have the same number of samples: X has 4, y has 3 rows"),

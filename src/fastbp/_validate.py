@@ -22,8 +22,9 @@ def _as_array(value, name):
     if arr.dtype.kind not in "biuf":
         text = None if arr.dtype.kind != "O" else next(
             (i for i, v in enumerate(arr.ravel()) if isinstance(v, (str, bytes))), None)
-        if text is not None:  # text among other values (a pandas NaN)
-            other = next(i for i, v in enumerate(arr.ravel()) if not isinstance(v, (str, bytes)))
+        other = None if text is None else next(
+            (i for i, v in enumerate(arr.ravel()) if not isinstance(v, (str, bytes))), None)
+        if other is not None:  # text among other values (a pandas NaN)
             raise TypeError(f"{name} mixes text labels with other values: {arr.ravel()[other]!r}"
                             f" at index {other} among labels such as"
                             f" {arr.ravel()[text]!r}; text labels must all be str")

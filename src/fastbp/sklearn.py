@@ -683,6 +683,8 @@ class _BaseMLP(BaseEstimator):
         # the (rebuilt) flat buffer, but for the arrays a user had assigned.
         state = dict(state)
         own = state.pop("_own_slots", None)
+        if isinstance(self, ClassifierMixin):  # pickled before it had scikit-learn's attribute
+            state.setdefault("loss", "log_loss")
         self.__dict__.update(state)
         if hasattr(self, "net_"):
             assigned = (self.__dict__.get("coefs_"), self.__dict__.get("intercepts_"))
@@ -739,7 +741,8 @@ class _BaseMLP(BaseEstimator):
         net = self.net_
         if not (len(coefs) == len(intercepts) == len(net.weights)
                 and all(c.shape == W.T.shape for c, W in zip(coefs, net.weights))
-                and all(_broadcasts(i.shape, b.shape) for i, b in zip(intercepts, net.biases))):
+                and all(i.shape == b.shape or _broadcasts(i.shape, b.shape)
+                        for i, b in zip(intercepts, net.biases))):
             return self._network_of(coefs, intercepts, output)
         self._sync_in()
         net = self.net_
@@ -804,10 +807,11 @@ def _layer_size(s):
 
 
 def _broadcasts(shape, to):
-    """Whether an array of ``shape`` broadcasts to ``to`` (as an assigned
-    intercept does in scikit-learn's ``activations += intercepts_[l]``)."""
+    """Whether an intercept of ``shape`` broadcasts to the ``to`` = (n,)
+    units of its layer as in scikit-learn's ``activations += intercepts_[l]``
+    on (rows, n) activations: (), (1,), (n,), (1, 1) or (1, n)."""
     try:
-        return np.broadcast_shapes(shape, to) == tuple(to)
+        return len(shape) <= 2 and np.broadcast_shapes(shape, (1, *to)) == (1, *to)
     except ValueError:
         return False
 
