@@ -155,7 +155,7 @@ class MLP:
         the model.
     weights, biases : tuple of ndarray
         Per-layer views into ``params``.
-    plan : ndarray of int64, (n_layers, 6)
+    plan : ndarray of int64, (n_layers, 7)
         The layout as the kernels read it (see :mod:`fastbp.layout`).
     input_mean, input_scale : ndarray of float64, (n_in,), or None
         Input standardisation, part of the model: every method that takes
@@ -832,7 +832,7 @@ class MLP:
             ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"lbfgs"`` (a
             new one with its defaults), or a :class:`fastbp.SGD`,
             :class:`fastbp.Adam`, ... object; with L-BFGS (full batch) each
-            epoch is one iteration and batch_size, shuffle and lr are unused. None continues the optimizer of the previous fit, with
+            epoch is one iteration, batch_size and shuffle are unused, and an lr is refused. None continues the optimizer of the previous fit, with
             its state, or starts plain SGD.
         validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             Scored after every epoch: ``val_loss``, and ``val_accuracy``

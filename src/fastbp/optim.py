@@ -4,7 +4,8 @@ Every optimizer keeps its state (momentum, Adam's m and v, RMSprop's square
 average) in a ``(2, n_params)`` array with the layout of ``params``, so a
 step, a checkpoint or a restore is one pass over a few flat arrays. The
 semantics are PyTorch's ``torch.optim`` (SGD with momentum, dampening and
-Nesterov, Adam, AdamW, RMSprop), with the same defaults.
+Nesterov, Adam, AdamW, RMSprop), with the same defaults but SGD's learning
+rate (0.01 here; PyTorch 2.13's is 0.001).
 
     opt = fastbp.Adam(lr=1e-3)
     opt.step(net.params, net.gradient(X, y))    # in place
