@@ -156,10 +156,11 @@ def test_integer_weights_equal_repeated_rows_in_full_batch_training(optimizer, o
     k = np.random.default_rng(5).integers(0, 4, len(X))
     k[0] = 1
     a, b = _net(output, alpha=0.5), _net(output, alpha=0.5)
-    ha = a.fit(X, y, epochs=6, batch_size=len(X), shuffle=False, lr=0.2, optimizer=optimizer,
-               verbose=0, sample_weight=k)
+    lr = {} if optimizer == "lbfgs" else dict(lr=0.2)  # (L-BFGS takes none)
+    ha = a.fit(X, y, epochs=6, batch_size=len(X), shuffle=False, optimizer=optimizer,
+               verbose=0, sample_weight=k, **lr)
     hb = b.fit(np.repeat(X, k, axis=0), np.repeat(y, k, axis=0), epochs=6, batch_size=int(k.sum()),
-               shuffle=False, lr=0.2, optimizer=optimizer, verbose=0)
+               shuffle=False, optimizer=optimizer, verbose=0, **lr)
     np.testing.assert_allclose(a.params, b.params, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(ha["loss"], hb["loss"], rtol=1e-10)
 
