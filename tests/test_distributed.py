@@ -84,6 +84,51 @@ def test_a_failing_rank_ends_the_job_instead_of_hanging(tmp_path):
     assert "finished" not in done.stdout
 
 
+MISMATCHED = """
+import json, sys, numpy as np, fastbp
+comm = fastbp.distributed.world()
+r = comm.rank
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(64, 4)), rng.integers(0, 2, 64)
+cases = {  # what differs between the ranks: (model keywords, fit keywords)
+    "validation data on rank 0 only": ({}, {"validation_data": (X[:10], y[:10])} if r == 0 else {}),
+    "validation sets of other sizes": ({}, {"validation_data": (X[:20 + 10 * r], y[:20 + 10 * r])}),
+    "alpha": ({"alpha": 0.1 * r}, {}),
+    "activation": ({"activation": ["tanh", "relu"][r]}, {}),
+    "dropout": ({"dropout": 0.2 * r}, {}),
+}
+report = {}
+for name, (model, fit) in cases.items():
+    net = fastbp.MLP([4, 8, 2], seed=0, **model)
+    before = net.params.copy()
+    try:
+        net.fit(X, y, epochs=2, batch_size=8, verbose=0, distributed=True, **fit)
+        report[name] = "trained"
+    except ValueError as exc:
+        report[name] = str(exc)
+    report[name + " unchanged"] = bool(np.array_equal(before, net.params))
+print(json.dumps(report) if r == 1 else "", flush=True)
+"""
+
+
+def test_ranks_that_differ_in_data_or_model_settings_are_refused_on_every_rank(tmp_path):
+    """Validation data on one rank only left the other waiting in the
+    epoch's allreduce (a hang); validation sets of other sizes gave each rank
+    its own wrong metrics; another alpha trained the replicas apart, another
+    activation or dropout averaged the gradients of two models. Each is now
+    the ValueError that other shapes get, on every rank, before training."""
+    script = tmp_path / "mismatched.py"
+    script.write_text(MISMATCHED)
+    done = mpirun(2, script, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])  # rank 1's view
+    for name in ("validation data on rank 0 only", "validation sets of other sizes", "alpha",
+                 "activation", "dropout"):
+        assert report[name].startswith("distributed training needs the same data and validation"
+                                       " shapes, architecture"), (name, report[name])
+        assert report[name + " unchanged"], name
+
+
 def test_single_process_distributed_fit_equals_plain_fit():
     """Without mpiexec, distributed=True is one rank: the same training."""
     import fastbp

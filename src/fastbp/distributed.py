@@ -139,9 +139,18 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     comm = world() if comm is None else comm
     rank = comm.rank
     n = X.shape[0]
-    _same_everywhere(comm, (X.shape, Y.shape, net.sizes, net.dtype.name, epochs, batch_size,
-                            type(optimizer).__name__, bool(shuffle)),
-                     "data shapes, architecture, epochs, batch size, optimizer and shuffle")
+    # Everything every rank must agree on, checked before the first collective
+    # call: validation data on one rank only left the others waiting in the
+    # epoch's allreduce (a hang), validation sets of other sizes gave each
+    # rank its own wrong metrics, and another alpha (or activation, output,
+    # loss, dropout) trained each rank's replica apart or averaged the
+    # gradients of different models.
+    shapes = None if validation is None else tuple(np.shape(v) for v in validation)
+    _same_everywhere(comm, (X.shape, Y.shape, shapes, net.sizes, net.activations, net.output,
+                            net.loss_name, float(net.alpha), net.dropout, net.dtype.name, epochs,
+                            batch_size, type(optimizer).__name__, bool(shuffle)),
+                     "data and validation shapes, architecture (sizes, activations, output,"
+                     " loss, alpha, dropout, dtype), epochs, batch size, optimizer and shuffle")
     batch_size = min(batch_size, n)
     steps = -(-n // batch_size)
     optimizer.ensure_state(net.params)
