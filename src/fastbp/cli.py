@@ -483,11 +483,15 @@ def cmd_train(args):
         raise CLIError(str(exc)) from None
     wall = time.perf_counter() - t0
     if history.epoch:
-        median = float(np.median(history["seconds"]))
+        # The rate of the epochs after the first, which compiled or loaded
+        # the kernels (with 2 epochs the median of all was their mean).
+        seconds = history["seconds"]
+        median = float(np.median(seconds[1:] if len(seconds) > 1 else seconds))
         first = ("compiled fastbp's kernels" if fastbp._jit.compilations() > compiled
                  else "loaded the compiled kernels")
+        later = " of the later" if len(seconds) > 1 else ""
         print(f"trained {len(history)} epochs in {wall:.2f} s (the first {first}); median epoch"
-              f" {median * 1e3:.2f} ms ="
+              f"{later} {median * 1e3:.2f} ms ="
               f" {n_train / max(median, 1e-12):,.0f} samples/s")
         print(f"final training loss {history['loss'][-1]:.6g}")
     if validation is not None:
