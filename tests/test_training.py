@@ -145,6 +145,10 @@ def test_verbose_prints_one_line_per_epoch(capsys):
     assert len(lines) == 3 and lines[0].startswith("epoch 1/3")
     net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=3, verbose=0)
     assert capsys.readouterr().out == ""
+    net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=2, verbose=True)  # True reads as 1
+    assert capsys.readouterr().out.count("epoch ") == 2
+    net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=2, verbose=False)
+    assert capsys.readouterr().out == ""
 
 
 def test_progress_bar_in_a_terminal(monkeypatch, capsys):

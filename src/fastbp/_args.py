@@ -195,7 +195,7 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
     batch_size = check_int(batch_size, "batch_size", 1)
     shuffle = check_bool(shuffle, "shuffle")
     seed = check_seed(seed)
-    verbose = check_int(verbose, "verbose", 0)
+    verbose = check_verbose(verbose)
     on_divergence = check_choice(on_divergence, "on_divergence", ON_DIVERGENCE)
     opt = optimizer_for(net, optimizer, lr)
     comm = check_distributed(distributed, opt, X)
@@ -217,6 +217,18 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
                    continued=schedule if schedule is net.schedule else None)
     return FitArguments(X, Y, classes, epochs, batch_size, shuffle, seed, verbose, on_divergence,
                         opt, lr, validation, callbacks, schedule, comm, weights)
+
+
+def check_verbose(verbose):
+    """0, 1 or 2 (False and True read as 0 and 1), as int; else an error naming
+    the three levels (a 5 is not "more verbose" than 2)."""
+    if isinstance(verbose, (bool, np.bool_)):
+        return int(verbose)
+    if isinstance(verbose, numbers.Integral) and verbose in (0, 1, 2):
+        return int(verbose)
+    error = ValueError if isinstance(verbose, numbers.Integral) else TypeError
+    raise error("verbose must be 0 (silent), 1 (a progress bar, or a line per epoch"
+                f" outside a terminal) or 2 (a line per epoch); got {verbose!r}")
 
 
 def learns_classes(net, y):

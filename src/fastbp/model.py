@@ -825,15 +825,17 @@ class MLP:
         seed : int, optional
             Restart the shuffling stream from this seed; None continues the
             model's own stream.
-        verbose : int, default 1
+        verbose : {0, 1, 2}, default 1
             1: a progress bar over epochs (tqdm) in an interactive terminal,
             a line per epoch otherwise; 2: always a line per epoch; 0: silent.
+            False and True read as 0 and 1; any other value is refused.
         optimizer : None, str or Optimizer
             ``"sgd"``, ``"adam"``, ``"adamw"``, ``"rmsprop"``, ``"lbfgs"`` (a
             new one with its defaults), or a :class:`fastbp.SGD`,
             :class:`fastbp.Adam`, ... object; with L-BFGS (full batch) each
-            epoch is one iteration, batch_size and shuffle are unused, and an lr is refused. None continues the optimizer of the previous fit, with
-            its state, or starts plain SGD.
+            epoch is one iteration, batch_size and shuffle are unused, and an
+            lr is refused. None continues the optimizer of the previous fit,
+            with its state, or starts plain SGD.
         validation_data : (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             Scored after every epoch: ``val_loss``, and ``val_accuracy``
             (softmax, sigmoid) or ``val_r2`` (identity) in the history;
