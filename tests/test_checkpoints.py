@@ -54,6 +54,12 @@ def test_checkpoint_arguments():
         with pytest.raises(ValueError, match="must take its epoch as {epoch}"):
             fastbp.ModelCheckpoint(path)
     assert fastbp.ModelCheckpoint("run-{epoch:03d}-{{x}}.npz").path.format(epoch=7) == "run-007-{x}.npz"
+    # One folder for every epoch: fit checks it before training (a folder per
+    # epoch, "e{epoch}/m.npz", failed after epoch 1 had trained and saved).
+    for path in ("e{epoch}/m.npz", "runs/{epoch:02d}/m.npz"):
+        with pytest.raises(ValueError, match="in the file's name only, not in its folder"):
+            fastbp.ModelCheckpoint(path)
+    assert fastbp.ModelCheckpoint("{{e}}/m-{epoch}.npz").path.format(epoch=2) == "{e}/m-2.npz"
 
 
 def test_resuming_from_a_mid_fit_checkpoint_is_exact(tmp_path):

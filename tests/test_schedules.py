@@ -179,3 +179,115 @@ def test_a_schedule_reused_by_a_second_model_leaves_the_first_ones_count():
     np.testing.assert_array_equal(a.params, ref.params)
     b.fit(X, Y, epochs=1, verbose=0)  # and b continues its own: epoch 3 of StepDecay(2, .5)
     assert b.history["lr"] == pytest.approx([.1, .1, .05, .05])
+
+
+def test_reduce_on_plateau_of_a_higher_is_better_metric_is_pytorch_mode_max():
+    """mode "auto" takes max for accuracy and r2, as EarlyStopping does: the
+    lr is cut when accuracy stops rising, not each time it rises (it halved
+    at every rise, where torch's ReduceLROnPlateau(mode="max") kept it)."""
+    def run(values, **kw):
+        net = fastbp.MLP([3, 2], seed=0)
+        net.fit(X, Y, epochs=1, lr=1.0, verbose=0)
+        plateau = schedules.ReduceOnPlateau(factor=0.5, patience=0, **kw)
+        plateau.on_train_begin(net)
+        seen = []
+        for epoch, value in enumerate(values):
+            plateau.on_epoch_end(epoch, {plateau.monitor: value})
+            seen.append(net.optimizer.lr)
+        return seen
+    rising = [0.5, 0.6, 0.7, 0.8, 0.8, 0.8, 0.9]
+    # by hand: better means above best * (1 + min_delta); two flat epochs, two cuts
+    assert run(rising, monitor="val_accuracy") == [1.0, 1.0, 1.0, 1.0, 0.5, 0.25, 0.25]
+    assert run(rising, monitor="val_r2") == run(rising, monitor="loss", mode="max")
+    assert run(rising, monitor="val_accuracy", mode="min") == [1.0, 0.5, 0.25, 0.125, 0.0625,
+                                                               0.03125, 0.015625]
+    with pytest.raises(ValueError, match="mode must be one of 'auto', 'min', 'max'"):
+        schedules.ReduceOnPlateau(mode="up")
+
+
+def test_a_schedule_set_from_another_model_starts_anew_as_a_copy():
+    """net.schedule = other.schedule shared one object: each model's fits
+    moved the other's count (the first model's next rates were 0.003125 and
+    0.0015625 where alone it gets 0.0125 and 0.00625)."""
+    a = fastbp.MLP([3, 2], seed=0)
+    a.fit(X, Y, epochs=3, lr=0.1, verbose=0, callbacks=[schedules.StepDecay(1, 0.5)])
+    b = fastbp.MLP([3, 2], seed=0)
+    b.schedule = a.schedule
+    got = b.fit(X, Y, epochs=2, verbose=0)["lr"]
+    assert b.schedule is not a.schedule
+    assert a.fit(X, Y, epochs=2, verbose=0)["lr"] == pytest.approx([0.0125, 0.00625])
+    assert got == pytest.approx([0.01, 0.005])  # anew from b's own lr (SGD's default 0.01)
+
+
+def test_an_explicit_lr_restarts_a_schedule_given_again():
+    """fit(lr=5.0, callbacks=[s]) with the model's own s continued s and set
+    its rates from the first fit's lr0, the 5.0 ignored; now lr and optimizer
+    end the count as they do for a schedule left out, and s starts anew."""
+    net = fastbp.MLP([3, 2], seed=0)
+    s = schedules.ExponentialDecay(0.5)
+    net.fit(X, Y, epochs=2, lr=0.1, verbose=0, callbacks=[s])
+    assert net.fit(X, Y, epochs=2, lr=5.0, verbose=0, callbacks=[s])["lr"] == [5.0, 2.5]
+    assert net.schedule is s
+    assert net.fit(X, Y, epochs=2, verbose=0, callbacks=[s])["lr"] == [1.25, 0.625]  # continued
+    adam = net.fit(X, Y, epochs=2, optimizer=fastbp.Adam(lr=0.004), verbose=0, callbacks=[s])
+    assert adam["lr"] == [0.004, 0.002]
+
+
+def test_a_fit_refused_by_a_callback_leaves_the_schedule_as_it_was():
+    """The schedule starts (lr0, count, model) in its on_train_begin; another
+    callback's on_train_begin then raised, and the schedule kept the refused
+    call's lr0: the next fit(lr=1.0) trained at [0.1, 0.05, 0.025]."""
+    class Refuses:
+        def on_train_begin(self, net):
+            raise RuntimeError("refused")
+    s = schedules.StepDecay(1, 0.5)
+    net = fastbp.MLP([3, 2], seed=0)
+    before = dict(vars(s))
+    with pytest.raises(RuntimeError, match="refused"):
+        net.fit(X, Y, epochs=2, lr=0.1, verbose=0, callbacks=[s, Refuses()])
+    assert vars(s) == before and net.schedule is None and len(net.history) == 0
+    assert net.fit(X, Y, epochs=3, lr=1.0, verbose=0, callbacks=[s])["lr"] == [1.0, 0.5, 0.25]
+    # a continued schedule, restarted by an explicit lr in the refused call: its count stands
+    with pytest.raises(RuntimeError, match="refused"):
+        net.fit(X, Y, epochs=2, lr=0.1, verbose=0, callbacks=[s, Refuses()])
+    assert net.fit(X, Y, epochs=1, verbose=0)["lr"] == [0.125]
+
+
+@pytest.mark.parametrize("fields,message", [
+    ('"step_size": 0, "gamma": 0.5, "lr0": null', "step_size must be an integer >= 1; got 0"),
+    ('"gamma": 0.5', "it lacks step_size"),
+    ('"step_size": 2, "gamma": 0.5, "lr0": -1', "lr0 must be a positive finite number"),
+    ('"step_size": 2, "gamma": 0.5, "lr0": 0.1, "_epochs": -5', "_epochs must be an integer >= 0"),
+    ('"step_size": 2, "gamma": 0.5, "lr0": 0.1, "_epochz": 5', "unknown field '_epochz'"),
+    ('"step_size": 2, "gamma": 0.5, "lr0": 0.1, "_best": 1.0', "unknown field '_best'"),
+])
+def test_a_saved_schedule_is_checked_as_its_constructor_checks(fields, message, tmp_path):
+    """from_json set the saved fields as they were: step_size 0 loaded, and
+    the next fit raised ZeroDivisionError; a count of -5 trained at 32 lr0.
+    A model file holding such a schedule is refused as damaged."""
+    text = '{"name": "StepDecay", "fields": {%s}}' % fields
+    with pytest.raises(ValueError, match="a saved StepDecay schedule is not valid: " + message):
+        schedules.from_json(text)
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=2, lr=0.1, verbose=0, callbacks=[schedules.StepDecay(2, 0.5)])
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        arrays = dict(f)
+    arrays["schedule"] = np.array(text)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(fastbp.ModelFileError, match="not a valid fastbp model file: a saved"):
+        fastbp.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("make", [
+    schedules.Constant, lambda: schedules.StepDecay(2, 0.5), lambda: schedules.ExponentialDecay(0.9),
+    lambda: schedules.CosineAnnealing(5, 0.01), lambda: schedules.InverseScaling(0.3),
+    lambda: schedules.ReduceOnPlateau("loss", patience=0, factor=0.5, mode="max"),
+])
+def test_a_started_schedule_round_trips_through_json(make):
+    net = fastbp.MLP([3, 2], seed=0)
+    sched = make()
+    net.fit(X, Y, epochs=3, lr=0.1, verbose=0, callbacks=[sched])
+    back = schedules.from_json(sched.to_json())
+    assert type(back) is type(sched)
+    assert vars(back) == {k: v for k, v in vars(sched).items() if k != "_net"}

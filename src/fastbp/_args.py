@@ -173,6 +173,7 @@ class FitArguments(NamedTuple):
     validation: object          # (X_val, Y_val) or (X_val, Y_val, W_val), or None
     callbacks: list             # the schedule, if any, first
     schedule: object            # the model's schedule after the fit
+    restart: bool               # the schedule starts anew (at fit's commit)
     comm: object                # False, or True / an MPI communicator
     weights: object             # float64 (n,) row weights of X, or None
 
@@ -211,12 +212,12 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
                                 per_class)
     if validation_split:
         X, Y, weights, validation = validation
-    callbacks, schedule = schedule_first(net, check_callbacks(callbacks), opt,
-                                         explicit=lr is not None or optimizer is not None)
+    callbacks, schedule, restart = schedule_first(net, check_callbacks(callbacks), opt,
+                                                  explicit=lr is not None or optimizer is not None)
     check_monitors(callbacks, log_keys(net, validation is not None, comm is not False),
                    continued=schedule if schedule is net.schedule else None)
     return FitArguments(X, Y, classes, epochs, batch_size, shuffle, seed, verbose, on_divergence,
-                        opt, lr, validation, callbacks, schedule, comm, weights)
+                        opt, lr, validation, callbacks, schedule, restart, comm, weights)
 
 
 def check_verbose(verbose):
@@ -367,10 +368,13 @@ CALLBACK_METHODS = {"on_train_begin": ("net",), "on_epoch_end": ("epoch", "logs"
 
 
 def schedule_first(net, callbacks, opt, explicit):
-    """``(callbacks, schedule)``: the fit's learning-rate schedule (one given,
-    or the model's continued unless ``explicit`` lr or optimizer ends it)
-    first among the callbacks, so that checkpoints and early stopping see
-    its state after each epoch."""
+    """``(callbacks, schedule, restart)``: the fit's learning-rate schedule
+    (one given, or the model's continued unless ``explicit`` lr or optimizer
+    ends it) first among the callbacks, so that checkpoints and early
+    stopping see its state after each epoch; ``restart``: it is this model's
+    own, given again with an explicit lr or optimizer, which end its count
+    as they end a schedule left out: it starts anew from that lr (when the
+    fit commits; nothing changes here)."""
     schedules = [cb for cb in callbacks if isinstance(cb, Schedule)]
     if len(schedules) > 1:
         raise ValueError(f"callbacks may hold one learning-rate schedule; got {schedules}")
@@ -379,17 +383,18 @@ def schedule_first(net, callbacks, opt, explicit):
     others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
     if schedules:
         schedule = schedules[0]
-        if getattr(schedule, "_net", net) is not net:
-            # Last given to another model: a copy starts anew on this one,
-            # and that model keeps counting with the schedule it holds.
-            schedule = schedule.fresh()
     elif explicit:
         schedule = None  # an explicit lr or optimizer ends the old schedule
     else:
-        schedule = net.schedule
+        schedule = net.schedule  # (perhaps set to another model's: below)
+    if schedule is not None and getattr(schedule, "_net", net) is not net:
+        # Last given to another model: a copy starts anew on this one, and
+        # that model keeps counting with the schedule it holds.
+        schedule = schedule.fresh()
+    restart = schedule is not None and explicit and getattr(schedule, "_net", None) is net
     if schedule is not None and not isinstance(opt, LBFGS):
         callbacks = [schedule] + others
-    return callbacks, schedule
+    return callbacks, schedule, restart
 
 
 def log_keys(net, validation, distributed):

@@ -924,12 +924,16 @@ class MLP:
                                   sample_weight, class_weight)
         # Everything is checked: from here on the call changes the model.
         # (Undone if a callback's on_train_begin raises: then nothing trained.)
+        # The schedule's own state too: its on_train_begin starts it.
         before = (self.optimizer, getattr(self.optimizer, "lr", None), run.optimizer.lr
                   if not isinstance(run.optimizer, LBFGS) else None, self._schedule,
-                  self._classes, self._rng.copy())
+                  self._classes, self._rng.copy(),
+                  None if run.schedule is None else (run.schedule, dict(vars(run.schedule))))
         opt = self.optimizer = run.optimizer
         _args.OWNERS[opt] = weakref.ref(self)
         self._schedule, self._classes = run.schedule, run.classes
+        if run.restart:
+            run.schedule.restart()
         if run.lr is not None and not isinstance(opt, LBFGS):
             opt.lr = run.lr
         if run.seed is not None:
@@ -945,7 +949,11 @@ class MLP:
     def _undo_fit_start(self, before, opt):
         """The model as it was before fit committed its arguments (a callback's
         on_train_begin raised: no epoch ran)."""
-        previous, previous_lr, new_lr, schedule, classes, rng = before
+        previous, previous_lr, new_lr, schedule, classes, rng, started = before
+        if started:
+            given, state = started
+            vars(given).clear()
+            vars(given).update(state)
         if new_lr is not None:
             opt.lr = new_lr
         if previous is not None and previous_lr is not None:

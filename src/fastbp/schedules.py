@@ -12,17 +12,20 @@ Set ``net.schedule = None`` to stop scheduling. A schedule counts epochs
 from its own start: a new one given to a trained model starts at epoch 0
 (and lr0), a continued one keeps counting, and one last given to another model
 starts anew on this one as a copy, the other keeping its own (a sweep may
-reuse one schedule object). The formulas are PyTorch's ``lr_scheduler`` ones
+reuse one schedule object). A fit given ``lr`` or ``optimizer`` ends the
+model's schedule; a schedule it is given as well starts anew there, from
+that learning rate. The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts.
 """
 import copy
+import inspect
 import json
 import math
 import numbers
 
-from ._validate import check_int, check_nonnegative, check_positive
+from ._validate import check_choice, check_int, check_nonnegative, check_positive
 
 
 class Schedule:
@@ -34,14 +37,22 @@ class Schedule:
     None.
     """
 
+    # The private fields of the saved state besides ``_epochs``, with their checks.
+    _STATE = {}
+
     def fresh(self):
         """A copy that starts anew, as a new schedule of the same parameters:
         what a model's fit takes when another model's holds this one."""
         new = copy.copy(self)
-        for key in [k for k in vars(new) if k.startswith("_")]:
-            delattr(new, key)
-        new.lr0 = None
+        new.restart()
         return new
+
+    def restart(self):
+        """Start anew, as a new schedule of the same parameters: epoch 0, and
+        ``lr0`` the optimizer's lr at the next fit."""
+        for key in [k for k in vars(self) if k.startswith("_")]:
+            delattr(self, key)
+        self.lr0 = None
 
     def on_train_begin(self, net):
         self._net = net
@@ -132,6 +143,8 @@ class InverseScaling(Schedule):
         self.power_t = check_positive(power_t, "power_t")
         self.lr0 = None
 
+    _STATE = {"_samples": "count"}
+
     def _start(self):
         if not hasattr(self, "_samples"):
             self._samples = 0
@@ -148,10 +161,14 @@ class ReduceOnPlateau(Schedule):
     """Multiply lr by ``factor`` when ``monitor`` has not improved by more
     than ``min_delta`` (relative, as PyTorch's default) for ``patience``
     epochs; never below ``min_lr``, and not when the change would be ``eps``
-    or less (PyTorch's ReduceLROnPlateau, mode min)."""
+    or less (PyTorch's ReduceLROnPlateau). ``mode`` says whether lower
+    ("min") or higher ("max") is better; "auto" takes max for accuracy and
+    r2, as :class:`fastbp.EarlyStopping` does."""
+
+    _STATE = {"_best": "number", "_bad": "count", "_current": "lr"}
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, min_lr=0.0,
-                 eps=1e-8):
+                 eps=1e-8, mode="auto"):
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a metric name such as 'val_loss'; got {monitor!r}")
         min_delta, min_lr, eps = (check_nonnegative(v, name) for v, name in
@@ -164,18 +181,28 @@ class ReduceOnPlateau(Schedule):
         self.min_delta = float(min_delta)
         self.min_lr = float(min_lr)
         self.eps = float(eps)
+        self.mode = check_choice(mode, "mode", ("auto", "min", "max"))
         self.lr0 = None
+
+    def _higher_is_better(self):
+        mode = getattr(self, "mode", "auto")  # (saved before mode: auto)
+        return mode == "max" or (mode == "auto" and self.monitor.endswith(("accuracy", "r2")))
 
     def _start(self):
         if not hasattr(self, "_best"):  # a continuing schedule keeps its state
-            self._best, self._bad, self._current = math.inf, 0, None
+            self._best = -math.inf if self._higher_is_better() else math.inf
+            self._bad, self._current = 0, None
 
     def observe(self, logs):
         if self.monitor not in logs:
             raise ValueError(f"ReduceOnPlateau monitors {self.monitor!r}, which training does not"
                              f" report; it reports {', '.join(sorted(logs))}")
         value = logs[self.monitor]
-        if value < self._best * (1 - self.min_delta):
+        if self._higher_is_better():
+            improved = value > self._best * (1 + self.min_delta)
+        else:
+            improved = value < self._best * (1 - self.min_delta)
+        if improved:
             self._best, self._bad = value, 0
         else:
             self._bad += 1
@@ -195,15 +222,45 @@ NAMES = {cls.__name__: cls for cls in (Constant, StepDecay, ExponentialDecay, Co
                                        InverseScaling, ReduceOnPlateau)}
 
 
+def _saved_state(value, kind, name):
+    """A private field of a saved schedule, checked: a count (int >= 0), a
+    number (not NaN; the plateau's best starts at +-inf) or an lr (None or
+    positive)."""
+    if kind == "count":
+        return check_int(value, name, 0)
+    if kind == "lr" and value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
+        raise ValueError(f"{name} must be a number; got {value!r}")
+    return check_positive(value, name) if kind == "lr" else float(value)
+
+
 def from_json(text):
-    """The schedule written by :meth:`Schedule.to_json` (built-in classes only)."""
+    """The schedule written by :meth:`Schedule.to_json` (built-in classes only),
+    rebuilt through its constructor: a field out of range raises ValueError
+    naming it, as the constructor would, not an error at the next fit."""
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("name") not in NAMES \
             or not isinstance(data.get("fields"), dict):
         raise ValueError(f"not a saved fastbp schedule: {text[:80]!r}")
-    schedule = NAMES[data["name"]].__new__(NAMES[data["name"]])
-    for key, value in data["fields"].items():
+    cls, fields = NAMES[data["name"]], dict(data["fields"])
+    for key, value in fields.items():
         if not isinstance(key, str) or not isinstance(value, (int, float, str, type(None))):
             raise ValueError(f"a saved schedule's field {key!r} holds {value!r}")
-        setattr(schedule, key, value)
+    params = inspect.signature(cls.__init__).parameters
+    takes = [k for k in params if k != "self"]
+    try:
+        missing = [k for k in takes if params[k].default is params[k].empty and k not in fields]
+        if missing:
+            raise ValueError(f"it lacks {', '.join(missing)}")
+        schedule = cls(**{k: fields.pop(k) for k in takes if k in fields})
+        lr0 = fields.pop("lr0", None)
+        schedule.lr0 = None if lr0 is None else check_positive(lr0, "lr0")
+        state = {"_epochs": "count"} | cls._STATE
+        for key, value in fields.items():
+            if key not in state:
+                raise ValueError(f"unknown field {key!r}")
+            setattr(schedule, key, _saved_state(value, state[key], key))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"a saved {cls.__name__} schedule is not valid: {exc}") from None
     return schedule

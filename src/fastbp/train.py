@@ -652,7 +652,8 @@ class ModelCheckpoint:
     Parameters
     ----------
     path : str or path-like
-        The file; ``{epoch}`` in it is replaced by the 1-based epoch number.
+        The file; ``{epoch}`` in its name (not its folder, which must exist)
+        is replaced by the 1-based epoch number.
     every : int, default 1
         Save every ``every`` epochs.
     monitor : str, optional
@@ -675,6 +676,10 @@ class ModelCheckpoint:
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"path {self.path!r} must take its epoch as {{epoch}} (and no other"
                              f" placeholder; braces doubled as {{{{ }}}}): {exc!r}") from None
+        if os.path.dirname(self.path.format(epoch=1)) != os.path.dirname(self.path.format(epoch=2)):
+            # (fit checks the folder before it trains; one per epoch it could not)
+            raise ValueError(f"path {self.path!r} may hold {{epoch}} in the file's name only, not"
+                             " in its folder: the checkpoints go to one existing folder")
         self.every = check_int(every, "every", 1)
         if monitor is not None and not isinstance(monitor, str):
             raise TypeError(f"monitor must be None or a metric name; got {monitor!r}")
