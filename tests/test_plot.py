@@ -16,3 +16,66 @@ def test_history_plot(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
     with pytest.raises(ValueError, match="no epochs"):
         fastbp.plot.history(fastbp.History(), tmp_path / "empty.png")
+
+
+CURVES = {"loss": [1.0, 0.5, 0.25], "val_loss": [1.1, 0.6, 0.4], "val_accuracy": [0.5, 0.7, 0.8]}
+
+
+def test_a_figure_goes_to_exactly_the_path_returned(tmp_path):
+    """A name without a suffix was written as name + ".png" by matplotlib while
+    the path returned was the name; a folder wrote "<folder>.png" beside it."""
+    bare = fastbp.plot.history(CURVES, tmp_path / "curves")
+    assert bare == tmp_path / "curves" and bare.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves"]
+    svg = fastbp.plot.history(CURVES, str(tmp_path / "curves.SVG"))   # the suffix's format
+    assert open(svg, "rb").read().lstrip().startswith((b"<?xml", b"<svg"))
+    with pytest.raises(IsADirectoryError, match="is a folder: give the figure's file name"):
+        fastbp.plot.history(CURVES, tmp_path)
+    with pytest.raises(ValueError, match=r"cannot write a figure as 'v2' .* matplotlib writes .*png"):
+        fastbp.plot.history(CURVES, tmp_path / "run.v2")
+    with pytest.raises(TypeError, match="path must be a file name"):
+        fastbp.plot.history(CURVES, 5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves", "curves.SVG"]
+
+
+def test_a_figure_that_fails_to_save_leaves_the_old_file_whole(tmp_path):
+    target = tmp_path / "curves.png"
+    target.write_bytes(b"the old figure")
+    with pytest.raises(ValueError):   # matplotlib's mathtext parser, at savefig
+        fastbp.plot.history(CURVES, target, title=r"$\notacommand{$")
+    assert target.read_bytes() == b"the old figure"
+    assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]   # no temporary file left
+
+
+@pytest.mark.parametrize("history,exc,message", [
+    ([1.0, 0.5], TypeError, "history must be a History .* or a dict of per-epoch lists; got list"),
+    ({"loss": [1.0, 0.5, 0.2], "val_loss": [1.0, 0.4]}, ValueError,
+     r"history\['val_loss'\] has 2 epochs, history\['loss'\] 3"),
+    ({"loss": ["a", "b"]}, TypeError, r"history\['loss'\] must be a list of numbers"),
+    ({"loss": [[1.0, 2.0]]}, ValueError, r"history\['loss'\] must be a list .* got shape \(1, 2\)"),
+    ({"val_loss": [1.0]}, ValueError, "history has no epochs to plot"),
+])
+def test_a_history_that_cannot_be_plotted_is_named(history, exc, message, tmp_path):
+    with pytest.raises(exc, match=message):
+        fastbp.plot.history(history, tmp_path / "h.png")
+    assert not (tmp_path / "h.png").exists()
+
+
+def test_numpy_curves_plot():
+    import numpy as np
+    fig = fastbp.plot.history({k: np.array(v) for k, v in CURVES.items()})
+    assert len(fig.axes) == 2   # loss; accuracy
+
+
+def test_contour_levels_lie_within_a_nearly_flat_grid():
+    """A small span about a trained model varies the loss by less than the 2 %
+    the first level lay above the minimum: 13 of 14 levels lay above the
+    largest loss, and the plot was one flat colour without a contour."""
+    import numpy as np
+
+    from fastbp._plot_landscape import _levels
+    for lo, hi in ((0.11364, 0.11493), (0.1, 5.0), (1e-3, 1e7), (2.0, 2.0000001)):
+        levels = _levels(np.linspace(lo, hi, 50))
+        assert len(levels) == 14 and np.all(np.diff(levels) > 0)
+        assert lo < levels[0] and levels[-1] <= hi
+    assert _levels(np.array([0.0, 1.0]))[0] == 0.0 and _levels(np.ones(3)) is None

@@ -43,9 +43,15 @@ def _levels(losses):
     lo, hi = float(finite.min()), float(finite.max())
     if not hi > lo:
         return None
-    # Log-spaced levels resolve the basin, where the loss changes least.
+    # Log-spaced levels resolve the basin, where the loss changes least. The
+    # first lies 2 % above the minimum, or 2 % of the way up a grid whose
+    # loss varies less (a small span about a trained model): levels above
+    # the largest loss left such a plot one flat colour without a contour.
     if lo > 0:
-        return np.unique(np.round(np.geomspace(lo * 1.02, hi, 14), 6 - int(np.floor(np.log10(lo)))))
+        first = min(lo * 1.02, lo + 0.02 * (hi - lo))
+        # rounded to 7 figures of the smaller of the loss and its range
+        digits = 6 - int(np.floor(np.log10(min(lo, hi - lo))))
+        return np.unique(np.round(np.geomspace(first, hi, 14), digits))
     return np.linspace(lo, hi, 14)
 
 
@@ -91,7 +97,8 @@ def plot_line(result, path=None, title=None):
     ----------
     result : Line
     path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
+        Write the figure here (a PNG, or the format its suffix
+        names: ``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     title : str, optional
         Defaults to the model's description.
 
@@ -112,7 +119,8 @@ def plot_surface(result, path=None, kind="contour", title=None):
     ----------
     result : Surface
     path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
+        Write the figure here (a PNG, or the format its suffix
+        names: ``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     kind : {"contour", "surface"}, default "contour"
         ``contour``: filled contours with labelled, log-spaced levels and the
         model marked at (0, 0); ``surface``: a 3-D surface of the loss.
@@ -141,7 +149,8 @@ def plot_interpolation(result, path=None, title=None):
     ----------
     result : Interpolation
     path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
+        Write the figure here (a PNG, or the format its suffix
+        names: ``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     title : str, optional
         Defaults to the model's description.
 
@@ -161,7 +170,8 @@ def plot_overview(path=None, line=None, surface=None, interpolation=None, title=
     Parameters
     ----------
     path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
+        Write the figure here (a PNG, or the format its suffix
+        names: ``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     line : Line, optional
     surface : Surface, optional
         Drawn twice: as contours and as a 3-D surface.

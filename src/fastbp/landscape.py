@@ -172,9 +172,11 @@ def filter_normalise(net, direction, include_biases=False):
     Each row i of each layer's weights, ``d[W_l][i]`` (the incoming weights
     of one output unit: a "filter" of a fully connected layer), is rescaled
     to ``d_row / ||d_row|| * ||theta_row||`` with ``theta = net.params``.
-    Bias entries become zero, or with ``include_biases`` each layer's bias
-    vector is rescaled to the norm of the model's bias vector of that layer.
-    A row whose norm is zero stays zero.
+    Bias entries become zero (as Li et al.'s code does by default, its
+    ``ignore="biasbn"``), or with ``include_biases`` each layer's bias vector
+    is rescaled to the norm of the model's bias vector of that layer (fastbp's
+    choice: their code, keeping biases, sets the direction to the biases
+    themselves). A row whose norm is zero stays zero.
 
     Parameters
     ----------

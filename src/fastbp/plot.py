@@ -1,11 +1,18 @@
 """Pictures of training (needs matplotlib: ``pip install "fastbp[plot]"``).
 
 Every plotting function in fastbp (this module's and ``fastbp.landscape``'s
-``plot_*``) takes an optional ``path``: given one, it writes a PNG there and
-returns the path, without touching pyplot's state or backend; without one,
+``plot_*``) takes an optional ``path``: given one, it writes the figure
+there, whole or not at all (a PNG, or the format its suffix names: ``.pdf``,
+``.svg``, ...), and returns the path, without touching pyplot's state or
+backend; without one,
 it returns the matplotlib ``Figure``, made through pyplot so that a notebook
 shows it and ``plt.show()`` opens it.
 """
+import errno
+import os
+from collections.abc import Mapping
+
+import numpy as np
 
 
 def history(history, path=None, title=None):
@@ -17,7 +24,8 @@ def history(history, path=None, title=None):
     history : History or dict
         What ``fit`` returned, or ``net.history``, or a dict of per-epoch lists.
     path : str or path-like, optional
-        Write a PNG here. Without it, the figure is returned instead.
+        Write the figure here: a PNG, or the format the name's suffix names
+        (``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     title : str, optional
         A title over the panels.
 
@@ -25,9 +33,7 @@ def history(history, path=None, title=None):
     -------
     The path, or the ``matplotlib.figure.Figure`` when no path is given.
     """
-    h = getattr(history, "history", history)
-    if not h.get("loss"):
-        raise ValueError("history has no epochs to plot")
+    h = _curves(history)
     epochs = range(1, len(h["loss"]) + 1)
     scores = [k for k in ("val_accuracy", "val_r2") if k in h]
     fig = new_figure(path, figsize=(5.5 * (1 + len(scores)), 4))
@@ -48,9 +54,61 @@ def history(history, path=None, title=None):
     return finish_figure(fig, path, title)
 
 
+def _curves(history):
+    """The per-epoch series of ``history`` to plot, as 1-D float arrays of one
+    length; errors name what is wrong with it."""
+    h = getattr(history, "history", history)
+    if not isinstance(h, Mapping):
+        raise TypeError("history must be a History (what fit returns, or net.history) or a dict"
+                        f" of per-epoch lists; got {type(history).__name__}")
+    curves = {}
+    for key in ("loss", "val_loss", "val_accuracy", "val_r2"):
+        if key in h:
+            try:
+                curves[key] = np.asarray(h[key], dtype=float)
+            except (TypeError, ValueError):
+                raise TypeError(f"history[{key!r}] must be a list of numbers, one per epoch;"
+                                f" got {h[key]!r}") from None
+            if curves[key].ndim != 1:
+                raise ValueError(f"history[{key!r}] must be a list of numbers, one per epoch;"
+                                 f" got shape {curves[key].shape}")
+    if "loss" not in curves or len(curves["loss"]) == 0:
+        raise ValueError("history has no epochs to plot")
+    for key, values in curves.items():
+        if len(values) != len(curves["loss"]):
+            raise ValueError(f"history[{key!r}] has {len(values)} epochs, history['loss']"
+                             f" {len(curves['loss'])}")
+    return curves
+
+
+def check_path(path):
+    """``(path, format)`` for a figure to be written to ``path``: the format
+    its suffix names, or PNG for a name without one (matplotlib would write
+    ``path + ".png"``, not ``path``); None for None. Raises before anything is
+    drawn: for a path that is not a file name, a folder, or a suffix no
+    matplotlib writer takes."""
+    if path is None:
+        return None
+    try:
+        path = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"path must be a file name (str or os.PathLike); got {path!r}") from None
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"path {path!r} is a folder: give the figure's file"
+                                " name", path)
+    from matplotlib.backend_bases import FigureCanvasBase
+    formats = FigureCanvasBase.get_supported_filetypes()
+    suffix = os.path.splitext(path)[1][1:].lower()
+    if suffix and suffix not in formats:
+        raise ValueError(f"cannot write a figure as {suffix!r} ({path!r}): matplotlib writes"
+                         f" {', '.join(sorted(formats))}; a name without a suffix is a PNG")
+    return path, suffix or "png"
+
+
 def new_figure(path, **kwargs):
     """An empty figure: standalone (no pyplot, no backend chosen) when it is
     going to ``path``, a pyplot figure when it is going back to the caller."""
+    check_path(path)
     if path is None:
         import matplotlib.pyplot as plt
         return plt.figure(**kwargs)
@@ -59,14 +117,18 @@ def new_figure(path, **kwargs):
 
 
 def finish_figure(fig, path, title=None):
-    """Title and lay out ``fig``; write it to ``path`` (PNG, 110 dpi) and return
-    the path, or return ``fig`` when ``path`` is None."""
+    """Title and lay out ``fig``; write it to ``path`` (PNG or the suffix's
+    format, 110 dpi; atomically: an error leaves no file, and an old file
+    whole) and return the path, or return ``fig`` when ``path`` is None."""
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     if path is None:
         return fig
-    fig.savefig(path, dpi=110)
+    from ._modelfile import write_atomically
+    name, fmt = check_path(path)
+    write_atomically(name, lambda fh: fig.savefig(fh, format=fmt, dpi=110), "write a figure",
+                     "." + fmt)
     return path
 
 
