@@ -94,7 +94,17 @@ BAD = {
     "aliased": (_aliased, "overlap"),
     "small_workspace": (_small_ws, "capacity"),
     "short_params": (lambda name, a: a.update(params=a["params"][:-1]), "params has the wrong length"),
+    # A hand-edited plan with an activation on the logits: the forward pass
+    # applied it and backprop ignored it, a gradient off by 0.5 (review).
+    "output_activation": (lambda name, a: a.update(plan=_with_output_act(a["plan"])),
+                          "last row's activation must be IDENTITY"),
 }
+
+
+def _with_output_act(plan):
+    plan = plan.copy()
+    plan[-1, fastbp.layout.ACT] = K.TANH
+    return plan
 
 
 @pytest.mark.parametrize("bad", list(BAD))
@@ -277,3 +287,92 @@ def test_numerical_gradient_refuses_a_too_small_eps_before_writing():
         K.numerical_gradient(grads, params, ws, net.plan, X, Y, K.MSE, 2e-7, 0.0)
     np.testing.assert_array_equal(grads, -99.0)
     np.testing.assert_array_equal(params, kept)
+
+
+# -------------------------------- found in review (2026-12-05, session 33)
+@pytest.mark.parametrize("make", [lambda shape: np.zeros(shape),   # NumPy 2: strides (0, 0)
+                                  lambda shape: np.ones((3, shape[1]))[2:2]])
+@pytest.mark.parametrize("name", list(CALLS))
+def test_a_batch_of_no_rows(name, make):
+    """forward_batch, backward_batch and backward_sgd_batch took X[2:2] but
+    raised "gemm: ... must be C-contiguous" for np.zeros((0, k)), after
+    backward_batch had written part of grads. Now every whole-network kernel
+    but predict and shard_gradient refuses no rows before writing."""
+    a = _arrays()
+    a.update(X=make((0, SIZES[0])), Y=make((0, SIZES[-1])), out=make((0, SIZES[-1])), stop=0,
+             perm=np.zeros(0, np.int64))
+    a["grads"][:] = 7.0
+    before = {k: np.array(v, copy=True) for k, v in a.items() if isinstance(v, np.ndarray)}
+    if name == "predict":   # nothing to predict: nothing written
+        CALLS[name](a)
+    elif name == "shard_gradient":   # an empty shard adds nothing: a zero gradient
+        CALLS[name](a)
+        np.testing.assert_array_equal(a["grads"], 0.0)
+        return
+    else:
+        with pytest.raises(ValueError, match="at least one row|number of samples must be >= 1"):
+            CALLS[name](a)
+    for k, v in before.items():
+        np.testing.assert_array_equal(a[k], v, err_msg=k)
+
+
+def test_gemm_of_empty_matrices_is_numpys():
+    rng = np.random.default_rng(0)
+    C = np.zeros((0, 4))
+    K.gemm(C, np.zeros((0, 3)), rng.normal(size=(4, 3)), False, True, 1.0, 0.0)   # m = 0
+    C = rng.normal(size=(4, 3))
+    K.gemm(C, np.zeros((0, 4)), np.zeros((0, 3)), True, False, 1.0, 0.5)          # k = 0: C = beta C
+    expected = C.copy()
+    K.gemm(C, np.zeros((0, 4)), np.zeros((0, 3)), True, False, 1.0, 1.0)
+    np.testing.assert_array_equal(C, expected)
+    K.gemm(C, np.zeros((0, 4)), np.zeros((0, 3)), True, False, 1.0, 0.0)
+    np.testing.assert_array_equal(C, np.zeros((0, 4)).T @ np.zeros((0, 3)))
+
+
+@pytest.mark.parametrize("change,message", [
+    (dict(grads=lambda a: a["grads"][:3]), "grads must have the length of params"),
+    (dict(state=lambda a: a["state"][:, :3]), r"state must be \(2, params.size\)"),
+    (dict(state=lambda a: np.zeros((0, 0))), r"state must be \(2, params.size\)"),
+    (dict(hyper=lambda a: a["hyper"][:3]), "hyper must hold N_HYPER values"),
+    (dict(t=lambda a: 0), "t, the number of this step, must be >= 1"),
+])
+@pytest.mark.parametrize("opt", ["adam", "momentum"])
+def test_optimizer_step_checks_its_arrays(change, message, opt):
+    """optimizer_step read past a short grads or hyper and wrote past a short
+    state (memory outside the array), and t = 0 made every parameter NaN."""
+    a = _arrays()
+    optimizer = fastbp.Adam(lr=0.1) if opt == "adam" else fastbp.SGD(lr=0.1, momentum=0.9)
+    args = dict(params=a["params"], grads=a["grads"] + 1.0, state=np.zeros((2, a["net"].n_params)),
+                hyper=optimizer.hyper, t=1)
+    for k, make in change.items():
+        args[k] = make(args)
+    before = {k: np.array(v, copy=True) for k, v in args.items() if isinstance(v, np.ndarray)}
+    with pytest.raises(ValueError, match=message):
+        K.optimizer_step(args["params"], args["grads"], args["state"], args["hyper"],
+                         optimizer.code, args["t"])
+    for k, v in before.items():
+        np.testing.assert_array_equal(args[k], v, err_msg=k)
+    if "grads" in change or "state" in change:
+        with pytest.raises(ValueError, match=message):
+            K.distributed_step(args["params"], args["grads"], args["state"], args["hyper"],
+                               optimizer.code, 1, N, 0.0, a["plan"])
+        for k, v in before.items():
+            np.testing.assert_array_equal(args[k], v, err_msg=k)
+
+
+def test_plain_sgd_takes_no_state():
+    a = _arrays()
+    expected = a["params"] - LR * (a["grads"] + 1.0)
+    K.optimizer_step(a["params"], a["grads"] + 1.0, np.zeros((0, 0)), a["hyper"], a["code"], 1)
+    np.testing.assert_allclose(a["params"], expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["train_step", "predict", "loss_value"])
+def test_a_list_for_x_fails_to_compile_with_a_message_naming_it(name):
+    """A list or tuple crashed fastbp's own typing: AttributeError: 'List'
+    object has no attribute 'layout'."""
+    a = _arrays()
+    a["X"] = a["X"].tolist()
+    with pytest.raises(Exception, match="the kernels take NumPy arrays for x, y and X") as info:
+        CALLS[name](a)
+    assert not isinstance(info.value, AttributeError)

@@ -235,12 +235,18 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
         size = i64(context.get_abi_sizeof(real))
         one = i64(1)
         unpacked = cgutils.false_bit
+        zero = i64(0)
         for (rows, cols), (s0, s1) in zip(shapes, strides):
             bad_rows = builder.and_(builder.icmp_signed(">", rows, one),
                                     builder.icmp_signed("!=", s0, builder.mul(cols, size)))
             bad_cols = builder.and_(builder.icmp_signed(">", cols, one),
                                     builder.icmp_signed("!=", s1, size))
-            unpacked = builder.or_(unpacked, builder.or_(bad_rows, bad_cols))
+            # An empty matrix is packed, whatever its strides (NumPy 2 gives
+            # np.zeros((0, k)) strides (0, 0) and calls it C-contiguous).
+            empty = builder.or_(builder.icmp_signed("==", rows, zero),
+                                builder.icmp_signed("==", cols, zero))
+            unpacked = builder.or_(unpacked, builder.and_(builder.not_(empty),
+                                                          builder.or_(bad_rows, bad_cols)))
         with cgutils.if_unlikely(builder, unpacked):
             context.call_conv.return_user_exc(
                 builder, ValueError, ("gemm: A, B and C must be C-contiguous",))

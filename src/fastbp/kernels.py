@@ -30,8 +30,13 @@ kernels (see :mod:`fastbp.network`).
 The contract, and what is checked
 ---------------------------------
 - Layout: every array argument is C-contiguous (``np.ascontiguousarray``):
-  not Fortran-ordered, not a column slice or a strided view. The float
-  arrays share one dtype, float32 or float64 (mixing them fails to compile).
+  not Fortran-ordered, not a column slice or a strided view; NumPy arrays,
+  not lists or tuples (those fail to compile, with a message saying so).
+  The float arrays ``x``, ``params``, ``grads``, ``scratch``, ``state`` and
+  ``ws`` share one dtype, float32 or float64 (mixing them fails to compile);
+  targets may be of any real dtype (read as the network's), and
+  ``predict``'s ``out`` takes the outputs in its own dtype (a float32 ``out``
+  rounds a float64 network's).
 - Codes: loss and activation codes are the constants below, optimizer codes
   an optimizer's ``code`` (:mod:`fastbp.optim`); an unknown code is refused
   (``optimizer_step`` too).
@@ -58,7 +63,14 @@ The whole-network kernels (``train_step``, ``train_epoch``,
 check all of this once at entry, in O(layers) and never per element
 (``shard_gradient`` also checks its rows of ``perm``, as it gathers them, and
 class labels are checked one by one), and
-raise ``ValueError`` before writing anything. The leaf kernels are the
+raise ``ValueError`` before writing anything. A batch of no rows is refused
+("X must have at least one row") by all of them but ``predict``, which then
+writes nothing, and ``shard_gradient``, for which an empty shard gives a zero
+gradient. ``optimizer_step`` and ``distributed_step`` check, in O(1), that
+``grads`` has the length of ``params``, ``state`` is ``(2, n_params)`` (it
+may be empty for plain SGD without momentum, which reads none), ``hyper``
+holds ``fastbp.optim.N_HYPER`` values and ``t >= 1`` (``distributed_step``
+also that its global ``batch`` is >= 1). The leaf kernels are the
 building blocks of those and check nothing per call beyond :func:`gemm`'s
 shapes and layout (O(1)): give them C-contiguous views of the shapes their
 docstrings state. A workspace is scratch for one call at a time: two threads

@@ -47,7 +47,7 @@ penalised), ``reg[1 + l]`` the dropout rate of layer l's outputs (0 for
 none; > 0 only where the plan has a mask).
 """
 import numpy as np
-from numba.core import types
+from numba.core import errors, types
 from numba.extending import overload
 
 from . import _views
@@ -56,7 +56,7 @@ from ._arrays import borrowed, packed_values, prefetch_row, prefetch_span
 from ._fastmath import smax, smin
 from ._jit import KERNEL_ONLY, jit, linked, matrix
 from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
-from .optim import LR, N_HYPER, _optimizer_step, is_plain_sgd, known_code
+from .optim import LR, N_HYPER, _optimizer_step, check_step, is_plain_sgd, known_code
 from ._blas import gemm_call
 from ._narrow import narrow_product
 from ._static import JIT_OPTIONS, specialising
@@ -358,6 +358,7 @@ def forward_batch(params, ws, plan, x, loss):
     """
     _check_net(params, plan, loss)
     _check_x(x, plan)
+    _check_rows(x)
     _check_ws(ws, plan, x.shape[0])
     if _overlap(ws, params) or _overlap(ws, x):
         raise ValueError("ws must not overlap params or x")
@@ -637,6 +638,7 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     """
     _check_net(params, plan, loss)
     _check_xy(x, y, plan, loss)
+    _check_rows(x)
     _check_ws(ws, plan, x.shape[0])
     _check_buffer(grads, params)
     if (_overlap(grads, ws) or _overlap(grads, params) or _overlap(grads, x) or _overlap(grads, y)
@@ -674,6 +676,7 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     then its weights are updated in place by one accumulating GEMM."""
     _check_net(params, plan, loss)
     _check_xy(x, y, plan, loss)
+    _check_rows(x)
     _check_ws(ws, plan, x.shape[0])
     if (_overlap(ws, params) or _overlap(params, x) or _overlap(params, y) or _overlap(ws, x)
             or _overlap(ws, y)):
@@ -714,9 +717,23 @@ def _c(a):
 
 @overload(_c, jit_options=JIT_OPTIONS)
 def _c_typed(a):
+    _an_array_typed(a)  # a list or tuple: the error that names it
     if a.layout == "C":  # unchanged, read-only flag included (one specialisation)
         return lambda a: a
     return lambda a: np.ascontiguousarray(a)  # contiguous already: a view, no copy
+
+
+def _an_array(a):
+    """Nothing; fails to compile, naming the argument's type, unless ``a`` is
+    a NumPy array (a list given for x failed inside fastbp's typing)."""
+
+
+@overload(_an_array, jit_options=JIT_OPTIONS)
+def _an_array_typed(a):
+    if not isinstance(a, types.Array):
+        raise errors.TypingError(f"the kernels take NumPy arrays for x, y and X"
+                                 f" (np.ascontiguousarray(...)); got {a}")
+    return lambda a: None
 
 
 # Whether two arrays' memory intersects: intrinsics (fastbp._views), so that
@@ -735,6 +752,10 @@ def _check_net(params, plan, loss):
     for l in range(plan.shape[0]):
         if plan[l, ACT] < IDENTITY or plan[l, ACT] > SOFTPLUS:
             raise ValueError("the plan holds an unknown activation code")
+        if l == plan.shape[0] - 1 and plan[l, ACT] != IDENTITY:
+            # (the output's function is the loss code's; backprop starts from the logits)
+            raise ValueError("plan must be a network's layout plan (net.plan): its last row's"
+                             " activation must be IDENTITY (the logits)")
         n_in, n_out = plan[l, N_IN], plan[l, N_OUT]
         if (n_in < 1 or n_out < 1 or (l > 0 and n_in != plan[l - 1, N_OUT]) or plan[l, W_OFF] != w
                 or plan[l, B_OFF] != w + n_in * n_out or plan[l, U_OFF] != units
@@ -754,6 +775,7 @@ def _check_net(params, plan, loss):
 
 @jit(**KERNEL_ONLY)
 def _check_x(x, plan):
+    _an_array(x)
     if not x.flags.c_contiguous:
         raise ValueError("x must be C-contiguous (np.ascontiguousarray(x)): not Fortran-ordered,"
                          " not a column slice")
@@ -764,6 +786,7 @@ def _check_x(x, plan):
 @jit(**KERNEL_ONLY)
 def _check_xy(x, y, plan, loss):
     _check_x(x, plan)
+    _an_array(y)
     if not y.flags.c_contiguous:
         raise ValueError("y must be C-contiguous (np.ascontiguousarray(y))")
     m = plan[plan.shape[0] - 1, N_OUT]
@@ -1274,7 +1297,14 @@ def _shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row,
 def distributed_step(params, grads, state, hyper, code, t, batch, alpha, plan):
     """The update after the allreduce: ``grads`` holds the gradient sum over
     a global batch of ``batch`` samples; divide, add the L2 term
-    ``alpha W / batch``, and take optimizer step ``t``."""
+    ``alpha W / batch``, and take optimizer step ``t``. Checks as
+    :func:`fastbp.optim.optimizer_step` does, and ``batch >= 1``."""
+    check_step(params, grads, state, hyper, code, t)
+    if batch < 1:
+        raise ValueError("distributed_step: batch, the global batch size, must be >= 1")
+    last = plan.shape[0] - 1
+    if alpha != 0 and params.size != plan[last, B_OFF] + plan[last, N_OUT]:
+        raise ValueError("distributed_step: params has the wrong length for this plan")
     inv = grads.dtype.type(1.0 / batch)
     for i in range(grads.size):
         grads[i] *= inv

@@ -43,13 +43,31 @@ def known_code(code):
     return SGD_CODE <= code <= SKL_ADAM_CODE
 
 
+@jit(inline="always")
+def check_step(params, grads, state, hyper, code, t):
+    """Raise ValueError unless the arrays of an optimizer step fit: O(1)."""
+    if grads.size != params.size:
+        raise ValueError("optimizer step: grads must have the length of params")
+    if hyper.size < N_HYPER:
+        raise ValueError("optimizer step: hyper must hold N_HYPER values (an optimizer's hyper)")
+    if t < 1:
+        raise ValueError("optimizer step: t, the number of this step, must be >= 1")
+    if ((state.shape[0] < 2 or state.shape[1] != params.size)
+            and not (code == SGD_CODE and hyper[MOMENTUM] == 0)):
+        raise ValueError("optimizer step: state must be (2, params.size)")
+
+
 @jit
 def optimizer_step(params, grads, state, hyper, code, t):
     """One update of ``params`` in place from ``grads``, all of length n.
 
     state is (2, n), zero before the first step; hyper is float64 (N_HYPER,);
     t is the 1-based number of this step. ``grads`` is not modified.
+    Checked, in O(1): the lengths (plain SGD without momentum reads no
+    state, which may then be empty), hyper's size and t >= 1; raises
+    ValueError before writing anything.
     """
+    check_step(params, grads, state, hyper, code, t)
     s0 = state[0]
     s1 = state[1]
     one = params.dtype.type(1.0)
