@@ -405,8 +405,40 @@ def test_skl2onnx_regressor_pipeline():
     onx = skl2onnx.to_onnx(pipe, X[:1])
     got = session(onx.SerializeToString()).run(None, {"X": X})[0]
     assert got.shape == (len(X), 1)
-    # a float32 network on double rows: to float32 rounding of its outputs
-    np.testing.assert_allclose(got[:, 0], pipe.predict(X), rtol=1e-6, atol=1e-5)
+    # a float32 network on double rows computes in float64, as predict does
+    # (scikit-learn's float64 X @ float32 coefs_); it computed in float32
+    np.testing.assert_allclose(got[:, 0], pipe.predict(X), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_skl2onnx_exports_the_weights_predict_uses_now(kind):
+    """The converters read net_: coefs_/intercepts_ assigned after fitting
+    were left out of the graph until a predict had synced them, and an
+    out_activation_ set to "identity" (the logits) was ignored."""
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, y = iris()
+    X = X.astype(np.float32)
+    est = (fs.MLPClassifier if kind == "classifier" else fs.MLPRegressor)(
+        hidden_layer_sizes=(5,), max_iter=20, random_state=0).fit(X, y)
+    est.coefs_[0] = np.full_like(est.coefs_[0], 0.1)
+    est.intercepts_[1] = est.intercepts_[1] + 1.0
+    options = {id(est): {"zipmap": False}} if kind == "classifier" else None
+    run = lambda: session(skl2onnx.to_onnx(est, X[:1], options=options).SerializeToString()).run(
+        None, {"X": X})
+    if kind == "classifier":
+        label, proba = run()
+        np.testing.assert_allclose(proba, est.predict_proba(X), rtol=1e-6, atol=1e-7)
+        np.testing.assert_array_equal(label, est.predict(X))
+        est.out_activation_ = "identity"   # the logits
+        np.testing.assert_allclose(run()[1], est.predict_proba(X), rtol=1e-6, atol=1e-6)
+        est.out_activation_ = "relu"
+        with pytest.raises(ValueError, match="covers out_activation_ 'softmax' or 'logistic' or"
+                                             " 'identity'; this one has 'relu'"):
+            run()
+    else:
+        np.testing.assert_allclose(run()[0][:, 0], est.predict(X), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -457,6 +457,24 @@ def _network_for(b, net, x, x_dtype):
     return out
 
 
+def _estimator_net(est, outputs, x_dtype):
+    """The network ``est.predict`` runs now on rows of ``x_dtype``
+    (``coefs_``/``intercepts_`` and ``out_activation_`` assigned after fitting
+    included; double rows through a float32 network in a float64 copy, as
+    scikit-learn multiplies them), if its output is one of ``outputs``; else
+    ValueError."""
+    if est.out_activation_ not in outputs:
+        raise ValueError(f"the ONNX export of fastbp.sklearn.{type(est).__name__} covers"
+                         f" out_activation_ {' or '.join(map(repr, outputs))}; this one has"
+                         f" {est.out_activation_!r}")
+    net = est._predicting_net()
+    _refuse_categories(net)
+    if np.dtype(x_dtype) == np.float64 and net.dtype == np.float32:
+        from .sklearn import _twin
+        net = _twin(net, dtype="float64")
+    return net
+
+
 def _input_dtype(operator):
     from skl2onnx.common.data_types import DoubleTensorType
     return np.float64 if isinstance(operator.inputs[0].type, DoubleTensorType) else np.float32
@@ -471,13 +489,14 @@ def convert_classifier(scope, operator, container):
     b = _Container(scope, container)
     dtype = _input_dtype(operator)
     label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
-    out = _network_for(b, est.net_, operator.inputs[0].full_name, dtype)
+    net = _estimator_net(est, ("softmax", "logistic", "identity"), dtype)
+    out = _network_for(b, net, operator.inputs[0].full_name, dtype)
     if multilabel:  # as skl2onnx's converter of scikit-learn's: each label p > 0.5, as int64
         b.op("Identity", [out], "probabilities", output=proba_out)
         above = b.op("Greater", [out, b.const("half", np.array(0.5, dtype=dtype))], "above")
         b.op("Cast", [above], "label", output=label_out, to=7)   # TensorProto.INT64
         return
-    if est.net_.sizes[-1] == 1:  # binary: one sigmoid unit p -> [1 - p, p]
+    if net.sizes[-1] == 1:  # binary: one sigmoid unit p -> [1 - p, p]
         one = b.const("one", np.array(1.0, dtype=dtype))
         b.op("Concat", [b.op("Sub", [one, out], "p0"), out], "probabilities", output=proba_out,
              axis=1)
@@ -491,11 +510,13 @@ def convert_classifier(scope, operator, container):
 def convert_regressor(scope, operator, container):
     """skl2onnx converter of fastbp.sklearn.MLPRegressor: ``variable`` (N, n_outputs)."""
     est = operator.raw_operator
-    if getattr(est, "out_activation_", "identity") != "identity":
+    if est.out_activation_ == "exp":
         raise ValueError("the ONNX export of fastbp.sklearn.MLPRegressor covers"
                          " loss='squared_error'; this one has loss='poisson' (an exp output)")
+    dtype = _input_dtype(operator)
+    net = _estimator_net(est, ("identity",), dtype)
     b = _Container(scope, container)
-    out = _network_for(b, est.net_, operator.inputs[0].full_name, _input_dtype(operator))
+    out = _network_for(b, net, operator.inputs[0].full_name, dtype)
     b.op("Identity", [out], "variable", output=operator.outputs[0].full_name)
 
 
