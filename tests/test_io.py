@@ -446,6 +446,23 @@ def test_a_file_missing_an_array_it_lists_is_corrupted(tmp_path):
     assert fastbp.load(older).history.history.get("loss", []) == []
 
 
+@pytest.mark.parametrize("member", ["optimizer_state", "history_loss", "params"])
+def test_a_damaged_directory_record_is_refused_not_a_lost_history(tmp_path, member):
+    """One flipped bit in a record of the zip's directory (its comment length
+    + 256) makes zipfile read the records after it as that comment: they
+    vanish. The list of members was written last, vanished with them, and
+    the file loaded as one from before the list, its history gone."""
+    _, path = _trained(tmp_path)
+    raw = bytearray(path.read_bytes())
+    record = raw.find(member.encode() + b".npy", raw.find(b"PK\x01\x02")) - 46
+    assert raw[record:record + 4] == b"PK\x01\x02"
+    raw[record + 33] ^= 0x01   # the high byte of the record's comment length
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(raw))
+    with pytest.raises(fastbp.ModelFileError, match="corrupted|not a"):
+        fastbp.load(bad)
+
+
 def _with_hyper(a, i, value):
     hyper = a["optimizer_hyper"].copy()
     hyper[i] = value
@@ -498,3 +515,37 @@ def test_a_write_that_fails_midway_names_the_file_and_keeps_the_old_one(tmp_path
         _modelfile.write_atomically(path, full_disk, "save the model", ".npz.tmp")
     assert err.value.errno == errno.ENOSPC
     assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+class _Halve(fastbp.schedules.Schedule):
+    """A schedule of the user's own: lr0 / 2^epoch."""
+
+    def __init__(self):
+        self.lr0 = None
+
+    def lr(self, epoch, lr0):
+        return lr0 / 2 ** epoch
+
+
+def test_a_schedule_of_the_users_own_trains_but_is_not_saved_as_unloadable(tmp_path):
+    """save wrote such a model, and load refused the whole file ("not a saved
+    fastbp schedule"): weights, optimizer and history unreadable; so were the
+    checkpoints of a fit with one."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    assert net.fit(X, y, epochs=3, lr=0.4, verbose=0, callbacks=[_Halve()])["lr"] == [0.4, 0.2, 0.1]
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"an old file")
+    with pytest.raises(TypeError, match=r"its schedule .* is a class of its own \(_Halve\);"
+                                        r" .* set net.schedule = None before saving"):
+        net.save(path)
+    assert path.read_bytes() == b"an old file" and len(list(tmp_path.iterdir())) == 1
+    before = net.params.copy()
+    with pytest.raises(TypeError, match="is a class of its own"):
+        net.fit(X, y, epochs=2, verbose=0, callbacks=[_Halve(),
+                                                      fastbp.ModelCheckpoint(tmp_path / "c.npz")])
+    assert np.array_equal(net.params, before) and len(net.history) == 3
+    net.schedule = None
+    net.save(path)
+    assert fastbp.load(path).schedule is None and len(fastbp.load(path).history) == 3

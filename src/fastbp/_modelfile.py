@@ -13,6 +13,7 @@ import tempfile
 import numpy as np
 
 from .optim import file_name
+from .schedules import check_saveable
 
 FORMAT = "fastbp-model"
 VERSION = 4
@@ -81,6 +82,7 @@ def _check_archive(path):
 def save(net, path):
     """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
     path = _path(path)
+    check_saveable(net.schedule)
     opt = net.optimizer
     # One snapshot of what a fit in another thread may be updating (the
     # kernels release the GIL): the file holds the params its checksum is of.
@@ -107,8 +109,11 @@ def save(net, path):
     for key, values in net.history.history.items():
         arrays["history_" + key] = np.array(values, dtype=np.float64)
     # The names of every array: read checks them all present, so damage to
-    # the zip's directory cannot drop one (a history column) unnoticed.
-    arrays["members"] = np.array(sorted(arrays) + ["members"], dtype=str)
+    # the zip's directory cannot drop one (a history column) unnoticed. It
+    # goes first: a damaged directory record hides the records after it
+    # (zipfile reads them as its comment), and a list written last was lost
+    # with the history columns it should have missed.
+    arrays = {"members": np.array(sorted(arrays) + ["members"], dtype=str), **arrays}
     for key, array in arrays.items():  # np.savez would pickle these; load could not read them
         if array.dtype.hasobject:
             raise TypeError(f"cannot save the model: its {key!r} is not plain data ({array!r})")

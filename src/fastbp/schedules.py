@@ -222,6 +222,17 @@ NAMES = {cls.__name__: cls for cls in (Constant, StepDecay, ExponentialDecay, Co
                                        InverseScaling, ReduceOnPlateau)}
 
 
+def check_saveable(schedule):
+    """Raise TypeError unless a model file can hold ``schedule``: one of the
+    built-in classes, which :func:`from_json` rebuilds (a subclass of the
+    user's own would be written and then refused at load)."""
+    if schedule is not None and NAMES.get(type(schedule).__name__) is not type(schedule):
+        raise TypeError(f"cannot save the model: its schedule {schedule!r} is a class of its own"
+                        f" ({type(schedule).__name__}); model files hold the built-in schedules"
+                        f" ({', '.join(NAMES)}), read back without running code: set"
+                        " net.schedule = None before saving, or use a built-in one")
+
+
 def _saved_state(value, kind, name):
     """A private field of a saved schedule, checked: a count (int >= 0), a
     number (not NaN; the plateau's best starts at +-inf) or an lr (None or
