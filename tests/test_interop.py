@@ -65,6 +65,17 @@ def test_to_torch_folds_the_preprocessing(dtype):
     np.testing.assert_allclose(p, clf.predict_proba(X), rtol=0, atol=tol)
 
 
+def test_to_torch_refuses_a_model_with_text_columns():
+    """The module took the one-hot inputs, not the raw rows its docstring
+    promised, without a word."""
+    need_torch()
+    net = fastbp.MLP([4, 3, 2], seed=0)
+    net.categories = {1: ["red", "teal"]}
+    with pytest.raises(ValueError, match=r"to_torch: this model encodes text columns \[1\] .*"
+                                         r" net.to_onnx\(\) encodes them"):
+        net.to_torch()
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_from_torch_round_trip_is_bitwise(dtype):
     need_torch()

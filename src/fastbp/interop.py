@@ -54,6 +54,10 @@ def _folded(net):
 def to_torch(net):
     """See :meth:`fastbp.MLP.to_torch`."""
     torch = _torch("MLP.to_torch")
+    if net.categories:
+        raise ValueError(f"to_torch: this model encodes text columns {sorted(net.categories)}"
+                         " (net.categories) as one-hot inputs, which a torch module cannot take"
+                         " from raw rows; net.to_onnx() encodes them in its graph")
     dtype = getattr(torch, net.dtype.name)
     if net.input_mean is None and net.target_mean is None:  # exact copies
         Ws, bs = net.weights, net.biases

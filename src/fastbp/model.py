@@ -1094,7 +1094,15 @@ class MLP:
         with ``CrossEntropyLoss`` / ``BCEWithLogitsLoss``), or the values of
         an identity output. Input standardisation is folded into the first
         ``Linear`` and target scaling into the last, so the module takes
-        raw rows and answers in the targets' units.
+        raw rows and answers in the targets' units. The folding is computed
+        in float64 and rounded to the model's dtype, and the module then
+        computes ``x @ (W / scale).T + (b - W / scale @ mean)``, where fastbp
+        computes ``(x - mean) / scale`` in float64 first: for inputs whose
+        mean lies far from zero in units of their spread (``|mean| / scale``
+        beyond about 1e3 in float32, 1e11 in float64) the two large terms
+        cancel and the module loses digits fastbp keeps. A model with text
+        columns (``categories``) is refused: a module takes numbers, and
+        :meth:`to_onnx` encodes the text in its graph.
         """
         from .interop import to_torch
         return to_torch(self)
