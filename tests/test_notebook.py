@@ -124,8 +124,11 @@ def test_train_test_split_refuses_both_spellings(kwargs, match):
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(test_size=11), ValueError, r"number of rows must be in \[0, 10\]; got 11"),
-    (dict(test_size=1.5), ValueError, r"fraction must be in \[0, 1\]; got 1.5"),
+    (dict(test_size=11), ValueError, r"number of rows must be in \[0, 9\] for 10 rows"),
+    (dict(test_size=10), ValueError, r"at least one row left to train on\); got 10"),
+    (dict(test_size=1.5), ValueError, r"fraction must be in \[0, 1\); got 1.5"),
+    (dict(test_size=1.0), ValueError, r"fraction must be in \[0, 1\); got 1.0"),
+    (dict(test_size=0.95), ValueError, r"takes ceil\(10 \* 0.95\) = 10 rows .* leaves none"),
     (dict(test_size="0.2"), TypeError, "must be a number; got str"),
 ])
 def test_train_test_split_checks_the_size(kwargs, error, match):
@@ -159,3 +162,35 @@ def test_every_subcommand_help_shows_every_default(capsys):
             if action.default is None and action.help:
                 assert "default" in action.help.lower() or action.required, (name, action.dest)
     assert checked >= 12
+
+
+def test_train_test_split_rounds_as_scikit_learn():
+    """Python's round() (half to even) gave 2 test rows of 10 at 0.25 where
+    scikit-learn gives ceil(2.5) = 3, and none of 5 at 0.1 (an empty test set,
+    silently) where scikit-learn gives 1."""
+    sk = pytest.importorskip("sklearn.model_selection").train_test_split
+    for n in range(2, 30):
+        X, y = np.arange(2.0 * n).reshape(n, 2), np.arange(n)
+        for f in (0.1, 0.2, 0.25, 0.3, 0.5):
+            if f * n > n - 1:
+                continue
+            assert len(fastbp.datasets.train_test_split(X, y, test_size=f)[1]) == \
+                len(sk(X, y, test_size=f)[1]), (n, f)
+    assert len(fastbp.datasets.train_test_split(X, y, test_size=None)[1]) == len(sk(X, y)[1])
+    assert len(fastbp.datasets.train_test_split(X, y, test_fraction=0.0)[1]) == 0  # all to train
+
+
+def test_train_test_split_takes_lists_and_sparse_rows():
+    """A list X or y failed with NumPy's "only integer scalar arrays can be
+    converted to a scalar index"."""
+    import scipy.sparse as sp
+    X, y = [[float(i), 1.0] for i in range(8)], list(range(8))
+    X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(X, y, seed=3)
+    order = np.random.default_rng(3).permutation(8)
+    np.testing.assert_array_equal(y_test, order[:2])
+    np.testing.assert_array_equal(X_train, np.asarray(X)[order[2:]])
+    S = sp.random(8, 3, density=0.5, format="coo", random_state=0)
+    S_train, S_test, _, _ = fastbp.datasets.train_test_split(S, np.arange(8), seed=3)
+    np.testing.assert_array_equal(S_test.toarray(), S.toarray()[order[:2]])
+    with pytest.raises(TypeError, match="X must be array-like"):
+        fastbp.datasets.train_test_split(5, y)

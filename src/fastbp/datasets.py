@@ -6,6 +6,7 @@ Learning Repository, CC BY 4.0), as scikit-learn ships it: 1797 images of
 8x8 pixels with values 0..16, and the digit 0..9 in the last column.
 """
 import gzip
+import math
 import numbers
 from importlib import resources
 
@@ -39,16 +40,20 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
     Parameters
     ----------
     X, y : array-like
-        Rows to split, the same number in each.
+        Rows to split, the same number in each: NumPy arrays, lists, SciPy
+        sparse matrices (rows taken as NumPy takes them) or pandas objects
+        (by position, with ``iloc``).
     test_fraction : float, default 0.25
-        Share of the rows in the test set (rounded to a whole row).
+        Share of the rows in the test set, rounded up to a whole row as
+        scikit-learn rounds it (``ceil(n * test_fraction)``); 0 keeps every
+        row for training. A split that leaves no training row is refused.
     seed : int, numpy Generator or None, default 0
         Seeds the shuffle (None: a fresh, unrepeatable one).
     test_size, random_state
         scikit-learn's names for the same two arguments: ``test_size`` is a
         fraction (float) or a number of rows (int), as in
-        ``sklearn.model_selection.train_test_split``. Give each argument
-        under one name only.
+        ``sklearn.model_selection.train_test_split`` (``test_size=None`` is
+        the default). Give each argument under one name only.
     copy : bool, default True
         False permutes the rows of X and y in place (each must be a
         writable C-contiguous array) and returns views of them: the same
@@ -59,28 +64,35 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
     X_train, X_test, y_train, y_test
     """
     test = _one_of("test_fraction", test_fraction, "test_size", test_size)
+    if test is None:  # scikit-learn's default, by name
+        test = 0.25
     seed = _one_of("seed", seed, "random_state", random_state)
-    if len(X) != len(y):
-        raise ValueError(f"X and y must have the same number of rows; got {len(X)} and {len(y)}")
+    n = _n_rows(X, "X")
+    if n != _n_rows(y, "y"):
+        raise ValueError(f"X and y must have the same number of rows; got {n} and {_n_rows(y, 'y')}")
     if isinstance(test, (bool, np.bool_)) or not isinstance(test, numbers.Real):
         raise TypeError(f"test_fraction / test_size must be a number; got {type(test).__name__}")
     if isinstance(test, numbers.Integral):  # scikit-learn: a number of rows
-        if not 0 <= test <= len(X):
-            raise ValueError(f"test_size as a number of rows must be in [0, {len(X)}]; got {test}")
+        if not 0 <= test < n:
+            raise ValueError(f"test_size as a number of rows must be in [0, {n - 1}] for {n}"
+                             f" rows (at least one row left to train on); got {test}")
         n_test = int(test)
     else:
-        if not 0.0 <= test <= 1.0:
-            raise ValueError(f"test_fraction / test_size as a fraction must be in [0, 1]; got {test}")
-        n_test = int(round(len(X) * test))
+        if not 0.0 <= test < 1.0:
+            raise ValueError(f"test_fraction / test_size as a fraction must be in [0, 1); got {test}")
+        n_test = math.ceil(n * test)   # scikit-learn's rounding: a test row for any fraction > 0
+        if n_test >= n:
+            raise ValueError(f"test_fraction / test_size {test} of {n} rows takes ceil({n} * {test})"
+                             f" = {n_test} rows for the test set and leaves none to train on")
     try:
         rng = np.random.default_rng(seed)
     except (TypeError, ValueError) as exc:  # NumPy's message names no argument
         raise type(exc)(f"seed / random_state must be an integer >= 0, a numpy Generator or"
                         f" None; got {seed!r} ({exc})") from None
-    order = rng.permutation(len(X))
+    order = rng.permutation(n)
     if copy:
         test, train = order[:n_test], order[n_test:]
-        return X[train], X[test], y[train], y[test]
+        return _take(X, train), _take(X, test), _take(y, train), _take(y, test)
     for name, arr in (("X", X), ("y", y)):
         if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.flags.writeable):
             raise ValueError(f"train_test_split(copy=False) permutes {name} in place: it must be a"
@@ -89,6 +101,29 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
     permute_rows(rows, order, np.zeros(len(X), dtype=np.bool_))
     y[...] = y[order]
     return X[n_test:], X[:n_test], y[n_test:], y[:n_test]
+
+
+def _n_rows(a, name):
+    shape = getattr(a, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return int(shape[0])
+    try:
+        return len(a)
+    except TypeError:
+        raise TypeError(f"{name} must be array-like (rows to split); got"
+                        f" {type(a).__name__}") from None
+
+
+def _take(a, rows):
+    """Rows ``rows`` of ``a``, of ``a``'s kind: by position for pandas, as a
+    NumPy array for a list or tuple."""
+    if hasattr(a, "iloc"):
+        return a.iloc[rows]
+    if isinstance(a, np.ndarray):
+        return a[rows]
+    if hasattr(a, "tocsr"):   # scipy.sparse: CSR rows (a CSR matrix is itself)
+        return a.tocsr()[rows]
+    return np.asarray(a)[rows]
 
 
 def _one_of(name, value, alias, alias_value):
