@@ -149,6 +149,31 @@ def sk_fitted(kind, activation="tanh", **kw):
                                 random_state=0, **kw).fit(X, target)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind,alpha", [("multiclass", 1.0), ("binary", 1.0),
+                                        ("multilabel", 1.0 / 3), ("regression", 2.0)])
+def test_from_sklearn_keeps_scikit_learns_optimum(kind, alpha):
+    """alpha was copied as it was: scikit-learn's multi-label loss sums its m
+    labels and its squared error is halved, so at its converged optimum
+    fastbp's objective had a gradient of norm 0.057 (3 labels) and 0.0043;
+    the equivalent alpha is alpha / m and 2 alpha / m."""
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    T = {"multiclass": rng.integers(0, 3, 60), "binary": rng.integers(0, 2, 60),
+         "multilabel": (X @ rng.normal(size=(3, 3)) + rng.normal(size=(60, 3)) > 0).astype(int),
+         "regression": X @ rng.normal(size=3) + 0.3 * rng.normal(size=60)}[kind]
+    est = (MLPRegressor if kind == "regression" else MLPClassifier)(
+        hidden_layer_sizes=(4,), activation="tanh", solver="lbfgs", alpha=1.0, tol=1e-12,
+        max_iter=5000, random_state=0).fit(X, T)
+    net = fastbp.MLP.from_sklearn(est, dtype="float64")
+    assert net.alpha == pytest.approx(alpha, rel=1e-15)
+    assert np.linalg.norm(net.gradient(X, T)) < 3e-4   # stationary, as scikit-learn left it
+    net.alpha = 1.0
+    if kind in ("multilabel", "regression"):  # the alpha as it was copied: not its optimum
+        assert np.linalg.norm(net.gradient(X, T)) > 1e-3
+
+
 @pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
 @pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "regression"])
 def test_from_sklearn_predicts_the_same(kind, activation):
@@ -157,7 +182,9 @@ def test_from_sklearn_predicts_the_same(kind, activation):
     assert net.output == {"multiclass": "softmax", "binary": "sigmoid", "multilabel": "sigmoid",
                           "regression": "identity"}[kind]
     assert net.activations == ({"logistic": "sigmoid"}.get(activation, activation),) * 2
-    assert net.dtype == np.float64 and net.alpha == sk.alpha
+    m = net.sizes[-1]   # scikit-learn's optimum (test_from_sklearn_keeps_scikit_learns_optimum)
+    assert net.dtype == np.float64 and net.alpha == pytest.approx(
+        {"multilabel": sk.alpha / m, "regression": 2 * sk.alpha / m}.get(kind, sk.alpha), rel=1e-15)
     if kind == "regression":
         np.testing.assert_allclose(net.predict(X), sk.predict(X), rtol=0, atol=1e-12)
         return

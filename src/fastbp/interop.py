@@ -195,7 +195,17 @@ def from_sklearn(cls, fitted, **kwargs):
     coefs = fitted.coefs_
     sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
     kwargs.setdefault("dtype", coefs[0].dtype.name)
-    kwargs.setdefault("alpha", float(fitted.alpha))
+    # scikit-learn's penalty alpha / (2n) |W|^2 beside its own losses, whose
+    # gradients are fastbp's times a constant (fastbp._sklearn_kernels): its
+    # binary log loss sums the m labels' means (m times fastbp's BCE: the
+    # optimum of fastbp's with alpha / m), its squared error's gradient is
+    # that of sum (a - y)^2 / (2n) (m / 2 times fastbp's MSE: 2 alpha / m).
+    alpha = float(fitted.alpha)
+    if fitted.out_activation_ == "identity":
+        alpha *= 2.0 / sizes[-1]
+    elif fitted.out_activation_ == "logistic":
+        alpha /= sizes[-1]
+    kwargs.setdefault("alpha", alpha)
     net = cls(sizes, activation=SKLEARN_ACTIVATIONS[fitted.activation],
               output=SKLEARN_OUTPUTS[fitted.out_activation_], **kwargs)
     for W, b, coef, intercept in zip(net.weights, net.biases, coefs, fitted.intercepts_):

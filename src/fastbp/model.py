@@ -1123,8 +1123,11 @@ class MLP:
         """The network of a fitted scikit-learn ``MLPClassifier`` or
         ``MLPRegressor``: its weights, activation, output function (softmax
         for several classes; sigmoid for two classes, scikit-learn's single
-        logistic unit, and for multilabel; identity for regression) and
-        classes. Other keyword arguments go to :class:`MLP`."""
+        logistic unit, and for multilabel; identity for regression),
+        classes, and ``alpha`` converted to fastbp's losses so that the
+        optimum stays scikit-learn's (``alpha / m`` for m labels, ``2 alpha
+        / m`` for m regression outputs; see the regularisation guide). Other
+        keyword arguments go to :class:`MLP`."""
         from .interop import from_sklearn
         return from_sklearn(cls, fitted, **kwargs)
 
