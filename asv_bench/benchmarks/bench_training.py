@@ -35,7 +35,7 @@ class TrainEpoch:
 
 
 class ShuffledFromMemory:
-    """A shuffled epoch over 262,144 rows (4-16 MB: beyond the caches)
+    """A shuffled epoch over 262,144 rows (21-134 MB of X: beyond the caches)
     against the same epoch in order, on small networks (batch 32, tanh),
     where the gather of each batch's scattered rows is a large part of a
     step. The epochs prefetch the next batch's rows while this one computes
