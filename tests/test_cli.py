@@ -74,7 +74,7 @@ def test_train_on_the_builtin_digits_and_use_the_model(tmp_path, capsys):
     model = str(tmp_path / "digits.npz")
     status, out, _ = run(["train", "--epochs", "8", "--verbose", "0", "--out", model], capsys)
     assert status == 0
-    assert "classification on digits: 1438 training rows, 359 test rows, 64 features, 10 classes" in out
+    assert "classification on digits: 1437 training rows, 360 test rows, 64 features, 10 classes" in out
     assert "samples/s" in out and "test: accuracy" in out
     reported = float(out.split("test: accuracy ")[1].split(",")[0])
     # The same number, computed independently from the saved model.
@@ -494,3 +494,30 @@ def test_verbose_takes_only_the_documented_levels(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "--verbose {0,1,2}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("arrow", [True, False])
+def test_an_empty_last_header_cell_names_the_target_clearly(tmp_path, capsys, monkeypatch, arrow):
+    """Trailing commas: the last column, the default target, is named ''.
+    With pyarrow it was never read (an empty name counted as no target) and
+    `train` ended in a KeyError traceback."""
+    from fastbp import _reader
+    if arrow:
+        pytest.importorskip("pyarrow", reason="pyarrow is in the test extra")
+    else:
+        monkeypatch.setattr(_reader, "have_arrow", lambda: False)
+    path = tmp_path / "trail.csv"
+    path.write_text("a,b,label,\n1,2,x,\n3,4,y,\n")
+    status, out, err = run(["train", str(path), "--epochs", "1"], capsys)
+    assert status == 2 and "trained" not in out
+    assert err == (f"fastbp: error: {path}: a missing value '' in column '' at line 2 (data row"
+                   " 1); fastbp does not fill in missing values: complete or drop that row\n")
+    # A column named '' that holds a label in every row is the target, read.
+    path = write_csv(tmp_path / "unnamed.csv", ["a", "b", ""], [[1, 2, "x"], [3, 4, "y"]] * 5)
+    model = str(tmp_path / "m.npz")
+    status, _, err = run(["train", path, "--epochs", "1", "--verbose", "0", "--out", model],
+                         capsys)
+    assert status == 0, err
+    assert fastbp.load(model).classes_.tolist() == ["x", "y"]
+    status, out, err = run(["evaluate", model, path], capsys)
+    assert status == 0 and "accuracy" in out, err

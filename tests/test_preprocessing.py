@@ -5,6 +5,7 @@ The reference for every check is the bare network (a copy with the
 preprocessing removed) fed data standardised by plain NumPy."""
 import copy
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -459,3 +460,65 @@ def test_multilabel_accuracy_is_scikit_learns_subset_accuracy():
     assert net.evaluate(X, Y)["accuracy"] == pytest.approx(accuracy_score(Y, net.predict(X)))
     assert net.evaluate(X, Y, sample_weight=w)["accuracy"] == pytest.approx(
         accuracy_score(Y, net.predict(X), sample_weight=w))
+
+
+# Text that Python's float() reads as a number, and NumPy's astype(np.float64)
+# with it, but ONNX Runtime's strtod does not read the same way (1_0 is 1
+# there, the others an error): never a number to fastbp.
+NOT_PLAIN = ["1_0", "1_000.5", "\u0661", "\uff11", "1\u00a0", "\u00a01", "\u20031"]
+
+
+@pytest.mark.parametrize("cell", NOT_PLAIN)
+@pytest.mark.parametrize("kind", ["object", "str"])
+def test_a_number_as_text_is_plain_ascii_decimal_in_raw_rows(cell, kind):
+    """predict on raw rows read "1_0" as 10 and "١" as 1, where the model's
+    ONNX graph reads 1 and refuses: now a numeric column refuses the cell."""
+    net = fastbp.MLP([4, 3, 2], seed=0, dtype="float64")
+    net.categories = {1: ["red", "teal"]}
+    rows = np.array([["0.5", "red", "1"], [cell, "teal", "2"]], dtype=object)
+    if kind == "str":
+        rows = rows.astype(str)
+    message = (r"X column 0 must hold numbers \(it is not a category column\); got "
+               + re.escape(repr(cell)) + r" at index \(1, 0\) \(row 1\)")
+    with pytest.raises(TypeError, match=message):
+        net.predict(rows)
+    with pytest.raises(TypeError, match=message):
+        net.predict_proba(rows)
+    if cell.isascii():  # as bytes in an object array: float(b"1_0") is 10 too
+        rows = rows.astype(object)
+        rows[1, 0] = cell.encode()
+        with pytest.raises(TypeError, match=r"X column 0 must hold numbers"):
+            net.predict(rows)
+
+
+def test_plain_numbers_as_text_still_read_as_their_floats():
+    net = fastbp.MLP([4, 3, 2], seed=0, dtype="float64")
+    net.categories = {1: ["red", "teal"]}
+    cells = [" 1.5", "1.5\t", "\n-2\r\n", "\x0b3\x0c", "+1", ".5", "1.", "1e5", "-2E-03", "007"]
+    rows = np.array([[c, "red", "1"] for c in cells], dtype=object)
+    numbers = np.array([[float(c), "red", 1.0] for c in cells], dtype=object)
+    np.testing.assert_array_equal(net.predict_proba(rows), net.predict_proba(numbers))
+    np.testing.assert_array_equal(net.predict_proba(rows.astype(str)), net.predict_proba(numbers))
+
+
+def test_is_number_is_the_plain_decimal_grammar():
+    """is_number (float() on ASCII text without '_') accepts exactly plain
+    decimal notation with ASCII whitespace around it, or nan/inf/infinity;
+    odd_text, the vectorised check, flags exactly the cells that float()
+    reads beyond that."""
+    from fastbp import _preprocess
+    grammar = re.compile(r"[ \t\n\r\x0b\x0c]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)"
+                         r"(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)[ \t\n\r\x0b\x0c]*",
+                         re.ASCII | re.IGNORECASE)
+    alphabet = list("0123456789+-.eE _\tnaifty") + ["\u00a0", "\u0661", "\x1c", "x", "\u2003"]
+    rng = np.random.default_rng(0)
+    cells = ["".join(rng.choice(alphabet, size=rng.integers(1, 7))) for _ in range(20000)]
+    cells += ["1", "-1.5e3", "Infinity", "-nan", " 1 ", "1_0", "\u0661", "1e", "e1", ".", "0x10"]
+    for cell in cells:
+        assert _preprocess.is_number(cell) == bool(grammar.fullmatch(cell)), repr(cell)
+    flags = [not c.isascii() or "_" in c for c in cells]
+    for values in (np.array(cells), np.array(cells, dtype=object)):
+        odd = _preprocess.odd_text(values)
+        np.testing.assert_array_equal(np.zeros(len(cells), bool) if odd is None else odd, flags)
+    assert _preprocess.odd_text(np.array(["1", "2.5"])) is None
+    assert _preprocess.odd_text(np.array([b"1", b"2_5"])).tolist() == [False, True]

@@ -698,3 +698,80 @@ def test_a_number_too_large_for_a_float_is_an_infinite_value_to_both_readers(tmp
     path = write_text(tmp_path / "big.csv", ["a", "b", "y"], rows)
     status, _, err = run(["train", path], capsys)
     assert status == 2 and "an infinite value '1e400' in column 'b' at line 3" in err
+
+
+# ------------------------------------------------------- numbers as text
+# Cells that Python's float() reads as numbers (1_0 as 10, the Arabic-Indic
+# and full-width 1 as 1, a no-break space stripped) but ONNX Runtime's strtod
+# does not read the same way: text to both readers.
+NOT_PLAIN = ["1_0", "\u0661", "\uff11", "1\u00a0", "\u00a01"]
+
+
+def write_utf8(path, header, rows):
+    path.write_text(",".join(header) + "\n" + "\n".join(",".join(map(str, r)) for r in rows)
+                    + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("cell", NOT_PLAIN)
+def test_a_number_as_text_is_plain_ascii_decimal_to_both_readers(tmp_path, capsys, reader, cell):
+    """Among numbers the cell is the column's first text cell, named; a
+    column of such cells alone is text: a category column."""
+    rows = [[i, i % 7, i % 2] for i in range(20)]
+    rows[3][1] = cell
+    path = write_utf8(tmp_path / "odd.csv", ["a", "b", "y"], rows)
+    status, out, err = run(["train", path, "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and "trained" not in out
+    assert f"column 'b' is not numeric (data row 4: {cell!r}, text: numbers are plain" in err
+    with pytest.raises(_reader.CLIError, match="column 'b' is not numeric"):
+        cli.load_data(path, target="y")
+
+    other = "7" + cell
+    rows = [[i, [cell, other][i % 2], i % 2] for i in range(20)]
+    path = write_utf8(tmp_path / "cat.csv", ["a", "b", "y"], rows)
+    data = cli.load_data(path, target="y")
+    labels = sorted([cell, other])
+    assert data.categories == {1: labels}
+    codes = [[float(r[1] == label) for label in labels] for r in rows]
+    np.testing.assert_array_equal(data.X[:, 1:3], codes)
+
+
+@pytest.mark.parametrize("cell", NOT_PLAIN)
+def test_a_parquet_text_number_is_text_too(tmp_path, cell):
+    path = str(tmp_path / "odd.parquet")
+    pq.write_table(pa.table({"a": [0.5, 1.5, 2.5], "b": ["1", cell, "2"], "y": [0, 1, 0]}), path)
+    with pytest.raises(_reader.CLIError, match=f"column 'b' is not numeric \\(data row 2: "):
+        cli.load_data(path, target="y")
+
+
+@pytest.mark.parametrize("labels", [["0x10", "0x20"], ["1_0", "2_0"], ["\u0661", "\u0662"]])
+def test_labels_in_other_notations_stay_text_with_either_reader(tmp_path, capsys, reader, labels):
+    """pyarrow read 0x10 as the integer 16, and both readers 1_0 as 10:
+    the classes are the labels as written."""
+    rows = [[i, i % 7, labels[i % 2]] for i in range(20)]
+    path = write_utf8(tmp_path / "labels.csv", ["a", "b", "y"], rows)
+    data = cli.load_data(path, target="y")
+    assert data.y.dtype.kind == "U" and data.y.tolist() == [labels[i % 2] for i in range(20)]
+    model = str(tmp_path / "m.npz")
+    status, _, err = run(["train", path, "--epochs", "1", "--verbose", "0", "--out", model],
+                         capsys)
+    assert status == 0, err
+    assert fastbp.load(model).classes_.tolist() == labels
+
+
+def test_a_category_column_of_hexadecimal_codes_predicts_with_either_reader(tmp_path, capsys,
+                                                                            reader):
+    """Its codes stay text at predict too: pyarrow's reader typed the column
+    as integers (0x10 as 16), all unseen."""
+    rng = np.random.default_rng(0)
+    rows = [[round(float(v), 4), ["0x10", "0x20", "0x30"][i % 3], i % 2]
+            for i, v in enumerate(rng.normal(size=60))]
+    path = write_utf8(tmp_path / "codes.csv", ["a", "code", "y"], rows)
+    model = str(tmp_path / "m.npz")
+    assert run(["train", path, "--epochs", "2", "--verbose", "0", "--out", model], capsys)[0] == 0
+    net = fastbp.load(model)
+    assert net.categories == {1: ["0x10", "0x20", "0x30"]}
+    status, out, err = run(["predict", model, path], capsys)
+    assert status == 0 and "not seen in training" not in err, err
+    raw = np.array([[str(r[0]), r[1]] for r in rows], dtype=object)
+    assert out.split() == [str(v) for v in net.predict(raw)]

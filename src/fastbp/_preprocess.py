@@ -368,6 +368,89 @@ def unseen_message(unseen, name="X"):
             + "; ".join(parts) + ")")
 
 
+# ------------------------------------------------------- numbers as text
+# Text is a number to fastbp in plain ASCII decimal notation: an optional
+# sign, digits with an optional point (``1``, ``-2.5``, ``.5``, ``1.``), an
+# optional exponent (``1e-3``, ``2E+05``), optionally with ASCII whitespace
+# (``SPACE``) around it; also ``nan``, ``inf`` and ``infinity`` in any case,
+# which the callers then refuse as not finite. That is what Python's
+# ``float()`` (and NumPy's ``astype(np.float64)`` alike) reads in text that
+# is ASCII without ``_``; beyond that ``float()`` reads digit
+# separators (``1_0`` is 10), other scripts' digits (``١``, ``１`` are 1)
+# and Unicode spaces (a no-break space), where the C library's strtod, as
+# ONNX Runtime's Cast reads text in the graph a model exports, stops at
+# ``_`` (``1_0`` is 1) and refuses the rest. So fastbp refuses those
+# characters before it converts: the same row never reads as two numbers.
+SPACE = " \t\n\r\v\f"  # Python's float() and strtod (C locale) skip exactly these
+_UNDERSCORE = ord("_")
+
+
+def is_number(text):
+    """Whether fastbp reads the text (a ``str``) as a number (see above)."""
+    if not text.isascii() or "_" in text:
+        return False
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def odd_text(values):
+    """Which cells of a 1-D array hold text that ``float()`` may read but
+    fastbp does not (a non-ASCII character or ``_``), a bool array; None when
+    no cell does. Dtype U and S in NumPy (no Python object per cell: a scan
+    of the characters, then of the rows only when one is odd); dtype O cell
+    by cell (text cells only: numbers are not text)."""
+    if values.dtype.kind in "US":
+        n = values.shape[0]
+        if n == 0 or values.dtype.itemsize == 0:
+            return None
+        unit = np.uint32 if values.dtype.kind == "U" else np.uint8
+        codes = np.ascontiguousarray(values).view(unit).reshape(n, -1)
+        if codes.max() < 128 and not (codes == _UNDERSCORE).any():
+            return None
+        return ((codes >= 128) | (codes == _UNDERSCORE)).any(axis=1)
+    if values.dtype.kind == "O":
+        cells = values.tolist()
+        kinds = set(map(type, cells))
+        if not any(issubclass(k, (str, bytes)) for k in kinds):
+            return None  # numbers only
+        if kinds == {str}:  # text only: one look at all of it
+            joined = "".join(cells)
+            if joined.isascii() and "_" not in joined:
+                return None
+        odd = [(not v.isascii() or "_" in v) if isinstance(v, str) else
+               (not v.isascii() or b"_" in v) if isinstance(v, bytes) else False
+               for v in cells]
+        return np.array(odd, dtype=bool) if any(odd) else None
+    return None
+
+
+def _cell(value):
+    """A cell as Python holds it ('1_0', not np.str_('1_0')), to show."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _reads(value):
+    """Whether float() takes the cell (to name the first that it does not)."""
+    try:
+        float(value)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def text_to_numbers(values):
+    """A text array (dtype U, S or O) read as float64, fastbp's way: a
+    ValueError where a cell is not a number (see above)."""
+    odd = odd_text(values)
+    if odd is not None:
+        i = int(np.argmax(odd))
+        raise ValueError(f"could not convert {_cell(values[i])!r} to a number (row {i})")
+    return values.astype(np.float64)
+
+
 def encode_rows(X, categories, n_in, name="X"):
     """Raw rows -> the network's inputs, float64 (n, n_in): numbers as they
     are, text columns one-hot; ``(inputs, unseen)`` with unseen a list of
@@ -401,11 +484,21 @@ def encode_rows(X, categories, n_in, name="X"):
             if new.size:
                 unseen.append((j, new))
             continue
+        odd = odd_text(column)  # 1_0, a digit of another script: not read as float() reads it
+        if odd is not None:
+            i = int(np.argmax(odd))
+            raise TypeError(f"{name} column {j} must hold numbers (it is not a category column);"
+                            f" got {_cell(column[i])!r} at index ({i}, {j}) (row {i}): text"
+                            " numbers are plain ASCII decimals (1.5, -2e-3), as the ONNX export"
+                            " reads them")
         try:
             values = column.astype(np.float64)
         except (TypeError, ValueError, OverflowError):
+            i = next((i for i, v in enumerate(column.tolist()) if not _reads(v)), None)
+            got = (f"{column[:3].tolist()}" if i is None else
+                   f"{_cell(column[i])!r} at index ({i}, {j}) (row {i})")
             raise TypeError(f"{name} column {j} must hold numbers (it is not a category column);"
-                            f" got {column[:3].tolist()}") from None
+                            f" got {got}") from None
         finite = np.isfinite(values)
         if not finite.all():  # named by the raw row's column, not the encoded input's
             i = int(np.argmin(finite))

@@ -9,7 +9,11 @@ and messages, many times slower) and Parquet is refused with the hint.
 
 A :class:`Table` hands out one column at a time, already checked: a numeric
 column as a float or integer array, a text column as a ``str`` array of
-stripped cells. A missing value (a blank cell, ``nan``, ``NA``, ..., a
+cells stripped of ASCII whitespace (``SPACE``: a no-break space, U+00A0,
+stays part of its cell, which is then text, not a number). A text cell is a
+number only in plain ASCII decimal notation (``_preprocess.is_number``: not
+``1_0``, not ``١``), as pyarrow parses numbers and the ONNX export reads
+them. A missing value (a blank cell, ``nan``, ``NA``, ..., a
 Parquet null) or an infinity is one error naming the file, the column and the
 row (and, for CSV, the line). Nothing here allocates a row at a time in
 Python on the pyarrow path.
@@ -19,7 +23,7 @@ import os
 
 import numpy as np
 
-from ._preprocess import empty_rows
+from ._preprocess import SPACE, empty_rows, is_number
 
 # Cells that mean "no value" (compared in lower case), as pandas reads them.
 MISSING = frozenset({"", "nan", "-nan", "+nan", "na", "n/a", "#n/a", "null", "<na>"})
@@ -70,17 +74,18 @@ def missing_error(path, name, value, i, lines):
 
 
 def not_numeric(path, name, value, i):
-    return CLIError(f"{path}: column {name!r} is not numeric (data row {i + 1}: {value!r}); a"
-                    " feature column holds numbers in every row, or text in every row (categories);"
-                    " leave a column out with --drop")
+    return CLIError(f"{path}: column {name!r} is not numeric (data row {i + 1}: {value!r}"
+                    f"{_not_plain(value)}); a feature column holds numbers in every row, or text"
+                    " in every row (categories); leave a column out with --drop")
 
 
-def _is_float(v):
+def _not_plain(value):
+    # Why text that Python's float() reads (1_0, ١) is not a number here.
     try:
-        float(v)
-        return True
-    except ValueError:
-        return False
+        float(value)
+    except (TypeError, ValueError):
+        return ""
+    return ", text: numbers are plain ASCII decimals such as 1.5 or -2e-3"
 
 
 def check_text(values, name, path, lines):
@@ -95,10 +100,12 @@ def check_text(values, name, path, lines):
 
 def text_kind(values, name, path, lines):
     """"number" if every cell of a text column reads as a number (after the
-    missing-value check), "text" if none does; a mix is an error."""
+    missing-value check), "text" if none does; a mix is an error. A number is
+    plain ASCII decimal text (``is_number``: ``1_0`` or ``١`` is text), as
+    pyarrow's reader and the ONNX export read numbers."""
     check_text(values, name, path, lines)
     uniques = np.unique(values)
-    numeric = np.array([_is_float(v) for v in uniques.tolist()], dtype=bool)
+    numeric = np.array([is_number(v) for v in uniques.tolist()], dtype=bool)
     if numeric.all():
         return "number"
     if not numeric.any():
@@ -216,7 +223,7 @@ class PythonCSV(Table):
 
     def _raw(self, j):
         if j not in self._columns:
-            cells = np.array([row[j].strip() for row in self._rows], dtype=str)
+            cells = np.array([row[j].strip(SPACE) for row in self._rows], dtype=str)
             if cells.size == 0:
                 cells = cells.astype("<U1")
             self._columns[j] = cells
@@ -255,7 +262,8 @@ class ArrowTable(Table):
         if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
             col = col.cast(pa.string())
         import pyarrow.compute as pc
-        return np.asarray(pc.utf8_trim_whitespace(col).to_numpy(zero_copy_only=False), dtype=str)
+        return np.asarray(pc.utf8_trim(col, characters=SPACE).to_numpy(zero_copy_only=False),
+                          dtype=str)
 
     def _lines(self):
         """The line of every data row, found by reading the file again: only
@@ -277,10 +285,14 @@ class StreamedCSV(ArrowTable):
     """A CSV file read by pyarrow in two steps. Opening it parses the first
     block (``FIRST``, 1 MiB of text) to learn the names and each column's
     type; then, once the command has chosen its columns, ``load(block,
-    others, dtype)`` reads only those (over every core when a second one is
-    free, see :func:`free_cores`), with their types fixed
+    others, dtype, text)`` reads only those (over every core when a second
+    one is free, see :func:`free_cores`), with their types fixed
     (a numeric feature column as float64, the others as the first block
-    typed them: no type inference past the first block), and copies the
+    typed them: no type inference past the first block; but ``text``, a
+    model's category columns, as text, their cells as written, and a column
+    it typed as integers as float64, as pyarrow's reader and Python's read
+    it alike: pyarrow reads ``0x10`` as the integer 16, where fastbp reads
+    numbers in plain decimal notation only), and copies the
     numeric features into one preallocated C-contiguous array of the
     model's dtype, a block of rows at a time, checking them for missing
     values (NaN) and infinities as it goes. Memory: that array, the chosen
@@ -313,7 +325,7 @@ class StreamedCSV(ArrowTable):
         t = self._types[self.index(name)]
         return pa.types.is_integer(t) or pa.types.is_floating(t)
 
-    def load(self, block_names, other_names, dtype):
+    def load(self, block_names, other_names, dtype, text_names=()):
         import pyarrow as pa
         import pyarrow.csv as pcsv
         cols = [self.index(n) for n in block_names]
@@ -321,7 +333,14 @@ class StreamedCSV(ArrowTable):
         wanted = [self._file_names[j] for j in cols + rest]
         unique = len(set(wanted)) == len(wanted) and all(
             self._file_names.count(n) == 1 for n in wanted)
-        types = {self._file_names[j]: self._types[j] for j in rest}
+        text = {self.index(n) for n in text_names}
+
+        def fixed(j):  # pyarrow reads 0x10 as the integer 16: an integer column as float64
+            if j in text:
+                return pa.string()
+            return pa.float64() if pa.types.is_integer(self._types[j]) else self._types[j]
+
+        types = {self._file_names[j]: fixed(j) for j in rest}
         types.update({self._file_names[j]: pa.float64() for j in cols})
         convert = pcsv.ConvertOptions(null_values=[], strings_can_be_null=False,
                                       quoted_strings_can_be_null=False, column_types=types,
@@ -540,15 +559,7 @@ def _checked_names(table, csv_file=False):
     if repeated:
         raise CLIError(f"{table.path}: the column name(s) {repeated} appear more than once; name"
                        " each column once")
-    if csv_file and all(_is_number(name) for name in table.names):
+    if csv_file and all(is_number(name) for name in table.names):
         raise CLIError(f"{table.path}: the first row {table.names[:5]} looks like data, not a"
                        " header; fastbp reads CSV files whose first row names the columns")
     return table
-
-
-def _is_number(text):
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

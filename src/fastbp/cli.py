@@ -168,22 +168,23 @@ def _stream(table, features, others, categories, dtype):
     text = set(categories or ())
     block = [f for j, f in enumerate(features) if j not in text and table.numeric(f)]
     try:
-        table.load(block, [f for f in features if f not in block] + others, dtype)
+        table.load(block, [f for f in features if f not in block] + others, dtype,
+                   [f for j, f in enumerate(features) if j in text])
     except Reread:
         return read_csv(table.path, streamed=False)
     return table
 
 
 def _target(table, name, need_target):
-    if name is None or not need_target:
+    if name is None or not need_target:  # '' (an empty header cell) is a name
         return None
     raw = table._raw(table.index(name))
     if raw.dtype.kind in "biuf":
         return table.numbers(name)
     text = table.text(name)
     try:  # numbers written as text (Python's reader): numbers, as pyarrow reads them
-        return text.astype(np.float64)
-    except ValueError:
+        return _preprocess.text_to_numbers(text)
+    except ValueError:  # text labels (1_0 and ١ among them: text, not numbers)
         return text
 
 
@@ -215,12 +216,14 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
         if target is not None and name is None and need_target:
             raise CLIError(f"{source} has no target column {target!r}; its columns are"
                            f" {table.names}")
-        table = _stream(table, list(feature_names), [name] if need_target and name else [],
+        table = _stream(table, list(feature_names),
+                        [name] if need_target and name is not None else [],
                         categories, dtype)
         X, cats, unseen = _assemble(table, list(feature_names), categories, dtype, learn=False)
         return Data(X, _target(table, name, need_target), list(feature_names), target, cats, unseen)
     name, chosen = _choose(table, target, need_target, features, drop)
-    table = _stream(table, chosen, [name] if need_target and name else [], categories, dtype)
+    table = _stream(table, chosen, [name] if need_target and name is not None else [],
+                    categories, dtype)
     X, cats, unseen = _assemble(table, chosen, categories, dtype, learn=learn)
     return Data(X, _target(table, name, need_target), chosen, name, cats, unseen)
 
@@ -305,7 +308,7 @@ def _is_classification(y, task):
     values = np.asarray(y)
     if values.dtype.kind in "US" or values.dtype == object:
         try:
-            values = values.astype(np.float64)
+            values = _preprocess.text_to_numbers(values)
         except ValueError:
             return True
     return bool(np.all(values == np.round(values)) and len(np.unique(values)) <= MAX_CLASSES)
@@ -315,7 +318,7 @@ def _encode_labels(y):
     """Class indices and the sorted class list (numbers as numbers, else strings)."""
     values = np.asarray(y)
     try:
-        numbers = values.astype(np.float64) if values.dtype.kind in "USO" else values
+        numbers = _preprocess.text_to_numbers(values) if values.dtype.kind in "USO" else values
         classes, codes = np.unique(numbers, return_inverse=True)
         classes = [int(c) if float(c).is_integer() else float(c) for c in classes]
     except ValueError:
@@ -331,12 +334,10 @@ def _values(y, name, path):
         return values.astype(np.float64)
     values = values.astype(str)
     for i, v in enumerate(values.tolist()):  # the first cell that is not a number
-        try:
-            float(v)
-        except ValueError:
+        if not _preprocess.is_number(v):
             raise CLIError(f"{path}: the target column {name!r} is not numeric (data row {i + 1}:"
                            f" {v!r}); a regression target holds numbers in every row (for"
-                           " classes: --task classification)") from None
+                           " classes: --task classification)")
     return values.astype(np.float64)
 
 
