@@ -173,6 +173,9 @@ def test_npz_data(tmp_path, capsys):
     (["predict", "{folder}", "digits"], "cannot read the model file"),
     (["evaluate", "{folder}", "digits"], "cannot read the model file"),
     (["train", "{text_target}", "--task", "regression"], "the target column 'y' is not numeric"),
+    # a test set of ceil(2 * 0.9) = 2 rows of 2: a ValueError traceback (session 33)
+    (["train", "{two_rows}", "--test-fraction", "0.9"],
+     "leaves none to train on (--test-fraction 0.9)"),
 ])
 def test_clear_errors(tmp_path, capsys, argv, message):
     np.savez(tmp_path / "arrays.npz", X=np.ones((3, 2)))
@@ -187,6 +190,7 @@ def test_clear_errors(tmp_path, capsys, argv, message):
         "{bad}": write_csv(tmp_path / "bad.csv", ["a", "b", "y"], [[1, 2, 0], [3, "x", 1]]),
         "{ragged}": write_csv(tmp_path / "rag.csv", ["a", "b", "y"], [[1, 2, 0], [3, 1]]),
         "{one_class}": write_csv(tmp_path / "one.csv", ["a", "y"], [[1, "k"], [2, "k"], [3, "k"]]),
+        "{two_rows}": write_csv(tmp_path / "two.csv", ["a", "y"], [[1, "k"], [2, "j"]]),
     }
     (tmp_path / "garbage.npz").write_bytes(b"not a zip file")
     files["{garbage}"] = str(tmp_path / "garbage.npz")

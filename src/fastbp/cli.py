@@ -441,9 +441,12 @@ def cmd_train(args):
     # a first run on a small file compiling the in-place kernel.
     own = isinstance(X, np.ndarray) and not isinstance(X, np.memmap) \
         and X.flags.c_contiguous and X.flags.writeable and X.nbytes >= IN_PLACE_FROM
-    X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(
-        X, np.ascontiguousarray(Y), test_fraction=args.test_fraction, seed=args.seed,
-        copy=not own)
+    try:
+        X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(
+            X, np.ascontiguousarray(Y), test_fraction=args.test_fraction, seed=args.seed,
+            copy=not own)
+    except ValueError as exc:  # a split that leaves no training row
+        raise CLIError(f"{exc} (--test-fraction {args.test_fraction})") from None
     n_rows, n_inputs = X.shape
     del X, data
     if len(X_train) == 0:
