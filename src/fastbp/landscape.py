@@ -145,7 +145,13 @@ def _check_normalise(normalise):
 
 
 def _check_direction(direction, net, name):
-    arr = _as_array(direction, name)
+    try:
+        arr = _as_array(direction, name)
+    except TypeError:   # (complex: the same words as for bool, below)
+        if np.iscomplexobj(direction):
+            raise TypeError(f"{name} must hold real numbers (int or float); got dtype"
+                            f" {np.asarray(direction).dtype}") from None
+        raise
     if arr.dtype.kind == "b":
         raise TypeError(f"{name} must hold real numbers (int or float); got dtype bool")
     if arr.ndim != 1 or arr.size != net.n_params:
