@@ -334,6 +334,59 @@ def test_divergence_rolls_back_to_the_last_finite_state_and_raises(optimizer):
             twin.fit(X[s:s + 4], y[s:s + 4], batch_size=4, shuffle=False, verbose=0)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_fit_that_cannot_take_a_first_step_says_why(dtype):
+    """NaN weights before the fit, or rows whose first loss overflows: the
+    message said the model was rolled back to "the last with finite
+    parameters and a finite loss" (NaN there) and to try a smaller
+    learning rate (no update ran)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(48, 4)), rng.integers(0, 3, 48)
+    net = fastbp.MLP([4, 5, 3], seed=1, dtype=dtype)
+    net.params[3] = np.nan
+    before = net.params.copy()
+    with pytest.raises(fastbp.TrainingDivergedError, match="already NaN or infinite when the epoch"
+                                                           " began, before any update") as info:
+        net.fit(X, y, epochs=3, verbose=0)
+    assert "smaller learning rate" not in str(info.value)
+    np.testing.assert_array_equal(net.params, before)
+    net = fastbp.MLP([4, 5, 3], activation="relu", seed=1, dtype=dtype)
+    big = X * (1e30 if dtype == "float32" else 1e300)
+    with pytest.raises(fastbp.TrainingDivergedError, match="the loss of its first batch was NaN or"
+                                                           " infinite before any update"):
+        net.fit(big, y, epochs=3, batch_size=48, verbose=0)
+
+
+@pytest.mark.parametrize("mode", ["raise", "warn", "stop"])
+def test_lbfgs_reports_divergence_as_on_divergence_says(mode):
+    """L-BFGS ignored on_divergence: SciPy stopped ("ABNORMAL") at a NaN
+    objective or an overflowing gradient and fit returned an empty history,
+    diverged False, in every mode."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(48, 4)), rng.integers(0, 3, 48)
+    net = fastbp.MLP([4, 5, 3], activation="relu", seed=1, dtype="float64")
+    net.fit(X, y, epochs=3, optimizer="lbfgs", verbose=0)
+    trained = net.params.copy()
+    fit = lambda: net.fit(X * 1e160, y, epochs=5, optimizer="lbfgs", verbose=0,   # noqa: E731
+                          on_divergence=mode)
+    message = "L-BFGS stopped in iteration 1: the loss or its gradient is NaN or infinite"
+    if mode == "raise":
+        with pytest.raises(fastbp.TrainingDivergedError, match=message) as info:
+            fit()
+        history = info.value.history
+    elif mode == "warn":
+        with pytest.warns(RuntimeWarning, match=message):
+            history = fit()
+    else:
+        history = fit()
+    assert history.diverged and len(history) == 0
+    np.testing.assert_array_equal(net.params, trained)   # the last iterate: where it started
+    net.params[0] = np.nan
+    with pytest.raises(fastbp.TrainingDivergedError, match="the parameters it started from are"
+                                                           " NaN or infinite"):
+        net.fit(X, y, epochs=2, optimizer="lbfgs", verbose=0)
+
+
 def test_divergence_stop_and_warn_return_the_history():
     for mode in ("stop", "warn"):
         net, X, y = exploding()

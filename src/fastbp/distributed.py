@@ -239,7 +239,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                         if kept and run_epoch(kept)[1:] != (kept, False):
                             raise RuntimeError("fastbp internal error: replaying the updates"
                                                " before a divergence diverged; please report this")
-                        divergence = batch, kept
+                        divergence = batch, kept, network.all_finite(net.params)
                         break
                     logs = {"loss": total / n, "lr": optimizer.lr}
                     if validation is not None:
@@ -265,8 +265,8 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     finally:
         notes = _end(callbacks, net)
     if divergence is not None:
-        _diverged(on_divergence, divergence[0], steps, divergence[1], optimizer, history,
-                  notes=notes)
+        _diverged(on_divergence, *divergence[:2], steps, optimizer, history, notes=notes,
+                  kept_finite=divergence[2])
     return history
 
 

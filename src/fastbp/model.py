@@ -858,7 +858,9 @@ class MLP:
             the callbacks' ``on_train_end`` run; then "raise" raises
             :class:`fastbp.TrainingDivergedError` (naming the epoch and
             batch), "warn" issues a RuntimeWarning and "stop" says nothing;
-            both return the history with ``history.diverged`` set.
+            both return the history with ``history.diverged`` set. L-BFGS
+            stops where the loss or its gradient at an accepted iterate is
+            not finite, keeps that iterate, and reports it the same way.
 
         distributed : bool or MPI communicator, default False
             Data-parallel training over MPI (``mpiexec -n 4 python -m mpi4py
@@ -970,7 +972,7 @@ class MLP:
         with compile_notice(run.verbose, ahead):
             if isinstance(opt, LBFGS):
                 return run_lbfgs(self, run.X, run.Y, run.epochs, opt, run.verbose, run.validation,
-                                 run.callbacks, run.weights)
+                                 run.callbacks, run.weights, run.on_divergence)
             if run.comm is not False:
                 from .distributed import run_distributed
                 return run_distributed(self, run.X, run.Y, run.epochs, run.batch_size, opt,

@@ -47,9 +47,14 @@ class History(dict):
         return f"History(epochs={len(self.epoch)}{last})"
 
 
-def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=(), weights=None):
+def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=(), weights=None,
+              on_divergence="raise"):
     """Full-batch L-BFGS for up to ``epochs`` iterations (one history row each);
-    ``weights``: float64 sample weights (n,) or None (see :mod:`fastbp._weighted`)."""
+    ``weights``: float64 sample weights (n,) or None (see :mod:`fastbp._weighted`).
+    SciPy stops where the objective or its gradient is not finite (at an
+    accepted iterate: its line search backs off from a trial point that
+    overflows); that is reported as ``on_divergence`` says, the model
+    keeping the last iterate (see :func:`_lbfgs_diverged`)."""
     from scipy.optimize import minimize
 
     history = History()
@@ -113,12 +118,13 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     threads.ensure()
     net._samples_per_epoch = n
     interrupts = _Interrupts()
+    result = None
     begin(callbacks, net)
     try:
         with interrupts, threads.other_blas_on_one_thread():
             if epochs > 0:
                 try:
-                    optimizer.result = minimize(objective, net.params.astype(np.float64), jac=True,
+                    optimizer.result = result = minimize(objective, net.params.astype(np.float64), jac=True,
                                                 method="L-BFGS-B", callback=on_iteration,
                                                 options=dict(maxiter=epochs, gtol=optimizer.tol,
                                                              ftol=optimizer.tol,
@@ -127,8 +133,34 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
                 except KeyboardInterrupt:  # from a callback: params hold the last iteration
                     history.interrupted = True
     finally:
-        _end(callbacks, net)
+        notes = _end(callbacks, net)
+    if result is not None and not (np.isfinite(result.fun) and np.isfinite(result.jac).all()):
+        _lbfgs_diverged(on_divergence, network.all_finite(net.params), history, notes)
     return history
+
+
+def _lbfgs_diverged(on_divergence, finite, history, notes=""):
+    """Report an L-BFGS fit that stopped on a non-finite objective or
+    gradient at its last iterate, which the model keeps (``finite``: its
+    parameters are)."""
+    history.diverged = True
+    n = len(history)
+    where = f"L-BFGS stopped in iteration {n + 1}"
+    if not finite:
+        message = (f"{where}: the parameters it started from are NaN or infinite; the model"
+                   " keeps them. Give it finite weights (a new model, or one loaded from a good"
+                   " file) before training on.")
+    else:
+        start = "it started from" if n == 0 else f"of iteration {n}"
+        message = (f"{where}: the loss or its gradient is NaN or infinite at the parameters"
+                   f" {start} (inputs or targets too large for the model's dtype, or weights"
+                   " that overflow on them); the model keeps those parameters.")
+    message += notes
+    if on_divergence == "raise":
+        raise TrainingDivergedError(message, n + 1, 1, history)
+    if on_divergence == "warn":
+        from ._validate import warn
+        warn(message, RuntimeWarning)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -285,7 +317,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
 
-    divergence = None  # (batch, kept) once an epoch diverged
+    divergence = None  # (batch, kept, kept state finite) once an epoch diverged
     split = contextlib.ExitStack()  # closed when training ends, however it ends
     begin(callbacks, net)
     try:
@@ -299,7 +331,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                     saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng
                     loss, _ = epoch_kernel(-1)
                     if not np.isfinite(loss):
-                        divergence = _roll_back(net, restore, optimizer, epoch_kernel)
+                        divergence = _roll_back(net, restore, optimizer, epoch_kernel) \
+                            + (network.all_finite(net.params),)
                         break
                     optimizer.t += steps
                     logs = {"loss": float(loss), "lr": optimizer.lr}
@@ -326,8 +359,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         finally:
             notes = _end(callbacks, net)
     if divergence is not None:
-        _diverged(on_divergence, divergence[0], steps, divergence[1], optimizer, history,
-                  notes=notes)
+        _diverged(on_divergence, *divergence[:2], steps, optimizer, history, notes=notes,
+                  kept_finite=divergence[2])
     return history
 
 
@@ -503,15 +536,27 @@ def _end(callbacks, net):
                    if isinstance(cb, EarlyStopping) and cb.restored_epoch is not None)
 
 
-def _diverged(on_divergence, batch, steps, kept, optimizer, history, notes=""):
+def _diverged(on_divergence, batch, kept, steps, optimizer, history, notes="", kept_finite=True):
     """Report divergence detected at 1-based ``batch`` of the epoch after
     the completed ones; the model was rolled back to its state after
-    ``kept`` batches of it, and ``notes`` says what callbacks did next."""
+    ``kept`` batches of it (whose parameters are finite or not:
+    ``kept_finite``), and ``notes`` says what callbacks did next."""
     history.diverged = True
-    message = (f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}: the loss"
-               f" or the parameters became NaN or infinite (lr={optimizer.lr:g}). The model was"
-               f" rolled back to its state after batch {kept} of that epoch, the last with finite"
-               f" parameters and a finite loss.{notes} Try a smaller learning rate.")
+    where = f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}"
+    if not kept_finite:  # (only at the epoch's start: every update is checked)
+        message = (f"{where}: the parameters were already NaN or infinite when the epoch began,"
+                   " before any update; the model keeps them. Give it finite weights (a new"
+                   " model, or one loaded from a good file) before training on.")
+    elif kept == 0 and batch == 1:
+        message = (f"{where}: the loss of its first batch was NaN or infinite before any update"
+                   " (inputs or targets too large for the model's dtype, or weights that"
+                   " overflow on them); the model is as it was before the epoch.")
+    else:
+        message = (f"{where}: the loss or the parameters became NaN or infinite"
+                   f" (lr={optimizer.lr:g}). The model was rolled back to its state after batch"
+                   f" {kept} of that epoch, the last with finite parameters and a finite loss."
+                   " Try a smaller learning rate.")
+    message += notes
     if on_divergence == "raise":
         raise TrainingDivergedError(message, len(history) + 1, batch, history)
     if on_divergence == "warn":
