@@ -354,6 +354,54 @@ def test_a_malformed_csr_matrix_is_refused_before_a_kernel_reads_it(how, message
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("fmt, how, message", [
+    ("csc", lambda m: m.indices.__setitem__(0, 10 ** 9), r"CSC matrix: row index 1000000000 in"
+                                                         r" column 0 is outside \[0, 30\)"),
+    ("csc", lambda m: m.indices.__setitem__(0, -5), r"CSC matrix: row index -5 in column 0"),
+    ("coo", lambda m: m.row.__setitem__(0, 30), r"COO matrix: row index 30 of value 0 is outside"
+                                                r" \[0, 30\)"),
+    ("coo", lambda m: m.col.__setitem__(1, -1), r"COO matrix: column index -1 of value 1"),
+])
+def test_csc_and_coo_indices_are_checked_before_scipy_converts_them(fmt, how, message):
+    """Only CSR arrays were checked; SciPy converted the others unchecked: a
+    row index out of range in a CSC matrix was dropped silently, a huge one
+    crashed the process."""
+    Xs, y = _sparse_data()
+    Xs, y = Xs[:30], y[:30]
+    net = fastbp.MLP([40, 6, 3], seed=0)
+    snap = _snapshot(net)
+    bad = Xs.asformat(fmt).copy()
+    how(bad)
+    for call in (lambda: net.fit(bad, y, verbose=0), lambda: net.predict_proba(bad)):
+        with pytest.raises(ValueError, match="X is not a valid " + message):
+            call()
+    _unchanged(net, snap)
+
+
+def test_sparse_edge_cases_of_shape_storage_and_conversion():
+    """A 1-D sparse array raised IndexError from the message's own f-string;
+    unused storage past indptr[-1] holding a NaN was refused as row 40 of a
+    40-row matrix; a float64 1e300 in a float32 model was "inf" without
+    saying the conversion made it."""
+    import scipy.sparse as sp
+    Xs, y = _sparse_data()
+    net = fastbp.MLP([40, 6, 3], seed=0)
+    with pytest.raises(ValueError, match=r"X must be 2-D \(n_samples, n_features\); got a sparse"
+                                         r" array of shape \(40,\)"):
+        net.predict(sp.coo_array(np.ones(40)))
+    slack = Xs.copy()
+    slack.data = np.r_[slack.data, np.nan].astype(slack.data.dtype)
+    slack.indices = np.r_[slack.indices, 0].astype(slack.indices.dtype)
+    np.testing.assert_array_equal(net.predict_proba(slack), net.predict_proba(Xs))
+    big = Xs.astype(np.float64)
+    big.data[3] = 1e300
+    with pytest.raises(ValueError, match=r"found inf at index .* \(after conversion to float32\)"):
+        net.predict(big)
+    big.data[3] = np.inf
+    with pytest.raises(ValueError, match=r"found inf at index \(\d+, \d+\) \(row \d+\)$"):
+        net.predict(big)
+
+
 def test_sparse_index_arrays_in_another_byte_order_or_type_are_read_as_native():
     """Index arrays the kernels do not take (big-endian, 16-bit, unsigned) are
     converted, never passed on: the same answers as native int32; those
