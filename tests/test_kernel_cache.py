@@ -13,6 +13,7 @@ import numba
 import numpy as np
 import pytest
 
+import fastbp
 from fastbp import _jit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -235,6 +236,47 @@ def test_info_does_not_name_a_numba_cache_dir_that_numba_could_not_use(tmp_path)
     assert str(blocked) not in line.split(" (")[0]
     assert line.endswith(f"; NUMBA_CACHE_DIR={blocked} is not writable)")
     assert "(NUMBA_CACHE_DIR)" not in line
+
+
+NO_FOLDER = """
+import numba.core.caching as caching
+caching.CacheImpl._locator_classes = []   # Numba finds no folder it can write: a read-only
+import sys, numpy as np                   # package, NUMBA_CACHE_DIR and home unwritable
+import fastbp
+from fastbp import _jit, cli
+X = np.random.default_rng(0).normal(size=(20, 3))
+net = fastbp.MLP([3, 4, 2], seed=0)
+net.fit(X, (X[:, 0] > 0).astype(int), epochs=2, verbose=0)
+print("predicted", net.predict(X[:3]).tolist(), bool(_jit.NO_CACHE_FOLDER))
+cli.main(["info"])
+"""
+
+
+def test_no_writable_cache_folder_compiles_in_memory_and_info_says_so(tmp_path):
+    """import fastbp failed with Numba's "cannot cache function 'permute_rows':
+    no locator available" (a read-only container without a writable home):
+    no fit, not even fastbp info to say where the cache was looked for."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "unused"), PYTHONPATH=str(SRC))
+    run = subprocess.run([sys.executable, "-c", NO_FOLDER], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    want = fastbp.MLP([3, 4, 2], seed=0)
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    want.fit(X, (X[:, 0] > 0).astype(int), epochs=2, verbose=0)
+    assert f"predicted {want.predict(X[:3]).tolist()} True" in out
+    assert "kernel cache: none (none: Numba found no writable folder" in out
+    assert "set NUMBA_CACHE_DIR to a writable folder" in out
+    assert "each process compiles the kernels it needs" in out and "no helper process" in out
+
+
+def test_info_says_when_the_install_time_cache_is_switched_off(tmp_path, monkeypatch):
+    """It said "built with another Python, Numba or NumPy: unused" under
+    FASTBP_INSTALL_CACHE=0, the same Python, Numba and NumPy."""
+    monkeypatch.setattr(_jit, "SHIPPED", "data")   # a folder the package has, as the cache
+    monkeypatch.setenv("FASTBP_INSTALL_CACHE", "0")
+    report = _jit.cache_report()
+    assert report["install_path"] is not None and report["install_fits"] is None
 
 
 def test_cold_cache_says_it_compiles_and_info_tells_cold_then_warm(tmp_path):

@@ -110,7 +110,8 @@ def enabled():
     """Whether a cold fit may start a helper here: two or more usable CPUs,
     ``FASTBP_COMPILE_AHEAD`` not 0, and sys.executable a Python (not a frozen
     application or an embedding host)."""
-    return (os.environ.get(ENV, "1") != "0" and usable_cpus() >= 2
+    from ._jit import NO_CACHE_FOLDER   # (no cache to compile into for this process)
+    return (os.environ.get(ENV, "1") != "0" and usable_cpus() >= 2 and not NO_CACHE_FOLDER
             and not getattr(sys, "frozen", False) and _runs_python(sys.executable))
 
 

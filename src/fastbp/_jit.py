@@ -47,6 +47,12 @@ if numba.config.DISABLE_JIT:
 SHIPPED = "_kernel_cache"  # the folder, beside the sources, of the install-time cache
 MANIFEST = "build.json"
 KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
+# Set when Numba found no folder to write a cache to (fastbp's own, the
+# NUMBA_CACHE_DIR one and the per-user one all unwritable: a read-only
+# container without a writable home): the kernels are then made uncached,
+# compiled in memory in each process, where `import fastbp` failed with
+# Numba's "cannot cache function ...: no locator available".
+NO_CACHE_FOLDER = []
 NOTICE = ("compiling fastbp's kernels, once per installation (later runs load them from the"
           " cache)...")
 EPOCH_KERNELS = ("epoch_", "train_epoch")  # how the training kernels' names begin
@@ -309,7 +315,13 @@ def jit(function=None, **options):
     options = {**_OPTIONS, **options}
 
     def decorate(py_func):
-        dispatcher = numba.njit(**options)(py_func)
+        try:
+            dispatcher = numba.njit(**options)(py_func)
+        except RuntimeError as exc:
+            if not options["cache"] or "no locator available" not in str(exc):
+                raise
+            NO_CACHE_FOLDER.append(py_func.__qualname__)
+            return numba.njit(**{**options, "cache": False})(py_func)
         if options["cache"]:
             KERNELS.append(dispatcher)
             _key_by_format(dispatcher._cache)
@@ -509,7 +521,9 @@ def cache_report():
     A dict: ``path`` (Numba's cache folder for fastbp's kernels) and ``where``
     (why that one); ``install_path`` (the install-time cache, None without
     one) and ``install_fits`` (whether it was built with this Python, Numba
-    and NumPy); ``kernels`` (fastbp's kernels), ``cached`` (those with compiled
+    and NumPy; None when ``FASTBP_INSTALL_CACHE=0`` turns it off); ``path``
+    is None, and ``where`` says why, when Numba found no writable folder
+    (the kernels then compile in memory in each process); ``kernels`` (fastbp's kernels), ``cached`` (those with compiled
     code for this CPU and source in either cache), ``in_path`` and
     ``in_install`` (the same, per cache); ``compile_ahead`` (whether a cold
     fit here starts :mod:`fastbp._ahead`'s helper).
@@ -519,6 +533,11 @@ def cache_report():
     report = {"kernels": len(kernels), "path": None, "where": None, "install_path": None,
               "install_fits": False, "cached": 0, "in_path": 0, "in_install": 0,
               "compile_ahead": _ahead_enabled()}
+    if NO_CACHE_FOLDER:
+        report["where"] = ("none: Numba found no writable folder (fastbp's own, NUMBA_CACHE_DIR,"
+                           " the per-user one), so the kernels compile in memory in each"
+                           " process; set NUMBA_CACHE_DIR to a writable folder")
+        report["compile_ahead"] = False
     if not kernels:
         return report
     package = os.path.dirname(os.path.abspath(kernels[0].py_func.__code__.co_filename))
@@ -537,6 +556,8 @@ def cache_report():
     if os.path.isdir(os.path.join(package, SHIPPED)):
         report["install_path"] = os.path.join(package, SHIPPED)
         report["install_fits"] = _shipped(package) is not None
+        if os.environ.get("FASTBP_INSTALL_CACHE", "1") == "0":
+            report["install_fits"] = None   # switched off, not built for another runtime
     codegen = kernels[0].targetctx.codegen()
     for kernel, cache in zip(kernels, primary):
         here = _fits(cache, cache._cache_file, codegen)

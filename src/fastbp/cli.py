@@ -740,12 +740,15 @@ def _cache_info():
                      f" {blas['threads']} threads")
     if blas["environment"]:
         lines.append("BLAS environment: " + ", ".join(f"{k}={v}" for k, v in blas["environment"].items()))
-    lines.append(f"kernel cache: {report['path']} ({report['where']})")
+    lines.append(f"kernel cache: {report['path'] or 'none'} ({report['where']})")
     if report["install_path"] is not None:
-        fits = ("built with this Python, Numba and NumPy" if report["install_fits"] else
+        fits = ("unused: FASTBP_INSTALL_CACHE=0" if report["install_fits"] is None else
+                "built with this Python, Numba and NumPy" if report["install_fits"] else
                 "built with another Python, Numba or NumPy: unused")
         lines.append(f"install-time cache: {report['install_path']} ({fits})")
-    if report["cached"]:
+    if report["path"] is None:
+        lines.append("cold: with no cache folder, each process compiles the kernels it needs")
+    elif report["cached"]:
         lines.append(f"warm: {report['cached']} of fastbp's {report['kernels']} kernels have"
                      f" compiled code for this CPU ({report['in_path']} in the kernel cache,"
                      f" {report['in_install']} from installation)")
@@ -755,7 +758,8 @@ def _cache_info():
     lines.append("a cold fit compiles the model's predict and evaluate kernels in a helper process"
                  " when a CPU is idle" if report["compile_ahead"] else
                  "a cold fit compiles predict's kernels after it (no helper process: one usable"
-                 " CPU, FASTBP_COMPILE_AHEAD=0, or sys.executable is not a Python)")
+                 " CPU, FASTBP_COMPILE_AHEAD=0, no cache folder, or sys.executable is not a"
+                 " Python)")
     lines.extend(f"warning: {w}" for w in config["warnings"])
     print("\n".join(lines))
     return report
