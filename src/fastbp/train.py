@@ -124,12 +124,12 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         with interrupts, threads.other_blas_on_one_thread():
             if epochs > 0:
                 try:
-                    optimizer.result = result = minimize(objective, net.params.astype(np.float64), jac=True,
-                                                method="L-BFGS-B", callback=on_iteration,
-                                                options=dict(maxiter=epochs, gtol=optimizer.tol,
-                                                             ftol=optimizer.tol,
-                                                             maxls=optimizer.max_ls))
-                    net.params[:] = optimizer.result.x
+                    result = minimize(objective, net.params.astype(np.float64), jac=True,
+                                      method="L-BFGS-B", callback=on_iteration,
+                                      options=dict(maxiter=epochs, gtol=optimizer.tol,
+                                                   ftol=optimizer.tol, maxls=optimizer.max_ls))
+                    optimizer.result = result
+                    net.params[:] = result.x
                 except KeyboardInterrupt:  # from a callback: params hold the last iteration
                     history.interrupted = True
     finally:
@@ -155,12 +155,7 @@ def _lbfgs_diverged(on_divergence, finite, history, notes=""):
         message = (f"{where}: the loss or its gradient is NaN or infinite at the parameters"
                    f" {start} (inputs or targets too large for the model's dtype, or weights"
                    " that overflow on them); the model keeps those parameters.")
-    message += notes
-    if on_divergence == "raise":
-        raise TrainingDivergedError(message, n + 1, 1, history)
-    if on_divergence == "warn":
-        from ._validate import warn
-        warn(message, RuntimeWarning)
+    _report(on_divergence, message + notes, 1, history)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -556,7 +551,12 @@ def _diverged(on_divergence, batch, kept, steps, optimizer, history, notes="", k
                    f" (lr={optimizer.lr:g}). The model was rolled back to its state after batch"
                    f" {kept} of that epoch, the last with finite parameters and a finite loss."
                    " Try a smaller learning rate.")
-    message += notes
+    _report(on_divergence, message + notes, batch, history)
+
+
+def _report(on_divergence, message, batch, history):
+    """Raise, warn or say nothing of a divergence in the epoch (or L-BFGS
+    iteration) after ``history``'s, at 1-based ``batch``."""
     if on_divergence == "raise":
         raise TrainingDivergedError(message, len(history) + 1, batch, history)
     if on_divergence == "warn":
