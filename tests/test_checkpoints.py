@@ -86,3 +86,23 @@ def test_a_checkpoint_into_a_missing_folder_is_refused_before_training(tmp_path)
                 callbacks=[fastbp.ModelCheckpoint(missing, every=3)])
     assert np.array_equal(net.params, params) and net.optimizer.t == t
     assert len(net.history) == epochs
+
+
+@pytest.mark.parametrize("case", ["metadata", "folder"])
+def test_a_checkpoint_that_cannot_be_saved_is_refused_before_training(tmp_path, case):
+    # Metadata a model file cannot hold, or a checkpoint path that is a
+    # folder, raised at the first save: after an epoch had trained.
+    net = fastbp.MLP([4, 5, 3], seed=1)
+    net.fit(X, Y, epochs=1, batch_size=8, verbose=0, optimizer="adam")
+    path = tmp_path / "run.npz"
+    if case == "metadata":
+        net.metadata = {"columns": np.array([1, 2, 3])}
+        error, match = TypeError, "metadata must be JSON"
+    else:
+        path.mkdir()
+        error, match = IsADirectoryError, "is a folder"
+    params, t, epochs = net.params.copy(), net.optimizer.t, len(net.history)
+    with pytest.raises(error, match=match):
+        net.fit(X, Y, epochs=3, batch_size=8, verbose=0, callbacks=[fastbp.ModelCheckpoint(path)])
+    assert np.array_equal(net.params, params) and net.optimizer.t == t
+    assert len(net.history) == epochs

@@ -181,6 +181,19 @@ def test_saving_under_a_file_says_it_is_not_a_folder(tmp_path):
     assert os.listdir(tmp_path) == ["plain"] and (tmp_path / "plain").read_bytes() == b"x"
 
 
+def test_save_takes_a_bytes_path_as_load_does_and_refuses_an_empty_one(tmp_path, monkeypatch):
+    # bytes: "Can't mix bytes and non-bytes in path components" from the
+    # temporary file, while load read the same path; "": "Is a directory"
+    # (the working folder), after making a temporary file in its parent.
+    monkeypatch.chdir(tmp_path)
+    net = fastbp.MLP([4, 3], seed=0)
+    net.save(os.fsencode(tmp_path / "m.npz"))
+    np.testing.assert_array_equal(fastbp.load(os.fsencode(tmp_path / "m.npz")).params, net.params)
+    with pytest.raises(ValueError, match="path must name a file; got ''"):
+        net.save("")
+    assert os.listdir(tmp_path) == ["m.npz"] and os.listdir(tmp_path.parent).count("m.npz") == 0
+
+
 def _bad_file(tmp_path, kind):
     net = fastbp.MLP([4, 3], seed=0)
     path = tmp_path / "m.npz"

@@ -316,6 +316,22 @@ def test_a_fit_whose_callback_refuses_to_start_leaves_the_model_as_it_was(digits
     assert np.array_equal(net._rng, rng) and np.array_equal(opt.state, state)
     assert np.array_equal(net.params, params) and len(net.history) == 2
     if isinstance(optimizer, fastbp.RMSprop):  # not kept by the model that refused it
-        assert optimizer.lr == 0.02
+        assert optimizer.lr == 0.02 and optimizer.state is None
         fastbp.MLP([64, 8, 10], seed=1).fit(X_train, y_train, epochs=1, verbose=0,
                                              optimizer=optimizer)
+
+
+def test_a_fresh_optimizer_stays_fresh_when_a_callback_refuses_to_start(digits):
+    # Its state was sized for the refusing model: a model of another size
+    # then refused it ("this optimizer's state is for 31 parameters").
+    X_train, _, y_train, _ = digits
+    opt = fastbp.Adam(lr=0.01)
+    with pytest.raises(RuntimeError, match="refuses to start"):
+        fastbp.MLP([64, 8, 10], seed=0).fit(X_train, y_train, verbose=0, optimizer=opt,
+                                            callbacks=[_RefusesToStart()])
+    assert opt.state is None and opt.t == 0
+    other = fastbp.MLP([64, 5, 10], seed=0)
+    twin = fastbp.MLP([64, 5, 10], seed=0)
+    other.fit(X_train, y_train, epochs=1, verbose=0, optimizer=opt)
+    twin.fit(X_train, y_train, epochs=1, verbose=0, optimizer=fastbp.Adam(lr=0.01))
+    np.testing.assert_array_equal(other.params, twin.params)

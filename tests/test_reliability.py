@@ -357,6 +357,40 @@ def test_a_fit_that_cannot_take_a_first_step_says_why(dtype):
         net.fit(big, y, epochs=3, batch_size=48, verbose=0)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_first_update_that_overflows_is_blamed_on_the_learning_rate(dtype):
+    """The epoch's first loss was finite and its first update overflowed the
+    weights: the message said the first batch's loss was not finite before
+    any update (blaming the inputs) and left out the smaller learning rate,
+    since both cases ended as batch 1 with no update kept."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    X *= 1.0 if dtype == "float32" else 1e10  # a gradient that lr=1e300 takes past 1e308
+    net = fastbp.MLP([4, 3], seed=0, dtype=dtype)  # (no tanh to saturate: dE/dW ~ x)
+    assert np.isfinite(net.loss(X, y))
+    before = net.params.copy()
+    with pytest.raises(fastbp.TrainingDivergedError, match="epoch 1, batch 1 of 1") as info:
+        net.fit(X, y, epochs=1, batch_size=20, lr=1e300, optimizer="sgd", verbose=0)
+    assert "smaller learning rate" in str(info.value)
+    assert "before any update" not in str(info.value)
+    np.testing.assert_array_equal(net.params, before)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_the_first_update_overflowing_under_mpi_is_blamed_on_the_learning_rate(dtype):
+    """The same message from the distributed loop (one process, a
+    communicator of one)."""
+    pytest.importorskip("mpi4py")
+    from mpi4py import MPI
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    X *= 1.0 if dtype == "float32" else 1e10
+    net = fastbp.MLP([4, 3], seed=0, dtype=dtype)
+    with pytest.raises(fastbp.TrainingDivergedError, match="smaller learning rate"):
+        net.fit(X, y, epochs=1, batch_size=20, lr=1e300, optimizer="sgd", verbose=0,
+                distributed=MPI.COMM_SELF)
+
+
 @pytest.mark.parametrize("mode", ["raise", "warn", "stop"])
 def test_lbfgs_reports_divergence_as_on_divergence_says(mode):
     """L-BFGS ignored on_divergence: SciPy stopped ("ABNORMAL") at a NaN

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _preprocess, ops
+from . import _modelfile, _preprocess, ops
 from ._validate import (SparseRows, check_bool, check_choice, check_int, check_positive, check_seed,
                         check_weight_sum, fit_weights, validation_weights)
 from .optim import NAMES as OPTIMIZERS
@@ -215,7 +215,9 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
     callbacks, schedule, restart = schedule_first(net, check_callbacks(callbacks), opt,
                                                   explicit=lr is not None or optimizer is not None)
     if any(isinstance(cb, ModelCheckpoint) for cb in callbacks):
-        check_saveable(schedule)  # before training, not at the first checkpoint
+        # before training, not at the first checkpoint
+        check_saveable(schedule)
+        _modelfile.check_saveable_model(net)
     check_monitors(callbacks, log_keys(net, validation is not None, comm is not False),
                    continued=schedule if schedule is net.schedule else None)
     return FitArguments(X, Y, classes, epochs, batch_size, shuffle, seed, verbose, on_divergence,

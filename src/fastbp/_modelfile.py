@@ -36,10 +36,24 @@ def _digest(params):
 
 
 def _path(path):
+    """``path`` as str (bytes decoded as the file system does, so that save
+    takes what load takes); an empty name is refused, not read as the
+    working folder."""
     try:
-        return os.fspath(path)
+        path = os.fsdecode(os.fspath(path))
     except TypeError:
         raise TypeError(f"path must be a str or os.PathLike; got {path!r}") from None
+    if not path:
+        raise ValueError("path must name a file; got ''")
+    return path
+
+
+def check_saveable_model(net):
+    """Raise what :func:`save` would raise about the model itself (a schedule
+    of the user's own, metadata that is not JSON): ``fit`` asks this before it
+    trains with a ``ModelCheckpoint``, not at the first checkpoint."""
+    check_saveable(net.schedule)
+    _metadata_json(net.metadata)
 
 
 def _metadata_json(metadata):
@@ -82,7 +96,7 @@ def _check_archive(path):
 def save(net, path):
     """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
     path = _path(path)
-    check_saveable(net.schedule)
+    check_saveable_model(net)
     opt = net.optimizer
     # One snapshot of what a fit in another thread may be updating (the
     # kernels release the GIL): the file holds the params its checksum is of.
@@ -139,8 +153,9 @@ def _mode_for(path):
 
 def write_atomically(path, write, what, suffix):
     """Call ``write(fh)`` on a temporary file in ``path``'s folder, flush and
-    fsync it, then rename it over ``path``: a crash or an error leaves the
-    old file whole and no temporary file behind. Errors name ``path`` (or its
+    fsync it, then rename it over ``path``: an error leaves the old file
+    whole and no temporary file behind; a crash (the process killed) leaves
+    the old file whole and may leave the temporary ``.fastbp-*`` file. Errors name ``path`` (or its
     folder), not the temporary file; ``what`` says what was being done."""
     path = _path(path)
     # Through a symbolic link, the file it points to (as open() would write),

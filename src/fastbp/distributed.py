@@ -218,7 +218,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                 return total, done, True
         return total, done, False
 
-    divergence = None  # (batch, kept) once an epoch diverged
+    divergence = None  # (batch, kept, no_update, kept_finite) once an epoch diverged
     begin(callbacks, net)
     try:
         with _Interrupts() as interrupts:
@@ -239,7 +239,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                         if kept and run_epoch(kept)[1:] != (kept, False):
                             raise RuntimeError("fastbp internal error: replaying the updates"
                                                " before a divergence diverged; please report this")
-                        divergence = batch, kept, network.all_finite(net.params)
+                        divergence = batch, kept, done == 0, network.all_finite(net.params)
                         break
                     logs = {"loss": total / n, "lr": optimizer.lr}
                     if validation is not None:
@@ -265,8 +265,8 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     finally:
         notes = _end(callbacks, net)
     if divergence is not None:
-        _diverged(on_divergence, *divergence[:2], steps, optimizer, history, notes=notes,
-                  kept_finite=divergence[2])
+        _diverged(on_divergence, *divergence[:3], steps, optimizer, history, notes=notes,
+                  kept_finite=divergence[3])
     return history
 
 

@@ -894,11 +894,13 @@ class MLP:
 
         Notes
         -----
-        Ctrl-C during ``fit`` (or a KeyboardInterrupt raised by a callback)
-        ends training after the epoch in progress: an epoch is one compiled
-        call, which a signal cannot stop midway. The model keeps every
-        completed epoch, with consistent optimizer state and history, and
-        ``fit`` returns the history with ``history.interrupted`` set. A
+        Ctrl-C during ``fit`` (or a KeyboardInterrupt raised by a callback's
+        ``on_epoch_end``) ends training after the epoch in progress: an epoch
+        is one compiled call, which a signal cannot stop midway. The model
+        keeps every completed epoch, with consistent optimizer state and
+        history, and ``fit`` returns the history with ``history.interrupted``
+        set. (A KeyboardInterrupt from ``on_train_begin`` or ``on_train_end``
+        propagates, as their other errors do.) A
         program that ignores SIGINT or handles it itself keeps that: fit
         replaces only Python's own handler, and restores it after.
 
@@ -930,7 +932,8 @@ class MLP:
         before = (self.optimizer, getattr(self.optimizer, "lr", None), run.optimizer.lr
                   if not isinstance(run.optimizer, LBFGS) else None, self._schedule,
                   self._classes, self._rng.copy(),
-                  None if run.schedule is None else (run.schedule, dict(vars(run.schedule))))
+                  None if run.schedule is None else (run.schedule, dict(vars(run.schedule))),
+                  getattr(run.optimizer, "state", None) is None)
         opt = self.optimizer = run.optimizer
         _args.OWNERS[opt] = weakref.ref(self)
         self._schedule, self._classes = run.schedule, run.classes
@@ -951,7 +954,9 @@ class MLP:
     def _undo_fit_start(self, before, opt):
         """The model as it was before fit committed its arguments (a callback's
         on_train_begin raised: no epoch ran)."""
-        previous, previous_lr, new_lr, schedule, classes, rng, started = before
+        previous, previous_lr, new_lr, schedule, classes, rng, started, stateless = before
+        if stateless and getattr(opt, "state", None) is not None:
+            opt.state = None  # sized for this model by the fit: free for another again
         if started:
             given, state = started
             vars(given).clear()

@@ -354,8 +354,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         finally:
             notes = _end(callbacks, net)
     if divergence is not None:
-        _diverged(on_divergence, *divergence[:2], steps, optimizer, history, notes=notes,
-                  kept_finite=divergence[2])
+        _diverged(on_divergence, *divergence[:3], steps, optimizer, history, notes=notes,
+                  kept_finite=divergence[3])
     return history
 
 
@@ -483,8 +483,10 @@ def choose_epoch(fused, dropout):
 
 def _roll_back(net, restore, optimizer, epoch_kernel):
     """After a diverged epoch: find its first bad state, then leave the model
-    in the state just before it. Returns ``(batch, kept)``: the 1-based batch
-    where the divergence showed, and the number of updates kept.
+    in the state just before it. Returns ``(batch, kept, no_update)``: the
+    1-based batch where the divergence showed, the number of updates kept,
+    and whether the epoch's starting state was the bad one (its first
+    batch's loss not finite: no update to blame).
 
     The fast pass checks the parameters once per epoch, so it only bounds
     the first bad state; a second pass from the epoch's starting copy checks
@@ -509,7 +511,7 @@ def _roll_back(net, restore, optimizer, epoch_kernel):
                                " diverged (the epoch kernel is not deterministic); please report"
                                " this")
     optimizer.t += kept
-    return batch, kept
+    return batch, kept, bad == 0
 
 
 def _end(callbacks, net):
@@ -531,18 +533,21 @@ def _end(callbacks, net):
                    if isinstance(cb, EarlyStopping) and cb.restored_epoch is not None)
 
 
-def _diverged(on_divergence, batch, kept, steps, optimizer, history, notes="", kept_finite=True):
+def _diverged(on_divergence, batch, kept, no_update, steps, optimizer, history, notes="",
+              kept_finite=True):
     """Report divergence detected at 1-based ``batch`` of the epoch after
     the completed ones; the model was rolled back to its state after
     ``kept`` batches of it (whose parameters are finite or not:
-    ``kept_finite``), and ``notes`` says what callbacks did next."""
+    ``kept_finite``), ``no_update`` when the epoch's starting state was the
+    bad one (its first loss not finite), and ``notes`` says what callbacks
+    did next."""
     history.diverged = True
     where = f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}"
     if not kept_finite:  # (only at the epoch's start: every update is checked)
         message = (f"{where}: the parameters were already NaN or infinite when the epoch began,"
                    " before any update; the model keeps them. Give it finite weights (a new"
                    " model, or one loaded from a good file) before training on.")
-    elif kept == 0 and batch == 1:
+    elif no_update:
         message = (f"{where}: the loss of its first batch was NaN or infinite before any update"
                    " (inputs or targets too large for the model's dtype, or weights that"
                    " overflow on them); the model is as it was before the epoch.")
@@ -735,13 +740,19 @@ class ModelCheckpoint:
 
     def check_folder(self):
         """Raise FileNotFoundError unless the folder of the checkpoints
-        exists: fit asks before it trains, not at the first save."""
+        exists, and IsADirectoryError where the one file named is a folder:
+        fit asks before it trains, not at the first save."""
         import errno
         import os
-        folder = os.path.dirname(os.path.abspath(self.path.format(epoch=1)))
+        first = self.path.format(epoch=1)
+        folder = os.path.dirname(os.path.abspath(first))
         if not os.path.isdir(folder):
             raise FileNotFoundError(errno.ENOENT, f"cannot save checkpoints to {self.path!r}: no"
                                     f" such folder: {folder!r}")
+        if first == self.path.format(epoch=2) and os.path.isdir(first):
+            raise IsADirectoryError(errno.EISDIR, f"cannot save checkpoints to {self.path!r}: it"
+                                    " is a folder; name a file in it, e.g."
+                                    f" {os.path.join(self.path, 'model.npz')!r}")
 
     def on_train_begin(self, net):
         self._net, self._offset = net, len(net.history)
