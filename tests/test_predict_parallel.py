@@ -283,7 +283,7 @@ def test_split_rows_are_checked_finite_chunk_by_chunk(small_split, monkeypatch, 
     from fastbp import _validate
     with_threads(monkeypatch, threads_)
     net = make("softmax", dtype)
-    X = rows(1001, dtype, False)  # 7 chunks of 126 and one of 119
+    X = rows(1001, dtype, False)  # 7 chunks of 125 and one of 126
     expected = reference(net, X)
     scans, chunks = [], []
     whole, per_chunk = _validate.all_finite, network.all_finite
@@ -295,7 +295,7 @@ def test_split_rows_are_checked_finite_chunk_by_chunk(small_split, monkeypatch, 
         np.testing.assert_allclose(call(X), expected, rtol=tol, atol=tol)
     assert np.array_equal(net.predict(X), expected.argmax(axis=1))
     assert scans == []  # the whole-array scan never ran
-    assert sorted(chunks) == sorted([126 * 7] * 21 + [119 * 7] * 3)  # 8 chunks, three calls
+    assert sorted(chunks) == sorted([125 * 7] * 21 + [126 * 7] * 3)  # 8 chunks, three calls
     for (r, c), value in [((0, 0), np.nan), ((1000, 6), np.inf), ((500, 3), -np.inf),
                           ((126, 1), np.nan), ((881, 0), np.inf)]:
         bad = X.copy()
@@ -358,3 +358,121 @@ def test_split_labels_of_a_softmax_come_from_the_compiled_argmax(small_split, mo
     assert sum(calls) == 1000 and len(calls) > 1  # every chunk's rows, chunk by chunk
     np.testing.assert_array_equal(labels, reference(net, X).argmax(axis=1))
     assert labels.dtype == np.int64
+
+
+# ------------------------------------------------ found in review (2026-12-05, session 34)
+def _in_child(work):
+    """``repr(work())`` as run in a forked child (or its error's repr)."""
+    import os
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            out = repr(work())
+        except BaseException as exc:  # noqa: B036 (reported to the parent)
+            out = "error: " + repr(exc)
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    chunks = []
+    while True:
+        chunk = os.read(r, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode()
+
+
+def _held_in_another_thread(enter):
+    """Start a thread that enters the context ``enter()`` and stays in it;
+    returns a function that lets it leave and joins it."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        with enter():
+            held.set()
+            done.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+
+    def release():
+        done.set()
+        thread.join()
+    return release
+
+
+needs_fork = pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+
+
+@needs_fork
+def test_a_forked_child_lets_go_of_the_holds_of_threads_it_does_not_have():
+    """Forked while another thread's inference held the BLAS pool at one
+    thread, the child kept it there for good (that thread never ends in the
+    child): get_num_threads said 2 and set_num_threads could not resize it."""
+    if threads.default_num_threads() < 2:
+        pytest.skip("needs two CPUs")
+    with fastbp.set_num_threads(2):
+        release = _held_in_another_thread(threads.blas_on_one_thread)
+        try:
+            assert _blas.pool_threads() == 1
+            got = _in_child(lambda: (threads._one_thread_users, _blas.pool_threads()))
+            with threads.blas_on_one_thread():  # the forking thread's own hold stays
+                mine = _in_child(lambda: (threads._one_thread_users, _blas.pool_threads()))
+        finally:
+            release()
+        assert got == "(0, 2)" and mine == "(1, 1)"  # (only its own hold counts there)
+        assert _blas.pool_threads() == 2 and threads._one_thread_users == 0
+
+
+@needs_fork
+def test_a_forked_child_can_train_a_model_another_thread_was_training():
+    """The claim of a fit running in another thread at the fork survived in
+    the child, where that thread does not exist: every fit of the model
+    there was refused ("already being trained in another thread")."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    net.fit(X, y, epochs=1, verbose=0)
+    release = _held_in_another_thread(net._workspaces.training)
+    try:
+        with pytest.raises(RuntimeError, match="another thread"):
+            net.fit(X, y, epochs=1, verbose=0)
+        got = _in_child(lambda: len(net.fit(X, y, epochs=2, verbose=0)))
+    finally:
+        release()
+    assert got == "2"
+    with net._workspaces.training():  # the forking thread's own fit goes on in the child
+        nested = _in_child(lambda: net.fit(X, y, epochs=1, verbose=0))
+    assert "already being trained by a fit in this thread" in nested
+
+
+def test_inference_chunks_differ_by_at_most_one_row(small_split):
+    """Chunks of ceil(n / chunks) rows left the last as small as one row
+    (12,701 rows in chunks of at most 128: 99 of 128 and one of 29)."""
+    net = make("softmax", "float64")
+    X = np.random.default_rng(0).normal(size=(12_701, SIZES[0]))
+    seen = []
+    net._split(X, lambda start, nb, *rest: seen.append((start, nb)))
+    seen.sort()
+    sizes = [nb for _, nb in seen]
+    assert len(sizes) == 100 and max(sizes) - min(sizes) <= 1 and max(sizes) <= 128
+    assert [start for start, _ in seen] == list(np.cumsum([0] + sizes[:-1]))
+    assert sum(sizes) == 12_701
+
+
+def test_the_last_rows_of_a_large_predict_come_out_as_in_a_call_of_their_own():
+    """n = 1,023,001 split into 1000 chunks whose last had 25 rows: under
+    fastbp._narrow's 256 rows it ran on BLAS (its small-matrix kernel), and
+    its rows came out in other bits than the same rows predicted alone
+    (300 rows: the register loop)."""
+    from fastbp import _narrow
+    if not _narrow.available():
+        pytest.skip("the output layer's register loop needs AVX-512")
+    net = fastbp.MLP([6, 64, 10], activation="relu", dtype="float32", seed=1)
+    X = np.random.default_rng(0).normal(size=(1_023_001, 6)).astype(np.float32)
+    P = net.predict_proba(X)
+    np.testing.assert_array_equal(P[-300:], net.predict_proba(X[-300:]))

@@ -9,6 +9,7 @@ sklearn = pytest.importorskip("sklearn")
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+import fastbp  # noqa: E402
 from fastbp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 # Checks that cannot pass, with the reason (filled in below if any). Not
@@ -451,3 +452,125 @@ def test_products_in_pieces_of_rows(dtype):
         np.testing.assert_allclose(G, A.astype(float).T @ D, rtol=0, atol=tol * nb)
     assert -(-200 // K._rows_per_product.py_func(200, 6400)) == 3    # the digits' first layer
     assert K._rows_per_product.py_func(200, 78400) == 200            # 784 inputs: one product
+
+
+# ------------------------------------------------ found in review (2026-12-05, session 34)
+def _problem(seed=0, n=300, d=10, k=3):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)), rng.integers(0, k, n)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_partial_fit_after_coefs_of_another_width_trains_them_with_a_new_optimizer(solver):
+    """The old optimizer's state (2 x 59) was kept for the new network of
+    2803 parameters, and the compiled epoch read and wrote past its end
+    (heap corruption). Reference: scikit-learn continuing the same assigned
+    weights with an optimizer made anew (its own partial_fit fails to
+    broadcast its old velocities)."""
+    from sklearn.neural_network import MLPClassifier as Sk
+    X, y = _problem()
+    rng = np.random.default_rng(1)
+    coefs = [rng.standard_normal((10, 20)) * 0.1, rng.standard_normal((20, 3)) * 0.1]
+    intercepts = [np.zeros(20), np.zeros(3)]
+    ests = []
+    for cls in (MLPClassifier, Sk):
+        est = cls((4,), solver=solver, max_iter=2, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+        est.coefs_ = [c.copy() for c in coefs]
+        est.intercepts_ = [b.copy() for b in intercepts]
+        if cls is Sk:
+            del est._optimizer
+        est.partial_fit(X, y)
+        ests.append(est)
+    ours, theirs = ests
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert ours._optimizer.state.shape == (2, ours.net_.params.size)
+
+
+def test_an_optimizer_state_of_another_size_is_refused_not_indexed():
+    opt = fastbp.Adam()
+    opt.ensure_state(np.zeros(5))
+    with pytest.raises(ValueError, match="state is for 5 float64 parameters; got 9"):
+        opt.ensure_state(np.zeros(9))
+
+
+def test_partial_fit_of_a_model_loaded_read_only_by_joblib(tmp_path):
+    """joblib.load(mmap_mode="r") left the optimizer's state a read-only map:
+    partial_fit trained an epoch, then failed with Numba's TypingError while
+    copying the state back (weights, n_iter_ and loss_curve_ changed)."""
+    joblib = pytest.importorskip("joblib")
+    X, y = _problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    joblib.dump(est, tmp_path / "m.joblib")
+    mapped = joblib.load(tmp_path / "m.joblib", mmap_mode="r")
+    plain = joblib.load(tmp_path / "m.joblib")
+    mapped.partial_fit(X, y)
+    plain.partial_fit(X, y)
+    for a, b in zip(mapped.coefs_, plain.coefs_):
+        np.testing.assert_array_equal(a, b)
+    assert mapped.n_iter_ == plain.n_iter_ == 1
+
+
+def test_a_fit_refused_for_its_sample_weight_leaves_the_estimator_as_it_was():
+    # classes_ and n_features_in_ were replaced before the weights were
+    # checked, while the network stayed: predict then failed on old and new X.
+    X, y = _problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier((4,), max_iter=5, random_state=0).fit(X, y)
+    expected = est.predict_proba(X)
+    before = dict(vars(est))
+    X2, y2 = np.ones((30, 5)), np.where(np.arange(30) % 2, "x", "y")
+    with pytest.raises(ValueError, match="sample_weight"):
+        est.fit(X2, y2, sample_weight=np.ones(3))
+    assert vars(est).keys() == before.keys()
+    assert all(vars(est)[k] is before[k] for k in before)
+    np.testing.assert_array_equal(est.predict_proba(X), expected)
+
+
+def test_a_first_partial_fit_refused_for_dropout_sets_no_classes():
+    X, y = _problem()
+    est = MLPClassifier((4,), dropout=0.5)
+    with pytest.raises(ValueError, match="dropout"):
+        est.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(est, "classes_") and not hasattr(est, "_label_binarizer")
+
+
+def test_an_estimator_trains_in_one_fit_at_a_time():
+    """fastbp.sklearn's fits did not claim their network: a net_.fit during
+    est.fit, or two partial_fits at once, were taken and overwrote each
+    other's updates. A fit holding the network in another thread (here a
+    claim held open) now refuses the second, which changes nothing."""
+    import threading
+    X, y = _problem()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est = MLPClassifier((4,), max_iter=2, random_state=0).fit(X, y)
+    held, done = threading.Event(), threading.Event()
+
+    def hold():
+        with est.net_._workspaces.training():
+            held.set()
+            done.wait()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    held.wait()
+    try:
+        params, n_iter = est.net_.params.copy(), est.n_iter_
+        for call in (lambda: est.partial_fit(X, y), lambda: est.set_params(warm_start=True).fit(X, y)):
+            with pytest.raises(RuntimeError, match="already being trained in another thread"):
+                call()
+            assert np.array_equal(est.net_.params, params) and est.n_iter_ == n_iter
+    finally:
+        done.set()
+        thread.join()
+    est.partial_fit(X, y)  # free again
+    assert est.n_iter_ == 1
+    with est.net_._workspaces.training(), pytest.raises(RuntimeError, match="in this thread"):
+        est.partial_fit(X, y)

@@ -16,9 +16,13 @@ outputs in vector registers: per input one load of the weights' vector
 and one multiply-add per row, the row's input broadcast from memory
 (AVX-512's embedded broadcast). A row's sums run in the order of the
 inputs whatever its block or slice, so its outputs do not depend on the
-chunk or thread it falls in; and they are OpenBLAS's own bits up to 384
-inputs (it also adds the inputs in order, one multiply-add each, then adds
-blocks of 384).
+chunk or thread it falls in (a split inference's chunks all have more than
+512 rows, so all take this loop); and they are the bits of OpenBLAS's
+general path up to 384 inputs (it also adds the inputs in order, one
+multiply-add each, then adds blocks of 384), not those of its small-matrix
+kernel, which it takes for a few rows (a predict of fewer than
+``LEAST_ROWS`` rows, which runs on BLAS, may differ from the same rows in a
+larger batch in the last bit).
 
 It runs only where it was measured to pay (:func:`takes`): a CPU with
 AVX-512, at least ``LEAST_ROWS`` rows, more than half a vector of outputs

@@ -11,6 +11,7 @@ by ``capacity``), so a model holds at most one workspace per live thread plus
 one for training, whatever the row counts asked for.
 """
 import contextlib
+import os
 import threading
 
 import numpy as np
@@ -25,6 +26,7 @@ class Workspaces:
         self._local = threading.local()  # .ws: this thread's inference workspace
         self._lock = threading.Lock()
         self._trainer = None  # ident of the thread whose fit holds the model
+        self._trainer_pid = None  # and its process: a forked child has only the forking thread
         self._train = None    # the training workspace
 
     def get(self, rows):
@@ -48,7 +50,10 @@ class Workspaces:
         """Claim the model for one fit in this thread; released on every exit."""
         me = threading.get_ident()
         with self._lock:
-            if self._trainer is not None:
+            # A claim made in the parent of a forked child by a thread other
+            # than the forking one is stale: that thread does not run here.
+            if self._trainer is not None and (self._trainer == me
+                                              or self._trainer_pid == os.getpid()):
                 if self._trainer == me:
                     raise RuntimeError("this model is already being trained by a fit in this thread"
                                        " (fit was called from inside a running fit, e.g. from a"
@@ -57,7 +62,7 @@ class Workspaces:
                                    " fits of one model at once would overwrite each other's"
                                    " updates. Wait for that fit to return, or train a copy"
                                    " (copy.deepcopy(net)) in this thread")
-            self._trainer = me
+            self._trainer, self._trainer_pid = me, os.getpid()
         try:
             yield
         finally:

@@ -633,7 +633,12 @@ class MLP:
         n = X.shape[0]
         params, x = self._reading(X)
         chunks = -(-n // SPLIT_CHUNK)
-        size = -(-n // chunks)  # chunks of equal size (at most SPLIT_CHUNK), set by n alone
+        # Chunk i holds rows [i n / chunks, (i + 1) n / chunks): sizes that
+        # differ by at most one row (at most SPLIT_CHUNK, more than half of
+        # it), set by n alone. (Sizes of ceil(n / chunks) left a last chunk
+        # of as little as one row, whose output layer then ran on BLAS, not
+        # fastbp._narrow's loop: its rows came out in other bits.)
+        size = -(-n // chunks)  # the largest
         workers = threads.inference_threads(chunks)
         counter = itertools.count()  # the next chunk; next() is atomic
         failed = []
@@ -645,8 +650,8 @@ class MLP:
                 i = next(counter)
                 if i >= chunks:
                     return
-                start = i * size
-                nb = min(size, n - start)
+                start = i * n // chunks
+                nb = (i + 1) * n // chunks - start
                 part = kernel_rows(x, start, nb)
                 try:
                     each(start, nb, part, ws, buf, params)

@@ -178,6 +178,14 @@ class Optimizer:
         self.t = 0
         self.state = None
 
+    def __setstate__(self, state):
+        # Arrays of its own and writable, as a new optimizer's: unpickled
+        # (joblib's mmap_mode="r" gives read-only maps), the kernels write them.
+        for key in ("hyper", "state"):
+            if isinstance(state.get(key), np.ndarray):
+                state[key] = np.array(state[key], copy=True)
+        self.__dict__.update(state)
+
     @property
     def lr(self):
         return float(self.hyper[LR])
@@ -203,6 +211,10 @@ class Optimizer:
                              f" parameters; got {params.size} {params.dtype}")
 
     def ensure_state(self, params):
+        """The state for ``params``, made (zeros) on first use; raises
+        ValueError when it was made for parameters of another size or dtype
+        (the kernels index it unchecked)."""
+        self.check_state(params)
         if self.state is None:
             self.state = np.zeros((2, params.size), dtype=params.dtype)
         return self.state

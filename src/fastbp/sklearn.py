@@ -29,7 +29,9 @@ view of fastbp's ``(n_out, n_in)`` weights), ``loss_``, ``loss_curve_``,
 ``best_validation_score_``, ``n_layers_``, ``n_outputs_``,
 ``out_activation_``, ``classes_`` (classifier), ``n_features_in_``; plus
 ``net_``, the :class:`fastbp.MLP` itself. ``dtype`` (fastbp's own) is None
-to follow X as scikit-learn does (float32 stays float32), or a dtype name.
+to follow X as scikit-learn does (float32 stays float32), or "float32" or
+"float64" to force one; a warm start or ``partial_fit`` continues the
+network in its own dtype.
 
 Weights in and out: ``MLPClassifier.from_sklearn(fitted)`` and
 ``est.to_sklearn()`` convert from and to scikit-learn's own estimators.
@@ -259,6 +261,10 @@ class _BaseMLP(BaseEstimator):
             self.net_ = self._network_of([np.asarray(c) for c in self.coefs_],
                                          [np.asarray(i) for i in self.intercepts_],
                                          OUTPUTS[self.out_activation_])
+            # The optimizer's moments were for the old network's parameters:
+            # partial_fit starts a new one for these. (scikit-learn's raises
+            # a broadcasting error there, from its velocities of the old shapes.)
+            self.__dict__.pop("_optimizer", None)
             sizes = self.net_.sizes
             self.n_layers_ = len(sizes)
             self.n_outputs_ = sizes[-1]
@@ -316,7 +322,34 @@ class _BaseMLP(BaseEstimator):
             self.net_ = _twin(net, activation=want, alpha=float(self.alpha))
             self._expose()
 
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, before=None):
+        # One fit of a network at a time, as fastbp.MLP.fit: the network this
+        # call continues is claimed first (a concurrent fit or partial_fit of
+        # the estimator, or net_.fit, is refused before anything changes),
+        # and a network the checks make is claimed before it trains.
+        # A call refused before training starts changes nothing: the
+        # attributes the checks set (classes_, n_features_in_, a new net_ or
+        # optimizer) are put back. ``before``: the estimator as a caller
+        # found it that has already set some (partial_fit's classes).
+        with contextlib.ExitStack() as claims:
+            old = self.__dict__.get("net_")
+            if old is not None:
+                claims.enter_context(old._workspaces.training())
+            before = dict(vars(self)) if before is None else before
+            try:
+                self._check_and_train(X, y, sample_weight, incremental, claims, old)
+            except BaseException:
+                if not vars(self).pop("_began", False):
+                    vars(self).clear()
+                    vars(self).update(before)
+                raise
+            vars(self).pop("_began", None)
+        self._expose()
+        if not np.isfinite(self.net_.params).all():
+            raise ValueError(_NON_FINITE)
+        return self
+
+    def _check_and_train(self, X, y, sample_weight, incremental, claims, old):
         hidden = self._check_params()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -335,6 +368,8 @@ class _BaseMLP(BaseEstimator):
             if len(have) != len(sizes) or have[0] != sizes[0] or have[-1] != sizes[-1]:
                 raise ValueError(f"the network has layer sizes {have}; these parameters and"
                                  f" data need {sizes}")
+        if self.net_ is not old:
+            claims.enter_context(self.net_._workspaces.training())
         X = _as_rows(X, self.net_.dtype)
         Y = np.ascontiguousarray(Y, dtype=self.net_.dtype)
         sw = np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight)
@@ -345,10 +380,6 @@ class _BaseMLP(BaseEstimator):
             self._fit_lbfgs(X, Y, sw)
         else:
             self._fit_stochastic(X, Y, sw, incremental)
-        self._expose()
-        if not np.isfinite(self.net_.params).all():
-            raise ValueError(_NON_FINITE)
-        return self
 
     def _new_optimizer(self):
         if self.solver == "sgd":
@@ -434,6 +465,7 @@ class _BaseMLP(BaseEstimator):
                 # run on this one: the same sums either way.
                 split.enter_context(threads.blas_on_one_thread())
                 split.callback(epoch.close)  # (first: the helpers)
+            self._began = True  # (from here on a failed fit keeps what it did, as scikit-learn's)
             self.n_iter_ = 0
             self._epochs(epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
                          batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
@@ -615,6 +647,7 @@ class _BaseMLP(BaseEstimator):
             return value, grads[pack]
 
         iprint = 1 if self.verbose is True or self.verbose >= 1 else -1
+        self._began = True
         with first_layer_transposed(net.plan, [params], on=transposed), \
                 threads.other_blas_on_one_thread():
             res = minimize(objective, params[pack], method="L-BFGS-B", jac=True,
@@ -916,13 +949,19 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` is required on the first call."""
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        before = dict(vars(self))
+        try:
+            if _check_partial_fit_first_call(self, classes):
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(before)
+            raise
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True, before=before)
 
     def predict(self, X):
         """Class labels (or a label indicator matrix for multilabel targets)."""

@@ -284,6 +284,7 @@ def _pool_libs():
 
 _one_thread_lock = threading.Lock()
 _one_thread_users = 0    # calls inside blas_on_one_thread now
+_one_thread_by = {}      # thread ident -> its calls among them (for a fork: _after_fork)
 _one_thread_restore = 1  # the pool's size before the first of them
 
 
@@ -306,17 +307,29 @@ def blas_on_one_thread():
             if _one_thread_restore > 1:
                 _resize(libs, 1)
         _one_thread_users += 1
+        _count(_one_thread_by, 1)
     try:
         yield
     finally:
         with _one_thread_lock:
             _one_thread_users -= 1
+            _count(_one_thread_by, -1)
             if not _one_thread_users and _one_thread_restore > 1:
                 _resize(_pool_libs(), _one_thread_restore)
 
 
+def _count(by_thread, step):
+    me = threading.get_ident()
+    n = by_thread.get(me, 0) + step
+    if n:
+        by_thread[me] = n
+    else:
+        by_thread.pop(me, None)
+
+
 _other_lock = threading.Lock()
 _other_users = 0     # blocks inside other_blas_on_one_thread now
+_other_by = {}       # thread ident -> its blocks among them
 _other_restore = []  # (pool, its size before the first of them)
 
 
@@ -348,15 +361,42 @@ def other_blas_on_one_thread():
             for lib, _ in _other_restore:
                 _resize([lib], 1)
         _other_users += 1
+        _count(_other_by, 1)
     try:
         yield
     finally:
         with _other_lock:
             _other_users -= 1
+            _count(_other_by, -1)
             if not _other_users:
                 for lib, n in _other_restore:
                     _resize([lib], n)
                 _other_restore = []
+
+
+def _after_fork():
+    """In a forked child only the forking thread lives: the holds of the
+    others (an inference, an L-BFGS fit, running in another thread at the
+    fork) will never end there, so they are let go now, each pool set back
+    to its size as set, and the locks made anew (one may have been held)."""
+    global _one_thread_lock, _one_thread_users, _one_thread_by, _other_lock, _other_users, \
+        _other_by, _other_restore
+    me = threading.get_ident()
+    _one_thread_lock, _other_lock = threading.Lock(), threading.Lock()
+    mine = _one_thread_by.get(me, 0)
+    if _one_thread_users and not mine and _one_thread_restore > 1:
+        _resize(_pool_libs(), _one_thread_restore)
+    _one_thread_users, _one_thread_by = mine, ({me: mine} if mine else {})
+    mine = _other_by.get(me, 0)
+    if _other_users and not mine:
+        for lib, n in _other_restore:
+            _resize([lib], n)
+        _other_restore = []
+    _other_users, _other_by = mine, ({me: mine} if mine else {})
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def inference_threads(chunks):
