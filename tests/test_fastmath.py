@@ -208,3 +208,19 @@ def test_softplus_limits_and_float32_rounding():
     _apply_more(2, x32.astype(np.float64), out)
     np.testing.assert_array_equal(out.astype(np.float32),
                                   np.logaddexp(0.0, x32.astype(np.float64)).astype(np.float32))
+
+
+# ------------------------------------------------ found in review (2026-12-05, session 34)
+def test_float32_tanh_of_tiny_numbers_is_the_number():
+    """Below |x| ~ 2.4e-36 the rational's x * p went subnormal: up to 103 ulp
+    off, and at the smallest normal float32 larger than x (|tanh x| <= |x|).
+    tanh x rounds to x for |x| < 4e-4, where Eigen's function selects x."""
+    tiny = np.finfo(np.float32).tiny
+    x = np.concatenate([np.geomspace(tiny, 3.99e-4, 20_001), [tiny, 1.7356856e-38, 1e-37]])
+    x = np.concatenate([x, -x, np.nextafter(np.float32([4e-4, -4e-4]), 0)]).astype(np.float32)
+    out = np.empty_like(x)
+    _apply32(1, x, out)
+    ref = np.tanh(x.astype(np.float64)).astype(np.float32)
+    ulps = np.abs(out.astype(np.float64) - ref) / np.spacing(np.abs(ref))
+    assert ulps.max() <= 1
+    assert np.all(np.abs(out) <= np.abs(x))

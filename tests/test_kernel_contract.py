@@ -199,14 +199,21 @@ def test_gemm_refuses_shapes_that_do_not_fit_and_strided_arrays():
     A, B, C = np.ones((3, 4)), np.ones((4, 5)), np.zeros((3, 5))
     K.gemm(C, A, B, False, False, 1.0, 0.0)
     np.testing.assert_array_equal(C, A @ B)
-    with pytest.raises(ValueError, match="do not fit"):
+    # Each error names the array that is wrong (one message said "A, B and
+    # C must be C-contiguous", another "do not fit C", whichever it was).
+    with pytest.raises(ValueError, match="op.B. must have as many rows as op.A. has columns"):
         K.gemm(C, A, np.ones((40, 5)), False, False, 1.0, 0.0)
-    with pytest.raises(ValueError, match="do not fit"):
+    with pytest.raises(ValueError, match="op.B. must have C's number of columns"):
         K.gemm(np.zeros((3, 6)), A, B, False, False, 1.0, 0.0)
-    with pytest.raises(ValueError, match="C-contiguous"):
+    with pytest.raises(ValueError, match="op.A. must have C's number of rows"):
+        K.gemm(np.zeros((2, 5)), A, B, False, False, 1.0, 0.0)
+    with pytest.raises(ValueError, match="gemm: A must be C-contiguous"):
         K.gemm(C, np.asfortranarray(A), B, False, False, 1.0, 0.0)
-    with pytest.raises(ValueError, match="C-contiguous"):
+    with pytest.raises(ValueError, match="gemm: B must be C-contiguous"):
         K.gemm(C, A, np.ones((4, 10))[:, :5], False, False, 1.0, 0.0)
+    with pytest.raises(ValueError, match="gemm: C must be C-contiguous"):
+        K.gemm(np.zeros((3, 10))[:, ::2], A, B, False, False, 1.0, 0.0)
+    np.testing.assert_array_equal(C, A @ B)  # untouched by the refused calls
 
 
 # ------------------------------------------ found in review (2026-12-05)

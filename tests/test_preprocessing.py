@@ -522,3 +522,38 @@ def test_is_number_is_the_plain_decimal_grammar():
         np.testing.assert_array_equal(np.zeros(len(cells), bool) if odd is None else odd, flags)
     assert _preprocess.odd_text(np.array(["1", "2.5"])) is None
     assert _preprocess.odd_text(np.array([b"1", b"2_5"])).tolist() == [False, True]
+
+
+# ------------------------------------------------ found in review (2026-12-05, session 34)
+@pytest.mark.parametrize("mean,spread", [(1.0, 3e-15), (1e6, 1e-7), (0.5, 1.0), (1e6, 1e-3)])
+def test_a_constant_column_is_judged_as_scikit_learns_standard_scaler_does(mean, spread):
+    """The rule was std <= 10 eps |mean|, whatever the number of rows; on
+    10,000 rows that differ by a few ulp, scikit-learn's StandardScaler
+    (whose bound grows with n) gives scale 1 and fastbp divided by the tiny
+    spread, blowing the ulps up to order 1."""
+    StandardScaler = pytest.importorskip("sklearn.preprocessing").StandardScaler
+    X = (mean + spread * np.random.default_rng(0).standard_normal(10_000)).reshape(-1, 1)
+    net = fastbp.MLP([1, 2], seed=0)
+    net.standardize(X)
+    np.testing.assert_allclose(net.input_scale, StandardScaler().fit(X).scale_, rtol=1e-12)
+
+
+def test_rows_in_a_list_keep_each_cells_type_as_in_an_object_array():
+    """np.asarray of a list mixing text and numbers made every cell text:
+    True was refused ('True'), np.float32(0.1) read as the float64 0.1."""
+    net = fastbp.MLP([4, 3, 2], seed=0)
+    net.categories = {1: ["blue", "red"]}
+    rows = [[True, "red", np.float32(0.1)], [2, "blue", 1.5]]
+    np.testing.assert_array_equal(net.predict_proba(rows),
+                                  net.predict_proba(np.array(rows, dtype=object)))
+    twin = fastbp.MLP([4, 3, 2], seed=0)  # the same weights, taking the one-hot inputs
+    encoded = np.array([[1.0, 0, 1, np.float32(0.1)], [2.0, 1, 0, 1.5]])  # blue, red
+    np.testing.assert_array_equal(net.predict_proba(rows), twin.predict_proba(encoded))
+
+
+def test_empty_raw_rows_are_named_in_the_shape_given():
+    # "X is empty (shape (0, 6))": the encoded width, where the user gave 3 columns.
+    net = fastbp.MLP([6, 3, 2], seed=0)
+    net.categories = {1: ["a", "b", "c", "d"]}
+    with pytest.raises(ValueError, match=r"X is empty \(shape \(0, 3\)\)"):
+        net.predict(np.zeros((0, 3), dtype=object))

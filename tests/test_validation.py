@@ -16,6 +16,9 @@ BAD_CONSTRUCTOR = [
     (dict(sizes=[4, 2.5, 3]), TypeError, r"sizes\[1\] must be an integer"),
     (dict(sizes=[4, True, 3]), TypeError, r"sizes\[1\]"),
     (dict(sizes=[4, "8", 3]), TypeError, r"sizes\[1\]"),
+    # OverflowError from the layout ("Python int too large to convert to C long")
+    (dict(sizes=[3, 10 ** 20, 2]), ValueError, "more than an array can hold"),
+    (dict(sizes=[3, 2 ** 62, 2]), ValueError, "more than an array can hold"),
     (dict(sizes=[4, 3], output="softmax2"), ValueError, "output must be one of .*'softmax2'"),
     (dict(sizes=[4, 5, 3], activation="gelu"), ValueError, "activation must be one of .*'gelu'"),
     (dict(sizes=[4, 5, 3], activation=["relu", "tanh"]), ValueError,
@@ -73,7 +76,14 @@ BAD_DATA = [
     (dict(X=X_OK.astype(object)), TypeError, "X must hold numbers .* object"),
     (dict(X=np.array([["a", "b", "c"]] * 4)), TypeError, "X must hold numbers"),
     (dict(X=np.array([["a", "b", "c"]] * 4, dtype=object)), TypeError,  # pandas' text
-     r"X must hold numbers \(bool, int or float\); got dtype object"),
+     r"X must hold numbers \(bool, int or float\); got 'a' at index \(0, 0\) \(row 0\)"),
+    # A number first, then text: the message spoke of "text labels", named
+    # the valid 0.5 as the culprit, at a flat index; a None said only
+    # "dtype object". (review, 2026-12-05)
+    (dict(X=np.array([[0.5, 2.0, 3.0], [1.0, "7", 2.0], [0, 0, 0], [1, 1, 1]], dtype=object)),
+     TypeError, r"X must hold numbers \(bool, int or float\); got '7' at index \(1, 1\) \(row 1\)"),
+    (dict(X=np.array([[0.5, 2.0, 3.0], [1.0, None, 2.0], [0, 0, 0], [1, 1, 1]], dtype=object)),
+     TypeError, r"got None at index \(1, 1\) \(row 1\)"),
     (dict(X="data.csv"), TypeError, "X must be a numeric array; got a str"),
     (dict(X=[[1, 2, 3], [4, 5]]), ValueError, "X could not be read as an array"),
     (dict(y=Y_OK[:3]), ValueError, "X and y must have the same number of samples: X has 4, y has 3 rows"),

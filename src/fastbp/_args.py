@@ -81,7 +81,13 @@ def check_sizes(sizes):
             raise TypeError(f"sizes[{i}] must be an integer width >= 1; got {s!r}")
         if s < 1:
             raise ValueError(f"sizes[{i}] must be an integer width >= 1; got {s}")
-    return [int(s) for s in seq]
+    seq = [int(s) for s in seq]
+    # The flat buffer's length (and each workspace row) as an int64: past it
+    # the layout overflowed ("Python int too large to convert to C long").
+    count = sum((a + 1) * b for a, b in zip(seq, seq[1:]))
+    if count > np.iinfo(np.int64).max // 8 or max(seq) > np.iinfo(np.int64).max // 8:
+        raise ValueError(f"sizes {seq} make {count} parameters, more than an array can hold")
+    return seq
 
 
 def check_activations(activation, n_hidden):

@@ -226,17 +226,22 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
         a_rows = builder.select(ta, a1, a0)
         b_rows = builder.select(tb, b1, b0)
         b_cols = builder.select(tb, b0, b1)
-        misfit = builder.or_(builder.or_(builder.icmp_signed("!=", a_rows, m),
-                                         builder.icmp_signed("!=", b_cols, n)),
-                             builder.icmp_signed("!=", b_rows, k))
-        with cgutils.if_unlikely(builder, misfit):
-            context.call_conv.return_user_exc(
-                builder, ValueError, ("gemm: the shapes of op(A) @ op(B) do not fit C",))
+        # Each check its own message (constant text: the values are not at
+        # hand here), so an error says which array is wrong.
+        for misfit, message in (
+                (builder.icmp_signed("!=", a_rows, m),
+                 "gemm: op(A) must have C's number of rows (C is m x n, op(A) m x k)"),
+                (builder.icmp_signed("!=", b_cols, n),
+                 "gemm: op(B) must have C's number of columns (C is m x n, op(B) k x n)"),
+                (builder.icmp_signed("!=", b_rows, k),
+                 "gemm: op(B) must have as many rows as op(A) has columns (op(A) is m x k,"
+                 " op(B) k x n)")):
+            with cgutils.if_unlikely(builder, misfit):
+                context.call_conv.return_user_exc(builder, ValueError, (message,))
         size = i64(context.get_abi_sizeof(real))
         one = i64(1)
-        unpacked = cgutils.false_bit
         zero = i64(0)
-        for (rows, cols), (s0, s1) in zip(shapes, strides):
+        for name, (rows, cols), (s0, s1) in zip("CAB", shapes, strides):
             bad_rows = builder.and_(builder.icmp_signed(">", rows, one),
                                     builder.icmp_signed("!=", s0, builder.mul(cols, size)))
             bad_cols = builder.and_(builder.icmp_signed(">", cols, one),
@@ -245,11 +250,11 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
             # np.zeros((0, k)) strides (0, 0) and calls it C-contiguous).
             empty = builder.or_(builder.icmp_signed("==", rows, zero),
                                 builder.icmp_signed("==", cols, zero))
-            unpacked = builder.or_(unpacked, builder.and_(builder.not_(empty),
-                                                          builder.or_(bad_rows, bad_cols)))
-        with cgutils.if_unlikely(builder, unpacked):
-            context.call_conv.return_user_exc(
-                builder, ValueError, ("gemm: A, B and C must be C-contiguous",))
+            unpacked = builder.and_(builder.not_(empty), builder.or_(bad_rows, bad_cols))
+            with cgutils.if_unlikely(builder, unpacked):
+                context.call_conv.return_user_exc(
+                    builder, ValueError, (f"gemm: {name} must be C-contiguous (A, B and C are"
+                                          " packed row-major matrices)",))
 
         fnty = ir.FunctionType(ir.VoidType(), [i32, i32, i32, i64, i64, i64, real, vp, i64, vp,
                                                i64, real, vp, i64])

@@ -10,7 +10,10 @@ speed. These versions are plain arithmetic that LLVM turns into SIMD code:
   ``2^k`` built from its IEEE bits.
   Arguments are clamped to the normal range (about +-708 in float64, +-87 in
   float32): beyond it the caller's result is 0, 1 or inf to working precision
-  anyway.
+  anyway, in absolute terms; relatively, exp of a very negative argument
+  stays at its floor (e^-708 = 3e-308, e^-87 = 1.6e-38) where NumPy's
+  falls through the subnormals to 0: a sigmoid of -inf is 1.2e-308 (float32:
+  6e-39), not 0, and a cross-entropy below the floor reads as the floor.
 - ``tanh``: float32 a rational function (Eigen's ``generic_fast_tanh_float``,
   within a few ulp); float64 ``e / (e + 2)`` with ``e = expm1(2|x|)``, where
   ``expm1`` shares exp's reduction and polynomial and keeps full relative
@@ -314,7 +317,10 @@ def tanh32(x):
     q = muladd(q, x2, _TANH32_Q[2])
     q = muladd(q, x2, _TANH32_Q[1])
     q = muladd(q, x2, _TANH32_Q[0])
-    return sign if big else x * p / q
+    # |x| < 4e-4: tanh x rounds to x (x^3/3 is below half an ulp), and the
+    # rational, whose x * p goes subnormal below ~2e-36, would not give it
+    # (off by up to 100 ulp there); Eigen's own function selects x as here.
+    return sign if big else (x if abs(x) < _F32(0.0004) else x * p / q)
 
 
 @jit(inline="always")

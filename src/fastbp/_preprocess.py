@@ -59,9 +59,11 @@ BLOCK_ROWS = 8192
 
 def mean_std(A, name="X"):
     """Column means and standard deviations of an array (n, m), in float64;
-    a column that is constant up to rounding (the std below 10 ulp of the
-    mean, as scikit-learn's StandardScaler judges it) gets scale 1, not a
-    tiny std that would blow its rounding errors up to order 1.
+    a column that is constant up to rounding gets scale 1, not a tiny std
+    that would blow its rounding errors up to order 1. Constant as
+    scikit-learn's StandardScaler judges it (``_is_constant_feature``): the
+    variance at most ``n eps var + (n eps mean)^2``, the rounding error that
+    summing n values can leave.
 
     The same numbers as ``A.mean(axis=0)`` and ``A.std(axis=0)`` on A in
     float64 (both sum the rows in order), a block of rows at a time: no
@@ -84,7 +86,10 @@ def mean_std(A, name="X"):
         what = "standard deviation" if np.isfinite(mean.ravel()[j]) else "mean"
         raise ValueError(f"{name} column {j}: its {what} overflows float64 (values up to"
                          f" {np.abs(A[:, j]).max():.4g}); rescale that column first")
-    constant = std <= 10 * np.finfo(np.float64).eps * np.abs(mean)
+    eps = np.finfo(np.float64).eps
+    var = acc[0] / n
+    with np.errstate(over="ignore"):  # (n eps mean)^2 past float64: constant within that
+        constant = var <= n * eps * var + (n * eps * mean) ** 2
     return mean, np.where(constant | (std == 0), 1.0, std)
 
 
@@ -458,7 +463,10 @@ def encode_rows(X, categories, n_in, name="X"):
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a 2-D array of rows; got a {type(X).__name__}")
     try:
-        arr = np.asarray(X)
+        # Rows in a list keep each cell's own type, as in an object array:
+        # np.asarray of a list mixing text and numbers makes every cell text
+        # (True became 'True', refused; np.float32(0.1) became '0.1', float64).
+        arr = np.array(X, dtype=object) if isinstance(X, (list, tuple)) else np.asarray(X)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{name} could not be read as an array: {exc}") from None
     width = n_columns(categories, n_in)
@@ -466,6 +474,8 @@ def encode_rows(X, categories, n_in, name="X"):
         raise ValueError(f"{name} must be 2-D (n_samples, {width}): raw rows of {width} columns,"
                          f" text in the category columns {[j for j, _ in categories]}; got shape"
                          f" {arr.shape}")
+    if arr.shape[0] == 0:  # (here: the shape the caller gave, not the encoded one)
+        raise ValueError(f"{name} is empty (shape {arr.shape}); need at least one sample")
     out = np.zeros((arr.shape[0], n_in), dtype=np.float64)
     starts = column_starts(categories, n_in)
     text = dict(categories)

@@ -21,12 +21,24 @@ def _as_array(value, name):
         raise ValueError(f"{name} could not be read as an array: {exc}") from None
     if arr.dtype.kind not in "biuf":
         flat = arr.ravel()
-        text = [isinstance(v, (str, bytes)) for v in flat] if arr.dtype.kind == "O" else []
-        if any(text) and not all(text):  # text among other values (a pandas NaN)
-            other = text.index(False)
-            raise TypeError(f"{name} mixes text labels with other values: {flat[other]!r}"
-                            f" at index {other} among labels such as"
-                            f" {flat[text.index(True)]!r}; text labels must all be str")
+        if arr.dtype.kind == "O":
+            text = [isinstance(v, (str, bytes)) for v in flat]
+            if arr.ndim == 1 and any(text) and not all(text):  # labels and a pandas NaN
+                other = text.index(False)
+                raise TypeError(f"{name} mixes text labels with other values: {flat[other]!r}"
+                                f" at index {other} among labels such as"
+                                f" {flat[text.index(True)]!r}; text labels must all be str")
+            # Name the first cell that is not a number, where the user's
+            # array has it (a flat index of a 2-D X named a cell elsewhere).
+            bad = next((i for i, v in enumerate(flat)
+                        if not isinstance(v, (numbers.Real, np.bool_))), None)
+            if bad is not None:
+                where = (tuple(int(i) for i in np.unravel_index(bad, arr.shape))
+                         if arr.ndim > 1 else bad)
+                row = f" (row {where[0]})" if arr.ndim > 1 else ""
+                raise TypeError(f"{name} must hold numbers (bool, int or float); got"
+                                f" {flat[bad]!r} at index {where}{row}, in an array of dtype"
+                                " object")
         raise TypeError(f"{name} must hold numbers (bool, int or float); got dtype {arr.dtype}")
     return arr
 

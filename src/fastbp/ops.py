@@ -826,8 +826,13 @@ def loss_forward(z, out, y, loss):
     PyTorch's conventions: cross-entropy is the mean over rows of
     ``-sum_j y_j log softmax(z)_j`` (``-log softmax(z)_y`` for a label y);
     binary cross-entropy (from logits), MSE, MAE and Huber are means over all
-    n*m elements. Stable for any z, and accurate even when the loss is tiny.
-    Cross-entropy takes its exps from the outputs: at the row's largest logit
+    n*m elements. Stable for any z, and accurate even when the loss is tiny,
+    down to a floor: the outputs' exp stops at e^-87 in float32 and e^-708
+    in float64 (:mod:`fastbp._fastmath`), so a cross-entropy whose true value
+    lies below that (a margin of more than 87 or 708 between the label's
+    logit and the others) reads as about e^-87 = 1.6e-38 or e^-708; and a
+    sigmoid output there is that floor, not 0. Cross-entropy takes its exps
+    from the outputs: at the row's largest logit
     k, ``logsumexp(z) = z_k + log1p(sum_{j != k} out_j / out_k)``, where
     ``out_k >= 1/m``; BCE is ``max(z, 0) - z y + log1p(exp(-|z|))``.
 
