@@ -525,3 +525,270 @@ def test_an_empty_last_header_cell_names_the_target_clearly(tmp_path, capsys, mo
     assert fastbp.load(model).classes_.tolist() == ["x", "y"]
     status, out, err = run(["evaluate", model, path], capsys)
     assert status == 0 and "accuracy" in out, err
+
+
+# ------------------------------------------------ found in review (2026-12-05, session 34)
+class ClosedPipe:
+    """Standard output whose reader has gone (`fastbp train ... | head`)."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def isatty(self):
+        return False
+
+
+def test_a_closed_stdout_does_not_lose_the_trained_model(tmp_path, capsys, monkeypatch):
+    """`train --out m.npz | head`: the first print after the pipe closed
+    raised BrokenPipeError, which main turned into exit status 0, and the
+    model was never written."""
+    path, _ = _xy_npz(tmp_path)
+    piped, plain = str(tmp_path / "piped.npz"), str(tmp_path / "plain.npz")
+    argv = ["train", path, "--epochs", "3", "--hidden", "4", "--verbose", "2"]
+    assert run(argv + ["--out", plain], capsys)[0] == 0
+    with monkeypatch.context() as m:
+        m.setattr(sys, "stdout", ClosedPipe())
+        status = main(argv + ["--out", piped])
+    assert status == 0
+    # the model of the same run with stdout open, to the bit
+    np.testing.assert_array_equal(fastbp.load(piped).params, fastbp.load(plain).params)
+    assert len(fastbp.load(piped).history) == 3
+
+
+def test_a_pipe_closed_before_train_writes_still_gets_the_model(tmp_path):
+    """The same through a real pipe, whose reader is gone before the first
+    line: the model written, status 0, nothing on stderr (no traceback, no
+    'Exception ignored' at exit)."""
+    model = tmp_path / "m.npz"
+    child = subprocess.Popen([sys.executable, "-m", "fastbp", "train", "--epochs", "3",
+                              "--verbose", "2", "--hidden", "4", "--out", str(model)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child.stdout.close()
+    err = child.stderr.read()
+    assert child.wait(timeout=300) == 0 and err == b""
+    assert len(fastbp.load(str(model)).history) == 3
+
+
+def _python_model(tmp_path, categories=False):
+    """A model saved from Python, without feature names in its metadata, and its rows."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3)).round(6)
+    y = (X[:, 0] > 0).astype(int)
+    if categories:
+        X = np.array([[a, ["blue", "red"][int(b > 0)], c] for a, b, c in X], dtype=object)
+        net = fastbp.MLP([4, 4, 2], seed=0)
+        net.categories = {1: ["blue", "red"]}
+    else:
+        net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=2, verbose=0)
+    path = str(tmp_path / "py.npz")
+    net.save(path)
+    assert "features" not in fastbp.load(path).metadata
+    return path, net, X, y
+
+
+@pytest.mark.parametrize("categories", [False, True])
+def test_a_model_saved_from_python_reads_a_files_columns_by_position(tmp_path, capsys, categories):
+    """Without feature names the file's last column was always taken as a
+    target and dropped, also by predict: a file of exactly the model's
+    columns was refused ('has 2 feature columns; the model expects 3'), and
+    one with an extra column first was predicted from the wrong columns."""
+    model, net, X, y = _python_model(tmp_path, categories)
+    inputs = write_csv(tmp_path / "x.csv", ["a", "b", "c"], X.tolist())
+    with_target = write_csv(tmp_path / "xy.csv", ["a", "b", "c", "t"],
+                            [r + [t] for r, t in zip(X.tolist(), y.tolist())])
+    expected = [str(v) for v in net.predict(X).tolist()]
+    for path in (inputs, with_target):
+        status, out, err = run(["predict", model, path], capsys)
+        assert status == 0 and out.split() == expected, err
+    if not categories:
+        np.save(tmp_path / "x.npy", X)
+        status, out, err = run(["predict", model, str(tmp_path / "x.npy")], capsys)
+        assert status == 0 and out.split() == expected, err
+    status, out, err = run(["evaluate", model, with_target], capsys)
+    metrics = net.evaluate(X, y)
+    assert status == 0, err
+    assert out == f"xy.csv: accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.6g}\n"
+    status, _, err = run(["evaluate", model, inputs], capsys)
+    assert status == 2 and err == (
+        f"fastbp: error: {inputs} has 3 columns; the model, saved without the names of its"
+        " feature columns, reads 4 (its 3 input columns in order, then the target)\n")
+    wide = write_csv(tmp_path / "wide.csv", ["id", "a", "b", "c", "t"],
+                     [[i] + r + [t] for i, (r, t) in enumerate(zip(X.tolist(), y.tolist()))])
+    status, _, err = run(["predict", model, wide], capsys)
+    assert status == 2 and err == (
+        f"fastbp: error: {wide} has 5 columns; the model, saved without the names of its"
+        " feature columns, reads 3 (its input columns in order) or 4 (with the target last)\n")
+
+
+def test_a_two_dimensional_npz_target_is_one_clear_error(tmp_path, capsys):
+    """`--target X` (any multi-column target) ended in a ValueError traceback
+    from standardize, with the split's row count."""
+    path, _ = _xy_npz(tmp_path)
+    status, out, err = run(["train", path, "--target", "X", "--epochs", "1", "--verbose", "0"],
+                           capsys)
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {path}: the target 'X' must be 1-D, one value per row of X;"
+                   " got shape (40, 3)\n")
+    np.savez(tmp_path / "short.npz", X=np.ones((6, 2)), y=np.arange(5) % 2)
+    status, _, err = run(["train", str(tmp_path / "short.npz"), "--epochs", "1"], capsys)
+    assert status == 2 and "the target 'y' has 5 values; X has 6 rows" in err
+
+
+def test_a_network_too_large_for_memory_is_one_clear_error(tmp_path, capsys):
+    """--hidden 2**48: 6 PiB of parameters, a MemoryError (any machine: more
+    than the address space) and a traceback, exit status 1."""
+    path, _ = _xy_npz(tmp_path)
+    status, out, err = run(["train", path, "--hidden", str(2 ** 48), "--epochs", "1",
+                            "--verbose", "0"], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("fastbp: error: cannot allocate memory for a network of sizes"
+                          f" [3, {2 ** 48}, 2] (Unable to allocate")
+    assert err.endswith("; try smaller --hidden widths\n")
+    # a width no C integer holds: one line too
+    status, out, err = run(["train", path, "--hidden", "9" * 20, "--epochs", "1"], capsys)
+    assert status == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("fastbp: error: ") and "Traceback" not in err
+
+
+def test_memory_running_out_in_training_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    """The workspace of a batch (fit's own allocation) ran out after the
+    header had printed: a traceback. (The allocation is simulated: a real
+    one this large is the machine's, not the command's, to survive.)"""
+    path, _ = _xy_npz(tmp_path)
+
+    def fit(self, *args, **kwargs):
+        raise MemoryError("Unable to allocate 23.8 GiB for an array with shape (32, 100000000)"
+                          " and data type float32")
+    monkeypatch.setattr(fastbp.MLP, "fit", fit)
+    status, _, err = run(["train", path, "--hidden", "8", "--verbose", "0"], capsys)
+    assert status == 2 and err == (
+        "fastbp: error: cannot allocate memory for a network of sizes [3, 8, 2] (Unable to"
+        " allocate 23.8 GiB for an array with shape (32, 100000000) and data type float32); try"
+        " smaller --hidden widths or --batch-size\n")
+
+
+def test_predict_writes_the_same_quoted_csv_to_stdout_as_to_a_file(tmp_path, capsys):
+    """Standard output joined the cells with ',' unquoted: a class name
+    holding ',' or '"' made rows of the wrong width."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 2)).round(3)
+    names = np.where(X[:, 0] > 0, "big, red", 'say "hi"')
+    path = write_csv(tmp_path / "comma.csv", ["p", "q", "kind"],
+                     [[a, b, k] for (a, b), k in zip(X.tolist(), names)])
+    model = str(tmp_path / "m.npz")
+    assert run(["train", path, "--epochs", "30", "--hidden", "4", "--verbose", "0",
+                "--out", model], capsys)[0] == 0
+    net = fastbp.load(model)
+    for extra, header in (([], False), (["--proba"], True)):
+        status, out, err = run(["predict", model, path] + extra, capsys)
+        assert status == 0, err
+        printed = list(csv.reader(out.splitlines()))
+        file = str(tmp_path / "p.csv")
+        assert run(["predict", model, path, "--out", file] + extra, capsys)[0] == 0
+        with open(file, newline="") as fh:
+            written = list(csv.reader(fh))
+        assert printed == (written if header else written[1:])  # a header for --proba only
+        if header:
+            assert printed[0] == ["big, red", 'say "hi"']
+            np.testing.assert_array_equal(np.array(printed[1:], dtype=np.float32),
+                                          net.predict_proba(X))
+        else:
+            assert [r[0] for r in printed] == net.predict(X).tolist()
+    assert set(net.predict(X).tolist()) == {"big, red", 'say "hi"'}
+
+
+def test_evaluate_on_a_sparse_npz_says_it_has_no_targets(tmp_path, capsys):
+    """It read the characters of 'None' as the target: 'the target column 'y'
+    is not numeric (data row 1: 'N'); a regression target ...'."""
+    import scipy.sparse
+    model, net, X, y = _python_model(tmp_path)
+    scipy.sparse.save_npz(tmp_path / "sp.npz", scipy.sparse.csr_matrix(X))
+    status, out, err = run(["evaluate", model, str(tmp_path / "sp.npz")], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {tmp_path / 'sp.npz'} holds X only (a scipy.sparse matrix),"
+                   " no targets; train and evaluate need them\n")
+
+
+@pytest.mark.parametrize("argv", [["train", "--target", "nope"],
+                                  ["train", "digits", "--target", "pixel3"]])
+def test_target_on_the_builtin_digits_is_refused(capsys, argv):
+    """--target was silently ignored (the digit model trained, status 0)."""
+    status, out, err = run(argv + ["--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and out == ""
+    assert err == ("fastbp: error: --target, --features and --drop choose columns of a CSV,"
+                   " Parquet, NPY or NPZ file; digits is a built-in data set\n")
+
+
+@pytest.mark.parametrize("name", ["adir", "adir.csv", "adir.npy", "adir.npz"])
+def test_a_folder_as_data_is_named_a_folder(tmp_path, capsys, name, classes_csv):
+    """A folder was 'no such file'. (A .parquet folder is a Parquet data set
+    of parts, which pyarrow reads: test_reader.py.)"""
+    folder = tmp_path / name
+    folder.mkdir()
+    status, _, err = run(["train", str(folder)], capsys)
+    assert status == 2 and err == f"fastbp: error: cannot read {folder}: it is a folder\n"
+    model = str(tmp_path / "m.npz")
+    assert main(["train", classes_csv[0], "--epochs", "1", "--verbose", "0", "--out", model]) == 0
+    capsys.readouterr()
+    for command in ("predict", "evaluate"):
+        status, _, err = run([command, model, str(folder)], capsys)
+        assert status == 2 and err == f"fastbp: error: cannot read {folder}: it is a folder\n"
+
+
+def test_features_all_dropped_blame_drop_not_the_target(tmp_path, capsys, classes_csv):
+    status, _, err = run(["train", classes_csv[0], "--features", "f1", "--drop", "f1"], capsys)
+    assert status == 2
+    assert err == f"fastbp: error: {classes_csv[0]} has no feature columns left after --drop f1\n"
+
+
+class InterruptAfter:
+    """Ctrl-C as fit sees it (a KeyboardInterrupt from on_epoch_end), after ``epochs`` epochs."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch + 1 == self.epochs:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_train_saves_its_epochs_and_exits_130(tmp_path, capsys, monkeypatch):
+    """Ctrl-C: the completed epochs were saved, as now, but the exit status was
+    0, as for a finished run."""
+    path, _ = _xy_npz(tmp_path)
+    done, stopped = str(tmp_path / "two.npz"), str(tmp_path / "stopped.npz")
+    argv = ["train", path, "--hidden", "4", "--verbose", "0", "--seed", "3"]
+    assert run(argv + ["--epochs", "2", "--out", done], capsys)[0] == 0
+    fit = fastbp.MLP.fit
+    monkeypatch.setattr(fastbp.MLP, "fit",
+                        lambda self, *a, **k: fit(self, *a, **k, callbacks=[InterruptAfter(2)]))
+    status, out, err = run(argv + ["--epochs", "50", "--out", stopped], capsys)
+    assert status == 130
+    assert err == (f"fastbp: interrupted: the model holds 2 complete epoch(s) of the 50 asked for;"
+                   f" written to {stopped}\n")
+    assert f"model written to {stopped}" in out and "test: accuracy" in out
+    # the two epochs of an uninterrupted run of two, to the bit
+    np.testing.assert_array_equal(fastbp.load(stopped).params, fastbp.load(done).params)
+    status, out, err = run(argv + ["--epochs", "50"], capsys)
+    assert status == 130 and err.endswith("of the 50 asked for; not saved\n")
+
+
+def test_npz_rows_go_by_position_to_a_model_of_named_columns_and_npy_rows_do_not(
+        tmp_path, capsys, classes_csv):
+    """What cli.md and data.md now say (the behaviour was undocumented): an
+    NPZ file's X without the model's names is read by position; an NPY
+    file's columns x0, x1, ... lack them, an error."""
+    path, X, _ = classes_csv
+    model = str(tmp_path / "m.npz")
+    assert main(["train", path, "--epochs", "1", "--verbose", "0", "--out", model]) == 0
+    capsys.readouterr()
+    np.savez(tmp_path / "rows.npz", X=X)
+    status, out, err = run(["predict", model, str(tmp_path / "rows.npz")], capsys)
+    assert status == 0 and out.split() == fastbp.load(model).predict(X).tolist(), err
+    np.save(tmp_path / "rows.npy", X)
+    status, _, err = run(["predict", model, str(tmp_path / "rows.npy")], capsys)
+    assert status == 2 and "lacks the model's feature column(s) ['f1', 'f2', 'f3', 'f4']" in err

@@ -195,7 +195,7 @@ def test_features_choose_the_columns_in_their_order(tmp_path, capsys, reader):
     (["--features", "a,zzz"], "--features names ['zzz'] that are not columns of"),
     (["--drop", "nope"], "--drop names ['nope'] that are not columns of"),
     (["--features", "a,y"], "--features lists the target column 'y'"),
-    (["--drop", "id,a,b"], "has no feature columns besides the target 'y'"),
+    (["--drop", "id,a,b"], "has no feature columns left after --drop id,a,b"),
     (["--features", "a,,b"], "--features must be comma-separated column names"),
 ])
 def test_bad_column_choices_are_clear_errors(tmp_path, capsys, argv, message):
@@ -775,3 +775,130 @@ def test_a_category_column_of_hexadecimal_codes_predicts_with_either_reader(tmp_
     assert status == 0 and "not seen in training" not in err, err
     raw = np.array([[str(r[0]), r[1]] for r in rows], dtype=object)
     assert out.split() == [str(v) for v in net.predict(raw)]
+
+
+# ------------------------------------------------ found in review (2026-12-05, session 34)
+def test_evaluate_compares_text_classes_as_the_file_writes_them(tmp_path, capsys, reader):
+    """Classes '1', '2', 'x' learnt as text; a test file whose target cells
+    happen to be all numbers was read as float64 and turned back into text
+    as '1.0': 'label '1.0' was not seen in training'."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2)).round(4)
+    labels = np.array(["1", "2", "x"])[np.arange(60) % 3]
+    write_text(tmp_path / "train.csv", ["a", "b", "grade"],
+               [[a, b, t] for (a, b), t in zip(X.tolist(), labels)])
+    keep = labels != "x"
+    test = write_text(tmp_path / "test.csv", ["a", "b", "grade"],
+                      [[a, b, t] for (a, b), t in zip(X[keep].tolist(), labels[keep])])
+    model = str(tmp_path / "m.npz")
+    assert run(["train", str(tmp_path / "train.csv"), "--epochs", "2", "--hidden", "3",
+                "--verbose", "0", "--out", model], capsys)[0] == 0
+    net = fastbp.load(model)
+    assert net.classes_.tolist() == ["1", "2", "x"]
+    status, out, err = run(["evaluate", model, test], capsys)
+    assert status == 0, err
+    metrics = net.evaluate(X[keep], labels[keep])  # the labels as text, in Python
+    assert out == f"test.csv: accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.6g}\n"
+
+
+def test_a_parquet_target_of_integers_scores_against_text_classes(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2)).round(4)
+    labels = np.array(["1", "2", "x"])[np.arange(60) % 3]
+    pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "y": labels}), tmp_path / "tr.parquet")
+    keep = labels != "x"
+    pq.write_table(pa.table({"a": X[keep, 0], "b": X[keep, 1],
+                             "y": labels[keep].astype(np.int64)}), tmp_path / "te.parquet")
+    model = str(tmp_path / "m.npz")
+    assert run(["train", str(tmp_path / "tr.parquet"), "--epochs", "2", "--hidden", "3",
+                "--verbose", "0", "--out", model], capsys)[0] == 0
+    status, out, err = run(["evaluate", model, str(tmp_path / "te.parquet")], capsys)
+    metrics = fastbp.load(model).evaluate(X[keep], labels[keep])
+    assert status == 0, err
+    assert out == f"te.parquet: accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.6g}\n"
+
+
+@pytest.mark.parametrize("column,shown", [
+    ([[1, 2]] * 6, "values that are neither numbers nor text (type list<element: int64>)"),
+    ([{"u": 1}] * 6, "values that are neither numbers nor text (type struct<u: int64>)"),
+    ([b"\xff\xfe", b"ok"] * 3, "bytes that are not UTF-8 text (type binary)"),
+])
+def test_a_parquet_column_of_another_type_is_named_with_the_drop_hint(tmp_path, capsys, column,
+                                                                      shown):
+    """A pyarrow traceback (ArrowNotImplementedError: Unsupported cast, or
+    ArrowInvalid: Invalid UTF8 payload), exit status 1."""
+    path = tmp_path / "odd.parquet"
+    pq.write_table(pa.table({"a": np.linspace(0, 1, 6), "y": [0, 1] * 3, "z": column}), path)
+    status, out, err = run(["train", str(path), "--target", "y", "--epochs", "1", "--verbose",
+                            "0"], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {path}: column 'z' holds {shown}, which fastbp cannot read;"
+                   " leave it out with --drop z\n")
+    status, out, err = run(["train", str(path), "--target", "y", "--drop", "z", "--epochs", "1",
+                            "--verbose", "0"], capsys)
+    assert status == 0 and "1 features" in out, err
+
+
+@pytest.mark.parametrize("text,name,line", [
+    ("red,1.5,0\nblue,2.5,1\nred,3.5,0\nblue,0.5,1\n", "red", "line 3 (data row 2)"),
+    # a header repeated among the rows (files joined with their headers): the
+    # first column read that holds its name (u, among numbers), named
+    ("c,u,y\nred,1.5,0\nblue,2.5,1\nc,u,y\nred,3.5,0\nblue,0.5,1\n", "u", "line 4 (data row 3)"),
+])
+def test_a_first_row_of_data_is_refused_when_a_name_is_a_cell_of_its_column(
+        tmp_path, capsys, reader, text, name, line):
+    """A headerless file whose first row holds text: that row became the
+    names (features 'red', '1.5', target '0') and was lost, without a word."""
+    path = tmp_path / "h.csv"
+    path.write_text(text)
+    status, out, err = run(["train", str(path), "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {path}: the first row looks like data, not a header: column"
+                   f" {name!r} holds {name!r} at {line}; fastbp reads the first row of a CSV"
+                   " file as the column names\n")
+
+
+def test_numbers_as_names_above_numbers_and_text_columns_are_headers(tmp_path, capsys, reader):
+    """Years naming columns of numbers, a text column not holding its name:
+    a real header, read as before."""
+    rows = [[i * 0.5, i % 7, ["north", "south"][i % 2], ["no", "yes"][i % 3 == 0]]
+            for i in range(30)]
+    path = write_text(tmp_path / "years.csv", ["2023", "2024", "region", "label"], rows)
+    data = cli.load_data(path)
+    assert data.features == ["2023", "2024", "region"] and data.target == "label"
+    assert data.categories == {2: ["north", "south"]} and data.X.shape == (30, 4)
+    assert data.y.tolist() == [r[3] for r in rows]
+
+
+def test_a_classifiers_unknown_text_label_names_its_classes_not_task(tmp_path, capsys, reader):
+    """Classes 0 and 1, a test file labelled yes/no: the message spoke of a
+    regression target and suggested --task, which evaluate does not take."""
+    rows = [[i * 0.1, i % 2] for i in range(40)]
+    model = str(tmp_path / "m.npz")
+    assert run(["train", write_text(tmp_path / "ab.csv", ["a", "y"], rows), "--epochs", "1",
+                "--verbose", "0", "--out", model], capsys)[0] == 0
+    test = write_text(tmp_path / "t.csv", ["a", "y"], [[0.1, 1], [0.2, "yes"]])
+    status, _, err = run(["evaluate", model, test], capsys)
+    assert status == 2 and err == (f"fastbp: error: {test}: the target column 'y' holds 'yes'"
+                                   " (data row 2), which is not one of the model's classes"
+                                   " [0, 1]\n")
+    test = write_text(tmp_path / "t7.csv", ["a", "y"], [[0.1, 1], [0.2, 7]])
+    status, _, err = run(["evaluate", model, test], capsys)
+    assert status == 2
+    assert "label 7 was not seen in training (the model's classes_ are [0, 1])" in err
+
+
+def test_a_parquet_data_set_written_as_a_folder_still_trains(tmp_path):
+    # The check that refuses a folder as DATA ("it is a folder") must leave
+    # a Parquet data set's folder of parts (pyarrow, Spark) to pyarrow.
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    folder = tmp_path / "rows.parquet"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for part in range(2):
+        X = rng.normal(size=(30, 2))
+        pq.write_table(pa.table({"a": X[:, 0], "b": X[:, 1], "y": (X[:, 0] > 0).astype(int)}),
+                       folder / f"part-{part}.parquet")
+    data = cli.load_data(str(folder), target="y")
+    assert data.X.shape == (60, 2) and sorted(set(data.y.tolist())) == [0, 1]

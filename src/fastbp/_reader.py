@@ -98,11 +98,21 @@ def check_text(values, name, path, lines):
         raise missing_error(path, name, str(values[i]), i, lines)
 
 
-def text_kind(values, name, path, lines):
+def header_in_data(path, name, values, lines):
+    """The error of a CSV column that holds its own name: the first row was
+    data (a file without a header), or the header is repeated among the rows."""
+    i = int(np.argmax(values == name))
+    return CLIError(f"{path}: the first row looks like data, not a header: column {name!r} holds"
+                    f" {name!r} at {where(i, lines)}; fastbp reads the first row of a CSV file as"
+                    " the column names")
+
+
+def text_kind(values, name, path, lines, csv_file=False):
     """"number" if every cell of a text column reads as a number (after the
     missing-value check), "text" if none does; a mix is an error. A number is
     plain ASCII decimal text (``is_number``: ``1_0`` or ``١`` is text), as
-    pyarrow's reader and the ONNX export read numbers."""
+    pyarrow's reader and the ONNX export read numbers. ``csv_file``: a
+    column holding its own name (not a number) is :func:`header_in_data`."""
     check_text(values, name, path, lines)
     uniques = np.unique(values)
     numeric = np.array([is_number(v) for v in uniques.tolist()], dtype=bool)
@@ -110,6 +120,8 @@ def text_kind(values, name, path, lines):
         return "number"
     if not numeric.any():
         return "text"
+    if csv_file and not is_number(name) and name in uniques[~numeric]:
+        raise header_in_data(path, name, values, lines)
     text = np.isin(values, uniques[~numeric])
     if 2 * int(text.sum()) <= text.size:  # mostly numbers: name the first text cell
         i = int(np.argmax(text))
@@ -128,6 +140,7 @@ class Table:
     path = ""
     names = ()
     n_rows = 0
+    csv_file = False  # a CSV's names are its first row, which may be data (see text())
 
     def _raw(self, j):
         raise NotImplementedError
@@ -149,14 +162,14 @@ class Table:
         raw = self._raw(self.index(name))
         if raw.dtype.kind in "biuf":
             return "number"
-        return text_kind(raw, name, self.path, self._lines)
+        return text_kind(raw, name, self.path, self._lines, self.csv_file)
 
     def numbers(self, name):
         """The column as a finite numeric array (float64, or ints, bools)."""
         j = self.index(name)
         raw = cells = self._raw(j)
         if raw.dtype.kind not in "biuf":
-            if text_kind(raw, name, self.path, self._lines) == "text":
+            if text_kind(raw, name, self.path, self._lines, self.csv_file) == "text":
                 i = 0
                 raise not_numeric(self.path, name, str(raw[i]), i)
             raw = raw.astype(np.float64)
@@ -172,11 +185,16 @@ class Table:
 
     def text(self, name):
         """The column as stripped ``str`` cells, checked for missing values
-        (numbers in it are read as their text, for a category column)."""
+        (numbers in it are read as their text, for a category column). In a
+        CSV, a name that is not a number and is also one of its column's
+        cells is an error: the first row was data (a file without a header),
+        or the header is repeated among the rows."""
         raw = self._raw(self.index(name))
         if raw.dtype.kind in "biuf":
             return self.numbers(name).astype(str)
         check_text(raw, name, self.path, self._lines)
+        if self.csv_file and not is_number(name) and (raw == name).any():
+            raise header_in_data(self.path, name, raw, self._lines)  # (a year may head years)
         return raw
 
 
@@ -196,6 +214,8 @@ def _open_text(path):
 class PythonCSV(Table):
     """Python's csv module: the reader when pyarrow is absent, and the one
     that words a malformed file's error (line numbers, field counts)."""
+
+    csv_file = True
 
     def __init__(self, path):
         self.path = path
@@ -239,6 +259,7 @@ class ArrowTable(Table):
 
     def __init__(self, path, table, csv_file):
         self.path, self._table, self._csv = path, table, csv_file
+        self.csv_file = csv_file
         self.names = [str(n).strip() for n in table.column_names]
         self.n_rows = table.num_rows
         self._line_cache = None
@@ -259,11 +280,19 @@ class ArrowTable(Table):
             return col.to_numpy()
         if pa.types.is_null(t):  # a column without any value
             raise missing_error(self.path, self.names[j], None, 0, self._lines())
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-            col = col.cast(pa.string())
         import pyarrow.compute as pc
-        return np.asarray(pc.utf8_trim(col, characters=SPACE).to_numpy(zero_copy_only=False),
-                          dtype=str)
+        try:
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+                col = col.cast(pa.string())
+            cells = pc.utf8_trim(col, characters=SPACE)
+        except pa.ArrowException:  # a list, a struct, bytes that are not UTF-8 text ...
+            name = self.names[j]
+            what = ("bytes that are not UTF-8 text" if pa.types.is_binary(t)
+                    or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
+                    else "values that are neither numbers nor text")
+            raise CLIError(f"{self.path}: column {name!r} holds {what} (type {t}), which fastbp"
+                           f" cannot read; leave it out with --drop {name}") from None
+        return np.asarray(cells.to_numpy(zero_copy_only=False), dtype=str)
 
     def _lines(self):
         """The line of every data row, found by reading the file again: only
@@ -306,7 +335,7 @@ class StreamedCSV(ArrowTable):
 
     def __init__(self, path, reader):
         import pyarrow as pa
-        self.path, self._csv = path, True
+        self.path, self._csv, self.csv_file = path, True, True
         self._file_names = list(reader.schema.names)
         self.names = [str(n).strip() for n in self._file_names]
         # A column is numbers or text, as Python's reader sees it: what
@@ -540,6 +569,8 @@ def read_table(path, columns=None):
     low = path.lower()
     if low.endswith(PARQUET):
         return _checked_names(read_parquet(path, columns))
+    if os.path.isdir(path):
+        raise CLIError(f"cannot read {path}: it is a folder")
     if low.endswith(".npy"):
         return read_npy(path)
     if not os.path.isfile(path):
@@ -550,7 +581,9 @@ def read_table(path, columns=None):
 def _checked_names(table, csv_file=False):
     """``table``, refused when a column name repeats (a column chosen by name
     would be the first of them) or, in a CSV, when the header row holds
-    numbers only: a file without a header, whose first row would be lost."""
+    numbers only: a file without a header, whose first row would be lost.
+    (A header cell that is one of its own text column's cells is refused
+    too, when that column is read: :meth:`Table.text`.)"""
     seen, repeated = set(), []
     for name in table.names:
         if name in seen and name not in repeated:

@@ -40,7 +40,8 @@ import time
 import numpy as np
 
 from . import _preprocess
-from ._reader import MISSING, ArrayTable, CLIError, have_arrow, read_table, sparse_npz  # noqa: F401
+from ._reader import (MISSING, PARQUET, ArrayTable, CLIError, have_arrow, read_table,  # noqa: F401
+                      sparse_npz)
 
 BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
@@ -104,13 +105,16 @@ def _select(table, target, features=None, drop=None):
         if target is not None and target in features:
             raise CLIError(f"--features lists the target column {target!r}; the target cannot"
                            " also be a feature")
-        chosen = [c for c in features if c not in (drop or ())]
+        before = list(features)
     else:
-        chosen = [h for h in header if h != target and h not in (drop or ())]
+        before = [h for h in header if h != target]
+    chosen = [c for c in before if c not in (drop or ())]
     if not chosen:
+        if before:  # --drop took them all (--features a --drop a: not the target's doing)
+            raise CLIError(f"{table.path} has no feature columns left after --drop"
+                           f" {','.join(drop)}")
         if target is None:
-            raise CLIError(f"{table.path} has no feature columns"
-                           + (f" left after --drop {','.join(drop)}" if drop else ""))
+            raise CLIError(f"{table.path} has no feature columns")
         raise CLIError(f"{table.path} has no feature columns besides the target {target!r}")
     return chosen
 
@@ -158,10 +162,12 @@ def _assemble(table, features, categories, dtype, learn):
     return X, ({j: list(map(str, v)) for j, v in categories.items()} or None), unseen
 
 
-def _stream(table, features, others, categories, dtype):
+def _stream(table, features, others, categories, dtype, text_others=()):
     """Read a streamed CSV now that its columns are chosen: the numeric
-    features straight into the model's dtype. A file the streaming reader
-    cannot convert is read again whole, as text, for the checks to word."""
+    features straight into the model's dtype (``text_others``, among
+    ``others``: read as text, the cells as written). A file the streaming
+    reader cannot convert is read again whole, as text, for the checks to
+    word."""
     from ._reader import Reread, StreamedCSV, read_csv
     if not isinstance(table, StreamedCSV):
         return table
@@ -169,15 +175,20 @@ def _stream(table, features, others, categories, dtype):
     block = [f for j, f in enumerate(features) if j not in text and table.numeric(f)]
     try:
         table.load(block, [f for f in features if f not in block] + others, dtype,
-                   [f for j, f in enumerate(features) if j in text])
+                   [f for j, f in enumerate(features) if j in text] + list(text_others))
     except Reread:
         return read_csv(table.path, streamed=False)
     return table
 
 
-def _target(table, name, need_target):
+def _target(table, name, need_target, as_text=False):
+    """The target column: numbers, or text labels; ``as_text``: its cells as
+    written (a model with text classes compares labels as text: the cell
+    ``1`` is the label '1', not the number 1.0)."""
     if name is None or not need_target:  # '' (an empty header cell) is a name
         return None
+    if as_text:
+        return table.text(name)
     raw = table._raw(table.index(name))
     if raw.dtype.kind in "biuf":
         return table.numbers(name)
@@ -188,15 +199,40 @@ def _target(table, name, need_target):
         return text
 
 
+def _by_position(table, width, target, need_target):
+    """The feature columns and the target of a file read for a model that
+    keeps no feature names (one saved from Python), by position: a file of
+    ``width`` columns (the model's raw columns) is all features; one of
+    ``width + 1`` holds the target too, the column named as the model's
+    target if there is one, else the last. Other widths are refused, as is
+    a file without a target column when one is needed."""
+    names, n = table.names, len(table.names)
+    if target not in names:
+        target = names[-1]
+    if n == width + 1:
+        return [c for c in names if c != target], target
+    if n == width and not need_target:
+        return list(names), None
+    wanted = (f"{width + 1} (its {width} input columns in order, then the target)" if need_target
+              else f"{width} (its input columns in order) or {width + 1} (with the target"
+                   f" last)")
+    raise CLIError(f"{table.path} has {n} columns; the model, saved without the names of its"
+                   f" feature columns, reads {wanted}")
+
+
 def load_data(source, target=None, need_target=True, feature_names=None, categories=None,
-              dtype=np.float64, features=None, drop=None, learn=True):
+              dtype=np.float64, features=None, drop=None, learn=True, width=None,
+              text_target=False):
     """The :class:`Data` of a CSV, Parquet, NPZ, NPY file or a built-in name.
 
     ``feature_names`` (with the model's ``categories``): read those columns
-    by name, as a model was trained on them. Otherwise the features are
-    ``features`` (default: every column but the target) less ``drop``, and
-    their text columns become categories when ``learn``. y is None when
-    ``need_target`` is False and the target is absent.
+    by name, as a model was trained on them. ``width`` (for a model without
+    feature names: its raw column count): read the columns by position
+    (:func:`_by_position`). Otherwise the features are ``features``
+    (default: every column but the target) less ``drop``, and their text
+    columns become categories when ``learn``. y is None when
+    ``need_target`` is False and the target is absent; ``text_target``:
+    y is the target column's cells as written (a model's text classes).
     """
     if source in BUILTIN:
         from .datasets import load_digits
@@ -205,9 +241,14 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
                     [f"pixel{i}" for i in range(X.shape[1])], "digit")
     if not os.path.exists(source):
         raise CLIError(f"no such file: {source} (and not a built-in data set: {', '.join(BUILTIN)})")
+    if os.path.isdir(source) and not source.lower().endswith(PARQUET):
+        # (a Parquet data set written as a folder of parts reads as one table)
+        raise CLIError(f"cannot read {source}: it is a folder")
     if source.lower().endswith(".npz"):
         return _load_npz(source, target, need_target, dtype, features, drop, feature_names)
     table = read_table(source)
+    if width is not None:
+        feature_names, target = _by_position(table, width, target, need_target)
     if feature_names is not None:  # a model's columns, by name
         missing = [f for f in feature_names if f not in table.names]
         if missing:
@@ -216,11 +257,12 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
         if target is not None and name is None and need_target:
             raise CLIError(f"{source} has no target column {target!r}; its columns are"
                            f" {table.names}")
-        table = _stream(table, list(feature_names),
-                        [name] if need_target and name is not None else [],
-                        categories, dtype)
+        wanted = [name] if need_target and name is not None else []
+        table = _stream(table, list(feature_names), wanted, categories, dtype,
+                        wanted if text_target else ())
         X, cats, unseen = _assemble(table, list(feature_names), categories, dtype, learn=False)
-        return Data(X, _target(table, name, need_target), list(feature_names), target, cats, unseen)
+        return Data(X, _target(table, name, need_target, text_target), list(feature_names),
+                    target, cats, unseen)
     name, chosen = _choose(table, target, need_target, features, drop)
     table = _stream(table, chosen, [name] if need_target and name is not None else [],
                     categories, dtype)
@@ -248,6 +290,9 @@ def _npz_columns(path, X, features, drop, feature_names):
 def _load_npz(path, target, need_target, dtype, features=None, drop=None, feature_names=None):
     sparse = sparse_npz(path)
     if sparse is not None:  # X alone: scipy.sparse.save_npz holds one matrix
+        if need_target:
+            raise CLIError(f"{path} holds X only (a scipy.sparse matrix), no targets; train and"
+                           " evaluate need them")
         names, columns = _npz_columns(path, sparse, features, drop, feature_names)
         if columns != list(range(sparse.shape[1])):
             sparse = sparse.tocsc()[:, columns].tocsr()
@@ -276,6 +321,14 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
     y = arrays.get(name)
     if y is None and need_target:
         raise CLIError(f"{path} has no target array {name!r}; it has {sorted(arrays)}")
+    if y is not None and need_target:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise CLIError(f"{path}: the target {name!r} must be 1-D, one value per row of X;"
+                           f" got shape {y.shape}")
+        if len(y) != len(X):
+            raise CLIError(f"{path}: the target {name!r} has {len(y)} values; X has {len(X)} rows")
     if y is not None and y.dtype.kind in "US" and need_target:
         from ._reader import check_text
         check_text(y.ravel().astype(str), name, path, None)
@@ -327,27 +380,49 @@ def _encode_labels(y):
     return codes.astype(np.int64), classes
 
 
-def _values(y, name, path):
-    """A numeric target as float64 (a text one is an error naming the row)."""
+def _first_text(values):
+    """The index and text of the first cell of ``values`` (str) that is not a number, or None."""
+    for i, v in enumerate(values.tolist()):
+        if not _preprocess.is_number(v):
+            return i, v
+    return None
+
+
+def _values(y, name, path, training=True):
+    """A numeric target as float64 (a text one is an error naming the row;
+    ``training``: with train's hint, --task)."""
     values = np.asarray(y)
     if values.dtype.kind in "biuf":
         return values.astype(np.float64)
     values = values.astype(str)
-    for i, v in enumerate(values.tolist()):  # the first cell that is not a number
-        if not _preprocess.is_number(v):
-            raise CLIError(f"{path}: the target column {name!r} is not numeric (data row {i + 1}:"
-                           f" {v!r}); a regression target holds numbers in every row (for"
-                           " classes: --task classification)")
+    bad = _first_text(values)
+    if bad is not None:
+        i, v = bad
+        raise CLIError(f"{path}: the target column {name!r} is not numeric (data row {i + 1}:"
+                       f" {v!r}); a regression target holds numbers in every row"
+                       + (" (for classes: --task classification)" if training else
+                          " (this model predicts values)"))
     return values.astype(np.float64)
 
 
 def _targets_for(net, y, path):
     """The target column as the model takes it: text labels for text classes,
     numbers otherwise (the model maps labels and scales values itself)."""
-    classes = net.classes_
+    classes, name = net.classes_, net.metadata.get("target", "y")
     if classes is not None and classes.dtype.kind == "U":
         return np.asarray(y).astype(str)
-    return _values(y, net.metadata.get("target", "y"), path)
+    values = np.asarray(y)
+    if classes is not None and values.dtype.kind not in "biuf":
+        bad = _first_text(values.astype(str))
+        if bad is not None:  # text among a classifier's number classes: no such class
+            i, v = bad
+            raise CLIError(f"{path}: the target column {name!r} holds {v!r} (data row {i + 1}),"
+                           f" which is not one of the model's classes {_abbreviated(classes)}")
+    values = _values(values, name, path, training=False)
+    if classes is not None and classes.dtype.kind in "biu" and np.all(np.abs(values) < 2**53) \
+            and np.all(values == np.round(values)):
+        return values.astype(np.int64)  # integer classes: a label 7 is named 7, not 7.0
+    return values
 
 
 def _widths(text):
@@ -400,16 +475,85 @@ def _warm_numba():
     return thread
 
 
+class Interrupted(Exception):
+    """Ctrl-C ended a command that kept its work (``train``'s completed
+    epochs): printed as ``fastbp: ...``, exit status 130 (128 + SIGINT)."""
+
+
+def _to_devnull(stream):
+    """Point ``stream``'s file descriptor at the null device (a closed pipe's
+    stdout: what Python still holds for it is flushed there at exit, not
+    reported as another BrokenPipeError)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+class _PipeGuard:
+    """``sys.stdout`` while ``train`` runs: once the reader of a pipe has gone
+    (``fastbp train ... --out m.npz | head``), the rest of the output is
+    dropped and the command goes on to write its model. Standard output's
+    descriptor then points at the null device, as Python's documentation
+    advises for SIGPIPE (:func:`_to_devnull`)."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, False
+
+    def write(self, text):
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self._drop()
+        return len(text)
+
+    def flush(self):
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._drop()
+
+    def _drop(self):
+        self.gone = True
+        _to_devnull(self.stream)
+
+    def __getattr__(self, name):  # isatty, encoding, fileno, closed, ...
+        return getattr(self.stream, name)
+
+
 def cmd_train(args):
+    guard = _PipeGuard(sys.stdout)
+    sys.stdout = guard
+    try:
+        return _train(args)
+    finally:
+        sys.stdout = guard.stream
+
+
+def _no_memory(sizes, exc, training=False):
+    """The one-line error of a network, or its training, too large for memory."""
+    why = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+    return CLIError(f"cannot allocate memory for a network of sizes {sizes} ({why}); try smaller"
+                    " --hidden widths" + (" or --batch-size" if training else ""))
+
+
+def _train(args):
     import fastbp
     source = "digits" if args.data is None else args.data
     if args.seed < 0:
         raise CLIError(f"--seed must be an integer >= 0; got {args.seed}")
     _check_out(args.out)
     features, drop = _names(args.features, "--features"), _names(args.drop, "--drop")
-    if (features or drop) and source in BUILTIN:
-        raise CLIError(f"--features and --drop choose columns of a CSV, Parquet, NPY or NPZ file;"
-                       f" {source} is a built-in data set")
+    if (features or drop or args.target is not None) and source in BUILTIN:
+        raise CLIError(f"--target, --features and --drop choose columns of a CSV, Parquet, NPY or"
+                       f" NPZ file; {source} is a built-in data set")
     if not 0 <= args.test_fraction < 1:
         raise CLIError(f"--test-fraction must be in [0, 1); got {args.test_fraction}")
     hidden = _widths(args.hidden)
@@ -422,8 +566,6 @@ def cmd_train(args):
     warm.join()
     X, y, target = _dense(data.X, source), data.y, data.target
     features, data_categories = data.features, data.categories
-    if y is None:
-        raise CLIError(f"{source} holds X only (a scipy.sparse matrix); training needs targets")
     classify = _is_classification(y, args.task)
     if args.class_weight != "none" and not classify:
         raise CLIError(f"--class-weight {args.class_weight} weighs the classes of a classification"
@@ -458,6 +600,11 @@ def cmd_train(args):
                          seed=args.seed, alpha=args.alpha, dropout=args.dropout)
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
+    except OverflowError as exc:  # a width past any C integer
+        raise CLIError(f"cannot build a network of sizes {sizes}: {exc}; try smaller --hidden"
+                       " widths") from None
+    except MemoryError as exc:
+        raise _no_memory(sizes, exc) from None
     # The categories, the scaling and the class labels are part of the
     # model: the net takes raw rows and labels from here on, here and
     # wherever the file is loaded.
@@ -485,6 +632,8 @@ def cmd_train(args):
         raise CLIError(f"{exc}") from None
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc)) from None
+    except MemoryError as exc:  # the workspace of a batch of a very wide network
+        raise _no_memory(sizes, exc, training=True) from None
     wall = time.perf_counter() - t0
     if history.epoch:
         # The rate of the epochs after the first, which compiled or loaded
@@ -508,6 +657,10 @@ def cmd_train(args):
         print(f"model written to {args.out}")
     else:
         print("model not saved: add --out PATH (e.g. --out model.npz) to write it to a file")
+    if history.interrupted:  # the completed epochs are kept (and saved), as fit keeps them
+        raise Interrupted(f"interrupted: the model holds {len(history)} complete epoch(s) of the"
+                          f" {args.epochs} asked for"
+                          + (f"; written to {args.out}" if args.out else "; not saved"))
     return net
 
 
@@ -552,6 +705,8 @@ def _check_out(path):
 def _model_input(net, source, need_target):
     """The model's inputs (encoded by its categories) and the targets of DATA."""
     meta = net.metadata
+    # Text classes compare as the file writes them: the cell 1 is the label '1'.
+    text_target = need_target and net.classes_ is not None and net.classes_.dtype.kind == "U"
     if source in BUILTIN:
         data = load_data(source, dtype=READ_DTYPE)
     elif source.lower().endswith(".npz"):  # X's columns x0, x1, ... by the model's names, if so named
@@ -559,13 +714,14 @@ def _model_input(net, source, need_target):
         names = names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
         data = load_data(source, meta.get("target"), need_target=need_target, dtype=READ_DTYPE,
                          feature_names=names, learn=False)
-    elif "features" not in meta:
+    elif "features" not in meta:  # saved from Python: the columns by position
         data = load_data(source, meta.get("target"), need_target=need_target, dtype=READ_DTYPE,
-                         learn=False)
+                         categories=net.categories, width=net.n_columns, learn=False,
+                         text_target=text_target)
     else:
         data = load_data(source, meta.get("target"), need_target=need_target,
                          feature_names=meta["features"], categories=net.categories,
-                         dtype=READ_DTYPE)
+                         dtype=READ_DTYPE, text_target=text_target)
     X = _dense(data.X, source, net)
     if X.shape[1] != net.sizes[0]:
         raise CLIError(f"{source} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
@@ -613,11 +769,11 @@ def cmd_predict(args):
         except OSError as exc:  # the message names the path or its folder
             raise CLIError(exc.strerror or str(exc)) from None
         print(f"{len(rows)} predictions written to {args.out}")
-    else:
+    else:  # the same CSV, quoted alike; a header only for --proba (the class names)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         if args.proba:
-            print(",".join(header))
-        for row in rows:
-            print(",".join(str(v) for v in row))
+            writer.writerow(header)
+        writer.writerows(rows)
     return rows
 
 
@@ -857,7 +1013,14 @@ def main(argv=None):
     except CLIError as exc:
         print(f"fastbp: error: {exc}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # fastbp predict ... | head
+    except Interrupted as exc:
+        print(f"fastbp: {exc}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # Ctrl-C outside fit (reading a file, say): nothing kept
+        print("fastbp: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # fastbp predict ... | head: nothing is lost
+        _to_devnull(sys.stdout)
         return 0
     return 0
 
