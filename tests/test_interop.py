@@ -124,6 +124,24 @@ def test_from_torch_refuses_what_fastbp_cannot_hold():
         fastbp.MLP.from_torch([nn.Linear(4, 3)])
 
 
+def test_from_torch_takes_dropout_only_where_it_means_the_same():
+    """Each Dropout set its layer's rate, wherever it stood: a second one
+    replaced the first (0.2 and 0.3 trained as 0.3), and one before a
+    sigmoid trained as one after it (a dropped unit gives 0, not 0.5)."""
+    torch = need_torch()
+    nn = torch.nn
+    with pytest.raises(ValueError, match=r"module 3 \(Dropout\): a second Dropout on one layer"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.2), nn.ReLU(),
+                                            nn.Dropout(0.3), nn.Linear(4, 2)))
+    with pytest.raises(ValueError, match=r"module 2 \(Sigmoid\) comes after a Dropout"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Sigmoid(),
+                                            nn.Linear(4, 2)))
+    # Before a ReLU (relu(c x) = c relu(x), c >= 0) or after any activation: the same network.
+    for seq in (nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.ReLU(), nn.Linear(4, 2)),
+                nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Dropout(0.5), nn.Linear(4, 2))):
+        assert fastbp.MLP.from_torch(seq).dropout == (0.5,)
+
+
 def test_torch_is_imported_only_when_asked():
     code = "import sys, fastbp, fastbp.sklearn; print('torch' in sys.modules, 'onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -306,3 +306,95 @@ def test_a_large_array_whose_sum_overflows_counts_as_finite(dtype):
         net = fastbp.MLP([4, 3, 2], dtype=dtype, seed=0)
         with pytest.raises(ValueError, match=rf"X must be finite; found nan at index \({X.shape[0] - 1}, 2\)"):
             net.predict(X)
+
+
+# ------------------------------------------------ found in review (2026-12-05, session 34)
+def _trained(seed=0):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    net = fastbp.MLP([3, 4, 2], seed=seed, dtype="float64")
+    net.fit(X, y, epochs=2, verbose=0, optimizer="adam")
+    return net, X, y
+
+
+def test_a_shallow_copy_is_a_model_of_its_own():
+    """copy.copy shared the optimizer, history, metadata and schedule: training
+    the copy moved the original's Adam state and history, and its next fit
+    then differed from an untouched twin's."""
+    import copy
+    a, X, y = _trained()
+    b, _, _ = _trained()
+    c = copy.copy(a)
+    assert c.optimizer is not a.optimizer and c.history is not a.history
+    assert c.metadata is not a.metadata
+    c.fit(X, y, epochs=3, verbose=0)
+    assert a.optimizer.t == b.optimizer.t and len(a.history) == len(b.history) == 2
+    a.fit(X, y, epochs=1, verbose=0, shuffle=False)
+    b.fit(X, y, epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+@pytest.mark.parametrize("name,value", [("sizes", (3, 5, 2)), ("activations", ("relu",)),
+                                        ("output", "sigmoid"), ("loss_name", "mae"),
+                                        ("dtype", np.dtype("float32")), ("seed", 3),
+                                        ("init", "he")])
+def test_the_architecture_cannot_be_reassigned(name, value):
+    """Plain attributes: assigned, the kernels computed the old network while
+    repr and save described the new one (a file that loaded as another
+    network, or was refused as corrupt)."""
+    net, X, _ = _trained()
+    before, text = net.forward(X), repr(net)
+    with pytest.raises(AttributeError):
+        setattr(net, name, value)
+    assert repr(net) == text
+    np.testing.assert_array_equal(net.forward(X), before)
+
+
+def test_the_optimizer_is_set_as_fit_takes_it():
+    # net.optimizer = "adam" failed later inside fit (AttributeError on a
+    # str); b.optimizer = a.optimizer shared one optimizer's state, which
+    # fit's optimizer= refuses.
+    a, X, y = _trained()
+    b, _, _ = _trained(seed=1)
+    with pytest.raises(TypeError, match="optimizer must be None or a fastbp optimizer"):
+        b.optimizer = "adam"
+    with pytest.raises(ValueError, match="holds the state of another model's training"):
+        b.optimizer = a.optimizer
+    with pytest.raises(ValueError, match="state is for 26 float64 parameters; got 38"):
+        fastbp.MLP([3, 6, 2], dtype="float64").optimizer = _sized_adam(26)
+    twin = fastbp.MLP([3, 4, 2], seed=1, dtype="float64")
+    twin.fit(X, y, epochs=2, verbose=0, optimizer="adam")
+    mine = fastbp.RMSprop(lr=0.01)
+    b.optimizer = mine
+    assert b.optimizer is mine
+    b.fit(X, y, epochs=1, verbose=0, shuffle=False)
+    twin.fit(X, y, epochs=1, verbose=0, shuffle=False, optimizer=fastbp.RMSprop(lr=0.01))
+    np.testing.assert_array_equal(b.params, twin.params)
+    b.optimizer = None
+    assert b.optimizer is None
+
+
+def _sized_adam(n):
+    opt = fastbp.Adam()
+    opt.ensure_state(np.zeros(n))
+    return opt
+
+
+def test_an_activation_is_checked_without_hidden_layers():
+    # [activation] * 0 left the name unread: a typo in a linear model passed.
+    with pytest.raises(ValueError, match="activation must be one of .*'bogus'"):
+        fastbp.MLP([3, 2], activation="bogus")
+    fastbp.MLP([3, 2], activation="relu")  # a valid name: no hidden layer to use it, as before
+
+
+def test_bytes_labels_read_as_utf8_text():
+    # Non-ASCII bytes raised NumPy's UnicodeDecodeError, naming no argument.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = np.array(["é".encode(), b"a", b"b"])[np.arange(30) % 3]
+    net = fastbp.MLP([3, 4, 3], seed=0)
+    net.fit(X, y, epochs=1, verbose=0)
+    assert net.classes_.tolist() == ["a", "b", "é"]
+    bad = np.array([b"\xff", b"a", b"b"])[np.arange(30) % 3]
+    with pytest.raises(ValueError, match=r"y holds bytes labels, read as UTF-8 text, and b'\\xff'"):
+        fastbp.MLP([3, 4, 3], seed=0).fit(X, bad, epochs=1, verbose=0)

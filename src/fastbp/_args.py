@@ -91,6 +91,8 @@ def check_sizes(sizes):
 
 
 def check_activations(activation, n_hidden):
+    if isinstance(activation, str):  # checked also without hidden layers ([name] * 0 hid a typo)
+        check_choice(activation, "activation", tuple(ACTIVATIONS))
     names = [activation] * n_hidden if isinstance(activation, str) else activation
     try:
         names = list(names)

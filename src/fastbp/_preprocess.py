@@ -203,13 +203,13 @@ def _label_array(values, name):
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{name} could not be read as an array of labels: {exc}") from None
     if arr.dtype.kind == "S":
-        arr = arr.astype(str)
+        arr = _decoded(arr, name)
     elif arr.dtype.kind == "O":
         flat = arr.ravel()
         if all(isinstance(v, str) for v in flat):
             arr = arr.astype(str)
         elif all(isinstance(v, bytes) for v in flat):
-            arr = arr.astype("S").astype(str)  # as an array of bytes (dtype S) reads
+            arr = _decoded(arr.astype("S"), name)  # as an array of bytes (dtype S) reads
         else:
             text = [isinstance(v, (str, bytes)) for v in flat]
             try:
@@ -222,6 +222,26 @@ def _label_array(values, name):
     if arr.dtype.kind not in LABEL_KINDS:
         raise TypeError(f"{name} must hold text or numeric labels; got dtype {arr.dtype}")
     return arr
+
+
+def _decoded(arr, name):
+    """Bytes labels (dtype S) as text, decoded as UTF-8: classes_ and predict
+    then hold str. (NumPy's astype(str) decodes ASCII only: a UnicodeDecodeError
+    that named no argument.)"""
+    try:
+        return np.char.decode(arr, "utf-8")
+    except UnicodeDecodeError:
+        bad = next(v for v in arr.ravel().tolist() if not _utf8(v))
+        raise ValueError(f"{name} holds bytes labels, read as UTF-8 text, and {bad!r} is not"
+                         " UTF-8; decode them to str first") from None
+
+
+def _utf8(value):
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def is_text(y):

@@ -109,6 +109,7 @@ def from_torch(cls, module, output="softmax", **kwargs):
     supported = ("Linear, Tanh, Sigmoid, ReLU, LeakyReLU(0.01), ELU(1), Softplus(), Identity,"
                  " Dropout, and a final Softmax(dim=1) or Sigmoid")
     linears, after, rates = [], [], []  # per Linear: the activation after it, its dropout
+    early = []  # per Linear: whether its Dropout comes before its activation
     final = None  # a trailing Softmax / Sigmoid: the output function
     for i, m in enumerate(modules):
         where = f"module {i} ({type(m).__name__})"
@@ -117,13 +118,20 @@ def from_torch(cls, module, output="softmax", **kwargs):
             linears.append(m)
             after.append(None)
             rates.append(0.0)
+            early.append(False)
         elif not linears and not isinstance(m, nn.Identity):
             raise ValueError(f"from_torch needs the Sequential to start with a Linear layer;"
                              f" {where} comes first: {m!r}")
         elif isinstance(m, nn.Identity):
             continue
         elif isinstance(m, nn.Dropout) and type(m) is nn.Dropout:
-            rates[-1] = float(m.p)
+            # fastbp drops a layer's outputs after its activation, one rate
+            # a layer: a second Dropout replaced the first unseen.
+            if rates[-1]:
+                raise ValueError(f"{where}: a second Dropout on one layer; fastbp has one rate"
+                                 f" per layer (two of p and q drop as one of"
+                                 f" 1 - (1 - p)(1 - q))")
+            rates[-1], early[-1] = float(m.p), after[-1] is None
         elif last and (isinstance(m, nn.Softmax) or type(m) is nn.Sigmoid) and after[-1] is None:
             if isinstance(m, nn.Softmax) and m.dim not in (1, -1):
                 raise ValueError(f"a final Softmax must normalise the features (dim=1 or -1);"
@@ -137,6 +145,12 @@ def from_torch(cls, module, output="softmax", **kwargs):
             if after[-1] is not None:
                 raise ValueError(f"{where} follows another activation ({after[-1]}); fastbp"
                                  " networks have one activation per layer")
+            if early[-1] and rates[-1] and name not in ("relu", "leaky_relu", "identity"):
+                # (ReLU and leaky ReLU commute with the dropout's mask and scaling)
+                raise ValueError(f"{where} comes after a Dropout: fastbp drops a layer's"
+                                 f" outputs after its activation, where a {name} of dropped"
+                                 " inputs differs (sigmoid(0) = 0.5, not 0); put the Dropout"
+                                 " after the activation")
             after[-1] = name
     if not linears:
         raise ValueError("from_torch needs at least one Linear layer; the module has none")

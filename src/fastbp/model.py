@@ -8,6 +8,7 @@ the training loops in ``fastbp.train``, the preprocessing arithmetic in
 here, read back by :func:`fastbp.load`, which imports this module: this
 module never imports ``fastbp.io``).
 """
+import copy
 import functools
 import itertools
 import os
@@ -26,7 +27,7 @@ from ._workspaces import Workspaces
 from ._validate import all_finite, fit_weights
 from .layout import Layout
 from .ops import IDENTITY
-from .optim import LBFGS
+from .optim import LBFGS, Optimizer
 from .schedules import Schedule
 from .train import (TRANSPOSED, History, move_first_layer, run_epochs, run_lbfgs,
                     run_started, transpose_first_layer)
@@ -166,7 +167,8 @@ class MLP:
         The class labels, for a softmax output (one per unit) or a single
         sigmoid output (the labels of 0 and 1). With classes, ``y`` holds
         labels and ``predict`` returns them. ``fit`` learns them (sorted, as
-        ``np.unique``) from text labels; settable (``net.classes_ = [...]``)
+        ``np.unique``) from text labels (bytes read as UTF-8 text: str
+        classes); settable (``net.classes_ = [...]``)
         for numeric labels or before a first partial fit. None: integer
         labels 0..n_out-1 (0/1 for sigmoid).
     categories : dict or None
@@ -184,13 +186,16 @@ class MLP:
                  seed=None, init="auto", alpha=0.0, dropout=0.0):
         sizes, activations, output, loss, dtype, seed, init, alpha, dropout = _args.architecture(
             sizes, activation, output, loss, dtype, seed, init, alpha, dropout)
-        self.sizes = tuple(sizes)
-        self.activations = tuple(activations)
-        self.output = output
-        self.loss_name = loss
-        self.dtype = np.dtype(DTYPES[dtype])
-        self.seed = seed
-        self.init = init
+        # The architecture is fixed at construction (read-only properties
+        # below): the layout, the kernels' codes and the saved file all
+        # follow from it.
+        self._sizes = tuple(sizes)
+        self._activations = tuple(activations)
+        self._output = output
+        self._loss_name = loss
+        self._dtype = np.dtype(DTYPES[dtype])
+        self._seed = seed
+        self._init = init
         self._loss_code = LOSSES[loss]
         self._layout = Layout(sizes, [ACTIVATIONS[a] for a in activations],
                               [rate > 0 for rate in dropout])
@@ -204,7 +209,7 @@ class MLP:
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces = Workspaces(self._layout, self.dtype)
         self._grads = None
-        self.optimizer = None  # set by fit; a later fit continues it
+        self._optimizer = None  # set by fit; a later fit continues it
         self._schedule = None  # likewise for a learning-rate schedule
         self.history = History()  # every epoch of every fit
         # Free-form, JSON-serialisable notes saved with the model (the command
@@ -242,7 +247,17 @@ class MLP:
         state["_rng"] = np.array(self._rng)
         return state
 
+    def __copy__(self):
+        # A copy is a model of its own, as deepcopy's and pickle's: a shallow
+        # copy shared the optimizer, history, metadata and schedule (training
+        # the copy moved the original's Adam state and history).
+        return copy.deepcopy(self)
+
     def __setstate__(self, state):
+        for key in ("sizes", "activations", "output", "loss_name", "dtype", "seed", "init",
+                    "optimizer"):
+            if key in state:  # pickled before these became properties
+                state["_" + key] = state.pop(key)
         state["_params"] = np.array(state["_params"], copy=True)  # writable, owned
         state["_rng"] = np.array(state["_rng"], copy=True)
         for key in ("_input_mean", "_input_scale", "_target_mean", "_target_scale", "_classes",
@@ -260,6 +275,65 @@ class MLP:
                 arr.setflags(write=False)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces, self._grads = Workspaces(self._layout, self.dtype), None
+
+    # ----------------------------------------------------- the architecture
+    # Read-only: assigned, the kernels went on computing the old network
+    # while repr and save described the new one (a file then loaded as
+    # another network, or not at all). A new architecture is a new MLP.
+    @property
+    def sizes(self):
+        """Layer widths ``(n_in, hidden..., n_out)``; fixed at construction."""
+        return self._sizes
+
+    @property
+    def activations(self):
+        """The hidden layers' activation names; fixed at construction."""
+        return self._activations
+
+    @property
+    def output(self):
+        """The output function ("softmax", "sigmoid" or "identity"); fixed at construction."""
+        return self._output
+
+    @property
+    def loss_name(self):
+        """The loss trained and evaluated; fixed at construction."""
+        return self._loss_name
+
+    @property
+    def dtype(self):
+        """The parameters' and kernels' dtype (float32 or float64); fixed at construction."""
+        return self._dtype
+
+    @property
+    def seed(self):
+        """The seed the model was made with (None: fresh entropy); fixed at construction."""
+        return self._seed
+
+    @property
+    def init(self):
+        """The weight initialisation named at construction ("auto", "glorot" or "he")."""
+        return self._init
+
+    @property
+    def optimizer(self):
+        """The optimizer of the last fit (None before any): a later fit given
+        no optimizer continues it, and it is saved with the model. Settable
+        to None (the next fit starts a new SGD, or what it is given) or to a
+        fastbp optimizer that suits this model's parameters and no other
+        model holds, as ``fit``'s ``optimizer`` argument is checked."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, value):
+        if value is not None:
+            if not isinstance(value, (Optimizer, LBFGS)):
+                raise TypeError("optimizer must be None or a fastbp optimizer such as"
+                                f" fastbp.Adam(); got {value!r} (a name is for fit:"
+                                " fit(optimizer='adam'))")
+            _args.optimizer_for(self, value, None)  # its owner and its state
+            _args.OWNERS[value] = weakref.ref(self)
+        self._optimizer = value
 
     # ----------------------------------------------------------- the buffer
     @property
@@ -939,7 +1013,7 @@ class MLP:
                   self._classes, self._rng.copy(),
                   None if run.schedule is None else (run.schedule, dict(vars(run.schedule))),
                   getattr(run.optimizer, "state", None) is None)
-        opt = self.optimizer = run.optimizer
+        opt = self._optimizer = run.optimizer  # (checked by fit_arguments)
         _args.OWNERS[opt] = weakref.ref(self)
         self._schedule, self._classes = run.schedule, run.classes
         if run.restart:
@@ -972,7 +1046,7 @@ class MLP:
             previous.lr = previous_lr
         if opt is not previous:
             _args.OWNERS.pop(opt, None)  # free for another model, as before this fit
-        self.optimizer, self._schedule, self._classes = previous, schedule, classes
+        self._optimizer, self._schedule, self._classes = previous, schedule, classes
         self._rng[:] = rng
 
     def _train(self, run, opt):
@@ -1124,7 +1198,8 @@ class MLP:
         """A model with the weights of a ``torch.nn.Sequential`` of ``Linear``
         layers and supported activations (``Tanh``, ``Sigmoid``, ``ReLU``,
         ``LeakyReLU(0.01)``, ``ELU(1)``, ``Softplus()``, ``Identity``,
-        ``Dropout``), bitwise. ``output`` is the output function applied to
+        ``Dropout``: one per layer, after its activation, or before a ReLU,
+        with which it commutes), bitwise. ``output`` is the output function applied to
         the last Linear (a trailing ``Softmax``/``Sigmoid`` module must
         agree with it); other keyword arguments go to :class:`MLP`."""
         from .interop import from_torch
