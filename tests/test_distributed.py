@@ -96,6 +96,8 @@ cases = {  # what differs between the ranks: (model keywords, fit keywords)
     "alpha": ({"alpha": 0.1 * r}, {}),
     "activation": ({"activation": ["tanh", "relu"][r]}, {}),
     "dropout": ({"dropout": 0.2 * r}, {}),
+    "a schedule on rank 0 only": ({}, {"callbacks": [fastbp.schedules.ExponentialDecay(0.5)]
+                                       if r == 0 else []}),
 }
 report = {}
 for name, (model, fit) in cases.items():
@@ -122,11 +124,105 @@ def test_ranks_that_differ_in_data_or_model_settings_are_refused_on_every_rank(t
     done = mpirun(2, script, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])  # rank 1's view
-    for name in ("validation data on rank 0 only", "validation sets of other sizes", "alpha",
-                 "activation", "dropout"):
-        assert report[name].startswith("distributed training needs the same data and validation"
-                                       " shapes, architecture"), (name, report[name])
+    # Each message names what differs, and which ranks hold what (it was a
+    # list of unlabelled 14-tuples, one per rank). A schedule on one rank
+    # only set that rank's lr apart, silently (review, 2026-12-05).
+    named = {"validation data on rank 0 only": "validation shapes differs: ((10, 4), (10,)) on"
+                                               " rank 0; None on rank 1",
+             "validation sets of other sizes": "validation shapes differs: ((20, 4), (20,)) on"
+                                               " rank 0; ((30, 4), (30,)) on rank 1",
+             "alpha": "alpha differs: 0.0 on rank 0; 0.1 on rank 1",
+             "activation": "activations differs: ('tanh',) on rank 0; ('relu',) on rank 1",
+             "dropout": "dropout differs: (0.0,) on rank 0; (0.2,) on rank 1",
+             "a schedule on rank 0 only": "callbacks differs: "}
+    for name, says in named.items():
+        assert report[name].startswith("distributed training needs the same X shape, y shape,"
+                                       " validation shapes, sizes"), (name, report[name])
+        assert says in report[name], (name, report[name])
         assert report[name + " unchanged"], name
+
+
+REVIEWED = """
+import json, os, sys, numpy as np, fastbp
+comm = fastbp.distributed.world()
+r = comm.rank
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(64, 4)), rng.integers(0, 2, 64)
+report = {}
+
+class Interrupt:  # Ctrl-C's KeyboardInterrupt, from rank 0's callback only
+    def on_epoch_end(self, epoch, logs):
+        if r == 0 and epoch == 1:
+            raise KeyboardInterrupt
+
+class Stop:  # a stop from rank 1's callback only
+    def on_epoch_end(self, epoch, logs):
+        return r == 1 and epoch == 1
+
+for name, cb in (("interrupt", Interrupt()), ("stop", Stop())):
+    net = fastbp.MLP([4, 8, 2], seed=0)
+    h = net.fit(X, y, epochs=5, batch_size=8, verbose=0, distributed=True, callbacks=[cb])
+    report[name] = [len(h), h.interrupted]
+
+class Refuse:
+    def on_train_begin(self, net):
+        raise ValueError("refused")
+
+net = fastbp.MLP([4, 6, 2], seed=5 + r, dtype="float64")
+net.fit(X, y, epochs=1, batch_size=8, optimizer="adam", verbose=0)
+before = net.params.copy(), net.optimizer.state.copy(), net.optimizer.t
+try:
+    net.fit(X, y, epochs=1, batch_size=8, verbose=0, distributed=True, callbacks=[Refuse()])
+except ValueError:
+    pass
+report["refused unchanged"] = bool(np.array_equal(before[0], net.params)
+                                   and np.array_equal(before[1], net.optimizer.state)
+                                   and before[2] == net.optimizer.t)
+
+folder = sys.argv[1] if r == 0 else os.path.join(sys.argv[1], "not-on-this-node")
+net = fastbp.MLP([4, 8, 2], seed=0)
+net.fit(X, y, epochs=2, batch_size=8, verbose=0, distributed=True,
+        callbacks=[fastbp.ModelCheckpoint(os.path.join(folder, "m-{epoch}.npz"))])
+report["checkpoints"] = sorted(os.listdir(sys.argv[1])) if r == 0 else None
+print(json.dumps(report), flush=True)
+"""
+
+
+def test_ranks_stop_alike_undo_alike_and_checkpoint_on_rank_0_alone(tmp_path):
+    """From a review (2026-12-05): a KeyboardInterrupt from one rank's
+    on_epoch_end left the other waiting in the stop vote forever; a callback
+    stopping on one rank marked the other ranks' histories interrupted; a
+    fit refused by on_train_begin left ranks 1.. with rank 0's params and
+    optimizer state; every rank checked the checkpoints' folder, which only
+    rank 0 writes (a node-local folder aborted the job)."""
+    script = tmp_path / "reviewed.py"
+    script.write_text(REVIEWED)
+    out = tmp_path / "out"
+    out.mkdir()
+    done = mpirun(2, script, out, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert len(reports) == 2
+    for report in reports:
+        assert report["interrupt"] == [2, True]   # both ranks stop after epoch 2, interrupted
+        assert report["stop"] == [2, False]       # stopped by a callback: not interrupted
+        assert report["refused unchanged"]
+    assert [r["checkpoints"] for r in reports if r["checkpoints"] is not None] == \
+        [["m-1.npz", "m-2.npz"]]
+
+
+def test_distributed_accuracy_of_several_sigmoid_outputs_is_subset_accuracy():
+    """Each label was scored alone (0.506) where MLP.evaluate and
+    scikit-learn count a row right when all its labels are (0.117)."""
+    import fastbp
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(60, 4)), (rng.random((60, 3)) > 0.5).astype(float)
+    a, b = (fastbp.MLP([4, 5, 3], output="sigmoid", seed=0, dtype="float64") for _ in range(2))
+    ha = a.fit(X, Y, epochs=2, batch_size=16, verbose=0, distributed=True, validation_data=(X, Y))
+    hb = b.fit(X, Y, epochs=2, batch_size=16, verbose=0, validation_data=(X, Y))
+    np.testing.assert_allclose(ha["val_accuracy"], hb["val_accuracy"], rtol=0, atol=1e-12)
+    assert ha["val_accuracy"][-1] == pytest.approx(
+        np.mean(((a.predict_proba(X) > 0.5) == (Y > 0.5)).all(axis=1)))
 
 
 def test_single_process_distributed_fit_equals_plain_fit():
@@ -153,6 +249,14 @@ def test_single_process_distributed_fit_equals_plain_fit():
         a.fit(X, y, verbose=0, optimizer="lbfgs", distributed=True)
     with pytest.raises(TypeError, match="distributed must be True, False or an MPI communicator"):
         a.fit(X, y, verbose=0, distributed="yes")
+    # NumPy's bools as Python's (np.False_ was "must be True, False ...; got np.False_");
+    # MPI.COMM_NULL named (it failed in MPI with a raw error stack)
+    before = a.params.copy()
+    a.fit(X, y, epochs=0, verbose=0, distributed=np.False_)
+    from mpi4py import MPI
+    with pytest.raises(ValueError, match="distributed is MPI.COMM_NULL"):
+        a.fit(X, y, verbose=0, distributed=MPI.COMM_NULL)
+    np.testing.assert_array_equal(a.params, before)
 
 
 sys.path.insert(0, str(HERE))

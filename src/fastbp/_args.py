@@ -220,9 +220,12 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
                                 per_class)
     if validation_split:
         X, Y, weights, validation = validation
-    callbacks, schedule, restart = schedule_first(net, check_callbacks(callbacks), opt,
+    # Checkpoints are written by rank 0 alone in a distributed fit: only it
+    # checks their folder (another node may have no such folder).
+    saves = comm is False or rank_of(comm) == 0
+    callbacks, schedule, restart = schedule_first(net, check_callbacks(callbacks, saves), opt,
                                                   explicit=lr is not None or optimizer is not None)
-    if any(isinstance(cb, ModelCheckpoint) for cb in callbacks):
+    if saves and any(isinstance(cb, ModelCheckpoint) for cb in callbacks):
         # before training, not at the first checkpoint
         check_saveable(schedule)
         _modelfile.check_saveable_model(net)
@@ -287,8 +290,18 @@ def optimizer_for(net, optimizer, lr):
     return opt
 
 
+def rank_of(comm):
+    """This process's rank in ``comm`` (True: MPI's world)."""
+    if comm is True:
+        from .distributed import world
+        comm = world()
+    return comm.rank
+
+
 def check_distributed(distributed, opt, X):
     """False for a fit on this process, else True or the MPI communicator."""
+    if isinstance(distributed, np.bool_):
+        distributed = bool(distributed)
     if distributed is False or distributed is None:
         return False
     if isinstance(opt, LBFGS):
@@ -297,6 +310,12 @@ def check_distributed(distributed, opt, X):
     if distributed is not True and not hasattr(distributed, "Allreduce"):
         raise TypeError("distributed must be True, False or an MPI communicator; got"
                         f" {distributed!r}")
+    if distributed is not True:
+        from .distributed import _mpi
+        if distributed == _mpi().COMM_NULL:  # (a rank left out by comm.Split(MPI.UNDEFINED))
+            raise ValueError("distributed is MPI.COMM_NULL: this process is in no group of"
+                             " ranks (comm.Split with MPI.UNDEFINED); train it alone"
+                             " (distributed=False) or in a communicator that holds it")
     if isinstance(X, SparseRows):
         raise ValueError("distributed training takes a dense X; got a sparse matrix")
     return distributed
@@ -345,7 +364,9 @@ def validation_set(net, X, Y, validation_data, validation_split, classes=None, w
     return X[~mask], Y[~mask], kept, (X[mask], Y[mask]) + held
 
 
-def check_callbacks(callbacks):
+def check_callbacks(callbacks, saves=True):
+    """The callbacks as a list, each checked: its methods take what fit
+    passes; a ModelCheckpoint's folder exists (where this process ``saves``)."""
     try:
         callbacks = [] if callbacks is None else list(callbacks)
     except TypeError:  # one callback, not in a list, or a number
@@ -369,7 +390,7 @@ def check_callbacks(callbacks):
             except TypeError as exc:
                 raise TypeError(f"callback {cb!r}: {m} must take ({', '.join(takes)}):"
                                 f" {exc}") from None
-        if isinstance(cb, ModelCheckpoint):
+        if saves and isinstance(cb, ModelCheckpoint):
             cb.check_folder()
     return callbacks
 

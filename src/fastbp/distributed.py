@@ -51,10 +51,42 @@ def world():
     return _mpi().COMM_WORLD
 
 
-def _same_everywhere(comm, value, what):
-    values = comm.allgather(value)
-    if any(v != values[0] for v in values):
-        raise ValueError(f"distributed training needs the same {what} on every rank; got {values}")
+def _same_everywhere(comm, fields):
+    """Raise ValueError on every rank unless every rank holds the same
+    ``fields`` ({name: value}); the message names each field that differs
+    and which ranks hold which value."""
+    values = comm.allgather(fields)
+    differ = [name for name in fields if any(v[name] != values[0][name] for v in values)]
+    if differ:
+        parts = []
+        for name in differ:
+            held = {}  # value -> ranks, in rank order
+            for rank, v in enumerate(values):
+                held.setdefault(repr(v[name]), []).append(rank)
+            parts.append(f"{name} differs: " + "; ".join(
+                f"{value} on rank{'s' if len(ranks) > 1 else ''} {_ranks(ranks)}"
+                for value, ranks in held.items()))
+        raise ValueError("distributed training needs the same " + ", ".join(fields)
+                         + " on every rank; " + ". ".join(parts))
+
+
+def _ranks(ranks):
+    return ", ".join(map(str, ranks[:8])) + (f" and {len(ranks) - 8} more" if len(ranks) > 8 else "")
+
+
+def _callback_text(cb):
+    """What must match between ranks of a callback (ModelCheckpoint runs on
+    rank 0 only): its class, and a built-in schedule's or EarlyStopping's
+    settings (a callback of the user's own may hold per-process state, a
+    start time: its class only)."""
+    from .schedules import NAMES, Schedule
+    from .train import EarlyStopping
+    if isinstance(cb, Schedule) and NAMES.get(type(cb).__name__) is type(cb):
+        return cb.to_json()
+    if type(cb) is EarlyStopping:
+        return repr(("EarlyStopping", cb.monitor, cb.patience, cb.min_delta,
+                     cb.restore_best_weights, getattr(cb, "mode", None)))
+    return type(cb).__qualname__
 
 
 def broadcast_model(net, optimizer, comm):
@@ -91,7 +123,9 @@ def _metrics(net, X, Y, comm, prefix="val_"):
         if net.output == "softmax":
             part[1] = np.sum(out.argmax(axis=1) == Ys)  # Ys: class labels
         elif net.output == "sigmoid":
-            part[1] = np.mean((out > 0.5) == (Ys > 0.5), axis=1).sum()
+            # a row counts when all its labels are right (scikit-learn's
+            # subset accuracy, as MLP.evaluate): not the mean over its labels
+            part[1] = np.count_nonzero(((out > 0.5) == (Ys > 0.5)).all(axis=1))
         else:
             part[3:3 + m] = ((Ys - out) ** 2).sum(axis=0, dtype=np.float64)
             mean = Ys.mean(axis=0, dtype=np.float64)
@@ -145,14 +179,24 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     # rank its own wrong metrics, and another alpha (or activation, output,
     # loss, dropout) trained each rank's replica apart or averaged the
     # gradients of different models.
+    # And the callbacks (but ModelCheckpoint, rank 0's alone): a schedule or
+    # EarlyStopping on some ranks only set each rank's lr, or restored each
+    # rank's weights, apart.
     shapes = None if validation is None else tuple(np.shape(v) for v in validation)
-    _same_everywhere(comm, (X.shape, Y.shape, shapes, net.sizes, net.activations, net.output,
-                            net.loss_name, float(net.alpha), net.dropout, net.dtype.name, epochs,
-                            batch_size, type(optimizer).__name__, bool(shuffle)),
-                     "data and validation shapes, architecture (sizes, activations, output,"
-                     " loss, alpha, dropout, dtype), epochs, batch size, optimizer and shuffle")
+    _same_everywhere(comm, {
+        "X shape": X.shape, "y shape": Y.shape, "validation shapes": shapes,
+        "sizes": net.sizes, "activations": net.activations, "output": net.output,
+        "loss": net.loss_name, "alpha": float(net.alpha), "dropout": net.dropout,
+        "dtype": net.dtype.name, "epochs": epochs, "batch_size": batch_size,
+        "optimizer": type(optimizer).__name__, "shuffle": bool(shuffle),
+        "callbacks": [_callback_text(cb) for cb in callbacks
+                      if not isinstance(cb, ModelCheckpoint)]})
     batch_size = min(batch_size, n)
     steps = -(-n // batch_size)
+    # What the broadcast replaces, for a fit that a callback's on_train_begin
+    # refuses: the model as it was on this rank (MLP.fit undoes the rest).
+    before = (net.params.copy(), None if optimizer.state is None else optimizer.state.copy(),
+              optimizer.t, optimizer.hyper.copy())
     optimizer.ensure_state(net.params)
     broadcast_model(net, optimizer, comm)
     if rank != 0:
@@ -219,7 +263,15 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
         return total, done, False
 
     divergence = None  # (batch, kept, no_update, kept_finite) once an epoch diverged
-    begin(callbacks, net)
+    try:
+        begin(callbacks, net)
+    except BaseException:
+        net.params[:] = before[0]
+        if before[1] is not None:
+            state[:] = before[1]
+        optimizer.t, optimizer.hyper[:] = before[2], before[3]
+        raise
+    del before
     try:
         with _Interrupts() as interrupts:
             try:
@@ -248,17 +300,28 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     logs["comm_seconds"] = comm_seconds[0]
                     _record(logs, history, net.history)
                     _show(bar, verbose, epoch, epochs, logs, n)
-                    stop = any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)])
-                    # Every rank must agree to stop: a signal may reach them at different epochs.
-                    if comm.allreduce(int(stop or interrupts.requested), op=MPI.MAX):
-                        if not stop:
-                            raise KeyboardInterrupt
+                    # Every rank must agree to stop: a signal may reach them at
+                    # different epochs, a callback may stop (or raise
+                    # KeyboardInterrupt) on one rank. Two votes, so that an
+                    # interrupt anywhere is one everywhere and a callback's
+                    # stop is not: the ranks end with the same history.
+                    votes = np.zeros(2, dtype=np.int64)
+                    try:
+                        votes[0] = any([bool(r) for r in
+                                        _call(callbacks, "on_epoch_end", epoch, logs)])
+                    except KeyboardInterrupt:
+                        votes[1] = 1
+                    votes[1] |= interrupts.requested
+                    comm.Allreduce(MPI.IN_PLACE, votes, op=MPI.MAX)
+                    if votes[1]:
+                        raise KeyboardInterrupt
+                    if votes[0]:
                         break
             except KeyboardInterrupt:
                 history.interrupted = True
                 if verbose:
-                    print(f"interrupted: stopped after {len(history)} complete epoch(s)",
-                          flush=True)
+                    print(f"interrupted: stopped after {len(history)} complete epoch(s); the"
+                          " model holds their result", flush=True)
             finally:
                 if bar is not None:
                     bar.close()

@@ -1053,7 +1053,9 @@ class MLP:
         # A cold cache: say that the first epoch compiles, and compile the
         # inference kernels beside it (fastbp._ahead; dense X, one process).
         ahead = _ahead.spec(self) if isinstance(run.X, np.ndarray) and run.comm is False else None
-        with compile_notice(run.verbose, ahead):
+        # (in a distributed fit only rank 0 speaks, the notice included)
+        quiet = run.comm is not False and _args.rank_of(run.comm) != 0
+        with compile_notice(0 if quiet else run.verbose, ahead):
             if isinstance(opt, LBFGS):
                 return run_lbfgs(self, run.X, run.Y, run.epochs, opt, run.verbose, run.validation,
                                  run.callbacks, run.weights, run.on_divergence)
