@@ -205,9 +205,9 @@ class MLP:
         self._reg[0] = alpha
         self._reg[1:len(dropout) + 1] = dropout
         self._reg.setflags(write=False)
-        self._params = np.zeros(self._layout.n_params, dtype=self.dtype)
+        self._params = np.zeros(self._layout.n_params, dtype=self._dtype)
         self._weights, self._biases = self._layout.views(self._params)
-        self._workspaces = Workspaces(self._layout, self.dtype)
+        self._workspaces = Workspaces(self._layout, self._dtype)
         self._grads = None
         self._optimizer = None  # set by fit; a later fit continues it
         self._schedule = None  # likewise for a learning-rate schedule
@@ -229,8 +229,8 @@ class MLP:
     def _initialise(self, rng):
         for l, W in enumerate(self._weights):
             fan_out, fan_in = W.shape
-            act = self.activations[l] if l < len(self.activations) else self.output
-            he = self.init == "he" or (self.init == "auto" and act in RELU_FAMILY)
+            act = self._activations[l] if l < len(self._activations) else self._output
+            he = self._init == "he" or (self._init == "auto" and act in RELU_FAMILY)
             limit = np.sqrt(6.0 / fan_in) if he else np.sqrt(6.0 / (fan_in + fan_out))
             W[...] = rng.uniform(-limit, limit, size=W.shape)
             self._biases[l][...] = 0
@@ -265,7 +265,7 @@ class MLP:
             state.setdefault(key, None)  # pickled before these existed
         self.__dict__.update(state)
         if "_kernel_codes" not in state:  # pickled before it existed
-            self._kernel_codes = _kernel_codes(self._loss_code, self.activations)
+            self._kernel_codes = _kernel_codes(self._loss_code, self._activations)
         # Read-only like a new model's, so the kernels see the types they
         # were compiled for.
         for arr in (self._reg, self._layout.plan, self._input_mean, self._input_scale,
@@ -274,7 +274,7 @@ class MLP:
             if arr is not None:
                 arr.setflags(write=False)
         self._weights, self._biases = self._layout.views(self._params)
-        self._workspaces, self._grads = Workspaces(self._layout, self.dtype), None
+        self._workspaces, self._grads = Workspaces(self._layout, self._dtype), None
 
     # ----------------------------------------------------- the architecture
     # Read-only: assigned, the kernels went on computing the old network
@@ -384,7 +384,7 @@ class MLP:
     @property
     def dropout(self):
         """The dropout rate of each hidden layer, a tuple (fixed at construction)."""
-        return tuple(float(r) for r in self._reg[1:len(self.sizes) - 1])
+        return tuple(float(r) for r in self._reg[1:len(self._sizes) - 1])
 
     def _penalty(self, n):
         """The L2 term ``alpha / (2 n) sum |W|^2`` for n samples."""
@@ -395,7 +395,7 @@ class MLP:
         """A new zeroed workspace for batches of up to ``rows`` samples, for
         the kernels in :mod:`fastbp.kernels`."""
         rows = check_int(rows, "rows", 1)
-        return np.zeros(self._layout.workspace_size(rows), dtype=self.dtype)
+        return np.zeros(self._layout.workspace_size(rows), dtype=self._dtype)
 
     def _workspace(self, rows):
         # Room for >= rows samples, reused: a training step allocates nothing.
@@ -431,7 +431,7 @@ class MLP:
 
     @classes_.setter
     def classes_(self, value):
-        self._classes = _preprocess.check_classes(value, self.output, self.sizes[-1])
+        self._classes = _preprocess.check_classes(value, self._output, self._sizes[-1])
 
     @property
     def categories(self):
@@ -455,13 +455,13 @@ class MLP:
 
     @categories.setter
     def categories(self, value):
-        self._categories = _preprocess.check_categories(value, self.sizes[0])
+        self._categories = _preprocess.check_categories(value, self._sizes[0])
 
     @property
     def n_columns(self):
         """How many raw columns a row has: ``sizes[0]`` less the codes beyond
         one per category column."""
-        return _preprocess.n_columns(self._categories, self.sizes[0])
+        return _preprocess.n_columns(self._categories, self._sizes[0])
 
     def set_input_scaling(self, mean, scale):
         """Standardise every input row as ``(X - mean) / scale`` from now on.
@@ -471,18 +471,18 @@ class MLP:
         weights are not changed. Returns the model.
         """
         self._input_mean, self._input_scale = _preprocess.check_scaling(
-            mean, scale, self.sizes[0], "input")
+            mean, scale, self._sizes[0], "input")
         return self
 
     def set_target_scaling(self, mean, scale):
         """Train an identity output on ``(y - mean) / scale`` and answer
         ``predict`` in y's units; ``(n_out,)`` arrays or scalars, or
         ``None, None`` to remove. Returns the model."""
-        if self.output != "identity" and not (mean is None and scale is None):
+        if self._output != "identity" and not (mean is None and scale is None):
             raise ValueError(f"target scaling applies to an identity output; this network's output"
-                             f" is {self.output!r}")
+                             f" is {self._output!r}")
         self._target_mean, self._target_scale = _preprocess.check_scaling(
-            mean, scale, self.sizes[-1], "target")
+            mean, scale, self._sizes[-1], "target")
         return self
 
     def standardize(self, X, y=None):
@@ -496,26 +496,26 @@ class MLP:
         trains on standardised data, and every method takes raw rows.
         """
         X = self._encoded(X)  # checked in its own precision, summed in float64
-        X = check_X(X, self.sizes[0], np.float32 if getattr(X, "dtype", None) == np.float32
+        X = check_X(X, self._sizes[0], np.float32 if getattr(X, "dtype", None) == np.float32
                     else np.float64)
         if isinstance(X, SparseRows):
             raise ValueError("standardize(X) centres the columns, which would make a sparse X"
                              " dense; scale a sparse X yourself (e.g. divide each column by its"
                              " largest absolute value) and train without input scaling")
         if y is not None:
-            if self.output != "identity":
+            if self._output != "identity":
                 raise ValueError(f"standardize(X, y) scales the targets of an identity output; this"
-                                 f" network's output is {self.output!r}: call standardize(X)")
-            Y = check_targets(y, X.shape[0], self.output, self.sizes[-1], np.float64)
+                                 f" network's output is {self._output!r}: call standardize(X)")
+            Y = check_targets(y, X.shape[0], self._output, self._sizes[-1], np.float64)
         mean, scale = _preprocess.mean_std(X)
         if self._categories is not None:  # one-hot codes enter the network as 0 and 1
-            codes = _preprocess.code_mask(self._categories, self.sizes[0])
+            codes = _preprocess.code_mask(self._categories, self._sizes[0])
             mean[codes], scale[codes] = 0.0, 1.0
         # Both computed and checked before either is set: a rejected call
         # leaves the model as it was.
-        inputs = _preprocess.check_scaling(mean, scale, self.sizes[0], "input")
+        inputs = _preprocess.check_scaling(mean, scale, self._sizes[0], "input")
         if y is not None:
-            targets = _preprocess.check_scaling(*_preprocess.mean_std(Y, "y"), self.sizes[-1],
+            targets = _preprocess.check_scaling(*_preprocess.mean_std(Y, "y"), self._sizes[-1],
                                                 "target")
             self._target_mean, self._target_scale = targets
         self._input_mean, self._input_scale = inputs
@@ -528,7 +528,7 @@ class MLP:
             return X.rows
         if self._categories is None:
             return X
-        X, unseen = _preprocess.encode_rows(X, self._categories, self.sizes[0], name)
+        X, unseen = _preprocess.encode_rows(X, self._categories, self._sizes[0], name)
         if unseen:
             from ._validate import warn
             warn(_preprocess.unseen_message(unseen, name), UserWarning)
@@ -538,16 +538,16 @@ class MLP:
         """Raw rows -> the network's input: encoded, checked, then standardised."""
         X = self._encoded(X, name)
         if self._input_mean is None:
-            return check_X(X, self.sizes[0], self.dtype, name)
+            return check_X(X, self._sizes[0], self._dtype, name)
         # Checked in its own precision (float32 rows are not widened just to
         # be checked), standardised in float64, then in the model's dtype.
         own = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
-        X = check_X(X, self.sizes[0], own, name)
+        X = check_X(X, self._sizes[0], own, name)
         if isinstance(X, SparseRows):
             raise ValueError(f"{name} is sparse, but this model standardises its inputs"
                              " (input_mean, input_scale), which would make it dense; remove the"
                              " scaling (net.set_input_scaling(None, None)) or pass a dense array")
-        return _preprocess.standardise(X, self._input_mean, self._input_scale, self.dtype, name)
+        return _preprocess.standardise(X, self._input_mean, self._input_scale, self._dtype, name)
 
     def _targets(self, y, n, name="y", classes=None, x_name="X"):
         """The user's targets -> the network's: int64 class indices (n,) for
@@ -556,22 +556,22 @@ class MLP:
         if classes is not None:
             y = _preprocess.label_indices(y, classes, name)
         if self._target_mean is None:
-            return check_targets(y, n, self.output, self.sizes[-1], self.dtype, name, x_name)
-        Y = check_targets(y, n, self.output, self.sizes[-1], np.float64, name, x_name)
-        return _preprocess.standardise(Y, self._target_mean, self._target_scale, self.dtype, name)
+            return check_targets(y, n, self._output, self._sizes[-1], self._dtype, name, x_name)
+        Y = check_targets(y, n, self._output, self._sizes[-1], np.float64, name, x_name)
+        return _preprocess.standardise(Y, self._target_mean, self._target_scale, self._dtype, name)
 
     def _answer(self, out):
         """The network's output (n, n_out) -> the user's answer (see predict)."""
-        if self.output == "softmax":
+        if self._output == "softmax":
             idx = out.argmax(axis=1)
             return idx if self._classes is None else self._classes[idx]
-        if self.output == "sigmoid":
+        if self._output == "sigmoid":
             out = (out > 0.5).astype(np.int64)
             if self._classes is not None:
                 return self._classes[out[:, 0]]
         elif self._target_mean is not None:
-            out = (out * self._target_scale + self._target_mean).astype(self.dtype)
-        return out[:, 0] if self.sizes[-1] == 1 else out
+            out = (out * self._target_scale + self._target_mean).astype(self._dtype)
+        return out[:, 0] if self._sizes[-1] == 1 else out
 
     def _data(self, X, y, classes=None):
         if y is None:  # (checked first: what needs y wants it whatever X is)
@@ -588,7 +588,7 @@ class MLP:
         direct = self._direct
         # A right-typed array (what check_X takes as it is) goes straight to
         # the compiled kernel: what Numba's dispatcher would pick for it.
-        if (direct and type(X) is np.ndarray and X.ndim == 2 and X.dtype == self.dtype
+        if (direct and type(X) is np.ndarray and X.ndim == 2 and X.dtype == self._dtype
                 and 0 < X.shape[0] <= SPLIT_ABOVE and X.shape[1] == direct[1]
                 and self._params is direct[2] and self._categories is None
                 and self._input_mean is None):
@@ -596,7 +596,7 @@ class MLP:
             if (flags.c_contiguous and flags.writeable and flags.aligned
                     and all_finite(X)):
                 n = X.shape[0]
-                out = np.empty((n, direct[3]), dtype=self.dtype)
+                out = np.empty((n, direct[3]), dtype=self._dtype)
                 direct[0](out, direct[2], self._workspace(n if n < CHUNK else CHUNK), direct[4],
                           X, *self._kernel_codes)
                 return out
@@ -615,8 +615,8 @@ class MLP:
         just before its forward pass, which then reads it from the cache;
         a 64-100-10 float32 predict of 90k rows spent a sixth of its time in
         the one-thread scan before); None for anything else."""
-        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == self.dtype
-                and X.shape[0] > SPLIT_ABOVE and X.shape[1] == self.sizes[0]
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == self._dtype
+                and X.shape[0] > SPLIT_ABOVE and X.shape[1] == self._sizes[0]
                 and self._categories is None and self._input_mean is None
                 and X.flags.c_contiguous and X.flags.writeable):
             return X
@@ -646,7 +646,7 @@ class MLP:
         :meth:`_unscanned`, each chunk checked finite first: None (nothing
         computed beyond the chunks already run) if one is not."""
         n = X.shape[0]
-        out = np.empty((n, self.sizes[-1]), dtype=self.dtype)
+        out = np.empty((n, self._sizes[-1]), dtype=self._dtype)
         if n > SPLIT_ABOVE:
             def chunk(start, nb, part, ws, buf, params):
                 if scan:
@@ -673,13 +673,13 @@ class MLP:
         try:
             import numba
             key = tuple(numba.typeof(a) for a in args)
-            want = numba.types.Array(numba.from_dtype(self.dtype), 2, "C")
+            want = numba.types.Array(numba.from_dtype(self._dtype), 2, "C")
             if key[4] != want or key[0] != want:
                 return False
             entry = network._predict.overloads[key].entry_point
         except Exception:  # not a Numba dispatcher, or no such overload: the dispatcher's path
             return False
-        return entry, self.sizes[0], self._params, self.sizes[-1], self.plan
+        return entry, self._sizes[0], self._params, self._sizes[-1], self.plan
 
     def _chunks(self, X):
         """``(start, outputs)`` for consecutive chunks of CHUNK rows of the
@@ -687,7 +687,7 @@ class MLP:
         buffer is reused: read each before the next."""
         n = X.shape[0]
         rows = min(n, CHUNK)
-        ws, buf = self._workspace(rows), np.empty((rows, self.sizes[-1]), dtype=self.dtype)
+        ws, buf = self._workspace(rows), np.empty((rows, self._sizes[-1]), dtype=self._dtype)
         params, x = self._reading(X)
         for start in range(0, n, rows):
             nb = min(rows, n - start)
@@ -719,7 +719,7 @@ class MLP:
 
         def run():
             ws = self._workspace(size)
-            buf = np.empty((size, self.sizes[-1]), dtype=self.dtype)
+            buf = np.empty((size, self._sizes[-1]), dtype=self._dtype)
             while not failed:
                 i = next(counter)
                 if i >= chunks:
@@ -745,7 +745,7 @@ class MLP:
 
     def predict_proba(self, X):
         """Class probabilities ``(n, n_out)``: softmax rows, or sigmoid outputs."""
-        if self.output == "identity":
+        if self._output == "identity":
             raise ValueError("predict_proba needs a softmax or sigmoid output; this network's"
                              " output is 'identity': use predict")
         return self.forward(X)
@@ -758,7 +758,7 @@ class MLP:
         Sigmoid and identity outputs come as ``(n,)`` when ``n_out == 1`` and
         as ``(n, n_out)`` otherwise.
         """
-        if self.output == "identity" or (type(X) is np.ndarray and X.ndim == 2
+        if self._output == "identity" or (type(X) is np.ndarray and X.ndim == 2
                                          and X.shape[0] <= SPLIT_ABOVE):
             return self._answer(self.forward(X))  # (n_out per row at most SPLIT_ABOVE times)
         unchecked = self._unscanned(X)
@@ -770,11 +770,11 @@ class MLP:
         # Labels only, filled chunk by chunk: O(n), not O(n n_out). A softmax's
         # class indices come from a compiled argmax on the chunk's thread,
         # the classes after.
-        softmax = self.output == "softmax"
+        softmax = self._output == "softmax"
         if softmax:
             answer = np.empty((n,), dtype=np.int64)
         else:
-            like = self._answer(np.zeros((1, self.sizes[-1]), dtype=self.dtype))
+            like = self._answer(np.zeros((1, self._sizes[-1]), dtype=self._dtype))
             answer = np.empty((n,) + like.shape[1:], dtype=like.dtype)
 
         def chunk(start, nb, part, ws, buf, params):
@@ -806,7 +806,7 @@ class MLP:
         return self._metrics(X, Y, self._sample_weight(sample_weight, Y))
 
     def _sample_weight(self, sample_weight, Y):
-        weights, _ = fit_weights(sample_weight, None, Y, self.output, self.sizes[-1], None)
+        weights, _ = fit_weights(sample_weight, None, Y, self._output, self._sizes[-1], None)
         return weights
 
     # ------------------------------------------------------- loss, gradients
@@ -824,7 +824,7 @@ class MLP:
         params, x = self._reading(X)
         return float(network._loss_sum(params, self._workspace(min(X.shape[0], CHUNK)),
                                        self.plan, x, Y, *self._kernel_codes,
-                                       np.empty((0, self.sizes[-1]), dtype=self.dtype))) \
+                                       np.empty((0, self._sizes[-1]), dtype=self._dtype))) \
             / X.shape[0] + self._penalty(X.shape[0])
 
     def gradient(self, X, y, sample_weight=None):
@@ -858,7 +858,7 @@ class MLP:
         and rounding error. ``params`` is left bitwise unchanged.
         """
         X, Y = self._data(X, y)
-        eps = float(np.finfo(self.dtype).eps ** (1 / 3)) if eps is None else check_positive(eps, "eps")
+        eps = float(np.finfo(self._dtype).eps ** (1 / 3)) if eps is None else check_positive(eps, "eps")
         grads = np.empty_like(self._params)
         # The kernel perturbs the buffer it is given: a copy keeps the model's
         # own params untouched throughout, for other threads using the model
@@ -1085,9 +1085,9 @@ class MLP:
         if weights is not None:
             return self._weighted_metrics(X, Y, weights, prefix)
         # One forward pass per chunk gives its loss (summed) and its outputs.
-        n, m = X.shape[0], self.sizes[-1]
+        n, m = X.shape[0], self._sizes[-1]
         rows = min(n, CHUNK)
-        ws, buf = self._workspace(rows), np.empty((rows, m), dtype=self.dtype)
+        ws, buf = self._workspace(rows), np.empty((rows, m), dtype=self._dtype)
         params, x = self._reading(X)
         total, res, hits = 0.0, np.zeros(m), 0.0
         for start in range(0, n, rows):
@@ -1096,14 +1096,14 @@ class MLP:
             want, out = Y[start:start + nb], buf[:nb]
             total += float(network._loss_sum(params, ws, self.plan, part, want,
                                              *self._kernel_codes, out))
-            if self.output == "identity":
+            if self._output == "identity":
                 res += ((want - out) ** 2).sum(axis=0, dtype=np.float64)
-            elif self.output == "softmax":
+            elif self._output == "softmax":
                 hits += np.count_nonzero(out.argmax(axis=1) == want)
             else:  # a row counts when every label is right (scikit-learn's subset accuracy)
                 hits += np.count_nonzero(((out > 0.5) == (want > 0.5)).all(axis=1))
         logs = {prefix + "loss": total / n + self._penalty(n)}
-        if self.output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
+        if self._output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
             tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
             r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
             logs[prefix + "r2"] = float(r2.mean())
@@ -1125,8 +1125,8 @@ class MLP:
         # accuracy_score and r2_score with sample_weight.
         total = float(weights.sum())
         logs = {prefix + "loss": self._weighted_loss(X, Y, weights)}
-        if self.output == "identity":
-            res = np.zeros(self.sizes[-1])
+        if self._output == "identity":
+            res = np.zeros(self._sizes[-1])
             for start, out in self._chunks(X):
                 w = weights[start:start + len(out), None]
                 res += (w * (Y[start:start + len(out)] - out) ** 2).sum(axis=0)
@@ -1139,7 +1139,7 @@ class MLP:
         for start, out in self._chunks(X):
             want = Y[start:start + len(out)]
             w = weights[start:start + len(out)]
-            if self.output == "softmax":
+            if self._output == "softmax":
                 hits += float(w @ (out.argmax(axis=1) == want))
             else:
                 hits += float(w @ ((out > 0.5) == (want > 0.5)).all(axis=1))
@@ -1221,8 +1221,8 @@ class MLP:
         return from_sklearn(cls, fitted, **kwargs)
 
     def __repr__(self):
-        hidden = self.activations[0] if len(set(self.activations)) == 1 else list(self.activations)
-        act = f", activation={hidden!r}" if self.activations else ""
+        hidden = self._activations[0] if len(set(self._activations)) == 1 else list(self._activations)
+        act = f", activation={hidden!r}" if self._activations else ""
         reg = f", alpha={self.alpha!r}" if self.alpha else ""
         if any(self.dropout):
             rates = self.dropout
@@ -1237,5 +1237,5 @@ class MLP:
             reg += ", input_scaling=True"
         if self._target_mean is not None:
             reg += ", target_scaling=True"
-        return (f"MLP(sizes={list(self.sizes)}{act}, output={self.output!r},"
-                f" loss={self.loss_name!r}, dtype={self.dtype.name!r}{reg}, n_params={self.n_params})")
+        return (f"MLP(sizes={list(self._sizes)}{act}, output={self._output!r},"
+                f" loss={self._loss_name!r}, dtype={self._dtype.name!r}{reg}, n_params={self.n_params})")
