@@ -88,6 +88,37 @@ def test_a_checkpoint_into_a_missing_folder_is_refused_before_training(tmp_path)
     assert len(net.history) == epochs
 
 
+def test_a_checkpoint_is_judged_by_the_schedule_the_fit_runs(tmp_path):
+    """The check before training read the model's old schedule, a class of
+    the user's own that this fit replaces (an explicit lr ends it, a
+    built-in one given takes its place): both fits were refused, where they
+    trained and saved before."""
+    from fastbp.schedules import StepDecay
+
+    class MyDecay(StepDecay):
+        pass
+    net = fastbp.MLP([4, 5, 3], seed=1)
+    net.fit(X, Y, epochs=1, batch_size=8, verbose=0, callbacks=[MyDecay(step_size=1, gamma=0.5)])
+    path = tmp_path / "m.npz"
+    net.fit(X, Y, epochs=1, batch_size=8, verbose=0, lr=0.01,
+            callbacks=[fastbp.ModelCheckpoint(path)])
+    assert net.schedule is None and fastbp.load(path).schedule is None
+    net.schedule = MyDecay(step_size=1, gamma=0.5)
+    net.fit(X, Y, epochs=1, batch_size=8, verbose=0,
+            callbacks=[StepDecay(step_size=1, gamma=0.5), fastbp.ModelCheckpoint(path)])
+    assert type(fastbp.load(path).schedule) is StepDecay
+
+
+def test_a_checkpoint_path_is_a_file_name_given_as_save_takes_it(tmp_path, monkeypatch):
+    # "" trained an epoch, then save refused it; bytes raised AttributeError.
+    with pytest.raises(ValueError, match="path must name a file"):
+        fastbp.ModelCheckpoint("")
+    monkeypatch.chdir(tmp_path)
+    net = fastbp.MLP([4, 5, 3], seed=1)
+    net.fit(X, Y, epochs=2, batch_size=8, verbose=0, callbacks=[fastbp.ModelCheckpoint(b"m{epoch}.npz")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m1.npz", "m2.npz"]
+
+
 @pytest.mark.parametrize("case", ["metadata", "folder"])
 def test_a_checkpoint_that_cannot_be_saved_is_refused_before_training(tmp_path, case):
     # Metadata a model file cannot hold, or a checkpoint path that is a

@@ -624,6 +624,19 @@ def test_a_model_saved_from_python_reads_a_files_columns_by_position(tmp_path, c
         " feature columns, reads 3 (its input columns in order) or 4 (with the target last)\n")
 
 
+def test_evaluate_of_a_python_classifier_on_a_label_it_lacks_names_its_classes(tmp_path, capsys):
+    """It said "the target column 'y' is not numeric ... a regression target
+    holds numbers in every row (this model predicts values)": a softmax
+    classifier, and a column 't' the file has, not 'y' (review, 2026-12-05)."""
+    model, net, X, y = _python_model(tmp_path)
+    rows = [r + [t] for r, t in zip(X.tolist(), y.tolist())]
+    rows[2][-1] = "a"
+    path = write_csv(tmp_path / "bad.csv", ["a", "b", "c", "t"], rows)
+    status, _, err = run(["evaluate", model, path], capsys)
+    assert status == 2 and err == (f"fastbp: error: {path}: the target column 't' holds 'a' (data"
+                                   " row 3), which is not one of the model's classes 0..1\n")
+
+
 def test_a_two_dimensional_npz_target_is_one_clear_error(tmp_path, capsys):
     """`--target X` (any multi-column target) ended in a ValueError traceback
     from standardize, with the split's row count."""

@@ -214,7 +214,7 @@ def test_softplus_limits_and_float32_rounding():
 def test_float32_tanh_of_tiny_numbers_is_the_number():
     """Below |x| ~ 2.4e-36 the rational's x * p went subnormal: up to 103 ulp
     off, and at the smallest normal float32 larger than x (|tanh x| <= |x|).
-    tanh x rounds to x for |x| < 4e-4, where Eigen's function selects x."""
+    tanh x is x to within one ulp for |x| < 4e-4, where Eigen's function selects x."""
     tiny = np.finfo(np.float32).tiny
     x = np.concatenate([np.geomspace(tiny, 3.99e-4, 20_001), [tiny, 1.7356856e-38, 1e-37]])
     x = np.concatenate([x, -x, np.nextafter(np.float32([4e-4, -4e-4]), 0)]).astype(np.float32)

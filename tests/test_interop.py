@@ -133,9 +133,11 @@ def test_from_torch_takes_dropout_only_where_it_means_the_same():
     with pytest.raises(ValueError, match=r"module 3 \(Dropout\): a second Dropout on one layer"):
         fastbp.MLP.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.2), nn.ReLU(),
                                             nn.Dropout(0.3), nn.Linear(4, 2)))
-    with pytest.raises(ValueError, match=r"module 2 \(Sigmoid\) comes after a Dropout"):
-        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Sigmoid(),
-                                            nn.Linear(4, 2)))
+    for act in (nn.Sigmoid(), nn.Tanh(), nn.ELU()):
+        with pytest.raises(ValueError, match=rf"module 2 \({type(act).__name__}\) comes after a"
+                                             r" Dropout.*scaled by 1 / \(1 - p\)"):
+            fastbp.MLP.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), act,
+                                                nn.Linear(4, 2)))
     # Before a ReLU (relu(c x) = c relu(x), c >= 0) or after any activation: the same network.
     for seq in (nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.ReLU(), nn.Linear(4, 2)),
                 nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Dropout(0.5), nn.Linear(4, 2))):

@@ -194,6 +194,14 @@ def test_save_takes_a_bytes_path_as_load_does_and_refuses_an_empty_one(tmp_path,
     assert os.listdir(tmp_path) == ["m.npz"] and os.listdir(tmp_path.parent).count("m.npz") == 0
 
 
+def test_a_path_ending_in_a_separator_names_a_folder(tmp_path):
+    # "sub/" of a missing folder sub was written as a file named sub.
+    net = fastbp.MLP([4, 3], seed=0)
+    with pytest.raises(IsADirectoryError, match="it names a folder"):
+        net.save(str(tmp_path / "sub") + os.sep)
+    assert os.listdir(tmp_path) == []
+
+
 def _bad_file(tmp_path, kind):
     net = fastbp.MLP([4, 3], seed=0)
     path = tmp_path / "m.npz"

@@ -902,3 +902,5 @@ def test_a_parquet_data_set_written_as_a_folder_still_trains(tmp_path):
                        folder / f"part-{part}.parquet")
     data = cli.load_data(str(folder), target="y")
     assert data.X.shape == (60, 2) and sorted(set(data.y.tolist())) == [0, 1]
+    # as tab completion writes it ("it is a folder" for ds.parquet/)
+    assert cli.load_data(str(folder) + os.sep, target="y").X.shape == (60, 2)

@@ -376,6 +376,20 @@ def test_a_first_update_that_overflows_is_blamed_on_the_learning_rate(dtype):
     np.testing.assert_array_equal(net.params, before)
 
 
+def test_an_epochs_last_update_that_overflows_is_blamed_on_the_learning_rate():
+    """One batch an epoch and lr=1e38: epoch 1's update left finite weights of
+    5e37, on which epoch 2's first loss overflowed; that was reported as 'the
+    loss of its first batch was NaN or infinite before any update', blaming
+    the inputs (the same data trains at lr=0.01)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 2, 30)
+    net = fastbp.MLP([3, 4, 2], seed=0, activation="relu")
+    with pytest.raises(fastbp.TrainingDivergedError, match="epoch 2, batch 1 of 1") as info:
+        net.fit(X, y, epochs=3, verbose=0, batch_size=30, lr=1e38, optimizer="sgd")
+    assert "smaller learning rate" in str(info.value) and "before any update" not in str(info.value)
+    assert len(net.history) == 1
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_the_first_update_overflowing_under_mpi_is_blamed_on_the_learning_rate(dtype):
     """The same message from the distributed loop (one process, a

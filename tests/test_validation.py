@@ -73,7 +73,10 @@ BAD_DATA = [
     (dict(X=np.full((4, 3), np.inf)), ValueError, "X must be finite; found inf"),
     (dict(X=np.full((4, 3), 1e300)), ValueError, "after conversion to float32"),
     (dict(X=X_OK.astype(complex)), TypeError, "X must hold numbers .* complex128"),
-    (dict(X=X_OK.astype(object)), TypeError, "X must hold numbers .* object"),
+    # numbers in an object array: "X must hold numbers ... got dtype object" (it does)
+    (dict(X=X_OK.astype(object)), TypeError,
+     r"X must be an array of a numeric dtype .* got numbers in an array of dtype object: convert"
+     r" it first, X.astype\(float\)"),
     (dict(X=np.array([["a", "b", "c"]] * 4)), TypeError, "X must hold numbers"),
     (dict(X=np.array([["a", "b", "c"]] * 4, dtype=object)), TypeError,  # pandas' text
      r"X must hold numbers \(bool, int or float\); got 'a' at index \(0, 0\) \(row 0\)"),

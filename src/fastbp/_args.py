@@ -20,7 +20,7 @@ from ._validate import (SparseRows, check_bool, check_choice, check_int, check_p
                         check_weight_sum, fit_weights, validation_weights)
 from .optim import NAMES as OPTIMIZERS
 from .optim import LBFGS, SGD, Optimizer
-from .schedules import Schedule, check_saveable
+from .schedules import Schedule
 from .train import ON_DIVERGENCE, EarlyStopping, ModelCheckpoint
 
 ACTIVATIONS = {"identity": ops.IDENTITY, "sigmoid": ops.SIGMOID, "tanh": ops.TANH,
@@ -226,9 +226,9 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
     callbacks, schedule, restart = schedule_first(net, check_callbacks(callbacks, saves), opt,
                                                   explicit=lr is not None or optimizer is not None)
     if saves and any(isinstance(cb, ModelCheckpoint) for cb in callbacks):
-        # before training, not at the first checkpoint
-        check_saveable(schedule)
-        _modelfile.check_saveable_model(net)
+        # before training, not at the first checkpoint; the schedule this
+        # fit runs (and saves), not the one it may replace
+        _modelfile.check_saveable_model(net, schedule)
     check_monitors(callbacks, log_keys(net, validation is not None, comm is not False),
                    continued=schedule if schedule is net.schedule else None)
     return FitArguments(X, Y, classes, epochs, batch_size, shuffle, seed, verbose, on_divergence,

@@ -317,9 +317,10 @@ def tanh32(x):
     q = muladd(q, x2, _TANH32_Q[2])
     q = muladd(q, x2, _TANH32_Q[1])
     q = muladd(q, x2, _TANH32_Q[0])
-    # |x| < 4e-4: tanh x rounds to x (x^3/3 is below half an ulp), and the
-    # rational, whose x * p goes subnormal below ~2e-36, would not give it
-    # (off by up to 100 ulp there); Eigen's own function selects x as here.
+    # |x| < 4e-4: x is tanh x to within one ulp (x^3/3 is below an ulp; it
+    # rounds to x below ~3.5e-4), where the rational, whose x * p goes
+    # subnormal below ~2e-36, was off by up to 100 ulp; Eigen's own function
+    # selects x as here.
     return sign if big else (x if abs(x) < _F32(0.0004) else x * p / q)
 
 

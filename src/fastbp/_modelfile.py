@@ -6,6 +6,7 @@ this module imports neither (``MLP.save`` writes through it, and
 ``fastbp.io`` imports the model: no import cycle). The format itself is
 described in :mod:`fastbp.io`.
 """
+import errno
 import hashlib
 import os
 import tempfile
@@ -48,11 +49,12 @@ def _path(path):
     return path
 
 
-def check_saveable_model(net):
-    """Raise what :func:`save` would raise about the model itself (a schedule
-    of the user's own, metadata that is not JSON): ``fit`` asks this before it
-    trains with a ``ModelCheckpoint``, not at the first checkpoint."""
-    check_saveable(net.schedule)
+def check_saveable_model(net, schedule):
+    """Raise what :func:`save` would raise about the model with ``schedule``
+    (its own, or the one a fit will run and save: a schedule of the user's
+    own, metadata that is not JSON): ``fit`` asks this before it trains with
+    a ``ModelCheckpoint``, not at the first checkpoint."""
+    check_saveable(schedule)
     _metadata_json(net.metadata)
 
 
@@ -96,7 +98,7 @@ def _check_archive(path):
 def save(net, path):
     """Write ``net`` to ``path`` (a ``.npz`` file), atomically."""
     path = _path(path)
-    check_saveable_model(net)
+    check_saveable_model(net, net.schedule)
     opt = net.optimizer
     # One snapshot of what a fit in another thread may be updating (the
     # kernels release the GIL): the file holds the params its checksum is of.
@@ -158,6 +160,9 @@ def write_atomically(path, write, what, suffix):
     the old file whole and may leave the temporary ``.fastbp-*`` file. Errors name ``path`` (or its
     folder), not the temporary file; ``what`` says what was being done."""
     path = _path(path)
+    if path.endswith(("/", os.sep)):  # ("sub/" of a missing sub was written as a file sub)
+        raise IsADirectoryError(errno.EISDIR, f"cannot {what} to {path!r}: it names a folder;"
+                                " name a file in it", path)
     # Through a symbolic link, the file it points to (as open() would write),
     # the link kept.
     target = os.path.realpath(path)

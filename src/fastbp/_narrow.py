@@ -16,7 +16,7 @@ outputs in vector registers: per input one load of the weights' vector
 and one multiply-add per row, the row's input broadcast from memory
 (AVX-512's embedded broadcast). A row's sums run in the order of the
 inputs whatever its block or slice, so its outputs do not depend on the
-chunk or thread it falls in (a split inference's chunks all have more than
+chunk or thread it falls in (a split inference's chunks all have at least
 512 rows, so all take this loop); and they are the bits of OpenBLAS's
 general path up to 384 inputs (it also adds the inputs in order, one
 multiply-add each, then adds blocks of 384), not those of its small-matrix

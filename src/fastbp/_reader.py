@@ -566,7 +566,7 @@ def sparse_npz(path):
 
 def read_table(path, columns=None):
     """The Table of a CSV, Parquet or NPY file (by its name's ending)."""
-    low = path.lower()
+    low = path.rstrip("/" + os.sep).lower()  # (a Parquet folder as tab completion gives it: ds.parquet/)
     if low.endswith(PARQUET):
         return _checked_names(read_parquet(path, columns))
     if os.path.isdir(path):

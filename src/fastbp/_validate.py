@@ -39,6 +39,9 @@ def _as_array(value, name):
                 raise TypeError(f"{name} must hold numbers (bool, int or float); got"
                                 f" {flat[bad]!r} at index {where}{row}, in an array of dtype"
                                 " object")
+            raise TypeError(f"{name} must be an array of a numeric dtype (bool, int or float); got"
+                            f" numbers in an array of dtype object: convert it first,"
+                            f" {name}.astype(float)")
         raise TypeError(f"{name} must hold numbers (bool, int or float); got dtype {arr.dtype}")
     return arr
 

@@ -13,6 +13,7 @@ one for training, whatever the row counts asked for.
 import contextlib
 import os
 import threading
+import weakref
 
 import numpy as np
 
@@ -26,7 +27,6 @@ class Workspaces:
         self._local = threading.local()  # .ws: this thread's inference workspace
         self._lock = threading.Lock()
         self._trainer = None  # ident of the thread whose fit holds the model
-        self._trainer_pid = None  # and its process: a forked child has only the forking thread
         self._train = None    # the training workspace
 
     def get(self, rows):
@@ -50,10 +50,7 @@ class Workspaces:
         """Claim the model for one fit in this thread; released on every exit."""
         me = threading.get_ident()
         with self._lock:
-            # A claim made in the parent of a forked child by a thread other
-            # than the forking one is stale: that thread does not run here.
-            if self._trainer is not None and (self._trainer == me
-                                              or self._trainer_pid == os.getpid()):
+            if self._trainer is not None:
                 if self._trainer == me:
                     raise RuntimeError("this model is already being trained by a fit in this thread"
                                        " (fit was called from inside a running fit, e.g. from a"
@@ -62,8 +59,30 @@ class Workspaces:
                                    " fits of one model at once would overwrite each other's"
                                    " updates. Wait for that fit to return, or train a copy"
                                    " (copy.deepcopy(net)) in this thread")
-            self._trainer, self._trainer_pid = me, os.getpid()
+            self._trainer = me
+            _CLAIMED.add(self)
         try:
             yield
         finally:
             self._trainer = None
+            _CLAIMED.discard(self)
+
+
+# The models a fit holds now, for a fork: the forked child has only the
+# thread that forked, so the claims of the others are let go there (their
+# fits never end in the child, and a new thread there may get a dead one's
+# ident); the forking thread's own claim stays (its fit goes on in the child).
+_CLAIMED = weakref.WeakSet()
+
+
+def _after_fork():
+    me = threading.get_ident()
+    for ws in list(_CLAIMED):
+        ws._lock = threading.Lock()
+        if ws._trainer != me:
+            ws._trainer = None
+            _CLAIMED.discard(ws)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)

@@ -241,7 +241,7 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
                     [f"pixel{i}" for i in range(X.shape[1])], "digit")
     if not os.path.exists(source):
         raise CLIError(f"no such file: {source} (and not a built-in data set: {', '.join(BUILTIN)})")
-    if os.path.isdir(source) and not source.lower().endswith(PARQUET):
+    if os.path.isdir(source) and not source.rstrip("/" + os.sep).lower().endswith(PARQUET):
         # (a Parquet data set written as a folder of parts reads as one table)
         raise CLIError(f"cannot read {source}: it is a folder")
     if source.lower().endswith(".npz"):
@@ -401,23 +401,27 @@ def _values(y, name, path, training=True):
         raise CLIError(f"{path}: the target column {name!r} is not numeric (data row {i + 1}:"
                        f" {v!r}); a regression target holds numbers in every row"
                        + (" (for classes: --task classification)" if training else
-                          " (this model predicts values)"))
+                          " (this model predicts values: a regression)"))
     return values.astype(np.float64)
 
 
-def _targets_for(net, y, path):
-    """The target column as the model takes it: text labels for text classes,
-    numbers otherwise (the model maps labels and scales values itself)."""
-    classes, name = net.classes_, net.metadata.get("target", "y")
+def _targets_for(net, y, path, name=None):
+    """The target column (``name``: the one read) as the model takes it: text
+    labels for text classes, numbers otherwise (the model maps labels and
+    scales values itself)."""
+    classes = net.classes_
+    name = name if name is not None else net.metadata.get("target", "y")
     if classes is not None and classes.dtype.kind == "U":
         return np.asarray(y).astype(str)
     values = np.asarray(y)
-    if classes is not None and values.dtype.kind not in "biuf":
+    if net.output != "identity" and values.dtype.kind not in "biuf":
         bad = _first_text(values.astype(str))
         if bad is not None:  # text among a classifier's number classes: no such class
             i, v = bad
+            known = (_abbreviated(classes) if classes is not None else
+                     "0 and 1" if net.output == "sigmoid" else f"0..{net.sizes[-1] - 1}")
             raise CLIError(f"{path}: the target column {name!r} holds {v!r} (data row {i + 1}),"
-                           f" which is not one of the model's classes {_abbreviated(classes)}")
+                           f" which is not one of the model's classes {known}")
     values = _values(values, name, path, training=False)
     if classes is not None and classes.dtype.kind in "biu" and np.all(np.abs(values) < 2**53) \
             and np.all(values == np.round(values)):
@@ -726,7 +730,7 @@ def _model_input(net, source, need_target):
     if X.shape[1] != net.sizes[0]:
         raise CLIError(f"{source} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
     _warn_unseen(data, source)
-    return _wrapped(net, X), data.y
+    return _wrapped(net, X), data.y, data.target
 
 
 def _formatted(values, dtype):
@@ -743,7 +747,7 @@ def cmd_predict(args):
     net = _load_model(args.model)
     if args.proba and net.output == "identity":
         raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
-    X, _ = _model_input(net, args.data, need_target=False)
+    X, _, _ = _model_input(net, args.data, need_target=False)
     if args.proba:
         proba = net.predict_proba(X)
         classes = (net.classes_.tolist() if net.classes_ is not None
@@ -832,9 +836,10 @@ class _Version(argparse.Action):
 
 def cmd_evaluate(args):
     net = _load_model(args.model)
-    X, y = _model_input(net, args.data, need_target=True)
+    X, y, target = _model_input(net, args.data, need_target=True)
     try:
-        return _report(net, X, _targets_for(net, y, args.data), os.path.basename(args.data))
+        return _report(net, X, _targets_for(net, y, args.data, target),
+                       os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
         raise CLIError(f"{args.data}: {exc}") from None
 

@@ -148,9 +148,10 @@ def from_torch(cls, module, output="softmax", **kwargs):
             if early[-1] and rates[-1] and name not in ("relu", "leaky_relu", "identity"):
                 # (ReLU and leaky ReLU commute with the dropout's mask and scaling)
                 raise ValueError(f"{where} comes after a Dropout: fastbp drops a layer's"
-                                 f" outputs after its activation, where a {name} of dropped"
-                                 " inputs differs (sigmoid(0) = 0.5, not 0); put the Dropout"
-                                 " after the activation")
+                                 f" outputs after its activation, and a {name} of inputs"
+                                 " dropped and scaled by 1 / (1 - p) is not the same dropout"
+                                 " of its outputs (only ReLU and leaky ReLU commute with it);"
+                                 " put the Dropout after the activation")
             after[-1] = name
     if not linears:
         raise ValueError("from_torch needs at least one Linear layer; the module has none")

@@ -708,7 +708,7 @@ class MLP:
         params, x = self._reading(X)
         chunks = -(-n // SPLIT_CHUNK)
         # Chunk i holds rows [i n / chunks, (i + 1) n / chunks): sizes that
-        # differ by at most one row (at most SPLIT_CHUNK, more than half of
+        # differ by at most one row (at most SPLIT_CHUNK, at least half of
         # it), set by n alone. (Sizes of ceil(n / chunks) left a last chunk
         # of as little as one row, whose output layer then ran on BLAS, not
         # fastbp._narrow's loop: its rows came out in other bits.)

@@ -547,10 +547,15 @@ def _diverged(on_divergence, batch, kept, no_update, steps, optimizer, history, 
         message = (f"{where}: the parameters were already NaN or infinite when the epoch began,"
                    " before any update; the model keeps them. Give it finite weights (a new"
                    " model, or one loaded from a good file) before training on.")
-    elif no_update:
+    elif no_update and not len(history):
         message = (f"{where}: the loss of its first batch was NaN or infinite before any update"
                    " (inputs or targets too large for the model's dtype, or weights that"
                    " overflow on them); the model is as it was before the epoch.")
+    elif no_update:  # the weights the epoch before left: its last update's doing
+        message = (f"{where}: the loss of its first batch was NaN or infinite with the weights"
+                   f" that epoch {len(history)}'s updates left (lr={optimizer.lr:g}); the model"
+                   f" keeps them, as they were after epoch {len(history)}. Try a smaller"
+                   " learning rate.")
     else:
         message = (f"{where}: the loss or the parameters became NaN or infinite"
                    f" (lr={optimizer.lr:g}). The model was rolled back to its state after batch"
@@ -717,10 +722,12 @@ class ModelCheckpoint:
 
         from ._validate import check_int
         try:
-            self.path = os.fspath(path)
+            self.path = os.fsdecode(os.fspath(path))  # (bytes as save takes them)
         except TypeError:
             raise TypeError(f"path must be a file name (str or os.PathLike), with {{epoch}} for"
                             f" one file per epoch; got {path!r}") from None
+        if not self.path:  # ("": the working folder, refused by save after an epoch)
+            raise ValueError("path must name a file, with {epoch} for one file per epoch; got ''")
         try:  # a bad placeholder now, not after the first epochs have trained
             self.path.format(epoch=1)
         except (KeyError, IndexError, ValueError) as exc:
