@@ -231,6 +231,12 @@ def test_an_explicit_lr_restarts_a_schedule_given_again():
     assert net.fit(X, Y, epochs=2, verbose=0, callbacks=[s])["lr"] == [1.25, 0.625]  # continued
     adam = net.fit(X, Y, epochs=2, optimizer=fastbp.Adam(lr=0.004), verbose=0, callbacks=[s])
     assert adam["lr"] == [0.004, 0.002]
+    # The model's own optimizer given again continues, as none given does (a
+    # loop of fit(optimizer=opt, callbacks=[s]) restarted s every call).
+    other, opt, step = fastbp.MLP([3, 2], seed=0), fastbp.Adam(lr=0.01), schedules.StepDecay(2, 0.1)
+    assert other.fit(X, Y, epochs=1, optimizer=opt, verbose=0, callbacks=[step])["lr"] == [0.01]
+    again = other.fit(X, Y, epochs=2, optimizer=opt, verbose=0, callbacks=[step])["lr"]
+    assert again == pytest.approx([0.01, 0.001])  # epochs 2 and 3 of the schedule, not 1 and 2
 
 
 def test_a_fit_refused_by_a_callback_leaves_the_schedule_as_it_was():

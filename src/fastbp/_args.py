@@ -223,8 +223,11 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
     # Checkpoints are written by rank 0 alone in a distributed fit: only it
     # checks their folder (another node may have no such folder).
     saves = comm is False or rank_of(comm) == 0
+    # The model's own optimizer given again continues, as none given does: a
+    # loop of fit(optimizer=opt, callbacks=[s]) restarted s at every call.
+    explicit = lr is not None or (optimizer is not None and optimizer is not net.optimizer)
     callbacks, schedule, restart = schedule_first(net, check_callbacks(callbacks, saves), opt,
-                                                  explicit=lr is not None or optimizer is not None)
+                                                  explicit=explicit)
     if saves and any(isinstance(cb, ModelCheckpoint) for cb in callbacks):
         # before training, not at the first checkpoint; the schedule this
         # fit runs (and saves), not the one it may replace

@@ -12,9 +12,9 @@ Set ``net.schedule = None`` to stop scheduling. A schedule counts epochs
 from its own start: a new one given to a trained model starts at epoch 0
 (and lr0), a continued one keeps counting, and one last given to another model
 starts anew on this one as a copy, the other keeping its own (a sweep may
-reuse one schedule object). A fit given ``lr`` or ``optimizer`` ends the
-model's schedule; a schedule it is given as well starts anew there, from
-that learning rate. The formulas are PyTorch's ``lr_scheduler`` ones
+reuse one schedule object). A fit given ``lr``, or an ``optimizer`` other
+than the model's own, ends the model's schedule; a schedule it is given as
+well starts anew there, from that learning rate. The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts.
