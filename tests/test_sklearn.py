@@ -574,3 +574,55 @@ def test_an_estimator_trains_in_one_fit_at_a_time():
     assert est.n_iter_ == 1
     with est.net_._workspaces.training(), pytest.raises(RuntimeError, match="in this thread"):
         est.partial_fit(X, y)
+
+
+def test_lbfgs_refuses_sample_weights_that_sum_to_zero_as_scikit_learn():
+    """Weights summing to zero (not all zero) divided the objective by 0:
+    SciPy stopped 'ABNORMAL' at the start and fit returned the initial
+    weights with loss_ NaN; scikit-learn raises its ZeroDivisionError."""
+    from sklearn.neural_network import MLPRegressor as Sk
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 4))
+    y = X @ np.array([1.0, 2.0, 3.0, 4.0])
+    sw = np.r_[[-1.0, 1.0], np.zeros(58)]
+    for cls in (MLPRegressor, Sk):
+        with pytest.raises(ZeroDivisionError, match="Weights sum to zero, can't be normalized"):
+            cls(hidden_layer_sizes=(3,), solver="lbfgs", max_iter=3, random_state=0).fit(
+                X, y, sample_weight=sw)
+
+
+@pytest.mark.parametrize("switch", ["solver", "early_stopping on", "early_stopping off", "partial_fit"])
+def test_a_warm_start_that_switches_solver_or_stopping_trains_on(switch):
+    """scikit-learn makes loss_curve_, best_loss_ or validation_scores_ for
+    the first fit's solver and stopping rule only: a warm start after L-BFGS,
+    or with early_stopping switched, raised AttributeError or TypeError after
+    an epoch had trained (in both libraries). Here they start as a first
+    fit's would; the reference is scikit-learn given them so."""
+    from sklearn.neural_network import MLPClassifier as Sk
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((70, 5))
+    y = np.digitize(X[:, 1], [-0.5, 0.5])
+    first = dict(solver="lbfgs") if switch in ("solver", "partial_fit") else \
+        dict(solver="adam", early_stopping=switch == "early_stopping off")
+    then = dict(solver="adam") if switch in ("solver", "partial_fit") else \
+        dict(early_stopping=switch == "early_stopping on")
+    ests = []
+    for cls in (MLPClassifier, Sk):
+        est = cls((3,), max_iter=4, random_state=0, warm_start=switch != "partial_fit", **first)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+            est.set_params(**then)
+            if cls is Sk:  # what _initialize makes for a first fit of these settings
+                est.loss_curve_ = est.loss_curve_ if getattr(est, "loss_curve_", None) is not None else []
+                est._no_improvement_count = getattr(est, "_no_improvement_count", 0)
+                if est.early_stopping:
+                    est.validation_scores_, est.best_validation_score_ = [], -np.inf
+                elif getattr(est, "best_loss_", None) is None:
+                    est.best_loss_ = np.inf
+            est.partial_fit(X, y) if switch == "partial_fit" else est.fit(X, y)
+        ests.append(est)
+    ours, theirs = ests
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert ours.n_iter_ == theirs.n_iter_ and ours.loss_curve_ == pytest.approx(theirs.loss_curve_)

@@ -192,6 +192,8 @@ class _BaseMLP(BaseEstimator):
         # its _fit checks itself, with its wording.
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        # (Entries that are not integers raise scikit-learn's own TypeErrors,
+        # word for word, as its MLP does: code that catches them keeps working.)
         if np.any(np.array(sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         if self.dropout != 0:
@@ -401,6 +403,22 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
+        # What scikit-learn's _initialize makes for the solver and stopping
+        # rule of the *first* fit only: a warm start or partial_fit after an
+        # L-BFGS fit, or with early_stopping switched, found them missing
+        # (its AttributeError on loss_curve_, TypeError on best_loss_: after
+        # an epoch had trained). Here they start as a first fit's would.
+        if getattr(self, "loss_curve_", None) is None:
+            self.loss_curve_ = []
+        if not hasattr(self, "_no_improvement_count"):
+            self._no_improvement_count = 0
+        if early_stopping:
+            if getattr(self, "validation_scores_", None) is None:
+                self.validation_scores_ = []
+            if getattr(self, "best_validation_score_", None) is None:
+                self.best_validation_score_ = -np.inf
+        elif getattr(self, "best_loss_", None) is None:
+            self.best_loss_ = np.inf
         if early_stopping:
             stratify = Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
             train, val = train_test_split(np.arange(X.shape[0]), random_state=self._random_state,
@@ -618,6 +636,8 @@ class _BaseMLP(BaseEstimator):
             def _iprint(key, value):
                 return {}
         from sklearn.utils.optimize import _check_optimize_result
+        if sw.size:  # the whole set is L-BFGS's batch: scikit-learn's error, before any change
+            _check_batch_weights(sw, None, sw.shape[0])
         net = self.net_
         params = net.params
         grads = net._gradient_buffer()
