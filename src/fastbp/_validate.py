@@ -466,7 +466,10 @@ def class_weights(class_weight, Y, output, n_out, classes, sample_weight=None):
     out = np.ones(n_classes)
     unknown = []
     for key, value in class_weight.items():
-        hits = [k for k, label in enumerate(labels) if _same_label(label, key)]
+        # Labels 0..n-1 (no classes_): a bool y holds them as False and True,
+        # so those keys name 0 and 1 (as scikit-learn takes {True: w} for it).
+        label_key = int(key) if classes is None and isinstance(key, (bool, np.bool_)) else key
+        hits = [k for k, label in enumerate(labels) if _same_label(label, label_key)]
         if not hits:
             unknown.append(key)
             continue

@@ -555,6 +555,11 @@ class MLP:
         classes = self._classes if classes is None else classes
         if classes is not None:
             y = _preprocess.label_indices(y, classes, name)
+        elif self._output != "identity" and _preprocess.is_text(y):
+            # (a loss or evaluate before the fit that learns text classes)
+            raise TypeError(f"{name} holds text labels, but this model has no classes_ yet: fit"
+                            " it on such labels first (the first fit learns them), or set"
+                            " net.classes_ to the label of each output")
         if self._target_mean is None:
             return check_targets(y, n, self._output, self._sizes[-1], self._dtype, name, x_name)
         Y = check_targets(y, n, self._output, self._sizes[-1], np.float64, name, x_name)
