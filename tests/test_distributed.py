@@ -184,7 +184,8 @@ net = fastbp.MLP([4, 8, 2], seed=0)
 net.fit(X, y, epochs=2, batch_size=8, verbose=0, distributed=True,
         callbacks=[fastbp.ModelCheckpoint(os.path.join(folder, "m-{epoch}.npz"))])
 report["checkpoints"] = sorted(os.listdir(sys.argv[1])) if r == 0 else None
-print(json.dumps(report), flush=True)
+with open(os.path.join(sys.argv[2], f"rank{r}.json"), "w") as fh:  # (printed lines interleave)
+    json.dump(report, fh)
 """
 
 
@@ -197,11 +198,12 @@ def test_ranks_stop_alike_undo_alike_and_checkpoint_on_rank_0_alone(tmp_path):
     rank 0 writes (a node-local folder aborted the job)."""
     script = tmp_path / "reviewed.py"
     script.write_text(REVIEWED)
-    out = tmp_path / "out"
+    out, reported = tmp_path / "out", tmp_path / "reports"
     out.mkdir()
-    done = mpirun(2, script, out, timeout=300)
+    reported.mkdir()
+    done = mpirun(2, script, out, reported, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    reports = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    reports = [json.loads((reported / f"rank{r}.json").read_text()) for r in range(2)]
     assert len(reports) == 2
     for report in reports:
         assert report["interrupt"] == [2, True]   # both ranks stop after epoch 2, interrupted

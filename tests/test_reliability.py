@@ -57,7 +57,8 @@ DATA_CASES = [
     ("X inf", dict(X=np.full((8, 3), -np.inf)), ValueError, "X must be finite; found -inf"),
     ("X overflows float32", dict(X=np.full((8, 3), 1e300)), ValueError, "after conversion to float32"),
     ("X complex", dict(X=X_OK.astype(complex)), TypeError, "X must hold numbers .* complex128"),
-    ("X object", dict(X=X_OK.astype(object)), TypeError, "X must hold numbers .* object"),
+    ("X object", dict(X=X_OK.astype(object)), TypeError,
+     "X must be an arr.. of a numeric"),  # (no y in it: the entries rename X and y)
     ("X strings", dict(X=np.full((8, 3), "a")), TypeError, "X must hold numbers .* <U1"),
     ("X a str", dict(X="data.csv"), TypeError, "X must be a numeric array; got a str"),
     ("X ragged", dict(X=[[1, 2, 3], [4, 5]]), ValueError, "X could not be read as an array"),
@@ -68,9 +69,11 @@ DATA_CASES = [
     ("y not integer", dict(y=np.r_[Y_OK[:7], 1.5]), ValueError, "integer class labels 0..2; found 1.5"),
     ("y NaN", dict(y=np.r_[Y_OK[:7], np.nan]), ValueError, "y must be finite class labels"),
     ("y one-hot", dict(y=np.eye(3)[Y_OK]), ValueError, "y must be 1-D integer class labels"),
-    ("y strings", dict(y=np.array(list("abcabcab"))), TypeError, "y must hold numbers"),
+    ("y strings", dict(y=np.array(list("abcabcab"))), TypeError,
+     "y must hold numbers|y holds text labels, but this model has no classes_ yet"),
     ("y complex", dict(y=Y_OK.astype(complex)), TypeError, "y must hold numbers .* complex"),
-    ("y object", dict(y=Y_OK.astype(object)), TypeError, "y must hold numbers .* object"),
+    ("y object", dict(y=Y_OK.astype(object)), TypeError,
+     "y must be an arr.. of a numeric"),
     ("y scalar", dict(y=3), ValueError, "y has a scalar"),
 ]
 
@@ -350,10 +353,23 @@ def test_a_fit_that_cannot_take_a_first_step_says_why(dtype):
         net.fit(X, y, epochs=3, verbose=0)
     assert "smaller learning rate" not in str(info.value)
     np.testing.assert_array_equal(net.params, before)
+    # Targets whose squared error overflows at the first batch: no update ran.
+    # (float64: a float32 model's loss is summed in float64, where the square
+    # of a finite float32 target cannot overflow.)
+    net = fastbp.MLP([4, 1], output="identity", seed=1, dtype="float64")
+    huge = np.full(48, 1e300)
+    with pytest.raises(fastbp.TrainingDivergedError, match="epoch 1, batch 1 of 1: the loss of its"
+                                                           " first batch was NaN or infinite before"
+                                                           " any update"):
+        net.fit(X, huge, epochs=3, batch_size=48, verbose=0)
+    # Inputs of 1e30 (1e300): epoch 1's loss is finite, its update overflows
+    # the next (this was worded as the case above before 2026-12-05).
     net = fastbp.MLP([4, 5, 3], activation="relu", seed=1, dtype=dtype)
     big = X * (1e30 if dtype == "float32" else 1e300)
-    with pytest.raises(fastbp.TrainingDivergedError, match="the loss of its first batch was NaN or"
-                                                           " infinite before any update"):
+    with pytest.raises(fastbp.TrainingDivergedError, match="epoch 2, batch 1 of 1: the loss of its"
+                                                           " first batch was NaN or infinite with"
+                                                           " the weights that epoch 1's updates"
+                                                           " left .*smaller learning rate"):
         net.fit(big, y, epochs=3, batch_size=48, verbose=0)
 
 
