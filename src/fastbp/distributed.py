@@ -328,8 +328,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     finally:
         notes = _end(callbacks, net)
     if divergence is not None:
-        _diverged(on_divergence, *divergence[:3], steps, optimizer, history, notes=notes,
-                  kept_finite=divergence[3])
+        _diverged(on_divergence, divergence, steps, optimizer, history, notes=notes)
     return history
 
 

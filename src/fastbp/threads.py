@@ -374,13 +374,18 @@ def other_blas_on_one_thread():
                 _other_restore = []
 
 
+_training_lock = threading.Lock()  # held by the one fit whose batches run split between threads
+
+
 def _after_fork():
     """In a forked child only the forking thread lives: the holds of the
     others (an inference, an L-BFGS fit, running in another thread at the
     fork) will never end there, so they are let go now, each pool set back
-    to its size as set, and the locks made anew (one may have been held)."""
+    to its size as set, and the locks made anew (one may have been held; a
+    forked child has no split fit running)."""
     global _one_thread_lock, _one_thread_users, _one_thread_by, _other_lock, _other_users, \
-        _other_by, _other_restore
+        _other_by, _other_restore, _training_lock
+    _training_lock = threading.Lock()
     me = threading.get_ident()
     _one_thread_lock, _other_lock = threading.Lock(), threading.Lock()
     mine = _one_thread_by.get(me, 0)
@@ -419,17 +424,6 @@ def _configured_threads(chunks):
         _pool_as_set() if _blas.LIBRARY != "scipy" or _one_thread_users else get_num_threads())
     return max(min(n, chunks), 1)
 
-
-_training_lock = threading.Lock()  # held by the one fit whose batches run split between threads
-
-
-def _new_training_lock():
-    global _training_lock
-    _training_lock = threading.Lock()  # a forked child has no fit running
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_new_training_lock)
 
 
 def training_threads(pieces):

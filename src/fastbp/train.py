@@ -312,7 +312,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     def restore():
         net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
 
-    divergence = None  # (batch, kept, kept state finite) once an epoch diverged
+    divergence = None  # _diverged's (batch, kept, no_update, kept_finite) once an epoch diverged
     split = contextlib.ExitStack()  # closed when training ends, however it ends
     begin(callbacks, net)
     try:
@@ -354,8 +354,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         finally:
             notes = _end(callbacks, net)
     if divergence is not None:
-        _diverged(on_divergence, *divergence[:3], steps, optimizer, history, notes=notes,
-                  kept_finite=divergence[3])
+        _diverged(on_divergence, divergence, steps, optimizer, history, notes=notes)
     return history
 
 
@@ -533,14 +532,14 @@ def _end(callbacks, net):
                    if isinstance(cb, EarlyStopping) and cb.restored_epoch is not None)
 
 
-def _diverged(on_divergence, batch, kept, no_update, steps, optimizer, history, notes="",
-              kept_finite=True):
-    """Report divergence detected at 1-based ``batch`` of the epoch after
-    the completed ones; the model was rolled back to its state after
-    ``kept`` batches of it (whose parameters are finite or not:
-    ``kept_finite``), ``no_update`` when the epoch's starting state was the
-    bad one (its first loss not finite), and ``notes`` says what callbacks
-    did next."""
+def _diverged(on_divergence, divergence, steps, optimizer, history, notes=""):
+    """Report divergence ``(batch, kept, no_update, kept_finite)``: detected
+    at 1-based ``batch`` of the epoch after the completed ones; the model was
+    rolled back to its state after ``kept`` batches of it (whose parameters
+    are finite or not: ``kept_finite``), ``no_update`` when the epoch's
+    starting state was the bad one (its first loss not finite); ``notes``
+    says what callbacks did next."""
+    batch, kept, no_update, kept_finite = divergence
     history.diverged = True
     where = f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}"
     if not kept_finite:  # (only at the epoch's start: every update is checked)
