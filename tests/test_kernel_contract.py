@@ -383,3 +383,22 @@ def test_a_list_for_x_fails_to_compile_with_a_message_naming_it(name):
     with pytest.raises(Exception, match="the kernels take NumPy arrays for x, y and X") as info:
         CALLS[name](a)
     assert not isinstance(info.value, AttributeError)
+
+
+@pytest.mark.parametrize("name", ["train_step", "predict", "loss_value"])
+def test_a_1d_x_fails_to_compile_with_a_message_naming_it(name):
+    """One sample given as x[0] failed deep in fastbp's typing: "tuple index
+    out of range", or a page of Numba's candidates for a 3-D x."""
+    a = _arrays()
+    x = a["X"]
+    for wrong, ndim in ((x[0], 1), (x[:, :, None], 3)):
+        a["X"] = wrong
+        with pytest.raises(Exception, match=rf"x and X as 2-D arrays.*got a {ndim}-D array"):
+            CALLS[name](a)
+
+
+def test_a_3d_y_fails_to_compile_with_a_message_naming_it():
+    a = _arrays()
+    a["Y"] = a["Y"][:, :, None]
+    with pytest.raises(Exception, match=r"y as a 1-D array of class labels or a 2-D array.*3-D"):
+        CALLS["loss_value"](a)

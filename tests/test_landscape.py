@@ -337,12 +337,20 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
         (out, np.empty(n), d[:-1], d, coefs, "params.size"),                   # d1 too short
         (out, np.empty(n), d, d, coefs[:, :2].copy(), "coefs must be"),        # 2 columns
         (out, net.params, d, d, coefs, "must not overlap"),                    # scratch is params
+        (net.params[:2], np.empty(n), d, d, coefs, "out must not overlap"),    # out in params
+        (d[:2], np.empty(n), d, d, coefs, "out must not overlap"),             # out in d1
+        (out, np.empty(n), ws.reshape(-1)[:n], d, coefs, "ws must not overlap"),  # d1 in ws
     ]
-    before = net.params.copy()
+    assert ws.dtype == d.dtype and ws.size >= n
+    before, d_before = net.params.copy(), d.copy()
     for o, scratch, d1, d2, c, message in bad:
         with pytest.raises(ValueError, match=message):
             landscape.grid_losses(o, scratch, net.params, d1, d2, c, ws, *kw)
     np.testing.assert_array_equal(net.params, before)
+    np.testing.assert_array_equal(d, d_before)
+    # A 1-D coefs is named at compile time (it failed deep in Numba's typing).
+    with pytest.raises(Exception, match=r"coefs must be a 2-D array, \(k, 3\); got a 1-D"):
+        landscape.grid_losses(out[:1], np.empty(n), net.params, d, d, coefs[0], ws, *kw)
 
 
 # ---------------------------------------------------------- (i) plots

@@ -279,7 +279,13 @@ def test_target_scaling_trains_on_standardised_targets_and_answers_in_their_unit
     (np.zeros(3), np.ones(4), ValueError, r"input mean must have shape \(4,\)"),
     (np.zeros(4), np.r_[1.0, 0.0, 1.0, 1.0], ValueError, "scale must be > 0 in every column; got 0.0 in column 1"),
     (np.r_[0.0, np.nan, 0, 0], np.ones(4), ValueError, "input mean must be finite"),
-    ("x", np.ones(4), TypeError, "input mean must be numbers"),
+    ("x", np.ones(4), TypeError, "input mean must be a numeric array; got a str"),
+    # cast before: the imaginary part dropped, text and dates read as numbers
+    (np.full(4, 1 + 5j), np.ones(4), TypeError, "input mean must hold numbers .bool, int or float.; got dtype"),
+    (np.zeros(4), np.array(["1.5", "2", "1e3", "4"]), TypeError,
+     "input scale must hold numbers .bool, int or float.; got dtype <U3"),
+    (np.arange(4).astype("datetime64[D]"), np.ones(4), TypeError,
+     "input mean must hold numbers .bool, int or float.; got dtype datetime64"),
 ])
 def test_bad_input_scaling_is_refused_and_changes_nothing(mean, scale, error, message):
     net = fastbp.MLP([4, 3], seed=0).set_input_scaling(np.ones(4), np.full(4, 2.0))

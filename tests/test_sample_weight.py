@@ -511,6 +511,29 @@ def test_a_distributed_fit_is_not_refused_for_a_validation_triple_without_weight
                             None, "raise", True)
 
 
+def test_weights_too_small_to_normalise_are_refused_and_change_nothing():
+    # A batch's weights are normalised by nb / (their sum): subnormal weights
+    # overflowed that to inf, a NaN gradient, and fit blamed the learning rate.
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.random.default_rng(0).integers(0, 3, 20)
+    net = fastbp.MLP([3, 4, 3], dtype="float64", seed=0)
+    before = net.params.copy()
+    w = np.full(20, 1e-310)
+    one_tiny = np.ones(20)
+    one_tiny[3] = 1e-310  # a batch of one row holds it alone
+    calls = [lambda: net.gradient(X, y, sample_weight=w), lambda: net.loss(X, y, sample_weight=w),
+             lambda: net.fit(X, y, sample_weight=w, verbose=0),
+             lambda: net.fit(X, y, sample_weight=one_tiny, batch_size=1, verbose=0)]
+    for call in calls:
+        with pytest.raises(ValueError, match="include 1e-310, too small to normalise a batch by"):
+            call()
+    np.testing.assert_array_equal(net.params, before)
+    assert len(net.history) == 0
+    # scaled up, the same ratios: uniform weights give the unweighted gradient
+    np.testing.assert_allclose(net.gradient(X, y, sample_weight=w * 1e300), net.gradient(X, y),
+                               rtol=1e-12, atol=1e-15)
+
+
 def test_weights_whose_sum_overflows_are_refused_and_change_nothing():
     # Finite weights can sum to inf: the loss was NaN, the gradient 0, and fit
     # blamed the learning rate. Their sum is checked as their sign is.

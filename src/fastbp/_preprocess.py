@@ -19,6 +19,8 @@ exactly one place each way (``MLP._inputs`` / ``MLP._targets`` in,
 """
 import numpy as np
 
+from ._validate import _as_array
+
 # Label dtypes a model file can hold without pickle: text, numbers, bools.
 LABEL_KINDS = "Uiufb"
 
@@ -35,10 +37,9 @@ def check_scaling(mean, scale, n, what):
         return None, None
     out = []
     for value, name, default in ((mean, "mean", 0.0), (scale, "scale", 1.0)):
-        try:
-            arr = np.asarray(default if value is None else value, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"{what} {name} must be numbers; got {value!r}") from None
+        # X's own rule: numbers (bool, int, float) only; a complex, text or
+        # datetime value was cast (the imaginary part dropped, "1e3" read).
+        arr = _as_array(default if value is None else value, f"{what} {name}").astype(np.float64)
         if arr.ndim == 0:
             arr = np.full(n, float(arr))
         if arr.shape != (n,):

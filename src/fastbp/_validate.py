@@ -509,7 +509,8 @@ def row_weights(sample_weight, per_class, Y, output, n_out):
 def check_weight_sum(weights, what):
     """Raise ValueError unless the weights of ``what`` sum to more than zero,
     and to a finite number (every batch's sum is at most that: the kernels'
-    sums cannot overflow)."""
+    sums cannot overflow), and no positive weight is so small (subnormal)
+    that a batch's normalisation would overflow."""
     with np.errstate(over="ignore"):
         total = weights.sum()
     if not total > 0:
@@ -519,6 +520,15 @@ def check_weight_sum(weights, what):
         raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) sum to"
                          " more than a float64 holds: rescale sample_weight (only their ratios"
                          " matter)")
+    # A batch's weights are normalised by nb / (their sum): a sum below
+    # nb / float64's largest overflowed that to inf (subnormal weights, a NaN
+    # gradient blamed on the learning rate). A batch's sum is at least its
+    # smallest positive weight, and nb at most the number of rows.
+    smallest = np.min(weights, where=weights > 0, initial=np.inf)
+    if smallest * np.finfo(np.float64).max < weights.size:
+        raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) include"
+                         f" {smallest:.3g}, too small to normalise a batch by: rescale"
+                         " sample_weight (only their ratios matter)")
 
 
 def fit_weights(sample_weight, class_weight, Y, output, n_out, classes):

@@ -34,7 +34,8 @@ The contract, and what is checked
   not lists or tuples (those fail to compile, with a message saying so).
   The float arrays ``x``, ``params``, ``grads``, ``scratch``, ``state`` and
   ``ws`` share one dtype, float32 or float64 (mixing them fails to compile);
-  targets may be of any real dtype (read as the network's), and
+  targets may be of any bool, integer, float32 or float64 dtype (read as
+  the network's; Numba types neither float16 nor longdouble), and
   ``predict``'s ``out`` takes the outputs in its own dtype (a float32 ``out``
   rounds a float64 network's).
 - Codes: loss and activation codes are the constants below, optimizer codes

@@ -34,7 +34,7 @@ from ._plot_landscape import (SURFACE_KINDS, plot_interpolation, plot_line,  # n
                               plot_overview, plot_surface)
 from ._validate import _as_array, check_choice, check_int, check_seed
 from .model import CHUNK, MLP
-from .network import _overlap, loss_value, penalty
+from .network import _ndim_guard, _overlap, loss_value, penalty
 
 __all__ = ["line", "surface", "interpolate", "random_directions", "filter_normalise",
            "grid_losses", "Line", "Surface", "Interpolation", "plot_line", "plot_surface",
@@ -44,6 +44,9 @@ NORMALISATIONS = ("filter", None)
 
 
 # ------------------------------------------------------------------ kernel
+_coefs_matrix = _ndim_guard((2,), "grid_losses: coefs must be a 2-D array, (k, 3)")
+
+
 @jit
 def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
     """Loss at ``c0 params + c1 d1 + c2 d2`` for every row ``(c0, c1, c2)`` of ``coefs``.
@@ -57,6 +60,7 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
     """
     # What loss_value does not check of these (an index past an array's end
     # would read or write memory that is not its own).
+    _coefs_matrix(coefs)
     m = params.size
     if scratch.size != m or d1.size != m or d2.size != m:
         raise ValueError("grid_losses: scratch, d1 and d2 must have params.size entries")
@@ -65,6 +69,11 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
     if (_overlap(scratch, params) or _overlap(scratch, d1) or _overlap(scratch, d2)
             or _overlap(scratch, X) or _overlap(scratch, Y) or _overlap(scratch, out)):
         raise ValueError("grid_losses: scratch must not overlap params, d1, d2, X, Y or out")
+    if (_overlap(out, params) or _overlap(out, d1) or _overlap(out, d2) or _overlap(out, coefs)
+            or _overlap(out, X) or _overlap(out, Y) or _overlap(out, ws)):
+        raise ValueError("grid_losses: out must not overlap params, d1, d2, coefs, X, Y or ws")
+    if _overlap(ws, params) or _overlap(ws, d1) or _overlap(ws, d2) or _overlap(ws, coefs):
+        raise ValueError("grid_losses: ws must not overlap params, d1, d2 or coefs")
     n = X.shape[0]
     for k in range(coefs.shape[0]):
         c0, c1, c2 = coefs[k, 0], coefs[k, 1], coefs[k, 2]

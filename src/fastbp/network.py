@@ -723,17 +723,34 @@ def _c_typed(a):
     return lambda a: np.ascontiguousarray(a)  # contiguous already: a view, no copy
 
 
-def _an_array(a):
-    """Nothing; fails to compile, naming the argument's type, unless ``a`` is
-    a NumPy array (a list given for x failed inside fastbp's typing)."""
-
-
-@overload(_an_array, jit_options=JIT_OPTIONS)
 def _an_array_typed(a):
+    """At typing: raise a TypingError naming the argument's type unless ``a``
+    is a NumPy array (a list given for x failed inside fastbp's typing)."""
     if not isinstance(a, types.Array):
         raise errors.TypingError(f"the kernels take NumPy arrays for x, y and X"
                                  f" (np.ascontiguousarray(...)); got {a}")
-    return lambda a: None
+
+
+def _ndim_guard(ndims, what):
+    """A function that does nothing and fails to compile, with a TypingError
+    that says ``what``, unless its argument is a NumPy array of one of the
+    ``ndims`` (a wrong one failed deep inside fastbp's typing)."""
+    def guard(a):
+        pass
+
+    @overload(guard, jit_options=JIT_OPTIONS)
+    def guard_typed(a):
+        _an_array_typed(a)
+        if a.ndim not in ndims:
+            raise errors.TypingError(f"{what}; got a {a.ndim}-D array")
+        return lambda a: None
+    return guard
+
+
+_a_matrix = _ndim_guard((2,), "the kernels take x and X as 2-D arrays, (rows, n_in): one sample"
+                              " as x.reshape(1, -1)")
+_labels_or_matrix = _ndim_guard((1, 2), "the kernels take y as a 1-D array of class labels or a"
+                                        " 2-D array (rows, n_out)")
 
 
 # Whether two arrays' memory intersects: intrinsics (fastbp._views), so that
@@ -775,7 +792,7 @@ def _check_net(params, plan, loss):
 
 @jit(**KERNEL_ONLY)
 def _check_x(x, plan):
-    _an_array(x)
+    _a_matrix(x)
     if not x.flags.c_contiguous:
         raise ValueError("x must be C-contiguous (np.ascontiguousarray(x)): not Fortran-ordered,"
                          " not a column slice")
@@ -786,7 +803,7 @@ def _check_x(x, plan):
 @jit(**KERNEL_ONLY)
 def _check_xy(x, y, plan, loss):
     _check_x(x, plan)
-    _an_array(y)
+    _labels_or_matrix(y)
     if not y.flags.c_contiguous:
         raise ValueError("y must be C-contiguous (np.ascontiguousarray(y))")
     m = plan[plan.shape[0] - 1, N_OUT]
