@@ -805,3 +805,23 @@ def test_npz_rows_go_by_position_to_a_model_of_named_columns_and_npy_rows_do_not
     np.save(tmp_path / "rows.npy", X)
     status, _, err = run(["predict", model, str(tmp_path / "rows.npy")], capsys)
     assert status == 2 and "lacks the model's feature column(s) ['f1', 'f2', 'f3', 'f4']" in err
+
+
+def test_evaluate_takes_y_from_an_npz_of_a_model_trained_on_a_named_column(tmp_path, capsys):
+    """A model trained on the digits (target 'digit') or a CSV's column was
+    refused an NPZ of X and y: "d.npz has no target array 'digit'"."""
+    model = str(tmp_path / "m.npz")
+    assert run(["train", "--epochs", "1", "--verbose", "0", "--hidden", "8", "--out", model],
+               capsys)[0] == 0
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:300], y[:300]
+    path = str(tmp_path / "d.npz")
+    np.savez(path, X=X, y=y)
+    status, out, err = run(["evaluate", model, path], capsys)
+    assert status == 0, err
+    net = fastbp.load(model)
+    want = net.evaluate(X.astype(np.float32), y)["accuracy"]
+    assert f"accuracy {want:.4f}" in out, out
+    # an array named as the model's target wins over y
+    np.savez(path, X=X, y=np.zeros_like(y), digit=y)
+    assert f"accuracy {want:.4f}" in run(["evaluate", model, path], capsys)[1]

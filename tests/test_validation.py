@@ -415,3 +415,21 @@ def test_class_weight_takes_true_and_false_for_a_bool_y():
     a.fit(X, y, epochs=2, verbose=0, class_weight={True: 3.0})
     b.fit(X, y, epochs=2, verbose=0, sample_weight=np.where(y, 3.0, 1.0))
     np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_text_labels_for_several_sigmoid_outputs_say_what_they_take():
+    """The message told the user to fit on text labels first (this was that
+    fit) or to set classes_ (refused for several sigmoid outputs)."""
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    net = fastbp.MLP([2, 3, 3], output="sigmoid", seed=0)
+    before = net.params.copy()
+    text = np.array(["a", "b", "c"] * 2)
+    for call in (lambda: net.fit(X, text, verbose=0), lambda: net.loss(X, text),
+                 lambda: net.evaluate(X, text)):
+        with pytest.raises(TypeError, match=r"this model's 3 sigmoid outputs take 0/1 targets,"
+                                            r" one column per output \(y of shape \(n, 3\)\);"
+                                            " text labels need a softmax output or a single"):
+            call()
+    np.testing.assert_array_equal(net.params, before)
+    with pytest.raises(ValueError, match="classes_ applies to a softmax output or a single sigmoid"):
+        net.classes_ = ["a", "b", "c"]  # what the message no longer suggests

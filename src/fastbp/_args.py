@@ -158,7 +158,8 @@ def check_monitors(callbacks, reported, continued=None):
         which = (f"net.schedule {cb!r}, continued from an earlier fit," if cb is continued
                  else type(cb).__name__)
         hint = ("; validation metrics need validation_data or validation_split"
-                if monitor.startswith("val_") else "")
+                if monitor.startswith("val_") and not any(m.startswith("val_") for m in reported)
+                else "")
         drop = "; set net.schedule = None to drop it" if cb is continued else ""
         raise ValueError(f"{which} monitors {monitor!r}, which training does not report; it"
                          f" reports {', '.join(sorted(reported))} in this fit{hint}{drop}")
@@ -173,7 +174,7 @@ class FitArguments(NamedTuple):
     epochs: int
     batch_size: int
     shuffle: bool
-    seed: object                # restarts the shuffling stream, or None
+    seed: object                # restarts the shuffling and dropout streams, or None
     verbose: int
     on_divergence: str
     optimizer: object

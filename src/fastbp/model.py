@@ -556,6 +556,11 @@ class MLP:
         if classes is not None:
             y = _preprocess.label_indices(y, classes, name)
         elif self._output != "identity" and _preprocess.is_text(y):
+            if _preprocess.n_classes(self._output, self._sizes[-1]) is None:  # several sigmoids
+                raise TypeError(f"{name} holds text labels, but this model's {self._sizes[-1]}"
+                                " sigmoid outputs take 0/1 targets, one column per output"
+                                f" ({name} of shape (n, {self._sizes[-1]})); text labels need a"
+                                " softmax output or a single sigmoid output")
             # (a loss or evaluate before the fit that learns text classes)
             raise TypeError(f"{name} holds text labels, but this model has no classes_ yet: fit"
                             " it on such labels first (the first fit learns them), or set"
@@ -907,8 +912,10 @@ class MLP:
             Shuffle the rows before every epoch; with False the batches are
             consecutive rows in order.
         seed : int, optional
-            Restart the shuffling stream from this seed; None continues the
-            model's own stream.
+            Restart the model's two random streams, the shuffling and the
+            dropout masks, from this seed; None continues them. (Not the
+            streams ``MLP(seed=s)`` starts: ``fit(seed=s)`` does not repeat
+            a new ``MLP(seed=s)``'s first shuffle.)
         verbose : {0, 1, 2}, default 1
             1: a progress bar over epochs (tqdm) in an interactive terminal,
             a line per epoch otherwise; 2: always a line per epoch; 0: silent.
