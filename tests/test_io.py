@@ -245,6 +245,24 @@ def test_bad_files_raise_model_file_error(tmp_path, kind, message):
         fastbp.load(path)
 
 
+def test_sizes_that_do_not_fit_the_params_are_refused_before_a_model_is_built(tmp_path,
+                                                                               monkeypatch):
+    """load built and initialised a model of the file's sizes first: an
+    edited 6000-6000-2 took 3.3 s and 412 MB before it said so."""
+    path = tmp_path / "m.npz"
+    fastbp.MLP([2, 3, 2], seed=0).save(path)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["sizes"] = np.array([3000, 3000, 2])  # 9 million parameters
+    np.savez(path, **arrays)
+    built = []
+    monkeypatch.setattr(fastbp.MLP, "_initialise", lambda self, rng: built.append(self))
+    with pytest.raises(fastbp.ModelFileError,
+                       match=r"params of float32\(17,\) do not fit sizes \[3000, 3000, 2\]"):
+        fastbp.load(path)
+    assert built == []
+
+
 def test_missing_file():
     with pytest.raises(FileNotFoundError):
         fastbp.load("/nonexistent/model.npz")

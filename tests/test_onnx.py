@@ -91,6 +91,19 @@ def test_labels_are_the_models_classes(output, n_out, classes, dtype):
         assert props["classes"].replace('"', "'") == str(list(net.classes_.tolist()))
 
 
+@pytest.mark.parametrize("output, n_out", [("softmax", 2), ("sigmoid", 1)])
+def test_uint64_labels_past_int64_stay_themselves(output, n_out):
+    """They were cast to int64: the label 2**63 + 5 came back as a negative number."""
+    net = fastbp.MLP([2, n_out], output=output, seed=0)
+    net.classes_ = np.array([5, 2**63 + 5], dtype=np.uint64)
+    X = np.array([[3.0, -3.0], [-3.0, 3.0], [2.0, -1.0]], dtype=np.float32)
+    want = net.predict(X)
+    assert set(want.tolist()) == {5, 2**63 + 5}  # both labels occur: a real check
+    got = run_onnx(net.to_onnx(), X)["label"]
+    assert got.dtype == np.uint64
+    np.testing.assert_array_equal(got, want)
+
+
 def test_without_preprocessing_the_graph_is_gemm_and_activations():
     net = fastbp.MLP([3, 4, 2], activation="relu", dtype="float64", seed=0)
     model = onnx.load_from_string(net.to_onnx())
@@ -408,6 +421,56 @@ def test_skl2onnx_regressor_pipeline():
     # a float32 network on double rows computes in float64, as predict does
     # (scikit-learn's float64 X @ float32 coefs_); it computed in float32
     np.testing.assert_allclose(got[:, 0], pipe.predict(X), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skl2onnx_declares_every_output_column_and_checks_in_full():
+    """A regressor of two targets was declared (N, 1) and returned (N, 2)
+    (skl2onnx's shape function read a coef_ the estimator lacks): the full
+    check refused the graph. A multilabel label, declared (N,), is (N, k)."""
+    from sklearn.datasets import make_multilabel_classification
+
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, Y = make_multilabel_classification(60, 5, n_classes=3, random_state=0)
+    reg = fs.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, Y[:, :2])
+    clf = fs.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, Y)
+    for est, options, want in ((reg, None, [(60, 2)]), (clf, {"zipmap": False}, [(60, 3), (60, 3)])):
+        onx = skl2onnx.to_onnx(est, X[:1], options=options and {id(est): options})
+        onnx.checker.check_model(onx, full_check=True)
+        declared = [[d.dim_value for d in o.type.tensor_type.shape.dim][1:] for o in onx.graph.output]
+        assert declared == [[w[1]] for w in want]
+        got = session(onx.SerializeToString()).run(None, {"X": X})
+        assert [g.shape for g in got] == want
+        np.testing.assert_allclose(got[-1], est.predict(X) if est is reg else est.predict_proba(X),
+                                   rtol=0, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_skl2onnx_takes_integer_and_bool_rows_as_predict_does(dtype):
+    """int64 rows through a float32 estimator reached the first Gemm uncast:
+    ONNX Runtime refused the graph (scikit-learn's own MLP converts)."""
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X = np.random.default_rng(0).integers(-5, 5, size=(40, 2))
+    y = (X[:, 0] > 0).astype(int)
+    clf = fs.MLPClassifier(hidden_layer_sizes=(3,), max_iter=50, random_state=0,
+                           dtype=dtype).fit(X, y)
+    reg = fs.MLPRegressor(hidden_layer_sizes=(3,), max_iter=50, random_state=0, dtype=dtype).fit(X, X @ [1.0, -2.0])
+    for rows in (X, X > 0):
+        for est in (clf, reg):
+            options = {id(est): {"zipmap": False}} if est is clf else None
+            onx = skl2onnx.to_onnx(est, rows[:1], options=options)
+            onnx.checker.check_model(onx, full_check=True)
+            got = session(onx.SerializeToString()).run(None, {"X": rows})
+            want = est.predict_proba(rows) if est is clf else est.predict(rows).reshape(-1, 1)
+            # float outputs (skl2onnx's rule for rows that are not double),
+            # computed as predict computes them (in float64), then rounded
+            assert got[-1].dtype == np.float32
+            np.testing.assert_allclose(got[-1], want, rtol=2 ** -23, atol=2 ** -24)
+            if est is clf:
+                np.testing.assert_array_equal(got[0], est.predict(rows))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

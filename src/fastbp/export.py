@@ -91,13 +91,17 @@ def _proto_type(dtype):
     dtype = np.dtype(dtype)
     if dtype.kind == "U":
         return TensorProto.STRING
-    return {"f4": TensorProto.FLOAT, "f8": TensorProto.DOUBLE, "i8": TensorProto.INT64}[dtype.str[1:]]
+    return {"f4": TensorProto.FLOAT, "f8": TensorProto.DOUBLE, "i8": TensorProto.INT64,
+            "u8": TensorProto.UINT64}[dtype.str[1:]]
 
 
 def label_constant(classes):
-    """The classes as an array ONNX holds: int64 for integers and bools,
+    """The classes as an array ONNX holds: int64 for integers and bools, but
+    uint64 as uint64 (values past int64's range wrapped to negative ones),
     double for other numbers, text as is."""
     kind = classes.dtype.kind
+    if classes.dtype == np.uint64:
+        return classes
     if kind in "iub":
         return classes.astype(np.int64)
     if kind == "f":
@@ -446,52 +450,93 @@ def _sklearn_labels(classes):
 
 
 def _network_for(b, net, x, x_dtype):
-    """The estimator's network on input x of dtype x_dtype; returns its
-    output in x_dtype (the type skl2onnx's shape calculators promise)."""
+    """The estimator's network on input x of dtype x_dtype (a float, int64 or
+    bool); returns its output in :func:`_output_dtype` (the type skl2onnx's
+    shape calculators promise)."""
     _refuse_categories(net)
-    if np.dtype(x_dtype) != net.dtype:
+    if np.dtype(x_dtype) != net.dtype:  # integer and bool rows too
         x = _cast(b, x, net.dtype, "x_net")
     out = _layers(b, net, _standardise(b, net, x))
-    if np.dtype(x_dtype) != net.dtype:
-        out = _cast(b, out, x_dtype, "out_cast")
+    if _output_dtype(x_dtype) != net.dtype:
+        out = _cast(b, out, _output_dtype(x_dtype), "out_cast")
     return out
 
 
 def _estimator_net(est, outputs, x_dtype):
     """The network ``est.predict`` runs now on rows of ``x_dtype``
     (``coefs_``/``intercepts_`` and ``out_activation_`` assigned after fitting
-    included; double rows through a float32 network in a float64 copy, as
-    scikit-learn multiplies them), if its output is one of ``outputs``; else
-    ValueError."""
+    included; double, integer and bool rows through a float32 network in a
+    float64 copy, as scikit-learn multiplies them, having read them as
+    float64), if its output is one of ``outputs``; else ValueError."""
     if est.out_activation_ not in outputs:
         raise ValueError(f"the ONNX export of fastbp.sklearn.{type(est).__name__} covers"
                          f" out_activation_ {' or '.join(map(repr, outputs))}; this one has"
                          f" {est.out_activation_!r}")
     net = est._predicting_net()
     _refuse_categories(net)
-    if np.dtype(x_dtype) == np.float64 and net.dtype == np.float32:
+    if np.dtype(x_dtype) != np.float32 and net.dtype == np.float32:
         from .sklearn import _twin
         net = _twin(net, dtype="float64")
     return net
 
 
 def _input_dtype(operator):
-    from skl2onnx.common.data_types import DoubleTensorType
-    return np.float64 if isinstance(operator.inputs[0].type, DoubleTensorType) else np.float32
+    """The NumPy dtype of the converter's input rows: float64, float32, int64
+    or bool (the types skl2onnx's linear shape calculators accept)."""
+    from skl2onnx.common.data_types import (BooleanTensorType, DoubleTensorType,
+                                            Int64TensorType)
+    kind = operator.inputs[0].type
+    for cls, dtype in ((DoubleTensorType, np.float64), (Int64TensorType, np.int64),
+                       (BooleanTensorType, np.bool_)):
+        if isinstance(kind, cls):
+            return np.dtype(dtype)
+    return np.dtype(np.float32)
+
+
+def _output_dtype(x_dtype):
+    """The outputs' dtype for rows of ``x_dtype``: double for double rows,
+    float for the others (skl2onnx's shape calculators)."""
+    return np.dtype(np.float64 if np.dtype(x_dtype) == np.float64 else np.float32)
+
+
+def _multilabel(est):
+    return getattr(getattr(est, "_label_binarizer", None), "y_type_",
+                   None) == "multilabel-indicator"
+
+
+def classifier_shapes(operator):
+    """skl2onnx's shape calculator of linear classifiers, and a multilabel
+    classifier's ``label`` of shape (N, n_labels), as its converter writes it."""
+    from skl2onnx.common.data_types import Int64TensorType
+    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    calculate_linear_classifier_output_shapes(operator)
+    est = operator.raw_operator
+    if _multilabel(est):
+        n = operator.inputs[0].get_first_dimension()
+        operator.outputs[0].set_type(Int64TensorType([n, len(est.classes_)]))
+
+
+def regressor_shapes(operator):
+    """skl2onnx's shape calculator of linear regressors, with ``variable`` of
+    shape (N, n_outputs_) (it read a ``coef_`` the estimator lacks: (N, 1))."""
+    from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
+    calculate_linear_regressor_output_shapes(operator)
+    n = operator.inputs[0].get_first_dimension()
+    out = operator.outputs[0]
+    out.set_type(type(out.type)([n, operator.raw_operator.n_outputs_]))
 
 
 def convert_classifier(scope, operator, container):
     """skl2onnx converter of fastbp.sklearn.MLPClassifier: outputs ``label``
     and ``probabilities`` (N, n_classes) as scikit-learn's classifiers do."""
     est = operator.raw_operator
-    multilabel = getattr(getattr(est, "_label_binarizer", None), "y_type_",
-                         None) == "multilabel-indicator"
     b = _Container(scope, container)
-    dtype = _input_dtype(operator)
+    x_dtype = _input_dtype(operator)
+    dtype = _output_dtype(x_dtype)
     label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
-    net = _estimator_net(est, ("softmax", "logistic", "identity"), dtype)
-    out = _network_for(b, net, operator.inputs[0].full_name, dtype)
-    if multilabel:  # as skl2onnx's converter of scikit-learn's: each label p > 0.5, as int64
+    net = _estimator_net(est, ("softmax", "logistic", "identity"), x_dtype)
+    out = _network_for(b, net, operator.inputs[0].full_name, x_dtype)
+    if _multilabel(est):  # as skl2onnx's converter of scikit-learn's: each label p > 0.5, as int64
         b.op("Identity", [out], "probabilities", output=proba_out)
         above = b.op("Greater", [out, b.const("half", np.array(0.5, dtype=dtype))], "above")
         b.op("Cast", [above], "label", output=label_out, to=7)   # TensorProto.INT64
@@ -513,10 +558,10 @@ def convert_regressor(scope, operator, container):
     if est.out_activation_ == "exp":
         raise ValueError("the ONNX export of fastbp.sklearn.MLPRegressor covers"
                          " loss='squared_error'; this one has loss='poisson' (an exp output)")
-    dtype = _input_dtype(operator)
-    net = _estimator_net(est, ("identity",), dtype)
+    x_dtype = _input_dtype(operator)
+    net = _estimator_net(est, ("identity",), x_dtype)
     b = _Container(scope, container)
-    out = _network_for(b, net, operator.inputs[0].full_name, dtype)
+    out = _network_for(b, net, operator.inputs[0].full_name, x_dtype)
     b.op("Identity", [out], "variable", output=operator.outputs[0].full_name)
 
 
@@ -528,12 +573,10 @@ def register_skl2onnx():
     yourself after replacing skl2onnx's registry."""
     require("skl2onnx", "Converting fastbp estimators with skl2onnx")
     from skl2onnx import update_registered_converter
-    from skl2onnx.common.shape_calculator import (calculate_linear_classifier_output_shapes,
-                                                  calculate_linear_regressor_output_shapes)
 
     from .sklearn import MLPClassifier, MLPRegressor
-    update_registered_converter(MLPClassifier, "FastbpMLPClassifier",
-                                calculate_linear_classifier_output_shapes, convert_classifier,
+    update_registered_converter(MLPClassifier, "FastbpMLPClassifier", classifier_shapes,
+                                convert_classifier,
                                 options={"zipmap": [True, False, "columns"], "nocl": [True, False]})
-    update_registered_converter(MLPRegressor, "FastbpMLPRegressor",
-                                calculate_linear_regressor_output_shapes, convert_regressor)
+    update_registered_converter(MLPRegressor, "FastbpMLPRegressor", regressor_shapes,
+                                convert_regressor)

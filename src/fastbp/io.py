@@ -51,8 +51,14 @@ def load(path):
     data, version = read(path)
     path = _path(path)
     try:
-        net = _model(data)
         params = data["params"]
+        # Checked before a model of the file's sizes is built and initialised:
+        # an edited file's sizes could ask for more memory than there is.
+        sizes = [int(s) for s in data["sizes"]]
+        if params.ndim != 1 or params.size != sum(a * b + b for a, b in zip(sizes, sizes[1:])):
+            raise ModelFileError(f"{path!r}: params of {params.dtype}{params.shape} do not fit"
+                                 f" sizes {sizes}")
+        net = _model(data, sizes)
         if params.shape != net.params.shape or params.dtype != net.params.dtype:
             raise ModelFileError(f"{path!r}: params of {params.dtype}{params.shape} do not fit"
                                  f" sizes {list(net.sizes)}")
@@ -75,10 +81,11 @@ def load(path):
     return net
 
 
-def _model(data):
-    """A new model of the file's architecture and regularisation."""
+def _model(data, sizes):
+    """A new model of the file's architecture (``sizes`` read from it) and
+    regularisation."""
     seed = int(data["seed"])  # (a seed beyond int64 is stored as its decimal text)
-    return MLP([int(s) for s in data["sizes"]], activation=[str(a) for a in data["activations"]],
+    return MLP(sizes, activation=[str(a) for a in data["activations"]],
                output=str(data["output"]), loss=str(data["loss"]), dtype=str(data["dtype"]),
                seed=None if seed < 0 else seed, init=str(data["init"]),
                alpha=float(data.get("alpha", 0.0)),
