@@ -87,6 +87,44 @@ def test_from_torch_round_trip_is_bitwise(dtype):
     assert back.params.tobytes() == net.params.tobytes()
 
 
+def test_to_torch_keeps_the_dropout_in_eval_mode_and_it_round_trips():
+    """to_torch wrote no Dropout: from_torch(net.to_torch()) lost the rates."""
+    torch = need_torch()
+    net = fastbp.MLP([4, 6, 5, 5, 3], activation=["tanh", "identity", "relu"],
+                     dropout=[0.3, 0.2, 0.0], dtype="float64", seed=0)
+    seq = net.to_torch()
+    assert [type(m).__name__ for m in seq] == ["Linear", "Tanh", "Dropout", "Linear", "Dropout",
+                                              "Linear", "ReLU", "Linear"]
+    assert [m.p for m in seq if isinstance(m, torch.nn.Dropout)] == [0.3, 0.2]
+    assert not seq.training  # inference, as predict: the same answers
+    X = rows(40, 4, "float64")
+    with torch.no_grad():
+        proba = torch.softmax(seq(torch.from_numpy(X)), dim=1).numpy()
+    np.testing.assert_allclose(proba, net.predict_proba(X), rtol=0, atol=1e-12)
+    back = fastbp.MLP.from_torch(seq)
+    assert back.dropout == net.dropout and back.activations == net.activations
+    assert back.params.tobytes() == net.params.tobytes()
+
+
+def test_softplus_goes_to_torch_as_the_same_function_and_back():
+    """torch.nn.Softplus() takes x itself above its threshold 20: 1.25e-9
+    from fastbp's log(1 + exp(x)) at x = 20.5 in float64."""
+    torch = need_torch()
+    nn = torch.nn
+    net = fastbp.MLP([1, 1, 1], activation="softplus", output="identity", dtype="float64", seed=0)
+    net.params[:] = [1.0, 0.0, 1.0, 0.0]  # out = softplus(x)
+    X = np.array([[20.5], [25.0], [33.0], [-3.0]])
+    with torch.no_grad():
+        got = net.to_torch()(torch.from_numpy(X)).numpy()
+    np.testing.assert_allclose(got, np.logaddexp(0.0, X), rtol=1e-15, atol=0)
+    for threshold in (20.0, 40.0):  # the default reads as fastbp's, as before
+        seq = nn.Sequential(nn.Linear(2, 3), nn.Softplus(threshold=threshold), nn.Linear(3, 2))
+        assert fastbp.MLP.from_torch(seq).activations == ("softplus",)
+    with pytest.raises(ValueError, match="a threshold of 20 or more"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(2, 3), nn.Softplus(threshold=5),
+                                            nn.Linear(3, 2)))
+
+
 def test_from_torch_reads_a_hand_built_sequential():
     torch = need_torch()
     nn = torch.nn

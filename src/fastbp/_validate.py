@@ -525,7 +525,7 @@ def check_weight_sum(weights, what):
     # gradient blamed on the learning rate). A batch's sum is at least its
     # smallest positive weight, and nb at most the number of rows.
     smallest = np.min(weights, where=weights > 0, initial=np.inf)
-    if smallest * np.finfo(np.float64).max < weights.size:
+    if float(smallest) < weights.size / sys.float_info.max:  # (no overflow warning)
         raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) include"
                          f" {smallest:.3g}, too small to normalise a batch by: rescale"
                          " sample_weight (only their ratios matter)")

@@ -19,7 +19,10 @@ from .export import require
 # fastbp hidden activation -> the torch.nn module class name and its arguments
 TORCH_ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),
                      "leaky_relu": ("LeakyReLU", {"negative_slope": 0.01}),
-                     "elu": ("ELU", {"alpha": 1.0}), "softplus": ("Softplus", {})}
+                     "elu": ("ELU", {"alpha": 1.0}),
+                     # torch takes x itself above threshold (20 by default: 1e-9
+                     # apart in float64); from 40 on the two agree to rounding
+                     "softplus": ("Softplus", {"threshold": 40.0})}
 TORCH_DTYPES = ("float32", "float64")
 # scikit-learn's activation names <-> fastbp's
 SKLEARN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -73,7 +76,10 @@ def to_torch(net):
         if l < len(net.activations) and net.activations[l] != "identity":
             name, kwargs = TORCH_ACTIVATIONS[net.activations[l]]
             modules.append(getattr(torch.nn, name)(**kwargs))
-    return torch.nn.Sequential(*modules)
+        if l < len(net.dropout) and net.dropout[l] > 0:  # after the activation, as fastbp's
+            modules.append(torch.nn.Dropout(net.dropout[l]))
+    # In inference mode, as predict: .train() turns the dropout on.
+    return torch.nn.Sequential(*modules).eval()
 
 
 def _flatten(torch, module):
@@ -90,9 +96,10 @@ def _torch_activation(torch, m):
         raise ValueError(f"fastbp's leaky_relu has slope 0.01; got {m!r}")
     if isinstance(m, nn.ELU) and m.alpha != 1.0:
         raise ValueError(f"fastbp's elu has alpha 1; got {m!r}")
-    if isinstance(m, nn.Softplus) and (m.beta != 1 or m.threshold != 20):
-        raise ValueError(f"fastbp's softplus is log(1 + exp(x)), torch.nn.Softplus() with beta=1"
-                         f" (and the default threshold 20); got {m!r}")
+    if isinstance(m, nn.Softplus) and (m.beta != 1 or not m.threshold >= 20):
+        raise ValueError(f"fastbp's softplus is log(1 + exp(x)), torch.nn.Softplus with beta=1"
+                         f" and a threshold of 20 or more (above it torch takes x itself: at the"
+                         f" default 20, up to 1e-9 apart in float64); got {m!r}")
     for name, (cls, _) in TORCH_ACTIVATIONS.items():
         if type(m) is getattr(nn, cls):
             return name

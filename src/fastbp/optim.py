@@ -76,7 +76,7 @@ def optimizer_step(params, grads, state, hyper, code, t):
     mu = params.dtype.type(hyper[MOMENTUM])
     eps = params.dtype.type(hyper[EPS])
     if code == SGD_CODE:
-        damp = one - params.dtype.type(hyper[DAMPENING])
+        damp = params.dtype.type(1.0 - hyper[DAMPENING])
         nesterov = hyper[NESTEROV] != 0
         if mu == 0:  # no buffer: the state is not read (never written, it may be unmapped)
             for i in range(params.size):
@@ -91,25 +91,28 @@ def optimizer_step(params, grads, state, hyper, code, t):
     elif code == ADAM_CODE or code == ADAMW_CODE:
         b1 = params.dtype.type(hyper[BETA1])
         b2 = params.dtype.type(hyper[BETA2])
+        a1 = params.dtype.type(1.0 - hyper[BETA1])  # in float64, rounded once, as torch:
+        a2 = params.dtype.type(1.0 - hyper[BETA2])  # 1 - float32(0.9999) is 1.7e-4 off
         # Bias corrections in float64, then folded into two scalars.
         c1 = 1.0 - hyper[BETA1] ** t
         c2 = 1.0 - hyper[BETA2] ** t
         step = params.dtype.type(hyper[LR] / c1)
         root_c2 = params.dtype.type(np.sqrt(c2))
-        decay = one - lr * wd if code == ADAMW_CODE else one
+        decay = params.dtype.type(1.0 - hyper[LR] * hyper[WEIGHT_DECAY]) if code == ADAMW_CODE else one
         l2 = wd if code == ADAM_CODE else params.dtype.type(0.0)
         for i in range(params.size):
             g = grads[i] + l2 * params[i]
-            s0[i] = b1 * s0[i] + (one - b1) * g
-            s1[i] = b2 * s1[i] + (one - b2) * g * g
+            s0[i] = b1 * s0[i] + a1 * g
+            s1[i] = b2 * s1[i] + a2 * g * g
             params[i] = params[i] * decay - step * s0[i] / (np.sqrt(s1[i]) / root_c2 + eps)
     elif code == SKL_SGD_CODE or code == SKL_ADAM_CODE:
         _sklearn_update(params, grads, s0, s1, hyper, code, t, 1.0, 0.0)
     elif code == RMSPROP_CODE:
         alpha = params.dtype.type(hyper[ALPHA])
+        rest = params.dtype.type(1.0 - hyper[ALPHA])
         for i in range(params.size):
             g = grads[i] + wd * params[i]
-            s0[i] = alpha * s0[i] + (one - alpha) * g * g
+            s0[i] = alpha * s0[i] + rest * g * g
             # With momentum 0 the buffer is just this step's g / avg.
             s1[i] = mu * s1[i] + g / (np.sqrt(s0[i]) + eps)
             params[i] -= lr * s1[i]
@@ -156,11 +159,13 @@ def _sklearn_update(p, grads, s0, s1, hyper, code, t, scale, l2):
     else:
         b1 = p.dtype.type(hyper[BETA1])
         b2 = p.dtype.type(hyper[BETA2])
+        a1 = p.dtype.type(1.0 - hyper[BETA1])  # NumPy's (1 - beta_1) * grad: a double, rounded once
+        a2 = p.dtype.type(1.0 - hyper[BETA2])
         step = p.dtype.type(hyper[LR] * np.sqrt(1.0 - hyper[BETA2] ** t) / (1.0 - hyper[BETA1] ** t))
         for i in range(p.size):
             g = grads[i] * k + c * p[i]
-            s0[i] = b1 * s0[i] + (one - b1) * g
-            s1[i] = b2 * s1[i] + (one - b2) * (g * g)
+            s0[i] = b1 * s0[i] + a1 * g
+            s1[i] = b2 * s1[i] + a2 * (g * g)
             p[i] += -step * s0[i] / (np.sqrt(s1[i]) + eps)
 
 
