@@ -30,7 +30,7 @@ from setuptools.command.build_py import build_py
 # and SciPy (only for L-BFGS, and for the BLAS where NumPy bundles none: then
 # the warm-up fails and the build ships no cache). SciPy is the largest to
 # install, and the build environment installs these a second time.
-COMPILE_REQUIRES = ["numpy>=1.24", "numba>=0.59", "threadpoolctl>=3"]
+COMPILE_REQUIRES = ["numpy>=1.24", "numba>=0.63", "threadpoolctl>=3"]
 TIMEOUT = 1800  # seconds; a build never waits longer for the cache
 
 

@@ -148,6 +148,21 @@ def test_a_miss_waits_for_the_helper_and_reads_again(monkeypatch):
     assert again.load_overload("sig", None) is None and again.inner.reads == 1
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_forgets_its_parents_helper(monkeypatch):
+    """The child inherited the helper and Popen's lock, held by the parent's
+    reaper thread: its first cache miss waited 10 s, killed the parent's
+    helper, then waited on that lock forever, inside Numba's compile."""
+    helper = _FakeHelper()
+    monkeypatch.setattr(_ahead, "_helper", [helper])
+    pid = os.fork()
+    if pid == 0:  # the child: no helper of its own to wait for
+        ok = _ahead._helper == [] and _ahead.wait() is False and helper.waited == 0
+        os._exit(0 if ok else 1)
+    assert os.waitpid(pid, 0)[1] == 0
+    assert _ahead._helper == [helper]  # the parent keeps its own
+
+
 def test_a_helper_past_its_patience_is_stopped(monkeypatch):
     slow = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     monkeypatch.setattr(_ahead, "_helper", [slow])

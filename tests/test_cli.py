@@ -558,6 +558,13 @@ def test_a_closed_stdout_does_not_lose_the_trained_model(tmp_path, capsys, monke
     assert len(fastbp.load(piped).history) == 3
 
 
+def test_version_into_a_closed_pipe_exits_quietly(monkeypatch):
+    """`fastbp --version | true`: argparse prints it while parsing, outside
+    the handler of the subcommands' closed pipes (a traceback, status 1)."""
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["--version"]) == 0
+
+
 def test_a_pipe_closed_before_train_writes_still_gets_the_model(tmp_path):
     """The same through a real pipe, whose reader is gone before the first
     line: the model written, status 0, nothing on stderr (no traceback, no

@@ -501,3 +501,23 @@ def test_a_change_to_any_fastbp_file_changes_every_kernels_cache_key(tmp_path):
     cache = getattr(cache, "primary", cache)  # (under the install-time cache's wrapper)
     key = cache._index_key(((),), network.epoch_sgd.targetctx.codegen())
     assert key[-2:] == (_jit.CACHE_FORMAT, _jit.SOURCES)
+
+
+def test_the_sdist_carries_the_tests_helpers_data_and_license(tmp_path):
+    """setuptools put tests/test_*.py in the sdist, but not conftest.py, the
+    helpers (npref.py, ...) or tests/data: its tests could not be collected.
+    The MIT license's text was nowhere."""
+    import tarfile
+    tree = tmp_path / "tree"
+    shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", ".asv", "_kernel_cache"))
+    code = ("import sys; sys.path.insert(0, 'build_hooks'); import backend;"
+            f" print(backend.build_sdist({str(tmp_path / 'dist')!r}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tree, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    with tarfile.open(tmp_path / "dist" / out.stdout.split()[-1]) as sdist:
+        names = {n.split("/", 1)[1] for n in sdist.getnames() if "/" in n}
+    assert {"LICENSE", "tests/conftest.py", "tests/npref.py", "tests/mpi_worker.py",
+            "tests/data/flowers.csv", "tests/test_kernel_cache.py"} <= names
+    assert not [n for n in names if n.endswith((".nbi", ".nbc", ".pyc")) or "__pycache__" in n]

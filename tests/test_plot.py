@@ -1,4 +1,6 @@
 """fastbp.plot writes a real PNG of the curves."""
+import sys
+
 import pytest
 
 import fastbp
@@ -79,3 +81,15 @@ def test_contour_levels_lie_within_a_nearly_flat_grid():
         assert len(levels) == 14 and np.all(np.diff(levels) > 0)
         assert lo < levels[0] and levels[-1] <= hi
     assert _levels(np.array([0.0, 1.0]))[0] == 0.0 and _levels(np.ones(3)) is None
+
+
+@pytest.mark.parametrize("path", [None, "h.png"])
+def test_without_matplotlib_the_error_names_the_extra(monkeypatch, tmp_path, path):
+    """A bare "No module named 'matplotlib'", where ONNX, MPI and Parquet
+    name the extra to install."""
+    for name in [m for m in list(sys.modules) if m.split(".")[0] == "matplotlib"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import raises
+    with pytest.raises(ImportError, match=r'Plotting needs the optional package \'matplotlib\','
+                                          r' which is not installed: pip install "fastbp\[plot\]"'):
+        fastbp.plot.history(CURVES, path and tmp_path / path)

@@ -626,3 +626,21 @@ def test_a_warm_start_that_switches_solver_or_stopping_trains_on(switch):
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     assert ours.n_iter_ == theirs.n_iter_ and ours.loss_curve_ == pytest.approx(theirs.loss_curve_)
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("sys.modules['sklearn'] = None",
+     "fastbp.sklearn needs the optional package 'sklearn', which is not installed: pip install"
+     ' "fastbp[sklearn]"'),
+    ("import sklearn; sklearn.__version__ = '1.5.2'",
+     "fastbp.sklearn needs scikit-learn 1.6 or later; this is 1.5.2: pip install"
+     ' "fastbp[sklearn]"')])
+def test_importing_without_a_recent_scikit_learn_says_what_to_install(setup, message):
+    """Without scikit-learn: a bare "No module named 'sklearn'"; before 1.6:
+    "cannot import name 'validate_data'", naming no version."""
+    import subprocess
+    import sys
+    code = f"import sys; {setup}\ntry:\n    import fastbp.sklearn\nexcept ImportError as e:\n" \
+           "    print(e)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == message, out.stderr

@@ -48,6 +48,11 @@ PATIENCE = 10.0
 LOCK = "fastbp-cache.lock"  # in the cache folder, when no FASTBP_CACHE_LOCK is set
 
 _helper = []  # the running helper process (subprocess.Popen), at most one
+if hasattr(os, "register_at_fork"):
+    # A forked child has not the parent's helper for a child: it waited on
+    # Popen's lock, which the parent's reaper held, forever (inside Numba's
+    # compile), after killing the parent's helper.
+    os.register_at_fork(after_in_child=lambda: _helper.clear())
 
 
 def spec(net):

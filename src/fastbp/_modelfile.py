@@ -9,7 +9,7 @@ described in :mod:`fastbp.io`.
 import errno
 import hashlib
 import os
-import tempfile
+import secrets
 
 import numpy as np
 
@@ -144,13 +144,20 @@ def _seed(seed):
     return np.array(seed if seed < 2 ** 63 else str(seed))
 
 
-def _mode_for(path):
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+def _temporary(folder, suffix):
+    """``(fd, path)`` of a new ``.fastbp-*`` file in ``folder``, made as
+    ``open(path, "wb")`` makes a file: mode 0666 less the umask, which the
+    system applies (mkstemp's are private, 0600, and reading the umask means
+    setting it, for the whole process, a moment: another thread's new file
+    came out world-writable)."""
+    for _ in range(100):
+        name = os.path.join(folder, f".fastbp-{secrets.token_hex(8)}{suffix}")
+        try:
+            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                           | getattr(os, "O_BINARY", 0), 0o666), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", folder)
 
 
 def write_atomically(path, write, what, suffix):
@@ -168,15 +175,18 @@ def write_atomically(path, write, what, suffix):
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=suffix, dir=folder)
+        fd, tmp = _temporary(folder, suffix)
     except OSError as exc:  # name the folder, not the temporary file that was never made
         reason = (exc.strerror if os.path.isdir(folder) else
                   "not a folder" if os.path.exists(folder) else "no such folder")
         raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {reason}", folder) from None
     try:
-        # mkstemp makes the file private (0600); give it the permissions
-        # open() would: the old file's, or the umask's for a new one.
-        os.chmod(tmp, _mode_for(target))
+        # The permissions open() would leave: the old file's, if there is
+        # one (a new file has the umask's already).
+        try:
+            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
+        except FileNotFoundError:
+            pass
         try:
             with os.fdopen(fd, "wb") as fh:
                 write(fh)

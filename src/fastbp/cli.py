@@ -1024,8 +1024,8 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``fastbp`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)  # (--version and --help print here)
         args.func(args)
     except CLIError as exc:
         print(f"fastbp: error: {exc}", file=sys.stderr)

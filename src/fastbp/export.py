@@ -72,17 +72,17 @@ ACTIVATION_OPS = {"identity": None, "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh",
                   "relu": ("Relu", {}), "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
                   "elu": ("Elu", {"alpha": 1.0}), "softplus": ("Softplus", {}),
                   "softmax": ("Softmax", {"axis": 1})}
-INSTALL = 'pip install "fastbp[onnx]"'
 
 
-def require(module, what):
-    """Import an optional package, or raise an ImportError that says how to install it."""
+def require(module, what, extra="onnx"):
+    """Import an optional package, or raise an ImportError that says how to
+    install it (fastbp's ``extra`` that brings it)."""
     import importlib
     try:
         return importlib.import_module(module)
     except ImportError:
         raise ImportError(f"{what} needs the optional package {module!r}, which is not"
-                          f" installed: {INSTALL}") from None
+                          f' installed: pip install "fastbp[{extra}]"') from None
 
 
 def _proto_type(dtype):

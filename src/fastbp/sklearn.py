@@ -42,12 +42,22 @@ holding them (:func:`register_skl2onnx` does it by hand).
 """
 import contextlib
 import operator
+import re
 import sys
 import warnings
 from numbers import Real
 
-import numpy as np
-import scipy.sparse
+from .export import require
+
+# Before scikit-learn's own imports: without it, or before 1.6 (which brought
+# validate_data), they failed with an error that named no fix.
+_SKLEARN = require("sklearn", "fastbp.sklearn", "sklearn").__version__
+if tuple(map(int, re.match(r"(\d+)\.(\d+)", _SKLEARN).groups())) < (1, 6):
+    raise ImportError(f"fastbp.sklearn needs scikit-learn 1.6 or later; this is {_SKLEARN}:"
+                      ' pip install "fastbp[sklearn]"')
+
+import numpy as np  # noqa: E402
+import scipy.sparse  # noqa: E402
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score

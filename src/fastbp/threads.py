@@ -61,6 +61,7 @@ is (:class:`TrainingThreads`).
 """
 import contextlib
 import os
+import signal
 import threading
 from time import perf_counter as _clock
 
@@ -282,6 +283,38 @@ def _pool_libs():
     return _libs
 
 
+class _SigintDeferred:
+    """Ctrl-C held back for a block of bookkeeping, then raised at its end.
+
+    A KeyboardInterrupt lands between any two bytecodes of the main thread:
+    one inside a hold's bookkeeping (its count, threadpoolctl's setter) left
+    the BLAS pool at one thread for the rest of the process, every later
+    hold then taking 1 as the size to restore. Only in the main thread and
+    where SIGINT has Python's own handler (a program's own handler, or SIGINT
+    ignored, stays as it is)."""
+    __slots__ = ("previous", "pending")
+
+    def __enter__(self):
+        self.previous, self.pending = None, False
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
+            try:
+                self.previous = signal.signal(signal.SIGINT, self._handler)
+            except ValueError:  # (not the main interpreter)
+                pass
+        return self
+
+    def _handler(self, signum, frame):
+        self.pending = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            if self.pending and exc[0] is None:
+                raise KeyboardInterrupt
+        return False
+
+
 _one_thread_lock = threading.Lock()
 _one_thread_users = 0    # calls inside blas_on_one_thread now
 _one_thread_by = {}      # thread ident -> its calls among them (for a fork: _after_fork)
@@ -300,22 +333,25 @@ def blas_on_one_thread():
     first found (or the one :func:`set_num_threads` asked for meanwhile).
     """
     global _one_thread_users, _one_thread_restore
-    with _one_thread_lock:
-        if not _one_thread_users:
-            libs = _pool_libs()
-            _one_thread_restore = max([lib.num_threads for lib in libs] or [1])
-            if _one_thread_restore > 1:
-                _resize(libs, 1)
-        _one_thread_users += 1
-        _count(_one_thread_by, 1)
-    try:
+    entered = False
+    try:  # (a Ctrl-C raised as the entry ends still runs the exit)
+        with _SigintDeferred(), _one_thread_lock:
+            if not _one_thread_users:
+                libs = _pool_libs()
+                _one_thread_restore = max([lib.num_threads for lib in libs] or [1])
+                if _one_thread_restore > 1:
+                    _resize(libs, 1)
+            _one_thread_users += 1
+            _count(_one_thread_by, 1)
+            entered = True
         yield
     finally:
-        with _one_thread_lock:
-            _one_thread_users -= 1
-            _count(_one_thread_by, -1)
-            if not _one_thread_users and _one_thread_restore > 1:
-                _resize(_pool_libs(), _one_thread_restore)
+        if entered:
+            with _SigintDeferred(), _one_thread_lock:
+                _one_thread_users -= 1
+                _count(_one_thread_by, -1)
+                if not _one_thread_users and _one_thread_restore > 1:
+                    _resize(_pool_libs(), _one_thread_restore)
 
 
 def _count(by_thread, step):
@@ -351,27 +387,30 @@ def other_blas_on_one_thread():
     first found.
     """
     global _other_users, _other_restore
-    with _other_lock:
-        if not _other_users:
-            ours = {lib.filepath for lib in _pool_libs()}
-            _other_restore = [(lib, lib.num_threads)
-                              for lib in threadpoolctl.ThreadpoolController().lib_controllers
-                              if lib.user_api == "blas" and lib.filepath not in ours
-                              and lib.num_threads > 1]
-            for lib, _ in _other_restore:
-                _resize([lib], 1)
-        _other_users += 1
-        _count(_other_by, 1)
-    try:
+    entered = False
+    try:  # Ctrl-C in the bookkeeping: see _SigintDeferred
+        with _SigintDeferred(), _other_lock:
+            if not _other_users:
+                ours = {lib.filepath for lib in _pool_libs()}
+                _other_restore = [(lib, lib.num_threads)
+                                  for lib in threadpoolctl.ThreadpoolController().lib_controllers
+                                  if lib.user_api == "blas" and lib.filepath not in ours
+                                  and lib.num_threads > 1]
+                for lib, _ in _other_restore:
+                    _resize([lib], 1)
+            _other_users += 1
+            _count(_other_by, 1)
+            entered = True
         yield
     finally:
-        with _other_lock:
-            _other_users -= 1
-            _count(_other_by, -1)
-            if not _other_users:
-                for lib, n in _other_restore:
-                    _resize([lib], n)
-                _other_restore = []
+        if entered:
+            with _SigintDeferred(), _other_lock:
+                _other_users -= 1
+                _count(_other_by, -1)
+                if not _other_users:
+                    for lib, n in _other_restore:
+                        _resize([lib], n)
+                    _other_restore = []
 
 
 _training_lock = threading.Lock()  # held by the one fit whose batches run split between threads
