@@ -644,3 +644,23 @@ def test_importing_without_a_recent_scikit_learn_says_what_to_install(setup, mes
            "    print(e)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == message, out.stderr
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_the_estimators_epochs_keep_every_column_of_net_history(tmp_path):
+    """The wrapper appended to loss and seconds only: after a net_.fit with
+    validation, val_loss and lr fell behind (plot.history refused it), and
+    a saved file shifted them to other epochs."""
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:200] / 16, y[:200]
+    clf = MLPClassifier(hidden_layer_sizes=(8,), random_state=0, max_iter=2).fit(X, y)
+    clf.net_.fit(X, y, epochs=2, verbose=0, validation_split=0.2)
+    val = list(clf.net_.history["val_loss"][2:])
+    clf.partial_fit(X, y)
+    h = clf.net_.history
+    assert {k: len(v) for k, v in h.items()} == dict.fromkeys(h, 5) and len(h) == 5
+    np.testing.assert_array_equal(h["val_loss"][2:4], val)
+    assert np.isnan(h["val_loss"][4]) and np.isnan(h["val_loss"][:2]).all()
+    clf.net_.save(tmp_path / "m.npz")
+    np.testing.assert_array_equal(fastbp.load(tmp_path / "m.npz").history["val_loss"],
+                                  h["val_loss"])

@@ -151,6 +151,66 @@ def test_verbose_prints_one_line_per_epoch(capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_lbfgs_shows_its_iterations_as_the_minibatch_fit_shows_epochs(monkeypatch, capsys):
+    """L-BFGS printed 'iteration i/N  loss x' only: no bar in a terminal, no
+    validation metrics (computed and recorded all the same), and no
+    'interrupted' line when Ctrl-C or a callback ended it."""
+    import sys
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    net = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    h = net.fit(X, y, epochs=3, verbose=2, optimizer="lbfgs", validation_data=(X, y))
+    lines = [l for l in capsys.readouterr().out.splitlines() if l != NOTICE]
+    assert len(lines) == len(h) == 3
+    for i, line in enumerate(lines):
+        assert line.startswith(f"iteration {i + 1}/3  loss {h['loss'][i]:.6g}  val_loss"
+                               f" {h['val_loss'][i]:.6g}  val_accuracy {h['val_accuracy'][i]:.6g}")
+
+    class Interrupt:
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                raise KeyboardInterrupt
+    h = net.fit(X, y, epochs=5, verbose=2, optimizer="lbfgs", callbacks=[Interrupt()])
+    assert h.interrupted and len(h) == 2
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "interrupted: stopped after 2 complete iteration(s); the model holds their result")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: the bar
+    net.fit(X, y, epochs=2, verbose=1, optimizer="lbfgs", validation_data=(X, y))
+    captured = capsys.readouterr()
+    assert "2/2" in captured.err and "val_loss" in captured.err and captured.out == ""
+
+
+def test_the_interrupted_line_follows_the_closed_bar(monkeypatch, capsys):
+    """It was printed on the bar's open line, glued to it, and the bar drawn
+    again after it when it closed."""
+    from fastbp import train
+    events = []
+
+    class Bar:
+        def set_postfix(self, *args, **kwargs):
+            pass
+
+        def update(self, n):
+            pass
+
+        def close(self):
+            events.append(("close", capsys.readouterr().out))
+
+    monkeypatch.setattr(train, "_progress_bar", lambda epochs, verbose: Bar())
+
+    class Interrupt:
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                raise KeyboardInterrupt
+    net = fastbp.MLP([2, 2], output="identity", seed=0)
+    h = net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=3, verbose=1, callbacks=[Interrupt()])
+    assert h.interrupted
+    # closed, then the line (the finally's second close is tqdm's no-op)
+    printed = "".join(out for _, out in events[1:]) + capsys.readouterr().out
+    assert "interrupted" not in events[0][1]
+    assert printed.startswith("interrupted: stopped after 2 complete epoch(s)")
+
+
 def test_progress_bar_in_a_terminal(monkeypatch, capsys):
     import sys
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)

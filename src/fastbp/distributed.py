@@ -34,7 +34,7 @@ import numpy as np
 
 from . import network, ops, threads
 from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _end, begin,
-                    _Interrupts, _progress_bar, _record, _show)
+                    _Interrupts, _progress_bar, _record, _say_interrupted, _show)
 
 
 def _mpi():
@@ -319,9 +319,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                         break
             except KeyboardInterrupt:
                 history.interrupted = True
-                if verbose:
-                    print(f"interrupted: stopped after {len(history)} complete epoch(s); the"
-                          " model holds their result", flush=True)
+                _say_interrupted(bar, verbose, history)
             finally:
                 if bar is not None:
                     bar.close()

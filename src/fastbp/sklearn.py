@@ -80,6 +80,7 @@ from .model import MLP
 from .ops import BINARY_CROSS_ENTROPY, MSE
 from .optim import LR, SklearnAdam, SklearnSGD
 from .train import TRANSPOSED, first_layer_transposed, transpose_first_layer
+from .train import _record as record_epoch
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity",
@@ -633,10 +634,10 @@ class _BaseMLP(BaseEstimator):
         return float(score(y, pred, sample_weight=sw))
 
     def _record(self, loss):
-        h = self.net_.history
-        h.epoch.append(len(h.epoch))
-        h.history["loss"].append(loss)
-        h.history["seconds"].append(np.nan)
+        # train's own: every column of net_.history gets an entry (NaN where
+        # not computed); appending to loss alone left the others short, and a
+        # saved model's file then shifted them to other epochs.
+        record_epoch({"loss": loss, "seconds": np.nan}, self.net_.history)
 
     def _fit_lbfgs(self, X, Y, sw):
         from scipy.optimize import minimize

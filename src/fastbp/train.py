@@ -14,9 +14,11 @@ class History(dict):
     """What training did, per epoch, as Keras reports it; a dict of metrics.
 
     Maps a metric name to a list with one value per epoch: ``loss`` (the mean
-    training loss over the epoch's batches, before each update), ``seconds``
-    (wall time of the epoch) and, where computed, ``lr``, ``val_loss``,
-    ``val_accuracy`` or ``val_r2``. It is a ``dict``, so ``h["loss"]``,
+    training loss over the epoch's batches, before each update; for L-BFGS,
+    whose epoch is one iteration, the objective at the parameters the
+    iteration leaves), ``seconds`` (wall time of the epoch) and, where
+    computed, ``lr`` (for L-BFGS, which has none, its placeholder 1.0),
+    ``val_loss``, ``val_accuracy`` or ``val_r2``. It is a ``dict``, so ``h["loss"]``,
     ``h.keys()``, ``"val_loss" in h``, ``dict(h)`` and ``pandas.DataFrame(h)``
     (one row per epoch, one column per metric) all work; ``h.history`` is the
     same dict under Keras' name.
@@ -107,8 +109,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         logs["seconds"] = time.perf_counter() - t_start[0]
         t_start[0] = time.perf_counter()
         _record(logs, history, net.history)
-        if verbose:
-            print(f"iteration {len(history)}/{epochs}  loss {logs['loss']:.6g}", flush=True)
+        _show(bar, verbose, len(history) - 1, epochs, logs, None, "iteration")
         if any([bool(r) for r in _call(callbacks, "on_epoch_end", len(history) - 1, logs)]):
             raise StopIteration
         if interrupts.requested:  # Ctrl-C: stop after this iteration
@@ -120,6 +121,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     interrupts = _Interrupts()
     result = None
     begin(callbacks, net)
+    bar = _progress_bar(epochs, verbose)
     try:
         with interrupts, threads.other_blas_on_one_thread():
             if epochs > 0:
@@ -132,7 +134,11 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
                     net.params[:] = result.x
                 except KeyboardInterrupt:  # from a callback: params hold the last iteration
                     history.interrupted = True
+            if history.interrupted:
+                _say_interrupted(bar, verbose, history, "iteration")
     finally:
+        if bar is not None:
+            bar.close()
         notes = _end(callbacks, net)
     if result is not None and not (np.isfinite(result.fun) and np.isfinite(result.jac).all()):
         _lbfgs_diverged(on_divergence, network.all_finite(net.params), history, notes)
@@ -342,9 +348,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                         raise KeyboardInterrupt
             except KeyboardInterrupt:
                 history.interrupted = True
-                if verbose:
-                    print(f"interrupted: stopped after {len(history)} complete epoch(s);"
-                          " the model holds their result", flush=True)
+                _say_interrupted(bar, verbose, history)
             finally:
                 if bar is not None:
                     bar.close()
@@ -573,16 +577,30 @@ def _report(on_divergence, message, batch, history):
         warn(message, RuntimeWarning)
 
 
-def _show(bar, verbose, epoch, epochs, logs, n):
-    rate = n / max(logs["seconds"], 1e-12)
+def _show(bar, verbose, epoch, epochs, logs, n, unit="epoch"):
+    """An epoch's logs on the bar, or as a line (verbose); ``n`` the rows it
+    trained on (None: no rate, as for an L-BFGS iteration, whose line search
+    may evaluate the objective several times)."""
+    rate = {} if n is None else {"samples/s": f"{n / max(logs['seconds'], 1e-12):,.0f}"}
     if bar is not None:
         bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k not in ("seconds", "lr")}
-                        | {"samples/s": f"{rate:,.0f}"}, refresh=False)
+                        | rate, refresh=False)
         bar.update(1)
     elif verbose:
         shown = "  ".join(f"{k} {v:.6g}" for k, v in logs.items() if k not in ("seconds", "lr"))
-        print(f"epoch {epoch + 1}/{epochs}  {shown}  ({logs['seconds']:.3f} s,"
-              f" {rate:,.0f} samples/s)", flush=True)
+        timing = "".join(f", {v} {k}" for k, v in rate.items())
+        print(f"{unit} {epoch + 1}/{epochs}  {shown}  ({logs['seconds']:.3f} s{timing})",
+              flush=True)
+
+
+def _say_interrupted(bar, verbose, history, unit="epoch"):
+    """The line that says a fit ended on Ctrl-C, after the bar is closed (on
+    the bar's open line it was glued to it, and the bar drawn again after)."""
+    if bar is not None:
+        bar.close()
+    if verbose:
+        print(f"interrupted: stopped after {len(history)} complete {unit}(s); the model holds"
+              " their result", flush=True)
 
 
 def _progress_bar(epochs, verbose):
