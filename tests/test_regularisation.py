@@ -76,6 +76,26 @@ def test_fused_sgd_with_alpha_matches_the_reference(dtype, tol, batch):
     assert history["loss"][0] == pytest.approx(loss, rel=tol)
 
 
+@pytest.mark.parametrize("sizes, batch", [((20, 16, 5), 32), ((20, 1024, 5), 8)])
+def test_a_small_alpha_acts_in_float32_as_in_float64(sizes, batch):
+    """Fused, float32 rounded 1 - lr alpha / nb to a multiple of 2^-24:
+    alpha = 5e-5 trained bit for bit as 0, and 1e-4 (scikit-learn's default)
+    as 1.9e-4; on the split path (the second case) alpha acted as 0.95 alpha."""
+    from fastbp import _columns
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(320, 20)), rng.integers(0, 5, size=320)
+    assert _columns.splits(sizes, batch, 320 // batch, 20) == (batch == 8)
+
+    def fit(dtype, alpha):
+        net = fastbp.MLP(list(sizes), dtype=dtype, seed=0, alpha=alpha)
+        net.fit(X, y, epochs=20, batch_size=batch, lr=0.01, shuffle=False, verbose=0)
+        return net.params.astype(np.float64)
+    for alpha in (5e-5, 1e-4):
+        effect32 = np.abs(fit("float32", alpha) - fit("float32", 0.0)).sum()
+        effect64 = np.abs(fit("float64", alpha) - fit("float64", 0.0)).sum()
+        assert effect32 == pytest.approx(effect64, rel=0.03)
+
+
 def test_optimizers_see_the_penalised_gradient():
     """Non-fused path: momentum SGD over grads that include alpha W / n."""
     X, y = data()

@@ -986,6 +986,11 @@ def test_divergence_rolls_back_when_a_weight_overflows_while_the_loss_stays_fini
         w1 = np.float32(1e-30) - np.float32(10) * (2 * err * (1 - np.tanh(z) ** 2)
                                                    * np.float32(1e30)).astype(np.float32)
     assert not np.isfinite(w1)
+    # no update of the epoch is kept: "the start of that epoch" ("after batch 0" before)
+    with pytest.raises(fastbp.TrainingDivergedError, match="rolled back to its state at the start"
+                                                            " of that epoch, the last with finite"):
+        net.fit(X, y, batch_size=1, lr=10, verbose=0)
+    np.testing.assert_array_equal(net.params, start)
 
 
 @pytest.mark.parametrize("name", ["overflowing-weight-f32", "overflowing-weight-f64-momentum"])

@@ -1058,6 +1058,11 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     backward pass and reads neither ``grads`` nor ``state`` (they may be
     empty); the others backpropagate into ``grads`` (n_params,) and call
     :func:`fastbp.optim.optimizer_step` with ``state`` (2, n_params).
+    Fused, the L2 term is the factor ``1 - lr alpha / nb`` on the weights:
+    in float32 it rounds to a multiple of 2^-24, so a small alpha acts
+    larger, or not at all (:meth:`fastbp.MLP.fit` runs float32 plain SGD
+    with an L2 term through :func:`epoch_optimizer` instead: the term in
+    the gradient, then the step).
     ``reg`` (float64, n_layers + 1) holds the L2 penalty and dropout rates
     (see the module's docstring); with dropout, ``rng`` has a second element,
     the dropout stream. At most ``max_steps`` steps run (all with a negative

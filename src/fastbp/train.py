@@ -247,8 +247,16 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         weights = None
     ws = net._workspace(batch_size)
     perm = np.empty(n, dtype=np.int64)
-    if optimizer.fused:  # plain SGD reads no gradient buffer and no state
+    # Plain SGD folds its step into backprop, the L2 term as W <- (1 - lr
+    # alpha / nb) W - lr dW. In float32 that factor rounds to a multiple of
+    # 2^-24 (6e-8): alpha = 5e-5 trained as 0, and 1e-4 as 1.9e-4 (lr 0.01,
+    # batch 32). With alpha there, float32 takes the L2 term into the
+    # gradient, W <- W - lr (dW + alpha / nb W), as torch and scikit-learn do.
+    fused = optimizer.fused and not (net.alpha and net.dtype == np.float32)
+    if fused:  # plain SGD reads no gradient buffer and no state
         grads, state = net.params[:0], np.zeros((2, 0), dtype=net.dtype)
+    elif optimizer.fused:  # plain SGD unfused: a state it never reads, not the optimizer's
+        grads, state = net._gradient_buffer(), np.zeros((2, net.n_params), dtype=net.dtype)
     else:
         grads, state = net._gradient_buffer(), optimizer.ensure_state(net.params)
     saved_params, saved_state, saved_rng = (np.empty_like(net.params), np.empty_like(state),
@@ -257,7 +265,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     net._samples_per_epoch = n
     bar = _progress_bar(epochs, verbose)
 
-    kernel = choose_epoch(optimizer.fused, any(net.dropout))
+    kernel = choose_epoch(fused, any(net.dropout))
     x = kernel_x(X)  # the array itself, or a sparse X's CSR arrays
     # CSR data with enough non-zeros, or dense rows whose forward product
     # would copy W^T every step: each epoch runs with the first layer's
@@ -302,7 +310,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         # One hidden layer, small batches: its units split between two
         # threads (fastbp._columns), the same bits on one thread as on two;
         # what the epochs hold (a thread, the BLAS on one thread) in ``split``.
-        columns = _columns.ColumnEpochs(net, optimizer.fused, batch_size,
+        columns = _columns.ColumnEpochs(net, fused, batch_size,
                                         split.enter_context(threads.training(_columns.PIECES)))
         split.callback(columns.close)
         split.enter_context(threads.blas_on_one_thread())  # each piece's products on its thread
@@ -560,10 +568,11 @@ def _diverged(on_divergence, divergence, steps, optimizer, history, notes=""):
                    f" keeps them, as they were after epoch {len(history)}. Try a smaller"
                    " learning rate.")
     else:
+        state = ("to its state at the start of that epoch" if kept == 0
+                 else f"to its state after batch {kept} of that epoch")
         message = (f"{where}: the loss or the parameters became NaN or infinite"
-                   f" (lr={optimizer.lr:g}). The model was rolled back to its state after batch"
-                   f" {kept} of that epoch, the last with finite parameters and a finite loss."
-                   " Try a smaller learning rate.")
+                   f" (lr={optimizer.lr:g}). The model was rolled back {state}, the last with"
+                   " finite parameters and a finite loss. Try a smaller learning rate.")
     _report(on_divergence, message + notes, batch, history)
 
 
