@@ -554,6 +554,17 @@ def validation_weights(sample_weight, per_class, Y, output, n_out):
     return weights
 
 
+def require(module, what, extra="onnx"):
+    """Import an optional package, or raise an ImportError that says how to
+    install it (fastbp's ``extra`` that brings it)."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(f"{what} needs the optional package {module!r}, which is not"
+                          f' installed: pip install "fastbp[{extra}]"') from None
+
+
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 

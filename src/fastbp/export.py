@@ -52,6 +52,8 @@ import os
 
 import numpy as np
 
+from ._validate import require
+
 # Opset of the exported model unless told otherwise (ONNX Runtime 1.14 and later run it).
 DEFAULT_OPSET = 18
 # The opset in which each operator the export uses got the definition it
@@ -72,17 +74,6 @@ ACTIVATION_OPS = {"identity": None, "sigmoid": ("Sigmoid", {}), "tanh": ("Tanh",
                   "relu": ("Relu", {}), "leaky_relu": ("LeakyRelu", {"alpha": 0.01}),
                   "elu": ("Elu", {"alpha": 1.0}), "softplus": ("Softplus", {}),
                   "softmax": ("Softmax", {"axis": 1})}
-
-
-def require(module, what, extra="onnx"):
-    """Import an optional package, or raise an ImportError that says how to
-    install it (fastbp's ``extra`` that brings it)."""
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"{what} needs the optional package {module!r}, which is not"
-                          f' installed: pip install "fastbp[{extra}]"') from None
 
 
 def _proto_type(dtype):

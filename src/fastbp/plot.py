@@ -87,7 +87,7 @@ def check_path(path):
     ``path + ".png"``, not ``path``); None for None. Raises before anything is
     drawn: for a path that is not a file name, a folder, or a suffix no
     matplotlib writer takes."""
-    from .export import require
+    from ._validate import require
     require("matplotlib", "Plotting", "plot")
     if path is None:
         return None

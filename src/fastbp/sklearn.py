@@ -47,7 +47,7 @@ import sys
 import warnings
 from numbers import Real
 
-from .export import require
+from ._validate import require
 
 # Before scikit-learn's own imports: without it, or before 1.6 (which brought
 # validate_data), they failed with an error that named no fix.
