@@ -283,16 +283,12 @@ def _pool_libs():
     return _libs
 
 
-class _SigintDeferred:
-    """Ctrl-C held back for a block of bookkeeping, then raised at its end.
-
-    A KeyboardInterrupt lands between any two bytecodes of the main thread:
-    one inside a hold's bookkeeping (its count, threadpoolctl's setter) left
-    the BLAS pool at one thread for the rest of the process, every later
-    hold then taking 1 as the size to restore. Only in the main thread and
-    where SIGINT has Python's own handler (a program's own handler, or SIGINT
-    ignored, stays as it is)."""
-    __slots__ = ("previous", "pending")
+class SigintHeld:
+    """Ctrl-C held back for a block: SIGINT only sets ``pending``. Only in
+    the main thread, where Python allows signal handlers, and only where
+    SIGINT has Python's own handler (raising KeyboardInterrupt): a handler
+    of the program's own, or SIGINT ignored (a background job), stays as
+    it is. Training reads ``pending`` between epochs (``fastbp.train``)."""
 
     def __enter__(self):
         self.previous, self.pending = None, False
@@ -310,8 +306,21 @@ class _SigintDeferred:
     def __exit__(self, *exc):
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
-            if self.pending and exc[0] is None:
-                raise KeyboardInterrupt
+        return False
+
+
+class _SigintDeferred(SigintHeld):
+    """Ctrl-C held back for a block of bookkeeping, then raised at its end.
+
+    A KeyboardInterrupt lands between any two bytecodes of the main thread:
+    one inside a hold's bookkeeping (its count, threadpoolctl's setter) left
+    the BLAS pool at one thread for the rest of the process, every later
+    hold then taking 1 as the size to restore."""
+
+    def __exit__(self, *exc):
+        super().__exit__(*exc)
+        if self.previous is not None and self.pending and exc[0] is None:
+            raise KeyboardInterrupt
         return False
 
 

@@ -183,37 +183,16 @@ class TrainingDivergedError(RuntimeError):
 ON_DIVERGENCE = ("raise", "stop", "warn")
 
 
-class _Interrupts:
+class _Interrupts(threads.SigintHeld):
     """Ctrl-C during fit: SIGINT only sets a flag, read between epochs (an
     epoch is one compiled call, which a signal cannot stop), so the model is
-    never caught between a kernel's return and its bookkeeping. Only in the
-    main thread, where Python allows signal handlers, and only where SIGINT
-    has Python's own handler (raising KeyboardInterrupt): a handler of the
-    program's own, or SIGINT ignored (a background job), stays as it is."""
+    never caught between a kernel's return and its bookkeeping (see
+    :class:`fastbp.threads.SigintHeld` for where it applies)."""
+    pending = False
 
-    def __init__(self):
-        self.requested = False
-        self._previous = None
-
-    def __enter__(self):
-        import signal
-        import threading
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):
-            try:
-                self._previous = signal.signal(signal.SIGINT, self._handler)
-            except ValueError:
-                self._previous = None
-        return self
-
-    def _handler(self, signum, frame):
-        self.requested = True
-
-    def __exit__(self, *exc):
-        import signal
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-        return False
+    @property
+    def requested(self):
+        return self.pending
 
 
 def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation=None,
