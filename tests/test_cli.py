@@ -832,3 +832,9 @@ def test_evaluate_takes_y_from_an_npz_of_a_model_trained_on_a_named_column(tmp_p
     # an array named as the model's target wins over y
     np.savez(path, X=X, y=np.zeros_like(y), digit=y)
     assert f"accuracy {want:.4f}" in run(["evaluate", model, path], capsys)[1]
+    # neither: the error names both (it named 'y' only)
+    np.savez(path, X=X, labels=y)
+    status, out, err = run(["evaluate", model, path], capsys)
+    assert status == 2 and err == (f"fastbp: error: {path} has no target array 'digit' (the"
+                                   " model's training column) or 'y'; it has ['X', 'labels']\n")
+    assert run(["predict", model, path], capsys)[0] == 0  # predict needs no targets

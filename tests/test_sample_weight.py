@@ -512,32 +512,39 @@ def test_a_distributed_fit_is_not_refused_for_a_validation_triple_without_weight
                             None, "raise", True)
 
 
-def test_weights_too_small_to_normalise_are_refused_and_change_nothing():
-    # A batch's weights are normalised by nb / (their sum): subnormal weights
-    # overflowed that to inf, a NaN gradient, and fit blamed the learning rate.
-    X = np.random.default_rng(0).normal(size=(20, 3))
-    y = np.random.default_rng(0).integers(0, 3, 20)
+def test_tiny_weights_train_by_their_ratios_and_extreme_ratios_are_refused():
+    """A batch's weights are normalised by nb / (their sum): subnormal weights
+    overflowed that to inf, a NaN gradient blamed on the learning rate. Only
+    ratios matter: weights all tiny are scaled up by a power of two (exact),
+    and only a weight 1e-305 times the largest, alone in a batch, is refused
+    (a first fix refused 1e-305 on 2000 rows, which had trained)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(2000, 3)), rng.integers(0, 3, 2000)
     net = fastbp.MLP([3, 4, 3], dtype="float64", seed=0)
     before = net.params.copy()
-    w = np.full(20, 1e-310)
-    one_tiny = np.ones(20)
-    one_tiny[3] = 1e-310  # a batch of one row holds it alone
-    calls = [lambda: net.gradient(X, y, sample_weight=w), lambda: net.loss(X, y, sample_weight=w),
-             lambda: net.fit(X, y, sample_weight=w, verbose=0),
+    plain = net.gradient(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for c in (1e-305, 1e-310, 5e-324):
+            np.testing.assert_allclose(net.gradient(X, y, sample_weight=np.full(2000, c)), plain,
+                                       rtol=1e-12, atol=1e-15)
+        a, b = copy.deepcopy(net), copy.deepcopy(net)
+        a.fit(X, y, sample_weight=np.full(2000, 1e-305), epochs=2, verbose=0)
+        b.fit(X, y, sample_weight=np.full(2000, 1e-305 * 2.0 ** 1000), epochs=2, verbose=0)
+        np.testing.assert_array_equal(a.params, b.params)  # a power of two apart: the same bits
+    one_tiny = np.ones(2000)
+    one_tiny[3] = 1e-310  # in a batch of one row, alone
+    calls = [lambda: net.gradient(X, y, sample_weight=one_tiny),
              lambda: net.fit(X, y, sample_weight=one_tiny, batch_size=1, verbose=0)]
     for call in calls:
         with pytest.raises(ValueError, match="include 1e-310, too small to normalise a batch by"):
             call()
     np.testing.assert_array_equal(net.params, before)
     assert len(net.history) == 0
-    # scaled up, the same ratios: uniform weights give the unweighted gradient
-    # (and weights above 1 warn of no overflow: the check's own product did)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # weights above 1 warn of no overflow in the check
         warnings.simplefilter("error")
-        np.testing.assert_allclose(net.gradient(X, y, sample_weight=w * 1e300),
-                                   net.gradient(X, y), rtol=1e-12, atol=1e-15)
-        net.fit(X, y, sample_weight=np.full(20, 2.0), class_weight={0: 3.0, 1: 1.0, 2: 1.0},
-                epochs=1, verbose=0)
+        net.fit(X[:20], y[:20], sample_weight=np.full(20, 2.0),
+                class_weight={0: 3.0, 1: 1.0, 2: 1.0}, epochs=1, verbose=0)
 
 
 def test_weights_whose_sum_overflows_are_refused_and_change_nothing():

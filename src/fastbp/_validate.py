@@ -521,9 +521,10 @@ def check_weight_sum(weights, what):
                          " more than a float64 holds: rescale sample_weight (only their ratios"
                          " matter)")
     # A batch's weights are normalised by nb / (their sum): a sum below
-    # nb / float64's largest overflowed that to inf (subnormal weights, a NaN
-    # gradient blamed on the learning rate). A batch's sum is at least its
-    # smallest positive weight, and nb at most the number of rows.
+    # nb / float64's largest overflowed that to inf (a NaN gradient blamed on
+    # the learning rate). A batch's sum is at least its smallest positive
+    # weight, and nb at most the number of rows; tiny weights have been
+    # scaled up (_scaled_up), so this refuses only ratios beyond 1e-305.
     smallest = np.min(weights, where=weights > 0, initial=np.inf)
     if float(smallest) < weights.size / sys.float_info.max:  # (no overflow warning)
         raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) include"
@@ -537,7 +538,7 @@ def fit_weights(sample_weight, class_weight, Y, output, n_out, classes):
     weights (or None), from the network targets Y; checked, nothing changed."""
     sw = check_sample_weight(sample_weight, Y.shape[0])
     per_class = class_weights(class_weight, Y, output, n_out, classes, sw)
-    weights = row_weights(sw, per_class, Y, output, n_out)
+    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out))
     if weights is not None:
         check_weight_sum(weights, "samples")
     return weights, per_class
@@ -548,10 +549,29 @@ def validation_weights(sample_weight, per_class, Y, output, n_out):
     ``sample_weight`` (validation_data's third element) and the fit's
     per-class weights, or None when neither is given."""
     sw = check_sample_weight(sample_weight, Y.shape[0], "validation_data[2]", "validation_data[0]")
-    weights = row_weights(sw, per_class, Y, output, n_out)
+    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out))
     if weights is not None:
         check_weight_sum(weights, "validation rows")
     return weights
+
+
+# Weights whose largest is below this are scaled up by a power of two (see
+# _scaled_up); ordinary weights stay the very array, to the bit.
+TINY_WEIGHTS = 2.0 ** -500
+
+
+def _scaled_up(weights):
+    """``weights``, or for weights all below TINY_WEIGHTS a copy scaled by the
+    power of two that brings the largest to [1, 2): only their ratios
+    matter, and a power of two scales every weight, sum and ratio exactly,
+    where the kernels' normalisation of a batch, nb / (its sum),
+    overflowed on weights near the smallest float64 (1e-305 on 2000 rows)."""
+    if weights is None or weights.size == 0:
+        return weights
+    largest = float(weights.max())
+    if not 0 < largest < TINY_WEIGHTS:
+        return weights
+    return np.ldexp(weights, 1 - int(np.frexp(largest)[1]))  # (2**1029 is past float64)
 
 
 def require(module, what, extra="onnx"):

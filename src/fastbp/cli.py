@@ -706,16 +706,22 @@ def _check_out(path):
         raise CLIError(f"cannot write {path}: it is a folder")
 
 
-def _npz_target(path, name):
+def _npz_target(path, name, need_target):
     """The targets' array in an NPZ given to a model: the one named as the
     column the model was trained on, else ``y`` (a model trained on a CSV's
-    column 'digit' is scored on an NPZ of X and y)."""
+    column 'digit' is scored on an NPZ of X and y); an error naming both
+    when targets are needed and the file has neither."""
     try:
         with np.load(path, allow_pickle=False) as f:
             files = f.files
     except Exception:  # not an NPZ: _load_npz names the problem
         return name
-    return name if name is None or name in files else "y"
+    if name is None or name in files:
+        return name
+    if need_target and "y" not in files and "X" in files:
+        raise CLIError(f"{path} has no target array {name!r} (the model's training column) or"
+                       f" 'y'; it has {sorted(files)}")
+    return "y"
 
 
 def _model_input(net, source, need_target):
@@ -728,8 +734,9 @@ def _model_input(net, source, need_target):
     elif source.lower().endswith(".npz"):  # X's columns x0, x1, ... by the model's names, if so named
         names = meta.get("features")
         names = names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
-        data = load_data(source, _npz_target(source, meta.get("target")), need_target=need_target,
-                         dtype=READ_DTYPE, feature_names=names, learn=False)
+        data = load_data(source, _npz_target(source, meta.get("target"), need_target),
+                         need_target=need_target, dtype=READ_DTYPE, feature_names=names,
+                         learn=False)
     elif "features" not in meta:  # saved from Python: the columns by position
         data = load_data(source, meta.get("target"), need_target=need_target, dtype=READ_DTYPE,
                          categories=net.categories, width=net.n_columns, learn=False,
