@@ -311,7 +311,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                                         _call(callbacks, "on_epoch_end", epoch, logs)])
                     except KeyboardInterrupt:
                         votes[1] = 1
-                    votes[1] |= interrupts.requested
+                    votes[1] |= interrupts.pending
                     comm.Allreduce(MPI.IN_PLACE, votes, op=MPI.MAX)
                     if votes[1]:
                         raise KeyboardInterrupt

@@ -48,7 +48,6 @@ scikit-learn pipeline): each writes through a small builder, ``_Model`` or
 ``_Container``, that knows how to add a node and a constant.
 """
 import json
-import os
 
 import numpy as np
 

@@ -14,7 +14,6 @@ scikit-learn's ``coefs_[l]`` is its transpose ``(n_in, n_out)``.
 """
 import numpy as np
 
-from ._validate import require
 
 # fastbp hidden activation -> the torch.nn module class name and its arguments
 TORCH_ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),

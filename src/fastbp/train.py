@@ -112,7 +112,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         _show(bar, verbose, len(history) - 1, epochs, logs, None, "iteration")
         if any([bool(r) for r in _call(callbacks, "on_epoch_end", len(history) - 1, logs)]):
             raise StopIteration
-        if interrupts.requested:  # Ctrl-C: stop after this iteration
+        if interrupts.pending:  # Ctrl-C: stop after this iteration
             history.interrupted = True
             raise StopIteration
 
@@ -187,12 +187,8 @@ class _Interrupts(threads.SigintHeld):
     """Ctrl-C during fit: SIGINT only sets a flag, read between epochs (an
     epoch is one compiled call, which a signal cannot stop), so the model is
     never caught between a kernel's return and its bookkeeping (see
-    :class:`fastbp.threads.SigintHeld` for where it applies)."""
-    pending = False
-
-    @property
-    def requested(self):
-        return self.pending
+    :class:`fastbp.threads.SigintHeld` for where it applies); ``pending``
+    is read between epochs."""
 
 
 def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation=None,
@@ -331,7 +327,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                     _show(bar, verbose, epoch, epochs, logs, n)
                     if any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)]):
                         break
-                    if interrupts.requested:
+                    if interrupts.pending:
                         raise KeyboardInterrupt
             except KeyboardInterrupt:
                 history.interrupted = True
