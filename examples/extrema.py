@@ -11,10 +11,14 @@ below with numpy.roots on f'): a global minimum at x = -1 (f = -19/12), a
 local maximum at x = 1 (f = 13/12) and a local minimum at x = 2 (f = 2/3);
 f''(x) = 3x^2 - 4x - 1 is 6, -2 and 3 there. Plain gradient descent,
 x <- x - lr f'(x) (the lecture's Δw = -λ ∂E/∂w with one weight), runs from
-several starts until a step is below 1e-13. Every start left of the maximum
-ends in the global minimum, every start right of it in the local one: the
-descent only sees the slope where it stands. (The steps converge for
-lr < 2 / f''(x*) = 1/3; larger ones oscillate around the global minimum.)
+several starts until a step is below 1e-13. With small steps every start
+left of the maximum ends in the global minimum, every start right of it in
+the local one: the descent only sees the slope where it stands. Large steps
+jump: from --starts=-5 the first step is 0.05 * 168 = 8.4, to x = 3.4, and
+that run ends in the local minimum. (Near a minimum x* the steps converge
+only for lr < 2 / f''(x*): 1/3 at the global minimum, 2/3 at the local
+one; above 1/3 a run cannot settle at -1, and ends at 2, in a cycle, or
+diverges.)
 
 Part 2, the same with fastbp (--seeds N, 0 to skip): a 1-3-1 tanh network
 fitted to sin(2x) on [-3, 3] by L-BFGS from N initial weights (seeds). Each

@@ -168,11 +168,14 @@ def test_given_directions_are_used_as_given(digits):
     net = trained(digits)
     d = np.zeros(net.n_params)
     d[0] = 1
-    r = landscape.line(net, X, y, steps=3, direction=d.astype(np.float32))
+    r = landscape.line(net, X, y, steps=3, direction=d.astype(np.float32), seed=5)
     np.testing.assert_array_equal(r.direction, d)
     assert r.normalise == "given"
-    s = landscape.surface(net, X, y, steps=3, directions=[d, -d])
+    assert r.seed is None   # the seed played no part: the result names none
+    s = landscape.surface(net, X, y, steps=3, directions=[d, -d], seed=5)
     np.testing.assert_array_equal(s.losses, s.losses.T[::-1, ::-1])  # d2 = -d1
+    assert s.seed is None
+    assert landscape.line(net, X, y, steps=3, seed=5).seed == 5
 
 
 # ------------------------------------------------ (f) a trained minimum
@@ -290,6 +293,20 @@ def test_bad_arguments_raise_and_name_the_argument(fn, kwargs, exc, message):
     assert net.params.tobytes() == before
 
 
+@pytest.mark.parametrize("flag", ["no", None, 0, 1.0])
+def test_filter_normalise_checks_include_biases_as_the_others_do(flag):
+    # "no" included the biases and None left them out, unchecked; random_directions,
+    # line and surface refuse a flag that is not a bool.
+    net = fastbp.MLP([4, 3, 2], output="identity", dtype="float64", seed=0)
+    net.params[:] = np.linspace(0.1, 1.0, net.n_params)
+    d = np.ones(net.n_params)
+    with pytest.raises(TypeError, match="include_biases must be True or False"):
+        landscape.filter_normalise(net, d, include_biases=flag)
+    with pytest.raises(TypeError, match="include_biases must be True or False"):
+        landscape.random_directions(net, include_biases=flag)
+    assert np.any(landscape.filter_normalise(net, d, include_biases=np.True_)[[12, 13, 14]] != 0)
+
+
 def test_bad_data_and_nets_raise():
     net = fastbp.MLP([4, 3, 2], output="identity", dtype="float64", seed=0)
     with pytest.raises(ValueError, match="X has 3 features"):
@@ -341,6 +358,12 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
         (d[:2], np.empty(n), d, d, coefs, "out must not overlap"),             # out in d1
         (out, np.empty(n), ws.reshape(-1)[:n], d, coefs, "ws must not overlap"),  # d1 in ws
     ]
+    # scratch holding coefs: row 0's params overwrote later rows' coefficients
+    # (wrong losses, no error).
+    held = np.zeros(n)
+    in_scratch = held[:coefs.size].reshape(coefs.shape)
+    in_scratch[:] = coefs
+    bad.append((out, held, d, d, in_scratch, "scratch must not overlap .*coefs"))
     assert ws.dtype == d.dtype and ws.size >= n
     before, d_before = net.params.copy(), d.copy()
     for o, scratch, d1, d2, c, message in bad:
@@ -387,6 +410,37 @@ def test_plots_write_png_files(digits, tmp_path):
     with pytest.raises(ValueError, match="no finite loss"):
         landscape.plot_surface(s, tmp_path / "none.png")
     assert not (tmp_path / "none.png").exists()
+
+
+def test_a_refused_plot_leaves_no_pyplot_figure(digits):
+    # Without a path the figure is pyplot's: one whose drawing failed stayed
+    # registered, empty, for the next plt.show().
+    plt = pytest.importorskip("matplotlib.pyplot")
+    X, y = digits
+    net = trained(digits)
+    r = landscape.line(net, X, y, steps=5, seed=0)
+    s = landscape.surface(net, X, y, steps=3, seed=0)
+    s.losses[:] = np.nan
+    plt.close("all")
+    with pytest.raises(ValueError, match="no finite loss"):
+        landscape.plot_surface(s)
+    with pytest.raises(ValueError):   # a title mathtext cannot parse
+        landscape.plot_line(r, title=r"$\foo$")
+    with pytest.raises(ValueError, match="no finite loss"):
+        landscape.plot_overview(line=r, surface=s)
+    assert plt.get_fignums() == []
+    fig = landscape.plot_line(r)   # a figure that draws is the caller's
+    assert plt.get_fignums() == [fig.number]
+    plt.close(fig)
+
+
+def test_plot_overview_given_a_result_first_says_path_comes_first(digits, tmp_path):
+    X, y = digits
+    r = landscape.line(trained(digits), X, y, steps=3, seed=0)
+    with pytest.raises(TypeError, match="first argument is the path; got a Line.*line="):
+        landscape.plot_overview(r)
+    with pytest.raises(TypeError, match="first argument is the path"):
+        landscape.plot_overview(r, surface=None, line=r)
 
 
 # -------------------------------------------------------- (j) the example

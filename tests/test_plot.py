@@ -93,3 +93,14 @@ def test_without_matplotlib_the_error_names_the_extra(monkeypatch, tmp_path, pat
     with pytest.raises(ImportError, match=r'Plotting needs the optional package \'matplotlib\','
                                           r' which is not installed: pip install "fastbp\[plot\]"'):
         fastbp.plot.history(CURVES, path and tmp_path / path)
+
+
+def test_a_history_plot_that_fails_leaves_no_pyplot_figure():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    plt.close("all")
+    with pytest.raises(ValueError):   # a title mathtext cannot parse
+        fastbp.plot.history(CURVES, title=r"$\foo$")
+    assert plt.get_fignums() == []
+    fig = fastbp.plot.history(CURVES)
+    assert plt.get_fignums() == [fig.number]
+    plt.close(fig)

@@ -24,6 +24,8 @@ class Line:
     normalise : {"filter", None}
         How a random direction was scaled (``"given"`` for a given one).
     seed : int or None
+        The seed of a random direction; None for a given one (the seed
+        argument is then unused) or a fresh draw.
     model : str
         A one-line description of the network, for titles.
     seconds : float

@@ -8,7 +8,7 @@ import numpy as np
 
 from ._landscape_results import Interpolation, Line, Surface
 from ._validate import check_choice
-from .plot import finish_figure, new_figure
+from .plot import check_path, drawn_figure
 
 SURFACE_KINDS = ("contour", "surface")
 
@@ -107,9 +107,8 @@ def plot_line(result, path=None, title=None):
     The path, or the ``matplotlib.figure.Figure`` when no path is given.
     """
     _check_result(result, Line)
-    fig = new_figure(path, figsize=(6, 4.2))
-    _draw_line(fig.subplots(), result)
-    return finish_figure(fig, path, result.model if title is None else title)
+    return drawn_figure(path, lambda fig: _draw_line(fig.subplots(), result),
+                        result.model if title is None else title, figsize=(6, 4.2))
 
 
 def plot_surface(result, path=None, kind="contour", title=None):
@@ -133,13 +132,12 @@ def plot_surface(result, path=None, kind="contour", title=None):
     """
     _check_result(result, Surface)
     kind = check_choice(kind, "kind", SURFACE_KINDS)
+    title = result.model if title is None else title
     if kind == "contour":
-        fig = new_figure(path, figsize=(6, 5.4))
-        _draw_contour(fig.subplots(), result)
-    else:
-        fig = new_figure(path, figsize=(6.5, 5.4))
-        _draw_surface(fig.add_subplot(projection="3d"), result)
-    return finish_figure(fig, path, result.model if title is None else title)
+        return drawn_figure(path, lambda fig: _draw_contour(fig.subplots(), result), title,
+                            figsize=(6, 5.4))
+    return drawn_figure(path, lambda fig: _draw_surface(fig.add_subplot(projection="3d"), result),
+                        title, figsize=(6.5, 5.4))
 
 
 def plot_interpolation(result, path=None, title=None):
@@ -159,9 +157,8 @@ def plot_interpolation(result, path=None, title=None):
     The path, or the ``matplotlib.figure.Figure`` when no path is given.
     """
     _check_result(result, Interpolation)
-    fig = new_figure(path, figsize=(6, 4.2))
-    _draw_interpolation(fig.subplots(), result)
-    return finish_figure(fig, path, result.model if title is None else title)
+    return drawn_figure(path, lambda fig: _draw_interpolation(fig.subplots(), result),
+                        result.model if title is None else title, figsize=(6, 4.2))
 
 
 def plot_overview(path=None, line=None, surface=None, interpolation=None, title=None):
@@ -183,6 +180,11 @@ def plot_overview(path=None, line=None, surface=None, interpolation=None, title=
     -------
     The path, or the ``matplotlib.figure.Figure`` when no path is given.
     """
+    if isinstance(path, (Line, Surface, Interpolation)):  # (path comes first, unlike plot_*)
+        raise TypeError(f"plot_overview's first argument is the path; got a"
+                        f" {type(path).__name__}: pass the results by name, as line=,"
+                        f" surface= or interpolation=")
+    check_path(path)
     panels = []
     if line is not None:
         panels.append((_draw_line, _check_result(line, Line, "line"), None))
@@ -196,7 +198,9 @@ def plot_overview(path=None, line=None, surface=None, interpolation=None, title=
         raise ValueError("plot_overview needs at least one of line, surface, interpolation")
     cols = min(len(panels), 2)
     rows = (len(panels) + 1) // 2
-    fig = new_figure(path, figsize=(6.2 * cols, 5.2 * rows))
-    for k, (draw, result, projection) in enumerate(panels):
-        draw(fig.add_subplot(rows, cols, k + 1, projection=projection), result)
-    return finish_figure(fig, path, panels[0][1].model if title is None else title)
+
+    def draw_all(fig):
+        for k, (draw, result, projection) in enumerate(panels):
+            draw(fig.add_subplot(rows, cols, k + 1, projection=projection), result)
+    return drawn_figure(path, draw_all, panels[0][1].model if title is None else title,
+                        figsize=(6.2 * cols, 5.2 * rows))

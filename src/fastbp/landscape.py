@@ -67,8 +67,10 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
     if coefs.shape[1] != 3 or out.shape[0] != coefs.shape[0]:
         raise ValueError("grid_losses: coefs must be (k, 3) and out (k,)")
     if (_overlap(scratch, params) or _overlap(scratch, d1) or _overlap(scratch, d2)
-            or _overlap(scratch, X) or _overlap(scratch, Y) or _overlap(scratch, out)):
-        raise ValueError("grid_losses: scratch must not overlap params, d1, d2, X, Y or out")
+            or _overlap(scratch, coefs) or _overlap(scratch, X) or _overlap(scratch, Y)
+            or _overlap(scratch, out)):
+        raise ValueError("grid_losses: scratch must not overlap params, d1, d2, coefs, X, Y"
+                         " or out")
     if (_overlap(out, params) or _overlap(out, d1) or _overlap(out, d2) or _overlap(out, coefs)
             or _overlap(out, X) or _overlap(out, Y) or _overlap(out, ws)):
         raise ValueError("grid_losses: out must not overlap params, d1, d2, coefs, X, Y or ws")
@@ -205,6 +207,7 @@ def filter_normalise(net, direction, include_biases=False):
     ndarray of float64, (n_params,)
     """
     _check_net(net)
+    include_biases = _check_flag(include_biases, "include_biases")
     d = _check_direction(direction, net, "direction")
     theta = np.asarray(net.params, dtype=np.float64)
     layout = net._layout
@@ -295,7 +298,8 @@ def line(net, X, y, steps=51, span=1.0, seed=None, direction=None, normalise="fi
         Half the width of the grid, in units of the direction (with filter
         normalisation, 1 is a step as large as the weights themselves).
     seed : int >= 0, optional
-        Seeds the random direction (:func:`random_directions`).
+        Seeds the random direction (:func:`random_directions`); unused with
+        ``direction`` (the result's ``seed`` is then None).
     direction : array_like, (n_params,), optional
         Use this direction instead of a random one, as given (no
         normalisation; see :func:`filter_normalise`).
@@ -316,9 +320,10 @@ def line(net, X, y, steps=51, span=1.0, seed=None, direction=None, normalise="fi
         normalise = _check_normalise(normalise)  # its canonical name, for the result
         d = random_directions(net, 1, seed, normalise, include_biases)[0]
     else:
-        seed, normalise = check_seed(seed), _check_normalise(normalise)
+        check_seed(seed), _check_normalise(normalise)   # checked, as without a direction
         _check_flag(include_biases, "include_biases")
         d, normalise = _check_direction(direction, net, "direction"), "given"
+        seed = None   # (unused: the result names no seed that played no part in it)
     alphas = _grid(span, steps)
     coefs = np.zeros((steps + 1, 3))
     coefs[:, 0] = 1.0
@@ -359,8 +364,9 @@ def surface(net, X, y, steps=51, span=1.0, seed=None, directions=None, normalise
         normalise = _check_normalise(normalise)  # its canonical name, for the result
         d = random_directions(net, 2, seed, normalise, include_biases)
     else:
-        seed, normalise = check_seed(seed), _check_normalise(normalise)
+        check_seed(seed), _check_normalise(normalise)   # checked, as without directions
         _check_flag(include_biases, "include_biases")
+        seed = None   # (unused: the result names no seed that played no part in it)
         if isinstance(directions, (str, bytes)) or not hasattr(directions, "__len__") \
                 or len(directions) != 2:
             got = f" of length {len(directions)}" if hasattr(directions, "__len__") else ""

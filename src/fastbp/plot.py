@@ -36,7 +36,13 @@ def history(history, path=None, title=None):
     h = _curves(history)
     epochs = range(1, len(h["loss"]) + 1)
     scores = [k for k in ("val_accuracy", "val_r2") if k in h]
-    fig = new_figure(path, figsize=(5.5 * (1 + len(scores)), 4))
+
+    def draw(fig):
+        _draw_history(fig, h, epochs, scores)
+    return drawn_figure(path, draw, title, figsize=(5.5 * (1 + len(scores)), 4))
+
+
+def _draw_history(fig, h, epochs, scores):
     axes = fig.subplots(1, 1 + len(scores), squeeze=False)
     ax = axes[0, 0]
     ax.plot(epochs, h["loss"], label="training loss")
@@ -51,7 +57,6 @@ def history(history, path=None, title=None):
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy" if key == "val_accuracy" else "R²")
         ax.legend()
-    return finish_figure(fig, path, title)
 
 
 def _curves(history):
@@ -116,6 +121,22 @@ def new_figure(path, **kwargs):
         return plt.figure(**kwargs)
     from matplotlib.figure import Figure
     return Figure(**kwargs)
+
+
+def drawn_figure(path, draw, title=None, **kwargs):
+    """A new figure (:func:`new_figure`), drawn by ``draw(fig)`` and
+    finished (:func:`finish_figure`): its path, or the figure. A pyplot
+    figure whose drawing fails is closed before the error propagates, so
+    that a refused call leaves no empty figure for the next ``plt.show()``."""
+    fig = new_figure(path, **kwargs)
+    try:
+        draw(fig)
+        return finish_figure(fig, path, title)
+    except BaseException:
+        if path is None:
+            import matplotlib.pyplot as plt
+            plt.close(fig)
+        raise
 
 
 def finish_figure(fig, path, title=None):
