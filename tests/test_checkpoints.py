@@ -1,4 +1,6 @@
 """partial_fit and the checkpoint callback."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -43,6 +45,23 @@ def test_checkpoint_keeps_the_best(tmp_path):
     assert best.loss(X_val, y_val) == pytest.approx(min(h["val_loss"]), rel=1e-6)
     improvements = sum(v < min(h["val_loss"][:i], default=np.inf) for i, v in enumerate(h["val_loss"]))
     assert len(ckpt.saved) == improvements
+
+
+def test_a_nan_metric_is_no_improvement_for_a_checkpoint(tmp_path):
+    """A NaN was taken as the new best, and then every later epoch was one:
+    worse models overwrote the best file (Keras never saves on NaN)."""
+    net = fastbp.MLP([4, 3], seed=0)
+    net.fit(X, Y, epochs=1, verbose=0)
+    ckpt = fastbp.ModelCheckpoint(tmp_path / "m{epoch}.npz", monitor="val_loss")
+    ckpt.on_train_begin(net)
+    for epoch, value in enumerate([1.0, np.nan, 2.0, 3.0, 0.5, np.nan, 0.7]):
+        ckpt.on_epoch_end(epoch, {"val_loss": value})
+    assert [p.name for p in map(Path, ckpt.saved)] == ["m2.npz", "m6.npz"]  # (after 1 epoch)
+    first_nan = fastbp.ModelCheckpoint(tmp_path / "n{epoch}.npz", monitor="val_accuracy")
+    first_nan.on_train_begin(net)
+    for epoch, value in enumerate([np.nan, 0.5, 0.4, 0.6]):
+        first_nan.on_epoch_end(epoch, {"val_accuracy": value})
+    assert [Path(p).name for p in first_nan.saved] == ["n3.npz", "n5.npz"]
 
 
 def test_checkpoint_arguments():

@@ -229,7 +229,7 @@ CONSTRUCTOR_TABLE = [
     ("StepDecay gamma", lambda: schedules.StepDecay(2, gamma=-0.5), ValueError, "gamma must be a positive finite number"),
     ("ExponentialDecay gamma", lambda: schedules.ExponentialDecay(gamma="0.9"), TypeError, "gamma must be a positive number"),
     ("CosineAnnealing T_max", lambda: schedules.CosineAnnealing(T_max=0), ValueError, "T_max must be an integer >= 1"),
-    ("CosineAnnealing eta_min", lambda: schedules.CosineAnnealing(5, eta_min=-1), ValueError, "eta_min must be a number >= 0"),
+    ("CosineAnnealing eta_min", lambda: schedules.CosineAnnealing(5, eta_min=-1), ValueError, "eta_min must be a finite number >= 0"),
     ("InverseScaling power_t", lambda: schedules.InverseScaling(power_t=0), ValueError, "power_t must be a positive"),
     ("ReduceOnPlateau factor", lambda: schedules.ReduceOnPlateau(factor=2), ValueError, r"factor must be a number in \(0, 1\)"),
     ("ReduceOnPlateau monitor", lambda: schedules.ReduceOnPlateau(monitor=None), TypeError, "monitor must be a metric name"),

@@ -91,7 +91,8 @@ def test_schedules_work_with_adam():
 @pytest.mark.parametrize("make,message", [
     (lambda: schedules.StepDecay(0), "step_size must be an integer >= 1"),
     (lambda: schedules.ExponentialDecay(-1), "gamma must be a positive"),
-    (lambda: schedules.CosineAnnealing(5, eta_min=-1), "eta_min must be a number >= 0"),
+    (lambda: schedules.CosineAnnealing(5, eta_min=-1), "eta_min must be a finite number >= 0"),
+    (lambda: schedules.CosineAnnealing(5, eta_min=math.inf), "eta_min must be a finite number >= 0"),
     (lambda: schedules.ReduceOnPlateau(factor=1.5), r"factor must be a number in \(0, 1\)"),
     (lambda: schedules.InverseScaling(power_t=0), "power_t must be a positive"),
 ])
@@ -219,6 +220,41 @@ def test_a_schedule_set_from_another_model_starts_anew_as_a_copy():
     assert got == pytest.approx([0.01, 0.005])  # anew from b's own lr (SGD's default 0.01)
 
 
+def test_a_loaded_models_schedule_is_its_own(tmp_path):
+    """load rebuilt the schedule without its owner: the model's own schedule
+    given again with an lr kept counting (the lr ignored), and another model
+    given it took it over (continuing its count) where it takes a copy."""
+    a = fastbp.MLP([3, 2], seed=0)
+    a.fit(X, Y, epochs=4, lr=0.5, verbose=0, callbacks=[schedules.StepDecay(1, 0.5)])
+    a.save(tmp_path / "a.npz")
+    # (a) the same calls on the model in memory and on the loaded one
+    for net in (a, fastbp.load(tmp_path / "a.npz")):
+        got = net.fit(X, Y, epochs=3, lr=0.2, verbose=0, callbacks=[net.schedule])["lr"]
+        assert got == pytest.approx([0.2, 0.1, 0.05])
+    # (b) set on another model: a fresh copy there, and the loaded model keeps counting
+    loaded = fastbp.load(tmp_path / "a.npz")   # lr0 0.5, four epochs scheduled
+    b = fastbp.MLP([3, 2], seed=1)
+    b.schedule = loaded.schedule
+    assert b.fit(X, Y, epochs=2, verbose=0)["lr"] == pytest.approx([0.01, 0.005])
+    assert loaded.fit(X, Y, epochs=2, verbose=0)["lr"] == pytest.approx([0.5 / 16, 0.5 / 32])
+
+
+def test_a_schedule_started_at_an_lr_of_zero_is_saved_and_loaded(tmp_path):
+    """CosineAnnealing to eta_min 0 leaves the lr at 0; a schedule started
+    there saved lr0 = 0, which save wrote and load refused."""
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=5, lr=0.1, verbose=0, callbacks=[schedules.CosineAnnealing(T_max=5)])
+    assert net.optimizer.lr == 0.0
+    for make in (lambda: schedules.StepDecay(1), lambda: schedules.ReduceOnPlateau(monitor="loss", patience=0)):
+        net.fit(X, Y, epochs=2, verbose=0, callbacks=[make()])
+        net.save(tmp_path / "z.npz")
+        back = fastbp.load(tmp_path / "z.npz")
+        assert back.schedule.lr0 == 0.0 and back.optimizer.lr == 0.0
+        assert back.fit(X, Y, epochs=1, verbose=0)["lr"] == [0.0]
+    with pytest.raises(ValueError, match="lr0 must be a finite number >= 0"):
+        schedules.from_json('{"name": "StepDecay", "fields": {"step_size": 1, "lr0": -0.1}}')
+
+
 def test_an_explicit_lr_restarts_a_schedule_given_again():
     """fit(lr=5.0, callbacks=[s]) with the model's own s continued s and set
     its rates from the first fit's lr0, the 5.0 ignored; now lr and optimizer
@@ -262,7 +298,7 @@ def test_a_fit_refused_by_a_callback_leaves_the_schedule_as_it_was():
 @pytest.mark.parametrize("fields,message", [
     ('"step_size": 0, "gamma": 0.5, "lr0": null', "step_size must be an integer >= 1; got 0"),
     ('"gamma": 0.5', "it lacks step_size"),
-    ('"step_size": 2, "gamma": 0.5, "lr0": -1', "lr0 must be a positive finite number"),
+    ('"step_size": 2, "gamma": 0.5, "lr0": -1', "lr0 must be a finite number >= 0; got -1"),
     ('"step_size": 2, "gamma": 0.5, "lr0": 0.1, "_epochs": -5', "_epochs must be an integer >= 0"),
     ('"step_size": 2, "gamma": 0.5, "lr0": 0.1, "_epochz": 5', "unknown field '_epochz'"),
     ('"step_size": 2, "gamma": 0.5, "lr0": 0.1, "_best": 1.0', "unknown field '_best'"),

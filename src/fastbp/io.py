@@ -72,6 +72,9 @@ def load(path):
         _read_preprocessing(net, data, version)
         if str(data.get("schedule", "")):
             net.schedule = from_json(str(data["schedule"]))
+            # This model's own, as before the save: given again with an lr it
+            # starts anew, and another model given it takes a fresh copy.
+            net.schedule._net = net
         net.optimizer = _optimizer(data, net.dtype, net.n_params, path)
         _read_history(net.history, data, path)
     except ModelFileError:

@@ -125,9 +125,7 @@ class CosineAnnealing(Schedule):
 
     def __init__(self, T_max, eta_min=0.0):
         self.T_max = check_int(T_max, "T_max", 1)
-        if isinstance(eta_min, bool) or not isinstance(eta_min, numbers.Real) or not eta_min >= 0:
-            raise ValueError(f"eta_min must be a number >= 0; got {eta_min!r}")
-        self.eta_min = float(eta_min)
+        self.eta_min = check_nonnegative(eta_min, "eta_min")   # (inf gave an lr of NaN)
         self.lr0 = None
 
     def lr(self, epoch, lr0):
@@ -236,14 +234,14 @@ def check_saveable(schedule):
 def _saved_state(value, kind, name):
     """A private field of a saved schedule, checked: a count (int >= 0), a
     number (not NaN; the plateau's best starts at +-inf) or an lr (None or
-    positive)."""
+    a finite number >= 0: the optimizer's lr may be annealed to 0)."""
     if kind == "count":
         return check_int(value, name, 0)
     if kind == "lr" and value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
         raise ValueError(f"{name} must be a number; got {value!r}")
-    return check_positive(value, name) if kind == "lr" else float(value)
+    return check_nonnegative(value, name) if kind == "lr" else float(value)
 
 
 def from_json(text):
@@ -266,7 +264,8 @@ def from_json(text):
             raise ValueError(f"it lacks {', '.join(missing)}")
         schedule = cls(**{k: fields.pop(k) for k in takes if k in fields})
         lr0 = fields.pop("lr0", None)
-        schedule.lr0 = None if lr0 is None else check_positive(lr0, "lr0")
+        # (0: a schedule started where another annealed the lr to 0 saved it)
+        schedule.lr0 = None if lr0 is None else check_nonnegative(lr0, "lr0")
         state = {"_epochs": "count"} | cls._STATE
         for key, value in fields.items():
             if key not in state:

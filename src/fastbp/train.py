@@ -1,5 +1,6 @@
 """The fit loop: Python runs once per epoch; each epoch is one compiled call."""
 import contextlib
+import math
 import time
 
 import numpy as np
@@ -772,7 +773,9 @@ class ModelCheckpoint:
                 raise ValueError(f"ModelCheckpoint monitors {self.monitor!r}, which training does"
                                  f" not report; it reports {', '.join(sorted(logs))}")
             value = self.sign * logs[self.monitor]
-            if self.best is not None and value >= self.best:
+            # (a NaN is no improvement, as in Keras: taken as the best, it made
+            # every later epoch one, and worse models overwrote the best file)
+            if not value < (math.inf if self.best is None else self.best):
                 return False
             self.best = value
         elif number % self.every:
