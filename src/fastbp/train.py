@@ -715,8 +715,8 @@ class ModelCheckpoint:
         Save every ``every`` epochs.
     monitor : str, optional
         With a metric name (e.g. ``"val_loss"``), save only when it improves
-        (lower is better, or higher for accuracy and r2); ``every`` is then
-        ignored.
+        (lower is better, or higher for accuracy and r2; a NaN never
+        improves, as in Keras); ``every`` is then ignored.
     """
 
     def __init__(self, path, every=1, monitor=None):
