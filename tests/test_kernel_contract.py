@@ -402,3 +402,97 @@ def test_a_3d_y_fails_to_compile_with_a_message_naming_it():
     a["Y"] = a["Y"][:, :, None]
     with pytest.raises(Exception, match=r"y as a 1-D array of class labels or a 2-D array.*3-D"):
         CALLS["loss_value"](a)
+
+
+# (each pair compiles train_epoch anew, 10-30 s on a cold cache: one pair;
+# any other dtype of Y takes the same path, the copy into the network's)
+@pytest.mark.parametrize("net_dtype,y_dtype", [("float64", "int64")])
+def test_train_epoch_and_shard_gradient_take_2d_targets_of_any_dtype(net_dtype, y_dtype):
+    """Targets of another dtype than the network's failed to compile in
+    train_epoch and shard_gradient ("Can't unify return type"): the shuffled
+    batch gathered them in the network's dtype, the consecutive one viewed
+    them as they were. Both now take them in the network's dtype."""
+    net = fastbp.MLP(SIZES, activation="tanh", output="identity", dtype=net_dtype, seed=0)
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(N, SIZES[0])).astype(net_dtype)
+    Y = rng.integers(0, 2, size=(N, SIZES[-1])).astype(y_dtype)
+    if y_dtype.startswith("float"):
+        Y += rng.normal(size=Y.shape).astype(y_dtype)
+    as_net = Y.astype(net_dtype)
+    for shuffled in (False, True):
+        results = []
+        for targets in (Y, as_net):
+            p, sgd = net.params.copy(), fastbp.SGD(lr=LR)
+            loss = K.train_epoch(p, np.zeros(0, net_dtype), np.zeros((0, 0), net_dtype),
+                                 net.workspace(3), net.plan, X, targets, np.arange(N),
+                                 np.array([7], np.uint64), 3, shuffled, K.MSE, sgd.code, sgd.hyper,
+                                 0, np.zeros(len(SIZES)), -1, False)
+            results.append((loss, p))
+        assert results[0][0] == results[1][0]
+        np.testing.assert_array_equal(results[0][1], results[1][1])
+    grads = [np.zeros(net.n_params, net_dtype) for _ in range(2)]
+    for g, targets in zip(grads, (Y, as_net)):
+        K.shard_gradient(g, net.params, net.workspace(N), net.plan, X, targets, np.arange(N), 0, N,
+                         0, K.MSE, np.zeros(len(SIZES)), np.zeros(1, np.uint64))
+    np.testing.assert_array_equal(grads[0], grads[1])
+    # the batch kernels read the targets as they are: the same gradient here
+    # for whole-number targets, which every dtype holds exactly
+    if not y_dtype.startswith("float"):
+        g = np.zeros(net.n_params, net_dtype)
+        K.gradient(g, np.zeros_like(g), net.params, net.workspace(N), net.plan, X, Y, K.MSE)
+        np.testing.assert_allclose(N * g, grads[0], rtol=1e-5 if net_dtype == "float32" else 1e-12)
+
+
+def test_train_epoch_refuses_a_negative_t0_before_writing_anything():
+    """t0 = -1 with Adam was refused at the first step, after the shuffle had
+    moved rng and perm and the first batch's gradient was in grads and ws,
+    by a message about "t", not an argument of train_epoch."""
+    a = _arrays()
+    adam = fastbp.Adam(lr=0.01)
+    a.update(code=adam.code, hyper=adam.hyper, batch=3, rng=np.array([11, 2], np.uint64))
+    before = {k: v.copy() for k, v in a.items() if isinstance(v, np.ndarray)}
+    with pytest.raises(ValueError, match="t0, the number of optimizer steps .* must be >= 0"):
+        K.train_epoch(a["params"], a["grads"], a["state"], a["ws"], a["plan"], a["X"], a["Y"],
+                      a["perm"], a["rng"], a["batch"], True, K.MSE, a["code"], a["hyper"], -1,
+                      a["reg"], -1, False)
+    for k, v in before.items():
+        np.testing.assert_array_equal(a[k], v, err_msg=k)
+
+
+@pytest.mark.parametrize("name", list(CALLS))
+def test_a_float_array_of_another_dtype_fails_to_compile_naming_it(name):
+    """A float32 x, ws or grads given with float64 params failed with pages of
+    Numba's candidates for gemm_call, never saying which array."""
+    for arg, shown in (("X", "x|X"), ("ws", "ws"), ("grads", "grads"), ("scratch", "scratch")):
+        a = _arrays()
+        if arg == "grads" and name not in {"train_step", "backward_batch", "gradient",
+                                           "numerical_gradient", "shard_gradient", "train_epoch"}:
+            continue
+        if arg == "scratch" and name != "gradient":
+            continue
+        a[arg] = a[arg].astype(np.float32)
+        before = a["params"].copy()
+        with pytest.raises(Exception, match=rf"share one dtype.*params is float64 and ({shown})"
+                                            r" float32"):
+            CALLS[name](a)
+        np.testing.assert_array_equal(a["params"], before)
+
+
+@pytest.mark.parametrize("step", ["optimizer_step", "distributed_step"])
+def test_optimizer_steps_refuse_mixed_dtypes_and_name_an_unknown_code_first(step):
+    a = _arrays()
+    adam = fastbp.Adam(lr=0.1)
+
+    def call(grads, state, code):
+        if step == "optimizer_step":
+            return K.optimizer_step(a["params"], grads, state, adam.hyper, code, 1)
+        return K.distributed_step(a["params"], grads, state, adam.hyper, code, 1, N, 0.0, a["plan"])
+    n = a["net"].n_params
+    before = a["params"].copy()
+    with pytest.raises(Exception, match="params is float64 and grads float32"):
+        call(np.ones(n, np.float32), np.zeros((2, n)), adam.code)   # (it ran in mixed precision)
+    with pytest.raises(Exception, match="params is float64 and state float32"):
+        call(np.ones(n), np.zeros((2, n), np.float32), adam.code)
+    with pytest.raises(ValueError, match="unknown optimizer code"):   # (it blamed the state)
+        call(np.ones(n), np.zeros((0, 0)), 99)
+    np.testing.assert_array_equal(a["params"], before)

@@ -144,3 +144,33 @@ def specialising(kernel, name, doc, fallback=None, optimised_alone=False):
         return generic
 
     return stub
+
+
+
+def _dtype_guard(name):
+    """An intrinsic ``guard(params, a)`` that does nothing and fails to
+    compile, with a TypingError naming ``name``, unless the array ``a`` has
+    ``params``' dtype: a mixed call failed deep in fastbp's typing ("No
+    implementation of function gemm_call"), or ran in mixed precision. (An
+    intrinsic, not an overload: it compiles no function of its own, so the
+    kernels that call it compile nothing more.)"""
+    from numba.core import errors
+    from numba.extending import intrinsic
+
+    def guard(typingctx, params, a):
+        if isinstance(a, types.Array) and isinstance(params, types.Array) \
+                and a.dtype != params.dtype:
+            raise errors.TypingError(
+                f"the kernels' float arrays share one dtype, float32 or float64: params is"
+                f" {params.dtype} and {name} {a.dtype} ({name}.astype(params.dtype))")
+
+        def codegen(context, builder, signature, args):
+            return context.get_dummy_value()
+        return types.none(params, a), codegen
+    guard.__name__ = guard.__qualname__ = f"same_{name}"
+    return intrinsic(guard)
+
+
+# params' dtype, or a compile-time error that names the argument
+same_x, same_X, same_ws, same_grads, same_scratch, same_state = (
+    _dtype_guard(name) for name in ("x", "X", "ws", "grads", "scratch", "state"))

@@ -33,14 +33,20 @@ The contract, and what is checked
   not Fortran-ordered, not a column slice or a strided view; NumPy arrays,
   not lists or tuples (those fail to compile, with a message saying so).
   The float arrays ``x``, ``params``, ``grads``, ``scratch``, ``state`` and
-  ``ws`` share one dtype, float32 or float64 (mixing them fails to compile);
-  targets may be of any bool, integer, float32 or float64 dtype (read as
-  the network's; Numba types neither float16 nor longdouble), and
+  ``ws`` share one dtype, float32 or float64 (mixing them fails to compile,
+  with a message that names the array; an empty ``grads`` or ``state`` too);
+  targets may be of any bool, integer, float32 or float64 dtype (the batch
+  kernels read them as they are, float64 targets in float64; ``train_epoch``
+  and ``shard_gradient``, which gather a batch's rows, take them in the
+  network's dtype; Numba types neither float16 nor longdouble), and
   ``predict``'s ``out`` takes the outputs in its own dtype (a float32 ``out``
   rounds a float64 network's).
 - Codes: loss and activation codes are the constants below, optimizer codes
-  an optimizer's ``code`` (:mod:`fastbp.optim`); an unknown code is refused
-  (``optimizer_step`` too).
+  an optimizer's ``code`` (:mod:`fastbp.optim`); the whole-network kernels
+  and ``optimizer_step`` refuse an unknown code. The leaf kernels take their
+  codes unchecked (an unknown loss code acts as Huber, an unknown
+  activation as the identity), and their loss kernels read 1-D class labels
+  with the cross-entropy losses only.
 - Shapes: ``plan`` is a model's ``net.plan``; ``params`` and ``grads`` (and
   ``gradient``'s ``scratch``) are flat with ``net.n_params`` elements;
   ``x``/``X`` has ``n_in`` columns and ``y``/``Y`` is ``(rows of x, n_out)``,

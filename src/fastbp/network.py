@@ -59,7 +59,8 @@ from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, _optimizer_step, check_step, is_plain_sgd, known_code
 from ._blas import gemm_call
 from ._narrow import narrow_product
-from ._static import JIT_OPTIONS, specialising
+from ._static import (JIT_OPTIONS, same_grads, same_scratch, same_state, same_ws, same_X,
+                      same_x, specialising)
 from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, _dense_backward, _dense_backward_sgd,
                   bias_act, bias_add, bias_grad, bias_sgd, dense_backward, dense_backward_sgd, dense_forward,
                   dropout_backward,
@@ -356,6 +357,8 @@ def forward_batch(params, ws, plan, x, loss):
     Leaves every layer's activation, the logits and the outputs in ``ws``
     and returns the outputs (nb, m), a view into ``ws``.
     """
+    same_x(params, x)
+    same_ws(params, ws)
     _check_net(params, plan, loss)
     _check_x(x, plan)
     _check_rows(x)
@@ -636,6 +639,9 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     Writes the mean-loss gradient of every parameter into ``grads`` (same
     layout as ``params``). x is (nb, n_in), y is (nb, m).
     """
+    same_x(params, x)
+    same_ws(params, ws)
+    same_grads(params, grads)
     _check_net(params, plan, loss)
     _check_xy(x, y, plan, loss)
     _check_rows(x)
@@ -674,6 +680,8 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     """:func:`backward_batch` fused with the SGD update, layer by layer from
     the output: each layer's delta is passed back through its old weights,
     then its weights are updated in place by one accumulating GEMM."""
+    same_x(params, x)
+    same_ws(params, ws)
     _check_net(params, plan, loss)
     _check_xy(x, y, plan, loss)
     _check_rows(x)
@@ -847,6 +855,9 @@ def train_step(params, grads, ws, plan, x, y, loss, lr):
     x is (nb, n_in), y is (nb, m) float targets, or for cross-entropy (nb,)
     int64 class labels (one-hot rows are accepted too). Returns the batch's mean loss before the update.
     """
+    same_x(params, x)
+    same_ws(params, ws)
+    same_grads(params, grads)
     _check_net(params, plan, loss)
     _check_xy(x, y, plan, loss)
     _check_rows(x)
@@ -1010,7 +1021,28 @@ def _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled):
         _prefetch_next(Y, perm, start + nb, nb)
         return yt
     else:
-        return Y[start:start + nb]
+        return _consecutive_targets(ws, plan, cap, Y, start, nb)
+
+
+def _consecutive_targets(ws, plan, cap, Y, start, nb):
+    """Rows start..start + nb - 1 of 2-D targets in the network's dtype, as
+    the shuffled branch of _batch_targets gathers them: a view, or a copy
+    into region Y where Y has another dtype (the two branches must type
+    alike: int or float32 targets of a float64 network failed to compile)."""
+
+
+@overload(_consecutive_targets, jit_options=JIT_OPTIONS)
+def _consecutive_targets_typed(ws, plan, cap, Y, start, nb):
+    if Y.dtype == ws.dtype:
+        return lambda ws, plan, cap, Y, start, nb: Y[start:start + nb]
+
+    def copied(ws, plan, cap, Y, start, nb):
+        yt = _targets(ws, plan, cap, nb)
+        for i in range(nb):
+            for j in range(Y.shape[1]):
+                yt[i, j] = Y[start + i, j]
+        return yt
+    return copied
 
 
 @jit(**KERNEL_ONLY)
@@ -1053,10 +1085,10 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     left alone); ``rng`` is a uint64[1] splitmix64 state, advanced when ``shuffled``.
     Without shuffling the batches are consecutive rows in order, the last
     one possibly smaller. ``code``, ``hyper`` and ``state`` are an optimizer's
-    (see :mod:`fastbp.optim`), ``t0`` the number of steps it has taken.
-    Plain SGD (no momentum, no weight decay) fuses the update into the
-    backward pass and reads neither ``grads`` nor ``state`` (they may be
-    empty); the others backpropagate into ``grads`` (n_params,) and call
+    (see :mod:`fastbp.optim`), ``t0`` the number of steps it has taken
+    (>= 0). Plain SGD (no momentum, no weight decay) fuses the update into
+    the backward pass and reads neither ``grads`` nor ``state`` (they may be
+    empty, of the network's dtype); the others backpropagate into ``grads`` (n_params,) and call
     :func:`fastbp.optim.optimizer_step` with ``state`` (2, n_params).
     Fused, the L2 term is the factor ``1 - lr alpha / nb`` on the weights:
     in float32 it rounds to a multiple of 2^-24, so a small alpha acts
@@ -1084,6 +1116,10 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         raise ValueError("batch_size and the number of samples must be >= 1")
     if Y.shape[0] != X.shape[0] or perm.size < X.shape[0] or rng.size < 1:
         raise ValueError("Y and perm need X.shape[0] rows, rng one element")
+    same_X(params, X)
+    same_ws(params, ws)
+    same_grads(params, grads)   # (even empty, for plain SGD: every branch is compiled)
+    same_state(params, state)
     _check_net(params, plan, loss)
     _check_xy(X, Y, plan, loss)
     if (not perm.flags.c_contiguous or not rng.flags.c_contiguous
@@ -1093,6 +1129,8 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
         raise ValueError("hyper must hold an optimizer's hyper-parameters (optimizer.hyper)")
     if not known_code(code):
         raise ValueError("code must be an optimizer's code (optimizer.code)")
+    if t0 < 0:   # (here, not at the first step: after the shuffle and a gradient)
+        raise ValueError("t0, the number of optimizer steps taken before this epoch, must be >= 0")
     if not is_plain_sgd(code, hyper):
         _check_buffer(grads, params)
         if not state.flags.c_contiguous or state.shape[0] != 2 or state.shape[1] != params.size:
@@ -1261,6 +1299,9 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
     process alike, and ``first_row`` the shard's first row within its global
     batch, so the masks are the ones single-process training draws.
     """
+    same_X(params, X)
+    same_ws(params, ws)
+    same_grads(params, grads)
     _check_net(params, plan, loss)
     _check_xy(X, Y, plan, loss)
     _check_buffer(grads, params)
@@ -1321,6 +1362,8 @@ def distributed_step(params, grads, state, hyper, code, t, batch, alpha, plan):
     a global batch of ``batch`` samples; divide, add the L2 term
     ``alpha W / batch``, and take optimizer step ``t``. Checks as
     :func:`fastbp.optim.optimizer_step` does, and ``batch >= 1``."""
+    same_grads(params, grads)
+    same_state(params, state)   # (even empty, for plain SGD)
     check_step(params, grads, state, hyper, code, t)
     if batch < 1:
         raise ValueError("distributed_step: batch, the global batch size, must be >= 1")
@@ -1358,6 +1401,8 @@ def check_reg(plan, reg):
 @jit
 def predict(out, params, ws, plan, X, loss):
     """Outputs (n, m) of the network for X (n, n_in), in chunks of the capacity."""
+    same_X(params, X)
+    same_ws(params, ws)
     _check_net(params, plan, loss)
     _check_x(X, plan)
     _check_ws(ws, plan, 1)
@@ -1391,6 +1436,8 @@ waits_for_helper(_predict)
 @jit
 def loss_value(params, ws, plan, X, Y, loss):
     """Mean loss over all of (X, Y), in chunks of the workspace's capacity."""
+    same_X(params, X)
+    same_ws(params, ws)
     _check_net(params, plan, loss)
     _check_xy(X, Y, plan, loss)
     _check_rows(X)
@@ -1437,6 +1484,10 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
     capacity, and must then not overlap ``grads`` (else it is unused and may
     be ``grads`` itself). Returns the mean loss.
     """
+    same_X(params, X)
+    same_ws(params, ws)
+    same_grads(params, grads)
+    same_scratch(params, scratch)
     _check_net(params, plan, loss)
     _check_xy(X, Y, plan, loss)
     _check_rows(X)
@@ -1493,6 +1544,9 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     all, against O(W) for backpropagation. ``params`` is restored bitwise.
     E includes the L2 term ``alpha / (2 n) sum |W|^2`` (0 with alpha = 0).
     """
+    same_X(params, X)
+    same_ws(params, ws)
+    same_grads(params, grads)
     _check_net(params, plan, loss)
     _check_xy(X, Y, plan, loss)
     _check_rows(X)

@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from ._jit import jit
-from ._static import specialising
+from ._static import same_grads, same_state, specialising
 from ._validate import check_bool, check_nonnegative, check_positive
 
 # Codes and the layout of the hyper-parameter vector each kernel call reads.
@@ -46,6 +46,10 @@ def known_code(code):
 @jit(inline="always")
 def check_step(params, grads, state, hyper, code, t):
     """Raise ValueError unless the arrays of an optimizer step fit: O(1)."""
+    # (first: an unknown code with an empty state blamed the state; known_code's
+    # test written out, so that the kernels compile no function for it)
+    if code < SGD_CODE or code > SKL_ADAM_CODE:
+        raise ValueError("optimizer step: unknown optimizer code")
     if grads.size != params.size:
         raise ValueError("optimizer step: grads must have the length of params")
     if hyper.size < N_HYPER:
@@ -67,6 +71,8 @@ def optimizer_step(params, grads, state, hyper, code, t):
     state, which may then be empty), hyper's size and t >= 1; raises
     ValueError before writing anything.
     """
+    same_grads(params, grads)
+    same_state(params, state)   # (even empty, for plain SGD)
     check_step(params, grads, state, hyper, code, t)
     s0 = state[0]
     s1 = state[1]
