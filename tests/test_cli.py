@@ -176,6 +176,11 @@ def test_npz_data(tmp_path, capsys):
     # a test set of ceil(2 * 0.9) = 2 rows of 2: a ValueError traceback (session 33)
     (["train", "{two_rows}", "--test-fraction", "0.9"],
      "leaves none to train on (--test-fraction 0.9)"),
+    # a CSV named .npz or .npy: NumPy's "contains pickled data ... load it
+    # unsafely" (session 36); a folder named with a slash, refused after training
+    (["train", "{csv_as_npz}"], "cannot read {csv_as_npz} as NPZ: it is not an .npz archive"),
+    (["train", "{csv_as_npy}"], "cannot read {csv_as_npy} as NPY: it is not an .npy file"),
+    (["train", "--out", "{newdir}"], "it names a folder"),
 ])
 def test_clear_errors(tmp_path, capsys, argv, message):
     np.savez(tmp_path / "arrays.npz", X=np.ones((3, 2)))
@@ -194,9 +199,16 @@ def test_clear_errors(tmp_path, capsys, argv, message):
     }
     (tmp_path / "garbage.npz").write_bytes(b"not a zip file")
     files["{garbage}"] = str(tmp_path / "garbage.npz")
+    for kind in ("npz", "npy"):
+        files[f"{{csv_as_{kind}}}"] = write_csv(tmp_path / f"csv.{kind}", ["a", "y"],
+                                                [[1, 0], [2, 1]])
+    files["{newdir}"] = str(tmp_path / "newdir") + "/"
     argv = [files.get(a, a) for a in argv]
     status, out, err = run(argv, capsys)
     assert status == 2
+    for key, value in files.items():
+        message = message.replace(key, value)
+    assert "pickled" not in err
     assert err.startswith("fastbp: error: ") and message in err
     assert "trained" not in out   # refused before any training
 
@@ -838,3 +850,36 @@ def test_evaluate_takes_y_from_an_npz_of_a_model_trained_on_a_named_column(tmp_p
     assert status == 2 and err == (f"fastbp: error: {path} has no target array 'digit' (the"
                                    " model's training column) or 'y'; it has ['X', 'labels']\n")
     assert run(["predict", model, path], capsys)[0] == 0  # predict needs no targets
+
+
+def test_predict_prints_float_class_labels_as_they_are(tmp_path, capsys):
+    """Labels went through the model's float32: classes 1.0 and 1.00000001
+    both printed as 1.0, where net.predict and the --proba header had them."""
+    rows = [[-i, "1.0"] for i in range(1, 31)] + [[i, "1.00000001"] for i in range(1, 31)]
+    data = write_csv(tmp_path / "c.csv", ["a", "y"], rows)
+    model = str(tmp_path / "m.npz")
+    assert run(["train", data, "--task", "classification", "--epochs", "30", "--verbose", "0",
+                "--test-fraction", "0", "--out", model], capsys)[0] == 0
+    net = fastbp.load(model)
+    expected = [repr(float(v)) for v in net.predict(np.array([[r[0]] for r in rows], float))]
+    assert set(expected) == {"1.0", "1.00000001"}
+    status, out, _ = run(["predict", model, data], capsys)
+    assert status == 0 and out.split() == expected
+
+
+def test_predict_of_several_outputs_names_each_column(tmp_path, capsys):
+    """A model of two outputs wrote the header 'prediction' above rows of two
+    cells, which fastbp's own reader then refused."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    net = fastbp.MLP([2, 6, 2], output="identity", seed=0)
+    net.fit(X, np.c_[X.sum(1), X[:, 0] - X[:, 1]], epochs=2, verbose=0)
+    model, data = str(tmp_path / "m.npz"), write_csv(tmp_path / "x.csv", ["a", "b"], X.tolist())
+    net.save(model)
+    out = tmp_path / "p.csv"
+    assert run(["predict", model, data, "--out", str(out)], capsys)[0] == 0
+    with open(out, newline="") as fh:
+        table = list(csv.reader(fh))
+    assert table[0] == ["prediction_0", "prediction_1"]
+    got = np.array(table[1:], dtype=np.float32)
+    np.testing.assert_array_equal(got, net.predict(X).astype(np.float32))

@@ -644,6 +644,22 @@ def test_an_in_place_split_is_the_copying_split():
         fastbp.datasets.train_test_split(X[:, :2], y, copy=False)
 
 
+@pytest.mark.parametrize("dtype", [np.float16, ">f8", object])
+def test_an_in_place_split_of_any_writable_array(dtype):
+    """float16, big-endian and object arrays failed in Numba's typing
+    (NotImplementedError, "non-precise type pyobject"): they are permuted as
+    bytes, or by NumPy for references."""
+    X = np.arange(42).reshape(21, 2).astype(dtype)
+    y = np.arange(21.0)
+    expected = fastbp.datasets.train_test_split(X, y, test_fraction=0.3, seed=3)
+    Xc, yc = X.copy(), y.copy()
+    got = fastbp.datasets.train_test_split(Xc, yc, test_fraction=0.3, seed=3, copy=False)
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    assert np.shares_memory(got[0], Xc)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_large_rows_are_private_to_the_process_as_np_empty_memory_is():
     """empty_rows' memory map is private: a forked child's writes stay its

@@ -530,7 +530,30 @@ class ArrayTable(Table):
         return self.array[:, j]
 
 
+def check_numpy_file(path, kind):
+    """Raise CLIError unless ``path`` begins as a ``kind`` ("NPZ": a zip
+    archive; "NPY": NumPy's magic) file does: np.load takes any other file
+    for pickled data, and its message then advised loading it unsafely (a
+    CSV named .npz). A file that cannot be opened is left to np.load's
+    error, which names the reason."""
+    from ._modelfile import ZIP_MAGIC
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+    except OSError:
+        return
+    if kind == "NPY" and head[:4] in ZIP_MAGIC:
+        raise CLIError(f"{path} is not an .npy array but an .npz archive; name it .npz")
+    if kind == "NPZ" and head[:4] not in ZIP_MAGIC:
+        raise CLIError(f"cannot read {path} as NPZ: it is not an .npz archive (numpy.savez"
+                       " writes them: a zip of .npy arrays)")
+    if kind == "NPY" and head != b"\x93NUMPY":
+        raise CLIError(f"cannot read {path} as NPY: it is not an .npy file (numpy.save writes"
+                       " them)")
+
+
 def read_npy(path):
+    check_numpy_file(path, "NPY")
     try:
         array = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as exc:

@@ -40,8 +40,8 @@ import time
 import numpy as np
 
 from . import _preprocess
-from ._reader import (MISSING, PARQUET, ArrayTable, CLIError, have_arrow, read_table,  # noqa: F401
-                      sparse_npz)
+from ._reader import (MISSING, PARQUET, ArrayTable, CLIError, check_numpy_file,  # noqa: F401
+                      have_arrow, read_table, sparse_npz)
 
 BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
@@ -288,6 +288,7 @@ def _npz_columns(path, X, features, drop, feature_names):
 
 
 def _load_npz(path, target, need_target, dtype, features=None, drop=None, feature_names=None):
+    check_numpy_file(path, "NPZ")
     sparse = sparse_npz(path)
     if sparse is not None:  # X alone: scipy.sparse.save_npz holds one matrix
         if need_target:
@@ -699,6 +700,8 @@ def _check_out(path):
     before any work is done for it."""
     if not path:
         return
+    if path.endswith(("/", os.sep)):   # (abspath drops the separator: caught only after the work)
+        raise CLIError(f"cannot write {path}: it names a folder; name a file in it")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CLIError(f"cannot write {path}: no such folder {folder}")
@@ -754,9 +757,10 @@ def _model_input(net, source, need_target):
 
 def _formatted(values, dtype):
     """Predictions as text at the model's precision: a float32 value as the
-    shortest repr that reads back to it (240.91656, not 240.91656494140625)."""
+    shortest repr that reads back to it (240.91656, not 240.91656494140625);
+    with dtype None (class labels, values from the data) as they are."""
     values = np.asarray(values)
-    if values.dtype.kind == "f":
+    if values.dtype.kind == "f" and dtype is not None:
         return [[str(v) for v in row] for row in values.astype(dtype).reshape(len(values), -1)]
     return values.reshape(len(values), -1).tolist()
 
@@ -775,8 +779,13 @@ def cmd_predict(args):
             proba = np.hstack([1 - proba, proba])
         header, rows = [str(c) for c in classes], _formatted(proba, net.dtype)
     else:
-        # the model maps raw rows to labels or values
-        header, rows = [net.metadata.get("target", "prediction")], _formatted(net.predict(X), net.dtype)
+        # the model maps raw rows to labels (printed as they are: a float
+        # class 1.00000001 is not 1.0) or values (at the model's precision)
+        predicted = np.asarray(net.predict(X))
+        name = net.metadata.get("target", "prediction")
+        width = 1 if predicted.ndim == 1 else predicted.shape[1]
+        header = [name] if width == 1 else [f"{name}_{j}" for j in range(width)]
+        rows = _formatted(predicted, net.dtype if net.output == "identity" else None)
     if args.out:
         from ._modelfile import write_atomically
 

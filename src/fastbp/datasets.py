@@ -98,7 +98,12 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
             raise ValueError(f"train_test_split(copy=False) permutes {name} in place: it must be a"
                              f" writable C-contiguous array")
     rows = X.reshape(len(X), -1)
-    permute_rows(rows, order, np.zeros(len(X), dtype=np.bool_))
+    if X.dtype.hasobject:   # (references: NumPy moves them, a copy of the rows at a time)
+        rows[...] = rows[order]
+    else:
+        if not X.dtype.isnative or X.dtype == np.float16:   # (types Numba has not: as bytes)
+            rows = rows.view(np.uint8)
+        permute_rows(rows, order, np.zeros(len(X), dtype=np.bool_))
     y[...] = y[order]
     return X[n_test:], X[:n_test], y[n_test:], y[:n_test]
 
