@@ -95,3 +95,18 @@ def test_a_times_b_transposed_matches_numpy_and_the_copied_nn_product(shape, dty
             _gemm(nn, A, np.ascontiguousarray(B.T), False, False, alpha, beta)
             np.testing.assert_array_equal(C, nn)
     np.testing.assert_array_equal(B, B_before)  # read only: the copy is gemm's own
+
+
+def test_version_names_scipys_blas_when_it_serves_the_kernels():
+    """With SciPy's BLAS (FASTBP_BLAS=scipy, or a NumPy without OpenBLAS)
+    --version named NumPy's library, the first threadpoolctl listed before
+    SciPy's was loaded; fastbp info named SciPy's."""
+    import scipy
+    import subprocess
+    import sys
+    env = dict(os.environ, FASTBP_BLAS="scipy")
+    out = subprocess.run([sys.executable, "-m", "fastbp", "--version"], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    blas_line = out.splitlines()[-1]
+    root = os.path.dirname(scipy.__file__)
+    assert blas_line.startswith("BLAS: ") and (root in blas_line or root + ".libs" in blas_line)

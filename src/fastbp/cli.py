@@ -835,15 +835,15 @@ def version_text():
     from fastbp import _blas
     blas = f"BLAS: {_blas.LIBRARY}"
     try:
-        from threadpoolctl import threadpool_info
-        for pool in threadpool_info():
-            if pool.get("user_api") == "blas" and (_blas.LIBRARY == "scipy"
-                                                   or pool.get("filepath") == _blas.LIBRARY):
-                blas = (f"BLAS: {pool.get('internal_api')} {pool.get('version')}"
-                        f" ({pool.get('threading_layer', 'unknown')} threading,"
-                        f" {pool.get('num_threads')} threads, {pool.get('architecture')}),"
-                        f" {pool.get('filepath')}")
-                break
+        # (threads' choice of library: with SciPy's BLAS, the first BLAS
+        # threadpoolctl listed was NumPy's, SciPy's not loaded yet)
+        from fastbp.threads import _blas_controller
+        for lib in _blas_controller()[:1]:
+            pool = lib.info()
+            blas = (f"BLAS: {pool.get('internal_api')} {pool.get('version')}"
+                    f" ({pool.get('threading_layer', 'unknown')} threading,"
+                    f" {pool.get('num_threads')} threads, {pool.get('architecture')}),"
+                    f" {pool.get('filepath')}")
     except ImportError:
         pass
     return (f"fastbp {fastbp.__version__}\nPython {platform.python_version()}, NumPy"

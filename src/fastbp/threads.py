@@ -36,7 +36,9 @@ again), and it looks again between epochs (:func:`look_again`), so that
 a passing thread at its start does not hold a long fit on one thread, nor
 a lasting load arriving later leave it on two. /proc/loadavg counts the
 whole machine: in a container that sees a busy host, fits run on one
-thread.
+thread. Both rules need NumPy's OpenBLAS, whose thread count the kernels
+set from within: on SciPy's BLAS every product runs on SciPy's pool as it
+is.
 
 Inference on many rows (``MLP.forward``, ``predict``, ``predict_proba``)
 splits its rows instead of its products: chunks of rows go to up to
