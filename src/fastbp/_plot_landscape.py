@@ -96,7 +96,7 @@ def plot_line(result, path=None, title=None):
     Parameters
     ----------
     result : Line
-    path : str or path-like, optional
+    path : str or path_like, optional
         Write the figure here (a PNG, or the format its suffix
         names: ``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     title : str, optional
@@ -104,7 +104,8 @@ def plot_line(result, path=None, title=None):
 
     Returns
     -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    path_like or matplotlib.figure.Figure
+        The path as given, or the figure when no path is given.
     """
     _check_result(result, Line)
     return drawn_figure(path, lambda fig: _draw_line(fig.subplots(), result),
@@ -117,7 +118,7 @@ def plot_surface(result, path=None, kind="contour", title=None):
     Parameters
     ----------
     result : Surface
-    path : str or path-like, optional
+    path : str or path_like, optional
         Write the figure here (a PNG, or the format its suffix
         names: ``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     kind : {"contour", "surface"}, default "contour"
@@ -128,7 +129,8 @@ def plot_surface(result, path=None, kind="contour", title=None):
 
     Returns
     -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    path_like or matplotlib.figure.Figure
+        The path as given, or the figure when no path is given.
     """
     _check_result(result, Surface)
     kind = check_choice(kind, "kind", SURFACE_KINDS)
@@ -146,7 +148,7 @@ def plot_interpolation(result, path=None, title=None):
     Parameters
     ----------
     result : Interpolation
-    path : str or path-like, optional
+    path : str or path_like, optional
         Write the figure here (a PNG, or the format its suffix
         names: ``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     title : str, optional
@@ -154,7 +156,8 @@ def plot_interpolation(result, path=None, title=None):
 
     Returns
     -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    path_like or matplotlib.figure.Figure
+        The path as given, or the figure when no path is given.
     """
     _check_result(result, Interpolation)
     return drawn_figure(path, lambda fig: _draw_interpolation(fig.subplots(), result),
@@ -166,7 +169,7 @@ def plot_overview(path=None, line=None, surface=None, interpolation=None, title=
 
     Parameters
     ----------
-    path : str or path-like, optional
+    path : str or path_like, optional
         Write the figure here (a PNG, or the format its suffix
         names: ``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     line : Line, optional
@@ -178,7 +181,8 @@ def plot_overview(path=None, line=None, surface=None, interpolation=None, title=
 
     Returns
     -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    path_like or matplotlib.figure.Figure
+        The path as given, or the figure when no path is given.
     """
     if isinstance(path, (Line, Surface, Interpolation)):  # (path comes first, unlike plot_*)
         raise TypeError(f"plot_overview's first argument is the path; got a"

@@ -39,7 +39,7 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
 
     Parameters
     ----------
-    X, y : array-like
+    X, y : array_like
         Rows to split, the same number in each: NumPy arrays, lists, SciPy
         sparse matrices (rows taken as NumPy takes them) or pandas objects
         (by position, with ``iloc``).

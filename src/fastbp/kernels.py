@@ -23,7 +23,7 @@ O(n) memory; one-hot rows are still accepted and give the same results bit
 for bit, each type compiling its own specialisation on first use); outputs
 come first in every signature. ``train_epoch`` with labels copies each
 batch's labels into the workspace's target region. Activation and loss
-codes are the integer constants below. The whole-network kernels here take
+codes are the module's integer constants (see Codes, below). The whole-network kernels here take
 dense X; ``fastbp.MLP`` also trains on scipy.sparse X through its internal
 kernels (see :mod:`fastbp.network`).
 
@@ -41,8 +41,12 @@ The contract, and what is checked
   network's dtype; Numba types neither float16 nor longdouble), and
   ``predict``'s ``out`` takes the outputs in its own dtype (a float32 ``out``
   rounds a float64 network's).
-- Codes: loss and activation codes are the constants below, optimizer codes
-  an optimizer's ``code`` (:mod:`fastbp.optim`); the whole-network kernels
+- Codes: loss and activation codes are this module's integer constants:
+  activations ``IDENTITY`` 0, ``SIGMOID`` 1, ``TANH`` 2, ``RELU`` 3,
+  ``LEAKY_RELU`` 4, ``ELU`` 5, ``SOFTPLUS`` 6 (and ``SOFTMAX`` 7, an output
+  function only); losses ``CROSS_ENTROPY`` 0, ``BINARY_CROSS_ENTROPY`` 1,
+  ``MSE`` 2, ``MAE`` 3, ``HUBER`` 4. Optimizer codes are an optimizer's
+  ``code`` (:mod:`fastbp.optim`); the whole-network kernels
   and ``optimizer_step`` refuse an unknown code. The leaf kernels take their
   codes unchecked (an unknown loss code acts as Huber, an unknown
   activation as the identity), and their loss kernels read 1-D class labels

@@ -344,13 +344,19 @@ def surface(net, X, y, steps=51, span=1.0, seed=None, directions=None, normalise
 
     Parameters
     ----------
-    net, X, y, steps, span, normalise, include_biases
+    net, X, y
+        As for :func:`line`.
+    steps : int >= 2, default 51
+    span : float > 0, default 1.0
         As for :func:`line`.
     seed : int >= 0, optional
         Seeds both random directions, drawn one after the other from one
         generator (so ``d1`` equals :func:`line`'s direction for that seed).
     directions : pair of array_like, (2, n_params), optional
         Use these directions instead of random ones, as given.
+    normalise : {"filter", None}, default "filter"
+    include_biases : bool, default False
+        As for :func:`line`.
 
     Returns
     -------

@@ -893,8 +893,8 @@ class MLP:
 
         Parameters
         ----------
-        X : array-like, (n, sizes[0])
-        y : array-like
+        X : array_like, (n, sizes[0])
+        y : array_like
             Class labels 0..n_out-1, ``(n,)``, for softmax; 0/1 targets
             ``(n,)`` or ``(n, n_out)`` for sigmoid; values ``(n,)`` or
             ``(n, n_out)`` for identity. Text labels (softmax, or one sigmoid
@@ -916,8 +916,8 @@ class MLP:
             dropout masks, from this seed; None continues them. (Not the
             streams ``MLP(seed=s)`` starts: ``fit(seed=s)`` does not repeat
             a new ``MLP(seed=s)``'s first shuffle.)
-        verbose : {0, 1, 2}, default 1
-            1: a progress bar over epochs (tqdm) in an interactive terminal,
+        verbose : int, default 1
+            0, 1 or 2. 1: a progress bar over epochs (tqdm) in an interactive terminal,
             a line per epoch otherwise; 2: always a line per epoch; 0: silent.
             False and True read as 0 and 1; any other value is refused.
         optimizer : None, str or Optimizer
@@ -957,7 +957,7 @@ class MLP:
             Data-parallel training over MPI (``mpiexec -n 4 python -m mpi4py
             script.py``): True for ``MPI.COMM_WORLD``. Every rank passes the
             same data; see :mod:`fastbp.distributed`.
-        sample_weight : array-like, (n,), optional
+        sample_weight : array_like, (n,), optional
             Non-negative finite weight of each row of (X, y). Training then
             minimises scikit-learn's weighted loss: for each batch B,
             ``sum_B w_i L_i / sum_B w_i + alpha / (2 sum_B w_i) sum |W|^2``

@@ -23,7 +23,7 @@ def history(history, path=None, title=None):
     ----------
     history : History or dict
         What ``fit`` returned, or ``net.history``, or a dict of per-epoch lists.
-    path : str or path-like, optional
+    path : str or path_like, optional
         Write the figure here: a PNG, or the format the name's suffix names
         (``.pdf``, ``.svg``, ...). Without it, the figure is returned instead.
     title : str, optional
@@ -31,7 +31,8 @@ def history(history, path=None, title=None):
 
     Returns
     -------
-    The path, or the ``matplotlib.figure.Figure`` when no path is given.
+    path_like or matplotlib.figure.Figure
+        The path as given, or the figure when no path is given.
     """
     h = _curves(history)
     epochs = range(1, len(h["loss"]) + 1)

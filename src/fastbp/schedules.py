@@ -88,6 +88,9 @@ class Schedule:
 
 
 class Constant(Schedule):
+    """The optimizer's lr, unchanged: ``lr0`` every epoch (a schedule that
+    only records the rate, and ends another one the model held)."""
+
     def __init__(self):
         self.lr0 = None
 

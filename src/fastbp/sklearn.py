@@ -1007,6 +1007,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return out
 
     def predict_log_proba(self, X):
+        """The log of :meth:`predict_proba`, as scikit-learn's."""
         proba = self.predict_proba(X)
         return np.log(proba, out=proba)
 
@@ -1055,6 +1056,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
+        """The predicted values, (n_samples,) for one target, else (n_samples, n_targets)."""
         return self._decode(self._forward(X))
 
     def __sklearn_tags__(self):

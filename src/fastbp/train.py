@@ -708,7 +708,7 @@ class ModelCheckpoint:
 
     Parameters
     ----------
-    path : str or path-like
+    path : str or path_like
         The file; ``{epoch}`` in its name (not its folder, which must exist)
         is replaced by the 1-based epoch number.
     every : int, default 1
