@@ -914,3 +914,37 @@ def test_the_optimizers_learning_rate_is_scikit_learns_for_both_solvers():
                             random_state=0, solver=solver, learning_rate="invscaling")
         assert ours._optimizer.learning_rate == pytest.approx(sk._optimizer.learning_rate,
                                                                rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["regressor", "classifier"])
+def test_n_layers_set_smaller_cuts_the_prediction_as_scikit_learns(kind):
+    """scikit-learn's forward pass runs n_layers_ - 1 layers: an n_layers_
+    set smaller predicted from the whole network here."""
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 5), (rng.randn(40) if kind == "regressor" else rng.randint(0, 3, 40))
+    ests = []
+    for cls in ((SkRegressor, MLPRegressor) if kind == "regressor" else (SkClassifier, MLPClassifier)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = cls(hidden_layer_sizes=(4, 3), max_iter=3, random_state=0).fit(X, y)
+        est.n_layers_ = 3   # stop after the first hidden layer (3 units)
+        ests.append(est)
+    sk, fb = ests
+    want = sk.predict(X) if kind == "regressor" else sk.predict_proba(X)
+    got = fb.predict(X) if kind == "regressor" else fb.predict_proba(X)
+    assert want.shape == got.shape == (40, 3)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+    for est in ests:   # more layers than coefs_ holds: scikit-learn's IndexError
+        est.n_layers_ = 5
+        with pytest.raises(IndexError):
+            est.predict(X)
+
+
+def test_a_sparse_y_for_the_regressor_is_named():
+    import scipy.sparse
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(40, 5), rng.randn(40)
+    est = MLPRegressor(max_iter=3)
+    with pytest.raises(ValueError, match="y must be a dense array of targets; got a sparse"):
+        est.fit(X, scipy.sparse.csr_matrix(np.c_[y, y]))
+    assert not hasattr(est, "coefs_")

@@ -801,6 +801,16 @@ class _BaseMLP(BaseEstimator):
         is the one applied."""
         coefs = [np.asarray(c) for c in self.coefs_]
         intercepts = [np.asarray(i) for i in self.intercepts_]
+        # scikit-learn's forward pass runs range(n_layers_ - 1): an n_layers_
+        # set smaller cuts the network there (it was ignored), a larger one
+        # asks for layers coefs_ does not hold (scikit-learn: IndexError).
+        n = getattr(self, "n_layers_", None)
+        if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
+            if n < 2 or n - 1 > min(len(coefs), len(intercepts)):
+                raise IndexError(f"n_layers_ is {n}: the forward pass runs n_layers_ - 1 layers,"
+                                 f" and coefs_ and intercepts_ hold {len(coefs)} and"
+                                 f" {len(intercepts)}")
+            coefs, intercepts = coefs[:n - 1], intercepts[:n - 1]
         output = OUTPUTS.get(self.out_activation_, "identity")  # others: _outputs applies them
         net = self.net_
         if not (len(coefs) == len(intercepts) == len(net.weights)
@@ -1035,6 +1045,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._keep(locals())
 
     def _validate_input(self, X, y, incremental, reset):
+        if scipy.sparse.issparse(y):   # (NumPy's "setting an array element with a sequence")
+            raise ValueError(f"y must be a dense array of targets; got a sparse"
+                             f" {type(y).__name__} (y.toarray() makes one)")
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if reset or not hasattr(self, "out_activation_"):  # (scikit-learn: when it initialises)
