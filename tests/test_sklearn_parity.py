@@ -574,8 +574,11 @@ def test_a_regressors_output_function_set_after_fitting_is_applied():
     for est in (ours, sk):
         est.out_activation_ = "logistic"
     np.testing.assert_allclose(ours.predict(X), sk.predict(X), rtol=1e-8)
-    ours.coefs_ = ours.coefs_[:1]  # no longer chains with its intercepts
-    with pytest.raises(ValueError, match="one array per layer"):
+    for est in (ours, sk):   # fewer layers than n_layers_ asks for: scikit-learn's IndexError
+        est.coefs_ = est.coefs_[:1]
+        with pytest.raises(IndexError):
+            est.predict(X)
+    with pytest.raises(IndexError, match="coefs_ and intercepts_ hold 1 and 2"):
         ours.predict(X)
 
 

@@ -146,7 +146,6 @@ def specialising(kernel, name, doc, fallback=None, optimised_alone=False):
     return stub
 
 
-
 def _dtype_guard(name):
     """An intrinsic ``guard(params, a)`` that does nothing and fails to
     compile, with a TypingError naming ``name``, unless the array ``a`` has

@@ -1088,8 +1088,9 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     (see :mod:`fastbp.optim`), ``t0`` the number of steps it has taken
     (>= 0). Plain SGD (no momentum, no weight decay) fuses the update into
     the backward pass and reads neither ``grads`` nor ``state`` (they may be
-    empty, of the network's dtype); the others backpropagate into ``grads`` (n_params,) and call
-    :func:`fastbp.optim.optimizer_step` with ``state`` (2, n_params).
+    empty, of the network's dtype); the others backpropagate into ``grads``
+    (n_params,) and call :func:`fastbp.optim.optimizer_step` with ``state``
+    (2, n_params).
     Fused, the L2 term is the factor ``1 - lr alpha / nb`` on the weights:
     in float32 it rounds to a multiple of 2^-24, so a small alpha acts
     larger, or not at all (:meth:`fastbp.MLP.fit` runs float32 plain SGD
