@@ -67,6 +67,9 @@ def test_site_builds_strict(tmp_path):
     for method in ("fit", "from_sklearn", "to_sklearn", "predict_log_proba"):
         assert f'id="fastbp.sklearn.MLPClassifier.{method}"' in pages["sklearn"], method
     assert 'id="fastbp.SGD.step"' in pages["optim"]
+    # and helpers outside a module's __all__ stay off its page
+    assert 'id="fastbp.distributed.r2_score"' not in pages["distributed"]
+    assert 'id="fastbp.plot.new_figure"' not in pages["plot"] and 'id="fastbp.plot.history"' in pages["plot"]
     for png in (ROOT / "examples").glob("*.png"):           # figures served by docs/hooks.py
         assert (tmp_path / "site" / "examples" / png.name).exists()
 

@@ -14,6 +14,8 @@ import numpy as np
 
 from ._jit import jit
 
+__all__ = ["load_digits", "train_test_split"]
+
 
 def load_digits():
     """The 8x8 handwritten digits: ``X`` (1797, 64) float64 in 0..16, ``y`` (1797,) int64."""

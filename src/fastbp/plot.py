@@ -14,6 +14,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+# The public part (the rest serves the plot functions here and in landscape).
+__all__ = ["history"]
+
 
 def history(history, path=None, title=None):
     """Training and validation curves of a History, one panel per metric
