@@ -1,5 +1,7 @@
-"""MkDocs hook: serve the figures of examples/ (the ones the scripts write)
-at docs/examples/ without keeping a second copy in the repository."""
+"""MkDocs hooks: serve the figures of examples/ (the ones the scripts write)
+at docs/examples/ without keeping a second copy in the repository, and
+render the docstrings' Sphinx roles as plain code."""
+import re
 from pathlib import Path
 
 from mkdocs.structure.files import File
@@ -14,10 +16,9 @@ def on_files(files, config):
 
 
 # Docstrings use Sphinx's roles (:func:`line`, :class:`fastbp.SGD`), which
-# mkdocstrings does not read: the role's name was printed before the name
+# mkdocstrings does not read: each printed as text before its name
 # (":mod:fastbp.network", 119 times). The name is kept, in code font, and a
 # reST "::" before a code block reads as the ":" it stands for.
-import re  # noqa: E402
 
 ROLE = re.compile(r":(?:py:)?(?:func|mod|class|meth|attr|data|exc|obj|const):<code>~?")
 LITERAL_BLOCK = re.compile(r"::</p>")
