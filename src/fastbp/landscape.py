@@ -320,7 +320,8 @@ def line(net, X, y, steps=51, span=1.0, seed=None, direction=None, normalise="fi
         normalise = _check_normalise(normalise)  # its canonical name, for the result
         d = random_directions(net, 1, seed, normalise, include_biases)[0]
     else:
-        check_seed(seed), _check_normalise(normalise)   # checked, as without a direction
+        check_seed(seed)   # (checked, as without a direction)
+        _check_normalise(normalise)
         _check_flag(include_biases, "include_biases")
         d, normalise = _check_direction(direction, net, "direction"), "given"
         seed = None   # (unused: the result names no seed that played no part in it)
@@ -370,7 +371,8 @@ def surface(net, X, y, steps=51, span=1.0, seed=None, directions=None, normalise
         normalise = _check_normalise(normalise)  # its canonical name, for the result
         d = random_directions(net, 2, seed, normalise, include_biases)
     else:
-        check_seed(seed), _check_normalise(normalise)   # checked, as without directions
+        check_seed(seed)   # (checked, as without directions)
+        _check_normalise(normalise)
         _check_flag(include_biases, "include_biases")
         seed = None   # (unused: the result names no seed that played no part in it)
         if isinstance(directions, (str, bytes)) or not hasattr(directions, "__len__") \

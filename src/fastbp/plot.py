@@ -40,10 +40,8 @@ def history(history, path=None, title=None):
     h = _curves(history)
     epochs = range(1, len(h["loss"]) + 1)
     scores = [k for k in ("val_accuracy", "val_r2") if k in h]
-
-    def draw(fig):
-        _draw_history(fig, h, epochs, scores)
-    return drawn_figure(path, draw, title, figsize=(5.5 * (1 + len(scores)), 4))
+    return drawn_figure(path, lambda fig: _draw_history(fig, h, epochs, scores), title,
+                        figsize=(5.5 * (1 + len(scores)), 4))
 
 
 def _draw_history(fig, h, epochs, scores):
