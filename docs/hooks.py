@@ -1,6 +1,8 @@
 """MkDocs hooks: serve the figures of examples/ (the ones the scripts write)
 at docs/examples/ without keeping a second copy in the repository, and
-render the docstrings' Sphinx roles as plain code."""
+render the docstrings' Sphinx roles as plain code, and show a default held
+in fastbp.datasets' _Default (a default that knows it was not given) as its
+value."""
 import re
 from pathlib import Path
 
@@ -24,5 +26,16 @@ ROLE = re.compile(r":(?:py:)?(?:func|mod|class|meth|attr|data|exc|obj|const):<co
 LITERAL_BLOCK = re.compile(r"::</p>")
 
 
+# mkdocstrings prints a default as its source text: fastbp.datasets'
+# train_test_split showed test_fraction=_Default(0.25), a private class; the
+# value alone is shown, in the signature (highlighted) and in the table of
+# parameters.
+DEFAULT_SIGNATURE = re.compile(r'<span class="n">_Default</span><span class="p">\(</span>'
+                               r'(<span class="\w+">[^<]*</span>)<span class="p">\)')
+DEFAULT_TABLE = re.compile(r'<autoref identifier="[\w.]*\._Default"[^>]*>_Default</autoref>'
+                           r'\(([^()<]*)\)')   # (a cross-reference, for mkdocs-autorefs)
+
+
 def on_page_content(html, page, config, files):
+    html = DEFAULT_TABLE.sub(r"\1", DEFAULT_SIGNATURE.sub(r'\1<span class="p">', html))
     return LITERAL_BLOCK.sub(":</p>", ROLE.sub("<code>", html))

@@ -70,6 +70,10 @@ def test_site_builds_strict(tmp_path):
     # and helpers outside a module's __all__ stay off its page
     assert 'id="fastbp.distributed.r2_score"' not in pages["distributed"]
     assert 'id="fastbp.plot.new_figure"' not in pages["plot"] and 'id="fastbp.plot.history"' in pages["plot"]
+    # and train_test_split's defaults as values, not as the private class holding them
+    assert "_Default" not in pages["datasets"]
+    signature = re.sub(r"<[^>]+>", "", pages["datasets"].split('id="fastbp.datasets.train_test_split"')[1])
+    assert "test_fraction=0.25, seed=0, copy=True, *, test_size=None, random_state=None)" in signature
     for png in (ROOT / "examples").glob("*.png"):           # figures served by docs/hooks.py
         assert (tmp_path / "site" / "examples" / png.name).exists()
 
