@@ -324,8 +324,16 @@ def test_unfitted_and_wrong_estimators_are_refused():
     with pytest.raises(TypeError, match="needs a fitted sklearn.neural_network.*MLPClassifier"):
         fastbp.MLP.from_sklearn(LogisticRegression())
     _, reg = sk_fitted("regression")
-    with pytest.raises(TypeError, match="MLPClassifier; got MLPRegressor"):
+    with pytest.raises(TypeError, match="MLPClassifier; got sklearn.neural_network.*MLPRegressor"):
         fs.MLPClassifier.from_sklearn(reg)
+    # Found in review (session 37): "needs a fitted ...MLPClassifier; got MLPClassifier"
+    # for fastbp's own estimator, naming neither module
+    with pytest.raises(TypeError, match=r"needs a fitted sklearn\.neural_network\.MLPClassifier or"
+                                        r" sklearn\.neural_network\.MLPRegressor; got"
+                                        r" fastbp\.sklearn\.MLPClassifier: .* fastbp's already"
+                                        r" \(its network is est\.net_"):
+        fastbp.MLP.from_sklearn(fs.MLPClassifier(hidden_layer_sizes=(3,), max_iter=1).fit(
+            [[0.0], [1.0]], [0, 1]))
     X_multi, multi = sk_fitted("multilabel")  # fastbp.sklearn takes multilabel estimators now
     ours = fs.MLPClassifier.from_sklearn(multi)
     np.testing.assert_array_equal(ours.predict(X_multi), multi.predict(X_multi))

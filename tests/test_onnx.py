@@ -505,6 +505,107 @@ def test_skl2onnx_exports_the_weights_predict_uses_now(kind):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("labels", ["int", "str", "binary"])
+@pytest.mark.parametrize("zipmap", [False, True])
+def test_skl2onnx_nocl_labels_are_class_indices(labels, zipmap):
+    """Found in review (session 37): the registered nocl option was ignored,
+    the label stayed the class (and text classes made a model ONNX Runtime
+    refused to load). skl2onnx's meaning: the class's index in classes_, as
+    its converter of LogisticRegression gives."""
+    from sklearn.linear_model import LogisticRegression
+
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, y = iris()
+    X = X.astype(np.float32)
+    y = {"int": np.array([-5, 7, 9])[y], "str": np.array(["a", "b", "c"])[y],
+         "binary": np.where(y == 1, 7, -5)}[labels]
+    est = fs.MLPClassifier(hidden_layer_sizes=(6,), max_iter=30, random_state=0).fit(X, y)
+    options = {"nocl": True, "zipmap": zipmap}
+    label, proba = session(skl2onnx.to_onnx(est, X[:1], options={id(est): options})
+                           .SerializeToString()).run(None, {"X": X})
+    want = np.searchsorted(est.classes_, est.predict(X))
+    np.testing.assert_array_equal(label, want)
+    assert label.dtype == np.int64
+    ref = LogisticRegression().fit(X, y)   # skl2onnx's own converter, the same option
+    ref_label, ref_proba = session(skl2onnx.to_onnx(ref, X[:1], options={id(ref): options})
+                                   .SerializeToString()).run(None, {"X": X})
+    np.testing.assert_array_equal(ref_label, np.searchsorted(ref.classes_, ref.predict(X)))
+    if zipmap:   # the probabilities keyed by the index too, as skl2onnx's
+        assert list(proba[0]) == list(ref_proba[0]) == list(range(len(est.classes_)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skl2onnx_refuses_uint64_classes_past_int64_unless_nocl():
+    """Found in review (session 37): skl2onnx's int64 label wrapped 2**63 + 5
+    to -9223372036854775803 (to_onnx keeps uint64; skl2onnx declares int64)."""
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, y = iris()
+    X = X.astype(np.float32)
+    y = np.array([2 ** 63 + 5, 1, 2], dtype=np.uint64)[y]
+    est = fs.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="the class 9223372036854775813 .* does not fit in int64"):
+        skl2onnx.to_onnx(est, X[:1], options={id(est): {"zipmap": False}})
+    label, _ = session(skl2onnx.to_onnx(est, X[:1], options={id(est): {"zipmap": False,
+                                                                       "nocl": True}})
+                       .SerializeToString()).run(None, {"X": X})
+    np.testing.assert_array_equal(est.classes_[label], est.predict(X))
+    small = fs.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(
+        X, y % np.uint64(2 ** 63))   # uint64 classes that fit: their values
+    label, _ = session(skl2onnx.to_onnx(small, X[:1], options={id(small): {"zipmap": False}})
+                       .SerializeToString()).run(None, {"X": X})
+    np.testing.assert_array_equal(label, small.predict(X).astype(np.int64))
+
+
+@pytest.mark.parametrize("kind", ["MLPClassifier", "MLPRegressor"])
+def test_skl2onnx_of_an_unfitted_estimator_is_not_fitted_error(kind):
+    """Found in review (session 37): skl2onnx's shape calculators said "No known
+    ways to retrieve the number of classes" or "no attribute 'n_outputs_'"
+    (docs/guide/deployment.md promises NotFittedError)."""
+    from sklearn.exceptions import NotFittedError
+
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    with pytest.raises(NotFittedError, match=f"this {kind} is not fitted yet: call fit"):
+        skl2onnx.to_onnx(getattr(fs, kind)(), np.zeros((1, 3), np.float32))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_float64_rows_keep_the_scaling_set_on_a_float32_estimators_net():
+    """Found in review (session 37): float64 rows ran a float64 copy of a
+    float32 net_ that had lost its input scaling: predict_proba 0.46 off the
+    same rows in float32, and skl2onnx's double graph with it."""
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, y = iris()
+    X32 = X.astype(np.float32)
+    clf = fs.MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X32, y)
+    clf.net_.set_input_scaling([5., 3, 4, 1], [0.8, 0.4, 1.8, 0.8])
+    reg = fs.MLPRegressor(hidden_layer_sizes=(5,), max_iter=5, random_state=0).fit(X32, X[:, 0])
+    reg.net_.set_input_scaling([5., 3, 4, 1], [0.8, 0.4, 1.8, 0.8])
+    # the reference: the float32 network's own forward pass, by NumPy, in float64
+    for est, out in ((clf, clf.predict_proba), (reg, reg.predict)):
+        net = est.net_
+        h = (X - net.input_mean) / net.input_scale
+        W, b = [w.astype(np.float64) for w in net.weights], [c.astype(np.float64) for c in net.biases]
+        h = np.maximum(h @ W[0].T + b[0], 0) @ W[1].T + b[1]
+        if est is clf:
+            h = np.exp(h - h.max(1, keepdims=True))
+            want = h / h.sum(1, keepdims=True)
+        else:
+            want = h[:, 0]
+        np.testing.assert_allclose(out(X), want, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(out(X32), want, rtol=1e-5, atol=1e-5)
+        options = {id(est): {"zipmap": False}} if est is clf else None
+        from skl2onnx.common.data_types import DoubleTensorType
+        onx = skl2onnx.to_onnx(est, initial_types=[("X", DoubleTensorType([None, 4]))],
+                               options=options)
+        got = session(onx.SerializeToString()).run(None, {"X": X})[-1]
+        np.testing.assert_allclose(got.reshape(want.shape), want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_skl2onnx_refuses_a_network_with_categories():
     """The converter's input is the numeric tensor of the pipeline before it,
     not raw text rows: refused, pointing at net.to_onnx."""

@@ -429,6 +429,11 @@ def to_onnx(net, path=None, opset=None):
 def _sklearn_labels(classes):
     """scikit-learn's classes_ as skl2onnx outputs them: int64 or text."""
     classes = np.asarray(classes)
+    if classes.dtype.kind == "u" and classes.size and classes.max() > np.iinfo(np.int64).max:
+        # (the cast wrapped: 2**63 + 5 came back as -9223372036854775803)
+        raise ValueError(f"skl2onnx outputs int64 labels; the class {classes.max()} of this"
+                         f" classifier's classes_ does not fit in int64 (the nocl option"
+                         f" outputs class indices instead)")
     if classes.dtype.kind in "iub":
         return classes.astype(np.int64)
     if classes.dtype.kind == "f" and np.all(classes == np.round(classes)):
@@ -494,11 +499,20 @@ def _multilabel(est):
                    None) == "multilabel-indicator"
 
 
+def _check_fitted(est):
+    # (skl2onnx's shape calculators said "No known ways to retrieve the number
+    # of classes" or "no attribute 'n_outputs_'" of an unfitted estimator)
+    from sklearn.utils.validation import check_is_fitted
+    check_is_fitted(est, "net_", msg=f"this {type(est).__name__} is not fitted yet: call"
+                                     f" fit(X, y) before converting it to ONNX")
+
+
 def classifier_shapes(operator):
     """skl2onnx's shape calculator of linear classifiers, and a multilabel
     classifier's ``label`` of shape (N, n_labels), as its converter writes it."""
     from skl2onnx.common.data_types import Int64TensorType
     from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    _check_fitted(operator.raw_operator)
     calculate_linear_classifier_output_shapes(operator)
     est = operator.raw_operator
     if _multilabel(est):
@@ -510,6 +524,7 @@ def regressor_shapes(operator):
     """skl2onnx's shape calculator of linear regressors, with ``variable`` of
     shape (N, n_outputs_) (it read a ``coef_`` the estimator lacks: (N, 1))."""
     from skl2onnx.common.shape_calculator import calculate_linear_regressor_output_shapes
+    _check_fitted(operator.raw_operator)
     calculate_linear_regressor_output_shapes(operator)
     n = operator.inputs[0].get_first_dimension()
     out = operator.outputs[0]
@@ -518,7 +533,9 @@ def regressor_shapes(operator):
 
 def convert_classifier(scope, operator, container):
     """skl2onnx converter of fastbp.sklearn.MLPClassifier: outputs ``label``
-    and ``probabilities`` (N, n_classes) as scikit-learn's classifiers do."""
+    and ``probabilities`` (N, n_classes) as scikit-learn's classifiers do;
+    with the ``nocl`` option, ``label`` is the class's index in ``classes_``
+    (skl2onnx's meaning of it)."""
     est = operator.raw_operator
     b = _Container(scope, container)
     x_dtype = _input_dtype(operator)
@@ -538,6 +555,11 @@ def convert_classifier(scope, operator, container):
     else:
         b.op("Identity", [out], "probabilities", output=proba_out)
     idx = b.op("ArgMax", [proba_out], "class_index", axis=1, keepdims=0)
+    if container.get_options(est, dict(nocl=False))["nocl"]:
+        # (it was ignored: the label stayed the class, and text classes made
+        # a model ONNX Runtime refused, skl2onnx having typed label int64)
+        b.op("Identity", [idx], "label", output=label_out)
+        return
     b.op("Gather", [b.const("classes", _sklearn_labels(est.classes_)), idx], "label",
          output=label_out, axis=0)
 
@@ -564,9 +586,17 @@ def register_skl2onnx():
     require("skl2onnx", "Converting fastbp estimators with skl2onnx")
     from skl2onnx import update_registered_converter
 
+    from skl2onnx._parse import _parse_sklearn_classifier
+
     from .sklearn import MLPClassifier, MLPRegressor
+
+    def parse_classifier(scope, model, inputs, custom_parsers=None):
+        # skl2onnx's parser of classifiers, which reads classes_ before any
+        # shape calculator runs (skl2onnx's examples of a parser call it so)
+        _check_fitted(model)
+        return _parse_sklearn_classifier(scope, model, inputs, custom_parsers=custom_parsers)
     update_registered_converter(MLPClassifier, "FastbpMLPClassifier", classifier_shapes,
-                                convert_classifier,
+                                convert_classifier, parser=parse_classifier,
                                 options={"zipmap": [True, False, "columns"], "nocl": [True, False]})
     update_registered_converter(MLPRegressor, "FastbpMLPRegressor", regressor_shapes,
                                 convert_regressor)

@@ -192,8 +192,14 @@ def from_torch(cls, module, output="softmax", **kwargs):
 # ------------------------------------------------------------- scikit-learn
 def _check_fitted(fitted, kinds, what):
     if not isinstance(fitted, kinds):
-        names = " or ".join(f"{k.__module__}.{k.__name__}" for k in kinds)
-        raise TypeError(f"{what} needs a fitted {names}; got {type(fitted).__name__}")
+        names = " or ".join(f"sklearn.neural_network.{k.__name__}" for k in kinds)
+        got = type(fitted)
+        hint = ""
+        if got.__module__ == "fastbp.sklearn":   # already fastbp's
+            hint = (": a fastbp.sklearn estimator is fastbp's already (its network is"
+                    " est.net_; est.get_params() makes another)")
+        raise TypeError(f"{what} needs a fitted {names}; got {got.__module__}.{got.__qualname__}"
+                        f"{hint}")
     if not hasattr(fitted, "coefs_"):
         from sklearn.exceptions import NotFittedError
         raise NotFittedError(f"this {type(fitted).__name__} is not fitted yet: call fit(X, y)"

@@ -863,12 +863,17 @@ class _BaseMLP(BaseEstimator):
 
 
 def _twin(net, dtype=None, output=None, activation=None, alpha=None):
-    """A copy of the fastbp.MLP net's weights in a network of ``dtype``,
+    """A copy of the fastbp.MLP net's weights and its input and target
+    scaling (a user may have set them on ``net_``) in a network of ``dtype``,
     ``output``, hidden ``activation`` and ``alpha``, each by default the net's own."""
     twin = MLP(list(net.sizes), activation=activation or list(net.activations) or "tanh",
                output=output or net.output, dtype=dtype or net.dtype.name, seed=0,
                alpha=float(net.alpha) if alpha is None else alpha)
     twin.params[...] = net.params
+    if net.input_mean is not None:
+        twin.set_input_scaling(net.input_mean, net.input_scale)
+    if net.target_mean is not None:   # (another output than identity: set_target_scaling's error)
+        twin.set_target_scaling(net.target_mean, net.target_scale)
     return twin
 
 
