@@ -182,6 +182,25 @@ def test_a_model_trained_on_integer_labels_does_not_take_text_labels_unnamed():
     np.testing.assert_array_equal(net.params, twin.params)
 
 
+@pytest.mark.parametrize("before", ["optimizer set", "epochs=0"])
+def test_a_model_that_never_trained_takes_text_labels_at_its_first_fit(before):
+    """Found in review (session 37): an optimizer set by its setter, or a fit
+    of epochs=0, made a new model refuse text labels as "trained on integer
+    class labels"; the fit docstring: text labels set classes_ at the first fit."""
+    X, k = blobs()
+    text = np.array(["a", "b", "c"])[k]
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    if before == "optimizer set":
+        net.optimizer = fastbp.Adam(lr=0.01)
+    else:
+        net.fit(X, k, epochs=0, verbose=0, optimizer=fastbp.Adam(lr=0.01))
+    net.fit(X, text, epochs=2, verbose=0)
+    assert list(net.classes_) == ["a", "b", "c"]
+    twin = fastbp.MLP([4, 5, 3], seed=0)   # the same training on the codes
+    twin.fit(X, k, epochs=2, verbose=0, optimizer=fastbp.Adam(lr=0.01))
+    np.testing.assert_array_equal(net.params, twin.params)
+
+
 def test_a_first_fit_whose_labels_do_not_fill_the_output_is_refused():
     X, k = blobs()
     net = fastbp.MLP([4, 5, 3], seed=0)

@@ -1080,6 +1080,36 @@ def test_divergence_stop_and_warn_run_on_train_end(mode):
     np.testing.assert_array_equal(net.params, snaps.params[0])
 
 
+class _FailingEnd:
+    def on_train_end(self, net):
+        raise RuntimeError("on_train_end failed")
+
+
+@pytest.mark.parametrize("path", ["epochs", "distributed"])
+@pytest.mark.parametrize("mode", ["raise", "warn", "stop"])
+def test_a_divergence_is_reported_when_on_train_end_raises(path, mode):
+    """Found in review (session 37): a callback's on_train_end raising after
+    a divergence hid it: its error alone, no TrainingDivergedError (nor a
+    warning), the history not marked diverged. Now the callback's error is
+    raised from the divergence's error (or after its warning)."""
+    net, X, y = exploding("float64")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError, match="on_train_end failed") as info:
+            net.fit(X, y, epochs=50, batch_size=4, lr=1.0, shuffle=False, verbose=0,
+                    callbacks=[_FailingEnd()], on_divergence=mode,
+                    distributed=path == "distributed")
+    cause = info.value.__cause__
+    if mode == "raise":
+        assert isinstance(cause, fastbp.TrainingDivergedError)
+        assert "training diverged in epoch" in str(cause) and cause.history.diverged
+    else:
+        assert cause is None
+    said = [w for w in caught if "training diverged in epoch" in str(w.message)]
+    assert len(said) == (mode == "warn")
+    assert np.isfinite(net.params).all()   # rolled back, as without the callback
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "lbfgs", "distributed"])
 @pytest.mark.parametrize("exc", [ValueError, KeyboardInterrupt])
 def test_every_early_exit_runs_every_on_train_end(optimizer, exc):

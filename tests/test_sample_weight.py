@@ -229,7 +229,7 @@ def test_balanced_is_scikit_learns_class_weight():
         np.testing.assert_allclose(got[classes], want, rtol=1e-15)
         assert got[3] == 0
     np.testing.assert_allclose(
-        fastbp._validate.fit_weights(None, "balanced", y, "softmax", 4, None)[0],
+        fastbp._validate.fit_weights(None, "balanced", y, "softmax", 4, None, 0.0)[0],
         compute_sample_weight("balanced", y), rtol=1e-15)
 
 
@@ -492,7 +492,7 @@ def test_read_only_weights_are_used_in_place():
     assert len(_weighted.epoch_weighted_sgd.signatures) == compiled  # no read-only specialisation
     np.testing.assert_array_equal(a.params, b.params)
     np.testing.assert_array_equal(frozen, w)
-    got = fastbp._validate.fit_weights(frozen, None, y, "softmax", 3, None)[0]
+    got = fastbp._validate.fit_weights(frozen, None, y, "softmax", 3, None, 0.0)[0]
     assert got.flags.writeable and np.shares_memory(got, frozen)
 
 
@@ -545,6 +545,28 @@ def test_tiny_weights_train_by_their_ratios_and_extreme_ratios_are_refused():
         warnings.simplefilter("error")
         net.fit(X[:20], y[:20], sample_weight=np.full(20, 2.0),
                 class_weight={0: 3.0, 1: 1.0, 2: 1.0}, epochs=1, verbose=0)
+
+
+def test_with_alpha_the_l2_term_is_divided_by_the_weights_sum_at_every_scale():
+    """Found in review (session 37): tiny weights were scaled up by a power of
+    two also with alpha > 0, where the L2 term divides by their sum: the
+    objective at weights of 2**-501 was the one at weights of 1 (1.28, where
+    the documented one is 1.1e149). The documented objective, by hand."""
+    rng = np.random.default_rng(8)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    net = fastbp.MLP([4, 5, 3], seed=0, dtype="float64", alpha=0.1)
+    data = fastbp.MLP([4, 5, 3], seed=0, dtype="float64", alpha=0.0).loss(X, y)
+    squares = sum(float((W ** 2).sum()) for W in net.weights)
+    for c in (1.0, 1e-3, 2.0 ** -499, 2.0 ** -501, 1e-300):
+        want = data + 0.1 / (2 * 20 * c) * squares
+        assert net.loss(X, y, sample_weight=np.full(20, c)) == pytest.approx(want, rel=1e-12)
+        assert net.evaluate(X, y, sample_weight=np.full(20, c))["loss"] == pytest.approx(want,
+                                                                                        rel=1e-12)
+    plain = net.gradient(X, y)   # unweighted: the L2 gradient alpha / n W
+    tiny = net.gradient(X, y, sample_weight=np.full(20, 2.0 ** -501))
+    W0 = slice(0, 4 * 5)
+    np.testing.assert_allclose(tiny[W0] - plain[W0],
+                               (2.0 ** 501 - 1) * 0.1 / 20 * net.weights[0].ravel(), rtol=1e-12)
 
 
 def test_weights_whose_sum_overflows_are_refused_and_change_nothing():

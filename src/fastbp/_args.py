@@ -193,14 +193,16 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
     """Check the arguments of ``net.fit`` (see there) and resolve what it runs with."""
     classes = net.classes_
     if classes is None and learns_classes(net, y):
-        if net.optimizer is not None or len(net.history):
+        # (trained: an epoch recorded, or an optimizer that took a step; an
+        # optimizer only set, or a fit of epochs=0, was refused as "trained")
+        if len(net.history) or (net.optimizer is not None and net.optimizer.t > 0):
             raise TypeError("y must hold numbers: this model was trained on integer class"
                             " labels (classes_ is None), which text labels cannot continue;"
                             " set net.classes_ to the label of each output first")
         classes = _preprocess.learn_classes(y, net.output, net.sizes[-1])
     X, Y = net._data(X, y, classes=classes)
     weights, per_class = fit_weights(sample_weight, class_weight, Y, net.output, net.sizes[-1],
-                                     classes)
+                                     classes, net.alpha)
     epochs = check_int(epochs, "epochs", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
     shuffle = check_bool(shuffle, "shuffle")
@@ -344,7 +346,7 @@ def validation_set(net, X, Y, validation_data, validation_split, classes=None, w
         Yv = net._targets(validation_data[1], Xv.shape[0], name="validation_data[1]",
                           classes=classes, x_name="validation_data[0]")
         Wv = validation_weights(validation_data[2] if len(validation_data) == 3 else None,
-                                per_class, Yv, net.output, net.sizes[-1])
+                                per_class, Yv, net.output, net.sizes[-1], net.alpha)
         return (Xv, Yv) if Wv is None else (Xv, Yv, Wv)
     if not validation_split:
         return None

@@ -518,8 +518,8 @@ def check_weight_sum(weights, what):
                          " zero: no sample would count")
     if not np.isfinite(total):
         raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) sum to"
-                         " more than a float64 holds: rescale sample_weight (only their ratios"
-                         " matter)")
+                         " more than a float64 holds: rescale sample_weight (their ratios weight"
+                         " the rows; with alpha > 0 their sum also divides the L2 term)")
     # A batch's weights are normalised by nb / (their sum): a sum below
     # nb / float64's largest overflowed that to inf (a NaN gradient blamed on
     # the learning rate). A batch's sum is at least its smallest positive
@@ -529,27 +529,29 @@ def check_weight_sum(weights, what):
     if float(smallest) < weights.size / sys.float_info.max:  # (no overflow warning)
         raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) include"
                          f" {smallest:.3g}, too small to normalise a batch by: rescale"
-                         " sample_weight (only their ratios matter)")
+                         " sample_weight (their ratios weight the rows; with alpha > 0 their sum"
+                         " also divides the L2 term)")
 
 
-def fit_weights(sample_weight, class_weight, Y, output, n_out, classes):
+def fit_weights(sample_weight, class_weight, Y, output, n_out, classes, alpha):
     """``MLP.fit``'s weights: ``(weights, per_class)``, the training rows'
     weights (float64 (n,), or None for an unweighted fit) and the per-class
-    weights (or None), from the network targets Y; checked, nothing changed."""
+    weights (or None), from the network targets Y, for a model of L2
+    coefficient ``alpha``; checked, nothing changed."""
     sw = check_sample_weight(sample_weight, Y.shape[0])
     per_class = class_weights(class_weight, Y, output, n_out, classes, sw)
-    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out))
+    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha)
     if weights is not None:
         check_weight_sum(weights, "samples")
     return weights, per_class
 
 
-def validation_weights(sample_weight, per_class, Y, output, n_out):
+def validation_weights(sample_weight, per_class, Y, output, n_out, alpha):
     """The validation rows' weights (float64 (n,)) from their own
     ``sample_weight`` (validation_data's third element) and the fit's
     per-class weights, or None when neither is given."""
     sw = check_sample_weight(sample_weight, Y.shape[0], "validation_data[2]", "validation_data[0]")
-    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out))
+    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha)
     if weights is not None:
         check_weight_sum(weights, "validation rows")
     return weights
@@ -560,13 +562,17 @@ def validation_weights(sample_weight, per_class, Y, output, n_out):
 TINY_WEIGHTS = 2.0 ** -500
 
 
-def _scaled_up(weights):
+def _scaled_up(weights, alpha):
     """``weights``, or for weights all below TINY_WEIGHTS a copy scaled by the
-    power of two that brings the largest to [1, 2): only their ratios
-    matter, and a power of two scales every weight, sum and ratio exactly,
-    where the kernels' normalisation of a batch, nb / (its sum),
-    overflowed on weights near the smallest float64 (1e-305 on 2000 rows)."""
-    if weights is None or weights.size == 0:
+    power of two that brings the largest to [1, 2), when the L2 coefficient
+    ``alpha`` is 0: then only their ratios matter, and a power of two
+    scales every weight, sum and ratio exactly, where the kernels'
+    normalisation of a batch, nb / (its sum), overflowed on weights near
+    the smallest float64 (1e-305 on 2000 rows). With alpha > 0 the L2 term
+    is divided by the weights' sum (scikit-learn's objective): scaled, the
+    objective jumped (1.1e149 at weights of 2**-501 became 1.28), so they
+    stay as given."""
+    if weights is None or weights.size == 0 or alpha != 0:
         return weights
     largest = float(weights.max())
     if not 0 < largest < TINY_WEIGHTS:

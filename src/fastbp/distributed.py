@@ -324,7 +324,8 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                 if bar is not None:
                     bar.close()
     finally:
-        notes = _end(callbacks, net)
+        notes = _end(callbacks, net, divergence and (lambda: _diverged(
+            on_divergence, divergence, steps, optimizer, history)))
     if divergence is not None:
         _diverged(on_divergence, divergence, steps, optimizer, history, notes=notes)
     return history

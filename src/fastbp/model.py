@@ -816,7 +816,8 @@ class MLP:
         return self._metrics(X, Y, self._sample_weight(sample_weight, Y))
 
     def _sample_weight(self, sample_weight, Y):
-        weights, _ = fit_weights(sample_weight, None, Y, self._output, self._sizes[-1], None)
+        weights, _ = fit_weights(sample_weight, None, Y, self._output, self._sizes[-1], None,
+                                 self.alpha)
         return weights
 
     # ------------------------------------------------------- loss, gradients

@@ -14,8 +14,10 @@ from .layout import N_IN, N_OUT, W_OFF
 class History(dict):
     """What training did, per epoch, as Keras reports it; a dict of metrics.
 
-    Maps a metric name to a list with one value per epoch: ``loss`` (the mean
-    training loss over the epoch's batches, before each update; for L-BFGS,
+    Maps a metric name to a list with one value per epoch: ``loss`` (the
+    training loss of the epoch's batches, each before its update, weighted
+    by its size: the mean over the epoch's samples, scikit-learn's
+    ``loss_``; for L-BFGS,
     whose epoch is one iteration, the objective at the parameters the
     iteration leaves), ``seconds`` (wall time of the epoch) and, where
     computed, ``lr`` (for L-BFGS, which has none, its placeholder 1.0),
@@ -140,8 +142,11 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     finally:
         if bar is not None:
             bar.close()
-        notes = _end(callbacks, net)
-    if result is not None and not (np.isfinite(result.fun) and np.isfinite(result.jac).all()):
+        diverged = result is not None and not (np.isfinite(result.fun)
+                                               and np.isfinite(result.jac).all())
+        notes = _end(callbacks, net, diverged and (lambda: _lbfgs_diverged(
+            on_divergence, network.all_finite(net.params), history)))
+    if diverged:
         _lbfgs_diverged(on_divergence, network.all_finite(net.params), history, notes)
     return history
 
@@ -340,7 +345,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         try:
             split.close()  # (raises a helper thread's error)
         finally:
-            notes = _end(callbacks, net)
+            notes = _end(callbacks, net, divergence and (lambda: _diverged(
+                on_divergence, divergence, steps, optimizer, history)))
     if divergence is not None:
         _diverged(on_divergence, divergence, steps, optimizer, history, notes=notes)
     return history
@@ -501,10 +507,15 @@ def _roll_back(net, restore, optimizer, epoch_kernel):
     return batch, kept, bad == 0
 
 
-def _end(callbacks, net):
+def _end(callbacks, net, diverged=None):
     """Every callback's ``on_train_end``, even if one of them raises (the
     first error is raised once all have run). Returns notes for a divergence
-    message: what the callbacks did to the parameters."""
+    message: what the callbacks did to the parameters.
+
+    ``diverged``: the fit's divergence report (a function of no argument),
+    when the fit diverged; if a callback raises, it is made before the
+    error is raised, which a TrainingDivergedError then caused (else the
+    divergence was lost: no error, no warning, the history not marked)."""
     error = None
     for cb in callbacks:
         if hasattr(cb, "on_train_end"):
@@ -513,6 +524,11 @@ def _end(callbacks, net):
             except BaseException as e:  # noqa: B036 (re-raised below, after the others ran)
                 error = error or e
     if error is not None:
+        if diverged is not None:
+            try:
+                diverged()
+            except BaseException as report:
+                raise error from report
         raise error
     return "".join(f" Then EarlyStopping(restore_best_weights=True) restored the weights of epoch"
                    f" {cb.restored_epoch + 1}, the best {cb.monitor} of this fit."
