@@ -278,8 +278,119 @@ def test_metadata_round_trips_and_bad_metadata_writes_nothing(tmp_path):
     net.metadata = {"bad": object()}
     with pytest.raises(TypeError, match="net.metadata must be JSON-serialisable"):
         net.save(tmp_path / "m.npz")
+    # Found in review (session 37): keys JSON turns into text (1 and "1": one
+    # value lost) and metadata that is not a dict (the command line failed on
+    # it) were saved
+    for bad, message in (({1: "one", "1": "uno"}, r"net.metadata has the key 1: the keys"),
+                         ({"a": [{"b": {2: 0}}]}, r"net.metadata\['a'\]\[0\]\['b'\] has the key 2"),
+                         (["a note"], "net.metadata must be a dict .*; got list")):
+        net.metadata = bad
+        with pytest.raises(TypeError, match=message):
+            net.save(tmp_path / "m.npz")
+    cycle = {"a": []}
+    cycle["a"].append(cycle)
+    net.metadata = cycle
+    with pytest.raises(TypeError, match="Circular reference"):
+        net.save(tmp_path / "m.npz")
     assert (tmp_path / "m.npz").read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["m.npz"]
+
+
+def test_a_schedule_another_model_ran_resumes_after_load_as_before_the_save(tmp_path):
+    """Found in review (session 37): a model holding another model's schedule
+    trains with a fresh copy of it (lr 0.01, 0.005); saved and loaded it
+    continued the other's count and lr0 (0.025, 0.0125)."""
+    from fastbp import schedules
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
+    a = fastbp.MLP([3, 2], seed=0)
+    a.fit(X, y, epochs=2, verbose=0, optimizer="sgd", lr=0.1, callbacks=[schedules.StepDecay(1, 0.5)])
+    b = fastbp.MLP([3, 2], seed=1)
+    b.schedule = a.schedule
+    b.save(tmp_path / "b.npz")
+    loaded = fastbp.load(tmp_path / "b.npz")
+    assert b.fit(X, y, epochs=2, verbose=0)["lr"] == [0.01, 0.005]
+    assert loaded.fit(X, y, epochs=2, verbose=0)["lr"] == [0.01, 0.005]
+    np.testing.assert_array_equal(loaded.params, b.params)
+    assert a.schedule.to_json() != b.schedule.to_json()   # a's own count goes on with a
+
+
+def test_failed_saves_close_their_files_and_name_the_path(tmp_path):
+    """Found in review (session 37): a save failing on the target (a name too
+    long, a loop of links) left its temporary file's descriptor open and
+    raised the bare OSError."""
+    net = fastbp.MLP([3, 2], seed=0)
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    opened = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    for path in (tmp_path / ("y" * 300 + ".npz"), tmp_path / "loop"):
+        for _ in range(3):
+            with pytest.raises(OSError, match="cannot save the model to"):
+                net.save(path)
+    if opened is not None:
+        assert len(os.listdir("/proc/self/fd")) == opened
+    assert sorted(os.listdir(tmp_path)) == ["loop"]
+
+
+def test_saving_to_a_pipe_writes_into_it_and_keeps_it(tmp_path):
+    """Found in review (session 37): a device or pipe at the path was replaced
+    by a regular file (as root, /dev/null too): open() writes into it."""
+    import stat
+    import threading
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    net = fastbp.MLP([3, 2], seed=0)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo, "rb").read()))
+    reader.start()
+    net.save(fifo)
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    (tmp_path / "copy.npz").write_bytes(got[0])
+    np.testing.assert_array_equal(fastbp.load(tmp_path / "copy.npz").params, net.params)
+    before = os.stat("/dev/null")
+    net.save("/dev/null")
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino,
+                                                                            before.st_rdev)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_read_only_model_file_is_not_replaced(tmp_path, monkeypatch):
+    """Found in review (session 37): save replaced a 0444 file, which open()
+    refuses (to all but root: as root, what os.access says for another user)."""
+    net = fastbp.MLP([3, 2], seed=0)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    before = path.read_bytes()
+    os.chmod(path, 0o444)
+    if os.geteuid() == 0:
+        access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: access(p, mode) and mode != os.W_OK)
+    with pytest.raises(PermissionError, match="cannot save the model to .*: the file is not"
+                                              " writable"):
+        fastbp.MLP([3, 2], seed=1).save(path)
+    assert path.read_bytes() == before
+
+
+def test_an_archive_that_would_expand_far_beyond_its_size_is_refused(tmp_path):
+    """Found in review (session 37): load read every member before any check;
+    a 400 kB file holding 400 MB of deflated zeros took 381 MB."""
+    net, path = _trained(tmp_path)
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bomb, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        header = np.lib.format.header_data_from_array_1_0(np.zeros(50_000_000))
+        junk = zipfile.ZipInfo("history_junk.npy")
+        junk.compress_type = zipfile.ZIP_DEFLATED
+        with dst.open(junk, "w", force_zip64=True) as fh:
+            np.lib.format.write_array_header_1_0(fh, header)
+            chunk = bytes(1 << 20)
+            for _ in range(400):
+                fh.write(chunk)
+    with pytest.raises(fastbp.ModelFileError, match="would expand to"):
+        fastbp.load(bomb)
+    assert os.path.getsize(bomb) < 3 << 20
 
 
 def test_shallow_copy_mid_training_leaves_the_optimizer_state_live():
@@ -513,13 +624,23 @@ def _with_hyper(a, i, value):
     (lambda a: _with_hyper(a, 5, -0.5), r"optimizer_hyper must be 9 finite numbers >= 0"),
     (lambda a: a.update(optimizer_hyper=a["optimizer_hyper"][:3]), "optimizer_hyper must be 9"),
     (lambda a: a.update(optimizer_t=np.array(-5)), r"optimizer_t \(the optimizer's step count\)"
-                                                   " must be >= 0; got -5"),
+                                                   r" must be in \[0, 2\*\*63\); got -5"),
+    # Found in review (session 37): these three loaded, and the next fit failed
+    # (OverflowError: int too big to convert; a divergence)
+    (lambda a: a.update(optimizer_t=np.array(2 ** 63, dtype=np.uint64)),
+     r"must be in \[0, 2\*\*63\); got 9223372036854775808"),
+    (lambda a: _with_hyper(a, 4, 1.0), "optimizer_hyper holds beta1 = 1.0 for Adam, which takes"
+                                       " beta1 < 1"),
+    (lambda a: _with_hyper(a, 6, 0.0), "holds eps = 0.0 for Adam, which takes eps > 0"),
+    (lambda a: a.update(optimizer_state=np.where(np.arange(a["optimizer_state"].size) == 3, np.nan,
+                                                 a["optimizer_state"].ravel()).reshape(2, -1)),
+     "optimizer_state holds NaN or infinite values"),
     (lambda a: a.update(optimizer=np.array("adamx")), "unknown optimizer 'adamx'; this fastbp"
                                                       " knows"),
     (lambda a: a.update(history_loss=a["history_loss"][:1]),
      r"the history has 1 epochs of loss but more entries of \{"),
-], ids=["nan lr", "negative beta", "short hyper", "negative t", "unknown optimizer",
-        "short loss history"])
+], ids=["nan lr", "negative beta", "short hyper", "negative t", "t past int64", "beta1 of 1",
+        "eps of 0", "nan state", "unknown optimizer", "short loss history"])
 def test_an_optimizer_or_history_no_fit_could_leave_is_refused_at_load(tmp_path, edit, message):
     """A file whose checksums hold but whose optimizer or history no fit
     could have written (a hand-edited file): refused by name at load, not
@@ -601,3 +722,20 @@ def test_saving_never_sets_the_process_umask(tmp_path, monkeypatch):
     net.save(tmp_path / "m.npz")
     np.testing.assert_array_equal(fastbp.load(tmp_path / "m.npz").params, net.params)
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+def test_the_command_line_reads_a_file_whose_metadata_is_not_a_dict(tmp_path, capsys):
+    """Found in review (session 37): an older save took any JSON metadata (a
+    list); predict and info then failed with a traceback."""
+    from fastbp.cli import main
+    net = fastbp.MLP([3, 2], seed=0)
+    net.save(tmp_path / "m.npz")
+    bad = _rewritten(tmp_path / "m.npz", tmp_path / "list.npz",
+                     lambda a: a.update(metadata=np.array('["a note"]')))
+    rows = np.arange(12.0).reshape(4, 3)
+    np.savetxt(tmp_path / "d.csv", rows, delimiter=",", header="a,b,c", comments="")
+    assert main(["predict", str(bad), str(tmp_path / "d.csv")]) in (0, None)
+    out = capsys.readouterr().out.split()   # (a model saved from Python: no header)
+    assert [int(v) for v in out] == list(net.predict(rows))
+    assert main(["info", str(bad)]) in (0, None)
+    assert 'metadata: ["a note"]' in capsys.readouterr().out

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import os
 import secrets
+import stat
 
 import numpy as np
 
@@ -60,6 +61,27 @@ def check_saveable_model(net, schedule):
 
 def _metadata_json(metadata):
     import json
+    # A dict whose keys are text, at every depth: JSON turned the key 1 into
+    # "1" (with a key "1" beside it, one value was lost), and the command
+    # line read a list as its column names' dict.
+    if not isinstance(metadata, dict):
+        raise TypeError(f"net.metadata must be a dict (saved as a JSON object); got"
+                        f" {type(metadata).__name__}")
+    stack, seen = [("net.metadata", metadata)], set()
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, (dict, list, tuple)):
+            if id(value) in seen:   # (a cycle: json.dumps names it, below)
+                continue
+            seen.add(id(value))
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise TypeError(f"{where} has the key {key!r}: the keys of net.metadata's"
+                                    f" dicts must be str (JSON's are text)")
+                stack.append((f"{where}[{key!r}]", item))
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
     try:
         return json.dumps(metadata, allow_nan=True)
     except (TypeError, ValueError) as exc:
@@ -80,6 +102,12 @@ def _preprocessing(net):
     return arrays
 
 
+# How much larger than the file its members may be, uncompressed (plus
+# 64 MiB): one of fastbp's is its own size; a user may have compressed one
+# (np.savez_compressed), which its floats do not shrink this far.
+EXPANSION = 16
+
+
 def _check_archive(path):
     """A clear error for a file that is not an .npz at all (a CSV, a .npy, ...):
     without this, np.load takes it for pickled data and says so."""
@@ -93,6 +121,17 @@ def _check_archive(path):
     if head not in ZIP_MAGIC:
         raise ModelFileError(f"{path!r} is not a readable fastbp model file: it is not an .npz"
                              " archive (fastbp model files are .npz files written by net.save)")
+
+
+def _check_expansion(path, archive):
+    """Refuse an archive whose members would take far more memory than the
+    file: fastbp writes them uncompressed (np.savez), and a crafted one of
+    400 kB held a member of 400 MB of zeros, all read before any check."""
+    expanded = sum(info.file_size for info in archive.infolist())
+    size = os.path.getsize(path)
+    if expanded > EXPANSION * size + (64 << 20):
+        raise ModelFileError(f"{path!r} is not a fastbp model file: its {size} bytes would expand"
+                             f" to {expanded} (fastbp writes its arrays uncompressed)")
 
 
 def save(net, path):
@@ -112,7 +151,7 @@ def save(net, path):
         init=np.array(net.init), seed=_seed(net.seed),
         rng=np.array(net._rng), alpha=np.array(net.alpha),
         dropout=np.array(net.dropout, dtype=np.float64),
-        schedule=np.array("" if net.schedule is None else net.schedule.to_json()),
+        schedule=np.array("" if net.schedule is None else _own_schedule(net).to_json()),
         metadata=np.array(_metadata_json(net.metadata)),
         **_preprocessing(net),
         optimizer=np.array("" if opt is None else file_name(opt)),
@@ -134,6 +173,16 @@ def save(net, path):
         if array.dtype.hasobject:
             raise TypeError(f"cannot save the model: its {key!r} is not plain data ({array!r})")
     write_atomically(path, lambda fh: np.savez(fh, **arrays), "save the model", ".npz.tmp")
+
+
+def _own_schedule(net):
+    """The schedule the model's next fit runs, as load makes it the loaded
+    model's own: one that another model last ran is, to this model's fit, a
+    fresh copy (fastbp._args.schedule_first); saved as it was, the loaded
+    model continued the other's count and lr0."""
+    schedule = net.schedule
+    owner = getattr(schedule, "_net", None)
+    return schedule.fresh() if owner is not None and owner is not net else schedule
 
 
 def _seed(seed):
@@ -165,7 +214,10 @@ def write_atomically(path, write, what, suffix):
     fsync it, then rename it over ``path``: an error leaves the old file
     whole and no temporary file behind; a crash (the process killed) leaves
     the old file whole and may leave the temporary ``.fastbp-*`` file. Errors name ``path`` (or its
-    folder), not the temporary file; ``what`` says what was being done."""
+    folder), not the temporary file; ``what`` says what was being done.
+    As ``open(path, "wb")``, it refuses a file its user may not write, and
+    writes straight into a device or a pipe (``/dev/null``, ``/dev/stdout``),
+    which a rename would have replaced."""
     path = _path(path)
     if path.endswith(("/", os.sep)):  # ("sub/" of a missing sub was written as a file sub)
         raise IsADirectoryError(errno.EISDIR, f"cannot {what} to {path!r}: it names a folder;"
@@ -175,20 +227,40 @@ def write_atomically(path, write, what, suffix):
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
     try:
+        mode = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):   # (no folder: named below)
+        mode = None
+    except OSError as exc:   # a name too long, a loop of links: said before any file is made
+        raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror}", path) from None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # A device, a pipe: written into, as open() writes (a rename replaced
+        # them with a file: as root, /dev/null; and /dev/stdout failed).
+        try:
+            with open(target, "wb") as fh:
+                write(fh)
+        except OSError as exc:
+            raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror or exc}",
+                            path) from None
+        return
+    if mode is not None and stat.S_ISREG(mode) and not os.access(target, os.W_OK):
+        # (open() refuses a file its user may not write: a model made
+        # read-only to keep it was replaced)
+        raise PermissionError(errno.EACCES, f"cannot {what} to {path!r}: the file is not"
+                              " writable (read-only)", path)
+    try:
         fd, tmp = _temporary(folder, suffix)
     except OSError as exc:  # name the folder, not the temporary file that was never made
         reason = (exc.strerror if os.path.isdir(folder) else
                   "not a folder" if os.path.exists(folder) else "no such folder")
         raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {reason}", folder) from None
+    fh = os.fdopen(fd, "wb")   # (holds fd from here: closed on every path)
     try:
         # The permissions open() would leave: the old file's, if there is
         # one (a new file has the umask's already).
+        if mode is not None:
+            os.chmod(tmp, mode & 0o7777)
         try:
-            os.chmod(tmp, os.stat(target).st_mode & 0o7777)
-        except FileNotFoundError:
-            pass
-        try:
-            with os.fdopen(fd, "wb") as fh:
+            with fh:
                 write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -200,6 +272,7 @@ def write_atomically(path, write, what, suffix):
         except OSError as exc:  # e.g. path is a folder
             raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror}", path) from None
     except BaseException:
+        fh.close()
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
@@ -213,6 +286,7 @@ def read(path):
     _check_archive(path)
     try:
         with np.load(path, allow_pickle=False) as f:
+            _check_expansion(path, f.zip)
             data = {k: f[k] for k in f.files}
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise

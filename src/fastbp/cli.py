@@ -411,7 +411,7 @@ def _targets_for(net, y, path, name=None):
     labels for text classes, numbers otherwise (the model maps labels and
     scales values itself)."""
     classes = net.classes_
-    name = name if name is not None else net.metadata.get("target", "y")
+    name = name if name is not None else _metadata(net).get("target", "y")
     if classes is not None and classes.dtype.kind == "U":
         return np.asarray(y).astype(str)
     values = np.asarray(y)
@@ -727,9 +727,17 @@ def _npz_target(path, name, need_target):
     return "y"
 
 
+def _metadata(net):
+    """The model's metadata, where the command line keeps its column names:
+    a dict, or {} for what a file of an older fastbp, whose save took any
+    JSON value, may hold (a list: predict and info failed on it)."""
+    meta = net.metadata
+    return meta if isinstance(meta, dict) else {}
+
+
 def _model_input(net, source, need_target):
     """The model's inputs (encoded by its categories) and the targets of DATA."""
-    meta = net.metadata
+    meta = _metadata(net)
     # Text classes compare as the file writes them: the cell 1 is the label '1'.
     text_target = need_target and net.classes_ is not None and net.classes_.dtype.kind == "U"
     if source in BUILTIN:
@@ -782,7 +790,7 @@ def cmd_predict(args):
         # the model maps raw rows to labels (printed as they are: a float
         # class 1.00000001 is not 1.0) or values (at the model's precision)
         predicted = np.asarray(net.predict(X))
-        name = net.metadata.get("target", "prediction")
+        name = _metadata(net).get("target", "prediction")
         width = 1 if predicted.ndim == 1 else predicted.shape[1]
         header = [name] if width == 1 else [f"{name}_{j}" for j in range(width)]
         rows = _formatted(predicted, net.dtype if net.output == "identity" else None)
@@ -883,16 +891,16 @@ def cmd_info(args):
     if args.model is None:
         return _cache_info()
     net = _load_model(args.model)
-    meta = dict(net.metadata)
-    if isinstance(meta.get("features"), list) and len(meta["features"]) > 10:
+    meta = dict(_metadata(net)) or net.metadata   # (not a dict: a file of an older fastbp, shown as it is)
+    if isinstance(meta, dict) and isinstance(meta.get("features"), list) and len(meta["features"]) > 10:
         meta["features"] = f"<{len(meta['features'])} names>"
     lines = [repr(net), f"parameters: {net.n_params} {net.dtype.name}",
              f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"]
     if net.classes_ is not None:
         lines.append(f"classes: {_abbreviated(net.classes_)}")
     if net.categories is not None:
-        names = net.metadata.get("features") if isinstance(net.metadata.get("features"), list) \
-            else None
+        names = _metadata(net).get("features")
+        names = names if isinstance(names, list) else None
         lines.append("categories: " + "; ".join(
             f"{names[j] if names and j < len(names) else f'column {j}'}:"
             f" {_abbreviated(np.array(labels))}" for j, labels in net.categories.items()))

@@ -42,7 +42,9 @@ import numpy as np
 from ._modelfile import (FORMAT, READABLE, V2_CLI_KEYS, VERSION, ZIP_MAGIC,  # noqa: F401
                          ModelFileError, _path, read, save, write_atomically)
 from .model import MLP
+from .optim import ALPHA, BETA1, BETA2, DAMPENING, EPS, MOMENTUM, SGD, Adam, AdamW, RMSprop
 from .optim import FILE_NAMES as OPTIMIZERS
+from .optim import SklearnAdam
 from .schedules import from_json
 
 
@@ -95,6 +97,17 @@ def _model(data, sizes):
                dropout=[float(r) for r in data.get("dropout", np.zeros(len(data["sizes"]) - 2))])
 
 
+# What each optimizer's constructor asks of its hyper-parameters beyond
+# "finite and >= 0" (fastbp.optim): (index, name, rule).
+_HYPER_RULES = {
+    SGD: ((MOMENTUM, "momentum", "< 1"), (DAMPENING, "dampening", "< 1")),
+    Adam: ((BETA1, "beta1", "< 1"), (BETA2, "beta2", "< 1"), (EPS, "eps", "> 0")),
+    AdamW: ((BETA1, "beta1", "< 1"), (BETA2, "beta2", "< 1"), (EPS, "eps", "> 0")),
+    RMSprop: ((ALPHA, "alpha", "< 1"), (MOMENTUM, "momentum", "< 1"), (EPS, "eps", "> 0")),
+    SklearnAdam: ((BETA1, "beta1", "< 1"), (BETA2, "beta2", "< 1"), (EPS, "eps", "> 0")),
+}
+
+
 def _optimizer(data, dtype, n_params, path):
     """The file's optimizer with its hyper-parameters, step count and state, or None."""
     name = str(data["optimizer"])
@@ -104,9 +117,9 @@ def _optimizer(data, dtype, n_params, path):
         raise ModelFileError(f"{path!r}: unknown optimizer {name!r}; this fastbp knows"
                              f" {sorted(OPTIMIZERS)}")
     t = int(data["optimizer_t"])
-    if t < 0:
+    if not 0 <= t < 2 ** 63:   # (2**63 loaded, and the next fit's kernel call overflowed)
         raise ModelFileError(f"{path!r}: optimizer_t (the optimizer's step count) must be"
-                             f" >= 0; got {t}")
+                             f" in [0, 2**63); got {t}")
     hyper = np.asarray(data["optimizer_hyper"], dtype=np.float64)
     if name == "lbfgs":
         tol, max_ls = hyper
@@ -119,12 +132,20 @@ def _optimizer(data, dtype, n_params, path):
     if hyper.shape != opt.hyper.shape or not (np.isfinite(hyper).all() and (hyper >= 0).all()):
         raise ModelFileError(f"{path!r}: optimizer_hyper must be {opt.hyper.size} finite numbers"
                              f" >= 0; got {hyper.tolist()}")
+    # and those its constructor keeps below 1 or above 0 are so (beta1 = 1
+    # loaded, and the next fit diverged)
+    for index, name, rule in _HYPER_RULES.get(type(opt), ()):
+        if not (hyper[index] < 1 if rule == "< 1" else hyper[index] > 0):
+            raise ModelFileError(f"{path!r}: optimizer_hyper holds {name} = {float(hyper[index])!r} for"
+                                 f" {type(opt).__name__}, which takes {name} {rule}")
     opt.hyper[:] = hyper
     opt.t = t
     state = data["optimizer_state"]
     if state.ndim != 2 or state.shape[0] != 2 or state.shape[1] not in (0, n_params):
         raise ModelFileError(f"{path!r}: optimizer_state must be (2, {n_params}) (or (2, 0));"
                              f" got {state.shape}")
+    if not np.isfinite(state).all():   # (loaded, and the next fit diverged at its first step)
+        raise ModelFileError(f"{path!r}: optimizer_state holds NaN or infinite values")
     opt.state = None if state.shape[1] == 0 else state.astype(dtype, copy=True)
     return opt
 
