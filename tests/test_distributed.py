@@ -98,10 +98,16 @@ cases = {  # what differs between the ranks: (model keywords, fit keywords)
     "dropout": ({"dropout": 0.2 * r}, {}),
     "a schedule on rank 0 only": ({}, {"callbacks": [fastbp.schedules.ExponentialDecay(0.5)]
                                        if r == 0 else []}),
+    "EarlyStopping's mode": ({}, {"callbacks": [fastbp.EarlyStopping(
+        monitor="loss", patience=1, restore_best_weights=True, mode=["min", "max"][r])]}),
+    "on_divergence": ({}, {"on_divergence": ["raise", "stop"][r]}),
+    "input scaling on rank 0 only": ({}, {}),
 }
 report = {}
 for name, (model, fit) in cases.items():
     net = fastbp.MLP([4, 8, 2], seed=0, **model)
+    if name == "input scaling on rank 0 only" and r == 0:
+        net.standardize(X)
     before = net.params.copy()
     try:
         net.fit(X, y, epochs=2, batch_size=8, verbose=0, distributed=True, **fit)
@@ -134,7 +140,12 @@ def test_ranks_that_differ_in_data_or_model_settings_are_refused_on_every_rank(t
              "alpha": "alpha differs: 0.0 on rank 0; 0.1 on rank 1",
              "activation": "activations differs: ('tanh',) on rank 0; ('relu',) on rank 1",
              "dropout": "dropout differs: (0.0,) on rank 0; (0.2,) on rank 1",
-             "a schedule on rank 0 only": "callbacks differs: "}
+             "a schedule on rank 0 only": "callbacks differs: ",
+             # found in review (session 37): each of these three trained, the ranks
+             # apart (EarlyStopping's mode was compared as None everywhere)
+             "EarlyStopping's mode": "callbacks differs: ",
+             "on_divergence": "on_divergence differs: 'raise' on rank 0; 'stop' on rank 1",
+             "input scaling on rank 0 only": "preprocessing differs: "}
     for name, says in named.items():
         assert report[name].startswith("distributed training needs the same X shape, y shape,"
                                        " validation shapes, sizes"), (name, report[name])
@@ -211,6 +222,25 @@ def test_ranks_stop_alike_undo_alike_and_checkpoint_on_rank_0_alone(tmp_path):
         assert report["refused unchanged"]
     assert [r["checkpoints"] for r in reports if r["checkpoints"] is not None] == \
         [["m-1.npz", "m-2.npz"]]
+
+
+def test_a_sparse_validation_set_is_refused_before_training():
+    """Found in review (session 37): a CSR validation X trained an epoch, then
+    failed in the metrics ('SparseRows' object is not subscriptable), the
+    model changed and no history recorded."""
+    import scipy.sparse as sp
+
+    import fastbp
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(11, 3)), rng.integers(0, 2, 11)
+    net = fastbp.MLP([3, 4, 2], seed=0, dtype="float64")
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="distributed training takes a dense validation X; got a"
+                                         " sparse matrix"):
+        net.fit(X, y, epochs=3, verbose=0, distributed=True,
+                validation_data=(sp.csr_matrix(X[:5]), y[:5]))
+    np.testing.assert_array_equal(net.params, before)
+    assert len(net.history) == 0 and (net.optimizer is None or net.optimizer.t == 0)
 
 
 def test_distributed_accuracy_of_several_sigmoid_outputs_is_subset_accuracy():

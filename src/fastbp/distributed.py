@@ -33,6 +33,7 @@ import time
 import numpy as np
 
 from . import network, ops, threads
+from ._validate import SparseRows
 from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _end, begin,
                     _Interrupts, _progress_bar, _record, _say_interrupted, _show)
 
@@ -84,9 +85,21 @@ def _callback_text(cb):
     if isinstance(cb, Schedule) and NAMES.get(type(cb).__name__) is type(cb):
         return cb.to_json()
     if type(cb) is EarlyStopping:
+        # (its mode is kept as sign: getattr(cb, "mode") was None on every rank)
         return repr(("EarlyStopping", cb.monitor, cb.patience, cb.min_delta,
-                     cb.restore_best_weights, getattr(cb, "mode", None)))
+                     cb.restore_best_weights, cb.sign))
     return type(cb).__qualname__
+
+
+def _preprocessing_text(net):
+    """The model's input and target scaling, class labels and categories, as
+    a comparable text."""
+    arrays = [None if a is None else np.asarray(a).tolist()
+              for a in (net.input_mean, net.input_scale, net.target_mean, net.target_scale,
+                        net.classes_)]
+    categories = None if net.categories is None else sorted(
+        (int(j), np.asarray(labels).tolist()) for j, labels in net.categories.items())
+    return repr((arrays, categories))
 
 
 def broadcast_model(net, optimizer, comm):
@@ -183,14 +196,21 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     # EarlyStopping on some ranks only set each rank's lr, or restored each
     # rank's weights, apart.
     shapes = None if validation is None else tuple(np.shape(v) for v in validation)
+    sparse_validation = validation is not None and isinstance(validation[0], SparseRows)
     _same_everywhere(comm, {
         "X shape": X.shape, "y shape": Y.shape, "validation shapes": shapes,
         "sizes": net.sizes, "activations": net.activations, "output": net.output,
         "loss": net.loss_name, "alpha": float(net.alpha), "dropout": net.dropout,
         "dtype": net.dtype.name, "epochs": epochs, "batch_size": batch_size,
         "optimizer": type(optimizer).__name__, "shuffle": bool(shuffle),
+        "on_divergence": on_divergence, "sparse validation X": sparse_validation,
+        # the preprocessing: ranks of other scalings averaged the gradients of
+        # two problems into bit-identical params that predicted apart
+        "preprocessing": _preprocessing_text(net),
         "callbacks": [_callback_text(cb) for cb in callbacks
                       if not isinstance(cb, ModelCheckpoint)]})
+    if sparse_validation:   # (every rank: _metrics slices it; it failed after an epoch)
+        raise ValueError("distributed training takes a dense validation X; got a sparse matrix")
     batch_size = min(batch_size, n)
     steps = -(-n // batch_size)
     # What the broadcast replaces, for a fit that a callback's on_train_begin
