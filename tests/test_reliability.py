@@ -1110,6 +1110,16 @@ def test_a_divergence_is_reported_when_on_train_end_raises(path, mode):
     assert np.isfinite(net.params).all()   # rolled back, as without the callback
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "lbfgs"])
+def test_on_train_end_raising_without_a_divergence_is_its_error_alone(optimizer):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    net = fastbp.MLP([3, 4, 2], seed=0, dtype="float64")
+    with pytest.raises(RuntimeError, match="on_train_end failed") as info:
+        net.fit(X, y, epochs=2, verbose=0, optimizer=optimizer, callbacks=[_FailingEnd()])
+    assert info.value.__cause__ is None and len(net.history) == 2
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "lbfgs", "distributed"])
 @pytest.mark.parametrize("exc", [ValueError, KeyboardInterrupt])
 def test_every_early_exit_runs_every_on_train_end(optimizer, exc):

@@ -64,7 +64,7 @@ def _metadata_json(metadata):
     # A dict whose keys are text, at every depth: JSON turned the key 1 into
     # "1" (with a key "1" beside it, one value was lost), and the command
     # line read a list as its column names' dict.
-    if not isinstance(metadata, dict):
+    if not isinstance(metadata, dict) and metadata is not None:   # (None: JSON's null, as before)
         raise TypeError(f"net.metadata must be a dict (saved as a JSON object); got"
                         f" {type(metadata).__name__}")
     stack, seen = [("net.metadata", metadata)], set()

@@ -891,8 +891,10 @@ def cmd_info(args):
     if args.model is None:
         return _cache_info()
     net = _load_model(args.model)
-    meta = dict(_metadata(net)) or net.metadata   # (not a dict: a file of an older fastbp, shown as it is)
-    if isinstance(meta, dict) and isinstance(meta.get("features"), list) and len(meta["features"]) > 10:
+    # (not a dict: from a file of an older fastbp, shown as it is)
+    meta = dict(_metadata(net)) or net.metadata
+    if isinstance(meta, dict) and isinstance(meta.get("features"), list) \
+            and len(meta["features"]) > 10:
         meta["features"] = f"<{len(meta['features'])} names>"
     lines = [repr(net), f"parameters: {net.n_params} {net.dtype.name}",
              f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"]

@@ -136,8 +136,9 @@ def _optimizer(data, dtype, n_params, path):
     # loaded, and the next fit diverged)
     for index, name, rule in _HYPER_RULES.get(type(opt), ()):
         if not (hyper[index] < 1 if rule == "< 1" else hyper[index] > 0):
-            raise ModelFileError(f"{path!r}: optimizer_hyper holds {name} = {float(hyper[index])!r} for"
-                                 f" {type(opt).__name__}, which takes {name} {rule}")
+            raise ModelFileError(f"{path!r}: optimizer_hyper holds {name} ="
+                                 f" {float(hyper[index])!r} for {type(opt).__name__}, which"
+                                 f" takes {name} {rule}")
     opt.hyper[:] = hyper
     opt.t = t
     state = data["optimizer_state"]

@@ -524,7 +524,7 @@ def _end(callbacks, net, diverged=None):
             except BaseException as e:  # noqa: B036 (re-raised below, after the others ran)
                 error = error or e
     if error is not None:
-        if diverged is not None:
+        if diverged:
             try:
                 diverged()
             except BaseException as report:
