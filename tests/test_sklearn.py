@@ -664,3 +664,35 @@ def test_the_estimators_epochs_keep_every_column_of_net_history(tmp_path):
     clf.net_.save(tmp_path / "m.npz")
     np.testing.assert_array_equal(fastbp.load(tmp_path / "m.npz").history["val_loss"],
                                   h["val_loss"])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind, assigned", [("regressor", "logistic"), ("regressor", "tanh"),
+                                            ("classifier", "identity"), ("binary", "softmax")])
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_training_on_with_an_assigned_out_activation_is_refused_and_changes_nothing(kind, assigned,
+                                                                                     how):
+    """Found in review (session 37): an out_activation_ assigned after fitting
+    was reset by the classifier's next partial_fit or warm start, and the
+    regressor trained its identity output and predicted through the assigned
+    function (scikit-learn trains the assigned one: loss_ 0.067 against
+    0.218). fastbp's kernels train the fitted output: refused, as listed."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 4)
+    if kind == "regressor":
+        est, y = MLPRegressor(hidden_layer_sizes=(6,), max_iter=8, random_state=0), np.abs(X @ rng.randn(4)) / 5
+    else:
+        y = (X[:, 0] > 0).astype(int) + (kind == "classifier") * (X[:, 1] > 0.5)
+        est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=8, random_state=0)
+    est.set_params(warm_start=how == "warm_start").fit(X, y)
+    est.out_activation_ = assigned
+    params, curve = est.net_.params.copy(), list(est.loss_curve_)
+    with pytest.raises(ValueError, match=f"out_activation_ is '{assigned}'; a warm start or"
+                                         " partial_fit of fastbp.sklearn.MLP.* trains the output"):
+        est.partial_fit(X, y) if how == "partial_fit" else est.fit(X, y)
+    np.testing.assert_array_equal(est.net_.params, params)
+    assert est.loss_curve_ == curve and est.out_activation_ == assigned
+    est.out_activation_ = "identity" if kind == "regressor" else (
+        "softmax" if kind == "classifier" else "logistic")
+    est.partial_fit(X, y) if how == "partial_fit" else est.fit(X, y)   # set back: trains on
+    assert len(est.loss_curve_) > len(curve)

@@ -10,7 +10,8 @@ the same parameters, and the same training for the same ``random_state``
 bound ``sqrt(6 / (fan_in + fan_out))``, ``2`` for logistic, biases too,
 drawn from its ``RandomState`` in its order), its per-epoch shuffle, its
 losses (log loss, binary log loss summed over sigmoid outputs, half squared
-error) with ``alpha / (2 n_batch) ||W||^2``, its SGD (momentum, Nesterov)
+error, Poisson deviance) with ``alpha / (2 n_batch) ||W||^2`` (``n_batch``
+the batch's sum of ``sample_weight`` in a weighted fit), its SGD (momentum, Nesterov)
 and Adam (:data:`fastbp.optim.SKL_SGD_CODE`, :data:`~fastbp.optim.SKL_ADAM_CODE`),
 ``learning_rate`` ``constant``/``invscaling``/``adaptive``, ``tol`` and
 ``n_iter_no_change`` stopping, ``early_stopping`` on its validation split,
@@ -365,7 +366,10 @@ class _BaseMLP(BaseEstimator):
     def _check_and_train(self, X, y, sample_weight, incremental, claims, old):
         hidden = self._check_params()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        assigned = vars(self).get("out_activation_")
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
+        if not first_pass and assigned is not None:
+            self._check_out_activation(assigned)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         self._random_state = check_random_state(self.random_state)
@@ -393,6 +397,18 @@ class _BaseMLP(BaseEstimator):
             self._fit_lbfgs(X, Y, sw)
         else:
             self._fit_stochastic(X, Y, sw, incremental)
+
+    def _check_out_activation(self, assigned):
+        # scikit-learn trains on with an out_activation_ a user assigned
+        # after fitting; fastbp's kernels train the output the model was
+        # fitted with (the classifier's reset it silently, the regressor's
+        # trained one output and predicted through another)
+        trains = self._trained_outputs()
+        if assigned not in trains:
+            raise ValueError(f"out_activation_ is {assigned!r}; a warm start or partial_fit of"
+                             f" fastbp.sklearn.{type(self).__name__} trains the output it was"
+                             f" fitted with ({' or '.join(map(repr, trains))}): set it back, or"
+                             " fit anew (predictions use an assigned out_activation_)")
 
     def _new_optimizer(self):
         if self.solver == "sgd":
@@ -983,6 +999,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             Y = lb.transform(y).astype(bool)
         return X, Y
 
+    def _trained_outputs(self):
+        return (self.out_activation_,)   # (as _validate_input has set it from the labels)
+
     def _val_targets(self, Y):
         return self._label_binarizer.inverse_transform(Y)
 
@@ -1060,6 +1079,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, (y.reshape(-1, 1) if y.ndim == 1 else y)
+
+    def _trained_outputs(self):
+        # (exp: Poisson's, kept by a warm start after set_params(loss=...))
+        return ("identity", "exp")
 
     def _val_targets(self, Y):
         return Y[:, 0] if Y.shape[1] == 1 else Y
