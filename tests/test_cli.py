@@ -883,3 +883,51 @@ def test_predict_of_several_outputs_names_each_column(tmp_path, capsys):
     assert table[0] == ["prediction_0", "prediction_1"]
     got = np.array(table[1:], dtype=np.float32)
     np.testing.assert_array_equal(got, net.predict(X).astype(np.float32))
+
+
+def test_found_in_review_session_37_bad_data_ends_in_a_named_error(tmp_path, capsys):
+    """Found in review (session 37), each a traceback or a false message:
+    an .npy of zero columns (IndexError); a column whose mean overflows
+    (train) and a value past float32 after the model's scaling (predict),
+    where evaluate already said `fastbp: error:`; an .npz X for a model of
+    text category columns, checked against the one-hot width (a right X
+    refused, six numbers taken as codes unchecked); a .csv.zst, read by
+    pyarrow alone (a blank cell worded as a UTF-8 error)."""
+    np.save(tmp_path / "zero.npy", np.zeros((5, 0)))
+    fastbp.MLP([2, 3, 2]).save(tmp_path / "py2.npz")
+    for argv in (["train", str(tmp_path / "zero.npy")],
+                 ["predict", str(tmp_path / "py2.npz"), str(tmp_path / "zero.npy")]):
+        status, _, err = run(argv, capsys)
+        assert status == 2 and "zero.npy has no columns" in err, err
+    huge = write_csv(tmp_path / "huge.csv", ["a", "b", "label"],
+                     [["1e308", "1", "0"], ["1e308", "2", "1"], ["-1e308", "3", "0"],
+                      ["1e308", "2", "1"], ["1e308", "2", "1"]])
+    status, _, err = run(["train", huge, "--epochs", "1", "--out", str(tmp_path / "h.npz")],
+                         capsys)
+    assert status == 2 and "huge.csv: X column 0 ('a'): its mean overflows float64" in err, err
+    assert not (tmp_path / "h.npz").exists()
+    rows = [[str(v), str(v % 3)] + [str(v % 2)] for v in range(40)]
+    small = write_csv(tmp_path / "small.csv", ["a", "b", "label"], rows)
+    model = str(tmp_path / "s.npz")
+    assert main(["train", small, "--epochs", "1", "--out", model, "--dtype", "float32"]) in (0, None)
+    far = write_csv(tmp_path / "far.csv", ["a", "b"], [["0.5", "1"], ["1e300", "2"]])
+    capsys.readouterr()
+    status, out, err = run(["predict", model, far], capsys)
+    assert status == 2 and err.startswith("fastbp: error: ") and "far.csv: X row 1" in err, err
+    cats = write_csv(tmp_path / "cat.csv", ["num", "color", "label"],
+                     [[str(i / 10), ["red", "green", "blue"][i % 3], str(i % 2)] for i in range(30)])
+    model = str(tmp_path / "c.npz")
+    assert main(["train", cats, "--epochs", "1", "--out", model]) in (0, None)
+    np.savez(tmp_path / "x2.npz", X=np.zeros((4, 2)))
+    np.savez(tmp_path / "x4.npz", X=np.array([[0.5, 0, 7, 1.0]]))
+    capsys.readouterr()
+    for x in ("x2.npz", "x4.npz"):
+        status, out, err = run(["predict", model, str(tmp_path / x)], capsys)
+        assert status == 2 and "an .npz X holds numbers only, and this model reads text in its" \
+                               " category columns [1] (of 2 raw columns)" in err, err
+    import gzip
+    for name in ("c.csv.zst", "c.csv.lz4"):
+        (tmp_path / name).write_bytes(gzip.compress(b"a,b,label\n1,2,x\n3,4,y\n"))
+        status, _, err = run(["train", str(tmp_path / name), "--epochs", "1"], capsys)
+        assert status == 2 and f"cannot read {tmp_path / name}: fastbp reads CSV files plain," \
+                               " .gz or .bz2 compressed" in err, err

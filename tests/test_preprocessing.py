@@ -582,3 +582,24 @@ def test_empty_raw_rows_are_named_in_the_shape_given():
     net.categories = {1: ["a", "b", "c", "d"]}
     with pytest.raises(ValueError, match=r"X is empty \(shape \(0, 3\)\)"):
         net.predict(np.zeros((0, 3), dtype=object))
+
+
+def test_sparse_rows_or_labels_where_text_is_read_are_named_as_sparse():
+    """Found in review (session 37): a sparse X for a model of category
+    columns said "got shape ()"; a sparse y for a model with classes_ said
+    "labels of one kind"."""
+    import scipy.sparse as sp
+    net = fastbp.MLP([6, 3, 2], seed=0)
+    net.categories = {1: ["a", "b", "c"], 2: ["x", "y"]}
+    with pytest.raises(TypeError, match=r"X is a scipy.sparse csr matrix; this model reads raw"
+                                        r" rows with text in its category columns \[1, 2\]"):
+        net.predict(sp.csr_matrix(np.ones((2, 3))))
+    labelled = fastbp.MLP([3, 4, 2], seed=0)
+    labelled.fit(np.ones((4, 3)), np.array(["a", "b", "a", "b"]), epochs=1, verbose=0)
+    snap = snapshot(labelled)
+    for call in (lambda y: labelled.fit(np.ones((4, 3)), y, epochs=1, verbose=0),
+                 lambda y: labelled.loss(np.ones((4, 3)), y)):
+        with pytest.raises(TypeError, match="y must be a dense array; got a scipy.sparse csr"
+                                            r" matrix \(sparse inputs are taken as X only\)"):
+            call(sp.csr_matrix(np.ones((4, 1))))
+    assert unchanged(labelled, snap)

@@ -920,3 +920,13 @@ def test_a_parquet_data_set_written_as_a_folder_still_trains(tmp_path):
     assert data.X.shape == (60, 2) and sorted(set(data.y.tolist())) == [0, 1]
     # as tab completion writes it ("it is a folder" for ds.parquet/)
     assert cli.load_data(str(folder) + os.sep, target="y").X.shape == (60, 2)
+
+
+def test_a_parquet_file_repeating_a_column_name_gets_the_csvs_message(tmp_path, capsys):
+    # Found in review (session 37): pyarrow's "Multiple matches for FieldRef" text
+    path = tmp_path / "dup.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array([1.0, 2, 3, 4])] * 2 + [pa.array(list("xyxy"))],
+                                        names=["a", "a", "label"]), path)
+    assert main(["train", str(path)]) == 2
+    assert f"{path}: the column name(s) ['a'] appear more than once; name each column once" \
+        in capsys.readouterr().err

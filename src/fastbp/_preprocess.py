@@ -19,7 +19,7 @@ exactly one place each way (``MLP._inputs`` / ``MLP._targets`` in,
 """
 import numpy as np
 
-from ._validate import _as_array
+from ._validate import _as_array, _is_sparse
 
 # Label dtypes a model file can hold without pickle: text, numbers, bools.
 LABEL_KINDS = "Uiufb"
@@ -188,6 +188,9 @@ def _one_of_each_kind(flat, text):
 
 
 def _label_array(values, name):
+    if _is_sparse(values):   # (it said "labels of one kind", naming the matrix)
+        raise TypeError(f"{name} must be a dense array; got a scipy.sparse {values.format}"
+                        " matrix (sparse inputs are taken as X only)")
     if not isinstance(values, np.ndarray):
         # A list of text and numbers reads as text (["a", 1] is ['a', '1']):
         # refuse the mix as an object array would be refused below.
@@ -483,6 +486,10 @@ def encode_rows(X, categories, n_in, name="X"):
     (column, values not seen in training)."""
     if isinstance(X, (str, bytes)):
         raise TypeError(f"{name} must be a 2-D array of rows; got a {type(X).__name__}")
+    if _is_sparse(X):   # (np.asarray made a 0-d object array: "got shape ()")
+        raise TypeError(f"{name} is a scipy.sparse {X.format} matrix; this model reads raw rows"
+                        f" with text in its category columns {[j for j, _ in categories]}:"
+                        " give them as a dense (object) array or a list of rows")
     try:
         # Rows in a list keep each cell's own type, as in an object array:
         # np.asarray of a list mixing text and numbers makes every cell text

@@ -460,7 +460,16 @@ def free_cores():
 SLOW = 10 << 20  # a CSV file above this size read without pyarrow gets the hint
 
 
+# What pyarrow's CSV reader would decompress by the file's name, and
+# Python's (the reader without pyarrow, and the one that words a bad cell)
+# does not: refused by both, so that both give the same answers.
+OTHER_COMPRESSIONS = (".zst", ".zstd", ".lz4", ".br", ".brotli")
+
+
 def read_csv(path, streamed=True):
+    if os.fspath(path).lower().endswith(OTHER_COMPRESSIONS):
+        raise CLIError(f"cannot read {path}: fastbp reads CSV files plain, .gz or .bz2"
+                       " compressed; decompress it first")
     if not have_arrow():
         if os.path.getsize(path) > SLOW:
             import sys
@@ -501,10 +510,22 @@ def read_parquet(path, columns=None):
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None
     except (pa.ArrowException, OSError, ValueError) as exc:
+        _repeated_parquet_names(path)   # (pyarrow's "Multiple matches for FieldRef" else)
         raise CLIError(f"cannot read {path} as Parquet: {exc}") from None
     if table.num_rows == 0:
         raise CLIError(f"{path} has no data rows")
     return ArrowTable(path, table, csv_file=False)
+
+
+def _repeated_parquet_names(path):
+    """The CSV's message for a Parquet file whose schema repeats a column
+    name, which pyarrow's read_table refuses in its own terms."""
+    import pyarrow.parquet as pq
+    try:
+        names = pq.read_schema(path).names
+    except Exception:   # (a folder of parts, a damaged file: pyarrow's message)
+        return
+    _refuse_repeated(names, path)
 
 
 class ArrayTable(Table):
@@ -565,6 +586,9 @@ def read_npy(path):
                        f" {array.dtype}{array.shape}")
     if array.shape[0] == 0:
         raise CLIError(f"{path} has no data rows")
+    if array.shape[1] == 0:   # (train and predict failed with an IndexError)
+        raise CLIError(f"{path} has no columns: an .npy file holds the features and the target"
+                       " as columns")
     return ArrayTable(path, array)
 
 
@@ -601,20 +625,24 @@ def read_table(path, columns=None):
     return _checked_names(read_csv(path), csv_file=True)
 
 
+def _refuse_repeated(names, path):
+    seen, repeated = set(), []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        raise CLIError(f"{path}: the column name(s) {repeated} appear more than once; name"
+                       " each column once")
+
+
 def _checked_names(table, csv_file=False):
     """``table``, refused when a column name repeats (a column chosen by name
     would be the first of them) or, in a CSV, when the header row holds
     numbers only: a file without a header, whose first row would be lost.
     (A header cell that is one of its own text column's cells is refused
     too, when that column is read: :meth:`Table.text`.)"""
-    seen, repeated = set(), []
-    for name in table.names:
-        if name in seen and name not in repeated:
-            repeated.append(name)
-        seen.add(name)
-    if repeated:
-        raise CLIError(f"{table.path}: the column name(s) {repeated} appear more than once; name"
-                       " each column once")
+    _refuse_repeated(table.names, table.path)
     if csv_file and all(is_number(name) for name in table.names):
         raise CLIError(f"{table.path}: the first row {table.names[:5]} looks like data, not a"
                        " header; fastbp reads CSV files whose first row names the columns")

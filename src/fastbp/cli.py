@@ -34,6 +34,7 @@ import functools
 import io
 import json
 import os
+import re
 import sys
 import time
 
@@ -618,9 +619,10 @@ def _train(args):
     if classify:
         net.classes_ = classes
         y_train, y_test = net.classes_[y_train], net.classes_[y_test]
-        net.standardize(X_train)
-    else:
-        net.standardize(X_train, y_train)
+    try:   # (a column whose mean overflows: a traceback, exit status 1)
+        net.standardize(X_train) if classify else net.standardize(X_train, y_train)
+    except ValueError as exc:
+        raise CLIError(f"{source}: {_named_columns(str(exc), net, features, target)}") from None
     net.metadata = {"task": "classification" if classify else "regression",
                     "source": os.path.basename(source), "target": target, "features": features}
     n_train, n_test = n_rows - len(y_test), len(y_test)
@@ -743,6 +745,11 @@ def _model_input(net, source, need_target):
     if source in BUILTIN:
         data = load_data(source, dtype=READ_DTYPE)
     elif source.lower().endswith(".npz"):  # X's columns x0, x1, ... by the model's names, if so named
+        if net.categories is not None:   # (6 numbers were taken as the one-hot codes, unchecked)
+            raise CLIError(f"{source}: an .npz X holds numbers only, and this model reads text in"
+                           f" its category columns {sorted(net.categories)} (of"
+                           f" {net.n_columns} raw columns); give the rows as a CSV or Parquet"
+                           " file")
         names = meta.get("features")
         names = names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
         data = load_data(source, _npz_target(source, meta.get("target"), need_target),
@@ -763,6 +770,27 @@ def _model_input(net, source, need_target):
     return _wrapped(net, X), data.y, data.target
 
 
+def _answers(predict, X, source):
+    """``predict(X)``; the model's ValueError (a value past float32 after its
+    scaling) as the command line's error, naming the file (it was a
+    traceback, exit status 1)."""
+    try:
+        return predict(X)
+    except ValueError as exc:
+        raise CLIError(f"{source}: {exc}") from None
+
+
+def _named_columns(message, net, features, target):
+    """A model's error about "X column j" or "y column j" with the file's
+    column name beside the index (X's columns are the features in order,
+    where the model has no one-hot categories)."""
+    def name(match):
+        what, j = match.group(1), int(match.group(2))
+        names = [target] if what == "y" else (features if net.categories is None else None)
+        return match.group(0) + (f" ({names[j]!r})" if names and j < len(names) else "")
+    return re.sub(r"\b(X|y) column (\d+)", name, message, count=1)
+
+
 def _formatted(values, dtype):
     """Predictions as text at the model's precision: a float32 value as the
     shortest repr that reads back to it (240.91656, not 240.91656494140625);
@@ -780,7 +808,7 @@ def cmd_predict(args):
         raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
     X, _, _ = _model_input(net, args.data, need_target=False)
     if args.proba:
-        proba = net.predict_proba(X)
+        proba = _answers(net.predict_proba, X, args.data)
         classes = (net.classes_.tolist() if net.classes_ is not None
                    else list(range(2 if proba.shape[1] == 1 else proba.shape[1])))
         if proba.shape[1] == 1:  # one sigmoid unit: P(class 0), P(class 1)
@@ -789,7 +817,7 @@ def cmd_predict(args):
     else:
         # the model maps raw rows to labels (printed as they are: a float
         # class 1.00000001 is not 1.0) or values (at the model's precision)
-        predicted = np.asarray(net.predict(X))
+        predicted = np.asarray(_answers(net.predict, X, args.data))
         name = _metadata(net).get("target", "prediction")
         width = 1 if predicted.ndim == 1 else predicted.shape[1]
         header = [name] if width == 1 else [f"{name}_{j}" for j in range(width)]
