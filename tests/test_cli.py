@@ -920,11 +920,12 @@ def test_found_in_review_session_37_bad_data_ends_in_a_named_error(tmp_path, cap
     assert main(["train", cats, "--epochs", "1", "--out", model]) in (0, None)
     np.savez(tmp_path / "x2.npz", X=np.zeros((4, 2)))
     np.savez(tmp_path / "x4.npz", X=np.array([[0.5, 0, 7, 1.0]]))
+    np.save(tmp_path / "x2.npy", np.zeros((4, 2)))   # (its numbers were read as text labels)
     capsys.readouterr()
-    for x in ("x2.npz", "x4.npz"):
+    for x in ("x2.npz", "x4.npz", "x2.npy"):
         status, out, err = run(["predict", model, str(tmp_path / x)], capsys)
-        assert status == 2 and "an .npz X holds numbers only, and this model reads text in its" \
-                               " category columns [1] (of 2 raw columns)" in err, err
+        assert status == 2 and f"an {x[-4:]} X holds numbers only, and this model reads text in" \
+                               " its category columns [1] (of 2 raw columns)" in err, err
     import gzip
     for name in ("c.csv.zst", "c.csv.lz4"):
         (tmp_path / name).write_bytes(gzip.compress(b"a,b,label\n1,2,x\n3,4,y\n"))

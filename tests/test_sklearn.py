@@ -668,7 +668,8 @@ def test_the_estimators_epochs_keep_every_column_of_net_history(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("kind, assigned", [("regressor", "logistic"), ("regressor", "tanh"),
-                                            ("classifier", "identity"), ("binary", "softmax")])
+                                            ("regressor", "exp"), ("classifier", "identity"),
+                                            ("binary", "softmax")])
 @pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
 def test_training_on_with_an_assigned_out_activation_is_refused_and_changes_nothing(kind, assigned,
                                                                                      how):
@@ -696,3 +697,32 @@ def test_training_on_with_an_assigned_out_activation_is_refused_and_changes_noth
         "softmax" if kind == "classifier" else "logistic")
     est.partial_fit(X, y) if how == "partial_fit" else est.fit(X, y)   # set back: trains on
     assert len(est.loss_curve_) > len(curve)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_predictions_through_a_network_of_its_own_keep_net_s_input_scaling():
+    """Found in review of the day's diff (session 37): with target scaling on
+    net_ and out_activation_ "logistic", predict raised (the twin took the
+    target scaling, which a logistic output refuses; forward never applies
+    it); coefs_ of other shapes (pruned units) dropped net_'s input scaling."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, X.sum(1))
+    reg.net_.set_input_scaling([1.0, -1.0, 0.5], [2.0, 0.5, 1.5])
+    reg.net_.set_target_scaling([10.0], [2.0])
+    h = (X - reg.net_.input_mean) / reg.net_.input_scale   # NumPy's forward, by hand
+
+    def forward(coefs, intercepts, out):
+        a = h
+        for l, (c, i) in enumerate(zip(coefs, intercepts)):
+            a = a @ c + i
+            a = np.maximum(a, 0) if l < len(coefs) - 1 else out(a)
+        return a[:, 0]
+    reg.out_activation_ = "logistic"
+    np.testing.assert_allclose(reg.predict(X), forward(reg.coefs_, reg.intercepts_,
+                                                       lambda z: 1 / (1 + np.exp(-z))), rtol=1e-12)
+    reg.out_activation_ = "identity"
+    reg.coefs_ = [reg.coefs_[0][:, :2].copy(), reg.coefs_[1][:2].copy()]   # two units pruned
+    reg.intercepts_ = [reg.intercepts_[0][:2].copy(), reg.intercepts_[1]]
+    np.testing.assert_allclose(reg.predict(X), forward(reg.coefs_, reg.intercepts_, lambda z: z),
+                               rtol=1e-12)

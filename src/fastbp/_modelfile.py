@@ -209,6 +209,31 @@ def _temporary(folder, suffix):
     raise FileExistsError(errno.EEXIST, "no unused temporary file name", folder)
 
 
+def _mode(path, what):
+    """``os.stat(path).st_mode``, None where nothing is there (or no folder,
+    which the writer names); an OSError saying ``what`` for the rest (a
+    name too long, a loop of links), before any file is made."""
+    try:
+        return os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror}", path) from None
+
+
+def check_writable(path, what, mode=False):
+    """Refuse, as ``open(path, "wb")`` would, a file there that its user may
+    not write (a model made read-only to keep it was replaced): asked by
+    the writer, and by a fit's checkpoints and the command line before they
+    do any work (the refusal came after the training). ``mode``: the
+    path's, if known."""
+    path = _path(path)
+    mode = _mode(path, what) if mode is False else mode
+    if mode is not None and stat.S_ISREG(mode) and not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, f"cannot {what} to {path!r}: the file is not"
+                              " writable (read-only)", path)
+
+
 def write_atomically(path, write, what, suffix):
     """Call ``write(fh)`` on a temporary file in ``path``'s folder, flush and
     fsync it, then rename it over ``path``: an error leaves the old file
@@ -222,31 +247,24 @@ def write_atomically(path, write, what, suffix):
     if path.endswith(("/", os.sep)):  # ("sub/" of a missing sub was written as a file sub)
         raise IsADirectoryError(errno.EISDIR, f"cannot {what} to {path!r}: it names a folder;"
                                 " name a file in it", path)
-    # Through a symbolic link, the file it points to (as open() would write),
-    # the link kept.
-    target = os.path.realpath(path)
-    folder = os.path.dirname(target)
-    try:
-        mode = os.stat(target).st_mode
-    except (FileNotFoundError, NotADirectoryError):   # (no folder: named below)
-        mode = None
-    except OSError as exc:   # a name too long, a loop of links: said before any file is made
-        raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror}", path) from None
+    # (the path itself, as open() follows it: /dev/stdout's link into /proc
+    # is no path realpath can give)
+    mode = _mode(path, what)
     if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
         # A device, a pipe: written into, as open() writes (a rename replaced
         # them with a file: as root, /dev/null; and /dev/stdout failed).
         try:
-            with open(target, "wb") as fh:
+            with open(path, "wb") as fh:
                 write(fh)
         except OSError as exc:
             raise type(exc)(exc.errno, f"cannot {what} to {path!r}: {exc.strerror or exc}",
                             path) from None
         return
-    if mode is not None and stat.S_ISREG(mode) and not os.access(target, os.W_OK):
-        # (open() refuses a file its user may not write: a model made
-        # read-only to keep it was replaced)
-        raise PermissionError(errno.EACCES, f"cannot {what} to {path!r}: the file is not"
-                              " writable (read-only)", path)
+    check_writable(path, what, mode)
+    # Through a symbolic link, the file it points to (as open() would write),
+    # the link kept.
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
     try:
         fd, tmp = _temporary(folder, suffix)
     except OSError as exc:  # name the folder, not the temporary file that was never made

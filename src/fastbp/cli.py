@@ -709,6 +709,11 @@ def _check_out(path):
         raise CLIError(f"cannot write {path}: no such folder {folder}")
     if os.path.isdir(path):
         raise CLIError(f"cannot write {path}: it is a folder")
+    from ._modelfile import check_writable
+    try:
+        check_writable(path, "write")
+    except OSError as exc:
+        raise CLIError(exc.strerror) from None
 
 
 def _npz_target(path, name, need_target):
@@ -744,12 +749,13 @@ def _model_input(net, source, need_target):
     text_target = need_target and net.classes_ is not None and net.classes_.dtype.kind == "U"
     if source in BUILTIN:
         data = load_data(source, dtype=READ_DTYPE)
+    elif source.lower().endswith((".npz", ".npy")) and net.categories is not None:
+        # (an .npz's 6 numbers were taken as the one-hot codes, unchecked; an
+        # .npy's numbers as text labels, all unseen)
+        raise CLIError(f"{source}: an {source.lower()[-4:]} X holds numbers only, and this model"
+                       f" reads text in its category columns {sorted(net.categories)} (of"
+                       f" {net.n_columns} raw columns); give the rows as a CSV or Parquet file")
     elif source.lower().endswith(".npz"):  # X's columns x0, x1, ... by the model's names, if so named
-        if net.categories is not None:   # (6 numbers were taken as the one-hot codes, unchecked)
-            raise CLIError(f"{source}: an .npz X holds numbers only, and this model reads text in"
-                           f" its category columns {sorted(net.categories)} (of"
-                           f" {net.n_columns} raw columns); give the rows as a CSV or Parquet"
-                           " file")
         names = meta.get("features")
         names = names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
         data = load_data(source, _npz_target(source, meta.get("target"), need_target),

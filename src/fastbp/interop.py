@@ -197,7 +197,7 @@ def _check_fitted(fitted, kinds, what):
         hint = ""
         if got.__module__ == "fastbp.sklearn":   # already fastbp's
             hint = (": a fastbp.sklearn estimator is fastbp's already (its network is"
-                    " est.net_; est.get_params() makes another)")
+                    " est.net_)")
         raise TypeError(f"{what} needs a fitted {names}; got {got.__module__}.{got.__qualname__}"
                         f"{hint}")
     if not hasattr(fitted, "coefs_"):

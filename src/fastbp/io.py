@@ -145,8 +145,10 @@ def _optimizer(data, dtype, n_params, path):
     if state.ndim != 2 or state.shape[0] != 2 or state.shape[1] not in (0, n_params):
         raise ModelFileError(f"{path!r}: optimizer_state must be (2, {n_params}) (or (2, 0));"
                              f" got {state.shape}")
-    if not np.isfinite(state).all():   # (loaded, and the next fit diverged at its first step)
-        raise ModelFileError(f"{path!r}: optimizer_state holds NaN or infinite values")
+    # (loaded, and the next fit diverged at its first step; an infinite
+    # second moment a float32 fit can reach, and save, is not refused)
+    if np.isnan(state).any():
+        raise ModelFileError(f"{path!r}: optimizer_state holds NaN values")
     opt.state = None if state.shape[1] == 0 else state.astype(dtype, copy=True)
     return opt
 

@@ -368,7 +368,9 @@ class _BaseMLP(BaseEstimator):
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         assigned = vars(self).get("out_activation_")
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
-        if not first_pass and assigned is not None:
+        if first_pass:   # (the output its kernels train from now on)
+            self._out_fitted = self.out_activation_
+        elif assigned is not None:
             self._check_out_activation(assigned)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
@@ -858,6 +860,10 @@ class _BaseMLP(BaseEstimator):
         for W, b, c, i in zip(net.weights, net.biases, coefs, intercepts):
             W[...] = c.T
             b[...] = i
+        old = vars(self).get("net_")   # (none yet: adopting a scikit-learn model's coefs_)
+        if old is not None and old.input_mean is not None and sizes[0] == old.sizes[0]:
+            # (net_'s input scaling, which a user may have set: it was dropped)
+            net.set_input_scaling(old.input_mean, old.input_scale)
         return net
 
     def _outputs(self, X, net=None):
@@ -888,7 +894,8 @@ def _twin(net, dtype=None, output=None, activation=None, alpha=None):
     twin.params[...] = net.params
     if net.input_mean is not None:
         twin.set_input_scaling(net.input_mean, net.input_scale)
-    if net.target_mean is not None:   # (another output than identity: set_target_scaling's error)
+    if net.target_mean is not None and twin.output == "identity":
+        # (forward ignores it; for another output, set_target_scaling refuses it)
         twin.set_target_scaling(net.target_mean, net.target_scale)
     return twin
 
@@ -1081,8 +1088,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, (y.reshape(-1, 1) if y.ndim == 1 else y)
 
     def _trained_outputs(self):
-        # (exp: Poisson's, kept by a warm start after set_params(loss=...))
-        return ("identity", "exp")
+        # The output it was first fitted with ("exp": Poisson's), which a warm
+        # start after set_params(loss=...) keeps; either, for an estimator
+        # that does not say (converted from scikit-learn's, say)
+        fitted = vars(self).get("_out_fitted")
+        return (fitted,) if fitted else ("identity", "exp")
 
     def _val_targets(self, Y):
         return Y[:, 0] if Y.shape[1] == 1 else Y

@@ -778,6 +778,9 @@ class ModelCheckpoint:
             raise IsADirectoryError(errno.EISDIR, f"cannot save checkpoints to {self.path!r}: it"
                                     " is a folder; name a file in it, e.g."
                                     f" {os.path.join(self.path, 'model.npz')!r}")
+        if first == self.path.format(epoch=2):   # one file: one that may not be written
+            from ._modelfile import check_writable
+            check_writable(first, "save checkpoints")
 
     def on_train_begin(self, net):
         self._net, self._offset = net, len(net.history)
