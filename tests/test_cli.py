@@ -1,6 +1,7 @@
 """The fastbp command line, called in process (main(argv)) and once as the
 installed console script."""
 import copy
+import os
 import csv
 import subprocess
 import sys
@@ -932,3 +933,58 @@ def test_found_in_review_session_37_bad_data_ends_in_a_named_error(tmp_path, cap
         status, _, err = run(["train", str(tmp_path / name), "--epochs", "1"], capsys)
         assert status == 2 and f"cannot read {tmp_path / name}: fastbp reads CSV files plain," \
                                " .gz or .bz2 compressed" in err, err
+
+
+def test_found_in_review_session_37_cli_options_and_standard_output(tmp_path, capsys):
+    """Found in review (session 37): options out of range were named as the
+    model's parameters (batch_size; "rates ... for hidden layer 0"); an
+    explicit --batch-size with lbfgs was ignored (--lr is refused); --out ''
+    was taken as no --out; a closed standard output (`>&-`) or a full disk
+    stopped train with a traceback, the model lost."""
+    for argv, says in ((["--batch-size", "0"], "--batch-size must be an integer >= 1; got 0"),
+                       (["--dropout", "1"], "--dropout must be a number in [0, 1); got 1.0"),
+                       (["--epochs", "-1"], "--epochs must be an integer >= 0; got -1"),
+                       (["--lr", "nan"], "--lr must be a number > 0; got nan"),
+                       (["--alpha", "-1"], "--alpha must be a number >= 0; got -1.0"),
+                       (["--optimizer", "lbfgs", "--batch-size", "7"],
+                        "--batch-size: L-BFGS trains on all the training rows at each step;"
+                        " leave it out"),
+                       (["--out", ""], "--out needs a file name; got ''")):
+        status, out, err = run(["train", "--epochs", "1"] + argv, capsys)
+        assert status == 2 and err == f"fastbp: error: {says}\n", (argv, err)
+        assert "epoch" not in out
+    model = tmp_path / "m.npz"
+    for stdout in (subprocess.DEVNULL, None):   # (None: closed, `>&-`)
+        model.unlink(missing_ok=True)
+        code = ("import os, sys; os.close(1); sys.stdout = None\n" if stdout is None else "") + \
+            "from fastbp.cli import main; sys.exit(main(sys.argv[1:]))"
+        if stdout is not None:
+            code = "import sys\n" + code
+        done = subprocess.run([sys.executable, "-c", code, "train", "--epochs", "1", "--out",
+                               str(model)], stdout=stdout, stderr=subprocess.PIPE, timeout=600)
+        assert done.returncode == 0 and model.exists(), done.stderr.decode()
+    if os.path.exists("/dev/full"):   # a full disk under standard output
+        model.unlink()
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "fastbp", "train", "--epochs", "1", "--out",
+                                   str(model)], stdout=full, stderr=subprocess.PIPE, timeout=600)
+        assert done.returncode == 0 and model.exists(), done.stderr.decode()
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "fastbp", "predict", str(model), "digits"],
+                                  stdout=full, stderr=subprocess.PIPE, timeout=600)
+        assert done.returncode == 2 and done.stderr.decode().startswith(
+            "fastbp: error: cannot write the predictions to standard output: No space left"), \
+            done.stderr.decode()
+
+
+def test_r2_of_one_row_is_nan_as_scikit_learns():
+    # Found in review (session 37): evaluate (and so the CLI's test line) gave 0.0
+    from sklearn.metrics import r2_score
+    net = fastbp.MLP([1, 1], output="identity", seed=0)
+    with pytest.warns(Warning):
+        want = r2_score([3.0], net.predict(np.array([[1.0]])).ravel())
+    assert np.isnan(want)
+    assert np.isnan(net.evaluate(np.array([[1.0]]), np.array([3.0]))["r2"])
+    assert np.isnan(net.evaluate(np.array([[1.0]]), np.array([3.0]), sample_weight=[2.0])["r2"])
+    two = net.evaluate(np.array([[1.0], [2.0]]), np.array([3.0, 1.0]))["r2"]
+    assert two == pytest.approx(r2_score([3.0, 1.0], net.predict(np.array([[1.0], [2.0]])).ravel()))

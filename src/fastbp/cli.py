@@ -33,6 +33,7 @@ import csv
 import functools
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -509,13 +510,15 @@ class _PipeGuard:
     advises for SIGPIPE (:func:`_to_devnull`)."""
 
     def __init__(self, stream):
-        self.stream, self.gone = stream, False
+        # (None: standard output closed when Python started, `>&-`: nothing
+        # to write to, where print() writes nothing; it was an AttributeError)
+        self.stream, self.gone = stream or open(os.devnull, "w"), stream is None
 
     def write(self, text):
         if not self.gone:
             try:
                 return self.stream.write(text)
-            except BrokenPipeError:
+            except OSError:   # a pipe's reader gone; a full disk (the run was lost)
                 self._drop()
         return len(text)
 
@@ -523,7 +526,7 @@ class _PipeGuard:
         if not self.gone:
             try:
                 self.stream.flush()
-            except BrokenPipeError:
+            except OSError:
                 self._drop()
 
     def _drop(self):
@@ -562,6 +565,22 @@ def _train(args):
                        f" NPZ file; {source} is a built-in data set")
     if not 0 <= args.test_fraction < 1:
         raise CLIError(f"--test-fraction must be in [0, 1); got {args.test_fraction}")
+    # The options by their names (the model's checks named batch_size, or
+    # "rates ... for hidden layer 0" for the one --dropout), before any work
+    if args.epochs < 0:
+        raise CLIError(f"--epochs must be an integer >= 0; got {args.epochs}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise CLIError(f"--batch-size must be an integer >= 1; got {args.batch_size}")
+    if args.lr is not None and not (math.isfinite(args.lr) and args.lr > 0):
+        raise CLIError(f"--lr must be a number > 0; got {args.lr}")
+    if not (math.isfinite(args.alpha) and args.alpha >= 0):
+        raise CLIError(f"--alpha must be a number >= 0; got {args.alpha}")
+    if not 0 <= args.dropout < 1:
+        raise CLIError(f"--dropout must be a number in [0, 1); got {args.dropout}")
+    if args.batch_size is not None and str(args.optimizer).lower() == "lbfgs":
+        # (ignored: L-BFGS's every step is the whole training set; --lr is refused too)
+        raise CLIError("--batch-size: L-BFGS trains on all the training rows at each step;"
+                       " leave it out")
     hidden = _widths(args.hidden)
     # Numbers are read as float64, the precision in which the model scales
     # them: a float32 model's own copy is made once, by that scaling, and
@@ -631,7 +650,8 @@ def _train(args):
           f" test rows, {len(features)} features" + (f", {len(classes)} classes" if classify else ""))
     compiled, t0 = fastbp._jit.compilations(), time.perf_counter()
     try:
-        history = net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+        history = net.fit(X_train, y_train, epochs=args.epochs,
+                          batch_size=32 if args.batch_size is None else args.batch_size,
                           lr=args.lr, optimizer=args.optimizer, seed=args.seed, verbose=args.verbose,
                           validation_data=validation,
                           class_weight=None if args.class_weight == "none" else args.class_weight)
@@ -700,8 +720,10 @@ def _load_model(path):
 def _check_out(path):
     """Refuse an output path whose folder does not exist, or that is a folder,
     before any work is done for it."""
-    if not path:
+    if path is None:
         return
+    if not path:   # (an unset variable in a script: it was taken as no --out)
+        raise CLIError("--out needs a file name; got ''")
     if path.endswith(("/", os.sep)):   # (abspath drops the separator: caught only after the work)
         raise CLIError(f"cannot write {path}: it names a folder; name a file in it")
     folder = os.path.dirname(os.path.abspath(path))
@@ -843,11 +865,18 @@ def cmd_predict(args):
         except OSError as exc:  # the message names the path or its folder
             raise CLIError(exc.strerror or str(exc)) from None
         print(f"{len(rows)} predictions written to {args.out}")
-    else:  # the same CSV, quoted alike; a header only for --proba (the class names)
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        if args.proba:
-            writer.writerow(header)
-        writer.writerows(rows)
+    elif sys.stdout is not None:  # the same CSV, quoted alike; a header only for --proba
+        writer = csv.writer(sys.stdout, lineterminator="\n")   # (None: closed, `>&-`)
+        try:
+            if args.proba:
+                writer.writerow(header)
+            writer.writerows(rows)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            raise   # (main: the reader has gone, status 0)
+        except OSError as exc:   # a full disk: a traceback, status 1
+            raise CLIError(f"cannot write the predictions to standard output:"
+                           f" {exc.strerror or exc}") from None
     return rows
 
 
@@ -1036,7 +1065,8 @@ def build_parser():
                        " no hidden layer)")
     train.add_argument("--activation", default="relu", help="hidden activation")
     train.add_argument("--epochs", type=int, default=30, help="passes over the training rows")
-    train.add_argument("--batch-size", type=int, default=32, help="rows per minibatch")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="rows per minibatch (default 32; not with lbfgs, which takes all)")
     train.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: the optimizer's, 0.01 for sgd, 0.001 for adam)")
     train.add_argument("--optimizer", default="adam", help="sgd, adam, adamw, rmsprop or lbfgs")

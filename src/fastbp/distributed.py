@@ -35,7 +35,7 @@ import numpy as np
 from . import network, ops, threads
 from ._validate import SparseRows
 from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _end, begin,
-                    _Interrupts, _progress_bar, _record, _say_interrupted, _show)
+                    _Interrupts, _progress_bar, _record, _say_interrupted, _show, _r2_score)
 
 
 def _mpi():
@@ -158,18 +158,10 @@ def _metrics(net, X, Y, comm, prefix="val_"):
             mean = mean + delta * (k / total)
             m2 = m2 + p[3 + 2 * m:] + delta ** 2 * (count * k / total)
             count = total
-        logs[prefix + "r2"] = r2_score(parts[:, 3:3 + m].sum(axis=0), m2)
+        logs[prefix + "r2"] = _r2_score(parts[:, 3:3 + m].sum(axis=0), m2, count)
     else:
         logs[prefix + "accuracy"] = float(parts[:, 1].sum() / n)
     return logs
-
-
-def r2_score(res, tot):
-    """R^2 averaged over the outputs from per-output residual and total sums
-    of squares, as scikit-learn's r2_score (1 for a perfect fit of constant
-    targets, 0 for an imperfect one)."""
-    r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
-    return float(r2.mean())
 
 
 def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation,

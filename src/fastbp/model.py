@@ -30,7 +30,7 @@ from .ops import IDENTITY
 from .optim import LBFGS, Optimizer
 from .schedules import Schedule
 from .train import (TRANSPOSED, History, move_first_layer, run_epochs, run_lbfgs,
-                    run_started, transpose_first_layer)
+                    _r2_score, run_started, transpose_first_layer)
 
 # He initialisation for the ReLU family, Glorot for the rest.
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
@@ -809,7 +809,7 @@ class MLP:
         right when all its labels are: scikit-learn's subset accuracy),
         ``{"loss": ..., "r2": ...}`` for identity; the
         loss as :meth:`loss` (in the network's terms), R^2 (invariant to the
-        target scaling) averaged over the outputs as scikit-learn's. With
+        target scaling) averaged over the outputs as scikit-learn's (NaN for one row). With
         ``sample_weight`` (n,) each is weighted (see :meth:`loss`; accuracy
         and R^2 as scikit-learn's with ``sample_weight``)."""
         X, Y = self._data(X, y)
@@ -1118,8 +1118,7 @@ class MLP:
         logs = {prefix + "loss": total / n + self._penalty(n)}
         if self._output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
             tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
-            r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
-            logs[prefix + "r2"] = float(r2.mean())
+            logs[prefix + "r2"] = _r2_score(res, tot, n)
         else:
             logs[prefix + "accuracy"] = float(hits / n)
         return logs
@@ -1145,8 +1144,7 @@ class MLP:
                 res += (w * (Y[start:start + len(out)] - out) ** 2).sum(axis=0)
             mean = (weights[:, None] * Y).sum(axis=0) / total
             tot = (weights[:, None] * (Y - mean) ** 2).sum(axis=0)
-            r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
-            logs[prefix + "r2"] = float(r2.mean())
+            logs[prefix + "r2"] = _r2_score(res, tot, len(weights))
             return logs
         hits = 0.0
         for start, out in self._chunks(X):

@@ -507,6 +507,17 @@ def _roll_back(net, restore, optimizer, epoch_kernel):
     return batch, kept, bad == 0
 
 
+def _r2_score(res, tot, n):
+    """R^2 averaged over the outputs from per-output residual and total sums
+    of squares of ``n`` rows, as scikit-learn's r2_score: 1 for a perfect
+    fit of constant targets, 0 for an imperfect one, NaN for fewer than two
+    rows (one row gave 0)."""
+    if n < 2:
+        return float("nan")
+    r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
+    return float(r2.mean())
+
+
 def _end(callbacks, net, diverged=None):
     """Every callback's ``on_train_end``, even if one of them raises (the
     first error is raised once all have run). Returns notes for a divergence
