@@ -988,3 +988,10 @@ def test_r2_of_one_row_is_nan_as_scikit_learns():
     assert np.isnan(net.evaluate(np.array([[1.0]]), np.array([3.0]), sample_weight=[2.0])["r2"])
     two = net.evaluate(np.array([[1.0], [2.0]]), np.array([3.0, 1.0]))["r2"]
     assert two == pytest.approx(r2_score([3.0, 1.0], net.predict(np.array([[1.0], [2.0]])).ravel()))
+
+
+def test_train_leaves_a_closed_standard_output_as_it_found_it(tmp_path, monkeypatch):
+    # (the guard of a closed stdout put its own null device in its place, left open)
+    monkeypatch.setattr(sys, "stdout", None)
+    assert main(["train", "--epochs", "1", "--hidden", "4", "--out", str(tmp_path / "m.npz")]) == 0
+    assert sys.stdout is None and (tmp_path / "m.npz").exists()

@@ -512,7 +512,14 @@ class _PipeGuard:
     def __init__(self, stream):
         # (None: standard output closed when Python started, `>&-`: nothing
         # to write to, where print() writes nothing; it was an AttributeError)
+        self.original = stream
         self.stream, self.gone = stream or open(os.devnull, "w"), stream is None
+
+    def release(self):
+        """The standard output it guarded (None too), its own null device closed."""
+        if self.original is None:
+            self.stream.close()
+        return self.original
 
     def write(self, text):
         if not self.gone:
@@ -543,7 +550,7 @@ def cmd_train(args):
     try:
         return _train(args)
     finally:
-        sys.stdout = guard.stream
+        sys.stdout = guard.release()   # (it set the null device it wrote to, left open)
 
 
 def _no_memory(sizes, exc, training=False):

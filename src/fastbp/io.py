@@ -42,7 +42,7 @@ import numpy as np
 from ._modelfile import (FORMAT, READABLE, V2_CLI_KEYS, VERSION, ZIP_MAGIC,  # noqa: F401
                          ModelFileError, _path, read, save, write_atomically)
 from .model import MLP
-from .optim import ALPHA, BETA1, BETA2, DAMPENING, EPS, MOMENTUM, SGD, Adam, AdamW, RMSprop
+from .optim import ALPHA, BETA1, BETA2, DAMPENING, EPS, MOMENTUM, SGD, Adam, RMSprop
 from .optim import FILE_NAMES as OPTIMIZERS
 from .optim import SklearnAdam
 from .schedules import from_json
@@ -98,13 +98,12 @@ def _model(data, sizes):
 
 
 # What each optimizer's constructor asks of its hyper-parameters beyond
-# "finite and >= 0" (fastbp.optim): (index, name, rule).
+# "finite and >= 0" (fastbp.optim): (index, name, rule); AdamW is an Adam.
+_ADAM = ((BETA1, "beta1", "< 1"), (BETA2, "beta2", "< 1"), (EPS, "eps", "> 0"))
 _HYPER_RULES = {
     SGD: ((MOMENTUM, "momentum", "< 1"), (DAMPENING, "dampening", "< 1")),
-    Adam: ((BETA1, "beta1", "< 1"), (BETA2, "beta2", "< 1"), (EPS, "eps", "> 0")),
-    AdamW: ((BETA1, "beta1", "< 1"), (BETA2, "beta2", "< 1"), (EPS, "eps", "> 0")),
+    Adam: _ADAM, SklearnAdam: _ADAM,
     RMSprop: ((ALPHA, "alpha", "< 1"), (MOMENTUM, "momentum", "< 1"), (EPS, "eps", "> 0")),
-    SklearnAdam: ((BETA1, "beta1", "< 1"), (BETA2, "beta2", "< 1"), (EPS, "eps", "> 0")),
 }
 
 
@@ -134,7 +133,8 @@ def _optimizer(data, dtype, n_params, path):
                              f" >= 0; got {hyper.tolist()}")
     # and those its constructor keeps below 1 or above 0 are so (beta1 = 1
     # loaded, and the next fit diverged)
-    for index, name, rule in _HYPER_RULES.get(type(opt), ()):
+    rules = [r for cls, rs in _HYPER_RULES.items() if isinstance(opt, cls) for r in rs]
+    for index, name, rule in rules:
         if not (hyper[index] < 1 if rule == "< 1" else hyper[index] > 0):
             raise ModelFileError(f"{path!r}: optimizer_hyper holds {name} ="
                                  f" {float(hyper[index])!r} for {type(opt).__name__}, which"
