@@ -340,3 +340,27 @@ def test_a_fresh_optimizer_stays_fresh_when_a_callback_refuses_to_start(digits):
     other.fit(X_train, y_train, epochs=1, verbose=0, optimizer=opt)
     twin.fit(X_train, y_train, epochs=1, verbose=0, optimizer=fastbp.Adam(lr=0.01))
     np.testing.assert_array_equal(other.params, twin.params)
+
+
+def test_early_stopping_takes_no_nan_as_its_best():
+    # Keras's best starts at inf, and a NaN is never an improvement: taken as
+    # the best (it was), no later epoch could improve, and the fit stopped
+    # after patience + 1 epochs restoring the NaN epoch's weights.
+    net = fastbp.MLP([2, 2], seed=0)
+    stop = fastbp.EarlyStopping(patience=1, restore_best_weights=True)
+    stop.on_train_begin(net)
+    stopped = None
+    for epoch, value in enumerate([float("nan"), 0.6, 0.55, 0.58, 0.59]):
+        net.params[:] = epoch
+        if stop.on_epoch_end(epoch, {"val_loss": value}):
+            stopped = epoch
+            break
+    stop.on_train_end(net)
+    assert (stopped, stop.best_epoch, stop.best) == (4, 2, 0.55)
+    assert np.all(net.params == 2)
+    # All NaN: nothing to restore, the last weights stay.
+    stop.on_train_begin(net)
+    assert [stop.on_epoch_end(e, {"val_loss": float("nan")}) for e in range(2)] == [False, True]
+    net.params[:] = 7
+    stop.on_train_end(net)
+    assert stop.best_epoch is None and stop.restored_epoch is None and np.all(net.params == 7)

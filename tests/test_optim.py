@@ -198,3 +198,44 @@ def test_matches_torch_when_installed():
             w.grad = torch.tensor(g)
             theirs.step()
         np.testing.assert_allclose(p, w.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_step_refuses_read_only_params_and_changes_nothing():
+    # (it failed to type the kernel's write, after the step count and the
+    # state had moved: the next good step took t = 2's bias correction)
+    opt = fastbp.Adam(lr=0.1)
+    p, g = np.ones(4), np.array([1.0, -2.0, 3.0, 0.5])
+    p.setflags(write=False)
+    with pytest.raises(ValueError, match="params must be writable"):
+        opt.step(p, g)
+    assert opt.t == 0 and opt.state is None
+    p, ref = np.ones(4), np.ones(4)
+    opt.step(p, g)
+    fastbp.Adam(lr=0.1).step(ref, g)
+    assert np.array_equal(p, ref)
+    np.testing.assert_allclose(p, 1 - 0.1 * np.sign(g), rtol=1e-7)  # Adam's first step: lr sign(g)
+
+
+@pytest.mark.parametrize("make,values", [
+    (lambda: fastbp.SGD(momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.1),
+     dict(momentum=0.9, dampening=0.0, nesterov=True, weight_decay=0.1)),
+    (lambda: fastbp.Adam(betas=(0.8, 0.99), eps=1e-6, weight_decay=0.2),
+     dict(betas=(0.8, 0.99), eps=1e-6, weight_decay=0.2)),
+    (lambda: fastbp.AdamW(), dict(betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)),
+    (lambda: fastbp.RMSprop(alpha=0.9, eps=1e-7, weight_decay=0.3, momentum=0.5),
+     dict(alpha=0.9, eps=1e-7, weight_decay=0.3, momentum=0.5)),
+])
+def test_hyper_parameters_read_as_given_and_refuse_assignment(make, values):
+    # Assigning one did nothing (opt.momentum = 0.9 trained without momentum);
+    # torch's param groups take a change, fastbp's kernels read .hyper: refused.
+    opt = make()
+    for name, value in values.items():
+        assert getattr(opt, name) == value and type(getattr(opt, name)) is type(value)
+    hyper = opt.hyper.copy()
+    for name in values:
+        with pytest.raises(AttributeError, match=f"{type(opt).__name__}.{name} is fixed when the"
+                                                 " optimizer is made"):
+            setattr(opt, name, getattr(opt, name))
+    assert np.array_equal(opt.hyper, hyper)
+    opt.lr = 0.5   # lr alone changes between steps
+    assert opt.lr == 0.5

@@ -333,3 +333,79 @@ def test_a_started_schedule_round_trips_through_json(make):
     back = schedules.from_json(sched.to_json())
     assert type(back) is type(sched)
     assert vars(back) == {k: v for k, v in vars(sched).items() if k != "_net"}
+
+
+def _two_fits_with_a_hand_set_lr(schedule, lr=0.1, then=0.01, epochs=(2, 2), optimizer="sgd"):
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=epochs[0], batch_size=10, lr=lr, optimizer=optimizer, verbose=0,
+            callbacks=[schedule])
+    net.optimizer.lr = then
+    net.fit(X, Y, epochs=epochs[1], batch_size=10, verbose=0)
+    return net
+
+
+@pytest.mark.parametrize("make,expected", [
+    # torch 2.13 for the same calls (param_groups[0]["lr"] = 0.01 after two
+    # epochs): StepLR(10, 0.5) [0.1, 0.1, 0.01, 0.01]; ExponentialLR(0.9)
+    # [0.1, 0.09, 0.01, 0.009]; ReduceLROnPlateau [0.1, 0.1, 0.01, 0.01].
+    (lambda: schedules.StepDecay(10, 0.5), [0.1, 0.1, 0.01, 0.01]),
+    (lambda: schedules.StepDecay(3, 0.5), [0.1, 0.1, 0.01, 0.005]),
+    (lambda: schedules.ExponentialDecay(0.9), [0.1, 0.09, 0.01, 0.009]),
+    (lambda: schedules.ReduceOnPlateau(monitor="loss", patience=5), [0.1, 0.1, 0.01, 0.01]),
+    (lambda: schedules.Constant(), [0.1, 0.1, 0.01, 0.01]),
+    # torch's chainable cosine: lr_{t+1} = eta_min + (lr_t - eta_min) c(t+1) / c(t),
+    # c(t) = 1 + cos(pi t / T)
+    (lambda: schedules.CosineAnnealing(6, eta_min=0.001),
+     [0.001 + 0.099 * (1 + math.cos(math.pi * e / 6)) / 2 for e in range(2)]
+     + [0.01, 0.001 + 0.009 * (1 + math.cos(math.pi * 3 / 6)) / (1 + math.cos(math.pi * 2 / 6))]),
+])
+def test_a_continued_schedule_goes_on_from_an_lr_set_by_hand(make, expected):
+    """net.optimizer.lr = 0.01 between fits was overwritten by the model's
+    schedule (the 0.01 never trained); PyTorch's schedulers go on from it."""
+    net = _two_fits_with_a_hand_set_lr(make())
+    assert net.history["lr"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_schedule_that_followed_a_hand_set_lr_saves_and_continues(tmp_path):
+    net = _two_fits_with_a_hand_set_lr(schedules.ExponentialDecay(0.5), lr=0.4, then=0.02)
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz")
+    for model in (net, back):
+        assert model.fit(X, Y, epochs=2, batch_size=10, verbose=0)["lr"] == pytest.approx(
+            [0.02 * 0.5 ** 2, 0.02 * 0.5 ** 3], rel=1e-12)
+
+
+def test_an_lr_set_by_hand_past_the_cosines_end_is_named_and_replaced():
+    # Past T_max the rate is eta_min whatever lr0 is: no rate to go on from.
+    with pytest.warns(UserWarning, match=r"lr was set to 0.05, which the model's schedule"
+                                         r" CosineAnnealing.* cannot go on from at its epoch 3"):
+        net = _two_fits_with_a_hand_set_lr(schedules.CosineAnnealing(2, eta_min=0.001),
+                                           then=0.05, epochs=(3, 1))
+    assert net.history["lr"][3] == 0.001
+
+
+def test_setting_another_optimizer_ends_the_models_schedule(tmp_path):
+    """net.optimizer = Adam(lr=1e-3) kept the schedule, whose next fit set
+    Adam's lr to the old SGD's 0.5; fit(optimizer=...) ends it."""
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=2, optimizer=fastbp.SGD(lr=0.5), verbose=0,
+            callbacks=[schedules.StepDecay(10, 0.5)])
+    net.optimizer = net.optimizer   # the same one: the schedule stays
+    assert net.schedule is not None
+    net.optimizer = fastbp.Adam(lr=1e-3)
+    assert net.schedule is None
+    assert net.fit(X, Y, epochs=2, verbose=0)["lr"] == [1e-3, 1e-3]
+    # None too: the next fit's new SGD at its own 0.01
+    net.fit(X, Y, epochs=1, verbose=0, callbacks=[schedules.StepDecay(10, 0.5)])
+    net.optimizer = None
+    assert net.schedule is None and net.fit(X, Y, epochs=1, verbose=0)["lr"] == [0.01]
+    # A schedule set on a model before its first optimizer is kept, and a
+    # loaded model keeps its own.
+    fresh = fastbp.MLP([3, 2], seed=0)
+    fresh.schedule = schedules.StepDecay(1, 0.5)
+    fresh.optimizer = fastbp.SGD(lr=0.2)
+    assert fresh.fit(X, Y, epochs=2, verbose=0)["lr"] == pytest.approx([0.2, 0.1])
+    fresh.save(tmp_path / "f.npz")
+    back = fastbp.load(tmp_path / "f.npz")
+    assert back.schedule is not None
+    assert back.fit(X, Y, epochs=1, verbose=0)["lr"] == pytest.approx([0.05])

@@ -72,12 +72,12 @@ def load(path):
         if "metadata" in data:
             net.metadata = json.loads(str(data["metadata"]))
         _read_preprocessing(net, data, version)
-        if str(data.get("schedule", "")):
+        net.optimizer = _optimizer(data, net.dtype, net.n_params, path)
+        if str(data.get("schedule", "")):  # (after the optimizer, whose setter ends a schedule)
             net.schedule = from_json(str(data["schedule"]))
             # This model's own, as before the save: given again with an lr it
             # starts anew, and another model given it takes a fresh copy.
             net.schedule._net = net
-        net.optimizer = _optimizer(data, net.dtype, net.n_params, path)
         _read_history(net.history, data, path)
     except ModelFileError:
         raise

@@ -321,7 +321,9 @@ class MLP:
         no optimizer continues it, and it is saved with the model. Settable
         to None (the next fit starts a new SGD, or what it is given) or to a
         fastbp optimizer that suits this model's parameters and no other
-        model holds, as ``fit``'s ``optimizer`` argument is checked."""
+        model holds, as ``fit``'s ``optimizer`` argument is checked. Setting
+        another ends the schedule this model ran (``net.schedule`` becomes
+        None), as a fit given another optimizer does."""
         return self._optimizer
 
     @optimizer.setter
@@ -333,6 +335,11 @@ class MLP:
                                 " fit(optimizer='adam'))")
             _args.optimizer_for(self, value, None)  # its owner and its state
             _args.OWNERS[value] = weakref.ref(self)
+        if value is not self._optimizer and getattr(self._schedule, "_net", None) is self:
+            # Another optimizer ends the schedule this model ran, as fit's
+            # optimizer argument does: continued, it set its own rate over
+            # the new optimizer's.
+            self._schedule = None
         self._optimizer = value
 
     # ----------------------------------------------------------- the buffer

@@ -178,6 +178,30 @@ def _sklearn_update(p, grads, s0, s1, hyper, code, t, scale, l2):
 NAMES = {}  # filled below: "sgd", "adam", "adamw", "rmsprop"
 
 
+class _Fixed:
+    """A hyper-parameter other than lr, read from ``hyper``: fixed when the
+    optimizer is made (torch lets a param group's change between steps;
+    here only lr may, and assigning another is refused rather than ignored)."""
+
+    def __init__(self, *indices, kind=float):
+        self.indices, self.kind = indices, kind
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        values = tuple(self.kind(obj.hyper[i]) for i in self.indices)
+        return values if len(values) > 1 else values[0]
+
+    def __set__(self, obj, value):
+        cls = type(obj).__name__
+        raise AttributeError(f"{cls}.{self.name} is fixed when the optimizer is made (only lr can"
+                             f" change between steps): make a new one, {cls}({self.name}=...),"
+                             " which starts with a fresh state")
+
+
 class Optimizer:
     """Base class: hyper-parameters, a step count and the flat state."""
     code = None
@@ -240,6 +264,9 @@ class Optimizer:
             raise ValueError("params and grads must be 1-D C-contiguous float32/float64 arrays of one"
                              f" shape and dtype; got {params.dtype}{params.shape} and"
                              f" {grads.dtype}{grads.shape}")
+        if not params.flags.writeable:
+            # (the kernel would fail to type a write, after t and the state moved)
+            raise ValueError("params must be writable: step updates it in place")
         self.check_state(params)
         self.ensure_state(params)
         self.t += 1
@@ -270,6 +297,8 @@ class Optimizer:
 class SGD(Optimizer):
     """``torch.optim.SGD``: momentum (with dampening), Nesterov, L2 weight decay."""
     code = SGD_CODE
+    momentum, dampening = _Fixed(MOMENTUM), _Fixed(DAMPENING)
+    nesterov, weight_decay = _Fixed(NESTEROV, kind=bool), _Fixed(WEIGHT_DECAY)
 
     def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr, weight_decay)
@@ -283,6 +312,7 @@ class SGD(Optimizer):
 class Adam(Optimizer):
     """``torch.optim.Adam``: bias-corrected moments; weight decay as an L2 term."""
     code = ADAM_CODE
+    betas, eps, weight_decay = _Fixed(BETA1, BETA2), _Fixed(EPS), _Fixed(WEIGHT_DECAY)
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
         super().__init__(lr, weight_decay)
@@ -301,6 +331,8 @@ class AdamW(Adam):
 class RMSprop(Optimizer):
     """``torch.optim.RMSprop`` (not centred): a running mean of squared gradients."""
     code = RMSPROP_CODE
+    alpha, eps, momentum = _Fixed(ALPHA), _Fixed(EPS), _Fixed(MOMENTUM)
+    weight_decay = _Fixed(WEIGHT_DECAY)
 
     def __init__(self, lr=0.01, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0):
         super().__init__(lr, weight_decay)
@@ -349,6 +381,7 @@ class SklearnSGD(Optimizer):
     with Nesterov, ``momentum v - lr g``); no weight decay (the MLP's
     ``alpha`` is in the gradient)."""
     code = SKL_SGD_CODE
+    momentum, nesterov = _Fixed(MOMENTUM), _Fixed(NESTEROV, kind=bool)
 
     def __init__(self, lr=0.1, momentum=0.9, nesterov=True):
         super().__init__(lr, 0.0)
@@ -367,6 +400,7 @@ class SklearnAdam(Optimizer):
     """scikit-learn's MLP Adam: the bias correction folded into the step size
     ``lr sqrt(1 - beta2^t) / (1 - beta1^t)``, ``eps`` added to ``sqrt(v)``."""
     code = SKL_ADAM_CODE
+    betas, eps = _Fixed(BETA1, BETA2), _Fixed(EPS)
 
     def __init__(self, lr=0.001, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(lr, 0.0)

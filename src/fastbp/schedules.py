@@ -17,13 +17,17 @@ than the model's own, ends the model's schedule; a schedule it is given as
 well starts anew there, from that learning rate. The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
-schedule first starts.
+schedule first starts. A continued schedule goes on from an lr set by hand
+on its optimizer between fits (``net.optimizer.lr = 0.01``), as PyTorch's
+schedulers go on from a param group's: its later rates are those of an
+``lr0`` that gives this rate at this epoch.
 """
 import copy
 import inspect
 import json
 import math
 import numbers
+import warnings
 
 from ._validate import check_choice, check_int, check_nonnegative, check_positive
 
@@ -63,7 +67,27 @@ class Schedule:
             self._epochs = 0 if getattr(self, "lr0", None) is None else len(net.history)
         if getattr(self, "lr0", None) is None:
             self.lr0 = net.optimizer.lr
+        elif net.optimizer.lr != self.lr(self._epochs, self.lr0):
+            self._follow(net.optimizer.lr)
         net.optimizer.lr = self.lr(self._epochs, self.lr0)
+
+    def _follow(self, lr):
+        """A continued schedule whose optimizer's lr was set by hand since it
+        last set it: go on from that rate, as PyTorch's schedulers go on from
+        a param group's lr changed by hand. The formulas are affine in lr0,
+        ``a + b lr0`` at this epoch: lr0 becomes ``(lr - a) / b``. Where the
+        schedule has reached a rate no lr0 moves (b = 0: CosineAnnealing
+        past T_max, a decay to 0), it says it keeps its own."""
+        a = self.lr(self._epochs, 0.0)
+        b = self.lr(self._epochs, 1.0) - a
+        lr0 = (lr - a) / b if b > 0 else -1.0
+        if lr0 >= 0 and math.isfinite(lr0):
+            self.lr0 = lr0
+            return
+        warnings.warn(f"the optimizer's lr was set to {lr:g}, which the model's schedule {self!r}"
+                      f" cannot go on from at its epoch {self._epochs}; it sets"
+                      f" {self.lr(self._epochs, self.lr0):g}. fit(lr=...) ends the schedule;"
+                      " net.schedule = None drops it", stacklevel=4)
 
     def to_json(self):
         """The schedule's class, parameters and state as a JSON string."""
@@ -217,6 +241,10 @@ class ReduceOnPlateau(Schedule):
         if self._current is None:
             self._current = self._net.optimizer.lr
         return self._current
+
+    def _follow(self, lr):
+        # PyTorch's ReduceLROnPlateau reduces the group's lr as it finds it
+        self._current = lr
 
 
 NAMES = {cls.__name__: cls for cls in (Constant, StepDecay, ExponentialDecay, CosineAnnealing,

@@ -709,7 +709,9 @@ class EarlyStopping:
             raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which training does not"
                              f" report; it reports {', '.join(sorted(logs))}")
         value = self.sign * logs[self.monitor]
-        if self.best is None or value < self.best - self.min_delta:
+        # (a NaN is no improvement, as in Keras, whose best starts at inf:
+        # taken as the best, no later epoch could improve on it)
+        if value < (math.inf if self.best is None else self.best - self.min_delta):
             self.best, self.best_epoch, self._wait = value, epoch, 0
             if self._best_params is not None:
                 self._best_params[:] = self._net.params
