@@ -63,6 +63,8 @@ def main(argv=None):
     parser.add_argument("--networks", type=int, default=len(NETWORKS))
     parser.add_argument("--plot", help="write a log-log plot to this PNG (needs matplotlib)")
     args = parser.parse_args(argv)
+    if not 2 <= args.networks <= len(NETWORKS):
+        parser.error(f"--networks must be 2 to {len(NETWORKS)} (a slope needs two sizes)")
 
     rows = [measure(s, args.max_naive) for s in NETWORKS[:args.networks]]
     print(f"{'weights W':>10} {'forward':>12} {'backprop':>12} {'naive':>12} {'naive/backprop':>15}"

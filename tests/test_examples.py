@@ -41,6 +41,16 @@ def test_naive_vs_backprop(capsys):
     assert "naive/backprop" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("count", ["0", "1", "8"])
+def test_naive_vs_backprop_refuses_a_slope_of_fewer_than_two_sizes(capsys, count):
+    # (one network printed a backprop slope of -1.98 through a single point;
+    # none raised from np.polyfit)
+    with pytest.raises(SystemExit) as stop:
+        run_example("naive_vs_backprop.py", ["--networks", count])
+    assert stop.value.code == 2
+    assert "--networks must be 2 to 7 (a slope needs two sizes)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_has_a_main(name):
     text = (EXAMPLES / name).read_text()

@@ -374,6 +374,10 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
     # A 1-D coefs is named at compile time (it failed deep in Numba's typing).
     with pytest.raises(Exception, match=r"coefs must be a 2-D array, \(k, 3\); got a 1-D"):
         landscape.grid_losses(out[:1], np.empty(n), net.params, d, d, coefs[0], ws, *kw)
+    # A float32 scratch beside float64 params: named as scratch (the message
+    # said "params is float32", of loss_value's params, which scratch is).
+    with pytest.raises(Exception, match="params is float64 and scratch float32"):
+        landscape.grid_losses(out, np.empty(n, np.float32), net.params, d, d, coefs, ws, *kw)
 
 
 # ---------------------------------------------------------- (i) plots

@@ -104,3 +104,25 @@ def test_a_history_plot_that_fails_leaves_no_pyplot_figure():
     fig = fastbp.plot.history(CURVES)
     assert plt.get_fignums() == [fig.number]
     plt.close(fig)
+
+
+def test_contours_draw_at_the_losses_float64_floor():
+    """A classifier whose every margin passes 708 has cross-entropy's float64
+    floor, 3.3e-308, at its centre: the levels were rounded to 314 decimals
+    (10 ** 314 overflowed, every level NaN), and matplotlib refused them."""
+    import numpy as np
+    pytest.importorskip("matplotlib")
+    from fastbp import landscape
+    from fastbp._plot_landscape import _levels
+    X, y = np.array([[-2.0], [-1.0], [1.0], [2.0]]), np.array([0, 0, 1, 1])
+    net = fastbp.MLP([1, 2], dtype="float64", seed=0)
+    net.weights[0][:] = [[-1000.0], [1000.0]]
+    s = landscape.surface(net, X, y, steps=5, seed=0)
+    assert 0 < s.centre < 1e-300 and np.isfinite(s.losses).all()
+    levels = _levels(s.losses)
+    assert len(levels) == 14 and np.all(np.isfinite(levels)) and np.all(np.diff(levels) > 0)
+    assert s.centre < levels[0] <= levels[-1] <= s.losses.max()
+    fig = landscape.plot_surface(s)
+    assert len(fig.axes[0].collections) > 0
+    for lo, hi in ((1e-300, 1e10), (5e-324, 1.0)):   # inf was the top level here
+        assert np.all(np.isfinite(_levels(np.array([lo, hi]))))

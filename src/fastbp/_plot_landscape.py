@@ -49,9 +49,12 @@ def _levels(losses):
     # the largest loss left such a plot one flat colour without a contour.
     if lo > 0:
         first = min(lo * 1.02, lo + 0.02 * (hi - lo))
-        # rounded to 7 figures of the smaller of the loss and its range
-        digits = 6 - int(np.floor(np.log10(min(lo, hi - lo))))
-        return np.unique(np.round(np.geomspace(first, hi, 14), digits))
+        # Each rounded to 7 significant figures, more where the range is a
+        # smaller part of the loss (its figures: 7 of the range). Figures
+        # each of its own, not decimals: 10 ** digits overflowed at the
+        # losses' float64 floor (3.3e-308), every level NaN.
+        figures = min(17, 7 + max(0, int(np.ceil(np.log10(lo / (hi - lo))))))
+        return np.unique([float(f"{x:.{figures - 1}e}") for x in np.geomspace(first, hi, 14)])
     return np.linspace(lo, hi, 14)
 
 

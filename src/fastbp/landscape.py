@@ -14,7 +14,8 @@ flat buffer and *filter-normalised* (Li et al., section 4): each unit's
 incoming weight row ``d[W_l][i]`` is rescaled to the Euclidean norm of the
 same row of ``theta``, so that a step of ``a`` moves every unit by the same
 fraction of its own weights, whatever the layer's scale; bias entries are
-zero unless ``include_biases``.
+zero unless ``include_biases`` (then rescaled to the norm of the layer's
+biases: still zero for biases all zero, as a new model's).
 
 Every grid point is evaluated by one compiled kernel, :func:`grid_losses`,
 which writes ``c0 theta + c1 d1 + c2 d2`` into a scratch buffer and runs the
@@ -29,6 +30,7 @@ import time
 import numpy as np
 
 from ._jit import jit
+from ._static import same_scratch
 from ._landscape_results import Interpolation, Line, Surface
 from ._plot_landscape import (SURFACE_KINDS, plot_interpolation, plot_line,  # noqa: F401
                               plot_overview, plot_surface)
@@ -60,6 +62,7 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
     """
     # What loss_value does not check of these (an index past an array's end
     # would read or write memory that is not its own).
+    same_scratch(params, scratch)   # (loss_value would name scratch "params")
     _coefs_matrix(coefs)
     m = params.size
     if scratch.size != m or d1.size != m or d2.size != m:
@@ -307,7 +310,10 @@ def line(net, X, y, steps=51, span=1.0, seed=None, direction=None, normalise="fi
         Filter normalisation of the random direction, or None for a raw
         Gaussian one.
     include_biases : bool, default False
-        Give the random direction bias entries (else zero).
+        Give the random direction bias entries (else zero). Filter-normalised,
+        a layer's bias entries take the norm of its biases: zero where they
+        are all zero, as in a new model (``normalise=None`` keeps them
+        Gaussian).
 
     Returns
     -------
