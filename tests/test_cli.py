@@ -762,14 +762,18 @@ def test_a_folder_as_data_is_named_a_folder(tmp_path, capsys, name, classes_csv)
     of parts, which pyarrow reads: test_reader.py.)"""
     folder = tmp_path / name
     folder.mkdir()
+    # (found in review, session 38: the message did not say that a folder
+    # of Parquet parts is read by its name, as a Spark output folder has none)
+    says = (f"fastbp: error: cannot read {folder}: it is a folder (a folder of Parquet parts is"
+            " read when its name ends in .parquet or .pq: rename it so)\n")
     status, _, err = run(["train", str(folder)], capsys)
-    assert status == 2 and err == f"fastbp: error: cannot read {folder}: it is a folder\n"
+    assert status == 2 and err == says
     model = str(tmp_path / "m.npz")
     assert main(["train", classes_csv[0], "--epochs", "1", "--verbose", "0", "--out", model]) == 0
     capsys.readouterr()
     for command in ("predict", "evaluate"):
         status, _, err = run([command, model, str(folder)], capsys)
-        assert status == 2 and err == f"fastbp: error: cannot read {folder}: it is a folder\n"
+        assert status == 2 and err == says
 
 
 def test_features_all_dropped_blame_drop_not_the_target(tmp_path, capsys, classes_csv):
@@ -995,3 +999,60 @@ def test_train_leaves_a_closed_standard_output_as_it_found_it(tmp_path, monkeypa
     monkeypatch.setattr(sys, "stdout", None)
     assert main(["train", "--epochs", "1", "--hidden", "4", "--out", str(tmp_path / "m.npz")]) == 0
     assert sys.stdout is None and (tmp_path / "m.npz").exists()
+
+
+def test_found_in_review_session_38_cli(tmp_path, capsys):
+    """Found in review (session 38): --optimizer nesterov, --lr with lbfgs
+    and --dropout without hidden layers were refused after the data was read
+    and the model printed, naming optimizer, lr= and dropout=; --features
+    x0,x0 fed one column twice; evaluate of a several-output model refused
+    every file, each message asking for another layout; a full disk under
+    evaluate, info, export and --version ended in a traceback, status 1
+    (export's file written)."""
+    for argv, says in ((["--optimizer", "nesterov"], "--optimizer must be one of 'sgd', 'adam',"
+                        " 'adamw', 'rmsprop', 'lbfgs'; got 'nesterov'"),
+                       (["--activation", "relux"], "--activation must be one of 'identity',"
+                        " 'sigmoid', 'tanh', 'relu', 'leaky_relu', 'elu', 'softplus'; got 'relux'"),
+                       (["--optimizer", "LBFGS", "--lr", "0.5"], "--lr: L-BFGS takes no learning"
+                        " rate (it searches along each step); leave it out"),
+                       (["--hidden", "", "--dropout", "0.5"], "--dropout 0.5: a network without"
+                        " hidden layers (--hidden '') has no hidden units to drop; leave it out")):
+        status, out, err = run(["train", "--epochs", "1"] + argv, capsys)
+        assert (status, out, err) == (2, "", f"fastbp: error: {says}\n"), argv
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.csv"
+    data.write_text("x0,x1,y\n" + "".join(f"{a:.3f},{b:.3f},{int(a > b)}\n"
+                                          for a, b in rng.normal(size=(40, 2))))
+    for option in ("--features", "--drop"):
+        status, out, err = run(["train", str(data), option, "x0,x0", "--epochs", "1"], capsys)
+        assert (status, out, err) == (2, "", f"fastbp: error: {option} names ['x0'] more than"
+                                             " once; name each column once\n")
+    X = rng.normal(size=(20, 3))
+    for output, Y in (("identity", X[:, :2] * 2), ("sigmoid", (X[:, :2] > 0).astype(float))):
+        net = fastbp.MLP([3, 4, 2], output=output, seed=0)
+        net.fit(X, Y, epochs=1, verbose=0)
+        net.save(tmp_path / "k.npz")
+        np.savez(tmp_path / "k_data.npz", X=X, y=Y)
+        what = "values" if output == "identity" else "labels"
+        status, out, err = run(["evaluate", str(tmp_path / "k.npz"), str(tmp_path / "k_data.npz")],
+                               capsys)
+        assert (status, out) == (2, "") and err.startswith(
+            f"fastbp: error: {tmp_path / 'k.npz'} predicts 2 {what} a row; evaluate scores models"
+            " of one target column"), err
+    if not os.path.exists("/dev/full"):
+        return
+    model = tmp_path / "m.npz"
+    assert main(["train", str(data), "--epochs", "1", "--verbose", "0", "--out", str(model)]) == 0
+    for argv, status in ((["--version"], 2), (["info"], 2), (["info", str(model)], 2),
+                         (["evaluate", str(model), str(data)], 2),
+                         (["export", str(model), str(tmp_path / "m.onnx")], 0)):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "fastbp"] + argv, stdout=full,
+                                  stderr=subprocess.PIPE, timeout=600)
+        err = done.stderr.decode()
+        assert done.returncode == status, (argv, err)
+        if status:
+            assert err == ("fastbp: error: cannot write to standard output: No space left on"
+                           " device\n"), (argv, err)
+        else:
+            assert err == "" and (tmp_path / "m.onnx").stat().st_size > 0

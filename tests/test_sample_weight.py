@@ -590,3 +590,19 @@ def test_weights_whose_sum_overflows_are_refused_and_change_nothing():
     assert len(net.history) == 0
     # scaled down they weigh the rows as before: equal weights, the plain loss
     assert net.loss(X, y, sample_weight=w / 1e307) == pytest.approx(net.loss(X, y), rel=1e-12)
+
+
+def test_class_weight_balanced_in_any_case_as_every_named_choice():
+    # (found in review, session 38: "Balanced" was refused in Python, taken
+    # by the CLI's --class-weight; the guide says any case)
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = (X[:, 0] > 0.5).astype(int)
+    got = []
+    for name in ("balanced", "Balanced", "BALANCED"):
+        net = fastbp.MLP([3, 4, 2], seed=0)
+        net.fit(X, y, epochs=2, batch_size=10, verbose=0, class_weight=name)
+        got.append(net.params.copy())
+    plain = fastbp.MLP([3, 4, 2], seed=0)
+    plain.fit(X, y, epochs=2, batch_size=10, verbose=0)
+    assert np.array_equal(got[0], got[1]) and np.array_equal(got[0], got[2])
+    assert not np.array_equal(got[0], plain.params)   # (the weights did act: the classes are 2:1)

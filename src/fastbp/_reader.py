@@ -611,13 +611,20 @@ def sparse_npz(path):
         raise CLIError(f"cannot read {path} as a scipy.sparse matrix: {exc}") from None
 
 
+def folder_message(path):
+    """Why the folder ``path`` is not read: only a Parquet data set's folder
+    of parts is, by its name (a Spark or pyarrow output folder has none)."""
+    return (f"cannot read {path}: it is a folder (a folder of Parquet parts is read when its name"
+            f" ends in {' or '.join(PARQUET)}: rename it so)")
+
+
 def read_table(path, columns=None):
     """The Table of a CSV, Parquet or NPY file (by its name's ending)."""
     low = path.rstrip("/" + os.sep).lower()  # (a Parquet folder as tab completion gives it: ds.parquet/)
     if low.endswith(PARQUET):
         return _checked_names(read_parquet(path, columns))
     if os.path.isdir(path):
-        raise CLIError(f"cannot read {path}: it is a folder")
+        raise CLIError(folder_message(path))
     if low.endswith(".npy"):
         return read_npy(path)
     if not os.path.isfile(path):

@@ -451,7 +451,7 @@ def class_weights(class_weight, Y, output, n_out, classes, sample_weight=None):
     idx = _class_indices(Y, output, n_out, "y")
     n_classes = n_out if output == "softmax" else 2
     if isinstance(class_weight, str):
-        if class_weight != "balanced":
+        if class_weight.casefold() != "balanced":   # (any case, as every named choice)
             raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}};"
                              f" got {class_weight!r}")
         counts = np.bincount(idx, weights=sample_weight, minlength=n_classes).astype(np.float64)

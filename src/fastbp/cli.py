@@ -43,7 +43,7 @@ import numpy as np
 
 from . import _preprocess
 from ._reader import (MISSING, PARQUET, ArrayTable, CLIError, check_numpy_file,  # noqa: F401
-                      have_arrow, read_table, sparse_npz)
+                      folder_message, have_arrow, read_table, sparse_npz)
 
 BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
@@ -77,6 +77,9 @@ def _names(text, option):
     names = [n.strip() for n in text.split(",")] if text else []
     if text is not None and (not names or not all(names)):
         raise CLIError(f"{option} must be comma-separated column names such as a,b; got {text!r}")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:   # (--features x0,x0 fed one column twice; a header's name twice is refused too)
+        raise CLIError(f"{option} names {twice} more than once; name each column once")
     return names
 
 
@@ -245,7 +248,7 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
         raise CLIError(f"no such file: {source} (and not a built-in data set: {', '.join(BUILTIN)})")
     if os.path.isdir(source) and not source.rstrip("/" + os.sep).lower().endswith(PARQUET):
         # (a Parquet data set written as a folder of parts reads as one table)
-        raise CLIError(f"cannot read {source}: it is a folder")
+        raise CLIError(folder_message(source))
     if source.lower().endswith(".npz"):
         return _load_npz(source, target, need_target, dtype, features, drop, feature_names)
     table = read_table(source)
@@ -544,13 +547,56 @@ class _PipeGuard:
         return getattr(self.stream, name)
 
 
+class _OutputFailed(OSError):
+    """A write to standard output failed, other than for a pipe's reader gone
+    (a full disk): main says so, status 2 (it was a traceback, status 1)."""
+
+
+class _Output:
+    """``sys.stdout`` while a command runs (:func:`main`): a failed write or
+    flush raises :class:`_OutputFailed`, an OSError, so that train's and
+    export's :class:`_PipeGuard` and predict's own handler still take it."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text):
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputFailed(exc.errno, exc.strerror) from None
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _OutputFailed(exc.errno, exc.strerror) from None
+
+    def __getattr__(self, name):  # isatty, encoding, fileno, closed, ...
+        return getattr(self.stream, name)
+
+
+def _guarded(command):
+    """``command(args)`` with standard output under a :class:`_PipeGuard`:
+    for train and export, whose result is a file, written whether or not
+    their report can be."""
+    def run(args):
+        guard = _PipeGuard(sys.stdout)
+        sys.stdout = guard
+        try:
+            return command(args)
+        finally:
+            sys.stdout = guard.release()   # (it set the null device it wrote to, left open)
+    run.__name__ = run.__qualname__ = command.__name__.lstrip("_")
+    return run
+
+
 def cmd_train(args):
-    guard = _PipeGuard(sys.stdout)
-    sys.stdout = guard
-    try:
-        return _train(args)
-    finally:
-        sys.stdout = guard.release()   # (it set the null device it wrote to, left open)
+    return _guarded(_train)(args)
 
 
 def _no_memory(sizes, exc, training=False):
@@ -584,11 +630,26 @@ def _train(args):
         raise CLIError(f"--alpha must be a number >= 0; got {args.alpha}")
     if not 0 <= args.dropout < 1:
         raise CLIError(f"--dropout must be a number in [0, 1); got {args.dropout}")
+    from ._args import ACTIVATIONS
+    from ._validate import check_choice
+    from .optim import NAMES
+    for option, value, names in (("--optimizer", args.optimizer, NAMES),
+                                 ("--activation", args.activation, ACTIVATIONS)):
+        try:
+            check_choice(value, option, list(names))
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
     if args.batch_size is not None and str(args.optimizer).lower() == "lbfgs":
         # (ignored: L-BFGS's every step is the whole training set; --lr is refused too)
         raise CLIError("--batch-size: L-BFGS trains on all the training rows at each step;"
                        " leave it out")
+    if args.lr is not None and str(args.optimizer).lower() == "lbfgs":
+        raise CLIError("--lr: L-BFGS takes no learning rate (it searches along each step);"
+                       " leave it out")
     hidden = _widths(args.hidden)
+    if not hidden and args.dropout:
+        raise CLIError(f"--dropout {args.dropout}: a network without hidden layers (--hidden '')"
+                       " has no hidden units to drop; leave it out")
     # Numbers are read as float64, the precision in which the model scales
     # them: a float32 model's own copy is made once, by that scaling, and
     # the file gives the same answers as net.predict on its rows in Python.
@@ -888,6 +949,10 @@ def cmd_predict(args):
 
 
 def cmd_export(args):
+    return _guarded(_export)(args)   # (the .onnx written: a report lost to a full disk is no error)
+
+
+def _export(args):
     net = _load_model(args.model)
     try:
         net.to_onnx(args.out, opset=args.opset)
@@ -932,7 +997,7 @@ class _Version(argparse.Action):
     """--version, computed only when asked (it imports Numba and binds the BLAS)."""
 
     def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
-                 help="print fastbp's version and those of NumPy, Numba and the BLAS"):
+                 help="print fastbp's version and those of Python, NumPy, Numba and the BLAS"):
         super().__init__(option_strings, dest, nargs=0, default=default, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
@@ -942,6 +1007,13 @@ class _Version(argparse.Action):
 
 def cmd_evaluate(args):
     net = _load_model(args.model)
+    if net.output != "softmax" and net.sizes[-1] > 1:
+        # (its k targets are k columns, which the files' one target column
+        # cannot give: every layout was refused, each message asking for another)
+        what = "labels" if net.output == "sigmoid" else "values"
+        raise CLIError(f"{args.model} predicts {net.sizes[-1]} {what} a row; evaluate scores"
+                       " models of one target column (a class or a value): score it in Python,"
+                       " net.evaluate(X, Y) with Y of one column per output")
     X, y, target = _model_input(net, args.data, need_target=True)
     try:
         return _report(net, X, _targets_for(net, y, args.data, target),
@@ -1121,9 +1193,22 @@ def build_parser():
 def main(argv=None):
     """Entry point of the ``fastbp`` console script; returns the exit status."""
     parser = build_parser()
+    stdout = sys.stdout   # (None: closed when Python started, `>&-`)
     try:
-        args = parser.parse_args(argv)  # (--version and --help print here)
-        args.func(args)
+        if stdout is not None:
+            sys.stdout = _Output(stdout)
+        try:
+            args = parser.parse_args(argv)  # (--version and --help print here)
+            args.func(args)
+            if sys.stdout is not None:
+                sys.stdout.flush()   # (a full disk found here, not at the exit's flush)
+        finally:
+            if isinstance(sys.stdout, _Output):
+                sys.stdout = stdout
+    except _OutputFailed as exc:   # evaluate, info, --version: the output was the result
+        print(f"fastbp: error: cannot write to standard output: {exc.strerror}", file=sys.stderr)
+        _to_devnull(stdout)   # (what is still buffered goes there at exit)
+        return 2
     except CLIError as exc:
         print(f"fastbp: error: {exc}", file=sys.stderr)
         return 2
