@@ -492,3 +492,64 @@ def test_optimizer_steps_refuse_mixed_dtypes_and_name_an_unknown_code_first(step
     with pytest.raises(ValueError, match="unknown optimizer code"):   # (it blamed the state)
         call(np.ones(n), np.zeros((0, 0)), 99)
     np.testing.assert_array_equal(a["params"], before)
+
+
+# Found in review (session 38). Each failing call types a kernel (seconds of
+# compiling), so one call a guard.
+def test_an_rng_not_uint64_is_refused_where_dropout_would_draw_from_it():
+    # An int64 state ran: splitmix64's shifts were signed, and at rate 0.5
+    # no unit was dropped while every one was scaled by 2 (rate 0.7 kept 61 %).
+    a_ = np.ones((50, 40))
+    mask = np.empty_like(a_)
+    with pytest.raises(Exception, match=r"an rng is a uint64 array, a splitmix64 state .*got"
+                                        r" array\(int64"):
+        K.dropout_forward(a_, mask, 0.5, np.array([3]), 0)
+    K.dropout_forward(a_, mask, 0.5, np.array([3], np.uint64), 0)
+    assert 0.4 < (mask > 0).mean() < 0.6 and set(np.unique(mask)) == {0.0, 2.0}
+    a = _arrays()
+    a["rng"] = a["rng"].astype(np.int64)
+    before = _unchanged(a, ["params", "perm"])
+    with pytest.raises(Exception, match="an rng is a uint64 array"):
+        CALLS["train_epoch"](a)
+    for k, v in before.items():
+        np.testing.assert_array_equal(a[k], v)
+
+
+def test_a_one_dimensional_state_is_named():
+    # np.zeros(0) for plain SGD's state failed with "tuple index out of range"
+    a = _arrays()
+    a["state"] = np.zeros(0)
+    with pytest.raises(Exception, match=r"state must be an optimizer's state, a 2-D array"
+                                        r" \(2, n_params\), or \(2, 0\) for plain SGD; got"
+                                        r" array\(float64, 1d"):
+        CALLS["train_epoch"](a)
+    p = np.ones(4)
+    with pytest.raises(Exception, match="optimizer step: state must be an optimizer's state"):
+        K.optimizer_step(p, np.ones(4), np.zeros(8), fastbp.Adam().hyper, fastbp.Adam.code, 1)
+    assert np.array_equal(p, np.ones(4))
+
+
+@pytest.mark.parametrize("change,says", [
+    (lambda a: a.update(plan=a["plan"].astype(np.int32)),
+     r"plan must be a network's layout plan \(net.plan\), a 2-D int64 array; got array\(int32"),
+    (lambda a: a.update(params=a["params"].tolist()),
+     r"params must be a 1-D float32 or float64 NumPy array \(net.params\); got reflected list"),
+])
+def test_a_list_or_an_int32_plan_is_named(change, says):
+    # (the docs promise a message for lists: x, y and X had one; these
+    # failed deep in Numba's typing, "No match" in capacity_of)
+    a = _arrays()
+    change(a)
+    with pytest.raises(Exception, match=says):
+        CALLS["loss_value"](a)
+
+
+def test_train_epoch_names_an_empty_x_as_the_other_kernels_do():
+    a = _arrays()
+    a["X"], a["Y"] = a["X"][:0], a["Y"][:0]
+    with pytest.raises(ValueError, match="^X must have at least one row$"):
+        CALLS["train_epoch"](a)
+    a = _arrays()
+    a["batch"] = 0
+    with pytest.raises(ValueError, match="^batch_size must be >= 1$"):
+        CALLS["train_epoch"](a)

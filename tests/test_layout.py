@@ -95,3 +95,18 @@ def test_initialisation_is_glorot_or_he_and_seeded():
 def test_repr_names_the_architecture():
     r = repr(fastbp.MLP([64, 32, 10], seed=0))
     assert "sizes=[64, 32, 10]" in r and "tanh" in r and "softmax" in r and "2410" in r
+
+
+def test_layout_refuses_lists_of_the_wrong_length():
+    # (found in review, session 38) acts one too many put TANH on the logits'
+    # row; a third dropped flag gave the output layer a mask, or blamed it
+    R, T = fastbp.kernels.RELU, fastbp.kernels.TANH
+    with pytest.raises(ValueError, match=r"acts must hold one activation code per hidden layer: 1"
+                                         r" for sizes \[3, 4, 2\]; got 2"):
+        layout.Layout([3, 4, 2], [T, T])
+    with pytest.raises(ValueError, match="got 0"):
+        layout.Layout([3, 4, 2], [])
+    with pytest.raises(ValueError, match=r"dropped must hold at most one flag per hidden layer"
+                                         r" \(1\); got 3"):
+        layout.Layout([3, 4, 2], [R], [False, True, False])
+    assert list(layout.Layout([3, 4, 2], [R], [True]).plan[:, layout.M_OFF]) == [0, -1]

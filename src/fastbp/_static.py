@@ -170,6 +170,27 @@ def _dtype_guard(name):
     return intrinsic(guard)
 
 
+def array_guard(what, ndims, dtypes=None):
+    """An intrinsic ``guard(a)`` that does nothing and fails to compile,
+    with a TypingError saying ``what`` and what ``a`` is, unless ``a`` is a
+    NumPy array of one of ``ndims`` dimensions (and, given ``dtypes``, of one
+    of those dtypes' names): a list, a 1-D state or an int32 plan failed
+    deep in Numba's typing, and an int64 rng ran, its signed shifts dropping
+    no unit at a dropout rate of 0.5. An intrinsic, as :func:`_dtype_guard`."""
+    from numba.core import errors
+    from numba.extending import intrinsic
+
+    def guard(typingctx, a):
+        if not (isinstance(a, types.Array) and a.ndim in ndims
+                and (dtypes is None or str(a.dtype) in dtypes)):
+            raise errors.TypingError(f"{what}; got {a}")
+
+        def codegen(context, builder, signature, args):
+            return context.get_dummy_value()
+        return types.none(a), codegen
+    return intrinsic(guard)
+
+
 # params' dtype, or a compile-time error that names the argument
 same_x, same_X, same_ws, same_grads, same_scratch, same_state = (
     _dtype_guard(name) for name in ("x", "X", "ws", "grads", "scratch", "state"))

@@ -31,7 +31,9 @@ The contract, and what is checked
 ---------------------------------
 - Layout: every array argument is C-contiguous (``np.ascontiguousarray``):
   not Fortran-ordered, not a column slice or a strided view; NumPy arrays,
-  not lists or tuples (those fail to compile, with a message saying so).
+  not lists or tuples (those fail to compile, with a message saying so,
+  in the whole-network kernels and the optimizer steps; ``plan`` int64,
+  ``perm`` int64, ``rng`` uint64 and ``state`` 2-D, or the same).
   The float arrays ``x``, ``params``, ``grads``, ``scratch``, ``state`` and
   ``ws`` share one dtype, float32 or float64 (mixing them fails to compile,
   with a message that names the array; an empty ``grads`` or ``state`` too);
@@ -50,7 +52,10 @@ The contract, and what is checked
   and ``optimizer_step`` refuse an unknown code. The leaf kernels take their
   codes unchecked (an unknown loss code acts as Huber, an unknown
   activation as the identity), and their loss kernels read 1-D class labels
-  with the cross-entropy losses only.
+  with ``CROSS_ENTROPY`` (softmax) only: with any other loss,
+  ``BINARY_CROSS_ENTROPY`` included, a 1-D ``y`` is not read (the loss is
+  0 and ``dz`` is left as it was); give a single sigmoid output its 0/1
+  targets as ``y.reshape(-1, 1)``.
 - Shapes: ``plan`` is a model's ``net.plan``; ``params`` and ``grads`` (and
   ``gradient``'s ``scratch``) are flat with ``net.n_params`` elements;
   ``x``/``X`` has ``n_in`` columns and ``y``/``Y`` is ``(rows of x, n_out)``,

@@ -42,10 +42,18 @@ class Layout:
     def __init__(self, sizes, acts, dropped=()):
         self.sizes = tuple(int(s) for s in sizes)
         n_layers = len(self.sizes) - 1
-        codes = list(acts) + [ops.IDENTITY]
-        dropped = list(dropped) + [False] * (n_layers - len(dropped))
-        if dropped[-1]:
-            raise ValueError("the output layer cannot have dropout")
+        acts, dropped = list(acts), list(dropped)
+        # (acts one short or long built a plan of the wrong codes, and a third
+        # dropped flag gave the output layer a mask, or blamed it for one)
+        if n_layers < 1 or len(acts) != n_layers - 1:
+            raise ValueError(f"acts must hold one activation code per hidden layer: {n_layers - 1}"
+                             f" for sizes {list(self.sizes)}; got {len(acts)}")
+        if len(dropped) > n_layers - 1:
+            raise ValueError(f"dropped must hold at most one flag per hidden layer"
+                             f" ({n_layers - 1}); got {len(dropped)}: the output layer cannot"
+                             " have dropout")
+        codes = acts + [ops.IDENTITY]
+        dropped = dropped + [False] * (n_layers - len(dropped))
         plan = np.zeros((n_layers, PLAN_COLUMNS), dtype=np.int64)
         offset = 0
         units = 0

@@ -59,9 +59,10 @@ from .layout import ACT, B_OFF, M_OFF, N_IN, N_OUT, PLAN_COLUMNS, U_OFF, W_OFF
 from .optim import LR, N_HYPER, _optimizer_step, check_step, is_plain_sgd, known_code
 from ._blas import gemm_call
 from ._narrow import narrow_product
-from ._static import (JIT_OPTIONS, same_grads, same_scratch, same_state, same_ws, same_X,
+from ._static import (JIT_OPTIONS, array_guard, same_grads, same_scratch, same_state, same_ws, same_X,
                       same_x, specialising)
-from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, _dense_backward, _dense_backward_sgd,
+from .ops import (CROSS_ENTROPY, HUBER, IDENTITY, SOFTPLUS, _an_rng, _dense_backward,
+                  _dense_backward_sgd,
                   bias_act, bias_add, bias_grad, bias_sgd, dense_backward, dense_backward_sgd, dense_forward,
                   dropout_backward,
                   dropout_forward, _loss_backward, _loss_forward, outputs_for_loss, rng_next,
@@ -766,9 +767,25 @@ _labels_or_matrix = _ndim_guard((1, 2), "the kernels take y as a 1-D array of cl
 _overlap, _overlap2 = _views.overlap, _views.overlap2
 
 
+_FLOATS = ("float32", "float64")
+_a_plan = array_guard("plan must be a network's layout plan (net.plan), a 2-D int64 array", (2,),
+                      ("int64",))
+_a_params = array_guard("params must be a 1-D float32 or float64 NumPy array (net.params)", (1,),
+                        _FLOATS)
+_a_ws = array_guard("ws must be a workspace (net.workspace(rows)), a 1-D float32 or float64 NumPy"
+                    " array", (1,), _FLOATS)
+_a_perm = array_guard("perm must be a 1-D int64 NumPy array", (1,), ("int64",))
+_a_hyper = array_guard("hyper must be an optimizer's hyper-parameters (optimizer.hyper), a 1-D"
+                       " float64 NumPy array", (1,), _FLOATS)
+_a_state = array_guard("state must be an optimizer's state, a 2-D array (2, n_params), or (2, 0)"
+                       " for plain SGD", (2,))
+
+
 @jit(**KERNEL_ONLY)
 def _check_net(params, plan, loss):
     # plan is a layout plan whose offsets add up, params fits it, loss is known.
+    _a_plan(plan)
+    _a_params(params)
     if plan.shape[0] < 1 or plan.shape[1] != PLAN_COLUMNS or not plan.flags.c_contiguous:
         raise ValueError("plan must be a network's layout plan (net.plan)")
     w = 0
@@ -828,6 +845,7 @@ def _check_xy(x, y, plan, loss):
 @jit(**KERNEL_ONLY)
 def _check_ws(ws, plan, rows):
     # ws holds at least max(rows, 1) samples.
+    _a_ws(ws)
     if not ws.flags.c_contiguous:
         raise ValueError("ws must be C-contiguous")
     if capacity(ws, plan) < smax(rows, 1):
@@ -1113,8 +1131,14 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
     update that leaves them non-finite, so that the state after ``steps``
     updates is exactly the first bad one (what a rollback replays up to).
     """
-    if batch_size < 1 or X.shape[0] < 1:
-        raise ValueError("batch_size and the number of samples must be >= 1")
+    _a_perm(perm)
+    _a_hyper(hyper)
+    _a_state(state)
+    _an_rng(rng)
+    if X.shape[0] < 1:   # (the message the other whole-network kernels give)
+        raise ValueError("X must have at least one row")
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
     if Y.shape[0] != X.shape[0] or perm.size < X.shape[0] or rng.size < 1:
         raise ValueError("Y and perm need X.shape[0] rows, rng one element")
     same_X(params, X)
@@ -1303,6 +1327,8 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
     same_X(params, X)
     same_ws(params, ws)
     same_grads(params, grads)
+    _a_perm(perm)
+    _an_rng(rng)
     _check_net(params, plan, loss)
     _check_xy(X, Y, plan, loss)
     _check_buffer(grads, params)

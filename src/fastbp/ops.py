@@ -19,7 +19,7 @@ from numba.extending import overload
 from ._fastmath import exp, expm1_64, log1p_exp_neg, smax, smin, softplus64, tanh
 from ._jit import KERNEL_ONLY, jit
 from ._arrays import packed_rows, packed_values, stack_buffer
-from ._static import JIT_OPTIONS, bound, specialising
+from ._static import JIT_OPTIONS, array_guard, bound, specialising
 
 # Activation codes (hidden layers; SOFTMAX only as an output function).
 IDENTITY = 0
@@ -980,11 +980,16 @@ def sgd_update(params, grads, lr):
         params[i] -= step * grads[i]
 
 
+_an_rng = array_guard("an rng is a uint64 array, a splitmix64 state (np.array([seed],"
+                      " dtype=np.uint64))", (1,), ("uint64",))
+
+
 # splitmix64 (Steele, Lea & Flood 2014): 64 bits of state in a uint64[1]
 # array, so the stream can be saved, restored and continued exactly.
 @jit(inline="always")
 def rng_next(state):
     """Next 64 random bits from the splitmix64 state ``state[0]`` (advanced)."""
+    _an_rng(state)   # (an int64 state ran: its signed shifts dropped no unit at rate 0.5)
     s = state[0] + np.uint64(0x9E3779B97F4A7C15)
     state[0] = s
     s = (s ^ (s >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -17,7 +17,7 @@ import numbers
 import numpy as np
 
 from ._jit import jit
-from ._static import same_grads, same_state, specialising
+from ._static import array_guard, same_grads, same_state, specialising
 from ._validate import check_bool, check_nonnegative, check_positive
 
 # Codes and the layout of the hyper-parameter vector each kernel call reads.
@@ -43,9 +43,17 @@ def known_code(code):
     return SGD_CODE <= code <= SKL_ADAM_CODE
 
 
+_a_state = array_guard("optimizer step: state must be an optimizer's state, a 2-D array"
+                       " (2, n_params), or (2, 0) for plain SGD", (2,))
+_a_hyper = array_guard("optimizer step: hyper must be an optimizer's hyper-parameters"
+                       " (optimizer.hyper), a 1-D float64 NumPy array", (1,), ("float32", "float64"))
+
+
 @jit(inline="always")
 def check_step(params, grads, state, hyper, code, t):
     """Raise ValueError unless the arrays of an optimizer step fit: O(1)."""
+    _a_state(state)   # (a 1-D one failed in Numba's typing: "tuple index out of range")
+    _a_hyper(hyper)
     # (first: an unknown code with an empty state blamed the state; known_code's
     # test written out, so that the kernels compile no function for it)
     if code < SGD_CODE or code > SKL_ADAM_CODE:
