@@ -510,3 +510,77 @@ def test_ctrl_c_in_a_holds_bookkeeping_still_restores_the_pool():
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:2] == ["interrupted", "[1, 2] 2 0 2"], out.stdout
+
+
+# Found in review (session 38): a product that runs on one thread sets the
+# pool to one thread and back, from compiled code; a set_num_threads(1) in
+# another Python thread meanwhile was undone (the fit and NumPy left on two
+# threads, get_num_threads saying 1), and a size read meanwhile was the
+# moment's one thread (a `with set_num_threads(2)` block then put back 1,
+# for good). The products count themselves (fastbp._blas.BEGUN, ENDED);
+# here one in flight is played by hand, the pool set as its compiled code does.
+def _pool_setter():
+    lib = threads._pool_libs()[0]
+    return getattr(lib, "_real_set_num_threads", lib.set_num_threads)
+
+
+def _in_thread(fn, *args):
+    import threading
+    out = {}
+    t = threading.Thread(target=lambda: out.update(value=fn(*args)))
+    t.start()
+    return t, out
+
+
+@pytest.mark.skipif(threads._blas.LIBRARY == "scipy" or threads.default_num_threads() < 2,
+                    reason="the kernels resize NumPy's OpenBLAS pool, of two threads or more")
+def test_a_product_in_flight_neither_shows_its_one_thread_nor_undoes_a_size_set(monkeypatch):
+    from fastbp import _blas
+    put = _pool_setter()
+    with fastbp.set_num_threads(2):
+        monkeypatch.setattr(threads, "_requested", None)   # (never set: the pool is read)
+        try:
+            # (b) a product in flight, which found 2 and set 1: the size read waits for it
+            _blas.BEGUN.value += 1
+            put(1)
+            t, out = _in_thread(fastbp.get_num_threads)
+            time.sleep(0.05)
+            assert t.is_alive()
+            put(2)                     # it puts back the 2 it found
+            _blas.ENDED.value += 1     # and ends
+            t.join(5)
+            assert out["value"] == 2
+            # (a) a size set while one is in flight (found 2, set 1): its 2 put back
+            # over the size set is set again once it has ended
+            _blas.BEGUN.value += 1
+            put(1)
+            t, _ = _in_thread(_blas.settle, 1, put)   # (what set_num_threads(1) runs)
+            time.sleep(0.05)
+            assert t.is_alive()
+            put(2)
+            _blas.ENDED.value += 1
+            t.join(5)
+            assert _blas.pool_threads() == 1 and _our_blas_threads() == {1}
+        finally:
+            _blas.ENDED.value = _blas.BEGUN.value
+            monkeypatch.undo()
+    assert _our_blas_threads() == {fastbp.get_num_threads()}
+
+
+def test_products_count_themselves_except_while_the_pool_is_held_at_one_thread():
+    from fastbp import _blas
+    X = np.random.default_rng(0).normal(size=(256, 100))
+    y = np.arange(256) % 10
+    previous = threads.set_serial_below(threads.ALWAYS)   # every product over 64^3 on one thread
+    try:
+        net = fastbp.MLP([100, 64, 10], seed=0)
+        begun = _blas.BEGUN.value
+        net.fit(X, y, epochs=1, batch_size=128, verbose=0)   # 128 x 100 x 64 products
+        assert _blas.BEGUN.value > begun and _blas.ENDED.value == _blas.BEGUN.value
+        begun = _blas.BEGUN.value
+        with threads.blas_on_one_thread():
+            assert _blas.HELD.value == 1
+            net.fit(X, y, epochs=1, batch_size=128, verbose=0)
+        assert _blas.HELD.value == 0 and _blas.BEGUN.value == begun == _blas.ENDED.value
+    finally:
+        threads.set_serial_below(previous)

@@ -25,6 +25,7 @@ fewer multiply-adds (m n k) than it run on one thread (see
 """
 import ctypes
 import os
+import time
 
 import llvmlite.binding as llvm
 import numba
@@ -53,6 +54,17 @@ set_threads = types.ExternalFunction("fastbp_blas_set_threads", types.void(types
 # The serial threshold the kernels read (an int64 that outlives every kernel).
 SERIAL_BELOW = ctypes.c_int64(0)
 
+# A product that runs on one thread by resizing the pool (the pool as it
+# finds it, then one thread, then the size it found) counts itself in BEGUN
+# before it reads the size and in ENDED after it puts it back, so that
+# fastbp's Python side, in another thread, neither reads the one thread it
+# set for a moment as the pool's size nor has a size it sets meanwhile put
+# back over by the product (:func:`pool_threads`, :func:`settle`). HELD is 1
+# while fastbp holds the pool at one thread (fastbp.threads.blas_on_one_thread:
+# the split fits, the row-split inference): the products then run as the
+# pool is, counting nothing (two threads' counts would share a cache line).
+BEGUN, ENDED, HELD = ctypes.c_int64(0), ctypes.c_int64(0), ctypes.c_int64(0)
+
 
 @intrinsic
 def serial_below(typingctx):
@@ -68,12 +80,17 @@ def serial_below(typingctx):
     return types.int64(), codegen
 
 
-def _serial_below_value(builder):
-    cell = builder.module.globals.get("fastbp_gemm_serial_below")
+def _cell(builder, name):
+    """fastbp's int64 cell ``name`` (a symbol bound by :func:`_bind`)."""
+    cell = builder.module.globals.get(name)
     if cell is None:
-        cell = ir.GlobalVariable(builder.module, ir.IntType(64), "fastbp_gemm_serial_below")
+        cell = ir.GlobalVariable(builder.module, ir.IntType(64), name)
         cell.linkage = "external"
-    return builder.load_atomic(cell, "monotonic", 8)
+    return cell
+
+
+def _serial_below_value(builder):
+    return builder.load_atomic(_cell(builder, "fastbp_gemm_serial_below"), "monotonic", 8)
 
 
 # OpenBLAS 0.3 runs a product of at most 65536 * 4 multiply-adds on the
@@ -288,12 +305,15 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
         mnk = builder.mul(builder.mul(m, n), k)
         serial = builder.and_(builder.icmp_signed(">", mnk, i64(BLAS_SERIAL)),
                               builder.icmp_signed("<", mnk, _serial_below_value(builder)))
+        held = builder.load_atomic(_cell(builder, "fastbp_blas_held"), "monotonic", 8)
+        serial = builder.and_(serial, builder.icmp_signed("==", held, i64(0)))
         get = cgutils.get_or_insert_function(builder.module, ir.FunctionType(i32, []),
                                              "fastbp_blas_get_threads")
         put = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i32]),
                                              "fastbp_blas_set_threads")
         with builder.if_else(serial) as (one_thread, as_is):
-            with one_thread:
+            with one_thread:   # (counted: see BEGUN)
+                builder.atomic_rmw("add", _cell(builder, "fastbp_blas_begun"), i64(1), "seq_cst")
                 threads = builder.call(get, [])
                 pooled = builder.icmp_signed(">", threads, i32(1))
                 with builder.if_then(pooled):
@@ -301,6 +321,7 @@ def gemm_call(typingctx, C, A, B, trans_a, trans_b, alpha, beta):
                 builder.call(blas, call_args)
                 with builder.if_then(pooled):
                     builder.call(put, [threads])
+                builder.atomic_rmw("add", _cell(builder, "fastbp_blas_ended"), i64(1), "seq_cst")
             with as_is:
                 builder.call(blas, call_args)
         return context.get_dummy_value()
@@ -386,10 +407,51 @@ def _bind():
     llvm.add_symbol("fastbp_blas_get_threads", get_addr)
     llvm.add_symbol("fastbp_blas_set_threads", set_addr)
     llvm.add_symbol("fastbp_gemm_serial_below", ctypes.addressof(SERIAL_BELOW))
+    for name, cell in (("begun", BEGUN), ("ended", ENDED), ("held", HELD)):
+        llvm.add_symbol(f"fastbp_blas_{name}", ctypes.addressof(cell))
     return where, ctypes.CFUNCTYPE(ctypes.c_int)(get_addr)
 
 
 _keep = []  # the adapters must outlive their addresses
 # LIBRARY: the BLAS serving fastbp's kernels, a file path or "scipy";
-# pool_threads(): the threads its products may use now (cheaper than threadpoolctl).
-LIBRARY, pool_threads = _bind()
+# _pool_now(): the threads its products may use now (cheaper than threadpoolctl).
+LIBRARY, _pool_now = _bind()
+
+WAIT_MOST = 1.0   # seconds: a product in flight longer is taken as ended (a thread lost to a fork)
+
+
+def _yield():
+    if hasattr(os, "sched_yield"):
+        os.sched_yield()
+    else:
+        time.sleep(0)
+
+
+def pool_threads():
+    """The threads the kernels' products may use: the pool's size as set, not
+    the one thread a product in another thread holds it at for a moment
+    (waited for: see BEGUN)."""
+    start = time.perf_counter()
+    while True:
+        begun = BEGUN.value
+        if ENDED.value == begun:
+            n = _pool_now()
+            if BEGUN.value == begun:   # (no product began meanwhile)
+                return n
+        if time.perf_counter() - start > WAIT_MOST:
+            return _pool_now()
+        _yield()
+
+
+def settle(n, resize):
+    """After ``resize(n)`` set the pool to ``n``: wait for the products then
+    in flight, each of which puts back the size it found, and set ``n`` again
+    where one did (a set_num_threads(1) in one thread while a fit's product
+    ran in another was undone, the fit and NumPy left on two threads)."""
+    for _ in range(100):
+        begun, start = BEGUN.value, time.perf_counter()
+        while ENDED.value < begun and time.perf_counter() - start < WAIT_MOST:
+            _yield()
+        if pool_threads() == n:
+            return
+        resize(n)

@@ -23,7 +23,9 @@ the kernel sets the pool to one thread for it and back after (two calls that
 store one integer in OpenBLAS; see :func:`fastbp.ops.gemm`), and larger
 products use the pool as it is, so ``set_num_threads`` (or threadpoolctl's
 limits) stay an upper bound. While a fastbp kernel runs such a product, a
-NumPy product in another thread of the process may also run on one thread;
+NumPy product in another thread of the process may also run on one thread
+(and a size read or set from another thread meanwhile waits for the product:
+:func:`fastbp._blas.pool_threads`, :func:`fastbp._blas.settle`);
 outside fastbp's kernels the pool is as the user left it.
 
 No product pays for a thread that finds no free core: on the busy machine
@@ -115,6 +117,8 @@ def get_num_threads():
         return _requested
     if _one_thread_users:  # the pool is at one thread for an inference: its size after
         return _one_thread_restore
+    if _blas.LIBRARY != "scipy":   # (not the one thread a product holds it at for a moment)
+        return _blas.pool_threads()
     return max([lib.num_threads for lib in _blas_controller()] or [default_num_threads()])
 
 
@@ -270,7 +274,10 @@ def _resize(libs, n):
     threadpoolctl calls for that one thread, is called here for any.
     """
     for lib in libs:
-        getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
+        setter = getattr(lib, "_real_set_num_threads", lib.set_num_threads)
+        setter(n)
+        if lib.filepath == _blas.LIBRARY:   # the kernels' pool: see fastbp._blas.settle
+            _blas.settle(n, setter)
 
 
 _libs = None
@@ -349,9 +356,11 @@ def blas_on_one_thread():
         with _SigintDeferred(), _one_thread_lock:
             if not _one_thread_users:
                 libs = _pool_libs()
-                _one_thread_restore = max([lib.num_threads for lib in libs] or [1])
+                _one_thread_restore = (_blas.pool_threads() if _blas.LIBRARY != "scipy" else
+                                       max([lib.num_threads for lib in libs] or [1]))
                 if _one_thread_restore > 1:
                     _resize(libs, 1)
+                _blas.HELD.value = 1   # (the kernels' products then leave the pool alone)
             _one_thread_users += 1
             _count(_one_thread_by, 1)
             entered = True
@@ -361,8 +370,10 @@ def blas_on_one_thread():
             with _SigintDeferred(), _one_thread_lock:
                 _one_thread_users -= 1
                 _count(_one_thread_by, -1)
-                if not _one_thread_users and _one_thread_restore > 1:
-                    _resize(_pool_libs(), _one_thread_restore)
+                if not _one_thread_users:
+                    _blas.HELD.value = 0
+                    if _one_thread_restore > 1:
+                        _resize(_pool_libs(), _one_thread_restore)
 
 
 def _count(by_thread, step):
@@ -436,12 +447,15 @@ def _after_fork():
     global _one_thread_lock, _one_thread_users, _one_thread_by, _other_lock, _other_users, \
         _other_by, _other_restore, _training_lock
     _training_lock = threading.Lock()
+    # (a product another thread had in flight will never end here)
+    _blas.ENDED.value = _blas.BEGUN.value
     me = threading.get_ident()
     _one_thread_lock, _other_lock = threading.Lock(), threading.Lock()
     mine = _one_thread_by.get(me, 0)
     if _one_thread_users and not mine and _one_thread_restore > 1:
         _resize(_pool_libs(), _one_thread_restore)
     _one_thread_users, _one_thread_by = mine, ({me: mine} if mine else {})
+    _blas.HELD.value = 1 if mine else 0
     mine = _other_by.get(me, 0)
     if _other_users and not mine:
         for lib, n in _other_restore:
