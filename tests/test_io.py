@@ -795,3 +795,19 @@ def test_a_read_only_target_is_refused_before_any_training(tmp_path, monkeypatch
     out, err = capsys.readouterr()
     assert "the file is not writable" in err and "epoch" not in out.lower()
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("empty", ["input_mean", "input_scale", "target_mean", "target_scale"])
+def test_a_file_with_half_a_scaling_is_refused(tmp_path, empty):
+    # (found in review, session 38: an empty input_mean beside its scale
+    # loaded as mean 0, no error; save writes both or neither)
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    net = fastbp.MLP([2, 3, 1], output="identity", seed=0).standardize(X, X[:, 0])
+    net.save(tmp_path / "p.npz")
+    data = dict(np.load(tmp_path / "p.npz"))
+    data[empty] = np.zeros(0)
+    np.savez(tmp_path / "q.npz", **data)
+    kind = empty.split("_")[0]
+    with pytest.raises(fastbp.ModelFileError, match=f"{kind}_mean and {kind}_scale must both be"
+                                                    " empty or both hold the scaling"):
+        fastbp.load(tmp_path / "q.npz")

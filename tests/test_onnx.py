@@ -650,3 +650,17 @@ def test_written_files_get_the_permissions_open_gives(tmp_path):
     os.chmod(tmp_path / "m.onnx", 0o640)  # an existing file keeps its mode
     net.to_onnx(tmp_path / "m.onnx")
     assert (tmp_path / "m.onnx").stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("classes,onnx_dtype", [
+    ([False, True], np.int64), (np.array([3, 7], np.int32), np.int64),
+    (np.array([0.5, 2.5], np.float32), np.float64), (["no", "yes"], np.object_)])
+def test_the_label_holds_predicts_values_in_the_documented_onnx_types(classes, onnx_dtype):
+    # (found in review, session 38: the guide said "as predict"; bool, int32
+    # and float32 classes come out widened, as it now says)
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    net.classes_ = classes
+    label, = session(net.to_onnx()).run(["label"], {"X": X.astype(np.float32)})
+    assert label.dtype == onnx_dtype
+    assert label.tolist() == net.predict(X).tolist()

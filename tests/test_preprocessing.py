@@ -603,3 +603,15 @@ def test_sparse_rows_or_labels_where_text_is_read_are_named_as_sparse():
                                             r" matrix \(sparse inputs are taken as X only\)"):
             call(sp.csr_matrix(np.ones((4, 1))))
     assert unchanged(labelled, snap)
+
+
+def test_a_scaling_of_the_wrong_length_names_the_networks_inputs():
+    # (found in review, session 38: "one value per column" sent a model with
+    # 3 raw columns, one of them text of 3 categories, to give 3 values)
+    net = fastbp.MLP([5, 3, 2])
+    net.categories = {1: ["a", "b", "c"]}
+    with pytest.raises(ValueError, match=r"input mean must have shape \(5,\), one value per network"
+                                         r" input \(sizes\[0\]: a category column counts its"
+                                         r" one-hot codes\); got shape \(3,\)"):
+        net.set_input_scaling(np.zeros(3), 1)
+    assert net.input_mean is None

@@ -43,7 +43,8 @@ def check_scaling(mean, scale, n, what):
         if arr.ndim == 0:
             arr = np.full(n, float(arr))
         if arr.shape != (n,):
-            raise ValueError(f"{what} {name} must have shape ({n},), one value per column; got"
+            raise ValueError(f"{what} {name} must have shape ({n},), one value per network"
+                             " input (sizes[0]: a category column counts its one-hot codes); got"
                              f" shape {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} {name} must be finite; got {arr[~np.isfinite(arr)][0]}")

@@ -177,6 +177,10 @@ def _read_preprocessing(net, data, version):
         found = {key: data[key] for key in ("input_mean", "input_scale", "target_mean",
                                              "target_scale", "classes")}
         found = {k: (None if v.size == 0 else v) for k, v in found.items()}
+        for kind in ("input", "target"):   # (save writes both or neither: half was read as 0 or 1)
+            if (found[f"{kind}_mean"] is None) != (found[f"{kind}_scale"] is None):
+                raise ValueError(f"{kind}_mean and {kind}_scale must both be empty or both"
+                                     " hold the scaling; one of them is empty")
     else:
         meta = net.metadata
         task = meta.get("task") if isinstance(meta, dict) else None

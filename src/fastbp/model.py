@@ -1180,7 +1180,8 @@ class MLP:
         of an object array of floats and labels), encoded in the graph as
         :meth:`predict` encodes them (an unseen label: an all-zero code, no
         warning); outputs
-        ``label`` (as :meth:`predict`) and ``probabilities`` (as
+        ``label`` (:meth:`predict`'s values; bool and integer classes as
+        int64, float32 ones as double) and ``probabilities`` (as
         :meth:`predict_proba`) for softmax and sigmoid outputs, ``values``
         (N, n_out) (as :meth:`predict`) for identity. Categories, input
         standardisation, class labels and target scaling are part of the graph (see
