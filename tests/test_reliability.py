@@ -366,11 +366,17 @@ def test_a_fit_that_cannot_take_a_first_step_says_why(dtype):
     # the next (this was worded as the case above before 2026-12-05).
     net = fastbp.MLP([4, 5, 3], activation="relu", seed=1, dtype=dtype)
     big = X * (1e30 if dtype == "float32" else 1e300)
+    # (Since session 38 that update is rolled back: full batch, to the start.)
+    start = net.params.copy()
     with pytest.raises(fastbp.TrainingDivergedError, match="epoch 2, batch 1 of 1: the loss of its"
                                                            " first batch was NaN or infinite with"
-                                                           " the weights that epoch 1's updates"
-                                                           " left .*smaller learning rate"):
+                                                           " the weights that epoch 1's last update"
+                                                           " left .*rolled back to its state at the"
+                                                           " start of epoch 1.*smaller learning"
+                                                           " rate"):
         net.fit(big, y, epochs=3, batch_size=48, verbose=0)
+    np.testing.assert_array_equal(net.params, start)
+    assert net.optimizer.t == 0 and len(net.history) == 1
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -1165,3 +1171,97 @@ def test_the_epoch_kernel_locates_the_first_bad_state_when_asked():
     (fast_loss, fast_steps), (loss, steps) = results
     assert np.isnan(fast_loss) and fast_steps == 4
     assert np.isnan(loss) and steps == 3
+
+
+# Found in review (session 38): divergence at an epoch's boundary, a sum of
+# finite losses past float64, MSE's gradient in float32, the message's rate.
+def _boundary_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=30.0, size=(22, 3))
+    return X, X @ np.array([1.0, -2.0, 0.5])
+
+
+def test_a_bad_state_at_an_epochs_end_is_rolled_back_into_that_epoch():
+    """The update that made the bad state was an epoch's last (its weights
+    finite, the next batch's loss infinite): the model kept it, every later
+    fit failing at its first batch whatever the rate. Now it is rolled back
+    before that update, as in the middle of an epoch."""
+    X, y = _boundary_data()
+    net = fastbp.MLP([3, 1], output="identity", dtype="float32", seed=0)
+    with pytest.raises(fastbp.TrainingDivergedError,
+                       match=r"epoch 10, batch 1 of 2: the loss of its first batch was NaN or"
+                             r" infinite with the weights that epoch 9's last update left"
+                             r" \(lr=0.0558974\). The model was rolled back to its state after"
+                             r" batch 1 of epoch 9, before that update") as caught:
+        net.fit(X, y, epochs=300, batch_size=11, lr=0.0558974358974359, shuffle=False, verbose=0)
+    assert (caught.value.epoch, caught.value.batch, len(net.history)) == (10, 1, 9)
+    # the twin: 8 epochs, then the first batch of the ninth (plain SGD, no shuffle)
+    twin = fastbp.MLP([3, 1], output="identity", dtype="float32", seed=0)
+    twin.fit(X, y, epochs=8, batch_size=11, lr=0.0558974358974359, shuffle=False, verbose=0)
+    twin.fit(X[:11], y[:11], epochs=1, batch_size=11, shuffle=False, verbose=0)
+    assert np.array_equal(net.params, twin.params) and net.optimizer.t == 8 * 2 + 1
+    assert np.isfinite(net.loss(X, y))
+    # (its next batch, the ninth epoch's second, trains: the state kept its loss finite)
+    net.fit(X[11:], y[11:], epochs=1, batch_size=11, lr=1e-9, shuffle=False, verbose=0)
+
+
+def test_full_batch_divergence_keeps_the_last_finite_state_and_names_that_epochs_rate():
+    # (the rate printed was the one a schedule had set for the next epoch)
+    X, y = _boundary_data()
+    net = fastbp.MLP([3, 1], output="identity", dtype="float32", seed=0)
+    schedule = fastbp.schedules.StepDecay(1, gamma=0.95)
+    with pytest.warns(RuntimeWarning, match="last update left") as caught:
+        h = net.fit(X, y, epochs=200, batch_size=22, lr=0.2, verbose=0, on_divergence="warn",
+                    callbacks=[schedule])
+    assert f"(lr={h['lr'][-1]:g})" in str(caught[0].message) and h.diverged
+    twin = fastbp.MLP([3, 1], output="identity", dtype="float32", seed=0)
+    twin.fit(X, y, epochs=len(h) - 1, batch_size=22, lr=0.2, verbose=0,
+             callbacks=[fastbp.schedules.StepDecay(1, gamma=0.95)])
+    assert np.array_equal(net.params, twin.params) and net.optimizer.t == len(h) - 1
+    assert np.isfinite(net.loss(X, y))
+    assert net.optimizer.lr == 0.2 * 0.95 ** len(h)   # the schedule's next rate, kept
+
+
+def test_a_model_that_overflows_from_its_start_says_a_smaller_rate_cannot_help():
+    X, y = _boundary_data()
+    net = fastbp.MLP([3, 1], output="identity", dtype="float32", seed=0)
+    net.fit(X, y, epochs=16, batch_size=22, lr=0.1, verbose=0)   # its last update: loss inf
+    assert not np.isfinite(net.loss(X, y))
+    with pytest.raises(fastbp.TrainingDivergedError, match="with the weights the model began this"
+                       " fit with.*A smaller learning rate cannot help from these weights"):
+        net.fit(X, y, epochs=1, batch_size=22, lr=1e-9, verbose=0)
+
+
+def test_finite_batches_whose_sum_overflows_are_no_divergence():
+    # Each batch's loss (about 4.8e306 a row) finite, the epoch's sum not: it
+    # reported "batch 3 of 2" and dropped a good update.
+    X, y = np.ones((64, 1)), np.full(64, 2.2e153)
+    net = fastbp.MLP([1, 1], output="identity", dtype="float64", seed=0)
+    h = net.fit(X, y, epochs=1, batch_size=32, lr=1e-310, shuffle=False, verbose=0)
+    assert not h.diverged and h["loss"] == [np.inf] and net.optimizer.t == 2
+    twin = fastbp.MLP([1, 1], output="identity", dtype="float64", seed=0)
+    for rows in (slice(0, 32), slice(32, 64)):
+        twin.fit(X[rows], y[rows], epochs=1, batch_size=32, lr=1e-310, shuffle=False, verbose=0)
+    assert np.array_equal(net.params, twin.params)
+
+
+def test_mse_gradient_scales_before_it_doubles_as_torch():
+    # 2 (out - y) overflowed float32 for targets near 2e38: torch's gradient
+    # is (out - y) 2 / N, -1e38 here; fastbp's was -inf
+    net = fastbp.MLP([1, 4], output="identity", dtype="float32", seed=0)
+    net.params[:] = 0
+    g = net.gradient(np.ones((1, 1)), np.full((1, 4), 2e38))
+    np.testing.assert_allclose(g, np.float32(-1e38), rtol=1e-6)
+
+
+def test_lbfgs_whose_line_search_gives_up_says_so():
+    # (it returned an empty history, diverged False, nothing printed, where
+    # scikit-learn warns "lbfgs failed to converge ... ABNORMAL")
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    net = fastbp.MLP([2, 3, 1], "tanh", output="identity", dtype="float32", seed=0)
+    before = net.params.copy()
+    with pytest.warns(RuntimeWarning, match=r"L-BFGS stopped after 0 of 20 iterations: SciPy's"
+                                            r" L-BFGS-B says 'ABNORMAL"):
+        h = net.fit(X * 1e20, X[:, 0] * 1e20, epochs=20, optimizer="lbfgs", verbose=0)
+    assert len(h) == 0 and not h.diverged and net.optimizer.result.status == 2
+    assert np.array_equal(net.params, before)

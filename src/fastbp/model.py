@@ -953,7 +953,9 @@ class MLP:
         on_divergence : {"raise", "stop", "warn"}, default "raise"
             When a batch's loss or the parameters become NaN or infinite, the
             params, optimizer state and RNG are rolled back to the last state
-            with finite parameters and a finite loss and training stops;
+            with finite parameters and a finite loss (into the epoch before,
+            which stays in the history, when its last update made the bad
+            state; not before the weights the fit began with) and training stops;
             the callbacks' ``on_train_end`` run; then "raise" raises
             :class:`fastbp.TrainingDivergedError` (naming the epoch and
             batch), "warn" issues a RuntimeWarning and "stop" says nothing;

@@ -957,8 +957,12 @@ def _elementwise_delta(d, out, y, loss, scale):
         for j in range(d.size):
             d[j] = (out[j] - y[j]) * scale
     elif loss == MSE:
+        # 2 scale first, as torch's norm = 2 / N: 2 (out - y) overflowed in
+        # float32 for targets past 1.7e38 where the scaled delta is finite
+        # (the same bits otherwise: the factor 2 is exact)
+        two_scale = two * scale
         for j in range(d.size):
-            d[j] = two * (out[j] - y[j]) * scale
+            d[j] = (out[j] - y[j]) * two_scale
     elif loss == MAE:
         for j in range(d.size):
             d[j] = np.sign(out[j] - y[j]) * scale

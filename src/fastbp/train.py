@@ -148,6 +148,14 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
             on_divergence, network.all_finite(net.params), history)))
     if diverged:
         _lbfgs_diverged(on_divergence, network.all_finite(net.params), history, notes)
+    elif result is not None and result.status == 2 and not history.interrupted:
+        # SciPy's line search gave up (scikit-learn warns too): a fit that
+        # ran no iteration looked as if it had succeeded
+        from ._validate import warn
+        warn(f"L-BFGS stopped after {result.nit} of {epochs} iterations: SciPy's L-BFGS-B says"
+             f" {str(result.message).strip()!r} (its line search found no lower loss: the"
+             " objective may be as low as the model's dtype resolves, or the inputs too large"
+             " for it)", RuntimeWarning)
     return history
 
 
@@ -240,8 +248,13 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         grads, state = net._gradient_buffer(), np.zeros((2, net.n_params), dtype=net.dtype)
     else:
         grads, state = net._gradient_buffer(), optimizer.ensure_state(net.params)
-    saved_params, saved_state, saved_rng = (np.empty_like(net.params), np.empty_like(state),
-                                            np.empty_like(net._rng))
+    # The starts of this epoch and the one before (params, state, rng, the
+    # optimizer's hyper-parameters and step count), in two sets taken in
+    # turn: a divergence rolls back into the epoch before when its last
+    # update left the weights whose next loss is not finite (_roll_back).
+    starts = [[np.empty_like(net.params), np.empty_like(state), np.empty_like(net._rng),
+               np.empty_like(optimizer.hyper), 0] for _ in range(2)]
+    trained = len(net.history) > 0   # (for a divergence's message)
     threads.ensure()
     net._samples_per_epoch = n
     bar = _progress_bar(epochs, verbose)
@@ -304,10 +317,16 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                            max_steps, check_every_step, hidden, _l2(net))
         return epoch_kernel
 
-    def restore():
-        net.params[:], state[:], net._rng[:] = saved_params, saved_state, saved_rng
+    def restore(which=0):
+        """The model as at the start of this epoch (``which`` 0) or of the one
+        before (1: its hyper-parameters and step count too)."""
+        start = starts[which]
+        net.params[:], state[:], net._rng[:] = start[0], start[1], start[2]
+        if which:
+            optimizer.hyper[:], optimizer.t = start[3], start[4]
 
-    divergence = None  # _diverged's (batch, kept, no_update, kept_finite) once an epoch diverged
+    # _diverged's (batch, kept, no_update, kept_finite, into_previous) once an epoch diverged
+    divergence = None
     split = contextlib.ExitStack()  # closed when training ends, however it ends
     begin(callbacks, net)
     try:
@@ -318,12 +337,20 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                 for epoch in range(epochs):
                     threads.look_again()
                     t0 = time.perf_counter()
-                    saved_params[:], saved_state[:], saved_rng[:] = net.params, state, net._rng
+                    starts.reverse()   # (this epoch's start into the older set)
+                    start = starts[0]
+                    start[0][:], start[1][:], start[2][:] = net.params, state, net._rng
+                    start[3][:], start[4] = optimizer.hyper, optimizer.t
                     loss, _ = epoch_kernel(-1)
                     if not np.isfinite(loss):
-                        divergence = _roll_back(net, restore, optimizer, epoch_kernel) \
-                            + (network.all_finite(net.params),)
-                        break
+                        divergence = _roll_back(net, restore, optimizer, epoch_kernel, steps,
+                                                epoch > 0)
+                        if divergence is None:   # every batch finite, their sum not: no divergence
+                            loss = np.inf
+                        else:
+                            divergence += (network.all_finite(net.params),
+                                           divergence[2] and epoch > 0)
+                            break
                     optimizer.t += steps
                     logs = {"loss": float(loss), "lr": optimizer.lr}
                     if validation is not None:
@@ -346,9 +373,10 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
             split.close()  # (raises a helper thread's error)
         finally:
             notes = _end(callbacks, net, divergence and (lambda: _diverged(
-                on_divergence, divergence, steps, optimizer, history)))
+                on_divergence, divergence, steps, optimizer, history, trained=trained)))
     if divergence is not None:
-        _diverged(on_divergence, divergence, steps, optimizer, history, notes=notes)
+        _diverged(on_divergence, divergence, steps, optimizer, history, notes=notes,
+                  trained=trained)
     return history
 
 
@@ -474,12 +502,22 @@ def choose_epoch(fused, dropout):
     return network.epoch_sgd if fused else network.epoch_optimizer
 
 
-def _roll_back(net, restore, optimizer, epoch_kernel):
+def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False):
     """After a diverged epoch: find its first bad state, then leave the model
     in the state just before it. Returns ``(batch, kept, no_update)``: the
     1-based batch where the divergence showed, the number of updates kept,
     and whether the epoch's starting state was the bad one (its first
-    batch's loss not finite: no update to blame).
+    batch's loss not finite: no update of this epoch to blame). Returns None
+    when no state was bad (every batch's loss and every update finite, the
+    epoch's sum of losses past the float's range): the model is then at the
+    epoch's end, as its first pass left it.
+
+    With ``before`` (the epoch before ran in this fit, ``restore(1)`` brings
+    back its start) a bad starting state is its last update's doing: the
+    model is rolled back into that epoch, to its state before that update
+    (the epoch's ``steps - 1`` updates replayed), where the next loss was
+    finite; kept the bad state, every later fit failed at its first batch
+    whatever the learning rate.
 
     The fast pass checks the parameters once per epoch, so it only bounds
     the first bad state; a second pass from the epoch's starting copy checks
@@ -493,18 +531,34 @@ def _roll_back(net, restore, optimizer, epoch_kernel):
     if np.isfinite(loss):
         raise RuntimeError("fastbp internal error: replaying a diverged epoch did not diverge"
                            " again (the epoch kernel is not deterministic); please report this")
+    finite = network.all_finite(net.params)
+    if steps is not None and bad == steps and finite:
+        return None   # (each batch checked, none bad: the epoch's sum overflowed)
     # Finite parameters there: the loss of the next batch was the bad one.
-    batch = bad + 1 if network.all_finite(net.params) else max(bad, 1)
+    batch = bad + 1 if finite else max(bad, 1)
+    if bad == 0 and finite and before:
+        hyper = optimizer.hyper.copy()   # (the next epoch's: a schedule has set its lr)
+        restore(1)
+        kept = steps - 1
+        _replay(epoch_kernel, kept)
+        optimizer.t += kept
+        optimizer.hyper[:] = hyper
+        return batch, kept, True
     restore()
     kept = max(bad - 1, 0)
+    _replay(epoch_kernel, kept)
+    optimizer.t += kept
+    return batch, kept, bad == 0
+
+
+def _replay(epoch_kernel, kept):
+    """The first ``kept`` updates of an epoch again, from its start."""
     if kept:
         loss, again = epoch_kernel(kept)
         if again != kept or not np.isfinite(loss):
             raise RuntimeError("fastbp internal error: replaying the updates before a divergence"
                                " diverged (the epoch kernel is not deterministic); please report"
                                " this")
-    optimizer.t += kept
-    return batch, kept, bad == 0
 
 
 def _r2_score(res, tot, n):
@@ -547,27 +601,47 @@ def _end(callbacks, net, diverged=None):
                    if isinstance(cb, EarlyStopping) and cb.restored_epoch is not None)
 
 
-def _diverged(on_divergence, divergence, steps, optimizer, history, notes=""):
-    """Report divergence ``(batch, kept, no_update, kept_finite)``: detected
-    at 1-based ``batch`` of the epoch after the completed ones; the model was
-    rolled back to its state after ``kept`` batches of it (whose parameters
-    are finite or not: ``kept_finite``), ``no_update`` when the epoch's
+def _diverged(on_divergence, divergence, steps, optimizer, history, notes="", trained=False):
+    """Report divergence ``(batch, kept, no_update, kept_finite[,
+    into_previous])``: detected at 1-based ``batch`` of the epoch after the
+    completed ones; the model was rolled back to its state after ``kept``
+    batches of it (whose parameters are finite or not: ``kept_finite``), or,
+    ``into_previous``, of the epoch before; ``no_update`` when the epoch's
     starting state was the bad one (its first loss not finite); ``notes``
-    says what callbacks did next."""
-    batch, kept, no_update, kept_finite = divergence
+    says what callbacks did next; ``trained``: the model had trained before
+    this fit."""
+    batch, kept, no_update, kept_finite = divergence[:4]
+    into_previous = len(divergence) > 4 and divergence[4]
     history.diverged = True
     where = f"training diverged in epoch {len(history) + 1}, batch {batch} of {steps}"
-    if not kept_finite:  # (only at the epoch's start: every update is checked)
+    last = len(history)
+    if into_previous:   # (that epoch's rate, as its record has it: a schedule set the next one's)
+        state = (f"to its state at the start of epoch {last}" if kept == 0
+                 else f"to its state after batch {kept} of epoch {last}")
+        message = (f"{where}: the loss of its first batch was NaN or infinite with the weights"
+                   f" that epoch {last}'s last update left (lr={history['lr'][-1]:g}). The model"
+                   f" was rolled back {state}, before that update: the last state with finite"
+                   f" parameters and a finite loss (epoch {last} stays in the history). Try a"
+                   " smaller learning rate.")
+    elif not kept_finite:  # (only at the epoch's start: every update is checked)
         message = (f"{where}: the parameters were already NaN or infinite when the epoch began,"
                    " before any update; the model keeps them. Give it finite weights (a new"
                    " model, or one loaded from a good file) before training on.")
+    elif no_update and not len(history) and trained:
+        message = (f"{where}: the loss of its first batch was NaN or infinite with the weights"
+                   " the model began this fit with, before any update (they overflow on these"
+                   " data: an earlier fit's last update may have left them so, or the inputs or"
+                   " targets are too large for the model's dtype); the model keeps them. A"
+                   " smaller learning rate cannot help from these weights: load a saved model or"
+                   " checkpoint, or start a new one.")
     elif no_update and not len(history):
         message = (f"{where}: the loss of its first batch was NaN or infinite before any update"
                    " (inputs or targets too large for the model's dtype, or weights that"
                    " overflow on them); the model is as it was before the epoch.")
-    elif no_update:  # the weights the epoch before left: its last update's doing
+    elif no_update:  # (distributed: the weights the epoch before left, kept)
+        lr = history.get("lr", [optimizer.lr])[-1]
         message = (f"{where}: the loss of its first batch was NaN or infinite with the weights"
-                   f" that epoch {len(history)}'s updates left (lr={optimizer.lr:g}); the model"
+                   f" that epoch {len(history)}'s updates left (lr={lr:g}); the model"
                    f" keeps them, as they were after epoch {len(history)}. Try a smaller"
                    " learning rate.")
     else:
