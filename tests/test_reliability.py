@@ -1265,3 +1265,21 @@ def test_lbfgs_whose_line_search_gives_up_says_so():
         h = net.fit(X * 1e20, X[:, 0] * 1e20, epochs=20, optimizer="lbfgs", verbose=0)
     assert len(h) == 0 and not h.diverged and net.optimizer.result.status == 2
     assert np.array_equal(net.params, before)
+
+
+def test_the_roll_back_into_the_epoch_before_replays_its_shuffled_momentum_steps():
+    X, y = _boundary_data()
+    lr = 0.03538461538461539
+    net = fastbp.MLP([3, 1], output="identity", dtype="float32", seed=0)
+    with pytest.raises(fastbp.TrainingDivergedError, match="epoch 11, batch 1 of 2: .* epoch 10's"
+                                                           " last update left .* after batch 1 of"
+                                                           " epoch 10"):
+        net.fit(X, y, epochs=300, batch_size=11, optimizer=fastbp.SGD(lr=lr, momentum=0.5),
+                verbose=0)
+    twin = fastbp.MLP([3, 1], output="identity", dtype="float32", seed=0)
+    twin.fit(X, y, epochs=9, batch_size=11, optimizer=fastbp.SGD(lr=lr, momentum=0.5), verbose=0)
+    perm, stream = np.arange(22, dtype=np.int64), twin._rng[:1].copy()
+    fastbp.ops.shuffle(perm, stream)   # epoch 10's order: its first batch by hand
+    twin.fit(X[perm[:11]], y[perm[:11]], epochs=1, batch_size=11, shuffle=False, verbose=0)
+    assert np.array_equal(net.params, twin.params) and net.optimizer.t == twin.optimizer.t == 19
+    assert np.array_equal(net.optimizer.state, twin.optimizer.state)
