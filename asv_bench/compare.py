@@ -31,6 +31,9 @@ import numpy as np
 
 import fastbp
 
+# The one-step check's tolerance, relative to fastbp's step (see run_case).
+TOLERANCE = {"float32": 1e-3, "float64": 1e-10}
+
 CASES = {
     "2-16-2": ([2, 16, 2], 32, "tanh"),
     "64-32-10": ([64, 32, 10], 32, "tanh"),
@@ -313,16 +316,20 @@ def run_case(label, dtype, args, classes):
         contenders[cls.name] = c
         check[cls.name] = None if p is None else p
     ref = check["fastbp"]
-    tol = 1e-10 if dtype == "float64" else 1e-4
+    # Relative to the step (fastbp's update), not to the weights: the step is
+    # 3e-4 to 6e-3 of the weights here, so a peer whose update was 30 % off
+    # passed a tolerance on the weights' scale.
+    step = max(float(np.max(np.abs(ref - params0))), 1e-30)
+    tol = TOLERANCE[dtype]
     agreement = {}
     for name, p in check.items():
         if p is None:
             agreement[name] = "n/a"
             continue
-        err = float(np.max(np.abs(p - ref)) / max(np.max(np.abs(ref)), 1e-30))
+        err = float(np.max(np.abs(p - ref)) / step)
         agreement[name] = err
         if err > tol:
-            print(f"  WARNING: {name} differs from fastbp after one step by {err:.2e}", file=sys.stderr)
+            print(f"  WARNING: {name}'s step differs from fastbp's by {err:.2e} of it", file=sys.stderr)
 
     # 2. Warm up (compile) on the full data, then time epochs in turns.
     one_epoch = {}
@@ -331,6 +338,14 @@ def run_case(label, dtype, args, classes):
         t0 = time.perf_counter()
         c.epoch(X, y)
         one_epoch[name] = time.perf_counter() - t0
+    if "fastbp" in contenders:
+        # fastbp's timed calls fit k epochs at once, which may take another
+        # kernel (fastbp._columns.splits looks at a call's whole work: the
+        # hidden units split between two threads): that one compiles here too,
+        # not in the first timed repeat.
+        k = max(1, int(args.min_time / one_epoch["fastbp"]))
+        if k > 1:
+            contenders["fastbp"].epoch(X, y, k)
     rates_seen = {name: [] for name in contenders}
     names = list(contenders)
     for r in range(args.repeats):
@@ -507,8 +522,19 @@ def main(argv=None):
             print(f"{label:>18} {res['batch']:>5}  {cells}{ours / torch_rate:>9.1f}x{ours / best:>12.2f}x"
                   f"{100 * share:>9.0f}%", flush=True)
             results.append(res)
-        print("  one-step agreement with fastbp (max relative difference):",
-              {k: (f"{v:.1e}" if isinstance(v, float) else v) for k, v in results[-1]["agreement"].items()})
+        worst = {}
+        for res in results:
+            if res["dtype"] != dtype:
+                continue
+            for k, v in res["agreement"].items():
+                seen = worst.get(k)
+                if isinstance(v, float):   # (n/a where a case has no comparable weights)
+                    worst[k] = max(seen, v) if isinstance(seen, float) else v
+                elif seen is None:
+                    worst[k] = v
+        print("  one-step agreement with fastbp (the largest difference over the cases, relative to"
+              " fastbp's step):", {k: (f"{v:.1e}" if isinstance(v, float) else v)
+                                   for k, v in worst.items()})
     simple = {}
     with_jax = JaxScan in classes or (args.gradient_only and available(JaxScan, False))
     for dtype in args.dtypes.split(","):

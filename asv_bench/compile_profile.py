@@ -89,7 +89,9 @@ def profile(workload):
 
 
 def _run(workload, cache):
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache, FASTBP_INSTALL_CACHE="0")
+    # (no compile-ahead helper: what a helper process compiled for the
+    # inference kernels was missing from the profile whenever a CPU was idle)
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache, FASTBP_INSTALL_CACHE="0", FASTBP_COMPILE_AHEAD="0")
     t0 = time.perf_counter()
     cpu0 = _children_cpu()
     out = subprocess.run([sys.executable, "-c", CHILD, workload], env=env, capture_output=True,

@@ -78,18 +78,21 @@ def report(folder, top=20):
     ``{(function, types): seconds}``, and their seconds summed by function
     and by test file (Counters)."""
     first = {}
+    by_function, by_file = collections.Counter(), collections.Counter()
     for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
         with open(path) as f:
             tests = json.load(f)
         for test, row in tests.items():
             outer = [(name, types) for name, types, depth in row["compiled"] if depth == 1]
             for key in outer:
+                share = row["seconds"] / len(outer)
                 entry = first.setdefault(key, [0.0, test])
-                entry[0] += row["seconds"] / len(outer)
-    by_function, by_file = collections.Counter(), collections.Counter()
+                entry[0] += share
+                # (each compile's time to its own test's file: all of a
+                # specialisation's went to the first file listed that compiled it)
+                by_file[test.split("::")[0]] += share
     for (name, _), (seconds, test) in first.items():
         by_function[name] += seconds
-        by_file[test.split("::")[0]] += seconds
     return {key: seconds for key, (seconds, _) in first.items()}, by_function, by_file
 
 

@@ -2,10 +2,11 @@
 
 Prints, per network, the median epoch of fresh processes on a quiet machine
 and with a ``while True: pass`` process on every core, each loaded run's
-ratio to the quiet median, the worst ratio, and the share of a core the
-fits had (CPU time over wall time, all threads). The networks: the digits as
-``fastbp train`` trains them by default (64-64-32-10 relu, Adam, batch 32,
-20 epochs, a fifth held out for validation) and 784-1024-1024-10 (random
+epoch time (ms), the worst and the median ratio to the quiet median, and the
+share of a core the fits had (CPU time over wall time, all threads). The
+networks: the digits as ``fastbp train`` trains them by default (64-64-32-10
+relu, Adam, batch 32, a fifth held out for validation; 20 epochs here,
+where ``fastbp train`` runs 30) and 784-1024-1024-10 (random
 data, batch 256, 8 steps an epoch, 5 epochs). ``--serial-below 0`` runs
 the BLAS's own thread choice (fastbp's before this fix), for comparison;
 ``--threshold-only`` ignores other processes (the size threshold alone);

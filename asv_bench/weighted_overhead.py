@@ -28,4 +28,4 @@ for label, opt, sizes in [("sgd 64-64-10 b32", "sgd", [64, 64, 10]), ("adam 64-6
             net.fit(X, y, epochs=3, batch_size=bs, verbose=0, sample_weight=w if k == "weighted" else None)
             times[k].append((time.process_time() - t) / 3)
     p, q = np.median(times["plain"]), np.median(times["weighted"])
-    print(f"{label}: median CPU s/epoch plain {p*1e3:.2f} ms, weighted {q*1e3:.2f} ms, ratio weighted/plain {q/p:.3f}")
+    print(f"{label}: median CPU time an epoch, plain {p*1e3:.2f} ms, weighted {q*1e3:.2f} ms, ratio weighted/plain {q/p:.3f}")

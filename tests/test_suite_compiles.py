@@ -52,3 +52,22 @@ def test_the_plugin_records_each_outer_specialisation_once_and_the_report_sums_t
     printed = subprocess.run([sys.executable, os.path.join(BENCH, "suite_compiles.py"), str(out)],
                              capture_output=True, text=True, timeout=120)
     assert printed.returncode == 0 and "2 specialisations" in printed.stdout, printed.stderr
+
+
+def test_the_report_credits_each_compile_to_its_own_tests_file(tmp_path):
+    # (found in review, session 38: a specialisation compiled in two files,
+    # a worker each, was all credited to the first file listed)
+    import json
+    sys.path.insert(0, BENCH)
+    try:
+        import suite_compiles
+    finally:
+        sys.path.remove(BENCH)
+    row = [["fastbp.network.epoch_sgd", "(float64,)", 1]]
+    (tmp_path / "gw0.json").write_text(json.dumps({"tests/test_a.py::t1": {"seconds": 1.0,
+                                                                           "compiled": row}}))
+    (tmp_path / "gw1.json").write_text(json.dumps({"tests/test_b.py::t9": {"seconds": 3.0,
+                                                                           "compiled": row}}))
+    per_key, by_function, by_file = suite_compiles.report(str(tmp_path))
+    assert by_file == {"tests/test_a.py": 1.0, "tests/test_b.py": 3.0}
+    assert by_function == {"fastbp.network.epoch_sgd": 4.0} and len(per_key) == 1
