@@ -572,9 +572,12 @@ def test_with_alpha_the_l2_term_is_divided_by_the_weights_sum_at_every_scale():
 def test_weights_whose_sum_overflows_are_refused_and_change_nothing():
     # Finite weights can sum to inf: the loss was NaN, the gradient 0, and fit
     # blamed the learning rate. Their sum is checked as their sign is.
+    # (With alpha = 0, since session 38, such weights are scaled down by a
+    # power of two, as only their ratios matter: below. With alpha > 0 their
+    # sum divides the L2 term, so they are used as given, and refused.)
     X = np.random.default_rng(0).normal(size=(40, 4))
     y = np.arange(40) % 3
-    net = fastbp.MLP([4, 6, 3], dtype="float64", seed=0)
+    net = fastbp.MLP([4, 6, 3], dtype="float64", seed=0, alpha=0.1)
     before = net.params.copy()
     w = np.full(40, 1e307)
     calls = [lambda: net.loss(X, y, sample_weight=w), lambda: net.gradient(X, y, sample_weight=w),
@@ -590,6 +593,10 @@ def test_weights_whose_sum_overflows_are_refused_and_change_nothing():
     assert len(net.history) == 0
     # scaled down they weigh the rows as before: equal weights, the plain loss
     assert net.loss(X, y, sample_weight=w / 1e307) == pytest.approx(net.loss(X, y), rel=1e-12)
+    plain = fastbp.MLP([4, 6, 3], dtype="float64", seed=0)   # alpha 0: only ratios matter
+    assert plain.loss(X, y, sample_weight=w) == pytest.approx(plain.loss(X, y), rel=1e-12)
+    assert plain.loss(X, y, sample_weight=np.full(40, 1e308)) == pytest.approx(plain.loss(X, y),
+                                                                               rel=1e-12)
 
 
 def test_class_weight_balanced_in_any_case_as_every_named_choice():
@@ -606,3 +613,34 @@ def test_class_weight_balanced_in_any_case_as_every_named_choice():
     plain.fit(X, y, epochs=2, batch_size=10, verbose=0)
     assert np.array_equal(got[0], got[1]) and np.array_equal(got[0], got[2])
     assert not np.array_equal(got[0], plain.params)   # (the weights did act: the classes are 2:1)
+
+
+def test_huge_weights_whose_sum_fits_give_the_unweighted_loss():
+    # (found in review, session 38: each chunk's mean times its weight sum
+    # overflowed for weights of 1.7e307: loss, evaluate and L-BFGS saw inf)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 3)), rng.normal(size=10) + 10   # a loss of about 100
+    net = fastbp.MLP([3, 4, 1], output="identity", seed=0)
+    huge = np.full(10, 1.7e307)
+    assert net.loss(X, y, sample_weight=huge) == pytest.approx(net.loss(X, y), rel=1e-15)
+    assert net.evaluate(X, y, sample_weight=huge)["loss"] == pytest.approx(
+        net.evaluate(X, y)["loss"], rel=1e-15)
+    np.testing.assert_allclose(net.gradient(X, y, sample_weight=huge), net.gradient(X, y),
+                               rtol=1e-13)
+    h = fastbp.MLP([3, 4, 1], output="identity", seed=0).fit(
+        X, y, epochs=2, optimizer="lbfgs", sample_weight=huge, verbose=0)
+    assert np.isfinite(h["loss"]).all()
+
+
+def test_validation_weights_refused_name_validation_data():
+    # (the message named sample_weight for validation_data[2])
+    X = np.random.default_rng(0).normal(size=(10, 3))
+    y = np.arange(10) % 2
+    net = fastbp.MLP([3, 2], seed=0)
+    with pytest.raises(ValueError, match=r"the weights of the validation rows \(validation_data\[2\],"
+                                         r" times class_weight\) sum to zero"):
+        net.fit(X, y, epochs=1, verbose=0, validation_data=(X, y, np.zeros(10)))
+    net.alpha = 0.1   # (with alpha 0 such weights are scaled: only their ratios matter)
+    with pytest.raises(ValueError, match=r"rescale validation_data\[2\]"):
+        net.fit(X, y, epochs=1, verbose=0, validation_data=(X, y, np.full(10, 1e308)))
+    assert len(net.history) == 0

@@ -506,19 +506,20 @@ def row_weights(sample_weight, per_class, Y, output, n_out):
     return None if w is None else in_place(np.ascontiguousarray(w, dtype=np.float64))
 
 
-def check_weight_sum(weights, what):
-    """Raise ValueError unless the weights of ``what`` sum to more than zero,
+def check_weight_sum(weights, what, source="sample_weight"):
+    """Raise ValueError unless the weights of ``what`` (from ``source``, the
+    argument the messages name) sum to more than zero,
     and to a finite number (every batch's sum is at most that: the kernels'
     sums cannot overflow), and no positive weight is so small (subnormal)
     that a batch's normalisation would overflow."""
     with np.errstate(over="ignore"):
         total = weights.sum()
     if not total > 0:
-        raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) sum to"
+        raise ValueError(f"the weights of the {what} ({source}, times class_weight) sum to"
                          " zero: no sample would count")
     if not np.isfinite(total):
-        raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) sum to"
-                         " more than a float64 holds: rescale sample_weight (their ratios weight"
+        raise ValueError(f"the weights of the {what} ({source}, times class_weight) sum to"
+                         f" more than a float64 holds: rescale {source} (their ratios weight"
                          " the rows; with alpha > 0 their sum also divides the L2 term)")
     # A batch's weights are normalised by nb / (their sum): a sum below
     # nb / float64's largest overflowed that to inf (a NaN gradient blamed on
@@ -527,9 +528,9 @@ def check_weight_sum(weights, what):
     # scaled up (_scaled_up), so this refuses only ratios beyond 1e-305.
     smallest = np.min(weights, where=weights > 0, initial=np.inf)
     if float(smallest) < weights.size / sys.float_info.max:  # (no overflow warning)
-        raise ValueError(f"the weights of the {what} (sample_weight, times class_weight) include"
+        raise ValueError(f"the weights of the {what} ({source}, times class_weight) include"
                          f" {smallest:.3g}, too small to normalise a batch by: rescale"
-                         " sample_weight (their ratios weight the rows; with alpha > 0 their sum"
+                         f" {source} (their ratios weight the rows; with alpha > 0 their sum"
                          " also divides the L2 term)")
 
 
@@ -553,17 +554,21 @@ def validation_weights(sample_weight, per_class, Y, output, n_out, alpha):
     sw = check_sample_weight(sample_weight, Y.shape[0], "validation_data[2]", "validation_data[0]")
     weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha)
     if weights is not None:
-        check_weight_sum(weights, "validation rows")
+        check_weight_sum(weights, "validation rows", "validation_data[2]")
     return weights
 
 
-# Weights whose largest is below this are scaled up by a power of two (see
-# _scaled_up); ordinary weights stay the very array, to the bit.
+# Weights whose largest is below TINY_WEIGHTS are scaled up by a power of
+# two, above HUGE_WEIGHTS down (see _scaled_up); ordinary weights stay the
+# very array, to the bit.
 TINY_WEIGHTS = 2.0 ** -500
+HUGE_WEIGHTS = 2.0 ** 500
 
 
 def _scaled_up(weights, alpha):
-    """``weights``, or for weights all below TINY_WEIGHTS a copy scaled by the
+    """``weights``, or for weights all below TINY_WEIGHTS (or any above
+    HUGE_WEIGHTS: a weighted loss of 1.7e307 a row overflowed, the loss and
+    the L-BFGS objective inf) a copy scaled by the
     power of two that brings the largest to [1, 2), when the L2 coefficient
     ``alpha`` is 0: then only their ratios matter, and a power of two
     scales every weight, sum and ratio exactly, where the kernels'
@@ -575,7 +580,7 @@ def _scaled_up(weights, alpha):
     if weights is None or weights.size == 0 or alpha != 0:
         return weights
     largest = float(weights.max())
-    if not 0 < largest < TINY_WEIGHTS:
+    if not (0 < largest < TINY_WEIGHTS or largest > HUGE_WEIGHTS):
         return weights
     return np.ldexp(weights, 1 - int(np.frexp(largest)[1]))  # (2**1029 is past float64)
 

@@ -307,8 +307,10 @@ def loss_value_weighted(params, ws, plan, X, Y, sw, loss):
     with weights; the sum of ``sw`` must be > 0)."""
     cap = capacity(ws, plan)
     n = _rows(X)
-    total = 0.0
     w_all = 0.0
+    for i in range(n):
+        w_all += sw[i]
+    total = 0.0
     for start in range(0, n, cap):
         nb = smin(cap, n - start)
         wb = sw[start:start + nb]
@@ -316,10 +318,13 @@ def loss_value_weighted(params, ws, plan, X, Y, sw, loss):
         for i in range(nb):
             w += wb[i]
         out = _forward_batch(params, ws, plan, _rows_of(X, start, nb), loss)
+        # Each chunk's mean by its share of the weight (its mean times its
+        # weight, over the whole weight, overflowed for weights of 1e307
+        # whose sum fits: an inf loss where only the ratios matter)
         total += weighted_loss_forward(_logits(ws, plan, nb), out,
-                                       _chunk_targets(ws, plan, cap, Y, start, nb), loss, wb, w) * w
-        w_all += w
-    return total / w_all
+                                       _chunk_targets(ws, plan, cap, Y, start, nb), loss, wb,
+                                       w) * (w / w_all)
+    return total
 
 
 @jit
@@ -342,7 +347,7 @@ def gradient_weighted(grads, scratch, params, ws, plan, X, Y, sw, loss):
         for i in range(nb):
             w += wb[i]
         out = _forward_batch(params, ws, plan, xb, loss)
-        total += weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * w
+        total += weighted_loss_forward(_logits(ws, plan, nb), out, yb, loss, wb, w) * (w / w_all)
         target = grads if nb == n else scratch
         _backward_batch_weighted(target, params, ws, plan, xb, yb, loss, wb,
                                  nb / w if w > 0 else 0.0, RUNTIME)
@@ -350,4 +355,4 @@ def gradient_weighted(grads, scratch, params, ws, plan, X, Y, sw, loss):
             f = grads.dtype.type(w / w_all)
             for i in range(grads.size):
                 grads[i] += f * scratch[i]
-    return total / w_all
+    return total
