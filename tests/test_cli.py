@@ -1045,6 +1045,7 @@ def test_found_in_review_session_38_cli(tmp_path, capsys):
     assert main(["train", str(data), "--epochs", "1", "--verbose", "0", "--out", str(model)]) == 0
     for argv, status in ((["--version"], 2), (["info"], 2), (["info", str(model)], 2),
                          (["evaluate", str(model), str(data)], 2),
+                         (["predict", str(model), str(data), "--out", str(tmp_path / "p.csv")], 0),
                          (["export", str(model), str(tmp_path / "m.onnx")], 0)):
         with open("/dev/full", "w") as full:
             done = subprocess.run([sys.executable, "-m", "fastbp"] + argv, stdout=full,
@@ -1054,5 +1055,7 @@ def test_found_in_review_session_38_cli(tmp_path, capsys):
         if status:
             assert err == ("fastbp: error: cannot write to standard output: No space left on"
                            " device\n"), (argv, err)
-        else:
-            assert err == "" and (tmp_path / "m.onnx").stat().st_size > 0
+        else:   # (the file written: its report lost, as train's)
+            written = tmp_path / ("m.onnx" if argv[0] == "export" else "p.csv")
+            assert err == "" and written.stat().st_size > 0, argv
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 41   # a header, 40 rows

@@ -644,3 +644,18 @@ def test_validation_weights_refused_name_validation_data():
     with pytest.raises(ValueError, match=r"rescale validation_data\[2\]"):
         net.fit(X, y, epochs=1, verbose=0, validation_data=(X, y, np.full(10, 1e308)))
     assert len(net.history) == 0
+
+
+def test_huge_weights_beside_small_ones_are_used_as_given():
+    # (found in review of the day's diff: scaled down by 2**-996, 1e-30 became
+    # 0 and its batch was skipped; 1e-9 became 1.49e-309 and was refused)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)), rng.integers(0, 2, 64)
+    w = np.r_[np.full(32, 1e300), np.full(32, 1e-30)]
+    a = fastbp.MLP([3, 2], seed=0)
+    a.fit(X, y, epochs=1, batch_size=32, shuffle=False, sample_weight=w, verbose=0)
+    b = fastbp.MLP([3, 2], seed=0)   # the first batch alone: the second made no update
+    b.fit(X[:32], y[:32], epochs=1, batch_size=32, shuffle=False, sample_weight=w[:32], verbose=0)
+    assert not np.array_equal(a.params, b.params)
+    net = fastbp.MLP([3, 2], seed=0)
+    assert np.isfinite(net.loss(X[:2], y[:2], sample_weight=[1e300, 1e-9]))

@@ -932,7 +932,8 @@ def cmd_predict(args):
             write_atomically(args.out, write, "write the predictions", ".csv.tmp")
         except OSError as exc:  # the message names the path or its folder
             raise CLIError(exc.strerror or str(exc)) from None
-        print(f"{len(rows)} predictions written to {args.out}")
+        # (the file written: a report lost to a full disk is no error, as export's)
+        _guarded(lambda _: print(f"{len(rows)} predictions written to {args.out}"))(args)
     elif sys.stdout is not None:  # the same CSV, quoted alike; a header only for --proba
         writer = csv.writer(sys.stdout, lineterminator="\n")   # (None: closed, `>&-`)
         try:

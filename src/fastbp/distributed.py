@@ -18,7 +18,10 @@ adds the flat gradient buffers (with the loss sum in one extra element), and
 every rank divides by the global batch size and applies the same update
 (:func:`fastbp.kernels.distributed_step`), so all ranks hold bit-identical
 params. Divergence (a reduced loss, or parameters, not finite) rolls every
-rank back exactly as single-process training does, and training stops as
+rank back exactly as single-process training does within the epoch (not
+into the epoch before, where single-process training also goes when the
+epoch's last update made the bad state: distributed, that state is kept),
+and training stops as
 ``on_divergence`` says (on every rank at once). Validation metrics are reduced across ranks; only rank 0 prints
 progress and runs :class:`fastbp.ModelCheckpoint`. Ctrl-C, divergence and
 early stopping are decided on reduced values, so all ranks stop together.
@@ -231,6 +234,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                                             np.empty_like(net._rng))
     alpha = net.alpha
     history = History()
+    trained = len(net.history) > 0   # (for a divergence's message)
     threads.ensure()
     net._samples_per_epoch = n
     bar = _progress_bar(epochs, verbose)
@@ -337,9 +341,10 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     bar.close()
     finally:
         notes = _end(callbacks, net, divergence and (lambda: _diverged(
-            on_divergence, divergence, steps, optimizer, history)))
+            on_divergence, divergence, steps, optimizer, history, trained=trained)))
     if divergence is not None:
-        _diverged(on_divergence, divergence, steps, optimizer, history, notes=notes)
+        _diverged(on_divergence, divergence, steps, optimizer, history, notes=notes,
+                  trained=trained)
     return history
 
 

@@ -955,7 +955,8 @@ class MLP:
             params, optimizer state and RNG are rolled back to the last state
             with finite parameters and a finite loss (into the epoch before,
             which stays in the history, when its last update made the bad
-            state; not before the weights the fit began with) and training stops;
+            state; not before the weights the fit began with; distributed,
+            within the epoch only) and training stops;
             the callbacks' ``on_train_end`` run; then "raise" raises
             :class:`fastbp.TrainingDivergedError` (naming the epoch and
             batch), "warn" issues a RuntimeWarning and "stop" says nothing;
