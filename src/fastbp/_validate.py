@@ -582,15 +582,15 @@ def _scaled_up(weights, alpha):
     largest = float(weights.max())
     if not (0 < largest < TINY_WEIGHTS or largest > HUGE_WEIGHTS):
         return weights
-    scaled = np.ldexp(weights, 1 - int(np.frexp(largest)[1]))  # (2**1029 is past float64)
-    if largest > HUGE_WEIGHTS:
+    shift = 1 - int(np.frexp(largest)[1])   # (2**1029 is past float64)
+    if shift < 0:
         # Down, no positive weight may fall below the normal floats, where a
         # power of two no longer scales exactly (1e-30 beside 1e300 became 0,
         # its batch skipped): such weights stay as given.
         smallest = float(np.min(weights, where=weights > 0, initial=np.inf))
-        if float(np.ldexp(smallest, 1 - int(np.frexp(largest)[1]))) < np.finfo(np.float64).tiny:
+        if np.ldexp(smallest, shift) < np.finfo(np.float64).tiny:
             return weights
-    return scaled
+    return np.ldexp(weights, shift)
 
 
 def require(module, what, extra="onnx"):

@@ -27,9 +27,8 @@ import inspect
 import json
 import math
 import numbers
-import warnings
 
-from ._validate import check_choice, check_int, check_nonnegative, check_positive
+from ._validate import check_choice, check_int, check_nonnegative, check_positive, warn
 
 
 class Schedule:
@@ -84,10 +83,10 @@ class Schedule:
         if lr0 >= 0 and math.isfinite(lr0):
             self.lr0 = lr0
             return
-        warnings.warn(f"the optimizer's lr was set to {lr:g}, which the model's schedule {self!r}"
-                      f" cannot go on from at its epoch {self._epochs}; it sets"
-                      f" {self.lr(self._epochs, self.lr0):g}. fit(lr=...) ends the schedule;"
-                      " net.schedule = None drops it", stacklevel=4)
+        warn(f"the optimizer's lr was set to {lr:g}, which the model's schedule {self!r} cannot"
+             f" go on from at its epoch {self._epochs}; it sets"
+             f" {self.lr(self._epochs, self.lr0):g}. fit(lr=...) ends the schedule;"
+             " net.schedule = None drops it")
 
     def to_json(self):
         """The schedule's class, parameters and state as a JSON string."""
