@@ -19,7 +19,7 @@ import numpy as np
 TORCH_ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),
                      "leaky_relu": ("LeakyReLU", {"negative_slope": 0.01}),
                      "elu": ("ELU", {"alpha": 1.0}),
-                     # torch takes x itself above threshold (20 by default: 1e-9
+                     # torch takes x itself above threshold (20 by default: 2e-9
                      # apart in float64); from 40 on the two agree to rounding
                      "softplus": ("Softplus", {"threshold": 40.0})}
 TORCH_DTYPES = ("float32", "float64")
@@ -98,7 +98,7 @@ def _torch_activation(torch, m):
     if isinstance(m, nn.Softplus) and (m.beta != 1 or not m.threshold >= 20):
         raise ValueError(f"fastbp's softplus is log(1 + exp(x)), torch.nn.Softplus with beta=1"
                          f" and a threshold of 20 or more (above it torch takes x itself: at the"
-                         f" default 20, up to 1e-9 apart in float64); got {m!r}")
+                         f" default 20, up to 2.1e-9 apart in float64); got {m!r}")
     for name, (cls, _) in TORCH_ACTIVATIONS.items():
         if type(m) is getattr(nn, cls):
             return name

@@ -1200,7 +1200,7 @@ class MLP:
         ``Dropout`` after each activation whose layer has a dropout rate; in
         ``eval()`` mode, inference as :meth:`predict` (``.train()`` to train
         it in torch). Softplus is written ``Softplus(threshold=40)``: torch's
-        default 20 takes x itself above 20, up to 1e-9 from fastbp's
+        default 20 takes x itself above 20, up to 2.1e-9 from fastbp's
         ``log(1 + exp(x))`` in float64.
 
         Its outputs are fastbp's pre-output values: the logits of a softmax
@@ -1227,7 +1227,7 @@ class MLP:
         """A model with the weights of a ``torch.nn.Sequential`` of ``Linear``
         layers and supported activations (``Tanh``, ``Sigmoid``, ``ReLU``,
         ``LeakyReLU(0.01)``, ``ELU(1)``, ``Softplus()`` (a threshold of 20 or
-        more: above it torch takes x itself, up to 1e-9 from fastbp's exact
+        more: above it torch takes x itself, up to 2.1e-9 from fastbp's exact
         softplus in float64 at the default 20), ``Identity``,
         ``Dropout``: one per layer, after its activation, or before a ReLU,
         with which it commutes), bitwise. ``output`` is the output function applied to

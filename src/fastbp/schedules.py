@@ -7,7 +7,9 @@ epochs (the epoch itself stays one compiled call).
 A schedule given to ``fit`` becomes the model's ``net.schedule``: a later
 ``fit`` without one continues it (as it continues the optimizer), it is
 saved with the model and continues after :func:`fastbp.load`, so that
-``fit(epochs=3)`` twice, or around a save and load, equals ``fit(epochs=6)``.
+``fit(epochs=3)`` twice, or around a save and load, equals ``fit(epochs=6)``
+(to rounding where one call splits the hidden units between two threads
+and the other does not: see the training guide).
 Set ``net.schedule = None`` to stop scheduling. A schedule counts epochs
 from its own start: a new one given to a trained model starts at epoch 0
 (and lr0), a continued one keeps counting, and one last given to another model
