@@ -943,11 +943,56 @@ def test_n_layers_set_smaller_cuts_the_prediction_as_scikit_learns(kind):
             est.predict(X)
 
 
-def test_a_sparse_y_for_the_regressor_is_named():
+def test_a_sparse_y_for_the_regressor_as_scikit_learn():
+    """A one-column sparse y raises scikit-learn's TypeError, word for word,
+    before anything is set; a sparse array of several columns trains as
+    scikit-learn's does (its dense array's weights), and a sparse matrix's
+    as its dense array (scikit-learn's fails in its loss: a matrix power)."""
     import scipy.sparse
     rng = np.random.RandomState(0)
-    X, y = rng.randn(40, 5), rng.randn(40)
-    est = MLPRegressor(max_iter=3)
-    with pytest.raises(ValueError, match="y must be a dense array of targets; got a sparse"):
-        est.fit(X, scipy.sparse.csr_matrix(np.c_[y, y]))
-    assert not hasattr(est, "coefs_")
+    X = rng.randn(40, 5)
+    Y = np.c_[X[:, 0] - X[:, 1], X[:, 2]]
+    errors = []
+    for cls in (SkRegressor, MLPRegressor):
+        est = cls(max_iter=3)
+        with pytest.raises(TypeError) as info:
+            est.fit(X, scipy.sparse.csr_matrix(Y[:, :1]))
+        errors.append(str(info.value))
+        assert not hasattr(est, "coefs_")
+    assert errors[0] == errors[1] and "Sparse data was passed for y" in errors[1]
+    p = dict(hidden_layer_sizes=(5,), max_iter=4, random_state=0, solver="sgd")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = SkRegressor(**p).fit(X, scipy.sparse.csr_array(Y))
+        dense = MLPRegressor(**p).fit(X, Y)
+        for y in (scipy.sparse.csr_array(Y), scipy.sparse.csc_matrix(Y)):
+            ours = MLPRegressor(**p).fit(X, y)
+            for a, b, c in zip(ours.coefs_ + ours.intercepts_, sk.coefs_ + sk.intercepts_,
+                               dense.coefs_ + dense.intercepts_):
+                np.testing.assert_array_equal(a, c)
+                np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+            assert ours.loss_curve_ == dense.loss_curve_
+
+
+def test_poisson_zero_count_predicted_zero_is_nan_as_scikit_learn():
+    """A zero count whose prediction underflows to 0: scikit-learn's loss
+    term xlogy(0, 0 / 0) is NaN, its loss_curve_ holds NaN, and its stopping
+    rule never counts such an epoch (it runs to max_iter); the same here,
+    for the stochastic solvers and L-BFGS."""
+    X, y = np.array([[1.0], [0.0]]), np.array([0.0, 1.0])
+    for solver in ("sgd", "lbfgs"):
+        got = []
+        for cls in (SkRegressor, MLPRegressor):
+            est = cls(loss="poisson", hidden_layer_sizes=(1,), activation="identity",
+                      solver=solver, learning_rate_init=1e-9, max_iter=1, warm_start=True,
+                      random_state=0, alpha=0.0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est.fit(X, y)
+                est.coefs_ = [np.array([[1.0]]), np.array([[-800.0]])]   # exp(-800) == 0.0
+                est.intercepts_ = [np.zeros(1), np.zeros(1)]
+                est.set_params(max_iter=30).fit(X, y)
+            got.append((np.isnan(est.loss_), est.n_iter_, np.isnan(est.loss_curve_).tolist()
+                        if solver == "sgd" else None))
+        assert got[0] == got[1]
+        assert got[0][0]

@@ -123,8 +123,9 @@ def _poisson(grads, params, ws, plan, x, y, wb, w):
 @jit(inline="always")
 def _poisson_deltas(d, out, y, wb, w):
     # The identity outputs z become p = exp(z) in place; returns the loss
-    # sum_ij wb_i (y log(y / p) - y + p) / w, and writes the output deltas
-    # wb_i (p - y) / w into d.
+    # sum_ij wb_i (y log(y / p) - y + p) / w (a term with y = 0 and p
+    # underflowed to 0 is NaN, as scikit-learn's xlogy(y, y / p) - y + p),
+    # and writes the output deltas wb_i (p - y) / w into d.
     total = 0.0
     for i in range(out.shape[0]):
         c = wb[i] if wb.size else 1.0
@@ -135,6 +136,8 @@ def _poisson_deltas(d, out, y, wb, w):
             term = -t + p
             if t != 0:
                 term += t * np.log(t / p)
+            elif p == 0:   # scikit-learn's xlogy(0, 0 / 0): NaN, as its loss_curve_
+                term = np.nan
             total += c * term
             d[i, j] = d.dtype.type(c * (p - t) / w)
     return total / w

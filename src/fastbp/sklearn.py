@@ -1076,11 +1076,12 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._keep(locals())
 
     def _validate_input(self, X, y, incremental, reset):
-        if scipy.sparse.issparse(y):   # (NumPy's "setting an array element with a sequence")
-            raise ValueError(f"y must be a dense array of targets; got a sparse"
-                             f" {type(y).__name__} (y.toarray() makes one)")
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
+        if scipy.sparse.issparse(y):
+            if y.shape[1] == 1:
+                column_or_1d(y)   # scikit-learn's TypeError ("Sparse data was passed for y")
+            y = y.toarray()       # (scikit-learn's trains on a sparse array's several columns)
         if reset or not hasattr(self, "out_activation_"):  # (scikit-learn: when it initialises)
             self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         if y.ndim == 2 and y.shape[1] == 1:
