@@ -186,6 +186,31 @@ def test_r2_for_targets_near_1e8_matches_scikit_learn(distributed):
     assert h["val_r2"][-1] == pytest.approx(by_hand, rel=1e-9)
 
 
+@pytest.mark.parametrize("how", ["plain", "weighted", "distributed"])
+def test_r2_of_a_float32_model_with_targets_near_3e19_matches_scikit_learn(how):
+    """float32 targets and outputs whose differences square beyond float32's
+    range (above 1.8e19): R^2 is summed in float64 from the start, as
+    scikit-learn's r2_score of the same float32 values (it was 1.0, the
+    total overflowing to inf, or NaN). evaluate, val_r2, weighted, and one
+    MPI rank."""
+    if how == "distributed":
+        pytest.importorskip("mpi4py")
+    from sklearn.metrics import r2_score
+    X = np.linspace(-1, 1, 8)[:, None]
+    Y = (3e19 * X).astype(np.float32)
+    net = fastbp.MLP([1, 1], output="identity", dtype="float32", seed=0)
+    net.params[:] = [2e19, 0.0]
+    pred = net.predict(X)
+    expected = r2_score(Y.astype(np.float64), pred.astype(np.float64))
+    assert 0.8 < expected < 0.95
+    weights = np.ones(8) if how == "weighted" else None
+    got = net.evaluate(X, Y, sample_weight=weights)["r2"]
+    assert got == pytest.approx(expected, rel=1e-12)
+    h = net.fit(X, Y, epochs=1, lr=1e-45, verbose=0, validation_data=(X, Y),
+                distributed=how == "distributed")
+    assert h["val_r2"][-1] == pytest.approx(expected, rel=1e-12)
+
+
 def _model_state(net):
     return (net.params.copy(), net._rng.copy(), len(net.history),
             {k: list(v) for k, v in net.history.history.items()},

@@ -974,6 +974,36 @@ def test_a_sparse_y_for_the_regressor_as_scikit_learn():
             assert ours.loss_curve_ == dense.loss_curve_
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_data_beyond_float32_for_a_float32_network_is_refused_by_name(solver):
+    """float64 targets (or a partial_fit's X) holding a value beyond float32's
+    range, for a float32 network: a ValueError naming the value, the
+    estimator as it was (it trained on to NaN weights or loss_ nan)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = X.astype(np.float64) @ [1.0, 2.0, 3.0]
+    y[5] = 1e39
+    est = MLPRegressor(hidden_layer_sizes=(4,), random_state=0, max_iter=3, solver=solver)
+    with pytest.raises(ValueError, match=r"y must be finite; found inf at index \(5, 0\) \(row 5\)"
+                                         r" \(after conversion to float32\)"):
+        est.fit(X, y)
+    assert not hasattr(est, "coefs_")
+    if solver == "lbfgs":
+        return
+    labels = X.sum(axis=1) > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0, max_iter=2).fit(X, labels)
+    before = [c.copy() for c in clf.coefs_ + clf.intercepts_]
+    Xb = X.astype(np.float64)
+    Xb[0, 1] = -1e39
+    with pytest.raises(ValueError, match=r"X must be finite; found -inf at index \(0, 1\)"):
+        clf.partial_fit(Xb, labels)
+    for a, b in zip(clf.coefs_ + clf.intercepts_, before):
+        np.testing.assert_array_equal(a, b)
+    assert clf.n_iter_ == 2
+
+
 def test_poisson_zero_count_predicted_zero_is_nan_as_scikit_learn():
     """A zero count whose prediction underflows to 0: scikit-learn's loss
     term xlogy(0, 0 / 0) is NaN, its loss_curve_ holds NaN, and its stopping

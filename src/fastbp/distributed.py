@@ -143,7 +143,7 @@ def _metrics(net, X, Y, comm, prefix="val_"):
             # subset accuracy, as MLP.evaluate): not the mean over its labels
             part[1] = np.count_nonzero(((out > 0.5) == (Ys > 0.5)).all(axis=1))
         else:
-            part[3:3 + m] = ((Ys - out) ** 2).sum(axis=0, dtype=np.float64)
+            part[3:3 + m] = np.square(np.subtract(Ys, out, dtype=np.float64)).sum(axis=0)
             mean = Ys.mean(axis=0, dtype=np.float64)
             part[3 + m:3 + 2 * m] = mean
             part[3 + 2 * m:] = ((Ys - mean) ** 2).sum(axis=0)

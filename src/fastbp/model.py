@@ -1119,15 +1119,16 @@ class MLP:
             want, out = Y[start:start + nb], buf[:nb]
             total += float(network._loss_sum(params, ws, self.plan, part, want,
                                              *self._kernel_codes, out))
-            if self._output == "identity":
-                res += ((want - out) ** 2).sum(axis=0, dtype=np.float64)
+            if self._output == "identity":   # (in float64: float32's squares overflow at 1.8e19)
+                res += np.square(np.subtract(want, out, dtype=np.float64)).sum(axis=0)
             elif self._output == "softmax":
                 hits += np.count_nonzero(out.argmax(axis=1) == want)
             else:  # a row counts when every label is right (scikit-learn's subset accuracy)
                 hits += np.count_nonzero(((out > 0.5) == (want > 0.5)).all(axis=1))
         logs = {prefix + "loss": total / n + self._penalty(n)}
         if self._output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
-            tot = ((Y - Y.mean(axis=0)) ** 2).sum(axis=0, dtype=np.float64)
+            Yd = Y.astype(np.float64, copy=False)
+            tot = np.square(Yd - Yd.mean(axis=0)).sum(axis=0)
             logs[prefix + "r2"] = _r2_score(res, tot, n)
         else:
             logs[prefix + "accuracy"] = float(hits / n)
@@ -1151,7 +1152,8 @@ class MLP:
             res = np.zeros(self._sizes[-1])
             for start, out in self._chunks(X):
                 w = weights[start:start + len(out), None]
-                res += (w * (Y[start:start + len(out)] - out) ** 2).sum(axis=0)
+                res += (w * np.square(np.subtract(Y[start:start + len(out)], out,
+                                                  dtype=np.float64))).sum(axis=0)
             mean = (weights[:, None] * Y).sum(axis=0) / total
             tot = (weights[:, None] * (Y - mean) ** 2).sum(axis=0)
             logs[prefix + "r2"] = _r2_score(res, tot, len(weights))

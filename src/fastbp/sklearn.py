@@ -76,7 +76,7 @@ from ._columns import Team, aligned, from_columns, to_columns
 from ._columns import _layout as column_layout
 from . import _sklearn_kernels as kernels
 from . import threads
-from ._validate import SparseRows, _check_sparse
+from ._validate import SparseRows, _check_sparse, _finite_contiguous
 from .model import MLP
 from .ops import BINARY_CROSS_ENTROPY, MSE
 from .optim import LR, SklearnAdam, SklearnSGD
@@ -390,7 +390,7 @@ class _BaseMLP(BaseEstimator):
         if self.net_ is not old:
             claims.enter_context(self.net_._workspaces.training())
         X = _as_rows(X, self.net_.dtype)
-        Y = np.ascontiguousarray(Y, dtype=self.net_.dtype)
+        Y = _as_rows(Y, self.net_.dtype, "y")
         sw = np.empty(0) if sample_weight is None else np.ascontiguousarray(sample_weight)
         # As fastbp.MLP.fit: a requested thread count, and every product on
         # one thread when other processes hold the cores (fastbp.threads).
@@ -923,11 +923,17 @@ def _intercept_error(l, shape, units):
             f" coefs_[{l}]: it must be of shape ({units},)")
 
 
-def _as_rows(X, dtype):
-    """X as training takes it: a C-contiguous array of ``dtype``, or a
-    scipy.sparse X as a CSR matrix of ``dtype`` (never densified)."""
+def _as_rows(X, dtype, name="X"):
+    """X (or the targets) as training takes it: a C-contiguous array of
+    ``dtype``, or a scipy.sparse X as a CSR matrix of ``dtype`` (never
+    densified). Finite already (scikit-learn's checks); narrowed to float32,
+    a value beyond its range is refused by name, as :class:`fastbp.MLP`
+    refuses it (scikit-learn's float32 network trains on float64 targets
+    in float64 sums)."""
     if scipy.sparse.issparse(X):
-        return _check_sparse(X, X.shape[1], dtype, "X").csr
+        return _check_sparse(X, X.shape[1], dtype, name).csr
+    if X.dtype.itemsize > np.dtype(dtype).itemsize and X.dtype.kind == "f":
+        return _finite_contiguous(X, dtype, name)
     return np.ascontiguousarray(X, dtype=dtype)
 
 
