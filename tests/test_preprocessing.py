@@ -405,18 +405,35 @@ def test_a_value_the_scaling_takes_beyond_float32_is_refused_by_name():
     np.testing.assert_array_equal(ok._inputs(X), ((X - 1.0) / 4.0).astype(np.float32))
 
 
+def test_standardize_where_squared_deviations_pass_float64():
+    """Deviations above 1.3e154 square past float64, but the standard
+    deviation is representable: computed scaled, against a two-pass NumPy
+    reference of the deviations divided first; a constant column of 1e200
+    (its mean one ulp off: deviations of 1e184) gets scale 1, as any
+    constant column (it was refused as an overflow)."""
+    rng = np.random.default_rng(0)
+    X = np.c_[5e200 + 1e190 * rng.normal(size=30), np.full(30, 1e200), rng.normal(size=30)]
+    y = 1e300 * rng.normal(size=30)
+    net = fastbp.MLP([3, 4, 1], output="identity", seed=0).standardize(X, y)
+    dev = (X - X.mean(axis=0)) / 1e190
+    np.testing.assert_allclose(net.input_scale[0], dev[:, 0].std() * 1e190, rtol=1e-10)
+    assert net.input_scale[1] == 1.0
+    np.testing.assert_allclose(net.input_scale[2], X[:, 2].std(), rtol=1e-14)
+    np.testing.assert_allclose(net.target_scale, [(y / 1e300).std() * 1e300], rtol=1e-12)
+
+
 def test_a_rejected_standardize_changes_nothing_and_names_the_overflow():
     net = fastbp.MLP([2, 4, 1], output="identity", seed=0)
     X = np.array([[0.0, 1.0], [2.0, 5.0], [4.0, 0.0]])
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no RuntimeWarning from NumPy on the way
-        with pytest.raises(ValueError, match="y column 0: its standard deviation overflows"
-                                             r" float64 \(values up to 1e\+300\)"):
-            net.standardize(X, [1e300, -1e300, 0.0])
+        with pytest.raises(ValueError, match="y column 0: its deviations from its mean overflow"
+                                             r" float64 \(values up to 1.7e\+308\)"):
+            net.standardize(X, [1.7e308, -1.7e308, -1.7e308])
         assert net.input_mean is None and net.target_mean is None
-        with pytest.raises(ValueError, match="X column 1: its standard deviation overflows"):
-            net.standardize(np.array([[0.0, 1e200], [1.0, -1e200]]))
+        with pytest.raises(ValueError, match="X column 1: its deviations from its mean overflow"):
+            net.standardize(np.array([[0.0, 1.7e308], [1.0, -1.7e308], [2.0, -1.7e308]]))
     assert net.input_mean is None
     net.standardize(X, [1.0, 2.0, 4.0])  # then it takes sound data, as StandardScaler
     np.testing.assert_allclose(net.input_mean, X.mean(axis=0))

@@ -82,17 +82,35 @@ def mean_std(A, name="X"):
             np.multiply(part[1:], part[1:], out=part[1:])
             np.sum(part, axis=0, out=acc[0])
         std = np.sqrt(acc[0] / n)
-    bad = ~(np.isfinite(mean) & np.isfinite(std))
-    if bad.any():
-        j = int(np.flatnonzero(bad.ravel())[0])
-        what = "standard deviation" if np.isfinite(mean.ravel()[j]) else "mean"
-        raise ValueError(f"{name} column {j}: its {what} overflows float64 (values up to"
-                         f" {np.abs(A[:, j]).max():.4g}); rescale that column first")
     eps = np.finfo(np.float64).eps
     var = acc[0] / n
     with np.errstate(over="ignore"):  # (n eps mean)^2 past float64: constant within that
         constant = var <= n * eps * var + (n * eps * mean) ** 2
+    for j in np.flatnonzero((np.isfinite(mean) & ~np.isfinite(std)).ravel()):
+        # Squares past float64 (deviations above 1.3e154): the column again,
+        # scaled by its largest deviation, for a std that float64 holds, and
+        # the same test of constancy in standard deviations.
+        std.ravel()[j], constant.ravel()[j] = _scaled_std(A[:, j], mean.ravel()[j], n, eps)
+    bad = ~(np.isfinite(mean) & np.isfinite(std))
+    if bad.any():
+        j = int(np.flatnonzero(bad.ravel())[0])
+        what = "deviations from its mean overflow" if np.isfinite(mean.ravel()[j]) \
+            else "mean overflows"
+        raise ValueError(f"{name} column {j}: its {what} float64 (values up to"
+                         f" {np.abs(A[:, j]).max():.4g}); rescale that column first")
     return mean, np.where(constant | (std == 0), 1.0, std)
+
+
+def _scaled_std(column, mean, n, eps):
+    # (std, constant) of one column whose squared deviations overflow float64:
+    # the deviations divided by the largest first. constant: the variance
+    # within scikit-learn's rounding bound (see mean_std), as
+    # std sqrt(1 - n eps) <= n eps |mean|.
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = np.subtract(column, mean, dtype=np.float64)
+        scale = np.abs(dev).max()
+        std = scale * np.sqrt(np.mean(np.square(dev / scale)))
+    return std, bool(std * np.sqrt(max(1.0 - n * eps, 0.0)) <= n * eps * abs(mean))
 
 
 # Above this size a new array is laid out in ordinary pages (empty_rows).
