@@ -118,5 +118,9 @@ def test_an_eps_too_small_for_the_dtype_is_refused_not_nan():
     with pytest.raises(ValueError, match="eps is too small"):
         net.numerical_gradient(X, y, eps=1e-9)
     np.testing.assert_array_equal(net.params, before)
+    # and one that overflows float32 (inf steps: NaN and zeros, silently)
+    with pytest.raises(ValueError, match="eps is too large for the parameters' dtype"):
+        net.numerical_gradient(X, y, eps=1e39)
+    np.testing.assert_array_equal(net.params, before)
     g = net.numerical_gradient(X, y, eps=1e-2)   # one that fits: the backprop gradient
     np.testing.assert_allclose(g, net.gradient(X, y), rtol=2e-2, atol=2e-3)

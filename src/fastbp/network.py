@@ -1592,7 +1592,11 @@ def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     grads, params, ws, plan, X, Y = borrowed((grads, params, ws, plan, X, Y))
     h = params.dtype.type(eps)
     for i in range(params.size):  # O(W), before anything is written
-        if params.dtype.type(params[i] + h) == params.dtype.type(params[i] - h):
+        up, down = params.dtype.type(params[i] + h), params.dtype.type(params[i] - h)
+        if not (np.isfinite(up) and np.isfinite(down)):
+            raise ValueError("eps is too large for the parameters' dtype: p + eps or p - eps"
+                             " overflows it")
+        if up == down:
             raise ValueError("eps is too small for the parameters' dtype: p + eps and p - eps"
                              " round to the same number")
     for i in range(params.size):
