@@ -279,8 +279,22 @@ def test_a_file_that_is_not_utf8_is_a_clear_error(tmp_path, capsys, reader):
     model = tmp_path / "m.npz"
     status, out, err = run(["train", str(path), "--out", str(model)], capsys)
     assert status == 2 and out == "" and not model.exists()
-    assert err.startswith(f"fastbp: error: cannot read {path} as CSV: 'utf-8' codec can't decode"
-                          " byte 0xe9 in position 11")
+    assert err == (f"fastbp: error: {path}: column 'c' at line 2 (data row 1) holds bytes that"
+                   " are not UTF-8 text (b'\\xe9'); fastbp reads CSV files as UTF-8: convert the"
+                   " file (iconv -f latin1 -t utf-8, say), or train without the column (--drop)\n")
+    # the bad byte named by its line far into the file (it was a position in
+    # Python's decoding buffer), and a column left out is not read, by
+    # either reader (pyarrow's converts only the columns it is asked for)
+    rows = [[i, "ok", i % 2] for i in range(20000)]
+    rows[19990][1] = "caf\xe9"
+    far = tmp_path / "far.csv"
+    far.write_bytes(("a,c,y\n" + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+                    .encode("latin1"))
+    status, _, err = run(["train", str(far), "--epochs", "1"], capsys)
+    assert status == 2 and f"{far}: column 'c' at line 19992 (data row 19991) holds bytes" in err
+    status, out, _ = run(["train", str(far), "--drop", "c", "--epochs", "1", "--out",
+                          str(model)], capsys)
+    assert status == 0 and model.exists()
 
 
 def test_a_row_of_blank_cells_is_a_row_of_missing_values(tmp_path, capsys, reader):
@@ -302,7 +316,7 @@ def test_a_stray_number_in_a_text_column_is_named(tmp_path, capsys, reader):
     assert status == 2
     assert err == (f"fastbp: error: {path}: column 'colour' holds text but line 8 (data row 7)"
                    " holds a number ('3.5'); a feature column holds numbers in every row, or text"
-                   " in every row (categories); leave a column out with --drop\n")
+                   " in every row (categories); fastbp train leaves a column out with --drop\n")
 
 
 def test_an_unseen_category_is_an_all_zero_code_reported_once(tmp_path, capsys):
@@ -587,7 +601,7 @@ def test_a_numeric_column_that_turns_to_text_later_is_refused_as_before(tmp_path
     assert status == 2 and out == ""
     assert err == (f"fastbp: error: {path}: column 'b' is not numeric (data row 25001: 'seven'); a"
                    " feature column holds numbers in every row, or text in every row"
-                   " (categories); leave a column out with --drop\n")
+                   " (categories); fastbp train leaves a column out with --drop\n")
 
 
 @pytest.mark.parametrize("cell,what", [("inf", "an infinite value"), ("-nan", "a missing value")])
@@ -714,6 +728,74 @@ def test_a_number_too_large_for_a_float_is_an_infinite_value_to_both_readers(tmp
     path = write_text(tmp_path / "big.csv", ["a", "b", "y"], rows)
     status, _, err = run(["train", path], capsys)
     assert status == 2 and "an infinite value '1e400' in column 'b' at line 3" in err
+
+
+def test_a_target_too_large_for_a_float_is_named_by_line_not_a_traceback(tmp_path, capsys,
+                                                                          reader):
+    """1e400 in the target column, read as text (a hex cell elsewhere sends
+    pyarrow to its whole-file read; Python's reader reads text): it was
+    taken as the label inf, and train ended in a traceback."""
+    rows = [["0x10", i, [3, 4][i % 2]] for i in range(6)]
+    rows[0][2] = "1e400"
+    path = write_text(tmp_path / "hex.csv", ["h", "a", "y"], rows)
+    status, _, err = run(["train", path, "--epochs", "1"], capsys)
+    assert status == 2 and err == (f"fastbp: error: {path}: an infinite value '1e400' in column"
+                                   " 'y' at line 2 (data row 1); fastbp does not fill in missing"
+                                   " values: complete or drop that row\n")
+    if reader == "python":
+        return   # (Parquet needs pyarrow)
+    pq.write_table(pa.table({"a": [1.0, 2, 3, 4, 5], "y": ["3", "1e400", "4", "3", "4"]}),
+                   tmp_path / "y.parquet")
+    status, _, err = run(["train", str(tmp_path / "y.parquet"), "--epochs", "1"], capsys)
+    assert status == 2 and "an infinite value '1e400' in column 'y' at row 2;" in err
+
+
+def test_a_quote_never_closed_in_the_last_column_is_refused(tmp_path, capsys, reader):
+    """Both parsers read a quote left open in the last column as a cell
+    holding the rest of the file (a 1,000-row file trained on 3 rows, status
+    0); Python's csv with strict=True refuses it. A multi-line cell that is
+    closed is read as before."""
+    lines = ["a,c"] + [f"{i},{['blue', 'red'][i % 2]}" for i in range(1000)]
+    lines[3] = '2,"blue'
+    path = tmp_path / "open.csv"
+    path.write_text("\n".join(lines) + "\n")
+    status, out, err = run(["train", str(path), "--target", "a", "--epochs", "1"], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {path}: the quoted cell in column 'c' at data row 3 is never"
+                   " closed: it runs to the end of the file, taking in the 997 lines after its"
+                   " own; close its quote\n")
+    closed = tmp_path / "closed.csv"
+    closed.write_text('a,b,y\n1,2,3\n4,5,"6\n7"\n8,9,"x\ny"\n')
+    data = cli.load_data(str(closed), target="y")
+    assert data.X.tolist() == [[1, 2], [4, 5], [8, 9]] and list(data.y) == ["3", "6\n7", "x\ny"]
+
+
+def test_a_truncated_compressed_csv_is_a_clear_error(tmp_path, capsys, reader):
+    import bz2
+    import gzip
+    text = b"a,y\n" + b"".join(b"%d.25,%d\n" % (i, i % 2) for i in range(300000))
+    for suffix, pack in ((".gz", gzip.compress), (".bz2", bz2.compress)):
+        packed = pack(text)
+        path = tmp_path / f"cut.csv{suffix}"
+        path.write_bytes(packed[:len(packed) * 9 // 10])
+        status, out, err = run(["train", str(path), "--epochs", "1"], capsys)
+        assert status == 2 and out == "" and err.startswith(
+            f"fastbp: error: cannot read {path} as CSV: "), err
+
+
+def test_a_cell_over_pythons_csv_field_limit_reads_with_either_reader(tmp_path, capsys, reader):
+    """Python's csv refuses a cell over 131,072 characters, which pyarrow
+    reads; with pyarrow it hid the real error (the line of a missing value),
+    whose wording re-reads the file with Python's csv."""
+    path = tmp_path / "long.csv"
+    path.write_text("a,note,y\n1," + "x" * 200000 + ",0\n2,short,1\n3,short,0\n")
+    data = cli.load_data(str(path), drop=["note"])
+    assert data.X.tolist() == [[1], [2], [3]]
+    path.write_text("a,note,y\n1," + "x" * 200000 + ",0\n2,short,1\nNA,short,0\n")
+    status, _, err = run(["train", str(path), "--drop", "note", "--epochs", "1"], capsys)
+    assert status == 2 and "a missing value 'NA' in column 'a' at line 4 (data row 3)" in err
+    import csv
+    assert csv.field_size_limit() == 131072   # put back
 
 
 # ------------------------------------------------------- numbers as text
@@ -849,7 +931,7 @@ def test_a_parquet_column_of_another_type_is_named_with_the_drop_hint(tmp_path, 
                             "0"], capsys)
     assert status == 2 and out == ""
     assert err == (f"fastbp: error: {path}: column 'z' holds {shown}, which fastbp cannot read;"
-                   " leave it out with --drop z\n")
+                   " fastbp train leaves it out with --drop z\n")
     status, out, err = run(["train", str(path), "--target", "y", "--drop", "z", "--epochs", "1",
                             "--verbose", "0"], capsys)
     assert status == 0 and "1 features" in out, err

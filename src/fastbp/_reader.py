@@ -18,8 +18,10 @@ Parquet null) or an infinity is one error naming the file, the column and the
 row (and, for CSV, the line). Nothing here allocates a row at a time in
 Python on the pyarrow path.
 """
+import contextlib
 import csv
 import os
+import sys
 
 import numpy as np
 
@@ -76,7 +78,7 @@ def missing_error(path, name, value, i, lines):
 def not_numeric(path, name, value, i):
     return CLIError(f"{path}: column {name!r} is not numeric (data row {i + 1}: {value!r}"
                     f"{_not_plain(value)}); a feature column holds numbers in every row, or text"
-                    " in every row (categories); leave a column out with --drop")
+                    " in every row (categories); fastbp train leaves a column out with --drop")
 
 
 def _not_plain(value):
@@ -129,7 +131,7 @@ def text_kind(values, name, path, lines, csv_file=False):
     i = int(np.argmin(text))  # mostly text: name the first stray number
     raise CLIError(f"{path}: column {name!r} holds text but {where(i, lines)} holds a number"
                    f" ({str(values[i])!r}); a feature column holds numbers in every row, or"
-                   " text in every row (categories); leave a column out with --drop")
+                   " text in every row (categories); fastbp train leaves a column out with --drop")
 
 
 # ---------------------------------------------------------------- tables
@@ -200,15 +202,88 @@ class Table:
 
 def _open_text(path):
     """A CSV file for reading as text, gzip- or bzip2-compressed by its name
-    (``.gz``, ``.bz2``), as pyarrow's reader takes them."""
+    (``.gz``, ``.bz2``), as pyarrow's reader takes them. Bytes that are not
+    UTF-8 come through as lone surrogates (``surrogateescape``): refused
+    by the column that holds them (:func:`_check_utf8`), as pyarrow reads
+    only the columns it is asked for."""
     name = os.fspath(path).lower()
+    text = dict(newline="", encoding="utf-8-sig", errors="surrogateescape")
     if name.endswith(".gz"):
         import gzip
-        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+        return gzip.open(path, "rt", **text)
     if name.endswith(".bz2"):
         import bz2
-        return bz2.open(path, "rt", newline="", encoding="utf-8-sig")
-    return open(path, newline="", encoding="utf-8-sig")
+        return bz2.open(path, "rt", **text)
+    return open(path, **text)
+
+
+def _not_utf8(cell):
+    # The undecodable bytes of a cell read with surrogateescape, or b"".
+    if cell.isascii():
+        return b""
+    raw = cell.encode("utf-8", "surrogateescape")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return raw[exc.start:exc.end]
+    return b""
+
+
+def _check_utf8(path, cells, what, lines=None):
+    """Refuse the first cell of ``cells`` holding bytes that are not UTF-8,
+    naming ``what`` (a column, or the header) and its line."""
+    for i, cell in enumerate(cells):
+        bad = _not_utf8(cell)
+        if bad:
+            at = f" at {where(i, lines)}" if lines is not None else ""
+            raise CLIError(f"{path}: {what}{at} holds bytes that are not UTF-8 text ({bad!r});"
+                           " fastbp reads CSV files as UTF-8: convert the file (iconv -f"
+                           " latin1 -t utf-8, say)" + (", or train without the column (--drop)"
+                                                       if lines is not None else ""))
+
+
+def _file_tail(path, size=64):
+    # The last bytes of a CSV file (of its text, for a .gz or .bz2 one).
+    name = os.fspath(path).lower()
+    if name.endswith((".gz", ".bz2")):
+        import bz2
+        import gzip
+        tail = b""
+        with (gzip.open if name.endswith(".gz") else bz2.open)(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                tail = (tail + chunk)[-size:]
+        return tail
+    with open(path, "rb") as fh:
+        fh.seek(max(0, os.fstat(fh.fileno()).st_size - size))
+        return fh.read()
+
+
+def check_closed(path, cell, name, row):
+    """The last row's last cell (as parsed, ``row`` its number): one that
+    holds a line break was quoted, and its closing quote is then the file's
+    last character but line breaks. One that runs to the end of the file
+    opened a quote never closed, which pyarrow's reader and Python's csv
+    both take as a cell holding the rest of the file (a 1,000-row file read
+    as 3 rows)."""
+    if not isinstance(cell, str) or not ("\n" in cell or "\r" in cell):
+        return
+    if _file_tail(path).rstrip(b"\r\n").endswith(b'"'):
+        return
+    raise CLIError(f"{path}: the quoted cell in column {name!r} at data row {row} is never"
+                   f" closed: it runs to the end of the file, taking in the"
+                   f" {len(cell.splitlines()) - 1} lines after its own; close its quote")
+
+
+@contextlib.contextmanager
+def _no_field_limit():
+    # Python's csv refuses a cell over 131,072 characters, which pyarrow
+    # reads: the limit lifted while fastbp reads (restored after).
+    previous = csv.field_size_limit()
+    csv.field_size_limit(sys.maxsize)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 class PythonCSV(Table):
@@ -220,7 +295,7 @@ class PythonCSV(Table):
     def __init__(self, path):
         self.path = path
         try:
-            with _open_text(path) as fh:
+            with _open_text(path) as fh, _no_field_limit():
                 reader = csv.reader(fh)
                 rows, lines = [], []
                 for r in reader:
@@ -229,21 +304,25 @@ class PythonCSV(Table):
                         lines.append(reader.line_num)
         except FileNotFoundError:
             raise CLIError(f"no such file: {path}") from None
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except (OSError, EOFError, csv.Error) as exc:   # (EOFError: a truncated .gz or .bz2)
             raise CLIError(f"cannot read {path} as CSV: {exc}") from None
         if len(rows) < 2:
             raise CLIError(f"{path} needs a header row and at least one data row")
+        _check_utf8(path, rows[0], "the header")
         self.names = [h.strip() for h in rows[0]]
         for row, line in zip(rows[1:], lines[1:]):
             if len(row) != len(self.names):
                 raise CLIError(f"{path}, line {line}: {len(row)} fields, but the header has"
                                f" {len(self.names)}")
         self._rows, self.lines, self.n_rows = rows[1:], lines[1:], len(rows) - 1
+        check_closed(path, rows[-1][-1], self.names[-1], self.n_rows)
         self._columns = {}
 
     def _raw(self, j):
         if j not in self._columns:
-            cells = np.array([row[j].strip(SPACE) for row in self._rows], dtype=str)
+            cells = [row[j].strip(SPACE) for row in self._rows]
+            _check_utf8(self.path, cells, f"column {self.names[j]!r}", self.lines)
+            cells = np.array(cells, dtype=str)
             if cells.size == 0:
                 cells = cells.astype("<U1")
             self._columns[j] = cells
@@ -291,7 +370,7 @@ class ArrowTable(Table):
                     or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
                     else "values that are neither numbers nor text")
             raise CLIError(f"{self.path}: column {name!r} holds {what} (type {t}), which fastbp"
-                           f" cannot read; leave it out with --drop {name}") from None
+                           f" cannot read; fastbp train leaves it out with --drop {name}") from None
         return np.asarray(cells.to_numpy(zero_copy_only=False), dtype=str)
 
     def _lines(self):
@@ -384,6 +463,8 @@ class StreamedCSV(ArrowTable):
                                   memory_pool=pa.system_memory_pool())
         except pa.ArrowInvalid:
             raise Reread from None
+        except OSError as exc:   # a truncated or corrupt .gz/.bz2 met past the first block
+            raise CLIError(f"cannot read {self.path} as CSV: {exc}") from None
         n = table.num_rows
         if n == 0:
             raise CLIError(f"{self.path} needs a header row and at least one data row")
@@ -391,6 +472,9 @@ class StreamedCSV(ArrowTable):
         block = [at[self._file_names[j]] for j in cols]
         for j in rest:
             self._arrays[j] = table.column(at[self._file_names[j]])
+        last = len(self._file_names) - 1
+        if last in rest and pa.types.is_string(self._arrays[last].type):
+            check_closed(self.path, self._arrays[last][-1].as_py(), self.names[last], n)
         batches = table.to_batches()
         del table
         X = empty_rows((n, len(cols)), dtype)
@@ -497,6 +581,8 @@ def read_csv(path, streamed=True):
         raise CLIError(f"cannot read {path} as CSV: {exc}") from None
     if table.num_rows == 0:
         raise CLIError(f"{path} needs a header row and at least one data row")
+    check_closed(path, table.column(table.num_columns - 1)[-1].as_py(),
+                 str(table.column_names[-1]).strip(), table.num_rows)
     return ArrowTable(path, table, csv_file=True)
 
 

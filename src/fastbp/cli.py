@@ -43,7 +43,7 @@ import numpy as np
 
 from . import _preprocess
 from ._reader import (MISSING, PARQUET, ArrayTable, CLIError, check_numpy_file,  # noqa: F401
-                      folder_message, have_arrow, read_table, sparse_npz)
+                      folder_message, have_arrow, missing_error, read_table, sparse_npz)
 
 BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
@@ -199,9 +199,14 @@ def _target(table, name, need_target, as_text=False):
         return table.numbers(name)
     text = table.text(name)
     try:  # numbers written as text (Python's reader): numbers, as pyarrow reads them
-        return _preprocess.text_to_numbers(text)
+        numbers = _preprocess.text_to_numbers(text)
     except ValueError:  # text labels (1_0 and ١ among them: text, not numbers)
         return text
+    finite = np.isfinite(numbers)
+    if not finite.all():   # a number past float64 (1e400): as Table.numbers words it
+        i = int(np.argmin(finite))
+        raise missing_error(table.path, name, str(text[i]), i, table._lines)
+    return numbers
 
 
 def _by_position(table, width, target, need_target):
