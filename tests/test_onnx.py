@@ -1,7 +1,9 @@
 """ONNX export (fastbp.export, MLP.to_onnx, fastbp export) checked by the
 ONNX checker and ONNX Runtime against fastbp's own predict / predict_proba,
 and the skl2onnx converters of fastbp.sklearn's estimators."""
+import json
 import os
+import re
 import subprocess
 import sys
 
@@ -89,6 +91,28 @@ def test_labels_are_the_models_classes(output, n_out, classes, dtype):
     assert props["output"] == output and props["sizes"] == str(list(net.sizes))
     if classes is not None:
         assert props["classes"].replace('"', "'") == str(list(net.classes_.tolist()))
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({"scale": np.float32(0.5)}, "net.metadata must be JSON-serialisable"),
+    ({"tags": {"a", "b"}}, "net.metadata must be JSON-serialisable"),
+    ({1: "one"}, "net.metadata has the key 1: the keys of net.metadata's dicts must be str"),
+    (["a", "b"], "net.metadata must be a dict"),
+])
+def test_metadata_that_save_refuses_to_onnx_refuses_alike(tmp_path, metadata, message):
+    """to_onnx wrote an int key as text and a list as it was, and raised
+    json's own TypeError (not naming net.metadata) for a NumPy scalar or a
+    set, where save names the problem: the same check now, nothing written."""
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    net.metadata = metadata
+    for write in (lambda p: net.save(p), lambda p: net.to_onnx(p)):
+        path = tmp_path / "m.out"
+        with pytest.raises(TypeError, match=re.escape(message)):
+            write(str(path))
+        assert not path.exists()
+    net.metadata = {"note": "ok", "n": [1, 2.5, None]}
+    props = {p.key: p.value for p in onnx.load_from_string(net.to_onnx()).metadata_props}
+    assert json.loads(props["metadata"]) == net.metadata
 
 
 @pytest.mark.parametrize("output, n_out", [("softmax", 2), ("sigmoid", 1)])

@@ -22,7 +22,8 @@ The graph is built from stages, in order:
    :func:`fastbp._preprocess.encode_rows` does it: each run of numeric
    columns ``Gather``-ed and ``Cast`` from text to double (ONNX Runtime
    parses with ``strtod``: bitwise the doubles of NumPy's
-   ``astype(np.float64)``, tested; a subnormal number is an error there),
+   ``astype(np.float64)``, tested; a subnormal number, or one that rounds
+   to zero such as ``1e-400``, is an error there),
    each text column ``Gather``-ed and one-hot
    encoded by an ``ai.onnx.ml`` ``OneHotEncoder`` (``cats_strings``: the
    model's labels in order; ``zeros=1``: a value not seen in training is an
@@ -51,6 +52,7 @@ import json
 
 import numpy as np
 
+from ._modelfile import _metadata_json
 from ._validate import require
 
 # Opset of the exported model unless told otherwise (ONNX Runtime 1.14 and later run it).
@@ -407,8 +409,8 @@ def build(net, opset=None):
     if net.categories is not None:
         props["categories"] = json.dumps({str(j): labels for j, labels in net.categories.items()})
         props["n_columns"] = str(net.n_columns)
-    if net.metadata:
-        props["metadata"] = json.dumps(net.metadata)
+    if net.metadata:   # (checked as save checks it: a dict of str keys, JSON values)
+        props["metadata"] = _metadata_json(net.metadata)
     helper.set_model_props(model, props)
     onnx.checker.check_model(model, full_check=True)
     return model
