@@ -386,7 +386,6 @@ def _softmax(out, z):
     # most of each row's vector exp idle and the rest to scalar code (200 x
     # 10 float64: 4.1 against 6.4 us).
     n, m = z.shape
-    one = z.dtype.type(1.0)
     for i in range(n):
         zmax = z[i, 0]
         for j in range(1, m):
@@ -397,10 +396,10 @@ def _softmax(out, z):
     for e in range(flat.size):
         flat[e] = exp(flat[e])
     for i in range(n):
-        s = z.dtype.type(0.0)
+        s = 0.0   # in float64, as ops.output_forward's (the same bits)
         for j in range(m):
-            s += out[i, j]
-        inv = one / s
+            s += np.float64(out[i, j])
+        inv = z.dtype.type(1.0 / s)
         for j in range(m):
             out[i, j] *= inv
 
