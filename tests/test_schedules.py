@@ -239,6 +239,25 @@ def test_a_loaded_models_schedule_is_its_own(tmp_path):
     assert loaded.fit(X, Y, epochs=2, verbose=0)["lr"] == pytest.approx([0.5 / 16, 0.5 / 32])
 
 
+def test_a_schedule_set_by_hand_and_not_run_stays_after_load_as_before(tmp_path):
+    """A schedule set by hand and not yet run is no model's own: another
+    optimizer set then keeps it, on the model and on its saved and loaded
+    twin alike (the loaded one counted it as run and dropped it: rates
+    [0.1, 0.1, 0.1] against [0.1, 0.05, 0.025])."""
+    X, y = np.random.default_rng(0).normal(size=(12, 3)), np.arange(12) % 2
+    net = fastbp.MLP([3, 5, 2], seed=0)
+    net.schedule = schedules.StepDecay(1, 0.5)
+    net.save(tmp_path / "m.npz")
+    loaded = fastbp.load(tmp_path / "m.npz")
+    rates = []
+    for m in (net, loaded):
+        m.optimizer = fastbp.SGD(lr=0.1)
+        assert m.schedule is not None
+        rates.append(m.fit(X, y, epochs=3, verbose=0)["lr"])
+    assert rates[0] == rates[1] == [0.1, 0.05, 0.025]
+    np.testing.assert_array_equal(net.params, loaded.params)
+
+
 def test_a_schedule_started_at_an_lr_of_zero_is_saved_and_loaded(tmp_path):
     """CosineAnnealing to eta_min 0 leaves the lr at 0; a schedule started
     there saved lr0 = 0, which save wrote and load refused."""

@@ -355,6 +355,28 @@ def test_the_architecture_cannot_be_reassigned(name, value):
     np.testing.assert_array_equal(net.forward(X), before)
 
 
+@pytest.mark.parametrize("how", ["deepcopy", "copy", "pickle"])
+def test_a_copied_models_optimizer_is_its_own(how):
+    """A copy's optimizer (deepcopy, copy, pickle) belongs to the copy: another
+    model's fit or setter refuses it, as the original's (it was taken, and
+    the two models then shared one Adam state and step count)."""
+    import copy
+    import pickle
+    a, X, y = _trained()
+    a.fit(X, y, epochs=2, optimizer="adam", verbose=0)
+    b = {"deepcopy": copy.deepcopy, "copy": copy.copy,
+         "pickle": lambda m: pickle.loads(pickle.dumps(m))}[how](a)
+    c, _, _ = _trained(seed=1)
+    t = b.optimizer.t
+    with pytest.raises(ValueError, match="holds the state of another model's training"):
+        c.fit(X, y, optimizer=b.optimizer, verbose=0)
+    with pytest.raises(ValueError, match="holds the state of another model's training"):
+        c.optimizer = b.optimizer
+    assert b.optimizer.t == t and c.optimizer is not b.optimizer
+    b.fit(X, y, epochs=1, verbose=0)   # the copy trains on with its own
+    assert b.optimizer.t > t
+
+
 def test_the_optimizer_is_set_as_fit_takes_it():
     # net.optimizer = "adam" failed later inside fit (AttributeError on a
     # str); b.optimizer = a.optimizer shared one optimizer's state, which

@@ -75,9 +75,12 @@ def load(path):
         net.optimizer = _optimizer(data, net.dtype, net.n_params, path)
         if str(data.get("schedule", "")):  # (after the optimizer, whose setter ends a schedule)
             net.schedule = from_json(str(data["schedule"]))
-            # This model's own, as before the save: given again with an lr it
-            # starts anew, and another model given it takes a fresh copy.
-            net.schedule._net = net
+            if getattr(net.schedule, "lr0", None) is not None:
+                # Started: this model's own, as before the save (given again
+                # with an lr it starts anew, another model given it takes a
+                # fresh copy, another optimizer ends it). One set by hand and
+                # not yet run stays nobody's, as it was.
+                net.schedule._net = net
         _read_history(net.history, data, path)
     except ModelFileError:
         raise

@@ -275,6 +275,10 @@ class MLP:
                 arr.setflags(write=False)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces, self._grads = Workspaces(self._layout, self._dtype), None
+        if self.__dict__.get("_optimizer") is not None:
+            # The copy's optimizer is the copy's own (another model's fit
+            # refuses it), as the original's is the original's.
+            _args.OWNERS[self._optimizer] = weakref.ref(self)
 
     # ----------------------------------------------------- the architecture
     # Read-only: assigned, the kernels went on computing the old network
