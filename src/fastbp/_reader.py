@@ -438,17 +438,24 @@ class StreamedCSV(ArrowTable):
         import pyarrow.csv as pcsv
         cols = [self.index(n) for n in block_names]
         rest = sorted({self.index(n) for n in other_names} - set(cols))
-        wanted = [self._file_names[j] for j in cols + rest]
+        last = len(self._file_names) - 1
+        # The last column, left out (--drop), still read as text: its last
+        # cell tells a quote never closed (check_closed), which took in the
+        # rest of the file as that one cell.
+        probe = last not in cols and last not in rest
+        wanted = [self._file_names[j] for j in cols + rest + [last] * probe]
         unique = len(set(wanted)) == len(wanted) and all(
             self._file_names.count(n) == 1 for n in wanted)
         text = {self.index(n) for n in text_names}
 
         def fixed(j):  # pyarrow reads 0x10 as the integer 16: an integer column as float64
+            if probe and j == last:
+                return pa.binary()   # bytes: this column's are never checked for UTF-8
             if j in text:
                 return pa.string()
             return pa.float64() if pa.types.is_integer(self._types[j]) else self._types[j]
 
-        types = {self._file_names[j]: fixed(j) for j in rest}
+        types = {self._file_names[j]: fixed(j) for j in rest + [last] * probe}
         types.update({self._file_names[j]: pa.float64() for j in cols})
         convert = pcsv.ConvertOptions(null_values=[], strings_can_be_null=False,
                                       quoted_strings_can_be_null=False, column_types=types,
@@ -472,8 +479,10 @@ class StreamedCSV(ArrowTable):
         block = [at[self._file_names[j]] for j in cols]
         for j in rest:
             self._arrays[j] = table.column(at[self._file_names[j]])
-        last = len(self._file_names) - 1
-        if last in rest and pa.types.is_string(self._arrays[last].type):
+        if probe:   # (repeated names: every column read, the last one last)
+            cell = table.column(at[self._file_names[last]] if unique else last)[-1].as_py()
+            check_closed(self.path, cell.decode("utf-8", "replace"), self.names[last], n)
+        elif last in rest and pa.types.is_string(self._arrays[last].type):
             check_closed(self.path, self._arrays[last][-1].as_py(), self.names[last], n)
         batches = table.to_batches()
         del table
