@@ -389,3 +389,118 @@ def test_early_stopping_takes_no_nan_as_its_best():
     net.params[:] = 7
     stop.on_train_end(net)
     assert stop.best_epoch is None and stop.restored_epoch is None and np.all(net.params == 7)
+
+
+def test_best_is_the_metric_itself_in_max_mode(tmp_path):
+    """EarlyStopping.best and ModelCheckpoint.best held the negated value for
+    a metric where higher is better (-0.5 for a best accuracy of 0.5); in
+    Keras they hold the metric. The rule itself is unchanged."""
+    net = fastbp.MLP([2, 2], seed=0)
+    stop = fastbp.EarlyStopping("val_accuracy", patience=1)
+    check = fastbp.ModelCheckpoint(tmp_path / "best.npz", monitor="val_r2")
+    stop.on_train_begin(net)
+    check.on_train_begin(net)
+    stopped = None
+    for epoch, value in enumerate([0.25, 0.5, 0.75, 0.5, 0.625]):
+        check.on_epoch_end(epoch, {"val_r2": value})
+        if stop.on_epoch_end(epoch, {"val_accuracy": value}):
+            stopped = epoch
+            break
+    assert (stopped, stop.best_epoch, stop.best, check.best) == (4, 2, 0.75, 0.75)
+    low = fastbp.EarlyStopping("val_loss", patience=0, mode="max")
+    low.on_train_begin(net)
+    assert [low.on_epoch_end(e, {"val_loss": v}) for e, v in enumerate([-2.0, -1.0, -1.5])] \
+        == [False, False, True]
+    assert (low.best, low.best_epoch) == (-1.0, 1)
+
+
+def test_min_delta_must_be_exceeded():
+    # The docstring said "the least change that counts": a change of exactly
+    # min_delta is none (Keras's and PyTorch's strict rule).
+    net = fastbp.MLP([2, 2], seed=0)
+    stop = fastbp.EarlyStopping("loss", patience=0, min_delta=0.5)
+    stop.on_train_begin(net)
+    assert [stop.on_epoch_end(0, {"loss": 1.0}), stop.on_epoch_end(1, {"loss": 0.5})] \
+        == [False, True]
+    assert "more than this" in fastbp.EarlyStopping.__doc__
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_seconds_leave_out_the_callbacks_time(optimizer, monkeypatch):
+    """L-BFGS counted a callback's time (and on_train_begin's) into the next
+    iteration's seconds; minibatch fits leave it out. A clock that only the
+    callbacks move: every epoch's seconds must be 0."""
+    from fastbp import train
+    clock = [0.0]
+    monkeypatch.setattr(train.time, "perf_counter", lambda: clock[0])
+
+    class Slow:
+        def on_train_begin(self, net):
+            clock[0] += 100.0
+
+        def on_epoch_end(self, epoch, logs):
+            clock[0] += 10.0
+
+    X = np.random.default_rng(0).normal(size=(32, 3))
+    y = np.arange(32) % 2
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    h = net.fit(X, y, epochs=3, optimizer=optimizer, verbose=0, callbacks=[Slow()])
+    assert len(h["seconds"]) == 3 and h["seconds"] == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize("what", ["optimizer", "schedule"])
+def test_the_optimizer_or_schedule_set_during_a_fit_is_refused(what):
+    """Set from a callback, the optimizer was taken (the model reported it,
+    and would save it) while the fit went on training with the old one."""
+    X = np.random.default_rng(0).normal(size=(32, 3))
+    y = np.arange(32) % 2
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    new = {"optimizer": fastbp.SGD(lr=0.3), "schedule": fastbp.schedules.StepDecay(1)}[what]
+
+    class Swap:
+        def on_train_begin(self, net):
+            self.net = net
+
+        def on_epoch_end(self, epoch, logs):
+            setattr(self.net, what, new)
+
+    with pytest.raises(RuntimeError, match=f"net.{what} cannot be set while a fit of this model"):
+        net.fit(X, y, epochs=3, optimizer="adam", lr=0.1, verbose=0, callbacks=[Swap()])
+    assert type(net.optimizer).__name__ == "Adam" and net.optimizer.t == 1   # (one epoch ran)
+    assert net.schedule is None
+    setattr(net, what, new)   # between fits it is taken
+    assert getattr(net, what) is new
+
+
+def test_a_callback_refusing_the_fit_leaves_no_progress_bar(monkeypatch):
+    # The bar was made before on_train_begin and never closed when that
+    # raised: a 0/5 bar stayed in the terminal, later output glued to it.
+    from fastbp import train
+    bars = []
+
+    class Bar:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+        def __getattr__(self, name):   # (update, set_postfix, ...)
+            return lambda *args, **kwargs: None
+
+    def progress_bar(epochs, verbose):
+        bars.append(Bar())
+        return bars[-1]
+
+    class Refuse:
+        def on_train_begin(self, net):
+            raise RuntimeError("refused")
+
+    monkeypatch.setattr(train, "_progress_bar", progress_bar)
+    X = np.random.default_rng(0).normal(size=(32, 3))
+    y = np.arange(32) % 2
+    for optimizer in ["adam", "lbfgs"]:
+        net = fastbp.MLP([3, 4, 2], seed=0)
+        with pytest.raises(RuntimeError, match="refused"):
+            net.fit(X, y, epochs=5, verbose=1, optimizer=optimizer, callbacks=[Refuse()])
+    net.fit(X, y, epochs=1, verbose=1)   # (a fit that runs has its bar, closed)
+    assert len(bars) == 1 and bars[0].closed

@@ -330,8 +330,19 @@ class MLP:
         None), as a fit given another optimizer does."""
         return self._optimizer
 
+    def _not_while_training(self, what):
+        # The fit that runs goes on with the optimizer and schedule it began
+        # with: one set meanwhile (from a callback, another thread) would not
+        # train, yet be saved with the weights it never trained.
+        if self._workspaces._trainer is not None:
+            raise RuntimeError(f"net.{what} cannot be set while a fit of this model runs (it goes"
+                               f" on with the {what} it began with); set it between fits, or"
+                               " stop this fit (a callback's on_epoch_end returning True) and"
+                               f" fit again with the new {what}")
+
     @optimizer.setter
     def optimizer(self, value):
+        self._not_while_training("optimizer")
         if value is not None:
             if not isinstance(value, (Optimizer, LBFGS)):
                 raise TypeError("optimizer must be None or a fastbp optimizer such as"
@@ -375,6 +386,7 @@ class MLP:
 
     @schedule.setter
     def schedule(self, value):
+        self._not_while_training("schedule")
         if value is not None and not isinstance(value, Schedule):
             raise TypeError(f"schedule must be None or a fastbp.schedules schedule; got {value!r}")
         self._schedule = value

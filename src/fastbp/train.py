@@ -101,7 +101,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
             network.add_penalty_gradient(grads, p, net.plan, net.alpha / total)
         return value, grads.astype(np.float64)
 
-    t_start = [time.perf_counter()]
+    t_start = [0.0]   # (set as the first iteration starts)
 
     def on_iteration(intermediate_result):
         net.params[:] = intermediate_result.x
@@ -110,10 +110,11 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         if validation is not None:
             logs.update(net._metrics(*validation, prefix="val_"))
         logs["seconds"] = time.perf_counter() - t_start[0]
-        t_start[0] = time.perf_counter()
         _record(logs, history, net.history)
         _show(bar, verbose, len(history) - 1, epochs, logs, None, "iteration")
-        if any([bool(r) for r in _call(callbacks, "on_epoch_end", len(history) - 1, logs)]):
+        stop = any([bool(r) for r in _call(callbacks, "on_epoch_end", len(history) - 1, logs)])
+        t_start[0] = time.perf_counter()   # (the callbacks' time is no iteration's, as in run_epochs)
+        if stop:
             raise StopIteration
         if interrupts.pending:  # Ctrl-C: stop after this iteration
             history.interrupted = True
@@ -129,6 +130,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         with interrupts, threads.other_blas_on_one_thread():
             if epochs > 0:
                 try:
+                    t_start[0] = time.perf_counter()
                     result = minimize(objective, net.params.astype(np.float64), jac=True,
                                       method="L-BFGS-B", callback=on_iteration,
                                       options=dict(maxiter=epochs, gtol=optimizer.tol,
@@ -257,7 +259,6 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     trained = len(net.history) > 0   # (for a divergence's message)
     threads.ensure()
     net._samples_per_epoch = n
-    bar = _progress_bar(epochs, verbose)
 
     kernel = choose_epoch(fused, any(net.dropout))
     x = kernel_x(X)  # the array itself, or a sparse X's CSR arrays
@@ -332,6 +333,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     try:
         if splits and weights is None:
             epoch_kernel = split_epochs(split)
+        # (after on_train_begin: a callback refusing the fit leaves no bar)
+        bar = _progress_bar(epochs, verbose)
         with _Interrupts() as interrupts:
             try:
                 for epoch in range(epochs):
@@ -751,11 +754,21 @@ class EarlyStopping:
         ReduceLROnPlateau and scikit-learn's ``n_iter_no_change``; Keras's
         EarlyStopping stops at the ``patience``-th).
     min_delta : float, default 0
-        The least change that counts as an improvement.
+        How much an epoch must improve on the best: by more than this (a
+        change of exactly ``min_delta`` is none, as in Keras and PyTorch).
     restore_best_weights : bool, default False
         At the end, copy back the parameters of the best epoch (one buffer copy).
     mode : {"auto", "min", "max"}
         Whether lower or higher is better; "auto" takes max for accuracy and r2.
+
+    Attributes
+    ----------
+    best : float or None
+        The best value of the monitored metric so far, as the logs gave it
+        (None before one that is not NaN).
+    best_epoch, stopped_epoch, restored_epoch : int or None
+        The epoch (0-based, in this fit) of ``best``, the one that stopped
+        training, and the one whose weights ``on_train_end`` restored.
     """
 
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, restore_best_weights=False,
@@ -772,10 +785,11 @@ class EarlyStopping:
             else 1.0
         self.best, self.best_epoch, self.stopped_epoch = None, None, None
         self.restored_epoch = None  # the epoch whose weights on_train_end restored
+        self._best = math.inf   # best, signed so that lower is better
 
     def on_train_begin(self, net):
         self._net, self._wait, self.best, self.best_epoch, self.stopped_epoch = net, 0, None, None, None
-        self.restored_epoch = None
+        self.restored_epoch, self._best = None, math.inf
         self._best_params = np.empty_like(net.params) if self.restore_best_weights else None
 
     def on_epoch_end(self, epoch, logs):
@@ -785,8 +799,8 @@ class EarlyStopping:
         value = self.sign * logs[self.monitor]
         # (a NaN is no improvement, as in Keras, whose best starts at inf:
         # taken as the best, no later epoch could improve on it)
-        if value < (math.inf if self.best is None else self.best - self.min_delta):
-            self.best, self.best_epoch, self._wait = value, epoch, 0
+        if value < self._best - self.min_delta:
+            self._best, self.best, self.best_epoch, self._wait = value, logs[self.monitor], epoch, 0
             if self._best_params is not None:
                 self._best_params[:] = self._net.params
             return False
@@ -847,7 +861,8 @@ class ModelCheckpoint:
             raise TypeError(f"monitor must be None or a metric name; got {monitor!r}")
         self.monitor = monitor
         self.sign = -1.0 if monitor and monitor.endswith(("accuracy", "r2")) else 1.0
-        self.best = None
+        self.best = None   # the best value of monitor saved so far, as the logs gave it
+        self._best = math.inf   # signed: lower is better
         self.saved = []
 
     def check_folder(self):
@@ -881,9 +896,9 @@ class ModelCheckpoint:
             value = self.sign * logs[self.monitor]
             # (a NaN is no improvement, as in Keras: taken as the best, it made
             # every later epoch one, and worse models overwrote the best file)
-            if not value < (math.inf if self.best is None else self.best):
+            if not value < self._best:
                 return False
-            self.best = value
+            self._best, self.best = value, logs[self.monitor]
         elif number % self.every:
             return False
         path = self.path.format(epoch=number)
