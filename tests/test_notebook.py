@@ -194,3 +194,23 @@ def test_train_test_split_takes_lists_and_sparse_rows():
     np.testing.assert_array_equal(S_test.toarray(), S.toarray()[order[:2]])
     with pytest.raises(TypeError, match="X must be array-like"):
         fastbp.datasets.train_test_split(5, y)
+
+
+def test_train_test_split_in_place_of_one_array_as_x_and_y():
+    """train_test_split(Z, Z, copy=False) (an autoencoder's rows) permuted the
+    one buffer twice: rows in another order than copy=True gives."""
+    from fastbp.datasets import train_test_split
+    Z = np.arange(20.0).reshape(10, 2)
+    want = train_test_split(Z, Z, test_fraction=0.3, seed=1)
+    got = train_test_split(Z.copy(), Z, test_fraction=0.3, seed=1, copy=False)
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)
+    W = np.arange(20.0).reshape(10, 2)
+    got = train_test_split(W, W, test_fraction=0.3, seed=1, copy=False)
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)
+    V = np.arange(20.0)
+    before = V.copy()
+    with pytest.raises(ValueError, match="overlap in memory without being the same rows"):
+        train_test_split(V[:10].reshape(5, 2), V[5:10], copy=False)
+    np.testing.assert_array_equal(V, before)

@@ -659,3 +659,17 @@ def test_huge_weights_beside_small_ones_are_used_as_given():
     assert not np.array_equal(a.params, b.params)
     net = fastbp.MLP([3, 2], seed=0)
     assert np.isfinite(net.loss(X[:2], y[:2], sample_weight=[1e300, 1e-9]))
+
+
+def test_class_weight_takes_bytes_labels_as_y_holds_them():
+    """y's bytes labels become classes_ as str; the class_weight keys named
+    as y holds them (bytes) were refused as no classes of the model."""
+    X, y, w = _data("softmax", n=40)
+    a, b = _net(), _net()
+    a.fit(X, np.array([b"ant", b"bee", b"cat"])[y], epochs=1, batch_size=8, lr=0.1, verbose=0,
+          class_weight={b"bee": 3.0, "cat": 0.5})
+    b.fit(X, y, epochs=1, batch_size=8, lr=0.1, verbose=0,
+          sample_weight=np.array([1.0, 3.0, 0.5])[y])
+    np.testing.assert_array_equal(a.params, b.params)
+    with pytest.raises(ValueError, match=r"not classes of this model: \[b'\\xff'\]"):
+        _net().fit(X, np.array([b"ant", b"bee", b"cat"])[y], class_weight={b"\xff": 1.0})

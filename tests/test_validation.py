@@ -455,3 +455,27 @@ def test_text_labels_for_several_sigmoid_outputs_say_what_they_take():
     np.testing.assert_array_equal(net.params, before)
     with pytest.raises(ValueError, match="classes_ applies to a softmax output or a single sigmoid"):
         net.classes_ = ["a", "b", "c"]  # what the message no longer suggests
+
+
+def test_labels_mixing_str_and_bytes_read_as_text():
+    """An object array of str and bytes labels was refused as mixing "text and
+    numbers"; a list of them read as text (NumPy decodes the bytes). Both
+    read as text now, the bytes decoded as UTF-8, as all-bytes labels are."""
+    X = np.random.default_rng(0).normal(size=(6, 2))
+    names = ["a", b"b", "\u00e9", "a", "\u00e9".encode(), b"b"]
+    want = fastbp.MLP([2, 3, 3], seed=0)
+    want.fit(X, np.array(["a", "b", "\u00e9"] * 2)[[0, 1, 2, 0, 2, 1]], epochs=2, verbose=0)
+    for y in (np.array(names, dtype=object), names):
+        net = fastbp.MLP([2, 3, 3], seed=0)
+        net.fit(X, y, epochs=2, verbose=0)
+        assert net.classes_.tolist() == ["a", "b", "\u00e9"]
+        np.testing.assert_array_equal(net.params, want.params)
+    with pytest.raises(ValueError, match=r"holds bytes labels, read as UTF-8 text, and b'\\xff'"):
+        fastbp.MLP([2, 3, 3], seed=0).fit(X, np.array(names[:5] + [b"\xff"], dtype=object))
+
+
+def test_a_tensor_that_requires_grad_is_named_as_x():
+    torch = pytest.importorskip("torch")
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    with pytest.raises(ValueError, match="X could not be read as an array: Can't call numpy"):
+        net.predict(torch.ones(3, 2, requires_grad=True))

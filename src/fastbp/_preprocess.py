@@ -214,13 +214,16 @@ def _label_array(values, name):
         # A list of text and numbers reads as text (["a", 1] is ['a', '1']):
         # refuse the mix as an object array would be refused below.
         try:
-            flat = np.asarray(values, dtype=object).ravel()
+            objects = np.asarray(values, dtype=object)
+            flat = objects.ravel()
         except (TypeError, ValueError):
             flat = ()
         text = [isinstance(v, (str, bytes)) for v in flat]
         if any(text) and not all(text):
             raise TypeError(f"{name} must hold labels of one kind (all text or all numbers);"
                             f" got {_one_of_each_kind(flat, text)}")
+        if len(flat) and all(text) and len({type(v) for v in flat}) > 1:
+            values = objects   # str and bytes: the bytes decoded below, as UTF-8
     try:
         arr = np.asarray(values)
     except (TypeError, ValueError) as exc:
@@ -233,6 +236,9 @@ def _label_array(values, name):
             arr = arr.astype(str)
         elif all(isinstance(v, bytes) for v in flat):
             arr = _decoded(arr.astype("S"), name)  # as an array of bytes (dtype S) reads
+        elif all(isinstance(v, (str, bytes)) for v in flat):   # both: the bytes decoded
+            arr = np.array([v if isinstance(v, str) else str(_decoded(np.array([v]), name)[0])
+                            for v in flat.tolist()]).reshape(arr.shape)
         else:
             text = [isinstance(v, (str, bytes)) for v in flat]
             try:
@@ -269,7 +275,10 @@ def _utf8(value):
 
 def is_text(y):
     """Whether y holds text labels: str or bytes, in a text or object array."""
-    arr = np.asarray(y)
+    try:
+        arr = np.asarray(y)
+    except UnicodeDecodeError:   # (a list of str and of bytes NumPy decodes as ASCII)
+        arr = np.asarray(y, dtype=object)
     if arr.dtype.kind == "O":
         return arr.size > 0 and all(isinstance(v, (str, bytes)) for v in arr.ravel())
     return arr.dtype.kind in "US"

@@ -17,7 +17,7 @@ def _as_array(value, name):
                         " (sparse inputs are taken as X only)")
     try:
         arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RuntimeError) as exc:   # (torch's, for a tensor requiring grad)
         raise ValueError(f"{name} could not be read as an array: {exc}") from None
     if arr.dtype.kind not in "biuf":
         flat = arr.ravel()
@@ -469,6 +469,11 @@ def class_weights(class_weight, Y, output, n_out, classes, sample_weight=None):
         # Labels 0..n-1 (no classes_): a bool y holds them as False and True,
         # so those keys name 0 and 1 (as scikit-learn takes {True: w} for it).
         label_key = int(key) if classes is None and isinstance(key, (bool, np.bool_)) else key
+        if isinstance(key, bytes):   # y's bytes labels are classes_ as str (decoded as UTF-8)
+            try:
+                label_key = key.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
         hits = [k for k, label in enumerate(labels) if _same_label(label, label_key)]
         if not hits:
             unknown.append(key)

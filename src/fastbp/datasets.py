@@ -48,9 +48,13 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
     test_fraction : float, default 0.25
         Share of the rows in the test set, rounded up to a whole row as
         scikit-learn rounds it (``ceil(n * test_fraction)``); 0 keeps every
-        row for training. A split that leaves no training row is refused.
+        row for training; an int is a number of rows, as ``test_size``
+        takes it. A split that leaves no training row is refused.
     seed : int, numpy Generator or None, default 0
-        Seeds the shuffle (None: a fresh, unrepeatable one).
+        Seeds the shuffle (None: a fresh, unrepeatable one); anything else
+        ``numpy.random.default_rng`` takes works too. The rows differ from
+        scikit-learn's split for the same seed (its own RandomState
+        stream); their numbers are the same.
     test_size, random_state
         scikit-learn's names for the same two arguments: ``test_size`` is a
         fraction (float) or a number of rows (int), as in
@@ -59,7 +63,9 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
     copy : bool, default True
         False permutes the rows of X and y in place (each must be a
         writable C-contiguous array) and returns views of them: the same
-        splits, in the same order, without a second copy of the data.
+        splits, in the same order, without a second copy of the data (X
+        and y may be one array, as an autoencoder's; overlapping in part,
+        they are refused).
 
     Returns
     -------
@@ -99,6 +105,10 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
         if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.flags.writeable):
             raise ValueError(f"train_test_split(copy=False) permutes {name} in place: it must be a"
                              f" writable C-contiguous array")
+    if np.shares_memory(X, y) and not _same_rows(X, y):
+        raise ValueError("train_test_split(copy=False) permutes X and y in place, and they"
+                         " overlap in memory without being the same rows: give y as a copy, or"
+                         " copy=True")
     rows = X.reshape(len(X), -1)
     if X.dtype.hasobject:   # (references: NumPy moves them, a copy of the rows at a time)
         rows[...] = rows[order]
@@ -106,7 +116,8 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
         if not X.dtype.isnative or X.dtype == np.float16:   # (types Numba has not: as bytes)
             rows = rows.view(np.uint8)
         permute_rows(rows, order, np.zeros(len(X), dtype=np.bool_))
-    y[...] = y[order]
+    if not _same_rows(X, y):   # (y the very rows of X, an autoencoder's: permuted once)
+        y[...] = y[order]
     return X[n_test:], X[:n_test], y[n_test:], y[:n_test]
 
 
@@ -141,6 +152,13 @@ def _one_of(name, value, alias, alias_value):
     if not isinstance(value, _Default):
         return value
     return value.value if isinstance(alias_value, _Default) else alias_value
+
+
+def _same_rows(X, y):
+    """Whether X and y are one buffer (y is X, or a view of all of it), so
+    permuting X's rows permutes y's."""
+    return (X.__array_interface__["data"][0] == y.__array_interface__["data"][0]
+            and X.nbytes == y.nbytes)
 
 
 @jit
