@@ -464,7 +464,10 @@ def main(argv=None):
     parser.add_argument("--pause", type=float, default=0.3,
                         help="seconds of rest before each timed epoch (idle thread pools)")
     parser.add_argument("--peers", help="comma-separated names of the peers to run (default: all installed)")
-    parser.add_argument("--threads", type=int, help="fastbp's thread count (default: fastbp's own choice)")
+    parser.add_argument("--threads", type=int,
+                        help="fastbp's thread count (default: fastbp's own choice); it sets"
+                             " NumPy's BLAS pool, which the numpy and scikit-learn peers and the"
+                             " GEMM peak use too (PyTorch and JAX keep their own)")
     parser.add_argument("--gradient-only", action="store_true",
                         help="only the 24-8-2 full-batch gradient (fastbp and JAX), not the grid")
     parser.add_argument("--json")
@@ -472,6 +475,9 @@ def main(argv=None):
 
     if args.threads:
         fastbp.set_num_threads(args.threads)
+    bad = [d for d in args.dtypes.split(",") if d not in ("float32", "float64")]
+    if bad:
+        parser.error(f"unknown dtype(s) {', '.join(map(repr, bad))}; the dtypes: float32, float64")
     unknown = [c for c in args.cases.split(",") if c not in CASES]
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; the cases: {', '.join(CASES)}")
@@ -513,7 +519,9 @@ def main(argv=None):
             res["gemm_peak"] = peaks[dtype]
             rates = res["rates"]
             ours = rates["fastbp"]
-            peers = {k: v for k, v in rates.items() if k != "fastbp"}
+            # (not a peer that trained another network: scikit-learn's 2-16-1)
+            peers = {k: v for k, v in rates.items()
+                     if k != "fastbp" and res["agreement"].get(k) != "n/a"}
             best = max(peers.values()) if peers else float("nan")
             torch_rate = rates.get("torch eager", float("nan"))
             share = ours * res["flops_per_sample"] / peaks[dtype]

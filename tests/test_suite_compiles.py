@@ -71,3 +71,17 @@ def test_the_report_credits_each_compile_to_its_own_tests_file(tmp_path):
     per_key, by_function, by_file = suite_compiles.report(str(tmp_path))
     assert by_file == {"tests/test_a.py": 1.0, "tests/test_b.py": 3.0}
     assert by_function == {"fastbp.network.epoch_sgd": 4.0} and len(per_key) == 1
+
+
+@pytest.mark.parametrize("dtypes, bad", [("float32,", "''"), ("float16", "'float16'")])
+def test_compare_refuses_an_unknown_dtype_by_name(dtypes, bad, capsys):
+    # (a traceback, after the GEMM peak had run, from NumPy or fastbp.MLP)
+    sys.path.insert(0, BENCH)
+    try:
+        import compare
+    finally:
+        sys.path.remove(BENCH)
+    with pytest.raises(SystemExit) as exc:
+        compare.main(["--dtypes", dtypes, "--cases", "2-16-2", "--peers", "fastbp"])
+    assert exc.value.code == 2
+    assert f"unknown dtype(s) {bad}; the dtypes: float32, float64" in capsys.readouterr().err
