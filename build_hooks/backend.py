@@ -35,7 +35,9 @@ TIMEOUT = 1800  # seconds; a build never waits longer for the cache
 
 
 def _enabled():
-    return os.environ.get("FASTBP_INSTALL_CACHE", "1") != "0"
+    # (read as fastbp._env.switch reads it, where a value not understood warns)
+    return os.environ.get("FASTBP_INSTALL_CACHE", "1").strip().lower() not in (
+        "0", "false", "no", "off")
 
 
 def get_requires_for_build_wheel(config_settings=None):
@@ -52,7 +54,8 @@ def precompile(package_dir):
     target = os.path.join(package_dir, "_kernel_cache")
     shutil.rmtree(target, ignore_errors=True)  # never ship a stale one from an earlier build
     if not _enabled():
-        _log("FASTBP_INSTALL_CACHE=0: no install-time kernel cache")
+        _log(f"FASTBP_INSTALL_CACHE={os.environ['FASTBP_INSTALL_CACHE']}: no install-time"
+             " kernel cache")
         return False
     with tempfile.TemporaryDirectory(prefix="fastbp-cache-") as cache:
         path = os.pathsep.join(p for p in (os.path.dirname(os.path.abspath(package_dir)),

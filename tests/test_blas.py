@@ -37,6 +37,27 @@ def test_numpy_bundled_openblas_is_shared_when_present():
         assert _blas.LIBRARY == "scipy"
 
 
+def test_a_python_reached_through_a_symlink_shares_numpys_blas(tmp_path):
+    """threadpoolctl gives the loader's resolved path, NumPy's __file__ the
+    symlinked one: fastbp took SciPy's BLAS beside NumPy's (two thread
+    pools), and show_config named SciPy with NumPy's version."""
+    if _blas.LIBRARY == "scipy":
+        pytest.skip("NumPy bundles no OpenBLAS here")
+    link = tmp_path / "env"
+    link.symlink_to(sys.prefix, target_is_directory=True)
+    python = link / os.path.relpath(sys.executable, sys.prefix)
+    if not python.exists() or os.path.realpath(sys.executable) == str(python):
+        pytest.skip("the interpreter is not inside sys.prefix")
+    out = subprocess.run([str(python), "-c", "import fastbp._blas as b, numpy as np;"
+                          " print(b.LIBRARY); print(np.__file__)"],
+                         capture_output=True, text=True, timeout=300,
+                         env={k: v for k, v in os.environ.items() if k != "FASTBP_BLAS"})
+    assert out.returncode == 0, out.stderr
+    library, numpy_file = out.stdout.splitlines()
+    assert numpy_file.startswith(str(link))   # (the symlinked path, as a user's)
+    assert library == _blas.LIBRARY
+
+
 def test_scipy_fallback_trains_the_same_network():
     env = {k: v for k, v in os.environ.items() if k != "FASTBP_BLAS"}
     library, default = _train(env)

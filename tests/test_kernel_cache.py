@@ -56,6 +56,32 @@ def _probe(tmp_path, cache, **env):
     return json.loads(run.stdout.splitlines()[-1])
 
 
+@pytest.mark.parametrize("cut", ["index truncated", "index empty", "data truncated"])
+def test_a_damaged_cache_file_is_named_and_written_anew(tmp_path, cut):
+    """A cache file cut short (a full disk, a killed process) made every run
+    fail with pickle's UnpicklingError or EOFError, naming no file, until the
+    file was deleted. Now a warning names it, the kernel compiles, and the
+    next run loads it again."""
+    (tmp_path / "mini.py").write_text(KERNEL)
+    cache = tmp_path / "cache"
+    assert _probe(tmp_path, cache) == {"hits": 0, "misses": 2, "out": EXPECTED}
+    index, = cache.rglob("mini.axpy-*.nbi")
+    data = sorted(cache.rglob("mini.axpy-*.nbc"))[0]
+    target = {"index truncated": (index, 40), "index empty": (index, 0),
+              "data truncated": (data, 100)}[cut]
+    with open(target[0], "r+b") as fh:
+        fh.truncate(target[1])
+    base = {k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"}
+    run = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
+                         timeout=300, env=dict(base, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=
+                                               os.pathsep.join([str(SRC), str(tmp_path)])))
+    assert run.returncode == 0, run.stderr
+    assert f"RuntimeWarning: fastbp's kernel cache file {target[0]} is damaged" in run.stderr
+    assert "compiling the kernel instead, and writing the file anew" in run.stderr
+    assert json.loads(run.stdout.splitlines()[-1])["out"] == EXPECTED
+    assert _probe(tmp_path, cache) == {"hits": 2, "misses": 0, "out": EXPECTED}
+
+
 @pytest.fixture()
 def shipped(tmp_path):
     """``mini`` compiled once, its cache files moved into ``mini/_kernel_cache``
@@ -277,6 +303,92 @@ def test_info_says_when_the_install_time_cache_is_switched_off(tmp_path, monkeyp
     monkeypatch.setenv("FASTBP_INSTALL_CACHE", "0")
     report = _jit.cache_report()
     assert report["install_path"] is not None and report["install_fits"] is None
+
+
+@pytest.mark.parametrize("value, on", [("false", False), (" Off ", False), ("no", False),
+                                       ("0", False), ("yes", True), ("", True), ("1", True)])
+def test_the_on_off_variables_take_the_usual_words(monkeypatch, recwarn, value, on):
+    """Every value but exactly "0" was on: FASTBP_INSTALL_CACHE=false used
+    the install-time cache, FASTBP_COMPILE_AHEAD=no started the helper."""
+    from fastbp import _env
+    monkeypatch.setenv("FASTBP_COMPILE_AHEAD", value)
+    assert _env.switch("FASTBP_COMPILE_AHEAD") is on
+    assert not recwarn.list
+
+
+def test_a_variable_not_understood_is_named_once_and_taken_as_unset(monkeypatch):
+    from fastbp import _env
+    monkeypatch.setattr(_env, "_warned", set())
+    monkeypatch.setenv("FASTBP_INSTALL_CACHE", "maybe")
+    monkeypatch.setenv("FASTBP_BLAS", "mkl")
+    with pytest.warns(RuntimeWarning, match="FASTBP_INSTALL_CACHE='maybe' is not understood"):
+        assert _env.switch("FASTBP_INSTALL_CACHE") is True
+    with pytest.warns(RuntimeWarning, match=r"FASTBP_BLAS='mkl' is not understood \(it may be"
+                                            r" numpy or scipy\); it is taken as unset"):
+        assert _env.choice("FASTBP_BLAS", ("numpy", "scipy")) is None
+    monkeypatch.setenv("FASTBP_BLAS", " SciPy ")
+    assert _env.choice("FASTBP_BLAS", ("numpy", "scipy")) == "scipy"
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _env.switch("FASTBP_INSTALL_CACHE") is True   # (said once)
+
+
+def test_info_says_why_the_install_time_cache_goes_unused(tmp_path, monkeypatch):
+    """It said "built with another Python, Numba or NumPy" for a missing or
+    damaged build.json too, and never which version differed."""
+    package = os.path.dirname(_jit.KERNELS[0].py_func.__code__.co_filename)
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    monkeypatch.setattr(_jit, "SHIPPED", os.path.relpath(folder, package))
+    monkeypatch.setattr(_jit, "_shipped_folders", {})
+    monkeypatch.setattr(_jit, "_shipped_why", {})
+    monkeypatch.delenv("FASTBP_INSTALL_CACHE", raising=False)
+    report = _jit.cache_report()
+    assert report["install_fits"] is False
+    assert report["install_why"] == (f"its manifest {_jit.MANIFEST} is missing or unreadable"
+                                     " (FileNotFoundError)")
+    built = dict(_jit.runtime_versions(), numpy="1.0.0")
+    (folder / _jit.MANIFEST).write_text(json.dumps(built))
+    _jit._shipped_folders.clear()
+    report = _jit.cache_report()
+    assert report["install_why"] == f"built with numpy 1.0.0 (this is {np.__version__})"
+    monkeypatch.setenv("FASTBP_INSTALL_CACHE", "false")
+    _jit._shipped_folders.clear()
+    assert _jit.cache_report()["install_fits"] is None
+
+
+LOCK_PROBE = """
+import os, warnings
+warnings.simplefilter("always")
+import numpy as np
+import fastbp
+from fastbp import _jit
+os.chdir({elsewhere!r})
+print(_jit._cache_lock[0])
+fastbp.MLP([3, 2], seed=0).predict(np.zeros((1, 3)))   # (the cache read after the chdir)
+"""
+
+
+def test_the_cache_lock_is_one_file_wherever_the_process_goes(tmp_path):
+    """A relative FASTBP_CACHE_LOCK was taken afresh at each cache access: a
+    process that changed folder locked another file than its peers. One
+    that cannot be opened (a folder) left the cache unlocked silently."""
+    start, elsewhere = tmp_path / "start", tmp_path / "elsewhere"
+    start.mkdir()
+    elsewhere.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(SRC), NUMBA_CACHE_DIR=str(tmp_path / "nc"),
+               FASTBP_CACHE_LOCK="rel.lock")
+    code = LOCK_PROBE.format(elsewhere=str(elsewhere))
+    run = subprocess.run([sys.executable, "-c", code], env=env, cwd=start, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines()[0] == str(start / "rel.lock")
+    assert (start / "rel.lock").exists() and not (elsewhere / "rel.lock").exists()
+    run = subprocess.run([sys.executable, "-c", code], env=dict(env, FASTBP_CACHE_LOCK=str(start)),
+                         cwd=start, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count(f"the cache lock {start} (FASTBP_CACHE_LOCK) cannot be opened") == 1
 
 
 def test_cold_cache_says_it_compiles_and_info_tells_cold_then_warm(tmp_path):

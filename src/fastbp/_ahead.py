@@ -39,6 +39,8 @@ import sys
 import threading
 import time
 
+from . import _env
+
 ENV = "FASTBP_COMPILE_AHEAD"  # "0": never start a helper
 # Seconds an inference kernel waits for a running helper. A helper takes
 # 1.5-3 s and starts when the fit's epoch kernel starts compiling (2-3 s), so
@@ -116,7 +118,7 @@ def enabled():
     ``FASTBP_COMPILE_AHEAD`` not 0, and sys.executable a Python (not a frozen
     application or an embedding host)."""
     from ._jit import NO_CACHE_FOLDER   # (no cache to compile into for this process)
-    return (os.environ.get(ENV, "1") != "0" and usable_cpus() >= 2 and not NO_CACHE_FOLDER
+    return (_env.switch(ENV) and usable_cpus() >= 2 and not NO_CACHE_FOLDER
             and not getattr(sys, "frozen", False) and _runs_python(sys.executable))
 
 

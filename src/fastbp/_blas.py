@@ -36,6 +36,8 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
+from . import _env
+
 # cblas_?gemm(order, transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 ROW_MAJOR, NO_TRANS, TRANS = 101, 111, 112
 
@@ -333,9 +335,13 @@ def _numpy_cblas():
     """Addresses of NumPy's ILP64 cblas_sgemm/dgemm and its thread get/set,
     and its path; or None."""
     import threadpoolctl
-    root = os.path.dirname(np.__file__)
+    # Both resolved: threadpoolctl gives the loader's path, NumPy's __file__
+    # the one it was imported by (a venv reached through a symlink: they
+    # differed, and fastbp took SciPy's BLAS beside NumPy's).
+    root = os.path.realpath(os.path.dirname(np.__file__))
     for lib in threadpoolctl.ThreadpoolController().lib_controllers:
-        if lib.user_api != "blas" or not lib.filepath.startswith((root, root + ".libs")):
+        if lib.user_api != "blas" or not os.path.realpath(lib.filepath).startswith(
+                (root + os.sep, root + ".libs" + os.sep)):
             continue
         handle = ctypes.CDLL(lib.filepath)
         for prefix in ("scipy_", ""):
@@ -393,7 +399,7 @@ def _one_thread():
 
 
 def _bind():
-    found = None if os.environ.get("FASTBP_BLAS") == "scipy" else _numpy_cblas()
+    found = None if _env.choice("FASTBP_BLAS", ("numpy", "scipy")) == "scipy" else _numpy_cblas()
     if found is not None:
         s_addr, d_addr, get_addr, set_addr, where = found
     else:

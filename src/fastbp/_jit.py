@@ -38,6 +38,8 @@ from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array, populate_array
 
+from . import _env
+
 if numba.config.DISABLE_JIT:
     # Views, the BLAS calls and the vectorised exp are Numba intrinsics and
     # overloads, which exist only compiled: there is no pure-Python fastbp.
@@ -252,6 +254,48 @@ def _key_by_format(cache):
     cache._index_key = lambda sig, codegen: (*index_key(sig, codegen), CACHE_FORMAT, SOURCES)
 
 
+def _tolerate_damage(cache):
+    """A damaged file in Numba's cache of one fastbp kernel (an index or a
+    data file cut short: a full disk, a killed process, a copy) is passed
+    over with a warning that names it, and the kernel compiles; its next
+    save writes the file anew. Numba's own raised pickle's UnpicklingError
+    or EOFError from every fit, naming no file, until the file was deleted."""
+    load, save, files = cache.load_overload, cache.save_overload, cache._cache_file
+
+    def damaged_index():
+        try:
+            files._load_index()
+        except OSError:
+            return False
+        except Exception:
+            return True
+        return False
+
+    def load_overload(sig, target_context):
+        try:
+            return load(sig, target_context)
+        except Exception as exc:
+            path = files._index_path
+            if not damaged_index():   # then the entry's data file
+                name = files._load_index().get(cache._index_key(sig, target_context.codegen()))
+                path = files._data_path(name) if name else cache.cache_path
+            from ._validate import warn
+            warn(f"fastbp's kernel cache file {path} is damaged ({type(exc).__name__}: {exc});"
+                 " compiling the kernel instead, and writing the file anew", RuntimeWarning,
+                 within=(os.path.dirname(numba.__file__),))
+            return None
+
+    def save_overload(sig, data):
+        if damaged_index():   # (its entries lost: each compiles again, once)
+            try:
+                os.remove(files._index_path)
+            except OSError:
+                pass
+        save(sig, data)
+
+    cache.load_overload, cache.save_overload = load_overload, save_overload
+
+
 # ------------------------------------ one compiled overload for every caller
 def _overloads_shared_by_kernel_only_callers():
     """fastbp's overloads (the specialised leaves, the dense/sparse
@@ -325,6 +369,7 @@ def jit(function=None, **options):
         if options["cache"]:
             KERNELS.append(dispatcher)
             _key_by_format(dispatcher._cache)
+            _tolerate_damage(dispatcher._cache)
             shipped = _shipped(os.path.dirname(os.path.abspath(py_func.__code__.co_filename)))
             if shipped is not None:
                 try:
@@ -360,22 +405,25 @@ def runtime_versions():
 
 
 _shipped_folders = {}
+_shipped_why = {}   # source folder: why its install-time cache is unused ("" if used)
 
 
 def _shipped(source_dir):
     """The install-time cache folder beside ``source_dir`` if it was built with
     this Python, Numba and NumPy; else None (then nothing changes)."""
     if source_dir not in _shipped_folders:
-        folder, found = os.path.join(source_dir, SHIPPED), None
-        if os.environ.get("FASTBP_INSTALL_CACHE", "1") != "0":
+        folder, found, why = os.path.join(source_dir, SHIPPED), None, "switched off"
+        if _env.switch("FASTBP_INSTALL_CACHE"):
             try:
                 with open(os.path.join(folder, MANIFEST), encoding="utf-8") as fh:
                     built = json.load(fh)
-                if all(built.get(k) == v for k, v in runtime_versions().items()):
-                    found = folder
-            except (OSError, ValueError, AttributeError):
-                pass
-        _shipped_folders[source_dir] = found
+                differ = [f"{k} {built.get(k)} (this is {v})"
+                          for k, v in runtime_versions().items() if built.get(k) != v]
+                found, why = (None, "built with " + ", ".join(differ)) if differ else (folder, "")
+            except (OSError, ValueError, AttributeError) as exc:
+                why = (f"its manifest {MANIFEST} is missing or unreadable"
+                       f" ({type(exc).__name__})")
+        _shipped_folders[source_dir], _shipped_why[source_dir] = found, why
     return _shipped_folders[source_dir]
 
 
@@ -521,7 +569,9 @@ def cache_report():
     A dict: ``path`` (Numba's cache folder for fastbp's kernels) and ``where``
     (why that one); ``install_path`` (the install-time cache, None without
     one) and ``install_fits`` (whether it was built with this Python, Numba
-    and NumPy; None when ``FASTBP_INSTALL_CACHE=0`` turns it off); ``path``
+    and NumPy; None when ``FASTBP_INSTALL_CACHE=0`` turns it off) and
+    ``install_why`` (why it is unused: the versions that differ, or its
+    manifest missing); ``path``
     is None, and ``where`` says why, when Numba found no writable folder
     (the kernels then compile in memory in each process); ``kernels`` (fastbp's kernels), ``cached`` (those with compiled
     code for this CPU and source in either cache), ``in_path`` and
@@ -531,7 +581,7 @@ def cache_report():
     from numba.core import config
     kernels = [k for k in KERNELS if hasattr(k, "_cache")]
     report = {"kernels": len(kernels), "path": None, "where": None, "install_path": None,
-              "install_fits": False, "cached": 0, "in_path": 0, "in_install": 0,
+              "install_fits": False, "install_why": None, "cached": 0, "in_path": 0, "in_install": 0,
               "compile_ahead": _ahead_enabled()}
     if NO_CACHE_FOLDER:
         report["where"] = ("none: Numba found no writable folder (fastbp's own, NUMBA_CACHE_DIR,"
@@ -556,7 +606,8 @@ def cache_report():
     if os.path.isdir(os.path.join(package, SHIPPED)):
         report["install_path"] = os.path.join(package, SHIPPED)
         report["install_fits"] = _shipped(package) is not None
-        if os.environ.get("FASTBP_INSTALL_CACHE", "1") == "0":
+        report["install_why"] = _shipped_why[package]
+        if not _env.switch("FASTBP_INSTALL_CACHE"):
             report["install_fits"] = None   # switched off, not built for another runtime
     codegen = kernels[0].targetctx.codegen()
     for kernel, cache in zip(kernels, primary):
@@ -636,17 +687,28 @@ def lock_cache(path):
         return
     if _cache_lock:
         return
+    # Absolute once: relative, it followed the working folder, and a process
+    # that changed folder locked another file than its peers.
+    path = os.path.abspath(path)
+    unlocked = []
 
     def holding(method, mode):
         def locked(self, *args):
             # Every cache of the process goes through here, a user's own
             # cache=True functions included: a lock file whose folder was
             # removed is made again, and one that cannot be made leaves the
-            # cache unlocked, as Numba's own, rather than failing the call.
+            # cache unlocked, as Numba's own, rather than failing the call
+            # (said once: the writers it was set for are not kept apart).
             try:
-                os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+                os.makedirs(os.path.dirname(path), exist_ok=True)
                 fh = open(path, "a")
-            except OSError:
+            except OSError as exc:
+                if not unlocked:
+                    unlocked.append(exc)
+                    import warnings
+                    warnings.warn(f"the cache lock {path} ({CACHE_LOCK}) cannot be opened"
+                                  f" ({exc.strerror or exc}): Numba's cache is read and written"
+                                  " without it", RuntimeWarning, stacklevel=2)
                 return method(self, *args)
             with fh:
                 fcntl.flock(fh, mode)

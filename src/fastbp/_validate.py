@@ -612,11 +612,13 @@ def require(module, what, extra="onnx"):
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
-def warn(message, category=UserWarning):
-    """``warnings.warn`` attributed to the first caller outside fastbp: the
-    user's line, however deep in fastbp the warning is raised (so that
-    ``filterwarnings(module=...)`` and the line shown are the user's)."""
+def warn(message, category=UserWarning, within=()):
+    """``warnings.warn`` attributed to the first caller outside fastbp (and
+    the folders ``within``, e.g. Numba's): the user's line, however deep in
+    fastbp the warning is raised (so that ``filterwarnings(module=...)`` and
+    the line shown are the user's)."""
     level, frame = 2, sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+    inside = (_PACKAGE, *within)
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
         level, frame = level + 1, frame.f_back
     warnings.warn(message, category, stacklevel=level)

@@ -1089,9 +1089,10 @@ def _cache_info():
         lines.append("BLAS environment: " + ", ".join(f"{k}={v}" for k, v in blas["environment"].items()))
     lines.append(f"kernel cache: {report['path'] or 'none'} ({report['where']})")
     if report["install_path"] is not None:
-        fits = ("unused: FASTBP_INSTALL_CACHE=0" if report["install_fits"] is None else
+        fits = (f"unused: FASTBP_INSTALL_CACHE={os.environ.get('FASTBP_INSTALL_CACHE', '0')}"
+                if report["install_fits"] is None else
                 "built with this Python, Numba and NumPy" if report["install_fits"] else
-                "built with another Python, Numba or NumPy: unused")
+                f"unused: {report['install_why']}")
         lines.append(f"install-time cache: {report['install_path']} ({fits})")
     if report["path"] is None:
         lines.append("cold: with no cache folder, each process compiles the kernels it needs")

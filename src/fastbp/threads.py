@@ -104,10 +104,11 @@ def _blas_controller():
         return [lib for lib in blas if lib.filepath == _blas.LIBRARY]
     import scipy
     import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS)
-    root = os.path.dirname(scipy.__file__)
+    root = os.path.realpath(os.path.dirname(scipy.__file__))   # (resolved: see _blas._numpy_cblas)
     blas = [lib for lib in threadpoolctl.ThreadpoolController().lib_controllers
             if lib.user_api == "blas"]
-    ours = [lib for lib in blas if lib.filepath.startswith((root, root + ".libs"))]
+    ours = [lib for lib in blas if os.path.realpath(lib.filepath).startswith(
+        (root + os.sep, root + ".libs" + os.sep))]
     return ours or blas  # a shared system BLAS: then it is everyone's
 
 
