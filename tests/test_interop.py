@@ -427,3 +427,136 @@ def test_version_names_numpy_numba_and_the_blas(capsys):
     assert blas_line.startswith("BLAS: ")
     if _blas.LIBRARY != "scipy":
         assert _blas.LIBRARY in blas_line
+
+
+# ---------------------------------------------------- review DK's findings
+def _sk_data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(30, 3)), rng.integers(0, 3, 30)
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_from_sklearn_of_pruned_coefs_leaves_the_optimizer_state_out(solver):
+    """coefs_ assigned smaller than its optimizer's state (units pruned):
+    scikit-learn predicts with them, and from_sklearn failed in NumPy's
+    "shape mismatch" naming nothing."""
+    import fastbp.sklearn as fs
+    from sklearn.neural_network import MLPClassifier
+    X, y = _sk_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = MLPClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=3,
+                           random_state=0).fit(X, y)
+    sk.coefs_ = [sk.coefs_[0][:, :3].copy(), sk.coefs_[1][:3].copy()]
+    sk.intercepts_ = [sk.intercepts_[0][:3].copy(), sk.intercepts_[1].copy()]
+    est = fs.MLPClassifier.from_sklearn(sk)
+    np.testing.assert_allclose(est.predict_proba(X), sk.predict_proba(X), rtol=0, atol=1e-14)
+    assert getattr(est, "_optimizer", None) is None
+
+
+@pytest.mark.parametrize("first, then", [("adam", "sgd"), ("sgd", "adam"), ("adam", "lbfgs")])
+def test_from_sklearn_after_a_solver_switch_continues_as_scikit_learn(first, then):
+    """The optimizer was made from the current solver parameter, not the
+    optimizer scikit-learn holds: AttributeError ('AdamOptimizer' object has
+    no attribute 'momentum'); scikit-learn's partial_fit goes on with the
+    one it holds, and so do fastbp.sklearn's. Switched back from lbfgs, the
+    state was lost."""
+    import copy
+
+    import fastbp.sklearn as fs
+    from sklearn.neural_network import MLPClassifier
+    X, y = _sk_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = MLPClassifier(hidden_layer_sizes=(4,), solver=first, max_iter=3,
+                           random_state=0).fit(X, y)
+    sk.set_params(solver=then)
+    est = fs.MLPClassifier.from_sklearn(sk)
+    if then == "lbfgs":   # back to the first: both go on with the state they hold
+        sk.set_params(solver=first)
+        est.set_params(solver=first)
+    theirs = copy.deepcopy(sk)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs.partial_fit(X, y)
+        est.partial_fit(X, y)
+    for ours, want in zip(est.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(ours, want, rtol=1e-12, atol=1e-14)
+    back = est.to_sklearn()
+    assert type(back._optimizer) is type(theirs._optimizer)
+
+
+def test_conversions_leave_the_sources_random_state_alone():
+    """The converted estimator shared the source's RandomState: training it
+    moved the source's stream (sklearn.base.clone copies it)."""
+    import pickle
+
+    import fastbp.sklearn as fs
+    from sklearn.neural_network import MLPClassifier
+    X, y = _sk_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, batch_size=5,
+                           random_state=np.random.RandomState(0)).fit(X, y)
+        before = pickle.dumps(sk)
+        est = fs.MLPClassifier.from_sklearn(sk)
+        est.partial_fit(X, y)
+        assert pickle.dumps(sk) == before
+        state = pickle.dumps(est.random_state)
+        est.to_sklearn().partial_fit(X, y)
+        assert pickle.dumps(est.random_state) == state
+
+
+def test_mlp_from_sklearn_of_one_class_says_so():
+    from sklearn.neural_network import MLPClassifier
+    X, _ = _sk_data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3).fit(X, np.full(30, "only"))
+    with pytest.raises(ValueError, match=r"fitted on one class \(\['only'\]\), which a fastbp.MLP"):
+        fastbp.MLP.from_sklearn(sk)
+
+
+def test_from_torch_refuses_a_bias_of_another_dtype_and_an_unrun_lazy_linear():
+    torch = need_torch()
+    nn = torch.nn
+    m = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
+    m[0].bias = nn.Parameter(m[0].bias.detach().double())   # (torch cannot run it either)
+    with pytest.raises(TypeError, match=r"one dtype for all layers; got \['float32', 'float64'\]"):
+        fastbp.MLP.from_torch(m)
+    lazy = nn.Sequential(nn.LazyLinear(4), nn.Tanh(), nn.Linear(4, 2))
+    with pytest.raises(ValueError, match="Linear layer 0 is a LazyLinear that has not run yet"):
+        fastbp.MLP.from_torch(lazy)
+    lazy(torch.zeros(1, 3))
+    assert fastbp.MLP.from_torch(lazy).sizes == (3, 4, 2)
+
+
+def test_to_torch_leaves_torchs_random_stream_alone():
+    torch = need_torch()
+    net = fastbp.MLP([3, 5, 2], seed=0)
+    torch.manual_seed(0)
+    want = torch.rand(3)
+    torch.manual_seed(0)
+    module = net.to_torch()
+    assert torch.equal(torch.rand(3), want)
+    with torch.no_grad():
+        got = torch.softmax(module(torch.from_numpy(rows(4, 3, np.float32))), dim=1).numpy()
+    np.testing.assert_allclose(got, net.predict_proba(rows(4, 3, np.float32)), rtol=1e-6)
+
+
+def test_a_command_never_writes_over_the_file_it_reads(tmp_path, capsys):
+    """fastbp export m.npz m.npz wrote the ONNX model over the model."""
+    model = tmp_path / "m.npz"
+    assert main(["train", "--epochs", "1", "--verbose", "0", "--out", str(model)]) == 0
+    data = tmp_path / "d.csv"
+    data.write_text("a,b\n1,2\n")
+    saved = model.read_bytes()
+    capsys.readouterr()
+    for argv, what in ((["export", str(model), str(model)], "model"),
+                       (["predict", str(model), str(data), "--out", str(model)], "model"),
+                       (["predict", str(model), str(data), "--out", str(data)], "data"),
+                       (["train", str(data), "--out", str(data)], "data")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"cannot write {argv[-1]}: it is the {what} this command reads" in err, err
+    assert model.read_bytes() == saved and data.read_text() == "a,b\n1,2\n"

@@ -726,3 +726,20 @@ def test_predictions_through_a_network_of_its_own_keep_net_s_input_scaling():
     reg.intercepts_ = [reg.intercepts_[0][:2].copy(), reg.intercepts_[1]]
     np.testing.assert_allclose(reg.predict(X), forward(reg.coefs_, reg.intercepts_, lambda z: z),
                                rtol=1e-12)
+
+
+def test_a_softmax_set_on_one_output_unit_predicts_as_scikit_learn():
+    """out_activation_ = "softmax" on a one-unit estimator (a regressor, a
+    binary classifier) was refused with fastbp.MLP's "a softmax output needs
+    sizes[-1] >= 2": scikit-learn applies its softmax to the one column, 1.0."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.normal(size=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y)
+        c = MLPClassifier(hidden_layer_sizes=(4,), max_iter=3, random_state=0).fit(X, y > 0)
+    for est, methods in ((r, ["predict"]), (c, ["predict", "predict_proba"])):
+        theirs = est.to_sklearn()
+        est.out_activation_ = theirs.out_activation_ = "softmax"
+        for method in methods:
+            np.testing.assert_array_equal(getattr(est, method)(X), getattr(theirs, method)(X))

@@ -616,7 +616,7 @@ def _train(args):
     source = "digits" if args.data is None else args.data
     if args.seed < 0:
         raise CLIError(f"--seed must be an integer >= 0; got {args.seed}")
-    _check_out(args.out)
+    _check_out(args.out, (("data", args.data),))
     features, drop = _names(args.features, "--features"), _names(args.drop, "--drop")
     if (features or drop or args.target is not None) and source in BUILTIN:
         raise CLIError(f"--target, --features and --drop choose columns of a CSV, Parquet, NPY or"
@@ -790,11 +790,20 @@ def _load_model(path):
     return net
 
 
-def _check_out(path):
-    """Refuse an output path whose folder does not exist, or that is a folder,
+def _check_out(path, inputs=()):
+    """Refuse an output path whose folder does not exist, that is a folder,
+    or that is one of the command's ``inputs`` (``(what, path)`` pairs),
     before any work is done for it."""
     if path is None:
         return
+    for what, given in inputs:   # (written over, the input was lost: a model by its export)
+        try:
+            same = given is not None and os.path.samefile(path, given)
+        except OSError:   # (either missing: not one file)
+            same = False
+        if same:
+            raise CLIError(f"cannot write {path}: it is the {what} this command reads ({given});"
+                           " name another file")
     if not path:   # (an unset variable in a script: it was taken as no --out)
         raise CLIError("--out needs a file name; got ''")
     if path.endswith(("/", os.sep)):   # (abspath drops the separator: caught only after the work)
@@ -903,7 +912,7 @@ def _formatted(values, dtype):
 
 
 def cmd_predict(args):
-    _check_out(args.out)
+    _check_out(args.out, (("model", args.model), ("data", args.data)))
     net = _load_model(args.model)
     if args.proba and net.output == "identity":
         raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
@@ -959,6 +968,7 @@ def cmd_export(args):
 
 
 def _export(args):
+    _check_out(args.out, (("model", args.model),))
     net = _load_model(args.model)
     try:
         net.to_onnx(args.out, opset=args.opset)

@@ -67,7 +67,9 @@ def to_torch(net):
         Ws, bs = _folded(net)
     modules = []
     for l, (W, b) in enumerate(zip(Ws, bs)):
-        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
+        # (not initialised: torch's own random draw would move the caller's
+        # seeded stream, for weights overwritten at once)
+        linear = torch.nn.utils.skip_init(torch.nn.Linear, W.shape[1], W.shape[0], dtype=dtype)
         with torch.no_grad():
             linear.weight.copy_(torch.from_numpy(np.array(W, dtype=net.dtype)))
             linear.bias.copy_(torch.from_numpy(np.array(b, dtype=net.dtype)))
@@ -170,16 +172,21 @@ def from_torch(cls, module, output="softmax", **kwargs):
                          f" pass output={final!r}")
     if rates[-1]:
         raise ValueError("a Dropout after the last Linear layer has no fastbp counterpart")
+    for k, lin in enumerate(linears):
+        if any(isinstance(p, nn.parameter.UninitializedParameter) for p in lin.parameters()):
+            raise ValueError(f"Linear layer {k} is a {type(lin).__name__} that has not run yet:"
+                             " its sizes are not known; run the module on one batch first")
     sizes = [linears[0].in_features]
     for k, lin in enumerate(linears):
         if lin.in_features != sizes[-1]:
             raise ValueError(f"Linear layer {k} takes {lin.in_features} features, but the layer"
                              f" before gives {sizes[-1]}")
         sizes.append(lin.out_features)
-    dtypes = {str(lin.weight.dtype).replace("torch.", "") for lin in linears}
+    dtypes = {str(p.dtype).replace("torch.", "") for lin in linears for p in
+              (lin.weight, lin.bias) if p is not None}
     if len(dtypes) != 1 or not dtypes <= set(TORCH_DTYPES):
-        raise TypeError(f"from_torch reads float32 or float64 weights, one dtype for all layers;"
-                        f" got {sorted(dtypes)}")
+        raise TypeError(f"from_torch reads float32 or float64 weights and biases, one dtype for"
+                        f" all layers; got {sorted(dtypes)}")
     kwargs.setdefault("dtype", dtypes.pop())
     net = cls(sizes, activation=[a or "identity" for a in after[:-1]], output=output,
               dropout=rates[:-1], **kwargs)
@@ -219,6 +226,10 @@ def from_sklearn(cls, fitted, **kwargs):
         raise ValueError(f"fastbp has no output {fitted.out_activation_!r} (scikit-learn's output of"
                          f" loss={getattr(fitted, 'loss', None)!r}); it reads softmax, logistic"
                          f" and identity outputs")
+    if isinstance(fitted, MLPClassifier) and not _multilabel(fitted) and len(fitted.classes_) < 2:
+        raise ValueError(f"this MLPClassifier was fitted on one class ({fitted.classes_.tolist()}),"
+                         " which a fastbp.MLP cannot hold (it needs two or more classes);"
+                         " fastbp.sklearn.MLPClassifier.from_sklearn takes it, as scikit-learn")
     coefs = fitted.coefs_
     sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
     kwargs.setdefault("dtype", coefs[0].dtype.name)
@@ -255,7 +266,9 @@ def estimator_from_sklearn(cls, fitted, classifier):
     want = MLPClassifier if classifier else MLPRegressor
     _check_fitted(fitted, (want,), f"{cls.__name__}.from_sklearn")
     ours = set(cls._get_param_names())
-    est = cls(**{k: v for k, v in fitted.get_params().items() if k in ours})
+    # (copies, as sklearn.base.clone takes them: a RandomState shared with
+    # the source moved on as the new estimator trained)
+    est = cls(**{k: copy.deepcopy(v) for k, v in fitted.get_params().items() if k in ours})
     for name in ("n_features_in_", "feature_names_in_", "out_activation_", "n_layers_",
                  "n_outputs_", "n_iter_", "t_", "loss_", "best_loss_", "validation_scores_",
                  "best_validation_score_", "_no_improvement_count", "classes_"):
@@ -269,18 +282,29 @@ def estimator_from_sklearn(cls, fitted, classifier):
     est.intercepts_ = [np.array(b) for b in fitted.intercepts_]
     est._adopt_coefs()   # a network of their shapes and dtype takes the weights
     est._expose()
-    if getattr(fitted, "_optimizer", None) is not None and est.solver in ("sgd", "adam"):
-        _optimizer_from_sklearn(est, fitted._optimizer)
+    # The optimizer scikit-learn's partial_fit would go on with: of its own
+    # kind, whatever solver is set since, and only for weights of its shapes
+    # (coefs_ assigned since: scikit-learn predicts with them, and a fit
+    # makes a new optimizer).
+    theirs = getattr(fitted, "_optimizer", None)
+    from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+    if isinstance(theirs, (SGDOptimizer, AdamOptimizer)) and [
+            a.shape for a in (theirs.velocities if isinstance(theirs, SGDOptimizer) else theirs.ms)
+    ] == [p.shape for p in (*fitted.coefs_, *fitted.intercepts_)]:
+        _optimizer_from_sklearn(est, theirs)
     return est
 
 
 def _optimizer_from_sklearn(est, theirs):
     # scikit-learn's optimizer state is a list in coefs_ + intercepts_ order:
     # flattened, that is its packing, which est._pack_index() places.
+    from sklearn.neural_network._stochastic_optimizers import SGDOptimizer
+
     from .optim import LR, SklearnAdam, SklearnSGD
     # The optimizer's own hyper-parameters, as it was made (a set_params
     # since then is not read by scikit-learn's partial_fit, nor by ours).
-    if est.solver == "sgd":
+    sgd = isinstance(theirs, SGDOptimizer)
+    if sgd:
         opt = SklearnSGD(lr=float(theirs.learning_rate_init), momentum=float(theirs.momentum),
                          nesterov=bool(theirs.nesterov))
     else:
@@ -289,7 +313,7 @@ def _optimizer_from_sklearn(est, theirs):
                           eps=float(theirs.epsilon))
     state = opt.ensure_state(est.net_.params)
     pack = est._pack_index()
-    if est.solver == "sgd":
+    if sgd:
         state[0][pack] = np.concatenate([v.ravel() for v in theirs.velocities])
         opt.hyper[LR] = theirs.learning_rate
         est._schedule_args = (theirs.lr_schedule, float(theirs.learning_rate_init), theirs.power_t)
@@ -345,7 +369,7 @@ def estimator_to_sklearn(est):
     net = est._predicting_net()
     cls = MLPClassifier if hasattr(est, "classes_") else MLPRegressor
     theirs = set(cls._get_param_names())
-    sk = cls(**{k: v for k, v in est.get_params().items() if k in theirs})
+    sk = cls(**{k: copy.deepcopy(v) for k, v in est.get_params().items() if k in theirs})
     sk.coefs_ = [np.array(W.T) for W in net.weights]
     sk.intercepts_ = [np.array(b) for b in net.biases]
     sk.n_layers_ = len(net.sizes)
@@ -365,7 +389,8 @@ def estimator_to_sklearn(est):
     if cls is MLPClassifier:
         sk.classes_ = np.array(est.classes_)
         sk._label_binarizer = copy.deepcopy(est._label_binarizer)
-    if getattr(est, "_optimizer", None) is not None and est.solver in ("sgd", "adam") \
+    from .optim import SklearnAdam, SklearnSGD
+    if isinstance(getattr(est, "_optimizer", None), (SklearnSGD, SklearnAdam)) \
             and net.sizes == est.net_.sizes:   # (its state: of the fitted network's shapes)
         _optimizer_to_sklearn(sk, est)
     if hasattr(est, "best_validation_score_") and est.best_validation_score_ is not None:

@@ -830,6 +830,8 @@ class _BaseMLP(BaseEstimator):
                                  f" {len(intercepts)}")
             coefs, intercepts = coefs[:n - 1], intercepts[:n - 1]
         output = OUTPUTS.get(self.out_activation_, "identity")  # others: _outputs applies them
+        if output == "softmax" and coefs and np.ndim(coefs[-1]) == 2 and coefs[-1].shape[1] == 1:
+            output = "identity"   # (a softmax of one unit, which no MLP has: _outputs, as others)
         net = self.net_
         if not (len(coefs) == len(intercepts) == len(net.weights)
                 and all(c.shape == W.T.shape for c, W in zip(coefs, net.weights))
@@ -870,7 +872,9 @@ class _BaseMLP(BaseEstimator):
         out = (self.net_ if net is None else net).forward(X)
         if self.out_activation_ == "exp":
             return np.exp(out, out=out)
-        if self.out_activation_ not in OUTPUTS:  # set by a user: scikit-learn's own function
+        if self.out_activation_ not in OUTPUTS or (self.out_activation_ == "softmax"
+                                                   and out.shape[1] == 1):
+            # set by a user: scikit-learn's own function (its softmax of one unit: 1.0)
             from sklearn.neural_network._base import ACTIVATIONS as SKLEARN_ACTIVATIONS
             SKLEARN_ACTIVATIONS[self.out_activation_](out)
         return out
