@@ -35,9 +35,12 @@ TIMEOUT = 1800  # seconds; a build never waits longer for the cache
 
 
 def _enabled():
-    # (read as fastbp._env.switch reads it, where a value not understood warns)
-    return os.environ.get("FASTBP_INSTALL_CACHE", "1").strip().lower() not in (
-        "0", "false", "no", "off")
+    # As fastbp._env.switch reads it (fastbp is not importable here).
+    word = os.environ.get("FASTBP_INSTALL_CACHE", "1").strip().lower()
+    if word not in ("0", "false", "no", "off", "1", "true", "yes", "on", ""):
+        _log(f"FASTBP_INSTALL_CACHE={word!r} is not understood (0, false, no or off turn it"
+             " off): it is taken as unset")
+    return word not in ("0", "false", "no", "off")
 
 
 def get_requires_for_build_wheel(config_settings=None):

@@ -372,3 +372,54 @@ def test_distributed_r2_is_stable_for_targets_near_1e8():
     hp = plain.fit(X[:60], y[:60], epochs=1, batch_size=60, lr=1e-30, verbose=0,
                    validation_data=(X[60:], y[60:]))
     assert hp["val_r2"][-1] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_single_process_distributed_fit_takes_what_a_callback_sets_and_refuses_cleanly(
+        monkeypatch):
+    """net.alpha set by a callback between epochs was read once, before the
+    first (the validation guide says the next epoch trains with it, as the
+    other fits do); a callback refusing the fit left a progress bar open."""
+    import fastbp
+    from fastbp import distributed
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 3)), np.arange(64) % 2
+
+    class SetAlpha:
+        def on_train_begin(self, net):
+            self.net = net
+
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 0:
+                self.net.alpha = 5.0
+
+    kw = dict(batch_size=16, verbose=0, shuffle=False, distributed=True)
+    a = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    a.fit(X, y, epochs=2, optimizer="adam", callbacks=[SetAlpha()], **kw)
+    b = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    b.fit(X, y, epochs=1, optimizer="adam", **kw)
+    b.alpha = 5.0
+    b.fit(X, y, epochs=1, **kw)   # (Adam continued)
+    np.testing.assert_array_equal(a.params, b.params)
+    c = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    c.fit(X, y, epochs=2, optimizer="adam", **kw)
+    assert np.abs(a.params - c.params).max() > 1e-3   # (the alpha changed the training)
+    bars = []
+
+    class Bar:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+    class Refuse:
+        def on_train_begin(self, net):
+            raise RuntimeError("refused")
+
+    monkeypatch.setattr(distributed, "_progress_bar", lambda e, v: bars.append(Bar()) or bars[-1])
+    with pytest.raises(RuntimeError, match="refused"):
+        fastbp.MLP([3, 4, 2], seed=0).fit(X, y, epochs=5, verbose=1, callbacks=[Refuse()],
+                                          distributed=True)
+    assert bars == []

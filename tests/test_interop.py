@@ -560,3 +560,5 @@ def test_a_command_never_writes_over_the_file_it_reads(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"cannot write {argv[-1]}: it is the {what} this command reads" in err, err
     assert model.read_bytes() == saved and data.read_text() == "a,b\n1,2\n"
+    assert main(["export", str(model), ""]) == 2   # (export's OUT is no --out)
+    assert "the ONNX file (out) needs a file name; got ''" in capsys.readouterr().err

@@ -504,3 +504,48 @@ def test_a_callback_refusing_the_fit_leaves_no_progress_bar(monkeypatch):
             net.fit(X, y, epochs=5, verbose=1, optimizer=optimizer, callbacks=[Refuse()])
     net.fit(X, y, epochs=1, verbose=1)   # (a fit that runs has its bar, closed)
     assert len(bars) == 1 and bars[0].closed
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_on_train_end_may_set_the_optimizer_and_schedule_for_the_next_fit(optimizer):
+    """Refused while epochs remain, they are the next fit's once the epochs
+    are over: a callback dropping a custom schedule before a save in
+    on_train_end (as a save's error advises) failed the finished fit."""
+    X = np.random.default_rng(0).normal(size=(32, 3))
+    y = np.arange(32) % 2
+    sgd = fastbp.SGD(lr=0.05)
+
+    class AtEnd:
+        def on_train_end(self, net):
+            net.schedule = None
+            if optimizer != "lbfgs":
+                net.optimizer = sgd
+
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    callbacks = [AtEnd()] + ([fastbp.schedules.StepDecay(1)] if optimizer != "lbfgs" else [])
+    h = net.fit(X, y, epochs=2, optimizer=optimizer, verbose=0, callbacks=callbacks)
+    assert len(h) == 2 and net.schedule is None
+    assert net.optimizer is (sgd if optimizer != "lbfgs" else net.optimizer)
+
+
+def test_validation_split_of_the_last_rows_reads_the_callers_memory(tmp_path, monkeypatch):
+    """validation_split copied all of X (a memory map's 38 MiB for its 38 MiB)
+    where the held-out rows are the last ones (every output but softmax's,
+    which holds out the last of each class): views now, the same training."""
+    from fastbp import model
+    X = np.random.default_rng(0).normal(size=(200, 4))
+    np.save(tmp_path / "X.npy", X)
+    Xm = np.load(tmp_path / "X.npy", mmap_mode="r")
+    y = X[:, :1] * 2
+    seen = []
+    run = model.run_epochs
+    monkeypatch.setattr(model, "run_epochs", lambda net, X, Y, *a, **k: (
+        seen.append((X, a[5])), run(net, X, Y, *a, **k))[1])
+    a = fastbp.MLP([4, 3, 1], output="identity", dtype="float64", seed=0)
+    a.fit(Xm, y, epochs=2, verbose=0, validation_split=0.25)
+    trained, (Xv, _) = seen[0]
+    assert np.shares_memory(trained, Xm) and np.shares_memory(Xv, Xm)
+    b = fastbp.MLP([4, 3, 1], output="identity", dtype="float64", seed=0)
+    hb = b.fit(X[:150], y[:150], epochs=2, verbose=0, validation_data=(X[150:], y[150:]))
+    np.testing.assert_array_equal(a.params, b.params)
+    assert a.history["val_loss"] == hb["val_loss"]

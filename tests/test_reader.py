@@ -770,11 +770,18 @@ def test_a_quote_never_closed_in_the_last_column_is_refused(tmp_path, capsys, re
     assert data.X.tolist() == [[1, 2], [4, 5], [8, 9]] and list(data.y) == ["3", "6\n7", "x\ny"]
 
 
-def test_a_quote_never_closed_in_a_dropped_last_column_is_refused(tmp_path, capsys, reader):
+def test_a_quote_never_closed_in_a_dropped_last_column_is_refused(tmp_path, capsys, reader,
+                                                                  monkeypatch):
     """The streamed read left a column named by --drop unread, so a quote
     left open in the last column went unseen when that column was dropped
     (1,000 rows trained on as 3). Its bytes are read for the check alone: one
-    that is not UTF-8 there stays unread as text (the file reads as before)."""
+    that is not UTF-8 there stays unread as text (the file reads as before).
+    The column is read only where the file's quotes do not pair, a block at
+    a time (read whole with the others, it held the peak memory of a wide
+    text column the user left out)."""
+    probes = []
+    last_cell = _reader._last_cell
+    monkeypatch.setattr(_reader, "_last_cell", lambda *a: probes.append(a) or last_cell(*a))
     lines = ["a,b,c"] + [f"{i},{i % 2},{['blue', 'red'][i % 2]}" for i in range(1000)]
     lines[3] = '2,0,"blue'
     path = tmp_path / "open.csv"
@@ -786,9 +793,12 @@ def test_a_quote_never_closed_in_a_dropped_last_column_is_refused(tmp_path, caps
                    " closed: it runs to the end of the file, taking in the 997 lines after its"
                    " own; close its quote\n")
     good = tmp_path / "good.csv"
-    good.write_bytes(b"a,b,c\n1,0,x\n2,1,\xff\n3,0,\"p\nq\"\n")
-    data = cli.load_data(str(good), target="b", drop=["c"])
-    assert data.X.tolist() == [[1], [2], [3]] and list(data.y) == [0, 1, 0]
+    for text in (b"a,b,c\n1,0,x\n2,1,\xff\n3,0,\"p\nq\"\n",   # (quotes paired: not read)
+                 b"a,b,c\n1,0,5\"\n2,1,\xff\n3,0,\"p\nq\"\n"):  # (a stray quote: read, closed)
+        good.write_bytes(text)
+        data = cli.load_data(str(good), target="b", drop=["c"])
+        assert data.X.tolist() == [[1], [2], [3]] and list(data.y) == [0, 1, 0]
+    assert len(probes) == (2 if reader == "arrow" else 0)   # (the open quote, the stray one)
 
 
 def test_a_truncated_compressed_csv_is_a_clear_error(tmp_path, capsys, reader):

@@ -673,3 +673,14 @@ def test_class_weight_takes_bytes_labels_as_y_holds_them():
     np.testing.assert_array_equal(a.params, b.params)
     with pytest.raises(ValueError, match=r"not classes of this model: \[b'\\xff'\]"):
         _net().fit(X, np.array([b"ant", b"bee", b"cat"])[y], class_weight={b"\xff": 1.0})
+
+
+def test_class_weight_naming_one_class_twice_is_refused():
+    # "a" and b"a" name one class: the last weight was kept, the other dropped.
+    X, _, _ = _data("softmax", n=12)
+    y = np.array(["a", "b", "c"] * 4)
+    net = _net()
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=r"names the class 'a' twice, as 'a' and b'a'"):
+        net.fit(X, y, class_weight={"a": 5.0, b"a": 0.1})
+    np.testing.assert_array_equal(net.params, before)

@@ -479,3 +479,8 @@ def test_a_tensor_that_requires_grad_is_named_as_x():
     net = fastbp.MLP([2, 3, 2], seed=0)
     with pytest.raises(ValueError, match="X could not be read as an array: Can't call numpy"):
         net.predict(torch.ones(3, 2, requires_grad=True))
+    labels = torch.tensor([0.0, 1.0] * 4, requires_grad=True)   # (as labels too)
+    with pytest.raises(ValueError, match="y could not be read as an array.*Can't call numpy"):
+        net.fit(np.zeros((8, 2)), labels, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="y could not be read as an array.*Can't call numpy"):
+        net.loss(np.zeros((8, 2)), labels)

@@ -367,6 +367,9 @@ def validation_set(net, X, Y, validation_data, validation_split, classes=None, w
     held = () if weights is None else (np.ascontiguousarray(weights[mask]),)
     if isinstance(X, SparseRows):
         return X.take(~mask), Y[~mask], kept, (X.take(mask), Y[mask]) + held
+    if net.output != "softmax":   # the last rows: views of the caller's memory (a memory map's)
+        cut = X.shape[0] - int(mask.sum())
+        return X[:cut], Y[:cut], kept, (X[cut:], Y[cut:]) + held
     return X[~mask], Y[~mask], kept, (X[mask], Y[mask]) + held
 
 

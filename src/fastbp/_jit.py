@@ -261,6 +261,7 @@ def _tolerate_damage(cache):
     save writes the file anew. Numba's own raised pickle's UnpicklingError
     or EOFError from every fit, naming no file, until the file was deleted."""
     load, save, files = cache.load_overload, cache.save_overload, cache._cache_file
+    found = []   # a damaged index met by a load: the save after it starts the index anew
 
     def damaged_index():
         try:
@@ -276,7 +277,9 @@ def _tolerate_damage(cache):
             return load(sig, target_context)
         except Exception as exc:
             path = files._index_path
-            if not damaged_index():   # then the entry's data file
+            if damaged_index():
+                found.append(path)
+            else:   # then the entry's data file
                 name = files._load_index().get(cache._index_key(sig, target_context.codegen()))
                 path = files._data_path(name) if name else cache.cache_path
             from ._validate import warn
@@ -286,7 +289,8 @@ def _tolerate_damage(cache):
             return None
 
     def save_overload(sig, data):
-        if damaged_index():   # (its entries lost: each compiles again, once)
+        if found:   # (its entries lost: each compiles again, once)
+            found.clear()
             try:
                 os.remove(files._index_path)
             except OSError:

@@ -216,7 +216,7 @@ def _label_array(values, name):
         try:
             objects = np.asarray(values, dtype=object)
             flat = objects.ravel()
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError):
             flat = ()
         text = [isinstance(v, (str, bytes)) for v in flat]
         if any(text) and not all(text):
@@ -226,7 +226,7 @@ def _label_array(values, name):
             values = objects   # str and bytes: the bytes decoded below, as UTF-8
     try:
         arr = np.asarray(values)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RuntimeError) as exc:   # (torch's, for a tensor requiring grad)
         raise ValueError(f"{name} could not be read as an array of labels: {exc}") from None
     if arr.dtype.kind == "S":
         arr = _decoded(arr, name)
@@ -279,6 +279,8 @@ def is_text(y):
         arr = np.asarray(y)
     except UnicodeDecodeError:   # (a list of str and of bytes NumPy decodes as ASCII)
         arr = np.asarray(y, dtype=object)
+    except (TypeError, ValueError, RuntimeError):   # (unreadable: the label reader says so)
+        return False
     if arr.dtype.kind == "O":
         return arr.size > 0 and all(isinstance(v, (str, bytes)) for v in arr.ravel())
     return arr.dtype.kind in "US"

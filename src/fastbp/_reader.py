@@ -274,6 +274,38 @@ def check_closed(path, cell, name, row):
                    f" {len(cell.splitlines()) - 1} lines after its own; close its quote")
 
 
+def _odd_quotes(path):
+    """Whether the file (its text, for a .gz or .bz2 one) holds an odd
+    number of double quotes: a quote never closed, or one standing in an
+    unquoted cell. One pass, 1 MiB at a time."""
+    import bz2
+    import gzip
+    name = os.fspath(path).lower()
+    opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
+    count = 0
+    with opener(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            count += chunk.count(b'"')
+    return count % 2 == 1
+
+
+def _last_cell(path, name):
+    """The column ``name``'s last cell, as text, read a block at a time (its
+    bytes are not checked for UTF-8: a column left out is never refused for
+    them)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+    convert = pcsv.ConvertOptions(include_columns=[name], column_types={name: pa.binary()},
+                                  null_values=[], strings_can_be_null=False,
+                                  quoted_strings_can_be_null=False)
+    cell = None
+    for batch in pcsv.open_csv(path, convert_options=convert,
+                               read_options=pcsv.ReadOptions(block_size=BLOCK)):
+        if batch.num_rows:
+            cell = batch.column(0)[-1].as_py()
+    return None if cell is None else cell.decode("utf-8", "replace")
+
+
 @contextlib.contextmanager
 def _no_field_limit():
     # Python's csv refuses a cell over 131,072 characters, which pyarrow
@@ -438,24 +470,17 @@ class StreamedCSV(ArrowTable):
         import pyarrow.csv as pcsv
         cols = [self.index(n) for n in block_names]
         rest = sorted({self.index(n) for n in other_names} - set(cols))
-        last = len(self._file_names) - 1
-        # The last column, left out (--drop), still read as text: its last
-        # cell tells a quote never closed (check_closed), which took in the
-        # rest of the file as that one cell.
-        probe = last not in cols and last not in rest
-        wanted = [self._file_names[j] for j in cols + rest + [last] * probe]
+        wanted = [self._file_names[j] for j in cols + rest]
         unique = len(set(wanted)) == len(wanted) and all(
             self._file_names.count(n) == 1 for n in wanted)
         text = {self.index(n) for n in text_names}
 
         def fixed(j):  # pyarrow reads 0x10 as the integer 16: an integer column as float64
-            if probe and j == last:
-                return pa.binary()   # bytes: this column's are never checked for UTF-8
             if j in text:
                 return pa.string()
             return pa.float64() if pa.types.is_integer(self._types[j]) else self._types[j]
 
-        types = {self._file_names[j]: fixed(j) for j in rest + [last] * probe}
+        types = {self._file_names[j]: fixed(j) for j in rest}
         types.update({self._file_names[j]: pa.float64() for j in cols})
         convert = pcsv.ConvertOptions(null_values=[], strings_can_be_null=False,
                                       quoted_strings_can_be_null=False, column_types=types,
@@ -479,11 +504,16 @@ class StreamedCSV(ArrowTable):
         block = [at[self._file_names[j]] for j in cols]
         for j in rest:
             self._arrays[j] = table.column(at[self._file_names[j]])
-        if probe:   # (repeated names: every column read, the last one last)
-            cell = table.column(at[self._file_names[last]] if unique else last)[-1].as_py()
-            check_closed(self.path, cell.decode("utf-8", "replace"), self.names[last], n)
-        elif last in rest and pa.types.is_string(self._arrays[last].type):
+        last = len(self._file_names) - 1
+        if last in rest and pa.types.is_string(self._arrays[last].type):
             check_closed(self.path, self._arrays[last][-1].as_py(), self.names[last], n)
+        elif last not in cols and last not in rest and _odd_quotes(self.path):
+            # The last column left out (--drop): a quote never closed in it
+            # takes in the rest of the file as its last cell, and leaves an
+            # odd count of quotes. Only then that column is read, a block at
+            # a time, for its last cell.
+            check_closed(self.path, _last_cell(self.path, self._file_names[last]),
+                         self.names[last], n)
         batches = table.to_batches()
         del table
         X = empty_rows((n, len(cols)), dtype)

@@ -464,7 +464,7 @@ def class_weights(class_weight, Y, output, n_out, classes, sample_weight=None):
                         f" {class_weight!r}")
     labels = list(range(n_classes)) if classes is None else np.asarray(classes).tolist()
     out = np.ones(n_classes)
-    unknown = []
+    unknown, named = [], {}
     for key, value in class_weight.items():
         # Labels 0..n-1 (no classes_): a bool y holds them as False and True,
         # so those keys name 0 and 1 (as scikit-learn takes {True: w} for it).
@@ -478,6 +478,10 @@ def class_weights(class_weight, Y, output, n_out, classes, sample_weight=None):
         if not hits:
             unknown.append(key)
             continue
+        if hits[0] in named:   # ("a" and b"a": one weight would be dropped)
+            raise ValueError(f"class_weight names the class {labels[hits[0]]!r} twice, as"
+                             f" {named[hits[0]]!r} and {key!r}; give it one weight")
+        named[hits[0]] = key
         out[hits[0]] = check_nonnegative(value, f"class_weight[{key!r}]")
     if unknown:
         raise ValueError(f"class_weight has labels that are not classes of this model: {unknown};"

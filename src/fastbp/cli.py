@@ -304,20 +304,36 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
         if need_target:
             raise CLIError(f"{path} holds X only (a scipy.sparse matrix), no targets; train and"
                            " evaluate need them")
+        if sparse.dtype.kind not in "biuf":
+            raise CLIError(f"{path}: X must hold numbers; got a sparse matrix of {sparse.dtype}")
+        from ._validate import _as_csr
+        try:   # (its indices checked before SciPy's own conversion reads them unchecked)
+            sparse = _as_csr(sparse, "X")
+        except (ValueError, TypeError) as exc:
+            raise CLIError(f"{path}: {exc}") from None
         names, columns = _npz_columns(path, sparse, features, drop, feature_names)
         if columns != list(range(sparse.shape[1])):
             sparse = sparse.tocsc()[:, columns].tocsr()
         return Data(sparse, None, names, target)
+    name = "y" if target is None else target
+    # Only X and the target are read: another array of the archive (Python
+    # objects, which fastbp never unpickles, or something else) is not.
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+            files = sorted(f.files)
+            arrays = {k: _npz_member(f, k, path) for k in ("X", name)
+                      if k in files and (k == "X" or need_target)}
+    except CLIError:
+        raise
     except Exception as exc:
         raise CLIError(f"cannot read {path} as NPZ: {exc}") from None
     if "X" not in arrays:
-        raise CLIError(f"{path} needs an array named 'X'; it has {sorted(arrays)}")
+        raise CLIError(f"{path} needs an array named 'X'; it has {files}")
     X = arrays["X"]
     if X.ndim != 2 or X.dtype.kind not in "biuf":
         raise CLIError(f"{path}: X must be a 2-D numeric array; got {X.dtype}{X.shape}")
+    if X.shape[0] == 0:
+        raise CLIError(f"{path} has no data rows (X has shape {X.shape})")
     names, columns = _npz_columns(path, X, features, drop, feature_names)
     if columns != list(range(X.shape[1])):
         X = X[:, columns]
@@ -328,10 +344,17 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
         raise CLIError(f"{path}: X holds {X[i, k]} at row {i + 1}, column {j + 1} (x{j}); fastbp"
                        " does not fill in missing values: complete or drop that row")
     X = np.ascontiguousarray(X, dtype=dtype)
-    name = "y" if target is None else target
-    y = arrays.get(name)
+    y = arrays.get(name) if need_target else None
     if y is None and need_target:
-        raise CLIError(f"{path} has no target array {name!r}; it has {sorted(arrays)}")
+        raise CLIError(f"{path} has no target array {name!r}; it has {files}")
+    if y is not None and y.dtype.kind not in "biufUS":
+        raise CLIError(f"{path}: the target {name!r} must hold numbers or text labels; got"
+                       f" dtype {y.dtype}")
+    if y is not None and y.dtype.kind == "S":   # bytes labels: text, as UTF-8 (the API's reading)
+        try:
+            y = _preprocess._decoded(y, name)
+        except ValueError as exc:
+            raise CLIError(f"{path}: {exc}") from None
     if y is not None and need_target:
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
@@ -348,6 +371,18 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
         raise CLIError(f"{path}: {name} holds {y[where]} at row {where[0] + 1}; fastbp does not fill"
                        " in missing values: complete or drop that row")
     return Data(X, y, names, name)
+
+
+def _npz_member(archive, key, path):
+    """One array of an open NPZ archive, checked to be one (NumPy hands a
+    member that is no .npy file back as its bytes)."""
+    try:
+        value = archive[key]
+    except Exception as exc:
+        raise CLIError(f"cannot read {path} as NPZ: its array {key!r}: {exc}") from None
+    if not isinstance(value, np.ndarray):
+        raise CLIError(f"cannot read {path} as NPZ: its member {key!r} is not a .npy array")
+    return value
 
 
 def _dense(X, source, net=None):
@@ -790,10 +825,10 @@ def _load_model(path):
     return net
 
 
-def _check_out(path, inputs=()):
-    """Refuse an output path whose folder does not exist, that is a folder,
-    or that is one of the command's ``inputs`` (``(what, path)`` pairs),
-    before any work is done for it."""
+def _check_out(path, inputs=(), name="--out"):
+    """Refuse an output path (the argument ``name``) whose folder does not
+    exist, that is a folder, or that is one of the command's ``inputs``
+    (``(what, path)`` pairs), before any work is done for it."""
     if path is None:
         return
     for what, given in inputs:   # (written over, the input was lost: a model by its export)
@@ -805,7 +840,7 @@ def _check_out(path, inputs=()):
             raise CLIError(f"cannot write {path}: it is the {what} this command reads ({given});"
                            " name another file")
     if not path:   # (an unset variable in a script: it was taken as no --out)
-        raise CLIError("--out needs a file name; got ''")
+        raise CLIError(f"{name} needs a file name; got ''")
     if path.endswith(("/", os.sep)):   # (abspath drops the separator: caught only after the work)
         raise CLIError(f"cannot write {path}: it names a folder; name a file in it")
     folder = os.path.dirname(os.path.abspath(path))
@@ -968,7 +1003,7 @@ def cmd_export(args):
 
 
 def _export(args):
-    _check_out(args.out, (("model", args.model),))
+    _check_out(args.out, (("model", args.model),), name="the ONNX file (out)")
     net = _load_model(args.model)
     try:
         net.to_onnx(args.out, opset=args.opset)

@@ -232,18 +232,18 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     state = optimizer.state
     saved_params, saved_state, saved_rng = (np.empty_like(net.params), np.empty_like(state),
                                             np.empty_like(net._rng))
-    alpha = net.alpha
     history = History()
     trained = len(net.history) > 0   # (for a divergence's message)
     threads.ensure()
     net._samples_per_epoch = n
-    bar = _progress_bar(epochs, verbose)
+    bar = None   # (made after on_train_begin: a callback refusing the fit leaves none)
     comm_seconds = [0.0]
 
     def run_epoch(max_steps):
         """Up to ``max_steps`` updates (all with -1); returns ``(loss sum,
         updates, diverged)``: with ``diverged`` the state after ``updates``
         updates is the first bad one."""
+        alpha = net.alpha   # (as this epoch starts: a callback may have set it)
         perm[:] = np.arange(n)
         if shuffle:
             ops.shuffle(perm, shuffle_rng)
@@ -289,6 +289,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
         raise
     del before
     try:
+        bar = _progress_bar(epochs, verbose)
         with _Interrupts() as interrupts:
             try:
                 for epoch in range(epochs):

@@ -333,8 +333,9 @@ class MLP:
     def _not_while_training(self, what):
         # The fit that runs goes on with the optimizer and schedule it began
         # with: one set meanwhile (from a callback, another thread) would not
-        # train, yet be saved with the weights it never trained.
-        if self._workspaces._trainer is not None:
+        # train, yet be saved with the weights it never trained. (Once its
+        # epochs are over, in on_train_end, it is for the next fit.)
+        if self._workspaces._trainer is not None and not getattr(self, "_epochs_over", True):
             raise RuntimeError(f"net.{what} cannot be set while a fit of this model runs (it goes"
                                f" on with the {what} it began with); set it between fits, or"
                                " stop this fit (a callback's on_epoch_end returning True) and"
@@ -1062,6 +1063,7 @@ class MLP:
         if run.seed is not None:
             self._rng[:] = np.random.SeedSequence(run.seed).generate_state(2, np.uint64)
         self._fit_started = False
+        self._epochs_over = False
         try:
             return self._train(run, opt)
         except BaseException:

@@ -585,6 +585,7 @@ def _end(callbacks, net, diverged=None):
     error is raised, which a TrainingDivergedError then caused (else the
     divergence was lost: no error, no warning, the history not marked)."""
     error = None
+    net._epochs_over = True   # (on_train_end may set the optimizer and schedule: no epoch follows)
     for cb in callbacks:
         if hasattr(cb, "on_train_end"):
             try:
