@@ -423,3 +423,53 @@ def test_a_single_process_distributed_fit_takes_what_a_callback_sets_and_refuses
         fastbp.MLP([3, 4, 2], seed=0).fit(X, y, epochs=5, verbose=1, callbacks=[Refuse()],
                                           distributed=True)
     assert bars == []
+
+
+REFUSED_ON_ONE_RANK = """
+import json, numpy as np, fastbp
+r = fastbp.distributed.world().rank
+report = {}
+for case in ("nan", "label", "checkpoint folder", "seconds"):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), rng.integers(0, 2, 20)
+    fit = {}
+    if r == 1 and case == "nan":
+        X[3, 1] = np.nan
+    if r == 1 and case == "label":
+        y = y + 1
+    if r == 0 and case == "checkpoint folder":
+        fit["callbacks"] = [fastbp.ModelCheckpoint("/no/such/folder/m.npz")]
+    if case == "seconds":
+        fit["callbacks"] = [fastbp.schedules.ReduceOnPlateau(monitor="comm_seconds")]
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    before = net.params.copy()
+    try:
+        net.fit(X, y, epochs=2, verbose=0, distributed=True, **fit)
+        report[case] = "trained"
+    except Exception as exc:
+        report[case] = f"{type(exc).__name__}: {exc}"
+    report[case + " unchanged"] = bool(np.array_equal(before, net.params))
+print(json.dumps(report), flush=True)
+"""
+
+
+def test_arguments_refused_on_one_rank_stop_every_rank_without_a_hang(tmp_path):
+    """A rank whose own fit arguments were refused (NaN in its X, a label of
+    its own, a checkpoint folder only rank 0 checks) raised alone, and the
+    other waited in its first collective for ever; a schedule following a
+    rank's own clock (comm_seconds) set the ranks' rates apart."""
+    script = tmp_path / "refused.py"
+    script.write_text(REFUSED_ON_ONE_RANK)
+    done = mpirun(2, script, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(reports) == 2
+    for case, bad in (("nan", 1), ("label", 1), ("checkpoint folder", 0)):
+        own, other = reports[bad][case], reports[1 - bad][case]
+        assert not own.startswith("ValueError: the distributed fit was refused"), own
+        assert other.startswith(f"ValueError: the distributed fit was refused on rank(s) {bad} ("),\
+            other
+        assert own.split(": ", 1)[1] in other
+        assert reports[0][case + " unchanged"] and reports[1][case + " unchanged"]
+    for report in reports:
+        assert "monitors 'comm_seconds', which each rank of a distributed fit" in report["seconds"]

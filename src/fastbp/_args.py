@@ -147,11 +147,19 @@ def check_dtype(dtype):
     raise ValueError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
 
 
-def check_monitors(callbacks, reported, continued=None):
+def check_monitors(callbacks, reported, continued=None, distributed=False):
     """Every metric a fastbp callback monitors must be one the fit reports:
-    found here, before the fit changes anything, not after an epoch."""
+    found here, before the fit changes anything, not after an epoch. In a
+    distributed fit, no EarlyStopping or schedule may follow a rank's own
+    clock (``seconds``, ``comm_seconds``): the ranks would part."""
     for cb in callbacks:
         monitor = getattr(cb, "monitor", None)
+        if distributed and monitor in ("seconds", "comm_seconds") \
+                and isinstance(cb, (EarlyStopping, Schedule)):
+            raise ValueError(f"{type(cb).__name__} monitors {monitor!r}, which each rank of a"
+                             " distributed fit measures on its own clock: the ranks would stop"
+                             " or set their rates apart; monitor the loss or a validation"
+                             " metric")
         if not isinstance(cb, (EarlyStopping, ModelCheckpoint, Schedule)) or monitor is None \
                 or monitor in reported:
             continue
@@ -190,7 +198,59 @@ class FitArguments(NamedTuple):
 def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, optimizer,
                   validation_data, validation_split, callbacks, on_divergence, distributed,
                   sample_weight=None, class_weight=None):
-    """Check the arguments of ``net.fit`` (see there) and resolve what it runs with."""
+    """Check the arguments of ``net.fit`` (see there) and resolve what it runs with.
+
+    In a distributed fit the ranks agree first (one allgather): a rank whose
+    own arguments are refused (NaN in its X, a label of its own, a
+    checkpoint folder rank 0 lacks) raised alone, and the others waited in
+    their first collective for ever."""
+    comm = _agreeing(distributed)
+    try:
+        run = _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, optimizer,
+                             validation_data, validation_split, callbacks, on_divergence,
+                             distributed, sample_weight, class_weight)
+    except Exception as exc:
+        if comm is not None:
+            _agree(comm, exc)
+        raise
+    if comm is not None:
+        _agree(comm, None)
+    return run
+
+
+def _agreeing(distributed):
+    """The communicator of a distributed fit, for the ranks' agreement; None
+    where there is none to agree over (not distributed, or not a valid
+    communicator: then every rank refuses it alike)."""
+    if isinstance(distributed, np.bool_):
+        distributed = bool(distributed)
+    try:
+        if distributed is True:
+            from .distributed import world
+            return world()
+        if distributed is not False and hasattr(distributed, "allgather"):
+            from .distributed import _mpi
+            return None if distributed == _mpi().COMM_NULL else distributed
+    except ImportError:
+        pass
+    return None
+
+
+def _agree(comm, exc):
+    """Raise on every rank if any rank's fit arguments were refused (``exc``
+    its own error, or None): a failing rank raises its own, the others an
+    error naming it."""
+    errors = comm.allgather(None if exc is None else f"{type(exc).__name__}: {exc}")
+    failed = [(r, e) for r, e in enumerate(errors) if e is not None]
+    if failed and exc is None:
+        raise ValueError("the distributed fit was refused on rank(s) "
+                         + "; ".join(f"{r} ({e})" for r, e in failed)
+                         + ": every rank stops, its model unchanged")
+
+
+def _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, optimizer,
+                   validation_data, validation_split, callbacks, on_divergence, distributed,
+                   sample_weight=None, class_weight=None):
     classes = net.classes_
     if classes is None and learns_classes(net, y):
         # (trained: an epoch recorded, or an optimizer that took a step; an
@@ -214,7 +274,8 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
     if comm is not False and (weights is not None or (isinstance(validation_data, (tuple, list))
                                                       and len(validation_data) == 3
                                                       and validation_data[2] is not None)):
-        raise ValueError("distributed training takes no sample_weight or class_weight")
+        raise ValueError("distributed training takes no weights: no sample_weight or"
+                         " class_weight, nor validation_data's third element")
     if isinstance(opt, LBFGS) and any(net.dropout):
         raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
                          f" dropout={list(net.dropout)}; use a minibatch optimizer such as"
@@ -236,7 +297,8 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
         # fit runs (and saves), not the one it may replace
         _modelfile.check_saveable_model(net, schedule)
     check_monitors(callbacks, log_keys(net, validation is not None, comm is not False),
-                   continued=schedule if schedule is net.schedule else None)
+                   continued=schedule if schedule is net.schedule else None,
+                   distributed=comm is not False)
     return FitArguments(X, Y, classes, epochs, batch_size, shuffle, seed, verbose, on_divergence,
                         opt, lr, validation, callbacks, schedule, restart, comm, weights)
 
