@@ -549,3 +549,26 @@ def test_validation_split_of_the_last_rows_reads_the_callers_memory(tmp_path, mo
     hb = b.fit(X[:150], y[:150], epochs=2, verbose=0, validation_data=(X[150:], y[150:]))
     np.testing.assert_array_equal(a.params, b.params)
     assert a.history["val_loss"] == hb["val_loss"]
+
+
+def test_the_optimizer_set_while_a_fit_checks_its_arguments_is_refused(monkeypatch):
+    """From the fit's claim on, not only once its arguments are checked: set
+    in that window (another thread) it was taken, then lost to the fit's."""
+    from fastbp import _args
+    X = np.random.default_rng(0).normal(size=(32, 3))
+    y = np.arange(32) % 2
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    refused = []
+    real = _args.fit_arguments
+
+    def checking(*args, **kwargs):
+        try:
+            net.optimizer = fastbp.SGD(lr=0.3)
+        except RuntimeError as exc:
+            refused.append(str(exc))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_args, "fit_arguments", checking)
+    net.fit(X, y, epochs=1, optimizer="adam", verbose=0)
+    assert len(refused) == 1 and "cannot be set while a fit of this model runs" in refused[0]
+    assert type(net.optimizer).__name__ == "Adam"

@@ -776,9 +776,9 @@ def test_a_quote_never_closed_in_a_dropped_last_column_is_refused(tmp_path, caps
     left open in the last column went unseen when that column was dropped
     (1,000 rows trained on as 3). Its bytes are read for the check alone: one
     that is not UTF-8 there stays unread as text (the file reads as before).
-    The column is read only where the file's quotes do not pair, a block at
-    a time (read whole with the others, it held the peak memory of a wide
-    text column the user left out)."""
+    The column is read again only in a file that holds quotes, a block at a
+    time (read whole with the others, it held the peak memory of a wide text
+    column the user left out)."""
     probes = []
     last_cell = _reader._last_cell
     monkeypatch.setattr(_reader, "_last_cell", lambda *a: probes.append(a) or last_cell(*a))
@@ -793,12 +793,19 @@ def test_a_quote_never_closed_in_a_dropped_last_column_is_refused(tmp_path, caps
                    " closed: it runs to the end of the file, taking in the 997 lines after its"
                    " own; close its quote\n")
     good = tmp_path / "good.csv"
-    for text in (b"a,b,c\n1,0,x\n2,1,\xff\n3,0,\"p\nq\"\n",   # (quotes paired: not read)
-                 b"a,b,c\n1,0,5\"\n2,1,\xff\n3,0,\"p\nq\"\n"):  # (a stray quote: read, closed)
+    for text in (b"a,b,c\n1,0,x\n2,1,\xff\n3,0,\"p\nq\"\n",
+                 b"a,b,c\n1,0,5\"\n2,1,\xff\n3,0,\"p\nq\"\n",   # (a stray quote, an inch mark)
+                 b"a,b,c\n1,0,x\n2,1,\xff\n3,0,y\n"):               # (no quote: not read again)
         good.write_bytes(text)
         data = cli.load_data(str(good), target="b", drop=["c"])
         assert data.X.tolist() == [[1], [2], [3]] and list(data.y) == [0, 1, 0]
-    assert len(probes) == (2 if reader == "arrow" else 0)   # (the open quote, the stray one)
+    assert len(probes) == (3 if reader == "arrow" else 0)
+    # An inch mark evens the count of quotes: the open one is found all the same.
+    lines[1] = '0,0,12"'   # (before the open one: after it, it would close it)
+    path.write_text("\n".join(lines) + "\n")
+    status, _, err = run(["train", str(path), "--target", "b", "--drop", "c", "--epochs", "1"],
+                         capsys)
+    assert status == 2 and "the quoted cell in column 'c' at data row 3 is never closed" in err
 
 
 def test_a_truncated_compressed_csv_is_a_clear_error(tmp_path, capsys, reader):

@@ -209,7 +209,7 @@ def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, opt
         run = _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, optimizer,
                              validation_data, validation_split, callbacks, on_divergence,
                              distributed, sample_weight, class_weight)
-    except Exception as exc:
+    except BaseException as exc:   # (Ctrl-C on one rank too)
         if comm is not None:
             _agree(comm, exc)
         raise
@@ -237,15 +237,18 @@ def _agreeing(distributed):
 
 
 def _agree(comm, exc):
-    """Raise on every rank if any rank's fit arguments were refused (``exc``
-    its own error, or None): a failing rank raises its own, the others an
-    error naming it."""
+    """Raise on every rank if any rank's fit was refused (``exc`` its own
+    error, or None): a failing rank raises its own, the others an error
+    naming it (marked ``refused_elsewhere``). Every rank calls it at the same
+    step, once."""
     errors = comm.allgather(None if exc is None else f"{type(exc).__name__}: {exc}")
     failed = [(r, e) for r, e in enumerate(errors) if e is not None]
     if failed and exc is None:
-        raise ValueError("the distributed fit was refused on rank(s) "
-                         + "; ".join(f"{r} ({e})" for r, e in failed)
-                         + ": every rank stops, its model unchanged")
+        error = ValueError("the distributed fit was refused on rank(s) "
+                           + "; ".join(f"{r} ({e})" for r, e in failed)
+                           + ": every rank stops, its model unchanged")
+        error.refused_elsewhere = True
+        raise error
 
 
 def _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, optimizer,

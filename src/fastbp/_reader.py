@@ -274,19 +274,17 @@ def check_closed(path, cell, name, row):
                    f" {len(cell.splitlines()) - 1} lines after its own; close its quote")
 
 
-def _odd_quotes(path):
-    """Whether the file (its text, for a .gz or .bz2 one) holds an odd
-    number of double quotes: a quote never closed, or one standing in an
-    unquoted cell. One pass, 1 MiB at a time."""
+def _has_quotes(path):
+    """Whether the file (its text, for a .gz or .bz2 one) holds a double
+    quote anywhere: one that is never closed needs one. (Their count says
+    no more: a quote standing in an unquoted cell, an inch mark, evens it.)
+    Read 1 MiB at a time, up to the first."""
     import bz2
     import gzip
     name = os.fspath(path).lower()
     opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
-    count = 0
     with opener(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            count += chunk.count(b'"')
-    return count % 2 == 1
+        return any(b'"' in chunk for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
 def _last_cell(path, name):
@@ -507,11 +505,12 @@ class StreamedCSV(ArrowTable):
         last = len(self._file_names) - 1
         if last in rest and pa.types.is_string(self._arrays[last].type):
             check_closed(self.path, self._arrays[last][-1].as_py(), self.names[last], n)
-        elif last not in cols and last not in rest and _odd_quotes(self.path):
+        elif last not in cols and last not in rest and _has_quotes(self.path):
             # The last column left out (--drop): a quote never closed in it
-            # takes in the rest of the file as its last cell, and leaves an
-            # odd count of quotes. Only then that column is read, a block at
-            # a time, for its last cell.
+            # takes in the rest of the file as its last cell. In a file that
+            # holds quotes that column is read again, a block at a time, for
+            # its last cell (not held whole: a wide text column set the
+            # peak memory).
             check_closed(self.path, _last_cell(self.path, self._file_names[last]),
                          self.names[last], n)
         batches = table.to_batches()

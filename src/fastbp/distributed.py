@@ -36,6 +36,7 @@ import time
 import numpy as np
 
 from . import network, ops, threads
+from ._args import _agree
 from ._validate import SparseRows
 from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _end, begin,
                     _Interrupts, _progress_bar, _record, _say_interrupted, _show, _r2_score)
@@ -281,7 +282,12 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     divergence = None  # (batch, kept, no_update, kept_finite) once an epoch diverged
     try:
         begin(callbacks, net)
-    except BaseException:
+        # (a callback refusing the fit on one rank: every rank stops, as for
+        # refused arguments; the others waited in the first allreduce)
+        _agree(comm, None)
+    except BaseException as exc:
+        if not getattr(exc, "refused_elsewhere", False):
+            _agree(comm, exc)
         net.params[:] = before[0]
         if before[1] is not None:
             state[:] = before[1]

@@ -96,6 +96,9 @@ def _one_fit_at_a_time(fit):
     @functools.wraps(fit)
     def claimed(self, *args, **kwargs):
         with self._workspaces.training():
+            # (from the claim on, the optimizer and schedule are the fit's:
+            # set meanwhile they would be lost, see _not_while_training)
+            self._epochs_over = False
             return fit(self, *args, **kwargs)
     return claimed
 
@@ -1063,7 +1066,6 @@ class MLP:
         if run.seed is not None:
             self._rng[:] = np.random.SeedSequence(run.seed).generate_state(2, np.uint64)
         self._fit_started = False
-        self._epochs_over = False
         try:
             return self._train(run, opt)
         except BaseException:
