@@ -20,6 +20,7 @@ Python on the pyarrow path.
 """
 import contextlib
 import csv
+import io
 import os
 import sys
 
@@ -200,21 +201,26 @@ class Table:
         return raw
 
 
-def _open_text(path):
-    """A CSV file for reading as text, gzip- or bzip2-compressed by its name
-    (``.gz``, ``.bz2``), as pyarrow's reader takes them. Bytes that are not
-    UTF-8 come through as lone surrogates (``surrogateescape``): refused
-    by the column that holds them (:func:`_check_utf8`), as pyarrow reads
-    only the columns it is asked for."""
+def _open_bytes(path):
+    """A CSV file's bytes, gzip- or bzip2-decompressed by its name (``.gz``,
+    ``.bz2``), as pyarrow's reader takes them."""
     name = os.fspath(path).lower()
-    text = dict(newline="", encoding="utf-8-sig", errors="surrogateescape")
     if name.endswith(".gz"):
         import gzip
-        return gzip.open(path, "rt", **text)
+        return gzip.open(path, "rb")
     if name.endswith(".bz2"):
         import bz2
-        return bz2.open(path, "rt", **text)
-    return open(path, **text)
+        return bz2.open(path, "rb")
+    return open(path, "rb")
+
+
+def _open_text(path):
+    """A CSV file for reading as text (:func:`_open_bytes`). Bytes that are
+    not UTF-8 come through as lone surrogates (``surrogateescape``): refused
+    by the column that holds them (:func:`_check_utf8`), as pyarrow reads
+    only the columns it is asked for."""
+    return io.TextIOWrapper(_open_bytes(path), newline="", encoding="utf-8-sig",
+                            errors="surrogateescape")
 
 
 def _not_utf8(cell):
@@ -244,12 +250,9 @@ def _check_utf8(path, cells, what, lines=None):
 
 def _file_tail(path, size=64):
     # The last bytes of a CSV file (of its text, for a .gz or .bz2 one).
-    name = os.fspath(path).lower()
-    if name.endswith((".gz", ".bz2")):
-        import bz2
-        import gzip
+    if os.fspath(path).lower().endswith((".gz", ".bz2")):
         tail = b""
-        with (gzip.open if name.endswith(".gz") else bz2.open)(path, "rb") as fh:
+        with _open_bytes(path) as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 tail = (tail + chunk)[-size:]
         return tail
@@ -279,11 +282,7 @@ def _has_quotes(path):
     quote anywhere: one that is never closed needs one. (Their count says
     no more: a quote standing in an unquoted cell, an inch mark, evens it.)
     Read 1 MiB at a time, up to the first."""
-    import bz2
-    import gzip
-    name = os.fspath(path).lower()
-    opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else open
-    with opener(path, "rb") as fh:
+    with _open_bytes(path) as fh:
         return any(b'"' in chunk for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 

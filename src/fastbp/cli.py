@@ -355,7 +355,7 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
             y = _preprocess._decoded(y, name)
         except ValueError as exc:
             raise CLIError(f"{path}: {exc}") from None
-    if y is not None and need_target:
+    if y is not None:
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1:
@@ -363,7 +363,7 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
                            f" got shape {y.shape}")
         if len(y) != len(X):
             raise CLIError(f"{path}: the target {name!r} has {len(y)} values; X has {len(X)} rows")
-    if y is not None and y.dtype.kind in "US" and need_target:
+    if y is not None and y.dtype.kind in "US":
         from ._reader import check_text
         check_text(y.ravel().astype(str), name, path, None)
     if y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
