@@ -124,3 +124,16 @@ def test_an_eps_too_small_for_the_dtype_is_refused_not_nan():
     np.testing.assert_array_equal(net.params, before)
     g = net.numerical_gradient(X, y, eps=1e-2)   # one that fits: the backprop gradient
     np.testing.assert_allclose(g, net.gradient(X, y), rtol=2e-2, atol=2e-3)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_parameter_not_finite_is_named_not_blamed_on_eps(bad):
+    # Review EC: a NaN or infinite parameter was refused as "eps is too large", the default eps.
+    X = np.random.default_rng(0).normal(size=(5, 3))
+    y = np.array([0, 1, 2, 1, 0])
+    net = fastbp.MLP([3, 4, 3], dtype="float64", seed=0)
+    net.params[2] = bad
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="params holds a NaN or an infinity"):
+        net.numerical_gradient(X, y)
+    np.testing.assert_array_equal(net.params, before)

@@ -1592,6 +1592,9 @@ def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     grads, params, ws, plan, X, Y = borrowed((grads, params, ws, plan, X, Y))
     h = params.dtype.type(eps)
     for i in range(params.size):  # O(W), before anything is written
+        if not np.isfinite(params[i]):
+            raise ValueError("params holds a NaN or an infinity: finite differences need finite"
+                             " parameters")
         up, down = params.dtype.type(params[i] + h), params.dtype.type(params[i] - h)
         if not (np.isfinite(up) and np.isfinite(down)):
             raise ValueError("eps is too large for the parameters' dtype: p + eps or p - eps"
