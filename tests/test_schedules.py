@@ -1,5 +1,6 @@
 """Learning-rate schedules against their closed forms."""
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -392,6 +393,42 @@ def test_a_schedule_that_followed_a_hand_set_lr_saves_and_continues(tmp_path):
     for model in (net, back):
         assert model.fit(X, Y, epochs=2, batch_size=10, verbose=0)["lr"] == pytest.approx(
             [0.02 * 0.5 ** 2, 0.02 * 0.5 ** 3], rel=1e-12)
+
+
+@pytest.mark.parametrize("then", [0.001, 0.0])
+def test_a_cosine_set_below_its_eta_min_rises_from_there_as_torchs(then, tmp_path):
+    """Review EB: an lr set below eta_min (0 included) gave a negative lr0 the
+    schedule refused: it warned and trained at its own rates. PyTorch's
+    chainable cosine, lr_{t+1} = eta_min + (lr_t - eta_min) c(t+1) / c(t),
+    goes on from the set rate up toward eta_min."""
+    T, eta = 6, 0.01
+    c = lambda t: 1 + math.cos(math.pi * t / T)   # noqa: E731
+    expected = [eta + (0.1 - eta) * c(e) / 2 for e in range(2)] + [then]
+    for e in (3, 4):
+        expected.append(eta + (expected[-1] - eta) * c(e) / c(e - 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        net = _two_fits_with_a_hand_set_lr(schedules.CosineAnnealing(T, eta_min=eta),
+                                           then=then, epochs=(2, 1))
+        net.save(tmp_path / "m.npz")
+        back = fastbp.load(tmp_path / "m.npz")
+        for model in (net, back):
+            model.fit(X, Y, epochs=2, batch_size=10, verbose=0)
+            assert model.history["lr"] == pytest.approx(expected, rel=1e-12, abs=1e-15)
+    assert all(lr >= 0 for lr in expected) and expected[-1] > then
+
+
+def test_a_saved_cosine_whose_lr0_gives_a_negative_rate_is_refused():
+    sched = schedules.CosineAnnealing(6, eta_min=0.01)
+    sched.lr0, sched._epochs = -1.0, 2
+    with pytest.raises(ValueError, match="lr0 -1.0 gives a negative lr at its epoch"):
+        schedules.from_json(sched.to_json())
+    sched.lr0 = -0.001     # 0.01 (1 - c) - 0.001 c >= 0 at epoch 2: a cosine that followed 0.001
+    assert schedules.from_json(sched.to_json()).lr0 == -0.001
+    with pytest.raises(ValueError, match="lr0"):
+        sched2 = schedules.StepDecay(3)
+        sched2.lr0, sched2._epochs = -0.001, 2
+        schedules.from_json(sched2.to_json())
 
 
 def test_an_lr_set_by_hand_past_the_cosines_end_is_named_and_replaced():

@@ -44,6 +44,9 @@ class Schedule:
 
     # The private fields of the saved state besides ``_epochs``, with their checks.
     _STATE = {}
+    # Whether a negative lr0 keeps every later rate >= the current one (a rate
+    # affine in lr0 whose slope shrinks toward a floor): CosineAnnealing's.
+    _rises_to_floor = False
 
     def fresh(self):
         """A copy that starts anew, as a new schedule of the same parameters:
@@ -78,11 +81,14 @@ class Schedule:
         a param group's lr changed by hand. The formulas are affine in lr0,
         ``a + b lr0`` at this epoch: lr0 becomes ``(lr - a) / b``. Where the
         schedule has reached a rate no lr0 moves (b = 0: CosineAnnealing
-        past T_max, a decay to 0), it says it keeps its own."""
+        past T_max, a decay to 0), it says it keeps its own. An lr below a
+        floor the schedule anneals toward (CosineAnnealing's eta_min) gives a
+        negative lr0: its later rates rise from the set one toward the floor,
+        as PyTorch's do."""
         a = self.lr(self._epochs, 0.0)
         b = self.lr(self._epochs, 1.0) - a
-        lr0 = (lr - a) / b if b > 0 else -1.0
-        if lr0 >= 0 and math.isfinite(lr0):
+        lr0 = (lr - a) / b if b > 0 else math.nan
+        if math.isfinite(lr0) and (lr0 >= 0 or self._rises_to_floor):
             self.lr0 = lr0
             return
         warn(f"the optimizer's lr was set to {lr:g}, which the model's schedule {self!r} cannot"
@@ -150,6 +156,8 @@ class CosineAnnealing(Schedule):
     """``eta_min + (lr0 - eta_min) (1 + cos(pi epoch / T_max)) / 2``: PyTorch's
     CosineAnnealingLR up to T_max, then constant at eta_min (PyTorch's
     follows the cosine back up to lr0 over the next T_max epochs)."""
+
+    _rises_to_floor = True
 
     def __init__(self, T_max, eta_min=0.0):
         self.T_max = check_int(T_max, "T_max", 1)
@@ -296,13 +304,20 @@ def from_json(text):
             raise ValueError(f"it lacks {', '.join(missing)}")
         schedule = cls(**{k: fields.pop(k) for k in takes if k in fields})
         lr0 = fields.pop("lr0", None)
-        # (0: a schedule started where another annealed the lr to 0 saved it)
-        schedule.lr0 = None if lr0 is None else check_nonnegative(lr0, "lr0")
+        # (0: a schedule started where another annealed the lr to 0 saved it;
+        # below 0: a cosine that went on from an lr set below its eta_min)
+        schedule.lr0 = None if lr0 is None else (
+            _saved_state(lr0, "float", "lr0") if cls._rises_to_floor
+            else check_nonnegative(lr0, "lr0"))
         state = {"_epochs": "count"} | cls._STATE
         for key, value in fields.items():
             if key not in state:
                 raise ValueError(f"unknown field {key!r}")
             setattr(schedule, key, _saved_state(value, state[key], key))
+        if schedule.lr0 is not None and schedule.lr0 < 0 and not (
+                math.isfinite(schedule.lr0) and hasattr(schedule, "_epochs")
+                and schedule.lr(schedule._epochs, schedule.lr0) >= 0):
+            raise ValueError(f"lr0 {schedule.lr0!r} gives a negative lr at its epoch")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"a saved {cls.__name__} schedule is not valid: {exc}") from None
     return schedule
