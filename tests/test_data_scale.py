@@ -706,3 +706,42 @@ def test_predict_from_another_thread_during_a_sparse_fit_sees_w():
         thread.join()
     assert reads[0] > 10 and worst[0] == 0.0
     np.testing.assert_allclose(net.params, params, rtol=0, atol=1e-20)   # (zero biases move by 1e-29)
+
+
+@pytest.mark.parametrize("transposed", [True, False])
+def test_a_save_or_copy_during_an_epoch_sees_the_optimizer_state_in_ws_layout(
+        transposed, tmp_path, monkeypatch):
+    """Review ED: with the first layer stored transposed for the epoch, the
+    optimizer's own state rows held W.T while the kernel ran: a save or a
+    deep copy from another thread (the kernels release the GIL) wrote the
+    first layer's Adam moments transposed, and training on from them applied
+    them to the wrong weights. The epoch works on private copies now: a read
+    during the kernel sees the parameters and state as at the epoch's start.
+    (The read runs inside the kernel's call, standing in for the thread.)"""
+    import copy
+    X = np.random.default_rng(0).normal(size=(64, 7))
+    y = np.arange(64) % 3
+    net = fastbp.MLP([7, 5, 3], dtype="float64", seed=0)
+    net.fit(X, y, epochs=1, batch_size=16, optimizer="adam", lr=0.01, verbose=0)
+    monkeypatch.setattr(train, "dense_transposes", lambda *a: transposed)
+    real, seen = train.choose_epoch, []
+
+    def choose(*a):
+        kernel = real(*a)
+
+        def reading(params, grads, state, *rest):
+            # W's layout of what the kernel is given, before it runs
+            p, s = params.copy(), state.copy()
+            for a in (p, *s) if transposed else ():
+                train.move_first_layer(net.plan, a, False)
+            net.save(tmp_path / "during.npz")
+            seen.append((p, s, copy.deepcopy(net), fastbp.load(tmp_path / "during.npz")))
+            return kernel(params, grads, state, *rest)
+        return reading
+    monkeypatch.setattr(train, "choose_epoch", choose)
+    net.fit(X, y, epochs=2, batch_size=16, verbose=0)
+    assert len(seen) == 2
+    for p, s, copied, loaded in seen:
+        for other in (copied, loaded):
+            np.testing.assert_array_equal(other.params, p)
+            np.testing.assert_array_equal(other.optimizer.state, s)

@@ -279,8 +279,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         # an L2 term as compile-time constants: only their branches of the
         # leaf kernels compile (fastbp._static).
         loss, hidden = net._kernel_codes
-        with epoch_params(net, moved, transposed) as params:
-            return kernel(params, grads, state, ws, net.plan, x, Y, perm, net._rng, batch_size,
+        with epoch_params(net, state, grads, transposed) as (params, rows):
+            return kernel(params, grads, rows, ws, net.plan, x, Y, perm, net._rng, batch_size,
                           shuffle, loss, static(optimizer.code), optimizer.hyper, optimizer.t,
                           net._reg, max_steps, check_every_step, hidden, _l2(net))
 
@@ -295,9 +295,9 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
 
         def epoch_kernel(max_steps, check_every_step=False):  # noqa: F811
             loss, hidden = net._kernel_codes
-            with epoch_params(net, moved, transposed) as params:
+            with epoch_params(net, state, grads, transposed) as (params, rows):
                 return weighted(
-                    params, grads, state, ws, net.plan, x, Y, weights, wbuf, perm, net._rng,
+                    params, grads, rows, ws, net.plan, x, Y, weights, wbuf, perm, net._rng,
                     batch_size, shuffle, loss, static(optimizer.code), optimizer.hyper,
                     optimizer.t, net._reg, max_steps, check_every_step, hidden, _l2(net))
 
@@ -450,24 +450,32 @@ def first_layer_transposed(plan, arrays, on=True):
 
 
 @contextlib.contextmanager
-def epoch_params(net, others, transposed):
-    """The parameter buffer an epoch's kernel updates: ``net.params`` itself,
-    or, with the first layer stored transposed (:func:`first_layer_transposed`,
-    also for the arrays ``others``), a private copy, which comes back into
-    ``net.params`` as ``W`` when the block ends (also on an exception).
-    Threads that read the model meanwhile (``predict``, ``save``: the kernels
-    release the GIL) then see ``W``, as it stood before the epoch, never
-    ``W.T`` (a predict did, in review: outputs off by 0.5)."""
+def epoch_params(net, state, grads, transposed):
+    """The parameter buffer and optimizer state rows an epoch's kernel
+    updates, ``(params, state)``: ``net.params`` and ``state`` themselves, or,
+    with the first layer stored transposed (:func:`first_layer_transposed`,
+    also for ``grads``, the fit's own), private copies, which come back into
+    ``net.params`` and ``state`` as ``W`` when the block ends (also on an
+    exception). Threads that read the model meanwhile (``predict``, ``save``,
+    ``copy.deepcopy``: the kernels release the GIL) then see the parameters
+    and the optimizer's state as they stood before the epoch, never ``W.T``
+    (a predict did, in review: outputs off by 0.5; a save mid-epoch held the
+    first layer's Adam moments transposed, review ED)."""
     if not transposed:
-        yield net.params
+        yield net.params, state
         return
-    params = np.empty_like(net.params)
+    params, own = np.empty_like(net.params), np.empty_like(state)
     _copy_moving_first_layer(net.plan, params, net.params, True)
+    rows = [i for i in range(len(state)) if state[i].size]
+    for i in rows:
+        _copy_moving_first_layer(net.plan, own[i], state[i], True)
     try:
-        with first_layer_transposed(net.plan, others):
-            yield params
+        with first_layer_transposed(net.plan, [grads] if grads.size else []):
+            yield params, own
     finally:
         _copy_moving_first_layer(net.plan, net.params, params, False)
+        for i in rows:
+            _copy_moving_first_layer(net.plan, state[i], own[i], False)
 
 
 def _copy_moving_first_layer(plan, dst, src, transposed):
