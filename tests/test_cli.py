@@ -1126,3 +1126,71 @@ def test_a_sparse_npz_is_checked_before_scipy_reorders_its_columns(tmp_path, cap
                                str(tmp_path / f"{name}.npz")], capture_output=True, text=True,
                               timeout=300)
         assert run_.returncode == 2 and message in run_.stderr, (name, run_.stderr)
+
+
+def test_integer_labels_past_2_53_are_kept_exact_or_refused(tmp_path, capsys):
+    """Review EA: a CSV's integer labels of 2**53 or more were read as
+    float64, three classes trained as two; evaluate on Parquet compared the
+    model's exact int64 classes with the labels widened to float64 (accuracy
+    0.75 where Python's evaluate gives 0.6167)."""
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    y = np.array([2**53 + i % 3 for i in range(1, 61)], dtype=np.int64)
+    a = np.random.default_rng(0).normal(size=60) + (y - 2**53)
+    parquet = str(tmp_path / "ids.parquet")
+    pq.write_table(pa.table({"a": a, "y": y}), parquet)
+    csv_path = write_csv(tmp_path / "ids.csv", ["a", "y"], [[repr(float(u)), str(v)] for u, v in zip(a, y)])
+    model = str(tmp_path / "m.npz")
+    status, _, err = run(["train", csv_path, "--epochs", "1", "--hidden", "2", "--verbose", "0",
+                          "--out", model], capsys)
+    assert status == 2 and "holds integers of 2**53 or more (data row 1)" in err
+    assert not os.path.exists(model)
+    status, _, _ = run(["train", parquet, "--epochs", "2", "--hidden", "4", "--verbose", "0",
+                        "--out", model], capsys)
+    assert status == 0
+    net = fastbp.load(model)
+    assert net.classes_.tolist() == [2**53, 2**53 + 1, 2**53 + 2]
+    want = net.evaluate(a[:, None], y)
+    status, out, _ = run(["evaluate", model, parquet], capsys)
+    assert status == 0 and f"accuracy {want['accuracy']:.4f}" in out
+    status, _, err = run(["evaluate", model, csv_path], capsys)
+    assert status == 2 and "cannot tell apart" in err
+
+
+def test_found_in_review_EA_cli(tmp_path, capsys, monkeypatch):
+    """Review EA (session 41): --optimizer lbfgs --dropout was refused inside
+    fit, after the data was read and the model printed, as dropout=[0.3]; a
+    model with float32 classes printed them as float64 expansions
+    (0.20000000298023224) and evaluate refused the labels as written (0.1);
+    predict, evaluate and info with standard output closed printed nothing,
+    status 0."""
+    status, out, err = run(["train", "--epochs", "1", "--optimizer", "lbfgs", "--dropout", "0.3"],
+                           capsys)
+    assert (status, out) == (2, "") and err.startswith("fastbp: error: --dropout 0.3: L-BFGS")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    labels = np.where(X[:, 0] > 0, np.float32(0.2), np.float32(0.1))
+    net = fastbp.MLP([3, 3, 2], seed=0)
+    net.classes_ = np.array([0.1, 0.2], dtype=np.float32)
+    net.fit(X, labels, epochs=3, verbose=0)
+    model = str(tmp_path / "f32.npz")
+    net.save(model)
+    data = write_csv(tmp_path / "d.csv", ["a", "b", "c", "y"],
+                     [[repr(float(v)) for v in row] + [str(lab)] for row, lab in zip(X, labels)])
+    assert str(labels[0]) in ("0.1", "0.2")       # the labels as written: the shortest text
+    status, out, _ = run(["predict", model, data], capsys)
+    assert status == 0 and out.split() == [str(v) for v in net.predict(X)]
+    assert set(out.split()) <= {"0.1", "0.2"}
+    status, out, _ = run(["predict", model, data, "--proba"], capsys)
+    assert status == 0 and out.splitlines()[0] == "0.1,0.2"
+    status, out, _ = run(["evaluate", model, data], capsys)
+    want = net.evaluate(X, labels)
+    assert status == 0 and f"accuracy {want['accuracy']:.4f}" in out
+    monkeypatch.setattr(sys, "stdout", None)
+    for argv in (["predict", model, data], ["evaluate", model, data], ["info", model], ["info"]):
+        assert main(argv) == 2
+        assert "to standard output: it is closed" in capsys.readouterr().err
+    out_csv = tmp_path / "p.csv"
+    assert main(["predict", model, data, "--out", str(out_csv)]) == 0 and out_csv.exists()
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 2

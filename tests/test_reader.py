@@ -195,6 +195,9 @@ def test_features_choose_the_columns_in_their_order(tmp_path, capsys, reader):
     (["--features", "a,zzz"], "--features names ['zzz'] that are not columns of"),
     (["--drop", "nope"], "--drop names ['nope'] that are not columns of"),
     (["--features", "a,y"], "--features lists the target column 'y'"),
+    # review EA: accepted, and the target trained on as ever
+    (["--drop", "id,y"], "--drop names the target column 'y', which is never a feature"),
+    (["--target", "a", "--drop", "a"], "--drop names the target column 'a'"),
     (["--drop", "id,a,b"], "has no feature columns left after --drop id,a,b"),
     (["--features", "a,,b"], "--features must be comma-separated column names"),
 ])

@@ -106,6 +106,10 @@ def _select(table, target, features=None, drop=None):
         if unknown:
             raise CLIError(f"{option} names {unknown} that are not columns of {table.path}; its"
                            f" columns are {header}")
+    if target is not None and target in (drop or ()):
+        # (it did nothing: the target is never a feature)
+        raise CLIError(f"--drop names the target column {target!r}, which is never a feature;"
+                       " to train on another column, name it with --target")
     if features:
         if target is not None and target in features:
             raise CLIError(f"--features lists the target column {target!r}; the target cannot"
@@ -413,11 +417,27 @@ def _is_classification(y, task):
     return bool(np.all(values == np.round(values)) and len(np.unique(values)) <= MAX_CLASSES)
 
 
-def _encode_labels(y):
+def _inexact_labels(numbers, path, name):
+    """Refuse number labels read as float64 that include integers of 2**53 or
+    more, which float64 cannot tell apart (a CSV's numbers are read as
+    float64: ...993 reads as ...992, two classes merged into one)."""
+    numbers = np.asarray(numbers)
+    if numbers.dtype.kind == "f":
+        big = (np.abs(numbers) >= 2.0 ** 53) & (numbers == np.round(numbers))
+        if big.any():
+            i = int(np.argmax(big))
+            raise CLIError(f"{path}: the label column {name!r} holds integers of 2**53 or more"
+                           f" (data row {i + 1}), which a CSV's numbers,"
+                           " read as float64, cannot tell apart: give the labels as text (a"
+                           " letter before each) or the file as Parquet or NPZ, which keep int64")
+
+
+def _encode_labels(y, path=None, name=None):
     """Class indices and the sorted class list (numbers as numbers, else strings)."""
     values = np.asarray(y)
     try:
         numbers = _preprocess.text_to_numbers(values) if values.dtype.kind in "USO" else values
+        _inexact_labels(numbers, path, name)
         classes, codes = np.unique(numbers, return_inverse=True)
         classes = [int(c) if float(c).is_integer() else float(c) for c in classes]
     except ValueError:
@@ -468,10 +488,17 @@ def _targets_for(net, y, path, name=None):
                      "0 and 1" if net.output == "sigmoid" else f"0..{net.sizes[-1] - 1}")
             raise CLIError(f"{path}: the target column {name!r} holds {v!r} (data row {i + 1}),"
                            f" which is not one of the model's classes {known}")
+    if classes is not None and classes.dtype.kind in "biu" and values.dtype.kind in "iu":
+        return values.astype(np.int64)  # (Parquet, NPZ: exact past 2**53 too)
     values = _values(values, name, path, training=False)
-    if classes is not None and classes.dtype.kind in "biu" and np.all(np.abs(values) < 2**53) \
-            and np.all(values == np.round(values)):
-        return values.astype(np.int64)  # integer classes: a label 7 is named 7, not 7.0
+    if classes is not None and classes.dtype.kind == "f" and classes.dtype != values.dtype:
+        # float32 classes (a model made in Python): the label 0.1 as written,
+        # read at the classes' precision, is the class predict prints as 0.1
+        return values.astype(classes.dtype)
+    if classes is not None and classes.dtype.kind in "biu":
+        _inexact_labels(values, path, name)
+        if np.all(values == np.round(values)):
+            return values.astype(np.int64)  # integer classes: a label 7 is named 7, not 7.0
     return values
 
 
@@ -686,6 +713,10 @@ def _train(args):
     if args.lr is not None and str(args.optimizer).lower() == "lbfgs":
         raise CLIError("--lr: L-BFGS takes no learning rate (it searches along each step);"
                        " leave it out")
+    if args.dropout and str(args.optimizer).lower() == "lbfgs":
+        raise CLIError(f"--dropout {args.dropout}: L-BFGS's line search needs the same loss at"
+                       " every evaluation, which dropout's random masks change; use a minibatch"
+                       " optimizer (--optimizer adam) or leave --dropout out")
     hidden = _widths(args.hidden)
     if not hidden and args.dropout:
         raise CLIError(f"--dropout {args.dropout}: a network without hidden layers (--hidden '')"
@@ -704,7 +735,7 @@ def _train(args):
         raise CLIError(f"--class-weight {args.class_weight} weighs the classes of a classification"
                        " target; this target is a regression one")
     if classify:
-        codes, classes = _encode_labels(y)
+        codes, classes = _encode_labels(y, source, target)
         if len(classes) < 2:
             raise CLIError(f"the target {target!r} has a single class {classes}; need two or more")
         Y = codes
@@ -939,22 +970,34 @@ def _named_columns(message, net, features, target):
 def _formatted(values, dtype):
     """Predictions as text at the model's precision: a float32 value as the
     shortest repr that reads back to it (240.91656, not 240.91656494140625);
-    with dtype None (class labels, values from the data) as they are."""
+    with dtype None (class labels, values from the data) as they are, a
+    float32 label too at its own precision (0.2, not 0.20000000298023224)."""
     values = np.asarray(values)
-    if values.dtype.kind == "f" and dtype is not None:
+    if values.dtype.kind == "f":
+        dtype = values.dtype if dtype is None else dtype
         return [[str(v) for v in row] for row in values.astype(dtype).reshape(len(values), -1)]
     return values.reshape(len(values), -1).tolist()
 
 
+def _stdout_open(what, hint=""):
+    """Refuse, before any work, a command whose result goes to a standard
+    output closed when Python started (``>&-``): the result would be lost,
+    as to a full disk, with status 0."""
+    if sys.stdout is None:
+        raise CLIError(f"cannot write {what} to standard output: it is closed{hint}")
+
+
 def cmd_predict(args):
     _check_out(args.out, (("model", args.model), ("data", args.data)))
+    if not args.out:
+        _stdout_open("the predictions", "; --out FILE writes them to a file")
     net = _load_model(args.model)
     if args.proba and net.output == "identity":
         raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
     X, _, _ = _model_input(net, args.data, need_target=False)
     if args.proba:
         proba = _answers(net.predict_proba, X, args.data)
-        classes = (net.classes_.tolist() if net.classes_ is not None
+        classes = (list(net.classes_) if net.classes_ is not None   # (str: float32's shortest)
                    else list(range(2 if proba.shape[1] == 1 else proba.shape[1])))
         if proba.shape[1] == 1:  # one sigmoid unit: P(class 0), P(class 1)
             proba = np.hstack([1 - proba, proba])
@@ -1052,11 +1095,15 @@ class _Version(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=default, help=help)
 
     def __call__(self, parser, namespace, values, option_string=None):
+        if sys.stdout is None:   # (closed: `>&-`)
+            parser.exit(2, "fastbp: error: cannot write the version to standard output: it is"
+                           " closed\n")
         print(version_text())
         parser.exit()
 
 
 def cmd_evaluate(args):
+    _stdout_open("the evaluation")
     net = _load_model(args.model)
     if net.output != "softmax" and net.sizes[-1] > 1:
         # (its k targets are k columns, which the files' one target column
@@ -1081,6 +1128,7 @@ def _abbreviated(values, shown=10):
 
 
 def cmd_info(args):
+    _stdout_open("the information")
     if args.model is None:
         return _cache_info()
     net = _load_model(args.model)
