@@ -811,3 +811,29 @@ def test_a_file_with_half_a_scaling_is_refused(tmp_path, empty):
     with pytest.raises(fastbp.ModelFileError, match=f"{kind}_mean and {kind}_scale must both be"
                                                     " empty or both hold the scaling"):
         fastbp.load(tmp_path / "q.npz")
+
+
+@pytest.mark.parametrize("optimizer, edit, message", [
+    (fastbp.SGD(lr=0.1, momentum=0.9, nesterov=True), lambda a: _with_hyper(a, 2, 0.5),
+     "holds nesterov with momentum = 0.9 and dampening = 0.5; SGD's nesterov needs"),
+    (fastbp.SGD(lr=0.1, momentum=0.9, nesterov=True), lambda a: _with_hyper(a, 1, 0.0),
+     "holds nesterov with momentum = 0.0"),
+    (fastbp.SGD(lr=0.1, momentum=0.9), lambda a: _with_hyper(a, 3, 7.0),
+     "holds nesterov = 7.0; it is 0 or 1"),
+])
+def test_sgd_settings_its_constructor_refuses_are_refused_at_load(tmp_path, optimizer, edit,
+                                                                   message):
+    """Review EB: a hand-edited file with Nesterov and dampening (or a
+    nesterov of 7) loaded, and the next fit ran an update neither
+    fastbp.SGD(...) nor torch.optim.SGD allows."""
+    with pytest.raises(ValueError, match="nesterov needs momentum > 0 and dampening = 0"):
+        fastbp.SGD(momentum=0.9, nesterov=True, dampening=0.5)
+    rng = np.random.default_rng(0)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(rng.normal(size=(20, 3)), rng.integers(0, 2, 20), epochs=1, verbose=0,
+            optimizer=optimizer)
+    net.save(tmp_path / "m.npz")
+    fastbp.load(tmp_path / "m.npz")   # as saved: loads
+    bad = _rewritten(tmp_path / "m.npz", tmp_path / "bad.npz", edit)
+    with pytest.raises(fastbp.ModelFileError, match=message):
+        fastbp.load(bad)

@@ -42,9 +42,9 @@ import numpy as np
 from ._modelfile import (FORMAT, READABLE, V2_CLI_KEYS, VERSION, ZIP_MAGIC,  # noqa: F401
                          ModelFileError, _path, read, save, write_atomically)
 from .model import MLP
-from .optim import ALPHA, BETA1, BETA2, DAMPENING, EPS, MOMENTUM, SGD, Adam, RMSprop
+from .optim import ALPHA, BETA1, BETA2, DAMPENING, EPS, MOMENTUM, NESTEROV, SGD, Adam, RMSprop
 from .optim import FILE_NAMES as OPTIMIZERS
-from .optim import SklearnAdam
+from .optim import SklearnAdam, SklearnSGD
 from .schedules import from_json
 
 
@@ -142,6 +142,15 @@ def _optimizer(data, dtype, n_params, path):
             raise ModelFileError(f"{path!r}: optimizer_hyper holds {name} ="
                                  f" {float(hyper[index])!r} for {type(opt).__name__}, which"
                                  f" takes {name} {rule}")
+    if isinstance(opt, (SGD, SklearnSGD)) and hyper[NESTEROV] not in (0, 1):
+        raise ModelFileError(f"{path!r}: optimizer_hyper holds nesterov ="
+                             f" {float(hyper[NESTEROV])!r}; it is 0 or 1")
+    if isinstance(opt, SGD) and hyper[NESTEROV] and (hyper[MOMENTUM] == 0 or hyper[DAMPENING]):
+        # (loaded, and the next fit ran an update neither SGD(...) nor torch allows)
+        raise ModelFileError(f"{path!r}: optimizer_hyper holds nesterov with momentum ="
+                             f" {float(hyper[MOMENTUM])!r} and dampening ="
+                             f" {float(hyper[DAMPENING])!r}; SGD's nesterov needs momentum > 0"
+                             " and dampening = 0")
     opt.hyper[:] = hyper
     opt.t = t
     state = data["optimizer_state"]
