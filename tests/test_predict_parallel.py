@@ -4,6 +4,7 @@ and as the NumPy reference."""
 import copy
 import pickle
 import threading
+import time
 import tracemalloc
 
 import numpy as np
@@ -435,6 +436,54 @@ def test_a_forked_child_lets_go_of_the_holds_of_threads_it_does_not_have():
             release()
         assert got == "(0, 2)" and mine == "(1, 1)"  # (only its own hold counts there)
         assert _blas.pool_threads() == 2 and threads._one_thread_users == 0
+
+
+@needs_fork
+def test_a_forked_child_gets_the_pool_a_one_thread_product_in_flight_found(monkeypatch):
+    """Review ED: forked while a kernel's one-thread product ran in another
+    thread (the pool set to one thread, to be put back as the product ends),
+    the child kept one thread for good: that thread does not live there. The
+    fork waits for the size the product puts back (read as it forks), and
+    that size goes back in the child where a product began after the read.
+    (The products are stood in for by their counts and resizes.)"""
+    if threads.default_num_threads() < 2:
+        pytest.skip("needs two CPUs")
+    with fastbp.set_num_threads(2):
+        # In flight as the fork begins, ending 0.1 s later.
+        _blas.BEGUN.value += 1
+        threads._resize(threads._pool_libs(), 1)
+
+        def product_ends():
+            time.sleep(0.1)
+            threads._resize(threads._pool_libs(), 2)
+            _blas.ENDED.value += 1
+        ends = threading.Thread(target=product_ends)
+        ends.start()
+        try:
+            got = _in_child(lambda: (_blas._pool_now(), fastbp.get_num_threads()))
+        finally:
+            ends.join()
+        assert got == "(2, 2)" and _blas.pool_threads() == 2
+        # Beginning just after the fork's read of the size.
+        real, begun = _blas.pool_threads, []
+
+        def read_then_a_product_begins():
+            n = real()
+            if not begun:   # (once: the child's own reads are the real ones)
+                begun.append(n)
+                _blas.BEGUN.value += 1
+                threads._resize(threads._pool_libs(), 1)
+            return n
+        monkeypatch.setattr(_blas, "pool_threads", read_then_a_product_begins)
+        try:
+            got = _in_child(lambda: (_blas._pool_now(), fastbp.get_num_threads()))
+        finally:
+            if begun:   # the product ends in the parent: it puts back the size it found
+                threads._resize(threads._pool_libs(), 2)
+                _blas.ENDED.value += 1
+            monkeypatch.setattr(_blas, "pool_threads", real)
+        assert begun == [2] and got == "(2, 2)"
+        assert _blas.pool_threads() == 2
 
 
 @needs_fork

@@ -437,6 +437,19 @@ def other_blas_on_one_thread():
 
 
 _training_lock = threading.Lock()  # held by the one fit whose batches run split between threads
+_size_at_fork = None   # the pool's size as set, read as the process forks (_before_fork)
+
+
+def _before_fork():
+    """The pool's size as set, for the child (:func:`_after_fork`): a
+    one-thread product another thread has in flight holds the pool at one
+    thread and would put back the size it found, but that thread does not
+    live in the child (its pool was left at one thread for good)."""
+    global _size_at_fork
+    try:
+        _size_at_fork = _blas.pool_threads()   # (waits for products in flight to end)
+    except Exception:   # (never stop a fork)
+        _size_at_fork = None
 
 
 def _after_fork():
@@ -448,13 +461,18 @@ def _after_fork():
     global _one_thread_lock, _one_thread_users, _one_thread_by, _other_lock, _other_users, \
         _other_by, _other_restore, _training_lock
     _training_lock = threading.Lock()
-    # (a product another thread had in flight will never end here)
+    # (a product another thread had in flight will never end here, nor put
+    # back the size it found: the size as set before the fork goes back)
+    in_flight = _blas.ENDED.value != _blas.BEGUN.value
     _blas.ENDED.value = _blas.BEGUN.value
     me = threading.get_ident()
     _one_thread_lock, _other_lock = threading.Lock(), threading.Lock()
     mine = _one_thread_by.get(me, 0)
     if _one_thread_users and not mine and _one_thread_restore > 1:
         _resize(_pool_libs(), _one_thread_restore)
+    elif in_flight and not mine and _size_at_fork and _size_at_fork > 1 \
+            and _blas.pool_threads() != _size_at_fork:
+        _resize(_pool_libs(), _size_at_fork)
     _one_thread_users, _one_thread_by = mine, ({me: mine} if mine else {})
     _blas.HELD.value = 1 if mine else 0
     mine = _other_by.get(me, 0)
@@ -466,7 +484,7 @@ def _after_fork():
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
 
 
 def inference_threads(chunks):
