@@ -397,8 +397,15 @@ def test_a_value_the_scaling_takes_beyond_float32_is_refused_by_name():
     with pytest.raises(ValueError, match="beyond what float64 holds"):
         net64.predict([[1e200]])
     reg = fastbp.MLP([1, 4, 1], output="identity", seed=0).set_target_scaling(0.0, 1.0)
-    with pytest.raises(ValueError, match=r"y row 0: 1e\+300 \(column 0\)"):
+    # (a float32 model answers in float32, which cannot hold the target itself)
+    with pytest.raises(ValueError, match=r"y row 0: 1e\+300 is beyond what float32 holds, the"
+                                         " precision in which this model answers predict"):
         reg.loss([[1.0], [0.0]], [1e300, 0.0])
+    reg64 = fastbp.MLP([1, 4, 1], output="identity", dtype=np.float64, seed=0)
+    reg64.set_target_scaling(0.0, 1e-200)
+    with pytest.raises(ValueError, match=r"y row 0: 1e\+200 \(column 0\) is .* beyond what"
+                                         " float64 holds"):
+        reg64.loss([[1.0], [0.0]], [1e200, 0.0])
     # Values in range are scaled as before: (x - mean) / scale in float64, then float32.
     X = np.array([[3.0], [-7.5]])
     ok = fastbp.MLP([1, 4, 2], seed=0).set_input_scaling(1.0, 4.0)
@@ -414,7 +421,8 @@ def test_standardize_where_squared_deviations_pass_float64():
     rng = np.random.default_rng(0)
     X = np.c_[5e200 + 1e190 * rng.normal(size=30), np.full(30, 1e200), rng.normal(size=30)]
     y = 1e300 * rng.normal(size=30)
-    net = fastbp.MLP([3, 4, 1], output="identity", seed=0).standardize(X, y)
+    # (float64: a float32 model, which answers in float32, refuses such targets)
+    net = fastbp.MLP([3, 4, 1], output="identity", dtype=np.float64, seed=0).standardize(X, y)
     dev = (X - X.mean(axis=0)) / 1e190
     np.testing.assert_allclose(net.input_scale[0], dev[:, 0].std() * 1e190, rtol=1e-10)
     assert net.input_scale[1] == 1.0
@@ -423,7 +431,7 @@ def test_standardize_where_squared_deviations_pass_float64():
 
 
 def test_a_rejected_standardize_changes_nothing_and_names_the_overflow():
-    net = fastbp.MLP([2, 4, 1], output="identity", seed=0)
+    net = fastbp.MLP([2, 4, 1], output="identity", dtype=np.float64, seed=0)
     X = np.array([[0.0, 1.0], [2.0, 5.0], [4.0, 0.0]])
     import warnings
     with warnings.catch_warnings():
@@ -632,3 +640,87 @@ def test_a_scaling_of_the_wrong_length_names_the_networks_inputs():
                                          r" one-hot codes\); got shape \(3,\)"):
         net.set_input_scaling(np.zeros(3), 1)
     assert net.input_mean is None
+
+
+def test_found_in_review_EE_preprocessing():
+    """Review EE (session 41): with category columns, the scaling errors named
+    the encoded input (column 4 of rows of 3 columns); the target scaling's
+    shape error spoke of inputs and sizes[0]; a column of values near 1e-200
+    got scale 1 (its squared deviations underflowed), one near 1e-162 a std a
+    third too large; a float32 model with target scaling trained on targets
+    beyond float32 and predicted infinities; categories took labels mixing
+    text and numbers as text."""
+    rows = np.array([[0.5, "red", 1.0], [2.5, "green", 3e37]], dtype=object)
+    net = fastbp.MLP([5, 2, 2], seed=0, dtype="float32")
+    net.categories = {1: ["blue", "green", "red"]}
+    net.set_input_scaling(0, [1, 1, 1, 1, 1e-3])
+    with pytest.raises(ValueError, match=r"X row 1: 3e\+37 \(column 2\) is 3e\+40 after"):
+        net.predict(rows)
+    net.set_input_scaling(0, [1, 1e-39, 1, 1, 1])     # a code column scaled by hand
+    with pytest.raises(ValueError, match=r"\(column 1's code of 'blue'\)"):
+        net.predict(np.array([[0.5, "blue", 1.0]], dtype=object))
+    huge = np.array([[0.5, "red", 1.7e308], [1.5, "blue", 1.7e308], [2.5, "green", 1e308]],
+                    dtype=object)
+    with pytest.raises(ValueError, match="X column 2: its mean overflows float64"):
+        net.standardize(huge)
+    with pytest.raises(ValueError, match=r"one value per network output \(sizes\[-1\]\); got"
+                                         r" shape \(3,\)"):
+        fastbp.MLP([3, 2], output="identity").set_target_scaling([0, 0, 0], [1, 1, 1])
+    for column in ([1e-200, 2e-200, 4e-200], [1.23e-162, 4.56e-162], [3e-170, -1e-171, 0.0]):
+        A = np.array(column)[:, None]
+        got = fastbp.MLP([1, 2], output="identity", dtype="float64").standardize(A).input_scale
+        want = np.std(A / 1e-150) * 1e-150     # the same column where squares are exact
+        assert got[0] == pytest.approx(want, rel=1e-14)
+    for constant in ([1e-200, 1e-200], [0.0, 0.0]):
+        net1 = fastbp.MLP([1, 2], output="identity").standardize(np.array(constant)[:, None])
+        assert net1.input_scale[0] == 1.0
+    X, y = np.array([[0.0], [1.0], [2.0]]), np.array([1e39, 2e39, 3e39])
+    small = fastbp.MLP([1, 1], output="identity", dtype="float32", seed=0)
+    before = small.params.copy()
+    with pytest.raises(ValueError, match=r"y row 0: 1e\+39 is beyond what float32 holds"):
+        small.standardize(X, y)
+    assert small.input_mean is None and small.target_mean is None
+    small.set_target_scaling(2e39, 1e39)
+    with pytest.raises(ValueError, match="beyond what float32 holds"):
+        small.fit(X, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(small.params, before)
+    assert len(small.history) == 0
+    wide = fastbp.MLP([1, 1], output="identity", dtype="float64", seed=0).standardize(X, y)
+    wide.fit(X, y, epochs=1, verbose=0)                # float64 answers hold them
+    assert np.isfinite(wide.predict(X)).all()
+    with pytest.raises(TypeError, match=r"categories\[1\] must be a non-empty list of text"):
+        fastbp.MLP([5, 2, 3]).categories = {1: ["a", 1, True]}
+
+
+@pytest.mark.parametrize("change", ["classes_", "categories", "set_input_scaling",
+                                    "set_target_scaling", "standardize"])
+def test_preprocessing_cannot_change_while_a_fit_runs(change):
+    """Review EE: a callback's net.classes_ = [...] (or new scaling or
+    categories) mid-fit was taken: the fit trained and validated on the rows
+    encoded before (val_accuracy 0.975 in its history), and the model then
+    answered with the new classes (accuracy 0.025). Refused now, as the
+    optimizer and schedule are; on_train_end may change them."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    identity = change in ("set_target_scaling",)
+    y = X @ [1.0, 2.0] if identity else np.where(X[:, 0] > 0, "pos", "neg")
+    net = fastbp.MLP([2, 4, 1 if identity else 2], output="identity" if identity else "softmax",
+                     seed=0)
+    calls = {"classes_": lambda: setattr(net, "classes_", ["pos", "neg"]),
+             "categories": lambda: setattr(net, "categories", None),
+             "set_input_scaling": lambda: net.set_input_scaling(None, None),
+             "set_target_scaling": lambda: net.set_target_scaling(None, None),
+             "standardize": lambda: net.standardize(X)}
+    seen = []
+
+    class Change:
+        def on_epoch_end(self, epoch, logs):
+            with pytest.raises(RuntimeError, match="while a fit of this model runs"):
+                calls[change]()
+            seen.append(epoch)
+
+        def on_train_end(self, net_):
+            calls[change]()      # the epochs are over: for the next fit
+            seen.append("end")
+    net.fit(X, y, epochs=2, verbose=0, callbacks=[Change()])
+    assert seen == [0, 1, "end"]

@@ -43,9 +43,10 @@ def check_scaling(mean, scale, n, what):
         if arr.ndim == 0:
             arr = np.full(n, float(arr))
         if arr.shape != (n,):
-            raise ValueError(f"{what} {name} must have shape ({n},), one value per network"
-                             " input (sizes[0]: a category column counts its one-hot codes); got"
-                             f" shape {arr.shape}")
+            per = ("output (sizes[-1])" if what == "target" else
+                   "input (sizes[0]: a category column counts its one-hot codes)")
+            raise ValueError(f"{what} {name} must have shape ({n},), one value per network {per};"
+                             f" got shape {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} {name} must be finite; got {arr[~np.isfinite(arr)][0]}")
         out.append(_frozen(np.array(arr, dtype=np.float64)))
@@ -59,7 +60,11 @@ def check_scaling(mean, scale, n, what):
 BLOCK_ROWS = 8192
 
 
-def mean_std(A, name="X"):
+def _column(j):
+    return f"column {j}"
+
+
+def mean_std(A, name="X", column=_column):
     """Column means and standard deviations of an array (n, m), in float64;
     a column that is constant up to rounding gets scale 1, not a tiny std
     that would blow its rounding errors up to order 1. Constant as
@@ -86,19 +91,26 @@ def mean_std(A, name="X"):
     var = acc[0] / n
     with np.errstate(over="ignore"):  # (n eps mean)^2 past float64: constant within that
         constant = var <= n * eps * var + (n * eps * mean) ** 2
-    for j in np.flatnonzero((np.isfinite(mean) & ~np.isfinite(std)).ravel()):
-        # Squares past float64 (deviations above 1.3e154): the column again,
-        # scaled by its largest deviation, for a std that float64 holds, and
-        # the same test of constancy in standard deviations.
+    for j in np.flatnonzero((np.isfinite(mean) & ~(np.isfinite(std) & (std >= TINY_STD))).ravel()):
+        # Squares past float64 (deviations above 1.3e154), or below its
+        # normal numbers (deviations below 1.5e-154: [1e-200, 2e-200] had a
+        # std of 0, scale 1): the column again, scaled by its largest
+        # deviation, for the std float64 holds, and the same test of
+        # constancy in standard deviations.
         std.ravel()[j], constant.ravel()[j] = _scaled_std(A[:, j], mean.ravel()[j], n, eps)
     bad = ~(np.isfinite(mean) & np.isfinite(std))
     if bad.any():
         j = int(np.flatnonzero(bad.ravel())[0])
         what = "deviations from its mean overflow" if np.isfinite(mean.ravel()[j]) \
             else "mean overflows"
-        raise ValueError(f"{name} column {j}: its {what} float64 (values up to"
+        raise ValueError(f"{name} {column(j)}: its {what} float64 (values up to"
                          f" {np.abs(A[:, j]).max():.4g}); rescale that column first")
     return mean, np.where(constant | (std == 0), 1.0, std)
+
+
+# Below this a std is computed again from scaled deviations (their squares
+# lose digits as subnormals from 1.5e-154 down): see mean_std.
+TINY_STD = 1e-150
 
 
 def _scaled_std(column, mean, n, eps):
@@ -109,6 +121,8 @@ def _scaled_std(column, mean, n, eps):
     with np.errstate(over="ignore", invalid="ignore"):
         dev = np.subtract(column, mean, dtype=np.float64)
         scale = np.abs(dev).max()
+        if scale == 0:   # constant
+            return 0.0, True
         std = scale * np.sqrt(np.mean(np.square(dev / scale)))
     return std, bool(std * np.sqrt(max(1.0 - n * eps, 0.0)) <= n * eps * abs(mean))
 
@@ -143,7 +157,19 @@ def empty_rows(shape, dtype):
     return np.frombuffer(m, dtype=dtype).reshape(shape)
 
 
-def standardise(A, mean, scale, dtype, name="X"):
+def check_in_range(Y, dtype, name="y"):
+    """Targets ``Y`` (float64) that a model of ``dtype`` answers in their own
+    units (target scaling) must fit ``dtype``: beyond it the scaled training
+    went well and every prediction was an infinity."""
+    top = np.finfo(dtype).max
+    if np.dtype(dtype) != np.float64 and Y.size and np.abs(Y).max() > top:
+        r, *j = (int(k) for k in np.argwhere(np.abs(Y) > top)[0])
+        raise ValueError(f"{name} row {r}: {Y[(r, *j)].item()!r} is beyond what"
+                         f" {np.dtype(dtype).name} holds, the precision in which this model"
+                         " answers predict in y's units; use a float64 model, or rescale y")
+
+
+def standardise(A, mean, scale, dtype, name="X", column=_column):
     """``(A - mean) / scale`` computed in float64, stored in ``dtype``
     (C-contiguous, new), a block of rows at a time: no float64 copy of the
     whole array. A (finite) value that the scaling takes beyond ``dtype``'s
@@ -162,7 +188,7 @@ def standardise(A, mean, scale, dtype, name="X"):
             where = (i + r, *j)
             col = j[0] if j else 0
             raise ValueError(
-                f"{name} row {i + r}: {A[where].item()!r} (column {col}) is {part[(r, *j)]:.4g}"
+                f"{name} row {i + r}: {A[where].item()!r} ({column(col)}) is {part[(r, *j)]:.4g}"
                 f" after the model's scaling ((value - mean) / scale, mean {mean[col]:.6g},"
                 f" scale {scale[col]:.6g}), beyond what {np.dtype(dtype).name} holds")
     return out
@@ -358,8 +384,11 @@ def check_categories(categories, n_in):
             raise TypeError(f"categories keys must be column indices (int >= 0); got {j!r}")
         if isinstance(labels, (str, bytes)):
             raise TypeError(f"categories[{j}] must be a list of labels; got the string {labels!r}")
-        arr = np.asarray(list(labels))
-        if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind != "U":
+        given = list(labels)
+        arr = np.asarray(given)
+        # (["a", 1, True] read as the text ['a', '1', 'True'])
+        if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind != "U" \
+                or not all(isinstance(v, str) for v in given):
             raise TypeError(f"categories[{j}] must be a non-empty list of text labels; got"
                             f" {list(labels)[:10]!r}")
         if len(np.unique(arr)) != len(arr):
@@ -387,6 +416,20 @@ def column_starts(categories, n_in):
     for j, labels in categories or ():
         widths[j] = len(labels)
     return np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
+
+
+def input_column(categories, n_in):
+    """``describe(i)``: network input i named by the raw row's column, as an
+    error shows it ("column 2"; a one-hot code "column 1's code of 'red'")."""
+    starts = column_starts(categories, n_in)
+    labels = dict(categories or ())
+
+    def describe(i):
+        j = int(np.searchsorted(starts, i, side="right")) - 1
+        if j in labels:
+            return f"column {j}'s code of {str(labels[j][i - starts[j]])!r}"
+        return f"column {j}"
+    return describe
 
 
 def code_mask(categories, n_in):

@@ -333,13 +333,16 @@ class MLP:
         None), as a fit given another optimizer does."""
         return self._optimizer
 
-    def _not_while_training(self, what):
-        # The fit that runs goes on with the optimizer and schedule it began
-        # with: one set meanwhile (from a callback, another thread) would not
-        # train, yet be saved with the weights it never trained. (Once its
-        # epochs are over, in on_train_end, it is for the next fit.)
+    def _not_while_training(self, what, call=None):
+        # The fit that runs goes on with the optimizer, schedule, classes,
+        # categories and scaling it began with (its rows encoded and scaled
+        # once): one set meanwhile (from a callback, another thread) would
+        # not train, yet be saved with the weights it never trained. (Once
+        # its epochs are over, in on_train_end, it is for the next fit.)
         if self._workspaces._trainer is not None and not getattr(self, "_epochs_over", True):
-            raise RuntimeError(f"net.{what} cannot be set while a fit of this model runs (it goes"
+            head = f"net.{what} cannot be set" if call is None else \
+                f"net.{call}() cannot change the {what}"
+            raise RuntimeError(f"{head} while a fit of this model runs (it goes"
                                f" on with the {what} it began with); set it between fits, or"
                                " stop this fit (a callback's on_epoch_end returning True) and"
                                f" fit again with the new {what}")
@@ -458,6 +461,7 @@ class MLP:
 
     @classes_.setter
     def classes_(self, value):
+        self._not_while_training("classes_")
         self._classes = _preprocess.check_classes(value, self._output, self._sizes[-1])
 
     @property
@@ -482,6 +486,7 @@ class MLP:
 
     @categories.setter
     def categories(self, value):
+        self._not_while_training("categories")
         self._categories = _preprocess.check_categories(value, self._sizes[0])
 
     @property
@@ -497,6 +502,7 @@ class MLP:
         > 0); ``set_input_scaling(None, None)`` removes the scaling. The
         weights are not changed. Returns the model.
         """
+        self._not_while_training("input scaling", "set_input_scaling")
         self._input_mean, self._input_scale = _preprocess.check_scaling(
             mean, scale, self._sizes[0], "input")
         return self
@@ -505,6 +511,7 @@ class MLP:
         """Train an identity output on ``(y - mean) / scale`` and answer
         ``predict`` in y's units; ``(n_out,)`` arrays or scalars, or
         ``None, None`` to remove. Returns the model."""
+        self._not_while_training("target scaling", "set_target_scaling")
         if self._output != "identity" and not (mean is None and scale is None):
             raise ValueError(f"target scaling applies to an identity output; this network's output"
                              f" is {self._output!r}")
@@ -522,6 +529,7 @@ class MLP:
         ``net.standardize(X_train, y_train).fit(X_train, y_train)`` then
         trains on standardised data, and every method takes raw rows.
         """
+        self._not_while_training("scaling", "standardize")
         X = self._encoded(X)  # checked in its own precision, summed in float64
         X = check_X(X, self._sizes[0], np.float32 if getattr(X, "dtype", None) == np.float32
                     else np.float64)
@@ -534,7 +542,8 @@ class MLP:
                 raise ValueError(f"standardize(X, y) scales the targets of an identity output; this"
                                  f" network's output is {self._output!r}: call standardize(X)")
             Y = check_targets(y, X.shape[0], self._output, self._sizes[-1], np.float64)
-        mean, scale = _preprocess.mean_std(X)
+            _preprocess.check_in_range(Y, self._dtype)
+        mean, scale = _preprocess.mean_std(X, column=self._input_column())
         if self._categories is not None:  # one-hot codes enter the network as 0 and 1
             codes = _preprocess.code_mask(self._categories, self._sizes[0])
             mean[codes], scale[codes] = 0.0, 1.0
@@ -547,6 +556,12 @@ class MLP:
             self._target_mean, self._target_scale = targets
         self._input_mean, self._input_scale = inputs
         return self
+
+    def _input_column(self):
+        """Network input i named by the raw rows' column, for errors."""
+        if self._categories is None:
+            return _preprocess._column
+        return _preprocess.input_column(self._categories, self._sizes[0])
 
     def _encoded(self, X, name="X"):
         """Raw rows -> rows of network inputs: text columns one-hot by the
@@ -574,7 +589,8 @@ class MLP:
             raise ValueError(f"{name} is sparse, but this model standardises its inputs"
                              " (input_mean, input_scale), which would make it dense; remove the"
                              " scaling (net.set_input_scaling(None, None)) or pass a dense array")
-        return _preprocess.standardise(X, self._input_mean, self._input_scale, self._dtype, name)
+        return _preprocess.standardise(X, self._input_mean, self._input_scale, self._dtype, name,
+                                       self._input_column())
 
     def _targets(self, y, n, name="y", classes=None, x_name="X"):
         """The user's targets -> the network's: int64 class indices (n,) for
@@ -595,6 +611,7 @@ class MLP:
         if self._target_mean is None:
             return check_targets(y, n, self._output, self._sizes[-1], self._dtype, name, x_name)
         Y = check_targets(y, n, self._output, self._sizes[-1], np.float64, name, x_name)
+        _preprocess.check_in_range(Y, self._dtype, name)
         return _preprocess.standardise(Y, self._target_mean, self._target_scale, self._dtype, name)
 
     def _answer(self, out):
