@@ -320,3 +320,54 @@ def test_dropout_arguments_are_validated():
         net.fit(np.zeros((4, 2)), [0, 1, 0, 1], optimizer="lbfgs", verbose=0)
     np.testing.assert_array_equal(net.params, before)
     assert net.optimizer is None
+
+
+def test_alpha_cannot_become_non_zero_during_a_float32_plain_sgd_fit():
+    """Review EF: a float32 plain-SGD fit that began with alpha 0 runs the
+    fused update; a callback's alpha = 5e-5 then trained as the rounded
+    factor 1 - lr alpha / nb = 1 (weights bit for bit those of alpha 0)
+    while the history counted the L2 term. Refused now; a float64 fit, or
+    one that began with alpha, takes the change."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 4)).astype(np.float32), rng.integers(0, 3, 64)
+    seen = []
+
+    class SetAlpha:
+        def __init__(self, net, value):
+            self.net, self.value = net, value
+
+        def on_epoch_end(self, epoch, logs):
+            try:
+                self.net.alpha = self.value
+                seen.append("set")
+            except RuntimeError as exc:
+                seen.append(str(exc))
+    net = fastbp.MLP([4, 8, 3], seed=0)
+    net.fit(X, y, epochs=2, verbose=0, shuffle=False, callbacks=[SetAlpha(net, 5e-5)])
+    assert seen[0].startswith("net.alpha cannot become non-zero while this float32 fit with"
+                              " plain SGD runs") and net.alpha == 0
+    net.alpha = 5e-5           # between fits: taken into the gradient
+    assert net.alpha == 5e-5
+    for dtype, start in (("float64", 0.0), ("float32", 1e-4)):
+        seen.clear()
+        other = fastbp.MLP([4, 8, 3], dtype=dtype, seed=0, alpha=start)
+        other.fit(X, y, epochs=2, verbose=0, shuffle=False, callbacks=[SetAlpha(other, 5e-5)])
+        assert seen == ["set", "set"] and other.alpha == 5e-5
+    # the same weights as two fits with alpha set between them
+    a = fastbp.MLP([4, 8, 3], dtype="float64", seed=0)
+    a.fit(X, y, epochs=2, verbose=0, shuffle=False, callbacks=[SetAlpha(a, 5e-5)])
+    b = fastbp.MLP([4, 8, 3], dtype="float64", seed=0)
+    b.fit(X, y, epochs=1, verbose=0, shuffle=False)
+    b.alpha = 5e-5
+    b.fit(X, y, epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_lbfgs_cannot_be_set_on_a_model_with_dropout():
+    """Review EF: net.optimizer = LBFGS() was taken on a model with dropout,
+    which the next fit refused (and a save kept)."""
+    net = fastbp.MLP([4, 6, 3], dropout=0.3, seed=0)
+    with pytest.raises(ValueError, match=r"L-BFGS .* cannot train with dropout=\[0.3\]"):
+        net.optimizer = fastbp.LBFGS()
+    assert net.optimizer is None
+    fastbp.MLP([4, 6, 3], seed=0).optimizer = fastbp.LBFGS()   # without dropout: taken

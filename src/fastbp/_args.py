@@ -279,10 +279,7 @@ def _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, op
                                                       and validation_data[2] is not None)):
         raise ValueError("distributed training takes no weights: no sample_weight or"
                          " class_weight, nor validation_data's third element")
-    if isinstance(opt, LBFGS) and any(net.dropout):
-        raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
-                         f" dropout={list(net.dropout)}; use a minibatch optimizer such as"
-                         " 'sgd' or 'adam', or a model without dropout")
+    lbfgs_without_dropout(net, opt)
     validation = validation_set(net, X, Y, validation_data, validation_split, classes, weights,
                                 per_class)
     if validation_split:
@@ -331,6 +328,15 @@ def learns_classes(net, y):
 # records it): kept outside the optimizer, so that a copy or an unpickled
 # one belongs to no model.
 OWNERS = weakref.WeakKeyDictionary()
+
+
+def lbfgs_without_dropout(net, opt):
+    """Refuse L-BFGS for a model with dropout (fit's argument, or
+    ``net.optimizer = LBFGS()``, which the next fit refused)."""
+    if isinstance(opt, LBFGS) and any(net.dropout):
+        raise ValueError("L-BFGS (full batch, deterministic line search) cannot train with"
+                         f" dropout={list(net.dropout)}; use a minibatch optimizer such as"
+                         " 'sgd' or 'adam', or a model without dropout")
 
 
 def optimizer_for(net, optimizer, lr):

@@ -333,6 +333,8 @@ class MLP:
         None), as a fit given another optimizer does."""
         return self._optimizer
 
+    _alpha_stays_zero = False   # (set by each fit: see the alpha setter)
+
     def _not_while_training(self, what, call=None):
         # The fit that runs goes on with the optimizer, schedule, classes,
         # categories and scaling it began with (its rows encoded and scaled
@@ -355,6 +357,7 @@ class MLP:
                 raise TypeError("optimizer must be None or a fastbp optimizer such as"
                                 f" fastbp.Adam(); got {value!r} (a name is for fit:"
                                 " fit(optimizer='adam'))")
+            _args.lbfgs_without_dropout(self, value)
             _args.optimizer_for(self, value, None)  # its owner and its state
             _args.OWNERS[value] = weakref.ref(self)
         if value is not self._optimizer and getattr(self._schedule, "_net", None) is self:
@@ -406,6 +409,13 @@ class MLP:
     @alpha.setter
     def alpha(self, value):
         value = _args.check_alpha(value)
+        if value and getattr(self, "_alpha_stays_zero", False) \
+                and self._workspaces._trainer is not None and not getattr(self, "_epochs_over", True):
+            raise RuntimeError(
+                "net.alpha cannot become non-zero while this float32 fit with plain SGD runs: it"
+                " began with alpha 0 and folds each step into backprop, where the L2 factor"
+                " 1 - lr alpha / n rounds away in float32 (5e-5 trained as 0); give alpha before"
+                " the fit (it then takes the L2 term into the gradient), or use float64")
         reg = self._reg.copy()
         reg[0] = value
         reg.setflags(write=False)

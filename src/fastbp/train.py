@@ -244,6 +244,9 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     # batch 32). With alpha there, float32 takes the L2 term into the
     # gradient, W <- W - lr (dW + alpha / nb W), as torch and scikit-learn do.
     fused = optimizer.fused and not (net.alpha and net.dtype == np.float32)
+    # (the alpha setter refuses a non-zero alpha while such a fit runs: it
+    # would train as the rounded factor, 5e-5 as 0)
+    net._alpha_stays_zero = fused and net.dtype == np.float32
     if fused:  # plain SGD reads no gradient buffer and no state
         grads, state = net.params[:0], np.zeros((2, 0), dtype=net.dtype)
     elif optimizer.fused:  # plain SGD unfused: a state it never reads, not the optimizer's
