@@ -1128,32 +1128,46 @@ def test_a_sparse_npz_is_checked_before_scipy_reorders_its_columns(tmp_path, cap
         assert run_.returncode == 2 and message in run_.stderr, (name, run_.stderr)
 
 
-def test_integer_labels_past_2_53_are_kept_exact_or_refused(tmp_path, capsys):
+def test_integer_labels_past_2_53_are_kept_exact(tmp_path, capsys):
     """Review EA: a CSV's integer labels of 2**53 or more were read as
     float64, three classes trained as two; evaluate on Parquet compared the
     model's exact int64 classes with the labels widened to float64 (accuracy
-    0.75 where Python's evaluate gives 0.6167)."""
+    0.75 where Python's evaluate gives 0.6167). Review EG: uint64 labels of
+    2**63 or more turned negative in evaluate; exact float labels (1e17) in a
+    float column were refused by the first fix."""
     pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
     y = np.array([2**53 + i % 3 for i in range(1, 61)], dtype=np.int64)
     a = np.random.default_rng(0).normal(size=60) + (y - 2**53)
     parquet = str(tmp_path / "ids.parquet")
     pq.write_table(pa.table({"a": a, "y": y}), parquet)
     csv_path = write_csv(tmp_path / "ids.csv", ["a", "y"], [[repr(float(u)), str(v)] for u, v in zip(a, y)])
-    model = str(tmp_path / "m.npz")
-    status, _, err = run(["train", csv_path, "--epochs", "1", "--hidden", "2", "--verbose", "0",
-                          "--out", model], capsys)
-    assert status == 2 and "holds integers of 2**53 or more (data row 1)" in err
-    assert not os.path.exists(model)
-    status, _, _ = run(["train", parquet, "--epochs", "2", "--hidden", "4", "--verbose", "0",
-                        "--out", model], capsys)
-    assert status == 0
-    net = fastbp.load(model)
-    assert net.classes_.tolist() == [2**53, 2**53 + 1, 2**53 + 2]
-    want = net.evaluate(a[:, None], y)
-    status, out, _ = run(["evaluate", model, parquet], capsys)
-    assert status == 0 and f"accuracy {want['accuracy']:.4f}" in out
-    status, _, err = run(["evaluate", model, csv_path], capsys)
-    assert status == 2 and "cannot tell apart" in err
+    for data in (csv_path, parquet):
+        model = str(tmp_path / "m.npz")
+        status, _, _ = run(["train", data, "--epochs", "2", "--hidden", "4", "--verbose", "0",
+                            "--out", model], capsys)
+        assert status == 0
+        net = fastbp.load(model)
+        assert net.classes_.tolist() == [2**53, 2**53 + 1, 2**53 + 2]
+        want = net.evaluate(a[:, None], y)
+        for other in (csv_path, parquet):
+            status, out, _ = run(["evaluate", model, other], capsys)
+            assert status == 0 and f"accuracy {want['accuracy']:.4f}" in out
+        status, out, _ = run(["predict", model, csv_path], capsys)
+        assert out.split() == [str(v) for v in net.predict(a[:, None]).tolist()]
+    big = np.array([2**63 + i % 3 for i in range(30)], dtype=np.uint64)
+    floats = np.array([1e17, 2e17, 3e17] * 10)
+    for labels in (big, floats):
+        data = str(tmp_path / "u.npz")
+        X = np.random.default_rng(1).normal(size=(30, 2))
+        np.savez(data, X=X, y=labels)
+        status, _, err = run(["train", data, "--epochs", "1", "--hidden", "3", "--verbose", "0",
+                              "--out", model], capsys)
+        assert status == 0, err
+        net = fastbp.load(model)
+        assert sorted(net.classes_.tolist()) == sorted(set(labels.tolist()))
+        want = net.evaluate(X, labels)
+        status, out, err = run(["evaluate", model, data], capsys)
+        assert status == 0 and f"accuracy {want['accuracy']:.4f}" in out, err
 
 
 def test_found_in_review_EA_cli(tmp_path, capsys, monkeypatch):

@@ -745,3 +745,47 @@ def test_a_save_or_copy_during_an_epoch_sees_the_optimizer_state_in_ws_layout(
         for other in (copied, loaded):
             np.testing.assert_array_equal(other.params, p)
             np.testing.assert_array_equal(other.optimizer.state, s)
+
+
+def test_a_sklearn_sparse_epoch_with_the_first_layer_transposed_leaves_the_model_as_w(
+        monkeypatch):
+    """Review EG: fastbp.sklearn's epochs on CSR data moved the model's own
+    parameters and optimizer state to W.T in place: a thread predicting or
+    pickling meanwhile read W.T (probabilities off by 0.45). The epochs run
+    on private copies now; read during the kernel (standing in for the
+    thread), the model holds W and its state as at the epoch's start."""
+    import pickle
+
+    import fastbp.sklearn as fsk
+    Xs, y = _sparse_data(n=300)
+    monkeypatch.setattr(fsk, "transpose_first_layer", lambda *a: True)
+    real, seen = fsk.kernels.epoch_sklearn, []
+    est = fsk.MLPClassifier(hidden_layer_sizes=(9,), max_iter=3, random_state=0, solver="adam")
+
+    def reading(params, grads, state, ws, plan, *rest):
+        p, s = params.copy(), state.copy()       # what the kernel gets, back in W's layout
+        for a in (p, *s):
+            train.move_first_layer(plan, a, False)
+        copied = pickle.loads(pickle.dumps(est))
+        seen.append((p, s, copied.net_.params.copy(), copied._optimizer.state.copy(),
+                     est.predict_proba(Xs[:5])))
+        return real(params, grads, state, ws, plan, *rest)
+    monkeypatch.setattr(fsk.kernels, "epoch_sklearn", reading)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # (max_iter=3: not converged)
+        est.fit(Xs, y)
+    assert len(seen) == 3
+    monkeypatch.setattr(fsk.kernels, "epoch_sklearn", real)
+    for p, s, params, state, proba in seen:
+        np.testing.assert_array_equal(params, p)
+        np.testing.assert_array_equal(state, s)
+        twin = copy_with(est, p)
+        np.testing.assert_array_equal(proba, twin.predict_proba(Xs[:5]))
+
+
+def copy_with(est, params):
+    import copy
+    twin = copy.deepcopy(est)
+    twin.net_.params[:] = params
+    return twin

@@ -418,6 +418,23 @@ def test_a_cosine_set_below_its_eta_min_rises_from_there_as_torchs(then, tmp_pat
     assert all(lr >= 0 for lr in expected) and expected[-1] > then
 
 
+def test_a_cosine_set_to_0_where_rounding_would_go_below_0():
+    """Review EG: CosineAnnealing(10, eta_min=1e-3) set to 0 after 8 epochs
+    worked back to an lr0 whose rate at that epoch rounded to -2.2e-19, which
+    the optimizer refused (ValueError at the next fit). The rate is the set
+    0, and the later ones torch's chainable cosine's."""
+    T, eta = 10, 1e-3
+    c = lambda t: 1 + math.cos(math.pi * t / T)   # noqa: E731
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=8, batch_size=10, lr=0.1, verbose=0,
+            callbacks=[schedules.CosineAnnealing(T, eta_min=eta)])
+    net.optimizer.lr = 0.0
+    net.fit(X, Y, epochs=2, batch_size=10, verbose=0)
+    expected = [0.0, eta + (0.0 - eta) * c(9) / c(8)]
+    assert net.history["lr"][8:] == pytest.approx(expected, rel=1e-12, abs=1e-18)
+    assert net.history["lr"][8] == 0.0
+
+
 def test_a_saved_cosine_whose_lr0_gives_a_negative_rate_is_refused():
     sched = schedules.CosineAnnealing(6, eta_min=0.01)
     sched.lr0, sched._epochs = -1.0, 2

@@ -190,6 +190,29 @@ def _stream(table, features, others, categories, dtype, text_others=()):
     return table
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _exact_integers(table, name, numbers):
+    """A CSV's target of integers, some of 2**53 or more, which float64 (as
+    which CSV numbers are read) cannot all tell apart (...993 read as ...992:
+    two classes merged): the column as int64, from its cells as written,
+    where every cell is an integer within int64; else ``numbers``."""
+    if not table.csv_file or numbers.dtype.kind != "f" or not numbers.size \
+            or not (np.abs(numbers) >= 2.0 ** 53).any() or not np.all(numbers == np.round(numbers)):
+        return numbers
+    from ._reader import PythonCSV, read_csv
+    text = table if isinstance(table, PythonCSV) else read_csv(table.path, streamed=False)
+    cells = text._raw(text.index(name))
+    if cells.dtype.kind != "U" or len(cells) != len(numbers) \
+            or not all(_INTEGER.fullmatch(c) for c in cells.tolist()):
+        return numbers
+    ints = [int(c) for c in cells.tolist()]
+    if not all(-2 ** 63 <= v < 2 ** 63 for v in ints):
+        return numbers
+    return np.array(ints, dtype=np.int64)
+
+
 def _target(table, name, need_target, as_text=False):
     """The target column: numbers, or text labels; ``as_text``: its cells as
     written (a model with text classes compares labels as text: the cell
@@ -200,7 +223,7 @@ def _target(table, name, need_target, as_text=False):
         return table.text(name)
     raw = table._raw(table.index(name))
     if raw.dtype.kind in "biuf":
-        return table.numbers(name)
+        return _exact_integers(table, name, np.asarray(table.numbers(name)))
     text = table.text(name)
     try:  # numbers written as text (Python's reader): numbers, as pyarrow reads them
         numbers = _preprocess.text_to_numbers(text)
@@ -210,7 +233,7 @@ def _target(table, name, need_target, as_text=False):
     if not finite.all():   # a number past float64 (1e400): as Table.numbers words it
         i = int(np.argmin(finite))
         raise missing_error(table.path, name, str(text[i]), i, table._lines)
-    return numbers
+    return _exact_integers(table, name, numbers)
 
 
 def _by_position(table, width, target, need_target):
@@ -417,27 +440,11 @@ def _is_classification(y, task):
     return bool(np.all(values == np.round(values)) and len(np.unique(values)) <= MAX_CLASSES)
 
 
-def _inexact_labels(numbers, path, name):
-    """Refuse number labels read as float64 that include integers of 2**53 or
-    more, which float64 cannot tell apart (a CSV's numbers are read as
-    float64: ...993 reads as ...992, two classes merged into one)."""
-    numbers = np.asarray(numbers)
-    if numbers.dtype.kind == "f":
-        big = (np.abs(numbers) >= 2.0 ** 53) & (numbers == np.round(numbers))
-        if big.any():
-            i = int(np.argmax(big))
-            raise CLIError(f"{path}: the label column {name!r} holds integers of 2**53 or more"
-                           f" (data row {i + 1}), which a CSV's numbers,"
-                           " read as float64, cannot tell apart: give the labels as text (a"
-                           " letter before each) or the file as Parquet or NPZ, which keep int64")
-
-
-def _encode_labels(y, path=None, name=None):
+def _encode_labels(y):
     """Class indices and the sorted class list (numbers as numbers, else strings)."""
     values = np.asarray(y)
     try:
         numbers = _preprocess.text_to_numbers(values) if values.dtype.kind in "USO" else values
-        _inexact_labels(numbers, path, name)
         classes, codes = np.unique(numbers, return_inverse=True)
         classes = [int(c) if float(c).is_integer() else float(c) for c in classes]
     except ValueError:
@@ -489,16 +496,15 @@ def _targets_for(net, y, path, name=None):
             raise CLIError(f"{path}: the target column {name!r} holds {v!r} (data row {i + 1}),"
                            f" which is not one of the model's classes {known}")
     if classes is not None and classes.dtype.kind in "biu" and values.dtype.kind in "iu":
-        return values.astype(np.int64)  # (Parquet, NPZ: exact past 2**53 too)
+        return values  # (as read: exact past 2**53 too, uint64 past 2**63)
     values = _values(values, name, path, training=False)
     if classes is not None and classes.dtype.kind == "f" and classes.dtype != values.dtype:
         # float32 classes (a model made in Python): the label 0.1 as written,
         # read at the classes' precision, is the class predict prints as 0.1
         return values.astype(classes.dtype)
-    if classes is not None and classes.dtype.kind in "biu":
-        _inexact_labels(values, path, name)
-        if np.all(values == np.round(values)):
-            return values.astype(np.int64)  # integer classes: a label 7 is named 7, not 7.0
+    if classes is not None and classes.dtype.kind in "biu" and np.all(np.abs(values) < 2**53) \
+            and np.all(values == np.round(values)):
+        return values.astype(np.int64)  # integer classes: a label 7 is named 7, not 7.0
     return values
 
 
@@ -735,7 +741,7 @@ def _train(args):
         raise CLIError(f"--class-weight {args.class_weight} weighs the classes of a classification"
                        " target; this target is a regression one")
     if classify:
-        codes, classes = _encode_labels(y, source, target)
+        codes, classes = _encode_labels(y)
         if len(classes) < 2:
             raise CLIError(f"the target {target!r} has a single class {classes}; need two or more")
         Y = codes

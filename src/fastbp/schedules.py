@@ -165,6 +165,11 @@ class CosineAnnealing(Schedule):
         self.lr0 = None
 
     def lr(self, epoch, lr0):
+        # (a negative lr0, from an lr set by hand below eta_min: the rate at
+        # that epoch is the set one, which may round a few ulps below 0)
+        return max(self._rate(epoch, lr0), 0.0)
+
+    def _rate(self, epoch, lr0):
         e = min(epoch, self.T_max)
         return self.eta_min + (lr0 - self.eta_min) * (1 + math.cos(math.pi * e / self.T_max)) / 2
 
@@ -316,7 +321,8 @@ def from_json(text):
             setattr(schedule, key, _saved_state(value, state[key], key))
         if schedule.lr0 is not None and schedule.lr0 < 0 and not (
                 math.isfinite(schedule.lr0) and hasattr(schedule, "_epochs")
-                and schedule.lr(schedule._epochs, schedule.lr0) >= 0):
+                and schedule._rate(schedule._epochs, schedule.lr0)
+                >= -1e-12 * (schedule.eta_min - schedule.lr0)):   # (rounding of a set 0)
             raise ValueError(f"lr0 {schedule.lr0!r} gives a negative lr at its epoch")
     except (TypeError, ValueError) as exc:
         raise ValueError(f"a saved {cls.__name__} schedule is not valid: {exc}") from None

@@ -80,7 +80,7 @@ from ._validate import SparseRows, _check_sparse, _finite_contiguous
 from .model import MLP
 from .ops import BINARY_CROSS_ENTROPY, MSE
 from .optim import LR, SklearnAdam, SklearnSGD
-from .train import TRANSPOSED, first_layer_transposed, transpose_first_layer
+from .train import TRANSPOSED, first_layer_transposed, private_transposed, transpose_first_layer
 from .train import _record as record_epoch
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -501,7 +501,7 @@ class _BaseMLP(BaseEstimator):
             moved = [a for a in (params, grads, *state) if a.size]
             if transpose_first_layer(net.plan, X_train.nnz, len(moved)):
                 x_train = x_train + (TRANSPOSED,)
-                epoch = _first_layer_transposed_epoch(net.plan, moved)
+                epoch = _first_layer_transposed_epoch(net.plan, params, state)
         kernel_loss = self._kernel_loss()
         try:
             if transposed and _atomics.AVAILABLE and (batch >= kernels.SPLIT_ROWS
@@ -950,13 +950,18 @@ def _check_batch_weights(sw, idx, batch):
         raise ZeroDivisionError("Weights sum to zero, can't be normalized")
 
 
-def _first_layer_transposed_epoch(plan, moved):
-    """epoch_sklearn for CSR data, each call with the first layer's block of
-    ``moved`` (the parameters, gradient and optimizer state) stored
-    transposed: :func:`fastbp.train.first_layer_transposed`."""
-    def epoch(*args):
-        with first_layer_transposed(plan, moved):
-            return kernels.epoch_sklearn(*args)
+def _first_layer_transposed_epoch(plan, params, state):
+    """epoch_sklearn for CSR data, each call on private copies of the
+    parameters and optimizer state (and the gradient) with the first layer's
+    block stored transposed, which come back as W when it ends
+    (:func:`fastbp.train.private_transposed`): a thread reading the model
+    meanwhile (predict, a pickle) sees W (it saw W.T: probabilities off by
+    0.45, review EG)."""
+    into = (np.empty_like(params), np.empty_like(state))
+
+    def epoch(params, grads, state, *rest):
+        with private_transposed(plan, params, state, grads, into) as (own_p, own_s):
+            return kernels.epoch_sklearn(own_p, grads, own_s, *rest)
     return epoch
 
 

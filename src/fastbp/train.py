@@ -467,18 +467,28 @@ def epoch_params(net, state, grads, transposed):
     if not transposed:
         yield net.params, state
         return
-    params, own = np.empty_like(net.params), np.empty_like(state)
-    _copy_moving_first_layer(net.plan, params, net.params, True)
+    with private_transposed(net.plan, net.params, state, grads) as private:
+        yield private
+
+
+@contextlib.contextmanager
+def private_transposed(plan, params, state, grads, into=None):
+    """``(params, state)`` copied into private arrays (``into``, or new ones)
+    whose first layer's block holds ``W.T``, and ``grads`` (the fit's own)
+    moved so in place; at the end (also on an exception) the private arrays
+    come back into ``params`` and ``state`` as ``W``: see :func:`epoch_params`."""
+    own_p, own_s = into if into is not None else (np.empty_like(params), np.empty_like(state))
+    _copy_moving_first_layer(plan, own_p, params, True)
     rows = [i for i in range(len(state)) if state[i].size]
     for i in rows:
-        _copy_moving_first_layer(net.plan, own[i], state[i], True)
+        _copy_moving_first_layer(plan, own_s[i], state[i], True)
     try:
-        with first_layer_transposed(net.plan, [grads] if grads.size else []):
-            yield params, own
+        with first_layer_transposed(plan, [grads] if grads.size else []):
+            yield own_p, own_s
     finally:
-        _copy_moving_first_layer(net.plan, net.params, params, False)
+        _copy_moving_first_layer(plan, params, own_p, False)
         for i in rows:
-            _copy_moving_first_layer(net.plan, state[i], own[i], False)
+            _copy_moving_first_layer(plan, state[i], own_s[i], False)
 
 
 def _copy_moving_first_layer(plan, dst, src, transposed):
