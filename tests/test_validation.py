@@ -484,3 +484,91 @@ def test_a_tensor_that_requires_grad_is_named_as_x():
         net.fit(np.zeros((8, 2)), labels, epochs=1, verbose=0)
     with pytest.raises(ValueError, match="y could not be read as an array.*Can't call numpy"):
         net.loss(np.zeros((8, 2)), labels)
+
+
+def test_found_in_review_EH_state_changed_during_a_fit(tmp_path, monkeypatch):
+    """Review EH (session 41) of the refusals added that day, and of the
+    wider class of model state changed while a fit runs."""
+    import functools
+    import warnings
+    from fastbp import _preprocess, model
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+
+    # 1. A float32 plain-SGD fit's flag outlived it: a later L-BFGS fit
+    # refused a callback's alpha, with a message about plain SGD.
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=1, verbose=0)
+
+    class SetAlpha:
+        def on_epoch_end(self, epoch, logs):
+            net.alpha = 1e-2
+    net.fit(X, y, epochs=2, optimizer="lbfgs", verbose=0, callbacks=[SetAlpha()])
+    assert net.alpha == 1e-2
+
+    # 2. A dropout model holding L-BFGS (an older fastbp saved such files)
+    # loads; fit refuses to continue it, by name.
+    drop = fastbp.MLP([3, 4, 2], dropout=0.2, seed=0)
+    drop._set_optimizer(fastbp.LBFGS(), loading=True)
+    drop.save(tmp_path / "d.npz")
+    back = fastbp.load(tmp_path / "d.npz")
+    assert isinstance(back.optimizer, fastbp.LBFGS)
+    with pytest.raises(ValueError, match="cannot train with dropout"):
+        back.fit(X, y, verbose=0)
+
+    # 3. standardize checked for a fit only as it began: a fit claiming the
+    # model while it computed (0.25 s on a large X) trained unscaled rows,
+    # then the model answered scaled. (The claim, as a fit takes it, is made
+    # inside the computation here.)
+    fresh = fastbp.MLP([3, 4, 2], seed=0)
+    claim = fresh._workspaces.training(on_claim=functools.partial(model._claimed_by_a_fit, fresh))
+    real = _preprocess.mean_std
+
+    def claimed_meanwhile(*args, **kwargs):
+        claim.__enter__()
+        return real(*args, **kwargs)
+    monkeypatch.setattr(_preprocess, "mean_std", claimed_meanwhile)
+    try:
+        with pytest.raises(RuntimeError, match=r"net.standardize\(\) cannot change the scaling"):
+            fresh.standardize(X)
+    finally:
+        claim.__exit__(None, None, None)
+        monkeypatch.setattr(_preprocess, "mean_std", real)
+    assert fresh.input_mean is None
+
+    # 4. A divergence rolled back into the epoch before replayed it with the
+    # alpha a callback set after it: a state the model never passed through.
+    def run(change):
+        one = fastbp.MLP([1, 1], output="identity", dtype="float64", seed=1)
+        one.params[:] = [0.5, 0.0]
+
+        class CB:
+            def on_epoch_end(self, epoch, logs):
+                if epoch == 0:
+                    one.optimizer.lr = 1e80       # epoch 1's second update explodes
+                if epoch == 1 and change:
+                    one.alpha = 10.0              # set after epoch 1 trained with alpha 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            one.fit(np.ones((4, 1)), np.zeros(4), epochs=4, batch_size=2, lr=0.01, shuffle=False,
+                    verbose=0, callbacks=[CB()], on_divergence="stop")
+        return one
+    # by hand: w after epoch 0 (two steps of lr 0.01 on (w + b - 0)^2 / 2 ...),
+    # then epoch 1's first update, w - 1e80 * 2 * (w + b): the state kept
+    plain, changed = run(False), run(True)
+    np.testing.assert_array_equal(changed.params, plain.params)
+    assert changed.alpha == 0.0 and plain.params[0] == pytest.approx(-9.216e79, rel=1e-3)
+
+    # 5. L-BFGS's lr set by a callback was ignored and recorded in the history.
+    lb = fastbp.LBFGS()
+    with pytest.raises(ValueError, match="L-BFGS takes no learning rate"):
+        lb.lr = 1e-6
+    lb.lr = 1.0
+    assert lb.lr == 1.0
+
+    # 6. A float32 model's target scaling beyond float32: every prediction inf.
+    reg = fastbp.MLP([2, 3, 1], output="identity", seed=0)
+    with pytest.raises(ValueError, match="target mean 1e\\+39 is beyond what float32 holds"):
+        reg.set_target_scaling(1e39, 1.0)
+    assert reg.target_mean is None
+    fastbp.MLP([2, 3, 1], output="identity", dtype="float64").set_target_scaling(1e39, 1.0)

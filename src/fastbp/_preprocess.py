@@ -169,6 +169,19 @@ def check_in_range(Y, dtype, name="y"):
                          " answers predict in y's units; use a float64 model, or rescale y")
 
 
+def check_answer_range(mean, scale, dtype):
+    """Target scaling that a model of ``dtype`` can answer in: every answer
+    ``out * scale + mean`` near the mean is beyond a float32 that cannot hold
+    the mean (or the scale): set_target_scaling(1e39, 1) predicted infinities."""
+    top = np.finfo(dtype).max
+    for name, values in (("mean", np.abs(mean)), ("scale", scale)):
+        if np.dtype(dtype) != np.float64 and values.size and values.max() > top:
+            raise ValueError(f"target {name} {float(values.max()):g} is beyond what"
+                             f" {np.dtype(dtype).name} holds, the precision in which this model"
+                             " answers predict in y's units: every answer would be infinite;"
+                             " use a float64 model, or rescale y")
+
+
 def standardise(A, mean, scale, dtype, name="X", column=_column):
     """``(A - mean) / scale`` computed in float64, stored in ``dtype``
     (C-contiguous, new), a block of rows at a time: no float64 copy of the

@@ -46,8 +46,10 @@ class Workspaces:
         return ws
 
     @contextlib.contextmanager
-    def training(self):
-        """Claim the model for one fit in this thread; released on every exit."""
+    def training(self, on_claim=None):
+        """Claim the model for one fit in this thread; released on every exit.
+        ``on_claim()`` runs under the claim's lock as it is taken (a setter
+        that checks and sets under the same lock sees the claim whole)."""
         me = threading.get_ident()
         with self._lock:
             if self._trainer is not None:
@@ -60,6 +62,8 @@ class Workspaces:
                                    " updates. Wait for that fit to return, or train a copy"
                                    " (copy.deepcopy(net)) in this thread")
             self._trainer = me
+            if on_claim is not None:
+                on_claim()
             _CLAIMED.add(self)
         try:
             yield

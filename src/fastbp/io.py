@@ -72,7 +72,7 @@ def load(path):
         if "metadata" in data:
             net.metadata = json.loads(str(data["metadata"]))
         _read_preprocessing(net, data, version)
-        net.optimizer = _optimizer(data, net.dtype, net.n_params, path)
+        net._set_optimizer(_optimizer(data, net.dtype, net.n_params, path), loading=True)
         if str(data.get("schedule", "")):  # (after the optimizer, whose setter ends a schedule)
             net.schedule = from_json(str(data["schedule"]))
             if getattr(net.schedule, "lr0", None) is not None:
@@ -206,5 +206,5 @@ def _read_preprocessing(net, data, version):
         net.categories = {int(j): labels.tolist() for j, labels in
                           zip(data["category_columns"], np.split(data["category_labels"], bounds))}
     net.set_input_scaling(found["input_mean"], found["input_scale"])
-    net.set_target_scaling(found["target_mean"], found["target_scale"])
+    net._set_target_scaling(found["target_mean"], found["target_scale"], loading=True)
     net.classes_ = found["classes"]

@@ -8,6 +8,7 @@ the training loops in ``fastbp.train``, the preprocessing arithmetic in
 here, read back by :func:`fastbp.load`, which imports this module: this
 module never imports ``fastbp.io``).
 """
+import contextlib
 import copy
 import functools
 import itertools
@@ -89,16 +90,21 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_rows_pool)
 
 
+def _claimed_by_a_fit(net):
+    net._epochs_over = False
+    net._alpha_stays_zero = False   # (until run_epochs chooses the folded float32 step)
+
+
 def _one_fit_at_a_time(fit):
     """Wrap ``MLP.fit``: it claims the model before anything else, so a
     second fit of the same model in another thread is refused (RuntimeError)
     and leaves the model as it was; the claim is released however fit ends."""
     @functools.wraps(fit)
     def claimed(self, *args, **kwargs):
-        with self._workspaces.training():
-            # (from the claim on, the optimizer and schedule are the fit's:
-            # set meanwhile they would be lost, see _not_while_training)
-            self._epochs_over = False
+        # (from the claim on, the optimizer, schedule, preprocessing are the
+        # fit's: set meanwhile they would be lost, see _unclaimed; the flags
+        # set under the claim's lock, and each fit's own)
+        with self._workspaces.training(on_claim=functools.partial(_claimed_by_a_fit, self)):
             return fit(self, *args, **kwargs)
     return claimed
 
@@ -335,6 +341,15 @@ class MLP:
 
     _alpha_stays_zero = False   # (set by each fit: see the alpha setter)
 
+    @contextlib.contextmanager
+    def _unclaimed(self, what, call=None):
+        """Check (:meth:`_not_while_training`) and set under the lock a fit
+        claims the model with: the change is made before a fit's claim (which
+        then takes it) or refused after it, never taken between the two."""
+        with self._workspaces._lock:
+            self._not_while_training(what, call)
+            yield
+
     def _not_while_training(self, what, call=None):
         # The fit that runs goes on with the optimizer, schedule, classes,
         # categories and scaling it began with (its rows encoded and scaled
@@ -351,21 +366,28 @@ class MLP:
 
     @optimizer.setter
     def optimizer(self, value):
-        self._not_while_training("optimizer")
+        self._set_optimizer(value)
+
+    def _set_optimizer(self, value, loading=False):
+        # (loading: a file's, which an older fastbp may have paired with
+        # dropout: L-BFGS loads, and fit refuses to continue it, by name)
         if value is not None:
             if not isinstance(value, (Optimizer, LBFGS)):
                 raise TypeError("optimizer must be None or a fastbp optimizer such as"
                                 f" fastbp.Adam(); got {value!r} (a name is for fit:"
                                 " fit(optimizer='adam'))")
-            _args.lbfgs_without_dropout(self, value)
-            _args.optimizer_for(self, value, None)  # its owner and its state
-            _args.OWNERS[value] = weakref.ref(self)
-        if value is not self._optimizer and getattr(self._schedule, "_net", None) is self:
-            # Another optimizer ends the schedule this model ran, as fit's
-            # optimizer argument does: continued, it set its own rate over
-            # the new optimizer's.
-            self._schedule = None
-        self._optimizer = value
+            if not loading:
+                _args.lbfgs_without_dropout(self, value)
+        with self._unclaimed("optimizer"):
+            if value is not None:
+                _args.optimizer_for(self, value, None)  # its owner and its state
+                _args.OWNERS[value] = weakref.ref(self)
+            if value is not self._optimizer and getattr(self._schedule, "_net", None) is self:
+                # Another optimizer ends the schedule this model ran, as fit's
+                # optimizer argument does: continued, it set its own rate over
+                # the new optimizer's.
+                self._schedule = None
+            self._optimizer = value
 
     # ----------------------------------------------------------- the buffer
     @property
@@ -396,10 +418,10 @@ class MLP:
 
     @schedule.setter
     def schedule(self, value):
-        self._not_while_training("schedule")
         if value is not None and not isinstance(value, Schedule):
             raise TypeError(f"schedule must be None or a fastbp.schedules schedule; got {value!r}")
-        self._schedule = value
+        with self._unclaimed("schedule"):
+            self._schedule = value
 
     @property
     def alpha(self):
@@ -409,7 +431,11 @@ class MLP:
     @alpha.setter
     def alpha(self, value):
         value = _args.check_alpha(value)
-        if value and getattr(self, "_alpha_stays_zero", False) \
+        with self._workspaces._lock:
+            self._set_alpha(value)
+
+    def _set_alpha(self, value):
+        if value and self._alpha_stays_zero \
                 and self._workspaces._trainer is not None and not getattr(self, "_epochs_over", True):
             raise RuntimeError(
                 "net.alpha cannot become non-zero while this float32 fit with plain SGD runs: it"
@@ -471,8 +497,9 @@ class MLP:
 
     @classes_.setter
     def classes_(self, value):
-        self._not_while_training("classes_")
-        self._classes = _preprocess.check_classes(value, self._output, self._sizes[-1])
+        classes = _preprocess.check_classes(value, self._output, self._sizes[-1])
+        with self._unclaimed("classes_"):
+            self._classes = classes
 
     @property
     def categories(self):
@@ -496,8 +523,9 @@ class MLP:
 
     @categories.setter
     def categories(self, value):
-        self._not_while_training("categories")
-        self._categories = _preprocess.check_categories(value, self._sizes[0])
+        categories = _preprocess.check_categories(value, self._sizes[0])
+        with self._unclaimed("categories"):
+            self._categories = categories
 
     @property
     def n_columns(self):
@@ -512,21 +540,28 @@ class MLP:
         > 0); ``set_input_scaling(None, None)`` removes the scaling. The
         weights are not changed. Returns the model.
         """
-        self._not_while_training("input scaling", "set_input_scaling")
-        self._input_mean, self._input_scale = _preprocess.check_scaling(
-            mean, scale, self._sizes[0], "input")
+        scaling = _preprocess.check_scaling(mean, scale, self._sizes[0], "input")
+        with self._unclaimed("input scaling", "set_input_scaling"):
+            self._input_mean, self._input_scale = scaling
         return self
 
     def set_target_scaling(self, mean, scale):
         """Train an identity output on ``(y - mean) / scale`` and answer
         ``predict`` in y's units; ``(n_out,)`` arrays or scalars, or
         ``None, None`` to remove. Returns the model."""
-        self._not_while_training("target scaling", "set_target_scaling")
+        return self._set_target_scaling(mean, scale)
+
+    def _set_target_scaling(self, mean, scale, loading=False):
+        # (loading: a file's, which an older fastbp may have written beyond
+        # float32: it loads, and predicts infinities as it did)
         if self._output != "identity" and not (mean is None and scale is None):
             raise ValueError(f"target scaling applies to an identity output; this network's output"
                              f" is {self._output!r}")
-        self._target_mean, self._target_scale = _preprocess.check_scaling(
-            mean, scale, self._sizes[-1], "target")
+        scaling = _preprocess.check_scaling(mean, scale, self._sizes[-1], "target")
+        if scaling[0] is not None and not loading:
+            _preprocess.check_answer_range(*scaling, self._dtype)
+        with self._unclaimed("target scaling", "set_target_scaling"):
+            self._target_mean, self._target_scale = scaling
         return self
 
     def standardize(self, X, y=None):
@@ -539,7 +574,7 @@ class MLP:
         ``net.standardize(X_train, y_train).fit(X_train, y_train)`` then
         trains on standardised data, and every method takes raw rows.
         """
-        self._not_while_training("scaling", "standardize")
+        self._not_while_training("scaling", "standardize")   # (and again as it sets them)
         X = self._encoded(X)  # checked in its own precision, summed in float64
         X = check_X(X, self._sizes[0], np.float32 if getattr(X, "dtype", None) == np.float32
                     else np.float64)
@@ -563,8 +598,11 @@ class MLP:
         if y is not None:
             targets = _preprocess.check_scaling(*_preprocess.mean_std(Y, "y"), self._sizes[-1],
                                                 "target")
-            self._target_mean, self._target_scale = targets
-        self._input_mean, self._input_scale = inputs
+            _preprocess.check_answer_range(*targets, self._dtype)
+        with self._unclaimed("scaling", "standardize"):
+            if y is not None:
+                self._target_mean, self._target_scale = targets
+            self._input_mean, self._input_scale = inputs
         return self
 
     def _input_column(self):

@@ -371,8 +371,20 @@ class LBFGS:
         self.max_ls = max_ls
         self.t = 0
         self.state = None
-        self.lr = 1.0  # not used by L-BFGS; kept so that logs and schedules can read it
         self.result = None
+
+    @property
+    def lr(self):
+        """1.0: L-BFGS takes no learning rate (its line search chooses each
+        step); kept so that logs can read one."""
+        return 1.0
+
+    @lr.setter
+    def lr(self, value):
+        # (a callback's net.optimizer.lr = 1e-6 was ignored, and recorded in the history)
+        if value != 1.0:
+            raise ValueError(f"L-BFGS takes no learning rate (its line search chooses each"
+                             f" step); got lr={value!r}")
 
     def check_state(self, params):
         pass

@@ -258,7 +258,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
     # turn: a divergence rolls back into the epoch before when its last
     # update left the weights whose next loss is not finite (_roll_back).
     starts = [[np.empty_like(net.params), np.empty_like(state), np.empty_like(net._rng),
-               np.empty_like(optimizer.hyper), 0] for _ in range(2)]
+               np.empty_like(optimizer.hyper), 0, net._reg] for _ in range(2)]
     trained = len(net.history) > 0   # (for a divergence's message)
     threads.ensure()
     net._samples_per_epoch = n
@@ -326,8 +326,8 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         before (1: its hyper-parameters and step count too)."""
         start = starts[which]
         net.params[:], state[:], net._rng[:] = start[0], start[1], start[2]
-        if which:
-            optimizer.hyper[:], optimizer.t = start[3], start[4]
+        if which:   # (alpha too: a callback may have set it since that epoch trained)
+            optimizer.hyper[:], optimizer.t, net._reg = start[3], start[4], start[5]
 
     # _diverged's (batch, kept, no_update, kept_finite, into_previous) once an epoch diverged
     divergence = None
@@ -346,7 +346,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                     starts.reverse()   # (this epoch's start into the older set)
                     start = starts[0]
                     start[0][:], start[1][:], start[2][:] = net.params, state, net._rng
-                    start[3][:], start[4] = optimizer.hyper, optimizer.t
+                    start[3][:], start[4], start[5] = optimizer.hyper, optimizer.t, net._reg
                     loss, _ = epoch_kernel(-1)
                     if not np.isfinite(loss):
                         divergence = _roll_back(net, restore, optimizer, epoch_kernel, steps,
