@@ -1168,6 +1168,24 @@ def test_integer_labels_past_2_53_are_kept_exact(tmp_path, capsys):
         want = net.evaluate(X, labels)
         status, out, err = run(["evaluate", model, data], capsys)
         assert status == 0 and f"accuracy {want['accuracy']:.4f}" in out, err
+    # Review EI: where the cells are not all integers within int64 (a float
+    # cell among them, labels past 2**63) they merged silently: refused as
+    # labels, read as numbers for a regression.
+    as_csv = write_csv(tmp_path / "u.csv", ["x0", "x1", "y"],
+                       [[repr(a), repr(b), str(int(v))] for (a, b), v in zip(X.tolist(), big)])
+    net = fastbp.MLP([2, 3, 3], seed=0)
+    net.classes_ = np.unique(big)
+    net.fit(X, big, epochs=1, verbose=0)
+    net.save(model)
+    status, _, err = run(["evaluate", model, as_csv], capsys)
+    assert status == 2 and "holds integers of 2**53 or more that float64" in err
+    mixed = write_csv(tmp_path / "mixed.csv", ["a", "y"],
+                      [[repr(float(u)), str(v)] for u, v in zip(a, y)] + [["0.5", "1.0"]])
+    status, _, err = run(["train", mixed, "--epochs", "1", "--verbose", "0", "--out", model], capsys)
+    assert status == 2 and "not every cell is an integer within int64" in err
+    status, _, err = run(["train", mixed, "--epochs", "1", "--verbose", "0", "--task", "regression",
+                          "--out", model], capsys)
+    assert status == 0, err
 
 
 def test_found_in_review_EA_cli(tmp_path, capsys, monkeypatch):

@@ -1,6 +1,7 @@
 """Inference split across threads (MLP._split) and forward's direct call of
 the compiled kernel: the same numbers as the one-thread path, bit for bit,
 and as the NumPy reference."""
+import contextlib
 import copy
 import pickle
 import threading
@@ -484,6 +485,35 @@ def test_a_forked_child_gets_the_pool_a_one_thread_product_in_flight_found(monke
             monkeypatch.setattr(_blas, "pool_threads", real)
         assert begun == [2] and got == "(2, 2)"
         assert _blas.pool_threads() == 2
+
+
+@needs_fork
+def test_a_forked_child_gets_the_setters_lock_another_thread_held():
+    """Review EI: the setters check and set under the model's lock; forked
+    while another thread was inside one, the child's setters and fits waited
+    on that lock for ever (16 of 40 forks)."""
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    release = _held_in_another_thread(lambda: _locked(net._workspaces._lock))
+    try:
+        got = _in_child(lambda: _free_then_set_alpha(net))
+    finally:
+        release()
+    assert got == "(True, 0.1)"
+
+
+def _free_then_set_alpha(net):
+    free = net._workspaces._lock.acquire(timeout=5)
+    if not free:
+        return free, None
+    net._workspaces._lock.release()
+    net.alpha = 0.1
+    return free, net.alpha
+
+
+@contextlib.contextmanager
+def _locked(lock):
+    with lock:
+        yield
 
 
 @needs_fork

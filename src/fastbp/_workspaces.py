@@ -25,7 +25,8 @@ class Workspaces:
         self._row = layout.workspace_size(1)  # elements per sample
         self._dtype = dtype
         self._local = threading.local()  # .ws: this thread's inference workspace
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()   # (the claim's, and the setters': see MLP._unclaimed)
+        _ALL.add(self)
         self._trainer = None  # ident of the thread whose fit holds the model
         self._train = None    # the training workspace
 
@@ -77,12 +78,16 @@ class Workspaces:
 # fits never end in the child, and a new thread there may get a dead one's
 # ident); the forking thread's own claim stays (its fit goes on in the child).
 _CLAIMED = weakref.WeakSet()
+# Every model's, for a fork: another thread inside a setter at the fork held
+# its lock, which the child's setters and fits then waited on for ever.
+_ALL = weakref.WeakSet()
 
 
 def _after_fork():
     me = threading.get_ident()
-    for ws in list(_CLAIMED):
+    for ws in list(_ALL):
         ws._lock = threading.Lock()
+    for ws in list(_CLAIMED):
         if ws._trainer != me:
             ws._trainer = None
             _CLAIMED.discard(ws)

@@ -193,24 +193,42 @@ def _stream(table, features, others, categories, dtype, text_others=()):
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
+class _Inexact(np.ndarray):
+    """A CSV's target read as float64 that holds integers of 2**53 or more it
+    could not read exact (:func:`_exact_integers`): numbers for a regression,
+    refused as class labels (two of them may have merged into one)."""
+
+
 def _exact_integers(table, name, numbers):
     """A CSV's target of integers, some of 2**53 or more, which float64 (as
     which CSV numbers are read) cannot all tell apart (...993 read as ...992:
     two classes merged): the column as int64, from its cells as written,
-    where every cell is an integer within int64; else ``numbers``."""
-    if not table.csv_file or numbers.dtype.kind != "f" or not numbers.size \
-            or not (np.abs(numbers) >= 2.0 ** 53).any() or not np.all(numbers == np.round(numbers)):
+    where every cell is an integer within int64; else ``numbers``, marked
+    :class:`_Inexact` where it holds such integers."""
+    if not table.csv_file or numbers.dtype.kind != "f" or not numbers.size:
+        return numbers
+    big = (np.abs(numbers) >= 2.0 ** 53) & (numbers == np.round(numbers))
+    if not big.any():
         return numbers
     from ._reader import PythonCSV, read_csv
     text = table if isinstance(table, PythonCSV) else read_csv(table.path, streamed=False)
     cells = text._raw(text.index(name))
-    if cells.dtype.kind != "U" or len(cells) != len(numbers) \
-            or not all(_INTEGER.fullmatch(c) for c in cells.tolist()):
-        return numbers
-    ints = [int(c) for c in cells.tolist()]
-    if not all(-2 ** 63 <= v < 2 ** 63 for v in ints):
-        return numbers
-    return np.array(ints, dtype=np.int64)
+    if cells.dtype.kind == "U" and len(cells) == len(numbers) \
+            and all(_INTEGER.fullmatch(c) for c in cells.tolist()):
+        ints = [int(c) for c in cells.tolist()]
+        if all(-2 ** 63 <= v < 2 ** 63 for v in ints):
+            return np.array(ints, dtype=np.int64)
+    return numbers.view(_Inexact)
+
+
+def _exact_labels(y, path, name):
+    """Refuse class labels :func:`_exact_integers` could not read exact."""
+    if isinstance(y, _Inexact):
+        raise CLIError(f"{path}: the label column {name!r} holds integers of 2**53 or more that"
+                       " float64, as which a CSV's numbers are read, cannot all tell apart, and"
+                       " not every cell is an integer within int64 (-2**63 to 2**63 - 1), which"
+                       " fastbp reads exact: write each label so, or as text, or give the file"
+                       " as Parquet or NPZ, which keep the labels' own type")
 
 
 def _target(table, name, need_target, as_text=False):
@@ -484,6 +502,8 @@ def _targets_for(net, y, path, name=None):
     scales values itself)."""
     classes = net.classes_
     name = name if name is not None else _metadata(net).get("target", "y")
+    if net.output != "identity":
+        _exact_labels(y, path, name)
     if classes is not None and classes.dtype.kind == "U":
         return np.asarray(y).astype(str)
     values = np.asarray(y)
@@ -741,6 +761,7 @@ def _train(args):
         raise CLIError(f"--class-weight {args.class_weight} weighs the classes of a classification"
                        " target; this target is a regression one")
     if classify:
+        _exact_labels(y, source, target)
         codes, classes = _encode_labels(y)
         if len(classes) < 2:
             raise CLIError(f"the target {target!r} has a single class {classes}; need two or more")

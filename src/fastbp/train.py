@@ -561,12 +561,14 @@ def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False):
     # Finite parameters there: the loss of the next batch was the bad one.
     batch = bad + 1 if finite else max(bad, 1)
     if bad == 0 and finite and before:
-        hyper = optimizer.hyper.copy()   # (the next epoch's: a schedule has set its lr)
+        # (the next epoch's lr and alpha, which a schedule or callback set,
+        # are the model's after the replay, which takes the epoch's own)
+        hyper, reg = optimizer.hyper.copy(), net._reg
         restore(1)
         kept = steps - 1
         _replay(epoch_kernel, kept)
         optimizer.t += kept
-        optimizer.hyper[:] = hyper
+        optimizer.hyper[:], net._reg = hyper, reg
         return batch, kept, True
     restore()
     kept = max(bad - 1, 0)
