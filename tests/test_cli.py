@@ -1186,6 +1186,16 @@ def test_integer_labels_past_2_53_are_kept_exact(tmp_path, capsys):
     status, _, err = run(["train", mixed, "--epochs", "1", "--verbose", "0", "--task", "regression",
                           "--out", model], capsys)
     assert status == 0, err
+    # Review EJ: labels float64 reads exact (0.5, 1e17 written as floats)
+    # were refused with them once one of them passed 2**53.
+    exact = write_csv(tmp_path / "exact.csv", ["a", "y"],
+                      [[repr(float(u)), ("0.5", "1e+17")[i % 2]] for i, u in enumerate(a)])
+    status, _, err = run(["train", exact, "--epochs", "1", "--verbose", "0", "--task",
+                          "classification", "--out", model], capsys)
+    assert status == 0, err
+    assert fastbp.load(model).classes_.tolist() == [0.5, 1e17]
+    status, out, err = run(["evaluate", model, exact], capsys)
+    assert status == 0 and "accuracy" in out, err
 
 
 def test_found_in_review_EA_cli(tmp_path, capsys, monkeypatch):

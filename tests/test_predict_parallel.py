@@ -501,6 +501,23 @@ def test_a_forked_child_gets_the_setters_lock_another_thread_held():
     assert got == "(True, 0.1)"
 
 
+@needs_fork
+def test_a_forked_child_lets_go_of_a_claim_another_thread_was_taking():
+    """Review EJ: forked as another thread took a fit's claim (its trainer
+    set, the model not yet among the claimed ones), the child kept the claim
+    of a thread it does not have: every fit there was refused. (The half-taken
+    claim is stood in for by its trainer.)"""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((40, 4)), rng.integers(0, 3, 40)
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    net._workspaces._trainer = -1      # a thread's ident, not this one's
+    try:
+        got = _in_child(lambda: len(net.fit(X, y, epochs=2, verbose=0)))
+    finally:
+        net._workspaces._trainer = None
+    assert got == "2"
+
+
 def _free_then_set_alpha(net):
     free = net._workspaces._lock.acquire(timeout=5)
     if not free:

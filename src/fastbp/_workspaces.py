@@ -87,6 +87,8 @@ def _after_fork():
     me = threading.get_ident()
     for ws in list(_ALL):
         ws._lock = threading.Lock()
+        if ws._trainer is not None and ws._trainer != me:
+            ws._trainer = None   # (forked as another thread took the claim: not yet in _CLAIMED)
     for ws in list(_CLAIMED):
         if ws._trainer != me:
             ws._trainer = None

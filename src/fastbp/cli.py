@@ -213,12 +213,16 @@ def _exact_integers(table, name, numbers):
     from ._reader import PythonCSV, read_csv
     text = table if isinstance(table, PythonCSV) else read_csv(table.path, streamed=False)
     cells = text._raw(text.index(name))
-    if cells.dtype.kind == "U" and len(cells) == len(numbers) \
-            and all(_INTEGER.fullmatch(c) for c in cells.tolist()):
-        ints = [int(c) for c in cells.tolist()]
-        if all(-2 ** 63 <= v < 2 ** 63 for v in ints):
-            return np.array(ints, dtype=np.int64)
-    return numbers.view(_Inexact)
+    if cells.dtype.kind != "U" or len(cells) != len(numbers):
+        return numbers.view(_Inexact)
+    written = [int(c) if _INTEGER.fullmatch(c) else None for c in cells.tolist()]
+    if all(v is not None and -2 ** 63 <= v < 2 ** 63 for v in written):
+        return np.array(written, dtype=np.int64)
+    # Some cells are floats (1e17, 0.5: read as written): only an integer
+    # cell that float64 changed makes the column inexact.
+    if any(v is not None and v != int(x) for v, x in zip(written, numbers.tolist())):
+        return numbers.view(_Inexact)
+    return numbers
 
 
 def _exact_labels(y, path, name):
