@@ -190,6 +190,22 @@ report["refused unchanged"] = bool(np.array_equal(before[0], net.params)
                                    and np.array_equal(before[1], net.optimizer.state)
                                    and before[2] == net.optimizer.t)
 
+class RefuseOnRank1:  # refused on one rank alone: every rank's model as it was
+    def on_train_begin(self, net):
+        if r == 1:
+            raise RuntimeError("refused on rank 1")
+
+net = fastbp.MLP([4, 6, 2], seed=0)
+rng_before, labels = net._rng.copy(), np.array(["no", "yes"])[y]
+try:
+    net.fit(X, labels, epochs=2, batch_size=8, verbose=0, optimizer="adam", seed=123,
+            distributed=True, callbacks=[fastbp.schedules.StepDecay(1), RefuseOnRank1()])
+except (ValueError, RuntimeError):
+    pass
+report["refused on rank 1"] = [repr(net.optimizer), net.classes_, repr(net.schedule),
+                               bool(np.array_equal(net._rng, rng_before))]
+report["next fit"] = len(net.fit(X, labels, epochs=1, batch_size=8, verbose=0, distributed=True))
+
 folder = sys.argv[1] if r == 0 else os.path.join(sys.argv[1], "not-on-this-node")
 net = fastbp.MLP([4, 8, 2], seed=0)
 net.fit(X, y, epochs=2, batch_size=8, verbose=0, distributed=True,
@@ -205,7 +221,8 @@ def test_ranks_stop_alike_undo_alike_and_checkpoint_on_rank_0_alone(tmp_path):
     on_epoch_end left the other waiting in the stop vote forever; a callback
     stopping on one rank marked the other ranks' histories interrupted; a
     fit refused by on_train_begin left ranks 1.. with rank 0's params and
-    optimizer state; every rank checked the checkpoints' folder, which only
+    optimizer state (and, refused on rank 1 alone, left rank 0 with the fit's
+    optimizer, schedule, classes and seed: review FD, 2026-12-06); every rank checked the checkpoints' folder, which only
     rank 0 writes (a node-local folder aborted the job)."""
     script = tmp_path / "reviewed.py"
     script.write_text(REVIEWED)
@@ -220,6 +237,8 @@ def test_ranks_stop_alike_undo_alike_and_checkpoint_on_rank_0_alone(tmp_path):
         assert report["interrupt"] == [2, True]   # both ranks stop after epoch 2, interrupted
         assert report["stop"] == [2, False]       # stopped by a callback: not interrupted
         assert report["refused unchanged"]
+        assert report["refused on rank 1"] == ["None", None, "None", True]
+        assert report["next fit"] == 1
     assert [r["checkpoints"] for r in reports if r["checkpoints"] is not None] == \
         [["m-1.npz", "m-2.npz"]]
 

@@ -292,6 +292,10 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
         if before[1] is not None:
             state[:] = before[1]
         optimizer.t, optimizer.hyper[:] = before[2], before[3]
+        # Refused on another rank after this one's callbacks took the fit:
+        # not started here either (MLP.fit then undoes the optimizer,
+        # schedule, classes and seed it set, as on the refusing rank).
+        net._fit_started = False
         raise
     del before
     try:
