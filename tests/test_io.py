@@ -388,9 +388,12 @@ def test_an_archive_that_would_expand_far_beyond_its_size_is_refused(tmp_path):
             chunk = bytes(1 << 20)
             for _ in range(400):
                 fh.write(chunk)
-    with pytest.raises(fastbp.ModelFileError, match="would expand to"):
+    with pytest.raises(fastbp.ModelFileError, match="would expand to") as refused:
         fastbp.load(bomb)
     assert os.path.getsize(bomb) < 3 << 20
+    # Review FC: named once ("... not a readable fastbp model file: '...' is
+    # not a fastbp model file: its ... would expand": wrapped twice)
+    assert str(refused.value).count("bomb.npz") == 1 and "not a readable" not in str(refused.value)
 
 
 def test_shallow_copy_mid_training_leaves_the_optimizer_state_live():
@@ -837,3 +840,130 @@ def test_sgd_settings_its_constructor_refuses_are_refused_at_load(tmp_path, opti
     bad = _rewritten(tmp_path / "m.npz", tmp_path / "bad.npz", edit)
     with pytest.raises(fastbp.ModelFileError, match=message):
         fastbp.load(bad)
+
+
+def _with_state(row, value=None, dtype=None):
+    def change(a):
+        state = a["optimizer_state"].astype(dtype or a["optimizer_state"].dtype)
+        if value is not None:
+            state[row, 0] = value
+        a["optimizer_state"] = state
+    return change
+
+
+@pytest.mark.parametrize("optimizer, edit, message", [
+    (fastbp.Adam(), _with_state(1, -1.0), r"negative mean of squared gradients \(row 1\) for Adam"),
+    (fastbp.Adam(), _with_state(0, np.inf), r"infinite moment or momentum \(row 0\) for Adam"),
+    (fastbp.SGD(lr=0.01, momentum=0.9), _with_state(0, np.inf), r"infinite moment .*for SGD"),
+    (fastbp.RMSprop(), _with_state(0, -1.0), r"negative mean of squared gradients \(row 0\)"),
+    (fastbp.RMSprop(momentum=0.5), _with_state(1, -np.inf), r"infinite moment .*\(row 1\)"),
+    (fastbp.Adam(), _with_state(0, dtype=np.float64), "optimizer_state of float64 in a float32"),
+    (fastbp.Adam(), _with_state(0, dtype=np.complex128), "optimizer_state of complex128"),
+])
+def test_an_optimizer_state_no_fit_could_make_is_refused(tmp_path, optimizer, edit, message):
+    """Review FC: a negative mean of squares or an infinite moment loaded,
+    and the next fit diverged blaming the learning rate; a float64 state
+    was rounded into a float32 model (float64 params are refused)."""
+    rng = np.random.default_rng(0)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(rng.normal(size=(20, 3)), rng.integers(0, 2, 20), epochs=1, verbose=0,
+            optimizer=optimizer)
+    net.save(tmp_path / "m.npz")
+    fastbp.load(tmp_path / "m.npz")   # as saved: loads
+    with pytest.raises(fastbp.ModelFileError, match=message):
+        fastbp.load(_rewritten(tmp_path / "m.npz", tmp_path / "bad.npz", edit))
+    if "negative" in message:   # a float32 fit's +inf mean of squares loads, as save wrote it
+        loaded = fastbp.load(_rewritten(tmp_path / "m.npz", tmp_path / "inf.npz",
+                                        _with_state(1 if "row 1" in message else 0, np.inf)))
+        assert np.isinf(loaded.optimizer.state).sum() == 1
+
+
+@pytest.mark.parametrize("change", [
+    dict(category_columns=np.array([1, 1]), category_sizes=np.array([1, 2])),  # read as 2 labels
+    dict(category_columns=np.array([1, 1]), category_sizes=np.array([2, 1])),  # read as 1
+    dict(category_columns=np.zeros(0, np.int64)),    # read as no categories, 6 columns
+    dict(category_sizes=np.array([7])),              # the last size never checked
+    dict(category_sizes=np.array([3.0])),
+    dict(category_columns=np.array([1, 2]), category_sizes=np.array([3, 0])),
+])
+def test_categories_whose_arrays_disagree_are_refused(tmp_path, change):
+    """Review FC: edited category arrays loaded as another model (columns
+    merged, labels dropped, sizes unchecked)."""
+    net = fastbp.MLP([6, 5, 3], seed=1)
+    net.categories = {1: ["blue", "green", "red"]}
+    net.save(tmp_path / "m.npz")
+    assert fastbp.load(tmp_path / "m.npz").categories == {1: ["blue", "green", "red"]}
+    with pytest.raises(fastbp.ModelFileError, match="its categories do not agree"):
+        fastbp.load(_rewritten(tmp_path / "m.npz", tmp_path / "bad.npz",
+                               lambda a: a.update(change)))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda a: [a.pop(k) for k in ("members", "alpha", "dropout")],
+     "has format version 4 but lacks the arrays alpha, dropout"),
+    (lambda a: [a.pop(k) for k in ("members", "schedule", "metadata")],
+     "lacks the arrays schedule, metadata"),
+    (lambda a: a.update(sizes=np.array([3.9, 4.5, 2.2])), r"sizes must hold integers; got float64"),
+    (lambda a: a.update(seed=np.array(7.8)), "seed must hold integers"),
+    (lambda a: a.update(optimizer_t=np.array(2.5)), "optimizer_t must hold integers"),
+    (lambda a: a.update(version=np.array(4.0)), "has no readable format version"),
+    (lambda a: a.update(rng=a["rng"][:1]), r"rng must hold 2 uint64 state\(s\) in a version 4"),
+])
+def test_a_file_missing_what_its_version_holds_or_with_fractional_counts_is_refused(
+        tmp_path, edit, message):
+    """Review FC: a version 4 file without alpha, dropout, schedule and
+    metadata loaded with alpha 0, no dropout, no schedule; float sizes
+    [3.9, 4.5, 2.2] and seed 7.8 loaded as (3, 4, 2) and 7."""
+    net, path = _trained(tmp_path)
+    with pytest.raises(fastbp.ModelFileError, match=message):
+        fastbp.load(_rewritten(path, tmp_path / "bad.npz", edit))
+
+
+def test_a_version_2_file_with_half_the_input_scaling_is_refused(tmp_path):
+    """Review FC: x_mean without x_scale in a version 2 file's metadata read as
+    scale 1 (version 3 and later refuse half a scaling)."""
+    import json
+    net, path = _trained(tmp_path)
+    v3 = ("input_mean", "input_scale", "target_mean", "target_scale", "classes",
+          "category_columns", "category_sizes", "category_labels", "members")
+
+    def to_v2(meta):
+        def change(a):
+            for key in v3:
+                a.pop(key)
+            a["version"] = np.array(2)
+            a["metadata"] = np.array(json.dumps({"task": "classification", **meta}))
+        return change
+    good = fastbp.load(_rewritten(path, tmp_path / "v2.npz",
+                                  to_v2({"x_mean": [1.0, 2.0, 3.0], "x_scale": [2.0, 2.0, 4.0]})))
+    np.testing.assert_array_equal(good.input_scale, [2.0, 2.0, 4.0])
+    with pytest.raises(fastbp.ModelFileError, match="x_mean without x_scale"):
+        fastbp.load(_rewritten(path, tmp_path / "bad.npz", to_v2({"x_mean": [1.0, 2.0, 3.0]})))
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 2])
+def test_a_model_pickles_with_every_protocol(protocol):
+    """Review FC: protocols 0 and 1 raised TypeError (the kernel codes'
+    __slots__ class had no __reduce__)."""
+    import pickle
+    X, y = data()
+    net = fastbp.MLP([4, 5, 3], seed=0)
+    net.fit(X, y, epochs=1, verbose=0)
+    twin = pickle.loads(pickle.dumps(net, protocol=protocol))
+    np.testing.assert_array_equal(twin.predict_proba(X), net.predict_proba(X))
+    twin.fit(X, y, epochs=1, verbose=0)
+    net.fit(X, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(twin.params, net.params)
+
+
+def test_a_loaded_model_whose_metadata_is_not_a_dict_says_how_to_save_it(tmp_path):
+    """Review FC: an older fastbp's save took any JSON value as metadata; such
+    a file loads, and save's refusal says what to do."""
+    net, path = _trained(tmp_path)
+    old = fastbp.load(_rewritten(path, tmp_path / "old.npz",
+                                 lambda a: a.update(metadata=np.array("[1, 2, 3]"))))
+    assert old.metadata == [1, 2, 3]
+    with pytest.raises(TypeError, match="got list .*set net.metadata to a dict"):
+        old.save(tmp_path / "again.npz")
+    old.metadata = {"columns": [1, 2, 3]}
+    old.save(tmp_path / "again.npz")

@@ -66,7 +66,8 @@ def _metadata_json(metadata):
     # line read a list as its column names' dict.
     if not isinstance(metadata, dict) and metadata is not None:   # (None: JSON's null, as before)
         raise TypeError(f"net.metadata must be a dict (saved as a JSON object); got"
-                        f" {type(metadata).__name__}")
+                        f" {type(metadata).__name__} (a file of an older fastbp, whose save"
+                        " took any JSON value, may hold one: set net.metadata to a dict)")
     stack, seen = [("net.metadata", metadata)], set()
     while stack:
         where, value = stack.pop()
@@ -306,8 +307,8 @@ def read(path):
         with np.load(path, allow_pickle=False) as f:
             _check_expansion(path, f.zip)
             data = {k: f[k] for k in f.files}
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
+    except (FileNotFoundError, IsADirectoryError, PermissionError, ModelFileError):
+        raise   # (ModelFileError: _check_expansion's, which names the file already)
     except Exception as exc:  # any damage to the zip container or an array header
         # (BadZipFile, EOFError, ValueError, NotImplementedError for a mangled
         # compression field, ...) means the same thing to the caller.
@@ -315,6 +316,8 @@ def read(path):
     if data.get("format") is None or str(data["format"]) != FORMAT:
         raise ModelFileError(f"{path!r} is not a fastbp model file (no {FORMAT!r} marker)")
     try:
+        if data["version"].dtype.kind not in "iu":   # (4.5 was read as 4)
+            raise TypeError
         version = int(data["version"])
     except Exception:
         raise ModelFileError(f"{path!r} has no readable format version") from None

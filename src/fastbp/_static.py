@@ -55,6 +55,9 @@ class Static:
     def __repr__(self):
         return f"static({self.value})"
 
+    def __reduce__(self):   # (pickle protocols 0 and 1 refused a __slots__ class without it)
+        return static, (self.value,)
+
 
 _statics = {}
 

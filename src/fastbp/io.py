@@ -54,6 +54,13 @@ def load(path):
     path = _path(path)
     try:
         params = data["params"]
+        if version >= 2:   # (only version 1 lacks them: an edited file read as alpha 0, no schedule)
+            missing = [key for key in ("alpha", "dropout", "schedule", "metadata") if key not in data]
+            if missing:
+                raise ModelFileError(f"{path!r} has format version {version} but lacks the"
+                                     f" arrays {', '.join(missing)}")
+        # Counts are integers in the file (float sizes 3.9 were read as 3)
+        _integers(data, ("sizes", "optimizer_t", "seed"), path)
         # Checked before a model of the file's sizes is built and initialised:
         # an edited file's sizes could ask for more memory than there is.
         sizes = [int(s) for s in data["sizes"]]
@@ -66,12 +73,13 @@ def load(path):
                                  f" sizes {list(net.sizes)}")
         net.params[:] = params
         rng = data["rng"]
-        if rng.dtype != np.uint64 or rng.shape not in ((1,), (2,)):
-            raise ModelFileError(f"{path!r}: rng must hold 1 or 2 uint64 states; got {rng.dtype}{rng.shape}")
+        if rng.dtype != np.uint64 or rng.shape != ((1,) if version == 1 else (2,)):
+            raise ModelFileError(f"{path!r}: rng must hold {1 if version == 1 else 2} uint64"
+                                 f" state(s) in a version {version} file; got {rng.dtype}{rng.shape}")
         net._rng[:rng.size] = rng  # version 1: the dropout stream stays as seeded
         if "metadata" in data:
             net.metadata = json.loads(str(data["metadata"]))
-        _read_preprocessing(net, data, version)
+        _read_preprocessing(net, data, version, path)
         net._set_optimizer(_optimizer(data, net.dtype, net.n_params, path), loading=True)
         if str(data.get("schedule", "")):  # (after the optimizer, whose setter ends a schedule)
             net.schedule = from_json(str(data["schedule"]))
@@ -87,6 +95,15 @@ def load(path):
     except Exception as exc:
         raise ModelFileError(f"{path!r} is not a valid fastbp model file: {exc}") from None
     return net
+
+
+def _integers(data, keys, path):
+    """Refuse a count or seed that is not an integer in the file (``seed`` may
+    be its decimal text, beyond int64)."""
+    for key in keys:
+        if key in data and data[key].dtype.kind not in ("iuU" if key == "seed" else "iu"):
+            raise ModelFileError(f"{path!r}: {key} must hold integers; got"
+                                 f" {data[key].dtype} {data[key].tolist()!r}")
 
 
 def _model(data, sizes):
@@ -108,6 +125,13 @@ _HYPER_RULES = {
     Adam: _ADAM, SklearnAdam: _ADAM,
     RMSprop: ((ALPHA, "alpha", "< 1"), (MOMENTUM, "momentum", "< 1"), (EPS, "eps", "> 0")),
 }
+
+
+# Which rows of each optimizer's state are means of squared gradients (>= 0;
+# +inf a float32 fit can reach) and which moments or momentum buffers
+# (finite): fastbp.optim's kernels.
+_STATE_ROWS = {SGD: ((), (0,)), SklearnSGD: ((), (0,)), Adam: ((1,), (0,)),
+               SklearnAdam: ((1,), (0,)), RMSprop: ((0,), (1,))}
 
 
 def _optimizer(data, dtype, n_params, path):
@@ -157,10 +181,27 @@ def _optimizer(data, dtype, n_params, path):
     if state.ndim != 2 or state.shape[0] != 2 or state.shape[1] not in (0, n_params):
         raise ModelFileError(f"{path!r}: optimizer_state must be (2, {n_params}) (or (2, 0));"
                              f" got {state.shape}")
+    if state.dtype != dtype:  # (as params: a float64 state was rounded into a float32 model)
+        raise ModelFileError(f"{path!r}: optimizer_state of {state.dtype} in a {np.dtype(dtype)}"
+                             " model")
     # (loaded, and the next fit diverged at its first step; an infinite
     # second moment a float32 fit can reach, and save, is not refused)
     if np.isnan(state).any():
         raise ModelFileError(f"{path!r}: optimizer_state holds NaN values")
+    if state.size:
+        # A running mean of squares is >= 0, a moment or momentum buffer of
+        # finite gradients finite with finite parameters (-1 or inf loaded,
+        # and the next fit diverged, blaming the learning rate).
+        squares, moments = next((rows for cls, rows in _STATE_ROWS.items()
+                                 if isinstance(opt, cls)), ((), ()))
+        for row in squares:
+            if (state[row] < 0).any():
+                raise ModelFileError(f"{path!r}: optimizer_state holds a negative mean of squared"
+                                     f" gradients (row {row}) for {type(opt).__name__}")
+        for row in moments:
+            if not np.isfinite(state[row]).all():
+                raise ModelFileError(f"{path!r}: optimizer_state holds an infinite moment or"
+                                     f" momentum (row {row}) for {type(opt).__name__}")
     opt.state = None if state.shape[1] == 0 else state.astype(dtype, copy=True)
     return opt
 
@@ -182,7 +223,23 @@ def _read_history(history, data, path):
     history.epoch = list(range(epochs))
 
 
-def _read_preprocessing(net, data, version):
+def _check_categories(data, path):
+    """The three category arrays agree: a column each, once, with at least one
+    label, the sizes adding up to the labels (an edited file merged columns or
+    dropped labels silently)."""
+    columns, sizes, labels = (data[k] for k in ("category_columns", "category_sizes",
+                                                "category_labels"))
+    if (columns.ndim != 1 or sizes.shape != columns.shape or labels.ndim != 1
+            or columns.dtype.kind not in "iu" or sizes.dtype.kind not in "iu"
+            or (sizes < 1).any() or int(sizes.sum()) != labels.size
+            or np.unique(columns).size != columns.size):
+        raise ModelFileError(f"{path!r}: its categories do not agree: columns"
+                             f" {columns.tolist()!r}, sizes {sizes.tolist()!r} for"
+                             f" {labels.size} labels (each column once, sizes >= 1 adding up to"
+                             " the labels)")
+
+
+def _read_preprocessing(net, data, version, path):
     """Set the model's scaling and classes from a file's arrays (version 3)
     or, for a version 2 file, from what the old command line kept in metadata."""
     if version >= 3:
@@ -198,9 +255,13 @@ def _read_preprocessing(net, data, version):
         task = meta.get("task") if isinstance(meta, dict) else None
         if task not in ("classification", "regression") or "x_mean" not in meta:
             return
-        found = {"input_mean": meta.pop("x_mean"), "input_scale": meta.pop("x_scale", None),
+        if "x_scale" not in meta:   # (read as scale 1)
+            raise ModelFileError(f"{path!r}: its metadata holds x_mean without x_scale")
+        found = {"input_mean": meta.pop("x_mean"), "input_scale": meta.pop("x_scale"),
                  "target_mean": meta.pop("y_mean", None), "target_scale": meta.pop("y_scale", None),
                  "classes": meta.pop("classes", None)}
+    if version >= 4:
+        _check_categories(data, path)
     if version >= 4 and data["category_columns"].size:
         bounds = np.cumsum(data["category_sizes"])[:-1]
         net.categories = {int(j): labels.tolist() for j, labels in
