@@ -128,6 +128,25 @@ def test_uint64_labels_past_int64_stay_themselves(output, n_out):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant <= 52, reason="longdouble is double here")
+def test_longdouble_classes_export_as_double_or_are_refused(tmp_path):
+    """Review FB: classes_ of longdouble failed the export inside json.dumps
+    ("Object of type longdouble is not JSON serializable")."""
+    net = fastbp.MLP([2, 2], output="softmax", dtype="float64", seed=0)
+    net.classes_ = np.array([0.1, 0.2], dtype=np.longdouble)   # doubles, held wider
+    X = np.array([[3.0, -3.0], [-3.0, 3.0], [2.0, -1.0]])
+    want = net.predict(X)
+    assert set(want.tolist()) == {0.1, 0.2}
+    model = net.to_onnx()
+    np.testing.assert_array_equal(run_onnx(model, X)["label"], want.astype(np.float64))
+    props = {p.key: p.value for p in onnx.load_from_string(model).metadata_props}
+    assert json.loads(props["classes"]) == [0.1, 0.2]
+    net.classes_ = np.array([np.longdouble(1) / 10, 0.2], dtype=np.longdouble)   # not a double
+    with pytest.raises(ValueError, match="cannot export classes of float128 that double changes"):
+        net.to_onnx(tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
+
+
 def test_without_preprocessing_the_graph_is_gemm_and_activations():
     net = fastbp.MLP([3, 4, 2], activation="relu", dtype="float64", seed=0)
     model = onnx.load_from_string(net.to_onnx())

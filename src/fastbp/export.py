@@ -97,7 +97,13 @@ def label_constant(classes):
     if kind in "iub":
         return classes.astype(np.int64)
     if kind == "f":
-        return classes.astype(np.float64)
+        wide = classes.astype(np.float64)
+        if classes.dtype.itemsize > 8 and (wide != classes).any():
+            # (longdouble classes: the label 0.1L would come out as the double 0.1)
+            raise ValueError(f"cannot export classes of {classes.dtype} that double changes"
+                             f" ({classes[wide != classes][0]!r}): ONNX holds the labels as"
+                             " double; set net.classes_ to float64 values")
+        return wide
     return classes.astype(str)
 
 
@@ -405,7 +411,9 @@ def build(net, opset=None):
     props = {"sizes": json.dumps(list(net.sizes)), "activations": json.dumps(list(net.activations)),
              "output": net.output, "dtype": net.dtype.name}
     if net.classes_ is not None:
-        props["classes"] = json.dumps(net.classes_.tolist())
+        # (as the graph holds them: longdouble scalars are no JSON numbers)
+        props["classes"] = json.dumps((label_constant(net.classes_)
+                                       if net.classes_.dtype.kind == "f" else net.classes_).tolist())
     if net.categories is not None:
         props["categories"] = json.dumps({str(j): labels for j, labels in net.categories.items()})
         props["n_columns"] = str(net.n_columns)

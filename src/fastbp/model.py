@@ -1271,7 +1271,7 @@ class MLP:
         :meth:`predict` encodes them (an unseen label: an all-zero code, no
         warning); outputs
         ``label`` (:meth:`predict`'s values; bool and integer classes as
-        int64, float32 ones as double) and ``probabilities`` (as
+        int64, uint64 ones as uint64, float ones as double) and ``probabilities`` (as
         :meth:`predict_proba`) for softmax and sigmoid outputs, ``values``
         (N, n_out) (as :meth:`predict`) for identity. Categories, input
         standardisation, class labels and target scaling are part of the graph (see
