@@ -967,3 +967,13 @@ def test_a_loaded_model_whose_metadata_is_not_a_dict_says_how_to_save_it(tmp_pat
         old.save(tmp_path / "again.npz")
     old.metadata = {"columns": [1, 2, 3]}
     old.save(tmp_path / "again.npz")
+
+
+def test_a_path_holding_a_nul_is_refused_by_name(tmp_path):
+    """Review FG: Python's bare "embedded null byte" named no path."""
+    net = fastbp.MLP([3, 2], seed=0)
+    bad = str(tmp_path / "a\0b.npz")
+    for call in (lambda: net.save(bad), lambda: fastbp.load(bad)):
+        with pytest.raises(ValueError, match=r"path must not hold a NUL character; got '.*a\\x00b"):
+            call()
+    assert os.listdir(tmp_path) == []

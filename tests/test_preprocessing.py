@@ -726,3 +726,26 @@ def test_preprocessing_cannot_change_while_a_fit_runs(change):
             seen.append("end")
     net.fit(X, y, epochs=2, verbose=0, callbacks=[Change()])
     assert seen == [0, 1, "end"]
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+def test_a_raw_number_beyond_float32_is_named_by_its_raw_column(scaled):
+    """Review FG: with text columns, a float32 model said "found inf at index
+    (1, 2)" of the encoded rows, a finite cell; the value was at (1, 1)."""
+    net = fastbp.MLP([4, 4, 3], seed=0)
+    net.categories = {0: ["a", "b"]}
+    if scaled:   # (there the scaling's result is what must fit float32)
+        net.set_input_scaling(np.zeros(4), np.full(4, 1e10))
+    X = np.array([["a", 0.5, 1.0], ["b", 1e39, 2.0], ["a", 0.1, 0.2]], dtype=object)
+    before = net.params.copy()
+    if scaled:   # taken: the same answers as the one-hot rows written out
+        plain = fastbp.MLP([4, 4, 3], seed=0)
+        plain.set_input_scaling(np.zeros(4), np.full(4, 1e10))
+        coded = np.array([[1, 0, 0.5, 1.0], [0, 1, 1e39, 2.0], [1, 0, 0.1, 0.2]])
+        np.testing.assert_array_equal(net.predict_proba(X), plain.predict_proba(coded))
+        return
+    for call in (lambda: net.predict(X), lambda: net.fit(X, [0, 1, 2], verbose=0)):
+        with pytest.raises(ValueError, match=r"X row 1: 1e\+39 \(column 1\) is beyond what"
+                                             " float32 holds"):
+            call()
+    np.testing.assert_array_equal(net.params, before)

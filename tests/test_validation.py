@@ -574,3 +574,42 @@ def test_found_in_review_EH_state_changed_during_a_fit(tmp_path, monkeypatch):
         reg.set_target_scaling(1e39, 1.0)
     assert reg.target_mean is None
     fastbp.MLP([2, 3, 1], output="identity", dtype="float64").set_target_scaling(1e39, 1.0)
+
+
+def test_numbers_past_int64_and_fractions_are_read_as_floats_or_refused_by_name():
+    """Review FG: ints past int64 and Fractions (numbers.Real both) failed
+    inside np.isfinite with a TypeError naming no argument, and 10**400
+    inside math.isfinite with a bare OverflowError."""
+    from fractions import Fraction
+    from fastbp import schedules
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((12, 3)), np.arange(12) % 3
+    taken = [
+        (lambda: fastbp.SGD(lr=10**30).lr, 1e30),
+        (lambda: fastbp.Adam(eps=Fraction(1, 10**8)).hyper[fastbp.optim.EPS], 1e-8),
+        (lambda: fastbp.MLP([3, 3], alpha=10**30).alpha, 1e30),
+        (lambda: schedules.ExponentialDecay(Fraction(1, 2)).gamma, 0.5),
+        (lambda: fastbp.EarlyStopping(min_delta=Fraction(1, 4)).min_delta, 0.25),
+    ]
+    for make, want in taken:
+        assert make() == want
+    net = fastbp.MLP([3, 4, 3], seed=0, dtype="float64")
+    twin = fastbp.MLP([3, 4, 3], seed=0, dtype="float64")
+    net.fit(X, y, verbose=0, epochs=2, lr=Fraction(1, 100))
+    twin.fit(X, y, verbose=0, epochs=2, lr=0.01)
+    np.testing.assert_array_equal(net.params, twin.params)
+    before = net.params.copy()
+    refused = [
+        (lambda: net.fit(X, y, verbose=0, lr=-10**30), "lr must be a positive finite number"),
+        (lambda: setattr(net, "alpha", -10**30), r"alpha \(the L2 penalty\) must be a finite"),
+        (lambda: net.fit(X, y, verbose=0, class_weight={0: 10**400}),
+         r"class_weight\[0\] must be a finite number >= 0"),
+        (lambda: fastbp.EarlyStopping(min_delta=10**400), "min_delta must be a finite number"),
+        (lambda: fastbp.Adam(weight_decay=10**400), "weight_decay must be a finite number"),
+        (lambda: fastbp.SGD(lr=10**400), "lr must be a positive finite number"),
+    ]
+    for call, message in refused:
+        with pytest.raises(ValueError, match=message):
+            call()
+    np.testing.assert_array_equal(net.params, before)
+    assert net.alpha == 0.0

@@ -16,8 +16,8 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _modelfile, _preprocess, ops
-from ._validate import (SparseRows, check_bool, check_choice, check_int, check_positive, check_seed,
-                        check_weight_sum, fit_weights, validation_weights)
+from ._validate import (SparseRows, check_bool, check_choice, check_int, check_nonnegative,
+                        check_positive, check_seed, check_weight_sum, fit_weights, validation_weights)
 from .optim import NAMES as OPTIMIZERS
 from .optim import LBFGS, SGD, Optimizer
 from .schedules import Schedule
@@ -105,10 +105,7 @@ def check_activations(activation, n_hidden):
 
 
 def check_alpha(alpha):
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha (the L2 penalty) must be a finite number >= 0; got {alpha!r}")
-    return float(alpha)
+    return check_nonnegative(alpha, "alpha (the L2 penalty)")
 
 
 def check_dropout(dropout, n_hidden):

@@ -47,6 +47,8 @@ def _path(path):
         raise TypeError(f"path must be a str or os.PathLike; got {path!r}") from None
     if not path:
         raise ValueError("path must name a file; got ''")
+    if "\0" in path:   # (Python's own "embedded null byte" named no path)
+        raise ValueError(f"path must not hold a NUL character; got {path!r}")
     return path
 
 

@@ -171,6 +171,17 @@ def _beyond(values, dtype):
     return tuple(int(k) for k in np.argwhere(over)[0]) if over.any() else None
 
 
+def check_fits(A, dtype, name="X", column=_column):
+    """Rows ``A`` (float64, finite) that a model of ``dtype`` takes as they
+    are: a value ``dtype`` cannot hold is a ValueError naming its row and
+    ``column`` (the raw rows' column, where A is their one-hot encoding:
+    check_X, after the encoding, named the encoded column)."""
+    at = _beyond(A, dtype)
+    if at is not None:
+        raise ValueError(f"{name} row {at[0]}: {A[at].item()!r} ({column(at[1])}) is beyond"
+                         f" what {np.dtype(dtype).name} holds")
+
+
 _ANSWERS = " the precision in which this model answers predict in y's units"
 
 

@@ -357,20 +357,33 @@ def check_int(value, name, minimum):
     return int(value)
 
 
+def real_as_float(value):
+    """A real number (an int of any size, a Fraction, a NumPy scalar) as a
+    float, +-inf beyond float's range (np.isfinite refused ints past int64
+    and Fractions with a TypeError naming no argument, math.isfinite raised
+    OverflowError for 10**400)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def check_positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive number; got {value!r}")
-    if not (np.isfinite(value) and value > 0):
+    number = real_as_float(value)
+    if not (math.isfinite(number) and number > 0):
         raise ValueError(f"{name} must be a positive finite number; got {value}")
-    return float(value)
+    return number
 
 
 def check_nonnegative(value, name):
     """A finite real number >= 0 (not a bool), as float; else ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
+    number = (None if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+              else real_as_float(value))
+    if number is None or not math.isfinite(number) or number < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
-    return float(value)
+    return number
 
 
 def check_bool(value, name):

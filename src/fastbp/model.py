@@ -619,6 +619,8 @@ class MLP:
         if self._categories is None:
             return X
         X, unseen = _preprocess.encode_rows(X, self._categories, self._sizes[0], name)
+        if self._input_mean is None:   # (scaled, the scaling's result is checked: _inputs)
+            _preprocess.check_fits(X, self._dtype, name, self._input_column())
         if unseen:
             from ._validate import warn
             warn(_preprocess.unseen_message(unseen, name), UserWarning)
