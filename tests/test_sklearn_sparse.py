@@ -130,3 +130,43 @@ def test_sparse_formats_dtypes_and_weights(monkeypatch):
     for _ in range(3):
         ours_r.partial_fit(X, yr)
     assert_same_training(ours_r, skr, X)
+
+
+COO_SCRIPT = """
+import numpy as np, scipy.sparse as sp
+from fastbp.sklearn import MLPClassifier, MLPRegressor
+X = sp.random(50, 6, density=0.4, format="coo", random_state=2)
+y = np.arange(50) % 3
+fitted = MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(X.tocsr(), y)
+for index, value in (("row", -1), ("row", 50 + 10**6), ("col", -1)):
+    bad = X.copy()
+    setattr(bad, index, getattr(bad, index).copy())
+    getattr(bad, index)[0] = value
+    for name, call in (("fit", lambda: MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(bad, y)),
+                       ("partial_fit", lambda: MLPClassifier(hidden_layer_sizes=(4,)).partial_fit(
+                           bad, y, classes=[0, 1, 2])),
+                       ("regressor", lambda: MLPRegressor(hidden_layer_sizes=(4,), max_iter=2).fit(
+                           bad, y.astype(float))),
+                       ("predict", lambda: fitted.predict(bad))):
+        try:
+            call()
+            print(name, index, value, "accepted")
+        except ValueError as exc:
+            print(name, index, value, exc)
+"""
+
+
+def test_a_coo_x_with_indices_out_of_range_is_refused_by_the_estimators():
+    """Review FF: scikit-learn's validate_data converted a COO X with SciPy's
+    unchecked conversion before fastbp's checks: a row index of -1 corrupted
+    the heap (the process aborted), one past the end was taken or crashed
+    predict; MLP refused the same matrix."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", COO_SCRIPT], capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 12, done.stdout
+    for line in lines:
+        assert "X is not a valid COO matrix:" in line and " is outside [0, " in line, line

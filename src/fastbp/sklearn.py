@@ -76,7 +76,7 @@ from ._columns import Team, aligned, from_columns, to_columns
 from ._columns import _layout as column_layout
 from . import _sklearn_kernels as kernels
 from . import threads
-from ._validate import SparseRows, _check_sparse, _finite_contiguous
+from ._validate import SparseRows, _as_csr, _check_sparse, _finite_contiguous
 from .model import MLP
 from .ops import BINARY_CROSS_ENTROPY, MSE
 from .optim import LR, SklearnAdam, SklearnSGD
@@ -114,6 +114,16 @@ def _column_layout(net, batch):
         return offs, size, where
     return None
 
+
+
+def _converted_sound(X):
+    """A sparse X that scikit-learn's validate_data would convert to CSR
+    itself (COO, BSR, ...), converted here, its indices checked first as
+    MLP checks them: SciPy's conversion reads them unchecked (a COO row
+    index of -1 corrupted the heap: the process aborted)."""
+    if scipy.sparse.issparse(X) and X.ndim == 2 and X.format not in ("csr", "csc"):
+        return _as_csr(X, "X")
+    return X
 
 class _SplitEpoch:
     """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows (but
@@ -799,7 +809,7 @@ class _BaseMLP(BaseEstimator):
         # message), then its precision: X @ coefs_ in NumPy's result type
         # (uint8, int16, bool or float16 X by float32 coefs_ in float32;
         # int64 or float64 X in float64; longdouble in float64 here).
-        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        X = validate_data(self, _converted_sound(X), accept_sparse=["csr", "csc"], reset=False)
         net = self._predicting_net()
         dtype = np.result_type(X.dtype, net.dtype)
         X = X.astype(np.float32 if dtype == np.float32 else np.float64, copy=False)
@@ -988,7 +998,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.loss = "log_loss"   # (scikit-learn's: set here, not a parameter of the classifier)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+        X, y = validate_data(self, _converted_sound(X), y, accept_sparse=["csr", "csc"],
+                             multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
@@ -1091,7 +1102,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._keep(locals())
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+        X, y = validate_data(self, _converted_sound(X), y, accept_sparse=["csr", "csc"],
+                             multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if scipy.sparse.issparse(y):
             if y.shape[1] == 1:
