@@ -544,6 +544,30 @@ def test_a_list_or_an_int32_plan_is_named(change, says):
         CALLS["loss_value"](a)
 
 
+@pytest.mark.parametrize("call, says", [
+    (lambda a: K.train_step(a["params"], list(a["grads"]), a["ws"], a["plan"], a["X"], a["Y"],
+                            K.MSE, LR), "grads must be a NumPy array"),
+    (lambda a: K.gradient(a["grads"], tuple(a["scratch"]), a["params"], a["ws"], a["plan"],
+                          a["X"], a["Y"], K.MSE), "scratch must be a NumPy array"),
+    (lambda a: K.predict(a["out"].tolist(), a["params"], a["ws"], a["plan"], a["X"], K.MSE),
+     r"out must be a 2-D NumPy array"),
+    (lambda a: K.optimizer_step(a["params"].tolist(), a["grads"], a["state"], a["hyper"],
+                                a["code"], 1), r"params must be a 1-D float32 or float64 NumPy"),
+    (lambda a: K.optimizer_step(a["params"], tuple(a["grads"]), a["state"], a["hyper"],
+                                a["code"], 1), "grads must be a NumPy array"),
+])
+def test_lists_fail_to_compile_with_a_message_naming_them(call, says):
+    """Review FI: the module's promise ("fail to compile, with a message
+    saying so") held for some arguments; grads, scratch, out and an
+    optimizer step's params and grads failed deep in Numba ("Unknown
+    attribute 'flags' of type reflected list")."""
+    a = _arrays()
+    before = _unchanged(a, ["params"])
+    with pytest.raises(Exception, match=says):
+        call(a)
+    np.testing.assert_array_equal(a["params"], before["params"])
+
+
 def test_train_epoch_names_an_empty_x_as_the_other_kernels_do():
     a = _arrays()
     a["X"], a["Y"] = a["X"][:0], a["Y"][:0]

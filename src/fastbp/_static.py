@@ -160,6 +160,15 @@ def _dtype_guard(name):
     from numba.extending import intrinsic
 
     def guard(typingctx, params, a):
+        # A list or tuple failed deep in Numba ("Unknown attribute 'flags' of
+        # type reflected list"; X may be the CSR tuple of fastbp.network)
+        if not isinstance(params, types.Array):   # (as fastbp.network's own check says it)
+            raise errors.TypingError("params must be a 1-D float32 or float64 NumPy array"
+                                     f" (net.params); got {params}")
+        if not isinstance(a, types.Array) and name not in ("x", "X"):   # (theirs: ops)
+            raise errors.TypingError(
+                f"{name} must be a NumPy array (np.ascontiguousarray({name}), of params'"
+                f" dtype), not a list or tuple; got {a}")
         if isinstance(a, types.Array) and isinstance(params, types.Array) \
                 and a.dtype != params.dtype:
             raise errors.TypingError(

@@ -176,7 +176,9 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
     checked after every update (one pass, small beside the allreduce), the
     loss before it; at the first bad state the epoch's starting copy (params,
     optimizer state and step count, RNG) is restored and the updates before
-    that state are replayed, so the model ends where a single process ends.
+    that state are replayed, so the model ends where a single process ends
+    (in float32, where a batch's gradient sum overflows sooner than its mean
+    does in one process, it stops sooner: docs/guide/distributed.md).
     """
     MPI = _mpi()
     comm = world() if comm is None else comm

@@ -779,6 +779,8 @@ _a_hyper = array_guard("hyper must be an optimizer's hyper-parameters (optimizer
                        " float64 NumPy array", (1,), _FLOATS)
 _a_state = array_guard("state must be an optimizer's state, a 2-D array (2, n_params), or (2, 0)"
                        " for plain SGD", (2,))
+_an_out = array_guard("out must be a 2-D NumPy array (X.shape[0], n_out)", (2,))
+_a_reg = array_guard("reg must be a 1-D NumPy array: alpha, then a dropout rate per layer", (1,))
 
 
 @jit(**KERNEL_ONLY)
@@ -1408,6 +1410,7 @@ def distributed_step(params, grads, state, hyper, code, t, batch, alpha, plan):
 @jit
 def check_reg(plan, reg):
     """Raise ValueError unless ``reg`` fits the plan; True when it asks for dropout."""
+    _a_reg(reg)
     last = plan.shape[0] - 1
     if reg.size != last + 2:
         raise ValueError("reg must hold n_layers + 1 values: alpha, then a dropout rate per layer")
@@ -1428,6 +1431,7 @@ def check_reg(plan, reg):
 @jit
 def predict(out, params, ws, plan, X, loss):
     """Outputs (n, m) of the network for X (n, n_in), in chunks of the capacity."""
+    _an_out(out)
     same_X(params, X)
     same_ws(params, ws)
     _check_net(params, plan, loss)
