@@ -977,3 +977,23 @@ def test_a_path_holding_a_nul_is_refused_by_name(tmp_path):
         with pytest.raises(ValueError, match=r"path must not hold a NUL character; got '.*a\\x00b"):
             call()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_version_2_file_from_before_the_command_line_loads_and_trains_on():
+    """Review FH: the first version 2 files (commit 40871f8) hold no metadata;
+    the check that a file holds what its version writes refused them."""
+    path = os.path.join(os.path.dirname(__file__), "data", "v2_early_adam.npz")
+    with np.load(path) as f:
+        assert int(f["version"]) == 2 and "metadata" not in f.files
+        params, state, t = f["params"], f["optimizer_state"], int(f["optimizer_t"])
+    net = fastbp.load(path)
+    np.testing.assert_array_equal(net.params, params)
+    np.testing.assert_array_equal(net.optimizer.state, state)
+    assert net.optimizer.t == t and net.metadata == {}
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    want = np.loadtxt(os.path.join(os.path.dirname(__file__), "data", "v2_early_adam_proba.csv"),
+                      delimiter=",", dtype=np.float32)
+    np.testing.assert_allclose(net.predict_proba(X[:8].astype(np.float32)), want, rtol=2e-6)
+    net.fit(X, (X[:, 0] > 0).astype(np.int64), epochs=1, batch_size=64, verbose=0)
+    assert net.optimizer.t == t + 1

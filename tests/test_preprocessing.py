@@ -749,3 +749,21 @@ def test_a_raw_number_beyond_float32_is_named_by_its_raw_column(scaled):
                                              " float32 holds"):
             call()
     np.testing.assert_array_equal(net.params, before)
+
+
+
+def test_standardize_takes_raw_numbers_beyond_float32_with_text_columns():
+    """Review FH: the check that raw numbers fit a float32 model (above) also
+    refused standardize's rows, which its own scaling brings into range (as
+    it does without text columns)."""
+    X = np.array([["a", 1e39, 1.0], ["b", 3e39, 2.0], ["a", 2e39, 0.5]], dtype=object)
+    net = fastbp.MLP([4, 4, 3], seed=0)
+    net.categories = {0: ["a", "b"]}
+    net.standardize(X)
+    plain = fastbp.MLP([4, 4, 3], seed=0)
+    coded = np.array([[1, 0, 1e39, 1.0], [0, 1, 3e39, 2.0], [1, 0, 2e39, 0.5]])
+    np.testing.assert_array_equal(net.input_mean, [0, 0, 2e39, np.mean([1.0, 2.0, 0.5])])
+    np.testing.assert_array_equal(net.input_scale[:2], [1, 1])   # (codes are not scaled)
+    assert net.input_scale[2] == pytest.approx(np.std([1e39, 3e39, 2e39]), rel=1e-15)
+    plain.set_input_scaling(net.input_mean, net.input_scale)
+    np.testing.assert_array_equal(net.predict_proba(X), plain.predict_proba(coded))

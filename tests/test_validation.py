@@ -613,3 +613,26 @@ def test_numbers_past_int64_and_fractions_are_read_as_floats_or_refused_by_name(
             call()
     np.testing.assert_array_equal(net.params, before)
     assert net.alpha == 0.0
+
+
+def test_numbers_that_round_are_judged_as_given_and_as_stored():
+    """Review FH: Fraction(-1, 10**400) (below 0, rounding to -0.0) was taken
+    as an alpha or weight decay; a momentum or beta just below 1 that rounds
+    to 1.0 was taken, and the saved file refused at load; a longdouble lr of
+    1e-4000 was refused as "got 0.0"."""
+    from fractions import Fraction
+    tiny_negative, near_one = Fraction(-1, 10**400), Fraction(10**20 - 1, 10**20)
+    for call, message in [
+        (lambda: fastbp.MLP([3, 2], alpha=tiny_negative), "alpha .*must be a finite number >= 0"),
+        (lambda: fastbp.Adam(weight_decay=tiny_negative), "weight_decay must be a finite number"),
+        (lambda: fastbp.EarlyStopping(min_delta=tiny_negative), "min_delta must be a finite"),
+        (lambda: fastbp.SGD(momentum=near_one), r"momentum must be a number in \[0, 1\)"),
+        (lambda: fastbp.RMSprop(momentum=near_one), r"momentum must be a number in \[0, 1\)"),
+        (lambda: fastbp.Adam(betas=(0.9, near_one)), r"betas must be two numbers in \[0, 1\)"),
+        (lambda: fastbp.SGD(lr=np.longdouble("1e-4000")),
+         r"lr must be a positive finite number; got np.longdouble\('1e-4000'\)"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert fastbp.SGD(momentum=Fraction(9, 10)).hyper[fastbp.optim.MOMENTUM] == 0.9
+    assert fastbp.MLP([3, 2], alpha=Fraction(0)).alpha == 0.0

@@ -373,7 +373,9 @@ def check_positive(value, name):
         raise TypeError(f"{name} must be a positive number; got {value!r}")
     number = real_as_float(value)
     if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a positive finite number; got {value}")
+        # (a longdouble 1e-4000 named as its float, 0.0)
+        shown = value if number == value else repr(value)
+        raise ValueError(f"{name} must be a positive finite number; got {shown}")
     return number
 
 
@@ -381,7 +383,8 @@ def check_nonnegative(value, name):
     """A finite real number >= 0 (not a bool), as float; else ValueError."""
     number = (None if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
               else real_as_float(value))
-    if number is None or not math.isfinite(number) or number < 0:
+    # (the sign of the value given: Fraction(-1, 10**400) rounds to -0.0)
+    if number is None or not math.isfinite(number) or number < 0 or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return number
 

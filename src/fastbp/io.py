@@ -14,7 +14,8 @@ Version 4 adds the one-hot categories of text columns (``category_columns``,
 one after another). Older versions are read as well (without categories):
 version 3 is version 4 less the categories; version 2 has no preprocessing arrays (the
 command line kept its feature scaling and class names in the metadata, and
-those are read into the model's attributes), version 1 neither alpha,
+those are read into the model's attributes; the first version 2 files,
+from before the command line, have no metadata), version 1 neither alpha,
 dropout, schedule nor metadata, and one RNG state.
 
 The optimizer is named as the fastbp optimizer it runs as (a subclass of
@@ -55,7 +56,10 @@ def load(path):
     try:
         params = data["params"]
         if version >= 2:   # (only version 1 lacks them: an edited file read as alpha 0, no schedule)
-            missing = [key for key in ("alpha", "dropout", "schedule", "metadata") if key not in data]
+            # (metadata came with the command line, within version 2: the first
+            # version 2 files have none)
+            missing = [key for key in ("alpha", "dropout", "schedule", "metadata")
+                       if key not in data and (key != "metadata" or version >= 3)]
             if missing:
                 raise ModelFileError(f"{path!r} has format version {version} but lacks the"
                                      f" arrays {', '.join(missing)}")

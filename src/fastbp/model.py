@@ -575,7 +575,7 @@ class MLP:
         trains on standardised data, and every method takes raw rows.
         """
         self._not_while_training("scaling", "standardize")   # (and again as it sets them)
-        X = self._encoded(X)  # checked in its own precision, summed in float64
+        X = self._encoded(X, scaled=True)  # checked in its own precision, summed in float64
         X = check_X(X, self._sizes[0], np.float32 if getattr(X, "dtype", None) == np.float32
                     else np.float64)
         if isinstance(X, SparseRows):
@@ -611,7 +611,7 @@ class MLP:
             return _preprocess._column
         return _preprocess.input_column(self._categories, self._sizes[0])
 
-    def _encoded(self, X, name="X"):
+    def _encoded(self, X, name="X", scaled=False):
         """Raw rows -> rows of network inputs: text columns one-hot by the
         model's categories (an unseen label warned of, once per call)."""
         if isinstance(X, _preprocess.Encoded):
@@ -619,7 +619,9 @@ class MLP:
         if self._categories is None:
             return X
         X, unseen = _preprocess.encode_rows(X, self._categories, self._sizes[0], name)
-        if self._input_mean is None:   # (scaled, the scaling's result is checked: _inputs)
+        if self._input_mean is None and not scaled:
+            # (scaled, the scaling's result is checked: _inputs; standardize's
+            # rows are the scaling's own)
             _preprocess.check_fits(X, self._dtype, name, self._input_column())
         if unseen:
             from ._validate import warn
