@@ -816,6 +816,16 @@ def test_a_file_with_half_a_scaling_is_refused(tmp_path, empty):
         fastbp.load(tmp_path / "q.npz")
 
 
+def _saved_after_a_fit(path, optimizer):
+    """A model saved to path after an epoch with optimizer; the file loads."""
+    rng = np.random.default_rng(0)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(rng.normal(size=(20, 3)), rng.integers(0, 2, 20), epochs=1, verbose=0,
+            optimizer=optimizer)
+    net.save(path)
+    fastbp.load(path)   # as saved: loads
+
+
 @pytest.mark.parametrize("optimizer, edit, message", [
     (fastbp.SGD(lr=0.1, momentum=0.9, nesterov=True), lambda a: _with_hyper(a, 2, 0.5),
      "holds nesterov with momentum = 0.9 and dampening = 0.5; SGD's nesterov needs"),
@@ -831,12 +841,7 @@ def test_sgd_settings_its_constructor_refuses_are_refused_at_load(tmp_path, opti
     fastbp.SGD(...) nor torch.optim.SGD allows."""
     with pytest.raises(ValueError, match="nesterov needs momentum > 0 and dampening = 0"):
         fastbp.SGD(momentum=0.9, nesterov=True, dampening=0.5)
-    rng = np.random.default_rng(0)
-    net = fastbp.MLP([3, 4, 2], seed=0)
-    net.fit(rng.normal(size=(20, 3)), rng.integers(0, 2, 20), epochs=1, verbose=0,
-            optimizer=optimizer)
-    net.save(tmp_path / "m.npz")
-    fastbp.load(tmp_path / "m.npz")   # as saved: loads
+    _saved_after_a_fit(tmp_path / "m.npz", optimizer)
     bad = _rewritten(tmp_path / "m.npz", tmp_path / "bad.npz", edit)
     with pytest.raises(fastbp.ModelFileError, match=message):
         fastbp.load(bad)
@@ -864,12 +869,7 @@ def test_an_optimizer_state_no_fit_could_make_is_refused(tmp_path, optimizer, ed
     """Review FC: a negative mean of squares or an infinite moment loaded,
     and the next fit diverged blaming the learning rate; a float64 state
     was rounded into a float32 model (float64 params are refused)."""
-    rng = np.random.default_rng(0)
-    net = fastbp.MLP([3, 4, 2], seed=0)
-    net.fit(rng.normal(size=(20, 3)), rng.integers(0, 2, 20), epochs=1, verbose=0,
-            optimizer=optimizer)
-    net.save(tmp_path / "m.npz")
-    fastbp.load(tmp_path / "m.npz")   # as saved: loads
+    _saved_after_a_fit(tmp_path / "m.npz", optimizer)
     with pytest.raises(fastbp.ModelFileError, match=message):
         fastbp.load(_rewritten(tmp_path / "m.npz", tmp_path / "bad.npz", edit))
     if "negative" in message:   # a float32 fit's +inf mean of squares loads, as save wrote it
