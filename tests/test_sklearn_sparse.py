@@ -153,6 +153,22 @@ for index, value in (("row", -1), ("row", 50 + 10**6), ("col", -1)):
             print(name, index, value, "accepted")
         except ValueError as exc:
             print(name, index, value, exc)
+# (review FK) a BSR X whose indptr decreases; a COO multi-output y out of range
+bsr = sp.bsr_matrix(np.ones((4, 6)), blocksize=(2, 2))
+bsr.indptr = bsr.indptr.copy()
+bsr.indptr[:] = [0, 3, 1]
+Y = sp.coo_matrix(np.arange(12.0).reshape(6, 2) + 1)
+Y.row = Y.row.copy()
+Y.row[5] = -1
+for name, call in (("bsr", lambda: MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(
+                       bsr, [0, 1, 0, 1])),
+                   ("y", lambda: MLPRegressor(hidden_layer_sizes=(4,), max_iter=2).fit(
+                       np.ones((6, 3)), Y))):
+    try:
+        call()
+        print(name, "accepted")
+    except ValueError as exc:
+        print(name, exc)
 """
 
 
@@ -160,13 +176,16 @@ def test_a_coo_x_with_indices_out_of_range_is_refused_by_the_estimators():
     """Review FF: scikit-learn's validate_data converted a COO X with SciPy's
     unchecked conversion before fastbp's checks: a row index of -1 corrupted
     the heap (the process aborted), one past the end was taken or crashed
-    predict; MLP refused the same matrix."""
+    predict; MLP refused the same matrix. Review FK: a BSR X with a
+    decreasing indptr (MLP too) and a COO y, the same."""
     import subprocess
     import sys
     done = subprocess.run([sys.executable, "-c", COO_SCRIPT], capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 12, done.stdout
-    for line in lines:
+    assert len(lines) == 14, done.stdout
+    for line in lines[:12]:
         assert "X is not a valid COO matrix:" in line and " is outside [0, " in line, line
+    assert lines[12] == "bsr X is not a valid BSR matrix: indptr must start at 0 and never decrease"
+    assert lines[13].startswith("y y is not a valid COO matrix: row index -1 of value")

@@ -636,3 +636,29 @@ def test_numbers_that_round_are_judged_as_given_and_as_stored():
             call()
     assert fastbp.SGD(momentum=Fraction(9, 10)).hyper[fastbp.optim.MOMENTUM] == 0.9
     assert fastbp.MLP([3, 2], alpha=Fraction(0)).alpha == 0.0
+
+
+def test_settings_are_judged_as_stored_and_numpy_counts_are_counts():
+    """Review FK: a momentum rounding to 0.0 passed SGD's nesterov check (the
+    saved file was refused at load); a ReduceOnPlateau factor rounding to 1.0
+    or 0.0 was taken; SklearnSGD took a NaN or infinite momentum (the fit
+    then diverged, blaming the lr); LBFGS refused max_ls=np.int64(5)."""
+    from fractions import Fraction
+    from fastbp import schedules
+    from fastbp.optim import SklearnSGD
+    for call, message in [
+        (lambda: fastbp.SGD(momentum=Fraction(1, 10**400), nesterov=True),
+         "nesterov needs momentum > 0"),
+        (lambda: schedules.ReduceOnPlateau(factor=Fraction(10**20 - 1, 10**20)),
+         r"factor must be a number in \(0, 1\)"),
+        (lambda: schedules.ReduceOnPlateau(factor=Fraction(1, 10**400)),
+         r"factor must be a number in \(0, 1\)"),
+        (lambda: SklearnSGD(momentum=float("nan")), "momentum must be a finite number >= 0"),
+        (lambda: SklearnSGD(momentum=float("inf")), "momentum must be a finite number >= 0"),
+        (lambda: SklearnSGD(momentum=10**400), "momentum must be a finite number >= 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert fastbp.LBFGS(max_ls=np.int64(5)).max_ls == 5
+    assert type(fastbp.LBFGS(max_ls=np.int64(5)).max_ls) is int
+    assert schedules.ReduceOnPlateau(factor=Fraction(1, 2)).factor == 0.5

@@ -178,7 +178,8 @@ def _sound_structure(csr, name, fmt="CSR"):
     ``csr`` is a CSC matrix's transpose (the same arrays), checked before
     SciPy converts it, unchecked, to CSR; messages then speak of columns."""
     import scipy.sparse as sp
-    major, minor = ("row", "column") if fmt == "CSR" else ("column", "row")
+    major, minor = {"CSR": ("row", "column"), "CSC": ("column", "row"),
+                    "BSR": ("block row", "block column")}[fmt]
     indices, indptr = csr.indices, csr.indptr
     if indices.dtype.kind not in "iu" or indptr.dtype.kind not in "iu":
         raise TypeError(f"{name} is a sparse matrix with index arrays of dtype {indices.dtype}"
@@ -228,13 +229,20 @@ def _coo_indices(coo, name):
 
 
 def _as_csr(X, name):
-    """X as a CSR matrix whose index arrays are checked (CSC and COO are
-    checked before SciPy converts them; other formats SciPy converts as
-    they are)."""
+    """X as a CSR matrix whose index arrays are checked (CSC, COO and BSR are
+    checked before SciPy converts them; other formats, LIL, DOK and DIA, SciPy
+    converts from structures it keeps itself)."""
     if X.format == "csc":
         _sound_structure(X.T, name, fmt="CSC")
     elif X.format == "coo":
         _coo_indices(X, name)
+    elif X.format == "bsr":   # (a decreasing indptr: SciPy's bsr_tocsr wrote past its output)
+        import types
+        r, c = X.blocksize
+        blocks = types.SimpleNamespace(indices=X.indices, indptr=X.indptr,
+                                       shape=(X.shape[0] // r, X.shape[1] // c),
+                                       data=np.broadcast_to(0, X.data.shape[:1]))
+        _sound_structure(blocks, name, fmt="BSR")
     return _sound_structure(X if X.format == "csr" else X.tocsr(), name)
 
 

@@ -314,7 +314,9 @@ class SGD(Optimizer):
         super().__init__(lr, weight_decay)
         self._fraction(momentum, "momentum", MOMENTUM)
         self._fraction(dampening, "dampening", DAMPENING)
-        if check_bool(nesterov, "nesterov") and (momentum == 0 or dampening != 0):
+        # (as stored: a momentum of Fraction(1, 10**400) is 0.0)
+        if check_bool(nesterov, "nesterov") and (self.hyper[MOMENTUM] == 0
+                                                 or self.hyper[DAMPENING] != 0):
             raise ValueError("nesterov needs momentum > 0 and dampening = 0")
         self.hyper[NESTEROV] = float(nesterov)
 
@@ -368,9 +370,9 @@ class LBFGS:
 
     def __init__(self, tol=1e-7, max_ls=20):
         self.tol = check_positive(tol, "tol")
-        if isinstance(max_ls, bool) or not isinstance(max_ls, int) or max_ls < 1:
+        if isinstance(max_ls, bool) or not isinstance(max_ls, numbers.Integral) or max_ls < 1:
             raise ValueError(f"max_ls must be an integer >= 1; got {max_ls!r}")
-        self.max_ls = max_ls
+        self.max_ls = int(max_ls)   # (np.int64(5) was refused as no integer)
         self.t = 0
         self.state = None
         self.result = None
@@ -407,9 +409,8 @@ class SklearnSGD(Optimizer):
 
     def __init__(self, lr=0.1, momentum=0.9, nesterov=True):
         super().__init__(lr, 0.0)
-        if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) or momentum < 0:
-            raise ValueError(f"momentum must be a number >= 0; got {momentum!r}")
-        self.hyper[MOMENTUM] = momentum
+        # (NaN and inf were taken, and the fit diverged blaming the lr)
+        self.hyper[MOMENTUM] = check_nonnegative(momentum, "momentum")
         self.hyper[NESTEROV] = float(check_bool(nesterov, "nesterov"))
 
     @property

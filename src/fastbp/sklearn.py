@@ -116,13 +116,13 @@ def _column_layout(net, batch):
 
 
 
-def _converted_sound(X):
-    """A sparse X that scikit-learn's validate_data would convert to CSR
-    itself (COO, BSR, ...), converted here, its indices checked first as
+def _converted_sound(X, name="X"):
+    """A sparse X (or y) that scikit-learn's validate_data would convert to
+    CSR itself (COO, BSR, ...), converted here, its indices checked first as
     MLP checks them: SciPy's conversion reads them unchecked (a COO row
     index of -1 corrupted the heap: the process aborted)."""
     if scipy.sparse.issparse(X) and X.ndim == 2 and X.format not in ("csr", "csc"):
-        return _as_csr(X, "X")
+        return _as_csr(X, name)
     return X
 
 class _SplitEpoch:
@@ -998,7 +998,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.loss = "log_loss"   # (scikit-learn's: set here, not a parameter of the classifier)
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, _converted_sound(X), y, accept_sparse=["csr", "csc"],
+        X, y = validate_data(self, _converted_sound(X), _converted_sound(y, "y"),
+                             accept_sparse=["csr", "csc"],
                              multi_output=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
@@ -1102,7 +1103,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self._keep(locals())
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = validate_data(self, _converted_sound(X), y, accept_sparse=["csr", "csc"],
+        X, y = validate_data(self, _converted_sound(X), _converted_sound(y, "y"),
+                             accept_sparse=["csr", "csc"],
                              multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if scipy.sparse.issparse(y):
