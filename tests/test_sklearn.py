@@ -743,3 +743,21 @@ def test_a_softmax_set_on_one_output_unit_predicts_as_scikit_learn():
         est.out_activation_ = theirs.out_activation_ = "softmax"
         for method in methods:
             np.testing.assert_array_equal(getattr(est, method)(X), getattr(theirs, method)(X))
+
+
+def test_momentum_true_trains_as_scikit_learns_momentum_one():
+    """Review FL: scikit-learn's constraint (a Real in [0, 1]) takes
+    momentum=True and trains with momentum 1; fastbp refused it at fit."""
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+
+    from fastbp.sklearn import MLPClassifier
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)), rng.integers(0, 2, 40)
+    kw = dict(solver="sgd", hidden_layer_sizes=(4,), max_iter=3, random_state=0,
+              learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPClassifier(momentum=True, **kw).fit(X, y)
+        theirs = SkClassifier(momentum=True, **kw).fit(X, y)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)

@@ -157,13 +157,18 @@ for index, value in (("row", -1), ("row", 50 + 10**6), ("col", -1)):
 bsr = sp.bsr_matrix(np.ones((4, 6)), blocksize=(2, 2))
 bsr.indptr = bsr.indptr.copy()
 bsr.indptr[:] = [0, 3, 1]
+uneven = sp.bsr_matrix(np.ones((12, 6)), blocksize=(2, 3))
+uneven.data, uneven.indices = np.ones((2, 5, 3)), np.array([0, 1], dtype=np.int32)
+uneven.indptr = np.array([0, 1, 2], dtype=np.int32)   # (blocks of 5 rows cannot make 12)
 Y = sp.coo_matrix(np.arange(12.0).reshape(6, 2) + 1)
 Y.row = Y.row.copy()
 Y.row[5] = -1
 for name, call in (("bsr", lambda: MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(
                        bsr, [0, 1, 0, 1])),
                    ("y", lambda: MLPRegressor(hidden_layer_sizes=(4,), max_iter=2).fit(
-                       np.ones((6, 3)), Y))):
+                       np.ones((6, 3)), Y)),
+                   ("uneven", lambda: MLPClassifier(hidden_layer_sizes=(4,), max_iter=2).fit(
+                       uneven, np.arange(12) % 2))):
     try:
         call()
         print(name, "accepted")
@@ -184,8 +189,10 @@ def test_a_coo_x_with_indices_out_of_range_is_refused_by_the_estimators():
                           timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 14, done.stdout
+    assert len(lines) == 15, done.stdout
     for line in lines[:12]:
         assert "X is not a valid COO matrix:" in line and " is outside [0, " in line, line
     assert lines[12] == "bsr X is not a valid BSR matrix: indptr must start at 0 and never decrease"
     assert lines[13].startswith("y y is not a valid COO matrix: row index -1 of value")
+    assert lines[14] == ("uneven X is not a valid BSR matrix: its shape (12, 6) is not a"
+                         " multiple of its blocksize (5, 3)")

@@ -239,6 +239,9 @@ def _as_csr(X, name):
     elif X.format == "bsr":   # (a decreasing indptr: SciPy's bsr_tocsr wrote past its output)
         import types
         r, c = X.blocksize
+        if X.shape[0] % r or X.shape[1] % c:   # (SciPy left part of the CSR indptr unset)
+            raise ValueError(f"{name} is not a valid BSR matrix: its shape {X.shape} is not a"
+                             f" multiple of its blocksize {(r, c)}")
         blocks = types.SimpleNamespace(indices=X.indices, indptr=X.indptr,
                                        shape=(X.shape[0] // r, X.shape[1] // c),
                                        data=np.broadcast_to(0, X.data.shape[:1]))

@@ -424,8 +424,11 @@ class _BaseMLP(BaseEstimator):
 
     def _new_optimizer(self):
         if self.solver == "sgd":
-            return SklearnSGD(lr=self.learning_rate_init, momentum=self.momentum,
-                              nesterov=bool(self.nesterovs_momentum))
+            # (scikit-learn's constraint, a Real in [0, 1], takes True: momentum 1)
+            momentum = self.momentum
+            return SklearnSGD(lr=self.learning_rate_init, nesterov=bool(self.nesterovs_momentum),
+                              momentum=float(momentum) if isinstance(momentum, (bool, np.bool_))
+                              else momentum)
         return SklearnAdam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2),
                            eps=self.epsilon)
 
