@@ -169,8 +169,7 @@ def _dtype_guard(name):
             raise errors.TypingError(
                 f"{name} must be a NumPy array (np.ascontiguousarray({name}), of params'"
                 f" dtype), not a list or tuple; got {a}")
-        if isinstance(a, types.Array) and isinstance(params, types.Array) \
-                and a.dtype != params.dtype:
+        if isinstance(a, types.Array) and a.dtype != params.dtype:
             raise errors.TypingError(
                 f"the kernels' float arrays share one dtype, float32 or float64: params is"
                 f" {params.dtype} and {name} {a.dtype} ({name}.astype(params.dtype))")

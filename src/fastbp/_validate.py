@@ -379,6 +379,18 @@ def real_as_float(value):
         return math.inf if value > 0 else -math.inf
 
 
+def in_unit_interval(value, open_low=False):
+    """The float a real number in [0, 1) ((0, 1) with ``open_low``) is stored
+    as, or None where it is not one (a bool, a non-number): judged as given
+    and as stored (Fraction(10**20 - 1, 10**20) rounds to 1.0,
+    Fraction(1, 10**400) to 0.0, Fraction(-1, 10**400) to -0.0)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    number = real_as_float(value)
+    low = (value > 0 and number > 0) if open_low else (value >= 0 and number >= 0)
+    return number if low and number < 1 else None
+
+
 def check_positive(value, name):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a positive number; got {value!r}")

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._jit import jit
 from ._static import array_guard, same_grads, same_state, specialising
-from ._validate import check_bool, check_nonnegative, check_positive, real_as_float
+from ._validate import check_bool, check_nonnegative, check_positive, in_unit_interval
 
 # Codes and the layout of the hyper-parameter vector each kernel call reads.
 SGD_CODE, ADAM_CODE, ADAMW_CODE, RMSPROP_CODE = 0, 1, 2, 3
@@ -285,20 +285,19 @@ class Optimizer:
             b = tuple(betas)
         except TypeError:
             raise TypeError(f"betas must be two numbers in [0, 1); got {betas!r}") from None
-        # (in [0, 1) as the float stored: Fraction(10**20 - 1, 10**20) is 1.0)
-        if len(b) != 2 or not all(isinstance(x, numbers.Real) and not isinstance(x, bool)
-                                  and 0 <= x and 0 <= real_as_float(x) < 1 for x in b):
+        stored = [in_unit_interval(x) for x in b]
+        if len(b) != 2 or None in stored:
             raise ValueError(f"betas must be two numbers in [0, 1); got {betas!r}")
-        self.hyper[BETA1], self.hyper[BETA2] = (real_as_float(x) for x in b)
+        self.hyper[BETA1], self.hyper[BETA2] = stored
 
     def _eps(self, eps):
         self.hyper[EPS] = check_positive(eps, "eps")
 
     def _fraction(self, value, name, index):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value \
-                or not 0 <= real_as_float(value) < 1:   # (as stored: it may round to 1.0)
+        stored = in_unit_interval(value)
+        if stored is None:
             raise ValueError(f"{name} must be a number in [0, 1); got {value!r}")
-        self.hyper[index] = real_as_float(value)
+        self.hyper[index] = stored
 
     def __repr__(self):
         return f"{type(self).__name__}(lr={self.lr:g}, t={self.t})"

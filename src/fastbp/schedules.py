@@ -30,7 +30,8 @@ import json
 import math
 import numbers
 
-from ._validate import check_choice, check_int, check_nonnegative, check_positive, real_as_float, warn
+from ._validate import (check_choice, check_int, check_nonnegative, check_positive,
+                        in_unit_interval, warn)
 
 
 class Schedule:
@@ -213,10 +214,9 @@ class ReduceOnPlateau(Schedule):
         min_delta, min_lr, eps = (check_nonnegative(v, name) for v, name in
                                   ((min_delta, "min_delta"), (min_lr, "min_lr"), (eps, "eps")))
         self.monitor = monitor
-        if isinstance(factor, bool) or not isinstance(factor, numbers.Real) or not 0 < factor < 1 \
-                or not 0 < real_as_float(factor) < 1:   # (as stored: it may round to 0 or 1)
+        self.factor = in_unit_interval(factor, open_low=True)
+        if self.factor is None:
             raise ValueError(f"factor must be a number in (0, 1); got {factor!r}")
-        self.factor = real_as_float(factor)
         self.patience = check_int(patience, "patience", 0)
         self.min_delta = float(min_delta)
         self.min_lr = float(min_lr)

@@ -115,7 +115,6 @@ def _column_layout(net, batch):
     return None
 
 
-
 def _converted_sound(X, name="X"):
     """A sparse X (or y) that scikit-learn's validate_data would convert to
     CSR itself (COO, BSR, ...), converted here, its indices checked first as
@@ -124,6 +123,7 @@ def _converted_sound(X, name="X"):
     if scipy.sparse.issparse(X) and X.ndim == 2 and X.format not in ("csr", "csc"):
         return _as_csr(X, name)
     return X
+
 
 class _SplitEpoch:
     """epoch_sklearn_t's call for batches of at least SPLIT_ROWS rows (but
