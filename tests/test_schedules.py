@@ -364,7 +364,7 @@ def _two_fits_with_a_hand_set_lr(schedule, lr=0.1, then=0.01, epochs=(2, 2), opt
     return net
 
 
-@pytest.mark.parametrize("make,expected", [
+_HAND_SET = [
     # torch 2.13 for the same calls (param_groups[0]["lr"] = 0.01 after two
     # epochs): StepLR(10, 0.5) [0.1, 0.1, 0.01, 0.01]; ExponentialLR(0.9)
     # [0.1, 0.09, 0.01, 0.009]; ReduceLROnPlateau [0.1, 0.1, 0.01, 0.01].
@@ -378,12 +378,45 @@ def _two_fits_with_a_hand_set_lr(schedule, lr=0.1, then=0.01, epochs=(2, 2), opt
     (lambda: schedules.CosineAnnealing(6, eta_min=0.001),
      [0.001 + 0.099 * (1 + math.cos(math.pi * e / 6)) / 2 for e in range(2)]
      + [0.01, 0.001 + 0.009 * (1 + math.cos(math.pi * 3 / 6)) / (1 + math.cos(math.pi * 2 / 6))]),
-])
+]
+
+
+@pytest.mark.parametrize("make,expected", _HAND_SET)
 def test_a_continued_schedule_goes_on_from_an_lr_set_by_hand(make, expected):
     """net.optimizer.lr = 0.01 between fits was overwritten by the model's
     schedule (the 0.01 never trained); PyTorch's schedulers go on from it."""
     net = _two_fits_with_a_hand_set_lr(make())
     assert net.history["lr"] == pytest.approx(expected, rel=1e-12)
+
+
+class _SetLR:
+    """Sets the optimizer's lr at the end of one epoch, as a user's callback may."""
+
+    def __init__(self, epoch, lr):
+        self.epoch, self.value = epoch, lr
+
+    def on_train_begin(self, net):
+        self.net = net
+
+    def on_epoch_end(self, epoch, logs):
+        if epoch == self.epoch:
+            self.net.optimizer.lr = self.value
+
+
+@pytest.mark.parametrize("make,expected", _HAND_SET)
+def test_a_schedule_goes_on_from_an_lr_a_callback_sets_during_the_fit(make, expected, tmp_path):
+    """Review GA: a callback's net.optimizer.lr = 0.01 lasted one epoch, then
+    the schedule set its own formula's rate again (StepDecay(3, 0.5): 0.01,
+    then 0.1), where the same lr set between two fits is followed; and a
+    checkpoint taken after the callback resumed on other rates."""
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=4, batch_size=10, lr=0.1, optimizer="sgd", verbose=0,
+            callbacks=[make(), _SetLR(1, 0.01),
+                       fastbp.ModelCheckpoint(tmp_path / "ck-{epoch}.npz")])
+    assert net.history["lr"] == pytest.approx(expected, rel=1e-12)
+    back = fastbp.load(tmp_path / "ck-3.npz")
+    back.fit(X, Y, epochs=1, batch_size=10, verbose=0)
+    np.testing.assert_array_equal(back.params, net.params)
 
 
 def test_a_schedule_that_followed_a_hand_set_lr_saves_and_continues(tmp_path):

@@ -20,9 +20,9 @@ well starts anew there, from that learning rate. The formulas are PyTorch's ``lr
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts. A continued schedule goes on from an lr set by hand
-on its optimizer between fits (``net.optimizer.lr = 0.01``), as PyTorch's
-schedulers go on from a param group's: its later rates are those of an
-``lr0`` that gives this rate at this epoch.
+on its optimizer between fits (``net.optimizer.lr = 0.01``), or by a
+callback during one, as PyTorch's schedulers go on from a param group's: its
+later rates are those of an ``lr0`` that gives this rate at this epoch.
 """
 import copy
 import inspect
@@ -103,6 +103,11 @@ class Schedule:
         return json.dumps({"name": type(self).__name__, "fields": fields})
 
     def on_epoch_end(self, epoch, logs):
+        # An lr a callback set during this fit (the schedule runs first, so
+        # this epoch's) is followed as one set between fits is: a checkpoint
+        # taken after the callback resumes on the same rates.
+        if self._net.optimizer.lr != self.lr(self._epochs, self.lr0):
+            self._follow(self._net.optimizer.lr)
         self.observe(logs)
         self._epochs += 1
         self._net.optimizer.lr = self.lr(self._epochs, self.lr0)
