@@ -661,12 +661,30 @@ def test_an_in_place_split_is_the_copying_split():
         fastbp.datasets.train_test_split(X[:, :2], y, copy=False)
 
 
-@pytest.mark.parametrize("dtype", [np.float16, ">f8", object])
+def test_the_digits_are_scikit_learns_and_split_in_place():
+    """Review GB: load_digits' X was a column slice of the file's table, so
+    train_test_split(*load_digits(), copy=False) refused it (not C-contiguous)."""
+    sk = pytest.importorskip("sklearn.datasets")
+    X, y = fastbp.datasets.load_digits()
+    X_sk, y_sk = sk.load_digits(return_X_y=True)
+    assert X.dtype == np.float64 and y.dtype == np.int64
+    np.testing.assert_array_equal(X, X_sk)
+    np.testing.assert_array_equal(y, y_sk)
+    expected = fastbp.datasets.train_test_split(X, y, seed=5)
+    got = fastbp.datasets.train_test_split(X, y, seed=5, copy=False)
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, ">f8", object, np.longdouble, np.clongdouble,
+                                   "V8"])
 def test_an_in_place_split_of_any_writable_array(dtype):
     """float16, big-endian and object arrays failed in Numba's typing
-    (NotImplementedError, "non-precise type pyobject"): they are permuted as
-    bytes, or by NumPy for references."""
-    X = np.arange(42).reshape(21, 2).astype(dtype)
+    (NotImplementedError, "non-precise type pyobject"), as did longdouble and
+    void ones (review GB, a TypingError): they are permuted as bytes, or by
+    NumPy for references."""
+    X = np.arange(42).reshape(21, 2)
+    X = X.view(dtype) if dtype == "V8" else X.astype(dtype)
     y = np.arange(21.0)
     expected = fastbp.datasets.train_test_split(X, y, test_fraction=0.3, seed=3)
     Xc, yc = X.copy(), y.copy()

@@ -22,7 +22,8 @@ def load_digits():
     with resources.files("fastbp").joinpath("data/digits.csv.gz").open("rb") as raw:
         with gzip.open(raw, "rt") as text:
             data = np.loadtxt(text, delimiter=",")
-    return data[:, :-1], data[:, -1].astype(np.int64)
+    # (X C-contiguous, as scikit-learn's: train_test_split(copy=False) takes it)
+    return np.ascontiguousarray(data[:, :-1]), data[:, -1].astype(np.int64)
 
 
 class _Default:
@@ -113,12 +114,19 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
     if X.dtype.hasobject:   # (references: NumPy moves them, a copy of the rows at a time)
         rows[...] = rows[order]
     else:
-        if not X.dtype.isnative or X.dtype == np.float16:   # (types Numba has not: as bytes)
+        if X.dtype not in _KERNEL_TYPES:   # (float16, longdouble, big-endian, void...: as bytes)
             rows = rows.view(np.uint8)
         permute_rows(rows, order, np.zeros(len(X), dtype=np.bool_))
     if not _same_rows(X, y):   # (y the very rows of X, an autoencoder's: permuted once)
         y[...] = y[order]
     return X[n_test:], X[:n_test], y[n_test:], y[:n_test]
+
+
+# The dtypes permute_rows is compiled for: others move as their rows' bytes
+# (Numba has no type for float16, longdouble or void, nor for big-endian data).
+_KERNEL_TYPES = frozenset(np.dtype(t) for t in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64,
+    np.float32, np.float64, np.complex64, np.complex128))
 
 
 def _n_rows(a, name):
