@@ -162,6 +162,43 @@ def test_from_torch_refuses_what_fastbp_cannot_hold():
         fastbp.MLP.from_torch([nn.Linear(4, 3)])
 
 
+def test_from_torch_refuses_modules_that_compute_other_than_torchs_own():
+    """Review GB: a Sequential subclass with a residual forward and a Linear
+    subclass scaling its output were read as their base classes, into a
+    network whose outputs differed from the module's. A subclass that
+    computes as its base (no forward of its own) is read."""
+    torch = need_torch()
+    nn = torch.nn
+
+    class Residual(nn.Sequential):
+        def forward(self, x):
+            return x + super().forward(x)
+
+    class Scaled(nn.Linear):
+        def forward(self, x):
+            return 2 * super().forward(x)
+
+    class Named(nn.Linear):   # computes as nn.Linear
+        pass
+
+    with pytest.raises(TypeError, match="Residual overrides torch.nn.Sequential's forward"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Tanh(),
+                                            Residual(nn.Linear(3, 3), nn.Tanh()), nn.Linear(3, 2)))
+    with pytest.raises(TypeError, match=r"module 0 \(Scaled\): Scaled overrides"
+                                        r" torch.nn.Linear's forward"):
+        fastbp.MLP.from_torch(nn.Sequential(Scaled(4, 3), nn.Tanh(), nn.Linear(3, 2)))
+    hooked = nn.Linear(3, 2)
+    hooked.register_forward_hook(lambda module, args, out: out * 3)
+    with pytest.raises(TypeError, match=r"module 2 \(Linear\): it has forward hooks"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), hooked))
+    torch.manual_seed(0)
+    seq = nn.Sequential(Named(4, 3), nn.Tanh(), nn.Linear(3, 2)).double()
+    X = rows(10, 4, "float64")
+    with torch.no_grad():
+        want = torch.softmax(seq(torch.from_numpy(X)), dim=1).numpy()
+    np.testing.assert_allclose(fastbp.MLP.from_torch(seq).predict_proba(X), want, atol=1e-12)
+
+
 def test_from_torch_takes_dropout_only_where_it_means_the_same():
     """Each Dropout set its layer's rate, wherever it stood: a second one
     replaced the first (0.2 and 0.3 trained as 0.3), and one before a
@@ -338,7 +375,7 @@ def test_unfitted_and_wrong_estimators_are_refused():
     ours = fs.MLPClassifier.from_sklearn(multi)
     np.testing.assert_array_equal(ours.predict(X_multi), multi.predict(X_multi))
     np.testing.assert_allclose(ours.predict_proba(X_multi), multi.predict_proba(X_multi), rtol=1e-12)
-    X, y = sk_fitted("regression")[0], None
+    X = sk_fitted("regression")[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         poisson = MLPRegressor(loss="poisson", max_iter=5).fit(X, np.abs(X[:, 0]))

@@ -85,8 +85,28 @@ def to_torch(net):
 
 def _flatten(torch, module):
     if isinstance(module, torch.nn.Sequential):
+        _check_computes_as_torchs(module, type(module).__name__)
         return [m for child in module for m in _flatten(torch, child)]
     return [module]
+
+
+def _check_computes_as_torchs(m, where):
+    """Raise TypeError if module ``m`` computes other than the ``torch.nn``
+    class it derives from: a subclass with a ``forward`` of its own (a
+    residual Sequential, a scaled Linear), or a module with forward hooks.
+    from_torch reads only weights and module kinds, so such a module was
+    read as its base class, into a network computing something else."""
+    base = next(c for c in type(m).__mro__ if c.__module__.startswith("torch.nn"))
+    if type(m).forward is not base.forward:
+        raise TypeError(f"from_torch cannot read {where}: {type(m).__name__} overrides"
+                        f" torch.nn.{base.__name__}'s forward, which fastbp cannot follow;"
+                        f" use torch.nn's own modules")
+    from torch.nn.modules.lazy import LazyModuleMixin   # (its own hook: an unrun one is refused below)
+    lazy = isinstance(m, LazyModuleMixin)
+    if getattr(m, "_forward_hooks", None) or (getattr(m, "_forward_pre_hooks", None)
+                                               and not lazy):
+        raise TypeError(f"from_torch cannot read {where}: it has forward hooks, which may"
+                        " change what it computes; remove them first")
 
 
 def _torch_activation(torch, m):
@@ -122,6 +142,7 @@ def from_torch(cls, module, output="softmax", **kwargs):
     for i, m in enumerate(modules):
         where = f"module {i} ({type(m).__name__})"
         last = i == len(modules) - 1
+        _check_computes_as_torchs(m, where)
         if isinstance(m, nn.Linear):
             linears.append(m)
             after.append(None)

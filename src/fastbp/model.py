@@ -1323,7 +1323,9 @@ class MLP:
         ``Dropout``: one per layer, after its activation, or before a ReLU,
         with which it commutes), bitwise. ``output`` is the output function applied to
         the last Linear (a trailing ``Softmax``/``Sigmoid`` module must
-        agree with it); other keyword arguments go to :class:`MLP`."""
+        agree with it); other keyword arguments go to :class:`MLP`. Any
+        other module, and a subclass with a ``forward`` of its own or a
+        module with forward hooks, is a TypeError naming it."""
         from .interop import from_torch
         return from_torch(cls, module, output, **kwargs)
 
