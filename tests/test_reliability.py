@@ -615,6 +615,33 @@ def test_keyboard_interrupt_from_a_callback_keeps_the_completed_epochs():
     np.testing.assert_array_equal(net.params, twin.params)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_callbacks_keyboard_interrupt_lets_the_later_callbacks_see_the_kept_epoch(
+        optimizer, tmp_path):
+    """Review GA: a callback's KeyboardInterrupt left the callbacks after it
+    unaware of the epoch the model keeps (Ctrl-C's flag is read after all of
+    them): its checkpoint was not written, and EarlyStopping restored an
+    earlier epoch's weights where the kept one was the best."""
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:200] / 16, y[:200]
+    net = fastbp.MLP([64, 16, 10], seed=0)
+    seen = []
+
+    class Record:
+        def on_epoch_end(self, epoch, logs):
+            seen.append(epoch)
+
+    stopper = fastbp.EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
+    history = net.fit(X, y, epochs=10, batch_size=32, verbose=0, optimizer=optimizer,
+                      callbacks=[InterruptAt(2), Record(),
+                                 fastbp.ModelCheckpoint(tmp_path / "ck-{epoch}.npz"), stopper])
+    assert history.interrupted and len(history) == 3 and seen == [0, 1, 2]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck-1.npz", "ck-2.npz", "ck-3.npz"]
+    # the loss falls every epoch here: the kept (last) epoch is the best
+    assert np.all(np.diff(history["loss"]) < 0) and stopper.best_epoch == 2
+    np.testing.assert_array_equal(net.params, fastbp.load(tmp_path / "ck-3.npz").params)
+
+
 SIGINT_CHILD = textwrap.dedent("""
     import sys, time, numpy as np, fastbp
     X, y = fastbp.datasets.load_digits()

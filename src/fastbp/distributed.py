@@ -38,7 +38,8 @@ import numpy as np
 from . import network, ops, threads
 from ._args import _agree
 from ._validate import SparseRows
-from .train import (History, ModelCheckpoint, TrainingDivergedError, _call, _diverged, _end, begin,
+from .train import (History, ModelCheckpoint, TrainingDivergedError, _diverged, _end,
+                    _epoch_end, begin,
                     _Interrupts, _progress_bar, _record, _say_interrupted, _show, _r2_score)
 
 
@@ -336,8 +337,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     # stop is not: the ranks end with the same history.
                     votes = np.zeros(2, dtype=np.int64)
                     try:
-                        votes[0] = any([bool(r) for r in
-                                        _call(callbacks, "on_epoch_end", epoch, logs)])
+                        votes[0] = _epoch_end(callbacks, epoch, logs)
                     except KeyboardInterrupt:
                         votes[1] = 1
                     votes[1] |= interrupts.pending

@@ -112,7 +112,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         logs["seconds"] = time.perf_counter() - t_start[0]
         _record(logs, history, net.history)
         _show(bar, verbose, len(history) - 1, epochs, logs, None, "iteration")
-        stop = any([bool(r) for r in _call(callbacks, "on_epoch_end", len(history) - 1, logs)])
+        stop = _epoch_end(callbacks, len(history) - 1, logs)
         t_start[0] = time.perf_counter()   # (the callbacks' time is no iteration's, as in run_epochs)
         if stop:
             raise StopIteration
@@ -364,7 +364,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                     logs["seconds"] = time.perf_counter() - t0
                     _record(logs, history, net.history)
                     _show(bar, verbose, epoch, epochs, logs, n)
-                    if any([bool(r) for r in _call(callbacks, "on_epoch_end", epoch, logs)]):
+                    if _epoch_end(callbacks, epoch, logs):
                         break
                     if interrupts.pending:
                         raise KeyboardInterrupt
@@ -765,6 +765,23 @@ def run_started(net):
 
 def _call(callbacks, method, *args):
     return [getattr(cb, method)(*args) for cb in callbacks if hasattr(cb, method)]
+
+
+def _epoch_end(callbacks, epoch, logs):
+    """Every callback's ``on_epoch_end``: whether one asks to stop. A
+    KeyboardInterrupt from one is raised after the others have seen the
+    epoch, as Ctrl-C's flag is read after them: a checkpoint or
+    EarlyStopping later in the list saw no epoch the model kept."""
+    stop, interrupt = False, None
+    for cb in callbacks:
+        if hasattr(cb, "on_epoch_end"):
+            try:
+                stop = bool(cb.on_epoch_end(epoch, logs)) or stop
+            except KeyboardInterrupt as exc:
+                interrupt = interrupt or exc
+    if interrupt is not None:
+        raise interrupt
+    return stop
 
 
 class EarlyStopping:
