@@ -107,6 +107,35 @@ def test_a_checkpoint_into_a_missing_folder_is_refused_before_training(tmp_path)
     assert len(net.history) == epochs
 
 
+def _a_folder_that_takes_no_file(monkeypatch):
+    """The folder as a read-only file system shows it (as root, the only
+    kind a test can make without mounting one: the folder's mode is not
+    enforced): making a file in it fails."""
+    import errno
+    from fastbp import _modelfile
+
+    def refused(folder, suffix):
+        raise OSError(errno.EROFS, "Read-only file system", folder)
+    monkeypatch.setattr(_modelfile, "_temporary", refused)
+
+
+@pytest.mark.parametrize("name", ["run-{epoch}.npz", "run.npz"])
+def test_a_checkpoint_into_a_folder_that_takes_no_file_is_refused_before_training(
+        name, tmp_path, monkeypatch):
+    """Review GA: a folder on a read-only file system passed the checks
+    before training; the first save failed after an epoch had changed the
+    model (checked by hand on a read-only tmpfs mounted with unshare -m)."""
+    net = fastbp.MLP([4, 5, 3], seed=1)
+    params = net.params.copy()
+    _a_folder_that_takes_no_file(monkeypatch)
+    with pytest.raises(OSError, match=r"cannot save checkpoints to .*run.*: its folder .* takes no"
+                                      r" new file \(Read-only file system\)"):
+        net.fit(X, Y, epochs=2, batch_size=8, verbose=0,
+                callbacks=[fastbp.ModelCheckpoint(tmp_path / name)])
+    assert np.array_equal(net.params, params) and len(net.history) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_checkpoint_is_judged_by_the_schedule_the_fit_runs(tmp_path):
     """The check before training read the model's old schedule, a class of
     the user's own that this fit replaces (an explicit lr ends it, a

@@ -214,6 +214,26 @@ def test_clear_errors(tmp_path, capsys, argv, message):
     assert "trained" not in out   # refused before any training
 
 
+
+def test_train_refuses_an_out_folder_that_takes_no_file_before_training(tmp_path, capsys,
+                                                                        monkeypatch):
+    """Review GA: --out in a folder on a read-only file system was refused
+    only when the model was written, after the training (checked by hand on
+    a read-only tmpfs mounted with unshare -m); the folder's refusal is
+    simulated here as root sees it."""
+    import errno
+    from fastbp import _modelfile
+
+    def refused(folder, suffix):
+        raise OSError(errno.EROFS, "Read-only file system", folder)
+    monkeypatch.setattr(_modelfile, "_temporary", refused)
+    out = tmp_path / "m.npz"
+    assert main(["train", "--epochs", "1", "--out", str(out)]) == 2
+    printed = capsys.readouterr()
+    assert f"cannot write to {str(out)!r}: its folder" in printed.err
+    assert "Read-only file system" in printed.err
+    assert "loss" not in printed.out and not out.exists()   # refused before any epoch
+
 def test_predict_writes_its_csv_atomically(tmp_path, capsys, classes_csv, monkeypatch):
     path, X, label = classes_csv
     model, out = str(tmp_path / "m.npz"), tmp_path / "p.csv"

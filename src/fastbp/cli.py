@@ -910,9 +910,10 @@ def _check_out(path, inputs=(), name="--out"):
         raise CLIError(f"cannot write {path}: no such folder {folder}")
     if os.path.isdir(path):
         raise CLIError(f"cannot write {path}: it is a folder")
-    from ._modelfile import check_writable
+    from ._modelfile import check_folder_takes_files, check_writable
     try:
         check_writable(path, "write")
+        check_folder_takes_files(path, "write")   # (a read-only file system)
     except OSError as exc:
         raise CLIError(exc.strerror) from None
 

@@ -910,8 +910,9 @@ class ModelCheckpoint:
 
     def check_folder(self):
         """Raise FileNotFoundError unless the folder of the checkpoints
-        exists, and IsADirectoryError where the one file named is a folder:
-        fit asks before it trains, not at the first save."""
+        exists, IsADirectoryError where the one file named is a folder, and
+        PermissionError (or OSError) where it cannot be written: fit asks
+        before it trains, not at the first save."""
         import errno
         import os
         first = self.path.format(epoch=1)
@@ -923,9 +924,10 @@ class ModelCheckpoint:
             raise IsADirectoryError(errno.EISDIR, f"cannot save checkpoints to {self.path!r}: it"
                                     " is a folder; name a file in it, e.g."
                                     f" {os.path.join(self.path, 'model.npz')!r}")
+        from ._modelfile import check_folder_takes_files, check_writable
         if first == self.path.format(epoch=2):   # one file: one that may not be written
-            from ._modelfile import check_writable
             check_writable(first, "save checkpoints")
+        check_folder_takes_files(first, "save checkpoints")   # (a read-only file system)
 
     def on_train_begin(self, net):
         self._net, self._offset = net, len(net.history)
