@@ -87,7 +87,11 @@ def test_a_callback_can_stop_training():
 
 @pytest.mark.parametrize("kwargs,exc,message", [
     (dict(validation_split=1.0), ValueError, r"validation_split must be a number in \[0, 1\)"),
-    (dict(validation_split=0.01), ValueError, "leaves no training or no validation samples"),
+    # (review GD: said "leaves no training or no validation samples" where
+    # 0.01 of 6 rows is none anyway, and likewise of 40 rows in 10 classes)
+    (dict(validation_split=0.01), ValueError, r"holds out no validation samples: a softmax"
+     r" output's split is taken class by class \(round\(0.01 x its rows\) of each\), and no"
+     r" class has enough rows \(the most: 3\)"),
     (dict(validation_split=0.2, validation_data=(np.ones((2, 2)), [0, 1])), ValueError, "not both"),
     (dict(validation_data=np.ones((2, 2))), TypeError, r"validation_data must be a pair"),
     (dict(validation_data=(np.ones((2, 3)), [0, 1])), ValueError,
@@ -102,6 +106,22 @@ def test_bad_monitoring_arguments_change_nothing(kwargs, exc, message):
     with pytest.raises(exc, match=message):
         net.fit(np.ones((6, 2)), [0, 1, 0, 1, 0, 1], verbose=0, **kwargs)
     assert np.array_equal(net.params, params) and net.optimizer is None and len(net.history) == 0
+
+
+def test_a_split_too_small_for_every_class_says_it_is_taken_class_by_class():
+    """Review GD: 0.1 of 40 rows is 4, but 10 classes of 4 rows round to 0
+    each: the message said the split "leaves no training or no validation
+    samples", not why."""
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = np.repeat(np.arange(10), 4)
+    net = fastbp.MLP([2, 10], seed=0)
+    with pytest.raises(ValueError, match=r"validation_split=0.1 of 40 samples holds out no"
+                                         r" validation samples: .* class by class .*the most: 4"):
+        net.fit(X, y, epochs=1, verbose=0, validation_split=0.1)
+    assert len(net.fit(X, y, epochs=1, verbose=0, validation_split=0.15)) == 1  # round(0.6): 1 each
+    reg = fastbp.MLP([2, 1], output="identity", seed=0)   # the last rows: the split as a whole
+    with pytest.raises(ValueError, match="0.01 of 40 samples leaves no training or no validation"):
+        reg.fit(X, y * 1.0, epochs=1, verbose=0, validation_split=0.01)
 
 
 def test_early_stopping_arguments():

@@ -637,9 +637,22 @@ def test_validation_weights_refused_name_validation_data():
     X = np.random.default_rng(0).normal(size=(10, 3))
     y = np.arange(10) % 2
     net = fastbp.MLP([3, 2], seed=0)
-    with pytest.raises(ValueError, match=r"the weights of the validation rows \(validation_data\[2\],"
-                                         r" times class_weight\) sum to zero"):
+    with pytest.raises(ValueError, match=r"the weights of the validation rows"
+                                         r" \(validation_data\[2\]\) sum to zero"):
         net.fit(X, y, epochs=1, verbose=0, validation_data=(X, y, np.zeros(10)))
+    # Review GD: a pair whose rows class_weight weighs zero named a
+    # validation_data[2] never given; evaluate, a class_weight it does not take
+    with pytest.raises(ValueError, match=r"the weights of the validation rows \(class_weight\)"
+                                         r" sum to zero"):
+        net.fit(X, y, epochs=1, verbose=0, class_weight={1: 0.0},
+                validation_data=(X[1::2], y[1::2]))
+    with pytest.raises(ValueError, match=r"the weights of the validation rows \(validation_data"
+                                         r"\[2\] times class_weight\) sum to zero"):
+        net.fit(X, y, epochs=1, verbose=0, class_weight={1: 0.0},
+                validation_data=(X, y, (y == 1).astype(float)))
+    with pytest.raises(ValueError, match=r"the weights of the samples \(sample_weight\) sum to"
+                                         r" zero"):
+        net.evaluate(X, y, sample_weight=np.zeros(10))
     net.alpha = 0.1   # (with alpha 0 such weights are scaled: only their ratios matter)
     with pytest.raises(ValueError, match=r"rescale validation_data\[2\]"):
         net.fit(X, y, epochs=1, verbose=0, validation_data=(X, y, np.full(10, 1e308)))

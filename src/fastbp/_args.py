@@ -17,7 +17,8 @@ import numpy as np
 
 from . import _modelfile, _preprocess, ops
 from ._validate import (SparseRows, check_bool, check_choice, check_int, check_nonnegative,
-                        check_positive, check_seed, check_weight_sum, fit_weights, validation_weights)
+                        check_positive, check_seed, check_weight_sum, fit_weights, validation_weights,
+                        weight_sources)
 from .optim import NAMES as OPTIMIZERS
 from .optim import LBFGS, SGD, Optimizer
 from .schedules import Schedule
@@ -278,7 +279,7 @@ def _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, op
                          " class_weight, nor validation_data's third element")
     lbfgs_without_dropout(net, opt)
     validation = validation_set(net, X, Y, validation_data, validation_split, classes, weights,
-                                per_class)
+                                per_class, weight_sources(sample_weight, class_weight))
     if validation_split:
         X, Y, weights, validation = validation
     # Checkpoints are written by rank 0 alone in a distributed fit: only it
@@ -396,7 +397,7 @@ def check_distributed(distributed, opt, X):
 
 
 def validation_set(net, X, Y, validation_data, validation_split, classes=None, weights=None,
-                   per_class=None):
+                   per_class=None, sources=("sample_weight",)):
     """The converted validation_data, ``(X_val, Y_val)`` or with validation
     weights ``(X_val, Y_val, W_val)``; or None without a split; or with a
     validation_split ``(X_train, Y_train, weights_train, validation)``, the
@@ -425,12 +426,19 @@ def validation_set(net, X, Y, validation_data, validation_split, classes=None, w
         held = np.arange(X.shape[0] - int(round(validation_split * X.shape[0])), X.shape[0])
     mask = np.zeros(X.shape[0], dtype=bool)
     mask[held] = True
+    if net.output == "softmax" and not mask.any():
+        counts = np.bincount(Y, minlength=net.sizes[-1])
+        raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples holds out"
+                         " no validation samples: a softmax output's split is taken class by"
+                         f" class (round({validation_split} x its rows) of each), and no class"
+                         f" has enough rows (the most: {counts.max()}); give a larger"
+                         " validation_split, or validation_data")
     if mask.all() or not mask.any():
         raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples leaves no"
                          " training or no validation samples")
     if weights is not None:
-        check_weight_sum(weights[mask], "validation rows")
-        check_weight_sum(weights[~mask], "training rows")
+        check_weight_sum(weights[mask], "validation rows", sources)
+        check_weight_sum(weights[~mask], "training rows", sources)
     kept = None if weights is None else np.ascontiguousarray(weights[~mask])
     held = () if weights is None else (np.ascontiguousarray(weights[mask]),)
     if isinstance(X, SparseRows):

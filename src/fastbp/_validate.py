@@ -554,21 +554,28 @@ def row_weights(sample_weight, per_class, Y, output, n_out):
     return None if w is None else in_place(np.ascontiguousarray(w, dtype=np.float64))
 
 
-def check_weight_sum(weights, what, source="sample_weight"):
-    """Raise ValueError unless the weights of ``what`` (from ``source``, the
-    argument the messages name) sum to more than zero,
-    and to a finite number (every batch's sum is at most that: the kernels'
-    sums cannot overflow), and no positive weight is so small (subnormal)
-    that a batch's normalisation would overflow."""
+def weight_sources(sample_weight, class_weight, sample_name="sample_weight"):
+    """The arguments given that weights come from, as messages name them."""
+    return [name for name, given in ((sample_name, sample_weight), ("class_weight", class_weight))
+            if given is not None]
+
+
+def check_weight_sum(weights, what, sources=("sample_weight",)):
+    """Raise ValueError unless the weights of ``what`` (from ``sources``, the
+    arguments the messages name: see :func:`weight_sources`) sum to more
+    than zero, and to a finite number (every batch's sum is at most that:
+    the kernels' sums cannot overflow), and no positive weight is so small
+    (subnormal) that a batch's normalisation would overflow."""
+    source, rescale = " times ".join(sources), " or ".join(sources)
     with np.errstate(over="ignore"):
         total = weights.sum()
     if not total > 0:
-        raise ValueError(f"the weights of the {what} ({source}, times class_weight) sum to"
-                         " zero: no sample would count")
+        raise ValueError(f"the weights of the {what} ({source}) sum to zero: no sample would"
+                         " count")
     if not np.isfinite(total):
-        raise ValueError(f"the weights of the {what} ({source}, times class_weight) sum to"
-                         f" more than a float64 holds: rescale {source} (their ratios weight"
-                         " the rows; with alpha > 0 their sum also divides the L2 term)")
+        raise ValueError(f"the weights of the {what} ({source}) sum to more than a float64"
+                         f" holds: rescale {rescale} (their ratios weight the rows; with"
+                         " alpha > 0 their sum also divides the L2 term)")
     # A batch's weights are normalised by nb / (their sum): a sum below
     # nb / float64's largest overflowed that to inf (a NaN gradient blamed on
     # the learning rate). A batch's sum is at least its smallest positive
@@ -576,10 +583,9 @@ def check_weight_sum(weights, what, source="sample_weight"):
     # scaled up (_scaled_up), so this refuses only ratios beyond 1e-305.
     smallest = np.min(weights, where=weights > 0, initial=np.inf)
     if float(smallest) < weights.size / sys.float_info.max:  # (no overflow warning)
-        raise ValueError(f"the weights of the {what} ({source}, times class_weight) include"
-                         f" {smallest:.3g}, too small to normalise a batch by: rescale"
-                         f" {source} (their ratios weight the rows; with alpha > 0 their sum"
-                         " also divides the L2 term)")
+        raise ValueError(f"the weights of the {what} ({source}) include {smallest:.3g}, too"
+                         f" small to normalise a batch by: rescale {rescale} (their ratios"
+                         " weight the rows; with alpha > 0 their sum also divides the L2 term)")
 
 
 def fit_weights(sample_weight, class_weight, Y, output, n_out, classes, alpha):
@@ -591,7 +597,7 @@ def fit_weights(sample_weight, class_weight, Y, output, n_out, classes, alpha):
     per_class = class_weights(class_weight, Y, output, n_out, classes, sw)
     weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha)
     if weights is not None:
-        check_weight_sum(weights, "samples")
+        check_weight_sum(weights, "samples", weight_sources(sample_weight, class_weight))
     return weights, per_class
 
 
@@ -602,7 +608,8 @@ def validation_weights(sample_weight, per_class, Y, output, n_out, alpha):
     sw = check_sample_weight(sample_weight, Y.shape[0], "validation_data[2]", "validation_data[0]")
     weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha)
     if weights is not None:
-        check_weight_sum(weights, "validation rows", "validation_data[2]")
+        check_weight_sum(weights, "validation rows",
+                         weight_sources(sample_weight, per_class, "validation_data[2]"))
     return weights
 
 

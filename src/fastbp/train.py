@@ -808,7 +808,9 @@ class EarlyStopping:
     ----------
     best : float or None
         The best value of the monitored metric so far, as the logs gave it
-        (None before one that is not NaN).
+        (None before one that improves on the worst possible, +inf for
+        "min" and -inf for "max": NaNs and infinities of the wrong sign
+        never count).
     best_epoch, stopped_epoch, restored_epoch : int or None
         The epoch (0-based, in this fit) of ``best``, the one that stopped
         training, and the one whose weights ``on_train_end`` restored.
