@@ -696,7 +696,7 @@ def _column_epoch(thread, threads, sync, values, pc, gc, sc, ws, plan, X, Y, sw,
     cap = capacity(ws, plan)
     forward_loss = MSE if loss == POISSON else loss
     pieces = offs.shape[0]
-    k, h, m, act = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT], plan[0, ACT]
+    k, h, m = plan[0, N_IN], plan[0, N_OUT], plan[1, N_OUT]
     ob1 = offs[0, 3]
     total = 0.0
     steps = 0

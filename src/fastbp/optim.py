@@ -157,7 +157,6 @@ def sklearn_update(params, grads, state, hyper, code, t, lo, hi, scale, l2):
 
 @jit(inline="always")  # inlined: optimizer_step compiles no function of its own for it
 def _sklearn_update(p, grads, s0, s1, hyper, code, t, scale, l2):
-    one = p.dtype.type(1.0)
     lr = p.dtype.type(hyper[LR])
     mu = p.dtype.type(hyper[MOMENTUM])
     eps = p.dtype.type(hyper[EPS])

@@ -487,7 +487,6 @@ class _BaseMLP(BaseEstimator):
         grads = net._gradient_buffer()
         loss_scale, grad_scale = self._scales()
         alpha = float(self.alpha)
-        rs = self._random_state
         x_train = _kernel_rows(X_train)
         transposed = isinstance(x_train, np.ndarray)
         split = contextlib.ExitStack()  # what a split epoch holds (threads, BLAS on one thread)
