@@ -515,3 +515,31 @@ def test_setting_another_optimizer_ends_the_models_schedule(tmp_path):
     back = fastbp.load(tmp_path / "f.npz")
     assert back.schedule is not None
     assert back.fit(X, Y, epochs=1, verbose=0)["lr"] == pytest.approx([0.05])
+
+
+def test_an_lbfgs_model_holds_no_schedule(tmp_path):
+    """Review GF: net.schedule = StepDecay(...) on an L-BFGS model was taken
+    (fit(callbacks=[...]) refuses it); its fits skipped it, kept it and saved
+    it; net.optimizer = LBFGS() kept a schedule set by hand."""
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=1, optimizer="lbfgs", verbose=0)
+    with pytest.raises(ValueError, match="L-BFGS takes no learning rate, so no schedule"):
+        net.schedule = schedules.StepDecay(1, 0.5)
+    assert net.schedule is None
+    other = fastbp.MLP([3, 2], seed=0)
+    other.schedule = schedules.StepDecay(1, 0.5)   # set by hand, not run
+    other.optimizer = fastbp.LBFGS()
+    assert other.schedule is None
+    # one held all the same (as an older fastbp saved it): refused by fit,
+    # dropped with a warning at load (it never ran)
+    net._schedule = schedules.StepDecay(1, 0.5)
+    params = net.params.copy()
+    with pytest.raises(ValueError, match=r"the model holds StepDecay.*set net.schedule = None"):
+        net.fit(X, Y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(net.params, params)
+    net.save(tmp_path / "m.npz")
+    with pytest.warns(UserWarning, match="on an L-BFGS model, which takes no learning rate: it"
+                                         " never ran, and is dropped"):
+        back = fastbp.load(tmp_path / "m.npz")
+    assert back.schedule is None and isinstance(back.optimizer, fastbp.LBFGS)
+    back.fit(X, Y, epochs=1, verbose=0)

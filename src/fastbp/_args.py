@@ -509,8 +509,12 @@ def schedule_first(net, callbacks, opt, explicit):
         # Last given to another model: a copy starts anew on this one, and
         # that model keeps counting with the schedule it holds.
         schedule = schedule.fresh()
+    if schedule is not None and isinstance(opt, LBFGS):
+        # (set by hand, or in a file: the fit skipped it and kept it, saved)
+        raise ValueError(f"L-BFGS takes no learning rate, so no schedule; the model holds"
+                         f" {schedule!r}: set net.schedule = None first")
     restart = schedule is not None and explicit and getattr(schedule, "_net", None) is net
-    if schedule is not None and not isinstance(opt, LBFGS):
+    if schedule is not None:
         callbacks = [schedule] + others
     return callbacks, schedule, restart
 

@@ -42,10 +42,11 @@ import numpy as np
 
 from ._modelfile import (FORMAT, READABLE, V2_CLI_KEYS, VERSION, ZIP_MAGIC,  # noqa: F401
                          ModelFileError, _path, read, save, write_atomically)
+from ._validate import warn
 from .model import MLP
 from .optim import ALPHA, BETA1, BETA2, DAMPENING, EPS, MOMENTUM, NESTEROV, SGD, Adam, RMSprop
 from .optim import FILE_NAMES as OPTIMIZERS
-from .optim import SklearnAdam, SklearnSGD
+from .optim import LBFGS, SklearnAdam, SklearnSGD
 from .schedules import from_json
 
 
@@ -85,8 +86,14 @@ def load(path):
             net.metadata = json.loads(str(data["metadata"]))
         _read_preprocessing(net, data, version, path)
         net._set_optimizer(_optimizer(data, net.dtype, net.n_params, path), loading=True)
-        if str(data.get("schedule", "")):  # (after the optimizer, whose setter ends a schedule)
-            net.schedule = from_json(str(data["schedule"]))
+        schedule = from_json(str(data["schedule"])) if str(data.get("schedule", "")) else None
+        if schedule is not None and isinstance(net.optimizer, LBFGS):
+            # (an older fastbp kept one set by hand on an L-BFGS model, whose
+            # fits skipped it: it never ran, and no fit may run it now)
+            warn(f"{path!r} holds a learning-rate schedule, {schedule!r}, on an L-BFGS model,"
+                 " which takes no learning rate: it never ran, and is dropped")
+        elif schedule is not None:  # (after the optimizer, whose setter ends a schedule)
+            net.schedule = schedule
             if getattr(net.schedule, "lr0", None) is not None:
                 # Started: this model's own, as before the save (given again
                 # with an lr it starts anew, another model given it takes a

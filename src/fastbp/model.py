@@ -382,10 +382,11 @@ class MLP:
             if value is not None:
                 _args.optimizer_for(self, value, None)  # its owner and its state
                 _args.OWNERS[value] = weakref.ref(self)
-            if value is not self._optimizer and getattr(self._schedule, "_net", None) is self:
+            if value is not self._optimizer and (getattr(self._schedule, "_net", None) is self
+                                                 or isinstance(value, LBFGS)):
                 # Another optimizer ends the schedule this model ran, as fit's
                 # optimizer argument does: continued, it set its own rate over
-                # the new optimizer's.
+                # the new optimizer's. L-BFGS, which takes no rate, ends any.
                 self._schedule = None
             self._optimizer = value
 
@@ -413,13 +414,18 @@ class MLP:
     @property
     def schedule(self):
         """The learning-rate schedule of the last fit that had one (continued
-        by later fits and saved with the model), or None; settable."""
+        by later fits and saved with the model), or None; settable (not on
+        an L-BFGS model, which takes no learning rate: setting L-BFGS as the
+        optimizer ends the schedule)."""
         return self._schedule
 
     @schedule.setter
     def schedule(self, value):
         if value is not None and not isinstance(value, Schedule):
             raise TypeError(f"schedule must be None or a fastbp.schedules schedule; got {value!r}")
+        if value is not None and isinstance(self._optimizer, LBFGS):
+            raise ValueError(f"L-BFGS takes no learning rate, so no schedule; got {value!r}"
+                             " (set another optimizer first)")
         with self._unclaimed("schedule"):
             self._schedule = value
 
