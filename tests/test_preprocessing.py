@@ -225,6 +225,11 @@ def test_a_first_fit_whose_labels_do_not_fill_the_output_is_refused():
     ([4, 1], "sigmoid", ["a", "b", "c"], ValueError, "must list 2 labels"),
     ([4, 2], "sigmoid", ["a", "b"], ValueError, "softmax output or a single sigmoid"),
     ([4, 1], "identity", ["a", "b"], ValueError, "softmax output or a single sigmoid"),
+    # review GF: stored as float64, 2**70 + 1 was predicted as 2**70, and
+    # [2**70, 2**70 + 1, 3] refused as not distinct
+    ([4, 3], "softmax", [1, 2**70 + 1, 3], ValueError,
+     "the integer label 1180591620717411303425, beyond what int64 and uint64 hold"),
+    ([4, 3], "softmax", [2**70, 2**70 + 1, 3], ValueError, "beyond what int64 and uint64 hold"),
 ])
 def test_bad_classes_are_refused(sizes, output, value, error, message):
     net = fastbp.MLP(sizes, output=output, seed=0)

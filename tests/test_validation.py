@@ -38,6 +38,8 @@ BAD_CONSTRUCTOR = [
     (dict(sizes=[4, 3], dropout=np.float32(0.25)), ValueError, "dropout applies to hidden layers"),
     (dict(sizes=[4, 3], dropout=[0.5]), ValueError, r"one rate per hidden layer \(0\); got 1"),
     (dict(sizes=[4, 3], dtype="Float16"), ValueError, "dtype must be 'float32' or 'float64'; got 'Float16'"),
+    # review GF: np.dtype(None) is float64: MLP(dtype=None) made a float64 model
+    (dict(sizes=[4, 3], dtype=None), ValueError, "dtype must be 'float32' or 'float64'; got None"),
 ]
 
 
@@ -613,6 +615,36 @@ def test_numbers_past_int64_and_fractions_are_read_as_floats_or_refused_by_name(
             call()
     np.testing.assert_array_equal(net.params, before)
     assert net.alpha == 0.0
+
+
+def test_what_is_not_a_number_is_a_type_error_as_for_every_other_argument():
+    """Review GF: alpha=None or "0.1", dropout=[None] and the other finite
+    numbers >= 0 raised ValueError where seed="1", sizes=[3.0, 2],
+    dropout="0.5", lr=None (check_positive) raise TypeError; a Decimal,
+    which is no numbers.Real, likewise."""
+    from decimal import Decimal
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    snap = net.params.copy()
+    for call, message in [
+        (lambda: fastbp.MLP([3, 2], alpha=None), r"alpha .*must be a finite number >= 0; got None"),
+        (lambda: fastbp.MLP([3, 2], alpha="0.1"), "alpha .*got '0.1'"),
+        (lambda: fastbp.MLP([3, 2], alpha=Decimal("0.1")), r"alpha .*got Decimal\('0.1'\)"),
+        (lambda: setattr(net, "alpha", None), "alpha .*got None"),
+        (lambda: fastbp.MLP([3, 4, 2], dropout=[None]), "dropout rates must be numbers in"
+                                                         r" \[0, 1\); got None for hidden layer 0"),
+        (lambda: fastbp.MLP([3, 4, 2], dropout=["0.5"]), "dropout rates .*got '0.5'"),
+        (lambda: fastbp.Adam(weight_decay="0"), "weight_decay must be a finite number >= 0"),
+        (lambda: fastbp.EarlyStopping(min_delta=None), "min_delta must be a finite number"),
+        (lambda: fastbp.schedules.CosineAnnealing(5, eta_min="0"), "eta_min must be a finite"),
+        (lambda: net.fit(np.ones((4, 3)), [0, 1, 0, 1], class_weight={0: "2"}, verbose=0),
+         r"class_weight\[0\] must be a finite number >= 0; got '2'"),
+    ]:
+        with pytest.raises(TypeError, match=message):
+            call()
+    np.testing.assert_array_equal(net.params, snap)
+    assert net.alpha == 0.0 and len(net.history) == 0
+    with pytest.raises(ValueError, match="alpha .*got -1"):   # a number out of range: ValueError
+        fastbp.MLP([3, 2], alpha=-1)
 
 
 def test_numbers_that_round_are_judged_as_given_and_as_stored():

@@ -127,8 +127,9 @@ def check_dropout(dropout, n_hidden):
         raise ValueError(f"dropout must give one rate per hidden layer ({n_hidden}); got"
                          f" {len(rates)}: {rates}")
     for i, r in enumerate(rates):
-        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating)) \
-                or not 0 <= r < 1:
+        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating)):
+            raise TypeError(f"dropout rates must be numbers in [0, 1); got {r!r} for hidden layer {i}")
+        if not 0 <= r < 1:
             raise ValueError(f"dropout rates must be numbers in [0, 1); got {r!r} for hidden layer {i}")
     return [float(r) for r in rates]
 
@@ -136,7 +137,7 @@ def check_dropout(dropout, n_hidden):
 def check_dtype(dtype):
     if isinstance(dtype, str) and dtype.casefold() in DTYPES:  # "Float32" as "float32"
         return dtype.casefold()
-    for name, t in DTYPES.items():
+    for name, t in DTYPES.items() if dtype is not None else ():  # (np.dtype(None): float64)
         try:
             if np.dtype(dtype) == t:
                 return name

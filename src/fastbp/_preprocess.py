@@ -305,6 +305,13 @@ def _label_array(values, name):
                             for v in flat.tolist()]).reshape(arr.shape)
         else:
             text = [isinstance(v, (str, bytes)) for v in flat]
+            # (an int no int64 or uint64 holds, which NumPy keeps as an object:
+            # as float64 it became another label, or two labels one)
+            big = next((v for v in flat.tolist() if isinstance(v, int)
+                        and not -2 ** 63 <= v < 2 ** 64), None)
+            if big is not None and not any(text):
+                raise ValueError(f"{name} holds the integer label {big}, beyond what int64 and"
+                                 " uint64 hold: give such labels as text (str)")
             try:
                 if any(text):
                     raise TypeError

@@ -403,11 +403,14 @@ def check_positive(value, name):
 
 
 def check_nonnegative(value, name):
-    """A finite real number >= 0 (not a bool), as float; else ValueError."""
-    number = (None if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-              else real_as_float(value))
+    """A finite real number >= 0 (not a bool), as float; else TypeError for
+    what is not a real number (as :func:`check_positive`), ValueError for one
+    out of range."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a finite number >= 0; got {value!r}")
+    number = real_as_float(value)
     # (the sign of the value given: Fraction(-1, 10**400) rounds to -0.0)
-    if number is None or not math.isfinite(number) or number < 0 or value < 0:
+    if not math.isfinite(number) or number < 0 or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return number
 
