@@ -481,13 +481,40 @@ def test_a_saved_cosine_whose_lr0_gives_a_negative_rate_is_refused():
         schedules.from_json(sched2.to_json())
 
 
-def test_an_lr_set_by_hand_past_the_cosines_end_is_named_and_replaced():
+def test_an_lr_set_by_hand_past_the_cosines_end_trains_one_epoch_and_is_named():
     # Past T_max the rate is eta_min whatever lr0 is: no rate to go on from.
+    # The set rate trains the next epoch, as one a callback sets during a fit
+    # (review GE: replaced at once between fits, kept an epoch within one, a
+    # checkpoint taken after the callback resumed on other rates).
     with pytest.warns(UserWarning, match=r"lr was set to 0.05, which the model's schedule"
-                                         r" CosineAnnealing.* cannot go on from at its epoch 3"):
+                                         r" CosineAnnealing.* cannot go on from at its epoch 3;"
+                                         r" after this epoch it sets 0.001") as caught:
         net = _two_fits_with_a_hand_set_lr(schedules.CosineAnnealing(2, eta_min=0.001),
-                                           then=0.05, epochs=(3, 1))
-    assert net.history["lr"][3] == 0.001
+                                           then=0.05, epochs=(3, 2))
+    assert len(caught) == 1
+    assert net.history["lr"][3:] == [0.05, 0.001]
+
+
+@pytest.mark.parametrize("make,at,value", [
+    (lambda: schedules.CosineAnnealing(4, eta_min=0.001), 3, 0.05),   # at T_max: not followed
+    (lambda: schedules.CosineAnnealing(6, eta_min=0.001), 2, 0.003),  # rederived, rounded
+    (lambda: schedules.InverseScaling(), 3, 0.003),
+])
+def test_a_checkpoint_after_a_callback_set_the_lr_resumes_on_the_same_rates(make, at, value,
+                                                                             tmp_path):
+    """Review GE: resumed, the schedule rederived the set rate from its lr0
+    (0.0030000000000000005 for 0.003) or, past the cosine's end, replaced it
+    at once, where the one long fit trained an epoch at the rate as set."""
+    net = fastbp.MLP([3, 2], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        net.fit(X, Y, epochs=7, batch_size=10, lr=0.1, optimizer="sgd", verbose=0,
+                callbacks=[make(), _SetLR(at, value),
+                           fastbp.ModelCheckpoint(tmp_path / "ck-{epoch}.npz")])
+        back = fastbp.load(tmp_path / f"ck-{at + 1}.npz")
+        back.fit(X, Y, epochs=7 - at - 1, batch_size=10, verbose=0)
+    assert back.history["lr"] == net.history["lr"] and net.history["lr"][at + 1] == value
+    np.testing.assert_array_equal(back.params, net.params)
 
 
 def test_setting_another_optimizer_ends_the_models_schedule(tmp_path):

@@ -70,44 +70,59 @@ class Schedule:
             # New: count from here. Started but without a count: saved by a
             # fastbp that counted the model's whole history; keep doing so.
             self._epochs = 0 if getattr(self, "lr0", None) is None else len(net.history)
+        lr = net.optimizer.lr
         if getattr(self, "lr0", None) is None:
-            self.lr0 = net.optimizer.lr
-        elif net.optimizer.lr != self.lr(self._epochs, self.lr0):
-            self._follow(net.optimizer.lr)
+            self.lr0 = lr
+        elif lr != self.lr(self._epochs, self.lr0):
+            # Set by hand since the schedule last set it: this epoch trains at
+            # it as set, as when a callback sets it during a fit (a checkpoint
+            # taken then resumes on the same rates), and the schedule goes on
+            # from it, or, where it cannot, sets its own after this epoch.
+            self._set_by_hand(lr)
+            return
         net.optimizer.lr = self.lr(self._epochs, self.lr0)
+
+    def _set_by_hand(self, lr):
+        """Follow an lr set by hand (see :meth:`_follow`), or warn that the
+        schedule cannot and sets its own after this epoch (once: ``_refused``
+        keeps the rate until the epoch ends, and is not saved)."""
+        if lr == getattr(self, "_refused", None) or self._follow(lr):
+            return
+        self._refused = lr
+        warn(f"the optimizer's lr was set to {lr:g}, which the model's schedule {self!r} cannot"
+             f" go on from at its epoch {self._epochs}; after this epoch it sets"
+             f" {self.lr(self._epochs + 1, self.lr0):g}. fit(lr=...) ends the schedule;"
+             " net.schedule = None drops it")
 
     def _follow(self, lr):
         """A continued schedule whose optimizer's lr was set by hand since it
         last set it: go on from that rate, as PyTorch's schedulers go on from
         a param group's lr changed by hand. The formulas are affine in lr0,
-        ``a + b lr0`` at this epoch: lr0 becomes ``(lr - a) / b``. Where the
-        schedule has reached a rate no lr0 moves (b = 0: CosineAnnealing
-        past T_max, a decay to 0), it says it keeps its own. An lr below a
-        floor the schedule anneals toward (CosineAnnealing's eta_min) gives a
-        negative lr0: its later rates rise from the set one toward the floor,
-        as PyTorch's do."""
+        ``a + b lr0`` at this epoch: lr0 becomes ``(lr - a) / b``; True if it
+        did. Where the schedule has reached a rate no lr0 moves (b = 0:
+        CosineAnnealing past T_max, a decay to 0), it keeps its own (False).
+        An lr below a floor the schedule anneals toward (CosineAnnealing's
+        eta_min) gives a negative lr0: its later rates rise from the set one
+        toward the floor, as PyTorch's do."""
         a = self.lr(self._epochs, 0.0)
         b = self.lr(self._epochs, 1.0) - a
         lr0 = (lr - a) / b if b > 0 else math.nan
         if math.isfinite(lr0) and (lr0 >= 0 or self._rises_to_floor):
             self.lr0 = lr0
-            return
-        warn(f"the optimizer's lr was set to {lr:g}, which the model's schedule {self!r} cannot"
-             f" go on from at its epoch {self._epochs}; it sets"
-             f" {self.lr(self._epochs, self.lr0):g}. fit(lr=...) ends the schedule;"
-             " net.schedule = None drops it")
+            return True
+        return False
 
     def to_json(self):
         """The schedule's class, parameters and state as a JSON string."""
-        fields = {k: v for k, v in vars(self).items() if k != "_net"}
+        fields = {k: v for k, v in vars(self).items() if k not in ("_net", "_refused")}
         return json.dumps({"name": type(self).__name__, "fields": fields})
 
     def on_epoch_end(self, epoch, logs):
         # An lr a callback set during this fit (the schedule runs first, so
-        # this epoch's) is followed as one set between fits is: a checkpoint
-        # taken after the callback resumes on the same rates.
+        # this epoch's) is followed as one set between fits is.
         if self._net.optimizer.lr != self.lr(self._epochs, self.lr0):
-            self._follow(self._net.optimizer.lr)
+            self._set_by_hand(self._net.optimizer.lr)
+        self.__dict__.pop("_refused", None)
         self.observe(logs)
         self._epochs += 1
         self._net.optimizer.lr = self.lr(self._epochs, self.lr0)
@@ -265,6 +280,7 @@ class ReduceOnPlateau(Schedule):
     def _follow(self, lr):
         # PyTorch's ReduceLROnPlateau reduces the group's lr as it finds it
         self._current = lr
+        return True
 
 
 NAMES = {cls.__name__: cls for cls in (Constant, StepDecay, ExponentialDecay, CosineAnnealing,
