@@ -191,6 +191,36 @@ def test_from_torch_refuses_modules_that_compute_other_than_torchs_own():
     hooked.register_forward_hook(lambda module, args, out: out * 3)
     with pytest.raises(TypeError, match=r"module 2 \(Linear\): it has forward hooks"):
         fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), hooked))
+    # Review GE: what the first fix missed (each read as a plain Linear), and
+    # TorchScript, which it broke (AttributeError from inside torch)
+    patched = nn.Linear(3, 2)
+    plain_forward = patched.forward
+    patched.forward = lambda x: 2 * plain_forward(x)
+    with pytest.raises(TypeError, match=r"module 2 \(Linear\): its forward is replaced on the"
+                                        r" module itself"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), patched))
+
+    class Called(nn.Linear):
+        def __call__(self, x):
+            return 2 * super().__call__(x)
+
+    with pytest.raises(TypeError, match="Called overrides torch.nn.Linear's __call__"):
+        fastbp.MLP.from_torch(nn.Sequential(Called(4, 3), nn.Tanh(), nn.Linear(3, 2)))
+    seq = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)   # (torch 2.13: jit.script deprecated)
+        scripts = [torch.jit.script(seq), nn.Sequential(torch.jit.script(nn.Linear(4, 3)))]
+    for scripted in scripts:
+        with pytest.raises(TypeError, match=r"module 0 \(RecursiveScriptModule\): a TorchScript"
+                                            " module"):
+            fastbp.MLP.from_torch(scripted)
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda m, a, out: out)
+    try:
+        with pytest.raises(TypeError, match="forward hooks are registered on every module"):
+            fastbp.MLP.from_torch(seq)
+    finally:
+        handle.remove()
+    assert fastbp.MLP.from_torch(seq).sizes == (4, 3, 2)
     torch.manual_seed(0)
     seq = nn.Sequential(Named(4, 3), nn.Tanh(), nn.Linear(3, 2)).double()
     X = rows(10, 4, "float64")

@@ -92,21 +92,43 @@ def _flatten(torch, module):
 
 def _check_computes_as_torchs(m, where):
     """Raise TypeError if module ``m`` computes other than the ``torch.nn``
-    class it derives from: a subclass with a ``forward`` of its own (a
-    residual Sequential, a scaled Linear), or a module with forward hooks.
+    class it derives from: a subclass with a ``forward``, ``__call__`` or
+    ``_call_impl`` of its own (a residual Sequential, a scaled Linear), a
+    ``forward`` replaced on the module itself (as accelerate's hooks do), a
+    TorchScript module, forward hooks on the module or on every module.
     from_torch reads only weights and module kinds, so such a module was
     read as its base class, into a network computing something else."""
-    base = next(c for c in type(m).__mro__ if c.__module__.startswith("torch.nn"))
-    if type(m).forward is not base.forward:
-        raise TypeError(f"from_torch cannot read {where}: {type(m).__name__} overrides"
-                        f" torch.nn.{base.__name__}'s forward, which fastbp cannot follow;"
+    import inspect
+
+    import torch
+    from torch.nn.modules import module as base_module
+    from torch.nn.modules.lazy import LazyModuleMixin
+    cls = type(m)
+    base = next(c for c in cls.__mro__ if c.__module__.startswith("torch.nn"))
+    # (static lookups: a TorchScript class's forward is a descriptor that
+    # fails when read from the class)
+    own = [name for name in ("forward", "__call__", "_call_impl")
+           if inspect.getattr_static(cls, name) is not inspect.getattr_static(base, name)]
+    if isinstance(m, torch.jit.ScriptModule):
+        raise TypeError(f"from_torch cannot read {where}: a TorchScript module, whose code"
+                        " fastbp cannot follow; give the torch.nn module it was made from")
+    if own:
+        raise TypeError(f"from_torch cannot read {where}: {cls.__name__} overrides"
+                        f" torch.nn.{base.__name__}'s {own[0]}, which fastbp cannot follow;"
                         f" use torch.nn's own modules")
-    from torch.nn.modules.lazy import LazyModuleMixin   # (its own hook: an unrun one is refused below)
-    lazy = isinstance(m, LazyModuleMixin)
+    if "forward" in vars(m):
+        raise TypeError(f"from_torch cannot read {where}: its forward is replaced on the module"
+                        " itself, which fastbp cannot follow")
+    lazy = isinstance(m, LazyModuleMixin)   # (its own hook: an unrun one is refused below)
     if getattr(m, "_forward_hooks", None) or (getattr(m, "_forward_pre_hooks", None)
                                                and not lazy):
         raise TypeError(f"from_torch cannot read {where}: it has forward hooks, which may"
                         " change what it computes; remove them first")
+    if getattr(base_module, "_global_forward_hooks", None) \
+            or getattr(base_module, "_global_forward_pre_hooks", None):
+        raise TypeError(f"from_torch cannot read {where}: forward hooks are registered on every"
+                        " module (torch.nn.modules.module.register_module_forward_hook), which"
+                        " may change what it computes; remove them first")
 
 
 def _torch_activation(torch, m):

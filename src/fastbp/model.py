@@ -1330,8 +1330,9 @@ class MLP:
         with which it commutes), bitwise. ``output`` is the output function applied to
         the last Linear (a trailing ``Softmax``/``Sigmoid`` module must
         agree with it); other keyword arguments go to :class:`MLP`. Any
-        other module, and a subclass with a ``forward`` of its own or a
-        module with forward hooks, is a TypeError naming it."""
+        other module, and one that computes other than its ``torch.nn``
+        class (a subclass with a ``forward`` of its own, a forward replaced
+        on the module, forward hooks, TorchScript), is a TypeError naming it."""
         from .interop import from_torch
         return from_torch(cls, module, output, **kwargs)
 
