@@ -237,12 +237,13 @@ def check_writable(path, what, mode=False):
                               " writable (read-only)", path)
 
 
-def check_folder_takes_files(path, what):
+def check_folder_takes_files(path, what, shown=None):
     """Raise, as :func:`write_atomically` would at the write, where ``path``'s
     folder takes no new file (a read-only file system, no permission; as
     root only the first shows in the folder's mode): asked by a fit's
     checkpoints and the command line before they do any work. A device or
-    pipe at ``path`` is written into, not beside: not asked."""
+    pipe at ``path`` is written into, not beside: not asked. ``shown``:
+    the path as the message names it (a checkpoint's template), else ``path``."""
     path = _path(path)
     mode = _mode(path, what)
     if mode is not None and not stat.S_ISREG(mode):
@@ -251,7 +252,8 @@ def check_folder_takes_files(path, what):
     try:
         fd, tmp = _temporary(folder, ".check")
     except OSError as exc:
-        raise type(exc)(exc.errno, f"cannot {what} to {path!r}: its folder {folder!r} takes no"
+        shown = path if shown is None else shown
+        raise type(exc)(exc.errno, f"cannot {what} to {shown!r}: its folder {folder!r} takes no"
                         f" new file ({exc.strerror or exc})", folder) from None
     os.close(fd)
     os.unlink(tmp)

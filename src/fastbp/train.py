@@ -929,7 +929,7 @@ class ModelCheckpoint:
         from ._modelfile import check_folder_takes_files, check_writable
         if first == self.path.format(epoch=2):   # one file: one that may not be written
             check_writable(first, "save checkpoints")
-        check_folder_takes_files(first, "save checkpoints")   # (a read-only file system)
+        check_folder_takes_files(first, "save checkpoints", self.path)   # (read-only)
 
     def on_train_begin(self, net):
         self._net, self._offset = net, len(net.history)
