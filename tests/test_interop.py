@@ -214,6 +214,11 @@ def test_from_torch_refuses_modules_that_compute_other_than_torchs_own():
         with pytest.raises(TypeError, match=r"module 0 \(RecursiveScriptModule\): a TorchScript"
                                             " module"):
             fastbp.MLP.from_torch(scripted)
+    # Review GH: a parametrization wraps the class in Parametrized<Cls>, of
+    # torch.nn.utils.parametrize, which was taken for the torch.nn base
+    wrapped = torch.nn.utils.parametrizations.weight_norm(Scaled(4, 3))
+    with pytest.raises(TypeError, match="ParametrizedScaled overrides torch.nn.Linear's forward"):
+        fastbp.MLP.from_torch(nn.Sequential(wrapped, nn.Tanh(), nn.Linear(3, 2)))
     handle = torch.nn.modules.module.register_module_forward_hook(lambda m, a, out: out)
     try:
         with pytest.raises(TypeError, match="forward hooks are registered on every module"):

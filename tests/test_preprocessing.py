@@ -230,12 +230,31 @@ def test_a_first_fit_whose_labels_do_not_fill_the_output_is_refused():
     ([4, 3], "softmax", [1, 2**70 + 1, 3], ValueError,
      "the integer label 1180591620717411303425, beyond what int64 and uint64 hold"),
     ([4, 3], "softmax", [2**70, 2**70 + 1, 3], ValueError, "beyond what int64 and uint64 hold"),
+    # review GH: NumPy reads these as float64 (no one integer dtype holds both)
+    ([4, 3], "softmax", [-1, 2**63 + 1, 3], ValueError, "the integer labels -1 and"
+     " 9223372036854775809, which no one integer dtype holds"),
 ])
 def test_bad_classes_are_refused(sizes, output, value, error, message):
     net = fastbp.MLP(sizes, output=output, seed=0)
     with pytest.raises(error, match=message):
         net.classes_ = value
     assert net.classes_ is None
+
+
+def test_integer_labels_held_as_objects_are_kept_exactly():
+    """Review GH: an object array of ints (a pandas object column of IDs)
+    went through float64: 2**53 + 1 came back as 2**53, and 2**53 and
+    2**53 + 1 were refused as one label. Kept exactly now, as scikit-learn's
+    LabelEncoder keeps them."""
+    big = 2**53
+    net = fastbp.MLP([2, 3], seed=0)
+    net.classes_ = np.array([big + 1, big, 7], dtype=object)
+    assert net.classes_.dtype == np.int64 and net.classes_.tolist() == [big + 1, big, 7]
+    net.params[:] = 0
+    net.biases[0][:] = [1, 0, 0]
+    assert net.predict(np.zeros((1, 2))).tolist() == [big + 1]
+    net.classes_ = np.array([2**64 - 1, 2**63 + 1, 5], dtype=object)   # uint64 holds them all
+    assert net.classes_.dtype == np.uint64 and net.classes_[0] == 2**64 - 1
 
 
 # -------------------------------------------------------------- input scaling

@@ -667,6 +667,12 @@ def test_numbers_that_round_are_judged_as_given_and_as_stored():
         with pytest.raises(ValueError, match=message):
             call()
     assert fastbp.SGD(momentum=Fraction(9, 10)).hyper[fastbp.optim.MOMENTUM] == 0.9
+    # review GH: a Fraction dropout rate was "not a number" (a TypeError)
+    assert fastbp.MLP([3, 4, 2], dropout=Fraction(1, 2)).dropout == (0.5,)
+    assert fastbp.MLP([3, 4, 2], dropout=[Fraction(1, 4)]).dropout == (0.25,)
+    with pytest.raises(ValueError, match=r"dropout rates must be numbers in \[0, 1\); got"
+                                         r" Fraction\(99999999999999999999, 100000000000000000000\)"):
+        fastbp.MLP([3, 4, 2], dropout=[near_one])
     assert fastbp.MLP([3, 2], alpha=Fraction(0)).alpha == 0.0
 
 

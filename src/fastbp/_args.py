@@ -17,8 +17,8 @@ import numpy as np
 
 from . import _modelfile, _preprocess, ops
 from ._validate import (SparseRows, check_bool, check_choice, check_int, check_nonnegative,
-                        check_positive, check_seed, check_weight_sum, fit_weights, validation_weights,
-                        weight_sources)
+                        check_positive, check_seed, check_weight_sum, fit_weights, in_unit_interval,
+                        validation_weights, weight_sources)
 from .optim import NAMES as OPTIMIZERS
 from .optim import LBFGS, SGD, Optimizer
 from .schedules import Schedule
@@ -110,8 +110,7 @@ def check_alpha(alpha):
 
 
 def check_dropout(dropout, n_hidden):
-    scalar = isinstance(dropout, (int, float, np.integer, np.floating)) \
-        and not isinstance(dropout, (bool, np.bool_))
+    scalar = isinstance(dropout, numbers.Real) and not isinstance(dropout, (bool, np.bool_))
     if scalar and n_hidden == 0 and dropout != 0:  # [dropout] * 0 would drop it unseen
         raise ValueError(f"dropout applies to hidden layers, and this network has none (sizes"
                          f" [n_in, n_out]); got dropout={dropout!r}, expected 0")
@@ -126,12 +125,15 @@ def check_dropout(dropout, n_hidden):
     if len(rates) != n_hidden:
         raise ValueError(f"dropout must give one rate per hidden layer ({n_hidden}); got"
                          f" {len(rates)}: {rates}")
+    stored = []
     for i, r in enumerate(rates):
-        if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, float, np.integer, np.floating)):
+        if isinstance(r, (bool, np.bool_)) or not isinstance(r, numbers.Real):
             raise TypeError(f"dropout rates must be numbers in [0, 1); got {r!r} for hidden layer {i}")
-        if not 0 <= r < 1:
+        rate = in_unit_interval(r)   # (a Fraction too; one that rounds to 1.0 is refused)
+        if rate is None:
             raise ValueError(f"dropout rates must be numbers in [0, 1); got {r!r} for hidden layer {i}")
-    return [float(r) for r in rates]
+        stored.append(rate)
+    return stored
 
 
 def check_dtype(dtype):

@@ -274,6 +274,7 @@ def _label_array(values, name):
     if _is_sparse(values):   # (it said "labels of one kind", naming the matrix)
         raise TypeError(f"{name} must be a dense array; got a scipy.sparse {values.format}"
                         " matrix (sparse inputs are taken as X only)")
+    flat = None   # (a list's values as Python objects)
     if not isinstance(values, np.ndarray):
         # A list of text and numbers reads as text (["a", 1] is ['a', '1']):
         # refuse the mix as an object array would be refused below.
@@ -292,6 +293,15 @@ def _label_array(values, name):
         arr = np.asarray(values)
     except (TypeError, ValueError, RuntimeError) as exc:   # (torch's, for a tensor requiring grad)
         raise ValueError(f"{name} could not be read as an array of labels: {exc}") from None
+    if arr.dtype.kind in "fO" and arr.size:
+        # Integers NumPy read as float64 (a list of -1 and 2**63 + 1) or kept
+        # as objects (beyond int64, or a pandas object column): as float64 a
+        # label of 2**53 or more became another, or two labels one.
+        flat = arr.ravel() if arr.dtype.kind == "O" else flat
+        if flat is not None and len(flat) == arr.size and all(
+                isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+                for v in flat):
+            arr = _integer_labels(flat, name).reshape(arr.shape)
     if arr.dtype.kind == "S":
         arr = _decoded(arr, name)
     elif arr.dtype.kind == "O":
@@ -305,13 +315,6 @@ def _label_array(values, name):
                             for v in flat.tolist()]).reshape(arr.shape)
         else:
             text = [isinstance(v, (str, bytes)) for v in flat]
-            # (an int no int64 or uint64 holds, which NumPy keeps as an object:
-            # as float64 it became another label, or two labels one)
-            big = next((v for v in flat.tolist() if isinstance(v, int)
-                        and not -2 ** 63 <= v < 2 ** 64), None)
-            if big is not None and not any(text):
-                raise ValueError(f"{name} holds the integer label {big}, beyond what int64 and"
-                                 " uint64 hold: give such labels as text (str)")
             try:
                 if any(text):
                     raise TypeError
@@ -322,6 +325,24 @@ def _label_array(values, name):
     if arr.dtype.kind not in LABEL_KINDS:
         raise TypeError(f"{name} must hold text or numeric labels; got dtype {arr.dtype}")
     return arr
+
+
+def _integer_labels(flat, name):
+    """Integer labels (Python or NumPy ints) exactly, as int64, or uint64
+    where one is 2**63 or more and none is negative; else ValueError."""
+    ints = [int(v) for v in flat]
+    low, high = min(ints), max(ints)
+    if -2 ** 63 <= low and high < 2 ** 63:
+        return np.array(ints, dtype=np.int64)
+    if 0 <= low and high < 2 ** 64:
+        return np.array(ints, dtype=np.uint64)
+    if low < -2 ** 63 or high >= 2 ** 64:
+        big = low if low < -2 ** 63 else high
+        raise ValueError(f"{name} holds the integer label {big}, beyond what int64 and uint64"
+                         " hold: give such labels as text (str)")
+    raise ValueError(f"{name} holds the integer labels {low} and {high}, which no one integer"
+                     " dtype holds (int64 and uint64 each hold one): give such labels as text"
+                     " (str)")
 
 
 def _decoded(arr, name):

@@ -104,7 +104,10 @@ def _check_computes_as_torchs(m, where):
     from torch.nn.modules import module as base_module
     from torch.nn.modules.lazy import LazyModuleMixin
     cls = type(m)
-    base = next(c for c in cls.__mro__ if c.__module__.startswith("torch.nn"))
+    # (torch.nn.utils.parametrize makes a class Parametrized<Cls> of the
+    # module's own: the base is past it, and past the user's own classes)
+    base = next(c for c in cls.__mro__ if c.__module__.startswith("torch.nn")
+                and c.__module__ != "torch.nn.utils.parametrize")
     # (static lookups: a TorchScript class's forward is a descriptor that
     # fails when read from the class)
     own = [name for name in ("forward", "__call__", "_call_impl")
