@@ -591,6 +591,24 @@ def test_lbfgs_refuses_sample_weights_that_sum_to_zero_as_scikit_learn():
                 X, y, sample_weight=sw)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_signed_weights_that_cancel_are_judged_by_scikit_learns_sum(solver):
+    """Review GI: the batch sums were taken in sequence (np.add.reduceat),
+    where scikit-learn's np.average sums pairwise: these 16 weights sum to
+    exactly 0 pairwise and to 2.8e-16 in sequence, and fastbp trained (SGD
+    diverged, L-BFGS ended with loss_ NaN) where scikit-learn raises."""
+    from sklearn.neural_network import MLPClassifier as Sk
+    X = np.random.RandomState(0).randn(16, 3)
+    y = np.arange(16) % 2
+    sw = np.array([0.2, -1.0, 0.4, 0.0, 0.7, -1.6, -0.6, -0.2, 1.5, -0.3, 0.0, 1.5, 1.5, 0.6, 0.1,
+                   -2.8])
+    assert sw.sum() == 0 and np.add.reduceat(sw, [0])[0] != 0
+    for cls in (MLPClassifier, Sk):
+        with pytest.raises(ZeroDivisionError, match="Weights sum to zero, can't be normalized"):
+            cls(hidden_layer_sizes=(3,), solver=solver, batch_size=16, shuffle=False, max_iter=2,
+                random_state=0).fit(X, y, sample_weight=sw)
+
+
 @pytest.mark.parametrize("switch", ["solver", "early_stopping on", "early_stopping off", "partial_fit"])
 def test_a_warm_start_that_switches_solver_or_stopping_trains_on(switch):
     """scikit-learn makes loss_curve_, best_loss_ or validation_scores_ for

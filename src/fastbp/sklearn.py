@@ -958,7 +958,18 @@ def _check_batch_weights(sw, idx, batch):
     (its weighted loss divides by that sum), raised before the epoch; idx is
     the epoch's row order, or None for rows in order."""
     w = sw if idx is None else sw[idx]
-    if (np.add.reduceat(w, np.arange(0, w.shape[0], batch)) == 0).any():
+    starts = np.arange(0, w.shape[0], batch)
+    sums = np.add.reduceat(w, starts)
+    if w.size and w.min() < 0:
+        # Signed weights may cancel: a batch's sum is 0 or not as NumPy's
+        # pairwise sum in np.average (scikit-learn's) rounds it, which the
+        # sequential sum of reduceat does not follow (review GI). Batches
+        # near zero are summed again as np.average sums them.
+        near = np.flatnonzero(np.abs(sums) <= 1e-8 * np.add.reduceat(np.abs(w), starts))
+        zero = any(w[s:s + batch].sum() == 0 for s in starts[near])
+    else:   # (sums of weights >= 0 are 0 only where every weight is)
+        zero = (sums == 0).any()
+    if zero:
         raise ZeroDivisionError("Weights sum to zero, can't be normalized")
 
 
