@@ -268,6 +268,9 @@ BAD = [
     ("line", dict(direction=np.zeros(23, dtype=complex)), TypeError,
      "direction must hold real numbers .*; got dtype complex128"),
     ("line", dict(direction="abc"), TypeError, "direction must be a numeric array"),
+    # review GJ: the words allowed bool, which the case above refuses
+    ("line", dict(direction=np.array([None] * 23)), TypeError,
+     r"direction must hold real numbers \(int or float\); got None at index 0"),
     ("surface", dict(directions=np.zeros(23)), ValueError, "directions must be a pair"),
     ("surface", dict(directions=[np.zeros(23)] * 3), ValueError, "directions must be a pair"),
     ("surface", dict(directions=[np.zeros(23), np.zeros(24)]), ValueError,
@@ -371,6 +374,10 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
             landscape.grid_losses(o, scratch, net.params, d1, d2, c, ws, *kw)
     np.testing.assert_array_equal(net.params, before)
     np.testing.assert_array_equal(d, d_before)
+    # Review GJ: an l2 of -5 gave a negative "loss", NaN a NaN (a model's alpha is finite, >= 0)
+    for l2 in (-5.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="grid_losses: l2 must be finite and >= 0"):
+            landscape.grid_losses(out, np.empty(n), net.params, d, d, coefs, ws, *kw[:-1], l2)
     # A 1-D coefs is named at compile time (it failed deep in Numba's typing).
     with pytest.raises(Exception, match=r"coefs must be a 2-D array, \(k, 3\); got a 1-D"):
         landscape.grid_losses(out[:1], np.empty(n), net.params, d, d, coefs[0], ws, *kw)
@@ -381,6 +388,34 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
 
 
 # ---------------------------------------------------------- (i) plots
+def test_the_3d_surface_draws_every_grid_point(digits):
+    """Review GJ: matplotlib's plot_surface samples 50 rows and columns by
+    default: the default 51-point grid was drawn at stride 2 (625 faces),
+    without the model's own point (index 25). Every point a vertex: 50 x 50
+    faces."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+    X, y = digits
+    result = landscape.surface(trained(digits), X[:100], y[:100], steps=51, span=0.5, seed=0)
+    fig = landscape.plot_surface(result, kind="surface")
+    try:
+        fig.canvas.draw()
+        assert len(fig.axes[0].collections[0].get_paths()) == 50 * 50
+    finally:
+        plt.close(fig)
+
+
+def test_a_grid_too_wide_to_draw_is_refused_by_name(digits):
+    """Review GJ: a span of 1e300 failed inside matplotlib ("upper_level
+    must be larger than lower_level"), 1e308 with a NaN axis."""
+    pytest.importorskip("matplotlib")
+    X, y = digits
+    result = landscape.surface(trained(digits), X[:50], y[:50], steps=5, span=1e300, seed=0)
+    with pytest.raises(ValueError, match=r"result's alphas reach 1e\+300, past the 1e\+150 fastbp"
+                                         " draws"):
+        landscape.plot_surface(result)
+
+
 def test_plots_write_png_files(digits, tmp_path):
     pytest.importorskip("matplotlib")
     X, y = digits

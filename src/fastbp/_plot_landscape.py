@@ -13,11 +13,24 @@ from .plot import check_path, drawn_figure
 SURFACE_KINDS = ("contour", "surface")
 
 
+# The largest coordinate or loss the plots draw: matplotlib's axes and
+# contour levels overflow before float64's limit (a span of 1e300 failed
+# inside it: "upper_level must be larger than lower_level"; 1e308: a NaN axis).
+DRAWABLE = 1e150
+
+
 def _check_result(result, cls, name="result"):
     if not isinstance(result, cls):
         raise TypeError(f"{name} must be a fastbp.landscape.{cls.__name__} (from"
                         f" {cls.__name__.lower() if cls is not Interpolation else 'interpolate'}());"
                         f" got {type(result).__name__}")
+    for field in ("alphas", "betas", "ts", "losses"):
+        values = np.asarray(getattr(result, field, ()), dtype=np.float64)
+        big = np.abs(values[np.isfinite(values)]).max(initial=0.0)
+        if big > DRAWABLE:
+            raise ValueError(f"{name}'s {field} reach {big:.3g}, past the {DRAWABLE:.0e} fastbp"
+                             " draws (matplotlib's axes and contour levels overflow before"
+                             " float64's limit): take a smaller span")
     return result
 
 
@@ -75,7 +88,11 @@ def _draw_contour(ax, result):
 
 def _draw_surface(ax, result):
     a, b = np.meshgrid(result.alphas, result.betas)
-    ax.plot_surface(a, b, result.losses, cmap="viridis", linewidth=0, antialiased=True)
+    # Every grid point a vertex (matplotlib's default samples 50 rows and
+    # columns: a 51-point grid at stride 2, the model's own point left out)
+    rows, cols = result.losses.shape
+    ax.plot_surface(a, b, result.losses, rcount=rows, ccount=cols, cmap="viridis", linewidth=0,
+                    antialiased=True)
     ax.set_xlabel("α")
     ax.set_ylabel("β")
     ax.set_zlabel("loss")

@@ -69,6 +69,8 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
         raise ValueError("grid_losses: scratch, d1 and d2 must have params.size entries")
     if coefs.shape[1] != 3 or out.shape[0] != coefs.shape[0]:
         raise ValueError("grid_losses: coefs must be (k, 3) and out (k,)")
+    if not (l2 >= 0 and l2 < np.inf):   # (a model's alpha: -5 gave a negative "loss")
+        raise ValueError("grid_losses: l2 must be finite and >= 0")
     if (_overlap(scratch, params) or _overlap(scratch, d1) or _overlap(scratch, d2)
             or _overlap(scratch, coefs) or _overlap(scratch, X) or _overlap(scratch, Y)
             or _overlap(scratch, out)):
@@ -161,11 +163,13 @@ def _check_normalise(normalise):
 def _check_direction(direction, net, name):
     try:
         arr = _as_array(direction, name)
-    except TypeError:   # (complex: the same words as for bool, below)
+    except TypeError as exc:   # (complex: the same words as for bool, below)
         if np.iscomplexobj(direction):
             raise TypeError(f"{name} must hold real numbers (int or float); got dtype"
                             f" {np.asarray(direction).dtype}") from None
-        raise
+        # (_as_array's words allow bool, which a direction is not)
+        raise TypeError(str(exc).replace("numbers (bool, int or float)",
+                                         "real numbers (int or float)")) from None
     if arr.dtype.kind == "b":
         raise TypeError(f"{name} must hold real numbers (int or float); got dtype bool")
     if arr.ndim != 1 or arr.size != net.n_params:
