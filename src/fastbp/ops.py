@@ -959,7 +959,9 @@ def _elementwise_delta(d, out, y, loss, scale):
     elif loss == MSE:
         # 2 scale first, as torch's norm = 2 / N: 2 (out - y) overflowed in
         # float32 for targets past 1.7e38 where the scaled delta is finite
-        # (the same bits otherwise: the factor 2 is exact)
+        # (the same bits otherwise: the factor 2 is exact). A residual out - y
+        # itself past float32's range (outputs and targets of opposite signs
+        # near it) still overflows, as in torch's float32 backward.
         two_scale = two * scale
         for j in range(d.size):
             d[j] = (out[j] - y[j]) * two_scale
