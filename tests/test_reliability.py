@@ -434,10 +434,12 @@ def test_lbfgs_reports_divergence_as_on_divergence_says(mode):
     diverged False, in every mode."""
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(48, 4)), rng.integers(0, 3, 48)
-    net = fastbp.MLP([4, 5, 3], activation="relu", seed=1, dtype="float64")
-    net.fit(X, y, epochs=3, optimizer="lbfgs", verbose=0)
+    net = fastbp.MLP([4, 5, 1], activation="relu", output="identity", seed=1, dtype="float64")
+    net.fit(X, y * 1.0, epochs=3, optimizer="lbfgs", verbose=0)
     trained = net.params.copy()
-    fit = lambda: net.fit(X * 1e160, y, epochs=5, optimizer="lbfgs", verbose=0,   # noqa: E731
+    # targets of 1e160: a squared error past float64, the loss inf where it starts
+    # (review GG: this test's X * 1e160 had a finite loss and gradient there)
+    fit = lambda: net.fit(X, y * 1e160, epochs=5, optimizer="lbfgs", verbose=0,   # noqa: E731
                           on_divergence=mode)
     message = "L-BFGS stopped in iteration 1: the loss or its gradient is NaN or infinite"
     if mode == "raise":
@@ -454,7 +456,26 @@ def test_lbfgs_reports_divergence_as_on_divergence_says(mode):
     net.params[0] = np.nan
     with pytest.raises(fastbp.TrainingDivergedError, match="the parameters it started from are"
                                                            " NaN or infinite"):
-        net.fit(X, y, epochs=2, optimizer="lbfgs", verbose=0)
+        net.fit(X, y * 1.0, epochs=2, optimizer="lbfgs", verbose=0)
+
+
+def test_lbfgs_judges_divergence_at_the_parameters_it_keeps():
+    """Review GG: at X * 1e160 the loss (1.4e159) and gradient (2e159) where
+    L-BFGS starts are finite, but the squared gradient norm overflows in
+    SciPy, whose first trial point is NaN: it stops "ABNORMAL" with x the
+    start and fun the trial point's NaN, and fastbp reported a divergence
+    "at the parameters it started from". It is SciPy's stop, with its warning."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(48, 4)), rng.integers(0, 3, 48)
+    net = fastbp.MLP([4, 5, 3], activation="relu", seed=1, dtype="float64")
+    net.fit(X, y, epochs=3, optimizer="lbfgs", verbose=0)
+    trained = net.params.copy()
+    assert np.isfinite(net.loss(X * 1e160, y)) and np.isfinite(net.gradient(X * 1e160, y)).all()
+    with pytest.warns(RuntimeWarning, match="L-BFGS stopped after 0 of 5 iterations: SciPy's"
+                                            " L-BFGS-B says 'ABNORMAL"):
+        history = net.fit(X * 1e160, y, epochs=5, optimizer="lbfgs", verbose=0)
+    assert not history.diverged and len(history) == 0
+    np.testing.assert_array_equal(net.params, trained)
 
 
 def test_divergence_stop_and_warn_return_the_history():

@@ -697,3 +697,22 @@ def test_class_weight_naming_one_class_twice_is_refused():
     with pytest.raises(ValueError, match=r"names the class 'a' twice, as 'a' and b'a'"):
         net.fit(X, y, class_weight={"a": 5.0, b"a": 0.1})
     np.testing.assert_array_equal(net.params, before)
+
+
+def test_a_row_of_weight_zero_counts_for_nothing_even_where_its_loss_overflows():
+    """Review GG: a row of weight 0 whose squared error overflows (target
+    1e200) made the weighted loss 0 x inf = NaN: fit called it a divergence
+    before any update, and loss() returned NaN. It trains as without the
+    row, as scikit-learn's weighted fit does."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    y[9] = 1e200
+    w = np.ones(10)
+    w[9] = 0.0
+    net = fastbp.MLP([3, 1], output="identity", seed=0, dtype="float64")
+    twin = fastbp.MLP([3, 1], output="identity", seed=0, dtype="float64")
+    assert net.loss(X, y, sample_weight=w) == twin.loss(X[:9], y[:9])
+    net.fit(X, y, sample_weight=w, epochs=5, batch_size=10, shuffle=False, verbose=0, lr=0.05)
+    twin.fit(X[:9], y[:9], epochs=5, batch_size=10, shuffle=False, verbose=0, lr=0.05)
+    np.testing.assert_allclose(net.params, twin.params, rtol=1e-12)

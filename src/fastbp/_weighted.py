@@ -57,6 +57,8 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
     q = 0.0  # the log1p terms of the rows of weight 1 (fastbp.ops.gather_log1p)
     for i in range(n):
         c = wb[i]
+        if c == 0:   # (a row that counts for nothing: its loss may overflow, and 0 inf is NaN)
+            continue
         if loss == CROSS_ENTROPY:
             if y.ndim == 1:
                 total, q = cross_entropy_label_row(total, q, z, out, np.int64(y[i]), i, c)

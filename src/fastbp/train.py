@@ -146,6 +146,12 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
             bar.close()
         diverged = result is not None and not (np.isfinite(result.fun)
                                                and np.isfinite(result.jac).all())
+        if diverged and not history.interrupted:
+            # SciPy's fun and jac may be a rejected trial point's (its line
+            # search met a NaN, e.g. a squared gradient norm past float64)
+            # beside the accepted x: judged at the parameters kept (review GG)
+            value, gradient = objective(result.x)
+            diverged = not (np.isfinite(value) and np.isfinite(gradient).all())
         notes = _end(callbacks, net, diverged and (lambda: _lbfgs_diverged(
             on_divergence, network.all_finite(net.params), history)))
     if diverged:
