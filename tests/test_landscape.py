@@ -414,6 +414,15 @@ def test_a_grid_too_wide_to_draw_is_refused_by_name(digits):
     with pytest.raises(ValueError, match=r"result's alphas reach 1e\+300, past the 1e\+150 fastbp"
                                          " draws"):
         landscape.plot_surface(result)
+    # Review GL: losses past 1e150 on a grid of span 1 draw (the first fix refused them)
+    rng = np.random.default_rng(0)
+    X, Y = 1e78 * rng.normal(size=(30, 2)), np.zeros((30, 1))
+    net = fastbp.MLP([2, 4, 1], activation="relu", output="identity", dtype="float64", seed=0)
+    big = landscape.surface(net, X, Y, steps=7, span=1.0, seed=0)
+    assert np.nanmax(big.losses) > 1e155
+    for kind in ("contour", "surface"):
+        import matplotlib.pyplot as plt
+        plt.close(landscape.plot_surface(big, kind=kind))
 
 
 def test_plots_write_png_files(digits, tmp_path):

@@ -13,9 +13,9 @@ from .plot import check_path, drawn_figure
 SURFACE_KINDS = ("contour", "surface")
 
 
-# The largest coordinate or loss the plots draw: matplotlib's axes and
-# contour levels overflow before float64's limit (a span of 1e300 failed
-# inside it: "upper_level must be larger than lower_level"; 1e308: a NaN axis).
+# The largest grid coordinate the plots draw: matplotlib's axes and contour
+# levels overflow before float64's limit (a span of 1e300 failed inside it:
+# "upper_level must be larger than lower_level"; 1e308: a NaN axis).
 DRAWABLE = 1e150
 
 
@@ -24,7 +24,7 @@ def _check_result(result, cls, name="result"):
         raise TypeError(f"{name} must be a fastbp.landscape.{cls.__name__} (from"
                         f" {cls.__name__.lower() if cls is not Interpolation else 'interpolate'}());"
                         f" got {type(result).__name__}")
-    for field in ("alphas", "betas", "ts", "losses"):
+    for field in ("alphas", "betas", "ts"):   # (losses past 1e150 draw: review GL)
         values = np.asarray(getattr(result, field, ()), dtype=np.float64)
         big = np.abs(values[np.isfinite(values)]).max(initial=0.0)
         if big > DRAWABLE:
