@@ -257,6 +257,22 @@ def test_integer_labels_held_as_objects_are_kept_exactly():
     assert net.classes_.dtype == np.uint64 and net.classes_[0] == 2**64 - 1
 
 
+def test_labels_of_another_integer_type_than_the_classes_find_their_class():
+    """Review GL: uint64 classes (one of 2**63 or more) against int64 labels
+    were searched in float64 by NumPy: 2**62 + 1 found 2**62, and a label
+    among classes_ was "not seen in training"."""
+    from fastbp._preprocess import label_indices
+    classes = np.array([2**62, 2**62 + 1, 2**63], dtype=np.uint64)
+    assert label_indices([2**62 + 1, 2**62], classes).tolist() == [1, 0]
+    assert label_indices(np.array([2**62 + 1], np.int64), classes).tolist() == [1]
+    signed = np.array([-1, 2**62, 2**62 + 1])
+    assert label_indices(np.array([2**62 + 1, 2**62], np.uint64), signed).tolist() == [2, 1]
+    for labels, classes_of in (([-1], classes), (np.array([2**63 + 5], np.uint64), signed),
+                               ([300], np.array([0, 5, 255], np.uint8))):   # (300 wraps to 44)
+        with pytest.raises(ValueError, match="was not seen in training"):
+            label_indices(np.asarray(labels), classes_of)
+
+
 # -------------------------------------------------------------- input scaling
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_input_scaling_is_applied_by_every_method(dtype):

@@ -407,8 +407,15 @@ def label_indices(y, classes, name="y"):
         found = np.zeros(len(labels), dtype=bool)  # text against numbers: nothing matches
         pos = np.zeros(len(labels), dtype=np.int64)
     else:
-        pos = np.minimum(np.searchsorted(ranked, labels), len(ranked) - 1)
-        found = ranked[pos] == labels
+        fits, exact = True, labels
+        if labels.dtype.kind + ranked.dtype.kind in ("iu", "ui"):
+            # int64 against uint64: NumPy searches and compares them in float64
+            # (2**62 + 1 found 2**62); in the classes' own type, exactly
+            info = np.iinfo(ranked.dtype)
+            fits = (labels >= int(info.min)) & (labels <= int(info.max))
+            exact = np.where(fits, labels, 0).astype(ranked.dtype)
+        pos = np.minimum(np.searchsorted(ranked, exact), len(ranked) - 1)
+        found = (ranked[pos] == exact) & fits
     if not found.all():
         bad = labels[~found][0]
         raise ValueError(f"{name}: label {bad.item()!r} was not seen in training (the model's"
