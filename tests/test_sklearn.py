@@ -609,6 +609,30 @@ def test_signed_weights_that_cancel_are_judged_by_scikit_learns_sum(solver):
                 random_state=0).fit(X, y, sample_weight=sw)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_float32_weights_are_summed_in_float32_as_scikit_learn_sums_them(solver):
+    """Review GL: scikit-learn keeps float32 X's weights in float32, whose
+    batch sums round there: [1, 2**-25, -1] sums to 0 in float32 (not in
+    float64), and the estimators trained (L-BFGS to loss_ NaN) where
+    scikit-learn raises; so did a batch of 24 signed weights."""
+    from sklearn.neural_network import MLPRegressor as Sk
+    rng = np.random.default_rng(1)
+    if solver == "lbfgs":
+        X = np.array([[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0]], dtype=np.float32)
+        y = np.array([0.1, 0.2, 0.3], dtype=np.float32)
+        sw = np.array([1.0, 2.0**-25, -1.0], dtype=np.float32)
+        kwargs = dict(solver="lbfgs", max_iter=5)
+    else:
+        sw = (rng.choice([0.1, 0.2, 0.3, 0.6, 0.7], 40) * rng.choice([-1, 1], 40)).astype(np.float32)
+        X = rng.normal(size=(40, 3)).astype(np.float32)
+        y = rng.normal(size=40).astype(np.float32)
+        kwargs = dict(solver="sgd", batch_size=24, shuffle=False, max_iter=1)
+        assert sw[24:].sum() == 0 and sw[24:].astype(np.float64).sum() != 0
+    for cls in (MLPRegressor, Sk):
+        with pytest.raises(ZeroDivisionError, match="Weights sum to zero"), np.errstate(all="ignore"):
+            cls(hidden_layer_sizes=(3,), random_state=0, **kwargs).fit(X, y, sample_weight=sw)
+
+
 @pytest.mark.parametrize("switch", ["solver", "early_stopping on", "early_stopping off", "partial_fit"])
 def test_a_warm_start_that_switches_solver_or_stopping_trains_on(switch):
     """scikit-learn makes loss_curve_, best_loss_ or validation_scores_ for

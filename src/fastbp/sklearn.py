@@ -382,6 +382,9 @@ class _BaseMLP(BaseEstimator):
             self._out_fitted = self.out_activation_
         elif assigned is not None:
             self._check_out_activation(assigned)
+        # scikit-learn's weights are in X's float dtype: their batch sums,
+        # whose zero it refuses, round in it (float32 for float32 X: review GL)
+        sw_dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         self._random_state = check_random_state(self.random_state)
@@ -406,9 +409,9 @@ class _BaseMLP(BaseEstimator):
         # one thread when other processes hold the cores (fastbp.threads).
         threads.ensure()
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sw)
+            self._fit_lbfgs(X, Y, sw, sw_dtype)
         else:
-            self._fit_stochastic(X, Y, sw, incremental)
+            self._fit_stochastic(X, Y, sw, incremental, sw_dtype)
 
     def _check_out_activation(self, assigned):
         # scikit-learn trains on with an out_activation_ a user assigned
@@ -432,7 +435,7 @@ class _BaseMLP(BaseEstimator):
         return SklearnAdam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2),
                            eps=self.epsilon)
 
-    def _fit_stochastic(self, X, Y, sw, incremental):
+    def _fit_stochastic(self, X, Y, sw, incremental, sw_dtype=np.float64):
         net = self.net_
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer()
@@ -528,7 +531,7 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             self._epochs(epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
                          batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
-                         early_stopping, X_val, y_val, sw_val, incremental)
+                         early_stopping, X_val, y_val, sw_val, incremental, sw_dtype)
         finally:
             try:
                 split.close()  # (raises a helper thread's error)
@@ -544,7 +547,7 @@ class _BaseMLP(BaseEstimator):
 
     def _epochs(self, epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
                 batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
-                early_stopping, X_val, y_val, sw_val, incremental):
+                early_stopping, X_val, y_val, sw_val, incremental, sw_dtype=np.float64):
         # scikit-learn's epoch loop around the compiled epochs: its stopping
         # rules, schedules, warnings and messages, and its Ctrl-C.
         opt, rs, n = self._optimizer, self._random_state, Y_train.shape[0]
@@ -557,7 +560,8 @@ class _BaseMLP(BaseEstimator):
                     # idx itself gives idx[order] without the two arrays.
                     rs.shuffle(idx)
                 if sw_train.size:
-                    _check_batch_weights(sw_train, idx if self.shuffle else None, batch)
+                    _check_batch_weights(sw_train, idx if self.shuffle else None, batch,
+                                         sw_dtype)
                 loss, _ = epoch(params, grads, state, ws, self.net_.plan, x_train, Y_train,
                                 sw_train, idx, wbuf, batch, kernel_loss, opt.code, opt.hyper,
                                 opt.t, alpha, loss_scale, grad_scale, *scratch)
@@ -669,7 +673,7 @@ class _BaseMLP(BaseEstimator):
         # saved model's file then shifted them to other epochs.
         record_epoch({"loss": loss, "seconds": np.nan}, self.net_.history)
 
-    def _fit_lbfgs(self, X, Y, sw):
+    def _fit_lbfgs(self, X, Y, sw, sw_dtype=np.float64):
         from scipy.optimize import minimize
         try:
             from sklearn.utils.fixes import _get_additional_lbfgs_options_dict as _iprint
@@ -678,7 +682,7 @@ class _BaseMLP(BaseEstimator):
                 return {}
         from sklearn.utils.optimize import _check_optimize_result
         if sw.size:  # the whole set is L-BFGS's batch: scikit-learn's error, before any change
-            _check_batch_weights(sw, None, sw.shape[0])
+            _check_batch_weights(sw, None, sw.shape[0], sw_dtype)
         net = self.net_
         params = net.params
         grads = net._gradient_buffer()
@@ -953,19 +957,27 @@ def _as_rows(X, dtype, name="X"):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-def _check_batch_weights(sw, idx, batch):
+def _check_batch_weights(sw, idx, batch, dtype=np.float64):
     """scikit-learn's error for a batch whose sample weights sum to zero
     (its weighted loss divides by that sum), raised before the epoch; idx is
-    the epoch's row order, or None for rows in order."""
+    the epoch's row order, or None for rows in order; ``dtype`` the weights'
+    in scikit-learn (X's float dtype), in which it sums them."""
     w = sw if idx is None else sw[idx]
     starts = np.arange(0, w.shape[0], batch)
     sums = np.add.reduceat(w, starts)
     if w.size and w.min() < 0:
         # Signed weights may cancel: a batch's sum is 0 or not as NumPy's
-        # pairwise sum in np.average (scikit-learn's) rounds it, which the
-        # sequential sum of reduceat does not follow (review GI). Batches
-        # near zero are summed again as np.average sums them.
-        near = np.flatnonzero(np.abs(sums) <= 1e-8 * np.add.reduceat(np.abs(w), starts))
+        # pairwise sum in np.average (scikit-learn's) rounds it, in the
+        # weights' dtype, which the sequential float64 sum of reduceat does
+        # not follow (reviews GI, GL). Batches near zero (within the
+        # rounding of a sum of that many in that dtype) are summed again as
+        # np.average sums them.
+        w = w.astype(dtype, copy=False)
+        if dtype != np.float64:
+            sums = np.add.reduceat(w.astype(np.float64), starts)
+        slack = max(1e-8, 4.0 * batch * float(np.finfo(dtype).eps))
+        near = np.flatnonzero(np.abs(sums) <= slack * np.add.reduceat(np.abs(w), starts,
+                                                                        dtype=np.float64))
         zero = any(w[s:s + batch].sum() == 0 for s in starts[near])
     else:   # (sums of weights >= 0 are 0 only where every weight is)
         zero = (sums == 0).any()
