@@ -633,6 +633,39 @@ def test_float32_weights_are_summed_in_float32_as_scikit_learn_sums_them(solver)
             cls(hidden_layer_sizes=(3,), random_state=0, **kwargs).fit(X, y, sample_weight=sw)
 
 
+@pytest.mark.parametrize("classifier,y_dtype,w_dtype", [
+    (True, None, np.float64), (True, None, np.float32), (False, np.float64, np.float32),
+    (False, np.float32, np.float64), (False, np.float32, np.float32)])
+def test_weights_are_summed_in_the_dtype_scikit_learns_loss_sums_them_in(classifier, y_dtype,
+                                                                         w_dtype):
+    """Review GM: the first fix summed in X's dtype, refusing weights that
+    scikit-learn trains on: it sums them in np.average's result type of its
+    loss terms (float64 for the log loss; y - prediction's for the
+    regressor) and the weights (their own float dtype). [1, 2**-25, -1]
+    sums to 0 in float32 only."""
+    from sklearn.neural_network import MLPClassifier as SkC, MLPRegressor as SkR
+    X = np.array([[0.5, -1.0], [1.5, 0.25], [-0.75, 2.0], [0.3, 0.1], [1.0, -2.0], [0.2, 0.9]],
+                 dtype=np.float32)
+    sw = np.array([1.0, 2.0**-25, -1.0] * 2).astype(w_dtype)
+    y = np.array([0, 1, 2, 0, 1, 2]) if classifier else np.linspace(0, 1, 6).astype(y_dtype)
+    outcomes = []
+    for cls in ((MLPClassifier, SkC) if classifier else (MLPRegressor, SkR)):
+        est = cls(hidden_layer_sizes=(3,), solver="sgd", batch_size=3, shuffle=False, max_iter=1,
+                  random_state=0)
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est.fit(X, y, sample_weight=sw)
+            outcomes.append("trains")
+        except ZeroDivisionError:
+            outcomes.append("ZeroDivisionError")
+        except ValueError:   # (trained, into non-finite weights: past the zero-sum check)
+            outcomes.append("trains")
+    expected = "ZeroDivisionError" if (not classifier and y_dtype == w_dtype == np.float32) \
+        else "trains"
+    assert outcomes == [expected, expected]
+
+
 @pytest.mark.parametrize("switch", ["solver", "early_stopping on", "early_stopping off", "partial_fit"])
 def test_a_warm_start_that_switches_solver_or_stopping_trains_on(switch):
     """scikit-learn makes loss_curve_, best_loss_ or validation_scores_ for

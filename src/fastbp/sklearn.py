@@ -382,10 +382,18 @@ class _BaseMLP(BaseEstimator):
             self._out_fitted = self.out_activation_
         elif assigned is not None:
             self._check_out_activation(assigned)
-        # scikit-learn's weights are in X's float dtype: their batch sums,
-        # whose zero it refuses, round in it (float32 for float32 X: review GL)
-        sw_dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        sw_dtype = np.dtype(np.float64)
         if sample_weight is not None:
+            # The dtype scikit-learn sums a batch's weights in, refusing a
+            # zero: np.average's in its loss, the result type of the loss
+            # terms and the weights (their own float dtype; others float64).
+            # Its log loss's terms are float64; the regressor's those of
+            # y - prediction (float32 for float32 y and X) (reviews GL, GM).
+            given = _check_sample_weight(sample_weight, X).dtype
+            coefs = self._dtype_for(X) if first_pass else self.net_.dtype
+            terms = (np.result_type(Y.dtype, np.result_type(X.dtype, coefs))
+                     if isinstance(self, RegressorMixin) else np.dtype(np.float64))
+            sw_dtype = np.result_type(terms, given)
             sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
