@@ -225,7 +225,7 @@ def test_wheel_build_requires_what_compiling_needs(monkeypatch):
     assert "numba" not in {r.split(">")[0] for r in backend.get_requires_for_build_wheel()}
 
 
-def test_compile_notice_only_when_a_fastbp_kernel_compiles(capsys):
+def test_compile_notice_only_when_a_fastbp_kernel_compiles(capsys, monkeypatch):
     def probe(x):
         return x + 1
     probe.__module__ = "fastbp._probe"  # counted as fastbp's, like every kernel module
@@ -247,6 +247,49 @@ def test_compile_notice_only_when_a_fastbp_kernel_compiles(capsys):
         kernel(np.int8(1))
     assert capsys.readouterr().out == _jit.NOTICE + "\n"
     assert _jit.compilations() - before == 4
+    # Review GN: with no cache folder, "once per installation (later runs
+    # load them from the cache)" promised a cache there is not
+    monkeypatch.setattr(_jit, "NO_CACHE_FOLDER", ["probe"])
+    with _jit.compile_notice(1):
+        kernel(np.int16(1))
+    assert capsys.readouterr().out == _jit.NOTICE_UNCACHED + "\n"
+    assert "each run compiles them" in _jit.NOTICE_UNCACHED
+
+
+FULL_DISK = """
+import errno, warnings
+import numba.core.caching as caching
+def full(self, name, data):
+    raise OSError(errno.ENOSPC, "No space left on device")
+caching.IndexDataCacheFile._save_data = full   # every cache write fails, as on a full disk
+import numpy as np
+import fastbp
+X = np.random.default_rng(0).normal(size=(20, 3))
+net = fastbp.MLP([3, 4, 2], seed=0)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    net.fit(X, (X[:, 0] > 0).astype(int), epochs=2, verbose=0)
+    print("predicted", net.predict(X[:3]).tolist())
+print("warnings", [str(w.message) for w in caught if "kernel cache" in str(w.message)])
+"""
+
+
+def test_a_cache_that_cannot_be_written_leaves_the_kernels_running_from_memory(tmp_path):
+    """Review GN: on a full disk under the cache folder, Numba's OSError from
+    writing a kernel's cache file ended the fit (and `fastbp train`) with a
+    traceback, though the kernel was compiled and in memory."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(SRC),
+               FASTBP_INSTALL_CACHE="0", FASTBP_COMPILE_AHEAD="0")
+    run = subprocess.run([sys.executable, "-c", FULL_DISK], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    want = fastbp.MLP([3, 4, 2], seed=0)
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    want.fit(X, (X[:, 0] > 0).astype(int), epochs=2, verbose=0)
+    assert f"predicted {want.predict(X[:3]).tolist()}" in run.stdout
+    warned = [line for line in run.stdout.splitlines() if line.startswith("warnings")]
+    assert warned and warned[0].count("could not write its kernel cache") == 1   # once
+    assert "No space left on device" in warned[0]
 
 
 def test_info_does_not_name_a_numba_cache_dir_that_numba_could_not_use(tmp_path):

@@ -57,6 +57,9 @@ KERNELS = []  # every dispatcher made by `jit`, for `cache_report`
 NO_CACHE_FOLDER = []
 NOTICE = ("compiling fastbp's kernels, once per installation (later runs load them from the"
           " cache)...")
+NOTICE_UNCACHED = ("compiling fastbp's kernels (no writable cache folder: each run compiles"
+                   " them)...")
+UNSAVED = []  # cache index files a kernel could not be written beside (a full disk): warned once
 EPOCH_KERNELS = ("epoch_", "train_epoch")  # how the training kernels' names begin
 _OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 CACHE_LOCK = "FASTBP_CACHE_LOCK"  # a file: Numba's cache is read and written under its lock
@@ -295,7 +298,19 @@ def _tolerate_damage(cache):
                 os.remove(files._index_path)
             except OSError:
                 pass
-        save(sig, data)
+        try:
+            save(sig, data)
+        except OSError as exc:
+            # A full disk, a quota, a folder made read-only since: the kernel
+            # is compiled and runs from memory; the cache only saves later
+            # runs' time (review GN: the fit failed with Numba's OSError).
+            if not UNSAVED:
+                from ._validate import warn
+                warn(f"fastbp could not write its kernel cache in {os.path.dirname(files._index_path)}"
+                     f" ({exc.strerror or exc}); the kernels run compiled in memory, and later"
+                     " runs compile them again", RuntimeWarning,
+                     within=(os.path.dirname(numba.__file__),))
+            UNSAVED.append(files._index_path)
 
     cache.load_overload, cache.save_overload = load_overload, save_overload
 
@@ -504,7 +519,7 @@ class _Compilations(event.Listener):
         self.count += 1
         if any(self.armed):  # once, even for a fit inside a fit's callback
             self.armed[:] = [False] * len(self.armed)
-            _say(NOTICE)
+            _say(NOTICE_UNCACHED if NO_CACHE_FOLDER else NOTICE)
         if self.ahead and self.ahead[-1] is not None and func.__name__.startswith(EPOCH_KERNELS):
             # The fit's epoch kernel missed the cache: seconds of compiling
             # on this core, time for a helper to compile inference on another.
