@@ -968,8 +968,8 @@ def _as_rows(X, dtype, name="X"):
 def _check_batch_weights(sw, idx, batch, dtype=np.float64):
     """scikit-learn's error for a batch whose sample weights sum to zero
     (its weighted loss divides by that sum), raised before the epoch; idx is
-    the epoch's row order, or None for rows in order; ``dtype`` the weights'
-    in scikit-learn (X's float dtype), in which it sums them."""
+    the epoch's row order, or None for rows in order; ``dtype`` the one
+    scikit-learn's loss sums them in (see ``_check_and_train``)."""
     w = sw if idx is None else sw[idx]
     starts = np.arange(0, w.shape[0], batch)
     sums = np.add.reduceat(w, starts)
