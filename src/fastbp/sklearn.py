@@ -389,12 +389,12 @@ class _BaseMLP(BaseEstimator):
             # terms and the weights (their own float dtype; others float64).
             # Its log loss's terms are float64; the regressor's those of
             # y - prediction (float32 for float32 y and X) (reviews GL, GM).
-            given = _check_sample_weight(sample_weight, X).dtype
+            sample_weight = _check_sample_weight(sample_weight, X)   # (checked once)
             coefs = self._dtype_for(X) if first_pass else self.net_.dtype
             terms = (np.result_type(Y.dtype, np.result_type(X.dtype, coefs))
                      if isinstance(self, RegressorMixin) else np.dtype(np.float64))
-            sw_dtype = np.result_type(terms, given)
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=np.float64)
+            sw_dtype = np.result_type(terms, sample_weight.dtype)
+            sample_weight = sample_weight.astype(np.float64, copy=False)
         self._random_state = check_random_state(self.random_state)
         if first_pass:
             dtype = self._dtype_for(X)
@@ -980,9 +980,8 @@ def _check_batch_weights(sw, idx, batch, dtype=np.float64):
         # not follow (reviews GI, GL). Batches near zero (within the
         # rounding of a sum of that many in that dtype) are summed again as
         # np.average sums them.
+        # (float64 sums of the float64 copy hold the float32 weights exactly)
         w = w.astype(dtype, copy=False)
-        if dtype != np.float64:
-            sums = np.add.reduceat(w.astype(np.float64), starts)
         slack = max(1e-8, 4.0 * batch * float(np.finfo(dtype).eps))
         near = np.flatnonzero(np.abs(sums) <= slack * np.add.reduceat(np.abs(w), starts,
                                                                         dtype=np.float64))
