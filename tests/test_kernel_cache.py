@@ -46,12 +46,18 @@ print(json.dumps({"hits": sum(stats.cache_hits.values()), "misses": sum(stats.ca
 EXPECTED = [[0.5, 1.5, 2.5, 3.5, 4.5]] * 2
 
 
-def _probe(tmp_path, cache, **env):
+# What Numba meets where no folder is writable (a read-only package,
+# NUMBA_CACHE_DIR and home): no locator finds a folder for a cache.
+NO_FOLDER_FIRST = ("import numba.core.caching as caching\n"
+                   "caching.CacheImpl._locator_classes = []\n")
+
+
+def _probe(tmp_path, cache, first="", **env):
     base = {k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"}
     env = dict(base, NUMBA_CACHE_DIR=str(cache),
                PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]), **env)
-    run = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run([sys.executable, "-c", first + PROBE], env=env, capture_output=True,
+                         text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout.splitlines()[-1])
 
@@ -104,6 +110,51 @@ def test_install_time_cache_loads_where_numbas_cache_is_empty(tmp_path, shipped)
     """An empty NUMBA_CACHE_DIR (or a read-only install, where Numba's cache is
     the per-user folder): both specialisations load from the shipped cache."""
     assert _probe(tmp_path, tmp_path / "empty") == {"hits": 2, "misses": 0, "out": EXPECTED}
+
+
+def test_install_time_cache_loads_where_no_folder_is_writable(tmp_path, shipped):
+    """A container whose package, NUMBA_CACHE_DIR and home are all read-only:
+    Numba made no cache at all, so every run compiled the kernels the
+    installation ships compiled (hits 0, misses 2). They load from it now,
+    and nothing is written anywhere."""
+    before = sorted(p.name for p in shipped.iterdir())
+    for _ in range(2):
+        assert _probe(tmp_path, tmp_path / "unused", NO_FOLDER_FIRST) == \
+            {"hits": 2, "misses": 0, "out": EXPECTED}
+    assert sorted(p.name for p in shipped.iterdir()) == before
+    assert not (tmp_path / "unused").exists()
+    assert not (shipped.parent / "__pycache__").exists() or \
+        not list((shipped.parent / "__pycache__").glob("*.nb[ic]"))
+    # One that does not fit compiles in memory, silently, as before.
+    (shipped / _jit.MANIFEST).write_text(json.dumps(dict(_jit.runtime_versions(), numba="0.1")))
+    assert _probe(tmp_path, tmp_path / "unused", NO_FOLDER_FIRST) == \
+        {"hits": 0, "misses": 2, "out": EXPECTED}
+
+
+REPORT_PROBE = """
+import json
+import numpy as np
+import mini
+from fastbp import _jit
+mini.axpy(np.zeros(3), 1.0, np.ones(3))
+report = _jit.cache_report()
+kernels = [k for k in _jit.KERNELS if k.py_func.__module__ == "mini"]
+print(json.dumps({k: report[k] for k in ("path", "in_path", "in_install")}
+                 | {"mini": len(kernels), "hits": sum(mini.axpy.stats.cache_hits.values())}))
+"""
+
+
+def test_info_counts_the_install_time_cache_where_no_folder_is_writable(tmp_path, shipped):
+    env = dict({k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"},
+               NUMBA_CACHE_DIR=str(tmp_path / "unused"),
+               PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]))
+    run = subprocess.run([sys.executable, "-c", NO_FOLDER_FIRST + REPORT_PROBE], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.splitlines()[-1])
+    # mini's one kernel has its float64 entry in the install-time cache, and
+    # no cache folder of Numba's; fastbp's own (an editable tree) have none.
+    assert got == {"path": None, "in_path": 0, "in_install": 1, "mini": 1, "hits": 1}
 
 
 @pytest.mark.parametrize("case", ["other cpu", "other numba", "damaged index", "turned off"])

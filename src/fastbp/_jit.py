@@ -384,7 +384,12 @@ def jit(function=None, **options):
             if not options["cache"] or "no locator available" not in str(exc):
                 raise
             NO_CACHE_FOLDER.append(py_func.__qualname__)
-            return numba.njit(**{**options, "cache": False})(py_func)
+            dispatcher = numba.njit(**{**options, "cache": False})(py_func)
+            installed = _install_cache_only(py_func)
+            if installed is not None:   # compiled in memory only where it does not load
+                dispatcher._cache = installed
+                KERNELS.append(dispatcher)
+            return dispatcher
         if options["cache"]:
             KERNELS.append(dispatcher)
             _key_by_format(dispatcher._cache)
@@ -491,6 +496,59 @@ class _WithInstallCache:
         self.primary.flush()
 
 
+def _install_cache_only(py_func):
+    """The install-time cache of one kernel, read-only and alone, where Numba
+    found no writable folder for a cache of its own (a container whose
+    package, NUMBA_CACHE_DIR and home are all read-only): the kernel loads
+    from it, or compiles in memory; nothing is saved. None without a usable
+    install-time cache, or where this Numba's internals differ. (Numba's
+    locators each need a writable folder, so Numba made no cache at all
+    here and the shipped kernels went unused: every run compiled them.)"""
+    folder = _shipped(os.path.dirname(os.path.abspath(py_func.__code__.co_filename)))
+    if folder is None:
+        return None
+    try:
+        from numba.core.caching import (CompileResultCacheImpl, FunctionCache, _CacheLocator,
+                                        _SourceFileBackedLocatorMixin)
+
+        class Locator(_SourceFileBackedLocatorMixin, _CacheLocator):
+            def __init__(self, py_func, py_file):
+                self._py_file = py_file
+                self._lineno = py_func.__code__.co_firstlineno
+
+            def get_cache_path(self):
+                return folder
+
+            def ensure_cache_path(self):
+                raise OSError(f"{folder} is read-only here")
+
+            @classmethod
+            def from_function(cls, py_func, py_file):
+                return cls(py_func, py_file)
+
+        class Impl(CompileResultCacheImpl):
+            _locator_classes = [Locator]
+
+        class InstallCacheOnly(FunctionCache):
+            _impl_class = Impl
+
+            def load_overload(self, sig, target_context):
+                try:
+                    return super().load_overload(sig, target_context)
+                except Exception:  # a damaged or foreign file: as if it were not there
+                    return None
+
+            def save_overload(self, sig, data):
+                pass
+
+        cache = InstallCacheOnly(py_func)
+        cache.install_only = True
+    except Exception:  # another Numba's internals, or NUMBA_CACHE_LOCATOR_CLASSES set
+        return None
+    _key_by_format(cache)
+    return cache
+
+
 # ---------------------------------------------------------- saying it compiles
 class _Compilations(event.Listener):
     """Counts the compilations of fastbp's kernels (not loads from a cache:
@@ -592,7 +650,8 @@ def cache_report():
     ``install_why`` (why it is unused: the versions that differ, or its
     manifest missing); ``path``
     is None, and ``where`` says why, when Numba found no writable folder
-    (the kernels then compile in memory in each process); ``kernels`` (fastbp's kernels), ``cached`` (those with compiled
+    (the kernels then load from the install-time cache, read-only, or
+    compile in memory in each process); ``kernels`` (fastbp's kernels), ``cached`` (those with compiled
     code for this CPU and source in either cache), ``in_path`` and
     ``in_install`` (the same, per cache); ``compile_ahead`` (whether a cold
     fit here starts :mod:`fastbp._ahead`'s helper).
@@ -604,18 +663,22 @@ def cache_report():
               "compile_ahead": _ahead_enabled()}
     if NO_CACHE_FOLDER:
         report["where"] = ("none: Numba found no writable folder (fastbp's own, NUMBA_CACHE_DIR,"
-                           " the per-user one), so the kernels compile in memory in each"
-                           " process; set NUMBA_CACHE_DIR to a writable folder")
+                           " the per-user one), so the kernels not in the install-time cache"
+                           " compile in memory in each process; set NUMBA_CACHE_DIR to a"
+                           " writable folder")
         report["compile_ahead"] = False
     if not kernels:
         return report
     package = os.path.dirname(os.path.abspath(kernels[0].py_func.__code__.co_filename))
     primary = [getattr(k._cache, "primary", k._cache) for k in kernels]
-    report["path"] = path = primary[0].cache_path
     chosen = os.path.abspath(config.CACHE_DIR) if config.CACHE_DIR else None
-    if chosen and (os.path.abspath(path) + os.sep).startswith(chosen + os.sep):
+    if NO_CACHE_FOLDER:   # the kernels hold the install-time cache alone (_install_cache_only)
+        pass
+    elif chosen and (os.path.abspath(primary[0].cache_path) + os.sep).startswith(chosen + os.sep):
+        report["path"] = primary[0].cache_path
         report["where"] = "NUMBA_CACHE_DIR"
     else:
+        report["path"] = path = primary[0].cache_path
         if os.path.abspath(path) == os.path.join(package, "__pycache__"):
             report["where"] = "beside fastbp's sources"
         else:
@@ -630,9 +693,12 @@ def cache_report():
             report["install_fits"] = None   # switched off, not built for another runtime
     codegen = kernels[0].targetctx.codegen()
     for kernel, cache in zip(kernels, primary):
-        here = _fits(cache, cache._cache_file, codegen)
-        outer = getattr(kernel._cache, "inner", kernel._cache)  # under fastbp._ahead's wrapper
-        shipped = isinstance(outer, _WithInstallCache) and _fits(cache, outer.file, codegen)
+        if getattr(cache, "install_only", False):
+            here, shipped = False, _fits(cache, cache._cache_file, codegen)
+        else:
+            here = _fits(cache, cache._cache_file, codegen)
+            outer = getattr(kernel._cache, "inner", kernel._cache)  # under _ahead's wrapper
+            shipped = isinstance(outer, _WithInstallCache) and _fits(cache, outer.file, codegen)
         report["in_path"] += here
         report["in_install"] += shipped
         report["cached"] += here or shipped

@@ -1219,7 +1219,11 @@ def _cache_info():
                 "built with this Python, Numba and NumPy" if report["install_fits"] else
                 f"unused: {report['install_why']}")
         lines.append(f"install-time cache: {report['install_path']} ({fits})")
-    if report["path"] is None:
+    if report["path"] is None and report["in_install"]:
+        lines.append(f"warm: {report['in_install']} of fastbp's {report['kernels']} kernels load"
+                     " from installation; with no cache folder, each process compiles the"
+                     " others it needs")
+    elif report["path"] is None:
         lines.append("cold: with no cache folder, each process compiles the kernels it needs")
     elif report["cached"]:
         lines.append(f"warm: {report['cached']} of fastbp's {report['kernels']} kernels have"
