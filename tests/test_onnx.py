@@ -707,3 +707,71 @@ def test_the_label_holds_predicts_values_in_the_documented_onnx_types(classes, o
     label, = session(net.to_onnx()).run(["label"], {"X": X.astype(np.float32)})
     assert label.dtype == onnx_dtype
     assert label.tolist() == net.predict(X).tolist()
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("only", [7, "only"])
+@pytest.mark.parametrize("zipmap", [False, True])
+def test_skl2onnx_classifier_of_one_class_predicts_it_for_every_row(only, zipmap):
+    """Found in review (session 44): fitted on one class, the graph looked
+    the index 1 of a row with p > 0.5 up in a classes_ of one (ONNX
+    Runtime's Gather error, only for some rows), and declared one column of
+    probabilities where it gave predict_proba's two."""
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X = np.random.default_rng(0).normal(size=(50, 3)).astype(np.float32)
+    est = fs.MLPClassifier((4,), max_iter=20, random_state=0).fit(X, np.full(50, only))
+    proba = est.predict_proba(X)
+    assert (proba[:, 1] > 0.5).any() and (proba[:, 1] < 0.5).any()   # rows of both kinds
+    if zipmap:   # one column per class: refused, naming the option that converts it
+        with pytest.raises(ValueError, match="fitted on one class .* has two columns of"
+                                             " probabilities.*'zipmap': False"):
+            skl2onnx.to_onnx(est, X[:1], options={fs.MLPClassifier: {"zipmap": zipmap}})
+        return
+    onx = skl2onnx.to_onnx(est, X[:1], options={fs.MLPClassifier: {"zipmap": zipmap}})
+    onnx.checker.check_model(onx, full_check=True)
+    sess = session(onx.SerializeToString())
+    label, got = sess.run(None, {"X": X})
+    np.testing.assert_array_equal(label, est.predict(X))
+    assert sess.get_outputs()[1].shape[1] == 2
+    np.testing.assert_allclose(got, proba, rtol=1e-6, atol=1e-7)
+    label, = session(skl2onnx.to_onnx(est, X[:1], options={fs.MLPClassifier: {
+        "zipmap": False, "nocl": True}}).SerializeToString()).run(["label"], {"X": X})
+    np.testing.assert_array_equal(label, np.zeros(len(X)))   # the index of the one class
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skl2onnx_binary_classifier_with_a_softmax_set_applies_it():
+    """Found in review (session 44): out_activation_ = "softmax" set on a
+    binary classifier (one unit: p = 1 for every row, in predict as in
+    scikit-learn's) was converted with the raw logit taken for p."""
+    import fastbp.sklearn as fs
+    from sklearn.neural_network import MLPClassifier
+    skl2onnx = need_skl2onnx()
+    X = np.random.default_rng(0).normal(size=(200, 1))
+    y = (X[:, 0] > 0) * 5 + 2
+    est = fs.MLPClassifier((5,), max_iter=100, random_state=0).fit(X, y)
+    est.out_activation_ = "softmax"
+    sk = MLPClassifier((5,), max_iter=1, random_state=0).fit(X, y)
+    sk.coefs_, sk.intercepts_ = est.coefs_, est.intercepts_
+    sk.out_activation_ = "softmax"
+    onx = skl2onnx.to_onnx(est, X[:1], options={fs.MLPClassifier: {"zipmap": False}})
+    label, proba = session(onx.SerializeToString()).run(None, {"X": X})
+    np.testing.assert_array_equal(label, sk.predict(X))
+    np.testing.assert_array_equal(proba, sk.predict_proba(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_skl2onnx_regressor_refusal_names_the_exp_output_it_has():
+    import fastbp.sklearn as fs
+    skl2onnx = need_skl2onnx()
+    X, _ = iris()
+    y = X[:, 0]
+    est = fs.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
+    est.out_activation_ = "exp"
+    with pytest.raises(ValueError, match="this one has out_activation_ 'exp', assigned after"):
+        skl2onnx.to_onnx(est, X[:1])
+    est = fs.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0,
+                          loss="poisson").fit(X, y)
+    with pytest.raises(ValueError, match=r"this one has loss='poisson' \(an exp output\)"):
+        skl2onnx.to_onnx(est, X[:1])

@@ -525,9 +525,12 @@ def classifier_shapes(operator):
     _check_fitted(operator.raw_operator)
     calculate_linear_classifier_output_shapes(operator)
     est = operator.raw_operator
+    n = operator.inputs[0].get_first_dimension()
     if _multilabel(est):
-        n = operator.inputs[0].get_first_dimension()
         operator.outputs[0].set_type(Int64TensorType([n, len(est.classes_)]))
+    elif len(est.classes_) == 1:   # predict_proba's two columns (scikit-learn's [1 - p, p])
+        proba = operator.outputs[1]
+        proba.set_type(type(proba.type)([n, 2]))
 
 
 def regressor_shapes(operator):
@@ -552,12 +555,22 @@ def convert_classifier(scope, operator, container):
     dtype = _output_dtype(x_dtype)
     label_out, proba_out = operator.outputs[0].full_name, operator.outputs[1].full_name
     net = _estimator_net(est, ("softmax", "logistic", "identity"), x_dtype)
+    if (len(est.classes_) == 1 and not _multilabel(est)
+            and container.get_options(est, dict(zipmap=True))["zipmap"] is not False):
+        raise ValueError(f"fastbp.sklearn.MLPClassifier fitted on one class ({est.classes_[0]!r})"
+                         " has two columns of probabilities, as scikit-learn's, and skl2onnx's"
+                         " zipmap one per class: convert it with options={MLPClassifier:"
+                         " {'zipmap': False}}")
     out = _network_for(b, net, operator.inputs[0].full_name, x_dtype)
     if _multilabel(est):  # as skl2onnx's converter of scikit-learn's: each label p > 0.5, as int64
         b.op("Identity", [out], "probabilities", output=proba_out)
         above = b.op("Greater", [out, b.const("half", np.array(0.5, dtype=dtype))], "above")
         b.op("Cast", [above], "label", output=label_out, to=7)   # TensorProto.INT64
         return
+    if net.sizes[-1] == 1 and est.out_activation_ == "softmax":
+        # (assigned after fitting: predict's softmax over one unit, 1 for a
+        # finite logit, as scikit-learn's; the logit was taken for p)
+        out = b.op("Softmax", [out], "softmax", axis=1)
     if net.sizes[-1] == 1:  # binary: one sigmoid unit p -> [1 - p, p]
         one = b.const("one", np.array(1.0, dtype=dtype))
         b.op("Concat", [b.op("Sub", [one, out], "p0"), out], "probabilities", output=proba_out,
@@ -565,6 +578,10 @@ def convert_classifier(scope, operator, container):
     else:
         b.op("Identity", [out], "probabilities", output=proba_out)
     idx = b.op("ArgMax", [proba_out], "class_index", axis=1, keepdims=0)
+    if len(est.classes_) == 1:
+        # Fitted on one class, predict gives it for every row, whatever p
+        # (the index 1 of p > 0.5 was looked up in a classes_ of one).
+        idx = b.op("Mul", [idx, b.const("zero", np.array(0, dtype=np.int64))], "only_class")
     if container.get_options(est, dict(nocl=False))["nocl"]:
         # (it was ignored: the label stayed the class, and text classes made
         # a model ONNX Runtime refused, skl2onnx having typed label int64)
@@ -578,8 +595,10 @@ def convert_regressor(scope, operator, container):
     """skl2onnx converter of fastbp.sklearn.MLPRegressor: ``variable`` (N, n_outputs)."""
     est = operator.raw_operator
     if est.out_activation_ == "exp":
+        why = ("loss='poisson' (an exp output)" if est.loss == "poisson" else
+               "out_activation_ 'exp', assigned after fitting")
         raise ValueError("the ONNX export of fastbp.sklearn.MLPRegressor covers"
-                         " loss='squared_error'; this one has loss='poisson' (an exp output)")
+                         f" loss='squared_error'; this one has {why}")
     x_dtype = _input_dtype(operator)
     net = _estimator_net(est, ("identity",), x_dtype)
     b = _Container(scope, container)
