@@ -71,6 +71,26 @@ def test_the_reported_rate_leaves_out_the_first_epoch(epochs, capsys, monkeypatc
     assert f"median epoch{later} {want * 1e3:.2f} ms =" in out, out
 
 
+def test_verbose_levels_do_what_the_help_says(capsys):
+    """The help said "0 silent"; level 0 prints the summary (the model, the
+    data, the time, the losses and the test metrics), no epoch's line."""
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "0 no progress (the summary lines still print), 1 a progress bar, 2 a line per" \
+        " epoch" in help_text and "silent" not in help_text
+    lines = {}
+    for level in (0, 2):
+        status, out, _ = run(["train", "--epochs", "2", "--verbose", str(level), "--hidden", "8"],
+                             capsys)
+        assert status == 0
+        lines[level] = out.splitlines()
+    assert not any(l.lstrip().lower().startswith("epoch") for l in lines[0]), lines[0]
+    assert any(l.startswith("test: accuracy") for l in lines[0])
+    per_epoch = [l for l in lines[2] if l not in lines[0] and "epoch" in l.lower()]
+    assert len(per_epoch) >= 2, lines[2]
+
+
 def test_train_on_the_builtin_digits_and_use_the_model(tmp_path, capsys):
     model = str(tmp_path / "digits.npz")
     status, out, _ = run(["train", "--epochs", "8", "--verbose", "0", "--out", model], capsys)
@@ -266,6 +286,8 @@ def test_evaluate_rejects_labels_the_model_never_saw(tmp_path, capsys, classes_c
     other = write_csv(tmp_path / "o.csv", ["f1", "f2", "f3", "f4", "kind"], [[0, 0, 0, 0, "huge"]])
     status, _, err = run(["evaluate", model, other], capsys)
     assert status == 2 and "label 'huge' was not seen in training" in err
+    # the file's column by its name (found in review, session 44: "o.csv: y: label ...")
+    assert err.startswith(f"fastbp: error: {other}: the target column 'kind': label 'huge'"), err
     short = write_csv(tmp_path / "s.csv", ["f1", "f2", "kind"], [[0, 0, "low"]])
     status, _, err = run(["predict", model, short], capsys)
     assert status == 2 and "lacks the model's feature column(s) ['f3', 'f4']" in err
@@ -875,6 +897,14 @@ def test_evaluate_takes_y_from_an_npz_of_a_model_trained_on_a_named_column(tmp_p
     assert status == 2 and err == (f"fastbp: error: {path} has no target array 'digit' (the"
                                    " model's training column) or 'y'; it has ['X', 'labels']\n")
     assert run(["predict", model, path], capsys)[0] == 0  # predict needs no targets
+    # a model trained on an NPZ's own y: 'y' named once (it was "'y' ... or 'y'")
+    xy = str(tmp_path / "xy.npz")
+    np.savez(xy, X=X, y=y)
+    assert run(["train", xy, "--epochs", "1", "--verbose", "0", "--hidden", "8", "--out", model],
+               capsys)[0] == 0
+    status, out, err = run(["evaluate", model, path], capsys)
+    assert status == 2 and err == (f"fastbp: error: {path} has no target array 'y' (the"
+                                   " model's training column); it has ['X', 'labels']\n")
 
 
 def test_predict_prints_float_class_labels_as_they_are(tmp_path, capsys):

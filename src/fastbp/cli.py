@@ -931,8 +931,9 @@ def _npz_target(path, name, need_target):
     if name is None or name in files:
         return name
     if need_target and "y" not in files and "X" in files:
-        raise CLIError(f"{path} has no target array {name!r} (the model's training column) or"
-                       f" 'y'; it has {sorted(files)}")
+        also = "" if name == "y" else " or 'y'"
+        raise CLIError(f"{path} has no target array {name!r} (the model's training column)"
+                       f"{also}; it has {sorted(files)}")
     return "y"
 
 
@@ -1149,7 +1150,10 @@ def cmd_evaluate(args):
         return _report(net, X, _targets_for(net, y, args.data, target),
                        os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
-        raise CLIError(f"{args.data}: {exc}") from None
+        message = str(exc)
+        if target is not None and message.startswith("y: "):   # the API's name for the targets
+            message = f"the target column {target!r}: {message[3:]}"
+        raise CLIError(f"{args.data}: {message}") from None
 
 
 def _abbreviated(values, shown=10):
@@ -1298,7 +1302,8 @@ def build_parser():
     train.add_argument("--seed", type=int, default=0,
                        help="seeds the split, the initial weights and the shuffling")
     train.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
-                       help="0 silent, 1 progress bar, 2 a line per epoch")
+                       help="0 no progress (the summary lines still print), 1 a progress"
+                            " bar, 2 a line per epoch")
     train.add_argument("--out", help="write the trained model to this .npz file (default: not saved)")
     train.set_defaults(func=cmd_train)
     predict = sub.add_parser("predict", help="predict labels or values for DATA")
