@@ -1286,3 +1286,58 @@ def test_found_in_review_EA_cli(tmp_path, capsys, monkeypatch):
     with pytest.raises(SystemExit) as exc:
         main(["--version"])
     assert exc.value.code == 2
+
+
+# ---------------------------------------- found in review, session 44 (HE)
+@pytest.mark.parametrize("labels", [("1e20", "2e20"), ("-1", "9223372036854775808")])
+def test_whole_number_labels_no_integer_type_holds_are_a_clear_error(tmp_path, capsys, labels):
+    """A traceback and exit status 1, advising labels "as text" (str), which
+    a CSV cannot say."""
+    rows = [[i, labels[i % 2]] for i in range(10)]
+    path = tmp_path / "h.csv"
+    path.write_text("a,label\n" + "\n".join(f"{a},{b}" for a, b in rows) + "\n")
+    status, _, err = run(["train", str(path), "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and err.startswith(f"fastbp: error: {path}: the label column 'label'"
+                                          " holds the classes ["), err
+    assert "which no one integer type holds" in err and "--task regression" in err
+    assert run(["train", str(path), "--epochs", "1", "--verbose", "0", "--task", "regression"],
+               capsys)[0] == 0
+
+
+@pytest.mark.parametrize("seed", ["0", "1", "2"])
+def test_values_past_the_models_range_are_named_by_the_files_row(tmp_path, capsys, seed):
+    """Found after the shuffled split, they named a row of the shuffled
+    training rows, or validation_data's without the file, changing with
+    --seed: the file's row now, whatever the seed."""
+    rng = np.random.default_rng(0)
+    lines = ["a,b,target"] + [f"{rng.normal():.6f},{rng.normal():.6f},"
+                              f"{'1e39' if i == 3 else f'{rng.normal():.6f}'}" for i in range(30)]
+    csv_path = tmp_path / "y.csv"
+    csv_path.write_text("\n".join(lines) + "\n")
+    argv = ["--epochs", "1", "--verbose", "0", "--seed", seed]
+    status, _, err = run(["train", str(csv_path)] + argv, capsys)
+    assert status == 2 and err == (f"fastbp: error: {csv_path}: the target column 'target' holds"
+                                   " 1e+39 at data row 4, beyond what float32 holds, the"
+                                   " precision in which the model answers; use --dtype"
+                                   " float64, or rescale the target\n"), err
+    assert run(["train", str(csv_path), "--dtype", "float64"] + argv, capsys)[0] == 0
+    X = rng.normal(size=(30, 3)).astype(np.longdouble)
+    X[3, 1] = np.longdouble("1e400")
+    if not np.isfinite(X[3, 1]):
+        pytest.skip("this platform's long double is float64")
+    npz = tmp_path / "x.npz"
+    np.savez(npz, X=X, y=np.arange(30) % 2)
+    status, _, err = run(["train", str(npz)] + argv, capsys)
+    assert status == 2 and err == (f"fastbp: error: {npz}: X holds 1e+400 at row 4, column 2"
+                                   " (x1), beyond what float64 holds, in which fastbp reads"
+                                   " numbers\n"), err
+    npy = tmp_path / "x.npy"
+    np.save(npy, np.column_stack([X, np.arange(30) % 2]))
+    status, _, err = run(["train", str(npy)] + argv, capsys)
+    assert status == 2 and err == (f"fastbp: error: {npy}: 1e+400 in column 'x1' at row 4 is"
+                                   " beyond what float64 holds, in which fastbp reads"
+                                   " numbers\n"), err
+    np.save(npy, X)   # features alone, read where they are (predict's rows)
+    from fastbp import _reader
+    with pytest.raises(_reader.CLIError, match=r"1e\+400 in column 'x1' at row 4 is beyond"):
+        _reader.read_npy(str(npy)).whole()

@@ -1071,3 +1071,60 @@ def test_a_parquet_file_repeating_a_column_name_gets_the_csvs_message(tmp_path, 
     assert main(["train", str(path)]) == 2
     assert f"{path}: the column name(s) ['a'] appear more than once; name each column once" \
         in capsys.readouterr().err
+
+
+# ---------------------------------------- found in review, session 44 (HE)
+def test_a_closing_quote_followed_by_a_space_ends_the_file(tmp_path, reader):
+    """The file's last cell, quoted with a line break, then a space: it was
+    "never closed" where Python's csv and pyarrow read two whole rows."""
+    import csv
+    path = tmp_path / "q.csv"
+    path.write_text('a,b,note\n1,2,"ok"\n3,4,"two\nlines" \n')
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[-1] == ["3", "4", "two\nlines "]
+    data = cli.load_data(str(path), "a")
+    assert data.categories == {1: ["ok", "two\nlines"]}
+    np.testing.assert_array_equal(data.y, [1, 3])
+
+
+@pytest.mark.parametrize("cell,column", [("2\x00", "b"), ("red\x00", "c")])
+def test_a_cell_ending_in_a_nul_byte_is_refused(tmp_path, capsys, reader, cell, column):
+    """NumPy's text arrays drop trailing NULs: "2\\x00" was read as the number
+    2 (float() refuses it) and "red\\x00" as the category "red" (pyarrow keeps
+    them apart)."""
+    path = tmp_path / "n.csv"
+    header = "a,b,label" if column == "b" else "a,c,label"
+    other = "3" if column == "b" else "red"
+    path.write_bytes(f"{header}\n1,{cell},0\n2,{other},1\n3,{other},0\n".encode())
+    with pytest.raises(ValueError):
+        float("2\x00")
+    status, _, err = run(["train", str(path), "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and err == (f"fastbp: error: {path}: column {column!r} at line 2 (data"
+                                   f" row 1) holds {cell!r}, which ends in a NUL byte (\\x00):"
+                                   " remove it from the file\n"), err
+
+
+def test_an_unreadable_target_column_is_not_offered_drop(tmp_path, capsys, reader):
+    """The hint said --drop, which train refuses for the target."""
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"a,b,label\n1,2,caf\xe9\n2,3,x\n")
+    status, _, err = run(["train", str(path), "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and "holds bytes that are not UTF-8 text" in err
+    assert "--drop" not in err and err.rstrip().endswith("; it is the target column"), err
+    # a feature column keeps the hint
+    path.write_bytes(b"a,b,label\n1,caf\xe9,0\n2,x,1\n")
+    status, _, err = run(["train", str(path), "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and err.rstrip().endswith("or train without the column (--drop)"), err
+
+
+def test_an_unreadable_parquet_target_is_not_offered_drop(tmp_path, capsys):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"a": [1.0, 2.0, 3.0], "label": pa.array([[1], [2], [3]])}), path)
+    status, _, err = run(["train", str(path), "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and "which fastbp cannot read; it is the target column" in err, err
+    assert "--drop" not in err
+    path = tmp_path / "f.parquet"
+    pq.write_table(pa.table({"f": pa.array([[1], [2], [3]]), "label": [0, 1, 0]}), path)
+    status, _, err = run(["train", str(path), "--epochs", "1", "--verbose", "0"], capsys)
+    assert status == 2 and err.rstrip().endswith("fastbp train leaves it out with --drop f"), err

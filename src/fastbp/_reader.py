@@ -76,6 +76,13 @@ def missing_error(path, name, value, i, lines):
                     " does not fill in missing values: complete or drop that row")
 
 
+def beyond_float64(path, name, value, i):
+    # A long double past float64, in which numbers are read: its infinity
+    # was found after train's shuffled split, naming a shuffled row.
+    return CLIError(f"{path}: {str(value)} in column {name!r} at row {i + 1} is beyond what"
+                    " float64 holds, in which fastbp reads numbers")
+
+
 def not_numeric(path, name, value, i):
     return CLIError(f"{path}: column {name!r} is not numeric (data row {i + 1}: {value!r}"
                     f"{_not_plain(value)}); a feature column holds numbers in every row, or text"
@@ -184,6 +191,11 @@ class Table:
                 cell = str(cells[i]) if cells.dtype.kind == "U" else self._cell(i, j)
                 raise missing_error(self.path, name, str(raw[i]) if cell is None else cell, i,
                                     self._lines)
+            if raw.dtype.itemsize > 8:   # a long double (an .npy file's)
+                over = np.abs(raw) > np.finfo(np.float64).max
+                if over.any():
+                    i = int(np.argmax(over))
+                    raise beyond_float64(self.path, name, raw[i], i)
         return raw
 
     def text(self, name):
@@ -244,8 +256,30 @@ def _check_utf8(path, cells, what, lines=None):
             at = f" at {where(i, lines)}" if lines is not None else ""
             raise CLIError(f"{path}: {what}{at} holds bytes that are not UTF-8 text ({bad!r});"
                            " fastbp reads CSV files as UTF-8: convert the file (iconv -f"
-                           " latin1 -t utf-8, say)" + (", or train without the column (--drop)"
-                                                       if lines is not None else ""))
+                           " latin1 -t utf-8, say)" + (DROP_HINT_CSV if lines is not None else ""))
+
+
+# How a column's unreadable cells end their message: the hint to leave the
+# column out, which the target column cannot be (cli._target takes it out).
+DROP_HINT_CSV = ", or train without the column (--drop)"
+DROP_HINT = "; fastbp train leaves it out with --drop "
+
+
+def check_no_trailing_nul(path, cells, name, lines):
+    """Refuse a cell ending in NUL bytes: NumPy's text arrays drop them, so
+    "2\\x00" was read as the number 2 and "red\\x00" as the category "red"
+    (Python's float and pyarrow keep the NUL: not a number, another text).
+    ``cells``: a list of str, or a pyarrow string array."""
+    if isinstance(cells, list):
+        i = next((k for k, c in enumerate(cells) if c.endswith("\x00")), None)
+    else:
+        import pyarrow.compute as pc
+        ends = pc.ends_with(cells, "\x00").to_numpy(zero_copy_only=False)
+        i = int(np.argmax(ends)) if ends.any() else None
+    if i is not None:
+        cell = cells[i] if isinstance(cells, list) else cells[i].as_py()
+        raise CLIError(f"{path}: column {name!r} at {where(i, lines)} holds {cell!r}, which ends"
+                       " in a NUL byte (\\x00): remove it from the file")
 
 
 def _file_tail(path, size=64):
@@ -270,7 +304,7 @@ def check_closed(path, cell, name, row):
     as 3 rows)."""
     if not isinstance(cell, str) or not ("\n" in cell or "\r" in cell):
         return
-    if _file_tail(path).rstrip(b"\r\n").endswith(b'"'):
+    if _file_tail(path).rstrip(SPACE.encode("ascii")).endswith(b'"'):   # (a space may follow it)
         return
     raise CLIError(f"{path}: the quoted cell in column {name!r} at data row {row} is never"
                    f" closed: it runs to the end of the file, taking in the"
@@ -351,6 +385,7 @@ class PythonCSV(Table):
         if j not in self._columns:
             cells = [row[j].strip(SPACE) for row in self._rows]
             _check_utf8(self.path, cells, f"column {self.names[j]!r}", self.lines)
+            check_no_trailing_nul(self.path, cells, self.names[j], self.lines)
             cells = np.array(cells, dtype=str)
             if cells.size == 0:
                 cells = cells.astype("<U1")
@@ -399,7 +434,8 @@ class ArrowTable(Table):
                     or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
                     else "values that are neither numbers nor text")
             raise CLIError(f"{self.path}: column {name!r} holds {what} (type {t}), which fastbp"
-                           f" cannot read; fastbp train leaves it out with --drop {name}") from None
+                           f" cannot read{DROP_HINT}{name}") from None
+        check_no_trailing_nul(self.path, cells, self.names[j], self._lines)
         return np.asarray(cells.to_numpy(zero_copy_only=False), dtype=str)
 
     def _lines(self):
@@ -668,6 +704,13 @@ class ArrayTable(Table):
             if block.dtype.kind == "f" and not np.isfinite(block).all():
                 r, j = (int(k) for k in np.argwhere(~np.isfinite(block))[0])
                 raise missing_error(self.path, self.names[j], str(block[r, j]), i + r, None)
+            if block.dtype.kind == "f" and block.dtype.itemsize > 8:
+                # a long double past float64, in which numbers are read (its
+                # infinity was found after the split, in a shuffled row)
+                over = np.abs(block) > np.finfo(np.float64).max
+                if over.any():
+                    r, j = (int(k) for k in np.argwhere(over)[0])
+                    raise beyond_float64(self.path, self.names[j], block[r, j], i + r)
         return self.array
 
     def _raw(self, j):

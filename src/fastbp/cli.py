@@ -42,8 +42,9 @@ import time
 import numpy as np
 
 from . import _preprocess
-from ._reader import (MISSING, PARQUET, ArrayTable, CLIError, check_numpy_file,  # noqa: F401
-                      folder_message, have_arrow, missing_error, read_table, sparse_npz)
+from ._reader import (DROP_HINT, DROP_HINT_CSV, MISSING, PARQUET, ArrayTable,  # noqa: F401
+                      CLIError, check_numpy_file, folder_message, have_arrow, missing_error,
+                      read_table, sparse_npz)
 
 BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
@@ -241,9 +242,13 @@ def _target(table, name, need_target, as_text=False):
     ``1`` is the label '1', not the number 1.0)."""
     if name is None or not need_target:  # '' (an empty header cell) is a name
         return None
-    if as_text:
-        return table.text(name)
-    raw = table._raw(table.index(name))
+    try:
+        if as_text:
+            return table.text(name)
+        raw = table._raw(table.index(name))
+    except CLIError as exc:   # (its hint, --drop, is refused for the target)
+        message = str(exc).replace(DROP_HINT_CSV, "").replace(DROP_HINT + name, "")
+        raise CLIError(f"{message}; it is the target column") from None
     if raw.dtype.kind in "biuf":
         return _exact_integers(table, name, np.asarray(table.numbers(name)))
     text = table.text(name)
@@ -346,6 +351,22 @@ def _npz_columns(path, X, features, drop, feature_names):
     return chosen, [table.index(c) for c in chosen]
 
 
+def _read_as(X, dtype, path, columns):
+    """Finite X (an NPZ's) as ``dtype``, C-contiguous; a value that ``dtype``
+    cannot hold (a long double's 1e400) is an error naming its row and column:
+    the infinity it became was found after the split, in a shuffled row."""
+    out = np.ascontiguousarray(X, dtype=dtype)
+    if out.dtype.kind == "f" and X.dtype.kind == "f" and X.dtype.itemsize > out.dtype.itemsize:
+        finite = np.isfinite(out)
+        if not finite.all():
+            i, k = (int(v) for v in np.argwhere(~finite)[0])
+            j = columns[k]
+            raise CLIError(f"{path}: X holds {str(X[i, k])} at row {i + 1}, column {j + 1}"
+                           f" (x{j}), beyond what {out.dtype.name} holds, in which fastbp reads"
+                           " numbers")
+    return out
+
+
 def _load_npz(path, target, need_target, dtype, features=None, drop=None, feature_names=None):
     check_numpy_file(path, "NPZ")
     sparse = sparse_npz(path)
@@ -392,7 +413,7 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
         j = columns[k]  # the column's place in the file
         raise CLIError(f"{path}: X holds {X[i, k]} at row {i + 1}, column {j + 1} (x{j}); fastbp"
                        " does not fill in missing values: complete or drop that row")
-    X = np.ascontiguousarray(X, dtype=dtype)
+    X = _read_as(X, dtype, path, columns)
     y = arrays.get(name) if need_target else None
     if y is None and need_target:
         raise CLIError(f"{path} has no target array {name!r}; it has {files}")
@@ -772,6 +793,12 @@ def _train(args):
         Y = codes
     else:
         Y = _values(y, target, source)
+        at = _preprocess._beyond(Y, args.dtype)
+        if at is not None:   # (found after the split, it named a shuffled row)
+            raise CLIError(f"{source}: the target column {target!r} holds {Y[at].item()!r} at"
+                           f" data row {at[0] + 1}, beyond what {args.dtype} holds, the precision"
+                           " in which the model answers; use --dtype float64, or rescale the"
+                           " target")
     # Rows that fill IN_PLACE_FROM bytes or more are split in place when they
     # are the reader's own array (no second copy of a large file); smaller
     # ones, and any other array, are copied once by NumPy, which also spares
@@ -806,7 +833,14 @@ def _train(args):
     net.categories = data_categories
     X_train, X_test = _wrapped(net, X_train), _wrapped(net, X_test)
     if classify:
-        net.classes_ = classes
+        try:
+            net.classes_ = classes
+        except ValueError:   # whole numbers past int64 or uint64 (1e20), or across both
+            raise CLIError(f"{source}: the label column {target!r} holds the classes"
+                           f" {_abbreviated(np.array(classes, dtype=object))}, which no one"
+                           " integer type holds (int64: -2**63 to 2**63 - 1; uint64: 0 to"
+                           " 2**64 - 1), as fastbp keeps whole-number labels; for a numeric"
+                           " target, --task regression") from None
         y_train, y_test = net.classes_[y_train], net.classes_[y_test]
     try:   # (a column whose mean overflows: a traceback, exit status 1)
         net.standardize(X_train) if classify else net.standardize(X_train, y_train)
