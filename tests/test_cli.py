@@ -1341,3 +1341,21 @@ def test_values_past_the_models_range_are_named_by_the_files_row(tmp_path, capsy
     from fastbp import _reader
     with pytest.raises(_reader.CLIError, match=r"1e\+400 in column 'x1' at row 4 is beyond"):
         _reader.read_npy(str(npy)).whole()
+
+
+def test_evaluate_names_a_target_past_the_models_range_by_the_files_row(tmp_path, capsys):
+    """Found in review (session 44): evaluate said "y row 0: ... rescale y"
+    for the file's column 'price', data row 1, as train names it."""
+    F = np.random.default_rng(0).normal(size=(40, 3))
+    rows = [[*r, r.sum()] for r in F]
+    good = write_csv(tmp_path / "train.csv", ["a", "b", "c", "price"], rows)
+    model = str(tmp_path / "m.npz")
+    assert run(["train", good, "--task", "regression", "--epochs", "1", "--verbose", "0",
+                "--hidden", "4", "--out", model], capsys)[0] == 0
+    rows[0][3] = "1e39"
+    big = write_csv(tmp_path / "big.csv", ["a", "b", "c", "price"], rows)
+    status, _, err = run(["evaluate", model, big], capsys)
+    assert status == 2 and err == (f"fastbp: error: {big}: the target column 'price' holds 1e+39"
+                                   " at data row 1, beyond what float32 holds, the precision in"
+                                   " which the model answers; use a float64 model, or rescale"
+                                   " the target\n"), err

@@ -131,6 +131,73 @@ def test_install_time_cache_loads_where_no_folder_is_writable(tmp_path, shipped)
         {"hits": 0, "misses": 2, "out": EXPECTED}
 
 
+RECOMPILE_PROBE = """
+import numpy as np
+import mini
+mini.axpy(np.zeros(3), 1.0, np.ones(3))
+mini.axpy.recompile()   # Numba's public call: it flushes the cache's index
+print("recompiled")
+"""
+
+
+def test_recompile_writes_nothing_where_no_folder_is_writable(tmp_path, shipped):
+    """Found in review (session 44): Dispatcher.recompile() flushed the
+    install-time cache's index, writing an empty one into the installation
+    (PermissionError where it is read-only; as root, the kernel's entries
+    wiped: every later process compiled it)."""
+    before = {p.name: p.read_bytes() for p in shipped.iterdir()}
+    env = dict({k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"},
+               NUMBA_CACHE_DIR=str(tmp_path / "unused"),
+               PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]))
+    run = subprocess.run([sys.executable, "-c", NO_FOLDER_FIRST + RECOMPILE_PROBE], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0 and "recompiled" in run.stdout, run.stderr
+    assert {p.name: p.read_bytes() for p in shipped.iterdir()} == before
+    assert _probe(tmp_path, tmp_path / "unused", NO_FOLDER_FIRST) == \
+        {"hits": 2, "misses": 0, "out": EXPECTED}
+
+
+INFO_PROBE = """
+import json
+from fastbp import _jit
+import mini
+every = _jit.cache_report()["kernels"]   # fastbp's own and mini's
+_jit.KERNELS[:] = [k for k in _jit.KERNELS if k.py_func.__module__ == "mini"]
+report = _jit.cache_report()   # (of the package of its first kernel: mini's)
+print(json.dumps({k: report[k] for k in ("path", "where", "install_path", "install_fits",
+                                         "install_why", "kernels", "in_install")}
+                 | {"every": every}))
+"""
+
+
+@pytest.mark.parametrize("case", ["other numba", "turned off"])
+def test_info_names_an_unused_install_time_cache_where_no_folder_is_writable(tmp_path, shipped,
+                                                                            case):
+    """Found in review (session 44): with no writable folder the report
+    returned before the install-time cache's fields (no kernel was
+    registered): no line saying why it went unused, and 0 kernels."""
+    env = dict({k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"},
+               NUMBA_CACHE_DIR=str(tmp_path / "unused"),
+               PYTHONPATH=os.pathsep.join([str(SRC), str(tmp_path)]))
+    if case == "other numba":
+        (shipped / _jit.MANIFEST).write_text(json.dumps(dict(_jit.runtime_versions(),
+                                                             numba="0.1.0")))
+    else:
+        env["FASTBP_INSTALL_CACHE"] = "0"
+    run = subprocess.run([sys.executable, "-c", NO_FOLDER_FIRST + INFO_PROBE], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    got = json.loads(run.stdout.splitlines()[-1])
+    assert got["every"] > 100   # (it counted 0: kernels made without a cache were not kept)
+    assert got["path"] is None and got["in_install"] == 0 and got["kernels"] == 1
+    assert got["install_path"] == str(shipped)
+    if case == "other numba":
+        assert got["install_fits"] is False and "numba 0.1.0" in got["install_why"]
+    else:
+        assert got["install_fits"] is None
+    assert "so the kernels compile in memory in each process" in got["where"]
+
+
 REPORT_PROBE = """
 import json
 import numpy as np

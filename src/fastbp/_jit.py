@@ -388,7 +388,7 @@ def jit(function=None, **options):
             installed = _install_cache_only(py_func)
             if installed is not None:   # compiled in memory only where it does not load
                 dispatcher._cache = installed
-                KERNELS.append(dispatcher)
+            KERNELS.append(dispatcher)   # (for cache_report, which counts them)
             return dispatcher
         if options["cache"]:
             KERNELS.append(dispatcher)
@@ -541,6 +541,9 @@ def _install_cache_only(py_func):
             def save_overload(self, sig, data):
                 pass
 
+            def flush(self):   # (Dispatcher.recompile's: it wrote an empty index there)
+                pass
+
         cache = InstallCacheOnly(py_func)
         cache.install_only = True
     except Exception:  # another Numba's internals, or NUMBA_CACHE_LOCATOR_CLASSES set
@@ -662,11 +665,8 @@ def cache_report():
               "install_fits": False, "install_why": None, "cached": 0, "in_path": 0, "in_install": 0,
               "compile_ahead": _ahead_enabled()}
     if NO_CACHE_FOLDER:
-        report["where"] = ("none: Numba found no writable folder (fastbp's own, NUMBA_CACHE_DIR,"
-                           " the per-user one), so the kernels not in the install-time cache"
-                           " compile in memory in each process; set NUMBA_CACHE_DIR to a"
-                           " writable folder")
         report["compile_ahead"] = False
+        report["where"] = _no_folder(0)
     if not kernels:
         return report
     package = os.path.dirname(os.path.abspath(kernels[0].py_func.__code__.co_filename))
@@ -695,6 +695,8 @@ def cache_report():
     for kernel, cache in zip(kernels, primary):
         if getattr(cache, "install_only", False):
             here, shipped = False, _fits(cache, cache._cache_file, codegen)
+        elif not hasattr(cache, "_cache_file"):   # no cache at all (no writable folder)
+            here = shipped = False
         else:
             here = _fits(cache, cache._cache_file, codegen)
             outer = getattr(kernel._cache, "inner", kernel._cache)  # under _ahead's wrapper
@@ -702,7 +704,16 @@ def cache_report():
         report["in_path"] += here
         report["in_install"] += shipped
         report["cached"] += here or shipped
+    if NO_CACHE_FOLDER:
+        report["where"] = _no_folder(report["in_install"])
     return report
+
+
+def _no_folder(from_install):
+    """cache_report's ``where`` when Numba found no writable folder."""
+    return ("none: Numba found no writable folder (fastbp's own, NUMBA_CACHE_DIR, the per-user"
+            " one), so the kernels" + (" not in the install-time cache" if from_install else "")
+            + " compile in memory in each process; set NUMBA_CACHE_DIR to a writable folder")
 
 
 def _fits(cache, index_file, codegen):

@@ -59,6 +59,49 @@ def check_saveable_model(net, schedule):
     a ``ModelCheckpoint``, not at the first checkpoint."""
     check_saveable(schedule)
     _metadata_json(net.metadata)
+    _history_columns(net.history)
+    opt = net.optimizer
+    if getattr(opt, "keeps_state", False) and opt.t > 0 and opt.state is None:
+        raise ValueError(f"net.optimizer ({type(opt).__name__}) has taken {opt.t} steps but holds"
+                         " no state (set to None by hand?), which load refuses: set its t to 0"
+                         " to start it anew, or give it a new optimizer")
+
+
+def _history_columns(history):
+    """The history's columns as float64 arrays, each of one entry per epoch
+    of ``loss``, as load reads them: a longer column (set by hand: History
+    is a dict) was saved and the file refused by load, a shorter one came
+    back padded with NaN, text failed in NumPy naming no key."""
+    lock = getattr(type(history), "lock", None)
+    if lock is None:
+        return _checked_history(history)
+    with lock:
+        return _checked_history(history)
+
+
+def _checked_history(history):
+    import numbers
+    if not isinstance(history.get("loss"), (list, tuple, np.ndarray)):
+        raise TypeError("net.history must hold 'loss', a list of one number per epoch (load"
+                        " counts the epochs by it)")
+    epochs = len(history["loss"])
+    columns = {}
+    for key, values in history.items():
+        if not isinstance(key, str):
+            raise TypeError(f"net.history has the key {key!r}: its keys are metric names (str)")
+        if not isinstance(values, (list, tuple, np.ndarray)) or any(
+                isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real)
+                for v in values):
+            bad = values if not isinstance(values, (list, tuple, np.ndarray)) else next(
+                v for v in values if isinstance(v, (bool, np.bool_))
+                or not isinstance(v, numbers.Real))
+            raise TypeError(f"net.history[{key!r}] must be a list of numbers, one per epoch;"
+                            f" it holds {bad!r}")
+        if len(values) != epochs:
+            raise ValueError(f"net.history[{key!r}] has {len(values)} entries, where the history"
+                             f" has {epochs} epochs of 'loss': one entry per epoch")
+        columns[key] = np.array([float(v) for v in values], dtype=np.float64)
+    return columns
 
 
 def _metadata_json(metadata):
@@ -164,8 +207,8 @@ def save(net, path):
         optimizer_state=(np.zeros((2, 0), net.dtype) if opt is None or opt.state is None
                          else np.array(opt.state)),
     )
-    for key, values in net.history.history.items():
-        arrays["history_" + key] = np.array(values, dtype=np.float64)
+    for key, values in _history_columns(net.history).items():
+        arrays["history_" + key] = values
     # The names of every array: read checks them all present, so damage to
     # the zip's directory cannot drop one (a history column) unnoticed. It
     # goes first: a damaged directory record hides the records after it

@@ -351,6 +351,17 @@ def _npz_columns(path, X, features, drop, feature_names):
     return chosen, [table.index(c) for c in chosen]
 
 
+def _check_target_range(Y, dtype, path, what, target, model=" a float64 model"):
+    """Refuse a target (float64) beyond what a model of ``dtype`` answers in,
+    naming the file's row (the model's check names y's 0-based index)."""
+    Y = Y.reshape(len(Y), -1)
+    at = _preprocess._beyond(Y, dtype)
+    if at is not None:
+        raise CLIError(f"{path}: the target {what} {target!r} holds {Y[at].item()!r} at data"
+                       f" row {at[0] + 1}, beyond what {dtype} holds, the precision in"
+                       f" which the model answers; use{model}, or rescale the target")
+
+
 def _read_as(X, dtype, path, columns):
     """Finite X (an NPZ's) as ``dtype``, C-contiguous; a value that ``dtype``
     cannot hold (a long double's 1e400) is an error naming its row and column:
@@ -793,12 +804,8 @@ def _train(args):
         Y = codes
     else:
         Y = _values(y, target, source)
-        at = _preprocess._beyond(Y, args.dtype)
-        if at is not None:   # (found after the split, it named a shuffled row)
-            raise CLIError(f"{source}: the target column {target!r} holds {Y[at].item()!r} at"
-                           f" data row {at[0] + 1}, beyond what {args.dtype} holds, the precision"
-                           " in which the model answers; use --dtype float64, or rescale the"
-                           " target")
+        # (found after the split, it named a shuffled row)
+        _check_target_range(Y, args.dtype, source, "column", target, " --dtype float64")
     # Rows that fill IN_PLACE_FROM bytes or more are split in place when they
     # are the reader's own array (no second copy of a large file); smaller
     # ones, and any other array, are copied once by NumPy, which also spares
@@ -1180,13 +1187,17 @@ def cmd_evaluate(args):
                        " models of one target column (a class or a value): score it in Python,"
                        " net.evaluate(X, Y) with Y of one column per output")
     X, y, target = _model_input(net, args.data, need_target=True)
+    what = "array" if args.data.lower().endswith(".npz") else "column"
+    targets = _targets_for(net, y, args.data, target)
+    if net.output == "identity":
+        _check_target_range(np.asarray(targets, dtype=np.float64), net.dtype.name, args.data,
+                            what, target)
     try:
-        return _report(net, X, _targets_for(net, y, args.data, target),
-                       os.path.basename(args.data))
+        return _report(net, X, targets, os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
         message = str(exc)
         if target is not None and message.startswith("y: "):   # the API's name for the targets
-            message = f"the target column {target!r}: {message[3:]}"
+            message = f"the target {what} {target!r}: {message[3:]}"
         raise CLIError(f"{args.data}: {message}") from None
 
 

@@ -213,6 +213,11 @@ def _optimizer(data, dtype, n_params, path):
             if not np.isfinite(state[row]).all():
                 raise ModelFileError(f"{path!r}: optimizer_state holds an infinite moment or"
                                      f" momentum (row {row}) for {type(opt).__name__}")
+    if t > 0 and state.shape[1] == 0 and opt.keeps_state:
+        # (loaded, the next step ran on zero moments as if from the first,
+        # with step t's bias correction)
+        raise ModelFileError(f"{path!r}: optimizer_t is {t} but optimizer_state is empty;"
+                             f" {type(opt).__name__} after {t} steps holds its state")
     opt.state = None if state.shape[1] == 0 else state.astype(dtype, copy=True)
     return opt
 

@@ -220,6 +220,13 @@ class Optimizer:
         self.t = 0
         self.state = None
 
+    @property
+    def keeps_state(self):
+        """Whether its steps carry a state from one to the next (moments, a
+        mean of squares, a momentum buffer): after ``t > 0`` steps it holds
+        one. (Plain SGD's steps carry none.)"""
+        return self.code not in (SGD_CODE, SKL_SGD_CODE) or bool(self.hyper[MOMENTUM] > 0)
+
     def __setstate__(self, state):
         # Arrays of its own and writable, as a new optimizer's: unpickled
         # (joblib's mmap_mode="r" gives read-only maps), the kernels write them.

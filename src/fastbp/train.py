@@ -1,6 +1,7 @@
 """The fit loop: Python runs once per epoch; each epoch is one compiled call."""
 import contextlib
 import math
+import threading
 import time
 
 import numpy as np
@@ -32,6 +33,11 @@ class History(dict):
     or a ``KeyboardInterrupt`` in a callback, ended the fit) and ``diverged``
     (the fit ended on divergence, with ``on_divergence`` "stop" or "warn").
     """
+
+    # Held while an epoch is recorded (its columns appended one by one) and
+    # while save copies them: a save during a fit in another thread sees
+    # every column at one length.
+    lock = threading.Lock()
 
     def __init__(self):
         super().__init__(loss=[], seconds=[])
@@ -741,16 +747,17 @@ def _record(logs, *histories):
     """Append an epoch's logs to this fit's History and the model's running
     one, keeping one entry per epoch under every key: NaN for a metric not
     computed in an epoch (e.g. val_loss in a fit without validation)."""
-    for record in histories:
-        epochs = len(record.epoch)
-        for key, column in record.history.items():
-            if key not in logs:
-                column.append(float("nan"))
-        for key, value in logs.items():
-            column = record.history.setdefault(key, [])
-            column.extend([float("nan")] * (epochs - len(column)))  # first reported now
-            column.append(value)
-        record.epoch.append(epochs)
+    with History.lock:
+        for record in histories:
+            epochs = len(record.epoch)
+            for key, column in record.history.items():
+                if key not in logs:
+                    column.append(float("nan"))
+            for key, value in logs.items():
+                column = record.history.setdefault(key, [])
+                column.extend([float("nan")] * (epochs - len(column)))  # first reported now
+                column.append(value)
+            record.epoch.append(epochs)
 
 
 def begin(callbacks, net):
