@@ -90,6 +90,12 @@ comm = fastbp.distributed.world()
 r = comm.rank
 rng = np.random.default_rng(0)
 X, y = rng.normal(size=(64, 4)), rng.integers(0, 2, 64)
+
+
+class MyStopping(fastbp.EarlyStopping):   # a subclass: compared by its class only, it trained
+    pass                                  # the ranks apart (review, session 44)
+
+
 cases = {  # what differs between the ranks: (model keywords, fit keywords)
     "validation data on rank 0 only": ({}, {"validation_data": (X[:10], y[:10])} if r == 0 else {}),
     "validation sets of other sizes": ({}, {"validation_data": (X[:20 + 10 * r], y[:20 + 10 * r])}),
@@ -102,6 +108,8 @@ cases = {  # what differs between the ranks: (model keywords, fit keywords)
         monitor="loss", patience=1, restore_best_weights=True, mode=["min", "max"][r])]}),
     "on_divergence": ({}, {"on_divergence": ["raise", "stop"][r]}),
     "input scaling on rank 0 only": ({}, {}),
+    "a subclass of EarlyStopping": ({}, {"callbacks": [MyStopping(
+        monitor="loss", patience=1, restore_best_weights=[True, False][r])]}),
 }
 report = {}
 for name, (model, fit) in cases.items():
@@ -145,12 +153,56 @@ def test_ranks_that_differ_in_data_or_model_settings_are_refused_on_every_rank(t
              # apart (EarlyStopping's mode was compared as None everywhere)
              "EarlyStopping's mode": "callbacks differs: ",
              "on_divergence": "on_divergence differs: 'raise' on rank 0; 'stop' on rank 1",
-             "input scaling on rank 0 only": "preprocessing differs: "}
+             "input scaling on rank 0 only": "preprocessing differs: ",
+             "a subclass of EarlyStopping": "callbacks differs: "}
     for name, says in named.items():
         assert report[name].startswith("distributed training needs the same X shape, y shape,"
                                        " validation shapes, sizes"), (name, report[name])
         assert says in report[name], (name, report[name])
         assert report[name + " unchanged"], name
+
+
+SUBCLASSED_SCHEDULE = """
+import json, numpy as np, fastbp
+comm = fastbp.distributed.world()
+r = comm.rank
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(64, 4)), rng.integers(0, 2, 64)
+
+
+class LoggingDecay(fastbp.schedules.ExponentialDecay):   # compared by class only
+    pass
+
+
+net = fastbp.MLP([4, 8, 2], seed=0)
+try:
+    net.fit(X, y, epochs=4, batch_size=8, verbose=0, distributed=True,
+            callbacks=[LoggingDecay([0.5, 0.9][r])])
+    said = "trained"
+except ValueError as exc:
+    said = str(exc)
+everyone = comm.allgather((said, net.params.tobytes(), len(net.history)))
+print(json.dumps({"said": [e[0] for e in everyone], "same params": everyone[0][1] == everyone[1][1],
+                  "epochs": [e[2] for e in everyone]}) if r == 0 else "", flush=True)
+"""
+
+
+def test_a_callback_that_sets_the_ranks_rates_apart_is_refused_on_every_rank(tmp_path):
+    """Found in review (session 44): a subclass of a built-in schedule is
+    compared by its class alone; given other settings per rank it trained
+    the ranks' bit-identical params apart, silently. The rate the callbacks
+    leave is compared after each epoch: refused on every rank after the
+    first, before the rates differ in any update."""
+    script = tmp_path / "subclassed.py"
+    script.write_text(SUBCLASSED_SCHEDULE)
+    done = mpirun(2, script, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    want = ("distributed training needs the same learning rate on every rank: after epoch 1's"
+            " callbacks the ranks' rates range from 0.005 to 0.009000000000000001 (a callback set"
+            " them apart")
+    assert all(s.startswith(want) for s in report["said"]), report
+    assert report["same params"] and report["epochs"] == [1, 1]
 
 
 REVIEWED = """

@@ -89,9 +89,9 @@ def _callback_text(cb):
     from .train import EarlyStopping
     if isinstance(cb, Schedule) and NAMES.get(type(cb).__name__) is type(cb):
         return cb.to_json()
-    if type(cb) is EarlyStopping:
+    if isinstance(cb, EarlyStopping):   # a subclass too (its settings are EarlyStopping's)
         # (its mode is kept as sign: getattr(cb, "mode") was None on every rank)
-        return repr(("EarlyStopping", cb.monitor, cb.patience, cb.min_delta,
+        return repr((type(cb).__qualname__, cb.monitor, cb.patience, cb.min_delta,
                      cb.restore_best_weights, cb.sign))
     return type(cb).__qualname__
 
@@ -335,15 +335,28 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     # KeyboardInterrupt) on one rank. Two votes, so that an
                     # interrupt anywhere is one everywhere and a callback's
                     # stop is not: the ranks end with the same history.
-                    votes = np.zeros(2, dtype=np.int64)
+                    # With them, the learning rate the callbacks leave (its
+                    # largest and, negated, its smallest): one a callback
+                    # set apart on some ranks (a subclass of a built-in
+                    # schedule, compared by class only) trained the ranks'
+                    # bit-identical params apart from the next epoch.
+                    votes = np.zeros(4)
                     try:
                         votes[0] = _epoch_end(callbacks, epoch, logs)
                     except KeyboardInterrupt:
                         votes[1] = 1
-                    votes[1] |= interrupts.pending
+                    votes[1] = max(votes[1], bool(interrupts.pending))
+                    votes[2] = optimizer.lr
+                    votes[3] = -optimizer.lr
                     comm.Allreduce(MPI.IN_PLACE, votes, op=MPI.MAX)
                     if votes[1]:
                         raise KeyboardInterrupt
+                    if votes[2] != -votes[3]:
+                        raise ValueError(
+                            "distributed training needs the same learning rate on every rank:"
+                            f" after epoch {epoch + 1}'s callbacks the ranks' rates range from"
+                            f" {float(-votes[3])!r} to {float(votes[2])!r} (a callback set them apart: give"
+                            " every rank the same callbacks, with the same settings)")
                     if votes[0]:
                         break
             except KeyboardInterrupt:
