@@ -1359,3 +1359,65 @@ def test_evaluate_names_a_target_past_the_models_range_by_the_files_row(tmp_path
                                    " at data row 1, beyond what float32 holds, the precision in"
                                    " which the model answers; use a float64 model, or rescale"
                                    " the target\n"), err
+
+
+def test_errors_after_the_split_name_the_files_row_and_column(tmp_path, capsys):
+    """Found in review (session 44): a value inside float32 that the
+    training rows' scaling takes past it was named by the split ("validation_data[1]
+    row 1", or a training row), 0-based in evaluate ("y row 9"), the column
+    by its index: the file's data row and column name now, whatever the seed."""
+    rng = np.random.default_rng(0)
+    rows = [[round(float(a), 6), round(float(b), 6), round(float(t), 6)]
+            for a, b, t in rng.normal(scale=0.1, size=(40, 3))]
+    train = write_csv(tmp_path / "train.csv", ["a", "b", "t"], rows)
+    big = [r[:] for r in rows]
+    big[9][2] = "3e38"
+    big_t = write_csv(tmp_path / "big_t.csv", ["a", "b", "t"], big)
+    big = [r[:] for r in rows]
+    big[9][1] = "1e300"
+    big_b = write_csv(tmp_path / "big_b.csv", ["a", "b", "t"], big)
+    argv = ["--task", "regression", "--epochs", "1", "--verbose", "0"]
+    said = set()
+    for seed in range(8):
+        for path, want in ((big_t, f"fastbp: error: {big_t}: the target column 't' at data row"
+                                   " 10: 3e+38 is "),
+                           (big_b, f"fastbp: error: {big_b}: data row 10: 1e+300 (column 'b')"
+                                   " is ")):
+            status, _, err = run(["train", path, "--seed", str(seed)] + argv, capsys)
+            if status:   # (in the training rows the scaling takes it in: it trains)
+                assert err.startswith(want) and "after the model's scaling" in err, err
+                said.add(path)
+    assert said == {big_t, big_b}
+    model = str(tmp_path / "m.npz")
+    assert run(["train", train, "--out", model] + argv, capsys)[0] == 0
+    status, _, err = run(["evaluate", model, big_t], capsys)
+    assert status == 2 and err.startswith(f"fastbp: error: {big_t}: the target column 't' at"
+                                          " data row 10: 3e+38 is "), err
+
+
+def test_an_npz_target_is_an_array_and_a_long_double_past_float64_is_named(tmp_path, capsys):
+    """Found in review (session 44): train called an NPZ's y a "column"; a
+    long double y of 1e400 became inf: "the classes [0, 1, inf]", or a
+    shuffled row of the split."""
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = (np.arange(30) % 2).astype(np.longdouble)
+    y[3] = np.longdouble("1e400")
+    if not np.isfinite(y[3]):
+        pytest.skip("this platform's long double is float64")
+    path = tmp_path / "f.npz"
+    np.savez(path, X=X, y=y)
+    for task in ("classification", "regression"):
+        status, _, err = run(["train", str(path), "--task", task, "--epochs", "1", "--verbose",
+                              "0", "--dtype", "float64"], capsys)
+        assert status == 2 and err == (f"fastbp: error: {path}: y holds 1e+400 at row 4, beyond"
+                                       " what float64 holds, in which fastbp reads numbers\n"), err
+    np.savez(path, X=X, y=np.where(np.arange(30) == 7, 5e38, X[:, 0]))
+    status, _, err = run(["train", str(path), "--task", "regression", "--epochs", "1",
+                          "--verbose", "0"], capsys)
+    assert status == 2 and err.startswith(f"fastbp: error: {path}: the target array 'y' holds"
+                                          " 5e+38 at data row 8"), err
+    np.savez(path, X=X, y=np.where(np.arange(30) % 2 == 0, 0.0, 1e20))
+    status, _, err = run(["train", str(path), "--task", "classification", "--epochs", "1",
+                          "--verbose", "0"], capsys)
+    assert status == 2 and err.startswith(f"fastbp: error: {path}: the label array 'y' holds the"
+                                          " classes [0, 100000000000000000000]"), err

@@ -110,3 +110,18 @@ def test_layout_refuses_lists_of_the_wrong_length():
                                          r" \(1\); got 3"):
         layout.Layout([3, 4, 2], [R], [False, True, False])
     assert list(layout.Layout([3, 4, 2], [R], [True]).plan[:, layout.M_OFF]) == [0, -1]
+
+
+@pytest.mark.parametrize("sizes,message", [
+    ([5], r"sizes must hold at least \[n_in, n_out\]; got \[5\]"),
+    ([], r"sizes must hold at least \[n_in, n_out\]; got \[\]"),
+    ([5, -2, 3], r"sizes must be widths of at least 1; got \[5, -2, 3\]"),
+    ([5, 0, 3], r"sizes must be widths of at least 1; got \[5, 0, 3\]"),
+])
+def test_a_layout_refuses_sizes_no_network_has(sizes, message):
+    """Found in review (session 44): [5, -2, 3] made a plan of negative
+    offsets and n_params -15, [5, 0, 3] one of 3 parameters, and [5] asked
+    for -1 activation codes."""
+    acts = [fastbp.kernels.RELU] * max(len(sizes) - 2, 0)
+    with pytest.raises(ValueError, match=message):
+        layout.Layout(sizes, acts)

@@ -451,6 +451,12 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
         where = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
         raise CLIError(f"{path}: {name} holds {y[where]} at row {where[0] + 1}; fastbp does not fill"
                        " in missing values: complete or drop that row")
+    if y is not None and y.dtype.kind == "f" and y.dtype.itemsize > 8:
+        over = np.abs(y) > np.finfo(np.float64).max   # (a long double: inf, then a shuffled row)
+        if over.any():
+            where = tuple(int(k) for k in np.argwhere(over)[0])
+            raise CLIError(f"{path}: {name} holds {str(y[where])} at row {where[0] + 1}, beyond"
+                           " what float64 holds, in which fastbp reads numbers")
     return Data(X, y, names, name)
 
 
@@ -792,6 +798,7 @@ def _train(args):
     warm.join()
     X, y, target = _dense(data.X, source), data.y, data.target
     features, data_categories = data.features, data.categories
+    what = "array" if source.lower().endswith(".npz") else "column"   # the target's
     classify = _is_classification(y, args.task)
     if args.class_weight != "none" and not classify:
         raise CLIError(f"--class-weight {args.class_weight} weighs the classes of a classification"
@@ -805,7 +812,7 @@ def _train(args):
     else:
         Y = _values(y, target, source)
         # (found after the split, it named a shuffled row)
-        _check_target_range(Y, args.dtype, source, "column", target, " --dtype float64")
+        _check_target_range(Y, args.dtype, source, what, target, " --dtype float64")
     # Rows that fill IN_PLACE_FROM bytes or more are split in place when they
     # are the reader's own array (no second copy of a large file); smaller
     # ones, and any other array, are copied once by NumPy, which also spares
@@ -842,17 +849,30 @@ def _train(args):
     if classify:
         try:
             net.classes_ = classes
-        except ValueError:   # whole numbers past int64 or uint64 (1e20), or across both
-            raise CLIError(f"{source}: the label column {target!r} holds the classes"
+        except ValueError as exc:
+            if not all(isinstance(c, int) for c in classes):
+                raise CLIError(f"{source}: the label {what} {target!r}: {exc}") from None
+            # whole numbers past int64 or uint64 (1e20), or across both
+            raise CLIError(f"{source}: the label {what} {target!r} holds the classes"
                            f" {_abbreviated(np.array(classes, dtype=object))}, which no one"
                            " integer type holds (int64: -2**63 to 2**63 - 1; uint64: 0 to"
                            " 2**64 - 1), as fastbp keeps whole-number labels; for a numeric"
                            " target, --task regression") from None
         y_train, y_test = net.classes_[y_train], net.classes_[y_test]
+    def split_rows(part):   # the file's rows of the split's part (only to word an error)
+        rows = np.arange(n_rows)
+        train, test, _, _ = fastbp.datasets.train_test_split(
+            rows, rows, test_fraction=args.test_fraction, seed=args.seed)
+        return train if part == "train" else test
+
+    def by_file_row(message):
+        return _rows_named(message, source, target, what, features, net.categories, split_rows)
+
     try:   # (a column whose mean overflows: a traceback, exit status 1)
         net.standardize(X_train) if classify else net.standardize(X_train, y_train)
     except ValueError as exc:
-        raise CLIError(f"{source}: {_named_columns(str(exc), net, features, target)}") from None
+        raise CLIError(by_file_row(str(exc))
+                       or f"{source}: {_named_columns(str(exc), net, features, target)}") from None
     net.metadata = {"task": "classification" if classify else "regression",
                     "source": os.path.basename(source), "target": target, "features": features}
     n_train, n_test = n_rows - len(y_test), len(y_test)
@@ -868,8 +888,8 @@ def _train(args):
                           class_weight=None if args.class_weight == "none" else args.class_weight)
     except fastbp.TrainingDivergedError as exc:
         raise CLIError(f"{exc}") from None
-    except (ValueError, TypeError) as exc:
-        raise CLIError(str(exc)) from None
+    except (ValueError, TypeError) as exc:   # (the test rows' checks: the file's row)
+        raise CLIError(by_file_row(str(exc)) or str(exc)) from None
     except MemoryError as exc:  # the workspace of a batch of a very wide network
         raise _no_memory(sizes, exc, training=True) from None
     wall = time.perf_counter() - t0
@@ -1028,6 +1048,27 @@ def _answers(predict, X, source):
         return predict(X)
     except ValueError as exc:
         raise CLIError(f"{source}: {exc}") from None
+
+
+def _rows_named(message, source, target, what, features, categories, rows=None):
+    """A model's error about "X row i" or "y row i" (``validation_data[0]``
+    and ``[1]``: train's test rows) as the file's data row (1-based) and
+    column name, or None for another error. ``rows(part)``: the file's rows
+    (0-based) of the split's "train" or "test" rows; None: the file's order."""
+    m = re.match(r"(validation_data\[([01])\]|X|y) row (\d+): ", message)
+    if m is None:
+        return None
+    name, k = m.group(1), int(m.group(3))
+    part = "test" if name.startswith("validation_data") else "train"
+    row = k if rows is None else int(rows(part)[k])
+    rest = message[m.end():]
+    if name in ("y", "validation_data[1]"):   # one target column
+        return f"{source}: the target {what} {target!r} at data row {row + 1}: " + \
+            rest.replace(" (column 0)", "", 1)
+    j = re.search(r"\(column (\d+)\)", rest)
+    if j and categories is None and features and int(j.group(1)) < len(features):
+        rest = rest[:j.start()] + f"(column {features[int(j.group(1))]!r})" + rest[j.end():]
+    return f"{source}: data row {row + 1}: {rest}"
 
 
 def _named_columns(message, net, features, target):
@@ -1196,6 +1237,10 @@ def cmd_evaluate(args):
         return _report(net, X, targets, os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
         message = str(exc)
+        named = _rows_named(message, args.data, target, what, _metadata(net).get("features"),
+                            net.categories)
+        if named is not None:
+            raise CLIError(named) from None
         if target is not None and message.startswith("y: "):   # the API's name for the targets
             message = f"the target {what} {target!r}: {message[3:]}"
         raise CLIError(f"{args.data}: {message}") from None

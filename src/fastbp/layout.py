@@ -45,7 +45,11 @@ class Layout:
         acts, dropped = list(acts), list(dropped)
         # (acts one short or long built a plan of the wrong codes, and a third
         # dropped flag gave the output layer a mask, or blamed it for one)
-        if n_layers < 1 or len(acts) != n_layers - 1:
+        if n_layers < 1:   # (it asked for -1 activation codes)
+            raise ValueError(f"sizes must hold at least [n_in, n_out]; got {list(self.sizes)}")
+        if min(self.sizes) < 1:   # (a plan of negative offsets and n_params was made)
+            raise ValueError(f"sizes must be widths of at least 1; got {list(self.sizes)}")
+        if len(acts) != n_layers - 1:
             raise ValueError(f"acts must hold one activation code per hidden layer: {n_layers - 1}"
                              f" for sizes {list(self.sizes)}; got {len(acts)}")
         if len(dropped) > n_layers - 1:
