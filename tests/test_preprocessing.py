@@ -807,3 +807,49 @@ def test_standardize_takes_raw_numbers_beyond_float32_with_text_columns():
     assert net.input_scale[2] == pytest.approx(np.std([1e39, 3e39, 2e39]), rel=1e-15)
     plain.set_input_scaling(net.input_mean, net.input_scale)
     np.testing.assert_array_equal(net.predict_proba(X), plain.predict_proba(coded))
+
+
+# ---------------------------------------- found in review, session 44 (HL)
+def test_a_text_cell_or_label_ending_in_nul_is_refused():
+    """NumPy's text arrays drop trailing NULs: the cell 'red\\x00' took the
+    code of 'red' (the ONNX graph, comparing text exactly, gave it none), a
+    label 'a\\x00' became the class 'a', categories ['red\\x00'] were stored
+    as ['red']: each is refused, naming the cell."""
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.categories = {0: ["red", "blue"]}
+    rows = np.array([["red\x00", 1.0], ["red", 2.0]], dtype=object)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=r"X column 0 holds 'red\\x00' at index \(0, 0\) \(row"
+                                         r" 0\), which ends in a NUL byte"):
+        net.predict_proba(rows)
+    assert np.array_equal(net.params, before)
+    with pytest.raises(ValueError, match=r"categories\[0\] holds 'red\\x00', which ends in a NUL"):
+        net.categories = {0: ["red\x00", "blue"]}
+    assert net.categories == {0: ["red", "blue"]}
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    plain = fastbp.MLP([3, 4, 2], seed=0)
+    for y in (["a\x00" if i % 2 else "b" for i in range(20)],
+              np.array(["a\x00" if i % 2 else "b" for i in range(20)], dtype=object),
+              [b"a\x00" if i % 2 else b"b" for i in range(20)]):
+        with pytest.raises(ValueError, match=r"y holds the label b?'a\\x00', which ends in a NUL"):
+            plain.fit(X, y, epochs=1, verbose=0)
+        assert plain.classes_ is None
+    with pytest.raises(ValueError, match=r"classes_ holds the label 'a\\x00'"):
+        plain.classes_ = ["a\x00", "b"]
+    # inside a label, or not at its end, a NUL is text like any other
+    plain.fit(X, ["a\x00z" if i % 2 else "b" for i in range(20)], epochs=1, verbose=0)
+    assert plain.classes_.tolist() == ["a\x00z", "b"]
+
+
+@pytest.mark.parametrize("labels", [{"red", "blue"}, {"red": 0, "blue": 1}.keys(),
+                                    (c for c in ["red", "blue"])])
+def test_categories_are_a_list_in_their_inputs_order(labels):
+    """A set was taken: each label's input, and the predictions, changed
+    with PYTHONHASHSEED from one process to the next."""
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    with pytest.raises(TypeError, match=r"categories\[0\] must be a list of labels in their"
+                                        r" inputs' order; got a "):
+        net.categories = {0: labels}
+    assert net.categories is None
+    net.categories = {0: ("red", "blue")}
+    assert net.categories == {0: ["red", "blue"]}

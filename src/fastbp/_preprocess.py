@@ -293,6 +293,12 @@ def _label_array(values, name):
         arr = np.asarray(values)
     except (TypeError, ValueError, RuntimeError) as exc:   # (torch's, for a tensor requiring grad)
         raise ValueError(f"{name} could not be read as an array of labels: {exc}") from None
+    cells = arr.ravel() if arr.dtype.kind == "O" else flat if arr.dtype.kind in "US" else ()
+    for v in cells if cells is not None else ():
+        # (NumPy's text arrays drop trailing NULs: 'a\x00' became the class 'a')
+        if isinstance(v, (str, bytes)) and v.endswith("\x00" if isinstance(v, str) else b"\x00"):
+            raise ValueError(f"{name} holds the label {v!r}, which ends in a NUL byte (\\x00),"
+                             " which fastbp's text arrays cannot keep")
     if arr.dtype.kind in "fO" and arr.size:
         # Integers NumPy read as float64 (a list of -1 and 2**63 + 1) or kept
         # as objects (beyond int64, or a pandas object column): as float64 a
@@ -457,7 +463,15 @@ def check_categories(categories, n_in):
             raise TypeError(f"categories keys must be column indices (int >= 0); got {j!r}")
         if isinstance(labels, (str, bytes)):
             raise TypeError(f"categories[{j}] must be a list of labels; got the string {labels!r}")
+        if not isinstance(labels, (list, tuple, np.ndarray)):
+            # (a set's order, each label's input, changed with PYTHONHASHSEED)
+            raise TypeError(f"categories[{j}] must be a list of labels in their inputs' order;"
+                            f" got a {type(labels).__name__} (sorted(...) gives one)")
         given = list(labels)
+        nul = next((v for v in given if isinstance(v, str) and v.endswith("\x00")), None)
+        if nul is not None:   # (NumPy's text arrays drop it: 'red\x00' was stored as 'red')
+            raise ValueError(f"categories[{j}] holds {nul!r}, which ends in a NUL byte (\\x00),"
+                             " which fastbp's text arrays cannot keep")
         arr = np.asarray(given)
         # (["a", 1, True] read as the text ['a', '1', 'True'])
         if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind != "U" \
@@ -664,6 +678,13 @@ def encode_rows(X, categories, n_in, name="X"):
             if column.dtype.kind not in "UO":
                 raise TypeError(f"{name} column {j} is a category column and must hold text;"
                                 f" got dtype {column.dtype}")
+            if column.dtype.kind == "O":   # (a str array cannot hold one: NumPy drops it)
+                nul = next((i for i, v in enumerate(column) if v.endswith("\x00")), None)
+                if nul is not None:
+                    # ('red\x00' took the code of 'red', where the ONNX graph's is all zeros)
+                    raise ValueError(f"{name} column {j} holds {column[nul]!r} at index ({nul},"
+                                     f" {j}) (row {nul}), which ends in a NUL byte (\\x00):"
+                                     " fastbp's text arrays cannot keep it")
             new = one_hot(out, starts[j], column.astype(str), text[j])
             if new.size:
                 unseen.append((j, new))
