@@ -1421,3 +1421,23 @@ def test_an_npz_target_is_an_array_and_a_long_double_past_float64_is_named(tmp_p
                           "--verbose", "0"], capsys)
     assert status == 2 and err.startswith(f"fastbp: error: {path}: the label array 'y' holds the"
                                           " classes [0, 100000000000000000000]"), err
+
+
+def test_a_row_error_names_the_raw_column_beside_a_text_column(tmp_path, capsys):
+    """Found in review (session 44): with a category column the new message
+    left the column as an index ("column 1") where the file's name is known."""
+    rng = np.random.default_rng(0)
+    rows = [[round(float(rng.normal(scale=0.1)), 4), ["red", "green", "blue", "red"][i % 4],
+             1e300 if i == 5 else round(float(rng.normal(scale=0.1)), 4),
+             round(float(rng.normal(scale=0.1)), 4)] for i in range(20)]
+    bad = write_csv(tmp_path / "bad.csv", ["tt", "colour", "q", "p"], rows)
+    argv = ["--target", "tt", "--task", "regression", "--epochs", "1", "--verbose", "0",
+            "--test-fraction", "0.5"]
+    said = 0
+    for seed in range(6):
+        for extra in ([], ["--features", "q,colour"]):
+            status, _, err = run(["train", bad, "--seed", str(seed)] + argv + extra, capsys)
+            if status:
+                assert err.startswith(f"fastbp: error: {bad}: data row 6: 1e+300 (column 'q')"), err
+                said += 1
+    assert said

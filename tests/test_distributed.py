@@ -174,16 +174,31 @@ class LoggingDecay(fastbp.schedules.ExponentialDecay):   # compared by class onl
     pass
 
 
-net = fastbp.MLP([4, 8, 2], seed=0)
-try:
-    net.fit(X, y, epochs=4, batch_size=8, verbose=0, distributed=True,
-            callbacks=[LoggingDecay([0.5, 0.9][r])])
-    said = "trained"
-except ValueError as exc:
-    said = str(exc)
-everyone = comm.allgather((said, net.params.tobytes(), len(net.history)))
-print(json.dumps({"said": [e[0] for e in everyone], "same params": everyone[0][1] == everyone[1][1],
-                  "epochs": [e[2] for e in everyone]}) if r == 0 else "", flush=True)
+class EarlyDecay(fastbp.schedules.ExponentialDecay):   # decays from epoch 0 on
+    def lr(self, epoch, lr0):
+        return super().lr(epoch + 1, lr0)
+
+
+class OwnRate:   # a callback of one's own, setting each rank's rate before epoch 1
+    def on_train_begin(self, net):
+        net.optimizer.lr = [0.01, 0.02][r]
+
+
+out = {}
+for name, callback in (("after", LoggingDecay([0.5, 0.9][r])),
+                       ("begin", EarlyDecay([0.5, 0.9][r])), ("own", OwnRate())):
+    net = fastbp.MLP([4, 8, 2], seed=0)
+    before = net.params.tobytes()
+    try:
+        net.fit(X, y, epochs=4, batch_size=8, verbose=0, distributed=True, callbacks=[callback])
+        said = "trained"
+    except ValueError as exc:
+        said = str(exc)
+    everyone = comm.allgather((said, net.params.tobytes(), len(net.history),
+                               net.params.tobytes() == before))
+    out[name] = {"said": [e[0] for e in everyone], "same params": everyone[0][1] == everyone[1][1],
+                 "epochs": [e[2] for e in everyone], "unchanged": [e[3] for e in everyone]}
+print(json.dumps(out) if r == 0 else "", flush=True)
 """
 
 
@@ -197,12 +212,22 @@ def test_a_callback_that_sets_the_ranks_rates_apart_is_refused_on_every_rank(tmp
     script.write_text(SUBCLASSED_SCHEDULE)
     done = mpirun(2, script, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    report = out["after"]
     want = ("distributed training needs the same learning rate on every rank: after epoch 1's"
             " callbacks the ranks' rates range from 0.005 to 0.009000000000000001 (a callback set"
             " them apart")
     assert all(s.startswith(want) for s in report["said"]), report
     assert report["same params"] and report["epochs"] == [1, 1]
+    # set apart by on_train_begin (found in review, session 44: epoch 1 trained
+    # the ranks apart before the first comparison): refused before it, unchanged
+    for name, low, high in (("begin", "0.005", "0.009000000000000001"), ("own", "0.01", "0.02")):
+        report = out[name]
+        want = ("distributed training needs the same learning rate on every rank: before epoch"
+                " 1, after the callbacks' on_train_begin the ranks' rates range from"
+                f" {low} to {high}")
+        assert all(s.startswith(want) for s in report["said"]), report
+        assert report["unchanged"] == [True, True] and report["epochs"] == [0, 0], report
 
 
 REVIEWED = """

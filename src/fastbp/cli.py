@@ -366,7 +366,8 @@ def _read_as(X, dtype, path, columns):
     """Finite X (an NPZ's) as ``dtype``, C-contiguous; a value that ``dtype``
     cannot hold (a long double's 1e400) is an error naming its row and column:
     the infinity it became was found after the split, in a shuffled row."""
-    out = np.ascontiguousarray(X, dtype=dtype)
+    with np.errstate(over="ignore"):   # (named below)
+        out = np.ascontiguousarray(X, dtype=dtype)
     if out.dtype.kind == "f" and X.dtype.kind == "f" and X.dtype.itemsize > out.dtype.itemsize:
         finite = np.isfinite(out)
         if not finite.all():
@@ -866,7 +867,7 @@ def _train(args):
         return train if part == "train" else test
 
     def by_file_row(message):
-        return _rows_named(message, source, target, what, features, net.categories, split_rows)
+        return _rows_named(message, source, target, what, features, split_rows)
 
     try:   # (a column whose mean overflows: a traceback, exit status 1)
         net.standardize(X_train) if classify else net.standardize(X_train, y_train)
@@ -1050,7 +1051,7 @@ def _answers(predict, X, source):
         raise CLIError(f"{source}: {exc}") from None
 
 
-def _rows_named(message, source, target, what, features, categories, rows=None):
+def _rows_named(message, source, target, what, features, rows=None):
     """A model's error about "X row i" or "y row i" (``validation_data[0]``
     and ``[1]``: train's test rows) as the file's data row (1-based) and
     column name, or None for another error. ``rows(part)``: the file's rows
@@ -1065,8 +1066,8 @@ def _rows_named(message, source, target, what, features, categories, rows=None):
     if name in ("y", "validation_data[1]"):   # one target column
         return f"{source}: the target {what} {target!r} at data row {row + 1}: " + \
             rest.replace(" (column 0)", "", 1)
-    j = re.search(r"\(column (\d+)\)", rest)
-    if j and categories is None and features and int(j.group(1)) < len(features):
+    j = re.search(r"\(column (\d+)\)", rest)   # (the raw column, one-hot ones mapped back)
+    if j and features and int(j.group(1)) < len(features):
         rest = rest[:j.start()] + f"(column {features[int(j.group(1))]!r})" + rest[j.end():]
     return f"{source}: data row {row + 1}: {rest}"
 
@@ -1237,8 +1238,7 @@ def cmd_evaluate(args):
         return _report(net, X, targets, os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
         message = str(exc)
-        named = _rows_named(message, args.data, target, what, _metadata(net).get("features"),
-                            net.categories)
+        named = _rows_named(message, args.data, target, what, _metadata(net).get("features"))
         if named is not None:
             raise CLIError(named) from None
         if target is not None and message.startswith("y: "):   # the API's name for the targets

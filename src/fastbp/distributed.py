@@ -96,6 +96,15 @@ def _callback_text(cb):
     return type(cb).__qualname__
 
 
+def _rates_apart(rates, when):
+    """The error of learning rates that differ between ranks: ``rates`` their
+    largest and their smallest negated (one allreduce of MAX)."""
+    return ValueError(f"distributed training needs the same learning rate on every rank: {when}"
+                      f" the ranks' rates range from {float(-rates[1])!r} to {float(rates[0])!r}"
+                      " (a callback set them apart: give every rank the same callbacks, with"
+                      " the same settings)")
+
+
 def _preprocessing_text(net):
     """The model's input and target scaling, class labels and categories, as
     a comparable text."""
@@ -288,6 +297,15 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
         # (a callback refusing the fit on one rank: every rank stops, as for
         # refused arguments; the others waited in the first allreduce)
         _agree(comm, None)
+        # The rate the callbacks' on_train_begin left (a schedule's first,
+        # or one of the user's own): epoch 1 trained the ranks apart at rates
+        # set apart there, before the first epoch's comparison.
+        rates = np.array([optimizer.lr, -optimizer.lr])
+        comm.Allreduce(MPI.IN_PLACE, rates, op=MPI.MAX)
+        if rates[0] != -rates[1]:
+            error = _rates_apart(rates, "before epoch 1, after the callbacks' on_train_begin")
+            error.refused_elsewhere = True   # (every rank raises it: no more to agree on)
+            raise error
     except BaseException as exc:
         if not getattr(exc, "refused_elsewhere", False):
             _agree(comm, exc)
@@ -352,11 +370,7 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     if votes[1]:
                         raise KeyboardInterrupt
                     if votes[2] != -votes[3]:
-                        raise ValueError(
-                            "distributed training needs the same learning rate on every rank:"
-                            f" after epoch {epoch + 1}'s callbacks the ranks' rates range from"
-                            f" {float(-votes[3])!r} to {float(votes[2])!r} (a callback set them apart: give"
-                            " every rank the same callbacks, with the same settings)")
+                        raise _rates_apart(votes[2:], f"after epoch {epoch + 1}'s callbacks")
                     if votes[0]:
                         break
             except KeyboardInterrupt:
