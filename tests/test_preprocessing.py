@@ -836,6 +836,10 @@ def test_a_text_cell_or_label_ending_in_nul_is_refused():
         assert plain.classes_ is None
     with pytest.raises(ValueError, match=r"classes_ holds the label 'a\\x00'"):
         plain.classes_ = ["a\x00", "b"]
+    # NumPy's own scalars: named with their NUL (their repr drops it)
+    with pytest.raises(ValueError, match=r"y holds the label 'a\\x00', which ends in a NUL"):
+        plain.fit(X, [np.str_("a\x00") if i % 2 else np.str_("b") for i in range(20)],
+                  epochs=1, verbose=0)
     # inside a label, or not at its end, a NUL is text like any other
     plain.fit(X, ["a\x00z" if i % 2 else "b" for i in range(20)], epochs=1, verbose=0)
     assert plain.classes_.tolist() == ["a\x00z", "b"]

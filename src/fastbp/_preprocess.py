@@ -293,12 +293,8 @@ def _label_array(values, name):
         arr = np.asarray(values)
     except (TypeError, ValueError, RuntimeError) as exc:   # (torch's, for a tensor requiring grad)
         raise ValueError(f"{name} could not be read as an array of labels: {exc}") from None
-    cells = arr.ravel() if arr.dtype.kind == "O" else flat if arr.dtype.kind in "US" else ()
-    for v in cells if cells is not None else ():
-        # (NumPy's text arrays drop trailing NULs: 'a\x00' became the class 'a')
-        if isinstance(v, (str, bytes)) and v.endswith("\x00" if isinstance(v, str) else b"\x00"):
-            raise ValueError(f"{name} holds the label {v!r}, which ends in a NUL byte (\\x00),"
-                             " which fastbp's text arrays cannot keep")
+    if flat is not None and arr.dtype.kind in "US" and len(flat) == arr.size:
+        check_nul_kept(flat, arr, f"{name} holds the label")   # a list's text
     if arr.dtype.kind in "fO" and arr.size:
         # Integers NumPy read as float64 (a list of -1 and 2**63 + 1) or kept
         # as objects (beyond int64, or a pandas object column): as float64 a
@@ -314,9 +310,14 @@ def _label_array(values, name):
         flat = arr.ravel()
         if all(isinstance(v, str) for v in flat):
             arr = arr.astype(str)
+            check_nul_kept(flat, arr, f"{name} holds the label")
         elif all(isinstance(v, bytes) for v in flat):
-            arr = _decoded(arr.astype("S"), name)  # as an array of bytes (dtype S) reads
+            raw = arr.astype("S")
+            check_nul_kept(flat, raw, f"{name} holds the label")
+            arr = _decoded(raw, name)  # as an array of bytes (dtype S) reads
         elif all(isinstance(v, (str, bytes)) for v in flat):   # both: the bytes decoded
+            check_nul_kept(flat, np.array([v if isinstance(v, str) else v.decode("latin-1")
+                                           for v in flat.tolist()]), f"{name} holds the label")
             arr = np.array([v if isinstance(v, str) else str(_decoded(np.array([v]), name)[0])
                             for v in flat.tolist()]).reshape(arr.shape)
         else:
@@ -331,6 +332,20 @@ def _label_array(values, name):
     if arr.dtype.kind not in LABEL_KINDS:
         raise TypeError(f"{name} must hold text or numeric labels; got dtype {arr.dtype}")
     return arr
+
+
+def check_nul_kept(values, text, what, where=None):
+    """Refuse text ``values`` (Python str or bytes, in order) that their
+    NumPy text array ``text`` lost a trailing NUL of: NumPy drops them, so
+    'a\\x00' became the label 'a'. ``what`` begins the message, ``where(i)``
+    (optional) follows the value. One pass in C over the lengths; the value
+    is looked for only when one was lost."""
+    if int(np.char.str_len(text).sum()) == sum(map(len, values)):
+        return
+    i, bad = next((i, v) for i, v in enumerate(values) if v[-1:] in ("\x00", b"\x00"))
+    shown = bytes(bad) if isinstance(bad, bytes) else "".join(bad)   # (np.str_'s repr drops it)
+    raise ValueError(f"{what} {shown!r}{where(i) if where else ''}, which ends in a NUL byte"
+                     " (\\x00), which fastbp's text arrays cannot keep")
 
 
 def _integer_labels(flat, name):
@@ -468,11 +483,10 @@ def check_categories(categories, n_in):
             raise TypeError(f"categories[{j}] must be a list of labels in their inputs' order;"
                             f" got a {type(labels).__name__} (sorted(...) gives one)")
         given = list(labels)
-        nul = next((v for v in given if isinstance(v, str) and v.endswith("\x00")), None)
-        if nul is not None:   # (NumPy's text arrays drop it: 'red\x00' was stored as 'red')
-            raise ValueError(f"categories[{j}] holds {nul!r}, which ends in a NUL byte (\\x00),"
-                             " which fastbp's text arrays cannot keep")
         arr = np.asarray(given)
+        if arr.dtype.kind == "U" and all(isinstance(v, str) for v in given):
+            # (NumPy's text arrays drop it: 'red\x00' was stored as 'red')
+            check_nul_kept(given, arr, f"categories[{j}] holds")
         # (["a", 1, True] read as the text ['a', '1', 'True'])
         if arr.ndim != 1 or arr.size == 0 or arr.dtype.kind != "U" \
                 or not all(isinstance(v, str) for v in given):
@@ -678,14 +692,12 @@ def encode_rows(X, categories, n_in, name="X"):
             if column.dtype.kind not in "UO":
                 raise TypeError(f"{name} column {j} is a category column and must hold text;"
                                 f" got dtype {column.dtype}")
+            cells = column.astype(str)
             if column.dtype.kind == "O":   # (a str array cannot hold one: NumPy drops it)
-                nul = next((i for i, v in enumerate(column) if v.endswith("\x00")), None)
-                if nul is not None:
-                    # ('red\x00' took the code of 'red', where the ONNX graph's is all zeros)
-                    raise ValueError(f"{name} column {j} holds {column[nul]!r} at index ({nul},"
-                                     f" {j}) (row {nul}), which ends in a NUL byte (\\x00):"
-                                     " fastbp's text arrays cannot keep it")
-            new = one_hot(out, starts[j], column.astype(str), text[j])
+                # ('red\x00' took the code of 'red', where the ONNX graph's is all zeros)
+                check_nul_kept(column, cells, f"{name} column {j} holds",
+                               lambda i: f" at index ({i}, {j}) (row {i})")
+            new = one_hot(out, starts[j], cells, text[j])
             if new.size:
                 unseen.append((j, new))
             continue
