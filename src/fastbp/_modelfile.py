@@ -72,7 +72,7 @@ def _history_columns(history):
     of ``loss``, as load reads them: a longer column (set by hand: History
     is a dict) was saved and the file refused by load, a shorter one came
     back padded with NaN, text failed in NumPy naming no key."""
-    lock = getattr(type(history), "lock", None)
+    lock = getattr(type(history), "_lock", None)
     if lock is None:
         return _checked_history(history)
     with lock:

@@ -860,6 +860,7 @@ def _train(args):
                            " 2**64 - 1), as fastbp keeps whole-number labels; for a numeric"
                            " target, --task regression") from None
         y_train, y_test = net.classes_[y_train], net.classes_[y_test]
+
     def split_rows(part):   # the file's rows of the split's part (only to word an error)
         rows = np.arange(n_rows)
         train, test, _, _ = fastbp.datasets.train_test_split(
@@ -1230,11 +1231,11 @@ def cmd_evaluate(args):
                        " net.evaluate(X, Y) with Y of one column per output")
     X, y, target = _model_input(net, args.data, need_target=True)
     what = "array" if args.data.lower().endswith(".npz") else "column"
-    targets = _targets_for(net, y, args.data, target)
-    if net.output == "identity":
-        _check_target_range(np.asarray(targets, dtype=np.float64), net.dtype.name, args.data,
-                            what, target)
     try:
+        targets = _targets_for(net, y, args.data, target)
+        if net.output == "identity":   # (a CLIError: passes the handler below)
+            _check_target_range(np.asarray(targets, dtype=np.float64), net.dtype.name,
+                                args.data, what, target)
         return _report(net, X, targets, os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
         message = str(exc)

@@ -37,7 +37,7 @@ class History(dict):
     # Held while an epoch is recorded (its columns appended one by one) and
     # while save copies them: a save during a fit in another thread sees
     # every column at one length.
-    lock = threading.Lock()
+    _lock = threading.Lock()
 
     def __init__(self):
         super().__init__(loss=[], seconds=[])
@@ -747,7 +747,7 @@ def _record(logs, *histories):
     """Append an epoch's logs to this fit's History and the model's running
     one, keeping one entry per epoch under every key: NaN for a metric not
     computed in an epoch (e.g. val_loss in a fit without validation)."""
-    with History.lock:
+    with History._lock:
         for record in histories:
             epochs = len(record.epoch)
             for key, column in record.history.items():
