@@ -163,9 +163,11 @@ def empty_rows(shape, dtype):
 
 
 def _beyond(values, dtype):
-    """The index of the first of ``values`` (float64) whose size ``dtype``
-    cannot hold, or None (always None for float64)."""
-    if np.dtype(dtype) == np.float64 or not values.size:
+    """The index of the first of ``values`` (float64, or a long double)
+    whose size ``dtype`` cannot hold, or None (always None for float64
+    values in float64)."""
+    if (np.dtype(dtype).itemsize >= values.dtype.itemsize and values.dtype.kind == "f") \
+            or not values.size:
         return None
     over = np.abs(values) > np.finfo(dtype).max
     return tuple(int(k) for k in np.argwhere(over)[0]) if over.any() else None

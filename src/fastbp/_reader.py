@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 
-from ._preprocess import SPACE, empty_rows, is_number
+from ._preprocess import SPACE, _beyond, empty_rows, is_number
 
 # Cells that mean "no value" (compared in lower case), as pandas reads them.
 MISSING = frozenset({"", "nan", "-nan", "+nan", "na", "n/a", "#n/a", "null", "<na>"})
@@ -191,11 +191,9 @@ class Table:
                 cell = str(cells[i]) if cells.dtype.kind == "U" else self._cell(i, j)
                 raise missing_error(self.path, name, str(raw[i]) if cell is None else cell, i,
                                     self._lines)
-            if raw.dtype.itemsize > 8:   # a long double (an .npy file's)
-                over = np.abs(raw) > np.finfo(np.float64).max
-                if over.any():
-                    i = int(np.argmax(over))
-                    raise beyond_float64(self.path, name, raw[i], i)
+            at = _beyond(raw, np.float64)   # a long double (an .npy file's)
+            if at is not None:
+                raise beyond_float64(self.path, name, raw[at], at[0])
         return raw
 
     def text(self, name):
@@ -704,13 +702,11 @@ class ArrayTable(Table):
             if block.dtype.kind == "f" and not np.isfinite(block).all():
                 r, j = (int(k) for k in np.argwhere(~np.isfinite(block))[0])
                 raise missing_error(self.path, self.names[j], str(block[r, j]), i + r, None)
-            if block.dtype.kind == "f" and block.dtype.itemsize > 8:
-                # a long double past float64, in which numbers are read (its
-                # infinity was found after the split, in a shuffled row)
-                over = np.abs(block) > np.finfo(np.float64).max
-                if over.any():
-                    r, j = (int(k) for k in np.argwhere(over)[0])
-                    raise beyond_float64(self.path, self.names[j], block[r, j], i + r)
+            # a long double past float64, in which numbers are read (its
+            # infinity was found after the split, in a shuffled row)
+            at = _beyond(block, np.float64) if block.dtype.kind == "f" else None
+            if at is not None:
+                raise beyond_float64(self.path, self.names[at[1]], block[at], i + at[0])
         return self.array
 
     def _raw(self, j):

@@ -366,17 +366,14 @@ def _read_as(X, dtype, path, columns):
     """Finite X (an NPZ's) as ``dtype``, C-contiguous; a value that ``dtype``
     cannot hold (a long double's 1e400) is an error naming its row and column:
     the infinity it became was found after the split, in a shuffled row."""
-    with np.errstate(over="ignore"):   # (named below)
-        out = np.ascontiguousarray(X, dtype=dtype)
-    if out.dtype.kind == "f" and X.dtype.kind == "f" and X.dtype.itemsize > out.dtype.itemsize:
-        finite = np.isfinite(out)
-        if not finite.all():
-            i, k = (int(v) for v in np.argwhere(~finite)[0])
-            j = columns[k]
-            raise CLIError(f"{path}: X holds {str(X[i, k])} at row {i + 1}, column {j + 1}"
-                           f" (x{j}), beyond what {out.dtype.name} holds, in which fastbp reads"
-                           " numbers")
-    return out
+    at = _preprocess._beyond(X, dtype) if X.dtype.kind == "f" else None
+    if at is not None:
+        i, k = at
+        j = columns[k]
+        raise CLIError(f"{path}: X holds {str(X[i, k])} at row {i + 1}, column {j + 1}"
+                       f" (x{j}), beyond what {np.dtype(dtype).name} holds, in which fastbp"
+                       " reads numbers")
+    return np.ascontiguousarray(X, dtype=dtype)
 
 
 def _load_npz(path, target, need_target, dtype, features=None, drop=None, feature_names=None):
@@ -452,12 +449,10 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
         where = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
         raise CLIError(f"{path}: {name} holds {y[where]} at row {where[0] + 1}; fastbp does not fill"
                        " in missing values: complete or drop that row")
-    if y is not None and y.dtype.kind == "f" and y.dtype.itemsize > 8:
-        over = np.abs(y) > np.finfo(np.float64).max   # (a long double: inf, then a shuffled row)
-        if over.any():
-            where = tuple(int(k) for k in np.argwhere(over)[0])
-            raise CLIError(f"{path}: {name} holds {str(y[where])} at row {where[0] + 1}, beyond"
-                           " what float64 holds, in which fastbp reads numbers")
+    where = _preprocess._beyond(y, np.float64) if y is not None and y.dtype.kind == "f" else None
+    if where is not None:   # (a long double: inf, then a shuffled row)
+        raise CLIError(f"{path}: {name} holds {str(y[where])} at row {where[0] + 1}, beyond"
+                       " what float64 holds, in which fastbp reads numbers")
     return Data(X, y, names, name)
 
 
