@@ -570,3 +570,80 @@ def test_an_lbfgs_model_holds_no_schedule(tmp_path):
         back = fastbp.load(tmp_path / "m.npz")
     assert back.schedule is None and isinstance(back.optimizer, fastbp.LBFGS)
     back.fit(X, Y, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("end", ["setter", "fit", "none"])
+def test_a_schedule_ended_and_given_again_starts_anew(end):
+    """A schedule this model ran, ended by net.optimizer = ..., by a fit given
+    another optimizer, or by net.schedule = None, kept its count when given
+    to a later fit: a finished cosine took Adam's 1e-3 for an lr set by hand
+    and trained at 0 after it (with a warning whose advice did not apply)."""
+    net = fastbp.MLP([3, 2], dtype="float64", seed=0)
+    cos = schedules.CosineAnnealing(T_max=10)
+    net.fit(X, Y, epochs=10, batch_size=10, optimizer="sgd", lr=0.1, verbose=0, callbacks=[cos])
+    if end == "setter":
+        net.optimizer = fastbp.Adam(lr=1e-3)
+    elif end == "fit":
+        net.fit(X, Y, epochs=1, batch_size=10, optimizer=fastbp.Adam(lr=1e-3), verbose=0)
+    else:
+        net.schedule = None
+        net.optimizer.lr = 1e-3
+    assert net.schedule is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = net.fit(X, Y, epochs=5, batch_size=10, verbose=0, callbacks=[cos])["lr"]
+    expected = [1e-3 * (1 + math.cos(math.pi * e / 10)) / 2 for e in range(5)]
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert net.schedule is cos and cos._epochs == 5
+
+
+@pytest.mark.parametrize("drop", ["_best", "_bad", "_current"])
+def test_a_saved_plateau_state_missing_a_field_is_refused(drop, tmp_path):
+    """A model file whose ReduceOnPlateau state lacked _current or _bad
+    loaded, and its next fit failed with AttributeError."""
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=3, lr=0.1, verbose=0,
+            callbacks=[schedules.ReduceOnPlateau(monitor="loss", patience=0)])
+    data = __import__("json").loads(net.schedule.to_json())
+    del data["fields"][drop]
+    text = __import__("json").dumps(data)
+    with pytest.raises(ValueError, match=f"a saved ReduceOnPlateau schedule is not valid: it"
+                                         f" holds .* without {drop}$"):
+        schedules.from_json(text)
+    net.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        arrays = dict(f)
+    arrays["schedule"] = np.array(text)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(fastbp.ModelFileError, match=f"without {drop}"):
+        fastbp.load(tmp_path / "bad.npz")
+
+
+def test_a_growing_rate_whose_power_alone_overflows_goes_on():
+    """lr0 * gamma ** epoch with gamma > 1: Python's power raised
+    OverflowError past 2.0 ** 1023 though the rate (of a tiny lr0) was small."""
+    s = schedules.ExponentialDecay(2.0)
+    assert s.lr(1039, 5e-322) == pytest.approx(101 * 2.0 ** -35, rel=1e-12)
+    assert schedules.StepDecay(2, 2.0).lr(2 * 1039 + 1, 5e-322) == pytest.approx(
+        101 * 2.0 ** -35, rel=1e-12)
+    assert s.lr(1039, 0.0) == 0.0 and s.lr(1039, 1.0) == math.inf
+
+
+def test_a_rate_past_the_largest_float_stops_the_fit_by_name():
+    """The fit ended in a bare OverflowError, and every later fit again."""
+    net = fastbp.MLP([3, 2, 1], output="identity", dtype="float64", seed=0)
+    Xz, yz = np.zeros((8, 3)), np.zeros(8)   # (no gradient: only the rate grows)
+    sched = schedules.ExponentialDecay(2.0 ** 100)
+    with pytest.raises(ValueError, match=r"gives an lr of inf at its epoch 21 \(past the largest"
+                                         r" float\); set net.schedule = None"):
+        net.fit(Xz, yz, epochs=30, batch_size=8, optimizer="sgd", lr=1e-300, verbose=0,
+                callbacks=[sched])
+    assert len(net.history["lr"]) == 21
+    assert net.optimizer.lr == pytest.approx(1e-300 * 2.0 ** 1000 * 2.0 ** 1000, rel=1e-12)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match="gives an lr of inf at its epoch 21"):
+        net.fit(Xz, yz, epochs=1, batch_size=8, verbose=0)
+    assert len(net.history["lr"]) == 21 and np.array_equal(net.params, before)
+    net.schedule = None
+    net.fit(Xz, yz, epochs=1, batch_size=8, verbose=0)
+    assert len(net.history["lr"]) == 22

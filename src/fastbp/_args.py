@@ -494,8 +494,9 @@ def schedule_first(net, callbacks, opt, explicit):
     ends it) first among the callbacks, so that checkpoints and early
     stopping see its state after each epoch; ``restart``: it is this model's
     own, given again with an explicit lr or optimizer, which end its count
-    as they end a schedule left out: it starts anew from that lr (when the
-    fit commits; nothing changes here)."""
+    as they end a schedule left out, or one this model ran that has ended
+    since: it starts anew from the optimizer's lr (when the fit commits;
+    nothing changes here)."""
     schedules = [cb for cb in callbacks if isinstance(cb, Schedule)]
     if len(schedules) > 1:
         raise ValueError(f"callbacks may hold one learning-rate schedule; got {schedules}")
@@ -516,7 +517,10 @@ def schedule_first(net, callbacks, opt, explicit):
         # (set by hand, or in a file: the fit skipped it and kept it, saved)
         raise ValueError(f"L-BFGS takes no learning rate, so no schedule; the model holds"
                          f" {schedule!r}: set net.schedule = None first")
-    restart = schedule is not None and explicit and getattr(schedule, "_net", None) is net
+    # (one this model ran that has ended since, by net.schedule = None, another
+    # optimizer or an lr, starts anew too: it is a new schedule for this model)
+    restart = schedule is not None and getattr(schedule, "_net", None) is net \
+        and (explicit or schedule is not net.schedule)
     if schedule is not None:
         callbacks = [schedule] + others
     return callbacks, schedule, restart

@@ -16,7 +16,8 @@ from its own start: a new one given to a trained model starts at epoch 0
 starts anew on this one as a copy, the other keeping its own (a sweep may
 reuse one schedule object). A fit given ``lr``, or an ``optimizer`` other
 than the model's own, ends the model's schedule; a schedule it is given as
-well starts anew there, from that learning rate. The formulas are PyTorch's ``lr_scheduler`` ones
+well starts anew there, from that learning rate, as does one the model ran
+that has ended since (``net.schedule = None``, or another optimizer set). The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts. A continued schedule goes on from an lr set by hand
@@ -73,14 +74,24 @@ class Schedule:
         lr = net.optimizer.lr
         if getattr(self, "lr0", None) is None:
             self.lr0 = lr
-        elif lr != self.lr(self._epochs, self.lr0):
+        elif lr != self._finite(self._epochs):
             # Set by hand since the schedule last set it: this epoch trains at
             # it as set, as when a callback sets it during a fit (a checkpoint
             # taken then resumes on the same rates), and the schedule goes on
             # from it, or, where it cannot, sets its own after this epoch.
             self._set_by_hand(lr)
             return
-        net.optimizer.lr = self.lr(self._epochs, self.lr0)
+        net.optimizer.lr = self._finite(self._epochs)
+
+    def _finite(self, epoch):
+        """The rate at ``epoch``; ValueError where it passes the largest float
+        (a gamma above 1 over many epochs): the fit stops after the epoch
+        before it, and a later fit is refused before it trains."""
+        rate = self.lr(epoch, self.lr0)
+        if not math.isfinite(rate):
+            raise ValueError(f"the schedule {self!r} gives an lr of {rate} at its epoch {epoch}"
+                             " (past the largest float); set net.schedule = None to drop it")
+        return rate
 
     def _set_by_hand(self, lr):
         """Follow an lr set by hand (see :meth:`_follow`), or warn that the
@@ -106,7 +117,7 @@ class Schedule:
         toward the floor, as PyTorch's do."""
         a = self.lr(self._epochs, 0.0)
         b = self.lr(self._epochs, 1.0) - a
-        lr0 = (lr - a) / b if b > 0 else math.nan
+        lr0 = (lr - a) / b if 0 < b < math.inf else math.nan
         if math.isfinite(lr0) and (lr0 >= 0 or self._rises_to_floor):
             self.lr0 = lr0
             return True
@@ -125,7 +136,7 @@ class Schedule:
         self.__dict__.pop("_refused", None)
         self.observe(logs)
         self._epochs += 1
-        self._net.optimizer.lr = self.lr(self._epochs, self.lr0)
+        self._net.optimizer.lr = self._finite(self._epochs)
         return False
 
     def _start(self):
@@ -150,6 +161,22 @@ class Constant(Schedule):
         return lr0
 
 
+def _times_power(lr0, gamma, k):
+    """``lr0 * gamma ** k``, inf where that overflows: Python's float power
+    raises OverflowError where ``gamma ** k`` alone does (gamma > 1), though
+    the rate itself may be small (a tiny lr0); there the rate is taken in
+    logarithms (to about k log(gamma) ulps, a path only such rates take)."""
+    try:
+        return lr0 * gamma ** k
+    except OverflowError:
+        if lr0 == 0:
+            return 0.0
+        try:
+            return math.copysign(math.exp(math.log(abs(lr0)) + k * math.log(gamma)), lr0)
+        except OverflowError:
+            return math.inf
+
+
 class StepDecay(Schedule):
     """``lr0 * gamma ** (epoch // step_size)`` (PyTorch's StepLR)."""
 
@@ -159,7 +186,7 @@ class StepDecay(Schedule):
         self.lr0 = None
 
     def lr(self, epoch, lr0):
-        return lr0 * self.gamma ** (epoch // self.step_size)
+        return _times_power(lr0, self.gamma, epoch // self.step_size)
 
 
 class ExponentialDecay(Schedule):
@@ -170,7 +197,7 @@ class ExponentialDecay(Schedule):
         self.lr0 = None
 
     def lr(self, epoch, lr0):
-        return lr0 * self.gamma ** epoch
+        return _times_power(lr0, self.gamma, epoch)
 
 
 class CosineAnnealing(Schedule):
@@ -341,6 +368,12 @@ def from_json(text):
             if key not in state:
                 raise ValueError(f"unknown field {key!r}")
             setattr(schedule, key, _saved_state(value, state[key], key))
+        held = [k for k in cls._STATE if k in fields]
+        if held and len(held) < len(cls._STATE):
+            # (a started schedule saves its whole state; _start fills in none
+            # of it where some is there)
+            raise ValueError("it holds " + ", ".join(held) + " without "
+                             + ", ".join(k for k in cls._STATE if k not in fields))
         if schedule.lr0 is not None and schedule.lr0 < 0 and not (
                 math.isfinite(schedule.lr0) and hasattr(schedule, "_epochs")
                 and schedule._rate(schedule._epochs, schedule.lr0)
