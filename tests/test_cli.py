@@ -396,6 +396,16 @@ def test_train_without_out_says_the_model_was_not_saved(tmp_path, capsys):
     assert "model not saved" not in out and out.splitlines()[-1] == f"model written to {tmp_path / 'm.npz'}"
 
 
+def test_info_shows_class_and_category_labels_unrounded(tmp_path, capsys):
+    """info rounded every float to 6 digits, labels too: the classes 1.0 and
+    1.0000001 both printed as 1.0 (predict prints 1.0000001, as cli.md says)."""
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.classes_ = [1.0, 1.0000001]
+    net.save(tmp_path / "m.npz")
+    status, out, _ = run(["info", str(tmp_path / "m.npz")], capsys)
+    assert status == 0 and "classes: [1.0, 1.0000001]" in out
+
+
 def test_info_shows_the_models_classes_and_scaling(tmp_path, capsys, classes_csv):
     path, X, label = classes_csv
     model = str(tmp_path / "m.npz")

@@ -144,6 +144,13 @@ def main(rows=ROWS, repeats=5, srcs=(None,)):
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else ROWS,
-         int(sys.argv[2]) if len(sys.argv) > 2 else 5,
-         tuple(sys.argv[3:]) or (None,))
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", nargs="?", type=int, default=ROWS,
+                        help=f"rows of the generated CSV (default {ROWS:,})")
+    parser.add_argument("repeats", nargs="?", type=int, default=5,
+                        help="interleaved repeats (default 5)")
+    parser.add_argument("src", nargs="*", help="source trees (src folders) to take turns with;"
+                        " none: the installed fastbp")
+    args = parser.parse_args()
+    main(args.rows, args.repeats, tuple(args.src) or (None,))

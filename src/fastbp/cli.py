@@ -1242,9 +1242,11 @@ def cmd_evaluate(args):
         raise CLIError(f"{args.data}: {message}") from None
 
 
-def _abbreviated(values, shown=10):
+def _abbreviated(values, shown=10, rounded=True):
+    # (rounded: scaling statistics to 6 digits; class labels as the model
+    # holds them: the class 1.0000001 is not 1.0)
     values = values.tolist()
-    if values and isinstance(values[0], float):
+    if rounded and values and isinstance(values[0], float):
         values = [float(f"{v:.6g}") for v in values]
     return str(values) if len(values) <= shown else f"{str(values[:shown])[:-1]}, ... ({len(values)} in all)]"
 
@@ -1262,7 +1264,7 @@ def cmd_info(args):
     lines = [repr(net), f"parameters: {net.n_params} {net.dtype.name}",
              f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"]
     if net.classes_ is not None:
-        lines.append(f"classes: {_abbreviated(net.classes_)}")
+        lines.append(f"classes: {_abbreviated(net.classes_, rounded=False)}")
     if net.categories is not None:
         names = _metadata(net).get("features")
         names = names if isinstance(names, list) else None

@@ -936,7 +936,7 @@ def _gather(dst, src, perm, start):
 
 # The epoch kernels a fit runs. Compile time is what a new user waits for
 # first, and a kernel compiles every branch it holds, so the variant is
-# chosen in Python (fastbp.train.epoch_kernel) and each stays small: plain
+# chosen in Python (fastbp.train.choose_epoch) and each stays small: plain
 # SGD (the default, the lecture's step) compiles neither the optimizers nor
 # dropout. All three take the arguments of train_epoch, already validated
 # (they check nothing; ``check_every_step`` is passed explicitly), run the
