@@ -153,6 +153,11 @@ CALL_TABLE = [
     ("callback without methods", _fit(callbacks=[object()]), TypeError,
      "callbacks must define on_train_begin, on_epoch_end or on_train_end"),
     ("callbacks not a list", _fit(callbacks=5), TypeError, r"callbacks must be a list of callbacks.*; got 5"),
+    # (text and a dict were split into characters and keys: "got 'c'", "got 99")
+    ("callbacks a str", _fit(callbacks="cb"), TypeError, r"callbacks must be a list.*; got 'cb'$"),
+    ("callbacks bytes", _fit(callbacks=b"cb"), TypeError, r"callbacks must be a list.*; got b'cb'$"),
+    ("callbacks a dict", _fit(callbacks={"on_epoch_end": 1}), TypeError,
+     r"callbacks must be a list.*; got \{'on_epoch_end': 1\}$"),
     ("callback not in a list", _fit(callbacks=fastbp.EarlyStopping(monitor="loss")), TypeError,
      r"callbacks must be a list of callbacks, e.g. \[cb\]; got EarlyStopping\("),
     ("two schedules", _fit(callbacks=[schedules.Constant(), schedules.Constant()]), ValueError,

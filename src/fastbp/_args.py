@@ -455,7 +455,10 @@ def validation_set(net, X, Y, validation_data, validation_split, classes=None, w
 def check_callbacks(callbacks, saves=True):
     """The callbacks as a list, each checked: its methods take what fit
     passes; a ModelCheckpoint's folder exists (where this process ``saves``)."""
+    # (text and mappings iterate as characters and keys: named as given)
     try:
+        if isinstance(callbacks, (str, bytes, bytearray, dict)):
+            raise TypeError
         callbacks = [] if callbacks is None else list(callbacks)
     except TypeError:  # one callback, not in a list, or a number
         raise TypeError(f"callbacks must be a list of callbacks, e.g. [cb]; got {callbacks!r}") from None
