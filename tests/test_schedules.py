@@ -572,8 +572,9 @@ def test_an_lbfgs_model_holds_no_schedule(tmp_path):
     back.fit(X, Y, epochs=1, verbose=0)
 
 
+@pytest.mark.parametrize("again", ["fit", "set", "set and fit", "set, save and load"])
 @pytest.mark.parametrize("end", ["setter", "fit", "none"])
-def test_a_schedule_ended_and_given_again_starts_anew(end):
+def test_a_schedule_ended_and_given_again_starts_anew(end, again, tmp_path):
     """A schedule this model ran, ended by net.optimizer = ..., by a fit given
     another optimizer, or by net.schedule = None, kept its count when given
     to a later fit: a finished cosine took Adam's 1e-3 for an lr set by hand
@@ -589,12 +590,43 @@ def test_a_schedule_ended_and_given_again_starts_anew(end):
         net.schedule = None
         net.optimizer.lr = 1e-3
     assert net.schedule is None
+    if again != "fit":   # (set by hand, a finished cosine trained the new rate at 0 still)
+        net.schedule = cos
+    if again == "set, save and load":
+        net.save(tmp_path / "m.npz")
+        net = fastbp.load(tmp_path / "m.npz")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        got = net.fit(X, Y, epochs=5, batch_size=10, verbose=0, callbacks=[cos])["lr"]
+        got = net.fit(X, Y, epochs=5, batch_size=10, verbose=0,
+                      callbacks=[net.schedule] if again == "set, save and load" else
+                      [] if again == "set" else [cos])["lr"]
     expected = [1e-3 * (1 + math.cos(math.pi * e / 10)) / 2 for e in range(5)]
     assert got == pytest.approx(expected, rel=1e-12)
-    assert net.schedule is cos and cos._epochs == 5
+    assert net.schedule._epochs == 5 and (again == "set, save and load" or net.schedule is cos)
+
+
+def test_an_inverse_scaling_whose_power_overflows_goes_on():
+    """(seen + 1) ** power_t overflowed: a bare OverflowError at every fit,
+    where the rate, the power's inverse, is a float (0 here, as it rounds)."""
+    s = schedules.InverseScaling(power_t=100.0)
+    s._samples = 2000
+    assert s.lr(1, 0.1) == 0.0
+    assert s.lr(1, 1e308) == pytest.approx(1e308 * math.exp(-100 * math.log(2001)), rel=1e-12)
+    net = fastbp.MLP([3, 2], dtype="float64", seed=0)
+    lrs = net.fit(X, Y, epochs=2, batch_size=10, lr=1e300, optimizer="sgd", verbose=0,
+                  on_divergence="stop", callbacks=[schedules.InverseScaling(power_t=100.0)])["lr"]
+    assert lrs == [1e300, pytest.approx(1e300 / 21.0 ** 100, rel=1e-12)]
+
+
+def test_a_cosine_of_an_lr_near_the_largest_float_is_not_refused():
+    """(lr0 - eta_min) * (1 + cos) overflowed before the halving: an lr of
+    1e308 was refused as "inf at its epoch 0" (PyTorch's CosineAnnealingLR
+    gives 1e308, 9.76e307, ...)."""
+    s = schedules.CosineAnnealing(T_max=10)
+    got = [s.lr(e, 1e308) for e in range(11)]
+    assert got == pytest.approx([1e308 / 2 * (1 + math.cos(math.pi * e / 10)) for e in range(11)],
+                                rel=1e-15)
+    assert s.lr(3, 0.1) == 0.1 * (1 + math.cos(math.pi * 3 / 10)) / 2   # (the usual rounding)
 
 
 @pytest.mark.parametrize("drop", ["_best", "_bad", "_current"])

@@ -427,6 +427,12 @@ class MLP:
             raise ValueError(f"L-BFGS takes no learning rate, so no schedule; got {value!r}"
                              " (set another optimizer first)")
         with self._unclaimed("schedule"):
+            if value is not None and value is not self._schedule \
+                    and getattr(value, "_net", None) is self:
+                # One this model ran that has ended since (by another optimizer,
+                # an lr, net.schedule = None or another): it starts anew, as
+                # given to a fit (its count and lr0 were of the ended run).
+                value.restart()
             self._schedule = value
 
     @property

@@ -17,7 +17,8 @@ starts anew on this one as a copy, the other keeping its own (a sweep may
 reuse one schedule object). A fit given ``lr``, or an ``optimizer`` other
 than the model's own, ends the model's schedule; a schedule it is given as
 well starts anew there, from that learning rate, as does one the model ran
-that has ended since (``net.schedule = None``, or another optimizer set). The formulas are PyTorch's ``lr_scheduler`` ones
+that has ended since (``net.schedule = None``, or another optimizer set),
+given to a fit or set as ``net.schedule`` again. The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts. A continued schedule goes on from an lr set by hand
@@ -163,9 +164,10 @@ class Constant(Schedule):
 
 def _times_power(lr0, gamma, k):
     """``lr0 * gamma ** k``, inf where that overflows: Python's float power
-    raises OverflowError where ``gamma ** k`` alone does (gamma > 1), though
-    the rate itself may be small (a tiny lr0); there the rate is taken in
-    logarithms (to about k log(gamma) ulps, a path only such rates take)."""
+    raises OverflowError where ``gamma ** k`` alone does, though the rate
+    itself may be a float (a tiny lr0 times a huge power, or the power's
+    inverse); there the rate is taken in logarithms (to about
+    ``|k log(gamma)|`` ulps, a path only such rates take)."""
     try:
         return lr0 * gamma ** k
     except OverflowError:
@@ -219,7 +221,11 @@ class CosineAnnealing(Schedule):
 
     def _rate(self, epoch, lr0):
         e = min(epoch, self.T_max)
-        return self.eta_min + (lr0 - self.eta_min) * (1 + math.cos(math.pi * e / self.T_max)) / 2
+        span, cos = lr0 - self.eta_min, 1 + math.cos(math.pi * e / self.T_max)
+        half = span * cos / 2
+        if math.isinf(half) and math.isfinite(span):   # (an lr0 near the largest float)
+            half = span / 2 * cos
+        return self.eta_min + half
 
 
 class InverseScaling(Schedule):
@@ -241,7 +247,12 @@ class InverseScaling(Schedule):
 
     def lr(self, epoch, lr0):
         seen = getattr(self, "_samples", 0)
-        return lr0 if seen == 0 else lr0 / (seen + 1) ** self.power_t
+        if seen == 0:
+            return lr0
+        try:
+            return lr0 / (seen + 1) ** self.power_t
+        except OverflowError:   # (the power alone; the rate, smaller, may be a float)
+            return _times_power(lr0, seen + 1, -self.power_t)
 
 
 class ReduceOnPlateau(Schedule):
