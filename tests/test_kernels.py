@@ -1092,3 +1092,26 @@ def test_shuffle_is_roughly_uniform():
         counts[tuple(p)] += 1
     chi2 = sum((c - 1000) ** 2 / 1000 for c in counts.values())
     assert chi2 < 25.0, counts  # p ~ 1e-4 for a uniform shuffle
+
+
+@pytest.mark.parametrize("dtype, logits", [
+    (np.float64, [1e308, -1e308]),   # (finite logits whose difference overflows)
+    (np.float64, [0.0, -np.inf]),
+    (np.float32, [0.0, -np.inf]),
+])
+def test_a_one_hot_row_with_an_infinite_difference_gives_the_labels_bits(dtype, logits):
+    """The one-hot row's 0 times an infinite logit difference was NaN where
+    the label gave a finite loss (the kernels promise the same bits)."""
+    import fastbp
+    net = fastbp.MLP([1, 2], dtype=dtype.__name__, seed=0)
+    net.params[:] = 0
+    net.weights[0][:, 0] = logits
+    X = np.ones((1, 1), dtype=dtype)
+    ws = net.workspace(1)
+    label, onehot = np.array([0], np.int64), np.array([[1, 0]], dtype)
+    want = K.loss_value(net.params, ws, net.plan, X, label, K.CROSS_ENTROPY)
+    assert np.isfinite(want)
+    assert K.loss_value(net.params, ws, net.plan, X, onehot, K.CROSS_ENTROPY) == want
+    g1, g2 = np.zeros_like(net.params), np.zeros_like(net.params)
+    assert K.train_step(net.params.copy(), g2, ws, net.plan, X, onehot, K.CROSS_ENTROPY, 0.0) \
+        == K.train_step(net.params.copy(), g1, ws, net.plan, X, label, K.CROSS_ENTROPY, 0.0) == want

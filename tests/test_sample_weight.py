@@ -716,3 +716,26 @@ def test_a_row_of_weight_zero_counts_for_nothing_even_where_its_loss_overflows()
     net.fit(X, y, sample_weight=w, epochs=5, batch_size=10, shuffle=False, verbose=0, lr=0.05)
     twin.fit(X[:9], y[:9], epochs=5, batch_size=10, shuffle=False, verbose=0, lr=0.05)
     np.testing.assert_allclose(net.params, twin.params, rtol=1e-12)
+
+
+@pytest.mark.parametrize("output, each", [("identity", 2.5e299), ("identity", 4.4e307),
+                                          ("sigmoid", 4.4e307)])
+def test_huge_equal_weights_with_alpha_give_the_unweighted_mean(output, each):
+    """With alpha > 0 the weights stay as given (the L2 term is over their
+    sum), and the kernel's sum w_i L_i, or w m, overflowed: weights of 2.5e299
+    gave a loss of inf (fit: a TrainingDivergedError), 4.4e307 a loss of
+    1.8e-312 for 0.33, and evaluate's R^2 NaN."""
+    rng = np.random.default_rng(0)
+    X, y, _ = _data(output, n=4)
+    if output == "identity":
+        y = y * 1e5   # (residuals of 1e5: a loss of 1e10, a sum past float64 at 2.5e299)
+    net = _net(output, alpha=1e-4)
+    w = np.full(4, each)
+    data_term = net.loss(X, y) - net.alpha / 8 * sum((W ** 2).sum() for W in net.weights)
+    penalty = net.alpha / 2 / w.sum() * sum((W ** 2).sum() for W in net.weights)
+    assert net.loss(X, y, sample_weight=w) == pytest.approx(data_term + penalty, rel=1e-13)
+    got, want = net.evaluate(X, y, sample_weight=w), net.evaluate(X, y)
+    metric = "r2" if output == "identity" else "accuracy"
+    assert got[metric] == pytest.approx(want[metric], rel=1e-13)
+    history = net.fit(X, y, epochs=1, batch_size=4, lr=1e-12, verbose=0, sample_weight=w)
+    assert history["loss"][0] == pytest.approx(data_term + penalty, rel=1e-9)

@@ -28,6 +28,10 @@ BAD_CONSTRUCTOR = [
     (dict(sizes=[4, 3], loss="mse"), ValueError, "loss 'mse' does not pair with output 'softmax'"),
     (dict(sizes=[4, 3], output="sigmoid", loss="cross_entropy"), ValueError, "does not pair"),
     (dict(sizes=[4, 1]), ValueError, "softmax output needs sizes.-1. >= 2"),
+    # (the kernels hold labels in the network's dtype: 2**24 + 1 read as 2**24)
+    (dict(sizes=[4, 2 ** 24 + 1]), ValueError,
+     r"a float32 softmax output holds at most 2\*\*24 = 16777216 classes.*got sizes\[-1\] ="
+     r" 16777217: use dtype='float64'"),
     (dict(sizes=[4, 3], dtype="float16"), ValueError, "dtype must be 'float32' or 'float64'; got 'float16'"),
     (dict(sizes=[4, 3], dtype="int"), ValueError, "dtype must be"),
     (dict(sizes=[4, 3], seed=-1), ValueError, "seed must be an integer >= 0; got -1"),

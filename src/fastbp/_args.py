@@ -66,7 +66,14 @@ def architecture(sizes, activation, output, loss, dtype, seed, init, alpha, drop
     if output == "softmax" and sizes[-1] < 2:
         raise ValueError(f"a softmax output needs sizes[-1] >= 2 classes; got {sizes[-1]}"
                          " (for one binary output use output='sigmoid')")
-    return Architecture(sizes, activations, output, loss, check_dtype(dtype), check_seed(seed),
+    dtype = check_dtype(dtype)
+    if output == "softmax" and dtype == "float32" and sizes[-1] > 2 ** 24:
+        # (the kernels hold a batch's labels in the network's dtype: label
+        # 2**24 + 1 read as 2**24, its loss and gradient of the wrong class)
+        raise ValueError(f"a float32 softmax output holds at most 2**24 = {2 ** 24} classes, whose"
+                         f" labels float32 holds exactly; got sizes[-1] = {sizes[-1]}: use"
+                         " dtype='float64'")
+    return Architecture(sizes, activations, output, loss, dtype, check_seed(seed),
                         check_choice(init, "init", INITS), alpha, dropout)
 
 

@@ -23,6 +23,8 @@ bit the unweighted fit. The weights are float64 (n,), gathered per batch
 into ``wbuf`` (float64, >= batch size) by the epoch's permutation, as X and
 Y are. Nothing here checks its arguments: the model validates once.
 """
+import math
+
 import numpy as np
 
 from ._arrays import borrowed
@@ -54,9 +56,18 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
     total = 0.0
     if w == 0:
         return total
+    # Weights past 2**500 (kept as given where alpha > 0: the L2 term is over
+    # their sum) are taken times the power of two that brings their sum to
+    # [0.5, 1), which scales every term and the sum exactly: sum w_i L_i,
+    # or w m, overflowed where the weighted mean is a float (weights of
+    # 2.5e299 gave inf, 4.4e307 a loss of 1.8e-312 for 0.33).
+    scale = 1.0
+    if w > 2.0 ** 500:
+        scale = math.ldexp(1.0, -math.frexp(w)[1])
+        w *= scale
     q = 0.0  # the log1p terms of the rows of weight 1 (fastbp.ops.gather_log1p)
     for i in range(n):
-        c = wb[i]
+        c = wb[i] * scale
         if c == 0:   # (a row that counts for nothing: its loss may overflow, and 0 inf is NaN)
             continue
         if loss == CROSS_ENTROPY:

@@ -1247,8 +1247,12 @@ class MLP:
         # _metrics with sample weights: the weighted mean loss plus the L2
         # term over the weights' sum; accuracy and R^2 as scikit-learn's
         # accuracy_score and r2_score with sample_weight.
-        total = float(weights.sum())
         logs = {prefix + "loss": self._weighted_loss(X, Y, weights)}
+        if weights.size and weights.max() > 2.0 ** 500:
+            # (ratios only: a power of two scales each weight and sum exactly,
+            # where weights of 2.5e299 overflowed the sums to an R^2 of NaN)
+            weights = np.ldexp(weights, -int(np.frexp(weights.max())[1]))
+        total = float(weights.sum())
         if self._output == "identity":
             res = np.zeros(self._sizes[-1])
             for start, out in self._chunks(X):

@@ -17,7 +17,8 @@ layer's block. Nothing here allocates.
 
 Targets: ``Y`` is (n, m) floats, or for a softmax output (cross-entropy)
 int64 class labels (n,); the training and loss kernels copy a batch's labels
-into region Y as floats (whole numbers, exact), so inside an epoch the loss
+into region Y as floats (whole numbers, exact: float32 holds every label
+below 2**24, the most classes a float32 ``MLP`` takes), so inside an epoch the loss
 kernels see one labels type whatever the caller's, and Numba compiles the
 labels variant only for a softmax model (``Y.ndim`` is a compile-time
 constant; each specialisation holds only its own branch).

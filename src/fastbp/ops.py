@@ -793,13 +793,17 @@ def cross_entropy_target_row(total, q, z, out, y, i, c):
     r = 0.0
     for j in range(m):
         r += y[j]
+    # (a target of 0 adds nothing, also where its logit is infinite or the
+    # difference overflows: 0 inf was NaN where the label gave a finite loss)
     if c == 1.0 and r == 1.0:
         for j in range(m):
-            total += c * (y[j] * (np.float64(z[i, k]) - z[i, j]))
+            if y[j] != 0:
+                total += c * (y[j] * (np.float64(z[i, k]) - z[i, j]))
         return gather_log1p(total, q, t)
     tail = np.log1p(t)
     for j in range(m):
-        total += c * (y[j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
+        if y[j] != 0:
+            total += c * (y[j] * ((np.float64(z[i, k]) - z[i, j]) + tail))
     return total, q
 
 
