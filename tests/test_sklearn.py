@@ -836,3 +836,27 @@ def test_momentum_true_trains_as_scikit_learns_momentum_one():
         theirs = SkClassifier(momentum=True, **kw).fit(X, y)
     for a, b in zip(ours.coefs_, theirs.coefs_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
+def test_coefs_held_across_an_activation_set_by_set_params_stay_the_models():
+    """After set_params(activation=...), the next predict or fit moved the
+    model to a copy of its buffer: a coefs_ array a user held no longer
+    changed the predictions, nor took the training (scikit-learn's stay)."""
+    from sklearn.neural_network import MLPClassifier as Theirs
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((200, 5)), rng.integers(0, 3, 200)
+    for cls in (Theirs, MLPClassifier):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = cls(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(X, y)
+            W = est.coefs_[0]
+            est.set_params(activation="tanh")
+            est.predict(X)
+            W[...] = 0.0   # (every hidden unit tanh(b): the same probabilities for every row)
+            p = est.predict_proba(X)
+            assert W is est.coefs_[0] and np.allclose(p, p[0]), cls
+            est = cls(hidden_layer_sizes=(8,), max_iter=5, random_state=0, warm_start=True).fit(X, y)
+            W = est.coefs_[0]
+            before = W.copy()
+            est.set_params(activation="relu").fit(X, y)
+            assert np.array_equal(W, est.coefs_[0]) and not np.array_equal(W, before), cls

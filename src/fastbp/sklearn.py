@@ -343,8 +343,10 @@ class _BaseMLP(BaseEstimator):
         # same weights in a network of the new hidden activation.
         want = ACTIVATIONS[self.activation]
         if any(a != want for a in net.activations):
-            self.net_ = _twin(net, activation=want, alpha=float(self.alpha))
-            self._expose()
+            # Over the very buffer: the views exposed (which a user may hold,
+            # as scikit-learn's coefs_) stay the model's, each slot as it is.
+            self.net_ = _twin(net, activation=want, alpha=float(self.alpha), share=True)
+            self._exposed = (self.net_, *views)
 
     def _fit(self, X, y, sample_weight=None, incremental=False, before=None):
         # One fit of a network at a time, as fastbp.MLP.fit: the network this
@@ -912,14 +914,22 @@ class _BaseMLP(BaseEstimator):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
 
-def _twin(net, dtype=None, output=None, activation=None, alpha=None):
+def _twin(net, dtype=None, output=None, activation=None, alpha=None, share=False):
     """A copy of the fastbp.MLP net's weights and its input and target
     scaling (a user may have set them on ``net_``) in a network of ``dtype``,
-    ``output``, hidden ``activation`` and ``alpha``, each by default the net's own."""
+    ``output``, hidden ``activation`` and ``alpha``, each by default the net's own.
+    ``share`` (the dtype kept): the twin's weights are the net's very buffer,
+    so ``coefs_`` and ``intercepts_`` arrays a user holds stay the model's (as
+    scikit-learn's, which an activation set by set_params never replaces)."""
     twin = MLP(list(net.sizes), activation=activation or list(net.activations) or "tanh",
                output=output or net.output, dtype=dtype or net.dtype.name, seed=0,
                alpha=float(net.alpha) if alpha is None else alpha)
-    twin.params[...] = net.params
+    if share and twin.dtype == net.dtype:
+        # (the layout's offsets do not depend on the activations)
+        twin._params = net.params
+        twin._weights, twin._biases = twin._layout.views(twin._params)
+    else:
+        twin.params[...] = net.params
     if net.input_mean is not None:
         twin.set_input_scaling(net.input_mean, net.input_scale)
     if net.target_mean is not None and twin.output == "identity":
