@@ -389,6 +389,73 @@ def test_cli_export(tmp_path, capsys):
     assert "opset 3 cannot express this model" in capsys.readouterr().err
 
 
+def _timestamp_model():
+    # p = sigmoid(standardised column 0), column 0 Unix times of spread 30 s:
+    # float32 holds them in steps of 128 s.
+    net = fastbp.MLP([2, 1], output="sigmoid", dtype="float32", seed=0)
+    net.params[:] = [1.0, 0.0, 0.0]
+    net.set_input_scaling([1.7e9, 0.0], [30.0, 1.0])
+    rng = np.random.default_rng(0)
+    X = np.column_stack([1.7e9 + rng.normal(size=50) * 30, rng.normal(size=50)])
+    return net, X
+
+
+def test_a_float64_input_keeps_the_digits_predict_keeps():
+    """A float32 model's graph took only float32 rows, rounded before its
+    float64 standardisation: on float64 rows (a CSV's) it gave p = 0.5 for
+    every row where predict gave 0.37-0.79. input_dtype="float64" takes them
+    as they are; the default stays the model's dtype, as predict on it."""
+    net, X = _timestamp_model()
+    want = net.predict_proba(X)
+    assert want.std() > 0.05   # (the rows differ: no longer if rounded to float32)
+    got = run_onnx(net.to_onnx(input_dtype="float64"), X)
+    np.testing.assert_allclose(got["probabilities"], want, atol=1e-6)
+    np.testing.assert_array_equal(got["label"], net.predict(X))
+    graph = onnx.load_from_string(net.to_onnx(input_dtype="float64")).graph
+    assert graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    assert graph.output[1].type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    default = run_onnx(net.to_onnx(), X.astype(np.float32))["probabilities"]
+    np.testing.assert_allclose(default, net.predict_proba(X.astype(np.float32)), atol=1e-6)
+    # a float64 model may take float32 rows, standardised in float64 after the cast
+    wide = fastbp.MLP([2, 3, 2], dtype="float64", seed=1)
+    wide.set_input_scaling([1.0, -2.0], [3.0, 0.5])
+    rows = np.random.default_rng(1).normal(size=(20, 2)).astype(np.float32)
+    np.testing.assert_allclose(run_onnx(wide.to_onnx(input_dtype="float32"), rows)["probabilities"],
+                               wide.predict_proba(rows), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("float16", r"input_dtype must be None \(the model's dtype\), 'float32' or 'float64'; got"
+                r" 'float16'"),
+    (True, "input_dtype must be None"), ("int64", "input_dtype must be None"),
+])
+def test_a_bad_input_dtype_is_refused_and_writes_nothing(tmp_path, bad, message):
+    net, _ = _timestamp_model()
+    with pytest.raises(ValueError, match=message):
+        net.to_onnx(tmp_path / "m.onnx", input_dtype=bad)
+    assert os.listdir(tmp_path) == []
+    text = fastbp.MLP([4, 3], output="identity", dtype="float64", seed=0)
+    text.categories = {0: ["a", "b"]}
+    with pytest.raises(ValueError, match="takes its raw rows as text; input_dtype must be None"):
+        text.to_onnx(tmp_path / "m.onnx", input_dtype="float64")
+    assert os.listdir(tmp_path) == []
+
+
+def test_cli_export_input_dtype(tmp_path, capsys):
+    net, X = _timestamp_model()
+    net.save(tmp_path / "m.npz")
+    model, out = str(tmp_path / "m.npz"), str(tmp_path / "m.onnx")
+    assert main(["export", model, out, "--input-dtype", "float64"]) == 0
+    assert "input X: 2 float64 columns" in capsys.readouterr().out
+    np.testing.assert_allclose(run_onnx(out, X)["probabilities"], net.predict_proba(X), atol=1e-6)
+    text = fastbp.MLP([4, 3], output="identity", dtype="float64", seed=0)
+    text.categories = {0: ["a", "b"]}
+    text.save(tmp_path / "t.npz")
+    assert main(["export", str(tmp_path / "t.npz"), str(tmp_path / "t.onnx"),
+                 "--input-dtype", "float64"]) == 2
+    assert "--input-dtype: " in capsys.readouterr().err and not (tmp_path / "t.onnx").exists()
+
+
 # ------------------------------------------------------------- skl2onnx
 def need_skl2onnx():
     return pytest.importorskip("skl2onnx", reason="skl2onnx (the onnx extra) is not installed")

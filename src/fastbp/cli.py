@@ -1160,15 +1160,19 @@ def cmd_export(args):
 def _export(args):
     _check_out(args.out, (("model", args.model),), name="the ONNX file (out)")
     net = _load_model(args.model)
+    if args.input_dtype is not None and net.categories is not None:
+        raise CLIError(f"--input-dtype: {args.model} has text columns, so its graph takes the"
+                       " raw rows as text (leave --input-dtype out)")
     try:
-        net.to_onnx(args.out, opset=args.opset)
+        net.to_onnx(args.out, opset=args.opset, input_dtype=args.input_dtype)
     except ImportError as exc:
         raise CLIError(str(exc)) from None
     except OSError as exc:  # the message names the path or its folder
         raise CLIError(exc.strerror or str(exc)) from None
     except (ValueError, TypeError) as exc:
         raise CLIError(f"cannot export {args.model} to {args.out}: {exc}") from None
-    x = (f"{net.sizes[0]} {net.dtype.name} columns" if net.categories is None else
+    x = (f"{net.sizes[0]} {args.input_dtype or net.dtype.name} columns"
+         if net.categories is None else
          f"{net.n_columns} text columns, the raw rows as strings")
     print(f"ONNX model written to {args.out} (input X: {x};"
           f" outputs: {'values' if net.output == 'identity' else 'label, probabilities'})")
@@ -1407,6 +1411,10 @@ def build_parser():
     export.add_argument("model", help="a model file written by fastbp train --out")
     export.add_argument("out", help="the .onnx file to write")
     export.add_argument("--opset", type=int, default=None, help="ONNX opset (default 18)")
+    export.add_argument("--input-dtype", choices=("float32", "float64"), default=None,
+                        help="the graph's input X (default: the model's dtype); float64 takes"
+                             " the rows as fastbp predict reads them from a file, standardised"
+                             " as they are (a float32 X is rounded first)")
     export.set_defaults(func=cmd_export)
     evaluate = sub.add_parser("evaluate", help="loss and accuracy or R^2 of a model on DATA")
     evaluate.add_argument("model", help="a model file written by fastbp train --out")

@@ -7,7 +7,10 @@ without Numba (``pip install "fastbp[onnx]"``).
     proba, label = sess.run(["probabilities", "label"], {"X": X.astype(np.float32)})
 
 The graph takes the raw rows ``X`` (N, n_in) in the model's dtype, as
-:meth:`fastbp.MLP.predict` does. A model with categories (text columns
+:meth:`fastbp.MLP.predict` does, or in ``input_dtype`` given: a float32
+model exported with ``input_dtype="float64"`` takes float64 rows and
+standardises them as they are, as ``predict`` does float64 rows (a float32
+``X`` is rounded first, as ``predict``'s float32 rows are). A model with categories (text columns
 one-hot encoded, ``net.categories``) takes its raw rows as text instead: ``X``
 is a string tensor (N, n_columns), every column as the command line reads it
 from a file, numbers as decimal text (``repr(float(v))`` round-trips)::
@@ -372,18 +375,37 @@ def _refuse_categories(net):
                          f" net.to_onnx(), which takes the raw rows as text")
 
 
-def build(net, opset=None):
+def check_input_dtype(net, input_dtype):
+    """The dtype of the graph's numeric ``X``: the model's by default, or
+    float32/float64 given (a model with categories takes text: None only)."""
+    if input_dtype is None:
+        return net.dtype
+    if net.categories is not None:
+        raise ValueError(f"a model with categories takes its raw rows as text; input_dtype"
+                         f" must be None, got {input_dtype!r}")
+    for name in ("float32", "float64"):
+        try:
+            if np.dtype(input_dtype) == np.dtype(name) and not isinstance(input_dtype, bool):
+                return np.dtype(name)
+        except TypeError:
+            break
+    raise ValueError(f"input_dtype must be None (the model's dtype), 'float32' or 'float64';"
+                     f" got {input_dtype!r}")
+
+
+def build(net, opset=None, input_dtype=None):
     """The ONNX ``ModelProto`` of ``net``, checked by ``onnx.checker``."""
     onnx = require("onnx", "ONNX export")
     from onnx import TensorProto, helper
 
     import fastbp
+    x_dtype = check_input_dtype(net, input_dtype)
     opset = check_opset(net, opset)
     b = _Model(reserved=("X", "probabilities", "values", "label"))
     elem = _proto_type(net.dtype)
     if net.categories is None:
-        x_info = helper.make_tensor_value_info("X", elem, ["N", net.sizes[0]])
-        x = _standardise(b, net, "X")
+        x_info = helper.make_tensor_value_info("X", _proto_type(x_dtype), ["N", net.sizes[0]])
+        x = _standardise(b, net, "X", x_dtype)
     else:  # raw rows as text, encoded in the graph
         x_info = helper.make_tensor_value_info("X", TensorProto.STRING, ["N", net.n_columns])
         x = _standardise(b, net, _encode(b, net, "X"), np.float64)
@@ -424,9 +446,9 @@ def build(net, opset=None):
     return model
 
 
-def to_onnx(net, path=None, opset=None):
+def to_onnx(net, path=None, opset=None, input_dtype=None):
     """See :meth:`fastbp.MLP.to_onnx`."""
-    model = build(net, opset)
+    model = build(net, opset, input_dtype)
     data = model.SerializeToString()
     if path is None:
         return data

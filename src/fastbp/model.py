@@ -1280,7 +1280,7 @@ class MLP:
         _modelfile.save(self, path)
 
     # ----------------------------------------------- deployment, interop
-    def to_onnx(self, path=None, opset=None):
+    def to_onnx(self, path=None, opset=None, input_dtype=None):
         """The model as ONNX (``pip install "fastbp[onnx]"``): written to
         ``path`` atomically (returns None), or returned as bytes.
 
@@ -1297,9 +1297,18 @@ class MLP:
         standardisation, class labels and target scaling are part of the graph (see
         :mod:`fastbp.export`). ``opset`` defaults to 18; too old an opset
         for the model's operators is a ValueError naming them.
+
+        ``input_dtype`` ("float32" or "float64"; default the model's) types
+        the numeric ``X``: the rows are standardised in float64 as they come,
+        so a float32 model with input standardisation, exported with
+        ``input_dtype="float64"``, gives on float64 rows (a CSV's, as the
+        command line reads them) what :meth:`predict` gives on them, where
+        float32 rows are rounded before the standardisation (as predict's
+        are): for columns whose mean lies far from zero in units of their
+        spread (timestamps, offsets) that rounding moves the answers.
         """
         from .export import to_onnx
-        return to_onnx(self, path, opset)
+        return to_onnx(self, path, opset, input_dtype)
 
     def to_torch(self):
         """A ``torch.nn.Sequential`` of ``Linear`` and activation modules with
