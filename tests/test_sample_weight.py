@@ -739,3 +739,31 @@ def test_huge_equal_weights_with_alpha_give_the_unweighted_mean(output, each):
     assert got[metric] == pytest.approx(want[metric], rel=1e-13)
     history = net.fit(X, y, epochs=1, batch_size=4, lr=1e-12, verbose=0, sample_weight=w)
     assert history["loss"][0] == pytest.approx(data_term + penalty, rel=1e-9)
+
+
+@pytest.mark.parametrize("where", ["training", "validation"])
+def test_a_fit_that_scaled_its_weights_refuses_a_callbacks_alpha(where):
+    """Weights below 2**-500 are scaled once, at a fit that begins with alpha
+    0; a callback's net.alpha = 1e-3 then trained on alpha / (2 sum w) of the
+    scaled weights (an epoch loss of 1.24 where the objective is 1.3e156)."""
+    X, y, _ = _data("softmax", n=30)
+    net = _net()
+    tiny = np.full(30, 1e-160)
+
+    class SetAlpha:
+        def on_epoch_end(self, epoch, logs):
+            net.alpha = 1e-3
+
+    kw = dict(sample_weight=tiny) if where == "training" else \
+        dict(validation_data=(X, y, tiny))
+    with pytest.raises(RuntimeError, match="net.alpha cannot become non-zero while this fit runs:"
+                                           " it began with alpha 0 and weights all below"):
+        net.fit(X, y, epochs=2, batch_size=30, verbose=0, callbacks=[SetAlpha()], **kw)
+    assert len(net.history) == 1 and net.alpha == 0
+    net.alpha = 1e-3   # (between fits, as given: the next fit takes them unscaled)
+    assert net.loss(X, y, sample_weight=tiny) > 1e150
+    ordinary = _net()   # (weights that are not scaled: the callback's alpha trains)
+    ordinary.fit(X, y, epochs=2, batch_size=30, verbose=0, sample_weight=np.full(30, 0.5),
+                 callbacks=[type("A", (), {"on_epoch_end": lambda s, e, l: setattr(
+                     ordinary, "alpha", 1e-3)})()])
+    assert ordinary.alpha == 1e-3 and len(ordinary.history) == 2

@@ -201,6 +201,7 @@ class FitArguments(NamedTuple):
     restart: bool               # the schedule starts anew (at fit's commit)
     comm: object                # False, or True / an MPI communicator
     weights: object             # float64 (n,) row weights of X, or None
+    weights_scaled: bool        # its or the validation rows' weights scaled (alpha 0)
 
 
 def fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, optimizer,
@@ -272,8 +273,9 @@ def _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, op
                             " set net.classes_ to the label of each output first")
         classes = _preprocess.learn_classes(y, net.output, net.sizes[-1])
     X, Y = net._data(X, y, classes=classes)
+    scaled = []
     weights, per_class = fit_weights(sample_weight, class_weight, Y, net.output, net.sizes[-1],
-                                     classes, net.alpha)
+                                     classes, net.alpha, scaled)
     epochs = check_int(epochs, "epochs", 0)
     batch_size = check_int(batch_size, "batch_size", 1)
     shuffle = check_bool(shuffle, "shuffle")
@@ -289,7 +291,7 @@ def _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, op
                          " class_weight, nor validation_data's third element")
     lbfgs_without_dropout(net, opt)
     validation = validation_set(net, X, Y, validation_data, validation_split, classes, weights,
-                                per_class, weight_sources(sample_weight, class_weight))
+                                per_class, weight_sources(sample_weight, class_weight), scaled)
     if validation_split:
         X, Y, weights, validation = validation
     # Checkpoints are written by rank 0 alone in a distributed fit: only it
@@ -308,7 +310,8 @@ def _fit_arguments(net, X, y, epochs, batch_size, lr, shuffle, seed, verbose, op
                    continued=schedule if schedule is net.schedule else None,
                    distributed=comm is not False)
     return FitArguments(X, Y, classes, epochs, batch_size, shuffle, seed, verbose, on_divergence,
-                        opt, lr, validation, callbacks, schedule, restart, comm, weights)
+                        opt, lr, validation, callbacks, schedule, restart, comm, weights,
+                        bool(scaled))
 
 
 def check_verbose(verbose):
@@ -407,7 +410,7 @@ def check_distributed(distributed, opt, X):
 
 
 def validation_set(net, X, Y, validation_data, validation_split, classes=None, weights=None,
-                   per_class=None, sources=("sample_weight",)):
+                   per_class=None, sources=("sample_weight",), scaled=None):
     """The converted validation_data, ``(X_val, Y_val)`` or with validation
     weights ``(X_val, Y_val, W_val)``; or None without a split; or with a
     validation_split ``(X_train, Y_train, weights_train, validation)``, the
@@ -425,7 +428,7 @@ def validation_set(net, X, Y, validation_data, validation_split, classes=None, w
         Yv = net._targets(validation_data[1], Xv.shape[0], name="validation_data[1]",
                           classes=classes, x_name="validation_data[0]")
         Wv = validation_weights(validation_data[2] if len(validation_data) == 3 else None,
-                                per_class, Yv, net.output, net.sizes[-1], net.alpha)
+                                per_class, Yv, net.output, net.sizes[-1], net.alpha, scaled)
         return (Xv, Yv) if Wv is None else (Xv, Yv, Wv)
     if not validation_split:
         return None

@@ -591,25 +591,27 @@ def check_weight_sum(weights, what, sources=("sample_weight",)):
                          " weight the rows; with alpha > 0 their sum also divides the L2 term)")
 
 
-def fit_weights(sample_weight, class_weight, Y, output, n_out, classes, alpha):
+def fit_weights(sample_weight, class_weight, Y, output, n_out, classes, alpha, scaled=None):
     """``MLP.fit``'s weights: ``(weights, per_class)``, the training rows'
     weights (float64 (n,), or None for an unweighted fit) and the per-class
     weights (or None), from the network targets Y, for a model of L2
-    coefficient ``alpha``; checked, nothing changed."""
+    coefficient ``alpha``; checked, nothing changed. ``scaled``: a list that
+    gets True when the weights were scaled (see :func:`_scaled_up`)."""
     sw = check_sample_weight(sample_weight, Y.shape[0])
     per_class = class_weights(class_weight, Y, output, n_out, classes, sw)
-    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha)
+    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha, scaled)
     if weights is not None:
         check_weight_sum(weights, "samples", weight_sources(sample_weight, class_weight))
     return weights, per_class
 
 
-def validation_weights(sample_weight, per_class, Y, output, n_out, alpha):
+def validation_weights(sample_weight, per_class, Y, output, n_out, alpha, scaled=None):
     """The validation rows' weights (float64 (n,)) from their own
     ``sample_weight`` (validation_data's third element) and the fit's
-    per-class weights, or None when neither is given."""
+    per-class weights, or None when neither is given (``scaled``: as
+    :func:`fit_weights`)."""
     sw = check_sample_weight(sample_weight, Y.shape[0], "validation_data[2]", "validation_data[0]")
-    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha)
+    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha, scaled)
     if weights is not None:
         check_weight_sum(weights, "validation rows",
                          weight_sources(sample_weight, per_class, "validation_data[2]"))
@@ -623,7 +625,7 @@ TINY_WEIGHTS = 2.0 ** -500
 HUGE_WEIGHTS = 2.0 ** 500
 
 
-def _scaled_up(weights, alpha):
+def _scaled_up(weights, alpha, scaled=None):
     """``weights``, or for weights all below TINY_WEIGHTS (or any above
     HUGE_WEIGHTS: a weighted loss of 1.7e307 a row overflowed, the loss and
     the L-BFGS objective inf) a copy scaled by the
@@ -634,7 +636,8 @@ def _scaled_up(weights, alpha):
     the smallest float64 (1e-305 on 2000 rows). With alpha > 0 the L2 term
     is divided by the weights' sum (scikit-learn's objective): scaled, the
     objective jumped (1.1e149 at weights of 2**-501 became 1.28), so they
-    stay as given."""
+    stay as given; and a fit whose weights were scaled (``scaled``, a list,
+    gets True) refuses a non-zero ``net.alpha`` until it ends."""
     if weights is None or weights.size == 0 or alpha != 0:
         return weights
     largest = float(weights.max())
@@ -648,6 +651,8 @@ def _scaled_up(weights, alpha):
         smallest = float(np.min(weights, where=weights > 0, initial=np.inf))
         if np.ldexp(smallest, shift) < np.finfo(np.float64).tiny:
             return weights
+    if scaled is not None:
+        scaled.append(True)
     return np.ldexp(weights, shift)
 
 

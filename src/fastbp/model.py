@@ -93,6 +93,7 @@ if hasattr(os, "register_at_fork"):
 def _claimed_by_a_fit(net):
     net._epochs_over = False
     net._alpha_stays_zero = False   # (until run_epochs chooses the folded float32 step)
+    net._weights_scaled = False     # (until the fit's arguments say so)
 
 
 def _one_fit_at_a_time(fit):
@@ -340,6 +341,7 @@ class MLP:
         return self._optimizer
 
     _alpha_stays_zero = False   # (set by each fit: see the alpha setter)
+    _weights_scaled = False
 
     @contextlib.contextmanager
     def _unclaimed(self, what, call=None):
@@ -454,6 +456,13 @@ class MLP:
                 " began with alpha 0 and folds each step into backprop, where the L2 factor"
                 " 1 - lr alpha / n rounds away in float32 (5e-5 trained as 0); give alpha before"
                 " the fit (it then takes the L2 term into the gradient), or use float64")
+        if value and self._weights_scaled \
+                and self._workspaces._trainer is not None and not getattr(self, "_epochs_over", True):
+            raise RuntimeError(
+                "net.alpha cannot become non-zero while this fit runs: it began with alpha 0 and"
+                " weights all below 2**-500 or some above 2**500, which it scaled by a power of"
+                " two (with alpha 0 only their ratios matter), while the L2 term alpha / (2 sum w)"
+                " takes them as given; give alpha before the fit")
         reg = self._reg.copy()
         reg[0] = value
         reg.setflags(write=False)
@@ -1140,6 +1149,7 @@ class MLP:
         opt = self._optimizer = run.optimizer  # (checked by fit_arguments)
         _args.OWNERS[opt] = weakref.ref(self)
         self._schedule, self._classes = run.schedule, run.classes
+        self._weights_scaled = run.weights_scaled
         if run.restart:
             run.schedule.restart()
         if run.lr is not None and not isinstance(opt, LBFGS):
