@@ -404,6 +404,14 @@ def test_info_shows_class_and_category_labels_unrounded(tmp_path, capsys):
     net.save(tmp_path / "m.npz")
     status, out, _ = run(["info", str(tmp_path / "m.npz")], capsys)
     assert status == 0 and "classes: [1.0, 1.0000001]" in out
+    # each at its own dtype's precision, as predict writes it (review HV:
+    # the float32 0.1 printed 0.10000000149011612, a long double as a repr)
+    for dtype, want in ((np.float32, "[0.1, 0.7]"), (np.float16, "[0.1, 0.7]"),
+                        (np.longdouble, f"[{str(np.longdouble(0.1))}, {str(np.longdouble(0.7))}]")):
+        net.classes_ = np.array([0.1, 0.7], dtype=dtype)
+        net.save(tmp_path / "m.npz")
+        status, out, _ = run(["info", str(tmp_path / "m.npz")], capsys)
+        assert status == 0 and f"classes: {want}" in out, dtype
 
 
 def test_info_shows_the_models_classes_and_scaling(tmp_path, capsys, classes_csv):

@@ -158,6 +158,13 @@ CALL_TABLE = [
     ("callbacks bytes", _fit(callbacks=b"cb"), TypeError, r"callbacks must be a list.*; got b'cb'$"),
     ("callbacks a dict", _fit(callbacks={"on_epoch_end": 1}), TypeError,
      r"callbacks must be a list.*; got \{'on_epoch_end': 1\}$"),
+    # (review HV: other mappings and text types too)
+    ("callbacks a UserDict", _fit(callbacks=__import__("collections").UserDict(a=1)), TypeError,
+     r"callbacks must be a list.*; got \{'a': 1\}$"),
+    ("callbacks a UserString", _fit(callbacks=__import__("collections").UserString("cb")),
+     TypeError, r"callbacks must be a list.*; got 'cb'$"),
+    ("callbacks a memoryview", _fit(callbacks=memoryview(b"cb")), TypeError,
+     r"callbacks must be a list.*; got <memory at"),
     ("callback not in a list", _fit(callbacks=fastbp.EarlyStopping(monitor="loss")), TypeError,
      r"callbacks must be a list of callbacks, e.g. \[cb\]; got EarlyStopping\("),
     ("two schedules", _fit(callbacks=[schedules.Constant(), schedules.Constant()]), ValueError,

@@ -860,3 +860,39 @@ def test_coefs_held_across_an_activation_set_by_set_params_stay_the_models():
             before = W.copy()
             est.set_params(activation="relu").fit(X, y)
             assert np.array_equal(W, est.coefs_[0]) and not np.array_equal(W, before), cls
+
+
+def test_a_kept_net_and_its_twin_of_another_activation_share_the_claim():
+    """The twin over a net_'s buffer (after set_params(activation=...)) did
+    not share its claim: a partial_fit ran while the net_ a user kept was
+    being fitted in another thread, both updating one buffer (review HV)."""
+    import threading
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(2000, 5)), rng.integers(0, 2, 2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+    old = est.net_
+    est.set_params(activation="tanh")
+    est.predict(X[:1])
+    assert est.net_ is not old and np.shares_memory(old.params, est.net_.params)
+    began, stop = threading.Event(), threading.Event()
+
+    class Gate:
+        def on_train_begin(self, net):
+            began.set()
+
+        def on_epoch_end(self, epoch, logs):
+            return stop.wait(0.01)
+
+    thread = threading.Thread(target=lambda: old.fit(X, y, epochs=100000, verbose=0,
+                                                     callbacks=[Gate()]))
+    thread.start()
+    try:
+        began.wait()
+        with pytest.raises(RuntimeError, match="already being trained in another thread"):
+            est.partial_fit(X, y)
+    finally:
+        stop.set()
+        thread.join()
+    est.partial_fit(X, y)   # (once it has returned, as of one network)

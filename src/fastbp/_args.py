@@ -8,6 +8,8 @@ optimizer, the schedule, the callbacks, the validation data), without
 changing the model: ``MLP.fit`` applies the result only once all of it is
 known to be valid.
 """
+import collections
+import collections.abc
 import inspect
 import numbers
 import weakref
@@ -467,7 +469,8 @@ def check_callbacks(callbacks, saves=True):
     passes; a ModelCheckpoint's folder exists (where this process ``saves``)."""
     # (text and mappings iterate as characters and keys: named as given)
     try:
-        if isinstance(callbacks, (str, bytes, bytearray, dict)):
+        if isinstance(callbacks, (str, bytes, bytearray, memoryview, collections.UserString,
+                                  collections.abc.Mapping)):
             raise TypeError
         callbacks = [] if callbacks is None else list(callbacks)
     except TypeError:  # one callback, not in a list, or a number

@@ -1248,11 +1248,18 @@ def cmd_evaluate(args):
 
 def _abbreviated(values, shown=10, rounded=True):
     # (rounded: scaling statistics to 6 digits; class labels as the model
-    # holds them: the class 1.0000001 is not 1.0)
-    values = values.tolist()
-    if rounded and values and isinstance(values[0], float):
-        values = [float(f"{v:.6g}") for v in values]
-    return str(values) if len(values) <= shown else f"{str(values[:shown])[:-1]}, ... ({len(values)} in all)]"
+    # holds them, each float at its own dtype's precision as predict writes
+    # it: the class 1.0000001 is not 1.0, a float32 0.1 not 0.10000000149)
+    if not rounded and values.dtype.kind == "f":
+        items = [str(v) for v in values]
+    else:
+        items = values.tolist()
+        if rounded and items and isinstance(items[0], float):
+            items = [float(f"{v:.6g}") for v in items]
+        items = [repr(v) for v in items]
+    if len(items) <= shown:
+        return f"[{', '.join(items)}]"
+    return f"[{', '.join(items[:shown])}, ... ({len(items)} in all)]"
 
 
 def cmd_info(args):

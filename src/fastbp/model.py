@@ -1258,10 +1258,13 @@ class MLP:
         # term over the weights' sum; accuracy and R^2 as scikit-learn's
         # accuracy_score and r2_score with sample_weight.
         logs = {prefix + "loss": self._weighted_loss(X, Y, weights)}
-        if weights.size and weights.max() > 2.0 ** 500:
+        top = float(weights.max()) if weights.size else 1.0
+        if top > 0 and not 2.0 ** -500 <= top <= 2.0 ** 500:
             # (ratios only: a power of two scales each weight and sum exactly,
-            # where weights of 2.5e299 overflowed the sums to an R^2 of NaN)
-            weights = np.ldexp(weights, -int(np.frexp(weights.max())[1]))
+            # where weights of 2.5e299 overflowed the sums to an R^2 of NaN,
+            # and of 1e-304 took its residuals into the subnormals, with
+            # alpha > 0, which keeps the loss's weights as given)
+            weights = np.ldexp(weights, -int(np.frexp(top)[1]))
         total = float(weights.sum())
         if self._output == "identity":
             res = np.zeros(self._sizes[-1])

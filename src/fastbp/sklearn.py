@@ -410,7 +410,8 @@ class _BaseMLP(BaseEstimator):
             if len(have) != len(sizes) or have[0] != sizes[0] or have[-1] != sizes[-1]:
                 raise ValueError(f"the network has layer sizes {have}; these parameters and"
                                  f" data need {sizes}")
-        if self.net_ is not old:
+        if old is None or self.net_._workspaces is not old._workspaces:
+            # (a twin over old's buffer shares its claim too: held already)
             claims.enter_context(self.net_._workspaces.training())
         X = _as_rows(X, self.net_.dtype)
         Y = _as_rows(Y, self.net_.dtype, "y")
@@ -919,15 +920,19 @@ def _twin(net, dtype=None, output=None, activation=None, alpha=None, share=False
     scaling (a user may have set them on ``net_``) in a network of ``dtype``,
     ``output``, hidden ``activation`` and ``alpha``, each by default the net's own.
     ``share`` (the dtype kept): the twin's weights are the net's very buffer,
-    so ``coefs_`` and ``intercepts_`` arrays a user holds stay the model's (as
-    scikit-learn's, which an activation set by set_params never replaces)."""
+    and its claim the net's, so ``coefs_`` and ``intercepts_`` arrays a user
+    holds stay the model's (as scikit-learn's, which an activation set by
+    set_params never replaces)."""
     twin = MLP(list(net.sizes), activation=activation or list(net.activations) or "tanh",
                output=output or net.output, dtype=dtype or net.dtype.name, seed=0,
                alpha=float(net.alpha) if alpha is None else alpha)
     if share and twin.dtype == net.dtype:
-        # (the layout's offsets do not depend on the activations)
+        # (the layout's offsets do not depend on the activations) With the
+        # buffer, the claim on it: a fit of either network refuses one of the
+        # other (a net_ a user kept) while it runs, as of one network.
         twin._params = net.params
         twin._weights, twin._biases = twin._layout.views(twin._params)
+        twin._workspaces = net._workspaces
     else:
         twin.params[...] = net.params
     if net.input_mean is not None:
