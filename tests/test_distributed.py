@@ -577,3 +577,28 @@ def test_arguments_refused_on_one_rank_stop_every_rank_without_a_hang(tmp_path):
         assert reports[0][case + " unchanged"] and reports[1][case + " unchanged"]
     for report in reports:
         assert "monitors 'comm_seconds', which each rank of a distributed fit" in report["seconds"]
+
+
+def test_a_constant_target_column_with_target_scaling_gives_scikit_learns_r2():
+    """R^2 was taken on the scaled targets, whose mean rounds for a constant
+    column: ones scaled by (y + 0.3) / 0.7 left 2e-30, and val_r2 -7.8e31
+    where scikit-learn's r2_score gives 0 (review HW); in one process, in a
+    distributed fit, weighted and not."""
+    import fastbp
+    from sklearn.metrics import r2_score
+    rng = np.random.default_rng(0)
+    X, ones = rng.normal(size=(40, 3)), np.ones(40)
+    for kw in ({}, {"distributed": True}, {"weights": np.full(40, 0.5)}):
+        net = fastbp.MLP([3, 4, 1], output="identity", dtype="float64", seed=0)
+        net.set_target_scaling(-0.3, 0.7)
+        expected = r2_score(ones, net.predict(X))
+        assert expected == 0.0
+        weights = kw.pop("weights", None)
+        assert net.evaluate(X, ones, sample_weight=weights)["r2"] == 0.0
+        validation = (X, ones) if weights is None else (X, ones, weights)
+        h = net.fit(X, rng.normal(size=40), epochs=1, lr=1e-30, verbose=0,
+                    validation_data=validation, **kw)
+        assert h["val_r2"][-1] == 0.0, kw
+    # a column that varies keeps its value, as without the scaling
+    y = rng.normal(size=40)
+    assert net.evaluate(X, y)["r2"] == pytest.approx(r2_score(y, net.predict(X)), rel=1e-12)

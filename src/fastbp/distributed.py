@@ -139,8 +139,11 @@ def _metrics(net, X, Y, comm, prefix="val_"):
     n, size = X.shape[0], comm.size
     lo, hi = n * comm.rank // size, n * (comm.rank + 1) // size
     m = net.sizes[-1]
-    # loss sum, correct, rows, then per output: residual², mean, squared deviations
-    part = np.zeros(3 + 3 * m)
+    # loss sum, correct, rows, then per output: residual², mean, squared
+    # deviations, least and greatest target (a constant column: see
+    # MLP._scaled_constant)
+    part = np.zeros(3 + 5 * m)
+    part[3 + 3 * m:3 + 4 * m], part[3 + 4 * m:] = np.inf, -np.inf
     part[2] = hi - lo
     if hi > lo:
         Xs, Ys = X[lo:hi], Y[lo:hi]
@@ -157,7 +160,8 @@ def _metrics(net, X, Y, comm, prefix="val_"):
             part[3:3 + m] = np.square(np.subtract(Ys, out, dtype=np.float64)).sum(axis=0)
             mean = Ys.mean(axis=0, dtype=np.float64)
             part[3 + m:3 + 2 * m] = mean
-            part[3 + 2 * m:] = ((Ys - mean) ** 2).sum(axis=0)
+            part[3 + 2 * m:3 + 3 * m] = ((Ys - mean) ** 2).sum(axis=0)
+            part[3 + 3 * m:3 + 4 * m], part[3 + 4 * m:] = Ys.min(axis=0), Ys.max(axis=0)
     parts = np.empty((size, part.size))
     comm.Allgather(part, parts)
     logs = {prefix + "loss": float(parts[:, 0].sum() / n + net._penalty(n))}
@@ -170,8 +174,11 @@ def _metrics(net, X, Y, comm, prefix="val_"):
             delta = p[3 + m:3 + 2 * m] - mean
             total = count + k
             mean = mean + delta * (k / total)
-            m2 = m2 + p[3 + 2 * m:] + delta ** 2 * (count * k / total)
+            m2 = m2 + p[3 + 2 * m:3 + 3 * m] + delta ** 2 * (count * k / total)
             count = total
+        constant = parts[:, 3 + 3 * m:3 + 4 * m].min(axis=0) == parts[:, 3 + 4 * m:].max(axis=0)
+        if net.target_mean is not None:
+            m2 = np.where(constant, 0.0, m2)
         logs[prefix + "r2"] = _r2_score(parts[:, 3:3 + m].sum(axis=0), m2, count)
     else:
         logs[prefix + "accuracy"] = float(parts[:, 1].sum() / n)

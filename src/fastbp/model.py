@@ -1239,7 +1239,7 @@ class MLP:
         logs = {prefix + "loss": total / n + self._penalty(n)}
         if self._output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
             Yd = Y.astype(np.float64, copy=False)
-            tot = np.square(Yd - Yd.mean(axis=0)).sum(axis=0)
+            tot = self._scaled_constant(Yd, np.square(Yd - Yd.mean(axis=0)).sum(axis=0))
             logs[prefix + "r2"] = _r2_score(res, tot, n)
         else:
             logs[prefix + "accuracy"] = float(hits / n)
@@ -1252,6 +1252,17 @@ class MLP:
         params, x = self._reading(X)
         return float(loss_value_weighted(params, ws, self.plan, x, Y, weights,
                                          self._loss_code)) + self._penalty(float(weights.sum()))
+
+    def _scaled_constant(self, Y, tot):
+        """R^2's total sums of squares ``tot`` of the network's targets Y, with
+        0 for a constant column where the model scales its targets: the
+        scaled values' mean rounds (a column of ones scaled by (y + 0.3) / 0.7
+        left 2e-30, and R^2 -7.8e31 where scikit-learn's r2_score of the
+        same ones and predictions gives 0; R^2 does not depend on the
+        scaling). Without target scaling the sums are scikit-learn's own."""
+        if self._target_mean is None or Y.shape[0] == 0:
+            return tot
+        return np.where((Y == Y[:1]).all(axis=0), 0.0, tot)
 
     def _weighted_metrics(self, X, Y, weights, prefix=""):
         # _metrics with sample weights: the weighted mean loss plus the L2
@@ -1273,7 +1284,7 @@ class MLP:
                 res += (w * np.square(np.subtract(Y[start:start + len(out)], out,
                                                   dtype=np.float64))).sum(axis=0)
             mean = (weights[:, None] * Y).sum(axis=0) / total
-            tot = (weights[:, None] * (Y - mean) ** 2).sum(axis=0)
+            tot = self._scaled_constant(Y, (weights[:, None] * (Y - mean) ** 2).sum(axis=0))
             logs[prefix + "r2"] = _r2_score(res, tot, len(weights))
             return logs
         hits = 0.0
@@ -1364,7 +1375,10 @@ class MLP:
         agree with it); other keyword arguments go to :class:`MLP`. Any
         other module, and one that computes other than its ``torch.nn``
         class (a subclass with a ``forward`` of its own, a forward replaced
-        on the module, forward hooks, TorchScript), is a TypeError naming it."""
+        on the module, forward hooks, TorchScript), is a TypeError naming it;
+        a supported activation of other settings (``LeakyReLU(0.2)``,
+        ``ELU(0.5)``, ``Softplus(beta=2)`` or a threshold below 20) a
+        ValueError naming them."""
         from .interop import from_torch
         return from_torch(cls, module, output, **kwargs)
 
