@@ -896,3 +896,31 @@ def test_a_kept_net_and_its_twin_of_another_activation_share_the_claim():
         stop.set()
         thread.join()
     est.partial_fit(X, y)   # (once it has returned, as of one network)
+
+
+def test_a_kept_nets_setters_after_its_refused_fit_while_its_twin_trains():
+    """A refused fit left the kept net_'s flag of a running fit set, so
+    while its twin over the shared claim trained, the kept net refused its
+    own setters ("while a fit of this model runs"), where it took them had
+    its last fit not been refused (review HY)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 4)), rng.integers(0, 2, 200)
+    set_ = []
+    for refused_first in (False, True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = MLPClassifier(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+        old = est.net_
+        if refused_first:
+            with pytest.raises(ValueError):
+                old.fit(X[:, :3], y, verbose=0)
+        est.set_params(activation="tanh")
+        est.predict(X[:1])
+
+        class SetOldOptimizer:
+            def on_epoch_end(self, epoch, logs):
+                old.optimizer = fastbp.Adam()
+                set_.append(refused_first)
+
+        est.net_.fit(X, y, epochs=1, verbose=0, callbacks=[SetOldOptimizer()])
+    assert set_ == [False, True]

@@ -106,7 +106,13 @@ def _one_fit_at_a_time(fit):
         # fit's: set meanwhile they would be lost, see _unclaimed; the flags
         # set under the claim's lock, and each fit's own)
         with self._workspaces.training(on_claim=functools.partial(_claimed_by_a_fit, self)):
-            return fit(self, *args, **kwargs)
+            try:
+                return fit(self, *args, **kwargs)
+            finally:
+                # (however it ended: a refused fit left it False, and the model's
+                # setters refused while another network over the same claim,
+                # the scikit-learn wrapper's twin of a kept net_, trained)
+                self._epochs_over = True
     return claimed
 
 
