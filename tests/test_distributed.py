@@ -602,3 +602,19 @@ def test_a_constant_target_column_with_target_scaling_gives_scikit_learns_r2():
     # a column that varies keeps its value, as without the scaling
     y = rng.normal(size=40)
     assert net.evaluate(X, y)["r2"] == pytest.approx(r2_score(y, net.predict(X)), rel=1e-12)
+    # (review HZ) equal over the rows of positive weight, rows of weight 0
+    # differing: scikit-learn's 0 (-7.8e31 where the test took every row)
+    y35 = np.concatenate([np.ones(35), rng.normal(size=5)])
+    w = np.concatenate([np.ones(35), np.zeros(5)])
+    assert r2_score(y35, net.predict(X), sample_weight=w) == 0.0
+    assert net.evaluate(X, y35, sample_weight=w)["r2"] == 0.0
+    # 50 times 0.1, whose mean rounds: 0 with or without the target scaling,
+    # identity included (scikit-learn's own is -9.8e32: the documented exception)
+    X50, tenths = rng.normal(size=(50, 3)), np.full(50, 0.1)
+    for scaling in (None, (0.0, 1.0), (-0.3, 0.7)):
+        net = fastbp.MLP([3, 4, 1], output="identity", dtype="float64", seed=0)
+        if scaling is not None:
+            net.set_target_scaling(*scaling)
+        assert net.evaluate(X50, tenths)["r2"] == 0.0, scaling
+        assert net.fit(X50, rng.normal(size=50), epochs=1, lr=1e-30, verbose=0, distributed=True,
+                       validation_data=(X50, tenths))["val_r2"][-1] == 0.0, scaling

@@ -141,7 +141,7 @@ def _metrics(net, X, Y, comm, prefix="val_"):
     m = net.sizes[-1]
     # loss sum, correct, rows, then per output: residual², mean, squared
     # deviations, least and greatest target (a constant column: see
-    # MLP._scaled_constant)
+    # MLP._constant_columns)
     part = np.zeros(3 + 5 * m)
     part[3 + 3 * m:3 + 4 * m], part[3 + 4 * m:] = np.inf, -np.inf
     part[2] = hi - lo
@@ -177,8 +177,7 @@ def _metrics(net, X, Y, comm, prefix="val_"):
             m2 = m2 + p[3 + 2 * m:3 + 3 * m] + delta ** 2 * (count * k / total)
             count = total
         constant = parts[:, 3 + 3 * m:3 + 4 * m].min(axis=0) == parts[:, 3 + 4 * m:].max(axis=0)
-        if net.target_mean is not None:
-            m2 = np.where(constant, 0.0, m2)
+        m2 = np.where(constant, 0.0, m2)
         logs[prefix + "r2"] = _r2_score(parts[:, 3:3 + m].sum(axis=0), m2, count)
     else:
         logs[prefix + "accuracy"] = float(parts[:, 1].sum() / n)

@@ -932,9 +932,11 @@ class MLP:
         right when all its labels are: scikit-learn's subset accuracy),
         ``{"loss": ..., "r2": ...}`` for identity; the
         loss as :meth:`loss` (in the network's terms), R^2 (invariant to the
-        target scaling) averaged over the outputs as scikit-learn's (NaN for one row). With
-        ``sample_weight`` (n,) each is weighted (see :meth:`loss`; accuracy
-        and R^2 as scikit-learn's with ``sample_weight``)."""
+        target scaling) averaged over the outputs as scikit-learn's (NaN for one row;
+        0, or 1 for a perfect fit, for a column of equal targets, also where
+        scikit-learn's mean of them rounds and leaves its R^2 far below 0).
+        With ``sample_weight`` (n,) each is weighted (see :meth:`loss`;
+        accuracy and R^2 as scikit-learn's with ``sample_weight``)."""
         X, Y = self._data(X, y)
         return self._metrics(X, Y, self._sample_weight(sample_weight, Y))
 
@@ -1245,7 +1247,7 @@ class MLP:
         logs = {prefix + "loss": total / n + self._penalty(n)}
         if self._output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
             Yd = Y.astype(np.float64, copy=False)
-            tot = self._scaled_constant(Yd, np.square(Yd - Yd.mean(axis=0)).sum(axis=0))
+            tot = self._constant_columns(Yd, np.square(Yd - Yd.mean(axis=0)).sum(axis=0))
             logs[prefix + "r2"] = _r2_score(res, tot, n)
         else:
             logs[prefix + "accuracy"] = float(hits / n)
@@ -1259,16 +1261,20 @@ class MLP:
         return float(loss_value_weighted(params, ws, self.plan, x, Y, weights,
                                          self._loss_code)) + self._penalty(float(weights.sum()))
 
-    def _scaled_constant(self, Y, tot):
+    @staticmethod
+    def _constant_columns(Y, tot, weights=None):
         """R^2's total sums of squares ``tot`` of the network's targets Y, with
-        0 for a constant column where the model scales its targets: the
-        scaled values' mean rounds (a column of ones scaled by (y + 0.3) / 0.7
-        left 2e-30, and R^2 -7.8e31 where scikit-learn's r2_score of the
-        same ones and predictions gives 0; R^2 does not depend on the
-        scaling). Without target scaling the sums are scikit-learn's own."""
-        if self._target_mean is None or Y.shape[0] == 0:
+        exactly 0 for a column whose values (of the rows of positive weight)
+        are all equal, whose mean may round: the ones scaled by (y + 0.3) /
+        0.7 left 2e-30, and R^2 -7.8e31 where scikit-learn's r2_score of
+        the ones and the same predictions gives 0. So R^2 does not depend on
+        the target scaling; it is 0 (1 for a perfect fit) also where
+        scikit-learn's own mean of the raw values rounds (50 times 0.1:
+        its R^2 is -9.8e32, fastbp's 0)."""
+        rows = Y if weights is None else Y[weights > 0]
+        if rows.shape[0] == 0:
             return tot
-        return np.where((Y == Y[:1]).all(axis=0), 0.0, tot)
+        return np.where((rows == rows[:1]).all(axis=0), 0.0, tot)
 
     def _weighted_metrics(self, X, Y, weights, prefix=""):
         # _metrics with sample weights: the weighted mean loss plus the L2
@@ -1290,7 +1296,8 @@ class MLP:
                 res += (w * np.square(np.subtract(Y[start:start + len(out)], out,
                                                   dtype=np.float64))).sum(axis=0)
             mean = (weights[:, None] * Y).sum(axis=0) / total
-            tot = self._scaled_constant(Y, (weights[:, None] * (Y - mean) ** 2).sum(axis=0))
+            tot = self._constant_columns(Y, (weights[:, None] * (Y - mean) ** 2).sum(axis=0),
+                                         weights)
             logs[prefix + "r2"] = _r2_score(res, tot, len(weights))
             return logs
         hits = 0.0

@@ -603,9 +603,10 @@ def _r2_score(res, tot, n):
     """R^2 averaged over the outputs from per-output residual and total sums
     of squares of ``n`` rows, as scikit-learn's r2_score: 1 for a perfect
     fit of constant targets, 0 for an imperfect one (where their total sum
-    of squares is exactly 0: a mean that rounds, as of 50 float64 0.1s,
-    leaves about 1e-30, and R^2 far below 0, as scikit-learn's), NaN for
-    fewer than two rows (one row gave 0)."""
+    of squares is 0: the callers give exactly 0 for a constant column, whose
+    mean may round, as of 50 float64 0.1s, which leaves about 1e-30 and
+    scikit-learn's R^2 far below 0), NaN for fewer than two rows (one row
+    gave 0)."""
     if n < 2:
         return float("nan")
     r2 = np.where(tot > 0, 1 - res / np.where(tot > 0, tot, 1), np.where(res > 0, 0.0, 1.0))
