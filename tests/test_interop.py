@@ -634,3 +634,51 @@ def test_a_command_never_writes_over_the_file_it_reads(tmp_path, capsys):
     assert model.read_bytes() == saved and data.read_text() == "a,b\n1,2\n"
     assert main(["export", str(model), ""]) == 2   # (export's OUT is no --out)
     assert "the ONNX file (out) needs a file name; got ''" in capsys.readouterr().err
+
+
+def test_from_sklearn_of_a_scalar_or_list_intercept_and_a_cut_network():
+    """(review HX) An intercept scikit-learn predicts with as a scalar or a
+    list failed fastbp.sklearn's from_sklearn with AttributeError ('float'
+    object has no attribute 'shape'); an n_layers_ set smaller, which
+    scikit-learn's forward pass cuts the network at, was read whole by both
+    from_sklearn, predicting other values."""
+    import fastbp.sklearn as fbs
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 3, 30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0).fit(X, y)
+        for intercept in (0.0, [0.0, 0.1, 0.2]):
+            sk.intercepts_[1] = intercept
+            want = sk.predict_proba(X)
+            np.testing.assert_allclose(fbs.MLPClassifier.from_sklearn(sk).predict_proba(X), want,
+                                       rtol=1e-12)
+            np.testing.assert_allclose(fastbp.MLP.from_sklearn(sk).predict_proba(X), want,
+                                       rtol=1e-12)
+        reg = MLPRegressor(hidden_layer_sizes=(4, 4), max_iter=3, random_state=0)
+        reg.fit(X, rng.normal(size=30))
+    reg.n_layers_ = 3   # (the first two layers: 4 values a row)
+    want = reg.predict(X)
+    assert want.shape == (30, 4)
+    est = fbs.MLPRegressor.from_sklearn(reg)
+    assert est.n_layers_ == 3
+    np.testing.assert_allclose(est.predict(X), want, rtol=1e-12)
+    np.testing.assert_allclose(fastbp.MLP.from_sklearn(reg).predict(X), want, rtol=1e-12)
+    reg.n_layers_ = 7
+    with pytest.raises(ValueError, match=r"n_layers_ is 7: scikit-learn's forward pass runs"
+                                         r" n_layers_ - 1 layers, and coefs_ holds 3"):
+        fastbp.MLP.from_sklearn(reg)
+
+
+def test_to_torch_refuses_a_folded_scaling_past_the_dtypes_range():
+    """(review HX) W / scale past float32's range gave the module weights of
+    inf, answering other probabilities silently."""
+    need_torch()
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    net.set_input_scaling([0.0, 0.0], [1e-39, 1.0])
+    with pytest.raises(ValueError, match="to_torch: folding the model's input scaling into"
+                                         " layer 0 gives weights past float32's range"):
+        net.to_torch()
+    net.set_input_scaling([0.0, 0.0], [1e-3, 1.0])
+    assert net.to_torch() is not None

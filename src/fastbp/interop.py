@@ -65,6 +65,14 @@ def to_torch(net):
         Ws, bs = net.weights, net.biases
     else:
         Ws, bs = _folded(net)
+        for l, (W, b) in enumerate(zip(Ws, bs)):
+            # (W / scale past the dtype's range: inf weights answered other
+            # probabilities, silently)
+            if not (np.isfinite(W.astype(net.dtype)).all() and np.isfinite(b.astype(net.dtype)).all()):
+                what = "input" if l == 0 and net.input_mean is not None else "target"
+                raise ValueError(f"to_torch: folding the model's {what} scaling into layer {l}"
+                                 f" gives weights past {net.dtype.name}'s range; predict scales"
+                                 " in float64 first, as to_onnx's graph does: use to_onnx")
     modules = []
     for l, (W, b) in enumerate(zip(Ws, bs)):
         # (not initialised: torch's own random draw would move the caller's
@@ -276,7 +284,16 @@ def from_sklearn(cls, fitted, **kwargs):
         raise ValueError(f"this MLPClassifier was fitted on one class ({fitted.classes_.tolist()}),"
                          " which a fastbp.MLP cannot hold (it needs two or more classes);"
                          " fastbp.sklearn.MLPClassifier.from_sklearn takes it, as scikit-learn")
-    coefs = fitted.coefs_
+    coefs, intercepts = fitted.coefs_, fitted.intercepts_
+    n = getattr(fitted, "n_layers_", len(coefs) + 1)
+    if n != len(coefs) + 1:
+        # scikit-learn's forward pass runs n_layers_ - 1 layers: one set
+        # smaller cuts the network there (it was read whole, predicting other
+        # values), a larger one asks for layers coefs_ does not hold
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= len(coefs):
+            raise ValueError(f"n_layers_ is {n!r}: scikit-learn's forward pass runs n_layers_ - 1"
+                             f" layers, and coefs_ holds {len(coefs)}")
+        coefs, intercepts = coefs[:n - 1], intercepts[:n - 1]
     sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
     kwargs.setdefault("dtype", coefs[0].dtype.name)
     # scikit-learn's penalty alpha / (2n) |W|^2 beside its own losses, whose
@@ -292,7 +309,7 @@ def from_sklearn(cls, fitted, **kwargs):
     kwargs.setdefault("alpha", alpha)
     net = cls(sizes, activation=SKLEARN_ACTIVATIONS[fitted.activation],
               output=SKLEARN_OUTPUTS[fitted.out_activation_], **kwargs)
-    for W, b, coef, intercept in zip(net.weights, net.biases, coefs, fitted.intercepts_):
+    for W, b, coef, intercept in zip(net.weights, net.biases, coefs, intercepts):
         W[...] = coef.T
         b[...] = intercept
     if isinstance(fitted, MLPClassifier) and not _multilabel(fitted):
@@ -336,8 +353,15 @@ def estimator_from_sklearn(cls, fitted, classifier):
     from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
     if isinstance(theirs, (SGDOptimizer, AdamOptimizer)) and [
             a.shape for a in (theirs.velocities if isinstance(theirs, SGDOptimizer) else theirs.ms)
-    ] == [p.shape for p in (*fitted.coefs_, *fitted.intercepts_)]:
+    ] == [np.shape(p) for p in (*fitted.coefs_, *fitted.intercepts_)]:
+        # (np.shape: an intercept scikit-learn predicts with may be a scalar
+        # or a list, which have no .shape)
         _optimizer_from_sklearn(est, theirs)
+    if hasattr(fitted, "n_layers_"):
+        # _adopt_coefs counted every layer; an n_layers_ set smaller, which
+        # scikit-learn's forward pass cuts the network at, is kept (and cuts
+        # it here too, as the estimator's own does)
+        est.n_layers_ = copy.deepcopy(fitted.n_layers_)
     return est
 
 
