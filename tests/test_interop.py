@@ -682,3 +682,56 @@ def test_to_torch_refuses_a_folded_scaling_past_the_dtypes_range():
         net.to_torch()
     net.set_input_scaling([0.0, 0.0], [1e-3, 1.0])
     assert net.to_torch() is not None
+
+
+def test_from_sklearn_carries_the_optimizer_of_a_broadcasting_intercept_and_cuts_alike():
+    """(review HAA) An intercept of shape (1, k) dropped scikit-learn's
+    optimizer state (partial_fit then 0.17-0.45 from scikit-learn's own);
+    an n_layers_ of a 0-d array was ignored by the estimator and refused by
+    MLP.from_sklearn, a float or bool ignored; a cut estimator trained every
+    layer in partial_fit where scikit-learn's fails; a cut classifier was
+    refused naming classes_; to_torch named the input scaling for the target's."""
+    import fastbp.sklearn as fbs
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.normal(size=30)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for solver in ("sgd", "adam"):
+            sk = MLPRegressor(hidden_layer_sizes=(5,), solver=solver, max_iter=3, random_state=0)
+            sk.fit(X, y)
+            sk.intercepts_[0] = sk.intercepts_[0][None, :]
+            est = fbs.MLPRegressor.from_sklearn(sk)
+            sk.partial_fit(X, y)
+            est.partial_fit(X, y)
+            np.testing.assert_allclose(est.predict(X), sk.predict(X), rtol=1e-12, atol=1e-14)
+        reg = MLPRegressor(hidden_layer_sizes=(4, 4), max_iter=3, random_state=0).fit(X, y)
+        clf = MLPClassifier(hidden_layer_sizes=(4, 4), max_iter=3, random_state=0)
+        clf.fit(X, rng.integers(0, 3, 30))
+    reg.n_layers_ = np.array(3)
+    want = reg.predict(X)
+    np.testing.assert_allclose(fbs.MLPRegressor.from_sklearn(reg).predict(X), want, rtol=1e-12)
+    np.testing.assert_allclose(fastbp.MLP.from_sklearn(reg).predict(X), want, rtol=1e-12)
+    est = fbs.MLPRegressor.from_sklearn(reg)
+    before = est.net_.params.copy()
+    with pytest.raises(ValueError, match="n_layers_ is 3, which cuts the network of 4 layers"):
+        est.partial_fit(X, y)
+    assert np.array_equal(est.net_.params, before) and est.n_layers_ == 3
+    for odd in (3.0, True):
+        est.n_layers_ = odd
+        with pytest.raises(TypeError, match="n_layers_ must be an integer"):
+            est.predict(X)
+    clf.n_layers_ = 3
+    with pytest.raises(ValueError, match="cuts this classifier's network at a hidden layer"):
+        fastbp.MLP.from_sklearn(clf)
+    need_torch()
+    net = fastbp.MLP([2, 1], output="identity", seed=0)
+    net.weights[0][...] = 1e10
+    net.set_input_scaling([0.0, 0.0], [1.0, 1.0])
+    net.set_target_scaling([0.0], [1e30])
+    with pytest.raises(ValueError, match="folding the model's target scaling into layer 0"):
+        net.to_torch()
+    net = fastbp.MLP([2, 3, 2], seed=0)   # (a weight not finite already is the model's own)
+    net.weights[1][0, 0] = np.nan
+    net.set_input_scaling([0.0, 0.0], [2.0, 1.0])
+    assert net.to_torch() is not None

@@ -44,12 +44,27 @@ def _folded(net):
     into the last (scale * W, scale * b + mean); unchanged otherwise."""
     Ws = [np.array(W, dtype=np.float64) for W in net.weights]
     bs = [np.array(b, dtype=np.float64) for b in net.biases]
+    given = [np.isfinite(W) for W in Ws], [np.isfinite(b) for b in bs]
+
+    def check(what, l):
+        # (W / scale past the dtype's range: inf weights answered other
+        # probabilities, silently; weights not finite already are the model's)
+        with np.errstate(over="ignore"):
+            bad = any((~np.isfinite(a.astype(net.dtype)) & ok).any()
+                      for a, ok in ((Ws[l], given[0][l]), (bs[l], given[1][l])))
+        if bad:
+            raise ValueError(f"to_torch: folding the model's {what} scaling into layer {l}"
+                             f" gives weights past {net.dtype.name}'s range; predict scales"
+                             " in float64 first, as to_onnx's graph does: use to_onnx")
+
     if net.input_mean is not None:
         Ws[0] = Ws[0] / net.input_scale
         bs[0] = bs[0] - Ws[0] @ net.input_mean
+        check("input", 0)
     if net.target_mean is not None:
         Ws[-1] = Ws[-1] * net.target_scale[:, None]
         bs[-1] = bs[-1] * net.target_scale + net.target_mean
+        check("target", len(Ws) - 1)
     return Ws, bs
 
 
@@ -65,14 +80,6 @@ def to_torch(net):
         Ws, bs = net.weights, net.biases
     else:
         Ws, bs = _folded(net)
-        for l, (W, b) in enumerate(zip(Ws, bs)):
-            # (W / scale past the dtype's range: inf weights answered other
-            # probabilities, silently)
-            if not (np.isfinite(W.astype(net.dtype)).all() and np.isfinite(b.astype(net.dtype)).all()):
-                what = "input" if l == 0 and net.input_mean is not None else "target"
-                raise ValueError(f"to_torch: folding the model's {what} scaling into layer {l}"
-                                 f" gives weights past {net.dtype.name}'s range; predict scales"
-                                 " in float64 first, as to_onnx's graph does: use to_onnx")
     modules = []
     for l, (W, b) in enumerate(zip(Ws, bs)):
         # (not initialised: torch's own random draw would move the caller's
@@ -286,6 +293,8 @@ def from_sklearn(cls, fitted, **kwargs):
                          " fastbp.sklearn.MLPClassifier.from_sklearn takes it, as scikit-learn")
     coefs, intercepts = fitted.coefs_, fitted.intercepts_
     n = getattr(fitted, "n_layers_", len(coefs) + 1)
+    if not isinstance(n, (bool, np.bool_)) and np.ndim(n) == 0 and np.asarray(n).dtype.kind in "iu":
+        n = int(n)   # (a NumPy integer, or a 0-d array, as scikit-learn's range() takes it)
     if n != len(coefs) + 1:
         # scikit-learn's forward pass runs n_layers_ - 1 layers: one set
         # smaller cuts the network there (it was read whole, predicting other
@@ -293,6 +302,10 @@ def from_sklearn(cls, fitted, **kwargs):
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= len(coefs):
             raise ValueError(f"n_layers_ is {n!r}: scikit-learn's forward pass runs n_layers_ - 1"
                              f" layers, and coefs_ holds {len(coefs)}")
+        if isinstance(fitted, MLPClassifier):
+            raise ValueError(f"n_layers_ is {n}, which cuts this classifier's network at a hidden"
+                             " layer, whose units are no classes;"
+                             " fastbp.sklearn.MLPClassifier.from_sklearn takes it, as scikit-learn")
         coefs, intercepts = coefs[:n - 1], intercepts[:n - 1]
     sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
     kwargs.setdefault("dtype", coefs[0].dtype.name)
@@ -353,9 +366,10 @@ def estimator_from_sklearn(cls, fitted, classifier):
     from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
     if isinstance(theirs, (SGDOptimizer, AdamOptimizer)) and [
             a.shape for a in (theirs.velocities if isinstance(theirs, SGDOptimizer) else theirs.ms)
-    ] == [np.shape(p) for p in (*fitted.coefs_, *fitted.intercepts_)]:
-        # (np.shape: an intercept scikit-learn predicts with may be a scalar
-        # or a list, which have no .shape)
+    ] == [W.T.shape for W in est.net_.weights] + [b.shape for b in est.net_.biases]:
+        # (the shapes trained, of the network that took coefs_: an intercept
+        # scikit-learn predicts with may be a scalar, a list or of shape
+        # (1, k), broadcasting, its state still of the trained (k,))
         _optimizer_from_sklearn(est, theirs)
     if hasattr(fitted, "n_layers_"):
         # _adopt_coefs counted every layer; an n_layers_ set smaller, which

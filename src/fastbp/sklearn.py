@@ -403,6 +403,14 @@ class _BaseMLP(BaseEstimator):
             self._initialize(X.shape[1], Y.shape[1], hidden, dtype)
         else:
             self._adopt_coefs()
+            n = self._layers_run()
+            if n is not None and n != len(self.net_.sizes):
+                # (scikit-learn's backprop then fails; this trained every layer
+                # while predict ran the first n - 1)
+                raise ValueError(f"n_layers_ is {n}, which cuts the network of"
+                                 f" {len(self.net_.sizes)} layers that training continues; set"
+                                 f" n_layers_ = {len(self.net_.sizes)} to train it whole, or fit"
+                                 " anew (warm_start=False)")
             # As scikit-learn, a warm start continues the network it has: new
             # hidden_layer_sizes of the same depth are not read; another depth
             # (which scikit-learn's updates would misalign) is refused.
@@ -849,8 +857,8 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn's forward pass runs range(n_layers_ - 1): an n_layers_
         # set smaller cuts the network there (it was ignored), a larger one
         # asks for layers coefs_ does not hold (scikit-learn: IndexError).
-        n = getattr(self, "n_layers_", None)
-        if isinstance(n, (int, np.integer)) and not isinstance(n, bool):
+        n = self._layers_run()
+        if n is not None:
             if n < 2 or n - 1 > min(len(coefs), len(intercepts)):
                 raise IndexError(f"n_layers_ is {n}: the forward pass runs n_layers_ - 1 layers,"
                                  f" and coefs_ and intercepts_ hold {len(coefs)} and"
@@ -868,6 +876,19 @@ class _BaseMLP(BaseEstimator):
         self._sync_in()
         net = self.net_
         return net if net.output == output else _twin(net, output=output)
+
+    def _layers_run(self):
+        """``n_layers_`` as an int (a 0-d integer array too, as scikit-learn's
+        range() takes it), None where unset; another type, a bool or a
+        float, is a TypeError (it was ignored, and the whole network ran)."""
+        n = getattr(self, "n_layers_", None)
+        if n is None:
+            return None
+        if isinstance(n, (bool, np.bool_)) or np.ndim(n) != 0 \
+                or np.asarray(n).dtype.kind not in "iu":
+            raise TypeError(f"n_layers_ must be an integer (the forward pass runs n_layers_ - 1"
+                            f" layers); got {n!r}")
+        return int(n)
 
     def _network_of(self, coefs, intercepts, output):
         # A network holding the given coefs_ and intercepts_ (which must
