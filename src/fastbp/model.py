@@ -455,15 +455,14 @@ class MLP:
             self._set_alpha(value)
 
     def _set_alpha(self, value):
-        if value and self._alpha_stays_zero \
-                and self._workspaces._trainer is not None and not getattr(self, "_epochs_over", True):
+        running = self._workspaces._trainer is not None and not getattr(self, "_epochs_over", True)
+        if value and running and self._alpha_stays_zero:
             raise RuntimeError(
                 "net.alpha cannot become non-zero while this float32 fit with plain SGD runs: it"
                 " began with alpha 0 and folds each step into backprop, where the L2 factor"
                 " 1 - lr alpha / n rounds away in float32 (5e-5 trained as 0); give alpha before"
                 " the fit (it then takes the L2 term into the gradient), or use float64")
-        if value and self._weights_scaled \
-                and self._workspaces._trainer is not None and not getattr(self, "_epochs_over", True):
+        if value and running and self._weights_scaled:
             raise RuntimeError(
                 "net.alpha cannot become non-zero while this fit runs: it began with alpha 0 and"
                 " weights all below 2**-500 or some above 2**500, which it scaled by a power of"
