@@ -31,6 +31,7 @@ from ._arrays import borrowed
 from ._fastmath import smax, smin
 from ._jit import KERNEL_ONLY, jit
 from ._static import specialising
+from ._validate import HUGE_WEIGHTS
 from .network import (DROPOUT_SGD, DROPOUT_STEP, EVERY_PATH, RUNTIME, _act, _batch,
                       _chunk_targets, _delta, _any_dropped, _dropped, _epoch_loss, _first_backward,
                       _first_backward_sgd, _first_layer_backward, _forward,
@@ -56,13 +57,13 @@ def weighted_loss_forward(z, out, y, loss, wb, w):
     total = 0.0
     if w == 0:
         return total
-    # Weights past 2**500 (kept as given where alpha > 0: the L2 term is over
+    # Weights past HUGE_WEIGHTS, 2**500 (kept as given where alpha > 0: the L2 term is over
     # their sum) are taken times the power of two that brings their sum to
     # [0.5, 1), which scales every term and the sum exactly: sum w_i L_i,
     # or w m, overflowed where the weighted mean is a float (weights of
     # 2.5e299 gave inf, 4.4e307 a loss of 1.8e-312 for 0.33).
     scale = 1.0
-    if w > 2.0 ** 500:
+    if w > HUGE_WEIGHTS:
         scale = math.ldexp(1.0, -math.frexp(w)[1])
         w *= scale
     q = 0.0  # the log1p terms of the rows of weight 1 (fastbp.ops.gather_log1p)

@@ -383,14 +383,12 @@ def check_input_dtype(net, input_dtype):
     if net.categories is not None:
         raise ValueError(f"a model with categories takes its raw rows as text; input_dtype"
                          f" must be None, got {input_dtype!r}")
-    for name in ("float32", "float64"):
-        try:
-            if np.dtype(input_dtype) == np.dtype(name) and not isinstance(input_dtype, bool):
-                return np.dtype(name)
-        except TypeError:
-            break
-    raise ValueError(f"input_dtype must be None (the model's dtype), 'float32' or 'float64';"
-                     f" got {input_dtype!r}")
+    from ._args import DTYPES, check_dtype
+    try:
+        return np.dtype(DTYPES[check_dtype(input_dtype)])
+    except (TypeError, ValueError):
+        raise ValueError(f"input_dtype must be None (the model's dtype), 'float32' or"
+                         f" 'float64'; got {input_dtype!r}") from None
 
 
 def build(net, opset=None, input_dtype=None):

@@ -292,16 +292,16 @@ def from_sklearn(cls, fitted, **kwargs):
                          " which a fastbp.MLP cannot hold (it needs two or more classes);"
                          " fastbp.sklearn.MLPClassifier.from_sklearn takes it, as scikit-learn")
     coefs, intercepts = fitted.coefs_, fitted.intercepts_
-    n = getattr(fitted, "n_layers_", len(coefs) + 1)
-    if not isinstance(n, (bool, np.bool_)) and np.ndim(n) == 0 and np.asarray(n).dtype.kind in "iu":
-        n = int(n)   # (a NumPy integer, or a 0-d array, as scikit-learn's range() takes it)
+    from .sklearn import layer_count
+    given = getattr(fitted, "n_layers_", len(coefs) + 1)
+    n = layer_count(given)
     if n != len(coefs) + 1:
         # scikit-learn's forward pass runs n_layers_ - 1 layers: one set
         # smaller cuts the network there (it was read whole, predicting other
         # values), a larger one asks for layers coefs_ does not hold
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 2 <= n <= len(coefs):
-            raise ValueError(f"n_layers_ is {n!r}: scikit-learn's forward pass runs n_layers_ - 1"
-                             f" layers, and coefs_ holds {len(coefs)}")
+        if n is None or not 2 <= n <= len(coefs):
+            raise ValueError(f"n_layers_ is {given!r}: scikit-learn's forward pass runs"
+                             f" n_layers_ - 1 layers, and coefs_ holds {len(coefs)}")
         if isinstance(fitted, MLPClassifier):
             raise ValueError(f"n_layers_ is {n}, which cuts this classifier's network at a hidden"
                              " layer, whose units are no classes;"

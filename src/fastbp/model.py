@@ -25,7 +25,7 @@ from ._static import static
 from ._validate import (SparseRows, check_int, check_positive, check_targets, check_X, kernel_rows,
                         kernel_x)
 from ._workspaces import Workspaces
-from ._validate import all_finite, fit_weights
+from ._validate import _scaled_up, all_finite, fit_weights
 from .layout import Layout
 from .ops import IDENTITY
 from .optim import LBFGS, Optimizer
@@ -1280,13 +1280,11 @@ class MLP:
         # term over the weights' sum; accuracy and R^2 as scikit-learn's
         # accuracy_score and r2_score with sample_weight.
         logs = {prefix + "loss": self._weighted_loss(X, Y, weights)}
-        top = float(weights.max()) if weights.size else 1.0
-        if top > 0 and not 2.0 ** -500 <= top <= 2.0 ** 500:
-            # (ratios only: a power of two scales each weight and sum exactly,
-            # where weights of 2.5e299 overflowed the sums to an R^2 of NaN,
-            # and of 1e-304 took its residuals into the subnormals, with
-            # alpha > 0, which keeps the loss's weights as given)
-            weights = np.ldexp(weights, -int(np.frexp(top)[1]))
+        # R^2 and accuracy take the weights' ratios only: scaled as fit scales
+        # them at alpha 0 (weights of 2.5e299 overflowed the sums to an R^2
+        # of NaN, of 1e-304 took its residuals into the subnormals, with
+        # alpha > 0, which keeps the loss's weights as given)
+        weights = _scaled_up(weights, 0.0)
         total = float(weights.sum())
         if self._output == "identity":
             res = np.zeros(self._sizes[-1])

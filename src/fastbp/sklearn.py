@@ -884,11 +884,11 @@ class _BaseMLP(BaseEstimator):
         n = getattr(self, "n_layers_", None)
         if n is None:
             return None
-        if isinstance(n, (bool, np.bool_)) or np.ndim(n) != 0 \
-                or np.asarray(n).dtype.kind not in "iu":
+        count = layer_count(n)
+        if count is None:
             raise TypeError(f"n_layers_ must be an integer (the forward pass runs n_layers_ - 1"
                             f" layers); got {n!r}")
-        return int(n)
+        return count
 
     def _network_of(self, coefs, intercepts, output):
         # A network holding the given coefs_ and intercepts_ (which must
@@ -934,6 +934,15 @@ class _BaseMLP(BaseEstimator):
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data X and target(s) y, as scikit-learn's MLP does."""
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+
+def layer_count(n):
+    """An ``n_layers_`` as an int (a NumPy integer or a 0-d integer array
+    too, as scikit-learn's range() takes it), or None for another value (a
+    bool, a float, an array)."""
+    if isinstance(n, (bool, np.bool_)) or np.ndim(n) != 0 or np.asarray(n).dtype.kind not in "iu":
+        return None
+    return int(n)
 
 
 def _twin(net, dtype=None, output=None, activation=None, alpha=None, share=False):
