@@ -720,15 +720,35 @@ def test_evaluate_of_a_python_classifier_on_a_label_it_lacks_names_its_classes(t
 def test_a_two_dimensional_npz_target_is_one_clear_error(tmp_path, capsys):
     """`--target X` (any multi-column target) ended in a ValueError traceback
     from standardize, with the split's row count."""
-    path, _ = _xy_npz(tmp_path)
-    status, out, err = run(["train", path, "--target", "X", "--epochs", "1", "--verbose", "0"],
+    path = str(tmp_path / "wide.npz")
+    np.savez(path, X=np.ones((40, 2)), t=np.ones((40, 3)))
+    status, out, err = run(["train", path, "--target", "t", "--epochs", "1", "--verbose", "0"],
                            capsys)
     assert status == 2 and out == ""
-    assert err == (f"fastbp: error: {path}: the target 'X' must be 1-D, one value per row of X;"
+    assert err == (f"fastbp: error: {path}: the target 't' must be 1-D, one value per row of X;"
                    " got shape (40, 3)\n")
     np.savez(tmp_path / "short.npz", X=np.ones((6, 2)), y=np.arange(5) % 2)
     status, _, err = run(["train", str(tmp_path / "short.npz"), "--epochs", "1"], capsys)
     assert status == 2 and "the target 'y' has 5 values; X has 6 rows" in err
+
+
+def test_an_npz_target_of_x_itself_is_refused(tmp_path, capsys):
+    """Review HAD: `--target X` on an X of one column trained X to predict
+    itself (test R^2 0.9998, the model's one feature its target), where the
+    CSV, Parquet and NPY readers refuse a target among the features."""
+    path = str(tmp_path / "one.npz")
+    rng = np.random.default_rng(0)
+    np.savez(path, X=rng.normal(size=(200, 1)), y=rng.normal(size=200))
+    model = str(tmp_path / "m.npz")
+    assert main(["train", path, "--out", model, "--epochs", "1", "--verbose", "0"]) == 0
+    capsys.readouterr()
+    before = open(model, "rb").read()
+    words = (f"fastbp: error: {path}: --target X names the features' array; the target is"
+             " another array of the archive (y by default), never among the features\n")
+    status, out, err = run(["train", path, "--out", model, "--epochs", "1", "--verbose", "0",
+                            "--target", "X"], capsys)
+    assert status == 2 and out == "" and err == words
+    assert open(model, "rb").read() == before
 
 
 def test_a_network_too_large_for_memory_is_one_clear_error(tmp_path, capsys):

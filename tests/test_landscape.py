@@ -4,6 +4,7 @@ the model is never touched, and a trained minimum looks like one."""
 import runpy
 from pathlib import Path
 
+import numba
 import numpy as np
 import pytest
 
@@ -374,6 +375,14 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
             landscape.grid_losses(o, scratch, net.params, d1, d2, c, ws, *kw)
     np.testing.assert_array_equal(net.params, before)
     np.testing.assert_array_equal(d, d_before)
+    # Review HAC: an int64 out truncated every loss (1.26 read as 1), a
+    # float32 one rounded it, where the docstring says out is float64.
+    for dtype in (np.int64, np.float32):
+        o = np.zeros(2, dtype=dtype)
+        with pytest.raises(numba.core.errors.TypingError,
+                           match="grid_losses: out must be a 1-D float64 array"):
+            landscape.grid_losses(o, np.empty(n), net.params, d, d, coefs, ws, *kw)
+        assert not o.any()
     # Review GJ: an l2 of -5 gave a negative "loss", NaN a NaN (a model's alpha is finite, >= 0)
     for l2 in (-5.0, np.nan, np.inf):
         with pytest.raises(ValueError, match="grid_losses: l2 must be finite and >= 0"):

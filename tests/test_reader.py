@@ -842,6 +842,46 @@ def test_a_truncated_compressed_csv_is_a_clear_error(tmp_path, capsys, reader):
             f"fastbp: error: cannot read {path} as CSV: "), err
 
 
+def test_a_damaged_compressed_csv_is_worded_alike_by_either_reader(tmp_path, monkeypatch):
+    """Review HAD: pyarrow worded a damaged .gz or .bz2 in its own terms
+    ("Truncated compressed stream", "zlib inflate failed: incorrect header
+    check"), Python's reader in its own, where data.md promises the same
+    messages without pyarrow."""
+    import bz2
+    import gzip
+    text = b"a,b,y\n" + b"".join(b"%d,%d,%d\n" % (i, 2 * i, i % 2) for i in range(5000))
+    cases = {"cut.csv.gz": gzip.compress(text)[:2000], "plain.csv.gz": text,
+             "cut.csv.bz2": bz2.compress(text)[:2000], "plain.csv.bz2": text}
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        words = []
+        for arrow in (True, False):
+            with monkeypatch.context() as m:
+                if not arrow:
+                    m.setattr(_reader, "have_arrow", lambda: False)
+                with pytest.raises(cli.CLIError) as info:
+                    cli.load_data(str(path))
+                words.append(str(info.value))
+        assert words[0] == words[1], name
+        assert words[0].startswith(f"cannot read {path} as CSV: "), words
+
+
+def test_a_record_over_several_lines_is_named_by_its_first_line(tmp_path, capsys, reader):
+    """Review HAD: the errors named a record by its last line (line_num after
+    it is read): a blank cell of a row whose quoted note spans lines 3-4 was
+    "at line 4", where line 4 holds no such column (csv.reader's records
+    start at line 3, as a text editor shows it)."""
+    path = tmp_path / "notes.csv"
+    path.write_text('a,b,note,y\n1,2,ok,0\n\n3,,"two\nlines",1\n5,6,ok,0\n')
+    status, out, err = run(["train", str(path), "--epochs", "1"], capsys)
+    assert status == 2 and out == ""
+    assert "a missing value '' in column 'b' at line 4 (data row 2)" in err, err
+    path.write_text('a,b,note,y\n1,2,"one\ntwo\nthree",0\n3,4,ok\n')
+    status, out, err = run(["train", str(path), "--epochs", "1"], capsys)
+    assert status == 2 and f"{path}, line 5: 3 fields, but the header has 4" in err, err
+
+
 def test_a_cell_over_pythons_csv_field_limit_reads_with_either_reader(tmp_path, capsys, reader):
     """Python's csv refuses a cell over 131,072 characters, which pyarrow
     reads; with pyarrow it hid the real error (the line of a missing value),

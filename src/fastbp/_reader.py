@@ -358,11 +358,14 @@ class PythonCSV(Table):
         try:
             with _open_text(path) as fh, _no_field_limit():
                 reader = csv.reader(fh)
-                rows, lines = [], []
+                rows, lines, end = [], [], 0
                 for r in reader:
+                    # A record's first line (line_num is its last: a quoted
+                    # cell may hold line breaks).
+                    start, end = end + 1, reader.line_num
                     if r:  # an empty line is skipped (as pyarrow does); ",," is a row
                         rows.append(r)
-                        lines.append(reader.line_num)
+                        lines.append(start)
         except FileNotFoundError:
             raise CLIError(f"no such file: {path}") from None
         except (OSError, EOFError, csv.Error) as exc:   # (EOFError: a truncated .gz or .bz2)
@@ -392,6 +395,16 @@ class PythonCSV(Table):
 
     def _lines(self):
         return self.lines
+
+
+def python_words(path, exc):
+    """The error for a file pyarrow could not read (a damaged .gz or .bz2),
+    as Python's reader words it: the message fastbp gives without pyarrow."""
+    try:
+        PythonCSV(path)
+    except CLIError as words:
+        return words
+    return CLIError(f"cannot read {path} as CSV: {exc}")
 
 
 class ArrowTable(Table):
@@ -527,7 +540,7 @@ class StreamedCSV(ArrowTable):
         except pa.ArrowInvalid:
             raise Reread from None
         except OSError as exc:   # a truncated or corrupt .gz/.bz2 met past the first block
-            raise CLIError(f"cannot read {self.path} as CSV: {exc}") from None
+            raise python_words(self.path, exc) from None
         n = table.num_rows
         if n == 0:
             raise CLIError(f"{self.path} needs a header row and at least one data row")
@@ -648,8 +661,8 @@ def read_csv(path, streamed=True):
         raise CLIError(f"no such file: {path}") from None
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return PythonCSV(path)  # a malformed file: Python's reader names the line
-    except OSError as exc:
-        raise CLIError(f"cannot read {path} as CSV: {exc}") from None
+    except OSError as exc:   # a damaged .gz/.bz2
+        raise python_words(path, exc) from None
     if table.num_rows == 0:
         raise CLIError(f"{path} needs a header row and at least one data row")
     check_closed(path, table.column(table.num_columns - 1)[-1].as_py(),

@@ -395,6 +395,9 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
             sparse = sparse.tocsc()[:, columns].tocsr()
         return Data(sparse, None, names, target)
     name = "y" if target is None else target
+    if name == "X" and need_target:   # (X read as its own target: a model of y = y)
+        raise CLIError(f"{path}: --target X names the features' array; the target is another"
+                       " array of the archive (y by default), never among the features")
     # Only X and the target are read: another array of the archive (Python
     # objects, which fastbp never unpickles, or something else) is not.
     try:

@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from ._jit import jit
-from ._static import same_scratch
+from ._static import array_guard, same_scratch
 from ._landscape_results import Interpolation, Line, Surface
 from ._plot_landscape import (SURFACE_KINDS, plot_interpolation, plot_line,  # noqa: F401
                               plot_overview, plot_surface)
@@ -47,6 +47,7 @@ NORMALISATIONS = ("filter", None)
 
 # ------------------------------------------------------------------ kernel
 _coefs_matrix = _ndim_guard((2,), "grid_losses: coefs must be a 2-D array, (k, 3)")
+_float64_out = array_guard("grid_losses: out must be a 1-D float64 array, (k,)", (1,), ("float64",))
 
 
 @jit
@@ -69,6 +70,7 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
         raise ValueError("grid_losses: scratch, d1 and d2 must have params.size entries")
     if coefs.shape[1] != 3 or out.shape[0] != coefs.shape[0]:
         raise ValueError("grid_losses: coefs must be (k, 3) and out (k,)")
+    _float64_out(out)   # (an integer out truncated every loss, a float32 one rounded it)
     if not (l2 >= 0 and l2 < np.inf):   # (a model's alpha: -5 gave a negative "loss")
         raise ValueError("grid_losses: l2 must be finite and >= 0")
     if (_overlap(scratch, params) or _overlap(scratch, d1) or _overlap(scratch, d2)
