@@ -263,6 +263,12 @@ def test_a_continued_schedule_monitoring_validation_is_refused_before_training()
                                          ".*validation_data or validation_split"):
         net.fit(X, y, epochs=3, verbose=0)
     _assert_same_state(_model_state(net), before)
+    # Review HAB: partial_fit, which takes no validation data, was told to
+    # give it validation_data or validation_split.
+    with pytest.raises(ValueError, match=r"need fit's validation_data or validation_split"
+                                         r" \(partial_fit takes none\); set net.schedule = None"):
+        net.partial_fit(X, y)
+    _assert_same_state(_model_state(net), before)
     # With validation it continues; with an explicit lr the schedule ends and nothing is monitored.
     assert len(net.fit(X, y, epochs=1, verbose=0, validation_data=(X[:10], y[:10]))) == 1
     net.fit(X, y, epochs=1, lr=0.01, verbose=0)

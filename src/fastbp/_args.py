@@ -175,7 +175,8 @@ def check_monitors(callbacks, reported, continued=None, distributed=False):
             continue
         which = (f"net.schedule {cb!r}, continued from an earlier fit," if cb is continued
                  else type(cb).__name__)
-        hint = ("; validation metrics need validation_data or validation_split"
+        hint = ("; validation metrics need fit's validation_data or validation_split"
+                " (partial_fit takes none)"
                 if monitor.startswith("val_") and not any(m.startswith("val_") for m in reported)
                 else "")
         drop = "; set net.schedule = None to drop it" if cb is continued else ""
