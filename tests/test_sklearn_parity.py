@@ -454,6 +454,41 @@ def test_warm_start_after_early_stopping_moves_the_best_weights_on():
     np.testing.assert_allclose(ours.validation_scores_, sk.validation_scores_)
 
 
+@pytest.mark.parametrize("assign", ["both lists", "coefs_ list", "intercepts_ list", "slots"])
+def test_lists_assigned_after_early_stopping_leave_its_best_as_scikit_learn_does(assign):
+    """Review HAF: scikit-learn's best weights after early stopping *are* its
+    coefs_ and intercepts_ lists: a list assigned in their place leaves the
+    old arrays as the best, which a warm fit that never beats the first
+    fit's score restores (R^2 0.97 here, where fastbp.sklearn kept the
+    assigned weights trained on, R^2 -0.19); a slot assigned in the same
+    list moves the best with it."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    y = X @ [1.0, -2.0, 0.5]
+
+    def run(C, R):
+        est = R(hidden_layer_sizes=(4,), early_stopping=True, max_iter=200, random_state=0,
+                learning_rate_init=0.01).fit(X, y)
+        r = np.random.default_rng(1)   # much worse weights
+        coefs = [r.normal(size=c.shape) for c in est.coefs_]
+        intercepts = [r.normal(size=b.shape) for b in est.intercepts_]
+        if assign == "slots":
+            for l in range(len(coefs)):
+                est.coefs_[l], est.intercepts_[l] = coefs[l], intercepts[l]
+        if assign in ("both lists", "coefs_ list"):
+            est.coefs_ = coefs
+        if assign in ("both lists", "intercepts_ list"):
+            est.intercepts_ = intercepts
+        est.set_params(warm_start=True, max_iter=2)
+        return est.fit(X, y)
+    ours, sk = _both(run)
+    assert sk.validation_scores_[-1] < sk.best_validation_score_   # the case: no better
+    assert_same_training(ours, sk, X)
+    back = ours.to_sklearn()
+    for a, b in zip(back._best_coefs + back._best_intercepts, sk._best_coefs + sk._best_intercepts):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-8 * np.abs(b).max())
+
+
 def test_set_params_after_fitting_acts_as_in_scikit_learn():
     X, y = _regression(1)
 

@@ -261,6 +261,7 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = n_out
         self._best_params = self.net_.params.copy()
         self._best_is_current = False
+        self.__dict__.pop("_best_follows", None)
         if hasattr(self, "_optimizer"):
             del self._optimizer
         if self.solver in ("sgd", "adam"):
@@ -303,6 +304,19 @@ class _BaseMLP(BaseEstimator):
             for name, value in defaults:
                 if not hasattr(self, name):
                     setattr(self, name, value)
+        elif getattr(self, "_best_is_current", False):
+            # After early stopping scikit-learn's coefs_ and intercepts_ *are*
+            # its best (_best_coefs, _best_intercepts: the same lists). A
+            # list assigned in place of one leaves its best the old arrays,
+            # which a later early-stopping fit that finds no better restores
+            # (a slot assigned in the same list moves the best with it).
+            lists = self.__dict__.get("_lists", (None, None))
+            follows = tuple(getattr(self, name) is lists[k]
+                            for k, name in enumerate(("coefs_", "intercepts_")))
+            if not all(follows):
+                self._best_params = self.net_.params.copy()
+                self._best_is_current = False
+                self._best_follows = follows
         self._sync_in()
 
     def _sync_in(self):
@@ -558,11 +572,18 @@ class _BaseMLP(BaseEstimator):
                 if transposed:
                     self._relayout(params, state, False)
                 self._columns = None   # (the fit's alone: not kept with the model)
+        follows = self.__dict__.get("_best_follows")
         if early_stopping and not getattr(self, "_best_is_current", False):
+            for kind, current in enumerate(follows or ()):
+                if current:   # (that list is still scikit-learn's best: it moved on)
+                    for best, now in zip(net._layout.views(self._best_params)[kind],
+                                         net._layout.views(net.params)[kind]):
+                        best[...] = now
             net.params[...] = self._best_params
         # Then, as scikit-learn's coefs_ *are* its best coefficients after
         # early stopping, a warm-start fit moves them on; a new best is copied.
         self._best_is_current = True
+        self.__dict__.pop("_best_follows", None)
 
     def _epochs(self, epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
                 batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
@@ -669,6 +690,7 @@ class _BaseMLP(BaseEstimator):
                 self.best_validation_score_ = score
                 self._best_params = self.net_.params.copy()
                 self._best_is_current = False
+                self.__dict__.pop("_best_follows", None)
         else:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
@@ -766,6 +788,7 @@ class _BaseMLP(BaseEstimator):
         # The view objects themselves: a slot of coefs_ / intercepts_ is the
         # model's own while it holds this very object (see _sync_in).
         self._exposed = (net, tuple(self.coefs_), tuple(self.intercepts_))
+        self._lists = (self.coefs_, self.intercepts_)   # (the lists: see _adopt_coefs)
 
     def _views(self):
         """(coefs views, intercepts views) that _expose made for net_ (new
@@ -780,6 +803,7 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())   # (a copy: object's is __dict__ itself)
         state.pop("_exposed", None)            # (rebuilt on unpickling)
+        state.pop("_lists", None)
         if hasattr(self, "net_") and "coefs_" in state and "intercepts_" in state:
             # Which slots hold arrays a user assigned (and no prediction has
             # taken in yet): they stay assigned in the copy, which takes them
@@ -811,6 +835,7 @@ class _BaseMLP(BaseEstimator):
                     views = getattr(self, name)
                     setattr(self, name, [views[l] if l in own[k] else a
                                          for l, a in enumerate(assigned[k])])
+                self._lists = (self.coefs_, self.intercepts_)
 
     @classmethod
     def from_sklearn(cls, fitted):
