@@ -1,6 +1,7 @@
 """The public whole-network kernels' contract (see fastbp.kernels): arrays
 they cannot handle are refused at entry with ValueError and nothing is
 written; valid arrays give the NumPy reference's numbers."""
+import numba
 import numpy as np
 import pytest
 
@@ -340,6 +341,8 @@ def test_gemm_of_empty_matrices_is_numpys():
     (dict(grads=lambda a: a["grads"][:3]), "grads must have the length of params"),
     (dict(state=lambda a: a["state"][:, :3]), r"state must be \(2, params.size\)"),
     (dict(state=lambda a: np.zeros((0, 0))), r"state must be \(2, params.size\)"),
+    # Review HAE: 3 rows (the docs say 2) ran, rows 0 and 1 used
+    (dict(state=lambda a: np.zeros((3, a["params"].size))), r"state must be \(2, params.size\)"),
     (dict(hyper=lambda a: a["hyper"][:3]), "hyper must hold N_HYPER values"),
     (dict(t=lambda a: 0), "t, the number of this step, must be >= 1"),
 ])
@@ -529,6 +532,23 @@ def test_a_one_dimensional_state_is_named():
     assert np.array_equal(p, np.ones(4))
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int8, np.uint8, np.bool_])
+def test_predict_refuses_an_out_that_is_not_float(dtype):
+    """Review HAE: an integer or bool out took the softmax's probabilities
+    truncated (0.65 and 0.35 written as 0 and 0), with no error."""
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    X = np.random.default_rng(0).normal(size=(5, 3)).astype(net.dtype)
+    out = np.zeros((5, 2), dtype=dtype)
+    with pytest.raises(numba.core.errors.TypingError,
+                       match=r"out must be a 2-D float32 or float64 NumPy array"):
+        K.predict(out, net.params, net.workspace(5), net.plan, X, K.CROSS_ENTROPY)
+    assert not out.any()
+    for floats in (np.float32, np.float64):   # (a float32 out rounds a float64 net's: allowed)
+        right = np.zeros((5, 2), dtype=floats)
+        K.predict(right, net.params, net.workspace(5), net.plan, X, K.CROSS_ENTROPY)
+        np.testing.assert_allclose(right, net.predict_proba(X), rtol=1e-6)
+
+
 @pytest.mark.parametrize("change,says", [
     (lambda a: a.update(plan=a["plan"].astype(np.int32)),
      r"plan must be a network's layout plan \(net.plan\), a 2-D int64 array; got array\(int32"),
@@ -550,7 +570,7 @@ def test_a_list_or_an_int32_plan_is_named(change, says):
     (lambda a: K.gradient(a["grads"], tuple(a["scratch"]), a["params"], a["ws"], a["plan"],
                           a["X"], a["Y"], K.MSE), "scratch must be a NumPy array"),
     (lambda a: K.predict(a["out"].tolist(), a["params"], a["ws"], a["plan"], a["X"], K.MSE),
-     r"out must be a 2-D NumPy array"),
+     r"out must be a 2-D float32 or float64 NumPy array"),
     (lambda a: K.optimizer_step(a["params"].tolist(), a["grads"], a["state"], a["hyper"],
                                 a["code"], 1), r"params must be a 1-D float32 or float64 NumPy"),
     (lambda a: K.optimizer_step(a["params"], tuple(a["grads"]), a["state"], a["hyper"],

@@ -780,7 +780,8 @@ _a_hyper = array_guard("hyper must be an optimizer's hyper-parameters (optimizer
                        " float64 NumPy array", (1,), _FLOATS)
 _a_state = array_guard("state must be an optimizer's state, a 2-D array (2, n_params), or (2, 0)"
                        " for plain SGD", (2,))
-_an_out = array_guard("out must be a 2-D NumPy array (X.shape[0], n_out)", (2,))
+_an_out = array_guard("out must be a 2-D float32 or float64 NumPy array (X.shape[0], n_out)", (2,),
+                     _FLOATS)
 _a_reg = array_guard("reg must be a 1-D NumPy array: alpha, then a dropout rate per layer", (1,))
 
 

@@ -945,11 +945,13 @@ def loss_backward(dz, out, y, loss):
         elif y.ndim == 1:
             pass  # labels pair with cross-entropy only (checked by the callers)
         elif loss == CROSS_ENTROPY:
+            # In dz's dtype, as the label's row: integer or float64 one-hot
+            # rows of a float32 network gave other bits (float64 arithmetic).
             s = zero
             for j in range(m):
-                s += y[i, j]
+                s += dz.dtype.type(y[i, j])
             for j in range(m):
-                dz[i, j] = (s * out[i, j] - y[i, j]) * scale
+                dz[i, j] = (s * out[i, j] - dz.dtype.type(y[i, j])) * scale
 
 
 @jit(inline="always")

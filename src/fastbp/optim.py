@@ -64,7 +64,7 @@ def check_step(params, grads, state, hyper, code, t):
         raise ValueError("optimizer step: hyper must hold N_HYPER values (an optimizer's hyper)")
     if t < 1:
         raise ValueError("optimizer step: t, the number of this step, must be >= 1")
-    if ((state.shape[0] < 2 or state.shape[1] != params.size)
+    if ((state.shape[0] != 2 or state.shape[1] != params.size)
             and not (code == SGD_CODE and hyper[MOMENTUM] == 0)):
         raise ValueError("optimizer step: state must be (2, params.size)")
 
