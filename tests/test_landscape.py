@@ -383,6 +383,11 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
                            match="grid_losses: out must be a 1-D float64 array"):
             landscape.grid_losses(o, np.empty(n), net.params, d, d, coefs, ws, *kw)
         assert not o.any()
+    # Review HAI: a list failed deep in Numba ("Unknown attribute 'shape' of
+    # type reflected list") before the guard was reached
+    with pytest.raises(numba.core.errors.TypingError,
+                       match="grid_losses: out must be a 1-D float64 array"):
+        landscape.grid_losses([0.0, 0.0], np.empty(n), net.params, d, d, coefs, ws, *kw)
     # Review GJ: an l2 of -5 gave a negative "loss", NaN a NaN (a model's alpha is finite, >= 0)
     for l2 in (-5.0, np.nan, np.inf):
         with pytest.raises(ValueError, match="grid_losses: l2 must be finite and >= 0"):

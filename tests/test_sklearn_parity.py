@@ -3,8 +3,10 @@ same parameters and random_state, attribute by attribute, on several data
 sets, for every solver, schedule and output; the defects found in review;
 and scikit-learn's own test_mlp.py run against fastbp.sklearn."""
 import contextlib
+import copy
 import io
 import os
+import pickle
 import subprocess
 import sys
 import warnings
@@ -454,7 +456,9 @@ def test_warm_start_after_early_stopping_moves_the_best_weights_on():
     np.testing.assert_allclose(ours.validation_scores_, sk.validation_scores_)
 
 
-@pytest.mark.parametrize("assign", ["both lists", "coefs_ list", "intercepts_ list", "slots"])
+@pytest.mark.parametrize("assign", ["both lists", "coefs_ list", "intercepts_ list", "slots",
+                                    "list, then predict", "list, then pickle",
+                                    "list, then deepcopy", "a new list of its own arrays"])
 def test_lists_assigned_after_early_stopping_leave_its_best_as_scikit_learn_does(assign):
     """Review HAF: scikit-learn's best weights after early stopping *are* its
     coefs_ and intercepts_ lists: a list assigned in their place leaves the
@@ -475,10 +479,20 @@ def test_lists_assigned_after_early_stopping_leave_its_best_as_scikit_learn_does
         if assign == "slots":
             for l in range(len(coefs)):
                 est.coefs_[l], est.intercepts_[l] = coefs[l], intercepts[l]
-        if assign in ("both lists", "coefs_ list"):
+        if assign in ("both lists", "coefs_ list") or assign.startswith("list, then"):
             est.coefs_ = coefs
         if assign in ("both lists", "intercepts_ list"):
             est.intercepts_ = intercepts
+        if assign == "a new list of its own arrays":   # (they train on: the best moves)
+            est.coefs_ = [est.coefs_[0], coefs[1]]
+        # Review HAI: what ran between the assignment and the fit took the
+        # assigned arrays in first, and the old best was lost.
+        if assign == "list, then predict":
+            est.predict(X[:3])
+        if assign == "list, then pickle":
+            est = pickle.loads(pickle.dumps(est))
+        if assign == "list, then deepcopy":
+            est = copy.deepcopy(est)
         est.set_params(warm_start=True, max_iter=2)
         return est.fit(X, y)
     ours, sk = _both(run)

@@ -65,12 +65,12 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
     # would read or write memory that is not its own).
     same_scratch(params, scratch)   # (loss_value would name scratch "params")
     _coefs_matrix(coefs)
+    _float64_out(out)   # (an integer out truncated every loss, a float32 one rounded it)
     m = params.size
     if scratch.size != m or d1.size != m or d2.size != m:
         raise ValueError("grid_losses: scratch, d1 and d2 must have params.size entries")
     if coefs.shape[1] != 3 or out.shape[0] != coefs.shape[0]:
         raise ValueError("grid_losses: coefs must be (k, 3) and out (k,)")
-    _float64_out(out)   # (an integer out truncated every loss, a float32 one rounded it)
     if not (l2 >= 0 and l2 < np.inf):   # (a model's alpha: -5 gave a negative "loss")
         raise ValueError("grid_losses: l2 must be finite and >= 0")
     if (_overlap(scratch, params) or _overlap(scratch, d1) or _overlap(scratch, d2)

@@ -304,19 +304,6 @@ class _BaseMLP(BaseEstimator):
             for name, value in defaults:
                 if not hasattr(self, name):
                     setattr(self, name, value)
-        elif getattr(self, "_best_is_current", False):
-            # After early stopping scikit-learn's coefs_ and intercepts_ *are*
-            # its best (_best_coefs, _best_intercepts: the same lists). A
-            # list assigned in place of one leaves its best the old arrays,
-            # which a later early-stopping fit that finds no better restores
-            # (a slot assigned in the same list moves the best with it).
-            lists = self.__dict__.get("_lists", (None, None))
-            follows = tuple(getattr(self, name) is lists[k]
-                            for k, name in enumerate(("coefs_", "intercepts_")))
-            if not all(follows):
-                self._best_params = self.net_.params.copy()
-                self._best_is_current = False
-                self._best_follows = follows
         self._sync_in()
 
     def _sync_in(self):
@@ -327,6 +314,24 @@ class _BaseMLP(BaseEstimator):
         # exposed for a slot is the model's own.
         net = self.net_
         views = self._views()
+        if getattr(self, "_best_is_current", False) \
+                and getattr(self, "best_validation_score_", None) is not None:
+            # After early stopping scikit-learn's coefs_ and intercepts_ *are*
+            # its best (_best_coefs, _best_intercepts: the same lists). A
+            # list assigned in place of one leaves its best the old arrays:
+            # frozen where the new list holds another array, trained on
+            # where it holds the model's own (a slot assigned in the same
+            # list moves the best with it). A later early-stopping fit that
+            # finds no better restores them; their values are the buffer's
+            # until the first assigned one is taken in, here.
+            lists = self.__dict__.get("_lists", (None, None))
+            follows = tuple(tuple(getattr(self, name) is lists[k] or a is view
+                                  for a, view in zip(getattr(self, name), views[k]))
+                            for k, name in enumerate(("coefs_", "intercepts_")))
+            if not all(map(all, follows)):
+                self._best_params = net.params.copy()
+                self._best_is_current = False
+                self._best_follows = follows
         writes = []
         for l, (W, b) in enumerate(zip(net.weights, net.biases)):
             for kind, name, target, values, shape in (
@@ -574,16 +579,18 @@ class _BaseMLP(BaseEstimator):
                 self._columns = None   # (the fit's alone: not kept with the model)
         follows = self.__dict__.get("_best_follows")
         if early_stopping and not getattr(self, "_best_is_current", False):
-            for kind, current in enumerate(follows or ()):
-                if current:   # (that list is still scikit-learn's best: it moved on)
-                    for best, now in zip(net._layout.views(self._best_params)[kind],
-                                         net._layout.views(net.params)[kind]):
+            for kind, slots in enumerate(follows or ()):
+                for current, best, now in zip(slots, net._layout.views(self._best_params)[kind],
+                                              net._layout.views(net.params)[kind]):
+                    if current:   # (still scikit-learn's best array: it moved on)
                         best[...] = now
             net.params[...] = self._best_params
         # Then, as scikit-learn's coefs_ *are* its best coefficients after
         # early stopping, a warm-start fit moves them on; a new best is copied.
-        self._best_is_current = True
-        self.__dict__.pop("_best_follows", None)
+        # (A fit without early stopping keeps the best that assigned lists left.)
+        if early_stopping or follows is None:
+            self._best_is_current = True
+            self.__dict__.pop("_best_follows", None)
 
     def _epochs(self, epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
                 batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
@@ -803,7 +810,9 @@ class _BaseMLP(BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())   # (a copy: object's is __dict__ itself)
         state.pop("_exposed", None)            # (rebuilt on unpickling)
-        state.pop("_lists", None)
+        lists = state.pop("_lists", (None, None))
+        state["_lists_replaced"] = tuple(state.get(name) is not lists[k]
+                                         for k, name in enumerate(("coefs_", "intercepts_")))
         if hasattr(self, "net_") and "coefs_" in state and "intercepts_" in state:
             # Which slots hold arrays a user assigned (and no prediction has
             # taken in yet): they stay assigned in the copy, which takes them
@@ -824,6 +833,7 @@ class _BaseMLP(BaseEstimator):
         # the (rebuilt) flat buffer, but for the arrays a user had assigned.
         state = dict(state)
         own = state.pop("_own_slots", None)
+        replaced = state.pop("_lists_replaced", (False, False))
         if isinstance(self, ClassifierMixin):  # pickled before it had scikit-learn's attribute
             state.setdefault("loss", "log_loss")
         self.__dict__.update(state)
@@ -835,7 +845,8 @@ class _BaseMLP(BaseEstimator):
                     views = getattr(self, name)
                     setattr(self, name, [views[l] if l in own[k] else a
                                          for l, a in enumerate(assigned[k])])
-                self._lists = (self.coefs_, self.intercepts_)
+            self._lists = tuple(None if replaced[k] else getattr(self, name)
+                                for k, name in enumerate(("coefs_", "intercepts_")))
 
     @classmethod
     def from_sklearn(cls, fitted):
