@@ -359,6 +359,23 @@ def test_class_weight_needs_a_classifier(output, y, message):
     assert len(net.history) == 0 and net.optimizer is None
 
 
+def test_class_weight_names_validation_targets_that_hold_no_classes():
+    """Review HAK: probabilities in validation_data's targets were blamed on
+    y, whose 0/1 labels were fine."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 4)), (rng.uniform(size=12) > 0.5).astype(int)
+    net = fastbp.MLP([4, 5, 1], output="sigmoid", seed=0)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=r"class_weight needs 0/1 class labels in"
+                                         r" validation_data\[1\]; found 0.3"):
+        net.fit(X, y, verbose=0, class_weight="balanced", validation_data=(X, np.full(12, 0.3)))
+    np.testing.assert_array_equal(net.params, before)
+    assert len(net.history) == 0 and net.optimizer is None
+    with pytest.raises(ValueError, match=r"class_weight needs 0/1 class labels in y; found 0.3"):
+        net.fit(np.vstack([X, X]), np.concatenate([y, np.full(12, 0.3)]), verbose=0,
+                class_weight="balanced", validation_split=0.5)
+
+
 # -------------------------------------------------------------- the kernels
 def test_the_weighted_kernels_format_no_strings():
     from test_compile import _string_work

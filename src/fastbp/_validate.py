@@ -542,14 +542,14 @@ def _same_label(label, key):
         return False
 
 
-def row_weights(sample_weight, per_class, Y, output, n_out):
+def row_weights(sample_weight, per_class, Y, output, n_out, name="y"):
     """Each row's weight: ``sample_weight`` times its class's weight
     (scikit-learn combines them so), float64 C-contiguous (n,), or None
-    when both are None."""
+    when both are None (``name``: the targets' in an error)."""
     if per_class is None:
         w = sample_weight
     else:
-        w = per_class[_class_indices(Y, output, n_out, "y")]
+        w = per_class[_class_indices(Y, output, n_out, name)]
         if sample_weight is not None:
             w = sample_weight * w
     # A read-only array (a memory map) in place, typed as a writable one: no
@@ -611,7 +611,8 @@ def validation_weights(sample_weight, per_class, Y, output, n_out, alpha, scaled
     per-class weights, or None when neither is given (``scaled``: as
     :func:`fit_weights`)."""
     sw = check_sample_weight(sample_weight, Y.shape[0], "validation_data[2]", "validation_data[0]")
-    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out), alpha, scaled)
+    weights = _scaled_up(row_weights(sw, per_class, Y, output, n_out, "validation_data[1]"), alpha,
+                         scaled)
     if weights is not None:
         check_weight_sum(weights, "validation rows",
                          weight_sources(sample_weight, per_class, "validation_data[2]"))
