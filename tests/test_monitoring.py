@@ -132,7 +132,7 @@ def test_early_stopping_arguments():
     stop = fastbp.EarlyStopping(monitor="val_r2")
     net = fastbp.MLP([2, 2], seed=0)
     with pytest.raises(ValueError, match="monitors 'val_r2', which training does not report.*"
-                                         "validation metrics need validation_data"):
+                                         "validation metrics need fit's validation_data"):
         net.fit(np.ones((4, 2)), [0, 1, 0, 1], verbose=0, callbacks=[stop])
     # with validation data the hint named the wrong cause: a classifier reports val_accuracy
     with pytest.raises(ValueError, match="val_accuracy, val_loss in this fit$"):
