@@ -503,6 +503,27 @@ def test_lists_assigned_after_early_stopping_leave_its_best_as_scikit_learn_does
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-8 * np.abs(b).max())
 
 
+def test_weights_of_other_shapes_assigned_after_early_stopping_are_trained_on():
+    """A documented difference kept by the fix above: coefs_ of other shapes
+    make a new network, whose weights its warm fit trains on and keeps
+    (scikit-learn's, finding no better score, brings back its old network)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100, 3))
+    y = X @ [1.0, -2.0, 0.5]
+    est = MLPRegressor(hidden_layer_sizes=(4,), early_stopping=True, max_iter=200,
+                       random_state=0, learning_rate_init=0.01).fit(X, y)
+    r = np.random.default_rng(1)
+    est.coefs_ = [r.normal(size=(3, 6)), r.normal(size=(6, 1))]
+    est.intercepts_ = [r.normal(size=6), r.normal(size=1)]
+    assigned = [c.copy() for c in est.coefs_]
+    best, before = est.best_validation_score_, len(est.validation_scores_)
+    est.set_params(warm_start=True, max_iter=2).fit(X, y)
+    assert len(est.validation_scores_) > before
+    assert max(est.validation_scores_[before:]) < best   # (no better score)
+    assert [c.shape for c in est.coefs_] == [(3, 6), (6, 1)]
+    assert not np.array_equal(est.coefs_[0], assigned[0])   # trained on, not restored
+
+
 def test_set_params_after_fitting_acts_as_in_scikit_learn():
     X, y = _regression(1)
 

@@ -294,6 +294,7 @@ class _BaseMLP(BaseEstimator):
             self.n_layers_ = len(sizes)
             self.n_outputs_ = sizes[-1]
             self._best_is_current = True  # (early stopping's best: these weights)
+            self._lists = (self.coefs_, self.intercepts_)   # (theirs now: no old best kept)
             # What scikit-learn's _initialize sets: the stochastic solvers' own
             # attributes only for them.
             defaults = [("n_iter_", 0), ("t_", 0)]
@@ -795,7 +796,7 @@ class _BaseMLP(BaseEstimator):
         # The view objects themselves: a slot of coefs_ / intercepts_ is the
         # model's own while it holds this very object (see _sync_in).
         self._exposed = (net, tuple(self.coefs_), tuple(self.intercepts_))
-        self._lists = (self.coefs_, self.intercepts_)   # (the lists: see _adopt_coefs)
+        self._lists = (self.coefs_, self.intercepts_)   # (the lists: see _sync_in)
 
     def _views(self):
         """(coefs views, intercepts views) that _expose made for net_ (new
