@@ -285,7 +285,7 @@ def test_evaluate_rejects_labels_the_model_never_saw(tmp_path, capsys, classes_c
     assert main(["train", path, "--target", "kind", "--epochs", "2", "--verbose", "0", "--out", model]) == 0
     other = write_csv(tmp_path / "o.csv", ["f1", "f2", "f3", "f4", "kind"], [[0, 0, 0, 0, "huge"]])
     status, _, err = run(["evaluate", model, other], capsys)
-    assert status == 2 and "label 'huge' was not seen in training" in err
+    assert status == 2 and "label 'huge' is not one of the model's classes_" in err
     # the file's column by its name (found in review, session 44: "o.csv: y: label ...")
     assert err.startswith(f"fastbp: error: {other}: the target column 'kind': label 'huge'"), err
     short = write_csv(tmp_path / "s.csv", ["f1", "f2", "kind"], [[0, 0, "low"]])

@@ -121,7 +121,7 @@ def test_numeric_labels_through_classes_():
     twin.fit(X, k, epochs=2, verbose=0)
     np.testing.assert_array_equal(net.params, twin.params)
     np.testing.assert_array_equal(net.predict(X), (twin.predict(X) + 1) * 10)
-    with pytest.raises(ValueError, match="label 25 was not seen in training"):
+    with pytest.raises(ValueError, match="label 25 is not one of the model's classes_"):
         net.loss(X[:2], [10, 25])
 
 
@@ -158,11 +158,11 @@ def test_an_unseen_label_is_refused_by_name_and_changes_nothing():
     snap = snapshot(net)
     bad = y.copy()
     bad[7] = "d"
-    with pytest.raises(ValueError, match=r"y: label 'd' was not seen in training .*\['a', 'b', 'c'\]"):
+    with pytest.raises(ValueError, match=r"y: label 'd' is not one of the model's classes_ \['a', 'b', 'c'\]"):
         net.fit(X, bad, epochs=1, verbose=0)
-    with pytest.raises(ValueError, match="validation_data\\[1\\]: label 'd' was not seen"):
+    with pytest.raises(ValueError, match="validation_data\\[1\\]: label 'd' is not one of"):
         net.fit(X, y, epochs=1, verbose=0, validation_data=(X, bad))
-    with pytest.raises(ValueError, match=f"label {k[0]} was not seen"):
+    with pytest.raises(ValueError, match=f"label {k[0]} is not one of"):
         net.fit(X, k, epochs=1, verbose=0)  # the codes are not the labels
     assert unchanged(net, snap)
 
@@ -269,7 +269,7 @@ def test_labels_of_another_integer_type_than_the_classes_find_their_class():
     assert label_indices(np.array([2**62 + 1, 2**62], np.uint64), signed).tolist() == [2, 1]
     for labels, classes_of in (([-1], classes), (np.array([2**63 + 5], np.uint64), signed),
                                ([300], np.array([0, 5, 255], np.uint8))):   # (300 wraps to 44)
-        with pytest.raises(ValueError, match="was not seen in training"):
+        with pytest.raises(ValueError, match="is not one of the model's classes_"):
             label_indices(np.asarray(labels), classes_of)
 
 
@@ -377,7 +377,7 @@ def test_preprocessing_round_trips_through_a_model_file(tmp_path, labels):
     np.testing.assert_array_equal(back.input_scale, net.input_scale)
     np.testing.assert_array_equal(back.predict(X), net.predict(X))
     assert repr(back) == repr(net) and f"classes={labels}" in repr(net) and "input_scaling=True" in repr(net)
-    with pytest.raises(ValueError, match="not seen in training"):
+    with pytest.raises(ValueError, match="is not one of the model's classes_"):
         back.fit(X[:3], ["zebra", "ant", "bee"] if not isinstance(labels[0], str) else [1, 2, 3],
                  verbose=0)
     for twin in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
@@ -857,3 +857,19 @@ def test_categories_are_a_list_in_their_inputs_order(labels):
     assert net.categories is None
     net.categories = {0: ("red", "blue")}
     assert net.categories == {0: ["red", "blue"]}
+
+
+# ------------------------------------------------ found in review (2026-12-07, session 47)
+def test_a_label_outside_classes_set_by_hand_is_not_called_unseen_in_training():
+    """classes_ set by hand before any fit, then integer codes given as y: the
+    error said 'label 0 was not seen in training', of a model never trained;
+    it names the label and the classes_ it is not one of, and the model is
+    unchanged."""
+    net = fastbp.MLP([2, 4, 2], seed=0)
+    net.classes_ = ["a", "b"]
+    before = snapshot(net)
+    with pytest.raises(ValueError) as info:
+        net.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), epochs=1, verbose=0)
+    assert str(info.value) == "y: label 0 is not one of the model's classes_ ['a', 'b']"
+    assert "training" not in str(info.value)
+    assert unchanged(net, before) and len(net.history) == 0

@@ -1082,7 +1082,7 @@ def test_a_classifiers_unknown_text_label_names_its_classes_not_task(tmp_path, c
     test = write_text(tmp_path / "t7.csv", ["a", "y"], [[0.1, 1], [0.2, 7]])
     status, _, err = run(["evaluate", model, test], capsys)
     assert status == 2
-    assert "label 7 was not seen in training (the model's classes_ are [0, 1])" in err
+    assert "label 7 is not one of the model's classes_ [0, 1]" in err
 
 
 def test_a_parquet_data_set_written_as_a_folder_still_trains(tmp_path):

@@ -441,8 +441,9 @@ def label_indices(y, classes, name="y"):
         found = (ranked[pos] == exact) & fits
     if not found.all():
         bad = labels[~found][0]
-        raise ValueError(f"{name}: label {bad.item()!r} was not seen in training (the model's"
-                         f" classes_ are {classes[:20].tolist()})")
+        # (classes_ may have been set by hand before any training: no "seen in training")
+        raise ValueError(f"{name}: label {bad.item()!r} is not one of the model's classes_"
+                         f" {classes[:20].tolist()}")
     return order[pos].astype(np.int64)
 
 
