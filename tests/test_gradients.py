@@ -137,3 +137,32 @@ def test_a_parameter_not_finite_is_named_not_blamed_on_eps(bad):
     with pytest.raises(ValueError, match="params holds a NaN or an infinity"):
         net.numerical_gradient(X, y)
     np.testing.assert_array_equal(net.params, before)
+
+
+# ------------------------------------------------ found in review (2026-12-07, session 47)
+def test_an_eps_at_which_the_loss_overflows_is_refused_not_nan():
+    """eps = 1e160 fits float64, but an output weight moved by it makes the
+    squared error infinite on both sides: inf - inf came back as NaN
+    gradients, silently. Refused, params and (through the public kernel) grads
+    as they were; a large eps at which the loss stays finite still works."""
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    Y = np.zeros((4, 1))
+    net = fastbp.MLP([3, 2, 1], output="identity", dtype="float64", seed=0)
+    before = net.params.copy()
+    for eps in (1e160, 1e200):
+        with pytest.raises(ValueError, match="the loss at p \\+ eps or p - eps is not finite"):
+            net.numerical_gradient(X, Y, eps=eps)
+        np.testing.assert_array_equal(net.params, before)
+    assert np.isfinite(net.numerical_gradient(X, Y, eps=1e100)).all()
+    # the public kernel writes nothing to grads when it refuses
+    from fastbp import kernels as K
+    grads = np.full(net.n_params, -99.0)
+    params = net.params.copy()
+    with pytest.raises(ValueError, match="is not finite"):
+        K.numerical_gradient(grads, params, net.workspace(4), net.plan, X, Y, K.MSE, 1e160, 0.0)
+    np.testing.assert_array_equal(grads, -99.0)
+    np.testing.assert_array_equal(params, before)
+    # with alpha > 0 every weight's eps**2 overflows the penalty
+    with pytest.raises(ValueError, match="is not finite"):
+        K.numerical_gradient(grads, params, net.workspace(4), net.plan, X, Y, K.MSE, 1e160, 0.5)
+    np.testing.assert_array_equal(grads, -99.0)

@@ -990,7 +990,9 @@ class MLP:
 
         ``eps`` defaults to the dtype's machine epsilon to the power 1/3
         (about 6e-6 in float64, 5e-3 in float32), which balances truncation
-        and rounding error. ``params`` is left bitwise unchanged.
+        and rounding error. ``params`` is left bitwise unchanged. An ``eps``
+        that p +- eps cannot take in the dtype, or at which the loss is not
+        finite, is a ValueError.
         """
         X, Y = self._data(X, y)
         eps = float(np.finfo(self._dtype).eps ** (1 / 3)) if eps is None else check_positive(eps, "eps")

@@ -1608,6 +1608,10 @@ def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
         if up == down:
             raise ValueError("eps is too small for the parameters' dtype: p + eps and p - eps"
                              " round to the same number")
+    # The differences go to grads once all are known: a loss that overflows at
+    # some p +- eps (inf - inf, a NaN returned with no word why) is refused
+    # with grads as it was. (O(W) memory beside the O(W^2) passes.)
+    diffs = np.empty(params.size)
     for i in range(params.size):
         p = params[i]
         params[i] = p + h
@@ -1617,4 +1621,10 @@ def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
         # The step actually taken, after rounding to the buffer's dtype.
         step = np.float64(params.dtype.type(p + h)) - np.float64(params.dtype.type(p - h))
         params[i] = p
-        grads[i] = (up - down) / step  # (step != 0: checked above)
+        if not (np.isfinite(up) and np.isfinite(down)):
+            raise ValueError("the loss at p + eps or p - eps is not finite: eps is too large for"
+                             " these parameters, or the loss overflows near them; try a smaller"
+                             " eps")
+        diffs[i] = (up - down) / step  # (step != 0: checked above)
+    for i in range(params.size):
+        grads[i] = diffs[i]
