@@ -873,3 +873,54 @@ def test_a_label_outside_classes_set_by_hand_is_not_called_unseen_in_training():
     assert str(info.value) == "y: label 0 is not one of the model's classes_ ['a', 'b']"
     assert "training" not in str(info.value)
     assert unchanged(net, before) and len(net.history) == 0
+
+
+class _Frame:
+    """The part of a pandas DataFrame that fastbp reads: named columns and
+    its values as an array (pandas is not a test dependency)."""
+
+    def __init__(self, values, columns):
+        self.values, self.columns = np.asarray(values), list(columns)
+
+    def __array__(self, dtype=None, copy=None):
+        return self.values if dtype is None else self.values.astype(dtype)
+
+    def __len__(self):
+        return len(self.values)
+
+
+def test_a_table_with_the_features_in_another_order_is_refused_not_taken_by_position(tmp_path):
+    """A model trained by the command line keeps its features' names
+    (metadata['features']); a DataFrame with those columns in another order
+    was taken by position, each input fed another column, predictions silently
+    wrong. Refused, naming the model's order; the right order, an array, or
+    unnamed columns are taken as before."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] - 2 * X[:, 2] > 0).astype(int)
+    write_csv(tmp_path / "t.csv", ["a", "b", "c", "y"], np.column_stack([X, y]).tolist())
+    model = str(tmp_path / "m.npz")
+    assert main(["train", str(tmp_path / "t.csv"), "--epochs", "3", "--verbose", "0",
+                 "--out", model]) == 0
+    net = fastbp.load(model)
+    assert net.metadata["features"] == ["a", "b", "c"]
+    expected = net.predict_proba(X)
+    np.testing.assert_array_equal(net.predict_proba(_Frame(X, ["a", "b", "c"])), expected)
+    np.testing.assert_array_equal(net.predict_proba(_Frame(X, [0, 1, 2])), expected)
+    shuffled = _Frame(X[:, [2, 0, 1]], ["c", "a", "b"])
+    before = snapshot(net)
+    for call in (net.predict, net.predict_proba, lambda F: net.evaluate(F, y),
+                 lambda F: net.fit(F, y, epochs=1, verbose=0)):
+        with pytest.raises(ValueError, match=re.escape(
+                "X's columns are the model's features in another order; pass"
+                " X[net.metadata['features']] (the model's order: ['a', 'b', 'c'])")):
+            call(shuffled)
+    with pytest.raises(ValueError, match=re.escape(
+            "X's columns are not the model's features (net.metadata['features'] = ['a', 'b',"
+            " 'c']): missing ['c'], not among them ['d']")):
+        net.predict(_Frame(X, ["a", "b", "d"]))
+    with pytest.raises(ValueError, match=re.escape("validation_data[0]'s columns are the model's")):
+        net.fit(X, y, epochs=1, verbose=0, validation_data=(shuffled, y))
+    assert unchanged(net, before)
+    net.metadata = {}   # a model without names takes the columns by position, as before
+    np.testing.assert_array_equal(net.predict_proba(shuffled), net.predict_proba(X[:, [2, 0, 1]]))

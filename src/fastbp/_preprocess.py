@@ -657,6 +657,32 @@ def text_to_numbers(values):
     return values.astype(np.float64)
 
 
+def check_column_names(X, features, name="X"):
+    """A table X (a pandas DataFrame: anything with ``columns`` that is not an
+    ndarray) whose columns are all named, given to a model that keeps the
+    names of its features (``features``, the command line's
+    ``metadata["features"]``): its columns must be those names in that order,
+    else a ValueError saying which differ (the rows are taken by position, so
+    reordered columns would feed each input another column's values). Any
+    other X, or a model without names, passes."""
+    if (isinstance(X, np.ndarray) or not isinstance(features, list)
+            or not all(isinstance(f, str) for f in features)):
+        return
+    try:
+        columns = list(X.columns)
+    except Exception:  # (no columns, or not a sequence)
+        return
+    if not columns or not all(isinstance(c, str) for c in columns) or columns == features:
+        return
+    if sorted(columns) == sorted(features):
+        raise ValueError(f"{name}'s columns are the model's features in another order; pass"
+                         f" {name}[net.metadata['features']] (the model's order: {features[:20]})")
+    missing = [f for f in features if f not in columns]
+    extra = [c for c in columns if c not in features]
+    raise ValueError(f"{name}'s columns are not the model's features (net.metadata['features']"
+                     f" = {features[:20]}): missing {missing[:10]}, not among them {extra[:10]}")
+
+
 def encode_rows(X, categories, n_in, name="X"):
     """Raw rows -> the network's inputs, float64 (n, n_in): numbers as they
     are, text columns one-hot; ``(inputs, unseen)`` with unseen a list of

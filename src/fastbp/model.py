@@ -642,6 +642,8 @@ class MLP:
         model's categories (an unseen label warned of, once per call)."""
         if isinstance(X, _preprocess.Encoded):
             return X.rows
+        if isinstance(self.metadata, dict):   # (a DataFrame's columns against the names kept)
+            _preprocess.check_column_names(X, self.metadata.get("features"), name)
         if self._categories is None:
             return X
         X, unseen = _preprocess.encode_rows(X, self._categories, self._sizes[0], name)
