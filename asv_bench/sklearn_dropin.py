@@ -41,9 +41,18 @@ def cases(big_rows):
     ]
 
 
+PAUSE = 0.3  # seconds of rest before each timed fit (--pause)
+
+
 def fit_once(cls, X, y, params):
-    """(wall, CPU) seconds of one fit, and the fitted estimator."""
+    """(wall, CPU) seconds of one fit, and the fitted estimator. It rests
+    PAUSE seconds first: OpenBLAS's idle threads spin on for about 0.1 s after
+    a fit that used them, CPU time of this process that process_time() gave
+    to the next fit (scikit-learn's "1 BLAS thread" fit ran 0.23 s of CPU in
+    0.17 s of wall without the rest, 0.16 / 0.16 with it; as compare.py's
+    --pause)."""
     est = cls(**params)
+    time.sleep(PAUSE)
     t, c = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -79,7 +88,10 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--big-rows", type=int, default=60000)
     ap.add_argument("--case", type=int, nargs="*", default=[0, 1, 2, 3])
+    ap.add_argument("--pause", type=float, default=PAUSE,
+                    help="seconds of rest before each timed fit (default %(default)s)")
     args = ap.parse_args()
+    globals()["PAUSE"] = args.pause
     print(f"load average before: {os.getloadavg()}")
     print("| case | scikit-learn wall / CPU (s) | scikit-learn, 1 BLAS thread | fastbp.sklearn"
           " wall / CPU (s) | fastbp.sklearn, 1 thread | speed-up wall (CPU) | vs 1 thread"
