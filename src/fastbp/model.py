@@ -147,7 +147,10 @@ class MLP:
     dtype : {"float32", "float64"}, default "float32"
     seed : int, optional
         Seeds the initial weights and the shuffling; same seed, same result
-        to the bit.
+        to the bit (to rounding where the machine's load moved a product of
+        ``fastbp.threads.serial_below()`` multiply-adds or more between one
+        BLAS thread and two; ``fastbp.set_num_threads(1)`` makes it bitwise
+        whatever the load: docs/guide/threads.md, "Reproducible runs").
     init : {"auto", "glorot", "he"}, default "auto"
         Uniform Glorot (tanh, sigmoid, identity and the output layer) or He
         (the ReLU family and softplus) initialisation; biases start at 0.
