@@ -584,3 +584,34 @@ def test_products_count_themselves_except_while_the_pool_is_held_at_one_thread()
         assert _blas.HELD.value == 0 and _blas.BEGUN.value == begun == _blas.ENDED.value
     finally:
         threads.set_serial_below(previous)
+
+
+# ------------------------------------------------ found in review (2026-12-07, session 47)
+@pytest.mark.skipif(threads._blas.LIBRARY == "scipy" or threads.default_num_threads() < 2,
+                    reason="needs NumPy's OpenBLAS and 2 CPUs")
+@pytest.mark.parametrize("remedy", ["one thread", "the BLAS's own choice"])
+def test_the_documented_ways_to_bitwise_runs_hold_whatever_the_load(monkeypatch, remedy):
+    """A product above serial_below() runs on one BLAS thread on a busy
+    machine and on the pool on a quiet one, which round differently, so the
+    same seed gave other bits as the load changed (review HAP: 6.4e-7 on
+    784-256-10, float32). threads.md's 'Reproducible runs' promises the same
+    bits, quiet or loaded, under set_num_threads(1) or set_serial_below(0)."""
+    rs = np.random.RandomState(0)
+    X, y = rs.rand(512, 784), rs.randint(0, 10, 512)
+    assert 32 * 784 * 256 >= threads.SERIAL_BELOW   # (products the load decides on)
+
+    def fit():   # (without a remedy: 6.4e-7 apart, quiet against loaded, on 2 vCPUs)
+        net = fastbp.MLP([784, 256, 10], activation="relu", seed=0)
+        net.fit(X, y, epochs=2, batch_size=32, optimizer="adam", verbose=0)
+        return net.params.copy()
+    try:
+        with fastbp.set_num_threads(1 if remedy == "one thread" else 2):
+            if remedy != "one thread":
+                threads.set_serial_below(0)
+            runs = []
+            for others in (0, 2):   # quiet, then both cores taken
+                monkeypatch.setattr(threads, "others_running", lambda o=others: o)
+                runs.append(fit())
+        np.testing.assert_array_equal(runs[0], runs[1])
+    finally:
+        threads.set_serial_below(threads.SERIAL_BELOW)
