@@ -233,7 +233,7 @@ CONSTRUCTOR_TABLE = [
     ("AdamW lr NaN", lambda: fastbp.AdamW(lr=float("nan")), ValueError, "lr must be a positive finite"),
     ("RMSprop alpha", lambda: fastbp.RMSprop(alpha=1.5), ValueError, r"alpha must be a number in \[0, 1\)"),
     ("LBFGS tol", lambda: fastbp.LBFGS(tol=0), ValueError, "tol must be a positive finite number"),
-    ("LBFGS max_ls", lambda: fastbp.LBFGS(max_ls=0), ValueError, "max_ls must be an integer >= 1"),
+    ("LBFGS max_ls", lambda: fastbp.LBFGS(max_ls=0), ValueError, "max_ls must be an integer from 1 to 2\\*\\*31 - 1"),
     ("optimizer step shapes", lambda: fastbp.SGD().step(np.zeros(3), np.zeros(4)), ValueError,
      "params and grads must be 1-D C-contiguous"),
     ("optimizer step lists", lambda: fastbp.SGD().step([0.0], [1.0]), TypeError, "must be NumPy arrays"),

@@ -704,3 +704,51 @@ def test_settings_are_judged_as_stored_and_numpy_counts_are_counts():
     assert fastbp.LBFGS(max_ls=np.int64(5)).max_ls == 5
     assert type(fastbp.LBFGS(max_ls=np.int64(5)).max_ls) is int
     assert schedules.ReduceOnPlateau(factor=Fraction(1, 2)).factor == 0.5
+
+
+# ------------------------------------------------ found in review (2026-12-07, session 47)
+def test_lbfgs_refuses_a_max_ls_scipy_cannot_take_before_the_fit_begins():
+    """LBFGS(max_ls=2**31) was accepted, and the fit failed inside SciPy
+    (OverflowError: its maxls is a C int) after it had begun: the model's
+    Adam replaced and its schedule ended, every later fit failing so."""
+    assert fastbp.LBFGS(max_ls=2**31 - 1).max_ls == 2**31 - 1
+    for bad in (2**31, 10**20):
+        with pytest.raises(ValueError, match=r"max_ls must be an integer from 1 to 2\*\*31 - 1"):
+            fastbp.LBFGS(max_ls=bad)
+
+
+@pytest.mark.parametrize("stop", [True, False])
+def test_a_callbacks_write_in_the_last_lbfgs_iteration_stays(stop):
+    """validation.md: L-BFGS overwrites a callback's write to net.params at
+    its next iteration. In the last one (the callback stopping the fit, or
+    epochs reached) the write was overwritten after the fit by SciPy's final
+    iterate all the same, where a minibatch fit keeps it."""
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 3, 30)
+    last = 1 if stop else 2
+
+    class Halve:
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == last:
+                net.params[:] *= 0.5     # write the weights (a sign one can check)
+                seen.append(net.params.copy())
+                return stop
+
+    for optimizer in ("adam", "lbfgs"):
+        seen = []
+        net = fastbp.MLP([3, 4, 3], dtype="float64", seed=1)
+        history = net.fit(X, y, epochs=3 if stop else last + 1, optimizer=optimizer, verbose=0,
+                          callbacks=[Halve()])
+        assert len(history) == last + 1 and len(seen) == 1
+        np.testing.assert_array_equal(net.params, seen[0])
+    # an earlier iteration's write is SciPy's to overwrite, as documented
+    class HalveFirst:
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                net.params[:] *= 0.5
+                seen.append(net.params.copy())
+    seen = []
+    net = fastbp.MLP([3, 4, 3], dtype="float64", seed=1)
+    assert len(net.fit(X, y, epochs=3, optimizer="lbfgs", verbose=0,
+                       callbacks=[HalveFirst()])) == 3
+    assert not np.array_equal(net.params, seen[0])

@@ -361,9 +361,13 @@ class RMSprop(Optimizer):
 NAMES.update(sgd=SGD, adam=Adam, adamw=AdamW, rmsprop=RMSprop)
 
 
+MAX_LS = 2**31 - 1   # the largest max_ls SciPy's L-BFGS-B takes (a C int)
+
+
 class LBFGS:
     """Full-batch L-BFGS through ``scipy.optimize.minimize(method="L-BFGS-B")``,
-    for small data sets (scikit-learn's MLP default solver).
+    for small data sets (where scikit-learn's MLP recommends its ``"lbfgs"``
+    solver; its default is Adam).
 
     ``fit(..., optimizer=fastbp.LBFGS())`` runs up to ``epochs`` iterations;
     each objective evaluation is one full-batch forward and backward pass in
@@ -375,8 +379,12 @@ class LBFGS:
 
     def __init__(self, tol=1e-7, max_ls=20):
         self.tol = check_positive(tol, "tol")
-        if isinstance(max_ls, bool) or not isinstance(max_ls, numbers.Integral) or max_ls < 1:
-            raise ValueError(f"max_ls must be an integer >= 1; got {max_ls!r}")
+        if (isinstance(max_ls, bool) or not isinstance(max_ls, numbers.Integral) or max_ls < 1
+                or max_ls > MAX_LS):
+            # (SciPy's L-BFGS-B takes it as a C int: 2**31 was accepted here,
+            # then failed inside SciPy with OverflowError after the fit began)
+            raise ValueError(f"max_ls must be an integer from 1 to 2**31 - 1 (SciPy's L-BFGS-B"
+                             f" takes a C int); got {max_ls!r}")
         self.max_ls = int(max_ls)   # (np.int64(5) was refused as no integer)
         self.t = 0
         self.state = None

@@ -109,8 +109,11 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
 
     t_start = [0.0]   # (set as the first iteration starts)
 
+    last = [None]   # SciPy's last iterate, as the model took it in on_iteration
+
     def on_iteration(intermediate_result):
         net.params[:] = intermediate_result.x
+        last[0] = intermediate_result.x.copy()
         optimizer.t += 1
         logs = {"loss": float(intermediate_result.fun), "lr": optimizer.lr}
         if validation is not None:
@@ -142,7 +145,10 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
                                       options=dict(maxiter=epochs, gtol=optimizer.tol,
                                                    ftol=optimizer.tol, maxls=optimizer.max_ls))
                     optimizer.result = result
-                    net.params[:] = result.x
+                    if last[0] is None or not np.array_equal(result.x, last[0]):
+                        # (the iterate the last iteration's callbacks saw is kept
+                        # with what they wrote to net.params, as after an epoch)
+                        net.params[:] = result.x
                 except KeyboardInterrupt:  # from a callback: params hold the last iteration
                     history.interrupted = True
             if history.interrupted:
