@@ -898,29 +898,42 @@ def test_a_table_with_the_features_in_another_order_is_refused_not_taken_by_posi
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40, 3))
     y = (X[:, 0] - 2 * X[:, 2] > 0).astype(int)
-    write_csv(tmp_path / "t.csv", ["a", "b", "c", "y"], np.column_stack([X, y]).tolist())
+    write_csv(tmp_path / "t.csv", ["a", " b", "c", "y"], np.column_stack([X, y]).tolist())
     model = str(tmp_path / "m.npz")
     assert main(["train", str(tmp_path / "t.csv"), "--epochs", "3", "--verbose", "0",
                  "--out", model]) == 0
     net = fastbp.load(model)
-    assert net.metadata["features"] == ["a", "b", "c"]
+    assert net.metadata["features"] == ["a", "b", "c"]   # (the header's ' b' stripped)
     expected = net.predict_proba(X)
-    np.testing.assert_array_equal(net.predict_proba(_Frame(X, ["a", "b", "c"])), expected)
-    np.testing.assert_array_equal(net.predict_proba(_Frame(X, [0, 1, 2])), expected)
+    for ok in (["a", "b", "c"], [0, 1, 2],
+               ["a", " b", "c"],                    # the file's own header, as pandas reads it
+               ["pixel_0", "pixel_1", "pixel_2"],   # names of another source: by position
+               ["a", "B", "c"]):                    # a renamed column at its own place
+        np.testing.assert_array_equal(net.predict_proba(_Frame(X, ok)), expected)
     shuffled = _Frame(X[:, [2, 0, 1]], ["c", "a", "b"])
+    order = "pass X[net.metadata['features']] (the model's order: ['a', 'b', 'c'])"
     before = snapshot(net)
     for call in (net.predict, net.predict_proba, lambda F: net.evaluate(F, y),
                  lambda F: net.fit(F, y, epochs=1, verbose=0)):
         with pytest.raises(ValueError, match=re.escape(
-                "X's columns are the model's features in another order; pass"
-                " X[net.metadata['features']] (the model's order: ['a', 'b', 'c'])")):
+                "X's columns hold the model's features at other positions (X's column 0, 'c',"
+                " is the model's input 2); " + order)):
             call(shuffled)
-    with pytest.raises(ValueError, match=re.escape(
-            "X's columns are not the model's features (net.metadata['features'] = ['a', 'b',"
-            " 'c']): missing ['c'], not among them ['d']")):
-        net.predict(_Frame(X, ["a", "b", "d"]))
-    with pytest.raises(ValueError, match=re.escape("validation_data[0]'s columns are the model's")):
+    for columns, values, where in (
+            (["c", 0, "b"], X[:, [2, 0, 1]], "column 0, 'c', is the model's input 2"),  # mixed
+            (["a", "b", "c", "a"], X[:, [0, 1, 2, 0]], "column 3, 'a', is the model's input 0")):
+        with pytest.raises(ValueError, match=re.escape(where + "); " + order)):
+            net.predict(_Frame(values, columns))
+    with pytest.raises(ValueError, match=re.escape("validation_data[0]'s columns hold the model's")):
         net.fit(X, y, epochs=1, verbose=0, validation_data=(shuffled, y))
     assert unchanged(net, before)
+    # a pyarrow Table (fastbp's arrow extra) names its columns in column_names
+    pa = pytest.importorskip("pyarrow")
+    table = pa.table({"c": X[:, 2], "a": X[:, 0], "b": X[:, 1]})
+    with pytest.raises(ValueError, match="X's columns hold the model's features at other positions"):
+        net.predict(table)
+    net.metadata = {"features": ("a", "b", "c")}   # a tuple, as before saving
+    with pytest.raises(ValueError, match="X's columns hold the model's features at other positions"):
+        net.predict(shuffled)
     net.metadata = {}   # a model without names takes the columns by position, as before
     np.testing.assert_array_equal(net.predict_proba(shuffled), net.predict_proba(X[:, [2, 0, 1]]))

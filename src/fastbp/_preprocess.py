@@ -658,29 +658,32 @@ def text_to_numbers(values):
 
 
 def check_column_names(X, features, name="X"):
-    """A table X (a pandas DataFrame: anything with ``columns`` that is not an
-    ndarray) whose columns are all named, given to a model that keeps the
-    names of its features (``features``, the command line's
-    ``metadata["features"]``): its columns must be those names in that order,
-    else a ValueError saying which differ (the rows are taken by position, so
-    reordered columns would feed each input another column's values). Any
-    other X, or a model without names, passes."""
-    if (isinstance(X, np.ndarray) or not isinstance(features, list)
-            or not all(isinstance(f, str) for f in features)):
+    """A table X (a pandas or polars DataFrame, a pyarrow Table: anything not
+    an ndarray with ``column_names`` or ``columns``) given to a model that
+    keeps the names of its features (``features``, the command line's
+    ``metadata["features"]``): a ValueError where a column named as one of
+    the features stands at another feature's position (the rows are taken by
+    position, so reordered columns would feed each input another column's
+    values). Names are compared as the command line reads a header (stripped
+    of surrounding white space); columns named otherwise (names of another
+    source, or none) are taken by position, as before. Any other X, or a model
+    without names, passes."""
+    if (isinstance(X, np.ndarray) or not isinstance(features, (list, tuple))
+            or not features or not all(isinstance(f, str) for f in features)):
         return
     try:
-        columns = list(X.columns)
+        columns = getattr(X, "column_names", None)   # (a pyarrow Table's columns are arrays)
+        columns = list(X.columns if columns is None else columns)
     except Exception:  # (no columns, or not a sequence)
         return
-    if not columns or not all(isinstance(c, str) for c in columns) or columns == features:
-        return
-    if sorted(columns) == sorted(features):
-        raise ValueError(f"{name}'s columns are the model's features in another order; pass"
-                         f" {name}[net.metadata['features']] (the model's order: {features[:20]})")
-    missing = [f for f in features if f not in columns]
-    extra = [c for c in columns if c not in features]
-    raise ValueError(f"{name}'s columns are not the model's features (net.metadata['features']"
-                     f" = {features[:20]}): missing {missing[:10]}, not among them {extra[:10]}")
+    where = {f: i for i, f in reversed(list(enumerate(features)))}   # (a name's first input)
+    for j, column in enumerate(columns):
+        i = where.get(column.strip() if isinstance(column, str) else None)
+        if i is not None and i != j and not (j < len(features) and features[j] == features[i]):
+            raise ValueError(f"{name}'s columns hold the model's features at other positions"
+                             f" ({name}'s column {j}, {column!r}, is the model's input {i}); pass"
+                             f" {name}[net.metadata['features']] (the model's order:"
+                             f" {list(features[:20])})")
 
 
 def encode_rows(X, categories, n_in, name="X"):
