@@ -1,5 +1,6 @@
 """save / load: exact round trips, exact resume, atomic writes, bad files."""
 import csv
+import re
 import os
 import subprocess
 import sys
@@ -1096,3 +1097,48 @@ def test_plain_sgd_past_its_first_step_keeps_no_state_and_loads(tmp_path):
     net.optimizer.state = None
     net.save(tmp_path / "m.npz")
     assert fastbp.load(tmp_path / "m.npz").optimizer.t == 4
+
+
+# ------------------------------------------------ found in review (2026-12-07, session 47)
+@pytest.mark.parametrize("spoil, words", [
+    (lambda o: o.state.__setitem__((0, 0), np.nan), "optimizer_state holds NaN values"),
+    (lambda o: o.state.__setitem__((1, 0), -1.0), "negative mean of squared gradients"),
+    (lambda o: o.state.__setitem__((0, 0), np.inf), "infinite moment or momentum"),
+    (lambda o: setattr(o, "state", o.state.astype(np.float32)), "optimizer_state of float32"),
+    (lambda o: o.hyper.__setitem__(fastbp.optim.BETA1, 1.0), "takes beta1 < 1"),
+    (lambda o: setattr(o, "t", -1), "optimizer_t (the optimizer's step count) must be in"),
+])
+def test_save_refuses_an_optimizer_that_load_would_refuse(tmp_path, spoil, words):
+    """Review HAO: an optimizer spoiled by hand (a NaN or negative state, one
+    of another dtype, beta1 = 1, t = -1) was saved, and every load of the
+    file refused it (saving.md says save refuses such a model). save asks
+    what load asks; nothing is written, an older file is kept."""
+    X, y = np.random.default_rng(0).normal(size=(16, 3)), np.arange(16) % 2
+    net = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    net.fit(X, y, epochs=1, optimizer="adam", verbose=0)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    before = path.read_bytes()
+    spoil(net.optimizer)
+    with pytest.raises(ValueError, match="cannot save the model: load would refuse its"
+                                         " optimizer .*" + re.escape(words)):
+        net.save(path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["m.npz"]
+    fastbp.load(path)
+
+
+def test_an_optimizer_state_or_hyper_of_another_shape_is_named_not_an_index_error():
+    """Review HAO: a 1-D state set by hand made fit raise IndexError (the
+    message's state.shape[1]), an empty hyper IndexError too."""
+    X, y = np.random.default_rng(0).normal(size=(16, 3)), np.arange(16) % 2
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=1, optimizer="adam", verbose=0)
+    params = net.params.copy()
+    net.optimizer.state = np.zeros(2 * net.n_params, np.float32)
+    with pytest.raises(ValueError, match=r"state must be a \(2, n_params\) array; got \(52,\)"):
+        net.fit(X, y, epochs=1, verbose=0)
+    net.optimizer.state = None
+    net.optimizer.hyper = np.zeros(0)
+    with pytest.raises(ValueError, match="hyper must be its 9 float64 hyper-parameters"):
+        net.fit(X, y, epochs=1, verbose=0)
+    np.testing.assert_array_equal(net.params, params)

@@ -597,3 +597,100 @@ def test_train_epoch_names_an_empty_x_as_the_other_kernels_do():
     a["batch"] = 0
     with pytest.raises(ValueError, match="^batch_size must be >= 1$"):
         CALLS["train_epoch"](a)
+
+
+# -------------------------------- found in review (2026-12-07, session 47)
+def _int64(v):
+    v %= 2**64
+    return v - 2**64 if v >= 2**63 else v
+
+
+def test_a_plan_whose_offsets_add_up_only_modulo_2_64_is_refused():
+    """Review HAO: a hand-made plan of widths 1, 2**32, 2**63 - 2**32, 1 has
+    int64 offsets that wrap to one parameter and a 6-float workspace row: it
+    passed every entry check, and predict, train_step and loss_value died of a
+    division by zero (SIGFPE). Widths are bounded first now."""
+    sizes = [1, 2**32, 2**63 - 2**32, 1]
+    rows, w, units = [], 0, 0
+    for l in range(3):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        rows.append([n_in, n_out, _int64(w), _int64(w + n_in * n_out),
+                     K.TANH if l < 2 else K.IDENTITY, _int64(units), -1])
+        w += n_in * n_out + n_out
+        units += n_in
+    plan = np.array(rows, dtype=np.int64)
+    params, grads, ws = np.zeros(1), np.zeros(1), np.zeros(6)
+    x, y, out = np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1))
+    for call in (lambda: K.predict(out, params, ws, plan, x, K.MSE),
+                 lambda: K.train_step(params, grads, ws, plan, x, y, K.MSE, 0.1),
+                 lambda: K.loss_value(params, ws, plan, x, y, K.MSE)):
+        with pytest.raises(ValueError, match="its offsets do not add up"):
+            call()
+    assert params[0] == 0 and out[0, 0] == 0
+
+
+def _guarded(n, fill=7.0, guard=64):
+    big = np.full(n + 2 * guard, fill)
+    return big, big[guard:guard + n]
+
+
+def test_the_plan_accessors_and_the_l2_kernels_refuse_a_plan_past_their_buffers():
+    """Review HAO: add_penalty_gradient and distributed_step (alpha > 0) with
+    a plan whose layer 1 sits 20 parameters further wrote 17 values past
+    grads; weight with n_in = 2**40 and mask with a mask offset of 2**40 gave
+    views past the buffer (reading them segfaulted). Each checks the plan
+    now; with the model's own plan each does what it did."""
+    from fastbp.layout import M_OFF, N_IN, N_OUT, W_OFF
+    net = fastbp.MLP([5, 7, 3], output="identity", dtype="float64", seed=0)
+    P = net.n_params
+    moved = np.array(net.plan)
+    moved[1, W_OFF] += 20
+    big_g, grads = _guarded(P)
+    big_p, params = _guarded(P)
+    params[:] = net.params
+    grads[:] = 1.0
+    with pytest.raises(ValueError, match="its offsets do not add up"):
+        K.add_penalty_gradient(grads, params, moved, 0.5)
+    opt = fastbp.Adam()
+    with pytest.raises(ValueError, match="its offsets do not add up"):
+        K.distributed_step(params, grads, np.zeros((2, P)), np.array(opt.hyper), opt.code, 1, 4,
+                           0.5, moved)
+    assert (big_g[:64] == 7.0).all() and (big_g[64 + P:] == 7.0).all() and (grads == 1.0).all()
+    assert (big_p[64 + P:] == 7.0).all()
+    # the model's own plan: grads_W += c W, biases untouched (NumPy's reference)
+    K.add_penalty_gradient(grads, params, net.plan, 0.5)
+    ref = np.ones(P)
+    for l in range(2):
+        o, n = net.plan[l, W_OFF], net.plan[l, N_IN] * net.plan[l, N_OUT]
+        ref[o:o + n] += 0.5 * params[o:o + n]
+    np.testing.assert_array_equal(grads, ref)
+    wide = np.array(net.plan)
+    wide[0, N_IN] = 2**40
+    with pytest.raises(ValueError, match="its offsets do not add up"):
+        K.weight(net.params, wide, 0)
+    with pytest.raises(ValueError, match="its offsets do not add up"):
+        K.bias(net.params, wide, 0)
+    np.testing.assert_array_equal(K.weight(net.params, net.plan, 1), net.weights[1])
+    np.testing.assert_array_equal(K.bias(net.params, net.plan, 1), net.biases[1])
+    dropped = fastbp.MLP([5, 7, 3], dtype="float64", seed=0, dropout=0.5)
+    far = np.array(dropped.plan)
+    far[0, M_OFF] = 2**40
+    ws = dropped.workspace(2)
+    with pytest.raises(ValueError, match="its offsets do not add up"):
+        K.mask(ws, far, 0, 2)
+    assert K.mask(ws, dropped.plan, 0, 2).shape == (2, 7)
+
+
+def test_numerical_gradient_refuses_a_2d_grads_at_compile_time():
+    """Review HAO: a (1, n_params) grads passed the size check and each
+    grads[i] = ... wrote a whole row, 72 of 90 guard values past it
+    overwritten ('double free or corruption' for a plain (1, P) array)."""
+    net = fastbp.MLP([2, 2, 1], output="identity", dtype="float64", seed=0)
+    P = net.n_params
+    big = np.full(P + P * P + 2 * P, 7.0)
+    grads = big[:P].reshape(1, P)
+    X, Y = np.zeros((3, 2)), np.zeros((3, 1))
+    with pytest.raises(numba.core.errors.TypingError, match="grads must be a 1-D"):
+        K.numerical_gradient(grads, net.params.copy(), net.workspace(3), net.plan, X, Y, K.MSE,
+                             1e-6, 0.0)
+    assert (big == 7.0).all()

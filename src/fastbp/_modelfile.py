@@ -207,6 +207,18 @@ def save(net, path):
         optimizer_state=(np.zeros((2, 0), net.dtype) if opt is None or opt.state is None
                          else np.array(opt.state)),
     )
+    if opt is not None:
+        # What load asks of an optimizer, asked here: a state set by hand (NaN,
+        # of another dtype, a moment made infinite), a hyper-parameter or a
+        # step count no constructor or fit gives, was saved, and every load of
+        # the file refused it.
+        from .io import _optimizer
+        try:
+            _optimizer(arrays, net.dtype, net.n_params, "")
+        except ModelFileError as exc:
+            raise ValueError(f"cannot save the model: load would refuse its optimizer"
+                             f" ({str(exc).removeprefix(repr('') + ': ')}); give it a new"
+                             " optimizer, or repair this one") from None
     for key, values in _history_columns(net.history).items():
         arrays["history_" + key] = values
     # The names of every array: read checks them all present, so damage to

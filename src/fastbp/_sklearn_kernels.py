@@ -35,7 +35,7 @@ from .optim import sklearn_update
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (RUNTIME, _act, _all_finite, _backward_batch, _batch, _batch_targets, _bias,
                       _delta, _first_backward, _forward_batch, _logits, _outputs, _rows,
-                      _weight, add_penalty_gradient, capacity, gathered_rows, penalty)
+                      _weight, _add_penalty_gradient, capacity, gathered_rows, penalty)
 from .network import _sum_squares as _squares   # (inlined: this module's reassociation)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
                   bias_act_forward, bias_grad, dense_backward, gemm, loss_backward, loss_forward,
@@ -189,7 +189,7 @@ def _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_sc
     if grad_scale != 1.0:
         scale(grads, grad_scale)
     if alpha != 0:
-        add_penalty_gradient(grads, params, plan, alpha / w)
+        _add_penalty_gradient(grads, params, plan, alpha / w)
     return value
 
 

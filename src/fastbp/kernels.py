@@ -86,7 +86,11 @@ gradient. ``optimizer_step`` and ``distributed_step`` check, in O(1), that
 ``grads`` has the length of ``params``, ``state`` is ``(2, n_params)`` (it
 may be empty for plain SGD without momentum, which reads none), ``hyper``
 holds ``fastbp.optim.N_HYPER`` values and ``t >= 1`` (``distributed_step``
-also that its global ``batch`` is >= 1). The leaf kernels are the
+also that its global ``batch`` is >= 1, and with ``alpha != 0`` that the plan
+is one that ``params`` fits). The plan's accessors ``weight``, ``bias``
+and ``mask`` and the L2 kernel ``add_penalty_gradient`` check the plan
+against ``params`` (``mask``: against ``ws``) in O(layers) too, so that no
+view or write reaches past the buffer. The leaf kernels are the
 building blocks of those and check nothing per call beyond :func:`gemm`'s
 shapes and layout (O(1)): give them C-contiguous views of the shapes their
 docstrings state. A workspace is scratch for one call at a time: two threads

@@ -106,16 +106,18 @@ def capacity(ws, plan):
 @jit
 def weight(params, plan, l):
     """View of layer l's W, (n_out, n_in), in the flat buffer."""
-    if l < 0 or l >= plan.shape[0] or plan[l, B_OFF] > params.size:
-        raise ValueError("no such layer in this plan, or params too short for it")
+    _check_plan(params, plan)   # (O(layers): a plan that params does not fit gave a view past it)
+    if l < 0 or l >= plan.shape[0]:
+        raise ValueError("no such layer in this plan")
     return _weight(params, plan, l)
 
 
 @jit
 def bias(params, plan, l):
     """View of layer l's b, (n_out,), in the flat buffer."""
-    if l < 0 or l >= plan.shape[0] or plan[l, B_OFF] + plan[l, N_OUT] > params.size:
-        raise ValueError("no such layer in this plan, or params too short for it")
+    _check_plan(params, plan)
+    if l < 0 or l >= plan.shape[0]:
+        raise ValueError("no such layer in this plan")
     return _bias(params, plan, l)
 
 
@@ -123,6 +125,8 @@ def bias(params, plan, l):
 def mask(ws, plan, l, nb):
     """View of layer l's dropout mask (nb, n_out) from the last training
     step: 0 for a dropped unit, 1 / (1 - rate) for a kept one."""
+    _a_ws(ws)
+    _check_layers(plan, ws.size)   # (a mask offset past the mask region gave a view past ws)
     if l < 0 or l >= plan.shape[0] or plan[l, M_OFF] < 0 or nb < 0 or nb > capacity(ws, plan):
         raise ValueError("layer l has no dropout mask, or nb exceeds the workspace's capacity")
     return _mask(ws, plan, _capacity(ws, plan), l, nb)
@@ -580,7 +584,20 @@ def _sum_squares(v):
 @jit
 def add_penalty_gradient(grads, params, plan, coef):
     """``grads_W += coef * W`` for every layer (biases untouched): with
-    ``coef = alpha / n``, the gradient of the L2 term."""
+    ``coef = alpha / n``, the gradient of the L2 term. Checks that ``plan``
+    is a layout plan that ``params`` fits and ``grads`` has the length of
+    ``params`` (O(layers)), ValueError otherwise."""
+    same_grads(params, grads)
+    _a_grads(grads)
+    _check_plan(params, plan)   # (a plan past params wrote past grads)
+    if grads.size != params.size:
+        raise ValueError("grads must have the length of params")
+    _add_penalty_gradient(grads, params, plan, coef)
+
+
+@jit
+def _add_penalty_gradient(grads, params, plan, coef):
+    # add_penalty_gradient behind the checks (the kernels' own plan and buffers).
     c = params.dtype.type(coef)
     for l in range(plan.shape[0]):
         o, size = plan[l, W_OFF], plan[l, N_OUT] * plan[l, N_IN]
@@ -611,7 +628,7 @@ def _penalty_if(params, plan, l2):
 
 def _add_penalty_gradient_if(grads, params, plan, coef, l2):
     """:func:`add_penalty_gradient`, or nothing when ``l2`` is static(NO_L2)."""
-    add_penalty_gradient(grads, params, plan, coef)
+    _add_penalty_gradient(grads, params, plan, coef)
 
 
 @overload(_penalty_if, inline="always", prefer_literal=True, jit_options=JIT_OPTIONS)
@@ -630,7 +647,7 @@ def _add_penalty_gradient_if_typed(grads, params, plan, coef, l2):
         pass
 
     def with_l2(grads, params, plan, coef, l2):
-        add_penalty_gradient(grads, params, plan, coef)
+        _add_penalty_gradient(grads, params, plan, coef)
     return without if _no_l2(l2) else with_l2
 
 
@@ -783,16 +800,25 @@ _a_state = array_guard("state must be an optimizer's state, a 2-D array (2, n_pa
 _an_out = array_guard("out must be a 2-D float32 or float64 NumPy array (X.shape[0], n_out)", (2,),
                      _FLOATS)
 _a_reg = array_guard("reg must be a 1-D NumPy array: alpha, then a dropout rate per layer", (1,))
+_a_grads = array_guard("grads must be a 1-D float32 or float64 NumPy array with the layout of"
+                       " params", (1,), _FLOATS)
+
+
+# The widest layer a plan may hold, and the most parameters: bounds that keep
+# the checks' sums below from overflowing int64 (a hand-made plan whose
+# offsets added up only modulo 2**64 passed them, and the kernel behind died
+# of a division by zero).
+MAX_WIDTH = 2**31 - 1
+MAX_PARAMS = 2**61
 
 
 @jit(**KERNEL_ONLY)
-def _check_net(params, plan, loss):
-    # plan is a layout plan whose offsets add up, params fits it, loss is known.
+def _check_layers(plan, limit):
+    # plan is a layout plan whose layers follow each other, of widths
+    # 1..limit, and whose unit and mask offsets add up.
     _a_plan(plan)
-    _a_params(params)
     if plan.shape[0] < 1 or plan.shape[1] != PLAN_COLUMNS or not plan.flags.c_contiguous:
         raise ValueError("plan must be a network's layout plan (net.plan)")
-    w = 0
     units = 0
     masked = 0
     for l in range(plan.shape[0]):
@@ -803,14 +829,46 @@ def _check_net(params, plan, loss):
             raise ValueError("plan must be a network's layout plan (net.plan): its last row's"
                              " activation must be IDENTITY (the logits)")
         n_in, n_out = plan[l, N_IN], plan[l, N_OUT]
-        if (n_in < 1 or n_out < 1 or (l > 0 and n_in != plan[l - 1, N_OUT]) or plan[l, W_OFF] != w
-                or plan[l, B_OFF] != w + n_in * n_out or plan[l, U_OFF] != units
+        if (n_in < 1 or n_out < 1 or n_in > limit or n_out > limit
+                or (l > 0 and n_in != plan[l - 1, N_OUT]) or plan[l, U_OFF] != units
                 or (plan[l, M_OFF] != masked and plan[l, M_OFF] != -1)):
             raise ValueError("plan must be a network's layout plan (net.plan): its offsets do not add up")
-        w += n_in * n_out + n_out
         units += n_in
         if plan[l, M_OFF] >= 0:
             masked += n_out
+
+
+@jit(**KERNEL_ONLY)
+def _parameters_of(plan):
+    # The parameters a plan checked by _check_layers lays out, its weight and
+    # bias offsets checked to add up.
+    w = 0
+    for l in range(plan.shape[0]):
+        n_in, n_out = plan[l, N_IN], plan[l, N_OUT]
+        if w > MAX_PARAMS or plan[l, W_OFF] != w or plan[l, B_OFF] != w + n_in * n_out:
+            raise ValueError("plan must be a network's layout plan (net.plan): its offsets do not add up")
+        w += n_in * n_out + n_out
+    return w
+
+
+@jit(**KERNEL_ONLY)
+def _check_plan(params, plan):
+    # plan is a layout plan whose offsets add up, and params fits it.
+    _check_layers(plan, MAX_WIDTH)
+    _a_params(params)
+    w = _parameters_of(plan)
+    if not params.flags.c_contiguous:
+        raise ValueError("params must be C-contiguous")
+    if params.size != w:
+        raise ValueError("params has the wrong length for this plan")
+
+
+@jit(**KERNEL_ONLY)
+def _check_net(params, plan, loss):
+    # plan is a layout plan whose offsets add up, params fits it, loss is known.
+    _check_layers(plan, MAX_WIDTH)
+    _a_params(params)
+    w = _parameters_of(plan)
     if loss < CROSS_ENTROPY or loss > HUBER:
         raise ValueError("unknown loss code")
     if not params.flags.c_contiguous:
@@ -1398,14 +1456,13 @@ def distributed_step(params, grads, state, hyper, code, t, batch, alpha, plan):
     check_step(params, grads, state, hyper, code, t)
     if batch < 1:
         raise ValueError("distributed_step: batch, the global batch size, must be >= 1")
-    last = plan.shape[0] - 1
-    if alpha != 0 and params.size != plan[last, B_OFF] + plan[last, N_OUT]:
-        raise ValueError("distributed_step: params has the wrong length for this plan")
+    if alpha != 0:
+        _check_plan(params, plan)   # (only its last row was: a plan past params wrote past grads)
     inv = grads.dtype.type(1.0 / batch)
     for i in range(grads.size):
         grads[i] *= inv
     if alpha != 0:
-        add_penalty_gradient(grads, params, plan, alpha / batch)
+        _add_penalty_gradient(grads, params, plan, alpha / batch)
     _optimizer_step(params, grads, state, hyper, code, t)
 
 
@@ -1584,6 +1641,7 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     _check_xy(X, Y, plan, loss)
     _check_rows(X)
     _check_ws(ws, plan, 1)
+    _a_grads(grads)   # (1-D: a (1, n) grads took whole rows, past its end)
     _check_buffer(grads, params)
     if not (eps > 0 and np.isfinite(eps)) or not (alpha >= 0 and np.isfinite(alpha)):
         raise ValueError("eps must be finite and > 0, alpha finite and >= 0")

@@ -254,9 +254,21 @@ class Optimizer:
 
     def check_state(self, params):
         """Raise ValueError unless this optimizer can update ``params``."""
-        if self.state is not None and (self.state.shape != (2, params.size)
-                                       or self.state.dtype != params.dtype):
-            raise ValueError(f"this optimizer's state is for {self.state.shape[1]} {self.state.dtype}"
+        hyper = self.hyper
+        if not (isinstance(hyper, np.ndarray) and hyper.shape == (N_HYPER,)
+                and hyper.dtype == np.float64):
+            # (a hyper set by hand to np.zeros(0) failed with IndexError)
+            raise ValueError(f"this optimizer's hyper must be its {N_HYPER} float64"
+                             f" hyper-parameters (optimizer.hyper); got {hyper!r}")
+        state = self.state
+        if state is None:
+            return
+        if not isinstance(state, np.ndarray) or state.ndim != 2 or state.shape[0] != 2:
+            # (a 1-D state failed with IndexError building the message below)
+            raise ValueError(f"this optimizer's state must be a (2, n_params) array; got"
+                             f" {getattr(state, 'shape', type(state).__name__)}")
+        if state.shape != (2, params.size) or state.dtype != params.dtype:
+            raise ValueError(f"this optimizer's state is for {state.shape[1]} {state.dtype}"
                              f" parameters; got {params.size} {params.dtype}")
 
     def ensure_state(self, params):
