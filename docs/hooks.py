@@ -36,6 +36,32 @@ DEFAULT_TABLE = re.compile(r'<autoref identifier="[\w.]*\._Default"[^>]*>_Defaul
                            r'\(([^()<]*)\)')   # (a cross-reference, for mkdocs-autorefs)
 
 
+# griffe reads a docstring's type as a Python annotation: the choices
+# {"float32", "float64"} showed as (float32, float64), a tuple of names, and
+# dict or "balanced" as dict or balanced, ndarray, (n_params,) as a tuple. A
+# type holding quotes, braces, commas or parentheses is shown as the
+# docstring writes it. (griffe's internals: left as they are
+# where they differ.)
+def _keep_written_types():
+    try:
+        from griffe._internal.docstrings import numpy as numpy_style
+        parse = numpy_style.parse_docstring_annotation
+    except (ImportError, AttributeError):
+        return
+
+    def parse_unless_written(annotation, docstring, *args, **kwargs):
+        if any(c in annotation for c in "\"'{,("):
+            return annotation
+        return parse(annotation, docstring, *args, **kwargs)
+    if getattr(parse, "__name__", "") != "parse_unless_written":
+        numpy_style.parse_docstring_annotation = parse_unless_written
+
+
+def on_config(config):
+    _keep_written_types()
+    return config
+
+
 def on_page_content(html, page, config, files):
     html = DEFAULT_TABLE.sub(r"\1", DEFAULT_SIGNATURE.sub(r'\1<span class="p">', html))
     return LITERAL_BLOCK.sub(":</p>", ROLE.sub("<code>", html))

@@ -70,6 +70,17 @@ def test_site_builds_strict(tmp_path):
     # and helpers outside a module's __all__ stay off its page
     assert 'id="fastbp.distributed.r2_score"' not in pages["distributed"]
     assert 'id="fastbp.plot.new_figure"' not in pages["plot"] and 'id="fastbp.plot.history"' in pages["plot"]
+    # Found in review (session 47): landscape's exported constants, MLP.n_params
+    # (undocumented, so hidden) and fastbp.sklearn's helper layer_count (public
+    # by name, the module having no __all__)
+    for name in ("NORMALISATIONS", "SURFACE_KINDS"):
+        assert f'id="fastbp.landscape.{name}"' in pages["landscape"], name
+    assert 'id="fastbp.MLP.n_params"' in pages["model"]
+    assert "layer_count" not in pages["sklearn"]
+    # and a docstring's types as written, not read as Python: {"float32", "float64"}
+    # showed as (float32, float64), a tuple of names (the braces are griffe's to drop)
+    assert "<code>&#34;float32&#34;, &#34;float64&#34;</code>" in pages["model"]
+    assert "<code>dict or &#34;balanced&#34;</code>" in pages["model"]
     # and train_test_split's defaults as values, not as the private class holding them
     assert "_Default" not in pages["datasets"]
     signature = re.sub(r"<[^>]+>", "", pages["datasets"].split('id="fastbp.datasets.train_test_split"')[1])

@@ -11,6 +11,7 @@ from ._validate import check_choice
 from .plot import check_path, drawn_figure
 
 SURFACE_KINDS = ("contour", "surface")
+"""The ``kind`` values of :func:`plot_surface`: filled contours or a 3-D surface."""
 
 
 # The largest grid coordinate the plots draw: matplotlib's axes and contour

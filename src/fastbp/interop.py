@@ -292,9 +292,9 @@ def from_sklearn(cls, fitted, **kwargs):
                          " which a fastbp.MLP cannot hold (it needs two or more classes);"
                          " fastbp.sklearn.MLPClassifier.from_sklearn takes it, as scikit-learn")
     coefs, intercepts = fitted.coefs_, fitted.intercepts_
-    from .sklearn import layer_count
+    from .sklearn import _layer_count
     given = getattr(fitted, "n_layers_", len(coefs) + 1)
-    n = layer_count(given)
+    n = _layer_count(given)
     if n != len(coefs) + 1:
         # scikit-learn's forward pass runs n_layers_ - 1 layers: one set
         # smaller cuts the network there (it was read whole, predicting other

@@ -43,6 +43,8 @@ __all__ = ["line", "surface", "interpolate", "random_directions", "filter_normal
            "plot_interpolation", "plot_overview", "NORMALISATIONS", "SURFACE_KINDS"]
 
 NORMALISATIONS = ("filter", None)
+"""The ``normalise`` values the directions take: ``"filter"`` (Li et al.'s
+filter-wise normalisation) or None (the directions as drawn)."""
 
 
 # ------------------------------------------------------------------ kernel

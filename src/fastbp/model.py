@@ -420,6 +420,8 @@ class MLP:
 
     @property
     def n_params(self):
+        """How many parameters the network has: the length of :attr:`params`
+        (and of the flat arrays the kernels take with it)."""
         return self._layout.n_params
 
     @property

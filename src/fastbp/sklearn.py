@@ -921,7 +921,7 @@ class _BaseMLP(BaseEstimator):
         n = getattr(self, "n_layers_", None)
         if n is None:
             return None
-        count = layer_count(n)
+        count = _layer_count(n)
         if count is None:
             raise TypeError(f"n_layers_ must be an integer (the forward pass runs n_layers_ - 1"
                             f" layers); got {n!r}")
@@ -973,7 +973,7 @@ class _BaseMLP(BaseEstimator):
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
 
-def layer_count(n):
+def _layer_count(n):
     """An ``n_layers_`` as an int (a NumPy integer or a 0-d integer array
     too, as scikit-learn's range() takes it), or None for another value (a
     bool, a float, an array)."""
