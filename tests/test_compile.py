@@ -545,7 +545,7 @@ def test_public_views_refuse_what_the_buffers_do_not_hold():
     assert np.shares_memory(W, net.params)
     ws = net.workspace(4)
     assert fastbp.kernels.mask(ws, net.plan, 0, 4).shape == (4, 4)
-    with pytest.raises(ValueError, match="params too short"):
+    with pytest.raises(ValueError, match="params has the wrong length for this plan"):
         fastbp.kernels.weight(net.params[:5], net.plan, 1)
     with pytest.raises(ValueError, match="no such layer"):
         fastbp.kernels.weight(net.params, net.plan, 2)
@@ -555,7 +555,7 @@ def test_public_views_refuse_what_the_buffers_do_not_hold():
     for l in (-1, 2):   # (an unchecked view read past the buffer: a crash, in review)
         with pytest.raises(ValueError, match="no such layer"):
             fastbp.kernels.bias(net.params, net.plan, l)
-    with pytest.raises(ValueError, match="params too short"):
+    with pytest.raises(ValueError, match="params has the wrong length for this plan"):
         fastbp.kernels.bias(net.params[:-1], net.plan, 1)
     with pytest.raises(ValueError, match="no dropout mask"):
         fastbp.kernels.mask(ws, net.plan, 1, 2)  # the output layer has none

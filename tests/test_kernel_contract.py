@@ -679,6 +679,21 @@ def test_the_plan_accessors_and_the_l2_kernels_refuse_a_plan_past_their_buffers(
     with pytest.raises(ValueError, match="its offsets do not add up"):
         K.mask(ws, far, 0, 2)
     assert K.mask(ws, dropped.plan, 0, 2).shape == (2, 7)
+    # (review HAT) a workspace too small for one sample of this plan: a mask of
+    # no rows, and one row refused for the capacity, not the plan
+    wide = fastbp.MLP([3, 40, 2], dtype="float64", seed=0, dropout=0.2)
+    small = fastbp.MLP([3, 4, 2], dtype="float64", seed=0).workspace(1)
+    assert K.capacity(small, wide.plan) == 0 and small.size < 40
+    assert K.mask(small, wide.plan, 0, 0).shape == (0, 40)
+    with pytest.raises(ValueError, match="nb exceeds the workspace's capacity"):
+        K.mask(small, wide.plan, 0, 1)
+    # and penalty (review HAT): it summed whatever a plan past params pointed at
+    expected = sum(float(np.sum(W.astype(np.float64) ** 2)) for W in net.weights)
+    assert K.penalty(net.params, net.plan) == pytest.approx(expected, rel=1e-15)
+    far_w = np.array(net.plan)
+    far_w[1, W_OFF] = 10**12
+    with pytest.raises(ValueError, match="its offsets do not add up"):
+        K.penalty(net.params, far_w)
 
 
 def test_numerical_gradient_refuses_a_2d_grads_at_compile_time():

@@ -35,7 +35,7 @@ from .optim import sklearn_update
 from .layout import ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .network import (RUNTIME, _act, _all_finite, _backward_batch, _batch, _batch_targets, _bias,
                       _delta, _first_backward, _forward_batch, _logits, _outputs, _rows,
-                      _weight, _add_penalty_gradient, capacity, gathered_rows, penalty)
+                      _weight, _add_penalty_gradient, _penalty, capacity, gathered_rows)
 from .network import _sum_squares as _squares   # (inlined: this module's reassociation)
 from .ops import (BINARY_CROSS_ENTROPY, CROSS_ENTROPY, MSE, SOFTMAX, act_backward,
                   bias_act_forward, bias_grad, dense_backward, gemm, loss_backward, loss_forward,
@@ -185,7 +185,7 @@ def _loss_and_gradient(grads, params, ws, plan, xb, yb, wb, loss, alpha, loss_sc
     w = _weight_total(wb, _rows(xb))
     value = _data_loss_and_gradient(grads, params, ws, plan, xb, yb, wb, w, loss, loss_scale)
     if alpha != 0:
-        value += 0.5 * alpha * penalty(params, plan) / w
+        value += 0.5 * alpha * _penalty(params, plan) / w
     if grad_scale != 1.0:
         scale(grads, grad_scale)
     if alpha != 0:

@@ -88,7 +88,7 @@ may be empty for plain SGD without momentum, which reads none), ``hyper``
 holds ``fastbp.optim.N_HYPER`` values and ``t >= 1`` (``distributed_step``
 also that its global ``batch`` is >= 1, and with ``alpha != 0`` that the plan
 is one that ``params`` fits). The plan's accessors ``weight``, ``bias``
-and ``mask`` and the L2 kernel ``add_penalty_gradient`` check the plan
+and ``mask`` and the L2 kernels ``penalty`` and ``add_penalty_gradient`` check the plan
 against ``params`` (``mask``: against ``ws``) in O(layers) too, so that no
 view or write reaches past the buffer. The leaf kernels are the
 building blocks of those and check nothing per call beyond :func:`gemm`'s

@@ -126,7 +126,7 @@ def mask(ws, plan, l, nb):
     """View of layer l's dropout mask (nb, n_out) from the last training
     step: 0 for a dropped unit, 1 / (1 - rate) for a kept one."""
     _a_ws(ws)
-    _check_layers(plan, ws.size)   # (a mask offset past the mask region gave a view past ws)
+    _check_layers(plan, MAX_WIDTH)   # (a mask offset past the mask region gave a view past ws)
     if l < 0 or l >= plan.shape[0] or plan[l, M_OFF] < 0 or nb < 0 or nb > capacity(ws, plan):
         raise ValueError("layer l has no dropout mask, or nb exceeds the workspace's capacity")
     return _mask(ws, plan, _capacity(ws, plan), l, nb)
@@ -554,11 +554,18 @@ def _layer_backward(grads, params, ws, plan, cap, l, nb, dinp, inp, act_in, alph
                     dW[i, j] += c * W[i, j]
 
 
-@jit(fastmath={"reassoc"})
+@jit
 def penalty(params, plan):
     """``sum |W|^2`` over every layer's weights (not biases), in float64; the
     L2 term of the loss is ``alpha / (2 n) * penalty``. The additions are
     free to reorder (:func:`_sum_squares`)."""
+    _check_plan(params, plan)   # (O(layers): a plan past params summed what it found)
+    return _penalty(params, plan)
+
+
+@jit(fastmath={"reassoc"})
+def _penalty(params, plan):
+    # penalty behind the checks (the kernels' own plan and buffers).
     total = 0.0
     for l in range(plan.shape[0]):
         o = plan[l, W_OFF]
@@ -623,7 +630,7 @@ def _no_l2(l2):
 
 def _penalty_if(params, plan, l2):
     """:func:`penalty`, or 0.0 without compiling it when ``l2`` is static(NO_L2)."""
-    return penalty(params, plan)
+    return _penalty(params, plan)
 
 
 def _add_penalty_gradient_if(grads, params, plan, coef, l2):
@@ -637,7 +644,7 @@ def _penalty_if_typed(params, plan, l2):
         return 0.0
 
     def with_l2(params, plan, l2):
-        return penalty(params, plan)
+        return _penalty(params, plan)
     return without if _no_l2(l2) else with_l2
 
 
@@ -1621,7 +1628,7 @@ def _objective(params, ws, plan, X, Y, loss, alpha):
     value = _loss_sum(params, ws, plan, X, Y, loss, RUNTIME, _outputs(ws, plan, _capacity(ws, plan), 0)) \
         / _rows(X)
     if alpha != 0:
-        value += 0.5 * alpha * penalty(params, plan) / _rows(X)
+        value += 0.5 * alpha * _penalty(params, plan) / _rows(X)
     return value
 
 
