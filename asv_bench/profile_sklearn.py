@@ -21,8 +21,8 @@ from threadpoolctl import threadpool_limits
 
 from fastbp import _sklearn_kernels as K
 from fastbp._jit import jit
-from fastbp.network import _batch, add_penalty_gradient, capacity
-from fastbp.network import penalty
+from fastbp.network import _add_penalty_gradient, _batch, capacity
+from fastbp.network import _penalty
 
 
 @jit
@@ -89,8 +89,8 @@ def _l2_separate(grads, params, plan, n, batch, reps):
     total = 0.0
     for _ in range(reps):
         for start in range(0, n, batch):
-            total += penalty(params, plan)
-            add_penalty_gradient(grads, params, plan, 1e-9)
+            total += _penalty(params, plan)
+            _add_penalty_gradient(grads, params, plan, 1e-9)
     return total
 
 

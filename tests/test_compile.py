@@ -273,10 +273,10 @@ def test_the_l2_kernels_compile_only_for_a_fit_with_l2(cold_compiles):
     static(NO_L2) and compile neither penalty kernel; a fit with alpha > 0
     compiles both, in a second specialisation of its epoch kernel."""
     for step in ("sgd", "adam", "sparse"):
-        assert not {"fastbp.network.penalty", "fastbp.network.add_penalty_gradient"} \
+        assert not {"fastbp.network._penalty", "fastbp.network._add_penalty_gradient"} \
             & set(cold_compiles[step]), cold_compiles[step]
     added = _fastbp(cold_compiles["l2"])
-    assert added == {"network.epoch_optimizer", "network.penalty", "network.add_penalty_gradient",
+    assert added == {"network.epoch_optimizer", "network._penalty", "network._add_penalty_gradient",
                      "network._penalty_if_typed.<locals>.with_l2",
                      "network._add_penalty_gradient_if_typed.<locals>.with_l2"}, sorted(added)
 
