@@ -215,11 +215,10 @@ def save(net, path):
         # step count no constructor or fit gives, was saved, and every load of
         # the file refused it.
         try:
-            read_optimizer(arrays, net.dtype, net.n_params, "")
+            read_optimizer(arrays, net.dtype, net.n_params, None)
         except ModelFileError as exc:
-            raise ValueError(f"cannot save the model: load would refuse its optimizer"
-                             f" ({str(exc).removeprefix(repr('') + ': ')}); give it a new"
-                             " optimizer, or repair this one") from None
+            raise ValueError(f"cannot save the model: load would refuse its optimizer ({exc});"
+                             " give it a new optimizer, or repair this one") from None
     for key, values in _history_columns(net.history).items():
         arrays["history_" + key] = values
     # The names of every array: read checks them all present, so damage to
@@ -438,16 +437,18 @@ _STATE_ROWS = {SGD: ((), (0,)), SklearnSGD: ((), (0,)), Adam: ((1,), (0,)),
 def read_optimizer(data, dtype, n_params, path):
     """The file's optimizer with its hyper-parameters, step count and state, or
     None; ModelFileError for one that no constructor or fit gives (load reads
-    a file's so, and save asks it of the arrays it is about to write)."""
+    a file's so, and save asks it of the arrays it is about to write, with
+    ``path`` None: its messages then name no file)."""
+    where = "" if path is None else f"{path!r}: "
     name = str(data["optimizer"])
     if not name:
         return None
     if name not in OPTIMIZERS:
-        raise ModelFileError(f"{path!r}: unknown optimizer {name!r}; this fastbp knows"
+        raise ModelFileError(f"{where}unknown optimizer {name!r}; this fastbp knows"
                              f" {sorted(OPTIMIZERS)}")
     t = int(data["optimizer_t"])
     if not 0 <= t < 2 ** 63:   # (2**63 loaded, and the next fit's kernel call overflowed)
-        raise ModelFileError(f"{path!r}: optimizer_t (the optimizer's step count) must be"
+        raise ModelFileError(f"{where}optimizer_t (the optimizer's step count) must be"
                              f" in [0, 2**63); got {t}")
     hyper = np.asarray(data["optimizer_hyper"], dtype=np.float64)
     if name == "lbfgs":
@@ -459,22 +460,22 @@ def read_optimizer(data, dtype, n_params, path):
     # Every hyper-parameter (learning rate, momentum, betas, eps, weight
     # decay, ...) is finite and >= 0, whatever the optimizer.
     if hyper.shape != opt.hyper.shape or not (np.isfinite(hyper).all() and (hyper >= 0).all()):
-        raise ModelFileError(f"{path!r}: optimizer_hyper must be {opt.hyper.size} finite numbers"
+        raise ModelFileError(f"{where}optimizer_hyper must be {opt.hyper.size} finite numbers"
                              f" >= 0; got {hyper.tolist()}")
     # and those its constructor keeps below 1 or above 0 are so (beta1 = 1
     # loaded, and the next fit diverged)
     rules = [r for cls, rs in _HYPER_RULES.items() if isinstance(opt, cls) for r in rs]
     for index, name, rule in rules:
         if not (hyper[index] < 1 if rule == "< 1" else hyper[index] > 0):
-            raise ModelFileError(f"{path!r}: optimizer_hyper holds {name} ="
+            raise ModelFileError(f"{where}optimizer_hyper holds {name} ="
                                  f" {float(hyper[index])!r} for {type(opt).__name__}, which"
                                  f" takes {name} {rule}")
     if isinstance(opt, (SGD, SklearnSGD)) and hyper[NESTEROV] not in (0, 1):
-        raise ModelFileError(f"{path!r}: optimizer_hyper holds nesterov ="
+        raise ModelFileError(f"{where}optimizer_hyper holds nesterov ="
                              f" {float(hyper[NESTEROV])!r}; it is 0 or 1")
     if isinstance(opt, SGD) and hyper[NESTEROV] and (hyper[MOMENTUM] == 0 or hyper[DAMPENING]):
         # (loaded, and the next fit ran an update neither SGD(...) nor torch allows)
-        raise ModelFileError(f"{path!r}: optimizer_hyper holds nesterov with momentum ="
+        raise ModelFileError(f"{where}optimizer_hyper holds nesterov with momentum ="
                              f" {float(hyper[MOMENTUM])!r} and dampening ="
                              f" {float(hyper[DAMPENING])!r}; SGD's nesterov needs momentum > 0"
                              " and dampening = 0")
@@ -482,15 +483,15 @@ def read_optimizer(data, dtype, n_params, path):
     opt.t = t
     state = data["optimizer_state"]
     if state.ndim != 2 or state.shape[0] != 2 or state.shape[1] not in (0, n_params):
-        raise ModelFileError(f"{path!r}: optimizer_state must be (2, {n_params}) (or (2, 0));"
+        raise ModelFileError(f"{where}optimizer_state must be (2, {n_params}) (or (2, 0));"
                              f" got {state.shape}")
     if state.dtype != dtype:  # (as params: a float64 state was rounded into a float32 model)
-        raise ModelFileError(f"{path!r}: optimizer_state of {state.dtype} in a {np.dtype(dtype)}"
+        raise ModelFileError(f"{where}optimizer_state of {state.dtype} in a {np.dtype(dtype)}"
                              " model")
     # (loaded, and the next fit diverged at its first step; an infinite
     # second moment a float32 fit can reach, and save, is not refused)
     if np.isnan(state).any():
-        raise ModelFileError(f"{path!r}: optimizer_state holds NaN values")
+        raise ModelFileError(f"{where}optimizer_state holds NaN values")
     if state.size:
         # A running mean of squares is >= 0, a moment or momentum buffer of
         # finite gradients finite with finite parameters (-1 or inf loaded,
@@ -499,16 +500,16 @@ def read_optimizer(data, dtype, n_params, path):
                                  if isinstance(opt, cls)), ((), ()))
         for row in squares:
             if (state[row] < 0).any():
-                raise ModelFileError(f"{path!r}: optimizer_state holds a negative mean of squared"
+                raise ModelFileError(f"{where}optimizer_state holds a negative mean of squared"
                                      f" gradients (row {row}) for {type(opt).__name__}")
         for row in moments:
             if not np.isfinite(state[row]).all():
-                raise ModelFileError(f"{path!r}: optimizer_state holds an infinite moment or"
+                raise ModelFileError(f"{where}optimizer_state holds an infinite moment or"
                                      f" momentum (row {row}) for {type(opt).__name__}")
     if t > 0 and state.shape[1] == 0 and opt.keeps_state:
         # (loaded, the next step ran on zero moments as if from the first,
         # with step t's bias correction)
-        raise ModelFileError(f"{path!r}: optimizer_t is {t} but optimizer_state is empty;"
+        raise ModelFileError(f"{where}optimizer_t is {t} but optimizer_state is empty;"
                              f" {type(opt).__name__} after {t} steps holds its state")
     opt.state = None if state.shape[1] == 0 else state.astype(dtype, copy=True)
     return opt

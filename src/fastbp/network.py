@@ -859,11 +859,8 @@ def _parameters_of(plan):
 
 
 @jit(**KERNEL_ONLY)
-def _check_plan(params, plan):
-    # plan is a layout plan whose offsets add up, and params fits it.
-    _check_layers(plan, MAX_WIDTH)
-    _a_params(params)
-    w = _parameters_of(plan)
+def _params_fit(params, w):
+    # params is the flat buffer of w parameters a plan lays out.
     if not params.flags.c_contiguous:
         raise ValueError("params must be C-contiguous")
     if params.size != w:
@@ -871,17 +868,23 @@ def _check_plan(params, plan):
 
 
 @jit(**KERNEL_ONLY)
+def _check_plan(params, plan):
+    # plan is a layout plan whose offsets add up, and params fits it.
+    _check_layers(plan, MAX_WIDTH)
+    _a_params(params)
+    _params_fit(params, _parameters_of(plan))
+
+
+@jit(**KERNEL_ONLY)
 def _check_net(params, plan, loss):
-    # plan is a layout plan whose offsets add up, params fits it, loss is known.
+    # plan is a layout plan whose offsets add up, params fits it, loss is
+    # known (named before params: the order of the checks as they were).
     _check_layers(plan, MAX_WIDTH)
     _a_params(params)
     w = _parameters_of(plan)
     if loss < CROSS_ENTROPY or loss > HUBER:
         raise ValueError("unknown loss code")
-    if not params.flags.c_contiguous:
-        raise ValueError("params must be C-contiguous")
-    if params.size != w:
-        raise ValueError("params has the wrong length for this plan")
+    _params_fit(params, w)
 
 
 @jit(**KERNEL_ONLY)
