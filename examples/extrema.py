@@ -18,7 +18,7 @@ jump: from --starts=-5 the first step is 0.05 * 168 = 8.4, to x = 3.4, and
 that run ends in the local minimum. (Near a minimum x* the steps converge
 only for lr < 2 / f''(x*): 1/3 at the global minimum, 2/3 at the local
 one; above 1/3 a run cannot settle at -1, and ends at 2, in a cycle, or
-diverges.)
+diverges. A run still moving after 100,000 steps is shown as "unsettled".)
 
 Part 2, the same with fastbp (--seeds N, 0 to skip): a 1-3-1 tanh network
 fitted to sin(2x) on [-3, 3] by L-BFGS from N initial weights (seeds). Each
@@ -33,6 +33,7 @@ import numpy as np
 import fastbp
 
 GLOBAL_MIN, MAXIMUM, LOCAL_MIN = -1.0, 1.0, 2.0
+TOL = 1e-13   # a run has settled once a step is smaller than this
 DERIVATIVE = [1.0, -2.0, -1.0, 2.0]  # f'(x) = x^3 - 2x^2 - x + 2 = (x + 1)(x - 1)(x - 2)
 
 
@@ -44,8 +45,9 @@ def df(x):
     return (x + 1) * (x - 1) * (x - 2)
 
 
-def descend(x, lr, tol=1e-13, max_steps=100_000):
+def descend(x, lr, tol=None, max_steps=100_000):
     """Gradient descent from ``x``; returns the path (every iterate, start included)."""
+    tol = TOL if tol is None else tol
     x = float(x)  # a Python float overflows to inf quietly; the check below reports it
     path = [x]
     for _ in range(max_steps):
@@ -139,8 +141,11 @@ def main(argv=None):
     paths = [descend(x0, args.lr) for x0 in starts]
     ends = np.array([p[-1] for p in paths])
     # A start exactly on the maximum stays there: f' = 0 at every critical point.
+    # A run that never settled (its last step still above the tolerance: lr
+    # above 1/3 bounces around -1 until max_steps) ends in none of them.
     names = {GLOBAL_MIN: "global", MAXIMUM: "maximum", LOCAL_MIN: "local"}
-    which = [names[min(names, key=lambda c: abs(e - c))] for e in ends]
+    which = [names[min(names, key=lambda c: abs(p[-1] - c))] if abs(p[-1] - p[-2]) < TOL
+             else "unsettled" for p in paths]
     print(f"gradient descent, lr {args.lr}:")
     print(f"{'start':>8} {'steps':>6} {'end':>12} {'f(end)':>10}  ends in")
     for x0, p, e, w in zip(starts, paths, ends, which):

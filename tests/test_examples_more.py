@@ -66,3 +66,13 @@ def test_train_regression_fits_the_function(tmp_path, capsys):
 def test_train_regression_robust_losses(loss):
     result = run_example("train_regression.py", SMALL + ["--loss", loss, "--no-plateau"])
     assert result["test_r2"] > 0.9
+
+
+def test_extrema_run_that_never_settles_is_not_labelled_a_minimum():
+    """At lr 0.34 (above 2 / f''(-1) = 1/3) a run from -1.1 bounces around -1
+    until the step cap; it was labelled "global" (the nearest critical point)."""
+    result = run_example("extrema.py", ["--starts=-1.1,-2.1", "--lr", "0.34", "--seeds", "0"])
+    assert result["steps"][0] == 100_000
+    assert result["which"][0] == "unsettled"
+    # from -2.1 the first step jumps past the maximum, and the run settles at 2
+    assert result["which"][1] == "local" and result["ends"][1] == pytest.approx(2.0, abs=1e-9)

@@ -214,3 +214,34 @@ def test_train_test_split_in_place_of_one_array_as_x_and_y():
     with pytest.raises(ValueError, match="overlap in memory without being the same rows"):
         train_test_split(V[:10].reshape(5, 2), V[5:10], copy=False)
     np.testing.assert_array_equal(V, before)
+
+
+@pytest.mark.parametrize("flag", [None, 0, 1.0, "False"])
+def test_train_test_split_copy_must_be_a_bool(flag):
+    """copy=None was taken as False and permuted the caller's arrays in place;
+    copy="False" as True."""
+    from fastbp.datasets import train_test_split
+    X, y = np.arange(10.0).reshape(5, 2), np.arange(5)
+    with pytest.raises(TypeError, match="copy must be True or False; got"):
+        train_test_split(X, y, copy=flag)
+    np.testing.assert_array_equal(y, np.arange(5))
+    np.testing.assert_array_equal(X, np.arange(10.0).reshape(5, 2))
+
+
+def test_train_test_split_in_place_refuses_a_masked_array():
+    """copy=False moved a MaskedArray's data and left its mask in place:
+    masked cells hid other rows' values (a compiled kernel warm, a Numba
+    type error cold). copy=True keeps each row's mask with it."""
+    from fastbp.datasets import train_test_split
+    train_test_split(np.zeros((4, 2)), np.zeros(4), copy=False)   # the kernel compiled
+    X = np.ma.masked_array(np.arange(8.0).reshape(4, 2), mask=[[1, 0], [0, 0], [0, 0], [0, 0]])
+    y = np.arange(4)
+    with pytest.raises(ValueError, match="its mask would not move with its rows"):
+        train_test_split(X, y, test_fraction=0.5, copy=False)
+    np.testing.assert_array_equal(X.data, np.arange(8.0).reshape(4, 2))
+    np.testing.assert_array_equal(X.mask, [[1, 0], [0, 0], [0, 0], [0, 0]])
+    np.testing.assert_array_equal(y, np.arange(4))
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_fraction=0.5)
+    for part, labels in ((X_train, y_train), (X_test, y_test)):
+        np.testing.assert_array_equal(np.ma.getdata(part), np.arange(8.0).reshape(4, 2)[labels])
+        np.testing.assert_array_equal(np.ma.getmaskarray(part)[:, 0], labels == 0)

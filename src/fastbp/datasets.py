@@ -13,6 +13,7 @@ from importlib import resources
 import numpy as np
 
 from ._jit import jit
+from ._validate import check_bool
 
 __all__ = ["load_digits", "train_test_split"]
 
@@ -22,7 +23,8 @@ def load_digits():
     with resources.files("fastbp").joinpath("data/digits.csv.gz").open("rb") as raw:
         with gzip.open(raw, "rt") as text:
             data = np.loadtxt(text, delimiter=",")
-    # (X C-contiguous, as scikit-learn's: train_test_split(copy=False) takes it)
+    # (X C-contiguous, unlike scikit-learn's strided view: train_test_split(copy=False)
+    # takes it)
     return np.ascontiguousarray(data[:, :-1]), data[:, -1].astype(np.int64)
 
 
@@ -72,6 +74,8 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
     -------
     X_train, X_test, y_train, y_test
     """
+    # (a bare `if copy:` took copy=None as False and permuted the caller's arrays)
+    copy = check_bool(copy, "copy")
     test = _one_of("test_fraction", test_fraction, "test_size", test_size)
     if test is None:  # scikit-learn's default, by name
         test = 0.25
@@ -106,6 +110,12 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
         if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.flags.writeable):
             raise ValueError(f"train_test_split(copy=False) permutes {name} in place: it must be a"
                              f" writable C-contiguous array")
+        if isinstance(arr, np.ma.MaskedArray):
+            # (the kernel moved its data and left the mask where it was:
+            # masked cells then hid other rows' values)
+            raise ValueError(f"train_test_split(copy=False) permutes {name} in place, and its"
+                             f" mask would not move with its rows: give {name} as a plain array"
+                             f" (np.ma.getdata), or copy=True")
     if np.shares_memory(X, y) and not _same_rows(X, y):
         raise ValueError("train_test_split(copy=False) permutes X and y in place, and they"
                          " overlap in memory without being the same rows: give y as a copy, or"
