@@ -735,3 +735,74 @@ def test_from_sklearn_carries_the_optimizer_of_a_broadcasting_intercept_and_cuts
     net.weights[1][0, 0] = np.nan
     net.set_input_scaling([0.0, 0.0], [2.0, 1.0])
     assert net.to_torch() is not None
+
+
+def test_from_torch_reads_sizes_from_the_weights_torch_computes_with():
+    """Review HAU: a Linear pruned by hand (its weight and bias replaced by the
+    kept units', out_features left) runs in torch; from_torch read the sizes
+    from in_features / out_features and broadcast one kept unit's weights
+    over the old width (probabilities 0.095 off), or failed in NumPy."""
+    torch = need_torch()
+    nn = torch.nn
+    torch.manual_seed(0)
+    X = torch.randn(6, 4, dtype=torch.float64)
+    for keep in ([0, 2, 4], [1]):
+        seq = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3)).double()
+        with torch.no_grad():
+            seq[0].weight = nn.Parameter(seq[0].weight[keep].clone())
+            seq[0].bias = nn.Parameter(seq[0].bias[keep].clone())
+            seq[2].weight = nn.Parameter(seq[2].weight[:, keep].clone())
+            want = torch.softmax(seq(X), 1).numpy()
+        net = fastbp.MLP.from_torch(seq)
+        assert net.sizes == (4, len(keep), 3)
+        np.testing.assert_allclose(net.predict_proba(X.numpy()), want, rtol=0, atol=1e-14)
+    bad = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    with torch.no_grad():
+        bad[0].bias = nn.Parameter(torch.zeros(2))
+    with pytest.raises(ValueError, match=r"Linear layer 0's bias has shape \(2,\), its weight"
+                                         r" \(3, 4\)"):
+        fastbp.MLP.from_torch(bad)
+
+
+def test_from_torch_error_kinds_and_a_trailing_identity():
+    """Review HAU: a module fastbp cannot read before the first Linear
+    (Flatten, BatchNorm1d) was a ValueError, where the docstring promises a
+    TypeError naming it wherever it stands; a final Softmax / Sigmoid
+    followed by an Identity was read as a hidden activation and refused."""
+    torch = need_torch()
+    nn = torch.nn
+    for first in (nn.Flatten(), nn.BatchNorm1d(4)):
+        with pytest.raises(TypeError, match=r"cannot read module 0 \((Flatten|BatchNorm1d)\)"):
+            fastbp.MLP.from_torch(nn.Sequential(first, nn.Linear(4, 3)))
+    with pytest.raises(ValueError, match="start with a Linear layer"):   # readable, misplaced
+        fastbp.MLP.from_torch(nn.Sequential(nn.Tanh(), nn.Linear(4, 3)))
+    torch.manual_seed(1)
+    X = torch.randn(5, 4, dtype=torch.float64)
+    for final, output in ((nn.Softmax(dim=1), "softmax"), (nn.Sigmoid(), "sigmoid")):
+        seq = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3), final,
+                            nn.Identity()).double()
+        net = fastbp.MLP.from_torch(seq, output=output)
+        with torch.no_grad():
+            want = seq(X).numpy()
+        np.testing.assert_allclose(net.predict_proba(X.numpy()), want, rtol=0, atol=1e-14)
+
+
+def test_mlp_from_sklearn_refuses_coefs_that_do_not_chain():
+    """Review HAU: MLP.from_sklearn broadcast a coefs_[1] of shape (1, 1)
+    after a layer of 3 units over the whole layer (a network nobody trained;
+    scikit-learn cannot run it), where fastbp.sklearn's from_sklearn refuses."""
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network import MLPRegressor
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = MLPRegressor(hidden_layer_sizes=(3,), max_iter=5, random_state=0).fit(X, X[:, 0])
+    sk.coefs_[1] = sk.coefs_[1][:1]
+    with pytest.raises(ValueError, match=r"coefs_\[1\] of shape \(1, 1\) does not follow a"
+                                         r" layer of 3 units"):
+        fastbp.MLP.from_sklearn(sk)
+    sk.coefs_[1] = np.ones((3, 1))
+    sk.intercepts_[0] = np.zeros(2)
+    with pytest.raises(ValueError, match=r"intercepts_\[0\] of shape \(2,\)"):
+        fastbp.MLP.from_sklearn(sk)

@@ -179,9 +179,12 @@ def from_torch(cls, module, output="softmax", **kwargs):
     linears, after, rates = [], [], []  # per Linear: the activation after it, its dropout
     early = []  # per Linear: whether its Dropout comes before its activation
     final = None  # a trailing Softmax / Sigmoid: the output function
+    # (a trailing Identity computes nothing: a Softmax before it is still the
+    # output function, where it was read as a hidden activation and refused)
+    end = max((i for i, m in enumerate(modules) if not isinstance(m, nn.Identity)), default=-1)
     for i, m in enumerate(modules):
         where = f"module {i} ({type(m).__name__})"
-        last = i == len(modules) - 1
+        last = i == end
         _check_computes_as_torchs(m, where)
         if isinstance(m, nn.Linear):
             linears.append(m)
@@ -189,6 +192,12 @@ def from_torch(cls, module, output="softmax", **kwargs):
             rates.append(0.0)
             early.append(False)
         elif not linears and not isinstance(m, nn.Identity):
+            # (a module fastbp cannot read at all, Flatten or BatchNorm1d,
+            # is the docstring's TypeError wherever it stands)
+            if not (type(m) in (nn.Dropout, nn.Sigmoid) or isinstance(m, nn.Softmax)
+                    or _torch_activation(torch, m) is not None):
+                raise TypeError(f"from_torch cannot read {where}: {m!r}; fastbp reads a"
+                                f" Sequential of {supported}")
             raise ValueError(f"from_torch needs the Sequential to start with a Linear layer;"
                              f" {where} comes first: {m!r}")
         elif isinstance(m, nn.Identity):
@@ -237,12 +246,25 @@ def from_torch(cls, module, output="softmax", **kwargs):
         if any(isinstance(p, nn.parameter.UninitializedParameter) for p in lin.parameters()):
             raise ValueError(f"Linear layer {k} is a {type(lin).__name__} that has not run yet:"
                              " its sizes are not known; run the module on one batch first")
-    sizes = [linears[0].in_features]
+    # Sizes as torch computes them, from the weights (a hand-pruned Linear
+    # keeps its old in_features / out_features: read from those, one kept
+    # unit's weights were broadcast over the old width, the network's
+    # outputs other than the module's)
+    sizes = []
     for k, lin in enumerate(linears):
-        if lin.in_features != sizes[-1]:
-            raise ValueError(f"Linear layer {k} takes {lin.in_features} features, but the layer"
-                             f" before gives {sizes[-1]}")
-        sizes.append(lin.out_features)
+        shape = tuple(lin.weight.shape)
+        if len(shape) != 2:
+            raise ValueError(f"Linear layer {k}'s weight has shape {shape}; a Linear's weight is"
+                             f" (out_features, in_features)")
+        if not sizes:
+            sizes.append(shape[1])
+        if shape[1] != sizes[-1]:
+            raise ValueError(f"Linear layer {k} takes {shape[1]} features, but the layer before"
+                             f" gives {sizes[-1]} (its weight has shape {shape})")
+        if lin.bias is not None and tuple(lin.bias.shape) != shape[:1]:
+            raise ValueError(f"Linear layer {k}'s bias has shape {tuple(lin.bias.shape)}, its"
+                             f" weight {shape}: the bias must be of shape ({shape[0]},)")
+        sizes.append(shape[0])
     dtypes = {str(p.dtype).replace("torch.", "") for lin in linears for p in
               (lin.weight, lin.bias) if p is not None}
     if len(dtypes) != 1 or not dtypes <= set(TORCH_DTYPES):
@@ -292,7 +314,7 @@ def from_sklearn(cls, fitted, **kwargs):
                          " which a fastbp.MLP cannot hold (it needs two or more classes);"
                          " fastbp.sklearn.MLPClassifier.from_sklearn takes it, as scikit-learn")
     coefs, intercepts = fitted.coefs_, fitted.intercepts_
-    from .sklearn import _layer_count
+    from .sklearn import _chained_sizes, _layer_count
     given = getattr(fitted, "n_layers_", len(coefs) + 1)
     n = _layer_count(given)
     if n != len(coefs) + 1:
@@ -307,7 +329,9 @@ def from_sklearn(cls, fitted, **kwargs):
                              " layer, whose units are no classes;"
                              " fastbp.sklearn.MLPClassifier.from_sklearn takes it, as scikit-learn")
         coefs, intercepts = coefs[:n - 1], intercepts[:n - 1]
-    sizes = [coefs[0].shape[0]] + [W.shape[1] for W in coefs]
+    # (unchained, one weight was broadcast over a whole layer: checked as
+    # fastbp.sklearn's from_sklearn checks them)
+    sizes = _chained_sizes([np.asarray(c) for c in coefs], [np.asarray(i) for i in intercepts])
     kwargs.setdefault("dtype", coefs[0].dtype.name)
     # scikit-learn's penalty alpha / (2n) |W|^2 beside its own losses, whose
     # gradients are fastbp's times a constant (fastbp._sklearn_kernels): its

@@ -930,17 +930,7 @@ class _BaseMLP(BaseEstimator):
     def _network_of(self, coefs, intercepts, output):
         # A network holding the given coefs_ and intercepts_ (which must
         # chain), of coefs_[0]'s dtype (float64 for another), with ``output``.
-        sizes = [coefs[0].shape[0] if coefs and coefs[0].ndim == 2 else -1]
-        for l, (c, i) in enumerate(zip(coefs, intercepts)):
-            if c.ndim != 2 or c.shape[0] != sizes[-1]:
-                raise ValueError(f"coefs_[{l}] of shape {c.shape} does not follow a layer of"
-                                 f" {sizes[-1]} units")
-            if not _broadcasts(i.shape, (c.shape[1],)):
-                raise ValueError(_intercept_error(l, i.shape, c.shape[1]))
-            sizes.append(c.shape[1])
-        if len(coefs) != len(intercepts) or not coefs:
-            raise ValueError(f"coefs_ and intercepts_ must hold one array per layer; got"
-                             f" {len(coefs)} and {len(intercepts)}")
+        sizes = _chained_sizes(coefs, intercepts)
         dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.float64
         net = MLP(sizes, activation=ACTIVATIONS[self.activation], output=output,
                   dtype=np.dtype(dtype).name, seed=0, alpha=float(self.alpha))
@@ -1016,6 +1006,25 @@ def _layer_size(s):
     if isinstance(s, (bool, np.bool_)):
         raise TypeError("an integer is required")
     return operator.index(s)
+
+
+def _chained_sizes(coefs, intercepts):
+    """The layer sizes of scikit-learn's ``coefs_`` and ``intercepts_``,
+    which must chain as its forward pass multiplies them (a ValueError
+    naming the first that does not: a copy into the network would broadcast
+    one weight over a whole layer)."""
+    sizes = [coefs[0].shape[0] if coefs and coefs[0].ndim == 2 else -1]
+    for l, (c, i) in enumerate(zip(coefs, intercepts)):
+        if c.ndim != 2 or c.shape[0] != sizes[-1]:
+            raise ValueError(f"coefs_[{l}] of shape {c.shape} does not follow a layer of"
+                             f" {sizes[-1]} units")
+        if not _broadcasts(i.shape, (c.shape[1],)):
+            raise ValueError(_intercept_error(l, i.shape, c.shape[1]))
+        sizes.append(c.shape[1])
+    if len(coefs) != len(intercepts) or not coefs:
+        raise ValueError(f"coefs_ and intercepts_ must hold one array per layer; got"
+                         f" {len(coefs)} and {len(intercepts)}")
+    return sizes
 
 
 def _broadcasts(shape, to):
