@@ -239,3 +239,18 @@ def test_hyper_parameters_read_as_given_and_refuse_assignment(make, values):
     assert np.array_equal(opt.hyper, hyper)
     opt.lr = 0.5   # lr alone changes between steps
     assert opt.lr == 0.5
+
+
+@pytest.mark.parametrize("zero", [np.False_, 0j, np.array([0.0]), False])
+def test_lr_setter_takes_only_a_real_zero(zero):
+    """Review HAV: the setter's zero path (a schedule may anneal to 0) took
+    anything equal to 0, np.False_, 0j or np.array([0.0]), as a learning
+    rate of 0, where it refuses np.True_, 1j and np.array([0.5])."""
+    opt = fastbp.SGD(lr=0.1)
+    with pytest.raises(TypeError, match="lr must be a positive number; got"):
+        opt.lr = zero
+    assert opt.lr == 0.1
+    for real in (0, 0.0, np.float32(0.0), np.int64(0)):
+        opt.lr = real
+        assert opt.lr == 0.0 and type(opt.lr) is float
+        opt.lr = 0.1

@@ -241,8 +241,10 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        # 0 is allowed here (a schedule may anneal to it), not in the constructor.
-        if value == 0 and not isinstance(value, bool):
+        # 0 is allowed here (a schedule may anneal to it), not in the constructor;
+        # a real 0 only (np.False_, 0j and np.array([0.0]) were taken as one).
+        if (value == 0 and isinstance(value, numbers.Real)
+                and not isinstance(value, (bool, np.bool_))):
             self.hyper[LR] = 0.0
         else:
             self.hyper[LR] = check_positive(value, "lr")
