@@ -789,3 +789,30 @@ def copy_with(est, params):
     twin = copy.deepcopy(est)
     twin.net_.params[:] = params
     return twin
+
+
+@pytest.mark.parametrize("dtype, big", [("float64", 1e308), ("float32", 2e38)])
+def test_sparse_duplicates_summing_past_the_range_are_refused_as_dense(dtype, big):
+    """Review HAW: a CSR X storing (0, 0) twice, each entry finite, their sum
+    (the cell's value to SciPy and in X.toarray()) inf in the model's dtype,
+    was accepted and answered finite numbers, where the dense X and its COO
+    and CSC forms are refused. The caller's matrix is left as it was."""
+    net = fastbp.MLP([2, 3, 2], dtype=dtype, seed=0)
+    before = net.params.copy()
+    X = sp.csr_matrix((np.array([big, big]), np.array([0, 0]), np.array([0, 2, 2, 2])),
+                      shape=(3, 2))
+    assert not np.isfinite(X.toarray().astype(dtype)[0, 0])
+    y = np.array([0, 1, 0])
+    for call in (net.predict_proba, lambda X: net.loss(X, y),
+                 lambda X: net.fit(X, y, epochs=1, verbose=0)):
+        with pytest.raises(ValueError, match=r"X must be finite; found inf at index \(0, 0\)"
+                                             r" \(row 0\), the sum of its duplicate entries"):
+            call(X)
+    np.testing.assert_array_equal(net.params, before)
+    np.testing.assert_array_equal(X.data, [big, big])
+    np.testing.assert_array_equal(X.indices, [0, 0])
+    # Duplicates that sum within range are read as their sum, as dense.
+    ok = sp.csr_matrix((np.array([big, -big / 2, 1.0]), np.array([0, 0, 1]),
+                        np.array([0, 3, 3, 3])), shape=(3, 2))
+    np.testing.assert_allclose(net.predict_proba(ok), net.predict_proba(ok.toarray()),
+                               rtol=1e-6 if dtype == "float32" else 1e-14)

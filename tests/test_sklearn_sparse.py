@@ -196,3 +196,31 @@ def test_a_coo_x_with_indices_out_of_range_is_refused_by_the_estimators():
     assert lines[13].startswith("y y is not a valid COO matrix: row index -1 of value")
     assert lines[14] == ("uneven X is not a valid BSR matrix: its shape (12, 6) is not a"
                          " multiple of its blocksize (5, 3)")
+
+
+@pytest.mark.parametrize("kind", ["coo_array", "csr_array"])
+def test_regressor_fits_a_one_dimensional_sparse_y_as_scikit_learn(kind):
+    """Review HAW: a 1-D sparse y (SciPy's sparse arrays may be 1-D) failed
+    with IndexError in MLPRegressor's input check; scikit-learn fits it, as
+    the dense y."""
+    if not hasattr(sp, kind):
+        pytest.skip(f"scipy has no {kind}")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ np.array([1.0, -2.0, 0.5])
+    y[::3] = 0.0
+    ys = getattr(sp, kind)(y)
+    if ys.ndim != 1:
+        pytest.skip("this scipy makes 2-D sparse arrays only")
+    params = dict(hidden_layer_sizes=(5,), max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPRegressor(**params).fit(X, ys)
+        dense = MLPRegressor(**params).fit(X, y)
+        theirs = SkRegressor(**params).fit(X, getattr(sp, kind)(y))
+        ours.partial_fit(X, ys)
+        twin = MLPRegressor(**params).fit(X, y).partial_fit(X, y)
+    for a, b in zip(theirs.coefs_, dense.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
+    for a, b in zip(ours.coefs_, twin.coefs_):
+        np.testing.assert_array_equal(a, b)

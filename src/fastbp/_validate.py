@@ -277,6 +277,22 @@ def _check_sparse(X, n_features, dtype, name):
                if np.isfinite(given.data[p]) else "")   # a float64 1e300 in a float32 model
         raise ValueError(f"{name} must be finite; found {stored[p]} at index"
                          f" {(row, int(csr.indices[p]))} (row {row}){was}")
+    if stored.size and not csr.has_canonical_format:
+        # A cell's value is the sum of its duplicate entries (SciPy's, and
+        # X.toarray()'s): finite entries may sum past the dtype's range,
+        # refused as the dense X, and a COO or CSC X (summed by tocsr), are.
+        # (a copy: csr may be the caller's own matrix)
+        nnz = stored.size
+        summed = sp.csr_matrix((stored, csr.indices[:nnz], csr.indptr), shape=csr.shape,
+                               copy=True)
+        with np.errstate(over="ignore", invalid="ignore"):
+            summed.sum_duplicates()
+        if not np.isfinite(summed.data).all():
+            p = int(np.flatnonzero(~np.isfinite(summed.data))[0])
+            row = int(np.searchsorted(summed.indptr, p, side="right") - 1)
+            raise ValueError(f"{name} must be finite; found {summed.data[p]} at index"
+                             f" {(row, int(summed.indices[p]))} (row {row}), the sum of its"
+                             f" duplicate entries in {np.dtype(dtype).name}")
     return SparseRows(csr)
 
 

@@ -1231,7 +1231,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              multi_output=True,
                              y_numeric=True, dtype=(np.float64, np.float32), reset=reset)
         if scipy.sparse.issparse(y):
-            if y.shape[1] == 1:
+            if y.ndim == 2 and y.shape[1] == 1:   # (a 1-D sparse array fits, as scikit-learn's)
                 column_or_1d(y)   # scikit-learn's TypeError ("Sparse data was passed for y")
             y = y.toarray()       # (scikit-learn's trains on a sparse array's several columns)
         if reset or not hasattr(self, "out_activation_"):  # (scikit-learn: when it initialises)
