@@ -1,4 +1,6 @@
 """Validation metrics, validation_split, callbacks and early stopping."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -598,3 +600,36 @@ def test_the_optimizer_set_while_a_fit_checks_its_arguments_is_refused(monkeypat
     net.fit(X, y, epochs=1, optimizer="adam", verbose=0)
     assert len(refused) == 1 and "cannot be set while a fit of this model runs" in refused[0]
     assert type(net.optimizer).__name__ == "Adam"
+
+
+def test_history_is_replaced_only_by_a_history_and_clears_whole(tmp_path):
+    """Review HBA: net.history = {} was taken, and the next fit trained an
+    epoch (weights and optimizer.t moved) then failed recording it; a dict's
+    clear() emptied the metrics and kept the epoch numbers, so the next fit
+    recorded NaN loss, lr and seconds for the old epochs (and save wrote
+    them)."""
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    y = (X[:, 0] > 0).astype(int)
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    net.fit(X, y, epochs=2, batch_size=5, verbose=0)
+    params, t, history = net.params.copy(), net.optimizer.t, net.history
+    for bad in ({}, {"loss": []}, None):
+        with pytest.raises(TypeError, match="net.history must be a fastbp.History"):
+            net.history = bad
+    assert net.history is history and len(history) == 2
+    np.testing.assert_array_equal(net.params, params)
+    assert net.optimizer.t == t
+    net.history.clear()
+    assert len(net.history) == 0 and dict(net.history) == {"loss": [], "seconds": []}
+    net.fit(X, y, epochs=1, batch_size=5, verbose=0)
+    assert len(net.history) == 1 and net.history.epoch == [0]
+    assert all(len(v) == 1 and np.isfinite(v[0]) for v in net.history.values())
+    fresh = fastbp.History()
+    net.history = fresh
+    net.fit(X, y, epochs=1, batch_size=5, verbose=0)
+    assert net.history is fresh and len(fresh) == 1
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz")
+    assert len(back.history) == 1 and back.history["loss"] == fresh["loss"]
+    clone = copy.deepcopy(net)
+    assert clone.history is not net.history and clone.history["loss"] == net.history["loss"]

@@ -221,3 +221,32 @@ def test_progress_bar_in_a_terminal(monkeypatch, capsys):
     assert captured.out == ""
     net.fit(np.ones((4, 2)), np.ones((4, 2)), epochs=2, verbose=2)  # forced log lines
     assert capsys.readouterr().out.count("epoch ") == 2
+
+
+def test_verbose_fits_without_a_stderr(monkeypatch, capsys):
+    """Review HBA: with sys.stderr None (fd 2 closed, `fastbp train 2>&-`, or
+    pythonw) fit's default verbose=1 failed with AttributeError before the
+    first epoch, after its callbacks' on_train_begin and the optimizer's
+    swap; L-BFGS's bar, made before its try, skipped on_train_end too. With
+    no terminal it prints a line per epoch, as documented."""
+    import sys
+    monkeypatch.setattr(sys, "stderr", None)
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    y = (X[:, 0] > 0).astype(int)
+    for optimizer, unit in (("sgd", "epoch"), (fastbp.LBFGS, "iteration")):
+        optimizer = optimizer() if callable(optimizer) else optimizer
+        net = fastbp.MLP([2, 3, 2], seed=0)
+        twin = fastbp.MLP([2, 3, 2], seed=0)
+        ended = []
+
+        class end:
+            def on_train_end(self, net):
+                ended.append(True)
+        net.fit(X, y, epochs=2, batch_size=5, optimizer=optimizer, verbose=1, callbacks=[end()])
+        optimizer = optimizer if isinstance(optimizer, str) else fastbp.LBFGS()
+        lines = [line for line in capsys.readouterr().out.splitlines()
+                 if line.startswith(unit)]
+        assert len(lines) == 2 and lines[0].startswith(f"{unit} 1/2")
+        assert ended == [True]
+        twin.fit(X, y, epochs=2, batch_size=5, optimizer=optimizer, verbose=0)
+        np.testing.assert_array_equal(net.params, twin.params)

@@ -230,7 +230,7 @@ class MLP:
         self._grads = None
         self._optimizer = None  # set by fit; a later fit continues it
         self._schedule = None  # likewise for a learning-rate schedule
-        self.history = History()  # every epoch of every fit
+        self._history = History()  # every epoch of every fit
         # Free-form, JSON-serialisable notes saved with the model (the command
         # line keeps the feature and target column names here).
         self.metadata = {}
@@ -274,7 +274,7 @@ class MLP:
 
     def __setstate__(self, state):
         for key in ("sizes", "activations", "output", "loss_name", "dtype", "seed", "init",
-                    "optimizer"):
+                    "optimizer", "history"):
             if key in state:  # pickled before these became properties
                 state["_" + key] = state.pop(key)
         state["_params"] = np.array(state["_params"], copy=True)  # writable, owned
@@ -337,6 +337,23 @@ class MLP:
     def init(self):
         """The weight initialisation named at construction ("auto", "glorot" or "he")."""
         return self._init
+
+    @property
+    def history(self):
+        """Every epoch of every fit of this model, a :class:`fastbp.History`
+        (each fit returns its own epochs' as one too). Settable to a History
+        (``fastbp.History()`` for none), or cleared with ``net.history.clear()``;
+        another object is a TypeError (a dict was taken, and the next fit
+        failed after training its first epoch)."""
+        return self._history
+
+    @history.setter
+    def history(self, value):
+        if not isinstance(value, History):
+            raise TypeError(f"net.history must be a fastbp.History (fastbp.History() for no"
+                            f" epochs); got {type(value).__name__}")
+        with self._unclaimed("history"):
+            self._history = value
 
     @property
     def optimizer(self):

@@ -53,6 +53,16 @@ class History(dict):
     def __len__(self):
         return len(self.epoch)
 
+    def clear(self):
+        """Forget every epoch: the History of a model not yet trained (a
+        dict's clear emptied the metrics and kept the epoch numbers, the next
+        fit recording NaN for the old epochs)."""
+        with History._lock:
+            super().clear()
+            self.update(loss=[], seconds=[])
+            self.epoch = []
+            self.interrupted = self.diverged = False
+
     def __repr__(self):
         last = f", loss={self['loss'][-1]:.6g}" if self.epoch else ""
         return f"History(epochs={len(self.epoch)}{last})"
@@ -134,8 +144,9 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     interrupts = _Interrupts()
     result = None
     begin(callbacks, net)
-    bar = _progress_bar(epochs, verbose)
-    try:
+    bar = None
+    try:   # (from here on_train_end runs however the fit ends)
+        bar = _progress_bar(epochs, verbose)
         with interrupts, threads.other_blas_on_one_thread():
             if epochs > 0:
                 try:
@@ -741,7 +752,13 @@ def _progress_bar(epochs, verbose):
     """A tqdm bar over epochs in an interactive terminal with verbose=1; None
     elsewhere (a log line per epoch instead, or silence with verbose=0)."""
     import sys
-    if verbose != 1 or not sys.stderr.isatty():
+    # (sys.stderr is None with fd 2 closed, `fastbp train 2>&-`, and under
+    # pythonw: its isatty failed the fit before its first epoch)
+    try:
+        terminal = sys.stderr.isatty()
+    except (AttributeError, ValueError, OSError):   # (none, or a closed stream)
+        terminal = False
+    if verbose != 1 or not terminal:
         return None
     try:
         from tqdm import tqdm
