@@ -69,6 +69,16 @@ def test_the_reported_rate_leaves_out_the_first_epoch(epochs, capsys, monkeypatc
     want = np.median(seconds[1:]) if epochs > 1 else seconds[0]
     later = " of the later" if epochs > 1 else ""
     assert f"median epoch{later} {want * 1e3:.2f} ms =" in out, out
+    assert f"trained {epochs} epoch{'s' if epochs > 1 else ''} in " in out, out
+
+
+def test_lbfgs_summary_counts_iterations(capsys):
+    """Review HBA: the summary said "trained 1 epochs" and called L-BFGS's
+    iterations epochs."""
+    status, out, _ = run(["train", "--epochs", "2", "--verbose", "0", "--hidden", "8",
+                          "--optimizer", "lbfgs"], capsys)
+    assert status == 0
+    assert "trained 2 iterations in " in out and "median iteration of the later " in out, out
 
 
 def test_verbose_levels_do_what_the_help_says(capsys):

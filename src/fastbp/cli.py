@@ -901,7 +901,9 @@ def _train(args):
         first = ("compiled fastbp's kernels" if fastbp._jit.compilations() > compiled
                  else "loaded the compiled kernels")
         later = " of the later" if len(seconds) > 1 else ""
-        print(f"trained {len(history)} epochs in {wall:.2f} s (the first {first}); median epoch"
+        unit = "iteration" if isinstance(net.optimizer, fastbp.LBFGS) else "epoch"
+        plural = "" if len(history) == 1 else "s"
+        print(f"trained {len(history)} {unit}{plural} in {wall:.2f} s (the first {first}); median {unit}"
               f"{later} {median * 1e3:.2f} ms ="
               f" {n_train / max(median, 1e-12):,.0f} samples/s")
         print(f"final training loss {history['loss'][-1]:.6g}")
