@@ -144,8 +144,10 @@ def main(argv=None):
     # A run that never settled (its last step still above the tolerance: lr
     # above 1/3 bounces around -1 until max_steps) ends in none of them.
     names = {GLOBAL_MIN: "global", MAXIMUM: "maximum", LOCAL_MIN: "local"}
-    which = [names[min(names, key=lambda c: abs(p[-1] - c))] if abs(p[-1] - p[-2]) < TOL
-             else "unsettled" for p in paths]
+    # (descend's own test, on the step it computed: the difference of the
+    # iterates, rounded into x, may be a hair above it)
+    which = [names[min(names, key=lambda c: abs(p[-1] - c))]
+             if abs(args.lr * df(p[-2])) < TOL else "unsettled" for p in paths]
     print(f"gradient descent, lr {args.lr}:")
     print(f"{'start':>8} {'steps':>6} {'end':>12} {'f(end)':>10}  ends in")
     for x0, p, e, w in zip(starts, paths, ends, which):

@@ -1489,3 +1489,23 @@ def test_a_row_error_names_the_raw_column_beside_a_text_column(tmp_path, capsys)
                 assert err.startswith(f"fastbp: error: {bad}: data row 6: 1e+300 (column 'q')"), err
                 said += 1
     assert said
+
+
+def test_lbfgs_interrupt_and_info_count_iterations(tmp_path, capsys, monkeypatch):
+    """Review HBB: an interrupted L-BFGS run said "iteration(s)" on stdout
+    and "complete epoch(s)" on stderr; fastbp info of an L-BFGS model
+    counted its epochs without saying they are iterations."""
+    path, _ = _xy_npz(tmp_path)
+    stopped = str(tmp_path / "stopped.npz")
+    argv = ["train", path, "--hidden", "4", "--verbose", "0", "--seed", "3",
+            "--optimizer", "lbfgs"]
+    fit = fastbp.MLP.fit
+    monkeypatch.setattr(fastbp.MLP, "fit",
+                        lambda self, *a, **k: fit(self, *a, **k, callbacks=[InterruptAfter(2)]))
+    status, out, err = run(argv + ["--epochs", "50", "--out", stopped], capsys)
+    assert status == 130
+    assert err == (f"fastbp: interrupted: the model holds 2 complete iteration(s) of the 50"
+                   f" asked for; written to {stopped}\n")
+    monkeypatch.undo()
+    status, out, _ = run(["info", stopped], capsys)
+    assert status == 0 and "epochs trained: 2 (an L-BFGS fit's are its iterations)" in out

@@ -816,3 +816,44 @@ def test_sparse_duplicates_summing_past_the_range_are_refused_as_dense(dtype, bi
                         np.array([0, 3, 3, 3])), shape=(3, 2))
     np.testing.assert_allclose(net.predict_proba(ok), net.predict_proba(ok.toarray()),
                                rtol=1e-6 if dtype == "float32" else 1e-14)
+
+
+def test_sparse_duplicate_sums_are_those_of_toarray_and_cost_no_copy():
+    """Review HBB: the duplicate sums were taken in the model's dtype, not
+    X's: a float64 X whose entries sum within float32's range (2e38 + 2e38 -
+    2e38, X.toarray() 2e38) was refused by a float32 model that takes the
+    dense and COO forms, and a float32 X summing to inf (X.toarray() inf)
+    was taken by a float64 model; and every non-canonical CSR (a sparse
+    product's unsorted indices) was copied and sorted on every call."""
+    y = np.array([0, 1, 0])
+    rows = np.array([0, 3, 3, 3])
+    a = sp.csr_matrix((np.array([2e38, 2e38, -2e38]), np.array([0, 0, 0]), rows), shape=(3, 2))
+    assert np.isfinite(a.toarray().astype(np.float32)).all()
+    net32 = fastbp.MLP([2, 3, 2], dtype="float32", seed=0)
+    np.testing.assert_array_equal(net32.predict_proba(a), net32.predict_proba(a.toarray()))
+    assert net32.loss(a.tocoo(), y) == net32.loss(a, y)
+    b = sp.csr_matrix((np.array([3e38, 3e38], dtype=np.float32), np.array([0, 0]),
+                       np.array([0, 2, 2, 2])), shape=(3, 2))
+    assert not np.isfinite(b.toarray()).all()
+    net64 = fastbp.MLP([2, 3, 2], dtype="float64", seed=0)
+    for X in (b, b.tocoo(), b.toarray()):
+        with pytest.raises(ValueError, match=r"X must be finite; found inf at index \(0, 0\)"):
+            net64.predict_proba(X)
+    # Values far from the range: not summed (no copy, no sort), whatever the order.
+    unsorted = sp.csr_matrix((np.array([0.5, 1.0, 2.0, -1.0, 0.25]), np.array([1, 0, 1, 1, 0]),
+                              np.array([0, 3, 3, 5])), shape=(3, 2))
+    assert not unsorted.has_canonical_format
+    before = [unsorted.data.copy(), unsorted.indices.copy()]
+
+    def refused(*args, **kwargs):
+        raise AssertionError("summed a matrix far from the range")
+    import scipy.sparse._compressed as compressed
+    original = compressed._cs_matrix.sum_duplicates
+    compressed._cs_matrix.sum_duplicates = refused
+    try:
+        got = net64.predict_proba(unsorted)
+    finally:
+        compressed._cs_matrix.sum_duplicates = original
+    np.testing.assert_allclose(got, net64.predict_proba(unsorted.toarray()), rtol=1e-14)
+    np.testing.assert_array_equal(unsorted.data, before[0])
+    np.testing.assert_array_equal(unsorted.indices, before[1])

@@ -756,6 +756,14 @@ def test_from_torch_reads_sizes_from_the_weights_torch_computes_with():
         net = fastbp.MLP.from_torch(seq)
         assert net.sizes == (4, len(keep), 3)
         np.testing.assert_allclose(net.predict_proba(X.numpy()), want, rtol=0, atol=1e-14)
+    # Review HBB: a bias torch broadcasts over the outputs is read as torch adds it.
+    for shape in ((1,), (), (1, 3)):
+        seq = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2)).double()
+        with torch.no_grad():
+            seq[0].bias = nn.Parameter(torch.full(shape, 0.7, dtype=torch.float64))
+            want = torch.softmax(seq(X), 1).numpy()
+        np.testing.assert_allclose(fastbp.MLP.from_torch(seq).predict_proba(X.numpy()), want,
+                                   rtol=0, atol=1e-14)
     bad = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
     with torch.no_grad():
         bad[0].bias = nn.Parameter(torch.zeros(2))

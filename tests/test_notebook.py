@@ -245,3 +245,10 @@ def test_train_test_split_in_place_refuses_a_masked_array():
     for part, labels in ((X_train, y_train), (X_test, y_test)):
         np.testing.assert_array_equal(np.ma.getdata(part), np.arange(8.0).reshape(4, 2)[labels])
         np.testing.assert_array_equal(np.ma.getmaskarray(part)[:, 0], labels == 0)
+    # Review HBB: with no mask there is none to leave behind: split in place.
+    Z = np.ma.masked_array(np.arange(8.0).reshape(4, 2))
+    assert np.ma.getmask(Z) is np.ma.nomask
+    want = train_test_split(Z.data.copy(), y.copy(), test_fraction=0.5)
+    got = train_test_split(Z, y.copy(), test_fraction=0.5, copy=False)
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(np.ma.getdata(b), a)

@@ -241,7 +241,8 @@ def test_hyper_parameters_read_as_given_and_refuse_assignment(make, values):
     assert opt.lr == 0.5
 
 
-@pytest.mark.parametrize("zero", [np.False_, 0j, np.array([0.0]), False])
+@pytest.mark.parametrize("zero", [np.False_, 0j, np.array([0.0]), False, np.array([0.0, 0.0]),
+                                  np.array([0.5, 0.5])])
 def test_lr_setter_takes_only_a_real_zero(zero):
     """Review HAV: the setter's zero path (a schedule may anneal to 0) took
     anything equal to 0, np.False_, 0j or np.array([0.0]), as a learning

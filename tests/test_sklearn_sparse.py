@@ -224,3 +224,20 @@ def test_regressor_fits_a_one_dimensional_sparse_y_as_scikit_learn(kind):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
     for a, b in zip(ours.coefs_, twin.coefs_):
         np.testing.assert_array_equal(a, b)
+
+
+def test_regressor_refuses_a_csr_y_whose_duplicates_sum_to_inf():
+    """Review HBB: scikit-learn's check of a sparse y saw its stored entries;
+    duplicates summing to inf (y.toarray()'s value) trained, and failed as
+    the solver's non-finite weights. Refused as the dense and COO y are."""
+    X = np.random.default_rng(0).normal(size=(4, 3))
+    y = sp.csr_matrix((np.array([1e308, 1e308, 1.0]), np.array([0, 0, 1]),
+                       np.array([0, 3, 3, 3, 3])), shape=(4, 2))
+    assert np.isinf(y.toarray()[0, 0])
+    for form in (y, y.tocoo(), y.toarray()):
+        est = MLPRegressor(hidden_layer_sizes=(3,), max_iter=2)
+        with pytest.raises(ValueError, match=r"Input y contains infinity"):
+            est.fit(X, form)
+        with pytest.raises(ValueError, match=r"Input y contains infinity"):
+            SkRegressor(hidden_layer_sizes=(3,), max_iter=2).fit(X, form.toarray()
+                                                                 if sp.issparse(form) else form)

@@ -270,30 +270,49 @@ def _check_sparse(X, n_features, dtype, name):
         csr = sp.csr_matrix((np.ascontiguousarray(csr.data), np.ascontiguousarray(csr.indices),
                              np.ascontiguousarray(csr.indptr)), shape=csr.shape)
     stored = csr.data[:int(csr.indptr[-1])]   # (storage past the end is never read)
-    if stored.size and not (np.isfinite(stored.min()) and np.isfinite(stored.max())):
+    lo, hi = (float(stored.min()), float(stored.max())) if stored.size else (0.0, 0.0)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         p = int(np.flatnonzero(~np.isfinite(stored))[0])
         row = int(np.searchsorted(csr.indptr, p, side="right") - 1)
         was = (f" (after conversion to {np.dtype(dtype).name})"
                if np.isfinite(given.data[p]) else "")   # a float64 1e300 in a float32 model
         raise ValueError(f"{name} must be finite; found {stored[p]} at index"
                          f" {(row, int(csr.indices[p]))} (row {row}){was}")
-    if stored.size and not csr.has_canonical_format:
-        # A cell's value is the sum of its duplicate entries (SciPy's, and
-        # X.toarray()'s): finite entries may sum past the dtype's range,
-        # refused as the dense X, and a COO or CSC X (summed by tocsr), are.
-        # (a copy: csr may be the caller's own matrix)
-        nnz = stored.size
-        summed = sp.csr_matrix((stored, csr.indices[:nnz], csr.indptr), shape=csr.shape,
-                               copy=True)
-        with np.errstate(over="ignore", invalid="ignore"):
-            summed.sum_duplicates()
-        if not np.isfinite(summed.data).all():
-            p = int(np.flatnonzero(~np.isfinite(summed.data))[0])
-            row = int(np.searchsorted(summed.indptr, p, side="right") - 1)
-            raise ValueError(f"{name} must be finite; found {summed.data[p]} at index"
-                             f" {(row, int(summed.indices[p]))} (row {row}), the sum of its"
-                             f" duplicate entries in {np.dtype(dtype).name}")
+    if stored.size and given.dtype.kind == "f":
+        _check_duplicate_sums(given, max(abs(lo), abs(hi)), dtype, name)
     return SparseRows(csr)
+
+
+def _check_duplicate_sums(given, amax, dtype, name):
+    """Refuse a CSR X whose duplicate entries, each finite, sum past the
+    range of X's dtype or the model's: the cell's value to SciPy and in
+    ``X.toarray()`` (summed in X's dtype, then converted), refused there as
+    the dense X and a COO or CSC X (summed by tocsr) are.
+
+    No entry is larger than ``amax`` (in the model's dtype) and no cell
+    holds more entries than its row, so where ``row nnz * amax`` stays
+    below both ranges no sum can overflow: an O(rows) test, which real data
+    passes; only matrices of values near the range are looked at closely
+    (on a copy: ``given`` may be the caller's own matrix)."""
+    import scipy.sparse as sp
+    limit = min(float(np.finfo(given.dtype).max), float(np.finfo(dtype).max))
+    longest = int(np.diff(given.indptr).max())
+    if longest < 2 or 2.0 * amax * longest < limit:   # (2: the stored values' rounding)
+        return
+    if given.has_canonical_format:
+        return
+    nnz = int(given.indptr[-1])
+    summed = sp.csr_matrix((given.data[:nnz], given.indices[:nnz], given.indptr),
+                           shape=given.shape, copy=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        summed.sum_duplicates()
+        values = summed.data.astype(dtype)
+    if not np.isfinite(values).all():
+        p = int(np.flatnonzero(~np.isfinite(values))[0])
+        row = int(np.searchsorted(summed.indptr, p, side="right") - 1)
+        raise ValueError(f"{name} must be finite; found {values[p]} at index"
+                         f" {(row, int(summed.indices[p]))} (row {row}), the sum of its"
+                         f" duplicate entries (as X.toarray() sums them)")
 
 
 def check_X(X, n_features, dtype, name="X"):
@@ -429,6 +448,17 @@ def check_nonnegative(value, name):
     if not math.isfinite(number) or number < 0 or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
     return number
+
+
+def broadcasts_to(shape, to):
+    """Whether an intercept or bias of ``shape`` broadcasts to the ``to`` =
+    (n,) units of its layer as it is added to (rows, n) outputs, by
+    scikit-learn (``activations += intercepts_[l]``) and torch alike: (),
+    (1,), (n,), (1, 1) or (1, n)."""
+    try:
+        return len(shape) <= 2 and np.broadcast_shapes(shape, (1, *to)) == (1, *to)
+    except ValueError:
+        return False
 
 
 def check_bool(value, name):

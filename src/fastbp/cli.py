@@ -918,7 +918,8 @@ def _train(args):
     else:
         print("model not saved: add --out PATH (e.g. --out model.npz) to write it to a file")
     if history.interrupted:  # the completed epochs are kept (and saved), as fit keeps them
-        raise Interrupted(f"interrupted: the model holds {len(history)} complete epoch(s) of the"
+        unit = "iteration" if isinstance(net.optimizer, fastbp.LBFGS) else "epoch"
+        raise Interrupted(f"interrupted: the model holds {len(history)} complete {unit}(s) of the"
                           f" {args.epochs} asked for"
                           + (f"; written to {args.out}" if args.out else "; not saved"))
     return net
@@ -1277,8 +1278,11 @@ def cmd_info(args):
     if isinstance(meta, dict) and isinstance(meta.get("features"), list) \
             and len(meta["features"]) > 10:
         meta["features"] = f"<{len(meta['features'])} names>"
+    from .optim import LBFGS
     lines = [repr(net), f"parameters: {net.n_params} {net.dtype.name}",
-             f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"]
+             f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"
+             + (" (an L-BFGS fit's are its iterations)" if isinstance(net.optimizer, LBFGS)
+                else "")]
     if net.classes_ is not None:
         lines.append(f"classes: {_abbreviated(net.classes_, rounded=False)}")
     if net.categories is not None:

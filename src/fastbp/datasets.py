@@ -110,12 +110,13 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
         if not (isinstance(arr, np.ndarray) and arr.flags.c_contiguous and arr.flags.writeable):
             raise ValueError(f"train_test_split(copy=False) permutes {name} in place: it must be a"
                              f" writable C-contiguous array")
-        if isinstance(arr, np.ma.MaskedArray):
+        if isinstance(arr, np.ma.MaskedArray) and np.ma.getmask(arr) is not np.ma.nomask:
             # (the kernel moved its data and left the mask where it was:
-            # masked cells then hid other rows' values)
+            # masked cells then hid other rows' values; np.ma.getdata is a
+            # view of the same data, which would be permuted under the mask)
             raise ValueError(f"train_test_split(copy=False) permutes {name} in place, and its"
-                             f" mask would not move with its rows: give {name} as a plain array"
-                             f" (np.ma.getdata), or copy=True")
+                             f" mask would not move with its rows: use copy=True (each row"
+                             f" keeps its mask)")
     if np.shares_memory(X, y) and not _same_rows(X, y):
         raise ValueError("train_test_split(copy=False) permutes X and y in place, and they"
                          " overlap in memory without being the same rows: give y as a copy, or"

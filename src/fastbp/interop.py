@@ -14,6 +14,8 @@ scikit-learn's ``coefs_[l]`` is its transpose ``(n_in, n_out)``.
 """
 import numpy as np
 
+from ._validate import broadcasts_to
+
 
 # fastbp hidden activation -> the torch.nn module class name and its arguments
 TORCH_ACTIVATIONS = {"sigmoid": ("Sigmoid", {}), "tanh": ("Tanh", {}), "relu": ("ReLU", {}),
@@ -261,9 +263,11 @@ def from_torch(cls, module, output="softmax", **kwargs):
         if shape[1] != sizes[-1]:
             raise ValueError(f"Linear layer {k} takes {shape[1]} features, but the layer before"
                              f" gives {sizes[-1]} (its weight has shape {shape})")
-        if lin.bias is not None and tuple(lin.bias.shape) != shape[:1]:
-            raise ValueError(f"Linear layer {k}'s bias has shape {tuple(lin.bias.shape)}, its"
-                             f" weight {shape}: the bias must be of shape ({shape[0]},)")
+        bias = None if lin.bias is None else tuple(lin.bias.shape)
+        # (torch adds a bias that broadcasts to the layer's outputs: (), (1,), (1, out))
+        if bias is not None and not broadcasts_to(bias, (shape[0],)):
+            raise ValueError(f"Linear layer {k}'s bias has shape {bias}, its weight {shape}:"
+                             f" the bias must be of shape ({shape[0]},)")
         sizes.append(shape[0])
     dtypes = {str(p.dtype).replace("torch.", "") for lin in linears for p in
               (lin.weight, lin.bias) if p is not None}
@@ -275,7 +279,8 @@ def from_torch(cls, module, output="softmax", **kwargs):
               dropout=rates[:-1], **kwargs)
     for W, b, lin in zip(net.weights, net.biases, linears):
         W[...] = lin.weight.detach().cpu().numpy()
-        b[...] = 0 if lin.bias is None else lin.bias.detach().cpu().numpy()
+        b[...] = 0 if lin.bias is None else \
+            np.broadcast_to(lin.bias.detach().cpu().numpy(), (1, b.size))[0]
     return net
 
 

@@ -243,8 +243,8 @@ class Optimizer:
     def lr(self, value):
         # 0 is allowed here (a schedule may anneal to it), not in the constructor;
         # a real 0 only (np.False_, 0j and np.array([0.0]) were taken as one).
-        if (value == 0 and isinstance(value, numbers.Real)
-                and not isinstance(value, (bool, np.bool_))):
+        if (isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+                and value == 0):   # (the type first: an array's == is no truth value)
             self.hyper[LR] = 0.0
         else:
             self.hyper[LR] = check_positive(value, "lr")

@@ -48,7 +48,7 @@ import sys
 import warnings
 from numbers import Real
 
-from ._validate import require
+from ._validate import broadcasts_to, require
 
 # Before scikit-learn's own imports: without it, or before 1.6 (which brought
 # validate_data), they failed with an error that named no fix.
@@ -65,7 +65,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SkClassifier
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import assert_all_finite, check_random_state, column_or_1d
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
@@ -343,7 +343,7 @@ class _BaseMLP(BaseEstimator):
                 a = np.asarray(values)
                 if kind == 0 and a.shape != shape:
                     raise ValueError(f"coefs_[{l}] must have shape {shape}; got {a.shape}")
-                if kind == 1 and not _broadcasts(a.shape, shape):
+                if kind == 1 and not broadcasts_to(a.shape, shape):
                     raise ValueError(_intercept_error(l, a.shape, shape[0]))
                 # (every assigned value read before any is written: one may
                 # be a view of a block that another one replaces)
@@ -907,7 +907,7 @@ class _BaseMLP(BaseEstimator):
         net = self.net_
         if not (len(coefs) == len(intercepts) == len(net.weights)
                 and all(c.shape == W.T.shape for c, W in zip(coefs, net.weights))
-                and all(i.shape == b.shape or _broadcasts(i.shape, b.shape)
+                and all(i.shape == b.shape or broadcasts_to(i.shape, b.shape)
                         for i, b in zip(intercepts, net.biases))):
             return self._network_of(coefs, intercepts, output)
         self._sync_in()
@@ -1018,23 +1018,13 @@ def _chained_sizes(coefs, intercepts):
         if c.ndim != 2 or c.shape[0] != sizes[-1]:
             raise ValueError(f"coefs_[{l}] of shape {c.shape} does not follow a layer of"
                              f" {sizes[-1]} units")
-        if not _broadcasts(i.shape, (c.shape[1],)):
+        if not broadcasts_to(i.shape, (c.shape[1],)):
             raise ValueError(_intercept_error(l, i.shape, c.shape[1]))
         sizes.append(c.shape[1])
     if len(coefs) != len(intercepts) or not coefs:
         raise ValueError(f"coefs_ and intercepts_ must hold one array per layer; got"
                          f" {len(coefs)} and {len(intercepts)}")
     return sizes
-
-
-def _broadcasts(shape, to):
-    """Whether an intercept of ``shape`` broadcasts to the ``to`` = (n,)
-    units of its layer as in scikit-learn's ``activations += intercepts_[l]``
-    on (rows, n) activations: (), (1,), (n,), (1, 1) or (1, n)."""
-    try:
-        return len(shape) <= 2 and np.broadcast_shapes(shape, (1, *to)) == (1, *to)
-    except ValueError:
-        return False
 
 
 def _intercept_error(l, shape, units):
@@ -1234,6 +1224,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             if y.ndim == 2 and y.shape[1] == 1:   # (a 1-D sparse array fits, as scikit-learn's)
                 column_or_1d(y)   # scikit-learn's TypeError ("Sparse data was passed for y")
             y = y.toarray()       # (scikit-learn's trains on a sparse array's several columns)
+            # (its check saw the stored entries: duplicates summing to inf trained, and
+            # failed as a solver's non-finite weights; refused as the dense y is)
+            assert_all_finite(y, input_name="y")
         if reset or not hasattr(self, "out_activation_"):  # (scikit-learn: when it initialises)
             self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         if y.ndim == 2 and y.shape[1] == 1:
