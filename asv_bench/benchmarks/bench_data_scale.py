@@ -18,7 +18,7 @@ class MemmapFitPredict:
     timeout = 600
 
     def setup(self):
-        data_scale.make_data()
+        data_scale.ensure_data()
         import fastbp
         self.X = np.load(data_scale._path("X4m.npy"), mmap_mode="r")
         self.y = np.load(data_scale._path("y4m.npy"), mmap_mode="r")
@@ -41,7 +41,7 @@ class ManyClasses:
     timeout = 600
 
     def setup(self):
-        data_scale.make_data()
+        data_scale.ensure_data()
         import fastbp
         self.X = np.load(data_scale._path("X1000.npy"))
         self.y = np.load(data_scale._path("y1000.npy"))
@@ -66,7 +66,7 @@ class SparseFitPredict:
     param_names = ["library"]
 
     def setup(self, library):
-        data_scale.make_data()
+        data_scale.ensure_data()
         import scipy.sparse as sp
         self.X = sp.load_npz(data_scale._path("Xsparse.npz")).tocsr()
         self.y = np.load(data_scale._path("ysparse.npy"))
