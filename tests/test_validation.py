@@ -752,3 +752,18 @@ def test_a_callbacks_write_in_the_last_lbfgs_iteration_stays(stop):
     assert len(net.fit(X, y, epochs=3, optimizer="lbfgs", verbose=0,
                        callbacks=[HalveFirst()])) == 3
     assert not np.array_equal(net.params, seen[0])
+
+
+@pytest.mark.parametrize("name, value, names", [("loss", "mae", "loss_name"),
+                                                 ("activation", "relu", "activations")])
+def test_the_constructor_arguments_without_a_property_cannot_be_assigned(name, value, names):
+    """Review HBE: net.loss = "mae" shadowed the loss method (net.loss(X, y)
+    then "'str' object is not callable") and net.activation = "relu" was kept
+    and ignored, fit training with the loss and activations of construction."""
+    net, X, y = _trained()
+    before, loss = net.forward(X), net.loss(X, y)
+    with pytest.raises(AttributeError, match=f"fixed at construction.*net.{names}"):
+        setattr(net, name, value)
+    assert name not in vars(net)
+    assert net.loss(X, y) == loss   # the method, not a string
+    np.testing.assert_array_equal(net.forward(X), before)

@@ -303,6 +303,21 @@ class MLP:
     # Read-only: assigned, the kernels went on computing the old network
     # while repr and save described the new one (a file then loaded as
     # another network, or not at all). A new architecture is a new MLP.
+    def __setattr__(self, name, value):
+        # The two constructor arguments with no property of their name:
+        # `net.loss = "mae"` shadowed the loss method (net.loss(X, y) then a
+        # TypeError) and `net.activation = "relu"` was kept and ignored, the
+        # model training as before.
+        if name == "loss":
+            raise AttributeError("net.loss is a method (net.loss(X, y) computes the loss); the"
+                                 " loss a model trains is fixed at construction, MLP(...,"
+                                 " loss=...), and read as net.loss_name")
+        if name == "activation":
+            raise AttributeError("the activations are fixed at construction, MLP(...,"
+                                 " activation=...), and read as net.activations; a new"
+                                 " architecture is a new MLP")
+        super().__setattr__(name, value)
+
     @property
     def sizes(self):
         """Layer widths ``(n_in, hidden..., n_out)``; fixed at construction."""
