@@ -3,6 +3,7 @@ installed console script."""
 import copy
 import os
 import csv
+import re
 import subprocess
 import sys
 from importlib import metadata
@@ -1016,7 +1017,8 @@ def test_found_in_review_session_37_bad_data_ends_in_a_named_error(tmp_path, cap
     far = write_csv(tmp_path / "far.csv", ["a", "b"], [["0.5", "1"], ["1e300", "2"]])
     capsys.readouterr()
     status, out, err = run(["predict", model, far], capsys)
-    assert status == 2 and err.startswith("fastbp: error: ") and "far.csv: X row 1" in err, err
+    assert status == 2 and err.startswith("fastbp: error: ")
+    assert "far.csv: data row 2: 1e+300 (column 'a')" in err, err   # the file's row (review HBD)
     cats = write_csv(tmp_path / "cat.csv", ["num", "color", "label"],
                      [[str(i / 10), ["red", "green", "blue"][i % 3], str(i % 2)] for i in range(30)])
     model = str(tmp_path / "c.npz")
@@ -1509,3 +1511,86 @@ def test_lbfgs_interrupt_and_info_count_iterations(tmp_path, capsys, monkeypatch
     monkeypatch.undo()
     status, out, _ = run(["info", stopped], capsys)
     assert status == 0 and "epochs trained: 2 (an L-BFGS fit's are its iterations)" in out
+
+
+def _model_with_metadata(tmp_path, metadata, output="identity"):
+    """A 3-input model saved from Python with the given metadata, and a CSV
+    of its columns p, q, r then s and k."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30, 3))
+    net = fastbp.MLP([3, 4, 2 if output == "softmax" else 1], output=output, seed=0,
+                     dtype="float64")
+    net.metadata = metadata
+    model = str(tmp_path / "m.npz")
+    net.save(model)
+    rows = [list(map(str, r)) + [str(float(r[0] + r[1])), str(int(r[2] > 0))] for r in X]
+    return net, model, write_csv(tmp_path / "rows.csv", ["p", "q", "r", "s", "k"], rows), X
+
+
+@pytest.mark.parametrize("features", [3, "p,q,r", None, ["p", 2, "r"]])
+def test_metadata_features_that_are_no_list_of_names_read_by_position(tmp_path, capsys,
+                                                                        features):
+    """Review HBD: metadata["features"] = 3 failed with a traceback (status 1),
+    "p,q,r" was read a character a column, None dropped the last column as a
+    target: columns by position, as the NPZ branch, info and the API do."""
+    net, model, _, X = _model_with_metadata(tmp_path, {"features": features})
+    path = write_csv(tmp_path / "three.csv", ["a", "b", "c"], [list(map(str, r)) for r in X])
+    status, out, err = run(["predict", model, path], capsys)
+    assert status == 0, err
+    got = np.array([float(v) for v in out.split()])
+    np.testing.assert_array_equal(got, net.predict(X).ravel())
+
+
+def test_evaluate_of_a_model_naming_features_but_no_target(tmp_path, capsys):
+    """Review HBD: a Python model with metadata["features"] and no "target"
+    read y as None, then as the text 'None': "the target column 'y' holds
+    'N' (data row 1)", of a file with no column y and no 'N'. One other
+    column is the target; more are refused, naming them."""
+    net, model, path, X = _model_with_metadata(tmp_path, {"features": ["p", "q", "r"]}, "softmax")
+    status, _, err = run(["evaluate", model, path], capsys)
+    assert status == 2
+    assert "the model names its feature columns but not its target" in err and \
+        "['s', 'k']" in err, err
+    y = (X[:, 2] > 0).astype(int)
+    one = write_csv(tmp_path / "one.csv", ["r", "q", "p", "k"],
+                    [[str(r[2]), str(r[1]), str(r[0]), str(t)] for r, t in zip(X, y)])
+    status, out, err = run(["evaluate", model, one], capsys)
+    assert status == 0, err
+    loss = float(re.search(r"loss ([0-9.e+-]+)", out).group(1))
+    assert loss == pytest.approx(net.loss(X, y), rel=1e-5)
+
+
+def test_predict_names_a_value_past_float32_by_the_files_row_and_column(tmp_path, capsys):
+    """Review HBD: predict said "X row 2: ... (column 1)", the model's 0-based
+    row and input index (column 1 of the file is another column), where
+    evaluate names "data row 3" and the column."""
+    rng = np.random.default_rng(0)
+    rows = [[str(v) for v in r] + [str(int(r[0] > 0))] for r in rng.normal(size=(30, 2))]
+    train = write_csv(tmp_path / "t.csv", ["a", "b", "label"], rows)
+    model = str(tmp_path / "m.npz")
+    assert run(["train", train, "--features", "b,a", "--epochs", "1", "--verbose", "0",
+                "--out", model], capsys)[0] == 0
+    rows[2][0] = "1e300"
+    new = write_csv(tmp_path / "new.csv", ["a", "b", "label"], rows)
+    for extra in ([], ["--proba"]):
+        status, _, err = run(["predict", model, new, *extra], capsys)
+        assert status == 2
+        assert "new.csv: data row 3: 1e+300 (column 'a')" in err, err
+
+
+def test_a_standard_output_that_cannot_encode_a_label_is_an_error(tmp_path, capsys, monkeypatch):
+    """Review HBD: with PYTHONIOENCODING=ascii (or a non-UTF-8 locale) a label
+    such as 'grün' ended predict and info in a UnicodeEncodeError traceback,
+    status 1."""
+    import io
+    rows = [[str(i), ["ja", "grün"][i % 2]] for i in range(40)]
+    path = write_csv(tmp_path / "t.csv", ["a", "label"], rows)
+    model = str(tmp_path / "m.npz")
+    assert run(["train", path, "--epochs", "1", "--verbose", "0", "--out", model], capsys)[0] == 0
+    for argv in (["predict", model, path], ["info", model]):
+        monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="ascii"))
+        status = main(argv)
+        err = capsys.readouterr().err
+        assert status == 2
+        assert re.match(r"fastbp: error: cannot write (the predictions )?to standard output:"
+                        r" its encoding \(ascii\) cannot hold 'ü'", err), err

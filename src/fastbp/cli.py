@@ -317,6 +317,16 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
         missing = [f for f in feature_names if f not in table.names]
         if missing:
             raise CLIError(f"{source} lacks the model's feature column(s) {missing[:5]}")
+        if target is None and need_target:
+            # (a model saved from Python with feature names but no target's: its
+            # y was None, and read as the text 'None', "holds 'N' (data row 1)")
+            others = [c for c in table.names if c not in feature_names]
+            if len(others) != 1:
+                raise CLIError(f"{source}: the model names its feature columns but not its"
+                               f" target (its metadata has no 'target'), and the file has"
+                               f" {len(others)} other columns {others[:5]}; give it one,"
+                               f" or set net.metadata['target'] to its name and save again")
+            target = others[0]
         name = target if target in table.names else None
         if target is not None and name is None and need_target:
             raise CLIError(f"{source} has no target column {target!r}; its columns are"
@@ -701,6 +711,12 @@ class _Output:
             raise
         except OSError as exc:
             raise _OutputFailed(exc.errno, exc.strerror) from None
+        except UnicodeEncodeError as exc:
+            # (a label its encoding cannot hold, PYTHONIOENCODING=ascii or a
+            # non-UTF-8 locale: a ValueError, which ended main in a traceback)
+            raise _OutputFailed(None, f"its encoding ({exc.encoding}) cannot hold"
+                                      f" {exc.object[exc.start:exc.end]!r}; set"
+                                      f" PYTHONIOENCODING=utf-8") from None
 
     def flush(self):
         try:
@@ -1009,9 +1025,19 @@ def _metadata(net):
     return meta if isinstance(meta, dict) else {}
 
 
+def _feature_names(net):
+    """The model's feature column names where its metadata holds a list of
+    names; None otherwise (metadata is the user's JSON: an int failed with a
+    traceback, a str was read a character a column), the columns then read
+    by position, as the NPZ branch, info and the Python API read them."""
+    names = _metadata(net).get("features")
+    return names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
+
+
 def _model_input(net, source, need_target):
     """The model's inputs (encoded by its categories) and the targets of DATA."""
     meta = _metadata(net)
+    names = _feature_names(net)
     # Text classes compare as the file writes them: the cell 1 is the label '1'.
     text_target = need_target and net.classes_ is not None and net.classes_.dtype.kind == "U"
     if source in BUILTIN:
@@ -1023,18 +1049,16 @@ def _model_input(net, source, need_target):
                        f" reads text in its category columns {sorted(net.categories)} (of"
                        f" {net.n_columns} raw columns); give the rows as a CSV or Parquet file")
     elif source.lower().endswith(".npz"):  # X's columns x0, x1, ... by the model's names, if so named
-        names = meta.get("features")
-        names = names if isinstance(names, list) and all(isinstance(n, str) for n in names) else None
         data = load_data(source, _npz_target(source, meta.get("target"), need_target),
                          need_target=need_target, dtype=READ_DTYPE, feature_names=names,
                          learn=False)
-    elif "features" not in meta:  # saved from Python: the columns by position
+    elif names is None:  # saved from Python: the columns by position
         data = load_data(source, meta.get("target"), need_target=need_target, dtype=READ_DTYPE,
                          categories=net.categories, width=net.n_columns, learn=False,
                          text_target=text_target)
     else:
         data = load_data(source, meta.get("target"), need_target=need_target,
-                         feature_names=meta["features"], categories=net.categories,
+                         feature_names=names, categories=net.categories,
                          dtype=READ_DTYPE, text_target=text_target)
     X = _dense(data.X, source, net)
     if X.shape[1] != net.sizes[0]:
@@ -1043,14 +1067,16 @@ def _model_input(net, source, need_target):
     return _wrapped(net, X), data.y, data.target
 
 
-def _answers(predict, X, source):
+def _answers(predict, X, source, net):
     """``predict(X)``; the model's ValueError (a value past float32 after its
     scaling) as the command line's error, naming the file (it was a
-    traceback, exit status 1)."""
+    traceback, exit status 1) and its row and column as the file has them,
+    as evaluate names them (not the model's 0-based row and input index)."""
     try:
         return predict(X)
     except ValueError as exc:
-        raise CLIError(f"{source}: {exc}") from None
+        named = _rows_named(str(exc), source, None, "column", _feature_names(net))
+        raise CLIError(named or f"{source}: {exc}") from None
 
 
 def _rows_named(message, source, target, what, features, rows=None):
@@ -1114,7 +1140,7 @@ def cmd_predict(args):
         raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
     X, _, _ = _model_input(net, args.data, need_target=False)
     if args.proba:
-        proba = _answers(net.predict_proba, X, args.data)
+        proba = _answers(net.predict_proba, X, args.data, net)
         classes = (list(net.classes_) if net.classes_ is not None   # (str: float32's shortest)
                    else list(range(2 if proba.shape[1] == 1 else proba.shape[1])))
         if proba.shape[1] == 1:  # one sigmoid unit: P(class 0), P(class 1)
@@ -1123,7 +1149,7 @@ def cmd_predict(args):
     else:
         # the model maps raw rows to labels (printed as they are: a float
         # class 1.00000001 is not 1.0) or values (at the model's precision)
-        predicted = np.asarray(_answers(net.predict, X, args.data))
+        predicted = np.asarray(_answers(net.predict, X, args.data, net))
         name = _metadata(net).get("target", "prediction")
         width = 1 if predicted.ndim == 1 else predicted.shape[1]
         header = [name] if width == 1 else [f"{name}_{j}" for j in range(width)]
@@ -1244,7 +1270,7 @@ def cmd_evaluate(args):
         return _report(net, X, targets, os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
         message = str(exc)
-        named = _rows_named(message, args.data, target, what, _metadata(net).get("features"))
+        named = _rows_named(message, args.data, target, what, _feature_names(net))
         if named is not None:
             raise CLIError(named) from None
         if target is not None and message.startswith("y: "):   # the API's name for the targets
