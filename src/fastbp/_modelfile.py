@@ -409,6 +409,12 @@ def read(path):
         raise ModelFileError(f"{path!r} is not a valid fastbp model file: {exc}") from None
     if not intact:
         raise ModelFileError(f"{path!r} is corrupted: the parameters do not match their checksum")
+    # A file written on a big-endian machine (np.savez records the byte
+    # order): the same values in this machine's order, after the checksum,
+    # which covers the bytes as stored (its params were refused as not
+    # fitting the sizes, the checks comparing native dtypes).
+    data = {k: v if v.dtype.isnative else v.astype(v.dtype.newbyteorder("="))
+            for k, v in data.items()}
     if "members" in data:  # (files written before it have none)
         lost = sorted(set(str(m) for m in np.ravel(data["members"])) - set(data))
         if lost:

@@ -133,7 +133,7 @@ def _read_history(history, data, path):
             history.history[key[len("history_"):]] = [float(v) for v in data[key]]
     epochs = len(history.history["loss"])
     longer = {k: len(v) for k, v in history.history.items() if len(v) > epochs}
-    if longer and "history_loss" in data:
+    if longer:   # (no fastbp wrote other columns without loss: one without is damaged)
         raise ModelFileError(f"{path!r}: the history has {epochs} epochs of loss but more"
                              f" entries of {longer}")
     for column in history.history.values():
@@ -160,18 +160,28 @@ def _check_categories(data, path):
                              " the labels)")
 
 
+_PREPROCESSING = ("input_mean", "input_scale", "target_mean", "target_scale", "classes")
+_CATEGORIES = ("category_columns", "category_sizes", "category_labels")
+
+
 def _read_preprocessing(net, data, version, path):
     """Set the model's scaling and classes from a file's arrays (version 3)
     or, for a version 2 file, from what the old command line kept in metadata."""
     if version >= 3:
-        found = {key: data[key] for key in ("input_mean", "input_scale", "target_mean",
-                                             "target_scale", "classes")}
+        found = {key: data[key] for key in _PREPROCESSING}
         found = {k: (None if v.size == 0 else v) for k, v in found.items()}
         for kind in ("input", "target"):   # (save writes both or neither: half was read as 0 or 1)
             if (found[f"{kind}_mean"] is None) != (found[f"{kind}_scale"] is None):
                 raise ValueError(f"{kind}_mean and {kind}_scale must both be empty or both"
                                      " hold the scaling; one of them is empty")
     else:
+        # (a version 3 or 4 file whose version was edited down: its scaling,
+        # classes and categories were ignored, the model predicting class
+        # indices from unscaled inputs)
+        later = [key for key in (*_PREPROCESSING, *_CATEGORIES) if key in data]
+        if later:
+            raise ModelFileError(f"{path!r} has format version {version} but holds"
+                                 f" {', '.join(later)}, arrays of later versions")
         meta = net.metadata
         task = meta.get("task") if isinstance(meta, dict) else None
         if task not in ("classification", "regression") or "x_mean" not in meta:
@@ -181,6 +191,10 @@ def _read_preprocessing(net, data, version, path):
         found = {"input_mean": meta.pop("x_mean"), "input_scale": meta.pop("x_scale"),
                  "target_mean": meta.pop("y_mean", None), "target_scale": meta.pop("y_scale", None),
                  "classes": meta.pop("classes", None)}
+    if version == 3 and any(key in data for key in _CATEGORIES):
+        raise ModelFileError(f"{path!r} has format version 3 but holds"
+                             f" {', '.join(k for k in _CATEGORIES if k in data)}, arrays of"
+                             f" version 4 (its text columns' categories)")
     if version >= 4:
         _check_categories(data, path)
     if version >= 4 and data["category_columns"].size:
