@@ -46,6 +46,8 @@ def make_data():
     Each set's target is moved into place before its X, so X's presence
     means both are whole."""
     os.makedirs(FOLDER, exist_ok=True)
+    # (a generator per set: one shared, a set already on disk did not advance
+    # it, and a generation resumed after an interruption made other data)
     rng = np.random.default_rng(0)
     if not (os.path.exists(_path("X4m.npy")) and os.path.exists(_path("y4m.npy"))):
         parts = _path("X4m.npy") + ".part", _path("y4m.npy") + ".part"
@@ -60,12 +62,14 @@ def make_data():
         os.replace(parts[1], _path("y4m.npy"))
         os.replace(parts[0], _path("X4m.npy"))
     if not (os.path.exists(_path("X1000.npy")) and os.path.exists(_path("y1000.npy"))):
+        rng = np.random.default_rng(1)
         X = rng.normal(size=(200_000, 32)).astype(np.float32)
         y = np.argmax(X @ rng.normal(size=(32, 1000)), axis=1)
         _written("y1000.npy", lambda fh: np.save(fh, y))
         _written("X1000.npy", lambda fh: np.save(fh, X))
     if not (os.path.exists(_path("Xsparse.npz")) and os.path.exists(_path("ysparse.npy"))):
         import scipy.sparse as sp
+        rng = np.random.default_rng(2)
         # 100 non-zeros per row (0.1 %): built directly, as sp.random's
         # legacy sampler would permute all 5e9 positions.
         cols = np.sort(rng.integers(0, 100_000, size=(50_000, 100)), axis=1).ravel()

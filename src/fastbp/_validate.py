@@ -284,10 +284,12 @@ def _check_sparse(X, n_features, dtype, name):
 
 
 def _check_duplicate_sums(given, amax, dtype, name):
-    """Refuse a CSR X whose duplicate entries, each finite, sum past the
-    range of X's dtype or the model's: the cell's value to SciPy and in
+    """Refuse a float CSR X whose duplicate entries, each finite, sum past
+    the range of X's dtype or the model's: the cell's value to SciPy and in
     ``X.toarray()`` (summed in X's dtype, then converted), refused there as
-    the dense X and a COO or CSC X (summed by tocsr) are.
+    the dense X and a COO or CSC X (summed by tocsr) are. (Bool and integer
+    entries, which cannot reach the range, the kernels sum as numbers, as
+    scikit-learn does.)
 
     No entry is larger than ``amax`` (in the model's dtype) and no cell
     holds more entries than its row, so where ``row nnz * amax`` stays

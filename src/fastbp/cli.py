@@ -672,6 +672,11 @@ class _PipeGuard:
         if not self.gone:
             try:
                 return self.stream.write(text)
+            except _Unencodable:
+                # (a label its encoding cannot hold: the report goes on, that
+                # text escaped, where the whole report went to the null device)
+                encoding = self.stream.encoding
+                return self.write(text.encode(encoding, "backslashreplace").decode(encoding))
             except OSError:   # a pipe's reader gone; a full disk (the run was lost)
                 self._drop()
         return len(text)
@@ -696,6 +701,12 @@ class _OutputFailed(OSError):
     (a full disk): main says so, status 2 (it was a traceback, status 1)."""
 
 
+class _Unencodable(_OutputFailed):
+    """Text standard output's encoding cannot hold: an error where the output
+    is the result (predict, evaluate, info), escaped in train's and export's
+    reports (:class:`_PipeGuard`)."""
+
+
 class _Output:
     """``sys.stdout`` while a command runs (:func:`main`): a failed write or
     flush raises :class:`_OutputFailed`, an OSError, so that train's and
@@ -714,7 +725,7 @@ class _Output:
         except UnicodeEncodeError as exc:
             # (a label its encoding cannot hold, PYTHONIOENCODING=ascii or a
             # non-UTF-8 locale: a ValueError, which ended main in a traceback)
-            raise _OutputFailed(None, f"its encoding ({exc.encoding}) cannot hold"
+            raise _Unencodable(None, f"its encoding ({exc.encoding}) cannot hold"
                                       f" {exc.object[exc.start:exc.end]!r}; set"
                                       f" PYTHONIOENCODING=utf-8") from None
 
@@ -1064,10 +1075,12 @@ def _model_input(net, source, need_target):
     if X.shape[1] != net.sizes[0]:
         raise CLIError(f"{source} has {X.shape[1]} feature columns; the model expects {net.sizes[0]}")
     _warn_unseen(data, source)
-    return _wrapped(net, X), data.y, data.target
+    # (the file's names of the raw inputs, in order: errors name its columns)
+    features = [str(f) for f in data.features] if data.features is not None else None
+    return _wrapped(net, X), data.y, data.target, features
 
 
-def _answers(predict, X, source, net):
+def _answers(predict, X, source, features, encoded=False):
     """``predict(X)``; the model's ValueError (a value past float32 after its
     scaling) as the command line's error, naming the file (it was a
     traceback, exit status 1) and its row and column as the file has them,
@@ -1075,15 +1088,26 @@ def _answers(predict, X, source, net):
     try:
         return predict(X)
     except ValueError as exc:
-        named = _rows_named(str(exc), source, None, "column", _feature_names(net))
+        named = _rows_named(str(exc), source, None, "column", features, encoded=encoded)
         raise CLIError(named or f"{source}: {exc}") from None
 
 
-def _rows_named(message, source, target, what, features, rows=None):
+def _rows_named(message, source, target, what, features, rows=None, encoded=False):
     """A model's error about "X row i" or "y row i" (``validation_data[0]``
     and ``[1]``: train's test rows) as the file's data row (1-based) and
     column name, or None for another error. ``rows(part)``: the file's rows
     (0-based) of the split's "train" or "test" rows; None: the file's order."""
+    finite = re.match(r"X must be finite; found (\S+) at index \((\d+), (\d+)\) \(row \d+\)",
+                      message)
+    if finite is not None and rows is None:
+        # (check_X's words for a value that is not finite, after a conversion
+        # to float32 too: the model's 0-based row and input index)
+        value, i, j = finite.group(1), int(finite.group(2)), int(finite.group(3))
+        # (encoded: a model of one-hot categories, whose index j is past them)
+        column = (repr(features[j]) if features and j < len(features) and not encoded
+                  else f"{j} of the model's inputs")
+        return (f"{source}: data row {i + 1}: column {column} holds a value that is {value}"
+                + message[finite.end():])
     m = re.match(r"(validation_data\[([01])\]|X|y) row (\d+): ", message)
     if m is None:
         return None
@@ -1138,9 +1162,9 @@ def cmd_predict(args):
     net = _load_model(args.model)
     if args.proba and net.output == "identity":
         raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
-    X, _, _ = _model_input(net, args.data, need_target=False)
+    X, _, _, features = _model_input(net, args.data, need_target=False)
     if args.proba:
-        proba = _answers(net.predict_proba, X, args.data, net)
+        proba = _answers(net.predict_proba, X, args.data, features, net.categories is not None)
         classes = (list(net.classes_) if net.classes_ is not None   # (str: float32's shortest)
                    else list(range(2 if proba.shape[1] == 1 else proba.shape[1])))
         if proba.shape[1] == 1:  # one sigmoid unit: P(class 0), P(class 1)
@@ -1149,7 +1173,8 @@ def cmd_predict(args):
     else:
         # the model maps raw rows to labels (printed as they are: a float
         # class 1.00000001 is not 1.0) or values (at the model's precision)
-        predicted = np.asarray(_answers(net.predict, X, args.data, net))
+        predicted = np.asarray(_answers(net.predict, X, args.data, features,
+                                        net.categories is not None))
         name = _metadata(net).get("target", "prediction")
         width = 1 if predicted.ndim == 1 else predicted.shape[1]
         header = [name] if width == 1 else [f"{name}_{j}" for j in range(width)]
@@ -1260,7 +1285,7 @@ def cmd_evaluate(args):
         raise CLIError(f"{args.model} predicts {net.sizes[-1]} {what} a row; evaluate scores"
                        " models of one target column (a class or a value): score it in Python,"
                        " net.evaluate(X, Y) with Y of one column per output")
-    X, y, target = _model_input(net, args.data, need_target=True)
+    X, y, target, features = _model_input(net, args.data, need_target=True)
     what = "array" if args.data.lower().endswith(".npz") else "column"
     try:
         targets = _targets_for(net, y, args.data, target)
@@ -1270,7 +1295,8 @@ def cmd_evaluate(args):
         return _report(net, X, targets, os.path.basename(args.data))
     except (ValueError, TypeError) as exc:
         message = str(exc)
-        named = _rows_named(message, args.data, target, what, _feature_names(net))
+        named = _rows_named(message, args.data, target, what, features,
+                            encoded=net.categories is not None)
         if named is not None:
             raise CLIError(named) from None
         if target is not None and message.startswith("y: "):   # the API's name for the targets

@@ -121,7 +121,10 @@ def train_test_split(X, y, test_fraction=_Default(0.25), seed=_Default(0), copy=
         raise ValueError("train_test_split(copy=False) permutes X and y in place, and they"
                          " overlap in memory without being the same rows: give y as a copy, or"
                          " copy=True")
-    rows = X.reshape(len(X), -1)
+    # A plain view of X's memory (a MaskedArray with no mask, a memory map, a
+    # matrix): Numba takes no subclass unless a kernel of the dtype is
+    # compiled already, and then only its data.
+    rows = np.asarray(X).reshape(len(X), -1)
     if X.dtype.hasobject:   # (references: NumPy moves them, a copy of the rows at a time)
         rows[...] = rows[order]
     else:
