@@ -1630,3 +1630,33 @@ def test_a_bad_value_in_a_file_read_by_position_is_named_by_its_column(tmp_path,
         want = "data row 3: 1e+36 (column 'c')" if scaled else \
             "data row 3: column 'c' holds a value that is inf (after conversion to float32)"
         assert want in err, err
+
+
+def test_a_csv_whose_name_is_not_utf8_is_read(tmp_path, capsys):
+    """Review HBG: a file name that is not UTF-8 (its bytes kept by Python as
+    surrogates) made pyarrow's reader fail with UnicodeEncodeError: a
+    traceback, status 1. Python's reader takes the name."""
+    rows = [[str(i), str(i % 2)] for i in range(40)]
+    good = write_csv(tmp_path / "t.csv", ["a", "y"], rows)
+    odd = os.path.join(str(tmp_path), os.fsdecode(b"d\xff.csv"))
+    try:
+        with open(odd, "w", newline="") as fh:
+            fh.write(open(good).read())
+    except (UnicodeEncodeError, OSError):
+        pytest.skip("this file system takes no such name")
+    model = str(tmp_path / "m.npz")
+    assert run(["train", good, "--epochs", "1", "--verbose", "0", "--out", model], capsys)[0] == 0
+    want = run(["evaluate", model, good], capsys)[1]
+    import io
+    raw = io.BytesIO()
+    stdout = sys.stdout
+    wrapper = io.TextIOWrapper(raw, encoding="utf-8")   # (strict, as in a UTF-8 locale)
+    sys.stdout = wrapper
+    try:
+        status = main(["evaluate", model, odd])
+        wrapper.flush()
+    finally:
+        sys.stdout = stdout
+    assert status == 0, capsys.readouterr().err
+    # the name goes out as its bytes, as the shell shows it
+    assert raw.getvalue() == want.replace("t.csv", "d\udcff.csv").encode("utf-8", "surrogateescape")

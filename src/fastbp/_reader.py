@@ -661,6 +661,10 @@ def read_csv(path, streamed=True):
         raise CLIError(f"no such file: {path}") from None
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return PythonCSV(path)  # a malformed file: Python's reader names the line
+    except UnicodeEncodeError:
+        # (a file name that is not UTF-8, its bytes kept by Python as
+        # surrogates, which pyarrow cannot encode: a traceback, status 1)
+        return PythonCSV(path)
     except OSError as exc:   # a damaged .gz/.bz2
         raise python_words(path, exc) from None
     if table.num_rows == 0:

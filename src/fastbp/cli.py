@@ -723,6 +723,18 @@ class _Output:
         except OSError as exc:
             raise _OutputFailed(exc.errno, exc.strerror) from None
         except UnicodeEncodeError as exc:
+            # A file name that is not UTF-8 (its bytes kept as surrogates,
+            # as Python keeps them) goes out as those bytes, as the shell
+            # showed it.
+            try:
+                raw = text.encode(self.stream.encoding, "surrogateescape")
+                self.stream.flush()
+                self.stream.buffer.write(raw)
+                return len(text)
+            except (UnicodeEncodeError, AttributeError):
+                pass
+            except OSError as err:
+                raise _OutputFailed(err.errno, err.strerror) from None
             # (a label its encoding cannot hold, PYTHONIOENCODING=ascii or a
             # non-UTF-8 locale: a ValueError, which ended main in a traceback)
             raise _Unencodable(None, f"its encoding ({exc.encoding}) cannot hold"
