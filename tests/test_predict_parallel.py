@@ -584,3 +584,84 @@ def test_the_last_rows_of_a_large_predict_come_out_as_in_a_call_of_their_own():
     X = np.random.default_rng(0).normal(size=(1_023_001, 6)).astype(np.float32)
     P = net.predict_proba(X)
     np.testing.assert_array_equal(P[-300:], net.predict_proba(X[-300:]))
+
+
+def _in_child_or_hung(work, seconds=60):
+    """``repr(work())`` in a forked child, or "hung" if it has not ended
+    within ``seconds`` (killed then)."""
+    import os
+    import signal
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        try:
+            out = repr(work())
+        except BaseException as exc:  # noqa: B036 (reported to the parent)
+            out = "error: " + repr(exc)
+        os.write(w, out.encode())
+        os._exit(0)
+    os.close(w)
+    deadline = time.monotonic() + seconds
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(r)
+            return "hung"
+        time.sleep(0.05)
+    out = os.read(r, 65536).decode()
+    os.close(r)
+    return out
+
+
+@needs_fork
+def test_a_forked_child_is_not_stopped_by_a_history_record_in_another_thread():
+    """Review HBC: History's lock (one for every History, held as each epoch
+    is recorded and as save copies the history) taken by another thread as
+    the process forked stayed taken in the child: its first epoch's end
+    waited for good (7 of 200 forks beside a training thread)."""
+    from fastbp.train import History
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = (X[:, 0] > 0).astype(int)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=1, verbose=0)   # (compiled before the fork)
+
+    @contextlib.contextmanager
+    def recording():
+        with History._lock:
+            yield
+    release = _held_in_another_thread(recording)
+    try:
+        got = _in_child_or_hung(lambda: len(net.fit(X, y, epochs=2, verbose=0)))
+    finally:
+        release()
+    assert got == "2"
+
+
+@needs_fork
+def test_a_fork_waits_for_a_pool_resize_in_another_thread():
+    """Review HBC: a fork while another thread resized a BLAS pool (an L-BFGS
+    fit's start or end) left OpenBLAS's own lock taken in the child, whose
+    first resize hung (1 of 300 forks). The fork waits until no resize is
+    in flight: the bookkeeping locks are taken around it."""
+    order = []
+
+    def resizing():
+        with threads._other_lock:   # (a resize of another thread, in flight)
+            started.set()
+            time.sleep(1.0)
+            order.append("resized")
+    started = threading.Event()
+    thread = threading.Thread(target=resizing)
+    thread.start()
+    started.wait()
+    try:
+        got = _in_child_or_hung(lambda: "child")
+        order.append("forked")
+    finally:
+        thread.join()
+    assert got == "'child'" and order == ["resized", "forked"]
+    assert threads._other_lock.acquire(blocking=False)   # (released in the parent after)
+    threads._other_lock.release()
+    assert threads._one_thread_lock.acquire(blocking=False)
+    threads._one_thread_lock.release()

@@ -450,6 +450,18 @@ def _before_fork():
         _size_at_fork = _blas.pool_threads()   # (waits for products in flight to end)
     except Exception:   # (never stop a fork)
         _size_at_fork = None
+    # No pool is resized while the process forks: a fork during another
+    # thread's resize (an L-BFGS fit's start or end, a large predict's) left
+    # OpenBLAS's own lock taken in the child, whose first resize then hung
+    # for good. (Both are held only for bookkeeping, never across a fork of
+    # their holder's; released in the parent after, made anew in the child.)
+    _one_thread_lock.acquire()
+    _other_lock.acquire()
+
+
+def _after_fork_in_parent():
+    _other_lock.release()
+    _one_thread_lock.release()
 
 
 def _after_fork():
@@ -484,7 +496,8 @@ def _after_fork():
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(before=_before_fork, after_in_child=_after_fork)
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork)
 
 
 def inference_threads(chunks):

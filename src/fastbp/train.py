@@ -1,6 +1,7 @@
 """The fit loop: Python runs once per epoch; each epoch is one compiled call."""
 import contextlib
 import math
+import os
 import threading
 import time
 
@@ -66,6 +67,17 @@ class History(dict):
     def __repr__(self):
         last = f", loss={self['loss'][-1]:.6g}" if self.epoch else ""
         return f"History(epochs={len(self.epoch)}{last})"
+
+
+def _renew_history_lock():
+    # One lock for every History, held by each epoch's record and by save:
+    # taken by another thread as the process forked, it stayed taken in the
+    # child, whose first epoch's end (or save) then waited for good.
+    History._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_history_lock)
 
 
 def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=(), weights=None,
