@@ -733,6 +733,8 @@ class _Output:
                 return len(text)
             except (UnicodeEncodeError, AttributeError):
                 pass
+            except BrokenPipeError:   # (| head: as any write's)
+                raise
             except OSError as err:
                 raise _OutputFailed(err.errno, err.strerror) from None
             # (a label its encoding cannot hold, PYTHONIOENCODING=ascii or a
@@ -942,8 +944,8 @@ def _train(args):
         later = " of the later" if len(seconds) > 1 else ""
         unit = "iteration" if isinstance(net.optimizer, fastbp.LBFGS) else "epoch"
         plural = "" if len(history) == 1 else "s"
-        print(f"trained {len(history)} {unit}{plural} in {wall:.2f} s (the first {first}); median {unit}"
-              f"{later} {median * 1e3:.2f} ms ="
+        print(f"trained {len(history)} {unit}{plural} in {wall:.2f} s (the first {first});"
+              f" median {unit}{later} {median * 1e3:.2f} ms ="
               f" {n_train / max(median, 1e-12):,.0f} samples/s")
         print(f"final training loss {history['loss'][-1]:.6g}")
     if validation is not None:
