@@ -365,26 +365,7 @@ def test_split_labels_of_a_softmax_come_from_the_compiled_argmax(small_split, mo
 # ------------------------------------------------ found in review (2026-12-05, session 34)
 def _in_child(work):
     """``repr(work())`` as run in a forked child (or its error's repr)."""
-    import os
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        try:
-            out = repr(work())
-        except BaseException as exc:  # noqa: B036 (reported to the parent)
-            out = "error: " + repr(exc)
-        os.write(w, out.encode())
-        os._exit(0)
-    os.close(w)
-    chunks = []
-    while True:
-        chunk = os.read(r, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(r)
-    os.waitpid(pid, 0)
-    return b"".join(chunks).decode()
+    return _in_child_or_hung(work, seconds=600)
 
 
 def _fit_in_a_thread(net, X, y):
@@ -587,7 +568,8 @@ def test_the_last_rows_of_a_large_predict_come_out_as_in_a_call_of_their_own():
 
 
 def _in_child_or_hung(work, seconds=60):
-    """``repr(work())`` in a forked child, or "hung" if it has not ended
+    """``repr(work())`` in a forked child (or its error's repr; a short
+    text: read once the child has ended), or "hung" if it has not ended
     within ``seconds`` (killed then)."""
     import os
     import signal
