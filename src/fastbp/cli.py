@@ -934,6 +934,7 @@ def _train(args):
     except MemoryError as exc:  # the workspace of a batch of a very wide network
         raise _no_memory(sizes, exc, training=True) from None
     wall = time.perf_counter() - t0
+    unit = "iteration" if isinstance(net.optimizer, fastbp.LBFGS) else "epoch"   # (history's rows)
     if history.epoch:
         # The rate of the epochs after the first, which compiled or loaded
         # the kernels (with 2 epochs the median of all was their mean).
@@ -942,7 +943,6 @@ def _train(args):
         first = ("compiled fastbp's kernels" if fastbp._jit.compilations() > compiled
                  else "loaded the compiled kernels")
         later = " of the later" if len(seconds) > 1 else ""
-        unit = "iteration" if isinstance(net.optimizer, fastbp.LBFGS) else "epoch"
         plural = "" if len(history) == 1 else "s"
         print(f"trained {len(history)} {unit}{plural} in {wall:.2f} s (the first {first});"
               f" median {unit}{later} {median * 1e3:.2f} ms ="
@@ -959,7 +959,6 @@ def _train(args):
     else:
         print("model not saved: add --out PATH (e.g. --out model.npz) to write it to a file")
     if history.interrupted:  # the completed epochs are kept (and saved), as fit keeps them
-        unit = "iteration" if isinstance(net.optimizer, fastbp.LBFGS) else "epoch"
         raise Interrupted(f"interrupted: the model holds {len(history)} complete {unit}(s) of the"
                           f" {args.epochs} asked for"
                           + (f"; written to {args.out}" if args.out else "; not saved"))
