@@ -1100,8 +1100,9 @@ class MLP:
             given (see ``sample_weight``).
         validation_split : float, default 0
             Instead of validation_data, hold out this fraction of (X, y): the
-            last rows, or for softmax the last rows of each class (stratified);
-            they keep their weights.
+            last ``round(validation_split * n)`` rows (Python's ``round``,
+            halves to even), or for softmax as many of the last rows of each
+            class, counted per class (stratified); they keep their weights.
         callbacks : list, optional
             Objects with any of ``on_train_begin(net)``,
             ``on_epoch_end(epoch, logs)`` (return True to stop) and
