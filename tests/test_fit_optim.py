@@ -167,3 +167,26 @@ def test_lbfgs_callbacks_can_stop():
     net = fastbp.MLP([5, 3], seed=0)
     h = net.fit(X, y, epochs=50, verbose=0, optimizer=fastbp.LBFGS(), callbacks=[StopAtThree()])
     assert len(h) == 3 and net.optimizer.t == 3
+
+
+def test_lbfgs_result_is_the_last_fits_own():
+    """``LBFGS.result`` is SciPy's result of the fit just run: a later fit of
+    0 epochs, or one interrupted by Ctrl-C, leaves None, not the earlier
+    fit's (which read as if that fit had run its iterations)."""
+    X, y = data(60)
+    net = fastbp.MLP([5, 4, 3], dtype="float64", seed=1)
+    net.fit(X, y, epochs=5, verbose=0, optimizer="lbfgs")
+    first = net.optimizer.result
+    assert first is not None and first.nit == net.optimizer.t == 5
+    net.fit(X, y, epochs=0, verbose=0)
+    assert net.optimizer.result is None
+
+    class CtrlC:
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    net.fit(X, y, epochs=3, verbose=0)
+    assert net.optimizer.result.nit == 3
+    history = net.fit(X, y, epochs=5, verbose=0, callbacks=[CtrlC()])
+    assert history.interrupted and len(history) == 2 and net.optimizer.result is None

@@ -388,6 +388,11 @@ class LBFGS:
     the kernels, reading SciPy's iterate as the parameter buffer itself (in
     float64; a float32 model converts it once per evaluation). ``tol`` is
     SciPy's ``gtol``/``ftol``.
+
+    After a fit, ``result`` holds SciPy's ``OptimizeResult`` of that fit
+    (``nit``, ``status``, ``message``, ...; a callback's stop included); it
+    is None before the first fit, after a fit of 0 epochs and after one
+    interrupted by Ctrl-C (SciPy returned nothing), and is not saved.
     """
     fused = False
 
