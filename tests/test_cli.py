@@ -1632,6 +1632,44 @@ def test_a_bad_value_in_a_file_read_by_position_is_named_by_its_column(tmp_path,
         assert want in err, err
 
 
+def test_a_parquet_file_whose_name_is_not_utf8_is_read(tmp_path, capsys):
+    """A Parquet file whose name is not UTF-8 was refused ("cannot read ...
+    as Parquet: 'utf-8' codec can't encode"), where the CSV is read: pyarrow
+    reads the file Python opens. The same predictions as under a plain name."""
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+    rng = np.random.default_rng(0)
+    table = pa.table({"a": rng.normal(size=40), "b": rng.normal(size=40),
+                      "y": np.arange(40) % 2})
+    good = str(tmp_path / "t.parquet")
+    pq.write_table(table, good)
+    odd = os.path.join(str(tmp_path), os.fsdecode(b"d\xff.parquet"))
+    try:
+        with open(odd, "wb") as fh:
+            fh.write(open(good, "rb").read())
+    except (UnicodeEncodeError, OSError):
+        pytest.skip("this file system takes no such name")
+    models = [str(tmp_path / "good.npz"), str(tmp_path / "odd.npz")]
+    train = ["train", "--epochs", "2", "--verbose", "0", "--seed", "3", "--out"]
+    status, _, err = run(train + [models[0], good], capsys)
+    assert status == 0, err
+    import io
+    stdout, sys.stdout = sys.stdout, io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
+    try:   # (the summary names the file by its bytes, which capsys cannot decode)
+        status = main(train + [models[1], odd])
+        sys.stdout.flush()
+        said = sys.stdout.buffer.getvalue()
+    finally:
+        sys.stdout = stdout
+    assert status == 0, capsys.readouterr().err
+    assert b"classification on " + os.fsencode(odd) in said
+    a, b = fastbp.load(models[0]), fastbp.load(models[1])
+    np.testing.assert_array_equal(a.params, b.params)
+    status, out, err = run(["predict", models[0], odd], capsys)
+    assert status == 0, err
+    assert out == run(["predict", models[0], good], capsys)[1]
+
+
 def test_a_csv_whose_name_is_not_utf8_is_read(tmp_path, capsys):
     """Review HBG: a file name that is not UTF-8 (its bytes kept by Python as
     surrogates) made pyarrow's reader fail with UnicodeEncodeError: a

@@ -680,7 +680,8 @@ def read_parquet(path, columns=None):
     import pyarrow as pa
     import pyarrow.parquet as pq
     try:
-        table = pq.read_table(path, columns=columns)
+        with _parquet_source(path) as source:
+            table = pq.read_table(source, columns=columns)
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -691,12 +692,25 @@ def read_parquet(path, columns=None):
     return ArrowTable(path, table, csv_file=False)
 
 
+def _parquet_source(path):
+    """What pyarrow reads ``path`` from: the name, or for a file whose name
+    is not UTF-8 (its bytes kept by Python as surrogates, which pyarrow
+    cannot encode: "cannot read ... as Parquet") the file opened by Python."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        if os.path.isfile(path):
+            return open(path, "rb")
+    return contextlib.nullcontext(path)
+
+
 def _repeated_parquet_names(path):
     """The CSV's message for a Parquet file whose schema repeats a column
     name, which pyarrow's read_table refuses in its own terms."""
     import pyarrow.parquet as pq
     try:
-        names = pq.read_schema(path).names
+        with _parquet_source(path) as source:
+            names = pq.read_schema(source).names
     except Exception:   # (a folder of parts, a damaged file: pyarrow's message)
         return
     _refuse_repeated(names, path)
