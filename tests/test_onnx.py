@@ -842,3 +842,26 @@ def test_skl2onnx_regressor_refusal_names_the_exp_output_it_has():
                           loss="poisson").fit(X, y)
     with pytest.raises(ValueError, match=r"this one has loss='poisson' \(an exp output\)"):
         skl2onnx.to_onnx(est, X[:1])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_sigmoid_outputs_small_probabilities_keep_their_digits(dtype):
+    """Review HBI: ONNX Runtime's Sigmoid kernel gave p = 0 where
+    predict_proba gives 2e-9 (float32, z = -20) or 4e-18 (float64, z = -40),
+    so a served log-loss was -inf, and in float32 it was not monotone (8.9e-8
+    at z = -17.81 against 1.8e-8). The output sigmoid is 1 / (1 + exp(-z))
+    in the graph: the probabilities agree with predict_proba and with the
+    exact value relatively, to rounding."""
+    net = fastbp.MLP([1, 1], output="sigmoid", dtype=dtype)
+    net.params[:] = [1.0, 0.0]   # p = sigmoid(x)
+    z = np.array([-10.0, -16.5, -17.81, -20.0, -30.0, -40.0, 0.3, 12.0, 40.0])
+    if dtype == "float64":
+        z = np.concatenate([z, [-100.0, -600.0]])
+    X = z.reshape(-1, 1).astype(dtype)
+    got = run_onnx(net.to_onnx(), X)["probabilities"][:, 0]
+    exact = 1 / (1 + np.exp(-X[:, 0].astype(np.float64)))
+    tol = 1e-6 if dtype == "float32" else 1e-14
+    np.testing.assert_allclose(got, exact, rtol=tol)
+    np.testing.assert_allclose(got, net.predict_proba(X)[:, 0], rtol=tol)
+    order = np.argsort(z)
+    assert (np.diff(got[order]) >= 0).all()

@@ -38,8 +38,9 @@ The graph is built from stages, in order:
 2. each layer as ``Gemm`` (W in fastbp's ``(n_out, n_in)`` layout,
    ``transB=1``) followed by its activation (``Tanh``, ``Sigmoid``,
    ``Relu``, ``LeakyRelu`` alpha 0.01, ``Elu`` alpha 1, ``Softplus``, none
-   for identity), the last layer by the output function (``Softmax``,
-   ``Sigmoid``, none);
+   for identity), the last layer by the output function (``Softmax``;
+   ``1 / (1 + exp(-z))`` for sigmoid, whose small probabilities ONNX
+   Runtime's ``Sigmoid`` kernel loses; none);
 3. the outputs: ``probabilities`` (softmax or sigmoid, as ``predict_proba``)
    and ``label`` (as ``predict``: ``ArgMax``, or ``> 0.5`` for sigmoid, then
    a ``Gather`` from the constant ``classes_`` when the model has classes);
@@ -226,13 +227,31 @@ def _layers(b, net, x):
     n_layers = len(net.weights)
     for l, (W, bias) in enumerate(zip(net.weights, net.biases)):
         x = b.op("Gemm", [x, b.const(f"W{l}", W), b.const(f"b{l}", bias)], f"z{l}", transB=1)
-        x = _activation(b, net.activations[l] if l < n_layers - 1 else net.output, x, l,
-                        net.dtype)
+        if l == n_layers - 1 and net.output == "sigmoid":
+            x = _sigmoid_output(b, x, net.dtype)
+        else:
+            x = _activation(b, net.activations[l] if l < n_layers - 1 else net.output, x, l,
+                            net.dtype)
     return x
 
 
+def _sigmoid_output(b, x, dtype):
+    # 1 / (1 + exp(-z)), fastbp's formula: ONNX Runtime's Sigmoid kernel
+    # loses the relative accuracy of small probabilities (float32: 2e-4 at
+    # z = -10, not monotone past -16, exactly 0 from -16.3 on; float64: 0
+    # from -36.7), which the served probabilities and their logs keep
+    # (review HBI). A hidden sigmoid keeps the kernel: its error is absolute.
+    one = b.const("sigmoid_one", np.array(1.0, dtype=dtype))
+    tail = b.op("Exp", [b.op("Neg", [x], "out_neg")], "out_exp")
+    return b.op("Div", [one, b.op("Add", [one, tail], "out_1p")], "out_sigmoid")
+
+
 def _activation(b, act, x, l, dtype):
-    """f_act(x) as fastbp's kernels compute it (fastbp.ops.bias_act_forward)."""
+    """f_act(x), the function fastbp's kernels compute
+    (fastbp.ops.bias_act_forward), to rounding: fastbp's ELU and softplus
+    take expm1 and log1p, which ONNX has not, so their values below about
+    1e-8 (float32) or 1e-16 (float64) may differ from fastbp's by as much
+    as themselves (an absolute difference at rounding level)."""
     if dtype == np.float64 and act in DOUBLE_FORMS:
         return DOUBLE_FORMS[act](b, x, f"a{l}")
     if ACTIVATION_OPS[act] is None:
@@ -259,8 +278,8 @@ def _elu_double(b, x, stem):
 
 
 def _softplus_double(b, x, stem):
-    # max(x, 0) + log(1 + exp(-|x|)), fastbp's overflow-free form (ONNX
-    # Runtime has no double Softplus kernel).
+    # max(x, 0) + log(1 + exp(-|x|)), fastbp's overflow-free form with log
+    # for its log1p (ONNX Runtime has no double Softplus kernel).
     one = b.const("one", np.array(1.0, dtype=np.float64))
     tail = b.op("Exp", [b.op("Neg", [b.op("Abs", [x], stem + "_abs")], stem + "_negabs")],
                 stem + "_exp")
@@ -271,6 +290,7 @@ def _softplus_double(b, x, stem):
 # Activations written with elementary operators in a float64 graph.
 DOUBLE_FORMS = {"leaky_relu": _leaky_relu_double, "elu": _elu_double,
                 "softplus": _softplus_double}
+SIGMOID_OUTPUT_OPS = ("Neg", "Exp", "Add", "Div")
 DOUBLE_OPS = {"leaky_relu": ("Max", "Mul"), "elu": ("Min", "Exp", "Sub", "Relu", "Add"),
               "softplus": ("Abs", "Neg", "Exp", "Add", "Log", "Relu")}
 
@@ -314,7 +334,10 @@ def _needed_ops(net):
                 ops.setdefault(op, f"hidden layer {l + 1}'s activation {act!r} in float64")
         elif ACTIVATION_OPS[act] is not None:
             ops.setdefault(ACTIVATION_OPS[act][0], f"hidden layer {l + 1}'s activation {act!r}")
-    if ACTIVATION_OPS[net.output] is not None:
+    if net.output == "sigmoid":
+        for op in SIGMOID_OUTPUT_OPS:
+            ops.setdefault(op, "the output function 'sigmoid'")
+    elif ACTIVATION_OPS[net.output] is not None:
         ops.setdefault(ACTIVATION_OPS[net.output][0], f"the output function {net.output!r}")
     if getattr(net, "categories", None) is not None:
         runs = _column_runs(net)
