@@ -709,3 +709,121 @@ def test_numerical_gradient_refuses_a_2d_grads_at_compile_time():
         K.numerical_gradient(grads, net.params.copy(), net.workspace(3), net.plan, X, Y, K.MSE,
                              1e-6, 0.0)
     assert (big == 7.0).all()
+
+
+# -------------------------------- found in review (2026-12-07, session 49: HBK)
+@numba.njit
+def _predict_into_a_transposed_row(params, ws, plan, X, loss):
+    row = np.full((1, X.shape[0]), -99.0)   # predictions kept as one row
+    K.predict(row.T, params, ws, plan, X, loss)   # (n, 1): C-contiguous, typed 'F'
+    return row
+
+
+@numba.njit
+def _predict_one_row_into_a_transposed_column(params, ws, plan, x):
+    column = np.full((3, 1), -99.0, np.float32)
+    K.predict(column.T, params, ws, plan, x, K.MSE)   # (1, 3), typed 'F'
+    return column
+
+
+def test_predict_from_numba_writes_into_an_out_typed_fortran():
+    """An out Numba types 'F' but C-contiguous at run time (a row's .T, or a
+    column's .T for one sample) passed predict's check, then the outputs went
+    into a copy (Numba's np.ascontiguousarray copies an 'F' array) and out
+    kept its values, silently."""
+    rng = np.random.default_rng(0)
+    net = fastbp.MLP([2, 3, 1], output="identity", dtype="float64", seed=0)
+    X = rng.normal(size=(5, 2))
+    got = _predict_into_a_transposed_row(net.params, net.workspace(4), net.plan, X, K.MSE)
+    logits = npref.forward(net.params, net.sizes, net.activations, X)[0][-1]
+    np.testing.assert_allclose(got[0], logits[:, 0], rtol=1e-12)
+    net3 = fastbp.MLP([2, 3, 3], output="identity", dtype="float32", seed=0)
+    x = X[:1].astype(np.float32)
+    got = _predict_one_row_into_a_transposed_column(net3.params, net3.workspace(1), net3.plan, x)
+    np.testing.assert_allclose(got[:, 0], net3.predict(x)[0], rtol=1e-6)
+
+
+@numba.njit
+def _steps_on_a_transposed_row(k, params, grads, ws, plan, t_row, y):
+    for _ in range(k):
+        K.train_step(params, grads, ws, plan, t_row.T, y, K.MSE, 0.01)
+
+
+def test_a_training_step_on_an_x_typed_fortran_allocates_nothing():
+    """x = row.T, (nb, 1), typed 'F': every step copied it (1006 allocations
+    for 1000 steps), where a step allocates nothing. The same updates as on
+    a C array."""
+    from numba.core.runtime import _nrt_python, rtsys
+    net = fastbp.MLP([1, 8, 1], output="identity", dtype="float64", seed=0)
+    t_row = np.linspace(-1, 1, 16).reshape(1, 16)
+    y = np.sin(3 * t_row).reshape(16, 1)
+    args = (np.zeros(net.n_params), net.workspace(16), net.plan, t_row, y)
+    params = net.params.copy()
+    _steps_on_a_transposed_row(3, params, *args)
+    reference = net.params.copy()
+    for _ in range(3):
+        K.train_step(reference, np.zeros(net.n_params), net.workspace(16), net.plan,
+                     np.ascontiguousarray(t_row.T), y, K.MSE, 0.01)
+    np.testing.assert_array_equal(params, reference)
+    _nrt_python.memsys_enable_stats()
+    try:
+        counts = []
+        for k in (10, 1000):
+            before = rtsys.get_allocation_stats().alloc
+            _steps_on_a_transposed_row(k, params, *args)
+            counts.append(rtsys.get_allocation_stats().alloc - before)
+    finally:
+        _nrt_python.memsys_disable_stats()
+    assert counts[0] == counts[1]
+
+
+@numba.njit
+def _first_weight_sum_of_a_view(params, plan):
+    return K.weight(params[::1], plan, 0).sum() + K.bias(params[::1], plan, 0).sum()
+
+
+def test_the_plan_accessors_take_a_contiguous_view_and_name_a_strided_buffer():
+    """weight and bias failed to compile ("No implementation of function
+    <intrinsic layer_weight>") for params[::1] inside @njit, which every
+    other kernel takes; a strided params or ws got the same, where the others
+    say "must be C-contiguous"."""
+    net = fastbp.MLP([3, 4, 2], output="identity", dtype="float64", seed=0, dropout=0.2)
+    assert _first_weight_sum_of_a_view(net.params, net.plan) == pytest.approx(
+        net.weights[0].sum() + net.biases[0].sum(), rel=1e-12)
+    strided = np.zeros(2 * net.n_params)[::2]
+    for call in (lambda: K.weight(strided, net.plan, 0), lambda: K.bias(strided, net.plan, 0)):
+        with pytest.raises(ValueError, match="params must be C-contiguous"):
+            call()
+    with pytest.raises(ValueError, match="ws must be C-contiguous"):
+        K.mask(np.zeros(2 * net.workspace(2).size)[::2], net.plan, 0, 1)
+
+
+def test_numerical_gradient_names_the_data_not_eps_when_the_loss_is_not_finite_at_params():
+    """A NaN in X (finite params, eps 1e-6) was blamed on eps ("try a smaller
+    eps"); grads stays as it was."""
+    net = fastbp.MLP([3, 4, 2], output="identity", dtype="float64", seed=0)
+    X, Y = np.ones((5, 3)), np.zeros((5, 2))
+    X[2, 1] = np.nan
+    grads = np.full(net.n_params, -99.0)
+    with pytest.raises(ValueError, match="the loss at params is not finite: X or Y holds a NaN"):
+        K.numerical_gradient(grads, net.params, net.workspace(5), net.plan, X, Y, K.MSE, 1e-6,
+                             0.0)
+    np.testing.assert_array_equal(grads, -99.0)
+
+
+def test_train_epoch_refuses_a_perm_sharing_the_plans_memory_before_writing():
+    """perm over plan's first row: the shuffle rewrote the plan after its
+    check, and the epoch failed in gemm (or read past a buffer)."""
+    net = fastbp.MLP([3, 4, 2], output="identity", dtype="float64", seed=0)
+    n = 6
+    buf = np.zeros(net.plan.size + n, np.int64)
+    plan = buf[:net.plan.size].reshape(net.plan.shape)
+    plan[:] = net.plan
+    params = net.params.copy()
+    sgd = fastbp.SGD(lr=0.1)
+    with pytest.raises(ValueError, match="must not overlap .* or plan"):
+        K.train_epoch(params, np.zeros(0), np.zeros((2, 0)), net.workspace(n), plan,
+                      np.ones((n, 3)), np.zeros((n, 2)), buf[:n], np.zeros(1, np.uint64), n,
+                      True, K.MSE, sgd.code, sgd.hyper, 0, np.zeros(3), -1, False)
+    np.testing.assert_array_equal(plan, net.plan)
+    np.testing.assert_array_equal(params, net.params)

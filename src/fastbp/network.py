@@ -37,9 +37,9 @@ The public whole-network kernels (those without a leading underscore) check
 their arguments once at entry (see :mod:`fastbp.kernels` for the contract)
 and then call an unchecked ``_`` twin, which internal callers that have
 validated already (the model class) call directly. The twins only ever see
-C-contiguous array types (``np.ascontiguousarray`` of an array already
-checked to be C-contiguous is the array itself), so a strided or Fortran
-array is refused without compiling a second copy of the network code.
+C-contiguous array types (``_c`` gives a C-typed view of an array already
+checked to be C-contiguous), so a strided or Fortran array is refused
+without compiling a second copy of the network code.
 
 Regularisation reaches the training kernels as ``reg``, a float64 vector of
 ``n_layers + 1``: ``reg[0]`` is the L2 penalty ``alpha`` (scikit-learn's:
@@ -109,7 +109,7 @@ def weight(params, plan, l):
     _check_plan(params, plan)   # (O(layers): a plan that params does not fit gave a view past it)
     if l < 0 or l >= plan.shape[0]:
         raise ValueError("no such layer in this plan")
-    return _weight(params, plan, l)
+    return _weight(_c(params), _c(plan), l)   # (an 'A'-typed params failed to compile)
 
 
 @jit
@@ -118,7 +118,7 @@ def bias(params, plan, l):
     _check_plan(params, plan)
     if l < 0 or l >= plan.shape[0]:
         raise ValueError("no such layer in this plan")
-    return _bias(params, plan, l)
+    return _bias(_c(params), _c(plan), l)
 
 
 @jit
@@ -127,9 +127,11 @@ def mask(ws, plan, l, nb):
     step: 0 for a dropped unit, 1 / (1 - rate) for a kept one."""
     _a_ws(ws)
     _check_layers(plan, MAX_WIDTH)   # (a mask offset past the mask region gave a view past ws)
+    if not ws.flags.c_contiguous:
+        raise ValueError("ws must be C-contiguous")
     if l < 0 or l >= plan.shape[0] or plan[l, M_OFF] < 0 or nb < 0 or nb > capacity(ws, plan):
         raise ValueError("layer l has no dropout mask, or nb exceeds the workspace's capacity")
-    return _mask(ws, plan, _capacity(ws, plan), l, nb)
+    return _mask(_c(ws), _c(plan), _capacity(_c(ws), _c(plan)), l, nb)
 
 
 # ------------------------------------------------- dense or CSR inputs
@@ -754,7 +756,15 @@ def _c_typed(a):
     _an_array_typed(a)  # a list or tuple: the error that names it
     if a.layout == "C":  # unchanged, read-only flag included (one specialisation)
         return lambda a: a
-    return lambda a: np.ascontiguousarray(a)  # contiguous already: a view, no copy
+    if a.layout == "F":
+        # Numba's np.ascontiguousarray copies every 'F'-typed array: predict
+        # wrote into a copy of an (n, 1) out made as a row's .T, silently,
+        # and a training step on x = row.T allocated a copy (review HBK). An
+        # array both F- and C-contiguous has at most one axis longer than 1,
+        # so its transpose (typed C) holds the elements in C order: reshaped
+        # to the array's shape it is a C-typed view of the same memory.
+        return lambda a: a.T.reshape(a.shape)
+    return lambda a: np.ascontiguousarray(a)  # 'A', contiguous already: a view, no copy
 
 
 def _an_array_typed(a):
@@ -1243,9 +1253,13 @@ def train_epoch(params, grads, state, ws, plan, X, Y, perm, rng, batch_size, shu
             or _overlap(perm, rng)
             or _overlap2(X, Y, params, grads) or _overlap2(X, Y, state, ws) or _overlap2(X, Y, perm, rng)
             or _overlap2(hyper, reg, params, grads) or _overlap2(hyper, reg, state, ws)
-            or _overlap2(hyper, reg, perm, rng)):
+            or _overlap2(hyper, reg, perm, rng)
+            # (review HBK: a perm sharing plan's memory reshuffled the plan
+            # after it was checked, and the epoch failed in gemm, or read past)
+            or _overlap2(perm, rng, plan, plan) or _overlap2(params, grads, plan, plan)
+            or _overlap2(state, ws, plan, plan)):
         raise ValueError("params, grads, state, ws, perm and rng must not overlap each other, X, Y,"
-                         " hyper or reg")
+                         " hyper, reg or plan")
     return _epoch_dropout_linked(_c(params), _c(grads), _c(state), _c(ws), _c(plan), _c(X), _c(Y),
                                  _c(perm), _c(rng), batch_size, shuffled, loss, code, _c(hyper), t0,
                                  _c(reg), max_steps, check_every_step, RUNTIME, RUNTIME, EVERY_PATH)
@@ -1676,6 +1690,13 @@ def _numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
         if up == down:
             raise ValueError("eps is too small for the parameters' dtype: p + eps and p - eps"
                              " round to the same number")
+    # A loss already not finite at p (a NaN or an infinity in X or Y: the
+    # kernels do not scan the data) is no matter of eps (review HBK: the
+    # message below advised a smaller eps). One pass beside the 2 W.
+    if not np.isfinite(_objective(params, ws, plan, X, Y, loss, alpha)):
+        raise ValueError("the loss at params is not finite: X or Y holds a NaN or an infinity,"
+                         " or the loss overflows at these parameters; finite differences need"
+                         " a finite loss")
     # The differences go to grads once all are known: a loss that overflows at
     # some p +- eps (inf - inf, a NaN returned with no word why) is refused
     # with grads as it was. (O(W) memory beside the O(W^2) passes.)
