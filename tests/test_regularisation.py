@@ -371,3 +371,20 @@ def test_lbfgs_cannot_be_set_on_a_model_with_dropout():
         net.optimizer = fastbp.LBFGS()
     assert net.optimizer is None
     fastbp.MLP([4, 6, 3], seed=0).optimizer = fastbp.LBFGS()   # without dropout: taken
+
+
+def test_loss_is_a_python_float_with_and_without_the_penalty():
+    """Review HBJ: ``loss`` promises a float; with alpha > 0 it was an
+    np.float64 (its repr ``np.float64(...)`` in printed results)."""
+    X = np.random.default_rng(0).normal(size=(8, 3))
+    y = np.arange(8) % 2
+    for alpha in (0.0, 0.5):
+        net = fastbp.MLP([3, 4, 2], alpha=alpha, dtype="float64", seed=0)
+        for weights in (None, np.linspace(0.5, 2, 8)):
+            value = net.loss(X, y, sample_weight=weights)
+            assert type(value) is float
+            assert value == pytest.approx(float(np.mean(
+                -np.log(net.predict_proba(X)[np.arange(8), y]) * (1 if weights is None else
+                                                                 weights / weights.mean())))
+                + alpha / (2 * (8 if weights is None else weights.sum()))
+                * sum((W ** 2).sum() for W in net.weights), rel=1e-12)
