@@ -924,3 +924,34 @@ def test_a_kept_nets_setters_after_its_refused_fit_while_its_twin_trains():
 
         est.net_.fit(X, y, epochs=1, verbose=0, callbacks=[SetOldOptimizer()])
     assert set_ == [False, True]
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_training_on_refuses_an_input_scaling_set_on_net_(how):
+    """Review HBM: an input scaling set on net_ was applied by predict and
+    ignored by partial_fit and a warm start, which trained on the rows as
+    given (its loss_ 19.1 where predict_proba's log loss on the same rows was
+    0.77). Refused, the estimator unchanged; without it the training runs."""
+    from fastbp.sklearn import MLPClassifier
+    rng = np.random.default_rng(0)
+    X = rng.normal(100, 10, (200, 3))
+    y = (X[:, 0] > 100).astype(int)
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=5, random_state=0,
+                        warm_start=how == "warm_start")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X, y)
+    est.net_.set_input_scaling(X.mean(0), X.std(0))
+    params, proba, n_iter = est.net_.params.copy(), est.predict_proba(X), est.n_iter_
+    train = est.partial_fit if how == "partial_fit" else est.fit
+    with pytest.raises(ValueError, match=r"net_ has an input scaling .*net_.set_input_scaling\(None,"
+                                         r" None\)"):
+        train(X, y)
+    np.testing.assert_array_equal(est.net_.params, params)
+    np.testing.assert_array_equal(est.predict_proba(X), proba)
+    assert est.n_iter_ == n_iter and est.net_.input_mean is not None
+    est.net_.set_input_scaling(None, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train((X - X.mean(0)) / X.std(0), y)
+    assert not np.array_equal(est.net_.params, params)

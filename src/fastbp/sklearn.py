@@ -423,6 +423,15 @@ class _BaseMLP(BaseEstimator):
             self._initialize(X.shape[1], Y.shape[1], hidden, dtype)
         else:
             self._adopt_coefs()
+            if self.net_.input_mean is not None:
+                # (review HBM: predict applied an input scaling set on net_,
+                # while training read the rows as given: a loss_ of 19.1
+                # where predict_proba's log loss on the same rows was 0.77)
+                raise ValueError(f"net_ has an input scaling (input_mean, input_scale), which"
+                                 f" predict applies and a warm start or partial_fit of"
+                                 f" fastbp.sklearn.{type(self).__name__} does not: remove it"
+                                 " (est.net_.set_input_scaling(None, None)) and scale X before"
+                                 " the estimator (a StandardScaler in a Pipeline), or fit anew")
             n = self._layers_run()
             if n is not None and n != len(self.net_.sizes):
                 # (scikit-learn's backprop then fails; this trained every layer
