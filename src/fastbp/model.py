@@ -1061,6 +1061,8 @@ class MLP:
         Parameters
         ----------
         X : array_like, (n, sizes[0])
+            Or ``(n, n_columns)`` raw rows for a model with
+            :attr:`categories`.
         y : array_like
             Class labels 0..n_out-1, ``(n,)``, for softmax; 0/1 targets
             ``(n,)`` or ``(n, n_out)`` for sigmoid; values ``(n,)`` or
