@@ -679,3 +679,45 @@ def test_a_rate_past_the_largest_float_stops_the_fit_by_name():
     net.schedule = None
     net.fit(Xz, yz, epochs=1, batch_size=8, verbose=0)
     assert len(net.history["lr"]) == 22
+
+
+@pytest.mark.parametrize("schedule, name, value", [
+    (schedules.StepDecay(2, gamma=0.5), "gamma", 0), (schedules.StepDecay(2), "step_size", 1.5),
+    (schedules.ExponentialDecay(0.9), "gamma", True),
+    (schedules.CosineAnnealing(5), "eta_min", -0.01), (schedules.CosineAnnealing(5), "T_max", 2.5),
+    (schedules.InverseScaling(), "power_t", -1.0),
+    (schedules.ReduceOnPlateau(), "factor", 2.0), (schedules.ReduceOnPlateau(), "patience", -1),
+    (schedules.ReduceOnPlateau(), "mode", "MAX"), (schedules.ReduceOnPlateau(), "monitor", "loss")])
+def test_a_schedules_parameters_are_fixed_when_it_is_made(schedule, name, value, tmp_path):
+    """Review HBL: ``s.gamma = 0`` (and the like) was taken unchecked, trained
+    (lrs 0.1, 0.1, 0.0), and saved in a file that load refused whole ("a
+    saved StepDecay schedule is not valid"); "MAX" ran as min mode. Assigning
+    a parameter is refused, as the optimizers' hyper-parameters are; the
+    schedule still saves and loads to the same rates."""
+    before = getattr(schedule, name)
+    with pytest.raises(AttributeError, match=rf"{type(schedule).__name__}\.{name} is fixed when"
+                                             " the schedule is made"):
+        setattr(schedule, name, value)
+    assert getattr(schedule, name) == before
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    net = fastbp.MLP([3, 4, 2], seed=0)
+    net.fit(X, y, epochs=3, lr=0.1, verbose=0, callbacks=[schedule],
+            validation_split=0.25 if isinstance(schedule, schedules.ReduceOnPlateau) else 0.0)
+    net.save(tmp_path / "m.npz")
+    again = fastbp.load(tmp_path / "m.npz")
+    assert getattr(again.schedule, name) == before
+    assert again.schedule.to_json() == net.schedule.to_json()
+
+
+def test_a_cosine_of_a_t_max_past_float64_holds_the_rate():
+    """Review HBL: CosineAnnealing(T_max=2**1024) (or 10**400) was accepted,
+    then every fit failed with OverflowError (pi e / T_max took T_max as a
+    float). Its rates are lr0's, as a cosine that has not begun to fall."""
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    for T_max in (2**1024, 10**400):
+        net = fastbp.MLP([3, 4, 2], seed=0)
+        history = net.fit(X, y, epochs=3, lr=0.1, verbose=0,
+                          callbacks=[schedules.CosineAnnealing(T_max)])
+        assert history["lr"] == [0.1, 0.1, 0.1]

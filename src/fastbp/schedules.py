@@ -25,6 +25,8 @@ schedule first starts. A continued schedule goes on from an lr set by hand
 on its optimizer between fits (``net.optimizer.lr = 0.01``), or by a
 callback during one, as PyTorch's schedulers go on from a param group's: its
 later rates are those of an ``lr0`` that gives this rate at this epoch.
+A schedule's parameters (``gamma``, ``T_max``, ``patience``, ...) are fixed
+when it is made: assigning one raises AttributeError; make a new schedule.
 """
 import copy
 import inspect
@@ -34,6 +36,32 @@ import numbers
 
 from ._validate import (check_choice, check_int, check_nonnegative, check_positive,
                         in_unit_interval, warn)
+
+
+class _Param:
+    """A built-in schedule's constructor argument: set once, as the schedule
+    is made (where it is checked); assigning it later is refused, as the
+    optimizers' hyper-parameters are (review HBL: ``s.gamma = 0`` trained
+    unchecked and was saved in a file that ``load`` then refused whole)."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        try:
+            return obj.__dict__[self.name]
+        except KeyError:
+            raise AttributeError(self.name) from None
+
+    def __set__(self, obj, value):
+        if self.name in obj.__dict__:
+            cls = type(obj).__name__
+            raise AttributeError(f"{cls}.{self.name} is fixed when the schedule is made (checked"
+                                 f" there, and saved with the model): make a new one,"
+                                 f" {cls}({self.name}=...), which starts anew")
+        obj.__dict__[self.name] = value
 
 
 class Schedule:
@@ -182,6 +210,8 @@ def _times_power(lr0, gamma, k):
 class StepDecay(Schedule):
     """``lr0 * gamma ** (epoch // step_size)`` (PyTorch's StepLR)."""
 
+    step_size, gamma = _Param(), _Param()
+
     def __init__(self, step_size, gamma=0.1):
         self.step_size = check_int(step_size, "step_size", 1)
         self.gamma = check_positive(gamma, "gamma")
@@ -193,6 +223,8 @@ class StepDecay(Schedule):
 
 class ExponentialDecay(Schedule):
     """``lr0 * gamma ** epoch`` (PyTorch's ExponentialLR)."""
+
+    gamma = _Param()
 
     def __init__(self, gamma):
         self.gamma = check_positive(gamma, "gamma")
@@ -208,6 +240,7 @@ class CosineAnnealing(Schedule):
     follows the cosine back up to lr0 over the next T_max epochs)."""
 
     _rises_to_floor = True
+    T_max, eta_min = _Param(), _Param()
 
     def __init__(self, T_max, eta_min=0.0):
         self.T_max = check_int(T_max, "T_max", 1)
@@ -221,7 +254,10 @@ class CosineAnnealing(Schedule):
 
     def _rate(self, epoch, lr0):
         e = min(epoch, self.T_max)
-        span, cos = lr0 - self.eta_min, 1 + math.cos(math.pi * e / self.T_max)
+        # (pi e / T_max as PyTorch rounds it; a T_max past float64, 2**1024
+        # and up, failed there with OverflowError: e / T_max is exact there)
+        angle = math.pi * e / self.T_max if self.T_max < 2**1000 else math.pi * (e / self.T_max)
+        span, cos = lr0 - self.eta_min, 1 + math.cos(angle)
         half = span * cos / 2
         if math.isinf(half) and math.isfinite(span):   # (an lr0 near the largest float)
             half = span / 2 * cos
@@ -231,6 +267,8 @@ class CosineAnnealing(Schedule):
 class InverseScaling(Schedule):
     """scikit-learn's ``invscaling``: ``lr0 / (t + 1) ** power_t`` with t the
     number of samples seen, updated at the end of every epoch."""
+
+    power_t = _Param()
 
     def __init__(self, power_t=0.5):
         self.power_t = check_positive(power_t, "power_t")
@@ -264,6 +302,7 @@ class ReduceOnPlateau(Schedule):
     r2, as :class:`fastbp.EarlyStopping` does."""
 
     _STATE = {"_best": "number", "_bad": "count", "_current": "lr"}
+    monitor, factor, patience, min_delta, min_lr, eps, mode = (_Param() for _ in range(7))
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4, min_lr=0.0,
                  eps=1e-8, mode="auto"):
