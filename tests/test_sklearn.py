@@ -838,6 +838,26 @@ def test_momentum_true_trains_as_scikit_learns_momentum_one():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_learning_rate_init_true_trains_as_scikit_learns_rate_one(solver):
+    """Review HBL: scikit-learn's constraint (a Real > 0) takes
+    learning_rate_init=True and trains at 1.0; fastbp refused it at fit
+    ("lr must be a positive number; got True")."""
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+
+    from fastbp.sklearn import MLPClassifier
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(40, 3)) / 10, rng.integers(0, 2, 40)
+    kw = dict(solver=solver, hidden_layer_sizes=(4,), max_iter=3, random_state=0,
+              learning_rate_init=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = MLPClassifier(**kw).fit(X, y)
+        theirs = SkClassifier(**kw).fit(X, y)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
+
+
 def test_coefs_held_across_an_activation_set_by_set_params_stay_the_models():
     """After set_params(activation=...), the next predict or fit moved the
     model to a copy of its buffer: a coefs_ array a user held no longer

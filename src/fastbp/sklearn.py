@@ -474,13 +474,14 @@ class _BaseMLP(BaseEstimator):
                              " fit anew (predictions use an assigned out_activation_)")
 
     def _new_optimizer(self):
+        # (scikit-learn's constraints, Reals, take True: momentum 1, and
+        # learning_rate_init 1, which fastbp's optimizers refuse as no number)
+        def real(v):
+            return float(v) if isinstance(v, (bool, np.bool_)) else v
         if self.solver == "sgd":
-            # (scikit-learn's constraint, a Real in [0, 1], takes True: momentum 1)
-            momentum = self.momentum
-            return SklearnSGD(lr=self.learning_rate_init, nesterov=bool(self.nesterovs_momentum),
-                              momentum=float(momentum) if isinstance(momentum, (bool, np.bool_))
-                              else momentum)
-        return SklearnAdam(lr=self.learning_rate_init, betas=(self.beta_1, self.beta_2),
+            return SklearnSGD(lr=real(self.learning_rate_init),
+                              nesterov=bool(self.nesterovs_momentum), momentum=real(self.momentum))
+        return SklearnAdam(lr=real(self.learning_rate_init), betas=(self.beta_1, self.beta_2),
                            eps=self.epsilon)
 
     def _fit_stochastic(self, X, Y, sw, incremental, sw_dtype=np.float64):
