@@ -158,9 +158,15 @@ def _metrics(net, X, Y, comm, prefix="val_"):
             part[1] = np.count_nonzero(((out > 0.5) == (Ys > 0.5)).all(axis=1))
         else:
             part[3:3 + m] = np.square(np.subtract(Ys, out, dtype=np.float64)).sum(axis=0)
-            mean = Ys.mean(axis=0, dtype=np.float64)
+            # Deviations from the first row's targets, the same on every rank
+            # (each holds all of Y): a shard's mean of targets near 1e8 rounds
+            # to ulp(1e8) = 1.5e-8, and the pairwise update's difference of
+            # two such means carried that error into a spread of ~1 (val_r2
+            # 8e-7 off; review HBN). Shifted, the means are of the spread.
+            dev = np.subtract(Ys, Y[0], dtype=np.float64)
+            mean = dev.mean(axis=0)
             part[3 + m:3 + 2 * m] = mean
-            part[3 + 2 * m:3 + 3 * m] = ((Ys - mean) ** 2).sum(axis=0)
+            part[3 + 2 * m:3 + 3 * m] = ((dev - mean) ** 2).sum(axis=0)
             part[3 + 3 * m:3 + 4 * m], part[3 + 4 * m:] = Ys.min(axis=0), Ys.max(axis=0)
     parts = np.empty((size, part.size))
     comm.Allgather(part, parts)
