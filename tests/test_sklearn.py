@@ -838,18 +838,19 @@ def test_momentum_true_trains_as_scikit_learns_momentum_one():
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
 
 
-@pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_learning_rate_init_true_trains_as_scikit_learns_rate_one(solver):
+@pytest.mark.parametrize("solver, name", [("sgd", "learning_rate_init"),
+                                          ("adam", "learning_rate_init"), ("adam", "epsilon")])
+def test_a_true_real_parameter_trains_as_scikit_learns_one(solver, name):
     """Review HBL: scikit-learn's constraint (a Real > 0) takes
     learning_rate_init=True and trains at 1.0; fastbp refused it at fit
-    ("lr must be a positive number; got True")."""
+    ("lr must be a positive number; got True"); and epsilon=True (HBP)."""
     from sklearn.neural_network import MLPClassifier as SkClassifier
 
     from fastbp.sklearn import MLPClassifier
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(40, 3)) / 10, rng.integers(0, 2, 40)
-    kw = dict(solver=solver, hidden_layer_sizes=(4,), max_iter=3, random_state=0,
-              learning_rate_init=True)
+    kw = dict(solver=solver, hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    kw[name] = True
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ours = MLPClassifier(**kw).fit(X, y)

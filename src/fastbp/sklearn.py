@@ -482,7 +482,7 @@ class _BaseMLP(BaseEstimator):
             return SklearnSGD(lr=real(self.learning_rate_init),
                               nesterov=bool(self.nesterovs_momentum), momentum=real(self.momentum))
         return SklearnAdam(lr=real(self.learning_rate_init), betas=(self.beta_1, self.beta_2),
-                           eps=self.epsilon)
+                           eps=real(self.epsilon))
 
     def _fit_stochastic(self, X, Y, sw, incremental, sw_dtype=np.float64):
         net = self.net_
