@@ -1668,6 +1668,21 @@ def test_a_parquet_file_whose_name_is_not_utf8_is_read(tmp_path, capsys):
     status, out, err = run(["predict", models[0], odd], capsys)
     assert status == 0, err
     assert out == run(["predict", models[0], good], capsys)[1]
+    # A folder of parts of such a name: pyarrow finds the parts by the name,
+    # so it is refused saying so, not as a file that is not Parquet (HBP).
+    folder = os.path.join(str(tmp_path), os.fsdecode(b"parts\xff.parquet"))
+    os.mkdir(folder)
+    with open(os.path.join(folder, "part-0.parquet"), "wb") as fh:
+        pq.write_table(table, fh)
+    stderr = sys.stderr   # (as Python's own: backslashreplace; capsys's is strict)
+    sys.stderr = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="backslashreplace")
+    try:
+        status = main(["predict", models[0], folder])
+        sys.stderr.flush()
+        err = sys.stderr.buffer.getvalue().decode()
+    finally:
+        sys.stderr = stderr
+    assert status == 2 and "must be UTF-8, and this one is not; rename it" in err, err
 
 
 def test_a_csv_whose_name_is_not_utf8_is_read(tmp_path, capsys):

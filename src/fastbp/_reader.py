@@ -701,6 +701,10 @@ def _parquet_source(path):
     except UnicodeEncodeError:
         if os.path.isfile(path):
             return open(path, "rb")
+        if os.path.isdir(path):   # (pyarrow finds a data set's parts by its name)
+            raise CLIError(f"cannot read the folder {path}: pyarrow reads a folder of Parquet"
+                           " parts by its name, which must be UTF-8, and this one is not;"
+                           " rename it") from None
     return contextlib.nullcontext(path)
 
 
