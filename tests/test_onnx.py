@@ -865,3 +865,11 @@ def test_a_sigmoid_outputs_small_probabilities_keep_their_digits(dtype):
     np.testing.assert_allclose(got, net.predict_proba(X)[:, 0], rtol=tol)
     order = np.argsort(z)
     assert (np.diff(got[order]) >= 0).all()
+    # Past fastbp's exp bound (e^88, e^709) predict_proba holds its floor, and
+    # so does the graph, not the 0 of an exp that overflowed (review HBP).
+    far = np.array([[-88.5], [-89.0], [-200.0]] if dtype == "float32"
+                   else [[-709.5], [-710.0], [-1e4]], dtype=dtype)
+    floor = net.predict_proba(far)[:, 0]
+    assert (floor > 0).all()
+    np.testing.assert_allclose(run_onnx(net.to_onnx(), far)["probabilities"][:, 0], floor,
+                               rtol=1e-5 if dtype == "float32" else 1e-13)

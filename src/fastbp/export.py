@@ -39,8 +39,8 @@ The graph is built from stages, in order:
    ``transB=1``) followed by its activation (``Tanh``, ``Sigmoid``,
    ``Relu``, ``LeakyRelu`` alpha 0.01, ``Elu`` alpha 1, ``Softplus``, none
    for identity), the last layer by the output function (``Softmax``;
-   ``1 / (1 + exp(-z))`` for sigmoid, whose small probabilities ONNX
-   Runtime's ``Sigmoid`` kernel loses; none);
+   ``1 / (1 + exp(min(-z, 88)))`` (709 in float64) for sigmoid, whose small
+   probabilities ONNX Runtime's ``Sigmoid`` kernel loses; none);
 3. the outputs: ``probabilities`` (softmax or sigmoid, as ``predict_proba``)
    and ``label`` (as ``predict``: ``ArgMax``, or ``> 0.5`` for sigmoid, then
    a ``Gather`` from the constant ``classes_`` when the model has classes);
@@ -241,8 +241,13 @@ def _sigmoid_output(b, x, dtype):
     # z = -10, not monotone past -16, exactly 0 from -16.3 on; float64: 0
     # from -36.7), which the served probabilities and their logs keep
     # (review HBI). A hidden sigmoid keeps the kernel: its error is absolute.
+    # -z is capped where fastbp's exp caps it (88 in float32, 709 in
+    # float64): past it predict_proba gives its floor (6e-39, 1.2e-308), not
+    # the 0 of an exp overflowed to inf (review HBP).
     one = b.const("sigmoid_one", np.array(1.0, dtype=dtype))
-    tail = b.op("Exp", [b.op("Neg", [x], "out_neg")], "out_exp")
+    cap = b.const("sigmoid_cap", np.array(88.0 if dtype == np.float32 else 709.0, dtype=dtype))
+    neg = b.op("Min", [b.op("Neg", [x], "out_neg"), cap], "out_capped")
+    tail = b.op("Exp", [neg], "out_exp")
     return b.op("Div", [one, b.op("Add", [one, tail], "out_1p")], "out_sigmoid")
 
 
@@ -290,7 +295,7 @@ def _softplus_double(b, x, stem):
 # Activations written with elementary operators in a float64 graph.
 DOUBLE_FORMS = {"leaky_relu": _leaky_relu_double, "elu": _elu_double,
                 "softplus": _softplus_double}
-SIGMOID_OUTPUT_OPS = ("Neg", "Exp", "Add", "Div")
+SIGMOID_OUTPUT_OPS = ("Neg", "Min", "Exp", "Add", "Div")
 DOUBLE_OPS = {"leaky_relu": ("Max", "Mul"), "elu": ("Min", "Exp", "Sub", "Relu", "Add"),
               "softplus": ("Abs", "Neg", "Exp", "Add", "Log", "Relu")}
 
