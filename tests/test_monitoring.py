@@ -633,3 +633,36 @@ def test_history_is_replaced_only_by_a_history_and_clears_whole(tmp_path):
     assert len(back.history) == 1 and back.history["loss"] == fresh["loss"]
     clone = copy.deepcopy(net)
     assert clone.history is not net.history and clone.history["loss"] == net.history["loss"]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_r2_takes_its_total_squares_in_chunks(weighted):
+    """Review HBQ: evaluate (and every epoch's validation) of an identity
+    model held Y in float64 and its squared deviations whole: 147 MiB for
+    24 MiB of float32 targets, where the guide promises memory O(n +
+    weights) beyond the data. Now chunked: less than Y's own size, and R^2
+    is scikit-learn's r2_score (uniform average, sample weights), a constant
+    column counted as 0 as before."""
+    import tracemalloc
+
+    from sklearn.metrics import r2_score
+    rng = np.random.default_rng(0)
+    n, m = 100_000, 64
+    X = rng.normal(size=(n, 6)).astype(np.float32)
+    Y = (X[:, :1] + rng.normal(size=(n, m))).astype(np.float32)
+    Y[:, 5] = 0.1   # constant
+    net = fastbp.MLP([6, 8, m], output="identity", seed=0)
+    w = rng.uniform(0.5, 2, n) if weighted else None
+    net.evaluate(X[:100], Y[:100], sample_weight=None if w is None else w[:100])   # warm
+    tracemalloc.start()
+    try:
+        r2 = net.evaluate(X, Y, sample_weight=w)["r2"]
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < Y.nbytes / 4, (peak, Y.nbytes)
+    pred = net.predict(X).astype(np.float64)
+    keep = [j for j in range(m) if j != 5]
+    expected = (r2_score(Y[:, keep], pred[:, keep], sample_weight=w, multioutput="raw_values")
+                .sum() + 0.0) / m   # the constant column's R^2: 0
+    assert r2 == pytest.approx(expected, rel=1e-9)

@@ -266,4 +266,30 @@ def test_train_test_split_in_place_refuses_a_masked_array(monkeypatch):
         got = train_test_split(Z, y.copy(), test_fraction=0.5, copy=False)
         for a, b in zip(want, got):
             np.testing.assert_array_equal(np.asarray(np.ma.getdata(b)), a)
-    assert given == [np.ndarray] * 3
+    assert given == [np.ndarray] * 6   # X's rows, then y's
+
+
+@pytest.mark.parametrize("y_shape, dtype", [((200_000, 20), np.float32), ((200_000,), "<U3"),
+                                           ((200_000, 2), object)])
+def test_train_test_split_in_place_makes_no_second_copy_of_y(y_shape, dtype):
+    """Review HBQ: copy=False permuted X in place but y through
+    y[...] = y[order], a second copy of y (76 MiB for a 1M x 20 float32 y),
+    where the docstring promises none. The same splits as copy=True."""
+    import tracemalloc
+    from fastbp.datasets import train_test_split
+    rng = np.random.default_rng(0)
+    n = y_shape[0]
+    X = rng.normal(size=(n, 3)).astype(np.float32)
+    y = rng.integers(0, 999, size=y_shape).astype(dtype)
+    want = train_test_split(X, y, test_fraction=0.25, seed=4)
+    train_test_split(X[:10].copy(), y[:10].copy(), test_fraction=0.5, copy=False)   # compiled
+    tracemalloc.start()
+    try:
+        got = train_test_split(X, y, test_fraction=0.25, seed=4, copy=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)
+    if dtype != object:   # (references are moved by NumPy, a copy of them)
+        assert peak < y.nbytes / 2 + 16 * n, (peak, y.nbytes)

@@ -1283,16 +1283,15 @@ class MLP:
             total += float(network._loss_sum(params, ws, self.plan, part, want,
                                              *self._kernel_codes, out))
             if self._output == "identity":   # (in float64: float32's squares overflow at 1.8e19)
-                res += np.square(np.subtract(want, out, dtype=np.float64)).sum(axis=0)
+                d = np.subtract(want, out, dtype=np.float64)
+                res += np.multiply(d, d, out=d).sum(axis=0)
             elif self._output == "softmax":
                 hits += np.count_nonzero(out.argmax(axis=1) == want)
             else:  # a row counts when every label is right (scikit-learn's subset accuracy)
                 hits += np.count_nonzero(((out > 0.5) == (want > 0.5)).all(axis=1))
         logs = {prefix + "loss": total / n + self._penalty(n)}
         if self._output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
-            Yd = Y.astype(np.float64, copy=False)
-            tot = self._constant_columns(Yd, np.square(Yd - Yd.mean(axis=0)).sum(axis=0))
-            logs[prefix + "r2"] = _r2_score(res, tot, n)
+            logs[prefix + "r2"] = _r2_score(res, self._total_squares(Y), n)
         else:
             logs[prefix + "accuracy"] = float(hits / n)
         return logs
@@ -1306,19 +1305,42 @@ class MLP:
                                          self._loss_code)) + self._penalty(float(weights.sum()))
 
     @staticmethod
-    def _constant_columns(Y, tot, weights=None):
-        """R^2's total sums of squares ``tot`` of the network's targets Y, with
-        exactly 0 for a column whose values (of the rows of positive weight)
-        are all equal, whose mean may round: the ones scaled by (y + 0.3) /
+    def _total_squares(Y, weights=None):
+        """R^2's total sums of squares of the network's targets Y (n, m), in
+        float64 (weighted by ``weights``, float64 (n,), as scikit-learn's
+        r2_score), a chunk of rows at a time: memory O(CHUNK m), where the
+        whole Y in float64 and its deviations took 6 times Y's size (147 MiB
+        for 24 MiB of float32 targets; review HBQ).
+
+        A column whose values (of the rows of positive weight) are all equal
+        has exactly 0, whose mean may round: the ones scaled by (y + 0.3) /
         0.7 left 2e-30, and R^2 -7.8e31 where scikit-learn's r2_score of
         the ones and the same predictions gives 0. So R^2 does not depend on
         the target scaling; it is 0 (1 for a perfect fit) also where
         scikit-learn's own mean of the raw values rounds (50 times 0.1:
         its R^2 is -9.8e32, fastbp's 0)."""
-        rows = Y if weights is None else Y[weights > 0]
-        if rows.shape[0] == 0:
-            return tot
-        return np.where((rows == rows[:1]).all(axis=0), 0.0, tot)
+        n, m = Y.shape
+        chunks = range(0, n, CHUNK)
+        if weights is None:
+            mean = Y.mean(axis=0, dtype=np.float64)
+        else:
+            mean = sum(weights[i:i + CHUNK] @ Y[i:i + CHUNK].astype(np.float64, copy=False)
+                       for i in chunks) / float(weights.sum())
+        tot, constant, first = np.zeros(m), np.ones(m, dtype=bool), None
+        for i in chunks:
+            rows = Y[i:i + CHUNK]
+            squares = np.subtract(rows, mean, dtype=np.float64)
+            np.multiply(squares, squares, out=squares)
+            if weights is None:
+                tot += squares.sum(axis=0)
+            else:
+                w = weights[i:i + CHUNK]
+                tot += w @ squares
+                rows = rows[w > 0]
+            if rows.shape[0]:
+                first = rows[:1] if first is None else first
+                constant &= (rows == first).all(axis=0)
+        return tot if first is None else np.where(constant, 0.0, tot)
 
     def _weighted_metrics(self, X, Y, weights, prefix=""):
         # _metrics with sample weights: the weighted mean loss plus the L2
@@ -1337,10 +1359,7 @@ class MLP:
                 w = weights[start:start + len(out), None]
                 res += (w * np.square(np.subtract(Y[start:start + len(out)], out,
                                                   dtype=np.float64))).sum(axis=0)
-            mean = (weights[:, None] * Y).sum(axis=0) / total
-            tot = self._constant_columns(Y, (weights[:, None] * (Y - mean) ** 2).sum(axis=0),
-                                         weights)
-            logs[prefix + "r2"] = _r2_score(res, tot, len(weights))
+            logs[prefix + "r2"] = _r2_score(res, self._total_squares(Y, weights), len(weights))
             return logs
         hits = 0.0
         for start, out in self._chunks(X):
