@@ -141,7 +141,7 @@ def _metrics(net, X, Y, comm, prefix="val_"):
     m = net.sizes[-1]
     # loss sum, correct, rows, then per output: residual², mean, squared
     # deviations, least and greatest target (a constant column: see
-    # MLP._constant_columns)
+    # MLP._total_squares)
     part = np.zeros(3 + 5 * m)
     part[3 + 3 * m:3 + 4 * m], part[3 + 4 * m:] = np.inf, -np.inf
     part[2] = hi - lo
