@@ -475,7 +475,7 @@ class _BaseMLP(BaseEstimator):
 
     def _new_optimizer(self):
         # (scikit-learn's constraints, Reals, take True: momentum 1, and
-        # learning_rate_init 1, which fastbp's optimizers refuse as no number)
+        # learning_rate_init and epsilon 1, which fastbp's optimizers refuse as no number)
         def real(v):
             return float(v) if isinstance(v, (bool, np.bool_)) else v
         if self.solver == "sgd":
