@@ -727,7 +727,11 @@ class MLP:
                             " net.classes_ to the label of each output")
         if self._target_mean is None:
             return check_targets(y, n, self._output, self._sizes[-1], self._dtype, name, x_name)
-        Y = check_targets(y, n, self._output, self._sizes[-1], np.float64, name, x_name)
+        # float32 targets of a float32 model as they are (the scaling is
+        # computed in float64 a block at a time): no float64 copy of them all
+        wide = (self._dtype if self._dtype == np.float32
+                and getattr(y, "dtype", None) in (np.float16, np.float32) else np.float64)
+        Y = check_targets(y, n, self._output, self._sizes[-1], wide, name, x_name)
         _preprocess.check_in_range(Y, self._dtype, name)
         return _preprocess.standardise(Y, self._target_mean, self._target_scale, self._dtype, name)
 
@@ -740,8 +744,8 @@ class MLP:
             out = (out > 0.5).astype(np.int64)
             if self._classes is not None:
                 return self._classes[out[:, 0]]
-        elif self._target_mean is not None:
-            out = (out * self._target_scale + self._target_mean).astype(self._dtype)
+        elif self._target_mean is not None:   # (out is the caller's own new array)
+            out = _preprocess.unstandardise(out, self._target_mean, self._target_scale)
         return out[:, 0] if self._sizes[-1] == 1 else out
 
     def _data(self, X, y, classes=None):
