@@ -70,7 +70,9 @@ def test_checkpoint_arguments():
         fastbp.ModelCheckpoint("m.npz", every=0)
     with pytest.raises(TypeError, match="monitor must be None or a metric name"):
         fastbp.ModelCheckpoint("m.npz", monitor=3)
-    for path in ("run-{epochs}.npz", "run-{}.npz", "run-{epoch:q}.npz"):  # before any training
+    # (review HBS: {epoch.num} and {epoch[0]} escaped as a bare AttributeError, TypeError)
+    for path in ("run-{epochs}.npz", "run-{}.npz", "run-{epoch:q}.npz", "run-{epoch.num}.npz",
+                 "run-{epoch[0]}.npz"):  # before any training
         with pytest.raises(ValueError, match="must take its epoch as {epoch}"):
             fastbp.ModelCheckpoint(path)
     assert fastbp.ModelCheckpoint("run-{epoch:03d}-{{x}}.npz").path.format(epoch=7) == "run-007-{x}.npz"

@@ -169,6 +169,36 @@ def test_lbfgs_callbacks_can_stop():
     assert len(h) == 3 and net.optimizer.t == 3
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "lbfgs"])
+def test_a_callbacks_own_stop_iteration_is_raised_by_every_optimizer(optimizer):
+    """Review HBS: a callback whose on_epoch_end raised StopIteration (a
+    next() on a spent iterator) failed a minibatch fit but ended an L-BFGS
+    fit as if asked to stop: SciPy takes any StopIteration from its callback
+    for "stop". Raised by both now, after the epoch it came in (its
+    parameters kept, on_train_end run)."""
+    X, y = data(60)
+    ended = []
+
+    class Buggy:
+        def __init__(self):
+            self.rates = iter([0.1])   # one rate too few
+
+        def on_epoch_end(self, epoch, logs):
+            next(self.rates)
+
+        def on_train_end(self, net):
+            ended.append(net.params.copy())
+
+    net = fastbp.MLP([5, 4, 3], dtype="float64", seed=0)
+    with pytest.raises(StopIteration):
+        net.fit(X, y, epochs=5, verbose=0, optimizer=optimizer, callbacks=[Buggy()])
+    assert len(net.history) == 2 and not net.history.interrupted
+    assert len(ended) == 1 and np.array_equal(ended[0], net.params)
+    again = fastbp.MLP([5, 4, 3], dtype="float64", seed=0)
+    again.fit(X, y, epochs=2, verbose=0, optimizer=optimizer)
+    assert np.array_equal(again.params, net.params)
+
+
 def test_lbfgs_result_is_the_last_fits_own():
     """``LBFGS.result`` is SciPy's result of the fit just run: a later fit of
     0 epochs, or one interrupted by Ctrl-C, leaves None, not the earlier

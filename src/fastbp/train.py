@@ -132,6 +132,7 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     t_start = [0.0]   # (set as the first iteration starts)
 
     last = [None]   # SciPy's last iterate, as the model took it in on_iteration
+    raised = [None]   # a StopIteration a callback raised
 
     def on_iteration(intermediate_result):
         net.params[:] = intermediate_result.x
@@ -143,7 +144,14 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
         logs["seconds"] = time.perf_counter() - t_start[0]
         _record(logs, history, net.history)
         _show(bar, verbose, len(history) - 1, epochs, logs, None, "iteration")
-        stop = _epoch_end(callbacks, len(history) - 1, logs)
+        try:
+            stop = _epoch_end(callbacks, len(history) - 1, logs)
+        except StopIteration as exc:
+            # A callback's own StopIteration (a next() on a spent iterator):
+            # SciPy takes any from its callback for "stop", and the fit
+            # ended as if on purpose. Raised after minimize, as run_epochs does.
+            raised[0] = exc
+            raise StopIteration from None
         t_start[0] = time.perf_counter()   # (the callbacks' time is no iteration's, as in run_epochs)
         if stop:
             raise StopIteration
@@ -168,6 +176,9 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
                                       method="L-BFGS-B", callback=on_iteration,
                                       options=dict(maxiter=epochs, gtol=optimizer.tol,
                                                    ftol=optimizer.tol, maxls=optimizer.max_ls))
+                    if raised[0] is not None:   # (params hold its iteration's, as after an epoch)
+                        result = None
+                        raise raised[0]
                     optimizer.result = result
                     if last[0] is None or not np.array_equal(result.x, last[0]):
                         # (the iterate the last iteration's callbacks saw is kept
@@ -944,7 +955,8 @@ class ModelCheckpoint:
             raise ValueError("path must name a file, with {epoch} for one file per epoch; got ''")
         try:  # a bad placeholder now, not after the first epochs have trained
             self.path.format(epoch=1)
-        except (KeyError, IndexError, ValueError) as exc:
+        except (KeyError, IndexError, ValueError, AttributeError, TypeError) as exc:
+            # ({epoch.num} and {epoch[0]}: an int has neither)
             raise ValueError(f"path {self.path!r} must take its epoch as {{epoch}} (and no other"
                              f" placeholder; braces doubled as {{{{ }}}}): {exc!r}") from None
         if os.path.dirname(self.path.format(epoch=1)) != os.path.dirname(self.path.format(epoch=2)):
