@@ -104,6 +104,30 @@ def test_filter_normalisation_matches_row_norms(digits):
     assert cos == pytest.approx(1.0, abs=1e-12)
 
 
+def test_filter_normalisation_at_any_magnitude():
+    """Review HBT: the row norms were NumPy's sums of squares, which overflow
+    past ~1e154 and underflow below ~1e-162: a direction of 1e160 or 1e-170
+    came out zero, one of 1e-160 off by 3e-4, and weights of 1e160 gave an
+    infinite direction (a line's centre NaN where net.loss is finite).
+    Filter normalisation does not depend on the direction's scale and scales
+    with the weights: checked as such, and a ratio beyond float64 is named."""
+    net = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    d = np.random.default_rng(1).standard_normal(net.n_params)
+    ref = landscape.filter_normalise(net, d, include_biases=True)
+    for s in (1e-170, 1e-160, 1e160, 1e300):
+        np.testing.assert_allclose(landscape.filter_normalise(net, d * s, include_biases=True),
+                                   ref, rtol=1e-14)
+    big = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    big.params[:] = net.params * 1e160
+    got = landscape.filter_normalise(big, d, include_biases=True)
+    np.testing.assert_allclose(got, ref * 1e160, rtol=1e-14)
+    X, y = np.random.default_rng(2).standard_normal((10, 3)), np.arange(10) % 2
+    r = landscape.line(big, X, y, steps=3, seed=1)
+    assert r.centre == big.loss(X, y) and np.isfinite(r.losses).all()
+    with pytest.raises(ValueError, match="normalised direction is not finite"):
+        landscape.filter_normalise(big, d * 1e-320)
+
+
 def test_biases_included_and_raw_directions(digits):
     net = trained(digits)
     assert any(b.any() for b in net.biases)
@@ -368,6 +392,8 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
     in_scratch = held[:coefs.size].reshape(coefs.shape)
     in_scratch[:] = coefs
     bad.append((out, held, d, d, in_scratch, "scratch must not overlap .*coefs"))
+    # scratch in ws (review HBT: named by loss_value as "params")
+    bad.append((out, ws.reshape(-1)[:n], d, d, coefs, "scratch must not overlap .*ws"))
     assert ws.dtype == d.dtype and ws.size >= n
     before, d_before = net.params.copy(), d.copy()
     for o, scratch, d1, d2, c, message in bad:
@@ -388,6 +414,11 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
     with pytest.raises(numba.core.errors.TypingError,
                        match="grid_losses: out must be a 1-D float64 array"):
         landscape.grid_losses([0.0, 0.0], np.empty(n), net.params, d, d, coefs, ws, *kw)
+    # Review HBT: a 2-D direction failed deep in Numba's typing ("setitem")
+    for d1, d2 in ((d.reshape(1, -1), d), (d, d.reshape(-1, 1))):
+        with pytest.raises(numba.core.errors.TypingError,
+                           match="grid_losses: d1 and d2 must be 1-D arrays"):
+            landscape.grid_losses(out, np.empty(n), net.params, d1, d2, coefs, ws, *kw)
     # Review GJ: an l2 of -5 gave a negative "loss", NaN a NaN (a model's alpha is finite, >= 0)
     for l2 in (-5.0, np.nan, np.inf):
         with pytest.raises(ValueError, match="grid_losses: l2 must be finite and >= 0"):

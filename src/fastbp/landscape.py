@@ -50,6 +50,7 @@ filter-wise normalisation) or None (the directions as drawn)."""
 # ------------------------------------------------------------------ kernel
 _coefs_matrix = _ndim_guard((2,), "grid_losses: coefs must be a 2-D array, (k, 3)")
 _float64_out = array_guard("grid_losses: out must be a 1-D float64 array, (k,)", (1,), ("float64",))
+_a_direction = array_guard("grid_losses: d1 and d2 must be 1-D arrays, (n_params,)", (1,))
 
 
 @jit
@@ -68,6 +69,8 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
     same_scratch(params, scratch)   # (loss_value would name scratch "params")
     _coefs_matrix(coefs)
     _float64_out(out)   # (an integer out truncated every loss, a float32 one rounded it)
+    _a_direction(d1)    # (a 2-D one failed deep in Numba's typing)
+    _a_direction(d2)
     m = params.size
     if scratch.size != m or d1.size != m or d2.size != m:
         raise ValueError("grid_losses: scratch, d1 and d2 must have params.size entries")
@@ -77,9 +80,9 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
         raise ValueError("grid_losses: l2 must be finite and >= 0")
     if (_overlap(scratch, params) or _overlap(scratch, d1) or _overlap(scratch, d2)
             or _overlap(scratch, coefs) or _overlap(scratch, X) or _overlap(scratch, Y)
-            or _overlap(scratch, out)):
-        raise ValueError("grid_losses: scratch must not overlap params, d1, d2, coefs, X, Y"
-                         " or out")
+            or _overlap(scratch, out) or _overlap(scratch, ws)):
+        raise ValueError("grid_losses: scratch must not overlap params, d1, d2, coefs, X, Y,"
+                         " out or ws")
     if (_overlap(out, params) or _overlap(out, d1) or _overlap(out, d2) or _overlap(out, coefs)
             or _overlap(out, X) or _overlap(out, Y) or _overlap(out, ws)):
         raise ValueError("grid_losses: out must not overlap params, d1, d2, coefs, X, Y or ws")
@@ -231,15 +234,38 @@ def filter_normalise(net, direction, include_biases=False):
             _rescale_rows(d[b].reshape(1, -1), theta[b].reshape(1, -1))
         else:
             d[b] = 0.0
+    if not np.isfinite(d).all():   # (a ratio of row norms past float64: 1e-320 against 1e10)
+        raise ValueError("filter_normalise: the normalised direction is not finite: the ratio"
+                         " of the model's row norms to the direction's is beyond float64;"
+                         " rescale the direction")
     return d
 
 
 def _rescale_rows(d, theta):
     # d (rows, cols), a view, rescaled in place: row norms of d := those of theta.
-    d_norm = np.linalg.norm(d, axis=1)
-    t_norm = np.linalg.norm(theta, axis=1)
-    scale = np.divide(t_norm, d_norm, out=np.zeros_like(d_norm), where=d_norm > 0)
-    d *= scale[:, None]
+    d_norm = _row_norms(d)
+    t_norm = _row_norms(theta)
+    with np.errstate(over="ignore", invalid="ignore"):   # (not finite: filter_normalise names it)
+        scale = np.divide(t_norm, d_norm, out=np.zeros_like(d_norm), where=d_norm > 0)
+        d *= scale[:, None]
+
+
+def _row_norms(a):
+    """Each row's 2-norm, in float64. Where the sum of squares leaves
+    float64's exact range (a norm past ~1e150 or below ~1e-150: its squares
+    overflowed to inf or lost digits to underflow, and a direction's rows
+    came out zero, or infinite for weights of 1e160) the row is scaled by
+    its largest magnitude first; elsewhere NumPy's norm as it is."""
+    with np.errstate(over="ignore", under="ignore"):   # (the odd rows are taken again)
+        norm = np.linalg.norm(a, axis=1)
+    odd = ~((norm > 1e-150) & (norm < 1e150))
+    if odd.any():
+        rows = np.asarray(a[odd], dtype=np.float64)
+        big = np.abs(rows).max(axis=1)
+        safe = np.where(big > 0, big, 1.0)
+        with np.errstate(over="ignore"):   # (a norm truly past float64: inf, named after)
+            norm[odd] = np.linalg.norm(rows / safe[:, None], axis=1) * big
+    return norm
 
 
 def random_directions(net, count=1, seed=None, normalise="filter", include_biases=False):
