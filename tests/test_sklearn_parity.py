@@ -1096,3 +1096,34 @@ def test_poisson_zero_count_predicted_zero_is_nan_as_scikit_learn():
                         if solver == "sgd" else None))
         assert got[0] == got[1]
         assert got[0][0]
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+def test_the_losses_are_of_scikit_learns_type(solver):
+    """Review HBU: loss_, loss_curve_ and best_loss_ were np.float64 always,
+    where a float32 regressor's are np.float32 in scikit-learn (its squared
+    and Poisson losses of float32 y and predictions; float64 with float64
+    sample weights, or float64 y); the values agree as elsewhere."""
+    rng = np.random.RandomState(0)
+    X0 = rng.normal(size=(60, 4))
+    y0 = np.abs(X0[:, 0] * 2 + 1)
+    cases = [(xd, yd, sw, loss) for xd in (np.float32, np.float64)
+             for yd in (np.float32, np.float64) for sw in (None, np.float32, np.float64)
+             for loss in ("squared_error", "poisson")]
+    kinds = set()
+    for xd, yd, sw, loss in cases:
+        X, y = X0.astype(xd), y0.astype(yd)
+        w = None if sw is None else rng.uniform(0.5, 2, 60).astype(sw)
+        got = []
+        for cls in (SkRegressor, MLPRegressor):
+            est = cls(hidden_layer_sizes=(4,), solver=solver, loss=loss, max_iter=3,
+                      random_state=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                est.fit(X, y, sample_weight=w)
+            values = [est.loss_] + ([est.best_loss_] + est.loss_curve_ if solver == "adam" else [])
+            got.append(values)
+        assert [type(v) for v in got[1]] == [type(v) for v in got[0]], (xd, yd, sw, loss)
+        np.testing.assert_allclose(got[1], got[0], rtol=1e-5 if np.float32 in (xd, yd, sw) else 1e-9)
+        kinds.add(type(got[0][0]))
+    assert kinds == {np.float32, np.float64}
