@@ -3,6 +3,7 @@ installed console script."""
 import copy
 import os
 import csv
+import json
 import re
 import subprocess
 import sys
@@ -423,6 +424,25 @@ def test_info_shows_class_and_category_labels_unrounded(tmp_path, capsys):
         net.save(tmp_path / "m.npz")
         status, out, _ = run(["info", str(tmp_path / "m.npz")], capsys)
         assert status == 0 and f"classes: {want}" in out, dtype
+
+
+def test_info_lists_every_feature_in_order(tmp_path, capsys):
+    """Review HBX: cli.md says `fastbp info model.npz` lists the model's
+    features (an NPZ's X read by position holds them in that order), but
+    past 10 names it printed "<12 names>" only: every name now, in order."""
+    rng = np.random.default_rng(0)
+    names = [f"f{i}" for i in range(11)] + ['a, "b"']
+    X = rng.normal(size=(40, 12))
+    path = write_csv(tmp_path / "d.csv", names + ["label"],
+                     [[repr(float(v)) for v in row] + [str(int(row[0] > 0))] for row in X])
+    model = str(tmp_path / "m.npz")
+    assert main(["train", path, "--epochs", "1", "--verbose", "0", "--hidden", "3",
+                 "--out", model]) == 0
+    capsys.readouterr()
+    status, out, _ = run(["info", model], capsys)
+    line = [ln for ln in out.splitlines() if ln.startswith("features (12, in order): ")]
+    assert status == 0 and len(line) == 1
+    assert json.loads(line[0].split(": ", 1)[1]) == names == fastbp.load(model).metadata["features"]
 
 
 def test_info_shows_the_models_classes_and_scaling(tmp_path, capsys, classes_csv):

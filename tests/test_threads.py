@@ -38,6 +38,95 @@ def test_context_manager_restores_the_previous_setting():
 
 
 @pytest.mark.skipif(fastbp.threads.default_num_threads() < 2, reason="needs 2 CPUs")
+@pytest.mark.parametrize("first_leaves_first", [True, False])
+def test_overlapping_blocks_of_two_threads_restore_the_setting_before_both(first_leaves_first):
+    """Review HBX: thread A's ``with set_num_threads(1)``, then B's, A leaving
+    first: B restored A's 1, after A had restored the original, and the whole
+    process (NumPy included) stayed on one thread. Blocks that overlap end
+    as nested ones do: the setting before the first, once both have ended."""
+    import threading
+    before = (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads())
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def a():
+        with fastbp.set_num_threads(1):
+            a_in.set()
+            b_in.wait(30)
+            if not first_leaves_first:
+                a_out.wait(30)
+        a_out.set()
+
+    def b():
+        a_in.wait(30)
+        with fastbp.set_num_threads(1):
+            b_in.set()
+            if first_leaves_first:
+                a_out.wait(30)
+                seen.append(fastbp.get_num_threads())   # B's block still holds
+            else:
+                a_out.set()
+        if not first_leaves_first:
+            a_out.clear()
+            a_out.wait(30)
+
+    ts = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(60)
+    assert seen == ([1] if first_leaves_first else [])
+    assert (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads()) == before
+    # nested in one thread, as before
+    with fastbp.set_num_threads(1):
+        with fastbp.set_num_threads(2):
+            assert fastbp.get_num_threads() == 2
+        assert fastbp.get_num_threads() == 1
+    assert (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads()) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or fastbp.threads.default_num_threads() < 2,
+                    reason="needs fork and 2 CPUs")
+def test_a_forked_child_ends_the_blocks_other_threads_had_open():
+    """A block another thread had open at a fork never ends in the child:
+    it ends there at the fork, and the child's own block, entered after it,
+    restores the setting before both."""
+    import threading
+    before = fastbp.get_num_threads()
+    entered, done = threading.Event(), threading.Event()
+
+    def other():
+        with fastbp.set_num_threads(1):
+            entered.set()
+            done.wait(60)
+
+    t = threading.Thread(target=other)
+    t.start()
+    entered.wait(30)
+    try:
+        with fastbp.set_num_threads(1):
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:   # the child: the other thread's block has ended
+                try:
+                    inside = fastbp.get_num_threads()
+                    fastbp.threads.set_num_threads.__exit__(
+                        fastbp.threads._scopes[-1], None, None, None)
+                    os.write(w, f"{inside} {fastbp.get_num_threads()} {len(fastbp.threads._scopes)}"
+                             .encode())
+                finally:
+                    os._exit(0)
+            os.close(w)
+            got = os.read(r, 100).decode()
+            os.waitpid(pid, 0)
+    finally:
+        done.set()
+        t.join(60)
+    assert got == f"1 {before} 0"
+    assert fastbp.get_num_threads() == before
+
+
+@pytest.mark.skipif(fastbp.threads.default_num_threads() < 2, reason="needs 2 CPUs")
 def test_the_setting_holds_when_the_pool_was_resized_behind_fastbps_back():
     # threadpoolctl (or a racing kernel) resized the pool: set_num_threads(n)
     # with the n fastbp last applied was skipped, and so was the next fit's check.

@@ -1340,9 +1340,14 @@ def cmd_info(args):
     net = _load_model(args.model)
     # (not a dict: from a file of an older fastbp, shown as it is)
     meta = dict(_metadata(net)) or net.metadata
+    features = None
     if isinstance(meta, dict) and isinstance(meta.get("features"), list) \
             and len(meta["features"]) > 10:
-        meta["features"] = f"<{len(meta['features'])} names>"
+        # every name, in order, on a line of its own (an NPZ's X read by
+        # position holds them in this order: review HBX, the metadata line
+        # gave "<12 names>" only)
+        features = meta["features"]
+        meta["features"] = f"<{len(features)} names: see features above>"
     from .optim import LBFGS
     lines = [repr(net), f"parameters: {net.n_params} {net.dtype.name}",
              f"optimizer: {net.optimizer!r}", f"epochs trained: {len(net.history)}"
@@ -1368,6 +1373,8 @@ def cmd_info(args):
         # Metrics the last fit did not compute are NaN in its row: not shown.
         last = {k: v[-1] for k, v in net.history.history.items() if v and not np.isnan(v[-1])}
         lines.append("last epoch: " + ", ".join(f"{k} {v:.6g}" for k, v in last.items()))
+    if features is not None:
+        lines.append(f"features ({len(features)}, in order): {json.dumps(features)}")
     if meta:
         lines.append("metadata: " + json.dumps(meta))
     print("\n".join(lines))

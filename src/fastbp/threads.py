@@ -471,8 +471,9 @@ def _after_fork():
     to its size as set, and the locks made anew (one may have been held; a
     forked child has no split fit running)."""
     global _one_thread_lock, _one_thread_users, _one_thread_by, _other_lock, _other_users, \
-        _other_by, _other_restore, _training_lock
+        _other_by, _other_restore, _training_lock, _scope_lock
     _training_lock = threading.Lock()
+    _scope_lock = threading.Lock()
     # (a product another thread had in flight will never end here, nor put
     # back the size it found: the size as set before the fork goes back)
     in_flight = _blas.ENDED.value != _blas.BEGUN.value
@@ -493,6 +494,26 @@ def _after_fork():
             _resize([lib], n)
         _other_restore = []
     _other_users, _other_by = mine, ({me: mine} if mine else {})
+    _end_other_scopes(me)
+
+
+def _end_other_scopes(me):
+    """The set_num_threads blocks other threads had open at a fork never end
+    in the child: each ends now, as if it had left first (its previous
+    setting handed to a later block, or restored)."""
+    global _requested
+    k = 0
+    while k < len(_scopes):
+        block = _scopes[k]
+        if getattr(block, "_by", None) == me:
+            k += 1
+            continue
+        del _scopes[k]
+        if k < len(_scopes):
+            _scopes[k]._previous = block._previous
+        else:
+            _requested, n = block._previous
+            _apply(n)
 
 
 if hasattr(os, "register_at_fork"):
@@ -606,6 +627,8 @@ def _pool_differs(n):
 
 
 _applied = None
+_scopes = []   # the set_num_threads blocks open, in the order they began
+_scope_lock = threading.Lock()
 
 
 class set_num_threads:
@@ -627,12 +650,27 @@ class set_num_threads:
         ensure()
 
     def __enter__(self):
+        with _scope_lock:
+            self._by = threading.get_ident()
+            _scopes.append(self)
         return self
 
     def __exit__(self, *exc):
+        # Blocks that overlap (two Python threads' ``with``, the first left
+        # first) end as nested ones do: a block left while a later one is
+        # still open hands its previous setting to that one, which restores
+        # it when it ends (review HBX: both ended, the process kept the
+        # first one's 1 thread).
         global _requested
-        _requested, threads = self._previous
-        _apply(threads)
+        with _scope_lock:
+            at = next((k for k, b in enumerate(_scopes) if b is self), None)
+            if at is not None:
+                del _scopes[at]
+                if at < len(_scopes):   # a later block is open: its setting stays
+                    _scopes[at]._previous = self._previous
+                    return False
+            _requested, threads = self._previous
+            _apply(threads)
         return False
 
     def __repr__(self):
