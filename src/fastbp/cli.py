@@ -177,8 +177,11 @@ def _stream(table, features, others, categories, dtype, text_others=()):
     features straight into the model's dtype (``text_others``, among
     ``others``: read as text, the cells as written). A file the streaming
     reader cannot convert is read again whole, as text, for the checks to
-    word."""
-    from ._reader import Reread, StreamedCSV, read_csv
+    word. A Parquet file: its chosen columns, in one read."""
+    from ._reader import ParquetTable, Reread, StreamedCSV, read_csv
+    if isinstance(table, ParquetTable):   # its chosen columns, in one read
+        table.load(list(features) + list(others))
+        return table
     if not isinstance(table, StreamedCSV):
         return table
     text = set(categories or ())
