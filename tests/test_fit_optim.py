@@ -199,6 +199,23 @@ def test_a_callbacks_own_stop_iteration_is_raised_by_every_optimizer(optimizer):
     assert np.array_equal(again.params, net.params)
 
 
+def test_a_refused_lbfgs_fit_keeps_the_last_result():
+    """Review HBW: a fit refused by a callback's on_train_begin (the model
+    left as it was, as train.begin promises) set LBFGS.result to None."""
+    X, y = data(60)
+    net = fastbp.MLP([5, 4, 3], dtype="float64", seed=1)
+    net.fit(X, y, epochs=3, verbose=0, optimizer="lbfgs")
+    first = net.optimizer.result
+
+    class Refuses:
+        def on_train_begin(self, net):
+            raise RuntimeError("refused")
+
+    with pytest.raises(RuntimeError, match="refused"):
+        net.fit(X, y, epochs=3, verbose=0, callbacks=[Refuses()])
+    assert net.optimizer.result is first and first.nit == 3
+
+
 def test_lbfgs_result_is_the_last_fits_own():
     """``LBFGS.result`` is SciPy's result of the fit just run: a later fit of
     0 epochs, or one interrupted by Ctrl-C, leaves None, not the earlier

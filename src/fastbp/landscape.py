@@ -234,7 +234,13 @@ def filter_normalise(net, direction, include_biases=False):
             _rescale_rows(d[b].reshape(1, -1), theta[b].reshape(1, -1))
         else:
             d[b] = 0.0
-    if not np.isfinite(d).all():   # (a ratio of row norms past float64: 1e-320 against 1e10)
+    if not np.isfinite(d).all():
+        bad = np.flatnonzero(~np.isfinite(theta))
+        if bad.size:   # (review HBW: named the direction, which the caller may not have given)
+            raise ValueError(f"filter_normalise: net.params[{bad[0]}] is {theta[bad[0]]}: filter"
+                             " normalisation scales the direction's rows to the weights' row"
+                             " norms, which a non-finite parameter does not have")
+        # (a ratio of row norms past float64: 1e-320 against 1e10)
         raise ValueError("filter_normalise: the normalised direction is not finite: the ratio"
                          " of the model's row norms to the direction's is beyond float64;"
                          " rescale the direction")
@@ -263,7 +269,7 @@ def _row_norms(a):
         rows = np.asarray(a[odd], dtype=np.float64)
         big = np.abs(rows).max(axis=1)
         safe = np.where(big > 0, big, 1.0)
-        with np.errstate(over="ignore"):   # (a norm truly past float64: inf, named after)
+        with np.errstate(over="ignore", invalid="ignore"):   # (inf or NaN: named after)
             norm[odd] = np.linalg.norm(rows / safe[:, None], axis=1) * big
     return norm
 

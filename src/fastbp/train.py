@@ -163,8 +163,8 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     net._samples_per_epoch = n
     interrupts = _Interrupts()
     result = None
-    optimizer.result = None   # (an earlier fit's result is not this one's)
     begin(callbacks, net)
+    optimizer.result = None   # (an earlier fit's result is not this one's; kept by a refused fit)
     bar = None
     try:   # (from here on_train_end runs however the fit ends)
         bar = _progress_bar(epochs, verbose)
