@@ -388,3 +388,22 @@ def test_loss_is_a_python_float_with_and_without_the_penalty():
                                                                  weights / weights.mean())))
                 + alpha / (2 * (8 if weights is None else weights.sum()))
                 * sum((W ** 2).sum() for W in net.weights), rel=1e-12)
+
+
+@pytest.mark.parametrize("output", ["softmax", "identity"])
+def test_evaluate_and_val_loss_are_python_floats_with_the_penalty(output):
+    """Review HBY: with alpha > 0, evaluate's loss (weighted or not) and the
+    history's val_loss were np.float64 (floats after a save and load), where
+    loss returns a float; every one a float now, of the same value."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 3))
+    y = np.arange(20) % 2 if output == "softmax" else rng.normal(size=20)
+    w = np.linspace(0.5, 2, 20)
+    for alpha in (0.0, 0.5):
+        net = fastbp.MLP([3, 4, 2 if output == "softmax" else 1], output=output, alpha=alpha,
+                         dtype="float64", seed=0)
+        net.fit(X, y, epochs=2, verbose=0, validation_data=(X, y))
+        got = [net.evaluate(X, y)["loss"], net.evaluate(X, y, sample_weight=w)["loss"],
+               net.history["val_loss"][-1]]
+        assert [type(v) for v in got] == [float, float, float], alpha
+        assert got[0] == net.loss(X, y) and got[1] == net.loss(X, y, sample_weight=w)

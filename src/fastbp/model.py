@@ -518,7 +518,9 @@ class MLP:
     def _penalty(self, n):
         """The L2 term ``alpha / (2 n) sum |W|^2`` for n samples."""
         alpha = self._reg[0]
-        return 0.5 * alpha * network.penalty(self._params, self.plan) / n if alpha else 0.0
+        # (a float, as the loss it is added to: np.float64 made evaluate's
+        # loss and val_loss of another type with alpha > 0, review HBY)
+        return float(0.5 * alpha * network.penalty(self._params, self.plan) / n) if alpha else 0.0
 
     def workspace(self, rows):
         """A new zeroed workspace for batches of up to ``rows`` samples, for
@@ -1293,7 +1295,7 @@ class MLP:
                 hits += np.count_nonzero(out.argmax(axis=1) == want)
             else:  # a row counts when every label is right (scikit-learn's subset accuracy)
                 hits += np.count_nonzero(((out > 0.5) == (want > 0.5)).all(axis=1))
-        logs = {prefix + "loss": total / n + self._penalty(n)}
+        logs = {prefix + "loss": float(total / n + self._penalty(n))}
         if self._output == "identity":  # R^2 averaged over the outputs, as scikit-learn's r2_score
             logs[prefix + "r2"] = _r2_score(res, self._total_squares(Y), n)
         else:
