@@ -85,6 +85,50 @@ def test_overlapping_blocks_of_two_threads_restore_the_setting_before_both(first
     assert (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads()) == before
 
 
+@pytest.mark.skipif(fastbp.threads.default_num_threads() < 2, reason="needs 2 CPUs")
+def test_every_order_of_two_blocks_ends_at_the_setting_before_them():
+    """Review HCA: a block's previous setting was read in __init__ and the
+    block counted only at __enter__: another thread's block ending between
+    the two (its __init__ calls into OpenBLAS and reads /proc, letting other
+    threads run) left the process on 1 thread or pinned at 2 (91 of 300
+    races). Every order of two blocks' construction, entry and exit, as
+    threads may interleave them, for n in {1, 2}, ends at the setting before
+    both; a second __exit__ ends nothing; a plain call made while a block
+    stands stays after it ends, as a plain call does."""
+    import itertools
+    before = (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads())
+    steps = [(i, k) for i in range(2) for k in "iex"]
+    orders = [p for p in itertools.permutations(steps)
+              if all(p.index((i, "i")) < p.index((i, "e")) < p.index((i, "x")) for i in range(2))]
+    assert len(orders) == 20
+    for ns in itertools.product([1, 2], repeat=2):
+        for order in orders:
+            blocks = {}
+            for i, k in order:
+                if k == "i":
+                    blocks[i] = fastbp.set_num_threads(ns[i])
+                elif k == "e":
+                    blocks[i].__enter__()
+                else:
+                    blocks[i].__exit__(None, None, None)
+            now = (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads())
+            assert now == before, (ns, order)
+    with fastbp.set_num_threads(1):
+        done = fastbp.set_num_threads(2)
+        done.__exit__(None, None, None)
+        with fastbp.set_num_threads(1):
+            done.__exit__(None, None, None)   # (a second exit)
+            assert fastbp.get_num_threads() == 1
+    assert (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads()) == before
+    try:
+        with fastbp.set_num_threads(2):
+            fastbp.set_num_threads(1)   # a plain call: it stands
+        assert fastbp.threads._requested == 1 and _our_blas_threads() == {1}
+    finally:
+        fastbp.threads._restore(before[:2])
+    assert len(fastbp.threads._scopes) <= 1   # (plain calls are not kept)
+
+
 @pytest.mark.skipif(not hasattr(os, "fork") or fastbp.threads.default_num_threads() < 2,
                     reason="needs fork and 2 CPUs")
 def test_a_forked_child_ends_the_blocks_other_threads_had_open():
@@ -111,7 +155,7 @@ def test_a_forked_child_ends_the_blocks_other_threads_had_open():
                 try:
                     inside = fastbp.get_num_threads()
                     fastbp.threads.set_num_threads.__exit__(
-                        fastbp.threads._scopes[-1], None, None, None)
+                        fastbp.threads._scopes[-1](), None, None, None)
                     os.write(w, f"{inside} {fastbp.get_num_threads()} {len(fastbp.threads._scopes)}"
                              .encode())
                 finally:

@@ -67,6 +67,7 @@ import contextlib
 import os
 import signal
 import threading
+import weakref
 from time import perf_counter as _clock
 
 import threadpoolctl
@@ -499,21 +500,46 @@ def _after_fork():
 
 def _end_other_scopes(me):
     """The set_num_threads blocks other threads had open at a fork never end
-    in the child: each ends now, as if it had left first (its previous
-    setting handed to a later block, or restored)."""
-    global _requested
+    in the child: each ends now, as if it had left first."""
     k = 0
     while k < len(_scopes):
-        block = _scopes[k]
-        if getattr(block, "_by", None) == me:
+        block = _scopes[k]()
+        if block is None or block._by == me:
             k += 1
             continue
-        del _scopes[k]
-        if k < len(_scopes):
-            _scopes[k]._previous = block._previous
-        else:
-            _requested, n = block._previous
-            _apply(n)
+        block._exited = True
+        _end_scope(k, block)
+
+
+def _end_scope(k, block):
+    """End the open setting ``block``, ``_scopes[k]`` (under _scope_lock).
+    Settings that overlap (two Python threads' ``with`` blocks, the first left
+    first) end as nested ones do: one that ends while a later one stands
+    hands its previous setting to that one, which restores it when it ends
+    (review HBX: both ended, the process kept the first one's 1 thread); a
+    later one that is gone (a plain call, never to end) keeps its own. The
+    last one restores the setting before it."""
+    del _scopes[k]
+    if k < len(_scopes):
+        later = _scopes[k]()
+        if later is not None:
+            later._previous = block._previous
+    else:
+        _restore(block._previous)
+    _prune_scopes()
+
+
+def _restore(previous):
+    global _requested
+    _requested, n = previous
+    _apply(n)
+
+
+def _prune_scopes():
+    # A plain call's setting (gone, never to end) with nothing before it
+    # left to end: forgotten (one per call otherwise, without any block).
+    while _scopes and _scopes[0]() is None:
+        del _scopes[0]
 
 
 if hasattr(os, "register_at_fork"):
@@ -627,7 +653,7 @@ def _pool_differs(n):
 
 
 _applied = None
-_scopes = []   # the set_num_threads blocks open, in the order they began
+_scopes = []   # weak references to the set_num_threads standing, in the order they began
 _scope_lock = threading.Lock()
 
 
@@ -644,33 +670,31 @@ class set_num_threads:
         n = check_int(n, "n", 1)
         if n > default_num_threads():
             raise ValueError(f"n must be at most the {default_num_threads()} CPUs available; got {n}")
-        self._previous = (_requested, get_num_threads())
-        _requested = n
-        _apply(n)   # at once, whatever fastbp applied before (the pool may have moved since)
+        # The setting before, the new one applied, and this one's place
+        # among those standing, in one step: a block of another thread that
+        # ends meanwhile sees this one (review HCA: read apart, 91 of 300
+        # races of two threads' blocks left the process on 1 thread).
+        with _scope_lock:
+            self._previous = (_requested, get_num_threads())
+            self._by, self._exited = threading.get_ident(), False
+            _prune_scopes()
+            _scopes.append(weakref.ref(self))
+            _requested = n
+            _apply(n)   # at once, whatever fastbp applied before (the pool may have moved since)
         ensure()
 
     def __enter__(self):
-        with _scope_lock:
-            self._by = threading.get_ident()
-            _scopes.append(self)
         return self
 
     def __exit__(self, *exc):
-        # Blocks that overlap (two Python threads' ``with``, the first left
-        # first) end as nested ones do: a block left while a later one is
-        # still open hands its previous setting to that one, which restores
-        # it when it ends (review HBX: both ended, the process kept the
-        # first one's 1 thread).
-        global _requested
         with _scope_lock:
-            at = next((k for k, b in enumerate(_scopes) if b is self), None)
-            if at is not None:
-                del _scopes[at]
-                if at < len(_scopes):   # a later block is open: its setting stays
-                    _scopes[at]._previous = self._previous
-                    return False
-            _requested, threads = self._previous
-            _apply(threads)
+            if not self._exited:   # (a second exit ends nothing)
+                self._exited = True
+                at = next((k for k, ref in enumerate(_scopes) if ref() is self), None)
+                if at is None:   # (not among them: restored, as a block always was)
+                    _restore(self._previous)
+                else:
+                    _end_scope(at, self)
         return False
 
     def __repr__(self):
