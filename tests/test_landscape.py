@@ -136,6 +136,15 @@ def test_filter_normalisation_at_any_magnitude():
             warnings.simplefilter("error")
             with pytest.raises(ValueError, match=rf"net.params\[3\] is {value}"):
                 landscape.line(odd, X, y, steps=3, seed=1)
+    # A non-finite bias left out (include_biases=False) is not the one named
+    # (review HCA); taking part, it is
+    odd = fastbp.MLP([3, 4, 2], dtype="float64", seed=0)
+    b0, w1 = odd._layout.bias_slice(0).start, odd._layout.weight_slice(1).start + 1
+    odd.params[b0], odd.params[w1] = np.nan, np.inf
+    with pytest.raises(ValueError, match=rf"net.params\[{w1}\] is inf"):
+        landscape.filter_normalise(odd, d)
+    with pytest.raises(ValueError, match=rf"net.params\[{b0}\] is nan"):
+        landscape.filter_normalise(odd, d, include_biases=True)
 
 
 def test_biases_included_and_raw_directions(digits):

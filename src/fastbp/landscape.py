@@ -235,7 +235,12 @@ def filter_normalise(net, direction, include_biases=False):
         else:
             d[b] = 0.0
     if not np.isfinite(d).all():
-        bad = np.flatnonzero(~np.isfinite(theta))
+        used = np.zeros(theta.size, dtype=bool)   # (the biases only where they take part)
+        for l in range(layout.n_layers):
+            used[layout.weight_slice(l)] = True
+            if include_biases:
+                used[layout.bias_slice(l)] = True
+        bad = np.flatnonzero(~np.isfinite(theta) & used)
         if bad.size:   # (review HBW: named the direction, which the caller may not have given)
             raise ValueError(f"filter_normalise: net.params[{bad[0]}] is {theta[bad[0]]}: filter"
                              " normalisation scales the direction's rows to the weights' row"
