@@ -255,13 +255,13 @@ def look_again():
         _schedule(_look["busy"], now, seen=True)
 
 
-def _apply(n):
+def _apply(n, libs=None):
     global _applied, _one_thread_restore
     with _one_thread_lock:
         if _one_thread_users:  # an inference holds the pool at one thread: n after it
             _one_thread_restore = n
         else:
-            _resize(_blas_controller(), n)
+            _resize(_blas_controller() if libs is None else libs, n)
     _applied = n
 
 
@@ -335,7 +335,9 @@ class _SigintDeferred(SigintHeld):
         return False
 
 
-_one_thread_lock = threading.Lock()
+# (re-entrant, as _scope_lock: a signal handler's set_num_threads during
+# another's resize, in the same thread, hung)
+_one_thread_lock = threading.RLock()
 _one_thread_users = 0    # calls inside blas_on_one_thread now
 _one_thread_by = {}      # thread ident -> its calls among them (for a fork: _after_fork)
 _one_thread_restore = 1  # the pool's size before the first of them
@@ -456,13 +458,15 @@ def _before_fork():
     # OpenBLAS's own lock taken in the child, whose first resize then hung
     # for good. (Both are held only for bookkeeping, never across a fork of
     # their holder's; released in the parent after, made anew in the child.)
-    _one_thread_lock.acquire()
+    _scope_lock.acquire()   # (first, as set_num_threads takes them: review HCC, a child
+    _one_thread_lock.acquire()   # forked while another thread ended a block kept its 1)
     _other_lock.acquire()
 
 
 def _after_fork_in_parent():
     _other_lock.release()
     _one_thread_lock.release()
+    _scope_lock.release()
 
 
 def _after_fork():
@@ -474,13 +478,13 @@ def _after_fork():
     global _one_thread_lock, _one_thread_users, _one_thread_by, _other_lock, _other_users, \
         _other_by, _other_restore, _training_lock, _scope_lock
     _training_lock = threading.Lock()
-    _scope_lock = threading.Lock()
+    _scope_lock = threading.RLock()
     # (a product another thread had in flight will never end here, nor put
     # back the size it found: the size as set before the fork goes back)
     in_flight = _blas.ENDED.value != _blas.BEGUN.value
     _blas.ENDED.value = _blas.BEGUN.value
     me = threading.get_ident()
-    _one_thread_lock, _other_lock = threading.Lock(), threading.Lock()
+    _one_thread_lock, _other_lock = threading.RLock(), threading.Lock()
     mine = _one_thread_by.get(me, 0)
     if _one_thread_users and not mine and _one_thread_restore > 1:
         _resize(_pool_libs(), _one_thread_restore)
@@ -500,7 +504,9 @@ def _after_fork():
 
 def _end_other_scopes(me):
     """The set_num_threads blocks other threads had open at a fork never end
-    in the child: each ends now, as if it had left first."""
+    in the child: each ends now, as if it had left first (a plain call's
+    object another thread keeps alive too: nothing tells it from a block
+    between its construction and its ``with``)."""
     k = 0
     while k < len(_scopes):
         block = _scopes[k]()
@@ -511,7 +517,7 @@ def _end_other_scopes(me):
         _end_scope(k, block)
 
 
-def _end_scope(k, block):
+def _end_scope(k, block, libs=None):
     """End the open setting ``block``, ``_scopes[k]`` (under _scope_lock).
     Settings that overlap (two Python threads' ``with`` blocks, the first left
     first) end as nested ones do: one that ends while a later one stands
@@ -525,21 +531,27 @@ def _end_scope(k, block):
         if later is not None:
             later._previous = block._previous
     else:
-        _restore(block._previous)
+        _restore(block._previous, libs)
     _prune_scopes()
 
 
-def _restore(previous):
+def _restore(previous, libs=None):
     global _requested
     _requested, n = previous
-    _apply(n)
+    _apply(n, libs)
 
 
 def _prune_scopes():
-    # A plain call's setting (gone, never to end) with nothing before it
-    # left to end: forgotten (one per call otherwise, without any block).
-    while _scopes and _scopes[0]() is None:
-        del _scopes[0]
+    # A plain call's setting (gone, never to end) stands against the ends
+    # of those before it: one such between two others is as many (review
+    # HCC: 6001 entries after 6000 plain calls in a block), and with nothing
+    # before it none is needed.
+    kept = []
+    for ref in _scopes:
+        if ref() is None and (not kept or kept[-1]() is None):
+            continue
+        kept.append(ref)
+    _scopes[:] = kept
 
 
 if hasattr(os, "register_at_fork"):
@@ -654,47 +666,65 @@ def _pool_differs(n):
 
 _applied = None
 _scopes = []   # weak references to the set_num_threads standing, in the order they began
-_scope_lock = threading.Lock()
+# (re-entrant: a finalizer or a signal handler that sets threads while this
+# thread holds it would hang, review HCC; such a call is one step of its own)
+_scope_lock = threading.RLock()
 
 
 class set_num_threads:
     """Use ``n`` threads for fastbp's kernels (1 <= n <= the CPUs available).
 
     Takes effect at once, on the BLAS pool fastbp's kernels use (NumPy's
-    own, where fastbp shares it); as a context manager it restores the
-    previous setting on exit.
+    own, where fastbp shares it), and stands until changed. As a context
+    manager it restores the setting it found on exit; blocks of several
+    Python threads that overlap end as nested ones do (the setting before
+    the first, once all have ended), and a plain call made while a block is
+    open stands after the block ends.
     """
+
+    _exited = True   # (until this one stands)
 
     def __init__(self, n):
         global _requested
         n = check_int(n, "n", 1)
         if n > default_num_threads():
             raise ValueError(f"n must be at most the {default_num_threads()} CPUs available; got {n}")
-        # The setting before, the new one applied, and this one's place
-        # among those standing, in one step: a block of another thread that
-        # ends meanwhile sees this one (review HCA: read apart, 91 of 300
-        # races of two threads' blocks left the process on 1 thread).
-        with _scope_lock:
-            self._previous = (_requested, get_num_threads())
-            self._by, self._exited = threading.get_ident(), False
-            _prune_scopes()
-            _scopes.append(weakref.ref(self))
-            _requested = n
-            _apply(n)   # at once, whatever fastbp applied before (the pool may have moved since)
-        ensure()
+        libs = _blas_controller()   # (threadpoolctl's look-up allocates: not under the lock)
+        try:
+            # The setting before, the new one applied, and this one's place
+            # among those standing, in one step: a block of another thread
+            # that ends meanwhile sees this one (review HCA: read apart, 91
+            # of 300 races of two threads' blocks left the process on 1
+            # thread). Ctrl-C is held to its end (review HCC).
+            with _SigintDeferred(), _scope_lock:
+                self._previous = (_requested, get_num_threads())
+                self._by = threading.get_ident()
+                _prune_scopes()
+                _scopes.append(weakref.ref(self))
+                self._exited = False
+                _requested = n
+                _apply(n, libs)   # at once, whatever fastbp applied before (the pool may have moved)
+            ensure()
+        except BaseException:   # (a Ctrl-C: the caller never got the block, which ends)
+            self.__exit__(None, None, None)
+            raise
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        with _scope_lock:
-            if not self._exited:   # (a second exit ends nothing)
-                self._exited = True
-                at = next((k for k, ref in enumerate(_scopes) if ref() is self), None)
-                if at is None:   # (not among them: restored, as a block always was)
-                    _restore(self._previous)
-                else:
-                    _end_scope(at, self)
+        if self._exited:   # (a second exit ends nothing)
+            return False
+        with _SigintDeferred():   # (a Ctrl-C in threadpoolctl's look-up left the block open)
+            libs = _blas_controller()
+            with _scope_lock:
+                if not self._exited:
+                    self._exited = True
+                    at = next((k for k, ref in enumerate(_scopes) if ref() is self), None)
+                    if at is None:   # (not among them: restored, as a block always was)
+                        _restore(self._previous, libs)
+                    else:
+                        _end_scope(at, self, libs)
         return False
 
     def __repr__(self):
