@@ -23,6 +23,7 @@ import csv
 import io
 import os
 import sys
+import zlib
 
 import numpy as np
 
@@ -368,7 +369,9 @@ class PythonCSV(Table):
                         lines.append(start)
         except FileNotFoundError:
             raise CLIError(f"no such file: {path}") from None
-        except (OSError, EOFError, csv.Error) as exc:   # (EOFError: a truncated .gz or .bz2)
+        except (OSError, EOFError, csv.Error, zlib.error) as exc:
+            # (EOFError: a truncated .gz or .bz2; zlib.error, not an OSError:
+            # a .gz whose compressed data is damaged, review HCD)
             raise CLIError(f"cannot read {path} as CSV: {exc}") from None
         if len(rows) < 2:
             raise CLIError(f"{path} needs a header row and at least one data row")
