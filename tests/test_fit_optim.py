@@ -1,5 +1,7 @@
 """fit with an optimizer: the in-kernel path against optimizer.step on
 backprop gradients, warm starts, the lr argument, and bad arguments."""
+import copy
+
 import numpy as np
 import pytest
 from numba.core.runtime import _nrt_python, rtsys
@@ -237,3 +239,38 @@ def test_lbfgs_result_is_the_last_fits_own():
     assert net.optimizer.result.nit == 3
     history = net.fit(X, y, epochs=5, verbose=0, callbacks=[CtrlC()])
     assert history.interrupted and len(history) == 2 and net.optimizer.result is None
+
+
+def test_an_optimizer_state_load_refuses_is_refused_when_given():
+    """Review HCB: a hand-set NaN state, a negative mean of squares, or t > 0
+    with no state was taken by fit(optimizer=...) and the setter (a first
+    step's divergence blaming lr; Adam's step-t bias correction on zero
+    moments), where load refuses such a file: refused as load words it, the
+    model unchanged; the state a fit leaves is taken back."""
+    X, y = data(60)
+    net = fastbp.MLP([5, 4, 3], dtype="float64", seed=0)
+    cases = []
+    for what in ("NaN values", "negative mean of squared gradients", "state is empty"):
+        opt = fastbp.Adam()
+        if what == "state is empty":
+            opt.t = 5
+        else:
+            opt.t = 1
+            opt.state = np.zeros((2, net.n_params))
+            opt.state[1 if what != "NaN values" else 0, 3] = -1.0 if what != "NaN values" else np.nan
+        cases.append((what, opt))
+    before = net.params.copy()
+    for what, opt in cases:
+        with pytest.raises(ValueError, match=f"this optimizer cannot take up training: .*{what}"):
+            net.optimizer = opt
+        with pytest.raises(ValueError, match=what):
+            net.fit(X, y, epochs=1, verbose=0, optimizer=opt)
+        assert net.optimizer is None and np.array_equal(net.params, before) and not len(net.history)
+    net.fit(X, y, epochs=2, verbose=0, optimizer="adam")
+    left = copy.deepcopy(net.optimizer)
+    other = fastbp.MLP([5, 4, 3], dtype="float64", seed=0)
+    other.params[:] = net.params
+    other.optimizer = left   # (the state a fit left: taken)
+    other.fit(X, y, epochs=1, verbose=0, shuffle=False)
+    net.fit(X, y, epochs=1, verbose=0, shuffle=False)
+    assert np.array_equal(other.params, net.params)

@@ -378,6 +378,16 @@ def optimizer_for(net, optimizer, lr):
         raise ValueError(f"L-BFGS takes no learning rate (its line search chooses each step);"
                          f" got lr={lr!r}")
     opt.check_state(net.params)
+    if opt is optimizer and isinstance(opt, Optimizer):
+        # What load refuses of a file's optimizer, refused of one given
+        # (review HCB: a NaN state diverged at the first step, blaming lr,
+        # and the model then held an optimizer save refused)
+        from ._modelfile import state_problem
+        state = opt.state if opt.state is not None else np.zeros((2, 0), net.params.dtype)
+        problem = state_problem(opt, state, opt.t)
+        if problem:
+            raise ValueError(f"this optimizer cannot take up training: its {problem}; give a"
+                             f" new one (fastbp.{type(opt).__name__}(...)) or one a fit left")
     return opt
 
 

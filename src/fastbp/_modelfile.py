@@ -440,6 +440,35 @@ _STATE_ROWS = {SGD: ((), (0,)), SklearnSGD: ((), (0,)), Adam: ((1,), (0,)),
                SklearnAdam: ((1,), (0,)), RMSprop: ((0,), (1,))}
 
 
+def state_problem(opt, state, t):
+    """Why the optimizer ``opt`` cannot take up training from ``state``
+    ((2, n) or (2, 0)) after ``t`` steps, in the model file's terms; or ""."""
+    # (loaded, and the next fit diverged at its first step; an infinite
+    # second moment a float32 fit can reach, and save, is not refused)
+    if np.isnan(state).any():
+        return "optimizer_state holds NaN values"
+    if state.size:
+        # A running mean of squares is >= 0, a moment or momentum buffer of
+        # finite gradients finite with finite parameters (-1 or inf loaded,
+        # and the next fit diverged, blaming the learning rate).
+        squares, moments = next((rows for cls, rows in _STATE_ROWS.items()
+                                 if isinstance(opt, cls)), ((), ()))
+        for row in squares:
+            if (state[row] < 0).any():
+                return (f"optimizer_state holds a negative mean of squared gradients (row"
+                        f" {row}) for {type(opt).__name__}")
+        for row in moments:
+            if not np.isfinite(state[row]).all():
+                return (f"optimizer_state holds an infinite moment or momentum (row {row})"
+                        f" for {type(opt).__name__}")
+    if t > 0 and state.shape[1] == 0 and opt.keeps_state:
+        # (loaded, the next step ran on zero moments as if from the first,
+        # with step t's bias correction)
+        return (f"optimizer_t is {t} but optimizer_state is empty; {type(opt).__name__}"
+                f" after {t} steps holds its state")
+    return ""
+
+
 def read_optimizer(data, dtype, n_params, path):
     """The file's optimizer with its hyper-parameters, step count and state, or
     None; ModelFileError for one that no constructor or fit gives (load reads
@@ -494,28 +523,8 @@ def read_optimizer(data, dtype, n_params, path):
     if state.dtype != dtype:  # (as params: a float64 state was rounded into a float32 model)
         raise ModelFileError(f"{where}optimizer_state of {state.dtype} in a {np.dtype(dtype)}"
                              " model")
-    # (loaded, and the next fit diverged at its first step; an infinite
-    # second moment a float32 fit can reach, and save, is not refused)
-    if np.isnan(state).any():
-        raise ModelFileError(f"{where}optimizer_state holds NaN values")
-    if state.size:
-        # A running mean of squares is >= 0, a moment or momentum buffer of
-        # finite gradients finite with finite parameters (-1 or inf loaded,
-        # and the next fit diverged, blaming the learning rate).
-        squares, moments = next((rows for cls, rows in _STATE_ROWS.items()
-                                 if isinstance(opt, cls)), ((), ()))
-        for row in squares:
-            if (state[row] < 0).any():
-                raise ModelFileError(f"{where}optimizer_state holds a negative mean of squared"
-                                     f" gradients (row {row}) for {type(opt).__name__}")
-        for row in moments:
-            if not np.isfinite(state[row]).all():
-                raise ModelFileError(f"{where}optimizer_state holds an infinite moment or"
-                                     f" momentum (row {row}) for {type(opt).__name__}")
-    if t > 0 and state.shape[1] == 0 and opt.keeps_state:
-        # (loaded, the next step ran on zero moments as if from the first,
-        # with step t's bias correction)
-        raise ModelFileError(f"{where}optimizer_t is {t} but optimizer_state is empty;"
-                             f" {type(opt).__name__} after {t} steps holds its state")
+    problem = state_problem(opt, state, t)
+    if problem:
+        raise ModelFileError(where + problem)
     opt.state = None if state.shape[1] == 0 else state.astype(dtype, copy=True)
     return opt
