@@ -93,8 +93,8 @@ def test_every_order_of_two_blocks_ends_at_the_setting_before_them():
     threads run) left the process on 1 thread or pinned at 2 (91 of 300
     races). Every order of two blocks' construction, entry and exit, as
     threads may interleave them, for n in {1, 2}, ends at the setting before
-    both; a second __exit__ ends nothing; a plain call made while a block
-    stands stays after it ends, as a plain call does."""
+    both; a second __exit__ ends nothing; a plain call made inside a block is
+    undone by its end, as a block always restored what it found."""
     import itertools
     before = (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads())
     steps = [(i, k) for i in range(2) for k in "iex"]
@@ -120,13 +120,11 @@ def test_every_order_of_two_blocks_ends_at_the_setting_before_them():
             done.__exit__(None, None, None)   # (a second exit)
             assert fastbp.get_num_threads() == 1
     assert (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads()) == before
-    try:
-        with fastbp.set_num_threads(2):
-            fastbp.set_num_threads(1)   # a plain call: it stands
-        assert fastbp.threads._requested == 1 and _our_blas_threads() == {1}
-    finally:
-        fastbp.threads._restore(before[:2])
-    assert len(fastbp.threads._scopes) <= 1   # (plain calls are not kept)
+    with fastbp.set_num_threads(2):
+        fastbp.set_num_threads(1)   # a plain call inside a block: undone with it
+        assert fastbp.get_num_threads() == 1
+    assert (fastbp.threads._requested, fastbp.get_num_threads(), _our_blas_threads()) == before
+    assert not fastbp.threads._scopes   # (plain calls are not kept)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork") or fastbp.threads.default_num_threads() < 2,
@@ -179,7 +177,8 @@ for i in range(600):
     with fastbp.set_num_threads(2):
         pass
 signal.setitimer(signal.ITIMER_REAL, 0)
-print("re-entry", T._requested == fastbp.get_num_threads() == fastbp._blas.pool_threads() == 2)
+print("re-entry", T._requested in (None, 2)
+      and fastbp.get_num_threads() == fastbp._blas.pool_threads() == 2)
 with fastbp.set_num_threads(2):
     for i in range(3000):
         fastbp.set_num_threads(1)
@@ -213,7 +212,7 @@ print("children", sorted(children) == [repr(before)], state() == before)
     run_ = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=300, env=env)
     assert run_.returncode == 0, run_.stderr[-3000:]
-    assert run_.stdout.split("\n")[:4] == ["ctrl-c True", "re-entry True", "entries 3",
+    assert run_.stdout.split("\n")[:4] == ["ctrl-c True", "re-entry True", "entries 2",
                                            "children True True"], run_.stdout + run_.stderr[-2000:]
 
 

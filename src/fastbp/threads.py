@@ -507,12 +507,12 @@ def _end_other_scopes(me):
     in the child: each ends now, as if it had left first (a plain call's
     object another thread keeps alive too: nothing tells it from a block
     between its construction and its ``with``)."""
-    k = 0
-    while k < len(_scopes):
+    while True:
+        k = next((k for k, ref in enumerate(_scopes)
+                  if ref() is not None and ref()._by != me), None)
+        if k is None:
+            return
         block = _scopes[k]()
-        if block is None or block._by == me:
-            k += 1
-            continue
         block._exited = True
         _end_scope(k, block)
 
@@ -522,17 +522,16 @@ def _end_scope(k, block, libs=None):
     Settings that overlap (two Python threads' ``with`` blocks, the first left
     first) end as nested ones do: one that ends while a later one stands
     hands its previous setting to that one, which restores it when it ends
-    (review HBX: both ended, the process kept the first one's 1 thread); a
-    later one that is gone (a plain call, never to end) keeps its own. The
-    last one restores the setting before it."""
+    (review HBX: both ended, the process kept the first one's 1 thread). The
+    last one restores the setting before it: a plain call's made since (its
+    object gone) included, as a block's restore always did."""
+    later = next((ref() for ref in _scopes[k + 1:] if ref() is not None), None)
     del _scopes[k]
-    if k < len(_scopes):
-        later = _scopes[k]()
-        if later is not None:
-            later._previous = block._previous
+    _prune_scopes()
+    if later is not None:
+        later._previous = block._previous
     else:
         _restore(block._previous, libs)
-    _prune_scopes()
 
 
 def _restore(previous, libs=None):
@@ -542,16 +541,9 @@ def _restore(previous, libs=None):
 
 
 def _prune_scopes():
-    # A plain call's setting (gone, never to end) stands against the ends
-    # of those before it: one such between two others is as many (review
-    # HCC: 6001 entries after 6000 plain calls in a block), and with nothing
-    # before it none is needed.
-    kept = []
-    for ref in _scopes:
-        if ref() is None and (not kept or kept[-1]() is None):
-            continue
-        kept.append(ref)
-    _scopes[:] = kept
+    # A plain call's entry (its object gone) ends nothing: dropped (review
+    # HCC: 6001 entries after 6000 plain calls in a block).
+    _scopes[:] = [ref for ref in _scopes if ref() is not None]
 
 
 if hasattr(os, "register_at_fork"):
@@ -676,10 +668,9 @@ class set_num_threads:
 
     Takes effect at once, on the BLAS pool fastbp's kernels use (NumPy's
     own, where fastbp shares it), and stands until changed. As a context
-    manager it restores the setting it found on exit; blocks of several
-    Python threads that overlap end as nested ones do (the setting before
-    the first, once all have ended), and a plain call made while a block is
-    open stands after the block ends.
+    manager it restores the setting it found on exit, undoing a plain call
+    made inside; blocks of several Python threads that overlap end as
+    nested ones do (the setting before the first, once all have ended).
     """
 
     _exited = True   # (until this one stands)
