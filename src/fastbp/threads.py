@@ -670,7 +670,10 @@ class set_num_threads:
     own, where fastbp shares it), and stands until changed. As a context
     manager it restores the setting it found on exit, undoing a plain call
     made inside; blocks of several Python threads that overlap end as
-    nested ones do (the setting before the first, once all have ended).
+    nested ones do (the setting before the first, once all have ended). A
+    call whose object is kept (``s = set_num_threads(1)``, or ``_`` at the
+    interactive prompt) stands as an open block would, until
+    ``s.__exit__()`` is called.
     """
 
     _exited = True   # (until this one stands)
