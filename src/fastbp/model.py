@@ -1000,13 +1000,12 @@ class MLP:
         X, Y = self._data(X, y)
         weights = self._sample_weight(sample_weight, Y)
         if weights is not None:
-            return float(self._weighted_loss(X, Y, weights))
+            return self._weighted_loss(X, Y, weights)
         params, x = self._reading(X)
         total = float(network._loss_sum(params, self._workspace(min(X.shape[0], CHUNK)),
                                         self.plan, x, Y, *self._kernel_codes,
                                         np.empty((0, self._sizes[-1]), dtype=self._dtype)))
-        # (a float either way: with alpha > 0 the penalty made it np.float64)
-        return float(total / X.shape[0] + self._penalty(X.shape[0]))
+        return total / X.shape[0] + self._penalty(X.shape[0])   # (floats both: a float)
 
     def gradient(self, X, y, sample_weight=None):
         """Gradient of :meth:`loss` (with the same ``sample_weight``) by

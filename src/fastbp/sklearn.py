@@ -444,11 +444,10 @@ class _BaseMLP(BaseEstimator):
         # HBU). With sample weights, the dtype it sums a batch's weights in,
         # refusing a zero: np.average's in its loss, the result type of the
         # loss terms and the weights (their own float dtype; others float64)
-        # (reviews GL, GM); and its losses' type.
+        # (reviews GL, GM); and its losses' type. One dtype for both.
         terms = (np.result_type(Y.dtype, np.result_type(X.dtype, self.net_.dtype))
                  if isinstance(self, RegressorMixin) else np.dtype(np.float64))
-        sw_dtype = np.dtype(np.float64) if sample_weight is None else np.result_type(terms, given)
-        loss_type = (terms if sample_weight is None else sw_dtype).type
+        sw_dtype = terms if sample_weight is None else np.result_type(terms, given)
         if old is None or self.net_._workspaces is not old._workspaces:
             # (a twin over old's buffer shares its claim too: held already)
             claims.enter_context(self.net_._workspaces.training())
@@ -459,9 +458,9 @@ class _BaseMLP(BaseEstimator):
         # one thread when other processes hold the cores (fastbp.threads).
         threads.ensure()
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, sw, sw_dtype, loss_type)
+            self._fit_lbfgs(X, Y, sw, sw_dtype)
         else:
-            self._fit_stochastic(X, Y, sw, incremental, sw_dtype, loss_type)
+            self._fit_stochastic(X, Y, sw, incremental, sw_dtype)
 
     def _check_out_activation(self, assigned):
         # scikit-learn trains on with an out_activation_ a user assigned
@@ -486,7 +485,7 @@ class _BaseMLP(BaseEstimator):
         return SklearnAdam(lr=real(self.learning_rate_init), betas=(self.beta_1, self.beta_2),
                            eps=real(self.epsilon))
 
-    def _fit_stochastic(self, X, Y, sw, incremental, sw_dtype=np.float64, loss_type=np.float64):
+    def _fit_stochastic(self, X, Y, sw, incremental, sw_dtype=np.dtype(np.float64)):
         net = self.net_
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer()
@@ -582,7 +581,7 @@ class _BaseMLP(BaseEstimator):
             self.n_iter_ = 0
             self._epochs(epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
                          batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
-                         early_stopping, X_val, y_val, sw_val, incremental, sw_dtype, loss_type)
+                         early_stopping, X_val, y_val, sw_val, incremental, sw_dtype)
         finally:
             try:
                 split.close()  # (raises a helper thread's error)
@@ -607,8 +606,8 @@ class _BaseMLP(BaseEstimator):
 
     def _epochs(self, epoch, params, grads, state, ws, x_train, Y_train, sw_train, idx, wbuf,
                 batch, kernel_loss, alpha, loss_scale, grad_scale, scratch, transposed,
-                early_stopping, X_val, y_val, sw_val, incremental, sw_dtype=np.float64,
-                loss_type=np.float64):
+                early_stopping, X_val, y_val, sw_val, incremental,
+                sw_dtype=np.dtype(np.float64)):
         # scikit-learn's epoch loop around the compiled epochs: its stopping
         # rules, schedules, warnings and messages, and its Ctrl-C.
         opt, rs, n = self._optimizer, self._random_state, Y_train.shape[0]
@@ -630,7 +629,7 @@ class _BaseMLP(BaseEstimator):
                     self._relayout(params, state, False)   # the scores read net.params
                 opt.t += -(-n // batch)
                 self.n_iter_ += 1
-                self.loss_ = loss_type(loss)   # (scikit-learn's type)
+                self.loss_ = sw_dtype.type(loss)   # (scikit-learn's type)
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
                 self._record(self.loss_)
@@ -735,7 +734,7 @@ class _BaseMLP(BaseEstimator):
         # saved model's file then shifted them to other epochs.
         record_epoch({"loss": loss, "seconds": np.nan}, self.net_.history)
 
-    def _fit_lbfgs(self, X, Y, sw, sw_dtype=np.float64, loss_type=np.float64):
+    def _fit_lbfgs(self, X, Y, sw, sw_dtype=np.dtype(np.float64)):
         from scipy.optimize import minimize
         try:
             from sklearn.utils.fixes import _get_additional_lbfgs_options_dict as _iprint
@@ -782,7 +781,7 @@ class _BaseMLP(BaseEstimator):
                                     "gtol": self.tol, **_iprint("iprint", iprint)})
             params[pack] = res.x
         self.n_iter_ = _check_optimize_result("lbfgs", res, self.max_iter)
-        self.loss_ = loss_type(res.fun)
+        self.loss_ = sw_dtype.type(res.fun)
         if net.dtype == np.float32 and self.dtype is None:
             # SciPy evaluates a float32 start in float32 (as here), but its
             # answer is float64, which scikit-learn unpacks into coefs_: its
