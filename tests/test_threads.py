@@ -1,5 +1,6 @@
 """fastbp sets the thread count of the BLAS its kernels call, on purpose."""
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -214,6 +215,52 @@ print("children", sorted(children) == [repr(before)], state() == before)
     assert run_.returncode == 0, run_.stderr[-3000:]
     assert run_.stdout.split("\n")[:4] == ["ctrl-c True", "re-entry True", "entries 2",
                                            "children True True"], run_.stdout + run_.stderr[-2000:]
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"),
+                    reason="needs POSIX interval timers")
+def test_a_signal_handler_setting_threads_inside_a_hold_with_another_thread_setting_them():
+    """Review HCE, in a fresh process: a signal handler calling
+    set_num_threads while its thread held the BLAS pool at one thread (the
+    bookkeeping of an inference's or an L-BFGS fit's hold), while a second
+    thread set threads, took the two locks in the opposite order to the
+    second thread's and both hung (2 of 3 runs of 5 s before the fix)."""
+    script = r"""
+import faulthandler, signal, sys, threading, time
+faulthandler.dump_traceback_later(40, exit=True)
+import fastbp
+from fastbp import threads as T
+stop, busy = False, False
+def handler(signum, frame):
+    global busy
+    if not busy:   # (threadpoolctl's look-up may outlast the timer's period)
+        busy = True
+        try:
+            fastbp.set_num_threads(1 if time.perf_counter_ns() % 2 else 2)
+        finally:
+            busy = False
+def other():
+    while not stop:
+        with fastbp.set_num_threads(1):
+            pass
+signal.signal(signal.SIGALRM, handler)
+t = threading.Thread(target=other)
+t.start()
+signal.setitimer(signal.ITIMER_REAL, 0.007, 0.007)
+end = time.perf_counter() + 6
+while time.perf_counter() < end:
+    with T.blas_on_one_thread():
+        pass
+    with T.other_blas_on_one_thread():
+        pass
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+stop = True
+t.join()
+print("ended")
+"""
+    run_ = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert run_.returncode == 0 and run_.stdout.strip() == "ended", run_.stderr[-3000:]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork") or fastbp.threads.default_num_threads() < 2,

@@ -357,7 +357,7 @@ def blas_on_one_thread():
     global _one_thread_users, _one_thread_restore
     entered = False
     try:  # (a Ctrl-C raised as the entry ends still runs the exit)
-        with _SigintDeferred(), _one_thread_lock:
+        with _SigintDeferred(), _scope_lock, _one_thread_lock:   # (locks in order: _before_fork)
             if not _one_thread_users:
                 libs = _pool_libs()
                 _one_thread_restore = (_blas.pool_threads() if _blas.LIBRARY != "scipy" else
@@ -371,7 +371,7 @@ def blas_on_one_thread():
         yield
     finally:
         if entered:
-            with _SigintDeferred(), _one_thread_lock:
+            with _SigintDeferred(), _scope_lock, _one_thread_lock:
                 _one_thread_users -= 1
                 _count(_one_thread_by, -1)
                 if not _one_thread_users:
@@ -415,7 +415,7 @@ def other_blas_on_one_thread():
     global _other_users, _other_restore
     entered = False
     try:  # Ctrl-C in the bookkeeping: see _SigintDeferred
-        with _SigintDeferred(), _other_lock:
+        with _SigintDeferred(), _scope_lock, _other_lock:
             if not _other_users:
                 ours = {lib.filepath for lib in _pool_libs()}
                 _other_restore = [(lib, lib.num_threads)
@@ -430,7 +430,7 @@ def other_blas_on_one_thread():
         yield
     finally:
         if entered:
-            with _SigintDeferred(), _other_lock:
+            with _SigintDeferred(), _scope_lock, _other_lock:
                 _other_users -= 1
                 _count(_other_by, -1)
                 if not _other_users:
@@ -458,8 +458,12 @@ def _before_fork():
     # OpenBLAS's own lock taken in the child, whose first resize then hung
     # for good. (Both are held only for bookkeeping, never across a fork of
     # their holder's; released in the parent after, made anew in the child.)
-    _scope_lock.acquire()   # (first, as set_num_threads takes them: review HCC, a child
-    _one_thread_lock.acquire()   # forked while another thread ended a block kept its 1)
+    # Every holder takes _scope_lock first, then one of the others (review
+    # HCC: a child forked while another thread ended a block kept its 1; HCE:
+    # a signal handler's set_num_threads inside a hold's bookkeeping, taking
+    # them in the opposite order to another thread's set_num_threads, hung).
+    _scope_lock.acquire()
+    _one_thread_lock.acquire()
     _other_lock.acquire()
 
 
