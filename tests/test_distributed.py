@@ -230,6 +230,76 @@ def test_a_callback_that_sets_the_ranks_rates_apart_is_refused_on_every_rank(tmp
         assert report["unchanged"] == [True, True] and report["epochs"] == [0, 0], report
 
 
+SET_APART_OR_FAILING = """
+import json, numpy as np, fastbp
+comm = fastbp.distributed.world()
+r = comm.rank
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(61, 4)), rng.integers(0, 2, 61)
+
+class Alpha:          # a callback of one's own, setting alpha apart
+    def on_train_begin(self, net):
+        self.net = net
+    def on_epoch_end(self, epoch, logs):
+        self.net.alpha = [0.0, 1.0][r]
+
+class Momentum:       # the same with an optimizer setting
+    def on_train_begin(self, net):
+        self.net = net
+    def on_epoch_end(self, epoch, logs):
+        self.net.optimizer.hyper[fastbp.optim.MOMENTUM] = [0.5, 0.9][r]
+
+class Fails:          # rank 0's alone fails (its checkpoint folder gone, say)
+    def on_epoch_end(self, epoch, logs):
+        if r == 0 and epoch == 1:
+            raise OSError("the disk is gone")
+
+out = {}
+for name, cb, opt in (("alpha", Alpha(), "adam"), ("momentum", Momentum(), fastbp.optim.SGD(0.05, momentum=0.5)),
+                      ("fails", Fails(), "adam")):
+    net = fastbp.MLP([4, 6, 2], seed=0, dtype="float64")
+    try:
+        net.fit(X, y, epochs=4, batch_size=8, optimizer=opt, verbose=0, distributed=True,
+                callbacks=[cb])
+        said = "trained"
+    except Exception as exc:   # (a script that lives without its checkpoints)
+        said = f"{type(exc).__name__}: {exc}"
+    everyone = comm.allgather((said, net.params.tobytes(), len(net.history)))
+    out[name] = {"said": [e[0] for e in everyone], "same params": everyone[0][1] == everyone[1][1],
+                 "epochs": [e[2] for e in everyone]}
+print(json.dumps(out) if r == 0 else "", flush=True)
+"""
+
+
+def test_an_alpha_or_setting_set_apart_or_a_callback_failing_on_one_rank_stops_every_rank(
+        tmp_path):
+    """Review HCH: a callback setting alpha (or another optimizer setting)
+    apart on the ranks trained their bit-identical params apart silently
+    (only the learning rate was compared), and a callback failing on rank 0
+    alone, its error caught by the script, left rank 1 waiting for ever in
+    the epoch's vote. Every rank stops after that epoch now, with the same
+    params: the failing rank with its own error, the others naming it."""
+    script = tmp_path / "apart.py"
+    script.write_text(SET_APART_OR_FAILING)
+    done = mpirun(2, script, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    for name, want in (
+            ("alpha", "ValueError: distributed training needs the same alpha on every rank:"
+                      " after epoch 1's callbacks the ranks' alphas range from 0.0 to 1.0"),
+            ("momentum", "ValueError: distributed training needs the same optimizer"
+                         " hyper-parameter 1 (optimizer.hyper[1]) on every rank: after epoch"
+                         " 1's callbacks the ranks' values range from 0.5 to 0.9")):
+        assert all(s.startswith(want) for s in out[name]["said"]), out[name]
+        assert out[name]["same params"] and out[name]["epochs"] == [1, 1], out[name]
+    fails = out["fails"]
+    assert fails["said"] == [
+        "OSError: the disk is gone",
+        "RuntimeError: the distributed fit stopped after epoch 2: its callbacks failed on"
+        " rank(s) 0 (OSError: the disk is gone); every rank stops, with the same params"], fails
+    assert fails["same params"] and fails["epochs"] == [2, 2], fails
+
+
 REVIEWED = """
 import json, os, sys, numpy as np, fastbp
 comm = fastbp.distributed.world()

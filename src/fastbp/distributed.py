@@ -35,7 +35,7 @@ import time
 
 import numpy as np
 
-from . import network, ops, threads
+from . import network, ops, optim, threads
 from ._args import _agree
 from ._validate import SparseRows
 from .train import (History, ModelCheckpoint, TrainingDivergedError, _diverged, _end,
@@ -96,11 +96,28 @@ def _callback_text(cb):
     return type(cb).__qualname__
 
 
-def _rates_apart(rates, when):
-    """The error of learning rates that differ between ranks: ``rates`` their
-    largest and their smallest negated (one allreduce of MAX)."""
-    return ValueError(f"distributed training needs the same learning rate on every rank: {when}"
-                      f" the ranks' rates range from {float(-rates[1])!r} to {float(rates[0])!r}"
+def _settings(net, optimizer):
+    """What a callback may set between epochs that every rank must train
+    with alike: the optimizer's hyper-parameters (the learning rate first)
+    and ``alpha``; for one allreduce of MAX, each with its negation after."""
+    values = np.concatenate([optimizer.hyper, [float(net.alpha)]])
+    return np.concatenate([values, -values])
+
+
+def _settings_apart(votes, when):
+    """The error of settings that differ between ranks (:func:`_settings`
+    reduced by MAX), or None where they agree."""
+    m = votes.size // 2
+    high, low = votes[:m], -votes[m:]
+    apart = np.flatnonzero(high != low)
+    if not apart.size:
+        return None
+    k = apart[0]
+    what = ("learning rate" if k == optim.LR else "alpha" if k == m - 1
+            else f"optimizer hyper-parameter {k} (optimizer.hyper[{k}])")
+    plural = ("rates" if k == optim.LR else "alphas" if k == m - 1 else "values")
+    return ValueError(f"distributed training needs the same {what} on every rank: {when}"
+                      f" the ranks' {plural} range from {float(low[k])!r} to {float(high[k])!r}"
                       " (a callback set them apart: give every rank the same callbacks, with"
                       " the same settings)")
 
@@ -188,6 +205,19 @@ def _metrics(net, X, Y, comm, prefix="val_"):
     else:
         logs[prefix + "accuracy"] = float(parts[:, 1].sum() / n)
     return logs
+
+
+def _failed(comm, failure, epoch):
+    """After an epoch whose callbacks (or progress bar) failed on some
+    ranks: each of those raises its own error, the others a RuntimeError
+    naming them (every rank calls this, at the same epoch)."""
+    errors = comm.allgather(None if failure is None else f"{type(failure).__name__}: {failure}")
+    if failure is not None:
+        raise failure
+    raise RuntimeError(f"the distributed fit stopped after epoch {epoch + 1}: its callbacks failed"
+                       " on rank(s) " + "; ".join(f"{r} ({e})" for r, e in enumerate(errors)
+                                                 if e is not None)
+                       + "; every rank stops, with the same params")
 
 
 def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation,
@@ -312,10 +342,10 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
         # The rate the callbacks' on_train_begin left (a schedule's first,
         # or one of the user's own): epoch 1 trained the ranks apart at rates
         # set apart there, before the first epoch's comparison.
-        rates = np.array([optimizer.lr, -optimizer.lr])
-        comm.Allreduce(MPI.IN_PLACE, rates, op=MPI.MAX)
-        if rates[0] != -rates[1]:
-            error = _rates_apart(rates, "before epoch 1, after the callbacks' on_train_begin")
+        settings = _settings(net, optimizer)
+        comm.Allreduce(MPI.IN_PLACE, settings, op=MPI.MAX)
+        error = _settings_apart(settings, "before epoch 1, after the callbacks' on_train_begin")
+        if error is not None:
             error.refused_elsewhere = True   # (every rank raises it: no more to agree on)
             raise error
     except BaseException as exc:
@@ -359,30 +389,39 @@ def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, 
                     logs["seconds"] = time.perf_counter() - t0
                     logs["comm_seconds"] = comm_seconds[0]
                     _record(logs, history, net.history)
-                    _show(bar, verbose, epoch, epochs, logs, n)
                     # Every rank must agree to stop: a signal may reach them at
                     # different epochs, a callback may stop (or raise
-                    # KeyboardInterrupt) on one rank. Two votes, so that an
-                    # interrupt anywhere is one everywhere and a callback's
-                    # stop is not: the ranks end with the same history.
-                    # With them, the learning rate the callbacks leave (its
-                    # largest and, negated, its smallest): one a callback
-                    # set apart on some ranks (a subclass of a built-in
-                    # schedule, compared by class only) trained the ranks'
-                    # bit-identical params apart from the next epoch.
-                    votes = np.zeros(4)
+                    # KeyboardInterrupt, or fail) on one rank. Three votes, so
+                    # that an interrupt anywhere is one everywhere, an error
+                    # on one rank (rank 0's ModelCheckpoint or progress bar,
+                    # a callback's) stops every rank (review HCH: the others
+                    # waited for ever in this vote where a script caught it),
+                    # and a callback's stop is not: the ranks end with the
+                    # same history. With them, the settings the callbacks
+                    # leave (their largest and, negated, their smallest): a
+                    # learning rate or alpha set apart on some ranks (a
+                    # subclass of a built-in schedule, compared by class
+                    # only) trained the ranks' bit-identical params apart
+                    # from the next epoch.
+                    votes = np.zeros(3)
+                    failure = None
                     try:
+                        _show(bar, verbose, epoch, epochs, logs, n)
                         votes[0] = _epoch_end(callbacks, epoch, logs)
                     except KeyboardInterrupt:
                         votes[1] = 1
+                    except BaseException as exc:   # (raised below, once every rank knows)
+                        failure, votes[2] = exc, 1
                     votes[1] = max(votes[1], bool(interrupts.pending))
-                    votes[2] = optimizer.lr
-                    votes[3] = -optimizer.lr
+                    votes = np.concatenate([votes, _settings(net, optimizer)])
                     comm.Allreduce(MPI.IN_PLACE, votes, op=MPI.MAX)
+                    if votes[2]:
+                        _failed(comm, failure, epoch)
                     if votes[1]:
                         raise KeyboardInterrupt
-                    if votes[2] != -votes[3]:
-                        raise _rates_apart(votes[2:], f"after epoch {epoch + 1}'s callbacks")
+                    error = _settings_apart(votes[3:], f"after epoch {epoch + 1}'s callbacks")
+                    if error is not None:
+                        raise error
                     if votes[0]:
                         break
             except KeyboardInterrupt:
