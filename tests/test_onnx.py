@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import fastbp
+from fastbp import export
 from fastbp.cli import main
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra (pip install 'fastbp[onnx]') is not"
@@ -237,6 +238,34 @@ def test_a_refused_export_keeps_the_old_file(tmp_path):
     with pytest.raises(ValueError):
         net.to_onnx(path, opset=7)
     assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["m.onnx"]
+
+
+def test_a_model_past_onnxs_2_gib_is_refused_with_the_reason(tmp_path, monkeypatch, capsys):
+    """Review HCF: a model whose parameters pass protobuf's 2 GiB (an ONNX
+    file's limit) failed with protobuf's bare EncodeError after copying
+    every weight, and ``fastbp export`` with a traceback. The limit is
+    lowered here to this model's size (a 2 GiB model is no test's)."""
+    net = fastbp.MLP([3, 40, 2], dtype="float64", seed=0)
+    before = net.params.copy()
+    monkeypatch.setattr(export, "PROTOBUF_LIMIT", net.params.nbytes + (1 << 20) - 1,
+                        raising=False)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(b"old")
+    want = (f"the model's {net.n_params:,} parameters take 0.00 GiB, and an ONNX file holds at"
+            " most 2 GiB (protobuf's limit): it cannot be exported to ONNX")
+    with pytest.raises(ValueError, match=re.escape(want)):
+        net.to_onnx(path)
+    with pytest.raises(ValueError, match=re.escape(want)):
+        net.to_onnx()
+    assert path.read_bytes() == b"old" and os.listdir(tmp_path) == ["m.onnx"]
+    np.testing.assert_array_equal(net.params, before)
+    net.save(tmp_path / "m.npz")
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "m.npz"), str(path)]) == 2
+    err = capsys.readouterr().err
+    assert want in err and "Traceback" not in err and path.read_bytes() == b"old"
+    monkeypatch.setattr(export, "PROTOBUF_LIMIT", net.params.nbytes + (1 << 20))
+    assert session(net.to_onnx()) is not None   # (just within it)
 
 
 # ------------------------------------------------------------ categories

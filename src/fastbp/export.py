@@ -419,14 +419,37 @@ def check_input_dtype(net, input_dtype):
                          f" 'float64'; got {input_dtype!r}") from None
 
 
+# protobuf serialises a message of at most 2 GiB: an ONNX file's limit (its
+# external data would lift it, for runtimes that read them; not offered).
+PROTOBUF_LIMIT = 2 ** 31 - 1
+
+
+def _too_large(net):
+    """The error of a model beyond :data:`PROTOBUF_LIMIT` (its parameters,
+    as the graph's initializers hold them, and a MiB for the rest)."""
+    return ValueError(f"the model's {net.n_params:,} parameters take {net.params.nbytes / 2**30:.2f}"
+                      f" GiB, and an ONNX file holds at most 2 GiB (protobuf's limit): it cannot"
+                      f" be exported to ONNX (fastbp's own .npz holds it)")
+
+
+def check_size(net):
+    """Refuse a model too large for one ONNX file before building its graph
+    (review HCF: protobuf's own EncodeError, without the reason, after
+    copying every weight; and a traceback from ``fastbp export``)."""
+    if net.params.nbytes + (1 << 20) > PROTOBUF_LIMIT:
+        raise _too_large(net)
+
+
 def build(net, opset=None, input_dtype=None):
     """The ONNX ``ModelProto`` of ``net``, checked by ``onnx.checker``."""
     onnx = require("onnx", "ONNX export")
+    from google.protobuf.message import EncodeError
     from onnx import TensorProto, helper
 
     import fastbp
     x_dtype = check_input_dtype(net, input_dtype)
     opset = check_opset(net, opset)
+    check_size(net)
     b = _Model(reserved=("X", "probabilities", "values", "label"))
     elem = _proto_type(net.dtype)
     if net.categories is None:
@@ -468,14 +491,21 @@ def build(net, opset=None, input_dtype=None):
     if net.metadata:   # (checked as save checks it: a dict of str keys, JSON values)
         props["metadata"] = _metadata_json(net.metadata)
     helper.set_model_props(model, props)
-    onnx.checker.check_model(model, full_check=True)
+    try:
+        onnx.checker.check_model(model, full_check=True)   # (serialises it)
+    except EncodeError:   # (past the limit with the rest: the text labels, say)
+        raise _too_large(net) from None
     return model
 
 
 def to_onnx(net, path=None, opset=None, input_dtype=None):
     """See :meth:`fastbp.MLP.to_onnx`."""
+    from google.protobuf.message import EncodeError
     model = build(net, opset, input_dtype)
-    data = model.SerializeToString()
+    try:
+        data = model.SerializeToString()
+    except EncodeError:
+        raise _too_large(net) from None
     if path is None:
         return data
     from ._modelfile import write_atomically
