@@ -532,6 +532,21 @@ def test_a_one_dimensional_state_is_named():
     assert np.array_equal(p, np.ones(4))
 
 
+def test_optimizer_step_takes_a_float64_hyper_as_it_says():
+    """Review HCG: a float32 hyper was taken, its learning rate and betas
+    rounded to float32, where the message and the docs say float64."""
+    p = np.ones(4)
+    hyper = fastbp.Adam(lr=0.1).hyper
+    with pytest.raises(numba.core.errors.TypingError,
+                       match=r"hyper must be an optimizer's hyper-parameters \(optimizer.hyper\),"
+                             r" a 1-D float64 NumPy array; got array\(float32"):
+        K.optimizer_step(p, np.ones(4), np.zeros((2, 4)), hyper.astype(np.float32),
+                         fastbp.Adam.code, 1)
+    assert np.array_equal(p, np.ones(4))
+    K.optimizer_step(p, np.ones(4), np.zeros((2, 4)), hyper, fastbp.Adam.code, 1)
+    np.testing.assert_allclose(p, 1 - 0.1 / (1 + 1e-8), rtol=1e-15)   # (Adam's first step)
+
+
 @pytest.mark.parametrize("dtype", [np.int64, np.int8, np.uint8, np.bool_])
 def test_predict_refuses_an_out_that_is_not_float(dtype):
     """Review HAE: an integer or bool out took the softmax's probabilities

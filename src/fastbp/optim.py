@@ -46,7 +46,7 @@ def known_code(code):
 _a_state = array_guard("optimizer step: state must be an optimizer's state, a 2-D array"
                        " (2, n_params), or (2, 0) for plain SGD", (2,))
 _a_hyper = array_guard("optimizer step: hyper must be an optimizer's hyper-parameters"
-                       " (optimizer.hyper), a 1-D float64 NumPy array", (1,), ("float32", "float64"))
+                       " (optimizer.hyper), a 1-D float64 NumPy array", (1,), ("float64",))
 
 
 @jit(inline="always")
