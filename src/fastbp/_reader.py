@@ -319,7 +319,24 @@ def _has_quotes(path):
         return any(b'"' in chunk for chunk in iter(lambda: fh.read(1 << 20), b""))
 
 
-def _last_cell(path, name):
+def _quoted_lines(path):
+    """Whether pyarrow must look for line breaks inside quoted cells in
+    ``path`` (``ParseOptions.newlines_in_values``): without it pyarrow cuts
+    its blocks at any line break, and one inside a quoted cell at a block's
+    end made a row of a 6.9 MB file read another row's number, silently
+    (review HCK: 2123010 for 123010, the row count unchanged). It parses
+    slower (0.38 against 0.30 s for 226 MB of numbers, threads on), so a
+    plain file is scanned for a quote first (0.03 s there); a compressed
+    one, which the scan would decompress, is parsed so whatever it holds."""
+    return os.fspath(path).lower().endswith((".gz", ".bz2")) or _has_quotes(path)
+
+
+def _parse_options(quoted_lines):
+    import pyarrow.csv as pcsv
+    return pcsv.ParseOptions(newlines_in_values=bool(quoted_lines))
+
+
+def _last_cell(path, name, quoted_lines=True):
     """The column ``name``'s last cell, as text, read a block at a time (its
     bytes are not checked for UTF-8: a column left out is never refused for
     them)."""
@@ -330,7 +347,8 @@ def _last_cell(path, name):
                                   quoted_strings_can_be_null=False)
     cell = None
     for batch in pcsv.open_csv(path, convert_options=convert,
-                               read_options=pcsv.ReadOptions(block_size=BLOCK)):
+                               read_options=pcsv.ReadOptions(block_size=BLOCK),
+                               parse_options=_parse_options(quoted_lines)):
         if batch.num_rows:
             cell = batch.column(0)[-1].as_py()
     return None if cell is None else cell.decode("utf-8", "replace")
@@ -491,9 +509,10 @@ class StreamedCSV(ArrowTable):
     it again whole, as text, and the checks word the problem.
     """
 
-    def __init__(self, path, reader):
+    def __init__(self, path, reader, quoted_lines):
         import pyarrow as pa
         self.path, self._csv, self.csv_file = path, True, True
+        self._quoted_lines = quoted_lines   # (see _quoted_lines)
         self._file_names = list(reader.schema.names)
         self.names = [str(n).strip() for n in self._file_names]
         # A column is numbers or text, as Python's reader sees it: what
@@ -539,6 +558,7 @@ class StreamedCSV(ArrowTable):
             table = pcsv.read_csv(self.path, convert_options=convert,
                                   read_options=pcsv.ReadOptions(block_size=BLOCK,
                                                                 use_threads=free_cores()),
+                                  parse_options=_parse_options(self._quoted_lines),
                                   memory_pool=pa.system_memory_pool())
         except pa.ArrowInvalid:
             raise Reread from None
@@ -554,14 +574,14 @@ class StreamedCSV(ArrowTable):
         last = len(self._file_names) - 1
         if last in rest and pa.types.is_string(self._arrays[last].type):
             check_closed(self.path, self._arrays[last][-1].as_py(), self.names[last], n)
-        elif last not in cols and last not in rest and _has_quotes(self.path):
+        elif last not in cols and last not in rest and self._quoted_lines:
             # The last column left out (--drop): a quote never closed in it
             # takes in the rest of the file as its last cell. In a file that
             # holds quotes that column is read again, a block at a time, for
             # its last cell (not held whole: a wide text column set the
             # peak memory).
-            check_closed(self.path, _last_cell(self.path, self._file_names[last]),
-                         self.names[last], n)
+            check_closed(self.path, _last_cell(self.path, self._file_names[last],
+                                               self._quoted_lines), self.names[last], n)
         batches = table.to_batches()
         del table
         X = empty_rows((n, len(cols)), dtype)
@@ -591,8 +611,25 @@ class StreamedCSV(ArrowTable):
     def _raw(self, j):
         name = self.names[j]
         if name in self.block_names:
-            return self.block[:, self.block_names.index(name)]
-        return self._convert(self._arrays[j], j)
+            raw = self.block[:, self.block_names.index(name)]
+            return raw if self.checked else self._as_written(j, raw)
+        return self._as_written(j, self._convert(self._arrays[j], j))
+
+    def _as_written(self, j, raw):
+        """A column pyarrow read as numbers, or, where one of its non-finite
+        cells is no number to fastbp (``nan(ind)``, a C library's NaN, which
+        pyarrow reads as NaN), its cells as text, as Python's reader gives
+        them (review HCK: a target of 1, 2 and nan(ind) was refused as
+        missing a value with pyarrow and trained as three classes without;
+        read a second time only where a cell is not finite, an error or
+        text either way)."""
+        if raw.dtype.kind != "f":
+            return raw
+        bad = np.flatnonzero(~np.isfinite(raw))
+        if not bad.size:
+            return raw
+        cells = PythonCSV(self.path)._raw(j)
+        return raw if all(is_number(str(cells[i])) for i in bad) else cells
 
 
 def _trim():
@@ -652,14 +689,17 @@ def read_csv(path, streamed=True):
     convert = pcsv.ConvertOptions(null_values=[], strings_can_be_null=False,
                                   quoted_strings_can_be_null=False)
     try:
+        quoted_lines = _quoted_lines(path)
+        parse = _parse_options(quoted_lines)
         if streamed:
             return StreamedCSV(path, pcsv.open_csv(path, convert_options=convert,
-                                                   read_options=pcsv.ReadOptions(block_size=FIRST)))
+                                                   read_options=pcsv.ReadOptions(block_size=FIRST),
+                                                   parse_options=parse), quoted_lines)
         # Every column as text: the file the streaming reader could not
         # convert, read whole so that the checks find and name the cell.
-        names = pcsv.open_csv(path).schema.names
+        names = pcsv.open_csv(path, parse_options=parse).schema.names
         convert.column_types = {n: pa.string() for n in names}
-        table = pcsv.read_csv(path, convert_options=convert)
+        table = pcsv.read_csv(path, convert_options=convert, parse_options=parse)
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None
     except (pa.ArrowInvalid, UnicodeDecodeError):
@@ -685,9 +725,13 @@ def read_parquet(path):
     import pyarrow.parquet as pq
 
     def read(source):
-        names = (pq.read_schema(source) if not isinstance(source, str)
-                 else pq.ParquetDataset(source).schema).names
-        if not isinstance(source, str):
+        if isinstance(source, str):
+            dataset = pq.ParquetDataset(source)
+            if os.path.isdir(source):
+                _same_schema(source, dataset.files)
+            names = dataset.schema.names
+        else:
+            names = pq.read_schema(source).names
             source.seek(0)
         return names, pq.read_table(source, columns=[]).num_rows
 
@@ -696,6 +740,37 @@ def read_parquet(path):
     if n_rows == 0:
         raise CLIError(f"{path} has no data rows")
     return ParquetTable(path, names, n_rows)
+
+
+def _same_schema(path, files):
+    """Refuse a folder whose Parquet parts differ in their columns or their
+    types (a dictionary column as its values' type): pyarrow reads every part
+    in the first one's schema, silently (review HCK: a later part's integer
+    label 2 read as True, its float64 0.1 as float32's 0.10000000149011612,
+    and a column the first part lacks was no column at all)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def columns(file):
+        schema = pq.read_schema(file)
+        return {f.name: (f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
+                for f in schema}
+
+    first = columns(files[0]) if files else {}
+    part = lambda file: os.path.relpath(file, path)   # noqa: E731
+    for file in files[1:]:
+        other = columns(file)
+        for name in list(first) + [n for n in other if n not in first]:
+            if name not in other or name not in first:
+                has, lacks = (files[0], file) if name not in other else (file, files[0])
+                raise CLIError(f"{path}: column {name!r} is in the part {part(has)} but not in"
+                               f" {part(lacks)}; fastbp reads a folder whose parts have the"
+                               " same columns")
+            if first[name] != other[name]:
+                raise CLIError(f"{path}: the parts hold column {name!r} as {first[name]}"
+                               f" ({part(files[0])}) and as {other[name]} ({part(file)}),"
+                               " which pyarrow would read as the first part's type; write the"
+                               " parts with one schema")
 
 
 def _parquet_call(path, read):
