@@ -235,7 +235,7 @@ def test_the_helper_is_started_with_this_fastbp_and_cache(monkeypatch, tmp_path)
     spec = _ahead.spec(fastbp.MLP([3, 4, 2]))
     assert isinstance(_ahead.start(spec, kernel), Recorder)
     (args, kwargs), = started
-    assert args[1:4] == ["-m", "fastbp._warmup", "inference"] and json.loads(args[4]) == spec
+    assert args[1:4] == ["-c", _ahead.HELPER, "inference"] and json.loads(args[4]) == spec
     env = kwargs["env"]
     assert env[_ahead.ENV] == "0"  # no helper of the helper
     assert env[_jit.CACHE_LOCK] == _jit._cache_lock[0] == str(tmp_path / _ahead.LOCK)
@@ -372,3 +372,39 @@ def test_a_helper_running_at_exit_is_left_to_finish_quietly(monkeypatch):
         running._child_created = True
         running.kill()
         running.wait()
+
+
+def test_the_helper_imports_nothing_from_the_working_folder(monkeypatch, tmp_path):
+    """Review HCJ: the helper ran as ``python -m fastbp._warmup``, which puts
+    the working folder first on its path: a json.py there (or numpy.py)
+    ran in a process the user never started, and the helper died. The
+    command start() builds, run from a folder holding such a file."""
+    started = []
+
+    class Recorder:
+        def __init__(self, args, **kwargs):
+            started.append((args, kwargs))
+
+        def poll(self):
+            return None
+
+        def wait(self, timeout=None):
+            return 0
+    monkeypatch.setattr(_ahead.subprocess, "Popen", Recorder)
+    monkeypatch.setattr(_ahead, "_helper", [])
+    monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(_ahead, "idle_cpus", lambda: 1)
+    monkeypatch.setenv(_ahead.ENV, "1")
+    monkeypatch.setattr(_jit, "_cache_lock", [str(tmp_path / _ahead.LOCK)])
+    kernel = types.SimpleNamespace(_cache=types.SimpleNamespace(cache_path=str(tmp_path)))
+    assert isinstance(_ahead.start(_ahead.spec(fastbp.MLP([3, 4, 2])), kernel), Recorder)
+    (args, kwargs), = started
+    monkeypatch.undo()   # (Popen is subprocess's own)
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "json.py").write_text("open('planted-json-ran', 'w').close()\n"
+                                    "raise ImportError('planted')\n")
+    done = subprocess.run(args, cwd=folder, env=kwargs["env"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not (folder / "planted-json-ran").exists()

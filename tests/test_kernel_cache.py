@@ -286,6 +286,53 @@ print(json.dumps({"leaf hits": sum(mini.leaf.stats.cache_hits.values()),
 '''
 
 
+@pytest.mark.parametrize("fastbps", [True, False])
+def test_a_save_cut_short_never_leaves_an_index_naming_the_old_sources_code(tmp_path, fastbps):
+    """Review HCJ: Numba writes a kernel's index before its data file, and
+    for a kernel whose file changed it names the data file of the lowest
+    number, which holds the old sources' code until the data is written. A
+    process killed between the two left the new index naming the old code,
+    loaded by every later run. fastbp's kernels write the data first: a
+    save cut short after its first write leaves the entry unnamed (it
+    compiles), never naming the old code. (A cache of the user's own keeps
+    Numba's order.)"""
+    from numba.core.caching import IndexDataCacheFile
+
+    def files(stamp):
+        f = IndexDataCacheFile(str(tmp_path), "kernel", stamp)
+        f._fastbp_data_first = fastbps
+        return f
+
+    files(("old sources", 1)).save("key", "old sources' code")
+    new = files(("new sources", 2))
+
+    class Killed(BaseException):
+        pass
+
+    writes = []
+
+    def cut_after_the_first_write(method):
+        def write(*args):
+            if writes:
+                raise Killed
+            writes.append(method.__name__)
+            return method(*args)
+        return write
+
+    new._save_index = cut_after_the_first_write(new._save_index)
+    new._save_data = cut_after_the_first_write(new._save_data)
+    with pytest.raises(Killed):
+        new.save("key", "new sources' code")
+    loaded = files(("new sources", 2)).load("key")
+    if fastbps:
+        assert writes == ["_save_data"] and loaded is None   # (it compiles)
+        files(("new sources", 2)).save("key", "new sources' code")
+        assert files(("new sources", 2)).load("key") == "new sources' code"
+    else:   # Numba's own order, kept for other caches
+        assert writes == ["_save_index"] and loaded == "old sources' code"
+    assert _jit.KERNELS[0]._cache._cache_file._fastbp_data_first
+
+
 def test_a_cached_link_only_function_loads_as_code_to_link_not_as_machine_code(tmp_path):
     """A function only kernels call is cached as the bitcode they link in and
     loads back as that: were it made machine code on loading (Numba's way

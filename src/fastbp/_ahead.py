@@ -5,7 +5,7 @@ one core, and the ``predict``, ``evaluate`` or validation that follows
 compiles the inference kernels (``network._predict``, ``network._loss_sum``)
 after it, on the same core. With two or more CPUs, the moment the epoch
 kernel misses the cache (:class:`fastbp._jit.compile_notice`), a helper
-process (``python -m fastbp._warmup inference SPEC``) builds a model of the same
+process (``fastbp._warmup inference SPEC``, :data:`HELPER`) builds a model of the same
 architecture, runs ``predict`` and ``evaluate`` on two rows of zeros, and
 so writes those kernels' cache entries while this process is still
 compiling; this process's first inference then loads them. A cold first
@@ -55,6 +55,15 @@ if hasattr(os, "register_at_fork"):
     # Popen's lock, which the parent's reaper held, forever (inside Numba's
     # compile), after killing the parent's helper.
     os.register_at_fork(after_in_child=lambda: _helper.clear())
+
+
+# The helper's program: ``python -m fastbp._warmup`` without the working
+# folder first on its path (where -m and -c put it), which ran a json.py or
+# numpy.py found there in a process the user never started (review HCJ).
+HELPER = ("import runpy, sys\n"
+          "if sys.path[:1] == ['']:\n"
+          "    del sys.path[0]\n"
+          "runpy.run_module('fastbp._warmup', run_name='__main__', alter_sys=True)")
 
 
 def spec(net):
@@ -155,7 +164,7 @@ def start(model_spec, dispatcher):
         else:
             env.pop("NUMBA_CACHE_DIR", None)
         process = subprocess.Popen(
-            [sys.executable, "-m", "fastbp._warmup", "inference", json.dumps(model_spec)], env=env,
+            [sys.executable, "-c", HELPER, "inference", json.dumps(model_spec)], env=env,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=True)
     except Exception:  # no interpreter to start, no fcntl, ...: compile here as before
