@@ -101,3 +101,4 @@ def sgd_epoch(params, sizes, acts, loss, X, Y, batch_size, lr):
         _, g = loss_and_grad(params, sizes, acts, loss, X[s:s + batch_size], Y[s:s + batch_size])
         params -= lr * g
     return params
+

@@ -13,6 +13,8 @@ import fastbp
 from fastbp import network, ops, train
 from fastbp.layout import N_IN, N_OUT, W_OFF
 
+from blasbits import transposes_keep_bits
+
 
 def _record(monkeypatch, module, name, calls):
     original = getattr(module, name)
@@ -169,7 +171,12 @@ def test_a_fit_on_labels_equals_train_epoch_on_one_hot_rows(shuffled):
         network.train_epoch(b.params, b.params[:0], np.zeros((2, 0)), b.workspace(8), b.plan, X, Y,
                             np.empty(70, np.int64), b._rng, 8, shuffled, b._loss_code, opt.code,
                             opt.hyper, 0, b._reg, -1, False)
-    np.testing.assert_array_equal(a.params, b.params)
+    # (the fit stores the first layer transposed: bits where the BLAS keeps
+    # them across that, see blasbits)
+    if transposes_keep_bits(np.float64, 5, 7, [8, 70 % 8]):
+        np.testing.assert_array_equal(a.params, b.params)
+    else:
+        np.testing.assert_allclose(a.params, b.params, rtol=1e-12, atol=1e-15)
 
 
 def test_public_kernels_take_labels_and_check_them():
@@ -542,7 +549,8 @@ def test_dense_fits_with_the_first_layer_transposed_equal_those_on_w(case, dtype
     every_batch_copies = all(fastbp._blas.copies_transposed(rows, sizes[1], sizes[0])
                              for rows in {batch, n % batch or batch})
     assert every_batch_copies == (n != 300 or sizes[0] != 64)
-    if every_batch_copies:
+    if every_batch_copies and transposes_keep_bits(dtype, sizes[0], sizes[1],
+                                                   {batch, n % batch or batch}):   # (blasbits)
         np.testing.assert_array_equal(p1, p0)
         if "l2" in case:
             np.testing.assert_allclose(l1, l0, rtol=1e-12)

@@ -528,7 +528,13 @@ def test_divergence_with_shuffling_and_dropout_replays_exactly():
         fastbp.kernels.train_epoch(twin.params, grads, state, twin.workspace(8), twin.plan, Xc, Yc,
                                    np.empty(40, np.int64), twin._rng, 8, True, twin._loss_code,
                                    sgd.code, sgd.hyper, 0, twin._reg, rest, False)
-    np.testing.assert_array_equal(net.params, twin.params)
+    # (the fits store the first layer transposed, train_epoch as W: bits
+    # where the BLAS keeps them across that, see blasbits)
+    from blasbits import transposes_keep_bits
+    if transposes_keep_bits(np.float64, 3, 6, [8]):
+        np.testing.assert_array_equal(net.params, twin.params)
+    else:
+        np.testing.assert_allclose(net.params, twin.params, rtol=1e-12)
 
 
 def test_the_epoch_kernel_reports_divergence():
