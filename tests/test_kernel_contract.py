@@ -543,6 +543,18 @@ def test_optimizer_step_takes_a_float64_hyper_as_it_says():
         K.optimizer_step(p, np.ones(4), np.zeros((2, 4)), hyper.astype(np.float32),
                          fastbp.Adam.code, 1)
     assert np.array_equal(p, np.ones(4))
+    net = fastbp.MLP([3, 2], dtype="float64", seed=0)   # (train_epoch's own check: review HCL)
+    before = net.params.copy()
+    X, Y = np.zeros((4, 3)), np.zeros((4, 2))
+    with pytest.raises(numba.core.errors.TypingError,
+                       match=r"hyper must be an optimizer's hyper-parameters \(optimizer.hyper\),"
+                             r" a 1-D float64 NumPy array; got array\(float32") as refused:
+        K.train_epoch(net.params, net.params[:0], np.zeros((2, 0)), net.workspace(4), net.plan,
+                      X, Y, np.empty(4, np.int64), net._rng, 4, False, net._loss_code,
+                      fastbp.SGD.code, fastbp.SGD().hyper.astype(np.float32), 0, net._reg, -1,
+                      False)
+    assert "optimizer_step" not in str(refused.value)   # (its own check, not one buried below)
+    assert np.array_equal(net.params, before)
     K.optimizer_step(p, np.ones(4), np.zeros((2, 4)), hyper, fastbp.Adam.code, 1)
     np.testing.assert_allclose(p, 1 - 0.1 / (1 + 1e-8), rtol=1e-15)   # (Adam's first step)
 

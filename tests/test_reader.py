@@ -1249,8 +1249,11 @@ def test_a_parquet_folder_whose_parts_differ_only_in_dictionary_encoding_reads(t
     pq.write_table(pa.table({"c": pa.array(["r", "g"]).dictionary_encode(), "y": [0, 1]}),
                    folder / "part-0.parquet")
     pq.write_table(pa.table({"c": pa.array(["g", "b"]), "y": [1, 0]}), folder / "part-1.parquet")
+    # (and large text as text: review HCL, refused as another type)
+    pq.write_table(pa.table({"c": pa.array(["r", "b"], pa.large_string()), "y": [0, 0]}),
+                   folder / "part-2.parquet")
     data = cli.load_data(str(folder), target="y")
-    assert data.y.tolist() == [0, 1, 1, 0] and data.categories == {0: ["b", "g", "r"]}
+    assert data.y.tolist() == [0, 1, 1, 0, 0, 0] and data.categories == {0: ["b", "g", "r"]}
 
 
 def test_a_parquet_file_repeating_a_column_name_gets_the_csvs_message(tmp_path, capsys):

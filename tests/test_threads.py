@@ -261,6 +261,22 @@ print("ended")
     run_ = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120)
     assert run_.returncode == 0 and run_.stdout.strip() == "ended", run_.stderr[-3000:]
+    # Review HCL: the same through ensure() (every fit's start), which
+    # applied a setting under the hold's lock alone, with another thread's
+    # predict holding the pool (3 of 3 runs hung).
+    ensure = script.replace("""    with T.blas_on_one_thread():
+        pass
+    with T.other_blas_on_one_thread():
+        pass""", """    for lib in libs:   # (the pool resized behind fastbp's back: ensure() applies)
+        getattr(lib, "_real_set_num_threads", lib.set_num_threads)(1)
+    T.ensure()""").replace("""        with fastbp.set_num_threads(1):
+            pass""", """        with T.blas_on_one_thread():
+            pass""").replace("signal.signal(", "fastbp.set_num_threads(2)\nlibs = T._pool_libs()\n"
+                                                 "signal.signal(", 1)
+    assert ensure != script
+    run_ = subprocess.run([sys.executable, "-c", ensure], capture_output=True, text=True,
+                          timeout=120)
+    assert run_.returncode == 0 and run_.stdout.strip() == "ended", run_.stderr[-3000:]
 
 
 @pytest.mark.skipif(not hasattr(os, "fork") or fastbp.threads.default_num_threads() < 2,

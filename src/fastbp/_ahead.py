@@ -60,9 +60,10 @@ if hasattr(os, "register_at_fork"):
 # The helper's program: ``python -m fastbp._warmup`` without the working
 # folder first on its path (where -m and -c put it), which ran a json.py or
 # numpy.py found there in a process the user never started (review HCJ).
-HELPER = ("import runpy, sys\n"
+HELPER = ("import sys\n"   # (built in: nothing read from the folder before the entry goes)
           "if sys.path[:1] == ['']:\n"
           "    del sys.path[0]\n"
+          "import runpy\n"
           "runpy.run_module('fastbp._warmup', run_name='__main__', alter_sys=True)")
 
 

@@ -751,10 +751,13 @@ def _same_schema(path, files):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    def kind(t):   # (as fastbp reads it: a dictionary as its values, large text as text)
+        t = t.value_type if pa.types.is_dictionary(t) else t
+        return (pa.string() if pa.types.is_large_string(t) else
+                pa.binary() if pa.types.is_large_binary(t) else t)
+
     def columns(file):
-        schema = pq.read_schema(file)
-        return {f.name: (f.type.value_type if pa.types.is_dictionary(f.type) else f.type)
-                for f in schema}
+        return {f.name: kind(f.type) for f in pq.read_schema(file)}
 
     first = columns(files[0]) if files else {}
     part = lambda file: os.path.relpath(file, path)   # noqa: E731

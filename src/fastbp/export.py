@@ -425,8 +425,7 @@ PROTOBUF_LIMIT = 2 ** 31 - 1
 
 
 def _too_large(net):
-    """The error of a model beyond :data:`PROTOBUF_LIMIT` (its parameters,
-    as the graph's initializers hold them, and a MiB for the rest)."""
+    """The error of a model beyond :data:`PROTOBUF_LIMIT`."""
     return ValueError(f"the model's {net.n_params:,} parameters take {net.params.nbytes / 2**30:.2f}"
                       f" GiB, and an ONNX file holds at most 2 GiB (protobuf's limit): it cannot"
                       f" be exported to ONNX (fastbp's own .npz holds it)")
@@ -435,8 +434,10 @@ def _too_large(net):
 def check_size(net):
     """Refuse a model too large for one ONNX file before building its graph
     (review HCF: protobuf's own EncodeError, without the reason, after
-    copying every weight; and a traceback from ``fastbp export``)."""
-    if net.params.nbytes + (1 << 20) > PROTOBUF_LIMIT:
+    copying every weight; and a traceback from ``fastbp export``). Its
+    parameters alone, as the graph's initializers hold them: a model just
+    under the limit with the rest is refused as it is serialised."""
+    if net.params.nbytes > PROTOBUF_LIMIT:
         raise _too_large(net)
 
 

@@ -811,7 +811,7 @@ _a_ws = array_guard("ws must be a workspace (net.workspace(rows)), a 1-D float32
                     " array", (1,), _FLOATS)
 _a_perm = array_guard("perm must be a 1-D int64 NumPy array", (1,), ("int64",))
 _a_hyper = array_guard("hyper must be an optimizer's hyper-parameters (optimizer.hyper), a 1-D"
-                       " float64 NumPy array", (1,), _FLOATS)
+                       " float64 NumPy array", (1,), ("float64",))
 _a_state = array_guard("state must be an optimizer's state, a 2-D array (2, n_params), or (2, 0)"
                        " for plain SGD", (2,))
 _an_out = array_guard("out must be a 2-D float32 or float64 NumPy array (X.shape[0], n_out)", (2,),

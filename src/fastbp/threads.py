@@ -257,11 +257,12 @@ def look_again():
 
 def _apply(n, libs=None):
     global _applied, _one_thread_restore
-    with _one_thread_lock:
+    libs = _blas_controller() if libs is None else libs   # (threadpoolctl's look-up: no lock)
+    with _scope_lock, _one_thread_lock:   # (locks in order: _before_fork; review HCL, ensure's)
         if _one_thread_users:  # an inference holds the pool at one thread: n after it
             _one_thread_restore = n
         else:
-            _resize(_blas_controller() if libs is None else libs, n)
+            _resize(libs, n)
     _applied = n
 
 
