@@ -590,6 +590,26 @@ def _trained(tmp_path):
     return net, path
 
 
+@pytest.mark.parametrize("member", ["README.txt", "__MACOSX/", "metadata.npy"])
+def test_a_member_that_is_no_array_is_a_model_file_error(tmp_path, member):
+    """Review HCM: a note added with a zip tool, a folder entry of a macOS
+    re-zip, or a member whose .npy header was lost reached the checks as
+    bytes: a bare AttributeError naming neither the file nor the member."""
+    net, path = _trained(tmp_path)
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            zout.writestr(info.filename, b"{}" if info.filename == member else data)
+        if member not in zin.namelist():
+            zout.writestr(member, b"trained on 2024-01-01" if "." in member else b"")
+    name = member[:-len(".npy")] if member.endswith(".npy") else member
+    with pytest.raises(fastbp.ModelFileError, match=re.escape(
+            f"{str(bad)!r} is not a valid fastbp model file: its member(s) {name!r} are not"
+            " NumPy arrays")):
+        fastbp.load(bad)
+
+
 def test_a_file_missing_an_array_it_lists_is_corrupted(tmp_path):
     # A one-byte flip in the zip's directory could hide a member: the model
     # loaded with its history silently gone.

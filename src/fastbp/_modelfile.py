@@ -386,6 +386,14 @@ def read(path):
         with np.load(path, allow_pickle=False) as f:
             _check_expansion(path, f.zip)
             data = {k: f[k] for k in f.files}
+        # A member that is no .npy array (a note added with a zip tool, a
+        # folder entry such as __MACOSX/, an array whose header was lost):
+        # NumPy hands its bytes over, which failed later as a bare
+        # AttributeError naming nothing (review HCM).
+        odd = sorted(k for k, v in data.items() if not isinstance(v, np.ndarray))
+        if odd:
+            raise ModelFileError(f"{path!r} is not a valid fastbp model file: its member(s)"
+                                 f" {', '.join(map(repr, odd))} are not NumPy arrays")
     except (FileNotFoundError, IsADirectoryError, PermissionError, ModelFileError):
         raise   # (ModelFileError: _check_expansion's, which names the file already)
     except Exception as exc:  # any damage to the zip container or an array header
