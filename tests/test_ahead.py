@@ -211,19 +211,26 @@ def test_no_helper_when_turned_off_or_on_one_cpu(monkeypatch):
     assert started == []
 
 
-def test_the_helper_is_started_with_this_fastbp_and_cache(monkeypatch, tmp_path):
-    started = []
+class _Recorder:
+    """A Popen that records what it was asked to start, and starts nothing."""
+    started = None   # [(args, kwargs)], set by _recorded
 
-    class Recorder:
-        def __init__(self, args, **kwargs):
-            started.append((args, kwargs))
+    def __init__(self, args, **kwargs):
+        self.started.append((args, kwargs))
 
-        def poll(self):
-            return None
+    def poll(self):
+        return None
 
-        def wait(self, timeout=None):
-            return 0
-    monkeypatch.setattr(_ahead.subprocess, "Popen", Recorder)
+    def wait(self, timeout=None):
+        return 0
+
+
+def _recorded(monkeypatch, tmp_path):
+    """_ahead.start made to start a helper (two CPUs, one idle) through
+    :class:`_Recorder`, the cache lock recorded, not taken: (the recorded
+    list, a kernel whose cache lies in tmp_path)."""
+    monkeypatch.setattr(_Recorder, "started", [])
+    monkeypatch.setattr(_ahead.subprocess, "Popen", _Recorder)
     monkeypatch.setattr(_ahead, "_helper", [])
     monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
     monkeypatch.setattr(_ahead, "idle_cpus", lambda: 1)
@@ -232,8 +239,13 @@ def test_the_helper_is_started_with_this_fastbp_and_cache(monkeypatch, tmp_path)
     monkeypatch.setattr(_jit, "_cache_lock", [])
     monkeypatch.setattr(_jit, "lock_cache", lambda path: _jit._cache_lock.append(path))
     kernel = types.SimpleNamespace(_cache=types.SimpleNamespace(cache_path=str(tmp_path)))
+    return _Recorder.started, kernel
+
+
+def test_the_helper_is_started_with_this_fastbp_and_cache(monkeypatch, tmp_path):
+    started, kernel = _recorded(monkeypatch, tmp_path)
     spec = _ahead.spec(fastbp.MLP([3, 4, 2]))
-    assert isinstance(_ahead.start(spec, kernel), Recorder)
+    assert isinstance(_ahead.start(spec, kernel), _Recorder)
     (args, kwargs), = started
     assert args[1:4] == ["-c", _ahead.HELPER, "inference"] and json.loads(args[4]) == spec
     env = kwargs["env"]
@@ -379,25 +391,8 @@ def test_the_helper_imports_nothing_from_the_working_folder(monkeypatch, tmp_pat
     the working folder first on its path: a json.py there (or numpy.py)
     ran in a process the user never started, and the helper died. The
     command start() builds, run from a folder holding such a file."""
-    started = []
-
-    class Recorder:
-        def __init__(self, args, **kwargs):
-            started.append((args, kwargs))
-
-        def poll(self):
-            return None
-
-        def wait(self, timeout=None):
-            return 0
-    monkeypatch.setattr(_ahead.subprocess, "Popen", Recorder)
-    monkeypatch.setattr(_ahead, "_helper", [])
-    monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
-    monkeypatch.setattr(_ahead, "idle_cpus", lambda: 1)
-    monkeypatch.setenv(_ahead.ENV, "1")
-    monkeypatch.setattr(_jit, "_cache_lock", [str(tmp_path / _ahead.LOCK)])
-    kernel = types.SimpleNamespace(_cache=types.SimpleNamespace(cache_path=str(tmp_path)))
-    assert isinstance(_ahead.start(_ahead.spec(fastbp.MLP([3, 4, 2])), kernel), Recorder)
+    started, kernel = _recorded(monkeypatch, tmp_path)
+    assert isinstance(_ahead.start(_ahead.spec(fastbp.MLP([3, 4, 2])), kernel), _Recorder)
     (args, kwargs), = started
     monkeypatch.undo()   # (Popen is subprocess's own)
     folder = tmp_path / "work"
