@@ -248,17 +248,19 @@ def _agreeing(distributed):
     return None
 
 
-def _agree(comm, exc):
+def _agree(comm, exc, error=None):
     """Raise on every rank if any rank's fit was refused (``exc`` its own
     error, or None): a failing rank raises its own, the others an error
-    naming it (marked ``refused_elsewhere``). Every rank calls it at the same
-    step, once."""
+    naming it (marked ``refused_elsewhere``; ``error(named)`` makes it from
+    the text naming the ranks and their errors, a ValueError by default).
+    Every rank calls it at the same step, once."""
     errors = comm.allgather(None if exc is None else f"{type(exc).__name__}: {exc}")
     failed = [(r, e) for r, e in enumerate(errors) if e is not None]
     if failed and exc is None:
-        error = ValueError("the distributed fit was refused on rank(s) "
-                           + "; ".join(f"{r} ({e})" for r, e in failed)
-                           + ": every rank stops, its model unchanged")
+        named = "; ".join(f"{r} ({e})" for r, e in failed)
+        error = (error or (lambda named: ValueError(
+            f"the distributed fit was refused on rank(s) {named}: every rank stops, its model"
+            " unchanged")))(named)
         error.refused_elsewhere = True
         raise error
 

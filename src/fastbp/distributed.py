@@ -211,13 +211,10 @@ def _failed(comm, failure, epoch):
     """After an epoch whose callbacks (or progress bar) failed on some
     ranks: each of those raises its own error, the others a RuntimeError
     naming them (every rank calls this, at the same epoch)."""
-    errors = comm.allgather(None if failure is None else f"{type(failure).__name__}: {failure}")
-    if failure is not None:
-        raise failure
-    raise RuntimeError(f"the distributed fit stopped after epoch {epoch + 1}: its callbacks failed"
-                       " on rank(s) " + "; ".join(f"{r} ({e})" for r, e in enumerate(errors)
-                                                 if e is not None)
-                       + "; every rank stops, with the same params")
+    _agree(comm, failure, lambda named: RuntimeError(
+        f"the distributed fit stopped after epoch {epoch + 1}: its callbacks failed on rank(s)"
+        f" {named}; every rank stops, with the same params"))
+    raise failure
 
 
 def run_distributed(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, validation,
