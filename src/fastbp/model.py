@@ -37,6 +37,14 @@ from .train import (TRANSPOSED, History, move_first_layer, run_epochs, run_lbfgs
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "softplus")
 # Rows per chunk for inference, loss and full-batch gradients.
 CHUNK = 2048
+# A sparse X never touches its rows' input block in a workspace (2 n_in
+# values a row: the sparse kernels read the CSR arrays), which is still
+# allocated: past about a million columns a chunk's workspace could not be
+# (review HCN: predict of a float64 model on 2,000,000 columns asked for
+# 29.8 GiB, gradient 61.0 GiB). Inference and gradients on a sparse X take
+# workspaces of at most this many bytes (and at least one row): the kernels
+# run the rows in chunks of what their workspace holds.
+SPARSE_WORKSPACE_BYTES = 64 << 20
 # Inference (forward, predict, predict_proba) of more rows than SPLIT_ABOVE
 # runs in chunks of at most SPLIT_CHUNK rows, spread over up to
 # threads.inference_threads() threads with the BLAS on one thread each. The
@@ -534,6 +542,15 @@ class MLP:
         # fitting, so concurrent calls never share one (see _workspaces.py).
         return self._workspaces.get(rows)
 
+    def _rows(self, X, rows=CHUNK):
+        """Workspace rows for a kernel call over X: ``min(n, rows)``, and for
+        a sparse X no more than :data:`SPARSE_WORKSPACE_BYTES` hold."""
+        rows = min(X.shape[0], rows)
+        if isinstance(X, SparseRows):
+            row_bytes = self._layout.workspace_size(1) * self._dtype.itemsize
+            rows = min(rows, max(SPARSE_WORKSPACE_BYTES // row_bytes, 1))
+        return rows
+
     def _gradient_buffer(self):
         if self._grads is None:
             self._grads = np.zeros_like(self._params)
@@ -836,7 +853,7 @@ class MLP:
                 return None
             return out
         params, x = self._reading(X)
-        args = (out, params, self._workspace(min(n, CHUNK)), self.plan, x, *self._kernel_codes)
+        args = (out, params, self._workspace(self._rows(X)), self.plan, x, *self._kernel_codes)
         network._predict(*args)
         if self._direct is None and type(X) is np.ndarray:
             self._direct = self._find_direct(args)
@@ -864,7 +881,7 @@ class MLP:
         buffer is reused: read each before the next."""
         n = X.shape[0]
         rows = min(n, CHUNK)
-        ws, buf = self._workspace(rows), np.empty((rows, self._sizes[-1]), dtype=self._dtype)
+        ws, buf = self._workspace(self._rows(X)), np.empty((rows, self._sizes[-1]), dtype=self._dtype)
         params, x = self._reading(X)
         for start in range(0, n, rows):
             nb = min(rows, n - start)
@@ -895,7 +912,7 @@ class MLP:
         failed = []
 
         def run():
-            ws = self._workspace(size)
+            ws = self._workspace(self._rows(X, size))
             buf = np.empty((size, self._sizes[-1]), dtype=self._dtype)
             while not failed:
                 i = next(counter)
@@ -1002,7 +1019,7 @@ class MLP:
         if weights is not None:
             return self._weighted_loss(X, Y, weights)
         params, x = self._reading(X)
-        total = float(network._loss_sum(params, self._workspace(min(X.shape[0], CHUNK)),
+        total = float(network._loss_sum(params, self._workspace(self._rows(X)),
                                         self.plan, x, Y, *self._kernel_codes,
                                         np.empty((0, self._sizes[-1]), dtype=self._dtype)))
         return total / X.shape[0] + self._penalty(X.shape[0])   # (floats both: a float)
@@ -1013,8 +1030,9 @@ class MLP:
         X, Y = self._data(X, y)
         weights = self._sample_weight(sample_weight, Y)
         grads = np.empty_like(self._params)
-        scratch = np.empty_like(self._params) if X.shape[0] > CHUNK else grads
-        ws = self._workspace(min(X.shape[0], CHUNK))
+        rows = self._rows(X)
+        scratch = np.empty_like(self._params) if X.shape[0] > rows else grads
+        ws = self._workspace(rows)
         params, x = self._reading(X)
         if weights is None:
             network._gradient(grads, scratch, params, ws, self.plan, x, Y, self._loss_code)
@@ -1049,7 +1067,7 @@ class MLP:
         params, x = self._reading(X)
         transposed = params is not self._params
         network._numerical_gradient(grads, params if transposed else params.copy(),
-                                    self._workspace(min(X.shape[0], CHUNK)), self.plan,
+                                    self._workspace(self._rows(X)), self.plan,
                                     x, Y, self._loss_code, eps, self.alpha)
         if transposed:
             move_first_layer(self.plan, grads, False)
@@ -1278,7 +1296,7 @@ class MLP:
         # One forward pass per chunk gives its loss (summed) and its outputs.
         n, m = X.shape[0], self._sizes[-1]
         rows = min(n, CHUNK)
-        ws, buf = self._workspace(rows), np.empty((rows, m), dtype=self._dtype)
+        ws, buf = self._workspace(self._rows(X)), np.empty((rows, m), dtype=self._dtype)
         params, x = self._reading(X)
         total, res, hits = 0.0, np.zeros(m), 0.0
         for start in range(0, n, rows):
@@ -1304,7 +1322,7 @@ class MLP:
     def _weighted_loss(self, X, Y, weights):
         """:meth:`loss` of converted data with weights (float64 (n,), sum > 0)."""
         from ._weighted import loss_value_weighted
-        ws = self._workspace(min(X.shape[0], CHUNK))
+        ws = self._workspace(self._rows(X))
         params, x = self._reading(X)
         return float(loss_value_weighted(params, ws, self.plan, x, Y, weights,
                                          self._loss_code)) + self._penalty(float(weights.sum()))

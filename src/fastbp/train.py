@@ -94,9 +94,10 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
     n = X.shape[0]
     # The L2 term is over the weights' sum (n without weights), as in scikit-learn.
     total = n if weights is None else float(weights.sum())
-    ws = net._workspace(min(n, 2048))
+    rows = net._rows(X, 2048)   # (a sparse X's fewer: see fastbp.model.SPARSE_WORKSPACE_BYTES)
+    ws = net._workspace(rows)
     grads = np.empty_like(net.params)
-    scratch = np.empty_like(net.params) if n > 2048 else grads
+    scratch = np.empty_like(net.params) if n > rows else grads
     x_typed = np.empty_like(net.params)
     rows = kernel_x(X)
     # CSR data: each gradient on a copy of the point with the first layer
