@@ -10,7 +10,9 @@ speed. These versions are plain arithmetic that LLVM turns into SIMD code:
   ``2^k`` built from its IEEE bits.
   Arguments are clamped to the normal range (about +-708 in float64, +-87 in
   float32): beyond it the caller's result is 0, 1 or inf to working precision
-  anyway, in absolute terms; relatively, exp of a very negative argument
+  anyway, in absolute terms (not a gradient's, which multiplies a sigmoid's
+  or softmax's floor by the layer's input: O(1) for inputs near the
+  dtype's largest numbers, see docs/reliability.md); relatively, exp of a very negative argument
   stays at its floor (e^-708 = 3e-308, e^-87 = 1.6e-38) where NumPy's
   falls through the subnormals to 0: a sigmoid of -inf is 1.2e-308 (float32:
   6e-39), not 0, and a cross-entropy below the floor reads as the floor.
