@@ -28,10 +28,21 @@ def _as_array(value, name):
                 raise TypeError(f"{name} mixes text labels with other values: {flat[other]!r}"
                                 f" at index {other} among labels such as"
                                 f" {flat[text.index(True)]!r}; text labels must all be str")
-            # Name the first cell that is not a number, where the user's
-            # array has it (a flat index of a 2-D X named a cell elsewhere).
-            bad = next((i for i, v in enumerate(flat)
-                        if not isinstance(v, (numbers.Real, np.bool_))), None)
+            # Numbers of several kinds in one object array (what np.asarray
+            # makes of a DataFrame with a bool column beside float ones, as
+            # pd.get_dummies gives, or of nullable Int64/Float64 columns) are
+            # converted, as scikit-learn's check_array does: to int64 when
+            # every cell is a bool or an integer, else float64. The first
+            # cell that is not a number is named where the user's array has
+            # it (a flat index of a 2-D X named a cell elsewhere).
+            bad, integral = None, True
+            for i, v in enumerate(flat):
+                if isinstance(v, (numbers.Integral, np.bool_)):
+                    continue
+                if not isinstance(v, numbers.Real):
+                    bad = i
+                    break
+                integral = False
             if bad is not None:
                 where = (tuple(int(i) for i in np.unravel_index(bad, arr.shape))
                          if arr.ndim > 1 else bad)
@@ -39,9 +50,10 @@ def _as_array(value, name):
                 raise TypeError(f"{name} must hold numbers (bool, int or float); got"
                                 f" {flat[bad]!r} at index {where}{row}, in an array of dtype"
                                 " object")
-            raise TypeError(f"{name} must be an array of a numeric dtype (bool, int or float); got"
-                            f" numbers in an array of dtype object: convert it first,"
-                            f" {name}.astype(float)")
+            try:
+                return arr.astype(np.int64 if integral else np.float64)
+            except OverflowError:   # (an integer past int64)
+                return arr.astype(np.float64)
         raise TypeError(f"{name} must hold numbers (bool, int or float); got dtype {arr.dtype}")
     return arr
 
