@@ -1098,6 +1098,32 @@ def test_poisson_zero_count_predicted_zero_is_nan_as_scikit_learn():
         assert got[0][0]
 
 
+def test_poisson_loss_of_float32_predictions_below_e_minus_88_is_finite_as_scikit_learns():
+    """float32 X, float64 counts, every prediction e^-92 (a float32
+    subnormal): scikit-learn's y / y_pred runs in float64, its loss is about
+    200; fastbp's ran in float32 and overflowed to inf (review HCP)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)).astype(np.float32)
+    y = rng.poisson(2.0, 40).astype(np.float64)
+    p = np.float64(np.exp(np.float32(-92.0)))
+    terms = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0) / p), 0.0) - y + p
+    want = terms.mean()
+    assert 190 < want < 210
+    got = []
+    for cls in (SkRegressor, MLPRegressor):
+        est = cls(loss="poisson", hidden_layer_sizes=(2,), solver="sgd", max_iter=1,
+                  random_state=0, batch_size=40, learning_rate_init=1e-12, momentum=0.0,
+                  alpha=0.0, warm_start=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est.fit(X, y)
+            est.coefs_ = [np.zeros((3, 2), np.float32), np.zeros((2, 1), np.float32)]
+            est.intercepts_ = [np.zeros(2, np.float32), np.full(1, -92.0, np.float32)]
+            est.fit(X, y)
+        got.append(est.loss_)
+    np.testing.assert_allclose(got, [want, want], rtol=1e-6)
+
+
 @pytest.mark.parametrize("solver", ["adam", "lbfgs"])
 def test_the_losses_are_of_scikit_learns_type(solver):
     """Review HBU: loss_, loss_curve_ and best_loss_ were np.float64 always,

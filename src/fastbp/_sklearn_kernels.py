@@ -134,8 +134,9 @@ def _poisson_deltas(d, out, y, wb, w):
             out[i, j] = p
             t = y[i, j]
             term = -t + p
-            if t != 0:
-                term += t * np.log(t / p)
+            if t != 0:   # (y / p in float64: a float32 p of e^-92 overflowed it, where
+                # scikit-learn's y / y_pred runs in float64 for float64 or int y)
+                term += t * np.log(np.float64(t) / p)
             elif p == 0:   # scikit-learn's xlogy(0, 0 / 0): NaN, as its loss_curve_
                 term = np.nan
             total += c * term
