@@ -126,3 +126,39 @@ def test_contours_draw_at_the_losses_float64_floor():
     assert len(fig.axes[0].collections) > 0
     for lo, hi in ((1e-300, 1e10), (5e-324, 1.0)):   # inf was the top level here
         assert np.all(np.isfinite(_levels(np.array([lo, hi]))))
+
+
+def _curve_pixels(fig):
+    """Pixels of each curve's own colour, panel by panel, legends removed."""
+    import numpy as np
+    from matplotlib.colors import to_rgb
+    counts = []
+    for ax in fig.axes:
+        ax.get_legend().remove()
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(int)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            target = np.array(to_rgb(line.get_color())) * 255
+            counts.append((line.get_label(), int((np.abs(img - target).sum(-1) < 30).sum())))
+    return counts
+
+
+def test_a_lone_epoch_is_drawn():
+    """A one-epoch fit (fit's default) and an epoch validated alone amid NaN
+    padding were lines through one point, which matplotlib draws as nothing:
+    0 pixels of the curve's colour (review HCT). Each curve shows now; the
+    curves of several epochs are unchanged lines without markers."""
+    import matplotlib.pyplot as plt
+    nan = float("nan")
+    lone = {"loss": [0.9], "val_loss": [1.1], "val_accuracy": [0.6]}
+    padded = {"loss": [1.0, 0.8, 0.7, 0.6, 0.5], "val_loss": [nan, nan, 0.9, nan, nan],
+              "val_accuracy": [nan, nan, 0.7, nan, nan]}
+    for h in (lone, padded):
+        fig = fastbp.plot.history(h)
+        counts = _curve_pixels(fig)
+        assert len(counts) == 3 and all(n > 20 for _, n in counts), counts
+        plt.close(fig)
+    fig = fastbp.plot.history(CURVES)
+    assert all(line.get_marker() in (None, "None", "") for ax in fig.axes for line in ax.get_lines())
+    plt.close(fig)

@@ -44,18 +44,33 @@ def history(history, path=None, title=None):
                         figsize=(5.5 * (1 + len(scores)), 4))
 
 
+def _lone(values):
+    """Indices of the finite values with no finite neighbour: a line draws
+    nothing through them (a one-epoch fit, an epoch validated alone amid
+    NaN padding), so they get a marker."""
+    ok = np.isfinite(values)
+    before = np.concatenate([[False], ok[:-1]])
+    after = np.concatenate([ok[1:], [False]])
+    return np.flatnonzero(ok & ~before & ~after).tolist()
+
+
+def _curve(ax, epochs, values, **style):
+    lone = _lone(values)
+    ax.plot(epochs, values, **style, **(dict(marker="o", markevery=lone) if lone else {}))
+
+
 def _draw_history(fig, h, epochs, scores):
     axes = fig.subplots(1, 1 + len(scores), squeeze=False)
     ax = axes[0, 0]
-    ax.plot(epochs, h["loss"], label="training loss")
+    _curve(ax, epochs, h["loss"], label="training loss")
     if "val_loss" in h:
-        ax.plot(epochs, h["val_loss"], label="validation loss")
+        _curve(ax, epochs, h["val_loss"], label="validation loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_yscale("log" if min(h["loss"]) > 0 else "linear")
     ax.legend()
     for ax, key in zip(axes[0, 1:], scores):
-        ax.plot(epochs, h[key], color="C2", label=key.replace("val_", "validation "))
+        _curve(ax, epochs, h[key], color="C2", label=key.replace("val_", "validation "))
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy" if key == "val_accuracy" else "R²")
         ax.legend()
