@@ -46,6 +46,13 @@ def same_state(a, b):
                for x, y in zip(a, b))
 
 
+def _with_none(a, where):
+    """``a`` as an object array with a None at ``where``."""
+    a = a.astype(object)
+    a[where] = None
+    return a
+
+
 # Each case: (label, call on a trained net, exception, the message must match).
 # Messages name the argument, what was expected and what was given.
 DATA_CASES = [
@@ -57,8 +64,9 @@ DATA_CASES = [
     ("X inf", dict(X=np.full((8, 3), -np.inf)), ValueError, "X must be finite; found -inf"),
     ("X overflows float32", dict(X=np.full((8, 3), 1e300)), ValueError, "after conversion to float32"),
     ("X complex", dict(X=X_OK.astype(complex)), TypeError, "X must hold numbers .* complex128"),
-    ("X object", dict(X=X_OK.astype(object)), TypeError,
-     "X must be an arr.. of a numeric"),  # (no y in it: the entries rename X and y)
+    # (an object array of numbers is taken as numbers: test_validation.py)
+    ("X object", dict(X=_with_none(X_OK, (5, 2))), TypeError,
+     r"X must hold numbers \(bool, int or float\); got None at index \(5, 2\) \(row 5\)"),
     ("X strings", dict(X=np.full((8, 3), "a")), TypeError, "X must hold numbers .* <U1"),
     ("X a str", dict(X="data.csv"), TypeError, "X must be a numeric array; got a str"),
     ("X ragged", dict(X=[[1, 2, 3], [4, 5]]), ValueError, "X could not be read as an array"),
@@ -72,8 +80,8 @@ DATA_CASES = [
     ("y strings", dict(y=np.array(list("abcabcab"))), TypeError,
      "y must hold numbers|y holds text labels, but this model has no classes_ yet"),
     ("y complex", dict(y=Y_OK.astype(complex)), TypeError, "y must hold numbers .* complex"),
-    ("y object", dict(y=Y_OK.astype(object)), TypeError,
-     "y must be an arr.. of a numeric"),
+    ("y object", dict(y=_with_none(Y_OK, 3)), TypeError,
+     "y must hold numbers .* got None at index 3, in an arr.. of dtype object"),
     ("y scalar", dict(y=3), ValueError, "y has a scalar"),
 ]
 
