@@ -793,6 +793,22 @@ def test_object_arrays_of_numbers_are_taken_as_numbers():
     ints = _as_array(np.array([2**53 + 1, True, np.int8(3)], dtype=object), "y")
     assert ints.dtype == np.int64 and ints.tolist() == [2**53 + 1, 1, 3]
     assert _as_array(np.array([2**70, 1], dtype=object), "X").dtype == np.float64
+    # bools alone stay bools (a landscape direction refuses them, as a bool
+    # array), a timedelta is no number (NumPy's subclasses its integers: NaT
+    # was read as -9.2e18), an integer past float64 is named (review HCX)
+    assert _as_array(np.array([True, np.bool_(False)], dtype=object), "X").dtype == bool
+    with pytest.raises(TypeError, match=r"X must hold numbers .* got np.timedelta64\('NaT'\)"
+                                        r" at index \(1, 0\) \(row 1\)"):
+        _as_array(np.array([[1, 2.0], [np.timedelta64("NaT"), 3]], dtype=object), "X")
+    with pytest.raises(ValueError, match=r"y holds an integer beyond float64's range \(of 401"
+                                         " digits\)"):
+        _as_array(np.array([1.5, -10**400], dtype=object), "y")
+    from fastbp import landscape
+    small = fastbp.MLP([2, 2], seed=0)
+    with pytest.raises(TypeError, match=r"directions\[0\] must hold real numbers .* got dtype bool"):
+        landscape.surface(small, num[:, :2], labels % 2, steps=3, seed=0,
+                          directions=(np.array([True] * small.n_params, dtype=object),
+                                      np.ones(small.n_params)))
     # a cell that is not a number is still named
     bad = mixed.copy()
     bad[4, 2] = None   # (pandas' NA would be named the same way)
