@@ -77,6 +77,16 @@ def _aliased(name, a):
         a["X"][:] = 1.0
 
 
+def _plan_in_ws(name, a):
+    """The plan as int64 words inside the workspace the kernel writes: only
+    train_epoch and shard_gradient compared them, the others overwrote
+    their own plan mid-call and died (segmentation fault, or a SIGFPE in
+    gradient; add_penalty_gradient, below, rewrote it) (review HCW)."""
+    plan = a["ws"][:a["plan"].size].view(np.int64).reshape(a["plan"].shape)
+    plan[:] = a["plan"]
+    a["plan"] = plan
+
+
 def _small_ws(name, a):
     a["ws"] = a["net"].workspace(1)[:-1] if name in CHUNKING else a["net"].workspace(N - 1)
 
@@ -93,6 +103,7 @@ BAD = {
                                         out=np.zeros((N - 1, SIZES[-1]))),
                "y must be|Y and perm|out must be"),
     "aliased": (_aliased, "overlap"),
+    "plan_in_ws": (_plan_in_ws, "overlap .*plan"),
     "small_workspace": (_small_ws, "capacity"),
     "short_params": (lambda name, a: a.update(params=a["params"][:-1]), "params has the wrong length"),
     # A hand-edited plan with an activation on the logits: the forward pass
@@ -854,3 +865,15 @@ def test_train_epoch_refuses_a_perm_sharing_the_plans_memory_before_writing():
                       True, K.MSE, sgd.code, sgd.hyper, 0, np.zeros(3), -1, False)
     np.testing.assert_array_equal(plan, net.plan)
     np.testing.assert_array_equal(params, net.params)
+
+
+def test_add_penalty_gradient_refuses_a_plan_inside_grads():
+    """grads over the plan's words: the L2 term was added into the plan
+    itself, silently (review HCW)."""
+    net = fastbp.MLP([3, 4, 2], output="identity", dtype="float64", seed=0)
+    grads = np.zeros(net.n_params)
+    plan = grads[:net.plan.size].view(np.int64).reshape(net.plan.shape)
+    plan[:] = net.plan
+    with pytest.raises(ValueError, match="grads must not overlap plan"):
+        K.add_penalty_gradient(grads, net.params, plan, 0.5)
+    np.testing.assert_array_equal(plan, net.plan)

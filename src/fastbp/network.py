@@ -371,8 +371,8 @@ def forward_batch(params, ws, plan, x, loss):
     _check_x(x, plan)
     _check_rows(x)
     _check_ws(ws, plan, x.shape[0])
-    if _overlap(ws, params) or _overlap(ws, x):
-        raise ValueError("ws must not overlap params or x")
+    if _overlap(ws, params) or _overlap(ws, x) or _overlap(ws, plan):
+        raise ValueError("ws must not overlap params, x or plan")
     # ws not borrowed: the outputs returned are a view of it.
     p, pl, xb = borrowed((_c(params), _c(plan), _c(x)))
     return _forward_batch(p, _c(ws), pl, xb, loss)
@@ -601,6 +601,8 @@ def add_penalty_gradient(grads, params, plan, coef):
     _check_plan(params, plan)   # (a plan past params wrote past grads)
     if grads.size != params.size:
         raise ValueError("grads must have the length of params")
+    if _overlap(grads, plan):
+        raise ValueError("grads must not overlap plan")
     _add_penalty_gradient(grads, params, plan, coef)
 
 
@@ -676,8 +678,9 @@ def backward_batch(grads, params, ws, plan, x, y, loss):
     _check_ws(ws, plan, x.shape[0])
     _check_buffer(grads, params)
     if (_overlap(grads, ws) or _overlap(grads, params) or _overlap(grads, x) or _overlap(grads, y)
-            or _overlap(ws, params) or _overlap(ws, x) or _overlap(ws, y)):
-        raise ValueError("grads and ws must not overlap each other, params, x or y")
+            or _overlap(ws, params) or _overlap(ws, x) or _overlap(ws, y)
+            or _overlap2(grads, ws, plan, plan)):
+        raise ValueError("grads and ws must not overlap each other, params, x, y or plan")
     g, p, w, pl, xb, yb = borrowed((_c(grads), _c(params), _c(ws), _c(plan), _c(x), _c(y)))
     _backward_batch(g, p, w, pl, xb, yb, loss)
 
@@ -715,8 +718,8 @@ def backward_sgd_batch(params, ws, plan, x, y, loss, lr):
     _check_rows(x)
     _check_ws(ws, plan, x.shape[0])
     if (_overlap(ws, params) or _overlap(params, x) or _overlap(params, y) or _overlap(ws, x)
-            or _overlap(ws, y)):
-        raise ValueError("params and ws must not overlap each other, x or y")
+            or _overlap(ws, y) or _overlap2(params, ws, plan, plan)):
+        raise ValueError("params and ws must not overlap each other, x, y or plan")
     p, w, pl, xb, yb = borrowed((_c(params), _c(ws), _c(plan), _c(x), _c(y)))
     _backward_sgd(p, w, pl, xb, yb, loss, lr, 1.0)
 
@@ -965,8 +968,9 @@ def train_step(params, grads, ws, plan, x, y, loss, lr):
     _check_buffer(grads, params)
     if (_overlap(params, grads) or _overlap(params, ws) or _overlap(grads, ws)
             or _overlap(params, x) or _overlap(params, y) or _overlap(grads, x)
-            or _overlap(grads, y) or _overlap(ws, x) or _overlap(ws, y)):
-        raise ValueError("params, grads and ws must not overlap each other, x or y")
+            or _overlap(grads, y) or _overlap(ws, x) or _overlap(ws, y)
+            or _overlap2(params, grads, plan, plan) or _overlap(ws, plan)):
+        raise ValueError("params, grads and ws must not overlap each other, x, y or plan")
     return _step(_c(params), _c(grads), _c(ws), _c(plan), _c(x), _c(y), loss, lr)
 
 
@@ -1437,7 +1441,8 @@ def shard_gradient(grads, params, ws, plan, X, Y, perm, start, stop, first_row, 
             or _overlap2(grads, ws, params, X) or _overlap2(grads, ws, Y, perm)
             or _overlap2(grads, ws, reg, plan) or _overlap2(rng, rng, params, X)
             or _overlap2(rng, rng, Y, perm) or _overlap2(rng, rng, reg, plan)):
-        raise ValueError("grads, ws and rng must not overlap each other, params, X, Y, perm or reg")
+        raise ValueError("grads, ws and rng must not overlap each other, params, X, Y, perm, reg or"
+                         " plan")
     return _shard_gradient(_c(grads), _c(params), _c(ws), _c(plan), _c(X), _c(Y), _c(perm), start,
                            stop, first_row, loss, _c(reg), _c(rng))
 
@@ -1523,8 +1528,8 @@ def predict(out, params, ws, plan, X, loss):
     if (not out.flags.c_contiguous or out.shape[0] != X.shape[0]
             or out.shape[1] != plan[plan.shape[0] - 1, N_OUT]):
         raise ValueError("out must be C-contiguous (X.shape[0], n_out)")
-    if _overlap(out, ws) or _overlap2(out, ws, params, X):
-        raise ValueError("out and ws must not overlap each other, params or X")
+    if _overlap(out, ws) or _overlap2(out, ws, params, X) or _overlap2(out, ws, plan, plan):
+        raise ValueError("out and ws must not overlap each other, params, X or plan")
     _predict(_c(out), _c(params), _c(ws), _c(plan), _c(X), loss, RUNTIME)
 
 
@@ -1556,8 +1561,8 @@ def loss_value(params, ws, plan, X, Y, loss):
     _check_xy(X, Y, plan, loss)
     _check_rows(X)
     _check_ws(ws, plan, 1)
-    if _overlap2(ws, ws, params, X) or _overlap(ws, Y):
-        raise ValueError("ws must not overlap params, X or Y")
+    if _overlap2(ws, ws, params, X) or _overlap2(ws, ws, Y, plan):
+        raise ValueError("ws must not overlap params, X, Y or plan")
     p, w, pl = _c(params), _c(ws), _c(plan)
     return _loss_sum(p, w, pl, _c(X), _c(Y), loss, RUNTIME, _outputs(w, pl, _capacity(w, pl), 0)) \
         / _rows(X)
@@ -1611,10 +1616,10 @@ def gradient(grads, scratch, params, ws, plan, X, Y, loss):
     chunked = X.shape[0] > capacity(ws, plan)
     if chunked and _overlap(grads, scratch):
         raise ValueError("scratch must not overlap grads when X has more rows than ws holds")
-    if (_overlap(grads, ws) or _overlap2(grads, ws, params, X) or _overlap2(grads, ws, Y, Y)
+    if (_overlap(grads, ws) or _overlap2(grads, ws, params, X) or _overlap2(grads, ws, Y, plan)
             or (chunked and (_overlap(scratch, ws) or _overlap2(scratch, scratch, params, X)
-                             or _overlap(scratch, Y)))):
-        raise ValueError("grads, scratch and ws must not overlap each other, params, X or Y")
+                             or _overlap2(scratch, scratch, Y, plan)))):
+        raise ValueError("grads, scratch and ws must not overlap each other, params, X, Y or plan")
     return _gradient(_c(grads), _c(scratch), _c(params), _c(ws), _c(plan), _c(X), _c(Y), loss)
 
 
@@ -1670,8 +1675,9 @@ def numerical_gradient(grads, params, ws, plan, X, Y, loss, eps, alpha):
     if not (eps > 0 and np.isfinite(eps)) or not (alpha >= 0 and np.isfinite(alpha)):
         raise ValueError("eps must be finite and > 0, alpha finite and >= 0")
     if (_overlap(grads, params) or _overlap(grads, ws) or _overlap(params, ws)
-            or _overlap2(grads, params, X, Y) or _overlap(ws, X) or _overlap(ws, Y)):
-        raise ValueError("grads, params and ws must not overlap each other, X or Y")
+            or _overlap2(grads, params, X, Y) or _overlap(ws, X) or _overlap(ws, Y)
+            or _overlap2(grads, params, plan, plan) or _overlap(ws, plan)):
+        raise ValueError("grads, params and ws must not overlap each other, X, Y or plan")
     _numerical_gradient(_c(grads), _c(params), _c(ws), _c(plan), _c(X), _c(Y), loss, eps, alpha)
 
 
