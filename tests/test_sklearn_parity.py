@@ -1129,27 +1129,30 @@ def test_the_losses_are_of_scikit_learns_type(solver):
     """Review HBU: loss_, loss_curve_ and best_loss_ were np.float64 always,
     where a float32 regressor's are np.float32 in scikit-learn (its squared
     and Poisson losses of float32 y and predictions; float64 with float64
-    sample weights, or float64 y); the values agree as elsewhere."""
+    sample weights, or float64 y); the values agree as elsewhere. A
+    batch_size of the user's own makes the stochastic losses float64 (its
+    clip to an np.int64 promotes the sum; review HCX)."""
     rng = np.random.RandomState(0)
     X0 = rng.normal(size=(60, 4))
     y0 = np.abs(X0[:, 0] * 2 + 1)
-    cases = [(xd, yd, sw, loss) for xd in (np.float32, np.float64)
+    cases = [(xd, yd, sw, loss, bs) for xd in (np.float32, np.float64)
              for yd in (np.float32, np.float64) for sw in (None, np.float32, np.float64)
-             for loss in ("squared_error", "poisson")]
+             for loss in ("squared_error", "poisson")
+             for bs in (("auto", 20) if solver == "adam" else ("auto",))]
     kinds = set()
-    for xd, yd, sw, loss in cases:
+    for xd, yd, sw, loss, bs in cases:
         X, y = X0.astype(xd), y0.astype(yd)
         w = None if sw is None else rng.uniform(0.5, 2, 60).astype(sw)
         got = []
         for cls in (SkRegressor, MLPRegressor):
             est = cls(hidden_layer_sizes=(4,), solver=solver, loss=loss, max_iter=3,
-                      random_state=0)
+                      random_state=0, batch_size=bs)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 est.fit(X, y, sample_weight=w)
             values = [est.loss_] + ([est.best_loss_] + est.loss_curve_ if solver == "adam" else [])
             got.append(values)
-        assert [type(v) for v in got[1]] == [type(v) for v in got[0]], (xd, yd, sw, loss)
+        assert [type(v) for v in got[1]] == [type(v) for v in got[0]], (xd, yd, sw, loss, bs)
         np.testing.assert_allclose(got[1], got[0], rtol=1e-5 if np.float32 in (xd, yd, sw) else 1e-9)
         kinds.add(type(got[0][0]))
     assert kinds == {np.float32, np.float64}

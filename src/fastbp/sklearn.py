@@ -611,6 +611,10 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn's epoch loop around the compiled epochs: its stopping
         # rules, schedules, warnings and messages, and its Ctrl-C.
         opt, rs, n = self._optimizer, self._random_state, Y_train.shape[0]
+        # scikit-learn's loss_ sums batch_loss * rows per batch; a batch_size
+        # of its own clips to an np.int64, which makes float32 terms float64
+        # (review HCX)
+        loss_type = sw_dtype if self.batch_size == "auto" else np.result_type(sw_dtype, np.int64)
         try:
             for _ in range(self.max_iter):
                 threads.look_again()
@@ -629,7 +633,7 @@ class _BaseMLP(BaseEstimator):
                     self._relayout(params, state, False)   # the scores read net.params
                 opt.t += -(-n // batch)
                 self.n_iter_ += 1
-                self.loss_ = sw_dtype.type(loss)   # (scikit-learn's type)
+                self.loss_ = loss_type.type(loss)   # (scikit-learn's type)
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
                 self._record(self.loss_)
