@@ -721,3 +721,43 @@ def test_a_cosine_of_a_t_max_past_float64_holds_the_rate():
         history = net.fit(X, y, epochs=3, lr=0.1, verbose=0,
                           callbacks=[schedules.CosineAnnealing(T_max)])
         assert history["lr"] == [0.1, 0.1, 0.1]
+
+
+def test_a_schedule_set_by_hand_runs_in_a_fit_given_lr_or_an_optimizer(tmp_path):
+    """fit(lr=...) or fit(optimizer=...) ends a schedule continued from an
+    earlier fit; one set as net.schedule and not yet run here (new, set
+    again after it ended, or another model's) was dropped by them too,
+    silently: the rates stayed flat (review HCY). It runs from that fit's
+    learning rate now; a continued one still ends."""
+    from fastbp.schedules import StepDecay
+    X, y = fastbp.datasets.load_digits()
+    X, y = X[:120] / 16, y[:120]
+
+    def rates(net, **kw):
+        return net.fit(X, y, epochs=3, verbose=0, **kw)["lr"]
+
+    halving = lambda lr: pytest.approx([lr, lr / 2, lr / 4], rel=1e-15)
+    for kw, lr in ((dict(lr=0.2), 0.2), (dict(optimizer=fastbp.SGD(lr=0.2)), 0.2),
+                   (dict(optimizer="adam"), 1e-3)):
+        net = fastbp.MLP([64, 8, 10], seed=0)
+        net.schedule = StepDecay(1, 0.5)
+        assert rates(net, **kw) == halving(lr), kw
+        assert net.schedule is not None
+    # ended, then set again: starts anew from the fit's lr
+    net = fastbp.MLP([64, 8, 10], seed=0)
+    s = StepDecay(1, 0.5)
+    net.fit(X, y, epochs=2, lr=0.1, verbose=0, callbacks=[s])
+    net.schedule = None
+    net.schedule = s
+    assert rates(net, lr=0.05) == halving(0.05)
+    # another model's, set by hand: a copy starts anew here
+    other = fastbp.MLP([64, 8, 10], seed=1)
+    other.schedule = net.schedule
+    assert rates(other, lr=0.2) == halving(0.2)
+    # continued from an earlier fit, or from a file: an explicit lr ends it
+    assert rates(net, lr=0.3) == [0.3] * 3 and net.schedule is None
+    net.fit(X, y, epochs=1, verbose=0, callbacks=[StepDecay(1, 0.5)])
+    net.save(tmp_path / "m.npz")
+    loaded = fastbp.load(tmp_path / "m.npz")
+    assert loaded.schedule is not None
+    assert rates(loaded, lr=0.3) == [0.3] * 3 and loaded.schedule is None

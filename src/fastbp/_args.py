@@ -534,8 +534,11 @@ def schedule_first(net, callbacks, opt, explicit):
     others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
     if schedules:
         schedule = schedules[0]
-    elif explicit:
-        schedule = None  # an explicit lr or optimizer ends the old schedule
+    elif explicit and _continued(net, net.schedule):
+        # An explicit lr or optimizer ends a schedule continued from an
+        # earlier fit (one this model ran, or a file's); one set by hand
+        # since (net.schedule = ..., never run here) starts from that lr.
+        schedule = None
     else:
         schedule = net.schedule  # (perhaps set to another model's: below)
     if schedule is not None and getattr(schedule, "_net", net) is not net:
@@ -553,6 +556,14 @@ def schedule_first(net, callbacks, opt, explicit):
     if schedule is not None:
         callbacks = [schedule] + others
     return callbacks, schedule, restart
+
+
+def _continued(net, schedule):
+    """Whether ``schedule`` has scheduled epochs of ``net``'s (a fit's, or
+    a saved model's): not one set by hand and not yet run, or another
+    model's."""
+    return (schedule is not None and hasattr(schedule, "_epochs")
+            and getattr(schedule, "_net", net) is net)
 
 
 def log_keys(net, validation, distributed):
