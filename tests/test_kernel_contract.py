@@ -867,6 +867,26 @@ def test_train_epoch_refuses_a_perm_sharing_the_plans_memory_before_writing():
     np.testing.assert_array_equal(params, net.params)
 
 
+def test_distributed_step_refuses_a_plan_inside_what_it_writes():
+    """With alpha > 0 distributed_step reads the plan for the L2 term: the
+    plan inside grads was rewritten by the division before it (a
+    segmentation fault on [8, 8, 8, 8, 2]; review HCZ)."""
+    net = fastbp.MLP([8, 8, 8, 8, 2], output="identity", dtype="float64", seed=0)
+    sgd = fastbp.SGD(lr=0.1)
+    for where in ("grads", "params", "state"):
+        arrays = dict(params=net.params.copy(), grads=np.ones(net.n_params),
+                      state=np.zeros((2, net.n_params)))
+        buf = arrays[where].reshape(-1)
+        plan = buf[:net.plan.size].view(np.int64).reshape(net.plan.shape)
+        plan[:] = net.plan
+        before = {k: v.copy() for k, v in arrays.items()}
+        with pytest.raises(ValueError, match="must not overlap plan"):
+            K.distributed_step(arrays["params"], arrays["grads"], arrays["state"], sgd.hyper,
+                               sgd.code, 1, 1, 0.5, plan)
+        for k, v in before.items():
+            np.testing.assert_array_equal(arrays[k], v, err_msg=where)
+
+
 def test_add_penalty_gradient_refuses_a_plan_inside_grads():
     """grads over the plan's words: the L2 term was added into the plan
     itself, silently (review HCW)."""

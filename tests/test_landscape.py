@@ -418,6 +418,14 @@ def test_grid_losses_refuses_arrays_that_do_not_fit(digits):
     for o, scratch, d1, d2, c, message in bad:
         with pytest.raises(ValueError, match=message):
             landscape.grid_losses(o, scratch, net.params, d1, d2, c, ws, *kw)
+    # the plan inside scratch (review HCZ): the first row's params rewrote
+    # the plan, and the error came after, naming an activation code
+    held = np.zeros(n, dtype=net.params.dtype)
+    plan = held[:net.plan.size * 8 // held.itemsize].view(np.int64).reshape(net.plan.shape)
+    plan[:] = net.plan
+    with pytest.raises(ValueError, match="scratch and out must not overlap plan"):
+        landscape.grid_losses(out, held, net.params, d, d, coefs, ws, plan, *kw[1:])
+    np.testing.assert_array_equal(plan, net.plan)
     np.testing.assert_array_equal(net.params, before)
     np.testing.assert_array_equal(d, d_before)
     # Review HAC: an int64 out truncated every loss (1.26 read as 1), a

@@ -36,7 +36,7 @@ from ._plot_landscape import (SURFACE_KINDS, plot_interpolation, plot_line,  # n
                               plot_overview, plot_surface)
 from ._validate import _as_array, check_choice, check_int, check_seed
 from .model import CHUNK, MLP
-from .network import _ndim_guard, _overlap, loss_value, penalty
+from .network import _ndim_guard, _overlap, _overlap2, loss_value, penalty
 
 __all__ = ["line", "surface", "interpolate", "random_directions", "filter_normalise",
            "grid_losses", "Line", "Surface", "Interpolation", "plot_line", "plot_surface",
@@ -88,6 +88,8 @@ def grid_losses(out, scratch, params, d1, d2, coefs, ws, plan, X, Y, loss, l2):
         raise ValueError("grid_losses: out must not overlap params, d1, d2, coefs, X, Y or ws")
     if _overlap(ws, params) or _overlap(ws, d1) or _overlap(ws, d2) or _overlap(ws, coefs):
         raise ValueError("grid_losses: ws must not overlap params, d1, d2 or coefs")
+    if _overlap2(scratch, out, plan, plan):   # (ws's is loss_value's)
+        raise ValueError("grid_losses: scratch and out must not overlap plan")
     n = X.shape[0]
     for k in range(coefs.shape[0]):
         c0, c1, c2 = coefs[k, 0], coefs[k, 1], coefs[k, 2]

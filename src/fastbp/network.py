@@ -1487,6 +1487,8 @@ def distributed_step(params, grads, state, hyper, code, t, batch, alpha, plan):
         raise ValueError("distributed_step: batch, the global batch size, must be >= 1")
     if alpha != 0:
         _check_plan(params, plan)   # (only its last row was: a plan past params wrote past grads)
+        if _overlap2(params, grads, plan, plan) or _overlap(state, plan):
+            raise ValueError("distributed_step: params, grads and state must not overlap plan")
     inv = grads.dtype.type(1.0 / batch)
     for i in range(grads.size):
         grads[i] *= inv
