@@ -761,3 +761,15 @@ def test_a_schedule_set_by_hand_runs_in_a_fit_given_lr_or_an_optimizer(tmp_path)
     loaded = fastbp.load(tmp_path / "m.npz")
     assert loaded.schedule is not None
     assert rates(loaded, lr=0.3) == [0.3] * 3 and loaded.schedule is None
+    # an older file's started schedule (lr0 and no count), as from_json
+    # rebuilds it, ends too; so does a rebuilt one with its count (review HCZ)
+    for fields in ('"lr0": 0.1', '"lr0": 0.1, "_epochs": 2'):
+        old = fastbp.MLP([64, 8, 10], seed=0)
+        old.schedule = schedules.from_json(
+            '{"name": "StepDecay", "fields": {"step_size": 1, "gamma": 0.5, %s}}' % fields)
+        assert rates(old, lr=0.3) == [0.3] * 3 and old.schedule is None
+    # fit(optimizer="lbfgs") ends any schedule, as net.optimizer = LBFGS() does
+    net = fastbp.MLP([64, 8, 10], seed=0)
+    net.schedule = StepDecay(1, 0.5)
+    net.fit(X, y, epochs=2, optimizer="lbfgs", verbose=0)
+    assert net.schedule is None

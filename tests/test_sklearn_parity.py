@@ -1131,14 +1131,15 @@ def test_the_losses_are_of_scikit_learns_type(solver):
     and Poisson losses of float32 y and predictions; float64 with float64
     sample weights, or float64 y); the values agree as elsewhere. A
     batch_size of the user's own makes the stochastic losses float64 (its
-    clip to an np.int64 promotes the sum; review HCX)."""
+    clip to an np.int64 promotes the sum; review HCX), a NumPy integer's
+    as np.clip keeps its type (np.int16: float32; review HCZ)."""
     rng = np.random.RandomState(0)
     X0 = rng.normal(size=(60, 4))
     y0 = np.abs(X0[:, 0] * 2 + 1)
     cases = [(xd, yd, sw, loss, bs) for xd in (np.float32, np.float64)
              for yd in (np.float32, np.float64) for sw in (None, np.float32, np.float64)
              for loss in ("squared_error", "poisson")
-             for bs in (("auto", 20) if solver == "adam" else ("auto",))]
+             for bs in (("auto", 20, np.int16(20), 500) if solver == "adam" else ("auto",))]
     kinds = set()
     for xd, yd, sw, loss, bs in cases:
         X, y = X0.astype(xd), y0.astype(yd)

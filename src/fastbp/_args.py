@@ -534,10 +534,11 @@ def schedule_first(net, callbacks, opt, explicit):
     others = [cb for cb in callbacks if not isinstance(cb, Schedule)]
     if schedules:
         schedule = schedules[0]
-    elif explicit and _continued(net, net.schedule):
+    elif explicit and (_continued(net, net.schedule) or isinstance(opt, LBFGS)):
         # An explicit lr or optimizer ends a schedule continued from an
-        # earlier fit (one this model ran, or a file's); one set by hand
-        # since (net.schedule = ..., never run here) starts from that lr.
+        # earlier fit (one this model ran, or a file's), and L-BFGS any, as
+        # net.optimizer = LBFGS() does; a new one set by hand since
+        # (net.schedule = ..., never run) starts from that lr.
         schedule = None
     else:
         schedule = net.schedule  # (perhaps set to another model's: below)
@@ -559,10 +560,12 @@ def schedule_first(net, callbacks, opt, explicit):
 
 
 def _continued(net, schedule):
-    """Whether ``schedule`` has scheduled epochs of ``net``'s (a fit's, or
-    a saved model's): not one set by hand and not yet run, or another
-    model's."""
-    return (schedule is not None and hasattr(schedule, "_epochs")
+    """Whether ``schedule`` has started on ``net`` (run by its fits, or
+    saved with it: a count, or an older file's lr0 alone; or rebuilt from
+    such a state by ``from_json``), not a new one set by hand (or one
+    ended and set again, which the setter restarts) or another model's."""
+    return (schedule is not None
+            and (hasattr(schedule, "_epochs") or getattr(schedule, "lr0", None) is not None)
             and getattr(schedule, "_net", net) is net)
 
 

@@ -15,10 +15,12 @@ from its own start: a new one given to a trained model starts at epoch 0
 (and lr0), a continued one keeps counting, and one last given to another model
 starts anew on this one as a copy, the other keeping its own (a sweep may
 reuse one schedule object). A fit given ``lr``, or an ``optimizer`` other
-than the model's own, ends the model's schedule; a schedule it is given as
-well starts anew there, from that learning rate, as does one the model ran
-that has ended since (``net.schedule = None``, or another optimizer set),
-given to a fit or set as ``net.schedule`` again. The formulas are PyTorch's ``lr_scheduler`` ones
+than the model's own, ends the model's schedule where it has started (run
+by an earlier fit, or loaded with the model); a schedule it is given as
+well starts anew there, from that learning rate, as do a new one set as
+``net.schedule`` and one the model ran that has ended since
+(``net.schedule = None``, or another optimizer set), given to a fit or set
+as ``net.schedule`` again. The formulas are PyTorch's ``lr_scheduler`` ones
 (StepLR, ExponentialLR, CosineAnnealingLR, ReduceLROnPlateau) and
 scikit-learn's ``invscaling``; ``lr0`` is the optimizer's lr when the
 schedule first starts. A continued schedule goes on from an lr set by hand

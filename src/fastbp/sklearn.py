@@ -612,9 +612,11 @@ class _BaseMLP(BaseEstimator):
         # rules, schedules, warnings and messages, and its Ctrl-C.
         opt, rs, n = self._optimizer, self._random_state, Y_train.shape[0]
         # scikit-learn's loss_ sums batch_loss * rows per batch; a batch_size
-        # of its own clips to an np.int64, which makes float32 terms float64
-        # (review HCX)
-        loss_type = sw_dtype if self.batch_size == "auto" else np.result_type(sw_dtype, np.int64)
+        # of the user's own is np.clip's, an np.int64 for a Python int (which
+        # makes float32 terms float64), of its own type for a NumPy integer
+        # (review HCX; HCZ)
+        loss_type = (sw_dtype if isinstance(self.batch_size, str) else
+                     np.result_type(sw_dtype, np.clip(self.batch_size, 1, n).dtype))
         try:
             for _ in range(self.max_iter):
                 threads.look_again()
