@@ -1136,6 +1136,8 @@ class MLP:
             first fit of a new model; with ``classes_`` set, y holds those
             labels, and a label that is not one of them is an error.
         epochs : int, default 1
+            0 trains nothing: it checks the arguments, learns ``classes_``
+            and sets the optimizer (and ``lr``) the next fit continues.
         batch_size : int, default 32
             Capped at n. The last batch of an epoch may be smaller.
         lr : float, optional
