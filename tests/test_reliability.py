@@ -1036,6 +1036,43 @@ def test_kernels_are_compiled_without_the_gil():
         assert getattr(fastbp.kernels, name).targetoptions.get("nogil") is True, name
 
 
+SIGINT_AND_STOP_CHILD = textwrap.dedent("""
+    import signal, numpy as np, fastbp
+    X = np.random.default_rng(0).standard_normal((120, 4))
+    y = (X[:, 0] > 0).astype(int)
+
+    class CtrlCAndStop:   # Ctrl-C while the callbacks of epoch 2 run, one of them stopping
+        def __init__(self, stop):
+            self.stop = stop
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 2:
+                signal.raise_signal(signal.SIGINT)   # fit's handler only sets its flag
+                return self.stop
+
+    for optimizer in ("adam", "lbfgs"):
+        for stop in (False, True):
+            net = fastbp.MLP([4, 3, 2], dtype="float64", seed=0)
+            h = net.fit(X, y, epochs=6, optimizer=optimizer, verbose=0,
+                        callbacks=[CtrlCAndStop(stop)])
+            print(optimizer, stop, len(h), h.interrupted, net.optimizer.t)
+""")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="raising SIGINT is POSIX")
+def test_ctrl_c_in_the_epoch_a_callback_stops_still_says_interrupted():
+    """Found in review HDC (session 53): a Ctrl-C arriving in the epoch in
+    which a callback asked to stop (EarlyStopping's last epoch) was lost:
+    both loops broke on the stop before reading the flag, and fit returned
+    ``interrupted`` False, which a script looping over fits reads to end."""
+    out = subprocess.run([sys.executable, "-c", SIGINT_AND_STOP_CHILD], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    # (L-BFGS counts an iteration per epoch; Adam a step per batch: 120 / 32 -> 4)
+    assert out.stdout.split("\n")[:4] == ["adam False 3 True 12", "adam True 3 True 12",
+                                           "lbfgs False 3 True 3", "lbfgs True 3 True 3"], \
+        out.stdout
+
+
 def test_lbfgs_interrupted_by_a_callback_keeps_the_completed_iterations():
     X, y = fastbp.datasets.load_digits()
     X, y = X[:300] / 16, y[:300]

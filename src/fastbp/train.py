@@ -154,10 +154,10 @@ def run_lbfgs(net, X, Y, epochs, optimizer, verbose, validation=None, callbacks=
             raised[0] = exc
             raise StopIteration from None
         t_start[0] = time.perf_counter()   # (the callbacks' time is no iteration's, as in run_epochs)
-        if stop:
-            raise StopIteration
-        if interrupts.pending:  # Ctrl-C: stop after this iteration
+        if interrupts.pending:  # Ctrl-C: stop after this iteration (said even if a callback stops too)
             history.interrupted = True
+            raise StopIteration
+        if stop:
             raise StopIteration
 
     threads.ensure()
@@ -418,10 +418,11 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                     logs["seconds"] = time.perf_counter() - t0
                     _record(logs, history, net.history)
                     _show(bar, verbose, epoch, epochs, logs, n)
-                    if _epoch_end(callbacks, epoch, logs):
-                        break
-                    if interrupts.pending:
+                    stop = _epoch_end(callbacks, epoch, logs)
+                    if interrupts.pending:   # (before a callback's stop, which would hide it)
                         raise KeyboardInterrupt
+                    if stop:
+                        break
             except KeyboardInterrupt:
                 history.interrupted = True
                 _say_interrupted(bar, verbose, history)
