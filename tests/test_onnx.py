@@ -864,12 +864,59 @@ def test_skl2onnx_regressor_refusal_names_the_exp_output_it_has():
     y = X[:, 0]
     est = fs.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0).fit(X, y)
     est.out_activation_ = "exp"
-    with pytest.raises(ValueError, match="this one has out_activation_ 'exp', assigned after"):
+    with pytest.raises(ValueError, match="this one has out_activation_ 'exp' \\(from a fit with"
+                                         " loss='poisson', or assigned after fitting"):
         skl2onnx.to_onnx(est, X[:1])
     est = fs.MLPRegressor(hidden_layer_sizes=(4,), max_iter=5, random_state=0,
                           loss="poisson").fit(X, y)
     with pytest.raises(ValueError, match=r"this one has loss='poisson' \(an exp output\)"):
         skl2onnx.to_onnx(est, X[:1])
+    # Found in review HDD (session 53): a Poisson fit set to squared_error
+    # afterwards keeps its exp output (predict applies it) and was refused
+    # as if its loss were not squared_error and the exp assigned by hand.
+    est.set_params(loss="squared_error")
+    with pytest.raises(ValueError, match="this one has out_activation_ 'exp' \\(from a fit with"):
+        skl2onnx.to_onnx(est, X[:1])
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
+@pytest.mark.parametrize("net_dtype, rows", [("float64", "float32"), ("float32", "int64")])
+def test_skl2onnx_labels_are_taken_before_the_probabilities_are_cast(kind, net_dtype, rows):
+    """Found in review HDD (session 53): where the graph's probabilities are
+    float32 and the network float64 (a float64 model on float32 rows; a
+    float32 model on integer rows, which predict reads as float64, as
+    scikit-learn does), the label was taken after the cast: a probability
+    0.5 + 2.5e-9 above its rival by less than float32's rounding, labelled
+    otherwise than predict and scikit-learn's MLP with the same weights."""
+    import fastbp.sklearn as fs
+    from sklearn.neural_network import MLPClassifier
+    skl2onnx = need_skl2onnx()
+    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+    rng = np.random.default_rng(0)
+    X = rng.integers(-3, 4, size=(40, 3)).astype(np.float64)
+    if kind == "binary":
+        y, last = np.where(X[:, 0] > 0, "no", "yes"), [1e-8]
+    elif kind == "multiclass":
+        y, last = np.array(["a", "b", "c"])[np.arange(40) % 3], [0.0, 1e-8, 0.0]
+    else:
+        y, last = np.stack([np.arange(40) % 2, np.arange(40) // 2 % 2], axis=1), [1e-8, -1e-8]
+    est = fs.MLPClassifier((4,), max_iter=5, random_state=0, dtype=net_dtype).fit(X, y)
+    est.coefs_[-1][...] = 0.0          # every row: the same logits, the intercepts decide
+    est.intercepts_[-1][...] = last
+    sk = MLPClassifier((4,), max_iter=1, random_state=0).fit(X, y)
+    sk.coefs_ = [c.astype(np.float64) for c in est.coefs_]
+    sk.intercepts_ = [b.astype(np.float64) for b in est.intercepts_]
+    Xr = X.astype(rows)
+    kind_type = FloatTensorType if rows == "float32" else Int64TensorType
+    onx = skl2onnx.to_onnx(est, initial_types=[("X", kind_type([None, 3]))],
+                           options={fs.MLPClassifier: {"zipmap": False}})
+    label, proba = session(onx.SerializeToString()).run(None, {"X": Xr})
+    expected = sk.predict(X)
+    np.testing.assert_array_equal(est.predict(Xr), expected)
+    np.testing.assert_array_equal(label, expected)
+    assert proba.dtype == np.float32
+    np.testing.assert_allclose(proba, est.predict_proba(Xr), rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

@@ -533,15 +533,15 @@ def _sklearn_labels(classes):
                      f" {classes.dtype} {classes[:5].tolist()}")
 
 
-def _network_for(b, net, x, x_dtype):
+def _network_for(b, net, x, x_dtype, cast=True):
     """The estimator's network on input x of dtype x_dtype (a float, int64 or
     bool); returns its output in :func:`_output_dtype` (the type skl2onnx's
-    shape calculators promise)."""
+    shape calculators promise), or with ``cast=False`` in the network's dtype."""
     _refuse_categories(net)
     if np.dtype(x_dtype) != net.dtype:  # integer and bool rows too
         x = _cast(b, x, net.dtype, "x_net")
     out = _layers(b, net, _standardise(b, net, x))
-    if _output_dtype(x_dtype) != net.dtype:
+    if cast and _output_dtype(x_dtype) != net.dtype:
         out = _cast(b, out, _output_dtype(x_dtype), "out_cast")
     return out
 
@@ -640,10 +640,19 @@ def convert_classifier(scope, operator, container):
                          " has two columns of probabilities, as scikit-learn's, and skl2onnx's"
                          " zipmap one per class: convert it with options={MLPClassifier:"
                          " {'zipmap': False}}")
-    out = _network_for(b, net, operator.inputs[0].full_name, x_dtype)
+    # The labels are taken in the network's dtype, as predict takes them, and
+    # only the probabilities cast to skl2onnx's output type (cast first, a
+    # float64 network's p = 0.5 + 2.5e-9 for float32 rows was labelled 0).
+    out = _network_for(b, net, operator.inputs[0].full_name, x_dtype, cast=False)
+
+    def probabilities(p):
+        if dtype == net.dtype:
+            return b.op("Identity", [p], "probabilities", output=proba_out)
+        return b.op("Cast", [p], "probabilities", output=proba_out, to=_proto_type(dtype))
+
     if _multilabel(est):  # as skl2onnx's converter of scikit-learn's: each label p > 0.5, as int64
-        b.op("Identity", [out], "probabilities", output=proba_out)
-        above = b.op("Greater", [out, b.const("half", np.array(0.5, dtype=dtype))], "above")
+        probabilities(out)
+        above = b.op("Greater", [out, b.const("half", np.array(0.5, dtype=net.dtype))], "above")
         b.op("Cast", [above], "label", output=label_out, to=7)   # TensorProto.INT64
         return
     if net.sizes[-1] == 1 and est.out_activation_ == "softmax":
@@ -651,12 +660,10 @@ def convert_classifier(scope, operator, container):
         # finite logit, as scikit-learn's; the logit was taken for p)
         out = b.op("Softmax", [out], "softmax", axis=1)
     if net.sizes[-1] == 1:  # binary: one sigmoid unit p -> [1 - p, p]
-        one = b.const("one", np.array(1.0, dtype=dtype))
-        b.op("Concat", [b.op("Sub", [one, out], "p0"), out], "probabilities", output=proba_out,
-             axis=1)
-    else:
-        b.op("Identity", [out], "probabilities", output=proba_out)
-    idx = b.op("ArgMax", [proba_out], "class_index", axis=1, keepdims=0)
+        one = b.const("one", np.array(1.0, dtype=net.dtype))
+        out = b.op("Concat", [b.op("Sub", [one, out], "p0"), out], "both", axis=1)
+    probabilities(out)
+    idx = b.op("ArgMax", [out], "class_index", axis=1, keepdims=0)
     if len(est.classes_) == 1:
         # Fitted on one class, predict gives it for every row, whatever p
         # (the index 1 of p > 0.5 was looked up in a classes_ of one).
@@ -674,10 +681,13 @@ def convert_regressor(scope, operator, container):
     """skl2onnx converter of fastbp.sklearn.MLPRegressor: ``variable`` (N, n_outputs)."""
     est = operator.raw_operator
     if est.out_activation_ == "exp":
+        # (a fit with loss='poisson' keeps its exp output through
+        # set_params(loss='squared_error') until the next fit, as predict does)
         why = ("loss='poisson' (an exp output)" if est.loss == "poisson" else
-               "out_activation_ 'exp', assigned after fitting")
-        raise ValueError("the ONNX export of fastbp.sklearn.MLPRegressor covers"
-                         f" loss='squared_error'; this one has {why}")
+               "out_activation_ 'exp' (from a fit with loss='poisson', or assigned after"
+               " fitting)")
+        raise ValueError("the ONNX export of fastbp.sklearn.MLPRegressor covers the identity"
+                         f" output of loss='squared_error'; this one has {why}")
     x_dtype = _input_dtype(operator)
     net = _estimator_net(est, ("identity",), x_dtype)
     b = _Container(scope, container)
