@@ -735,6 +735,29 @@ def test_a_model_saved_from_python_reads_a_files_columns_by_position(tmp_path, c
         " feature columns, reads 3 (its input columns in order) or 4 (with the target last)\n")
 
 
+@pytest.mark.parametrize("categories", [False, True])
+def test_a_value_beyond_float32_is_named_by_the_files_column_in_a_model_with_categories(
+        tmp_path, capsys, categories):
+    """Found in review HDF (session 53): for a model of one-hot categories,
+    predict and --proba named the model's input ("column 5 of the model's
+    inputs", past the codes) where a model without them names the file's
+    column ('r'), as evaluate does."""
+    cats = {1: ["blue", "green", "red", "teal"], 3: ["circ", "sq", "tri"]} if categories else None
+    net = fastbp.MLP([9 if categories else 4, 6, 2], seed=3, dtype="float32")
+    net.categories = cats
+    net.metadata = {"features": ["p", "q", "r", "s"], "target": "t"}
+    model = str(tmp_path / "m.npz")
+    net.save(model)
+    q, s_ = ("red", "sq") if categories else ("2", "3")
+    path = write_csv(tmp_path / "x.csv", ["p", "q", "r", "s", "t"],
+                     [[1, q, 0.5, s_, 0], [1, q, "1e39", s_, 1]])
+    for command in (["predict", model, path], ["predict", model, path, "--proba"],
+                    ["evaluate", model, path]):
+        status, out, err = run(command, capsys)
+        assert status == 2 and err == (f"fastbp: error: {path}: data row 2: column 'r' holds a"
+                                       " value that is inf (after conversion to float32)\n"), err
+
+
 def test_evaluate_of_a_python_classifier_on_a_label_it_lacks_names_its_classes(tmp_path, capsys):
     """It said "the target column 'y' is not numeric ... a regression target
     holds numbers in every row (this model predicts values)": a softmax

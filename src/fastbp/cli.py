@@ -1096,7 +1096,16 @@ def _model_input(net, source, need_target):
     return _wrapped(net, X), data.y, data.target, features
 
 
-def _answers(predict, X, source, features, encoded=False):
+def _raw_columns(net):
+    """``raw(j)``: the data file's column of the model's input j (a one-hot
+    code: its category column), or None where they are the same."""
+    if net.categories is None:
+        return None
+    starts = _preprocess.column_starts(net._categories, net.sizes[0])
+    return lambda j: int(np.searchsorted(starts, j, side="right")) - 1
+
+
+def _answers(predict, X, source, features, raw=None):
     """``predict(X)``; the model's ValueError (a value past float32 after its
     scaling) as the command line's error, naming the file (it was a
     traceback, exit status 1) and its row and column as the file has them,
@@ -1104,23 +1113,27 @@ def _answers(predict, X, source, features, encoded=False):
     try:
         return predict(X)
     except ValueError as exc:
-        named = _rows_named(str(exc), source, None, "column", features, encoded=encoded)
+        named = _rows_named(str(exc), source, None, "column", features, raw=raw)
         raise CLIError(named or f"{source}: {exc}") from None
 
 
-def _rows_named(message, source, target, what, features, rows=None, encoded=False):
+def _rows_named(message, source, target, what, features, rows=None, raw=None):
     """A model's error about "X row i" or "y row i" (``validation_data[0]``
     and ``[1]``: train's test rows) as the file's data row (1-based) and
     column name, or None for another error. ``rows(part)``: the file's rows
-    (0-based) of the split's "train" or "test" rows; None: the file's order."""
+    (0-based) of the split's "train" or "test" rows; None: the file's order.
+    ``raw(j)``: the file's column of the model's input j (:func:`_raw_columns`);
+    None: the same index."""
     finite = re.match(r"X must be finite; found (\S+) at index \((\d+), (\d+)\) \(row \d+\)",
                       message)
     if finite is not None and rows is None:
         # (check_X's words for a value that is not finite, after a conversion
         # to float32 too: the model's 0-based row and input index)
         value, i, j = finite.group(1), int(finite.group(2)), int(finite.group(3))
-        # (encoded: a model of one-hot categories, whose index j is past them)
-        column = (repr(features[j]) if features and j < len(features) and not encoded
+        # (a model of one-hot categories: its input j is past their codes,
+        # named "column 5 of the model's inputs" for the file's column 2)
+        r = j if raw is None else raw(j)
+        column = (repr(features[r]) if features and r < len(features)
                   else f"{j} of the model's inputs")
         return (f"{source}: data row {i + 1}: column {column} holds a value that is {value}"
                 + message[finite.end():])
@@ -1180,7 +1193,7 @@ def cmd_predict(args):
         raise CLIError(f"--proba needs a classifier; {args.model} predicts values (identity output)")
     X, _, _, features = _model_input(net, args.data, need_target=False)
     if args.proba:
-        proba = _answers(net.predict_proba, X, args.data, features, net.categories is not None)
+        proba = _answers(net.predict_proba, X, args.data, features, _raw_columns(net))
         classes = (list(net.classes_) if net.classes_ is not None   # (str: float32's shortest)
                    else list(range(2 if proba.shape[1] == 1 else proba.shape[1])))
         if proba.shape[1] == 1:  # one sigmoid unit: P(class 0), P(class 1)
@@ -1190,7 +1203,7 @@ def cmd_predict(args):
         # the model maps raw rows to labels (printed as they are: a float
         # class 1.00000001 is not 1.0) or values (at the model's precision)
         predicted = np.asarray(_answers(net.predict, X, args.data, features,
-                                        net.categories is not None))
+                                        _raw_columns(net)))
         name = _metadata(net).get("target", "prediction")
         width = 1 if predicted.ndim == 1 else predicted.shape[1]
         header = [name] if width == 1 else [f"{name}_{j}" for j in range(width)]
@@ -1312,7 +1325,7 @@ def cmd_evaluate(args):
     except (ValueError, TypeError) as exc:
         message = str(exc)
         named = _rows_named(message, args.data, target, what, features,
-                            encoded=net.categories is not None)
+                            raw=_raw_columns(net))
         if named is not None:
             raise CLIError(named) from None
         if target is not None and message.startswith("y: "):   # the API's name for the targets
