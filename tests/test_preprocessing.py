@@ -4,6 +4,7 @@ class labels and target scaling, as first-class, saved parts of MLP.
 The reference for every check is the bare network (a copy with the
 preprocessing removed) fed data standardised by plain NumPy."""
 import copy
+import decimal
 import pickle
 import re
 
@@ -654,6 +655,62 @@ def test_a_number_as_text_is_plain_ascii_decimal_in_raw_rows(cell, kind):
         rows[1, 0] = cell.encode()
         with pytest.raises(TypeError, match=r"X column 0 must hold numbers"):
             net.predict(rows)
+
+
+@pytest.mark.parametrize("cell", [np.timedelta64(5, "D"), np.datetime64("2020-01-01"),
+                                  np.complex128(10 + 5j), decimal.Decimal("0.1")],
+                         ids=["timedelta64", "datetime64", "complex", "Decimal"])
+def test_a_numeric_column_of_raw_rows_names_a_cell_that_is_no_number(cell):
+    """Found in review HDF (session 53): a numeric column of a model with
+    categories read a timedelta64 of 5 days as 5.0, a datetime64 as its days
+    since 1970, a complex as its real part and a Decimal as a float, where a
+    model without categories names the cell (data.md: a cell that is no
+    number is named in a TypeError); the model is unchanged."""
+    plain = fastbp.MLP([2, 3, 2], seed=0, dtype="float64")
+    with pytest.raises(TypeError, match="X must hold numbers"):
+        plain.predict(np.array([[0.5, 1.0], [cell, 0.5]], dtype=object))
+    net = fastbp.MLP([4, 3, 2], seed=0, dtype="float64")
+    net.categories = {1: ["a", "b", "c"]}
+    before = net.params.copy()
+    rows = np.array([[0.5, "a"], [cell, "b"]], dtype=object)
+    message = (r"X column 0 must hold numbers \(it is not a category column\); got "
+               + re.escape(repr(cell)) + r" at index \(1, 0\) \(row 1\)")
+    for call in (net.predict, net.predict_proba, lambda X: net.fit(X, [0, 1], verbose=0)):
+        with pytest.raises(TypeError, match=message):
+            call(rows)
+    np.testing.assert_array_equal(net.params, before)
+    assert net.optimizer is None and len(net.history) == 0
+
+
+@pytest.mark.parametrize("cell", [None, float("nan"), 3])
+def test_a_category_column_names_the_row_of_a_cell_that_is_no_text(cell):
+    """Found in review HDF (session 53): a missing or numeric cell in a
+    category column was named without its row ("found None"), where the
+    same cell in a numeric column names index and row."""
+    net = fastbp.MLP([4, 3, 2], seed=0, dtype="float64")
+    net.categories = {1: ["a", "b", "c"]}
+    rows = np.array([[0.5, "a"]] * 5 + [[1.5, cell]], dtype=object)
+    with pytest.raises(TypeError, match=r"X column 1 is a category column and must hold text;"
+                       r" found " + re.escape(repr(cell)) + r" at index \(5, 1\) \(row 5\)$"):
+        net.predict(rows)
+
+
+def test_numpy_string_dtype_rows_read_as_text():
+    """Found in review HDF (session 53): NumPy 2's StringDType rows were
+    refused ("must hold text; got dtype StringDType()") where the same rows
+    as a str array predict; its NA object is named as None is."""
+    dtypes = pytest.importorskip("numpy.dtypes")
+    if not hasattr(dtypes, "StringDType"):
+        pytest.skip("NumPy before 2.0 has no StringDType")
+    net = fastbp.MLP([4, 3, 2], seed=0, dtype="float64")
+    net.categories = {1: ["a", "b", "c"]}
+    rows = [["0.5", "a"], ["1.5", "c"], ["-2", "b"]]
+    np.testing.assert_array_equal(net.predict_proba(np.array(rows, dtype=dtypes.StringDType())),
+                                  net.predict_proba(np.array(rows)))
+    missing = np.array([["0.5", "a"], ["1.5", None]],
+                       dtype=dtypes.StringDType(na_object=None))
+    with pytest.raises(TypeError, match=r"found None at index \(1, 1\) \(row 1\)"):
+        net.predict(missing)
 
 
 def test_plain_numbers_as_text_still_read_as_their_floats():

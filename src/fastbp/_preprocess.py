@@ -19,7 +19,7 @@ exactly one place each way (``MLP._inputs`` / ``MLP._targets`` in,
 """
 import numpy as np
 
-from ._validate import _as_array, _is_sparse
+from ._validate import _as_array, _is_sparse, _number_type
 
 # Label dtypes a model file can hold without pickle: text, numbers, bools.
 LABEL_KINDS = "Uiufb"
@@ -730,11 +730,13 @@ def encode_rows(X, categories, n_in, name="X"):
     unseen = []
     for j in range(width):
         column = arr[:, j]
+        if column.dtype.kind == "T":   # NumPy 2's StringDType: its str cells (its NA object kept)
+            column = column.astype(object)
         if j in text:
             if column.dtype.kind == "O" and not all(isinstance(v, str) for v in column):
-                bad = next(v for v in column if not isinstance(v, str))
+                i = next(i for i, v in enumerate(column) if not isinstance(v, str))
                 raise TypeError(f"{name} column {j} is a category column and must hold text;"
-                                f" found {bad!r}")
+                                f" found {_cell(column[i])!r} at index ({i}, {j}) (row {i})")
             if column.dtype.kind not in "UO":
                 raise TypeError(f"{name} column {j} is a category column and must hold text;"
                                 f" got dtype {column.dtype}")
@@ -747,6 +749,21 @@ def encode_rows(X, categories, n_in, name="X"):
             if new.size:
                 unseen.append((j, new))
             continue
+        if column.dtype.kind == "O":
+            # Numbers (as _as_array takes them) or text numbers (below); a
+            # timedelta64, datetime64, complex or Decimal cell was read as a
+            # number here (5 days as 5.0) where a model without categories
+            # names it.
+            odd = {t for t in set(map(type, column))
+                   if not (issubclass(t, (str, bytes)) or _number_type(t))}
+            if odd:
+                i = next(i for i, v in enumerate(column) if type(v) in odd)
+                raise TypeError(f"{name} column {j} must hold numbers (it is not a category"
+                                f" column); got {column[i]!r} at index ({i}, {j})"
+                                f" (row {i})")
+        elif column.dtype.kind not in "biufUS":
+            raise TypeError(f"{name} column {j} must hold numbers (it is not a category column);"
+                            f" got dtype {column.dtype}")
         odd = odd_text(column)  # 1_0, a digit of another script: not read as float() reads it
         if odd is not None:
             i = int(np.argmax(odd))
