@@ -1,4 +1,5 @@
 """fastbp sets the thread count of the BLAS its kernels call, on purpose."""
+import ast
 import os
 import signal
 import subprocess
@@ -782,6 +783,72 @@ except KeyboardInterrupt:
     print("interrupted")
 print(calls, T._blas.pool_threads(), T._one_thread_users, fastbp.get_num_threads())
 """
+
+
+WORKER_FROM_A_CALLBACK = """
+import multiprocessing as mp
+import numpy as np, scipy.linalg, threadpoolctl, fastbp
+from fastbp import threads
+
+def pools():
+    return {("numpy" if "numpy.libs" in l["filepath"] else "scipy"): l["num_threads"]
+            for l in threadpoolctl.threadpool_info() if l["user_api"] == "blas"}
+
+def child(q):
+    seen = [(fastbp.get_num_threads(), pools())]
+    fastbp.set_num_threads(2)
+    seen.append((fastbp.get_num_threads(), pools()))
+    q.put(seen)
+
+class ForkAtEpoch:
+    def __init__(self):
+        self.seen = None
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 2 and self.seen is None:
+            ctx = mp.get_context("fork")
+            q = ctx.Queue()
+            p = ctx.Process(target=child, args=(q,))
+            here = pools()
+            p.start()
+            self.seen = (here, q.get())
+            p.join()
+
+if __name__ == "__main__":
+    threads.others_running = lambda: 0   # a quiet machine: the fit splits
+    fastbp.set_num_threads(2)
+    scipy.linalg.blas.dgemm(1.0, np.ones((2, 2)), np.ones((2, 2)))   # SciPy's pool loaded
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4096, 64))   # (enough rows for the split, see fastbp._columns)
+    y = rng.integers(0, 10, 4096)
+    for sizes, optimizer in (([64, 64, 10], "sgd"), ([64, 16, 10], "lbfgs")):
+        cb = ForkAtEpoch()
+        # (the split fit starts after a few epochs measured: see fastbp._columns)
+        fastbp.MLP(sizes, seed=0).fit(X, y, epochs=10, batch_size=32, optimizer=optimizer,
+                                      verbose=0, callbacks=[cb])
+        print(repr((optimizer,) + cb.seen))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32"
+                    or len(os.sched_getaffinity(0)) < 2, reason="fork, two CPUs")
+def test_a_worker_forked_from_a_fits_callback_gets_the_pools_as_set():
+    """Found in review HDE (session 53): a multiprocessing worker forked in
+    a callback of a split fit (NumPy's pool held at one thread) or of an
+    L-BFGS fit (SciPy's) kept that hold for good: the worker never returns
+    into the fit, its pool stayed at one thread whatever set_num_threads
+    said, and get_num_threads() read 2 beside it."""
+    out = subprocess.run([sys.executable, "-c", WORKER_FROM_A_CALLBACK], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    (_, split, split_worker), (_, lbfgs, lbfgs_worker) = map(ast.literal_eval,
+                                                              out.stdout.splitlines())
+    if set(split) != {"numpy", "scipy"}:
+        pytest.skip("NumPy's and SciPy's BLAS are not two OpenBLAS pools here")
+    both = {"numpy": 2, "scipy": 2}
+    # held in the fits' callbacks (so the path is the one that holds)...
+    assert split == {"numpy": 1, "scipy": 2} and lbfgs == {"numpy": 2, "scipy": 1}, out.stdout
+    # ... and let go in their workers, as forked and after set_num_threads(2)
+    assert split_worker == lbfgs_worker == [(2, both), (2, both)], out.stdout
 
 
 @pytest.mark.skipif(not hasattr(os, "kill") or sys.platform == "win32", reason="POSIX signals")

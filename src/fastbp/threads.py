@@ -66,6 +66,7 @@ is (:class:`TrainingThreads`).
 import contextlib
 import os
 import signal
+import sys
 import threading
 import weakref
 from time import perf_counter as _clock
@@ -454,6 +455,7 @@ def _before_fork():
         _size_at_fork = _blas.pool_threads()   # (waits for products in flight to end)
     except Exception:   # (never stop a fork)
         _size_at_fork = None
+    _register_with_multiprocessing()
     # No pool is resized while the process forks: a fork during another
     # thread's resize (an L-BFGS fit's start or end, a large predict's) left
     # OpenBLAS's own lock taken in the child, whose first resize then hung
@@ -505,6 +507,52 @@ def _after_fork():
         _other_restore = []
     _other_users, _other_by = mine, ({me: mine} if mine else {})
     _end_other_scopes(me)
+
+
+class _ForkHook:
+    """The object multiprocessing's after-fork registry keeps (by weak reference)."""
+
+
+_FORK_HOOK = _ForkHook()
+_registered = False
+
+
+def _register_with_multiprocessing():
+    """Have multiprocessing call :func:`_in_worker` in the workers it forks
+    (registered at a fork's start, once: a process that forks a worker has
+    imported multiprocessing by then)."""
+    global _registered
+    util = sys.modules.get("multiprocessing.util")
+    if util is not None and not _registered:
+        try:
+            util.register_after_fork(_FORK_HOOK, _in_worker)
+            _registered = True
+        except Exception:   # (never stop a fork)
+            pass
+
+
+def _in_worker(_hook):
+    """In a worker multiprocessing forked (its "fork" start method), the
+    forking thread never returns into the code it forked from: the worker
+    runs its target and exits. A hold that thread had (a split fit's, an
+    L-BFGS fit's, whose callback started a worker) would never end there,
+    keeping NumPy's or SciPy's pool at one thread for good, beyond
+    set_num_threads (review HDE): let go of it, each pool to its size as
+    set. (A plain ``os.fork()`` child goes on with the fit, holds kept:
+    :func:`_after_fork`.)"""
+    global _one_thread_users, _one_thread_by, _other_users, _other_by, _other_restore
+    with _SigintDeferred(), _scope_lock, _one_thread_lock:
+        if _one_thread_users:
+            _one_thread_users, _one_thread_by = 0, {}
+            _blas.HELD.value = 0
+            if _one_thread_restore > 1:
+                _resize(_pool_libs(), _one_thread_restore)
+    with _SigintDeferred(), _scope_lock, _other_lock:
+        if _other_users:
+            _other_users, _other_by = 0, {}
+            for lib, n in _other_restore:
+                _resize([lib], n)
+            _other_restore = []
 
 
 def _end_other_scopes(me):
