@@ -45,8 +45,9 @@ def main():
           f" {onnxruntime.__version__}, {os.cpu_count()} CPUs,"
           f" load average before {os.getloadavg()[0]:.2f}")
     sides = {"probabilities": (lambda X: net.predict_proba(X),
-                               lambda X: sess.run(["probabilities"], {"X": X})),
-             "labels": (lambda X: net.predict(X), lambda X: sess.run(["label"], {"X": X}))}
+                               lambda X: sess["probabilities"].run(["probabilities"], {"X": X})),
+             "labels": (lambda X: net.predict(X),
+                        lambda X: sess["label"].run(["label"], {"X": X}))}
     cases = []
     for rows, X in Xs.items():
         for what, (ours, theirs) in sides.items():
