@@ -102,6 +102,28 @@ def test_bad_schedule_arguments(make, message):
         make()
 
 
+def test_cosine_annealing_trains_its_first_epoch_at_the_given_lr_itself():
+    """Found in review HDH (session 53): epoch 0's rate was computed as
+    eta_min + (lr0 - eta_min) * 2 / 2, which rounds off lr0 for about one
+    pair in six: fit(lr=0.01) with eta_min 0.001 trained its first epoch at
+    0.010000000000000002, where PyTorch's CosineAnnealingLR trains it at the
+    optimizer's lr itself."""
+    rng = np.random.default_rng(0)
+    pairs = list(zip(10.0 ** rng.uniform(-5, 0, 2000), rng.uniform(0, 1, 2000)))
+    off = [(lr0, eta) for lr0, eta in pairs
+           if fastbp.schedules.CosineAnnealing(10, eta_min=eta * lr0).lr(0, lr0) != lr0]
+    assert off == []
+    X = rng.normal(size=(64, 4))
+    y = rng.integers(0, 2, 64)
+    net = fastbp.MLP([4, 3, 2], dtype="float64", seed=0)
+    history = net.fit(X, y, epochs=2, lr=0.01, verbose=0,
+                      callbacks=[fastbp.schedules.CosineAnnealing(10, eta_min=0.001)])
+    assert history["lr"][0] == 0.01
+    # the second epoch: the cosine's value (PyTorch's closed form)
+    assert history["lr"][1] == pytest.approx(0.001 + 0.009 * (1 + np.cos(np.pi / 10)) / 2,
+                                             rel=1e-15)
+
+
 def test_cosine_to_zero_and_explicit_lr_end_a_continued_schedule():
     """Review findings: annealing to lr 0 is allowed; fit(lr=...) or a new
     optimizer ends the schedule continued from an earlier fit."""
