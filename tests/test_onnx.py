@@ -881,18 +881,22 @@ def test_skl2onnx_regressor_refusal_names_the_exp_output_it_has():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "multilabel"])
-@pytest.mark.parametrize("net_dtype, rows", [("float64", "float32"), ("float32", "int64")])
+@pytest.mark.parametrize("net_dtype, rows", [("float64", "float32"), ("float32", "int64"),
+                                             ("float32", "bool")])
 def test_skl2onnx_labels_are_taken_before_the_probabilities_are_cast(kind, net_dtype, rows):
     """Found in review HDD (session 53): where the graph's probabilities are
     float32 and the network float64 (a float64 model on float32 rows; a
     float32 model on integer rows, which predict reads as float64, as
     scikit-learn does), the label was taken after the cast: a probability
     0.5 + 2.5e-9 above its rival by less than float32's rounding, labelled
-    otherwise than predict and scikit-learn's MLP with the same weights."""
+    otherwise than predict and scikit-learn's MLP with the same weights.
+    Bool rows by float32 weights are float32 (NumPy's result type, as predict
+    and scikit-learn multiply them; review HDI found the fix's float64 copy
+    labelling their tie otherwise)."""
     import fastbp.sklearn as fs
     from sklearn.neural_network import MLPClassifier
     skl2onnx = need_skl2onnx()
-    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+    from skl2onnx.common.data_types import BooleanTensorType, FloatTensorType, Int64TensorType
     rng = np.random.default_rng(0)
     X = rng.integers(-3, 4, size=(40, 3)).astype(np.float64)
     if kind == "binary":
@@ -905,14 +909,15 @@ def test_skl2onnx_labels_are_taken_before_the_probabilities_are_cast(kind, net_d
     est.coefs_[-1][...] = 0.0          # every row: the same logits, the intercepts decide
     est.intercepts_[-1][...] = last
     sk = MLPClassifier((4,), max_iter=1, random_state=0).fit(X, y)
-    sk.coefs_ = [c.astype(np.float64) for c in est.coefs_]
-    sk.intercepts_ = [b.astype(np.float64) for b in est.intercepts_]
+    sk.coefs_ = [c.copy() for c in est.coefs_]      # (in the estimator's dtype)
+    sk.intercepts_ = [b.copy() for b in est.intercepts_]
     Xr = X.astype(rows)
-    kind_type = FloatTensorType if rows == "float32" else Int64TensorType
+    kind_type = {"float32": FloatTensorType, "int64": Int64TensorType,
+                 "bool": BooleanTensorType}[rows]
     onx = skl2onnx.to_onnx(est, initial_types=[("X", kind_type([None, 3]))],
                            options={fs.MLPClassifier: {"zipmap": False}})
     label, proba = session(onx.SerializeToString()).run(None, {"X": Xr})
-    expected = sk.predict(X)
+    expected = sk.predict(Xr)
     np.testing.assert_array_equal(est.predict(Xr), expected)
     np.testing.assert_array_equal(label, expected)
     assert proba.dtype == np.float32

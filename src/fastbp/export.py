@@ -549,16 +549,19 @@ def _network_for(b, net, x, x_dtype, cast=True):
 def _estimator_net(est, outputs, x_dtype):
     """The network ``est.predict`` runs now on rows of ``x_dtype``
     (``coefs_``/``intercepts_`` and ``out_activation_`` assigned after fitting
-    included; double, integer and bool rows through a float32 network in a
-    float64 copy, as scikit-learn multiplies them, having read them as
-    float64), if its output is one of ``outputs``; else ValueError."""
+    included; double and integer rows through a float32 network in a
+    float64 copy, bool rows in float32: NumPy's result type of the rows and
+    the weights, as predict and scikit-learn multiply them), if its output
+    is one of ``outputs``; else ValueError."""
     if est.out_activation_ not in outputs:
         raise ValueError(f"the ONNX export of fastbp.sklearn.{type(est).__name__} covers"
                          f" out_activation_ {' or '.join(map(repr, outputs))}; this one has"
                          f" {est.out_activation_!r}")
     net = est._predicting_net()
     _refuse_categories(net)
-    if np.dtype(x_dtype) != np.float32 and net.dtype == np.float32:
+    if net.dtype == np.float32 and np.result_type(x_dtype, np.float32) != np.float32:
+        # (bool rows stay float32: since their label is taken before the
+        # probabilities' cast, a float64 copy labelled a tie otherwise)
         from .sklearn import _twin
         net = _twin(net, dtype="float64")
     return net
