@@ -851,6 +851,62 @@ def test_a_worker_forked_from_a_fits_callback_gets_the_pools_as_set():
     assert split_worker == lbfgs_worker == [(2, both), (2, both)], out.stdout
 
 
+OS_FORK_IN_A_SPLIT_FIT = """
+import hashlib, os, sys, time
+import numpy as np, fastbp
+from fastbp import threads
+
+class ForkAtEpoch:
+    def __init__(self):
+        self.child, self.split = None, None   # the child's pid in the parent, 0 in the child
+    def on_epoch_end(self, epoch, logs):
+        if epoch == 2 and self.child is None:
+            self.split = threads._training_lock.locked()   # (a split fit holds it)
+            sys.stdout.flush()
+            self.child = os.fork()
+
+threads.others_running = lambda: 0   # a quiet machine: the fit splits
+rng = np.random.default_rng(0)
+X = rng.standard_normal((4096, 64))
+y = rng.integers(0, 10, 4096)
+net = fastbp.MLP([64, 64, 10], seed=0)
+cb = ForkAtEpoch()
+history = net.fit(X, y, epochs=10, batch_size=32, verbose=0, callbacks=[cb])
+digest = hashlib.sha256(net.params.tobytes()).hexdigest()
+if cb.child == 0:
+    print("child", len(history), digest, threads._training_lock.locked(), flush=True)
+    os._exit(0)
+for _ in range(600):
+    pid, status = os.waitpid(cb.child, os.WNOHANG)
+    if pid:
+        break
+    time.sleep(0.05)
+else:
+    os.kill(cb.child, 9)
+    status = "hung"
+print("parent", len(history), digest, threads._training_lock.locked(), cb.split, status,
+      flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork") or sys.platform == "win32"
+                    or len(os.sched_getaffinity(0)) < 2, reason="fork, two CPUs")
+def test_a_child_os_fork_makes_in_a_split_fits_callback_finishes_the_fit():
+    """Found in review HDI (session 53): a child that os.fork() made in a
+    callback of a fit whose hidden units run split between two threads
+    goes on with the fit, but its next epoch waited at the kernel's gate
+    for helper threads that live in the parent only: it hung for good.
+    Now it makes its own helpers, ends the fit with the parent's bits (the
+    split's sums do not depend on the threads) and lets the split go."""
+    out = subprocess.run([sys.executable, "-c", OS_FORK_IN_A_SPLIT_FIT], capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    child, parent = sorted(out.stdout.splitlines())
+    _, n, digest, locked = child.split()
+    assert parent.split() == ["parent", n, digest, "False", "True", "0"], out.stdout
+    assert (n, locked) == ("10", "False"), out.stdout
+
+
 @pytest.mark.skipif(not hasattr(os, "kill") or sys.platform == "win32", reason="POSIX signals")
 def test_ctrl_c_in_a_holds_bookkeeping_still_restores_the_pool():
     """A KeyboardInterrupt landing inside blas_on_one_thread's bookkeeping

@@ -247,6 +247,7 @@ class Team:
             self._threads, self.most = (lambda: threads), threads
         self.sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
         self._helpers, self._errors, self._key, self._here = [], [], None, None
+        self._pid = None   # the process the helpers run in
 
     def __call__(self, key, run, t, prepare=None, alone=False):
         """Thread 0's call ``run(0, n, t, sync)`` on ``n`` threads (one with
@@ -257,6 +258,11 @@ class Team:
         before helpers start (to compile the kernel on this thread:
         compiled on a helper thread while this one waited, a cold first fit
         took 0.5 s longer)."""
+        if self._helpers and self._pid != os.getpid():
+            # A child forked by os.fork() in a callback goes on with the
+            # fit, but the helpers live in the parent only: the next epoch
+            # waited for them at its gate for ever. New ones here.
+            self._helpers, self.sync = [], np.zeros_like(self.sync)
         n = 1 if alone else self._threads()
         if n == 1:   # (helpers, if any, wait at their gate meanwhile)
             return run(0, 1, t, np.zeros(_atomics.SYNC_SIZE, dtype=np.int64))
@@ -280,7 +286,7 @@ class Team:
         if not self._helpers:
             if prepare is not None:
                 prepare()
-            self._key = (n, *key)
+            self._key, self._pid = (n, *key), os.getpid()
             self._here, cpus = _placement(n - 1)
             # Daemon threads, so that a helper that never returned could not
             # hold the interpreter open at exit.

@@ -442,6 +442,7 @@ def other_blas_on_one_thread():
 
 
 _training_lock = threading.Lock()  # held by the one fit whose batches run split between threads
+_training_by = None   # the ident of the thread whose fit holds it (for a fork: _after_fork)
 _size_at_fork = None   # the pool's size as set, read as the process forks (_before_fork)
 
 
@@ -483,8 +484,15 @@ def _after_fork():
     to its size as set, and the locks made anew (one may have been held; a
     forked child has no split fit running)."""
     global _one_thread_lock, _one_thread_users, _one_thread_by, _other_lock, _other_users, \
-        _other_by, _other_restore, _training_lock, _scope_lock
+        _other_by, _other_restore, _training_lock, _training_by, _scope_lock
     _training_lock = threading.Lock()
+    if _training_by == threading.get_ident():
+        # (this thread's split fit goes on in the child, os.fork() from its
+        # callback: its release at the fit's end found the new lock free
+        # and raised; its helpers are made anew, fastbp._columns.Team)
+        _training_lock.acquire()
+    else:
+        _training_by = None
     _scope_lock = threading.RLock()
     # (a product another thread had in flight will never end here, nor put
     # back the size it found: the size as set before the fork goes back)
@@ -540,7 +548,11 @@ def _in_worker(_hook):
     set_num_threads (review HDE): let go of it, each pool to its size as
     set. (A plain ``os.fork()`` child goes on with the fit, holds kept:
     :func:`_after_fork`.)"""
-    global _one_thread_users, _one_thread_by, _other_users, _other_by, _other_restore
+    global _one_thread_users, _one_thread_by, _other_users, _other_by, _other_restore, \
+        _training_by
+    if _training_by is not None:   # (the worker's own fits may split)
+        _training_by = None
+        _training_lock.release()
     with _SigintDeferred(), _scope_lock, _one_thread_lock:
         if _one_thread_users:
             _one_thread_users, _one_thread_by = 0, {}
@@ -677,8 +689,10 @@ class TrainingThreads:
         return self.threads
 
     def _look(self, now):
+        global _training_by
         n = training_threads(self.pieces)
         if n > 1 and _training_lock.acquire(blocking=False):
+            _training_by = threading.get_ident()
             self.threads, self._held, self._wait = n, True, None
         elif _configured_threads(self.pieces) < 2:
             self._wait = None   # (set_num_threads(1), a pool of one: never more)
@@ -687,8 +701,10 @@ class TrainingThreads:
 
     def release(self):
         """Let another fit split (where this one did)."""
+        global _training_by
         if self._held:
             self._held = False
+            _training_by = None
             _training_lock.release()
 
 
