@@ -318,6 +318,35 @@ def test_standardize_learns_mean_and_std_and_leaves_constant_columns_alone():
     assert classifier.input_mean is None
 
 
+@pytest.mark.parametrize("how", ["new", "copy", "pickle", "file"])
+def test_the_models_own_arrays_stay_read_only_even_through_setflags(how, tmp_path):
+    # Read-only arrays that own their memory could be made writable again
+    # (setflags(write=True)) and written: a plan so changed sent the kernels
+    # past the buffers. NumPy refuses that for memory it cannot write.
+    import copy
+    import pickle
+    X, _ = blobs()
+    y = np.array(["no", "yes"])[(X[:, 0] > np.median(X[:, 0])).astype(int)]
+    net = fastbp.MLP([4, 5, 2], seed=0).standardize(X)
+    net.fit(X, y, epochs=1, verbose=0)
+    if how == "copy":
+        net = copy.deepcopy(net)
+    elif how == "pickle":
+        net = pickle.loads(pickle.dumps(net))
+    elif how == "file":
+        net.save(tmp_path / "m.npz")
+        net = fastbp.load(tmp_path / "m.npz")
+    plan = net.plan.copy()
+    for name in ("plan", "classes_", "input_mean", "input_scale"):
+        arr = getattr(net, name)
+        with pytest.raises(ValueError, match="WRITEABLE"):
+            arr.setflags(write=True)
+        with pytest.raises(ValueError, match="read-only"):
+            arr[0] = arr[1]
+    np.testing.assert_array_equal(net.plan, plan)
+    assert list(net.classes_) == ["no", "yes"]
+
+
 def test_target_scaling_trains_on_standardised_targets_and_answers_in_their_units():
     rng = np.random.default_rng(3)
     X = rng.normal(size=(80, 3))

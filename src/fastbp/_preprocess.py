@@ -20,14 +20,10 @@ exactly one place each way (``MLP._inputs`` / ``MLP._targets`` in,
 import numpy as np
 
 from ._validate import _as_array, _is_sparse, _number_type
+from .layout import frozen
 
 # Label dtypes a model file can hold without pickle: text, numbers, bools.
 LABEL_KINDS = "Uiufb"
-
-
-def _frozen(arr):
-    arr.setflags(write=False)
-    return arr
 
 
 def check_scaling(mean, scale, n, what):
@@ -49,7 +45,7 @@ def check_scaling(mean, scale, n, what):
                              f" got shape {arr.shape}")
         if not np.isfinite(arr).all():
             raise ValueError(f"{what} {name} must be finite; got {arr[~np.isfinite(arr)][0]}")
-        out.append(_frozen(np.array(arr, dtype=np.float64)))
+        out.append(frozen(np.asarray(arr, dtype=np.float64)))
     if (out[1] <= 0).any():
         j = int(np.flatnonzero(out[1] <= 0)[0])
         raise ValueError(f"{what} scale must be > 0 in every column; got {out[1][j]} in column {j}")
@@ -276,7 +272,7 @@ def check_classes(classes, output, n_out, name="classes_"):
         raise ValueError(f"{name} must hold finite labels; got {arr.tolist()}")
     if len(np.unique(arr)) != len(arr):
         raise ValueError(f"{name} must hold distinct labels; got {arr.tolist()}")
-    return _frozen(arr.copy())
+    return frozen(arr)
 
 
 def _one_of_each_kind(flat, text):
@@ -511,7 +507,7 @@ def check_categories(categories, n_in):
                             f" {list(labels)[:10]!r}")
         if len(np.unique(arr)) != len(arr):
             raise ValueError(f"categories[{j}] must hold distinct labels; got {arr.tolist()[:20]}")
-        items.append((int(j), _frozen(arr.copy())))
+        items.append((int(j), frozen(arr)))
     items.sort(key=lambda item: item[0])
     if not items:
         return None

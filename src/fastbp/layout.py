@@ -25,6 +25,14 @@ M_OFF = 6   # offset, in units, of the layer's dropout mask in the mask region, 
 PLAN_COLUMNS = 7
 
 
+def frozen(arr):
+    """A read-only copy of ``arr`` whose memory is an immutable ``bytes``:
+    NumPy refuses ``setflags(write=True)`` on it (an array owning its memory,
+    merely flagged read-only, could be made writable again and written)."""
+    arr = np.ascontiguousarray(arr)
+    return np.frombuffer(arr.tobytes(), dtype=arr.dtype).reshape(arr.shape)
+
+
 class Layout:
     """Offsets of every layer's ``W`` and ``b`` in one flat buffer.
 
@@ -69,8 +77,7 @@ class Layout:
             offset += n_out * n_in + n_out
             units += n_in
             masked += n_out if dropped[l] else 0
-        plan.setflags(write=False)
-        self.plan = plan
+        self.plan = frozen(plan)
         self.n_params = offset
         self.masked_units = masked
 

@@ -26,7 +26,7 @@ from ._validate import (SparseRows, check_int, check_positive, check_targets, ch
                         kernel_x)
 from ._workspaces import Workspaces
 from ._validate import _scaled_up, all_finite, fit_weights
-from .layout import Layout
+from .layout import Layout, frozen
 from .ops import IDENTITY
 from .optim import LBFGS, Optimizer
 from .schedules import Schedule
@@ -241,7 +241,7 @@ class MLP:
         self._reg = np.zeros(len(sizes))
         self._reg[0] = alpha
         self._reg[1:len(dropout) + 1] = dropout
-        self._reg.setflags(write=False)
+        self._reg = frozen(self._reg)
         self._params = np.zeros(self._layout.n_params, dtype=self._dtype)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces = Workspaces(self._layout, self._dtype)
@@ -303,13 +303,16 @@ class MLP:
         self.__dict__.update(state)
         if "_kernel_codes" not in state:  # pickled before it existed
             self._kernel_codes = _kernel_codes(self._loss_code, self._activations)
-        # Read-only like a new model's, so the kernels see the types they
-        # were compiled for.
-        for arr in (self._reg, self._layout.plan, self._input_mean, self._input_scale,
-                    self._target_mean, self._target_scale, self._classes,
-                    *(labels for _, labels in self._categories or ())):
-            if arr is not None:
-                arr.setflags(write=False)
+        # Read-only like a new model's (for good: frozen), so the kernels see
+        # the types they were compiled for.
+        for key in ("_reg", "_input_mean", "_input_scale", "_target_mean", "_target_scale",
+                    "_classes"):
+            if self.__dict__[key] is not None:
+                self.__dict__[key] = frozen(self.__dict__[key])
+        self._layout.plan = frozen(self._layout.plan)
+        if self._categories is not None:
+            self._categories = type(self._categories)(
+                (j, frozen(labels)) for j, labels in self._categories)
         self._weights, self._biases = self._layout.views(self._params)
         self._workspaces, self._grads = Workspaces(self._layout, self._dtype), None
         if self.__dict__.get("_optimizer") is not None:
@@ -525,8 +528,7 @@ class MLP:
                 " takes them as given; give alpha before the fit")
         reg = self._reg.copy()
         reg[0] = value
-        reg.setflags(write=False)
-        self._reg = reg
+        self._reg = frozen(reg)
 
     @property
     def dropout(self):
