@@ -5,6 +5,8 @@ The no-copy bounds are structural: the kernels are wrapped to record what
 they receive, and the tests assert that they got the caller's own memory
 (``np.shares_memory``), class labels (n,) and never an (n, n_out) matrix.
 """
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -865,6 +867,40 @@ def test_sparse_duplicate_sums_are_those_of_toarray_and_cost_no_copy():
     np.testing.assert_allclose(got, net64.predict_proba(unsorted.toarray()), rtol=1e-14)
     np.testing.assert_array_equal(unsorted.data, before[0])
     np.testing.assert_array_equal(unsorted.indices, before[1])
+
+
+@pytest.mark.parametrize("dtype", [bool, np.int8, np.uint8, np.int16])
+def test_duplicate_bool_and_integer_entries_sum_as_numbers_in_every_format(dtype):
+    """Review HDN: a COO's duplicates were summed by SciPy's tocsr in X's own
+    dtype (two stored True read as one, int8 100 + 100 as -56) where the
+    CSR's and CSC's of the same entries are summed as numbers (data.md):
+    every format now reads the sum of the entries as numbers, as the dense
+    X holding it does, for MLP and the scikit-learn estimators."""
+    from fastbp.sklearn import MLPClassifier
+    v = np.array([True, True] if dtype is bool else [100, 100], dtype=dtype)
+    total = 2.0 if dtype is bool else 200.0
+    # Row 0: columns 1 (twice) and 0; row 1: column 0 only.
+    rows, cols = np.array([0, 0, 0, 1]), np.array([1, 1, 0, 0])
+    data = np.concatenate([v, np.ones(2, dtype=dtype)])
+    dense = np.array([[1.0, total], [1.0, 0.0]])
+    coo = sp.coo_matrix((data, (rows, cols)), shape=(2, 2))
+    forms = {"coo": coo, "coo_array": sp.coo_array(coo), "csr": sp.csr_matrix(
+        (data[[2, 0, 1, 3]], cols[[2, 0, 1, 3]], np.array([0, 3, 4])), shape=(2, 2))}
+    forms["csc"] = sp.csc_matrix((data[[2, 3, 0, 1]], rows[[2, 3, 0, 1]], np.array([0, 2, 4])),
+                                 shape=(2, 2))
+    net = fastbp.MLP([2, 3, 2], dtype="float64", seed=0)
+    want = net.predict_proba(dense)
+    y = np.array([0, 1])
+    for name, X in forms.items():
+        np.testing.assert_allclose(net.predict_proba(X), want, rtol=1e-14, err_msg=name)
+        assert net.loss(X, y) == pytest.approx(net.loss(dense, y), rel=1e-14), name
+    est = MLPClassifier(hidden_layer_sizes=(3,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = est.fit(dense, y).predict_proba(dense)
+        for name, X in forms.items():
+            np.testing.assert_allclose(est.fit(X, y).predict_proba(X), ref, rtol=1e-12,
+                                       err_msg=name)
 
 
 def test_a_wide_sparse_x_runs_in_workspaces_of_bounded_size(monkeypatch):

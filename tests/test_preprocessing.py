@@ -742,6 +742,30 @@ def test_numpy_string_dtype_rows_read_as_text():
         net.predict(missing)
 
 
+def test_numpy_string_dtype_labels_are_text_labels():
+    """Review HDN: NumPy 2's StringDType labels were refused (fit: "y must
+    hold numbers"; evaluate and loss: "must hold text or numeric labels")
+    where the same labels as a str array train; its NA object is named as
+    a None label is."""
+    dtypes = pytest.importorskip("numpy.dtypes")
+    if not hasattr(dtypes, "StringDType"):
+        pytest.skip("NumPy before 2.0 has no StringDType")
+    X, _ = blobs()
+    labels = np.array(["b", "a", "c"])[np.arange(len(X)) % 3]
+    text = labels.astype(dtypes.StringDType())
+    want, got = (fastbp.MLP([4, 5, 3], seed=0, dtype="float64") for _ in range(2))
+    want.fit(X, labels, epochs=2, verbose=0)
+    got.fit(X, text, epochs=2, verbose=0)
+    np.testing.assert_array_equal(got.params, want.params)
+    assert list(got.classes_) == ["a", "b", "c"]
+    np.testing.assert_array_equal(got.predict(X), want.predict(X))
+    assert got.evaluate(X, text) == want.evaluate(X, labels)
+    assert got.loss(X, text) == want.loss(X, labels)
+    missing = np.array(["a", None, "b"], dtype=dtypes.StringDType(na_object=None))
+    with pytest.raises(TypeError, match="labels of one kind.*'a' and None"):
+        got.evaluate(X[:3], missing)
+
+
 def test_plain_numbers_as_text_still_read_as_their_floats():
     net = fastbp.MLP([4, 3, 2], seed=0, dtype="float64")
     net.categories = {1: ["red", "teal"]}

@@ -305,6 +305,8 @@ def _label_array(values, name):
         arr = np.asarray(values)
     except (TypeError, ValueError, RuntimeError) as exc:   # (torch's, for a tensor requiring grad)
         raise ValueError(f"{name} could not be read as an array of labels: {exc}") from None
+    if arr.dtype.kind == "T":   # NumPy 2's StringDType: its str cells as text (an NA named below)
+        arr = arr.astype(object)
     if flat is not None and arr.dtype.kind in "US" and len(flat) == arr.size:
         check_nul_kept(flat, arr, f"{name} holds the label")   # a list's text
     if arr.dtype.kind in "fO" and arr.size:
@@ -408,7 +410,7 @@ def is_text(y):
         return False
     if arr.dtype.kind == "O":
         return arr.size > 0 and all(isinstance(v, (str, bytes)) for v in arr.ravel())
-    return arr.dtype.kind in "US"
+    return arr.dtype.kind in "UST"   # (T: NumPy 2's StringDType; an NA cell is named as labels are)
 
 
 def learn_classes(y, output, n_out, name="y"):

@@ -256,14 +256,21 @@ def _coo_indices(coo, name):
                              f" value {p} is outside [0, {size})")
 
 
-def _as_csr(X, name):
+def _as_csr(X, name, numbers=True):
     """X as a CSR matrix whose index arrays are checked (CSC, COO and BSR are
     checked before SciPy converts them; other formats, LIL, DOK and DIA, SciPy
-    converts from structures it keeps itself)."""
+    converts from structures it keeps itself). With ``numbers``, a bool or
+    integer COO's duplicates are summed as numbers, as a CSR's are read."""
     if X.format == "csc":
         _sound_structure(X.T, name, fmt="CSC")
     elif X.format == "coo":
         _coo_indices(X, name)
+        if numbers and X.dtype.kind in "biu":
+            # SciPy's tocsr sums a COO's duplicates in its own dtype (two
+            # True made True, int8 100 + 100 wrapped to -56), where CSR and
+            # CSC entries are summed as numbers (review HDN): as numbers here
+            # too (not for labels, numbers=False: a y's stays scikit-learn's).
+            X = X.astype(np.float64)
     elif X.format == "bsr":   # (a decreasing indptr: SciPy's bsr_tocsr wrote past its output)
         import types
         r, c = X.blocksize

@@ -121,7 +121,7 @@ def _converted_sound(X, name="X"):
     MLP checks them: SciPy's conversion reads them unchecked (a COO row
     index of -1 corrupted the heap: the process aborted)."""
     if scipy.sparse.issparse(X) and X.ndim == 2 and X.format not in ("csr", "csc"):
-        return _as_csr(X, name)
+        return _as_csr(X, name, numbers=name != "y")
     return X
 
 
