@@ -1,6 +1,7 @@
 """save / load: exact round trips, exact resume, atomic writes, bad files."""
 import csv
 import hashlib
+import io
 import re
 import os
 import subprocess
@@ -608,6 +609,32 @@ def test_a_member_that_is_no_array_is_a_model_file_error(tmp_path, member):
             f"{str(bad)!r} is not a valid fastbp model file: its member(s) {name!r} are not"
             " NumPy arrays")):
         fastbp.load(bad)
+
+
+@pytest.mark.parametrize("member", ["members", "activations", "sizes"])
+@pytest.mark.parametrize("descr", ["<U0", "|V0"])
+def test_a_member_of_elements_of_no_bytes_is_refused_at_once(tmp_path, member, descr):
+    """Review HDM: a .npy header declaring 10**15 elements of a zero-size
+    dtype takes no room in the file (NumPy returns the array at once), and
+    load then read the elements one by one: years for a 7 kB file. Refused
+    as a damaged file before anything reads them."""
+    from numpy.lib import format as npformat
+    net, path = _trained(tmp_path)
+    head = io.BytesIO()
+    npformat.write_array_header_1_0(head, {"descr": descr, "fortran_order": False,
+                                           "shape": (10 ** 15,)})
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            zout.writestr(info.filename, head.getvalue() if info.filename == member + ".npy"
+                          else data)
+    assert bad.stat().st_size < 20_000
+    with pytest.raises(fastbp.ModelFileError, match=re.escape(
+            f"{str(bad)!r} is not a valid fastbp model file: its member(s) {member!r} (10"
+            f"00000000000000 of dtype {np.dtype(descr)}) declare elements of no bytes")):
+        fastbp.load(bad)
+    fastbp.load(path)   # (the file it was made from loads)
 
 
 def test_a_file_missing_an_array_it_lists_is_corrupted(tmp_path):

@@ -394,6 +394,15 @@ def read(path):
         if odd:
             raise ModelFileError(f"{path!r} is not a valid fastbp model file: its member(s)"
                                  f" {', '.join(map(repr, odd))} are not NumPy arrays")
+        # Elements of no bytes (dtype <U0, V0) take no room in the file, so
+        # a header may declare 10**15 of them: NumPy returned them at once,
+        # and reading them one by one took years (review HDM). fastbp
+        # writes none (an empty string is a <U1).
+        hollow = sorted(k for k, v in data.items() if v.dtype.itemsize == 0 and v.size)
+        if hollow:
+            named = ", ".join(f"{k!r} ({data[k].size} of dtype {data[k].dtype})" for k in hollow)
+            raise ModelFileError(f"{path!r} is not a valid fastbp model file: its member(s)"
+                                 f" {named} declare elements of no bytes")
     except (FileNotFoundError, IsADirectoryError, PermissionError, ModelFileError):
         raise   # (ModelFileError: _check_expansion's, which names the file already)
     except Exception as exc:  # any damage to the zip container or an array header
