@@ -445,7 +445,10 @@ class _BaseMLP(BaseEstimator):
         # refusing a zero: np.average's in its loss, the result type of the
         # loss terms and the weights (their own float dtype; others float64)
         # (reviews GL, GM); and its losses' type. One dtype for both.
-        terms = (np.result_type(Y.dtype, np.result_type(X.dtype, self.net_.dtype))
+        # (A regressor's y of numeric text is read as float64 numbers, review
+        # HDO: its str dtype made the losses text.)
+        numeric = Y.dtype if Y.dtype.kind in "biuf" else np.dtype(np.float64)
+        terms = (np.result_type(numeric, np.result_type(X.dtype, self.net_.dtype))
                  if isinstance(self, RegressorMixin) else np.dtype(np.float64))
         sw_dtype = terms if sample_weight is None else np.result_type(terms, given)
         if old is None or self.net_._workspaces is not old._workspaces:
