@@ -270,7 +270,9 @@ def _as_csr(X, name, numbers=True):
             # True made True, int8 100 + 100 wrapped to -56), where CSR and
             # CSC entries are summed as numbers (review HDN): as numbers here
             # too (not for labels, numbers=False: a y's stays scikit-learn's).
-            X = X.astype(np.float64)
+            # (The data alone: COO's astype sorted every entry first, 10x
+            # the time and 6x the memory of tocsr on 10M entries, review HDS.)
+            X = type(X)((X.data.astype(np.float64), (X.row, X.col)), shape=X.shape, copy=False)
     elif X.format == "bsr":   # (a decreasing indptr: SciPy's bsr_tocsr wrote past its output)
         import types
         r, c = X.blocksize

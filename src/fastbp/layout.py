@@ -29,7 +29,7 @@ def frozen(arr):
     """A read-only copy of ``arr`` whose memory is an immutable ``bytes``:
     NumPy refuses ``setflags(write=True)`` on it (an array owning its memory,
     merely flagged read-only, could be made writable again and written)."""
-    arr = np.ascontiguousarray(arr)
+    arr = np.asarray(arr)   # (tobytes: C order; ascontiguousarray made a 0-d array 1-d)
     return np.frombuffer(arr.tobytes(), dtype=arr.dtype).reshape(arr.shape)
 
 
