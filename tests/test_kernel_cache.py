@@ -691,9 +691,33 @@ def test_build_warmup_in_parallel_covers_the_readmes_commands(tmp_path, capfd):
     assert "shipping" in capfd.readouterr().err
     assert json.loads((package / _jit.SHIPPED / _jit.MANIFEST).read_text())["numba"] \
         == numba.__version__
+    # The README's commands as a user runs them (not the warm-up's own code):
+    # its first command, the Quickstart in Python, and the Quickstart's
+    # command lines on a CSV of one's own (review HDR: that model's first
+    # predict compiled its kernel).
     probe = textwrap.dedent('''
-        from fastbp import _jit, _warmup
-        _warmup.run()
+        import contextlib, io
+        import numpy as np
+        import fastbp
+        from fastbp import _jit, cli
+        def command(*args):
+            with contextlib.redirect_stdout(io.StringIO()):
+                assert cli.main(list(args)) == 0, args
+        command("train", "--epochs", "2")
+        X, y = fastbp.datasets.load_digits()
+        X_train, X_test, y_train, y_test = fastbp.datasets.train_test_split(X / 16, y)
+        net = fastbp.MLP([64, 32, 10], activation="tanh", output="softmax", dtype="float32",
+                         seed=0)
+        net.fit(X_train, y_train, epochs=2, batch_size=32, lr=0.1, verbose=0)
+        (net.predict(X_test) == y_test).mean()
+        net.loss(X_test, y_test)
+        names = ",".join(f"pixel{j}" for j in range(64))
+        np.savetxt("data.csv", np.column_stack([X[:300], y[:300]]), fmt="%d", delimiter=",",
+                   header=names + ",label", comments="")
+        np.savetxt("new.csv", X[300:320], fmt="%d", delimiter=",", header=names, comments="")
+        command("train", "data.csv", "--target", "label", "--hidden", "64,32", "--activation",
+                "relu", "--epochs", "3", "--out", "model.npz")
+        command("predict", "model.npz", "new.csv")
         print(_jit.compilations())
     ''')
     env = {k: v for k, v in os.environ.items() if k != "FASTBP_INSTALL_CACHE"}

@@ -1,4 +1,6 @@
 """Messages that guide rather than mislead, and names accepted in any case."""
+import re
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,29 @@ def test_cli_choices_in_any_case(tmp_path, capsys):
     _same_model(a, b)
     assert a.activations == ("relu",) and a.dtype == np.float64 and type(a.optimizer) is fastbp.Adam
 
+
+
+@pytest.mark.parametrize("how", ["python", "cli"])
+def test_export_without_onnx_names_the_extra(monkeypatch, tmp_path, capsys, how):
+    """Review HDR: on a machine without the onnx extra, the README's
+    `fastbp export model.npz model.onnx` printed "No module named 'google'"
+    (onnx's protobuf, imported before the check that names the extra), and
+    net.to_onnx() raised the same. Runs whether or not onnx is installed:
+    onnx and protobuf are hidden as a machine without them has neither."""
+    import sys
+    for name in [m for m in list(sys.modules) if m.split(".")[0] in ("onnx", "google")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in ("onnx", "google", "google.protobuf", "google.protobuf.message"):
+        monkeypatch.setitem(sys.modules, name, None)  # import raises ImportError
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    hint = r'ONNX export needs the optional package \'onnx\', which is not installed: pip install "fastbp\[onnx\]"'
+    if how == "python":
+        with pytest.raises(ImportError, match=hint):
+            net.to_onnx()
+        with pytest.raises(ImportError, match=hint):
+            net.to_onnx(tmp_path / "m.onnx")
+    else:
+        net.save(tmp_path / "m.npz")
+        assert main(["export", str(tmp_path / "m.npz"), str(tmp_path / "m.onnx")]) == 2
+        assert re.search(hint, capsys.readouterr().err)
+    assert not (tmp_path / "m.onnx").exists()

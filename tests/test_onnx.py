@@ -386,13 +386,6 @@ def test_numbers_from_text_need_opset_9():
         net.to_onnx(opset=8)
 
 
-def test_missing_onnx_names_the_extra(monkeypatch):
-    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx raises ImportError
-    net = fastbp.MLP([2, 3, 2], seed=0)
-    with pytest.raises(ImportError, match=r'pip install "fastbp\[onnx\]"'):
-        net.to_onnx()
-
-
 # --------------------------------------------------------- command line
 def test_cli_export(tmp_path, capsys):
     rng = np.random.default_rng(0)

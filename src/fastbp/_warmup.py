@@ -4,8 +4,9 @@ Building the wheel runs ``python -m fastbp._warmup`` with ``NUMBA_CACHE_DIR``
 pointing to an empty folder, then ships what Numba wrote there (see
 :mod:`fastbp._jit`). Running the real commands, rather than listing kernel
 signatures, compiles exactly the specialisations they use: the README's
-``fastbp train`` (Adam, ReLU, a validation split) and its Quickstart (plain
-SGD, tanh, then ``predict``), in the default float32 only: float64 would
+``fastbp train`` (Adam, ReLU, a validation split), its Quickstart (plain
+SGD, tanh, then ``predict``) and the Quickstart's command lines (``fastbp
+train`` of a CSV, then ``fastbp predict``), in the default float32 only: float64 would
 add as much compile time again to every installation (20 s of CPU here) and
 save nothing for those commands, and the build must not cost more time than
 it saves. Other models compile on first use and say so.
@@ -30,16 +31,37 @@ import sys
 DTYPES = ("float32",)
 
 
+def _cli(args):
+    from . import cli
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = cli.main(args)
+    if status:
+        raise RuntimeError(f"fastbp {' '.join(args)} exited with status {status}")
+
+
 def _train():
+    import os
+    import tempfile
+
     import numpy as np
 
     from . import cli
-    from .datasets import permute_rows
+    from .datasets import load_digits, permute_rows
+    X, y = load_digits()
+    header = ",".join(f"x{j}" for j in range(X.shape[1]))
     for dtype in DTYPES:
-        with contextlib.redirect_stdout(io.StringIO()):
-            status = cli.main(["train", "--epochs", "1", "--verbose", "0", "--dtype", dtype])
-        if status:
-            raise RuntimeError(f"fastbp train --dtype {dtype} exited with status {status}")
+        _cli(["train", "--epochs", "1", "--verbose", "0", "--dtype", dtype])
+        # The README's own data: a CSV trained as its Quickstart trains it,
+        # then predicted (its ReLU model's predict kernel, review HDR).
+        with tempfile.TemporaryDirectory() as tmp:
+            data, new, model = (os.path.join(tmp, name) for name in ("data.csv", "new.csv",
+                                                                      "model.npz"))
+            np.savetxt(data, np.column_stack([X[:100], y[:100]]), fmt="%d", delimiter=",",
+                       header=header + ",label", comments="")
+            np.savetxt(new, X[100:110], fmt="%d", delimiter=",", header=header, comments="")
+            _cli(["train", data, "--target", "label", "--hidden", "64,32", "--activation", "relu",
+                  "--epochs", "1", "--verbose", "0", "--dtype", dtype, "--out", model])
+            _cli(["predict", model, new, "--out", os.path.join(tmp, "predictions.csv")])
     # digits is copied by its split; a file of cli.IN_PLACE_FROM bytes or more
     # is split in place by this kernel, on the rows as read
     permute_rows(np.zeros((2, 1), dtype=cli.READ_DTYPE), np.array([1, 0], dtype=np.int64),

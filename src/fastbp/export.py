@@ -501,8 +501,8 @@ def build(net, opset=None, input_dtype=None):
 
 def to_onnx(net, path=None, opset=None, input_dtype=None):
     """See :meth:`fastbp.MLP.to_onnx`."""
-    from google.protobuf.message import EncodeError
-    model = build(net, opset, input_dtype)
+    model = build(net, opset, input_dtype)   # (first: it names the extra if onnx is missing)
+    from google.protobuf.message import EncodeError   # (onnx's; "No module named 'google'")
     try:
         data = model.SerializeToString()
     except EncodeError:
