@@ -1004,3 +1004,54 @@ def test_a_regressors_numeric_text_targets_train_as_their_numbers(setup):
         assert got.loss_curve_ == want.loss_curve_
         assert all(type(v) is type(w) for v, w in zip(got.loss_curve_, want.loss_curve_))
     np.testing.assert_array_equal(got.predict(X), want.predict(X))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_a_second_first_fit_from_another_thread_is_refused(method, kind):
+    """Review HDT: the guide says a concurrent fit or partial_fit of an
+    estimator raises RuntimeError, which held once it had a network; two
+    first fits ran together (the network's claim comes after the checks),
+    the estimator ending with a mix of both, or unfitted after internal
+    AttributeErrors. The estimator is now claimed from its first check: the
+    second call is refused, and the first trains as it would alone."""
+    import threading
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int) if kind == "classifier" else X[:, 0] - X[:, 1]
+    base = MLPClassifier if kind == "classifier" else MLPRegressor
+    entered, release = threading.Event(), threading.Event()
+
+    class Held(base):
+        def _check_params(self):
+            if threading.current_thread() is not threading.main_thread():
+                entered.set()
+                release.wait(20)
+            return super()._check_params()
+
+    kw = dict(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    extra = {"classes": [0, 1]} if method == "partial_fit" and kind == "classifier" else {}
+    est, want = Held(**kw), base(**kw)
+    getattr(want, method)(X, y, **extra)
+    errors = []
+
+    def train():
+        try:
+            getattr(est, method)(X, y, **extra)
+        except BaseException as exc:
+            errors.append(exc)
+    first = threading.Thread(target=train)
+    first.start()
+    assert entered.wait(20)
+    try:
+        with pytest.raises(RuntimeError, match="already being trained in another thread"):
+            getattr(est, method)(X[:30] * 2, y[:30], **extra)
+    finally:
+        release.set()
+        first.join(60)
+    assert not first.is_alive() and errors == []
+    for a, b in zip(est.coefs_ + est.intercepts_, want.coefs_ + want.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    assert est.n_iter_ == want.n_iter_ and est.t_ == want.t_
+    assert est.loss_curve_ == want.loss_curve_

@@ -43,8 +43,10 @@ holding them (:func:`register_skl2onnx` does it by hand).
 """
 import contextlib
 import operator
+import os
 import re
 import sys
+import threading
 import warnings
 from numbers import Real
 
@@ -88,6 +90,51 @@ OUTPUTS = {"softmax": "softmax", "logistic": "sigmoid", "identity": "identity",
            "exp": "identity"}  # Poisson: exp is applied outside the network
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large"
                " values and need to be preprocessed.")
+
+
+# The estimators a fit or partial_fit holds now: id -> the thread's ident.
+# The network's claim (fastbp._workspaces) covers an estimator that has one;
+# a first fit has none until its checks make it, and two first fits at once
+# changed classes_, the label binarizer and net_ under each other, one's
+# refusal putting back the attributes the other was training (review HDT).
+_FITTING = {}
+_FITTING_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_fit(est):
+    """Claim ``est`` for a fit or partial_fit in this thread (again in the
+    same thread: partial_fit's checks, then its fit), from its first check
+    to its return; a second thread's is refused."""
+    me = threading.get_ident()
+    with _FITTING_LOCK:
+        holder = _FITTING.get(id(est))
+        if holder is not None and holder != me:
+            raise RuntimeError("this estimator is already being trained in another thread; two"
+                               " fits of one estimator at once would overwrite each other's"
+                               " updates. Wait for that fit to return, or fit a clone"
+                               " (sklearn.base.clone) in this thread")
+        if holder is None:
+            _FITTING[id(est)] = me
+    try:
+        yield
+    finally:
+        if holder is None:
+            with _FITTING_LOCK:
+                _FITTING.pop(id(est), None)
+
+
+def _after_fork():
+    # (The child has only the forking thread: the others' fits never end there.)
+    global _FITTING_LOCK
+    _FITTING_LOCK = threading.Lock()
+    me = threading.get_ident()
+    for key in [k for k, ident in _FITTING.items() if ident != me]:
+        del _FITTING[key]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 def _check_solver(est):
@@ -378,6 +425,7 @@ class _BaseMLP(BaseEstimator):
         # optimizer) are put back. ``before``: the estimator as a caller
         # found it that has already set some (partial_fit's classes).
         with contextlib.ExitStack() as claims:
+            claims.enter_context(_one_fit(self))
             old = self.__dict__.get("net_")
             if old is not None:
                 claims.enter_context(old._workspaces.training())
@@ -1182,19 +1230,20 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y); ``classes`` is required on the first call."""
-        before = dict(vars(self))
-        try:
-            if _check_partial_fit_first_call(self, classes):
-                self._label_binarizer = LabelBinarizer()
-                if type_of_target(y).startswith("multilabel"):
-                    self._label_binarizer.fit(y)
-                else:
-                    self._label_binarizer.fit(classes)
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(before)
-            raise
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True, before=before)
+        with _one_fit(self):   # (from the checks on: they set classes_)
+            before = dict(vars(self))
+            try:
+                if _check_partial_fit_first_call(self, classes):
+                    self._label_binarizer = LabelBinarizer()
+                    if type_of_target(y).startswith("multilabel"):
+                        self._label_binarizer.fit(y)
+                    else:
+                        self._label_binarizer.fit(classes)
+            except BaseException:
+                vars(self).clear()
+                vars(self).update(before)
+                raise
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True, before=before)
 
     def predict(self, X):
         """Class labels (or a label indicator matrix for multilabel targets)."""
