@@ -174,3 +174,21 @@ def test_export_without_onnx_names_the_extra(monkeypatch, tmp_path, capsys, how)
         assert main(["export", str(tmp_path / "m.npz"), str(tmp_path / "m.onnx")]) == 2
         assert re.search(hint, capsys.readouterr().err)
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_fastbp_sklearn_imports_where_skl2onnx_is_blocked():
+    """Review HDV: with skl2onnx's import blocked (sys.modules["skl2onnx"] =
+    None, as tools that hide a package do), `import fastbp.sklearn` raised
+    the skl2onnx install hint: it took the None entry for an imported
+    skl2onnx and registered its converters. A missing skl2onnx is no
+    reason to refuse the estimators."""
+    import subprocess
+    import sys
+    pytest.importorskip("sklearn")
+    probe = ("import sys; sys.modules['skl2onnx'] = None\n"
+             "import fastbp.sklearn\n"
+             "print(fastbp.sklearn.MLPClassifier().get_params()['solver'])")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["adam"]

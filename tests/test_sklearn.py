@@ -1,5 +1,6 @@
 """fastbp.sklearn: scikit-learn's own estimator checks, and behaviour against
 scikit-learn's MLP and the fastbp model underneath."""
+import sys
 import warnings
 
 import numpy as np
@@ -1007,15 +1008,18 @@ def test_a_regressors_numeric_text_targets_train_as_their_numbers(setup):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("phase", ["_check_params", "_expose"])
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
 @pytest.mark.parametrize("kind", ["classifier", "regressor"])
-def test_a_second_first_fit_from_another_thread_is_refused(method, kind):
+def test_a_second_first_fit_from_another_thread_is_refused(method, kind, phase):
     """Review HDT: the guide says a concurrent fit or partial_fit of an
     estimator raises RuntimeError, which held once it had a network; two
     first fits ran together (the network's claim comes after the checks),
     the estimator ending with a mix of both, or unfitted after internal
-    AttributeErrors. The estimator is now claimed from its first check: the
-    second call is refused, and the first trains as it would alone."""
+    AttributeErrors. The estimator is now claimed from its first check to
+    its return (review HDV: the claim ended before the fit exposed coefs_
+    and checked them finite): the second call is refused, held in either
+    phase, and the first trains as it would alone."""
     import threading
     rng = np.random.RandomState(0)
     X = rng.normal(size=(60, 4))
@@ -1023,12 +1027,16 @@ def test_a_second_first_fit_from_another_thread_is_refused(method, kind):
     base = MLPClassifier if kind == "classifier" else MLPRegressor
     entered, release = threading.Event(), threading.Event()
 
-    class Held(base):
-        def _check_params(self):
-            if threading.current_thread() is not threading.main_thread():
+    def held(name):
+        def method(self, *args):
+            # (held where _fit itself calls it: _expose is also called inside the training)
+            if threading.current_thread() is not threading.main_thread() and not entered.is_set() \
+                    and (name != "_expose" or sys._getframe(1).f_code.co_name == "_fit"):
                 entered.set()
                 release.wait(20)
-            return super()._check_params()
+            return getattr(base, name)(self, *args)
+        return method
+    Held = type("Held", (base,), {phase: held(phase)})
 
     kw = dict(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
     extra = {"classes": [0, 1]} if method == "partial_fit" and kind == "classifier" else {}

@@ -424,23 +424,25 @@ class _BaseMLP(BaseEstimator):
         # attributes the checks set (classes_, n_features_in_, a new net_ or
         # optimizer) are put back. ``before``: the estimator as a caller
         # found it that has already set some (partial_fit's classes).
-        with contextlib.ExitStack() as claims:
-            claims.enter_context(_one_fit(self))
-            old = self.__dict__.get("net_")
-            if old is not None:
-                claims.enter_context(old._workspaces.training())
-            before = dict(vars(self)) if before is None else before
-            try:
-                self._check_and_train(X, y, sample_weight, incremental, claims, old)
-            except BaseException:
-                if not vars(self).pop("_began", False):
-                    vars(self).clear()
-                    vars(self).update(before)
-                raise
-            vars(self).pop("_began", None)
-        self._expose()
-        if not np.isfinite(self.net_.params).all():
-            raise ValueError(_NON_FINITE)
+        # The estimator's own claim spans the fit's return (its attributes
+        # exposed, its weights checked finite), the network's only training.
+        with _one_fit(self):
+            with contextlib.ExitStack() as claims:
+                old = self.__dict__.get("net_")
+                if old is not None:
+                    claims.enter_context(old._workspaces.training())
+                before = dict(vars(self)) if before is None else before
+                try:
+                    self._check_and_train(X, y, sample_weight, incremental, claims, old)
+                except BaseException:
+                    if not vars(self).pop("_began", False):
+                        vars(self).clear()
+                        vars(self).update(before)
+                    raise
+                vars(self).pop("_began", None)
+            self._expose()
+            if not np.isfinite(self.net_.params).all():
+                raise ValueError(_NON_FINITE)
         return self
 
     def _check_and_train(self, X, y, sample_weight, incremental, claims, old):
@@ -1377,7 +1379,7 @@ class _RegisterWithSkl2onnx:
 
 def _register_when_available():
     import importlib.util
-    if "skl2onnx" in sys.modules:
+    if sys.modules.get("skl2onnx") is not None:   # (None: its import blocked)
         register_skl2onnx()
     elif importlib.util.find_spec("skl2onnx") is not None and not any(
             isinstance(f, _RegisterWithSkl2onnx) for f in sys.meta_path):
