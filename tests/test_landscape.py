@@ -575,3 +575,24 @@ def test_example_runs(tmp_path, capsys):
     assert result["interpolation"].loss_b < result["interpolation"].loss_a  # training helped
     out = capsys.readouterr().out
     assert "points" in out and "x_contour.png" in out and "ms a point" in out
+
+
+def test_sizes_past_any_memory_are_refused_by_name():
+    """Review HDU: steps of 2**63 - 1 gave a bare IndexError from np.linspace
+    (2**64 "Maximum allowed size exceeded"), and net.workspace(2**63 - 1) and
+    random_directions(count=2**63 - 1) NumPy's errors naming no argument."""
+    net = fastbp.MLP([4, 5, 2], output="identity", dtype="float64", seed=0)
+    X, y = np.zeros((10, 4)), np.zeros((10, 2))
+    for steps in (2 ** 24 + 1, 2 ** 63 - 1, 2 ** 64):
+        for f in (landscape.line, landscape.surface):
+            with pytest.raises(ValueError, match=f"steps must be an integer from 2 to 16,777,216"
+                                                 f" .*; got {steps}$"):
+                f(net, X, y, steps=steps)
+        with pytest.raises(ValueError, match="steps must be an integer from 2"):
+            landscape.interpolate(net, net, X, y, steps=steps)
+    with pytest.raises(ValueError, match=r"rows=9223372036854775807 asks for an array of .*"
+                                         r" beyond any memory"):
+        net.workspace(2 ** 63 - 1)
+    with pytest.raises(ValueError, match=r"count=9223372036854775807 asks for an array"):
+        landscape.random_directions(net, count=2 ** 63 - 1)
+    assert landscape.line(net, X, y, steps=3).losses.shape == (3,)

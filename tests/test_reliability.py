@@ -1394,3 +1394,49 @@ def test_the_roll_back_into_the_epoch_before_replays_its_shuffled_momentum_steps
     twin.fit(X[perm[:11]], y[perm[:11]], epochs=1, batch_size=11, shuffle=False, verbose=0)
     assert np.array_equal(net.params, twin.params) and net.optimizer.t == twin.optimizer.t == 19
     assert np.array_equal(net.optimizer.state, twin.optimizer.state)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("on_divergence", ["raise", "stop"])
+@pytest.mark.parametrize("written", ["nan_in_x", "label_3", "label_1e9"])
+def test_data_written_between_epochs_stops_the_fit_as_a_divergence(dtype, on_divergence, written):
+    """Review HDU: data used in place is read again each epoch (data.md: "a
+    NaN written then ... fit stops as for a divergence"). (1) A NaN written
+    into X's next first batch: the roll-back replayed the epoch before on
+    the changed data, which diverged too, and fit raised "fastbp internal
+    error ... please report this" (with on_divergence="stop" as well), the
+    model left at its pre-fit weights with epoch 1 in the history. (2)
+    Softmax labels written out of range (3 of 3 classes; 10**9) were read
+    past the logits: a loss of -3e31, or the process died. Now both stop the
+    fit as a divergence, the model as epoch 1 left it. Run in a subprocess:
+    before, the process could die."""
+    code = textwrap.dedent(f'''
+        import numpy as np, fastbp
+        rng = np.random.default_rng(0)
+        net = fastbp.MLP([4, 8, 3], seed=0, dtype="{dtype}")
+        X = rng.normal(size=(64, 4)).astype("{dtype}")   # the model's dtype: used in place
+        y = rng.integers(0, 3, 64)                        # int64: used in place
+        seen = []
+        class Write:
+            def on_epoch_end(self, epoch, logs):
+                seen.append((net.params.copy(), net.optimizer.t))
+                if "{written}" == "nan_in_x":
+                    X[5, 2] = np.nan
+                else:
+                    y[:] = 3 if "{written}" == "label_3" else 10 ** 9
+        try:
+            history = net.fit(X, y, epochs=3, batch_size=16, verbose=0, shuffle=False,
+                              callbacks=[Write()], on_divergence="{on_divergence}")
+            outcome = "returned"
+        except fastbp.TrainingDivergedError as exc:
+            outcome, history = "diverged", exc.history
+        params, t = seen[0]
+        print(outcome, history.diverged, len(history), net.optimizer.t == t,
+              np.array_equal(net.params, params))
+    ''')
+    env = dict(os.environ)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-2000:]
+    want = "returned" if on_divergence == "stop" else "diverged"
+    assert run.stdout.split() == [want, "True", "1", "True", "True"], run.stdout

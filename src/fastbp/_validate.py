@@ -434,12 +434,31 @@ def check_targets(y, n_samples, output, n_out, dtype, name="y", x_name="X"):
     return Y
 
 
-def check_int(value, name, minimum):
+def check_int(value, name, minimum, maximum=None, why=""):
+    """``value`` as an int in [minimum, maximum] (no maximum: None), else a
+    TypeError or ValueError naming ``name`` (and ``why``, the maximum's
+    reason)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {minimum}; got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an integer from {minimum} to {maximum:,}{why};"
+                         f" got {value}")
     return int(value)
+
+
+def array_room(shape, itemsize, name, value):
+    """Refuse an array of ``shape`` that no memory holds (past what NumPy
+    can index: it raised "Maximum allowed dimension exceeded" or an
+    IndexError naming nothing) by the argument ``name`` that asked for it
+    (review HDU)."""
+    total = 1
+    for extent in shape:
+        total *= int(extent)
+    if total * itemsize >= 2 ** 63:
+        raise ValueError(f"{name}={value} asks for an array of {total:,} values"
+                         f" ({total * itemsize:.3g} bytes), beyond any memory")
 
 
 def real_as_float(value):

@@ -34,7 +34,7 @@ from ._static import array_guard, same_scratch
 from ._landscape_results import Interpolation, Line, Surface
 from ._plot_landscape import (SURFACE_KINDS, plot_interpolation, plot_line,  # noqa: F401
                               plot_overview, plot_surface)
-from ._validate import _as_array, check_choice, check_int, check_seed
+from ._validate import _as_array, array_room, check_choice, check_int, check_seed
 from .model import CHUNK, MLP
 from .network import _ndim_guard, _overlap, _overlap2, loss_value, penalty
 
@@ -135,8 +135,13 @@ def _check_net(net, name="net"):
     return net
 
 
+# Points of a line or of each axis of a surface, at most: one loss pass over
+# the data each (np.linspace of 2**63 - 1 points raised a bare IndexError).
+MAX_STEPS = 2 ** 24
+
+
 def _check_steps(steps):
-    return check_int(steps, "steps", 2)
+    return check_int(steps, "steps", 2, MAX_STEPS, " (one loss evaluation over the data each)")
 
 
 def _check_span(span):
@@ -306,6 +311,7 @@ def random_directions(net, count=1, seed=None, normalise="filter", include_biase
     """
     _check_net(net)
     count = check_int(count, "count", 1)
+    array_room((count, net.n_params), 8, "count", count)
     seed = check_seed(seed)
     normalise = _check_normalise(normalise)
     include_biases = _check_flag(include_biases, "include_biases")

@@ -25,7 +25,7 @@ from ._static import static
 from ._validate import (SparseRows, check_int, check_positive, check_targets, check_X, kernel_rows,
                         kernel_x)
 from ._workspaces import Workspaces
-from ._validate import _scaled_up, all_finite, fit_weights
+from ._validate import _scaled_up, all_finite, array_room, fit_weights
 from .layout import Layout, frozen
 from .ops import IDENTITY
 from .optim import LBFGS, Optimizer
@@ -546,6 +546,7 @@ class MLP:
         """A new zeroed workspace for batches of up to ``rows`` samples, for
         the kernels in :mod:`fastbp.kernels`."""
         rows = check_int(rows, "rows", 1)
+        array_room((self._layout.workspace_size(1), rows), self._dtype.itemsize, "rows", rows)
         return np.zeros(self._layout.workspace_size(rows), dtype=self._dtype)
 
     def _workspace(self, rows):

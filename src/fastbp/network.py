@@ -1100,6 +1100,17 @@ def _order(perm, rng, n, shuffled):
 
 
 @jit(inline="always")
+def _label_in(v, m):
+    """Class label ``v`` as the loss kernels take it, or -1 (no class: the
+    row's loss NaN, see ops.cross_entropy_label_row) where it is not in
+    0..m-1: labels used in place are checked once, at a call's start, and a
+    callback or another process may write them during a fit (review HDU:
+    labels of 10**9 written between epochs were read past the logits, and
+    the process died)."""
+    return v if v >= 0 and v < m else -1
+
+
+@jit(inline="always")
 def _batch(ws, plan, cap, X, Y, perm, start, nb, shuffled):
     # Rows perm[start:start + nb] of (X, Y): dense rows gathered into the
     # workspace when shuffled, else a view of consecutive rows; CSR rows as
@@ -1114,8 +1125,9 @@ def _batch_targets(ws, plan, cap, Y, perm, start, nb, shuffled):
     # into region Y as floats, so the loss kernels see one labels type.
     if Y.ndim == 1:
         yb = _labels(ws, plan, cap, nb)
+        m = plan[plan.shape[0] - 1, N_OUT]
         for i in range(nb):
-            yb[i] = Y[perm[start + i] if shuffled else start + i]
+            yb[i] = _label_in(Y[perm[start + i] if shuffled else start + i], m)
         if shuffled:
             _prefetch_next(Y, perm, start + nb, nb)
         return yb
@@ -1154,8 +1166,9 @@ def _chunk_targets(ws, plan, cap, Y, start, nb):
     # Targets of rows start..start + nb - 1: a view, or labels copied as in _batch_targets.
     if Y.ndim == 1:
         yb = _labels(ws, plan, cap, nb)
+        m = plan[plan.shape[0] - 1, N_OUT]
         for i in range(nb):
-            yb[i] = Y[start + i]
+            yb[i] = _label_in(Y[start + i], m)
         return yb
     else:
         return Y[start:start + nb]

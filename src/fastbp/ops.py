@@ -774,8 +774,12 @@ def cross_entropy_label_row(total, q, z, out, label, i, c):
     (:func:`gather_log1p`). The unweighted and weighted kernels both call
     this and :func:`cross_entropy_target_row` (c = 1.0 multiplies exactly),
     so weights of ones give the unweighted bits, and a label the bits of its
-    one-hot row."""
+    one-hot row. A label outside 0..m-1 (written since the labels were
+    checked, see network._label_in) makes the row's loss NaN, never read
+    past the row."""
     k, t = softmax_pivot(z, out, i)
+    if label < 0 or label >= z.shape[1]:
+        return total + np.nan, q
     total += c * (np.float64(z[i, k]) - z[i, label])
     if c == 1.0:
         return gather_log1p(total, q, t)

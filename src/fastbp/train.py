@@ -408,8 +408,9 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                         if divergence is None:   # every batch finite, their sum not: no divergence
                             loss = np.inf
                         else:
-                            divergence += (network.all_finite(net.params),
-                                           divergence[2] and epoch > 0)
+                            *divergence, into_previous = divergence
+                            divergence = (*divergence, network.all_finite(net.params),
+                                          into_previous)
                             break
                     optimizer.t += steps
                     logs = {"loss": float(loss), "lr": optimizer.lr}
@@ -583,10 +584,11 @@ def choose_epoch(fused, dropout):
 
 def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False):
     """After a diverged epoch: find its first bad state, then leave the model
-    in the state just before it. Returns ``(batch, kept, no_update)``: the
-    1-based batch where the divergence showed, the number of updates kept,
-    and whether the epoch's starting state was the bad one (its first
-    batch's loss not finite: no update of this epoch to blame). Returns None
+    in the state just before it. Returns ``(batch, kept, no_update,
+    into_previous)``: the 1-based batch where the divergence showed, the
+    number of updates kept, whether the epoch's starting state was the bad
+    one (its first batch's loss not finite: no update of this epoch to
+    blame), and whether the model went back into the epoch before. Returns None
     when no state was bad (every batch's loss and every update finite, the
     epoch's sum of losses past the float's range): the model is then at the
     epoch's end, as its first pass left it.
@@ -596,7 +598,10 @@ def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False):
     model is rolled back into that epoch, to its state before that update
     (the epoch's ``steps - 1`` updates replayed), where the next loss was
     finite; kept the bad state, every later fit failed at its first batch
-    whatever the learning rate.
+    whatever the learning rate. Where that epoch's updates replay otherwise
+    (its data changed since: rows a callback or another process wrote, a
+    NaN among them, as data.md allows), the model stays at this epoch's
+    start, the last state known finite (review HDU: "internal error").
 
     The fast pass checks the parameters once per epoch, so it only bounds
     the first bad state; a second pass from the epoch's starting copy checks
@@ -618,18 +623,22 @@ def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False):
     if bad == 0 and finite and before:
         # (the next epoch's lr and alpha, which a schedule or callback set,
         # are the model's after the replay, which takes the epoch's own)
-        hyper, reg = optimizer.hyper.copy(), net._reg
+        hyper, reg, t = optimizer.hyper.copy(), net._reg, optimizer.t
         restore(1)
         kept = steps - 1
-        _replay(epoch_kernel, kept)
-        optimizer.t += kept
+        again, replayed = epoch_kernel(kept) if kept else (0.0, 0)
         optimizer.hyper[:], net._reg = hyper, reg
-        return batch, kept, True
+        if replayed == kept and np.isfinite(again):
+            optimizer.t += kept
+            return batch, kept, True, True
+        restore()
+        optimizer.t = t
+        return batch, 0, True, False
     restore()
     kept = max(bad - 1, 0)
     _replay(epoch_kernel, kept)
     optimizer.t += kept
-    return batch, kept, bad == 0
+    return batch, kept, bad == 0, False
 
 
 def _replay(epoch_kernel, kept):
