@@ -383,6 +383,11 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
         if which:   # (alpha too: a callback may have set it since that epoch trained)
             optimizer.hyper[:], optimizer.t, net._reg = start[3], start[4], start[5]
 
+    def at_start():
+        """Whether the model is as at the start of this epoch, bit for bit."""
+        return all(np.array_equal(now.view(np.uint8), then.view(np.uint8))
+                   for now, then in zip((net.params, state, net._rng), starts[0][:3]))
+
     # _diverged's (batch, kept, no_update, kept_finite, into_previous) once an epoch diverged
     divergence = None
     split = contextlib.ExitStack()  # closed when training ends, however it ends
@@ -404,7 +409,7 @@ def run_epochs(net, X, Y, epochs, batch_size, optimizer, shuffle, verbose, valid
                     loss, _ = epoch_kernel(-1)
                     if not np.isfinite(loss):
                         divergence = _roll_back(net, restore, optimizer, epoch_kernel, steps,
-                                                epoch > 0)
+                                                epoch > 0, at_start)
                         if divergence is None:   # every batch finite, their sum not: no divergence
                             loss = np.inf
                         else:
@@ -582,7 +587,7 @@ def choose_epoch(fused, dropout):
     return network.epoch_sgd if fused else network.epoch_optimizer
 
 
-def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False):
+def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False, at_start=None):
     """After a diverged epoch: find its first bad state, then leave the model
     in the state just before it. Returns ``(batch, kept, no_update,
     into_previous)``: the 1-based batch where the divergence showed, the
@@ -598,10 +603,13 @@ def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False):
     model is rolled back into that epoch, to its state before that update
     (the epoch's ``steps - 1`` updates replayed), where the next loss was
     finite; kept the bad state, every later fit failed at its first batch
-    whatever the learning rate. Where that epoch's updates replay otherwise
-    (its data changed since: rows a callback or another process wrote, a
-    NaN among them, as data.md allows), the model stays at this epoch's
-    start, the last state known finite (review HDU: "internal error").
+    whatever the learning rate. That epoch is replayed whole first, and
+    only where it retraces itself to this epoch's start bit for bit
+    (``at_start()``) is the model taken back into it; where its data changed
+    since (rows a callback or another process wrote, a NaN among them, as
+    data.md allows), the model stays at this epoch's start, the last state
+    known finite (reviews HDU, HDW: "internal error"; a replay on other data
+    reported as a state the fit never passed through).
 
     The fast pass checks the parameters once per epoch, so it only bounds
     the first bad state; a second pass from the epoch's starting copy checks
@@ -625,12 +633,15 @@ def _roll_back(net, restore, optimizer, epoch_kernel, steps=None, before=False):
         # are the model's after the replay, which takes the epoch's own)
         hyper, reg, t = optimizer.hyper.copy(), net._reg, optimizer.t
         restore(1)
-        kept = steps - 1
-        again, replayed = epoch_kernel(kept) if kept else (0.0, 0)
-        optimizer.hyper[:], net._reg = hyper, reg
-        if replayed == kept and np.isfinite(again):
+        again, replayed = epoch_kernel(steps)
+        if replayed == steps and np.isfinite(again) and at_start():
+            restore(1)
+            kept = steps - 1
+            _replay(epoch_kernel, kept)
             optimizer.t += kept
+            optimizer.hyper[:], net._reg = hyper, reg
             return batch, kept, True, True
+        optimizer.hyper[:], net._reg = hyper, reg
         restore()
         optimizer.t = t
         return batch, 0, True, False
