@@ -743,12 +743,13 @@ def _diverged(on_divergence, divergence, steps, optimizer, history, notes="", tr
         message = (f"{where}: the loss of its first batch was NaN or infinite before any update"
                    " (inputs or targets too large for the model's dtype, or weights that"
                    " overflow on them); the model is as it was before the epoch.")
-    elif no_update:  # (distributed: the weights the epoch before left, kept)
+    elif no_update:  # (distributed; or the epoch before replayed otherwise: its data written since)
         lr = history.get("lr", [optimizer.lr])[-1]
         message = (f"{where}: the loss of its first batch was NaN or infinite with the weights"
                    f" that epoch {len(history)}'s updates left (lr={lr:g}); the model"
                    f" keeps them, as they were after epoch {len(history)}. Try a smaller"
-                   " learning rate.")
+                   " learning rate; or, where the data are used in place and were written"
+                   " since that epoch (a NaN, a class label out of range), mend them.")
     else:
         state = ("to its state at the start of that epoch" if kept == 0
                  else f"to its state after batch {kept} of that epoch")
