@@ -18,16 +18,55 @@ import weakref
 import numpy as np
 
 
-class Workspaces:
+class Claim:
+    """One fit at a time of what holds it (a model's workspaces, a
+    scikit-learn estimator): :meth:`training` claims it for the calling
+    thread, and a second fit, from another thread or from inside the first,
+    is refused. ``noun`` and ``copy`` name the thing and how to train a copy
+    of it in the refusal."""
+    noun, copy = "model", "copy.deepcopy(net)"
+
+    def __init__(self):
+        self._lock = threading.Lock()   # (the claim's, and the setters': see MLP._unclaimed)
+        _ALL.add(self)
+        self._trainer = None  # ident of the thread whose fit holds it
+
+    @contextlib.contextmanager
+    def training(self, on_claim=None):
+        """Claim it for one fit in this thread; released on every exit.
+        ``on_claim()`` runs under the claim's lock as it is taken (a setter
+        that checks and sets under the same lock sees the claim whole)."""
+        me = threading.get_ident()
+        with self._lock:
+            if self._trainer is not None:
+                if self._trainer == me:
+                    raise RuntimeError(f"this {self.noun} is already being trained by a fit in"
+                                       f" this thread (fit was called from inside a running fit,"
+                                       f" e.g. from a callback); train a copy ({self.copy})"
+                                       " instead")
+                raise RuntimeError(f"this {self.noun} is already being trained in another thread;"
+                                   f" two fits of one {self.noun} at once would overwrite each"
+                                   " other's updates. Wait for that fit to return, or train a"
+                                   f" copy ({self.copy}) in this thread")
+            self._trainer = me
+            if on_claim is not None:
+                on_claim()
+            _CLAIMED.add(self)
+        try:
+            yield
+        finally:
+            self._trainer = None
+            _CLAIMED.discard(self)
+
+
+class Workspaces(Claim):
     """Workspaces of one model: ``get(rows)`` for the calling thread's use."""
 
     def __init__(self, layout, dtype):
+        super().__init__()
         self._row = layout.workspace_size(1)  # elements per sample
         self._dtype = dtype
         self._local = threading.local()  # .ws: this thread's inference workspace
-        self._lock = threading.Lock()   # (the claim's, and the setters': see MLP._unclaimed)
-        _ALL.add(self)
-        self._trainer = None  # ident of the thread whose fit holds the model
         self._train = None    # the training workspace
 
     def get(self, rows):
@@ -45,32 +84,6 @@ class Workspaces:
             self._local.ws = ws = None
             self._local.ws = ws = np.zeros(size, dtype=self._dtype)
         return ws
-
-    @contextlib.contextmanager
-    def training(self, on_claim=None):
-        """Claim the model for one fit in this thread; released on every exit.
-        ``on_claim()`` runs under the claim's lock as it is taken (a setter
-        that checks and sets under the same lock sees the claim whole)."""
-        me = threading.get_ident()
-        with self._lock:
-            if self._trainer is not None:
-                if self._trainer == me:
-                    raise RuntimeError("this model is already being trained by a fit in this thread"
-                                       " (fit was called from inside a running fit, e.g. from a"
-                                       " callback); train a copy (copy.deepcopy(net)) instead")
-                raise RuntimeError("this model is already being trained in another thread; two"
-                                   " fits of one model at once would overwrite each other's"
-                                   " updates. Wait for that fit to return, or train a copy"
-                                   " (copy.deepcopy(net)) in this thread")
-            self._trainer = me
-            if on_claim is not None:
-                on_claim()
-            _CLAIMED.add(self)
-        try:
-            yield
-        finally:
-            self._trainer = None
-            _CLAIMED.discard(self)
 
 
 # The models a fit holds now, for a fork: the forked child has only the

@@ -43,11 +43,10 @@ holding them (:func:`register_skl2onnx` does it by hand).
 """
 import contextlib
 import operator
-import os
 import re
 import sys
-import threading
 import warnings
+import weakref
 from numbers import Real
 
 from ._validate import broadcasts_to, require
@@ -79,6 +78,7 @@ from ._columns import _layout as column_layout
 from . import _sklearn_kernels as kernels
 from . import threads
 from ._validate import SparseRows, _as_csr, _check_sparse, _finite_contiguous
+from ._workspaces import Claim
 from .model import MLP
 from .ops import BINARY_CROSS_ENTROPY, MSE
 from .optim import LR, SklearnAdam, SklearnSGD
@@ -92,49 +92,20 @@ _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may
                " values and need to be preprocessed.")
 
 
-# The estimators a fit or partial_fit holds now: id -> the thread's ident.
-# The network's claim (fastbp._workspaces) covers an estimator that has one;
-# a first fit has none until its checks make it, and two first fits at once
-# changed classes_, the label binarizer and net_ under each other, one's
-# refusal putting back the attributes the other was training (review HDT).
-_FITTING = {}
-_FITTING_LOCK = threading.Lock()
+class _EstimatorClaim(Claim):
+    noun, copy = "estimator", "sklearn.base.clone(est)"
 
 
-@contextlib.contextmanager
+# Each estimator's claim (fastbp._workspaces.Claim), taken by fit and
+# partial_fit from their first check to their return: the network's claim
+# covers an estimator that has one, and two first fits at once changed
+# classes_, the label binarizer and net_ under each other, one's refusal
+# putting back the attributes the other was training (reviews HDT, HDV).
+_CLAIMS = weakref.WeakKeyDictionary()
+
+
 def _one_fit(est):
-    """Claim ``est`` for a fit or partial_fit in this thread (again in the
-    same thread: partial_fit's checks, then its fit), from its first check
-    to its return; a second thread's is refused."""
-    me = threading.get_ident()
-    with _FITTING_LOCK:
-        holder = _FITTING.get(id(est))
-        if holder is not None and holder != me:
-            raise RuntimeError("this estimator is already being trained in another thread; two"
-                               " fits of one estimator at once would overwrite each other's"
-                               " updates. Wait for that fit to return, or fit a clone"
-                               " (sklearn.base.clone) in this thread")
-        if holder is None:
-            _FITTING[id(est)] = me
-    try:
-        yield
-    finally:
-        if holder is None:
-            with _FITTING_LOCK:
-                _FITTING.pop(id(est), None)
-
-
-def _after_fork():
-    # (The child has only the forking thread: the others' fits never end there.)
-    global _FITTING_LOCK
-    _FITTING_LOCK = threading.Lock()
-    me = threading.get_ident()
-    for key in [k for k, ident in _FITTING.items() if ident != me]:
-        del _FITTING[key]
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork)
+    return _CLAIMS.setdefault(est, _EstimatorClaim()).training()
 
 
 def _check_solver(est):
@@ -424,25 +395,24 @@ class _BaseMLP(BaseEstimator):
         # attributes the checks set (classes_, n_features_in_, a new net_ or
         # optimizer) are put back. ``before``: the estimator as a caller
         # found it that has already set some (partial_fit's classes).
-        # The estimator's own claim spans the fit's return (its attributes
-        # exposed, its weights checked finite), the network's only training.
-        with _one_fit(self):
-            with contextlib.ExitStack() as claims:
-                old = self.__dict__.get("net_")
-                if old is not None:
-                    claims.enter_context(old._workspaces.training())
-                before = dict(vars(self)) if before is None else before
-                try:
-                    self._check_and_train(X, y, sample_weight, incremental, claims, old)
-                except BaseException:
-                    if not vars(self).pop("_began", False):
-                        vars(self).clear()
-                        vars(self).update(before)
-                    raise
-                vars(self).pop("_began", None)
-            self._expose()
-            if not np.isfinite(self.net_.params).all():
-                raise ValueError(_NON_FINITE)
+        # (Called holding the estimator's own claim, _one_fit, which spans
+        # the fit's return: its attributes exposed, its weights checked.)
+        with contextlib.ExitStack() as claims:
+            old = self.__dict__.get("net_")
+            if old is not None:
+                claims.enter_context(old._workspaces.training())
+            before = dict(vars(self)) if before is None else before
+            try:
+                self._check_and_train(X, y, sample_weight, incremental, claims, old)
+            except BaseException:
+                if not vars(self).pop("_began", False):
+                    vars(self).clear()
+                    vars(self).update(before)
+                raise
+            vars(self).pop("_began", None)
+        self._expose()
+        if not np.isfinite(self.net_.params).all():
+            raise ValueError(_NON_FINITE)
         return self
 
     def _check_and_train(self, X, y, sample_weight, incremental, claims, old):
@@ -1031,7 +1001,8 @@ class _BaseMLP(BaseEstimator):
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Fit the model to data X and target(s) y, as scikit-learn's MLP does."""
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        with _one_fit(self):
+            return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
 
 def _layer_count(n):
@@ -1322,7 +1293,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the weights and the optimizer."""
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        with _one_fit(self):
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
         """The predicted values, (n_samples,) for one target, else (n_samples, n_targets)."""
