@@ -33,8 +33,12 @@ def test_extrema_network_seeds_reach_different_minima(tmp_path):
     losses = result["net_losses"]
     assert len(losses) == 6
     # Same network, same data, same optimizer: only the initial weights
-    # differ, and the final losses land on levels more than 10x apart.
-    assert losses.min() < 0.005 and losses.max() > 0.03
+    # differ, and the final losses land on levels more than 10x apart,
+    # each run at a minimum: its gradient all but vanished (0.004-0.03 at
+    # L-BFGS's default tolerance, which stopped seed 2 on a slow stretch at
+    # 0.043, a loss it goes on to leave).
+    assert losses.min() < 0.005 and losses.max() > 0.02
+    assert (result["net_gradients"] < 1e-3).all(), result["net_gradients"]
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
