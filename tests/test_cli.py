@@ -910,6 +910,64 @@ def test_a_folder_as_data_is_named_a_folder(tmp_path, capsys, name, classes_csv)
         assert status == 2 and err == says
 
 
+def test_a_pipe_as_data_is_named_a_pipe_not_a_missing_file(tmp_path, capsys, classes_csv):
+    """Review HEB: a named pipe, ``<(cat data.csv)`` or ``/dev/stdin`` (which
+    the readers cannot read twice or seek in) was 'no such file'."""
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    model = str(tmp_path / "m.npz")
+    assert main(["train", classes_csv[0], "--epochs", "1", "--verbose", "0", "--out", model]) == 0
+    capsys.readouterr()
+    for name in ("pipe.csv", "pipe.npz", "pipe.npy", "pipe"):
+        fifo = tmp_path / name
+        os.mkfifo(fifo)   # (nothing writes to it: a read would wait for ever)
+        says = (f"fastbp: error: cannot read {fifo}: it is not a regular file (a pipe or a"
+                " device); fastbp reads data from a file: write the data to one first\n")
+        for argv in (["train", str(fifo)], ["predict", model, str(fifo)],
+                     ["evaluate", model, str(fifo)]):
+            status, out, err = run(argv, capsys)
+            assert (status, out, err) == (2, "", says), argv
+
+
+@pytest.mark.parametrize("kind", ["npz", "parquet"])
+def test_text_labels_of_a_typed_file_stay_text_as_written(tmp_path, capsys, kind):
+    """Review HEB: an NPZ's str array or a Parquet string column of labels
+    that read as numbers was turned into numbers: '7' and '007' one class
+    (two classes trained where MLP.fit on the same arrays has three), '02134'
+    printed back as 2134, and 60 such labels trained as a regression. A CSV's
+    cells have no type: there 007 is the number 7, as pyarrow reads it."""
+    rng = np.random.default_rng(0)
+    n = 90
+    X = rng.normal(size=(n, 2))
+    y = np.array(["7", "007", "02134"])[np.arange(n) % 3]
+    X[:, 0] += 3 * (np.arange(n) % 3)
+    data = str(tmp_path / f"t.{kind}")
+    if kind == "npz":
+        np.savez(data, X=X, y=y)
+    else:
+        pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+        pq.write_table(pa.table({"x0": X[:, 0], "x1": X[:, 1], "y": pa.array(y, pa.string())}),
+                       data)
+    model = str(tmp_path / "m.npz")
+    status, _, err = run(["train", data, "--epochs", "1", "--hidden", "4", "--verbose", "0",
+                          "--out", model], capsys)
+    assert status == 0, err
+    python = fastbp.MLP([2, 4, 3], output="softmax", seed=0)
+    python.fit(X, y, epochs=1, verbose=0)
+    net = fastbp.load(model)
+    assert net.classes_.tolist() == python.classes_.tolist() == ["007", "02134", "7"]
+    status, out, _ = run(["predict", model, data], capsys)
+    assert status == 0 and out.split() == net.predict(X).tolist()
+    assert set(out.split()) <= {"007", "02134", "7"}
+    if kind == "npz":   # more than 50 labels: still classes, a text target being one
+        many = np.array([str(1000 + i % 60) for i in range(120)])
+        np.savez(data, X=rng.normal(size=(120, 2)), y=many)
+        status, out, err = run(["train", data, "--epochs", "1", "--hidden", "4", "--verbose", "0",
+                                "--out", model], capsys)
+        assert status == 0, err
+        assert fastbp.load(model).classes_.tolist() == sorted(set(many.tolist()))
+
+
 def test_features_all_dropped_blame_drop_not_the_target(tmp_path, capsys, classes_csv):
     status, _, err = run(["train", classes_csv[0], "--features", "f1", "--drop", "f1"], capsys)
     assert status == 2

@@ -876,10 +876,21 @@ def test_a_target_too_large_for_a_float_is_named_by_line_not_a_traceback(tmp_pat
                                    " values: complete or drop that row\n")
     if reader == "python":
         return   # (Parquet needs pyarrow)
+    # A Parquet string column holds text labels as written (review HEB):
+    # '1e400' is a class; read as numbers for a regression, it is refused.
     pq.write_table(pa.table({"a": [1.0, 2, 3, 4, 5], "y": ["3", "1e400", "4", "3", "4"]}),
                    tmp_path / "y.parquet")
-    status, _, err = run(["train", str(tmp_path / "y.parquet"), "--epochs", "1"], capsys)
+    status, _, err = run(["train", str(tmp_path / "y.parquet"), "--epochs", "1", "--task",
+                          "regression"], capsys)
     assert status == 2 and "an infinite value '1e400' in column 'y' at row 2;" in err
+    np.savez(tmp_path / "y.npz", X=np.arange(5.0)[:, None], y=np.array(["3", "1e400", "4", "3",
+                                                                          "4"]))
+    status, _, err = run(["train", str(tmp_path / "y.npz"), "--epochs", "1", "--task",
+                          "regression"], capsys)
+    assert status == 2 and "an infinite value '1e400' in column 'y' at row 2;" in err
+    status, out, err = run(["train", str(tmp_path / "y.parquet"), "--epochs", "1", "--verbose",
+                            "0"], capsys)
+    assert status == 0 and "3 classes" in out, err
 
 
 def test_a_quote_never_closed_in_the_last_column_is_refused(tmp_path, capsys, reader):

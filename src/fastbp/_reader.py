@@ -939,6 +939,15 @@ def folder_message(path):
             f" ends in {' or '.join(PARQUET)}: rename it so)")
 
 
+def check_regular(path):
+    """Refuse a path that exists but is neither a file nor a folder: a pipe
+    (``<(cat data.csv)``, ``/dev/stdin``, a named pipe) or a device, which the
+    readers cannot read twice or seek in."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        raise CLIError(f"cannot read {path}: it is not a regular file (a pipe or a device);"
+                       " fastbp reads data from a file: write the data to one first")
+
+
 def read_table(path):
     """The Table of a CSV, Parquet or NPY file (by its name's ending)."""
     low = path.rstrip("/" + os.sep).lower()  # (a Parquet folder as tab completion gives it: ds.parquet/)
@@ -948,6 +957,7 @@ def read_table(path):
         raise CLIError(folder_message(path))
     if low.endswith(".npy"):
         return read_npy(path)
+    check_regular(path)
     if not os.path.isfile(path):
         raise CLIError(f"no such file: {path}")
     return _checked_names(read_csv(path), csv_file=True)

@@ -43,8 +43,8 @@ import numpy as np
 
 from . import _preprocess
 from ._reader import (DROP_HINT, DROP_HINT_CSV, MISSING, PARQUET, ArrayTable,  # noqa: F401
-                      CLIError, check_numpy_file, folder_message, have_arrow, missing_error,
-                      read_table, sparse_npz)
+                      CLIError, check_numpy_file, check_regular, folder_message, have_arrow,
+                      missing_error, read_table, sparse_npz)
 
 BUILTIN = ("digits",)
 # A numeric target with at most this many distinct integer values is taken
@@ -255,6 +255,8 @@ def _target(table, name, need_target, as_text=False):
     if raw.dtype.kind in "biuf":
         return _exact_integers(table, name, np.asarray(table.numbers(name)))
     text = table.text(name)
+    if not table.csv_file:  # a Parquet string column: text labels, as written ('007' is not '7')
+        return text
     try:  # numbers written as text (Python's reader): numbers, as pyarrow reads them
         numbers = _preprocess.text_to_numbers(text)
     except ValueError:  # text labels (1_0 and ١ among them: text, not numbers)
@@ -308,6 +310,7 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
                     [f"pixel{i}" for i in range(X.shape[1])], "digit")
     if not os.path.exists(source):
         raise CLIError(f"no such file: {source} (and not a built-in data set: {', '.join(BUILTIN)})")
+    check_regular(source)
     if os.path.isdir(source) and not source.rstrip("/" + os.sep).lower().endswith(PARQUET):
         # (a Parquet data set written as a folder of parts reads as one table)
         raise CLIError(folder_message(source))
@@ -501,27 +504,27 @@ def _dense(X, source, net=None):
 
 # ---------------------------------------------------------------- the model
 def _is_classification(y, task):
+    """A text target is classes; numbers are when integers of at most
+    MAX_CLASSES values. (A CSV's numbers written as text reach here as
+    numbers, :func:`_target`; the text of a typed file, an NPZ's str array or
+    a Parquet string column, stays text, as ``MLP.fit`` takes it.)"""
     if task != "auto":
         return task == "classification"
     values = np.asarray(y)
-    if values.dtype.kind in "US" or values.dtype == object:
-        try:
-            values = _preprocess.text_to_numbers(values)
-        except ValueError:
-            return True
+    if values.dtype.kind in "USO":
+        return True
     return bool(np.all(values == np.round(values)) and len(np.unique(values)) <= MAX_CLASSES)
 
 
 def _encode_labels(y):
-    """Class indices and the sorted class list (numbers as numbers, else strings)."""
+    """Class indices and the sorted class list (numbers as numbers, text as
+    strings, as written)."""
     values = np.asarray(y)
-    try:
-        numbers = _preprocess.text_to_numbers(values) if values.dtype.kind in "USO" else values
-        classes, codes = np.unique(numbers, return_inverse=True)
-        classes = [int(c) if float(c).is_integer() else float(c) for c in classes]
-    except ValueError:
+    if values.dtype.kind in "USO":
         classes, codes = np.unique(values.astype(str), return_inverse=True)
-        classes = [str(c) for c in classes]
+        return codes.astype(np.int64), [str(c) for c in classes]
+    classes, codes = np.unique(values, return_inverse=True)
+    classes = [int(c) if float(c).is_integer() else float(c) for c in classes]
     return codes.astype(np.int64), classes
 
 
@@ -547,7 +550,12 @@ def _values(y, name, path, training=True):
                        f" {v!r}); a regression target holds numbers in every row"
                        + (" (for classes: --task classification)" if training else
                           " (this model predicts values: a regression)"))
-    return values.astype(np.float64)
+    numbers = values.astype(np.float64)
+    finite = np.isfinite(numbers)
+    if not finite.all():   # number text past float64 (1e400) in a typed file's text column
+        i = int(np.argmin(finite))
+        raise missing_error(path, name, str(values[i]), i, None)
+    return numbers
 
 
 def _targets_for(net, y, path, name=None):
@@ -1030,6 +1038,7 @@ def _npz_target(path, name, need_target):
     column the model was trained on, else ``y`` (a model trained on a CSV's
     column 'digit' is scored on an NPZ of X and y); an error naming both
     when targets are needed and the file has neither."""
+    check_regular(path)   # (a pipe: np.load waited for ever)
     try:
         with np.load(path, allow_pickle=False) as f:
             files = f.files
