@@ -168,6 +168,12 @@ class Table:
         except ValueError:
             return None
 
+    def holds_text(self, name):
+        """Whether the file types the column as text (a Parquet string
+        column): its cells are text as written, numbers among them too.
+        A CSV's cells have no type (False)."""
+        return False
+
     def kind(self, name):
         """"number" or "text" (checked: no missing value, no number/text mix)."""
         raw = self._raw(self.index(name))
@@ -441,6 +447,20 @@ class ArrowTable(Table):
 
     def _raw(self, j):
         return self._convert(self._table.column(j), j)
+
+    def _arrow(self, j):
+        return self._table.column(j)
+
+    def holds_text(self, name):
+        import pyarrow as pa
+        if self.csv_file:
+            return False
+        t = self._arrow(self.index(name)).type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        return any(getattr(pa.types, f"is_{kind}", lambda _: False)(t) for kind in
+                   ("string", "large_string", "string_view", "binary", "large_binary",
+                    "fixed_size_binary", "binary_view"))
 
     def _convert(self, col, j):
         import pyarrow as pa
@@ -822,10 +842,13 @@ class ParquetTable(ArrowTable):
         for k, j in enumerate(wanted):
             self._columns[j] = table.column(k)
 
-    def _raw(self, j):
+    def _arrow(self, j):
         if j not in self._columns:
             self.load([self.names[j]])
-        return self._convert(self._columns[j], j)
+        return self._columns[j]
+
+    def _raw(self, j):
+        return self._convert(self._arrow(j), j)
 
 
 def _parquet_source(path):
@@ -939,13 +962,14 @@ def folder_message(path):
             f" ends in {' or '.join(PARQUET)}: rename it so)")
 
 
-def check_regular(path):
+def check_regular(path, what="data"):
     """Refuse a path that exists but is neither a file nor a folder: a pipe
     (``<(cat data.csv)``, ``/dev/stdin``, a named pipe) or a device, which the
-    readers cannot read twice or seek in."""
+    readers cannot read twice or seek in (``what``: data, or a model)."""
     if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
         raise CLIError(f"cannot read {path}: it is not a regular file (a pipe or a device);"
-                       " fastbp reads data from a file: write the data to one first")
+                       f" fastbp reads {what if what == 'data' else 'a ' + what} from a file:"
+                       f" write the {what} to one first")
 
 
 def read_table(path):

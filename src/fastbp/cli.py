@@ -229,6 +229,19 @@ def _exact_integers(table, name, numbers):
     return numbers
 
 
+def _integer_text(values):
+    """Text cells that are all integers (``_INTEGER``) as int64, or uint64
+    past int64, read exact; None if any cell is not one or does not fit."""
+    written = [int(c) if _INTEGER.fullmatch(c) else None for c in values.tolist()]
+    if any(v is None for v in written):
+        return None
+    if all(-2 ** 63 <= v < 2 ** 63 for v in written):
+        return np.array(written, dtype=np.int64)
+    if all(0 <= v < 2 ** 64 for v in written):
+        return np.array(written, dtype=np.uint64)
+    return None
+
+
 def _exact_labels(y, path, name):
     """Refuse class labels :func:`_exact_integers` could not read exact."""
     if isinstance(y, _Inexact):
@@ -255,7 +268,7 @@ def _target(table, name, need_target, as_text=False):
     if raw.dtype.kind in "biuf":
         return _exact_integers(table, name, np.asarray(table.numbers(name)))
     text = table.text(name)
-    if not table.csv_file:  # a Parquet string column: text labels, as written ('007' is not '7')
+    if table.holds_text(name):  # a Parquet string column: text labels, as written ('007' is not '7')
         return text
     try:  # numbers written as text (Python's reader): numbers, as pyarrow reads them
         numbers = _preprocess.text_to_numbers(text)
@@ -463,7 +476,10 @@ def _load_npz(path, target, need_target, dtype, features=None, drop=None, featur
             raise CLIError(f"{path}: the target {name!r} has {len(y)} values; X has {len(X)} rows")
     if y is not None and y.dtype.kind in "US":
         from ._reader import check_text
-        check_text(y.ravel().astype(str), name, path, None)
+        # text labels as every reader gives cells: ASCII whitespace around them
+        # left out (' a' was a class of its own here, 'a' in a Parquet file)
+        y = np.char.strip(y.astype(str), _preprocess.SPACE)
+        check_text(y.ravel(), name, path, None)
     if y is not None and y.dtype.kind == "f" and not np.isfinite(y).all():
         where = tuple(int(k) for k in np.argwhere(~np.isfinite(y))[0])
         raise CLIError(f"{path}: {name} holds {y[where]} at row {where[0] + 1}; fastbp does not fill"
@@ -579,6 +595,10 @@ def _targets_for(net, y, path, name=None):
                            f" which is not one of the model's classes {known}")
     if classes is not None and classes.dtype.kind in "biu" and values.dtype.kind in "iu":
         return values  # (as read: exact past 2**53 too, uint64 past 2**63)
+    if classes is not None and classes.dtype.kind in "biu" and values.dtype.kind == "U":
+        exact = _integer_text(values)   # a typed file's text labels (float64 merged 2**53 + 1)
+        if exact is not None:
+            return exact
     values = _values(values, name, path, training=False)
     if classes is not None and classes.dtype.kind == "f" and classes.dtype != values.dtype:
         # float32 classes (a model made in Python): the label 0.1 as written,
@@ -993,6 +1013,7 @@ def _load_model(path):
     import fastbp
     if not os.path.exists(path):
         raise CLIError(f"no such model file: {path}")
+    check_regular(path, "model")   # (a pipe: the load waited for ever)
     try:
         net = fastbp.load(path)
     except fastbp.ModelFileError as exc:
