@@ -51,7 +51,10 @@ class ShuffledFromMemory:
         self.X, self.y = data(sizes, self.ROWS, dtype)
         self.net = fastbp.MLP(sizes, activation="tanh", dtype=dtype, seed=0)
         warm_fit(self.net, self.X, self.y, 32)
-        self.net.fit(self.X[:64], self.y[:64], epochs=1, batch_size=32, lr=1e-4, verbose=0)
+        # One timed epoch itself: 8,192 steps of 64-32-10 split the hidden
+        # units between two threads (fastbp._columns), a kernel short fits
+        # never compile (review HEH: 3.16 s against 54 ms in a cold --quick run).
+        self.time_epoch(network, dtype, shuffle)
 
     def time_epoch(self, network, dtype, shuffle):
         self.net.fit(self.X, self.y, epochs=1, batch_size=32, lr=1e-4, shuffle=shuffle, verbose=0)
