@@ -232,13 +232,13 @@ def _exact_integers(table, name, numbers):
 def _integer_text(values):
     """Text cells that are all integers (``_INTEGER``) as int64, or uint64
     past int64, read exact; None if any cell is not one or does not fit."""
-    written = [int(c) if _INTEGER.fullmatch(c) else None for c in values.tolist()]
+    uniques, at = np.unique(values, return_inverse=True)   # (labels: few distinct cells)
+    written = [int(c) if _INTEGER.fullmatch(c) else None for c in uniques.tolist()]
     if any(v is None for v in written):
         return None
-    if all(-2 ** 63 <= v < 2 ** 63 for v in written):
-        return np.array(written, dtype=np.int64)
-    if all(0 <= v < 2 ** 64 for v in written):
-        return np.array(written, dtype=np.uint64)
+    for dtype, low, high in ((np.int64, -2 ** 63, 2 ** 63), (np.uint64, 0, 2 ** 64)):
+        if all(low <= v < high for v in written):
+            return np.array(written, dtype=dtype)[at.reshape(values.shape)]
     return None
 
 
