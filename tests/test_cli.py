@@ -1038,6 +1038,22 @@ def test_typed_labels_across_file_kinds(tmp_path, capsys):
     for data in (ints, strs, parquet):
         status, out, err = run(["evaluate", model, data], capsys)
         assert status == 0 and f"accuracy 1.0000, loss {want['loss']:.6g}" in out, (data, err)
+    # Review HEK: text that is no integer of the classes went through float64
+    # ('1.0' beside '9007199254740992': that label scored as the class 2**53 + 1)
+    exact = np.where(big == 2**53, "9007199254740992", "9007199254740993.0")
+    np.savez(strs, X=X, y=exact)
+    status, out, err = run(["evaluate", model, strs], capsys)
+    assert status == 0 and f"accuracy 1.0000, loss {want['loss']:.6g}" in out, err
+    for cells in (["1.0", "9007199254740992"], ["9007199254740992", "9223372036854775808"],
+                  ["9007199254740992", "-9223372036854775809"]):
+        y = np.array(cells)[np.arange(n) % 2]
+        np.savez(strs, X=X, y=y)
+        pq.write_table(pa.table({"x0": X[:, 0], "x1": X[:, 1], "y": pa.array(y, pa.string())}),
+                       parquet)
+        for data in (strs, parquet):
+            status, out, err = run(["evaluate", model, data], capsys)
+            assert status == 2 and out == "" and "is not one of the model's classes" in err, \
+                (cells, data, err)
 
 
 def test_features_all_dropped_blame_drop_not_the_target(tmp_path, capsys, classes_csv):

@@ -274,6 +274,29 @@ def test_labels_of_another_integer_type_than_the_classes_find_their_class():
             label_indices(np.asarray(labels), classes_of)
 
 
+def test_float_labels_find_an_integer_class_only_when_they_are_it_exactly():
+    """Review HEK: float labels were compared with integer classes in
+    float64, where 2.0**53 equals the class 2**53 + 1 (a label that is no
+    class scored as one, without an error)."""
+    from fastbp._preprocess import label_indices
+    classes = np.array([1, 2**53 + 1, 2**53 + 2])
+    assert label_indices(np.array([2.0**53 + 2, 1.0]), classes).tolist() == [2, 0]
+    unsigned = np.array([0, 2**64 - 1], dtype=np.uint64)
+    assert label_indices(np.array([0.0]), unsigned).tolist() == [0]
+    for labels, classes_of in (([1.0, 2.0**53], classes), ([1.5], classes), ([np.nan], classes),
+                               ([2.0**64], unsigned), ([-0.5], unsigned),
+                               ([2.0**63], np.array([-1, 2**63 - 1])),
+                               ([float(2**63)], np.array([0, 2**63], dtype=np.uint64)[:1])):
+        with pytest.raises(ValueError, match="is not one of the model's classes_"):
+            label_indices(np.asarray(labels, dtype=np.float64), classes_of)
+    net = fastbp.MLP([2, 2], seed=0)
+    net.classes_ = classes[[0, 2]]
+    X = np.random.default_rng(0).normal(size=(2, 2))
+    assert net.evaluate(X, [1.0, 2.0**53 + 2]) == net.evaluate(X, [1, 2**53 + 2])
+    with pytest.raises(ValueError, match="label 9007199254740992.0 is not one"):
+        net.evaluate(X, np.array([1.0, 2.0**53]))
+
+
 # -------------------------------------------------------------- input scaling
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_input_scaling_is_applied_by_every_method(dtype):

@@ -449,6 +449,14 @@ def label_indices(y, classes, name="y"):
             info = np.iinfo(ranked.dtype)
             fits = (labels >= int(info.min)) & (labels <= int(info.max))
             exact = np.where(fits, labels, 0).astype(ranked.dtype)
+        elif labels.dtype.kind == "f" and ranked.dtype.kind in "iu":
+            # a float label names an integer class only when it is that integer
+            # exactly: compared in float64, 2.0**53 was the class 2**53 + 1
+            info = np.iinfo(ranked.dtype)
+            with np.errstate(invalid="ignore"):
+                fits = (np.isfinite(labels) & (labels == np.floor(labels))
+                        & (labels >= float(info.min)) & (labels < float(info.max) + 1))
+            exact = np.where(fits, labels, 0).astype(ranked.dtype)
         pos = np.minimum(np.searchsorted(ranked, exact), len(ranked) - 1)
         found = (ranked[pos] == exact) & fits
     if not found.all():

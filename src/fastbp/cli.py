@@ -229,17 +229,25 @@ def _exact_integers(table, name, numbers):
     return numbers
 
 
-def _integer_text(values):
-    """Text cells that are all integers (``_INTEGER``) as int64, or uint64
-    past int64, read exact; None if any cell is not one or does not fit."""
+def _text_as_classes(values, dtype):
+    """Number text labels (``is_number`` cells) in integer classes' ``dtype``,
+    each read exact (as a Fraction: '9007199254740993' and
+    '9007199254740993.0' are 2**53 + 1, which float64 reads as 2**53), and
+    None; or None and the index of the first cell that is no integer of
+    ``dtype`` (so no class)."""
+    from fractions import Fraction
+    info = np.iinfo(dtype)
     uniques, at = np.unique(values, return_inverse=True)   # (labels: few distinct cells)
-    written = [int(c) if _INTEGER.fullmatch(c) else None for c in uniques.tolist()]
-    if any(v is None for v in written):
-        return None
-    for dtype, low, high in ((np.int64, -2 ** 63, 2 ** 63), (np.uint64, 0, 2 ** 64)):
-        if all(low <= v < high for v in written):
-            return np.array(written, dtype=dtype)[at.reshape(values.shape)]
-    return None
+    out = np.zeros(len(uniques), dtype=dtype)
+    for k, cell in enumerate(uniques.tolist()):
+        try:
+            v = Fraction(cell)
+        except (ValueError, ZeroDivisionError):
+            v = None
+        if v is None or v.denominator != 1 or not info.min <= v <= info.max:
+            return None, int(np.argmax(at.reshape(-1) == k))
+        out[k] = int(v)
+    return out[at.reshape(values.shape)], None
 
 
 def _exact_labels(y, path, name):
@@ -585,20 +593,25 @@ def _targets_for(net, y, path, name=None):
     if classes is not None and classes.dtype.kind == "U":
         return np.asarray(y).astype(str)
     values = np.asarray(y)
+
+    def no_class(i, v):
+        known = (_abbreviated(classes) if classes is not None else
+                 "0 and 1" if net.output == "sigmoid" else f"0..{net.sizes[-1] - 1}")
+        return CLIError(f"{path}: the target column {name!r} holds {v!r} (data row {i + 1}),"
+                        f" which is not one of the model's classes {known}")
+
     if net.output != "identity" and values.dtype.kind not in "biuf":
         bad = _first_text(values.astype(str))
         if bad is not None:  # text among a classifier's number classes: no such class
-            i, v = bad
-            known = (_abbreviated(classes) if classes is not None else
-                     "0 and 1" if net.output == "sigmoid" else f"0..{net.sizes[-1] - 1}")
-            raise CLIError(f"{path}: the target column {name!r} holds {v!r} (data row {i + 1}),"
-                           f" which is not one of the model's classes {known}")
+            raise no_class(*bad)
     if classes is not None and classes.dtype.kind in "biu" and values.dtype.kind in "iu":
         return values  # (as read: exact past 2**53 too, uint64 past 2**63)
-    if classes is not None and classes.dtype.kind in "biu" and values.dtype.kind == "U":
-        exact = _integer_text(values)   # a typed file's text labels (float64 merged 2**53 + 1)
-        if exact is not None:
-            return exact
+    if classes is not None and classes.dtype.kind in "iu" and values.dtype.kind == "U":
+        # a typed file's number text, read exact (through float64, 2**53 + 1 was 2**53)
+        exact, bad = _text_as_classes(values, classes.dtype)
+        if bad is not None:
+            raise no_class(bad, str(values.reshape(-1)[bad]))
+        return exact
     values = _values(values, name, path, training=False)
     if classes is not None and classes.dtype.kind == "f" and classes.dtype != values.dtype:
         # float32 classes (a model made in Python): the label 0.1 as written,
