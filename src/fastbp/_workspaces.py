@@ -8,7 +8,10 @@ the thread whose ``fit`` has claimed the model, and a second concurrent
 ``fit`` of the same model is refused. Each workspace is grown to the most rows
 its user has needed and smaller batches use its first rows (the kernels chunk
 by ``capacity``), so a model holds at most one workspace per live thread plus
-one for training, whatever the row counts asked for.
+one for training, whatever the row counts asked for (during a fit with
+validation data, two: the epochs keep their batches' while the validation
+metrics grow the training one to their chunk; one workspace sized for both
+would spread the batches' layers a chunk apart).
 """
 import contextlib
 import os
