@@ -976,6 +976,23 @@ def test_text_labels_of_a_typed_file_stay_text_as_written(tmp_path, capsys, kind
         assert fastbp.load(model).classes_.tolist() == sorted(set(many.tolist()))
 
 
+def test_number_text_against_integer_classes_is_read_exactly_and_at_once():
+    """Review HEM: the command line read such text as Fractions, which
+    worked out 10**99999999 for '1e99999999' (hours) and refused '7.' and
+    5000 zeros (Python's 4300-digit limit), which is 7."""
+    from fastbp.cli import _text_as_classes
+    cells = ["7", "+7", " 7", "7.", "7e0", ".7e1", "7." + "0" * 5000, "0" * 5000 + "7",
+             "70e-1", "-0", "0e-99999999"]
+    got, bad = _text_as_classes(np.array(cells), np.int64)
+    assert bad is None and got.tolist() == [7] * 9 + [0, 0]
+    for cell in ("1e99999999", "7e-99999999", "1.5", "9223372036854775808",
+                 "-9223372036854775809", "1e400"):
+        assert _text_as_classes(np.array(["7", cell]), np.int64)[1] == 1, cell
+    got, bad = _text_as_classes(np.array(["18446744073709551615", "0"]), np.uint64)
+    assert bad is None and got.tolist() == [2**64 - 1, 0] and got.dtype == np.uint64
+    assert _text_as_classes(np.array(["-1"]), np.uint64)[1] == 0
+
+
 def test_typed_labels_across_file_kinds(tmp_path, capsys):
     """Review HEI, of the typed text labels: (1) a Parquet decimal target was
     taken as text (a continuous target trained as 90 classes); (2) ' a' in

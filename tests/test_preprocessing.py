@@ -289,6 +289,24 @@ def test_float_labels_find_an_integer_class_only_when_they_are_it_exactly():
                                ([float(2**63)], np.array([0, 2**63], dtype=np.uint64)[:1])):
         with pytest.raises(ValueError, match="is not one of the model's classes_"):
             label_indices(np.asarray(labels, dtype=np.float64), classes_of)
+    # Review HEM: float16 labels warned of an overflow (the bounds cast to
+    # float16); a long double label is read as it is, not through float64;
+    # and an integer label names a float class only when it is it exactly.
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert label_indices(np.array([2.0, 1.0], np.float16), np.arange(3)).tolist() == [2, 1]
+        assert label_indices(np.array([1, 2]), np.array([1.0, 2.0], np.float16)).tolist() == [0, 1]
+        with pytest.raises(ValueError, match="label 70000 is not one"):
+            label_indices(np.array([70000]), np.array([1.0, np.inf], np.float16))
+    if np.finfo(np.longdouble).nmant >= 63:   # (x86's 80-bit long double)
+        wide = np.array([2**53 + 1], dtype=np.longdouble)
+        assert label_indices(wide, classes).tolist() == [1]
+    floats = np.array([0.0, 2.0**53])
+    assert label_indices(np.array([2**53, 0]), floats).tolist() == [1, 0]
+    for labels in ([2**53 + 1], np.array([2**64 - 1], np.uint64), [2**63 - 1]):
+        with pytest.raises(ValueError, match="is not one of the model's classes_"):
+            label_indices(np.asarray(labels), np.array([0.0, 2.0**53, 2.0**63, 2.0**64]))
     net = fastbp.MLP([2, 2], seed=0)
     net.classes_ = classes[[0, 2]]
     X = np.random.default_rng(0).normal(size=(2, 2))

@@ -453,10 +453,21 @@ def label_indices(y, classes, name="y"):
             # a float label names an integer class only when it is that integer
             # exactly: compared in float64, 2.0**53 was the class 2**53 + 1
             info = np.iinfo(ranked.dtype)
+            # (float16's range ends below int64's bounds; a long double is kept)
+            wide = labels if labels.dtype.itemsize >= 8 else labels.astype(np.float64)
             with np.errstate(invalid="ignore"):
-                fits = (np.isfinite(labels) & (labels == np.floor(labels))
-                        & (labels >= float(info.min)) & (labels < float(info.max) + 1))
-            exact = np.where(fits, labels, 0).astype(ranked.dtype)
+                fits = (np.isfinite(wide) & (wide == np.floor(wide))
+                        & (wide >= float(info.min)) & (wide < float(info.max) + 1))
+            exact = np.where(fits, wide, 0).astype(ranked.dtype)
+        elif labels.dtype.kind in "iu" and ranked.dtype.kind == "f":
+            # and an integer label a float class only when the class is that
+            # integer exactly: 2**53 + 1 was the class 2.0**53
+            info = np.iinfo(labels.dtype)
+            with np.errstate(over="ignore", invalid="ignore"):   # (float16 classes)
+                exact = labels.astype(ranked.dtype)
+                wide = exact.astype(np.longdouble if ranked.dtype.itemsize > 8 else np.float64)
+                inside = (wide >= float(info.min)) & (wide < float(info.max) + 1)
+                fits = inside & (np.where(inside, wide, 0).astype(labels.dtype) == labels)
         pos = np.minimum(np.searchsorted(ranked, exact), len(ranked) - 1)
         found = (ranked[pos] == exact) & fits
     if not found.all():

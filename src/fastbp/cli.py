@@ -231,20 +231,23 @@ def _exact_integers(table, name, numbers):
 
 def _text_as_classes(values, dtype):
     """Number text labels (``is_number`` cells) in integer classes' ``dtype``,
-    each read exact (as a Fraction: '9007199254740993' and
+    each read exact (as a Decimal: '9007199254740993' and
     '9007199254740993.0' are 2**53 + 1, which float64 reads as 2**53), and
     None; or None and the index of the first cell that is no integer of
-    ``dtype`` (so no class)."""
-    from fractions import Fraction
+    ``dtype`` (so no class). (Decimal keeps an exponent as written: '1e99999999'
+    is refused at once, where a Fraction computed 10**99999999.)"""
+    from decimal import Decimal, InvalidOperation
     info = np.iinfo(dtype)
+    low, high = Decimal(int(info.min)), Decimal(int(info.max))
     uniques, at = np.unique(values, return_inverse=True)   # (labels: few distinct cells)
     out = np.zeros(len(uniques), dtype=dtype)
     for k, cell in enumerate(uniques.tolist()):
         try:
-            v = Fraction(cell)
-        except (ValueError, ZeroDivisionError):
-            v = None
-        if v is None or v.denominator != 1 or not info.min <= v <= info.max:
+            v = Decimal(cell.strip())
+            whole = v.is_finite() and low <= v <= high and v == v.to_integral_value()
+        except (InvalidOperation, ValueError):
+            whole = False
+        if not whole:
             return None, int(np.argmax(at.reshape(-1) == k))
         out[k] = int(v)
     return out[at.reshape(values.shape)], None
