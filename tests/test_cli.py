@@ -1486,9 +1486,17 @@ def test_integer_labels_past_2_53_are_kept_exact(tmp_path, capsys):
     status, _, err = run(["evaluate", model, as_csv], capsys)
     assert status == 2 and "holds integers of 2**53 or more that float64" in err
     mixed = write_csv(tmp_path / "mixed.csv", ["a", "y"],
-                      [[repr(float(u)), str(v)] for u, v in zip(a, y)] + [["0.5", "1.0"]])
-    status, _, err = run(["train", mixed, "--epochs", "1", "--verbose", "0", "--out", model], capsys)
+                      [[repr(float(u)), str(v)] for u, v in zip(a, y)] + [["0.5", "0.5"]])
+    status, _, err = run(["train", mixed, "--epochs", "1", "--verbose", "0", "--task",
+                          "classification", "--out", model], capsys)
     assert status == 2 and "not every cell is an integer within int64" in err
+    # (a cell 1.0 is the integer 1, read exact beside them since review HEM)
+    whole = write_csv(tmp_path / "whole.csv", ["a", "y"],
+                      [[repr(float(u)), str(v)] for u, v in zip(a, y)] + [["0.5", "1.0"]] * 2)
+    status, _, err = run(["train", whole, "--epochs", "1", "--verbose", "0", "--task",
+                          "classification", "--out", model], capsys)
+    assert status == 0, err
+    assert fastbp.load(model).classes_.tolist() == [1, 2**53, 2**53 + 1, 2**53 + 2]
     status, _, err = run(["train", mixed, "--epochs", "1", "--verbose", "0", "--task", "regression",
                           "--out", model], capsys)
     assert status == 0, err

@@ -207,7 +207,8 @@ def _exact_integers(table, name, numbers):
     """A CSV's target of integers, some of 2**53 or more, which float64 (as
     which CSV numbers are read) cannot all tell apart (...993 read as ...992:
     two classes merged): the column as int64, from its cells as written,
-    where every cell is an integer within int64; else ``numbers``, marked
+    where every cell is an integer within int64 (:func:`_text_as_classes`:
+    ``7.0`` and ``1e17`` are integers); else ``numbers``, marked
     :class:`_Inexact` where it holds such integers."""
     if not table.csv_file or numbers.dtype.kind != "f" or not numbers.size:
         return numbers
@@ -219,10 +220,11 @@ def _exact_integers(table, name, numbers):
     cells = text._raw(text.index(name))
     if cells.dtype.kind != "U" or len(cells) != len(numbers):
         return numbers.view(_Inexact)
+    exact, bad = _text_as_classes(cells, np.int64)
+    if bad is None:
+        return exact
     written = [int(c) if _INTEGER.fullmatch(c) else None for c in cells.tolist()]
-    if all(v is not None and -2 ** 63 <= v < 2 ** 63 for v in written):
-        return np.array(written, dtype=np.int64)
-    # Some cells are floats (1e17, 0.5: read as written): only an integer
+    # Some cells are not integers (0.5: read as written): only an integer
     # cell that float64 changed makes the column inexact.
     if any(v is not None and v != int(x) for v, x in zip(written, numbers.tolist())):
         return numbers.view(_Inexact)
