@@ -68,9 +68,11 @@ def mean_std(A, name="X", column=_column):
     variance at most ``n eps var + (n eps mean)^2``, the rounding error that
     summing n values can leave.
 
-    The same numbers as ``A.mean(axis=0)`` and ``A.std(axis=0)`` on A in
-    float64 (both sum the rows in order), a block of rows at a time: no
-    float64 copy of A, no full-size temporary.
+    The numbers of ``A.mean(axis=0)`` and ``A.std(axis=0)`` on A in
+    float64, the same bits where NumPy sums the rows in order (A of two or
+    more columns; a one-column A's contiguous column NumPy sums pairwise,
+    which may differ in the last bit, review HFE), a block of rows at a
+    time: no float64 copy of A, no full-size temporary.
     """
     n = A.shape[0]
     with np.errstate(over="ignore", invalid="ignore"):  # an overflow is named below
