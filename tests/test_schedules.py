@@ -1,5 +1,6 @@
 """Learning-rate schedules against their closed forms."""
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -203,6 +204,93 @@ def test_a_schedule_reused_by_a_second_model_leaves_the_first_ones_count():
     np.testing.assert_array_equal(a.params, ref.params)
     b.fit(X, Y, epochs=1, verbose=0)  # and b continues its own: epoch 3 of StepDecay(2, .5)
     assert b.history["lr"] == pytest.approx([.1, .1, .05, .05])
+
+
+def _second_fit_checked_while_the_first_waits(monkeypatch, first, second):
+    """Run first() in a thread that, once its fit's arguments are checked,
+    waits (up to 2 s) for second()'s fit to check its own: the interleaving
+    two fits started at once in threads may take. With the checks and the
+    claims one step (fastbp._args.CLAIMING), second()'s checks wait until
+    first()'s fit has claimed its optimizer and schedule."""
+    from fastbp import _args
+    real = _args._fit_arguments
+    first_checked, second_checked = threading.Event(), threading.Event()
+    mine = threading.local()
+
+    def checks(*args, **kwargs):
+        run = real(*args, **kwargs)
+        if getattr(mine, "first", False):
+            first_checked.set()
+            second_checked.wait(timeout=2.0)
+        else:
+            second_checked.set()
+        return run
+
+    monkeypatch.setattr(_args, "_fit_arguments", checks)
+    out, errors = {}, []
+
+    def run_first():
+        mine.first = True
+        try:
+            out["first"] = first()
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=run_first)
+    t.start()
+    assert first_checked.wait(timeout=60)
+    try:
+        out["second"] = second()
+    except BaseException as exc:
+        out["second"] = exc
+    t.join(timeout=120)
+    assert not t.is_alive() and not errors, errors
+    return out
+
+
+def test_one_schedule_given_to_two_fits_at_once_is_each_models_own(monkeypatch):
+    """A sweep in threads that hands one schedule object to two models at
+    once: each trains at the rates of a schedule of its own, as one after
+    the other (review HFH: both had passed the check for another model's
+    schedule before either bound it, and shared it; one model's lr stayed
+    at 0.1 while the other's decayed twice an epoch)."""
+    shared = schedules.ExponentialDecay(0.5)
+    a, b = fastbp.MLP([3, 4, 2], seed=0), fastbp.MLP([3, 4, 2], seed=1)
+
+    def fit(net):
+        return lambda: net.fit(X, Y, epochs=4, lr=0.1, verbose=0, callbacks=[shared])["lr"]
+
+    out = _second_fit_checked_while_the_first_waits(monkeypatch, fit(a), fit(b))
+    want = [0.1 * 0.5 ** e for e in range(4)]
+    assert out["first"] == pytest.approx(want, rel=1e-12)
+    assert out["second"] == pytest.approx(want, rel=1e-12)
+    assert a.schedule is shared and b.schedule is not shared
+    for net, seed in ((a, 0), (b, 1)):
+        ref = fastbp.MLP([3, 4, 2], seed=seed)
+        ref.fit(X, Y, epochs=4, lr=0.1, verbose=0, callbacks=[schedules.ExponentialDecay(0.5)])
+        np.testing.assert_array_equal(net.params, ref.params)
+
+
+def test_one_optimizer_given_to_two_fits_at_once_is_refused_to_the_second(monkeypatch):
+    """An optimizer a fit running in another thread holds is refused, as it
+    is once that fit has ended (review HFH: both fits took it, and trained
+    one Adam's state by turns)."""
+    adam = fastbp.Adam(lr=0.01)
+    a, b = fastbp.MLP([3, 4, 2], seed=0), fastbp.MLP([3, 4, 2], seed=1)
+    before = b.params.copy()
+
+    def fit(net):
+        return lambda: net.fit(X, Y, epochs=3, batch_size=5, optimizer=adam, verbose=0)
+
+    out = _second_fit_checked_while_the_first_waits(monkeypatch, fit(a), fit(b))
+    assert isinstance(out["second"], ValueError)
+    assert "another model's training" in str(out["second"])
+    np.testing.assert_array_equal(b.params, before)
+    assert a.optimizer is adam and b.optimizer is None
+    ref = fastbp.MLP([3, 4, 2], seed=0)
+    ref.fit(X, Y, epochs=3, batch_size=5, optimizer=fastbp.Adam(lr=0.01), verbose=0)
+    np.testing.assert_array_equal(a.params, ref.params)
+    assert adam.t == ref.optimizer.t == 12
 
 
 def test_reduce_on_plateau_of_a_higher_is_better_metric_is_pytorch_mode_max():

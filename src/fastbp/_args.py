@@ -12,6 +12,7 @@ import collections
 import collections.abc
 import inspect
 import numbers
+import threading
 import weakref
 from typing import NamedTuple
 
@@ -344,6 +345,13 @@ def learns_classes(net, y):
 # records it): kept outside the optimizer, so that a copy or an unpickled
 # one belongs to no model.
 OWNERS = weakref.WeakKeyDictionary()
+
+# Held from a fit's checks of its optimizer and schedule (who holds them)
+# until the fit has claimed them (OWNERS, the schedule's model), and by
+# net.optimizer = ...: two models' fits started at once in threads checked
+# before either claimed, and both took one optimizer, or one schedule,
+# which then counted both fits' epochs (review HFH).
+CLAIMING = threading.RLock()
 
 
 def lbfgs_without_dropout(net, opt):

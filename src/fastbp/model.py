@@ -444,8 +444,9 @@ class MLP:
                 _args.lbfgs_without_dropout(self, value)
         with self._unclaimed("optimizer"):
             if value is not None:
-                _args.optimizer_for(self, value, None)  # its owner and its state
-                _args.OWNERS[value] = weakref.ref(self)
+                with _args.CLAIMING:
+                    _args.optimizer_for(self, value, None)  # its owner and its state
+                    _args.OWNERS[value] = weakref.ref(self)
             if value is not self._optimizer and (getattr(self._schedule, "_net", None) is self
                                                  or isinstance(value, LBFGS)):
                 # Another optimizer ends the schedule this model ran, as fit's
@@ -1256,24 +1257,28 @@ class MLP:
             Per epoch: ``loss`` (mean training loss), ``lr``, ``seconds``, and
             the validation metrics. ``net.history`` keeps every fit's epochs.
         """
-        run = _args.fit_arguments(self, X, y, epochs, batch_size, lr, shuffle, seed, verbose,
-                                  optimizer, validation_data, validation_split, callbacks,
-                                  on_divergence, distributed,
-                                  sample_weight, class_weight)
-        # Everything is checked: from here on the call changes the model.
-        # (Undone if a callback's on_train_begin raises: then nothing trained.)
-        # The schedule's own state too: its on_train_begin starts it.
-        before = (self.optimizer, getattr(self.optimizer, "lr", None), run.optimizer.lr
-                  if not isinstance(run.optimizer, LBFGS) else None, self._schedule,
-                  self._classes, self._rng.copy(),
-                  None if run.schedule is None else (run.schedule, dict(vars(run.schedule))),
-                  getattr(run.optimizer, "state", None) is None)
-        opt = self._optimizer = run.optimizer  # (checked by fit_arguments)
-        _args.OWNERS[opt] = weakref.ref(self)
-        self._schedule, self._classes = run.schedule, run.classes
-        self._weights_scaled = run.weights_scaled
-        if run.restart:
-            run.schedule.restart()
+        with _args.CLAIMING:  # (the optimizer and schedule checked, then claimed)
+            run = _args.fit_arguments(self, X, y, epochs, batch_size, lr, shuffle, seed, verbose,
+                                      optimizer, validation_data, validation_split, callbacks,
+                                      on_divergence, distributed,
+                                      sample_weight, class_weight)
+            # Everything is checked: from here on the call changes the model.
+            # (Undone if a callback's on_train_begin raises: then nothing
+            # trained.) The schedule's own state too: its on_train_begin
+            # starts it.
+            before = (self.optimizer, getattr(self.optimizer, "lr", None), run.optimizer.lr
+                      if not isinstance(run.optimizer, LBFGS) else None, self._schedule,
+                      self._classes, self._rng.copy(),
+                      None if run.schedule is None else (run.schedule, dict(vars(run.schedule))),
+                      getattr(run.optimizer, "state", None) is None)
+            opt = self._optimizer = run.optimizer  # (checked by fit_arguments)
+            _args.OWNERS[opt] = weakref.ref(self)
+            self._schedule, self._classes = run.schedule, run.classes
+            self._weights_scaled = run.weights_scaled
+            if run.restart:
+                run.schedule.restart()
+            if run.schedule is not None:
+                run.schedule._net = self  # (its on_train_begin's too: claimed here)
         if run.lr is not None and not isinstance(opt, LBFGS):
             opt.lr = run.lr
         if run.seed is not None:
