@@ -241,3 +241,69 @@ def test_regressor_refuses_a_csr_y_whose_duplicates_sum_to_inf():
         with pytest.raises(ValueError, match=r"Input y contains infinity"):
             SkRegressor(hidden_layer_sizes=(3,), max_iter=2).fit(X, form.toarray()
                                                                  if sp.issparse(form) else form)
+
+
+SPARSE_Y_SCRIPT = """
+import warnings
+import numpy as np, scipy.sparse as sp
+from fastbp.sklearn import MLPClassifier, MLPRegressor
+warnings.filterwarnings("ignore")
+X = np.random.default_rng(0).normal(size=(100, 5))
+y = np.arange(100) % 3
+dense = np.column_stack([y == 0, y == 1]).astype(int)
+for fmt in ("csc", "csr"):
+    for bad in (700, 10**8, -5):
+        Y = getattr(sp, fmt + "_matrix")(dense)
+        Y.indices = Y.indices.copy()
+        Y.indices[0] = bad
+        for name, est, target in (("classifier", MLPClassifier, Y),
+                                  ("regressor", MLPRegressor, Y.astype(float))):
+            try:
+                est(hidden_layer_sizes=(4,), max_iter=2, random_state=0).fit(X, target)
+                print(fmt, bad, name, "accepted")
+            except ValueError as exc:
+                print(fmt, bad, name, exc)
+"""
+
+
+def test_a_sparse_y_with_indices_out_of_range_is_refused_by_the_estimators():
+    """Review HFI: a CSC or CSR y went to scikit-learn's validate_data
+    unchecked; SciPy's conversion of a CSC y (and the labels' reading of a
+    CSR one) read its indices as they were: a row index of 700 in 100 rows
+    was taken, one of 10**8 or -5 crashed the process (signal 11). Checked
+    as X's are now, with the same message."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", SPARSE_Y_SCRIPT], capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 12, done.stdout
+    for line in lines:
+        fmt, bad, _, message = line.split(" ", 3)
+        minor, major, n = ("row", "column", 100) if fmt == "csc" else ("column", "row", 2)
+        assert message == (f"y is not a valid {fmt.upper()} matrix: {minor} index {bad} in"
+                           f" {major} 0 is outside [0, {n})"), line
+
+
+@pytest.mark.parametrize("fmt", ["csc", "csr"])
+def test_a_sound_sparse_y_trains_as_the_dense_one(fmt):
+    """The index check takes a sound CSC or CSR y as it was: the same fit
+    as the dense y, for both estimators (and scikit-learn's for the
+    classifier's multilabel y)."""
+    X = np.random.default_rng(0).normal(size=(60, 5))
+    dense = np.column_stack([np.arange(60) % 3 == 0, np.arange(60) % 2 == 0]).astype(int)
+    Y = getattr(sp, fmt + "_matrix")(dense)
+    kw = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, ref = MLPClassifier(**kw).fit(X, Y), MLPClassifier(**kw).fit(X, dense)
+        theirs = SkClassifier(**kw).fit(X, Y)
+        reg, reg_ref = (MLPRegressor(**kw).fit(X, Y.astype(float)),
+                        MLPRegressor(**kw).fit(X, dense.astype(float)))
+    for a, b in zip(ours.coefs_, ref.coefs_):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(ours.coefs_, theirs.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
+    for a, b in zip(reg.coefs_, reg_ref.coefs_):
+        np.testing.assert_array_equal(a, b)

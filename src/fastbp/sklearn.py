@@ -137,8 +137,12 @@ def _converted_sound(X, name="X"):
     """A sparse X (or y) that scikit-learn's validate_data would convert to
     CSR itself (COO, BSR, ...), converted here, its indices checked first as
     MLP checks them: SciPy's conversion reads them unchecked (a COO row
-    index of -1 corrupted the heap: the process aborted)."""
-    if scipy.sparse.issparse(X) and X.ndim == 2 and X.format not in ("csr", "csc"):
+    index of -1 corrupted the heap: the process aborted). A sparse y's CSR
+    and CSC too, which scikit-learn converts (CSC) and reads (its labels)
+    unchecked: a CSC y's row index of -5 or 10**8 crashed the process
+    (review HFI). (A CSR or CSC X it keeps as it is: fastbp checks it.)"""
+    if scipy.sparse.issparse(X) and X.ndim == 2 and (X.format not in ("csr", "csc")
+                                                     or name == "y"):
         return _as_csr(X, name, numbers=name != "y")
     return X
 
