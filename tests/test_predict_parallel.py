@@ -665,3 +665,35 @@ def test_a_fork_waits_for_a_pool_resize_in_another_thread():
     threads._other_lock.release()
     assert threads._one_thread_lock.acquire(blocking=False)
     threads._one_thread_lock.release()
+
+
+def test_a_threads_larger_workspace_leaves_a_sparse_calls_bits(monkeypatch):
+    """A sparse X's calls run in pieces of the rows its capped workspace
+    holds, whatever workspace the thread kept from an earlier call: the same
+    bits after a dense call on the thread as in a fresh thread (review HFG:
+    the thread's workspace, grown by the dense call, ran the 600 rows in one
+    piece where a fresh thread ran 40-row pieces; outputs 4.5e-8 and the
+    loss 3.2e-10 apart, and a split call's chunks differed by which thread
+    ran them)."""
+    net = fastbp.MLP([300, 16, 10], activation="tanh", dtype="float32", seed=0)
+    monkeypatch.setattr(model, "SPARSE_WORKSPACE_BYTES", 40 * net._layout.workspace_size(1) * 4)
+    X = sp.random(600, 300, density=0.3, format="csr", random_state=2, dtype=np.float32)
+    y = np.arange(600) % 10
+
+    def in_a_fresh_thread(call):
+        out = []
+        t = threading.Thread(target=lambda: out.append(call()))
+        t.start()
+        t.join()
+        return out[0]
+
+    with fastbp.set_num_threads(1):
+        fresh = in_a_fresh_thread(lambda: (net.predict_proba(X), net.loss(X, y)))
+        net.forward(np.zeros((600, 300), np.float32))   # this thread's workspace grows
+        after = (net.predict_proba(X), net.loss(X, y))
+    np.testing.assert_array_equal(after[0], fresh[0])
+    assert after[1] == fresh[1]
+    # and the pieces are the capped workspace's: the rows as a call of 40 at a time
+    pieces = np.concatenate([in_a_fresh_thread(lambda s=s: net.predict_proba(X[s:s + 40]))
+                             for s in range(0, 600, 40)])
+    np.testing.assert_array_equal(after[0], pieces)
