@@ -134,8 +134,9 @@ def serial_below():
     """Products of fewer multiply-adds (m n k) than this run on one thread.
 
     The value the kernels read now: :data:`SERIAL_BELOW` or the value given
-    to :func:`set_serial_below`, or :data:`ALWAYS` during a fit that started
-    with no free core for a second thread.
+    to :func:`set_serial_below`, or :data:`ALWAYS` from a fit that started
+    with no free core for a second thread until the next fit looks again
+    (predictions between them run every product on one thread too).
     """
     return _blas.SERIAL_BELOW.value
 
