@@ -346,12 +346,39 @@ def learns_classes(net, y):
 # one belongs to no model.
 OWNERS = weakref.WeakKeyDictionary()
 
-# Held from a fit's checks of its optimizer and schedule (who holds them)
-# until the fit has claimed them (OWNERS, the schedule's model), and by
-# net.optimizer = ...: two models' fits started at once in threads checked
-# before either claimed, and both took one optimizer, or one schedule,
-# which then counted both fits' epochs (review HFH).
+# Held while a fit checks once more who holds its optimizer and schedule
+# and claims them (OWNERS, the schedule's model: :func:`claimed`), and by
+# net.optimizer = ...: two models' fits started at once in threads had both
+# passed fit_arguments' checks before either claimed, and both took one
+# optimizer, or one schedule, which then counted both fits' epochs (review
+# HFH). Not held over fit_arguments itself, whose distributed agreement
+# waits for the other ranks: their threads waited on this lock (HFK).
 CLAIMING = threading.RLock()
+
+
+def check_owner(net, opt):
+    """Refuse an optimizer that another model's training holds."""
+    owner = OWNERS.get(opt)
+    other = owner() if owner is not None else None
+    if other is not None and other is not net and other.optimizer is opt:
+        raise ValueError(f"this optimizer ({opt!r}) holds the state of another model's"
+                         f" training: give this model its own (fastbp.{type(opt).__name__}"
+                         "(...)), or copy.deepcopy it to start from that state")
+
+
+def claimed(net, run):
+    """``run`` as ``net``'s fit claims it, under :data:`CLAIMING`: its
+    optimizer and schedule checked again (another thread's fit may have
+    claimed them since fit_arguments checked), as fit_arguments checks them:
+    another model's optimizer refused, another model's schedule replaced by
+    a copy that starts anew."""
+    check_owner(net, run.optimizer)
+    schedule = run.schedule
+    if schedule is not None and getattr(schedule, "_net", net) is not net:
+        schedule = schedule.fresh()
+        run = run._replace(schedule=schedule, callbacks=[schedule] + run.callbacks[1:],
+                           restart=False)
+    return run
 
 
 def lbfgs_without_dropout(net, opt):
@@ -375,12 +402,7 @@ def optimizer_for(net, optimizer, lr):
         opt = cls() if lr is None or cls is LBFGS else cls(lr=lr)
     elif isinstance(optimizer, (Optimizer, LBFGS)):
         opt = optimizer
-        owner = OWNERS.get(opt)
-        other = owner() if owner is not None else None
-        if other is not None and other is not net and other.optimizer is opt:
-            raise ValueError(f"this optimizer ({opt!r}) holds the state of another model's"
-                             f" training: give this model its own (fastbp.{type(opt).__name__}"
-                             "(...)), or copy.deepcopy it to start from that state")
+        check_owner(net, opt)
     else:
         raise TypeError("optimizer must be None, a name (" + ", ".join(map(repr, OPTIMIZERS))
                         + f") or a fastbp optimizer such as fastbp.Adam(); got {optimizer!r}")

@@ -1257,11 +1257,12 @@ class MLP:
             Per epoch: ``loss`` (mean training loss), ``lr``, ``seconds``, and
             the validation metrics. ``net.history`` keeps every fit's epochs.
         """
-        with _args.CLAIMING:  # (the optimizer and schedule checked, then claimed)
-            run = _args.fit_arguments(self, X, y, epochs, batch_size, lr, shuffle, seed, verbose,
-                                      optimizer, validation_data, validation_split, callbacks,
-                                      on_divergence, distributed,
-                                      sample_weight, class_weight)
+        run = _args.fit_arguments(self, X, y, epochs, batch_size, lr, shuffle, seed, verbose,
+                                  optimizer, validation_data, validation_split, callbacks,
+                                  on_divergence, distributed,
+                                  sample_weight, class_weight)
+        with _args.CLAIMING:  # (the optimizer and schedule checked again, and claimed)
+            run = _args.claimed(self, run)
             # Everything is checked: from here on the call changes the model.
             # (Undone if a callback's on_train_begin raises: then nothing
             # trained.) The schedule's own state too: its on_train_begin
