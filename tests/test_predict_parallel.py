@@ -7,6 +7,7 @@ import pickle
 import threading
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -697,3 +698,39 @@ def test_a_threads_larger_workspace_leaves_a_sparse_calls_bits(monkeypatch):
     pieces = np.concatenate([in_a_fresh_thread(lambda s=s: net.predict_proba(X[s:s + 40]))
                              for s in range(0, 600, 40)])
     np.testing.assert_array_equal(after[0], pieces)
+
+
+@pytest.mark.parametrize("n", [3, 2000])   # (2000 rows: the split path's chunks)
+def test_a_sigmoid_output_of_exactly_one_half_is_the_negative_label(n):
+    """An output of exactly 0.5 (every parameter 0) predicts 0, the first
+    class, as scikit-learn's MLPClassifier with zeroed coefficients does
+    (its LabelBinarizer thresholds ``> 0.5``); evaluate's accuracy reads it
+    so, and the scikit-learn wrapper's predict too (review HFM: no test
+    caught ``>= 0.5``)."""
+    X = np.random.default_rng(0).normal(size=(n, 3))
+    y = np.arange(n) % 2
+    one = fastbp.MLP([3, 4, 1], output="sigmoid", seed=0)
+    labelled = fastbp.MLP([3, 4, 1], output="sigmoid", seed=0)
+    labelled.classes_ = ["a", "b"]
+    two = fastbp.MLP([3, 4, 2], output="sigmoid", seed=0)
+    for net in (one, labelled, two):
+        net.params[:] = 0
+        np.testing.assert_array_equal(net.predict_proba(X), 0.5)
+    np.testing.assert_array_equal(one.predict(X), np.zeros(n, dtype=np.int64))
+    np.testing.assert_array_equal(labelled.predict(X), np.full(n, "a"))
+    np.testing.assert_array_equal(two.predict(X), np.zeros((n, 2), dtype=np.int64))
+    assert one.evaluate(X, y)["accuracy"] == np.mean(y == 0)
+    pytest.importorskip("sklearn")
+    from sklearn.neural_network import MLPClassifier as Theirs
+
+    import fastbp.sklearn as fs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ests = [cls(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(X, np.where(y, "b", "a"))
+                for cls in (fs.MLPClassifier, Theirs)]
+    for est in ests:
+        for c, b in zip(est.coefs_, est.intercepts_):
+            c[...] = 0
+            b[...] = 0
+    np.testing.assert_array_equal(ests[0].predict(X), ests[1].predict(X))
+    np.testing.assert_array_equal(ests[1].predict(X), np.full(n, "a"))
