@@ -653,6 +653,82 @@ def test_arguments_refused_on_one_rank_stop_every_rank_without_a_hang(tmp_path):
         assert "monitors 'comm_seconds', which each rank of a distributed fit" in report["seconds"]
 
 
+CLAIM_REFUSED_ON_ONE_RANK = """
+import json, sys, threading, time
+import numpy as np, fastbp
+from fastbp import _args
+from mpi4py import MPI
+r = MPI.COMM_WORLD.rank
+comm = MPI.COMM_WORLD.Dup()
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(64, 4)), rng.integers(0, 3, 64)
+adam = fastbp.Adam(lr=0.01)
+if r == 0:
+    # Rank 0 fits model A (distributed) and model B (its own) in two threads
+    # with one Adam, both fits' checks done (A's with the ranks' agreement)
+    # before either claims it; B claims first.
+    real = _args.fit_arguments
+    checked = threading.Barrier(2, timeout=60)
+
+    def checks(net, *args, **kwargs):
+        run = real(net, *args, **kwargs)
+        checked.wait()
+        if run.comm is not False:
+            time.sleep(1.0)
+        return run
+
+    _args.fit_arguments = checks
+nets = {name: fastbp.MLP([4, 8, 3], seed=0) for name in "AB"}
+before = {name: net.params.copy() for name, net in nets.items()}
+report = {}
+
+
+def fit(name, **kwargs):
+    try:
+        nets[name].fit(X, y, epochs=2, batch_size=8, verbose=0, optimizer=adam, **kwargs)
+        report[name] = "trained"
+    except Exception as exc:
+        report[name] = f"{type(exc).__name__}: {exc}"
+
+
+threads = [threading.Thread(target=fit, args=("A",), kwargs=dict(distributed=comm), daemon=True)]
+if r == 0:
+    threads.append(threading.Thread(target=fit, args=("B",), daemon=True))
+for t in threads:
+    t.start()
+for t in threads:
+    t.join(60)
+report["hung"] = any(t.is_alive() for t in threads)
+report["A unchanged"] = bool(np.array_equal(before["A"], nets["A"].params))
+report["A optimizer"] = repr(nets["A"].optimizer)
+with open(f"{sys.argv[1]}/rank{r}.json", "w") as fh:
+    json.dump(report, fh)
+sys.stdout.flush()
+import os
+os._exit(0)
+"""
+
+
+def test_an_optimizer_claimed_by_another_thread_stops_every_rank_without_a_hang(tmp_path):
+    """A distributed fit whose optimizer another thread's fit claimed after
+    the ranks had agreed on the arguments is refused on every rank, each
+    model unchanged (review HFN: refused on that rank alone, while the other
+    rank trained on and waited in its first collective for ever)."""
+    script = tmp_path / "claimed.py"
+    script.write_text(CLAIM_REFUSED_ON_ONE_RANK)
+    done = mpirun(2, script, tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert not reports[0]["hung"] and not reports[1]["hung"], reports
+    assert reports[0]["B"] == "trained"
+    assert reports[0]["A"].startswith("ValueError: this optimizer (Adam("), reports
+    assert "holds the state of another model's training" in reports[0]["A"]
+    assert reports[1]["A"].startswith("ValueError: the distributed fit was refused on rank(s) 0"
+                                      " (ValueError: this optimizer"), reports
+    for report in reports:
+        assert report["A unchanged"] and report["A optimizer"] == "None", report
+
+
 def test_a_constant_target_column_with_target_scaling_gives_scikit_learns_r2():
     """R^2 was taken on the scaled targets, whose mean rounds for a constant
     column: ones scaled by (y + 0.3) / 0.7 left 2e-30, and val_r2 -7.8e31

@@ -1261,25 +1261,46 @@ class MLP:
                                   optimizer, validation_data, validation_split, callbacks,
                                   on_divergence, distributed,
                                   sample_weight, class_weight)
+        refused = None
         with _args.CLAIMING:  # (the optimizer and schedule checked again, and claimed)
-            run = _args.claimed(self, run)
-            # Everything is checked: from here on the call changes the model.
-            # (Undone if a callback's on_train_begin raises: then nothing
-            # trained.) The schedule's own state too: its on_train_begin
-            # starts it.
-            before = (self.optimizer, getattr(self.optimizer, "lr", None), run.optimizer.lr
-                      if not isinstance(run.optimizer, LBFGS) else None, self._schedule,
-                      self._classes, self._rng.copy(),
-                      None if run.schedule is None else (run.schedule, dict(vars(run.schedule))),
-                      getattr(run.optimizer, "state", None) is None)
-            opt = self._optimizer = run.optimizer  # (checked by fit_arguments)
-            _args.OWNERS[opt] = weakref.ref(self)
-            self._schedule, self._classes = run.schedule, run.classes
-            self._weights_scaled = run.weights_scaled
-            if run.restart:
-                run.schedule.restart()
-            if run.schedule is not None:
-                run.schedule._net = self  # (its on_train_begin's too: claimed here)
+            try:
+                run = _args.claimed(self, run)
+            except ValueError as exc:
+                refused = exc
+            else:
+                # Everything is checked: from here on the call changes the
+                # model. (Undone if a callback's on_train_begin raises: then
+                # nothing trained.) The schedule's own state too: its
+                # on_train_begin starts it.
+                before = (self.optimizer, getattr(self.optimizer, "lr", None), run.optimizer.lr
+                          if not isinstance(run.optimizer, LBFGS) else None, self._schedule,
+                          self._classes, self._rng.copy(),
+                          None if run.schedule is None
+                          else (run.schedule, dict(vars(run.schedule))),
+                          getattr(run.optimizer, "state", None) is None)
+                opt = self._optimizer = run.optimizer  # (checked by fit_arguments)
+                _args.OWNERS[opt] = weakref.ref(self)
+                self._schedule, self._classes = run.schedule, run.classes
+                self._weights_scaled = run.weights_scaled
+                if run.restart:
+                    run.schedule.restart()
+                if run.schedule is not None:
+                    run.schedule._net = self  # (its on_train_begin's too: claimed here)
+        # A distributed fit's ranks agreed on their arguments in fit_arguments;
+        # on a claim refused since (another thread's fit took the optimizer
+        # in between) they agree too, outside the lock: every rank raises, as
+        # for a refused argument, where the others trained on and waited for
+        # this one for ever (review HFN).
+        comm = _args._agreeing(run.comm)
+        if comm is not None:
+            try:
+                _args._agree(comm, refused)
+            except BaseException:
+                if refused is None:
+                    self._undo_fit_start(before, opt)
+                raise
+        if refused is not None:
+            raise refused
         if run.lr is not None and not isinstance(opt, LBFGS):
             opt.lr = run.lr
         if run.seed is not None:
