@@ -703,9 +703,10 @@ report["A unchanged"] = bool(np.array_equal(before["A"], nets["A"].params))
 report["A optimizer"] = repr(nets["A"].optimizer)
 with open(f"{sys.argv[1]}/rank{r}.json", "w") as fh:
     json.dump(report, fh)
-sys.stdout.flush()
-import os
-os._exit(0)
+if report["hung"]:   # (a fit waiting in a collective: MPI's finalize would wait too)
+    import os
+    os._exit(1)
+MPI.COMM_WORLD.Barrier()   # (each rank's report written before either ends)
 """
 
 
@@ -727,6 +728,51 @@ def test_an_optimizer_claimed_by_another_thread_stops_every_rank_without_a_hang(
                                       " (ValueError: this optimizer"), reports
     for report in reports:
         assert report["A unchanged"] and report["A optimizer"] == "None", report
+
+
+INTERRUPTED_CLAIM = """
+import json, sys, os
+import numpy as np, fastbp
+from fastbp import _args
+from mpi4py import MPI
+r = MPI.COMM_WORLD.rank
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(64, 4)), rng.integers(0, 3, 64)
+net = fastbp.MLP([4, 8, 3], seed=0)
+before = net.params.copy()
+real = _args.claimed
+
+
+def interrupted(*args, **kwargs):   # Ctrl-C on rank 0 as its fit claims its optimizer
+    if r == 0:
+        raise KeyboardInterrupt
+    return real(*args, **kwargs)
+
+
+_args.claimed = interrupted
+try:
+    net.fit(X, y, epochs=1, batch_size=8, verbose=0, distributed=True)
+    report = "trained"
+except BaseException as exc:
+    report = f"{type(exc).__name__}: {exc}"
+with open(f"{sys.argv[1]}/rank{r}.json", "w") as fh:
+    json.dump([report, bool(np.array_equal(before, net.params)), net.optimizer is None], fh)
+"""
+
+
+def test_a_ctrl_c_as_one_rank_claims_stops_every_rank(tmp_path):
+    """Ctrl-C on one rank while its fit claimed its optimizer: every rank
+    stops, as for a Ctrl-C in the argument checks (review HFP: rank 1 waited
+    in the claims' agreement for ever)."""
+    script = tmp_path / "interrupted.py"
+    script.write_text(INTERRUPTED_CLAIM)
+    done = mpirun(2, script, tmp_path, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    assert reports[0] == ["KeyboardInterrupt: ", True, True], reports
+    assert reports[1][0].startswith("ValueError: the distributed fit was refused on rank(s) 0"
+                                    " (KeyboardInterrupt: )"), reports
+    assert reports[1][1:] == [True, True], reports
 
 
 def test_a_constant_target_column_with_target_scaling_gives_scikit_learns_r2():

@@ -1265,7 +1265,7 @@ class MLP:
         with _args.CLAIMING:  # (the optimizer and schedule checked again, and claimed)
             try:
                 run = _args.claimed(self, run)
-            except ValueError as exc:
+            except BaseException as exc:   # (Ctrl-C on one rank too, review HFP)
                 refused = exc
             else:
                 # Everything is checked: from here on the call changes the
