@@ -1163,3 +1163,31 @@ def test_a_table_with_the_features_in_another_order_is_refused_not_taken_by_posi
         net.predict(shuffled)
     net.metadata = {}   # a model without names takes the columns by position, as before
     np.testing.assert_array_equal(net.predict_proba(shuffled), net.predict_proba(X[:, [2, 0, 1]]))
+
+
+def test_classes_set_by_hand_in_any_order_name_their_outputs():
+    """classes_ set in an order not sorted: output i is classes_[i], so a
+    label is its index in the list (list.index, the reference), and predict
+    gives the training labels back (review HFO: a mutation that returned the
+    sorted order's positions, every hand-set classes_ of the tests being
+    sorted, went uncaught; predict's accuracy fell to 0.0175 while evaluate
+    read 0.9825)."""
+    from fastbp import _preprocess
+    classes = np.array(["dog", "cat", "bird"])
+    labels = ["cat", "bird", "dog", "cat"]
+    np.testing.assert_array_equal(_preprocess.label_indices(labels, classes),
+                                  [list(classes).index(v) for v in labels])
+    numbers = np.array([30, 10, 20])
+    np.testing.assert_array_equal(_preprocess.label_indices([10.0, 20, 30], numbers), [1, 2, 0])
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    y = np.where(X[:, 0] > 0, "dog", "cat")
+    net = fastbp.MLP([2, 8, 2], seed=0)
+    net.classes_ = ["dog", "cat"]
+    net.fit(X, y, epochs=30, verbose=0)
+    assert net.evaluate(X, y)["accuracy"] > 0.9
+    np.testing.assert_array_equal(net.predict(X), np.array(["dog", "cat"])[
+        net.predict_proba(X).argmax(axis=1)])
+    assert np.mean(net.predict(X) == y) == net.evaluate(X, y)["accuracy"]
+    # trained on: output 0 is "dog" (x0 > 0), as the list names it
+    assert net.predict_proba(np.array([[3.0, 0.0]]))[0, 0] > 0.5

@@ -902,3 +902,20 @@ def test_a_schedule_set_by_hand_runs_in_a_fit_given_lr_or_an_optimizer(tmp_path)
     net.schedule = StepDecay(1, 0.5)
     net.fit(X, y, epochs=2, optimizer="lbfgs", verbose=0)
     assert net.schedule is None
+
+
+def test_a_started_schedule_without_a_count_counts_the_models_history():
+    """A schedule as an older fastbp's file holds it (lr0 set, no epoch
+    count: it counted the model's whole history) goes on from the model's
+    epochs: StepDecay(2, 0.5) from lr0 0.1 after 3 epochs gives epochs 3-5
+    0.1 * 0.5 ** (epoch // 2) = [0.05, 0.025, 0.025] (review HFO: a
+    mutation counting from 0, [0.05, 0.05, 0.025], went uncaught; the one
+    test of this path gave an lr, which ends the schedule)."""
+    net = fastbp.MLP([3, 2], seed=0)
+    net.fit(X, Y, epochs=3, batch_size=10, verbose=0, optimizer=fastbp.SGD(lr=0.1))
+    net.optimizer.lr = 0.1 * 0.5 ** (3 // 2)   # where that schedule left it at epoch 3
+    net.schedule = schedules.from_json('{"name": "StepDecay", "fields": {"step_size": 2,'
+                                       ' "gamma": 0.5, "lr0": 0.1}}')
+    got = net.fit(X, Y, epochs=3, batch_size=10, verbose=0)["lr"]
+    assert got == pytest.approx([0.1 * 0.5 ** (e // 2) for e in (3, 4, 5)], rel=1e-12)
+    assert got == pytest.approx([0.05, 0.025, 0.025], rel=1e-12)

@@ -814,3 +814,30 @@ def test_object_arrays_of_numbers_are_taken_as_numbers():
     bad[4, 2] = None   # (pandas' NA would be named the same way)
     with pytest.raises(TypeError, match=r"X must hold numbers .* got None at index \(4, 2\) \(row 4\)"):
         fastbp.MLP([3, 5, 3], seed=1).forward(bad)
+
+
+def test_a_sparse_column_index_one_past_the_last_is_refused():
+    """The bound itself: a stored column index equal to the number of
+    columns (one past the last) is refused, as SciPy's check_format(
+    full_check=True) refuses it, by MLP and the scikit-learn estimators
+    (review HFO: a mutation to ``> n_cols`` went uncaught, the tests' bad
+    indices all far out; predict then read past the weights)."""
+    import scipy.sparse as sp
+    X = sp.csr_matrix((np.array([1.0, 2.0]), np.array([0, 3]), np.array([0, 1, 2])), shape=(2, 3))
+    with pytest.raises(ValueError, match="full_check|column index|indices"):
+        X.copy().check_format(full_check=True)   # (the reference)
+    net = fastbp.MLP([3, 4, 1], output="identity", seed=0)
+    message = r"X is not a valid CSR matrix: column index 3 in row 1 is outside \[0, 3\)"
+    with pytest.raises(ValueError, match=message):
+        net.predict(X)
+    before = net.params.copy()
+    with pytest.raises(ValueError, match=message):
+        net.fit(X, [1.0, 2.0], epochs=1, verbose=0)
+    np.testing.assert_array_equal(net.params, before)
+    csc = sp.csc_matrix((np.array([1.0]), np.array([2]), np.array([0, 1, 1, 1])), shape=(2, 3))
+    with pytest.raises(ValueError, match=r"row index 2 in column 0 is outside \[0, 2\)"):
+        net.predict(csc)
+    pytest.importorskip("sklearn")
+    from fastbp.sklearn import MLPRegressor
+    with pytest.raises(ValueError, match=message):
+        MLPRegressor(hidden_layer_sizes=(4,), max_iter=1).fit(X, [1.0, 2.0])
