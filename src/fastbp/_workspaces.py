@@ -80,8 +80,9 @@ class Workspaces(Claim):
 
         Exactly ``rows`` (``capacity`` reads it from the size): the kernels
         cut a call's rows into pieces of the workspace's capacity, and the
-        pieces' rows come out in bits of their own (a piece of a few rows
-        runs its output layer in fastbp._narrow's loop, not BLAS), so a
+        pieces' rows come out in bits of their own (a piece of fewer than
+        fastbp._narrow.LEAST_ROWS rows runs its output layer on BLAS, a
+        larger one in fastbp._narrow's loop), so a
         larger workspace a thread kept from an earlier call gave other bits
         than the same call in a fresh thread (review HFG: a sparse X, whose
         workspace is capped, after a dense call on that thread)."""
