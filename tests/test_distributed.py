@@ -409,6 +409,25 @@ def test_a_sparse_validation_set_is_refused_before_training():
     assert len(net.history) == 0 and (net.optimizer is None or net.optimizer.t == 0)
 
 
+@pytest.mark.parametrize("weights", ["sample_weight", "class_weight", "validation weights"])
+def test_weights_are_refused_before_training(weights):
+    """distributed.md: a distributed fit takes no weights (review HGB found
+    the page silent): a ValueError, the model unchanged."""
+    import fastbp
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(11, 3)), rng.integers(0, 2, 11)
+    net = fastbp.MLP([3, 4, 2], seed=0, dtype="float64")
+    before = net.params.copy()
+    given = {"sample_weight": {"sample_weight": np.ones(11)},
+             "class_weight": {"class_weight": "balanced"},
+             "validation weights": {"validation_data": (X[:5], y[:5], np.ones(5))}}[weights]
+    with pytest.raises(ValueError, match="distributed training takes no weights: no sample_weight"
+                                         " or class_weight, nor validation_data's third element"):
+        net.fit(X, y, epochs=3, verbose=0, distributed=True, **given)
+    np.testing.assert_array_equal(net.params, before)
+    assert len(net.history) == 0 and (net.optimizer is None or net.optimizer.t == 0)
+
+
 def test_distributed_accuracy_of_several_sigmoid_outputs_is_subset_accuracy():
     """Each label was scored alone (0.506) where MLP.evaluate and
     scikit-learn count a row right when all its labels are (0.117)."""
