@@ -586,8 +586,28 @@ def test_column_sums_match_numpy_in_chunks_and_by_rows(dtype, n, m, packed):
     b2 = b.copy()
     _bias_sgd(b2, d, 0.1)
     assert_close(b2, b - 0.1 * expected, dtype, scale=max(scale, 1.0))
-    if chunked:
-        np.testing.assert_array_equal(b2, b - dtype(0.1) * db)
+    np.testing.assert_array_equal(b2, b - dtype(0.1) * db)  # the sums, then one step
+
+
+@dtypes
+@pytest.mark.parametrize("m", (10, 100, 300, 2100, 4200))
+def test_the_bias_step_of_a_large_batch_is_its_sum_taken_once(dtype, m):
+    """Review HGD: bias_sgd of a width that skips the chunked path added each
+    row's share ``lr * d[i]`` to the bias itself, rounding it to the bias's
+    unit: a float32 bias of order 1 lost every share under half its unit,
+    the step of 131,072 rows of shares ~7.6e-8 off by ~100 % (the gradient
+    buffer's path, sum then update, is off by one rounding). Against the
+    float64 sum: the float32 sum's own error plus one rounding of b."""
+    n, lr = (131072 if m < 1000 else 4096), 0.01  # (wider than a block of sums: 2 blocks)
+    rng = np.random.default_rng([m, 5])
+    d = (rng.uniform(0.5, 1.5, size=(n, m)) / n).astype(dtype)  # each column sums to ~1
+    b = rng.uniform(0.5, 1.5, size=m).astype(dtype)
+    step = -lr * d.astype(np.float64).sum(axis=0)
+    b2 = b.copy()
+    _bias_sgd(b2, d, lr)
+    got = b2.astype(np.float64) - b
+    err = np.abs(got - step).max() / np.abs(step).max()
+    assert err < (1e-4 if dtype == np.float32 else 1e-12), err
 
 
 def _row_sums(d):
