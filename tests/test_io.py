@@ -33,6 +33,7 @@ def test_round_trip(tmp_path, dtype, optimizer):
     assert np.array_equal(back._rng, net._rng)
     np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
     assert back.history.history == net.history.history
+    assert back.history.epoch == net.history.epoch == list(range(2 if optimizer else 0))
     if optimizer:
         assert type(back.optimizer) is type(net.optimizer) and back.optimizer.t == net.optimizer.t
         assert np.array_equal(back.optimizer.state, net.optimizer.state)
@@ -65,6 +66,7 @@ def test_resume_in_a_fresh_process_is_exact(tmp_path):
     assert resumed.optimizer.t == whole.optimizer.t
     assert np.array_equal(resumed.optimizer.state, whole.optimizer.state)
     assert len(resumed.history["loss"]) == 6
+    assert resumed.history.epoch == whole.history.epoch == list(range(6))  # (review HGA)
 
 
 RESUME_SCHEDULED = """

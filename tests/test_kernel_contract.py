@@ -725,6 +725,20 @@ def test_the_plan_accessors_and_the_l2_kernels_refuse_a_plan_past_their_buffers(
     assert K.mask(small, wide.plan, 0, 0).shape == (0, 40)
     with pytest.raises(ValueError, match="nb exceeds the workspace's capacity"):
         K.mask(small, wide.plan, 0, 1)
+    # (review HGA) a workspace of n rows has capacity n, its masks, the mask
+    # region counted, lie inside it, and one row more is refused
+    for rates in ([0.5, 0.0], [0.5, 0.3], [0.0, 0.3]):
+        masked = fastbp.MLP([5, 7, 4, 3], dtype="float64", seed=0, dropout=rates)
+        for n in (1, 8, 33):
+            ws = masked.workspace(n)
+            assert K.capacity(ws, masked.plan) == n
+            for l in (l for l in range(2) if rates[l] > 0):
+                m = K.mask(ws, masked.plan, l, n)
+                assert m.shape == (n, masked.sizes[l + 1])
+                start = m.ctypes.data - ws.ctypes.data  # (both C-contiguous)
+                assert 0 <= start and start + m.nbytes <= ws.nbytes
+                with pytest.raises(ValueError, match="nb exceeds the workspace's capacity"):
+                    K.mask(ws, masked.plan, l, n + 1)
     # and penalty (review HAT): it summed whatever a plan past params pointed at
     expected = sum(float(np.sum(W.astype(np.float64) ** 2)) for W in net.weights)
     assert K.penalty(net.params, net.plan) == pytest.approx(expected, rel=1e-15)

@@ -189,6 +189,27 @@ def test_params_bitwise_unchanged_and_centre_is_the_loss(digits):
     assert r.alphas[4] == 0.0 and r.alphas[0] == -1.0 and r.alphas[-1] == 1.0
 
 
+@pytest.mark.parametrize("steps", [4, 7, 99, 100])
+def test_the_grid_is_linspace_made_exactly_symmetric(steps):
+    """The documented grid: linspace(-span, span, steps) to rounding, exactly
+    symmetric about 0, exactly 0 (the model's own params) in the middle of
+    an odd grid: linspace alone is not (steps=99: -1.1e-16 in the middle;
+    review HGA found a plain linspace went uncaught)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)), rng.integers(0, 3, 20)
+    net = fastbp.MLP([4, 5, 3], dtype="float64", seed=0)
+    for span in (1.0, 0.3):
+        r = landscape.line(net, X, y, steps=steps, span=span, seed=1)
+        s = landscape.surface(net, X, y, steps=steps, span=span, seed=1)
+        for grid in (r.alphas, s.alphas, s.betas):
+            np.testing.assert_allclose(grid, np.linspace(-span, span, steps), rtol=0,
+                                       atol=4e-16 * span)
+            np.testing.assert_array_equal(grid, -grid[::-1])
+            if steps % 2:
+                assert grid[steps // 2] == 0.0
+                assert r.losses[steps // 2] == net.loss(X, y)
+
+
 # -------------------------------------------------- (d) reproducibility
 def test_seeded_directions_are_reproducible(digits):
     X, y = digits

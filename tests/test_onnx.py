@@ -946,3 +946,39 @@ def test_a_sigmoid_outputs_small_probabilities_keep_their_digits(dtype):
     assert (floor > 0).all()
     np.testing.assert_allclose(run_onnx(net.to_onnx(), far)["probabilities"][:, 0], floor,
                                rtol=1e-5 if dtype == "float32" else 1e-13)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_probability_of_exactly_one_half_is_the_negative_label_in_every_graph(dtype):
+    """predict takes a sigmoid output of exactly 0.5 as the negative label
+    (p > 0.5, as scikit-learn's): so does every graph (review HGA: a graph
+    labelling p >= 0.5 went uncaught). Zeroed output layers give p = 0.5."""
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(5, 3)).astype(dtype)
+    for n_out, classes in ((1, None), (1, ["no", "yes"]), (3, None)):
+        net = fastbp.MLP([3, 4, n_out], output="sigmoid", dtype=dtype, seed=0)
+        net.params[:] = rng.normal(size=net.n_params)
+        net.weights[-1][...] = 0
+        net.biases[-1][...] = 0
+        if classes is not None:
+            net.classes_ = classes
+        assert (net.predict_proba(X) == 0.5).all()
+        got = run_onnx(net.to_onnx(), X)
+        np.testing.assert_array_equal(got["label"], net.predict(X))
+        assert (net.predict(X) == (0 if classes is None else "no")).all()
+    pytest.importorskip("sklearn")
+    skl2onnx = need_skl2onnx()
+    import fastbp.sklearn as fs
+    Y = (rng.random((40, 2)) < 0.5).astype(np.int64)
+    Xf = rng.normal(size=(40, 3)).astype(dtype)
+    for y in (Y[:, 0], Y):  # binary (one logistic unit), multilabel
+        est = fs.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0)
+        est.fit(Xf, y)
+        est.coefs_[-1][...] = 0
+        est.intercepts_[-1][...] = 0
+        assert (est.predict_proba(Xf)[..., -1] == 0.5).all()
+        onx = skl2onnx.to_onnx(est, Xf[:1], options={fs.MLPClassifier: {"zipmap": False}})
+        label, _ = session(onx.SerializeToString()).run(None, {"X": Xf})
+        np.testing.assert_array_equal(label, est.predict(Xf))
+        assert (est.predict(Xf) == 0).all()
