@@ -625,6 +625,18 @@ def test_cold_cache_says_it_compiles_and_info_tells_cold_then_warm(tmp_path):
     assert cached >= 3  # at least the epoch, the loss and predict
     out = fastbp("train", "--epochs", "2", "--verbose", "2")
     assert "compiling" not in out and "(the first loaded the compiled kernels)" in out
+    # (review HGF) data files emptied, cut short or gone, their indexes whole:
+    # Numba loads nothing from them, and info says cold (it said warm)
+    data = sorted(tmp_path.rglob("*.nbc"))
+    assert len(data) >= cached
+    for i, path in enumerate(data):
+        if i % 3 == 0:
+            path.write_bytes(b"")
+        elif i % 3 == 1:
+            path.write_bytes(path.read_bytes()[:-1])
+        else:
+            path.unlink()
+    assert "cold:" in fastbp("info")
 
 
 # Two processes add different specialisations of one kernel to one cache

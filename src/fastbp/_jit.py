@@ -752,11 +752,20 @@ def _no_folder(from_install):
 
 
 def _fits(cache, index_file, codegen):
-    """Whether one kernel's index holds an entry this process would load."""
+    """Whether one kernel's index holds an entry this process would load,
+    its data file there and whole: a pickle ends with its STOP opcode, which
+    a file cut short (by a full disk, a killed process) lacks (an index
+    alone counted as warm, review HGF: Numba then loaded nothing and
+    compiled)."""
     try:
         keys = index_file._load_index()  # {} when stale (another source, Numba) or absent
-        return any(key == cache._index_key(key[0], codegen) for key in keys)
-    except Exception:  # an unreadable index loads nothing either
+        for key, name in keys.items():
+            if key == cache._index_key(key[0], codegen):
+                with open(index_file._data_path(name), "rb") as f:
+                    f.seek(-1, os.SEEK_END)   # (an empty file: OSError)
+                    return f.read(1) == b"."   # (pickle.STOP)
+        return False
+    except Exception:  # an unreadable index or data file loads nothing either
         return False
 
 
