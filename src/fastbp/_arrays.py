@@ -60,8 +60,8 @@ STACK_BYTES = 512
 
 
 # Bytes of the stack block a kernel gets from stack_block: a row of sums
-# that stays in the L1 cache (4,096 float32 or 2,048 float64 columns).
-STACK_BLOCK_BYTES = 16384
+# that stays in the L1 cache (2,048 float32 or 1,024 float64 columns).
+STACK_BLOCK_BYTES = 8192
 
 
 def _on_stack(nbytes):

@@ -355,6 +355,13 @@ def bias_sgd(b, dout, lr):
     column_sums(b, dout, -lr, 1.0)
 
 
+# Rows summed into a partial sum before it joins the column's total (in
+# column_sums): a float32 running total over n rows errs by up to n units of
+# rounding, which repeated values reach (131,072 rows of one value: 1.3e-3,
+# review HGE); in blocks, by about BLOCK + n / BLOCK units.
+SUM_BLOCK_ROWS = 128
+
+
 @jit(**KERNEL_ONLY)
 def column_sums(out, d, scale, keep):
     """``out = keep * out + scale * sum(d, axis=0)`` for d (n, m), out (m,),
@@ -368,56 +375,64 @@ def column_sums(out, d, scale, keep):
     (:func:`fastbp._arrays.stack_buffer`, m at most half of it), ``r = len //
     m`` rows at a time are added to that buffer as one flat run of values,
     its r partial sums of each column folded, and ``out`` updated once:
-    0.15 and 0.23 us. Otherwise the sums are taken row by row: into ``out``
-    for the gradient (``keep`` 0); for the step into a row of sums on the
-    stack (:func:`fastbp._arrays.stack_block`, 4,096 float32 or 2,048
-    float64 columns at a time), ``out`` then updated once per column. Adding
-    each row's share to the bias itself rounded it to the bias's unit: a
-    float32 bias of order 1 lost every share under half of it, the step of
-    a batch of 131,072 rows off by 100 % (review HGD). The order of the sums
-    is fixed by the shapes, so every kernel gets the same bits, and
-    bias_grad then sgd_update gives bias_sgd's."""
+    0.15 and 0.23 us. Otherwise the rows are summed in a row of sums on the
+    stack (:func:`fastbp._arrays.stack_block`, 2,048 float32 or 1,024
+    float64 columns at a time), and ``out`` updated once per column: adding
+    each row's share to the bias itself rounded it to the bias's unit, and
+    a float32 bias of order 1 lost every share under half of it (the step
+    of a batch of 131,072 rows was off by 100 %, review HGD). Either way
+    the rows are summed ``SUM_BLOCK_ROWS`` (or that many runs) at a time,
+    each block's sums then added to the totals. The order of the sums is
+    fixed by the shapes, so every kernel gets the same bits, and bias_grad
+    then sgd_update gives bias_sgd's."""
     n, m = d.shape
     f = packed_values(d)
     acc = stack_buffer(d)
     size = acc.size
     step = out.dtype.type(scale)
     if m > 0 and f.size == n * m and size % m == 0 and 2 * m <= size:
+        total = stack_buffer(d)
         for t in range(size):
-            acc[t] = 0
+            total[t] = 0
         rows = size // m
         chunks = n // rows
-        for c in range(chunks):
-            base = c * size
+        # (loops counted from 0: a range from c0 kept acc out of registers, 10x slower)
+        for g in range((chunks + SUM_BLOCK_ROWS - 1) // SUM_BLOCK_ROWS):
             for t in range(size):
-                acc[t] += f[base + t]
+                acc[t] = 0
+            first = g * SUM_BLOCK_ROWS
+            for c in range(min(SUM_BLOCK_ROWS, chunks - first)):
+                base = (first + c) * size
+                for t in range(size):
+                    acc[t] += f[base + t]
+            for t in range(size):
+                total[t] += acc[t]
         base = chunks * size
         for t in range(n * m - base):
-            acc[t] += f[base + t]
+            total[t] += f[base + t]
         for j in range(m):
-            s = acc[j]
+            s = total[j]
             for q in range(1, rows):
-                s += acc[q * m + j]
+                s += total[q * m + j]
             out[j] = step * s if keep == 0 else out[j] + step * s
         return
-    if keep == 0:  # row by row into out, streaming d once
-        for j in range(m):
-            out[j] = 0
-        for i in range(n):
-            for j in range(m):
-                out[j] += step * d[i, j]
-        return
-    sums = stack_block(d)
-    for j0 in range(0, m, sums.size):  # a block of columns at a time, each summed over every row
-        w = min(sums.size, m - j0)
+    part, total = stack_block(d), stack_block(d)
+    for j0 in range(0, m, part.size):  # a block of columns at a time, each summed over every row
+        w = min(part.size, m - j0)
         for t in range(w):
-            sums[t] = 0
-        for i in range(n):
-            row = d[i, j0:j0 + w]
+            total[t] = 0
+        for b in range((n + SUM_BLOCK_ROWS - 1) // SUM_BLOCK_ROWS):
             for t in range(w):
-                sums[t] += row[t]
+                part[t] = 0
+            first = b * SUM_BLOCK_ROWS
+            for r in range(min(SUM_BLOCK_ROWS, n - first)):
+                row = d[first + r, j0:j0 + w]
+                for t in range(w):
+                    part[t] += row[t]
+            for t in range(w):
+                total[t] += part[t]
         for t in range(w):
-            out[j0 + t] += step * sums[t]
+            out[j0 + t] = step * total[t] if keep == 0 else out[j0 + t] + step * total[t]
 
 
 # A CSR batch: the tuple ``(data, indices, indptr, rows, first, n)`` of a
