@@ -152,6 +152,24 @@ def test_string_labels_round_trip(tmp_path, capsys, classes_csv):
     assert status == 0 and float(out.split("accuracy ")[1].split(",")[0]) > 0.9
 
 
+@pytest.mark.parametrize("distinct, task", [(50, "classification"), (51, "regression")])
+def test_an_integer_target_of_at_most_50_values_is_classification(tmp_path, capsys, distinct,
+                                                                     task):
+    """cli.md: an integer target with at most 50 distinct values is
+    classification, anything else regression (review HGG: the boundary went
+    untested)."""
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(3 * distinct, 2))
+    y = np.arange(3 * distinct) % distinct
+    path = write_csv(tmp_path / "k.csv", ["u", "v", "y"], [[a, b, t] for (a, b), t in zip(X, y)])
+    status, out, err = run(["train", path, "--epochs", "1", "--verbose", "0", "--out",
+                            str(tmp_path / "k.npz")], capsys)
+    assert status == 0, err
+    assert f"{task} on" in out
+    if task == "classification":
+        assert f"{distinct} classes" in out
+
+
 def test_regression_reports_in_the_targets_units(tmp_path, capsys):
     rng = np.random.default_rng(1)
     X = rng.uniform(-2, 2, size=(500, 2))

@@ -62,14 +62,20 @@ def _reference(net, X, y, w):
 
 @pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity"])
 @pytest.mark.parametrize("alpha", [0.0, 0.7])
-def test_a_full_batch_step_is_the_weighted_gradient_step(output, alpha):
+@pytest.mark.parametrize("path", ["fused sgd", "momentum", "dropout, momentum"])
+def test_a_full_batch_step_is_the_weighted_gradient_step(output, alpha, path):
+    """Plain SGD fuses the step; momentum (whose first step is the plain one)
+    writes the gradient out; a dropout of 1e-12 (which drops nothing) takes
+    the dropout kernels: each the reference step (review HGG: the dropout
+    path's L2 term over the batch's rows, not its weights, went uncaught)."""
     X, y, w = _data(output)
     w[:5] = 0  # zero weights are allowed
-    net = _net(output, alpha=alpha)
+    net = _net(output, alpha=alpha, dropout=1e-12 if "dropout" in path else 0.0)
     E, g = _reference(net, X, y, w)
     before = net.params.copy()
-    h = net.fit(X, y, epochs=1, batch_size=len(X), shuffle=False, lr=0.3, verbose=0,
-                sample_weight=w)
+    step = dict(lr=0.3) if path == "fused sgd" else dict(optimizer=fastbp.SGD(lr=0.3, momentum=0.9))
+    h = net.fit(X, y, epochs=1, batch_size=len(X), shuffle=False, verbose=0, sample_weight=w,
+                **step)
     assert h["loss"][0] == pytest.approx(E, rel=1e-12)
     np.testing.assert_allclose(net.params, before - 0.3 * g, rtol=1e-11, atol=1e-14)
 

@@ -515,6 +515,25 @@ def test_a_fit_on_a_busy_machine_keeps_every_product_on_one_thread(monkeypatch):
         threads.set_serial_below(threads.SERIAL_BELOW)
 
 
+def test_set_serial_below_returns_the_previous_setting():
+    """Its docstring: it returns the previous setting, so that a caller can
+    put it back (review HGG: returning the new one went uncaught)."""
+    # (serial_below() reads ALWAYS after a fit on a busy machine: the setting
+    # is what set_serial_below was given)
+    start = threads.set_serial_below(777)
+    try:
+        assert threads.set_serial_below(12345) == 777
+        assert threads.serial_below() == 12345
+        assert threads.set_serial_below(0) == 12345
+        assert threads.set_serial_below(777) == 0
+        with pytest.raises(ValueError):
+            threads.set_serial_below(-1)
+        assert threads.serial_below() == 777
+        assert threads.set_serial_below(777) == 777
+    finally:
+        threads.set_serial_below(start)
+
+
 def test_a_fit_looks_at_the_machine_again_between_epochs(monkeypatch):
     # Busy at the fit's start only (a passing thread): its products return
     # to the pool after two looks in a row find the cores free; a load that
