@@ -620,6 +620,16 @@ def test_the_bias_step_of_a_large_batch_is_its_sum_taken_once(dtype, m, values):
     assert err < (1e-4 if dtype == np.float32 else 1e-12), err
 
 
+def test_column_sums_of_float32_rows_into_float64_add_in_float64():
+    """A user's kernel may give float32 deltas and a float64 bias: the rows
+    path adds in out's precision (review HGH: the blocked sums took d's)."""
+    d = np.random.default_rng(0).normal(size=(5000, 10)).astype(np.float32)
+    db = np.empty(10)
+    _bias_grad(db, d)
+    want = np.array([math.fsum(column) for column in d.T.astype(np.float64)])
+    np.testing.assert_allclose(db, want, rtol=0, atol=1e-12)
+
+
 def _row_sums(d):
     """The sums in the order of a loop over rows, in blocks of
     SUM_BLOCK_ROWS rows: each block's sums added to the totals."""

@@ -416,7 +416,7 @@ def column_sums(out, d, scale, keep):
                 s += total[q * m + j]
             out[j] = step * s if keep == 0 else out[j] + step * s
         return
-    part, total = stack_block(d), stack_block(d)
+    part, total = stack_block(out), stack_block(out)   # (out's precision, as the row loop had)
     for j0 in range(0, m, part.size):  # a block of columns at a time, each summed over every row
         w = min(part.size, m - j0)
         for t in range(w):
