@@ -801,7 +801,7 @@ def test_object_arrays_of_numbers_are_taken_as_numbers():
                                         r" at index \(1, 0\) \(row 1\)"):
         _as_array(np.array([[1, 2.0], [np.timedelta64("NaT"), 3]], dtype=object), "X")
     with pytest.raises(ValueError, match=r"y holds an integer beyond float64's range \(of 401"
-                                         " digits\)"):
+                                         r" digits\)"):
         _as_array(np.array([1.5, -10**400], dtype=object), "y")
     from fastbp import landscape
     small = fastbp.MLP([2, 2], seed=0)
