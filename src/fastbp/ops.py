@@ -401,7 +401,7 @@ def column_sums(out, d, scale, keep):
             for t in range(size):
                 acc[t] = 0
             first = g * SUM_BLOCK_ROWS
-            for c in range(min(SUM_BLOCK_ROWS, chunks - first)):
+            for c in range(smin(SUM_BLOCK_ROWS, chunks - first)):
                 base = (first + c) * size
                 for t in range(size):
                     acc[t] += f[base + t]
@@ -418,14 +418,14 @@ def column_sums(out, d, scale, keep):
         return
     part, total = stack_block(out), stack_block(out)   # (out's precision, as the row loop had)
     for j0 in range(0, m, part.size):  # a block of columns at a time, each summed over every row
-        w = min(part.size, m - j0)
+        w = smin(part.size, m - j0)
         for t in range(w):
             total[t] = 0
         for b in range((n + SUM_BLOCK_ROWS - 1) // SUM_BLOCK_ROWS):
             for t in range(w):
                 part[t] = 0
             first = b * SUM_BLOCK_ROWS
-            for r in range(min(SUM_BLOCK_ROWS, n - first)):
+            for r in range(smin(SUM_BLOCK_ROWS, n - first)):
                 row = d[first + r, j0:j0 + w]
                 for t in range(w):
                     part[t] += row[t]
