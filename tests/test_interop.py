@@ -461,6 +461,14 @@ def test_predict_proba_of_one_sigmoid_unit_and_of_a_regressor(tmp_path, capsys):
     p = net.predict_proba(X)[:, 0]
     np.testing.assert_array_equal([np.float32(line.split(",")[1]) for line in lines[1:]], p)
     np.testing.assert_array_equal([np.float32(line.split(",")[0]) for line in lines[1:]], 1 - p)
+    # without classes_ (a Python-made model): the labels 0 and 1 head the two
+    # columns (review HGJ: a header of one name went uncaught)
+    net.classes_ = None
+    net.save(tmp_path / "b.npz")
+    assert main(["predict", str(tmp_path / "b.npz"), str(tmp_path / "x.npz"), "--proba"]) == 0
+    lines = capsys.readouterr().out.split()
+    assert lines[0] == "0,1" and all(len(line.split(",")) == 2 for line in lines[1:])
+    np.testing.assert_array_equal([np.float32(line.split(",")[1]) for line in lines[1:]], p)
     reg = fastbp.MLP([2, 4, 1], output="identity", seed=0)
     reg.save(tmp_path / "r.npz")
     assert main(["predict", str(tmp_path / "r.npz"), str(tmp_path / "x.npz"), "--proba"]) == 2

@@ -1063,3 +1063,20 @@ def test_a_second_first_fit_from_another_thread_is_refused(method, kind, phase):
         np.testing.assert_array_equal(a, b)
     assert est.n_iter_ == want.n_iter_ and est.t_ == want.t_
     assert est.loss_curve_ == want.loss_curve_
+
+
+@pytest.mark.parametrize("over", [0, 1])
+def test_a_batch_size_past_the_rows_is_warned_of_as_scikit_learn_does(over):
+    """scikit-learn warns that a batch_size larger than the training rows is
+    clipped, and says nothing at exactly that many (review HGJ: a warning at
+    batch_size == n went uncaught); fastbp.sklearn alike."""
+    from sklearn.neural_network import MLPClassifier as SkClassifier
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 3)), rng.integers(0, 2, 30)
+    said = []
+    for cls in (SkClassifier, MLPClassifier):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cls(hidden_layer_sizes=(4,), batch_size=30 + over, max_iter=2, random_state=0).fit(X, y)
+        said.append(sorted(str(w.message) for w in caught if "clipped" in str(w.message)))
+    assert said[0] == said[1] and len(said[0]) == over
