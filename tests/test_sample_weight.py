@@ -73,7 +73,8 @@ def test_a_full_batch_step_is_the_weighted_gradient_step(output, alpha, path):
     net = _net(output, alpha=alpha, dropout=1e-12 if "dropout" in path else 0.0)
     E, g = _reference(net, X, y, w)
     before = net.params.copy()
-    step = dict(lr=0.3) if path == "fused sgd" else dict(optimizer=fastbp.SGD(lr=0.3, momentum=0.9))
+    step = (dict(lr=0.3) if path == "fused sgd" else
+            dict(optimizer=fastbp.SGD(lr=0.3, momentum=0.9)))
     h = net.fit(X, y, epochs=1, batch_size=len(X), shuffle=False, verbose=0, sample_weight=w,
                 **step)
     assert h["loss"][0] == pytest.approx(E, rel=1e-12)
