@@ -1161,3 +1161,37 @@ def test_the_losses_are_of_scikit_learns_type(solver):
         np.testing.assert_allclose(got[1], got[0], rtol=1e-5 if np.float32 in (xd, yd, sw) else 1e-9)
         kinds.add(type(got[0][0]))
     assert kinds == {np.float32, np.float64}
+
+
+@pytest.mark.parametrize("solver", ["SGD", "lbfgs ", None])
+def test_a_regressors_partial_fit_with_no_solver_at_all_names_it_as_scikit_learns(solver):
+    # (review HHC) scikit-learn's regressor offers partial_fit whatever the
+    # solver, and its parameter validation names a bad one; only L-BFGS is
+    # hidden here (docs/guide/sklearn.md), and the classifier's check is
+    # scikit-learn's own (the test above).
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    errors = []
+    for est in (MLPRegressor(solver=solver), SkRegressor(solver=solver)):
+        assert hasattr(est, "partial_fit")
+        with pytest.raises(ValueError, match="The 'solver' parameter of MLPRegressor") as error:
+            est.partial_fit(X, X[:, 0])
+        errors.append((type(error.value), str(error.value)))
+    assert errors[0] == errors[1]
+    for est in (MLPClassifier(solver=solver), SkClassifier(solver=solver)):
+        assert not hasattr(est, "partial_fit")
+
+
+@pytest.mark.parametrize("kw", [dict(max_iter=True), dict(max_iter=20, n_iter_no_change=True, tol=10.0)])
+def test_a_bool_count_prints_as_scikit_learns(kw, capsys):
+    # (review HHC) scikit-learn takes True for an int parameter and prints
+    # it with %d: "Maximum iterations (1)", "for 1 consecutive epochs".
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    said = []
+    for cls in (MLPClassifier, SkClassifier):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = cls(hidden_layer_sizes=(4,), random_state=0, verbose=True, **kw).fit(X, y)
+        said.append((est.n_iter_, capsys.readouterr().out, [str(w.message) for w in caught]))
+    assert said[0] == said[1]
+    assert "(True)" not in str(said[0]) and "True consecutive" not in str(said[0])

@@ -115,6 +115,13 @@ def _check_solver(est):
     return True
 
 
+def _check_regressor_solver(est):
+    # Only L-BFGS hides the regressor's partial_fit (docs/guide/sklearn.md):
+    # a solver that is no solver at all reaches the parameter validation, which
+    # names it (InvalidParameterError), as scikit-learn's regressor does.
+    return est.solver != "lbfgs" or _check_solver(est)
+
+
 def _column_layout(net, batch):
     """The column layout (:func:`fastbp._sklearn_kernels.column_offsets`:
     offsets and size, and :func:`fastbp._columns.column_positions`: where
@@ -676,16 +683,16 @@ class _BaseMLP(BaseEstimator):
                     opt.hyper[LR] = lr_init / (self.t_ + 1) ** power_t
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if early_stopping else "Training loss"
-                    msg = (f"{what} did not improve more than tol={self.tol:f} for"
-                           f" {self.n_iter_no_change} consecutive epochs.")
+                    msg = ("%s did not improve more than tol=%f for %d consecutive epochs."
+                           % (what, self.tol, self.n_iter_no_change))   # (%d: True prints 1)
                     if self._trigger_stopping(msg):
                         break
                     self._no_improvement_count = 0
                 if incremental:
                     break
                 if self.n_iter_ == self.max_iter:
-                    warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter})"
-                                  " reached and the optimization hasn't converged yet.",
+                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and"
+                                  " the optimization hasn't converged yet." % self.max_iter,
                                   ConvergenceWarning)
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.")
@@ -1293,7 +1300,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode(self, out):
         return out.ravel() if out.shape[1] == 1 else out
 
-    @available_if(_check_solver)
+    @available_if(_check_regressor_solver)
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), continuing the weights and the optimizer."""
