@@ -94,7 +94,11 @@ view or write reaches past the buffer. The leaf kernels are the
 building blocks of those and check nothing per call beyond :func:`gemm`'s
 shapes and layout (O(1)): give them C-contiguous views of the shapes their
 docstrings state. A workspace is scratch for one call at a time: two threads
-must not share one (the model class gives each thread its own).
+must not share one (the model class gives each thread its own). Inside a
+``prange`` loop of ``@njit(parallel=True)`` code Numba drops what the body
+raises: a refused call there writes nothing and ends its iteration
+silently (what it would have returned is never assigned), so make one
+serial call with the same shapes and dtypes before the loop.
 
 Leaf kernels (one dense layer, output functions, losses)
 --------------------------------------------------------
