@@ -1945,3 +1945,20 @@ def test_a_csv_whose_name_is_not_utf8_is_read(tmp_path, capsys):
     assert status == 0, capsys.readouterr().err
     # the name goes out as its bytes, as the shell shows it
     assert raw.getvalue() == want.replace("t.csv", "d\udcff.csv").encode("utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_ctrl_c_outside_the_fit_exits_130(command, tmp_path, capsys, monkeypatch):
+    """cli.md: Ctrl-C anywhere else (reading a file, say) ends the command
+    at once with ``fastbp: interrupted`` and status 130 (review HHA: only
+    an interrupted fit was tested; a status of 1 went unnoticed)."""
+    path, _ = _xy_npz(tmp_path)
+    model = str(tmp_path / "m.npz")
+    fastbp.MLP([3, 4, 2], seed=0).save(model)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(np, "load", ctrl_c)   # (reading the NPZ data file)
+    argv = ["train", path, "--epochs", "1", "--verbose", "0"] if command == "train" \
+        else ["predict", model, path]
+    assert run(argv, capsys)[::2] == (130, "fastbp: interrupted\n")

@@ -73,7 +73,13 @@ def test_strided_or_misfit_arrays_are_left_to_blas(dtype):
                        (C.copy(), np.asfortranarray(A), W),
                        (C.copy(), A, np.asfortranarray(W)),
                        (np.full((299, n), np.nan, dtype), A, W),  # rows do not fit
-                       (C.copy(), A[:, :39], W)):  # inputs do not fit
+                       (C.copy(), A[:, :39], W),  # inputs do not fit
+                       # one condition alone (review HHA): W's inputs, then
+                       # a column stride (the rows' stride right)
+                       (C.copy(), A, rng.normal(size=(n, 41)).astype(dtype)),
+                       (C.copy(), A[:, ::-1], W),
+                       (C.copy(), A, W[:, ::-1]),
+                       (np.full((300, n), np.nan, dtype)[:, ::-1], A, W)):
         before = C2.copy()
         assert not narrow(C2, A2, W2)
         np.testing.assert_array_equal(C2, before)

@@ -982,3 +982,15 @@ def test_a_probability_of_exactly_one_half_is_the_negative_label_in_every_graph(
         label, _ = session(onx.SerializeToString()).run(None, {"X": Xf})
         np.testing.assert_array_equal(label, est.predict(Xf))
         assert (est.predict(Xf) == 0).all()
+
+
+@pytest.mark.parametrize("output", ["identity", "softmax", "sigmoid"])
+def test_cli_export_reports_the_graphs_own_outputs(output, tmp_path, capsys):
+    # (review HHA: the report's "outputs:" went untested; the file is the reference)
+    onnx = pytest.importorskip("onnx")
+    fastbp.MLP([3, 4, 2], output=output, seed=0).save(tmp_path / "m.npz")
+    out = str(tmp_path / "m.onnx")
+    assert main(["export", str(tmp_path / "m.npz"), out]) == 0
+    said = capsys.readouterr().out.strip().split("outputs: ")[1].removesuffix(")")
+    assert said == ", ".join(o.name for o in onnx.load(out).graph.output)
+    assert ("values" in said) == (output == "identity")

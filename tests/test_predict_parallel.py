@@ -189,6 +189,10 @@ def test_inference_threads_follow_the_setting_the_chunks_and_the_free_cores(monk
     assert threads.inference_threads(10) == 2
     monkeypatch.setattr(threads, "others_running", lambda: 9)  # none free: this one
     assert threads.inference_threads(10) == 1
+    monkeypatch.setattr(threads, "_requested", 2)   # (two asked for: review HHA)
+    assert threads.inference_threads(10) == 1
+    monkeypatch.setattr(threads, "others_running", lambda: 3)   # one core free
+    assert threads.inference_threads(10) == 1
     monkeypatch.setattr(threads, "_requested", 1)
     monkeypatch.setattr(threads, "others_running", lambda: 0)
     assert threads.inference_threads(10) == 1

@@ -1249,6 +1249,9 @@ def test_a_parquet_data_set_written_as_a_folder_still_trains(tmp_path):
      "column 'b' is in the part part-1.parquet but not in part-0.parquet"),
     ([{"a": [1.0, 2.0], "b": [9.0, 8.0], "y": [0, 1]}, {"a": [3.0], "y": [1]}],
      "column 'b' is in the part part-0.parquet but not in part-1.parquet"),
+    # (review HHA: a third part checked too, the first two agreeing)
+    ([{"a": [1.0], "y": [True]}, {"a": [2.0], "y": [False]}, {"a": [3.0], "y": [2]}],
+     "the parts hold column 'y' as bool (part-0.parquet) and as int64 (part-2.parquet)"),
 ])
 def test_a_parquet_folder_whose_parts_differ_in_schema_is_refused(tmp_path, parts, says):
     """Review HCK: pyarrow read every part in the first one's schema,

@@ -375,3 +375,23 @@ def test_which_fits_split_their_hidden_units(monkeypatch):
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * np.abs(b).max())
     assert ours.loss_curve_ == pytest.approx(theirs.loss_curve_, rel=1e-12)
+
+
+def test_the_split_hidden_units_of_a_weighted_fit_train_as_scikit_learns(monkeypatch):
+    # (review HHA) the weights' total scales the loss, its L2 term and the
+    # weight decay of epoch_sklearn_t_columns: the one-thread-against-two
+    # test runs the same kernel on both sides, so it is held to scikit-learn.
+    from sklearn.neural_network import MLPClassifier as Theirs
+    X, y = _digits()
+    w = np.random.default_rng(0).uniform(0.2, 3.0, size=len(y))
+    calls = _spy(monkeypatch, "epoch_sklearn_t_columns", 0)
+    params = dict(solver="sgd", hidden_layer_sizes=(kernels.COLUMN_UNITS,), batch_size=32,
+                  alpha=1e-2)
+    ours = _fit(monkeypatch, 2, MLPClassifier, X, y, sample_weight=w, **params)
+    assert sorted(calls) == [0] * 6 + [1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = Theirs(random_state=0, tol=0, max_iter=6, **params).fit(X, y, sample_weight=w)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * np.abs(b).max())
+    assert ours.loss_curve_ == pytest.approx(theirs.loss_curve_, rel=1e-12)
