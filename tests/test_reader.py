@@ -1074,7 +1074,7 @@ def test_a_number_as_text_is_plain_ascii_decimal_to_both_readers(tmp_path, capsy
 def test_a_parquet_text_number_is_text_too(tmp_path, cell):
     path = str(tmp_path / "odd.parquet")
     pq.write_table(pa.table({"a": [0.5, 1.5, 2.5], "b": ["1", cell, "2"], "y": [0, 1, 0]}), path)
-    with pytest.raises(_reader.CLIError, match=f"column 'b' is not numeric \\(data row 2: "):
+    with pytest.raises(_reader.CLIError, match="column 'b' is not numeric \\(data row 2: "):
         cli.load_data(path, target="y")
 
 
