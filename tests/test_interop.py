@@ -381,6 +381,32 @@ def test_fastbp_trained_estimator_to_sklearn():
     assert sk.n_iter_ == est.n_iter_ == 20
 
 
+def test_to_sklearn_shares_no_array_with_the_estimator():
+    # (review HHE) feature_names_in_ was the estimator's own array: a name
+    # changed in the scikit-learn copy changed the estimator's, whose predict
+    # then refused the data it was fitted on.
+    pa = pytest.importorskip("pyarrow")
+    import fastbp.sklearn as fs
+    A = np.random.default_rng(0).normal(size=(40, 3))
+    X = pa.table({"a": A[:, 0], "b": A[:, 1], "c": A[:, 2]})
+    y = (A[:, 0] > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = fs.MLPClassifier(hidden_layer_sizes=(4,), max_iter=5, random_state=0,
+                               solver="sgd").fit(X, y)
+    sk = est.to_sklearn()
+    for name, theirs in vars(sk).items():
+        ours = getattr(est, name, None)
+        for a, b in zip(theirs if isinstance(theirs, list) else [theirs],
+                        ours if isinstance(ours, list) else [ours]):
+            if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+                assert not np.shares_memory(a, b), name
+    expected = est.predict(X)
+    sk.feature_names_in_[0] = "z"
+    assert est.feature_names_in_.tolist() == ["a", "b", "c"]
+    np.testing.assert_array_equal(est.predict(X), expected)
+
+
 def test_unfitted_and_wrong_estimators_are_refused():
     from sklearn.exceptions import NotFittedError
     from sklearn.linear_model import LogisticRegression

@@ -490,7 +490,7 @@ def estimator_to_sklearn(est):
     sk.out_activation_ = est.out_activation_
     sk.n_features_in_ = est.n_features_in_
     if hasattr(est, "feature_names_in_"):
-        sk.feature_names_in_ = est.feature_names_in_
+        sk.feature_names_in_ = np.array(est.feature_names_in_)
     sk.n_iter_ = est.n_iter_
     sk.t_ = est.t_
     for name in ("loss_", "best_loss_", "validation_scores_", "best_validation_score_",
