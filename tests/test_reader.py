@@ -1344,3 +1344,31 @@ def test_an_unreadable_parquet_target_is_not_offered_drop(tmp_path, capsys):
     pq.write_table(pa.table({"f": pa.array([[1], [2], [3]]), "label": [0, 1, 0]}), path)
     status, _, err = run(["train", str(path), "--epochs", "1", "--verbose", "0"], capsys)
     assert status == 2 and err.rstrip().endswith("fastbp train leaves it out with --drop f"), err
+
+
+def test_a_quoted_crlf_across_pyarrows_blocks_keeps_its_line_feed(tmp_path, monkeypatch):
+    """Review HHF: pyarrow drops the line feed of a quoted CR LF whose CR
+    ends one of its read blocks: ``"q\\r\\n2"`` read as ``q\\r2``, a
+    category (or class) no row holds, silently. The streamed read (its
+    blocks of BLOCK bytes, here pyarrow's default 1 MiB, as the whole read
+    after it takes) and the whole read each hand such a file to Python's
+    csv module, the reference."""
+    import csv
+    monkeypatch.setattr(_reader, "BLOCK", 1 << 20)
+    end = (1 << 20) - 1   # the block's last byte
+    text, i = ["a,c,y\r\n"], 0
+    size = len(text[0])
+    while size < end - 100:
+        text.append(f'{i % 97}.25,"q\r\n{i % 3}",{i % 2}\r\n')
+        size, i = size + len(text[-1]), i + 1
+    head = '1.25,"q'
+    text.append("0" * (end - size - len(head)) + head + '\r\n2",1\r\n')   # its \r at byte `end`
+    text += [f'{j}.5,"q\r\n{j % 3}",{j % 2}\r\n' for j in range(5)]
+    path = tmp_path / "crlf.csv"
+    path.write_bytes("".join(text).encode())
+    assert path.read_bytes()[end:end + 2] == b"\r\n"
+    with open(path, newline="") as fh:
+        expected = sorted({row[1] for row in list(csv.reader(fh))[1:]})
+    assert expected == ["q\r\n0", "q\r\n1", "q\r\n2"]
+    assert cli.load_data(str(path)).categories[1] == expected
+    assert sorted(set(cli.load_data(str(path), target="c").y.tolist())) == expected

@@ -316,6 +316,20 @@ def check_closed(path, cell, name, row):
                    f" {len(cell.splitlines()) - 1} lines after its own; close its quote")
 
 
+def _lone_cr(table):
+    """Whether a text column of the pyarrow ``table`` holds a carriage return
+    that no line feed follows. Only a quoted cell holds either; pyarrow
+    (26.0.1) drops the line feed of a quoted CR LF whose CR ends one of its
+    read blocks (review HHF: ``"q\r\n2"`` read as ``q\r2``, a category of
+    its own), so such a file is read by Python's csv module instead (one
+    that truly holds a lone CR in a cell too: slower, as written)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    return any(pc.any(pc.match_substring_regex(column, "\r(?:[^\n]|$)")).as_py()
+               for column in table.columns
+               if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
+
+
 def _has_quotes(path):
     """Whether the file (its text, for a .gz or .bz2 one) holds a double
     quote anywhere: one that is never closed needs one. (Their count says
@@ -584,6 +598,8 @@ class StreamedCSV(ArrowTable):
             raise Reread from None
         except OSError as exc:   # a truncated or corrupt .gz/.bz2 met past the first block
             raise python_words(self.path, exc) from None
+        if self._quoted_lines and _lone_cr(table):
+            raise Reread   # (read_csv then hands the file to Python's reader)
         n = table.num_rows
         if n == 0:
             raise CLIError(f"{self.path} needs a header row and at least one data row")
@@ -720,6 +736,8 @@ def read_csv(path, streamed=True):
         names = pcsv.open_csv(path, parse_options=parse).schema.names
         convert.column_types = {n: pa.string() for n in names}
         table = pcsv.read_csv(path, convert_options=convert, parse_options=parse)
+        if quoted_lines and _lone_cr(table):
+            return PythonCSV(path)
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None
     except (pa.ArrowInvalid, UnicodeDecodeError):
