@@ -1156,6 +1156,11 @@ def test_a_parquet_target_of_integers_scores_against_text_classes(tmp_path, caps
     ([[1, 2]] * 6, "values that are neither numbers nor text (type list<element: int64>)"),
     ([{"u": 1}] * 6, "values that are neither numbers nor text (type struct<u: int64>)"),
     ([b"\xff\xfe", b"ok"] * 3, "bytes that are not UTF-8 text (type binary)"),
+    # (review HHF: a bare count of its unit, the same data in s and ms 1000x apart)
+    (pa.array([1, 2] * 3, pa.duration("s")), "values that are neither numbers nor text"
+                                             " (type duration[s])"),
+    (pa.array([1, 2] * 3, pa.duration("ms")), "values that are neither numbers nor text"
+                                              " (type duration[ms])"),
 ])
 def test_a_parquet_column_of_another_type_is_named_with_the_drop_hint(tmp_path, capsys, column,
                                                                       shown):
