@@ -666,3 +666,18 @@ def test_r2_takes_its_total_squares_in_chunks(weighted):
     expected = (r2_score(Y[:, keep], pred[:, keep], sample_weight=w, multioutput="raw_values")
                 .sum() + 0.0) / m   # the constant column's R^2: 0
     assert r2 == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("output", ["identity", "sigmoid"])
+def test_validation_split_holds_out_the_rounded_row_count_of_any_output(output):
+    # (review HHG) round(0.29 * 10) = 3 rows, where truncation holds out 2;
+    # the reference: a twin trained on the first 7 rows, its loss on the last 3
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10, 3))
+    y = rng.normal(size=10) if output == "identity" else (X[:, 0] > 0).astype(float)
+    net, ref = (fastbp.MLP([3, 4, 1], output=output, dtype="float64", seed=0) for _ in range(2))
+    history = net.fit(X, y, epochs=1, batch_size=10, shuffle=False, verbose=0,
+                      validation_split=0.29)
+    ref.fit(X[:7], y[:7], epochs=1, batch_size=10, shuffle=False, verbose=0)
+    np.testing.assert_array_equal(net.params, ref.params)
+    assert history["val_loss"][-1] == pytest.approx(ref.loss(X[7:], y[7:]), rel=1e-12)

@@ -293,3 +293,12 @@ def test_train_test_split_in_place_makes_no_second_copy_of_y(y_shape, dtype):
         np.testing.assert_array_equal(a, b)
     if dtype != object:   # (references are moved by NumPy, a copy of them)
         assert peak < y.nbytes / 2 + 16 * n, (peak, y.nbytes)
+
+
+def test_train_test_split_refuses_a_y_at_xs_address_over_part_of_it():
+    # (review HHG: the overlap test's y started elsewhere) the docstring:
+    # overlapping in part, X and y are refused
+    from fastbp.datasets import train_test_split
+    Z = np.arange(20, dtype=np.float64).reshape(10, 2)
+    with pytest.raises(ValueError, match="overlap"):
+        train_test_split(Z, Z.reshape(-1)[:10], test_fraction=0.3, seed=1, copy=False)

@@ -312,6 +312,24 @@ def test_verbose_prints_scikit_learns_lines():
     assert "Validation score: " in outs[0]
 
 
+@pytest.mark.parametrize("verbose", [False, True])
+def test_the_adaptive_schedules_lines_print_as_scikit_learns(verbose):
+    # (review HHG: only Adam with early stopping was compared) its "Setting
+    # learning rate to" lines, with verbose only
+    X, y = _digits()
+    outs = []
+    for cls in (MLPClassifier, SkClassifier):
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cls(solver="sgd", learning_rate="adaptive", learning_rate_init=0.2, n_iter_no_change=2,
+                tol=1e-2, max_iter=60, hidden_layer_sizes=(16,), random_state=0,
+                verbose=verbose).fit(X, y)
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+    assert ("Setting learning rate to" in outs[0]) == verbose
+
+
 def test_non_finite_weights_raise_scikit_learns_value_error():
     X, y = _regression(1)
     msg = "Solver produced non-finite parameter weights"
