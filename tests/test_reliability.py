@@ -1452,3 +1452,33 @@ def test_data_written_between_epochs_stops_the_fit_as_a_divergence(dtype):
             for written in ("nan_in_x", "label_3", "label_1e9", "relabelled")
             for batch in (16, 64) for how in ("raise", "stop")]
     assert got == want
+
+
+def test_another_threads_predict_during_a_fit_has_a_workspace_of_its_own():
+    # (review HHG: the test above checks the training only) inside a callback
+    # the parameters stand still: the fitting thread's workspace is the
+    # training one, another thread's is its own, and its predictions equal
+    # the fitting thread's
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 8)), rng.integers(0, 3, 200)
+    A = rng.normal(size=(50, 8))
+    net = fastbp.MLP([8, 16, 3], activation="tanh", dtype="float64", seed=0)
+    seen = []
+
+    class Look:
+        def on_epoch_end(self, epoch, logs):
+            mine = net._workspaces.get(50)
+            want = net.forward(A)
+            out = {}
+
+            def other():
+                out["ws"] = net._workspaces.get(50)
+                out["forward"] = net.forward(A)
+            t = threading.Thread(target=other)
+            t.start()
+            t.join()
+            train = net._workspaces._train
+            seen.append((np.shares_memory(mine, train), np.shares_memory(out["ws"], train),
+                         np.array_equal(out["forward"], want)))
+    net.fit(X, y, epochs=2, verbose=0, callbacks=[Look()])
+    assert seen == [(True, False, True)] * 2
