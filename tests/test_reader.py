@@ -922,6 +922,41 @@ def test_a_quote_never_closed_in_the_last_column_is_refused(tmp_path, capsys, re
     assert data.X.tolist() == [[1, 2], [4, 5], [8, 9]] and list(data.y) == ["3", "6\n7", "x\ny"]
 
 
+@pytest.mark.parametrize("target", ["c", "b"])
+def test_a_closing_quote_lost_inside_the_file_is_refused(tmp_path, capsys, reader, target):
+    """Review HHF: a quoted cell that lost its closing quote took in the line
+    break and the next row up to that row's first quote (``"yes`` then
+    ``0.37,2,"no"`` read as one cell ``yes\n0.37,2,no"``): 199 rows of 200
+    trained on, the merged cell a class (or a category) of its own, status 0,
+    with either reader. Python's csv in its strict mode refuses it, and is
+    asked whenever a text cell holds both a line break and a quote; a quote
+    doubled inside a quoted cell with a line break reads as before."""
+    import csv
+    rng = np.random.default_rng(0)
+    lines = ["a,b,c"] + [f'{rng.random():.3f},{i % 3},"{["yes", "no"][i % 2]}"'
+                         for i in range(200)]
+    lines[50] = lines[50][:-1]   # (data row 50, line 51: its closing quote lost)
+    path = tmp_path / "lost.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with open(path, newline="") as fh:   # (the lenient reading, pyarrow's as Python's)
+        rows = list(csv.reader(fh))
+    assert len(rows) == 200 and rows[50][2].startswith("no\n") and rows[50][2].endswith('"')
+    status, out, err = run(["train", str(path), "--target", target, "--epochs", "1"], capsys)
+    assert status == 2 and out == ""
+    assert err == (f"fastbp: error: {path}, lines 51-52: a quoted cell does not end at its"
+                   " closing quote (',' expected after '\"'): a quote never closed takes the"
+                   " line breaks and rows after it into one cell, up to the next quote; close"
+                   " each quoted cell's quote, and write a quote inside a quoted cell twice"
+                   ' ("")\n'), err
+    with pytest.raises(_reader.CLIError, match="lines 51-52: a quoted cell does not end"):
+        _reader.read_csv(str(path), streamed=False)   # (the whole read, after a Reread)
+    good = tmp_path / "good.csv"
+    good.write_text('a,b,c\n1,0,"say ""hi""\nto x"\n2,1,"y"\n3,0,"say ""hi""\nto x"\n4,1,y\n')
+    data = cli.load_data(str(good), target="b")
+    assert data.categories == {1: ['say "hi"\nto x', "y"]}
+    assert data.X[:, 0].tolist() == [1, 2, 3, 4] and list(data.y) == [0, 1, 0, 1]
+
+
 def test_a_quote_never_closed_in_a_dropped_last_column_is_refused(tmp_path, capsys, reader,
                                                                   monkeypatch):
     """The streamed read left a column named by --drop unread, so a quote

@@ -335,6 +335,44 @@ def _lone_cr(table):
                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
 
 
+def _stray_quote(table):
+    """Whether a text column of the pyarrow ``table`` holds a cell with both a
+    line break and a double quote: what a quoted cell whose closing quote
+    was lost becomes (``"yes`` then the next row ``5.1,2,"no"`` read as one
+    cell ``yes\n5.1,2,no"``, the next row gone, review HHF), and what a
+    well-formed cell with a doubled quote and a line break is too; then
+    :func:`check_quoting` tells them apart."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    return any(pc.any(pc.and_(pc.match_substring(column, '"'),
+                              pc.match_substring_regex(column, "[\r\n]"))).as_py()
+               for column in table.columns
+               if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
+
+
+def check_quoting(path):
+    """Parse the file with Python's csv module in its strict mode, which
+    refuses a quoted cell whose closing quote is followed by more than the
+    cell's end (both readers otherwise keep going, lenient: a lost closing
+    quote merges a row with the rows up to the next quote, silently).
+    Called only for a file with a cell that holds a line break and a quote
+    (:func:`_stray_quote`): a quote doubled inside a quoted cell passes."""
+    start = 1
+    with _open_text(path) as fh, _no_field_limit():
+        reader = csv.reader(fh, strict=True)
+        try:
+            for _ in reader:
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            lines = (f"line {start}" if reader.line_num <= start
+                     else f"lines {start}-{reader.line_num}")
+            raise CLIError(f"{path}, {lines}: a quoted cell does not end at its closing quote"
+                           f" ({exc}): a quote never closed takes the line breaks and rows"
+                           " after it into one cell, up to the next quote; close each quoted"
+                           ' cell\'s quote, and write a quote inside a quoted cell twice ("")'
+                           ) from None
+
+
 def _has_quotes(path):
     """Whether the file (its text, for a .gz or .bz2 one) holds a double
     quote anywhere: one that is never closed needs one. (Their count says
@@ -403,6 +441,7 @@ class PythonCSV(Table):
             with _open_text(path) as fh, _no_field_limit():
                 reader = csv.reader(fh)
                 rows, lines, end = [], [], 0
+                stray = False
                 for r in reader:
                     # A record's first line (line_num is its last: a quoted
                     # cell may hold line breaks).
@@ -410,12 +449,16 @@ class PythonCSV(Table):
                     if r:  # an empty line is skipped (as pyarrow does); ",," is a row
                         rows.append(r)
                         lines.append(start)
+                        if end > start and not stray:   # (see _stray_quote)
+                            stray = any('"' in c and ("\n" in c or "\r" in c) for c in r)
         except FileNotFoundError:
             raise CLIError(f"no such file: {path}") from None
         except (OSError, EOFError, csv.Error, zlib.error) as exc:
             # (EOFError: a truncated .gz or .bz2; zlib.error, not an OSError:
             # a .gz whose compressed data is damaged, review HCD)
             raise CLIError(f"cannot read {path} as CSV: {exc}") from None
+        if stray:
+            check_quoting(path)
         if len(rows) < 2:
             raise CLIError(f"{path} needs a header row and at least one data row")
         _check_utf8(path, rows[0], "the header")
@@ -610,6 +653,8 @@ class StreamedCSV(ArrowTable):
             raise python_words(self.path, exc) from None
         if self._quoted_lines and _lone_cr(table):
             raise Reread   # (read_csv then hands the file to Python's reader)
+        if self._quoted_lines and _stray_quote(table):
+            check_quoting(self.path)
         n = table.num_rows
         if n == 0:
             raise CLIError(f"{self.path} needs a header row and at least one data row")
@@ -748,6 +793,8 @@ def read_csv(path, streamed=True):
         table = pcsv.read_csv(path, convert_options=convert, parse_options=parse)
         if quoted_lines and _lone_cr(table):
             return PythonCSV(path)
+        if quoted_lines and _stray_quote(table):
+            check_quoting(path)
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None
     except (pa.ArrowInvalid, UnicodeDecodeError):
