@@ -950,6 +950,13 @@ def test_a_closing_quote_lost_inside_the_file_is_refused(tmp_path, capsys, reade
                    ' ("")\n'), err
     with pytest.raises(_reader.CLIError, match="lines 51-52: a quoted cell does not end"):
         _reader.read_csv(str(path), streamed=False)   # (the whole read, after a Reread)
+    # The column left out (--drop) is read again for the check: a free-text
+    # column, the one a user leaves out, is where quotes are lost.
+    lines = [lines[0] + ",d"] + [f"{line},x" for line in lines[1:]]
+    path.write_text("\n".join(lines) + "\n")
+    status, out, err = run(["train", str(path), "--target", "b", "--drop", "c",
+                            "--epochs", "1"], capsys)
+    assert status == 2 and out == "" and "lines 51-52: a quoted cell does not end" in err, err
     good = tmp_path / "good.csv"
     good.write_text('a,b,c\n1,0,"say ""hi""\nto x"\n2,1,"y"\n3,0,"say ""hi""\nto x"\n4,1,y\n')
     data = cli.load_data(str(good), target="b")
@@ -967,8 +974,8 @@ def test_a_quote_never_closed_in_a_dropped_last_column_is_refused(tmp_path, caps
     time (read whole with the others, it held the peak memory of a wide text
     column the user left out)."""
     probes = []
-    last_cell = _reader._last_cell
-    monkeypatch.setattr(_reader, "_last_cell", lambda *a: probes.append(a) or last_cell(*a))
+    unread = _reader._unread_cells
+    monkeypatch.setattr(_reader, "_unread_cells", lambda *a: probes.append(a) or unread(*a))
     lines = ["a,b,c"] + [f"{i},{i % 2},{['blue', 'red'][i % 2]}" for i in range(1000)]
     lines[3] = '2,0,"blue'
     path = tmp_path / "open.csv"

@@ -343,11 +343,15 @@ def _stray_quote(table):
     well-formed cell with a doubled quote and a line break is too; then
     :func:`check_quoting` tells them apart."""
     import pyarrow as pa
-    import pyarrow.compute as pc
-    return any(pc.any(pc.and_(pc.match_substring(column, '"'),
-                              pc.match_substring_regex(column, "[\r\n]"))).as_py()
-               for column in table.columns
+    return any(_stray_cells(column) for column in table.columns
                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
+
+
+def _stray_cells(column):
+    # (text or bytes: without a regex, which could refuse bytes that are not UTF-8)
+    import pyarrow.compute as pc
+    breaks = pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r"))
+    return pc.any(pc.and_(pc.match_substring(column, '"'), breaks)).as_py()
 
 
 def check_quoting(path):
@@ -399,22 +403,28 @@ def _parse_options(quoted_lines):
     return pcsv.ParseOptions(newlines_in_values=bool(quoted_lines))
 
 
-def _last_cell(path, name, quoted_lines=True):
-    """The column ``name``'s last cell, as text, read a block at a time (its
-    bytes are not checked for UTF-8: a column left out is never refused for
-    them)."""
+def _unread_cells(path, names, last, quoted_lines=True):
+    """The columns ``names``, which the command leaves out (``--drop``), read
+    as bytes a block at a time (not held whole: a wide text column the user
+    left out set the peak memory; their bytes are not checked for UTF-8: a
+    column left out is never refused for them). Returns whether a cell of
+    theirs holds both a line break and a quote (:func:`_stray_quote`), and
+    the column ``last``'s last cell as text (None when ``last`` is None)."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
-    convert = pcsv.ConvertOptions(include_columns=[name], column_types={name: pa.binary()},
+    convert = pcsv.ConvertOptions(include_columns=list(names),
+                                  column_types={n: pa.binary() for n in names},
                                   null_values=[], strings_can_be_null=False,
                                   quoted_strings_can_be_null=False)
-    cell = None
+    cell, stray = None, False
     for batch in pcsv.open_csv(path, convert_options=convert,
                                read_options=pcsv.ReadOptions(block_size=BLOCK),
                                parse_options=_parse_options(quoted_lines)):
         if batch.num_rows:
-            cell = batch.column(0)[-1].as_py()
-    return None if cell is None else cell.decode("utf-8", "replace")
+            stray = stray or any(_stray_cells(column) for column in batch.columns)
+            if last is not None:
+                cell = batch.column(batch.schema.get_field_index(last))[-1].as_py()
+    return stray, None if cell is None else cell.decode("utf-8", "replace")
 
 
 @contextlib.contextmanager
@@ -665,14 +675,21 @@ class StreamedCSV(ArrowTable):
         last = len(self._file_names) - 1
         if last in rest and pa.types.is_string(self._arrays[last].type):
             check_closed(self.path, self._arrays[last][-1].as_py(), self.names[last], n)
-        elif last not in cols and last not in rest and self._quoted_lines:
-            # The last column left out (--drop): a quote never closed in it
-            # takes in the rest of the file as its last cell. In a file that
-            # holds quotes that column is read again, a block at a time, for
-            # its last cell (not held whole: a wide text column set the
-            # peak memory).
-            check_closed(self.path, _last_cell(self.path, self._file_names[last],
-                                               self._quoted_lines), self.names[last], n)
+        read = set(cols).union(rest)
+        unread = [j for j in range(last + 1)
+                  if j not in read and count[self._file_names[j]] == 1]
+        if unread and self._quoted_lines:
+            # Columns left out (--drop): a quote never closed in one takes in
+            # the line breaks after it too, the rest of the file from the
+            # last column. In a file that holds quotes they are read again,
+            # a block at a time, for the checks.
+            stray, cell = _unread_cells(self.path, [self._file_names[j] for j in unread],
+                                        self._file_names[last] if last in unread else None,
+                                        self._quoted_lines)
+            if stray:
+                check_quoting(self.path)
+            if last in unread:
+                check_closed(self.path, cell, self.names[last], n)
         batches = table.to_batches()
         del table
         X = empty_rows((n, len(cols)), dtype)
