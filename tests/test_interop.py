@@ -141,6 +141,21 @@ def test_from_torch_reads_a_hand_built_sequential():
     np.testing.assert_allclose(net.predict_proba(X), want, rtol=0, atol=1e-12)
 
 
+def test_from_torch_reads_a_linear_without_bias_as_a_zero_bias():
+    # (review HIA: a mutation reading it as biases of 1 went uncaught)
+    torch = need_torch()
+    nn = torch.nn
+    torch.manual_seed(0)
+    seq = nn.Sequential(nn.Linear(3, 4, bias=False), nn.Tanh(),
+                        nn.Linear(4, 2, bias=False)).double()
+    net = fastbp.MLP.from_torch(seq)
+    assert all((b == 0).all() for b in net.biases)
+    X = rows(20, 3, "float64")
+    with torch.no_grad():
+        expected = torch.softmax(seq(torch.from_numpy(X)), dim=1).numpy()
+    np.testing.assert_allclose(net.predict_proba(X), expected, rtol=0, atol=1e-12)
+
+
 def test_from_torch_refuses_what_fastbp_cannot_hold():
     torch = need_torch()
     nn = torch.nn
@@ -160,6 +175,13 @@ def test_from_torch_refuses_what_fastbp_cannot_hold():
                                             nn.Linear(3, 2).half()))
     with pytest.raises(TypeError, match="must be a torch.nn.Sequential"):
         fastbp.MLP.from_torch([nn.Linear(4, 3)])
+    # (review HIA: these two went unchecked by the tests) fastbp's ELU has
+    # alpha 1; a softmax over the batch (dim=0) is not one over each row's outputs.
+    with pytest.raises(ValueError, match="fastbp's elu has alpha 1"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ELU(alpha=0.5), nn.Linear(3, 2)))
+    with pytest.raises(ValueError, match="dim=1 or -1"):
+        fastbp.MLP.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2),
+                                            nn.Softmax(dim=0)))
 
 
 def test_from_torch_refuses_modules_that_compute_other_than_torchs_own():
@@ -249,7 +271,10 @@ def test_from_torch_takes_dropout_only_where_it_means_the_same():
             fastbp.MLP.from_torch(nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), act,
                                                 nn.Linear(4, 2)))
     # Before a ReLU (relu(c x) = c relu(x), c >= 0) or after any activation: the same network.
+    # (LeakyReLU too: a positive factor passes through it.)
     for seq in (nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.ReLU(), nn.Linear(4, 2)),
+                nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.LeakyReLU(0.01),
+                              nn.Linear(4, 2)),
                 nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Dropout(0.5), nn.Linear(4, 2))):
         assert fastbp.MLP.from_torch(seq).dropout == (0.5,)
 
@@ -401,6 +426,9 @@ def test_to_sklearn_shares_no_array_with_the_estimator():
                         ours if isinstance(ours, list) else [ours]):
             if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
                 assert not np.shares_memory(a, b), name
+    # (review HIA) lists too: the estimator's loss curve, trained on, left
+    # the copy's as it was (a list shared grew with it)
+    assert sk.loss_curve_ == est.loss_curve_ and sk.loss_curve_ is not est.loss_curve_
     expected = est.predict(X)
     sk.feature_names_in_[0] = "z"
     assert est.feature_names_in_.tolist() == ["a", "b", "c"]
@@ -590,6 +618,36 @@ def test_from_sklearn_after_a_solver_switch_continues_as_scikit_learn(first, the
         np.testing.assert_allclose(ours, want, rtol=1e-12, atol=1e-14)
     back = est.to_sklearn()
     assert type(back._optimizer) is type(theirs._optimizer)
+
+
+def test_conversions_carry_the_sgd_optimizers_schedule_and_current_rate():
+    """(review HIA: mutations dropping either went uncaught) scikit-learn's
+    partial_fit goes on with the schedule its optimizer holds (a later
+    set_params(learning_rate=...) is not read), at the rate invscaling has
+    reached; from_sklearn and to_sklearn carry both, so three partial_fits
+    on either side agree."""
+    import copy
+
+    import fastbp.sklearn as fs
+    from sklearn.neural_network import MLPRegressor
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(50, 3)), rng.normal(size=50)
+    params = dict(hidden_layer_sizes=(4,), solver="sgd", learning_rate="invscaling",
+                  power_t=0.5, learning_rate_init=0.1, max_iter=3, random_state=0,
+                  shuffle=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = MLPRegressor(**params).fit(X, y)
+        sk.set_params(learning_rate="constant")
+        pairs = [(copy.deepcopy(sk), fs.MLPRegressor.from_sklearn(sk))]
+        est = fs.MLPRegressor(**params).fit(X, y)
+        pairs.append((est.to_sklearn(), est))
+        for theirs, ours in pairs:
+            for _ in range(3):
+                theirs.partial_fit(X, y)
+                ours.partial_fit(X, y)
+            for a, b in zip(ours.coefs_, theirs.coefs_):
+                np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-14)
 
 
 def test_conversions_leave_the_sources_random_state_alone():
