@@ -409,10 +409,13 @@ def test_compile_notice_only_when_a_fastbp_kernel_compiles(capsys, monkeypatch):
     with _jit.compile_notice(1):
         kernel(2.0)  # already compiled: nothing to say
     assert capsys.readouterr().out == ""
+    with _jit.compile_notice(0):   # (review HIA) the block before left nothing armed
+        kernel(np.uint8(1))
+    assert capsys.readouterr().out == ""
     with _jit.compile_notice(1), _jit.compile_notice(1):  # a fit inside a fit's callback
         kernel(np.int8(1))
     assert capsys.readouterr().out == _jit.NOTICE + "\n"
-    assert _jit.compilations() - before == 4
+    assert _jit.compilations() - before == 5
     # Review GN: with no cache folder, "once per installation (later runs
     # load them from the cache)" promised a cache there is not
     monkeypatch.setattr(_jit, "NO_CACHE_FOLDER", ["probe"])

@@ -327,6 +327,26 @@ def test_categories_in_the_graph_take_the_raw_rows_as_text(output, n_out, dtype)
     np.testing.assert_allclose(got["probabilities"], proba, rtol=0, atol=tol)
 
 
+def test_three_runs_of_number_columns_get_names_of_their_own():
+    """Raw columns number, text, number, text, number: three runs of number
+    columns, each a constant of the graph named apart (a third use of a name
+    once took the second's: the graph failed ONNX's check; review HIA)."""
+    rng = np.random.default_rng(0)
+    raw = np.empty((30, 5), dtype=object)
+    raw[:, 0], raw[:, 2], raw[:, 4] = rng.normal(size=30), rng.normal(size=30) * 5, \
+        rng.normal(size=30) + 3
+    raw[:, 1] = rng.choice(["a", "b"], 30)
+    raw[:, 3] = rng.choice(["c", "d"], 30)
+    net = fastbp.MLP([7, 4, 2], activation="tanh", dtype="float64", seed=0)
+    net.categories = {1: ["a", "b"], 3: ["c", "d"]}
+    net.params[:] = rng.normal(scale=1.5, size=net.n_params)
+    data = net.to_onnx()
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    got = run_onnx(data, raw.astype(str))
+    np.testing.assert_allclose(got["probabilities"], net.predict_proba(raw), rtol=0,
+                               atol=TOL["float64"])
+
+
 def test_unseen_categories_are_all_zero_codes_in_the_graph():
     """Against a hand encoding: rows differing only in an unseen label give
     the answer of an all-zero code, which no seen label gives."""
