@@ -187,6 +187,7 @@ def test_no_helper_when_turned_off_or_on_one_cpu(monkeypatch):
     monkeypatch.setenv(_ahead.ENV, "1")
     monkeypatch.setattr(_ahead, "usable_cpus", lambda: 1)
     assert _ahead.start({"sizes": [2, 2]}, kernel) is None
+    assert _ahead.enabled() is False   # (what fastbp info says; review HIA)
     monkeypatch.setattr(_ahead, "usable_cpus", lambda: 2)
     # A frozen application: sys.executable is the application itself
     monkeypatch.setattr(sys, "frozen", True, raising=False)
@@ -255,6 +256,20 @@ def test_the_helper_is_started_with_this_fastbp_and_cache(monkeypatch, tmp_path)
     assert env["PYTHONPATH"].split(os.pathsep)[0] == package_parent
     # One at a time: a second cold fit while it runs starts none.
     assert _ahead.start(spec, kernel) is None and len(started) == 1
+
+
+def test_no_helper_without_a_cache_folder_it_can_write(monkeypatch, tmp_path):
+    # (review HIA) a folder that is not there, or not writable: nowhere to meet
+    started, kernel = _recorded(monkeypatch, tmp_path)
+    spec = _ahead.spec(fastbp.MLP([3, 4, 2]))
+    gone = types.SimpleNamespace(_cache=types.SimpleNamespace(cache_path=str(tmp_path / "no")))
+    assert _ahead.start(spec, gone) is None
+    access = os.access
+    monkeypatch.setattr(_ahead.os, "access", lambda path, mode: mode != os.W_OK
+                        and access(path, mode))
+    assert _ahead.start(spec, kernel) is None
+    monkeypatch.setattr(_ahead.os, "access", access)
+    assert started == [] and isinstance(_ahead.start(spec, kernel), _Recorder)
 
 
 def test_only_an_epoch_kernel_missing_the_cache_starts_it(monkeypatch):

@@ -89,6 +89,12 @@ def test_stop_releases_a_thread_waiting_at_the_barrier():
         return "stopped"
     assert _run_threads([lambda: _wait_once(sync, 2), stopper]) == [False, "stopped"]
     assert _wait_once(sync, 2) is False  # and a later arrival does not wait either
+    # (review HIA) every thread arrived, but one set the flag: False all the same
+    sync = np.zeros(_atomics.SYNC_SIZE, dtype=np.int64)
+    sync[_atomics.COUNT * 2] = 1   # thread 1 has reached its first barrier
+    _atomics.stop(sync)
+    assert _wait_once(sync, 2) is False
+    assert _wait_once(np.zeros(_atomics.SYNC_SIZE, dtype=np.int64), 1) is True
 
 
 @jit
