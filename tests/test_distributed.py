@@ -106,6 +106,8 @@ cases = {  # what differs between the ranks: (model keywords, fit keywords)
                                        if r == 0 else []}),
     "EarlyStopping's mode": ({}, {"callbacks": [fastbp.EarlyStopping(
         monitor="loss", patience=1, restore_best_weights=True, mode=["min", "max"][r])]}),
+    "EarlyStopping's patience": ({}, {"callbacks": [fastbp.EarlyStopping(
+        monitor="loss", patience=1 + r)]}),   # (review HIA)
     "on_divergence": ({}, {"on_divergence": ["raise", "stop"][r]}),
     "input scaling on rank 0 only": ({}, {}),
     "a subclass of EarlyStopping": ({}, {"callbacks": [MyStopping(
@@ -152,6 +154,7 @@ def test_ranks_that_differ_in_data_or_model_settings_are_refused_on_every_rank(t
              # found in review (session 37): each of these three trained, the ranks
              # apart (EarlyStopping's mode was compared as None everywhere)
              "EarlyStopping's mode": "callbacks differs: ",
+             "EarlyStopping's patience": "callbacks differs: ",
              "on_divergence": "on_divergence differs: 'raise' on rank 0; 'stop' on rank 1",
              "input scaling on rank 0 only": "preprocessing differs: ",
              "a subclass of EarlyStopping": "callbacks differs: "}
