@@ -523,6 +523,10 @@ def main(argv=None):
           f" ({', '.join(f'{k}={v}' for k, v in config['blas']['environment'].items()) or 'OPENBLAS_* unset'});"
           f" fastbp threads: {fastbp.get_num_threads()};"
           f" {', '.join(f'{k} {v}' for k, v in versions.items())}")
+    # (a busy host shows in every peer's figure, PyTorch's two threads most:
+    # 14-35 k samples/s on 2-16-2 at load 2-5 against 168 k on one thread)
+    load = {"before": os.getloadavg()}
+    print(f"load average before: {load['before']}")
     results = []
     peaks = {}
     for dtype in ([] if args.gradient_only else args.dtypes.split(",")):
@@ -574,10 +578,12 @@ def main(argv=None):
             simple[dtype]["us_jax"] = jax_gradient_case(dtype, repeats=args.repeats)
             print(f"  JAX (jit of a fori_loop over grad): {simple[dtype]['us_jax']:.2f} us;"
                   f" fastbp / JAX {simple[dtype]['us_kernel'] / simple[dtype]['us_jax']:.2f}x")
+    load["after"] = os.getloadavg()
+    print(f"load average after: {load['after']}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(dict(date=str(date.today()), versions=versions, results=results,
-                           simplechains=simple), fh, indent=1)
+                           simplechains=simple, load_average=load), fh, indent=1)
 
 
 if __name__ == "__main__":
