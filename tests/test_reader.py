@@ -929,8 +929,10 @@ def test_a_closing_quote_lost_inside_the_file_is_refused(tmp_path, capsys, reade
     ``0.37,2,"no"`` read as one cell ``yes\n0.37,2,no"``): 199 rows of 200
     trained on, the merged cell a class (or a category) of its own, status 0,
     with either reader. Python's csv in its strict mode refuses it, and is
-    asked whenever a text cell holds both a line break and a quote; a quote
-    doubled inside a quoted cell with a line break reads as before."""
+    asked whenever a text cell holds a line break (review HIF: a quote that
+    held none, the next quote an inch mark, went through); a quote doubled
+    inside a quoted cell with a line break, and spaces after a closing
+    quote, read as before."""
     import csv
     rng = np.random.default_rng(0)
     lines = ["a,b,c"] + [f'{rng.random():.3f},{i % 3},"{["yes", "no"][i % 2]}"'
@@ -951,17 +953,42 @@ def test_a_closing_quote_lost_inside_the_file_is_refused(tmp_path, capsys, reade
     with pytest.raises(_reader.CLIError, match="lines 51-52: a quoted cell does not end"):
         _reader.read_csv(str(path), streamed=False)   # (the whole read, after a Reread)
     # The column left out (--drop) is read again for the check: a free-text
-    # column, the one a user leaves out, is where quotes are lost.
-    lines = [lines[0] + ",d"] + [f"{line},x" for line in lines[1:]]
-    path.write_text("\n".join(lines) + "\n")
-    status, out, err = run(["train", str(path), "--target", "b", "--drop", "c",
-                            "--epochs", "1"], capsys)
-    assert status == 2 and out == "" and "lines 51-52: a quoted cell does not end" in err, err
+    # column, the one a user leaves out, is where quotes are lost; and line
+    # ends of CR alone (review HIE: the checks' CR paths went untested).
+    wide = [lines[0] + ",d"] + [f"{line},x" for line in lines[1:]]
+    for end in ("\n", "\r"):
+        path.write_bytes((end.join(wide) + end).encode())
+        status, out, err = run(["train", str(path), "--target", "b", "--drop", "c",
+                                "--epochs", "1"], capsys)
+        assert status == 2 and out == "" and "lines 51-52: a quoted cell does not" in err, err
+        with pytest.raises(_reader.CLIError, match="lines 51-52: a quoted cell does not end"):
+            cli.load_data(str(path), target=target)
+    # The next quote an inch mark: the merged cell holds no quote (2 rows of 4 read).
+    path.write_text('a,b,c\n1,0,"yes\n2,1,no\n3,0,12" box\n4,1,no\n')
+    with pytest.raises(_reader.CLIError, match="lines 2-4: a quoted cell does not end"):
+        cli.load_data(str(path), target=target)
+    # A bad closing quote on one line is named by its line.
+    path.write_text('a,b,c\n1,0,"say ""hi""\nto x"\n2,1,"y"z\n')
+    with pytest.raises(_reader.CLIError, match=", line 4: a quoted cell does not end"):
+        cli.load_data(str(path), target=target)
     good = tmp_path / "good.csv"
-    good.write_text('a,b,c\n1,0,"say ""hi""\nto x"\n2,1,"y"\n3,0,"say ""hi""\nto x"\n4,1,y\n')
+    good.write_text('a,b,c\n1,0,"say ""hi""\nto x" \n2,1,"y"\t\n3,0,"say ""hi""\nto x"\n4,1,y\n')
     data = cli.load_data(str(good), target="b")
     assert data.categories == {1: ['say "hi"\nto x', "y"]}
     assert data.X[:, 0].tolist() == [1, 2, 3, 4] and list(data.y) == [0, 1, 0, 1]
+
+
+def test_a_closing_quote_lost_in_a_dropped_column_is_found_in_any_block(tmp_path, monkeypatch):
+    # (review HIE) the column left out is read a block at a time: a lost
+    # quote in the first of many blocks, not only the last
+    monkeypatch.setattr(_reader, "BLOCK", 1 << 12)
+    lines = ["a,b,c"] + [f'{i},{i % 3},"{["yes", "no"][i % 2]}"' for i in range(2000)]
+    lines[51] = lines[51][:-1]
+    path = tmp_path / "lost.csv"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size > 5 * _reader.BLOCK
+    with pytest.raises(_reader.CLIError, match="lines 52-53: a quoted cell does not end"):
+        cli.load_data(str(path), target="b", drop=["c"])
 
 
 def test_a_quote_never_closed_in_a_dropped_last_column_is_refused(tmp_path, capsys, reader,

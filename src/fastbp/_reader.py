@@ -23,6 +23,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import sys
 import zlib
 
@@ -335,42 +336,53 @@ def _lone_cr(table):
                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
 
 
-def _stray_quote(table):
-    """Whether a text column of the pyarrow ``table`` holds a cell with both a
-    line break and a double quote: what a quoted cell whose closing quote
-    was lost becomes (``"yes`` then the next row ``5.1,2,"no"`` read as one
-    cell ``yes\n5.1,2,no"``, the next row gone, review HHF), and what a
-    well-formed cell with a doubled quote and a line break is too; then
-    :func:`check_quoting` tells them apart."""
+def _multiline(table):
+    """Whether a text column of the pyarrow ``table`` holds a cell with a line
+    break: a quoted cell, and what a quoted cell whose closing quote was
+    lost becomes. Both readers are lenient: the cell takes in the line
+    breaks and rows after it up to the next quote, which closes it
+    (``"yes`` then ``5.1,2,"no"`` read as one cell ``yes\n5.1,2,no"``, or
+    an inch mark ``12" box`` further down as ``...12 box``), a row or more
+    lost silently (review HHF, HIF); :func:`check_quoting` tells a broken
+    file from one whose cells hold line breaks as written."""
     import pyarrow as pa
-    return any(_stray_cells(column) for column in table.columns
+    return any(_breaks(column) for column in table.columns
                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
 
 
-def _stray_cells(column):
+def _breaks(column):
     # (text or bytes: without a regex, which could refuse bytes that are not UTF-8)
     import pyarrow.compute as pc
-    breaks = pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r"))
-    return pc.any(pc.and_(pc.match_substring(column, '"'), breaks)).as_py()
+    return pc.any(pc.or_(pc.match_substring(column, "\n"),
+                         pc.match_substring(column, "\r"))).as_py()
+
+
+# Spaces or tabs between a quote and the end of its cell (fastbp ignores
+# whitespace around cells; Python's strict csv refuses it after a closing quote).
+_PADDED_QUOTE = re.compile(r'"[ \t]+(?=,|\r|\n|$)')
 
 
 def check_quoting(path):
     """Parse the file with Python's csv module in its strict mode, which
-    refuses a quoted cell whose closing quote is followed by more than the
-    cell's end (both readers otherwise keep going, lenient: a lost closing
-    quote merges a row with the rows up to the next quote, silently).
-    Called only for a file with a cell that holds a line break and a quote
-    (:func:`_stray_quote`): a quote doubled inside a quoted cell passes."""
+    refuses a closing quote that more than the cell's end follows (spaces
+    and tabs aside, which fastbp ignores around every cell): the mark of a
+    closing quote lost further up. Called only for a file with a cell that
+    holds a line break (:func:`_multiline`): one read as written passes."""
+    def lines(fh):
+        for line in fh:
+            yield _PADDED_QUOTE.sub('"', line) if '" ' in line or '"\t' in line else line
     start = 1
     with _open_text(path) as fh, _no_field_limit():
-        reader = csv.reader(fh, strict=True)
+        reader = csv.reader(lines(fh), strict=True)
         try:
             for _ in reader:
                 start = reader.line_num + 1
         except csv.Error as exc:
-            lines = (f"line {start}" if reader.line_num <= start
+            if str(exc).startswith("unexpected end of data"):
+                return   # a quote never closed: check_closed (or the field count) words it
+            where = (f"line {start}" if reader.line_num <= start
                      else f"lines {start}-{reader.line_num}")
-            raise CLIError(f"{path}, {lines}: a quoted cell does not end at its closing quote"
+            raise CLIError(f"{path}, {where}: a quoted cell does not end at its closing quote"
                            f" ({exc}): a quote never closed takes the line breaks and rows"
                            " after it into one cell, up to the next quote; close each quoted"
                            ' cell\'s quote, and write a quote inside a quoted cell twice ("")'
@@ -408,7 +420,7 @@ def _unread_cells(path, names, last, quoted_lines=True):
     as bytes a block at a time (not held whole: a wide text column the user
     left out set the peak memory; their bytes are not checked for UTF-8: a
     column left out is never refused for them). Returns whether a cell of
-    theirs holds both a line break and a quote (:func:`_stray_quote`), and
+    theirs holds a line break (:func:`_multiline`), and
     the column ``last``'s last cell as text (None when ``last`` is None)."""
     import pyarrow as pa
     import pyarrow.csv as pcsv
@@ -416,15 +428,15 @@ def _unread_cells(path, names, last, quoted_lines=True):
                                   column_types={n: pa.binary() for n in names},
                                   null_values=[], strings_can_be_null=False,
                                   quoted_strings_can_be_null=False)
-    cell, stray = None, False
+    cell, breaks = None, False
     for batch in pcsv.open_csv(path, convert_options=convert,
                                read_options=pcsv.ReadOptions(block_size=BLOCK),
                                parse_options=_parse_options(quoted_lines)):
         if batch.num_rows:
-            stray = stray or any(_stray_cells(column) for column in batch.columns)
+            breaks = breaks or any(_breaks(column) for column in batch.columns)
             if last is not None:
                 cell = batch.column(batch.schema.get_field_index(last))[-1].as_py()
-    return stray, None if cell is None else cell.decode("utf-8", "replace")
+    return breaks, None if cell is None else cell.decode("utf-8", "replace")
 
 
 @contextlib.contextmanager
@@ -451,7 +463,7 @@ class PythonCSV(Table):
             with _open_text(path) as fh, _no_field_limit():
                 reader = csv.reader(fh)
                 rows, lines, end = [], [], 0
-                stray = False
+                multiline = False
                 for r in reader:
                     # A record's first line (line_num is its last: a quoted
                     # cell may hold line breaks).
@@ -459,15 +471,14 @@ class PythonCSV(Table):
                     if r:  # an empty line is skipped (as pyarrow does); ",," is a row
                         rows.append(r)
                         lines.append(start)
-                        if end > start and not stray:   # (see _stray_quote)
-                            stray = any('"' in c and ("\n" in c or "\r" in c) for c in r)
+                        multiline = multiline or end > start   # (see _multiline)
         except FileNotFoundError:
             raise CLIError(f"no such file: {path}") from None
         except (OSError, EOFError, csv.Error, zlib.error) as exc:
             # (EOFError: a truncated .gz or .bz2; zlib.error, not an OSError:
             # a .gz whose compressed data is damaged, review HCD)
             raise CLIError(f"cannot read {path} as CSV: {exc}") from None
-        if stray:
+        if multiline:
             check_quoting(path)
         if len(rows) < 2:
             raise CLIError(f"{path} needs a header row and at least one data row")
@@ -663,7 +674,7 @@ class StreamedCSV(ArrowTable):
             raise python_words(self.path, exc) from None
         if self._quoted_lines and _lone_cr(table):
             raise Reread   # (read_csv then hands the file to Python's reader)
-        if self._quoted_lines and _stray_quote(table):
+        if self._quoted_lines and _multiline(table):
             check_quoting(self.path)
         n = table.num_rows
         if n == 0:
@@ -683,10 +694,10 @@ class StreamedCSV(ArrowTable):
             # the line breaks after it too, the rest of the file from the
             # last column. In a file that holds quotes they are read again,
             # a block at a time, for the checks.
-            stray, cell = _unread_cells(self.path, [self._file_names[j] for j in unread],
+            breaks, cell = _unread_cells(self.path, [self._file_names[j] for j in unread],
                                         self._file_names[last] if last in unread else None,
                                         self._quoted_lines)
-            if stray:
+            if breaks:
                 check_quoting(self.path)
             if last in unread:
                 check_closed(self.path, cell, self.names[last], n)
@@ -810,7 +821,7 @@ def read_csv(path, streamed=True):
         table = pcsv.read_csv(path, convert_options=convert, parse_options=parse)
         if quoted_lines and _lone_cr(table):
             return PythonCSV(path)
-        if quoted_lines and _stray_quote(table):
+        if quoted_lines and _multiline(table):
             check_quoting(path)
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None
