@@ -48,6 +48,7 @@ def test_show_config_describes_cpu_blas_and_numba():
     ("Nehalem", {"avx2": True, "fma": True, "avx": True}, True),
     ("Nehalem", {"sse4.2": True}, False),
     ("NeoverseN1", {"neon": True}, False),  # not an x86 kernel: nothing to compare
+    ("Piledriver", {"fma": True, "avx": True}, False),  # AVX and FMA, no AVX2 (review HIE)
 ])
 def test_warns_when_the_blas_kernel_is_below_the_cpu(monkeypatch, architecture, cpu, warned):
     monkeypatch.setattr(threads, "_blas_controller", lambda: [_FakeLib(architecture)])

@@ -322,6 +322,41 @@ def test_a_schedule_another_model_ran_resumes_after_load_as_before_the_save(tmp_
     assert a.schedule.to_json() != b.schedule.to_json()   # a's own count goes on with a
 
 
+def test_another_optimizer_ends_a_schedule_read_from_a_file(tmp_path):
+    # (review HIE) training.md: another optimizer "ends a schedule continued
+    # from an earlier fit or a model file": the loaded schedule is the loaded
+    # model's own, as it was the saved model's
+    from fastbp import schedules
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(64, 4)), rng.integers(0, 2, 64)
+    net = fastbp.MLP([4, 5, 2], dtype="float64", seed=0)
+    net.fit(X, y, epochs=2, batch_size=16, lr=0.1, optimizer="sgd", verbose=0,
+            callbacks=[schedules.ExponentialDecay(0.5)])
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz")
+    assert back.schedule is not None
+    for model in (net, back):
+        model.optimizer = fastbp.Adam()
+        assert model.schedule is None
+
+
+def test_an_older_files_shorter_history_column_is_padded_before_its_epochs(tmp_path):
+    # (review HIE) a metric that only a later fit reported: its values are
+    # the last epochs', NaN before them
+    net = fastbp.MLP([2, 3, 2], seed=0)
+    path = tmp_path / "m.npz"
+    net.save(path)
+    data = dict(np.load(path))
+    data["history_loss"], data["history_val_loss"] = np.array([1.0, 0.9, 0.8]), np.array([0.7])
+    if "members" in data:
+        data["members"] = np.array(sorted(set(data["members"].tolist())
+                                          | {"history_loss", "history_val_loss"}))
+    np.savez(path, **data)
+    history = fastbp.load(path).history.history
+    assert history["loss"] == [1.0, 0.9, 0.8]
+    assert np.isnan(history["val_loss"][:2]).all() and history["val_loss"][2] == 0.7
+
+
 def test_failed_saves_close_their_files_and_name_the_path(tmp_path):
     """Found in review (session 37): a save failing on the target (a name too
     long, a loop of links) left its temporary file's descriptor open and

@@ -544,6 +544,8 @@ def test_a_variable_not_understood_is_named_once_and_taken_as_unset(monkeypatch)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert _env.switch("FASTBP_INSTALL_CACHE") is True   # (said once)
+        monkeypatch.setenv("FASTBP_BLAS", "  ")   # blank: unset, without a word (review HIE)
+        assert _env.choice("FASTBP_BLAS", ("numpy", "scipy")) is None
 
 
 def test_info_says_why_the_install_time_cache_goes_unused(tmp_path, monkeypatch):

@@ -542,6 +542,24 @@ def test_plots_write_png_files(digits, tmp_path):
     assert not (tmp_path / "x.png").exists()
     assert "Line(steps=9" in repr(r) and "Surface(steps=7x7" in repr(s)
     assert "Interpolation(steps=9" in repr(i)
+    # (review HIE) what the figures say: the direction's kind, a log axis
+    # for positive losses, rows of two panels; the results' public module
+    import matplotlib.pyplot as plt
+    fig = landscape.plot_line(r)
+    assert fig.axes[0].get_xlabel() == "α (filter-normalised direction)"
+    raw = landscape.plot_line(landscape.line(net, X, y, steps=5, seed=0, normalise=None))
+    assert raw.axes[0].get_xlabel() == "α (raw Gaussian direction)"
+    assert (i.losses > 0).all()
+    interp = landscape.plot_interpolation(i)
+    assert interp.axes[0].get_yscale() == "log"
+    alone = landscape.plot_overview(surface=s)
+    three = landscape.plot_overview(line=r, surface=s, interpolation=i)
+    assert alone.get_size_inches().tolist() == [12.4, 5.2]
+    assert three.axes[0].get_subplotspec().get_gridspec().get_geometry() == (2, 2)
+    for f in (fig, raw, interp, alone, three):
+        plt.close(f)
+    assert f"span={r.alphas[-1]:g}," in repr(r) and r.alphas[-1] > 0
+    assert {type(x).__module__ for x in (r, s, i)} == {"fastbp.landscape"}
     # Losses that overflow far from the model are left blank, not an error
     # of matplotlib's levels (as in review: span=1e30 on a float32 net).
     s.losses[0, :] = np.inf
