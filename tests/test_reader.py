@@ -967,12 +967,21 @@ def test_a_closing_quote_lost_inside_the_file_is_refused(tmp_path, capsys, reade
     path.write_text('a,b,c\n1,0,"yes\n2,1,no\n3,0,12" box\n4,1,no\n')
     with pytest.raises(_reader.CLIError, match="lines 2-4: a quoted cell does not end"):
         cli.load_data(str(path), target=target)
+    # Every later quote an empty cell: the lost one runs to the file's end,
+    # which ends in a quote (review HII: 1 row of 4 read, even with --drop).
+    path.write_text('x1,b,c\n1.5,0,"check\n2.5,1,""\n3.5,0,""\n4.5,1,""\n')
+    for drop in ([], ["c"] if target == "b" else []):
+        with pytest.raises(_reader.CLIError, match=", line 2: a quoted cell there is never closed:"
+                                                   " it runs to the end of the file, taking in"
+                                                   " the 3 lines after its own"):
+            cli.load_data(str(path), target=target, drop=drop)
     # A bad closing quote on one line is named by its line.
     path.write_text('a,b,c\n1,0,"say ""hi""\nto x"\n2,1,"y"z\n')
     with pytest.raises(_reader.CLIError, match=", line 4: a quoted cell does not end"):
         cli.load_data(str(path), target=target)
     good = tmp_path / "good.csv"
-    good.write_text('a,b,c\n1,0,"say ""hi""\nto x" \n2,1,"y"\t\n3,0,"say ""hi""\nto x"\n4,1,y\n')
+    good.write_text('a,b,c\n1,0,"say ""hi""\nto x" \n2,1,"y"\t\n3,0,"say ""hi""\nto x"\v\f\n'
+                    '4,1,y\n')
     data = cli.load_data(str(good), target="b")
     assert data.categories == {1: ['say "hi"\nto x', "y"]}
     assert data.X[:, 0].tolist() == [1, 2, 3, 4] and list(data.y) == [0, 1, 0, 1]

@@ -357,20 +357,25 @@ def _breaks(column):
                          pc.match_substring(column, "\r"))).as_py()
 
 
-# Spaces or tabs between a quote and the end of its cell (fastbp ignores
-# whitespace around cells; Python's strict csv refuses it after a closing quote).
-_PADDED_QUOTE = re.compile(r'"[ \t]+(?=,|\r|\n|$)')
+# Whitespace between a quote and the end of its cell (fastbp ignores SPACE
+# around cells; Python's strict csv refuses it after a closing quote).
+_PADDED_QUOTE = re.compile(r'"[ \t\v\f]+(?=,|\r|\n|$)')
+_PADDINGS = tuple('"' + c for c in " \t\v\f")
 
 
 def check_quoting(path):
     """Parse the file with Python's csv module in its strict mode, which
-    refuses a closing quote that more than the cell's end follows (spaces
-    and tabs aside, which fastbp ignores around every cell): the mark of a
-    closing quote lost further up. Called only for a file with a cell that
-    holds a line break (:func:`_multiline`): one read as written passes."""
+    refuses a closing quote that more than the cell's end follows
+    (whitespace aside, which fastbp ignores around every cell), and a quote
+    that the file's end closes: the marks of a closing quote lost further up
+    (a lost quote whose later quotes are all empty cells, ``""``, runs to
+    the end of the file, review HII). Called only for a file with a cell
+    that holds a line break (:func:`_multiline`), after the checks that
+    word a malformed file otherwise (field counts, :func:`check_closed`):
+    one read as written passes."""
     def lines(fh):
         for line in fh:
-            yield _PADDED_QUOTE.sub('"', line) if '" ' in line or '"\t' in line else line
+            yield _PADDED_QUOTE.sub('"', line) if any(p in line for p in _PADDINGS) else line
     start = 1
     with _open_text(path) as fh, _no_field_limit():
         reader = csv.reader(lines(fh), strict=True)
@@ -379,7 +384,10 @@ def check_quoting(path):
                 start = reader.line_num + 1
         except csv.Error as exc:
             if str(exc).startswith("unexpected end of data"):
-                return   # a quote never closed: check_closed (or the field count) words it
+                raise CLIError(f"{path}, line {start}: a quoted cell there is never closed: it"
+                               " runs to the end of the file, taking in the"
+                               f" {reader.line_num - start} lines after its own; close its"
+                               " quote") from None
             where = (f"line {start}" if reader.line_num <= start
                      else f"lines {start}-{reader.line_num}")
             raise CLIError(f"{path}, {where}: a quoted cell does not end at its closing quote"
@@ -478,8 +486,6 @@ class PythonCSV(Table):
             # (EOFError: a truncated .gz or .bz2; zlib.error, not an OSError:
             # a .gz whose compressed data is damaged, review HCD)
             raise CLIError(f"cannot read {path} as CSV: {exc}") from None
-        if multiline:
-            check_quoting(path)
         if len(rows) < 2:
             raise CLIError(f"{path} needs a header row and at least one data row")
         _check_utf8(path, rows[0], "the header")
@@ -490,6 +496,8 @@ class PythonCSV(Table):
                                f" {len(self.names)}")
         self._rows, self.lines, self.n_rows = rows[1:], lines[1:], len(rows) - 1
         check_closed(path, rows[-1][-1], self.names[-1], self.n_rows)
+        if multiline:
+            check_quoting(path)
         self._columns = {}
 
     def _raw(self, j):
@@ -674,8 +682,7 @@ class StreamedCSV(ArrowTable):
             raise python_words(self.path, exc) from None
         if self._quoted_lines and _lone_cr(table):
             raise Reread   # (read_csv then hands the file to Python's reader)
-        if self._quoted_lines and _multiline(table):
-            check_quoting(self.path)
+        multiline = self._quoted_lines and _multiline(table)
         n = table.num_rows
         if n == 0:
             raise CLIError(f"{self.path} needs a header row and at least one data row")
@@ -697,10 +704,11 @@ class StreamedCSV(ArrowTable):
             breaks, cell = _unread_cells(self.path, [self._file_names[j] for j in unread],
                                         self._file_names[last] if last in unread else None,
                                         self._quoted_lines)
-            if breaks:
-                check_quoting(self.path)
             if last in unread:
                 check_closed(self.path, cell, self.names[last], n)
+            multiline = multiline or breaks
+        if multiline:
+            check_quoting(self.path)
         batches = table.to_batches()
         del table
         X = empty_rows((n, len(cols)), dtype)
@@ -821,8 +829,7 @@ def read_csv(path, streamed=True):
         table = pcsv.read_csv(path, convert_options=convert, parse_options=parse)
         if quoted_lines and _lone_cr(table):
             return PythonCSV(path)
-        if quoted_lines and _multiline(table):
-            check_quoting(path)
+        multiline = quoted_lines and _multiline(table)
     except FileNotFoundError:
         raise CLIError(f"no such file: {path}") from None
     except (pa.ArrowInvalid, UnicodeDecodeError):
@@ -837,6 +844,8 @@ def read_csv(path, streamed=True):
         raise CLIError(f"{path} needs a header row and at least one data row")
     check_closed(path, table.column(table.num_columns - 1)[-1].as_py(),
                  str(table.column_names[-1]).strip(), table.num_rows)
+    if multiline:
+        check_quoting(path)
     return ArrowTable(path, table, csv_file=True)
 
 
