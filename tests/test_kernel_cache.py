@@ -528,6 +528,13 @@ def test_the_on_off_variables_take_the_usual_words(monkeypatch, recwarn, value, 
     assert not recwarn.list
 
 
+def test_the_build_warm_up_names_a_part_it_does_not_know():
+    # (review HIJ: a mutant raised KeyError 'bogus')
+    from fastbp import _warmup
+    with pytest.raises(ValueError, match=r"unknown warm-up part\(s\) \['bogus'\]; known: \["):
+        _warmup.run(("bogus",))
+
+
 def test_a_variable_not_understood_is_named_once_and_taken_as_unset(monkeypatch):
     from fastbp import _env
     monkeypatch.setattr(_env, "_warned", set())

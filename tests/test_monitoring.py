@@ -309,6 +309,19 @@ def test_monitors_the_fit_will_not_report_are_refused_before_anything_changes(
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_sigmoid_fit_reports_and_monitors_val_accuracy():
+    # (review HIJ) its validation metric is accuracy (subset accuracy, as
+    # evaluate's), as softmax's; only identity outputs report val_r2
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, :2] > 0).astype(float)
+    net = fastbp.MLP([3, 4, 2], output="sigmoid", seed=0)
+    h = net.fit(X, y, epochs=3, lr=0.1, verbose=0, validation_split=0.25,
+                callbacks=[fastbp.EarlyStopping(monitor="val_accuracy", patience=5)])
+    assert "val_r2" not in h.history and len(h["val_accuracy"]) == 3
+    assert h["val_accuracy"][-1] == net.evaluate(X[30:], y[30:])["accuracy"]
+
+
 class _NotCallable:
     on_epoch_end = 5
 

@@ -58,6 +58,12 @@ def test_accepted_spellings():
     assert fastbp.MLP(np.array([3, 4, 2]), seed=np.int64(3)).sizes == (3, 4, 2)
     assert fastbp.MLP([3, 2], activation=[]).activations == ()  # no hidden layer
     assert fastbp.MLP([3, 2], output="sigmoid").loss_name == "binary_cross_entropy"
+    # (review HIJ) dtype names in any case; a float32 softmax of exactly 2**24
+    # classes, its bound (checked before any array is made)
+    assert fastbp.MLP([3, 2], dtype="Float32").dtype == np.float32
+    assert fastbp.MLP([3, 2], dtype="FLOAT64").dtype == np.float64
+    from fastbp import _args
+    _args.architecture([1, 2 ** 24], "tanh", "softmax", None, "float32", None, "auto", 0.0, 0.0)
     assert fastbp.MLP([3, 2], output="identity", loss="huber").loss_name == "huber"
     for no_dropout in (0, 0.0, [], ()):  # no hidden layer, no dropout: fine
         assert fastbp.MLP([3, 2], dropout=no_dropout).dropout == ()
