@@ -329,11 +329,15 @@ def _lone_cr(table):
     read blocks (review HHF: ``"q\r\n2"`` read as ``q\r2``, a category of
     its own), so such a file is read by Python's csv module instead (one
     that truly holds a lone CR in a cell too: slower, as written)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
     return any(pc.any(pc.match_substring_regex(column, "\r(?:[^\n]|$)")).as_py()
-               for column in table.columns
-               if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
+               for column in _text_columns(table))
+
+
+def _text_columns(table):
+    import pyarrow as pa
+    return (column for column in table.columns
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
 
 
 def _multiline(table):
@@ -345,9 +349,7 @@ def _multiline(table):
     an inch mark ``12" box`` further down as ``...12 box``), a row or more
     lost silently (review HHF, HIF); :func:`check_quoting` tells a broken
     file from one whose cells hold line breaks as written."""
-    import pyarrow as pa
-    return any(_breaks(column) for column in table.columns
-               if pa.types.is_string(column.type) or pa.types.is_large_string(column.type))
+    return any(_breaks(column) for column in _text_columns(table))
 
 
 def _breaks(column):
