@@ -480,8 +480,11 @@ def dense_transposes(plan, batch_size, steps, arrays):
     The weight step ``W.T -= lr x^T d`` forms each value from the same
     products in the same order as ``W -= lr d^T x``, and the forward product
     is the NN product that runs on the copy, so the weights are the same
-    bits; but a last batch too small to copy (OpenBLAS's own TN kernel then
-    runs on ``W``) rounds its product differently. Measured (2026-12-04,
+    bits where the BLAS gives a product and its transposed twin the same
+    bits (OpenBLAS's kernel for the CPU; not its Haswell kernel on a Zen 5,
+    review HIL: see docs/guide/data.md); a last batch too small to copy
+    (OpenBLAS's own TN kernel then runs on ``W``) rounds its product
+    differently. Measured (2026-12-04,
     Intel Xeon, OpenBLAS SkylakeX, 32 x 64 -> 32 products, us): forward
     1.20 -> 0.88 float32 and 2.14 -> 1.53 float64, weight step 0.88 -> 0.87
     and 1.81 -> 1.64."""
